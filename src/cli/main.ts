@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+import { NetmonError } from '../errors.js';
+import { exitCodeFor } from './exit-code.js';
+import { buildProgram, type CliIo } from './program.js';
+
+/** A write to a closed pipe (`netmon snapshot | head`) ends output quietly. */
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
+const io: CliIo = {
+  stdout: (text) => void process.stdout.write(text),
+  stderr: (text) => void process.stderr.write(text),
+  ...(process.stdout.isTTY ? { columns: process.stdout.columns } : {}),
+  env: process.env,
+};
+
+/** The one place errors become messages and exit codes. */
+async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram(io).parseAsync(argv);
+  } catch (error) {
+    const code = exitCodeFor(error);
+    if (error instanceof NetmonError) {
+      io.stderr(`netmon: error: ${error.message}\n`);
+      if (error.hint) io.stderr(`netmon: hint: ${error.hint}\n`);
+    } else if ((error as { name?: string }).name === 'CommanderError') {
+      // commander has already printed its message
+    } else if (error instanceof Error && error.name !== 'ExitError') {
+      io.stderr(`netmon: internal error: ${error.message}\n`);
+      if (process.env.NETMON_DEBUG) io.stderr(`${error.stack}\n`);
+      else io.stderr('netmon: hint: set NETMON_DEBUG=1 for a stack trace, and report it with the command you ran\n');
+    }
+    process.exitCode = code;
+  }
+}
+
+await main(process.argv);

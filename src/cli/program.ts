@@ -1,0 +1,155 @@
+import { Command, Option } from 'commander';
+import type { FilterSpec, Snapshot } from '../model/types.js';
+import type { SnapshotOptions } from '../snapshot/snapshot.js';
+import { NETMON_VERSION } from '../version.js';
+
+/** Where the CLI writes; main.ts passes the process's streams, tests may pass others. */
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Terminal width when stdout is a terminal. */
+  columns?: number;
+  env: NodeJS.ProcessEnv;
+}
+
+type OutputFormat = 'text' | 'json' | 'ecs';
+
+interface CollectFlags {
+  listeningOnly?: boolean;
+  includeEphemeral?: boolean;
+  onlyIpv4?: boolean;
+  onlyIpv6?: boolean;
+  processInfo: boolean;
+  hashBinaries: boolean;
+  filter: string[];
+  include: string[];
+  exclude: string[];
+  process: string[];
+  path: string[];
+  user: string[];
+  match: string[];
+  output: OutputFormat;
+}
+
+const collectList = (value: string, previous: string[]): string[] => [...previous, value];
+
+const PATTERN_HELP = `
+Selection (every state of TCP and UDP, IPv4 and IPv6, in every network namespace, by default):
+  Listeners on ports in /proc/sys/net/ipv4/ip_local_port_range are left out unless
+  --include-ephemeral is given. Repeat a filter option to allow several patterns; a socket
+  is kept when it matches one pattern of each kind given.
+
+Patterns:
+  --filter   [PROTO:]ENDPOINT, the local or remote end:  :22  127.0.0.1:  tcp:8080  udp:53
+             [::1]:22  tcp6:[::]:443  :8000-8100   (PROTO: tcp udp tcp4 tcp6 udp4 udp6)
+  --include/--exclude  globs on the key <proto>/<ip>/<port> of the local and the remote end,
+             proto tcp or udp for IPv4 and tcp6 or udp6 for IPv6:  '*/80'  'tcp*/*/80'
+             '*/72.14.207.9?/80'  'udp6/::1/*'
+  --process/--path/--user  globs on the process name (or executable file name), the
+             executable path, the user name or uid:  --process 'python*'  --path '/tmp/*'
+  --match    a tuple of globs '<proto> <local> <remote> <remote-host> <state>' (missing
+             trailing fields match anything; remote-host comes from /etc/hosts, never DNS):
+             'tcp * * * ESTABLISHED'  'tcp6 *:443'  'udp * * * UNCONN'
+  Globs: * any text (including / and :), ? one character, [abc] [a-z] [!abc] one
+  character of (not of) a set, \\x a literal x.`;
+
+function addCollectOptions(cmd: Command): Command {
+  return cmd
+    .option('--listening-only', 'only listening sockets (TCP LISTEN and unconnected UDP)')
+    .option('--include-ephemeral', 'keep listeners on ports inside the ephemeral port range')
+    .option('--only-ipv4', 'only IPv4 sockets')
+    .option('--only-ipv6', 'only IPv6 sockets')
+    .option('--no-process-info', 'do not attribute sockets to processes (faster; no pid, user or hashes)')
+    .option('--no-hash-binaries', 'do not hash executables (BLAKE3 and SHA-256)')
+    .option('--filter <pattern>', 'keep sockets whose local or remote end matches (repeatable)', collectList, [])
+    .option('--include <glob>', 'keep sockets whose <proto>/<ip>/<port> key matches (repeatable)', collectList, [])
+    .option('--exclude <glob>', 'drop sockets whose <proto>/<ip>/<port> key matches (repeatable)', collectList, [])
+    .option('--process <glob>', 'keep sockets of processes whose name matches (repeatable)', collectList, [])
+    .option('--path <glob>', 'keep sockets of processes whose executable path matches (repeatable)', collectList, [])
+    .option('--user <glob>', 'keep sockets of processes whose user name or uid matches (repeatable)', collectList, [])
+    .option('--match <tuple>', "keep sockets matching '<proto> <local> <remote> <remote-host> <state>' (repeatable)", collectList, [])
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'ecs']).default('text'));
+}
+
+function toSnapshotOptions(flags: CollectFlags): SnapshotOptions {
+  const filters: FilterSpec = {};
+  for (const key of ['filter', 'include', 'exclude', 'process', 'path', 'user', 'match'] as const) {
+    if (flags[key].length > 0) filters[key] = flags[key];
+  }
+  return {
+    listeningOnly: flags.listeningOnly ?? false,
+    includeEphemeral: flags.includeEphemeral ?? false,
+    onlyIpv4: flags.onlyIpv4 ?? false,
+    onlyIpv6: flags.onlyIpv6 ?? false,
+    processInfo: flags.processInfo,
+    hashBinaries: flags.hashBinaries,
+    filters,
+  };
+}
+
+/** Take a snapshot and print it: machine output to stdout, notices to stderr. */
+async function runSnapshot(flags: CollectFlags, io: CliIo): Promise<void> {
+  if (flags.onlyIpv4 && flags.onlyIpv6) {
+    const { ConfigError } = await import('../errors.js');
+    throw new ConfigError('E_USAGE', '--only-ipv4 and --only-ipv6 exclude each other: give at most one');
+  }
+  const { snapshot } = await import('../snapshot/snapshot.js');
+  const snap: Snapshot = await snapshot(toSnapshotOptions(flags));
+  for (const warning of snap.warnings) io.stderr(`netmon: warning: ${warning.message}\n`);
+  const outputs = await import('../outputs/index.js');
+  switch (flags.output) {
+    case 'json':
+      io.stdout(outputs.renderJson(snap));
+      break;
+    case 'ecs':
+      io.stdout(outputs.renderEcs(snap));
+      break;
+    default:
+      io.stdout(outputs.renderText(snap, { width: io.columns ?? 80 }));
+  }
+}
+
+const EXAMPLES = `
+Examples:
+  netmon --once                          capture the inventory now (live view)
+  netmon snapshot --output json > s.json the versioned snapshot document, for scripts
+  netmon snapshot --listening-only       what listens, with process, user and hashes
+  netmon snapshot --filter :22 --filter udp:53
+  netmon snapshot --exclude 'tcp*/127.0.0.1/*' --output ecs
+  netmon snapshot --match 'tcp * * * ESTABLISHED' --process 'python*'
+
+Exit codes: 0 success, 2 usage or configuration error, 3 runtime failure.
+Without root some sockets cannot be attributed; netmon says how many and how to fix it.
+Docs: docs/cli.md, docs/architecture.md`;
+
+/** Build the command tree. Actions import the library lazily so `--help` stays fast. */
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('netmon')
+    .description('Compliance evidence collector: a complete, process-attributed inventory of network sockets')
+    .version(NETMON_VERSION, '-V, --version')
+    .enablePositionalOptions()
+    .showSuggestionAfterError(true)
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride();
+
+  addCollectOptions(program.option('--once', 'take one snapshot now and print it (the evidence capture)'));
+  program.addHelpText('after', `${PATTERN_HELP}\n${EXAMPLES}`);
+  program.action(async (flags: CollectFlags & { once?: boolean }) => {
+    if (!flags.once) {
+      program.outputHelp();
+      return;
+    }
+    await runSnapshot(flags, io);
+  });
+
+  const snap = program
+    .command('snapshot')
+    .description('print the current socket inventory; writes no file (for pipes and scripts)')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride();
+  addCollectOptions(snap);
+  snap.addHelpText('after', `${PATTERN_HELP}\n${EXAMPLES}`);
+  snap.action(async (flags: CollectFlags) => runSnapshot(flags, io));
+
+  return program;
+}

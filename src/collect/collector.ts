@@ -1,0 +1,82 @@
+import type { Family, HostInfo, RawSocket, SocketOwner } from '../model/types.js';
+
+/** Sockets read from one network namespace. */
+export interface NamespaceScan {
+  inode: number;
+  name: string | null;
+  host: boolean;
+  /** Processes seen in the namespace. */
+  processes: number;
+  /** False when its tables could not be read; `reason` says why. */
+  read: boolean;
+  reason?: string;
+  sockets: RawSocket[];
+}
+
+/** Result of one pass over the socket tables and the process descriptor tables. */
+export interface SocketScan {
+  namespaces: NamespaceScan[];
+  /** Socket inode -> processes holding it (empty map when owners were not requested). */
+  owners: Map<number, SocketOwner[]>;
+  /** pid -> network namespace inode, for the processes whose namespace could be read. */
+  pidNetns: Map<number, number>;
+  processesScanned: number;
+  /** Processes whose descriptors could not be read for lack of privilege. */
+  processesDenied: number;
+  /** Processes that vanished while being read. */
+  processesExited: number;
+  /** Processes whose network namespace could not be read. */
+  namespacesUnknown: number;
+}
+
+export interface ScanOptions {
+  families: Family[];
+  /** Walk process descriptors to find socket owners. */
+  owners: boolean;
+}
+
+/** What netmon reads about one process; names of ids are resolved later. */
+export interface RawProcess {
+  pid: number;
+  ppid: number | null;
+  name: string;
+  executable: string | null;
+  executableDeleted: boolean;
+  commandLine: string[];
+  uid: number | null;
+  euid: number | null;
+  gid: number | null;
+  startTime: string | null;
+  containerId: string | null;
+  issues: import('../model/types.js').ProcessReadIssue[];
+  /** The process was gone before anything could be read. */
+  gone: boolean;
+}
+
+/** Account names by numeric id. */
+export interface Accounts {
+  users: Map<number, string>;
+  groups: Map<number, string>;
+}
+
+/**
+ * One platform's source of sockets and processes. `collect/index.ts` picks the implementation;
+ * nothing else in netmon looks at the platform.
+ */
+export interface PlatformCollector {
+  readonly platform: string;
+  scanSockets(options: ScanOptions): SocketScan;
+  /** Of the given inodes in a namespace, those still present in its tables now. */
+  presentInodes(netns: number, inodes: ReadonlySet<number>, families: Family[]): Set<number>;
+  readProcess(pid: number): RawProcess;
+  /** A path whose open() yields the process's executable, even if deleted or in another mount namespace. */
+  executableFile(pid: number): string;
+  readAccounts(): Accounts;
+  /** The collector runs with full privilege (root). */
+  runningAsRoot(): boolean;
+  /** Address -> host name from the local hosts file (no DNS). */
+  readHostNames(): Map<string, string>;
+  hostInfo(): HostInfo;
+  /** Ephemeral port range, or null when it cannot be read. */
+  ephemeralPortRange(): [number, number] | null;
+}

@@ -1,0 +1,461 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { describeErrno, errnoCode, ParseError } from '../errors.js';
+import type { Family, HostInfo, ProcessReadIssue, RawSocket, SocketOwner } from '../model/types.js';
+import type { Accounts, NamespaceScan, PlatformCollector, RawProcess, ScanOptions, SocketScan } from './collector.js';
+import { parseHostsFile } from './parse/hosts.js';
+import { parseAccountFile } from './parse/passwd.js';
+import {
+  parseBootTime,
+  parseCmdline,
+  parseContainerId,
+  parseNamespaceLink,
+  parsePortRange,
+  parseProcStat,
+  parseProcStatus,
+  parseSocketLink,
+} from './parse/proc-process.js';
+import { parseProcNet, PROC_NET_TABLES } from './parse/proc-net.js';
+
+/** The side effects the Linux collector uses; tests and replay swap them. */
+export interface LinuxDeps {
+  procRoot: string;
+  /** Directory where `ip netns` binds named namespaces. */
+  netnsDirs: string[];
+  etcRoot: string;
+  readFile(path: string): string;
+  readdir(path: string): string[];
+  readlink(path: string): string;
+  /** Inode of a path (following links), or throws. */
+  statInode(path: string): number;
+  exec(command: string, args: string[]): { status: number | null; stdout: string; stderr: string; error?: Error };
+  getuid(): number;
+  littleEndian: boolean;
+  hostname(): string;
+  kernelRelease(): string;
+}
+
+export const defaultLinuxDeps: LinuxDeps = {
+  procRoot: '/proc',
+  netnsDirs: ['/run/netns', '/var/run/netns'],
+  etcRoot: '/etc',
+  readFile: (path) => fs.readFileSync(path, 'utf8'),
+  readdir: (path) => fs.readdirSync(path),
+  readlink: (path) => fs.readlinkSync(path),
+  statInode: (path) => Number(fs.statSync(path).ino),
+  exec: (command, args) => {
+    const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+    return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '', ...(result.error ? { error: result.error } : {}) };
+  },
+  getuid: () => (typeof process.getuid === 'function' ? process.getuid() : -1),
+  littleEndian: os.endianness() === 'LE',
+  hostname: () => os.hostname(),
+  kernelRelease: () => os.release(),
+};
+
+type TableName = keyof typeof PROC_NET_TABLES;
+const TABLES_BY_FAMILY: Record<Family, TableName[]> = { ipv4: ['tcp', 'udp'], ipv6: ['tcp6', 'udp6'] };
+
+/** USER_HZ: clock ticks per second in /proc/<pid>/stat. It is 100 on every Linux architecture
+ * netmon supports (time(7): "the number of clock ticks per second ... USER_HZ"). */
+const CLOCK_TICKS = 100;
+
+function isGone(error: unknown): boolean {
+  const code = errnoCode(error);
+  return code === 'ENOENT' || code === 'ESRCH';
+}
+
+function isDenied(error: unknown): boolean {
+  const code = errnoCode(error);
+  return code === 'EACCES' || code === 'EPERM';
+}
+
+/** Reads sockets from /proc/<pid>/net and owners from /proc/<pid>/fd. */
+export class LinuxCollector implements PlatformCollector {
+  readonly platform = 'linux';
+  private readonly deps: LinuxDeps;
+  private bootSeconds: number | null | undefined;
+  /** netns inode -> a path through which its tables can be read. */
+  private readonly netnsReaders = new Map<number, { pids: number[]; self: boolean; bound?: string }>();
+
+  constructor(deps: Partial<LinuxDeps> = {}) {
+    this.deps = { ...defaultLinuxDeps, ...deps };
+  }
+
+  private pids(): number[] {
+    const { procRoot } = this.deps;
+    let entries: string[];
+    try {
+      entries = this.deps.readdir(procRoot);
+    } catch (error) {
+      throw new ParseError(procRoot, undefined, describeErrno(error, 'listing', procRoot));
+    }
+    const pids: number[] = [];
+    for (const entry of entries) {
+      const c = entry.charCodeAt(0);
+      if (c >= 48 && c <= 57) pids.push(Number(entry));
+    }
+    return pids;
+  }
+
+  private boundNamespaces(): Map<number, { name: string; path: string }> {
+    const bound = new Map<number, { name: string; path: string }>();
+    for (const dir of this.deps.netnsDirs) {
+      let names: string[];
+      try {
+        names = this.deps.readdir(dir);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        const path = `${dir}/${name}`;
+        try {
+          const inode = this.deps.statInode(path);
+          if (!bound.has(inode)) bound.set(inode, { name, path });
+        } catch {
+          // A stale or unreadable binding: nothing to read through it.
+        }
+      }
+    }
+    return bound;
+  }
+
+  scanSockets(options: ScanOptions): SocketScan {
+    const { procRoot } = this.deps;
+    const pids = this.pids();
+    const owners = new Map<number, SocketOwner[]>();
+    const pidNetns = new Map<number, number>();
+    const nsPids = new Map<number, number[]>();
+    let denied = 0;
+    let exited = 0;
+    let nsUnknown = 0;
+    let scanned = 0;
+
+    let hostNs: number | null = null;
+    let selfNs: number | null = null;
+    try {
+      selfNs = parseNamespaceLink(this.deps.readlink(`${procRoot}/self/ns/net`));
+    } catch {
+      selfNs = null;
+    }
+
+    // One walk over the processes: namespace link, then (when asked) the descriptor table.
+    for (const pid of pids) {
+      const base = `${procRoot}/${pid}`;
+      let ns: number | null = null;
+      try {
+        ns = parseNamespaceLink(this.deps.readlink(`${base}/ns/net`));
+      } catch (error) {
+        if (isGone(error)) {
+          exited++;
+          continue;
+        }
+        nsUnknown++;
+      }
+      if (ns !== null) {
+        pidNetns.set(pid, ns);
+        let list = nsPids.get(ns);
+        if (!list) nsPids.set(ns, (list = []));
+        list.push(pid);
+        if (pid === 1) hostNs = ns;
+      }
+      if (!options.owners) {
+        scanned++;
+        continue;
+      }
+      const fdDir = `${base}/fd`;
+      let fds: string[];
+      try {
+        fds = this.deps.readdir(fdDir);
+      } catch (error) {
+        if (isGone(error)) exited++;
+        else denied++;
+        continue;
+      }
+      scanned++;
+      for (const fd of fds) {
+        let link: string;
+        try {
+          link = this.deps.readlink(`${fdDir}/${fd}`);
+        } catch (error) {
+          // Some processes let root list their descriptors but not read them (a sandbox's
+          // init, Yama or another LSM): count them as denied, not as silently empty.
+          if (isDenied(error)) {
+            denied++;
+            break;
+          }
+          continue; // closed between readdir and readlink
+        }
+        const inode = parseSocketLink(link);
+        if (inode === null) continue;
+        const entry = { pid, fd: Number(fd) };
+        const list = owners.get(inode);
+        if (list) list.push(entry);
+        else owners.set(inode, [entry]);
+      }
+    }
+    // pids are visited in ascending order, so owner lists are already sorted by pid.
+
+    if (hostNs === null) hostNs = selfNs;
+    // Without privilege the namespace links of other users' processes are unreadable; the
+    // collector's own namespace is always readable through /proc/self.
+    if (selfNs !== null && !nsPids.has(selfNs)) nsPids.set(selfNs, []);
+
+    const bound = this.boundNamespaces();
+    const namespaces: NamespaceScan[] = [];
+    const seen = new Set<number>();
+    const ordered = [...nsPids.keys()].sort((a, b) => (a === hostNs ? -1 : b === hostNs ? 1 : a - b));
+    for (const inode of ordered) {
+      seen.add(inode);
+      const members = nsPids.get(inode) ?? [];
+      const binding = bound.get(inode);
+      this.netnsReaders.set(inode, { pids: members, self: inode === selfNs, ...(binding ? { bound: binding.path } : {}) });
+      const scan = this.readNamespace(inode, members, inode === selfNs, binding?.path, options.families);
+      namespaces.push({
+        inode,
+        name: inode === hostNs ? 'host' : (binding?.name ?? null),
+        host: inode === hostNs,
+        processes: members.length,
+        ...scan,
+      });
+    }
+    // Named namespaces no visible process lives in (e.g. right after `ip netns add`).
+    for (const [inode, binding] of bound) {
+      if (seen.has(inode)) continue;
+      this.netnsReaders.set(inode, { pids: [], self: false, bound: binding.path });
+      const scan = this.readNamespace(inode, [], false, binding.path, options.families);
+      namespaces.push({ inode, name: binding.name, host: false, processes: 0, ...scan });
+    }
+
+    return {
+      namespaces,
+      owners,
+      pidNetns,
+      processesScanned: scanned,
+      processesDenied: denied,
+      processesExited: exited,
+      namespacesUnknown: nsUnknown,
+    };
+  }
+
+  /** Read a namespace's tables through the first member process that is still there. */
+  private readNamespace(
+    inode: number,
+    members: number[],
+    isSelf: boolean,
+    boundPath: string | undefined,
+    families: Family[],
+  ): { read: boolean; reason?: string; sockets: RawSocket[] } {
+    const tables = families.flatMap((f) => TABLES_BY_FAMILY[f]);
+    const candidates: (number | 'self')[] = isSelf ? ['self', ...members] : members;
+    let lastError = '';
+    for (const who of candidates) {
+      const base = `${this.deps.procRoot}/${who}`;
+      try {
+        // A member may have moved to another namespace since its link was read: check again.
+        if (who !== 'self' && parseNamespaceLink(this.deps.readlink(`${base}/ns/net`)) !== inode) continue;
+        const sockets: RawSocket[] = [];
+        for (const name of tables) {
+          const path = `${base}/net/${name}`;
+          let text: string;
+          try {
+            text = this.deps.readFile(path);
+          } catch (error) {
+            // A kernel built without IPv6 has no tcp6/udp6 tables while the process is still there.
+            if (isGone(error) && name.endsWith('6') && this.exists(`${base}/net/${name.slice(0, -1)}`)) continue;
+            throw error;
+          }
+          sockets.push(...parseProcNet(text, PROC_NET_TABLES[name], { source: path, littleEndian: this.deps.littleEndian }));
+        }
+        return { read: true, sockets };
+      } catch (error) {
+        if (error instanceof ParseError) throw error;
+        // Gone or denied: try the namespace's next process.
+        lastError = describeErrno(error, 'reading', `${base}/net`);
+      }
+    }
+    if (boundPath !== undefined) return this.readBoundNamespace(boundPath, tables);
+    return { read: false, reason: lastError || 'no process of this namespace could be read', sockets: [] };
+  }
+
+  private exists(path: string): boolean {
+    try {
+      this.deps.readFile(path);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * A namespace that only an `ip netns` binding keeps alive has no process whose /proc/<pid>/net
+   * shows it. Entering it needs setns(2), which Node cannot call, so netmon runs `nsenter`
+   * (util-linux) once per such namespace; that needs root (CAP_SYS_ADMIN).
+   */
+  private readBoundNamespace(path: string, tables: TableName[]): { read: boolean; reason?: string; sockets: RawSocket[] } {
+    if (this.deps.getuid() !== 0) {
+      return { read: false, reason: `no process lives in it; entering ${path} needs root`, sockets: [] };
+    }
+    const marker = '@@netmon-table ';
+    const script = tables.map((t) => `echo '${marker}${t}'; cat /proc/self/net/${t}`).join('; ');
+    const result = this.deps.exec('nsenter', [`--net=${path}`, '--', 'sh', '-c', script]);
+    if (result.error || result.status !== 0) {
+      const why = result.error ? describeErrno(result.error, 'running', 'nsenter') : `nsenter exited ${result.status}: ${result.stderr.trim()}`;
+      return { read: false, reason: `could not enter ${path}: ${why}`, sockets: [] };
+    }
+    const sockets: RawSocket[] = [];
+    const chunks = result.stdout.split(marker).slice(1);
+    for (const chunk of chunks) {
+      const nl = chunk.indexOf('\n');
+      const name = chunk.slice(0, nl) as TableName;
+      const table = PROC_NET_TABLES[name];
+      if (!table) continue;
+      sockets.push(...parseProcNet(chunk.slice(nl + 1), table, { source: `${path}:/proc/net/${name}`, littleEndian: this.deps.littleEndian }));
+    }
+    return { read: true, sockets };
+  }
+
+  presentInodes(netns: number, inodes: ReadonlySet<number>, families: Family[]): Set<number> {
+    const reader = this.netnsReaders.get(netns);
+    const present = new Set<number>();
+    if (!reader) return present;
+    const scan = this.readNamespace(netns, reader.pids, reader.self, reader.bound, families);
+    for (const socket of scan.sockets) if (inodes.has(socket.inode)) present.add(socket.inode);
+    return present;
+  }
+
+  readProcess(pid: number): RawProcess {
+    const base = `${this.deps.procRoot}/${pid}`;
+    const issues: ProcessReadIssue[] = [];
+    const proc: RawProcess = {
+      pid,
+      ppid: null,
+      name: '',
+      executable: null,
+      executableDeleted: false,
+      commandLine: [],
+      uid: null,
+      euid: null,
+      gid: null,
+      startTime: null,
+      containerId: null,
+      issues,
+      gone: false,
+    };
+    const reason = (error: unknown): ProcessReadIssue['reason'] =>
+      isGone(error) ? 'process-exited' : isDenied(error) ? 'permission-denied' : 'io-error';
+
+    try {
+      const stat = parseProcStat(this.deps.readFile(`${base}/stat`), `${base}/stat`);
+      proc.name = stat.name;
+      proc.ppid = stat.ppid;
+      const boot = this.bootTime();
+      if (boot !== null) proc.startTime = new Date((boot + stat.startTicks / CLOCK_TICKS) * 1000).toISOString();
+    } catch (error) {
+      if (error instanceof ParseError) issues.push({ field: 'status', reason: 'io-error', detail: error.message });
+      else {
+        issues.push({ field: 'status', reason: reason(error), detail: describeErrno(error, 'reading', `${base}/stat`) });
+        if (isGone(error)) {
+          proc.gone = true;
+          return proc;
+        }
+      }
+    }
+    try {
+      const status = parseProcStatus(this.deps.readFile(`${base}/status`), `${base}/status`);
+      proc.uid = status.uid;
+      proc.euid = status.euid;
+      proc.gid = status.gid;
+      if (!proc.name && status.name) proc.name = status.name;
+    } catch (error) {
+      issues.push({ field: 'status', reason: error instanceof ParseError ? 'io-error' : reason(error), detail: error instanceof ParseError ? error.message : describeErrno(error, 'reading', `${base}/status`) });
+    }
+    try {
+      proc.commandLine = parseCmdline(this.deps.readFile(`${base}/cmdline`));
+    } catch (error) {
+      issues.push({ field: 'commandLine', reason: reason(error), detail: describeErrno(error, 'reading', `${base}/cmdline`) });
+    }
+    try {
+      const target = this.deps.readlink(`${base}/exe`);
+      // proc(5): a deleted executable's link target ends in " (deleted)".
+      if (target.endsWith(' (deleted)')) {
+        proc.executable = target.slice(0, -' (deleted)'.length);
+        proc.executableDeleted = true;
+      } else {
+        proc.executable = target;
+      }
+    } catch (error) {
+      // Kernel threads have no executable: readlink fails with ENOENT while the process exists.
+      const code = errnoCode(error);
+      if (code === 'ENOENT' && proc.commandLine.length === 0 && !proc.gone) {
+        issues.push({ field: 'executable', reason: 'kernel-thread' });
+      } else {
+        issues.push({ field: 'executable', reason: reason(error), detail: describeErrno(error, 'reading link', `${base}/exe`) });
+      }
+    }
+    try {
+      proc.containerId = parseContainerId(this.deps.readFile(`${base}/cgroup`));
+    } catch (error) {
+      issues.push({ field: 'cgroup', reason: reason(error), detail: describeErrno(error, 'reading', `${base}/cgroup`) });
+    }
+    return proc;
+  }
+
+  runningAsRoot(): boolean {
+    return this.deps.getuid() === 0;
+  }
+
+  executableFile(pid: number): string {
+    return `${this.deps.procRoot}/${pid}/exe`;
+  }
+
+  private bootTime(): number | null {
+    if (this.bootSeconds === undefined) {
+      try {
+        this.bootSeconds = parseBootTime(this.deps.readFile(`${this.deps.procRoot}/stat`));
+      } catch {
+        this.bootSeconds = null;
+      }
+    }
+    return this.bootSeconds;
+  }
+
+  readAccounts(): Accounts {
+    const read = (name: string): Map<number, string> => {
+      try {
+        return parseAccountFile(this.deps.readFile(`${this.deps.etcRoot}/${name}`));
+      } catch {
+        return new Map();
+      }
+    };
+    return { users: read('passwd'), groups: read('group') };
+  }
+
+  readHostNames(): Map<string, string> {
+    try {
+      return parseHostsFile(this.deps.readFile(`${this.deps.etcRoot}/hosts`));
+    } catch {
+      return new Map();
+    }
+  }
+
+  hostInfo(): HostInfo {
+    const boot = this.bootTime();
+    return {
+      hostname: this.deps.hostname(),
+      platform: 'linux',
+      kernel: this.deps.kernelRelease(),
+      bootTime: boot === null ? null : new Date(boot * 1000).toISOString(),
+    };
+  }
+
+  ephemeralPortRange(): [number, number] | null {
+    const path = `${this.deps.procRoot}/sys/net/ipv4/ip_local_port_range`;
+    try {
+      return parsePortRange(this.deps.readFile(path), path);
+    } catch {
+      return null;
+    }
+  }
+}

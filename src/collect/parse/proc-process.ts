@@ -1,0 +1,107 @@
+import { ParseError } from '../../errors.js';
+
+/** Fields netmon takes from /proc/<pid>/stat (proc(5): "/proc/pid/stat"). */
+export interface ProcStat {
+  pid: number;
+  /** comm: at most 15 bytes, may contain spaces and parentheses. */
+  name: string;
+  state: string;
+  ppid: number;
+  /** Field 22: start time in clock ticks since boot. */
+  startTicks: number;
+}
+
+/**
+ * Parse /proc/<pid>/stat. The command name sits in parentheses and may itself contain
+ * ") " (it is chosen by the process), so the name ends at the LAST ')' in the line.
+ */
+export function parseProcStat(text: string, source = 'stat'): ProcStat {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) throw new ParseError(source, 1, 'no "(comm)" field');
+  const pid = Number(text.slice(0, open).trim());
+  const rest = text.slice(close + 2).trim().split(' ');
+  // rest[0] is field 3 (state); field N is rest[N - 3].
+  const state = rest[0];
+  const ppid = Number(rest[1]);
+  const startTicks = Number(rest[19]);
+  if (!Number.isInteger(pid) || state === undefined || !Number.isInteger(ppid) || !Number.isFinite(startTicks)) {
+    throw new ParseError(source, 1, 'fields pid, state, ppid or starttime are missing or not numbers');
+  }
+  return { pid, name: text.slice(open + 1, close), state, ppid, startTicks };
+}
+
+/** Real and effective ids from /proc/<pid>/status ("Uid:\treal\teffective\tsaved\tfs"). */
+export interface ProcStatus {
+  name: string | null;
+  uid: number;
+  euid: number;
+  gid: number;
+  egid: number;
+}
+
+export function parseProcStatus(text: string, source = 'status'): ProcStatus {
+  let uid: number[] | undefined;
+  let gid: number[] | undefined;
+  let name: string | null = null;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('Uid:')) uid = line.slice(4).trim().split(/\s+/).map(Number);
+    else if (line.startsWith('Gid:')) gid = line.slice(4).trim().split(/\s+/).map(Number);
+    else if (line.startsWith('Name:')) name = line.slice(5).trim();
+  }
+  if (!uid || !gid || uid.length < 2 || gid.length < 2 || [...uid, ...gid].some((n) => !Number.isInteger(n))) {
+    throw new ParseError(source, undefined, 'missing or malformed Uid:/Gid: lines');
+  }
+  return { name, uid: uid[0]!, euid: uid[1]!, gid: gid[0]!, egid: gid[1]! };
+}
+
+/** /proc/<pid>/cmdline: arguments separated (and usually ended) by NUL bytes. */
+export function parseCmdline(text: string): string[] {
+  if (text.length === 0) return [];
+  const parts = text.split('\0');
+  if (parts[parts.length - 1] === '') parts.pop();
+  return parts;
+}
+
+/**
+ * Container id from /proc/<pid>/cgroup: the 64-hex id that Docker, containerd, CRI-O and
+ * podman put in the cgroup path (e.g. ".../docker-<id>.scope", "/docker/<id>",
+ * ".../cri-containerd-<id>.scope", ".../crio-<id>.scope", ".../libpod-<id>.scope").
+ */
+export function parseContainerId(text: string): string | null {
+  for (const line of text.split('\n')) {
+    const path = line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1);
+    const match = /(?:^|[/-])([0-9a-f]{64})(?:\.scope)?(?:\/|$)/.exec(path);
+    if (match) return match[1]!;
+  }
+  return null;
+}
+
+/** "net:[4026531840]" -> 4026531840 (readlink of /proc/<pid>/ns/net). */
+export function parseNamespaceLink(link: string): number | null {
+  const match = /^[a-z_]+:\[(\d+)\]$/.exec(link);
+  return match ? Number(match[1]) : null;
+}
+
+/** "socket:[12345]" -> 12345; null for any other descriptor target. */
+export function parseSocketLink(link: string): number | null {
+  if (!link.startsWith('socket:[')) return null;
+  const inode = Number(link.slice(8, -1));
+  return Number.isInteger(inode) ? inode : null;
+}
+
+/** btime from /proc/stat: boot time in seconds since the epoch. */
+export function parseBootTime(text: string): number | null {
+  const match = /^btime (\d+)$/m.exec(text);
+  return match ? Number(match[1]) : null;
+}
+
+/** /proc/sys/net/ipv4/ip_local_port_range: "32768\t60999". */
+export function parsePortRange(text: string, source = 'ip_local_port_range'): [number, number] {
+  const parts = text.trim().split(/\s+/).map(Number);
+  const [low, high] = parts;
+  if (parts.length !== 2 || low === undefined || high === undefined || !Number.isInteger(low) || !Number.isInteger(high) || low > high) {
+    throw new ParseError(source, 1, `expected "LOW HIGH", got ${JSON.stringify(text.trim())}`);
+  }
+  return [low, high];
+}

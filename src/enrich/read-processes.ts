@@ -1,0 +1,68 @@
+import type { Accounts, PlatformCollector } from '../collect/collector.js';
+import { describeErrno, errnoCode } from '../errors.js';
+import type { ProcessRecord } from '../model/types.js';
+import { loadBlake3, type Blake3Implementation } from './blake3.js';
+import { hashFile, type HashCache } from './hash-executables.js';
+
+/** Read each process once and resolve its user and group names. */
+export function readProcesses(
+  collector: PlatformCollector,
+  pids: Iterable<number>,
+  pidNetns: ReadonlyMap<number, number>,
+): Map<number, ProcessRecord> {
+  let accounts: Accounts | undefined;
+  const out = new Map<number, ProcessRecord>();
+  for (const pid of pids) {
+    const raw = collector.readProcess(pid);
+    accounts ??= collector.readAccounts();
+    const { gone: _gone, ...fields } = raw;
+    out.set(pid, {
+      ...fields,
+      user: raw.uid === null ? null : (accounts.users.get(raw.uid) ?? null),
+      group: raw.gid === null ? null : (accounts.groups.get(raw.gid) ?? null),
+      netns: pidNetns.get(pid) ?? null,
+    });
+  }
+  return out;
+}
+
+export interface HashStats {
+  /** Files read and hashed in this run. */
+  hashed: number;
+  /** Executables whose hashes came from the cache. */
+  cached: number;
+  failed: number;
+  implementation: Blake3Implementation['name'];
+}
+
+/**
+ * Attach BLAKE3 and SHA-256 of each process's executable. A file is read only when its
+ * identity is not in the cache, so processes sharing a binary cost one read in all.
+ */
+export function hashExecutables(
+  collector: PlatformCollector,
+  processes: Iterable<ProcessRecord>,
+  cache: HashCache,
+  blake3: Blake3Implementation = loadBlake3(),
+): HashStats {
+  const stats: HashStats = { hashed: 0, cached: 0, failed: 0, implementation: blake3.name };
+  for (const proc of processes) {
+    if (proc.issues.some((i) => i.field === 'executable' && i.reason === 'kernel-thread')) continue;
+    const path = collector.executableFile(proc.pid);
+    try {
+      const result = hashFile(path, cache, blake3);
+      proc.hashes = result.hashes;
+      if (result.cached) stats.cached++;
+      else stats.hashed++;
+    } catch (error) {
+      stats.failed++;
+      const code = errnoCode(error);
+      proc.issues.push({
+        field: 'hash',
+        reason: code === 'ENOENT' || code === 'ESRCH' ? 'process-exited' : code === 'EACCES' || code === 'EPERM' ? 'permission-denied' : 'io-error',
+        detail: describeErrno(error, 'hashing', path),
+      });
+    }
+  }
+  return stats;
+}

@@ -1,0 +1,134 @@
+import { formatEndpoint } from '../collect/parse/address.js';
+import { FilterError } from '../errors.js';
+import type { FilterSpec, ProcessRecord, SocketRecord } from '../model/types.js';
+import { endpointMatches, parseEndpointFilter, type EndpointFilter } from './endpoint-filter.js';
+import { compileGlob } from './glob.js';
+
+/** The socket fields filters look at; `SocketRecord` satisfies it. */
+export type FilterableSocket = Pick<
+  SocketRecord,
+  'transport' | 'family' | 'localAddress' | 'localPort' | 'remoteAddress' | 'remotePort' | 'state' | 'listening'
+>;
+
+/** Compiled filters. Within one kind any pattern may match; every kind given must match. */
+export interface CompiledFilters {
+  /** Nothing to filter on. */
+  empty: boolean;
+  /** Filters on addresses, ports, protocol and state. */
+  socket(socket: FilterableSocket, remoteHost?: (address: string) => string | undefined): boolean;
+  /** True when `--process`, `--path` or `--user` were given. */
+  needsProcess: boolean;
+  /** Tuple patterns use the remote host name. */
+  needsHostNames: boolean;
+  /** Filters on the owning process (undefined for an unattributed socket). */
+  process(process: ProcessRecord | undefined): boolean;
+}
+
+/** `tcp`/`udp` for IPv4 sockets, `tcp6`/`udp6` for IPv6 ones, as in the key syntax. */
+export function keyProto(socket: Pick<FilterableSocket, 'transport' | 'family'>): string {
+  return socket.family === 'ipv6' ? `${socket.transport}6` : socket.transport;
+}
+
+/** `<proto>/<ip>/<port>` keys of a socket: the local endpoint, and the remote one when connected. */
+export function socketKeys(socket: FilterableSocket): string[] {
+  const proto = keyProto(socket);
+  const keys = [`${proto}/${socket.localAddress}/${socket.localPort}`];
+  if (!socket.listening) keys.push(`${proto}/${socket.remoteAddress}/${socket.remotePort}`);
+  return keys;
+}
+
+function compileKeyGlob(pattern: string, option: string): RegExp {
+  if (/\s/.test(pattern)) throw new FilterError(pattern, option, 'keys have no spaces: use <proto>/<ip>/<port>, e.g. "tcp*/*/80"');
+  if ((pattern.match(/\//g) ?? []).length > 2) throw new FilterError(pattern, option, 'a key has three parts, <proto>/<ip>/<port>');
+  return compileGlob(pattern, option);
+}
+
+interface TuplePattern {
+  proto: RegExp;
+  local: RegExp;
+  remote: RegExp;
+  remoteHost: RegExp;
+  state: RegExp;
+}
+
+const TUPLE_FIELDS = ['proto', 'local', 'remote', 'remote-host', 'state'] as const;
+
+function compileTuple(pattern: string): TuplePattern {
+  const option = '--match';
+  const parts = pattern.trim().split(/\s+/).filter((p) => p !== '');
+  if (parts.length === 0) throw new FilterError(pattern, option, 'the pattern is empty');
+  if (parts.length > TUPLE_FIELDS.length) {
+    throw new FilterError(pattern, option, `expected at most 5 space-separated globs (${TUPLE_FIELDS.join(' ')}), found ${parts.length}`);
+  }
+  const glob = (i: number, flags = ''): RegExp => compileGlob(parts[i] ?? '*', option, flags);
+  return { proto: glob(0, 'i'), local: glob(1), remote: glob(2), remoteHost: glob(3, 'i'), state: glob(4, 'i') };
+}
+
+function tupleMatches(t: TuplePattern, socket: FilterableSocket, remoteHost?: (address: string) => string | undefined): boolean {
+  const family = socket.family === 'ipv6' ? '6' : '4';
+  if (!t.proto.test(socket.transport) && !t.proto.test(`${socket.transport}${family}`)) return false;
+  if (!t.local.test(formatEndpoint(socket.localAddress, socket.localPort))) return false;
+  const remote = socket.listening ? '*:*' : formatEndpoint(socket.remoteAddress, socket.remotePort);
+  if (!t.remote.test(remote)) return false;
+  const host = socket.listening ? '*' : (remoteHost?.(socket.remoteAddress) ?? socket.remoteAddress);
+  if (!t.remoteHost.test(host)) return false;
+  return t.state.test(socket.state);
+}
+
+function endpointFilterMatches(f: EndpointFilter, socket: FilterableSocket): boolean {
+  if (f.transport !== undefined && f.transport !== socket.transport) return false;
+  if (f.family !== undefined && f.family !== socket.family) return false;
+  if (endpointMatches(f, socket.localAddress, socket.localPort)) return true;
+  return !socket.listening && endpointMatches(f, socket.remoteAddress, socket.remotePort);
+}
+
+function basename(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+/**
+ * Compile every pattern of a filter spec, or throw a `FilterError` naming the first bad one.
+ * Pure: no I/O.
+ */
+export function compileFilters(spec: FilterSpec = {}): CompiledFilters {
+  const endpoints = (spec.filter ?? []).map(parseEndpointFilter);
+  const includes = (spec.include ?? []).map((p) => compileKeyGlob(p, '--include'));
+  const excludes = (spec.exclude ?? []).map((p) => compileKeyGlob(p, '--exclude'));
+  const tuples = (spec.match ?? []).map(compileTuple);
+  const processes = (spec.process ?? []).map((p) => compileGlob(p, '--process'));
+  const paths = (spec.path ?? []).map((p) => compileGlob(p, '--path'));
+  const users = (spec.user ?? []).map((p) => compileGlob(p, '--user'));
+  const needsProcess = processes.length + paths.length + users.length > 0;
+  const socketFilters = endpoints.length + includes.length + excludes.length + tuples.length > 0;
+
+  return {
+    empty: !needsProcess && !socketFilters,
+    needsProcess,
+    needsHostNames: tuples.length > 0,
+    socket(socket, remoteHost) {
+      if (endpoints.length > 0 && !endpoints.some((f) => endpointFilterMatches(f, socket))) return false;
+      if (includes.length > 0 || excludes.length > 0) {
+        const keys = socketKeys(socket);
+        if (includes.length > 0 && !includes.some((re) => keys.some((k) => re.test(k)))) return false;
+        if (excludes.some((re) => keys.some((k) => re.test(k)))) return false;
+      }
+      if (tuples.length > 0 && !tuples.some((t) => tupleMatches(t, socket, remoteHost))) return false;
+      return true;
+    },
+    process(process) {
+      if (!needsProcess) return true;
+      if (!process) return false;
+      if (processes.length > 0) {
+        const names = [process.name];
+        if (process.executable) names.push(basename(process.executable));
+        if (!processes.some((re) => names.some((n) => re.test(n)))) return false;
+      }
+      if (paths.length > 0 && (process.executable === null || !paths.some((re) => re.test(process.executable!)))) return false;
+      if (users.length > 0) {
+        const ids = [process.user ?? '', process.uid === null ? '' : String(process.uid)].filter((s) => s !== '');
+        if (!users.some((re) => ids.some((id) => re.test(id)))) return false;
+      }
+      return true;
+    },
+  };
+}

@@ -1,0 +1,18 @@
+/**
+ * netmon library: process-attributed network socket inventories as compliance evidence.
+ * The CLI (src/cli) is a thin layer over these exports.
+ */
+export * from './model/types.js';
+export * from './errors.js';
+export { snapshot, type SnapshotOptions } from './snapshot/snapshot.js';
+export { createSnapshot, computeCoverage, PRIVILEGE_HINT } from './snapshot/create-snapshot.js';
+export { platformCollector, LinuxCollector, defaultLinuxDeps } from './collect/index.js';
+export type { PlatformCollector, SocketScan, NamespaceScan, RawProcess, Accounts, ScanOptions, LinuxDeps } from './collect/index.js';
+export { parseProcNet, PROC_NET_TABLES } from './collect/parse/proc-net.js';
+export { compileFilters, socketKeys, type CompiledFilters } from './filter/compile-filters.js';
+export { parseEndpointFilter, type EndpointFilter } from './filter/endpoint-filter.js';
+export { compileGlob } from './filter/glob.js';
+export { hashFile, MemoryHashCache, identityKey, type HashCache } from './enrich/hash-executables.js';
+export { loadBlake3, type Blake3Implementation } from './enrich/blake3.js';
+export { renderText, renderCoverageLine, renderJson, renderEcs, ECS_VERSION, ECS_EXTENSION_FIELDS, printable, isoWithOffset } from './outputs/index.js';
+export { NETMON_VERSION } from './version.js';

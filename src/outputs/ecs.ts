@@ -1,0 +1,141 @@
+import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
+
+/** ECS release the documents follow. */
+export const ECS_VERSION = '9.0.0';
+
+/**
+ * Fields netmon writes that ECS 9 does not define, each following ECS naming and typed keyword.
+ * `process.hash.blake3`: ECS hash fields are named after the algorithm; BLAKE3 is not (yet) among them.
+ */
+export const ECS_EXTENSION_FIELDS: Readonly<Record<string, 'keyword'>> = {
+  'process.hash.blake3': 'keyword',
+};
+
+type EcsDocument = Record<string, unknown>;
+
+const IANA_NUMBERS = { tcp: '6', udp: '17' } as const;
+
+/** Key of a listener for deciding whether a connection came in to it. */
+function listenerKey(netns: number, transport: string, address: string, port: number): string {
+  return `${netns}|${transport}|${address}|${port}`;
+}
+
+/** Set a dotted path on a nested object. */
+function put(doc: EcsDocument, path: string, value: unknown): void {
+  if (value === undefined || value === null) return;
+  const parts = path.split('.');
+  let node = doc;
+  for (let i = 0; i < parts.length - 1; i++) {
+    const key = parts[i]!;
+    let next = node[key] as EcsDocument | undefined;
+    if (next === undefined) node[key] = next = {};
+    node = next;
+  }
+  node[parts[parts.length - 1]!] = value;
+}
+
+function processFields(doc: EcsDocument, proc: ProcessRecord): void {
+  put(doc, 'process.pid', proc.pid);
+  put(doc, 'process.name', proc.name);
+  put(doc, 'process.parent.pid', proc.ppid);
+  put(doc, 'process.executable', proc.executable);
+  if (proc.commandLine.length > 0) {
+    put(doc, 'process.args', proc.commandLine);
+    put(doc, 'process.args_count', proc.commandLine.length);
+    put(doc, 'process.command_line', proc.commandLine.join(' '));
+  }
+  put(doc, 'process.start', proc.startTime);
+  // ECS: process.user is the effective user, process.real_user the real one.
+  if (proc.euid !== null) {
+    put(doc, 'process.user.id', String(proc.euid));
+    if (proc.euid === proc.uid) put(doc, 'process.user.name', proc.user);
+  }
+  if (proc.uid !== null) {
+    put(doc, 'process.real_user.id', String(proc.uid));
+    put(doc, 'process.real_user.name', proc.user);
+  }
+  if (proc.gid !== null) put(doc, 'process.group.id', String(proc.gid));
+  put(doc, 'process.group.name', proc.group);
+  if (proc.hashes) {
+    put(doc, 'process.hash.sha256', proc.hashes.sha256);
+    put(doc, 'process.hash.blake3', proc.hashes.blake3);
+  }
+  put(doc, 'container.id', proc.containerId);
+}
+
+/**
+ * NDJSON: one ECS document per socket, as inventory state (`event.kind: state`). A listener is
+ * the `server`; a connection to one of the host's listeners is inbound (`source` the remote
+ * peer), any other connection outbound (`source` the local end). Pure.
+ */
+export function renderEcs(snapshot: Snapshot): string {
+  const processes = new Map(snapshot.processes.map((p) => [p.pid, p]));
+  const listeners = new Set<string>();
+  for (const s of snapshot.sockets) {
+    if (s.listening) listeners.add(listenerKey(s.netns, s.transport, s.localAddress, s.localPort));
+  }
+  const isInbound = (s: SocketRecord): boolean =>
+    listeners.has(listenerKey(s.netns, s.transport, s.localAddress, s.localPort)) ||
+    listeners.has(listenerKey(s.netns, s.transport, s.family === 'ipv6' ? '::' : '0.0.0.0', s.localPort)) ||
+    listeners.has(listenerKey(s.netns, s.transport, '::', s.localPort));
+
+  const lines: string[] = [];
+  for (const s of snapshot.sockets) {
+    const doc: EcsDocument = {};
+    put(doc, '@timestamp', snapshot.takenAt);
+    put(doc, 'ecs.version', ECS_VERSION);
+    put(doc, 'event.kind', 'state');
+    put(doc, 'event.category', ['network']);
+    put(doc, 'event.type', s.listening ? ['info'] : ['connection', 'info']);
+    put(doc, 'event.module', 'netmon');
+    put(doc, 'event.dataset', 'netmon.socket');
+    put(doc, 'observer.product', 'netmon');
+    put(doc, 'observer.version', snapshot.tool.version);
+    put(doc, 'host.hostname', snapshot.host.hostname);
+    put(doc, 'host.name', snapshot.host.hostname);
+    put(doc, 'host.os.type', snapshot.host.platform);
+    put(doc, 'host.os.kernel', snapshot.host.kernel);
+    put(doc, 'network.transport', s.transport);
+    put(doc, 'network.type', s.family);
+    put(doc, 'network.iana_number', IANA_NUMBERS[s.transport]);
+    const ips = [s.localAddress];
+    if (s.listening) {
+      put(doc, 'server.ip', s.localAddress);
+      put(doc, 'server.port', s.localPort);
+    } else {
+      ips.push(s.remoteAddress);
+      const inbound = isInbound(s);
+      const local = { ip: s.localAddress, port: s.localPort };
+      const remote = { ip: s.remoteAddress, port: s.remotePort };
+      const [src, dst] = inbound ? [remote, local] : [local, remote];
+      put(doc, 'network.direction', inbound ? 'ingress' : 'egress');
+      put(doc, 'source.ip', src.ip);
+      put(doc, 'source.port', src.port);
+      put(doc, 'destination.ip', dst.ip);
+      put(doc, 'destination.port', dst.port);
+      put(doc, 'client.ip', src.ip);
+      put(doc, 'client.port', src.port);
+      put(doc, 'server.ip', dst.ip);
+      put(doc, 'server.port', dst.port);
+    }
+    put(doc, 'related.ip', [...new Set(ips)]);
+    const owner = s.owners[0];
+    const proc = owner ? processes.get(owner.pid) : undefined;
+    if (proc) {
+      processFields(doc, proc);
+      if (proc.user) put(doc, 'related.user', [proc.user]);
+      if (proc.hashes) put(doc, 'related.hash', [proc.hashes.sha256, proc.hashes.blake3]);
+    }
+    const labels: Record<string, string> = {
+      netmon_socket_state: s.state,
+      netmon_netns: String(s.netns),
+      netmon_socket_inode: String(s.inode),
+      netmon_socket_uid: String(s.uid),
+    };
+    if (s.owners.length > 1) labels.netmon_owner_pids = s.owners.map((o) => o.pid).join(',');
+    if (s.unattributed) labels.netmon_unattributed = s.unattributed;
+    put(doc, 'labels', labels);
+    lines.push(JSON.stringify(doc));
+  }
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+}

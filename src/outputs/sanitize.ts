@@ -1,0 +1,32 @@
+/**
+ * Process names and command lines are chosen by whoever starts the process. Before such text
+ * reaches a terminal it is made inert: C0/C1 control characters (escape sequences, newlines,
+ * carriage returns), DEL and Unicode direction overrides are shown as escapes, so a process
+ * cannot clear the screen, forge rows or reorder what a reviewer reads.
+ */
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\\]/g;
+
+export function printable(text: string): string {
+  return text.replace(UNSAFE, (c) => {
+    if (c === '\\') return '\\\\';
+    const code = c.codePointAt(0)!;
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+  });
+}
+
+/** Shorten to `width` characters, marking the cut with an ellipsis at the end. */
+export function truncateEnd(text: string, width: number): string {
+  if (text.length <= width) return text;
+  if (width <= 1) return text.slice(0, width);
+  return `${text.slice(0, width - 1)}…`;
+}
+
+/** Shorten keeping both ends (addresses: the port at the end matters most). */
+export function truncateMiddle(text: string, width: number): string {
+  if (text.length <= width) return text;
+  if (width <= 1) return text.slice(0, width);
+  const tail = Math.ceil((width - 1) / 2);
+  const head = width - 1 - tail;
+  return `${text.slice(0, head)}…${text.slice(text.length - tail)}`;
+}

@@ -1,0 +1,139 @@
+import { formatEndpoint } from '../collect/parse/address.js';
+import type { Coverage, ProcessRecord, Snapshot, SocketRecord, SocketState, UnattributedReason } from '../model/types.js';
+import { printable, truncateEnd, truncateMiddle } from './sanitize.js';
+import { clockTime, isoWithOffset } from './time.js';
+
+/** Short state names, as `ss` prints them, so the table fits 80 columns. */
+const STATE_LABELS: Record<SocketState, string> = {
+  ESTABLISHED: 'ESTAB',
+  SYN_SENT: 'SYN-SENT',
+  SYN_RECV: 'SYN-RECV',
+  FIN_WAIT1: 'FIN-WAIT-1',
+  FIN_WAIT2: 'FIN-WAIT-2',
+  TIME_WAIT: 'TIME-WAIT',
+  CLOSE: 'CLOSE',
+  CLOSE_WAIT: 'CLOSE-WAIT',
+  LAST_ACK: 'LAST-ACK',
+  LISTEN: 'LISTEN',
+  CLOSING: 'CLOSING',
+  NEW_SYN_RECV: 'NEW-SYN-RECV',
+  UNCONN: 'UNCONN',
+  UNKNOWN: '?',
+};
+
+/** What the PROCESS column shows for a socket without an owner. */
+const REASON_LABELS: Record<UnattributedReason, string> = {
+  'kernel-owned': '(kernel)',
+  'permission-denied': '(no access)',
+  'process-exited': '(exited)',
+  'other-namespace': '(other ns)',
+  'not-requested': '',
+};
+
+const REASON_WORDS: Record<UnattributedReason, string> = {
+  'kernel-owned': 'kernel-owned',
+  'permission-denied': 'permission denied',
+  'process-exited': 'closed or exited during the scan',
+  'other-namespace': 'owner in another namespace',
+  'not-requested': 'attribution off',
+};
+
+export interface TextOptions {
+  /** Terminal width in columns; default 80. */
+  width?: number;
+}
+
+interface Column {
+  header: string;
+  /** Flexible columns shrink, down to `min`, when the row is wider than the terminal. */
+  min?: number;
+  align?: 'right';
+  truncate?: 'end' | 'middle';
+}
+
+/** One line summarising attribution coverage. Pure. */
+export function renderCoverageLine(coverage: Coverage, listening: number): string {
+  const pct = (coverage.ratio * 100).toFixed(1);
+  const parts = [`${coverage.total} sockets (${listening} listening)`, `${coverage.attributed} attributed (${pct}%)`];
+  for (const [reason, n] of Object.entries(coverage.byReason) as [UnattributedReason, number][]) {
+    if (n > 0) parts.push(`${n} ${REASON_WORDS[reason]}`);
+  }
+  return `coverage: ${parts.join(', ')}`;
+}
+
+/**
+ * The live view: a table like netmon.py's (time, protocol, local and remote address, state,
+ * pid, process, user), fitted to the terminal width, then a coverage line. Pure.
+ */
+export function renderText(snapshot: Snapshot, options: TextOptions = {}): string {
+  const width = Math.max(60, options.width ?? 80);
+  const takenAt = new Date(snapshot.takenAt);
+  const time = clockTime(takenAt);
+  const processes = new Map<number, ProcessRecord>(snapshot.processes.map((p) => [p.pid, p]));
+  const nsNames = new Map(snapshot.namespaces.map((n) => [n.inode, n.host ? 'host' : (n.name ?? String(n.inode))]));
+  const showNs = new Set(snapshot.sockets.map((s) => s.netns)).size > 1;
+
+  const columns: Column[] = [
+    { header: 'TIME' },
+    { header: 'PROTO' },
+    ...(showNs ? [{ header: 'NETNS', min: 6, truncate: 'end' as const }] : []),
+    { header: 'LOCAL', min: 16, truncate: 'middle' },
+    { header: 'REMOTE', min: 16, truncate: 'middle' },
+    { header: 'STATE' },
+    { header: 'PID', align: 'right' },
+    { header: 'PROCESS', min: 8, truncate: 'end' },
+    { header: 'USER', min: 6, truncate: 'end' },
+  ];
+  const rows: string[][] = snapshot.sockets.map((s) => row(s, time, processes, showNs ? nsNames : undefined));
+  const widths = columns.map((c, i) => Math.max(c.header.length, ...rows.map((r) => r[i]!.length)));
+  // Shrink the widest flexible column until the row fits.
+  const total = () => widths.reduce((a, b) => a + b, 0) + widths.length - 1;
+  while (total() > width) {
+    let pick = -1;
+    for (let i = 0; i < columns.length; i++) {
+      const min = columns[i]!.min;
+      if (min !== undefined && widths[i]! > min && (pick < 0 || widths[i]! > widths[pick]!)) pick = i;
+    }
+    if (pick < 0) break;
+    widths[pick]!--;
+  }
+  const format = (cells: string[]): string =>
+    cells
+      .map((cell, i) => {
+        const col = columns[i]!;
+        const w = widths[i]!;
+        const text = col.truncate === 'middle' ? truncateMiddle(cell, w) : truncateEnd(cell, w);
+        return col.align === 'right' ? text.padStart(w) : text.padEnd(w);
+      })
+      .join(' ')
+      .trimEnd();
+
+  const lines = [
+    `netmon snapshot of ${printable(snapshot.host.hostname)} at ${isoWithOffset(takenAt)}`,
+    format(columns.map((c) => c.header)),
+    ...rows.map(format),
+    renderCoverageLine(snapshot.coverage, snapshot.sockets.filter((s) => s.listening).length),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+function row(s: SocketRecord, time: string, processes: Map<number, ProcessRecord>, nsNames?: Map<number, string>): string[] {
+  const owner = s.owners[0];
+  const proc = owner ? processes.get(owner.pid) : undefined;
+  const proto = s.family === 'ipv6' ? `${s.transport}6` : s.transport;
+  const remote = s.listening ? '*:*' : formatEndpoint(s.remoteAddress, s.remotePort);
+  const pid = owner ? `${owner.pid}${s.owners.length > 1 ? `+${s.owners.length - 1}` : ''}` : '-';
+  const name = proc ? printable(proc.name) : owner ? '?' : REASON_LABELS[s.unattributed ?? 'not-requested'];
+  const user = proc ? printable(proc.user ?? (proc.uid === null ? '?' : String(proc.uid))) : String(s.uid);
+  return [
+    time,
+    proto,
+    ...(nsNames ? [nsNames.get(s.netns) ?? String(s.netns)] : []),
+    formatEndpoint(s.localAddress, s.localPort),
+    remote,
+    STATE_LABELS[s.state],
+    pid,
+    name,
+    user,
+  ];
+}

@@ -1,0 +1,116 @@
+import type {
+  Coverage,
+  HostInfo,
+  NamespaceRecord,
+  ProcessRecord,
+  Snapshot,
+  SnapshotSelection,
+  SnapshotWarning,
+  SocketRecord,
+  UnattributedReason,
+} from '../model/types.js';
+import { SNAPSHOT_SCHEMA_VERSION, UNATTRIBUTED_REASONS } from '../model/types.js';
+
+export interface SnapshotParts {
+  version: string;
+  host: HostInfo;
+  takenAt: Date;
+  durationMs: number;
+  selection: SnapshotSelection;
+  namespaces: NamespaceRecord[];
+  sockets: SocketRecord[];
+  processes: ProcessRecord[];
+  scan: {
+    processesScanned: number;
+    processesDenied: number;
+    processesExited: number;
+    namespacesUnknown: number;
+    runningAsRoot: boolean;
+  };
+  warnings?: SnapshotWarning[];
+}
+
+/** Listeners first, then by transport, family, local port and address, remote endpoint, inode. */
+export function compareSockets(a: SocketRecord, b: SocketRecord): number {
+  return (
+    Number(b.listening) - Number(a.listening) ||
+    (a.transport < b.transport ? -1 : a.transport > b.transport ? 1 : 0) ||
+    (a.family < b.family ? -1 : a.family > b.family ? 1 : 0) ||
+    a.localPort - b.localPort ||
+    (a.localAddress < b.localAddress ? -1 : a.localAddress > b.localAddress ? 1 : 0) ||
+    (a.remoteAddress < b.remoteAddress ? -1 : a.remoteAddress > b.remoteAddress ? 1 : 0) ||
+    a.remotePort - b.remotePort ||
+    a.netns - b.netns ||
+    a.inode - b.inode
+  );
+}
+
+/** Attribution coverage of a set of sockets. Pure. */
+export function computeCoverage(sockets: readonly SocketRecord[], scan: SnapshotParts['scan']): Coverage {
+  const byReason = Object.fromEntries(UNATTRIBUTED_REASONS.map((r) => [r, 0])) as Record<UnattributedReason, number>;
+  let attributed = 0;
+  for (const s of sockets) {
+    if (s.unattributed) byReason[s.unattributed]++;
+    else attributed++;
+  }
+  const total = sockets.length;
+  return {
+    total,
+    attributed,
+    unattributed: total - attributed,
+    byReason,
+    ratio: total === 0 ? 1 : attributed / total,
+    privileged: scan.processesDenied === 0 && scan.namespacesUnknown === 0,
+    processesScanned: scan.processesScanned,
+    processesDenied: scan.processesDenied,
+    processesExited: scan.processesExited,
+    namespacesUnknown: scan.namespacesUnknown,
+  };
+}
+
+/** The remedy for missing privilege, in one sentence. */
+export const PRIVILEGE_HINT =
+  'run netmon as root, or grant the node binary CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH ' +
+  '(sudo setcap cap_sys_ptrace,cap_dac_read_search+ep "$(readlink -f "$(command -v node)")")';
+
+function coverageWarnings(coverage: Coverage, namespaces: readonly NamespaceRecord[], runningAsRoot: boolean): SnapshotWarning[] {
+  const warnings: SnapshotWarning[] = [];
+  const denied = coverage.byReason['permission-denied'];
+  if (coverage.processesDenied > 0 || coverage.namespacesUnknown > 0) {
+    const parts: string[] = [];
+    if (denied > 0) parts.push(`${denied} of ${coverage.total} sockets could not be attributed`);
+    if (coverage.processesDenied > 0) parts.push(`the descriptors of ${coverage.processesDenied} processes were not readable`);
+    if (coverage.namespacesUnknown > 0) parts.push(`the network namespace of ${coverage.namespacesUnknown} processes was not readable, so sockets of other namespaces may be missing`);
+    warnings.push(
+      runningAsRoot
+        ? { code: 'W_PROTECTED', message: `${parts.join('; ')}, although netmon runs as root: those processes are protected (a sandbox's init, or a Linux security module such as Yama, SELinux or AppArmor)` }
+        : { code: 'W_PRIVILEGE', message: `insufficient privilege: ${parts.join('; ')}; to fix, ${PRIVILEGE_HINT}` },
+    );
+  }
+  for (const ns of namespaces) {
+    if (!ns.read) {
+      warnings.push({ code: 'W_NAMESPACE_UNREAD', message: `network namespace ${ns.name ?? ns.inode} was not read: ${ns.reason ?? 'unknown reason'}` });
+    }
+  }
+  return warnings;
+}
+
+/** Assemble a versioned snapshot document from collected parts. Pure. */
+export function createSnapshot(parts: SnapshotParts): Snapshot {
+  const sockets = [...parts.sockets].sort(compareSockets);
+  const processes = [...parts.processes].sort((a, b) => a.pid - b.pid);
+  const coverage = computeCoverage(sockets, parts.scan);
+  return {
+    schemaVersion: SNAPSHOT_SCHEMA_VERSION,
+    tool: { name: 'netmon', version: parts.version },
+    host: parts.host,
+    takenAt: parts.takenAt.toISOString(),
+    durationMs: Math.round(parts.durationMs * 10) / 10,
+    selection: parts.selection,
+    namespaces: parts.namespaces,
+    sockets,
+    processes,
+    coverage,
+    warnings: [...coverageWarnings(coverage, parts.namespaces, parts.scan.runningAsRoot), ...(parts.warnings ?? [])],
+  };
+}

@@ -1,0 +1,148 @@
+import { platformCollector } from '../collect/index.js';
+import type { PlatformCollector } from '../collect/collector.js';
+import { attributeSocket } from '../enrich/attribute.js';
+import { loadBlake3 } from '../enrich/blake3.js';
+import { MemoryHashCache, type HashCache } from '../enrich/hash-executables.js';
+import { hashExecutables, readProcesses } from '../enrich/read-processes.js';
+import { ConfigError } from '../errors.js';
+import { compileFilters } from '../filter/compile-filters.js';
+import type { Family, FilterSpec, NamespaceRecord, Snapshot, SnapshotWarning, SocketRecord } from '../model/types.js';
+import { NETMON_VERSION } from '../version.js';
+import { createSnapshot } from './create-snapshot.js';
+
+/** Options of `snapshot()`. Every field is optional; the defaults take a full inventory. */
+export interface SnapshotOptions {
+  /** Only listening sockets (TCP LISTEN and unconnected UDP). Default false: every state. */
+  listeningOnly?: boolean;
+  /** Keep listeners on ports inside the ephemeral range. Default false. */
+  includeEphemeral?: boolean;
+  onlyIpv4?: boolean;
+  onlyIpv6?: boolean;
+  /** Attribute sockets to processes. Default true. */
+  processInfo?: boolean;
+  /** Hash each owner's executable (BLAKE3 and SHA-256). Default true. */
+  hashBinaries?: boolean;
+  filters?: FilterSpec;
+  /** Executable hash cache; the evidence store passes a persistent one. */
+  hashCache?: HashCache;
+  /** Force a BLAKE3 implementation (default: native, else WebAssembly). */
+  blake3?: 'native' | 'wasm';
+  /** Platform collector; default: the one for this OS. */
+  collector?: PlatformCollector;
+  /** Clock; default `() => new Date()`. */
+  now?: () => Date;
+}
+
+const defaultHashCache = new MemoryHashCache();
+
+/**
+ * Take a process-attributed inventory of the host's TCP and UDP sockets across every
+ * network namespace the collector can read. Never fails for lack of privilege: what could
+ * not be attributed carries a reason and is counted in `coverage`.
+ *
+ * @throws FilterError when a filter pattern is invalid (before any I/O)
+ * @throws CollectorError when the platform is unsupported
+ */
+export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
+  if (options.onlyIpv4 && options.onlyIpv6) {
+    throw new ConfigError('E_USAGE', 'onlyIpv4 and onlyIpv6 exclude each other: give at most one');
+  }
+  const filters = compileFilters(options.filters);
+  const collector = options.collector ?? platformCollector();
+  const now = options.now ?? (() => new Date());
+  const listeningOnly = options.listeningOnly ?? false;
+  const includeEphemeral = options.includeEphemeral ?? false;
+  const processInfo = options.processInfo ?? true;
+  const hashBinaries = processInfo && (options.hashBinaries ?? true);
+  const families: Family[] = options.onlyIpv4 ? ['ipv4'] : options.onlyIpv6 ? ['ipv6'] : ['ipv4', 'ipv6'];
+
+  const takenAt = now();
+  const started = performance.now();
+  const scan = collector.scanSockets({ families, owners: processInfo });
+  const range = collector.ephemeralPortRange();
+  const skipRange = includeEphemeral ? null : range;
+  const hostNames = filters.needsHostNames ? collector.readHostNames() : undefined;
+  const remoteHost = hostNames ? (address: string) => hostNames.get(address) : undefined;
+  const ctx = {
+    owners: processInfo ? scan.owners : undefined,
+    processesDenied: scan.processesDenied,
+    processesExited: scan.processesExited,
+  };
+
+  let sockets: SocketRecord[] = [];
+  const namespaces: NamespaceRecord[] = [];
+  for (const ns of scan.namespaces) {
+    const { sockets: raws, ...meta } = ns;
+    namespaces.push({ ...meta, sockets: raws.length });
+    for (const raw of raws) {
+      const listening = raw.state === 'LISTEN' || raw.state === 'UNCONN';
+      if (listeningOnly && !listening) continue;
+      if (skipRange && listening && raw.localPort >= skipRange[0] && raw.localPort <= skipRange[1]) continue;
+      const record: SocketRecord = { ...raw, netns: ns.inode, listening, owners: [] };
+      if (!filters.socket(record, remoteHost)) continue;
+      const attribution = attributeSocket(raw.inode, ctx);
+      record.owners = attribution.owners;
+      if (attribution.unattributed) record.unattributed = attribution.unattributed;
+      sockets.push(record);
+    }
+  }
+
+  // Sockets nobody visible holds: those gone from the tables now closed during the scan.
+  const unexplained = new Map<number, Set<number>>();
+  for (const s of sockets) {
+    if (s.unattributed === 'other-namespace') {
+      let set = unexplained.get(s.netns);
+      if (!set) unexplained.set(s.netns, (set = new Set()));
+      set.add(s.inode);
+    }
+  }
+  for (const [netns, inodes] of unexplained) {
+    const present = collector.presentInodes(netns, inodes, families);
+    for (const s of sockets) {
+      if (s.netns === netns && s.unattributed === 'other-namespace' && !present.has(s.inode)) s.unattributed = 'process-exited';
+    }
+  }
+
+  const warnings: SnapshotWarning[] = [];
+  let processes = new Map<number, import('../model/types.js').ProcessRecord>();
+  if (processInfo) {
+    const pids = new Set<number>();
+    for (const s of sockets) for (const o of s.owners) pids.add(o.pid);
+    processes = readProcesses(collector, [...pids].sort((a, b) => a - b), scan.pidNetns);
+    if (filters.needsProcess) {
+      sockets = sockets.filter((s) => s.owners.some((o) => filters.process(processes.get(o.pid))));
+      const kept = new Set<number>();
+      for (const s of sockets) for (const o of s.owners) kept.add(o.pid);
+      for (const pid of processes.keys()) if (!kept.has(pid)) processes.delete(pid);
+    }
+    if (hashBinaries) {
+      const stats = hashExecutables(collector, processes.values(), options.hashCache ?? defaultHashCache, loadBlake3(options.blake3));
+      if (stats.failed > 0) {
+        warnings.push({ code: 'W_HASH', message: `${stats.failed} of ${processes.size} executables could not be hashed (see each process's issues)` });
+      }
+    }
+  } else if (filters.needsProcess) {
+    throw new ConfigError('E_USAGE', '--process, --path and --user filters need process information: drop --no-process-info');
+  }
+
+  return createSnapshot({
+    version: NETMON_VERSION,
+    host: collector.hostInfo(),
+    takenAt,
+    durationMs: performance.now() - started,
+    selection: {
+      listeningOnly,
+      includeEphemeral,
+      families,
+      processInfo,
+      hashBinaries,
+      ephemeralPortRange: range,
+      filters: options.filters ?? {},
+    },
+    namespaces,
+    sockets,
+    processes: [...processes.values()],
+    scan: { ...scan, runningAsRoot: collector.runningAsRoot() },
+    warnings,
+  });
+}
