@@ -1,0 +1,62 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+export const HOLDER = fileURLToPath(new URL('../fixtures/socket-holder.mjs', import.meta.url));
+
+export interface Started<T> {
+  child: ChildProcess;
+  info: T;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
+/** Start a process that prints one JSON line when ready; resolve with that line parsed. */
+export async function startJsonProcess<T>(command: string, args: string[]): Promise<Started<T>> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const lines = createInterface({ input: child.stdout! });
+  const info = await new Promise<T>((resolve, reject) => {
+    lines.once('line', (line) => resolve(JSON.parse(line) as T));
+    child.once('exit', (code) => reject(new Error(`${command} ${args.join(' ')} exited ${code} before it was ready: ${stderr}`)));
+  });
+  return { child, info };
+}
+
+export async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+/** Run the built CLI and capture everything. */
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; prefix?: string[] } = {}) {
+  const [command, ...pre] = options.prefix ?? [];
+  const result = command
+    ? spawnSync(command, [...pre, process.execPath, CLI, ...args], { encoding: 'utf8', env: options.env ?? process.env, maxBuffer: 512 * 1024 * 1024 })
+    : spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: options.env ?? process.env, maxBuffer: 512 * 1024 * 1024 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** True when a command exists on PATH. */
+export function haveCommand(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).status === 0;
+}
+
+export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/** Log why a group of tests is skipped, so a run without root or a tool says so. Returns `skip`. */
+export function skipWithReason(skip: boolean, reason: string): boolean {
+  if (skip) process.stderr.write(`netmon tests: SKIPPED ${reason}\n`);
+  return skip;
+}
