@@ -95,7 +95,6 @@ async function runSnapshot(flags: CollectFlags, io: CliIo): Promise<void> {
   }
   const { snapshot } = await import('../snapshot/snapshot.js');
   const snap: Snapshot = await snapshot(toSnapshotOptions(flags));
-  for (const warning of snap.warnings) io.stderr(`netmon: warning: ${warning.message}\n`);
   const outputs = await import('../outputs/index.js');
   switch (flags.output) {
     case 'json':
@@ -107,6 +106,8 @@ async function runSnapshot(flags: CollectFlags, io: CliIo): Promise<void> {
     default:
       io.stdout(outputs.renderText(snap, { width: io.columns ?? 80 }));
   }
+  // Notices after the data, so they are the last thing a reader of the terminal sees.
+  for (const warning of snap.warnings) io.stderr(`netmon: warning: ${warning.message}\n`);
 }
 
 const EXAMPLES = `

@@ -66,8 +66,8 @@ export interface Accounts {
 export interface PlatformCollector {
   readonly platform: string;
   scanSockets(options: ScanOptions): SocketScan;
-  /** Of the given inodes in a namespace, those still present in its tables now. */
-  presentInodes(netns: number, inodes: ReadonlySet<number>, families: Family[]): Set<number>;
+  /** Of the given sockets of a namespace, the inodes still present in its tables now (re-reads only the tables they came from). */
+  presentInodes(netns: number, sockets: ReadonlyArray<Pick<RawSocket, 'inode' | 'transport' | 'family'>>): Set<number>;
   readProcess(pid: number): RawProcess;
   /** A path whose open() yields the process's executable, even if deleted or in another mount namespace. */
   executableFile(pid: number): string;

@@ -96,7 +96,7 @@ export class LinuxCollector implements PlatformCollector {
       const c = entry.charCodeAt(0);
       if (c >= 48 && c <= 57) pids.push(Number(entry));
     }
-    return pids;
+    return pids.sort((a, b) => a - b);
   }
 
   private boundNamespaces(): Map<number, { name: string; path: string }> {
@@ -140,31 +140,60 @@ export class LinuxCollector implements PlatformCollector {
       selfNs = null;
     }
 
-    // One walk over the processes: namespace link, then (when asked) the descriptor table.
+    const tables = options.families.flatMap((f) => TABLES_BY_FAMILY[f]);
+    // Pass 1: the network namespace of every process (one readlink each).
     for (const pid of pids) {
-      const base = `${procRoot}/${pid}`;
       let ns: number | null = null;
       try {
-        ns = parseNamespaceLink(this.deps.readlink(`${base}/ns/net`));
+        ns = parseNamespaceLink(this.deps.readlink(`${procRoot}/${pid}/ns/net`));
       } catch (error) {
-        if (isGone(error)) {
-          exited++;
-          continue;
-        }
-        nsUnknown++;
-      }
-      if (ns !== null) {
-        pidNetns.set(pid, ns);
-        let list = nsPids.get(ns);
-        if (!list) nsPids.set(ns, (list = []));
-        list.push(pid);
-        if (pid === 1) hostNs = ns;
-      }
-      if (!options.owners) {
-        scanned++;
+        if (!isGone(error)) nsUnknown++;
         continue;
       }
-      const fdDir = `${base}/fd`;
+      if (ns === null) continue;
+      pidNetns.set(pid, ns);
+      let list = nsPids.get(ns);
+      if (!list) nsPids.set(ns, (list = []));
+      list.push(pid);
+      if (pid === 1) hostNs = ns;
+    }
+
+    if (hostNs === null) hostNs = selfNs;
+    // Without privilege the namespace links of other users' processes are unreadable; the
+    // collector's own namespace is always readable through /proc/self.
+    if (selfNs !== null && !nsPids.has(selfNs)) nsPids.set(selfNs, []);
+
+    // Pass 2: each namespace's tables, once per namespace. Tables are read before descriptors
+    // so that a socket closed meanwhile is seen as such (snapshot() re-checks unfound inodes).
+    const bound = this.boundNamespaces();
+    const namespaces: NamespaceScan[] = [];
+    const seen = new Set<number>();
+    const ordered = [...nsPids.keys()].sort((a, b) => (a === hostNs ? -1 : b === hostNs ? 1 : a - b));
+    for (const inode of ordered) {
+      seen.add(inode);
+      const members = nsPids.get(inode) ?? [];
+      const binding = bound.get(inode);
+      this.netnsReaders.set(inode, { pids: members, self: inode === selfNs, ...(binding ? { bound: binding.path } : {}) });
+      const scan = this.readNamespace(inode, members, inode === selfNs, binding?.path, tables);
+      namespaces.push({
+        inode,
+        name: inode === hostNs ? 'host' : (binding?.name ?? null),
+        host: inode === hostNs,
+        processes: members.length,
+        ...scan,
+      });
+    }
+    // Named namespaces no visible process lives in (e.g. right after `ip netns add`).
+    for (const [inode, binding] of bound) {
+      if (seen.has(inode)) continue;
+      this.netnsReaders.set(inode, { pids: [], self: false, bound: binding.path });
+      const scan = this.readNamespace(inode, [], false, binding.path, tables);
+      namespaces.push({ inode, name: binding.name, host: false, processes: 0, ...scan });
+    }
+
+    // Pass 3: one walk of every process's descriptor table, mapping socket inodes to holders.
+    for (const pid of options.owners ? pids : []) {
+      const fdDir = `${procRoot}/${pid}/fd`;
       let fds: string[];
       try {
         fds = this.deps.readdir(fdDir);
@@ -196,37 +225,7 @@ export class LinuxCollector implements PlatformCollector {
       }
     }
     // pids are visited in ascending order, so owner lists are already sorted by pid.
-
-    if (hostNs === null) hostNs = selfNs;
-    // Without privilege the namespace links of other users' processes are unreadable; the
-    // collector's own namespace is always readable through /proc/self.
-    if (selfNs !== null && !nsPids.has(selfNs)) nsPids.set(selfNs, []);
-
-    const bound = this.boundNamespaces();
-    const namespaces: NamespaceScan[] = [];
-    const seen = new Set<number>();
-    const ordered = [...nsPids.keys()].sort((a, b) => (a === hostNs ? -1 : b === hostNs ? 1 : a - b));
-    for (const inode of ordered) {
-      seen.add(inode);
-      const members = nsPids.get(inode) ?? [];
-      const binding = bound.get(inode);
-      this.netnsReaders.set(inode, { pids: members, self: inode === selfNs, ...(binding ? { bound: binding.path } : {}) });
-      const scan = this.readNamespace(inode, members, inode === selfNs, binding?.path, options.families);
-      namespaces.push({
-        inode,
-        name: inode === hostNs ? 'host' : (binding?.name ?? null),
-        host: inode === hostNs,
-        processes: members.length,
-        ...scan,
-      });
-    }
-    // Named namespaces no visible process lives in (e.g. right after `ip netns add`).
-    for (const [inode, binding] of bound) {
-      if (seen.has(inode)) continue;
-      this.netnsReaders.set(inode, { pids: [], self: false, bound: binding.path });
-      const scan = this.readNamespace(inode, [], false, binding.path, options.families);
-      namespaces.push({ inode, name: binding.name, host: false, processes: 0, ...scan });
-    }
+    if (!options.owners) scanned = pids.length;
 
     return {
       namespaces,
@@ -245,9 +244,8 @@ export class LinuxCollector implements PlatformCollector {
     members: number[],
     isSelf: boolean,
     boundPath: string | undefined,
-    families: Family[],
+    tables: TableName[],
   ): { read: boolean; reason?: string; sockets: RawSocket[] } {
-    const tables = families.flatMap((f) => TABLES_BY_FAMILY[f]);
     const candidates: (number | 'self')[] = isSelf ? ['self', ...members] : members;
     let lastError = '';
     for (const who of candidates) {
@@ -316,12 +314,14 @@ export class LinuxCollector implements PlatformCollector {
     return { read: true, sockets };
   }
 
-  presentInodes(netns: number, inodes: ReadonlySet<number>, families: Family[]): Set<number> {
-    const reader = this.netnsReaders.get(netns);
+  presentInodes(netns: number, sockets: ReadonlyArray<Pick<RawSocket, 'inode' | 'transport' | 'family'>>): Set<number> {
     const present = new Set<number>();
-    if (!reader) return present;
-    const scan = this.readNamespace(netns, reader.pids, reader.self, reader.bound, families);
-    for (const socket of scan.sockets) if (inodes.has(socket.inode)) present.add(socket.inode);
+    const reader = this.netnsReaders.get(netns);
+    if (!reader || sockets.length === 0) return present;
+    const wanted = new Set(sockets.map((s) => s.inode));
+    const tables = new Set<TableName>(sockets.map((s) => (s.family === 'ipv6' ? `${s.transport}6` : s.transport) as TableName));
+    const scan = this.readNamespace(netns, reader.pids, reader.self, reader.bound, [...tables]);
+    for (const socket of scan.sockets) if (wanted.has(socket.inode)) present.add(socket.inode);
     return present;
   }
 

@@ -71,7 +71,9 @@ export function renderText(snapshot: Snapshot, options: TextOptions = {}): strin
   const time = clockTime(takenAt);
   const processes = new Map<number, ProcessRecord>(snapshot.processes.map((p) => [p.pid, p]));
   const nsNames = new Map(snapshot.namespaces.map((n) => [n.inode, n.host ? 'host' : (n.name ?? String(n.inode))]));
-  const showNs = new Set(snapshot.sockets.map((s) => s.netns)).size > 1;
+  // Mark namespaces as soon as one socket is not the host's: it must never pass for a host socket.
+  const hostNs = snapshot.namespaces.find((n) => n.host)?.inode;
+  const showNs = snapshot.sockets.some((s) => s.netns !== hostNs);
 
   const columns: Column[] = [
     { header: 'TIME' },
@@ -85,7 +87,7 @@ export function renderText(snapshot: Snapshot, options: TextOptions = {}): strin
     { header: 'USER', min: 6, truncate: 'end' },
   ];
   const rows: string[][] = snapshot.sockets.map((s) => row(s, time, processes, showNs ? nsNames : undefined));
-  const widths = columns.map((c, i) => Math.max(c.header.length, ...rows.map((r) => r[i]!.length)));
+  const widths = columns.map((c, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), c.header.length));
   // Shrink the widest flexible column until the row fits.
   const total = () => widths.reduce((a, b) => a + b, 0) + widths.length - 1;
   while (total() > width) {
@@ -124,7 +126,8 @@ function row(s: SocketRecord, time: string, processes: Map<number, ProcessRecord
   const remote = s.listening ? '*:*' : formatEndpoint(s.remoteAddress, s.remotePort);
   const pid = owner ? `${owner.pid}${s.owners.length > 1 ? `+${s.owners.length - 1}` : ''}` : '-';
   const name = proc ? printable(proc.name) : owner ? '?' : REASON_LABELS[s.unattributed ?? 'not-requested'];
-  const user = proc ? printable(proc.user ?? (proc.uid === null ? '?' : String(proc.uid))) : String(s.uid);
+  // Without a process, the socket table's uid still says who created the socket (not for kernel-owned ones).
+  const user = proc ? printable(proc.user ?? (proc.uid === null ? '?' : String(proc.uid))) : s.unattributed === 'kernel-owned' ? '-' : String(s.uid);
   return [
     time,
     proto,

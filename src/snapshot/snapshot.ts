@@ -87,20 +87,19 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     }
   }
 
-  // Sockets nobody visible holds: those gone from the tables now closed during the scan.
-  const unexplained = new Map<number, Set<number>>();
+  // Sockets no readable descriptor refers to: those gone from the tables by now were closed
+  // (or their owner exited) while the scan ran, whatever else might explain them.
+  const unfound = new Map<number, SocketRecord[]>();
   for (const s of sockets) {
-    if (s.unattributed === 'other-namespace') {
-      let set = unexplained.get(s.netns);
-      if (!set) unexplained.set(s.netns, (set = new Set()));
-      set.add(s.inode);
+    if (s.unattributed === 'other-namespace' || s.unattributed === 'permission-denied') {
+      let list = unfound.get(s.netns);
+      if (!list) unfound.set(s.netns, (list = []));
+      list.push(s);
     }
   }
-  for (const [netns, inodes] of unexplained) {
-    const present = collector.presentInodes(netns, inodes, families);
-    for (const s of sockets) {
-      if (s.netns === netns && s.unattributed === 'other-namespace' && !present.has(s.inode)) s.unattributed = 'process-exited';
-    }
+  for (const [netns, list] of unfound) {
+    const present = collector.presentInodes(netns, list);
+    for (const s of list) if (!present.has(s.inode)) s.unattributed = 'process-exited';
   }
 
   const warnings: SnapshotWarning[] = [];

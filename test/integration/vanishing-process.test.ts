@@ -1,0 +1,65 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LinuxCollector } from '../../src/collect/linux.js';
+import { snapshot } from '../../src/snapshot/snapshot.js';
+import { HOLDER, startJsonProcess, stop, type Started } from '../helpers/processes.js';
+
+interface HolderInfo {
+  pid: number;
+  tcp4: number;
+  client4: number;
+}
+
+let holder: Started<HolderInfo> | undefined;
+afterEach(async () => stop(holder?.child));
+
+describe('a process that exits in the middle of a scan', () => {
+  it('does not abort the scan; its sockets are kept with reason process-exited', async () => {
+    holder = await startJsonProcess<HolderInfo>(process.execPath, [HOLDER]);
+    const victim = holder.info.pid;
+    let killed = false;
+    // Real /proc; the only change is that the holder is killed just before its descriptors are listed.
+    const collector = new LinuxCollector({
+      readdir: (path) => {
+        if (!killed && path === `/proc/${victim}/fd`) {
+          killed = true;
+          process.kill(victim, 'SIGKILL');
+          // Wait (synchronously, as the scan does not yield) until the kernel has released its
+          // listener: the socket closes a moment after the process turns zombie.
+          const port = `:${holder!.info.tcp4.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A`;
+          const deadline = Date.now() + 5000;
+          while (Date.now() < deadline && readFileSync('/proc/net/tcp', 'utf8').includes(port));
+        }
+        return readdirSync(path);
+      },
+    });
+    const snap = await snapshot({ collector, includeEphemeral: true, hashBinaries: false });
+    expect(killed).toBe(true);
+    const listener = snap.sockets.find((s) => s.state === 'LISTEN' && s.localPort === holder!.info.tcp4);
+    expect(listener, 'the listener was in the tables when they were read').toBeDefined();
+    expect(listener!.owners).toEqual([]);
+    expect(listener!.unattributed).toBe('process-exited');
+    expect(snap.coverage.byReason['process-exited']).toBeGreaterThanOrEqual(1);
+    expect(snap.processes.find((p) => p.pid === victim)).toBeUndefined();
+  });
+
+  it('records a process that exits before its details are read, with the reason', async () => {
+    holder = await startJsonProcess<HolderInfo>(process.execPath, [HOLDER]);
+    const victim = holder.info.pid;
+    const collector = new LinuxCollector({
+      readFile: (path) => {
+        if (path === `/proc/${victim}/stat`) {
+          const error = Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' });
+          throw error;
+        }
+        return readFileSync(path, 'utf8');
+      },
+    });
+    const snap = await snapshot({ collector, includeEphemeral: true, hashBinaries: false });
+    const proc = snap.processes.find((p) => p.pid === victim);
+    expect(proc).toBeDefined();
+    expect(proc!.issues).toContainEqual(expect.objectContaining({ field: 'status', reason: 'process-exited' }));
+    const listener = snap.sockets.find((s) => s.state === 'LISTEN' && s.localPort === holder!.info.tcp4);
+    expect(listener!.owners.map((o) => o.pid)).toEqual([victim]);
+  });
+});
