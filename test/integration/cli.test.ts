@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Snapshot } from '../../src/model/types.js';
+import { spawnSync } from 'node:child_process';
+import { CLI, HOLDER, runCli, startJsonProcess, stop, type Started } from '../helpers/processes.js';
+
+let holder: Started<{ pid: number; tcp4: number }>;
+beforeAll(async () => {
+  holder = await startJsonProcess(process.execPath, [HOLDER, '--listen-port', '2525']);
+});
+afterAll(async () => stop(holder?.child));
+
+describe('netmon CLI (built binary)', () => {
+  it('--help explains the options and gives examples, exit 0', () => {
+    const r = runCli(['--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('Usage: netmon');
+    expect(r.stdout).toContain('--once');
+    expect(r.stdout).toContain('--listening-only');
+    expect(r.stdout).toContain('Examples:');
+    expect(r.stdout).toContain("'tcp * * * ESTABLISHED'");
+    expect(r.stderr).toBe('');
+  });
+
+  it('snapshot --help documents the pattern syntax', () => {
+    const r = runCli(['snapshot', '--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('Usage: netmon snapshot');
+    expect(r.stdout).toContain("'*/72.14.207.9?/80'");
+  });
+
+  it('--version prints the package version', () => {
+    const r = runCli(['--version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('an unknown flag is a usage error: exit 2, message on stderr, nothing on stdout', () => {
+    const r = runCli(['--onse']);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/unknown option '--onse'/);
+    expect(r.stderr).toMatch(/--once/); // the suggestion
+  });
+
+  it('a bad filter pattern is exit 2 and names the pattern', () => {
+    for (const [flag, pattern] of [
+      ['--filter', 'tcp:99999'],
+      ['--include', 'tcp/[127.0.0.1/80'],
+      ['--match', 'a b c d e f'],
+      ['--process', ''],
+    ] as const) {
+      const r = runCli(['snapshot', flag, pattern]);
+      expect(r.status, `${flag} ${pattern}`).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(`invalid ${flag} pattern ${JSON.stringify(pattern)}`);
+    }
+  });
+
+  it('--only-ipv4 with --only-ipv6 is a usage error', () => {
+    const r = runCli(['snapshot', '--only-ipv4', '--only-ipv6']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/exclude each other/);
+  });
+
+  it('an unknown output format is a usage error listing the choices', () => {
+    const r = runCli(['snapshot', '--output', 'yaml']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/text, json, ecs/);
+  });
+
+  it('--once prints the live table with the test listener and a coverage line', () => {
+    const r = runCli(['--once', '--filter', ':2525']);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^netmon snapshot of .+ at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$/);
+    expect(lines[1]).toMatch(/^TIME\s+PROTO\s+LOCAL\s+REMOTE\s+STATE\s+PID\s+PROCESS\s+USER$/);
+    const row = lines.find((l) => l.includes('127.0.0.1:2525') && l.includes('LISTEN'));
+    expect(row).toBeDefined();
+    expect(row).toContain(String(holder.info.pid));
+    expect(row).toContain('node');
+    expect(lines.at(-1)).toMatch(/^coverage: \d+ sockets \(\d+ listening\), \d+ attributed \(\d+\.\d%\)/);
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(80);
+  });
+
+  it('netmon with no arguments shows the help', () => {
+    const r = runCli([]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('Usage: netmon');
+  });
+
+  it('snapshot --output json writes one versioned document to stdout', () => {
+    const r = runCli(['snapshot', '--output', 'json', '--filter', ':2525']);
+    expect(r.status, r.stderr).toBe(0);
+    const snap = JSON.parse(r.stdout) as Snapshot;
+    expect(snap.schemaVersion).toBe(1);
+    expect(snap.tool.name).toBe('netmon');
+    const listener = snap.sockets.find((s) => s.localPort === 2525 && s.state === 'LISTEN');
+    expect(listener?.owners[0]?.pid).toBe(holder.info.pid);
+    expect(snap.processes.find((p) => p.pid === holder.info.pid)?.hashes?.blake3).toMatch(/^[0-9a-f]{64}$/);
+    expect(snap.selection.filters).toEqual({ filter: [':2525'] });
+  });
+
+  it('snapshot --output ecs writes one JSON document per line', () => {
+    const r = runCli(['snapshot', '-o', 'ecs', '--filter', ':2525']);
+    expect(r.status, r.stderr).toBe(0);
+    const docs = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+    expect(docs.length).toBeGreaterThanOrEqual(1);
+    const listener = docs.find((d) => d.server?.port === 2525 && d.labels?.netmon_socket_state === 'LISTEN');
+    expect(listener?.event.kind).toBe('state');
+    expect(listener?.process.pid).toBe(holder.info.pid);
+  });
+
+  it('--no-process-info and --no-hash-binaries change what is collected', () => {
+    const bare = JSON.parse(runCli(['snapshot', '-o', 'json', '--no-process-info', '--filter', ':2525']).stdout) as Snapshot;
+    expect(bare.processes).toEqual([]);
+    expect(bare.selection.processInfo).toBe(false);
+    const unhashed = JSON.parse(runCli(['snapshot', '-o', 'json', '--no-hash-binaries', '--filter', ':2525']).stdout) as Snapshot;
+    expect(unhashed.processes.length).toBeGreaterThan(0);
+    expect(unhashed.processes.every((p) => p.hashes === undefined)).toBe(true);
+  });
+
+  it('a reader that closes the pipe early (| head) ends netmon quietly with exit 0', () => {
+    const r = spawnSync('bash', ['-c', `"${process.execPath}" "${CLI}" snapshot -o json --include-ephemeral | head -c 20 >/dev/null; echo "status=\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
+    expect(r.stdout.trim()).toBe('status=0');
+    expect(r.stderr).not.toMatch(/EPIPE|Error/);
+  });
+});
