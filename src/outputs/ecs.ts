@@ -96,7 +96,9 @@ export function renderEcs(snapshot: Snapshot): string {
     put(doc, 'host.os.type', snapshot.host.platform);
     put(doc, 'host.os.kernel', snapshot.host.kernel);
     put(doc, 'network.transport', s.transport);
-    put(doc, 'network.type', s.family);
+    // ECS network.type is the network-layer protocol: an IPv4 peer of a dual-stack IPv6 socket
+    // sends IPv4 packets (and netmon shows its addresses as IPv4), so it follows the address.
+    put(doc, 'network.type', s.localAddress.includes(':') ? 'ipv6' : 'ipv4');
     put(doc, 'network.iana_number', IANA_NUMBERS[s.transport]);
     const ips = [s.localAddress];
     if (s.listening) {
@@ -119,8 +121,7 @@ export function renderEcs(snapshot: Snapshot): string {
       put(doc, 'server.port', dst.port);
     }
     put(doc, 'related.ip', [...new Set(ips)]);
-    const owner = s.owners[0];
-    const proc = owner ? processes.get(owner.pid) : undefined;
+    const proc = s.owners.map((o) => processes.get(o.pid)).find((p) => p !== undefined);
     if (proc) {
       processFields(doc, proc);
       if (proc.user) put(doc, 'related.user', [proc.user]);
@@ -135,7 +136,8 @@ export function renderEcs(snapshot: Snapshot): string {
     if (s.owners.length > 1) labels.netmon_owner_pids = s.owners.map((o) => o.pid).join(',');
     if (s.unattributed) labels.netmon_unattributed = s.unattributed;
     put(doc, 'labels', labels);
-    lines.push(JSON.stringify(doc));
+    // U+2028/U+2029 are valid in JSON but split lines for some NDJSON readers: escape them.
+    lines.push(JSON.stringify(doc).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`));
   }
   return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
 }
