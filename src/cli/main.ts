@@ -9,10 +9,17 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
+/** Width for the live view: $COLUMNS when set (as ls honours it), else the terminal's, else 80. */
+function terminalColumns(): { columns?: number } {
+  const fromEnv = Number(process.env.COLUMNS);
+  if (Number.isInteger(fromEnv) && fromEnv > 0) return { columns: fromEnv };
+  return process.stdout.isTTY ? { columns: process.stdout.columns } : {};
+}
+
 const io: CliIo = {
   stdout: (text) => void process.stdout.write(text),
   stderr: (text) => void process.stderr.write(text),
-  ...(process.stdout.isTTY ? { columns: process.stdout.columns } : {}),
+  ...terminalColumns(),
   env: process.env,
 };
 

@@ -78,9 +78,10 @@ function coverageWarnings(coverage: Coverage, namespaces: readonly NamespaceReco
   const denied = coverage.byReason['permission-denied'];
   if (coverage.processesDenied > 0 || coverage.namespacesUnknown > 0) {
     const parts: string[] = [];
+    const processes = (n: number) => (n === 1 ? '1 process' : `${n} processes`);
     if (denied > 0) parts.push(`${denied} of ${coverage.total} sockets could not be attributed`);
-    if (coverage.processesDenied > 0) parts.push(`the descriptors of ${coverage.processesDenied} processes were not readable`);
-    if (coverage.namespacesUnknown > 0) parts.push(`the network namespace of ${coverage.namespacesUnknown} processes was not readable, so sockets of other namespaces may be missing`);
+    if (coverage.processesDenied > 0) parts.push(`the descriptors of ${processes(coverage.processesDenied)} were not readable`);
+    if (coverage.namespacesUnknown > 0) parts.push(`the network namespace of ${processes(coverage.namespacesUnknown)} was not readable, so sockets of other namespaces may be missing`);
     warnings.push(
       runningAsRoot
         ? { code: 'W_PROTECTED', message: `${parts.join('; ')}, although netmon runs as root: those processes are protected (a sandbox's init, or a Linux security module such as Yama, SELinux or AppArmor)` }

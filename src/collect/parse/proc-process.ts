@@ -55,11 +55,15 @@ export function parseProcStatus(text: string, source = 'status'): ProcStatus {
   return { name, uid: uid[0]!, euid: uid[1]!, gid: gid[0]!, egid: gid[1]! };
 }
 
-/** /proc/<pid>/cmdline: arguments separated (and usually ended) by NUL bytes. */
+/**
+ * /proc/<pid>/cmdline: arguments separated (and usually ended) by NUL bytes. A process that
+ * rewrites its title (setproctitle, Node's process.title) leaves NUL padding behind, so trailing
+ * empty arguments are dropped.
+ */
 export function parseCmdline(text: string): string[] {
   if (text.length === 0) return [];
   const parts = text.split('\0');
-  if (parts[parts.length - 1] === '') parts.pop();
+  while (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
   return parts;
 }
 

@@ -1,0 +1,61 @@
+import { copyFileSync, mkdtempSync, realpathSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Snapshot } from '../../src/model/types.js';
+import { HOLDER, runCli, startJsonProcess, stop, type Started } from '../helpers/processes.js';
+
+const started: Started<{ pid: number; tcp4: number }>[] = [];
+const dir = mkdtempSync(join(tmpdir(), 'netmon-deleted-'));
+afterAll(async () => {
+  for (const s of started) await stop(s.child);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('a process with a hostile name', () => {
+  // Escape sequence that clears the screen, a newline that would forge a row, a bidi override.
+  const title = 'ev\u001b[2Jil\nrow\u202e';
+
+  it('keeps the exact name in JSON and shows it inert in the live view', async () => {
+    const holder = await startJsonProcess<{ pid: number; tcp4: number }>(process.execPath, [HOLDER, '--listen-port', '2626', '--title', title]);
+    started.push(holder);
+    const json = runCli(['snapshot', '-o', 'json', '--filter', ':2626', '--no-hash-binaries']);
+    expect(json.status, json.stderr).toBe(0);
+    const snap = JSON.parse(json.stdout) as Snapshot;
+    const proc = snap.processes.find((p) => p.pid === holder.info.pid);
+    // comm holds at most 15 bytes; the command line holds all of it.
+    expect(Buffer.from(title).subarray(0, 15).toString()).toContain(proc!.name.slice(0, 5));
+    expect(proc!.name.startsWith('ev\u001b[2Jil\nrow')).toBe(true);
+    expect(proc!.commandLine).toEqual([title]);
+
+    const text = runCli(['--once', '--filter', ':2626', '--no-hash-binaries'], { env: { ...process.env, COLUMNS: '200' } });
+    expect(text.status).toBe(0);
+    expect(text.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f\u202e]/);
+    expect(text.stdout).toContain('ev\\x1b[2Jil\\x0arow');
+    const rows = text.stdout.split('\n').filter((l) => l.includes(':2626') && !l.includes('(kernel)'));
+    expect(rows.length).toBeGreaterThanOrEqual(1);
+    for (const row of rows) expect(row).toContain(String(holder.info.pid));
+  });
+});
+
+describe('a process whose executable was deleted after it started', () => {
+  it('is flagged, and its binary is still hashed through /proc/<pid>/exe', async () => {
+    const copy = join(dir, 'node-copy');
+    copyFileSync(realpathSync(process.execPath), copy);
+    const { chmodSync } = await import('node:fs');
+    chmodSync(copy, 0o755);
+    const expected = createHash('sha256').update(readFileSync(copy)).digest('hex');
+    const holder = await startJsonProcess<{ pid: number; tcp4: number }>(copy, [HOLDER, '--listen-port', '2727']);
+    started.push(holder);
+    unlinkSync(copy);
+    const r = runCli(['snapshot', '-o', 'json', '--filter', ':2727']);
+    expect(r.status, r.stderr).toBe(0);
+    const snap = JSON.parse(r.stdout) as Snapshot;
+    const proc = snap.processes.find((p) => p.pid === holder.info.pid)!;
+    expect(proc.executable).toBe(copy);
+    expect(proc.executableDeleted).toBe(true);
+    expect(proc.hashes?.sha256).toBe(expected);
+  });
+});
