@@ -8,28 +8,30 @@ import { FilterError } from '../errors.js';
  */
 export function compileGlob(pattern: string, option: string, flags = ''): RegExp {
   if (pattern.length === 0) throw new FilterError(pattern, option, 'the pattern is empty');
+  // Walk by code point and compile with "u": "?" and a set take one character, not one UTF-16 unit.
+  const chars = [...pattern];
   let source = '^';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i]!;
     if (c === '*') {
       source += '.*';
     } else if (c === '?') {
       source += '.';
     } else if (c === '\\') {
-      const next = pattern[i + 1];
+      const next = chars[i + 1];
       if (next === undefined) throw new FilterError(pattern, option, 'a trailing "\\" escapes nothing');
       source += escapeRegExp(next);
       i++;
     } else if (c === '[') {
-      const end = classEnd(pattern, i);
+      const end = classEnd(chars, i);
       if (end < 0) throw new FilterError(pattern, option, `"[" at position ${i + 1} is never closed by "]" (write \\[ for a literal bracket)`);
-      source += classSource(pattern.slice(i + 1, end), pattern, option);
+      source += classSource(chars.slice(i + 1, end), pattern, option);
       i = end;
     } else {
       source += escapeRegExp(c);
     }
   }
-  return new RegExp(`${source}$`, `s${flags}`);
+  return new RegExp(`${source}$`, `su${flags}`);
 }
 
 /** True when the text has glob characters; plain text matches only itself. */
@@ -37,15 +39,15 @@ export function hasGlobSyntax(text: string): boolean {
   return /[*?[\\]/.test(text);
 }
 
-function classEnd(pattern: string, open: number): number {
+function classEnd(chars: readonly string[], open: number): number {
   let i = open + 1;
-  if (pattern[i] === '!' || pattern[i] === '^') i++;
-  if (pattern[i] === ']') i++; // a leading "]" is a member, as in fnmatch
-  for (; i < pattern.length; i++) if (pattern[i] === ']') return i;
+  if (chars[i] === '!' || chars[i] === '^') i++;
+  if (chars[i] === ']') i++; // a leading "]" is a member, as in fnmatch
+  for (; i < chars.length; i++) if (chars[i] === ']') return i;
   return -1;
 }
 
-function classSource(body: string, pattern: string, option: string): string {
+function classSource(body: readonly string[], pattern: string, option: string): string {
   let negate = false;
   let i = 0;
   if (body[0] === '!' || body[0] === '^') {
@@ -57,7 +59,7 @@ function classSource(body: string, pattern: string, option: string): string {
     const c = body[i]!;
     if (body[i + 1] === '-' && i + 2 < body.length) {
       const to = body[i + 2]!;
-      if (to < c) throw new FilterError(pattern, option, `range "${c}-${to}" is reversed`);
+      if (to.codePointAt(0)! < c.codePointAt(0)!) throw new FilterError(pattern, option, `range "${c}-${to}" is reversed`);
       members += `${escapeClass(c)}-${escapeClass(to)}`;
       i += 2;
     } else {
@@ -69,7 +71,7 @@ function classSource(body: string, pattern: string, option: string): string {
 }
 
 function escapeRegExp(c: string): string {
-  return /[.*+?^${}()|[\]\\/-]/.test(c) ? `\\${c}` : c;
+  return /[.*+?^${}()|[\]\\/]/.test(c) ? `\\${c}` : c;
 }
 
 function escapeClass(c: string): string {

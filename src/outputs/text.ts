@@ -47,6 +47,8 @@ interface Column {
   header: string;
   /** Flexible columns shrink, down to `min`, when the row is wider than the terminal. */
   min?: number;
+  /** ... and then, only if the row still does not fit, down to `floor`. */
+  floor?: number;
   align?: 'right';
   truncate?: 'end' | 'middle';
 }
@@ -70,7 +72,7 @@ export function renderText(snapshot: Snapshot, options: TextOptions = {}): strin
   const takenAt = new Date(snapshot.takenAt);
   const time = clockTime(takenAt);
   const processes = new Map<number, ProcessRecord>(snapshot.processes.map((p) => [p.pid, p]));
-  const nsNames = new Map(snapshot.namespaces.map((n) => [n.inode, n.host ? 'host' : (n.name ?? String(n.inode))]));
+  const nsNames = new Map(snapshot.namespaces.map((n) => [n.inode, n.host ? 'host' : printable(n.name ?? String(n.inode))]));
   // Mark namespaces as soon as one socket is not the host's: it must never pass for a host socket.
   const hostNs = snapshot.namespaces.find((n) => n.host)?.inode;
   const showNs = snapshot.sockets.some((s) => s.netns !== hostNs);
@@ -78,27 +80,33 @@ export function renderText(snapshot: Snapshot, options: TextOptions = {}): strin
   const columns: Column[] = [
     { header: 'TIME' },
     { header: 'PROTO' },
-    ...(showNs ? [{ header: 'NETNS', min: 6, truncate: 'end' as const }] : []),
-    { header: 'LOCAL', min: 16, truncate: 'middle' },
-    { header: 'REMOTE', min: 16, truncate: 'middle' },
+    ...(showNs ? [{ header: 'NETNS', min: 6, floor: 4, truncate: 'end' as const }] : []),
+    // 12 columns still show ":65535" at the end of a middle-truncated endpoint.
+    { header: 'LOCAL', min: 16, floor: 12, truncate: 'middle' },
+    { header: 'REMOTE', min: 16, floor: 12, truncate: 'middle' },
     { header: 'STATE' },
     { header: 'PID', align: 'right' },
-    { header: 'PROCESS', min: 8, truncate: 'end' },
-    { header: 'USER', min: 6, truncate: 'end' },
+    { header: 'PROCESS', min: 8, floor: 4, truncate: 'end' },
+    { header: 'USER', min: 6, floor: 4, truncate: 'end' },
   ];
   const rows: string[][] = snapshot.sockets.map((s) => row(s, time, processes, showNs ? nsNames : undefined));
   const widths = columns.map((c, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), c.header.length));
-  // Shrink the widest flexible column until the row fits.
+  // Shrink the widest flexible column until the row fits: to the comfortable minimums first,
+  // then, when fixed columns are wide (NETNS, CLOSE-WAIT, a "4194304+1" PID), to the floors.
   const total = () => widths.reduce((a, b) => a + b, 0) + widths.length - 1;
-  while (total() > width) {
-    let pick = -1;
-    for (let i = 0; i < columns.length; i++) {
-      const min = columns[i]!.min;
-      if (min !== undefined && widths[i]! > min && (pick < 0 || widths[i]! > widths[pick]!)) pick = i;
+  const shrink = (limit: (c: Column) => number | undefined): void => {
+    while (total() > width) {
+      let pick = -1;
+      for (let i = 0; i < columns.length; i++) {
+        const min = limit(columns[i]!);
+        if (min !== undefined && widths[i]! > min && (pick < 0 || widths[i]! > widths[pick]!)) pick = i;
+      }
+      if (pick < 0) break;
+      widths[pick]!--;
     }
-    if (pick < 0) break;
-    widths[pick]!--;
-  }
+  };
+  shrink((c) => c.min);
+  shrink((c) => c.floor);
   const format = (cells: string[]): string =>
     cells
       .map((cell, i) => {

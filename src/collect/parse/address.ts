@@ -84,6 +84,18 @@ export function formatEndpoint(address: string, port: number): string {
  */
 export function canonicalAddress(text: string): string | null {
   if (ipaddr.IPv4.isValidFourPartDecimal(text)) return ipaddr.IPv4.parse(text).toString();
-  if (!text.includes(':') || !ipaddr.IPv6.isValid(text)) return null;
-  return formatIpv6(ipaddr.IPv6.parse(text).toByteArray());
+  if (!text.includes(':')) return null;
+  // An embedded IPv4 part ("::ffff:10.0.0.1") must be four decimal parts too. Rewrite it as two
+  // hex groups ourselves: ipaddr.js reads it with parseInt (accepting "0x7f") and turns the
+  // IPv4-compatible "::a.b.c.d" into the IPv4-mapped "::ffff:a.b.c.d".
+  let v6 = text;
+  const last = text.lastIndexOf(':');
+  const tail = text.slice(last + 1);
+  if (tail.includes('.')) {
+    if (!ipaddr.IPv4.isValidFourPartDecimal(tail)) return null;
+    const [a, b, c, d] = ipaddr.IPv4.parse(tail).octets as [number, number, number, number];
+    v6 = `${text.slice(0, last + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  if (!ipaddr.IPv6.isValid(v6)) return null;
+  return formatIpv6(ipaddr.IPv6.parse(v6).toByteArray());
 }

@@ -1,5 +1,10 @@
 import { ParseError } from '../../errors.js';
 
+/** An unsigned decimal number (what the kernel prints), or NaN; unlike Number(), '' is not 0. */
+function decimal(text: string | undefined): number {
+  return text !== undefined && /^\d{1,15}$/.test(text) ? Number(text) : NaN;
+}
+
 /** Fields netmon takes from /proc/<pid>/stat (proc(5): "/proc/pid/stat"). */
 export interface ProcStat {
   pid: number;
@@ -19,12 +24,12 @@ export function parseProcStat(text: string, source = 'stat'): ProcStat {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) throw new ParseError(source, 1, 'no "(comm)" field');
-  const pid = Number(text.slice(0, open).trim());
+  const pid = decimal(text.slice(0, open).trim());
   const rest = text.slice(close + 2).trim().split(' ');
   // rest[0] is field 3 (state); field N is rest[N - 3].
   const state = rest[0];
-  const ppid = Number(rest[1]);
-  const startTicks = Number(rest[19]);
+  const ppid = decimal(rest[1]);
+  const startTicks = decimal(rest[19]);
   if (!Number.isInteger(pid) || state === undefined || !Number.isInteger(ppid) || !Number.isFinite(startTicks)) {
     throw new ParseError(source, 1, 'fields pid, state, ppid or starttime are missing or not numbers');
   }
@@ -45,8 +50,8 @@ export function parseProcStatus(text: string, source = 'status'): ProcStatus {
   let gid: number[] | undefined;
   let name: string | null = null;
   for (const line of text.split('\n')) {
-    if (line.startsWith('Uid:')) uid = line.slice(4).trim().split(/\s+/).map(Number);
-    else if (line.startsWith('Gid:')) gid = line.slice(4).trim().split(/\s+/).map(Number);
+    if (line.startsWith('Uid:')) uid = line.slice(4).trim().split(/\s+/).map(decimal);
+    else if (line.startsWith('Gid:')) gid = line.slice(4).trim().split(/\s+/).map(decimal);
     else if (line.startsWith('Name:')) name = line.slice(5).trim();
   }
   if (!uid || !gid || uid.length < 2 || gid.length < 2 || [...uid, ...gid].some((n) => !Number.isInteger(n))) {
@@ -89,9 +94,8 @@ export function parseNamespaceLink(link: string): number | null {
 
 /** "socket:[12345]" -> 12345; null for any other descriptor target. */
 export function parseSocketLink(link: string): number | null {
-  if (!link.startsWith('socket:[')) return null;
-  const inode = Number(link.slice(8, -1));
-  return Number.isInteger(inode) ? inode : null;
+  const match = /^socket:\[(\d+)\]$/.exec(link);
+  return match ? Number(match[1]) : null;
 }
 
 /** btime from /proc/stat: boot time in seconds since the epoch. */
@@ -102,9 +106,9 @@ export function parseBootTime(text: string): number | null {
 
 /** /proc/sys/net/ipv4/ip_local_port_range: "32768\t60999". */
 export function parsePortRange(text: string, source = 'ip_local_port_range'): [number, number] {
-  const parts = text.trim().split(/\s+/).map(Number);
+  const parts = text.trim().split(/\s+/).map(decimal);
   const [low, high] = parts;
-  if (parts.length !== 2 || low === undefined || high === undefined || !Number.isInteger(low) || !Number.isInteger(high) || low > high) {
+  if (parts.length !== 2 || low === undefined || high === undefined || !(low <= high) || high > 65535) {
     throw new ParseError(source, 1, `expected "LOW HIGH", got ${JSON.stringify(text.trim())}`);
   }
   return [low, high];

@@ -1,0 +1,337 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { FilterError } from '../../src/errors.js';
+import { compileFilters, keyProto, socketKeys } from '../../src/filter/compile-filters.js';
+import type { FilterSpec, SocketRecord } from '../../src/model/types.js';
+import { makeProcess, makeSocket } from '../helpers/make.js';
+
+// A small socket zoo.
+const tcp4Listen80 = makeSocket({ localAddress: '127.0.0.1', localPort: 80 });
+const tcp6Listen80 = makeSocket({ family: 'ipv6', localAddress: '::1', localPort: 80, remoteAddress: '::' });
+const tcp4Listen22 = makeSocket({ localAddress: '0.0.0.0', localPort: 22 });
+const tcp6Listen443 = makeSocket({ family: 'ipv6', localAddress: '::', localPort: 443, remoteAddress: '::' });
+const udp4Dns = makeSocket({ transport: 'udp', localAddress: '127.0.0.53', localPort: 53, state: 'UNCONN' });
+const udp6Unconn = makeSocket({ transport: 'udp', family: 'ipv6', localAddress: '::', localPort: 5353, remoteAddress: '::', state: 'UNCONN' });
+/** An outgoing web connection from an ephemeral port to 72.14.207.99:80. */
+const tcp4ToWeb = makeSocket({
+  localAddress: '192.168.1.5',
+  localPort: 51000,
+  remoteAddress: '72.14.207.99',
+  remotePort: 80,
+  state: 'ESTABLISHED',
+  listening: false,
+});
+const tcp6Estab = makeSocket({
+  family: 'ipv6',
+  localAddress: '2001:db8::5',
+  localPort: 40000,
+  remoteAddress: '2001:db8::99',
+  remotePort: 443,
+  state: 'ESTABLISHED',
+  listening: false,
+});
+/** IPv4-mapped connection accepted by a dual-stack listener: an IPv6 socket showing IPv4 text. */
+const tcp6Mapped = makeSocket({
+  family: 'ipv6',
+  localAddress: '127.0.0.1',
+  localPort: 41003,
+  remoteAddress: '127.0.0.1',
+  remotePort: 47402,
+  state: 'ESTABLISHED',
+  listening: false,
+});
+const udp4Connected = makeSocket({
+  transport: 'udp',
+  localAddress: '127.0.0.1',
+  localPort: 41006,
+  remoteAddress: '127.0.0.1',
+  remotePort: 41004,
+  state: 'ESTABLISHED',
+  listening: false,
+});
+const ALL: SocketRecord[] = [tcp4Listen80, tcp6Listen80, tcp4Listen22, tcp6Listen443, udp4Dns, udp6Unconn, tcp4ToWeb, tcp6Estab, tcp6Mapped, udp4Connected];
+
+/** The sockets of ALL a spec keeps. */
+function kept(spec: FilterSpec, resolver?: (address: string) => string | undefined): SocketRecord[] {
+  const f = compileFilters(spec);
+  return ALL.filter((s) => f.socket(s, resolver));
+}
+
+function filterError(fn: () => unknown): FilterError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(FilterError);
+    return error as FilterError;
+  }
+  throw new Error('expected a FilterError, nothing was thrown');
+}
+
+describe('socket keys', () => {
+  it('use tcp/udp for IPv4 tables and tcp6/udp6 for IPv6 tables', () => {
+    expect(keyProto(tcp4Listen80)).toBe('tcp');
+    expect(keyProto(tcp6Listen80)).toBe('tcp6');
+    expect(keyProto(udp4Dns)).toBe('udp');
+    expect(keyProto(udp6Unconn)).toBe('udp6');
+    // The family is the table's, even when the address is shown as IPv4.
+    expect(keyProto(tcp6Mapped)).toBe('tcp6');
+  });
+
+  it('give a listening socket only its local key', () => {
+    expect(socketKeys(tcp4Listen80)).toEqual(['tcp/127.0.0.1/80']);
+    expect(socketKeys(udp6Unconn)).toEqual(['udp6/::/5353']);
+  });
+
+  it('give a connected socket its local and remote keys', () => {
+    expect(socketKeys(tcp4ToWeb)).toEqual(['tcp/192.168.1.5/51000', 'tcp/72.14.207.99/80']);
+    expect(socketKeys(tcp6Mapped)).toEqual(['tcp6/127.0.0.1/41003', 'tcp6/127.0.0.1/47402']);
+  });
+});
+
+describe('compileFilters: key globs (--include / --exclude)', () => {
+  it('an empty spec keeps everything and says so', () => {
+    const f = compileFilters();
+    expect(f.empty).toBe(true);
+    expect(f.needsProcess).toBe(false);
+    expect(f.needsHostNames).toBe(false);
+    expect(ALL.every((s) => f.socket(s))).toBe(true);
+    expect(f.process(undefined)).toBe(true);
+  });
+
+  it('"*/80" matches port 80 on IPv4 and IPv6, local or remote', () => {
+    expect(kept({ include: ['*/80'] })).toEqual([tcp4Listen80, tcp6Listen80, tcp4ToWeb]);
+  });
+
+  it('"tcp*/*/80" matches both TCP tables but not UDP', () => {
+    const udp80 = makeSocket({ transport: 'udp', localPort: 80, state: 'UNCONN' });
+    const f = compileFilters({ include: ['tcp*/*/80'] });
+    expect(f.socket(tcp4Listen80)).toBe(true);
+    expect(f.socket(tcp6Listen80)).toBe(true);
+    expect(f.socket(udp80)).toBe(false);
+    expect(f.empty).toBe(false);
+  });
+
+  it('"*/72.14.207.9?/80" matches a connection by its remote end', () => {
+    expect(kept({ include: ['*/72.14.207.9?/80'] })).toEqual([tcp4ToWeb]);
+  });
+
+  it('"tcp6/*" selects by the IPv6 table, including IPv4-mapped sockets', () => {
+    expect(kept({ include: ['tcp6/*'] })).toEqual([tcp6Listen80, tcp6Listen443, tcp6Estab, tcp6Mapped]);
+    expect(kept({ include: ['tcp/*'] })).toEqual([tcp4Listen80, tcp4Listen22, tcp4ToWeb]);
+  });
+
+  it('a listening socket has no remote key: its 0.0.0.0:0 "peer" is never matched', () => {
+    expect(kept({ include: ['*/0.0.0.0/0'] })).toEqual([]);
+    expect(kept({ include: ['*/*/0'] })).toEqual([]);
+  });
+
+  it('several includes are OR-ed', () => {
+    expect(kept({ include: ['*/22', 'udp*/*/53'] })).toEqual([tcp4Listen22, udp4Dns]);
+  });
+
+  it('exclude alone drops matching sockets and keeps the rest', () => {
+    expect(kept({ exclude: ['udp*'] })).toEqual(ALL.filter((s) => s.transport !== 'udp'));
+  });
+
+  it('exclude wins over include', () => {
+    expect(kept({ include: ['*/80'], exclude: ['tcp6/*'] })).toEqual([tcp4Listen80, tcp4ToWeb]);
+    expect(kept({ include: ['*/80'], exclude: ['*/80'] })).toEqual([]);
+  });
+
+  it('an exclude on the remote end drops the connection', () => {
+    expect(kept({ exclude: ['*/72.14.207.*/*'] })).not.toContain(tcp4ToWeb);
+  });
+
+  it.each([
+    ['tcp/1.2.3.4/80/x', 'three parts'],
+    ['tcp /*/80', 'no spaces'],
+    ['tcp/[1.2/80', 'never closed'],
+    ['', 'empty'],
+  ])('refuses key pattern %j (%s)', (pattern, problem) => {
+    const e = filterError(() => compileFilters({ include: [pattern] }));
+    expect(e.message).toContain('--include');
+    expect(e.message).toContain(problem);
+    expect(filterError(() => compileFilters({ exclude: [pattern] })).message).toContain('--exclude');
+  });
+});
+
+describe('compileFilters: endpoint filters (--filter)', () => {
+  it('match the local or, for connected sockets, the remote endpoint', () => {
+    expect(kept({ filter: [':80'] })).toEqual([tcp4Listen80, tcp6Listen80, tcp4ToWeb]);
+  });
+
+  it('a protocol with a family restricts the table', () => {
+    expect(kept({ filter: ['tcp6:80'] })).toEqual([tcp6Listen80]);
+    expect(kept({ filter: ['udp'] })).toEqual([udp4Dns, udp6Unconn, udp4Connected]);
+    expect(kept({ filter: ['udp4'] })).toEqual([udp4Dns, udp4Connected]);
+  });
+
+  it('addresses are compared in canonical form', () => {
+    expect(kept({ filter: ['[::0001]:'] })).toEqual([tcp6Listen80]);
+    expect(kept({ filter: ['[::ffff:127.0.0.1]:41003'] })).toEqual([tcp6Mapped]);
+  });
+
+  it('are OR-ed among themselves', () => {
+    expect(kept({ filter: [':22', ':53'] })).toEqual([tcp4Listen22, udp4Dns]);
+  });
+
+  it('a listening socket is not matched through its 0.0.0.0 "peer"', () => {
+    expect(kept({ filter: ['0.0.0.0:'] })).toEqual([tcp4Listen22]);
+  });
+});
+
+describe('compileFilters: tuple globs (--match)', () => {
+  it('"tcp * * * ESTABLISHED" matches IPv4 and IPv6 TCP connections, not listeners or UDP', () => {
+    expect(kept({ match: ['tcp * * * ESTABLISHED'] })).toEqual([tcp4ToWeb, tcp6Estab, tcp6Mapped]);
+    expect(compileFilters({ match: ['tcp * * * ESTABLISHED'] }).needsHostNames).toBe(true);
+  });
+
+  it('the proto field matches the transport or transport+family digit, case-insensitively', () => {
+    expect(kept({ match: ['tcp6 * * * ESTABLISHED'] })).toEqual([tcp6Estab, tcp6Mapped]);
+    expect(kept({ match: ['TCP4'] })).toEqual([tcp4Listen80, tcp4Listen22, tcp4ToWeb]);
+    expect(kept({ match: ['udp* * * * established'] })).toEqual([udp4Connected]);
+  });
+
+  it('missing trailing fields match anything', () => {
+    expect(kept({ match: ['udp'] })).toEqual([udp4Dns, udp6Unconn, udp4Connected]);
+  });
+
+  it('local and remote are ADDR:PORT, with brackets for IPv6; a listener\'s remote is "*:*"', () => {
+    expect(kept({ match: ['* *:80'] })).toEqual([tcp4Listen80, tcp6Listen80]);
+    expect(kept({ match: ['* \\[::1\\]:80'] })).toEqual([tcp6Listen80]);
+    expect(kept({ match: ['* * \\*:\\*'] })).toEqual(ALL.filter((s) => s.listening));
+    expect(kept({ match: ['* * *:443'] })).toEqual([tcp6Estab]);
+  });
+
+  it('the remote-host field uses the resolver, falling back to the address', () => {
+    const resolver = (address: string): string | undefined => (address === '72.14.207.99' ? 'www.example.com' : undefined);
+    expect(kept({ match: ['* * * *.EXAMPLE.com'] }, resolver)).toEqual([tcp4ToWeb]);
+    expect(kept({ match: ['* * * 2001:db8::99'] }, resolver)).toEqual([tcp6Estab]);
+    // Without a resolver the address itself is the host.
+    expect(kept({ match: ['* * * 72.14.207.99'] })).toEqual([tcp4ToWeb]);
+    // With one, a resolved name replaces the address.
+    expect(kept({ match: ['* * * 72.14.207.99'] }, resolver)).toEqual([]);
+  });
+
+  it('the remote-host of a listener is "*"', () => {
+    const seen: string[] = [];
+    const resolver = (address: string): string | undefined => {
+      seen.push(address);
+      return 'never';
+    };
+    expect(kept({ match: ['* * * \\*'] }, resolver)).toEqual(ALL.filter((s) => s.listening));
+    // The resolver is asked about connected sockets' peers only.
+    expect(seen).toEqual(ALL.filter((s) => !s.listening).map((s) => s.remoteAddress));
+  });
+
+  it('several tuples are OR-ed', () => {
+    expect(kept({ match: ['udp * * * UNCONN', '* *:22'] })).toEqual([tcp4Listen22, udp4Dns, udp6Unconn]);
+  });
+
+  it('refuses a tuple with 6 fields, an empty tuple and a bad glob', () => {
+    const six = filterError(() => compileFilters({ match: ['tcp * * * ESTABLISHED extra'] }));
+    expect(six.message).toContain('--match');
+    expect(six.message).toContain('found 6');
+    expect(filterError(() => compileFilters({ match: ['   '] })).message).toContain('empty');
+    expect(filterError(() => compileFilters({ match: ['tcp [ab'] })).pattern).toBe('[ab');
+  });
+});
+
+describe('compileFilters: AND across kinds', () => {
+  it('every kind given must match', () => {
+    // port 80 AND IPv6 table AND LISTEN
+    expect(kept({ filter: [':80'], include: ['tcp6/*'], match: ['* * * * LISTEN'] })).toEqual([tcp6Listen80]);
+    // port 80 AND UDP: nothing
+    expect(kept({ filter: [':80'], match: ['udp'] })).toEqual([]);
+    // OR within --filter, AND with --exclude
+    expect(kept({ filter: [':80', ':443'], exclude: ['tcp6/*'] })).toEqual([tcp4Listen80, tcp4ToWeb]);
+  });
+
+  it('socket and process filters are separate: a socket filter does not need the process and vice versa', () => {
+    const f = compileFilters({ include: ['*/80'], process: ['nginx'] });
+    expect(f.needsProcess).toBe(true);
+    expect(f.socket(tcp4Listen80)).toBe(true);
+    expect(f.process(makeProcess({ name: 'nginx' }))).toBe(true);
+    expect(f.process(makeProcess({ name: 'sshd', executable: '/usr/sbin/sshd' }))).toBe(false);
+  });
+});
+
+describe('compileFilters: process filters', () => {
+  const python = makeProcess();
+  const sshd = makeProcess({ pid: 200, name: 'sshd', executable: '/usr/sbin/sshd', uid: 0, user: 'root' });
+  const renamed = makeProcess({ pid: 300, name: 'worker-1', executable: '/opt/app/bin/server', uid: 1001, user: null });
+  const noExe = makeProcess({ pid: 400, name: 'kworker/0:1', executable: null, uid: null, user: null });
+
+  it('--process matches the command name or the executable basename', () => {
+    const f = compileFilters({ process: ['python*'] });
+    expect(f.process(python)).toBe(true);
+    expect(f.process(sshd)).toBe(false);
+    expect(compileFilters({ process: ['server'] }).process(renamed)).toBe(true);
+    expect(compileFilters({ process: ['worker-?'] }).process(renamed)).toBe(true);
+    expect(compileFilters({ process: ['python3.11'] }).process(python)).toBe(true);
+    // not the full path
+    expect(compileFilters({ process: ['/opt/app/bin/server'] }).process(renamed)).toBe(false);
+    // a process without a readable executable is matched by name only
+    expect(compileFilters({ process: ['kworker*'] }).process(noExe)).toBe(true);
+  });
+
+  it('--path matches the whole executable path, never a process without one', () => {
+    expect(compileFilters({ path: ['/usr/*'] }).process(python)).toBe(true);
+    expect(compileFilters({ path: ['/usr/*'] }).process(renamed)).toBe(false);
+    expect(compileFilters({ path: ['*'] }).process(noExe)).toBe(false);
+  });
+
+  it('--user matches the user name or the numeric uid', () => {
+    expect(compileFilters({ user: ['alice'] }).process(python)).toBe(true);
+    expect(compileFilters({ user: ['1000'] }).process(python)).toBe(true);
+    expect(compileFilters({ user: ['root'] }).process(python)).toBe(false);
+    expect(compileFilters({ user: ['0'] }).process(sshd)).toBe(true);
+    expect(compileFilters({ user: ['100?'] }).process(renamed)).toBe(true);
+    expect(compileFilters({ user: ['*'] }).process(noExe)).toBe(false);
+  });
+
+  it('OR within a kind, AND across kinds', () => {
+    const f = compileFilters({ process: ['sshd', 'python*'], user: ['root'] });
+    expect(f.process(sshd)).toBe(true);
+    expect(f.process(python)).toBe(false);
+  });
+
+  it('an unattributed socket (no process) never matches a process filter', () => {
+    expect(compileFilters({ process: ['*'] }).process(undefined)).toBe(false);
+    expect(compileFilters({ path: ['*'] }).process(undefined)).toBe(false);
+    expect(compileFilters({ user: ['*'] }).process(undefined)).toBe(false);
+    // ... but passes when there is no process filter at all
+    expect(compileFilters({ include: ['*'] }).process(undefined)).toBe(true);
+  });
+
+  it('names the option in errors', () => {
+    expect(filterError(() => compileFilters({ process: ['[x'] })).message).toContain('--process');
+    expect(filterError(() => compileFilters({ path: [''] })).message).toContain('--path');
+    expect(filterError(() => compileFilters({ user: ['[z-a]'] })).message).toContain('--user');
+  });
+});
+
+describe('compileFilters properties', () => {
+  it('throws nothing but FilterError for arbitrary pattern arrays', () => {
+    const piece = fc.constantFrom('*', '?', '[', ']', '!', '-', '\\', '/', ':', ' ', 'tcp', 'udp6', '80', '::1', '127.0.0.1', 'ESTABLISHED', 'a');
+    const pattern = fc.oneof(fc.string({ maxLength: 20 }), fc.array(piece, { maxLength: 8 }).map((p) => p.join('')));
+    const list = fc.option(fc.array(pattern, { maxLength: 3 }), { nil: undefined });
+    const spec = fc.record({ filter: list, include: list, exclude: list, match: list, process: list, path: list, user: list }, { requiredKeys: [] });
+    fc.assert(
+      fc.property(spec, (s) => {
+        let f;
+        try {
+          f = compileFilters(s as FilterSpec);
+        } catch (error) {
+          if (!(error instanceof FilterError)) throw error;
+          return;
+        }
+        // A compiled filter can be applied to anything without throwing.
+        for (const socket of ALL) f.socket(socket, () => 'host.example');
+        f.process(makeProcess());
+        f.process(undefined);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
