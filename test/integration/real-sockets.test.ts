@@ -47,23 +47,23 @@ function one(pred: (s: SocketRecord) => boolean, what: string): SocketRecord {
 describe('snapshot() on real sockets opened by the test', () => {
   it('reports TCP listeners on IPv4, IPv6 and dual-stack with the holder as owner', () => {
     const pid = holder.info.pid;
-    const v4 = one((s) => s.transport === 'tcp' && s.state === 'LISTEN' && s.localPort === holder.info.tcp4, 'tcp4 listener');
+    const v4 = one((s) => s.transport === 'tcp' && s.family === 'ipv4' && s.state === 'LISTEN' && s.localPort === holder.info.tcp4, 'tcp4 listener');
     expect(v4).toMatchObject({ family: 'ipv4', localAddress: '127.0.0.1', listening: true });
     expect(v4.owners.map((o) => o.pid)).toEqual([pid]);
-    const v6 = one((s) => s.state === 'LISTEN' && s.localPort === holder.info.tcp6, 'tcp6 listener');
+    const v6 = one((s) => s.transport === 'tcp' && s.family === 'ipv6' && s.state === 'LISTEN' && s.localPort === holder.info.tcp6, 'tcp6 listener');
     expect(v6).toMatchObject({ family: 'ipv6', localAddress: '::1' });
-    const dual = one((s) => s.state === 'LISTEN' && s.localPort === holder.info.dual, 'dual-stack listener');
+    const dual = one((s) => s.transport === 'tcp' && s.family === 'ipv6' && s.state === 'LISTEN' && s.localPort === holder.info.dual, 'dual-stack listener');
     expect(dual).toMatchObject({ family: 'ipv6', localAddress: '::' });
   });
 
   it('reports both ends of established loopback connections, IPv4-mapped addresses shown as IPv4', () => {
     const pid = holder.info.pid;
-    const client = one((s) => s.state === 'ESTABLISHED' && s.localPort === holder.info.client4, 'v4 client end');
+    const client = one((s) => s.state === 'ESTABLISHED' && s.localPort === holder.info.client4 && s.remotePort === holder.info.tcp4, 'v4 client end');
     expect(client).toMatchObject({ transport: 'tcp', localAddress: '127.0.0.1', remoteAddress: '127.0.0.1', remotePort: holder.info.tcp4, listening: false });
     expect(client.owners[0]?.pid).toBe(pid);
     const server = one((s) => s.state === 'ESTABLISHED' && s.remotePort === holder.info.client4 && s.localPort === holder.info.tcp4, 'v4 server end');
     expect(server.owners[0]?.pid).toBe(pid);
-    const c6 = one((s) => s.state === 'ESTABLISHED' && s.localPort === holder.info.client6, 'v6 client end');
+    const c6 = one((s) => s.state === 'ESTABLISHED' && s.localPort === holder.info.client6 && s.remotePort === holder.info.tcp6, 'v6 client end');
     expect(c6).toMatchObject({ family: 'ipv6', localAddress: '::1', remoteAddress: '::1', remotePort: holder.info.tcp6 });
     const mapped = one((s) => s.state === 'ESTABLISHED' && s.localPort === holder.info.dual && s.remotePort === holder.info.clientMapped, 'mapped server end');
     expect(mapped).toMatchObject({ family: 'ipv6', localAddress: '127.0.0.1', remoteAddress: '127.0.0.1' });
@@ -75,11 +75,11 @@ describe('snapshot() on real sockets opened by the test', () => {
   });
 
   it('reports unconnected UDP as listening-like and connected UDP as ESTABLISHED', () => {
-    const u4 = one((s) => s.transport === 'udp' && s.localPort === holder.info.udp4, 'udp4');
+    const u4 = one((s) => s.transport === 'udp' && s.family === 'ipv4' && s.state === 'UNCONN' && s.localPort === holder.info.udp4, 'udp4');
     expect(u4).toMatchObject({ family: 'ipv4', state: 'UNCONN', listening: true, localAddress: '127.0.0.1' });
-    const u6 = one((s) => s.transport === 'udp' && s.localPort === holder.info.udp6, 'udp6');
+    const u6 = one((s) => s.transport === 'udp' && s.family === 'ipv6' && s.localPort === holder.info.udp6, 'udp6');
     expect(u6).toMatchObject({ family: 'ipv6', state: 'UNCONN', listening: true, localAddress: '::1' });
-    const uc = one((s) => s.transport === 'udp' && s.localPort === holder.info.udpConnectedLocal, 'connected udp');
+    const uc = one((s) => s.transport === 'udp' && s.family === 'ipv4' && s.localPort === holder.info.udpConnectedLocal, 'connected udp');
     expect(uc).toMatchObject({ state: 'ESTABLISHED', listening: false, remotePort: holder.info.udp4 });
   });
 
@@ -160,7 +160,7 @@ describe.skipIf(noSs)('agreement with ss -tunapH', () => {
 
   it('sees the same (proto, local, remote, state, pid) for the sockets the test owns', async () => {
     const mine = new Set([holder.info.pid, remote.info.pid]);
-    const ss = spawnSync('ss', ['-tunapH'], { encoding: 'utf8' });
+    const ss = spawnSync('ss', ['-tunapH'], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
     const ours = await snapshot({ includeEphemeral: true, hashBinaries: false });
     expect(ss.status).toBe(0);
     const fromSs = new Set<string>();
