@@ -16,7 +16,7 @@ import {
   parseProcStatus,
   parseSocketLink,
 } from './parse/proc-process.js';
-import { parseProcNet, PROC_NET_TABLES } from './parse/proc-net.js';
+import { forEachProcNetInode, parseProcNet, PROC_NET_TABLES } from './parse/proc-net.js';
 
 /** The side effects the Linux collector uses; tests and replay swap them. */
 export interface LinuxDeps {
@@ -55,6 +55,8 @@ export const defaultLinuxDeps: LinuxDeps = {
 };
 
 type TableName = keyof typeof PROC_NET_TABLES;
+/** What to do with the text of one table: parse it (the default) or just look at it. */
+type TableReader = (text: string, name: TableName, source: string) => readonly RawSocket[];
 const TABLES_BY_FAMILY: Record<Family, TableName[]> = { ipv4: ['tcp', 'udp'], ipv6: ['tcp6', 'udp6'] };
 
 /** USER_HZ: clock ticks per second in /proc/<pid>/stat. It is 100 on every Linux architecture
@@ -245,6 +247,7 @@ export class LinuxCollector implements PlatformCollector {
     isSelf: boolean,
     boundPath: string | undefined,
     tables: TableName[],
+    readTable: TableReader = this.parseTable,
   ): { read: boolean; reason?: string; sockets: RawSocket[] } {
     const candidates: (number | 'self')[] = isSelf ? ['self', ...members] : members;
     let lastError = '';
@@ -264,16 +267,18 @@ export class LinuxCollector implements PlatformCollector {
             if (isGone(error) && name.endsWith('6') && this.exists(`${base}/net/${name.slice(0, -1)}`)) continue;
             throw error;
           }
-          sockets.push(...parseProcNet(text, PROC_NET_TABLES[name], { source: path, littleEndian: this.deps.littleEndian }));
+          // No push(...rows): spreading a table of ~125k rows overflows the call stack.
+          for (const row of readTable(text, name, path)) sockets.push(row);
         }
         return { read: true, sockets };
       } catch (error) {
-        if (error instanceof ParseError) throw error;
+        // Only a file system error means "try the next process"; anything else is a bug to report.
+        if (error instanceof ParseError || errnoCode(error) === undefined) throw error;
         // Gone or denied: try the namespace's next process.
         lastError = describeErrno(error, 'reading', `${base}/net`);
       }
     }
-    if (boundPath !== undefined) return this.readBoundNamespace(boundPath, tables);
+    if (boundPath !== undefined) return this.readBoundNamespace(boundPath, tables, readTable);
     return { read: false, reason: lastError || 'no process of this namespace could be read', sockets: [] };
   }
 
@@ -291,7 +296,10 @@ export class LinuxCollector implements PlatformCollector {
    * shows it. Entering it needs setns(2), which Node cannot call, so netmon runs `nsenter`
    * (util-linux) once per such namespace; that needs root (CAP_SYS_ADMIN).
    */
-  private readBoundNamespace(path: string, tables: TableName[]): { read: boolean; reason?: string; sockets: RawSocket[] } {
+  private readonly parseTable: TableReader = (text, name, source) =>
+    parseProcNet(text, PROC_NET_TABLES[name], { source, littleEndian: this.deps.littleEndian });
+
+  private readBoundNamespace(path: string, tables: TableName[], readTable: TableReader): { read: boolean; reason?: string; sockets: RawSocket[] } {
     if (this.deps.getuid() !== 0) {
       return { read: false, reason: `no process lives in it; entering ${path} needs root`, sockets: [] };
     }
@@ -309,7 +317,7 @@ export class LinuxCollector implements PlatformCollector {
       const name = chunk.slice(0, nl) as TableName;
       const table = PROC_NET_TABLES[name];
       if (!table) continue;
-      sockets.push(...parseProcNet(chunk.slice(nl + 1), table, { source: `${path}:/proc/net/${name}`, littleEndian: this.deps.littleEndian }));
+      for (const row of readTable(chunk.slice(nl + 1), name, `${path}:/proc/net/${name}`)) sockets.push(row);
     }
     return { read: true, sockets };
   }
@@ -320,8 +328,14 @@ export class LinuxCollector implements PlatformCollector {
     if (!reader || sockets.length === 0) return present;
     const wanted = new Set(sockets.map((s) => s.inode));
     const tables = new Set<TableName>(sockets.map((s) => (s.family === 'ipv6' ? `${s.transport}6` : s.transport) as TableName));
-    const scan = this.readNamespace(netns, reader.pids, reader.self, reader.bound, [...tables]);
-    for (const socket of scan.sockets) if (wanted.has(socket.inode)) present.add(socket.inode);
+    // Only the inode column matters here: no need to decode whole tables a second time.
+    const lookup: TableReader = (text) => {
+      forEachProcNetInode(text, (inode) => {
+        if (wanted.has(inode)) present.add(inode);
+      });
+      return [];
+    };
+    this.readNamespace(netns, reader.pids, reader.self, reader.bound, [...tables], lookup);
     return present;
   }
 

@@ -130,3 +130,29 @@ function parseDecField(text: string, source: string, line: number, what: string)
   }
   return Number(text);
 }
+
+/**
+ * Call `visit` with the inode (field 10) of every row of a /proc/net table, decoding nothing
+ * else: for re-checking which sockets are still there. Rows it cannot read are skipped.
+ */
+export function forEachProcNetInode(text: string, visit: (inode: number) => void): void {
+  const length = text.length;
+  let start = text.indexOf('\n') + 1; // past the header line
+  while (start > 0 && start < length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = length;
+    let i = start;
+    for (let field = 0; i < end; field++) {
+      while (i < end && text.charCodeAt(i) === 32) i++;
+      let j = i;
+      while (j < end && text.charCodeAt(j) !== 32) j++;
+      if (field === 9) {
+        const inode = Number(text.slice(i, j));
+        if (j > i && Number.isInteger(inode)) visit(inode);
+        break;
+      }
+      i = j;
+    }
+    start = end + 1;
+  }
+}

@@ -1,0 +1,358 @@
+#!/usr/bin/env node
+// netmon benchmark: netmon against `ss -tunap` and a psutil script, on one socket population,
+// in one run. See docs/benchmarks.md for what each figure means.
+//
+//   npm run bench                                         full size: 28,000 sockets, 5 runs
+//   NETMON_BENCH_SOCKETS=2000 NETMON_BENCH_RUNS=3 npm run bench      quick check
+//   NETMON_BENCH_OUT=/path/results.json                   where the JSON results go
+//                                                         (default: <os.tmpdir()>/netmon-bench-latest.json)
+//   NETMON_BENCH_PER_HELPER=10000                         most sockets one helper process holds
+//
+// Exit status: 0 when the measurement completed, whatever the targets say (this measures, it
+// does not judge a build); 1 when the harness itself failed; 130/143 on SIGINT/SIGTERM.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { aptInstall, chooseMemoryMethod, cleanupMeasure, measure } from './measure.mjs';
+import { planPopulation, softFdLimit, startPopulation } from './population.mjs';
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const ROOT = dirname(BENCH_DIR);
+const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const PEER = join(BENCH_DIR, 'netmon_peer.py');
+const SYSTEM_PYTHON = '/usr/bin/python3';
+const MiB = 1024; // KiB per MiB
+
+const TARGETS = { wallVsSs: 1.0, wallVsPeer: 0.6, peakMiB: 150 };
+
+const log = (line = '') => process.stdout.write(`${line}\n`);
+const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
+
+function envInt(name, fallback, min) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+// ---- teardown on every path --------------------------------------------------------------
+let population = null;
+let scratch = null;
+let interrupted = false;
+process.on('exit', () => {
+  population?.killNow();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  cleanupMeasure();
+});
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+  process.on(signal, () => {
+    process.stderr.write(`\nbench: ${signal}: stopping the socket population\n`);
+    interrupted = true;
+    if (!population) process.exit(code);
+    // Graceful first (helpers reset their connections: no TIME_WAIT left), SIGKILL after 3 s.
+    setTimeout(() => process.exit(code), 3000).unref();
+    population.stop().finally(() => process.exit(code));
+  });
+}
+
+// ---- small helpers -------------------------------------------------------------------------
+function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+function sh(command, args) {
+  const res = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024 });
+  return res.status === 0 ? res.stdout : null;
+}
+
+/** Latest modification time (ms) of the files under a directory; 0 when it is missing. */
+function newestMtime(dir) {
+  let newest = 0;
+  if (!existsSync(dir)) return newest;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+function countLines(text) {
+  let n = 0;
+  for (const line of text.split('\n')) if (line.trim() !== '') n++;
+  return n;
+}
+
+/** What `ss -tunaH | wc -l` says. */
+function ssCount() {
+  const out = sh('ss', ['-tunaH']);
+  if (out === null) throw new Error('ss -tunaH failed');
+  return countLines(out);
+}
+
+function timeWaitCount() {
+  const out = sh('ss', ['-tanH', 'state', 'time-wait']);
+  return out === null ? null : countLines(out);
+}
+
+function machine() {
+  const osRelease = existsSync('/etc/os-release') ? readFileSync('/etc/os-release', 'utf8') : '';
+  const distro = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(osRelease)?.[1] ?? 'unknown';
+  return {
+    nproc: Number((sh('nproc', []) ?? '').trim()) || os.availableParallelism(),
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    kernel: os.release(),
+    distro,
+    node: process.version,
+    ss: (sh('ss', ['-V']) ?? '').trim(),
+  };
+}
+
+/** The psutil peer needs Debian's python3-psutil under the system python. */
+function preparePeer() {
+  const probe = () =>
+    existsSync(SYSTEM_PYTHON)
+      ? spawnSync(SYSTEM_PYTHON, ['-c', 'import psutil, sys; print(psutil.__version__, sys.version.split()[0])'], { encoding: 'utf8' })
+      : null;
+  let res = probe();
+  if (!res || res.status !== 0) {
+    if (!isRoot()) return { ok: false, reason: `psutil is not importable by ${SYSTEM_PYTHON} and installing python3-psutil needs root` };
+    if (!aptInstall('python3-psutil', (m) => log(`  ${m}`))) return { ok: false, reason: 'apt-get install python3-psutil failed' };
+    res = probe();
+    if (!res || res.status !== 0) return { ok: false, reason: `psutil still not importable by ${SYSTEM_PYTHON}` };
+  }
+  const [psutilVersion, pythonVersion] = res.stdout.trim().split(' ');
+  return { ok: true, psutilVersion, pythonVersion };
+}
+
+const pad = (text, width) => String(text).padEnd(width);
+const lpad = (text, width) => String(text).padStart(width);
+const fmtS = (s) => (s === null || s === undefined ? 'n/a' : s.toFixed(3));
+const fmtMiB = (kib) => (kib === null || kib === undefined ? 'n/a' : (kib / MiB).toFixed(1));
+const fmtX = (x) => (x === null ? 'n/a' : `${x.toFixed(2)}x`);
+
+// ---- the benchmark -------------------------------------------------------------------------
+async function main() {
+  const total = envInt('NETMON_BENCH_SOCKETS', 28_000, 16);
+  const runs = envInt('NETMON_BENCH_RUNS', 5, 1);
+  const perHelperCap = envInt('NETMON_BENCH_PER_HELPER', 10_000, 64);
+  const outPath = process.env.NETMON_BENCH_OUT || join(os.tmpdir(), 'netmon-bench-latest.json');
+
+  if (!existsSync(CLI)) throw new Error(`${CLI} not found: build first (npm run build), or use npm run bench`);
+  const stale = newestMtime(join(ROOT, 'src')) > statSync(CLI).mtimeMs;
+  if (sh('ss', ['-V']) === null && !(aptInstall('iproute2', (m) => log(`  ${m}`)) && sh('ss', ['-V']) !== null)) {
+    throw new Error('ss (iproute2) is not available');
+  }
+
+  const host = machine();
+  log('netmon benchmark');
+  log(`  machine: ${host.nproc} CPUs (${host.cpu}), ${host.memoryGiB} GiB RAM, Linux ${host.kernel}, ${host.distro}`);
+  log(`  node ${host.node}; ${host.ss}`);
+  const loadBefore = os.loadavg()[0];
+  log(`  load average (1 min) at start: ${loadBefore.toFixed(2)}`);
+  if (loadBefore > host.nproc * 0.25) log('  note: the machine is not idle; other work adds noise to every figure (ratios of one run stay comparable)');
+
+  if (stale) log('  note: src/ has changed since dist/ was built: these figures are for the older build (npm run bench rebuilds)');
+  const memory = chooseMemoryMethod((m) => log(`  ${m}`));
+  log(`  peak memory: ${memory.describe}`);
+  const peer = preparePeer();
+  log(peer.ok ? `  psutil peer: psutil ${peer.psutilVersion} on Python ${peer.pythonVersion} (${SYSTEM_PYTHON})` : `  psutil peer: skipped (${peer.reason})`);
+
+  const fdLimit = softFdLimit();
+  const plan = planPopulation(total, { fdLimit, perHelperCap });
+  const baseline = ssCount();
+  const timeWaitBefore = timeWaitCount();
+  log(`  open-file soft limit: ${fdLimit}; ${plan.helpers} helper process(es), at most ${plan.capacity} sockets each`);
+  log(`  sockets before the population: ${baseline} (of which TIME_WAIT: ${timeWaitBefore ?? 'n/a'})`);
+  if (timeWaitBefore !== null && timeWaitBefore > Math.max(200, total * 0.02)) {
+    log(`  note: ${timeWaitBefore} TIME_WAIT sockets left by earlier runs count in every tool's total; they expire within 60 s`);
+  }
+
+  log(`  opening ${total} sockets on 127.0.0.1/::1 (${plan.listeners} listeners, ${plan.pairs} established pairs, ${plan.udp} UDP) ...`);
+  const openStarted = Date.now();
+  population = await startPopulation(plan);
+  log(`  population ready: ${population.opened} sockets in ${((Date.now() - openStarted) / 1000).toFixed(1)} s`);
+
+  scratch = mkdtempSync(join(os.tmpdir(), 'netmon-bench-'));
+  const commands = [
+    { key: 'netmon', label: 'netmon snapshot --no-hash-binaries -o json', cmd: process.execPath, args: [CLI, 'snapshot', '--no-hash-binaries', '--output', 'json'] },
+    { key: 'ss', label: 'ss -tunap', cmd: 'ss', args: ['-tunap'] },
+    ...(peer.ok ? [{ key: 'peer', label: 'psutil peer (netmon_peer.py)', cmd: SYSTEM_PYTHON, args: [PEER, join(scratch, 'network_connections.csv')] }] : []),
+    { key: 'netmonHash', label: 'netmon snapshot -o json (hashing, cold)', cmd: process.execPath, args: [CLI, 'snapshot', '--output', 'json'] },
+  ];
+  const samples = Object.fromEntries(commands.map((c) => [c.key, []]));
+  let counts;
+  let timeWaitAfter = null;
+  let loadAfter = null;
+
+  try {
+    // Warm-up: one untimed run of each (page cache, Python's bytecode cache). netmon's output of
+    // this run is kept to count what it saw, right next to ss's count of the same moment.
+    log(`  warm-up run of each command (not timed) ...`);
+    const snapFile = join(scratch, 'snapshot.json');
+    for (const c of [...commands]) {
+      const res = await measure(memory, c.cmd, c.args, c.key === 'netmon' ? { stdoutPath: snapFile } : {});
+      if (res.exitCode !== 0) {
+        if (c.key === 'peer') {
+          log(`  psutil peer: skipped (it exited with status ${res.exitCode}: ${res.stderr.trim().split('\n').pop() ?? ''})`);
+          commands.splice(commands.indexOf(c), 1);
+          delete samples.peer;
+          peer.ok = false;
+          peer.reason = `exit status ${res.exitCode}`;
+          continue;
+        }
+        throw new Error(`${c.label} exited with status ${res.exitCode}: ${res.stderr.trim().slice(-2000)}`);
+      }
+      if (c.key === 'netmon') {
+        const ssSaw = ssCount();
+        const doc = JSON.parse(readFileSync(snapFile, 'utf8'));
+        counts = {
+          netmonCoverageTotal: doc.coverage?.total ?? null,
+          netmonSockets: Array.isArray(doc.sockets) ? doc.sockets.length : null,
+          netmonAttributed: doc.coverage?.attributed ?? null,
+          netmonWarnings: (doc.warnings ?? []).map((w) => w.code),
+          ss: ssSaw,
+          population: population.opened,
+          baseline,
+        };
+        rmSync(snapFile, { force: true });
+      }
+    }
+
+    for (let round = 0; round < runs; round++) {
+      // Rotate the order each round so that no command always runs first or last.
+      const order = commands.map((_, i) => commands[(i + round) % commands.length]);
+      const parts = [];
+      for (const c of order) {
+        if (interrupted) throw new Error('interrupted');
+        const res = await measure(memory, c.cmd, c.args);
+        if (res.exitCode !== 0) throw new Error(`${c.label} exited with status ${res.exitCode} in run ${round + 1}: ${res.stderr.trim().slice(-2000)}`);
+        samples[c.key].push({ wallS: res.wallS, peakKiB: res.peakKiB });
+        parts.push(`${c.key} ${res.wallS.toFixed(2)}s`);
+      }
+      log(`  run ${round + 1}/${runs}: ${parts.join(', ')}`);
+    }
+    timeWaitAfter = timeWaitCount();
+    loadAfter = os.loadavg()[0];
+  } finally {
+    await population.stop();
+    population = null;
+    rmSync(scratch, { recursive: true, force: true });
+    scratch = null;
+  }
+
+  // ---- figures -----------------------------------------------------------------------------
+  const results = {};
+  for (const c of commands) {
+    const walls = samples[c.key].map((s) => s.wallS);
+    const peaks = samples[c.key].map((s) => s.peakKiB).filter((p) => p !== null);
+    results[c.key] = {
+      command: [c.cmd === process.execPath ? 'node' : c.cmd, ...c.args.map((a) => a.replace(ROOT + '/', ''))].join(' '),
+      label: c.label,
+      wallS: { median: median(walls), min: Math.min(...walls), max: Math.max(...walls), samples: walls },
+      peakKiB: peaks.length ? { max: Math.max(...peaks), median: median(peaks), samples: peaks } : null,
+    };
+  }
+  const wall = (key) => results[key]?.wallS.median ?? null;
+  const ratio = (a, b) => (wall(a) !== null && wall(b) !== null ? wall(a) / wall(b) : null);
+  const ratios = { netmonVsSs: ratio('netmon', 'ss'), netmonVsPeer: ratio('netmon', 'peer'), netmonHashVsSs: ratio('netmonHash', 'ss') };
+  // Paired per-round figures: the commands of one round ran seconds apart, so their ratio is
+  // less exposed to drift in machine load than the ratio of medians taken over all rounds.
+  const paired = (a, b, f) => (samples[a] && samples[b] ? median(samples[a].map((s, i) => f(s.wallS, samples[b][i].wallS))) : null);
+  const pairedRatios = {
+    netmonVsSs: paired('netmon', 'ss', (x, y) => x / y),
+    netmonVsPeer: paired('netmon', 'peer', (x, y) => x / y),
+  };
+  // Every CLI run is a new process with an empty hash cache, so every hashing run is cold.
+  const hashingCostS = paired('netmonHash', 'netmon', (x, y) => x - y);
+  const netmonPeak = results.netmon.peakKiB?.max ?? null;
+  const hashPeak = results.netmonHash.peakKiB?.max ?? null;
+  const verdict = (ok) => (ok === null ? 'SKIP' : ok ? 'PASS' : 'FAIL');
+  const targets = [
+    { name: `netmon wall <= ${TARGETS.wallVsSs.toFixed(1)}x ss -tunap`, value: ratios.netmonVsSs, result: verdict(ratios.netmonVsSs === null ? null : ratios.netmonVsSs <= TARGETS.wallVsSs) },
+    { name: `netmon wall <= ${TARGETS.wallVsPeer.toFixed(1)}x psutil peer`, value: ratios.netmonVsPeer, result: verdict(ratios.netmonVsPeer === null ? null : ratios.netmonVsPeer <= TARGETS.wallVsPeer) },
+    { name: `netmon peak memory <= ${TARGETS.peakMiB} MiB`, value: netmonPeak === null ? null : netmonPeak / MiB, result: verdict(netmonPeak === null ? null : netmonPeak <= TARGETS.peakMiB * MiB) },
+  ];
+
+  // ---- report ------------------------------------------------------------------------------
+  log('');
+  log(`population: ${populationLine(counts, plan)}`);
+  log(`runs: ${runs} per command, order rotated each round (median of wall times; peak = highest peak RSS of the runs)`);
+  log(`load average (1 min): ${loadBefore.toFixed(2)} at start, ${loadAfter === null ? 'n/a' : loadAfter.toFixed(2)} at end; peak memory by ${memory.describe}`);
+  log('');
+  const W = 44;
+  log(`${pad('command', W)} ${lpad('median s', 9)} ${lpad('min s', 8)} ${lpad('max s', 8)} ${lpad('peak MiB', 9)}`);
+  log(`${'-'.repeat(W)} ${'-'.repeat(9)} ${'-'.repeat(8)} ${'-'.repeat(8)} ${'-'.repeat(9)}`);
+  for (const c of commands) {
+    const r = results[c.key];
+    log(`${pad(c.label, W)} ${lpad(fmtS(r.wallS.median), 9)} ${lpad(fmtS(r.wallS.min), 8)} ${lpad(fmtS(r.wallS.max), 8)} ${lpad(fmtMiB(r.peakKiB?.max), 9)}${memory.exact ? '' : ' ~'}`);
+  }
+  if (!peer.ok) log(`${pad('psutil peer (netmon_peer.py)', W)} skipped (${peer.reason})`);
+  log('');
+  log(`hashing cost (cold: every run is a new process): ${hashingCostS >= 0 ? '+' : ''}${hashingCostS.toFixed(3)} s wall`);
+  log(`  (median over runs of hashing run minus the no-hash run of the same round; medians ${fmtS(wall('netmonHash'))} vs ${fmtS(wall('netmon'))} s; peak ${fmtMiB(hashPeak)} MiB)`);
+  log(`ratios (median wall): netmon/ss ${fmtX(ratios.netmonVsSs)}, netmon/psutil-peer ${fmtX(ratios.netmonVsPeer)}, netmon with hashing/ss ${fmtX(ratios.netmonHashVsSs)}`);
+  log(`  (median of per-round ratios: netmon/ss ${fmtX(pairedRatios.netmonVsSs)}, netmon/psutil-peer ${fmtX(pairedRatios.netmonVsPeer)})`);
+  log(`sockets seen: netmon coverage.total ${counts.netmonCoverageTotal}, sockets.length ${counts.netmonSockets}; ss -tunaH | wc -l ${counts.ss}`);
+  log(`  (population ${counts.population} + ${counts.baseline} before it; TIME_WAIT at start ${timeWaitBefore ?? 'n/a'}, at end ${timeWaitAfter ?? 'n/a'};`);
+  log(`   netmon hides listeners on ephemeral ports unless --include-ephemeral; ss shows one namespace, netmon all)`);
+  log('');
+  log('targets:');
+  for (const t of targets) {
+    const shown = t.value === null ? 'n/a' : t.name.includes('MiB') ? `${t.value.toFixed(1)} MiB` : fmtX(t.value);
+    log(`  ${pad(t.result, 5)} ${pad(t.name, 40)} (${shown})`);
+  }
+
+  const document = {
+    benchmark: 'netmon',
+    finishedAt: new Date().toISOString(),
+    machine: host,
+    memoryMethod: memory.describe,
+    memoryExact: memory.exact,
+    peer: peer.ok ? { psutil: peer.psutilVersion, python: peer.pythonVersion } : { skipped: peer.reason },
+    population: {
+      requested: total,
+      opened: counts.population,
+      helpers: plan.helpers,
+      perHelperMax: plan.capacity,
+      fdSoftLimit: Number.isFinite(fdLimit) ? fdLimit : 'unlimited',
+      listeners: plan.listeners,
+      establishedPairs: plan.pairs,
+      udp: plan.udp,
+      socketsBefore: baseline,
+      timeWaitBefore,
+      timeWaitAfter,
+    },
+    counts,
+    runs,
+    results,
+    ratios,
+    pairedRatios,
+    hashingCostS,
+    loadAverage1m: { start: loadBefore, end: loadAfter },
+    netmonHashPeakKiB: hashPeak,
+    targets,
+  };
+  writeFileSync(outPath, `${JSON.stringify(document, null, 2)}\n`);
+  log('');
+  log(`results written to ${outPath}`);
+}
+
+function populationLine(counts, plan) {
+  return `${counts.population} sockets opened by ${plan.helpers} helper(s) (${plan.listeners} TCP listeners, ${plan.pairs} established pairs = ${2 * plan.pairs} sockets, ${plan.udp} UDP), on 127.0.0.1 and ::1`;
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    process.stderr.write(`bench: harness error: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (process.env.NETMON_BENCH_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    population?.killNow();
+    process.exit(1);
+  },
+);
