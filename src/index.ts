@@ -14,5 +14,5 @@ export { parseEndpointFilter, type EndpointFilter } from './filter/endpoint-filt
 export { compileGlob } from './filter/glob.js';
 export { hashFile, MemoryHashCache, identityKey, type HashCache } from './enrich/hash-executables.js';
 export { loadBlake3, type Blake3Implementation } from './enrich/blake3.js';
-export { renderText, renderCoverageLine, renderJson, renderEcs, ECS_VERSION, ECS_EXTENSION_FIELDS, printable, isoWithOffset } from './outputs/index.js';
+export { renderText, renderCoverageLine, renderJson, renderJsonChunks, renderEcs, ECS_VERSION, ECS_EXTENSION_FIELDS, printable, isoWithOffset } from './outputs/index.js';
 export { NETMON_VERSION } from './version.js';

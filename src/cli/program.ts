@@ -98,7 +98,7 @@ async function runSnapshot(flags: CollectFlags, io: CliIo): Promise<void> {
   const outputs = await import('../outputs/index.js');
   switch (flags.output) {
     case 'json':
-      io.stdout(outputs.renderJson(snap));
+      for (const chunk of outputs.renderJsonChunks(snap)) io.stdout(chunk);
       break;
     case 'ecs':
       io.stdout(outputs.renderEcs(snap));

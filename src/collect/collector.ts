@@ -23,6 +23,8 @@ export interface SocketScan {
   processesScanned: number;
   /** Processes whose descriptors could not be read for lack of privilege. */
   processesDenied: number;
+  /** Their uids (real, effective, saved, fs); null when some could not be read. */
+  deniedUids: Set<number> | null;
   /** Processes that vanished while being read. */
   processesExited: number;
   /** Processes whose network namespace could not be read. */

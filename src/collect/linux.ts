@@ -17,6 +17,7 @@ import {
   parseSocketLink,
 } from './parse/proc-process.js';
 import { forEachProcNetInode, parseProcNet, PROC_NET_TABLES } from './parse/proc-net.js';
+import { ProcHelper, type FileResult } from './linux-helper.js';
 
 /** The side effects the Linux collector uses; tests and replay swap them. */
 export interface LinuxDeps {
@@ -73,6 +74,72 @@ function isDenied(error: unknown): boolean {
   return code === 'EACCES' || code === 'EPERM';
 }
 
+type TableTexts = { ok: true; texts: { name: string; path: string; text: string }[] } | { ok: false; reason: string };
+
+/**
+ * Texts of a namespace's tables, read through the first candidate process still in it
+ * (`self` for the collector's own namespace). A member may have moved to another namespace
+ * since its link was read, so the link is checked again. Used by both collector threads.
+ */
+export function readTableTexts(deps: LinuxDeps, inode: number, candidates: (number | 'self')[], tables: string[]): TableTexts {
+  let lastError = '';
+  for (const who of candidates) {
+    const base = `${deps.procRoot}/${who}`;
+    try {
+      if (who !== 'self' && parseNamespaceLink(deps.readlink(`${base}/ns/net`)) !== inode) continue;
+      const texts: { name: string; path: string; text: string }[] = [];
+      for (const name of tables) {
+        const path = `${base}/net/${name}`;
+        try {
+          texts.push({ name, path, text: deps.readFile(path) });
+        } catch (error) {
+          // A kernel built without IPv6 has no tcp6/udp6 tables while the process is still there.
+          if (isGone(error) && name.endsWith('6') && readable(deps, `${base}/net/${name.slice(0, -1)}`)) continue;
+          throw error;
+        }
+      }
+      return { ok: true, texts };
+    } catch (error) {
+      // Only a file system error means "try the next process"; anything else is a bug to report.
+      if (errnoCode(error) === undefined) throw error;
+      lastError = describeErrno(error, 'reading', `${base}/net`);
+    }
+  }
+  return { ok: false, reason: lastError || 'no process of this namespace could be read' };
+}
+
+function readable(deps: LinuxDeps, path: string): boolean {
+  try {
+    deps.readFile(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * readlink every given descriptor of a process and report the socket ones. Returns false when
+ * the descriptors cannot be read for lack of privilege: some processes let root list their
+ * descriptors but not read them (a sandbox's init, Yama or another LSM). A descriptor closed
+ * between listing and reading is skipped.
+ */
+export function readSocketLinks(deps: LinuxDeps, pid: number, fds: ArrayLike<number | string>, visit: (inode: number, fd: number) => void): boolean {
+  const dir = `${deps.procRoot}/${pid}/fd/`;
+  for (let i = 0; i < fds.length; i++) {
+    const fd = fds[i]!;
+    let link: string;
+    try {
+      link = deps.readlink(dir + fd);
+    } catch (error) {
+      if (isDenied(error)) return false;
+      continue;
+    }
+    const inode = parseSocketLink(link);
+    if (inode !== null) visit(inode, Number(fd));
+  }
+  return true;
+}
+
 /** Reads sockets from /proc/<pid>/net and owners from /proc/<pid>/fd. */
 export class LinuxCollector implements PlatformCollector {
   readonly platform = 'linux';
@@ -81,8 +148,12 @@ export class LinuxCollector implements PlatformCollector {
   /** netns inode -> a path through which its tables can be read. */
   private readonly netnsReaders = new Map<number, { pids: number[]; self: boolean; bound?: string }>();
 
+  /** Use a helper thread (only with the real file system: injected functions cannot cross threads). */
+  private readonly threaded: boolean;
+
   constructor(deps: Partial<LinuxDeps> = {}) {
     this.deps = { ...defaultLinuxDeps, ...deps };
+    this.threaded = Object.keys(deps).every((k) => k === 'procRoot' || k === 'netnsDirs' || k === 'etcRoot');
   }
 
   private pids(): number[] {
@@ -130,6 +201,19 @@ export class LinuxCollector implements PlatformCollector {
     const pidNetns = new Map<number, number>();
     const nsPids = new Map<number, number[]>();
     let denied = 0;
+    let deniedUids: Set<number> | null = new Set<number>();
+    const noteDenied = (pid: number): void => {
+      denied++;
+      if (deniedUids === null) return;
+      try {
+        // status stays readable when fd/ is not; take every uid the process has.
+        const line = /^Uid:\s+(.*)$/m.exec(this.deps.readFile(`${procRoot}/${pid}/status`));
+        if (!line) throw new Error('no Uid line');
+        for (const id of line[1]!.trim().split(/\s+/)) deniedUids.add(Number(id));
+      } catch {
+        deniedUids = null;
+      }
+    };
     let exited = 0;
     let nsUnknown = 0;
     let scanned = 0;
@@ -167,67 +251,46 @@ export class LinuxCollector implements PlatformCollector {
 
     // Pass 2: each namespace's tables, once per namespace. Tables are read before descriptors
     // so that a socket closed meanwhile is seen as such (snapshot() re-checks unfound inodes).
-    const bound = this.boundNamespaces();
-    const namespaces: NamespaceScan[] = [];
-    const seen = new Set<number>();
-    const ordered = [...nsPids.keys()].sort((a, b) => (a === hostNs ? -1 : b === hostNs ? 1 : a - b));
-    for (const inode of ordered) {
-      seen.add(inode);
-      const members = nsPids.get(inode) ?? [];
-      const binding = bound.get(inode);
-      this.netnsReaders.set(inode, { pids: members, self: inode === selfNs, ...(binding ? { bound: binding.path } : {}) });
-      const scan = this.readNamespace(inode, members, inode === selfNs, binding?.path, tables);
-      namespaces.push({
-        inode,
-        name: inode === hostNs ? 'host' : (binding?.name ?? null),
-        host: inode === hostNs,
-        processes: members.length,
-        ...scan,
-      });
-    }
-    // Named namespaces no visible process lives in (e.g. right after `ip netns add`).
-    for (const [inode, binding] of bound) {
-      if (seen.has(inode)) continue;
-      this.netnsReaders.set(inode, { pids: [], self: false, bound: binding.path });
-      const scan = this.readNamespace(inode, [], false, binding.path, tables);
-      namespaces.push({ inode, name: binding.name, host: false, processes: 0, ...scan });
-    }
+    const work = ProcHelper.start(this.threaded);
+    let namespaces: NamespaceScan[];
+    try {
+      namespaces = this.readAllNamespaces(work, nsPids, hostNs, selfNs, tables);
 
-    // Pass 3: one walk of every process's descriptor table, mapping socket inodes to holders.
-    for (const pid of options.owners ? pids : []) {
-      const fdDir = `${procRoot}/${pid}/fd`;
-      let fds: string[];
-      try {
-        fds = this.deps.readdir(fdDir);
-      } catch (error) {
-        if (isGone(error)) exited++;
-        else denied++;
-        continue;
-      }
-      scanned++;
-      for (const fd of fds) {
-        let link: string;
+      // Pass 3: one walk of every process's descriptor table, mapping socket inodes to holders.
+      const listed: { pid: number; fds: string[] }[] = [];
+      for (const pid of options.owners ? pids : []) {
         try {
-          link = this.deps.readlink(`${fdDir}/${fd}`);
+          listed.push({ pid, fds: this.deps.readdir(`${procRoot}/${pid}/fd`) });
+          scanned++;
         } catch (error) {
-          // Some processes let root list their descriptors but not read them (a sandbox's
-          // init, Yama or another LSM): count them as denied, not as silently empty.
-          if (isDenied(error)) {
-            denied++;
-            break;
-          }
-          continue; // closed between readdir and readlink
+          if (isGone(error)) exited++;
+          else noteDenied(pid);
         }
-        const inode = parseSocketLink(link);
-        if (inode === null) continue;
-        const entry = { pid, fd: Number(fd) };
+      }
+      const links = work.readLinks(procRoot, listed, (pid, fds, result) => {
+        const ok = readSocketLinks(this.deps, pid, fds, (inode, fd) => result.triples.push(inode, pid, fd));
+        if (!ok) result.denied.add(pid);
+      });
+      const t = links.triples;
+      for (let i = 0; i < t.length; i += 3) {
+        const inode = t[i]!;
+        const entry = { pid: t[i + 1]!, fd: t[i + 2]! };
         const list = owners.get(inode);
         if (list) list.push(entry);
         else owners.set(inode, [entry]);
       }
+      // Owners in a stable order whichever thread found them: by pid, then descriptor.
+      for (const list of owners.values()) {
+        if (list.length > 1) list.sort((a, b) => a.pid - b.pid || a.fd - b.fd);
+      }
+      for (const pid of links.denied) {
+        scanned--;
+        noteDenied(pid);
+      }
+      if (!options.owners) scanned = pids.length;
+    } finally {
+      work.close();
     }
-    // pids are visited in ascending order, so owner lists are already sorted by pid.
-    if (!options.owners) scanned = pids.length;
 
     return {
       namespaces,
@@ -235,12 +298,83 @@ export class LinuxCollector implements PlatformCollector {
       pidNetns,
       processesScanned: scanned,
       processesDenied: denied,
+      deniedUids,
       processesExited: exited,
       namespacesUnknown: nsUnknown,
     };
   }
 
-  /** Read a namespace's tables through the first member process that is still there. */
+  /**
+   * Every namespace's tables: one reader process per namespace, then all files read at once
+   * (shared with the helper thread, largest first). A namespace whose reader left meanwhile is
+   * read again through its other members; one no process lives in, through its binding.
+   */
+  private readAllNamespaces(
+    work: ProcHelper,
+    nsPids: Map<number, number[]>,
+    hostNs: number | null,
+    selfNs: number | null,
+    tables: TableName[],
+  ): NamespaceScan[] {
+    const { procRoot } = this.deps;
+    const bound = this.boundNamespaces();
+    const ordered = [...nsPids.keys()].sort((a, b) => (a === hostNs ? -1 : b === hostNs ? 1 : a - b));
+    const jobs = ordered.map((inode) => {
+      const members = nsPids.get(inode) ?? [];
+      const reader = inode === selfNs ? 'self' : members.find((pid) => this.stillIn(pid, inode));
+      return { inode, members, reader, binding: bound.get(inode) };
+    });
+    const paths: string[] = [];
+    for (const name of tables) {
+      for (const job of jobs) if (job.reader !== undefined) paths.push(`${procRoot}/${job.reader}/net/${name}`);
+    }
+    const texts = new Map<string, FileResult>();
+    work.readFiles(paths, this.deps.readFile).forEach((result, i) => texts.set(paths[i]!, result));
+
+    const namespaces: NamespaceScan[] = [];
+    for (const job of jobs) {
+      this.netnsReaders.set(job.inode, { pids: job.members, self: job.inode === selfNs, ...(job.binding ? { bound: job.binding.path } : {}) });
+      let scan: { read: boolean; reason?: string; sockets: RawSocket[] } | undefined;
+      if (job.reader !== undefined) {
+        const got: { name: string; path: string; text: string }[] = [];
+        let complete = true;
+        for (const name of tables) {
+          const path = `${procRoot}/${job.reader}/net/${name}`;
+          const result = texts.get(path)!;
+          if (typeof result === 'string') got.push({ name, path, text: result });
+          // A kernel built without IPv6 has no tcp6/udp6 tables.
+          else if (!(result.code === 'ENOENT' && name.endsWith('6') && typeof texts.get(path.slice(0, -1)) === 'string')) complete = false;
+        }
+        if (complete) scan = { read: true, sockets: this.parseTexts(got) };
+      }
+      scan ??= this.readNamespace(job.inode, job.members, job.inode === selfNs, job.binding?.path, tables);
+      namespaces.push({
+        inode: job.inode,
+        name: job.inode === hostNs ? 'host' : (job.binding?.name ?? null),
+        host: job.inode === hostNs,
+        processes: job.members.length,
+        ...scan,
+      });
+    }
+    // Named namespaces no visible process lives in (e.g. right after `ip netns add`).
+    for (const [inode, binding] of bound) {
+      if (nsPids.has(inode)) continue;
+      this.netnsReaders.set(inode, { pids: [], self: false, bound: binding.path });
+      const scan = this.readBoundNamespace(binding.path, tables, this.parseTable);
+      namespaces.push({ inode, name: binding.name, host: false, processes: 0, ...scan });
+    }
+    return namespaces;
+  }
+
+  private stillIn(pid: number, inode: number): boolean {
+    try {
+      return parseNamespaceLink(this.deps.readlink(`${this.deps.procRoot}/${pid}/ns/net`)) === inode;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Read and parse a namespace's tables (used again by presentInodes). */
   private readNamespace(
     inode: number,
     members: number[],
@@ -249,56 +383,27 @@ export class LinuxCollector implements PlatformCollector {
     tables: TableName[],
     readTable: TableReader = this.parseTable,
   ): { read: boolean; reason?: string; sockets: RawSocket[] } {
-    const candidates: (number | 'self')[] = isSelf ? ['self', ...members] : members;
-    let lastError = '';
-    for (const who of candidates) {
-      const base = `${this.deps.procRoot}/${who}`;
-      try {
-        // A member may have moved to another namespace since its link was read: check again.
-        if (who !== 'self' && parseNamespaceLink(this.deps.readlink(`${base}/ns/net`)) !== inode) continue;
-        const sockets: RawSocket[] = [];
-        for (const name of tables) {
-          const path = `${base}/net/${name}`;
-          let text: string;
-          try {
-            text = this.deps.readFile(path);
-          } catch (error) {
-            // A kernel built without IPv6 has no tcp6/udp6 tables while the process is still there.
-            if (isGone(error) && name.endsWith('6') && this.exists(`${base}/net/${name.slice(0, -1)}`)) continue;
-            throw error;
-          }
-          // No push(...rows): spreading a table of ~125k rows overflows the call stack.
-          for (const row of readTable(text, name, path)) sockets.push(row);
-        }
-        return { read: true, sockets };
-      } catch (error) {
-        // Only a file system error means "try the next process"; anything else is a bug to report.
-        if (error instanceof ParseError || errnoCode(error) === undefined) throw error;
-        // Gone or denied: try the namespace's next process.
-        lastError = describeErrno(error, 'reading', `${base}/net`);
-      }
-    }
+    const result = readTableTexts(this.deps, inode, isSelf ? ['self', ...members] : members, tables);
+    if (result.ok) return { read: true, sockets: this.parseTexts(result.texts, readTable) };
     if (boundPath !== undefined) return this.readBoundNamespace(boundPath, tables, readTable);
-    return { read: false, reason: lastError || 'no process of this namespace could be read', sockets: [] };
+    return { read: false, reason: result.reason, sockets: [] };
   }
 
-  private exists(path: string): boolean {
-    try {
-      this.deps.readFile(path);
-      return true;
-    } catch {
-      return false;
-    }
+  private parseTexts(texts: { name: string; path: string; text: string }[], readTable: TableReader = this.parseTable): RawSocket[] {
+    const sockets: RawSocket[] = [];
+    // No push(...rows): spreading a table of ~125k rows overflows the call stack.
+    for (const { name, path, text } of texts) for (const row of readTable(text, name as TableName, path)) sockets.push(row);
+    return sockets;
   }
+
+  private readonly parseTable: TableReader = (text, name, source) =>
+    parseProcNet(text, PROC_NET_TABLES[name], { source, littleEndian: this.deps.littleEndian });
 
   /**
    * A namespace that only an `ip netns` binding keeps alive has no process whose /proc/<pid>/net
    * shows it. Entering it needs setns(2), which Node cannot call, so netmon runs `nsenter`
    * (util-linux) once per such namespace; that needs root (CAP_SYS_ADMIN).
    */
-  private readonly parseTable: TableReader = (text, name, source) =>
-    parseProcNet(text, PROC_NET_TABLES[name], { source, littleEndian: this.deps.littleEndian });
-
   private readBoundNamespace(path: string, tables: TableName[], readTable: TableReader): { read: boolean; reason?: string; sockets: RawSocket[] } {
     if (this.deps.getuid() !== 0) {
       return { read: false, reason: `no process lives in it; entering ${path} needs root`, sockets: [] };

@@ -4,8 +4,14 @@ import type { SocketOwner, UnattributedReason } from '../model/types.js';
 export interface AttributionContext {
   /** Socket inode -> holders; undefined when attribution was not requested. */
   owners: Map<number, SocketOwner[]> | undefined;
+  /** Processes whose descriptors could not be read. */
   processesDenied: number;
-  processesExited: number;
+  /**
+   * uids of those processes; null when some of their uids are unknown. A socket is created with
+   * its creator's uid (the kernel table shows it), so an unreadable process can only explain
+   * sockets of its own uids.
+   */
+  deniedUids: ReadonlySet<number> | null;
 }
 
 export interface Attribution {
@@ -14,19 +20,19 @@ export interface Attribution {
 }
 
 /**
- * Owners of a socket, or the reason there are none. Pure. The order of the checks is the order of
- * likelihood: a socket with inode 0 has no descriptor by construction; an unfound one most likely
- * sits in a descriptor table that could not be read; failing that, its owner may have gone away
- * during the scan. What remains belongs to a process this collector cannot see (another PID
- * namespace); `snapshot()` re-reads the tables to move sockets that closed meanwhile to
- * `process-exited`.
+ * Owners of a socket, or the reason there are none. Pure. A socket with inode 0 has no
+ * descriptor by construction; one found in no readable descriptor table most likely sits in an
+ * unreadable one, when a process of the socket's uid could not be read. What remains is
+ * `other-namespace` for now: `snapshot()` re-reads the tables and turns the sockets that are gone
+ * by then into `process-exited` (closed, or owner exited, during the scan).
  */
-export function attributeSocket(inode: number, ctx: AttributionContext): Attribution {
+export function attributeSocket(inode: number, uid: number, ctx: AttributionContext): Attribution {
   if (ctx.owners === undefined) return { owners: [], unattributed: 'not-requested' };
   if (inode === 0) return { owners: [], unattributed: 'kernel-owned' };
   const owners = ctx.owners.get(inode);
   if (owners !== undefined) return { owners };
-  if (ctx.processesDenied > 0) return { owners: [], unattributed: 'permission-denied' };
-  if (ctx.processesExited > 0) return { owners: [], unattributed: 'process-exited' };
+  if (ctx.processesDenied > 0 && (ctx.deniedUids === null || ctx.deniedUids.has(uid))) {
+    return { owners: [], unattributed: 'permission-denied' };
+  }
   return { owners: [], unattributed: 'other-namespace' };
 }

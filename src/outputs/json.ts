@@ -1,6 +1,72 @@
-import type { Snapshot } from '../model/types.js';
+import type { Snapshot, SocketRecord } from '../model/types.js';
 
-/** The versioned snapshot document (schemaVersion 1), one JSON value. Pure. */
+const q = JSON.stringify;
+
+/** Quoted strings seen before: a few addresses recur across tens of thousands of sockets. */
+function quoter(): (text: string) => string {
+  const seen = new Map<string, string>();
+  return (text) => {
+    let quoted = seen.get(text);
+    if (quoted === undefined) seen.set(text, (quoted = q(text)));
+    return quoted;
+  };
+}
+
+/**
+ * One socket as JSON, the same as JSON.stringify(socket) up to key order but several times
+ * faster: inventories reach tens of thousands of sockets.
+ */
+function socketJson(s: SocketRecord, qq: (text: string) => string): string {
+  let owners = '';
+  for (let i = 0; i < s.owners.length; i++) {
+    const o = s.owners[i]!;
+    owners += `${i > 0 ? ',' : ''}{"pid":${o.pid},"fd":${o.fd}}`;
+  }
+  return (
+    `{"transport":${qq(s.transport)},"family":${qq(s.family)},"localAddress":${qq(s.localAddress)},"localPort":${s.localPort},` +
+    `"remoteAddress":${qq(s.remoteAddress)},"remotePort":${s.remotePort},"state":${qq(s.state)},"uid":${s.uid},"inode":${s.inode},` +
+    `"netns":${s.netns},"listening":${s.listening},"owners":[${owners}]${s.unattributed === undefined ? '' : `,"unattributed":${qq(s.unattributed)}`}}`
+  );
+}
+
+/** Top-level arrays written one element per line. */
+const LISTS = new Set(['namespaces', 'sockets', 'processes', 'warnings']);
+
+/**
+ * The versioned snapshot document (schemaVersion 1) as text chunks: one key per line at the top
+ * level and one element per line in the long lists, so the document stays greppable, diffable
+ * and small, and a large inventory is written without building one huge string. Pure.
+ */
+export function* renderJsonChunks(snapshot: Snapshot, chunkSize = 1 << 16): Generator<string> {
+  const entries = Object.entries(snapshot);
+  const qq = quoter();
+  let buffer = '{\n';
+  for (let k = 0; k < entries.length; k++) {
+    const [key, value] = entries[k]!;
+    const comma = k < entries.length - 1 ? ',' : '';
+    if (LISTS.has(key) && Array.isArray(value)) {
+      if (value.length === 0) {
+        buffer += `  ${JSON.stringify(key)}: []${comma}\n`;
+        continue;
+      }
+      buffer += `  ${JSON.stringify(key)}: [\n`;
+      for (let i = 0; i < value.length; i++) {
+        const item = key === 'sockets' ? socketJson(value[i] as SocketRecord, qq) : JSON.stringify(value[i]);
+        buffer += `    ${item}${i < value.length - 1 ? ',' : ''}\n`;
+        if (buffer.length >= chunkSize) {
+          yield buffer;
+          buffer = '';
+        }
+      }
+      buffer += `  ]${comma}\n`;
+    } else {
+      buffer += `  ${JSON.stringify(key)}: ${JSON.stringify(value)}${comma}\n`;
+    }
+  }
+  yield `${buffer}}\n`;
+}
+
+/** The versioned snapshot document as one string. Pure. */
 export function renderJson(snapshot: Snapshot): string {
-  return `${JSON.stringify(snapshot, null, 2)}\n`;
+  return [...renderJsonChunks(snapshot)].join('');
 }

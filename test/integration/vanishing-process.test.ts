@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LinuxCollector } from '../../src/collect/linux.js';
 import { snapshot } from '../../src/snapshot/snapshot.js';
-import { HOLDER, startJsonProcess, stop, type Started } from '../helpers/processes.js';
+import { HOLDER, isRoot, startJsonProcess, stop, type Started } from '../helpers/processes.js';
 
 interface HolderInfo {
   pid: number;
@@ -15,7 +15,11 @@ afterEach(async () => stop(holder?.child));
 
 describe('a process that exits in the middle of a scan', () => {
   it('does not abort the scan; its sockets are kept with reason process-exited', async () => {
-    holder = await startJsonProcess<HolderInfo>(process.execPath, [HOLDER]);
+    // As root, run the victim as nobody: a process even root cannot read (a sandbox's init) could
+    // otherwise explain an unfound root-owned socket, and netmon would rightly say permission-denied.
+    holder = isRoot
+      ? await startJsonProcess<HolderInfo>('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, HOLDER])
+      : await startJsonProcess<HolderInfo>(process.execPath, [HOLDER]);
     const victim = holder.info.pid;
     let killed = false;
     // Real /proc; the only change is that the holder is killed just before its descriptors are listed.

@@ -64,71 +64,124 @@ export function parseProcNet(text: string, table: ProcNetTable, options: ParsePr
     return value;
   };
 
+  // IPv4 addresses are looked up by their numeric value: no substring per row.
+  const v4 = table.family === 'ipv4';
+  const addresses4 = new Map<number, string>();
+  const address4 = (t: string, start: number, end: number, lineNo: number): string => {
+    let key = end - start === 8 ? 0 : -1;
+    for (let i = start; key >= 0 && i < end; i++) {
+      const c = t.charCodeAt(i);
+      const d = c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : c >= 97 && c <= 102 ? c - 87 : -1;
+      key = d < 0 ? -1 : key * 16 + d;
+    }
+    if (key < 0) return address(t.slice(start, end), lineNo); // reports the error
+    let value = addresses4.get(key);
+    if (value === undefined) {
+      value = address(t.slice(start, end), lineNo);
+      addresses4.set(key, value);
+    }
+    return value;
+  };
+
   const out: RawSocket[] = [];
+  const udp = table.transport === 'udp';
+  // Token bounds of the first ten fields of a row, reused for every row: the tables of a busy
+  // host have tens of thousands of rows, and splitting each into strings costs more than parsing.
+  const from = new Int32Array(10);
+  const to = new Int32Array(10);
   let start = 0;
   let lineNo = 0;
   const length = text.length;
   while (start < length) {
     let end = text.indexOf('\n', start);
     if (end < 0) end = length;
-    const line = text.slice(start, end);
-    start = end + 1;
     lineNo++;
     if (lineNo === 1) {
-      if (!/^\s*sl\s+local_address/.test(line)) {
+      if (!/^\s*sl\s+local_address/.test(text.slice(start, end))) {
         throw new ParseError(source, 1, 'missing header line ("sl local_address rem_address ...")');
       }
+      start = end + 1;
       continue;
     }
-    const fields = line.trim().split(/\s+/);
-    if (fields.length === 1 && fields[0] === '') continue;
-    if (fields.length < 10) {
-      throw new ParseError(source, lineNo, `expected at least 10 fields, found ${fields.length}`);
+    let count = 0;
+    let i = start;
+    while (count < 10) {
+      while (i < end && text.charCodeAt(i) <= 32) i++;
+      if (i >= end) break;
+      from[count] = i;
+      while (i < end && text.charCodeAt(i) > 32) i++;
+      to[count++] = i;
     }
-    const [, local, remote, st, , , , uidText, , inodeText] = fields as [string, string, string, string, string, string, string, string, string, string];
-    const lc = local.indexOf(':');
-    const rc = remote.indexOf(':');
-    if (lc < 0 || rc < 0) throw new ParseError(source, lineNo, 'address fields must be ADDR:PORT');
-    const localPort = parseHexField(local.slice(lc + 1), 4, source, lineNo, 'local port');
-    const remotePort = parseHexField(remote.slice(rc + 1), 4, source, lineNo, 'remote port');
-    const stateNo = parseHexField(st, 2, source, lineNo, 'state');
-    const uid = parseDecField(uidText, source, lineNo, 'uid');
-    const inode = parseDecField(inodeText, source, lineNo, 'inode');
-    let state: SocketState;
-    if (table.transport === 'udp') {
-      // UDP reuses TCP numbers: 7 (TCP_CLOSE) is an unconnected socket, 1 a connected one.
-      state = stateNo === 7 ? 'UNCONN' : stateNo === 1 ? 'ESTABLISHED' : (TCP_STATES[stateNo] ?? 'UNKNOWN');
-    } else {
-      state = TCP_STATES[stateNo] ?? 'UNKNOWN';
+    if (count === 0) {
+      start = end + 1;
+      continue;
     }
+    if (count < 10) {
+      const found = text.slice(start, end).trim().split(/\s+/).length;
+      throw new ParseError(source, lineNo, `expected at least 10 fields, found ${found}`);
+    }
+    const lc = text.indexOf(':', from[1]!);
+    const rc = text.indexOf(':', from[2]!);
+    if (lc < 0 || lc >= to[1]! || rc < 0 || rc >= to[2]!) throw new ParseError(source, lineNo, 'address fields must be ADDR:PORT');
+    const localPort = hexAt(text, lc + 1, to[1]!, 4, source, lineNo, 'local port');
+    const remotePort = hexAt(text, rc + 1, to[2]!, 4, source, lineNo, 'remote port');
+    const stateNo = hexAt(text, from[3]!, to[3]!, 2, source, lineNo, 'state');
+    const uid = decimalAt(text, from[7]!, to[7]!, source, lineNo, 'uid');
+    const inode = decimalAt(text, from[9]!, to[9]!, source, lineNo, 'inode');
+    // UDP reuses TCP numbers: 7 (TCP_CLOSE) is an unconnected socket, 1 a connected one.
+    const state: SocketState = udp
+      ? stateNo === 7
+        ? 'UNCONN'
+        : stateNo === 1
+          ? 'ESTABLISHED'
+          : (TCP_STATES[stateNo] ?? 'UNKNOWN')
+      : (TCP_STATES[stateNo] ?? 'UNKNOWN');
     out.push({
       transport: table.transport,
       family: table.family,
-      localAddress: address(local.slice(0, lc), lineNo),
+      localAddress: v4 ? address4(text, from[1]!, lc, lineNo) : address(text.slice(from[1]!, lc), lineNo),
       localPort,
-      remoteAddress: address(remote.slice(0, rc), lineNo),
+      remoteAddress: v4 ? address4(text, from[2]!, rc, lineNo) : address(text.slice(from[2]!, rc), lineNo),
       remotePort,
       state,
       uid,
       inode,
     });
+    start = end + 1;
   }
   if (lineNo === 0) throw new ParseError(source, undefined, 'empty table (no header line)');
   return out;
 }
 
-function parseHexField(text: string, maxDigits: number, source: string, line: number, what: string): number {
-  if (text.length === 0 || text.length > maxDigits || !/^[0-9A-Fa-f]+$/.test(text)) {
-    throw new ParseError(source, line, `${what} ${JSON.stringify(text)} is not a hex number of at most ${maxDigits} digits`);
+/** Hex number in text[start, end), at most `maxDigits` digits. */
+function hexAt(text: string, start: number, end: number, maxDigits: number, source: string, line: number, what: string): number {
+  const digits = end - start;
+  let value = 0;
+  let ok = digits > 0 && digits <= maxDigits;
+  for (let i = start; ok && i < end; i++) {
+    const c = text.charCodeAt(i);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 65 && c <= 70 ? c - 55 : c >= 97 && c <= 102 ? c - 87 : -1;
+    if (d < 0) ok = false;
+    else value = value * 16 + d;
   }
-  return parseInt(text, 16);
+  if (!ok) {
+    throw new ParseError(source, line, `${what} ${JSON.stringify(text.slice(start, end))} is not a hex number of at most ${maxDigits} digits`);
+  }
+  return value;
 }
 
-function parseDecField(text: string, source: string, line: number, what: string): number {
-  if (!/^\d{1,15}$/.test(text)) {
-    throw new ParseError(source, line, `${what} ${JSON.stringify(text)} is not a decimal number`);
+/** Unsigned decimal number in text[start, end), at most 15 digits. */
+function decimalAt(text: string, start: number, end: number, source: string, line: number, what: string): number {
+  const digits = end - start;
+  let value = 0;
+  let ok = digits > 0 && digits <= 15;
+  for (let i = start; ok && i < end; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) ok = false;
+    else value = value * 10 + d;
   }
-  return Number(text);
+  if (!ok) throw new ParseError(source, line, `${what} ${JSON.stringify(text.slice(start, end))} is not a decimal number`);
+  return value;
 }
 
 /**

@@ -1,0 +1,189 @@
+import { availableParallelism } from 'node:os';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+
+/**
+ * A second thread for the Linux collector. A scan is bound by procfs system calls (reading the
+ * socket tables, one readlink per descriptor), which run in parallel on a second CPU. Work is
+ * shared by stealing: both threads take the next task from a shared atomic counter, so the
+ * split balances itself, and if the helper starts late or not at all the collector's own thread
+ * simply takes every task. The collector stays synchronous: it blocks on a shared flag only for
+ * tasks the helper has taken, and redoes them itself if the helper does not answer in time.
+ */
+
+/** Result of one file task: its text, or the errno code of the failure. */
+export type FileResult = string | { code: string; message: string };
+
+interface FilesJob {
+  type: 'files';
+  phase: number;
+  ctl: Int32Array<ArrayBufferLike>;
+  paths: string[];
+}
+
+interface LinksJob {
+  type: 'links';
+  phase: number;
+  ctl: Int32Array<ArrayBufferLike>;
+  procRoot: string;
+  /** Per chunk: pid, start, end (indices into fds). */
+  chunks: Int32Array<ArrayBufferLike>;
+  fds: Int32Array<ArrayBufferLike>;
+}
+
+export type HelperJob = FilesJob | LinksJob;
+
+/** ctl slots: next task index, and the helper's "replied" flag. */
+const NEXT = 0;
+const REPLIED = 1;
+const WAIT_MS = 30_000;
+
+/** Socket descriptors found: (inode, pid, fd) triples; pids whose descriptors were unreadable. */
+export interface LinksResult {
+  triples: number[];
+  denied: Set<number>;
+}
+
+export class ProcHelper {
+  private readonly worker: Worker | null;
+  private readonly port: MessagePort | null;
+  private phase = 0;
+  private broken = false;
+
+  private constructor(threaded: boolean) {
+    if (!threaded) {
+      this.worker = null;
+      this.port = null;
+      return;
+    }
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    this.worker = new Worker(new URL('./linux-worker.js', import.meta.url), {
+      workerData: { port: port2 },
+      transferList: [port2],
+      stdout: false,
+      stderr: false,
+    });
+    this.worker.on('error', () => {
+      this.broken = true;
+    });
+    this.worker.unref();
+    this.port.unref();
+  }
+
+  /**
+   * Shared work with a helper thread when `threaded` and the machine has a second CPU
+   * (`NETMON_THREADS=0` turns it off), else all work on the calling thread.
+   */
+  static start(threaded: boolean): ProcHelper {
+    if (threaded && process.env.NETMON_THREADS !== '0' && availableParallelism() >= 2) {
+      try {
+        return new ProcHelper(true);
+      } catch {
+        // fall through: no thread, same results
+      }
+    }
+    return new ProcHelper(false);
+  }
+
+  close(): void {
+    if (this.worker) void this.worker.terminate();
+  }
+
+  /** Read files, sharing the work with the helper. Throws nothing: failures are results. */
+  readFiles(paths: string[], readFile: (path: string) => string): FileResult[] {
+    const results: (FileResult | undefined)[] = new Array(paths.length);
+    const mine = this.share({ type: 'files', paths }, paths.length, (i) => {
+      results[i] = readOne(paths[i]!, readFile);
+    });
+    this.gather(mine, paths.length, (reply) => {
+      for (const [i, value] of reply.results as [number, FileResult][]) results[i] = value;
+    });
+    for (let i = 0; i < paths.length; i++) results[i] ??= readOne(paths[i]!, readFile);
+    return results as FileResult[];
+  }
+
+  /**
+   * readlink the descriptors of many processes, sharing the work with the helper. `lists` holds,
+   * per pid, the descriptor numbers to read. `readOneProcess` does one chunk on this thread.
+   */
+  readLinks(
+    procRoot: string,
+    lists: { pid: number; fds: string[] }[],
+    readChunk: (pid: number, fds: ArrayLike<number>, result: LinksResult) => void,
+  ): LinksResult {
+    const CHUNK = 256;
+    const total = lists.reduce((n, l) => n + l.fds.length, 0);
+    const fds = new Int32Array(new SharedArrayBuffer(Math.max(1, total) * 4));
+    const chunkList: number[] = [];
+    let k = 0;
+    for (const { pid, fds: names } of lists) {
+      const start = k;
+      for (const name of names) fds[k++] = Number(name);
+      for (let s = start; s < k; s += CHUNK) chunkList.push(pid, s, Math.min(k, s + CHUNK));
+    }
+    const chunks = new Int32Array(new SharedArrayBuffer(Math.max(1, chunkList.length) * 4));
+    chunks.set(chunkList);
+    const count = chunkList.length / 3;
+    const result: LinksResult = { triples: [], denied: new Set() };
+    const done = new Uint8Array(count);
+    const mine = this.share({ type: 'links', procRoot, chunks, fds }, count, (i) => {
+      readChunk(chunks[3 * i]!, fds.subarray(chunks[3 * i + 1]!, chunks[3 * i + 2]!), result);
+      done[i] = 1;
+    });
+    this.gather(mine, count, (reply) => {
+      const triples = reply.triples as Float64Array;
+      for (let i = 0; i < triples.length; i++) result.triples.push(triples[i]!);
+      for (const pid of reply.denied as number[]) result.denied.add(pid);
+      for (const i of reply.claimed as number[]) done[i] = 1;
+    });
+    // Chunks the helper took but did not report (it failed or timed out): read them here.
+    for (let i = 0; i < count; i++) {
+      if (!done[i]) readChunk(chunks[3 * i]!, fds.subarray(chunks[3 * i + 1]!, chunks[3 * i + 2]!), result);
+    }
+    return result;
+  }
+
+  private ctl: Int32Array<ArrayBufferLike> = new Int32Array(0);
+
+  /** Post a job, then take tasks on this thread until none is left; returns how many it did. */
+  private share(job: Omit<FilesJob, 'phase' | 'ctl'> | Omit<LinksJob, 'phase' | 'ctl'>, count: number, run: (i: number) => void): number {
+    this.phase++;
+    this.ctl = new Int32Array(new SharedArrayBuffer(8));
+    if (this.port && !this.broken && count > 0) this.port.postMessage({ ...job, phase: this.phase, ctl: this.ctl });
+    let mine = 0;
+    for (;;) {
+      const i = Atomics.add(this.ctl, NEXT, 1);
+      if (i >= count) break;
+      run(i);
+      mine++;
+    }
+    return mine;
+  }
+
+  /** Wait for the helper's reply when it took tasks, and hand it over. */
+  private gather(mine: number, count: number, accept: (reply: Record<string, unknown>) => void): void {
+    if (mine === count || this.broken || !this.port) return;
+    if (Atomics.wait(this.ctl, REPLIED, 0, WAIT_MS) === 'timed-out') {
+      this.broken = true;
+      return;
+    }
+    for (;;) {
+      const message = receiveMessageOnPort(this.port);
+      if (!message) return;
+      const reply = message.message as Record<string, unknown>;
+      if (reply.phase === this.phase) {
+        if (!('error' in reply)) accept(reply);
+        return;
+      }
+    }
+  }
+}
+
+function readOne(path: string, readFile: (path: string) => string): FileResult {
+  try {
+    return readFile(path);
+  } catch (error) {
+    const e = error as { code?: unknown; message?: unknown };
+    return { code: typeof e.code === 'string' ? e.code : 'EIO', message: String(e.message) };
+  }
+}
