@@ -3,7 +3,7 @@ import type { PlatformCollector } from './collector.js';
 import { LinuxCollector } from './linux.js';
 
 export type { PlatformCollector, SocketScan, NamespaceScan, RawProcess, Accounts, ScanOptions } from './collector.js';
-export { LinuxCollector, defaultLinuxDeps, type LinuxDeps } from './linux.js';
+export { LinuxCollector, defaultLinuxDeps, type LinuxDeps, type ScanEngine } from './linux.js';
 
 /**
  * The one platform switch: the collector for the running OS. Every platform adapter

@@ -1,5 +1,8 @@
 import { availableParallelism } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import type { RawSocket } from '../model/types.js';
+import { errnoName, type NativeProcScan } from './native-procscan.js';
+import type { ProcNetColumns } from './parse/proc-net.js';
 
 /**
  * A second thread for the Linux collector. A scan is bound by procfs system calls (reading the
@@ -43,7 +46,60 @@ export interface LinksResult {
   denied: Set<number>;
 }
 
-export class ProcHelper {
+/** Result of walking the descriptors of a set of processes. */
+export interface WalkResult {
+  /** (inode, pid, fd) triples of socket descriptors. */
+  triples: ArrayLike<number>;
+  /** Processes whose descriptors could not be read for lack of privilege. */
+  denied: Set<number>;
+  /** Processes that were gone when their descriptors were listed. */
+  exited: Set<number>;
+}
+
+/** A socket table: its rows, or why it could not be read. */
+export type TableResult = RawSocket[] | { code: string; message: string };
+
+/** The two hot loops of a scan, however they are run (native, helper thread, or this thread). */
+export interface ProcWork {
+  /** Read and parse socket tables; `parse` turns a text into rows (and throws ParseError). */
+  readTables(paths: string[], readFile: (path: string) => string, parse: (text: string, path: string) => RawSocket[], columns: (c: ProcNetColumns, path: string) => RawSocket[]): TableResult[];
+  walk(
+    procRoot: string,
+    pids: number[],
+    readdir: (path: string) => string[],
+    readChunk: (pid: number, fds: ArrayLike<number>, result: LinksResult) => void,
+  ): WalkResult;
+  close(): void;
+}
+
+/** The native scanner behind the `ProcWork` interface. */
+export class NativeWork implements ProcWork {
+  constructor(private readonly native: NativeProcScan) {}
+
+  readTables(
+    paths: string[],
+    readFile: (path: string) => string,
+    parse: (text: string, path: string) => RawSocket[],
+    columns: (c: ProcNetColumns, path: string) => RawSocket[],
+  ): TableResult[] {
+    return this.native.readTables(paths).map((r, i) => {
+      if (typeof r === 'number') return { code: errnoName(r), message: `${errnoName(r)} reading ${paths[i]}` };
+      // A row the scanner could not split: the reference parser reads the table again and
+      // either parses it (it changed meanwhile) or names the bad line.
+      if (r.badLine > 0) return parse(readFile(paths[i]!), paths[i]!);
+      return columns(r, paths[i]!);
+    });
+  }
+
+  walk(procRoot: string, pids: number[]): WalkResult {
+    const result = this.native.readLinks(procRoot, Int32Array.from(pids));
+    return { triples: result.triples, denied: new Set(result.denied), exited: new Set(result.exited) };
+  }
+
+  close(): void {}
+}
+
+export class ProcHelper implements ProcWork {
   private readonly worker: Worker | null;
   private readonly port: MessagePort | null;
   private phase = 0;
@@ -89,6 +145,10 @@ export class ProcHelper {
     if (this.worker) void this.worker.terminate();
   }
 
+  readTables(paths: string[], readFile: (path: string) => string, parse: (text: string, path: string) => RawSocket[]): TableResult[] {
+    return this.readFiles(paths, readFile).map((r, i) => (typeof r === 'string' ? parse(r, paths[i]!) : r));
+  }
+
   /** Read files, sharing the work with the helper. Throws nothing: failures are results. */
   readFiles(paths: string[], readFile: (path: string) => string): FileResult[] {
     const results: (FileResult | undefined)[] = new Array(paths.length);
@@ -100,6 +160,30 @@ export class ProcHelper {
     });
     for (let i = 0; i < paths.length; i++) results[i] ??= readOne(paths[i]!, readFile);
     return results as FileResult[];
+  }
+
+  /** List each process's descriptors on this thread, then read their links shared with the helper. */
+  walk(
+    procRoot: string,
+    pids: number[],
+    readdir: (path: string) => string[],
+    readChunk: (pid: number, fds: ArrayLike<number>, result: LinksResult) => void,
+  ): WalkResult {
+    const listed: { pid: number; fds: string[] }[] = [];
+    const denied = new Set<number>();
+    const exited = new Set<number>();
+    for (const pid of pids) {
+      try {
+        listed.push({ pid, fds: readdir(`${procRoot}/${pid}/fd`) });
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        if (code === 'ENOENT' || code === 'ESRCH') exited.add(pid);
+        else denied.add(pid);
+      }
+    }
+    const links = this.readLinks(procRoot, listed, readChunk);
+    for (const pid of links.denied) denied.add(pid);
+    return { triples: links.triples, denied, exited };
   }
 
   /**

@@ -16,8 +16,9 @@ import {
   parseProcStatus,
   parseSocketLink,
 } from './parse/proc-process.js';
-import { forEachProcNetInode, parseProcNet, PROC_NET_TABLES } from './parse/proc-net.js';
-import { ProcHelper, type FileResult } from './linux-helper.js';
+import { forEachProcNetInode, parseProcNet, PROC_NET_TABLES, socketsFromColumns } from './parse/proc-net.js';
+import { NativeWork, ProcHelper, type ProcWork, type TableResult } from './linux-helper.js';
+import { loadNativeProcScan } from './native-procscan.js';
 
 /** The side effects the Linux collector uses; tests and replay swap them. */
 export interface LinuxDeps {
@@ -57,7 +58,7 @@ export const defaultLinuxDeps: LinuxDeps = {
 
 type TableName = keyof typeof PROC_NET_TABLES;
 /** What to do with the text of one table: parse it (the default) or just look at it. */
-type TableReader = (text: string, name: TableName, source: string) => readonly RawSocket[];
+type TableReader = (text: string, name: TableName, source: string) => RawSocket[];
 const TABLES_BY_FAMILY: Record<Family, TableName[]> = { ipv4: ['tcp', 'udp'], ipv6: ['tcp6', 'udp6'] };
 
 /** USER_HZ: clock ticks per second in /proc/<pid>/stat. It is 100 on every Linux architecture
@@ -140,6 +141,9 @@ export function readSocketLinks(deps: LinuxDeps, pid: number, fds: ArrayLike<num
   return true;
 }
 
+/** Which implementation of the two hot loops a Linux collector uses. */
+export type ScanEngine = 'auto' | 'native' | 'javascript';
+
 /** Reads sockets from /proc/<pid>/net and owners from /proc/<pid>/fd. */
 export class LinuxCollector implements PlatformCollector {
   readonly platform = 'linux';
@@ -151,9 +155,24 @@ export class LinuxCollector implements PlatformCollector {
   /** Use a helper thread (only with the real file system: injected functions cannot cross threads). */
   private readonly threaded: boolean;
 
-  constructor(deps: Partial<LinuxDeps> = {}) {
+  private readonly engine: ScanEngine;
+
+  /**
+   * @param deps side effects to replace (tests, replay); the helper thread and the native
+   *   scanner use the real file system, so they are used only when no I/O function is replaced.
+   * @param engine `native` (the addon, else the JavaScript scanner), `javascript`, or `auto`
+   *   (default: native when built and `NETMON_NATIVE` is not 0)
+   */
+  constructor(deps: Partial<LinuxDeps> = {}, engine: ScanEngine = 'auto') {
     this.deps = { ...defaultLinuxDeps, ...deps };
     this.threaded = Object.keys(deps).every((k) => k === 'procRoot' || k === 'netnsDirs' || k === 'etcRoot');
+    this.engine = engine;
+  }
+
+  /** The scanner this collector uses for tables and descriptors. */
+  scannerName(): 'native' | 'javascript-threads' | 'javascript' {
+    if (this.threaded && this.engine !== 'javascript' && loadNativeProcScan(this.engine === 'native')) return 'native';
+    return this.threaded ? 'javascript-threads' : 'javascript';
   }
 
   private pids(): number[] {
@@ -251,27 +270,20 @@ export class LinuxCollector implements PlatformCollector {
 
     // Pass 2: each namespace's tables, once per namespace. Tables are read before descriptors
     // so that a socket closed meanwhile is seen as such (snapshot() re-checks unfound inodes).
-    const work = ProcHelper.start(this.threaded);
+    const native = this.threaded && this.engine !== 'javascript' ? loadNativeProcScan(this.engine === 'native') : null;
+    const work: ProcWork = native ? new NativeWork(native) : ProcHelper.start(this.threaded);
     let namespaces: NamespaceScan[];
     try {
       namespaces = this.readAllNamespaces(work, nsPids, hostNs, selfNs, tables);
 
       // Pass 3: one walk of every process's descriptor table, mapping socket inodes to holders.
-      const listed: { pid: number; fds: string[] }[] = [];
-      for (const pid of options.owners ? pids : []) {
-        try {
-          listed.push({ pid, fds: this.deps.readdir(`${procRoot}/${pid}/fd`) });
-          scanned++;
-        } catch (error) {
-          if (isGone(error)) exited++;
-          else noteDenied(pid);
-        }
-      }
-      const links = work.readLinks(procRoot, listed, (pid, fds, result) => {
-        const ok = readSocketLinks(this.deps, pid, fds, (inode, fd) => result.triples.push(inode, pid, fd));
-        if (!ok) result.denied.add(pid);
-      });
-      const t = links.triples;
+      const walked = options.owners
+        ? work.walk(procRoot, pids, this.deps.readdir, (pid, fds, result) => {
+            const ok = readSocketLinks(this.deps, pid, fds, (inode, fd) => result.triples.push(inode, pid, fd));
+            if (!ok) result.denied.add(pid);
+          })
+        : { triples: [], denied: new Set<number>(), exited: new Set<number>() };
+      const t = walked.triples;
       for (let i = 0; i < t.length; i += 3) {
         const inode = t[i]!;
         const entry = { pid: t[i + 1]!, fd: t[i + 2]! };
@@ -283,11 +295,9 @@ export class LinuxCollector implements PlatformCollector {
       for (const list of owners.values()) {
         if (list.length > 1) list.sort((a, b) => a.pid - b.pid || a.fd - b.fd);
       }
-      for (const pid of links.denied) {
-        scanned--;
-        noteDenied(pid);
-      }
-      if (!options.owners) scanned = pids.length;
+      for (const pid of walked.denied) noteDenied(pid);
+      exited = walked.exited.size;
+      scanned = options.owners ? pids.length - walked.denied.size - walked.exited.size : pids.length;
     } finally {
       work.close();
     }
@@ -310,7 +320,7 @@ export class LinuxCollector implements PlatformCollector {
    * read again through its other members; one no process lives in, through its binding.
    */
   private readAllNamespaces(
-    work: ProcHelper,
+    work: ProcWork,
     nsPids: Map<number, number[]>,
     hostNs: number | null,
     selfNs: number | null,
@@ -328,24 +338,33 @@ export class LinuxCollector implements PlatformCollector {
     for (const name of tables) {
       for (const job of jobs) if (job.reader !== undefined) paths.push(`${procRoot}/${job.reader}/net/${name}`);
     }
-    const texts = new Map<string, FileResult>();
-    work.readFiles(paths, this.deps.readFile).forEach((result, i) => texts.set(paths[i]!, result));
+    const tableOf = (path: string): TableName => path.slice(path.lastIndexOf('/') + 1) as TableName;
+    const results = new Map<string, TableResult>();
+    work
+      .readTables(
+        paths,
+        this.deps.readFile,
+        (text, path) => this.parseTable(text, tableOf(path), path),
+        (columns, path) => socketsFromColumns(columns, PROC_NET_TABLES[tableOf(path)], { source: path, littleEndian: this.deps.littleEndian }),
+      )
+      .forEach((result, i) => results.set(paths[i]!, result));
 
     const namespaces: NamespaceScan[] = [];
     for (const job of jobs) {
       this.netnsReaders.set(job.inode, { pids: job.members, self: job.inode === selfNs, ...(job.binding ? { bound: job.binding.path } : {}) });
       let scan: { read: boolean; reason?: string; sockets: RawSocket[] } | undefined;
       if (job.reader !== undefined) {
-        const got: { name: string; path: string; text: string }[] = [];
+        const sockets: RawSocket[] = [];
         let complete = true;
         for (const name of tables) {
           const path = `${procRoot}/${job.reader}/net/${name}`;
-          const result = texts.get(path)!;
-          if (typeof result === 'string') got.push({ name, path, text: result });
+          const result = results.get(path)!;
+          // No push(...rows): spreading a table of ~125k rows overflows the call stack.
+          if (Array.isArray(result)) for (const row of result) sockets.push(row);
           // A kernel built without IPv6 has no tcp6/udp6 tables.
-          else if (!(result.code === 'ENOENT' && name.endsWith('6') && typeof texts.get(path.slice(0, -1)) === 'string')) complete = false;
+          else if (!(result.code === 'ENOENT' && name.endsWith('6') && Array.isArray(results.get(path.slice(0, -1))))) complete = false;
         }
-        if (complete) scan = { read: true, sockets: this.parseTexts(got) };
+        if (complete) scan = { read: true, sockets };
       }
       scan ??= this.readNamespace(job.inode, job.members, job.inode === selfNs, job.binding?.path, tables);
       namespaces.push({

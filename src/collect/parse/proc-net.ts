@@ -128,14 +128,7 @@ export function parseProcNet(text: string, table: ProcNetTable, options: ParsePr
     const stateNo = hexAt(text, from[3]!, to[3]!, 2, source, lineNo, 'state');
     const uid = decimalAt(text, from[7]!, to[7]!, source, lineNo, 'uid');
     const inode = decimalAt(text, from[9]!, to[9]!, source, lineNo, 'inode');
-    // UDP reuses TCP numbers: 7 (TCP_CLOSE) is an unconnected socket, 1 a connected one.
-    const state: SocketState = udp
-      ? stateNo === 7
-        ? 'UNCONN'
-        : stateNo === 1
-          ? 'ESTABLISHED'
-          : (TCP_STATES[stateNo] ?? 'UNKNOWN')
-      : (TCP_STATES[stateNo] ?? 'UNKNOWN');
+    const state = stateOf(udp, stateNo);
     out.push({
       transport: table.transport,
       family: table.family,
@@ -150,6 +143,54 @@ export function parseProcNet(text: string, table: ProcNetTable, options: ParsePr
     start = end + 1;
   }
   if (lineNo === 0) throw new ParseError(source, undefined, 'empty table (no header line)');
+  return out;
+}
+
+/** UDP reuses TCP state numbers: 7 (TCP_CLOSE) is an unconnected socket, 1 a connected one. */
+function stateOf(udp: boolean, stateNo: number): SocketState {
+  if (udp) return stateNo === 7 ? 'UNCONN' : stateNo === 1 ? 'ESTABLISHED' : (TCP_STATES[stateNo] ?? 'UNKNOWN');
+  return TCP_STATES[stateNo] ?? 'UNKNOWN';
+}
+
+/** A table already split into columns (by the native scanner): five numbers and two address indices per row. */
+export interface ProcNetColumns {
+  /** localPort, remotePort, state, uid, inode for each row. */
+  nums: ArrayLike<number>;
+  /** local and remote address, as indices into `hex`, for each row. */
+  addrs: ArrayLike<number>;
+  /** Distinct address fields, as in the text. */
+  hex: string[];
+}
+
+/** Rows from columns: the same records `parseProcNet` makes from the text. Pure. */
+export function socketsFromColumns(columns: ProcNetColumns, table: ProcNetTable, options: ParseProcNetOptions): RawSocket[] {
+  const source = options.source ?? `${table.transport}${table.family === 'ipv6' ? '6' : ''}`;
+  const decode = table.family === 'ipv4' ? decodeIpv4 : decodeIpv6;
+  const addresses = columns.hex.map((hex) => {
+    try {
+      return decode(hex, options.littleEndian, source);
+    } catch (error) {
+      throw new ParseError(source, undefined, (error as Error).message);
+    }
+  });
+  const { nums, addrs } = columns;
+  const udp = table.transport === 'udp';
+  const rows = Math.floor(nums.length / 5);
+  const out: RawSocket[] = new Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const n = r * 5;
+    out[r] = {
+      transport: table.transport,
+      family: table.family,
+      localAddress: addresses[addrs[2 * r]!]!,
+      localPort: nums[n]!,
+      remoteAddress: addresses[addrs[2 * r + 1]!]!,
+      remotePort: nums[n + 1]!,
+      state: stateOf(udp, nums[n + 2]!),
+      uid: nums[n + 3]!,
+      inode: nums[n + 4]!,
+    };
+  }
   return out;
 }
 

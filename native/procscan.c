@@ -1,0 +1,543 @@
+/*
+ * netmon native procfs scanner (Linux). Optional: netmon works without it, this only makes the
+ * two hot loops of a scan faster and parallel: reading the socket tables and reading every
+ * process's descriptor links. It returns raw columns and triples; decoding addresses and states,
+ * attribution and every decision stay in TypeScript.
+ *
+ * readTables(paths: string[]) -> ({ nums, addrs, hex, badLine } | number)[]   split socket tables
+ * readLinks(procRoot: string, pids: Int32Array) ->
+ *   { triples: Float64Array (inode, pid, fd)*, denied: Int32Array, exited: Int32Array }
+ *
+ * Both spread the work over up to four threads (one per online CPU) that take tasks from an
+ * atomic counter. Descriptors are read with readlinkat() relative to an open /proc/<pid>/fd
+ * directory, which spares the kernel a path walk per descriptor.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_THREADS 4
+#define CHECK(call)                                                              \
+  do {                                                                           \
+    if ((call) != napi_ok) {                                                     \
+      napi_throw_error(env, "E_NATIVE", "netmon native scanner: " #call " failed"); \
+      return NULL;                                                               \
+    }                                                                            \
+  } while (0)
+
+static int thread_count(size_t tasks) {
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  int n = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
+  if ((size_t)n > tasks) n = tasks == 0 ? 1 : (int)tasks;
+  return n;
+}
+
+typedef void (*task_fn)(void *ctx, size_t index);
+typedef struct {
+  atomic_size_t next;
+  size_t count;
+  task_fn fn;
+  void *ctx;
+} pool_t;
+
+static void *pool_worker(void *arg) {
+  pool_t *pool = arg;
+  for (;;) {
+    size_t i = atomic_fetch_add(&pool->next, 1);
+    if (i >= pool->count) break;
+    pool->fn(pool->ctx, i);
+  }
+  return NULL;
+}
+
+/* Run fn(ctx, i) for i in [0, count) on up to thread_count() threads, this one included. */
+static void run_pool(size_t count, task_fn fn, void *ctx) {
+  pool_t pool = {.count = count, .fn = fn, .ctx = ctx};
+  atomic_init(&pool.next, 0);
+  int n = thread_count(count);
+  pthread_t threads[MAX_THREADS];
+  int started = 0;
+  for (int t = 1; t < n; t++) {
+    if (pthread_create(&threads[started], NULL, pool_worker, &pool) == 0) started++;
+  }
+  pool_worker(&pool);
+  for (int t = 0; t < started; t++) pthread_join(threads[t], NULL);
+}
+
+/* ---- reading a file ------------------------------------------------------------------ */
+
+typedef struct {
+  char *path;
+  char *data;
+  size_t size;
+  int error;
+} file_task_t;
+
+static void read_file_task(void *ctx, size_t i) {
+  file_task_t *task = &((file_task_t *)ctx)[i];
+  int fd = open(task->path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    task->error = errno;
+    return;
+  }
+  size_t cap = 1 << 16, size = 0;
+  char *buf = malloc(cap);
+  for (;;) {
+    if (!buf) {
+      task->error = ENOMEM;
+      break;
+    }
+    if (cap - size < 65536) {
+      char *grown = realloc(buf, cap * 2);
+      if (!grown) {
+        free(buf);
+        buf = NULL;
+        continue;
+      }
+      buf = grown;
+      cap *= 2;
+    }
+    ssize_t n = read(fd, buf + size, cap - size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      task->error = errno;
+      break;
+    }
+    if (n == 0) break;
+    size += (size_t)n;
+  }
+  close(fd);
+  if (task->error) {
+    free(buf);
+    return;
+  }
+  task->data = buf;
+  task->size = size;
+}
+
+static napi_value typed_array(napi_env env, napi_typedarray_type type, const void *data, size_t count, size_t elem) {
+  void *bytes = NULL;
+  napi_value buffer, array;
+  if (napi_create_arraybuffer(env, count * elem, &bytes, &buffer) != napi_ok) return NULL;
+  if (count) memcpy(bytes, data, count * elem);
+  if (napi_create_typedarray(env, type, count, buffer, 0, &array) != napi_ok) return NULL;
+  return array;
+}
+
+/* ---- readTables: read and split /proc/net/{tcp,tcp6,udp,udp6} --------------------------- */
+
+/*
+ * Row layout (proc(5), net/ipv4/tcp_ipv4.c get_tcp4_sock): "sl: local rem st tx:rx tr:when
+ * retrnsmt uid timeout inode ...". Per row this returns local/remote port, state, uid and inode
+ * as numbers and the two address fields as indices into a list of distinct hex strings; the
+ * TypeScript side decodes those few addresses. A row of unexpected shape stops the table with
+ * its line number, so the caller can re-parse the text with the reference parser for the error.
+ */
+typedef struct {
+  file_task_t file;
+  double *nums; /* localPort, remotePort, state, uid, inode */
+  uint32_t *addrs; /* local, remote address index */
+  size_t rows;
+  char **hex; /* distinct address hex strings */
+  size_t nhex;
+  size_t bad_line; /* 0 when every row parsed */
+} table_task_t;
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+static int parse_hex(const char *s, size_t n, size_t max, double *out) {
+  if (n == 0 || n > max) return -1;
+  double v = 0;
+  for (size_t i = 0; i < n; i++) {
+    int d = hexval(s[i]);
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  *out = v;
+  return 0;
+}
+
+static int parse_dec(const char *s, size_t n, double *out) {
+  if (n == 0 || n > 15) return -1;
+  double v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return 0;
+}
+
+#define HEX_SLOTS 4096
+typedef struct {
+  int32_t slot[HEX_SLOTS]; /* index + 1, 0 = empty */
+} hex_index_t;
+
+static int intern_hex(table_task_t *t, hex_index_t *idx, const char *s, size_t n, uint32_t *out) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+  for (size_t probe = 0; probe < HEX_SLOTS; probe++) {
+    size_t at = (h + probe) & (HEX_SLOTS - 1);
+    int32_t v = idx->slot[at];
+    if (v == 0) {
+      char **grown = realloc(t->hex, (t->nhex + 1) * sizeof(char *));
+      if (!grown) return -1;
+      t->hex = grown;
+      t->hex[t->nhex] = strndup(s, n);
+      if (!t->hex[t->nhex]) return -1;
+      idx->slot[at] = (int32_t)++t->nhex;
+      *out = (uint32_t)(t->nhex - 1);
+      return 0;
+    }
+    const char *known = t->hex[v - 1];
+    if (strlen(known) == n && memcmp(known, s, n) == 0) {
+      *out = (uint32_t)(v - 1);
+      return 0;
+    }
+  }
+  return -1; /* more distinct addresses than slots: let the reference parser do it */
+}
+
+static void table_task(void *ctx, size_t i) {
+  table_task_t *t = &((table_task_t *)ctx)[i];
+  read_file_task(&t->file, 0);
+  if (t->file.error) return;
+  const char *text = t->file.data;
+  size_t size = t->file.size, cap = 0;
+  hex_index_t *idx = calloc(1, sizeof *idx);
+  if (!idx) {
+    t->bad_line = 1;
+    return;
+  }
+  size_t line = 0, pos = 0;
+  while (pos < size) {
+    const char *nl = memchr(text + pos, '\n', size - pos);
+    size_t end = nl ? (size_t)(nl - text) : size;
+    line++;
+    if (line > 1) {
+      const char *f[10];
+      size_t len[10];
+      int nf = 0;
+      size_t k = pos;
+      while (nf < 10) {
+        while (k < end && (unsigned char)text[k] <= 32) k++;
+        if (k >= end) break;
+        f[nf] = text + k;
+        while (k < end && (unsigned char)text[k] > 32) k++;
+        len[nf] = (size_t)(text + k - f[nf]);
+        nf++;
+      }
+      if (nf > 0) {
+        const char *lc = nf == 10 ? memchr(f[1], ':', len[1]) : NULL;
+        const char *rc = nf == 10 ? memchr(f[2], ':', len[2]) : NULL;
+        double lport, rport, st, uid, inode;
+        uint32_t la, ra;
+        if (!lc || !rc || parse_hex(lc + 1, (size_t)(f[1] + len[1] - lc - 1), 4, &lport) || parse_hex(rc + 1, (size_t)(f[2] + len[2] - rc - 1), 4, &rport) ||
+            parse_hex(f[3], len[3], 2, &st) || parse_dec(f[7], len[7], &uid) || parse_dec(f[9], len[9], &inode) ||
+            intern_hex(t, idx, f[1], (size_t)(lc - f[1]), &la) || intern_hex(t, idx, f[2], (size_t)(rc - f[2]), &ra)) {
+          t->bad_line = line;
+          break;
+        }
+        if (t->rows == cap) {
+          cap = cap ? cap * 2 : 1024;
+          double *nums = realloc(t->nums, cap * 5 * sizeof(double));
+          if (nums) t->nums = nums;
+          uint32_t *addrs = realloc(t->addrs, cap * 2 * sizeof(uint32_t));
+          if (addrs) t->addrs = addrs;
+          if (!nums || !addrs) {
+            t->bad_line = line;
+            break;
+          }
+        }
+        double *n = t->nums + t->rows * 5;
+        n[0] = lport, n[1] = rport, n[2] = st, n[3] = uid, n[4] = inode;
+        t->addrs[t->rows * 2] = la;
+        t->addrs[t->rows * 2 + 1] = ra;
+        t->rows++;
+      }
+    } else if (memmem(text + pos, end - pos, "local_address", 13) == NULL) {
+      t->bad_line = 1;
+      break;
+    }
+    pos = end + 1;
+  }
+  if (line == 0) t->bad_line = 1;
+  free(idx);
+}
+
+static napi_value read_tables(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint32_t count = 0;
+  if (argc < 1 || napi_get_array_length(env, argv[0], &count) != napi_ok) {
+    napi_throw_type_error(env, "E_NATIVE", "readTables expects an array of paths");
+    return NULL;
+  }
+  table_task_t *tasks = calloc(count ? count : 1, sizeof(table_task_t));
+  if (!tasks) {
+    napi_throw_error(env, "E_NATIVE", "out of memory");
+    return NULL;
+  }
+  napi_value result = NULL;
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value item;
+    size_t len = 0;
+    if (napi_get_element(env, argv[0], i, &item) != napi_ok || napi_get_value_string_utf8(env, item, NULL, 0, &len) != napi_ok) {
+      napi_throw_type_error(env, "E_NATIVE", "readTables expects an array of paths");
+      goto done;
+    }
+    tasks[i].file.path = malloc(len + 1);
+    if (!tasks[i].file.path) goto done;
+    napi_get_value_string_utf8(env, item, tasks[i].file.path, len + 1, &len);
+  }
+  run_pool(count, table_task, tasks);
+  if (napi_create_array_with_length(env, count, &result) != napi_ok) goto done;
+  for (uint32_t i = 0; i < count; i++) {
+    table_task_t *t = &tasks[i];
+    napi_value value;
+    if (t->file.error) {
+      napi_create_int32(env, t->file.error, &value);
+    } else {
+      napi_value hex;
+      napi_create_object(env, &value);
+      napi_create_array_with_length(env, t->nhex, &hex);
+      for (size_t h = 0; h < t->nhex; h++) {
+        napi_value str;
+        napi_create_string_latin1(env, t->hex[h], NAPI_AUTO_LENGTH, &str);
+        napi_set_element(env, hex, (uint32_t)h, str);
+      }
+      napi_value bad;
+      napi_create_int64(env, (int64_t)t->bad_line, &bad);
+      napi_set_named_property(env, value, "badLine", bad);
+      napi_set_named_property(env, value, "hex", hex);
+      napi_set_named_property(env, value, "nums", typed_array(env, napi_float64_array, t->nums, t->rows * 5, sizeof(double)));
+      napi_set_named_property(env, value, "addrs", typed_array(env, napi_uint32_array, t->addrs, t->rows * 2, sizeof(uint32_t)));
+    }
+    napi_set_element(env, result, i, value);
+  }
+done:
+  for (uint32_t i = 0; i < count; i++) {
+    free(tasks[i].file.path);
+    free(tasks[i].file.data);
+    free(tasks[i].nums);
+    free(tasks[i].addrs);
+    for (size_t h = 0; h < tasks[i].nhex; h++) free(tasks[i].hex[h]);
+    free(tasks[i].hex);
+  }
+  free(tasks);
+  return result;
+}
+
+/* ---- readLinks ---------------------------------------------------------------------- */
+
+enum { PID_OK = 0, PID_DENIED = 1, PID_EXITED = 2 };
+
+typedef struct {
+  int32_t pid;
+  int dirfd;
+  int status;
+  int32_t *fds;
+  size_t nfds;
+} proc_t;
+
+typedef struct {
+  double *triples; /* (inode, pid, fd) */
+  size_t count, cap;
+} out_t;
+
+typedef struct {
+  const char *root;
+  proc_t *procs;
+  size_t nprocs;
+  /* chunks of (proc index, first fd index, end fd index) */
+  size_t (*chunks)[3];
+  size_t nchunks;
+  out_t outs[MAX_THREADS];
+  atomic_int next_out;
+  pthread_key_t key;
+} links_t;
+
+
+static void list_task(void *ctx, size_t i) {
+  links_t *job = ctx;
+  proc_t *p = &job->procs[i];
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%d/fd", job->root, p->pid);
+  p->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (p->dirfd < 0) {
+    p->status = (errno == ENOENT || errno == ESRCH) ? PID_EXITED : PID_DENIED;
+    return;
+  }
+  int dup_fd = dup(p->dirfd);
+  DIR *dir = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+  if (!dir) {
+    if (dup_fd >= 0) close(dup_fd);
+    p->status = (errno == ENOENT || errno == ESRCH) ? PID_EXITED : PID_DENIED;
+    return;
+  }
+  size_t cap = 64;
+  p->fds = malloc(cap * sizeof(int32_t));
+  struct dirent *entry;
+  errno = 0;
+  while (p->fds && (entry = readdir(dir)) != NULL) {
+    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+    if (p->nfds == cap) {
+      int32_t *grown = realloc(p->fds, cap * 2 * sizeof(int32_t));
+      if (!grown) break;
+      p->fds = grown;
+      cap *= 2;
+    }
+    p->fds[p->nfds++] = (int32_t)strtol(entry->d_name, NULL, 10);
+  }
+  if (errno == ENOENT || errno == ESRCH) p->status = PID_EXITED;
+  else if (errno == EACCES || errno == EPERM) p->status = PID_DENIED;
+  closedir(dir);
+}
+
+static out_t *thread_out(links_t *job) {
+  out_t *out = pthread_getspecific(job->key);
+  if (!out) {
+    int slot = atomic_fetch_add(&job->next_out, 1);
+    out = &job->outs[slot];
+    pthread_setspecific(job->key, out);
+  }
+  return out;
+}
+
+static void link_task(void *ctx, size_t i) {
+  links_t *job = ctx;
+  proc_t *p = &job->procs[job->chunks[i][0]];
+  if (p->status != PID_OK) return;
+  out_t *out = thread_out(job);
+  char link[128];
+  for (size_t k = job->chunks[i][1]; k < job->chunks[i][2]; k++) {
+    char name[16];
+    snprintf(name, sizeof name, "%d", p->fds[k]);
+    ssize_t n = readlinkat(p->dirfd, name, link, sizeof link - 1);
+    if (n < 0) {
+      if (errno == EACCES || errno == EPERM) {
+        p->status = PID_DENIED; /* benign race: only ever set to the same value */
+        return;
+      }
+      continue; /* closed since it was listed */
+    }
+    link[n] = 0;
+    if (n < 10 || memcmp(link, "socket:[", 8) != 0 || link[n - 1] != ']') continue;
+    char *end = NULL;
+    double inode = (double)strtoull(link + 8, &end, 10);
+    if (end != link + n - 1) continue;
+    if (out->count + 3 > out->cap) {
+      size_t cap = out->cap ? out->cap * 2 : 3 * 4096;
+      double *grown = realloc(out->triples, cap * sizeof(double));
+      if (!grown) return;
+      out->triples = grown;
+      out->cap = cap;
+    }
+    out->triples[out->count++] = inode;
+    out->triples[out->count++] = p->pid;
+    out->triples[out->count++] = p->fds[k];
+  }
+}
+
+static napi_value read_links(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char root[2048];
+  size_t rootlen = 0;
+  napi_typedarray_type type;
+  size_t npids = 0;
+  void *pid_data = NULL;
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], root, sizeof root, &rootlen) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &type, &npids, &pid_data, NULL, NULL) != napi_ok || type != napi_int32_array) {
+    napi_throw_type_error(env, "E_NATIVE", "readLinks expects (procRoot: string, pids: Int32Array)");
+    return NULL;
+  }
+  links_t job;
+  memset(&job, 0, sizeof job);
+  job.root = root;
+  job.nprocs = npids;
+  job.procs = calloc(npids ? npids : 1, sizeof(proc_t));
+  atomic_init(&job.next_out, 0);
+  pthread_key_create(&job.key, NULL);
+  for (size_t i = 0; i < npids; i++) {
+    job.procs[i].pid = ((int32_t *)pid_data)[i];
+    job.procs[i].dirfd = -1;
+  }
+  /* Pass A: list each process's descriptors (in parallel, by process). */
+  run_pool(npids, list_task, &job);
+  /* Pass B: read the links in chunks of 256, so one process with many sockets is shared too. */
+  size_t nchunks = 0;
+  for (size_t i = 0; i < npids; i++) nchunks += (job.procs[i].nfds + 255) / 256;
+  job.chunks = malloc((nchunks ? nchunks : 1) * sizeof *job.chunks);
+  size_t c = 0;
+  for (size_t i = 0; i < npids; i++) {
+    for (size_t k = 0; k < job.procs[i].nfds; k += 256) {
+      job.chunks[c][0] = i;
+      job.chunks[c][1] = k;
+      job.chunks[c][2] = k + 256 < job.procs[i].nfds ? k + 256 : job.procs[i].nfds;
+      c++;
+    }
+  }
+  job.nchunks = c;
+  /* Thread-local output slots: the calling thread and the pool threads each get one. */
+  run_pool(job.nchunks, link_task, &job);
+  pthread_key_delete(job.key);
+
+  size_t total = 0;
+  for (int t = 0; t < MAX_THREADS; t++) total += job.outs[t].count;
+  double *all = malloc((total ? total : 1) * sizeof(double));
+  size_t at = 0;
+  for (int t = 0; t < MAX_THREADS; t++) {
+    if (job.outs[t].count) memcpy(all + at, job.outs[t].triples, job.outs[t].count * sizeof(double));
+    at += job.outs[t].count;
+    free(job.outs[t].triples);
+  }
+  int32_t *denied = malloc((npids ? npids : 1) * sizeof(int32_t));
+  int32_t *exited = malloc((npids ? npids : 1) * sizeof(int32_t));
+  size_t nd = 0, ne = 0;
+  for (size_t i = 0; i < npids; i++) {
+    if (job.procs[i].status == PID_DENIED) denied[nd++] = job.procs[i].pid;
+    else if (job.procs[i].status == PID_EXITED) exited[ne++] = job.procs[i].pid;
+    if (job.procs[i].dirfd >= 0) close(job.procs[i].dirfd);
+    free(job.procs[i].fds);
+  }
+  napi_value result = NULL;
+  if (napi_create_object(env, &result) == napi_ok) {
+    napi_set_named_property(env, result, "triples", typed_array(env, napi_float64_array, all, total, sizeof(double)));
+    napi_set_named_property(env, result, "denied", typed_array(env, napi_int32_array, denied, nd, sizeof(int32_t)));
+    napi_set_named_property(env, result, "exited", typed_array(env, napi_int32_array, exited, ne, sizeof(int32_t)));
+  }
+  free(all);
+  free(denied);
+  free(exited);
+  free(job.chunks);
+  free(job.procs);
+  return result;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_value fn;
+  if (napi_create_function(env, "readTables", NAPI_AUTO_LENGTH, read_tables, NULL, &fn) == napi_ok)
+    napi_set_named_property(env, exports, "readTables", fn);
+  if (napi_create_function(env, "readLinks", NAPI_AUTO_LENGTH, read_links, NULL, &fn) == napi_ok)
+    napi_set_named_property(env, exports, "readLinks", fn);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

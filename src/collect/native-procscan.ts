@@ -1,0 +1,42 @@
+import { createRequire } from 'node:module';
+import { constants } from 'node:os';
+
+/**
+ * The optional native procfs scanner (native/procscan.c, built by `npm install` through
+ * node-gyp). This file is its only entry. When the addon is missing (no compiler at install
+ * time, another platform) or `NETMON_NATIVE=0`, netmon uses its JavaScript scanner: same
+ * results, slower.
+ */
+export interface NativeProcScan {
+  /** Socket tables split into columns, or the errno number of a read failure. `badLine` > 0: a row the scanner could not split. */
+  readTables(paths: string[]): ({ nums: Float64Array; addrs: Uint32Array; hex: string[]; badLine: number } | number)[];
+  /** Socket links of every descriptor of the given processes. */
+  readLinks(procRoot: string, pids: Int32Array): { triples: Float64Array; denied: Int32Array; exited: Int32Array };
+}
+
+let loaded: NativeProcScan | null | undefined;
+
+/** The addon, or null when it is not built; `force` ignores `NETMON_NATIVE=0`. */
+export function loadNativeProcScan(force = false): NativeProcScan | null {
+  if (force) return load();
+  if (process.env.NETMON_NATIVE === '0') return null;
+  return load();
+}
+
+function load(): NativeProcScan | null {
+  if (loaded === undefined) {
+    try {
+      loaded = createRequire(import.meta.url)('../../build/Release/netmon_procscan.node') as NativeProcScan;
+    } catch {
+      loaded = null;
+    }
+  }
+  return loaded;
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+/** "ENOENT" for 2, as Node names system errors. */
+export function errnoName(n: number): string {
+  return ERRNO_NAMES.get(n) ?? `E${n}`;
+}

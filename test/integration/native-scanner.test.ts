@@ -1,0 +1,101 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LinuxCollector } from '../../src/collect/linux.js';
+import { loadNativeProcScan } from '../../src/collect/native-procscan.js';
+import { parseProcNet, PROC_NET_TABLES, socketsFromColumns } from '../../src/collect/parse/proc-net.js';
+import { ParseError } from '../../src/errors.js';
+import { HOLDER, skipWithReason, startJsonProcess, stop, type Started } from '../helpers/processes.js';
+
+const native = loadNativeProcScan(true);
+const skip = skipWithReason(native === null, 'native scanner tests: build/Release/netmon_procscan.node is not built (npm install builds it with node-gyp)');
+
+const dir = mkdtempSync(join(tmpdir(), 'netmon-native-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe.skipIf(skip)('native scanner', () => {
+  let holder: Started<{ pid: number; tcp4: number; tcp6: number; client4: number; udp6: number }>;
+  beforeAll(async () => {
+    holder = await startJsonProcess(process.execPath, [HOLDER]);
+  });
+  afterAll(async () => stop(holder?.child));
+
+  it('is the scanner a default collector uses', () => {
+    expect(new LinuxCollector().scannerName()).toBe(process.env.NETMON_NATIVE === '0' ? 'javascript-threads' : 'native');
+    expect(new LinuxCollector({}, 'javascript').scannerName()).toBe('javascript-threads');
+  });
+
+  it('finds the same sockets and owners as the JavaScript scanner', () => {
+    const options = { families: ['ipv4', 'ipv6'] as const, owners: true };
+    const a = new LinuxCollector({}, 'native').scanSockets({ ...options, families: [...options.families] });
+    const b = new LinuxCollector({}, 'javascript').scanSockets({ ...options, families: [...options.families] });
+    const mine = (scan: typeof a) =>
+      scan.namespaces
+        .flatMap((n) => n.sockets.map((s) => ({ ...s, netns: n.inode })))
+        .filter((s) => (scan.owners.get(s.inode) ?? []).some((o) => o.pid === holder.info.pid))
+        .map((s) => JSON.stringify({ ...s, owners: scan.owners.get(s.inode) }))
+        .sort();
+    const fromNative = mine(a);
+    expect(fromNative.length).toBeGreaterThanOrEqual(10);
+    expect(fromNative).toEqual(mine(b));
+    expect(a.namespaces.map((n) => [n.inode, n.name, n.read])).toEqual(b.namespaces.map((n) => [n.inode, n.name, n.read]));
+    expect(a.processesDenied).toBe(b.processesDenied);
+  });
+
+  it('reports a process that does not exist as exited, not as an error', () => {
+    const result = native!.readLinks('/proc', Int32Array.from([holder.info.pid, 2 ** 22 + 7]));
+    expect([...result.exited]).toEqual([2 ** 22 + 7]);
+    const pids = new Set<number>();
+    for (let i = 0; i < result.triples.length; i += 3) pids.add(result.triples[i + 1]!);
+    expect(pids).toEqual(new Set([holder.info.pid]));
+  });
+
+  it('returns the errno of a table it cannot read', () => {
+    expect(native!.readTables([join(dir, 'absent')])).toEqual([2]);
+  });
+
+  it('splits any table exactly as the reference parser does, or defers to it', () => {
+    const hex = (n: number, width: number) => n.toString(16).toUpperCase().padStart(width, '0');
+    const row = fc.record({
+      v6: fc.boolean(),
+      la: fc.array(fc.integer({ min: 0, max: 0xffffffff }), { minLength: 4, maxLength: 4 }),
+      ra: fc.array(fc.integer({ min: 0, max: 0xffffffff }), { minLength: 4, maxLength: 4 }),
+      lp: fc.integer({ min: 0, max: 65535 }),
+      rp: fc.integer({ min: 0, max: 65535 }),
+      st: fc.integer({ min: 1, max: 12 }),
+      uid: fc.integer({ min: 0, max: 2 ** 31 }),
+      inode: fc.integer({ min: 0, max: 2 ** 32 }),
+    });
+    let n = 0;
+    fc.assert(
+      fc.property(fc.boolean(), fc.array(row, { maxLength: 40 }), fc.array(fc.string(), { maxLength: 2 }), (v6, rows, junk) => {
+        const words = v6 ? 4 : 1;
+        const lines = ['  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode'];
+        rows.forEach((r, i) => {
+          const la = r.la.slice(0, words).map((w) => hex(w, 8)).join('');
+          const ra = r.ra.slice(0, words).map((w) => hex(w, 8)).join('');
+          lines.push(`${String(i).padStart(4)}: ${la}:${hex(r.lp, 4)} ${ra}:${hex(r.rp, 4)} ${hex(r.st, 2)} 00000000:00000000 00:00000000 00000000 ${String(r.uid).padStart(5)}        0 ${r.inode} 1 0000000000000000 20 4 0 10 -1`);
+        });
+        for (const j of junk) lines.splice(1 + (j.length % (lines.length)), 0, j);
+        const path = join(dir, `table-${n++}`);
+        writeFileSync(path, `${lines.join('\n')}\n`, 'latin1');
+        const table = v6 ? PROC_NET_TABLES.tcp6 : PROC_NET_TABLES.tcp;
+        let reference: unknown;
+        try {
+          reference = parseProcNet(lines.join('\n') + '\n', table, { source: path, littleEndian: true });
+        } catch (error) {
+          expect(error).toBeInstanceOf(ParseError);
+          reference = 'error';
+        }
+        const [result] = native!.readTables([path]);
+        if (typeof result === 'number') throw new Error(`errno ${result}`);
+        if (result!.badLine > 0) return; // the collector re-parses with the reference parser
+        expect(reference).not.toBe('error');
+        expect(socketsFromColumns(result!, table, { source: path, littleEndian: true })).toEqual(reference);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
