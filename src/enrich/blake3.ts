@@ -21,13 +21,33 @@ interface WasmModule {
   createHash(): { update(input: Uint8Array): unknown; digest(encoding: 'hex'): string };
 }
 
-/** @napi-rs/blake-hash: a prebuilt Rust addon shipped per platform through the npm registry. */
+/**
+ * The prebuilt Rust addon of @napi-rs/blake-hash, shipped per platform through the npm registry.
+ * netmon depends on the platform packages directly (optional dependencies; npm installs the one
+ * that fits): the umbrella package lists platforms this registry does not serve, which makes
+ * `npm ci` refuse the lockfile.
+ */
+const NATIVE_PACKAGES = ['@napi-rs/blake-hash-linux-x64-gnu', '@napi-rs/blake-hash-linux-x64-musl'];
+
 function loadNative(): Blake3Implementation {
-  const mod = require('@napi-rs/blake-hash') as NativeModule;
+  let mod: NativeModule | undefined;
+  const errors: unknown[] = [];
+  for (const name of NATIVE_PACKAGES) {
+    try {
+      mod = require(name) as NativeModule;
+      new mod.Blake3Hasher(); // the wrong libc variant fails here
+      break;
+    } catch (error) {
+      mod = undefined;
+      errors.push(error);
+    }
+  }
+  if (!mod) throw new AggregateError(errors, 'no native BLAKE3 addon loads on this machine');
+  const native = mod;
   return {
     name: 'native',
     create() {
-      const hasher = new mod.Blake3Hasher();
+      const hasher = new native.Blake3Hasher();
       return {
         update: (chunk) => void hasher.update(chunk),
         digestHex: () => hasher.digest('hex'),
