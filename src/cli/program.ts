@@ -1,4 +1,9 @@
-import { Command, Option } from 'commander';
+import { createRequire } from 'node:module';
+import type { Command as CommandType, Option as OptionType } from 'commander';
+
+// commander is CommonJS: require() skips the ESM loader's export scan of its source (start-up time).
+const { Command, Option } = createRequire(import.meta.url)('commander') as { Command: typeof CommandType; Option: typeof OptionType };
+type Command = CommandType;
 import type { FilterSpec, Snapshot } from '../model/types.js';
 import type { SnapshotOptions } from '../snapshot/snapshot.js';
 import { NETMON_VERSION } from '../version.js';

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { describeErrno, errnoCode, ParseError } from '../errors.js';
@@ -47,6 +47,8 @@ export const defaultLinuxDeps: LinuxDeps = {
   readlink: (path) => fs.readlinkSync(path),
   statInode: (path) => Number(fs.statSync(path).ino),
   exec: (command, args) => {
+    // child_process is loaded only here: most scans never run a command.
+    const { spawnSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
     const result = spawnSync(command, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
     return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '', ...(result.error ? { error: result.error } : {}) };
   },

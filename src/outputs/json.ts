@@ -50,14 +50,22 @@ export function* renderJsonChunks(snapshot: Snapshot, chunkSize = 1 << 16): Gene
         continue;
       }
       buffer += `  ${JSON.stringify(key)}: [\n`;
+      // Lines are collected and joined per chunk: one flat string per chunk, little garbage.
+      let lines: string[] = [];
+      let size = buffer.length;
       for (let i = 0; i < value.length; i++) {
         const item = key === 'sockets' ? socketJson(value[i] as SocketRecord, qq) : JSON.stringify(value[i]);
-        buffer += `    ${item}${i < value.length - 1 ? ',' : ''}\n`;
-        if (buffer.length >= chunkSize) {
-          yield buffer;
+        const line = `    ${item}${i < value.length - 1 ? ',' : ''}`;
+        lines.push(line);
+        size += line.length + 1;
+        if (size >= chunkSize) {
+          yield `${buffer}${lines.join('\n')}\n`;
           buffer = '';
+          lines = [];
+          size = 0;
         }
       }
+      buffer += lines.length > 0 ? `${lines.join('\n')}\n` : '';
       buffer += `  ]${comma}\n`;
     } else {
       buffer += `  ${JSON.stringify(key)}: ${JSON.stringify(value)}${comma}\n`;

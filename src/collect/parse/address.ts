@@ -1,5 +1,6 @@
 import { ParseError } from '../../errors.js';
-import ipaddr from 'ipaddr.js';
+import { createRequire } from 'node:module';
+import type IpAddr from 'ipaddr.js';
 
 /**
  * Kernel socket tables print addresses as hex of the in-memory bytes read as host-order
@@ -76,6 +77,12 @@ export function formatEndpoint(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
+let ipaddrModule: typeof IpAddr | undefined;
+/** ipaddr.js, loaded on first use: only user-given addresses need it, never a scan. */
+function ipaddrLib(): typeof IpAddr {
+  return (ipaddrModule ??= createRequire(import.meta.url)('ipaddr.js') as typeof IpAddr);
+}
+
 /**
  * Canonical text of a user-given address ("::0001" -> "::1", "::ffff:10.0.0.1" -> "10.0.0.1"),
  * in the form the parsers produce, or null when it is not an IPv4 or IPv6 address.
@@ -83,6 +90,7 @@ export function formatEndpoint(address: string, port: number): string {
  * ipaddr.js enters netmon here and nowhere else.
  */
 export function canonicalAddress(text: string): string | null {
+  const ipaddr = ipaddrLib();
   if (ipaddr.IPv4.isValidFourPartDecimal(text)) return ipaddr.IPv4.parse(text).toString();
   if (!text.includes(':')) return null;
   // An embedded IPv4 part ("::ffff:10.0.0.1") must be four decimal parts too. Rewrite it as two
