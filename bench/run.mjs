@@ -184,6 +184,9 @@ async function main() {
     { key: 'ss', label: 'ss -tunap', cmd: 'ss', args: ['-tunap'] },
     ...(peer.ok ? [{ key: 'peer', label: 'psutil peer (netmon_peer.py)', cmd: SYSTEM_PYTHON, args: [PEER, join(scratch, 'network_connections.csv')] }] : []),
     { key: 'netmonHash', label: 'netmon snapshot -o json (hashing, cold)', cmd: process.execPath, args: [CLI, 'snapshot', '--output', 'json'] },
+    // The same as the first line without the native scanner: what users get where the addon was
+    // not built (no compiler at install time).
+    { key: 'netmonJs', label: 'netmon, JavaScript scanner (NETMON_NATIVE=0)', cmd: process.execPath, args: [CLI, 'snapshot', '--no-hash-binaries', '--output', 'json'], env: { ...process.env, NETMON_NATIVE: '0' } },
   ];
   const samples = Object.fromEntries(commands.map((c) => [c.key, []]));
   let counts;
@@ -196,7 +199,7 @@ async function main() {
     log(`  warm-up run of each command (not timed) ...`);
     const snapFile = join(scratch, 'snapshot.json');
     for (const c of [...commands]) {
-      const res = await measure(memory, c.cmd, c.args, c.key === 'netmon' ? { stdoutPath: snapFile } : {});
+      const res = await measure(memory, c.cmd, c.args, { ...(c.key === 'netmon' ? { stdoutPath: snapFile } : {}), ...(c.env ? { env: c.env } : {}) });
       if (res.exitCode !== 0) {
         if (c.key === 'peer') {
           log(`  psutil peer: skipped (it exited with status ${res.exitCode}: ${res.stderr.trim().split('\n').pop() ?? ''})`);
@@ -230,7 +233,7 @@ async function main() {
       const parts = [];
       for (const c of order) {
         if (interrupted) throw new Error('interrupted');
-        const res = await measure(memory, c.cmd, c.args);
+        const res = await measure(memory, c.cmd, c.args, c.env ? { env: c.env } : {});
         if (res.exitCode !== 0) throw new Error(`${c.label} exited with status ${res.exitCode} in run ${round + 1}: ${res.stderr.trim().slice(-2000)}`);
         samples[c.key].push({ wallS: res.wallS, peakKiB: res.peakKiB });
         parts.push(`${c.key} ${res.wallS.toFixed(2)}s`);
@@ -298,6 +301,7 @@ async function main() {
   log(`  (median over runs of hashing run minus the no-hash run of the same round; medians ${fmtS(wall('netmonHash'))} vs ${fmtS(wall('netmon'))} s; peak ${fmtMiB(hashPeak)} MiB)`);
   log(`ratios (median wall): netmon/ss ${fmtX(ratios.netmonVsSs)}, netmon/psutil-peer ${fmtX(ratios.netmonVsPeer)}, netmon with hashing/ss ${fmtX(ratios.netmonHashVsSs)}`);
   log(`  (median of per-round ratios: netmon/ss ${fmtX(pairedRatios.netmonVsSs)}, netmon/psutil-peer ${fmtX(pairedRatios.netmonVsPeer)})`);
+  log(`  JavaScript scanner only: netmon/ss ${fmtX(ratio('netmonJs', 'ss'))}, netmon/psutil-peer ${fmtX(ratio('netmonJs', 'peer'))}`);
   log(`sockets seen: netmon coverage.total ${counts.netmonCoverageTotal}, sockets.length ${counts.netmonSockets}; ss -tunaH | wc -l ${counts.ss}`);
   log(`  (population ${counts.population} + ${counts.baseline} before it; TIME_WAIT at start ${timeWaitBefore ?? 'n/a'}, at end ${timeWaitAfter ?? 'n/a'};`);
   log(`   netmon hides listeners on ephemeral ports unless --include-ephemeral; ss shows one namespace, netmon all)`);
