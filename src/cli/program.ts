@@ -26,17 +26,17 @@ interface CollectFlags {
   onlyIpv6?: boolean;
   processInfo: boolean;
   hashBinaries: boolean;
-  filter: string[];
-  include: string[];
-  exclude: string[];
-  process: string[];
-  path: string[];
-  user: string[];
-  match: string[];
+  filter?: string[];
+  include?: string[];
+  exclude?: string[];
+  process?: string[];
+  path?: string[];
+  user?: string[];
+  match?: string[];
   output: OutputFormat;
 }
 
-const collectList = (value: string, previous: string[]): string[] => [...previous, value];
+const collectList = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 const PATTERN_HELP = `
 Selection (every state of TCP and UDP, IPv4 and IPv6, in every network namespace, by default):
@@ -66,20 +66,21 @@ function addCollectOptions(cmd: Command): Command {
     .option('--only-ipv6', 'only IPv6 sockets')
     .option('--no-process-info', 'do not attribute sockets to processes (faster; no pid, user or hashes)')
     .option('--no-hash-binaries', 'do not hash executables (BLAKE3 and SHA-256)')
-    .option('--filter <pattern>', 'keep sockets whose local or remote end matches (repeatable)', collectList, [])
-    .option('--include <glob>', 'keep sockets whose <proto>/<ip>/<port> key matches (repeatable)', collectList, [])
-    .option('--exclude <glob>', 'drop sockets whose <proto>/<ip>/<port> key matches (repeatable)', collectList, [])
-    .option('--process <glob>', 'keep sockets of processes whose name matches (repeatable)', collectList, [])
-    .option('--path <glob>', 'keep sockets of processes whose executable path matches (repeatable)', collectList, [])
-    .option('--user <glob>', 'keep sockets of processes whose user name or uid matches (repeatable)', collectList, [])
-    .option('--match <tuple>', "keep sockets matching '<proto> <local> <remote> <remote-host> <state>' (repeatable)", collectList, [])
+    .option('--filter <pattern>', 'keep sockets whose local or remote end matches (repeatable)', collectList)
+    .option('--include <glob>', 'keep sockets whose <proto>/<ip>/<port> key matches (repeatable)', collectList)
+    .option('--exclude <glob>', 'drop sockets whose <proto>/<ip>/<port> key matches (repeatable)', collectList)
+    .option('--process <glob>', 'keep sockets of processes whose name matches (repeatable)', collectList)
+    .option('--path <glob>', 'keep sockets of processes whose executable path matches (repeatable)', collectList)
+    .option('--user <glob>', 'keep sockets of processes whose user name or uid matches (repeatable)', collectList)
+    .option('--match <tuple>', "keep sockets matching '<proto> <local> <remote> <remote-host> <state>' (repeatable)", collectList)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'ecs']).default('text'));
 }
 
 function toSnapshotOptions(flags: CollectFlags): SnapshotOptions {
   const filters: FilterSpec = {};
   for (const key of ['filter', 'include', 'exclude', 'process', 'path', 'user', 'match'] as const) {
-    if (flags[key].length > 0) filters[key] = flags[key];
+    const patterns = flags[key];
+    if (patterns && patterns.length > 0) filters[key] = patterns;
   }
   return {
     listeningOnly: flags.listeningOnly ?? false,
