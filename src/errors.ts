@@ -53,6 +53,12 @@ export class CollectorError extends NetmonError {}
 /** A document on disk or wire that this build cannot read (exit 3). */
 export class FormatError extends NetmonError {}
 
+/** The evidence store cannot be opened, read or written (exit 3); the message names the path. */
+export class StoreError extends NetmonError {}
+
+/** Evidence failed verification: tampered, truncated or inconsistent (exit 4). */
+export class VerificationError extends NetmonError {}
+
 /** Stop with this exit code; the message, if any, has already been shown. */
 export class ExitError extends Error {
   readonly exitCode: number;

@@ -1,4 +1,4 @@
-import { ConfigError, ExitError, NetmonError } from '../errors.js';
+import { ConfigError, ExitError, NetmonError, VerificationError } from '../errors.js';
 
 /** Documented exit codes (docs/cli.md). */
 export const EXIT = {
@@ -13,6 +13,7 @@ export const EXIT = {
 export function exitCodeFor(error: unknown): number {
   if (error instanceof ExitError) return error.exitCode;
   if (error instanceof ConfigError) return EXIT.usage;
+  if (error instanceof VerificationError) return EXIT.verification;
   if (error instanceof NetmonError) return EXIT.runtime;
   if (typeof error === 'object' && error !== null && (error as { name?: string }).name === 'CommanderError') {
     const code = (error as { code?: string }).code;

@@ -1,8 +1,12 @@
 import { createRequire } from 'node:module';
-import type { Command as CommandType, Option as OptionType } from 'commander';
+import type { Command as CommandType, InvalidArgumentError as InvalidArgumentErrorType, Option as OptionType } from 'commander';
 
 // commander is CommonJS: require() skips the ESM loader's export scan of its source (start-up time).
-const { Command, Option } = createRequire(import.meta.url)('commander') as { Command: typeof CommandType; Option: typeof OptionType };
+const { Command, Option, InvalidArgumentError } = createRequire(import.meta.url)('commander') as {
+  Command: typeof CommandType;
+  Option: typeof OptionType;
+  InvalidArgumentError: typeof InvalidArgumentErrorType;
+};
 type Command = CommandType;
 import type { FilterSpec, Snapshot } from '../model/types.js';
 import type { SnapshotOptions } from '../snapshot/snapshot.js';
@@ -17,9 +21,9 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
 }
 
-type OutputFormat = 'text' | 'json' | 'ecs';
+export type OutputFormat = 'text' | 'json' | 'ecs';
 
-interface CollectFlags {
+export interface CollectFlags {
   listeningOnly?: boolean;
   includeEphemeral?: boolean;
   onlyIpv4?: boolean;
@@ -34,6 +38,25 @@ interface CollectFlags {
   user?: string[];
   match?: string[];
   output: OutputFormat;
+}
+
+/** Flags of the capture commands (`--once`, `--interval`). */
+export interface CaptureFlags extends CollectFlags {
+  once?: boolean;
+  interval?: number;
+  label?: string;
+  change?: string;
+  db: string;
+  csv: string | false;
+  csvEveryTick?: boolean;
+}
+
+function parseSeconds(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !Number.isFinite(n) || n < 0.1 || n > 86400) {
+    throw new InvalidArgumentError('give the interval in seconds, from 0.1 to 86400 (e.g. --interval 10)');
+  }
+  return n;
 }
 
 const collectList = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -76,7 +99,7 @@ function addCollectOptions(cmd: Command): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'ecs']).default('text'));
 }
 
-function toSnapshotOptions(flags: CollectFlags): SnapshotOptions {
+export function toSnapshotOptions(flags: CollectFlags): SnapshotOptions {
   const filters: FilterSpec = {};
   for (const key of ['filter', 'include', 'exclude', 'process', 'path', 'user', 'match'] as const) {
     const patterns = flags[key];
@@ -93,16 +116,10 @@ function toSnapshotOptions(flags: CollectFlags): SnapshotOptions {
   };
 }
 
-/** Take a snapshot and print it: machine output to stdout, notices to stderr. */
-async function runSnapshot(flags: CollectFlags, io: CliIo): Promise<void> {
-  if (flags.onlyIpv4 && flags.onlyIpv6) {
-    const { ConfigError } = await import('../errors.js');
-    throw new ConfigError('E_USAGE', '--only-ipv4 and --only-ipv6 exclude each other: give at most one');
-  }
-  const { snapshot } = await import('../snapshot/snapshot.js');
-  const snap: Snapshot = await snapshot(toSnapshotOptions(flags));
+/** Print a snapshot in the chosen format: machine output to stdout, notices to stderr after it. */
+export async function printSnapshot(snap: Snapshot, format: OutputFormat, io: CliIo): Promise<void> {
   const outputs = await import('../outputs/index.js');
-  switch (flags.output) {
+  switch (format) {
     case 'json':
       for (const chunk of outputs.renderJsonChunks(snap)) io.stdout(chunk);
       break;
@@ -116,16 +133,34 @@ async function runSnapshot(flags: CollectFlags, io: CliIo): Promise<void> {
   for (const warning of snap.warnings) io.stderr(`netmon: warning: ${warning.message}\n`);
 }
 
+async function checkFlags(flags: CollectFlags): Promise<void> {
+  if (flags.onlyIpv4 && flags.onlyIpv6) {
+    const { ConfigError } = await import('../errors.js');
+    throw new ConfigError('E_USAGE', '--only-ipv4 and --only-ipv6 exclude each other: give at most one');
+  }
+}
+
+/** `netmon snapshot`: take a snapshot and print it; no file is written. */
+async function runSnapshot(flags: CollectFlags, io: CliIo): Promise<void> {
+  await checkFlags(flags);
+  const { snapshot } = await import('../snapshot/snapshot.js');
+  await printSnapshot(await snapshot(toSnapshotOptions(flags)), flags.output, io);
+}
+
 const EXAMPLES = `
 Examples:
-  netmon --once                          capture the inventory now (live view)
+  netmon --once                          capture now: live view, CSV trail and evidence store
+  netmon --once --label pre --change CHG-1234
+  netmon --interval 10                   capture every 10 s until Ctrl-C
+  netmon snapshots                       list stored snapshots; netmon show 57 prints one
+  netmon verify-store                    check the evidence store's hash chain
   netmon snapshot --output json > s.json the versioned snapshot document, for scripts
   netmon snapshot --listening-only       what listens, with process, user and hashes
   netmon snapshot --filter :22 --filter udp:53
   netmon snapshot --exclude 'tcp*/127.0.0.1/*' --output ecs
   netmon snapshot --match 'tcp * * * ESTABLISHED' --process 'python*'
 
-Exit codes: 0 success, 2 usage or configuration error, 3 runtime failure.
+Exit codes: 0 success, 2 usage or configuration error, 3 runtime failure, 4 evidence failed verification.
 Without root some sockets cannot be attributed; netmon says how many and how to fix it.
 Docs: docs/cli.md, docs/architecture.md`;
 
@@ -139,14 +174,26 @@ export function buildProgram(io: CliIo): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride();
 
-  addCollectOptions(program.option('--once', 'take one snapshot now and print it (the evidence capture)'));
+  addCollectOptions(
+    program
+      .option('--once', 'capture one snapshot: print it, append it to the CSV trail and the evidence store')
+      .option('--interval <seconds>', 'capture every N seconds until SIGINT or SIGTERM', parseSeconds)
+      .option('--label <text>', 'tag the snapshots, e.g. pre or post')
+      .option('--change <ticket>', 'tag the snapshots with a change ticket, e.g. CHG-1234')
+      .option('--db <path>', 'SQLite evidence store', 'netmon.db')
+      .option('--csv <path>', 'CSV trail', 'network_connections.csv')
+      .option('--no-csv', 'do not write the CSV trail')
+      .option('--csv-every-tick', 'with --interval, write every socket at every tick to the CSV (default: changes only)'),
+  );
   program.addHelpText('after', `${PATTERN_HELP}\n${EXAMPLES}`);
-  program.action(async (flags: CollectFlags & { once?: boolean }) => {
-    if (!flags.once) {
+  program.action(async (flags: CaptureFlags) => {
+    if (!flags.once && flags.interval === undefined) {
       program.outputHelp();
       return;
     }
-    await runSnapshot(flags, io);
+    await checkFlags(flags);
+    const { runCapture } = await import('./capture-command.js');
+    await runCapture(flags, io);
   });
 
   const snap = program
@@ -157,6 +204,34 @@ export function buildProgram(io: CliIo): Command {
   addCollectOptions(snap);
   snap.addHelpText('after', `${PATTERN_HELP}\n${EXAMPLES}`);
   snap.action(async (flags: CollectFlags) => runSnapshot(flags, io));
+
+  program
+    .command('snapshots')
+    .description('list the snapshots in the evidence store')
+    .option('--db <path>', 'SQLite evidence store', 'netmon.db')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .action(async (flags: { db: string; output: 'text' | 'json' }) => (await import('./store-commands.js')).listSnapshots(flags, io));
+
+  program
+    .command('show')
+    .description('print a stored snapshot as --once printed it')
+    .argument('<snapshot>', 'snapshot id (see netmon snapshots)')
+    .option('--db <path>', 'SQLite evidence store', 'netmon.db')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'ecs']).default('text'))
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .action(async (id: string, flags: { db: string; output: OutputFormat }) => (await import('./store-commands.js')).showSnapshot(id, flags, io));
+
+  program
+    .command('verify-store')
+    .description('recompute the evidence store hash chain; names the first bad record (exit 4)')
+    .option('--db <path>', 'SQLite evidence store', 'netmon.db')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .action(async (flags: { db: string; output: 'text' | 'json' }) => (await import('./store-commands.js')).verifyStore(flags, io));
 
   return program;
 }

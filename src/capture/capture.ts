@@ -1,0 +1,146 @@
+import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
+import { snapshot as takeSnapshot, type SnapshotOptions } from '../snapshot/snapshot.js';
+import { appendCsv, csvRows, type CsvAppendResult } from '../store/csv-trail.js';
+import { EvidenceStore, type GapRecord } from '../store/evidence-store.js';
+
+/** Where and how captures are recorded. */
+export interface CaptureOptions {
+  /** SQLite evidence store. */
+  db: string;
+  /** CSV trail; null for none. */
+  csv: string | null;
+  label?: string | null;
+  change?: string | null;
+  /** Write every socket at every tick to the CSV (netmon.py's behaviour) instead of changes. */
+  csvEveryTick?: boolean;
+  snapshot?: SnapshotOptions;
+  now?: () => Date;
+}
+
+/** What one capture stored. */
+export interface TickResult {
+  snapshot: Snapshot;
+  snapshotId: number;
+  /** Sockets that appeared or changed, and that disappeared or changed, since the previous snapshot. */
+  opened: SocketRecord[];
+  closed: SocketRecord[];
+  csv: CsvAppendResult | null;
+  /** The first tick of a session (its CSV rows are the full inventory). */
+  first: boolean;
+}
+
+/**
+ * A capture session on one store: `tick()` takes a snapshot, appends it to the store (one
+ * transaction) and to the CSV trail. Open with `start()`, end with `close()`.
+ */
+export class CaptureSession {
+  readonly store: EvidenceStore;
+  readonly gap: GapRecord | null;
+  private ticks = 0;
+  private readonly options: CaptureOptions;
+
+  private constructor(store: EvidenceStore, gap: GapRecord | null, options: CaptureOptions) {
+    this.store = store;
+    this.gap = gap;
+    this.options = options;
+  }
+
+  /** Open the store, take the writer lock and record the session (and a gap, when there was one). */
+  static start(options: CaptureOptions, interval: number | null): CaptureSession {
+    const store = EvidenceStore.open(options.db, options.now ? { now: options.now } : {});
+    try {
+      const { gap } = store.beginSession({ interval });
+      return new CaptureSession(store, gap, options);
+    } catch (error) {
+      store.close();
+      throw error;
+    }
+  }
+
+  async tick(): Promise<TickResult> {
+    const snap = await takeSnapshot({ ...this.options.snapshot, hashCache: this.store.hashCache() });
+    const appended = this.store.appendSnapshot(snap, { label: this.options.label ?? null, change: this.options.change ?? null });
+    const first = this.ticks === 0;
+    this.ticks++;
+    let csv: CsvAppendResult | null = null;
+    if (this.options.csv !== null) {
+      const processes = new Map<number, ProcessRecord>(snap.processes.map((p) => [p.pid, p]));
+      const context = { snapshotId: appended.id, label: this.options.label ?? null, change: this.options.change ?? null };
+      const rows =
+        first || this.options.csvEveryTick
+          ? csvRows(snap, snap.sockets, processes, 'present', context)
+          : [...csvRows(snap, appended.opened, processes, 'opened', context), ...csvRows(snap, appended.closed, new Map(), 'closed', context)];
+      csv = appendCsv(this.options.csv, rows, this.options.now);
+    }
+    return { snapshot: snap, snapshotId: appended.id, opened: appended.opened, closed: appended.closed, csv, first };
+  }
+
+  close(): void {
+    this.store.close();
+  }
+}
+
+/** `netmon --once`: one snapshot, stored and appended to the trail. */
+export async function captureOnce(options: CaptureOptions): Promise<TickResult & { gap: GapRecord | null }> {
+  const session = CaptureSession.start(options, null);
+  try {
+    return { ...(await session.tick()), gap: session.gap };
+  } finally {
+    session.close();
+  }
+}
+
+export interface IntervalOptions {
+  /** Seconds between ticks. */
+  interval: number;
+  /** Stops the loop after the running tick. */
+  signal: AbortSignal;
+  onTick(result: TickResult): void;
+  /** A tick that failed; the loop goes on unless this throws. */
+  onError?(error: unknown): void;
+  /** Clock and sleep, replaceable for tests. */
+  now?: () => number;
+}
+
+/**
+ * `netmon --interval N`: tick on a fixed schedule (start + k x interval) until the signal aborts.
+ * A tick that runs long never piles up: missed slots are skipped, never run late back to back.
+ */
+export async function captureEvery(options: CaptureOptions, loop: IntervalOptions): Promise<{ ticks: number }> {
+  const now = loop.now ?? (() => performance.now());
+  const session = CaptureSession.start(options, loop.interval);
+  let ticks = 0;
+  try {
+    const period = loop.interval * 1000;
+    const start = now();
+    let slot = 0;
+    while (!loop.signal.aborted) {
+      try {
+        loop.onTick(await session.tick());
+        ticks++;
+      } catch (error) {
+        if (!loop.onError) throw error;
+        loop.onError(error);
+      }
+      if (loop.signal.aborted) break;
+      slot = Math.max(slot + 1, Math.floor((now() - start) / period) + 1);
+      await sleep(start + slot * period - now(), loop.signal);
+    }
+  } finally {
+    session.close();
+  }
+  return { ticks };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted || ms <= 0) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

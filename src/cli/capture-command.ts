@@ -1,0 +1,100 @@
+import { captureEvery, captureOnce, type CaptureOptions, type TickResult } from '../capture/capture.js';
+import { formatEndpoint } from '../collect/parse/address.js';
+import { ConfigError, StoreError } from '../errors.js';
+import type { ProcessRecord, SocketRecord } from '../model/types.js';
+import { printable } from '../outputs/sanitize.js';
+import { clockTime } from '../outputs/time.js';
+import { printSnapshot, toSnapshotOptions, type CaptureFlags, type CliIo } from './program.js';
+
+function captureOptions(flags: CaptureFlags): CaptureOptions {
+  return {
+    db: flags.db,
+    csv: flags.csv === false ? null : flags.csv,
+    label: flags.label ?? null,
+    change: flags.change ?? null,
+    csvEveryTick: flags.csvEveryTick ?? false,
+    snapshot: toSnapshotOptions(flags),
+  };
+}
+
+function notices(result: Pick<TickResult, 'csv' | 'snapshotId'> & { gap?: { from: string; to: string; reason: string } | null }, flags: CaptureFlags, io: CliIo): void {
+  if (result.gap) {
+    const why = result.gap.reason === 'unclean-stop' ? 'the previous capture stopped without closing the store' : 'no capture was running';
+    io.stderr(`netmon: note: recorded a gap in monitoring from ${result.gap.from} to ${result.gap.to} (${why})\n`);
+  }
+  if (result.csv?.repaired) {
+    io.stderr(`netmon: note: the CSV trail ended in a partial line (an earlier capture was interrupted); moved it to ${result.csv.repaired}\n`);
+  }
+}
+
+function changeLine(sign: '+' | '-', s: SocketRecord, processes: Map<number, ProcessRecord>, at: Date): string {
+  const owner = s.owners[0];
+  const proc = owner ? processes.get(owner.pid) : undefined;
+  const proto = s.family === 'ipv6' ? `${s.transport}6` : s.transport;
+  const remote = s.listening ? '' : ` ${formatEndpoint(s.remoteAddress, s.remotePort)}`;
+  const who = owner ? ` pid ${owner.pid} ${printable(proc?.name ?? '?')}` : '';
+  return `${clockTime(at)} ${sign} ${proto} ${formatEndpoint(s.localAddress, s.localPort)}${remote} ${s.state}${who}`;
+}
+
+/** `netmon --once` and `netmon --interval N`. */
+export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> {
+  if (flags.once && flags.interval !== undefined) {
+    throw new ConfigError('E_USAGE', '--once and --interval exclude each other: --once captures one snapshot, --interval keeps capturing');
+  }
+  const options = captureOptions(flags);
+  if (flags.once) {
+    const result = await captureOnce(options);
+    await printSnapshot(result.snapshot, flags.output, io);
+    notices(result, flags, io);
+    const csv = result.csv ? `appended ${result.csv.rows} rows to ${options.csv}, ` : '';
+    io.stderr(`netmon: ${csv}snapshot ${result.snapshotId} in ${options.db}\n`.replace(/^netmon: appended 1 rows/, "netmon: appended 1 row"));
+    return;
+  }
+
+  const outputs = await import('../outputs/index.js');
+  const controller = new AbortController();
+  const stop = (signal: NodeJS.Signals): void => {
+    if (controller.signal.aborted) return;
+    io.stderr(`netmon: ${signal}: finishing the current capture, then stopping\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  let last = 0;
+  try {
+    const { ticks } = await captureEvery(options, {
+      interval: flags.interval!,
+      signal: controller.signal,
+      onTick: (result) => {
+        last = result.snapshotId;
+        const snap = result.snapshot;
+        if (result.first) {
+          if (flags.output === 'json') io.stdout(`${JSON.stringify(snap)}\n`);
+          else if (flags.output === 'ecs') io.stdout(outputs.renderEcs(snap));
+          else io.stdout(outputs.renderText(snap, { width: io.columns ?? 80 }));
+          for (const warning of snap.warnings) io.stderr(`netmon: warning: ${warning.message}\n`);
+          notices({ ...result, gap: null }, flags, io);
+        } else if (flags.output === 'json') {
+          io.stdout(`${JSON.stringify({ snapshotId: result.snapshotId, takenAt: snap.takenAt, sockets: snap.sockets.length, opened: result.opened, closed: result.closed })}\n`);
+        } else if (flags.output === 'ecs') {
+          if (result.opened.length > 0) io.stdout(outputs.renderEcs({ ...snap, sockets: result.opened }));
+        } else {
+          const processes = new Map(snap.processes.map((p) => [p.pid, p]));
+          const at = new Date(snap.takenAt);
+          for (const s of result.closed) io.stdout(`${changeLine('-', s, processes, at)}\n`);
+          for (const s of result.opened) io.stdout(`${changeLine('+', s, processes, at)}\n`);
+          if (result.csv?.repaired) notices(result, flags, io);
+        }
+      },
+      onError: (error) => {
+        // The store or the trail failing is fatal: evidence could no longer be recorded.
+        if (error instanceof StoreError) throw error;
+        io.stderr(`netmon: error in a capture (the next one will be tried): ${(error as Error).message}\n`);
+      },
+    });
+    io.stderr(`netmon: stopped after ${ticks} captures; last snapshot ${last} in ${options.db}\n`);
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}

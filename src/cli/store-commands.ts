@@ -1,0 +1,81 @@
+import { existsSync } from 'node:fs';
+import { StoreError, VerificationError } from '../errors.js';
+import { isoWithOffset } from '../outputs/time.js';
+import { printable } from '../outputs/sanitize.js';
+import { EvidenceStore } from '../store/evidence-store.js';
+import { printSnapshot, type CliIo, type OutputFormat } from './program.js';
+
+function openForReading(db: string): EvidenceStore {
+  if (!existsSync(db)) {
+    throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${db}`, {
+      hint: 'capture one with `netmon --once` in this directory, or point to it with --db PATH',
+    });
+  }
+  return EvidenceStore.open(db, { readonly: true });
+}
+
+/** `netmon snapshots` */
+export function listSnapshots(flags: { db: string; output: 'text' | 'json' }, io: CliIo): void {
+  const store = openForReading(flags.db);
+  try {
+    const list = store.listSnapshots();
+    if (flags.output === 'json') {
+      io.stdout(`${JSON.stringify({ store: flags.db, snapshots: list }, null, 2)}\n`);
+      return;
+    }
+    const rows = list.map((s) => [
+      String(s.id),
+      isoWithOffset(new Date(s.takenAt)),
+      printable(s.host),
+      printable(s.label ?? ''),
+      printable(s.change ?? ''),
+      String(s.sockets),
+      `${(s.coverage * 100).toFixed(1)}%`,
+    ]);
+    const header = ['ID', 'TAKEN AT', 'HOST', 'LABEL', 'CHANGE', 'SOCKETS', 'COVERAGE'];
+    const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), h.length));
+    const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i >= 5 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+    io.stdout(`${[line(header), ...rows.map(line)].join('\n')}\n`);
+    io.stderr(`netmon: ${list.length} snapshots in ${flags.db}\n`);
+  } finally {
+    store.close();
+  }
+}
+
+/** `netmon show <id>` */
+export async function showSnapshot(idText: string, flags: { db: string; output: OutputFormat }, io: CliIo): Promise<void> {
+  const id = Number(idText);
+  if (!/^\d+$/.test(idText) || !Number.isSafeInteger(id)) {
+    const { ConfigError } = await import('../errors.js');
+    throw new ConfigError('E_USAGE', `snapshot ${JSON.stringify(idText)} is not a snapshot id: give the number that \`netmon snapshots\` lists`);
+  }
+  const store = openForReading(flags.db);
+  try {
+    const { label, change, ...snap } = store.loadSnapshot(id);
+    await printSnapshot(snap, flags.output, io);
+    const tags = [label ? `label ${label}` : '', change ? `change ${change}` : ''].filter(Boolean).join(', ');
+    io.stderr(`netmon: snapshot ${id}${tags ? ` (${printable(tags)})` : ''} from ${flags.db}\n`);
+  } finally {
+    store.close();
+  }
+}
+
+/** `netmon verify-store` */
+export function verifyStore(flags: { db: string; output: 'text' | 'json' }, io: CliIo): void {
+  const store = openForReading(flags.db);
+  try {
+    const result = store.verify();
+    if (flags.output === 'json') io.stdout(`${JSON.stringify({ store: flags.db, ...result }, null, 2)}\n`);
+    if (!result.ok) {
+      const p = result.problem!;
+      throw new VerificationError('E_VERIFY', `the evidence store ${flags.db} failed verification at record ${p.seq} (${p.kind}): ${p.message}`, {
+        hint: 'records before it verified; keep this file as it is for investigation',
+      });
+    }
+    if (flags.output === 'text') {
+      io.stdout(`evidence store ${flags.db} verified: ${result.records} records, ${result.snapshots} snapshots, ${result.items} items; head hash ${result.headHash ?? '(empty store)'}\n`);
+    }
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,546 @@
+import { hostname } from 'node:os';
+import type { HashCache } from '../enrich/hash-executables.js';
+import { identityKey } from '../enrich/hash-executables.js';
+import { FormatError, StoreError, VerificationError } from '../errors.js';
+import type { ExecutableHashes, ExecutableIdentity, NamespaceRecord, ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
+import { SNAPSHOT_SCHEMA_VERSION } from '../model/types.js';
+import { compareSockets } from '../snapshot/create-snapshot.js';
+import { GENESIS_HASH, itemDigest, recordHash, setDigest } from './chain.js';
+import { openDatabase, storeError, type Database, type Statement } from './sqlite.js';
+
+/** Schema version this build writes (PRAGMA user_version). */
+export const STORE_SCHEMA_VERSION = 1;
+
+/** Numbered migrations: MIGRATIONS[n - 1] brings a store from version n - 1 to n. */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+   CREATE TABLE records (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, at TEXT NOT NULL, body TEXT NOT NULL,
+                         prev_hash TEXT NOT NULL, hash TEXT NOT NULL) STRICT;
+   CREATE TABLE snapshots (id INTEGER PRIMARY KEY, taken_at TEXT NOT NULL, host TEXT NOT NULL, label TEXT,
+                           change_ticket TEXT, sockets INTEGER NOT NULL, attributed INTEGER NOT NULL,
+                           checkpoint INTEGER NOT NULL, session INTEGER NOT NULL) STRICT;
+   CREATE INDEX snapshots_by_change ON snapshots (change_ticket, label);
+   CREATE TABLE items (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, digest TEXT NOT NULL UNIQUE, body TEXT NOT NULL) STRICT;
+   CREATE TABLE events (snapshot_id INTEGER NOT NULL, item_id INTEGER NOT NULL, op INTEGER NOT NULL,
+                        PRIMARY KEY (snapshot_id, item_id)) STRICT, WITHOUT ROWID;
+   CREATE TABLE checkpoint_items (snapshot_id INTEGER NOT NULL, item_id INTEGER NOT NULL,
+                                  PRIMARY KEY (snapshot_id, item_id)) STRICT, WITHOUT ROWID;
+   CREATE TABLE hash_cache (identity TEXT PRIMARY KEY, blake3 TEXT NOT NULL, sha256 TEXT NOT NULL,
+                            size INTEGER NOT NULL, seen TEXT NOT NULL) STRICT;
+   CREATE TABLE writer (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, host TEXT NOT NULL,
+                        since TEXT NOT NULL, session INTEGER NOT NULL) STRICT;`,
+];
+
+type ItemKind = 'socket' | 'process' | 'namespace';
+
+/** What a snapshot record's body holds (the chain commits to it). */
+interface SnapshotBody {
+  schemaVersion: 1;
+  snapshot: Omit<Snapshot, 'sockets' | 'processes' | 'namespaces'>;
+  label: string | null;
+  change: string | null;
+  counts: { sockets: number; processes: number; namespaces: number; attributed: number };
+  setDigest: string;
+  checkpoint: boolean;
+  session: number;
+}
+
+/** One line of `netmon snapshots`. */
+export interface SnapshotSummary {
+  id: number;
+  takenAt: string;
+  host: string;
+  label: string | null;
+  change: string | null;
+  sockets: number;
+  attributed: number;
+  coverage: number;
+  checkpoint: boolean;
+}
+
+export interface AppendOptions {
+  label?: string | null;
+  change?: string | null;
+}
+
+export interface AppendResult {
+  id: number;
+  /** Items that entered and left the set compared with the previous snapshot. */
+  added: number;
+  removed: number;
+  checkpoint: boolean;
+  /** Socket records that entered (opened or changed) and left (closed or changed). */
+  opened: SocketRecord[];
+  closed: SocketRecord[];
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  records: number;
+  snapshots: number;
+  items: number;
+  /** Hash of the last record (what a report records). */
+  headHash: string | null;
+  /** The first problem, naming the record. */
+  problem?: { seq: number; kind: string; message: string };
+}
+
+export interface GapRecord {
+  seq: number;
+  from: string;
+  to: string;
+  reason: string;
+}
+
+export interface StoreOpenOptions {
+  readonly?: boolean;
+  /** Write a full item set every this many snapshots (default 1000). */
+  checkpointEvery?: number;
+  now?: () => Date;
+}
+
+interface SetState {
+  /** digest -> item id, of the last snapshot written. */
+  ids: Map<string, number>;
+  digest: string;
+  sinceCheckpoint: number;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === 'EPERM';
+  }
+}
+
+/**
+ * The SQLite evidence store: an append-only, hash-chained record of snapshots that stores
+ * changes rather than repeating unchanged inventories. See docs/evidence-store.md.
+ */
+export class EvidenceStore {
+  readonly path: string;
+  private readonly db: Database;
+  private readonly now: () => Date;
+  private readonly checkpointEvery: number;
+  private readonly readonly: boolean;
+  private session: number | null = null;
+  private state: SetState | null = null;
+  /** body -> digest of items seen in this process, so unchanged items are not hashed again. */
+  private readonly digests = new Map<string, string>();
+  private statements = new Map<string, Statement>();
+
+  private constructor(path: string, db: Database, options: StoreOpenOptions) {
+    this.path = path;
+    this.db = db;
+    this.now = options.now ?? (() => new Date());
+    this.checkpointEvery = options.checkpointEvery ?? 1000;
+    this.readonly = options.readonly ?? false;
+  }
+
+  /** Open a store, creating and migrating it when writable. */
+  static open(path: string, options: StoreOpenOptions = {}): EvidenceStore {
+    const db = openDatabase(path, { readonly: options.readonly ?? false });
+    const store = new EvidenceStore(path, db, options);
+    try {
+      store.prepareSchema();
+    } catch (error) {
+      db.close();
+      throw error instanceof StoreError || error instanceof FormatError ? error : storeError(error, path, 'cannot read the evidence store');
+    }
+    return store;
+  }
+
+  private prepareSchema(): void {
+    // Reading the version touches the file header: a non-SQLite file fails here, unmodified.
+    const version = Number(this.db.pragma('user_version', { simple: true }));
+    if (version > STORE_SCHEMA_VERSION) {
+      throw new FormatError('E_STORE_VERSION', `${this.path} was written by a newer netmon (store schema expected ${STORE_SCHEMA_VERSION}, received ${version}); it was not modified`, {
+        hint: 'use the netmon version that wrote it, or a newer one',
+      });
+    }
+    if (this.readonly) {
+      if (version < STORE_SCHEMA_VERSION) {
+        throw new FormatError('E_STORE_VERSION', `${this.path} has store schema ${version}, expected ${STORE_SCHEMA_VERSION}: open it once for writing (netmon --once) to migrate it`);
+      }
+      return;
+    }
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    if (version < STORE_SCHEMA_VERSION) {
+      this.db.transaction(() => {
+        for (let v = version; v < STORE_SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]!);
+        if (version === 0) {
+          const insert = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+          insert.run('created_at', this.now().toISOString());
+          insert.run('created_by', 'netmon');
+        }
+        this.db.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
+      }).immediate();
+    }
+  }
+
+  private stmt(sql: string): Statement {
+    let s = this.statements.get(sql);
+    if (!s) this.statements.set(sql, (s = this.db.prepare(sql)));
+    return s;
+  }
+
+  close(): void {
+    try {
+      if (this.session !== null && !this.readonly) this.stmt('DELETE FROM writer WHERE id = 1 AND pid = ?').run(process.pid);
+    } catch {
+      // closing must not hide the error that brought us here
+    }
+    if (this.db.open) this.db.close();
+  }
+
+  private head(): { seq: number; hash: string } | null {
+    const row = this.stmt('SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1').get();
+    return row ? { seq: Number(row.seq), hash: String(row.hash) } : null;
+  }
+
+  private appendRecord(kind: string, at: string, body: string): number {
+    const head = this.head();
+    const seq = (head?.seq ?? this.pruneAnchor()?.seq ?? 0) + 1;
+    const prev = head?.hash ?? this.pruneAnchor()?.hash ?? GENESIS_HASH;
+    this.stmt('INSERT INTO records (seq, kind, at, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)').run(seq, kind, at, body, prev, recordHash(prev, seq, kind, at, body));
+    return seq;
+  }
+
+  private pruneAnchor(): { seq: number; hash: string } | null {
+    const row = this.stmt("SELECT value FROM meta WHERE key = 'prune_anchor'").get();
+    return row ? (JSON.parse(String(row.value)) as { seq: number; hash: string }) : null;
+  }
+
+  /**
+   * Start a capture session: take the writer lock, record the session and, when the previous
+   * writer stopped uncleanly or an interval session left a hole, a gap.
+   */
+  beginSession(options: { interval: number | null }): { session: number; gap: GapRecord | null } {
+    if (this.readonly) throw new StoreError('E_STORE_READONLY', `${this.path} was opened read-only`);
+    const host = hostname();
+    try {
+      return this.db
+        .transaction(() => {
+          const holder = this.stmt('SELECT pid, host, since, session FROM writer WHERE id = 1').get();
+          let unclean = false;
+          if (holder) {
+            const pid = Number(holder.pid);
+            if (String(holder.host) === host && pid !== process.pid && processAlive(pid)) {
+              throw new StoreError('E_STORE_BUSY', `the evidence store ${this.path} is in use by pid ${pid} (since ${String(holder.since)})`, {
+                hint: `stop that netmon first, or use another --db; if no netmon runs as pid ${pid}, remove the stale lock by stopping nothing and running again after it exits`,
+              });
+            }
+            unclean = true;
+          }
+          const at = this.now().toISOString();
+          let gap: GapRecord | null = null;
+          const last = this.stmt('SELECT taken_at, session FROM snapshots ORDER BY id DESC LIMIT 1').get();
+          if (last) {
+            const prevSession = this.stmt("SELECT body FROM records WHERE seq = ? AND kind = 'session'").get(Number(last.session));
+            const interval = prevSession ? (JSON.parse(String(prevSession.body)) as { interval: number | null }).interval : null;
+            const lastAt = String(last.taken_at);
+            const late = interval !== null && Date.parse(at) - Date.parse(lastAt) > 2 * interval * 1000;
+            if (unclean || late) {
+              const reason = unclean ? 'unclean-stop' : 'not-running';
+              const body = JSON.stringify({ from: lastAt, to: at, reason, previousSession: Number(last.session) });
+              gap = { seq: this.appendRecord('gap', at, body), from: lastAt, to: at, reason };
+            }
+          }
+          const session = this.appendRecord('session', at, JSON.stringify({ interval: options.interval, pid: process.pid, host, tool: 'netmon' }));
+          this.stmt('INSERT OR REPLACE INTO writer (id, pid, host, since, session) VALUES (1, ?, ?, ?, ?)').run(process.pid, host, at, session);
+          this.session = session;
+          this.state = this.loadLastSet();
+          return { session, gap };
+        })
+        .immediate();
+    } catch (error) {
+      throw storeError(error, this.path, 'cannot start writing to the evidence store');
+    }
+  }
+
+  /** The item set of the last snapshot, to write the next one as changes. */
+  private loadLastSet(): SetState | null {
+    const last = this.stmt('SELECT id FROM snapshots ORDER BY id DESC LIMIT 1').get();
+    if (!last) return null;
+    const ids = this.itemIdsOf(Number(last.id));
+    const digests = new Map<string, number>();
+    const byId = this.stmt('SELECT digest FROM items WHERE id = ?').pluck();
+    for (const id of ids) digests.set(String(byId.get(id)), id);
+    const body = this.snapshotBody(Number(last.id));
+    const sinceCheckpoint = Number(this.stmt('SELECT COUNT(*) FROM snapshots WHERE id > (SELECT COALESCE(MAX(id), 0) FROM snapshots WHERE checkpoint = 1)').pluck().get());
+    return { ids: digests, digest: body.setDigest, sinceCheckpoint };
+  }
+
+  /** Item ids of a snapshot: its last checkpoint's set with the events since applied. */
+  private itemIdsOf(id: number): Set<number> {
+    const checkpoint = Number(this.stmt('SELECT COALESCE(MAX(id), 0) FROM snapshots WHERE checkpoint = 1 AND id <= ?').pluck().get(id));
+    const set = new Set<number>();
+    for (const itemId of this.stmt('SELECT item_id FROM checkpoint_items WHERE snapshot_id = ?').pluck().iterate(checkpoint)) set.add(Number(itemId));
+    for (const row of this.stmt('SELECT item_id, op FROM events WHERE snapshot_id > ? AND snapshot_id <= ? ORDER BY snapshot_id').raw().iterate(checkpoint, id)) {
+      const [itemId, op] = row as unknown as [number, number];
+      if (op > 0) set.add(itemId);
+      else set.delete(itemId);
+    }
+    return set;
+  }
+
+  private snapshotBody(id: number): SnapshotBody {
+    const row = this.stmt("SELECT body FROM records WHERE seq = ? AND kind = 'snapshot'").get(id);
+    if (!row) throw new StoreError('E_STORE_NO_SNAPSHOT', `no snapshot ${id} in ${this.path}`, { hint: 'list them with `netmon snapshots`' });
+    return JSON.parse(String(row.body)) as SnapshotBody;
+  }
+
+  private digestOf(kind: ItemKind, body: string): string {
+    let digest = this.digests.get(body);
+    if (digest === undefined) {
+      digest = itemDigest(kind, body);
+      this.digests.set(body, digest);
+    }
+    return digest;
+  }
+
+  /** Append one snapshot as one transaction: all of it is stored, or none of it. */
+  appendSnapshot(snapshot: Snapshot, options: AppendOptions = {}): AppendResult {
+    if (this.session === null) this.beginSession({ interval: null });
+    const items = new Map<string, { kind: ItemKind; body: string; socket?: SocketRecord }>();
+    const add = (kind: ItemKind, value: object, socket?: SocketRecord): void => {
+      const body = JSON.stringify(value);
+      items.set(this.digestOf(kind, body), socket ? { kind, body, socket } : { kind, body });
+    };
+    for (const n of snapshot.namespaces) add('namespace', n);
+    for (const s of snapshot.sockets) add('socket', s, s);
+    for (const p of snapshot.processes) add('process', p);
+
+    const previous = this.state;
+    const checkpoint = previous === null || previous.sinceCheckpoint + 1 >= this.checkpointEvery;
+    const added: string[] = [];
+    const removed: [string, number][] = [];
+    for (const digest of items.keys()) if (!previous?.ids.has(digest)) added.push(digest);
+    if (previous) for (const [digest, id] of previous.ids) if (!items.has(digest)) removed.push([digest, id]);
+    const changed = previous === null || added.length > 0 || removed.length > 0;
+    const digest = changed ? setDigest(items.keys()) : previous.digest;
+
+    const { snapshot: meta, counts } = this.describe(snapshot);
+    try {
+      const result = this.db
+        .transaction(() => {
+          const ids = new Map<string, number>(previous?.ids ?? []);
+          for (const [d] of removed) ids.delete(d);
+          const upsert = this.stmt('INSERT INTO items (kind, digest, body) VALUES (?, ?, ?) ON CONFLICT (digest) DO UPDATE SET digest = excluded.digest RETURNING id');
+          for (const d of added) {
+            const item = items.get(d)!;
+            ids.set(d, Number((upsert.get(item.kind, d, item.body) as { id: number }).id));
+          }
+          const body: SnapshotBody = {
+            schemaVersion: 1,
+            snapshot: meta,
+            label: options.label ?? null,
+            change: options.change ?? null,
+            counts,
+            setDigest: digest,
+            checkpoint,
+            session: this.session!,
+          };
+          const id = this.appendRecord('snapshot', snapshot.takenAt, JSON.stringify(body));
+          this.stmt('INSERT INTO snapshots (id, taken_at, host, label, change_ticket, sockets, attributed, checkpoint, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
+            id,
+            snapshot.takenAt,
+            snapshot.host.hostname,
+            body.label,
+            body.change,
+            counts.sockets,
+            counts.attributed,
+            checkpoint ? 1 : 0,
+            this.session,
+          );
+          if (checkpoint) {
+            const insert = this.stmt('INSERT INTO checkpoint_items (snapshot_id, item_id) VALUES (?, ?)');
+            for (const itemId of ids.values()) insert.run(id, itemId);
+          } else {
+            const insert = this.stmt('INSERT INTO events (snapshot_id, item_id, op) VALUES (?, ?, ?)');
+            for (const d of added) insert.run(id, ids.get(d), 1);
+            for (const [, itemId] of removed) insert.run(id, itemId, -1);
+          }
+          return { id, ids };
+        })
+        .immediate();
+      this.state = { ids: result.ids, digest, sinceCheckpoint: checkpoint ? 0 : (previous?.sinceCheckpoint ?? 0) + 1 };
+      // Keep digests of the current items only: a long session must not grow without bound.
+      this.digests.clear();
+      for (const [d, item] of items) this.digests.set(item.body, d);
+      const opened = added.map((d) => items.get(d)!).filter((i) => i.kind === 'socket').map((i) => i.socket!);
+      const closed: SocketRecord[] = [];
+      if (removed.length > 0) {
+        const body = this.stmt('SELECT kind, body FROM items WHERE id = ?');
+        for (const [, itemId] of removed) {
+          const row = body.get(itemId);
+          if (row && row.kind === 'socket') closed.push(JSON.parse(String(row.body)) as SocketRecord);
+        }
+      }
+      return { id: result.id, added: previous ? added.length : 0, removed: removed.length, checkpoint, opened, closed };
+    } catch (error) {
+      throw storeError(error, this.path, 'could not append the snapshot to the evidence store (nothing of it was stored)');
+    }
+  }
+
+  private describe(snapshot: Snapshot): Pick<SnapshotBody, 'snapshot' | 'counts'> {
+    const { sockets, processes, namespaces, ...meta } = snapshot;
+    return {
+      snapshot: meta,
+      counts: { sockets: sockets.length, processes: processes.length, namespaces: namespaces.length, attributed: snapshot.coverage.attributed },
+    };
+  }
+
+  /** Snapshots, oldest first. */
+  listSnapshots(): SnapshotSummary[] {
+    return this.stmt('SELECT id, taken_at, host, label, change_ticket, sockets, attributed, checkpoint FROM snapshots ORDER BY id')
+      .all()
+      .map((r) => ({
+        id: Number(r.id),
+        takenAt: String(r.taken_at),
+        host: String(r.host),
+        label: r.label === null ? null : String(r.label),
+        change: r.change_ticket === null ? null : String(r.change_ticket),
+        sockets: Number(r.sockets),
+        attributed: Number(r.attributed),
+        coverage: Number(r.sockets) === 0 ? 1 : Number(r.attributed) / Number(r.sockets),
+        checkpoint: Number(r.checkpoint) === 1,
+      }));
+  }
+
+  /** A past snapshot, exactly as it was captured. */
+  loadSnapshot(id: number): Snapshot & { label: string | null; change: string | null } {
+    const body = this.snapshotBody(id);
+    const sockets: SocketRecord[] = [];
+    const processes: ProcessRecord[] = [];
+    const namespaces: NamespaceRecord[] = [];
+    const read = this.stmt('SELECT kind, body FROM items WHERE id = ?');
+    for (const itemId of this.itemIdsOf(id)) {
+      const row = read.get(itemId);
+      if (!row) throw new VerificationError('E_STORE_MISSING_ITEM', `snapshot ${id} refers to item ${itemId}, which is missing from ${this.path}`);
+      const value = JSON.parse(String(row.body)) as unknown;
+      if (row.kind === 'socket') sockets.push(value as SocketRecord);
+      else if (row.kind === 'process') processes.push(value as ProcessRecord);
+      else namespaces.push(value as NamespaceRecord);
+    }
+    sockets.sort(compareSockets);
+    processes.sort((a, b) => a.pid - b.pid);
+    namespaces.sort((a, b) => Number(b.host) - Number(a.host) || a.inode - b.inode);
+    if (body.snapshot.schemaVersion !== SNAPSHOT_SCHEMA_VERSION) {
+      throw new FormatError('E_SNAPSHOT_VERSION', `snapshot ${id} has schema ${String(body.snapshot.schemaVersion)}, expected ${SNAPSHOT_SCHEMA_VERSION}`);
+    }
+    const { schemaVersion, tool, host, takenAt, durationMs, selection, coverage, warnings } = body.snapshot;
+    return { schemaVersion, tool, host, takenAt, durationMs, selection, namespaces, sockets, processes, coverage, warnings, label: body.label, change: body.change };
+  }
+
+  /** Gap records, oldest first. */
+  gaps(): GapRecord[] {
+    return this.stmt("SELECT seq, body FROM records WHERE kind = 'gap' ORDER BY seq")
+      .all()
+      .map((r) => ({ seq: Number(r.seq), ...(JSON.parse(String(r.body)) as { from: string; to: string; reason: string }) }));
+  }
+
+  /** Recompute the chain and every snapshot's item set; name the first record that fails. */
+  verify(): VerifyResult {
+    const anchor = this.pruneAnchor();
+    let prev = anchor?.hash ?? GENESIS_HASH;
+    let expected = (anchor?.seq ?? 0) + 1;
+    let records = 0;
+    let snapshots = 0;
+    const itemRows = new Map<number, { kind: string; digest: string; ok: boolean }>();
+    for (const row of this.stmt('SELECT id, kind, digest, body FROM items').iterate()) {
+      const kind = String(row.kind);
+      const digest = String(row.digest);
+      itemRows.set(Number(row.id), { kind, digest, ok: itemDigest(kind, String(row.body)) === digest });
+    }
+    const checkpointsOf = this.stmt('SELECT item_id FROM checkpoint_items WHERE snapshot_id = ?').pluck();
+    const eventsOf = this.stmt('SELECT item_id, op FROM events WHERE snapshot_id = ?').raw();
+    const indexRow = this.stmt('SELECT taken_at, label, change_ticket, sockets, attributed, checkpoint FROM snapshots WHERE id = ?');
+    let set = new Set<number>();
+    let lastDigest: string | null = null;
+    const fail = (seq: number, kind: string, message: string): VerifyResult => ({
+      ok: false,
+      records,
+      snapshots,
+      items: itemRows.size,
+      headHash: prev,
+      problem: { seq, kind, message },
+    });
+    const snapshotIds = new Set(this.stmt('SELECT id FROM snapshots').pluck().all().map(Number));
+    for (const row of this.stmt('SELECT seq, kind, at, body, prev_hash, hash FROM records ORDER BY seq').iterate()) {
+      const seq = Number(row.seq);
+      const kind = String(row.kind);
+      const body = String(row.body);
+      if (seq !== expected) return fail(seq, kind, seq > expected ? `records ${expected} to ${seq - 1} are missing` : `record ${seq} is out of sequence`);
+      if (String(row.prev_hash) !== prev) return fail(seq, kind, 'its previous-hash does not match the record before it (a record was removed, inserted or changed)');
+      if (recordHash(prev, seq, kind, String(row.at), body) !== String(row.hash)) return fail(seq, kind, 'its content does not match its hash (the record was changed)');
+      if (kind === 'snapshot') {
+        let parsed: SnapshotBody;
+        try {
+          parsed = JSON.parse(body) as SnapshotBody;
+        } catch {
+          return fail(seq, kind, 'its body is not valid JSON');
+        }
+        if (parsed.checkpoint) {
+          set = new Set(checkpointsOf.all(seq).map(Number));
+          lastDigest = null;
+        } else {
+          const events = eventsOf.all(seq) as unknown as [number, number][];
+          if (events.length > 0) lastDigest = null;
+          for (const [itemId, op] of events) {
+            if (op > 0) set.add(itemId);
+            else set.delete(itemId);
+          }
+        }
+        const digests: string[] = [];
+        for (const itemId of set) {
+          const item = itemRows.get(itemId);
+          if (!item) return fail(seq, kind, `item ${itemId} of this snapshot is missing`);
+          if (!item.ok) return fail(seq, kind, `item ${itemId} (${item.kind}) was changed: its body no longer matches its digest`);
+          digests.push(item.digest);
+        }
+        lastDigest ??= setDigest(digests);
+        if (lastDigest !== parsed.setDigest) return fail(seq, kind, 'its set of sockets and processes differs from what was recorded (items or events were changed, added or removed)');
+        const index = indexRow.get(seq);
+        if (!index) return fail(seq, kind, 'its row in the snapshots index is missing');
+        if (
+          String(index.taken_at) !== parsed.snapshot.takenAt ||
+          (index.label ?? null) !== parsed.label ||
+          (index.change_ticket ?? null) !== parsed.change ||
+          Number(index.sockets) !== parsed.counts.sockets ||
+          Number(index.attributed) !== parsed.counts.attributed ||
+          Number(index.checkpoint) !== (parsed.checkpoint ? 1 : 0)
+        ) {
+          return fail(seq, kind, 'its row in the snapshots index does not match the record');
+        }
+        snapshotIds.delete(seq);
+        snapshots++;
+      }
+      prev = String(row.hash);
+      expected = seq + 1;
+      records++;
+    }
+    const stray = [...snapshotIds][0];
+    if (stray !== undefined) return fail(stray, 'snapshot', 'a row in the snapshots index has no record in the chain');
+    return { ok: true, records, snapshots, items: itemRows.size, headHash: records > 0 || anchor ? prev : null };
+  }
+
+  /** A hash cache kept in the store, so an unchanged executable is never hashed twice. */
+  hashCache(): HashCache {
+    const get = this.stmt('SELECT blake3, sha256, size FROM hash_cache WHERE identity = ?');
+    const put = this.stmt('INSERT OR REPLACE INTO hash_cache (identity, blake3, sha256, size, seen) VALUES (?, ?, ?, ?, ?)');
+    return {
+      get: (identity: ExecutableIdentity): ExecutableHashes | undefined => {
+        const row = get.get(identityKey(identity));
+        return row ? { blake3: String(row.blake3), sha256: String(row.sha256), size: Number(row.size) } : undefined;
+      },
+      set: (identity: ExecutableIdentity, hashes: ExecutableHashes): void => {
+        if (this.readonly) return;
+        put.run(identityKey(identity), hashes.blake3, hashes.sha256, hashes.size, this.now().toISOString());
+      },
+    };
+  }
+}

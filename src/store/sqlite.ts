@@ -1,0 +1,80 @@
+import { createRequire } from 'node:module';
+import { describeErrno, errnoCode, StoreError } from '../errors.js';
+
+/**
+ * The one entry of better-sqlite3 into netmon. It is loaded on first use, so commands that do
+ * not touch the store never load the driver. Everything else sees this small interface.
+ */
+export interface Statement {
+  run(...params: unknown[]): { changes: number; lastInsertRowid: number | bigint };
+  get(...params: unknown[]): Record<string, unknown> | undefined;
+  all(...params: unknown[]): Record<string, unknown>[];
+  iterate(...params: unknown[]): IterableIterator<Record<string, unknown>>;
+  pluck(on?: boolean): Statement;
+  raw(on?: boolean): Statement;
+}
+
+export interface Database {
+  prepare(sql: string): Statement;
+  exec(sql: string): void;
+  pragma(sql: string, options?: { simple?: boolean }): unknown;
+  transaction<A extends unknown[], R>(fn: (...args: A) => R): ((...args: A) => R) & { immediate(...args: A): R };
+  close(): void;
+  readonly open: boolean;
+  readonly inTransaction: boolean;
+}
+
+type DatabaseConstructor = new (path: string, options?: { readonly?: boolean; fileMustExist?: boolean; timeout?: number }) => Database;
+
+let driver: DatabaseConstructor | undefined;
+
+function loadDriver(): DatabaseConstructor {
+  if (!driver) {
+    try {
+      driver = createRequire(import.meta.url)('better-sqlite3') as DatabaseConstructor;
+    } catch (error) {
+      throw new StoreError('E_STORE_DRIVER', `the SQLite driver (better-sqlite3) does not load: ${(error as Error).message}`, {
+        hint: 'run `npm install` (or `npm rebuild better-sqlite3`) with python3, make and g++ available',
+        cause: error,
+      });
+    }
+  }
+  return driver;
+}
+
+export interface OpenOptions {
+  readonly?: boolean;
+  /** Milliseconds to wait for a lock held by another connection. */
+  timeout?: number;
+}
+
+/** SQLite result codes with what they mean for the user. */
+function explain(error: unknown, path: string): string {
+  const code = (error as { code?: unknown }).code;
+  if (code === 'SQLITE_NOTADB') return `${path} is not an SQLite database (or is encrypted or corrupt)`;
+  if (code === 'SQLITE_CORRUPT') return `${path} is corrupt`;
+  if (code === 'SQLITE_FULL') return `no space left on the device holding ${path}`;
+  if (code === 'SQLITE_READONLY') return `${path} is read-only`;
+  if (code === 'SQLITE_CANTOPEN') return `cannot open ${path} (missing directory, or no permission)`;
+  if (code === 'SQLITE_BUSY') return `${path} is locked by another process`;
+  if (code === 'SQLITE_IOERR' || (typeof code === 'string' && code.startsWith('SQLITE_IOERR'))) return `input/output error on ${path}`;
+  if (errnoCode(error)) return describeErrno(error, 'opening', path);
+  return `${path}: ${(error as Error).message}`;
+}
+
+/** Wrap an SQLite failure in a StoreError that names the file and the cause. */
+export function storeError(error: unknown, path: string, doing: string): StoreError {
+  if (error instanceof StoreError) return error;
+  const code = (error as { code?: unknown }).code;
+  return new StoreError(typeof code === 'string' ? `E_${code}` : 'E_STORE', `${doing}: ${explain(error, path)}`, { cause: error });
+}
+
+/** Open (or create) a database file. */
+export function openDatabase(path: string, options: OpenOptions = {}): Database {
+  const Driver = loadDriver();
+  try {
+    return new Driver(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false, timeout: options.timeout ?? 5000 });
+  } catch (error) {
+    throw storeError(error, path, 'cannot open the evidence store');
+  }
+}
