@@ -46,8 +46,8 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
     const result = await captureOnce(options);
     await printSnapshot(result.snapshot, flags.output, io);
     notices(result, flags, io);
-    const csv = result.csv ? `appended ${result.csv.rows} rows to ${options.csv}, ` : '';
-    io.stderr(`netmon: ${csv}snapshot ${result.snapshotId} in ${options.db}\n`.replace(/^netmon: appended 1 rows/, "netmon: appended 1 row"));
+    const rows = result.csv ? `appended ${result.csv.rows} ${result.csv.rows === 1 ? 'row' : 'rows'} to ${options.csv}, ` : '';
+    io.stderr(`netmon: ${rows}snapshot ${result.snapshotId} in ${options.db}\n`);
     return;
   }
 

@@ -1,4 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -40,12 +43,25 @@ export async function stop(child: ChildProcess | undefined): Promise<void> {
 }
 
 /** Run the built CLI and capture everything. */
-export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; prefix?: string[] } = {}) {
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; prefix?: string[]; cwd?: string } = {}) {
   const [command, ...pre] = options.prefix ?? [];
+  const spawnOptions = { encoding: 'utf8' as const, env: options.env ?? process.env, maxBuffer: 512 * 1024 * 1024, cwd: options.cwd ?? scratchDir() };
   const result = command
-    ? spawnSync(command, [...pre, process.execPath, CLI, ...args], { encoding: 'utf8', env: options.env ?? process.env, maxBuffer: 512 * 1024 * 1024 })
-    : spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: options.env ?? process.env, maxBuffer: 512 * 1024 * 1024 });
+    ? spawnSync(command, [...pre, process.execPath, CLI, ...args], spawnOptions)
+    : spawnSync(process.execPath, [CLI, ...args], spawnOptions);
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+let scratch: string | undefined;
+/** A directory every user can write to, removed at exit: captures in tests never touch the repository. */
+export function scratchDir(): string {
+  if (!scratch) {
+    scratch = mkdtempSync(join(tmpdir(), 'netmon-cli-'));
+    chmodSync(scratch, 0o1777);
+    const dir = scratch;
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return scratch;
 }
 
 /** True when a command exists on PATH. */

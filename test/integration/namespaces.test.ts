@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snapshot } from '../../src/snapshot/snapshot.js';
-import { HOLDER, haveCommand, isRoot, skipWithReason, startJsonProcess, stop, type Started } from '../helpers/processes.js';
+import { HOLDER, haveCommand, isRoot, runCli, skipWithReason, startJsonProcess, stop, type Started } from '../helpers/processes.js';
 
 const skip = skipWithReason(
   !isRoot || !haveCommand('ip') || !haveCommand('nsenter'),
@@ -61,7 +61,7 @@ describe.skipIf(skip)('network namespaces (ip netns add)', () => {
   });
 
   it('shows the namespace column in the live view', () => {
-    const r = spawnSync(process.execPath, ['dist/cli/main.js', '--once', '--filter', ':2323'], { encoding: 'utf8' });
+    const r = runCli(['snapshot', '--filter', ':2323']);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/NETNS/);
     expect(r.stdout).toContain(NS.slice(0, 6));
