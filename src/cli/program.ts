@@ -154,6 +154,7 @@ Examples:
   netmon --interval 10                   capture every 10 s until Ctrl-C
   netmon snapshots                       list stored snapshots; netmon show 57 prints one
   netmon verify-store                    check the evidence store's hash chain
+  netmon prune --older-than 400d         drop old snapshots, keeping the chain verifiable
   netmon snapshot --output json > s.json the versioned snapshot document, for scripts
   netmon snapshot --listening-only       what listens, with process, user and hashes
   netmon snapshot --filter :22 --filter udp:53
@@ -232,6 +233,15 @@ export function buildProgram(io: CliIo): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
     .action(async (flags: { db: string; output: 'text' | 'json' }) => (await import('./store-commands.js')).verifyStore(flags, io));
+
+  program
+    .command('prune')
+    .description('remove snapshots older than a time; the hash chain stays verifiable and the prune is recorded')
+    .requiredOption('--older-than <age>', 'an age (400d, 12h, 30m, 90s) or an ISO 8601 date')
+    .option('--db <path>', 'SQLite evidence store', 'netmon.db')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .action(async (flags: { db: string; olderThan: string }) => (await import('./store-commands.js')).pruneStore(flags, io));
 
   return program;
 }

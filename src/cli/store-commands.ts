@@ -79,3 +79,41 @@ export function verifyStore(flags: { db: string; output: 'text' | 'json' }, io: 
     store.close();
   }
 }
+
+/** "400d", "12h", "30m", "90s" before now, or an ISO 8601 date. Pure. */
+export function parseCutoff(text: string, now: Date): Date | null {
+  const age = /^(\d+)([dhms])$/.exec(text.trim());
+  if (age) {
+    const unit = { d: 86400, h: 3600, m: 60, s: 1 }[age[2] as 'd' | 'h' | 'm' | 's'];
+    return new Date(now.getTime() - Number(age[1]) * unit * 1000);
+  }
+  if (/^\d{4}-\d{2}-\d{2}/.test(text.trim())) {
+    const date = new Date(text.trim());
+    return Number.isNaN(date.getTime()) ? null : date;
+  }
+  return null;
+}
+
+/** `netmon prune --older-than AGE` */
+export async function pruneStore(flags: { db: string; olderThan: string }, io: CliIo): Promise<void> {
+  const cutoff = parseCutoff(flags.olderThan, new Date());
+  if (!cutoff) {
+    const { ConfigError } = await import('../errors.js');
+    throw new ConfigError('E_USAGE', `--older-than ${JSON.stringify(flags.olderThan)} is neither an age (400d, 12h, 30m, 90s) nor an ISO 8601 date`);
+  }
+  if (!existsSync(flags.db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'point to it with --db PATH' });
+  const store = EvidenceStore.open(flags.db);
+  try {
+    const result = store.prune(cutoff);
+    if (result.record === null) {
+      io.stderr(`netmon: nothing to prune: no snapshot in ${flags.db} is older than ${cutoff.toISOString()} (the newest one is always kept)\n`);
+      return;
+    }
+    io.stderr(
+      `netmon: pruned ${result.removedSnapshots} snapshots (${result.removedRecords} records) older than ${cutoff.toISOString()} from ${flags.db}; ` +
+        `recorded as record ${result.record}, the chain still verifies\n`,
+    );
+  } finally {
+    store.close();
+  }
+}

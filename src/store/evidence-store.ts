@@ -209,9 +209,9 @@ export class EvidenceStore {
     return seq;
   }
 
-  private pruneAnchor(): { seq: number; hash: string } | null {
+  private pruneAnchor(): { seq: number; hash: string; base: number } | null {
     const row = this.stmt("SELECT value FROM meta WHERE key = 'prune_anchor'").get();
-    return row ? (JSON.parse(String(row.value)) as { seq: number; hash: string }) : null;
+    return row ? (JSON.parse(String(row.value)) as { seq: number; hash: string; base: number }) : null;
   }
 
   /**
@@ -276,7 +276,8 @@ export class EvidenceStore {
 
   /** Item ids of a snapshot: its last checkpoint's set with the events since applied. */
   private itemIdsOf(id: number): Set<number> {
-    const checkpoint = Number(this.stmt('SELECT COALESCE(MAX(id), 0) FROM snapshots WHERE checkpoint = 1 AND id <= ?').pluck().get(id));
+    // The base is the latest snapshot with a full set: a checkpoint, or the first snapshot kept by a prune.
+    const checkpoint = Number(this.stmt('SELECT COALESCE(MAX(snapshot_id), 0) FROM checkpoint_items WHERE snapshot_id <= ?').pluck().get(id));
     const set = new Set<number>();
     for (const itemId of this.stmt('SELECT item_id FROM checkpoint_items WHERE snapshot_id = ?').pluck().iterate(checkpoint)) set.add(Number(itemId));
     for (const row of this.stmt('SELECT item_id, op FROM events WHERE snapshot_id > ? AND snapshot_id <= ? ORDER BY snapshot_id').raw().iterate(checkpoint, id)) {
@@ -461,6 +462,7 @@ export class EvidenceStore {
     const indexRow = this.stmt('SELECT taken_at, label, change_ticket, sockets, attributed, checkpoint FROM snapshots WHERE id = ?');
     let set = new Set<number>();
     let lastDigest: string | null = null;
+    let lastPrune: { seq: number; hash: string; base: number } | null = null;
     const fail = (seq: number, kind: string, message: string): VerifyResult => ({
       ok: false,
       records,
@@ -484,7 +486,7 @@ export class EvidenceStore {
         } catch {
           return fail(seq, kind, 'its body is not valid JSON');
         }
-        if (parsed.checkpoint) {
+        if (parsed.checkpoint || seq === anchor?.base) {
           set = new Set(checkpointsOf.all(seq).map(Number));
           lastDigest = null;
         } else {
@@ -519,13 +521,61 @@ export class EvidenceStore {
         snapshotIds.delete(seq);
         snapshots++;
       }
+      if (kind === 'prune') {
+        try {
+          lastPrune = (JSON.parse(body) as { anchor: { seq: number; hash: string; base: number } }).anchor;
+        } catch {
+          return fail(seq, kind, 'its body is not valid JSON');
+        }
+      }
       prev = String(row.hash);
       expected = seq + 1;
       records++;
     }
+    if (anchor && (!lastPrune || lastPrune.seq !== anchor.seq || lastPrune.hash !== anchor.hash || lastPrune.base !== anchor.base)) {
+      return fail(anchor.seq + 1, 'prune', "the store's prune anchor does not match the last prune record in the chain");
+    }
     const stray = [...snapshotIds][0];
     if (stray !== undefined) return fail(stray, 'snapshot', 'a row in the snapshots index has no record in the chain');
     return { ok: true, records, snapshots, items: itemRows.size, headHash: records > 0 || anchor ? prev : null };
+  }
+
+  /**
+   * Remove snapshots taken before `cutoff` (the newest snapshot is always kept). The first kept
+   * snapshot's full set is written as its base, the removed records are replaced by an anchor (the
+   * last removed record's hash), and a `prune` record in the chain commits to that anchor, so the
+   * rest of the chain still verifies.
+   */
+  prune(cutoff: Date): { removedSnapshots: number; removedRecords: number; record: number | null } {
+    if (this.readonly) throw new StoreError('E_STORE_READONLY', `${this.path} was opened read-only`);
+    try {
+      return this.db
+        .transaction(() => {
+          const at = cutoff.toISOString();
+          const lastId = this.stmt('SELECT MAX(id) FROM snapshots').pluck().get() as unknown as number | null;
+          if (lastId === null) return { removedSnapshots: 0, removedRecords: 0, record: null };
+          const firstKept = Number(this.stmt('SELECT COALESCE(MIN(id), ?) FROM snapshots WHERE taken_at >= ?').pluck().get(lastId, at));
+          const removedSnapshots = Number(this.stmt('SELECT COUNT(*) FROM snapshots WHERE id < ?').pluck().get(firstKept));
+          if (removedSnapshots === 0) return { removedSnapshots: 0, removedRecords: 0, record: null };
+          const base = this.itemIdsOf(firstKept);
+          const anchorRow = this.stmt('SELECT seq, hash FROM records WHERE seq < ? ORDER BY seq DESC LIMIT 1').get(firstKept)!;
+          const anchor = { seq: Number(anchorRow.seq), hash: String(anchorRow.hash), base: firstKept };
+          this.stmt('DELETE FROM checkpoint_items WHERE snapshot_id = ?').run(firstKept);
+          const insert = this.stmt('INSERT INTO checkpoint_items (snapshot_id, item_id) VALUES (?, ?)');
+          for (const itemId of base) insert.run(firstKept, itemId);
+          this.stmt('DELETE FROM checkpoint_items WHERE snapshot_id < ?').run(firstKept);
+          this.stmt('DELETE FROM events WHERE snapshot_id <= ?').run(firstKept);
+          this.stmt('DELETE FROM snapshots WHERE id < ?').run(firstKept);
+          const removedRecords = this.stmt('DELETE FROM records WHERE seq <= ?').run(anchor.seq).changes;
+          this.stmt('DELETE FROM items WHERE id NOT IN (SELECT item_id FROM checkpoint_items) AND id NOT IN (SELECT item_id FROM events)').run();
+          this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('prune_anchor', ?)").run(JSON.stringify(anchor));
+          const record = this.appendRecord('prune', this.now().toISOString(), JSON.stringify({ cutoff: at, removedSnapshots, removedRecords, anchor }));
+          return { removedSnapshots, removedRecords, record };
+        })
+        .immediate();
+    } catch (error) {
+      throw storeError(error, this.path, 'could not prune the evidence store (nothing was removed)');
+    }
   }
 
   /** A hash cache kept in the store, so an unchanged executable is never hashed twice. */

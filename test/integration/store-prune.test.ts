@@ -1,0 +1,91 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseCutoff } from '../../src/cli/store-commands.js';
+import { EvidenceStore } from '../../src/store/evidence-store.js';
+import { makeSnapshot, makeSocket } from '../helpers/make.js';
+import { runCli } from '../helpers/processes.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'netmon-prune-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Snapshots one day apart; tick i holds listeners on ports 1000..1000+i (a growing set). */
+function fill(path: string, days: number, options: { checkpointEvery?: number } = {}): EvidenceStore {
+  const store = EvidenceStore.open(path, options);
+  store.beginSession({ interval: null });
+  for (let i = 0; i < days; i++) {
+    const sockets = Array.from({ length: i + 1 }, (_, k) => makeSocket({ localPort: 1000 + k, inode: 5000 + k }));
+    store.appendSnapshot(makeSnapshot({ sockets, takenAt: new Date(Date.UTC(2026, 0, 1 + i)) }), { label: `day${i}` });
+  }
+  return store;
+}
+
+describe('prune', () => {
+  it('removes old snapshots, keeps later ones exact, and the chain still verifies', () => {
+    const path = join(dir, 'a.db');
+    const store = fill(path, 10);
+    const before = new Map(store.listSnapshots().map((s) => [s.id, store.loadSnapshot(s.id)]));
+    const result = store.prune(new Date(Date.UTC(2026, 0, 6)));
+    expect(result.removedSnapshots).toBe(5);
+    const left = store.listSnapshots();
+    expect(left.map((s) => s.label)).toEqual(['day5', 'day6', 'day7', 'day8', 'day9']);
+    for (const s of left) expect(store.loadSnapshot(s.id)).toEqual(before.get(s.id));
+    const verified = store.verify();
+    expect(verified.ok, JSON.stringify(verified.problem)).toBe(true);
+    expect(store.verify().snapshots).toBe(5);
+    store.close();
+  });
+
+  it('keeps appending after a prune, as changes against the kept base', () => {
+    const path = join(dir, 'b.db');
+    const store = fill(path, 6);
+    store.prune(new Date(Date.UTC(2026, 0, 4)));
+    const next = makeSnapshot({ sockets: [makeSocket({ localPort: 9999, inode: 77 })], takenAt: new Date(Date.UTC(2026, 0, 10)) });
+    const appended = store.appendSnapshot(next);
+    expect(store.loadSnapshot(appended.id).sockets.map((s) => s.localPort)).toEqual([9999]);
+    expect(store.verify().ok).toBe(true);
+    store.close();
+  });
+
+  it('always keeps the newest snapshot', () => {
+    const path = join(dir, 'c.db');
+    const store = fill(path, 3);
+    store.prune(new Date(Date.UTC(2030, 0, 1)));
+    expect(store.listSnapshots().map((s) => s.label)).toEqual(['day2']);
+    expect(store.verify().ok).toBe(true);
+    store.close();
+  });
+
+  it('is caught when the anchor left by a prune is edited', () => {
+    const path = join(dir, 'd.db');
+    const store = fill(path, 4);
+    store.prune(new Date(Date.UTC(2026, 0, 3)));
+    store.close();
+    const raw = EvidenceStore.open(path);
+    // Edit the unchained anchor through SQL, as an attacker with write access could.
+    (raw as unknown as { db: { prepare(sql: string): { run(): void } } }).db.prepare("UPDATE meta SET value = replace(value, '\"seq\":', '\"seq\":1') WHERE key = 'prune_anchor'").run();
+    expect(raw.verify().ok).toBe(false);
+    raw.close();
+  });
+
+  it('netmon prune --older-than works from the command line and refuses a bad age', () => {
+    const path = join(dir, 'e.db');
+    fill(path, 5).close();
+    const ok = runCli(['prune', '--older-than', '2026-01-04', '--db', path]);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stderr).toMatch(/pruned 3 snapshots/);
+    expect(runCli(['verify-store', '--db', path]).status).toBe(0);
+    const bad = runCli(['prune', '--older-than', 'yesterday', '--db', path]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/neither an age/);
+  });
+
+  it('parses ages and dates', () => {
+    const now = new Date('2026-11-23T00:00:00Z');
+    expect(parseCutoff('400d', now)?.toISOString()).toBe('2025-10-19T00:00:00.000Z');
+    expect(parseCutoff('12h', now)?.toISOString()).toBe('2026-11-22T12:00:00.000Z');
+    expect(parseCutoff('2026-01-01', now)?.toISOString()).toBe('2026-01-01T00:00:00.000Z');
+    expect(parseCutoff('soon', now)).toBeNull();
+  });
+});
