@@ -1,3 +1,4 @@
+import { platformCollector, type PlatformCollector } from '../collect/index.js';
 import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 import { snapshot as takeSnapshot, type SnapshotOptions } from '../snapshot/snapshot.js';
 import { appendCsv, csvRows, type CsvAppendResult } from '../store/csv-trail.js';
@@ -38,11 +39,14 @@ export class CaptureSession {
   readonly gap: GapRecord | null;
   private ticks = 0;
   private readonly options: CaptureOptions;
+  /** One collector for the whole session, so a tick can reuse the previous descriptor walk. */
+  private readonly collector: PlatformCollector;
 
   private constructor(store: EvidenceStore, gap: GapRecord | null, options: CaptureOptions) {
     this.store = store;
     this.gap = gap;
     this.options = options;
+    this.collector = options.snapshot?.collector ?? platformCollector();
   }
 
   /** Open the store, take the writer lock and record the session (and a gap, when there was one). */
@@ -57,8 +61,9 @@ export class CaptureSession {
     }
   }
 
+
   async tick(): Promise<TickResult> {
-    const snap = await takeSnapshot({ ...this.options.snapshot, hashCache: this.store.hashCache() });
+    const snap = await takeSnapshot({ ...this.options.snapshot, collector: this.collector, reuseOwners: true, hashCache: this.store.hashCache() });
     const appended = this.store.appendSnapshot(snap, { label: this.options.label ?? null, change: this.options.change ?? null });
     const first = this.ticks === 0;
     this.ticks++;

@@ -29,12 +29,21 @@ export interface SocketScan {
   processesExited: number;
   /** Processes whose network namespace could not be read. */
   namespacesUnknown: number;
+  /** The descriptor walk was skipped and the previous walk's owners were used (`reuseOwners`). */
+  ownersReused?: boolean;
 }
 
 export interface ScanOptions {
   families: Family[];
   /** Walk process descriptors to find socket owners. */
   owners: boolean;
+  /**
+   * Repeated scans (`--interval`): skip the descriptor walk when every socket inode in the tables
+   * was seen by the previous walk and every owner is still running; owners are then the previous
+   * walk's. A full walk still runs every `fullWalkEvery` scans (default 30).
+   */
+  reuseOwners?: boolean;
+  fullWalkEvery?: number;
 }
 
 /** What netmon reads about one process; names of ids are resolved later. */

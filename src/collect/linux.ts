@@ -278,7 +278,13 @@ export class LinuxCollector implements PlatformCollector {
     try {
       namespaces = this.readAllNamespaces(work, nsPids, hostNs, selfNs, tables);
 
-      // Pass 3: one walk of every process's descriptor table, mapping socket inodes to holders.
+      // Pass 3: one walk of every process's descriptor table, mapping socket inodes to holders,
+      // unless a repeated scan can prove the previous walk still holds (reuseOwners).
+      const reused = options.owners && options.reuseOwners ? this.reusableWalk(namespaces, pids, options.fullWalkEvery ?? 30) : null;
+      if (reused) {
+        this.walkMemory!.reuses++;
+        return { namespaces, owners: reused, pidNetns, ...this.walkMemory!.stats, ownersReused: true };
+      }
       const walked = options.owners
         ? work.walk(procRoot, pids, this.deps.readdir, (pid, fds, result) => {
             const ok = readSocketLinks(this.deps, pid, fds, (inode, fd) => result.triples.push(inode, pid, fd));
@@ -304,16 +310,48 @@ export class LinuxCollector implements PlatformCollector {
       work.close();
     }
 
-    return {
-      namespaces,
-      owners,
-      pidNetns,
+    const stats = {
       processesScanned: scanned,
       processesDenied: denied,
       deniedUids,
       processesExited: exited,
       namespacesUnknown: nsUnknown,
     };
+    if (options.owners) {
+      const unfound = new Set<number>();
+      for (const ns of namespaces) for (const s of ns.sockets) if (s.inode !== 0 && !owners.has(s.inode)) unfound.add(s.inode);
+      this.walkMemory = { owners, unfound, stats, reuses: 0 };
+    }
+    return { namespaces, owners, pidNetns, ...stats };
+  }
+
+  /** What the last descriptor walk found, for `reuseOwners`. */
+  private walkMemory: {
+    owners: Map<number, SocketOwner[]>;
+    unfound: Set<number>;
+    stats: Pick<SocketScan, 'processesScanned' | 'processesDenied' | 'deniedUids' | 'processesExited' | 'namespacesUnknown'>;
+    reuses: number;
+  } | null = null;
+
+  /**
+   * The previous walk's owners when they still describe the tables: every socket inode was either
+   * attributed or unfound last time (so no socket is new), and every owner still runs.
+   */
+  private reusableWalk(namespaces: NamespaceScan[], pids: number[], fullWalkEvery: number): Map<number, SocketOwner[]> | null {
+    const memory = this.walkMemory;
+    if (!memory || memory.reuses + 1 >= fullWalkEvery) return null;
+    const running = new Set(pids);
+    const owners = new Map<number, SocketOwner[]>();
+    for (const ns of namespaces) {
+      for (const s of ns.sockets) {
+        if (s.inode === 0 || memory.unfound.has(s.inode)) continue;
+        const known = memory.owners.get(s.inode);
+        if (!known) return null;
+        for (const o of known) if (!running.has(o.pid)) return null;
+        owners.set(s.inode, known);
+      }
+    }
+    return owners;
   }
 
   /**

@@ -29,6 +29,11 @@ export interface SnapshotOptions {
   blake3?: 'native' | 'wasm';
   /** Platform collector; default: the one for this OS. */
   collector?: PlatformCollector;
+  /**
+   * Repeated snapshots with the same `collector` (`--interval`): reuse the previous descriptor
+   * walk when it provably still holds (see ScanOptions.reuseOwners).
+   */
+  reuseOwners?: boolean;
   /** Clock; default `() => new Date()`. */
   now?: () => Date;
 }
@@ -72,7 +77,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
 
   const takenAt = now();
   const started = performance.now();
-  const scan = collector.scanSockets({ families, owners: processInfo });
+  const scan = collector.scanSockets({ families, owners: processInfo, reuseOwners: options.reuseOwners ?? false });
   const range = collector.ephemeralPortRange();
   const skipRange = includeEphemeral ? null : range;
   const hostNames = filters.needsHostNames ? collector.readHostNames() : undefined;
