@@ -103,7 +103,7 @@ export async function measure(method, command, args, { stdoutPath = '/dev/null',
   scratchDir ??= mkdtempSync(join(tmpdir(), 'netmon-bench-run-'));
   const reportFile = join(scratchDir, `rusage-${++runNo}`);
   let argv;
-  if (method.name === 'gnu-time') argv = [GNU_TIME, '-f', '%e %M', '-o', reportFile, command, ...args];
+  if (method.name === 'gnu-time') argv = [GNU_TIME, '-f', '%e %M %U %S', '-o', reportFile, command, ...args];
   else if (method.name === 'python-rusage') argv = [method.python, RUSAGE_PY, reportFile, command, ...args];
   else argv = [command, ...args];
 
@@ -137,19 +137,22 @@ export async function measure(method, command, args, { stdoutPath = '/dev/null',
     if (poller) clearInterval(poller);
 
     let peakKiB = polledPeak || null;
+    let cpuS = null;
     let exitCode = signal ? 128 : code;
     if (method.name !== 'vmhwm-poll') {
       // GNU time writes "Command exited with non-zero status N" before the format line.
       const text = existsSync(reportFile) ? readFileSync(reportFile, 'utf8') : '';
       const lines = text.trim().split('\n');
       const last = lines[lines.length - 1] ?? '';
-      const m = /(\d+(?:\.\d+)?) (\d+)$/.exec(last);
+      // GNU time: "%e %M %U %S"; the Python wrapper: "%e %M".
+      const m = /(\d+(?:\.\d+)?) (\d+)(?: (\d+(?:\.\d+)?) (\d+(?:\.\d+)?))?$/.exec(last);
       peakKiB = m ? Number(m[2]) : null;
+      if (m && m[3] !== undefined) cpuS = Number(m[3]) + Number(m[4]);
       const status = /non-zero status (\d+)/.exec(text);
       if (status) exitCode = Number(status[1]);
       if (/terminated by signal/.test(text)) exitCode = 128;
     }
-    return { wallS, peakKiB, exitCode, stderr };
+    return { wallS, peakKiB, cpuS, exitCode, stderr };
   } finally {
     if (poller) clearInterval(poller);
     closeSync(out);

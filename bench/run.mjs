@@ -25,7 +25,8 @@ const PEER = join(BENCH_DIR, 'netmon_peer.py');
 const SYSTEM_PYTHON = '/usr/bin/python3';
 const MiB = 1024; // KiB per MiB
 
-const TARGETS = { wallVsSs: 1.0, wallVsPeer: 0.6, peakMiB: 150 };
+const TARGETS = { wallVsSs: 1.0, wallVsPeer: 0.6, peakMiB: 150, onceVsPeer: 0.6, tickCpuVsSs: 0.35, bytesPerTick: 2048 };
+const INTERVAL_TICKS = 20;
 
 const log = (line = '') => process.stdout.write(`${line}\n`);
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
@@ -187,10 +188,14 @@ async function main() {
     // The same as the first line without the native scanner: what users get where the addon was
     // not built (no compiler at install time).
     { key: 'netmonJs', label: 'netmon, JavaScript scanner (NETMON_NATIVE=0)', cmd: process.execPath, args: [CLI, 'snapshot', '--no-hash-binaries', '--output', 'json'], env: { ...process.env, NETMON_NATIVE: '0' } },
+    // The evidence capture: live view, CSV trail and SQLite store. The warm-up run creates the store
+    // and fills its hash cache, as the first capture on a server does; timed runs are later captures.
+    { key: 'netmonOnce', label: 'netmon --once (store + CSV, hashing)', cmd: process.execPath, args: [CLI, '--once', '--db', join(scratch, 'bench.db'), '--csv', join(scratch, 'bench.csv')] },
   ];
   const samples = Object.fromEntries(commands.map((c) => [c.key, []]));
   let counts;
   let timeWaitAfter = null;
+  let intervalTick = null;
   let loadAfter = null;
 
   try {
@@ -235,11 +240,16 @@ async function main() {
         if (interrupted) throw new Error('interrupted');
         const res = await measure(memory, c.cmd, c.args, c.env ? { env: c.env } : {});
         if (res.exitCode !== 0) throw new Error(`${c.label} exited with status ${res.exitCode} in run ${round + 1}: ${res.stderr.trim().slice(-2000)}`);
-        samples[c.key].push({ wallS: res.wallS, peakKiB: res.peakKiB });
+        samples[c.key].push({ wallS: res.wallS, peakKiB: res.peakKiB, cpuS: res.cpuS });
         parts.push(`${c.key} ${res.wallS.toFixed(2)}s`);
       }
       log(`  run ${round + 1}/${runs}: ${parts.join(', ')}`);
     }
+    // Interval ticks, measured inside one process while the population is still up.
+    log(`  interval ticks: ${INTERVAL_TICKS} unchanged ticks of a capture session ...`);
+    const tick = spawnSync(process.execPath, [join(BENCH_DIR, 'interval-tick.mjs'), scratch, String(INTERVAL_TICKS)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    if (tick.status !== 0) throw new Error(`bench/interval-tick.mjs failed: ${tick.stderr.trim().slice(-2000)}`);
+    intervalTick = JSON.parse(tick.stdout.trim().split('\n').pop());
     timeWaitAfter = timeWaitCount();
     loadAfter = os.loadavg()[0];
   } finally {
@@ -306,9 +316,30 @@ async function main() {
   log(`  (population ${counts.population} + ${counts.baseline} before it; TIME_WAIT at start ${timeWaitBefore ?? 'n/a'}, at end ${timeWaitAfter ?? 'n/a'};`);
   log(`   netmon hides listeners on ephemeral ports unless --include-ephemeral; ss shows one namespace, netmon all)`);
   log('');
+  const ssCpu = samples.ss ? median(samples.ss.map((x) => x.cpuS).filter((x) => x !== null)) : null;
+  const onceVsPeer = ratio('netmonOnce', 'peer');
+  const tickCpuVsSs = intervalTick && ssCpu ? intervalTick.tickCpuMs / 1000 / ssCpu : null;
+  log(`evidence capture: netmon --once (store + CSV) ${fmtS(wall('netmonOnce'))} s = ${fmtX(onceVsPeer)} the psutil peer`);
+  if (intervalTick) {
+    log(
+      `interval tick (no change, ${intervalTick.ticks} ticks, ${intervalTick.changed} saw changes): CPU ${intervalTick.tickCpuMs.toFixed(1)} ms, wall ${intervalTick.tickWallMs.toFixed(1)} ms; ` +
+        `ss -tunap CPU ${ssCpu === null ? 'n/a' : `${(ssCpu * 1000).toFixed(0)} ms`} (ratio ${fmtX(tickCpuVsSs)}); store grows ${intervalTick.bytesPerTick.toFixed(0)} bytes per tick`,
+    );
+  }
+  targets.push(
+    { name: `netmon --once <= ${TARGETS.onceVsPeer.toFixed(1)}x psutil peer`, value: onceVsPeer, result: verdict(onceVsPeer === null ? null : onceVsPeer <= TARGETS.onceVsPeer) },
+    { name: `interval tick CPU <= ${TARGETS.tickCpuVsSs}x ss -tunap CPU`, value: tickCpuVsSs, result: verdict(tickCpuVsSs === null ? null : tickCpuVsSs <= TARGETS.tickCpuVsSs) },
+    {
+      name: `store bytes per unchanged tick < ${TARGETS.bytesPerTick}`,
+      value: intervalTick?.bytesPerTick ?? null,
+      bytes: true,
+      result: verdict(intervalTick ? intervalTick.bytesPerTick < TARGETS.bytesPerTick : null),
+    },
+  );
+  log('');
   log('targets:');
   for (const t of targets) {
-    const shown = t.value === null ? 'n/a' : t.name.includes('MiB') ? `${t.value.toFixed(1)} MiB` : fmtX(t.value);
+    const shown = t.value === null ? 'n/a' : t.bytes ? `${t.value.toFixed(0)} bytes` : t.name.includes('MiB') ? `${t.value.toFixed(1)} MiB` : fmtX(t.value);
     log(`  ${pad(t.result, 5)} ${pad(t.name, 40)} (${shown})`);
   }
 

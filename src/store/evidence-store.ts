@@ -31,12 +31,15 @@ const MIGRATIONS: string[] = [
                         since TEXT NOT NULL, session INTEGER NOT NULL) STRICT;`,
 ];
 
-type ItemKind = 'socket' | 'process' | 'namespace';
+type ItemKind = 'socket' | 'process' | 'namespace' | 'context';
+
+/** The parts of a snapshot that rarely change between ticks, stored once as a 'context' item. */
+type SnapshotContext = Pick<Snapshot, 'tool' | 'host' | 'selection' | 'warnings'>;
 
 /** What a snapshot record's body holds (the chain commits to it). */
 interface SnapshotBody {
   schemaVersion: 1;
-  snapshot: Omit<Snapshot, 'sockets' | 'processes' | 'namespaces'>;
+  snapshot: Omit<Snapshot, 'sockets' | 'processes' | 'namespaces' | keyof SnapshotContext>;
   label: string | null;
   change: string | null;
   counts: { sockets: number; processes: number; namespaces: number; attributed: number };
@@ -141,7 +144,19 @@ export class EvidenceStore {
 
   /** Open a store, creating and migrating it when writable. */
   static open(path: string, options: StoreOpenOptions = {}): EvidenceStore {
-    const db = openDatabase(path, { readonly: options.readonly ?? false });
+    try {
+      return EvidenceStore.tryOpen(path, options, options.readonly ?? false);
+    } catch (error) {
+      // After a crash, the WAL index may need recovery, which a read-only connection cannot do.
+      // Reading then goes through a read-write connection; netmon still writes nothing through it.
+      const code = String((error as { cause?: { code?: unknown } }).cause?.code ?? '');
+      if (options.readonly && code.startsWith('SQLITE_READONLY')) return EvidenceStore.tryOpen(path, options, false);
+      throw error;
+    }
+  }
+
+  private static tryOpen(path: string, options: StoreOpenOptions, readonlyConnection: boolean): EvidenceStore {
+    const db = openDatabase(path, { readonly: readonlyConnection, mustExist: options.readonly ?? false });
     const store = new EvidenceStore(path, db, options);
     try {
       store.prepareSchema();
@@ -311,6 +326,8 @@ export class EvidenceStore {
       const body = JSON.stringify(value);
       items.set(this.digestOf(kind, body), socket ? { kind, body, socket } : { kind, body });
     };
+    const context: SnapshotContext = { tool: snapshot.tool, host: snapshot.host, selection: snapshot.selection, warnings: snapshot.warnings };
+    add('context', context);
     for (const n of snapshot.namespaces) add('namespace', n);
     for (const s of snapshot.sockets) add('socket', s, s);
     for (const p of snapshot.processes) add('process', p);
@@ -388,7 +405,7 @@ export class EvidenceStore {
   }
 
   private describe(snapshot: Snapshot): Pick<SnapshotBody, 'snapshot' | 'counts'> {
-    const { sockets, processes, namespaces, ...meta } = snapshot;
+    const { sockets, processes, namespaces, tool: _tool, host: _host, selection: _selection, warnings: _warnings, ...meta } = snapshot;
     return {
       snapshot: meta,
       counts: { sockets: sockets.length, processes: processes.length, namespaces: namespaces.length, attributed: snapshot.coverage.attributed },
@@ -418,6 +435,7 @@ export class EvidenceStore {
     const sockets: SocketRecord[] = [];
     const processes: ProcessRecord[] = [];
     const namespaces: NamespaceRecord[] = [];
+    let context: SnapshotContext | undefined;
     const read = this.stmt('SELECT kind, body FROM items WHERE id = ?');
     for (const itemId of this.itemIdsOf(id)) {
       const row = read.get(itemId);
@@ -425,6 +443,7 @@ export class EvidenceStore {
       const value = JSON.parse(String(row.body)) as unknown;
       if (row.kind === 'socket') sockets.push(value as SocketRecord);
       else if (row.kind === 'process') processes.push(value as ProcessRecord);
+      else if (row.kind === 'context') context = value as SnapshotContext;
       else namespaces.push(value as NamespaceRecord);
     }
     sockets.sort(compareSockets);
@@ -433,7 +452,9 @@ export class EvidenceStore {
     if (body.snapshot.schemaVersion !== SNAPSHOT_SCHEMA_VERSION) {
       throw new FormatError('E_SNAPSHOT_VERSION', `snapshot ${id} has schema ${String(body.snapshot.schemaVersion)}, expected ${SNAPSHOT_SCHEMA_VERSION}`);
     }
-    const { schemaVersion, tool, host, takenAt, durationMs, selection, coverage, warnings } = body.snapshot;
+    if (!context) throw new VerificationError('E_STORE_MISSING_ITEM', `snapshot ${id} has no context item (host, selection) in ${this.path}`);
+    const { schemaVersion, takenAt, durationMs, coverage } = body.snapshot;
+    const { tool, host, selection, warnings } = context;
     return { schemaVersion, tool, host, takenAt, durationMs, selection, namespaces, sockets, processes, coverage, warnings, label: body.label, change: body.change };
   }
 

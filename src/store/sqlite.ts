@@ -44,6 +44,8 @@ function loadDriver(): DatabaseConstructor {
 
 export interface OpenOptions {
   readonly?: boolean;
+  /** Fail when the file does not exist (default: only for read-only connections). */
+  mustExist?: boolean;
   /** Milliseconds to wait for a lock held by another connection. */
   timeout?: number;
 }
@@ -73,7 +75,7 @@ export function storeError(error: unknown, path: string, doing: string): StoreEr
 export function openDatabase(path: string, options: OpenOptions = {}): Database {
   const Driver = loadDriver();
   try {
-    return new Driver(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false, timeout: options.timeout ?? 5000 });
+    return new Driver(path, { readonly: options.readonly ?? false, fileMustExist: options.mustExist ?? options.readonly ?? false, timeout: options.timeout ?? 5000 });
   } catch (error) {
     throw storeError(error, path, 'cannot open the evidence store');
   }

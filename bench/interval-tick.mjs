@@ -1,0 +1,49 @@
+// Measures `netmon --interval` ticks in this process, through the library: CPU time and wall time
+// of a tick when nothing changed, and the bytes the evidence store grows by per such tick.
+// usage: node bench/interval-tick.mjs SCRATCH_DIR [TICKS]   (prints one JSON line)
+import { statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { CaptureSession } from '../dist/capture/capture.js';
+
+const [dir, ticksArg = '20'] = process.argv.slice(2);
+const ticks = Number(ticksArg);
+const db = join(dir, 'interval.db');
+const Database = createRequire(import.meta.url)('better-sqlite3');
+
+/** Logical size of the store: pages in use after folding the WAL into the main file. */
+function storeBytes() {
+  const conn = new Database(db);
+  conn.pragma('wal_checkpoint(TRUNCATE)');
+  const bytes = conn.pragma('page_count', { simple: true }) * conn.pragma('page_size', { simple: true }) - conn.pragma('freelist_count', { simple: true }) * conn.pragma('page_size', { simple: true });
+  conn.close();
+  return bytes;
+}
+
+const median = (v) => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+const session = CaptureSession.start({ db, csv: join(dir, 'interval.csv') }, 10);
+try {
+  await session.tick(); // the full first tick: walk, hashes, checkpoint
+  await session.tick(); // from here on the previous walk can be reused
+  const before = storeBytes();
+  const cpu = [];
+  const wall = [];
+  let changed = 0;
+  for (let i = 0; i < ticks; i++) {
+    const c0 = process.cpuUsage();
+    const w0 = performance.now();
+    const r = await session.tick();
+    wall.push(performance.now() - w0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
+    if (r.opened.length + r.closed.length > 0) changed++;
+  }
+  const after = storeBytes();
+  process.stdout.write(`${JSON.stringify({ ticks, changed, tickCpuMs: median(cpu), tickWallMs: median(wall), bytesPerTick: (after - before) / ticks, dbBytes: statSync(db).size })}\n`);
+} finally {
+  session.close();
+}
