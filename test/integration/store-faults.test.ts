@@ -1,0 +1,108 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreError } from '../../src/errors.js';
+import { EvidenceStore } from '../../src/store/evidence-store.js';
+import { makeSnapshot, makeSocket } from '../helpers/make.js';
+import { isRoot, runCli, skipWithReason } from '../helpers/processes.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'netmon-store-faults-'));
+const small = join(dir, 'small');
+let mounted = false;
+
+beforeAll(() => {
+  if (!isRoot) return;
+  mkdirSync(small);
+  mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', small]).status === 0;
+});
+afterAll(() => {
+  if (mounted) spawnSync('umount', [small]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+const skipFull = skipWithReason(!isRoot, 'store disk-full test: needs root to mount a small tmpfs');
+
+describe.skipIf(skipFull)('a full disk', () => {
+  it('fails the append with StoreError naming the file and the cause; earlier snapshots stay intact and verifiable', () => {
+    expect(mounted, 'tmpfs mounted').toBe(true);
+    const path = join(small, 'full.db');
+    const store = EvidenceStore.open(path);
+    store.beginSession({ interval: null });
+    store.appendSnapshot(makeSnapshot({ sockets: [makeSocket()] }));
+    // Fill the rest of the filesystem.
+    let filler = 0;
+    try {
+      for (;;) writeFileSync(join(small, `fill-${filler++}`), Buffer.alloc(16 * 1024));
+    } catch {
+      // ENOSPC: full
+    }
+    const big = makeSnapshot({ sockets: Array.from({ length: 3000 }, (_, i) => makeSocket({ localPort: 2000 + i, inode: 90000 + i, localAddress: `10.0.${i >> 8}.${i & 255}` })) });
+    let error: unknown;
+    try {
+      store.appendSnapshot(big);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as Error).message).toContain(path);
+    expect((error as Error).message).toMatch(/no space left|full/i);
+    expect((error as Error).message).toMatch(/nothing of it was stored/);
+    store.close();
+    // Free space again: the store opens, holds exactly the first snapshot, and verifies.
+    for (let i = 0; i < filler; i++) rmSync(join(small, `fill-${i}`), { force: true });
+    const again = EvidenceStore.open(path, { readonly: true });
+    expect(again.listSnapshots()).toHaveLength(1);
+    expect(again.verify().ok).toBe(true);
+    again.close();
+  });
+});
+
+describe('bad files at --db', () => {
+  it('a text file: exit 3, the path and cause named, the file untouched', () => {
+    const path = join(dir, 'notes.db');
+    writeFileSync(path, 'these are my notes, not a database\n'.repeat(200));
+    const before = sha(path);
+    const r = runCli(['--once', '--db', path, '--csv', join(dir, 'x.csv'), '--no-hash-binaries']);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toContain(path);
+    expect(r.stderr).toMatch(/not an SQLite database/);
+    expect(sha(path)).toBe(before);
+  });
+
+  it('a truncated store: the reader commands fail with exit 3 and name the file', () => {
+    const path = join(dir, 'cut.db');
+    const store = EvidenceStore.open(path);
+    store.beginSession({ interval: null });
+    for (let i = 0; i < 3; i++) store.appendSnapshot(makeSnapshot({ sockets: [makeSocket({ localPort: 3000 + i })] }));
+    store.close();
+    const bytes = readFileSync(path);
+    writeFileSync(path, bytes.subarray(0, 1000));
+    const r = runCli(['snapshots', '--db', path]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toContain(path);
+  });
+
+  it('a missing store: readers say there is none and how to make one', () => {
+    const r = runCli(['snapshots', '--db', join(dir, 'nothing-here.db')]);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/there is no evidence store at .*nothing-here\.db/);
+    expect(r.stderr).toMatch(/netmon --once/);
+  });
+
+  const skipRo = skipWithReason(!isRoot, 'read-only directory test: needs root to drop privileges');
+  it.skipIf(skipRo)('a directory the user cannot write: exit 3 with the path and the cause', () => {
+    const ro = join(dir, 'ro');
+    mkdirSync(ro, { mode: 0o755 });
+    const r = runCli(['--once', '--db', join(ro, 'n.db'), '--csv', join(ro, 't.csv'), '--no-hash-binaries'], {
+      prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'],
+    });
+    expect(r.status).toBe(3);
+    expect(r.stderr).toContain(join(ro, 'n.db'));
+    expect(r.stderr).toMatch(/cannot open|permission|read-only/i);
+  });
+});
