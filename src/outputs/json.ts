@@ -1,3 +1,4 @@
+import { socketToJson } from '../model/socket-json.js';
 import type { Snapshot, SocketRecord } from '../model/types.js';
 
 const q = JSON.stringify;
@@ -10,23 +11,6 @@ function quoter(): (text: string) => string {
     if (quoted === undefined) seen.set(text, (quoted = q(text)));
     return quoted;
   };
-}
-
-/**
- * One socket as JSON, the same as JSON.stringify(socket) up to key order but several times
- * faster: inventories reach tens of thousands of sockets.
- */
-function socketJson(s: SocketRecord, qq: (text: string) => string): string {
-  let owners = '';
-  for (let i = 0; i < s.owners.length; i++) {
-    const o = s.owners[i]!;
-    owners += `${i > 0 ? ',' : ''}{"pid":${o.pid},"fd":${o.fd}}`;
-  }
-  return (
-    `{"transport":${qq(s.transport)},"family":${qq(s.family)},"localAddress":${qq(s.localAddress)},"localPort":${s.localPort},` +
-    `"remoteAddress":${qq(s.remoteAddress)},"remotePort":${s.remotePort},"state":${qq(s.state)},"uid":${s.uid},"inode":${s.inode},` +
-    `"netns":${s.netns},"listening":${s.listening},"owners":[${owners}]${s.unattributed === undefined ? '' : `,"unattributed":${qq(s.unattributed)}`}}`
-  );
 }
 
 /** Top-level arrays written one element per line. */
@@ -54,7 +38,7 @@ export function* renderJsonChunks(snapshot: Snapshot, chunkSize = 1 << 16): Gene
       let lines: string[] = [];
       let size = buffer.length;
       for (let i = 0; i < value.length; i++) {
-        const item = key === 'sockets' ? socketJson(value[i] as SocketRecord, qq) : JSON.stringify(value[i]);
+        const item = key === 'sockets' ? socketToJson(value[i] as SocketRecord, qq) : JSON.stringify(value[i]);
         const line = `    ${item}${i < value.length - 1 ? ',' : ''}`;
         lines.push(line);
         size += line.length + 1;

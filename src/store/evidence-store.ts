@@ -3,6 +3,7 @@ import type { HashCache } from '../enrich/hash-executables.js';
 import { identityKey } from '../enrich/hash-executables.js';
 import { FormatError, StoreError, VerificationError } from '../errors.js';
 import type { ExecutableHashes, ExecutableIdentity, NamespaceRecord, ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
+import { socketToJson } from '../model/socket-json.js';
 import { SNAPSHOT_SCHEMA_VERSION } from '../model/types.js';
 import { compareSockets } from '../snapshot/create-snapshot.js';
 import { GENESIS_HASH, itemDigest, recordHash, setDigest } from './chain.js';
@@ -118,6 +119,43 @@ function processAlive(pid: number): boolean {
   }
 }
 
+interface StoredSocket {
+  socket: SocketRecord;
+  body: string;
+  digest: string;
+}
+
+/** Identity of a socket between ticks: its inode (unique across namespaces); inode 0 sockets
+ * (TIME_WAIT) have none, their endpoints stand in. */
+function socketKey(s: SocketRecord): number | string {
+  return s.inode !== 0 ? s.inode : `${s.netns}:${s.transport}:${s.localAddress}:${s.localPort}:${s.remoteAddress}:${s.remotePort}:${s.state}`;
+}
+
+/** Field by field: the same socket record (what socketToJson, which writes these fields, would show as equal). */
+function sameSocket(a: SocketRecord, b: SocketRecord): boolean {
+  if (
+    a.transport !== b.transport ||
+    a.family !== b.family ||
+    a.localAddress !== b.localAddress ||
+    a.localPort !== b.localPort ||
+    a.remoteAddress !== b.remoteAddress ||
+    a.remotePort !== b.remotePort ||
+    a.state !== b.state ||
+    a.uid !== b.uid ||
+    a.inode !== b.inode ||
+    a.netns !== b.netns ||
+    a.listening !== b.listening ||
+    a.unattributed !== b.unattributed ||
+    a.owners.length !== b.owners.length
+  ) {
+    return false;
+  }
+  for (let i = 0; i < a.owners.length; i++) {
+    if (a.owners[i]!.pid !== b.owners[i]!.pid || a.owners[i]!.fd !== b.owners[i]!.fd) return false;
+  }
+  return true;
+}
+
 /**
  * The SQLite evidence store: an append-only, hash-chained record of snapshots that stores
  * changes rather than repeating unchanged inventories. See docs/evidence-store.md.
@@ -132,6 +170,9 @@ export class EvidenceStore {
   private state: SetState | null = null;
   /** body -> digest of items seen in this process, so unchanged items are not hashed again. */
   private readonly digests = new Map<string, string>();
+  /** Sockets of the last snapshot by identity, with their stored body and digest: at 10^4 to 10^5
+   * sockets per tick, comparing fields is much cheaper than serialising every socket again. */
+  private sockets = new Map<number | string, StoredSocket>();
   private statements = new Map<string, Statement>();
 
   private constructor(path: string, db: Database, options: StoreOpenOptions) {
@@ -321,23 +362,50 @@ export class EvidenceStore {
   /** Append one snapshot as one transaction: all of it is stored, or none of it. */
   appendSnapshot(snapshot: Snapshot, options: AppendOptions = {}): AppendResult {
     if (this.session === null) this.beginSession({ interval: null });
-    const items = new Map<string, { kind: ItemKind; body: string; socket?: SocketRecord }>();
-    const add = (kind: ItemKind, value: object, socket?: SocketRecord): void => {
+    type Item = { kind: ItemKind; body: string; socket?: SocketRecord };
+    const others: [string, Item][] = [];
+    const add = (kind: ItemKind, value: object): void => {
       const body = JSON.stringify(value);
-      items.set(this.digestOf(kind, body), socket ? { kind, body, socket } : { kind, body });
+      others.push([this.digestOf(kind, body), { kind, body }]);
     };
-    const context: SnapshotContext = { tool: snapshot.tool, host: snapshot.host, selection: snapshot.selection, warnings: snapshot.warnings };
-    add('context', context);
+    add('context', { tool: snapshot.tool, host: snapshot.host, selection: snapshot.selection, warnings: snapshot.warnings } satisfies SnapshotContext);
     for (const n of snapshot.namespaces) add('namespace', n);
-    for (const s of snapshot.sockets) add('socket', s, s);
     for (const p of snapshot.processes) add('process', p);
+
+    // Sockets by identity: an unchanged socket keeps its body and digest from the last tick.
+    const sockets = new Map<number | string, StoredSocket>();
+    const fresh: StoredSocket[] = [];
+    for (const s of snapshot.sockets) {
+      const key = socketKey(s);
+      const known = this.sockets.get(key);
+      if (known && sameSocket(known.socket, s)) {
+        sockets.set(key, known);
+        continue;
+      }
+      const body = socketToJson(s);
+      const entry = { socket: s, body, digest: this.digestOf('socket', body) };
+      sockets.set(key, entry);
+      fresh.push(entry);
+    }
 
     const previous = this.state;
     const checkpoint = previous === null || previous.sinceCheckpoint + 1 >= this.checkpointEvery;
+    // Fast path, the usual tick: no socket is new or changed, none left, the other items are known.
+    const unchanged =
+      previous !== null &&
+      fresh.length === 0 &&
+      sockets.size === this.sockets.size &&
+      others.every(([d]) => previous.ids.has(d)) &&
+      previous.ids.size === sockets.size + others.length;
+    const items = new Map<string, Item>();
     const added: string[] = [];
     const removed: [string, number][] = [];
-    for (const digest of items.keys()) if (!previous?.ids.has(digest)) added.push(digest);
-    if (previous) for (const [digest, id] of previous.ids) if (!items.has(digest)) removed.push([digest, id]);
+    if (!unchanged || checkpoint) {
+      for (const [d, item] of others) items.set(d, item);
+      for (const e of sockets.values()) items.set(e.digest, { kind: 'socket', body: e.body, socket: e.socket });
+      for (const d of items.keys()) if (!previous?.ids.has(d)) added.push(d);
+      if (previous) for (const [d, id] of previous.ids) if (!items.has(d)) removed.push([d, id]);
+    }
     const changed = previous === null || added.length > 0 || removed.length > 0;
     const digest = changed ? setDigest(items.keys()) : previous.digest;
 
@@ -345,7 +413,8 @@ export class EvidenceStore {
     try {
       const result = this.db
         .transaction(() => {
-          const ids = new Map<string, number>(previous?.ids ?? []);
+          // Unchanged tick: the previous map is the new one (no copy of tens of thousands of entries).
+          const ids = previous && added.length === 0 && removed.length === 0 ? previous.ids : new Map<string, number>(previous?.ids ?? []);
           for (const [d] of removed) ids.delete(d);
           const upsert = this.stmt('INSERT INTO items (kind, digest, body) VALUES (?, ?, ?) ON CONFLICT (digest) DO UPDATE SET digest = excluded.digest RETURNING id');
           for (const d of added) {
@@ -388,7 +457,8 @@ export class EvidenceStore {
       this.state = { ids: result.ids, digest, sinceCheckpoint: checkpoint ? 0 : (previous?.sinceCheckpoint ?? 0) + 1 };
       // Keep digests of the current items only: a long session must not grow without bound.
       this.digests.clear();
-      for (const [d, item] of items) this.digests.set(item.body, d);
+      for (const [d, item] of others) this.digests.set(item.body, d);
+      this.sockets = sockets;
       const opened = added.map((d) => items.get(d)!).filter((i) => i.kind === 'socket').map((i) => i.socket!);
       const closed: SocketRecord[] = [];
       if (removed.length > 0) {

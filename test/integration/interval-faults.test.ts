@@ -40,8 +40,8 @@ function startInterval(db: string, csv: string, seconds = '0.2') {
 
 /** Parse the CSV with Python's csv module (an RFC 4180 reader independent of ours). */
 function parseCsv(path: string): string[][] {
-  const r = spawnSync('/usr/bin/python3', ['-c', 'import csv,json,sys; print(json.dumps(list(csv.reader(open(sys.argv[1], newline="", encoding="utf-8")))))', path], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(r.stderr);
+  const r = spawnSync('/usr/bin/python3', ['-c', 'import csv,json,sys; print(json.dumps(list(csv.reader(open(sys.argv[1], newline="", encoding="utf-8")))))', path], { encoding: 'utf8', maxBuffer: 1024 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`python3 csv reader failed (status ${r.status}, signal ${r.signal}): ${r.stderr}`);
   return JSON.parse(r.stdout) as string[][];
 }
 
