@@ -39,6 +39,8 @@ export class CaptureSession {
   readonly gap: GapRecord | null;
   private ticks = 0;
   private readonly options: CaptureOptions;
+  /** Processes of the previous tick: a closed socket's owner as it was last seen. */
+  private previousProcesses = new Map<number, ProcessRecord>();
   /** One collector for the whole session, so a tick can reuse the previous descriptor walk. */
   private readonly collector: PlatformCollector;
 
@@ -71,11 +73,23 @@ export class CaptureSession {
     if (this.options.csv !== null) {
       const processes = new Map<number, ProcessRecord>(snap.processes.map((p) => [p.pid, p]));
       const context = { snapshotId: appended.id, label: this.options.label ?? null, change: this.options.change ?? null };
-      const rows =
-        first || this.options.csvEveryTick
-          ? csvRows(snap, snap.sockets, processes, 'present', context)
-          : [...csvRows(snap, appended.opened, processes, 'opened', context), ...csvRows(snap, appended.closed, new Map(), 'closed', context)];
+      let rows: string[][];
+      if (first || this.options.csvEveryTick) {
+        rows = csvRows(snap, snap.sockets, processes, 'present', context);
+      } else {
+        // The same socket (inode) on both sides changed (new owner, state, ...): one 'changed' row.
+        const closedInodes = new Set(appended.closed.filter((s) => s.inode !== 0).map((s) => s.inode));
+        const changed = appended.opened.filter((s) => s.inode !== 0 && closedInodes.has(s.inode));
+        const changedInodes = new Set(changed.map((s) => s.inode));
+        rows = [
+          ...csvRows(snap, appended.opened.filter((s) => !changedInodes.has(s.inode)), processes, 'opened', context),
+          ...csvRows(snap, changed, processes, 'changed', context),
+          // A closed socket's owner as it was last seen.
+          ...csvRows(snap, appended.closed.filter((s) => !changedInodes.has(s.inode)), this.previousProcesses, 'closed', context),
+        ];
+      }
       csv = appendCsv(this.options.csv, rows, this.options.now);
+      this.previousProcesses = processes;
     }
     return { snapshot: snap, snapshotId: appended.id, opened: appended.opened, closed: appended.closed, csv, first };
   }

@@ -30,8 +30,8 @@ export const CSV_COLUMNS = [
   'change_ticket',
 ] as const;
 
-/** Why a row is in the trail. */
-export type CsvEvent = 'present' | 'opened' | 'closed';
+/** Why a row is in the trail: in the inventory, appeared, disappeared, or the same socket with new attributes. */
+export type CsvEvent = 'present' | 'opened' | 'closed' | 'changed';
 
 type StringifySync = (records: string[][], options: { record_delimiter: string; quoted_match?: RegExp }) => string;
 let stringify: StringifySync | undefined;
@@ -87,7 +87,8 @@ export function csvRows(snapshot: Pick<Snapshot, 'takenAt' | 'host'>, sockets: r
 
 /** RFC 4180 text of rows (CRLF line ends, fields quoted when needed). Pure. */
 export function formatCsv(rows: string[][]): string {
-  return rows.length === 0 ? '' : csv()(rows, { record_delimiter: '\r\n' });
+  // Quote any cell holding CR or LF: csv-stringify quotes only cells holding the record delimiter.
+  return rows.length === 0 ? '' : csv()(rows, { record_delimiter: '\r\n', quoted_match: /[\r\n]/ });
 }
 
 export interface CsvAppendResult {
@@ -122,23 +123,26 @@ export function appendCsv(path: string, rows: string[][], now: () => Date = () =
         });
       }
       // A header torn by a crash is a partial line like any other.
-      const tailSize = size < header.length ? size : partialTail(fd, size);
+      const tailSize = size < header.length ? size : cleanEnds.get(path) === size ? 0 : partialTail(fd, size);
       if (tailSize > 0) {
         const tail = Buffer.alloc(tailSize);
         fs.readSync(fd, tail, 0, tailSize, size - tailSize);
         repaired = `${path}.partial-${now().toISOString().replace(/[:.]/g, '-')}`;
-        fs.writeFileSync(repaired, tail, { mode: 0o644 });
+        fs.writeFileSync(repaired, tail, { mode: 0o644, flag: 'wx' });
         fs.ftruncateSync(fd, size - tailSize);
         size -= tailSize;
       }
     }
-    const text = (size === 0 ? header : '') + formatCsv(rows);
+    const text = Buffer.from((size === 0 ? header : '') + formatCsv(rows), 'utf8');
     try {
-      fs.writeSync(fd, text);
+      // write(2) may write less than asked (a nearly full disk): go on until all is written or it fails.
+      for (let written = 0; written < text.length; ) written += fs.writeSync(fd, text, written, text.length - written);
     } catch (error) {
       fs.ftruncateSync(fd, size);
+      cleanEnds.delete(path);
       throw error;
     }
+    cleanEnds.set(path, size + text.length);
   } catch (error) {
     if (error instanceof StoreError) throw error;
     throw new StoreError('E_CSV_WRITE', `could not append to the CSV trail (it is unchanged): ${describeErrno(error, 'writing', path)}`, { cause: error });
@@ -148,27 +152,31 @@ export function appendCsv(path: string, rows: string[][], now: () => Date = () =
   return { rows: rows.length, ...(repaired ? { repaired } : {}) };
 }
 
-/** Bytes after the last line end (0 when the file ends with one). A record ends in CRLF, but a
- * quoted cell may hold a bare LF; a crash can only tear the last record, which is what follows
- * the last CRLF. */
+/** Where this process last left each trail complete: an append that finds the file at that size
+ * needs no scan for a torn record. */
+const cleanEnds = new Map<string, number>();
+
+/**
+ * Bytes after the last complete record (0 when the file ends with one). A record ends in a CRLF
+ * outside quotes; a quoted cell may hold CR, LF or CRLF, so the quote state is followed from the
+ * start of the file (each '"' toggles it; a doubled "" inside a quoted cell toggles twice). The
+ * first append of a process reads the whole trail once; later appends know where it ended.
+ */
 function partialTail(fd: number, size: number): number {
-  const chunk = 1 << 16;
-  let end = size;
-  let tail = 0;
-  while (end > 0) {
-    const start = Math.max(0, end - chunk);
-    const buf = Buffer.alloc(end - start);
-    fs.readSync(fd, buf, 0, buf.length, start);
-    for (let i = buf.length - 1; i >= 0; i--) {
-      if (buf[i] === 0x0a && i > 0 && buf[i - 1] === 0x0d) return tail;
-      if (buf[i] === 0x0a && i === 0 && start > 0) {
-        const prev = Buffer.alloc(1);
-        fs.readSync(fd, prev, 0, 1, start - 1);
-        if (prev[0] === 0x0d) return tail;
-      }
-      tail++;
+  const chunk = Buffer.alloc(1 << 16);
+  let quoted = false;
+  let previous = -1;
+  let lastEnd = 0;
+  for (let pos = 0; pos < size; ) {
+    const n = fs.readSync(fd, chunk, 0, Math.min(chunk.length, size - pos), pos);
+    if (n === 0) break;
+    for (let i = 0; i < n; i++) {
+      const b = chunk[i]!;
+      if (b === 0x22) quoted = !quoted;
+      else if (b === 0x0a && previous === 0x0d && !quoted) lastEnd = pos + i + 1;
+      previous = b;
     }
-    end = start;
+    pos += n;
   }
-  return tail;
+  return size - lastEnd;
 }
