@@ -1,3 +1,4 @@
+import { realpathSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { HashCache } from '../enrich/hash-executables.js';
 import { identityKey } from '../enrich/hash-executables.js';
@@ -110,6 +111,10 @@ interface SetState {
   sinceCheckpoint: number;
 }
 
+/** Writer locks held by store objects of this process ("<real path>#<session>"): the pid alone
+ * cannot tell a second writer object in this process from a lock left by one never closed. */
+const heldLocks = new Set<string>();
+
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -167,6 +172,7 @@ export class EvidenceStore {
   private readonly checkpointEvery: number;
   private readonly readonly: boolean;
   private session: number | null = null;
+  private lockKey: string | null = null;
   private state: SetState | null = null;
   /** body -> digest of items seen in this process, so unchanged items are not hashed again. */
   private readonly digests = new Map<string, string>();
@@ -244,6 +250,7 @@ export class EvidenceStore {
   }
 
   close(): void {
+    if (this.lockKey !== null) heldLocks.delete(this.lockKey);
     try {
       if (this.session !== null && !this.readonly) this.stmt('DELETE FROM writer WHERE id = 1 AND pid = ?').run(process.pid);
     } catch {
@@ -284,7 +291,8 @@ export class EvidenceStore {
           let unclean = false;
           if (holder) {
             const pid = Number(holder.pid);
-            if (String(holder.host) === host && pid !== process.pid && processAlive(pid)) {
+            const ours = pid === process.pid && heldLocks.has(`${realpathSync(this.path)}#${Number(holder.session)}`);
+            if (String(holder.host) === host && (ours || (pid !== process.pid && processAlive(pid)))) {
               throw new StoreError('E_STORE_BUSY', `the evidence store ${this.path} is in use by pid ${pid} (since ${String(holder.since)})`, {
                 hint: `stop that netmon first, or use another --db; if no netmon runs as pid ${pid}, remove the stale lock by stopping nothing and running again after it exits`,
               });
@@ -308,6 +316,8 @@ export class EvidenceStore {
           const session = this.appendRecord('session', at, JSON.stringify({ interval: options.interval, pid: process.pid, host, tool: 'netmon' }));
           this.stmt('INSERT OR REPLACE INTO writer (id, pid, host, since, session) VALUES (1, ?, ?, ?, ?)').run(process.pid, host, at, session);
           this.session = session;
+          this.lockKey = `${realpathSync(this.path)}#${session}`;
+          heldLocks.add(this.lockKey);
           this.state = this.loadLastSet();
           return { session, gap };
         })
@@ -383,7 +393,8 @@ export class EvidenceStore {
         continue;
       }
       const body = socketToJson(s);
-      const entry = { socket: s, body, digest: this.digestOf('socket', body) };
+      // A copy: the caller may change its object in place before the next append.
+      const entry = { socket: { ...s, owners: s.owners.map((o) => ({ ...o })) }, body, digest: this.digestOf('socket', body) };
       sockets.set(key, entry);
       fresh.push(entry);
     }
@@ -542,15 +553,19 @@ export class EvidenceStore {
     let expected = (anchor?.seq ?? 0) + 1;
     let records = 0;
     let snapshots = 0;
-    const itemRows = new Map<number, { kind: string; digest: string; ok: boolean }>();
+    const itemRows = new Map<number, { kind: string; digest: string; ok: boolean; host?: string }>();
     for (const row of this.stmt('SELECT id, kind, digest, body FROM items').iterate()) {
       const kind = String(row.kind);
       const digest = String(row.digest);
-      itemRows.set(Number(row.id), { kind, digest, ok: itemDigest(kind, String(row.body)) === digest });
+      const ok = itemDigest(kind, String(row.body)) === digest;
+      const host = kind === 'context' && ok ? (JSON.parse(String(row.body)) as SnapshotContext).host.hostname : undefined;
+      itemRows.set(Number(row.id), host === undefined ? { kind, digest, ok } : { kind, digest, ok, host });
     }
     const checkpointsOf = this.stmt('SELECT item_id FROM checkpoint_items WHERE snapshot_id = ?').pluck();
     const eventsOf = this.stmt('SELECT item_id, op FROM events WHERE snapshot_id = ?').raw();
-    const indexRow = this.stmt('SELECT taken_at, label, change_ticket, sockets, attributed, checkpoint FROM snapshots WHERE id = ?');
+    const indexRow = this.stmt('SELECT taken_at, host, label, change_ticket, sockets, attributed, checkpoint, session FROM snapshots WHERE id = ?');
+    const hasEvents = this.stmt('SELECT 1 FROM events WHERE snapshot_id = ? LIMIT 1').pluck();
+    const hasBase = this.stmt('SELECT 1 FROM checkpoint_items WHERE snapshot_id = ? LIMIT 1').pluck();
     let set = new Set<number>();
     let lastDigest: string | null = null;
     let lastPrune: { seq: number; hash: string; base: number } | null = null;
@@ -570,29 +585,39 @@ export class EvidenceStore {
       if (seq !== expected) return fail(seq, kind, seq > expected ? `records ${expected} to ${seq - 1} are missing` : `record ${seq} is out of sequence`);
       if (String(row.prev_hash) !== prev) return fail(seq, kind, 'its previous-hash does not match the record before it (a record was removed, inserted or changed)');
       if (recordHash(prev, seq, kind, String(row.at), body) !== String(row.hash)) return fail(seq, kind, 'its content does not match its hash (the record was changed)');
+      let parsed: SnapshotBody | null = null;
       if (kind === 'snapshot') {
-        let parsed: SnapshotBody;
         try {
           parsed = JSON.parse(body) as SnapshotBody;
         } catch {
           return fail(seq, kind, 'its body is not valid JSON');
         }
-        if (parsed.checkpoint || seq === anchor?.base) {
+      }
+      // loadSnapshot() reads every events and checkpoint_items row up to a snapshot's id: rows
+      // keyed to a record that cannot own them would change reconstructions unseen.
+      const isBase = parsed !== null && (parsed.checkpoint || seq === anchor?.base);
+      if (!isBase && hasBase.get(seq) !== undefined) return fail(seq, kind, 'it has checkpoint rows, but it is not a checkpoint (checkpoint_items were added)');
+      if ((parsed === null || isBase) && hasEvents.get(seq) !== undefined) return fail(seq, kind, 'it has events rows, which only a snapshot stored as changes can have (events were added)');
+      if (parsed !== null) {
+        if (isBase) {
           set = new Set(checkpointsOf.all(seq).map(Number));
           lastDigest = null;
         } else {
           const events = eventsOf.all(seq) as unknown as [number, number][];
           if (events.length > 0) lastDigest = null;
           for (const [itemId, op] of events) {
-            if (op > 0) set.add(itemId);
-            else set.delete(itemId);
+            if (op === 1 && !set.has(itemId)) set.add(itemId);
+            else if (op === -1 && set.has(itemId)) set.delete(itemId);
+            else return fail(seq, kind, `its event ${op} for item ${itemId} does not change the set (events were changed or added)`);
           }
         }
         const digests: string[] = [];
+        let host: string | undefined;
         for (const itemId of set) {
           const item = itemRows.get(itemId);
           if (!item) return fail(seq, kind, `item ${itemId} of this snapshot is missing`);
           if (!item.ok) return fail(seq, kind, `item ${itemId} (${item.kind}) was changed: its body no longer matches its digest`);
+          if (item.host !== undefined) host = item.host;
           digests.push(item.digest);
         }
         lastDigest ??= setDigest(digests);
@@ -601,6 +626,8 @@ export class EvidenceStore {
         if (!index) return fail(seq, kind, 'its row in the snapshots index is missing');
         if (
           String(index.taken_at) !== parsed.snapshot.takenAt ||
+          String(index.host) !== host ||
+          Number(index.session) !== parsed.session ||
           (index.label ?? null) !== parsed.label ||
           (index.change_ticket ?? null) !== parsed.change ||
           Number(index.sockets) !== parsed.counts.sockets ||
@@ -626,6 +653,8 @@ export class EvidenceStore {
     if (anchor && (!lastPrune || lastPrune.seq !== anchor.seq || lastPrune.hash !== anchor.hash || lastPrune.base !== anchor.base)) {
       return fail(anchor.seq + 1, 'prune', "the store's prune anchor does not match the last prune record in the chain");
     }
+    const beyond = this.stmt('SELECT MIN(snapshot_id) FROM (SELECT snapshot_id FROM events WHERE snapshot_id >= ? UNION ALL SELECT snapshot_id FROM checkpoint_items WHERE snapshot_id >= ?)').pluck().get(expected, expected) as unknown;
+    if (beyond !== null && beyond !== undefined) return fail(Number(beyond), 'snapshot', 'events or checkpoint rows refer to a record that does not exist');
     const stray = [...snapshotIds][0];
     if (stray !== undefined) return fail(stray, 'snapshot', 'a row in the snapshots index has no record in the chain');
     return { ok: true, records, snapshots, items: itemRows.size, headHash: records > 0 || anchor ? prev : null };

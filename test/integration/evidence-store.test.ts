@@ -1,0 +1,484 @@
+/**
+ * The SQLite evidence store on real files (docs/evidence-store.md): schema and migration,
+ * exact reconstruction of past snapshots, storage that grows with change, checkpoints,
+ * sessions, verification, refusal of files it must not touch, the one-writer lock, gaps after
+ * an unclean stop, and the executable hash cache.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FormatError, StoreError } from '../../src/errors.js';
+import type { ExecutableIdentity, Snapshot } from '../../src/model/types.js';
+import { EvidenceStore } from '../../src/store/evidence-store.js';
+import { makeSocket } from '../helpers/make.js';
+import { CLI, runCli } from '../helpers/processes.js';
+import { at, changingSequence, manyProcesses, manySockets, scratchDirs, sha256File, snapshotOf, withRaw, type Tick } from '../helpers/store-fixtures.js';
+
+const dirs = scratchDirs('netmon-store-');
+afterAll(() => dirs.cleanup());
+
+/** A fresh store path in its own scratch directory. */
+function freshPath(): { dir: string; db: string; csv: string } {
+  const dir = dirs.make();
+  return { dir, db: join(dir, 'netmon.db'), csv: join(dir, 'network_connections.csv') };
+}
+
+function expected(tick: Tick): Snapshot & { label: string | null; change: string | null } {
+  return { ...tick.snapshot, label: tick.label, change: tick.change };
+}
+
+function appendAll(store: EvidenceStore, ticks: Tick[]): void {
+  for (const t of ticks) store.appendSnapshot(t.snapshot, { label: t.label, change: t.change });
+}
+
+/** Every snapshot listed by the store deep-equals the tick appended at that position. */
+function expectExactReconstruction(store: EvidenceStore, ticks: Tick[]): void {
+  const ids = store.listSnapshots().map((s) => s.id);
+  expect(ids).toHaveLength(ticks.length);
+  ids.forEach((id, k) => {
+    expect(store.loadSnapshot(id), `snapshot ${id} (tick ${k + 1})`).toStrictEqual(expected(ticks[k]!));
+  });
+}
+
+/** Bytes the store occupies once its WAL is checkpointed into the main file. */
+function storedBytes(db: string): { file: number; pages: number } {
+  return withRaw(db, (raw) => {
+    const [result] = raw.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    expect(result?.busy).toBe(0);
+    const wal = existsSync(`${db}-wal`) ? statSync(`${db}-wal`).size : 0;
+    const pages = Number(raw.pragma('page_count', { simple: true })) * Number(raw.pragma('page_size', { simple: true }));
+    return { file: statSync(db).size + wal, pages };
+  });
+}
+
+function count(db: string, sql: string, ...params: unknown[]): number {
+  return withRaw(db, (raw) => Number(raw.prepare(sql).pluck().get(...params)));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+beforeAll(() => {
+  // CLI-based cases run dist/: it must have been built (npx tsc -p tsconfig.json).
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build with npx tsc -p tsconfig.json first`);
+});
+
+describe('EvidenceStore (real SQLite files)', () => {
+  it('creates schema version 1 in WAL mode, and reopening does not migrate again', () => {
+    const { db } = freshPath();
+    const first = EvidenceStore.open(db, { now: () => new Date('2026-01-01T00:00:00.000Z') });
+    first.appendSnapshot(changingSequence()[0]!.snapshot);
+    first.close();
+
+    const schema = () =>
+      withRaw(db, (raw) => ({
+        version: Number(raw.pragma('user_version', { simple: true })),
+        journal: String(raw.pragma('journal_mode', { simple: true })),
+        meta: raw.prepare('SELECT key, value FROM meta ORDER BY key').all(),
+        tables: raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all(),
+      }));
+    const created = schema();
+    expect(created.version).toBe(1);
+    expect(created.journal).toBe('wal');
+    expect(created.meta).toEqual([
+      { key: 'created_at', value: '2026-01-01T00:00:00.000Z' },
+      { key: 'created_by', value: 'netmon' },
+    ]);
+    expect(created.tables).toEqual(['checkpoint_items', 'events', 'hash_cache', 'items', 'meta', 'records', 'snapshots', 'writer']);
+
+    // Reopen with another clock: a second migration would fail (tables exist) or rewrite meta.
+    const again = EvidenceStore.open(db, { now: () => new Date('2030-06-06T00:00:00.000Z') });
+    expect(again.listSnapshots()).toHaveLength(1);
+    again.close();
+    const ro = EvidenceStore.open(db, { readonly: true });
+    expect(ro.listSnapshots()).toHaveLength(1);
+    ro.close();
+    expect(schema()).toEqual(created);
+  });
+
+  it('reconstructs every snapshot exactly: sockets opening, closing and changing owners, processes, namespaces, labels', () => {
+    const { db } = freshPath();
+    const ticks = changingSequence();
+    const store = EvidenceStore.open(db);
+    const results = ticks.map((t) => store.appendSnapshot(t.snapshot, { label: t.label, change: t.change }));
+    // What each append reports as changed
+    expect(results.map((r) => [r.added, r.removed])).toEqual([
+      [0, 0], // first snapshot
+      [0, 0], // unchanged
+      [2, 2], // outbound + curl out, web6 + python3 in
+      [4, 4], // ssh22 changes owner, sshd -> its child, timeWait out, RED namespace in, new context (a warning)
+      [0, 0], // unchanged
+      [5, 7], // ssh22 and outbound back with sshd and curl, the first context; dns53, dns and two namespaces out
+    ]);
+    expect(results[2]!.closed.map((s) => s.inode)).toEqual([5001]);
+    expect(results[2]!.opened.map((s) => s.inode)).toEqual([8081]);
+    expect(results[3]!.opened.map((s) => [s.inode, s.owners[0]!.pid])).toEqual([[2201, 101]]);
+    expect(results[3]!.closed.map((s) => [s.inode, s.owners[0]?.pid ?? null]).sort()).toEqual([
+      [0, null],
+      [2201, 100],
+    ]);
+
+    const list = store.listSnapshots();
+    expect(list.map((s) => s.id)).toEqual(results.map((r) => r.id));
+    expect(list.map((s) => [s.label, s.change, s.sockets])).toEqual(ticks.map((t) => [t.label, t.change, t.snapshot.sockets.length]));
+    expectExactReconstruction(store, ticks);
+    store.close();
+
+    // And from a fresh read-only connection (nothing cached in memory)
+    const reader = EvidenceStore.open(db, { readonly: true });
+    expectExactReconstruction(reader, ticks);
+    // The reused socket record is stored once
+    expect(count(db, 'SELECT COUNT(*) FROM items WHERE body LIKE ?', '%"inode":5001,%')).toBe(1);
+    reader.close();
+  });
+
+  it('a socket object changed in place between two appends is stored as changed', () => {
+    const { db } = freshPath();
+    const store = EvidenceStore.open(db);
+    const socket = makeSocket({ inode: 77, owners: [{ pid: 100, fd: 3 }] });
+    const snap = snapshotOf({ sockets: [socket], processes: manyProcesses(2), takenAt: at(0) });
+    store.appendSnapshot(snap);
+    snap.sockets[0]!.owners = [{ pid: 101, fd: 9 }]; // the owner changed
+    const second = store.appendSnapshot({ ...snap, takenAt: at(60).toISOString() });
+    expect([second.added, second.removed]).toEqual([1, 1]);
+    expect(store.loadSnapshot(second.id).sockets[0]!.owners).toEqual([{ pid: 101, fd: 9 }]);
+    store.close();
+  });
+
+  it('storage grows with change: unchanged ticks of 2000 sockets add under 2 KB each, a changed tick adds events for the changed sockets only', () => {
+    const { db } = freshPath();
+    const processes = manyProcesses(20);
+    const sockets = manySockets(2000, 20);
+    const store = EvidenceStore.open(db);
+    const empty = storedBytes(db);
+    store.appendSnapshot(snapshotOf({ sockets, processes, takenAt: at(0) }));
+    const first = storedBytes(db);
+    const itemsAfterFirst = count(db, 'SELECT COUNT(*) FROM items');
+    expect(itemsAfterFirst).toBe(2000 + 20 + 1 + 1); // sockets, processes, namespace, context
+    expect(first.pages - empty.pages).toBeGreaterThan(200 * 1024); // a full inventory is big
+
+    for (let k = 1; k <= 20; k++) {
+      const r = store.appendSnapshot(snapshotOf({ sockets, processes, takenAt: at(k * 10) }));
+      expect([r.added, r.removed, r.checkpoint]).toEqual([0, 0, false]);
+    }
+    const after = storedBytes(db);
+    const perTickFile = (after.file - first.file) / 20;
+    const perTickPages = (after.pages - first.pages) / 20;
+    expect(perTickFile).toBeLessThan(2048);
+    expect(perTickPages).toBeLessThan(2048);
+    // Unchanged ticks wrote no items, no events and no checkpoint rows
+    expect(count(db, 'SELECT COUNT(*) FROM items')).toBe(itemsAfterFirst);
+    expect(count(db, 'SELECT COUNT(*) FROM events')).toBe(0);
+    expect(count(db, 'SELECT COUNT(*) FROM checkpoint_items')).toBe(itemsAfterFirst);
+    expect(count(db, 'SELECT COUNT(*) FROM snapshots')).toBe(21);
+
+    // A changed tick: one socket closes, one opens (the count stays, so the namespace record
+    // is unchanged), one changes owner to another existing process.
+    const changed = [...sockets];
+    const closed = changed.splice(10, 1)[0]!;
+    const opened = makeSocket({ localAddress: '172.16.0.1', localPort: 60001, inode: 999999, owners: [{ pid: 105, fd: 99 }] });
+    changed.push(opened);
+    const moved = changed[20]!;
+    changed[20] = { ...moved, owners: [{ pid: 119, fd: 77 }] };
+    const r = store.appendSnapshot(snapshotOf({ sockets: changed, processes, takenAt: at(1000) }));
+    expect([r.added, r.removed]).toEqual([2, 2]);
+    expect(r.opened.map((s) => s.inode).sort()).toEqual([moved.inode, opened.inode].sort());
+    expect(r.closed.map((s) => s.inode).sort()).toEqual([closed.inode, moved.inode].sort());
+    const events = withRaw(db, (raw) =>
+      raw.prepare('SELECT e.op, i.kind, i.body FROM events e JOIN items i ON i.id = e.item_id WHERE e.snapshot_id = ? ORDER BY e.op, i.body').all(r.id),
+    );
+    expect(events).toHaveLength(4);
+    expect(events.every((e) => e.kind === 'socket')).toBe(true);
+    expect(events.map((e) => [e.op, (JSON.parse(String(e.body)) as { inode: number; owners: { pid: number }[] }).inode]).sort()).toEqual(
+      [
+        [-1, closed.inode],
+        [-1, moved.inode],
+        [1, moved.inode],
+        [1, opened.inode],
+      ].sort(),
+    );
+    expect(count(db, 'SELECT COUNT(*) FROM events')).toBe(4);
+    expect(count(db, 'SELECT COUNT(*) FROM items')).toBe(itemsAfterFirst + 2);
+    expect(store.loadSnapshot(r.id).sockets).toStrictEqual(snapshotOf({ sockets: changed, processes, takenAt: at(1000) }).sockets);
+    expect(store.verify().ok).toBe(true);
+    store.close();
+  });
+
+  it('with checkpointEvery 5, snapshots 1, 6, 11 are checkpoints and reconstruction across them is exact', () => {
+    const { db } = freshPath();
+    const base = changingSequence();
+    // 13 ticks: the six-tick sequence twice (shifted in time), then one more
+    const ticks = [...base, ...changingSequence(1000), changingSequence(5000)[2]!];
+    const store = EvidenceStore.open(db, { checkpointEvery: 5 });
+    const results = ticks.map((t) => store.appendSnapshot(t.snapshot, { label: t.label, change: t.change }));
+    const list = store.listSnapshots();
+    expect(list.map((s) => s.checkpoint)).toEqual([true, false, false, false, false, true, false, false, false, false, true, false, false]);
+    expect(results.map((r) => r.checkpoint)).toEqual(list.map((s) => s.checkpoint));
+    // The full set is stored at checkpoints, and only there
+    const checkpointRows = withRaw(db, (raw) => raw.prepare('SELECT snapshot_id, COUNT(*) AS n FROM checkpoint_items GROUP BY snapshot_id ORDER BY snapshot_id').all());
+    const expectedRows = [0, 5, 10].map((k) => {
+      const s = ticks[k]!.snapshot;
+      return { snapshot_id: list[k]!.id, n: s.sockets.length + s.processes.length + s.namespaces.length + 1 }; // + its context
+    });
+    expect(checkpointRows).toEqual(expectedRows);
+    // Checkpoint snapshots have no events; changed non-checkpoint snapshots do
+    expect(count(db, 'SELECT COUNT(*) FROM events WHERE snapshot_id IN (?, ?, ?)', list[0]!.id, list[5]!.id, list[10]!.id)).toBe(0);
+    expect(count(db, 'SELECT COUNT(*) FROM events WHERE snapshot_id = ?', list[2]!.id)).toBe(4);
+    expectExactReconstruction(store, ticks);
+    expect(store.verify().ok).toBe(true);
+    store.close();
+  });
+
+  it('a second session continues the set as changes (not a forced checkpoint) and reconstruction stays exact', () => {
+    const { db } = freshPath();
+    const ticks = changingSequence();
+    const first = EvidenceStore.open(db, { checkpointEvery: 5 });
+    expect(first.beginSession({ interval: null }).gap).toBeNull();
+    appendAll(first, ticks.slice(0, 3));
+    first.close();
+    expect(count(db, 'SELECT COUNT(*) FROM writer')).toBe(0); // a clean close releases the lock
+
+    const second = EvidenceStore.open(db, { checkpointEvery: 5 });
+    const { session, gap } = second.beginSession({ interval: null });
+    expect(gap).toBeNull(); // clean stop, no interval: nothing to record
+    const results = ticks.slice(3).map((t) => second.appendSnapshot(t.snapshot, { label: t.label, change: t.change }));
+    // Position 4 (first of session 2) is stored as changes; position 6 is the due checkpoint
+    expect(results.map((r) => r.checkpoint)).toEqual([false, false, true]);
+    expect([results[0]!.added, results[0]!.removed]).toEqual([4, 4]);
+    expect(count(db, 'SELECT COUNT(*) FROM events WHERE snapshot_id = ?', results[0]!.id)).toBe(8);
+    expect(count(db, 'SELECT COUNT(*) FROM checkpoint_items WHERE snapshot_id = ?', results[0]!.id)).toBe(0);
+    expect(second.listSnapshots().map((s) => s.checkpoint)).toEqual([true, false, false, false, false, true]);
+    expect(withRaw(db, (raw) => raw.prepare('SELECT DISTINCT session FROM snapshots WHERE id >= ?').pluck().all(results[0]!.id))).toEqual([session]);
+    expectExactReconstruction(second, ticks);
+    expect(second.gaps()).toEqual([]);
+    expect(second.verify()).toMatchObject({ ok: true, records: 8, snapshots: 6 });
+    second.close();
+  });
+
+  it('verify() is ok on an intact store and reports counts and the 64-hex head hash', () => {
+    const { db } = freshPath();
+    const empty = EvidenceStore.open(db);
+    expect(empty.verify()).toEqual({ ok: true, records: 0, snapshots: 0, items: 0, headHash: null });
+    const ticks = changingSequence();
+    appendAll(empty, ticks.slice(0, 4));
+    empty.close();
+    const again = EvidenceStore.open(db);
+    appendAll(again, ticks.slice(4));
+    again.close();
+
+    const store = EvidenceStore.open(db, { readonly: true });
+    const result = store.verify();
+    const raw = withRaw(db, (r) => ({
+      records: Number(r.prepare('SELECT COUNT(*) FROM records').pluck().get()),
+      items: Number(r.prepare('SELECT COUNT(*) FROM items').pluck().get()),
+      head: String(r.prepare('SELECT hash FROM records ORDER BY seq DESC LIMIT 1').pluck().get()),
+    }));
+    expect(result.ok).toBe(true);
+    expect(result.problem).toBeUndefined();
+    expect(result.records).toBe(8); // 2 sessions + 6 snapshots
+    expect(result.records).toBe(raw.records);
+    expect(result.snapshots).toBe(6);
+    expect(result.items).toBe(raw.items);
+    expect(result.items).toBe(16); // every distinct record of the sequence: 6 sockets, 5 processes, 3 namespaces, 2 contexts
+    expect(result.headHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(result.headHash).toBe(raw.head);
+    store.close();
+  });
+
+  it('refuses a store written with a newer schema (FormatError "expected 1, received 2") and leaves the file unchanged', () => {
+    const { db } = freshPath();
+    const store = EvidenceStore.open(db);
+    appendAll(store, changingSequence().slice(0, 2));
+    store.close();
+    withRaw(db, (raw) => raw.pragma('user_version = 2'));
+    expect(existsSync(`${db}-wal`)).toBe(false);
+    const before = sha256File(db);
+
+    for (const options of [{}, { readonly: true }]) {
+      let error: unknown;
+      try {
+        EvidenceStore.open(db, options).close();
+      } catch (e) {
+        error = e;
+      }
+      expect(error, JSON.stringify(options)).toBeInstanceOf(FormatError);
+      expect((error as Error).message).toContain('expected 1, received 2');
+      expect((error as Error).message).toContain(db);
+    }
+    const cli = runCli(['snapshots', '--db', db]);
+    expect(cli.status).toBe(3);
+    expect(cli.stderr).toContain('expected 1, received 2');
+    expect(sha256File(db)).toBe(before);
+    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(2);
+  });
+
+  it.each([
+    ['random bytes', () => randomBytes(16384)],
+    ['a text file', () => Buffer.from('host,port\nexample.org,443\nthis is not a database\n'.repeat(40))],
+    ['a short text file', () => Buffer.from('hello\n')],
+  ])('refuses %s at the path with a StoreError naming it, and does not modify it', (_name, content) => {
+    const { dir } = freshPath();
+    const path = join(dir, 'evidence.db');
+    writeFileSync(path, content());
+    const before = sha256File(path);
+    for (const options of [{}, { readonly: true }]) {
+      let error: unknown;
+      try {
+        EvidenceStore.open(path, options).close();
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(StoreError);
+      expect((error as Error).message).toContain(path);
+      expect((error as Error).message).toContain('not an SQLite database');
+    }
+    const cli = runCli(['--once', '--db', path, '--no-csv'], { cwd: dir });
+    expect(cli.status).toBe(3);
+    expect(cli.stderr).toContain('not an SQLite database');
+    expect(sha256File(path)).toBe(before);
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    expect(existsSync(`${path}-journal`)).toBe(false);
+  });
+
+  it('a second writer object in the same process is refused while the first session is open', () => {
+    const { db } = freshPath();
+    const a = EvidenceStore.open(db);
+    a.beginSession({ interval: null });
+    a.appendSnapshot(changingSequence()[0]!.snapshot);
+    const b = EvidenceStore.open(db);
+    try {
+      expect(() => b.beginSession({ interval: null })).toThrow(`in use by pid ${process.pid}`);
+      expect(b.gaps()).toEqual([]);
+    } finally {
+      b.close();
+      a.close();
+    }
+  });
+
+  it('a second writer process is refused with "in use by pid <ours>" (exit 3) while readers keep working', () => {
+    const { dir, db, csv } = freshPath();
+    const ticks = changingSequence();
+    const writer = EvidenceStore.open(db);
+    try {
+      writer.beginSession({ interval: null });
+      appendAll(writer, ticks.slice(0, 3));
+      const recordsBefore = count(db, 'SELECT COUNT(*) FROM records');
+
+      const second = runCli(['--once', '--db', db, '--csv', csv], { cwd: dir });
+      expect(second.status, second.stderr).toBe(3);
+      expect(second.stderr).toContain(`in use by pid ${process.pid}`);
+      expect(second.stderr).toContain(db);
+      expect(count(db, 'SELECT COUNT(*) FROM records')).toBe(recordsBefore); // it wrote nothing
+      expect(existsSync(csv)).toBe(false);
+
+      // Readers while the writer session is open: in-process...
+      const reader = EvidenceStore.open(db, { readonly: true });
+      const list = reader.listSnapshots();
+      expect(list.map((s) => s.label)).toEqual(['pre', null, null]);
+      expect(reader.loadSnapshot(list[2]!.id)).toStrictEqual(expected(ticks[2]!));
+      reader.close();
+      // ...and the CLI
+      const listed = runCli(['snapshots', '--db', db, '--output', 'json'], { cwd: dir });
+      expect(listed.status, listed.stderr).toBe(0);
+      const parsed = JSON.parse(listed.stdout) as { snapshots: { id: number }[] };
+      expect(parsed.snapshots.map((s) => s.id)).toEqual(list.map((s) => s.id));
+      const text = runCli(['snapshots', '--db', db], { cwd: dir });
+      expect(text.status).toBe(0);
+      expect(text.stdout).toContain('testhost');
+      const shown = runCli(['show', String(list[1]!.id), '--db', db, '--output', 'json'], { cwd: dir });
+      expect(shown.status, shown.stderr).toBe(0);
+      expect((JSON.parse(shown.stdout) as Snapshot).sockets).toStrictEqual(ticks[1]!.snapshot.sockets);
+
+      // The writer goes on after the readers
+      appendAll(writer, ticks.slice(3, 4));
+    } finally {
+      writer.close();
+    }
+    // Once the writer closed cleanly, another writer gets in without a gap.
+    const after = runCli(['--once', '--db', db, '--csv', csv], { cwd: dir });
+    expect(after.status, after.stderr).toBe(0);
+    expect(after.stderr).not.toContain('gap');
+    const reader = EvidenceStore.open(db, { readonly: true });
+    expect(reader.listSnapshots()).toHaveLength(5);
+    expect(reader.gaps()).toEqual([]);
+    expect(reader.verify().ok).toBe(true);
+    reader.close();
+  });
+
+  it('records an unclean-stop gap after a writer killed with SIGKILL, and the next --once says so', async () => {
+    const { dir, db, csv } = freshPath();
+    const child = spawn(process.execPath, [CLI, '--interval', '1', '--db', db, '--csv', csv], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      const deadline = Date.now() + 30_000;
+      let snapshots: { id: number; takenAt: string }[] = [];
+      while (snapshots.length < 2) {
+        if (child.exitCode !== null) throw new Error(`netmon --interval exited ${child.exitCode}: ${stderr}`);
+        if (Date.now() > deadline) throw new Error(`netmon --interval did not store 2 snapshots in 30 s: ${stderr}`);
+        await sleep(200);
+        const r = runCli(['snapshots', '--db', db, '--output', 'json'], { cwd: dir });
+        if (r.status === 0) snapshots = (JSON.parse(r.stdout) as { snapshots: { id: number; takenAt: string }[] }).snapshots;
+      }
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    expect(child.signalCode).toBe('SIGKILL');
+    // The killed writer left its lock behind
+    expect(withRaw(db, (raw) => raw.prepare('SELECT pid FROM writer').pluck().all())).toEqual([child.pid]);
+    const before = EvidenceStore.open(db, { readonly: true });
+    const last = before.listSnapshots().at(-1)!;
+    expect(before.gaps()).toEqual([]);
+    before.close();
+
+    const once = runCli(['--once', '--db', db, '--csv', csv], { cwd: dir });
+    expect(once.status, once.stderr).toBe(0);
+    expect(once.stderr).toContain(`recorded a gap in monitoring from ${last.takenAt}`);
+    expect(once.stderr).toContain('stopped without closing the store');
+
+    const store = EvidenceStore.open(db, { readonly: true });
+    const gaps = store.gaps();
+    expect(gaps).toHaveLength(1);
+    expect(gaps[0]).toMatchObject({ reason: 'unclean-stop', from: last.takenAt });
+    expect(Date.parse(gaps[0]!.to)).toBeGreaterThanOrEqual(Date.parse(last.takenAt));
+    // The gap record comes right before the new session's record, after the killed session's snapshots
+    const kinds = withRaw(db, (raw) => raw.prepare('SELECT kind FROM records WHERE seq >= ? ORDER BY seq').pluck().all(last.id));
+    expect(kinds).toEqual(['snapshot', 'gap', 'session', 'snapshot']);
+    expect(gaps[0]!.seq).toBe(last.id + 1);
+    expect(store.verify().ok).toBe(true);
+    store.close();
+    expect(count(db, 'SELECT COUNT(*) FROM writer')).toBe(0);
+  });
+
+  it('hashCache(): set then get returns the hashes, another identity misses, and entries survive close and reopen', () => {
+    const { db } = freshPath();
+    const identity: ExecutableIdentity = { device: 2049n, inode: 1234567n, size: 4096n, mtimeNs: 1_700_000_000_123_456_789n, ctimeNs: 1_700_000_000_123_456_790n };
+    const hashes = { blake3: 'c'.repeat(64), sha256: 'd'.repeat(64), size: 4096 };
+    const store = EvidenceStore.open(db);
+    const cache = store.hashCache();
+    expect(cache.get(identity)).toBeUndefined();
+    cache.set(identity, hashes);
+    expect(cache.get(identity)).toEqual(hashes);
+    for (const other of [
+      { ...identity, mtimeNs: identity.mtimeNs + 1n },
+      { ...identity, ctimeNs: identity.ctimeNs + 1n },
+      { ...identity, inode: identity.inode + 1n },
+      { ...identity, device: 2050n },
+      { ...identity, size: 4097n },
+    ]) {
+      expect(cache.get(other)).toBeUndefined();
+    }
+    store.close();
+
+    const reopened = EvidenceStore.open(db, { readonly: true });
+    expect(reopened.hashCache().get(identity)).toEqual(hashes);
+    expect(reopened.hashCache().get({ ...identity, inode: 1n })).toBeUndefined();
+    reopened.close();
+    expect(readFileSync(db).length).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,269 @@
+/**
+ * Tamper evidence of the SQLite evidence store (docs/evidence-store.md, "Tamper evidence"):
+ * every edit of a row of records, items, events, checkpoint_items or the snapshots index, made
+ * behind netmon's back on a copy of a real store, makes `netmon verify-store` fail with exit 4
+ * and name the first record that does not verify.
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EvidenceStore } from '../../src/store/evidence-store.js';
+import type { Database } from '../../src/store/sqlite.js';
+import { CLI, haveCommand, runCli, skipWithReason } from '../helpers/processes.js';
+import { changingSequence, scratchDirs, withRaw } from '../helpers/store-fixtures.js';
+
+const dirs = scratchDirs('netmon-tamper-');
+afterAll(() => dirs.cleanup());
+
+const noSqliteCli = skipWithReason(!haveCommand('sqlite3'), 'sqlite3 CLI cases of store-tamper.test.ts: the sqlite3 command is not installed (apt-get install sqlite3)');
+
+/**
+ * The base store, 8 records:
+ *   1 session | 2 snapshot (checkpoint) | 3 snapshot (unchanged) | 4 snapshot (4 events) |
+ *   5 snapshot (8 events) | 6 session | 7 snapshot (unchanged) | 8 snapshot (12 events)
+ */
+let base: string;
+let dir: string;
+/** Item ids by what they are. */
+const item = { web6: 0, outbound: 0, timeWait: 0 };
+
+function itemId(db: Database, inode: number): number {
+  const ids = db.prepare("SELECT id FROM items WHERE kind = 'socket' AND json_extract(body, '$.inode') = ?").pluck().all(inode);
+  expect(ids).toHaveLength(1);
+  return Number(ids[0]);
+}
+
+beforeAll(() => {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build with npx tsc -p tsconfig.json first`);
+  dir = dirs.make();
+  base = join(dir, 'base.db');
+  const ticks = changingSequence();
+  const first = EvidenceStore.open(base);
+  first.beginSession({ interval: null });
+  for (const t of ticks.slice(0, 4)) first.appendSnapshot(t.snapshot, { label: t.label, change: t.change });
+  first.close();
+  const second = EvidenceStore.open(base);
+  second.beginSession({ interval: null });
+  for (const t of ticks.slice(4)) second.appendSnapshot(t.snapshot, { label: t.label, change: t.change });
+  second.close();
+  // The last connection closed: everything is in the main file, which is all a copy needs.
+  expect(existsSync(`${base}-wal`)).toBe(false);
+  withRaw(base, (db) => {
+    expect(db.prepare('SELECT kind FROM records ORDER BY seq').pluck().all()).toEqual(['session', 'snapshot', 'snapshot', 'snapshot', 'snapshot', 'session', 'snapshot', 'snapshot']);
+    expect(db.prepare('SELECT snapshot_id, COUNT(*) AS n FROM events GROUP BY snapshot_id ORDER BY snapshot_id').all()).toEqual([
+      { snapshot_id: 4, n: 4 },
+      { snapshot_id: 5, n: 8 },
+      { snapshot_id: 8, n: 12 },
+    ]);
+    expect(db.prepare('SELECT DISTINCT snapshot_id FROM checkpoint_items').pluck().all()).toEqual([2]);
+    item.web6 = itemId(db, 8081);
+    item.outbound = itemId(db, 5001);
+    item.timeWait = itemId(db, 0);
+  });
+});
+
+let copies = 0;
+/** A fresh copy of the base store. */
+function copyOfBase(): string {
+  const file = join(dir, `case-${++copies}.db`);
+  copyFileSync(base, file);
+  return file;
+}
+
+/** A fresh copy of the base store, tampered with by `edit` on a raw connection. */
+function tampered(edit: (db: Database) => void): string {
+  const file = copyOfBase();
+  withRaw(file, (db) => edit(db));
+  expect(existsSync(`${file}-wal`)).toBe(false);
+  return file;
+}
+
+/** Change one character (one byte: the bodies are ASCII where we change them) at `index`. */
+function oneByteChanged(text: string, index: number): string {
+  const ch = text[index]!;
+  expect(ch.charCodeAt(0)).toBeLessThan(128);
+  const replacement = /[0-8]/.test(ch) ? String(Number(ch) + 1) : ch === '9' ? '0' : ch === 'x' ? 'y' : 'x';
+  return text.slice(0, index) + replacement + text.slice(index + 1);
+}
+
+/** `netmon verify-store` fails with exit 4 and names record `seq` as the (first) bad one. */
+function expectVerifyFailsAt(file: string, seq: number, why?: RegExp): void {
+  const r = runCli(['verify-store', '--db', file], { cwd: dir });
+  expect(r.status, r.stderr).toBe(4);
+  expect(r.stdout).toBe('');
+  expect(r.stderr).toContain(`failed verification at record ${seq} (`);
+  if (why) expect(r.stderr).toMatch(why);
+  // The library names the same record
+  const store = EvidenceStore.open(file, { readonly: true });
+  try {
+    const result = store.verify();
+    expect(result.ok).toBe(false);
+    expect(result.problem?.seq).toBe(seq);
+  } finally {
+    store.close();
+  }
+}
+
+function sqlite3(file: string, sql: string): void {
+  const r = spawnSync('sqlite3', [file, sql], { encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+}
+
+describe('verify-store detects tampering (each case on a fresh copy of a real store)', () => {
+  it('an intact copy verifies: exit 0, "verified" with the counts and head hash', () => {
+    const file = copyOfBase();
+    const r = runCli(['verify-store', '--db', file], { cwd: dir });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`evidence store ${file} verified: 8 records, 6 snapshots, 16 items; head hash `);
+    expect(r.stdout).toMatch(/head hash [0-9a-f]{64}\n$/);
+  });
+
+  it('(a) one byte of one records.body changed', () => {
+    const file = tampered((db) => {
+      const body = String(db.prepare('SELECT body FROM records WHERE seq = 4').pluck().get());
+      const k = body.indexOf('"durationMs":') + '"durationMs":'.length;
+      db.prepare('UPDATE records SET body = ? WHERE seq = 4').run(oneByteChanged(body, k));
+    });
+    expectVerifyFailsAt(file, 4, /does not match its hash/);
+  });
+
+  it('(b) one items.body changed (one byte)', () => {
+    const file = tampered((db) => {
+      const body = String(db.prepare('SELECT body FROM items WHERE id = ?').pluck().get(item.web6));
+      expect(body).toContain('"localPort":8080,');
+      db.prepare('UPDATE items SET body = ? WHERE id = ?').run(body.replace('"localPort":8080,', '"localPort":8081,'), item.web6);
+    });
+    // web6 first enters the set at record 4
+    expectVerifyFailsAt(file, 4, /item \d+ \(socket\) was changed/);
+  });
+
+  it('(c) one events row deleted', () => {
+    const file = tampered((db) => {
+      const row = db.prepare('SELECT item_id FROM events WHERE snapshot_id = 5 AND op = -1 LIMIT 1').pluck().get();
+      expect(db.prepare('DELETE FROM events WHERE snapshot_id = 5 AND item_id = ?').run(row).changes).toBe(1);
+    });
+    expectVerifyFailsAt(file, 5, /set of sockets and processes differs/);
+  });
+
+  it('(d) an extra events row inserted (a closed socket re-added)', () => {
+    const file = tampered((db) => {
+      // outbound left the set at record 4; claim it re-entered at record 5
+      db.prepare('INSERT INTO events (snapshot_id, item_id, op) VALUES (5, ?, 1)').run(item.outbound);
+    });
+    expectVerifyFailsAt(file, 5, /set of sockets and processes differs/);
+  });
+
+  it('(e) a records row in the middle deleted', () => {
+    const file = tampered((db) => {
+      expect(db.prepare('DELETE FROM records WHERE seq = 4').run().changes).toBe(1);
+    });
+    expectVerifyFailsAt(file, 5, /records 4 to 4 are missing/);
+  });
+
+  it('(f) a forged records row inserted', () => {
+    const head = tampered(() => undefined);
+    const headHash = withRaw(head, (db) => String(db.prepare('SELECT hash FROM records WHERE seq = 8').pluck().get()));
+    // appended after the head, with a hash that is not the record's
+    const bogusHash = tampered((db) => {
+      db.prepare('INSERT INTO records (seq, kind, at, body, prev_hash, hash) VALUES (9, ?, ?, ?, ?, ?)').run(
+        'gap',
+        '2026-11-23T02:00:00.000Z',
+        JSON.stringify({ from: '2026-11-23T01:05:00.000Z', to: '2026-11-23T02:00:00.000Z', reason: 'not-running', previousSession: 6 }),
+        headHash,
+        'f'.repeat(64),
+      );
+    });
+    expectVerifyFailsAt(bogusHash, 9, /does not match its hash/);
+    // linked to a record that is not the head
+    const badLink = tampered((db) => {
+      const prev = String(db.prepare('SELECT hash FROM records WHERE seq = 7').pluck().get());
+      db.prepare('INSERT INTO records (seq, kind, at, body, prev_hash, hash) VALUES (9, ?, ?, ?, ?, ?)').run('session', '2026-11-23T02:00:00.000Z', '{}', prev, 'e'.repeat(64));
+    });
+    expectVerifyFailsAt(badLink, 9, /previous-hash does not match/);
+    // far beyond the head
+    const beyond = tampered((db) => {
+      db.prepare('INSERT INTO records (seq, kind, at, body, prev_hash, hash) VALUES (20, ?, ?, ?, ?, ?)').run('session', '2026-11-23T02:00:00.000Z', '{}', headHash, 'd'.repeat(64));
+    });
+    expectVerifyFailsAt(beyond, 20, /records 9 to 19 are missing/);
+  });
+
+  it('(g) snapshots.sockets of one row changed', () => {
+    const file = tampered((db) => {
+      expect(db.prepare('UPDATE snapshots SET sockets = sockets + 1 WHERE id = 5').run().changes).toBe(1);
+    });
+    expectVerifyFailsAt(file, 5, /snapshots index does not match/);
+  });
+
+  it('(h) one checkpoint_items row deleted', () => {
+    const file = tampered((db) => {
+      expect(db.prepare('DELETE FROM checkpoint_items WHERE snapshot_id = 2 AND item_id = ?').run(item.timeWait).changes).toBe(1);
+    });
+    expectVerifyFailsAt(file, 2, /set of sockets and processes differs/);
+  });
+
+  it('names the FIRST bad record: records 3 and 5 tampered -> record 3', () => {
+    const file = tampered((db) => {
+      for (const seq of [5, 3]) {
+        const body = String(db.prepare('SELECT body FROM records WHERE seq = ?').pluck().get(seq));
+        db.prepare('UPDATE records SET body = ? WHERE seq = ?').run(oneByteChanged(body, body.indexOf('"takenAt":') + '"takenAt":"20'.length), seq);
+      }
+    });
+    expectVerifyFailsAt(file, 3);
+    // and an item changed (first used at 2) with a later records edit -> record 2
+    const both = tampered((db) => {
+      const body = String(db.prepare('SELECT body FROM items WHERE id = ?').pluck().get(item.timeWait));
+      db.prepare('UPDATE items SET body = ? WHERE id = ?').run(body.replace('TIME_WAIT', 'TIME_WAIX'), item.timeWait);
+      db.prepare("UPDATE records SET at = '2020-01-01T00:00:00.000Z' WHERE seq = 7").run();
+    });
+    expectVerifyFailsAt(both, 2);
+  });
+
+  describe.skipIf(noSqliteCli)('edits made with the sqlite3 CLI', () => {
+    it('(i) items body replace(8080 -> 8081) with sqlite3', () => {
+      const file = copyOfBase();
+      // the kernel-owned 127.0.0.1:8080 TIME_WAIT socket, in the checkpoint at record 2
+      sqlite3(file, `UPDATE items SET body = replace(body, '8080', '8081') WHERE id = ${item.timeWait}`);
+      expectVerifyFailsAt(file, 2, /was changed: its body no longer matches its digest/);
+    });
+
+    it('(i) an events row deleted with sqlite3', () => {
+      const file = copyOfBase();
+      sqlite3(file, `DELETE FROM events WHERE snapshot_id = 8 AND item_id = ${item.outbound}`);
+      expectVerifyFailsAt(file, 8, /set of sockets and processes differs/);
+    });
+
+    it('(i) a records timestamp rewritten with sqlite3', () => {
+      const file = copyOfBase();
+      sqlite3(file, "UPDATE records SET at = '2026-01-01T00:00:00.000Z' WHERE seq = 7");
+      expectVerifyFailsAt(file, 7, /does not match its hash/);
+    });
+
+    it('(i) a snapshots label rewritten with sqlite3', () => {
+      const file = copyOfBase();
+      sqlite3(file, "UPDATE snapshots SET label = 'post' WHERE id = 3");
+      expectVerifyFailsAt(file, 3, /snapshots index does not match/);
+    });
+  });
+
+  it('an events row attached to a session record is detected', () => {
+    const file = tampered((db) => {
+      db.prepare('INSERT INTO events (snapshot_id, item_id, op) VALUES (6, ?, 1)').run(item.timeWait);
+    });
+    expectVerifyFailsAt(file, 6);
+  });
+
+  it('a checkpoint_items row inserted for a non-checkpoint snapshot is detected', () => {
+    const file = tampered((db) => {
+      db.prepare('INSERT INTO checkpoint_items (snapshot_id, item_id) VALUES (4, ?)').run(item.web6);
+    });
+    expectVerifyFailsAt(file, 4);
+  });
+
+  it('snapshots.host of one row changed is detected', () => {
+    const file = tampered((db) => {
+      expect(db.prepare("UPDATE snapshots SET host = 'forged-host' WHERE id = 4").run().changes).toBe(1);
+    });
+    expectVerifyFailsAt(file, 4, /snapshots index does not match/);
+  });
+});
