@@ -1,7 +1,8 @@
+import { resolve } from 'node:path';
 import { platformCollector, type PlatformCollector } from '../collect/index.js';
 import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 import { snapshot as takeSnapshot, type SnapshotOptions } from '../snapshot/snapshot.js';
-import { appendCsv, csvRows, type CsvAppendResult } from '../store/csv-trail.js';
+import { appendCsv, csvRows, type CsvAppendResult, type CsvCleanEnd } from '../store/csv-trail.js';
 import { EvidenceStore, type GapRecord } from '../store/evidence-store.js';
 
 /** Where and how captures are recorded. */
@@ -88,7 +89,11 @@ export class CaptureSession {
           ...csvRows(snap, appended.closed.filter((s) => !changedInodes.has(s.inode)), this.previousProcesses, 'closed', context),
         ];
       }
-      csv = appendCsv(this.options.csv, rows, this.options.now);
+      // The trail's last known clean end lives in the store, so a run does not rescan the whole trail.
+      const key = `csv_clean_end:${resolve(this.options.csv)}`;
+      const stored = this.store.getMeta(key);
+      csv = appendCsv(this.options.csv, rows, this.options.now, stored ? (JSON.parse(stored) as CsvCleanEnd) : null);
+      if (rows.length > 0 || !stored) this.store.setMeta(key, JSON.stringify(csv.cleanEnd));
       this.previousProcesses = processes;
     }
     return { snapshot: snap, snapshotId: appended.id, opened: appended.opened, closed: appended.closed, csv, first };

@@ -95,6 +95,16 @@ export interface CsvAppendResult {
   rows: number;
   /** Where a partial last line left by an earlier crash was moved, if there was one. */
   repaired?: string;
+  /** Where the trail now ends on a complete record, and the file's identity: the next append,
+   * in this process or a later one, needs to scan only what was written after it. */
+  cleanEnd: CsvCleanEnd;
+}
+
+/** A byte offset at which the trail was known to end on a complete record. */
+export interface CsvCleanEnd {
+  size: number;
+  device: number;
+  inode: number;
 }
 
 /**
@@ -102,7 +112,7 @@ export interface CsvAppendResult {
  * mid-write) is moved aside first; on failure the file is cut back to its size before the
  * append, so it never ends in a torn line.
  */
-export function appendCsv(path: string, rows: string[][], now: () => Date = () => new Date()): CsvAppendResult {
+export function appendCsv(path: string, rows: string[][], now: () => Date = () => new Date(), known?: CsvCleanEnd | null): CsvAppendResult {
   const header = formatCsv([[...CSV_COLUMNS]]);
   let fd: number;
   try {
@@ -112,8 +122,13 @@ export function appendCsv(path: string, rows: string[][], now: () => Date = () =
   }
   let size = 0;
   let repaired: string | undefined;
+  let identity = { device: 0, inode: 0 };
   try {
-    size = fs.fstatSync(fd).size;
+    const st = fs.fstatSync(fd);
+    size = st.size;
+    identity = { device: st.dev, inode: st.ino };
+    // A known clean end of this very file (not a rotated or replaced one) that it has not shrunk below.
+    const from = known && known.device === st.dev && known.inode === st.ino && known.size <= size ? known.size : 0;
     if (size > 0) {
       const head = Buffer.alloc(Math.min(size, header.length));
       fs.readSync(fd, head, 0, head.length, 0);
@@ -123,7 +138,7 @@ export function appendCsv(path: string, rows: string[][], now: () => Date = () =
         });
       }
       // A header torn by a crash is a partial line like any other.
-      const tailSize = size < header.length ? size : cleanEnds.get(path) === size ? 0 : partialTail(fd, size);
+      const tailSize = size < header.length ? size : cleanEnds.get(path) === size || from === size ? 0 : partialTail(fd, size, from);
       if (tailSize > 0) {
         const tail = Buffer.alloc(tailSize);
         fs.readSync(fd, tail, 0, tailSize, size - tailSize);
@@ -143,13 +158,14 @@ export function appendCsv(path: string, rows: string[][], now: () => Date = () =
       throw error;
     }
     cleanEnds.set(path, size + text.length);
+    size += text.length;
   } catch (error) {
     if (error instanceof StoreError) throw error;
     throw new StoreError('E_CSV_WRITE', `could not append to the CSV trail (it is unchanged): ${describeErrno(error, 'writing', path)}`, { cause: error });
   } finally {
     fs.closeSync(fd);
   }
-  return { rows: rows.length, ...(repaired ? { repaired } : {}) };
+  return { rows: rows.length, ...(repaired ? { repaired } : {}), cleanEnd: { size, ...identity } };
 }
 
 /** Where this process last left each trail complete: an append that finds the file at that size
@@ -159,15 +175,16 @@ const cleanEnds = new Map<string, number>();
 /**
  * Bytes after the last complete record (0 when the file ends with one). A record ends in a CRLF
  * outside quotes; a quoted cell may hold CR, LF or CRLF, so the quote state is followed from the
- * start of the file (each '"' toggles it; a doubled "" inside a quoted cell toggles twice). The
- * first append of a process reads the whole trail once; later appends know where it ended.
+ * last known clean end (or the start of the file; each '"' toggles it, a doubled "" inside a quoted
+ * cell toggles twice). The evidence store keeps that end across runs, so an append reads only what
+ * was written after the last append it knows of.
  */
-function partialTail(fd: number, size: number): number {
+function partialTail(fd: number, size: number, from = 0): number {
   const chunk = Buffer.alloc(1 << 16);
   let quoted = false;
   let previous = -1;
-  let lastEnd = 0;
-  for (let pos = 0; pos < size; ) {
+  let lastEnd = from;
+  for (let pos = from; pos < size; ) {
     const n = fs.readSync(fd, chunk, 0, Math.min(chunk.length, size - pos), pos);
     if (n === 0) break;
     for (let i = 0; i < n; i++) {

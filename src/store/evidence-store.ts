@@ -698,6 +698,17 @@ export class EvidenceStore {
     }
   }
 
+  /** A value kept in the store's meta table (not part of the evidence chain). */
+  getMeta(key: string): string | null {
+    const row = this.stmt('SELECT value FROM meta WHERE key = ?').get(key);
+    return row ? String(row.value) : null;
+  }
+
+  setMeta(key: string, value: string): void {
+    if (this.readonly) return;
+    this.stmt('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value);
+  }
+
   /** A hash cache kept in the store, so an unchanged executable is never hashed twice. */
   hashCache(): HashCache {
     const get = this.stmt('SELECT blake3, sha256, size FROM hash_cache WHERE identity = ?');
