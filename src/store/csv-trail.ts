@@ -85,10 +85,32 @@ export function csvRows(snapshot: Pick<Snapshot, 'takenAt' | 'host'>, sockets: r
   });
 }
 
-/** RFC 4180 text of rows (CRLF line ends, fields quoted when needed). Pure. */
+/** A cell RFC 4180 writes as it is: no quote, comma, CR or LF. */
+const PLAIN = /^[^",\r\n]*$/;
+
+/**
+ * RFC 4180 text of rows (CRLF line ends, fields quoted when needed). Pure. Rows whose cells all
+ * need no quoting (nearly all: addresses, numbers, hashes, times) are joined directly, which is
+ * exactly what csv-stringify writes for them; csv-stringify writes every other row.
+ */
 export function formatCsv(rows: string[][]): string {
-  // Quote any cell holding CR or LF: csv-stringify quotes only cells holding the record delimiter.
-  return rows.length === 0 ? '' : csv()(rows, { record_delimiter: '\r\n', quoted_match: /[\r\n]/ });
+  const out: string[] = [];
+  let special: string[][] = [];
+  const flush = (): void => {
+    // Quote any cell holding CR or LF: csv-stringify quotes only cells holding the record delimiter.
+    if (special.length > 0) out.push(csv()(special, { record_delimiter: '\r\n', quoted_match: /[\r\n]/ }));
+    special = [];
+  };
+  for (const row of rows) {
+    if (row.every((cell) => PLAIN.test(cell))) {
+      flush();
+      out.push(`${row.join(',')}\r\n`);
+    } else {
+      special.push(row);
+    }
+  }
+  flush();
+  return out.join('');
 }
 
 export interface CsvAppendResult {
