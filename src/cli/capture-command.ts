@@ -17,7 +17,7 @@ function captureOptions(flags: CaptureFlags): CaptureOptions {
   };
 }
 
-function notices(result: Pick<TickResult, 'csv' | 'snapshotId'> & { gap?: { from: string; to: string; reason: string } | null }, flags: CaptureFlags, io: CliIo): void {
+function notices(result: Pick<TickResult, 'csv' | 'snapshotId'> & { gap?: { from: string; to: string; reason: string } | null }, io: CliIo): void {
   if (result.gap) {
     const why = result.gap.reason === 'unclean-stop' ? 'the previous capture stopped without closing the store' : 'no capture was running';
     io.stderr(`netmon: note: recorded a gap in monitoring from ${result.gap.from} to ${result.gap.to} (${why})\n`);
@@ -45,7 +45,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
   if (flags.once) {
     const result = await captureOnce(options);
     await printSnapshot(result.snapshot, flags.output, io);
-    notices(result, flags, io);
+    notices(result, io);
     const rows = result.csv ? `appended ${result.csv.rows} ${result.csv.rows === 1 ? 'row' : 'rows'} to ${options.csv}, ` : '';
     io.stderr(`netmon: ${rows}snapshot ${result.snapshotId} in ${options.db}\n`);
     return;
@@ -73,7 +73,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
           else if (flags.output === 'ecs') io.stdout(outputs.renderEcs(snap));
           else io.stdout(outputs.renderText(snap, { width: io.columns ?? 80 }));
           for (const warning of snap.warnings) io.stderr(`netmon: warning: ${warning.message}\n`);
-          notices({ ...result, gap: null }, flags, io);
+          notices({ ...result, gap: null }, io);
         } else if (flags.output === 'json') {
           io.stdout(`${JSON.stringify({ snapshotId: result.snapshotId, takenAt: snap.takenAt, sockets: snap.sockets.length, opened: result.opened, closed: result.closed })}\n`);
         } else if (flags.output === 'ecs') {
@@ -83,7 +83,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
           const at = new Date(snap.takenAt);
           for (const s of result.closed) io.stdout(`${changeLine('-', s, processes, at)}\n`);
           for (const s of result.opened) io.stdout(`${changeLine('+', s, processes, at)}\n`);
-          if (result.csv?.repaired) notices(result, flags, io);
+          if (result.csv?.repaired) notices(result, io);
         }
       },
       onError: (error) => {
