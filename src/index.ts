@@ -16,3 +16,6 @@ export { hashFile, MemoryHashCache, identityKey, type HashCache } from './enrich
 export { loadBlake3, type Blake3Implementation } from './enrich/blake3.js';
 export { renderText, renderCoverageLine, renderJson, renderJsonChunks, renderEcs, ECS_VERSION, ECS_EXTENSION_FIELDS, printable, isoWithOffset } from './outputs/index.js';
 export { NETMON_VERSION } from './version.js';
+export { diffSnapshots, DIFF_SCHEMA_VERSION, type Diff, type DiffOptions, type Change, type ChangeKind, type ListenerView, type OutboundView, type ProcessView } from './diff/diff-snapshots.js';
+export { EvidenceStore, STORE_SCHEMA_VERSION, type SnapshotSummary, type VerifyResult, type GapRecord } from './store/evidence-store.js';
+export { CaptureSession, captureOnce, captureEvery, type CaptureOptions, type TickResult } from './capture/capture.js';

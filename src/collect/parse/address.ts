@@ -107,3 +107,19 @@ export function canonicalAddress(text: string): string | null {
   if (!ipaddr.IPv6.isValid(v6)) return null;
   return formatIpv6(ipaddr.IPv6.parse(v6).toByteArray());
 }
+
+/** ipaddr.js range names of addresses that do not reach the public internet. */
+const NOT_EXTERNAL = new Set(['unspecified', 'broadcast', 'multicast', 'linkLocal', 'loopback', 'carrierGradeNat', 'private', 'reserved', 'uniqueLocal']);
+
+/**
+ * True for a globally routable address: not private (RFC 1918, ULA), loopback, link-local,
+ * shared (CGNAT), multicast, unspecified or reserved, which includes the documentation ranges
+ * (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32). False for text that is not an address.
+ */
+export function isExternalAddress(address: string): boolean {
+  const ipaddr = ipaddrLib();
+  if (!ipaddr.isValid(address)) return false;
+  let parsed = ipaddr.parse(address);
+  if (parsed.kind() === 'ipv6' && (parsed as IpAddr.IPv6).isIPv4MappedAddress()) parsed = (parsed as IpAddr.IPv6).toIPv4Address();
+  return !NOT_EXTERNAL.has(parsed.range());
+}

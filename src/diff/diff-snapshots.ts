@@ -1,0 +1,216 @@
+import { isExternalAddress, isWildcardAddress } from '../collect/parse/address.js';
+import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
+
+/** Version of the diff document. */
+export const DIFF_SCHEMA_VERSION = 1 as const;
+
+/** What a process looked like on one side of a change (the parts a reviewer compares). */
+export interface ProcessView {
+  pid: number;
+  name: string;
+  executable: string | null;
+  user: string | null;
+  uid: number | null;
+  commandLine: string[];
+  sha256: string | null;
+  blake3: string | null;
+}
+
+/** A listener, identified across snapshots by namespace, protocol, address and port. */
+export interface ListenerView {
+  namespace: string;
+  proto: string;
+  address: string;
+  port: number;
+  /** Sockets bound to it (several with SO_REUSEPORT or pre-forked servers). */
+  sockets: number;
+  process: ProcessView | null;
+}
+
+/** Outbound connections aggregated by executable, protocol, remote address and remote port. */
+export interface OutboundView {
+  executable: string | null;
+  proto: string;
+  remoteAddress: string;
+  remotePort: number;
+  /** Connections in the aggregate (a client reconnecting from a new port stays one aggregate). */
+  connections: number;
+  process: ProcessView | null;
+}
+
+export type Change =
+  | { kind: 'listener-opened'; after: ListenerView }
+  | { kind: 'listener-closed'; before: ListenerView }
+  | { kind: 'binary-changed'; before: ListenerView; after: ListenerView }
+  | { kind: 'process-changed'; before: ListenerView; after: ListenerView; fields: ('executable' | 'user' | 'commandLine')[] }
+  | { kind: 'exposure-widened'; before: ListenerView[]; after: ListenerView[] }
+  | { kind: 'listener-count-changed'; before: ListenerView; after: ListenerView }
+  | { kind: 'outbound-opened'; after: OutboundView }
+  | { kind: 'outbound-closed'; before: OutboundView }
+  | { kind: 'new-external-destination'; after: OutboundView }
+  | { kind: 'coverage-changed'; before: Snapshot['coverage']; after: Snapshot['coverage'] };
+
+export type ChangeKind = Change['kind'];
+
+/** The changes between two snapshots. */
+export interface Diff {
+  schemaVersion: typeof DIFF_SCHEMA_VERSION;
+  before: { takenAt: string; host: string };
+  after: { takenAt: string; host: string };
+  changes: Change[];
+}
+
+export interface DiffOptions {
+  /** Remote addresses already known (from earlier snapshots or an allow-list): not "new". */
+  knownDestinations?: ReadonlySet<string>;
+  /** Coverage ratios closer than this are not a change (default 0.01). */
+  coverageTolerance?: number;
+}
+
+function processView(p: ProcessRecord | undefined): ProcessView | null {
+  if (!p) return null;
+  return {
+    pid: p.pid,
+    name: p.name,
+    executable: p.executable,
+    user: p.user,
+    uid: p.uid,
+    commandLine: p.commandLine,
+    sha256: p.hashes?.sha256 ?? null,
+    blake3: p.hashes?.blake3 ?? null,
+  };
+}
+
+function protoOf(s: SocketRecord): string {
+  return s.family === 'ipv6' ? `${s.transport}6` : s.transport;
+}
+
+interface Indexed {
+  listeners: Map<string, ListenerView>;
+  outbound: Map<string, OutboundView>;
+}
+
+/**
+ * Listeners by identity and outbound connections by aggregate. A connection whose local port is
+ * one of the host's listening ports (same namespace and transport) is inbound and not counted.
+ * Namespaces are named `host`, by their `ip netns` name, or else by inode.
+ */
+function index(snapshot: Snapshot): Indexed {
+  const processes = new Map(snapshot.processes.map((p) => [p.pid, p]));
+  const nsName = new Map(snapshot.namespaces.map((n) => [n.inode, n.host ? 'host' : (n.name ?? `netns:${n.inode}`)]));
+  const listeners = new Map<string, ListenerView>();
+  const listeningPorts = new Set<string>();
+  for (const s of snapshot.sockets) {
+    if (!s.listening) continue;
+    const namespace = nsName.get(s.netns) ?? `netns:${s.netns}`;
+    const key = `${namespace}|${protoOf(s)}|${s.localAddress}|${s.localPort}`;
+    listeningPorts.add(`${s.netns}|${s.transport}|${s.localPort}`);
+    const known = listeners.get(key);
+    if (known) {
+      known.sockets++;
+      continue;
+    }
+    const owner = s.owners[0];
+    listeners.set(key, { namespace, proto: protoOf(s), address: s.localAddress, port: s.localPort, sockets: 1, process: processView(owner ? processes.get(owner.pid) : undefined) });
+  }
+  const outbound = new Map<string, OutboundView>();
+  for (const s of snapshot.sockets) {
+    if (s.listening || s.owners.length === 0) continue; // kernel-owned leftovers (TIME_WAIT) have no process to aggregate by
+    if (listeningPorts.has(`${s.netns}|${s.transport}|${s.localPort}`)) continue;
+    const proc = processes.get(s.owners[0]!.pid);
+    const executable = proc?.executable ?? null;
+    const key = `${executable ?? `pid:${s.owners[0]!.pid}`}|${protoOf(s)}|${s.remoteAddress}|${s.remotePort}`;
+    const known = outbound.get(key);
+    if (known) {
+      known.connections++;
+      continue;
+    }
+    outbound.set(key, { executable, proto: protoOf(s), remoteAddress: s.remoteAddress, remotePort: s.remotePort, connections: 1, process: processView(proc) });
+  }
+  return { listeners, outbound };
+}
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.');
+}
+
+/**
+ * The changes from `before` to `after`, in a stable order (by kind, then identity). Pure.
+ * A port whose listeners went from loopback-only to a wildcard or public address is reported once
+ * as `exposure-widened`, not also as the listeners that closed and opened.
+ */
+export function diffSnapshots(before: Snapshot, after: Snapshot, options: DiffOptions = {}): Diff {
+  const a = index(before);
+  const b = index(after);
+  const changes: Change[] = [];
+
+  // Exposure: group listeners by (namespace, transport, port).
+  const byPort = (listeners: Map<string, ListenerView>) => {
+    const groups = new Map<string, ListenerView[]>();
+    for (const l of listeners.values()) {
+      const key = `${l.namespace}|${l.proto.replace('6', '')}|${l.port}`;
+      const list = groups.get(key);
+      if (list) list.push(l);
+      else groups.set(key, [l]);
+    }
+    return groups;
+  };
+  const portsBefore = byPort(a.listeners);
+  const portsAfter = byPort(b.listeners);
+  const folded = new Set<ListenerView>();
+  for (const [key, now] of portsAfter) {
+    const was = portsBefore.get(key);
+    if (!was || !was.every((l) => isLoopback(l.address))) continue;
+    if (now.some((l) => isWildcardAddress(l.address) || !isLoopback(l.address))) {
+      changes.push({ kind: 'exposure-widened', before: was, after: now });
+      for (const l of [...was, ...now]) folded.add(l);
+    }
+  }
+
+  for (const [key, now] of b.listeners) {
+    const was = a.listeners.get(key);
+    if (!was) {
+      if (!folded.has(now)) changes.push({ kind: 'listener-opened', after: now });
+      continue;
+    }
+    if (was.sockets !== now.sockets) changes.push({ kind: 'listener-count-changed', before: was, after: now });
+    if (was.process && now.process) {
+      const fields: ('executable' | 'user' | 'commandLine')[] = [];
+      if (was.process.executable !== now.process.executable) fields.push('executable');
+      if (was.process.user !== now.process.user || was.process.uid !== now.process.uid) fields.push('user');
+      if (was.process.commandLine.join('\0') !== now.process.commandLine.join('\0')) fields.push('commandLine');
+      if (fields.length > 0) changes.push({ kind: 'process-changed', before: was, after: now, fields });
+      else if (was.process.sha256 !== null && now.process.sha256 !== null && was.process.sha256 !== now.process.sha256) {
+        changes.push({ kind: 'binary-changed', before: was, after: now });
+      }
+    }
+  }
+  for (const [key, was] of a.listeners) {
+    if (!b.listeners.has(key) && !folded.has(was)) changes.push({ kind: 'listener-closed', before: was });
+  }
+
+  const known = new Set(options.knownDestinations ?? []);
+  for (const o of a.outbound.values()) known.add(o.remoteAddress);
+  const reported = new Set<string>();
+  for (const [key, now] of b.outbound) {
+    if (a.outbound.has(key)) continue;
+    changes.push({ kind: 'outbound-opened', after: now });
+    if (!known.has(now.remoteAddress) && !reported.has(now.remoteAddress) && isExternalAddress(now.remoteAddress)) {
+      reported.add(now.remoteAddress);
+      changes.push({ kind: 'new-external-destination', after: now });
+    }
+  }
+  for (const [key, was] of a.outbound) if (!b.outbound.has(key)) changes.push({ kind: 'outbound-closed', before: was });
+
+  const tolerance = options.coverageTolerance ?? 0.01;
+  if (Math.abs(before.coverage.ratio - after.coverage.ratio) > tolerance || before.coverage.privileged !== after.coverage.privileged) {
+    changes.push({ kind: 'coverage-changed', before: before.coverage, after: after.coverage });
+  }
+
+  return {
+    schemaVersion: DIFF_SCHEMA_VERSION,
+    before: { takenAt: before.takenAt, host: before.host.hostname },
+    after: { takenAt: after.takenAt, host: after.host.hostname },
+    changes,
+  };
+}
