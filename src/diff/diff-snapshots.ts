@@ -9,6 +9,8 @@ export interface ProcessView {
   pid: number;
   name: string;
   executable: string | null;
+  /** The executable was deleted or replaced after the process started. */
+  executableDeleted: boolean;
   user: string | null;
   uid: number | null;
   commandLine: string[];
@@ -73,6 +75,7 @@ function processView(p: ProcessRecord | undefined): ProcessView | null {
     pid: p.pid,
     name: p.name,
     executable: p.executable,
+    executableDeleted: p.executableDeleted,
     user: p.user,
     uid: p.uid,
     commandLine: p.commandLine,

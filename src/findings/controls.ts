@@ -1,0 +1,142 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, describeErrno } from '../errors.js';
+import { parseYaml } from '../formats/yaml.js';
+
+/** A compliance framework of the catalogue. */
+export interface Framework {
+  id: string;
+  name: string;
+  version: string;
+  status: 'current' | 'retired';
+  /** Retired frameworks (FFIEC CAT) are shown only as legacy cross-references. */
+  legacy: boolean;
+}
+
+/** One control, identified across the catalogue by `framework:id`. */
+export interface Control {
+  key: string;
+  framework: string;
+  id: string;
+  title: string;
+  why: string | null;
+}
+
+/** The controls a kind of finding is evidence for. */
+export interface FindingMapping {
+  id: string;
+  label: string;
+  primary: string[];
+  supporting: string[];
+  notes: string | null;
+}
+
+/** The validated catalogue (templates/controls.yaml, or the user's own with --controls). */
+export interface ControlsCatalogue {
+  source: string;
+  schemaVersion: 1;
+  disclaimer: string;
+  frameworks: Map<string, Framework>;
+  controls: Map<string, Control>;
+  findings: Map<string, FindingMapping>;
+}
+
+/** Where the shipped catalogue is. */
+export const DEFAULT_CONTROLS_PATH = fileURLToPath(new URL('../../templates/controls.yaml', import.meta.url));
+
+type Raw = Record<string, unknown>;
+
+function isObject(v: unknown): v is Raw {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Parse and validate a catalogue. Every problem is collected with its line (duplicate keys,
+ * missing fields, a control of an unknown framework, a mapping to an unknown control, a control
+ * key defined twice); any problem stops the load with one ConfigError listing them all. Pure.
+ */
+export function parseControlsCatalogue(text: string, source: string): ControlsCatalogue {
+  const doc = parseYaml(text);
+  const problems = doc.problems.map((p) => `${source}${p.line === null ? '' : `:${p.line}`}: ${p.message}`);
+  const at = (path: (string | number)[], message: string): void => {
+    const line = doc.lineOf(path);
+    problems.push(`${source}${line === null ? '' : `:${line}`}: ${message}`);
+  };
+  const root = doc.value;
+  if (problems.length === 0 && !isObject(root)) at([], 'expected a mapping with schema_version, frameworks, controls and findings');
+  const data = isObject(root) ? root : {};
+  if (problems.length === 0 && data.schema_version !== 1) at(['schema_version'], `schema_version: expected 1, received ${JSON.stringify(data.schema_version)}`);
+
+  const frameworks = new Map<string, Framework>();
+  const list = (key: string): unknown[] => {
+    const v = data[key];
+    if (v === undefined || !Array.isArray(v)) {
+      if (problems.length === 0 || isObject(root)) at([key], `${key}: expected a list`);
+      return [];
+    }
+    return v;
+  };
+  list('frameworks').forEach((f, i) => {
+    if (!isObject(f) || typeof f.id !== 'string' || typeof f.name !== 'string') return at(['frameworks', i], 'a framework needs an id and a name');
+    if (frameworks.has(f.id)) return at(['frameworks', i, 'id'], `framework ${f.id} is defined twice`);
+    const status = f.status === 'retired' ? 'retired' : 'current';
+    frameworks.set(f.id, { id: f.id, name: f.name, version: String(f.version ?? ''), status, legacy: f.legacy === true || status === 'retired' });
+  });
+
+  const controls = new Map<string, Control>();
+  list('controls').forEach((c, i) => {
+    if (!isObject(c) || typeof c.key !== 'string' || typeof c.framework !== 'string' || typeof c.id !== 'string' || typeof c.title !== 'string') {
+      return at(['controls', i], 'a control needs key, framework, id and title');
+    }
+    if (!frameworks.has(c.framework)) return at(['controls', i, 'framework'], `control ${c.key}: unknown framework ${JSON.stringify(c.framework)}`);
+    if (!c.key.startsWith(`${c.framework}:`)) return at(['controls', i, 'key'], `control key ${JSON.stringify(c.key)} should start with "${c.framework}:"`);
+    if (controls.has(c.key)) return at(['controls', i, 'key'], `control ${c.key} is defined twice`);
+    controls.set(c.key, { key: c.key, framework: c.framework, id: c.id, title: c.title, why: typeof c.why === 'string' ? c.why : null });
+  });
+
+  const findings = new Map<string, FindingMapping>();
+  list('findings').forEach((f, i) => {
+    if (!isObject(f) || typeof f.id !== 'string' || typeof f.label !== 'string') return at(['findings', i], 'a finding mapping needs an id and a label');
+    if (findings.has(f.id)) return at(['findings', i, 'id'], `finding ${f.id} is mapped twice`);
+    const keys = (role: 'primary' | 'supporting'): string[] => {
+      const v = f[role];
+      if (v === undefined && role === 'supporting') return [];
+      if (!Array.isArray(v)) {
+        at(['findings', i, role], `finding ${f.id}: ${role} must be a list of control keys`);
+        return [];
+      }
+      const out: string[] = [];
+      v.forEach((k, j) => {
+        if (typeof k !== 'string' || !controls.has(k)) at(['findings', i, role, j], `finding ${f.id}: unknown control ${JSON.stringify(k)}`);
+        else out.push(k);
+      });
+      return out;
+    };
+    findings.set(f.id, { id: f.id, label: f.label, primary: keys('primary'), supporting: keys('supporting'), notes: typeof f.notes === 'string' ? f.notes : null });
+  });
+
+  if (problems.length > 0) {
+    throw new ConfigError('E_CONTROLS', `the controls catalogue is not valid:\n  ${problems.join('\n  ')}`, {
+      hint: 'fix the file, or leave out --controls to use the shipped templates/controls.yaml',
+    });
+  }
+  return {
+    source,
+    schemaVersion: 1,
+    disclaimer: typeof data.disclaimer === 'string' ? data.disclaimer.trim() : '',
+    frameworks,
+    controls,
+    findings,
+  };
+}
+
+/** Read and validate a catalogue file (default: the shipped one). */
+export function loadControlsCatalogue(path: string = DEFAULT_CONTROLS_PATH): ControlsCatalogue {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError('E_CONTROLS', `cannot read the controls catalogue: ${describeErrno(error, 'reading', path)}`);
+  }
+  return parseControlsCatalogue(text, path);
+}

@@ -1,0 +1,206 @@
+import { createHash } from 'node:crypto';
+import type { Change, ChangeKind, Diff, ListenerView, OutboundView, ProcessView } from '../diff/diff-snapshots.js';
+import type { ControlsCatalogue } from './controls.js';
+
+export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical';
+export const SEVERITIES: readonly Severity[] = ['info', 'low', 'medium', 'high', 'critical'];
+
+export type FindingKind = ChangeKind;
+
+/**
+ * Per-kind metadata. `satisfies` makes a new change kind fail to compile until it has a title,
+ * a base severity and the catalogue entry (templates/controls.yaml `findings`) that maps it to
+ * controls.
+ */
+export const FINDING_KINDS = {
+  'listener-opened': { title: 'New listening port', severity: 'medium', mapping: 'new_listening_port' },
+  'listener-closed': { title: 'Listening port closed', severity: 'low', mapping: 'listening_port_closed' },
+  'binary-changed': { title: 'Listener executable replaced', severity: 'high', mapping: 'listener_binary_changed' },
+  'process-changed': { title: 'Port taken over by another process', severity: 'high', mapping: 'port_owner_changed' },
+  'exposure-widened': { title: 'Listener exposed beyond loopback', severity: 'high', mapping: 'listening_all_interfaces' },
+  'listener-count-changed': { title: 'Number of sockets on a listener changed', severity: 'info', mapping: 'monitoring_evidence_collected' },
+  'outbound-opened': { title: 'New outbound connection', severity: 'low', mapping: 'monitoring_evidence_collected' },
+  'outbound-closed': { title: 'Outbound connection ended', severity: 'info', mapping: 'monitoring_evidence_collected' },
+  'new-external-destination': { title: 'New outbound connection to an external address', severity: 'medium', mapping: 'new_outbound_external' },
+  'coverage-changed': { title: 'Attribution coverage changed', severity: 'low', mapping: 'monitoring_evidence_collected' },
+} as const satisfies Record<FindingKind, { title: string; severity: Severity; mapping: string }>;
+
+/** A control a finding is evidence for. The evidence supports it; it does not by itself satisfy it. */
+export interface ControlRef {
+  key: string;
+  framework: string;
+  id: string;
+  title: string;
+  role: 'primary' | 'supporting';
+  /** From a retired framework, shown only as a legacy cross-reference. */
+  legacy: boolean;
+}
+
+export interface Finding {
+  /** Stable across runs for the same change: kind, identity and executable hashes. */
+  id: string;
+  kind: FindingKind;
+  severity: Severity;
+  title: string;
+  /** One line a reviewer acts on. */
+  summary: string;
+  /** Why the severity is what it is, beyond the kind's base severity. */
+  reasons: string[];
+  change: Change;
+  controls: ControlRef[];
+}
+
+/** Ports that attack tools and back doors favour. */
+export const SUSPICIOUS_PORTS: ReadonlyMap<number, string> = new Map([
+  [4444, 'the Metasploit default port'],
+  [31337, 'a classic back-door port'],
+  [1337, 'a classic back-door port'],
+  [6667, 'IRC, used for botnet command and control'],
+  [6666, 'IRC, used for botnet command and control'],
+  [6697, 'IRC over TLS, used for botnet command and control'],
+  [12345, 'the NetBus back-door port'],
+  [54321, 'a common back-door port'],
+  [9001, 'the Tor relay port'],
+  [9050, 'the Tor SOCKS port'],
+]);
+
+/** Services that send credentials or data in cleartext. */
+export const CLEARTEXT_SERVICES: ReadonlyMap<number, string> = new Map([
+  [21, 'FTP'],
+  [23, 'Telnet'],
+  [69, 'TFTP'],
+  [110, 'POP3'],
+  [143, 'IMAP'],
+  [512, 'rexec'],
+  [513, 'rlogin'],
+  [514, 'rsh'],
+]);
+
+const RISKY_PLACES = [/^\/tmp\//, /^\/var\/tmp\//, /^\/dev\/shm\//, /^\/home\//, /^\/root\//, /^\/run\/user\//];
+
+function raise(current: Severity, to: Severity): Severity {
+  return SEVERITIES.indexOf(to) > SEVERITIES.indexOf(current) ? to : current;
+}
+
+function who(p: ProcessView | null): string {
+  if (!p) return 'no process visible';
+  const user = p.user ?? (p.uid === null ? '?' : `uid ${p.uid}`);
+  return `${p.name}, pid ${p.pid}, user ${user}`;
+}
+
+function endpoint(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+function listenerText(l: ListenerView): string {
+  return `${l.proto} ${endpoint(l.address, l.port)}${l.namespace === 'host' ? '' : ` in namespace ${l.namespace}`}`;
+}
+
+function outboundText(o: OutboundView): string {
+  return `${o.proto} to ${endpoint(o.remoteAddress, o.remotePort)}`;
+}
+
+function summarize(change: Change): string {
+  switch (change.kind) {
+    case 'listener-opened':
+      return `new listener ${listenerText(change.after)} (${who(change.after.process)})`;
+    case 'listener-closed':
+      return `listener ${listenerText(change.before)} closed (was ${who(change.before.process)})`;
+    case 'binary-changed':
+      return `the executable of listener ${listenerText(change.after)} changed: ${change.after.process?.executable ?? '?'} sha256 ${change.before.process?.sha256?.slice(0, 12)}… -> ${change.after.process?.sha256?.slice(0, 12)}…`;
+    case 'process-changed':
+      return `listener ${listenerText(change.after)} now belongs to ${who(change.after.process)} (was ${who(change.before.process)}; changed: ${change.fields.join(', ')})`;
+    case 'exposure-widened':
+      return `port ${change.after[0]!.port} was bound to loopback only, now to ${change.after.map((l) => l.address).join(', ')} (${who(change.after[0]!.process)})`;
+    case 'listener-count-changed':
+      return `listener ${listenerText(change.after)} has ${change.after.sockets} sockets (was ${change.before.sockets})`;
+    case 'outbound-opened':
+      return `new outbound connection ${outboundText(change.after)} (${who(change.after.process)})`;
+    case 'outbound-closed':
+      return `outbound connection ${outboundText(change.before)} ended (was ${who(change.before.process)})`;
+    case 'new-external-destination':
+      return `new external destination ${endpoint(change.after.remoteAddress, change.after.remotePort)} (${who(change.after.process)})`;
+    case 'coverage-changed':
+      return `attribution coverage ${(change.before.ratio * 100).toFixed(1)}% -> ${(change.after.ratio * 100).toFixed(1)}%`;
+  }
+}
+
+function identity(change: Change): string {
+  switch (change.kind) {
+    case 'exposure-widened':
+      return `${change.after[0]!.namespace}|${change.after[0]!.port}|${change.after.map((l) => l.address).join(',')}`;
+    case 'coverage-changed':
+      return `${change.before.ratio}|${change.after.ratio}`;
+    default: {
+      const side = 'after' in change ? change.after : change.before;
+      const hashes = [('before' in change ? change.before : undefined)?.process?.sha256, ('after' in change ? change.after : undefined)?.process?.sha256].join('|');
+      return `${JSON.stringify({ ...side, process: side.process?.executable ?? null, sockets: undefined, connections: undefined })}|${hashes}`;
+    }
+  }
+}
+
+/** The severity heuristics for one side of a change: reasons a reviewer would look harder. */
+function assess(change: Change): { severity: Severity; reasons: string[] } {
+  let severity: Severity = FINDING_KINDS[change.kind].severity;
+  const reasons: string[] = [];
+  // What appeared or changed: the side a reviewer has to judge. Closings and coverage carry no such risk.
+  let views: (ListenerView | OutboundView)[];
+  switch (change.kind) {
+    case 'listener-closed':
+    case 'outbound-closed':
+    case 'coverage-changed':
+      return { severity, reasons };
+    case 'exposure-widened':
+      views = change.after;
+      break;
+    default:
+      views = [change.after];
+  }
+  for (const view of views) {
+    const port = 'port' in view ? view.port : view.remotePort;
+    const suspicious = SUSPICIOUS_PORTS.get(port);
+    if (suspicious) {
+      severity = raise(severity, 'high');
+      reasons.push(`port ${port} is ${suspicious}`);
+    }
+    const cleartext = 'port' in view ? CLEARTEXT_SERVICES.get(port) : undefined;
+    if (cleartext) {
+      severity = raise(severity, 'high');
+      reasons.push(`port ${port} is ${cleartext}, a cleartext service`);
+    }
+    const p = view.process;
+    if ('port' in view && view.port < 1024 && p && p.uid !== null && p.uid !== 0) {
+      severity = raise(severity, 'high');
+      reasons.push(`privileged port ${view.port} held by a non-root process (uid ${p.uid})`);
+    }
+    if (p?.executableDeleted) {
+      severity = raise(severity, 'critical');
+      reasons.push(`the executable ${p.executable ?? ''} was deleted after the process started`);
+    } else if (p?.executable && RISKY_PLACES.some((re) => re.test(p.executable!))) {
+      severity = raise(severity, 'critical');
+      reasons.push(`the executable runs from ${p.executable}, a temporary or home directory`);
+    }
+  }
+  return { severity, reasons: [...new Set(reasons)] };
+}
+
+/**
+ * One finding per change: kind, severity (raised by the heuristics above), a stable id, a summary
+ * and the controls it is evidence for, from the catalogue. Pure.
+ */
+export function evaluateFindings(diff: Diff, catalogue: ControlsCatalogue): Finding[] {
+  return diff.changes.map((change) => {
+    const info = FINDING_KINDS[change.kind];
+    const { severity, reasons } = assess(change);
+    const mapping = catalogue.findings.get(info.mapping);
+    const controls: ControlRef[] = [];
+    for (const role of ['primary', 'supporting'] as const) {
+      for (const key of mapping?.[role] ?? []) {
+        const control = catalogue.controls.get(key)!;
+        controls.push({ key, framework: control.framework, id: control.id, title: control.title, role, legacy: catalogue.frameworks.get(control.framework)?.legacy ?? false });
+      }
+    }
+    const id = `NM-${createHash('sha256').update(`${change.kind}\n${identity(change)}`).digest('hex').slice(0, 12)}`;
+    return { id, kind: change.kind, severity, title: info.title, summary: summarize(change), reasons, change, controls };
+  });
+}

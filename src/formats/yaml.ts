@@ -1,0 +1,42 @@
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+
+/** A problem in a YAML file, with its 1-based line. */
+export interface YamlProblem {
+  line: number | null;
+  message: string;
+}
+
+/** A parsed YAML document with line lookup for its nodes. */
+export interface ParsedYaml {
+  value: unknown;
+  problems: YamlProblem[];
+  /** The 1-based line where the node at `path` starts (keys and list indices), or null. */
+  lineOf(path: (string | number)[]): number | null;
+}
+
+let yaml: typeof Yaml | undefined;
+
+/**
+ * Parse YAML text. The `yaml` package enters netmon here and nowhere else, loaded on first use.
+ * Duplicate keys and syntax errors are problems with their line, never exceptions. Pure.
+ */
+export function parseYaml(text: string): ParsedYaml {
+  yaml ??= createRequire(import.meta.url)('yaml') as typeof Yaml;
+  const lines = new yaml.LineCounter();
+  const doc = yaml.parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: true });
+  const problems: YamlProblem[] = [...doc.errors, ...doc.warnings].map((e) => ({
+    line: e.linePos?.[0]?.line ?? null,
+    message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
+  }));
+  const value = doc.errors.length === 0 ? doc.toJS() : null;
+  return {
+    value,
+    problems,
+    lineOf(path) {
+      const node = doc.getIn(path, true) as { range?: [number, number, number] } | undefined;
+      const start = node?.range?.[0];
+      return start === undefined ? null : lines.linePos(start).line;
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/errors.js';
+import { loadControlsCatalogue, parseControlsCatalogue } from '../../src/findings/controls.js';
+import { FINDING_KINDS } from '../../src/findings/evaluate-findings.js';
+
+const HEAD = 'schema_version: 1\nframeworks:\n  - id: a\n    name: A\n  - id: old\n    name: Old\n    status: retired\n';
+
+function errorOf(text: string): string {
+  try {
+    parseControlsCatalogue(text, 'c.yaml');
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('the controls catalogue', () => {
+  const shipped = loadControlsCatalogue();
+
+  it('ships a valid catalogue that maps every finding kind', () => {
+    expect(shipped.controls.size).toBeGreaterThan(100);
+    for (const info of Object.values(FINDING_KINDS)) expect(shipped.findings.has(info.mapping), info.mapping).toBe(true);
+    expect(shipped.disclaimer).toMatch(/do not by themselves demonstrate/);
+  });
+
+  it('uses current numbering (CSF 2.0 two-digit subcategories, ISO 27001:2022 Annex A)', () => {
+    expect(shipped.controls.has('csf2:DE.CM-01')).toBe(true);
+    expect(shipped.controls.has('csf2:DE.CM-1')).toBe(false);
+    expect([...shipped.controls.keys()].some((k) => k.startsWith('iso27001:A.12.'))).toBe(false);
+    expect(shipped.frameworks.get('ffiec-cat')?.legacy).toBe(true);
+  });
+
+  it('names the line of a duplicate key', () => {
+    const message = errorOf(`${HEAD}controls:\n  - key: "a:1"\n    framework: a\n    id: "1"\n    title: t\n    title: again\nfindings: []\n`);
+    expect(message).toMatch(/c\.yaml:13: Map keys must be unique/);
+  });
+
+  it('names the line of an unknown framework and of a mapping to an unknown control, all at once', () => {
+    const message = errorOf(
+      `${HEAD}controls:\n  - key: "a:1"\n    framework: a\n    id: "1"\n    title: t\n  - key: "z:9"\n    framework: z\n    id: "9"\n    title: t\nfindings:\n  - id: f\n    label: F\n    primary:\n      - "a:1"\n      - "b:2"\n`,
+    );
+    expect(message).toMatch(/c\.yaml:14: control z:9: unknown framework "z"/);
+    expect(message).toMatch(/c\.yaml:22: finding f: unknown control "b:2"/);
+  });
+
+  it('refuses a control defined twice and a wrong schema version', () => {
+    expect(errorOf(`${HEAD}controls:\n  - key: "a:1"\n    framework: a\n    id: "1"\n    title: t\n  - key: "a:1"\n    framework: a\n    id: "1"\n    title: t\nfindings: []\n`)).toMatch(/control a:1 is defined twice/);
+    expect(errorOf('schema_version: 2\nframeworks: []\ncontrols: []\nfindings: []\n')).toMatch(/schema_version: expected 1, received 2/);
+  });
+});

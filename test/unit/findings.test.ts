@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { diffSnapshots } from '../../src/diff/diff-snapshots.js';
+import { loadControlsCatalogue } from '../../src/findings/controls.js';
+import { evaluateFindings } from '../../src/findings/evaluate-findings.js';
+import type { ProcessRecord, SocketRecord } from '../../src/model/types.js';
+import { makeProcess, makeSnapshot, makeSocket } from '../helpers/make.js';
+
+const catalogue = loadControlsCatalogue();
+const web = makeProcess({ pid: 10, name: 'nginx', executable: '/usr/sbin/nginx', user: 'root', uid: 0, commandLine: ['nginx'] });
+
+function findings(after: SocketRecord[], processes: ProcessRecord[], before: SocketRecord[] = []) {
+  return evaluateFindings(diffSnapshots(makeSnapshot({ sockets: before, processes: [web] }), makeSnapshot({ sockets: after, processes })), catalogue);
+}
+
+const listenOn = (port: number, pid: number, address = '0.0.0.0') => makeSocket({ localAddress: address, localPort: port, inode: port, owners: [{ pid, fd: 3 }] });
+
+describe('evaluateFindings', () => {
+  it('maps a finding to its controls, primary before supporting, and says which are legacy', () => {
+    const [f] = findings([listenOn(8080, 10)], [web]);
+    expect(f!.kind).toBe('listener-opened');
+    expect(f!.severity).toBe('medium');
+    expect(f!.controls.map((c) => c.key)).toContain('csf2:DE.CM-09');
+    expect(f!.controls.find((c) => c.key === 'pcidss:1.2.5')?.role).toBe('primary');
+    const firstSupporting = f!.controls.findIndex((c) => c.role === 'supporting');
+    expect(f!.controls.slice(0, firstSupporting).every((c) => c.role === 'primary')).toBe(true);
+    expect(f!.controls.filter((c) => c.framework === 'ffiec-cat').every((c) => c.legacy)).toBe(true);
+    expect(f!.summary).toBe('new listener tcp 0.0.0.0:8080 (nginx, pid 10, user root)');
+  });
+
+  it('raises the severity for a back-door port held by a non-root process in /tmp, and says why', () => {
+    const shell = makeProcess({ pid: 7821, name: 'python3', executable: '/tmp/.x/python3', user: 'alice', uid: 1000, commandLine: ['python3', 'x.py'] });
+    const [f] = findings([listenOn(31337, 7821)], [shell]);
+    expect(f!.severity).toBe('critical');
+    expect(f!.reasons).toEqual(['port 31337 is a classic back-door port', 'the executable runs from /tmp/.x/python3, a temporary or home directory']);
+  });
+
+  it('raises cleartext services and privileged ports held by non-root to high', () => {
+    const telnetd = makeProcess({ pid: 30, name: 'inetd', executable: '/usr/sbin/inetd', user: 'nobody', uid: 65534, commandLine: ['inetd'] });
+    const [f] = findings([listenOn(23, 30)], [telnetd]);
+    expect(f!.severity).toBe('high');
+    expect(f!.reasons).toEqual(['port 23 is Telnet, a cleartext service', 'privileged port 23 held by a non-root process (uid 65534)']);
+  });
+
+  it('treats a deleted executable as critical', () => {
+    const gone = makeProcess({ pid: 40, name: 'sshd', executable: '/usr/sbin/sshd', executableDeleted: true, uid: 0, user: 'root' });
+    expect(findings([listenOn(2222, 40)], [gone])[0]!.severity).toBe('critical');
+  });
+
+  it('gives the same id to the same change in another run, and another id to another change', () => {
+    const a = findings([listenOn(8080, 10)], [web])[0]!.id;
+    expect(a).toMatch(/^NM-[0-9a-f]{12}$/);
+    expect(findings([listenOn(8080, 10)], [web])[0]!.id).toBe(a);
+    expect(findings([listenOn(8081, 10)], [web])[0]!.id).not.toBe(a);
+  });
+
+  it('has no heuristic reasons for closings', () => {
+    const [f] = findings([], [web], [listenOn(31337, 10)]);
+    expect(f!.kind).toBe('listener-closed');
+    expect(f!.reasons).toEqual([]);
+    expect(f!.severity).toBe('low');
+  });
+});
