@@ -153,6 +153,7 @@ Examples:
   netmon --once --label pre --change CHG-1234
   netmon --interval 10                   capture every 10 s until Ctrl-C
   netmon snapshots                       list stored snapshots; netmon show 57 prints one
+  netmon diff --change CHG-1234          findings of a maintenance window, mapped to controls
   netmon verify-store                    check the evidence store's hash chain
   netmon prune --older-than 400d         drop old snapshots, keeping the chain verifiable
   netmon snapshot --output json > s.json the versioned snapshot document, for scripts
@@ -233,6 +234,20 @@ export function buildProgram(io: CliIo): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
     .action(async (flags: { db: string; output: 'text' | 'json' }) => (await import('./store-commands.js')).verifyStore(flags, io));
+
+  program
+    .command('diff')
+    .description('findings between two stored snapshots, mapped to compliance controls (exit 1 at --fail-on)')
+    .option('--change <ticket>', 'compare the snapshots labelled pre and post for this change ticket')
+    .option('--pre <snapshot>', 'the before snapshot: id, label, ISO time or latest')
+    .option('--post <snapshot>', 'the after snapshot: id, label, ISO time or latest')
+    .option('--db <path>', 'SQLite evidence store', 'netmon.db')
+    .option('--controls <file>', 'controls catalogue (default: templates/controls.yaml)')
+    .addOption(new Option('--fail-on <severity>', 'exit 1 when a finding is at or above this severity').choices(['info', 'low', 'medium', 'high', 'critical']).default('medium'))
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .action(async (flags: import('./diff-command.js').DiffFlags) => (await import('./diff-command.js')).runDiff(flags, io));
 
   program
     .command('prune')

@@ -1,0 +1,73 @@
+import { existsSync } from 'node:fs';
+import { diffSnapshots } from '../diff/diff-snapshots.js';
+import { ConfigError, ExitError, StoreError } from '../errors.js';
+import { loadControlsCatalogue } from '../findings/controls.js';
+import { evaluateFindings, type Severity } from '../findings/evaluate-findings.js';
+import { failsAt, renderFindingsJson, renderFindingsText, type FindingsReport } from '../outputs/findings.js';
+import { EvidenceStore, type SnapshotSummary } from '../store/evidence-store.js';
+import type { CliIo } from './program.js';
+
+export interface DiffFlags {
+  pre?: string;
+  post?: string;
+  change?: string;
+  db: string;
+  controls?: string;
+  failOn: Severity;
+  output: 'text' | 'json';
+}
+
+/**
+ * A snapshot from a selector: an id, `latest`, an ISO 8601 time (the last snapshot taken at or
+ * before it), or a label (the last snapshot with it, within the change ticket when one is given).
+ */
+export function selectSnapshot(list: readonly SnapshotSummary[], selector: string, change: string | undefined, role: string): SnapshotSummary {
+  const pick = (candidates: readonly SnapshotSummary[]): SnapshotSummary | undefined => candidates[candidates.length - 1];
+  let found: SnapshotSummary | undefined;
+  if (/^\d+$/.test(selector)) found = list.find((s) => s.id === Number(selector));
+  else if (selector === 'latest') found = pick(list);
+  else if (/^\d{4}-\d{2}-\d{2}/.test(selector) && !Number.isNaN(Date.parse(selector))) found = pick(list.filter((s) => Date.parse(s.takenAt) <= Date.parse(selector)));
+  else found = pick(list.filter((s) => s.label === selector && (change === undefined || s.change === change)));
+  if (!found) {
+    const scope = change === undefined ? '' : ` for change ${change}`;
+    throw new ConfigError('E_USAGE', `no snapshot matches --${role} ${JSON.stringify(selector)}${scope}`, {
+      hint: 'list them with `netmon snapshots`; --pre/--post take an id, a label, an ISO time or latest',
+    });
+  }
+  return found;
+}
+
+/** `netmon diff`: findings between two stored snapshots, mapped to controls; exit 1 at --fail-on. */
+export function runDiff(flags: DiffFlags, io: CliIo): void {
+  if (flags.change === undefined && (flags.pre === undefined || flags.post === undefined)) {
+    throw new ConfigError('E_USAGE', 'give --change TICKET (pairs the snapshots labelled pre and post), or both --pre and --post');
+  }
+  const catalogue = loadControlsCatalogue(flags.controls);
+  if (!existsSync(flags.db)) {
+    throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'capture with `netmon --once --label pre --change TICKET` first, or give --db PATH' });
+  }
+  const store = EvidenceStore.open(flags.db, { readonly: true });
+  try {
+    const list = store.listSnapshots();
+    const pre = selectSnapshot(list, flags.pre ?? 'pre', flags.change, 'pre');
+    const post = selectSnapshot(list, flags.post ?? 'post', flags.change, 'post');
+    const before = store.loadSnapshot(pre.id);
+    const after = store.loadSnapshot(post.id);
+    const findings = evaluateFindings(diffSnapshots(before, after), catalogue);
+    const report: FindingsReport = {
+      before: { id: pre.id, takenAt: pre.takenAt, label: pre.label },
+      after: { id: post.id, takenAt: post.takenAt, label: post.label },
+      host: after.host.hostname,
+      change: flags.change ?? null,
+      findings,
+      disclaimer: catalogue.disclaimer,
+    };
+    io.stdout(flags.output === 'json' ? renderFindingsJson(report) : renderFindingsText(report));
+    if (failsAt(findings, flags.failOn)) {
+      io.stderr(`netmon: ${findings.length} findings, some at or above ${flags.failOn} (exit 1)\n`);
+      throw new ExitError(1);
+    }
+  } finally {
+    store.close();
+  }
+}

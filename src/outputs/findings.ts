@@ -1,0 +1,95 @@
+import type { ControlRef, Finding, Severity } from '../findings/evaluate-findings.js';
+import { SEVERITIES } from '../findings/evaluate-findings.js';
+import { printable } from './sanitize.js';
+import { isoWithOffset } from './time.js';
+
+/** Version of the findings document. */
+export const FINDINGS_SCHEMA_VERSION = 1 as const;
+
+export interface FindingsReport {
+  before: { id: number | null; takenAt: string; label?: string | null };
+  after: { id: number | null; takenAt: string; label?: string | null };
+  host: string;
+  change?: string | null;
+  findings: Finding[];
+  disclaimer: string;
+}
+
+const FRAMEWORK_NAMES: Record<string, string> = {
+  csf2: 'NIST CSF 2.0',
+  iso27001: 'ISO/IEC 27001:2022',
+  pcidss: 'PCI DSS v4.0.1',
+  dora: 'DORA',
+  'dora-rts': 'DORA RTS 2024/1774',
+  cis8: 'CIS Controls v8.1',
+  sp80053: 'NIST SP 800-53 r5',
+  soc2: 'SOC 2',
+  hipaa: 'HIPAA',
+  'cisa-cpg': 'CISA CPG',
+  'ffiec-cat': 'FFIEC CAT (retired, legacy)',
+};
+
+/** "NIST CSF 2.0 DE.CM-01, DE.CM-09; ISO/IEC 27001:2022 A.8.16" for one role. */
+function controlsLine(controls: ControlRef[], role: 'primary' | 'supporting'): string {
+  const byFramework = new Map<string, string[]>();
+  for (const c of controls) {
+    if (c.role !== role) continue;
+    const list = byFramework.get(c.framework);
+    if (list) list.push(c.id);
+    else byFramework.set(c.framework, [c.id]);
+  }
+  return [...byFramework].map(([f, ids]) => `${FRAMEWORK_NAMES[f] ?? f} ${ids.join(', ')}`).join('; ');
+}
+
+/** Findings worst first, then by kind and id: a stable order for reports. */
+export function sortFindings(findings: readonly Finding[]): Finding[] {
+  return [...findings].sort((a, b) => SEVERITIES.indexOf(b.severity) - SEVERITIES.indexOf(a.severity) || a.kind.localeCompare(b.kind) || a.id.localeCompare(b.id));
+}
+
+function side(s: FindingsReport['before']): string {
+  const id = s.id === null ? '' : `snapshot ${s.id} `;
+  const label = s.label ? `, ${s.label}` : '';
+  return `${id}(${isoWithOffset(new Date(s.takenAt))}${label})`;
+}
+
+/** The change report a reviewer reads: counts, then each finding with why and controls. Pure. */
+export function renderFindingsText(report: FindingsReport): string {
+  const findings = sortFindings(report.findings);
+  const lines = [
+    `Changes on ${printable(report.host)}${report.change ? ` for change ${printable(report.change)}` : ''}: ${side(report.before)} -> ${side(report.after)}`,
+  ];
+  if (findings.length === 0) {
+    lines.push('No changes found.');
+  } else {
+    const counts = SEVERITIES.slice()
+      .reverse()
+      .map((s) => [s, findings.filter((f) => f.severity === s).length] as const)
+      .filter(([, n]) => n > 0)
+      .map(([s, n]) => `${n} ${s}`);
+    lines.push(`${findings.length} ${findings.length === 1 ? 'finding' : 'findings'}: ${counts.join(', ')}`);
+    for (const f of findings) {
+      lines.push('');
+      lines.push(`${f.severity.toUpperCase().padEnd(8)} ${f.title}  [${f.id}]`);
+      lines.push(`  ${printable(f.summary)}`);
+      if (f.reasons.length > 0) lines.push(`  why: ${printable(f.reasons.join('; '))}`);
+      const primary = controlsLine(f.controls, 'primary');
+      if (primary) lines.push(`  supports: ${primary}`);
+      const supporting = controlsLine(f.controls, 'supporting');
+      if (supporting) lines.push(`  also relevant to: ${supporting}`);
+    }
+  }
+  lines.push('');
+  lines.push(`Controls listed are those this evidence supports; it does not by itself satisfy them. ${report.disclaimer}`.trim());
+  return `${lines.join('\n')}\n`;
+}
+
+/** The versioned findings document. Pure. */
+export function renderFindingsJson(report: FindingsReport): string {
+  return `${JSON.stringify({ schemaVersion: FINDINGS_SCHEMA_VERSION, ...report, findings: sortFindings(report.findings) }, null, 2)}\n`;
+}
+
+/** True when any finding is at or above the threshold. Pure. */
+export function failsAt(findings: readonly Finding[], threshold: Severity): boolean {
+  const limit = SEVERITIES.indexOf(threshold);
+  return findings.some((f) => SEVERITIES.indexOf(f.severity) >= limit);
+}

@@ -1,0 +1,105 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Finding } from '../../src/findings/evaluate-findings.js';
+import { HOLDER, runCli, startJsonProcess, stop } from '../helpers/processes.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'netmon-diff-'));
+const children: ChildProcess[] = [];
+afterAll(async () => {
+  for (const c of children) await stop(c);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function listening(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+async function holder(...args: string[]) {
+  const h = await startJsonProcess<{ pid: number; clientPort?: number }>(process.execPath, [HOLDER, ...args]);
+  children.push(h.child);
+  return h;
+}
+
+describe('netmon diff over a maintenance window (real processes)', () => {
+  it('reports the new, closed and replaced listeners and the new outbound connection, with processes and controls, and exits 1', async () => {
+    const db = join(dir, 'w.db');
+    const csv = join(dir, 'w.csv');
+    const closing = await holder('--listen-port', '3131');
+    const replaced = await holder('--listen-port', '3232');
+    const pre = runCli(['--once', '--label', 'pre', '--change', 'CHG-42', '--db', db, '--csv', csv, '--no-hash-binaries']);
+    expect(pre.status, pre.stderr).toBe(0);
+
+    await stop(closing.child);
+    await stop(replaced.child);
+    const python = spawn('/usr/bin/python3', ['-m', 'http.server', '3232', '--bind', '127.0.0.1'], { stdio: 'ignore' });
+    children.push(python);
+    await listening(3232);
+    const opened = await holder('--listen-port', '3333');
+    const client = await holder('--connect', '127.0.0.1:3333');
+    const post = runCli(['--once', '--label', 'post', '--change', 'CHG-42', '--db', db, '--csv', csv, '--no-hash-binaries']);
+    expect(post.status, post.stderr).toBe(0);
+
+    const json = runCli(['diff', '--change', 'CHG-42', '--db', db, '-o', 'json']);
+    expect(json.status, json.stderr).toBe(1);
+    const report = JSON.parse(json.stdout) as { schemaVersion: number; change: string; findings: Finding[] };
+    expect(report.schemaVersion).toBe(1);
+    expect(report.change).toBe('CHG-42');
+    const find = (kind: string, pred: (f: Finding) => boolean) => report.findings.find((f) => f.kind === kind && pred(f));
+
+    const newListener = find('listener-opened', (f) => f.change.kind === 'listener-opened' && f.change.after.port === 3333);
+    expect(newListener?.change.kind === 'listener-opened' && newListener.change.after.process?.pid).toBe(opened.info.pid);
+    expect(newListener?.controls.map((c) => c.key)).toEqual(expect.arrayContaining(['csf2:DE.CM-01', 'iso27001:A.8.16', 'pcidss:1.2.5']));
+
+    const closed = find('listener-closed', (f) => f.change.kind === 'listener-closed' && f.change.before.port === 3131);
+    expect(closed?.change.kind === 'listener-closed' && closed.change.before.process?.pid).toBe(closing.info.pid);
+
+    const takeover = find('process-changed', (f) => f.change.kind === 'process-changed' && f.change.after.port === 3232);
+    expect(takeover).toBeDefined();
+    if (takeover?.change.kind !== 'process-changed') throw new Error('kind');
+    expect(takeover.change.fields).toContain('executable');
+    expect(takeover.change.after.process?.name).toMatch(/python/);
+    expect(takeover.severity).toBe('high');
+    expect(takeover.controls.map((c) => c.key)).toContain('csf2:DE.CM-09');
+
+    const outbound = find('outbound-opened', (f) => f.change.kind === 'outbound-opened' && f.change.after.remotePort === 3333);
+    // Aggregated by executable: the client process and the new listener's own test connection are both node.
+    if (outbound?.change.kind !== 'outbound-opened') throw new Error('no outbound-opened finding for port 3333');
+    expect(outbound.change.after.executable).toBe(realpathSync(process.execPath));
+    expect(outbound.change.after.connections).toBeGreaterThanOrEqual(2);
+    expect([client.info.pid, opened.info.pid]).toContain(outbound.change.after.process?.pid);
+
+    const text = runCli(['diff', '--pre', 'pre', '--post', 'post', '--change', 'CHG-42', '--db', db]);
+    expect(text.status).toBe(1);
+    expect(text.stdout).toMatch(/^Changes on .+ for change CHG-42: snapshot \d+ \(.+, pre\) -> snapshot \d+ \(.+, post\)/);
+    expect(text.stdout).toMatch(/HIGH\s+Port taken over by another process/);
+    expect(text.stdout).toMatch(/supports: NIST CSF 2\.0 /);
+    expect(text.stdout).toMatch(/does not by itself satisfy them/);
+
+    // With a threshold above every finding, the same diff exits 0.
+    expect(runCli(['diff', '--change', 'CHG-42', '--db', db, '--fail-on', 'critical']).status).toBe(0);
+  });
+
+  it('refuses what it cannot resolve with a usage error', () => {
+    const db = join(dir, 'w.db');
+    const none = runCli(['diff', '--change', 'NOPE', '--db', db]);
+    expect(none.status).toBe(2);
+    expect(none.stderr).toMatch(/no snapshot matches --pre "pre" for change NOPE/);
+    expect(runCli(['diff', '--db', db]).status).toBe(2);
+    expect(runCli(['diff', '--change', 'CHG-42', '--db', db, '--fail-on', 'sometimes']).status).toBe(2);
+  });
+});
