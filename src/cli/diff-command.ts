@@ -3,6 +3,7 @@ import { diffSnapshots } from '../diff/diff-snapshots.js';
 import { ConfigError, ExitError, StoreError } from '../errors.js';
 import { loadControlsCatalogue } from '../findings/controls.js';
 import { evaluateFindings, type Severity } from '../findings/evaluate-findings.js';
+import { loadExpectedChanges } from '../findings/expected-changes.js';
 import { failsAt, renderFindingsJson, renderFindingsText, type FindingsReport } from '../outputs/findings.js';
 import { EvidenceStore, type SnapshotSummary } from '../store/evidence-store.js';
 import type { CliIo } from './program.js';
@@ -13,6 +14,7 @@ export interface DiffFlags {
   change?: string;
   db: string;
   controls?: string;
+  expect?: string;
   failOn: Severity;
   output: 'text' | 'json';
 }
@@ -43,6 +45,7 @@ export function runDiff(flags: DiffFlags, io: CliIo): void {
     throw new ConfigError('E_USAGE', 'give --change TICKET (pairs the snapshots labelled pre and post), or both --pre and --post');
   }
   const catalogue = loadControlsCatalogue(flags.controls);
+  const expected = flags.expect === undefined ? null : loadExpectedChanges(flags.expect);
   if (!existsSync(flags.db)) {
     throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'capture with `netmon --once --label pre --change TICKET` first, or give --db PATH' });
   }
@@ -53,7 +56,7 @@ export function runDiff(flags: DiffFlags, io: CliIo): void {
     const post = selectSnapshot(list, flags.post ?? 'post', flags.change, 'post');
     const before = store.loadSnapshot(pre.id);
     const after = store.loadSnapshot(post.id);
-    const findings = evaluateFindings(diffSnapshots(before, after), catalogue);
+    const findings = evaluateFindings(diffSnapshots(before, after), catalogue, { expected, now: new Date() });
     const report: FindingsReport = {
       before: { id: pre.id, takenAt: pre.takenAt, label: pre.label },
       after: { id: post.id, takenAt: post.takenAt, label: post.label },
@@ -64,7 +67,7 @@ export function runDiff(flags: DiffFlags, io: CliIo): void {
     };
     io.stdout(flags.output === 'json' ? renderFindingsJson(report) : renderFindingsText(report));
     if (failsAt(findings, flags.failOn)) {
-      io.stderr(`netmon: ${findings.length} findings, some at or above ${flags.failOn} (exit 1)\n`);
+      io.stderr(`netmon: findings that are not approved reach ${flags.failOn} or above (exit 1)\n`);
       throw new ExitError(1);
     }
   } finally {

@@ -1,11 +1,16 @@
 import { createHash } from 'node:crypto';
 import type { Change, ChangeKind, Diff, ListenerView, OutboundView, ProcessView } from '../diff/diff-snapshots.js';
 import type { ControlsCatalogue } from './controls.js';
+import { classifyFindings, type ExpectedAction, type ExpectedChange, type ExpectedChanges } from './expected-changes.js';
 
 export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical';
 export const SEVERITIES: readonly Severity[] = ['info', 'low', 'medium', 'high', 'critical'];
 
-export type FindingKind = ChangeKind;
+/** A change between snapshots, or an approved change that did not happen. */
+export type FindingKind = ChangeKind | 'expected-missing';
+
+/** approved: an expected change covers it; unexpected: nothing does; missing: an expected change no finding matched. */
+export type Approval = 'approved' | 'unexpected' | 'missing';
 
 /**
  * Per-kind metadata. `satisfies` makes a new change kind fail to compile until it has a title,
@@ -23,6 +28,7 @@ export const FINDING_KINDS = {
   'outbound-closed': { title: 'Outbound connection ended', severity: 'info', mapping: 'monitoring_evidence_collected' },
   'new-external-destination': { title: 'New outbound connection to an external address', severity: 'medium', mapping: 'new_outbound_external' },
   'coverage-changed': { title: 'Attribution coverage changed', severity: 'low', mapping: 'monitoring_evidence_collected' },
+  'expected-missing': { title: 'Approved change not observed', severity: 'medium', mapping: 'expected_change_missing' },
 } as const satisfies Record<FindingKind, { title: string; severity: Severity; mapping: string }>;
 
 /** A control a finding is evidence for. The evidence supports it; it does not by itself satisfy it. */
@@ -46,7 +52,11 @@ export interface Finding {
   summary: string;
   /** Why the severity is what it is, beyond the kind's base severity. */
   reasons: string[];
-  change: Change;
+  /** The change; absent for `expected-missing`. */
+  change?: Change;
+  approval: Approval;
+  /** The expected change that approves this finding, or that is missing. */
+  expected?: { action: ExpectedAction; pattern: string; path: string | null; justification: string | null; line: number | null; source: string };
   controls: ControlRef[];
 }
 
@@ -184,23 +194,64 @@ function assess(change: Change): { severity: Severity; reasons: string[] } {
   return { severity, reasons: [...new Set(reasons)] };
 }
 
+function controlsOf(kind: FindingKind, catalogue: ControlsCatalogue): ControlRef[] {
+  const mapping = catalogue.findings.get(FINDING_KINDS[kind].mapping);
+  const controls: ControlRef[] = [];
+  for (const role of ['primary', 'supporting'] as const) {
+    for (const key of mapping?.[role] ?? []) {
+      const control = catalogue.controls.get(key)!;
+      controls.push({ key, framework: control.framework, id: control.id, title: control.title, role, legacy: catalogue.frameworks.get(control.framework)?.legacy ?? false });
+    }
+  }
+  return controls;
+}
+
+function expectedRef(e: ExpectedChange, source: string): NonNullable<Finding['expected']> {
+  return { action: e.action, pattern: e.pattern, path: e.pathPattern, justification: e.justification, line: e.line, source };
+}
+
+export interface EvaluateOptions {
+  /** What the change ticket (or the standing allow-list) approved. */
+  expected?: ExpectedChanges | null;
+  /** Expiry dates are compared with this; default now. */
+  now?: Date;
+}
+
 /**
  * One finding per change: kind, severity (raised by the heuristics above), a stable id, a summary
- * and the controls it is evidence for, from the catalogue. Pure.
+ * and the controls it is evidence for, from the catalogue; classed approved or unexpected against
+ * the expected changes, each of which that did not happen being its own `expected-missing`
+ * finding. Pure.
  */
-export function evaluateFindings(diff: Diff, catalogue: ControlsCatalogue): Finding[] {
-  return diff.changes.map((change) => {
-    const info = FINDING_KINDS[change.kind];
+export function evaluateFindings(diff: Diff, catalogue: ControlsCatalogue, options: EvaluateOptions = {}): Finding[] {
+  const findings: Finding[] = diff.changes.map((change) => {
     const { severity, reasons } = assess(change);
-    const mapping = catalogue.findings.get(info.mapping);
-    const controls: ControlRef[] = [];
-    for (const role of ['primary', 'supporting'] as const) {
-      for (const key of mapping?.[role] ?? []) {
-        const control = catalogue.controls.get(key)!;
-        controls.push({ key, framework: control.framework, id: control.id, title: control.title, role, legacy: catalogue.frameworks.get(control.framework)?.legacy ?? false });
-      }
-    }
     const id = `NM-${createHash('sha256').update(`${change.kind}\n${identity(change)}`).digest('hex').slice(0, 12)}`;
-    return { id, kind: change.kind, severity, title: info.title, summary: summarize(change), reasons, change, controls };
+    return { id, kind: change.kind, severity, title: FINDING_KINDS[change.kind].title, summary: summarize(change), reasons, change, approval: 'unexpected', controls: controlsOf(change.kind, catalogue) };
   });
+  const expected = options.expected ?? null;
+  if (!expected) return findings;
+  const classes = classifyFindings(findings, expected, options.now ?? new Date());
+  for (const f of findings) {
+    const e = classes.approved.get(f.id);
+    if (e) {
+      f.approval = 'approved';
+      f.expected = expectedRef(e, expected.source);
+    }
+  }
+  for (const e of classes.missing) {
+    const where = e.line === null ? expected.source : `${expected.source}:${e.line}`;
+    findings.push({
+      id: `NM-${createHash('sha256').update(`expected-missing\n${e.action}\n${e.pattern}\n${e.pathPattern ?? ''}`).digest('hex').slice(0, 12)}`,
+      kind: 'expected-missing',
+      severity: FINDING_KINDS['expected-missing'].severity,
+      title: FINDING_KINDS['expected-missing'].title,
+      summary: `expected ${e.action} ${e.pattern}${e.pathPattern ? ` (${e.pathPattern})` : ''} did not happen (${where})`,
+      reasons: e.justification ? [`approved as: ${e.justification}`] : [],
+      approval: 'missing',
+      expected: expectedRef(e, expected.source),
+      controls: controlsOf('expected-missing', catalogue),
+    });
+  }
+  return findings;
 }

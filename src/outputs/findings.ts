@@ -52,34 +52,52 @@ function side(s: FindingsReport['before']): string {
   return `${id}(${isoWithOffset(new Date(s.takenAt))}${label})`;
 }
 
-/** The change report a reviewer reads: counts, then each finding with why and controls. Pure. */
+const GROUPS: { title: string; kinds: Finding['kind'][] }[] = [
+  { title: 'Opened ports', kinds: ['listener-opened', 'exposure-widened'] },
+  { title: 'Closed ports', kinds: ['listener-closed'] },
+  { title: 'Changed listeners', kinds: ['process-changed', 'binary-changed', 'listener-count-changed'] },
+  { title: 'Outbound connections', kinds: ['new-external-destination', 'outbound-opened', 'outbound-closed'] },
+  { title: 'Attribution coverage', kinds: ['coverage-changed'] },
+  { title: 'Missing expected changes', kinds: ['expected-missing'] },
+];
+
+/**
+ * The grouped change report a reviewer reads: totals, then each group ("Opened ports (2):") with
+ * every finding's severity, approval, summary, why, and the controls it supports. Pure.
+ */
 export function renderFindingsText(report: FindingsReport): string {
   const findings = sortFindings(report.findings);
   const lines = [
-    `Changes on ${printable(report.host)}${report.change ? ` for change ${printable(report.change)}` : ''}: ${side(report.before)} -> ${side(report.after)}`,
+    `Port changes detected (${findings.length} total) on ${printable(report.host)}${report.change ? ` for change ${printable(report.change)}` : ''}: ${side(report.before)} -> ${side(report.after)}`,
   ];
-  if (findings.length === 0) {
-    lines.push('No changes found.');
-  } else {
-    const counts = SEVERITIES.slice()
+  if (findings.length > 0) {
+    const bySeverity = SEVERITIES.slice()
       .reverse()
-      .map((s) => [s, findings.filter((f) => f.severity === s).length] as const)
+      .map((sev) => [sev, findings.filter((f) => f.severity === sev).length] as const)
       .filter(([, n]) => n > 0)
-      .map(([s, n]) => `${n} ${s}`);
-    lines.push(`${findings.length} ${findings.length === 1 ? 'finding' : 'findings'}: ${counts.join(', ')}`);
-    for (const f of findings) {
-      lines.push('');
-      lines.push(`${f.severity.toUpperCase().padEnd(8)} ${f.title}  [${f.id}]`);
-      lines.push(`  ${printable(f.summary)}`);
-      if (f.reasons.length > 0) lines.push(`  why: ${printable(f.reasons.join('; '))}`);
+      .map(([sev, n]) => `${n} ${sev}`);
+    const byApproval = (['unexpected', 'approved', 'missing'] as const)
+      .map((a) => [a, findings.filter((f) => f.approval === a).length] as const)
+      .filter(([, n]) => n > 0)
+      .map(([a, n]) => `${n} ${a}`);
+    lines.push(`  ${bySeverity.join(', ')}; ${byApproval.join(', ')}`);
+  }
+  for (const group of GROUPS) {
+    const members = findings.filter((f) => group.kinds.includes(f.kind));
+    if (members.length === 0) continue;
+    lines.push('', `${group.title} (${members.length}):`);
+    for (const f of members) {
+      lines.push(`  ${f.severity.toUpperCase().padEnd(8)} ${f.approval.padEnd(10)} ${printable(f.summary)}  [${f.id}]`);
+      if (f.reasons.length > 0) lines.push(`      why: ${printable(f.reasons.join('; '))}`);
+      if (f.approval === 'approved' && f.expected) {
+        lines.push(`      approved by: ${f.expected.action} ${printable(f.expected.pattern)}${f.expected.justification ? ` (${printable(f.expected.justification)})` : ''}`);
+      }
       const primary = controlsLine(f.controls, 'primary');
-      if (primary) lines.push(`  supports: ${primary}`);
-      const supporting = controlsLine(f.controls, 'supporting');
-      if (supporting) lines.push(`  also relevant to: ${supporting}`);
+      if (primary) lines.push(`      supports: ${primary}`);
     }
   }
-  lines.push('');
-  lines.push(`Controls listed are those this evidence supports; it does not by itself satisfy them. ${report.disclaimer}`.trim());
+  if (findings.length === 0) lines.push('', 'No changes found.');
+  lines.push('', `Controls listed are those this evidence supports; it does not by itself satisfy them. ${report.disclaimer}`.trim());
   return `${lines.join('\n')}\n`;
 }
 
@@ -88,8 +106,8 @@ export function renderFindingsJson(report: FindingsReport): string {
   return `${JSON.stringify({ schemaVersion: FINDINGS_SCHEMA_VERSION, ...report, findings: sortFindings(report.findings) }, null, 2)}\n`;
 }
 
-/** True when any finding is at or above the threshold. Pure. */
+/** True when a finding that is not approved is at or above the threshold. Pure. */
 export function failsAt(findings: readonly Finding[], threshold: Severity): boolean {
   const limit = SEVERITIES.indexOf(threshold);
-  return findings.some((f) => SEVERITIES.indexOf(f.severity) >= limit);
+  return findings.some((f) => f.approval !== 'approved' && SEVERITIES.indexOf(f.severity) >= limit);
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,33 +61,48 @@ describe('netmon diff over a maintenance window (real processes)', () => {
     expect(report.change).toBe('CHG-42');
     const find = (kind: string, pred: (f: Finding) => boolean) => report.findings.find((f) => f.kind === kind && pred(f));
 
-    const newListener = find('listener-opened', (f) => f.change.kind === 'listener-opened' && f.change.after.port === 3333);
-    expect(newListener?.change.kind === 'listener-opened' && newListener.change.after.process?.pid).toBe(opened.info.pid);
+    const newListener = find('listener-opened', (f) => f.change?.kind === 'listener-opened' && f.change.after.port === 3333);
+    expect(newListener?.change?.kind === 'listener-opened' && newListener.change?.after.process?.pid).toBe(opened.info.pid);
     expect(newListener?.controls.map((c) => c.key)).toEqual(expect.arrayContaining(['csf2:DE.CM-01', 'iso27001:A.8.16', 'pcidss:1.2.5']));
 
-    const closed = find('listener-closed', (f) => f.change.kind === 'listener-closed' && f.change.before.port === 3131);
-    expect(closed?.change.kind === 'listener-closed' && closed.change.before.process?.pid).toBe(closing.info.pid);
+    const closed = find('listener-closed', (f) => f.change?.kind === 'listener-closed' && f.change.before.port === 3131);
+    expect(closed?.change?.kind === 'listener-closed' && closed.change?.before.process?.pid).toBe(closing.info.pid);
 
-    const takeover = find('process-changed', (f) => f.change.kind === 'process-changed' && f.change.after.port === 3232);
+    const takeover = find('process-changed', (f) => f.change?.kind === 'process-changed' && f.change.after.port === 3232);
     expect(takeover).toBeDefined();
-    if (takeover?.change.kind !== 'process-changed') throw new Error('kind');
+    if (takeover?.change?.kind !== 'process-changed') throw new Error('kind');
     expect(takeover.change.fields).toContain('executable');
     expect(takeover.change.after.process?.name).toMatch(/python/);
     expect(takeover.severity).toBe('high');
     expect(takeover.controls.map((c) => c.key)).toContain('csf2:DE.CM-09');
 
-    const outbound = find('outbound-opened', (f) => f.change.kind === 'outbound-opened' && f.change.after.remotePort === 3333);
+    const outbound = find('outbound-opened', (f) => f.change?.kind === 'outbound-opened' && f.change.after.remotePort === 3333);
     // Aggregated by executable: the client process and the new listener's own test connection are both node.
-    if (outbound?.change.kind !== 'outbound-opened') throw new Error('no outbound-opened finding for port 3333');
+    if (outbound?.change?.kind !== 'outbound-opened') throw new Error('no outbound-opened finding for port 3333');
     expect(outbound.change.after.executable).toBe(realpathSync(process.execPath));
     expect(outbound.change.after.connections).toBeGreaterThanOrEqual(2);
     expect([client.info.pid, opened.info.pid]).toContain(outbound.change.after.process?.pid);
 
     const text = runCli(['diff', '--pre', 'pre', '--post', 'post', '--change', 'CHG-42', '--db', db]);
     expect(text.status).toBe(1);
-    expect(text.stdout).toMatch(/^Changes on .+ for change CHG-42: snapshot \d+ \(.+, pre\) -> snapshot \d+ \(.+, post\)/);
-    expect(text.stdout).toMatch(/HIGH\s+Port taken over by another process/);
+    expect(text.stdout).toMatch(/^Port changes detected \(\d+ total\) on .+ for change CHG-42: snapshot \d+ \(.+, pre\) -> snapshot \d+ \(.+, post\)/);
+    expect(text.stdout).toMatch(/\nOpened ports \(\d+\):\n/);
+    expect(text.stdout).toMatch(/\nChanged listeners \(\d+\):\n  HIGH\s+unexpected listener tcp 127\.0\.0\.1:3232 now belongs to python/);
     expect(text.stdout).toMatch(/supports: NIST CSF 2\.0 /);
+
+    // The change ticket approved the new listener and a closure that did not happen.
+    const expectFile = join(dir, 'chg-42.yaml');
+    writeFileSync(expectFile, 'schema_version: 1\nchange: CHG-42\nexpected:\n  - open: "tcp:3333"\n    justification: "new service for CHG-42"\n  - close: ":9999"\n');
+    const approved = runCli(['diff', '--change', 'CHG-42', '--db', db, '-o', 'json', '--expect', expectFile]);
+    expect(approved.status).toBe(1);
+    const classed = JSON.parse(approved.stdout) as { findings: Finding[] };
+    const listener3333 = classed.findings.find((f) => f.change?.kind === 'listener-opened' && f.change.after.port === 3333);
+    expect(listener3333?.approval).toBe('approved');
+    expect(listener3333?.expected?.justification).toBe('new service for CHG-42');
+    const missing = classed.findings.find((f) => f.kind === 'expected-missing');
+    expect(missing).toMatchObject({ approval: 'missing', expected: { action: 'close', pattern: ':9999' } });
+    expect(missing?.controls.map((c) => c.key)).toContain('csf2:ID.RA-07');
+    expect(classed.findings.find((f) => f.change?.kind === 'process-changed')?.approval).toBe('unexpected');
     expect(text.stdout).toMatch(/does not by itself satisfy them/);
 
     // With a threshold above every finding, the same diff exits 0.

@@ -1,0 +1,192 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError, describeErrno, FilterError } from '../errors.js';
+import { endpointMatches, parseEndpointFilter, type EndpointFilter } from '../filter/endpoint-filter.js';
+import { compileGlob } from '../filter/glob.js';
+import { parseYaml } from '../formats/yaml.js';
+import type { ListenerView, OutboundView } from '../diff/diff-snapshots.js';
+import type { Finding } from './evaluate-findings.js';
+
+/** What a change ticket approved. */
+export type ExpectedAction = 'open' | 'close' | 'replace' | 'allow';
+
+/** One approved change: an action on the sockets a pattern (the --filter syntax) selects. */
+export interface ExpectedChange {
+  /** Position in the file (0-based) and its line, to name it in reports. */
+  index: number;
+  line: number | null;
+  action: ExpectedAction;
+  pattern: string;
+  filter: EndpointFilter;
+  /** Optional glob on the executable path (for `replace`, the new executable). */
+  path: RegExp | null;
+  pathPattern: string | null;
+  expires: Date | null;
+  justification: string | null;
+}
+
+export interface ExpectedChanges {
+  source: string;
+  change: string | null;
+  entries: ExpectedChange[];
+}
+
+/** Which finding kinds each action approves. */
+const APPROVES: Record<ExpectedAction, readonly NonNullable<Finding['change']>['kind'][]> = {
+  open: ['listener-opened', 'exposure-widened', 'listener-count-changed'],
+  close: ['listener-closed', 'listener-count-changed'],
+  replace: ['binary-changed', 'process-changed'],
+  allow: ['outbound-opened', 'new-external-destination'],
+};
+
+const ACTIONS = Object.keys(APPROVES) as ExpectedAction[];
+
+/**
+ * Parse an expected-changes file:
+ *
+ *   schema_version: 1
+ *   change: CHG-1234
+ *   expected:
+ *     - open: "tcp:8443"                 # the --filter syntax
+ *       justification: "new TLS endpoint"
+ *       expires: 2026-12-31
+ *     - replace: ":443"
+ *       path: "/usr/sbin/nginx"
+ *     - allow: "203.0.113.7:443"
+ *     - close: ":8080"
+ *
+ * Every problem is reported with its line; any problem stops the load (ConfigError). Pure.
+ */
+export function parseExpectedChanges(text: string, source: string): ExpectedChanges {
+  const doc = parseYaml(text);
+  const problems = doc.problems.map((p) => `${source}${p.line === null ? '' : `:${p.line}`}: ${p.message}`);
+  const at = (path: (string | number)[], message: string): void => {
+    const line = doc.lineOf(path);
+    problems.push(`${source}${line === null ? '' : `:${line}`}: ${message}`);
+  };
+  const root = (doc.value ?? {}) as Record<string, unknown>;
+  if (problems.length === 0 && root.schema_version !== 1) at(['schema_version'], `schema_version: expected 1, received ${JSON.stringify(root.schema_version)}`);
+  const list = Array.isArray(root.expected) ? root.expected : [];
+  if (problems.length === 0 && !Array.isArray(root.expected)) at(['expected'], 'expected: a list of changes (open, close, replace or allow)');
+  const entries: ExpectedChange[] = [];
+  list.forEach((raw, index) => {
+    if (typeof raw !== 'object' || raw === null) return at(['expected', index], 'an expected change is a mapping such as `open: "tcp:8443"`');
+    const entry = raw as Record<string, unknown>;
+    const actions = ACTIONS.filter((a) => a in entry);
+    if (actions.length !== 1) return at(['expected', index], `give exactly one of ${ACTIONS.join(', ')}`);
+    const action = actions[0]!;
+    const pattern = entry[action];
+    if (typeof pattern !== 'string') return at(['expected', index, action], `${action}: a pattern in the --filter syntax, e.g. "tcp:8443"`);
+    let filter: EndpointFilter;
+    try {
+      filter = parseEndpointFilter(pattern);
+    } catch (error) {
+      return at(['expected', index, action], error instanceof FilterError ? error.message : String(error));
+    }
+    let path: RegExp | null = null;
+    if (entry.path !== undefined) {
+      if (typeof entry.path !== 'string') return at(['expected', index, 'path'], 'path: a glob on the executable path');
+      try {
+        path = compileGlob(entry.path, 'path');
+      } catch (error) {
+        return at(['expected', index, 'path'], (error as Error).message);
+      }
+    }
+    let expires: Date | null = null;
+    if (entry.expires !== undefined) {
+      const value = entry.expires instanceof Date ? entry.expires : new Date(String(entry.expires));
+      if (Number.isNaN(value.getTime())) return at(['expected', index, 'expires'], `expires: ${JSON.stringify(entry.expires)} is not a date`);
+      expires = value;
+    }
+    const extra = Object.keys(entry).filter((k) => ![action, 'path', 'expires', 'justification'].includes(k));
+    if (extra.length > 0) return at(['expected', index, extra[0]!], `unknown key ${extra[0]} (expected ${action}, path, expires, justification)`);
+    entries.push({
+      index,
+      line: doc.lineOf(['expected', index]),
+      action,
+      pattern,
+      filter,
+      path,
+      pathPattern: typeof entry.path === 'string' ? entry.path : null,
+      expires,
+      justification: typeof entry.justification === 'string' ? entry.justification : null,
+    });
+  });
+  if (problems.length > 0) throw new ConfigError('E_EXPECT', `the expected changes are not valid:\n  ${problems.join('\n  ')}`);
+  return { source, change: typeof root.change === 'string' ? root.change : null, entries };
+}
+
+export function loadExpectedChanges(path: string): ExpectedChanges {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError('E_EXPECT', `cannot read the expected changes: ${describeErrno(error, 'reading', path)}`);
+  }
+  return parseExpectedChanges(text, path);
+}
+
+function listenerMatches(e: ExpectedChange, l: ListenerView): boolean {
+  const transport = l.proto.replace('6', '');
+  if (e.filter.transport !== undefined && e.filter.transport !== transport) return false;
+  if (e.filter.family !== undefined && (e.filter.family === 'ipv6') !== l.proto.endsWith('6')) return false;
+  if (!endpointMatches(e.filter, l.address, l.port)) return false;
+  return e.path === null || (l.process?.executable != null && e.path.test(l.process.executable));
+}
+
+function outboundMatches(e: ExpectedChange, o: OutboundView): boolean {
+  const transport = o.proto.replace('6', '');
+  if (e.filter.transport !== undefined && e.filter.transport !== transport) return false;
+  if (e.filter.family !== undefined && (e.filter.family === 'ipv6') !== o.proto.endsWith('6')) return false;
+  if (!endpointMatches(e.filter, o.remoteAddress, o.remotePort)) return false;
+  return e.path === null || (o.executable !== null && e.path.test(o.executable));
+}
+
+/** Does an expected change cover this finding? Pure. */
+export function covers(e: ExpectedChange, f: Finding): boolean {
+  const c = f.change;
+  if (!c || !APPROVES[e.action].includes(c.kind)) return false;
+  switch (c.kind) {
+    case 'listener-opened':
+      return listenerMatches(e, c.after);
+    case 'listener-closed':
+      return listenerMatches(e, c.before);
+    case 'binary-changed':
+    case 'process-changed':
+    case 'listener-count-changed':
+      return listenerMatches(e, c.after);
+    case 'exposure-widened':
+      return c.after.every((l) => listenerMatches(e, l));
+    case 'outbound-opened':
+    case 'new-external-destination':
+      return outboundMatches(e, c.after);
+    default:
+      return false;
+  }
+}
+
+/** The approval of each finding, and the expected changes no finding matched. */
+export interface Classification {
+  /** Finding id -> the expected change that approves it. */
+  approved: Map<string, ExpectedChange>;
+  /** Expected changes that did not happen (or whose expiry has passed: those approve nothing). */
+  missing: ExpectedChange[];
+  expired: ExpectedChange[];
+}
+
+/** Class every finding approved (an unexpired expected change covers it) or unexpected. Pure. */
+export function classifyFindings(findings: readonly Finding[], expected: ExpectedChanges | null, now: Date): Classification {
+  const approved = new Map<string, ExpectedChange>();
+  const used = new Set<number>();
+  const entries = expected?.entries ?? [];
+  const expired = entries.filter((e) => e.expires !== null && e.expires.getTime() < now.getTime());
+  const live = entries.filter((e) => !expired.includes(e));
+  for (const f of findings) {
+    const e = live.find((x) => covers(x, f));
+    if (e) {
+      approved.set(f.id, e);
+      used.add(e.index);
+    }
+  }
+  const missing = live.filter((e) => !used.has(e.index));
+  return { approved, missing, expired };
+}

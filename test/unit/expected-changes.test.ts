@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { diffSnapshots } from '../../src/diff/diff-snapshots.js';
+import { ConfigError } from '../../src/errors.js';
+import { loadControlsCatalogue } from '../../src/findings/controls.js';
+import { evaluateFindings } from '../../src/findings/evaluate-findings.js';
+import { parseExpectedChanges } from '../../src/findings/expected-changes.js';
+import { failsAt } from '../../src/outputs/findings.js';
+import { makeProcess, makeSnapshot, makeSocket } from '../helpers/make.js';
+
+const catalogue = loadControlsCatalogue();
+const nginx = makeProcess({ pid: 10, name: 'nginx', executable: '/usr/sbin/nginx', uid: 0, user: 'root' });
+const curl = makeProcess({ pid: 20, name: 'curl', executable: '/usr/bin/curl', uid: 1000, user: 'alice' });
+const before = makeSnapshot({ sockets: [makeSocket({ localAddress: '0.0.0.0', localPort: 8080, inode: 1, owners: [{ pid: 10, fd: 3 }] })], processes: [nginx, curl] });
+const after = makeSnapshot({
+  sockets: [
+    makeSocket({ localAddress: '0.0.0.0', localPort: 8443, inode: 2, owners: [{ pid: 10, fd: 3 }] }),
+    makeSocket({ listening: false, state: 'ESTABLISHED', localAddress: '10.0.0.5', localPort: 40000, remoteAddress: '93.184.216.34', remotePort: 443, inode: 3, owners: [{ pid: 20, fd: 4 }] }),
+  ],
+  processes: [nginx, curl],
+});
+const diff = diffSnapshots(before, after);
+
+function classify(yaml: string, now = new Date('2026-11-23T00:00:00Z')) {
+  return evaluateFindings(diff, catalogue, { expected: parseExpectedChanges(yaml, 'chg.yaml'), now });
+}
+
+describe('expected changes', () => {
+  it('approves what the ticket lists, and leaves the rest unexpected', () => {
+    const findings = classify('schema_version: 1\nexpected:\n  - open: "tcp:8443"\n    justification: TLS\n  - close: ":8080"\n');
+    const byKind = Object.fromEntries(findings.map((f) => [f.kind, f.approval]));
+    expect(byKind).toEqual({ 'listener-opened': 'approved', 'listener-closed': 'approved', 'outbound-opened': 'unexpected', 'new-external-destination': 'unexpected' });
+    expect(findings.find((f) => f.kind === 'listener-opened')?.expected).toMatchObject({ action: 'open', pattern: 'tcp:8443', justification: 'TLS', line: 3, source: 'chg.yaml' });
+  });
+
+  it('allows destinations, with a path glob on the executable', () => {
+    const ok = classify('schema_version: 1\nexpected:\n  - allow: "93.184.216.34:443"\n    path: "/usr/bin/*"\n');
+    expect(ok.filter((f) => f.approval === 'approved').map((f) => f.kind).sort()).toEqual(['new-external-destination', 'outbound-opened']);
+    const wrongPath = classify('schema_version: 1\nexpected:\n  - allow: "93.184.216.34:443"\n    path: "/opt/*"\n');
+    expect(wrongPath.filter((f) => f.approval === 'approved')).toEqual([]);
+  });
+
+  it('makes each expected change that did not happen its own missing finding', () => {
+    const findings = classify('schema_version: 1\nexpected:\n  - open: ":9000"\n    justification: "new API"\n');
+    const missing = findings.filter((f) => f.approval === 'missing');
+    expect(missing).toHaveLength(1);
+    expect(missing[0]).toMatchObject({ kind: 'expected-missing', severity: 'medium', summary: 'expected open :9000 did not happen (chg.yaml:3)', reasons: ['approved as: new API'] });
+  });
+
+  it('ignores expired approvals: the finding stays unexpected', () => {
+    const findings = classify('schema_version: 1\nexpected:\n  - open: "tcp:8443"\n    expires: 2026-01-31\n');
+    expect(findings.find((f) => f.kind === 'listener-opened')?.approval).toBe('unexpected');
+    expect(findings.some((f) => f.kind === 'expected-missing')).toBe(false);
+  });
+
+  it('fails only on findings that are not approved', () => {
+    const all = classify('schema_version: 1\nexpected:\n  - open: "tcp:8443"\n  - close: ":8080"\n  - allow: "93.184.216.34:443"\n');
+    expect(failsAt(all, 'info')).toBe(false);
+    expect(failsAt(classify('schema_version: 1\nexpected: []\n'), 'medium')).toBe(true);
+  });
+
+  it('names the line of every bad entry', () => {
+    let message = '';
+    try {
+      parseExpectedChanges('schema_version: 1\nexpected:\n  - open: "tcp:99999"\n  - shut: ":80"\n  - allow: "1.2.3.4:5"\n    expires: someday\n', 'bad.yaml');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/bad\.yaml:3: invalid --filter pattern "tcp:99999"/);
+    expect(message).toMatch(/bad\.yaml:4: give exactly one of open, close, replace, allow/);
+    expect(message).toMatch(/bad\.yaml:6: expires: "someday" is not a date/);
+  });
+});
