@@ -1,5 +1,6 @@
 import { captureEvery, captureOnce, type CaptureOptions, type TickResult } from '../capture/capture.js';
 import { formatEndpoint } from '../collect/parse/address.js';
+import { newExposures } from '../diff/new-exposures.js';
 import { ConfigError, StoreError } from '../errors.js';
 import type { ProcessRecord, SocketRecord } from '../model/types.js';
 import { printable } from '../outputs/sanitize.js';
@@ -46,6 +47,10 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
     const result = await captureOnce(options);
     await printSnapshot(result.snapshot, flags.output, io);
     notices(result, io);
+    // As netmon.py did: a warning for each new listener or external destination since the last capture.
+    for (const e of newExposures(result.snapshot.sockets, result.opened, result.closed, result.snapshot.processes)) {
+      io.stderr(`netmon: warning: ${printable(e.text)} since the previous capture\n`);
+    }
     const rows = result.csv ? `appended ${result.csv.rows} ${result.csv.rows === 1 ? 'row' : 'rows'} to ${options.csv}, ` : '';
     io.stderr(`netmon: ${rows}snapshot ${result.snapshotId} in ${options.db}\n`);
     return;

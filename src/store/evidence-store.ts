@@ -490,7 +490,8 @@ export class EvidenceStore {
       this.digests.clear();
       for (const [d, item] of others) this.digests.set(item.body, d);
       this.sockets = sockets;
-      const opened = added.map((d) => items.get(d)!).filter((i) => i.kind === 'socket').map((i) => i.socket!);
+      // The first snapshot of a store has nothing to compare with: no socket "opened".
+      const opened = previous ? added.map((d) => items.get(d)!).filter((i) => i.kind === 'socket').map((i) => i.socket!) : [];
       const closed: SocketRecord[] = [];
       if (removed.length > 0) {
         const body = this.stmt('SELECT kind, body FROM items WHERE id = ?');

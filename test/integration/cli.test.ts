@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Snapshot } from '../../src/model/types.js';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CLI, HOLDER, runCli, startJsonProcess, stop, type Started } from '../helpers/processes.js';
 
 let holder: Started<{ pid: number; tcp4: number }>;
@@ -123,5 +126,24 @@ describe('netmon CLI (built binary)', () => {
     const r = spawnSync('bash', ['-c', `"${process.execPath}" "${CLI}" snapshot -o json --include-ephemeral | head -c 20 >/dev/null; echo "status=\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
     expect(r.stdout.trim()).toBe('status=0');
     expect(r.stderr).not.toMatch(/EPIPE|Error/);
+  });
+
+  it('--once warns about a listener that is new since the previous capture', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'netmon-warn-'));
+    try {
+      const args = ['--once', '--db', join(dir, 'w.db'), '--csv', join(dir, 'w.csv'), '--no-hash-binaries', '--filter', ':2626-2627'];
+      expect(runCli(args).status).toBe(0);
+      const late = await startJsonProcess<{ pid: number }>(process.execPath, [HOLDER, '--listen-port', '2627']);
+      try {
+        const r = runCli(args);
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stderr).toContain(`netmon: warning: new listener tcp 127.0.0.1:2627 (node, pid ${late.info.pid}, user`);
+        expect(r.stderr).toMatch(/since the previous capture/);
+      } finally {
+        await stop(late.child);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

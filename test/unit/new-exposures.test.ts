@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { newExposures } from '../../src/diff/new-exposures.js';
+import { makeProcess, makeSocket } from '../helpers/make.js';
+
+const p = makeProcess({ pid: 7, name: 'curl', user: 'alice' });
+const conn = (remote: string, inode: number) => makeSocket({ listening: false, state: 'ESTABLISHED', localAddress: '10.0.0.5', localPort: 40000 + inode, remoteAddress: remote, remotePort: 443, inode, owners: [{ pid: 7, fd: 3 }] });
+
+describe('newExposures', () => {
+  it('warns about a new listener but not about a listener that only changed owner', () => {
+    const fresh = makeSocket({ localPort: 31337, inode: 1, owners: [{ pid: 7, fd: 3 }] });
+    const moved = makeSocket({ localPort: 80, inode: 2, owners: [{ pid: 7, fd: 4 }] });
+    const before = makeSocket({ localPort: 80, inode: 2, owners: [{ pid: 1, fd: 4 }] });
+    const out = newExposures([fresh, moved], [fresh, moved], [before], [p]);
+    expect(out.map((e) => e.text)).toEqual(['new listener tcp 127.0.0.1:31337 (curl, pid 7, user alice)']);
+  });
+
+  it('warns once per new external destination, and not for private ones or ones already in use', () => {
+    const a = conn('185.220.101.5', 10);
+    const b = conn('185.220.101.5', 11);
+    const lan = conn('192.168.1.20', 12);
+    const known = conn('8.8.8.8', 13);
+    const again = conn('8.8.8.8', 14);
+    const out = newExposures([a, b, lan, known, again], [a, b, lan, again], [], [p]);
+    expect(out.map((e) => e.text)).toEqual(['new external destination 185.220.101.5:443 (curl, pid 7, user alice)']);
+  });
+});
