@@ -4,6 +4,7 @@ import { ConfigError, ExitError, StoreError } from '../errors.js';
 import { loadControlsCatalogue } from '../findings/controls.js';
 import { evaluateFindings, type Severity } from '../findings/evaluate-findings.js';
 import { loadExpectedChanges } from '../findings/expected-changes.js';
+import { renderFindingsEcs } from '../outputs/ecs-findings.js';
 import { failsAt, renderFindingsJson, renderFindingsText, type FindingsReport } from '../outputs/findings.js';
 import { EvidenceStore, type SnapshotSummary } from '../store/evidence-store.js';
 import type { CliIo } from './program.js';
@@ -16,7 +17,7 @@ export interface DiffFlags {
   controls?: string;
   expect?: string;
   failOn: Severity;
-  output: 'text' | 'json';
+  output: 'text' | 'json' | 'ecs';
 }
 
 /**
@@ -65,7 +66,7 @@ export function runDiff(flags: DiffFlags, io: CliIo): void {
       findings,
       disclaimer: catalogue.disclaimer,
     };
-    io.stdout(flags.output === 'json' ? renderFindingsJson(report) : renderFindingsText(report));
+    io.stdout(flags.output === 'json' ? renderFindingsJson(report) : flags.output === 'ecs' ? renderFindingsEcs(report) : renderFindingsText(report));
     if (failsAt(findings, flags.failOn)) {
       io.stderr(`netmon: findings that are not approved reach ${flags.failOn} or above (exit 1)\n`);
       throw new ExitError(1);

@@ -245,7 +245,7 @@ export function buildProgram(io: CliIo): Command {
     .option('--controls <file>', 'controls catalogue (default: templates/controls.yaml)')
     .option('--expect <file>', 'expected changes (YAML): findings they cover are approved, what did not happen is missing')
     .addOption(new Option('--fail-on <severity>', 'exit 1 when a finding is at or above this severity').choices(['info', 'low', 'medium', 'high', 'critical']).default('medium'))
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'ecs']).default('text'))
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
     .action(async (flags: import('./diff-command.js').DiffFlags) => (await import('./diff-command.js')).runDiff(flags, io));

@@ -1,0 +1,111 @@
+import type { ListenerView, OutboundView, ProcessView } from '../diff/diff-snapshots.js';
+import type { Finding, FindingKind } from '../findings/evaluate-findings.js';
+import { SEVERITIES } from '../findings/evaluate-findings.js';
+import { ECS_VERSION } from './ecs.js';
+import type { FindingsReport } from './findings.js';
+
+/** ECS categorisation of each kind: allowed values of ECS 9 (network, process, host, configuration). */
+const ECS_KIND: Record<FindingKind, { category: string[]; type: string[]; action: string }> = {
+  'listener-opened': { category: ['network'], type: ['start'], action: 'port_opened' },
+  'listener-closed': { category: ['network'], type: ['end'], action: 'port_closed' },
+  'binary-changed': { category: ['process'], type: ['change'], action: 'binary_changed' },
+  'process-changed': { category: ['process'], type: ['change'], action: 'process_changed' },
+  'exposure-widened': { category: ['network'], type: ['info'], action: 'exposure_widened' },
+  'listener-count-changed': { category: ['network'], type: ['info'], action: 'listener_count_changed' },
+  'outbound-opened': { category: ['network'], type: ['connection', 'start'], action: 'outbound_opened' },
+  'outbound-closed': { category: ['network'], type: ['connection', 'end'], action: 'outbound_closed' },
+  'new-external-destination': { category: ['network'], type: ['connection', 'start'], action: 'new_external_destination' },
+  'coverage-changed': { category: ['host'], type: ['change'], action: 'coverage_changed' },
+  'expected-missing': { category: ['configuration'], type: ['info'], action: 'expected_change_missing' },
+};
+
+type Doc = Record<string, unknown>;
+
+function put(doc: Doc, path: string, value: unknown): void {
+  if (value === undefined || value === null) return;
+  const parts = path.split('.');
+  let node = doc;
+  for (const key of parts.slice(0, -1)) node = (node[key] ??= {}) as Doc;
+  node[parts[parts.length - 1]!] = value;
+}
+
+function processFields(doc: Doc, p: ProcessView | null): void {
+  if (!p) return;
+  put(doc, 'process.pid', p.pid);
+  put(doc, 'process.name', p.name);
+  put(doc, 'process.executable', p.executable);
+  if (p.commandLine.length > 0) {
+    put(doc, 'process.args', p.commandLine);
+    put(doc, 'process.command_line', p.commandLine.join(' '));
+  }
+  if (p.uid !== null) put(doc, 'process.real_user.id', String(p.uid));
+  put(doc, 'process.real_user.name', p.user);
+  put(doc, 'process.hash.sha256', p.sha256);
+  put(doc, 'process.hash.blake3', p.blake3);
+}
+
+function subject(f: Finding): ListenerView | OutboundView | null {
+  const c = f.change;
+  if (!c) return null;
+  switch (c.kind) {
+    case 'listener-closed':
+    case 'outbound-closed':
+      return c.before;
+    case 'exposure-widened':
+      return c.after[0] ?? null;
+    case 'coverage-changed':
+      return null;
+    default:
+      return c.after;
+  }
+}
+
+/**
+ * NDJSON: one ECS document per finding. Unapproved findings of medium severity or above are
+ * alerts (`event.kind: alert`), the rest events; the controls a finding supports are its tags. Pure.
+ */
+export function renderFindingsEcs(report: FindingsReport): string {
+  const lines = report.findings.map((f) => {
+    const doc: Doc = {};
+    const ecs = ECS_KIND[f.kind];
+    put(doc, '@timestamp', report.after.takenAt);
+    put(doc, 'ecs.version', ECS_VERSION);
+    put(doc, 'event.kind', f.approval !== 'approved' && SEVERITIES.indexOf(f.severity) >= SEVERITIES.indexOf('medium') ? 'alert' : 'event');
+    put(doc, 'event.category', ecs.category);
+    put(doc, 'event.type', ecs.type);
+    put(doc, 'event.action', ecs.action);
+    put(doc, 'event.severity', SEVERITIES.indexOf(f.severity) + 1);
+    put(doc, 'event.module', 'netmon');
+    put(doc, 'event.dataset', 'netmon.finding');
+    put(doc, 'event.id', f.id);
+    put(doc, 'message', f.summary);
+    put(doc, 'host.hostname', report.host);
+    put(doc, 'host.name', report.host);
+    put(doc, 'rule.id', f.id);
+    put(doc, 'rule.name', f.title);
+    put(doc, 'rule.category', f.kind);
+    put(doc, 'rule.ruleset', 'netmon');
+    put(doc, 'tags', f.controls.filter((c) => c.role === 'primary').map((c) => c.key));
+    const view = subject(f);
+    if (view && 'port' in view) {
+      put(doc, 'network.transport', view.proto.replace('6', ''));
+      put(doc, 'network.type', view.address.includes(':') ? 'ipv6' : 'ipv4');
+      put(doc, 'server.ip', view.address);
+      put(doc, 'server.port', view.port);
+    } else if (view) {
+      put(doc, 'network.transport', view.proto.replace('6', ''));
+      put(doc, 'network.type', view.remoteAddress.includes(':') ? 'ipv6' : 'ipv4');
+      put(doc, 'network.direction', 'egress');
+      put(doc, 'destination.ip', view.remoteAddress);
+      put(doc, 'destination.port', view.remotePort);
+      put(doc, 'related.ip', [view.remoteAddress]);
+    }
+    processFields(doc, view?.process ?? null);
+    const labels: Record<string, string> = { netmon_approval: f.approval, netmon_severity: f.severity };
+    if (report.change) labels.netmon_change = report.change;
+    if (f.reasons.length > 0) labels.netmon_reasons = f.reasons.join('; ');
+    put(doc, 'labels', labels);
+    return JSON.stringify(doc).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+  });
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+}

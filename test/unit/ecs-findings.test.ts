@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { diffSnapshots } from '../../src/diff/diff-snapshots.js';
+import { loadControlsCatalogue } from '../../src/findings/controls.js';
+import { evaluateFindings } from '../../src/findings/evaluate-findings.js';
+import { parseExpectedChanges } from '../../src/findings/expected-changes.js';
+import { ECS_EXTENSION_FIELDS } from '../../src/outputs/ecs.js';
+import { renderFindingsEcs } from '../../src/outputs/ecs-findings.js';
+import { validateEcsDocument } from '../helpers/ecs-validator.js';
+import { makeProcess, makeSnapshot, makeSocket } from '../helpers/make.js';
+
+const nginx = makeProcess({ pid: 10, name: 'nginx', executable: '/usr/sbin/nginx', uid: 0, user: 'root' });
+const evil = makeProcess({ pid: 66, name: 'nc', executable: '/tmp/nc', uid: 1000, user: 'alice', commandLine: ['nc', '-l', '31337'] });
+const before = makeSnapshot({
+  sockets: [makeSocket({ localAddress: '127.0.0.1', localPort: 8080, inode: 1, owners: [{ pid: 10, fd: 3 }] }), makeSocket({ localAddress: '0.0.0.0', localPort: 443, inode: 5, owners: [{ pid: 10, fd: 4 }] })],
+  processes: [nginx],
+});
+const after = makeSnapshot({
+  sockets: [
+    makeSocket({ localAddress: '0.0.0.0', localPort: 8080, inode: 2, owners: [{ pid: 10, fd: 3 }] }),
+    makeSocket({ localAddress: '0.0.0.0', localPort: 31337, inode: 3, owners: [{ pid: 66, fd: 3 }] }),
+    makeSocket({ listening: false, state: 'ESTABLISHED', localAddress: '10.0.0.5', localPort: 50000, remoteAddress: '185.220.101.5', remotePort: 4444, inode: 4, owners: [{ pid: 66, fd: 4 }] }),
+  ],
+  processes: [nginx, evil],
+});
+
+describe('renderFindingsEcs', () => {
+  const findings = evaluateFindings(diffSnapshots(before, after), loadControlsCatalogue(), {
+    expected: parseExpectedChanges('schema_version: 1\nexpected:\n  - open: ":8080"\n  - open: ":9999"\n', 'e.yaml'),
+  });
+  const text = renderFindingsEcs({ before: { id: 1, takenAt: before.takenAt }, after: { id: 2, takenAt: after.takenAt }, host: 'testhost', change: 'CHG-7', findings, disclaimer: '' });
+  const docs = text.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+
+  it('writes one valid ECS 9 document per finding', () => {
+    expect(docs).toHaveLength(findings.length);
+    expect(findings.map((f) => f.kind).sort()).toEqual(['exposure-widened', 'expected-missing', 'listener-closed', 'listener-opened', 'new-external-destination', 'outbound-opened'].sort());
+    for (const doc of docs) expect(validateEcsDocument(doc, { extensions: ECS_EXTENSION_FIELDS })).toEqual([]);
+  });
+
+  it('makes unapproved findings of medium severity or above alerts, with actions, rule and control tags', () => {
+    const byAction = Object.fromEntries(docs.map((d) => [d.event.action, d]));
+    expect(byAction.port_opened.event.kind).toBe('alert');
+    expect(byAction.port_opened.server).toEqual({ ip: '0.0.0.0', port: 31337 });
+    expect(byAction.port_opened.process.executable).toBe('/tmp/nc');
+    expect(byAction.port_opened.event.severity).toBe(5);
+    expect(byAction.port_opened.tags).toContain('csf2:DE.CM-01');
+    expect(byAction.exposure_widened.event.kind).toBe('event'); // approved by the expected change
+    expect(byAction.exposure_widened.labels.netmon_approval).toBe('approved');
+    expect(byAction.new_external_destination.destination).toEqual({ ip: '185.220.101.5', port: 4444 });
+    expect(byAction.expected_change_missing.labels.netmon_approval).toBe('missing');
+    expect(byAction.port_closed.event.type).toEqual(['end']);
+    for (const d of docs) {
+      expect(d.rule.id).toMatch(/^NM-/);
+      expect(d.labels.netmon_change).toBe('CHG-7');
+    }
+  });
+});
