@@ -25,7 +25,7 @@ const PEER = join(BENCH_DIR, 'netmon_peer.py');
 const SYSTEM_PYTHON = '/usr/bin/python3';
 const MiB = 1024; // KiB per MiB
 
-const TARGETS = { wallVsSs: 1.0, wallVsPeer: 0.6, peakMiB: 150, onceVsPeer: 0.6, tickCpuVsSs: 0.35, bytesPerTick: 2048 };
+const TARGETS = { wallVsSs: 1.0, wallVsPeer: 0.6, peakMiB: 150, onceVsPeer: 0.6, tickCpuVsSs: 0.35, bytesPerTick: 2048, diffVsOnce: 0.5 };
 const INTERVAL_TICKS = 20;
 
 const log = (line = '') => process.stdout.write(`${line}\n`);
@@ -191,6 +191,8 @@ async function main() {
     // The evidence capture: live view, CSV trail and SQLite store. The warm-up run creates the store
     // and fills its hash cache, as the first capture on a server does; timed runs are later captures.
     { key: 'netmonOnce', label: 'netmon --once (store + CSV, hashing)', cmd: process.execPath, args: [CLI, '--once', '--db', join(scratch, 'bench.db'), '--csv', join(scratch, 'bench.csv')] },
+    // Change detection over the store the line above fills: the first capture against the latest.
+    { key: 'netmonDiff', label: 'netmon diff (first vs latest, JSON)', cmd: process.execPath, args: [CLI, 'diff', '--pre', 'first', '--post', 'latest', '--db', join(scratch, 'bench.db'), '--fail-on', 'critical', '--output', 'json'] },
   ];
   const samples = Object.fromEntries(commands.map((c) => [c.key, []]));
   let counts;
@@ -326,7 +328,10 @@ async function main() {
         `ss -tunap CPU ${ssCpu === null ? 'n/a' : `${(ssCpu * 1000).toFixed(0)} ms`} (ratio ${fmtX(tickCpuVsSs)}); store grows ${intervalTick.bytesPerTick.toFixed(0)} bytes per tick`,
     );
   }
+  const diffVsOnce = ratio('netmonDiff', 'netmonOnce');
+  log(`change detection: netmon diff ${fmtS(wall('netmonDiff'))} s = ${fmtX(diffVsOnce)} netmon --once`);
   targets.push(
+    { name: `netmon diff <= ${TARGETS.diffVsOnce}x netmon --once`, value: diffVsOnce, result: verdict(diffVsOnce === null ? null : diffVsOnce <= TARGETS.diffVsOnce) },
     { name: `netmon --once <= ${TARGETS.onceVsPeer.toFixed(1)}x psutil peer`, value: onceVsPeer, result: verdict(onceVsPeer === null ? null : onceVsPeer <= TARGETS.onceVsPeer) },
     { name: `interval tick CPU <= ${TARGETS.tickCpuVsSs}x ss -tunap CPU`, value: tickCpuVsSs, result: verdict(tickCpuVsSs === null ? null : tickCpuVsSs <= TARGETS.tickCpuVsSs) },
     {

@@ -21,7 +21,7 @@ export interface DiffFlags {
 }
 
 /**
- * A snapshot from a selector: an id, `latest`, an ISO 8601 time (the last snapshot taken at or
+ * A snapshot from a selector: an id, `first`, `latest`, an ISO 8601 time (the last snapshot taken at or
  * before it), or a label (the last snapshot with it, within the change ticket when one is given).
  */
 export function selectSnapshot(list: readonly SnapshotSummary[], selector: string, change: string | undefined, role: string): SnapshotSummary {
@@ -29,12 +29,13 @@ export function selectSnapshot(list: readonly SnapshotSummary[], selector: strin
   let found: SnapshotSummary | undefined;
   if (/^\d+$/.test(selector)) found = list.find((s) => s.id === Number(selector));
   else if (selector === 'latest') found = pick(list);
+  else if (selector === 'first') found = list[0];
   else if (/^\d{4}-\d{2}-\d{2}/.test(selector) && !Number.isNaN(Date.parse(selector))) found = pick(list.filter((s) => Date.parse(s.takenAt) <= Date.parse(selector)));
   else found = pick(list.filter((s) => s.label === selector && (change === undefined || s.change === change)));
   if (!found) {
     const scope = change === undefined ? '' : ` for change ${change}`;
     throw new ConfigError('E_USAGE', `no snapshot matches --${role} ${JSON.stringify(selector)}${scope}`, {
-      hint: 'list them with `netmon snapshots`; --pre/--post take an id, a label, an ISO time or latest',
+      hint: 'list them with `netmon snapshots`; --pre/--post take an id, a label, an ISO time, first or latest',
     });
   }
   return found;

@@ -1,7 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, describeErrno } from '../errors.js';
 import { parseYaml } from '../formats/yaml.js';
+import { NETMON_VERSION } from '../version.js';
 
 /** A compliance framework of the catalogue. */
 export interface Framework {
@@ -130,7 +134,23 @@ export function parseControlsCatalogue(text: string, source: string): ControlsCa
   };
 }
 
-/** Read and validate a catalogue file (default: the shipped one). */
+/** Maps as [key, value] lists, for the JSON cache. */
+interface CachedCatalogue {
+  version: string;
+  source: string;
+  disclaimer: string;
+  frameworks: [string, Framework][];
+  controls: [string, Control][];
+  findings: [string, FindingMapping][];
+}
+
+/**
+ * Read and validate a catalogue file (default: the shipped one). Parsing 1,300 lines of YAML takes
+ * longer than a whole `netmon diff` of a small host, so the validated result is cached as JSON in
+ * the temporary directory, keyed by the file's content hash and netmon's version: an edited file
+ * is parsed and validated again. A cache file is used only when this user owns it and no one else
+ * can write it.
+ */
 export function loadControlsCatalogue(path: string = DEFAULT_CONTROLS_PATH): ControlsCatalogue {
   let text: string;
   try {
@@ -138,5 +158,40 @@ export function loadControlsCatalogue(path: string = DEFAULT_CONTROLS_PATH): Con
   } catch (error) {
     throw new ConfigError('E_CONTROLS', `cannot read the controls catalogue: ${describeErrno(error, 'reading', path)}`);
   }
-  return parseControlsCatalogue(text, path);
+  const key = createHash('sha256').update(NETMON_VERSION).update('\n').update(text).digest('hex').slice(0, 32);
+  const cacheFile = join(tmpdir(), `netmon-controls-${key}.json`);
+  try {
+    // Only a cache this user wrote and nobody else can change: the temporary directory is shared.
+    const st = statSync(cacheFile);
+    if ((typeof process.getuid === 'function' && st.uid !== process.getuid()) || (st.mode & 0o022) !== 0) throw new Error('foreign cache');
+    const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as CachedCatalogue;
+    if (cached.version === NETMON_VERSION && cached.source === path) {
+      return {
+        source: path,
+        schemaVersion: 1,
+        disclaimer: cached.disclaimer,
+        frameworks: new Map(cached.frameworks),
+        controls: new Map(cached.controls),
+        findings: new Map(cached.findings),
+      };
+    }
+  } catch {
+    // no cache yet, or an unreadable one: parse the YAML
+  }
+  const catalogue = parseControlsCatalogue(text, path);
+  try {
+    const cache: CachedCatalogue = {
+      version: NETMON_VERSION,
+      source: path,
+      disclaimer: catalogue.disclaimer,
+      frameworks: [...catalogue.frameworks],
+      controls: [...catalogue.controls],
+      findings: [...catalogue.findings],
+    };
+    writeFileSync(`${cacheFile}.${process.pid}`, JSON.stringify(cache), { mode: 0o600 });
+    renameSync(`${cacheFile}.${process.pid}`, cacheFile);
+  } catch {
+    // a read-only temporary directory only costs the next run a parse
+  }
+  return catalogue;
 }

@@ -49,3 +49,23 @@ describe('the controls catalogue', () => {
     expect(errorOf('schema_version: 2\nframeworks: []\ncontrols: []\nfindings: []\n')).toMatch(/schema_version: expected 1, received 2/);
   });
 });
+
+describe('the catalogue cache', () => {
+  it('gives the same catalogue from the cache as from the YAML, and re-validates an edited file', async () => {
+    const { mkdtempSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'netmon-cat-'));
+    try {
+      const path = join(dir, 'c.yaml');
+      writeFileSync(path, readFileSync(new URL('../../templates/controls.yaml', import.meta.url)));
+      const first = loadControlsCatalogue(path);
+      const second = loadControlsCatalogue(path); // from the cache
+      expect(second).toEqual(first);
+      writeFileSync(path, `${readFileSync(path, 'utf8')}\n  - id: broken\n    label: B\n    primary:\n      - "nope:1"\n`);
+      expect(() => loadControlsCatalogue(path)).toThrow(/unknown control "nope:1"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
