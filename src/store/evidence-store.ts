@@ -200,6 +200,8 @@ export class EvidenceStore {
    * sockets per tick, comparing fields is much cheaper than serialising every socket again. */
   private sockets = new Map<number | string, StoredSocket>();
   private statements = new Map<string, Statement>();
+  /** Items parsed by loadSnapshot, by id (read-only views share them: callers must not mutate). */
+  private readonly parsedItems = new Map<number, { kind: string; value: unknown }>();
 
   private constructor(path: string, db: Database, options: StoreOpenOptions) {
     this.path = path;
@@ -531,23 +533,35 @@ export class EvidenceStore {
       }));
   }
 
-  /** A past snapshot, exactly as it was captured. */
+  /** A past snapshot, exactly as it was captured. Its records may be shared with other snapshots loaded through this store object: treat them as read-only. */
   loadSnapshot(id: number): Snapshot & { label: string | null; change: string | null } {
     const body = this.snapshotBody(id);
     const sockets: SocketRecord[] = [];
     const processes: ProcessRecord[] = [];
     const namespaces: NamespaceRecord[] = [];
     let context: SnapshotContext | undefined;
-    const read = this.stmt('SELECT kind, body FROM items WHERE id = ?');
-    for (const itemId of this.itemIdsOf(id)) {
-      const row = read.get(itemId);
-      if (!row) throw new VerificationError('E_STORE_MISSING_ITEM', `snapshot ${id} refers to item ${itemId}, which is missing from ${this.path}`);
-      const value = JSON.parse(String(row.body)) as unknown;
-      if (row.kind === 'socket') sockets.push(value as SocketRecord);
-      else if (row.kind === 'process') processes.push(value as ProcessRecord);
-      else if (row.kind === 'context') context = value as SnapshotContext;
-      else namespaces.push(value as NamespaceRecord);
+    const ids = this.itemIdsOf(id);
+    // One query for every item the base and the events since name (not one query per item);
+    // items parsed for an earlier snapshot of this store object are reused (diff loads two
+    // snapshots that share most of their items).
+    const base = Number(this.stmt('SELECT COALESCE(MAX(snapshot_id), 0) FROM checkpoint_items WHERE snapshot_id <= ?').pluck().get(id));
+    const rows = this.stmt(
+      `SELECT id, kind, body FROM items WHERE id IN (SELECT item_id FROM checkpoint_items WHERE snapshot_id = ?)
+          OR id IN (SELECT item_id FROM events WHERE snapshot_id > ? AND snapshot_id <= ? AND op = 1)`,
+    ).raw();
+    const wanted = new Set(ids);
+    for (const row of rows.iterate(base, base, id)) {
+      const [itemId, kind, text] = row as unknown as [number, string, string];
+      if (!wanted.delete(itemId)) continue;
+      let value = this.parsedItems.get(itemId);
+      if (value === undefined) this.parsedItems.set(itemId, (value = { kind, value: JSON.parse(text) as unknown }));
+      if (kind === 'socket') sockets.push(value.value as SocketRecord);
+      else if (kind === 'process') processes.push(value.value as ProcessRecord);
+      else if (kind === 'context') context = value.value as SnapshotContext;
+      else namespaces.push(value.value as NamespaceRecord);
     }
+    const lost = [...wanted][0];
+    if (lost !== undefined) throw new VerificationError('E_STORE_MISSING_ITEM', `snapshot ${id} refers to item ${lost}, which is missing from ${this.path}`);
     sockets.sort(compareSockets);
     processes.sort((a, b) => a.pid - b.pid);
     namespaces.sort((a, b) => Number(b.host) - Number(a.host) || a.inode - b.inode);
