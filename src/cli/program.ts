@@ -154,6 +154,8 @@ Examples:
   netmon --interval 10                   capture every 10 s until Ctrl-C
   netmon snapshots                       list stored snapshots; netmon show 57 prints one
   netmon diff --change CHG-1234          findings of a maintenance window, mapped to controls
+  netmon init; netmon check              save a baseline; compare now with it (exit 1 on findings)
+  netmon watch --interval 10             capture and print each change as it happens
   netmon verify-store                    check the evidence store's hash chain
   netmon prune --older-than 400d         drop old snapshots, keeping the chain verifiable
   netmon snapshot --output json > s.json the versioned snapshot document, for scripts
@@ -249,6 +251,36 @@ export function buildProgram(io: CliIo): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
     .action(async (flags: import('./diff-command.js').DiffFlags) => (await import('./diff-command.js')).runDiff(flags, io));
+
+  const baselineOptions = (cmd: Command): Command =>
+    addCollectOptions(cmd)
+      .option('--db <path>', 'SQLite evidence store', 'netmon.db')
+      .option('--baseline <file>', 'keep the baseline in this JSON file instead of the store');
+  const findingOptions = (cmd: Command): Command =>
+    cmd
+      .option('--allow <file>', 'standing allow-list (the --expect format): findings it covers are approved')
+      .option('--controls <file>', 'controls catalogue (default: templates/controls.yaml)')
+      .addOption(new Option('--fail-on <severity>', 'exit 1 when a finding that is not approved is at or above this severity').choices(['info', 'low', 'medium', 'high', 'critical']).default('medium'));
+
+  baselineOptions(program.command('init').description('save the current inventory as the baseline for check and watch'))
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .action(async (flags: import('./baseline-commands.js').BaselineFlags) => (await import('./baseline-commands.js')).runInit(flags, io));
+
+  findingOptions(baselineOptions(program.command('check').description('compare the current inventory with the baseline; exit 1 at --fail-on (for cron and CI)')))
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .action(async (flags: import('./baseline-commands.js').BaselineFlags & { output: OutputFormat }) => (await import('./baseline-commands.js')).runCheck(flags, io));
+
+  findingOptions(baselineOptions(program.command('watch').description('capture every N seconds like --interval and print each change once, as it happens')))
+    .option('--interval <seconds>', 'seconds between captures', parseSeconds)
+    .option('--csv <path>', 'CSV trail', 'network_connections.csv')
+    .option('--no-csv', 'do not write the CSV trail')
+    .option('--label <text>', 'tag the snapshots')
+    .option('--change <ticket>', 'tag the snapshots with a change ticket')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .action(async (flags: import('./baseline-commands.js').BaselineFlags & CaptureFlags & { output: OutputFormat }) => (await import('./baseline-commands.js')).runWatch(flags, io));
 
   program
     .command('prune')

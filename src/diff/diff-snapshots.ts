@@ -67,6 +67,8 @@ export interface DiffOptions {
   knownDestinations?: ReadonlySet<string>;
   /** Coverage ratios closer than this are not a change (default 0.01). */
   coverageTolerance?: number;
+  /** Compare attribution coverage (default true; a filtered view of the host says little about it). */
+  compareCoverage?: boolean;
 }
 
 function processView(p: ProcessRecord | undefined): ProcessView | null {
@@ -206,7 +208,7 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: DiffOp
   for (const [key, was] of a.outbound) if (!b.outbound.has(key)) changes.push({ kind: 'outbound-closed', before: was });
 
   const tolerance = options.coverageTolerance ?? 0.01;
-  if (Math.abs(before.coverage.ratio - after.coverage.ratio) > tolerance || before.coverage.privileged !== after.coverage.privileged) {
+  if ((options.compareCoverage ?? true) && (Math.abs(before.coverage.ratio - after.coverage.ratio) > tolerance || before.coverage.privileged !== after.coverage.privileged)) {
     changes.push({ kind: 'coverage-changed', before: before.coverage, after: after.coverage });
   }
 

@@ -1,0 +1,174 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { captureEvery, type CaptureOptions } from '../capture/capture.js';
+import { diffSnapshots } from '../diff/diff-snapshots.js';
+import { ConfigError, describeErrno, ExitError, FormatError, StoreError } from '../errors.js';
+import { loadControlsCatalogue, type ControlsCatalogue } from '../findings/controls.js';
+import { evaluateFindings, type Finding, type Severity } from '../findings/evaluate-findings.js';
+import { loadExpectedChanges, type ExpectedChanges } from '../findings/expected-changes.js';
+import { SNAPSHOT_SCHEMA_VERSION, type Snapshot } from '../model/types.js';
+import { renderFindingsEcs } from '../outputs/ecs-findings.js';
+import { failsAt, renderFindingsJson, renderFindingsText, sortFindings, type FindingsReport } from '../outputs/findings.js';
+import { printable } from '../outputs/sanitize.js';
+import { clockTime } from '../outputs/time.js';
+import { filterSnapshot } from '../diff/filter-snapshot.js';
+import { snapshot } from '../snapshot/snapshot.js';
+import { EvidenceStore } from '../store/evidence-store.js';
+import { toSnapshotOptions, type CaptureFlags, type CliIo, type CollectFlags } from './program.js';
+
+export interface BaselineFlags extends CollectFlags {
+  db: string;
+  baseline?: string;
+  allow?: string;
+  controls?: string;
+  failOn: Severity;
+  interval?: number;
+  csv?: string | false;
+}
+
+const BASELINE_KEY = 'baseline_snapshot';
+
+/** `netmon init`: take a snapshot and keep it as the baseline (in the store, or a file). */
+export async function runInit(flags: BaselineFlags, io: CliIo): Promise<void> {
+  const snap = await snapshot(toSnapshotOptions(flags));
+  if (flags.baseline) {
+    const tmp = `${flags.baseline}.tmp-${process.pid}`;
+    try {
+      writeFileSync(tmp, `${JSON.stringify(snap)}\n`, { mode: 0o644 });
+      renameSync(tmp, flags.baseline);
+    } catch (error) {
+      throw new StoreError('E_BASELINE_WRITE', `cannot write the baseline: ${describeErrno(error, 'writing', flags.baseline)}`);
+    }
+    io.stderr(`netmon: baseline of ${snap.sockets.length} sockets written to ${flags.baseline}\n`);
+    return;
+  }
+  const store = EvidenceStore.open(flags.db);
+  try {
+    store.beginSession({ interval: null });
+    const { id } = store.appendSnapshot(snap, { label: 'baseline' });
+    store.setMeta(BASELINE_KEY, String(id));
+    io.stderr(`netmon: baseline of ${snap.sockets.length} sockets saved as snapshot ${id} in ${flags.db}\n`);
+  } finally {
+    store.close();
+  }
+}
+
+/** The baseline snapshot: a file written by `init --baseline`, or the store's. */
+export function loadBaseline(flags: Pick<BaselineFlags, 'baseline' | 'db'>): { snapshot: Snapshot; id: number | null } {
+  if (flags.baseline) {
+    let doc: { schemaVersion?: unknown };
+    try {
+      doc = JSON.parse(readFileSync(flags.baseline, 'utf8')) as { schemaVersion?: unknown };
+    } catch (error) {
+      throw new ConfigError('E_BASELINE', `cannot read the baseline ${flags.baseline}: ${error instanceof SyntaxError ? 'not valid JSON' : describeErrno(error, 'reading', flags.baseline)}`, {
+        hint: 'create it with `netmon init --baseline PATH`',
+      });
+    }
+    if (doc.schemaVersion !== SNAPSHOT_SCHEMA_VERSION) {
+      throw new FormatError('E_BASELINE_VERSION', `the baseline ${flags.baseline} has snapshot schema expected ${SNAPSHOT_SCHEMA_VERSION}, received ${JSON.stringify(doc.schemaVersion)}`);
+    }
+    return { snapshot: doc as Snapshot, id: null };
+  }
+  if (!existsSync(flags.db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'save a baseline first with `netmon init`' });
+  const store = EvidenceStore.open(flags.db, { readonly: true });
+  try {
+    const id = Number(store.getMeta(BASELINE_KEY));
+    if (!id) throw new ConfigError('E_BASELINE', `the evidence store ${flags.db} has no baseline`, { hint: 'save one with `netmon init`' });
+    const { label: _label, change: _change, ...snap } = store.loadSnapshot(id);
+    return { snapshot: snap, id };
+  } finally {
+    store.close();
+  }
+}
+
+function standing(flags: Pick<BaselineFlags, 'allow'>): ExpectedChanges | null {
+  return flags.allow === undefined ? null : loadExpectedChanges(flags.allow);
+}
+
+/** A standing allow-list approves; what it lists but did not happen is not a finding. */
+function findingsBetween(before: Snapshot, after: Snapshot, catalogue: ControlsCatalogue, allow: ExpectedChanges | null): Finding[] {
+  const filtered = Object.keys(after.selection.filters).length > 0;
+  const diff = diffSnapshots(before, after, { compareCoverage: !filtered });
+  return evaluateFindings(diff, catalogue, { expected: allow, now: new Date() }).filter((f) => f.approval !== 'missing');
+}
+
+/** `netmon check`: now against the baseline; exit 1 at --fail-on (cron and CI). */
+export async function runCheck(flags: BaselineFlags & { output: 'text' | 'json' | 'ecs' }, io: CliIo): Promise<void> {
+  const catalogue = loadControlsCatalogue(flags.controls);
+  const allow = standing(flags);
+  const base = loadBaseline(flags);
+  const now = await snapshot(toSnapshotOptions(flags));
+  // Compare like with like: the baseline narrowed to the selection the current inventory used.
+  const findings = findingsBetween(filterSnapshot(base.snapshot, now.selection), now, catalogue, allow);
+  const report: FindingsReport = {
+    before: { id: base.id, takenAt: base.snapshot.takenAt, label: 'baseline' },
+    after: { id: null, takenAt: now.takenAt, label: 'now' },
+    host: now.host.hostname,
+    findings,
+    disclaimer: catalogue.disclaimer,
+  };
+  io.stdout(flags.output === 'json' ? renderFindingsJson(report) : flags.output === 'ecs' ? renderFindingsEcs(report) : renderFindingsText(report));
+  if (failsAt(findings, flags.failOn)) throw new ExitError(1);
+}
+
+/** `netmon watch --interval N`: capture like --interval and print each change once, as it happens. */
+export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: 'text' | 'json' | 'ecs' }, io: CliIo): Promise<void> {
+  if (flags.interval === undefined) throw new ConfigError('E_USAGE', 'watch needs --interval SECONDS');
+  const catalogue = loadControlsCatalogue(flags.controls);
+  const allow = standing(flags);
+  const selection = toSnapshotOptions(flags);
+  const baseline = flags.baseline || existsSync(flags.db) ? tryBaseline(flags) : null;
+  let previous: Snapshot | null = baseline;
+  const controller = new AbortController();
+  const stop = (signal: NodeJS.Signals): void => {
+    if (controller.signal.aborted) return;
+    io.stderr(`netmon: ${signal}: finishing the current capture, then stopping\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  let worst = false;
+  const options: CaptureOptions = {
+    db: flags.db,
+    csv: flags.csv === false || flags.csv === undefined ? null : flags.csv,
+    label: flags.label ?? null,
+    change: flags.change ?? null,
+    snapshot: selection,
+  };
+  try {
+    const { ticks } = await captureEvery(options, {
+      interval: flags.interval,
+      signal: controller.signal,
+      onTick: (tick) => {
+        if (previous) {
+          const before = previous === baseline ? filterSnapshot(previous, tick.snapshot.selection) : previous;
+          const findings = sortFindings(findingsBetween(before, tick.snapshot, catalogue, allow));
+          if (failsAt(findings, flags.failOn)) worst = true;
+          const at = clockTime(new Date(tick.snapshot.takenAt));
+          for (const f of findings) {
+            if (flags.output === 'json') io.stdout(`${JSON.stringify({ at: tick.snapshot.takenAt, snapshotId: tick.snapshotId, ...f })}\n`);
+            else if (flags.output === 'ecs') {
+              io.stdout(renderFindingsEcs({ before: { id: null, takenAt: previous.takenAt }, after: { id: tick.snapshotId, takenAt: tick.snapshot.takenAt }, host: tick.snapshot.host.hostname, findings: [f], disclaimer: '' }));
+            } else io.stdout(`${at} ${f.severity.toUpperCase().padEnd(8)} ${f.approval.padEnd(10)} ${printable(f.summary)}  [${f.id}]\n`);
+          }
+        } else {
+          io.stderr(`netmon: watching ${tick.snapshot.sockets.length} sockets (no baseline: changes are reported from the next capture on)\n`);
+        }
+        previous = tick.snapshot;
+      },
+    });
+    io.stderr(`netmon: stopped after ${ticks} captures\n`);
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+  if (worst) throw new ExitError(1);
+}
+
+function tryBaseline(flags: Pick<BaselineFlags, 'baseline' | 'db'>): Snapshot | null {
+  try {
+    return loadBaseline(flags).snapshot;
+  } catch (error) {
+    if (flags.baseline) throw error;
+    return null;
+  }
+}
