@@ -178,6 +178,13 @@ export function buildProgram(io: CliIo): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride();
 
+  program.option('--config <file>', 'configuration file (default: $NETMON_CONFIG, else ./netmon.conf when it exists)');
+  // Configuration (file, then NETMON_* environment) fills the options the command line left unset.
+  program.hook('preAction', async (_root, action) => {
+    const { applyConfig } = await import('./apply-config.js');
+    applyConfig(program.opts<{ config?: string }>().config, action, io.env);
+  });
+
   addCollectOptions(
     program
       .option('--once', 'capture one snapshot: print it, append it to the CSV trail and the evidence store')
@@ -281,6 +288,15 @@ export function buildProgram(io: CliIo): Command {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
     .action(async (flags: import('./baseline-commands.js').BaselineFlags & CaptureFlags & { output: OutputFormat }) => (await import('./baseline-commands.js')).runWatch(flags, io));
+
+  program
+    .command('init-config')
+    .description('write a commented default configuration file')
+    .option('--path <file>', 'where to write it', 'netmon.conf')
+    .option('--force', 'overwrite an existing file')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .action(async (flags: { path: string; force?: boolean }) => (await import('./apply-config.js')).initConfig(flags, io));
 
   program
     .command('prune')

@@ -1,0 +1,204 @@
+import { ConfigError, FilterError } from '../errors.js';
+import { parseEndpointFilter } from '../filter/endpoint-filter.js';
+
+/**
+ * The configuration file: `key = value` lines, `#` comments, the keys PortWatchZ uses plus
+ * netmon's own. Precedence: defaults < config file < NETMON_* environment < command-line flags.
+ */
+
+type Kind = 'boolean' | 'number' | 'string' | 'list' | 'choice';
+
+interface KeySpec {
+  kind: Kind;
+  /** The command-line option it stands for (commander's camel-case name). */
+  option: string;
+  /** Commands it applies to; absent: every command that has the option. */
+  commands?: string[];
+  choices?: readonly string[];
+  /** Turn the value into the option's value (e.g. include_established -> !listeningOnly). */
+  map?: (value: unknown) => unknown;
+  help: string;
+}
+
+/** Every key the file and the environment accept. */
+export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
+  baseline_path: { kind: 'string', option: 'baseline', help: 'baseline JSON file for init, check and watch (default: in the store)' },
+  watch_interval: { kind: 'number', option: 'interval', commands: ['watch'], help: 'seconds between captures of netmon watch' },
+  output_format: { kind: 'choice', option: 'output', choices: ['text', 'json', 'ecs'], help: 'text, json or ecs' },
+  include_established: { kind: 'boolean', option: 'listeningOnly', map: (v) => !v, help: 'report connections too, not only listeners (default true)' },
+  include_ephemeral: { kind: 'boolean', option: 'includeEphemeral', help: 'keep listeners on ephemeral ports (default false)' },
+  process_info: { kind: 'boolean', option: 'processInfo', help: 'attribute sockets to processes (default true)' },
+  hash_binaries: { kind: 'boolean', option: 'hashBinaries', help: 'hash executables (default true)' },
+  only_ipv4: { kind: 'boolean', option: 'onlyIpv4', help: 'only IPv4 sockets' },
+  only_ipv6: { kind: 'boolean', option: 'onlyIpv6', help: 'only IPv6 sockets' },
+  port_filter: { kind: 'list', option: 'filter', help: 'an endpoint filter (repeatable): ":22", "tcp:8080", "[::1]:22"' },
+  db_path: { kind: 'string', option: 'db', help: 'SQLite evidence store (default netmon.db)' },
+  csv_path: { kind: 'string', option: 'csv', help: 'CSV trail (default network_connections.csv)' },
+  fail_on: { kind: 'choice', option: 'failOn', choices: ['info', 'low', 'medium', 'high', 'critical'], help: 'severity from which check, watch and diff exit 1' },
+  controls_path: { kind: 'string', option: 'controls', help: 'controls catalogue (default templates/controls.yaml)' },
+  allow_path: { kind: 'string', option: 'allow', help: 'standing allow-list for check and watch' },
+};
+
+/** Keys of a later release: a file that sets them is refused, not silently half-applied. */
+const NOT_YET = /^webhook_/;
+
+/** One configured value and where it came from. */
+export interface ConfigValue {
+  key: string;
+  value: unknown;
+  /** "netmon.conf:12" or "environment variable NETMON_OUTPUT_FORMAT". */
+  origin: string;
+}
+
+/** A configuration as written: only what a file or the environment set. */
+export type WrittenConfig = Map<string, ConfigValue>;
+
+const TRUE = new Set(['true', 'yes', 'on', '1']);
+const FALSE = new Set(['false', 'no', 'off', '0']);
+
+function convert(key: string, spec: KeySpec, text: string, origin: string, problems: string[]): unknown {
+  switch (spec.kind) {
+    case 'boolean': {
+      const v = text.toLowerCase();
+      if (TRUE.has(v)) return true;
+      if (FALSE.has(v)) return false;
+      problems.push(`${origin}: ${key}: ${JSON.stringify(text)} is not true or false`);
+      return undefined;
+    }
+    case 'number': {
+      const n = Number(text);
+      if (!/^\d+(\.\d+)?$/.test(text) || !(n >= 0.1 && n <= 86400)) {
+        problems.push(`${origin}: ${key}: ${JSON.stringify(text)} is not a number of seconds from 0.1 to 86400`);
+        return undefined;
+      }
+      return n;
+    }
+    case 'choice':
+      if (!spec.choices!.includes(text)) {
+        problems.push(`${origin}: ${key}: ${JSON.stringify(text)} is not one of ${spec.choices!.join(', ')}`);
+        return undefined;
+      }
+      return text;
+    case 'list':
+      try {
+        parseEndpointFilter(text);
+      } catch (error) {
+        problems.push(`${origin}: ${key}: ${error instanceof FilterError ? error.message : String(error)}`);
+        return undefined;
+      }
+      return [text];
+    default:
+      if (text === '') {
+        problems.push(`${origin}: ${key}: the value is empty`);
+        return undefined;
+      }
+      return text;
+  }
+}
+
+function checkKey(key: string, origin: string, problems: string[]): KeySpec | undefined {
+  if (NOT_YET.test(key)) {
+    problems.push(`${origin}: ${key}: webhook delivery is not part of this netmon release; remove the webhook_* keys`);
+    return undefined;
+  }
+  const spec = CONFIG_KEYS[key];
+  if (!spec) problems.push(`${origin}: unknown key ${JSON.stringify(key)} (known: ${Object.keys(CONFIG_KEYS).join(', ')})`);
+  return spec;
+}
+
+/**
+ * Parse a configuration file. Every problem is collected with file and line; any problem stops
+ * with one ConfigError. A repeated key is an error, except `port_filter`, which accumulates. Pure.
+ */
+export function parseConfigFile(text: string, source: string): WrittenConfig {
+  const config: WrittenConfig = new Map();
+  const problems: string[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const origin = `${source}:${i + 1}`;
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const eq = line.indexOf('=');
+    if (eq <= 0) return problems.push(`${origin}: expected "key = value", got ${JSON.stringify(line)}`);
+    const key = line.slice(0, eq).trim().toLowerCase();
+    let value = line.slice(eq + 1).trim();
+    if (/^(["']).*\1$/.test(value) && value.length >= 2) value = value.slice(1, -1);
+    const spec = checkKey(key, origin, problems);
+    if (!spec) return;
+    const converted = convert(key, spec, value, origin, problems);
+    if (converted === undefined) return;
+    const known = config.get(key);
+    if (known && spec.kind !== 'list') return problems.push(`${origin}: ${key} is set again (first at ${known.origin})`);
+    config.set(key, known ? { ...known, value: [...(known.value as string[]), ...(converted as string[])] } : { key, value: converted, origin });
+  });
+  if (problems.length > 0) throw new ConfigError('E_CONFIG', `the configuration is not valid:\n  ${problems.join('\n  ')}`);
+  return config;
+}
+
+/** NETMON_<KEY> variables (NETMON_PORT_FILTER takes comma-separated filters). Pure. */
+export function configFromEnvironment(env: NodeJS.ProcessEnv): WrittenConfig {
+  const config: WrittenConfig = new Map();
+  const problems: string[] = [];
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('NETMON_') || raw === undefined) continue;
+    const key = name.slice(7).toLowerCase();
+    if (['config', 'native', 'threads', 'debug', 'bench_sockets', 'bench_runs', 'bench_out', 'bench_per_helper', 'bench_memory', 'bench_debug'].includes(key)) continue;
+    const origin = `environment variable ${name}`;
+    const spec = checkKey(key, origin, problems);
+    if (!spec) continue;
+    const parts = spec.kind === 'list' ? raw.split(',').map((p) => p.trim()).filter((p) => p !== '') : [raw.trim()];
+    const values = parts.map((p) => convert(key, spec, p, origin, problems));
+    if (values.some((v) => v === undefined)) continue;
+    config.set(key, { key, value: spec.kind === 'list' ? values.flat() : values[0], origin });
+  }
+  if (problems.length > 0) throw new ConfigError('E_CONFIG', `the configuration is not valid:\n  ${problems.join('\n  ')}`);
+  return config;
+}
+
+/**
+ * The option values a command takes from the configuration: environment over file. Options the
+ * command does not have, or keys restricted to other commands, are left out. Pure.
+ */
+export function optionsFromConfig(file: WrittenConfig, env: WrittenConfig, command: string, has: (option: string) => boolean): { option: string; value: unknown; origin: string }[] {
+  const out: { option: string; value: unknown; origin: string }[] = [];
+  for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
+    if (spec.commands && !spec.commands.includes(command)) continue;
+    if (!has(spec.option)) continue;
+    const chosen = env.get(key) ?? file.get(key);
+    if (!chosen) continue;
+    out.push({ option: spec.option, value: spec.map ? spec.map(chosen.value) : chosen.value, origin: chosen.origin });
+  }
+  return out;
+}
+
+/** The commented default configuration `netmon init-config` writes. */
+export function defaultConfigText(): string {
+  const lines = [
+    '# netmon configuration: key = value, one per line; # starts a comment.',
+    '# Precedence: built-in defaults < this file < NETMON_<KEY> environment variables < command-line flags.',
+    '# Every key is optional; the values shown are the defaults.',
+    '',
+  ];
+  const defaults: Record<string, string> = {
+    baseline_path: '',
+    watch_interval: '60',
+    output_format: 'text',
+    include_established: 'true',
+    include_ephemeral: 'false',
+    process_info: 'true',
+    hash_binaries: 'true',
+    only_ipv4: 'false',
+    only_ipv6: 'false',
+    port_filter: ':22',
+    db_path: 'netmon.db',
+    csv_path: 'network_connections.csv',
+    fail_on: 'medium',
+    controls_path: '',
+    allow_path: '',
+  };
+  for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
+    lines.push(`# ${spec.help}`);
+    lines.push(key === 'port_filter' ? `# ${key} = ${defaults[key]}` : `# ${key} = ${defaults[key] ?? ''}`.trimEnd());
+    lines.push('');
+  }
+  return `${lines.join('\n').trimEnd()}\n`;
+}

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { configFromEnvironment, CONFIG_KEYS, defaultConfigText, optionsFromConfig, parseConfigFile } from '../../src/config/config.js';
+import { ConfigError } from '../../src/errors.js';
+
+function problems(text: string): string {
+  try {
+    parseConfigFile(text, 'n.conf');
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration file', () => {
+  it('reads PortWatchZ keys: comments, quotes, booleans, numbers, repeatable port_filter', () => {
+    const c = parseConfigFile('# comment\n\nbaseline_path = "/var/lib/netmon/base.json"\nwatch_interval=30\ninclude_established = no\nhash_binaries = TRUE\nport_filter = :22\nport_filter = udp:53\n', 'n.conf');
+    expect(c.get('baseline_path')?.value).toBe('/var/lib/netmon/base.json');
+    expect(c.get('watch_interval')).toEqual({ key: 'watch_interval', value: 30, origin: 'n.conf:4' });
+    expect(c.get('include_established')?.value).toBe(false);
+    expect(c.get('hash_binaries')?.value).toBe(true);
+    expect(c.get('port_filter')?.value).toEqual([':22', 'udp:53']);
+  });
+
+  it('names file and line of every problem at once', () => {
+    const message = problems('output_format = yaml\nfoo = 1\nonly_ipv4 = maybe\nport_filter = tcp:70000\nwebhook_url = https://example.invalid/hook\nwatch_interval = 0\nno equals sign\nfail_on = high\nfail_on = low\n');
+    expect(message).toContain('n.conf:1: output_format: "yaml" is not one of text, json, ecs');
+    expect(message).toMatch(/n\.conf:2: unknown key "foo"/);
+    expect(message).toContain('n.conf:3: only_ipv4: "maybe" is not true or false');
+    expect(message).toMatch(/n\.conf:4: port_filter: invalid --filter pattern "tcp:70000"/);
+    expect(message).toContain('n.conf:5: webhook_url: webhook delivery is not part of this netmon release');
+    expect(message).toMatch(/n\.conf:6: watch_interval: "0" is not a number of seconds/);
+    expect(message).toMatch(/n\.conf:7: expected "key = value"/);
+    expect(message).toContain('n.conf:9: fail_on is set again (first at n.conf:8)');
+  });
+
+  it('reads NETMON_* variables, with comma-separated port filters, and ignores netmon’s own switches', () => {
+    const env = configFromEnvironment({ NETMON_OUTPUT_FORMAT: 'json', NETMON_PORT_FILTER: ':22, udp:53', NETMON_NATIVE: '0', NETMON_DEBUG: '1', PATH: '/bin' });
+    expect(env.get('output_format')?.value).toBe('json');
+    expect(env.get('port_filter')?.value).toEqual([':22', 'udp:53']);
+    expect(env.size).toBe(2);
+    expect(() => configFromEnvironment({ NETMON_BOGUS: '1' })).toThrow(/environment variable NETMON_BOGUS: unknown key "bogus"/);
+  });
+
+  it('puts the environment over the file, maps keys to options, and keeps watch_interval to watch', () => {
+    const file = parseConfigFile('output_format = json\ninclude_established = false\nwatch_interval = 5\n', 'n.conf');
+    const env = configFromEnvironment({ NETMON_OUTPUT_FORMAT: 'ecs' });
+    const has = () => true;
+    const forSnapshot = optionsFromConfig(file, env, 'snapshot', has);
+    expect(forSnapshot).toEqual(expect.arrayContaining([
+      { option: 'output', value: 'ecs', origin: 'environment variable NETMON_OUTPUT_FORMAT' },
+      { option: 'listeningOnly', value: true, origin: 'n.conf:2' },
+    ]));
+    expect(forSnapshot.some((o) => o.option === 'interval')).toBe(false);
+    expect(optionsFromConfig(file, env, 'watch', has).find((o) => o.option === 'interval')?.value).toBe(5);
+  });
+
+  it('writes a default file that documents every key and parses back to nothing set', () => {
+    const text = defaultConfigText();
+    for (const key of Object.keys(CONFIG_KEYS)) expect(text).toContain(`# ${key} =`);
+    expect(parseConfigFile(text, 'default.conf').size).toBe(0);
+  });
+});
