@@ -85,9 +85,9 @@ function standing(flags: Pick<BaselineFlags, 'allow'>): ExpectedChanges | null {
 }
 
 /** A standing allow-list approves; what it lists but did not happen is not a finding. */
-function findingsBetween(before: Snapshot, after: Snapshot, catalogue: ControlsCatalogue, allow: ExpectedChanges | null): Finding[] {
+function findingsBetween(before: Snapshot, after: Snapshot, catalogue: ControlsCatalogue, allow: ExpectedChanges | null, known?: ReadonlySet<string>): Finding[] {
   const filtered = Object.keys(after.selection.filters).length > 0;
-  const diff = diffSnapshots(before, after, { compareCoverage: !filtered });
+  const diff = diffSnapshots(before, after, { compareCoverage: !filtered, ...(known ? { knownDestinations: known } : {}) });
   return evaluateFindings(diff, catalogue, { expected: allow, now: new Date() }).filter((f) => f.approval !== 'missing');
 }
 
@@ -118,6 +118,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
   const selection = toSnapshotOptions(flags);
   const baseline = flags.baseline || existsSync(flags.db) ? tryBaseline(flags) : null;
   let previous: Snapshot | null = baseline;
+  const seenDestinations = new Set<string>(baseline ? baseline.sockets.filter((s) => !s.listening).map((s) => s.remoteAddress) : []);
   const controller = new AbortController();
   const stop = (signal: NodeJS.Signals): void => {
     if (controller.signal.aborted) return;
@@ -141,7 +142,8 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
       onTick: (tick) => {
         if (previous) {
           const before = previous === baseline ? filterSnapshot(previous, tick.snapshot.selection) : previous;
-          const findings = sortFindings(findingsBetween(before, tick.snapshot, catalogue, allow));
+          // "New" external destinations are new to the whole watch, not only to the last capture.
+          const findings = sortFindings(findingsBetween(before, tick.snapshot, catalogue, allow, seenDestinations));
           if (failsAt(findings, flags.failOn)) worst = true;
           const at = clockTime(new Date(tick.snapshot.takenAt));
           for (const f of findings) {
@@ -153,6 +155,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
         } else {
           io.stderr(`netmon: watching ${tick.snapshot.sockets.length} sockets (no baseline: changes are reported from the next capture on)\n`);
         }
+        for (const s of tick.snapshot.sockets) if (!s.listening) seenDestinations.add(s.remoteAddress);
         previous = tick.snapshot;
       },
     });

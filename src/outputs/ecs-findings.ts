@@ -4,19 +4,19 @@ import { SEVERITIES } from '../findings/evaluate-findings.js';
 import { ECS_VERSION } from './ecs.js';
 import type { FindingsReport } from './findings.js';
 
-/** ECS categorisation of each kind: allowed values of ECS 9 (network, process, host, configuration). */
-const ECS_KIND: Record<FindingKind, { category: string[]; type: string[]; action: string }> = {
-  'listener-opened': { category: ['network'], type: ['start'], action: 'port_opened' },
-  'listener-closed': { category: ['network'], type: ['end'], action: 'port_closed' },
-  'binary-changed': { category: ['process'], type: ['change'], action: 'binary_changed' },
-  'process-changed': { category: ['process'], type: ['change'], action: 'process_changed' },
-  'exposure-widened': { category: ['network'], type: ['info'], action: 'exposure_widened' },
-  'listener-count-changed': { category: ['network'], type: ['info'], action: 'listener_count_changed' },
-  'outbound-opened': { category: ['network'], type: ['connection', 'start'], action: 'outbound_opened' },
-  'outbound-closed': { category: ['network'], type: ['connection', 'end'], action: 'outbound_closed' },
-  'new-external-destination': { category: ['network'], type: ['connection', 'start'], action: 'new_external_destination' },
-  'coverage-changed': { category: ['host'], type: ['change'], action: 'coverage_changed' },
-  'expected-missing': { category: ['configuration'], type: ['info'], action: 'expected_change_missing' },
+/** ECS event.type and event.action of each kind; every finding is in the network category (types allowed for it in ECS 9). */
+const ECS_KIND: Record<FindingKind, { type: string[]; action: string }> = {
+  'listener-opened': { type: ['start'], action: 'port_opened' },
+  'listener-closed': { type: ['end'], action: 'port_closed' },
+  'binary-changed': { type: ['info'], action: 'binary_changed' },
+  'process-changed': { type: ['info'], action: 'process_changed' },
+  'exposure-widened': { type: ['info'], action: 'exposure_widened' },
+  'listener-count-changed': { type: ['info'], action: 'listener_count_changed' },
+  'outbound-opened': { type: ['connection', 'start'], action: 'outbound_opened' },
+  'outbound-closed': { type: ['connection', 'end'], action: 'outbound_closed' },
+  'new-external-destination': { type: ['connection', 'start'], action: 'new_external_destination' },
+  'coverage-changed': { type: ['info'], action: 'coverage_changed' },
+  'expected-missing': { type: ['info'], action: 'expected_change_missing' },
 };
 
 type Doc = Record<string, unknown>;
@@ -71,7 +71,7 @@ export function renderFindingsEcs(report: FindingsReport): string {
     put(doc, '@timestamp', report.after.takenAt);
     put(doc, 'ecs.version', ECS_VERSION);
     put(doc, 'event.kind', f.approval !== 'approved' && SEVERITIES.indexOf(f.severity) >= SEVERITIES.indexOf('medium') ? 'alert' : 'event');
-    put(doc, 'event.category', ecs.category);
+    put(doc, 'event.category', ['network']);
     put(doc, 'event.type', ecs.type);
     put(doc, 'event.action', ecs.action);
     put(doc, 'event.severity', SEVERITIES.indexOf(f.severity) + 1);

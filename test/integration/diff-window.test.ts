@@ -67,6 +67,7 @@ describe('netmon diff over a maintenance window (real processes)', () => {
 
     const closed = find('listener-closed', (f) => f.change?.kind === 'listener-closed' && f.change.before.port === 3131);
     expect(closed?.change?.kind === 'listener-closed' && closed.change?.before.process?.pid).toBe(closing.info.pid);
+    expect(closed?.controls.filter((c) => c.role === 'primary').map((c) => c.key)).toEqual(expect.arrayContaining(['csf2:DE.CM-09', 'iso27001:A.8.32', 'sp80053:CM-3']));
 
     const takeover = find('process-changed', (f) => f.change?.kind === 'process-changed' && f.change.after.port === 3232);
     expect(takeover).toBeDefined();
@@ -82,6 +83,7 @@ describe('netmon diff over a maintenance window (real processes)', () => {
     expect(outbound.change.after.executable).toBe(realpathSync(process.execPath));
     expect(outbound.change.after.connections).toBeGreaterThanOrEqual(2);
     expect([client.info.pid, opened.info.pid]).toContain(outbound.change.after.process?.pid);
+    expect(outbound.controls.map((c) => c.key)).toEqual(expect.arrayContaining(['iso27001:A.8.15', 'csf2:DE.CM-09']));
 
     const text = runCli(['diff', '--pre', 'pre', '--post', 'post', '--change', 'CHG-42', '--db', db]);
     expect(text.status).toBe(1);
