@@ -54,6 +54,8 @@ export interface Finding {
   reasons: string[];
   /** The change; absent for `expected-missing`. */
   change?: Change;
+  /** When the two sides were captured. */
+  observed: { before: string; after: string };
   approval: Approval;
   /** The expected change that approves this finding, or that is missing. */
   expected?: { action: ExpectedAction; pattern: string; path: string | null; justification: string | null; line: number | null; source: string };
@@ -224,10 +226,11 @@ export interface EvaluateOptions {
  * finding. Pure.
  */
 export function evaluateFindings(diff: Diff, catalogue: ControlsCatalogue, options: EvaluateOptions = {}): Finding[] {
+  const observed = { before: diff.before.takenAt, after: diff.after.takenAt };
   const findings: Finding[] = diff.changes.map((change) => {
     const { severity, reasons } = assess(change);
     const id = `NM-${createHash('sha256').update(`${change.kind}\n${identity(change)}`).digest('hex').slice(0, 12)}`;
-    return { id, kind: change.kind, severity, title: FINDING_KINDS[change.kind].title, summary: summarize(change), reasons, change, approval: 'unexpected', controls: controlsOf(change.kind, catalogue) };
+    return { id, kind: change.kind, severity, title: FINDING_KINDS[change.kind].title, summary: summarize(change), reasons, change, observed, approval: 'unexpected', controls: controlsOf(change.kind, catalogue) };
   });
   const expected = options.expected ?? null;
   if (!expected) return findings;
@@ -248,6 +251,7 @@ export function evaluateFindings(diff: Diff, catalogue: ControlsCatalogue, optio
       title: FINDING_KINDS['expected-missing'].title,
       summary: `expected ${e.action} ${e.pattern}${e.pathPattern ? ` (${e.pathPattern})` : ''} did not happen (${where})`,
       reasons: e.justification ? [`approved as: ${e.justification}`] : [],
+      observed,
       approval: 'missing',
       expected: expectedRef(e, expected.source),
       controls: controlsOf('expected-missing', catalogue),

@@ -25,6 +25,8 @@ describe('evaluateFindings', () => {
     expect(f!.controls.slice(0, firstSupporting).every((c) => c.role === 'primary')).toBe(true);
     expect(f!.controls.filter((c) => c.framework === 'ffiec-cat').every((c) => c.legacy)).toBe(true);
     expect(f!.summary).toBe('new listener tcp 0.0.0.0:8080 (nginx, pid 10, user root)');
+    expect(f!.observed).toEqual({ before: '2026-11-23T01:02:03.000Z', after: '2026-11-23T01:02:03.000Z' });
+    expect(f!.approval).toBe('unexpected');
   });
 
   it('raises the severity for a back-door port held by a non-root process in /tmp, and says why', () => {
