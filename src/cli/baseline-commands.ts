@@ -13,7 +13,7 @@ import { clockTime } from '../outputs/time.js';
 import { filterSnapshot } from '../diff/filter-snapshot.js';
 import { snapshot } from '../snapshot/snapshot.js';
 import { EvidenceStore } from '../store/evidence-store.js';
-import { toSnapshotOptions, type CaptureFlags, type CliIo, type CollectFlags } from './program.js';
+import { toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo, type CollectFlags } from './program.js';
 
 export interface BaselineFlags extends CollectFlags {
   db: string;
@@ -112,21 +112,14 @@ export async function runCheck(flags: BaselineFlags & { output: 'text' | 'json' 
 
 /** `netmon watch --interval N`: capture like --interval and print each change once, as it happens. */
 export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: 'text' | 'json' | 'ecs' }, io: CliIo): Promise<void> {
-  if (flags.interval === undefined) throw new ConfigError('E_USAGE', 'watch needs --interval SECONDS');
+  const interval = flags.interval;
+  if (interval === undefined) throw new ConfigError('E_USAGE', 'watch needs --interval SECONDS (or watch_interval in the configuration)');
   const catalogue = loadControlsCatalogue(flags.controls);
   const allow = standing(flags);
   const selection = toSnapshotOptions(flags);
   const baseline = flags.baseline || existsSync(flags.db) ? tryBaseline(flags) : null;
   let previous: Snapshot | null = baseline;
   const seenDestinations = new Set<string>(baseline ? baseline.sockets.filter((s) => !s.listening).map((s) => s.remoteAddress) : []);
-  const controller = new AbortController();
-  const stop = (signal: NodeJS.Signals): void => {
-    if (controller.signal.aborted) return;
-    io.stderr(`netmon: ${signal}: finishing the current capture, then stopping\n`);
-    controller.abort();
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
   let worst = false;
   const options: CaptureOptions = {
     db: flags.db,
@@ -135,10 +128,10 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
     change: flags.change ?? null,
     snapshot: selection,
   };
-  try {
+  await untilStopped(io, async (signal) => {
     const { ticks } = await captureEvery(options, {
-      interval: flags.interval,
-      signal: controller.signal,
+      interval,
+      signal,
       onTick: (tick) => {
         if (previous) {
           const before = previous === baseline ? filterSnapshot(previous, tick.snapshot.selection) : previous;
@@ -160,10 +153,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
       },
     });
     io.stderr(`netmon: stopped after ${ticks} captures\n`);
-  } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-  }
+  });
   if (worst) throw new ExitError(1);
 }
 

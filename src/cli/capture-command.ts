@@ -5,7 +5,7 @@ import { ConfigError, StoreError } from '../errors.js';
 import type { ProcessRecord, SocketRecord } from '../model/types.js';
 import { printable } from '../outputs/sanitize.js';
 import { clockTime } from '../outputs/time.js';
-import { printSnapshot, toSnapshotOptions, type CaptureFlags, type CliIo } from './program.js';
+import { printSnapshot, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo } from './program.js';
 
 function captureOptions(flags: CaptureFlags): CaptureOptions {
   return {
@@ -57,19 +57,11 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
   }
 
   const outputs = await import('../outputs/index.js');
-  const controller = new AbortController();
-  const stop = (signal: NodeJS.Signals): void => {
-    if (controller.signal.aborted) return;
-    io.stderr(`netmon: ${signal}: finishing the current capture, then stopping\n`);
-    controller.abort();
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
   let last = 0;
-  try {
+  await untilStopped(io, async (signal) => {
     const { ticks } = await captureEvery(options, {
       interval: flags.interval!,
-      signal: controller.signal,
+      signal,
       onTick: (result) => {
         last = result.snapshotId;
         const snap = result.snapshot;
@@ -98,8 +90,5 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
       },
     });
     io.stderr(`netmon: stopped after ${ticks} captures; last snapshot ${last} in ${options.db}\n`);
-  } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-  }
+  });
 }

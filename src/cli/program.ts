@@ -40,6 +40,27 @@ export interface CollectFlags {
   output: OutputFormat;
 }
 
+/**
+ * SIGINT and SIGTERM, while `run` works, abort its signal (the running capture finishes, then the
+ * loop stops) instead of killing the process.
+ */
+export async function untilStopped<T>(io: CliIo, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const stop = (signal: NodeJS.Signals): void => {
+    if (controller.signal.aborted) return;
+    io.stderr(`netmon: ${signal}: finishing the current capture, then stopping\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    return await run(controller.signal);
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
 /** Flags of the capture commands (`--once`, `--interval`). */
 export interface CaptureFlags extends CollectFlags {
   once?: boolean;

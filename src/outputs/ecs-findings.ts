@@ -1,7 +1,7 @@
 import type { ListenerView, OutboundView, ProcessView } from '../diff/diff-snapshots.js';
 import type { Finding, FindingKind } from '../findings/evaluate-findings.js';
 import { SEVERITIES } from '../findings/evaluate-findings.js';
-import { ECS_VERSION } from './ecs.js';
+import { ECS_VERSION, ndjsonLine, putField, type EcsDocument } from './ecs.js';
 import type { FindingsReport } from './findings.js';
 
 /** ECS event.type and event.action of each kind; every finding is in the network category (types allowed for it in ECS 9). */
@@ -19,15 +19,8 @@ const ECS_KIND: Record<FindingKind, { type: string[]; action: string }> = {
   'expected-missing': { type: ['info'], action: 'expected_change_missing' },
 };
 
-type Doc = Record<string, unknown>;
-
-function put(doc: Doc, path: string, value: unknown): void {
-  if (value === undefined || value === null) return;
-  const parts = path.split('.');
-  let node = doc;
-  for (const key of parts.slice(0, -1)) node = (node[key] ??= {}) as Doc;
-  node[parts[parts.length - 1]!] = value;
-}
+type Doc = EcsDocument;
+const put = putField;
 
 function processFields(doc: Doc, p: ProcessView | null): void {
   if (!p) return;
@@ -105,7 +98,7 @@ export function renderFindingsEcs(report: FindingsReport): string {
     if (report.change) labels.netmon_change = report.change;
     if (f.reasons.length > 0) labels.netmon_reasons = f.reasons.join('; ');
     put(doc, 'labels', labels);
-    return JSON.stringify(doc).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+    return ndjsonLine(doc);
   });
   return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
 }

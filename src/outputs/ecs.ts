@@ -11,7 +11,8 @@ export const ECS_EXTENSION_FIELDS: Readonly<Record<string, 'keyword'>> = {
   'process.hash.blake3': 'keyword',
 };
 
-type EcsDocument = Record<string, unknown>;
+/** An ECS document under construction. */
+export type EcsDocument = Record<string, unknown>;
 
 const IANA_NUMBERS = { tcp: '6', udp: '17' } as const;
 
@@ -20,19 +21,21 @@ function listenerKey(netns: number, transport: string, address: string, port: nu
   return `${netns}|${transport}|${address}|${port}`;
 }
 
-/** Set a dotted path on a nested object. */
-function put(doc: EcsDocument, path: string, value: unknown): void {
+/** Set a dotted path on a nested object; null and undefined are left out. */
+export function putField(doc: EcsDocument, path: string, value: unknown): void {
   if (value === undefined || value === null) return;
   const parts = path.split('.');
   let node = doc;
-  for (let i = 0; i < parts.length - 1; i++) {
-    const key = parts[i]!;
-    let next = node[key] as EcsDocument | undefined;
-    if (next === undefined) node[key] = next = {};
-    node = next;
-  }
+  for (const key of parts.slice(0, -1)) node = (node[key] ??= {}) as EcsDocument;
   node[parts[parts.length - 1]!] = value;
 }
+
+/** One NDJSON line; U+2028/U+2029 are valid in JSON but split lines for some readers: escaped. */
+export function ndjsonLine(doc: EcsDocument): string {
+  return JSON.stringify(doc).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+}
+
+const put = putField;
 
 function processFields(doc: EcsDocument, proc: ProcessRecord): void {
   put(doc, 'process.pid', proc.pid);
@@ -136,8 +139,7 @@ export function renderEcs(snapshot: Snapshot): string {
     if (s.owners.length > 1) labels.netmon_owner_pids = s.owners.map((o) => o.pid).join(',');
     if (s.unattributed) labels.netmon_unattributed = s.unattributed;
     put(doc, 'labels', labels);
-    // U+2028/U+2029 are valid in JSON but split lines for some NDJSON readers: escape them.
-    lines.push(JSON.stringify(doc).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`));
+    lines.push(ndjsonLine(doc));
   }
   return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
 }
