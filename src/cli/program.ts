@@ -320,6 +320,44 @@ export function buildProgram(io: CliIo): Command {
     .action(async (flags: { path: string; force?: boolean }) => (await import('./apply-config.js')).initConfig(flags, io));
 
   program
+    .command('keygen')
+    .description('create the Ed25519 key pair that signs evidence packs (private key written 0600)')
+    .option('--keys <dir>', 'directory for signer.key.pem and signer.pub.pem', 'netmon-keys')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .action(async (flags: { keys: string }) => (await import('./pack-commands.js')).runKeygen(flags, io));
+
+  program
+    .command('report')
+    .description('write a signed evidence pack of a maintenance window (findings, inventories, manifest, SHA256SUMS)')
+    .option('--change <ticket>', 'the window of the snapshots labelled pre and post for this ticket')
+    .option('--pre <snapshot>', 'the before snapshot: id, label, ISO time, first or latest')
+    .option('--post <snapshot>', 'the after snapshot: id, label, ISO time, first or latest')
+    .option('--db <path>', 'SQLite evidence store', 'netmon.db')
+    .option('--out <dir>', 'where pack directories are written', 'reports')
+    .option('--keys <dir>', 'signing keys from netmon keygen', 'netmon-keys')
+    .option('--expect <file>', 'expected changes: findings they cover are approved')
+    .option('--controls <file>', 'controls catalogue (default: templates/controls.yaml)')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .action(async (flags: import('./pack-commands.js').ReportFlags) => {
+      if (flags.change === undefined && (flags.pre === undefined || flags.post === undefined)) {
+        const { ConfigError } = await import('../errors.js');
+        throw new ConfigError('E_USAGE', 'give --change TICKET, or both --pre and --post');
+      }
+      (await import('./pack-commands.js')).runReport(flags, io);
+    });
+
+  program
+    .command('verify')
+    .description('check an evidence pack: file hashes, manifest signature, and with --db the store records (exit 4 on failure)')
+    .argument('<pack>', 'pack directory')
+    .option('--db <path>', 'also check the snapshot records against this evidence store')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .action(async (pack: string, flags: { db?: string }) => (await import('./pack-commands.js')).runVerify(pack, flags, io));
+
+  program
     .command('prune')
     .description('remove snapshots older than a time; the hash chain stays verifiable and the prune is recorded')
     .requiredOption('--older-than <age>', 'an age (400d, 12h, 30m, 90s) or an ISO 8601 date')

@@ -733,6 +733,12 @@ export class EvidenceStore {
     }
   }
 
+  /** The chain hash of a record, or null when the store has no such record. */
+  recordHashOf(seq: number): string | null {
+    const row = this.stmt('SELECT hash FROM records WHERE seq = ?').get(seq);
+    return row ? String(row.hash) : null;
+  }
+
   /** A value kept in the store's meta table (not part of the evidence chain). */
   getMeta(key: string): string | null {
     const row = this.stmt('SELECT value FROM meta WHERE key = ?').get(key);

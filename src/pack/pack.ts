@@ -1,0 +1,154 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeErrno, StoreError } from '../errors.js';
+import { fingerprintOf, PUBLIC_KEY_FILE, signBytes, verifyBytes, type Signer } from './signing.js';
+import { fileEntry, PACK_FORMAT, parseSha256Sums, renderManifest, renderSha256Sums, renderVerifyGuide, type Manifest } from './manifest.js';
+
+export interface PackContent {
+  /** Data files (CSV, evidence.json, later report.pdf), written first and listed in the manifest. */
+  files: { name: string; content: Buffer }[];
+  manifest: Omit<Manifest, 'files' | 'signer' | 'packFormat'>;
+  signer: Signer;
+}
+
+/**
+ * Write a pack directory: the data files, VERIFY.md and the signer's public key, then
+ * manifest.json (every one of them with size and SHA-256), manifest.sig (Ed25519 over
+ * manifest.json) and SHA256SUMS (every file, for `sha256sum -c`). The directory must not exist.
+ */
+export function writePack(dir: string, content: PackContent): Manifest {
+  if (existsSync(dir)) throw new StoreError('E_PACK_EXISTS', `${dir} already exists; a pack is never written over another`);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    const manifestBase = { packFormat: PACK_FORMAT, ...content.manifest, signer: { algorithm: 'Ed25519' as const, publicKey: PUBLIC_KEY_FILE, fingerprint: content.signer.fingerprint } };
+    const written: { name: string; content: Buffer }[] = [
+      ...content.files,
+      { name: 'VERIFY.md', content: Buffer.from(renderVerifyGuide(manifestBase)) },
+      { name: PUBLIC_KEY_FILE, content: Buffer.from(content.signer.publicKeyPem) },
+    ];
+    for (const f of written) writeFileSync(join(dir, f.name), f.content, { mode: 0o644, flag: 'wx' });
+    const manifest: Manifest = { ...manifestBase, files: written.map((f) => fileEntry(f.name, f.content)) };
+    const manifestBytes = Buffer.from(renderManifest(manifest));
+    const signature = signBytes(content.signer, manifestBytes);
+    writeFileSync(join(dir, 'manifest.json'), manifestBytes, { mode: 0o644, flag: 'wx' });
+    writeFileSync(join(dir, 'manifest.sig'), signature, { mode: 0o644, flag: 'wx' });
+    const all = [...manifest.files, fileEntry('manifest.json', manifestBytes), fileEntry('manifest.sig', signature)];
+    writeFileSync(join(dir, 'SHA256SUMS'), renderSha256Sums(all), { mode: 0o644, flag: 'wx' });
+    return manifest;
+  } catch (error) {
+    if (error instanceof StoreError) throw error;
+    throw new StoreError('E_PACK_WRITE', `cannot write the evidence pack: ${describeErrno(error, 'writing', dir)}`);
+  }
+}
+
+export interface PackProblem {
+  file: string;
+  message: string;
+}
+
+/** What a store can confirm about a pack: the chain hash of each snapshot record it names. */
+export interface StoreWitness {
+  recordHashOf(seq: number): string | null;
+  verifyOk(): boolean;
+}
+
+/**
+ * Check a pack: every file against SHA256SUMS and the manifest, nothing added, the manifest
+ * signature, the signer fingerprint, and (with the store) the snapshot records the manifest names.
+ * Returns every problem, each naming its file; none means the pack holds.
+ */
+export function verifyPack(dir: string, store?: StoreWitness): { problems: PackProblem[]; manifest: Manifest | null } {
+  const problems: PackProblem[] = [];
+  const read = (name: string): Buffer | null => {
+    try {
+      return readFileSync(join(dir, name));
+    } catch (error) {
+      problems.push({ file: name, message: describeErrno(error, 'reading', join(dir, name)) });
+      return null;
+    }
+  };
+  let present: string[] = [];
+  try {
+    present = readdirSync(dir);
+  } catch (error) {
+    problems.push({ file: dir, message: describeErrno(error, 'listing', dir) });
+  }
+  const actual = new Map<string, string>();
+  for (const name of present) {
+    const bytes = read(name);
+    if (bytes) actual.set(name, fileEntry(name, bytes).sha256);
+  }
+
+  // The signed manifest is the authority; SHA256SUMS is a convenience for sha256sum -c.
+  const manifestBytes = actual.has('manifest.json') ? readFileSync(join(dir, 'manifest.json')) : null;
+  if (!manifestBytes) problems.push({ file: 'manifest.json', message: 'it is missing' });
+  let manifest: Manifest | null = null;
+  if (manifestBytes) {
+    try {
+      manifest = JSON.parse(manifestBytes.toString('utf8')) as Manifest;
+    } catch {
+      problems.push({ file: 'manifest.json', message: 'it is not valid JSON' });
+    }
+  }
+  let signed = false;
+  if (manifest && manifestBytes) {
+    if (manifest.packFormat !== PACK_FORMAT) problems.push({ file: 'manifest.json', message: `pack format expected ${PACK_FORMAT}, received ${JSON.stringify(manifest.packFormat)}` });
+    const pub = actual.has(PUBLIC_KEY_FILE) ? readFileSync(join(dir, PUBLIC_KEY_FILE), 'utf8') : null;
+    const sig = actual.has('manifest.sig') ? readFileSync(join(dir, 'manifest.sig')) : null;
+    if (!pub) problems.push({ file: PUBLIC_KEY_FILE, message: 'it is missing' });
+    if (!sig) problems.push({ file: 'manifest.sig', message: 'it is missing' });
+    if (pub && sig) {
+      signed = verifyBytes(pub, manifestBytes, sig);
+      if (!signed) problems.push({ file: 'manifest.sig', message: 'the signature over manifest.json does not verify with signer.pub.pem (manifest.json, manifest.sig or the key was changed)' });
+      let fingerprint = '';
+      try {
+        fingerprint = fingerprintOf(pub);
+      } catch {
+        problems.push({ file: PUBLIC_KEY_FILE, message: 'it is not a public key' });
+      }
+      if (fingerprint && fingerprint !== manifest.signer?.fingerprint) problems.push({ file: PUBLIC_KEY_FILE, message: 'its fingerprint differs from the one in manifest.json' });
+    }
+    for (const f of manifest.files ?? []) {
+      const hash = actual.get(f.name);
+      if (hash === undefined) problems.push({ file: f.name, message: 'it is listed in manifest.json but missing' });
+      else if (hash !== f.sha256 || statSync(join(dir, f.name)).size !== f.size) problems.push({ file: f.name, message: 'its size or SHA-256 does not match manifest.json (the file was changed)' });
+    }
+  }
+  const inManifest = new Set([...(manifest?.files ?? []).map((f) => f.name), 'manifest.json', 'manifest.sig', 'SHA256SUMS']);
+  for (const name of present) if (!inManifest.has(name)) problems.push({ file: name, message: 'it is not listed in SHA256SUMS or manifest.json (a file was added)' });
+
+  const sums = actual.has('SHA256SUMS') ? readFileSync(join(dir, 'SHA256SUMS'), 'utf8') : null;
+  if (sums === null) problems.push({ file: 'SHA256SUMS', message: 'it is missing' });
+  else {
+    const parsed = parseSha256Sums(sums);
+    const sumsProblems = [...parsed.problems];
+    const named = new Set(parsed.entries.map((e) => e.name));
+    for (const e of parsed.entries) {
+      if (!inManifest.has(e.name) || e.name === 'SHA256SUMS') sumsProblems.push(`it names ${JSON.stringify(e.name)}, which is not part of the pack`);
+      else if (actual.get(e.name) !== undefined && actual.get(e.name) !== e.sha256) {
+        // The file matches the signed manifest: the sum is what changed. Otherwise the file was reported above.
+        const authentic = signed && (e.name === 'manifest.json' || e.name === 'manifest.sig' || manifest?.files.some((f) => f.name === e.name && f.sha256 === actual.get(e.name)));
+        if (authentic) sumsProblems.push(`its line for ${e.name} does not match the file, which matches the signed manifest`);
+      }
+    }
+    for (const name of inManifest) if (name !== 'SHA256SUMS' && !named.has(name)) sumsProblems.push(`it has no line for ${name}`);
+    // Without a valid signature, the sums say which of the signature's inputs was changed.
+    if (!signed) {
+      for (const e of parsed.entries) {
+        if ((e.name === 'manifest.json' || e.name === 'manifest.sig' || e.name === PUBLIC_KEY_FILE) && actual.get(e.name) !== undefined && actual.get(e.name) !== e.sha256) {
+          problems.push({ file: e.name, message: 'it does not match its SHA256SUMS line and the manifest signature fails: the file was changed' });
+        }
+      }
+    }
+    for (const message of sumsProblems) problems.push({ file: 'SHA256SUMS', message });
+  }
+
+  if (manifest && store) {
+    if (!store.verifyOk()) problems.push({ file: manifest.store.path, message: 'the evidence store itself fails verification (netmon verify-store names the record)' });
+    for (const s of manifest.store.snapshots) {
+      const hash = store.recordHashOf(s.id);
+      if (hash !== s.recordHash) problems.push({ file: manifest.store.path, message: `snapshot ${s.id} ${hash === null ? 'is no longer in the store' : 'has another record hash in the store than in the pack'}` });
+    }
+  }
+  return { problems, manifest };
+}
