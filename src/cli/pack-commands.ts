@@ -1,13 +1,14 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { diffSnapshots } from '../diff/diff-snapshots.js';
-import { ExitError, StoreError, VerificationError } from '../errors.js';
+import { ConfigError, ExitError, StoreError, VerificationError } from '../errors.js';
 import { loadControlsCatalogue } from '../findings/controls.js';
 import { evaluateFindings } from '../findings/evaluate-findings.js';
 import { loadExpectedChanges } from '../findings/expected-changes.js';
 import { verifyPack, writePack } from '../pack/pack.js';
 import { evidenceJson, findingsCsv, inventoryCsv } from '../pack/report-files.js';
-import { generateSigningKeys, loadSigner } from '../pack/signing.js';
+import { reportBlocks, renderSignedPdf } from '../pack/pdf-report.js';
+import { CERT_FILE, certificateOfP12, generateSigningKeys, loadPdfIdentity, loadSigner } from '../pack/signing.js';
 import { EvidenceStore } from '../store/evidence-store.js';
 import { NETMON_VERSION } from '../version.js';
 import { selectSnapshot } from './diff-command.js';
@@ -17,7 +18,7 @@ import type { CliIo } from './program.js';
 export function runKeygen(flags: { keys: string }, io: CliIo): void {
   const keys = generateSigningKeys(flags.keys);
   io.stdout(`fingerprint ${keys.fingerprint}\n`);
-  io.stderr(`netmon: wrote ${keys.privateKeyPath} (private, mode 0600, never copied into a pack) and ${keys.publicKeyPath}\n`);
+  io.stderr(`netmon: wrote ${keys.privateKeyPath} and ${keys.p12Path} (private, mode 0600, never copied into a pack), ${keys.publicKeyPath} and ${keys.certPath}\n`);
 }
 
 export interface ReportFlags {
@@ -29,6 +30,11 @@ export interface ReportFlags {
   keys: string;
   expect?: string;
   controls?: string;
+  /** A PKCS#12 identity of the user's own (for example CA-issued) to sign the PDF with. */
+  signP12?: string;
+  signP12Passphrase?: string;
+  /** Skip the PDF (CSV and JSON only). */
+  pdf?: boolean;
 }
 
 function stamp(date: Date): string {
@@ -36,8 +42,11 @@ function stamp(date: Date): string {
 }
 
 /** `netmon report`: a signed evidence pack of a maintenance window. */
-export function runReport(flags: ReportFlags, io: CliIo): void {
+export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   const signer = loadSigner(flags.keys);
+  const wantPdf = flags.pdf !== false;
+  const pdfIdentity = wantPdf ? { p12: flags.signP12 ? loadPdfIdentity(flags.signP12, true) : loadPdfIdentity(flags.keys), passphrase: flags.signP12Passphrase ?? '' } : null;
+  const pdfCertificate = pdfIdentity ? certificateOfP12(pdfIdentity.p12, pdfIdentity.passphrase, flags.signP12 ?? `${flags.keys}/signer.p12`) : null;
   const catalogue = loadControlsCatalogue(flags.controls);
   const expected = flags.expect === undefined ? null : loadExpectedChanges(flags.expect);
   if (!existsSync(flags.db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'capture with `netmon --once --label pre --change TICKET` first' });
@@ -56,8 +65,30 @@ export function runReport(flags: ReportFlags, io: CliIo): void {
     const dir = join(flags.out, `${host}-${(flags.change ?? 'window').replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp(generatedAt)}`);
     const preHash = store.recordHashOf(pre.id)!;
     const postHash = store.recordHashOf(post.id)!;
+    const files: { name: string; content: Buffer }[] = [];
+    if (pdfIdentity) {
+      io.stderr(`netmon: rendering and signing report.pdf (${findings.length} findings)\n`);
+      const blocks = reportBlocks({
+        hostname: after.host.hostname,
+        change: flags.change ?? null,
+        generatedAt: generatedAt.toISOString(),
+        netmonVersion: NETMON_VERSION,
+        pre: { id: pre.id, takenAt: before.takenAt, label: preLabel, sockets: before.sockets.length, processes: before.processes.length, recordHash: preHash },
+        post: { id: post.id, takenAt: after.takenAt, label: postLabel, sockets: after.sockets.length, processes: after.processes.length, recordHash: postHash },
+        findings,
+        signerFingerprint: signer.fingerprint,
+        disclaimer: catalogue.disclaimer,
+      });
+      try {
+        files.push({ name: CERT_FILE, content: Buffer.from(pdfCertificate!) });
+      files.push({ name: 'report.pdf', content: await renderSignedPdf(blocks, { title: `netmon evidence ${after.host.hostname} ${flags.change ?? ''}`.trim(), header: `netmon evidence pack - ${after.host.hostname} - change ${flags.change ?? '(none)'}`, signingTime: generatedAt }, pdfIdentity) });
+      } catch (error) {
+        throw new ConfigError('E_PDF_SIGN', `cannot sign report.pdf: ${error instanceof Error ? error.message : String(error)}`, { hint: flags.signP12 ? 'check --sign-p12 and --sign-p12-passphrase' : 'recreate the keys with `netmon keygen --keys NEWDIR`' });
+      }
+    }
     const manifest = writePack(dir, {
       files: [
+        ...files,
         { name: 'findings.csv', content: Buffer.from(findingsCsv(findings)) },
         { name: 'inventory-pre.csv', content: Buffer.from(inventoryCsv(before, pre.id, preLabel, preChange)) },
         { name: 'inventory-post.csv', content: Buffer.from(inventoryCsv(after, post.id, postLabel, postChange)) },

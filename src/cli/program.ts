@@ -322,14 +322,14 @@ export function buildProgram(io: CliIo): Command {
   program
     .command('keygen')
     .description('create the Ed25519 key pair that signs evidence packs (private key written 0600)')
-    .option('--keys <dir>', 'directory for signer.key.pem and signer.pub.pem', 'netmon-keys')
+    .option('--keys <dir>', 'directory for signer.key.pem/signer.pub.pem (Ed25519, the manifest) and signer.p12/signer.cert.pem (the PDF signature)', 'netmon-keys')
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
     .action(async (flags: { keys: string }) => (await import('./pack-commands.js')).runKeygen(flags, io));
 
   program
     .command('report')
-    .description('write a signed evidence pack of a maintenance window (findings, inventories, manifest, SHA256SUMS)')
+    .description('write a signed evidence pack of a maintenance window (signed report.pdf, findings and inventory CSVs, evidence.json, signed manifest, SHA256SUMS)')
     .option('--change <ticket>', 'the window of the snapshots labelled pre and post for this ticket')
     .option('--pre <snapshot>', 'the before snapshot: id, label, ISO time, first or latest')
     .option('--post <snapshot>', 'the after snapshot: id, label, ISO time, first or latest')
@@ -338,6 +338,10 @@ export function buildProgram(io: CliIo): Command {
     .option('--keys <dir>', 'signing keys from netmon keygen', 'netmon-keys')
     .option('--expect <file>', 'expected changes: findings they cover are approved')
     .option('--controls <file>', 'controls catalogue (default: templates/controls.yaml)')
+    .option('--sign-p12 <file>', 'sign report.pdf with this PKCS#12 identity (for example CA-issued) instead of the keygen one')
+    .option('--sign-p12-passphrase <text>', 'passphrase of --sign-p12 (default: none)')
+    .option('--no-pdf', 'leave report.pdf out (CSV and JSON only)')
+    .addHelpText('after', '\nExamples:\n  netmon keygen\n  netmon report --change CHG-1234\n  netmon report --pre 12 --post latest --expect expected.yaml --out /srv/evidence\n  pdfsig reports/<pack>/report.pdf; netmon verify reports/<pack>\n')
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
     .action(async (flags: import('./pack-commands.js').ReportFlags) => {
@@ -345,7 +349,7 @@ export function buildProgram(io: CliIo): Command {
         const { ConfigError } = await import('../errors.js');
         throw new ConfigError('E_USAGE', 'give --change TICKET, or both --pre and --post');
       }
-      (await import('./pack-commands.js')).runReport(flags, io);
+      await (await import('./pack-commands.js')).runReport(flags, io);
     });
 
   program

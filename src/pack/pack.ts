@@ -23,7 +23,7 @@ export function writePack(dir: string, content: PackContent): Manifest {
     const manifestBase = { packFormat: PACK_FORMAT, ...content.manifest, signer: { algorithm: 'Ed25519' as const, publicKey: PUBLIC_KEY_FILE, fingerprint: content.signer.fingerprint } };
     const written: { name: string; content: Buffer }[] = [
       ...content.files,
-      { name: 'VERIFY.md', content: Buffer.from(renderVerifyGuide(manifestBase)) },
+      { name: 'VERIFY.md', content: Buffer.from(renderVerifyGuide(manifestBase, content.files.some((f) => f.name === 'report.pdf'))) },
       { name: PUBLIC_KEY_FILE, content: Buffer.from(content.signer.publicKeyPem) },
     ];
     for (const f of written) writeFileSync(join(dir, f.name), f.content, { mode: 0o644, flag: 'wx' });

@@ -1,4 +1,6 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import { createRequire } from 'node:module';
+import type Forge from 'node-forge';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, describeErrno, StoreError } from '../errors.js';
@@ -6,6 +8,9 @@ import { ConfigError, describeErrno, StoreError } from '../errors.js';
 /** File names in a key directory. */
 export const PRIVATE_KEY_FILE = 'signer.key.pem';
 export const PUBLIC_KEY_FILE = 'signer.pub.pem';
+/** The PDF signing identity: an X.509 certificate and its key as PKCS#12 (no passphrase, 0600). */
+export const P12_FILE = 'signer.p12';
+export const CERT_FILE = 'signer.cert.pem';
 
 export interface Signer {
   privateKey: KeyObject;
@@ -22,22 +27,25 @@ export function fingerprintOf(publicKeyPem: string): string {
  * `netmon keygen`: an Ed25519 key pair for signing evidence-pack manifests. The private key is
  * written 0600 and never copied into a pack; existing keys are never overwritten.
  */
-export function generateSigningKeys(dir: string): { privateKeyPath: string; publicKeyPath: string; fingerprint: string } {
+export function generateSigningKeys(dir: string): { privateKeyPath: string; publicKeyPath: string; p12Path: string; certPath: string; fingerprint: string } {
   const privateKeyPath = join(dir, PRIVATE_KEY_FILE);
   const publicKeyPath = join(dir, PUBLIC_KEY_FILE);
-  if (existsSync(privateKeyPath) || existsSync(publicKeyPath)) {
+  if ([PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, P12_FILE, CERT_FILE].some((f) => existsSync(join(dir, f)))) {
     throw new ConfigError('E_KEYS_EXIST', `signing keys already exist in ${dir}; they were not changed`, { hint: 'use them, or give another --keys directory' });
   }
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const pdfIdentity = createPdfIdentity();
   const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileSync(privateKeyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
     writeFileSync(publicKeyPath, publicKeyPem, { mode: 0o644, flag: 'wx' });
+    writeFileSync(join(dir, P12_FILE), pdfIdentity.p12, { mode: 0o600, flag: 'wx' });
+    writeFileSync(join(dir, CERT_FILE), pdfIdentity.certPem, { mode: 0o644, flag: 'wx' });
   } catch (error) {
     throw new StoreError('E_KEYS_WRITE', `cannot write the signing keys: ${describeErrno(error, 'writing', dir)}`);
   }
-  return { privateKeyPath, publicKeyPath, fingerprint: fingerprintOf(publicKeyPem) };
+  return { privateKeyPath, publicKeyPath, p12Path: join(dir, P12_FILE), certPath: join(dir, CERT_FILE), fingerprint: fingerprintOf(publicKeyPem) };
 }
 
 /** The signer in a key directory written by `netmon keygen`. */
@@ -66,4 +74,59 @@ export function verifyBytes(publicKeyPem: string, bytes: Uint8Array, signature: 
   } catch {
     return false;
   }
+}
+
+/**
+ * A self-signed X.509 certificate (RSA 2048, SHA-256, ten years) for the PDF signature, which PDF
+ * readers and poppler's pdfsig check; node-forge builds it (Node has no API to issue certificates).
+ * Users with a CA-issued identity give `--sign-p12` instead.
+ */
+export function createPdfIdentity(commonName = 'netmon evidence signer'): { p12: Buffer; certPem: string } {
+  const forge = createRequire(import.meta.url)('node-forge') as typeof Forge;
+  // Node generates the RSA key natively (node-forge's JavaScript generator takes seconds).
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const privateKey = forge.pki.privateKeyFromPem(rsa.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString());
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString());
+  cert.serialNumber = `01${randomBytes(8).toString('hex')}`;
+  cert.validity.notBefore = new Date();
+  cert.validity.notAfter = new Date(Date.now() + 3650 * 86_400_000);
+  const attrs = [{ name: 'commonName', value: commonName }];
+  cert.setSubject(attrs);
+  cert.setIssuer(attrs);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, nonRepudiation: true },
+  ]);
+  cert.sign(privateKey, forge.md.sha256.create());
+  const p12 = forge.pkcs12.toPkcs12Asn1(privateKey, [cert], '', { algorithm: '3des' });
+  return { p12: Buffer.from(forge.asn1.toDer(p12).getBytes(), 'binary'), certPem: forge.pki.certificateToPem(cert) };
+}
+
+/** The PDF signing identity of a key directory (or a user's own PKCS#12 file). */
+export function loadPdfIdentity(dirOrFile: string, isFile = false): Buffer {
+  const path = isFile ? dirOrFile : join(dirOrFile, P12_FILE);
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new ConfigError('E_KEYS', `cannot read the PDF signing identity: ${describeErrno(error, 'reading', path)}`, { hint: 'create keys with `netmon keygen`, or give --sign-p12 FILE' });
+  }
+}
+
+/**
+ * The signing certificate (PEM) inside a PKCS#12 identity; opening it here also proves the
+ * passphrase, so a wrong one is reported before any PDF is written.
+ */
+export function certificateOfP12(p12: Buffer, passphrase: string, source: string): string {
+  const forge = createRequire(import.meta.url)('node-forge') as typeof Forge;
+  let bags: Forge.pkcs12.Bag[] | undefined;
+  try {
+    const parsed = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(forge.util.createBuffer(p12.toString('binary'))), passphrase);
+    bags = parsed.getBags({ bagType: forge.pki.oids.certBag })[forge.pki.oids.certBag!];
+  } catch (error) {
+    throw new ConfigError('E_KEYS', `cannot open the PKCS#12 identity ${source}: ${error instanceof Error ? error.message : String(error)}`, { hint: 'check the file and --sign-p12-passphrase' });
+  }
+  const cert = bags?.[0]?.cert;
+  if (!cert) throw new ConfigError('E_KEYS', `the PKCS#12 identity ${source} holds no certificate`);
+  return forge.pki.certificateToPem(cert);
 }

@@ -31,8 +31,9 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
   });
 
   it('writes the pack files; the private key stays out of it and is mode 0600', () => {
-    expect(readdirSync(pack).sort()).toEqual(['SHA256SUMS', 'VERIFY.md', 'evidence.json', 'findings.csv', 'inventory-post.csv', 'inventory-pre.csv', 'manifest.json', 'manifest.sig', 'signer.pub.pem']);
+    expect(readdirSync(pack).sort()).toEqual(['SHA256SUMS', 'VERIFY.md', 'evidence.json', 'findings.csv', 'inventory-post.csv', 'inventory-pre.csv', 'manifest.json', 'manifest.sig', 'report.pdf', 'signer.cert.pem', 'signer.pub.pem']);
     expect(statSync(join(dir, 'netmon-keys', 'signer.key.pem')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'netmon-keys', 'signer.p12')).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(pack, 'findings.csv'), 'utf8')).toMatch(/new listener tcp 127\.0\.0\.1:3939/);
     const manifest = JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as { packFormat: number; window: { change: string }; store: { snapshots: { id: number; recordHash: string }[] } };
     expect(manifest.packFormat).toBe(1);
@@ -55,7 +56,7 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
   it('netmon verify passes on the pack, and with the store', () => {
     const r = cli(['verify', pack, '--db', db]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/verified: 9 files, manifest signed by [0-9a-f]{64}, snapshots \d+ and \d+ match/);
+    expect(r.stdout).toMatch(/verified: 11 files, manifest signed by [0-9a-f]{64}, snapshots \d+ and \d+ match/);
   });
 
   it('names every file changed by one byte, and an added file, with exit 4', () => {
@@ -78,12 +79,77 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(r.stderr).toContain('FAILED extra.txt: it is not listed in SHA256SUMS');
   });
 
+  it('report.pdf carries a valid embedded signature over the whole document (pdfsig)', ({ skip }) => {
+    if (!haveCommand('pdfsig') || !haveCommand('pdftotext')) return skip('pdfsig/pdftotext (poppler-utils) not installed');
+    const sig = spawnSync('pdfsig', [join(pack, 'report.pdf')], { encoding: 'utf8' });
+    expect(sig.stdout).toContain('Signature Validation: Signature is Valid.');
+    expect(sig.stdout).toContain('Total document signed');
+    expect(sig.stdout).toContain('Signer Certificate Common Name: netmon evidence signer');
+    const fp = (file: string, args: string[]) => spawnSync('openssl', [...args, file], { encoding: 'utf8' }).stdout.trim();
+    // The certificate in the pack is the one in the key directory.
+    expect(fp(join(pack, 'signer.cert.pem'), ['x509', '-noout', '-fingerprint', '-sha256', '-in'])).toBe(fp(join(dir, 'netmon-keys', 'signer.cert.pem'), ['x509', '-noout', '-fingerprint', '-sha256', '-in']));
+    expect(readFileSync(join(pack, 'VERIFY.md'), 'utf8')).toContain('pdfsig report.pdf');
+  });
+
+  it('report.pdf says what the pack says: findings, window, snapshots, page N of M', ({ skip }) => {
+    if (!haveCommand('pdftotext')) return skip('pdftotext (poppler-utils) not installed');
+    const text = spawnSync('pdftotext', ['-layout', join(pack, 'report.pdf'), '-'], { encoding: 'utf8' }).stdout;
+    const evidence = JSON.parse(readFileSync(join(pack, 'evidence.json'), 'utf8')) as { findings: { id: string; summary: string }[]; window: { from: string; to: string } };
+    expect(evidence.findings.length).toBeGreaterThan(0);
+    for (const f of evidence.findings) expect(text).toContain(f.id);
+    expect(text).toContain('new listener tcp 127.0.0.1:3939');
+    expect(text).toContain(`${evidence.window.from} to ${evidence.window.to}`);
+    expect(text).toContain('Change: CHG-77');
+    expect(text).toMatch(/Page 1 of \d+/);
+  });
+
+  it('a changed byte inside report.pdf breaks its embedded signature', ({ skip }) => {
+    if (!haveCommand('pdfsig')) return skip('pdfsig (poppler-utils) not installed');
+    const bytes = readFileSync(join(pack, 'report.pdf'));
+    // Change the page content: the first "Network change evidence" text object is in the signed range.
+    const at = bytes.indexOf('stream') + 20;
+    bytes[at] = bytes[at]! ^ 0x01;
+    const copy = join(dir, 'tampered.pdf');
+    writeFileSync(copy, bytes);
+    const sig = spawnSync('pdfsig', [copy], { encoding: 'utf8' });
+    expect(sig.stdout + sig.stderr).not.toContain('Signature is Valid.');
+  });
+
+  it('signs the PDF with a PKCS#12 identity of the user (--sign-p12), and refuses a wrong passphrase', ({ skip }) => {
+    if (!haveCommand('pdfsig')) return skip('pdfsig (poppler-utils) not installed');
+    const key = join(dir, 'own.key');
+    const crt = join(dir, 'own.crt');
+    const p12 = join(dir, 'own.p12');
+    expect(spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt, '-days', '30', '-subj', '/CN=Change Board Signer'], { encoding: 'utf8' }).status).toBe(0);
+    expect(spawnSync('openssl', ['pkcs12', '-export', '-inkey', key, '-in', crt, '-out', p12, '-passout', 'pass:s3cret'], { encoding: 'utf8' }).status).toBe(0);
+    const wrong = cli(['report', '--change', 'CHG-77', '--db', db, '--out', join(dir, 'own-wrong'), '--sign-p12', p12, '--sign-p12-passphrase', 'nope']);
+    expect(wrong.status).not.toBe(0);
+    expect(wrong.stderr).toMatch(/cannot open the PKCS#12 identity .*own\.p12/);
+    expect(() => readdirSync(join(dir, 'own-wrong'))).toThrow();
+    const r = cli(['report', '--change', 'CHG-77', '--db', db, '--out', join(dir, 'own'), '--sign-p12', p12, '--sign-p12-passphrase', 's3cret']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = r.stdout.trim();
+    const sig = spawnSync('pdfsig', [join(out.startsWith('/') ? out : join(dir, out), 'report.pdf')], { encoding: 'utf8' });
+    expect(sig.stdout).toContain('Signer Certificate Common Name: Change Board Signer');
+    expect(sig.stdout).toContain('Signature is Valid.');
+  });
+
+  it('--no-pdf leaves report.pdf and the certificate out; the pack still verifies', () => {
+    const r = cli(['report', '--change', 'CHG-77', '--db', db, '--out', join(dir, 'nopdf'), '--no-pdf']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = r.stdout.trim();
+    const p = out.startsWith('/') ? out : join(dir, out);
+    expect(readdirSync(p)).not.toContain('report.pdf');
+    expect(readdirSync(p)).not.toContain('signer.cert.pem');
+    expect(cli(['verify', p]).status).toBe(0);
+  });
+
   it('catches a store rewritten after the pack was made', () => {
     const copyDb = join(dir, 'rewritten.db');
     cpSync(db, copyDb);
     const store = EvidenceStore.open(copyDb);
     // A later snapshot is fine; a changed record is not: rewrite the hash of the first snapshot record.
-    (store as unknown as { db: { prepare(s: string): { run(...a: unknown[]): void } } }).db.prepare("UPDATE records SET hash = 'f' || substr(hash, 2) WHERE kind = 'snapshot' AND seq = (SELECT MIN(seq) FROM records WHERE kind = 'snapshot')").run();
+    (store as unknown as { db: { prepare(s: string): { run(...a: unknown[]): void } } }).db.prepare("UPDATE records SET hash = (CASE WHEN substr(hash, 1, 1) = 'f' THEN 'e' ELSE 'f' END) || substr(hash, 2) WHERE kind = 'snapshot' AND seq = (SELECT MIN(seq) FROM records WHERE kind = 'snapshot')").run();
     store.close();
     const r = cli(['verify', pack, '--db', copyDb]);
     expect(r.status).toBe(4);

@@ -1,0 +1,75 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { diffSnapshots } from '../../src/diff/diff-snapshots.js';
+import { loadControlsCatalogue } from '../../src/findings/controls.js';
+import { evaluateFindings } from '../../src/findings/evaluate-findings.js';
+import { pdfSafeText, renderSignedPdf, reportBlocks, type ReportInput } from '../../src/pack/pdf-report.js';
+import { createPdfIdentity } from '../../src/pack/signing.js';
+import { makeProcess, makeSnapshot, makeSocket } from '../helpers/make.js';
+import { haveCommand, skipWithReason } from '../helpers/processes.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'netmon-pdf-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const HOSTILE = 'evil\u202egnp.exe\nFAKE: approved\u0007 \u{1F600} Ω';
+
+function input(listeners: number): ReportInput {
+  const web = makeProcess({ pid: 100 });
+  const hostile = makeProcess({ pid: 200, name: HOSTILE, commandLine: [HOSTILE, '--port'] });
+  const after = Array.from({ length: listeners }, (_, i) => makeSocket({ localPort: 20000 + i, inode: 5000 + i, owners: [{ pid: 200, fd: 3 + i }] }));
+  const findings = evaluateFindings(diffSnapshots(makeSnapshot({ sockets: [makeSocket()], processes: [web] }), makeSnapshot({ sockets: [makeSocket(), ...after], processes: [web, hostile] })), loadControlsCatalogue());
+  const side = (id: number, label: string) => ({ id, takenAt: '2026-11-23T01:00:00.000Z', label, sockets: 1, processes: 1, recordHash: 'ab'.repeat(32) });
+  return { hostname: 'db01', change: 'CHG-9', generatedAt: '2026-11-23T02:00:00.000Z', netmonVersion: '0.0.0', pre: side(2, 'pre'), post: side(4, 'post'), findings, signerFingerprint: 'cd'.repeat(32), disclaimer: 'Mappings are guidance.' };
+}
+
+describe('pdfSafeText', () => {
+  it('keeps Windows-1252 text and writes everything else as \\u{hex}', () => {
+    expect(pdfSafeText('plain ASCII, Zürich café ±')).toBe('plain ASCII, Zürich café ±');
+    expect(pdfSafeText(HOSTILE)).toBe('evil\\u{202e}gnp.exe\\u{a}FAKE: approved\\u{7} \\u{1f600} \\u{3a9}');
+  });
+});
+
+describe('reportBlocks', () => {
+  it('lists every finding with its id and severity, worst first, with the window and snapshots', () => {
+    const i = input(2);
+    const blocks = reportBlocks(i);
+    const findings = blocks.filter((b) => b.kind === 'finding');
+    expect(findings).toHaveLength(i.findings.length);
+    for (const f of i.findings) expect(findings.some((b) => b.kind === 'finding' && b.head.startsWith(f.id))).toBe(true);
+    expect(blocks).toContainEqual({ kind: 'field', label: 'Window', value: '2026-11-23T01:00:00.000Z to 2026-11-23T01:00:00.000Z' });
+    expect(blocks.some((b) => b.kind === 'text' && /\d+ findings \(/.test(b.text))).toBe(true);
+  });
+
+  it('says "No findings" for an unchanged window', () => {
+    const blocks = reportBlocks({ ...input(0), findings: [] });
+    expect(blocks.some((b) => b.kind === 'text' && b.text.startsWith('No findings'))).toBe(true);
+  });
+});
+
+const skip = skipWithReason(!haveCommand('pdfsig') || !haveCommand('pdftotext'), 'PDF rendering tests: need pdfsig and pdftotext (poppler-utils)');
+
+describe.skipIf(skip)('renderSignedPdf', () => {
+  it('renders many findings over several pages with page N of M, hostile names escaped, and a valid signature', async () => {
+    const i = input(60);
+    const pdf = await renderSignedPdf(reportBlocks(i), { title: 'netmon evidence db01', header: 'netmon evidence pack - db01 - change CHG-9', signingTime: new Date('2026-11-23T02:00:00Z') }, { p12: createPdfIdentity().p12, passphrase: '' });
+    const file = join(dir, 'many.pdf');
+    writeFileSync(file, pdf);
+    const text = spawnSync('pdftotext', ['-layout', file, '-'], { encoding: 'utf8' }).stdout;
+    const pages = text.split('\f').filter((p) => p.trim() !== '');
+    expect(pages.length).toBeGreaterThan(2);
+    pages.forEach((p, n) => {
+      expect(p).toContain(`Page ${n + 1} of ${pages.length}`);
+      expect(p).toContain('netmon evidence pack - db01 - change CHG-9');
+    });
+    for (const f of i.findings) expect(text).toContain(f.id);
+    // The hostile name cannot break a line or fake a field: it shows escaped.
+    expect(text).toContain('evil\\u{202e}gnp.exe\\u{a}FAKE: approved\\u{7}');
+    expect(text).not.toMatch(/^FAKE: approved/m);
+    const sig = spawnSync('pdfsig', [file], { encoding: 'utf8' }).stdout;
+    expect(sig).toContain('Signature is Valid.');
+    expect(sig).toContain('Total document signed');
+  });
+});
