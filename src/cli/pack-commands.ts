@@ -138,7 +138,7 @@ export function runVerify(dir: string, flags: { db?: string }, io: CliIo): void 
       io.stderr(`netmon: the evidence pack ${dir} failed verification (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'})\n`);
       throw new ExitError(4);
     }
-    io.stdout(`evidence pack ${dir} verified: ${manifest!.files.length + 3} files, manifest signed by ${manifest!.signer.fingerprint}${store ? `, snapshots ${manifest!.store.snapshots.map((s) => s.id).join(' and ')} match ${db}` : ''}\n`);
+    io.stdout(`evidence pack ${dir} verified: ${manifest!.files.length + 3} files, manifest signed by ${manifest!.signer.fingerprint}${manifest!.files.some((f) => f.name === 'report.pdf') ? ', report.pdf signature valid' : ''}${store ? `, snapshots ${manifest!.store.snapshots.map((s) => s.id).join(' and ')} match ${db}` : ''}\n`);
   } finally {
     store?.close();
   }

@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeErrno, StoreError } from '../errors.js';
-import { fingerprintOf, PUBLIC_KEY_FILE, signBytes, verifyBytes, type Signer } from './signing.js';
+import { checkPdfSignature } from './pdf-signature.js';
+import { CERT_FILE, fingerprintOf, PUBLIC_KEY_FILE, signBytes, verifyBytes, type Signer } from './signing.js';
 import { fileEntry, PACK_FORMAT, parseSha256Sums, renderManifest, renderSha256Sums, renderVerifyGuide, type Manifest } from './manifest.js';
 
 export interface PackContent {
@@ -141,6 +142,15 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
       }
     }
     for (const message of sumsProblems) problems.push({ file: 'SHA256SUMS', message });
+  }
+
+  // The PDF's own embedded signature, and that it was made by the certificate the pack names.
+  if (manifest?.files.some((f) => f.name === 'report.pdf') && actual.has('report.pdf')) {
+    const check = checkPdfSignature(readFileSync(join(dir, 'report.pdf')));
+    if (!check.ok) problems.push({ file: 'report.pdf', message: `its embedded PDF signature fails: ${check.problem}` });
+    const packCert = actual.has(CERT_FILE) ? readFileSync(join(dir, CERT_FILE), 'utf8') : null;
+    const bare = (pem: string) => pem.replace(/\s+/g, '');
+    if (check.certificatePem && packCert !== null && bare(packCert) !== bare(check.certificatePem)) problems.push({ file: 'report.pdf', message: `it was signed by another certificate than ${CERT_FILE}` });
   }
 
   if (manifest && store) {

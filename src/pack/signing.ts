@@ -127,6 +127,7 @@ export function certificateOfP12(p12: Buffer, passphrase: string, source: string
     throw new ConfigError('E_KEYS', `cannot open the PKCS#12 identity ${source}: ${error instanceof Error ? error.message : String(error)}`, { hint: 'check the file and --sign-p12-passphrase' });
   }
   const cert = bags?.[0]?.cert;
+  if (!cert && (bags?.length ?? 0) > 0) throw new ConfigError('E_KEYS', `the PKCS#12 identity ${source} holds a certificate that is not RSA; the PDF signature supports RSA identities only`, { hint: 'export an RSA identity, or use the keygen one (omit --sign-p12)' });
   if (!cert) throw new ConfigError('E_KEYS', `the PKCS#12 identity ${source} holds no certificate`);
   return forge.pki.certificateToPem(cert);
 }

@@ -56,7 +56,7 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
   it('netmon verify passes on the pack, and with the store', () => {
     const r = cli(['verify', pack, '--db', db]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/verified: 11 files, manifest signed by [0-9a-f]{64}, snapshots \d+ and \d+ match/);
+    expect(r.stdout).toMatch(/verified: 11 files, manifest signed by [0-9a-f]{64}, report.pdf signature valid, snapshots \d+ and \d+ match/);
   });
 
   it('names every file changed by one byte, and an added file, with exit 4', () => {
@@ -103,7 +103,24 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(text).toMatch(/Page 1 of \d+/);
   });
 
-  it('a changed byte inside report.pdf breaks its embedded signature', ({ skip }) => {
+  it('netmon verify checks the PDF signature itself: appended bytes and a swapped certificate are named', () => {
+    // The manifest catches both as changed files; the PDF check names what is wrong with the PDF.
+    const copy = join(dir, 'pdf-appended');
+    cpSync(pack, copy, { recursive: true });
+    writeFileSync(join(copy, 'report.pdf'), Buffer.concat([readFileSync(join(copy, 'report.pdf')), Buffer.from('\n%%EOF\n')]));
+    const r = cli(['verify', copy]);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toContain('FAILED report.pdf: its embedded PDF signature fails: its signature does not cover the whole document');
+    const other = join(dir, 'pdf-othercert');
+    cpSync(pack, other, { recursive: true });
+    const key = join(dir, 'other.key');
+    spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', join(other, 'signer.cert.pem'), '-days', '1', '-subj', '/CN=Someone Else'], { encoding: 'utf8' });
+    const r2 = cli(['verify', other]);
+    expect(r2.status).toBe(4);
+    expect(r2.stderr).toContain('FAILED report.pdf: it was signed by another certificate than signer.cert.pem');
+  });
+
+  it('a changed byte inside report.pdf breaks its embedded signature, and appended bytes leave it no longer whole', ({ skip }) => {
     if (!haveCommand('pdfsig')) return skip('pdfsig (poppler-utils) not installed');
     const bytes = readFileSync(join(pack, 'report.pdf'));
     // Change the page content: the first "Network change evidence" text object is in the signed range.
@@ -113,6 +130,10 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     writeFileSync(copy, bytes);
     const sig = spawnSync('pdfsig', [copy], { encoding: 'utf8' });
     expect(sig.stdout + sig.stderr).not.toContain('Signature is Valid.');
+    const appended = join(dir, 'appended.pdf');
+    writeFileSync(appended, Buffer.concat([readFileSync(join(pack, 'report.pdf')), Buffer.from('\n% appended after signing\n')]));
+    const sig2 = spawnSync('pdfsig', [appended], { encoding: 'utf8' });
+    expect(sig2.stdout).not.toContain('Total document signed');
   });
 
   it('signs the PDF with a PKCS#12 identity of the user (--sign-p12), and refuses a wrong passphrase', ({ skip }) => {
@@ -132,6 +153,17 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     const sig = spawnSync('pdfsig', [join(out.startsWith('/') ? out : join(dir, out), 'report.pdf')], { encoding: 'utf8' });
     expect(sig.stdout).toContain('Signer Certificate Common Name: Change Board Signer');
     expect(sig.stdout).toContain('Signature is Valid.');
+    const ecKey = join(dir, 'ec.key');
+    const ecCrt = join(dir, 'ec.crt');
+    const ecP12 = join(dir, 'ec.p12');
+    expect(spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', ecKey, '-out', ecCrt, '-days', '1', '-subj', '/CN=ec'], { encoding: 'utf8' }).status).toBe(0);
+    expect(spawnSync('openssl', ['pkcs12', '-export', '-inkey', ecKey, '-in', ecCrt, '-out', ecP12, '-passout', 'pass:x'], { encoding: 'utf8' }).status).toBe(0);
+    const ec = cli(['report', '--change', 'CHG-77', '--db', db, '--out', join(dir, 'own-ec'), '--sign-p12', ecP12, '--sign-p12-passphrase', 'x']);
+    expect(ec.status).toBe(2);
+    expect(ec.stderr).toContain('holds a certificate that is not RSA');
+    const v = cli(['verify', out.startsWith('/') ? out : join(dir, out)]);
+    expect(v.status, v.stderr).toBe(0);
+    expect(v.stdout).toContain('report.pdf signature valid');
   });
 
   it('--no-pdf leaves report.pdf and the certificate out; the pack still verifies', () => {

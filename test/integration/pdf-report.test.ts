@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -18,7 +18,7 @@ const HOSTILE = 'evil\u202egnp.exe\nFAKE: approved\u0007 \u{1F600} Ω';
 
 function input(listeners: number): ReportInput {
   const web = makeProcess({ pid: 100 });
-  const hostile = makeProcess({ pid: 200, name: HOSTILE, commandLine: [HOSTILE, '--port'] });
+  const hostile = makeProcess({ pid: 200, name: HOSTILE, commandLine: [HOSTILE, `--token=${'x'.repeat(400)}`], executable: `/tmp/${'very-long-directory-name-'.repeat(12)}/bin/agent` });
   const after = Array.from({ length: listeners }, (_, i) => makeSocket({ localPort: 20000 + i, inode: 5000 + i, owners: [{ pid: 200, fd: 3 + i }] }));
   const findings = evaluateFindings(diffSnapshots(makeSnapshot({ sockets: [makeSocket()], processes: [web] }), makeSnapshot({ sockets: [makeSocket(), ...after], processes: [web, hostile] })), loadControlsCatalogue());
   const side = (id: number, label: string) => ({ id, takenAt: '2026-11-23T01:00:00.000Z', label, sockets: 1, processes: 1, recordHash: 'ab'.repeat(32) });
@@ -68,8 +68,41 @@ describe.skipIf(skip)('renderSignedPdf', () => {
     // The hostile name cannot break a line or fake a field: it shows escaped.
     expect(text).toContain('evil\\u{202e}gnp.exe\\u{a}FAKE: approved\\u{7}');
     expect(text).not.toMatch(/^FAKE: approved/m);
+    expect(text).toContain('very-long-directory-name-very-long');
     const sig = spawnSync('pdfsig', [file], { encoding: 'utf8' }).stdout;
     expect(sig).toContain('Signature is Valid.');
     expect(sig).toContain('Total document signed');
+
+    // No word outside the margins on any page, long unbreakable paths and hashes included.
+    const bbox = spawnSync('pdftotext', ['-bbox', file, '-'], { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout;
+    const pageSizes = [...bbox.matchAll(/<page width="([\d.]+)" height="([\d.]+)">/g)].map((m) => [Number(m[1]), Number(m[2])] as const);
+    expect(pageSizes.length).toBe(pages.length);
+    let words = 0;
+    for (const [n, pageHtml] of bbox.split('<page ').slice(1).entries()) {
+      const [w, h] = pageSizes[n]!;
+      for (const m of pageHtml.matchAll(/<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">/g)) {
+        const [x0, y0, x1, y1] = m.slice(1, 5).map(Number) as [number, number, number, number];
+        words++;
+        expect(x0, `page ${n + 1}`).toBeGreaterThanOrEqual(20);
+        expect(y0, `page ${n + 1}`).toBeGreaterThanOrEqual(20);
+        expect(x1, `page ${n + 1}`).toBeLessThanOrEqual(w - 20);
+        expect(y1, `page ${n + 1}`).toBeLessThanOrEqual(h - 20);
+      }
+    }
+    expect(words).toBeGreaterThan(500);
+  });
+
+  it('page 1 renders with visible content (pdftoppm)', async ({ skip }) => {
+    if (!haveCommand('pdftoppm')) return skip('pdftoppm (poppler-utils) not installed');
+    const file = join(dir, 'page1.pdf');
+    writeFileSync(file, await renderSignedPdf(reportBlocks(input(3)), { title: 't', header: 'h', signingTime: new Date() }, { p12: createPdfIdentity().p12, passphrase: '' }));
+    expect(spawnSync('pdftoppm', ['-r', '40', '-gray', '-f', '1', '-l', '1', file, join(dir, 'page')], { encoding: 'utf8' }).status).toBe(0);
+    const pgm = readFileSync(join(dir, readdirSync(dir).find((f) => f.startsWith('page') && f.endsWith('.pgm'))!));
+    // P5 header: "P5\n<w> <h>\n<max>\n", then one byte per pixel.
+    const header = /^P5\s+(\d+)\s+(\d+)\s+(\d+)\s/.exec(pgm.subarray(0, 40).toString('latin1'))!;
+    const pixels = pgm.subarray(header[0].length);
+    expect(pixels.length).toBe(Number(header[1]) * Number(header[2]));
+    const dark = pixels.filter((v) => v < 128).length;
+    expect(dark / pixels.length).toBeGreaterThan(0.005);
   });
 });
