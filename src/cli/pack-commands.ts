@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { diffSnapshots } from '../diff/diff-snapshots.js';
 import { ConfigError, ExitError, StoreError, VerificationError } from '../errors.js';
 import { loadControlsCatalogue } from '../findings/controls.js';
@@ -68,20 +68,25 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
     const files: { name: string; content: Buffer }[] = [];
     if (pdfIdentity) {
       io.stderr(`netmon: rendering and signing report.pdf (${findings.length} findings)\n`);
+      const from = Date.parse(before.takenAt);
+      const to = Date.parse(after.takenAt);
       const blocks = reportBlocks({
-        hostname: after.host.hostname,
+        packId: basename(dir),
         change: flags.change ?? null,
         generatedAt: generatedAt.toISOString(),
         netmonVersion: NETMON_VERSION,
-        pre: { id: pre.id, takenAt: before.takenAt, label: preLabel, sockets: before.sockets.length, processes: before.processes.length, recordHash: preHash },
-        post: { id: post.id, takenAt: after.takenAt, label: postLabel, sockets: after.sockets.length, processes: after.processes.length, recordHash: postHash },
+        pre: { id: pre.id, label: preLabel, recordHash: preHash, snapshot: before },
+        post: { id: post.id, label: postLabel, recordHash: postHash, snapshot: after },
         findings,
         signerFingerprint: signer.fingerprint,
+        frameworks: catalogue.frameworks,
         disclaimer: catalogue.disclaimer,
+        gaps: store.gaps().filter((g) => Date.parse(g.to) > from && Date.parse(g.from) < to),
+        store: { path: resolve(flags.db), verified: true, headHash: verified.headHash },
       });
       try {
         files.push({ name: CERT_FILE, content: Buffer.from(pdfCertificate!) });
-      files.push({ name: 'report.pdf', content: await renderSignedPdf(blocks, { title: `netmon evidence ${after.host.hostname} ${flags.change ?? ''}`.trim(), header: `netmon evidence pack - ${after.host.hostname} - change ${flags.change ?? '(none)'}`, signingTime: generatedAt }, pdfIdentity) });
+        files.push({ name: 'report.pdf', content: await renderSignedPdf(blocks, { title: `netmon evidence ${after.host.hostname} ${flags.change ?? ''}`.trim(), header: `netmon evidence pack ${basename(dir)}`, signingTime: generatedAt }, pdfIdentity) });
       } catch (error) {
         throw new ConfigError('E_PDF_SIGN', `cannot sign report.pdf: ${error instanceof Error ? error.message : String(error)}`, { hint: flags.signP12 ? 'check --sign-p12 and --sign-p12-passphrase' : 'recreate the keys with `netmon keygen --keys NEWDIR`' });
       }

@@ -90,7 +90,7 @@ function protoOf(s: SocketRecord): string {
   return s.family === 'ipv6' ? `${s.transport}6` : s.transport;
 }
 
-interface Indexed {
+export interface Indexed {
   listeners: Map<string, ListenerView>;
   outbound: Map<string, OutboundView>;
 }
@@ -100,7 +100,7 @@ interface Indexed {
  * one of the host's listening ports (same namespace and transport) is inbound and not counted.
  * Namespaces are named `host`, by their `ip netns` name, or else by inode.
  */
-function index(snapshot: Snapshot): Indexed {
+export function exposureIndex(snapshot: Snapshot): Indexed {
   const processes = new Map(snapshot.processes.map((p) => [p.pid, p]));
   const nsName = new Map(snapshot.namespaces.map((n) => [n.inode, n.host ? 'host' : (n.name ?? `netns:${n.inode}`)]));
   const listeners = new Map<string, ListenerView>();
@@ -145,8 +145,8 @@ function isLoopback(address: string): boolean {
  * as `exposure-widened`, not also as the listeners that closed and opened.
  */
 export function diffSnapshots(before: Snapshot, after: Snapshot, options: DiffOptions = {}): Diff {
-  const a = index(before);
-  const b = index(after);
+  const a = exposureIndex(before);
+  const b = exposureIndex(after);
   const changes: Change[] = [];
 
   // Exposure: group listeners by (namespace, transport, port).

@@ -1,6 +1,8 @@
 import { createRequire } from 'node:module';
 import type PDFKit from 'pdfkit';
+import { exposureIndex, type ProcessView } from '../diff/diff-snapshots.js';
 import type { Finding } from '../findings/evaluate-findings.js';
+import type { Snapshot } from '../model/types.js';
 import { sortFindings } from '../outputs/findings.js';
 
 /**
@@ -14,18 +16,35 @@ export type Block =
   | { kind: 'heading'; text: string }
   | { kind: 'text'; text: string }
   | { kind: 'field'; label: string; value: string }
-  | { kind: 'finding'; head: string; lines: string[] };
+  | { kind: 'finding'; head: string; lines: string[] }
+  /** Fixed-width rows (inventories, control lists). */
+  | { kind: 'rows'; rows: string[] };
+
+export interface ReportSide {
+  id: number;
+  label: string | null;
+  recordHash: string;
+  snapshot: Snapshot;
+}
 
 export interface ReportInput {
-  hostname: string;
+  /** The pack directory's name, shown in every page header. */
+  packId: string;
   change: string | null;
   generatedAt: string;
   netmonVersion: string;
-  pre: { id: number; takenAt: string; label: string | null; sockets: number; processes: number; recordHash: string };
-  post: { id: number; takenAt: string; label: string | null; sockets: number; processes: number; recordHash: string };
+  pre: ReportSide;
+  post: ReportSide;
   findings: readonly Finding[];
   signerFingerprint: string;
+  /** Framework names by id, from the controls catalogue. */
+  frameworks: ReadonlyMap<string, { name: string; version: string; legacy: boolean }>;
   disclaimer: string;
+  /** Capture gaps recorded by the store that overlap the window. */
+  gaps: readonly { from: string; to: string; reason: string }[];
+  store: { path: string; verified: boolean; headHash: string | null };
+  /** Rows per inventory list before the PDF points to the CSV (default 40). */
+  inventoryLimit?: number;
 }
 
 /**
@@ -48,47 +67,146 @@ function plural(n: number, one: string, many = `${one}s`): string {
 
 const SEVERITY_ORDER = ['critical', 'high', 'medium', 'low', 'info'] as const;
 
+function percent(ratio: number): string {
+  return `${(ratio * 100).toFixed(1)}%`;
+}
+
+function who(p: ProcessView | null): string {
+  return p ? `${p.name} (pid ${p.pid}${p.user ? `, ${p.user}` : ''})` : 'no process attributed';
+}
+
+function endpoint(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** At most `limit` rows, then a pointer to the CSV that holds them all. */
+function limited(rows: string[], limit: number, csv: string): string[] {
+  return rows.length <= limit ? rows : [...rows.slice(0, limit), `... and ${rows.length - limit} more: every socket is in ${csv}`];
+}
+
 /** What the report says, in order. Pure. */
 export function reportBlocks(input: ReportInput): Block[] {
   const findings = sortFindings(input.findings);
+  const before = input.pre.snapshot;
+  const after = input.post.snapshot;
+  const limit = input.inventoryLimit ?? 40;
   const blocks: Block[] = [
-    { kind: 'title', text: `Network change evidence: ${input.hostname}` },
-    { kind: 'field', label: 'Change', value: input.change ?? '(none given)' },
-    { kind: 'field', label: 'Window', value: `${input.pre.takenAt} to ${input.post.takenAt}` },
+    { kind: 'title', text: `Network change evidence: ${after.host.hostname}` },
+    { kind: 'field', label: 'Host', value: `${after.host.hostname} (${after.host.platform}, kernel ${after.host.kernel})` },
+    { kind: 'field', label: 'Change', value: input.change ?? '(no ticket: a monitoring period)' },
+    { kind: 'field', label: 'Window', value: `${before.takenAt} to ${after.takenAt}` },
     { kind: 'field', label: 'Generated', value: `${input.generatedAt} by netmon ${input.netmonVersion}` },
-    { kind: 'field', label: 'Signer', value: `Ed25519 ${input.signerFingerprint} (manifest) and the embedded PDF signature` },
-    { kind: 'heading', text: 'Summary' },
+    { kind: 'field', label: 'Pack', value: input.packId },
+    { kind: 'field', label: 'Signer', value: `Ed25519 key ${input.signerFingerprint} signs manifest.json; this PDF carries its own embedded signature` },
   ];
-  const counts = SEVERITY_ORDER.map((s) => [s, findings.filter((f) => f.severity === s).length] as const).filter(([, n]) => n > 0);
-  const unapproved = findings.filter((f) => f.approval !== 'approved').length;
+
+  // Executive summary.
+  blocks.push({ kind: 'heading', text: 'Executive summary' });
+  const bySeverity = SEVERITY_ORDER.map((sev) => [sev, findings.filter((f) => f.severity === sev).length] as const).filter(([, n]) => n > 0);
+  const byApproval = (a: Finding['approval']) => findings.filter((f) => f.approval === a).length;
+  const unexpected = byApproval('unexpected');
+  const missing = byApproval('missing');
+  const worst = findings.find((f) => f.approval !== 'approved');
+  const verdict =
+    findings.length === 0
+      ? 'No findings: the network exposure after the window matches the exposure before it.'
+      : unexpected + missing === 0
+        ? `Every change in the window was approved by an expected-change entry (${plural(findings.length, 'finding')}).`
+        : `${plural(unexpected, 'unexpected change')} and ${plural(missing, 'approved change')} that did not happen need review; the most severe is ${worst!.severity}: ${worst!.summary}.`;
+  blocks.push({ kind: 'text', text: verdict });
+  blocks.push({ kind: 'field', label: 'Findings by severity', value: bySeverity.length === 0 ? 'none' : bySeverity.map(([sev, n]) => `${n} ${sev}`).join(', ') });
+  blocks.push({ kind: 'field', label: 'Findings by approval', value: `${byApproval('approved')} approved, ${unexpected} unexpected, ${missing} missing` });
   blocks.push({
-    kind: 'text',
-    text:
-      findings.length === 0
-        ? 'No findings: the network exposure after the window matches the exposure before it.'
-        : `${findings.length} ${findings.length === 1 ? 'finding' : 'findings'} (${counts.map(([s, n]) => `${n} ${s}`).join(', ')}); ${unapproved} not approved by an expected-change entry.`,
+    kind: 'field',
+    label: 'Attribution coverage',
+    value: `before ${percent(before.coverage.ratio)} of ${plural(before.coverage.total, 'socket')}, after ${percent(after.coverage.ratio)} of ${plural(after.coverage.total, 'socket')}`,
   });
-  blocks.push({ kind: 'heading', text: 'Snapshots compared' });
-  for (const [name, s] of [['Before', input.pre], ['After', input.post]] as const) {
-    blocks.push({ kind: 'field', label: name, value: `snapshot ${s.id}${s.label ? ` (${s.label})` : ''} at ${s.takenAt}: ${plural(s.sockets, 'socket')}, ${plural(s.processes, 'process', 'processes')}; record hash ${s.recordHash}` });
-  }
+
+  // Findings.
   blocks.push({ kind: 'heading', text: 'Findings' });
   if (findings.length === 0) blocks.push({ kind: 'text', text: 'None.' });
   for (const f of findings) {
     const lines = [f.summary];
     if (f.reasons.length > 0) lines.push(`Why: ${f.reasons.join('; ')}`);
-    lines.push(`Approval: ${f.approval}${f.expected?.justification ? ` (${f.expected.justification})` : ''}`);
+    lines.push(`Kind: ${f.kind}. Approval: ${f.approval}${f.expected?.justification ? ` (${f.expected.justification})` : ''}`);
     const primary = f.controls.filter((c) => c.role === 'primary' && !c.legacy);
     if (primary.length > 0) lines.push(`Controls: ${primary.map((c) => `${c.framework} ${c.id}`).join('; ')}`);
     lines.push(`Observed: before ${f.observed.before}, after ${f.observed.after}`);
     blocks.push({ kind: 'finding', head: `${f.id}  [${f.severity.toUpperCase()}]  ${f.title}`, lines });
   }
+
+  // Control coverage: per framework, the controls this pack is evidence for and the findings behind each.
+  blocks.push({ kind: 'heading', text: 'Control coverage' });
+  const coverage = new Map<string, Map<string, { title: string; findings: string[] }>>();
+  for (const f of findings) {
+    for (const c of f.controls) {
+      if (c.legacy) continue;
+      const framework = coverage.get(c.framework) ?? new Map<string, { title: string; findings: string[] }>();
+      coverage.set(c.framework, framework);
+      const control = framework.get(c.id) ?? { title: c.title, findings: [] };
+      framework.set(c.id, control);
+      if (!control.findings.includes(f.id)) control.findings.push(f.id);
+    }
+  }
+  if (coverage.size === 0) blocks.push({ kind: 'text', text: 'No findings, so no control is evidenced by a change; the inventories below still document the state before and after.' });
+  for (const [id, controls] of [...coverage].sort(([a], [b]) => a.localeCompare(b))) {
+    const fw = input.frameworks.get(id);
+    blocks.push({ kind: 'field', label: fw?.name ?? id, value: plural(controls.size, 'control') });
+    blocks.push({ kind: 'rows', rows: [...controls].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true })).map(([cid, c]) => `${cid}  ${c.title}: ${c.findings.join(', ')}`) });
+  }
+  blocks.push({ kind: 'text', text: input.disclaimer });
+
+  // Inventory.
+  blocks.push({ kind: 'heading', text: 'Inventory' });
+  for (const [name, side, csv] of [['Listeners before', input.pre, 'inventory-pre.csv'], ['Listeners after', input.post, 'inventory-post.csv']] as const) {
+    const listeners = [...exposureIndex(side.snapshot).listeners.values()].sort((a, b) => a.port - b.port || a.address.localeCompare(b.address));
+    blocks.push({ kind: 'field', label: name, value: plural(listeners.length, 'listener') });
+    if (listeners.length > 0) blocks.push({ kind: 'rows', rows: limited(listeners.map((l) => `${l.proto.padEnd(5)} ${endpoint(l.address, l.port).padEnd(28)} ${who(l.process)}${l.namespace === 'host' ? '' : ` [${l.namespace}]`}`), limit, csv) });
+  }
+  const outbound = [...exposureIndex(after).outbound.values()].sort((a, b) => b.connections - a.connections || a.remoteAddress.localeCompare(b.remoteAddress));
+  blocks.push({ kind: 'field', label: 'Outbound destinations after', value: `${plural(outbound.length, 'destination')} (connections aggregated by executable and remote endpoint)` });
+  if (outbound.length > 0) blocks.push({ kind: 'rows', rows: limited(outbound.map((o) => `${o.proto.padEnd(5)} ${endpoint(o.remoteAddress, o.remotePort).padEnd(28)} x${String(o.connections).padEnd(4)} ${o.executable ?? who(o.process)}`), limit, 'inventory-post.csv') });
+
+  // Monitoring continuity and evidence integrity.
+  blocks.push({ kind: 'heading', text: 'Monitoring continuity' });
+  blocks.push({
+    kind: 'text',
+    text:
+      input.gaps.length === 0
+        ? `The evidence store records no capture gap (unclean stop or time without a running capture) between ${before.takenAt} and ${after.takenAt}.`
+        : `The evidence store records ${plural(input.gaps.length, 'capture gap')} inside the window; changes that came and went inside a gap are not in this evidence:`,
+  });
+  if (input.gaps.length > 0) blocks.push({ kind: 'rows', rows: input.gaps.map((g) => `${g.from} to ${g.to}  ${g.reason}`) });
+  blocks.push({ kind: 'heading', text: 'Evidence integrity' });
+  blocks.push({ kind: 'field', label: 'Evidence store', value: input.store.path });
+  blocks.push({ kind: 'field', label: 'Hash chain', value: input.store.verified ? `verified at report time; head ${input.store.headHash ?? '(empty)'}` : 'NOT verified' });
+  for (const [name, side] of [['Before', input.pre], ['After', input.post]] as const) {
+    blocks.push({ kind: 'field', label: name, value: `snapshot ${side.id}${side.label ? ` (${side.label})` : ''} at ${side.snapshot.takenAt}: ${plural(side.snapshot.sockets.length, 'socket')}, ${plural(side.snapshot.processes.length, 'process', 'processes')}; record hash ${side.recordHash}` });
+  }
+
+  // Methodology and limitations.
+  blocks.push({ kind: 'heading', text: 'Methodology and limitations' });
+  blocks.push({
+    kind: 'text',
+    text: 'Each snapshot reads the kernel socket tables of every network namespace and attributes sockets to processes through their open descriptors; executables are hashed (SHA-256, BLAKE3) when hashing was on. Snapshots are appended to a hash-chained SQLite evidence store. A snapshot is a point in time: connections that opened and closed between captures are not seen.',
+  });
+  for (const [name, side] of [['Before', before], ['After', after]] as const) {
+    const reasons = Object.entries(side.coverage.byReason).filter(([, n]) => n > 0).map(([r, n]) => `${n} ${r}`);
+    const notes = [
+      side.coverage.privileged ? 'captured with full privilege' : `captured WITHOUT full privilege (${plural(side.coverage.processesDenied, 'process', 'processes')} unreadable)`,
+      reasons.length > 0 ? `unattributed sockets: ${reasons.join(', ')}` : 'every socket attributed',
+      side.selection.hashBinaries ? 'executables hashed' : 'executables NOT hashed',
+      side.selection.listeningOnly ? 'listeners only' : 'listeners and connections',
+      ...side.warnings.map((w) => `warning ${w.code}: ${w.message}`),
+    ];
+    blocks.push({ kind: 'field', label: name, value: notes.join('; ') });
+  }
+
   blocks.push({ kind: 'heading', text: 'How to verify' });
   blocks.push({
     kind: 'text',
-    text: 'This PDF carries an embedded signature (check it with `pdfsig report.pdf` or a PDF reader). The pack it belongs to lists every file with its SHA-256 in manifest.json, signed with Ed25519; VERIFY.md in the pack gives the openssl and sha256sum commands. The full data is in evidence.json and the CSV files of the pack.',
+    text: 'Check this PDF\'s embedded signature with `pdfsig report.pdf` or a PDF reader. The pack lists every file with its SHA-256 in manifest.json, signed with Ed25519; VERIFY.md in the pack gives the sha256sum and openssl commands. The complete data is in evidence.json and the CSV files of the pack.',
   });
-  blocks.push({ kind: 'text', text: input.disclaimer });
   return blocks;
 }
 
@@ -129,6 +247,11 @@ export async function renderSignedPdf(blocks: readonly Block[], meta: { title: s
         break;
       case 'field':
         doc.font('Helvetica-Bold').fontSize(9.5).text(`${pdfSafeText(b.label)}: `, { continued: true, width }).font('Helvetica').text(pdfSafeText(b.value), { width });
+        break;
+      case 'rows':
+        doc.font('Courier').fontSize(7.5);
+        for (const row of b.rows) doc.text(pdfSafeText(row), { width, indent: 6 });
+        doc.moveDown(0.4);
         break;
       case 'finding':
         if (doc.y > doc.page.height - 140) doc.addPage();

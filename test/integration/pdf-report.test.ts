@@ -20,9 +20,24 @@ function input(listeners: number): ReportInput {
   const web = makeProcess({ pid: 100 });
   const hostile = makeProcess({ pid: 200, name: HOSTILE, commandLine: [HOSTILE, `--token=${'x'.repeat(400)}`], executable: `/tmp/${'very-long-directory-name-'.repeat(12)}/bin/agent` });
   const after = Array.from({ length: listeners }, (_, i) => makeSocket({ localPort: 20000 + i, inode: 5000 + i, owners: [{ pid: 200, fd: 3 + i }] }));
-  const findings = evaluateFindings(diffSnapshots(makeSnapshot({ sockets: [makeSocket()], processes: [web] }), makeSnapshot({ sockets: [makeSocket(), ...after], processes: [web, hostile] })), loadControlsCatalogue());
-  const side = (id: number, label: string) => ({ id, takenAt: '2026-11-23T01:00:00.000Z', label, sockets: 1, processes: 1, recordHash: 'ab'.repeat(32) });
-  return { hostname: 'db01', change: 'CHG-9', generatedAt: '2026-11-23T02:00:00.000Z', netmonVersion: '0.0.0', pre: side(2, 'pre'), post: side(4, 'post'), findings, signerFingerprint: 'cd'.repeat(32), disclaimer: 'Mappings are guidance.' };
+  const pre = makeSnapshot({ sockets: [makeSocket()], processes: [web], takenAt: new Date('2026-11-23T01:00:00.000Z') });
+  const post = makeSnapshot({ sockets: [makeSocket(), ...after], processes: [web, hostile], takenAt: new Date('2026-11-23T01:30:00.000Z') });
+  const catalogue = loadControlsCatalogue();
+  const findings = evaluateFindings(diffSnapshots(pre, post), catalogue);
+  return {
+    packId: 'db01-CHG-9-20261123T020000Z',
+    change: 'CHG-9',
+    generatedAt: '2026-11-23T02:00:00.000Z',
+    netmonVersion: '0.0.0',
+    pre: { id: 2, label: 'pre', recordHash: 'ab'.repeat(32), snapshot: pre },
+    post: { id: 4, label: 'post', recordHash: 'ef'.repeat(32), snapshot: post },
+    findings,
+    signerFingerprint: 'cd'.repeat(32),
+    frameworks: catalogue.frameworks,
+    disclaimer: 'Mappings are guidance.',
+    gaps: [],
+    store: { path: '/var/lib/netmon/netmon.db', verified: true, headHash: '12'.repeat(32) },
+  };
 }
 
 describe('pdfSafeText', () => {
@@ -39,8 +54,36 @@ describe('reportBlocks', () => {
     const findings = blocks.filter((b) => b.kind === 'finding');
     expect(findings).toHaveLength(i.findings.length);
     for (const f of i.findings) expect(findings.some((b) => b.kind === 'finding' && b.head.startsWith(f.id))).toBe(true);
-    expect(blocks).toContainEqual({ kind: 'field', label: 'Window', value: '2026-11-23T01:00:00.000Z to 2026-11-23T01:00:00.000Z' });
-    expect(blocks.some((b) => b.kind === 'text' && /\d+ findings \(/.test(b.text))).toBe(true);
+    expect(blocks).toContainEqual({ kind: 'field', label: 'Window', value: '2026-11-23T01:00:00.000Z to 2026-11-23T01:30:00.000Z' });
+    expect(blocks).toContainEqual({ kind: 'field', label: 'Findings by approval', value: `0 approved, ${i.findings.length} unexpected, 0 missing` });
+    const headings = blocks.filter((b) => b.kind === 'heading').map((b) => (b as { text: string }).text);
+    expect(headings).toEqual(['Executive summary', 'Findings', 'Control coverage', 'Inventory', 'Monitoring continuity', 'Evidence integrity', 'Methodology and limitations', 'How to verify']);
+  });
+
+  it('lists control coverage per framework with the findings behind each control', () => {
+    const i = input(1);
+    const blocks = reportBlocks(i);
+    const listener = i.findings.find((f) => f.kind === 'listener-opened')!;
+    const primary = listener.controls.find((c) => c.role === 'primary' && !c.legacy)!;
+    const fw = i.frameworks.get(primary.framework)!;
+    const at = blocks.findIndex((b) => b.kind === 'field' && b.label.startsWith(fw.name));
+    expect(at).toBeGreaterThan(0);
+    const rows = blocks[at + 1] as { kind: 'rows'; rows: string[] };
+    expect(rows.rows.some((r) => r.startsWith(`${primary.id}  `) && r.includes(listener.id))).toBe(true);
+  });
+
+  it('shows at most inventoryLimit rows per list and points to the CSV for the rest', () => {
+    const blocks = reportBlocks({ ...input(30), inventoryLimit: 10 });
+    const after = blocks.findIndex((b) => b.kind === 'field' && b.label === 'Listeners after');
+    expect(blocks[after]).toMatchObject({ value: '31 listeners' });
+    const rows = (blocks[after + 1] as { rows: string[] }).rows;
+    expect(rows).toHaveLength(11);
+    expect(rows[10]).toBe('... and 21 more: every socket is in inventory-post.csv');
+  });
+
+  it('names capture gaps inside the window', () => {
+    const blocks = reportBlocks({ ...input(1), gaps: [{ from: '2026-11-23T01:05:00.000Z', to: '2026-11-23T01:10:00.000Z', reason: 'unclean-stop' }] });
+    expect(blocks).toContainEqual({ kind: 'rows', rows: ['2026-11-23T01:05:00.000Z to 2026-11-23T01:10:00.000Z  unclean-stop'] });
   });
 
   it('says "No findings" for an unchanged window', () => {
@@ -54,7 +97,7 @@ const skip = skipWithReason(!haveCommand('pdfsig') || !haveCommand('pdftotext'),
 describe.skipIf(skip)('renderSignedPdf', () => {
   it('renders many findings over several pages with page N of M, hostile names escaped, and a valid signature', async () => {
     const i = input(60);
-    const pdf = await renderSignedPdf(reportBlocks(i), { title: 'netmon evidence db01', header: 'netmon evidence pack - db01 - change CHG-9', signingTime: new Date('2026-11-23T02:00:00Z') }, { p12: createPdfIdentity().p12, passphrase: '' });
+    const pdf = await renderSignedPdf(reportBlocks(i), { title: 'netmon evidence db01', header: 'netmon evidence pack db01-CHG-9-20261123T020000Z', signingTime: new Date('2026-11-23T02:00:00Z') }, { p12: createPdfIdentity().p12, passphrase: '' });
     const file = join(dir, 'many.pdf');
     writeFileSync(file, pdf);
     const text = spawnSync('pdftotext', ['-layout', file, '-'], { encoding: 'utf8' }).stdout;
@@ -62,7 +105,7 @@ describe.skipIf(skip)('renderSignedPdf', () => {
     expect(pages.length).toBeGreaterThan(2);
     pages.forEach((p, n) => {
       expect(p).toContain(`Page ${n + 1} of ${pages.length}`);
-      expect(p).toContain('netmon evidence pack - db01 - change CHG-9');
+      expect(p).toContain('netmon evidence pack db01-CHG-9-20261123T020000Z');
     });
     for (const f of i.findings) expect(text).toContain(f.id);
     // The hostile name cannot break a line or fake a field: it shows escaped.
