@@ -41,6 +41,21 @@ export function selectSnapshot(list: readonly SnapshotSummary[], selector: strin
   return found;
 }
 
+/**
+ * The snapshots that bound a monitoring period without a ticket: the first taken at or after
+ * `from` and the last taken at or before `to`. Pure.
+ */
+export function selectPeriod(list: readonly SnapshotSummary[], from: Date, to: Date): { pre: SnapshotSummary; post: SnapshotSummary } {
+  if (from.getTime() >= to.getTime()) throw new ConfigError('E_USAGE', `--from ${from.toISOString()} is not before --to ${to.toISOString()}`);
+  const inside = list.filter((s) => Date.parse(s.takenAt) >= from.getTime() && Date.parse(s.takenAt) <= to.getTime());
+  if (inside.length < 2) {
+    throw new ConfigError('E_USAGE', `${inside.length === 0 ? 'no snapshot was' : 'only one snapshot was'} taken between ${from.toISOString()} and ${to.toISOString()}; a period needs two`, {
+      hint: 'list them with `netmon snapshots`; capture with `netmon --interval N` during the period',
+    });
+  }
+  return { pre: inside[0]!, post: inside[inside.length - 1]! };
+}
+
 /** `netmon diff`: findings between two stored snapshots, mapped to controls; exit 1 at --fail-on. */
 export function runDiff(flags: DiffFlags, io: CliIo): void {
   if (flags.change === undefined && (flags.pre === undefined || flags.post === undefined)) {

@@ -20,6 +20,7 @@ const io: CliIo = {
   stdout: (text) => void process.stdout.write(text),
   stderr: (text) => void process.stderr.write(text),
   ...terminalColumns(),
+  stderrIsTTY: process.stderr.isTTY === true,
   env: process.env,
 };
 

@@ -11,7 +11,8 @@ import { reportBlocks, renderSignedPdf } from '../pack/pdf-report.js';
 import { CERT_FILE, certificateOfP12, generateSigningKeys, loadPdfIdentity, loadSigner } from '../pack/signing.js';
 import { EvidenceStore } from '../store/evidence-store.js';
 import { NETMON_VERSION } from '../version.js';
-import { selectSnapshot } from './diff-command.js';
+import { selectPeriod, selectSnapshot } from './diff-command.js';
+import { parseCutoff } from './store-commands.js';
 import type { CliIo } from './program.js';
 
 /** `netmon keygen` */
@@ -35,6 +36,15 @@ export interface ReportFlags {
   signP12Passphrase?: string;
   /** Skip the PDF (CSV and JSON only). */
   pdf?: boolean;
+  /** A monitoring period without a ticket: an ISO 8601 time or an age (24h, 7d). */
+  from?: string;
+  to?: string;
+}
+
+function timeFlag(flag: string, text: string): Date {
+  const at = parseCutoff(text, new Date());
+  if (!at) throw new ConfigError('E_USAGE', `${flag} ${JSON.stringify(text)} is neither an ISO 8601 time nor an age (24h, 7d, 30m)`);
+  return at;
 }
 
 function stamp(date: Date): string {
@@ -43,6 +53,10 @@ function stamp(date: Date): string {
 
 /** `netmon report`: a signed evidence pack of a maintenance window. */
 export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
+  // One progress line on a terminal, rewritten in place and cleared at the end.
+  const progress = (text: string | null) => {
+    if (io.stderrIsTTY) io.stderr(text === null ? '\r\x1b[2K' : `\r\x1b[2Knetmon: report: ${text}`);
+  };
   const signer = loadSigner(flags.keys);
   const wantPdf = flags.pdf !== false;
   const pdfIdentity = wantPdf ? { p12: flags.signP12 ? loadPdfIdentity(flags.signP12, true) : loadPdfIdentity(flags.keys), passphrase: flags.signP12Passphrase ?? '' } : null;
@@ -52,22 +66,24 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   if (!existsSync(flags.db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'capture with `netmon --once --label pre --change TICKET` first' });
   const store = EvidenceStore.open(flags.db, { readonly: true });
   try {
+    progress(`verifying the evidence store ${flags.db}`);
     const verified = store.verify();
     if (!verified.ok) throw new VerificationError('E_VERIFY', `the evidence store ${flags.db} fails verification at record ${verified.problem!.seq}: ${verified.problem!.message}; no report is made from it`);
     const list = store.listSnapshots();
-    const pre = selectSnapshot(list, flags.pre ?? 'pre', flags.change, 'pre');
-    const post = selectSnapshot(list, flags.post ?? 'post', flags.change, 'post');
+    const { pre, post } = flags.from !== undefined ? selectPeriod(list, timeFlag('--from', flags.from), timeFlag('--to', flags.to ?? new Date().toISOString())) : { pre: selectSnapshot(list, flags.pre ?? 'pre', flags.change, 'pre'), post: selectSnapshot(list, flags.post ?? 'post', flags.change, 'post') };
+    progress(`loading snapshots ${pre.id} and ${post.id}`);
     const { label: preLabel, change: preChange, ...before } = store.loadSnapshot(pre.id);
     const { label: postLabel, change: postChange, ...after } = store.loadSnapshot(post.id);
+    progress(`comparing ${before.sockets.length} and ${after.sockets.length} sockets`);
     const findings = evaluateFindings(diffSnapshots(before, after), catalogue, { expected, now: new Date() });
     const generatedAt = new Date();
     const host = after.host.hostname.replace(/[^A-Za-z0-9._-]/g, '_');
-    const dir = join(flags.out, `${host}-${(flags.change ?? 'window').replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp(generatedAt)}`);
+    const dir = join(flags.out, `${host}-${(flags.change ?? (flags.from !== undefined ? 'period' : 'window')).replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp(generatedAt)}`);
     const preHash = store.recordHashOf(pre.id)!;
     const postHash = store.recordHashOf(post.id)!;
     const files: { name: string; content: Buffer }[] = [];
     if (pdfIdentity) {
-      io.stderr(`netmon: rendering and signing report.pdf (${findings.length} findings)\n`);
+      progress(`rendering and signing report.pdf (${findings.length} findings)`);
       const from = Date.parse(before.takenAt);
       const to = Date.parse(after.takenAt);
       const blocks = reportBlocks({
@@ -91,6 +107,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         throw new ConfigError('E_PDF_SIGN', `cannot sign report.pdf: ${error instanceof Error ? error.message : String(error)}`, { hint: flags.signP12 ? 'check --sign-p12 and --sign-p12-passphrase' : 'recreate the keys with `netmon keygen --keys NEWDIR`' });
       }
     }
+    progress('writing the evidence files and the signed manifest');
     const manifest = writePack(dir, {
       files: [
         ...files,
@@ -120,9 +137,11 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
       },
       signer,
     });
+    progress(null);
     io.stdout(`${dir}\n`);
     io.stderr(`netmon: evidence pack with ${findings.length} findings and ${manifest.files.length + 3} files written to ${dir}; signed by ${signer.fingerprint.slice(0, 16)}…\n`);
   } finally {
+    progress(null);
     store.close();
   }
 }

@@ -18,6 +18,8 @@ export interface CliIo {
   stderr: (text: string) => void;
   /** Terminal width when stdout is a terminal. */
   columns?: number;
+  /** stderr is a terminal: long commands show a progress line there. */
+  stderrIsTTY?: boolean;
   env: NodeJS.ProcessEnv;
 }
 
@@ -333,6 +335,8 @@ export function buildProgram(io: CliIo): Command {
     .option('--change <ticket>', 'the window of the snapshots labelled pre and post for this ticket')
     .option('--pre <snapshot>', 'the before snapshot: id, label, ISO time, first or latest')
     .option('--post <snapshot>', 'the after snapshot: id, label, ISO time, first or latest')
+    .option('--from <time>', 'a monitoring period without a ticket: from this ISO time or age (24h, 7d) ...')
+    .option('--to <time>', '... to this ISO time or age (default: now); first and last snapshot inside are compared')
     .option('--db <path>', 'SQLite evidence store', 'netmon.db')
     .option('--out <dir>', 'where pack directories are written', 'reports')
     .option('--keys <dir>', 'signing keys from netmon keygen', 'netmon-keys')
@@ -341,13 +345,15 @@ export function buildProgram(io: CliIo): Command {
     .option('--sign-p12 <file>', 'sign report.pdf with this PKCS#12 identity (for example CA-issued) instead of the keygen one')
     .option('--sign-p12-passphrase <text>', 'passphrase of --sign-p12 (default: none)')
     .option('--no-pdf', 'leave report.pdf out (CSV and JSON only)')
-    .addHelpText('after', '\nExamples:\n  netmon keygen\n  netmon report --change CHG-1234\n  netmon report --pre 12 --post latest --expect expected.yaml --out /srv/evidence\n  pdfsig reports/<pack>/report.pdf; netmon verify reports/<pack>\n')
+    .addHelpText('after', '\nExamples:\n  netmon keygen\n  netmon report --change CHG-1234\n  netmon report --pre 12 --post latest --expect expected.yaml --out /srv/evidence\n  netmon report --from 7d                      (the last week, first and last snapshot)\n  netmon report --from 2026-11-01T00:00Z --to 2026-11-02T00:00Z\n  pdfsig reports/<pack>/report.pdf; netmon verify reports/<pack>\n')
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
     .action(async (flags: import('./pack-commands.js').ReportFlags) => {
-      if (flags.change === undefined && (flags.pre === undefined || flags.post === undefined)) {
-        const { ConfigError } = await import('../errors.js');
-        throw new ConfigError('E_USAGE', 'give --change TICKET, or both --pre and --post');
+      const { ConfigError } = await import('../errors.js');
+      if (flags.from !== undefined && (flags.pre !== undefined || flags.post !== undefined)) throw new ConfigError('E_USAGE', 'give --from/--to or --pre/--post, not both');
+      if (flags.to !== undefined && flags.from === undefined) throw new ConfigError('E_USAGE', '--to needs --from');
+      if (flags.from === undefined && flags.change === undefined && (flags.pre === undefined || flags.post === undefined)) {
+        throw new ConfigError('E_USAGE', 'give --change TICKET, both --pre and --post, or --from TIME [--to TIME]');
       }
       await (await import('./pack-commands.js')).runReport(flags, io);
     });

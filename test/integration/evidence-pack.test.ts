@@ -176,6 +176,47 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(cli(['verify', p]).status).toBe(0);
   });
 
+  it('--from/--to makes a pack of a monitoring period without a ticket: first and last snapshot inside', () => {
+    const r = cli(['report', '--from', '1h', '--db', db, '--out', join(dir, 'period'), '--no-pdf']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = r.stdout.trim();
+    const p = out.startsWith('/') ? out : join(dir, out);
+    expect(p).toMatch(/-period-\d{8}T\d{6}Z$/);
+    const manifest = JSON.parse(readFileSync(join(p, 'manifest.json'), 'utf8')) as { window: { change: string | null }; store: { snapshots: { id: number }[] } };
+    expect(manifest.window.change).toBeNull();
+    const store = EvidenceStore.open(db, { readonly: true });
+    const ids = store.listSnapshots().map((s) => s.id);
+    store.close();
+    expect(manifest.store.snapshots.map((s) => s.id)).toEqual([ids[0], ids[ids.length - 1]]);
+    expect(readFileSync(join(p, 'findings.csv'), 'utf8')).toMatch(/new listener tcp 127\.0\.0\.1:3939/);
+
+    const empty = cli(['report', '--from', '2020-01-01T00:00:00Z', '--to', '2020-01-02T00:00:00Z', '--db', db, '--out', join(dir, 'period-empty')]);
+    expect(empty.status).toBe(2);
+    expect(empty.stderr).toContain('no snapshot was taken between 2020-01-01T00:00:00.000Z and 2020-01-02T00:00:00.000Z; a period needs two');
+    const reversed = cli(['report', '--from', '1m', '--to', '2h', '--db', db]);
+    expect(reversed.status).toBe(2);
+    expect(reversed.stderr).toMatch(/--from .* is not before --to/);
+    const bad = cli(['report', '--from', 'yesterday', '--db', db]);
+    expect(bad.stderr).toContain('--from "yesterday" is neither an ISO 8601 time nor an age');
+    expect(cli(['report', '--from', '1h', '--pre', '1', '--db', db]).stderr).toContain('not both');
+  });
+
+  it('shows a progress line on a terminal and clears it; none when stderr is not a terminal', async () => {
+    const { runReport } = await import('../../src/cli/pack-commands.js');
+    const run = async (tty: boolean, out: string) => {
+      const err: string[] = [];
+      const stdout: string[] = [];
+      await runReport({ change: 'CHG-77', db, out: join(dir, out), keys: join(dir, 'netmon-keys') }, { stdout: (t) => void stdout.push(t), stderr: (t) => void err.push(t), env: {}, stderrIsTTY: tty });
+      return { err: err.join(''), stdout: stdout.join('') };
+    };
+    const tty = await run(true, 'progress-tty');
+    for (const stage of ['verifying the evidence store', 'loading snapshots', 'comparing', 'rendering and signing report.pdf', 'writing the evidence files']) expect(tty.err).toContain(`\r\x1b[2Knetmon: report: ${stage}`);
+    expect(tty.err).toMatch(/\r\x1b\[2Knetmon: evidence pack with/);
+    const plain = await run(false, 'progress-plain');
+    expect(plain.err).not.toContain('\r');
+    expect(plain.err).toMatch(/^netmon: evidence pack with \d+ findings/);
+  });
+
   it('catches a store rewritten after the pack was made', () => {
     const copyDb = join(dir, 'rewritten.db');
     cpSync(db, copyDb);
