@@ -25,7 +25,7 @@ const PEER = join(BENCH_DIR, 'netmon_peer.py');
 const SYSTEM_PYTHON = '/usr/bin/python3';
 const MiB = 1024; // KiB per MiB
 
-const TARGETS = { wallVsSs: 1.0, wallVsPeer: 0.6, peakMiB: 150, onceVsPeer: 0.6, tickCpuVsSs: 0.35, bytesPerTick: 2048, diffVsOnce: 0.5 };
+const TARGETS = { wallVsSs: 1.0, wallVsPeer: 0.6, peakMiB: 150, onceVsPeer: 0.6, tickCpuVsSs: 0.35, bytesPerTick: 2048, diffVsOnce: 0.5, reportVsOnce: 5, reportPdfMiB: 5 };
 const INTERVAL_TICKS = 20;
 
 const log = (line = '') => process.stdout.write(`${line}\n`);
@@ -180,6 +180,7 @@ async function main() {
   log(`  population ready: ${population.opened} sockets in ${((Date.now() - openStarted) / 1000).toFixed(1)} s`);
 
   scratch = mkdtempSync(join(os.tmpdir(), 'netmon-bench-'));
+  const benchDir = scratch;
   const commands = [
     { key: 'netmon', label: 'netmon snapshot --no-hash-binaries -o json', cmd: process.execPath, args: [CLI, 'snapshot', '--no-hash-binaries', '--output', 'json'] },
     { key: 'ss', label: 'ss -tunap', cmd: 'ss', args: ['-tunap'] },
@@ -193,12 +194,18 @@ async function main() {
     { key: 'netmonOnce', label: 'netmon --once (store + CSV, hashing)', cmd: process.execPath, args: [CLI, '--once', '--db', join(scratch, 'bench.db'), '--csv', join(scratch, 'bench.csv')] },
     // Change detection over the store the line above fills: the first capture against the latest.
     { key: 'netmonDiff', label: 'netmon diff (first vs latest, JSON)', cmd: process.execPath, args: [CLI, 'diff', '--pre', 'first', '--post', 'latest', '--db', join(scratch, 'bench.db'), '--fail-on', 'critical', '--output', 'json'] },
+    // The signed evidence pack (PDF, CSVs, evidence.json, manifest) of the same two snapshots;
+    // each run writes into its own directory, since a pack is never written over another.
+    { key: 'netmonReport', label: 'netmon report (signed PDF pack)', cmd: process.execPath, args: () => [CLI, 'report', '--pre', 'first', '--post', 'latest', '--db', join(benchDir, 'bench.db'), '--keys', join(benchDir, 'keys'), '--out', join(benchDir, `reports-${++reportRuns}`)] },
   ];
+  let reportRuns = 0;
+  if (sh(process.execPath, [CLI, 'keygen', '--keys', join(scratch, 'keys')]) === null) throw new Error('netmon keygen failed');
   const samples = Object.fromEntries(commands.map((c) => [c.key, []]));
   let counts;
   let timeWaitAfter = null;
   let intervalTick = null;
   let loadAfter = null;
+  let reportPdfBytes = null;
 
   try {
     // Warm-up: one untimed run of each (page cache, Python's bytecode cache). netmon's output of
@@ -206,7 +213,7 @@ async function main() {
     log(`  warm-up run of each command (not timed) ...`);
     const snapFile = join(scratch, 'snapshot.json');
     for (const c of [...commands]) {
-      const res = await measure(memory, c.cmd, c.args, { ...(c.key === 'netmon' ? { stdoutPath: snapFile } : {}), ...(c.env ? { env: c.env } : {}) });
+      const res = await measure(memory, c.cmd, typeof c.args === 'function' ? c.args() : c.args, { ...(c.key === 'netmon' ? { stdoutPath: snapFile } : {}), ...(c.env ? { env: c.env } : {}) });
       if (res.exitCode !== 0) {
         if (c.key === 'peer') {
           log(`  psutil peer: skipped (it exited with status ${res.exitCode}: ${res.stderr.trim().split('\n').pop() ?? ''})`);
@@ -240,7 +247,7 @@ async function main() {
       const parts = [];
       for (const c of order) {
         if (interrupted) throw new Error('interrupted');
-        const res = await measure(memory, c.cmd, c.args, c.env ? { env: c.env } : {});
+        const res = await measure(memory, c.cmd, typeof c.args === 'function' ? c.args() : c.args, c.env ? { env: c.env } : {});
         if (res.exitCode !== 0) throw new Error(`${c.label} exited with status ${res.exitCode} in run ${round + 1}: ${res.stderr.trim().slice(-2000)}`);
         samples[c.key].push({ wallS: res.wallS, peakKiB: res.peakKiB, cpuS: res.cpuS });
         parts.push(`${c.key} ${res.wallS.toFixed(2)}s`);
@@ -252,6 +259,12 @@ async function main() {
     const tick = spawnSync(process.execPath, [join(BENCH_DIR, 'interval-tick.mjs'), scratch, String(INTERVAL_TICKS)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
     if (tick.status !== 0) throw new Error(`bench/interval-tick.mjs failed: ${tick.stderr.trim().slice(-2000)}`);
     intervalTick = JSON.parse(tick.stdout.trim().split('\n').pop());
+    // The largest report.pdf of the runs (the PDF summarises large inventories and points to the CSVs).
+    for (let n = 1; n <= reportRuns; n++) {
+      const dir = join(scratch, `reports-${n}`);
+      if (!existsSync(dir)) continue;
+      for (const pack of readdirSync(dir)) reportPdfBytes = Math.max(reportPdfBytes ?? 0, statSync(join(dir, pack, 'report.pdf')).size);
+    }
     timeWaitAfter = timeWaitCount();
     loadAfter = os.loadavg()[0];
   } finally {
@@ -267,7 +280,7 @@ async function main() {
     const walls = samples[c.key].map((s) => s.wallS);
     const peaks = samples[c.key].map((s) => s.peakKiB).filter((p) => p !== null);
     results[c.key] = {
-      command: [c.cmd === process.execPath ? 'node' : c.cmd, ...c.args.map((a) => a.replace(ROOT + '/', ''))].join(' '),
+      command: [c.cmd === process.execPath ? 'node' : c.cmd, ...(typeof c.args === 'function' ? c.args() : c.args).map((a) => a.replace(ROOT + '/', ''))].join(' '),
       label: c.label,
       wallS: { median: median(walls), min: Math.min(...walls), max: Math.max(...walls), samples: walls },
       peakKiB: peaks.length ? { max: Math.max(...peaks), median: median(peaks), samples: peaks } : null,
@@ -330,7 +343,12 @@ async function main() {
   }
   const diffVsOnce = ratio('netmonDiff', 'netmonOnce');
   log(`change detection: netmon diff ${fmtS(wall('netmonDiff'))} s = ${fmtX(diffVsOnce)} netmon --once`);
+  const reportVsOnce = ratio('netmonReport', 'netmonOnce');
+  const reportPdfMiB = reportPdfBytes === null ? null : reportPdfBytes / 1048576;
+  log(`evidence pack: netmon report ${fmtS(wall('netmonReport'))} s = ${fmtX(reportVsOnce)} netmon --once; report.pdf ${reportPdfMiB === null ? 'n/a' : `${reportPdfMiB.toFixed(2)} MiB`}`);
   targets.push(
+    { name: `netmon report <= ${TARGETS.reportVsOnce}x netmon --once`, value: reportVsOnce, result: verdict(reportVsOnce === null ? null : reportVsOnce <= TARGETS.reportVsOnce) },
+    { name: `report.pdf < ${TARGETS.reportPdfMiB} MB at this population`, value: reportPdfMiB, mib: true, result: verdict(reportPdfMiB === null ? null : reportPdfBytes < TARGETS.reportPdfMiB * 1e6) },
     { name: `netmon diff <= ${TARGETS.diffVsOnce}x netmon --once`, value: diffVsOnce, result: verdict(diffVsOnce === null ? null : diffVsOnce <= TARGETS.diffVsOnce) },
     { name: `netmon --once <= ${TARGETS.onceVsPeer.toFixed(1)}x psutil peer`, value: onceVsPeer, result: verdict(onceVsPeer === null ? null : onceVsPeer <= TARGETS.onceVsPeer) },
     { name: `interval tick CPU <= ${TARGETS.tickCpuVsSs}x ss -tunap CPU`, value: tickCpuVsSs, result: verdict(tickCpuVsSs === null ? null : tickCpuVsSs <= TARGETS.tickCpuVsSs) },
@@ -344,7 +362,7 @@ async function main() {
   log('');
   log('targets:');
   for (const t of targets) {
-    const shown = t.value === null ? 'n/a' : t.bytes ? `${t.value.toFixed(0)} bytes` : t.name.includes('MiB') ? `${t.value.toFixed(1)} MiB` : fmtX(t.value);
+    const shown = t.value === null ? 'n/a' : t.bytes ? `${t.value.toFixed(0)} bytes` : t.mib ? `${t.value.toFixed(2)} MiB` : t.name.includes('MiB') ? `${t.value.toFixed(1)} MiB` : fmtX(t.value);
     log(`  ${pad(t.result, 5)} ${pad(t.name, 40)} (${shown})`);
   }
 
