@@ -109,7 +109,7 @@ export function loadPdfIdentity(dirOrFile: string, isFile = false): Buffer {
   try {
     return readFileSync(path);
   } catch (error) {
-    throw new ConfigError('E_KEYS', `cannot read the PDF signing identity: ${describeErrno(error, 'reading', path)}`, { hint: 'create keys with `netmon keygen`, or give --sign-p12 FILE' });
+    throw new ConfigError('E_KEYS', `cannot read the PDF signing identity: ${describeErrno(error, 'reading', path)}`, { hint: isFile ? 'check the --sign-p12 path' : 'a key directory made before PDF signing has no signer.p12: create one with `netmon keygen --keys NEWDIR`, give --sign-p12 FILE, or leave the PDF out with --no-pdf' });
   }
 }
 

@@ -19,10 +19,13 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(cli(['keygen']).status).toBe(0);
     const capture = ['--db', db, '--csv', join(dir, 'n.csv'), '--no-hash-binaries', '--filter', ':3939'];
     expect(cli(['--once', '--label', 'pre', '--change', 'CHG-77', ...capture]).status).toBe(0);
+    // During the window an unexpected listener appears, and a process connects out to it.
     const listener = await startJsonProcess<{ pid: number }>(process.execPath, [HOLDER, '--listen-port', '3939']);
+    const client = await startJsonProcess<{ pid: number }>(process.execPath, [HOLDER, '--connect', '127.0.0.1:3939']);
     try {
       expect(cli(['--once', '--label', 'post', '--change', 'CHG-77', ...capture]).status).toBe(0);
     } finally {
+      await stop(client.child);
       await stop(listener.child);
     }
     const r = cli(['report', '--change', 'CHG-77', '--db', db]);
@@ -98,6 +101,14 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(evidence.findings.length).toBeGreaterThan(0);
     for (const f of evidence.findings) expect(text).toContain(f.id);
     expect(text).toContain('new listener tcp 127.0.0.1:3939');
+    // Both findings of the story, each with its controls, and the outbound destination in the inventory.
+    const csv = readFileSync(join(pack, 'findings.csv'), 'utf8');
+    expect(csv).toMatch(/outbound-opened/);
+    const outbound = evidence.findings.find((f) => f.summary.startsWith('new outbound connection') && f.summary.includes('127.0.0.1:3939'))!;
+    expect(outbound).toBeDefined();
+    expect(text).toContain(outbound.id);
+    expect(text).toMatch(/Controls: .*iso27001 A\.8\.16/);
+    expect(text).toMatch(/Outbound destinations after: [1-9]\d* destination/);
     expect(text).toContain(`${evidence.window.from} to ${evidence.window.to}`);
     expect(text).toContain('Change: CHG-77');
     expect(text).toMatch(/Page 1 of \d+/);
