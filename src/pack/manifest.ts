@@ -81,7 +81,7 @@ You need only \`sha256sum\` (GNU coreutils) and \`openssl\` (1.1.1 or later); ne
 
 ${
     hasPdf
-      ? `4. report.pdf carries its own embedded signature (PKCS#7, by the certificate signer.cert.pem), so
+      ? `4. report.pdf carries its own embedded PAdES signature (by the certificate signer.cert.pem), so
    it stays checkable when it travels alone:
 
        pdfsig report.pdf

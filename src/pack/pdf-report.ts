@@ -4,11 +4,12 @@ import { exposureIndex, type ProcessView } from '../diff/diff-snapshots.js';
 import type { Finding } from '../findings/evaluate-findings.js';
 import type { Snapshot } from '../model/types.js';
 import { sortFindings } from '../outputs/findings.js';
+import { cadesDetachedSignature, openP12 } from './cades-signer.js';
 
 /**
  * The PDF report of an evidence pack. `reportBlocks` (pure) decides what the report says;
  * `renderSignedPdf` is the adapter to pdfkit and @signpdf that lays the blocks out and embeds a
- * PKCS#7 signature that `pdfsig` and PDF readers check.
+ * PAdES baseline (ETSI.CAdES.detached) signature that `pdfsig` and PDF readers check.
  */
 
 export type Block =
@@ -215,12 +216,12 @@ export interface PdfIdentity {
   passphrase: string;
 }
 
-/** Lay out the blocks with pdfkit and sign the result (PKCS#7 detached, adbe.pkcs7.detached). */
+/** Lay out the blocks with pdfkit and sign the result (PAdES baseline, ETSI.CAdES.detached). */
 export async function renderSignedPdf(blocks: readonly Block[], meta: { title: string; header: string; signingTime: Date }, identity: PdfIdentity): Promise<Buffer> {
   const require = createRequire(import.meta.url);
   const PDFDocument = require('pdfkit') as typeof PDFKit;
   const { pdfkitAddPlaceholder } = require('@signpdf/placeholder-pdfkit') as typeof import('@signpdf/placeholder-pdfkit');
-  const { P12Signer } = require('@signpdf/signer-p12') as typeof import('@signpdf/signer-p12');
+  const { Signer, SUBFILTER_ETSI_CADES_DETACHED } = require('@signpdf/utils') as { Signer: new () => object; SUBFILTER_ETSI_CADES_DETACHED: string };
   const signpdf = (require('@signpdf/signpdf') as { default: typeof import('@signpdf/signpdf').default }).default;
 
   const doc = new PDFDocument({ size: 'A4', margins: { top: 60, bottom: 60, left: 56, right: 56 }, bufferPages: true, info: { Title: pdfSafeText(meta.title), Creator: 'netmon', Producer: 'netmon' } });
@@ -275,8 +276,15 @@ export async function renderSignedPdf(blocks: readonly Block[], meta: { title: s
     doc.page.margins.bottom = bottom;
   }
   doc.switchToPage(range.start + range.count - 1);
-  pdfkitAddPlaceholder({ pdf: doc, pdfBuffer: Buffer.alloc(0), reason: 'netmon evidence pack', contactInfo: '', name: 'netmon', location: '', signingTime: meta.signingTime, signatureLength: 8192 });
+  pdfkitAddPlaceholder({ pdf: doc, pdfBuffer: Buffer.alloc(0), reason: 'netmon evidence pack', contactInfo: '', name: 'netmon', location: '', signingTime: meta.signingTime, signatureLength: 8192, subFilter: SUBFILTER_ETSI_CADES_DETACHED });
   doc.end();
   await ended;
-  return signpdf.sign(Buffer.concat(chunks), new P12Signer(identity.p12, { passphrase: identity.passphrase }), meta.signingTime);
+  // A PAdES baseline signature: the CMS is built by cades-signer.ts; @signpdf fills the placeholder.
+  const cades = openP12(identity.p12, identity.passphrase);
+  class PadesSigner extends Signer {
+    sign(content: Buffer): Promise<Buffer> {
+      return Promise.resolve(cadesDetachedSignature(content, cades));
+    }
+  }
+  return signpdf.sign(Buffer.concat(chunks), new PadesSigner() as never, meta.signingTime);
 }

@@ -135,6 +135,28 @@ describe.skipIf(skip)('renderSignedPdf', () => {
     expect(words).toBeGreaterThan(500);
   });
 
+  it('signs as PAdES baseline: ETSI.CAdES.detached, a CMS that openssl verifies, signing-certificate-v2, no signing-time', async ({ skip }) => {
+    if (!haveCommand('openssl')) return skip('openssl not installed');
+    const identity = createPdfIdentity('PAdES test signer');
+    const pdf = await renderSignedPdf(reportBlocks(input(2)), { title: 't', header: 'h', signingTime: new Date() }, { p12: identity.p12, passphrase: '' });
+    const text = pdf.toString('latin1');
+    expect(text).toContain('/SubFilter /ETSI.CAdES.detached');
+    const m = /\/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/.exec(text.slice(text.lastIndexOf('/ByteRange')))!;
+    const [, len1, start2, len2] = m.slice(1).map(Number) as [number, number, number, number];
+    const contents = Buffer.from(text.slice(len1 + 1, start2 - 1), 'hex');
+    // The DER length of the CMS (the rest of /Contents is zero padding).
+    const lengthBytes = contents[1]! & 0x7f;
+    const derLength = (contents[1]! & 0x80 ? contents.subarray(2, 2 + lengthBytes).reduce((n, b) => n * 256 + b, 0) + 2 + lengthBytes : contents[1]! + 2);
+    writeFileSync(join(dir, 'cms.der'), contents.subarray(0, derLength));
+    writeFileSync(join(dir, 'signed.bin'), Buffer.concat([pdf.subarray(0, len1), pdf.subarray(start2, start2 + len2)]));
+    writeFileSync(join(dir, 'signer.pem'), identity.certPem);
+    const verify = spawnSync('openssl', ['cms', '-verify', '-binary', '-inform', 'DER', '-in', join(dir, 'cms.der'), '-content', join(dir, 'signed.bin'), '-CAfile', join(dir, 'signer.pem'), '-purpose', 'any', '-out', '/dev/null'], { encoding: 'utf8' });
+    expect(verify.stderr).toContain('Verification successful');
+    const printed = spawnSync('openssl', ['cms', '-cmsout', '-print', '-inform', 'DER', '-in', join(dir, 'cms.der')], { encoding: 'utf8' }).stdout;
+    expect(printed).toContain('1.2.840.113549.1.9.16.2.47');
+    expect(printed).not.toContain('signingTime');
+  });
+
   it('page 1 renders with visible content (pdftoppm)', async ({ skip }) => {
     if (!haveCommand('pdftoppm')) return skip('pdftoppm (poppler-utils) not installed');
     const file = join(dir, 'page1.pdf');
