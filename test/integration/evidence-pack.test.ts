@@ -240,3 +240,42 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(r.stderr).toMatch(/has another record hash in the store than in the pack/);
   });
 });
+
+describe.skipIf(skip)('a pack of a window in which a hostile-named process listened', () => {
+  const hdir = mkdtempSync(join(tmpdir(), 'netmon-pack-hostile-'));
+  afterAll(() => rmSync(hdir, { recursive: true, force: true }));
+  // An escape sequence, a newline that would forge a CSV row or PDF line, a formula, a bidi override.
+  const title = '=cmd|x\u001b[2J\nFAKE,row\u202e';
+
+  it('keeps the CSVs one row per record with formulas neutralised, and prints the name escaped in the PDF', async () => {
+    const cli = (args: string[]) => runCli(args, { cwd: hdir });
+    expect(cli(['keygen']).status).toBe(0);
+    const capture = ['--db', join(hdir, 'h.db'), '--no-csv', '--no-hash-binaries', '--filter', ':3838'];
+    expect(cli(['--once', '--label', 'pre', '--change', 'H-1', ...capture]).status).toBe(0);
+    const holder = await startJsonProcess<{ pid: number }>(process.execPath, [HOLDER, '--listen-port', '3838', '--title', title]);
+    try {
+      expect(cli(['--once', '--label', 'post', '--change', 'H-1', ...capture]).status).toBe(0);
+    } finally {
+      await stop(holder.child);
+    }
+    const r = cli(['report', '--change', 'H-1', '--db', join(hdir, 'h.db')]);
+    expect(r.status, r.stderr).toBe(0);
+    const pack = join(hdir, r.stdout.trim());
+    // An independent RFC 4180 reader sees the same number of columns on every row; no cell starts a formula.
+    for (const name of ['findings.csv', 'inventory-post.csv']) {
+      const py = spawnSync('/usr/bin/python3', ['-c', 'import csv,sys,json; rows=list(csv.reader(open(sys.argv[1], newline=""))); print(json.dumps(rows))', join(pack, name)], { encoding: 'utf8' });
+      expect(py.status, py.stderr).toBe(0);
+      const rows = JSON.parse(py.stdout) as string[][];
+      expect(new Set(rows.map((row) => row.length)).size, name).toBe(1);
+      for (const row of rows) for (const cell of row) expect(cell, name).not.toMatch(/^[=+\-@]/);
+      expect(rows.some((row) => row.some((cell) => cell.includes('cmd|x'))), name).toBe(true);
+    }
+    if (haveCommand('pdftotext')) {
+      const text = spawnSync('pdftotext', ['-layout', join(pack, 'report.pdf'), '-'], { encoding: 'utf8' }).stdout;
+      // comm keeps 15 bytes of the title: the escape and the newline are among them.
+      expect(text).toContain('(=cmd|x\\u{1b}[2J\\u{a}FAKE, pid');
+      expect(text).not.toMatch(/^FAKE/m);
+    }
+    expect(cli(['verify', pack]).status).toBe(0);
+  });
+});
