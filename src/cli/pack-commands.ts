@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { diffSnapshots } from '../diff/diff-snapshots.js';
-import { ConfigError, ExitError, StoreError, VerificationError } from '../errors.js';
+import { ConfigError, describeErrno, ExitError, StoreError, VerificationError } from '../errors.js';
 import { loadControlsCatalogue } from '../findings/controls.js';
 import { evaluateFindings } from '../findings/evaluate-findings.js';
 import { loadExpectedChanges } from '../findings/expected-changes.js';
@@ -34,11 +34,21 @@ export interface ReportFlags {
   /** A PKCS#12 identity of the user's own (for example CA-issued) to sign the PDF with. */
   signP12?: string;
   signP12Passphrase?: string;
+  signP12PassphraseFile?: string;
   /** Skip the PDF (CSV and JSON only). */
   pdf?: boolean;
   /** A monitoring period without a ticket: an ISO 8601 time or an age (24h, 7d). */
   from?: string;
   to?: string;
+}
+
+/** The first line of a passphrase file, without its line ending. */
+function readPassphrase(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').split(/\r?\n/)[0] ?? '';
+  } catch (error) {
+    throw new ConfigError('E_USAGE', `cannot read --sign-p12-passphrase-file: ${describeErrno(error, 'reading', path)}`);
+  }
 }
 
 function timeFlag(flag: string, text: string): Date {
@@ -59,7 +69,9 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   };
   const signer = loadSigner(flags.keys);
   const wantPdf = flags.pdf !== false;
-  const pdfIdentity = wantPdf ? { p12: flags.signP12 ? loadPdfIdentity(flags.signP12, true) : loadPdfIdentity(flags.keys), passphrase: flags.signP12Passphrase ?? '' } : null;
+  if (flags.signP12Passphrase !== undefined && flags.signP12PassphraseFile !== undefined) throw new ConfigError('E_USAGE', 'give --sign-p12-passphrase or --sign-p12-passphrase-file, not both');
+  const passphrase = flags.signP12PassphraseFile !== undefined ? readPassphrase(flags.signP12PassphraseFile) : (flags.signP12Passphrase ?? '');
+  const pdfIdentity = wantPdf ? { p12: flags.signP12 ? loadPdfIdentity(flags.signP12, true) : loadPdfIdentity(flags.keys), passphrase } : null;
   const pdfCertificate = pdfIdentity ? certificateOfP12(pdfIdentity.p12, pdfIdentity.passphrase, flags.signP12 ?? `${flags.keys}/signer.p12`) : null;
   const catalogue = loadControlsCatalogue(flags.controls);
   const expected = flags.expect === undefined ? null : loadExpectedChanges(flags.expect);
@@ -104,7 +116,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         files.push({ name: CERT_FILE, content: Buffer.from(pdfCertificate!) });
         files.push({ name: 'report.pdf', content: await renderSignedPdf(blocks, { title: `netmon evidence ${after.host.hostname} ${flags.change ?? ''}`.trim(), header: `netmon evidence pack ${basename(dir)}`, signingTime: generatedAt }, pdfIdentity) });
       } catch (error) {
-        throw new ConfigError('E_PDF_SIGN', `cannot sign report.pdf: ${error instanceof Error ? error.message : String(error)}`, { hint: flags.signP12 ? 'check --sign-p12 and --sign-p12-passphrase' : 'recreate the keys with `netmon keygen --keys NEWDIR`' });
+        throw new ConfigError('E_PDF_SIGN', `cannot sign report.pdf: ${error instanceof Error ? error.message : String(error)}`, { hint: flags.signP12 ? 'check --sign-p12 and its passphrase' : 'recreate the keys with `netmon keygen --keys NEWDIR`' });
       }
     }
     progress('writing the evidence files and the signed manifest');

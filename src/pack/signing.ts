@@ -124,7 +124,7 @@ export function certificateOfP12(p12: Buffer, passphrase: string, source: string
     const parsed = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(forge.util.createBuffer(p12.toString('binary'))), passphrase);
     bags = parsed.getBags({ bagType: forge.pki.oids.certBag })[forge.pki.oids.certBag!];
   } catch (error) {
-    throw new ConfigError('E_KEYS', `cannot open the PKCS#12 identity ${source}: ${error instanceof Error ? error.message : String(error)}`, { hint: 'check the file and --sign-p12-passphrase' });
+    throw new ConfigError('E_KEYS', `cannot open the PKCS#12 identity ${source}: ${error instanceof Error ? error.message : String(error)}`, { hint: 'check the file and --sign-p12-passphrase or --sign-p12-passphrase-file' });
   }
   const cert = bags?.[0]?.cert;
   if (!cert && (bags?.length ?? 0) > 0) throw new ConfigError('E_KEYS', `the PKCS#12 identity ${source} holds a certificate that is not RSA; the PDF signature supports RSA identities only`, { hint: 'export an RSA identity, or use the keygen one (omit --sign-p12)' });

@@ -158,7 +158,8 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(wrong.status).not.toBe(0);
     expect(wrong.stderr).toMatch(/cannot open the PKCS#12 identity .*own\.p12/);
     expect(() => readdirSync(join(dir, 'own-wrong'))).toThrow();
-    const r = cli(['report', '--change', 'CHG-77', '--db', db, '--out', join(dir, 'own'), '--sign-p12', p12, '--sign-p12-passphrase', 's3cret']);
+    writeFileSync(join(dir, 'p12.pass'), 's3cret\n', { mode: 0o600 });
+    const r = cli(['report', '--change', 'CHG-77', '--db', db, '--out', join(dir, 'own'), '--sign-p12', p12, '--sign-p12-passphrase-file', join(dir, 'p12.pass')]);
     expect(r.status, r.stderr).toBe(0);
     const out = r.stdout.trim();
     const sig = spawnSync('pdfsig', [join(out.startsWith('/') ? out : join(dir, out), 'report.pdf')], { encoding: 'utf8' });
