@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeErrno, StoreError } from '../errors.js';
-import { checkPdfSignature } from './pdf-signature.js';
+import { checkPdfSignature } from './pki.js';
 import { CERT_FILE, fingerprintOf, PUBLIC_KEY_FILE, signBytes, verifyBytes, type Signer } from './signing.js';
 import { fileEntry, PACK_FORMAT, parseSha256Sums, renderManifest, renderSha256Sums, renderVerifyGuide, type Manifest } from './manifest.js';
 

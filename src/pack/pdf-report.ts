@@ -4,7 +4,7 @@ import { exposureIndex, type ProcessView } from '../diff/diff-snapshots.js';
 import type { Finding } from '../findings/evaluate-findings.js';
 import type { Snapshot } from '../model/types.js';
 import { sortFindings } from '../outputs/findings.js';
-import { cadesDetachedSignature, openP12 } from './cades-signer.js';
+import { cadesDetachedSignature, openP12 } from './pki.js';
 
 /**
  * The PDF report of an evidence pack. `reportBlocks` (pure) decides what the report says;
@@ -279,7 +279,7 @@ export async function renderSignedPdf(blocks: readonly Block[], meta: { title: s
   pdfkitAddPlaceholder({ pdf: doc, pdfBuffer: Buffer.alloc(0), reason: 'netmon evidence pack', contactInfo: '', name: 'netmon', location: '', signingTime: meta.signingTime, signatureLength: 8192, subFilter: SUBFILTER_ETSI_CADES_DETACHED });
   doc.end();
   await ended;
-  // A PAdES baseline signature: the CMS is built by cades-signer.ts; @signpdf fills the placeholder.
+  // A PAdES baseline signature: the CMS is built by pki.ts; @signpdf fills the placeholder.
   const cades = openP12(identity.p12, identity.passphrase);
   class PadesSigner extends Signer {
     sign(content: Buffer): Promise<Buffer> {

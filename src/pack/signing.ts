@@ -1,9 +1,8 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
-import { createRequire } from 'node:module';
-import type Forge from 'node-forge';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, describeErrno, StoreError } from '../errors.js';
+import { createPdfIdentity } from './pki.js';
 
 /** File names in a key directory. */
 export const PRIVATE_KEY_FILE = 'signer.key.pem';
@@ -76,33 +75,6 @@ export function verifyBytes(publicKeyPem: string, bytes: Uint8Array, signature: 
   }
 }
 
-/**
- * A self-signed X.509 certificate (RSA 2048, SHA-256, ten years) for the PDF signature, which PDF
- * readers and poppler's pdfsig check; node-forge builds it (Node has no API to issue certificates).
- * Users with a CA-issued identity give `--sign-p12` instead.
- */
-export function createPdfIdentity(commonName = 'netmon evidence signer'): { p12: Buffer; certPem: string } {
-  const forge = createRequire(import.meta.url)('node-forge') as typeof Forge;
-  // Node generates the RSA key natively (node-forge's JavaScript generator takes seconds).
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const privateKey = forge.pki.privateKeyFromPem(rsa.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString());
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString());
-  cert.serialNumber = `01${randomBytes(8).toString('hex')}`;
-  cert.validity.notBefore = new Date();
-  cert.validity.notAfter = new Date(Date.now() + 3650 * 86_400_000);
-  const attrs = [{ name: 'commonName', value: commonName }];
-  cert.setSubject(attrs);
-  cert.setIssuer(attrs);
-  cert.setExtensions([
-    { name: 'basicConstraints', cA: false },
-    { name: 'keyUsage', digitalSignature: true, nonRepudiation: true },
-  ]);
-  cert.sign(privateKey, forge.md.sha256.create());
-  const p12 = forge.pkcs12.toPkcs12Asn1(privateKey, [cert], '', { algorithm: '3des' });
-  return { p12: Buffer.from(forge.asn1.toDer(p12).getBytes(), 'binary'), certPem: forge.pki.certificateToPem(cert) };
-}
-
 /** The PDF signing identity of a key directory (or a user's own PKCS#12 file). */
 export function loadPdfIdentity(dirOrFile: string, isFile = false): Buffer {
   const path = isFile ? dirOrFile : join(dirOrFile, P12_FILE);
@@ -111,23 +83,4 @@ export function loadPdfIdentity(dirOrFile: string, isFile = false): Buffer {
   } catch (error) {
     throw new ConfigError('E_KEYS', `cannot read the PDF signing identity: ${describeErrno(error, 'reading', path)}`, { hint: isFile ? 'check the --sign-p12 path' : 'a key directory made before PDF signing has no signer.p12: create one with `netmon keygen --keys NEWDIR`, give --sign-p12 FILE, or leave the PDF out with --no-pdf' });
   }
-}
-
-/**
- * The signing certificate (PEM) inside a PKCS#12 identity; opening it here also proves the
- * passphrase, so a wrong one is reported before any PDF is written.
- */
-export function certificateOfP12(p12: Buffer, passphrase: string, source: string): string {
-  const forge = createRequire(import.meta.url)('node-forge') as typeof Forge;
-  let bags: Forge.pkcs12.Bag[] | undefined;
-  try {
-    const parsed = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(forge.util.createBuffer(p12.toString('binary'))), passphrase);
-    bags = parsed.getBags({ bagType: forge.pki.oids.certBag })[forge.pki.oids.certBag!];
-  } catch (error) {
-    throw new ConfigError('E_KEYS', `cannot open the PKCS#12 identity ${source}: ${error instanceof Error ? error.message : String(error)}`, { hint: 'check the file and --sign-p12-passphrase or --sign-p12-passphrase-file' });
-  }
-  const cert = bags?.[0]?.cert;
-  if (!cert && (bags?.length ?? 0) > 0) throw new ConfigError('E_KEYS', `the PKCS#12 identity ${source} holds a certificate that is not RSA; the PDF signature supports RSA identities only`, { hint: 'export an RSA identity, or use the keygen one (omit --sign-p12)' });
-  if (!cert) throw new ConfigError('E_KEYS', `the PKCS#12 identity ${source} holds no certificate`);
-  return forge.pki.certificateToPem(cert);
 }

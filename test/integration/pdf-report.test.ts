@@ -7,7 +7,7 @@ import { diffSnapshots } from '../../src/diff/diff-snapshots.js';
 import { loadControlsCatalogue } from '../../src/findings/controls.js';
 import { evaluateFindings } from '../../src/findings/evaluate-findings.js';
 import { pdfSafeText, renderSignedPdf, reportBlocks, type ReportInput } from '../../src/pack/pdf-report.js';
-import { createPdfIdentity } from '../../src/pack/signing.js';
+import { createPdfIdentity } from '../../src/pack/pki.js';
 import { makeProcess, makeSnapshot, makeSocket } from '../helpers/make.js';
 import { haveCommand, skipWithReason } from '../helpers/processes.js';
 
