@@ -196,7 +196,7 @@ async function main() {
     { key: 'netmonDiff', label: 'netmon diff (first vs latest, JSON)', cmd: process.execPath, args: [CLI, 'diff', '--pre', 'first', '--post', 'latest', '--db', join(scratch, 'bench.db'), '--fail-on', 'critical', '--output', 'json'] },
     // The signed evidence pack (PDF, CSVs, evidence.json, manifest) of the same two snapshots;
     // each run writes into its own directory, since a pack is never written over another.
-    { key: 'netmonReport', label: 'netmon report (signed PDF pack)', cmd: process.execPath, args: () => [CLI, 'report', '--pre', 'first', '--post', 'latest', '--db', join(benchDir, 'bench.db'), '--keys', join(benchDir, 'keys'), '--out', join(benchDir, `reports-${++reportRuns}`)] },
+    { key: 'netmonReport', label: 'netmon report (signed PDF pack)', cmd: process.execPath, args: () => [CLI, 'report', '--pre', 'first', '--post', 'latest', '--db', join(benchDir, 'bench.db'), '--keys', join(benchDir, 'keys'), '--out', join(benchDir, `reports-${++reportRuns}`)], shownArgs: [CLI, 'report', '--pre', 'first', '--post', 'latest', '--db', '<tmp>/bench.db', '--keys', '<tmp>/keys', '--out', '<tmp>/reports-N'] },
   ];
   let reportRuns = 0;
   if (sh(process.execPath, [CLI, 'keygen', '--keys', join(scratch, 'keys')]) === null) throw new Error('netmon keygen failed');
@@ -280,7 +280,7 @@ async function main() {
     const walls = samples[c.key].map((s) => s.wallS);
     const peaks = samples[c.key].map((s) => s.peakKiB).filter((p) => p !== null);
     results[c.key] = {
-      command: [c.cmd === process.execPath ? 'node' : c.cmd, ...(typeof c.args === 'function' ? c.args() : c.args).map((a) => a.replace(ROOT + '/', ''))].join(' '),
+      command: [c.cmd === process.execPath ? 'node' : c.cmd, ...(c.shownArgs ?? c.args).map((a) => a.replace(ROOT + '/', ''))].join(' '),
       label: c.label,
       wallS: { median: median(walls), min: Math.min(...walls), max: Math.max(...walls), samples: walls },
       peakKiB: peaks.length ? { max: Math.max(...peaks), median: median(peaks), samples: peaks } : null,

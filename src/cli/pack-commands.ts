@@ -8,8 +8,8 @@ import { loadExpectedChanges } from '../findings/expected-changes.js';
 import { verifyPack, writePack } from '../pack/pack.js';
 import { evidenceJson, findingsCsv, inventoryCsv } from '../pack/report-files.js';
 import { reportBlocks, renderSignedPdf } from '../pack/pdf-report.js';
-import { certificateOfP12 } from '../pack/pki.js';
-import { CERT_FILE, generateSigningKeys, loadPdfIdentity, loadSigner } from '../pack/signing.js';
+import { openP12 } from '../pack/pki.js';
+import { CERT_FILE, generateSigningKeys, loadPdfIdentity, loadSigner, P12_FILE } from '../pack/signing.js';
 import { EvidenceStore } from '../store/evidence-store.js';
 import { NETMON_VERSION } from '../version.js';
 import { selectPeriod, selectSnapshot } from './diff-command.js';
@@ -72,8 +72,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   const wantPdf = flags.pdf !== false;
   if (flags.signP12Passphrase !== undefined && flags.signP12PassphraseFile !== undefined) throw new ConfigError('E_USAGE', 'give --sign-p12-passphrase or --sign-p12-passphrase-file, not both');
   const passphrase = flags.signP12PassphraseFile !== undefined ? readPassphrase(flags.signP12PassphraseFile) : (flags.signP12Passphrase ?? '');
-  const pdfIdentity = wantPdf ? { p12: flags.signP12 ? loadPdfIdentity(flags.signP12, true) : loadPdfIdentity(flags.keys), passphrase } : null;
-  const pdfCertificate = pdfIdentity ? certificateOfP12(pdfIdentity.p12, pdfIdentity.passphrase, flags.signP12 ?? `${flags.keys}/signer.p12`) : null;
+  const pdfIdentity = wantPdf ? openP12(flags.signP12 ? loadPdfIdentity(flags.signP12, true) : loadPdfIdentity(flags.keys), passphrase, flags.signP12 ?? join(flags.keys, P12_FILE)) : null;
   const catalogue = loadControlsCatalogue(flags.controls);
   const expected = flags.expect === undefined ? null : loadExpectedChanges(flags.expect);
   if (!existsSync(flags.db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'capture with `netmon --once --label pre --change TICKET` first' });
@@ -111,10 +110,10 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         frameworks: catalogue.frameworks,
         disclaimer: catalogue.disclaimer,
         gaps: store.gaps().filter((g) => Date.parse(g.to) > from && Date.parse(g.from) < to),
-        store: { path: resolve(flags.db), verified: true, headHash: verified.headHash },
+        store: { path: resolve(flags.db), headHash: verified.headHash },
       });
       try {
-        files.push({ name: CERT_FILE, content: Buffer.from(pdfCertificate!) });
+        files.push({ name: CERT_FILE, content: Buffer.from(pdfIdentity.certificatePem) });
         files.push({ name: 'report.pdf', content: await renderSignedPdf(blocks, { title: `netmon evidence ${after.host.hostname} ${flags.change ?? ''}`.trim(), header: `netmon evidence pack ${basename(dir)}`, signingTime: generatedAt }, pdfIdentity) });
       } catch (error) {
         throw new ConfigError('E_PDF_SIGN', `cannot sign report.pdf: ${error instanceof Error ? error.message : String(error)}`, { hint: flags.signP12 ? 'check --sign-p12 and its passphrase' : 'recreate the keys with `netmon keygen --keys NEWDIR`' });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { formatEndpoint } from '../collect/parse/address.js';
 import type { Change, ChangeKind, Diff, ListenerView, OutboundView, ProcessView } from '../diff/diff-snapshots.js';
 import type { ControlsCatalogue } from './controls.js';
 import { classifyFindings, type ExpectedAction, type ExpectedChange, type ExpectedChanges } from './expected-changes.js';
@@ -100,16 +101,12 @@ function who(p: ProcessView | null): string {
   return `${p.name}, pid ${p.pid}, user ${user}`;
 }
 
-function endpoint(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
-
 function listenerText(l: ListenerView): string {
-  return `${l.proto} ${endpoint(l.address, l.port)}${l.namespace === 'host' ? '' : ` in namespace ${l.namespace}`}`;
+  return `${l.proto} ${formatEndpoint(l.address, l.port)}${l.namespace === 'host' ? '' : ` in namespace ${l.namespace}`}`;
 }
 
 function outboundText(o: OutboundView): string {
-  return `${o.proto} to ${endpoint(o.remoteAddress, o.remotePort)}`;
+  return `${o.proto} to ${formatEndpoint(o.remoteAddress, o.remotePort)}`;
 }
 
 function summarize(change: Change): string {
@@ -131,7 +128,7 @@ function summarize(change: Change): string {
     case 'outbound-closed':
       return `outbound connection ${outboundText(change.before)} ended (was ${who(change.before.process)})`;
     case 'new-external-destination':
-      return `new external destination ${endpoint(change.after.remoteAddress, change.after.remotePort)} (${who(change.after.process)})`;
+      return `new external destination ${formatEndpoint(change.after.remoteAddress, change.after.remotePort)} (${who(change.after.process)})`;
     case 'coverage-changed':
       return `attribution coverage ${(change.before.ratio * 100).toFixed(1)}% -> ${(change.after.ratio * 100).toFixed(1)}%`;
   }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeErrno, StoreError } from '../errors.js';
 import { checkPdfSignature } from './pki.js';
@@ -74,14 +74,19 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
   } catch (error) {
     problems.push({ file: dir, message: describeErrno(error, 'listing', dir) });
   }
+  // Each file is read once; the checks below use these bytes and hashes.
+  const contents = new Map<string, Buffer>();
   const actual = new Map<string, string>();
   for (const name of present) {
     const bytes = read(name);
-    if (bytes) actual.set(name, fileEntry(name, bytes).sha256);
+    if (bytes) {
+      contents.set(name, bytes);
+      actual.set(name, fileEntry(name, bytes).sha256);
+    }
   }
 
   // The signed manifest is the authority; SHA256SUMS is a convenience for sha256sum -c.
-  const manifestBytes = actual.has('manifest.json') ? readFileSync(join(dir, 'manifest.json')) : null;
+  const manifestBytes = contents.get('manifest.json') ?? null;
   if (!manifestBytes) problems.push({ file: 'manifest.json', message: 'it is missing' });
   let manifest: Manifest | null = null;
   if (manifestBytes) {
@@ -94,8 +99,8 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
   let signed = false;
   if (manifest && manifestBytes) {
     if (manifest.packFormat !== PACK_FORMAT) problems.push({ file: 'manifest.json', message: `pack format expected ${PACK_FORMAT}, received ${JSON.stringify(manifest.packFormat)}` });
-    const pub = actual.has(PUBLIC_KEY_FILE) ? readFileSync(join(dir, PUBLIC_KEY_FILE), 'utf8') : null;
-    const sig = actual.has('manifest.sig') ? readFileSync(join(dir, 'manifest.sig')) : null;
+    const pub = contents.get(PUBLIC_KEY_FILE)?.toString('utf8') ?? null;
+    const sig = contents.get('manifest.sig') ?? null;
     if (!pub) problems.push({ file: PUBLIC_KEY_FILE, message: 'it is missing' });
     if (!sig) problems.push({ file: 'manifest.sig', message: 'it is missing' });
     if (pub && sig) {
@@ -112,13 +117,13 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
     for (const f of manifest.files ?? []) {
       const hash = actual.get(f.name);
       if (hash === undefined) problems.push({ file: f.name, message: 'it is listed in manifest.json but missing' });
-      else if (hash !== f.sha256 || statSync(join(dir, f.name)).size !== f.size) problems.push({ file: f.name, message: 'its size or SHA-256 does not match manifest.json (the file was changed)' });
+      else if (hash !== f.sha256 || contents.get(f.name)!.length !== f.size) problems.push({ file: f.name, message: 'its size or SHA-256 does not match manifest.json (the file was changed)' });
     }
   }
   const inManifest = new Set([...(manifest?.files ?? []).map((f) => f.name), 'manifest.json', 'manifest.sig', 'SHA256SUMS']);
   for (const name of present) if (!inManifest.has(name)) problems.push({ file: name, message: 'it is not listed in SHA256SUMS or manifest.json (a file was added)' });
 
-  const sums = actual.has('SHA256SUMS') ? readFileSync(join(dir, 'SHA256SUMS'), 'utf8') : null;
+  const sums = contents.get('SHA256SUMS')?.toString('utf8') ?? null;
   if (sums === null) problems.push({ file: 'SHA256SUMS', message: 'it is missing' });
   else {
     const parsed = parseSha256Sums(sums);
@@ -146,9 +151,9 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
 
   // The PDF's own embedded signature, and that it was made by the certificate the pack names.
   if (manifest?.files.some((f) => f.name === 'report.pdf') && actual.has('report.pdf')) {
-    const check = checkPdfSignature(readFileSync(join(dir, 'report.pdf')));
+    const check = checkPdfSignature(contents.get('report.pdf')!);
     if (!check.ok) problems.push({ file: 'report.pdf', message: `its embedded PDF signature fails: ${check.problem}` });
-    const packCert = actual.has(CERT_FILE) ? readFileSync(join(dir, CERT_FILE), 'utf8') : null;
+    const packCert = contents.get(CERT_FILE)?.toString('utf8') ?? null;
     const bare = (pem: string) => pem.replace(/\s+/g, '');
     if (check.certificatePem && packCert !== null && bare(packCert) !== bare(check.certificatePem)) problems.push({ file: 'report.pdf', message: `it was signed by another certificate than ${CERT_FILE}` });
   }

@@ -1,10 +1,11 @@
 import { createRequire } from 'node:module';
 import type PDFKit from 'pdfkit';
+import { formatEndpoint } from '../collect/parse/address.js';
 import { exposureIndex, type ProcessView } from '../diff/diff-snapshots.js';
-import type { Finding } from '../findings/evaluate-findings.js';
+import { SEVERITIES, type Finding } from '../findings/evaluate-findings.js';
 import type { Snapshot } from '../model/types.js';
 import { sortFindings } from '../outputs/findings.js';
-import { cadesDetachedSignature, openP12 } from './pki.js';
+import { cadesDetachedSignature, type CadesIdentity } from './pki.js';
 
 /**
  * The PDF report of an evidence pack. `reportBlocks` (pure) decides what the report says;
@@ -43,7 +44,8 @@ export interface ReportInput {
   disclaimer: string;
   /** Capture gaps recorded by the store that overlap the window. */
   gaps: readonly { from: string; to: string; reason: string }[];
-  store: { path: string; verified: boolean; headHash: string | null };
+  /** The store the snapshots came from; a report is only made from a store that verified. */
+  store: { path: string; headHash: string | null };
   /** Rows per inventory list before the PDF points to the CSV (default 40). */
   inventoryLimit?: number;
 }
@@ -66,7 +68,6 @@ function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
-const SEVERITY_ORDER = ['critical', 'high', 'medium', 'low', 'info'] as const;
 
 function percent(ratio: number): string {
   return `${(ratio * 100).toFixed(1)}%`;
@@ -74,10 +75,6 @@ function percent(ratio: number): string {
 
 function who(p: ProcessView | null): string {
   return p ? `${p.name} (pid ${p.pid}${p.user ? `, ${p.user}` : ''})` : 'no process attributed';
-}
-
-function endpoint(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
 /** At most `limit` rows, then a pointer to the CSV that holds them all. */
@@ -103,7 +100,7 @@ export function reportBlocks(input: ReportInput): Block[] {
 
   // Executive summary.
   blocks.push({ kind: 'heading', text: 'Executive summary' });
-  const bySeverity = SEVERITY_ORDER.map((sev) => [sev, findings.filter((f) => f.severity === sev).length] as const).filter(([, n]) => n > 0);
+  const bySeverity = [...SEVERITIES].reverse().map((sev) => [sev, findings.filter((f) => f.severity === sev).length] as const).filter(([, n]) => n > 0);
   const byApproval = (a: Finding['approval']) => findings.filter((f) => f.approval === a).length;
   const unexpected = byApproval('unexpected');
   const missing = byApproval('missing');
@@ -162,11 +159,11 @@ export function reportBlocks(input: ReportInput): Block[] {
   for (const [name, side, csv] of [['Listeners before', input.pre, 'inventory-pre.csv'], ['Listeners after', input.post, 'inventory-post.csv']] as const) {
     const listeners = [...exposureIndex(side.snapshot).listeners.values()].sort((a, b) => a.port - b.port || a.address.localeCompare(b.address));
     blocks.push({ kind: 'field', label: name, value: plural(listeners.length, 'listener') });
-    if (listeners.length > 0) blocks.push({ kind: 'rows', rows: limited(listeners.map((l) => `${l.proto.padEnd(5)} ${endpoint(l.address, l.port).padEnd(28)} ${who(l.process)}${l.namespace === 'host' ? '' : ` [${l.namespace}]`}`), limit, csv) });
+    if (listeners.length > 0) blocks.push({ kind: 'rows', rows: limited(listeners.map((l) => `${l.proto.padEnd(5)} ${formatEndpoint(l.address, l.port).padEnd(28)} ${who(l.process)}${l.namespace === 'host' ? '' : ` [${l.namespace}]`}`), limit, csv) });
   }
   const outbound = [...exposureIndex(after).outbound.values()].sort((a, b) => b.connections - a.connections || a.remoteAddress.localeCompare(b.remoteAddress));
   blocks.push({ kind: 'field', label: 'Outbound destinations after', value: `${plural(outbound.length, 'destination')} (connections aggregated by executable and remote endpoint)` });
-  if (outbound.length > 0) blocks.push({ kind: 'rows', rows: limited(outbound.map((o) => `${o.proto.padEnd(5)} ${endpoint(o.remoteAddress, o.remotePort).padEnd(28)} x${String(o.connections).padEnd(4)} ${o.executable ?? who(o.process)}`), limit, 'inventory-post.csv') });
+  if (outbound.length > 0) blocks.push({ kind: 'rows', rows: limited(outbound.map((o) => `${o.proto.padEnd(5)} ${formatEndpoint(o.remoteAddress, o.remotePort).padEnd(28)} x${String(o.connections).padEnd(4)} ${o.executable ?? who(o.process)}`), limit, 'inventory-post.csv') });
 
   // Monitoring continuity and evidence integrity.
   blocks.push({ kind: 'heading', text: 'Monitoring continuity' });
@@ -180,7 +177,7 @@ export function reportBlocks(input: ReportInput): Block[] {
   if (input.gaps.length > 0) blocks.push({ kind: 'rows', rows: input.gaps.map((g) => `${g.from} to ${g.to}  ${g.reason}`) });
   blocks.push({ kind: 'heading', text: 'Evidence integrity' });
   blocks.push({ kind: 'field', label: 'Evidence store', value: input.store.path });
-  blocks.push({ kind: 'field', label: 'Hash chain', value: input.store.verified ? `verified at report time; head ${input.store.headHash ?? '(empty)'}` : 'NOT verified' });
+  blocks.push({ kind: 'field', label: 'Hash chain', value: `verified at report time; head ${input.store.headHash ?? '(empty)'}` });
   for (const [name, side] of [['Before', input.pre], ['After', input.post]] as const) {
     blocks.push({ kind: 'field', label: name, value: `snapshot ${side.id}${side.label ? ` (${side.label})` : ''} at ${side.snapshot.takenAt}: ${plural(side.snapshot.sockets.length, 'socket')}, ${plural(side.snapshot.processes.length, 'process', 'processes')}; record hash ${side.recordHash}` });
   }
@@ -211,13 +208,8 @@ export function reportBlocks(input: ReportInput): Block[] {
   return blocks;
 }
 
-export interface PdfIdentity {
-  p12: Buffer;
-  passphrase: string;
-}
-
 /** Lay out the blocks with pdfkit and sign the result (PAdES baseline, ETSI.CAdES.detached). */
-export async function renderSignedPdf(blocks: readonly Block[], meta: { title: string; header: string; signingTime: Date }, identity: PdfIdentity): Promise<Buffer> {
+export async function renderSignedPdf(blocks: readonly Block[], meta: { title: string; header: string; signingTime: Date }, identity: CadesIdentity): Promise<Buffer> {
   const require = createRequire(import.meta.url);
   const PDFDocument = require('pdfkit') as typeof PDFKit;
   const { pdfkitAddPlaceholder } = require('@signpdf/placeholder-pdfkit') as typeof import('@signpdf/placeholder-pdfkit');
@@ -280,10 +272,9 @@ export async function renderSignedPdf(blocks: readonly Block[], meta: { title: s
   doc.end();
   await ended;
   // A PAdES baseline signature: the CMS is built by pki.ts; @signpdf fills the placeholder.
-  const cades = openP12(identity.p12, identity.passphrase);
   class PadesSigner extends Signer {
     sign(content: Buffer): Promise<Buffer> {
-      return Promise.resolve(cadesDetachedSignature(content, cades));
+      return Promise.resolve(cadesDetachedSignature(content, identity));
     }
   }
   return signpdf.sign(Buffer.concat(chunks), new PadesSigner() as never, meta.signingTime);

@@ -30,24 +30,36 @@ const OID = {
 export interface CadesIdentity {
   privateKeyPem: string;
   certificate: Forge.pki.Certificate;
+  certificatePem: string;
 }
 
 function forgeLib(): typeof Forge {
   return createRequire(import.meta.url)('node-forge') as typeof Forge;
 }
 
-/** The RSA key and its certificate from a PKCS#12 file; throws when either is missing or not RSA. */
-export function openP12(p12: Buffer, passphrase: string): CadesIdentity {
+/**
+ * The RSA key and its certificate from a PKCS#12 identity, opened once per report: a wrong
+ * passphrase or an unusable identity is reported before any PDF is written.
+ */
+export function openP12(p12: Buffer, passphrase: string, source = 'the PKCS#12 file'): CadesIdentity {
   const forge = forgeLib();
-  const parsed = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(forge.util.createBuffer(p12.toString('binary'))), passphrase);
-  const keyBag = [...(parsed.getBags({ bagType: forge.pki.oids.pkcs8ShroudedKeyBag! })[forge.pki.oids.pkcs8ShroudedKeyBag!] ?? []), ...(parsed.getBags({ bagType: forge.pki.oids.keyBag! })[forge.pki.oids.keyBag!] ?? [])].find((b) => b.key);
-  if (!keyBag?.key) throw new Error('the PKCS#12 file holds no RSA private key');
-  const key = keyBag.key as Forge.pki.rsa.PrivateKey;
-  const certificate = (parsed.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!] ?? [])
-    .map((b) => b.cert)
-    .find((c): c is Forge.pki.Certificate => c !== null && c !== undefined && (c.publicKey as Forge.pki.rsa.PublicKey).n?.equals(key.n) === true);
-  if (!certificate) throw new Error('the PKCS#12 file holds no certificate for its private key');
-  return { privateKeyPem: forge.pki.privateKeyToPem(key), certificate };
+  const refuse = (message: string, hint?: string) => new ConfigError('E_KEYS', `the PKCS#12 identity ${source} ${message}`, hint ? { hint } : {});
+  let parsed: Forge.pkcs12.Pkcs12Pfx;
+  try {
+    parsed = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(forge.util.createBuffer(p12.toString('binary'))), passphrase);
+  } catch (error) {
+    throw new ConfigError('E_KEYS', `cannot open the PKCS#12 identity ${source}: ${error instanceof Error ? error.message : String(error)}`, { hint: 'check the file and --sign-p12-passphrase or --sign-p12-passphrase-file' });
+  }
+  const bagsOf = (type: string) => parsed.getBags({ bagType: type })[type] ?? [];
+  const certBags = bagsOf(forge.pki.oids.certBag!);
+  // node-forge leaves `cert` empty for the certificates it cannot read: those that are not RSA.
+  if (certBags.length > 0 && certBags.every((b) => !b.cert)) throw refuse('holds a certificate that is not RSA; the PDF signature supports RSA identities only', 'export an RSA identity, or use the keygen one (omit --sign-p12)');
+  if (certBags.length === 0) throw refuse('holds no certificate');
+  const key = [...bagsOf(forge.pki.oids.pkcs8ShroudedKeyBag!), ...bagsOf(forge.pki.oids.keyBag!)].find((b) => b.key)?.key as Forge.pki.rsa.PrivateKey | undefined;
+  if (!key) throw refuse('holds no RSA private key');
+  const certificate = certBags.map((b) => b.cert).find((c): c is Forge.pki.Certificate => !!c && (c.publicKey as Forge.pki.rsa.PublicKey).n?.equals(key.n) === true);
+  if (!certificate) throw refuse('holds no certificate for its private key');
+  return { privateKeyPem: forge.pki.privateKeyToPem(key), certificate, certificatePem: forge.pki.certificateToPem(certificate) };
 }
 
 /** DER of a CMS SignedData (detached) over `content`. */
@@ -119,25 +131,6 @@ export function createPdfIdentity(commonName = 'netmon evidence signer'): { p12:
   cert.sign(privateKey, forge.md.sha256.create());
   const p12 = forge.pkcs12.toPkcs12Asn1(privateKey, [cert], '', { algorithm: '3des' });
   return { p12: Buffer.from(forge.asn1.toDer(p12).getBytes(), 'binary'), certPem: forge.pki.certificateToPem(cert) };
-}
-
-/**
- * The signing certificate (PEM) inside a PKCS#12 identity; opening it here also proves the
- * passphrase, so a wrong one is reported before any PDF is written.
- */
-export function certificateOfP12(p12: Buffer, passphrase: string, source: string): string {
-  const forge = forgeLib();
-  let bags: Forge.pkcs12.Bag[] | undefined;
-  try {
-    const parsed = forge.pkcs12.pkcs12FromAsn1(forge.asn1.fromDer(forge.util.createBuffer(p12.toString('binary'))), passphrase);
-    bags = parsed.getBags({ bagType: forge.pki.oids.certBag })[forge.pki.oids.certBag!];
-  } catch (error) {
-    throw new ConfigError('E_KEYS', `cannot open the PKCS#12 identity ${source}: ${error instanceof Error ? error.message : String(error)}`, { hint: 'check the file and --sign-p12-passphrase or --sign-p12-passphrase-file' });
-  }
-  const cert = bags?.[0]?.cert;
-  if (!cert && (bags?.length ?? 0) > 0) throw new ConfigError('E_KEYS', `the PKCS#12 identity ${source} holds a certificate that is not RSA; the PDF signature supports RSA identities only`, { hint: 'export an RSA identity, or use the keygen one (omit --sign-p12)' });
-  if (!cert) throw new ConfigError('E_KEYS', `the PKCS#12 identity ${source} holds no certificate`);
-  return forge.pki.certificateToPem(cert);
 }
 
 /**

@@ -7,7 +7,7 @@ import { diffSnapshots } from '../../src/diff/diff-snapshots.js';
 import { loadControlsCatalogue } from '../../src/findings/controls.js';
 import { evaluateFindings } from '../../src/findings/evaluate-findings.js';
 import { pdfSafeText, renderSignedPdf, reportBlocks, type ReportInput } from '../../src/pack/pdf-report.js';
-import { createPdfIdentity } from '../../src/pack/pki.js';
+import { createPdfIdentity, openP12 } from '../../src/pack/pki.js';
 import { makeProcess, makeSnapshot, makeSocket } from '../helpers/make.js';
 import { haveCommand, skipWithReason } from '../helpers/processes.js';
 
@@ -36,7 +36,7 @@ function input(listeners: number): ReportInput {
     frameworks: catalogue.frameworks,
     disclaimer: 'Mappings are guidance.',
     gaps: [],
-    store: { path: '/var/lib/netmon/netmon.db', verified: true, headHash: '12'.repeat(32) },
+    store: { path: '/var/lib/netmon/netmon.db', headHash: '12'.repeat(32) },
   };
 }
 
@@ -97,7 +97,7 @@ const skip = skipWithReason(!haveCommand('pdfsig') || !haveCommand('pdftotext'),
 describe.skipIf(skip)('renderSignedPdf', () => {
   it('renders many findings over several pages with page N of M, hostile names escaped, and a valid signature', async () => {
     const i = input(60);
-    const pdf = await renderSignedPdf(reportBlocks(i), { title: 'netmon evidence db01', header: 'netmon evidence pack db01-CHG-9-20261123T020000Z', signingTime: new Date('2026-11-23T02:00:00Z') }, { p12: createPdfIdentity().p12, passphrase: '' });
+    const pdf = await renderSignedPdf(reportBlocks(i), { title: 'netmon evidence db01', header: 'netmon evidence pack db01-CHG-9-20261123T020000Z', signingTime: new Date('2026-11-23T02:00:00Z') }, openP12(createPdfIdentity().p12, ''));
     const file = join(dir, 'many.pdf');
     writeFileSync(file, pdf);
     const text = spawnSync('pdftotext', ['-layout', file, '-'], { encoding: 'utf8' }).stdout;
@@ -138,7 +138,7 @@ describe.skipIf(skip)('renderSignedPdf', () => {
   it('signs as PAdES baseline: ETSI.CAdES.detached, a CMS that openssl verifies, signing-certificate-v2, no signing-time', async ({ skip }) => {
     if (!haveCommand('openssl')) return skip('openssl not installed');
     const identity = createPdfIdentity('PAdES test signer');
-    const pdf = await renderSignedPdf(reportBlocks(input(2)), { title: 't', header: 'h', signingTime: new Date() }, { p12: identity.p12, passphrase: '' });
+    const pdf = await renderSignedPdf(reportBlocks(input(2)), { title: 't', header: 'h', signingTime: new Date() }, openP12(identity.p12, ''));
     const text = pdf.toString('latin1');
     expect(text).toContain('/SubFilter /ETSI.CAdES.detached');
     const m = /\/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/.exec(text.slice(text.lastIndexOf('/ByteRange')))!;
@@ -160,7 +160,7 @@ describe.skipIf(skip)('renderSignedPdf', () => {
   it('page 1 renders with visible content (pdftoppm)', async ({ skip }) => {
     if (!haveCommand('pdftoppm')) return skip('pdftoppm (poppler-utils) not installed');
     const file = join(dir, 'page1.pdf');
-    writeFileSync(file, await renderSignedPdf(reportBlocks(input(3)), { title: 't', header: 'h', signingTime: new Date() }, { p12: createPdfIdentity().p12, passphrase: '' }));
+    writeFileSync(file, await renderSignedPdf(reportBlocks(input(3)), { title: 't', header: 'h', signingTime: new Date() }, openP12(createPdfIdentity().p12, '')));
     expect(spawnSync('pdftoppm', ['-r', '40', '-gray', '-f', '1', '-l', '1', file, join(dir, 'page')], { encoding: 'utf8' }).status).toBe(0);
     const pgm = readFileSync(join(dir, readdirSync(dir).find((f) => f.startsWith('page') && f.endsWith('.pgm'))!));
     // P5 header: "P5\n<w> <h>\n<max>\n", then one byte per pixel.
