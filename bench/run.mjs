@@ -151,6 +151,15 @@ async function main() {
   }
 
   const host = machine();
+  // NODE_EXTRA_CA_CERTS makes every Node.js 20 process load the whole CA store while it starts
+  // (nodejs/node#40524), before any of netmon's code runs. Sandboxes behind a TLS proxy set it;
+  // servers rarely do. The commands run without it unless NETMON_BENCH_KEEP_ENV=1, and one extra
+  // line times netmon with it, so both figures are on record.
+  const extraCa = process.env.NODE_EXTRA_CA_CERTS;
+  const keepEnv = process.env.NETMON_BENCH_KEEP_ENV === '1';
+  const runEnv = { ...process.env };
+  let startupCost = null;
+  if (extraCa !== undefined && !keepEnv) delete runEnv.NODE_EXTRA_CA_CERTS;
   log('netmon benchmark');
   log(`  machine: ${host.nproc} CPUs (${host.cpu}), ${host.memoryGiB} GiB RAM, Linux ${host.kernel}, ${host.distro}`);
   log(`  node ${host.node}; ${host.ss}`);
@@ -158,6 +167,28 @@ async function main() {
   log(`  load average (1 min) at start: ${loadBefore.toFixed(2)}`);
   if (loadBefore > host.nproc * 0.25) log('  note: the machine is not idle; other work adds noise to every figure (ratios of one run stay comparable)');
 
+  if (extraCa !== undefined) {
+    const bootMs = (env) => {
+      const times = [];
+      for (let i = 0; i < 7; i++) {
+        const t = performance.now();
+        spawnSync(process.execPath, ['-e', '0'], { stdio: 'ignore', env });
+        times.push(performance.now() - t);
+      }
+      return median(times);
+    };
+    const noCa = { ...process.env };
+    delete noCa.NODE_EXTRA_CA_CERTS;
+    const withCa = bootMs(process.env);
+    const withoutCa = bootMs(noCa);
+    startupCost = { withMs: withCa, withoutMs: withoutCa, kept: keepEnv };
+    log(`  note: NODE_EXTRA_CA_CERTS is set here (${extraCa}); Node.js then loads its CA store at every start-up: node -e 0 takes ${withCa.toFixed(0)} ms with it, ${withoutCa.toFixed(0)} ms without`);
+    log(
+      keepEnv
+        ? '  commands run with it (NETMON_BENCH_KEEP_ENV=1)'
+        : '  commands run without it, as on a server that does not set it (NETMON_BENCH_KEEP_ENV=1 keeps it); one extra line times netmon with it',
+    );
+  }
   if (stale) log('  note: src/ has changed since dist/ was built: these figures are for the older build (npm run bench rebuilds)');
   const memory = chooseMemoryMethod((m) => log(`  ${m}`));
   log(`  peak memory: ${memory.describe}`);
@@ -188,11 +219,14 @@ async function main() {
     { key: 'netmonHash', label: 'netmon snapshot -o json (hashing, cold)', cmd: process.execPath, args: [CLI, 'snapshot', '--output', 'json'] },
     // The same as the first line without the native scanner: what users get where the addon was
     // not built (no compiler at install time).
-    { key: 'netmonJs', label: 'netmon, JavaScript scanner (NETMON_NATIVE=0)', cmd: process.execPath, args: [CLI, 'snapshot', '--no-hash-binaries', '--output', 'json'], env: { ...process.env, NETMON_NATIVE: '0' } },
+    { key: 'netmonJs', label: 'netmon, JavaScript scanner (NETMON_NATIVE=0)', cmd: process.execPath, args: [CLI, 'snapshot', '--no-hash-binaries', '--output', 'json'], env: { ...runEnv, NETMON_NATIVE: '0' } },
     // The evidence capture: live view, CSV trail and SQLite store. The warm-up run creates the store
     // and fills its hash cache, as the first capture on a server does; timed runs are later captures.
     { key: 'netmonOnce', label: 'netmon --once (store + CSV, hashing)', cmd: process.execPath, args: [CLI, '--once', '--db', join(scratch, 'bench.db'), '--csv', join(scratch, 'bench.csv')] },
     // Change detection over the store the line above fills: the first capture against the latest.
+    ...(extraCa !== undefined && !keepEnv
+      ? [{ key: 'netmonCa', label: 'netmon snapshot, NODE_EXTRA_CA_CERTS set', cmd: process.execPath, args: [CLI, 'snapshot', '--no-hash-binaries', '--output', 'json'], env: { ...process.env } }]
+      : []),
     { key: 'netmonDiff', label: 'netmon diff (first vs latest, JSON)', cmd: process.execPath, args: [CLI, 'diff', '--pre', 'first', '--post', 'latest', '--db', join(scratch, 'bench.db'), '--fail-on', 'critical', '--output', 'json'] },
     // The signed evidence pack (PDF, CSVs, evidence.json, manifest) of the same two snapshots;
     // each run writes into its own directory, since a pack is never written over another.
@@ -213,7 +247,7 @@ async function main() {
     log(`  warm-up run of each command (not timed) ...`);
     const snapFile = join(scratch, 'snapshot.json');
     for (const c of [...commands]) {
-      const res = await measure(memory, c.cmd, typeof c.args === 'function' ? c.args() : c.args, { ...(c.key === 'netmon' ? { stdoutPath: snapFile } : {}), ...(c.env ? { env: c.env } : {}) });
+      const res = await measure(memory, c.cmd, typeof c.args === 'function' ? c.args() : c.args, { ...(c.key === 'netmon' ? { stdoutPath: snapFile } : {}), env: c.env ?? runEnv });
       if (res.exitCode !== 0) {
         if (c.key === 'peer') {
           log(`  psutil peer: skipped (it exited with status ${res.exitCode}: ${res.stderr.trim().split('\n').pop() ?? ''})`);
@@ -247,7 +281,7 @@ async function main() {
       const parts = [];
       for (const c of order) {
         if (interrupted) throw new Error('interrupted');
-        const res = await measure(memory, c.cmd, typeof c.args === 'function' ? c.args() : c.args, c.env ? { env: c.env } : {});
+        const res = await measure(memory, c.cmd, typeof c.args === 'function' ? c.args() : c.args, { env: c.env ?? runEnv });
         if (res.exitCode !== 0) throw new Error(`${c.label} exited with status ${res.exitCode} in run ${round + 1}: ${res.stderr.trim().slice(-2000)}`);
         samples[c.key].push({ wallS: res.wallS, peakKiB: res.peakKiB, cpuS: res.cpuS });
         parts.push(`${c.key} ${res.wallS.toFixed(2)}s`);
@@ -256,7 +290,7 @@ async function main() {
     }
     // Interval ticks, measured inside one process while the population is still up.
     log(`  interval ticks: ${INTERVAL_TICKS} unchanged ticks of a capture session ...`);
-    const tick = spawnSync(process.execPath, [join(BENCH_DIR, 'interval-tick.mjs'), scratch, String(INTERVAL_TICKS)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    const tick = spawnSync(process.execPath, [join(BENCH_DIR, 'interval-tick.mjs'), scratch, String(INTERVAL_TICKS)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: runEnv });
     if (tick.status !== 0) throw new Error(`bench/interval-tick.mjs failed: ${tick.stderr.trim().slice(-2000)}`);
     intervalTick = JSON.parse(tick.stdout.trim().split('\n').pop());
     // The largest report.pdf of the runs (the PDF summarises large inventories and points to the CSVs).
@@ -326,6 +360,7 @@ async function main() {
   log(`  (median over runs of hashing run minus the no-hash run of the same round; medians ${fmtS(wall('netmonHash'))} vs ${fmtS(wall('netmon'))} s; peak ${fmtMiB(hashPeak)} MiB)`);
   log(`ratios (median wall): netmon/ss ${fmtX(ratios.netmonVsSs)}, netmon/psutil-peer ${fmtX(ratios.netmonVsPeer)}, netmon with hashing/ss ${fmtX(ratios.netmonHashVsSs)}`);
   log(`  (median of per-round ratios: netmon/ss ${fmtX(pairedRatios.netmonVsSs)}, netmon/psutil-peer ${fmtX(pairedRatios.netmonVsPeer)})`);
+  if (results.netmonCa) log(`  with NODE_EXTRA_CA_CERTS as set here: netmon/ss ${fmtX(ratio('netmonCa', 'ss'))}, netmon/psutil-peer ${fmtX(ratio('netmonCa', 'peer'))}`);
   log(`  JavaScript scanner only: netmon/ss ${fmtX(ratio('netmonJs', 'ss'))}, netmon/psutil-peer ${fmtX(ratio('netmonJs', 'peer'))}`);
   log(`sockets seen: netmon coverage.total ${counts.netmonCoverageTotal}, sockets.length ${counts.netmonSockets}; ss -tunaH | wc -l ${counts.ss}`);
   log(`  (population ${counts.population} + ${counts.baseline} before it; TIME_WAIT at start ${timeWaitBefore ?? 'n/a'}, at end ${timeWaitAfter ?? 'n/a'};`);
@@ -392,6 +427,7 @@ async function main() {
     ratios,
     pairedRatios,
     hashingCostS,
+    nodeExtraCaCerts: extraCa === undefined ? null : { path: extraCa, ...startupCost },
     loadAverage1m: { start: loadBefore, end: loadAfter },
     netmonHashPeakKiB: hashPeak,
     targets,
