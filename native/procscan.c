@@ -481,13 +481,22 @@ static napi_value read_links(napi_env env, napi_callback_info info) {
   }
   /* Pass A: list each process's descriptors (in parallel, by process). */
   run_pool(npids, list_task, &job);
-  /* Pass B: read the links in chunks of 256, so one process with many sockets is shared too. */
-  size_t nchunks = 0;
-  for (size_t i = 0; i < npids; i++) nchunks += (job.procs[i].nfds + 255) / 256;
+  /* Pass B: read the links in chunks of 256, so one process with many sockets is shared too.
+   * Chunks are dealt round-robin over the processes (first chunk of each, then second, ...):
+   * threads taking consecutive chunks then mostly read different processes, and do not
+   * contend for the same process's locks in the kernel. */
+  size_t nchunks = 0, rounds = 0;
+  for (size_t i = 0; i < npids; i++) {
+    size_t n = (job.procs[i].nfds + 255) / 256;
+    nchunks += n;
+    if (n > rounds) rounds = n;
+  }
   job.chunks = malloc((nchunks ? nchunks : 1) * sizeof *job.chunks);
   size_t c = 0;
-  for (size_t i = 0; i < npids; i++) {
-    for (size_t k = 0; k < job.procs[i].nfds; k += 256) {
+  for (size_t r = 0; r < rounds; r++) {
+    for (size_t i = 0; i < npids; i++) {
+      size_t k = r * 256;
+      if (k >= job.procs[i].nfds) continue;
       job.chunks[c][0] = i;
       job.chunks[c][1] = k;
       job.chunks[c][2] = k + 256 < job.procs[i].nfds ? k + 256 : job.procs[i].nfds;

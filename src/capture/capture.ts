@@ -65,9 +65,10 @@ export class CaptureSession {
   }
 
 
-  async tick(): Promise<TickResult> {
+  /** Take, store and append one snapshot. `last`: no tick follows (nothing is kept for comparing the next one). */
+  async tick(options: { last?: boolean } = {}): Promise<TickResult> {
     const snap = await takeSnapshot({ ...this.options.snapshot, collector: this.collector, reuseOwners: true, hashCache: this.store.hashCache() });
-    const appended = this.store.appendSnapshot(snap, { label: this.options.label ?? null, change: this.options.change ?? null });
+    const appended = this.store.appendSnapshot(snap, { label: this.options.label ?? null, change: this.options.change ?? null, retain: !options.last });
     const first = this.ticks === 0;
     this.ticks++;
     let csv: CsvAppendResult | null = null;
@@ -108,7 +109,7 @@ export class CaptureSession {
 export async function captureOnce(options: CaptureOptions): Promise<TickResult & { gap: GapRecord | null }> {
   const session = CaptureSession.start(options, null);
   try {
-    return { ...(await session.tick()), gap: session.gap };
+    return { ...(await session.tick({ last: true })), gap: session.gap };
   } finally {
     session.close();
   }

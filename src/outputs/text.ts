@@ -1,5 +1,5 @@
 import { formatEndpoint } from '../collect/parse/address.js';
-import type { Coverage, ProcessRecord, Snapshot, SocketRecord, SocketState, UnattributedReason } from '../model/types.js';
+import type { Coverage, Snapshot, SocketRecord, SocketState, UnattributedReason } from '../model/types.js';
 import { printable, truncateEnd, truncateMiddle } from './sanitize.js';
 import { clockTime, isoWithOffset } from './time.js';
 
@@ -71,7 +71,6 @@ export function renderText(snapshot: Snapshot, options: TextOptions = {}): strin
   const width = Math.max(60, options.width ?? 80);
   const takenAt = new Date(snapshot.takenAt);
   const time = clockTime(takenAt);
-  const processes = new Map<number, ProcessRecord>(snapshot.processes.map((p) => [p.pid, p]));
   const nsNames = new Map(snapshot.namespaces.map((n) => [n.inode, n.host ? 'host' : printable(n.name ?? String(n.inode))]));
   // Mark namespaces as soon as one socket is not the host's: it must never pass for a host socket.
   const hostNs = snapshot.namespaces.find((n) => n.host)?.inode;
@@ -89,8 +88,15 @@ export function renderText(snapshot: Snapshot, options: TextOptions = {}): strin
     { header: 'PROCESS', min: 8, floor: 4, truncate: 'end' },
     { header: 'USER', min: 6, floor: 4, truncate: 'end' },
   ];
-  const rows: string[][] = snapshot.sockets.map((s) => row(s, time, processes, showNs ? nsNames : undefined));
-  const widths = columns.map((c, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), c.header.length));
+  // A process's name and user, made printable once per process rather than once per socket.
+  const shown = new Map<number, [string, string]>();
+  for (const p of snapshot.processes) shown.set(p.pid, [printable(p.name), printable(p.user ?? (p.uid === null ? '?' : String(p.uid)))]);
+  const rows: string[][] = new Array(snapshot.sockets.length);
+  for (let i = 0; i < rows.length; i++) rows[i] = row(snapshot.sockets[i]!, time, shown, showNs ? nsNames : undefined);
+  const widths = columns.map((c) => c.header.length);
+  for (const r of rows) {
+    for (let i = 0; i < r.length; i++) if (r[i]!.length > widths[i]!) widths[i] = r[i]!.length;
+  }
   // Shrink the widest flexible column until the row fits: to the comfortable minimums first,
   // then, when fixed columns are wide (NETNS, CLOSE-WAIT, a "4194304+1" PID), to the floors.
   const total = () => widths.reduce((a, b) => a + b, 0) + widths.length - 1;
@@ -107,16 +113,19 @@ export function renderText(snapshot: Snapshot, options: TextOptions = {}): strin
   };
   shrink((c) => c.min);
   shrink((c) => c.floor);
-  const format = (cells: string[]): string =>
-    cells
-      .map((cell, i) => {
-        const col = columns[i]!;
-        const w = widths[i]!;
-        const text = col.truncate === 'middle' ? truncateMiddle(cell, w) : truncateEnd(cell, w);
-        return col.align === 'right' ? text.padStart(w) : text.padEnd(w);
-      })
-      .join(' ')
-      .trimEnd();
+  const last = columns.length - 1;
+  const format = (cells: string[]): string => {
+    let line = '';
+    for (let i = 0; i <= last; i++) {
+      const col = columns[i]!;
+      const w = widths[i]!;
+      const cell = cells[i]!;
+      const text = cell.length <= w ? cell : col.truncate === 'middle' ? truncateMiddle(cell, w) : truncateEnd(cell, w);
+      if (i > 0) line += ' ';
+      line += col.align === 'right' ? text.padStart(w) : text.padEnd(w);
+    }
+    return line.trimEnd();
+  };
 
   const lines = [
     `netmon snapshot of ${printable(snapshot.host.hostname)} at ${isoWithOffset(takenAt)}`,
@@ -127,24 +136,16 @@ export function renderText(snapshot: Snapshot, options: TextOptions = {}): strin
   return `${lines.join('\n')}\n`;
 }
 
-function row(s: SocketRecord, time: string, processes: Map<number, ProcessRecord>, nsNames?: Map<number, string>): string[] {
+function row(s: SocketRecord, time: string, processes: Map<number, [name: string, user: string]>, nsNames?: Map<number, string>): string[] {
   const owner = s.owners[0];
   const proc = owner ? processes.get(owner.pid) : undefined;
   const proto = s.family === 'ipv6' ? `${s.transport}6` : s.transport;
   const remote = s.listening ? '*:*' : formatEndpoint(s.remoteAddress, s.remotePort);
   const pid = owner ? `${owner.pid}${s.owners.length > 1 ? `+${s.owners.length - 1}` : ''}` : '-';
-  const name = proc ? printable(proc.name) : owner ? '?' : REASON_LABELS[s.unattributed ?? 'not-requested'];
+  const name = proc ? proc[0] : owner ? '?' : REASON_LABELS[s.unattributed ?? 'not-requested'];
   // Without a process, the socket table's uid still says who created the socket (not for kernel-owned ones).
-  const user = proc ? printable(proc.user ?? (proc.uid === null ? '?' : String(proc.uid))) : s.unattributed === 'kernel-owned' ? '-' : String(s.uid);
-  return [
-    time,
-    proto,
-    ...(nsNames ? [nsNames.get(s.netns) ?? String(s.netns)] : []),
-    formatEndpoint(s.localAddress, s.localPort),
-    remote,
-    STATE_LABELS[s.state],
-    pid,
-    name,
-    user,
-  ];
+  const user = proc ? proc[1] : s.unattributed === 'kernel-owned' ? '-' : String(s.uid);
+  const local = formatEndpoint(s.localAddress, s.localPort);
+  const state = STATE_LABELS[s.state];
+  return nsNames ? [time, proto, nsNames.get(s.netns) ?? String(s.netns), local, remote, state, pid, name, user] : [time, proto, local, remote, state, pid, name, user];
 }

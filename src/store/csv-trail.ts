@@ -54,44 +54,76 @@ export interface CsvContext {
   change: string | null;
 }
 
-/** Rows for sockets of a snapshot, in CSV_COLUMNS order. Pure. */
+/** Rows for sockets of a snapshot, in CSV_COLUMNS order, every cell neutralised. Pure. */
 export function csvRows(snapshot: Pick<Snapshot, 'takenAt' | 'host'>, sockets: readonly SocketRecord[], processes: ReadonlyMap<number, ProcessRecord>, event: CsvEvent, context: CsvContext): string[][] {
-  const time = isoWithOffset(new Date(snapshot.takenAt));
-  return sockets.map((s) => {
+  // Cells shared by every row, and the process cells of each owner, are neutralised once, not
+  // once per socket: a large inventory has tens of thousands of rows and a few hundred processes.
+  const time = neutralizeCell(isoWithOffset(new Date(snapshot.takenAt)));
+  const host = neutralizeCell(snapshot.host.hostname);
+  const id = neutralizeCell(String(context.snapshotId));
+  const ev = neutralizeCell(event);
+  const label = neutralizeCell(context.label ?? '');
+  const change = neutralizeCell(context.change ?? '');
+  const ownerCells = new Map<number, string[]>();
+  const ownerOf = (pid: number): string[] => {
+    let cells = ownerCells.get(pid);
+    if (cells === undefined) {
+      const proc = processes.get(pid);
+      cells = [
+        String(pid),
+        proc?.name ?? '',
+        proc?.user ?? (proc?.uid != null ? String(proc.uid) : ''),
+        proc?.executable ?? '',
+        proc?.hashes?.blake3 ?? '',
+        proc?.hashes?.sha256 ?? '',
+      ].map(neutralizeCell);
+      // An owner whose process record is missing: no name (a socket without an owner shows its reason instead).
+      ownerCells.set(pid, cells);
+    }
+    return cells;
+  };
+  const rows: string[][] = new Array(sockets.length);
+  for (let i = 0; i < sockets.length; i++) {
+    const s = sockets[i]!;
     const owner = s.owners[0];
-    const proc = owner ? processes.get(owner.pid) : undefined;
-    const cells = [
+    const o = owner ? ownerOf(owner.pid) : null;
+    rows[i] = [
       time,
-      snapshot.host.hostname,
-      String(context.snapshotId),
-      event,
-      s.family === 'ipv6' ? `${s.transport}6` : s.transport,
-      s.localAddress,
-      String(s.localPort),
-      s.listening ? '' : s.remoteAddress,
-      s.listening ? '' : String(s.remotePort),
-      s.state,
-      owner ? String(owner.pid) : '',
-      proc?.name ?? (s.unattributed ? `(${s.unattributed})` : ''),
-      proc?.user ?? (proc?.uid != null ? String(proc.uid) : ''),
-      proc?.executable ?? '',
-      proc?.hashes?.blake3 ?? '',
-      proc?.hashes?.sha256 ?? '',
-      String(s.netns),
-      context.label ?? '',
-      context.change ?? '',
+      host,
+      id,
+      ev,
+      neutralizeCell(s.family === 'ipv6' ? `${s.transport}6` : s.transport),
+      neutralizeCell(s.localAddress),
+      num(s.localPort),
+      s.listening ? '' : neutralizeCell(s.remoteAddress),
+      s.listening ? '' : num(s.remotePort),
+      neutralizeCell(s.state),
+      o ? o[0]! : '',
+      o ? o[1]! : s.unattributed ? `(${s.unattributed})` : '',
+      o ? o[2]! : '',
+      o ? o[3]! : '',
+      o ? o[4]! : '',
+      o ? o[5]! : '',
+      num(s.netns),
+      label,
+      change,
     ];
-    return cells.map(neutralizeCell);
-  });
+  }
+  return rows;
 }
 
-/** A cell RFC 4180 writes as it is: no quote, comma, CR or LF. */
-const PLAIN = /^[^",\r\n]*$/;
+/** A number as a cell: only a negative one can start like a formula. */
+const num = (n: number): string => (n < 0 ? neutralizeCell(String(n)) : String(n));
+
+/** A line RFC 4180 writes as it is: no quote, CR or LF in it. */
+const NEEDS_QUOTES = /["\r\n]/;
 
 /**
  * RFC 4180 text of rows (CRLF line ends, fields quoted when needed). Pure. Rows whose cells all
  * need no quoting (nearly all: addresses, numbers, hashes, times) are joined directly, which is
- * exactly what csv-stringify writes for them; csv-stringify writes every other row.
+ * exactly what csv-stringify writes for them; csv-stringify writes every other row. A joined row
+ * needs no quoting when it has no quote, CR or LF and exactly one comma fewer than cells (so no
+ * cell holds a comma): one test per row, not one per cell.
  */
 export function formatCsv(rows: string[][]): string {
   const out: string[] = [];
@@ -102,15 +134,22 @@ export function formatCsv(rows: string[][]): string {
     special = [];
   };
   for (const row of rows) {
-    if (row.every((cell) => PLAIN.test(cell))) {
+    const line = row.join(',');
+    if (!NEEDS_QUOTES.test(line) && commas(line) === row.length - 1) {
       flush();
-      out.push(`${row.join(',')}\r\n`);
+      out.push(line, '\r\n');
     } else {
       special.push(row);
     }
   }
   flush();
   return out.join('');
+}
+
+function commas(text: string): number {
+  let n = 0;
+  for (let at = text.indexOf(','); at !== -1; at = text.indexOf(',', at + 1)) n++;
+  return n;
 }
 
 export interface CsvAppendResult {

@@ -258,6 +258,64 @@ describe('EvidenceStore (real SQLite files)', () => {
     second.close();
   });
 
+  it('a new process whose first snapshot equals the last one stores no events; later changes and a due checkpoint stay exact', () => {
+    const { db } = freshPath();
+    const ticks = changingSequence();
+    const later = (t: Tick, seconds: number): Tick => ({ ...t, snapshot: { ...t.snapshot, takenAt: at(seconds).toISOString() } });
+    const stored: Tick[] = [];
+    const session = (run: (store: EvidenceStore) => void): void => {
+      // Each session is a new store object, as each `netmon --once` is a new process.
+      const store = EvidenceStore.open(db, { checkpointEvery: 3 });
+      store.beginSession({ interval: null });
+      run(store);
+      store.close();
+    };
+    const append = (store: EvidenceStore, t: Tick) => {
+      stored.push(t);
+      return store.appendSnapshot(t.snapshot, { label: t.label, change: t.change });
+    };
+
+    session((store) => expect(append(store, ticks[0]!).checkpoint).toBe(true));
+    session((store) => {
+      // The same inventory: nothing added, removed or stored as events.
+      const same = append(store, later(ticks[0]!, 1000));
+      expect([same.added, same.removed, same.checkpoint, same.opened, same.closed]).toEqual([0, 0, false, [], []]);
+      expect(count(db, 'SELECT COUNT(*) FROM events WHERE snapshot_id = ?', same.id)).toBe(0);
+      // Then a change in the same session: compared with the unchanged snapshot's items.
+      const changed = append(store, ticks[2]!);
+      expect(changed.checkpoint).toBe(false);
+      expect(changed.added).toBeGreaterThan(0);
+      expect(changed.closed.map((s) => s.inode)).toContain(5001);
+      expect(changed.opened.map((s) => s.inode)).toContain(8081);
+    });
+    session((store) => {
+      // Unchanged, but a checkpoint is due (snapshot 4 with checkpointEvery 3): it lists every item.
+      const due = append(store, later(ticks[2]!, 2000));
+      expect([due.added, due.removed, due.checkpoint]).toEqual([0, 0, true]);
+      expect(count(db, 'SELECT COUNT(*) FROM checkpoint_items WHERE snapshot_id = ?', due.id)).toBeGreaterThan(0);
+      const next = append(store, ticks[3]!);
+      expect(next.added + next.removed).toBeGreaterThan(0);
+    });
+    const reader = EvidenceStore.open(db, { readonly: true });
+    expectExactReconstruction(reader, stored);
+    expect(reader.verify()).toMatchObject({ ok: true, snapshots: 5 });
+    reader.close();
+  });
+
+  it('retain: false keeps no sockets for the next append, which is still stored exactly (as changes)', () => {
+    const { db } = freshPath();
+    const ticks = changingSequence();
+    const store = EvidenceStore.open(db);
+    store.beginSession({ interval: null });
+    ticks.forEach((t, k) => {
+      const result = store.appendSnapshot(t.snapshot, { label: t.label, change: t.change, retain: k % 2 === 1 });
+      if (k === 1 || k === 4) expect([result.added, result.removed]).toEqual([0, 0]); // the unchanged ticks
+    });
+    expectExactReconstruction(store, ticks);
+    expect(store.verify()).toMatchObject({ ok: true, snapshots: ticks.length });
+    store.close();
+  });
+
   it('verify() is ok on an intact store and reports counts and the 64-hex head hash', () => {
     const { db } = freshPath();
     const empty = EvidenceStore.open(db);
