@@ -104,12 +104,14 @@ export function exposureIndex(snapshot: Snapshot): Indexed {
   const processes = new Map(snapshot.processes.map((p) => [p.pid, p]));
   const nsName = new Map(snapshot.namespaces.map((n) => [n.inode, n.host ? 'host' : (n.name ?? `netns:${n.inode}`)]));
   const listeners = new Map<string, ListenerView>();
-  const listeningPorts = new Set<string>();
+  // Ports with a listener, per namespace and transport, as one number each (netns inode x 2^17 + ...).
+  const portKey = (s: SocketRecord): number => s.netns * 131072 + (s.transport === 'udp' ? 65536 : 0) + s.localPort;
+  const listeningPorts = new Set<number>();
   for (const s of snapshot.sockets) {
     if (!s.listening) continue;
     const namespace = nsName.get(s.netns) ?? `netns:${s.netns}`;
     const key = `${namespace}|${protoOf(s)}|${s.localAddress}|${s.localPort}`;
-    listeningPorts.add(`${s.netns}|${s.transport}|${s.localPort}`);
+    listeningPorts.add(portKey(s));
     const known = listeners.get(key);
     if (known) {
       known.sockets++;
@@ -121,7 +123,7 @@ export function exposureIndex(snapshot: Snapshot): Indexed {
   const outbound = new Map<string, OutboundView>();
   for (const s of snapshot.sockets) {
     if (s.listening || s.owners.length === 0) continue; // kernel-owned leftovers (TIME_WAIT) have no process to aggregate by
-    if (listeningPorts.has(`${s.netns}|${s.transport}|${s.localPort}`)) continue;
+    if (listeningPorts.has(portKey(s))) continue;
     const proc = processes.get(s.owners[0]!.pid);
     const executable = proc?.executable ?? null;
     const key = `${executable ?? `pid:${s.owners[0]!.pid}`}|${protoOf(s)}|${s.remoteAddress}|${s.remotePort}`;

@@ -592,23 +592,35 @@ export class EvidenceStore {
     const namespaces: NamespaceRecord[] = [];
     let context: SnapshotContext | undefined;
     const ids = this.itemIdsOf(id);
-    // One query for every item the base and the events since name (not one query per item);
-    // items parsed for an earlier snapshot of this store object are reused (diff loads two
-    // snapshots that share most of their items).
-    const base = Number(this.stmt('SELECT COALESCE(MAX(snapshot_id), 0) FROM checkpoint_items WHERE snapshot_id <= ?').pluck().get(id));
-    const rows = this.stmt(
-      `SELECT id, kind, body FROM items WHERE id IN (SELECT item_id FROM checkpoint_items WHERE snapshot_id = ?)
-          OR id IN (SELECT item_id FROM events WHERE snapshot_id > ? AND snapshot_id <= ? AND op = 1)`,
-    ).raw();
-    const wanted = new Set(ids);
-    for (const row of rows.iterate(base, base, id)) {
-      const [itemId, kind, text] = row as unknown as [number, string, string];
-      if (!wanted.delete(itemId)) continue;
-      let value = this.parsedItems.get(itemId);
-      if (value === undefined) this.parsedItems.set(itemId, (value = { kind, value: JSON.parse(text) as unknown }));
-      if (kind === 'socket') sockets.push(value.value as SocketRecord);
-      else if (kind === 'process') processes.push(value.value as ProcessRecord);
-      else if (kind === 'context') context = value.value as SnapshotContext;
+    // Items parsed for an earlier snapshot of this store object are reused (diff loads two
+    // snapshots that share most of their items); the others come in one query: by id when they
+    // are few, else every item the base and the events since name (not one query per item).
+    const missing: number[] = [];
+    for (const itemId of ids) if (!this.parsedItems.has(itemId)) missing.push(itemId);
+    const parse = (row: unknown): void => {
+      const [itemId, kind, text] = row as [number, string, string];
+      if (ids.has(itemId) && !this.parsedItems.has(itemId)) this.parsedItems.set(itemId, { kind, value: JSON.parse(text) as unknown });
+    };
+    if (missing.length > 0 && missing.length < ids.size / 2) {
+      for (const row of this.stmt('SELECT id, kind, body FROM items WHERE id IN (SELECT value FROM json_each(?))').raw().iterate(JSON.stringify(missing))) parse(row);
+    } else if (missing.length > 0) {
+      const base = Number(this.stmt('SELECT COALESCE(MAX(snapshot_id), 0) FROM checkpoint_items WHERE snapshot_id <= ?').pluck().get(id));
+      const rows = this.stmt(
+        `SELECT id, kind, body FROM items WHERE id IN (SELECT item_id FROM checkpoint_items WHERE snapshot_id = ?)
+            OR id IN (SELECT item_id FROM events WHERE snapshot_id > ? AND snapshot_id <= ? AND op = 1)`,
+      ).raw();
+      for (const row of rows.iterate(base, base, id)) parse(row);
+    }
+    const wanted = new Set<number>();
+    for (const itemId of ids) {
+      const value = this.parsedItems.get(itemId);
+      if (value === undefined) {
+        wanted.add(itemId);
+        continue;
+      }
+      if (value.kind === 'socket') sockets.push(value.value as SocketRecord);
+      else if (value.kind === 'process') processes.push(value.value as ProcessRecord);
+      else if (value.kind === 'context') context = value.value as SnapshotContext;
       else namespaces.push(value.value as NamespaceRecord);
     }
     const lost = [...wanted][0];
