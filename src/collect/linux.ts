@@ -60,7 +60,7 @@ export const defaultLinuxDeps: LinuxDeps = {
 
 type TableName = keyof typeof PROC_NET_TABLES;
 /** What to do with the text of one table: parse it (the default) or just look at it. */
-type TableReader = (text: string, name: TableName, source: string) => RawSocket[];
+type TableReader = (text: string, name: TableName, source: string, netns?: number) => RawSocket[];
 const TABLES_BY_FAMILY: Record<Family, TableName[]> = { ipv4: ['tcp', 'udp'], ipv6: ['tcp6', 'udp6'] };
 
 /** USER_HZ: clock ticks per second in /proc/<pid>/stat. It is 100 on every Linux architecture
@@ -317,7 +317,9 @@ export class LinuxCollector implements PlatformCollector {
       processesExited: exited,
       namespacesUnknown: nsUnknown,
     };
-    if (options.owners) {
+    // Remember the walk for the next scan only when that scan may reuse it (a capture session).
+    this.walkMemory = null;
+    if (options.owners && options.reuseOwners) {
       const unfound = new Set<number>();
       for (const ns of namespaces) for (const s of ns.sockets) if (s.inode !== 0 && !owners.has(s.inode)) unfound.add(s.inode);
       this.walkMemory = { owners, unfound, stats, reuses: 0 };
@@ -375,8 +377,14 @@ export class LinuxCollector implements PlatformCollector {
       return { inode, members, reader, binding: bound.get(inode) };
     });
     const paths: string[] = [];
+    const netnsOf = new Map<string, number>();
     for (const name of tables) {
-      for (const job of jobs) if (job.reader !== undefined) paths.push(`${procRoot}/${job.reader}/net/${name}`);
+      for (const job of jobs) {
+        if (job.reader === undefined) continue;
+        const path = `${procRoot}/${job.reader}/net/${name}`;
+        paths.push(path);
+        netnsOf.set(path, job.inode);
+      }
     }
     const tableOf = (path: string): TableName => path.slice(path.lastIndexOf('/') + 1) as TableName;
     const results = new Map<string, TableResult>();
@@ -384,8 +392,8 @@ export class LinuxCollector implements PlatformCollector {
       .readTables(
         paths,
         this.deps.readFile,
-        (text, path) => this.parseTable(text, tableOf(path), path),
-        (columns, path) => socketsFromColumns(columns, PROC_NET_TABLES[tableOf(path)], { source: path, littleEndian: this.deps.littleEndian }),
+        (text, path) => this.parseTable(text, tableOf(path), path, netnsOf.get(path)),
+        (columns, path) => socketsFromColumns(columns, PROC_NET_TABLES[tableOf(path)], { source: path, littleEndian: this.deps.littleEndian, netns: netnsOf.get(path) }),
       )
       .forEach((result, i) => results.set(paths[i]!, result));
 
@@ -394,13 +402,13 @@ export class LinuxCollector implements PlatformCollector {
       this.netnsReaders.set(job.inode, { pids: job.members, self: job.inode === selfNs, ...(job.binding ? { bound: job.binding.path } : {}) });
       let scan: { read: boolean; reason?: string; sockets: RawSocket[] } | undefined;
       if (job.reader !== undefined) {
-        const sockets: RawSocket[] = [];
+        let sockets: RawSocket[] = [];
         let complete = true;
         for (const name of tables) {
           const path = `${procRoot}/${job.reader}/net/${name}`;
           const result = results.get(path)!;
-          // No push(...rows): spreading a table of ~125k rows overflows the call stack.
-          if (Array.isArray(result)) for (const row of result) sockets.push(row);
+          // concat, not push(...rows): spreading a table of ~125k rows overflows the call stack.
+          if (Array.isArray(result)) sockets = sockets.length === 0 ? result : sockets.concat(result);
           // A kernel built without IPv6 has no tcp6/udp6 tables.
           else if (!(result.code === 'ENOENT' && name.endsWith('6') && Array.isArray(results.get(path.slice(0, -1))))) complete = false;
         }
@@ -455,8 +463,8 @@ export class LinuxCollector implements PlatformCollector {
     return sockets;
   }
 
-  private readonly parseTable: TableReader = (text, name, source) =>
-    parseProcNet(text, PROC_NET_TABLES[name], { source, littleEndian: this.deps.littleEndian });
+  private readonly parseTable: TableReader = (text, name, source, netns) =>
+    parseProcNet(text, PROC_NET_TABLES[name], { source, littleEndian: this.deps.littleEndian, netns });
 
   /**
    * A namespace that only an `ip netns` binding keeps alive has no process whose /proc/<pid>/net

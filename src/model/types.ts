@@ -86,6 +86,18 @@ export interface SocketRecord extends RawSocket {
   unattributed?: UnattributedReason;
 }
 
+/**
+ * A row as the table parsers build it: already shaped as a SocketRecord (the namespace of its
+ * table, whether it listens, no owners yet), so that snapshot() completes it in place. At 10^5
+ * sockets, adding fields to an object after it was made costs an extra allocation per socket.
+ */
+export type SocketRow = RawSocket & Pick<SocketRecord, 'netns' | 'listening' | 'owners'>;
+
+/** TCP LISTEN and unconnected UDP: the states netmon counts as listening. */
+export function isListeningState(state: SocketState): boolean {
+  return state === 'LISTEN' || state === 'UNCONN';
+}
+
 /** BLAKE3 and SHA-256 of an executable file, with the file identity they were computed for. */
 export interface ExecutableHashes {
   blake3: string;

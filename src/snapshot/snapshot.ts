@@ -6,7 +6,7 @@ import { MemoryHashCache, type HashCache } from '../enrich/hash-executables.js';
 import { hashExecutables, readProcesses } from '../enrich/read-processes.js';
 import { ConfigError } from '../errors.js';
 import { compileFilters } from '../filter/compile-filters.js';
-import type { Family, FilterSpec, NamespaceRecord, RawSocket, Snapshot, SnapshotWarning, SocketOwner, SocketRecord } from '../model/types.js';
+import { isListeningState, type Family, type FilterSpec, type NamespaceRecord, type RawSocket, type Snapshot, type SnapshotWarning, type SocketOwner, type SocketRecord } from '../model/types.js';
 import { NETMON_VERSION } from '../version.js';
 import { createSnapshot } from './create-snapshot.js';
 
@@ -95,7 +95,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     const { sockets: raws, ...meta } = ns;
     namespaces.push({ ...meta, sockets: raws.length });
     for (const raw of raws) {
-      const listening = raw.state === 'LISTEN' || raw.state === 'UNCONN';
+      const listening = isListeningState(raw.state);
       if (listeningOnly && !listening) continue;
       if (skipRange && listening && raw.localPort >= skipRange[0] && raw.localPort <= skipRange[1]) continue;
       const found = raw.inode === 0 ? undefined : ctx.owners?.get(raw.inode);

@@ -18,6 +18,13 @@ describe('socketsFromColumns (rows split by the native scanner)', () => {
     };
     const fromText = parseProcNet(text, PROC_NET_TABLES.tcp, { littleEndian: true });
     expect(socketsFromColumns(columns, PROC_NET_TABLES.tcp, { littleEndian: true })).toEqual(fromText);
+    // Both give rows shaped as records: the table's namespace, the listening flag, no owners yet.
+    const inNs = { littleEndian: true, netns: 4026531840 };
+    expect(socketsFromColumns(columns, PROC_NET_TABLES.tcp, inNs)).toEqual(parseProcNet(text, PROC_NET_TABLES.tcp, inNs));
+    expect(socketsFromColumns(columns, PROC_NET_TABLES.tcp, inNs).map((r) => [r.netns, r.listening, r.owners])).toEqual([
+      [4026531840, true, []],
+      [4026531840, false, []],
+    ]);
   });
 
   it('maps UDP state numbers as the text parser does', () => {

@@ -4,7 +4,7 @@ import ipaddr from 'ipaddr.js';
 import { describe, expect, it } from 'vitest';
 import { PROC_NET_TABLES, parseProcNet } from '../../src/collect/parse/proc-net.js';
 import { ParseError } from '../../src/errors.js';
-import type { RawSocket, SocketState } from '../../src/model/types.js';
+import { isListeningState, type RawSocket, type SocketRow, type SocketState } from '../../src/model/types.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/linux/${name}`, import.meta.url), 'utf8');
 const LE = { littleEndian: true } as const;
@@ -19,6 +19,11 @@ function find(sockets: RawSocket[], localPort: number, remotePort?: number): Raw
   const found = sockets.filter((s) => s.localPort === localPort && (remotePort === undefined || s.remotePort === remotePort));
   expect(found, `sockets with local port ${localPort}${remotePort === undefined ? '' : ` and remote port ${remotePort}`}`).toHaveLength(1);
   return found[0]!;
+}
+
+/** The row a parser makes of `raw`: shaped as a record, with the table's namespace, listening flag and no owners yet. */
+function row(raw: RawSocket, netns = 0): SocketRow {
+  return { ...raw, netns, listening: isListeningState(raw.state), owners: [] };
 }
 
 /** Run `fn`, expecting a ParseError, and return it. */
@@ -36,7 +41,7 @@ describe('parseProcNet on captured /proc/net tables', () => {
   it('tcp.txt: IPv4 listener, a pre-existing wildcard listener, a connection and a real TIME_WAIT', () => {
     const sockets = parseProcNet(fixture('tcp.txt'), PROC_NET_TABLES.tcp, LE);
     expect(sockets).toHaveLength(4);
-    expect(find(sockets, 41001)).toEqual({
+    expect(find(sockets, 41001)).toEqual(row({
       transport: 'tcp',
       family: 'ipv4',
       localAddress: '127.0.0.1',
@@ -46,7 +51,7 @@ describe('parseProcNet on captured /proc/net tables', () => {
       state: 'LISTEN',
       uid: 0,
       inode: 7122,
-    });
+    }));
     expect(find(sockets, 2024)).toMatchObject({ localAddress: '0.0.0.0', state: 'LISTEN', inode: 1499 });
     expect(find(sockets, 47402)).toMatchObject({
       localAddress: '127.0.0.1',
@@ -77,7 +82,7 @@ describe('parseProcNet on captured /proc/net tables', () => {
   it('udp.txt: unconnected sockets are UNCONN, a connected one ESTABLISHED, and the uid column is read', () => {
     const sockets = parseProcNet(fixture('udp.txt'), PROC_NET_TABLES.udp, LE);
     expect(sockets).toHaveLength(3);
-    expect(find(sockets, 41004)).toEqual({
+    expect(find(sockets, 41004)).toEqual(row({
       transport: 'udp',
       family: 'ipv4',
       localAddress: '127.0.0.1',
@@ -87,7 +92,7 @@ describe('parseProcNet on captured /proc/net tables', () => {
       state: 'UNCONN',
       uid: 0,
       inode: 7131,
-    });
+    }));
     expect(find(sockets, 41006)).toMatchObject({ remoteAddress: '127.0.0.1', remotePort: 41004, state: 'ESTABLISHED', inode: 7133 });
     expect(find(sockets, 41008)).toMatchObject({ localAddress: '0.0.0.0', state: 'UNCONN', uid: 65534, inode: 7142 });
   });
@@ -124,7 +129,7 @@ describe('parseProcNet on hand-written lines', () => {
   it('reads a TIME_WAIT line (inode 0, uid column 0, timer fields set)', () => {
     const text = `${TCP_HEADER}\n   7: 0100007F:1F90 0100007F:D431 06 00000000:00000000 03:00001766 00000000     0        0 0 3 0000000000000000\n`;
     expect(parseProcNet(text, PROC_NET_TABLES.tcp, LE)).toEqual([
-      {
+      row({
         transport: 'tcp',
         family: 'ipv4',
         localAddress: '127.0.0.1',
@@ -134,7 +139,7 @@ describe('parseProcNet on hand-written lines', () => {
         state: 'TIME_WAIT',
         uid: 0,
         inode: 0,
-      },
+      }),
     ]);
   });
 
@@ -349,7 +354,7 @@ describe('parseProcNet properties', () => {
           const text = [name.endsWith('6') ? TCP6_HEADER : TCP_HEADER, ...sockets.map((s, i) => kernelLine(i, s, littleEndian))].join('\n') + '\n';
           const parsed = parseProcNet(text, table, { littleEndian });
           expect(parsed).toEqual(
-            sockets.map((s) => ({
+            sockets.map((s) => row({
               transport: table.transport,
               family: table.family,
               localAddress: expectedAddress(s.local),

@@ -1,5 +1,5 @@
 import { ParseError } from '../../errors.js';
-import type { Family, RawSocket, SocketState, Transport } from '../../model/types.js';
+import { isListeningState, type Family, type RawSocket, type SocketOwner, type SocketRow, type SocketState, type Transport } from '../../model/types.js';
 import { decodeIpv4, decodeIpv6 } from './address.js';
 
 /** Kernel TCP state numbers, include/net/tcp_states.h. */
@@ -36,13 +36,18 @@ export interface ParseProcNetOptions {
   source?: string;
   /** Byte order of the host that produced the text (see address.ts). */
   littleEndian: boolean;
+  /** Inode of the network namespace the table belongs to, stored in each row (default 0: unknown). */
+  netns?: number;
 }
+
+/** The owners of a row until attribution gives it its own list. Never modified. */
+const NO_OWNERS: SocketOwner[] = [];
 
 /**
  * Parse the text of /proc/net/{tcp,tcp6,udp,udp6} (format: proc(5), "/proc/net/tcp").
  * Pure: never touches the OS. Throws only `ParseError`, naming the line.
  */
-export function parseProcNet(text: string, table: ProcNetTable, options: ParseProcNetOptions): RawSocket[] {
+export function parseProcNet(text: string, table: ProcNetTable, options: ParseProcNetOptions): SocketRow[] {
   const source = options.source ?? `${table.transport}${table.family === 'ipv6' ? '6' : ''}`;
   const decode = table.family === 'ipv4' ? decodeIpv4 : decodeIpv6;
   const addrLen = table.family === 'ipv4' ? 8 : 32;
@@ -83,7 +88,8 @@ export function parseProcNet(text: string, table: ProcNetTable, options: ParsePr
     return value;
   };
 
-  const out: RawSocket[] = [];
+  const out: SocketRow[] = [];
+  const netns = options.netns ?? 0;
   const udp = table.transport === 'udp';
   // Token bounds of the first ten fields of a row, reused for every row: the tables of a busy
   // host have tens of thousands of rows, and splitting each into strings costs more than parsing.
@@ -139,6 +145,9 @@ export function parseProcNet(text: string, table: ProcNetTable, options: ParsePr
       state,
       uid,
       inode,
+      netns,
+      listening: isListeningState(state),
+      owners: NO_OWNERS,
     });
     start = end + 1;
   }
@@ -163,7 +172,7 @@ export interface ProcNetColumns {
 }
 
 /** Rows from columns: the same records `parseProcNet` makes from the text. Pure. */
-export function socketsFromColumns(columns: ProcNetColumns, table: ProcNetTable, options: ParseProcNetOptions): RawSocket[] {
+export function socketsFromColumns(columns: ProcNetColumns, table: ProcNetTable, options: ParseProcNetOptions): SocketRow[] {
   const source = options.source ?? `${table.transport}${table.family === 'ipv6' ? '6' : ''}`;
   const decode = table.family === 'ipv4' ? decodeIpv4 : decodeIpv6;
   const addresses = columns.hex.map((hex) => {
@@ -176,9 +185,11 @@ export function socketsFromColumns(columns: ProcNetColumns, table: ProcNetTable,
   const { nums, addrs } = columns;
   const udp = table.transport === 'udp';
   const rows = Math.floor(nums.length / 5);
-  const out: RawSocket[] = new Array(rows);
+  const out: SocketRow[] = new Array(rows);
+  const netns = options.netns ?? 0;
   for (let r = 0; r < rows; r++) {
     const n = r * 5;
+    const state = stateOf(udp, nums[n + 2]!);
     out[r] = {
       transport: table.transport,
       family: table.family,
@@ -186,9 +197,12 @@ export function socketsFromColumns(columns: ProcNetColumns, table: ProcNetTable,
       localPort: nums[n]!,
       remoteAddress: addresses[addrs[2 * r + 1]!]!,
       remotePort: nums[n + 1]!,
-      state: stateOf(udp, nums[n + 2]!),
+      state,
       uid: nums[n + 3]!,
       inode: nums[n + 4]!,
+      netns,
+      listening: isListeningState(state),
+      owners: NO_OWNERS,
     };
   }
   return out;
