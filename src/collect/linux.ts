@@ -337,23 +337,25 @@ export class LinuxCollector implements PlatformCollector {
 
   /**
    * The previous walk's owners when they still describe the tables: every socket inode was either
-   * attributed or unfound last time (so no socket is new), and every owner still runs.
+   * attributed or unfound last time (so no socket is new), and every owner still runs. The map is
+   * returned as it is: entries of sockets closed since are never looked up (socket inodes are not
+   * reused), so it need not be copied at every tick.
    */
   private reusableWalk(namespaces: NamespaceScan[], pids: number[], fullWalkEvery: number): Map<number, SocketOwner[]> | null {
     const memory = this.walkMemory;
     if (!memory || memory.reuses + 1 >= fullWalkEvery) return null;
     const running = new Set(pids);
-    const owners = new Map<number, SocketOwner[]>();
     for (const ns of namespaces) {
-      for (const s of ns.sockets) {
-        if (s.inode === 0 || memory.unfound.has(s.inode)) continue;
-        const known = memory.owners.get(s.inode);
+      const sockets = ns.sockets;
+      for (let i = 0; i < sockets.length; i++) {
+        const inode = sockets[i]!.inode;
+        if (inode === 0 || memory.unfound.has(inode)) continue;
+        const known = memory.owners.get(inode);
         if (!known) return null;
-        for (const o of known) if (!running.has(o.pid)) return null;
-        owners.set(s.inode, known);
+        for (let k = 0; k < known.length; k++) if (!running.has(known[k]!.pid)) return null;
       }
     }
-    return owners;
+    return memory.owners;
   }
 
   /**
