@@ -24,7 +24,7 @@ export interface DiffFlags {
  * A snapshot from a selector: an id, `first`, `latest`, an ISO 8601 time (the last snapshot taken at or
  * before it), or a label (the last snapshot with it, within the change ticket when one is given).
  */
-export function selectSnapshot(list: readonly SnapshotSummary[], selector: string, change: string | undefined, role: string): SnapshotSummary {
+export function selectSnapshot(list: readonly SnapshotSummary[], selector: string, change: string | undefined, role: 'pre' | 'post' | 'show'): SnapshotSummary {
   const pick = (candidates: readonly SnapshotSummary[]): SnapshotSummary | undefined => candidates[candidates.length - 1];
   let found: SnapshotSummary | undefined;
   if (/^\d+$/.test(selector)) found = list.find((s) => s.id === Number(selector));
@@ -34,8 +34,9 @@ export function selectSnapshot(list: readonly SnapshotSummary[], selector: strin
   else found = pick(list.filter((s) => s.label === selector && (change === undefined || s.change === change)));
   if (!found) {
     const scope = change === undefined ? '' : ` for change ${change}`;
-    throw new ConfigError('E_USAGE', `no snapshot matches --${role} ${JSON.stringify(selector)}${scope}`, {
-      hint: 'list them with `netmon snapshots`; --pre/--post take an id, a label, an ISO time, first or latest',
+    const what = role === 'show' ? '' : `--${role} `;
+    throw new ConfigError('E_USAGE', `no snapshot matches ${what}${JSON.stringify(selector)}${scope}`, {
+      hint: `list them with \`netmon snapshots\`; ${role === 'show' ? 'a snapshot is given as' : '--pre/--post take'} an id, a label, an ISO time, first or latest`,
     });
   }
   return found;

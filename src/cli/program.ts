@@ -251,11 +251,12 @@ export function buildProgram(io: CliIo): Command {
   program
     .command('show')
     .description('print a stored snapshot as --once printed it')
-    .argument('<snapshot>', 'snapshot id (see netmon snapshots)')
+    .argument('<snapshot>', 'snapshot id (see netmon snapshots), first, latest, a label or an ISO time')
     .option('--db <path>', 'SQLite evidence store', 'netmon.db')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'ecs']).default('text'))
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
+    .addHelpText('after', '\nExamples:\n  netmon show 57\n  netmon show latest -o json\n  netmon show post          (the last snapshot labelled post)\n  netmon show 2026-11-23T02:00Z   (the last snapshot taken at or before that time)\n')
     .action(async (id: string, flags: { db: string; output: OutputFormat }) => (await import('./store-commands.js')).showSnapshot(id, flags, io));
 
   program

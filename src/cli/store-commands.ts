@@ -44,13 +44,14 @@ export function listSnapshots(flags: { db: string; output: 'text' | 'json' }, io
 
 /** `netmon show <id>` */
 export async function showSnapshot(idText: string, flags: { db: string; output: OutputFormat }, io: CliIo): Promise<void> {
-  const id = Number(idText);
-  if (!/^\d+$/.test(idText) || !Number.isSafeInteger(id)) {
-    const { ConfigError } = await import('../errors.js');
-    throw new ConfigError('E_USAGE', `snapshot ${JSON.stringify(idText)} is not a snapshot id: give the number that \`netmon snapshots\` lists`);
-  }
   const store = openForReading(flags.db);
   try {
+    // An id as `netmon snapshots` lists it, or what diff's --pre/--post take: first, latest, a label, an ISO time.
+    let id = Number(idText);
+    if (!/^\d+$/.test(idText) || !Number.isSafeInteger(id)) {
+      const { selectSnapshot } = await import('./diff-command.js');
+      id = selectSnapshot(store.listSnapshots(), idText, undefined, 'show').id;
+    }
     const { label, change, ...snap } = store.loadSnapshot(id);
     await printSnapshot(snap, flags.output, io);
     const tags = [label ? `label ${label}` : '', change ? `change ${change}` : ''].filter(Boolean).join(', ');

@@ -412,7 +412,12 @@ export class EvidenceStore {
 
   private snapshotBody(id: number): SnapshotBody {
     const row = this.stmt("SELECT body FROM records WHERE seq = ? AND kind = 'snapshot'").get(id);
-    if (!row) throw new StoreError('E_STORE_NO_SNAPSHOT', `no snapshot ${id} in ${this.path}`, { hint: 'list them with `netmon snapshots`' });
+    if (!row) {
+      // Snapshot ids are the snapshots' positions in the record chain, so they are not 1, 2, 3...
+      const range = this.stmt('SELECT MIN(id) AS first, MAX(id) AS latest, COUNT(*) AS n FROM snapshots').get();
+      const known = range && Number(range.n) > 0 ? `its ${Number(range.n)} snapshot(s) have ids from ${Number(range.first)} to ${Number(range.latest)} (not consecutive: ids are positions in the record chain); ` : 'it holds no snapshot yet; ';
+      throw new StoreError('E_STORE_NO_SNAPSHOT', `no snapshot ${id} in ${this.path}`, { hint: `${known}list them with \`netmon snapshots\`, or use first, latest, a label or a time` });
+    }
     return JSON.parse(String(row.body)) as SnapshotBody;
   }
 

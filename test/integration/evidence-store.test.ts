@@ -449,6 +449,17 @@ describe('EvidenceStore (real SQLite files)', () => {
       const shown = runCli(['show', String(list[1]!.id), '--db', db, '--output', 'json'], { cwd: dir });
       expect(shown.status, shown.stderr).toBe(0);
       expect((JSON.parse(shown.stdout) as Snapshot).sockets).toStrictEqual(ticks[1]!.snapshot.sockets);
+      // show takes what diff takes: first, latest, a label, a time
+      const byRef = (ref: string) => runCli(['show', ref, '--db', db, '--output', 'json'], { cwd: dir });
+      expect((JSON.parse(byRef('latest').stdout) as Snapshot).sockets).toStrictEqual(ticks[2]!.snapshot.sockets);
+      expect((JSON.parse(byRef('pre').stdout) as Snapshot).sockets).toStrictEqual(ticks[0]!.snapshot.sockets);
+      expect((JSON.parse(byRef(ticks[1]!.snapshot.takenAt).stdout) as Snapshot).takenAt).toBe(ticks[1]!.snapshot.takenAt);
+      const unknown = byRef('no-such-label');
+      expect(unknown.status).toBe(2);
+      expect(unknown.stderr).toContain('no snapshot matches "no-such-label"');
+      const missing = runCli(['show', '1', '--db', db], { cwd: dir });
+      expect(missing.status).toBe(3);
+      expect(missing.stderr).toContain(`ids from ${list[0]!.id} to ${list[2]!.id}`);
 
       // The writer goes on after the readers
       appendAll(writer, ticks.slice(3, 4));
