@@ -121,18 +121,31 @@ export function exposureIndex(snapshot: Snapshot): Indexed {
     listeners.set(key, { namespace, proto: protoOf(s), address: s.localAddress, port: s.localPort, sockets: 1, process: processView(owner ? processes.get(owner.pid) : undefined) });
   }
   const outbound = new Map<string, OutboundView>();
-  for (const s of snapshot.sockets) {
+  // Aggregates found through nested maps (owner, protocol and port, remote address), so that the
+  // string key is built once per aggregate rather than once per connection.
+  const byOwner = new Map<string, Map<number, Map<string, OutboundView>>>();
+  const sockets = snapshot.sockets;
+  for (let i = 0; i < sockets.length; i++) {
+    const s = sockets[i]!;
     if (s.listening || s.owners.length === 0) continue; // kernel-owned leftovers (TIME_WAIT) have no process to aggregate by
     if (listeningPorts.has(portKey(s))) continue;
-    const proc = processes.get(s.owners[0]!.pid);
+    const pid = s.owners[0]!.pid;
+    const proc = processes.get(pid);
     const executable = proc?.executable ?? null;
-    const key = `${executable ?? `pid:${s.owners[0]!.pid}`}|${protoOf(s)}|${s.remoteAddress}|${s.remotePort}`;
-    const known = outbound.get(key);
+    const owner = executable ?? `pid:${pid}`;
+    let ports = byOwner.get(owner);
+    if (!ports) byOwner.set(owner, (ports = new Map()));
+    const portProto = s.remotePort * 4 + (s.transport === 'udp' ? 2 : 0) + (s.family === 'ipv6' ? 1 : 0);
+    let remotes = ports.get(portProto);
+    if (!remotes) ports.set(portProto, (remotes = new Map()));
+    const known = remotes.get(s.remoteAddress);
     if (known) {
       known.connections++;
       continue;
     }
-    outbound.set(key, { executable, proto: protoOf(s), remoteAddress: s.remoteAddress, remotePort: s.remotePort, connections: 1, process: processView(proc) });
+    const view: OutboundView = { executable, proto: protoOf(s), remoteAddress: s.remoteAddress, remotePort: s.remotePort, connections: 1, process: processView(proc) };
+    remotes.set(s.remoteAddress, view);
+    outbound.set(`${owner}|${view.proto}|${s.remoteAddress}|${s.remotePort}`, view);
   }
   return { listeners, outbound };
 }

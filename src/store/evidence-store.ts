@@ -380,7 +380,7 @@ export class EvidenceStore {
 
   /** digest -> item id of every item of a snapshot: its base set with the events since applied, in two queries. */
   private itemDigestsOf(id: number): Map<string, number> {
-    const base = Number(this.stmt('SELECT COALESCE(MAX(snapshot_id), 0) FROM checkpoint_items WHERE snapshot_id <= ?').pluck().get(id));
+    const base = this.baseOf(id);
     const byId = new Map<number, string>();
     const rows = this.stmt('SELECT c.item_id, i.digest FROM checkpoint_items c JOIN items i ON i.id = c.item_id WHERE c.snapshot_id = ?').raw().all(base) as unknown as [number, string][];
     for (const [itemId, digest] of rows) byId.set(itemId, digest);
@@ -398,16 +398,18 @@ export class EvidenceStore {
 
   /** Item ids of a snapshot: its last checkpoint's set with the events since applied. */
   private itemIdsOf(id: number): Set<number> {
-    // The base is the latest snapshot with a full set: a checkpoint, or the first snapshot kept by a prune.
-    const checkpoint = Number(this.stmt('SELECT COALESCE(MAX(snapshot_id), 0) FROM checkpoint_items WHERE snapshot_id <= ?').pluck().get(id));
-    const set = new Set<number>();
-    for (const itemId of this.stmt('SELECT item_id FROM checkpoint_items WHERE snapshot_id = ?').pluck().iterate(checkpoint)) set.add(Number(itemId));
-    for (const row of this.stmt('SELECT item_id, op FROM events WHERE snapshot_id > ? AND snapshot_id <= ? ORDER BY snapshot_id').raw().iterate(checkpoint, id)) {
-      const [itemId, op] = row as unknown as [number, number];
+    const base = this.baseOf(id);
+    const set = new Set<number>(this.stmt('SELECT item_id FROM checkpoint_items WHERE snapshot_id = ?').pluck().all(base) as unknown as number[]);
+    for (const [itemId, op] of this.stmt('SELECT item_id, op FROM events WHERE snapshot_id > ? AND snapshot_id <= ? ORDER BY snapshot_id').raw().all(base, id) as unknown as [number, number][]) {
       if (op > 0) set.add(itemId);
       else set.delete(itemId);
     }
     return set;
+  }
+
+  /** The snapshot whose full item set a snapshot's set is built on: its last checkpoint, or the first snapshot kept by a prune. */
+  private baseOf(id: number): number {
+    return Number(this.stmt('SELECT COALESCE(MAX(snapshot_id), 0) FROM checkpoint_items WHERE snapshot_id <= ?').pluck().get(id));
   }
 
   private snapshotBody(id: number): SnapshotBody {
@@ -596,25 +598,50 @@ export class EvidenceStore {
     const processes: ProcessRecord[] = [];
     const namespaces: NamespaceRecord[] = [];
     let context: SnapshotContext | undefined;
-    const ids = this.itemIdsOf(id);
-    // Items parsed for an earlier snapshot of this store object are reused (diff loads two
-    // snapshots that share most of their items); the others come in one query: by id when they
-    // are few, else every item the base and the events since name (not one query per item).
-    const missing: number[] = [];
-    for (const itemId of ids) if (!this.parsedItems.has(itemId)) missing.push(itemId);
-    const parse = (row: unknown): void => {
-      const [itemId, kind, text] = row as [number, string, string];
-      if (ids.has(itemId) && !this.parsedItems.has(itemId)) this.parsedItems.set(itemId, { kind, value: JSON.parse(text) as unknown });
+    let ids: Set<number>;
+    const parse = (itemId: number, kind: string, text: string): void => {
+      if (!this.parsedItems.has(itemId)) this.parsedItems.set(itemId, { kind, value: JSON.parse(text) as unknown });
     };
-    if (missing.length > 0 && missing.length < ids.size / 2) {
-      for (const row of this.stmt('SELECT id, kind, body FROM items WHERE id IN (SELECT value FROM json_each(?))').raw().iterate(JSON.stringify(missing))) parse(row);
-    } else if (missing.length > 0) {
-      const base = Number(this.stmt('SELECT COALESCE(MAX(snapshot_id), 0) FROM checkpoint_items WHERE snapshot_id <= ?').pluck().get(id));
-      const rows = this.stmt(
-        `SELECT id, kind, body FROM items WHERE id IN (SELECT item_id FROM checkpoint_items WHERE snapshot_id = ?)
-            OR id IN (SELECT item_id FROM events WHERE snapshot_id > ? AND snapshot_id <= ? AND op = 1)`,
-      ).raw();
-      for (const row of rows.iterate(base, base, id)) parse(row);
+    if (this.parsedItems.size === 0) {
+      // The first snapshot this store object loads: ids and bodies together, in two joined
+      // queries (a LEFT JOIN, so that an item row missing from the store is noticed below).
+      const base = this.baseOf(id);
+      ids = new Set<number>();
+      const take = (itemId: number, kind: string | null, text: string | null): void => {
+        ids.add(itemId);
+        if (kind !== null) parse(itemId, kind, text!);
+      };
+      for (const [itemId, kind, text] of this.stmt('SELECT c.item_id, i.kind, i.body FROM checkpoint_items c LEFT JOIN items i ON i.id = c.item_id WHERE c.snapshot_id = ?').raw().all(base) as unknown as [number, string | null, string | null][]) {
+        take(itemId, kind, text);
+      }
+      const events = this.stmt(
+        'SELECT e.item_id, e.op, i.kind, i.body FROM events e LEFT JOIN items i ON i.id = e.item_id WHERE e.snapshot_id > ? AND e.snapshot_id <= ? ORDER BY e.snapshot_id',
+      ).raw().all(base, id) as unknown as [number, number, string | null, string | null][];
+      for (const [itemId, op, kind, text] of events) {
+        if (op > 0) take(itemId, kind, text);
+        else ids.delete(itemId);
+      }
+    } else {
+      // Items parsed for an earlier snapshot of this store object are reused (diff loads two
+      // snapshots that share most of their items); the others come in one query: by id when
+      // they are few, else every item the base and the events since name.
+      ids = this.itemIdsOf(id);
+      const missing: number[] = [];
+      for (const itemId of ids) if (!this.parsedItems.has(itemId)) missing.push(itemId);
+      const take = (row: unknown): void => {
+        const [itemId, kind, text] = row as [number, string, string];
+        if (ids.has(itemId)) parse(itemId, kind, text);
+      };
+      if (missing.length > 0 && missing.length < ids.size / 2) {
+        for (const row of this.stmt('SELECT id, kind, body FROM items WHERE id IN (SELECT value FROM json_each(?))').raw().iterate(JSON.stringify(missing))) take(row);
+      } else if (missing.length > 0) {
+        const base = this.baseOf(id);
+        const rows = this.stmt(
+          `SELECT id, kind, body FROM items WHERE id IN (SELECT item_id FROM checkpoint_items WHERE snapshot_id = ?)
+              OR id IN (SELECT item_id FROM events WHERE snapshot_id > ? AND snapshot_id <= ? AND op = 1)`,
+        ).raw();
+        for (const row of rows.iterate(base, base, id)) take(row);
+      }
     }
     const wanted = new Set<number>();
     for (const itemId of ids) {

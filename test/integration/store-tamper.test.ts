@@ -110,6 +110,23 @@ function sqlite3(file: string, sql: string): void {
   expect(r.status, r.stderr).toBe(0);
 }
 
+describe('reading a store with an item row deleted', () => {
+  it('show and diff name the missing item (exit 4) instead of printing a snapshot without it', () => {
+    const file = tampered((db) => db.prepare('DELETE FROM items WHERE id = ?').run(item.outbound));
+    // Snapshot 2 is a checkpoint (the first load path); snapshot 3 is read through its events.
+    for (const id of ['2', '3']) {
+      const r = runCli(['show', id, '--db', file, '--output', 'json'], { cwd: dir });
+      expect(r.status, r.stderr).toBe(4);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(`refers to item ${item.outbound}, which is missing from ${file}`);
+    }
+    // The second snapshot a diff loads goes through the by-id path.
+    const diff = runCli(['diff', '--pre', '4', '--post', '8', '--db', file], { cwd: dir }); // 4 has no outbound socket, 8 has it again
+    expect(diff.status, diff.stderr).toBe(4);
+    expect(diff.stderr).toContain(`refers to item ${item.outbound}`);
+  });
+});
+
 describe('verify-store detects tampering (each case on a fresh copy of a real store)', () => {
   it('an intact copy verifies: exit 0, "verified" with the counts and head hash', () => {
     const file = copyOfBase();
