@@ -198,6 +198,7 @@ export function buildProgram(io: CliIo): Command {
     .version(NETMON_VERSION, '-V, --version')
     .enablePositionalOptions()
     .showSuggestionAfterError(true)
+    .showHelpAfterError('(add --help for usage and examples)')
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride();
 
