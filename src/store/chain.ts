@@ -20,8 +20,18 @@ export function itemDigest(kind: string, body: string): string {
   return sha256Hex(`${kind}\n${body}`);
 }
 
-/** Digest of a set of items: sha256 over their digests in sorted order, each followed by a newline. Pure. */
+/**
+ * Digest of a set of items: sha256 over their distinct digests in sorted order, each followed by a
+ * newline. Pure.
+ */
 export function setDigest(digests: Iterable<string>): string {
   const sorted = [...digests].sort();
-  return sha256Hex(sorted.length === 0 ? '' : `${sorted.join('\n')}\n`);
+  let distinct = sorted;
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i] === sorted[i - 1]) {
+      distinct = sorted.filter((d, k) => k === 0 || d !== sorted[k - 1]);
+      break;
+    }
+  }
+  return sha256Hex(distinct.length === 0 ? '' : `${distinct.join('\n')}\n`);
 }

@@ -478,24 +478,28 @@ export class EvidenceStore {
     const items = new Map<string, Item>();
     const added: string[] = [];
     const removed: [string, number][] = [];
-    let digest = unchanged ? previous.digest : null;
-    if (!unchanged || checkpoint) {
+    /** This snapshot's set digest, once computed. */
+    let computed: string | null = null;
+    // A new process (netmon --once) knows no socket of the last snapshot: the set digest tells
+    // whether anything changed without reading the previous snapshot's tens of thousands of items
+    // (and without indexing this one's).
+    let sameSet = unchanged;
+    if (!unchanged && !checkpoint && previous !== null && previous.ids === null) {
+      const digests: string[] = [];
+      for (const [d] of others) digests.push(d);
+      for (const e of sockets.values()) digests.push(e.digest);
+      computed = setDigest(digests);
+      sameSet = computed === previous.digest;
+    }
+    if (!sameSet || checkpoint) {
       for (const [d, item] of others) items.set(d, item);
       for (const e of sockets.values()) items.set(e.digest, { kind: 'socket', body: e.body, socket: e.socket });
-      // A new process (netmon --once) knows no socket of the last snapshot: the set digest tells
-      // whether anything changed without reading the previous snapshot's tens of thousands of items.
-      if (!unchanged && previous !== null && previous.ids === null) {
-        digest = setDigest(items.keys());
-        if (digest !== previous.digest) digest = null;
-      }
-      if (digest === null || checkpoint) {
-        const before = previous === null ? null : previousIds();
-        for (const d of items.keys()) if (!before?.has(d)) added.push(d);
-        if (before) for (const [d, id] of before) if (!items.has(d)) removed.push([d, id]);
-      }
+      const before = previous === null ? null : previousIds();
+      for (const d of items.keys()) if (!before?.has(d)) added.push(d);
+      if (before) for (const [d, id] of before) if (!items.has(d)) removed.push([d, id]);
     }
     const changed = previous === null || added.length > 0 || removed.length > 0;
-    digest = changed ? setDigest(items.keys()) : (digest ?? previous.digest);
+    const digest = changed ? (computed ?? setDigest(items.keys())) : previous.digest;
 
     const { snapshot: meta, counts } = this.describe(snapshot);
     try {

@@ -28,6 +28,9 @@ describe('chain digests (stored format: they must never change)', () => {
       }),
     );
     expect(setDigest([])).toBe(sha(''));
+    // a set: a digest given twice counts once
+    const [x, y] = ['a'.repeat(64), 'b'.repeat(64)];
+    expect(setDigest([y, x, y, x, x])).toBe(setDigest([x, y]));
   });
 
   it('record hash commits to previous hash, position, kind, time and body', () => {
