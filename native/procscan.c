@@ -4,7 +4,8 @@
  * process's descriptor links. It returns raw columns and triples; decoding addresses and states,
  * attribution and every decision stay in TypeScript.
  *
- * readTables(paths: string[]) -> ({ nums, addrs, hex, badLine } | number)[]   split socket tables
+ * readTables(paths: string[]) -> ({ nums, addrs, hex, badLine } | number)[]   split socket tables,
+ *   rows presorted by (listening, local port, remote port) as a hint for the caller's sort
  * readLinks(procRoot: string, pids: Int32Array) ->
  *   { triples: Float64Array (inode, pid, fd)*, denied: Int32Array, exited: Int32Array }
  *
@@ -212,6 +213,61 @@ static int intern_hex(table_task_t *t, hex_index_t *idx, const char *s, size_t n
   return -1; /* more distinct addresses than slots: let the reference parser do it */
 }
 
+/* One stable counting-sort pass of `in` into `out` by key(row) in [0, buckets). */
+static int counting_pass(const uint32_t *in, uint32_t *out, size_t n, const uint32_t *keys, size_t buckets) {
+  uint32_t *count = calloc(buckets + 1, sizeof(uint32_t));
+  if (!count) return -1;
+  for (size_t i = 0; i < n; i++) count[keys[in[i]] + 1]++;
+  for (size_t b = 0; b < buckets; b++) count[b + 1] += count[b];
+  for (size_t i = 0; i < n; i++) out[count[keys[in[i]]]++] = in[i];
+  free(count);
+  return 0;
+}
+
+/*
+ * Put a table's rows in roughly the order netmon prints them (listeners first, then by local and
+ * remote port), so that the JavaScript sort, which decides the order, finds long sorted runs
+ * instead of hash order (about 10 ms less at 28,000 sockets). Only a hint: any order gives the
+ * same result, a little slower. Two counting-sort passes, linear in the rows.
+ */
+static void presort(table_task_t *t) {
+  size_t n = t->rows;
+  if (n < 2) return;
+  size_t len = strlen(t->file.path);
+  int udp = (len >= 3 && strcmp(t->file.path + len - 3, "udp") == 0) || (len >= 4 && strcmp(t->file.path + len - 4, "udp6") == 0);
+  uint32_t *a = malloc(n * sizeof(uint32_t)), *b = malloc(n * sizeof(uint32_t));
+  uint32_t *remote = malloc(n * sizeof(uint32_t)), *local = malloc(n * sizeof(uint32_t));
+  double *nums = malloc(n * 5 * sizeof(double));
+  uint32_t *addrs = malloc(n * 2 * sizeof(uint32_t));
+  int ok = a && b && remote && local && nums && addrs;
+  if (ok) {
+    for (size_t r = 0; r < n; r++) {
+      const double *v = t->nums + r * 5;
+      int listening = udp ? v[2] == 7 : v[2] == 10; /* UNCONN, LISTEN */
+      a[r] = (uint32_t)r;
+      remote[r] = (uint32_t)v[1];
+      local[r] = (listening ? 0 : 65536u) + (uint32_t)v[0];
+    }
+    /* LSD radix: by remote port, then (stably) by listening and local port. */
+    ok = counting_pass(a, b, n, remote, 65536) == 0 && counting_pass(b, a, n, local, 131072) == 0;
+  }
+  if (ok) {
+    for (size_t r = 0; r < n; r++) {
+      memcpy(nums + r * 5, t->nums + (size_t)a[r] * 5, 5 * sizeof(double));
+      addrs[r * 2] = t->addrs[(size_t)a[r] * 2];
+      addrs[r * 2 + 1] = t->addrs[(size_t)a[r] * 2 + 1];
+    }
+    free(t->nums);
+    free(t->addrs);
+    t->nums = nums;
+    t->addrs = addrs;
+  } else {
+    free(nums);
+    free(addrs);
+  }
+  free(a), free(b), free(remote), free(local);
+}
+
 static void table_task(void *ctx, size_t i) {
   table_task_t *t = &((table_task_t *)ctx)[i];
   read_file_task(&t->file, 0);
@@ -277,6 +333,7 @@ static void table_task(void *ctx, size_t i) {
   }
   if (line == 0) t->bad_line = 1;
   free(idx);
+  if (!t->bad_line) presort(t);
 }
 
 static napi_value read_tables(napi_env env, napi_callback_info info) {

@@ -8,7 +8,11 @@ import { constants } from 'node:os';
  * results, slower.
  */
 export interface NativeProcScan {
-  /** Socket tables split into columns, or the errno number of a read failure. `badLine` > 0: a row the scanner could not split. */
+  /**
+   * Socket tables split into columns, or the errno number of a read failure. `badLine` > 0: a row
+   * the scanner could not split. Rows come presorted by (listening, local port, remote port), a
+   * hint that makes the final sort cheaper; nothing depends on it.
+   */
   readTables(paths: string[]): ({ nums: Float64Array; addrs: Uint32Array; hex: string[]; badLine: number } | number)[];
   /** Socket links of every descriptor of the given processes. */
   readLinks(procRoot: string, pids: Int32Array): { triples: Float64Array; denied: Int32Array; exited: Int32Array };
