@@ -141,16 +141,16 @@ export function toSnapshotOptions(flags: CollectFlags): SnapshotOptions {
 
 /** Print a snapshot in the chosen format: machine output to stdout, notices to stderr after it. */
 export async function printSnapshot(snap: Snapshot, format: OutputFormat, io: CliIo): Promise<void> {
-  const outputs = await import('../outputs/index.js');
+  // Only the writer of the chosen format is loaded.
   switch (format) {
     case 'json':
-      for (const chunk of outputs.renderJsonChunks(snap)) io.stdout(chunk);
+      for (const chunk of (await import('../outputs/json.js')).renderJsonChunks(snap)) io.stdout(chunk);
       break;
     case 'ecs':
-      io.stdout(outputs.renderEcs(snap));
+      io.stdout((await import('../outputs/ecs.js')).renderEcs(snap));
       break;
     default:
-      io.stdout(outputs.renderText(snap, { width: io.columns ?? 80 }));
+      io.stdout((await import('../outputs/text.js')).renderText(snap, { width: io.columns ?? 80 }));
   }
   // Notices after the data, so they are the last thing a reader of the terminal sees.
   for (const warning of snap.warnings) io.stderr(`netmon: warning: ${warning.message}\n`);
