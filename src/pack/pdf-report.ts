@@ -156,12 +156,13 @@ export function reportBlocks(input: ReportInput): Block[] {
 
   // Inventory.
   blocks.push({ kind: 'heading', text: 'Inventory' });
-  for (const [name, side, csv] of [['Listeners before', input.pre, 'inventory-pre.csv'], ['Listeners after', input.post, 'inventory-post.csv']] as const) {
-    const listeners = [...exposureIndex(side.snapshot).listeners.values()].sort((a, b) => a.port - b.port || a.address.localeCompare(b.address));
+  const indexes = { pre: exposureIndex(input.pre.snapshot), post: exposureIndex(after) };
+  for (const [name, index, csv] of [['Listeners before', indexes.pre, 'inventory-pre.csv'], ['Listeners after', indexes.post, 'inventory-post.csv']] as const) {
+    const listeners = [...index.listeners.values()].sort((a, b) => a.port - b.port || a.address.localeCompare(b.address));
     blocks.push({ kind: 'field', label: name, value: plural(listeners.length, 'listener') });
     if (listeners.length > 0) blocks.push({ kind: 'rows', rows: limited(listeners.map((l) => `${l.proto.padEnd(5)} ${formatEndpoint(l.address, l.port).padEnd(28)} ${who(l.process)}${l.namespace === 'host' ? '' : ` [${l.namespace}]`}`), limit, csv) });
   }
-  const outbound = [...exposureIndex(after).outbound.values()].sort((a, b) => b.connections - a.connections || a.remoteAddress.localeCompare(b.remoteAddress));
+  const outbound = [...indexes.post.outbound.values()].sort((a, b) => b.connections - a.connections || a.remoteAddress.localeCompare(b.remoteAddress));
   blocks.push({ kind: 'field', label: 'Outbound destinations after', value: `${plural(outbound.length, 'destination')} (connections aggregated by executable and remote endpoint)` });
   if (outbound.length > 0) blocks.push({ kind: 'rows', rows: limited(outbound.map((o) => `${o.proto.padEnd(5)} ${formatEndpoint(o.remoteAddress, o.remotePort).padEnd(28)} x${String(o.connections).padEnd(4)} ${o.executable ?? who(o.process)}`), limit, 'inventory-post.csv') });
 
