@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { diffSnapshots } from '../diff/diff-snapshots.js';
 import { ConfigError, describeErrno, ExitError, StoreError, VerificationError } from '../errors.js';
@@ -160,6 +160,13 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
 
 /** `netmon verify PACK_DIR` */
 export function runVerify(dir: string, flags: { db?: string }, io: CliIo): void {
+  // A path that is not there is a mistake in the command, not a pack that failed verification.
+  if (!existsSync(dir)) {
+    throw new ConfigError('E_USAGE', `there is no evidence pack at ${dir}`, { hint: 'give the pack directory that `netmon report` printed (reports/<host>-<ticket>-<time>)' });
+  }
+  if (!statSync(dir).isDirectory()) {
+    throw new ConfigError('E_USAGE', `${dir} is a file; an evidence pack is a directory`, { hint: 'give the directory that holds manifest.json' });
+  }
   const db = flags.db ?? null;
   let store: EvidenceStore | null = null;
   if (db !== null) {

@@ -62,6 +62,16 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(r.stdout).toMatch(/verified: 11 files, manifest signed by [0-9a-f]{64}, report.pdf signature valid, snapshots \d+ and \d+ match/);
   });
 
+  it('a path that is no pack is a usage error (exit 2), not a failed verification', () => {
+    const missing = cli(['verify', join(dir, 'reports', 'no-such-pack')]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('there is no evidence pack at');
+    expect(missing.stderr).not.toContain('FAILED');
+    const file = cli(['verify', db]);
+    expect(file.status).toBe(2);
+    expect(file.stderr).toContain('is a file; an evidence pack is a directory');
+  });
+
   it('names every file changed by one byte, and an added file, with exit 4', () => {
     for (const name of readdirSync(pack)) {
       const copy = join(dir, `tamper-${name}`);
