@@ -55,7 +55,7 @@ export function loadSigner(dir: string): Signer {
     privatePem = readFileSync(join(dir, PRIVATE_KEY_FILE), 'utf8');
     publicKeyPem = readFileSync(join(dir, PUBLIC_KEY_FILE), 'utf8');
   } catch (error) {
-    throw new ConfigError('E_KEYS', `cannot read the signing keys: ${describeErrno(error, 'reading', dir)}`, { hint: 'create them with `netmon keygen --keys DIR`' });
+    throw new ConfigError('E_KEYS', `cannot read the signing keys: ${describeErrno(error, 'reading', dir)}`, { hint: `create them with \`netmon keygen --keys ${dir}\` (once; keep the directory private), or point --keys at the directory that holds them` });
   }
   const privateKey = createPrivateKey(privatePem);
   if (privateKey.asymmetricKeyType !== 'ed25519') throw new ConfigError('E_KEYS', `${join(dir, PRIVATE_KEY_FILE)} is not an Ed25519 key`);
