@@ -2,7 +2,7 @@ import { captureEvery, captureOnce, type CaptureOptions, type TickResult } from 
 import { formatEndpoint } from '../collect/parse/address.js';
 import { newExposures } from '../diff/new-exposures.js';
 import { ConfigError, StoreError } from '../errors.js';
-import type { ProcessRecord, SocketRecord } from '../model/types.js';
+import { protoName, type ProcessRecord, type SocketRecord } from '../model/types.js';
 import { printable } from '../outputs/sanitize.js';
 import { clockTime } from '../outputs/time.js';
 import { printSnapshot, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo } from './program.js';
@@ -31,7 +31,7 @@ function notices(result: Pick<TickResult, 'csv' | 'snapshotId'> & { gap?: { from
 function changeLine(sign: '+' | '-', s: SocketRecord, processes: Map<number, ProcessRecord>, at: Date): string {
   const owner = s.owners[0];
   const proc = owner ? processes.get(owner.pid) : undefined;
-  const proto = s.family === 'ipv6' ? `${s.transport}6` : s.transport;
+  const proto = protoName(s);
   const remote = s.listening ? '' : ` ${formatEndpoint(s.remoteAddress, s.remotePort)}`;
   const who = owner ? ` pid ${owner.pid} ${printable(proc?.name ?? '?')}` : '';
   return `${clockTime(at)} ${sign} ${proto} ${formatEndpoint(s.localAddress, s.localPort)}${remote} ${s.state}${who}`;

@@ -161,10 +161,11 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
 /** `netmon verify PACK_DIR` */
 export function runVerify(dir: string, flags: { db?: string }, io: CliIo): void {
   // A path that is not there is a mistake in the command, not a pack that failed verification.
-  if (!existsSync(dir)) {
+  const stat = statSync(dir, { throwIfNoEntry: false });
+  if (!stat) {
     throw new ConfigError('E_USAGE', `there is no evidence pack at ${dir}`, { hint: 'give the pack directory that `netmon report` printed (reports/<host>-<ticket>-<time>)' });
   }
-  if (!statSync(dir).isDirectory()) {
+  if (!stat.isDirectory()) {
     throw new ConfigError('E_USAGE', `${dir} is a file; an evidence pack is a directory`, { hint: 'give the directory that holds manifest.json' });
   }
   const db = flags.db ?? null;

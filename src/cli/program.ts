@@ -25,20 +25,14 @@ export interface CliIo {
 
 export type OutputFormat = 'text' | 'json' | 'ecs';
 
-export interface CollectFlags {
+/** The collection flags: the filter flags carry the names of FilterSpec's fields. */
+export interface CollectFlags extends FilterSpec {
   listeningOnly?: boolean;
   includeEphemeral?: boolean;
   onlyIpv4?: boolean;
   onlyIpv6?: boolean;
   processInfo: boolean;
   hashBinaries: boolean;
-  filter?: string[];
-  include?: string[];
-  exclude?: string[];
-  process?: string[];
-  path?: string[];
-  user?: string[];
-  match?: string[];
   output: OutputFormat;
 }
 

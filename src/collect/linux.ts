@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { describeErrno, errnoCode, ParseError } from '../errors.js';
-import type { Family, HostInfo, ProcessReadIssue, RawSocket, SocketOwner } from '../model/types.js';
+import { protoName, type Family, type HostInfo, type ProcessReadIssue, type RawSocket, type SocketOwner } from '../model/types.js';
 import type { Accounts, NamespaceScan, PlatformCollector, RawProcess, ScanOptions, SocketScan } from './collector.js';
 import { parseHostsFile } from './parse/hosts.js';
 import { parseAccountFile } from './parse/passwd.js';
@@ -501,7 +501,7 @@ export class LinuxCollector implements PlatformCollector {
     const reader = this.netnsReaders.get(netns);
     if (!reader || sockets.length === 0) return present;
     const wanted = new Set(sockets.map((s) => s.inode));
-    const tables = new Set<TableName>(sockets.map((s) => (s.family === 'ipv6' ? `${s.transport}6` : s.transport) as TableName));
+    const tables = new Set<TableName>(sockets.map((s) => protoName(s) as TableName));
     // Only the inode column matters here: no need to decode whole tables a second time.
     const lookup: TableReader = (text) => {
       forEachProcNetInode(text, (inode) => {

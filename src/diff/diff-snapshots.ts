@@ -1,5 +1,5 @@
 import { isExternalAddress, isWildcardAddress } from '../collect/parse/address.js';
-import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
+import { protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 
 /** Version of the diff document. */
 export const DIFF_SCHEMA_VERSION = 1 as const;
@@ -86,10 +86,6 @@ function processView(p: ProcessRecord | undefined): ProcessView | null {
   };
 }
 
-function protoOf(s: SocketRecord): string {
-  return s.family === 'ipv6' ? `${s.transport}6` : s.transport;
-}
-
 export interface Indexed {
   listeners: Map<string, ListenerView>;
   outbound: Map<string, OutboundView>;
@@ -110,7 +106,7 @@ export function exposureIndex(snapshot: Snapshot): Indexed {
   for (const s of snapshot.sockets) {
     if (!s.listening) continue;
     const namespace = nsName.get(s.netns) ?? `netns:${s.netns}`;
-    const key = `${namespace}|${protoOf(s)}|${s.localAddress}|${s.localPort}`;
+    const key = `${namespace}|${protoName(s)}|${s.localAddress}|${s.localPort}`;
     listeningPorts.add(portKey(s));
     const known = listeners.get(key);
     if (known) {
@@ -118,7 +114,7 @@ export function exposureIndex(snapshot: Snapshot): Indexed {
       continue;
     }
     const owner = s.owners[0];
-    listeners.set(key, { namespace, proto: protoOf(s), address: s.localAddress, port: s.localPort, sockets: 1, process: processView(owner ? processes.get(owner.pid) : undefined) });
+    listeners.set(key, { namespace, proto: protoName(s), address: s.localAddress, port: s.localPort, sockets: 1, process: processView(owner ? processes.get(owner.pid) : undefined) });
   }
   const outbound = new Map<string, OutboundView>();
   // Aggregates found through nested maps (owner, protocol and port, remote address), so that the
@@ -143,7 +139,7 @@ export function exposureIndex(snapshot: Snapshot): Indexed {
       known.connections++;
       continue;
     }
-    const view: OutboundView = { executable, proto: protoOf(s), remoteAddress: s.remoteAddress, remotePort: s.remotePort, connections: 1, process: processView(proc) };
+    const view: OutboundView = { executable, proto: protoName(s), remoteAddress: s.remoteAddress, remotePort: s.remotePort, connections: 1, process: processView(proc) };
     remotes.set(s.remoteAddress, view);
     outbound.set(`${owner}|${view.proto}|${s.remoteAddress}|${s.remotePort}`, view);
   }

@@ -1,5 +1,5 @@
 import { formatEndpoint, isExternalAddress } from '../collect/parse/address.js';
-import type { ProcessRecord, SocketRecord } from '../model/types.js';
+import { protoName, type ProcessRecord, type SocketRecord } from '../model/types.js';
 
 /** A new listener or a new external destination, found between two consecutive captures. */
 export interface Exposure {
@@ -28,7 +28,7 @@ export function newExposures(sockets: readonly SocketRecord[], opened: readonly 
     const owner = s.owners[0];
     const proc = owner ? (byPid.get(owner.pid) ?? null) : null;
     const who = proc ? `${proc.name}, pid ${proc.pid}, user ${proc.user ?? proc.uid ?? '?'}` : 'no process visible';
-    const proto = s.family === 'ipv6' ? `${s.transport}6` : s.transport;
+    const proto = protoName(s);
     if (s.listening && !wasListening.has(listenerKey(s))) {
       out.push({ kind: 'new-listener', socket: s, process: proc, text: `new listener ${proto} ${formatEndpoint(s.localAddress, s.localPort)} (${who})` });
     } else if (!s.listening && !knownRemote.has(s.remoteAddress) && !reported.has(s.remoteAddress) && isExternalAddress(s.remoteAddress)) {

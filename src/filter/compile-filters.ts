@@ -1,6 +1,6 @@
 import { formatEndpoint } from '../collect/parse/address.js';
 import { FilterError } from '../errors.js';
-import type { FilterSpec, ProcessRecord, SocketRecord } from '../model/types.js';
+import { protoName, type FilterSpec, type ProcessRecord, type SocketRecord } from '../model/types.js';
 import { endpointMatches, parseEndpointFilter, type EndpointFilter } from './endpoint-filter.js';
 import { compileGlob } from './glob.js';
 
@@ -24,14 +24,9 @@ export interface CompiledFilters {
   process(process: ProcessRecord | undefined): boolean;
 }
 
-/** `tcp`/`udp` for IPv4 sockets, `tcp6`/`udp6` for IPv6 ones, as in the key syntax. */
-export function keyProto(socket: Pick<FilterableSocket, 'transport' | 'family'>): string {
-  return socket.family === 'ipv6' ? `${socket.transport}6` : socket.transport;
-}
-
 /** `<proto>/<ip>/<port>` keys of a socket: the local endpoint, and the remote one when connected. */
 export function socketKeys(socket: FilterableSocket): string[] {
-  const proto = keyProto(socket);
+  const proto = protoName(socket);
   const keys = [`${proto}/${socket.localAddress}/${socket.localPort}`];
   if (!socket.listening) keys.push(`${proto}/${socket.remoteAddress}/${socket.remotePort}`);
   return keys;

@@ -93,6 +93,11 @@ export interface SocketRecord extends RawSocket {
  */
 export type SocketRow = RawSocket & Pick<SocketRecord, 'netns' | 'listening' | 'owners'>;
 
+/** `tcp`/`udp` for IPv4 sockets, `tcp6`/`udp6` for IPv6 ones: the names of the kernel tables, used in every output. */
+export function protoName(s: Pick<RawSocket, 'transport' | 'family'>): string {
+  return s.family === 'ipv6' ? `${s.transport}6` : s.transport;
+}
+
 /** TCP LISTEN and unconnected UDP: the states netmon counts as listening. */
 export function isListeningState(state: SocketState): boolean {
   return state === 'LISTEN' || state === 'UNCONN';

@@ -1,5 +1,5 @@
 import { formatEndpoint } from '../collect/parse/address.js';
-import type { Coverage, Snapshot, SocketRecord, SocketState, UnattributedReason } from '../model/types.js';
+import { protoName, type Coverage, type Snapshot, type SocketRecord, type SocketState, type UnattributedReason } from '../model/types.js';
 import { printable, truncateEnd, truncateMiddle } from './sanitize.js';
 import { clockTime, isoWithOffset } from './time.js';
 
@@ -139,7 +139,7 @@ export function renderText(snapshot: Snapshot, options: TextOptions = {}): strin
 function row(s: SocketRecord, time: string, processes: Map<number, [name: string, user: string]>, nsNames?: Map<number, string>): string[] {
   const owner = s.owners[0];
   const proc = owner ? processes.get(owner.pid) : undefined;
-  const proto = s.family === 'ipv6' ? `${s.transport}6` : s.transport;
+  const proto = protoName(s);
   const remote = s.listening ? '*:*' : formatEndpoint(s.remoteAddress, s.remotePort);
   const pid = owner ? `${owner.pid}${s.owners.length > 1 ? `+${s.owners.length - 1}` : ''}` : '-';
   const name = proc ? proc[0] : owner ? '?' : REASON_LABELS[s.unattributed ?? 'not-requested'];

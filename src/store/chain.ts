@@ -26,12 +26,6 @@ export function itemDigest(kind: string, body: string): string {
  */
 export function setDigest(digests: Iterable<string>): string {
   const sorted = [...digests].sort();
-  let distinct = sorted;
-  for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i] === sorted[i - 1]) {
-      distinct = sorted.filter((d, k) => k === 0 || d !== sorted[k - 1]);
-      break;
-    }
-  }
+  const distinct = sorted.filter((d, k) => k === 0 || d !== sorted[k - 1]);
   return sha256Hex(distinct.length === 0 ? '' : `${distinct.join('\n')}\n`);
 }

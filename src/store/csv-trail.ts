@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { describeErrno, StoreError } from '../errors.js';
-import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
+import { protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 import { isoWithOffset } from '../outputs/time.js';
 
 /**
@@ -71,13 +71,12 @@ export function csvRows(snapshot: Pick<Snapshot, 'takenAt' | 'host'>, sockets: r
       const proc = processes.get(pid);
       cells = [
         String(pid),
-        proc?.name ?? '',
+        proc?.name ?? '', // an owner whose process record is missing has no name
         proc?.user ?? (proc?.uid != null ? String(proc.uid) : ''),
         proc?.executable ?? '',
         proc?.hashes?.blake3 ?? '',
         proc?.hashes?.sha256 ?? '',
       ].map(neutralizeCell);
-      // An owner whose process record is missing: no name (a socket without an owner shows its reason instead).
       ownerCells.set(pid, cells);
     }
     return cells;
@@ -86,24 +85,24 @@ export function csvRows(snapshot: Pick<Snapshot, 'takenAt' | 'host'>, sockets: r
   for (let i = 0; i < sockets.length; i++) {
     const s = sockets[i]!;
     const owner = s.owners[0];
-    const o = owner ? ownerOf(owner.pid) : null;
+    const o = owner ? ownerOf(owner.pid) : NO_OWNER;
     rows[i] = [
       time,
       host,
       id,
       ev,
-      neutralizeCell(s.family === 'ipv6' ? `${s.transport}6` : s.transport),
+      neutralizeCell(protoName(s)),
       neutralizeCell(s.localAddress),
       num(s.localPort),
       s.listening ? '' : neutralizeCell(s.remoteAddress),
       s.listening ? '' : num(s.remotePort),
       neutralizeCell(s.state),
-      o ? o[0]! : '',
-      o ? o[1]! : s.unattributed ? `(${s.unattributed})` : '',
-      o ? o[2]! : '',
-      o ? o[3]! : '',
-      o ? o[4]! : '',
-      o ? o[5]! : '',
+      o[0]!,
+      owner ? o[1]! : s.unattributed ? `(${s.unattributed})` : '', // without an owner, the reason
+      o[2]!,
+      o[3]!,
+      o[4]!,
+      o[5]!,
       num(s.netns),
       label,
       change,
@@ -111,6 +110,9 @@ export function csvRows(snapshot: Pick<Snapshot, 'takenAt' | 'host'>, sockets: r
   }
   return rows;
 }
+
+/** The process cells of a socket without an owner. */
+const NO_OWNER: readonly string[] = ['', '', '', '', '', ''];
 
 /** A number as a cell: only a negative one can start like a formula. */
 const num = (n: number): string => (n < 0 ? neutralizeCell(String(n)) : String(n));

@@ -378,32 +378,48 @@ export class EvidenceStore {
     return { snapshotId: Number(last.id), ids: null, digest: body.setDigest, sinceCheckpoint };
   }
 
-  /** digest -> item id of every item of a snapshot: its base set with the events since applied, in two queries. */
-  private itemDigestsOf(id: number): Map<string, number> {
+  /**
+   * Replay a snapshot's item set in two queries: its base set, then the events since, in order
+   * (op > 0 adds, op < 0 removes). Up to two `columns` of `items` come with each added item, from
+   * a LEFT JOIN (null when the item row is missing); with no columns, items is not read at all.
+   */
+  private replaySet(id: number, columns: string, add: (itemId: number, a: unknown, b: unknown) => void, remove: (itemId: number) => void): void {
     const base = this.baseOf(id);
-    const byId = new Map<number, string>();
-    const rows = this.stmt('SELECT c.item_id, i.digest FROM checkpoint_items c JOIN items i ON i.id = c.item_id WHERE c.snapshot_id = ?').raw().all(base) as unknown as [number, string][];
-    for (const [itemId, digest] of rows) byId.set(itemId, digest);
-    const events = this.stmt(
-      'SELECT e.item_id, e.op, i.digest FROM events e JOIN items i ON i.id = e.item_id WHERE e.snapshot_id > ? AND e.snapshot_id <= ? ORDER BY e.snapshot_id',
-    ).raw().all(base, id) as unknown as [number, number, string][];
-    for (const [itemId, op, digest] of events) {
-      if (op > 0) byId.set(itemId, digest);
-      else byId.delete(itemId);
+    const select = columns ? `, ${columns}` : '';
+    const from = (table: string, alias: string): string => (columns ? `${table} ${alias} LEFT JOIN items i ON i.id = ${alias}.item_id` : `${table} ${alias}`);
+    const baseSet = this.stmt(`SELECT c.item_id${select} FROM ${from('checkpoint_items', 'c')} WHERE c.snapshot_id = ?`);
+    if (columns) {
+      for (const row of baseSet.raw().all(base) as unknown as unknown[][]) add(row[0] as number, row[1], row[2]);
+    } else {
+      for (const itemId of baseSet.pluck().all(base) as unknown as number[]) add(itemId, null, null);
     }
+    const events = this.stmt(`SELECT e.item_id, e.op${select} FROM ${from('events', 'e')} WHERE e.snapshot_id > ? AND e.snapshot_id <= ? ORDER BY e.snapshot_id`).raw().all(base, id) as unknown as unknown[][];
+    for (const row of events) {
+      if ((row[1] as number) > 0) add(row[0] as number, row[2], row[3]);
+      else remove(row[0] as number);
+    }
+  }
+
+  /** digest -> item id of every item of a snapshot (items whose row is missing are left out). */
+  private itemDigestsOf(id: number): Map<string, number> {
+    const byId = new Map<number, string>();
+    this.replaySet(
+      id,
+      'i.digest',
+      (itemId, digest) => {
+        if (digest !== null) byId.set(itemId, digest as string);
+      },
+      (itemId) => byId.delete(itemId),
+    );
     const digests = new Map<string, number>();
     for (const [itemId, digest] of byId) digests.set(digest, itemId);
     return digests;
   }
 
-  /** Item ids of a snapshot: its last checkpoint's set with the events since applied. */
+  /** Item ids of a snapshot. */
   private itemIdsOf(id: number): Set<number> {
-    const base = this.baseOf(id);
-    const set = new Set<number>(this.stmt('SELECT item_id FROM checkpoint_items WHERE snapshot_id = ?').pluck().all(base) as unknown as number[]);
-    for (const [itemId, op] of this.stmt('SELECT item_id, op FROM events WHERE snapshot_id > ? AND snapshot_id <= ? ORDER BY snapshot_id').raw().all(base, id) as unknown as [number, number][]) {
-      if (op > 0) set.add(itemId);
-      else set.delete(itemId);
-    }
+    const set = new Set<number>();
+    this.replaySet(id, '', (itemId) => set.add(itemId), (itemId) => set.delete(itemId));
     return set;
   }
 
@@ -457,8 +473,8 @@ export class EvidenceStore {
         continue;
       }
       const body = flatten(socketToJson(s));
-      // A copy: the caller may change its object in place before the next append. (No digest
-      // memo for sockets: an unchanged socket is caught by identity above.)
+      // Kept for the next append as a copy: the caller may change its object in place meanwhile.
+      // (No digest memo for sockets: an unchanged socket is caught by identity above.)
       const entry = { socket: retain ? copySocket(s) : s, body, digest: itemDigest('socket', body) };
       sockets.set(key, entry);
       fresh.push(entry);
@@ -609,22 +625,17 @@ export class EvidenceStore {
     if (this.parsedItems.size === 0) {
       // The first snapshot this store object loads: ids and bodies together, in two joined
       // queries (a LEFT JOIN, so that an item row missing from the store is noticed below).
-      const base = this.baseOf(id);
       ids = new Set<number>();
-      const take = (itemId: number, kind: string | null, text: string | null): void => {
-        ids.add(itemId);
-        if (kind !== null) parse(itemId, kind, text!);
-      };
-      for (const [itemId, kind, text] of this.stmt('SELECT c.item_id, i.kind, i.body FROM checkpoint_items c LEFT JOIN items i ON i.id = c.item_id WHERE c.snapshot_id = ?').raw().all(base) as unknown as [number, string | null, string | null][]) {
-        take(itemId, kind, text);
-      }
-      const events = this.stmt(
-        'SELECT e.item_id, e.op, i.kind, i.body FROM events e LEFT JOIN items i ON i.id = e.item_id WHERE e.snapshot_id > ? AND e.snapshot_id <= ? ORDER BY e.snapshot_id',
-      ).raw().all(base, id) as unknown as [number, number, string | null, string | null][];
-      for (const [itemId, op, kind, text] of events) {
-        if (op > 0) take(itemId, kind, text);
-        else ids.delete(itemId);
-      }
+      const seen = ids;
+      this.replaySet(
+        id,
+        'i.kind, i.body',
+        (itemId, kind, text) => {
+          seen.add(itemId);
+          if (kind !== null) parse(itemId, kind as string, text as string);
+        },
+        (itemId) => seen.delete(itemId),
+      );
     } else {
       // Items parsed for an earlier snapshot of this store object are reused (diff loads two
       // snapshots that share most of their items); the others come in one query: by id when

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FilterError } from '../../src/errors.js';
-import { compileFilters, keyProto, socketKeys } from '../../src/filter/compile-filters.js';
+import { compileFilters, socketKeys } from '../../src/filter/compile-filters.js';
+import { protoName } from '../../src/model/types.js';
 import type { FilterSpec, SocketRecord } from '../../src/model/types.js';
 import { makeProcess, makeSocket } from '../helpers/make.js';
 
@@ -69,12 +70,12 @@ function filterError(fn: () => unknown): FilterError {
 
 describe('socket keys', () => {
   it('use tcp/udp for IPv4 tables and tcp6/udp6 for IPv6 tables', () => {
-    expect(keyProto(tcp4Listen80)).toBe('tcp');
-    expect(keyProto(tcp6Listen80)).toBe('tcp6');
-    expect(keyProto(udp4Dns)).toBe('udp');
-    expect(keyProto(udp6Unconn)).toBe('udp6');
+    expect(protoName(tcp4Listen80)).toBe('tcp');
+    expect(protoName(tcp6Listen80)).toBe('tcp6');
+    expect(protoName(udp4Dns)).toBe('udp');
+    expect(protoName(udp6Unconn)).toBe('udp6');
     // The family is the table's, even when the address is shown as IPv4.
-    expect(keyProto(tcp6Mapped)).toBe('tcp6');
+    expect(protoName(tcp6Mapped)).toBe('tcp6');
   });
 
   it('give a listening socket only its local key', () => {
