@@ -4,8 +4,12 @@
  * process's descriptor links. It returns raw columns and triples; decoding addresses and states,
  * attribution and every decision stay in TypeScript.
  *
- * readTables(paths: string[]) -> ({ nums, addrs, hex, badLine } | number)[]   split socket tables,
- *   rows presorted by (listening, local port, remote port) as a hint for the caller's sort
+ * readTables(paths: string[], sockDiag?: boolean) -> ({ nums, addrs, hex, badLine, via } | number)[]
+ *   split socket tables, rows presorted by (listening, local port, remote port) as a hint for the
+ *   caller's sort. With sockDiag, the tables of the caller's own network namespace
+ *   (/proc/self/net/{tcp,tcp6,udp,udp6}) are dumped through sock_diag netlink instead, in the
+ *   same columns (the kernel formats no text, about twice as fast); any netlink failure falls
+ *   back to reading the file.
  * readLinks(procRoot: string, pids: Int32Array) ->
  *   { triples: Float64Array (inode, pid, fd)*, denied: Int32Array, exited: Int32Array }
  *
@@ -17,6 +21,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
 #include <node_api.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define MAX_THREADS 4
@@ -151,6 +161,8 @@ typedef struct {
   char **hex; /* distinct address hex strings */
   size_t nhex;
   size_t bad_line; /* 0 when every row parsed */
+  int sock_diag; /* may dump through sock_diag (the caller asked for it) */
+  int via_diag; /* the rows came from sock_diag */
 } table_task_t;
 
 static int hexval(char c) {
@@ -268,8 +280,137 @@ static void presort(table_task_t *t) {
   free(a), free(b), free(remote), free(local);
 }
 
+/* Append one row; -1 when out of memory. */
+static int add_row(table_task_t *t, size_t *cap, double lport, double rport, double st, double uid, double inode, uint32_t la, uint32_t ra) {
+  if (t->rows == *cap) {
+    size_t grown = *cap ? *cap * 2 : 1024;
+    double *nums = realloc(t->nums, grown * 5 * sizeof(double));
+    if (nums) t->nums = nums;
+    uint32_t *addrs = realloc(t->addrs, grown * 2 * sizeof(uint32_t));
+    if (addrs) t->addrs = addrs;
+    if (!nums || !addrs) return -1;
+    *cap = grown;
+  }
+  double *n = t->nums + t->rows * 5;
+  n[0] = lport, n[1] = rport, n[2] = st, n[3] = uid, n[4] = inode;
+  t->addrs[t->rows * 2] = la;
+  t->addrs[t->rows * 2 + 1] = ra;
+  t->rows++;
+  return 0;
+}
+
+/* ---- the same columns through sock_diag netlink --------------------------------------- */
+
+/* The table a path names when it is one of the caller's own namespace: family and protocol. */
+static int diag_target(const char *path, int *family, int *protocol) {
+  static const struct {
+    const char *path;
+    int family, protocol;
+  } known[] = {
+      {"/proc/self/net/tcp", AF_INET, IPPROTO_TCP},
+      {"/proc/self/net/tcp6", AF_INET6, IPPROTO_TCP},
+      {"/proc/self/net/udp", AF_INET, IPPROTO_UDP},
+      {"/proc/self/net/udp6", AF_INET6, IPPROTO_UDP},
+  };
+  for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+    if (strcmp(path, known[i].path) == 0) {
+      *family = known[i].family;
+      *protocol = known[i].protocol;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* An address as /proc/net prints it: each 32-bit word in host order as %08X. */
+static size_t address_hex(const uint32_t *words, int count, char *out) {
+  static const char digits[] = "0123456789ABCDEF";
+  size_t at = 0;
+  for (int w = 0; w < count; w++) {
+    uint32_t v = words[w];
+    for (int shift = 28; shift >= 0; shift -= 4) out[at++] = digits[(v >> shift) & 15];
+  }
+  out[at] = 0;
+  return at;
+}
+
+/* Forget rows of a dump that did not finish, so the file can be read instead. */
+static void reset_rows(table_task_t *t) {
+  free(t->nums), free(t->addrs);
+  for (size_t h = 0; h < t->nhex; h++) free(t->hex[h]);
+  free(t->hex);
+  t->nums = NULL, t->addrs = NULL, t->hex = NULL;
+  t->rows = 0, t->nhex = 0;
+}
+
+/*
+ * Dump every socket of one family and protocol, in every state, with sock_diag (what ss uses).
+ * Fields as /proc/net prints them: state (a request socket reports SYN_RECV, a timewait socket
+ * its substate, as there), uid and inode (0 for timewait and request sockets, as there), ports in
+ * host order, addresses as hex words. Returns 0 when the dump completed, -1 otherwise.
+ */
+static int diag_table(table_task_t *t, int family, int protocol) {
+  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0) return -1;
+  struct timeval timeout = {.tv_sec = 5};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  struct {
+    struct nlmsghdr header;
+    struct inet_diag_req_v2 request;
+  } req;
+  memset(&req, 0, sizeof req);
+  req.header.nlmsg_len = sizeof req;
+  req.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  req.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.header.nlmsg_seq = 1;
+  req.request.sdiag_family = (uint8_t)family;
+  req.request.sdiag_protocol = (uint8_t)protocol;
+  req.request.idiag_states = ~0u;
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  size_t bufsize = 1 << 16, cap = 0;
+  char *buf = malloc(bufsize);
+  hex_index_t *idx = calloc(1, sizeof *idx);
+  int ok = -1, done = 0;
+  if (!buf || !idx || sendto(fd, &req, sizeof req, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) goto out;
+  int words = family == AF_INET6 ? 4 : 1;
+  char hex[33];
+  while (!done) {
+    ssize_t len = recv(fd, buf, bufsize, 0);
+    if (len < 0 && errno == EINTR) continue;
+    if (len <= 0) goto out;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+      if (h->nlmsg_flags & NLM_F_DUMP_INTR) goto out; /* the table changed under the dump */
+      if (h->nlmsg_type == NLMSG_DONE) {
+        done = 1;
+        break;
+      }
+      if (h->nlmsg_type == NLMSG_ERROR) goto out; /* e.g. no diag module for this protocol */
+      if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) goto out;
+      const struct inet_diag_msg *m = NLMSG_DATA(h);
+      uint32_t la, ra;
+      if (intern_hex(t, idx, hex, address_hex(m->id.idiag_src, words, hex), &la) ||
+          intern_hex(t, idx, hex, address_hex(m->id.idiag_dst, words, hex), &ra) ||
+          add_row(t, &cap, ntohs(m->id.idiag_sport), ntohs(m->id.idiag_dport), m->idiag_state, m->idiag_uid, m->idiag_inode, la, ra))
+        goto out;
+    }
+  }
+  ok = 0;
+out:
+  free(buf);
+  free(idx);
+  close(fd);
+  if (ok) reset_rows(t);
+  return ok;
+}
+
 static void table_task(void *ctx, size_t i) {
   table_task_t *t = &((table_task_t *)ctx)[i];
+  int family, protocol;
+  if (t->sock_diag && diag_target(t->file.path, &family, &protocol) && diag_table(t, family, protocol) == 0) {
+    t->via_diag = 1;
+    presort(t);
+    return;
+  }
   read_file_task(&t->file, 0);
   if (t->file.error) return;
   const char *text = t->file.data;
@@ -308,22 +449,10 @@ static void table_task(void *ctx, size_t i) {
           t->bad_line = line;
           break;
         }
-        if (t->rows == cap) {
-          cap = cap ? cap * 2 : 1024;
-          double *nums = realloc(t->nums, cap * 5 * sizeof(double));
-          if (nums) t->nums = nums;
-          uint32_t *addrs = realloc(t->addrs, cap * 2 * sizeof(uint32_t));
-          if (addrs) t->addrs = addrs;
-          if (!nums || !addrs) {
-            t->bad_line = line;
-            break;
-          }
+        if (add_row(t, &cap, lport, rport, st, uid, inode, la, ra)) {
+          t->bad_line = line;
+          break;
         }
-        double *n = t->nums + t->rows * 5;
-        n[0] = lport, n[1] = rport, n[2] = st, n[3] = uid, n[4] = inode;
-        t->addrs[t->rows * 2] = la;
-        t->addrs[t->rows * 2 + 1] = ra;
-        t->rows++;
       }
     } else if (memmem(text + pos, end - pos, "local_address", 13) == NULL) {
       t->bad_line = 1;
@@ -337,9 +466,11 @@ static void table_task(void *ctx, size_t i) {
 }
 
 static napi_value read_tables(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  bool sock_diag = false;
+  if (argc >= 2) napi_get_value_bool(env, argv[1], &sock_diag);
   uint32_t count = 0;
   if (argc < 1 || napi_get_array_length(env, argv[0], &count) != napi_ok) {
     napi_throw_type_error(env, "E_NATIVE", "readTables expects an array of paths");
@@ -358,6 +489,7 @@ static napi_value read_tables(napi_env env, napi_callback_info info) {
       napi_throw_type_error(env, "E_NATIVE", "readTables expects an array of paths");
       goto done;
     }
+    tasks[i].sock_diag = sock_diag;
     tasks[i].file.path = malloc(len + 1);
     if (!tasks[i].file.path) goto done;
     napi_get_value_string_utf8(env, item, tasks[i].file.path, len + 1, &len);
@@ -381,6 +513,9 @@ static napi_value read_tables(napi_env env, napi_callback_info info) {
       napi_value bad;
       napi_create_int64(env, (int64_t)t->bad_line, &bad);
       napi_set_named_property(env, value, "badLine", bad);
+      napi_value via;
+      napi_create_string_latin1(env, t->via_diag ? "sock_diag" : "file", NAPI_AUTO_LENGTH, &via);
+      napi_set_named_property(env, value, "via", via);
       napi_set_named_property(env, value, "hex", hex);
       napi_set_named_property(env, value, "nums", typed_array(env, napi_float64_array, t->nums, t->rows * 5, sizeof(double)));
       napi_set_named_property(env, value, "addrs", typed_array(env, napi_uint32_array, t->addrs, t->rows * 2, sizeof(uint32_t)));

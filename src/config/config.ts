@@ -141,7 +141,7 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv): WrittenConfig {
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith('NETMON_') || raw === undefined) continue;
     const key = name.slice(7).toLowerCase();
-    if (['config', 'native', 'threads', 'debug', 'bench_sockets', 'bench_runs', 'bench_out', 'bench_per_helper', 'bench_memory', 'bench_debug'].includes(key)) continue;
+    if (['config', 'native', 'threads', 'sock_diag', 'debug', 'bench_sockets', 'bench_runs', 'bench_out', 'bench_per_helper', 'bench_memory', 'bench_debug'].includes(key)) continue;
     const origin = `environment variable ${name}`;
     const spec = checkKey(key, origin, problems);
     if (!spec) continue;

@@ -52,6 +52,42 @@ describe.skipIf(skip)('native scanner', () => {
     expect(pids).toEqual(new Set([holder.info.pid]));
   });
 
+  it('dumps its own namespace through sock_diag into the same rows as /proc/self/net', () => {
+    const names = ['tcp', 'tcp6', 'udp', 'udp6'] as const;
+    const paths = names.map((n) => `/proc/self/net/${n}`);
+    // The holder's sockets stay put while both reads run; other sockets on the host may come and go.
+    const links = native!.readLinks('/proc', Int32Array.from([holder.info.pid]));
+    const inodes = new Set<number>();
+    for (let i = 0; i < links.triples.length; i += 3) inodes.add(links.triples[i]!);
+    const rows = (sockDiag: boolean) => {
+      const results = native!.readTables(paths, sockDiag);
+      return results.map((result, k) => {
+        if (typeof result === 'number') throw new Error(`errno ${result} reading ${paths[k]}`);
+        const all = socketsFromColumns(result, PROC_NET_TABLES[names[k]!], { source: paths[k]!, littleEndian: true });
+        return { via: result.via, total: all.length, mine: all.filter((s) => inodes.has(s.inode)).map((s) => JSON.stringify(s)).sort() };
+      });
+    };
+    const viaDiag = rows(true);
+    const viaFile = rows(false);
+    expect(viaDiag.map((r) => r.via)).toEqual(['sock_diag', 'sock_diag', 'sock_diag', 'sock_diag']);
+    expect(viaFile.map((r) => r.via)).toEqual(['file', 'file', 'file', 'file']);
+    expect(viaDiag.map((r) => r.mine)).toEqual(viaFile.map((r) => r.mine));
+    // The holder's listeners, connected pair and UDP sockets are there (its other socket
+    // descriptors are Unix sockets), with every field.
+    expect(viaDiag.reduce((n, r) => n + r.mine.length, 0)).toBeGreaterThanOrEqual(5);
+    expect(viaDiag[0]!.mine.some((s) => s.includes(`"localPort":${holder.info.tcp4}`) && s.includes('"state":"LISTEN"'))).toBe(true);
+    expect(viaDiag[3]!.mine.some((s) => s.includes(`"localPort":${holder.info.udp6}`))).toBe(true);
+  });
+
+  it('reads another namespace path, or one under another root, as a file even when sock_diag is asked for', () => {
+    const [other] = native!.readTables([`/proc/${holder.info.pid}/net/tcp`], true);
+    expect(typeof other === 'number' ? other : other!.via).toBe('file');
+    const fake = join(dir, 'self-net-tcp');
+    writeFileSync(fake, '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n');
+    const [copy] = native!.readTables([fake], true);
+    expect(copy).toMatchObject({ via: 'file', badLine: 0 });
+  });
+
   it('returns the errno of a table it cannot read', () => {
     expect(native!.readTables([join(dir, 'absent')])).toEqual([2]);
   });
