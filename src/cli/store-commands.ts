@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { StoreError, VerificationError } from '../errors.js';
+import { percent } from '../model/format.js';
 import { isoWithOffset } from '../outputs/time.js';
 import { printable } from '../outputs/sanitize.js';
 import { EvidenceStore } from '../store/evidence-store.js';
@@ -30,7 +31,7 @@ export function listSnapshots(flags: { db: string; output: 'text' | 'json' }, io
       printable(s.label ?? ''),
       printable(s.change ?? ''),
       String(s.sockets),
-      `${(s.coverage * 100).toFixed(1)}%`,
+      percent(s.coverage),
     ]);
     const header = ['ID', 'TAKEN AT', 'HOST', 'LABEL', 'CHANGE', 'SOCKETS', 'COVERAGE'];
     const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), h.length));

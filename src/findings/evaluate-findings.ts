@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { formatEndpoint } from '../collect/parse/address.js';
+import { percent } from '../model/format.js';
 import type { Change, ChangeKind, Diff, ListenerView, OutboundView, ProcessView } from '../diff/diff-snapshots.js';
 import type { ControlsCatalogue } from './controls.js';
 import { classifyFindings, type ExpectedAction, type ExpectedChange, type ExpectedChanges } from './expected-changes.js';
@@ -130,7 +131,7 @@ function summarize(change: Change): string {
     case 'new-external-destination':
       return `new external destination ${formatEndpoint(change.after.remoteAddress, change.after.remotePort)} (${who(change.after.process)})`;
     case 'coverage-changed':
-      return `attribution coverage ${(change.before.ratio * 100).toFixed(1)}% -> ${(change.after.ratio * 100).toFixed(1)}%`;
+      return `attribution coverage ${percent(change.before.ratio)} -> ${percent(change.after.ratio)}`;
   }
 }
 

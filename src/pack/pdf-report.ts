@@ -3,6 +3,7 @@ import type PDFKit from 'pdfkit';
 import { formatEndpoint } from '../collect/parse/address.js';
 import { exposureIndex, type ProcessView } from '../diff/diff-snapshots.js';
 import { SEVERITIES, type Finding } from '../findings/evaluate-findings.js';
+import { percent } from '../model/format.js';
 import type { Snapshot } from '../model/types.js';
 import { sortFindings } from '../outputs/findings.js';
 import { cadesDetachedSignature, type CadesIdentity } from './pki.js';
@@ -69,9 +70,6 @@ function plural(n: number, one: string, many = `${one}s`): string {
 }
 
 
-function percent(ratio: number): string {
-  return `${(ratio * 100).toFixed(1)}%`;
-}
 
 function who(p: ProcessView | null): string {
   return p ? `${p.name} (pid ${p.pid}${p.user ? `, ${p.user}` : ''})` : 'no process attributed';
