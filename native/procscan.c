@@ -375,10 +375,10 @@ static int diag_table(table_task_t *t, int family, int protocol) {
   int words = family == AF_INET6 ? 4 : 1;
   char hex[33];
   while (!done) {
-    ssize_t len = recv(fd, buf, bufsize, 0);
+    ssize_t len = recv(fd, buf, bufsize, MSG_TRUNC); /* MSG_TRUNC: the datagram's real length */
     if (len < 0 && errno == EINTR) continue;
-    if (len <= 0) goto out;
-    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len); h = NLMSG_NEXT(h, len)) {
+    if (len <= 0 || (size_t)len > bufsize) goto out;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
       if (h->nlmsg_flags & NLM_F_DUMP_INTR) goto out; /* the table changed under the dump */
       if (h->nlmsg_type == NLMSG_DONE) {
         done = 1;
