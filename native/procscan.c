@@ -195,34 +195,75 @@ static int parse_dec(const char *s, size_t n, double *out) {
   return 0;
 }
 
-#define HEX_SLOTS 4096
+/*
+ * Distinct address fields of a table, interned: an open-addressing table of indices into t->hex,
+ * kept at most half full and doubled when needed, so a server talking to tens of thousands of
+ * distinct peers costs no more per row than one talking to a few.
+ */
 typedef struct {
-  int32_t slot[HEX_SLOTS]; /* index + 1, 0 = empty */
+  int32_t *slot; /* index + 1 into t->hex, 0 = empty; a power of two long */
+  size_t cap;
+  uint32_t *hashes; /* hash of each interned field, by index */
+  size_t hcap; /* room in t->hex and hashes */
 } hex_index_t;
+
+static int hex_index_init(hex_index_t *idx) {
+  memset(idx, 0, sizeof *idx);
+  idx->cap = 1024;
+  idx->slot = calloc(idx->cap, sizeof(int32_t));
+  return idx->slot ? 0 : -1;
+}
+
+static void hex_index_free(hex_index_t *idx) {
+  free(idx->slot);
+  free(idx->hashes);
+}
+
+static size_t hex_free_slot(const int32_t *slot, size_t cap, uint32_t h) {
+  size_t at = h & (cap - 1);
+  while (slot[at] != 0) at = (at + 1) & (cap - 1);
+  return at;
+}
 
 static int intern_hex(table_task_t *t, hex_index_t *idx, const char *s, size_t n, uint32_t *out) {
   uint32_t h = 2166136261u;
   for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
-  for (size_t probe = 0; probe < HEX_SLOTS; probe++) {
-    size_t at = (h + probe) & (HEX_SLOTS - 1);
-    int32_t v = idx->slot[at];
-    if (v == 0) {
-      char **grown = realloc(t->hex, (t->nhex + 1) * sizeof(char *));
-      if (!grown) return -1;
-      t->hex = grown;
-      t->hex[t->nhex] = strndup(s, n);
-      if (!t->hex[t->nhex]) return -1;
-      idx->slot[at] = (int32_t)++t->nhex;
-      *out = (uint32_t)(t->nhex - 1);
-      return 0;
-    }
+  size_t at = h & (idx->cap - 1);
+  for (int32_t v; (v = idx->slot[at]) != 0; at = (at + 1) & (idx->cap - 1)) {
     const char *known = t->hex[v - 1];
-    if (strlen(known) == n && memcmp(known, s, n) == 0) {
+    if (idx->hashes[v - 1] == h && strncmp(known, s, n) == 0 && known[n] == 0) {
       *out = (uint32_t)(v - 1);
       return 0;
     }
   }
-  return -1; /* more distinct addresses than slots: let the reference parser do it */
+  if (t->nhex >= INT32_MAX - 1) return -1;
+  if (t->nhex == idx->hcap) {
+    size_t grown = idx->hcap ? idx->hcap * 2 : 256;
+    char **hex = realloc(t->hex, grown * sizeof(char *));
+    if (!hex) return -1;
+    t->hex = hex;
+    uint32_t *hashes = realloc(idx->hashes, grown * sizeof(uint32_t));
+    if (!hashes) return -1;
+    idx->hashes = hashes;
+    idx->hcap = grown;
+  }
+  if ((t->nhex + 1) * 2 > idx->cap) {
+    size_t cap = idx->cap * 2;
+    int32_t *slot = calloc(cap, sizeof(int32_t));
+    if (!slot) return -1;
+    for (size_t i = 0; i < t->nhex; i++) slot[hex_free_slot(slot, cap, idx->hashes[i])] = (int32_t)(i + 1);
+    free(idx->slot);
+    idx->slot = slot;
+    idx->cap = cap;
+    at = hex_free_slot(slot, cap, h);
+  }
+  char *copy = strndup(s, n);
+  if (!copy) return -1;
+  t->hex[t->nhex] = copy;
+  idx->hashes[t->nhex] = h;
+  idx->slot[at] = (int32_t)++t->nhex;
+  *out = (uint32_t)(t->nhex - 1);
+  return 0;
 }
 
 /* One stable counting-sort pass of `in` into `out` by key(row) in [0, buckets). */
@@ -369,7 +410,8 @@ static int diag_table(table_task_t *t, int family, int protocol) {
   struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
   size_t bufsize = 1 << 16, cap = 0;
   char *buf = malloc(bufsize);
-  hex_index_t *idx = calloc(1, sizeof *idx);
+  hex_index_t index;
+  hex_index_t *idx = hex_index_init(&index) == 0 ? &index : NULL;
   int ok = -1, done = 0;
   if (!buf || !idx || sendto(fd, &req, sizeof req, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) goto out;
   int words = family == AF_INET6 ? 4 : 1;
@@ -397,7 +439,7 @@ static int diag_table(table_task_t *t, int family, int protocol) {
   ok = 0;
 out:
   free(buf);
-  free(idx);
+  if (idx) hex_index_free(idx);
   close(fd);
   if (ok) reset_rows(t);
   return ok;
@@ -415,7 +457,8 @@ static void table_task(void *ctx, size_t i) {
   if (t->file.error) return;
   const char *text = t->file.data;
   size_t size = t->file.size, cap = 0;
-  hex_index_t *idx = calloc(1, sizeof *idx);
+  hex_index_t index;
+  hex_index_t *idx = hex_index_init(&index) == 0 ? &index : NULL;
   if (!idx) {
     t->bad_line = 1;
     return;
@@ -461,7 +504,7 @@ static void table_task(void *ctx, size_t i) {
     pos = end + 1;
   }
   if (line == 0) t->bad_line = 1;
-  free(idx);
+  hex_index_free(idx);
   if (!t->bad_line) presort(t);
 }
 

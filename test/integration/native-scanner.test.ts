@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LinuxCollector } from '../../src/collect/linux.js';
@@ -8,6 +10,8 @@ import { loadNativeProcScan } from '../../src/collect/native-procscan.js';
 import { parseProcNet, PROC_NET_TABLES, socketsFromColumns } from '../../src/collect/parse/proc-net.js';
 import { ParseError } from '../../src/errors.js';
 import { HOLDER, skipWithReason, startJsonProcess, stop, type Started } from '../helpers/processes.js';
+
+const MANY = fileURLToPath(new URL('../fixtures/many-addresses.mjs', import.meta.url));
 
 const native = loadNativeProcScan(true);
 const skip = skipWithReason(native === null, 'native scanner tests: build/Release/netmon_procscan.node is not built (npm install builds it with node-gyp)');
@@ -87,6 +91,44 @@ describe.skipIf(skip)('native scanner', () => {
     const [copy] = native!.readTables([fake], true);
     expect(copy).toMatchObject({ via: 'file', badLine: 0 });
   });
+
+  it('keeps the fast path on a host with more distinct addresses than a small intern table holds', async () => {
+    // 4,500 unconnected UDP sockets, each on its own 127.1.x.y address (more than the 4,096 that
+    // once sent such a table to the slow reference parser), held by as many processes as the
+    // open-file limit needs.
+    const total = 4500;
+    const limit = Number(spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim()) || 1024;
+    const perProcess = Math.max(100, Math.min(total, limit - 64));
+    const holders: Started<{ pid: number; addresses: string[] }>[] = [];
+    try {
+      for (let first = 0; first < total; first += perProcess) {
+        holders.push(await startJsonProcess(process.execPath, [MANY, String(first), String(Math.min(perProcess, total - first))]));
+      }
+      const wanted = new Set(holders.flatMap((h) => h.info.addresses));
+      expect(wanted.size).toBe(total);
+      const mine = (sockDiag: boolean) => {
+        const [result] = native!.readTables(['/proc/self/net/udp'], sockDiag);
+        if (typeof result === 'number') throw new Error(`errno ${result}`);
+        expect(result!.badLine).toBe(0);
+        expect(result!.hex.length).toBeGreaterThanOrEqual(total);
+        const rows = socketsFromColumns(result!, PROC_NET_TABLES.udp, { source: 'udp', littleEndian: true }).filter((s) => wanted.has(s.localAddress));
+        return { via: result!.via, rows: rows.map((s) => JSON.stringify(s)).sort() };
+      };
+      const viaDiag = mine(true);
+      const viaFile = mine(false);
+      expect([viaDiag.via, viaFile.via]).toEqual(['sock_diag', 'file']);
+      expect(viaDiag.rows).toHaveLength(total);
+      expect(viaDiag.rows).toEqual(viaFile.rows);
+      // ...and a whole scan attributes every one of them to the process that holds it.
+      const scan = new LinuxCollector({}, 'native').scanSockets({ families: ['ipv4'], owners: true });
+      const pids = new Set(holders.map((h) => h.info.pid));
+      const found = scan.namespaces.flatMap((n) => n.sockets).filter((s) => s.transport === 'udp' && wanted.has(s.localAddress));
+      expect(found).toHaveLength(total);
+      expect(found.every((s) => (scan.owners.get(s.inode) ?? []).some((o) => pids.has(o.pid)))).toBe(true);
+    } finally {
+      await Promise.all(holders.map((h) => stop(h.child)));
+    }
+  }, 60_000);
 
   it('returns the errno of a table it cannot read', () => {
     expect(native!.readTables([join(dir, 'absent')])).toEqual([2]);
