@@ -133,9 +133,14 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/**
+ * A socket of the current set and its item digest. Its stored body is not kept across appends
+ * (see `bodies` in appendSnapshot): tens of thousands of bodies kept alive through an append were
+ * most of its garbage-collection cost (every young-generation collection copied them), and an
+ * unchanged capture never needs them.
+ */
 interface StoredSocket {
   socket: SocketRecord;
-  body: string;
   digest: string;
 }
 
@@ -143,11 +148,16 @@ interface StoredSocket {
  * The same string, stored as one block. A string built by concatenation is a tree of its pieces
  * until something reads it; reading a character makes V8 copy it into one block, so that the
  * pieces die young instead of being kept (and copied by every garbage collection) for as long
- * as the body is. At 10^4 to 10^5 socket bodies per snapshot this halves the cost of a capture.
+ * as the string is.
  */
 function flatten(text: string): string {
   text.charCodeAt(0);
   return text;
+}
+
+/** A socket's stored body: the text its item digest is taken over. */
+function socketBody(s: SocketRecord): string {
+  return socketToJson(s);
 }
 
 /** Identity of a socket between ticks: its inode (unique across namespaces); inode 0 sockets
@@ -451,8 +461,9 @@ export class EvidenceStore {
   /** Append one snapshot as one transaction: all of it is stored, or none of it. */
   appendSnapshot(snapshot: Snapshot, options: AppendOptions = {}): AppendResult {
     if (this.session === null) this.beginSession({ interval: null });
-    type Item = { kind: ItemKind; body: string; socket?: SocketRecord };
-    const others: [string, Item][] = [];
+    /** An item to store; a socket's body is made when it is inserted (see StoredSocket). */
+    type Item = { kind: ItemKind; body: string; socket?: undefined } | { kind: 'socket'; body?: undefined; socket: SocketRecord };
+    const others: [string, { kind: ItemKind; body: string }][] = [];
     const add = (kind: ItemKind, value: object): void => {
       const body = JSON.stringify(value);
       others.push([this.digestOf(kind, body), { kind, body }]);
@@ -465,6 +476,12 @@ export class EvidenceStore {
     const retain = options.retain ?? true;
     const sockets = new Map<number | string, StoredSocket>();
     const fresh: StoredSocket[] = [];
+    const previous = this.state;
+    // Bodies of new sockets are kept for this append where they will be inserted: every one in a
+    // store's first snapshot, and the few new ones of a running session's tick. A new process
+    // appending to an existing store (`--once`) keeps none: usually nothing changed, and when
+    // something did, only the changed sockets' bodies are made again.
+    const bodies = previous === null || previous.ids !== null ? new Map<string, string>() : null;
     for (const s of snapshot.sockets) {
       const key = socketKey(s);
       const known = this.sockets.get(key);
@@ -472,15 +489,15 @@ export class EvidenceStore {
         sockets.set(key, known);
         continue;
       }
-      const body = flatten(socketToJson(s));
       // Kept for the next append as a copy: the caller may change its object in place meanwhile.
       // (No digest memo for sockets: an unchanged socket is caught by identity above.)
-      const entry = { socket: retain ? copySocket(s) : s, body, digest: itemDigest('socket', body) };
+      const body = socketBody(s);
+      const entry = { socket: retain ? copySocket(s) : s, digest: itemDigest('socket', body) };
+      bodies?.set(entry.digest, flatten(body));
       sockets.set(key, entry);
       fresh.push(entry);
     }
 
-    const previous = this.state;
     const checkpoint = previous === null || previous.sinceCheckpoint + 1 >= this.checkpointEvery;
     /** The previous snapshot's items, loaded the first time they are needed. */
     const previousIds = (): Map<string, number> => (previous!.ids ??= this.itemDigestsOf(previous!.snapshotId));
@@ -509,7 +526,7 @@ export class EvidenceStore {
     }
     if (!sameSet || checkpoint) {
       for (const [d, item] of others) items.set(d, item);
-      for (const e of sockets.values()) items.set(e.digest, { kind: 'socket', body: e.body, socket: e.socket });
+      for (const e of sockets.values()) items.set(e.digest, { kind: 'socket', socket: e.socket });
       const before = previous === null ? null : previousIds();
       for (const d of items.keys()) if (!before?.has(d)) added.push(d);
       if (before) for (const [d, id] of before) if (!items.has(d)) removed.push([d, id]);
@@ -529,7 +546,7 @@ export class EvidenceStore {
             for (const [d] of removed) ids.delete(d);
             for (const d of added) {
               const item = items.get(d)!;
-              ids.set(d, Number((upsert.get(item.kind, d, item.body) as { id: number }).id));
+              ids.set(d, Number((upsert.get(item.kind, d, item.body ?? bodies?.get(d) ?? socketBody(item.socket)) as { id: number }).id));
             }
           }
           const body: SnapshotBody = {
