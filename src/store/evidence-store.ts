@@ -326,7 +326,7 @@ export class EvidenceStore {
 
   private pruneAnchor(): { seq: number; hash: string; base: number } | null {
     const row = this.stmt("SELECT value FROM meta WHERE key = 'prune_anchor'").get();
-    return row ? (JSON.parse(String(row.value)) as { seq: number; hash: string; base: number }) : null;
+    return row ? this.parseStored<{ seq: number; hash: string; base: number }>(String(row.value), 'the prune anchor (meta table)') : null;
   }
 
   /**
@@ -356,7 +356,7 @@ export class EvidenceStore {
           const last = this.stmt('SELECT taken_at, session FROM snapshots ORDER BY id DESC LIMIT 1').get();
           if (last) {
             const prevSession = this.stmt("SELECT body FROM records WHERE seq = ? AND kind = 'session'").get(Number(last.session));
-            const interval = prevSession ? (JSON.parse(String(prevSession.body)) as { interval: number | null }).interval : null;
+            const interval = prevSession ? this.parseStored<{ interval: number | null }>(String(prevSession.body), `session record ${Number(last.session)}`).interval : null;
             const lastAt = String(last.taken_at);
             const late = interval !== null && Date.parse(at) - Date.parse(lastAt) > 2 * interval * 1000;
             if (unclean || late) {
@@ -438,6 +438,17 @@ export class EvidenceStore {
     return Number(this.stmt('SELECT COALESCE(MAX(snapshot_id), 0) FROM checkpoint_items WHERE snapshot_id <= ?').pluck().get(id));
   }
 
+  /** Stored JSON text, parsed. Text that is not JSON means the store was changed outside netmon. */
+  private parseStored<T>(text: string, what: string): T {
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new VerificationError('E_STORE_BAD_JSON', `${what} in ${this.path} is not valid JSON: the store was changed outside netmon`, {
+        hint: `\`netmon verify-store --db ${this.path}\` names the first record that no longer matches its hash`,
+      });
+    }
+  }
+
   private snapshotBody(id: number): SnapshotBody {
     const row = this.stmt("SELECT body FROM records WHERE seq = ? AND kind = 'snapshot'").get(id);
     if (!row) {
@@ -446,7 +457,7 @@ export class EvidenceStore {
       const known = range && Number(range.n) > 0 ? `its ${Number(range.n)} snapshot(s) have ids from ${Number(range.first)} to ${Number(range.latest)} (not consecutive: ids are positions in the record chain); ` : 'it holds no snapshot yet; ';
       throw new StoreError('E_STORE_NO_SNAPSHOT', `no snapshot ${id} in ${this.path}`, { hint: `${known}list them with \`netmon snapshots\`, or use first, latest, a label or a time` });
     }
-    return JSON.parse(String(row.body)) as SnapshotBody;
+    return this.parseStored<SnapshotBody>(String(row.body), `the record of snapshot ${id}`);
   }
 
   private digestOf(kind: ItemKind, body: string): string {
@@ -594,7 +605,7 @@ export class EvidenceStore {
         const body = this.stmt('SELECT kind, body FROM items WHERE id = ?');
         for (const [, itemId] of removed) {
           const row = body.get(itemId);
-          if (row && row.kind === 'socket') closed.push(JSON.parse(String(row.body)) as SocketRecord);
+          if (row && row.kind === 'socket') closed.push(this.parseStored<SocketRecord>(String(row.body), `item ${itemId} (socket)`));
         }
       }
       return { id: result.id, added: previous ? added.length : 0, removed: removed.length, checkpoint, opened, closed };
@@ -637,7 +648,7 @@ export class EvidenceStore {
     let context: SnapshotContext | undefined;
     let ids: Set<number>;
     const parse = (itemId: number, kind: string, text: string): void => {
-      if (!this.parsedItems.has(itemId)) this.parsedItems.set(itemId, { kind, value: JSON.parse(text) as unknown });
+      if (!this.parsedItems.has(itemId)) this.parsedItems.set(itemId, { kind, value: this.parseStored(text, `item ${itemId} (${kind}), read while loading snapshot ${id},`) });
     };
     if (this.parsedItems.size === 0) {
       // The first snapshot this store object loads: ids and bodies together, in two joined
@@ -705,7 +716,7 @@ export class EvidenceStore {
   gaps(): GapRecord[] {
     return this.stmt("SELECT seq, body FROM records WHERE kind = 'gap' ORDER BY seq")
       .all()
-      .map((r) => ({ seq: Number(r.seq), ...(JSON.parse(String(r.body)) as { from: string; to: string; reason: string }) }));
+      .map((r) => ({ seq: Number(r.seq), ...this.parseStored<{ from: string; to: string; reason: string }>(String(r.body), `gap record ${Number(r.seq)}`) }));
   }
 
   /** Recompute the chain and every snapshot's item set; name the first record that fails. */

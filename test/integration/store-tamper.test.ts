@@ -127,6 +127,31 @@ describe('reading a store with an item row deleted', () => {
   });
 });
 
+describe('reading a store with stored text that is not JSON', () => {
+  it('show and diff name the item and point to verify-store (exit 4) instead of an internal error', () => {
+    const file = tampered((db) => db.prepare('UPDATE items SET body = substr(body, 1, 20) WHERE id = ?').run(item.outbound));
+    for (const id of ['2', '3']) {
+      const r = runCli(['show', id, '--db', file, '--output', 'json'], { cwd: dir });
+      expect(r.status, r.stderr).toBe(4);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(`item ${item.outbound} (socket), read while loading snapshot ${id}, in ${file} is not valid JSON`);
+      expect(r.stderr).toContain(`netmon verify-store --db ${file}`);
+      expect(r.stderr).not.toContain('internal error');
+    }
+    const diff = runCli(['diff', '--pre', '4', '--post', '8', '--db', file], { cwd: dir });
+    expect(diff.status, diff.stderr).toBe(4);
+    expect(diff.stderr).toContain(`item ${item.outbound} (socket), read while loading snapshot`);
+  });
+
+  it('a snapshot record whose body is not JSON is named the same way', () => {
+    const file = tampered((db) => db.prepare('UPDATE records SET body = substr(body, 1, 20) WHERE seq = 3').run());
+    const r = runCli(['show', '3', '--db', file], { cwd: dir });
+    expect(r.status, r.stderr).toBe(4);
+    expect(r.stderr).toContain(`the record of snapshot 3 in ${file} is not valid JSON`);
+    expect(r.stderr).not.toContain('internal error');
+  });
+});
+
 describe('verify-store detects tampering (each case on a fresh copy of a real store)', () => {
   it('an intact copy verifies: exit 0, "verified" with the counts and head hash', () => {
     const file = copyOfBase();
