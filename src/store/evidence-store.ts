@@ -139,6 +139,15 @@ function processAlive(pid: number): boolean {
  * most of its garbage-collection cost (every young-generation collection copied them), and an
  * unchanged capture never needs them.
  */
+/** A snapshot's items, parsed and sorted as the snapshot has them; shared, read-only. */
+interface ItemSet {
+  digest: string;
+  sockets: SocketRecord[];
+  processes: ProcessRecord[];
+  namespaces: NamespaceRecord[];
+  context: SnapshotContext;
+}
+
 interface StoredSocket {
   socket: SocketRecord;
   digest: string;
@@ -232,6 +241,8 @@ export class EvidenceStore {
   private statements = new Map<string, Statement>();
   /** Items parsed by loadSnapshot, by id (read-only views share them: callers must not mutate). */
   private readonly parsedItems = new Map<number, { kind: string; value: unknown }>();
+  /** The item set loadSnapshot assembled last, by set digest. */
+  private lastItemSet: ItemSet | null = null;
 
   private constructor(path: string, db: Database, options: StoreOpenOptions) {
     this.path = path;
@@ -642,6 +653,22 @@ export class EvidenceStore {
   /** A past snapshot, exactly as it was captured. Its records may be shared with other snapshots loaded through this store object: treat them as read-only. */
   loadSnapshot(id: number): Snapshot & { label: string | null; change: string | null } {
     const body = this.snapshotBody(id);
+    if (body.snapshot.schemaVersion !== SNAPSHOT_SCHEMA_VERSION) {
+      throw new FormatError('E_SNAPSHOT_VERSION', `snapshot ${id} has schema ${String(body.snapshot.schemaVersion)}, expected ${SNAPSHOT_SCHEMA_VERSION}`);
+    }
+    // Snapshots with the same set digest have the same items (the digest commits to every item's
+    // digest, and an item's digest is its identity in the store): an unchanged inventory, which
+    // is what most ticks of a quiet host are, is assembled once and shared.
+    const last = this.lastItemSet;
+    const set = last !== null && last.digest === body.setDigest ? last : (this.lastItemSet = this.loadItemSet(id, body.setDigest));
+    const { sockets, processes, namespaces, context } = set;
+    const { schemaVersion, takenAt, durationMs, coverage } = body.snapshot;
+    const { tool, host, selection, warnings } = context;
+    return { schemaVersion, tool, host, takenAt, durationMs, selection, namespaces, sockets, processes, coverage, warnings, label: body.label, change: body.change };
+  }
+
+  /** The items of snapshot `id`, parsed and in snapshot order. */
+  private loadItemSet(id: number, digest: string): ItemSet {
     const sockets: SocketRecord[] = [];
     const processes: ProcessRecord[] = [];
     const namespaces: NamespaceRecord[] = [];
@@ -703,13 +730,8 @@ export class EvidenceStore {
     sockets.sort(compareSockets);
     processes.sort((a, b) => a.pid - b.pid);
     namespaces.sort((a, b) => Number(b.host) - Number(a.host) || a.inode - b.inode);
-    if (body.snapshot.schemaVersion !== SNAPSHOT_SCHEMA_VERSION) {
-      throw new FormatError('E_SNAPSHOT_VERSION', `snapshot ${id} has schema ${String(body.snapshot.schemaVersion)}, expected ${SNAPSHOT_SCHEMA_VERSION}`);
-    }
     if (!context) throw new VerificationError('E_STORE_MISSING_ITEM', `snapshot ${id} has no context item (host, selection) in ${this.path}`);
-    const { schemaVersion, takenAt, durationMs, coverage } = body.snapshot;
-    const { tool, host, selection, warnings } = context;
-    return { schemaVersion, tool, host, takenAt, durationMs, selection, namespaces, sockets, processes, coverage, warnings, label: body.label, change: body.change };
+    return { digest, sockets, processes, namespaces, context };
   }
 
   /** Gap records, oldest first. */

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormatError, StoreError } from '../../src/errors.js';
 import type { ExecutableIdentity, Snapshot } from '../../src/model/types.js';
+import { diffSnapshots } from '../../src/diff/diff-snapshots.js';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
 import { makeSocket } from '../helpers/make.js';
 import { CLI, runCli } from '../helpers/processes.js';
@@ -133,6 +134,20 @@ describe('EvidenceStore (real SQLite files)', () => {
     // The reused socket record is stored once
     expect(count(db, 'SELECT COUNT(*) FROM items WHERE body LIKE ?', '%"inode":5001,%')).toBe(1);
     reader.close();
+
+    // Snapshots with the same set digest share their records (ticks 1 and 2), and the diff of
+    // such a pair finds nothing; loading a changed one in between or after stays exact.
+    const shared = EvidenceStore.open(db, { readonly: true });
+    const [first, second, third] = list.map((s) => shared.loadSnapshot(s.id));
+    expect(second!.sockets).toBe(first!.sockets);
+    expect(second!.takenAt).toBe(ticks[1]!.snapshot.takenAt);
+    expect(second).toStrictEqual(expected(ticks[1]!));
+    expect(third!.sockets).not.toBe(first!.sockets);
+    expect(third).toStrictEqual(expected(ticks[2]!));
+    expect(shared.loadSnapshot(list[0]!.id)).toStrictEqual(expected(ticks[0]!));
+    expect(diffSnapshots(first!, second!).changes).toEqual([]);
+    expect(diffSnapshots(second!, third!)).toEqual(diffSnapshots(ticks[1]!.snapshot, ticks[2]!.snapshot));
+    shared.close();
   });
 
   it('a socket object changed in place between two appends is stored as changed', () => {
