@@ -7,6 +7,8 @@
 //   NETMON_BENCH_OUT=/path/results.json                   where the JSON results go
 //                                                         (default: <os.tmpdir()>/netmon-bench-latest.json)
 //   NETMON_BENCH_PER_HELPER=10000                         most sockets one helper process holds
+//   NETMON_BENCH_KEEP_SCRATCH=1                           keep the scratch directory (the --once
+//                                                         store, CSV trail, report packs) to inspect
 //
 // Exit status: 0 when the measurement completed, whatever the targets say (this measures, it
 // does not judge a build); 1 when the harness itself failed; 130/143 on SIGINT/SIGTERM.
@@ -45,7 +47,8 @@ let scratch = null;
 let interrupted = false;
 process.on('exit', () => {
   population?.killNow();
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  if (scratch && process.env.NETMON_BENCH_KEEP_SCRATCH === '1') process.stderr.write(`scratch directory kept: ${scratch}\n`);
+  else if (scratch) rmSync(scratch, { recursive: true, force: true });
   cleanupMeasure();
 });
 for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {

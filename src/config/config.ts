@@ -141,7 +141,8 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv): WrittenConfig {
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith('NETMON_') || raw === undefined) continue;
     const key = name.slice(7).toLowerCase();
-    if (['config', 'native', 'threads', 'sock_diag', 'debug', 'bench_sockets', 'bench_runs', 'bench_out', 'bench_per_helper', 'bench_memory', 'bench_debug'].includes(key)) continue;
+    // Switches of netmon's runtime and of its benchmark (NETMON_BENCH_*), not configuration keys.
+    if (['config', 'native', 'threads', 'sock_diag', 'debug'].includes(key) || key.startsWith('bench_')) continue;
     const origin = `environment variable ${name}`;
     const spec = checkKey(key, origin, problems);
     if (!spec) continue;

@@ -35,7 +35,19 @@ describe('configuration file', () => {
   });
 
   it('reads NETMON_* variables, with comma-separated port filters, and ignores netmon’s own switches', () => {
-    const env = configFromEnvironment({ NETMON_OUTPUT_FORMAT: 'json', NETMON_PORT_FILTER: ':22, udp:53', NETMON_NATIVE: '0', NETMON_DEBUG: '1', PATH: '/bin' });
+    const env = configFromEnvironment({
+      NETMON_OUTPUT_FORMAT: 'json',
+      NETMON_PORT_FILTER: ':22, udp:53',
+      NETMON_NATIVE: '0',
+      NETMON_THREADS: '0',
+      NETMON_SOCK_DIAG: '0',
+      NETMON_DEBUG: '1',
+      // the benchmark's switches reach the netmon processes it starts
+      NETMON_BENCH_KEEP_ENV: '1',
+      NETMON_BENCH_KEEP_SCRATCH: '1',
+      NETMON_BENCH_RUNS: '3',
+      PATH: '/bin',
+    });
     expect(env.get('output_format')?.value).toBe('json');
     expect(env.get('port_filter')?.value).toEqual([':22', 'udp:53']);
     expect(env.size).toBe(2);
