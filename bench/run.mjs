@@ -44,11 +44,16 @@ function envInt(name, fallback, min) {
 // ---- teardown on every path --------------------------------------------------------------
 let population = null;
 let scratch = null;
+/** Remove the scratch directory, or say where it is with NETMON_BENCH_KEEP_SCRATCH=1. */
+function removeScratch() {
+  if (scratch && process.env.NETMON_BENCH_KEEP_SCRATCH === '1') process.stderr.write(`bench: scratch directory kept: ${scratch}\n`);
+  else if (scratch) rmSync(scratch, { recursive: true, force: true });
+  scratch = null;
+}
 let interrupted = false;
 process.on('exit', () => {
   population?.killNow();
-  if (scratch && process.env.NETMON_BENCH_KEEP_SCRATCH === '1') process.stderr.write(`scratch directory kept: ${scratch}\n`);
-  else if (scratch) rmSync(scratch, { recursive: true, force: true });
+  removeScratch();
   cleanupMeasure();
 });
 for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
@@ -307,8 +312,7 @@ async function main() {
   } finally {
     await population.stop();
     population = null;
-    rmSync(scratch, { recursive: true, force: true });
-    scratch = null;
+    removeScratch();
   }
 
   // ---- figures -----------------------------------------------------------------------------
