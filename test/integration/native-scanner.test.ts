@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,6 +82,34 @@ describe.skipIf(skip)('native scanner', () => {
     expect(viaDiag.reduce((n, r) => n + r.mine.length, 0)).toBeGreaterThanOrEqual(5);
     expect(viaDiag[0]!.mine.some((s) => s.includes(`"localPort":${holder.info.tcp4}`) && s.includes('"state":"LISTEN"'))).toBe(true);
     expect(viaDiag[3]!.mine.some((s) => s.includes(`"localPort":${holder.info.udp6}`))).toBe(true);
+  });
+
+  it('gives a TIME_WAIT socket the same row both ways (kernel-owned: inode 0, uid 0)', async () => {
+    // This process closes its end first, so that end stays in TIME_WAIT for a minute.
+    const server = net.createServer((c) => c.on('error', () => {}));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const client = net.connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    const clientPort = client.localPort!;
+    await new Promise<void>((resolve) => client.end(resolve));
+    await new Promise<void>((resolve) => client.once('close', () => resolve()));
+    server.close();
+    const rowsOf = (sockDiag: boolean) => {
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const [result] = native!.readTables(['/proc/self/net/tcp'], sockDiag);
+        if (typeof result === 'number') throw new Error(`errno ${result}`);
+        const rows = socketsFromColumns(result!, PROC_NET_TABLES.tcp, { source: 'tcp', littleEndian: true }).filter((s) => s.localPort === clientPort && s.remotePort === port);
+        if (rows.length > 0 && rows.every((s) => s.state === 'TIME_WAIT')) return { via: result!.via, rows: rows.map((s) => JSON.stringify(s)) };
+        spawnSync('sleep', ['0.02']);
+      }
+      throw new Error(`no TIME_WAIT row for 127.0.0.1:${clientPort} -> ${port}`);
+    };
+    const viaDiag = rowsOf(true);
+    const viaFile = rowsOf(false);
+    expect([viaDiag.via, viaFile.via]).toEqual(['sock_diag', 'file']);
+    expect(viaDiag.rows).toEqual(viaFile.rows);
+    expect(JSON.parse(viaDiag.rows[0]!)).toMatchObject({ state: 'TIME_WAIT', inode: 0, uid: 0, listening: false });
   });
 
   it('reads another namespace path, or one under another root, as a file even when sock_diag is asked for', () => {
