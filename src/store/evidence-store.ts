@@ -494,7 +494,7 @@ export class EvidenceStore {
     for (const n of snapshot.namespaces) add('namespace', n);
     for (const p of snapshot.processes) add('process', p);
 
-    // Sockets by identity: an unchanged socket keeps its body and digest from the last tick.
+    // Sockets by identity: an unchanged socket keeps its digest from the last tick.
     const retain = options.retain ?? true;
     const sockets = new Map<number | string, StoredSocket>();
     const fresh: StoredSocket[] = [];
