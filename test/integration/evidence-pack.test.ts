@@ -46,6 +46,35 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     store.close();
   });
 
+  it('evidence.json holds both snapshots exactly as stored, one socket or finding per line', () => {
+    const text = readFileSync(join(pack, 'evidence.json'), 'utf8');
+    const evidence = JSON.parse(text) as {
+      schemaVersion: number;
+      change: string;
+      snapshots: Record<'pre' | 'post', { id: number; recordHash: string; snapshot: unknown }>;
+      findings: unknown[];
+    };
+    expect([evidence.schemaVersion, evidence.change]).toEqual([1, 'CHG-77']);
+    const store = EvidenceStore.open(db, { readonly: true });
+    try {
+      for (const side of ['pre', 'post'] as const) {
+        const { id, recordHash, snapshot } = evidence.snapshots[side];
+        expect(recordHash).toBe(store.recordHashOf(id));
+        // The snapshot document as captured (label and change ticket are the window's, above).
+        const { label: _label, change: _change, ...stored } = store.loadSnapshot(id);
+        expect(snapshot).toStrictEqual(JSON.parse(JSON.stringify(stored)));
+      }
+    } finally {
+      store.close();
+    }
+    const lines = text.split('\n');
+    const socketLines = lines.filter((l) => l.trimStart().startsWith('{"transport":'));
+    const sockets = (['pre', 'post'] as const).reduce((n, side) => n + (evidence.snapshots[side].snapshot as { sockets: unknown[] }).sockets.length, 0);
+    expect(socketLines).toHaveLength(sockets);
+    for (const line of socketLines) expect(() => JSON.parse(line.trim().replace(/,$/, ''))).not.toThrow();
+    expect(lines.filter((l) => l.trimStart().startsWith('{"id":"NM-'))).toHaveLength(evidence.findings.length);
+  });
+
   it('verifies with standard tools only: sha256sum -c and openssl pkeyutl', () => {
     const sums = spawnSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: pack, encoding: 'utf8' });
     expect(sums.status, sums.stdout + sums.stderr).toBe(0);
