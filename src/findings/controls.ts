@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, describeErrno } from '../errors.js';
-import { parseYaml } from '../formats/yaml.js';
+import { locatedProblems, parseYaml } from '../formats/yaml.js';
 import { NETMON_VERSION } from '../version.js';
 
 /** A compliance framework of the catalogue. */
@@ -61,11 +61,7 @@ function isObject(v: unknown): v is Raw {
  */
 export function parseControlsCatalogue(text: string, source: string): ControlsCatalogue {
   const doc = parseYaml(text);
-  const problems = doc.problems.map((p) => `${source}${p.line === null ? '' : `:${p.line}`}: ${p.message}`);
-  const at = (path: (string | number)[], message: string): void => {
-    const line = doc.lineOf(path);
-    problems.push(`${source}${line === null ? '' : `:${line}`}: ${message}`);
-  };
+  const { problems, at } = locatedProblems(doc, source);
   const root = doc.value;
   if (problems.length === 0 && !isObject(root)) at([], 'expected a mapping with schema_version, frameworks, controls and findings');
   const data = isObject(root) ? root : {};

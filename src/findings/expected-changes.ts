@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, describeErrno, FilterError } from '../errors.js';
 import { endpointMatches, parseEndpointFilter, type EndpointFilter } from '../filter/endpoint-filter.js';
 import { compileGlob } from '../filter/glob.js';
-import { parseYaml } from '../formats/yaml.js';
+import { locatedProblems, parseYaml } from '../formats/yaml.js';
 import type { ListenerView, OutboundView } from '../diff/diff-snapshots.js';
 import type { Finding } from './evaluate-findings.js';
 
@@ -58,11 +58,7 @@ const ACTIONS = Object.keys(APPROVES) as ExpectedAction[];
  */
 export function parseExpectedChanges(text: string, source: string): ExpectedChanges {
   const doc = parseYaml(text);
-  const problems = doc.problems.map((p) => `${source}${p.line === null ? '' : `:${p.line}`}: ${p.message}`);
-  const at = (path: (string | number)[], message: string): void => {
-    const line = doc.lineOf(path);
-    problems.push(`${source}${line === null ? '' : `:${line}`}: ${message}`);
-  };
+  const { problems, at } = locatedProblems(doc, source);
   const root = (doc.value ?? {}) as Record<string, unknown>;
   if (problems.length === 0 && root.schema_version !== 1) at(['schema_version'], `schema_version: expected 1, received ${JSON.stringify(root.schema_version)}`);
   const list = Array.isArray(root.expected) ? root.expected : [];

@@ -40,3 +40,18 @@ export function parseYaml(text: string): ParsedYaml {
     },
   };
 }
+
+/**
+ * A YAML file's problems as "FILE:LINE: message" lines, starting with its parse problems, and
+ * `at` to add one at the line of the node at `path`. Pure.
+ */
+export function locatedProblems(doc: ParsedYaml, source: string): { problems: string[]; at(path: (string | number)[], message: string): void } {
+  const where = (line: number | null): string => `${source}${line === null ? '' : `:${line}`}`;
+  const problems = doc.problems.map((p) => `${where(p.line)}: ${p.message}`);
+  return {
+    problems,
+    at(path, message) {
+      problems.push(`${where(doc.lineOf(path))}: ${message}`);
+    },
+  };
+}

@@ -1,7 +1,7 @@
 import type { ListenerView, OutboundView, ProcessView } from '../diff/diff-snapshots.js';
 import type { Finding, FindingKind } from '../findings/evaluate-findings.js';
 import { SEVERITIES } from '../findings/evaluate-findings.js';
-import { ECS_VERSION, ndjsonLine, putField, type EcsDocument } from './ecs.js';
+import { ndjsonLine, newNetworkEvent, putField, type EcsDocument } from './ecs.js';
 import type { FindingsReport } from './findings.js';
 
 /** ECS event.type and event.action of each kind; every finding is in the network category (types allowed for it in ECS 9). */
@@ -59,13 +59,9 @@ function subject(f: Finding): ListenerView | OutboundView | null {
  */
 export function renderFindingsEcs(report: FindingsReport): string {
   const lines = report.findings.map((f) => {
-    const doc: Doc = {};
     const ecs = ECS_KIND[f.kind];
-    put(doc, '@timestamp', report.after.takenAt);
-    put(doc, 'ecs.version', ECS_VERSION);
-    put(doc, 'event.kind', f.approval !== 'approved' && SEVERITIES.indexOf(f.severity) >= SEVERITIES.indexOf('medium') ? 'alert' : 'event');
-    put(doc, 'event.category', ['network']);
-    put(doc, 'event.type', ecs.type);
+    const alert = f.approval !== 'approved' && SEVERITIES.indexOf(f.severity) >= SEVERITIES.indexOf('medium');
+    const doc = newNetworkEvent(report.after.takenAt, alert ? 'alert' : 'event', ecs.type);
     put(doc, 'event.action', ecs.action);
     put(doc, 'event.severity', SEVERITIES.indexOf(f.severity) + 1);
     put(doc, 'event.module', 'netmon');

@@ -30,6 +30,20 @@ export function putField(doc: EcsDocument, path: string, value: unknown): void {
   node[parts[parts.length - 1]!] = value;
 }
 
+/**
+ * The start of every netmon ECS document: time, ECS version, and an event in the network category
+ * of the given kind and types.
+ */
+export function newNetworkEvent(timestamp: string, kind: 'state' | 'event' | 'alert', type: string[]): EcsDocument {
+  const doc: EcsDocument = {};
+  putField(doc, '@timestamp', timestamp);
+  putField(doc, 'ecs.version', ECS_VERSION);
+  putField(doc, 'event.kind', kind);
+  putField(doc, 'event.category', ['network']);
+  putField(doc, 'event.type', type);
+  return doc;
+}
+
 /** One NDJSON line; U+2028/U+2029 are valid in JSON but split lines for some readers: escaped. */
 export function ndjsonLine(doc: EcsDocument): string {
   return JSON.stringify(doc).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
@@ -84,12 +98,7 @@ export function renderEcs(snapshot: Snapshot): string {
 
   const lines: string[] = [];
   for (const s of snapshot.sockets) {
-    const doc: EcsDocument = {};
-    put(doc, '@timestamp', snapshot.takenAt);
-    put(doc, 'ecs.version', ECS_VERSION);
-    put(doc, 'event.kind', 'state');
-    put(doc, 'event.category', ['network']);
-    put(doc, 'event.type', s.listening ? ['info'] : ['connection', 'info']);
+    const doc = newNetworkEvent(snapshot.takenAt, 'state', s.listening ? ['info'] : ['connection', 'info']);
     put(doc, 'event.module', 'netmon');
     put(doc, 'event.dataset', 'netmon.socket');
     put(doc, 'observer.product', 'netmon');

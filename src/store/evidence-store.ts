@@ -133,12 +133,6 @@ function processAlive(pid: number): boolean {
   }
 }
 
-/**
- * A socket of the current set and its item digest. Its stored body is not kept across appends
- * (see `bodies` in appendSnapshot): tens of thousands of bodies kept alive through an append were
- * most of its garbage-collection cost (every young-generation collection copied them), and an
- * unchanged capture never needs them.
- */
 /** A snapshot's items, parsed and sorted as the snapshot has them; shared, read-only. */
 interface ItemSet {
   digest: string;
@@ -148,6 +142,12 @@ interface ItemSet {
   context: SnapshotContext;
 }
 
+/**
+ * A socket of the current set and its item digest. Its stored body is not kept across appends
+ * (see `bodies` in appendSnapshot): tens of thousands of bodies kept alive through an append were
+ * most of its garbage-collection cost (every young-generation collection copied them), and an
+ * unchanged capture never needs them.
+ */
 interface StoredSocket {
   socket: SocketRecord;
   digest: string;
@@ -162,11 +162,6 @@ interface StoredSocket {
 function flatten(text: string): string {
   text.charCodeAt(0);
   return text;
-}
-
-/** A socket's stored body: the text its item digest is taken over. */
-function socketBody(s: SocketRecord): string {
-  return socketToJson(s);
 }
 
 /** Identity of a socket between ticks: its inode (unique across namespaces); inode 0 sockets
@@ -513,7 +508,7 @@ export class EvidenceStore {
       }
       // Kept for the next append as a copy: the caller may change its object in place meanwhile.
       // (No digest memo for sockets: an unchanged socket is caught by identity above.)
-      const body = socketBody(s);
+      const body = socketToJson(s);
       const entry = { socket: retain ? copySocket(s) : s, digest: itemDigest('socket', body) };
       bodies?.set(entry.digest, flatten(body));
       sockets.set(key, entry);
@@ -568,7 +563,7 @@ export class EvidenceStore {
             for (const [d] of removed) ids.delete(d);
             for (const d of added) {
               const item = items.get(d)!;
-              ids.set(d, Number((upsert.get(item.kind, d, item.body ?? bodies?.get(d) ?? socketBody(item.socket)) as { id: number }).id));
+              ids.set(d, Number((upsert.get(item.kind, d, item.body ?? bodies?.get(d) ?? socketToJson(item.socket)) as { id: number }).id));
             }
           }
           const body: SnapshotBody = {
