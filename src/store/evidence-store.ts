@@ -11,7 +11,9 @@ import { GENESIS_HASH, itemDigest, recordHash, setDigest } from './chain.js';
 import { openDatabase, storeError, type Database, type Statement } from './sqlite.js';
 
 /** Schema version this build writes (PRAGMA user_version). */
-export const STORE_SCHEMA_VERSION = 1;
+export const STORE_SCHEMA_VERSION = 2;
+/** The oldest store schema this netmon reads without migrating it. */
+const OLDEST_READABLE_SCHEMA = 1;
 
 /** Numbered migrations: MIGRATIONS[n - 1] brings a store from version n - 1 to n. */
 const MIGRATIONS: string[] = [
@@ -31,6 +33,10 @@ const MIGRATIONS: string[] = [
                             size INTEGER NOT NULL, seen TEXT NOT NULL) STRICT;
    CREATE TABLE writer (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, host TEXT NOT NULL,
                         since TEXT NOT NULL, session INTEGER NOT NULL) STRICT;`,
+  // 2: snapshot records of layout 2 carry each namespace's per-capture counts (processes,
+  // sockets), which namespace items no longer do (see SnapshotBody). No table changes: the
+  // version tells an older netmon, which would misread such records, to refuse the store.
+  `-- record layout 2 (no table changes)`,
 ];
 
 type ItemKind = 'socket' | 'process' | 'namespace' | 'context';
@@ -39,12 +45,21 @@ type ItemKind = 'socket' | 'process' | 'namespace' | 'context';
 type SnapshotContext = Pick<Snapshot, 'tool' | 'host' | 'selection' | 'warnings'>;
 
 /** What a snapshot record's body holds (the chain commits to it). */
+/**
+ * A snapshot record's body. Layout 1 (store schema 1) kept each namespace's process and socket
+ * counts in its namespace item, so the item changed whenever a process started or stopped
+ * anywhere (kernel workers do, all the time) and every capture recorded a namespace change.
+ * Layout 2 keeps the counts here, in `namespaceCounts`, and the items hold what identifies a
+ * namespace (inode, name, host, whether and why not it was read). Readers accept both.
+ */
 interface SnapshotBody {
-  schemaVersion: 1;
+  schemaVersion: 1 | 2;
   snapshot: Omit<Snapshot, 'sockets' | 'processes' | 'namespaces' | keyof SnapshotContext>;
   label: string | null;
   change: string | null;
   counts: { sockets: number; processes: number; namespaces: number; attributed: number };
+  /** Layout 2: [inode, processes, sockets] of every namespace, in snapshot order. */
+  namespaceCounts?: [number, number, number][];
   setDigest: string;
   checkpoint: boolean;
   session: number;
@@ -164,6 +179,12 @@ function flatten(text: string): string {
   return text;
 }
 
+/** What a namespace item stores (layout 2): the record without its per-capture counts. */
+function namespaceIdentity(n: NamespaceRecord): Omit<NamespaceRecord, 'processes' | 'sockets'> {
+  const { processes: _processes, sockets: _sockets, ...identity } = n;
+  return identity;
+}
+
 /** Identity of a socket between ticks: its inode (unique across namespaces); inode 0 sockets
  * (TIME_WAIT) have none, their endpoints stand in. */
 function socketKey(s: SocketRecord): number | string {
@@ -281,7 +302,8 @@ export class EvidenceStore {
       });
     }
     if (this.readonly) {
-      if (version < STORE_SCHEMA_VERSION) {
+      // Older schemas that differ only in record layout are read as they are.
+      if (version < OLDEST_READABLE_SCHEMA) {
         throw new FormatError('E_STORE_VERSION', `${this.path} has store schema ${version}, expected ${STORE_SCHEMA_VERSION}: open it once for writing (netmon --once) to migrate it`);
       }
       return;
@@ -486,7 +508,7 @@ export class EvidenceStore {
       others.push([this.digestOf(kind, body), { kind, body }]);
     };
     add('context', { tool: snapshot.tool, host: snapshot.host, selection: snapshot.selection, warnings: snapshot.warnings } satisfies SnapshotContext);
-    for (const n of snapshot.namespaces) add('namespace', n);
+    for (const n of snapshot.namespaces) add('namespace', namespaceIdentity(n));
     for (const p of snapshot.processes) add('process', p);
 
     // Sockets by identity: an unchanged socket keeps its digest from the last tick.
@@ -567,11 +589,12 @@ export class EvidenceStore {
             }
           }
           const body: SnapshotBody = {
-            schemaVersion: 1,
+            schemaVersion: 2,
             snapshot: meta,
             label: options.label ?? null,
             change: options.change ?? null,
             counts,
+            namespaceCounts: snapshot.namespaces.map((n) => [n.inode, n.processes, n.sockets]),
             setDigest: digest,
             checkpoint,
             session: this.session!,
@@ -656,10 +679,28 @@ export class EvidenceStore {
     // is what most ticks of a quiet host are, is assembled once and shared.
     const last = this.lastItemSet;
     const set = last !== null && last.digest === body.setDigest ? last : (this.lastItemSet = this.loadItemSet(id, body.setDigest));
-    const { sockets, processes, namespaces, context } = set;
+    const { sockets, processes, context } = set;
+    const namespaces = body.schemaVersion === 1 ? set.namespaces : this.countedNamespaces(id, set.namespaces, body.namespaceCounts);
     const { schemaVersion, takenAt, durationMs, coverage } = body.snapshot;
     const { tool, host, selection, warnings } = context;
     return { schemaVersion, tool, host, takenAt, durationMs, selection, namespaces, sockets, processes, coverage, warnings, label: body.label, change: body.change };
+  }
+
+  /** Layout 2: a snapshot's namespace items with its own counts (new records: items are shared between snapshots). */
+  private countedNamespaces(id: number, items: NamespaceRecord[], counts: SnapshotBody['namespaceCounts']): NamespaceRecord[] {
+    const byInode = new Map<number, [number, number, number]>();
+    for (const c of counts ?? []) byInode.set(c[0], c);
+    return items.map((n) => {
+      const c = byInode.get(n.inode);
+      if (!c) {
+        throw new VerificationError('E_STORE_BAD_RECORD', `the record of snapshot ${id} in ${this.path} has no counts for its namespace ${n.inode}: the store was changed outside netmon`, {
+          hint: `\`netmon verify-store --db ${this.path}\` names the first record that no longer matches its hash`,
+        });
+      }
+      // The key order of a captured NamespaceRecord, so that `show -o json` prints what the capture did.
+      const { inode, name, host, processes: _processes, sockets: _sockets, ...rest } = n;
+      return { inode, name, host, processes: c[1], ...rest, sockets: c[2] };
+    });
   }
 
   /** The items of snapshot `id`, parsed and in snapshot order. */

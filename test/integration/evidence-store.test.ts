@@ -5,9 +5,10 @@
  * an unclean stop, and the executable hash cache.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormatError, StoreError } from '../../src/errors.js';
 import type { ExecutableIdentity, Snapshot } from '../../src/model/types.js';
@@ -18,6 +19,7 @@ import { CLI, runCli } from '../helpers/processes.js';
 import { at, changingSequence, manyProcesses, manySockets, scratchDirs, sha256File, snapshotOf, withRaw, type Tick } from '../helpers/store-fixtures.js';
 
 const dirs = scratchDirs('netmon-store-');
+const FIXTURE_V1 = fileURLToPath(new URL('../fixtures/store/schema-1.db', import.meta.url));
 afterAll(() => dirs.cleanup());
 
 /** A fresh store path in its own scratch directory. */
@@ -68,7 +70,7 @@ beforeAll(() => {
 });
 
 describe('EvidenceStore (real SQLite files)', () => {
-  it('creates schema version 1 in WAL mode, and reopening does not migrate again', () => {
+  it('creates schema version 2 in WAL mode, and reopening does not migrate again', () => {
     const { db } = freshPath();
     const first = EvidenceStore.open(db, { now: () => new Date('2026-01-01T00:00:00.000Z') });
     first.appendSnapshot(changingSequence()[0]!.snapshot);
@@ -82,7 +84,7 @@ describe('EvidenceStore (real SQLite files)', () => {
         tables: raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all(),
       }));
     const created = schema();
-    expect(created.version).toBe(1);
+    expect(created.version).toBe(2);
     expect(created.journal).toBe('wal');
     expect(created.meta).toEqual([
       { key: 'created_at', value: '2026-01-01T00:00:00.000Z' },
@@ -361,12 +363,12 @@ describe('EvidenceStore (real SQLite files)', () => {
     store.close();
   });
 
-  it('refuses a store written with a newer schema (FormatError "expected 1, received 2") and leaves the file unchanged', () => {
+  it('refuses a store written with a newer schema (FormatError "expected 2, received 3") and leaves the file unchanged', () => {
     const { db } = freshPath();
     const store = EvidenceStore.open(db);
     appendAll(store, changingSequence().slice(0, 2));
     store.close();
-    withRaw(db, (raw) => raw.pragma('user_version = 2'));
+    withRaw(db, (raw) => raw.pragma('user_version = 3'));
     expect(existsSync(`${db}-wal`)).toBe(false);
     const before = sha256File(db);
 
@@ -378,14 +380,93 @@ describe('EvidenceStore (real SQLite files)', () => {
         error = e;
       }
       expect(error, JSON.stringify(options)).toBeInstanceOf(FormatError);
-      expect((error as Error).message).toContain('expected 1, received 2');
+      expect((error as Error).message).toContain('expected 2, received 3');
       expect((error as Error).message).toContain(db);
     }
     const cli = runCli(['snapshots', '--db', db]);
     expect(cli.status).toBe(3);
-    expect(cli.stderr).toContain('expected 1, received 2');
+    expect(cli.stderr).toContain('expected 2, received 3');
     expect(sha256File(db)).toBe(before);
+    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(3);
+  });
+
+  it('namespace counts changing alone (a process started, TIME_WAIT sockets expired) store no events: each snapshot record keeps its own counts', () => {
+    const { db } = freshPath();
+    const first = changingSequence()[0]!;
+    const recount = (extra: number): Tick => ({
+      ...first,
+      snapshot: { ...first.snapshot, takenAt: at(60 * extra).toISOString(), namespaces: first.snapshot.namespaces.map((n) => ({ ...n, processes: n.processes + extra, sockets: n.sockets + 2 * extra })) },
+    });
+    const ticks = [first, recount(1), recount(2)];
+    const store = EvidenceStore.open(db);
+    appendAll(store, ticks.slice(0, 2));
+    store.close();
+    // A new process (`--once`) compares set digests only: the counts are not part of the set.
+    const again = EvidenceStore.open(db);
+    appendAll(again, ticks.slice(2));
+    const ids = again.listSnapshots().map((s) => s.id);
+    expect(count(db, 'SELECT COUNT(*) FROM events')).toBe(0);
+    expect(count(db, "SELECT COUNT(*) FROM items WHERE kind = 'namespace'")).toBe(first.snapshot.namespaces.length);
+    // The items hold what identifies a namespace; the counts are in the snapshot records.
+    const bodies = withRaw(db, (raw) => raw.prepare("SELECT body FROM items WHERE kind = 'namespace'").pluck().all() as unknown as string[]);
+    for (const body of bodies) expect(Object.keys(JSON.parse(body) as object)).not.toContain('processes');
+    const record = JSON.parse(withRaw(db, (raw) => String(raw.prepare('SELECT body FROM records WHERE seq = ?').pluck().get(ids[2])))) as { schemaVersion: number; namespaceCounts: number[][] };
+    expect(record.schemaVersion).toBe(2);
+    expect(record.namespaceCounts).toEqual(ticks[2]!.snapshot.namespaces.map((n) => [n.inode, n.processes, n.sockets]));
+    ids.forEach((id, k) => expect(again.loadSnapshot(id), `snapshot ${id}`).toStrictEqual(expected(ticks[k]!)));
+    expect(again.verify().ok).toBe(true);
+    again.close();
+  });
+
+  it('reads a store of schema 1 (namespace counts in the items) as it is, and migrates it to 2 on the first write without touching its records', () => {
+    // test/fixtures/store/schema-1.db: changingSequence() appended by netmon at store schema 1.
+    const { dir } = freshPath();
+    const db = join(dir, 'old.db');
+    copyFileSync(FIXTURE_V1, db);
+    const ticks = changingSequence();
+    const records = () => withRaw(db, (raw) => raw.prepare('SELECT seq, hash FROM records ORDER BY seq').all());
+    const before = records();
+
+    const reader = EvidenceStore.open(db, { readonly: true });
+    expectExactReconstruction(reader, ticks);
+    expect(reader.verify().ok).toBe(true);
+    reader.close();
+    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(1);
+    const shown = runCli(['show', 'first', '--db', db, '--output', 'json'], { cwd: dir });
+    expect(shown.status, shown.stderr).toBe(0);
+    expect((JSON.parse(shown.stdout) as Snapshot).namespaces).toStrictEqual(ticks[0]!.snapshot.namespaces);
+
+    // A writer migrates the store and appends in layout 2; old snapshots still load as captured.
+    const next: Tick = { ...ticks[5]!, label: 'later', snapshot: { ...ticks[5]!.snapshot, takenAt: at(400).toISOString(), namespaces: [{ ...ticks[5]!.snapshot.namespaces[0]!, processes: 42 }] } };
+    const writer = EvidenceStore.open(db);
+    appendAll(writer, [next]);
+    writer.close();
     expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(2);
+    expect(records().slice(0, before.length)).toEqual(before);
+    const migrated = EvidenceStore.open(db, { readonly: true });
+    expectExactReconstruction(migrated, [...ticks, next]);
+    expect(migrated.verify().ok).toBe(true);
+    migrated.close();
+  });
+
+  it('--once twice with a process started between: the second capture stores no namespace change, and show prints each exactly as --once did', async () => {
+    const { dir, db } = freshPath();
+    const capture = () => runCli(['--once', '--db', db, '--no-csv', '--no-hash-binaries', '--filter', ':1', '--output', 'json'], { cwd: dir });
+    const first = capture();
+    expect(first.status, first.stderr).toBe(0);
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await new Promise((resolve) => sleeper.once('spawn', resolve));
+      const second = capture();
+      expect(second.status, second.stderr).toBe(0);
+      const ids = runCli(['snapshots', '--db', db, '--output', 'json'], { cwd: dir });
+      const [a, b] = (JSON.parse(ids.stdout) as { snapshots: { id: number }[] }).snapshots.map((s) => s.id);
+      expect(count(db, "SELECT COUNT(*) FROM events e JOIN items i ON i.id = e.item_id WHERE i.kind = 'namespace'")).toBe(0);
+      expect(runCli(['show', String(a), '--db', db, '--output', 'json'], { cwd: dir }).stdout).toBe(first.stdout);
+      expect(runCli(['show', String(b), '--db', db, '--output', 'json'], { cwd: dir }).stdout).toBe(second.stdout);
+    } finally {
+      sleeper.kill();
+    }
   });
 
   it.each([
