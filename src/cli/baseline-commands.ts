@@ -14,6 +14,7 @@ import { filterSnapshot } from '../diff/filter-snapshot.js';
 import { snapshot } from '../snapshot/snapshot.js';
 import { EvidenceStore } from '../store/evidence-store.js';
 import { toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo, type CollectFlags } from './program.js';
+import { count } from '../model/format.js';
 
 export interface BaselineFlags extends CollectFlags {
   db: string;
@@ -38,7 +39,7 @@ export async function runInit(flags: BaselineFlags, io: CliIo): Promise<void> {
     } catch (error) {
       throw new StoreError('E_BASELINE_WRITE', `cannot write the baseline: ${describeErrno(error, 'writing', flags.baseline)}`);
     }
-    io.stderr(`netmon: baseline of ${snap.sockets.length} sockets written to ${flags.baseline}\n`);
+    io.stderr(`netmon: baseline of ${count(snap.sockets.length, 'socket')} written to ${flags.baseline}\n`);
     return;
   }
   const store = EvidenceStore.open(flags.db);
@@ -46,7 +47,7 @@ export async function runInit(flags: BaselineFlags, io: CliIo): Promise<void> {
     store.beginSession({ interval: null });
     const { id } = store.appendSnapshot(snap, { label: 'baseline' });
     store.setMeta(BASELINE_KEY, String(id));
-    io.stderr(`netmon: baseline of ${snap.sockets.length} sockets saved as snapshot ${id} in ${flags.db}\n`);
+    io.stderr(`netmon: baseline of ${count(snap.sockets.length, 'socket')} saved as snapshot ${id} in ${flags.db}\n`);
   } finally {
     store.close();
   }
@@ -146,13 +147,13 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
             } else io.stdout(`${at} ${f.severity.toUpperCase().padEnd(8)} ${f.approval.padEnd(10)} ${printable(f.summary)}  [${f.id}]\n`);
           }
         } else {
-          io.stderr(`netmon: watching ${tick.snapshot.sockets.length} sockets (no baseline: changes are reported from the next capture on)\n`);
+          io.stderr(`netmon: watching ${count(tick.snapshot.sockets.length, 'socket')} (no baseline: changes are reported from the next capture on)\n`);
         }
         for (const s of tick.snapshot.sockets) if (!s.listening) seenDestinations.add(s.remoteAddress);
         previous = tick.snapshot;
       },
     });
-    io.stderr(`netmon: stopped after ${ticks} captures\n`);
+    io.stderr(`netmon: stopped after ${count(ticks, 'capture')}\n`);
   });
   if (worst) throw new ExitError(1);
 }

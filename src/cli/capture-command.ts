@@ -6,6 +6,7 @@ import { protoName, type ProcessRecord, type SocketRecord } from '../model/types
 import { printable } from '../outputs/sanitize.js';
 import { clockTime } from '../outputs/time.js';
 import { printSnapshot, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo } from './program.js';
+import { count } from '../model/format.js';
 
 function captureOptions(flags: CaptureFlags): CaptureOptions {
   return {
@@ -89,6 +90,6 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
         io.stderr(`netmon: error in a capture (the next one will be tried): ${(error as Error).message}\n`);
       },
     });
-    io.stderr(`netmon: stopped after ${ticks} captures; last snapshot ${last} in ${options.db}\n`);
+    io.stderr(`netmon: stopped after ${count(ticks, 'capture')}; last snapshot ${last} in ${options.db}\n`);
   });
 }

@@ -15,6 +15,7 @@ import { NETMON_VERSION } from '../version.js';
 import { selectPeriod, selectSnapshot } from './diff-command.js';
 import { parseCutoff } from './store-commands.js';
 import type { CliIo } from './program.js';
+import { count } from '../model/format.js';
 
 /** `netmon keygen` */
 export function runKeygen(flags: { keys: string }, io: CliIo): void {
@@ -86,7 +87,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
     progress(`loading snapshots ${pre.id} and ${post.id}`);
     const { label: preLabel, change: preChange, ...before } = store.loadSnapshot(pre.id);
     const { label: postLabel, change: postChange, ...after } = store.loadSnapshot(post.id);
-    progress(`comparing ${before.sockets.length} and ${after.sockets.length} sockets`);
+    progress(`comparing ${before.sockets.length} and ${count(after.sockets.length, 'socket')}`);
     const findings = evaluateFindings(diffSnapshots(before, after), catalogue, { expected, now: new Date() });
     const generatedAt = new Date();
     const host = after.host.hostname.replace(/[^A-Za-z0-9._-]/g, '_');
@@ -95,7 +96,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
     const postHash = store.recordHashOf(post.id)!;
     const files: { name: string; content: Buffer }[] = [];
     if (pdfIdentity) {
-      progress(`rendering and signing report.pdf (${findings.length} findings)`);
+      progress(`rendering and signing report.pdf (${count(findings.length, 'finding')})`);
       const from = Date.parse(before.takenAt);
       const to = Date.parse(after.takenAt);
       const blocks = reportBlocks({
@@ -151,7 +152,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
     });
     progress(null);
     io.stdout(`${dir}\n`);
-    io.stderr(`netmon: evidence pack with ${findings.length} findings and ${manifest.files.length + 3} files written to ${dir}; signed by ${signer.fingerprint.slice(0, 16)}…\n`);
+    io.stderr(`netmon: evidence pack with ${count(findings.length, 'finding')} and ${count(manifest.files.length + 3, 'file')} written to ${dir}; signed by ${signer.fingerprint.slice(0, 16)}…\n`);
   } finally {
     progress(null);
     store.close();

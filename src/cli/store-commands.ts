@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { StoreError, VerificationError } from '../errors.js';
-import { percent } from '../model/format.js';
+import { count, percent } from '../model/format.js';
 import { isoWithOffset } from '../outputs/time.js';
 import { printable } from '../outputs/sanitize.js';
 import { EvidenceStore } from '../store/evidence-store.js';
@@ -37,7 +37,7 @@ export function listSnapshots(flags: { db: string; output: 'text' | 'json' }, io
     const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), h.length));
     const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i >= 5 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
     io.stdout(`${[line(header), ...rows.map(line)].join('\n')}\n`);
-    io.stderr(`netmon: ${list.length} snapshots in ${flags.db}\n`);
+    io.stderr(`netmon: ${count(list.length, 'snapshot')} in ${flags.db}\n`);
   } finally {
     store.close();
   }
@@ -75,7 +75,7 @@ export function verifyStore(flags: { db: string; output: 'text' | 'json' }, io: 
       });
     }
     if (flags.output === 'text') {
-      io.stdout(`evidence store ${flags.db} verified: ${result.records} records, ${result.snapshots} snapshots, ${result.items} items; head hash ${result.headHash ?? '(empty store)'}\n`);
+      io.stdout(`evidence store ${flags.db} verified: ${count(result.records, 'record')}, ${count(result.snapshots, 'snapshot')}, ${count(result.items, 'item')}; head hash ${result.headHash ?? '(empty store)'}\n`);
     }
   } finally {
     store.close();
@@ -112,7 +112,7 @@ export async function pruneStore(flags: { db: string; olderThan: string }, io: C
       return;
     }
     io.stderr(
-      `netmon: pruned ${result.removedSnapshots} snapshots (${result.removedRecords} records) older than ${cutoff.toISOString()} from ${flags.db}; ` +
+      `netmon: pruned ${count(result.removedSnapshots, 'snapshot')} (${count(result.removedRecords, 'record')}) older than ${cutoff.toISOString()} from ${flags.db}; ` +
         `recorded as record ${result.record}, the chain still verifies\n`,
     );
   } finally {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { formatEndpoint } from '../collect/parse/address.js';
-import { percent } from '../model/format.js';
+import { count, percent } from '../model/format.js';
 import type { Change, ChangeKind, Diff, ListenerView, OutboundView, ProcessView } from '../diff/diff-snapshots.js';
 import type { ControlsCatalogue } from './controls.js';
 import { classifyFindings, type ExpectedAction, type ExpectedChange, type ExpectedChanges } from './expected-changes.js';
@@ -123,7 +123,7 @@ function summarize(change: Change): string {
     case 'exposure-widened':
       return `port ${change.after[0]!.port} was bound to loopback only, now to ${change.after.map((l) => l.address).join(', ')} (${who(change.after[0]!.process)})`;
     case 'listener-count-changed':
-      return `listener ${listenerText(change.after)} has ${change.after.sockets} sockets (was ${change.before.sockets})`;
+      return `listener ${listenerText(change.after)} has ${count(change.after.sockets, 'socket')} (was ${change.before.sockets})`;
     case 'outbound-opened':
       return `new outbound connection ${outboundText(change.after)} (${who(change.after.process)})`;
     case 'outbound-closed':

@@ -1,5 +1,5 @@
 import { formatEndpoint } from '../collect/parse/address.js';
-import { percent } from '../model/format.js';
+import { count, percent } from '../model/format.js';
 import { protoName, type Coverage, type Snapshot, type SocketRecord, type SocketState, type UnattributedReason } from '../model/types.js';
 import { printable, truncateEnd, truncateMiddle } from './sanitize.js';
 import { clockTime, isoWithOffset } from './time.js';
@@ -56,7 +56,7 @@ interface Column {
 
 /** One line summarising attribution coverage. Pure. */
 export function renderCoverageLine(coverage: Coverage, listening: number): string {
-  const parts = [`${coverage.total} sockets (${listening} listening)`, `${coverage.attributed} attributed (${percent(coverage.ratio)})`];
+  const parts = [`${count(coverage.total, 'socket')} (${listening} listening)`, `${coverage.attributed} attributed (${percent(coverage.ratio)})`];
   for (const [reason, n] of Object.entries(coverage.byReason) as [UnattributedReason, number][]) {
     if (n > 0) parts.push(`${n} ${REASON_WORDS[reason]}`);
   }

@@ -10,6 +10,7 @@ import type {
   UnattributedReason,
 } from '../model/types.js';
 import { SNAPSHOT_SCHEMA_VERSION, UNATTRIBUTED_REASONS } from '../model/types.js';
+import { count } from '../model/format.js';
 
 export interface SnapshotParts {
   version: string;
@@ -78,8 +79,8 @@ function coverageWarnings(coverage: Coverage, namespaces: readonly NamespaceReco
   const denied = coverage.byReason['permission-denied'];
   if (coverage.processesDenied > 0 || coverage.namespacesUnknown > 0) {
     const parts: string[] = [];
-    const processes = (n: number) => (n === 1 ? '1 process' : `${n} processes`);
-    if (denied > 0) parts.push(`${denied} of ${coverage.total} sockets could not be attributed`);
+    const processes = (n: number) => count(n, 'process', 'processes');
+    if (denied > 0) parts.push(`${denied} of ${count(coverage.total, 'socket')} could not be attributed`);
     if (coverage.processesDenied > 0) parts.push(`the descriptors of ${processes(coverage.processesDenied)} were not readable`);
     if (coverage.namespacesUnknown > 0) parts.push(`the network namespace of ${processes(coverage.namespacesUnknown)} was not readable, so sockets of other namespaces may be missing`);
     warnings.push(

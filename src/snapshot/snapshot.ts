@@ -9,6 +9,7 @@ import { compileFilters } from '../filter/compile-filters.js';
 import { isListeningState, type Family, type FilterSpec, type NamespaceRecord, type RawSocket, type Snapshot, type SnapshotWarning, type SocketOwner, type SocketRecord } from '../model/types.js';
 import { NETMON_VERSION } from '../version.js';
 import { createSnapshot } from './create-snapshot.js';
+import { count } from '../model/format.js';
 
 /** Options of `snapshot()`. Every field is optional; the defaults take a full inventory. */
 export interface SnapshotOptions {
@@ -141,7 +142,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     if (hashBinaries) {
       const stats = hashExecutables(collector, processes.values(), options.hashCache ?? defaultHashCache, loadBlake3(options.blake3));
       if (stats.failed > 0) {
-        warnings.push({ code: 'W_HASH', message: `${stats.failed} of ${processes.size} executables could not be hashed (see each process's issues)` });
+        warnings.push({ code: 'W_HASH', message: `${stats.failed} of ${count(processes.size, 'executable')} could not be hashed (see each process's issues)` });
       }
     }
   } else if (filters.needsProcess) {

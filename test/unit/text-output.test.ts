@@ -303,6 +303,6 @@ describe('coverage line', () => {
 
   it('renderCoverageLine names attribution switched off', () => {
     const snapshot = makeSnapshot({ sockets: [makeSocket({ owners: [], unattributed: 'not-requested' })], processes: [] as ProcessRecord[] });
-    expect(renderCoverageLine(snapshot.coverage, 1)).toBe('coverage: 1 sockets (1 listening), 0 attributed (0.0%), 1 attribution off');
+    expect(renderCoverageLine(snapshot.coverage, 1)).toBe('coverage: 1 socket (1 listening), 0 attributed (0.0%), 1 attribution off');
   });
 });

@@ -1,0 +1,21 @@
+/** The model's wording helpers (src/model/format.ts), used by every output. */
+import { describe, expect, it } from 'vitest';
+import { count, percent } from '../../src/model/format.js';
+
+describe('count', () => {
+  it('uses the singular for one and the plural otherwise, zero included', () => {
+    expect(count(1, 'socket')).toBe('1 socket');
+    expect(count(0, 'socket')).toBe('0 sockets');
+    expect(count(28001, 'socket')).toBe('28001 sockets');
+    expect(count(1, 'process', 'processes')).toBe('1 process');
+    expect(count(2, 'process', 'processes')).toBe('2 processes');
+  });
+});
+
+describe('percent', () => {
+  it('prints one decimal', () => {
+    expect(percent(0.9871)).toBe('98.7%');
+    expect(percent(1)).toBe('100.0%');
+    expect(percent(0)).toBe('0.0%');
+  });
+});
