@@ -1,5 +1,5 @@
 import { isExternalAddress, isWildcardAddress } from '../collect/parse/address.js';
-import { protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
+import { attributableRatio, protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 
 /** Version of the diff document. */
 export const DIFF_SCHEMA_VERSION = 1 as const;
@@ -220,8 +220,9 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: DiffOp
   }
   for (const [key, was] of a.outbound) if (!b.outbound.has(key)) changes.push({ kind: 'outbound-closed', before: was });
 
+  // Of the sockets a process can own: TIME_WAIT sockets coming and going is no change in the quality of attribution.
   const tolerance = options.coverageTolerance ?? 0.01;
-  if ((options.compareCoverage ?? true) && (Math.abs(before.coverage.ratio - after.coverage.ratio) > tolerance || before.coverage.privileged !== after.coverage.privileged)) {
+  if ((options.compareCoverage ?? true) && (Math.abs(attributableRatio(before.coverage) - attributableRatio(after.coverage)) > tolerance || before.coverage.privileged !== after.coverage.privileged)) {
     changes.push({ kind: 'coverage-changed', before: before.coverage, after: after.coverage });
   }
 

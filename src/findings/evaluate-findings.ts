@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { formatEndpoint } from '../collect/parse/address.js';
 import { count, percent } from '../model/format.js';
+import { attributableRatio } from '../model/types.js';
 import type { Change, ChangeKind, Diff, ListenerView, OutboundView, ProcessView } from '../diff/diff-snapshots.js';
 import type { ControlsCatalogue } from './controls.js';
 import { classifyFindings, type ExpectedAction, type ExpectedChange, type ExpectedChanges } from './expected-changes.js';
@@ -131,7 +132,7 @@ function summarize(change: Change): string {
     case 'new-external-destination':
       return `new external destination ${formatEndpoint(change.after.remoteAddress, change.after.remotePort)} (${who(change.after.process)})`;
     case 'coverage-changed':
-      return `attribution coverage ${percent(change.before.ratio)} -> ${percent(change.after.ratio)}`;
+      return `attribution coverage ${percent(attributableRatio(change.before))} -> ${percent(attributableRatio(change.after))} of the sockets a process can own (kernel-owned ones, such as TIME_WAIT, left out)${change.before.privileged !== change.after.privileged ? `; every process readable: ${change.before.privileged ? 'yes' : 'no'} -> ${change.after.privileged ? 'yes' : 'no'}` : ''}`;
   }
 }
 
@@ -140,7 +141,7 @@ function identity(change: Change): string {
     case 'exposure-widened':
       return `${change.after[0]!.namespace}|${change.after[0]!.port}|${change.after.map((l) => l.address).join(',')}`;
     case 'coverage-changed':
-      return `${change.before.ratio}|${change.after.ratio}`;
+      return `${attributableRatio(change.before)}|${attributableRatio(change.after)}|${change.before.privileged}|${change.after.privileged}`;
     default: {
       const side = 'after' in change ? change.after : change.before;
       const hashes = [('before' in change ? change.before : undefined)?.process?.sha256, ('after' in change ? change.after : undefined)?.process?.sha256].join('|');

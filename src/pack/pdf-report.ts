@@ -3,8 +3,8 @@ import type PDFKit from 'pdfkit';
 import { formatEndpoint } from '../collect/parse/address.js';
 import { exposureIndex, type ProcessView } from '../diff/diff-snapshots.js';
 import { SEVERITIES, type Finding } from '../findings/evaluate-findings.js';
-import { percent } from '../model/format.js';
-import type { Snapshot } from '../model/types.js';
+import { count, percent } from '../model/format.js';
+import type { Coverage, Snapshot } from '../model/types.js';
 import { sortFindings } from '../outputs/findings.js';
 import { cadesDetachedSignature, type CadesIdentity } from './pki.js';
 
@@ -51,6 +51,12 @@ export interface ReportInput {
   inventoryLimit?: number;
 }
 
+/** "98.2% of 55 sockets (53 kernel-owned)": the snapshot's figure, with the sockets no process can own. */
+function coverageText(c: Coverage): string {
+  const kernel = c.byReason['kernel-owned'];
+  return `${percent(c.ratio)} of ${count(c.total, 'socket')}${kernel > 0 ? ` (${kernel} kernel-owned, such as TIME_WAIT, which no process owns)` : ''}`;
+}
+
 /**
  * Text for the standard PDF fonts, which cover Windows-1252 only: other characters (and control
  * characters, which a hostile process name may carry) are written as \u{hex}, so nothing is
@@ -63,10 +69,6 @@ export function pdfSafeText(text: string): string {
     out += (cp >= 0x20 && cp < 0x7f) || (cp >= 0xa0 && cp <= 0xff) ? ch : `\\u{${cp.toString(16)}}`;
   }
   return out;
-}
-
-function plural(n: number, one: string, many = `${one}s`): string {
-  return `${n} ${n === 1 ? one : many}`;
 }
 
 
@@ -107,15 +109,15 @@ export function reportBlocks(input: ReportInput): Block[] {
     findings.length === 0
       ? 'No findings: the network exposure after the window matches the exposure before it.'
       : unexpected + missing === 0
-        ? `Every change in the window was approved by an expected-change entry (${plural(findings.length, 'finding')}).`
-        : `${plural(unexpected, 'unexpected change')} and ${plural(missing, 'approved change')} that did not happen need review; the most severe is ${worst!.severity}: ${worst!.summary}.`;
+        ? `Every change in the window was approved by an expected-change entry (${count(findings.length, 'finding')}).`
+        : `${count(unexpected, 'unexpected change')} and ${count(missing, 'approved change')} that did not happen need review; the most severe is ${worst!.severity}: ${worst!.summary}.`;
   blocks.push({ kind: 'text', text: verdict });
   blocks.push({ kind: 'field', label: 'Findings by severity', value: bySeverity.length === 0 ? 'none' : bySeverity.map(([sev, n]) => `${n} ${sev}`).join(', ') });
   blocks.push({ kind: 'field', label: 'Findings by approval', value: `${byApproval('approved')} approved, ${unexpected} unexpected, ${missing} missing` });
   blocks.push({
     kind: 'field',
     label: 'Attribution coverage',
-    value: `before ${percent(before.coverage.ratio)} of ${plural(before.coverage.total, 'socket')}, after ${percent(after.coverage.ratio)} of ${plural(after.coverage.total, 'socket')}`,
+    value: `before ${coverageText(before.coverage)}, after ${coverageText(after.coverage)}`,
   });
 
   // Findings.
@@ -147,7 +149,7 @@ export function reportBlocks(input: ReportInput): Block[] {
   if (coverage.size === 0) blocks.push({ kind: 'text', text: 'No findings, so no control is evidenced by a change; the inventories below still document the state before and after.' });
   for (const [id, controls] of [...coverage].sort(([a], [b]) => a.localeCompare(b))) {
     const fw = input.frameworks.get(id);
-    blocks.push({ kind: 'field', label: fw?.name ?? id, value: plural(controls.size, 'control') });
+    blocks.push({ kind: 'field', label: fw?.name ?? id, value: count(controls.size, 'control') });
     blocks.push({ kind: 'rows', rows: [...controls].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true })).map(([cid, c]) => `${cid}  ${c.title}: ${c.findings.join(', ')}`) });
   }
   blocks.push({ kind: 'text', text: input.disclaimer });
@@ -157,11 +159,11 @@ export function reportBlocks(input: ReportInput): Block[] {
   const indexes = { pre: exposureIndex(input.pre.snapshot), post: exposureIndex(after) };
   for (const [name, index, csv] of [['Listeners before', indexes.pre, 'inventory-pre.csv'], ['Listeners after', indexes.post, 'inventory-post.csv']] as const) {
     const listeners = [...index.listeners.values()].sort((a, b) => a.port - b.port || a.address.localeCompare(b.address));
-    blocks.push({ kind: 'field', label: name, value: plural(listeners.length, 'listener') });
+    blocks.push({ kind: 'field', label: name, value: count(listeners.length, 'listener') });
     if (listeners.length > 0) blocks.push({ kind: 'rows', rows: limited(listeners.map((l) => `${l.proto.padEnd(5)} ${formatEndpoint(l.address, l.port).padEnd(28)} ${who(l.process)}${l.namespace === 'host' ? '' : ` [${l.namespace}]`}`), limit, csv) });
   }
   const outbound = [...indexes.post.outbound.values()].sort((a, b) => b.connections - a.connections || a.remoteAddress.localeCompare(b.remoteAddress));
-  blocks.push({ kind: 'field', label: 'Outbound destinations after', value: `${plural(outbound.length, 'destination')} (connections aggregated by executable and remote endpoint)` });
+  blocks.push({ kind: 'field', label: 'Outbound destinations after', value: `${count(outbound.length, 'destination')} (connections aggregated by executable and remote endpoint)` });
   if (outbound.length > 0) blocks.push({ kind: 'rows', rows: limited(outbound.map((o) => `${o.proto.padEnd(5)} ${formatEndpoint(o.remoteAddress, o.remotePort).padEnd(28)} x${String(o.connections).padEnd(4)} ${o.executable ?? who(o.process)}`), limit, 'inventory-post.csv') });
 
   // Monitoring continuity and evidence integrity.
@@ -171,14 +173,14 @@ export function reportBlocks(input: ReportInput): Block[] {
     text:
       input.gaps.length === 0
         ? `The evidence store records no capture gap (unclean stop or time without a running capture) between ${before.takenAt} and ${after.takenAt}.`
-        : `The evidence store records ${plural(input.gaps.length, 'capture gap')} inside the window; changes that came and went inside a gap are not in this evidence:`,
+        : `The evidence store records ${count(input.gaps.length, 'capture gap')} inside the window; changes that came and went inside a gap are not in this evidence:`,
   });
   if (input.gaps.length > 0) blocks.push({ kind: 'rows', rows: input.gaps.map((g) => `${g.from} to ${g.to}  ${g.reason}`) });
   blocks.push({ kind: 'heading', text: 'Evidence integrity' });
   blocks.push({ kind: 'field', label: 'Evidence store', value: input.store.path });
   blocks.push({ kind: 'field', label: 'Hash chain', value: `verified at report time; head ${input.store.headHash ?? '(empty)'}` });
   for (const [name, side] of [['Before', input.pre], ['After', input.post]] as const) {
-    blocks.push({ kind: 'field', label: name, value: `snapshot ${side.id}${side.label ? ` (${side.label})` : ''} at ${side.snapshot.takenAt}: ${plural(side.snapshot.sockets.length, 'socket')}, ${plural(side.snapshot.processes.length, 'process', 'processes')}; record hash ${side.recordHash}` });
+    blocks.push({ kind: 'field', label: name, value: `snapshot ${side.id}${side.label ? ` (${side.label})` : ''} at ${side.snapshot.takenAt}: ${count(side.snapshot.sockets.length, 'socket')}, ${count(side.snapshot.processes.length, 'process', 'processes')}; record hash ${side.recordHash}` });
   }
 
   // Methodology and limitations.
@@ -190,7 +192,7 @@ export function reportBlocks(input: ReportInput): Block[] {
   for (const [name, side] of [['Before', before], ['After', after]] as const) {
     const reasons = Object.entries(side.coverage.byReason).filter(([, n]) => n > 0).map(([r, n]) => `${n} ${r}`);
     const notes = [
-      side.coverage.privileged ? 'captured with full privilege' : `captured WITHOUT full privilege (${plural(side.coverage.processesDenied, 'process', 'processes')} unreadable)`,
+      side.coverage.privileged ? 'captured with full privilege' : `captured WITHOUT full privilege (${count(side.coverage.processesDenied, 'process', 'processes')} unreadable)`,
       reasons.length > 0 ? `unattributed sockets: ${reasons.join(', ')}` : 'every socket attributed',
       side.selection.hashBinaries ? 'executables hashed' : 'executables NOT hashed',
       side.selection.listeningOnly ? 'listeners only' : 'listeners and connections',

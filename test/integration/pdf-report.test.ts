@@ -60,6 +60,14 @@ describe('reportBlocks', () => {
     expect(headings).toEqual(['Executive summary', 'Findings', 'Control coverage', 'Inventory', 'Monitoring continuity', 'Evidence integrity', 'Methodology and limitations', 'How to verify']);
   });
 
+  it('states the attribution coverage of each side with the kernel-owned sockets no process can own', () => {
+    const i = input(1);
+    const timeWait = makeSocket({ localAddress: '10.0.0.5', localPort: 443, remoteAddress: '203.0.113.9', remotePort: 40001, state: 'TIME_WAIT', listening: false, inode: 0, uid: 0, owners: [], unattributed: 'kernel-owned' });
+    const post = makeSnapshot({ sockets: [...i.post.snapshot.sockets, timeWait], processes: i.post.snapshot.processes, takenAt: new Date(i.post.snapshot.takenAt) });
+    const blocks = reportBlocks({ ...i, post: { ...i.post, snapshot: post } });
+    expect(blocks).toContainEqual({ kind: 'field', label: 'Attribution coverage', value: 'before 100.0% of 1 socket, after 66.7% of 3 sockets (1 kernel-owned, such as TIME_WAIT, which no process owns)' });
+  });
+
   it('lists control coverage per framework with the findings behind each control', () => {
     const i = input(1);
     const blocks = reportBlocks(i);

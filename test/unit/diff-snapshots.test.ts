@@ -82,6 +82,20 @@ describe('diffSnapshots', () => {
     const after = makeSnapshot({ sockets: [listener(80), makeSocket({ localPort: 81, inode: 81, owners: [], unattributed: 'permission-denied' })], processes: [nginx] });
     expect(diffSnapshots(before, after).changes.map((c) => c.kind)).toContain('coverage-changed');
   });
+
+  it('leaves kernel-owned sockets out of the coverage comparison: TIME_WAIT sockets coming and going is no change, a drop in attribution still is', () => {
+    const timeWait = (n: number) =>
+      Array.from({ length: n }, (_, i) => makeSocket({ localAddress: '10.0.0.5', localPort: 443, remoteAddress: '203.0.113.9', remotePort: 40000 + i, state: 'TIME_WAIT', listening: false, inode: 0, uid: 0, owners: [], unattributed: 'kernel-owned' }));
+    const quiet = makeSnapshot({ sockets: [listener(80)], processes: [nginx] });
+    const busy = makeSnapshot({ sockets: [listener(80), ...timeWait(60)], processes: [nginx] });
+    expect(quiet.coverage.ratio).toBe(1);
+    expect(busy.coverage.ratio).toBeLessThan(0.02); // the snapshot's own figure still counts every socket
+    expect(diffSnapshots(quiet, busy).changes).toEqual([]);
+    expect(diffSnapshots(busy, quiet).changes).toEqual([]);
+    const denied = makeSnapshot({ sockets: [listener(80), makeSocket({ localPort: 81, inode: 81, owners: [], unattributed: 'permission-denied' }), ...timeWait(5)], processes: [nginx] });
+    const change = diffSnapshots(busy, denied).changes.find((c) => c.kind === 'coverage-changed');
+    expect(change).toBeDefined();
+  });
 });
 
 describe('isExternalAddress', () => {

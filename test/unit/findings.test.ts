@@ -62,3 +62,13 @@ describe('evaluateFindings', () => {
     expect(f!.severity).toBe('low');
   });
 });
+
+describe('the coverage finding', () => {
+  it('states the coverage of the sockets a process can own, before and after', () => {
+    const denied = makeSocket({ localPort: 81, inode: 81, owners: [], unattributed: 'permission-denied' });
+    const timeWait = makeSocket({ localAddress: '10.0.0.5', localPort: 443, remoteAddress: '203.0.113.9', remotePort: 40001, state: 'TIME_WAIT', listening: false, inode: 0, uid: 0, owners: [], unattributed: 'kernel-owned' });
+    const report = findings([listenOn(80, 10), denied, timeWait], [web], [listenOn(80, 10), timeWait]);
+    const coverage = report.find((f) => f.kind === 'coverage-changed');
+    expect(coverage?.summary).toBe('attribution coverage 100.0% -> 50.0% of the sockets a process can own (kernel-owned ones, such as TIME_WAIT, left out)');
+  });
+});
