@@ -57,6 +57,17 @@ export function selectPeriod(list: readonly SnapshotSummary[], from: Date, to: D
   return { pre: inside[0]!, post: inside[inside.length - 1]! };
 }
 
+/** What a user should hear about the window they chose: the same snapshot twice, or pre after post. */
+export function windowNotes(pre: SnapshotSummary, post: SnapshotSummary): string[] {
+  if (pre.id === post.id) {
+    return [`--pre and --post select the same snapshot (${pre.id}, ${pre.takenAt}): there is nothing to compare; take the post capture first (netmon --once --label post ...)`];
+  }
+  if (pre.takenAt > post.takenAt) {
+    return [`the pre snapshot ${pre.id} (${pre.takenAt}) was taken after the post snapshot ${post.id} (${post.takenAt}): findings read from the later capture back to the earlier one`];
+  }
+  return [];
+}
+
 /** `netmon diff`: findings between two stored snapshots, mapped to controls; exit 1 at --fail-on. */
 export function runDiff(flags: DiffFlags, io: CliIo): void {
   if (flags.change === undefined && (flags.pre === undefined || flags.post === undefined)) {
@@ -72,6 +83,7 @@ export function runDiff(flags: DiffFlags, io: CliIo): void {
     const list = store.listSnapshots();
     const pre = selectSnapshot(list, flags.pre ?? 'pre', flags.change, 'pre');
     const post = selectSnapshot(list, flags.post ?? 'post', flags.change, 'post');
+    for (const note of windowNotes(pre, post)) io.stderr(`netmon: note: ${note}\n`);
     const before = store.loadSnapshot(pre.id);
     const after = store.loadSnapshot(post.id);
     const findings = evaluateFindings(diffSnapshots(before, after), catalogue, { expected, now: new Date() });

@@ -119,4 +119,16 @@ describe('netmon diff over a maintenance window (real processes)', () => {
     expect(runCli(['diff', '--db', db]).status).toBe(2);
     expect(runCli(['diff', '--change', 'CHG-42', '--db', db, '--fail-on', 'sometimes']).status).toBe(2);
   });
+
+  it('says when --pre and --post select the same snapshot, or pre was taken after post', () => {
+    const db = join(dir, 'w.db');
+    const same = runCli(['diff', '--pre', 'pre', '--post', 'pre', '--change', 'CHG-42', '--db', db]);
+    expect(same.status, same.stderr).toBe(0);
+    expect(same.stderr).toMatch(/note: --pre and --post select the same snapshot \(\d+, [^)]+\): there is nothing to compare/);
+    expect(same.stdout).toContain('No changes found.');
+    const reversed = runCli(['diff', '--pre', 'post', '--post', 'pre', '--change', 'CHG-42', '--db', db, '--fail-on', 'critical']);
+    expect(reversed.stderr).toMatch(/note: the pre snapshot \d+ \([^)]+\) was taken after the post snapshot \d+/);
+    const inOrder = runCli(['diff', '--change', 'CHG-42', '--db', db, '--fail-on', 'critical']);
+    expect(inOrder.stderr).not.toContain('note:');
+  });
 });
