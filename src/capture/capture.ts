@@ -4,6 +4,8 @@ import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 import { snapshot as takeSnapshot, type SnapshotOptions } from '../snapshot/snapshot.js';
 import { appendCsv, csvRows, type CsvAppendResult, type CsvCleanEnd } from '../store/csv-trail.js';
 import { EvidenceStore, type GapRecord } from '../store/evidence-store.js';
+import { StoreError } from '../errors.js';
+import { count } from '../model/format.js';
 
 /** Where and how captures are recorded. */
 export interface CaptureOptions {
@@ -93,7 +95,16 @@ export class CaptureSession {
       // The trail's last known clean end lives in the store, so a run does not rescan the whole trail.
       const key = `csv_clean_end:${resolve(this.options.csv)}`;
       const stored = this.store.getMeta(key);
-      csv = appendCsv(this.options.csv, rows, this.options.now, stored ? (JSON.parse(stored) as CsvCleanEnd) : null);
+      try {
+        csv = appendCsv(this.options.csv, rows, this.options.now, stored ? (JSON.parse(stored) as CsvCleanEnd) : null);
+      } catch (error) {
+        // The store has the snapshot already (it is written first): say so, so nobody looks for it in vain.
+        if (!(error instanceof StoreError)) throw error;
+        throw new StoreError(error.code, `snapshot ${appended.id} is in the evidence store ${this.options.db}, but the CSV trail was not updated (${count(rows.length, 'row')} not written): ${error.message}`, {
+          ...(error.hint === undefined ? {} : { hint: error.hint }),
+          cause: error,
+        });
+      }
       if (rows.length > 0 || !stored) this.store.setMeta(key, JSON.stringify(csv.cleanEnd));
       this.previousProcesses = processes;
     }

@@ -1,4 +1,6 @@
+import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { describeErrno, errnoCode, StoreError } from '../errors.js';
 
 /**
@@ -50,14 +52,35 @@ export interface OpenOptions {
   timeout?: number;
 }
 
+/** A directory at the path, or no directory to create it in: what the file system tells, or null. */
+function directoryProblem(path: string): string | null {
+  try {
+    if (statSync(path).isDirectory()) return `${path} is a directory; give the path of a file (e.g. ${join(path, 'netmon.db')})`;
+  } catch (error) {
+    const dir = dirname(path);
+    if (errnoCode(error) === 'ENOENT' && !existsSync(dir)) return `cannot create ${path}: the directory ${dir} does not exist`;
+  }
+  return null;
+}
+
+/** Why SQLite could not open a path. */
+function cantOpen(path: string): string {
+  return directoryProblem(path) ?? `cannot open ${path} (no permission to read or write it, or to create files in ${dirname(path)})`;
+}
+
 /** SQLite result codes with what they mean for the user. */
 function explain(error: unknown, path: string): string {
   const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'string' || code === 'SQLITE_CANTOPEN' || code.startsWith('SQLITE_IOERR')) {
+    // Opening a directory or a path in a missing directory fails with codes that say neither.
+    const missing = directoryProblem(path);
+    if (missing) return missing;
+  }
   if (code === 'SQLITE_NOTADB') return `${path} is not an SQLite database (or is encrypted or corrupt)`;
   if (code === 'SQLITE_CORRUPT') return `${path} is corrupt`;
   if (code === 'SQLITE_FULL') return `no space left on the device holding ${path}`;
   if (code === 'SQLITE_READONLY') return `${path} is read-only`;
-  if (code === 'SQLITE_CANTOPEN') return `cannot open ${path} (missing directory, or no permission)`;
+  if (code === 'SQLITE_CANTOPEN') return cantOpen(path);
   if (code === 'SQLITE_BUSY') return `${path} is locked by another process`;
   if (code === 'SQLITE_IOERR' || (typeof code === 'string' && code.startsWith('SQLITE_IOERR'))) return `input/output error on ${path}`;
   if (errnoCode(error)) return describeErrno(error, 'opening', path);

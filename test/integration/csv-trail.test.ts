@@ -412,7 +412,9 @@ describe.skipIf(
     const csv = join(locked, 't.csv');
     const r = runCli(['--once', '--filter', ':1', '--db', join(open, 'n.db'), '--csv', csv], { prefix: AS_NOBODY, cwd: open });
     expect(r.status, r.stderr).toBe(3);
-    expect(r.stderr).toContain(`netmon: error: cannot open the CSV trail: EACCES (permission denied) opening ${csv}`);
+    expect(r.stderr).toContain(`cannot open the CSV trail: EACCES (permission denied) opening ${csv}`);
+    // The store is written first: the message says where the snapshot is.
+    expect(r.stderr).toMatch(new RegExp(`netmon: error: snapshot \\d+ is in the evidence store ${join(open, 'n.db')}, but the CSV trail was not updated \\(0 rows not written\\)`));
     expect(existsSync(csv)).toBe(false);
   });
 

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -72,6 +72,21 @@ describe('bad files at --db', () => {
     expect(r.stderr).toContain(path);
     expect(r.stderr).toMatch(/not an SQLite database/);
     expect(sha(path)).toBe(before);
+  });
+
+  it('a directory, or a path in a missing directory: exit 3 saying which, nothing created', () => {
+    const folder = join(dir, 'a-folder');
+    mkdirSync(folder);
+    for (const args of [['--once', '--db', folder, '--no-csv', '--no-hash-binaries'], ['snapshots', '--db', folder], ['verify-store', '--db', folder]]) {
+      const r = runCli(args);
+      expect(r.status, args.join(' ')).toBe(3);
+      expect(r.stderr).toContain(`${folder} is a directory; give the path of a file (e.g. ${join(folder, 'netmon.db')})`);
+    }
+    expect(readdirSync(folder)).toEqual([]);
+    const nowhere = join(dir, 'no-such-dir', 'n.db');
+    const r = runCli(['--once', '--db', nowhere, '--no-csv', '--no-hash-binaries']);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toContain(`cannot create ${nowhere}: the directory ${join(dir, 'no-such-dir')} does not exist`);
   });
 
   it('a truncated store: the reader commands fail with exit 3 and name the file', () => {
