@@ -54,7 +54,7 @@ export interface ReportInput {
 /** "98.2% of 55 sockets (53 kernel-owned)": the snapshot's figure, with the sockets no process can own. */
 function coverageText(c: Coverage): string {
   const kernel = c.byReason['kernel-owned'];
-  return `${percent(c.ratio)} of ${count(c.total, 'socket')}${kernel > 0 ? ` (${kernel} kernel-owned, such as TIME_WAIT, which no process owns)` : ''}`;
+  return `${percent(c.ratio)} of ${count(c.total, 'socket')}${kernel > 0 ? ` (${kernel} kernel-owned)` : ''}`;
 }
 
 /**
@@ -117,7 +117,7 @@ export function reportBlocks(input: ReportInput): Block[] {
   blocks.push({
     kind: 'field',
     label: 'Attribution coverage',
-    value: `before ${coverageText(before.coverage)}, after ${coverageText(after.coverage)}`,
+    value: `before ${coverageText(before.coverage)}, after ${coverageText(after.coverage)}${before.coverage.byReason['kernel-owned'] + after.coverage.byReason['kernel-owned'] > 0 ? '; kernel-owned sockets (TIME_WAIT and other closing states) have no owning process' : ''}`,
   });
 
   // Findings.
