@@ -211,17 +211,19 @@ export function appendCsv(path: string, rows: string[][], now: () => Date = () =
         size -= tailSize;
       }
     }
-    const text = Buffer.from((size === 0 ? header : '') + formatCsv(rows), 'utf8');
+    // Formatted and written a slice at a time: an inventory of tens of thousands of rows never
+    // sits in memory as one text (and its bytes) at once.
+    let appended = 0;
     try {
-      // write(2) may write less than asked (a nearly full disk): go on until all is written or it fails.
-      for (let written = 0; written < text.length; ) written += fs.writeSync(fd, text, written, text.length - written);
+      if (size === 0) appended += writeAll(fd, Buffer.from(header, 'utf8'));
+      for (let start = 0; start < rows.length; start += WRITE_ROWS) appended += writeAll(fd, Buffer.from(formatCsv(rows.slice(start, start + WRITE_ROWS)), 'utf8'));
     } catch (error) {
       fs.ftruncateSync(fd, size);
       cleanEnds.delete(path);
       throw error;
     }
-    cleanEnds.set(path, size + text.length);
-    size += text.length;
+    cleanEnds.set(path, size + appended);
+    size += appended;
   } catch (error) {
     if (error instanceof StoreError) throw error;
     throw new StoreError('E_CSV_WRITE', `could not append to the CSV trail (it is unchanged): ${describeErrno(error, 'writing', path)}`, { cause: error });
@@ -229,6 +231,15 @@ export function appendCsv(path: string, rows: string[][], now: () => Date = () =
     fs.closeSync(fd);
   }
   return { rows: rows.length, ...(repaired ? { repaired } : {}), cleanEnd: { size, ...identity } };
+}
+
+/** Rows formatted and written at a time. */
+const WRITE_ROWS = 4096;
+
+/** Write all of a buffer: write(2) may write less than asked (a nearly full disk), so go on until all is written or it fails. */
+function writeAll(fd: number, bytes: Buffer): number {
+  for (let written = 0; written < bytes.length; ) written += fs.writeSync(fd, bytes, written, bytes.length - written);
+  return bytes.length;
 }
 
 /** Where this process last left each trail complete: an append that finds the file at that size

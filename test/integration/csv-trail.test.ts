@@ -121,6 +121,17 @@ describe.skipIf(skipWithReason(!havePython, `CSV round trip: ${PYTHON} (Python's
     expect(new Set(parsed.slice(1).map((r) => r[COL.snapshot_id]))).toEqual(new Set(['1', '2', '3']));
   });
 
+  it('writes a large append (written a slice of rows at a time) as one whole: every row, in order, after one header', () => {
+    const file = join(freshDir(), 't.csv');
+    const names = Array.from({ length: 10_000 }, (_, i) => (i % 997 === 0 ? `line\nbreak ${i}` : i % 1009 === 0 ? `=cmd|${i}` : `worker-${i}`));
+    const rows = batch(7, names);
+    const result = appendCsv(file, rows);
+    expect(result.rows).toBe(rows.length);
+    expect(result.cleanEnd.size).toBe(statSync(file).size);
+    const parsed = pythonRows(file);
+    expect(parsed).toEqual([[...CSV_COLUMNS], ...rows]);
+  });
+
   it('round-trips process names with LF, CR and CRLF through an independent parser', () => {
     const file = join(freshDir(), 't.csv');
     const rows = batch(1, [...LINE_BREAKS, ...HOSTILE]);
