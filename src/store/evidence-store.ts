@@ -418,10 +418,11 @@ export class EvidenceStore {
 
   /**
    * Replay a snapshot's item set in two queries: its base set, then the events since, in order
-   * (op > 0 adds, op < 0 removes). Up to two `columns` of `items` come with each added item, from
-   * a LEFT JOIN (null when the item row is missing); with no columns, items is not read at all.
+   * (op > 0 adds, op < 0 removes). Up to two `columns` of `items` come with each item added or
+   * removed, from a LEFT JOIN (null when the item row is missing); with no columns, items is not
+   * read at all.
    */
-  private replaySet(id: number, columns: string, add: (itemId: number, a: unknown, b: unknown) => void, remove: (itemId: number) => void): void {
+  private replaySet(id: number, columns: string, add: (itemId: number, a: unknown, b: unknown) => void, remove: (itemId: number, a: unknown) => void): void {
     const base = this.baseOf(id);
     const select = columns ? `, ${columns}` : '';
     const from = (table: string, alias: string): string => (columns ? `${table} ${alias} LEFT JOIN items i ON i.id = ${alias}.item_id` : `${table} ${alias}`);
@@ -434,23 +435,24 @@ export class EvidenceStore {
     const events = this.stmt(`SELECT e.item_id, e.op${select} FROM ${from('events', 'e')} WHERE e.snapshot_id > ? AND e.snapshot_id <= ? ORDER BY e.snapshot_id`).raw().all(base, id) as unknown as unknown[][];
     for (const row of events) {
       if ((row[1] as number) > 0) add(row[0] as number, row[2], row[3]);
-      else remove(row[0] as number);
+      else remove(row[0] as number, row[2]);
     }
   }
 
   /** digest -> item id of every item of a snapshot (items whose row is missing are left out). */
   private itemDigestsOf(id: number): Map<string, number> {
-    const byId = new Map<number, string>();
+    // One map: digests are unique in items, so an item's digest stands for its id in the set.
+    const digests = new Map<string, number>();
     this.replaySet(
       id,
       'i.digest',
       (itemId, digest) => {
-        if (digest !== null) byId.set(itemId, digest as string);
+        if (digest !== null) digests.set(digest as string, itemId);
       },
-      (itemId) => byId.delete(itemId),
+      (_itemId, digest) => {
+        if (digest !== null) digests.delete(digest as string);
+      },
     );
-    const digests = new Map<string, number>();
-    for (const [itemId, digest] of byId) digests.set(digest, itemId);
     return digests;
   }
 
@@ -547,7 +549,8 @@ export class EvidenceStore {
       sockets.size === this.sockets.size &&
       others.every(([d]) => previousIds().has(d)) &&
       previousIds().size === sockets.size + others.length;
-    const items = new Map<string, Item>();
+    /** The items that entered the set, by digest (in the order of `added`). */
+    const entered = new Map<string, Item>();
     const added: string[] = [];
     const removed: [string, number][] = [];
     /** This snapshot's set digest, once computed. */
@@ -563,31 +566,37 @@ export class EvidenceStore {
       computed = setDigest(digests);
       sameSet = computed === previous.digest;
     }
+    /** Digests of this snapshot's items, when the comparison needed them. */
+    let current: Set<string> | null = null;
     if (!sameSet || checkpoint) {
-      for (const [d, item] of others) items.set(d, item);
-      for (const e of sockets.values()) items.set(e.digest, { kind: 'socket', socket: e.socket });
       const before = previous === null ? null : previousIds();
-      for (const d of items.keys()) if (!before?.has(d)) added.push(d);
-      if (before) for (const [d, id] of before) if (!items.has(d)) removed.push([d, id]);
+      const present = (current = new Set<string>());
+      const enter = (d: string, item: Item): void => {
+        if (present.has(d)) return; // two equal records are one item
+        present.add(d);
+        if (before?.has(d)) return;
+        added.push(d);
+        entered.set(d, item);
+      };
+      for (const [d, item] of others) enter(d, item);
+      for (const e of sockets.values()) enter(e.digest, { kind: 'socket', socket: e.socket });
+      if (before) for (const [d, id] of before) if (!present.has(d)) removed.push([d, id]);
     }
     const changed = previous === null || added.length > 0 || removed.length > 0;
-    const digest = changed ? (computed ?? setDigest(items.keys())) : previous.digest;
+    const digest = changed ? (computed ?? setDigest(current!)) : previous.digest;
 
     const { snapshot: meta, counts } = this.describe(snapshot);
     try {
       const result = this.db
         .transaction(() => {
-          // Unchanged tick: the previous map is the new one (no copy of tens of thousands of entries),
-          // still unloaded if nothing needed it. A checkpoint lists every item, so it needs them.
-          const ids = changed ? new Map<string, number>(previous === null ? [] : previousIds()) : checkpoint ? previousIds() : previous!.ids;
+          // Ids of the items that entered. The set's digest -> id map is brought up to date only once
+          // the transaction has committed (below), so a failed append leaves the previous state as
+          // it was, and the map of tens of thousands of entries is never copied.
           const upsert = this.stmt('INSERT INTO items (kind, digest, body) VALUES (?, ?, ?) ON CONFLICT (digest) DO UPDATE SET digest = excluded.digest RETURNING id');
-          if (ids !== null) {
-            for (const [d] of removed) ids.delete(d);
-            for (const d of added) {
-              const item = items.get(d)!;
-              ids.set(d, Number((upsert.get(item.kind, d, item.body ?? bodies?.get(d) ?? socketToJson(item.socket)) as { id: number }).id));
-            }
-          }
+          const addedIds = added.map((d) => {
+            const item = entered.get(d)!;
+            return Number((upsert.get(item.kind, d, item.body ?? bodies?.get(d) ?? socketToJson(item.socket)) as { id: number }).id);
+          });
           const body: SnapshotBody = {
             schemaVersion: 2,
             snapshot: meta,
@@ -612,23 +621,34 @@ export class EvidenceStore {
             this.session,
           );
           if (checkpoint) {
+            // A checkpoint lists the whole set: the previous items that stayed, and those that entered.
             const insert = this.stmt('INSERT INTO checkpoint_items (snapshot_id, item_id) VALUES (?, ?)');
-            for (const itemId of ids!.values()) insert.run(id, itemId);
+            const gone = new Set(removed.map(([d]) => d));
+            if (previous !== null) for (const [d, itemId] of previousIds()) if (!gone.has(d)) insert.run(id, itemId);
+            for (const itemId of addedIds) insert.run(id, itemId);
           } else {
             const insert = this.stmt('INSERT INTO events (snapshot_id, item_id, op) VALUES (?, ?, ?)');
-            for (const d of added) insert.run(id, ids!.get(d), 1);
+            for (const itemId of addedIds) insert.run(id, itemId, 1);
             for (const [, itemId] of removed) insert.run(id, itemId, -1);
           }
-          return { id, ids };
+          return { id, addedIds };
         })
         .immediate();
-      this.state = { snapshotId: result.id, ids: result.ids, digest, sinceCheckpoint: checkpoint ? 0 : (previous?.sinceCheckpoint ?? 0) + 1 };
+      // The new set's ids: an unchanged set keeps the previous map (still unloaded if nothing needed
+      // it); a changed one is the previous map changed in place, now that the append is stored.
+      let ids: Map<string, number> | null = previous === null ? null : previous.ids;
+      if (changed) {
+        ids = previous === null ? new Map<string, number>() : previousIds();
+        for (const [d] of removed) ids.delete(d);
+        for (let k = 0; k < added.length; k++) ids.set(added[k]!, result.addedIds[k]!);
+      }
+      this.state = { snapshotId: result.id, ids, digest, sinceCheckpoint: checkpoint ? 0 : (previous?.sinceCheckpoint ?? 0) + 1 };
       // Keep digests of the current items only: a long session must not grow without bound.
       this.digests.clear();
       for (const [d, item] of others) this.digests.set(item.body, d);
       this.sockets = retain ? sockets : new Map();
       // The first snapshot of a store has nothing to compare with: no socket "opened".
-      const opened = previous ? added.map((d) => items.get(d)!).filter((i) => i.kind === 'socket').map((i) => i.socket!) : [];
+      const opened = previous ? added.map((d) => entered.get(d)!).filter((i) => i.kind === 'socket').map((i) => i.socket!) : [];
       const closed: SocketRecord[] = [];
       if (removed.length > 0) {
         const body = this.stmt('SELECT kind, body FROM items WHERE id = ?');
