@@ -52,11 +52,21 @@ describe.skipIf(skipFull)('a full disk', () => {
     expect((error as Error).message).toContain(path);
     expect((error as Error).message).toMatch(/no space left|full/i);
     expect((error as Error).message).toMatch(/nothing of it was stored/);
-    store.close();
-    // Free space again: the store opens, holds exactly the first snapshot, and verifies.
+    // Free space again: the store holds exactly the first snapshot, and verifies.
     for (let i = 0; i < filler; i++) rmSync(join(small, `fill-${i}`), { force: true });
+    const reader = EvidenceStore.open(path, { readonly: true });
+    expect(reader.listSnapshots()).toHaveLength(1);
+    expect(reader.verify().ok).toBe(true);
+    reader.close();
+    // The failed append left nothing behind in memory either: the same store object appends a
+    // snapshot that fits (a part of the one that did not), stored exactly as changes to the first.
+    const part = makeSnapshot({ sockets: big.sockets.slice(0, 200) });
+    store.appendSnapshot(part);
+    store.close();
     const again = EvidenceStore.open(path, { readonly: true });
-    expect(again.listSnapshots()).toHaveLength(1);
+    const ids = again.listSnapshots().map((s) => s.id);
+    expect(ids).toHaveLength(2);
+    expect(again.loadSnapshot(ids[1]!).sockets).toStrictEqual(part.sockets);
     expect(again.verify().ok).toBe(true);
     again.close();
   });
