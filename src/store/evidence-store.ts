@@ -44,9 +44,8 @@ type ItemKind = 'socket' | 'process' | 'namespace' | 'context';
 /** The parts of a snapshot that rarely change between ticks, stored once as a 'context' item. */
 type SnapshotContext = Pick<Snapshot, 'tool' | 'host' | 'selection' | 'warnings'>;
 
-/** What a snapshot record's body holds (the chain commits to it). */
 /**
- * A snapshot record's body. Layout 1 (store schema 1) kept each namespace's process and socket
+ * What a snapshot record's body holds (the chain commits to it). Layout 1 (store schema 1) kept each namespace's process and socket
  * counts in its namespace item, so the item changed whenever a process started or stopped
  * anywhere (kernel workers do, all the time) and every capture recorded a namespace change.
  * Layout 2 keeps the counts here, in `namespaceCounts`, and the items hold what identifies a
