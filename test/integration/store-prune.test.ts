@@ -31,6 +31,8 @@ describe('prune', () => {
     const left = store.listSnapshots();
     expect(left.map((s) => s.label)).toEqual(['day5', 'day6', 'day7', 'day8', 'day9']);
     for (const s of left) expect(store.loadSnapshot(s.id)).toEqual(before.get(s.id));
+    // Each kept snapshot keeps its own namespace counts (in its record, which a prune never rewrites).
+    expect(left.map((s) => store.loadSnapshot(s.id).namespaces[0]!.sockets)).toEqual([6, 7, 8, 9, 10]);
     const verified = store.verify();
     expect(verified.ok, JSON.stringify(verified.problem)).toBe(true);
     expect(store.verify().snapshots).toBe(5);
