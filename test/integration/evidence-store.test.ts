@@ -449,7 +449,7 @@ describe('EvidenceStore (real SQLite files)', () => {
     migrated.close();
   });
 
-  it('--once twice with a process started between: the second capture stores no namespace change, and show prints each exactly as --once did', async () => {
+  it('--once with a process started between captures: no namespace change is stored, and show prints each capture exactly as --once did (JSON and text)', async () => {
     const { dir, db } = freshPath();
     const capture = () => runCli(['--once', '--db', db, '--no-csv', '--no-hash-binaries', '--filter', ':1', '--output', 'json'], { cwd: dir });
     const first = capture();
@@ -464,6 +464,10 @@ describe('EvidenceStore (real SQLite files)', () => {
       expect(count(db, "SELECT COUNT(*) FROM events e JOIN items i ON i.id = e.item_id WHERE i.kind = 'namespace'")).toBe(0);
       expect(runCli(['show', String(a), '--db', db, '--output', 'json'], { cwd: dir }).stdout).toBe(first.stdout);
       expect(runCli(['show', String(b), '--db', db, '--output', 'json'], { cwd: dir }).stdout).toBe(second.stdout);
+      // The live view too: `show` prints the text --once printed.
+      const text = runCli(['--once', '--db', db, '--no-csv', '--no-hash-binaries', '--filter', ':1'], { cwd: dir });
+      expect(text.status, text.stderr).toBe(0);
+      expect(runCli(['show', 'latest', '--db', db], { cwd: dir }).stdout).toBe(text.stdout);
     } finally {
       sleeper.kill();
     }
