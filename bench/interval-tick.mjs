@@ -1,13 +1,19 @@
 // Measures `netmon --interval` ticks in this process, through the library: CPU time and wall time
-// of a tick when nothing changed, and the bytes the evidence store grows by per such tick.
-// usage: node bench/interval-tick.mjs SCRATCH_DIR [TICKS]   (prints one JSON line)
+// of a tick when nothing changed, and the bytes the evidence store grows by per such tick; then the
+// same for ticks between which CHURN of this process's own loopback connections were replaced (a
+// busy server: new sockets to attribute, old ones closing into TIME_WAIT). The churn itself is not
+// timed, only the ticks.
+// usage: node bench/interval-tick.mjs SCRATCH_DIR [TICKS] [CHURN]   (prints one JSON line)
 import { statSync } from 'node:fs';
+import { once } from 'node:events';
+import { createConnection, createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { CaptureSession } from '../dist/capture/capture.js';
 
-const [dir, ticksArg = '20'] = process.argv.slice(2);
+const [dir, ticksArg = '20', churnArg = '0'] = process.argv.slice(2);
 const ticks = Number(ticksArg);
+const churn = Number(churnArg);
 const db = join(dir, 'interval.db');
 const Database = createRequire(import.meta.url)('better-sqlite3');
 
@@ -43,7 +49,46 @@ try {
     if (r.opened.length + r.closed.length > 0) changed++;
   }
   const after = storeBytes();
-  process.stdout.write(`${JSON.stringify({ ticks, changed, tickCpuMs: median(cpu), tickWallMs: median(wall), bytesPerTick: (after - before) / ticks, dbBytes: statSync(db).size })}\n`);
+  const result = { ticks, changed, tickCpuMs: median(cpu), tickWallMs: median(wall), bytesPerTick: (after - before) / ticks, dbBytes: statSync(db).size };
+  if (churn > 0) result.churn = await churnTicks();
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {
   session.close();
+}
+
+/** Ticks after each of which `churn` connections (two sockets each) are closed and as many opened. */
+async function churnTicks() {
+  const server = createServer((s) => s.on('error', () => {}));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  const open = async (n) => Promise.all(Array.from({ length: n }, async () => {
+    const c = createConnection({ host: '127.0.0.1', port });
+    c.on('error', () => {});
+    await once(c, 'connect');
+    return c;
+  }));
+  let clients = await open(churn);
+  await session.tick(); // the connections of the first batch become known
+  const before = storeBytes();
+  const cpu = [];
+  const wall = [];
+  let opened = 0;
+  try {
+    for (let i = 0; i < ticks; i++) {
+      for (const c of clients) c.destroy();
+      clients = await open(churn);
+      const c0 = process.cpuUsage();
+      const w0 = performance.now();
+      const r = await session.tick();
+      wall.push(performance.now() - w0);
+      const c = process.cpuUsage(c0);
+      cpu.push((c.user + c.system) / 1000);
+      opened += r.opened.length;
+    }
+    return { ticks, connections: churn, openedPerTick: opened / ticks, tickCpuMs: median(cpu), tickWallMs: median(wall), bytesPerTick: (storeBytes() - before) / ticks };
+  } finally {
+    for (const c of clients) c.destroy();
+    server.close();
+  }
 }

@@ -297,8 +297,9 @@ async function main() {
       log(`  run ${round + 1}/${runs}: ${parts.join(', ')}`);
     }
     // Interval ticks, measured inside one process while the population is still up.
-    log(`  interval ticks: ${INTERVAL_TICKS} unchanged ticks of a capture session ...`);
-    const tick = spawnSync(process.execPath, [join(BENCH_DIR, 'interval-tick.mjs'), scratch, String(INTERVAL_TICKS)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: runEnv });
+    const churn = Math.max(1, Math.round(total / 200)); // connections: 1% of the sockets replaced per tick
+    log(`  interval ticks: ${INTERVAL_TICKS} unchanged ticks of a capture session, then ${INTERVAL_TICKS} with ${churn} connections replaced before each ...`);
+    const tick = spawnSync(process.execPath, [join(BENCH_DIR, 'interval-tick.mjs'), scratch, String(INTERVAL_TICKS), String(churn)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: runEnv });
     if (tick.status !== 0) throw new Error(`bench/interval-tick.mjs failed: ${tick.stderr.trim().slice(-2000)}`);
     intervalTick = JSON.parse(tick.stdout.trim().split('\n').pop());
     // The largest report.pdf of the runs (the PDF summarises large inventories and points to the CSVs).
@@ -382,6 +383,14 @@ async function main() {
       `interval tick (no change, ${intervalTick.ticks} ticks, ${intervalTick.changed} saw changes): CPU ${intervalTick.tickCpuMs.toFixed(1)} ms, wall ${intervalTick.tickWallMs.toFixed(1)} ms; ` +
         `ss -tunap CPU ${ssCpu === null ? 'n/a' : `${(ssCpu * 1000).toFixed(0)} ms`} (ratio ${fmtX(tickCpuVsSs)}); store grows ${intervalTick.bytesPerTick.toFixed(0)} bytes per tick`,
     );
+    const churn = intervalTick.churn;
+    if (churn) {
+      // Informational (no target): what a busy server's tick costs, new sockets to attribute every time.
+      log(
+        `interval tick with churn (${churn.connections} connections, ${churn.connections * 2} sockets, replaced before each of ${churn.ticks} ticks; ${churn.openedPerTick.toFixed(0)} sockets opened per tick): ` +
+          `CPU ${churn.tickCpuMs.toFixed(1)} ms (${fmtX(ssCpu ? churn.tickCpuMs / 1000 / ssCpu : null)} ss -tunap), wall ${churn.tickWallMs.toFixed(1)} ms; store grows ${churn.bytesPerTick.toFixed(0)} bytes per tick`,
+      );
+    }
   }
   const diffVsOnce = ratio('netmonDiff', 'netmonOnce');
   log(`change detection: netmon diff ${fmtS(wall('netmonDiff'))} s = ${fmtX(diffVsOnce)} netmon --once`);
@@ -437,6 +446,7 @@ async function main() {
     nodeExtraCaCerts: extraCa === undefined ? null : { path: extraCa, ...startupCost },
     loadAverage1m: { start: loadBefore, end: loadAfter },
     netmonHashPeakKiB: hashPeak,
+    intervalTick,
     targets,
   };
   writeFileSync(outPath, `${JSON.stringify(document, null, 2)}\n`);
