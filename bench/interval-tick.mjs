@@ -1,8 +1,8 @@
 // Measures `netmon --interval` ticks in this process, through the library: CPU time and wall time
 // of a tick when nothing changed, and the bytes the evidence store grows by per such tick; then the
 // same for ticks between which CHURN of this process's own loopback connections were replaced (a
-// busy server: new sockets to attribute, old ones closing into TIME_WAIT). The churn itself is not
-// timed, only the ticks.
+// busy server: new sockets to attribute, old ones gone). Connections are reset, not closed, so that
+// no TIME_WAIT socket outlives the run. The churn itself is not timed, only the ticks.
 // usage: node bench/interval-tick.mjs SCRATCH_DIR [TICKS] [CHURN]   (prints one JSON line)
 import { statSync } from 'node:fs';
 import { once } from 'node:events';
@@ -76,7 +76,8 @@ async function churnTicks() {
   let opened = 0;
   try {
     for (let i = 0; i < ticks; i++) {
-      for (const c of clients) c.destroy();
+      // Reset rather than closed: no TIME_WAIT sockets are left behind for later measurements.
+      for (const c of clients) c.resetAndDestroy();
       clients = await open(churn);
       const c0 = process.cpuUsage();
       const w0 = performance.now();
@@ -88,7 +89,7 @@ async function churnTicks() {
     }
     return { ticks, connections: churn, openedPerTick: opened / ticks, tickCpuMs: median(cpu), tickWallMs: median(wall), bytesPerTick: (storeBytes() - before) / ticks };
   } finally {
-    for (const c of clients) c.destroy();
+    for (const c of clients) c.resetAndDestroy();
     server.close();
   }
 }
