@@ -472,10 +472,14 @@ export class EvidenceStore {
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new VerificationError('E_STORE_BAD_JSON', `${what} in ${this.path} is not valid JSON: the store was changed outside netmon`, {
-        hint: `\`netmon verify-store --db ${this.path}\` names the first record that no longer matches its hash`,
-      });
+      throw this.notJson(what);
     }
+  }
+
+  private notJson(what: string): VerificationError {
+    return new VerificationError('E_STORE_BAD_JSON', `${what} in ${this.path} is not valid JSON: the store was changed outside netmon`, {
+      hint: `\`netmon verify-store --db ${this.path}\` names the first record that no longer matches its hash`,
+    });
   }
 
   private snapshotBody(id: number): SnapshotBody {
@@ -730,7 +734,15 @@ export class EvidenceStore {
     let context: SnapshotContext | undefined;
     let ids: Set<number>;
     const parse = (itemId: number, kind: string, text: string): void => {
-      if (!this.parsedItems.has(itemId)) this.parsedItems.set(itemId, { kind, value: this.parseStored(text, `item ${itemId} (${kind}), read while loading snapshot ${id},`) });
+      if (this.parsedItems.has(itemId)) return;
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch {
+        // Named only when it fails: not a message made for each of tens of thousands of items.
+        throw this.notJson(`item ${itemId} (${kind}), read while loading snapshot ${id},`);
+      }
+      this.parsedItems.set(itemId, { kind, value });
     };
     if (this.parsedItems.size === 0) {
       // The first snapshot this store object loads: ids and bodies together, in two joined
