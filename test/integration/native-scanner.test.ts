@@ -72,8 +72,15 @@ describe.skipIf(skip)('native scanner', () => {
         return { via: result.via, total: all.length, mine: all.filter((s) => inodes.has(s.inode)).map((s) => JSON.stringify(s)).sort() };
       });
     };
-    const viaDiag = rows(true);
-    const viaFile = rows(false);
+    // A read of /proc/net text is not atomic: while other sockets of the namespace come and go
+    // (parallel tests), it can skip an entry at a chunk boundary. The holder's rows are compared
+    // as soon as two reads agree, at most five times.
+    let viaDiag = rows(true);
+    let viaFile = rows(false);
+    for (let attempt = 1; attempt < 5 && JSON.stringify(viaDiag.map((r) => r.mine)) !== JSON.stringify(viaFile.map((r) => r.mine)); attempt++) {
+      viaDiag = rows(true);
+      viaFile = rows(false);
+    }
     expect(viaDiag.map((r) => r.via)).toEqual(['sock_diag', 'sock_diag', 'sock_diag', 'sock_diag']);
     expect(viaFile.map((r) => r.via)).toEqual(['file', 'file', 'file', 'file']);
     expect(viaDiag.map((r) => r.mine)).toEqual(viaFile.map((r) => r.mine));
@@ -143,8 +150,16 @@ describe.skipIf(skip)('native scanner', () => {
         const rows = socketsFromColumns(result!, PROC_NET_TABLES.udp, { source: 'udp', littleEndian: true }).filter((s) => wanted.has(s.localAddress));
         return { via: result!.via, rows: rows.map((s) => JSON.stringify(s)).sort() };
       };
-      const viaDiag = mine(true);
-      const viaFile = mine(false);
+      // Every one of them is there both ways. A /proc/net text read can skip an entry while other
+      // sockets of the namespace change (parallel tests), so a short read is taken again, at most
+      // five times.
+      const complete = (sockDiag: boolean) => {
+        let read = mine(sockDiag);
+        for (let attempt = 1; attempt < 5 && read.rows.length !== total; attempt++) read = mine(sockDiag);
+        return read;
+      };
+      const viaDiag = complete(true);
+      const viaFile = complete(false);
       expect([viaDiag.via, viaFile.via]).toEqual(['sock_diag', 'file']);
       expect(viaDiag.rows).toHaveLength(total);
       expect(viaDiag.rows).toEqual(viaFile.rows);
