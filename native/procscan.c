@@ -6,10 +6,11 @@
  *
  * readTables(paths: string[], sockDiag?: boolean) -> ({ nums, addrs, hex, badLine, via } | number)[]
  *   split socket tables, rows presorted by (listening, local port, remote port) as a hint for the
- *   caller's sort. With sockDiag, the tables of the caller's own network namespace
- *   (/proc/self/net/{tcp,tcp6,udp,udp6}) are dumped through sock_diag netlink instead, in the
- *   same columns (the kernel formats no text, about twice as fast); any netlink failure falls
- *   back to reading the file.
+ *   caller's sort. With sockDiag, the tables /proc/self/net/{tcp,tcp6,udp,udp6} (the caller's
+ *   own network namespace) and /proc/<pid>/net/{...} (the namespace of process <pid>, entered
+ *   by a short-lived thread, which needs CAP_SYS_ADMIN) are dumped through sock_diag netlink
+ *   instead, in the same columns (the kernel formats no text, about twice as fast); any
+ *   failure (no privilege, no diag module, an interrupted dump) falls back to reading the file.
  * readLinks(procRoot: string, pids: Int32Array) ->
  *   { triples: Float64Array (inode, pid, fd)*, denied: Int32Array, exited: Int32Array }
  *
@@ -27,6 +28,7 @@
 #include <netinet/in.h>
 #include <node_api.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -342,25 +344,73 @@ static int add_row(table_task_t *t, size_t *cap, double lport, double rport, dou
 
 /* ---- the same columns through sock_diag netlink --------------------------------------- */
 
-/* The table a path names when it is one of the caller's own namespace: family and protocol. */
-static int diag_target(const char *path, int *family, int *protocol) {
+/*
+ * The table a path names, as family and protocol, and whose namespace: *pid 0 for the caller's
+ * own (/proc/self/net/<table>), else the process whose namespace it is (/proc/<pid>/net/<table>).
+ * Other paths (another procfs root, a copy of a table) are files, never dumped.
+ */
+static int diag_target(const char *path, int *family, int *protocol, long *pid) {
   static const struct {
-    const char *path;
+    const char *name;
     int family, protocol;
   } known[] = {
-      {"/proc/self/net/tcp", AF_INET, IPPROTO_TCP},
-      {"/proc/self/net/tcp6", AF_INET6, IPPROTO_TCP},
-      {"/proc/self/net/udp", AF_INET, IPPROTO_UDP},
-      {"/proc/self/net/udp6", AF_INET6, IPPROTO_UDP},
+      {"tcp", AF_INET, IPPROTO_TCP},
+      {"tcp6", AF_INET6, IPPROTO_TCP},
+      {"udp", AF_INET, IPPROTO_UDP},
+      {"udp6", AF_INET6, IPPROTO_UDP},
   };
+  if (strncmp(path, "/proc/", 6) != 0) return 0;
+  const char *p = path + 6;
+  long who = 0;
+  if (strncmp(p, "self/", 5) == 0) {
+    p += 4;
+  } else {
+    if (*p < '1' || *p > '9') return 0;
+    while (*p >= '0' && *p <= '9') {
+      who = who * 10 + (*p++ - '0');
+      if (who > 0x3fffffff) return 0;
+    }
+  }
+  if (strncmp(p, "/net/", 5) != 0) return 0;
+  p += 5;
   for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-    if (strcmp(path, known[i].path) == 0) {
+    if (strcmp(p, known[i].name) == 0) {
       *family = known[i].family;
       *protocol = known[i].protocol;
+      *pid = who;
       return 1;
     }
   }
   return 0;
+}
+
+/*
+ * A sock_diag socket of another process's network namespace. A netlink socket dumps the namespace
+ * it was made in, so a short-lived thread of our own enters that namespace (setns changes only the
+ * calling thread's, and needs CAP_SYS_ADMIN), makes the socket and ends; the socket stays in that
+ * namespace. No thread that runs anything else ever changes namespace.
+ */
+typedef struct {
+  int nsfd;
+  int fd;
+} ns_socket_t;
+
+static void *ns_socket_thread(void *arg) {
+  ns_socket_t *a = arg;
+  if (setns(a->nsfd, CLONE_NEWNET) == 0) a->fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  return NULL;
+}
+
+static int diag_socket(long pid) {
+  if (pid == 0) return socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%ld/ns/net", pid);
+  ns_socket_t a = {.nsfd = open(path, O_RDONLY | O_CLOEXEC), .fd = -1};
+  if (a.nsfd < 0) return -1;
+  pthread_t thread;
+  if (pthread_create(&thread, NULL, ns_socket_thread, &a) == 0) pthread_join(thread, NULL);
+  close(a.nsfd);
+  return a.fd;
 }
 
 /* An address as /proc/net prints it: each 32-bit word in host order as %08X. */
@@ -390,8 +440,8 @@ static void reset_rows(table_task_t *t) {
  * its substate, as there), uid and inode (0 for timewait and request sockets, as there), ports in
  * host order, addresses as hex words. Returns 0 when the dump completed, -1 otherwise.
  */
-static int diag_table(table_task_t *t, int family, int protocol) {
-  int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+static int diag_table(table_task_t *t, int family, int protocol, long pid) {
+  int fd = diag_socket(pid);
   if (fd < 0) return -1;
   struct timeval timeout = {.tv_sec = 5};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
@@ -448,7 +498,8 @@ out:
 static void table_task(void *ctx, size_t i) {
   table_task_t *t = &((table_task_t *)ctx)[i];
   int family, protocol;
-  if (t->sock_diag && diag_target(t->file.path, &family, &protocol) && diag_table(t, family, protocol) == 0) {
+  long pid;
+  if (t->sock_diag && diag_target(t->file.path, &family, &protocol, &pid) && diag_table(t, family, protocol, pid) == 0) {
     t->via_diag = 1;
     presort(t);
     return;

@@ -75,8 +75,8 @@ export interface ProcWork {
 /** The native scanner behind the `ProcWork` interface. */
 export class NativeWork implements ProcWork {
   /**
-   * Dump the collector's own namespace through sock_diag rather than formatting and parsing
-   * /proc/self/net text (same rows, about half the time); `NETMON_SOCK_DIAG=0` reads the files.
+   * Dump the namespaces' tables through sock_diag rather than formatting and parsing
+   * /proc/<pid>/net text (same rows, about half the time); `NETMON_SOCK_DIAG=0` reads the files.
    */
   private readonly sockDiag = process.env.NETMON_SOCK_DIAG !== '0';
 

@@ -12,8 +12,10 @@ export interface NativeProcScan {
    * Socket tables split into columns, or the errno number of a read failure. `badLine` > 0: a row
    * the scanner could not split. Rows come presorted by (listening, local port, remote port), a
    * hint that makes the final sort cheaper; nothing depends on it. With `sockDiag`, a path
-   * /proc/self/net/{tcp,tcp6,udp,udp6} (the caller's own namespace) is dumped through sock_diag
-   * netlink into the same columns (`via: 'sock_diag'`), and read as a file if the dump fails.
+   * /proc/self/net/{tcp,tcp6,udp,udp6} (the caller's own namespace) or /proc/<pid>/net/{...}
+   * (process <pid>'s namespace, entered by a thread of the scanner's own, which needs
+   * CAP_SYS_ADMIN) is dumped through sock_diag netlink into the same columns
+   * (`via: 'sock_diag'`), and read as a file if that fails.
    */
   readTables(paths: string[], sockDiag?: boolean): ({ nums: Float64Array; addrs: Uint32Array; hex: string[]; badLine: number; via: 'sock_diag' | 'file' } | number)[];
   /** Socket links of every descriptor of the given processes. */

@@ -1,5 +1,8 @@
 import { spawnSync } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadNativeProcScan } from '../../src/collect/native-procscan.js';
+import { PROC_NET_TABLES, socketsFromColumns } from '../../src/collect/parse/proc-net.js';
 import { snapshot } from '../../src/snapshot/snapshot.js';
 import { HOLDER, haveCommand, isRoot, runCli, skipWithReason, startJsonProcess, stop, type Started } from '../helpers/processes.js';
 
@@ -58,6 +61,39 @@ describe.skipIf(skip)('network namespaces (ip netns add)', () => {
     const snap = await snapshot({ hashBinaries: false });
     const inodes = snap.namespaces.map((n) => n.inode);
     expect(new Set(inodes).size).toBe(inodes.length);
+  });
+
+  it('native scanner: dumps another namespace through sock_diag (entering it) into the same rows as its /proc/<pid>/net files', ({ skip: skipTest }) => {
+    const native = loadNativeProcScan(true);
+    if (native === null) return skipTest('the native scanner is not built');
+    const names = ['tcp', 'tcp6', 'udp', 'udp6'] as const;
+    const paths = names.map((n) => `/proc/${inner.info.pid}/net/${n}`);
+    const rows = (sockDiag: boolean) =>
+      native.readTables(paths, sockDiag).map((result, k) => {
+        if (typeof result === 'number') throw new Error(`errno ${result} reading ${paths[k]}`);
+        const sockets = socketsFromColumns(result, PROC_NET_TABLES[names[k]!], { source: paths[k]!, littleEndian: true });
+        return { via: result.via, rows: sockets.map((s) => JSON.stringify(s)).sort() };
+      });
+    const ours = readlinkSync('/proc/thread-self/ns/net');
+    const viaDiag = rows(true);
+    const viaFile = rows(false);
+    // Only a thread of the scanner's own entered the namespace: this one never left ours.
+    expect(readlinkSync('/proc/thread-self/ns/net')).toBe(ours);
+    expect(viaDiag.map((r) => r.via)).toEqual(['sock_diag', 'sock_diag', 'sock_diag', 'sock_diag']);
+    expect(viaFile.map((r) => r.via)).toEqual(['file', 'file', 'file', 'file']);
+    // The namespace holds only the holder's sockets: nothing else comes or goes during the reads.
+    expect(viaDiag.map((r) => r.rows)).toEqual(viaFile.map((r) => r.rows));
+    expect(viaDiag[0]!.rows.some((r) => r.includes('"localPort":2323') && r.includes('"state":"LISTEN"'))).toBe(true);
+  });
+
+  it('native scanner: without the privilege to enter another namespace, reads its files instead', ({ skip: skipTest }) => {
+    if (loadNativeProcScan(true) === null) return skipTest('the native scanner is not built');
+    const addon = new URL('../../build/Release/netmon_procscan.node', import.meta.url).pathname;
+    const script = `const n = require(${JSON.stringify(addon)}); const r = n.readTables(['/proc/${inner.info.pid}/net/tcp'], true)[0]; console.log(typeof r === 'number' ? 'errno ' + r : r.via + ' ' + r.nums.length / 5);`;
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', process.execPath, '-e', script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    // As nobody, the namespace cannot be entered; its table is still read (world-readable text), or refused.
+    expect(r.stdout.trim()).toMatch(/^(file \d+|errno \d+)$/);
   });
 
   it('shows the namespace column in the live view', () => {
