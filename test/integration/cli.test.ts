@@ -86,7 +86,7 @@ describe('netmon CLI (built binary)', () => {
     expect(row).toBeDefined();
     expect(row).toContain(String(holder.info.pid));
     expect(row).toContain('node');
-    expect(lines.at(-1)).toMatch(/^coverage: \d+ sockets \(\d+ listening\), \d+ attributed \(\d+\.\d%\)/);
+    expect(lines.at(-1)).toMatch(/^coverage: \d+ sockets? \(\d+ listening\), \d+ attributed \(\d+\.\d%\)/);
     for (const line of lines) expect(line.length).toBeLessThanOrEqual(80);
   });
 
