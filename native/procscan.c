@@ -11,6 +11,8 @@
  *   by a short-lived thread, which needs CAP_SYS_ADMIN) are dumped through sock_diag netlink
  *   instead, in the same columns (the kernel formats no text, about twice as fast); any
  *   failure (no privilege, no diag module, an interrupted dump) falls back to reading the file.
+ *   "<namespace file>:/proc/net/<table>" (e.g. an `ip netns` binding) names the table of that
+ *   namespace, which is only dumped: on failure its result is the errno.
  * readLinks(procRoot: string, pids: Int32Array) ->
  *   { triples: Float64Array (inode, pid, fd)*, denied: Int32Array, exited: Int32Array }
  *
@@ -344,12 +346,17 @@ static int add_row(table_task_t *t, size_t *cap, double lport, double rport, dou
 
 /* ---- the same columns through sock_diag netlink --------------------------------------- */
 
+/* How a table path is read. */
+enum { READ_FILE = 0, DUMP_OWN, DUMP_PROCESS, DUMP_BINDING };
+
 /*
- * The table a path names, as family and protocol, and whose namespace: *pid 0 for the caller's
- * own (/proc/self/net/<table>), else the process whose namespace it is (/proc/<pid>/net/<table>).
- * Other paths (another procfs root, a copy of a table) are files, never dumped.
+ * The table a path names, as family and protocol, and whose namespace: DUMP_OWN for the caller's
+ * own (/proc/self/net/<table>), DUMP_PROCESS for the namespace of process <pid>
+ * (/proc/<pid>/net/<table>; nspath gets /proc/<pid>/ns/net), DUMP_BINDING for a namespace file
+ * such as an `ip netns` binding ("<file>:/proc/net/<table>", a form of this scanner's own; nspath
+ * gets <file>). Any other path (another procfs root, a copy of a table) is a file: READ_FILE.
  */
-static int diag_target(const char *path, int *family, int *protocol, long *pid) {
+static int diag_target(const char *path, int *family, int *protocol, char *nspath, size_t nspath_size) {
   static const struct {
     const char *name;
     int family, protocol;
@@ -359,57 +366,80 @@ static int diag_target(const char *path, int *family, int *protocol, long *pid) 
       {"udp", AF_INET, IPPROTO_UDP},
       {"udp6", AF_INET6, IPPROTO_UDP},
   };
-  if (strncmp(path, "/proc/", 6) != 0) return 0;
-  const char *p = path + 6;
-  long who = 0;
-  if (strncmp(p, "self/", 5) == 0) {
-    p += 4;
+  const char *table;
+  int kind;
+  const char *bound = strstr(path, ":/proc/net/");
+  if (bound != NULL && path[0] == '/') {
+    size_t n = (size_t)(bound - path);
+    if (n + 1 > nspath_size) return READ_FILE;
+    memcpy(nspath, path, n);
+    nspath[n] = 0;
+    table = bound + 11;
+    kind = DUMP_BINDING;
   } else {
-    if (*p < '1' || *p > '9') return 0;
-    while (*p >= '0' && *p <= '9') {
-      who = who * 10 + (*p++ - '0');
-      if (who > 0x3fffffff) return 0;
+    if (strncmp(path, "/proc/", 6) != 0) return READ_FILE;
+    const char *p = path + 6;
+    long who = 0;
+    if (strncmp(p, "self/", 5) == 0) {
+      p += 4;
+      kind = DUMP_OWN;
+      nspath[0] = 0;
+    } else {
+      if (*p < '1' || *p > '9') return READ_FILE;
+      while (*p >= '0' && *p <= '9') {
+        who = who * 10 + (*p++ - '0');
+        if (who > 0x3fffffff) return READ_FILE;
+      }
+      kind = DUMP_PROCESS;
+      snprintf(nspath, nspath_size, "/proc/%ld/ns/net", who);
     }
+    if (strncmp(p, "/net/", 5) != 0) return READ_FILE;
+    table = p + 5;
   }
-  if (strncmp(p, "/net/", 5) != 0) return 0;
-  p += 5;
   for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-    if (strcmp(p, known[i].name) == 0) {
+    if (strcmp(table, known[i].name) == 0) {
       *family = known[i].family;
       *protocol = known[i].protocol;
-      *pid = who;
-      return 1;
+      return kind;
     }
   }
-  return 0;
+  return READ_FILE;
 }
 
 /*
- * A sock_diag socket of another process's network namespace. A netlink socket dumps the namespace
- * it was made in, so a short-lived thread of our own enters that namespace (setns changes only the
- * calling thread's, and needs CAP_SYS_ADMIN), makes the socket and ends; the socket stays in that
- * namespace. No thread that runs anything else ever changes namespace.
+ * A sock_diag socket of another network namespace (nspath: a namespace file). A netlink socket
+ * dumps the namespace it was made in, so a short-lived thread of our own enters that namespace
+ * (setns changes only the calling thread's, and needs CAP_SYS_ADMIN), makes the socket and ends;
+ * the socket stays in that namespace. No thread that runs anything else ever changes namespace.
+ * Returns the socket, or -1 with errno set.
  */
 typedef struct {
   int nsfd;
   int fd;
+  int error;
 } ns_socket_t;
 
 static void *ns_socket_thread(void *arg) {
   ns_socket_t *a = arg;
-  if (setns(a->nsfd, CLONE_NEWNET) == 0) a->fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (setns(a->nsfd, CLONE_NEWNET) != 0) {
+    a->error = errno;
+    return NULL;
+  }
+  a->fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (a->fd < 0) a->error = errno;
   return NULL;
 }
 
-static int diag_socket(long pid) {
-  if (pid == 0) return socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%ld/ns/net", pid);
-  ns_socket_t a = {.nsfd = open(path, O_RDONLY | O_CLOEXEC), .fd = -1};
+static int diag_socket(const char *nspath) {
+  if (nspath[0] == 0) return socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  ns_socket_t a = {.nsfd = open(nspath, O_RDONLY | O_CLOEXEC), .fd = -1, .error = 0};
   if (a.nsfd < 0) return -1;
   pthread_t thread;
-  if (pthread_create(&thread, NULL, ns_socket_thread, &a) == 0) pthread_join(thread, NULL);
+  int started = pthread_create(&thread, NULL, ns_socket_thread, &a);
+  if (started == 0) pthread_join(thread, NULL);
+  else a.error = started;
   close(a.nsfd);
+  if (a.fd < 0) errno = a.error ? a.error : EIO;
   return a.fd;
 }
 
@@ -440,8 +470,8 @@ static void reset_rows(table_task_t *t) {
  * its substate, as there), uid and inode (0 for timewait and request sockets, as there), ports in
  * host order, addresses as hex words. Returns 0 when the dump completed, -1 otherwise.
  */
-static int diag_table(table_task_t *t, int family, int protocol, long pid) {
-  int fd = diag_socket(pid);
+static int diag_table(table_task_t *t, int family, int protocol, const char *nspath) {
+  int fd = diag_socket(nspath);
   if (fd < 0) return -1;
   struct timeval timeout = {.tv_sec = 5};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
@@ -498,11 +528,20 @@ out:
 static void table_task(void *ctx, size_t i) {
   table_task_t *t = &((table_task_t *)ctx)[i];
   int family, protocol;
-  long pid;
-  if (t->sock_diag && diag_target(t->file.path, &family, &protocol, &pid) && diag_table(t, family, protocol, pid) == 0) {
-    t->via_diag = 1;
-    presort(t);
-    return;
+  char nspath[4096];
+  int kind = t->sock_diag ? diag_target(t->file.path, &family, &protocol, nspath, sizeof nspath) : READ_FILE;
+  if (kind != READ_FILE) {
+    errno = 0;
+    if (diag_table(t, family, protocol, nspath) == 0) {
+      t->via_diag = 1;
+      presort(t);
+      return;
+    }
+    if (kind == DUMP_BINDING) {
+      /* No file to fall back to: the caller enters the namespace another way. */
+      t->file.error = errno ? errno : EIO;
+      return;
+    }
   }
   read_file_task(&t->file, 0);
   if (t->file.error) return;

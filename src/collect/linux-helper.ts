@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { RawSocket } from '../model/types.js';
-import { errnoName, type NativeProcScan } from './native-procscan.js';
+import { errnoName, sockDiagEnabled, type NativeProcScan } from './native-procscan.js';
 import type { ProcNetColumns } from './parse/proc-net.js';
 
 /**
@@ -78,7 +78,7 @@ export class NativeWork implements ProcWork {
    * Dump the namespaces' tables through sock_diag rather than formatting and parsing
    * /proc/<pid>/net text (same rows, about half the time); `NETMON_SOCK_DIAG=0` reads the files.
    */
-  private readonly sockDiag = process.env.NETMON_SOCK_DIAG !== '0';
+  private readonly sockDiag = sockDiagEnabled();
 
   constructor(private readonly native: NativeProcScan) {}
 

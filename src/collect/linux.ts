@@ -18,7 +18,7 @@ import {
 } from './parse/proc-process.js';
 import { forEachProcNetInode, parseProcNet, PROC_NET_TABLES, socketsFromColumns } from './parse/proc-net.js';
 import { NativeWork, ProcHelper, type ProcWork, type TableResult } from './linux-helper.js';
-import { loadNativeProcScan } from './native-procscan.js';
+import { loadNativeProcScan, sockDiagEnabled } from './native-procscan.js';
 
 /** The side effects the Linux collector uses; tests and replay swap them. */
 export interface LinuxDeps {
@@ -470,12 +470,27 @@ export class LinuxCollector implements PlatformCollector {
 
   /**
    * A namespace that only an `ip netns` binding keeps alive has no process whose /proc/<pid>/net
-   * shows it. Entering it needs setns(2), which Node cannot call, so netmon runs `nsenter`
-   * (util-linux) once per such namespace; that needs root (CAP_SYS_ADMIN).
+   * shows it. Entering it needs setns(2), which needs root (CAP_SYS_ADMIN). The native scanner
+   * dumps its tables from a thread of its own that enters it; without the scanner (or when that
+   * fails), netmon runs `nsenter` (util-linux) once per such namespace, since Node cannot call
+   * setns.
    */
   private readBoundNamespace(path: string, tables: TableName[], readTable: TableReader): { read: boolean; reason?: string; sockets: RawSocket[] } {
     if (this.deps.getuid() !== 0) {
       return { read: false, reason: `no process lives in it; entering ${path} needs root`, sockets: [] };
+    }
+    // The native dump gives columns; a caller with a reader of its own (presentInodes) reads text.
+    const native = readTable === this.parseTable && this.threaded && this.engine !== 'javascript' && sockDiagEnabled() ? loadNativeProcScan(this.engine === 'native') : null;
+    if (native) {
+      const sources = tables.map((t) => `${path}:/proc/net/${t}`);
+      const results = native.readTables(sources, true);
+      if (results.every((r) => typeof r !== 'number' && r.via === 'sock_diag' && r.badLine === 0)) {
+        const sockets: RawSocket[] = [];
+        results.forEach((r, k) => {
+          for (const row of socketsFromColumns(r as Exclude<typeof r, number>, PROC_NET_TABLES[tables[k]!], { source: sources[k]!, littleEndian: this.deps.littleEndian })) sockets.push(row);
+        });
+        return { read: true, sockets };
+      }
     }
     const marker = '@@netmon-table ';
     const script = tables.map((t) => `echo '${marker}${t}'; cat /proc/self/net/${t}`).join('; ');

@@ -15,11 +15,18 @@ export interface NativeProcScan {
    * /proc/self/net/{tcp,tcp6,udp,udp6} (the caller's own namespace) or /proc/<pid>/net/{...}
    * (process <pid>'s namespace, entered by a thread of the scanner's own, which needs
    * CAP_SYS_ADMIN) is dumped through sock_diag netlink into the same columns
-   * (`via: 'sock_diag'`), and read as a file if that fails.
+   * (`via: 'sock_diag'`), and read as a file if that fails. A path
+   * "<namespace file>:/proc/net/<table>" (an `ip netns` binding, say) is that namespace's table,
+   * only dumped: when that fails, its result is the errno.
    */
   readTables(paths: string[], sockDiag?: boolean): ({ nums: Float64Array; addrs: Uint32Array; hex: string[]; badLine: number; via: 'sock_diag' | 'file' } | number)[];
   /** Socket links of every descriptor of the given processes. */
   readLinks(procRoot: string, pids: Int32Array): { triples: Float64Array; denied: Int32Array; exited: Int32Array };
+}
+
+/** Whether the native scanner may dump tables through sock_diag (`NETMON_SOCK_DIAG=0` turns it off). */
+export function sockDiagEnabled(): boolean {
+  return process.env.NETMON_SOCK_DIAG !== '0';
 }
 
 let loaded: NativeProcScan | null | undefined;

@@ -93,6 +93,26 @@ describe.skipIf(skip)('network namespaces (ip netns add)', () => {
     expect(viaDiag[0]!.rows.some((r) => r.includes('"localPort":2323') && r.includes('"state":"LISTEN"'))).toBe(true);
   });
 
+  it('native scanner: dumps a namespace through its ip netns binding, with no nsenter process (same rows as its /proc/<pid>/net files)', ({ skip: skipTest }) => {
+    const native = loadNativeProcScan(true);
+    if (native === null) return skipTest('the native scanner is not built');
+    const binding = `/run/netns/${NS}`;
+    const [bound] = native.readTables([`${binding}:/proc/net/tcp`], true);
+    const [file] = native.readTables([`/proc/${inner.info.pid}/net/tcp`], false);
+    if (typeof bound === 'number' || typeof file === 'number') throw new Error(`errno ${String(bound)} / ${String(file)}`);
+    expect([bound!.via, file!.via]).toEqual(['sock_diag', 'file']);
+    const rows = (r: typeof bound) => socketsFromColumns(r!, PROC_NET_TABLES.tcp, { source: 'tcp', littleEndian: true }).map((s) => JSON.stringify(s)).sort();
+    expect(rows(bound)).toEqual(rows(file));
+    // Not a namespace file: nothing to fall back to, the errno (EINVAL from setns).
+    const [wrong] = native.readTables(['/etc/hostname:/proc/net/tcp'], true);
+    expect(typeof wrong).toBe('number');
+    // A whole scan reads the empty namespace without nsenter: no PATH to find it on.
+    const r = runCli(['snapshot', '--output', 'json', '--no-hash-binaries', '--filter', ':1'], { env: { ...process.env, PATH: '/nonexistent' } });
+    expect(r.status, r.stderr).toBe(0);
+    const namespaces = (JSON.parse(r.stdout) as { namespaces: NamespaceRecord[] }).namespaces;
+    expect(namespaces.find((n) => n.name === EMPTY_NS)).toMatchObject({ read: true, sockets: 0 });
+  });
+
   it('native scanner: without the privilege to enter another namespace, reads its files instead', ({ skip: skipTest }) => {
     if (loadNativeProcScan(true) === null) return skipTest('the native scanner is not built');
     const addon = new URL('../../build/Release/netmon_procscan.node', import.meta.url).pathname;
