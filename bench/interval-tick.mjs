@@ -31,32 +31,42 @@ const median = (v) => {
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+/**
+ * `ticks` ticks of the session, each after `prepare` (not timed): median CPU and wall time of a
+ * tick, and the store's growth per tick. `seen` gets each tick's result (not kept: 28,000 sockets).
+ */
+async function timedTicks(prepare, seen) {
+  const before = storeBytes();
+  const cpu = [];
+  const wall = [];
+  for (let i = 0; i < ticks; i++) {
+    await prepare();
+    const c0 = process.cpuUsage();
+    const w0 = performance.now();
+    seen(await session.tick());
+    wall.push(performance.now() - w0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
+  }
+  return { tickCpuMs: median(cpu), tickWallMs: median(wall), bytesPerTick: (storeBytes() - before) / ticks };
+}
+
 const session = CaptureSession.start({ db, csv: join(dir, 'interval.csv') }, 10);
 try {
   await session.tick(); // the full first tick: walk, hashes, checkpoint
   await session.tick(); // from here on the previous walk can be reused
-  const before = storeBytes();
-  const cpu = [];
-  const wall = [];
   let changed = 0;
-  for (let i = 0; i < ticks; i++) {
-    const c0 = process.cpuUsage();
-    const w0 = performance.now();
-    const r = await session.tick();
-    wall.push(performance.now() - w0);
-    const c = process.cpuUsage(c0);
-    cpu.push((c.user + c.system) / 1000);
+  const timed = await timedTicks(async () => {}, (r) => {
     if (r.opened.length + r.closed.length > 0) changed++;
-  }
-  const after = storeBytes();
-  const result = { ticks, changed, tickCpuMs: median(cpu), tickWallMs: median(wall), bytesPerTick: (after - before) / ticks, dbBytes: statSync(db).size };
+  });
+  const result = { ticks, changed, ...timed, dbBytes: statSync(db).size };
   if (churn > 0) result.churn = await churnTicks();
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {
   session.close();
 }
 
-/** Ticks after each of which `churn` connections (two sockets each) are closed and as many opened. */
+/** Ticks before each of which `churn` connections (two sockets each) are reset and as many opened. */
 async function churnTicks() {
   const server = createServer((s) => s.on('error', () => {}));
   server.listen(0, '127.0.0.1');
@@ -70,24 +80,19 @@ async function churnTicks() {
   }));
   let clients = await open(churn);
   await session.tick(); // the connections of the first batch become known
-  const before = storeBytes();
-  const cpu = [];
-  const wall = [];
   let opened = 0;
   try {
-    for (let i = 0; i < ticks; i++) {
-      // Reset rather than closed: no TIME_WAIT sockets are left behind for later measurements.
-      for (const c of clients) c.resetAndDestroy();
-      clients = await open(churn);
-      const c0 = process.cpuUsage();
-      const w0 = performance.now();
-      const r = await session.tick();
-      wall.push(performance.now() - w0);
-      const c = process.cpuUsage(c0);
-      cpu.push((c.user + c.system) / 1000);
-      opened += r.opened.length;
-    }
-    return { ticks, connections: churn, openedPerTick: opened / ticks, tickCpuMs: median(cpu), tickWallMs: median(wall), bytesPerTick: (storeBytes() - before) / ticks };
+    const timed = await timedTicks(
+      async () => {
+        // Reset rather than closed: no TIME_WAIT sockets are left behind for later measurements.
+        for (const c of clients) c.resetAndDestroy();
+        clients = await open(churn);
+      },
+      (r) => {
+        opened += r.opened.length;
+      },
+    );
+    return { ticks, connections: churn, openedPerTick: opened / ticks, ...timed };
   } finally {
     for (const c of clients) c.resetAndDestroy();
     server.close();
