@@ -110,37 +110,44 @@ function sqlite3(file: string, sql: string): void {
   expect(r.status, r.stderr).toBe(0);
 }
 
+/**
+ * `show` of snapshots 2 (a checkpoint: the first load path) and 3 (read through its events), and
+ * `diff` of 4 (no outbound socket) against 8 (which has it again: the second snapshot a diff loads
+ * goes through the by-id path), on a tampered store: each exits 4 and prints no snapshot. Their
+ * stderr, for what each case checks.
+ */
+function readersRefuse(file: string): { show: Map<string, string>; diff: string } {
+  const show = new Map<string, string>();
+  for (const id of ['2', '3']) {
+    const r = runCli(['show', id, '--db', file, '--output', 'json'], { cwd: dir });
+    expect(r.status, r.stderr).toBe(4);
+    expect(r.stdout).toBe('');
+    show.set(id, r.stderr);
+  }
+  const diff = runCli(['diff', '--pre', '4', '--post', '8', '--db', file], { cwd: dir });
+  expect(diff.status, diff.stderr).toBe(4);
+  return { show, diff: diff.stderr };
+}
+
 describe('reading a store with an item row deleted', () => {
   it('show and diff name the missing item (exit 4) instead of printing a snapshot without it', () => {
     const file = tampered((db) => db.prepare('DELETE FROM items WHERE id = ?').run(item.outbound));
-    // Snapshot 2 is a checkpoint (the first load path); snapshot 3 is read through its events.
-    for (const id of ['2', '3']) {
-      const r = runCli(['show', id, '--db', file, '--output', 'json'], { cwd: dir });
-      expect(r.status, r.stderr).toBe(4);
-      expect(r.stdout).toBe('');
-      expect(r.stderr).toContain(`refers to item ${item.outbound}, which is missing from ${file}`);
-    }
-    // The second snapshot a diff loads goes through the by-id path.
-    const diff = runCli(['diff', '--pre', '4', '--post', '8', '--db', file], { cwd: dir }); // 4 has no outbound socket, 8 has it again
-    expect(diff.status, diff.stderr).toBe(4);
-    expect(diff.stderr).toContain(`refers to item ${item.outbound}`);
+    const refused = readersRefuse(file);
+    for (const [, stderr] of refused.show) expect(stderr).toContain(`refers to item ${item.outbound}, which is missing from ${file}`);
+    expect(refused.diff).toContain(`refers to item ${item.outbound}`);
   });
 });
 
 describe('reading a store with stored text that is not JSON', () => {
   it('show and diff name the item and point to verify-store (exit 4) instead of an internal error', () => {
     const file = tampered((db) => db.prepare('UPDATE items SET body = substr(body, 1, 20) WHERE id = ?').run(item.outbound));
-    for (const id of ['2', '3']) {
-      const r = runCli(['show', id, '--db', file, '--output', 'json'], { cwd: dir });
-      expect(r.status, r.stderr).toBe(4);
-      expect(r.stdout).toBe('');
-      expect(r.stderr).toContain(`item ${item.outbound} (socket), read while loading snapshot ${id}, in ${file} is not valid JSON`);
-      expect(r.stderr).toContain(`netmon verify-store --db ${file}`);
-      expect(r.stderr).not.toContain('internal error');
+    const refused = readersRefuse(file);
+    for (const [id, stderr] of refused.show) {
+      expect(stderr).toContain(`item ${item.outbound} (socket), read while loading snapshot ${id}, in ${file} is not valid JSON`);
+      expect(stderr).toContain(`netmon verify-store --db ${file}`);
+      expect(stderr).not.toContain('internal error');
     }
-    const diff = runCli(['diff', '--pre', '4', '--post', '8', '--db', file], { cwd: dir });
-    expect(diff.status, diff.stderr).toBe(4);
-    expect(diff.stderr).toContain(`item ${item.outbound} (socket), read while loading snapshot`);
+    expect(refused.diff).toContain(`item ${item.outbound} (socket), read while loading snapshot`);
   });
 
   it('a snapshot record whose body is not JSON is named the same way', () => {
