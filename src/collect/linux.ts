@@ -18,7 +18,7 @@ import {
 } from './parse/proc-process.js';
 import { forEachProcNetInode, parseProcNet, PROC_NET_TABLES, socketsFromColumns } from './parse/proc-net.js';
 import { NativeWork, ProcHelper, type ProcWork, type TableResult } from './linux-helper.js';
-import { loadNativeProcScan, sockDiagEnabled } from './native-procscan.js';
+import { loadNativeProcScan, sockDiagEnabled, type NativeProcScan } from './native-procscan.js';
 
 /** The side effects the Linux collector uses; tests and replay swap them. */
 export interface LinuxDeps {
@@ -171,9 +171,14 @@ export class LinuxCollector implements PlatformCollector {
     this.engine = engine;
   }
 
+  /** The native scanner, when this collector uses it (real file system, not the JavaScript engine, built). */
+  private native(): NativeProcScan | null {
+    return this.threaded && this.engine !== 'javascript' ? loadNativeProcScan(this.engine === 'native') : null;
+  }
+
   /** The scanner this collector uses for tables and descriptors. */
   scannerName(): 'native' | 'javascript-threads' | 'javascript' {
-    if (this.threaded && this.engine !== 'javascript' && loadNativeProcScan(this.engine === 'native')) return 'native';
+    if (this.native()) return 'native';
     return this.threaded ? 'javascript-threads' : 'javascript';
   }
 
@@ -272,7 +277,7 @@ export class LinuxCollector implements PlatformCollector {
 
     // Pass 2: each namespace's tables, once per namespace. Tables are read before descriptors
     // so that a socket closed meanwhile is seen as such (snapshot() re-checks unfound inodes).
-    const native = this.threaded && this.engine !== 'javascript' ? loadNativeProcScan(this.engine === 'native') : null;
+    const native = this.native();
     const work: ProcWork = native ? new NativeWork(native) : ProcHelper.start(this.threaded);
     let namespaces: NamespaceScan[];
     try {
@@ -480,7 +485,7 @@ export class LinuxCollector implements PlatformCollector {
       return { read: false, reason: `no process lives in it; entering ${path} needs root`, sockets: [] };
     }
     // The native dump gives columns; a caller with a reader of its own (presentInodes) reads text.
-    const native = readTable === this.parseTable && this.threaded && this.engine !== 'javascript' && sockDiagEnabled() ? loadNativeProcScan(this.engine === 'native') : null;
+    const native = readTable === this.parseTable && sockDiagEnabled() ? this.native() : null;
     if (native) {
       const sources = tables.map((t) => `${path}:/proc/net/${t}`);
       const results = native.readTables(sources, true);
