@@ -45,11 +45,12 @@ type ItemKind = 'socket' | 'process' | 'namespace' | 'context';
 type SnapshotContext = Pick<Snapshot, 'tool' | 'host' | 'selection' | 'warnings'>;
 
 /**
- * What a snapshot record's body holds (the chain commits to it). Layout 1 (store schema 1) kept each namespace's process and socket
- * counts in its namespace item, so the item changed whenever a process started or stopped
- * anywhere (kernel workers do, all the time) and every capture recorded a namespace change.
- * Layout 2 keeps the counts here, in `namespaceCounts`, and the items hold what identifies a
- * namespace (inode, name, host, whether and why not it was read). Readers accept both.
+ * What a snapshot record's body holds (the chain commits to it). Layout 1 (store schema 1) kept
+ * each namespace's process and socket counts in its namespace item, so the item changed whenever
+ * a process started or stopped anywhere (kernel workers do, all the time) and every capture
+ * recorded a namespace change. Layout 2 keeps the counts here, in `namespaceCounts`, and the items
+ * hold what identifies a namespace (inode, name, host, whether and why not it was read). Readers
+ * accept both.
  */
 interface SnapshotBody {
   schemaVersion: 1 | 2;
