@@ -4,14 +4,14 @@ import type { HashCache } from '../enrich/hash-executables.js';
 import { identityKey } from '../enrich/hash-executables.js';
 import { FormatError, StoreError, VerificationError } from '../errors.js';
 import type { ExecutableHashes, ExecutableIdentity, NamespaceRecord, ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
-import { socketToJson } from '../model/socket-json.js';
 import { SNAPSHOT_SCHEMA_VERSION } from '../model/types.js';
 import { compareSockets } from '../snapshot/create-snapshot.js';
 import { GENESIS_HASH, itemDigest, recordHash, setDigest } from './chain.js';
 import { openDatabase, storeError, type Database, type Statement } from './sqlite.js';
+import { isArrayBody, parseSocketBody, socketBody } from './socket-body.js';
 
 /** Schema version this build writes (PRAGMA user_version). */
-export const STORE_SCHEMA_VERSION = 2;
+export const STORE_SCHEMA_VERSION = 3;
 /** The oldest store schema this netmon reads without migrating it. */
 const OLDEST_READABLE_SCHEMA = 1;
 
@@ -37,6 +37,9 @@ const MIGRATIONS: string[] = [
   // sockets), which namespace items no longer do (see SnapshotBody). No table changes: the
   // version tells an older netmon, which would misread such records, to refuse the store.
   `-- record layout 2 (no table changes)`,
+  // 3: socket items written as arrays (socket-body.ts), not objects. No table changes; old items
+  // stay as they are, and the version tells an older netmon, which cannot read arrays, to refuse.
+  `-- socket items as arrays (no table changes)`,
 ];
 
 type ItemKind = 'socket' | 'process' | 'namespace' | 'context';
@@ -179,6 +182,26 @@ function flatten(text: string): string {
   return text;
 }
 
+/**
+ * Sockets that entered and left the set with the same record changed only their stored form
+ * (the first capture after the migration to schema 3 stores every socket again, as an array): for
+ * the caller they neither opened nor closed. Equal records in one form are one item, so only a
+ * change of form pairs them.
+ */
+function sameAsStoredBefore(opened: SocketRecord[], closed: SocketRecord[]): { opened: SocketRecord[]; closed: SocketRecord[] } {
+  if (opened.length === 0 || closed.length === 0) return { opened, closed };
+  const before = new Set(closed.map(socketBody));
+  const kept = new Set<string>();
+  const reallyOpened = opened.filter((s) => {
+    const body = socketBody(s);
+    if (!before.has(body)) return true;
+    kept.add(body);
+    return false;
+  });
+  if (kept.size === 0) return { opened, closed };
+  return { opened: reallyOpened, closed: closed.filter((s) => !kept.has(socketBody(s))) };
+}
+
 /** What a namespace item stores (layout 2): the record without its per-capture counts. */
 function namespaceIdentity(n: NamespaceRecord): Omit<NamespaceRecord, 'processes' | 'sockets'> {
   const { processes: _processes, sockets: _sockets, ...identity } = n;
@@ -211,7 +234,7 @@ function copySocket(s: SocketRecord): SocketRecord {
   return copy;
 }
 
-/** Field by field: the same socket record (what socketToJson, which writes these fields, would show as equal). */
+/** Field by field: the same socket record (what socketBody, which writes these fields, would show as equal). */
 function sameSocket(a: SocketRecord, b: SocketRecord): boolean {
   if (
     a.transport !== b.transport ||
@@ -477,8 +500,26 @@ export class EvidenceStore {
     }
   }
 
-  private notJson(what: string): VerificationError {
-    return new VerificationError('E_STORE_BAD_JSON', `${what} in ${this.path} is not valid JSON: the store was changed outside netmon`, {
+  /**
+   * A stored item, parsed: a socket written as an array (schema 3) becomes its record again;
+   * everything else is JSON. `what` names the item only when it is not readable, so callers
+   * may pass a template that is built for every item only when needed.
+   */
+  private parseItem(kind: string, text: string, what: string | (() => string)): unknown {
+    if (kind === 'socket' && isArrayBody(text)) {
+      const socket = parseSocketBody(text);
+      if (socket === null) throw this.notJson(typeof what === 'string' ? what : what(), 'is not a socket record netmon wrote');
+      return socket;
+    }
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw this.notJson(typeof what === 'string' ? what : what());
+    }
+  }
+
+  private notJson(what: string, problem = 'is not valid JSON'): VerificationError {
+    return new VerificationError('E_STORE_BAD_JSON', `${what} in ${this.path} ${problem}: the store was changed outside netmon`, {
       hint: `\`netmon verify-store --db ${this.path}\` names the first record that no longer matches its hash`,
     });
   }
@@ -488,7 +529,13 @@ export class EvidenceStore {
     if (!row) {
       // Snapshot ids are the snapshots' positions in the record chain, so they are not 1, 2, 3...
       const range = this.stmt('SELECT MIN(id) AS first, MAX(id) AS latest, COUNT(*) AS n FROM snapshots').get();
-      const known = range && Number(range.n) > 0 ? `its ${Number(range.n)} snapshot(s) have ids from ${Number(range.first)} to ${Number(range.latest)} (not consecutive: ids are positions in the record chain); ` : 'it holds no snapshot yet; ';
+      const n = range ? Number(range.n) : 0;
+      const known =
+        n === 0
+          ? 'it holds no snapshot yet; '
+          : n === 1
+            ? `its only snapshot has id ${Number(range!.first)} (ids are positions in the record chain); `
+            : `its ${n} snapshots have ids from ${Number(range!.first)} to ${Number(range!.latest)} (not consecutive: ids are positions in the record chain); `;
       throw new StoreError('E_STORE_NO_SNAPSHOT', `no snapshot ${id} in ${this.path}`, { hint: `${known}list them with \`netmon snapshots\`, or use first, latest, a label or a time` });
     }
     return this.parseStored<SnapshotBody>(String(row.body), `the record of snapshot ${id}`);
@@ -536,7 +583,7 @@ export class EvidenceStore {
       }
       // Kept for the next append as a copy: the caller may change its object in place meanwhile.
       // (No digest memo for sockets: an unchanged socket is caught by identity above.)
-      const body = socketToJson(s);
+      const body = socketBody(s);
       const entry = { socket: retain ? copySocket(s) : s, digest: itemDigest('socket', body) };
       bodies?.set(entry.digest, flatten(body));
       sockets.set(key, entry);
@@ -599,7 +646,7 @@ export class EvidenceStore {
           const upsert = this.stmt('INSERT INTO items (kind, digest, body) VALUES (?, ?, ?) ON CONFLICT (digest) DO UPDATE SET digest = excluded.digest RETURNING id');
           const addedIds = added.map((d) => {
             const item = entered.get(d)!;
-            return Number((upsert.get(item.kind, d, item.body ?? bodies?.get(d) ?? socketToJson(item.socket)) as { id: number }).id);
+            return Number((upsert.get(item.kind, d, item.body ?? bodies?.get(d) ?? socketBody(item.socket)) as { id: number }).id);
           });
           const body: SnapshotBody = {
             schemaVersion: 2,
@@ -658,10 +705,10 @@ export class EvidenceStore {
         const body = this.stmt('SELECT kind, body FROM items WHERE id = ?');
         for (const [, itemId] of removed) {
           const row = body.get(itemId);
-          if (row && row.kind === 'socket') closed.push(this.parseStored<SocketRecord>(String(row.body), `item ${itemId} (socket)`));
+          if (row && row.kind === 'socket') closed.push(this.parseItem('socket', String(row.body), `item ${itemId} (socket)`) as SocketRecord);
         }
       }
-      return { id: result.id, added: previous ? added.length : 0, removed: removed.length, checkpoint, opened, closed };
+      return { id: result.id, added: previous ? added.length : 0, removed: removed.length, checkpoint, ...sameAsStoredBefore(opened, closed) };
     } catch (error) {
       throw storeError(error, this.path, 'could not append the snapshot to the evidence store (nothing of it was stored)');
     }
@@ -736,13 +783,8 @@ export class EvidenceStore {
     let ids: Set<number>;
     const parse = (itemId: number, kind: string, text: string): void => {
       if (this.parsedItems.has(itemId)) return;
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch {
-        // Named only when it fails: not a message made for each of tens of thousands of items.
-        throw this.notJson(`item ${itemId} (${kind}), read while loading snapshot ${id},`);
-      }
+      // Named only when it fails: not a message made for each of tens of thousands of items.
+      const value = this.parseItem(kind, text, () => `item ${itemId} (${kind}), read while loading snapshot ${id},`);
       this.parsedItems.set(itemId, { kind, value });
     };
     if (this.parsedItems.size === 0) {

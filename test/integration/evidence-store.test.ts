@@ -13,13 +13,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FormatError, StoreError } from '../../src/errors.js';
 import type { ExecutableIdentity, Snapshot } from '../../src/model/types.js';
 import { diffSnapshots } from '../../src/diff/diff-snapshots.js';
+import { compareSockets } from '../../src/snapshot/create-snapshot.js';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
+import { parseSocketBody } from '../../src/store/socket-body.js';
 import { makeSocket } from '../helpers/make.js';
 import { CLI, runCli } from '../helpers/processes.js';
 import { at, changingSequence, manyProcesses, manySockets, scratchDirs, sha256File, snapshotOf, withRaw, type Tick } from '../helpers/store-fixtures.js';
 
 const dirs = scratchDirs('netmon-store-');
-const FIXTURE_V1 = fileURLToPath(new URL('../fixtures/store/schema-1.db', import.meta.url));
+const FIXTURE = (schema: number): string => fileURLToPath(new URL(`../fixtures/store/schema-${schema}.db`, import.meta.url));
 afterAll(() => dirs.cleanup());
 
 /** A fresh store path in its own scratch directory. */
@@ -70,7 +72,7 @@ beforeAll(() => {
 });
 
 describe('EvidenceStore (real SQLite files)', () => {
-  it('creates schema version 2 in WAL mode, and reopening does not migrate again', () => {
+  it('creates schema version 3 in WAL mode, and reopening does not migrate again', () => {
     const { db } = freshPath();
     const first = EvidenceStore.open(db, { now: () => new Date('2026-01-01T00:00:00.000Z') });
     first.appendSnapshot(changingSequence()[0]!.snapshot);
@@ -84,7 +86,7 @@ describe('EvidenceStore (real SQLite files)', () => {
         tables: raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all(),
       }));
     const created = schema();
-    expect(created.version).toBe(2);
+    expect(created.version).toBe(3);
     expect(created.journal).toBe('wal');
     expect(created.meta).toEqual([
       { key: 'created_at', value: '2026-01-01T00:00:00.000Z' },
@@ -134,7 +136,7 @@ describe('EvidenceStore (real SQLite files)', () => {
     const reader = EvidenceStore.open(db, { readonly: true });
     expectExactReconstruction(reader, ticks);
     // The reused socket record is stored once
-    expect(count(db, 'SELECT COUNT(*) FROM items WHERE body LIKE ?', '%"inode":5001,%')).toBe(1);
+    expect(count(db, "SELECT COUNT(*) FROM items WHERE kind = 'socket' AND json_extract(body, '$[7]') = ?", 5001)).toBe(1);
     reader.close();
 
     // Snapshots with the same set digest share their records (ticks 1 and 2), and the diff of
@@ -209,7 +211,7 @@ describe('EvidenceStore (real SQLite files)', () => {
     );
     expect(events).toHaveLength(4);
     expect(events.every((e) => e.kind === 'socket')).toBe(true);
-    expect(events.map((e) => [e.op, (JSON.parse(String(e.body)) as { inode: number; owners: { pid: number }[] }).inode]).sort()).toEqual(
+    expect(events.map((e) => [e.op, parseSocketBody(String(e.body))!.inode]).sort()).toEqual(
       [
         [-1, closed.inode],
         [-1, moved.inode],
@@ -363,12 +365,12 @@ describe('EvidenceStore (real SQLite files)', () => {
     store.close();
   });
 
-  it('refuses a store written with a newer schema (FormatError "expected 2, received 3") and leaves the file unchanged', () => {
+  it('refuses a store written with a newer schema (FormatError "expected 3, received 4") and leaves the file unchanged', () => {
     const { db } = freshPath();
     const store = EvidenceStore.open(db);
     appendAll(store, changingSequence().slice(0, 2));
     store.close();
-    withRaw(db, (raw) => raw.pragma('user_version = 3'));
+    withRaw(db, (raw) => raw.pragma('user_version = 4'));
     expect(existsSync(`${db}-wal`)).toBe(false);
     const before = sha256File(db);
 
@@ -380,14 +382,14 @@ describe('EvidenceStore (real SQLite files)', () => {
         error = e;
       }
       expect(error, JSON.stringify(options)).toBeInstanceOf(FormatError);
-      expect((error as Error).message).toContain('expected 2, received 3');
+      expect((error as Error).message).toContain('expected 3, received 4');
       expect((error as Error).message).toContain(db);
     }
     const cli = runCli(['snapshots', '--db', db]);
     expect(cli.status).toBe(3);
-    expect(cli.stderr).toContain('expected 2, received 3');
+    expect(cli.stderr).toContain('expected 3, received 4');
     expect(sha256File(db)).toBe(before);
-    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(3);
+    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(4);
   });
 
   it('namespace counts changing alone (a process started, TIME_WAIT sockets expired) store no events: each snapshot record keeps its own counts', () => {
@@ -418,11 +420,14 @@ describe('EvidenceStore (real SQLite files)', () => {
     again.close();
   });
 
-  it('reads a store of schema 1 (namespace counts in the items) as it is, and migrates it to 2 on the first write without touching its records', () => {
-    // test/fixtures/store/schema-1.db: changingSequence() appended by netmon at store schema 1.
+  it.each([
+    [1, 'namespace counts in the items, sockets as objects'],
+    [2, 'sockets as objects'],
+  ])('reads a store of schema %i (%s) as it is, and migrates it to 3 on the first write without touching its records', (schema) => {
+    // test/fixtures/store/schema-N.db: changingSequence() appended by netmon at store schema N.
     const { dir } = freshPath();
     const db = join(dir, 'old.db');
-    copyFileSync(FIXTURE_V1, db);
+    copyFileSync(FIXTURE(schema), db);
     const ticks = changingSequence();
     const records = () => withRaw(db, (raw) => raw.prepare('SELECT seq, hash FROM records ORDER BY seq').all());
     const before = records();
@@ -431,20 +436,41 @@ describe('EvidenceStore (real SQLite files)', () => {
     expectExactReconstruction(reader, ticks);
     expect(reader.verify().ok).toBe(true);
     reader.close();
-    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(1);
+    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(schema);
     const shown = runCli(['show', 'first', '--db', db, '--output', 'json'], { cwd: dir });
     expect(shown.status, shown.stderr).toBe(0);
     expect((JSON.parse(shown.stdout) as Snapshot).namespaces).toStrictEqual(ticks[0]!.snapshot.namespaces);
 
-    // A writer migrates the store and appends in layout 2; old snapshots still load as captured.
-    const next: Tick = { ...ticks[5]!, label: 'later', snapshot: { ...ticks[5]!.snapshot, takenAt: at(400).toISOString(), namespaces: [{ ...ticks[5]!.snapshot.namespaces[0]!, processes: 42 }] } };
+    // A writer migrates the store and appends in layout 2, sockets as arrays; old snapshots
+    // still load as captured.
+    const sockets = "SELECT COUNT(*) FROM items WHERE kind = 'socket' AND body LIKE ?";
+    const objects = count(db, sockets, '{%');
+    expect(count(db, sockets, '[%')).toBe(0);
+    // The next capture: one socket closed, one opened, the rest as they were.
+    const last = ticks[5]!.snapshot;
+    const gone = last.sockets[last.sockets.length - 1]!;
+    const born = makeSocket({ localAddress: '192.0.2.10', localPort: 9999, inode: 777777, owners: [{ pid: last.processes[0]!.pid, fd: 42 }] });
+    const nextSockets = [...last.sockets.slice(0, -1), born].sort(compareSockets);
+    const next: Tick = { ...ticks[5]!, label: 'later', snapshot: { ...last, takenAt: at(400).toISOString(), sockets: nextSockets, namespaces: [{ ...last.namespaces[0]!, processes: 42 }] } };
+    const again: Tick = { ...next, label: 'again', snapshot: { ...next.snapshot, takenAt: at(401).toISOString() } };
     const writer = EvidenceStore.open(db);
-    appendAll(writer, [next]);
+    const migratedAppend = writer.appendSnapshot(next.snapshot, { label: next.label, change: next.change });
     writer.close();
-    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(2);
+    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(3);
+    // A change of stored form is no change for the caller: only the socket that really opened and
+    // the one that closed (else --once would warn of every listener as new).
+    expect(migratedAppend.added).toBeGreaterThan(0);
+    expect([migratedAppend.opened, migratedAppend.closed]).toEqual([[born], [gone]]);
     expect(records().slice(0, before.length)).toEqual(before);
+    // Once: the sockets of the first snapshot after the migration enter again in the new form.
+    expect(count(db, sockets, '{%')).toBe(objects);
+    expect(count(db, sockets, '[%')).toBe(next.snapshot.sockets.length);
+    const writer2 = EvidenceStore.open(db);
+    const unchanged = writer2.appendSnapshot(again.snapshot, { label: again.label, change: again.change });
+    writer2.close();
+    expect([unchanged.added, unchanged.removed]).toEqual([0, 0]);
     const migrated = EvidenceStore.open(db, { readonly: true });
-    expectExactReconstruction(migrated, [...ticks, next]);
+    expectExactReconstruction(migrated, [...ticks, next, again]);
     expect(migrated.verify().ok).toBe(true);
     migrated.close();
   });
@@ -499,6 +525,34 @@ describe('EvidenceStore (real SQLite files)', () => {
     expect(sha256File(path)).toBe(before);
     expect(existsSync(`${path}-wal`)).toBe(false);
     expect(existsSync(`${path}-journal`)).toBe(false);
+  });
+
+  it('an unknown snapshot id is refused with a hint that names the ids the store has', () => {
+    const { db } = freshPath();
+    const hintFor = (store: EvidenceStore): string => {
+      try {
+        store.loadSnapshot(999);
+      } catch (e) {
+        expect(e).toBeInstanceOf(StoreError);
+        expect((e as Error).message).toBe(`no snapshot 999 in ${db}`);
+        return (e as StoreError).hint ?? '';
+      }
+      throw new Error('loadSnapshot(999) did not throw');
+    };
+    const store = EvidenceStore.open(db);
+    try {
+      store.beginSession({ interval: null });
+      expect(hintFor(store)).toMatch(/^it holds no snapshot yet; /);
+      const ticks = changingSequence();
+      appendAll(store, ticks.slice(0, 1));
+      const [only] = store.listSnapshots();
+      expect(hintFor(store)).toMatch(new RegExp(`^its only snapshot has id ${only!.id} \\(`));
+      appendAll(store, ticks.slice(1, 2));
+      const ids = store.listSnapshots().map((s) => s.id);
+      expect(hintFor(store)).toMatch(new RegExp(`^its 2 snapshots have ids from ${ids[0]} to ${ids[1]} \\(not consecutive`));
+    } finally {
+      store.close();
+    }
   });
 
   it('a second writer object in the same process is refused while the first session is open', () => {

@@ -29,7 +29,7 @@ let dir: string;
 const item = { web6: 0, outbound: 0, timeWait: 0 };
 
 function itemId(db: Database, inode: number): number {
-  const ids = db.prepare("SELECT id FROM items WHERE kind = 'socket' AND json_extract(body, '$.inode') = ?").pluck().all(inode);
+  const ids = db.prepare("SELECT id FROM items WHERE kind = 'socket' AND json_extract(body, '$[7]') = ?").pluck().all(inode);
   expect(ids).toHaveLength(1);
   return Number(ids[0]);
 }
@@ -138,12 +138,12 @@ describe('reading a store with an item row deleted', () => {
   });
 });
 
-describe('reading a store with stored text that is not JSON', () => {
-  it('show and diff name the item and point to verify-store (exit 4) instead of an internal error', () => {
+describe('reading a store with stored text netmon did not write', () => {
+  it('a socket item cut short: show and diff name the item and point to verify-store (exit 4) instead of an internal error', () => {
     const file = tampered((db) => db.prepare('UPDATE items SET body = substr(body, 1, 20) WHERE id = ?').run(item.outbound));
     const refused = readersRefuse(file);
     for (const [id, stderr] of refused.show) {
-      expect(stderr).toContain(`item ${item.outbound} (socket), read while loading snapshot ${id}, in ${file} is not valid JSON`);
+      expect(stderr).toContain(`item ${item.outbound} (socket), read while loading snapshot ${id}, in ${file} is not a socket record netmon wrote`);
       expect(stderr).toContain(`netmon verify-store --db ${file}`);
       expect(stderr).not.toContain('internal error');
     }
@@ -180,8 +180,8 @@ describe('verify-store detects tampering (each case on a fresh copy of a real st
   it('(b) one items.body changed (one byte)', () => {
     const file = tampered((db) => {
       const body = String(db.prepare('SELECT body FROM items WHERE id = ?').pluck().get(item.web6));
-      expect(body).toContain('"localPort":8080,');
-      db.prepare('UPDATE items SET body = ? WHERE id = ?').run(body.replace('"localPort":8080,', '"localPort":8081,'), item.web6);
+      expect(body).toMatch(/^\["tcp6","[^"]+",8080,/);
+      db.prepare('UPDATE items SET body = ? WHERE id = ?').run(body.replace('",8080,', '",8081,'), item.web6);
     });
     // web6 first enters the set at record 4
     expectVerifyFailsAt(file, 4, /item \d+ \(socket\) was changed/);
