@@ -496,7 +496,7 @@ export class EvidenceStore {
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw this.notJson(what);
+      throw this.unreadable(what);
     }
   }
 
@@ -508,17 +508,17 @@ export class EvidenceStore {
   private parseItem(kind: string, text: string, what: string | (() => string)): unknown {
     if (kind === 'socket' && isArrayBody(text)) {
       const socket = parseSocketBody(text);
-      if (socket === null) throw this.notJson(typeof what === 'string' ? what : what(), 'is not a socket record netmon wrote');
+      if (socket === null) throw this.unreadable(typeof what === 'string' ? what : what(), 'is not a socket record netmon wrote');
       return socket;
     }
     try {
       return JSON.parse(text);
     } catch {
-      throw this.notJson(typeof what === 'string' ? what : what());
+      throw this.unreadable(typeof what === 'string' ? what : what());
     }
   }
 
-  private notJson(what: string, problem = 'is not valid JSON'): VerificationError {
+  private unreadable(what: string, problem = 'is not valid JSON'): VerificationError {
     return new VerificationError('E_STORE_BAD_JSON', `${what} in ${this.path} ${problem}: the store was changed outside netmon`, {
       hint: `\`netmon verify-store --db ${this.path}\` names the first record that no longer matches its hash`,
     });
