@@ -82,7 +82,8 @@ type TableTexts = { ok: true; texts: { name: string; path: string; text: string 
 /**
  * Texts of a namespace's tables, read through the first candidate process still in it
  * (`self` for the collector's own namespace). A member may have moved to another namespace
- * since its link was read, so the link is checked again. Used by both collector threads.
+ * since its link was read, so the link is checked again, before and after the read. Used by both
+ * collector threads.
  */
 export function readTableTexts(deps: LinuxDeps, inode: number, candidates: (number | 'self')[], tables: string[]): TableTexts {
   let lastError = '';
@@ -101,6 +102,8 @@ export function readTableTexts(deps: LinuxDeps, inode: number, candidates: (numb
           throw error;
         }
       }
+      // Still there after the read: else the tables may be another namespace's (see readAllNamespaces).
+      if (who !== 'self' && parseNamespaceLink(deps.readlink(`${base}/ns/net`)) !== inode) continue;
       return { ok: true, texts };
     } catch (error) {
       // Only a file system error means "try the next process"; anything else is a bug to report.
@@ -380,7 +383,7 @@ export class LinuxCollector implements PlatformCollector {
     const ordered = [...nsPids.keys()].sort((a, b) => (a === hostNs ? -1 : b === hostNs ? 1 : a - b));
     const jobs = ordered.map((inode) => {
       const members = nsPids.get(inode) ?? [];
-      const reader = inode === selfNs ? 'self' : members.find((pid) => this.stillIn(pid, inode));
+      const reader = inode === selfNs ? ('self' as const) : members.find((pid) => this.stillIn(pid, inode));
       return { inode, members, reader, binding: bound.get(inode) };
     });
     const paths: string[] = [];
@@ -419,7 +422,10 @@ export class LinuxCollector implements PlatformCollector {
           // A kernel built without IPv6 has no tcp6/udp6 tables.
           else if (!(result.code === 'ENOENT' && name.endsWith('6') && Array.isArray(results.get(path.slice(0, -1))))) complete = false;
         }
-        if (complete) scan = { read: true, sockets };
+        // The reader must still be in the namespace after the read: a process that left it
+        // (or exited, its pid taken by a process elsewhere) may have shown another namespace's
+        // tables. Then the namespace is read again through its other members.
+        if (complete && (job.reader === 'self' || this.stillIn(job.reader, job.inode))) scan = { read: true, sockets };
       }
       scan ??= this.readNamespace(job.inode, job.members, job.inode === selfNs, job.binding?.path, tables);
       namespaces.push({

@@ -1,6 +1,7 @@
-import { spawnSync } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LinuxCollector } from '../../src/collect/linux.js';
 import { loadNativeProcScan } from '../../src/collect/native-procscan.js';
 import { PROC_NET_TABLES, socketsFromColumns } from '../../src/collect/parse/proc-net.js';
 import type { NamespaceRecord } from '../../src/model/types.js';
@@ -14,6 +15,14 @@ const skip = skipWithReason(
 
 const NS = `netmon-test-${process.pid}`;
 const EMPTY_NS = `netmon-empty-${process.pid}`;
+
+function readlinkOr(path: string): string | null {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return null;
+  }
+}
 
 function ip(...args: string[]): void {
   const r = spawnSync('ip', args, { encoding: 'utf8' });
@@ -121,6 +130,46 @@ describe.skipIf(skip)('network namespaces (ip netns add)', () => {
     expect(r.status, r.stderr).toBe(0);
     // As nobody, the namespace cannot be entered; its table is still read (world-readable text), or refused.
     expect(r.stdout.trim()).toMatch(/^(file \d+|errno \d+)$/);
+  });
+
+  it('a reader that is no longer in the namespace after its tables were read is not trusted: they are read again through another member', async () => {
+    // A second member of the namespace, so that there is another process to read it through.
+    const sleeper: ChildProcess = spawn('ip', ['netns', 'exec', NS, 'sleep', '60'], { stdio: 'ignore' });
+    try {
+      const nsLink = readlinkSync(`/proc/${inner.info.pid}/ns/net`);
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline && !(sleeper.pid && readlinkOr(`/proc/${sleeper.pid}/ns/net`) === nsLink)) await new Promise((r) => setTimeout(r, 20));
+      expect(readlinkOr(`/proc/${sleeper.pid}/ns/net`), 'sleep runs in the test namespace').toBe(nsLink);
+      const members = new Set([inner.info.pid, sleeper.pid!]);
+      // Real /proc; the one change: the first member whose tables are read reports another
+      // namespace from then on, as a pid reused by a process elsewhere would.
+      let moved: number | null = null;
+      const tablesRead: string[] = [];
+      const collector = new LinuxCollector({
+        readFile: (path) => {
+          const m = /^\/proc\/(\d+)\/net\//.exec(path);
+          if (m && members.has(Number(m[1]))) {
+            tablesRead.push(path);
+            moved ??= Number(m[1]);
+          }
+          return readFileSync(path, 'utf8');
+        },
+        readlink: (path) => (moved !== null && path === `/proc/${moved}/ns/net` ? 'net:[1]' : readlinkSync(path)),
+      });
+      const snap = await snapshot({ collector, hashBinaries: false, filters: { filter: [':2323'] } });
+      expect(moved).not.toBeNull();
+      const other = [...members].find((pid) => pid !== moved)!;
+      // Read through the reader, distrusted, then through the other member.
+      expect(tablesRead.some((p) => p.startsWith(`/proc/${moved}/net/`))).toBe(true);
+      expect(tablesRead.some((p) => p.startsWith(`/proc/${other}/net/`))).toBe(true);
+      const named = snap.namespaces.find((n) => n.name === NS);
+      expect(named).toMatchObject({ read: true });
+      const listener = snap.sockets.filter((s) => s.state === 'LISTEN' && s.localPort === 2323);
+      expect(listener).toHaveLength(1);
+      expect(listener[0]!.netns).toBe(named!.inode);
+    } finally {
+      await stop(sleeper);
+    }
   });
 
   it('shows the namespace column in the live view', () => {
