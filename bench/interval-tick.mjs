@@ -10,6 +10,7 @@ import { createConnection, createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { CaptureSession } from '../dist/capture/capture.js';
+import { EvidenceStore } from '../dist/store/evidence-store.js';
 
 const [dir, ticksArg = '20', churnArg = '0'] = process.argv.slice(2);
 const ticks = Number(ticksArg);
@@ -61,9 +62,26 @@ try {
   });
   const result = { ticks, changed, ...timed, dbBytes: statSync(db).size };
   if (churn > 0) result.churn = await churnTicks();
-  process.stdout.write(`${JSON.stringify(result)}\n`);
-} finally {
   session.close();
+  result.verify = verifyStore();
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+} catch (error) {
+  session.close();
+  throw error;
+}
+
+/** `verify-store` of the store these ticks wrote, through the library (as `report` runs it first). */
+function verifyStore() {
+  const store = EvidenceStore.open(db, { readonly: true });
+  try {
+    const w0 = performance.now();
+    const v = store.verify();
+    const ms = performance.now() - w0;
+    if (!v.ok) throw new Error(`the bench's store fails verification: ${JSON.stringify(v.problem)}`);
+    return { ms, records: v.records, snapshots: v.snapshots, items: v.items };
+  } finally {
+    store.close();
+  }
 }
 
 /** Ticks before each of which `churn` connections (two sockets each) are reset and as many opened. */

@@ -391,6 +391,9 @@ async function main() {
           `CPU ${churn.tickCpuMs.toFixed(1)} ms (${fmtX(ssCpu ? churn.tickCpuMs / 1000 / ssCpu : null)} ss -tunap), wall ${churn.tickWallMs.toFixed(1)} ms; store grows ${churn.bytesPerTick.toFixed(0)} bytes per tick`,
       );
     }
+    const v = intervalTick.verify;
+    // Informational: what `report` pays first, on the store those ticks wrote.
+    if (v) log(`verify-store of that store (${v.records} records, ${v.snapshots} snapshots, ${v.items} items): ${(v.ms / 1000).toFixed(2)} s`);
   }
   const diffVsOnce = ratio('netmonDiff', 'netmonOnce');
   log(`change detection: netmon diff ${fmtS(wall('netmonDiff'))} s = ${fmtX(diffVsOnce)} netmon --once`);

@@ -1,10 +1,10 @@
 import * as crypto from 'node:crypto';
 
-/** SHA-256 hex of a text. One-shot `crypto.hash` (Node.js 20.12+) where there is one: half the
- * cost of a Hash object, which matters at tens of thousands of items per snapshot. */
-const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
-function sha256Hex(text: string): string {
-  return oneShot ? oneShot('sha256', text, 'hex') : crypto.createHash('sha256').update(text).digest('hex');
+/** SHA-256 hex of a text or bytes. One-shot `crypto.hash` (Node.js 20.12+) where there is one:
+ * half the cost of a Hash object, which matters at tens of thousands of items per snapshot. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: string | Buffer, encoding: 'hex') => string }).hash;
+function sha256Hex(data: string | Buffer): string {
+  return oneShot ? oneShot('sha256', data, 'hex') : crypto.createHash('sha256').update(data).digest('hex');
 }
 
 /** Hash of a chain record: commits to its predecessor, position, kind, time and body. Pure. */
@@ -28,4 +28,105 @@ export function setDigest(digests: Iterable<string>): string {
   const sorted = [...digests].sort();
   const distinct = sorted.filter((d, k) => k === 0 || d !== sorted[k - 1]);
   return sha256Hex(distinct.length === 0 ? '' : `${distinct.join('\n')}\n`);
+}
+
+/** Bytes of one digest in a SortedDigests buffer: 64 hex digits and a newline. */
+const ENTRY = 65;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/**
+ * The distinct item digests of a set, sorted, held as the very bytes setDigest() hashes
+ * ("<digest>\n" each). The next set is made by merging the changes in: a set of tens of thousands
+ * of items with a few changes is hashed again without sorting or joining it again. Immutable.
+ */
+export class SortedDigests {
+  private constructor(
+    private readonly buf: Buffer,
+    private readonly n: number,
+  ) {}
+
+  static of(digests: Iterable<string>): SortedDigests {
+    const sorted = [...new Set(digests)].sort();
+    for (const d of sorted) checkDigest(d);
+    return new SortedDigests(Buffer.from(sorted.length === 0 ? '' : `${sorted.join('\n')}\n`, 'latin1'), sorted.length);
+  }
+
+  get size(): number {
+    return this.n;
+  }
+
+  /** setDigest() of the set. */
+  digest(): string {
+    return sha256Hex(this.n === 0 ? '' : this.buf.subarray(0, this.n * ENTRY));
+  }
+
+  /** The set without digests that are in it and with ones that are not (or that are removed too); anything else throws. */
+  with(removed: Iterable<string>, added: Iterable<string>): SortedDigests {
+    const leaving = new Set(removed);
+    const entering: string[] = [];
+    for (const d of added) {
+      if (leaving.has(d)) leaving.delete(d); // out and in again: no change
+      else entering.push(d);
+    }
+    const gone = [...leaving].map((d) => {
+      const key = Buffer.from(d, 'latin1');
+      const at = this.lowerBound(key);
+      if (at >= this.n || this.compareAt(key, at) !== 0) throw new Error(`digest ${d} is not in the set`);
+      return at;
+    });
+    gone.sort((a, b) => a - b);
+    const fresh = entering.sort();
+    const freshAt = fresh.map((d, k) => {
+      checkDigest(d);
+      if (k > 0 && fresh[k - 1] === d) throw new Error(`digest ${d} is added twice`);
+      const key = Buffer.from(d, 'latin1');
+      const at = this.lowerBound(key);
+      if (at < this.n && this.compareAt(key, at) === 0) throw new Error(`digest ${d} is in the set already`);
+      return at;
+    });
+    const out = Buffer.allocUnsafe((this.n - gone.length + fresh.length) * ENTRY);
+    let o = 0;
+    let src = 0;
+    const copyUpTo = (end: number): void => {
+      if (end > src) o += this.buf.copy(out, o, src * ENTRY, end * ENTRY);
+      src = Math.max(src, end);
+    };
+    let a = 0;
+    let r = 0;
+    while (a < fresh.length || r < gone.length) {
+      const nextAdd = a < fresh.length ? freshAt[a]! : Infinity;
+      const nextGone = r < gone.length ? gone[r]! : Infinity;
+      if (nextAdd <= nextGone) {
+        copyUpTo(nextAdd);
+        o += out.write(`${fresh[a++]!}\n`, o, 'latin1');
+      } else {
+        copyUpTo(nextGone);
+        src = nextGone + 1;
+        r++;
+      }
+    }
+    copyUpTo(this.n);
+    return new SortedDigests(out, out.length / ENTRY);
+  }
+
+  /** First position whose digest is not below `key`. */
+  private lowerBound(key: Buffer): number {
+    let lo = 0;
+    let hi = this.n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.compareAt(key, mid) > 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** `key` (a digest's 64 bytes) compared with the digest at position `i`: negative, 0 or positive. */
+  private compareAt(key: Buffer, i: number): number {
+    return key.compare(this.buf, i * ENTRY, i * ENTRY + 64);
+  }
+}
+
+function checkDigest(d: string): void {
+  if (!HEX64.test(d)) throw new Error(`not a sha256 hex digest: ${JSON.stringify(d.slice(0, 80))}`);
 }

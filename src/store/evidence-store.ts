@@ -6,7 +6,7 @@ import { FormatError, StoreError, VerificationError } from '../errors.js';
 import type { ExecutableHashes, ExecutableIdentity, NamespaceRecord, ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 import { SNAPSHOT_SCHEMA_VERSION } from '../model/types.js';
 import { compareSockets } from '../snapshot/create-snapshot.js';
-import { GENESIS_HASH, itemDigest, recordHash, setDigest } from './chain.js';
+import { GENESIS_HASH, itemDigest, recordHash, setDigest, SortedDigests } from './chain.js';
 import { openDatabase, storeError, type Database, type Statement } from './sqlite.js';
 import { isArrayBody, parseSocketBody, socketBody } from './socket-body.js';
 
@@ -135,6 +135,8 @@ interface SetState {
   ids: Map<string, number> | null;
   /** Its set digest. */
   digest: string;
+  /** Its digests sorted, once a changed tick of this session needed them: the next changed tick merges its changes in. */
+  sorted: SortedDigests | null;
   sinceCheckpoint: number;
 }
 
@@ -436,7 +438,7 @@ export class EvidenceStore {
     if (!last) return null;
     const body = this.snapshotBody(Number(last.id));
     const sinceCheckpoint = Number(this.stmt('SELECT COUNT(*) FROM snapshots WHERE id > (SELECT COALESCE(MAX(id), 0) FROM snapshots WHERE checkpoint = 1)').pluck().get());
-    return { snapshotId: Number(last.id), ids: null, digest: body.setDigest, sinceCheckpoint };
+    return { snapshotId: Number(last.id), ids: null, digest: body.setDigest, sorted: null, sinceCheckpoint };
   }
 
   /**
@@ -634,7 +636,24 @@ export class EvidenceStore {
       if (before) for (const [d, id] of before) if (!present.has(d)) removed.push([d, id]);
     }
     const changed = previous === null || added.length > 0 || removed.length > 0;
-    const digest = changed ? (computed ?? setDigest(current!)) : previous.digest;
+    let digest: string;
+    let sorted = previous?.sorted ?? null;
+    if (!changed) {
+      digest = previous!.digest;
+    } else if (computed !== null) {
+      digest = computed;
+      sorted = null;
+    } else if (previous !== null && previous.ids !== null) {
+      // A changed tick of a session: the previous set's sorted digests with the changes merged in.
+      sorted = (sorted ?? SortedDigests.of(previous.ids.keys())).with(
+        removed.map(([d]) => d),
+        added,
+      );
+      digest = sorted.digest();
+    } else {
+      digest = setDigest(current!);
+      sorted = null;
+    }
 
     const { snapshot: meta, counts } = this.describe(snapshot);
     try {
@@ -693,7 +712,7 @@ export class EvidenceStore {
         for (const [d] of removed) ids.delete(d);
         for (let k = 0; k < added.length; k++) ids.set(added[k]!, result.addedIds[k]!);
       }
-      this.state = { snapshotId: result.id, ids, digest, sinceCheckpoint: checkpoint ? 0 : (previous?.sinceCheckpoint ?? 0) + 1 };
+      this.state = { snapshotId: result.id, ids, digest, sorted, sinceCheckpoint: checkpoint ? 0 : (previous?.sinceCheckpoint ?? 0) + 1 };
       // Keep digests of the current items only: a long session must not grow without bound.
       this.digests.clear();
       for (const [d, item] of others) this.digests.set(item.body, d);
@@ -858,30 +877,39 @@ export class EvidenceStore {
     let expected = (anchor?.seq ?? 0) + 1;
     let records = 0;
     let snapshots = 0;
-    const itemRows = new Map<number, { kind: string; digest: string; ok: boolean; host?: string }>();
-    for (const row of this.stmt('SELECT id, kind, digest, body FROM items').iterate()) {
-      const kind = String(row.kind);
-      const digest = String(row.digest);
-      const ok = itemDigest(kind, String(row.body)) === digest;
-      const host = kind === 'context' && ok ? (JSON.parse(String(row.body)) as SnapshotContext).host.hostname : undefined;
-      itemRows.set(Number(row.id), host === undefined ? { kind, digest, ok } : { kind, digest, ok, host });
-    }
-    const checkpointsOf = this.stmt('SELECT item_id FROM checkpoint_items WHERE snapshot_id = ?').pluck();
-    const eventsOf = this.stmt('SELECT item_id, op FROM events WHERE snapshot_id = ?').raw();
+    const items = Number(this.stmt('SELECT COUNT(*) FROM items').pluck().get());
+    // The set is followed from record to record, and an item is read and checked against its
+    // digest when it enters the set: memory stays that of one set, and the set digest of a changed
+    // snapshot is its previous sorted digests with the changes merged in, not a sort of the whole
+    // set again (a store of a busy host holds millions of items and thousands of changed snapshots).
+    const checkpointsOf = this.stmt('SELECT c.item_id, i.kind, i.digest, i.body FROM checkpoint_items c LEFT JOIN items i ON i.id = c.item_id WHERE c.snapshot_id = ?').raw();
+    const eventsOf = this.stmt('SELECT e.item_id, e.op, i.kind, i.digest, i.body FROM events e LEFT JOIN items i ON i.id = e.item_id AND e.op = 1 WHERE e.snapshot_id = ?').raw();
     const indexRow = this.stmt('SELECT taken_at, host, label, change_ticket, sockets, attributed, checkpoint, session FROM snapshots WHERE id = ?');
     const hasEvents = this.stmt('SELECT 1 FROM events WHERE snapshot_id = ? LIMIT 1').pluck();
     const hasBase = this.stmt('SELECT 1 FROM checkpoint_items WHERE snapshot_id = ? LIMIT 1').pluck();
-    let set = new Set<number>();
+    /** Item id -> digest of the items in the set; the hosts of its context items; its digests, sorted. */
+    let set = new Map<number, string>();
+    let hosts = new Map<number, string>();
+    let sorted = SortedDigests.of([]);
     let lastDigest: string | null = null;
     let lastPrune: { seq: number; hash: string; base: number } | null = null;
     const fail = (seq: number, kind: string, message: string): VerifyResult => ({
       ok: false,
       records,
       snapshots,
-      items: itemRows.size,
+      items,
       headHash: prev,
       problem: { seq, kind, message },
     });
+    /** An item entering the set: its problem, or null when its body matches its digest. */
+    const enter = (itemId: number, kind: unknown, digest: unknown, body: unknown): string | null => {
+      if (kind === null || kind === undefined) return `item ${itemId} of this snapshot is missing`;
+      const text = String(body);
+      if (itemDigest(String(kind), text) !== String(digest)) return `item ${itemId} (${String(kind)}) was changed: its body no longer matches its digest`;
+      set.set(itemId, String(digest));
+      if (kind === 'context') hosts.set(itemId, (JSON.parse(text) as SnapshotContext).host.hostname);
+      return null;
+    };
     const snapshotIds = new Set(this.stmt('SELECT id FROM snapshots').pluck().all().map(Number));
     for (const row of this.stmt('SELECT seq, kind, at, body, prev_hash, hash FROM records ORDER BY seq').iterate()) {
       const seq = Number(row.seq);
@@ -905,27 +933,44 @@ export class EvidenceStore {
       if ((parsed === null || isBase) && hasEvents.get(seq) !== undefined) return fail(seq, kind, 'it has events rows, which only a snapshot stored as changes can have (events were added)');
       if (parsed !== null) {
         if (isBase) {
-          set = new Set(checkpointsOf.all(seq).map(Number));
+          set = new Map();
+          hosts = new Map();
+          for (const [itemId, itemKind, digest, itemBody] of checkpointsOf.all(seq) as unknown as [number, unknown, unknown, unknown][]) {
+            const problem = enter(itemId, itemKind, digest, itemBody);
+            if (problem !== null) return fail(seq, kind, problem);
+          }
+          sorted = SortedDigests.of(set.values());
           lastDigest = null;
         } else {
-          const events = eventsOf.all(seq) as unknown as [number, number][];
-          if (events.length > 0) lastDigest = null;
-          for (const [itemId, op] of events) {
-            if (op === 1 && !set.has(itemId)) set.add(itemId);
-            else if (op === -1 && set.has(itemId)) set.delete(itemId);
-            else return fail(seq, kind, `its event ${op} for item ${itemId} does not change the set (events were changed or added)`);
+          const events = eventsOf.all(seq) as unknown as [number, number, unknown, unknown, unknown][];
+          if (events.length > 0) {
+            const removed: string[] = [];
+            const added: string[] = [];
+            for (const [itemId, op, itemKind, digest, itemBody] of events) {
+              if (op === 1 && !set.has(itemId)) {
+                const problem = enter(itemId, itemKind, digest, itemBody);
+                if (problem !== null) return fail(seq, kind, problem);
+                added.push(String(digest));
+              } else if (op === -1 && set.has(itemId)) {
+                removed.push(set.get(itemId)!);
+                set.delete(itemId);
+                hosts.delete(itemId);
+              } else {
+                return fail(seq, kind, `its event ${op} for item ${itemId} does not change the set (events were changed or added)`);
+              }
+            }
+            try {
+              sorted = sorted.with(removed, added);
+            } catch {
+              // Ids and digests are one to one (a unique index): two items with one digest were put there.
+              return fail(seq, kind, 'two items of its set have the same digest (items were changed or added)');
+            }
+            lastDigest = null;
           }
         }
-        const digests: string[] = [];
         let host: string | undefined;
-        for (const itemId of set) {
-          const item = itemRows.get(itemId);
-          if (!item) return fail(seq, kind, `item ${itemId} of this snapshot is missing`);
-          if (!item.ok) return fail(seq, kind, `item ${itemId} (${item.kind}) was changed: its body no longer matches its digest`);
-          if (item.host !== undefined) host = item.host;
-          digests.push(item.digest);
-        }
-        lastDigest ??= setDigest(digests);
+        for (const h of hosts.values()) host = h;
+        lastDigest ??= sorted.digest();
         if (lastDigest !== parsed.setDigest) return fail(seq, kind, 'its set of sockets and processes differs from what was recorded (items or events were changed, added or removed)');
         const index = indexRow.get(seq);
         if (!index) return fail(seq, kind, 'its row in the snapshots index is missing');
@@ -962,7 +1007,7 @@ export class EvidenceStore {
     if (beyond !== null && beyond !== undefined) return fail(Number(beyond), 'snapshot', 'events or checkpoint rows refer to a record that does not exist');
     const stray = [...snapshotIds][0];
     if (stray !== undefined) return fail(stray, 'snapshot', 'a row in the snapshots index has no record in the chain');
-    return { ok: true, records, snapshots, items: itemRows.size, headHash: records > 0 || anchor ? prev : null };
+    return { ok: true, records, snapshots, items, headHash: records > 0 || anchor ? prev : null };
   }
 
   /**

@@ -527,6 +527,51 @@ describe('EvidenceStore (real SQLite files)', () => {
     expect(existsSync(`${path}-journal`)).toBe(false);
   });
 
+  it('verify follows a churning store through events and checkpoints, and names the record of a change made late in it', () => {
+    const { db } = freshPath();
+    const processes = manyProcesses(5);
+    let sockets = manySockets(1500, 5);
+    let nextInode = 900000;
+    const store = EvidenceStore.open(db, { checkpointEvery: 7 });
+    // The same ticks appended by a new store object each (as --once does): its set digests are
+    // computed from every digest, not merged from the previous set's as a session does.
+    const { db: fresh } = freshPath();
+    const ids: number[] = [];
+    for (let k = 0; k < 30; k++) {
+      if (k > 0) {
+        // 3% of the sockets replaced, and every third tick one socket changes owner
+        const fresh = sockets.slice(0, 45).map((s) => ({ ...s, inode: nextInode++ }));
+        sockets = [...sockets.slice(45), ...fresh];
+        if (k % 3 === 0) sockets[100] = { ...sockets[100]!, owners: [{ pid: 101, fd: 1000 + k }] };
+        if (k % 5 === 0) sockets = sockets.slice(0, -10); // the set shrinks sometimes
+      }
+      ids.push(store.appendSnapshot(snapshotOf({ sockets, processes, takenAt: at(k * 10) })).id);
+      const once = EvidenceStore.open(fresh, { checkpointEvery: 7 });
+      once.appendSnapshot(snapshotOf({ sockets, processes, takenAt: at(k * 10) }), { retain: false });
+      once.close();
+    }
+    const setDigests = (file: string) => withRaw(file, (raw) => (raw.prepare("SELECT body FROM records WHERE kind = 'snapshot' ORDER BY seq").pluck().all() as unknown as string[]).map((b) => (JSON.parse(b) as { setDigest: string }).setDigest));
+    expect(new Set(setDigests(db)).size).toBe(30);
+    expect(setDigests(db)).toEqual(setDigests(fresh));
+    const result = store.verify();
+    expect(result).toMatchObject({ ok: true, records: 31, snapshots: 30, items: count(db, 'SELECT COUNT(*) FROM items') });
+    store.close();
+    expect(count(db, 'SELECT COUNT(DISTINCT snapshot_id) FROM checkpoint_items')).toBe(5); // snapshots 1, 8, 15, 22, 29
+    expect(count(db, 'SELECT COUNT(DISTINCT snapshot_id) FROM events')).toBe(25);
+
+    // One event of snapshot 27 (between checkpoints) removed: the set rebuilt there differs.
+    const late = ids[26]!;
+    const copy = join(dirs.make(), 'late.db');
+    copyFileSync(db, copy);
+    withRaw(copy, (raw) => {
+      const gone = raw.prepare('SELECT item_id FROM events WHERE snapshot_id = ? AND op = -1 LIMIT 1').pluck().get(late);
+      expect(raw.prepare('DELETE FROM events WHERE snapshot_id = ? AND item_id = ?').run(late, gone).changes).toBe(1);
+    });
+    const tampered = EvidenceStore.open(copy, { readonly: true });
+    expect(tampered.verify()).toMatchObject({ ok: false, problem: { seq: late, message: expect.stringContaining('set of sockets and processes differs') } });
+    tampered.close();
+  });
+
   it('an unknown snapshot id is refused with a hint that names the ids the store has', () => {
     const { db } = freshPath();
     const hintFor = (store: EvidenceStore): string => {

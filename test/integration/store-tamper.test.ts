@@ -309,6 +309,17 @@ describe('verify-store detects tampering (each case on a fresh copy of a real st
     expectVerifyFailsAt(file, 4);
   });
 
+  it('a copy of an item under a new id, entered beside the original (its unique index removed first), is detected', () => {
+    const file = tampered((db) => {
+      db.exec(`CREATE TABLE items_copy (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, digest TEXT NOT NULL, body TEXT NOT NULL) STRICT;
+               INSERT INTO items_copy SELECT id, kind, digest, body FROM items; DROP TABLE items; ALTER TABLE items_copy RENAME TO items;`);
+      const copy = Number(db.prepare('INSERT INTO items (kind, digest, body) SELECT kind, digest, body FROM items WHERE id = ? RETURNING id').pluck().get(item.web6));
+      // web6 enters the set at record 4
+      db.prepare('INSERT INTO events (snapshot_id, item_id, op) VALUES (4, ?, 1)').run(copy);
+    });
+    expectVerifyFailsAt(file, 4, /two items of its set have the same digest/);
+  });
+
   it('snapshots.host of one row changed is detected', () => {
     const file = tampered((db) => {
       expect(db.prepare("UPDATE snapshots SET host = 'forged-host' WHERE id = 4").run().changes).toBe(1);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { GENESIS_HASH, itemDigest, recordHash, setDigest } from '../../src/store/chain.js';
+import { GENESIS_HASH, itemDigest, recordHash, setDigest, SortedDigests } from '../../src/store/chain.js';
 
 /** The stored formats, computed independently with a streaming Hash object. */
 const sha = (...parts: string[]): string => {
@@ -37,5 +37,59 @@ describe('chain digests (stored format: they must never change)', () => {
     const h = recordHash(GENESIS_HASH, 1, 'snapshot', '2026-11-23T00:00:00.000Z', '{"a":1}');
     expect(h).toBe(sha(`${GENESIS_HASH}\n1\nsnapshot\n2026-11-23T00:00:00.000Z\n`, '{"a":1}'));
     expect(recordHash(GENESIS_HASH, 2, 'snapshot', '2026-11-23T00:00:00.000Z', '{"a":1}')).not.toBe(h);
+  });
+});
+
+describe('SortedDigests: the digest of a set made from the previous one by merging changes', () => {
+  const hex64 = fc.string({ minLength: 64, maxLength: 64, unit: fc.constantFrom(...'0123456789abcdef') });
+  /** A digest of its own for each number, so that steps can name digests in and out of the set. */
+  const digestOf = (n: number): string => sha(String(n));
+
+  it('gives setDigest() of the set after any sequence of removals and additions', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.nat(300), { maxLength: 60 }),
+        fc.array(fc.record({ remove: fc.array(fc.nat(), { maxLength: 8 }), add: fc.uniqueArray(fc.nat(300), { maxLength: 8 }) }), { maxLength: 12 }),
+        (start, steps) => {
+          const set = new Set(start.map(digestOf));
+          let sorted = SortedDigests.of(set);
+          expect(sorted.digest()).toBe(setDigest(set));
+          for (const step of steps) {
+            const members = [...set];
+            const removed = [...new Set(step.remove.filter(() => members.length > 0).map((k) => members[k % members.length]!))];
+            for (const d of removed) set.delete(d);
+            const added = step.add.map(digestOf).filter((d) => !set.has(d));
+            for (const d of added) set.add(d);
+            const before = sorted.digest();
+            const next = sorted.with(removed, added);
+            expect(sorted.digest(), 'the set it was made from is unchanged').toBe(before);
+            sorted = next;
+            expect(sorted.size).toBe(set.size);
+            expect(sorted.digest()).toBe(setDigest(set));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('counts a digest given twice at the start once, like setDigest()', () => {
+    fc.assert(
+      fc.property(fc.array(hex64, { maxLength: 20 }), (digests) => {
+        expect(SortedDigests.of([...digests, ...digests]).digest()).toBe(setDigest(digests));
+      }),
+    );
+    expect(SortedDigests.of([]).digest()).toBe(sha(''));
+  });
+
+  it('refuses what would make it differ from the set: a removal of a digest not in it, an addition of one already in it, a digest that is not sha256 hex', () => {
+    const [a, b, c] = [digestOf(1), digestOf(2), digestOf(3)];
+    const sorted = SortedDigests.of([a, b]);
+    expect(() => sorted.with([c], [])).toThrow('is not in the set');
+    expect(() => sorted.with([], [a])).toThrow('is in the set already');
+    expect(() => sorted.with([], [c, c])).toThrow('is added twice');
+    expect(() => sorted.with([], ['A'.repeat(64)])).toThrow('not a sha256 hex digest');
+    expect(() => SortedDigests.of(['abc'])).toThrow('not a sha256 hex digest');
+    expect(sorted.digest()).toBe(setDigest([a, b]));
   });
 });
