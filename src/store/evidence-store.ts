@@ -760,6 +760,20 @@ export class EvidenceStore {
 
   /** A past snapshot, exactly as it was captured. Its records may be shared with other snapshots loaded through this store object: treat them as read-only. */
   loadSnapshot(id: number): Snapshot & { label: string | null; change: string | null } {
+    return this.consistently(() => this.loadSnapshotNow(id));
+  }
+
+  /**
+   * `read` inside one read transaction: every query sees the store as it was when the first one
+   * ran, whatever a writer (an `--interval` session, a prune) commits meanwhile. Without it, a
+   * reader that runs several queries can see a record in one and not in the next, and take a
+   * store that is only growing for one that was tampered with.
+   */
+  private consistently<T>(read: () => T): T {
+    return this.db.inTransaction ? read() : this.db.transaction(read)();
+  }
+
+  private loadSnapshotNow(id: number): Snapshot & { label: string | null; change: string | null } {
     const body = this.snapshotBody(id);
     if (body.snapshot.schemaVersion !== SNAPSHOT_SCHEMA_VERSION) {
       throw new FormatError('E_SNAPSHOT_VERSION', `snapshot ${id} has schema ${String(body.snapshot.schemaVersion)}, expected ${SNAPSHOT_SCHEMA_VERSION}`);
@@ -872,6 +886,10 @@ export class EvidenceStore {
 
   /** Recompute the chain and every snapshot's item set; name the first record that fails. */
   verify(): VerifyResult {
+    return this.consistently(() => this.verifyNow());
+  }
+
+  private verifyNow(): VerifyResult {
     const anchor = this.pruneAnchor();
     let prev = anchor?.hash ?? GENESIS_HASH;
     let expected = (anchor?.seq ?? 0) + 1;
