@@ -645,6 +645,8 @@ export class EvidenceStore {
       sorted = null;
     } else if (previous !== null && previous.ids !== null) {
       // A changed tick of a session: the previous set's sorted digests with the changes merged in.
+      // (The previous set's digests are those of the items captured then: ids is brought to what
+      // a capture holds at each changed append, so a digest forged in the store never gets here.)
       sorted = (sorted ?? SortedDigests.of(previous.ids.keys())).with(
         removed.map(([d]) => d),
         added,
@@ -925,7 +927,16 @@ export class EvidenceStore {
       const text = String(body);
       if (itemDigest(String(kind), text) !== String(digest)) return `item ${itemId} (${String(kind)}) was changed: its body no longer matches its digest`;
       set.set(itemId, String(digest));
-      if (kind === 'context') hosts.set(itemId, (JSON.parse(text) as SnapshotContext).host.hostname);
+      if (kind === 'context') {
+        let context: Partial<SnapshotContext> | null;
+        try {
+          context = JSON.parse(text) as Partial<SnapshotContext> | null;
+        } catch {
+          return `item ${itemId} (context) is not valid JSON`;
+        }
+        // A context without a host name leaves the snapshots index check to fail.
+        hosts.set(itemId, String(context?.host?.hostname));
+      }
       return null;
     };
     const snapshotIds = new Set(this.stmt('SELECT id FROM snapshots').pluck().all().map(Number));

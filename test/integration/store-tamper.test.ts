@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { itemDigest } from '../../src/store/chain.js';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
 import type { Database } from '../../src/store/sqlite.js';
 import { CLI, haveCommand, runCli, skipWithReason } from '../helpers/processes.js';
@@ -318,6 +319,32 @@ describe('verify-store detects tampering (each case on a fresh copy of a real st
       db.prepare('INSERT INTO events (snapshot_id, item_id, op) VALUES (4, ?, 1)').run(copy);
     });
     expectVerifyFailsAt(file, 4, /two items of its set have the same digest/);
+  });
+
+  it('a context item replaced by text that is not JSON, with its digest recomputed, is named (not an internal error)', () => {
+    const file = tampered((db) => {
+      const id = db.prepare("SELECT id FROM items WHERE kind = 'context' ORDER BY id LIMIT 1").pluck().get();
+      db.prepare('UPDATE items SET body = ?, digest = ? WHERE id = ?').run('not json', itemDigest('context', 'not json'), id);
+    });
+    expectVerifyFailsAt(file, 2, /item \d+ \(context\) is not valid JSON/);
+  });
+
+  it('a writer appending to a store with a forged digest goes on capturing (verify-store names the record)', () => {
+    const file = tampered((db) => {
+      expect(db.prepare("UPDATE items SET digest = 'forged' WHERE id = ?").run(item.outbound).changes).toBe(1);
+    });
+    const ticks = changingSequence(1000);
+    const writer = EvidenceStore.open(file);
+    try {
+      // Changed ticks of one session: the first one leaves the forged digest behind (no captured
+      // item has it), the next ones merge their changes into the captured set's sorted digests.
+      for (const t of ticks) writer.appendSnapshot(t.snapshot, { label: t.label, change: t.change });
+    } finally {
+      writer.close();
+    }
+    const r = runCli(['verify-store', '--db', file], { cwd: dir });
+    expect(r.status, r.stderr).toBe(4);
+    expect(r.stderr).toMatch(/was changed: its body no longer matches its digest/);
   });
 
   it('snapshots.host of one row changed is detected', () => {
