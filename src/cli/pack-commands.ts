@@ -5,7 +5,7 @@ import { ConfigError, describeErrno, ExitError, StoreError, VerificationError } 
 import { loadControlsCatalogue } from '../findings/controls.js';
 import { evaluateFindings } from '../findings/evaluate-findings.js';
 import { loadExpectedChanges } from '../findings/expected-changes.js';
-import { verifyPack, writePack } from '../pack/pack.js';
+import { releasePackDir, reservePackDir, verifyPack, writePack } from '../pack/pack.js';
 import { evidenceJson, findingsCsv, inventoryCsv } from '../pack/report-files.js';
 import { reportBlocks, renderSignedPdf } from '../pack/pdf-report.js';
 import { openP12 } from '../pack/pki.js';
@@ -95,68 +95,75 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
     const findings = evaluateFindings(diffSnapshots(before, after), catalogue, { expected, now: new Date() });
     const generatedAt = new Date();
     const host = after.host.hostname.replace(/[^A-Za-z0-9._-]/g, '_');
-    const dir = join(flags.out, `${host}-${(flags.change ?? (flags.from !== undefined ? 'period' : 'window')).replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp(generatedAt)}`);
-    const preHash = store.recordHashOf(pre.id)!;
-    const postHash = store.recordHashOf(post.id)!;
-    const files: { name: string; content: Buffer }[] = [];
-    if (pdfIdentity) {
-      progress(`rendering and signing report.pdf (${count(findings.length, 'finding')})`);
-      const from = Date.parse(before.takenAt);
-      const to = Date.parse(after.takenAt);
-      const blocks = reportBlocks({
-        packId: basename(dir),
-        change: flags.change ?? null,
-        generatedAt: generatedAt.toISOString(),
-        netmonVersion: NETMON_VERSION,
-        pre: { id: pre.id, label: preLabel, recordHash: preHash, snapshot: before },
-        post: { id: post.id, label: postLabel, recordHash: postHash, snapshot: after },
-        findings,
-        signerFingerprint: signer.fingerprint,
-        frameworks: catalogue.frameworks,
-        disclaimer: catalogue.disclaimer,
-        gaps: store.gaps().filter((g) => Date.parse(g.to) > from && Date.parse(g.from) < to),
-        store: { path: resolve(flags.db), headHash: verified.headHash },
-      });
-      try {
-        files.push({ name: CERT_FILE, content: Buffer.from(pdfIdentity.certificatePem) });
-        files.push({ name: 'report.pdf', content: await renderSignedPdf(blocks, { title: `netmon evidence ${after.host.hostname} ${flags.change ?? ''}`.trim(), header: `netmon evidence pack ${basename(dir)}`, signingTime: generatedAt }, pdfIdentity) });
-      } catch (error) {
-        throw new ConfigError('E_PDF_SIGN', `cannot sign report.pdf: ${error instanceof Error ? error.message : String(error)}`, { hint: flags.signP12 ? 'check --sign-p12 and its passphrase' : 'recreate the keys with `netmon keygen --keys NEWDIR`' });
+    // Reserved now: the signed PDF names its pack directory.
+    const dir = reservePackDir(join(flags.out, `${host}-${(flags.change ?? (flags.from !== undefined ? 'period' : 'window')).replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp(generatedAt)}`));
+    let written = false;
+    try {
+      const preHash = store.recordHashOf(pre.id)!;
+      const postHash = store.recordHashOf(post.id)!;
+      const files: { name: string; content: Buffer }[] = [];
+      if (pdfIdentity) {
+        progress(`rendering and signing report.pdf (${count(findings.length, 'finding')})`);
+        const from = Date.parse(before.takenAt);
+        const to = Date.parse(after.takenAt);
+        const blocks = reportBlocks({
+          packId: basename(dir),
+          change: flags.change ?? null,
+          generatedAt: generatedAt.toISOString(),
+          netmonVersion: NETMON_VERSION,
+          pre: { id: pre.id, label: preLabel, recordHash: preHash, snapshot: before },
+          post: { id: post.id, label: postLabel, recordHash: postHash, snapshot: after },
+          findings,
+          signerFingerprint: signer.fingerprint,
+          frameworks: catalogue.frameworks,
+          disclaimer: catalogue.disclaimer,
+          gaps: store.gaps().filter((g) => Date.parse(g.to) > from && Date.parse(g.from) < to),
+          store: { path: resolve(flags.db), headHash: verified.headHash },
+        });
+        try {
+          files.push({ name: CERT_FILE, content: Buffer.from(pdfIdentity.certificatePem) });
+          files.push({ name: 'report.pdf', content: await renderSignedPdf(blocks, { title: `netmon evidence ${after.host.hostname} ${flags.change ?? ''}`.trim(), header: `netmon evidence pack ${basename(dir)}`, signingTime: generatedAt }, pdfIdentity) });
+        } catch (error) {
+          throw new ConfigError('E_PDF_SIGN', `cannot sign report.pdf: ${error instanceof Error ? error.message : String(error)}`, { hint: flags.signP12 ? 'check --sign-p12 and its passphrase' : 'recreate the keys with `netmon keygen --keys NEWDIR`' });
+        }
       }
+      progress('writing the evidence files and the signed manifest');
+      const manifest = writePack(dir, {
+        files: [
+          ...files,
+          { name: 'findings.csv', content: Buffer.from(findingsCsv(findings)) },
+          { name: 'inventory-pre.csv', content: Buffer.from(inventoryCsv(before, pre.id, preLabel, preChange)) },
+          { name: 'inventory-post.csv', content: Buffer.from(inventoryCsv(after, post.id, postLabel, postChange)) },
+          {
+            name: 'evidence.json',
+            content: Buffer.from(
+              evidenceJson({ generatedAt: generatedAt.toISOString(), change: flags.change ?? null, before: { id: pre.id, snapshot: before, recordHash: preHash }, after: { id: post.id, snapshot: after, recordHash: postHash }, findings, disclaimer: catalogue.disclaimer }),
+            ),
+          },
+        ],
+        manifest: {
+          netmonVersion: NETMON_VERSION,
+          generatedAt: generatedAt.toISOString(),
+          host: { hostname: after.host.hostname, os: after.host.platform, kernel: after.host.kernel },
+          window: { from: before.takenAt, to: after.takenAt, change: flags.change ?? null },
+          store: {
+            path: resolve(flags.db),
+            snapshots: [
+              { id: pre.id, takenAt: before.takenAt, recordHash: preHash },
+              { id: post.id, takenAt: after.takenAt, recordHash: postHash },
+            ],
+            headHash: verified.headHash,
+          },
+        },
+        signer,
+      });
+      written = true;
+      progress(null);
+      io.stdout(`${dir}\n`);
+      io.stderr(`netmon: evidence pack with ${count(findings.length, 'finding')} and ${count(manifest.files.length + 3, 'file')} written to ${dir}; signed by ${signer.fingerprint.slice(0, 16)}…\n`);
+    } finally {
+      if (!written) releasePackDir(dir);
     }
-    progress('writing the evidence files and the signed manifest');
-    const manifest = writePack(dir, {
-      files: [
-        ...files,
-        { name: 'findings.csv', content: Buffer.from(findingsCsv(findings)) },
-        { name: 'inventory-pre.csv', content: Buffer.from(inventoryCsv(before, pre.id, preLabel, preChange)) },
-        { name: 'inventory-post.csv', content: Buffer.from(inventoryCsv(after, post.id, postLabel, postChange)) },
-        {
-          name: 'evidence.json',
-          content: Buffer.from(
-            evidenceJson({ generatedAt: generatedAt.toISOString(), change: flags.change ?? null, before: { id: pre.id, snapshot: before, recordHash: preHash }, after: { id: post.id, snapshot: after, recordHash: postHash }, findings, disclaimer: catalogue.disclaimer }),
-          ),
-        },
-      ],
-      manifest: {
-        netmonVersion: NETMON_VERSION,
-        generatedAt: generatedAt.toISOString(),
-        host: { hostname: after.host.hostname, os: after.host.platform, kernel: after.host.kernel },
-        window: { from: before.takenAt, to: after.takenAt, change: flags.change ?? null },
-        store: {
-          path: resolve(flags.db),
-          snapshots: [
-            { id: pre.id, takenAt: before.takenAt, recordHash: preHash },
-            { id: post.id, takenAt: after.takenAt, recordHash: postHash },
-          ],
-          headHash: verified.headHash,
-        },
-      },
-      signer,
-    });
-    progress(null);
-    io.stdout(`${dir}\n`);
-    io.stderr(`netmon: evidence pack with ${count(findings.length, 'finding')} and ${count(manifest.files.length + 3, 'file')} written to ${dir}; signed by ${signer.fingerprint.slice(0, 16)}…\n`);
   } finally {
     progress(null);
     store.close();

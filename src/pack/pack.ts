@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describeErrno, StoreError } from '../errors.js';
 import { checkPdfSignature } from './pki.js';
 import { CERT_FILE, fingerprintOf, PUBLIC_KEY_FILE, signBytes, verifyBytes, type Signer } from './signing.js';
@@ -13,14 +13,45 @@ export interface PackContent {
 }
 
 /**
- * Write a pack directory: the data files, VERIFY.md and the signer's public key, then
- * manifest.json (every one of them with size and SHA-256), manifest.sig (Ed25519 over
- * manifest.json) and SHA256SUMS (every file, for `sha256sum -c`). The directory must not exist.
+ * Create the directory of a new pack: `base`, or `base-2`, `base-3`... when a pack of the same
+ * name exists (two reports of one window in one second). Made with one mkdir each, so two
+ * reports at once never share one; a pack is never written over another.
+ */
+export function reservePackDir(base: string): string {
+  try {
+    mkdirSync(dirname(base), { recursive: true, mode: 0o755 });
+    for (let k = 1; k <= 100; k++) {
+      const dir = k === 1 ? base : `${base}-${k}`;
+      try {
+        mkdirSync(dir, { mode: 0o755 });
+        return dir;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+    }
+  } catch (error) {
+    throw new StoreError('E_PACK_WRITE', `cannot create the evidence pack directory: ${describeErrno(error, 'creating', base)}`);
+  }
+  throw new StoreError('E_PACK_EXISTS', `${base} and 99 more packs of that name exist already; a pack is never written over another`, { hint: 'give another --out directory' });
+}
+
+/** Remove a reserved pack directory that nothing was written to (the report failed first). */
+export function releasePackDir(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // not empty, or gone: leave it as it is
+  }
+}
+
+/**
+ * Write a pack into the empty directory reservePackDir() made: the data files, VERIFY.md and the
+ * signer's public key, then manifest.json (every one of them with size and SHA-256), manifest.sig
+ * (Ed25519 over manifest.json) and SHA256SUMS (every file, for `sha256sum -c`). No file is ever
+ * written over another.
  */
 export function writePack(dir: string, content: PackContent): Manifest {
-  if (existsSync(dir)) throw new StoreError('E_PACK_EXISTS', `${dir} already exists; a pack is never written over another`);
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
     const manifestBase = { packFormat: PACK_FORMAT, ...content.manifest, signer: { algorithm: 'Ed25519' as const, publicKey: PUBLIC_KEY_FILE, fingerprint: content.signer.fingerprint } };
     const written: { name: string; content: Buffer }[] = [
       ...content.files,

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -215,6 +215,24 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     const v = cli(['verify', out.startsWith('/') ? out : join(dir, out)]);
     expect(v.status, v.stderr).toBe(0);
     expect(v.stdout).toContain('report.pdf signature valid');
+  });
+
+  it('a second pack of the same window in the same second goes to <name>-2: never over another, never refused', () => {
+    const out = join(dir, 'same-second');
+    // The names this report can take over the next seconds are taken already, as by a report a
+    // moment before (host and ticket as in the pack made above).
+    const first = pack.split('/').pop()!.replace(/-\d{8}T\d{6}Z$/, '');
+    const now = Date.now();
+    const taken = Array.from({ length: 10 }, (_, k) => join(out, `${first}-${new Date(now + k * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`));
+    for (const t of taken) mkdirSync(t, { recursive: true });
+    const r = cli(['report', '--change', 'CHG-77', '--db', db, '--out', out, '--no-pdf']);
+    expect(r.status, r.stderr).toBe(0);
+    const made = r.stdout.trim();
+    const p = made.startsWith('/') ? made : join(dir, made);
+    expect(taken).toContain(p.replace(/-2$/, ''));
+    expect(p).toMatch(/-2$/);
+    expect(cli(['verify', p]).status).toBe(0);
+    for (const t of taken) expect(readdirSync(t)).toEqual([]);
   });
 
   it('--no-pdf leaves report.pdf and the certificate out; the pack still verifies', () => {
