@@ -14,7 +14,7 @@ import { EvidenceStore } from '../store/evidence-store.js';
 import { NETMON_VERSION } from '../version.js';
 import { selectPeriod, selectSnapshot, windowNotes } from './diff-command.js';
 import { parseCutoff } from './store-commands.js';
-import type { CliIo } from './program.js';
+import { progressLine, type CliIo } from './program.js';
 import { count } from '../model/format.js';
 
 /** `netmon keygen` */
@@ -66,9 +66,7 @@ function stamp(date: Date): string {
 /** `netmon report`: a signed evidence pack of a maintenance window. */
 export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   // One progress line on a terminal, rewritten in place and cleared at the end.
-  const progress = (text: string | null) => {
-    if (io.stderrIsTTY) io.stderr(text === null ? '\r\x1b[2K' : `\r\x1b[2Knetmon: report: ${text}`);
-  };
+  const progress = progressLine(io, 'report');
   const signer = loadSigner(flags.keys);
   const wantPdf = flags.pdf !== false;
   if (flags.signP12Passphrase !== undefined && flags.signP12PassphraseFile !== undefined) throw new ConfigError('E_USAGE', 'give --sign-p12-passphrase or --sign-p12-passphrase-file, not both');
@@ -80,7 +78,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   const store = EvidenceStore.open(flags.db, { readonly: true });
   try {
     progress(`verifying the evidence store ${flags.db}`);
-    const verified = store.verify();
+    const verified = store.verify({ onProgress: (done, total) => progress(`verifying the evidence store ${flags.db}: record ${done} of ${total}`) });
     if (!verified.ok) throw new VerificationError('E_VERIFY', `the evidence store ${flags.db} fails verification at record ${verified.problem!.seq}: ${verified.problem!.message}; no report is made from it`);
     const list = store.listSnapshots();
     const { pre, post } = flags.from !== undefined ? selectPeriod(list, timeFlag('--from', flags.from), timeFlag('--to', flags.to ?? new Date().toISOString())) : { pre: selectSnapshot(list, flags.pre ?? 'pre', flags.change, 'pre'), post: selectSnapshot(list, flags.post ?? 'post', flags.change, 'post') };

@@ -25,6 +25,13 @@ export interface CliIo {
 
 export type OutputFormat = 'text' | 'json' | 'ecs';
 
+/** One progress line of `command` on a terminal's stderr, rewritten in place; null clears it. Nothing elsewhere. */
+export function progressLine(io: CliIo, command: string): (text: string | null) => void {
+  return (text) => {
+    if (io.stderrIsTTY) io.stderr(text === null ? '\r\x1b[2K' : `\r\x1b[2Knetmon: ${command}: ${text}`);
+  };
+}
+
 /** The collection flags: the filter flags carry the names of FilterSpec's fields. */
 export interface CollectFlags extends FilterSpec {
   listeningOnly?: boolean;

@@ -4,7 +4,7 @@ import { count, percent } from '../model/format.js';
 import { isoWithOffset } from '../outputs/time.js';
 import { printable } from '../outputs/sanitize.js';
 import { EvidenceStore } from '../store/evidence-store.js';
-import { printSnapshot, type CliIo, type OutputFormat } from './program.js';
+import { printSnapshot, progressLine, type CliIo, type OutputFormat } from './program.js';
 
 function openForReading(db: string): EvidenceStore {
   if (!existsSync(db)) {
@@ -65,8 +65,10 @@ export async function showSnapshot(idText: string, flags: { db: string; output: 
 /** `netmon verify-store` */
 export function verifyStore(flags: { db: string; output: 'text' | 'json' }, io: CliIo): void {
   const store = openForReading(flags.db);
+  const progress = progressLine(io, 'verify-store');
   try {
-    const result = store.verify();
+    const result = store.verify({ onProgress: (done, total) => progress(`record ${done} of ${total}`) });
+    progress(null);
     if (flags.output === 'json') io.stdout(`${JSON.stringify({ store: flags.db, ...result }, null, 2)}\n`);
     if (!result.ok) {
       const p = result.problem!;
@@ -78,6 +80,7 @@ export function verifyStore(flags: { db: string; output: 'text' | 'json' }, io: 
       io.stdout(`evidence store ${flags.db} verified: ${count(result.records, 'record')}, ${count(result.snapshots, 'snapshot')}, ${count(result.items, 'item')}; head hash ${result.headHash ?? '(empty store)'}\n`);
     }
   } finally {
+    progress(null);
     store.close();
   }
 }

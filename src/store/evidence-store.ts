@@ -886,13 +886,17 @@ export class EvidenceStore {
       .map((r) => ({ seq: Number(r.seq), ...this.parseStored<{ from: string; to: string; reason: string }>(String(r.body), `gap record ${Number(r.seq)}`) }));
   }
 
-  /** Recompute the chain and every snapshot's item set; name the first record that fails. */
-  verify(): VerifyResult {
-    return this.consistently(() => this.verifyNow());
+  /**
+   * Recompute the chain and every snapshot's item set; name the first record that fails.
+   * `onProgress` hears the records checked so far and their number, every 1,000 records.
+   */
+  verify(options: { onProgress?: (records: number, total: number) => void } = {}): VerifyResult {
+    return this.consistently(() => this.verifyNow(options.onProgress));
   }
 
-  private verifyNow(): VerifyResult {
+  private verifyNow(onProgress?: (records: number, total: number) => void): VerifyResult {
     const anchor = this.pruneAnchor();
+    const total = onProgress ? Number(this.stmt('SELECT COUNT(*) FROM records').pluck().get()) : 0;
     let prev = anchor?.hash ?? GENESIS_HASH;
     let expected = (anchor?.seq ?? 0) + 1;
     let records = 0;
@@ -1028,6 +1032,7 @@ export class EvidenceStore {
       prev = String(row.hash);
       expected = seq + 1;
       records++;
+      if (onProgress && records % 1000 === 0) onProgress(records, total);
     }
     if (anchor && (!lastPrune || lastPrune.seq !== anchor.seq || lastPrune.hash !== anchor.hash || lastPrune.base !== anchor.base)) {
       return fail(anchor.seq + 1, 'prune', "the store's prune anchor does not match the last prune record in the chain");

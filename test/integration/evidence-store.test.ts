@@ -600,6 +600,23 @@ describe('EvidenceStore (real SQLite files)', () => {
     }
   });
 
+  it('verify reports its progress every 1,000 records, with the number of records to check', () => {
+    const { db } = freshPath();
+    const processes = manyProcesses(1);
+    const sockets = manySockets(3, 1);
+    const store = EvidenceStore.open(db);
+    for (let k = 0; k < 2100; k++) store.appendSnapshot(snapshotOf({ sockets: k % 100 === 0 ? sockets.slice(0, 2) : sockets, processes, takenAt: at(k) }));
+    const heard: [number, number][] = [];
+    const result = store.verify({ onProgress: (records, total) => heard.push([records, total]) });
+    store.close();
+    expect(result.ok).toBe(true);
+    expect(result.records).toBe(2101); // a session record and 2,100 snapshots
+    expect(heard).toEqual([
+      [1000, 2101],
+      [2000, 2101],
+    ]);
+  });
+
   it('an unknown snapshot id is refused with a hint that names the ids the store has', () => {
     const { db } = freshPath();
     const hintFor = (store: EvidenceStore): string => {
