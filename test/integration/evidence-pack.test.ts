@@ -219,11 +219,11 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
 
   it('a second pack of the same window in the same second goes to <name>-2: never over another, never refused', () => {
     const out = join(dir, 'same-second');
-    // The names this report can take over the next seconds are taken already, as by a report a
+    // The names this report can take over the next minute are taken already, as by a report a
     // moment before (host and ticket as in the pack made above).
     const first = pack.split('/').pop()!.replace(/-\d{8}T\d{6}Z$/, '');
     const now = Date.now();
-    const taken = Array.from({ length: 10 }, (_, k) => join(out, `${first}-${new Date(now + k * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`));
+    const taken = Array.from({ length: 60 }, (_, k) => join(out, `${first}-${new Date(now + k * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`));
     for (const t of taken) mkdirSync(t, { recursive: true });
     const r = cli(['report', '--change', 'CHG-77', '--db', db, '--out', out, '--no-pdf']);
     expect(r.status, r.stderr).toBe(0);
