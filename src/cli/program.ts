@@ -376,9 +376,10 @@ export function buildProgram(io: CliIo): Command {
     .description('remove snapshots older than a time; the hash chain stays verifiable and the prune is recorded')
     .requiredOption('--older-than <age>', 'an age (400d, 12h, 30m, 90s) or an ISO 8601 date')
     .option('--db <path>', 'SQLite evidence store', 'netmon.db')
+    .option('--vacuum', 'then give the freed space back to the file system (rewrites the file: needs as much free disk again, and no capture running)')
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
-    .action(async (flags: { db: string; olderThan: string }) => (await import('./store-commands.js')).pruneStore(flags, io));
+    .action(async (flags: { db: string; olderThan: string; vacuum?: boolean }) => (await import('./store-commands.js')).pruneStore(flags, io));
 
   return program;
 }

@@ -99,8 +99,13 @@ export function parseCutoff(text: string, now: Date): Date | null {
   return null;
 }
 
+/** Bytes as MiB with one decimal, as people read file sizes. */
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
 /** `netmon prune --older-than AGE` */
-export async function pruneStore(flags: { db: string; olderThan: string }, io: CliIo): Promise<void> {
+export async function pruneStore(flags: { db: string; olderThan: string; vacuum?: boolean }, io: CliIo): Promise<void> {
   const cutoff = parseCutoff(flags.olderThan, new Date());
   if (!cutoff) {
     const { ConfigError } = await import('../errors.js');
@@ -118,6 +123,13 @@ export async function pruneStore(flags: { db: string; olderThan: string }, io: C
       `netmon: pruned ${count(result.removedSnapshots, 'snapshot')} (${count(result.removedRecords, 'record')}) older than ${cutoff.toISOString()} from ${flags.db}; ` +
         `recorded as record ${result.record}, the chain still verifies\n`,
     );
+    if (flags.vacuum) {
+      const { before, after } = store.compact();
+      io.stderr(`netmon: compacted ${flags.db} from ${mib(before)} to ${mib(after)}\n`);
+    } else {
+      const { free } = store.fileSpace();
+      if (free > 0) io.stderr(`netmon: ${mib(free)} of ${flags.db} is now free space that new captures reuse; --vacuum gives it back to the file system\n`);
+    }
   } finally {
     store.close();
   }

@@ -1082,6 +1082,31 @@ export class EvidenceStore {
     }
   }
 
+  /** Bytes of the file in use and free (pages a prune emptied, which new captures reuse). */
+  fileSpace(): { used: number; free: number } {
+    const pageSize = Number(this.db.pragma('page_size', { simple: true }));
+    const pages = Number(this.db.pragma('page_count', { simple: true }));
+    const free = Number(this.db.pragma('freelist_count', { simple: true }));
+    return { used: (pages - free) * pageSize, free: free * pageSize };
+  }
+
+  /**
+   * Give the free pages back to the file system: SQLite's VACUUM rewrites the file (it needs as
+   * much free disk space again, and no other connection may be reading or writing). Content,
+   * item ids and record hashes stay exactly as they are. Returns the file's bytes before and after.
+   */
+  compact(): { before: number; after: number } {
+    if (this.readonly) throw new StoreError('E_STORE_READONLY', `${this.path} was opened read-only`);
+    const size = (): number => Number(this.db.pragma('page_count', { simple: true })) * Number(this.db.pragma('page_size', { simple: true }));
+    const before = size();
+    try {
+      this.db.exec('VACUUM');
+    } catch (error) {
+      throw storeError(error, this.path, 'could not compact the evidence store (it is unchanged)');
+    }
+    return { before, after: size() };
+  }
+
   /** The chain hash of a record, or null when the store has no such record. */
   recordHashOf(seq: number): string | null {
     const row = this.stmt('SELECT hash FROM records WHERE seq = ?').get(seq);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { parseCutoff } from '../../src/cli/store-commands.js';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
 import { makeSnapshot, makeSocket } from '../helpers/make.js';
 import { runCli } from '../helpers/processes.js';
+import { withRaw } from '../helpers/store-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'netmon-prune-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -81,6 +82,41 @@ describe('prune', () => {
     const bad = runCli(['prune', '--older-than', 'yesterday', '--db', path]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/neither an age/);
+  });
+
+  it('says how much space a prune freed, and --vacuum gives it back to the file system with every record and item as it was', () => {
+    const path = join(dir, 'f.db');
+    // Bigger snapshots, so that the pruned part spans many pages.
+    const store = EvidenceStore.open(path);
+    store.beginSession({ interval: null });
+    for (let i = 0; i < 40; i++) {
+      const sockets = Array.from({ length: 200 }, (_, k) => makeSocket({ localPort: 1000 + k, inode: 100000 * (i + 1) + k }));
+      store.appendSnapshot(makeSnapshot({ sockets, takenAt: new Date(Date.UTC(2026, 0, 1, i)) }));
+    }
+    store.close();
+    const copy = join(dir, 'f-copy.db');
+    const plain = runCli(['prune', '--older-than', '2026-01-02T06:00:00Z', '--db', path]);
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(plain.stderr).toMatch(/pruned 30 snapshots/);
+    expect(plain.stderr).toMatch(/\d+\.\d MiB of .*f\.db is now free space that new captures reuse; --vacuum gives it back/);
+    copyFileSync(path, copy);
+    const rows = (file: string) => withRaw(file, (raw) => [raw.prepare('SELECT seq, hash FROM records ORDER BY seq').all(), raw.prepare('SELECT id, digest FROM items ORDER BY id').all()]);
+    const before = rows(copy);
+    const sizeBefore = statSync(copy).size;
+    const store2 = EvidenceStore.open(copy);
+    const { before: b, after: a } = store2.compact();
+    expect(a).toBeLessThan(b);
+    expect(store2.verify().ok).toBe(true);
+    store2.close();
+    expect(statSync(copy).size).toBeLessThan(sizeBefore);
+    expect(rows(copy)).toEqual(before);
+    // and from the command line, in one go
+    const fresh = join(dir, 'g.db');
+    copyFileSync(path, fresh);
+    const vacuum = runCli(['prune', '--older-than', '2026-01-02T08:00:00Z', '--db', fresh, '--vacuum']);
+    expect(vacuum.status, vacuum.stderr).toBe(0);
+    expect(vacuum.stderr).toMatch(/compacted .*g\.db from \d+\.\d MiB to \d+\.\d MiB/);
+    expect(runCli(['verify-store', '--db', fresh]).status).toBe(0);
   });
 
   it('parses ages and dates', () => {
