@@ -376,7 +376,7 @@ export function buildProgram(io: CliIo): Command {
     .description('remove snapshots older than a time; the hash chain stays verifiable and the prune is recorded')
     .requiredOption('--older-than <age>', 'an age (400d, 12h, 30m, 90s) or an ISO 8601 date')
     .option('--db <path>', 'SQLite evidence store', 'netmon.db')
-    .option('--vacuum', 'then give the freed space back to the file system (rewrites the file: needs as much free disk again, and no capture running)')
+    .option('--vacuum', 'then give the freed space back to the file system (rewrites the file: needs as much free disk space again)')
     .addHelpText('after', '\nExamples:\n  netmon prune --older-than 400d          keep 400 days of evidence\n  netmon prune --older-than 2026-01-01 --vacuum\n')
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()

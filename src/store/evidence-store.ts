@@ -1092,8 +1092,9 @@ export class EvidenceStore {
 
   /**
    * Give the free pages back to the file system: SQLite's VACUUM rewrites the file (it needs as
-   * much free disk space again, and no other connection may be reading or writing). Content,
-   * item ids and record hashes stay exactly as they are. Returns the file's bytes before and after.
+   * much free disk space again, and waits for other connections between their transactions).
+   * Content, item ids and record hashes stay exactly as they are. Returns the file's bytes
+   * before and after.
    */
   compact(): { before: number; after: number } {
     if (this.readonly) throw new StoreError('E_STORE_READONLY', `${this.path} was opened read-only`);
