@@ -192,7 +192,8 @@ function flatten(text: string): string {
  */
 function sameAsStoredBefore(opened: SocketRecord[], closed: SocketRecord[]): { opened: SocketRecord[]; closed: SocketRecord[] } {
   if (opened.length === 0 || closed.length === 0) return { opened, closed };
-  const before = new Set(closed.map(socketBody));
+  const closedBodies = closed.map(socketBody);
+  const before = new Set(closedBodies);
   const kept = new Set<string>();
   const reallyOpened = opened.filter((s) => {
     const body = socketBody(s);
@@ -201,7 +202,7 @@ function sameAsStoredBefore(opened: SocketRecord[], closed: SocketRecord[]): { o
     return false;
   });
   if (kept.size === 0) return { opened, closed };
-  return { opened: reallyOpened, closed: closed.filter((s) => !kept.has(socketBody(s))) };
+  return { opened: reallyOpened, closed: closed.filter((_s, k) => !kept.has(closedBodies[k]!)) };
 }
 
 /** What a namespace item stores (layout 2): the record without its per-capture counts. */
@@ -493,35 +494,31 @@ export class EvidenceStore {
     return Number(this.stmt('SELECT COALESCE(MAX(snapshot_id), 0) FROM checkpoint_items WHERE snapshot_id <= ?').pluck().get(id));
   }
 
-  /** Stored JSON text, parsed. Text that is not JSON means the store was changed outside netmon. */
-  private parseStored<T>(text: string, what: string): T {
+  /**
+   * Stored JSON text, parsed. Text that is not JSON means the store was changed outside netmon.
+   * `what` names the text only when it fails, so a caller may pass a function that makes it.
+   */
+  private parseStored<T>(text: string, what: string | (() => string)): T {
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw this.unreadable(what);
+      throw this.changedOutside('E_STORE_BAD_JSON', `${typeof what === 'string' ? what : what()} in ${this.path} is not valid JSON`);
     }
   }
 
-  /**
-   * A stored item, parsed: a socket written as an array (schema 3) becomes its record again;
-   * everything else is JSON. `what` names the item only when it is not readable, so callers
-   * may pass a template that is built for every item only when needed.
-   */
+  /** A stored item, parsed: a socket written as an array (schema 3) becomes its record again; everything else is JSON. */
   private parseItem(kind: string, text: string, what: string | (() => string)): unknown {
     if (kind === 'socket' && isArrayBody(text)) {
       const socket = parseSocketBody(text);
-      if (socket === null) throw this.unreadable(typeof what === 'string' ? what : what(), 'is not a socket record netmon wrote');
+      if (socket === null) throw this.changedOutside('E_STORE_BAD_JSON', `${typeof what === 'string' ? what : what()} in ${this.path} is not a socket record netmon wrote`);
       return socket;
     }
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw this.unreadable(typeof what === 'string' ? what : what());
-    }
+    return this.parseStored(text, what);
   }
 
-  private unreadable(what: string, problem = 'is not valid JSON'): VerificationError {
-    return new VerificationError('E_STORE_BAD_JSON', `${what} in ${this.path} ${problem}: the store was changed outside netmon`, {
+  /** The error for stored content netmon did not write, pointing to verify-store. */
+  private changedOutside(code: string, problem: string): VerificationError {
+    return new VerificationError(code, `${problem}: the store was changed outside netmon`, {
       hint: `\`netmon verify-store --db ${this.path}\` names the first record that no longer matches its hash`,
     });
   }
@@ -798,11 +795,7 @@ export class EvidenceStore {
     for (const c of counts ?? []) byInode.set(c[0], c);
     return items.map((n) => {
       const c = byInode.get(n.inode);
-      if (!c) {
-        throw new VerificationError('E_STORE_BAD_RECORD', `the record of snapshot ${id} in ${this.path} has no counts for its namespace ${n.inode}: the store was changed outside netmon`, {
-          hint: `\`netmon verify-store --db ${this.path}\` names the first record that no longer matches its hash`,
-        });
-      }
+      if (!c) throw this.changedOutside('E_STORE_BAD_RECORD', `the record of snapshot ${id} in ${this.path} has no counts for its namespace ${n.inode}`);
       // The key order of a captured NamespaceRecord, so that `show -o json` prints what the capture did.
       const { inode, name, host, processes: _processes, sockets: _sockets, ...rest } = n;
       return { inode, name, host, processes: c[1], ...rest, sockets: c[2] };
@@ -1082,12 +1075,10 @@ export class EvidenceStore {
     }
   }
 
-  /** Bytes of the file in use and free (pages a prune emptied, which new captures reuse). */
-  fileSpace(): { used: number; free: number } {
+  /** Bytes of the file, and of them free (pages a prune emptied, which new captures reuse). */
+  fileSpace(): { total: number; free: number } {
     const pageSize = Number(this.db.pragma('page_size', { simple: true }));
-    const pages = Number(this.db.pragma('page_count', { simple: true }));
-    const free = Number(this.db.pragma('freelist_count', { simple: true }));
-    return { used: (pages - free) * pageSize, free: free * pageSize };
+    return { total: Number(this.db.pragma('page_count', { simple: true })) * pageSize, free: Number(this.db.pragma('freelist_count', { simple: true })) * pageSize };
   }
 
   /**
@@ -1098,14 +1089,13 @@ export class EvidenceStore {
    */
   compact(): { before: number; after: number } {
     if (this.readonly) throw new StoreError('E_STORE_READONLY', `${this.path} was opened read-only`);
-    const size = (): number => Number(this.db.pragma('page_count', { simple: true })) * Number(this.db.pragma('page_size', { simple: true }));
-    const before = size();
+    const before = this.fileSpace().total;
     try {
       this.db.exec('VACUUM');
     } catch (error) {
       throw storeError(error, this.path, 'could not compact the evidence store (it is unchanged)');
     }
-    return { before, after: size() };
+    return { before, after: this.fileSpace().total };
   }
 
   /** The chain hash of a record, or null when the store has no such record. */

@@ -1,4 +1,4 @@
-import type { SocketOwner, SocketRecord, SocketState, UnattributedReason } from '../model/types.js';
+import { protoName, type SocketOwner, type SocketRecord, type SocketState, type UnattributedReason } from '../model/types.js';
 
 /**
  * How the evidence store writes a socket item (store schema 3): a JSON array of its fields in a
@@ -17,9 +17,8 @@ export function socketBody(s: SocketRecord): string {
     const o = s.owners[i]!;
     owners += `${i > 0 ? ',' : ''}${o.pid},${o.fd}`;
   }
-  const proto = s.family === 'ipv6' ? `${s.transport}6` : s.transport;
   return (
-    `["${proto}",${JSON.stringify(s.localAddress)},${s.localPort},${JSON.stringify(s.remoteAddress)},${s.remotePort},"${s.state}",` +
+    `["${protoName(s)}",${JSON.stringify(s.localAddress)},${s.localPort},${JSON.stringify(s.remoteAddress)},${s.remotePort},"${s.state}",` +
     `${s.uid},${s.inode},${s.netns},${s.listening ? 1 : 0},[${owners}]${s.unattributed === undefined ? '' : `,${JSON.stringify(s.unattributed)}`}]`
   );
 }
