@@ -80,12 +80,14 @@ export function runDiff(flags: DiffFlags, io: CliIo): void {
   }
   const store = EvidenceStore.open(flags.db, { readonly: true });
   try {
-    const list = store.listSnapshots();
-    const pre = selectSnapshot(list, flags.pre ?? 'pre', flags.change, 'pre');
-    const post = selectSnapshot(list, flags.post ?? 'post', flags.change, 'post');
+    // One read transaction: a prune that commits meanwhile cannot remove a snapshot between its listing and its loading.
+    const { pre, post, before, after } = store.reading(() => {
+      const list = store.listSnapshots();
+      const pre = selectSnapshot(list, flags.pre ?? 'pre', flags.change, 'pre');
+      const post = selectSnapshot(list, flags.post ?? 'post', flags.change, 'post');
+      return { pre, post, before: store.loadSnapshot(pre.id), after: store.loadSnapshot(post.id) };
+    });
     for (const note of windowNotes(pre, post)) io.stderr(`netmon: note: ${note}\n`);
-    const before = store.loadSnapshot(pre.id);
-    const after = store.loadSnapshot(post.id);
     const findings = evaluateFindings(diffSnapshots(before, after), catalogue, { expected, now: new Date() });
     const report: FindingsReport = {
       before: { id: pre.id, takenAt: pre.takenAt, label: pre.label },

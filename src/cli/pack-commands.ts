@@ -76,19 +76,43 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   const expected = flags.expect === undefined ? null : loadExpectedChanges(flags.expect);
   if (!existsSync(flags.db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'capture with `netmon --once --label pre --change TICKET` first' });
   const store = EvidenceStore.open(flags.db, { readonly: true });
+  // Everything the pack says about the store is read in one read transaction: a capture or a
+  // prune that commits meanwhile cannot pair a verified chain with a snapshot or a record hash
+  // from another state of the store. The store is closed before the PDF is rendered.
+  let read;
   try {
-    progress(`verifying the evidence store ${flags.db}`);
-    const verified = store.verify({ onProgress: (done, total) => progress(`verifying the evidence store ${flags.db}: record ${done} of ${total}`) });
-    if (!verified.ok) throw new VerificationError('E_VERIFY', `the evidence store ${flags.db} fails verification at record ${verified.problem!.seq}: ${verified.problem!.message}; no report is made from it`);
-    const list = store.listSnapshots();
-    const { pre, post } = flags.from !== undefined ? selectPeriod(list, timeFlag('--from', flags.from), timeFlag('--to', flags.to ?? new Date().toISOString())) : { pre: selectSnapshot(list, flags.pre ?? 'pre', flags.change, 'pre'), post: selectSnapshot(list, flags.post ?? 'post', flags.change, 'post') };
-    for (const note of windowNotes(pre, post)) {
-      progress(null);
-      io.stderr(`netmon: note: ${note}\n`);
-    }
-    progress(`loading snapshots ${pre.id} and ${post.id}`);
-    const { label: preLabel, change: preChange, ...before } = store.loadSnapshot(pre.id);
-    const { label: postLabel, change: postChange, ...after } = store.loadSnapshot(post.id);
+    read = store.reading(() => {
+      progress(`verifying the evidence store ${flags.db}`);
+      const verified = store.verify({ onProgress: (done, total) => progress(`verifying the evidence store ${flags.db}: record ${done} of ${total}`) });
+      if (!verified.ok) throw new VerificationError('E_VERIFY', `the evidence store ${flags.db} fails verification at record ${verified.problem!.seq}: ${verified.problem!.message}; no report is made from it`);
+      const list = store.listSnapshots();
+      const { pre, post } = flags.from !== undefined ? selectPeriod(list, timeFlag('--from', flags.from), timeFlag('--to', flags.to ?? new Date().toISOString())) : { pre: selectSnapshot(list, flags.pre ?? 'pre', flags.change, 'pre'), post: selectSnapshot(list, flags.post ?? 'post', flags.change, 'post') };
+      for (const note of windowNotes(pre, post)) {
+        progress(null);
+        io.stderr(`netmon: note: ${note}\n`);
+      }
+      progress(`loading snapshots ${pre.id} and ${post.id}`);
+      const { label: preLabel, change: preChange, ...before } = store.loadSnapshot(pre.id);
+      const { label: postLabel, change: postChange, ...after } = store.loadSnapshot(post.id);
+      const from = Date.parse(before.takenAt);
+      const to = Date.parse(after.takenAt);
+      return {
+        headHash: verified.headHash,
+        pre: { id: pre.id, label: preLabel, change: preChange, recordHash: store.recordHashOf(pre.id)!, snapshot: before },
+        post: { id: post.id, label: postLabel, change: postChange, recordHash: store.recordHashOf(post.id)!, snapshot: after },
+        gaps: store.gaps().filter((g) => Date.parse(g.to) > from && Date.parse(g.from) < to),
+      };
+    });
+  } catch (error) {
+    progress(null);
+    throw error;
+  } finally {
+    store.close();
+  }
+  const { pre, post, headHash } = read;
+  const { snapshot: before, label: preLabel, change: preChange, recordHash: preHash } = pre;
+  const { snapshot: after, label: postLabel, change: postChange, recordHash: postHash } = post;
+  try {
     progress(`comparing ${before.sockets.length} and ${count(after.sockets.length, 'socket')}`);
     const findings = evaluateFindings(diffSnapshots(before, after), catalogue, { expected, now: new Date() });
     const generatedAt = new Date();
@@ -97,13 +121,9 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
     const dir = reservePackDir(join(flags.out, `${host}-${(flags.change ?? (flags.from !== undefined ? 'period' : 'window')).replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp(generatedAt)}`));
     let written = false;
     try {
-      const preHash = store.recordHashOf(pre.id)!;
-      const postHash = store.recordHashOf(post.id)!;
       const files: { name: string; content: Buffer }[] = [];
       if (pdfIdentity) {
         progress(`rendering and signing report.pdf (${count(findings.length, 'finding')})`);
-        const from = Date.parse(before.takenAt);
-        const to = Date.parse(after.takenAt);
         const blocks = reportBlocks({
           packId: basename(dir),
           change: flags.change ?? null,
@@ -115,8 +135,8 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
           signerFingerprint: signer.fingerprint,
           frameworks: catalogue.frameworks,
           disclaimer: catalogue.disclaimer,
-          gaps: store.gaps().filter((g) => Date.parse(g.to) > from && Date.parse(g.from) < to),
-          store: { path: resolve(flags.db), headHash: verified.headHash },
+          gaps: read.gaps,
+          store: { path: resolve(flags.db), headHash },
         });
         try {
           files.push({ name: CERT_FILE, content: Buffer.from(pdfIdentity.certificatePem) });
@@ -150,7 +170,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
               { id: pre.id, takenAt: before.takenAt, recordHash: preHash },
               { id: post.id, takenAt: after.takenAt, recordHash: postHash },
             ],
-            headHash: verified.headHash,
+            headHash,
           },
         },
         signer,
@@ -164,7 +184,6 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
     }
   } finally {
     progress(null);
-    store.close();
   }
 }
 
@@ -186,7 +205,8 @@ export function runVerify(dir: string, flags: { db?: string }, io: CliIo): void 
   }
   try {
     const witness = store ? { recordHashOf: (seq: number) => store!.recordHashOf(seq), verifyOk: () => store!.verify().ok } : undefined;
-    const { problems, manifest } = verifyPack(dir, witness);
+    // One read transaction: the record hashes and the chain are checked against one state of the store.
+    const { problems, manifest } = store ? store.reading(() => verifyPack(dir, witness)) : verifyPack(dir, witness);
     if (problems.length > 0) {
       for (const p of problems) io.stderr(`netmon: FAILED ${p.file}: ${p.message}\n`);
       io.stderr(`netmon: the evidence pack ${dir} failed verification (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'})\n`);

@@ -759,16 +759,18 @@ export class EvidenceStore {
 
   /** A past snapshot, exactly as it was captured. Its records may be shared with other snapshots loaded through this store object: treat them as read-only. */
   loadSnapshot(id: number): Snapshot & { label: string | null; change: string | null } {
-    return this.consistently(() => this.loadSnapshotNow(id));
+    return this.reading(() => this.loadSnapshotNow(id));
   }
 
   /**
    * `read` inside one read transaction: every query sees the store as it was when the first one
    * ran, whatever a writer (an `--interval` session, a prune) commits meanwhile. Without it, a
    * reader that runs several queries can see a record in one and not in the next, and take a
-   * store that is only growing for one that was tampered with.
+   * store that is only growing for one that was tampered with, or pair a snapshot with a record
+   * hash that a prune has just removed. Calls nest; `read` must not write (the transaction of a
+   * read-only store cannot).
    */
-  private consistently<T>(read: () => T): T {
+  reading<T>(read: () => T): T {
     return this.db.inTransaction ? read() : this.db.transaction(read)();
   }
 
@@ -884,7 +886,7 @@ export class EvidenceStore {
    * `onProgress` hears the records checked so far and their number, every 1,000 records.
    */
   verify(options: { onProgress?: (records: number, total: number) => void } = {}): VerifyResult {
-    return this.consistently(() => this.verifyNow(options.onProgress));
+    return this.reading(() => this.verifyNow(options.onProgress));
   }
 
   private verifyNow(onProgress?: (records: number, total: number) => void): VerifyResult {

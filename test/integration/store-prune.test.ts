@@ -60,6 +60,36 @@ describe('prune', () => {
     store.close();
   });
 
+  it('a reader inside reading() keeps the store it began with while another connection prunes (what report, diff and verify --db use)', () => {
+    const path = join(dir, 'r.db');
+    fill(path, 8).close();
+    const writer = EvidenceStore.open(path);
+    const reader = EvidenceStore.open(path, { readonly: true });
+    const firstId = reader.listSnapshots()[0]!.id;
+    const firstBefore = reader.loadSnapshot(firstId);
+    const hashBefore = reader.recordHashOf(firstId);
+    expect(hashBefore).toMatch(/^[0-9a-f]{64}$/);
+    const seen = reader.reading(() => {
+      const verified = reader.verify();
+      const list = reader.listSnapshots();
+      // A prune on another connection commits between the listing and the loading.
+      expect(writer.prune(new Date(Date.UTC(2026, 0, 5))).removedSnapshots).toBe(4);
+      return { verified, list, first: reader.loadSnapshot(list[0]!.id), hash: reader.recordHashOf(list[0]!.id), again: reader.verify() };
+    });
+    expect(seen.verified.ok).toBe(true);
+    expect(seen.list.map((s) => s.label)).toEqual(['day0', 'day1', 'day2', 'day3', 'day4', 'day5', 'day6', 'day7']);
+    expect(seen.first).toEqual(firstBefore);
+    expect(seen.hash).toBe(hashBefore);
+    expect(seen.again).toEqual(seen.verified);
+    // After the transaction the reader sees the pruned store, which verifies as well.
+    expect(reader.recordHashOf(firstId)).toBeNull();
+    expect(() => reader.loadSnapshot(firstId)).toThrow(new RegExp(`no snapshot ${firstId} `));
+    expect(reader.listSnapshots().map((s) => s.label)).toEqual(['day4', 'day5', 'day6', 'day7']);
+    expect(reader.verify().ok).toBe(true);
+    reader.close();
+    writer.close();
+  });
+
   it('is caught when the anchor left by a prune is edited', () => {
     const path = join(dir, 'd.db');
     const store = fill(path, 4);
