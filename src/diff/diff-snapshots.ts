@@ -87,16 +87,32 @@ function processView(p: ProcessRecord | undefined): ProcessView | null {
 }
 
 export interface Indexed {
-  listeners: Map<string, ListenerView>;
-  outbound: Map<string, OutboundView>;
+  readonly listeners: ReadonlyMap<string, ListenerView>;
+  readonly outbound: ReadonlyMap<string, OutboundView>;
 }
+
+/**
+ * The index of an inventory, by its record arrays. Snapshots are never changed once made, and a
+ * store shares the arrays of snapshots with equal set digests, so `report` (the diff, then the
+ * PDF's inventory section) and a diff of two equal inventories index each inventory once.
+ */
+const indexes = new WeakMap<readonly SocketRecord[], { processes: readonly ProcessRecord[]; namespaces: Snapshot['namespaces']; index: Indexed }>();
 
 /**
  * Listeners by identity and outbound connections by aggregate. A connection whose local port is
  * one of the host's listening ports (same namespace and transport) is inbound and not counted.
- * Namespaces are named `host`, by their `ip netns` name, or else by inode.
+ * Namespaces are named `host`, by their `ip netns` name, or else by inode. The result is shared
+ * by every caller that indexes the same inventory: read-only.
  */
 export function exposureIndex(snapshot: Snapshot): Indexed {
+  const known = indexes.get(snapshot.sockets);
+  if (known && known.processes === snapshot.processes && known.namespaces === snapshot.namespaces) return known.index;
+  const index = buildIndex(snapshot);
+  indexes.set(snapshot.sockets, { processes: snapshot.processes, namespaces: snapshot.namespaces, index });
+  return index;
+}
+
+function buildIndex(snapshot: Snapshot): Indexed {
   const processes = new Map(snapshot.processes.map((p) => [p.pid, p]));
   const nsName = new Map(snapshot.namespaces.map((n) => [n.inode, n.host ? 'host' : (n.name ?? `netns:${n.inode}`)]));
   const listeners = new Map<string, ListenerView>();
@@ -157,13 +173,11 @@ function isLoopback(address: string): boolean {
  */
 export function diffSnapshots(before: Snapshot, after: Snapshot, options: DiffOptions = {}): Diff {
   const a = exposureIndex(before);
-  // The same inventory (a store shares the records of snapshots with equal set digests) has the
-  // same index.
-  const b = after.sockets === before.sockets && after.processes === before.processes && after.namespaces === before.namespaces ? a : exposureIndex(after);
+  const b = exposureIndex(after);
   const changes: Change[] = [];
 
   // Exposure: group listeners by (namespace, transport, port).
-  const byPort = (listeners: Map<string, ListenerView>) => {
+  const byPort = (listeners: ReadonlyMap<string, ListenerView>) => {
     const groups = new Map<string, ListenerView[]>();
     for (const l of listeners.values()) {
       const key = `${l.namespace}|${l.proto.replace('6', '')}|${l.port}`;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isExternalAddress } from '../../src/collect/parse/address.js';
-import { diffSnapshots, type ChangeKind } from '../../src/diff/diff-snapshots.js';
+import { diffSnapshots, exposureIndex, type ChangeKind } from '../../src/diff/diff-snapshots.js';
 import type { ProcessRecord, SocketRecord } from '../../src/model/types.js';
 import { makeProcess, makeSnapshot, makeSocket } from '../helpers/make.js';
 
@@ -17,6 +17,21 @@ function kinds(before: SocketRecord[], after: SocketRecord[], processesBefore: P
 }
 
 describe('diffSnapshots', () => {
+  it('indexes an inventory once: the same record arrays give the same index, other processes or namespaces a new one', () => {
+    const snap = makeSnapshot({ sockets: [listener(80), outbound('93.184.216.34', 443, 40001)], processes: [nginx, curl] });
+    const index = exposureIndex(snap);
+    expect([...index.listeners.keys()]).toEqual(['host|tcp|0.0.0.0|80']);
+    expect([...index.outbound.values()].map((o) => [o.executable, o.remoteAddress, o.connections])).toEqual([['/usr/bin/curl', '93.184.216.34', 1]]);
+    // Another snapshot object over the same arrays (what a store hands out for an unchanged set).
+    expect(exposureIndex({ ...snap, takenAt: '2026-01-02T00:00:00.000Z' })).toBe(index);
+    // The same sockets with other processes: indexed again, and the owner seen is the new one.
+    const renamed = exposureIndex({ ...snap, processes: [{ ...nginx, executable: '/opt/nginx' }, curl] });
+    expect(renamed).not.toBe(index);
+    expect(renamed.listeners.get('host|tcp|0.0.0.0|80')!.process!.executable).toBe('/opt/nginx');
+    expect(index.listeners.get('host|tcp|0.0.0.0|80')!.process!.executable).toBe('/usr/sbin/nginx');
+    expect(exposureIndex({ ...snap, namespaces: [...snap.namespaces] })).not.toBe(index);
+  });
+
   it('reports nothing for the same inventory, even with new pids and ephemeral ports', () => {
     const nginx2 = { ...nginx, pid: 11 };
     expect(kinds([listener(80), outbound('93.184.216.34', 443, 40001)], [listener(80, '0.0.0.0', 11), outbound('93.184.216.34', 443, 40999)], [nginx, curl], [nginx2, curl])).toEqual([]);
