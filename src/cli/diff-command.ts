@@ -6,7 +6,7 @@ import { evaluateFindings, type Severity } from '../findings/evaluate-findings.j
 import { loadExpectedChanges } from '../findings/expected-changes.js';
 import { renderFindingsEcs } from '../outputs/ecs-findings.js';
 import { failsAt, renderFindingsJson, renderFindingsText, type FindingsReport } from '../outputs/findings.js';
-import { EvidenceStore, type SnapshotSummary } from '../store/evidence-store.js';
+import { EvidenceStore, type SnapshotQuery, type SnapshotSummary } from '../store/evidence-store.js';
 import type { CliIo } from './program.js';
 
 export interface DiffFlags {
@@ -20,18 +20,32 @@ export interface DiffFlags {
   output: 'text' | 'json' | 'ecs';
 }
 
+/** Finds stored snapshots (EvidenceStore#listSnapshots). */
+export type SnapshotFinder = (query: SnapshotQuery) => SnapshotSummary[];
+
+/** The text of an ISO 8601 time selector (a date, or a date and time), or null for another selector. */
+function timeSelector(selector: string): string | null {
+  if (!/^\d{4}-\d{2}-\d{2}/.test(selector)) return null;
+  const at = Date.parse(selector);
+  return Number.isNaN(at) ? null : new Date(at).toISOString();
+}
+
 /**
  * A snapshot from a selector: an id, `first`, `latest`, an ISO 8601 time (the last snapshot taken at or
  * before it), or a label (the last snapshot with it, within the change ticket when one is given).
+ * Each is one query: a store of months of `--interval` ticks is not read whole.
  */
-export function selectSnapshot(list: readonly SnapshotSummary[], selector: string, change: string | undefined, role: 'pre' | 'post' | 'show'): SnapshotSummary {
-  const pick = (candidates: readonly SnapshotSummary[]): SnapshotSummary | undefined => candidates[candidates.length - 1];
-  let found: SnapshotSummary | undefined;
-  if (/^\d+$/.test(selector)) found = list.find((s) => s.id === Number(selector));
-  else if (selector === 'latest') found = pick(list);
-  else if (selector === 'first') found = list[0];
-  else if (/^\d{4}-\d{2}-\d{2}/.test(selector) && !Number.isNaN(Date.parse(selector))) found = pick(list.filter((s) => Date.parse(s.takenAt) <= Date.parse(selector)));
-  else found = pick(list.filter((s) => s.label === selector && (change === undefined || s.change === change)));
+export function selectSnapshot(find: SnapshotFinder, selector: string, change: string | undefined, role: 'pre' | 'post' | 'show'): SnapshotSummary {
+  const at = timeSelector(selector);
+  const [found] = /^\d+$/.test(selector)
+    ? find({ id: Number(selector) })
+    : selector === 'latest'
+      ? find({ newestFirst: true, limit: 1 })
+      : selector === 'first'
+        ? find({ limit: 1 })
+        : at !== null
+          ? find({ to: at, newestFirst: true, limit: 1 })
+          : find({ label: selector, ...(change === undefined ? {} : { change }), newestFirst: true, limit: 1 });
   if (!found) {
     const scope = change === undefined ? '' : ` for change ${change}`;
     const what = role === 'show' ? '' : `--${role} `;
@@ -44,17 +58,19 @@ export function selectSnapshot(list: readonly SnapshotSummary[], selector: strin
 
 /**
  * The snapshots that bound a monitoring period without a ticket: the first taken at or after
- * `from` and the last taken at or before `to`. Pure.
+ * `from` and the last taken at or before `to`.
  */
-export function selectPeriod(list: readonly SnapshotSummary[], from: Date, to: Date): { pre: SnapshotSummary; post: SnapshotSummary } {
+export function selectPeriod(find: SnapshotFinder, from: Date, to: Date): { pre: SnapshotSummary; post: SnapshotSummary } {
   if (from.getTime() >= to.getTime()) throw new ConfigError('E_USAGE', `--from ${from.toISOString()} is not before --to ${to.toISOString()}`);
-  const inside = list.filter((s) => Date.parse(s.takenAt) >= from.getTime() && Date.parse(s.takenAt) <= to.getTime());
-  if (inside.length < 2) {
-    throw new ConfigError('E_USAGE', `${inside.length === 0 ? 'no snapshot was' : 'only one snapshot was'} taken between ${from.toISOString()} and ${to.toISOString()}; a period needs two`, {
+  const period = { from: from.toISOString(), to: to.toISOString() };
+  const [pre] = find({ ...period, limit: 1 });
+  const [post] = find({ ...period, newestFirst: true, limit: 1 });
+  if (!pre || !post || pre.id === post.id) {
+    throw new ConfigError('E_USAGE', `${!pre ? 'no snapshot was' : 'only one snapshot was'} taken between ${from.toISOString()} and ${to.toISOString()}; a period needs two`, {
       hint: 'list them with `netmon snapshots`; capture with `netmon --interval N` during the period',
     });
   }
-  return { pre: inside[0]!, post: inside[inside.length - 1]! };
+  return { pre, post };
 }
 
 /** What a user should hear about the window they chose: the same snapshot twice, or pre after post. */
@@ -82,9 +98,9 @@ export function runDiff(flags: DiffFlags, io: CliIo): void {
   try {
     // One read transaction: a prune that commits meanwhile cannot remove a snapshot between its listing and its loading.
     const { pre, post, before, after } = store.reading(() => {
-      const list = store.listSnapshots();
-      const pre = selectSnapshot(list, flags.pre ?? 'pre', flags.change, 'pre');
-      const post = selectSnapshot(list, flags.post ?? 'post', flags.change, 'post');
+      const find: SnapshotFinder = (query) => store.listSnapshots(query);
+      const pre = selectSnapshot(find, flags.pre ?? 'pre', flags.change, 'pre');
+      const post = selectSnapshot(find, flags.post ?? 'post', flags.change, 'post');
       return { pre, post, before: store.loadSnapshot(pre.id), after: store.loadSnapshot(post.id) };
     });
     for (const note of windowNotes(pre, post)) io.stderr(`netmon: note: ${note}\n`);

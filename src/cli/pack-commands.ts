@@ -12,7 +12,7 @@ import { openP12 } from '../pack/pki.js';
 import { CERT_FILE, generateSigningKeys, loadPdfIdentity, loadSigner, P12_FILE } from '../pack/signing.js';
 import { EvidenceStore } from '../store/evidence-store.js';
 import { NETMON_VERSION } from '../version.js';
-import { selectPeriod, selectSnapshot, windowNotes } from './diff-command.js';
+import { selectPeriod, selectSnapshot, windowNotes, type SnapshotFinder } from './diff-command.js';
 import { parseCutoff } from './store-commands.js';
 import { progressLine, type CliIo } from './program.js';
 import { count } from '../model/format.js';
@@ -85,8 +85,8 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
       progress(`verifying the evidence store ${flags.db}`);
       const verified = store.verify({ onProgress: (done, total) => progress(`verifying the evidence store ${flags.db}: record ${done} of ${total}`) });
       if (!verified.ok) throw new VerificationError('E_VERIFY', `the evidence store ${flags.db} fails verification at record ${verified.problem!.seq}: ${verified.problem!.message}; no report is made from it`);
-      const list = store.listSnapshots();
-      const { pre, post } = flags.from !== undefined ? selectPeriod(list, timeFlag('--from', flags.from), timeFlag('--to', flags.to ?? new Date().toISOString())) : { pre: selectSnapshot(list, flags.pre ?? 'pre', flags.change, 'pre'), post: selectSnapshot(list, flags.post ?? 'post', flags.change, 'post') };
+      const find: SnapshotFinder = (query) => store.listSnapshots(query);
+      const { pre, post } = flags.from !== undefined ? selectPeriod(find, timeFlag('--from', flags.from), timeFlag('--to', flags.to ?? new Date().toISOString())) : { pre: selectSnapshot(find, flags.pre ?? 'pre', flags.change, 'pre'), post: selectSnapshot(find, flags.post ?? 'post', flags.change, 'post') };
       for (const note of windowNotes(pre, post)) {
         progress(null);
         io.stderr(`netmon: note: ${note}\n`);

@@ -245,10 +245,16 @@ export function buildProgram(io: CliIo): Command {
     .command('snapshots')
     .description('list the snapshots in the evidence store')
     .option('--db <path>', 'SQLite evidence store', 'netmon.db')
+    .option('--label <text>', 'only snapshots with this label (pre, post, ...)')
+    .option('--change <ticket>', 'only snapshots of this change ticket')
+    .option('--from <time>', 'only snapshots taken at or after this ISO time or age (24h, 7d)')
+    .option('--to <time>', 'only snapshots taken at or before this ISO time or age')
+    .option('--last <n>', 'only the last N of those (an --interval store holds 8,640 snapshots a day at 10 s)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addHelpText('after', '\nExamples:\n  netmon snapshots --change CHG-1234        the pre and post captures of a change\n  netmon snapshots --last 20                the newest 20\n  netmon snapshots --from 24h --label pre   pre captures of the last day\n  netmon snapshots --from 2026-11-01 --to 2026-11-02 -o json\n')
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
-    .action(async (flags: { db: string; output: 'text' | 'json' }) => (await import('./store-commands.js')).listSnapshots(flags, io));
+    .action(async (flags: import('./store-commands.js').SnapshotsFlags) => (await import('./store-commands.js')).listSnapshots(flags, io));
 
   program
     .command('show')

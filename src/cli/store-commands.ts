@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { StoreError, VerificationError } from '../errors.js';
+import { ConfigError, StoreError, VerificationError } from '../errors.js';
 import { count, percent } from '../model/format.js';
 import { isoWithOffset } from '../outputs/time.js';
 import { printable } from '../outputs/sanitize.js';
-import { EvidenceStore } from '../store/evidence-store.js';
+import { EvidenceStore, type SnapshotQuery } from '../store/evidence-store.js';
 import { printSnapshot, progressLine, type CliIo, type OutputFormat } from './program.js';
 
 function openForReading(db: string): EvidenceStore {
@@ -15,11 +15,48 @@ function openForReading(db: string): EvidenceStore {
   return EvidenceStore.open(db, { readonly: true });
 }
 
+export interface SnapshotsFlags {
+  db: string;
+  output: 'text' | 'json';
+  label?: string;
+  change?: string;
+  from?: string;
+  to?: string;
+  last?: string;
+}
+
+/** The SQL-side selection of `netmon snapshots` from its flags; a bad time or count is a usage error. */
+function snapshotsQuery(flags: SnapshotsFlags, now: Date): SnapshotQuery {
+  const time = (flag: string, text: string | undefined): string | undefined => {
+    if (text === undefined) return undefined;
+    const at = parseCutoff(text, now);
+    if (!at) throw new ConfigError('E_USAGE', `${flag} ${JSON.stringify(text)} is neither an ISO 8601 time nor an age (24h, 7d, 30m)`);
+    return at.toISOString();
+  };
+  const query: SnapshotQuery = {};
+  if (flags.label !== undefined) query.label = flags.label;
+  if (flags.change !== undefined) query.change = flags.change;
+  const from = time('--from', flags.from);
+  const to = time('--to', flags.to);
+  if (from !== undefined) query.from = from;
+  if (to !== undefined) query.to = to;
+  if (flags.last !== undefined) {
+    if (!/^\d+$/.test(flags.last.trim()) || Number(flags.last) < 1) throw new ConfigError('E_USAGE', `--last ${JSON.stringify(flags.last)} is not a positive whole number`);
+    query.newestFirst = true;
+    query.limit = Number(flags.last);
+  }
+  return query;
+}
+
 /** `netmon snapshots` */
-export function listSnapshots(flags: { db: string; output: 'text' | 'json' }, io: CliIo): void {
+export function listSnapshots(flags: SnapshotsFlags, io: CliIo): void {
+  const query = snapshotsQuery(flags, new Date());
   const store = openForReading(flags.db);
   try {
-    const list = store.listSnapshots();
+    const selected = store.listSnapshots(query);
+    // --last picks the newest; they are listed oldest first like the rest.
+    const list = query.newestFirst ? selected.reverse() : selected;
+    const filtered = Object.keys(query).length > 0;
     if (flags.output === 'json') {
       io.stdout(`${JSON.stringify({ store: flags.db, snapshots: list }, null, 2)}\n`);
       return;
@@ -37,7 +74,7 @@ export function listSnapshots(flags: { db: string; output: 'text' | 'json' }, io
     const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), h.length));
     const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i >= 5 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
     io.stdout(`${[line(header), ...rows.map(line)].join('\n')}\n`);
-    io.stderr(`netmon: ${count(list.length, 'snapshot')} in ${flags.db}\n`);
+    io.stderr(filtered ? `netmon: ${list.length} of ${count(store.countSnapshots(), 'snapshot')} in ${flags.db} selected\n` : `netmon: ${count(list.length, 'snapshot')} in ${flags.db}\n`);
   } finally {
     store.close();
   }
@@ -51,7 +88,7 @@ export async function showSnapshot(idText: string, flags: { db: string; output: 
     let id = Number(idText);
     if (!/^\d+$/.test(idText) || !Number.isSafeInteger(id)) {
       const { selectSnapshot } = await import('./diff-command.js');
-      id = selectSnapshot(store.listSnapshots(), idText, undefined, 'show').id;
+      id = selectSnapshot((query) => store.listSnapshots(query), idText, undefined, 'show').id;
     }
     const { label, change, ...snap } = store.loadSnapshot(id);
     await printSnapshot(snap, flags.output, io);

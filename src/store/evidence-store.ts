@@ -81,6 +81,24 @@ export interface SnapshotSummary {
   checkpoint: boolean;
 }
 
+/**
+ * Which snapshots `listSnapshots()` returns; every field narrows. The store picks them in SQL, so a
+ * long `--interval` store (8,640 snapshots a day at 10 s) is not read whole to find two of them.
+ */
+export interface SnapshotQuery {
+  id?: number;
+  label?: string;
+  change?: string;
+  /** Taken at or after this time (ISO 8601 UTC with milliseconds, as Date#toISOString writes). */
+  from?: string;
+  /** Taken at or before this time (same form). */
+  to?: string;
+  /** Newest first (by id); oldest first without it. */
+  newestFirst?: boolean;
+  /** At most this many. */
+  limit?: number;
+}
+
 export interface AppendOptions {
   label?: string | null;
   change?: string | null;
@@ -740,10 +758,28 @@ export class EvidenceStore {
     };
   }
 
-  /** Snapshots, oldest first. */
-  listSnapshots(): SnapshotSummary[] {
-    return this.stmt('SELECT id, taken_at, host, label, change_ticket, sockets, attributed, checkpoint FROM snapshots ORDER BY id')
-      .all()
+  /** Snapshots, oldest first (or newest first), all or those a query names. */
+  listSnapshots(query: SnapshotQuery = {}): SnapshotSummary[] {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    const add = (clause: string, value: string | number | undefined): void => {
+      if (value === undefined) return;
+      where.push(clause);
+      params.push(value);
+    };
+    add('id = ?', query.id);
+    add('label = ?', query.label);
+    add('change_ticket = ?', query.change);
+    // taken_at is Date#toISOString() text, whose order is the order of time.
+    add('taken_at >= ?', query.from);
+    add('taken_at <= ?', query.to);
+    const sql =
+      'SELECT id, taken_at, host, label, change_ticket, sockets, attributed, checkpoint FROM snapshots' +
+      (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
+      ` ORDER BY id${query.newestFirst ? ' DESC' : ''}` +
+      (query.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(query.limit))}`);
+    return this.stmt(sql)
+      .all(...params)
       .map((r) => ({
         id: Number(r.id),
         takenAt: String(r.taken_at),
@@ -755,6 +791,11 @@ export class EvidenceStore {
         coverage: Number(r.sockets) === 0 ? 1 : Number(r.attributed) / Number(r.sockets),
         checkpoint: Number(r.checkpoint) === 1,
       }));
+  }
+
+  /** How many snapshots the store holds. */
+  countSnapshots(): number {
+    return Number(this.stmt('SELECT COUNT(*) FROM snapshots').pluck().get());
   }
 
   /** A past snapshot, exactly as it was captured. Its records may be shared with other snapshots loaded through this store object: treat them as read-only. */

@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,9 +15,9 @@ import { FormatError, StoreError } from '../../src/errors.js';
 import type { ExecutableIdentity, Snapshot } from '../../src/model/types.js';
 import { diffSnapshots } from '../../src/diff/diff-snapshots.js';
 import { compareSockets } from '../../src/snapshot/create-snapshot.js';
-import { EvidenceStore } from '../../src/store/evidence-store.js';
+import { EvidenceStore, type SnapshotQuery, type SnapshotSummary } from '../../src/store/evidence-store.js';
 import { parseSocketBody } from '../../src/store/socket-body.js';
-import { makeSocket } from '../helpers/make.js';
+import { makeSnapshot, makeSocket } from '../helpers/make.js';
 import { CLI, runCli, startJsonProcess, stop } from '../helpers/processes.js';
 import { at, changingSequence, manyProcesses, manySockets, scratchDirs, sha256File, snapshotOf, withRaw, type Tick } from '../helpers/store-fixtures.js';
 
@@ -615,6 +616,102 @@ describe('EvidenceStore (real SQLite files)', () => {
       [1000, 2101],
       [2000, 2101],
     ]);
+  });
+
+  it('listSnapshots(query) picks in SQL exactly what filtering the whole list picks (fast-check against a plain filter)', () => {
+    const { db } = freshPath();
+    let store = EvidenceStore.open(db);
+    try {
+      // Two sessions of 24 captures, an hour apart each, some labelled, under two tickets.
+      const tags = [null, 'pre', 'post', 'pre', null, 'post'] as const;
+      for (let session = 0; session < 2; session++) {
+        if (session > 0) {
+          store.close();
+          store = EvidenceStore.open(db);
+        }
+        store.beginSession({ interval: null });
+        for (let k = 0; k < 24; k++) {
+          const hour = session * 24 + k;
+          const label = tags[hour % tags.length]!;
+          store.appendSnapshot(makeSnapshot({ sockets: [makeSocket({ localPort: 1000 + (hour % 3), inode: 500 + (hour % 3) })], takenAt: new Date(Date.UTC(2026, 10, 1, hour)) }), {
+            label,
+            change: label === null ? null : hour < 20 ? 'CHG-1' : 'CHG-2',
+          });
+        }
+      }
+      const all = store.listSnapshots();
+      expect(all).toHaveLength(48);
+      const reference = (q: SnapshotQuery): SnapshotSummary[] => {
+        const kept = all.filter(
+          (s) =>
+            (q.id === undefined || s.id === q.id) &&
+            (q.label === undefined || s.label === q.label) &&
+            (q.change === undefined || s.change === q.change) &&
+            (q.from === undefined || Date.parse(s.takenAt) >= Date.parse(q.from)) &&
+            (q.to === undefined || Date.parse(s.takenAt) <= Date.parse(q.to)),
+        );
+        if (q.newestFirst) kept.reverse();
+        return q.limit === undefined ? kept : kept.slice(0, q.limit);
+      };
+      const time = fc.integer({ min: -2, max: 50 }).map((h) => new Date(Date.UTC(2026, 10, 1, h, h % 2 === 0 ? 0 : 30)).toISOString());
+      const query = fc.record(
+        {
+          id: fc.oneof(fc.constantFrom(...all.map((s) => s.id)), fc.constant(9999)),
+          label: fc.constantFrom('pre', 'post', 'other'),
+          change: fc.constantFrom('CHG-1', 'CHG-2', 'CHG-3'),
+          from: time,
+          to: time,
+          newestFirst: fc.boolean(),
+          limit: fc.integer({ min: 0, max: 5 }),
+        },
+        { requiredKeys: [] },
+      );
+      fc.assert(
+        fc.property(query, (q) => {
+          expect(store.listSnapshots(q)).toEqual(reference(q));
+        }),
+        { numRuns: 300 },
+      );
+    } finally {
+      store.close();
+    }
+  });
+
+  it('netmon snapshots --label/--change/--from/--to/--last list what they name, oldest first, and say how many of how many', () => {
+    const { db } = freshPath();
+    const store = EvidenceStore.open(db);
+    store.beginSession({ interval: null });
+    for (let day = 0; day < 6; day++) {
+      store.appendSnapshot(makeSnapshot({ sockets: [makeSocket()], takenAt: new Date(Date.UTC(2026, 10, 1 + day)) }), day === 1 ? { label: 'pre', change: 'CHG-7' } : day === 3 ? { label: 'post', change: 'CHG-7' } : {});
+    }
+    store.close();
+    const ids = (args: string[]): number[] => {
+      const r = runCli(['snapshots', '--db', db, '-o', 'json', ...args]);
+      expect(r.status, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { snapshots: SnapshotSummary[] }).snapshots.map((s) => Date.parse(s.takenAt) / 86_400_000 - Date.UTC(2026, 10, 1) / 86_400_000);
+    };
+    expect(ids([])).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(ids(['--change', 'CHG-7'])).toEqual([1, 3]);
+    expect(ids(['--label', 'post'])).toEqual([3]);
+    expect(ids(['--last', '2'])).toEqual([4, 5]);
+    expect(ids(['--from', '2026-11-02', '--to', '2026-11-04T00:00:00Z'])).toEqual([1, 2, 3]);
+    expect(ids(['--from', '2026-11-02', '--last', '1', '--label', 'pre'])).toEqual([1]);
+    const text = runCli(['snapshots', '--db', db, '--change', 'CHG-7']);
+    expect(text.status).toBe(0);
+    const lines = text.stdout.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^\s*ID\s+TAKEN AT\s+HOST\s+LABEL\s+CHANGE\s+SOCKETS\s+COVERAGE$/);
+    expect(lines[1]).toMatch(/^\s*\d+\s+2026-11-02T00:00:00\+00:00\s+\S+\s+pre\s+CHG-7\s+1\s/);
+    expect(lines[2]).toMatch(/^\s*\d+\s+2026-11-04T00:00:00\+00:00\s+\S+\s+post\s+CHG-7\s+1\s/);
+    expect(text.stderr).toBe(`netmon: 2 of 6 snapshots in ${db} selected\n`);
+    for (const [args, message] of [
+      [['--last', '0'], '--last "0" is not a positive whole number'],
+      [['--from', 'last week'], '--from "last week" is neither an ISO 8601 time nor an age'],
+    ] as const) {
+      const bad = runCli(['snapshots', '--db', db, ...args]);
+      expect(bad.status).toBe(2);
+      expect(bad.stderr).toContain(message);
+    }
   });
 
   it('an unknown snapshot id is refused with a hint that names the ids the store has', () => {
