@@ -14,6 +14,8 @@
 // does not judge a build); 1 when the harness itself failed; 130/143 on SIGINT/SIGTERM.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { createConnection, createServer } from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -246,6 +248,7 @@ async function main() {
   let counts;
   let timeWaitAfter = null;
   let intervalTick = null;
+  let onceAfterChange = null;
   let loadAfter = null;
   let reportPdfBytes = null;
 
@@ -302,6 +305,10 @@ async function main() {
     const tick = spawnSync(process.execPath, [join(BENCH_DIR, 'interval-tick.mjs'), scratch, String(INTERVAL_TICKS), String(churn)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: runEnv });
     if (tick.status !== 0) throw new Error(`bench/interval-tick.mjs failed: ${tick.stderr.trim().slice(-2000)}`);
     intervalTick = JSON.parse(tick.stdout.trim().split('\n').pop());
+    // --once on a host that changed since the last capture (information): the timed --once runs
+    // above find the still population unchanged and take the store's unchanged path.
+    log(`  --once after change: ${runs} captures into a store of their own, ${churn} connections replaced before each, each followed by a psutil peer run ...`);
+    onceAfterChange = await onceWithChurn(memory, churn, runs, peer.ok, runEnv);
     // The largest report.pdf of the runs (the PDF summarises large inventories and points to the CSVs).
     for (let n = 1; n <= reportRuns; n++) {
       const dir = join(scratch, `reports-${n}`);
@@ -395,6 +402,14 @@ async function main() {
     // Informational: what `report` pays first, on the store those ticks wrote.
     if (v) log(`verify-store of that store (${v.records} records, ${v.snapshots} snapshots, ${v.items} items): ${(v.ms / 1000).toFixed(2)} s`);
   }
+  if (onceAfterChange) {
+    // Informational (no target): the realistic case of a capture before and after a change window.
+    const c = onceAfterChange;
+    log(
+      `evidence capture after change: netmon --once with ${c.connections} connections (${c.connections * 2} sockets) replaced since the previous capture, ${c.openedPerRun.toFixed(0)} sockets opened per run: ` +
+        `${fmtS(c.onceS)} s${c.peerS === null ? '' : ` = ${fmtX(c.onceS / c.peerS)} the psutil peer run beside it (${fmtS(c.peerS)} s)`}, peak ${fmtMiB(c.peakKiB)} MiB`,
+    );
+  }
   const diffVsOnce = ratio('netmonDiff', 'netmonOnce');
   log(`change detection: netmon diff ${fmtS(wall('netmonDiff'))} s = ${fmtX(diffVsOnce)} netmon --once`);
   const reportVsOnce = ratio('netmonReport', 'netmonOnce');
@@ -450,11 +465,77 @@ async function main() {
     loadAverage1m: { start: loadBefore, end: loadAfter },
     netmonHashPeakKiB: hashPeak,
     intervalTick,
+    onceAfterChange,
     targets,
   };
   writeFileSync(outPath, `${JSON.stringify(document, null, 2)}\n`);
   log('');
   log(`results written to ${outPath}`);
+}
+
+/**
+ * `netmon --once` `runs` times into a store of its own, after replacing `churn` loopback connections
+ * of this process before each run (reset, so no TIME_WAIT is left), so that every capture has
+ * sockets that opened and closed since the previous one. With the peer, each capture is followed
+ * by a peer run, so the two are measured under the same conditions. Returns medians.
+ */
+async function onceWithChurn(memory, churn, runs, withPeer, env) {
+  const server = createServer((s) => s.on('error', () => {}));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  const open = (n) =>
+    Promise.all(
+      Array.from({ length: n }, async () => {
+        const c = createConnection({ host: '127.0.0.1', port });
+        c.on('error', () => {});
+        await once(c, 'connect');
+        return c;
+      }),
+    );
+  const db = join(scratch, 'after-change.db');
+  const args = [CLI, '--once', '--db', db, '--csv', join(scratch, 'after-change.csv')];
+  let clients = await open(churn);
+  try {
+    // Warm-up: the store's first (full) capture and its hash cache.
+    const first = await measure(memory, process.execPath, args, { env });
+    if (first.exitCode !== 0) throw new Error(`netmon --once (after change) exited with status ${first.exitCode}: ${first.stderr.trim().slice(-2000)}`);
+    const once_ = [];
+    const peers = [];
+    const peaks = [];
+    let opened = 0;
+    for (let i = 0; i < runs; i++) {
+      if (interrupted) throw new Error('interrupted');
+      for (const c of clients) c.resetAndDestroy();
+      clients = await open(churn);
+      const res = await measure(memory, process.execPath, args, { env });
+      if (res.exitCode !== 0) throw new Error(`netmon --once (after change) exited with status ${res.exitCode}: ${res.stderr.trim().slice(-2000)}`);
+      once_.push(res.wallS);
+      if (res.peakKiB !== null) peaks.push(res.peakKiB);
+      if (withPeer) {
+        const p = await measure(memory, SYSTEM_PYTHON, [PEER, join(scratch, 'after-change-peer.csv')], { env });
+        if (p.exitCode === 0) peers.push(p.wallS);
+      }
+    }
+    // What the captures saw: sockets in each snapshot that the one before it did not have.
+    const { EvidenceStore } = await import('../dist/store/evidence-store.js');
+    const store = EvidenceStore.open(db, { readonly: true });
+    try {
+      const ids = store.listSnapshots().map((x) => x.id);
+      let before = new Set(store.loadSnapshot(ids[0]).sockets.map((x) => x.inode));
+      for (const id of ids.slice(1)) {
+        const now = store.loadSnapshot(id).sockets.map((x) => x.inode);
+        opened += now.filter((inode) => !before.has(inode)).length;
+        before = new Set(now);
+      }
+    } finally {
+      store.close();
+    }
+    return { connections: churn, runs, openedPerRun: opened / runs, onceS: median(once_), peerS: peers.length ? median(peers) : null, peakKiB: peaks.length ? Math.max(...peaks) : null, samples: once_ };
+  } finally {
+    for (const c of clients) c.resetAndDestroy();
+    server.close();
+  }
 }
 
 function populationLine(counts, plan) {
