@@ -1,8 +1,10 @@
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { platformCollector, type PlatformCollector } from '../collect/index.js';
 import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 import { snapshot as takeSnapshot, type SnapshotOptions } from '../snapshot/snapshot.js';
-import { appendCsv, csvRows, type CsvAppendResult, type CsvCleanEnd } from '../store/csv-trail.js';
+import { appendCsv, completeCsv, csvRows, type CsvAppendResult, type CsvCleanEnd, type CsvCompletion, type CsvContext } from '../store/csv-trail.js';
+import { socketBody } from '../store/socket-body.js';
 import { EvidenceStore, type GapRecord } from '../store/evidence-store.js';
 import { StoreError } from '../errors.js';
 import { count } from '../model/format.js';
@@ -29,8 +31,57 @@ export interface TickResult {
   opened: SocketRecord[];
   closed: SocketRecord[];
   csv: CsvAppendResult | null;
+  /**
+   * On a session's first tick: an earlier run stored snapshot `snapshotId` and stopped before its
+   * CSV rows were all written; what was found and appended for it.
+   */
+  csvCompleted?: CsvCompletion & { snapshotId: number };
   /** The first tick of a session (its CSV rows are the full inventory). */
   first: boolean;
+}
+
+/**
+ * The mark a capture commits with its snapshot, in the store's meta table, before it writes the
+ * snapshot's CSV rows: which snapshot, and whether its rows are the inventory or the changes.
+ */
+interface CsvMark {
+  snapshotId: number;
+  rows: 'inventory' | 'changes';
+}
+
+/** The store's meta keys for a CSV trail: where netmon last left it complete, and the last mark. */
+function csvKeys(csv: string): { cleanEnd: string; mark: string } {
+  const path = resolve(csv);
+  return { cleanEnd: `csv_clean_end:${path}`, mark: `csv_mark:${path}` };
+}
+
+/**
+ * A JSON value netmon keeps in the store's meta table, or null when there is none or it is not
+ * JSON: meta is bookkeeping outside the evidence chain, and a damaged entry only costs the
+ * shortcut it stood for (a rescan of the trail, a completion not tried).
+ */
+function metaJson<T>(text: string | null): T | null {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Rows of a tick that follows another: sockets that opened, changed (the same inode on both sides:
+ * new owner, state, ...) and closed (with their owner as the previous tick saw it).
+ */
+function changeRows(snap: Snapshot, opened: SocketRecord[], closed: SocketRecord[], processes: ReadonlyMap<number, ProcessRecord>, previousProcesses: ReadonlyMap<number, ProcessRecord>, context: CsvContext): string[][] {
+  const closedInodes = new Set(closed.filter((s) => s.inode !== 0).map((s) => s.inode));
+  const changed = opened.filter((s) => s.inode !== 0 && closedInodes.has(s.inode));
+  const changedInodes = new Set(changed.map((s) => s.inode));
+  return [
+    ...csvRows(snap, opened.filter((s) => !changedInodes.has(s.inode)), processes, 'opened', context),
+    ...csvRows(snap, changed, processes, 'changed', context),
+    ...csvRows(snap, closed.filter((s) => !changedInodes.has(s.inode)), previousProcesses, 'closed', context),
+  ];
 }
 
 /**
@@ -69,34 +120,30 @@ export class CaptureSession {
 
   /** Take, store and append one snapshot. `last`: no tick follows (nothing is kept for comparing the next one). */
   async tick(options: { last?: boolean } = {}): Promise<TickResult> {
-    const snap = await takeSnapshot({ ...this.options.snapshot, collector: this.collector, reuseOwners: true, hashCache: this.store.hashCache() });
-    const appended = this.store.appendSnapshot(snap, { label: this.options.label ?? null, change: this.options.change ?? null, retain: !options.last });
     const first = this.ticks === 0;
+    const csvPath = this.options.csv;
+    const keys = csvPath === null ? null : csvKeys(csvPath);
+    const inventory = first || this.options.csvEveryTick === true;
+    // Before this tick's mark replaces it: complete the rows of an earlier run that stored its
+    // snapshot and stopped before writing them (if this run is killed too, the mark stays).
+    const csvCompleted = first && csvPath !== null && keys !== null ? this.completeEarlierRun(csvPath, keys) : undefined;
+    const snap = await takeSnapshot({ ...this.options.snapshot, collector: this.collector, reuseOwners: true, hashCache: this.store.hashCache() });
+    const appended = this.store.appendSnapshot(snap, {
+      label: this.options.label ?? null,
+      change: this.options.change ?? null,
+      retain: !options.last,
+      ...(keys === null ? {} : { marker: { key: keys.mark, value: (id: number) => JSON.stringify({ snapshotId: id, rows: inventory ? 'inventory' : 'changes' } satisfies CsvMark) } }),
+    });
     this.ticks++;
     let csv: CsvAppendResult | null = null;
-    if (this.options.csv !== null) {
+    if (csvPath !== null && keys !== null) {
       const processes = new Map<number, ProcessRecord>(snap.processes.map((p) => [p.pid, p]));
       const context = { snapshotId: appended.id, label: this.options.label ?? null, change: this.options.change ?? null };
-      let rows: string[][];
-      if (first || this.options.csvEveryTick) {
-        rows = csvRows(snap, snap.sockets, processes, 'present', context);
-      } else {
-        // The same socket (inode) on both sides changed (new owner, state, ...): one 'changed' row.
-        const closedInodes = new Set(appended.closed.filter((s) => s.inode !== 0).map((s) => s.inode));
-        const changed = appended.opened.filter((s) => s.inode !== 0 && closedInodes.has(s.inode));
-        const changedInodes = new Set(changed.map((s) => s.inode));
-        rows = [
-          ...csvRows(snap, appended.opened.filter((s) => !changedInodes.has(s.inode)), processes, 'opened', context),
-          ...csvRows(snap, changed, processes, 'changed', context),
-          // A closed socket's owner as it was last seen.
-          ...csvRows(snap, appended.closed.filter((s) => !changedInodes.has(s.inode)), this.previousProcesses, 'closed', context),
-        ];
-      }
+      const rows = inventory ? csvRows(snap, snap.sockets, processes, 'present', context) : changeRows(snap, appended.opened, appended.closed, processes, this.previousProcesses, context);
       // The trail's last known clean end lives in the store, so a run does not rescan the whole trail.
-      const key = `csv_clean_end:${resolve(this.options.csv)}`;
-      const stored = this.store.getMeta(key);
+      const known = metaJson<CsvCleanEnd>(this.store.getMeta(keys.cleanEnd));
       try {
-        csv = appendCsv(this.options.csv, rows, this.options.now, stored ? (JSON.parse(stored) as CsvCleanEnd) : null);
+        csv = appendCsv(csvPath, rows, this.options.now, known);
       } catch (error) {
         // The store has the snapshot already (it is written first): say so, so nobody looks for it in vain.
         if (!(error instanceof StoreError)) throw error;
@@ -105,10 +152,71 @@ export class CaptureSession {
           cause: error,
         });
       }
-      if (rows.length > 0 || !stored) this.store.setMeta(key, JSON.stringify(csv.cleanEnd));
+      // Confirms the mark: this snapshot's rows (none, for a tick without change) are all in the trail.
+      this.store.setMeta(keys.cleanEnd, JSON.stringify({ ...csv.cleanEnd, snapshotId: appended.id } satisfies CsvCleanEnd));
       this.previousProcesses = processes;
     }
-    return { snapshot: snap, snapshotId: appended.id, opened: appended.opened, closed: appended.closed, csv, first };
+    return { snapshot: snap, snapshotId: appended.id, opened: appended.opened, closed: appended.closed, csv, ...(csvCompleted ? { csvCompleted } : {}), first };
+  }
+
+  /**
+   * When an earlier run's mark was never confirmed: write what the trail lacks of its snapshot and
+   * confirm it. Never fails the capture: what could not be done is reported in the result.
+   */
+  private completeEarlierRun(path: string, keys: { cleanEnd: string; mark: string }): TickResult['csvCompleted'] {
+    const mark = this.unfinishedMark(keys);
+    if (mark === null) return undefined;
+    const known = metaJson<CsvCleanEnd>(this.store.getMeta(keys.cleanEnd));
+    let done: CsvCompletion;
+    try {
+      done = this.completeUnfinished(path, mark, known);
+    } catch (error) {
+      // A snapshot pruned meanwhile, a trail that cannot be read or written: this capture goes on.
+      return { snapshotId: mark.snapshotId, expected: 0, present: 0, written: 0, untouched: `completing it failed: ${error instanceof Error ? error.message : String(error)}`, cleanEnd: known ?? { size: 0, device: 0, inode: 0 } };
+    }
+    // A trail left alone keeps its old clean end: this capture appends to it as it would have without the mark.
+    if (done.untouched === undefined) this.store.setMeta(keys.cleanEnd, JSON.stringify({ ...done.cleanEnd, snapshotId: mark.snapshotId } satisfies CsvCleanEnd));
+    return { snapshotId: mark.snapshotId, ...done };
+  }
+
+  /** The CSV mark left by an earlier run whose rows were never confirmed (it stopped in between), or null. */
+  private unfinishedMark(keys: { cleanEnd: string; mark: string }): CsvMark | null {
+    const mark = metaJson<CsvMark>(this.store.getMeta(keys.mark));
+    if (mark === null || !Number.isSafeInteger(mark.snapshotId) || (mark.rows !== 'inventory' && mark.rows !== 'changes')) return null;
+    const confirmed = metaJson<CsvCleanEnd>(this.store.getMeta(keys.cleanEnd))?.snapshotId;
+    return confirmed !== undefined && confirmed >= mark.snapshotId ? null : mark;
+  }
+
+  /**
+   * Write what the trail lacks of a snapshot an earlier run stored and did not finish writing:
+   * its rows are made from the store exactly as that run made them (the inventory, or the changes
+   * against the snapshot before it).
+   */
+  private completeUnfinished(path: string, mark: CsvMark, known: CsvCleanEnd | null): CsvCompletion {
+    const { label, change, ...snap } = this.store.loadSnapshot(mark.snapshotId);
+    const context = { snapshotId: mark.snapshotId, label, change };
+    const processes = new Map<number, ProcessRecord>(snap.processes.map((p) => [p.pid, p]));
+    let rows: string[][];
+    const [before] = mark.rows === 'changes' ? this.store.listSnapshots({ idBelow: mark.snapshotId, newestFirst: true, limit: 1 }) : [];
+    if (before === undefined) {
+      rows = csvRows(snap, snap.sockets, processes, 'present', context);
+    } else {
+      // The same comparison as the store's: a socket is its stored body.
+      const previous = this.store.loadSnapshot(before.id);
+      const had = new Set(previous.sockets.map(socketBody));
+      const has = new Set(snap.sockets.map(socketBody));
+      const opened = snap.sockets.filter((s) => !had.has(socketBody(s)));
+      const closed = previous.sockets.filter((s) => !has.has(socketBody(s)));
+      rows = changeRows(snap, opened, closed, processes, new Map(previous.processes.map((p) => [p.pid, p])), context);
+    }
+    if (known === null) {
+      // No record of where an append ended: only a trail that is not there yet (or empty) can be known to lack the rows.
+      const st = statSync(path, { throwIfNoEntry: false });
+      if (st && st.size > 0) return { expected: rows.length, present: 0, written: 0, untouched: `there is no record of where netmon's last append to ${path} ended`, cleanEnd: { size: st.size, device: st.dev, inode: st.ino } };
+      const result = appendCsv(path, rows, this.options.now, null);
+      return { expected: rows.length, present: 0, written: rows.length, cleanEnd: result.cleanEnd };
+    }
+    return completeCsv(path, rows, known, this.options.now);
   }
 
   close(): void {

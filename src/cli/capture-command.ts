@@ -19,13 +19,23 @@ function captureOptions(flags: CaptureFlags): CaptureOptions {
   };
 }
 
-function notices(result: Pick<TickResult, 'csv' | 'snapshotId'> & { gap?: { from: string; to: string; reason: string } | null }, io: CliIo): void {
+function notices(result: Pick<TickResult, 'csv' | 'snapshotId' | 'csvCompleted'> & { gap?: { from: string; to: string; reason: string } | null }, io: CliIo, paths: { db: string; csv: string | null }): void {
   if (result.gap) {
     const why = result.gap.reason === 'unclean-stop' ? 'the previous capture stopped without closing the store' : 'no capture was running';
     io.stderr(`netmon: note: recorded a gap in monitoring from ${result.gap.from} to ${result.gap.to} (${why})\n`);
   }
-  if (result.csv?.repaired) {
-    io.stderr(`netmon: note: the CSV trail ended in a partial line (an earlier capture was interrupted); moved it to ${result.csv.repaired}\n`);
+  const done = result.csvCompleted;
+  for (const aside of [done?.repaired, result.csv?.repaired]) {
+    if (aside) io.stderr(`netmon: note: the CSV trail ended in a partial line (an earlier capture was interrupted); moved it to ${aside}\n`);
+  }
+  if (done?.untouched !== undefined) {
+    io.stderr(
+      `netmon: warning: an earlier capture stored snapshot ${done.snapshotId} and stopped before its CSV rows were confirmed, but ${done.untouched}; the trail was left as it is (netmon show ${done.snapshotId} --db ${paths.db} prints the snapshot)\n`,
+    );
+  } else if (done !== undefined && done.written > 0) {
+    io.stderr(
+      `netmon: note: an earlier capture stored snapshot ${done.snapshotId} and stopped before writing all its CSV rows; appended the ${count(done.written, 'missing row')} to ${paths.csv}${done.present > 0 ? ` (${done.present} were there)` : ''}\n`,
+    );
   }
 }
 
@@ -47,7 +57,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
   if (flags.once) {
     const result = await captureOnce(options);
     await printSnapshot(result.snapshot, flags.output, io);
-    notices(result, io);
+    notices(result, io, options);
     // As netmon.py did: a warning for each new listener or external destination since the last capture.
     for (const e of newExposures(result.snapshot.sockets, result.opened, result.closed, result.snapshot.processes)) {
       io.stderr(`netmon: warning: ${printable(e.text)} since the previous capture\n`);
@@ -71,7 +81,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
           else if (flags.output === 'ecs') io.stdout(outputs.renderEcs(snap));
           else io.stdout(outputs.renderText(snap, { width: io.columns ?? 80 }));
           for (const warning of snap.warnings) io.stderr(`netmon: warning: ${warning.message}\n`);
-          notices({ ...result, gap: null }, io);
+          notices({ ...result, gap: null }, io, options);
         } else if (flags.output === 'json') {
           io.stdout(`${JSON.stringify({ snapshotId: result.snapshotId, takenAt: snap.takenAt, sockets: snap.sockets.length, opened: result.opened, closed: result.closed })}\n`);
         } else if (flags.output === 'ecs') {
@@ -81,7 +91,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
           const at = new Date(snap.takenAt);
           for (const s of result.closed) io.stdout(`${changeLine('-', s, processes, at)}\n`);
           for (const s of result.opened) io.stdout(`${changeLine('+', s, processes, at)}\n`);
-          if (result.csv?.repaired) notices(result, io);
+          if (result.csv?.repaired) notices(result, io, options);
         }
       },
       onError: (error) => {

@@ -168,6 +168,22 @@ export interface CsvCleanEnd {
   size: number;
   device: number;
   inode: number;
+  /** The last snapshot whose rows (none, for a tick without change) end there; absent in older stores. */
+  snapshotId?: number;
+}
+
+/** What completeCsv() found and did for one snapshot's rows. */
+export interface CsvCompletion {
+  /** Rows the snapshot should have in the trail. */
+  expected: number;
+  /** Of them, rows already in the trail after its last known clean end (a write cut short). */
+  present: number;
+  /** Rows appended now. */
+  written: number;
+  /** Why the trail was left alone, when it was: it is not the file the clean end describes, or it holds other rows after it. */
+  untouched?: string;
+  repaired?: string;
+  cleanEnd: CsvCleanEnd;
 }
 
 /**
@@ -203,11 +219,7 @@ export function appendCsv(path: string, rows: string[][], now: () => Date = () =
       // A header torn by a crash is a partial line like any other.
       const tailSize = size < header.length ? size : cleanEnds.get(path) === size || from === size ? 0 : partialTail(fd, size, from);
       if (tailSize > 0) {
-        const tail = Buffer.alloc(tailSize);
-        fs.readSync(fd, tail, 0, tailSize, size - tailSize);
-        repaired = `${path}.partial-${now().toISOString().replace(/[:.]/g, '-')}`;
-        fs.writeFileSync(repaired, tail, { mode: 0o644, flag: 'wx' });
-        fs.ftruncateSync(fd, size - tailSize);
+        repaired = setAside(fd, path, size, tailSize, now);
         size -= tailSize;
       }
     }
@@ -231,6 +243,108 @@ export function appendCsv(path: string, rows: string[][], now: () => Date = () =
     fs.closeSync(fd);
   }
   return { rows: rows.length, ...(repaired ? { repaired } : {}), cleanEnd: { size, ...identity } };
+}
+
+/** Move the last `tailSize` bytes of the trail to `<path>.partial-<time>` (kept, never deleted) and cut them off. */
+function setAside(fd: number, path: string, size: number, tailSize: number, now: () => Date): string {
+  const tail = Buffer.alloc(tailSize);
+  fs.readSync(fd, tail, 0, tailSize, size - tailSize);
+  const aside = `${path}.partial-${now().toISOString().replace(/[:.]/g, '-')}`;
+  fs.writeFileSync(aside, tail, { mode: 0o644, flag: 'wx' });
+  fs.ftruncateSync(fd, size - tailSize);
+  return aside;
+}
+
+/**
+ * Make sure the trail holds one snapshot's rows after its last known clean end `known`: a capture
+ * stored the snapshot and then stopped (a kill, a power cut) before it wrote them all. The rows
+ * already there (a write cut short after some of its slices) are kept and the others appended;
+ * a torn last line is moved aside first, as appendCsv() does. The
+ * trail is left alone when it is not the file `known` describes (rotated, replaced, cut short) or
+ * holds anything else after that end (another store's capture writes the same file): nothing is
+ * appended twice and nothing is removed. Rows compare by their exact text, which is the same
+ * whenever the same row is formatted (the snapshot's own time is in it).
+ */
+export function completeCsv(path: string, rows: string[][], known: CsvCleanEnd, now: () => Date = () => new Date()): CsvCompletion {
+  const expected = rows.length;
+  let fd: number;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_APPEND);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { expected, present: 0, written: 0, untouched: `${path} is gone`, cleanEnd: known };
+    throw new StoreError('E_CSV_OPEN', `cannot open the CSV trail: ${describeErrno(error, 'opening', path)}`, { cause: error });
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    let size = st.size;
+    const identity = { device: st.dev, inode: st.ino };
+    if (known.device !== st.dev || known.inode !== st.ino || known.size > size) {
+      return { expected, present: 0, written: 0, untouched: `${path} is not the file netmon last appended to (rotated, replaced or cut short)`, cleanEnd: { size, ...identity } };
+    }
+    let repaired: string | undefined;
+    const tailSize = size === known.size ? 0 : partialTail(fd, size, known.size);
+    if (tailSize > 0) {
+      repaired = setAside(fd, path, size, tailSize, now);
+      size -= tailSize;
+    }
+    // Every record after the clean end must be one of the snapshot's rows (counted: two sockets
+    // can make the same row); those are kept and the others appended, in the order of `rows`.
+    const records = rows.map((row) => formatCsv([row]));
+    const wanted = new Map<string, number>();
+    for (const r of records) wanted.set(r, (wanted.get(r) ?? 0) + 1);
+    const total = new Map(wanted);
+    let present = 0;
+    if (size > known.size) {
+      const region = Buffer.alloc(size - known.size);
+      fs.readSync(fd, region, 0, region.length, known.size);
+      for (const record of splitRecords(region.toString('utf8'))) {
+        const left = wanted.get(record) ?? 0;
+        if (left === 0) {
+          return { expected, present: 0, written: 0, untouched: `${path} holds rows after netmon's last append that are not this snapshot's`, ...(repaired ? { repaired } : {}), cleanEnd: { size, ...identity } };
+        }
+        wanted.set(record, left - 1);
+        present++;
+      }
+    }
+    const append: string[] = [];
+    const have = new Map<string, number>();
+    for (const r of records) {
+      // The first (count - still wanted) copies of a row are the ones already there.
+      const seen = (have.get(r) ?? 0) + 1;
+      have.set(r, seen);
+      if (seen > total.get(r)! - wanted.get(r)!) append.push(r);
+    }
+    let written = 0;
+    try {
+      for (let start = 0; start < append.length; start += WRITE_ROWS) written += writeAll(fd, Buffer.from(append.slice(start, start + WRITE_ROWS).join(''), 'utf8'));
+    } catch (error) {
+      fs.ftruncateSync(fd, size);
+      throw error;
+    }
+    cleanEnds.set(path, size + written);
+    return { expected, present, written: append.length, ...(repaired ? { repaired } : {}), cleanEnd: { size: size + written, ...identity } };
+  } catch (error) {
+    if (error instanceof StoreError) throw error;
+    throw new StoreError('E_CSV_WRITE', `could not complete the CSV trail (it is unchanged): ${describeErrno(error, 'writing', path)}`, { cause: error });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Whole records of CSV text that ends with a complete one (a record ends in CRLF outside quotes), each with its CRLF. */
+function splitRecords(text: string): string[] {
+  const records: string[] = [];
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) quoted = !quoted;
+    else if (c === 0x0a && !quoted && i > 0 && text.charCodeAt(i - 1) === 0x0d) {
+      records.push(text.slice(start, i + 1));
+      start = i + 1;
+    }
+  }
+  return records;
 }
 
 /** Rows formatted and written at a time. */

@@ -87,6 +87,8 @@ export interface SnapshotSummary {
  */
 export interface SnapshotQuery {
   id?: number;
+  /** Only snapshots with a smaller id. */
+  idBelow?: number;
   label?: string;
   change?: string;
   /** Taken at or after this time (ISO 8601 UTC with milliseconds, as Date#toISOString writes). */
@@ -108,6 +110,12 @@ export interface AppendOptions {
    * when nothing follows (`netmon --once`), which saves a copy of every socket.
    */
   retain?: boolean;
+  /**
+   * A meta entry committed in the snapshot's own transaction, its value made from the new
+   * snapshot's id. The capture marks the CSV rows it is about to write this way, so that the next
+   * capture knows of a run that stored a snapshot and stopped before its rows were written.
+   */
+  marker?: { key: string; value: (id: number) => string };
 }
 
 export interface AppendResult {
@@ -707,6 +715,7 @@ export class EvidenceStore {
             checkpoint ? 1 : 0,
             this.session,
           );
+          if (options.marker) this.stmt('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(options.marker.key, options.marker.value(id));
           if (checkpoint) {
             // A checkpoint lists the whole set: the previous items that stayed, and those that entered.
             const insert = this.stmt('INSERT INTO checkpoint_items (snapshot_id, item_id) VALUES (?, ?)');
@@ -768,6 +777,7 @@ export class EvidenceStore {
       params.push(value);
     };
     add('id = ?', query.id);
+    add('id < ?', query.idBelow);
     add('label = ?', query.label);
     add('change_ticket = ?', query.change);
     // taken_at is Date#toISOString() text, whose order is the order of time.

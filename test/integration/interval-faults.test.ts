@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CSV_COLUMNS } from '../../src/store/csv-trail.js';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
 import { CLI, runCli } from '../helpers/processes.js';
+import { withRaw } from '../helpers/store-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'netmon-interval-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -97,6 +98,13 @@ describe('--interval under faults', () => {
     // Every row names a snapshot that is in the store: nothing was written for a snapshot that was lost.
     const ids = new Set(snapshots.map((s) => String(s.id)));
     for (const row of rows.slice(1)) expect(ids.has(row[2]!)).toBe(true);
+    // And the other way round: each session's first snapshot (its inventory) has every row in the
+    // trail, even when a kill came between storing it and writing them (the next capture completes it).
+    const firsts = withRaw(db, (raw) => raw.prepare('SELECT MIN(id) AS id, sockets FROM snapshots GROUP BY session').all() as { id: number; sockets: number }[]);
+    expect(firsts).toHaveLength(kills + 1);
+    for (const first of firsts) {
+      expect(rows.filter((r) => r[2] === String(first.id) && r[3] === 'present'), `inventory rows of snapshot ${first.id}`).toHaveLength(first.sockets);
+    }
     expect(readFileSync(csv, 'utf8').endsWith('\r\n')).toBe(true);
   });
 });
