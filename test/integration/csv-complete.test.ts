@@ -181,6 +181,35 @@ describe('a capture after a run that stopped between its snapshot and its CSV ro
     }
   });
 
+  it('the trail\'s first capture killed: a missing trail gets all its rows, a trail with its header and some rows the rest', async () => {
+    const a = await listen();
+    const b = await listen();
+    try {
+      for (const cut of ['all', 'partial'] as const) {
+        const dir = freshDir();
+        const db = join(dir, 'n.db');
+        const trail = join(dir, 't.csv');
+        const args = ['--once', '--db', 'n.db', '--csv', 't.csv', '--include-ephemeral', '--filter', `:${a.port}`, '--filter', `:${b.port}`, '--no-hash-binaries'];
+        const dead = runCli(args, { cwd: dir });
+        expect(dead.status, dead.stderr).toBe(0);
+        const full = readFileSync(trail, 'utf8');
+        // As the kill leaves it: no record of a clean end, and no trail or a cut one.
+        withRaw(db, (raw) => raw.prepare("DELETE FROM meta WHERE key LIKE 'csv_clean_end:%'").run());
+        if (cut === 'all') rmSync(trail);
+        else truncateSync(trail, full.indexOf('\r\n', full.indexOf('\r\n') + 2) + 2 + 5);
+        const next = runCli(args, { cwd: dir });
+        expect(next.status, next.stderr).toBe(0);
+        expect(next.stderr).toMatch(new RegExp(`appended the ${cut === 'all' ? 2 : 1} missing rows? to t\\.csv`));
+        const after = readFileSync(trail, 'utf8');
+        expect(after.slice(0, full.length)).toBe(full);
+        expect(after.slice(full.length).trimEnd().split('\r\n')).toHaveLength(2);
+      }
+    } finally {
+      await close(a.server);
+      await close(b.server);
+    }
+  });
+
   it('--interval: a lost tick of changes is written as the changes it held, against the snapshot before it', async () => {
     const dir = freshDir();
     const db = join(dir, 'n.db');
