@@ -229,6 +229,8 @@ export function appendCsv(path: string, rows: string[][], now: () => Date = () =
     try {
       if (size === 0) appended += writeAll(fd, Buffer.from(header, 'utf8'));
       for (let start = 0; start < rows.length; start += WRITE_ROWS) appended += writeAll(fd, Buffer.from(formatCsv(rows.slice(start, start + WRITE_ROWS)), 'utf8'));
+      // On disk before the store records this end: a power cut cannot take rows the store counts as written.
+      if (appended > 0) fs.fdatasyncSync(fd);
     } catch (error) {
       fs.ftruncateSync(fd, size);
       cleanEnds.delete(path);
@@ -317,6 +319,7 @@ export function completeCsv(path: string, rows: string[][], known: CsvCleanEnd, 
     let written = 0;
     try {
       for (let start = 0; start < append.length; start += WRITE_ROWS) written += writeAll(fd, Buffer.from(append.slice(start, start + WRITE_ROWS).join(''), 'utf8'));
+      if (written > 0) fs.fdatasyncSync(fd);
     } catch (error) {
       fs.ftruncateSync(fd, size);
       throw error;

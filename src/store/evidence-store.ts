@@ -361,7 +361,9 @@ export class EvidenceStore {
       return;
     }
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    // FULL: a snapshot's commit is on disk before the capture writes its CSV rows, so not even a
+    // power cut leaves rows that name a snapshot the store lost (about 0.25 ms per commit here).
+    this.db.pragma('synchronous = FULL');
     if (version < STORE_SCHEMA_VERSION) {
       this.db.transaction(() => {
         for (let v = version; v < STORE_SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]!);

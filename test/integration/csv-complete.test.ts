@@ -17,7 +17,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CaptureSession } from '../../src/capture/capture.js';
 import { appendCsv, completeCsv, type CsvCleanEnd } from '../../src/store/csv-trail.js';
 import { makeProcess, makeSnapshot, makeSocket } from '../helpers/make.js';
-import { runCli } from '../helpers/processes.js';
+import { spawnSync } from 'node:child_process';
+import { CLI, haveCommand, runCli, skipWithReason } from '../helpers/processes.js';
 import { withRaw } from '../helpers/store-fixtures.js';
 import { csvRows } from '../../src/store/csv-trail.js';
 
@@ -269,5 +270,41 @@ describe('a capture after a run that stopped between its snapshot and its CSV ro
     } finally {
       await close(a.server);
     }
+  });
+});
+
+const skipTrace = skipWithReason(!haveCommand('strace'), 'durability order test: needs strace (Debian package strace)');
+
+describe.skipIf(skipTrace)('durability order (system calls seen by strace)', () => {
+  it('the snapshot\'s commit is synced to disk before the CSV rows are written, and the rows are synced before the store records the trail\'s end', async (ctx) => {
+    const dir = freshDir();
+    const trace = join(dir, 'trace.txt');
+    const a = await listen();
+    const args = ['--once', '--db', 'n.db', '--csv', 't.csv', '--include-ephemeral', '--filter', `:${a.port}`, '--no-hash-binaries'];
+    // A store that exists already: creating one syncs on its own, whatever the setting.
+    expect(runCli(args, { cwd: dir }).status).toBe(0);
+    const r = spawnSync('strace', ['-f', '-y', '-e', 'trace=fsync,fdatasync,write,pwrite64', '-o', trace, process.execPath, CLI, ...args], { cwd: dir, encoding: 'utf8' });
+    await close(a.server);
+    if (r.status !== 0 && /ptrace|Operation not permitted/.test(r.stderr)) {
+      console.log(`skipped: strace cannot trace here: ${r.stderr.trim()}`);
+      ctx.skip();
+    }
+    expect(r.status, r.stderr).toBe(0);
+    const lines = readFileSync(trace, 'utf8').split('\n');
+    const at = (re: RegExp, from = 0): number => lines.findIndex((l, i) => i >= from && re.test(l));
+    // The snapshot transaction: its WAL frames, then a sync of the WAL (synchronous = FULL).
+    const csvWrite = at(/^\d+\s+write\(\d+<[^>]*\/t\.csv>/);
+    expect(csvWrite, 'a write to t.csv').toBeGreaterThan(0);
+    // The last write of the snapshot's transaction before the rows, and a sync of the WAL after it.
+    let walWrite = -1;
+    for (let i = 0; i < csvWrite; i++) if (/(write|pwrite64)\(\d+<[^>]*\/n\.db-wal>/.test(lines[i]!)) walWrite = i;
+    expect(walWrite, 'the snapshot written to n.db-wal before the CSV rows').toBeGreaterThan(0);
+    const walSync = at(/f(data)?sync\(\d+<[^>]*\/n\.db-wal>\) = 0/, walWrite);
+    expect(walSync, 'a sync of n.db-wal after the snapshot was written').toBeGreaterThan(walWrite);
+    expect(walSync, '... and before the CSV rows').toBeLessThan(csvWrite);
+    const csvSync = at(/fdatasync\(\d+<[^>]*\/t\.csv>\) = 0/, csvWrite);
+    expect(csvSync, 'fdatasync of t.csv after its rows').toBeGreaterThan(csvWrite);
+    // The clean end is recorded after that: a WAL write follows the CSV's sync.
+    expect(at(/(write|pwrite64)\(\d+<[^>]*\/n\.db-wal>/, csvSync), 'the store written after the CSV sync').toBeGreaterThan(csvSync);
   });
 });
