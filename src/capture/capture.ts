@@ -1,9 +1,8 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { platformCollector, type PlatformCollector } from '../collect/index.js';
 import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 import { snapshot as takeSnapshot, type SnapshotOptions } from '../snapshot/snapshot.js';
-import { appendCsv, completeCsv, CSV_COLUMNS, csvRows, formatCsv, type CsvAppendResult, type CsvCleanEnd, type CsvCompletion, type CsvContext } from '../store/csv-trail.js';
+import { appendCsv, completeCsv, csvRows, type CsvAppendResult, type CsvCleanEnd, type CsvCompletion, type CsvContext } from '../store/csv-trail.js';
 import { socketBody } from '../store/socket-body.js';
 import { EvidenceStore, type GapRecord } from '../store/evidence-store.js';
 import { StoreError } from '../errors.js';
@@ -208,28 +207,6 @@ export class CaptureSession {
       const opened = snap.sockets.filter((s) => !had.has(socketBody(s)));
       const closed = previous.sockets.filter((s) => !has.has(socketBody(s)));
       rows = changeRows(snap, opened, closed, processes, new Map(previous.processes.map((p) => [p.pid, p])), context);
-    }
-    if (known === null) {
-      // No record of where an append ended: the dead run was the trail's first writer. A trail
-      // that is not there (or empty) lacks all the rows; one that is can hold only its header and
-      // that run's rows, which completeCsv() checks from the header's end.
-      const st = statSync(path, { throwIfNoEntry: false });
-      if (!st || st.size === 0) {
-        const result = appendCsv(path, rows, this.options.now, null);
-        return { expected: rows.length, present: 0, written: rows.length, cleanEnd: result.cleanEnd };
-      }
-      const header = Buffer.from(formatCsv([[...CSV_COLUMNS]]), 'utf8');
-      const start = Buffer.alloc(header.length);
-      const fd = openSync(path, 'r');
-      try {
-        readSync(fd, start, 0, start.length, 0);
-      } finally {
-        closeSync(fd);
-      }
-      if (st.size < header.length || !start.equals(header)) {
-        return { expected: rows.length, present: 0, written: 0, untouched: `there is no record of where netmon's last append to ${path} ended`, cleanEnd: { size: st.size, device: st.dev, inode: st.ino } };
-      }
-      return completeCsv(path, rows, { size: header.length, device: st.dev, inode: st.ino }, this.options.now);
     }
     return completeCsv(path, rows, known, this.options.now);
   }

@@ -267,8 +267,27 @@ function setAside(fd: number, path: string, size: number, tailSize: number, now:
  * appended twice and nothing is removed. Rows compare by their exact text, which is the same
  * whenever the same row is formatted (the snapshot's own time is in it).
  */
-export function completeCsv(path: string, rows: string[][], known: CsvCleanEnd, now: () => Date = () => new Date()): CsvCompletion {
+export function completeCsv(path: string, rows: string[][], known: CsvCleanEnd | null, now: () => Date = () => new Date()): CsvCompletion {
   const expected = rows.length;
+  if (known === null) {
+    // No record of where an append ended: the dead run was the trail's first writer. A trail that
+    // is not there (or empty) lacks every row; one that is can hold only the header and that run's
+    // rows, which are checked from the header's end.
+    const st = fs.statSync(path, { throwIfNoEntry: false });
+    if (!st || st.size === 0) return { expected, present: 0, written: expected, cleanEnd: appendCsv(path, rows, now, null).cleanEnd };
+    const header = Buffer.from(formatCsv([[...CSV_COLUMNS]]), 'utf8');
+    const start = Buffer.alloc(header.length);
+    const fd = fs.openSync(path, 'r');
+    try {
+      fs.readSync(fd, start, 0, start.length, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (st.size < header.length || !start.equals(header)) {
+      return { expected, present: 0, written: 0, untouched: `there is no record of where netmon's last append to ${path} ended`, cleanEnd: { size: st.size, device: st.dev, inode: st.ino } };
+    }
+    return completeCsv(path, rows, { size: header.length, device: st.dev, inode: st.ino }, now);
+  }
   let fd: number;
   try {
     fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_APPEND);
