@@ -85,12 +85,14 @@ export async function showSnapshot(idText: string, flags: { db: string; output: 
   const store = openForReading(flags.db);
   try {
     // An id as `netmon snapshots` lists it, or what diff's --pre/--post take: first, latest, a label, an ISO time.
-    let id = Number(idText);
-    if (!/^\d+$/.test(idText) || !Number.isSafeInteger(id)) {
-      const { selectSnapshot } = await import('./diff-command.js');
-      id = selectSnapshot((query) => store.listSnapshots(query), idText, undefined, 'show').id;
-    }
-    const { label, change, ...snap } = store.loadSnapshot(id);
+    const numeric = /^\d+$/.test(idText) && Number.isSafeInteger(Number(idText));
+    const selectSnapshot = numeric ? null : (await import('./diff-command.js')).selectSnapshot;
+    // Selected and loaded in one read transaction: a prune in between cannot remove it.
+    const { id, loaded } = store.reading(() => {
+      const id = selectSnapshot === null ? Number(idText) : selectSnapshot((query) => store.listSnapshots(query), idText, undefined, 'show').id;
+      return { id, loaded: store.loadSnapshot(id) };
+    });
+    const { label, change, ...snap } = loaded;
     await printSnapshot(snap, flags.output, io);
     const tags = [label ? `label ${label}` : '', change ? `change ${change}` : ''].filter(Boolean).join(', ');
     io.stderr(`netmon: snapshot ${id}${tags ? ` (${printable(tags)})` : ''} from ${flags.db}\n`);
