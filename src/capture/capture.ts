@@ -163,9 +163,9 @@ export class CaptureSession {
    * confirm it. Never fails the capture: what could not be done is reported in the result.
    */
   private completeEarlierRun(path: string, keys: { cleanEnd: string; mark: string }): TickResult['csvCompleted'] {
-    const mark = this.unfinishedMark(keys);
-    if (mark === null) return undefined;
     const known = metaJson<CsvCleanEnd>(this.store.getMeta(keys.cleanEnd));
+    const mark = this.unfinishedMark(keys.mark, known);
+    if (mark === null) return undefined;
     let done: CsvCompletion;
     try {
       done = this.completeUnfinished(path, mark, known);
@@ -179,10 +179,10 @@ export class CaptureSession {
   }
 
   /** The CSV mark left by an earlier run whose rows were never confirmed (it stopped in between), or null. */
-  private unfinishedMark(keys: { cleanEnd: string; mark: string }): CsvMark | null {
-    const mark = metaJson<CsvMark>(this.store.getMeta(keys.mark));
+  private unfinishedMark(key: string, known: CsvCleanEnd | null): CsvMark | null {
+    const mark = metaJson<CsvMark>(this.store.getMeta(key));
     if (mark === null || !Number.isSafeInteger(mark.snapshotId) || (mark.rows !== 'inventory' && mark.rows !== 'changes')) return null;
-    const confirmed = metaJson<CsvCleanEnd>(this.store.getMeta(keys.cleanEnd))?.snapshotId;
+    const confirmed = known?.snapshotId;
     return confirmed !== undefined && confirmed >= mark.snapshotId ? null : mark;
   }
 
@@ -202,10 +202,12 @@ export class CaptureSession {
     } else {
       // The same comparison as the store's: a socket is its stored body.
       const previous = this.store.loadSnapshot(before.id);
-      const had = new Set(previous.sockets.map(socketBody));
-      const has = new Set(snap.sockets.map(socketBody));
-      const opened = snap.sockets.filter((s) => !had.has(socketBody(s)));
-      const closed = previous.sockets.filter((s) => !has.has(socketBody(s)));
+      const hadBodies = previous.sockets.map(socketBody);
+      const hasBodies = snap.sockets.map(socketBody);
+      const had = new Set(hadBodies);
+      const has = new Set(hasBodies);
+      const opened = snap.sockets.filter((_, k) => !had.has(hasBodies[k]!));
+      const closed = previous.sockets.filter((_, k) => !has.has(hadBodies[k]!));
       rows = changeRows(snap, opened, closed, processes, new Map(previous.processes.map((p) => [p.pid, p])), context);
     }
     return completeCsv(path, rows, known, this.options.now);

@@ -13,7 +13,7 @@ import { CERT_FILE, generateSigningKeys, loadPdfIdentity, loadSigner, P12_FILE }
 import { EvidenceStore } from '../store/evidence-store.js';
 import { NETMON_VERSION } from '../version.js';
 import { selectPeriod, selectSnapshot, windowNotes, type SnapshotFinder } from './diff-command.js';
-import { parseCutoff } from './store-commands.js';
+import { timeFlag } from './store-commands.js';
 import { progressLine, type CliIo } from './program.js';
 import { count } from '../model/format.js';
 
@@ -51,12 +51,6 @@ function readPassphrase(path: string): string {
   } catch (error) {
     throw new ConfigError('E_USAGE', `cannot read --sign-p12-passphrase-file: ${describeErrno(error, 'reading', path)}`);
   }
-}
-
-function timeFlag(flag: string, text: string): Date {
-  const at = parseCutoff(text, new Date());
-  if (!at) throw new ConfigError('E_USAGE', `${flag} ${JSON.stringify(text)} is neither an ISO 8601 time nor an age (24h, 7d, 30m)`);
-  return at;
 }
 
 function stamp(date: Date): string {

@@ -27,12 +27,7 @@ export interface SnapshotsFlags {
 
 /** The SQL-side selection of `netmon snapshots` from its flags; a bad time or count is a usage error. */
 function snapshotsQuery(flags: SnapshotsFlags, now: Date): SnapshotQuery {
-  const time = (flag: string, text: string | undefined): string | undefined => {
-    if (text === undefined) return undefined;
-    const at = parseCutoff(text, now);
-    if (!at) throw new ConfigError('E_USAGE', `${flag} ${JSON.stringify(text)} is neither an ISO 8601 time nor an age (24h, 7d, 30m)`);
-    return at.toISOString();
-  };
+  const time = (flag: string, text: string | undefined): string | undefined => (text === undefined ? undefined : timeFlag(flag, text, now).toISOString());
   const query: SnapshotQuery = {};
   if (flags.label !== undefined) query.label = flags.label;
   if (flags.change !== undefined) query.change = flags.change;
@@ -136,6 +131,13 @@ export function parseCutoff(text: string, now: Date): Date | null {
     return Number.isNaN(date.getTime()) ? null : date;
   }
   return null;
+}
+
+/** The time a `--from`/`--to` flag gives (an ISO 8601 time or an age before `now`); anything else is a usage error. */
+export function timeFlag(flag: string, text: string, now: Date = new Date()): Date {
+  const at = parseCutoff(text, now);
+  if (!at) throw new ConfigError('E_USAGE', `${flag} ${JSON.stringify(text)} is neither an ISO 8601 time nor an age (24h, 7d, 30m)`);
+  return at;
 }
 
 /** Bytes as MiB with one decimal, as people read file sizes. */

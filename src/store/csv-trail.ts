@@ -209,9 +209,7 @@ export function appendCsv(path: string, rows: string[][], now: () => Date = () =
     // A known clean end of this very file (not a rotated or replaced one) that it has not shrunk below.
     const from = known && known.device === st.dev && known.inode === st.ino && known.size <= size ? known.size : 0;
     if (size > 0) {
-      const head = Buffer.alloc(Math.min(size, header.length));
-      fs.readSync(fd, head, 0, head.length, 0);
-      if (head.toString('utf8') !== header.slice(0, head.length)) {
+      if (!startsLikeHeader(fd, size)) {
         throw new StoreError('E_CSV_HEADER', `${path} does not start with netmon's CSV header (${CSV_COLUMNS.join(',')}); it was not modified`, {
           hint: 'give another file with --csv, or move this one aside',
         });
@@ -247,6 +245,14 @@ export function appendCsv(path: string, rows: string[][], now: () => Date = () =
   return { rows: rows.length, ...(repaired ? { repaired } : {}), cleanEnd: { size, ...identity } };
 }
 
+/** Whether a trail of `size` bytes starts with netmon's header (as much of it as the file holds: a crash can tear it). */
+function startsLikeHeader(fd: number, size: number): boolean {
+  const header = Buffer.from(formatCsv([[...CSV_COLUMNS]]), 'utf8');
+  const head = Buffer.alloc(Math.min(size, header.length));
+  fs.readSync(fd, head, 0, head.length, 0);
+  return head.equals(header.subarray(0, head.length));
+}
+
 /** Move the last `tailSize` bytes of the trail to `<path>.partial-<time>` (kept, never deleted) and cut them off. */
 function setAside(fd: number, path: string, size: number, tailSize: number, now: () => Date): string {
   const tail = Buffer.alloc(tailSize);
@@ -275,18 +281,18 @@ export function completeCsv(path: string, rows: string[][], known: CsvCleanEnd |
     // rows, which are checked from the header's end.
     const st = fs.statSync(path, { throwIfNoEntry: false });
     if (!st || st.size === 0) return { expected, present: 0, written: expected, cleanEnd: appendCsv(path, rows, now, null).cleanEnd };
-    const header = Buffer.from(formatCsv([[...CSV_COLUMNS]]), 'utf8');
-    const start = Buffer.alloc(header.length);
+    const header = Buffer.byteLength(formatCsv([[...CSV_COLUMNS]]), 'utf8');
     const fd = fs.openSync(path, 'r');
+    let whole: boolean;
     try {
-      fs.readSync(fd, start, 0, start.length, 0);
+      whole = st.size >= header && startsLikeHeader(fd, st.size);
     } finally {
       fs.closeSync(fd);
     }
-    if (st.size < header.length || !start.equals(header)) {
+    if (!whole) {
       return { expected, present: 0, written: 0, untouched: `there is no record of where netmon's last append to ${path} ended`, cleanEnd: { size: st.size, device: st.dev, inode: st.ino } };
     }
-    return completeCsv(path, rows, { size: header.length, device: st.dev, inode: st.ino }, now);
+    return completeCsv(path, rows, { size: header, device: st.dev, inode: st.ino }, now);
   }
   let fd: number;
   try {
@@ -313,27 +319,27 @@ export function completeCsv(path: string, rows: string[][], known: CsvCleanEnd |
     const records = rows.map((row) => formatCsv([row]));
     const wanted = new Map<string, number>();
     for (const r of records) wanted.set(r, (wanted.get(r) ?? 0) + 1);
-    const total = new Map(wanted);
+    /** Copies of each row already in the trail: skipped when appending. */
+    const there = new Map<string, number>();
     let present = 0;
     if (size > known.size) {
       const region = Buffer.alloc(size - known.size);
       fs.readSync(fd, region, 0, region.length, known.size);
-      for (const record of splitRecords(region.toString('utf8'))) {
+      for (const record of splitRecords(region)) {
         const left = wanted.get(record) ?? 0;
         if (left === 0) {
           return { expected, present: 0, written: 0, untouched: `${path} holds rows after netmon's last append that are not this snapshot's`, ...(repaired ? { repaired } : {}), cleanEnd: { size, ...identity } };
         }
         wanted.set(record, left - 1);
+        there.set(record, (there.get(record) ?? 0) + 1);
         present++;
       }
     }
     const append: string[] = [];
-    const have = new Map<string, number>();
     for (const r of records) {
-      // The first (count - still wanted) copies of a row are the ones already there.
-      const seen = (have.get(r) ?? 0) + 1;
-      have.set(r, seen);
-      if (seen > total.get(r)! - wanted.get(r)!) append.push(r);
+      const skip = there.get(r) ?? 0;
+      if (skip > 0) there.set(r, skip - 1);
+      else append.push(r);
     }
     let written = 0;
     try {
@@ -353,19 +359,14 @@ export function completeCsv(path: string, rows: string[][], known: CsvCleanEnd |
   }
 }
 
-/** Whole records of CSV text that ends with a complete one (a record ends in CRLF outside quotes), each with its CRLF. */
-function splitRecords(text: string): string[] {
+/** Whole records of CSV bytes that end with a complete one, as text, each with its CRLF. */
+function splitRecords(bytes: Buffer): string[] {
   const records: string[] = [];
-  let quoted = false;
   let start = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x22) quoted = !quoted;
-    else if (c === 0x0a && !quoted && i > 0 && text.charCodeAt(i - 1) === 0x0d) {
-      records.push(text.slice(start, i + 1));
-      start = i + 1;
-    }
-  }
+  recordEnds()(bytes, (end) => {
+    records.push(bytes.toString('utf8', start, end));
+    start = end;
+  });
   return records;
 }
 
@@ -391,19 +392,35 @@ const cleanEnds = new Map<string, number>();
  */
 function partialTail(fd: number, size: number, from = 0): number {
   const chunk = Buffer.alloc(1 << 16);
-  let quoted = false;
-  let previous = -1;
+  const scan = recordEnds();
   let lastEnd = from;
   for (let pos = from; pos < size; ) {
     const n = fs.readSync(fd, chunk, 0, Math.min(chunk.length, size - pos), pos);
     if (n === 0) break;
-    for (let i = 0; i < n; i++) {
-      const b = chunk[i]!;
-      if (b === 0x22) quoted = !quoted;
-      else if (b === 0x0a && previous === 0x0d && !quoted) lastEnd = pos + i + 1;
-      previous = b;
-    }
+    const end = scan(chunk.subarray(0, n), (at) => at);
+    if (end !== null) lastEnd = pos + end;
     pos += n;
   }
   return size - lastEnd;
+}
+
+/**
+ * A scanner of CSV bytes fed in order, one piece after another: a record ends in CRLF outside
+ * quotes (each '"' toggles the state; a doubled "" inside a quoted cell toggles twice). Calls
+ * `onEnd` with the offset in the piece just after each record's LF, and returns its last result
+ * (null when no record ended in the piece).
+ */
+function recordEnds(): <T>(piece: Uint8Array, onEnd: (end: number) => T) => T | null {
+  let quoted = false;
+  let previous = -1;
+  return (piece, onEnd) => {
+    let last = null;
+    for (let i = 0; i < piece.length; i++) {
+      const b = piece[i]!;
+      if (b === 0x22) quoted = !quoted;
+      else if (b === 0x0a && previous === 0x0d && !quoted) last = onEnd(i + 1);
+      previous = b;
+    }
+    return last;
+  };
 }
