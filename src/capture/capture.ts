@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { platformCollector, type PlatformCollector } from '../collect/index.js';
 import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 import { snapshot as takeSnapshot, type SnapshotOptions } from '../snapshot/snapshot.js';
-import { appendCsv, completeCsv, csvRows, type CsvAppendResult, type CsvCleanEnd, type CsvCompletion, type CsvContext } from '../store/csv-trail.js';
+import { appendCsv, completeCsv, csvRows, trailRestarted, type CsvAppendResult, type CsvCleanEnd, type CsvCompletion, type CsvContext } from '../store/csv-trail.js';
 import { socketBody } from '../store/socket-body.js';
 import { EvidenceStore, type GapRecord } from '../store/evidence-store.js';
 import { StoreError } from '../errors.js';
@@ -37,6 +37,12 @@ export interface TickResult {
   csvCompleted?: CsvCompletion & { snapshotId: number };
   /** The first tick of a session (its CSV rows are the full inventory). */
   first: boolean;
+  /**
+   * A later tick that found the trail restarted since the session's previous tick (rotated away,
+   * replaced or emptied): why. Its CSV rows are the full inventory, so every trail file begins
+   * with one.
+   */
+  csvRestarted?: string;
 }
 
 /**
@@ -96,6 +102,8 @@ export class CaptureSession {
   private previousProcesses = new Map<number, ProcessRecord>();
   /** One collector for the whole session, so a tick can reuse the previous descriptor walk. */
   private readonly collector: PlatformCollector;
+  /** Where this session's last append left the trail. */
+  private trailEnd: CsvCleanEnd | null = null;
 
   private constructor(store: EvidenceStore, gap: GapRecord | null, options: CaptureOptions) {
     this.store = store;
@@ -122,7 +130,10 @@ export class CaptureSession {
     const first = this.ticks === 0;
     const csvPath = this.options.csv;
     const keys = csvPath === null ? null : csvKeys(csvPath);
-    const inventory = first || this.options.csvEveryTick === true;
+    // A trail restarted since the last tick (log rotation, say) gets the inventory again rather
+    // than changes against rows it does not hold.
+    const csvRestarted = !first && this.options.csvEveryTick !== true && csvPath !== null && this.trailEnd !== null ? trailRestarted(csvPath, this.trailEnd) : null;
+    const inventory = first || this.options.csvEveryTick === true || csvRestarted !== null;
     // Before this tick's mark replaces it: complete the rows of an earlier run that stored its
     // snapshot and stopped before writing them (if this run is killed too, the mark stays).
     const csvCompleted = first && csvPath !== null && keys !== null ? this.completeEarlierRun(csvPath, keys) : undefined;
@@ -153,9 +164,19 @@ export class CaptureSession {
       }
       // Confirms the mark: this snapshot's rows (none, for a tick without change) are all in the trail.
       this.store.setMeta(keys.cleanEnd, JSON.stringify({ ...csv.cleanEnd, snapshotId: appended.id } satisfies CsvCleanEnd));
+      this.trailEnd = csv.cleanEnd;
       this.previousProcesses = processes;
     }
-    return { snapshot: snap, snapshotId: appended.id, opened: appended.opened, closed: appended.closed, csv, ...(csvCompleted ? { csvCompleted } : {}), first };
+    return {
+      snapshot: snap,
+      snapshotId: appended.id,
+      opened: appended.opened,
+      closed: appended.closed,
+      csv,
+      ...(csvCompleted ? { csvCompleted } : {}),
+      first,
+      ...(csvRestarted === null ? {} : { csvRestarted }),
+    };
   }
 
   /**

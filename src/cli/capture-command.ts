@@ -91,7 +91,12 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
           const at = new Date(snap.takenAt);
           for (const s of result.closed) io.stdout(`${changeLine('-', s, processes, at)}\n`);
           for (const s of result.opened) io.stdout(`${changeLine('+', s, processes, at)}\n`);
+        }
+        if (!result.first) {
           if (result.csv?.repaired) notices(result, io, options);
+          if (result.csvRestarted !== undefined && result.csv) {
+            io.stderr(`netmon: note: the CSV trail ${options.csv} restarted since the last capture (${result.csvRestarted}); wrote the full inventory to it (${count(result.csv.rows, 'row')}), then changes again\n`);
+          }
         }
       },
       onError: (error) => {

@@ -245,6 +245,25 @@ export function appendCsv(path: string, rows: string[][], now: () => Date = () =
   return { rows: rows.length, ...(repaired ? { repaired } : {}), cleanEnd: { size, ...identity } };
 }
 
+/**
+ * Why the trail at `path` is not the file a session's last append left at `end`, or null when it
+ * is (it may have grown: another writer's rows are appendCsv's business). A file moved away or
+ * deleted, another file in its place, or one cut below that end (copy-and-truncate rotation)
+ * holds none of the session's earlier rows, so change rows alone would not describe it.
+ */
+export function trailRestarted(path: string, end: Pick<CsvCleanEnd, 'size' | 'device' | 'inode'>): string | null {
+  let st;
+  try {
+    st = fs.statSync(path);
+  } catch {
+    // Missing, or unreadable: appendCsv says what is wrong when it cannot write either.
+    return 'it is missing (moved away or deleted)';
+  }
+  if (st.dev !== end.device || st.ino !== end.inode) return 'it is another file (replaced, or moved away and created again)';
+  if (st.size < end.size) return `it was cut from ${end.size} to ${st.size} bytes (emptied or truncated)`;
+  return null;
+}
+
 /** Whether a trail of `size` bytes starts with netmon's header (as much of it as the file holds: a crash can tear it). */
 function startsLikeHeader(fd: number, size: number): boolean {
   const header = Buffer.from(formatCsv([[...CSV_COLUMNS]]), 'utf8');

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -688,6 +688,92 @@ describe.skipIf(skipWithReason(!haveCli || !havePython, `CSV trail through the C
       const [first, ...later] = listed;
       expect(data.filter((r) => r[COL.snapshot_id] === String(first!.id)).map(rowKey)).not.toContain(listenerKey(added.port));
       for (const s of later) expect(data.filter((r) => r[COL.snapshot_id] === String(s.id)).map(rowKey)).toContain(listenerKey(added.port));
+    });
+  });
+
+  describe('--interval 0.5 with the trail rotated under it', () => {
+    // Three ways log rotation leaves the trail between two ticks: moved away (no file), moved away
+    // and created again empty (another inode), and copied then truncated (same inode, cut short).
+    const dir = freshDir(0o777);
+    const file = join(dir, 't.csv');
+    let run: IntervalRun;
+    let listed: Listed[];
+    const rotated: Record<'moved' | 'recreated' | 'truncated', string[][]> = { moved: [], recreated: [], truncated: [] };
+    let before: { server: net.Server; port: number };
+    let after: { server: net.Server; port: number } | undefined;
+    /** Wait until the trail holds more than its header (the next tick wrote to it). */
+    const nextRows = async (): Promise<void> => {
+      const until = Date.now() + 10_000;
+      while (!(existsSync(file) && statSync(file).size > HEADER.length)) {
+        if (Date.now() > until) throw new Error(`no tick wrote to ${file} within 10 s`);
+        await sleep(50);
+      }
+    };
+    beforeAll(async () => {
+      before = await listen();
+      try {
+        run = await runInterval(
+          dir,
+          ['--interval', '0.5'],
+          async () => {
+            renameSync(file, `${file}.1`);
+            await nextRows();
+            after = await listen();
+            await sleep(1200);
+            renameSync(file, `${file}.2`);
+            writeFileSync(file, '');
+            await nextRows();
+            await sleep(600);
+            copyFileSync(file, `${file}.3`);
+            truncateSync(file, 0);
+            await nextRows();
+          },
+          600,
+        );
+      } finally {
+        await closeServer(before.server);
+        await closeServer(after?.server);
+      }
+      rotated.moved = pythonRows(`${file}.2`);
+      rotated.recreated = pythonRows(`${file}.3`);
+      rotated.truncated = pythonRows(file);
+      listed = listSnapshots(dir);
+    }, 60_000);
+
+    it('exits 0 and says, for each restart, why and that the inventory was written again', () => {
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).toContain('the CSV trail t.csv restarted since the last capture (it is missing (moved away or deleted))');
+      expect(run.stderr).toContain('the CSV trail t.csv restarted since the last capture (it is another file');
+      expect(run.stderr).toMatch(/the CSV trail t\.csv restarted since the last capture \(it was cut from \d+ to 0 bytes/);
+      expect(run.stderr.match(/wrote the full inventory to it \(\d+ rows?\), then changes again/g)).toHaveLength(3);
+    });
+
+    it('each new trail file starts with the header and a whole inventory, as present, equal to the stored snapshot', () => {
+      const ids = new Set(listed.map((s) => String(s.id)));
+      for (const [how, rows] of Object.entries(rotated)) {
+        expect(rows[0], how).toEqual([...CSV_COLUMNS]);
+        for (const row of rows) expect(row, how).toHaveLength(CSV_COLUMNS.length);
+        const firstId = rows[1]![COL.snapshot_id]!;
+        expect(ids.has(firstId), `${how}: snapshot ${firstId} is in the store`).toBe(true);
+        const inventory = rows.slice(1).filter((r) => r[COL.snapshot_id] === firstId);
+        expect(new Set(inventory.map((r) => r[COL.event])), how).toEqual(new Set(['present']));
+        expect(inventory.map(rowKey).sort(), how).toEqual(showSnapshot(dir, Number(firstId)).sockets.map(socketKey).sort());
+        expect(inventory.map(rowKey), how).toContain(listenerKey(before.port));
+        // Later rows of the same file are changes again.
+        for (const row of rows.slice(1).filter((r) => r[COL.snapshot_id] !== firstId)) expect(['opened', 'closed', 'changed'], how).toContain(row[COL.event]);
+      }
+      // The listener opened after the first rotation: an opened row in that file, present in the later inventories.
+      expect(rotated.moved.some((r) => r[COL.event] === 'opened' && rowKey(r) === listenerKey(after!.port))).toBe(true);
+      for (const rows of [rotated.recreated, rotated.truncated]) {
+        const firstId = rows[1]![COL.snapshot_id];
+        expect(rows.filter((r) => r[COL.snapshot_id] === firstId).map(rowKey)).toContain(listenerKey(after!.port));
+      }
+    });
+
+    it('the file moved away first keeps the session\'s first inventory, untouched', () => {
+      const rows = pythonRows(`${file}.1`);
+      expect(rows[0]).toEqual([...CSV_COLUMNS]);
+      expect(new Set(rows.slice(1).map((r) => r[COL.snapshot_id]))).toEqual(new Set([String(listed[0]!.id)]));
     });
   });
 
