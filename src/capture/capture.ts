@@ -102,6 +102,8 @@ export class CaptureSession {
   private previousProcesses = new Map<number, ProcessRecord>();
   /** One collector for the whole session, so a tick can reuse the previous descriptor walk. */
   private readonly collector: PlatformCollector;
+  /** The last snapshot this session stored. */
+  private lastSnapshotId: number | null = null;
   /** Where this session's last append left the trail. */
   private trailEnd: CsvCleanEnd | null = null;
 
@@ -128,6 +130,8 @@ export class CaptureSession {
   /** Take, store and append one snapshot. `last`: no tick follows (nothing is kept for comparing the next one). */
   async tick(options: { last?: boolean } = {}): Promise<TickResult> {
     const first = this.ticks === 0;
+    const displaced = this.store.displaced();
+    if (displaced !== null) throw await this.storeDisplaced(displaced);
     const csvPath = this.options.csv;
     const keys = csvPath === null ? null : csvKeys(csvPath);
     // A trail restarted since the last tick (log rotation, say) gets the inventory again rather
@@ -145,6 +149,7 @@ export class CaptureSession {
       ...(keys === null ? {} : { marker: { key: keys.mark, value: (id: number) => JSON.stringify({ snapshotId: id, rows: inventory ? 'inventory' : 'changes' } satisfies CsvMark) } }),
     });
     this.ticks++;
+    this.lastSnapshotId = appended.id;
     let csv: CsvAppendResult | null = null;
     if (csvPath !== null && keys !== null) {
       const processes = new Map<number, ProcessRecord>(snap.processes.map((p) => [p.pid, p]));
@@ -197,6 +202,28 @@ export class CaptureSession {
     // A trail left alone keeps its old clean end: this capture appends to it as it would have without the mark.
     if (done.untouched === undefined) this.store.setMeta(keys.cleanEnd, JSON.stringify({ ...done.cleanEnd, snapshotId: mark.snapshotId } satisfies CsvCleanEnd));
     return { snapshotId: mark.snapshotId, ...done };
+  }
+
+  /**
+   * The store's file was deleted, moved or replaced while this session wrote to it: copy what the
+   * open file holds to a new file (deleted, it would be lost at exit), and stop. Writing on would
+   * record evidence where nobody will look for it.
+   */
+  private async storeDisplaced(why: string): Promise<StoreError> {
+    const db = this.options.db;
+    const last = this.lastSnapshotId === null ? 'this session stored no snapshot' : `the last snapshot this session stored: ${this.lastSnapshotId}`;
+    let copy: string;
+    try {
+      copy = await this.store.rescue();
+    } catch (error) {
+      return new StoreError('E_STORE_DISPLACED', `the evidence store ${db} ${why} while netmon was writing to it (${last}), and ${(error as Error).message}; netmon stopped`, {
+        hint: `if it was moved, its evidence is where it was moved to; start netmon again to begin a new store at ${db}`,
+        cause: error,
+      });
+    }
+    return new StoreError('E_STORE_DISPLACED', `the evidence store ${db} ${why} while netmon was writing to it; netmon copied everything it held (${last}) to ${copy} and stopped rather than write evidence where nobody would find it`, {
+      hint: `check the copy with \`netmon verify-store --db ${copy}\`; move it to ${db} to continue its chain there, or start netmon again to begin a new store at ${db}`,
+    });
   }
 
   /** The CSV mark left by an earlier run whose rows were never confirmed (it stopped in between), or null. */

@@ -1,4 +1,6 @@
-import { realpathSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 import type { HashCache } from '../enrich/hash-executables.js';
 import { identityKey } from '../enrich/hash-executables.js';
@@ -300,6 +302,8 @@ export class EvidenceStore {
   private readonly readonly: boolean;
   private session: number | null = null;
   private lockKey: string | null = null;
+  /** The file a writer opened (device and inode), to notice it moved, deleted or replaced under it. */
+  private opened: { dev: number; ino: number } | null = null;
   private state: SetState | null = null;
   /** body -> digest of items seen in this process, so unchanged items are not hashed again. */
   private readonly digests = new Map<string, string>();
@@ -383,6 +387,53 @@ export class EvidenceStore {
     return s;
   }
 
+  /**
+   * Why the store's path no longer names the file this writer opened, or null when it does (or
+   * no session was begun). SQLite goes on writing to an open file that was deleted or moved away,
+   * and what it writes to a deleted one is lost when netmon exits.
+   */
+  displaced(): string | null {
+    if (this.opened === null) return null;
+    let st;
+    try {
+      st = statSync(this.path);
+    } catch {
+      return 'was deleted or moved away';
+    }
+    return st.dev === this.opened.dev && st.ino === this.opened.ino ? null : 'was replaced by another file (moved away, and something else put in its place)';
+  }
+
+  /**
+   * Copy the open store, with everything committed to it, to a new file beside its path (or in the
+   * temporary directory when that directory is gone or not writable), through SQLite's online
+   * backup. For a store that was displaced(): its evidence may exist nowhere else. Returns the
+   * copy's path.
+   */
+  async rescue(): Promise<string> {
+    const name = `${basename(this.path)}.rescued-${this.now().toISOString().replace(/[:.]/g, '-')}`;
+    const targets = [join(dirname(this.path), name), join(tmpdir(), name)];
+    const failures: string[] = [];
+    let copy: string | null = null;
+    for (const target of targets) {
+      try {
+        await this.db.backup(target);
+        copy = target;
+        break;
+      } catch (error) {
+        failures.push(`${target}: ${(error as Error).message}`);
+      }
+    }
+    // The commits still in the WAL (at the old path) go into the open file itself, so a store that
+    // was moved away holds them too: SQLite no longer checkpoints a moved file when it closes it.
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {
+      // the copy is what counts
+    }
+    if (copy !== null) return copy;
+    throw new StoreError('E_STORE_RESCUE', `could not copy the open evidence store anywhere (${failures.join('; ')})`);
+  }
+
   close(): void {
     if (this.lockKey !== null) heldLocks.delete(this.lockKey);
     try {
@@ -452,6 +503,8 @@ export class EvidenceStore {
           this.session = session;
           this.lockKey = `${realpathSync(this.path)}#${session}`;
           heldLocks.add(this.lockKey);
+          const st = statSync(this.path);
+          this.opened = { dev: st.dev, ino: st.ino };
           this.state = this.loadLastSet();
           return { session, gap };
         })

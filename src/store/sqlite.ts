@@ -22,6 +22,8 @@ export interface Database {
   pragma(sql: string, options?: { simple?: boolean }): unknown;
   transaction<A extends unknown[], R>(fn: (...args: A) => R): ((...args: A) => R) & { immediate(...args: A): R };
   close(): void;
+  /** SQLite's online backup of the open database (everything committed) to a new file. */
+  backup(destination: string): Promise<unknown>;
   readonly open: boolean;
   readonly inTransaction: boolean;
 }
