@@ -44,7 +44,7 @@ export interface CollectFlags extends FilterSpec {
 }
 
 /**
- * SIGINT and SIGTERM, while `run` works, abort its signal (the running capture finishes, then the
+ * SIGINT, SIGTERM and SIGHUP, while `run` works, abort its signal (the running capture finishes, then the
  * loop stops) instead of killing the process.
  */
 export async function untilStopped<T>(io: CliIo, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
@@ -54,13 +54,13 @@ export async function untilStopped<T>(io: CliIo, run: (signal: AbortSignal) => P
     io.stderr(`netmon: ${signal}: finishing the current capture, then stopping\n`);
     controller.abort();
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  // SIGHUP too: a closed terminal or a dropped ssh session ends the capture as cleanly as Ctrl-C.
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, stop);
   try {
     return await run(controller.signal);
   } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
+    for (const s of signals) process.off(s, stop);
   }
 }
 
@@ -213,7 +213,7 @@ export function buildProgram(io: CliIo): Command {
   addCollectOptions(
     program
       .option('--once', 'capture one snapshot: print it, append it to the CSV trail and the evidence store')
-      .option('--interval <seconds>', 'capture every N seconds until SIGINT or SIGTERM', parseSeconds)
+      .option('--interval <seconds>', 'capture every N seconds until SIGINT, SIGTERM or SIGHUP', parseSeconds)
       .option('--label <text>', 'tag the snapshots, e.g. pre or post')
       .option('--change <ticket>', 'tag the snapshots with a change ticket, e.g. CHG-1234')
       .option('--db <path>', 'SQLite evidence store', 'netmon.db')

@@ -47,17 +47,17 @@ function parseCsv(path: string): string[][] {
 }
 
 describe('--interval under faults', () => {
-  it('SIGTERM finishes the running capture and exits 0, leaving a verifiable store and no stale lock', async () => {
-    const db = join(dir, 'term.db');
-    const csv = join(dir, 'term.csv');
+  it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)('%s finishes the running capture and exits 0, leaving a verifiable store and no stale lock', async (signal) => {
+    const db = join(dir, `${signal}.db`);
+    const csv = join(dir, `${signal}.csv`);
     const child = startInterval(db, csv, '0.3');
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     await waitFor(() => snapshotCount(db) >= 2);
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    expect(stderr).toMatch(/SIGTERM: finishing the current capture/);
+    child.kill(signal);
+    expect(await exited, stderr).toBe(0);
+    expect(stderr).toContain(`${signal}: finishing the current capture`);
     expect(stderr).toMatch(/stopped after \d+ captures?/);
     expect(runCli(['verify-store', '--db', db]).status).toBe(0);
     const next = runCli(['--once', '--db', db, '--csv', csv, '--no-hash-binaries']);
