@@ -1,13 +1,27 @@
 #!/usr/bin/env node
+import { closeSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { NetmonError } from '../errors.js';
 import { exitCodeFor } from './exit-code.js';
-import { buildProgram, type CliIo } from './program.js';
+import { buildProgram, hungUp, type CliIo } from './program.js';
 
-/** A write to a closed pipe (`netmon snapshot | head`) ends output quietly. */
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw error;
-});
+/** Descriptors that were terminals at start. */
+const terminals = [0, 1, 2].filter((fd) => isatty(fd));
+
+/**
+ * A write to a closed pipe (`netmon snapshot | head`) ends output quietly. A terminal that hung
+ * up (a closed window, a dropped ssh session) fails writes with EIO: output is dropped, and the
+ * capture the SIGHUP stops finishes and closes its store instead of dying mid-tick.
+ */
+function outputError(fd: number): (error: NodeJS.ErrnoException) => void {
+  return (error) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    if (error.code === 'EIO' && terminals.includes(fd)) return;
+    throw error;
+  };
+}
+process.stdout.on('error', outputError(1));
+process.stderr.on('error', outputError(2));
 
 /** Width for the live view: $COLUMNS when set (as ls honours it), else the terminal's, else 80. */
 function terminalColumns(): { columns?: number } {
@@ -45,3 +59,16 @@ async function main(argv: string[]): Promise<void> {
 }
 
 await main(process.argv);
+if (hungUp()) {
+  // Node.js 20 aborts at exit when it cannot restore the settings of a terminal that hung up
+  // (nodejs/node#51519, fixed in later releases); it leaves closed descriptors alone. Everything
+  // is written and closed by now, so nothing can reuse them.
+  for (const fd of terminals) {
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+  }
+  process.exit(process.exitCode ?? 0);
+}

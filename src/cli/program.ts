@@ -47,9 +47,17 @@ export interface CollectFlags extends FilterSpec {
  * SIGINT, SIGTERM and SIGHUP, while `run` works, abort its signal (the running capture finishes, then the
  * loop stops) instead of killing the process.
  */
+let hangup = false;
+
+/** Whether a capture loop was stopped by SIGHUP: its terminal is gone (see main.ts). */
+export function hungUp(): boolean {
+  return hangup;
+}
+
 export async function untilStopped<T>(io: CliIo, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const stop = (signal: NodeJS.Signals): void => {
+    if (signal === 'SIGHUP') hangup = true;
     if (controller.signal.aborted) return;
     io.stderr(`netmon: ${signal}: finishing the current capture, then stopping\n`);
     controller.abort();
