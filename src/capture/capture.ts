@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { platformCollector, type PlatformCollector } from '../collect/index.js';
 import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
@@ -5,7 +6,7 @@ import { snapshot as takeSnapshot, type SnapshotOptions } from '../snapshot/snap
 import { appendCsv, completeCsv, csvRows, trailRestarted, type CsvAppendResult, type CsvCleanEnd, type CsvCompletion, type CsvContext } from '../store/csv-trail.js';
 import { socketBody } from '../store/socket-body.js';
 import { EvidenceStore, type GapRecord } from '../store/evidence-store.js';
-import { StoreError } from '../errors.js';
+import { ConfigError, StoreError } from '../errors.js';
 import { count } from '../model/format.js';
 
 /** Where and how captures are recorded. */
@@ -58,6 +59,18 @@ interface CsvMark {
 function csvKeys(csv: string): { cleanEnd: string; mark: string } {
   const path = resolve(csv);
   return { cleanEnd: `csv_clean_end:${path}`, mark: `csv_mark:${path}` };
+}
+
+/** Whether two paths name one file: the same path, or (when both exist) the same device and inode, as through a link. */
+function sameFile(a: string, b: string): boolean {
+  if (resolve(a) === resolve(b)) return true;
+  try {
+    const x = statSync(a);
+    const y = statSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -116,6 +129,11 @@ export class CaptureSession {
 
   /** Open the store, take the writer lock and record the session (and a gap, when there was one). */
   static start(options: CaptureOptions, interval: number | null): CaptureSession {
+    if (options.csv !== null && sameFile(options.db, options.csv)) {
+      throw new ConfigError('E_USAGE', `--db and --csv name the same file (${options.csv}): the evidence store and the CSV trail need a file each`, {
+        hint: 'e.g. --db netmon.db --csv network_connections.csv (the defaults)',
+      });
+    }
     const store = EvidenceStore.open(options.db, options.now ? { now: options.now } : {});
     try {
       const { gap } = store.beginSession({ interval });

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -554,6 +554,21 @@ describe.skipIf(skipWithReason(!haveCli || !havePython, `CSV trail through the C
     }
     expect(new Set(data.map((r) => r[COL.snapshot_id]))).toEqual(new Set(listed.filter((s) => s.sockets > 0).map((s) => String(s.id))));
     expect(crlfRecords(strictUtf8(readFileSync(join(dir, 't.csv'))))).toBe(rows.length);
+  });
+
+  it('--db and --csv naming one file (the same path, or a link to it): a usage error before anything is written', () => {
+    const dir = freshDir(0o777);
+    const r = runCli(['--once', '--db', 'x', '--csv', './x'], { cwd: dir });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toContain('netmon: error: --db and --csv name the same file (./x): the evidence store and the CSV trail need a file each');
+    expect(readdirSync(dir)).toEqual([]);
+    expect(runCli(['--once', '--db', 'x', '--csv', 't.csv'], { cwd: dir }).status).toBe(0);
+    symlinkSync('x', join(dir, 'link'));
+    const before = readFileSync(join(dir, 'x'));
+    const linked = runCli(['--interval', '1', '--db', 'x', '--csv', 'link'], { cwd: dir });
+    expect(linked.status, linked.stderr).toBe(2);
+    expect(linked.stderr).toContain('--db and --csv name the same file (link)');
+    expect(readFileSync(join(dir, 'x')).equals(before)).toBe(true);
   });
 
   it('a trail left with a partial last line is repaired by --once, which says so on stderr', () => {
