@@ -120,11 +120,11 @@ export class CaptureSession {
   /** Where this session's last append left the trail. */
   private trailEnd: CsvCleanEnd | null = null;
 
-  private constructor(store: EvidenceStore, gap: GapRecord | null, options: CaptureOptions) {
+  private constructor(store: EvidenceStore, gap: GapRecord | null, options: CaptureOptions, collector: PlatformCollector) {
     this.store = store;
     this.gap = gap;
     this.options = options;
-    this.collector = options.snapshot?.collector ?? platformCollector();
+    this.collector = collector;
   }
 
   /** Open the store, take the writer lock and record the session (and a gap, when there was one). */
@@ -136,8 +136,9 @@ export class CaptureSession {
     }
     const store = EvidenceStore.open(options.db, options.now ? { now: options.now } : {});
     try {
-      const { gap } = store.beginSession({ interval });
-      return new CaptureSession(store, gap, options);
+      const collector = options.snapshot?.collector ?? platformCollector();
+      const { gap } = store.beginSession({ interval, startedAt: (pid) => collector.readProcess(pid).startTime });
+      return new CaptureSession(store, gap, options, collector);
     } catch (error) {
       store.close();
       throw error;

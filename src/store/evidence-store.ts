@@ -172,6 +172,17 @@ interface SetState {
  * cannot tell a second writer object in this process from a lock left by one never closed. */
 const heldLocks = new Set<string>();
 
+/**
+ * Whether a process that started at `start` is younger than a lock taken at `since`, so cannot
+ * hold it. Start times derive from the boot time, which has whole seconds: 2 s of slack.
+ */
+function startedAfter(start: string | null, since: string): boolean {
+  if (start === null) return false;
+  const started = Date.parse(start);
+  const locked = Date.parse(since);
+  return Number.isFinite(started) && Number.isFinite(locked) && started > locked + 2000;
+}
+
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -466,7 +477,15 @@ export class EvidenceStore {
    * Start a capture session: take the writer lock, record the session and, when the previous
    * writer stopped uncleanly or an interval session left a hole, a gap.
    */
-  beginSession(options: { interval: number | null }): { session: number; gap: GapRecord | null } {
+  beginSession(options: {
+    interval: number | null;
+    /**
+     * When a running process started (ISO time), or null when unknown: a lock whose pid now
+     * belongs to a process younger than the lock is stale (the writer died and the pid was reused,
+     * as after a reboot), not a writer at work.
+     */
+    startedAt?: (pid: number) => string | null;
+  }): { session: number; gap: GapRecord | null } {
     if (this.readonly) throw new StoreError('E_STORE_READONLY', `${this.path} was opened read-only`);
     const host = hostname();
     try {
@@ -477,9 +496,10 @@ export class EvidenceStore {
           if (holder) {
             const pid = Number(holder.pid);
             const ours = pid === process.pid && heldLocks.has(`${realpathSync(this.path)}#${Number(holder.session)}`);
-            if (String(holder.host) === host && (ours || (pid !== process.pid && processAlive(pid)))) {
-              throw new StoreError('E_STORE_BUSY', `the evidence store ${this.path} is in use by pid ${pid} (since ${String(holder.since)})`, {
-                hint: `stop that netmon first, or use another --db; if no netmon runs as pid ${pid}, remove the stale lock by stopping nothing and running again after it exits`,
+            const since = String(holder.since);
+            if (String(holder.host) === host && (ours || (pid !== process.pid && processAlive(pid) && !startedAfter(options.startedAt?.(pid) ?? null, since)))) {
+              throw new StoreError('E_STORE_BUSY', `the evidence store ${this.path} is in use by pid ${pid} (since ${since})`, {
+                hint: `stop that netmon first (it finishes its capture on SIGTERM: kill ${pid}), or use another --db`,
               });
             }
             unclean = true;

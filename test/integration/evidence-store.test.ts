@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -754,6 +755,34 @@ describe('EvidenceStore (real SQLite files)', () => {
     } finally {
       b.close();
       a.close();
+    }
+  });
+
+  it('a lock whose pid now belongs to a process younger than the lock (the writer died, the pid was reused) is stale: taken over, recorded as a gap', async () => {
+    const { dir, db, csv } = freshPath();
+    expect(runCli(['--once', '--no-hash-binaries', '--db', db, '--csv', csv], { cwd: dir }).status).toBe(0);
+    // A real process, alive, that did not exist when the lock below was taken.
+    const other = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      await new Promise((resolve) => other.once('spawn', resolve));
+      const lock = (since: Date): void =>
+        withRaw(db, (raw) => {
+          const session = raw.prepare("SELECT MAX(seq) FROM records WHERE kind = 'session'").pluck().get();
+          raw.prepare('INSERT OR REPLACE INTO writer (id, pid, host, since, session) VALUES (1, ?, ?, ?, ?)').run(other.pid, hostname(), since.toISOString(), session);
+        });
+      // Taken an hour ago by a writer that is gone: the pid's process started long after.
+      lock(new Date(Date.now() - 3600_000));
+      const next = runCli(['--once', '--no-hash-binaries', '--db', db, '--csv', csv], { cwd: dir });
+      expect(next.status, next.stderr).toBe(0);
+      expect(next.stderr).toMatch(/recorded a gap in monitoring from .* \(the previous capture stopped without closing the store\)/);
+      // Taken after that process started: it may be the writer, so the store stays busy.
+      lock(new Date(Date.now() + 60_000));
+      const busy = runCli(['--once', '--no-hash-binaries', '--db', db, '--csv', csv], { cwd: dir });
+      expect(busy.status, busy.stderr).toBe(3);
+      expect(busy.stderr).toContain(`in use by pid ${other.pid}`);
+      expect(runCli(['verify-store', '--db', db], { cwd: dir }).status).toBe(0);
+    } finally {
+      other.kill('SIGKILL');
     }
   });
 
