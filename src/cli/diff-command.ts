@@ -13,6 +13,10 @@ export interface DiffFlags {
   pre?: string;
   post?: string;
   change?: string;
+  /** Select only snapshots of this host. */
+  host?: string;
+  /** Compare snapshots of two hosts (a host renamed in the window). */
+  allowHostChange?: boolean;
   db: string;
   controls?: string;
   expect?: string;
@@ -35,7 +39,7 @@ function timeSelector(selector: string): string | null {
  * before it), or a label (the last snapshot with it, within the change ticket when one is given).
  * Each is one query: a store of months of `--interval` ticks is not read whole.
  */
-export function selectSnapshot(find: SnapshotFinder, selector: string, change: string | undefined, role: 'pre' | 'post' | 'show'): SnapshotSummary {
+export function selectSnapshot(find: SnapshotFinder, selector: string, change: string | undefined, role: 'pre' | 'post' | 'show', host?: string): SnapshotSummary {
   const at = timeSelector(selector);
   const [found] = /^\d+$/.test(selector)
     ? find({ id: Number(selector) })
@@ -47,7 +51,7 @@ export function selectSnapshot(find: SnapshotFinder, selector: string, change: s
           ? find({ to: at, newestFirst: true, limit: 1 })
           : find({ label: selector, ...(change === undefined ? {} : { change }), newestFirst: true, limit: 1 });
   if (!found) {
-    const scope = change === undefined ? '' : ` for change ${change}`;
+    const scope = `${change === undefined ? '' : ` for change ${change}`}${host === undefined ? '' : ` on host ${JSON.stringify(host)}`}`;
     const what = role === 'show' ? '' : `--${role} `;
     throw new ConfigError('E_USAGE', `no snapshot matches ${what}${JSON.stringify(selector)}${scope}`, {
       hint: `list them with \`netmon snapshots\`; ${role === 'show' ? 'a snapshot is given as' : '--pre/--post take'} an id, a label, an ISO time, first or latest`,
@@ -60,17 +64,34 @@ export function selectSnapshot(find: SnapshotFinder, selector: string, change: s
  * The snapshots that bound a monitoring period without a ticket: the first taken at or after
  * `from` and the last taken at or before `to`.
  */
-export function selectPeriod(find: SnapshotFinder, from: Date, to: Date): { pre: SnapshotSummary; post: SnapshotSummary } {
+export function selectPeriod(find: SnapshotFinder, from: Date, to: Date, host?: string): { pre: SnapshotSummary; post: SnapshotSummary } {
   if (from.getTime() >= to.getTime()) throw new ConfigError('E_USAGE', `--from ${from.toISOString()} is not before --to ${to.toISOString()}`);
   const period = { from: from.toISOString(), to: to.toISOString() };
   const [pre] = find({ ...period, limit: 1 });
   const [post] = find({ ...period, newestFirst: true, limit: 1 });
   if (!pre || !post || pre.id === post.id) {
-    throw new ConfigError('E_USAGE', `${!pre ? 'no snapshot was' : 'only one snapshot was'} taken between ${from.toISOString()} and ${to.toISOString()}; a period needs two`, {
+    throw new ConfigError('E_USAGE', `${!pre ? 'no snapshot was' : 'only one snapshot was'} taken between ${from.toISOString()} and ${to.toISOString()}${host === undefined ? '' : ` on host ${JSON.stringify(host)}`}; a period needs two`, {
       hint: 'list them with `netmon snapshots`; capture with `netmon --interval N` during the period',
     });
   }
   return { pre, post };
+}
+
+/** A finder that sees only the snapshots of `host` (all of them without one). */
+export function onHost(find: SnapshotFinder, host: string | undefined): SnapshotFinder {
+  return host === undefined ? find : (query) => find({ ...query, host });
+}
+
+/**
+ * Before and after must come from one host: a store on a shared file system can hold several,
+ * and comparing two of them would report every difference between the hosts as a change. A host
+ * renamed in the window is compared only when asked for.
+ */
+export function checkOneHost(pre: SnapshotSummary, post: SnapshotSummary, allowHostChange: boolean | undefined): void {
+  if (pre.host === post.host || allowHostChange === true) return;
+  throw new ConfigError('E_USAGE', `the before snapshot ${pre.id} was taken on ${JSON.stringify(pre.host)} and the after snapshot ${post.id} on ${JSON.stringify(post.host)}: a window compares one host with itself`, {
+    hint: `choose one host's snapshots with --host NAME (\`netmon snapshots\` lists each snapshot's host), or give --allow-host-change if the host was renamed in the window`,
+  });
 }
 
 /** What a user should hear about the window they chose: the same snapshot twice, or pre after post. */
@@ -98,9 +119,10 @@ export function runDiff(flags: DiffFlags, io: CliIo): void {
   try {
     // One read transaction: a prune that commits meanwhile cannot remove a snapshot between its listing and its loading.
     const { pre, post, before, after } = store.reading(() => {
-      const find: SnapshotFinder = (query) => store.listSnapshots(query);
-      const pre = selectSnapshot(find, flags.pre ?? 'pre', flags.change, 'pre');
-      const post = selectSnapshot(find, flags.post ?? 'post', flags.change, 'post');
+      const find = onHost((query) => store.listSnapshots(query), flags.host);
+      const pre = selectSnapshot(find, flags.pre ?? 'pre', flags.change, 'pre', flags.host);
+      const post = selectSnapshot(find, flags.post ?? 'post', flags.change, 'post', flags.host);
+      checkOneHost(pre, post, flags.allowHostChange);
       return { pre, post, before: store.loadSnapshot(pre.id), after: store.loadSnapshot(post.id) };
     });
     for (const note of windowNotes(pre, post)) io.stderr(`netmon: note: ${note}\n`);

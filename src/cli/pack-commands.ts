@@ -12,7 +12,7 @@ import { openP12 } from '../pack/pki.js';
 import { CERT_FILE, generateSigningKeys, loadPdfIdentity, loadSigner, P12_FILE } from '../pack/signing.js';
 import { EvidenceStore } from '../store/evidence-store.js';
 import { NETMON_VERSION } from '../version.js';
-import { selectPeriod, selectSnapshot, windowNotes, type SnapshotFinder } from './diff-command.js';
+import { checkOneHost, onHost, selectPeriod, selectSnapshot, windowNotes } from './diff-command.js';
 import { timeFlag } from './store-commands.js';
 import { progressLine, type CliIo } from './program.js';
 import { count } from '../model/format.js';
@@ -42,6 +42,10 @@ export interface ReportFlags {
   /** A monitoring period without a ticket: an ISO 8601 time or an age (24h, 7d). */
   from?: string;
   to?: string;
+  /** Select only snapshots of this host. */
+  host?: string;
+  /** Compare snapshots of two hosts (a host renamed in the window). */
+  allowHostChange?: boolean;
 }
 
 /** The first line of a passphrase file, without its line ending. */
@@ -79,8 +83,9 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
       progress(`verifying the evidence store ${flags.db}`);
       const verified = store.verify({ onProgress: (done, total) => progress(`verifying the evidence store ${flags.db}: record ${done} of ${total}`) });
       if (!verified.ok) throw new VerificationError('E_VERIFY', `the evidence store ${flags.db} fails verification at record ${verified.problem!.seq}: ${verified.problem!.message}; no report is made from it`);
-      const find: SnapshotFinder = (query) => store.listSnapshots(query);
-      const { pre, post } = flags.from !== undefined ? selectPeriod(find, timeFlag('--from', flags.from), timeFlag('--to', flags.to ?? new Date().toISOString())) : { pre: selectSnapshot(find, flags.pre ?? 'pre', flags.change, 'pre'), post: selectSnapshot(find, flags.post ?? 'post', flags.change, 'post') };
+      const find = onHost((query) => store.listSnapshots(query), flags.host);
+      const { pre, post } = flags.from !== undefined ? selectPeriod(find, timeFlag('--from', flags.from), timeFlag('--to', flags.to ?? new Date().toISOString()), flags.host) : { pre: selectSnapshot(find, flags.pre ?? 'pre', flags.change, 'pre', flags.host), post: selectSnapshot(find, flags.post ?? 'post', flags.change, 'post', flags.host) };
+      checkOneHost(pre, post, flags.allowHostChange);
       for (const note of windowNotes(pre, post)) {
         progress(null);
         io.stderr(`netmon: note: ${note}\n`);

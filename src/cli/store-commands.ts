@@ -20,6 +20,7 @@ export interface SnapshotsFlags {
   output: 'text' | 'json';
   label?: string;
   change?: string;
+  host?: string;
   from?: string;
   to?: string;
   last?: string;
@@ -31,6 +32,7 @@ function snapshotsQuery(flags: SnapshotsFlags, now: Date): SnapshotQuery {
   const query: SnapshotQuery = {};
   if (flags.label !== undefined) query.label = flags.label;
   if (flags.change !== undefined) query.change = flags.change;
+  if (flags.host !== undefined) query.host = flags.host;
   const from = time('--from', flags.from);
   const to = time('--to', flags.to);
   if (from !== undefined) query.from = from;

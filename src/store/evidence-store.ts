@@ -93,6 +93,8 @@ export interface SnapshotQuery {
   idBelow?: number;
   label?: string;
   change?: string;
+  /** Taken on this host (its hostname as the snapshot records it). */
+  host?: string;
   /** Taken at or after this time (ISO 8601 UTC with milliseconds, as Date#toISOString writes). */
   from?: string;
   /** Taken at or before this time (same form). */
@@ -855,6 +857,7 @@ export class EvidenceStore {
     add('id < ?', query.idBelow);
     add('label = ?', query.label);
     add('change_ticket = ?', query.change);
+    add('host = ?', query.host);
     // taken_at is Date#toISOString() text, whose order is the order of time.
     add('taken_at >= ?', query.from);
     add('taken_at <= ?', query.to);
