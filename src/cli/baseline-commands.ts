@@ -81,6 +81,13 @@ export function loadBaseline(flags: Pick<BaselineFlags, 'baseline' | 'db'>): { s
   }
 }
 
+/** A baseline of another host (a golden one, or a store shared by hosts) is allowed, and said. */
+function hostNote(baseline: Snapshot, now: Snapshot, io: CliIo): void {
+  if (baseline.host.hostname !== now.host.hostname) {
+    io.stderr(`netmon: note: the baseline was taken on ${JSON.stringify(baseline.host.hostname)}, this is ${JSON.stringify(now.host.hostname)}: findings are differences between the two hosts\n`);
+  }
+}
+
 function standing(flags: Pick<BaselineFlags, 'allow'>): ExpectedChanges | null {
   return flags.allow === undefined ? null : loadExpectedChanges(flags.allow);
 }
@@ -98,6 +105,7 @@ export async function runCheck(flags: BaselineFlags & { output: 'text' | 'json' 
   const allow = standing(flags);
   const base = loadBaseline(flags);
   const now = await snapshot(toSnapshotOptions(flags));
+  hostNote(base.snapshot, now, io);
   // Compare like with like: the baseline narrowed to the selection the current inventory used.
   const findings = findingsBetween(filterSnapshot(base.snapshot, now.selection), now, catalogue, allow);
   const report: FindingsReport = {
@@ -149,6 +157,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
         } else {
           io.stderr(`netmon: watching ${count(tick.snapshot.sockets.length, 'socket')} (no baseline: changes are reported from the next capture on)\n`);
         }
+        if (previous === baseline && baseline !== null) hostNote(baseline, tick.snapshot, io);
         for (const s of tick.snapshot.sockets) if (!s.listening) seenDestinations.add(s.remoteAddress);
         previous = tick.snapshot;
       },

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, HOLDER, runCli, startJsonProcess, stop } from '../helpers/processes.js';
@@ -38,7 +38,17 @@ describe('init, check and watch', () => {
   it('keeps the baseline in a file with --baseline, and refuses a missing or foreign one', () => {
     const file = join(dir, 'baseline.json');
     expect(runCli(['init', '--baseline', file, ...filter]).status).toBe(0);
-    expect(runCli(['check', '--baseline', file, ...filter]).status).toBe(0);
+    const same = runCli(['check', '--baseline', file, ...filter]);
+    expect(same.status).toBe(0);
+    expect(same.stderr).not.toContain('the baseline was taken on');
+    // A golden baseline made on another host is compared, and the difference of hosts said.
+    const golden = join(dir, 'golden.json');
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as { host: { hostname: string } };
+    doc.host.hostname = 'golden-image';
+    writeFileSync(golden, JSON.stringify(doc));
+    const other = runCli(['check', '--baseline', golden, ...filter]);
+    expect(other.status, other.stderr).toBe(0);
+    expect(other.stderr).toContain(`netmon: note: the baseline was taken on "golden-image", this is "${hostname()}"`);
     const missing = runCli(['check', '--baseline', join(dir, 'nope.json'), ...filter]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/cannot read the baseline/);

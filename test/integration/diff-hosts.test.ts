@@ -33,10 +33,10 @@ const ids: Record<string, number> = {};
   const db5432 = makeSocket({ localPort: 5432, inode: 3 });
   // alpha opens an admin port in the window; beta, a database host, does not change.
   const steps: [string, string, Snapshot][] = [
-    ['alpha-pre', 'pre', on('alpha', makeSnapshot({ sockets: [web] }), 0))],
-    ['beta-pre', 'pre', on('beta', makeSnapshot({ sockets: [db5432] }), 1))],
-    ['beta-post', 'post', on('beta', makeSnapshot({ sockets: [db5432] }), 20))],
-    ['alpha-post', 'post', on('alpha', makeSnapshot({ sockets: [web, admin] }), 21))],
+    ['alpha-pre', 'pre', on('alpha', makeSnapshot({ sockets: [web] }), 0)],
+    ['beta-pre', 'pre', on('beta', makeSnapshot({ sockets: [db5432] }), 1)],
+    ['beta-post', 'post', on('beta', makeSnapshot({ sockets: [db5432] }), 20)],
+    ['alpha-post', 'post', on('alpha', makeSnapshot({ sockets: [web, admin] }), 21)],
   ];
   for (const [name, label, snapshot] of steps) ids[name] = store.appendSnapshot(snapshot, { label, change: 'CHG-7' }).id;
   store.close();
