@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { platformCollector, type PlatformCollector } from '../collect/index.js';
 import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 import { snapshot as takeSnapshot, type SnapshotOptions } from '../snapshot/snapshot.js';
-import { appendCsv, completeCsv, csvRows, trailRestarted, type CsvAppendResult, type CsvCleanEnd, type CsvCompletion, type CsvContext } from '../store/csv-trail.js';
+import { appendCsv, checkCsvWritable, completeCsv, csvRows, trailRestarted, type CsvAppendResult, type CsvCleanEnd, type CsvCompletion, type CsvContext } from '../store/csv-trail.js';
 import { socketBody } from '../store/socket-body.js';
 import { EvidenceStore, type GapRecord } from '../store/evidence-store.js';
 import { ConfigError, StoreError } from '../errors.js';
@@ -134,6 +134,7 @@ export class CaptureSession {
         hint: 'e.g. --db netmon.db --csv network_connections.csv (the defaults)',
       });
     }
+    if (options.csv !== null) checkCsvWritable(options.csv);
     const store = EvidenceStore.open(options.db, options.now ? { now: options.now } : {});
     try {
       const collector = options.snapshot?.collector ?? platformCollector();

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
 import { describeErrno, StoreError } from '../errors.js';
 import { protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 import { isoWithOffset } from '../outputs/time.js';
@@ -262,6 +263,27 @@ export function trailRestarted(path: string, end: Pick<CsvCleanEnd, 'size' | 'de
   if (st.dev !== end.device || st.ino !== end.inode) return 'it is another file (replaced, or moved away and created again)';
   if (st.size < end.size) return `it was cut from ${end.size} to ${st.size} bytes (emptied or truncated)`;
   return null;
+}
+
+/**
+ * Throw the error appendCsv() would give if the trail cannot be written at all (a missing
+ * directory, no permission, a read-only file system), before a capture stores anything: a
+ * snapshot stored without its rows is a loose end. Creates nothing.
+ */
+export function checkCsvWritable(path: string): void {
+  let target = path;
+  try {
+    if (!fs.existsSync(path)) target = dirname(resolve(path));
+    fs.accessSync(target, fs.constants.W_OK);
+    const isDirectory = fs.statSync(target).isDirectory();
+    if (target !== path && !isDirectory) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    if (target === path && isDirectory) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+  } catch (error) {
+    throw new StoreError('E_CSV_OPEN', `cannot write the CSV trail: ${describeErrno(error, target === path ? 'writing' : 'creating a file in', target)}; nothing was captured`, {
+      hint: 'create the directory or fix its permissions, give another --csv PATH, or --no-csv',
+      cause: error,
+    });
+  }
 }
 
 /** Whether a trail of `size` bytes starts with netmon's header (as much of it as the file holds: a crash can tear it). */

@@ -414,18 +414,24 @@ describe.skipIf(
   it('--once with the store and the trail there: exit 3, stderr names the path and the cause', () => {
     const r = runCli(['--once', '--db', join(locked, 'n.db'), '--csv', join(locked, 't.csv')], { prefix: AS_NOBODY, cwd: open });
     expect(r.status, r.stderr).toBe(3);
-    expect(r.stderr).toContain(join(locked, 'n.db'));
-    expect(r.stderr).toMatch(/permission|EACCES/i);
+    // The trail is checked before anything is stored: its directory is named.
+    expect(r.stderr).toContain(`cannot write the CSV trail: EACCES (permission denied) creating a file in ${locked}; nothing was captured`);
+    expect(readdirSync(locked)).toEqual([]);
+    const storeOnly = runCli(['--once', '--db', join(locked, 'n.db'), '--no-csv'], { prefix: AS_NOBODY, cwd: open });
+    expect(storeOnly.status, storeOnly.stderr).toBe(3);
+    expect(storeOnly.stderr).toContain(join(locked, 'n.db'));
+    expect(storeOnly.stderr).toMatch(/permission|EACCES/i);
     expect(readdirSync(locked)).toEqual([]);
   });
 
-  it('--once with only the trail there: exit 3, stderr names the CSV path and EACCES', () => {
+  it('--once with only the trail there: exit 3 before anything is stored, stderr names the directory and EACCES', () => {
     const csv = join(locked, 't.csv');
     const r = runCli(['--once', '--filter', ':1', '--db', join(open, 'n.db'), '--csv', csv], { prefix: AS_NOBODY, cwd: open });
     expect(r.status, r.stderr).toBe(3);
-    expect(r.stderr).toContain(`cannot open the CSV trail: EACCES (permission denied) opening ${csv}`);
-    // The store is written first: the message says where the snapshot is.
-    expect(r.stderr).toMatch(new RegExp(`netmon: error: snapshot \\d+ is in the evidence store ${join(open, 'n.db')}, but the CSV trail was not updated \\(0 rows not written\\)`));
+    expect(r.stderr).toContain(`cannot write the CSV trail: EACCES (permission denied) creating a file in ${locked}; nothing was captured`);
+    expect(r.stderr).toContain('--no-csv');
+    // Checked before the store is opened: no snapshot without its rows, no store at all.
+    expect(existsSync(join(open, 'n.db'))).toBe(false);
     expect(existsSync(csv)).toBe(false);
   });
 
@@ -569,6 +575,25 @@ describe.skipIf(skipWithReason(!haveCli || !havePython, `CSV trail through the C
     expect(linked.status, linked.stderr).toBe(2);
     expect(linked.stderr).toContain('--db and --csv name the same file (link)');
     expect(readFileSync(join(dir, 'x')).equals(before)).toBe(true);
+  });
+
+  it('a trail that cannot be written (missing directory, a directory, a file as directory) stops --once before anything is stored', () => {
+    const dir = freshDir(0o777);
+    mkdirSync(join(dir, 'adir'));
+    writeFileSync(join(dir, 'afile'), '');
+    const cases: [string, string][] = [
+      [join(dir, 'missing', 't.csv'), `ENOENT (no such file or directory) creating a file in ${join(dir, 'missing')}`],
+      [join(dir, 'adir'), `EISDIR`],
+      [join(dir, 'afile', 't.csv'), `ENOTDIR`],
+    ];
+    for (const [csv, cause] of cases) {
+      const r = runCli(['--once', '--db', 'n.db', '--csv', csv], { cwd: dir });
+      expect(r.status, r.stderr).toBe(3);
+      expect(r.stderr).toContain('netmon: error: cannot write the CSV trail: ');
+      expect(r.stderr).toContain(cause);
+      expect(r.stderr).toContain('nothing was captured');
+    }
+    expect(readdirSync(dir).sort()).toEqual(['adir', 'afile']);
   });
 
   it('a trail left with a partial last line is repaired by --once, which says so on stderr', () => {
