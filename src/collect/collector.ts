@@ -31,6 +31,12 @@ export interface SocketScan {
   namespacesUnknown: number;
   /** The descriptor walk was skipped and the previous walk's owners were used (`reuseOwners`). */
   ownersReused?: boolean;
+  /**
+   * Other users' processes are hidden from this collector (proc mounted with hidepid=invisible):
+   * why, and the uid they are hidden from. Neither their descriptors nor their namespaces can be
+   * read, and how many there are is unknown.
+   */
+  processesHidden?: { reason: string; uid: number; remedy: string };
 }
 
 export interface ScanOptions {

@@ -15,6 +15,9 @@ import {
   parseProcStat,
   parseProcStatus,
   parseSocketLink,
+  hasEffectiveCapability,
+  hidesProcesses,
+  parseProcMount,
 } from './parse/proc-process.js';
 import { forEachProcNetInode, parseProcNet, PROC_NET_TABLES, socketsFromColumns } from './parse/proc-net.js';
 import { NativeWork, ProcHelper, type ProcWork, type TableResult } from './linux-helper.js';
@@ -33,6 +36,8 @@ export interface LinuxDeps {
   statInode(path: string): number;
   exec(command: string, args: string[]): { status: number | null; stdout: string; stderr: string; error?: Error };
   getuid(): number;
+  /** Supplementary group ids of the collector. */
+  getgroups(): number[];
   littleEndian: boolean;
   hostname(): string;
   kernelRelease(): string;
@@ -53,6 +58,7 @@ export const defaultLinuxDeps: LinuxDeps = {
     return { status: result.status, stdout: result.stdout ?? '', stderr: result.stderr ?? '', ...(result.error ? { error: result.error } : {}) };
   },
   getuid: () => (typeof process.getuid === 'function' ? process.getuid() : -1),
+  getgroups: () => (typeof process.getgroups === 'function' ? process.getgroups() : []),
   littleEndian: os.endianness() === 'LE',
   hostname: () => os.hostname(),
   kernelRelease: () => os.release(),
@@ -318,12 +324,14 @@ export class LinuxCollector implements PlatformCollector {
       work.close();
     }
 
+    const hidden = this.processesHidden();
     const stats = {
       processesScanned: scanned,
       processesDenied: denied,
       deniedUids,
       processesExited: exited,
       namespacesUnknown: nsUnknown,
+      ...(hidden === null ? {} : { processesHidden: hidden }),
     };
     // Remember the walk for the next scan only when that scan may reuse it (a capture session).
     this.walkMemory = null;
@@ -339,7 +347,7 @@ export class LinuxCollector implements PlatformCollector {
   private walkMemory: {
     owners: Map<number, SocketOwner[]>;
     unfound: Set<number>;
-    stats: Pick<SocketScan, 'processesScanned' | 'processesDenied' | 'deniedUids' | 'processesExited' | 'namespacesUnknown'>;
+    stats: Pick<SocketScan, 'processesScanned' | 'processesDenied' | 'deniedUids' | 'processesExited' | 'namespacesUnknown' | 'processesHidden'>;
     reuses: number;
   } | null = null;
 
@@ -618,6 +626,40 @@ export class LinuxCollector implements PlatformCollector {
 
   runningAsRoot(): boolean {
     return this.deps.getuid() === 0;
+  }
+
+  private hidden: { reason: string; uid: number; remedy: string } | null | undefined;
+
+  /**
+   * Whether other users' processes are invisible here: procfs mounted with hidepid=invisible (or
+   * ptraceable), as hardening guides recommend, hides them from a collector that is not root, has
+   * no CAP_SYS_PTRACE and is not in the mount's gid= group. Their sockets are in the tables, but
+   * nothing says who holds them. Read once per collector.
+   */
+  private processesHidden(): { reason: string; uid: number; remedy: string } | null {
+    if (this.hidden !== undefined) return this.hidden;
+    const { procRoot } = this.deps;
+    const uid = this.deps.getuid();
+    let hidden: { reason: string; uid: number; remedy: string } | null = null;
+    if (uid !== 0) {
+      try {
+        const mount = parseProcMount(this.deps.readFile(`${procRoot}/self/mountinfo`), fs.realpathSync(procRoot));
+        if (mount && hidesProcesses(mount.hidepid)) {
+          const exempt = mount.gid !== null && this.deps.getgroups().includes(mount.gid);
+          const CAP_SYS_PTRACE = 19;
+          if (!exempt && !hasEffectiveCapability(this.deps.readFile(`${procRoot}/self/status`), CAP_SYS_PTRACE)) {
+            hidden = {
+              reason: `${procRoot} is mounted with hidepid=${mount.hidepid}`,
+              uid,
+              remedy: mount.gid === null ? `remount ${procRoot} with gid=GROUP and add netmon's user to that group` : `add netmon's user to group ${mount.gid} (the gid= option of ${procRoot})`,
+            };
+          }
+        }
+      } catch {
+        // No mountinfo to read (a replayed /proc): nothing is known to be hidden.
+      }
+    }
+    return (this.hidden = hidden);
   }
 
   executableFile(pid: number): string {

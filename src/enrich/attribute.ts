@@ -12,6 +12,8 @@ export interface AttributionContext {
    * sockets of its own uids.
    */
   deniedUids: ReadonlySet<number> | null;
+  /** Processes of users other than `uid` are hidden (hidepid): they can explain any socket of another uid. */
+  hiddenFrom?: number;
 }
 
 export interface Attribution {
@@ -34,5 +36,6 @@ export function attributeSocket(inode: number, uid: number, ctx: AttributionCont
   if (ctx.processesDenied > 0 && (ctx.deniedUids === null || ctx.deniedUids.has(uid))) {
     return { owners: [], unattributed: 'permission-denied' };
   }
+  if (ctx.hiddenFrom !== undefined && uid !== ctx.hiddenFrom) return { owners: [], unattributed: 'permission-denied' };
   return { owners: [], unattributed: 'other-namespace' };
 }

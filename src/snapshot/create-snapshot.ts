@@ -27,6 +27,8 @@ export interface SnapshotParts {
     processesExited: number;
     namespacesUnknown: number;
     runningAsRoot: boolean;
+    /** Other users' processes are hidden (hidepid): why. */
+    processesHidden?: { reason: string; remedy: string };
   };
   warnings?: SnapshotWarning[];
 }
@@ -61,7 +63,7 @@ export function computeCoverage(sockets: readonly SocketRecord[], scan: Snapshot
     unattributed: total - attributed,
     byReason,
     ratio: total === 0 ? 1 : attributed / total,
-    privileged: scan.processesDenied === 0 && scan.namespacesUnknown === 0,
+    privileged: scan.processesDenied === 0 && scan.namespacesUnknown === 0 && scan.processesHidden === undefined,
     processesScanned: scan.processesScanned,
     processesDenied: scan.processesDenied,
     processesExited: scan.processesExited,
@@ -74,19 +76,20 @@ export const PRIVILEGE_HINT =
   'run netmon as root, or grant the node binary CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH ' +
   '(sudo setcap cap_sys_ptrace,cap_dac_read_search+ep "$(readlink -f "$(command -v node)")")';
 
-function coverageWarnings(coverage: Coverage, namespaces: readonly NamespaceRecord[], runningAsRoot: boolean): SnapshotWarning[] {
+function coverageWarnings(coverage: Coverage, namespaces: readonly NamespaceRecord[], runningAsRoot: boolean, hidden: { reason: string; remedy: string } | undefined): SnapshotWarning[] {
   const warnings: SnapshotWarning[] = [];
   const denied = coverage.byReason['permission-denied'];
-  if (coverage.processesDenied > 0 || coverage.namespacesUnknown > 0) {
+  if (coverage.processesDenied > 0 || coverage.namespacesUnknown > 0 || hidden !== undefined) {
     const parts: string[] = [];
     const processes = (n: number) => count(n, 'process', 'processes');
     if (denied > 0) parts.push(`${denied} of ${count(coverage.total, 'socket')} could not be attributed`);
+    if (hidden !== undefined) parts.push(`other users' processes are hidden from netmon (${hidden.reason}), so their sockets cannot be attributed and sockets of other network namespaces may be missing`);
     if (coverage.processesDenied > 0) parts.push(`the descriptors of ${processes(coverage.processesDenied)} were not readable`);
     if (coverage.namespacesUnknown > 0) parts.push(`the network namespace of ${processes(coverage.namespacesUnknown)} was not readable, so sockets of other namespaces may be missing`);
     warnings.push(
       runningAsRoot
         ? { code: 'W_PROTECTED', message: `${parts.join('; ')}, although netmon runs as root: those processes are protected (a sandbox's init, or a Linux security module such as Yama, SELinux or AppArmor)` }
-        : { code: 'W_PRIVILEGE', message: `insufficient privilege: ${parts.join('; ')}; to fix, ${PRIVILEGE_HINT}` },
+        : { code: 'W_PRIVILEGE', message: `insufficient privilege: ${parts.join('; ')}; to fix, ${PRIVILEGE_HINT}${hidden === undefined ? '' : `, or ${hidden.remedy}`}` },
     );
   }
   for (const ns of namespaces) {
@@ -113,6 +116,6 @@ export function createSnapshot(parts: SnapshotParts): Snapshot {
     sockets,
     processes,
     coverage,
-    warnings: [...coverageWarnings(coverage, parts.namespaces, parts.scan.runningAsRoot), ...(parts.warnings ?? [])],
+    warnings: [...coverageWarnings(coverage, parts.namespaces, parts.scan.runningAsRoot, parts.scan.processesHidden), ...(parts.warnings ?? [])],
   };
 }

@@ -87,6 +87,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     owners: processInfo ? scan.owners : undefined,
     processesDenied: scan.processesDenied,
     deniedUids: scan.deniedUids,
+    ...(scan.processesHidden === undefined ? {} : { hiddenFrom: scan.processesHidden.uid }),
   };
 
   let sockets: SocketRecord[] = [];

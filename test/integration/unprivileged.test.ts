@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Snapshot } from '../../src/model/types.js';
 import { HOLDER, haveCommand, isRoot, runCli, skipWithReason, startJsonProcess, stop, type Started } from '../helpers/processes.js';
@@ -36,5 +37,48 @@ describe.skipIf(skip)('without root', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/\(no access\)/);
     expect(r.stdout).toMatch(/coverage: \d+ sockets? .*permission denied/);
+  });
+});
+
+// /proc mounted with hidepid=invisible, as hardening guides (CIS) recommend: other users'
+// processes are not listed at all, so nothing reports them as unreadable. A private mount
+// namespace gets its own proc instance with that option; the host's /proc is not touched.
+const hiddenProc = (options: string) => ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `mount -t proc -o ${options} proc /proc && exec "$@"`, 'sh'];
+const canMountProc = isRoot && haveCommand('setpriv') && haveCommand('unshare') && spawnSync(hiddenProc('hidepid=2')[0]!, [...hiddenProc('hidepid=2').slice(1), 'true']).status === 0;
+const skipHidden = skipWithReason(!canMountProc, 'hidepid run: needs root, setpriv and unshare (util-linux), and a kernel that lets root mount proc in a private mount namespace');
+
+describe.skipIf(skipHidden)('without root, /proc mounted with hidepid=invisible', () => {
+  let holder: Started<{ pid: number; tcp4: number }>;
+  beforeAll(async () => {
+    holder = await startJsonProcess(process.execPath, [HOLDER, '--listen-port', '2425']);
+  });
+  afterAll(async () => stop(holder?.child));
+
+  it('marks the hidden owner\'s socket permission-denied (not "another namespace"), not privileged, and says why and what fixes it', () => {
+    const r = runCli(['snapshot', '--output', 'json', '--filter', ':2425'], { prefix: [...hiddenProc('hidepid=2'), ...AS_NOBODY] });
+    expect(r.status, r.stderr).toBe(0);
+    const snap = JSON.parse(r.stdout) as Snapshot;
+    const listener = snap.sockets.find((s) => s.state === 'LISTEN' && s.localPort === 2425);
+    expect(listener, r.stdout).toBeDefined();
+    expect(listener!.owners).toEqual([]);
+    expect(listener!.unattributed).toBe('permission-denied');
+    expect(snap.coverage.privileged).toBe(false);
+    // Hidden processes are not counted as denied ones: nobody knows how many there are.
+    expect(snap.coverage.processesDenied).toBe(0);
+    const warning = snap.warnings.find((w) => w.code === 'W_PRIVILEGE');
+    expect(warning?.message).toContain("other users' processes are hidden from netmon (/proc is mounted with hidepid=invisible)");
+    expect(warning?.message).toContain('remount /proc with gid=GROUP');
+    expect(r.stderr).toContain('hidepid=invisible');
+  });
+
+  it('a member of the gid= group sees every process: the usual unreadable-descriptor account, no hidden processes', () => {
+    const r = runCli(['snapshot', '--output', 'json', '--filter', ':2425'], {
+      prefix: [...hiddenProc('hidepid=2,gid=4242'), 'setpriv', '--reuid=65534', '--regid=65534', '--groups=4242', '--inh-caps=-all', '--bounding-set=-all'],
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const snap = JSON.parse(r.stdout) as Snapshot;
+    expect(snap.sockets.find((s) => s.localPort === 2425)?.unattributed).toBe('permission-denied');
+    expect(snap.coverage.processesDenied).toBeGreaterThan(0);
+    expect(r.stderr).not.toContain('hidden');
   });
 });

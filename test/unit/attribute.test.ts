@@ -44,6 +44,12 @@ describe('attributeSocket', () => {
     expect(attributeSocket(9999, 1234, ctx({ processesDenied: 1, deniedUids: null }))).toEqual({ owners: [], unattributed: 'permission-denied' });
   });
 
+  it('permission-denied for a socket of another uid when other users\' processes are hidden (hidepid); its own uid is re-checked as usual', () => {
+    expect(attributeSocket(9999, 0, ctx({ hiddenFrom: 65534 }))).toEqual({ owners: [], unattributed: 'permission-denied' });
+    expect(attributeSocket(9999, 65534, ctx({ hiddenFrom: 65534 }))).toEqual({ owners: [], unattributed: 'other-namespace' });
+    expect(attributeSocket(7122, 0, ctx({ hiddenFrom: 65534 }))).toEqual({ owners: [{ pid: 4123, fd: 19 }] });
+  });
+
   it('not permission-denied when no unreadable process has the socket uid', () => {
     expect(attributeSocket(9999, 1000, ctx({ processesDenied: 3, deniedUids: new Set([0, 33]) }))).toEqual({ owners: [], unattributed: 'other-namespace' });
   });

@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  hasEffectiveCapability,
+  hidesProcesses,
+  parseProcMount,
   parseBootTime,
   parseCmdline,
   parseContainerId,
@@ -261,5 +264,43 @@ describe('parsePortRange', () => {
     for (const text of ['0x10 0x20', '1e3 2e3', '-5 10', '70000 80000']) {
       expect(() => parsePortRange(text), text).toThrow(ParseError);
     }
+  });
+});
+
+describe('parseProcMount, hidesProcesses, hasEffectiveCapability', () => {
+  // Lines as /proc/self/mountinfo writes them (a Debian host, a container's /proc hidden by a
+  // second mount on top, a mount point with a space).
+  const MOUNTINFO = [
+    '22 1 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw',
+    '23 22 0:22 / /proc/sys/fs/binfmt_misc rw,relatime shared:13 - autofs systemd-1 rw,fd=29',
+    '61 22 0:51 / /proc rw,relatime shared:30 - proc proc rw,gid=4242,hidepid=invisible',
+    '70 1 0:52 / /srv/my\\040proc rw,relatime - proc proc rw,hidepid=2',
+    '71 1 0:53 / /run/user rw - tmpfs tmpfs rw,hidepid=2',
+  ].join('\n');
+
+  it('reads the last proc mount at the mount point, with its hidepid and gid options', () => {
+    expect(parseProcMount(MOUNTINFO, '/proc')).toEqual({ hidepid: 'invisible', gid: 4242 });
+    expect(parseProcMount(MOUNTINFO, '/srv/my proc')).toEqual({ hidepid: '2', gid: null });
+    expect(parseProcMount(MOUNTINFO.split('\n')[0]!, '/proc')).toEqual({ hidepid: '0', gid: null });
+  });
+
+  it('is null where no proc file system is mounted (another type, or nothing)', () => {
+    expect(parseProcMount(MOUNTINFO, '/run/user')).toBeNull();
+    expect(parseProcMount(MOUNTINFO, '/nowhere')).toBeNull();
+    expect(parseProcMount('', '/proc')).toBeNull();
+  });
+
+  it('hidepid 2/invisible and 4/ptraceable hide processes; 0/off and 1/noaccess only their contents', () => {
+    for (const v of ['2', 'invisible', '4', 'ptraceable']) expect(hidesProcesses(v), v).toBe(true);
+    for (const v of ['0', 'off', '1', 'noaccess']) expect(hidesProcesses(v), v).toBe(false);
+  });
+
+  it('reads CapEff bits (CAP_SYS_PTRACE is bit 19)', () => {
+    const status = (capEff: string) => `Name:\tnode\nCapInh:\t0000000000000000\nCapEff:\t${capEff}\nCapBnd:\t000001ffffffffff\n`;
+    expect(hasEffectiveCapability(status('000001ffffffffff'), 19)).toBe(true);
+    expect(hasEffectiveCapability(status('0000000000080000'), 19)).toBe(true);
+    expect(hasEffectiveCapability(status('0000000000000000'), 19)).toBe(false);
+    expect(hasEffectiveCapability(status('0000000000040000'), 19)).toBe(false);
+    expect(hasEffectiveCapability('Name:\tx\n', 19)).toBe(false);
   });
 });

@@ -113,3 +113,46 @@ export function parsePortRange(text: string, source = 'ip_local_port_range'): [n
   }
   return [low, high];
 }
+
+/** How a proc file system is mounted, as far as process visibility goes. */
+export interface ProcMount {
+  /** The hidepid option as written (0, 1, 2, 4, off, noaccess, invisible, ptraceable); "0" without one. */
+  hidepid: string;
+  /** The gid= option: members of this group see every process. */
+  gid: number | null;
+}
+
+/** Undo mountinfo's octal escapes (space, tab, newline, backslash). */
+const unescapeMount = (text: string): string => text.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+
+/**
+ * The proc mount at `mountPoint` in /proc/self/mountinfo (the last one there, which hides any
+ * below it), or null when no proc file system is mounted there. Pure.
+ */
+export function parseProcMount(mountinfo: string, mountPoint: string): ProcMount | null {
+  let found: ProcMount | null = null;
+  for (const line of mountinfo.split('\n')) {
+    const fields = line.split(' ');
+    const dash = fields.indexOf('-');
+    if (dash < 6 || fields[dash + 1] !== 'proc' || unescapeMount(fields[4] ?? '') !== mountPoint) continue;
+    let hidepid = '0';
+    let gid: number | null = null;
+    for (const option of (fields[dash + 3] ?? '').split(',')) {
+      if (option.startsWith('hidepid=')) hidepid = option.slice(8);
+      else if (/^gid=\d+$/.test(option)) gid = Number(option.slice(4));
+    }
+    found = { hidepid, gid };
+  }
+  return found;
+}
+
+/** Whether a hidepid value hides other users' processes from listing (not only their contents). */
+export function hidesProcesses(hidepid: string): boolean {
+  return hidepid === '2' || hidepid === 'invisible' || hidepid === '4' || hidepid === 'ptraceable';
+}
+
+/** Whether /proc/<pid>/status shows capability `bit` in CapEff. Pure. */
+export function hasEffectiveCapability(status: string, bit: number): boolean {
+  const match = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
+  return match !== null && (BigInt(`0x${match[1]!}`) & (1n << BigInt(bit))) !== 0n;
+}
