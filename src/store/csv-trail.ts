@@ -280,7 +280,7 @@ export function checkCsvWritable(path: string): void {
     if (target === path && isDirectory) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
   } catch (error) {
     throw new StoreError('E_CSV_OPEN', `cannot write the CSV trail: ${describeErrno(error, target === path ? 'writing' : 'creating a file in', target)}; nothing was captured`, {
-      hint: 'create the directory or fix its permissions, give another --csv PATH, or --no-csv',
+      hint: 'run netmon in a directory you can write to (the trail and the store are created there by default), fix the path or its permissions, give another --csv PATH, or --no-csv',
       cause: error,
     });
   }
