@@ -138,7 +138,7 @@ export class CaptureSession {
     const store = EvidenceStore.open(options.db, options.now ? { now: options.now } : {});
     try {
       const collector = options.snapshot?.collector ?? platformCollector();
-      const { gap } = store.beginSession({ interval, startedAt: (pid) => collector.readProcess(pid).startTime });
+      const { gap } = store.beginSession({ interval, identify: (pid) => collector.processIdentity(pid) });
       return new CaptureSession(store, gap, options, collector);
     } catch (error) {
       store.close();

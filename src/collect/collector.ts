@@ -86,6 +86,12 @@ export interface PlatformCollector {
   /** Of the given sockets of a namespace, the inodes still present in its tables now (re-reads only the tables they came from). */
   presentInodes(netns: number, sockets: ReadonlyArray<Pick<RawSocket, 'inode' | 'transport' | 'family'>>): Set<number>;
   readProcess(pid: number): RawProcess;
+  /**
+   * What tells this process apart from any other that had or will have its pid, immune to clock
+   * changes (on Linux: the boot id and the start time in clock ticks since boot); null when the
+   * process is gone or it cannot be read.
+   */
+  processIdentity(pid: number): string | null;
   /** A path whose open() yields the process's executable, even if deleted or in another mount namespace. */
   executableFile(pid: number): string;
   readAccounts(): Accounts;

@@ -628,6 +628,15 @@ export class LinuxCollector implements PlatformCollector {
     return this.deps.getuid() === 0;
   }
 
+  processIdentity(pid: number): string | null {
+    try {
+      const boot = this.deps.readFile(`${this.deps.procRoot}/sys/kernel/random/boot_id`).trim();
+      return `${boot}/${parseProcStat(this.deps.readFile(`${this.deps.procRoot}/${pid}/stat`)).startTicks}`;
+    } catch {
+      return null;
+    }
+  }
+
   private hidden: { reason: string; uid: number; remedy: string } | null | undefined;
 
   /**

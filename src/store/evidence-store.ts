@@ -174,15 +174,11 @@ interface SetState {
  * cannot tell a second writer object in this process from a lock left by one never closed. */
 const heldLocks = new Set<string>();
 
-/**
- * Whether a process that started at `start` is younger than a lock taken at `since`, so cannot
- * hold it. Start times derive from the boot time, which has whole seconds: 2 s of slack.
- */
-function startedAfter(start: string | null, since: string): boolean {
-  if (start === null) return false;
-  const started = Date.parse(start);
-  const locked = Date.parse(since);
-  return Number.isFinite(started) && Number.isFinite(locked) && started > locked + 2000;
+/** The lock holder's identity, as the writer recorded it with the lock (meta `writer_identity`). */
+interface WriterIdentity {
+  session: number;
+  pid: number;
+  identity: string | null;
 }
 
 function processAlive(pid: number): boolean {
@@ -401,6 +397,25 @@ export class EvidenceStore {
   }
 
   /**
+   * Whether the live process `pid` is not the writer that took the lock of `session`: the writer
+   * recorded its identity, and `pid` now has another one (it died and its pid went to another
+   * process). False when nothing tells (no record: a netmon before this one held it; no identity).
+   */
+  private pidReused(pid: number, session: number, identify: ((pid: number) => string | null) | undefined): boolean {
+    const row = this.stmt("SELECT value FROM meta WHERE key = 'writer_identity'").get();
+    if (!row || identify === undefined) return false;
+    let recorded: WriterIdentity;
+    try {
+      recorded = JSON.parse(String(row.value)) as WriterIdentity;
+    } catch {
+      return false;
+    }
+    if (recorded.session !== session || recorded.pid !== pid || typeof recorded.identity !== 'string') return false;
+    const now = identify(pid);
+    return now !== null && now !== recorded.identity;
+  }
+
+  /**
    * Why the store's path no longer names the file this writer opened, or null when it does (or
    * no session was begun). SQLite goes on writing to an open file that was deleted or moved away,
    * and what it writes to a deleted one is lost when netmon exits.
@@ -482,11 +497,11 @@ export class EvidenceStore {
   beginSession(options: {
     interval: number | null;
     /**
-     * When a running process started (ISO time), or null when unknown: a lock whose pid now
-     * belongs to a process younger than the lock is stale (the writer died and the pid was reused,
-     * as after a reboot), not a writer at work.
+     * A process's identity beyond its pid (PlatformCollector#processIdentity), or null when
+     * unknown. The writer records its own with the lock; a lock whose live pid has another
+     * identity is stale (the writer died and the pid was reused, as after a reboot).
      */
-    startedAt?: (pid: number) => string | null;
+    identify?: (pid: number) => string | null;
   }): { session: number; gap: GapRecord | null } {
     if (this.readonly) throw new StoreError('E_STORE_READONLY', `${this.path} was opened read-only`);
     const host = hostname();
@@ -499,7 +514,7 @@ export class EvidenceStore {
             const pid = Number(holder.pid);
             const ours = pid === process.pid && heldLocks.has(`${realpathSync(this.path)}#${Number(holder.session)}`);
             const since = String(holder.since);
-            if (String(holder.host) === host && (ours || (pid !== process.pid && processAlive(pid) && !startedAfter(options.startedAt?.(pid) ?? null, since)))) {
+            if (String(holder.host) === host && (ours || (pid !== process.pid && processAlive(pid) && !this.pidReused(pid, Number(holder.session), options.identify)))) {
               throw new StoreError('E_STORE_BUSY', `the evidence store ${this.path} is in use by pid ${pid} (since ${since})`, {
                 hint: `stop that netmon first (it finishes its capture on SIGTERM: kill ${pid}), or use another --db`,
               });
@@ -522,6 +537,10 @@ export class EvidenceStore {
           }
           const session = this.appendRecord('session', at, JSON.stringify({ interval: options.interval, pid: process.pid, host, tool: 'netmon' }));
           this.stmt('INSERT OR REPLACE INTO writer (id, pid, host, since, session) VALUES (1, ?, ?, ?, ?)').run(process.pid, host, at, session);
+          // Who holds the lock, beyond a pid that may be reused (meta: bookkeeping, outside the chain).
+          const identity = options.identify?.(process.pid) ?? null;
+          if (identity === null) this.stmt("DELETE FROM meta WHERE key = 'writer_identity'").run();
+          else this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_identity', ?)").run(JSON.stringify({ session, pid: process.pid, identity } satisfies WriterIdentity));
           this.session = session;
           this.lockKey = `${realpathSync(this.path)}#${session}`;
           heldLocks.add(this.lockKey);

@@ -758,28 +758,38 @@ describe('EvidenceStore (real SQLite files)', () => {
     }
   });
 
-  it('a lock whose pid now belongs to a process younger than the lock (the writer died, the pid was reused) is stale: taken over, recorded as a gap', async () => {
+  it('a lock whose live pid is now another process (the writer died, its pid was reused) is stale: taken over, recorded as a gap', async () => {
     const { dir, db, csv } = freshPath();
-    expect(runCli(['--once', '--no-hash-binaries', '--db', db, '--csv', csv], { cwd: dir }).status).toBe(0);
-    // A real process, alive, that did not exist when the lock below was taken.
+    const first = runCli(['--once', '--no-hash-binaries', '--db', db, '--csv', csv], { cwd: dir });
+    expect(first.status, first.stderr).toBe(0);
+    // The capture recorded who held the lock: boot id and start time of its process.
+    const recorded = JSON.parse(withRaw(db, (raw) => String(raw.prepare("SELECT value FROM meta WHERE key = 'writer_identity'").pluck().get()))) as { identity: string };
+    const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    expect(recorded.identity).toMatch(new RegExp(`^${bootId}/\\d+$`));
+    // A real process, alive, standing in for whatever got the dead writer's pid.
     const other = spawn('sleep', ['60'], { stdio: 'ignore' });
     try {
       await new Promise((resolve) => other.once('spawn', resolve));
-      const lock = (since: Date): void =>
+      const startTicks = readFileSync(`/proc/${other.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19];
+      const lock = (identity: string): void =>
         withRaw(db, (raw) => {
-          const session = raw.prepare("SELECT MAX(seq) FROM records WHERE kind = 'session'").pluck().get();
-          raw.prepare('INSERT OR REPLACE INTO writer (id, pid, host, since, session) VALUES (1, ?, ?, ?, ?)').run(other.pid, hostname(), since.toISOString(), session);
+          const session = Number(raw.prepare("SELECT MAX(seq) FROM records WHERE kind = 'session'").pluck().get());
+          raw.prepare('INSERT OR REPLACE INTO writer (id, pid, host, since, session) VALUES (1, ?, ?, ?, ?)').run(other.pid, hostname(), new Date().toISOString(), session);
+          raw.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_identity', ?)").run(JSON.stringify({ session, pid: other.pid, identity }));
         });
-      // Taken an hour ago by a writer that is gone: the pid's process started long after.
-      lock(new Date(Date.now() - 3600_000));
+      // The writer recorded another identity (an earlier boot): that pid is not the writer.
+      lock(`00000000-0000-0000-0000-000000000000/${startTicks}`);
       const next = runCli(['--once', '--no-hash-binaries', '--db', db, '--csv', csv], { cwd: dir });
       expect(next.status, next.stderr).toBe(0);
       expect(next.stderr).toMatch(/recorded a gap in monitoring from .* \(the previous capture stopped without closing the store\)/);
-      // Taken after that process started: it may be the writer, so the store stays busy.
-      lock(new Date(Date.now() + 60_000));
+      // The identity of the live process itself: it is the writer, and the store stays busy.
+      lock(`${bootId}/${startTicks}`);
       const busy = runCli(['--once', '--no-hash-binaries', '--db', db, '--csv', csv], { cwd: dir });
       expect(busy.status, busy.stderr).toBe(3);
       expect(busy.stderr).toContain(`in use by pid ${other.pid}`);
+      // No record (a lock taken by an older netmon): a live pid keeps the store busy, as before.
+      withRaw(db, (raw) => raw.prepare("DELETE FROM meta WHERE key = 'writer_identity'").run());
+      expect(runCli(['--once', '--no-hash-binaries', '--db', db, '--csv', csv], { cwd: dir }).status).toBe(3);
       expect(runCli(['verify-store', '--db', db], { cwd: dir }).status).toBe(0);
     } finally {
       other.kill('SIGKILL');
