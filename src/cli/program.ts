@@ -43,10 +43,6 @@ export interface CollectFlags extends FilterSpec {
   output: OutputFormat;
 }
 
-/**
- * SIGINT, SIGTERM and SIGHUP, while `run` works, abort its signal (the running capture finishes, then the
- * loop stops) instead of killing the process.
- */
 let hangup = false;
 
 /** Whether a capture loop was stopped by SIGHUP: its terminal is gone (see main.ts). */
@@ -54,6 +50,10 @@ export function hungUp(): boolean {
   return hangup;
 }
 
+/**
+ * SIGINT, SIGTERM and SIGHUP, while `run` works, abort its signal (the running capture finishes,
+ * then the loop stops) instead of killing the process.
+ */
 export async function untilStopped<T>(io: CliIo, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const stop = (signal: NodeJS.Signals): void => {

@@ -1,7 +1,6 @@
 import { realpathSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { hostname } from 'node:os';
 import type { HashCache } from '../enrich/hash-executables.js';
 import { identityKey } from '../enrich/hash-executables.js';
 import { FormatError, StoreError, VerificationError } from '../errors.js';
