@@ -38,6 +38,8 @@ export interface TickResult {
   csvCompleted?: CsvCompletion & { snapshotId: number };
   /** The first tick of a session (its CSV rows are the full inventory). */
   first: boolean;
+  /** On a session's first tick: the gap in monitoring recorded when the session began, if any. */
+  gap?: GapRecord | null;
   /**
    * A later tick that found the trail restarted since the session's previous tick (rotated away,
    * replaced or emptied): why. Its CSV rows are the full inventory, so every trail file begins
@@ -200,6 +202,7 @@ export class CaptureSession {
       csv,
       ...(csvCompleted ? { csvCompleted } : {}),
       first,
+      ...(first ? { gap: this.gap } : {}),
       ...(csvRestarted === null ? {} : { csvRestarted }),
     };
   }
@@ -287,10 +290,10 @@ export class CaptureSession {
 }
 
 /** `netmon --once`: one snapshot, stored and appended to the trail. */
-export async function captureOnce(options: CaptureOptions): Promise<TickResult & { gap: GapRecord | null }> {
+export async function captureOnce(options: CaptureOptions): Promise<TickResult> {
   const session = CaptureSession.start(options, null);
   try {
-    return { ...(await session.tick({ last: true })), gap: session.gap };
+    return await session.tick({ last: true });
   } finally {
     session.close();
   }

@@ -13,6 +13,7 @@ import { clockTime } from '../outputs/time.js';
 import { filterSnapshot } from '../diff/filter-snapshot.js';
 import { snapshot } from '../snapshot/snapshot.js';
 import { EvidenceStore } from '../store/evidence-store.js';
+import { captureNotices } from './capture-command.js';
 import { toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo, type CollectFlags } from './program.js';
 import { count } from '../model/format.js';
 
@@ -158,6 +159,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
           io.stderr(`netmon: watching ${count(tick.snapshot.sockets.length, 'socket')} (no baseline: changes are reported from the next capture on)\n`);
         }
         if (previous === baseline && baseline !== null) hostNote(baseline, tick.snapshot, io);
+        captureNotices(tick, io, options);
         for (const s of tick.snapshot.sockets) if (!s.listening) seenDestinations.add(s.remoteAddress);
         previous = tick.snapshot;
       },

@@ -19,7 +19,8 @@ function captureOptions(flags: CaptureFlags): CaptureOptions {
   };
 }
 
-function notices(result: Pick<TickResult, 'csv' | 'snapshotId' | 'csvCompleted'> & { gap?: { from: string; to: string; reason: string } | null }, io: CliIo, paths: { db: string; csv: string | null }): void {
+/** What stderr says about a capture's bookkeeping: a gap recorded, CSV rows repaired, completed or restarted. Shared by --once, --interval and watch. */
+export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' | 'csvRestarted' | 'gap'>, io: CliIo, paths: { db: string; csv: string | null }): void {
   if (result.gap) {
     const why = result.gap.reason === 'unclean-stop' ? 'the previous capture stopped without closing the store' : 'no capture was running';
     io.stderr(`netmon: note: recorded a gap in monitoring from ${result.gap.from} to ${result.gap.to} (${why})\n`);
@@ -36,6 +37,9 @@ function notices(result: Pick<TickResult, 'csv' | 'snapshotId' | 'csvCompleted'>
     io.stderr(
       `netmon: note: an earlier capture stored snapshot ${done.snapshotId} and stopped before writing all its CSV rows; appended the ${count(done.written, 'missing row')} to ${paths.csv}${done.present > 0 ? ` (${done.present} were there)` : ''}\n`,
     );
+  }
+  if (result.csvRestarted !== undefined && result.csv) {
+    io.stderr(`netmon: note: the CSV trail ${paths.csv} restarted since the last capture (${result.csvRestarted}); wrote the full inventory to it (${count(result.csv.rows, 'row')}), then changes again\n`);
   }
 }
 
@@ -57,7 +61,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
   if (flags.once) {
     const result = await captureOnce(options);
     await printSnapshot(result.snapshot, flags.output, io);
-    notices(result, io, options);
+    captureNotices(result, io, options);
     // As netmon.py did: a warning for each new listener or external destination since the last capture.
     for (const e of newExposures(result.snapshot.sockets, result.opened, result.closed, result.snapshot.processes)) {
       io.stderr(`netmon: warning: ${printable(e.text)} since the previous capture\n`);
@@ -81,7 +85,6 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
           else if (flags.output === 'ecs') io.stdout(outputs.renderEcs(snap));
           else io.stdout(outputs.renderText(snap, { width: io.columns ?? 80 }));
           for (const warning of snap.warnings) io.stderr(`netmon: warning: ${warning.message}\n`);
-          notices({ ...result, gap: null }, io, options);
         } else if (flags.output === 'json') {
           io.stdout(`${JSON.stringify({ snapshotId: result.snapshotId, takenAt: snap.takenAt, sockets: snap.sockets.length, opened: result.opened, closed: result.closed })}\n`);
         } else if (flags.output === 'ecs') {
@@ -92,12 +95,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
           for (const s of result.closed) io.stdout(`${changeLine('-', s, processes, at)}\n`);
           for (const s of result.opened) io.stdout(`${changeLine('+', s, processes, at)}\n`);
         }
-        if (!result.first) {
-          if (result.csv?.repaired) notices(result, io, options);
-          if (result.csvRestarted !== undefined && result.csv) {
-            io.stderr(`netmon: note: the CSV trail ${options.csv} restarted since the last capture (${result.csvRestarted}); wrote the full inventory to it (${count(result.csv.rows, 'row')}), then changes again\n`);
-          }
-        }
+        captureNotices(result, io, options);
       },
       onError: (error) => {
         // The store or the trail failing is fatal: evidence could no longer be recorded.

@@ -71,8 +71,12 @@ describe('--interval under faults', () => {
     const kills = 6;
     for (let i = 0; i < kills; i++) {
       const child = startInterval(db, csv);
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       const before = snapshotCount(db);
       await waitFor(() => snapshotCount(db) > before);
+      // Each session after a kill says that it recorded the gap the kill left.
+      if (i > 0) await waitFor(() => /recorded a gap in monitoring from .* \(the previous capture stopped without closing the store\)/.test(stderr), 5_000);
       await sleep(Math.floor(Math.random() * 400));
       const exited = new Promise((resolve) => child.on('exit', resolve));
       child.kill('SIGKILL');
