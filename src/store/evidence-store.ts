@@ -424,8 +424,10 @@ export class EvidenceStore {
     let st;
     try {
       st = statSync(this.path);
-    } catch {
-      return 'was deleted or moved away';
+    } catch (error) {
+      // Only a path that no longer exists says so; a stat refused for another reason says nothing.
+      const code = (error as { code?: unknown }).code;
+      return code === 'ENOENT' || code === 'ENOTDIR' ? 'was deleted or moved away' : null;
     }
     return st.dev === this.opened.dev && st.ino === this.opened.ino ? null : 'was replaced by another file (moved away, and something else put in its place)';
   }
