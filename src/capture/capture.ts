@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { platformCollector, type PlatformCollector } from '../collect/index.js';
 import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 import { snapshot as takeSnapshot, type SnapshotOptions } from '../snapshot/snapshot.js';
-import { appendCsv, checkCsvWritable, completeCsv, csvRows, trailRestarted, type CsvAppendResult, type CsvCleanEnd, type CsvCompletion, type CsvContext } from '../store/csv-trail.js';
+import { appendCsv, checkCsvWritable, completeCsv, csvRows, trailHasRows, trailRestarted, type CsvAppendResult, type CsvCleanEnd, type CsvCompletion, type CsvContext } from '../store/csv-trail.js';
 import { socketBody } from '../store/socket-body.js';
 import { EvidenceStore, type GapRecord } from '../store/evidence-store.js';
 import { ConfigError, StoreError } from '../errors.js';
@@ -40,6 +40,11 @@ export interface TickResult {
   first: boolean;
   /** On a session's first tick: the gap in monitoring recorded when the session began, if any. */
   gap?: GapRecord | null;
+  /**
+   * On the first tick this store writes to a trail: the trail already held rows this store did
+   * not write (another store's, or one since deleted), whose snapshot ids this store may repeat.
+   */
+  csvForeign?: boolean;
   /**
    * A later tick that found the trail restarted since the session's previous tick (rotated away,
    * replaced or emptied): why. Its CSV rows are the full inventory, so every trail file begins
@@ -163,6 +168,9 @@ export class CaptureSession {
     // Before this tick's mark replaces it: complete the rows of an earlier run that stored its
     // snapshot and stopped before writing them (if this run is killed too, the mark stays).
     const csvCompleted = first && csvPath !== null && keys !== null ? this.completeEarlierRun(csvPath, keys) : undefined;
+    // A store that never wrote to this trail, appending to one with rows: ids start again at this
+    // store's, so the trail's snapshot ids may repeat (a deleted store, two stores on one trail).
+    const csvForeign = first && csvPath !== null && keys !== null && this.store.getMeta(keys.cleanEnd) === null && this.store.getMeta(keys.mark) === null && trailHasRows(csvPath);
     const snap = await takeSnapshot({ ...this.options.snapshot, collector: this.collector, reuseOwners: true, hashCache: this.store.hashCache() });
     const appended = this.store.appendSnapshot(snap, {
       label: this.options.label ?? null,
@@ -203,6 +211,7 @@ export class CaptureSession {
       ...(csvCompleted ? { csvCompleted } : {}),
       first,
       ...(first ? { gap: this.gap } : {}),
+      ...(csvForeign ? { csvForeign } : {}),
       ...(csvRestarted === null ? {} : { csvRestarted }),
     };
   }

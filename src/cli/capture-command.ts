@@ -20,7 +20,7 @@ function captureOptions(flags: CaptureFlags): CaptureOptions {
 }
 
 /** What stderr says about a capture's bookkeeping: a gap recorded, CSV rows repaired, completed or restarted. Shared by --once, --interval and watch. */
-export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' | 'csvRestarted' | 'gap'>, io: CliIo, paths: { db: string; csv: string | null }): void {
+export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' | 'csvRestarted' | 'gap' | 'csvForeign'>, io: CliIo, paths: { db: string; csv: string | null }): void {
   if (result.gap) {
     const why = result.gap.reason === 'unclean-stop' ? 'the previous capture stopped without closing the store' : 'no capture was running';
     io.stderr(`netmon: note: recorded a gap in monitoring from ${result.gap.from} to ${result.gap.to} (${why})\n`);
@@ -36,6 +36,11 @@ export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' |
   } else if (done !== undefined && done.written > 0) {
     io.stderr(
       `netmon: note: an earlier capture stored snapshot ${done.snapshotId} and stopped before writing all its CSV rows; appended the ${count(done.written, 'missing row')} to ${paths.csv}${done.present > 0 ? ` (${done.present} were there)` : ''}\n`,
+    );
+  }
+  if (result.csvForeign === true) {
+    io.stderr(
+      `netmon: warning: the CSV trail ${paths.csv} already held rows that the evidence store ${paths.db} did not write (another store's, or one since deleted or replaced); their snapshot ids may repeat this store's, and only the timestamps tell them apart: give each store a trail of its own (--csv FILE)\n`,
     );
   }
   if (result.csvRestarted !== undefined && result.csv) {

@@ -265,6 +265,15 @@ export function trailRestarted(path: string, end: Pick<CsvCleanEnd, 'size' | 'de
   return null;
 }
 
+/** Whether the trail exists and holds more than its header (some bytes past it: rows, or a torn one). */
+export function trailHasRows(path: string): boolean {
+  try {
+    return fs.statSync(path).size > Buffer.byteLength(formatCsv([[...CSV_COLUMNS]]), 'utf8');
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Throw the error appendCsv() would give if the trail cannot be written at all (a missing
  * directory, no permission, a read-only file system), before a capture stores anything: a

@@ -596,6 +596,28 @@ describe.skipIf(skipWithReason(!haveCli || !havePython, `CSV trail through the C
     expect(readdirSync(dir).sort()).toEqual(['adir', 'afile']);
   });
 
+  it('a new store appending to a trail another store wrote (the first one deleted) warns, once, that snapshot ids may repeat', () => {
+    const dir = freshDir(0o777);
+    const once = () => runCli(['--once', '--db', 'n.db', '--csv', 't.csv'], { cwd: dir });
+    const warning = 'netmon: warning: the CSV trail t.csv already held rows that the evidence store n.db did not write';
+    for (let i = 0; i < 2; i++) {
+      const r = once();
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).not.toContain(warning);
+    }
+    for (const f of readdirSync(dir)) if (f.startsWith('n.db')) rmSync(join(dir, f));
+    const fresh = once();
+    expect(fresh.status, fresh.stderr).toBe(0);
+    expect(fresh.stderr).toContain(warning);
+    expect(fresh.stderr).toContain('give each store a trail of its own (--csv FILE)');
+    // The ids did repeat: the first store's first snapshot and the new store's first share one.
+    const ids = pythonRows(join(dir, 't.csv')).slice(1).map((r) => r[COL.snapshot_id]);
+    expect(new Set(ids).size).toBeLessThan(3);
+    const again = once();
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).not.toContain(warning);
+  });
+
   it('a trail left with a partial last line is repaired by --once, which says so on stderr', () => {
     const dir = freshDir(0o777);
     const file = join(dir, 't.csv');
