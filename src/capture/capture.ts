@@ -38,7 +38,10 @@ export interface TickResult {
   csvCompleted?: CsvCompletion & { snapshotId: number };
   /** The first tick of a session (its CSV rows are the full inventory). */
   first: boolean;
-  /** On a session's first tick: the gap in monitoring recorded when the session began, if any. */
+  /**
+   * The gap in monitoring recorded before this tick, if any: on a session's first tick, the one
+   * recorded when the session began; on a later one, a pause (`captureEvery`).
+   */
   gap?: GapRecord | null;
   /**
    * On the first tick this store writes to a trail: the trail already held rows this store did
@@ -154,6 +157,16 @@ export class CaptureSession {
   }
 
 
+  /**
+   * Record that nothing was captured from `from` to now although the session ran: the system
+   * was suspended, or the process stopped (SIGSTOP, a debugger). The next tick carries it.
+   */
+  recordPause(from: Date): void {
+    this.pause = this.store.recordGap(from, this.options.now?.() ?? new Date(), 'paused');
+  }
+
+  private pause: GapRecord | null = null;
+
   /** Take, store and append one snapshot. `last`: no tick follows (nothing is kept for comparing the next one). */
   async tick(options: { last?: boolean } = {}): Promise<TickResult> {
     const first = this.ticks === 0;
@@ -202,6 +215,8 @@ export class CaptureSession {
       this.trailEnd = csv.cleanEnd;
       this.previousProcesses = processes;
     }
+    const pause = this.pause;
+    this.pause = null;
     return {
       snapshot: snap,
       snapshotId: appended.id,
@@ -210,7 +225,7 @@ export class CaptureSession {
       csv,
       ...(csvCompleted ? { csvCompleted } : {}),
       first,
-      ...(first ? { gap: this.gap } : {}),
+      ...(first ? { gap: this.gap } : pause !== null ? { gap: pause } : {}),
       ...(csvForeign ? { csvForeign } : {}),
       ...(csvRestarted === null ? {} : { csvRestarted }),
     };
@@ -320,6 +335,9 @@ export interface IntervalOptions {
   now?: () => number;
 }
 
+/** Waiting this much longer than two intervals between ticks is a pause, not scheduling jitter. */
+const PAUSE_SLACK_MS = 1000;
+
 /**
  * `netmon --interval N`: tick on a fixed schedule (start + k x interval) until the signal aborts.
  * A tick that runs long never piles up: missed slots are skipped, never run late back to back.
@@ -332,11 +350,19 @@ export async function captureEvery(options: CaptureOptions, loop: IntervalOption
     const period = loop.interval * 1000;
     const start = now();
     let slot = 0;
+    // Wall-clock end of the last tick: between two ticks the loop only sleeps until the next slot,
+    // so a longer wait means the process did not run (a suspended system, a stopped process).
+    let lastEnd: Date | null = null;
+    const wall = options.now ?? (() => new Date());
     while (!loop.signal.aborted) {
       try {
+        if (lastEnd !== null && wall().getTime() - lastEnd.getTime() > 2 * period + PAUSE_SLACK_MS) session.recordPause(lastEnd);
         loop.onTick(await session.tick());
+        lastEnd = wall();
         ticks++;
       } catch (error) {
+        // A failed capture is reported as such, not later as a pause.
+        lastEnd = wall();
         if (!loop.onError) throw error;
         loop.onError(error);
       }

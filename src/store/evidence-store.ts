@@ -415,6 +415,23 @@ export class EvidenceStore {
   }
 
   /**
+   * Record a gap inside this writer's session: from `from` to `to` nothing was captured although
+   * the session ran (`paused`: the system was suspended, or the process stopped). One record in
+   * the chain, like the gaps recorded when a session begins.
+   */
+  recordGap(from: Date, to: Date, reason: 'paused'): GapRecord {
+    if (this.session === null) throw new StoreError('E_STORE_NO_SESSION', `no capture session is open on ${this.path}`);
+    const at = this.now().toISOString();
+    const body = JSON.stringify({ from: from.toISOString(), to: to.toISOString(), reason, session: this.session });
+    try {
+      const seq = this.db.transaction(() => this.appendRecord('gap', at, body)).immediate();
+      return { seq, from: from.toISOString(), to: to.toISOString(), reason };
+    } catch (error) {
+      throw storeError(error, this.path, 'cannot record a gap in the evidence store');
+    }
+  }
+
+  /**
    * Why the store's path no longer names the file this writer opened, or null when it does (or
    * no session was begun). SQLite goes on writing to an open file that was deleted or moved away,
    * and what it writes to a deleted one is lost when netmon exits.

@@ -63,6 +63,45 @@ describe('--interval under faults', () => {
     const next = runCli(['--once', '--db', db, '--csv', csv, '--no-hash-binaries']);
     expect(next.status, next.stderr).toBe(0);
     expect(next.stderr).not.toMatch(/stopped without closing/);
+    // A clean run with no pause records no gap at all.
+    const store = EvidenceStore.open(db, { readonly: true });
+    expect(store.gaps()).toEqual([]);
+    store.close();
+  });
+
+  it('a capture stopped for a while (SIGSTOP, as a suspended system) records the pause as a gap and says so; a normal run records none', async () => {
+    const db = join(dir, 'pause.db');
+    const csv = join(dir, 'pause.csv');
+    const child = startInterval(db, csv, '0.3');
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    await waitFor(() => snapshotCount(db) >= 3);
+    const gapsOf = () => {
+      const store = EvidenceStore.open(db, { readonly: true });
+      try {
+        return store.gaps();
+      } finally {
+        store.close();
+      }
+    };
+    expect(gapsOf()).toEqual([]);
+    const stoppedAt = Date.now();
+    child.kill('SIGSTOP');
+    await sleep(2500);
+    child.kill('SIGCONT');
+    const resumedAt = Date.now();
+    await waitFor(() => /recorded a gap in monitoring from .* \(the capture did not run: the system was suspended, or the process was stopped or got no CPU\)/.test(stderr));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited, stderr).toBe(0);
+    const gaps = gapsOf();
+    expect(gaps).toHaveLength(1);
+    expect(gaps[0]!.reason).toBe('paused');
+    // The gap spans the stop: from the last capture before it to the first after it.
+    expect(Date.parse(gaps[0]!.from)).toBeLessThanOrEqual(stoppedAt);
+    expect(Date.parse(gaps[0]!.to)).toBeGreaterThanOrEqual(resumedAt - 50);
+    expect(Date.parse(gaps[0]!.to) - Date.parse(gaps[0]!.from)).toBeGreaterThanOrEqual(2400);
+    expect(runCli(['verify-store', '--db', db]).status).toBe(0);
   });
 
   it('survives SIGKILL at random moments: the store opens and verifies, the CSV never keeps a torn line, each kill is a recorded gap', async () => {
