@@ -3,19 +3,27 @@ import { closeSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { NetmonError } from '../errors.js';
 import { exitCodeFor } from './exit-code.js';
-import { buildProgram, hungUp, type CliIo } from './program.js';
+import { buildProgram, hungUp, stopCapture, type CliIo } from './program.js';
 
 /** Descriptors that were terminals at start. */
 const terminals = [0, 1, 2].filter((fd) => isatty(fd));
 
 /**
- * A write to a closed pipe (`netmon snapshot | head`) ends output quietly. A terminal that hung
- * up (a closed window, a dropped ssh session) fails writes with EIO: output is dropped, and the
- * capture the SIGHUP stops finishes and closes its store instead of dying mid-tick.
+ * A write to a closed pipe (`netmon snapshot | head`) ends output quietly; under a capture loop
+ * (`--interval ... | head`) the loop stops as on SIGTERM, so its store is closed, not left locked.
+ * A terminal that hung up (a closed window, a dropped ssh session) fails writes with EIO: output
+ * is dropped, and the capture the SIGHUP stops finishes and closes its store instead of dying
+ * mid-tick.
  */
+let pipeClosed = false;
 function outputError(fd: number): (error: NodeJS.ErrnoException) => void {
   return (error) => {
-    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    if (error.code === 'EPIPE') {
+      if (pipeClosed) return;
+      pipeClosed = true;
+      if (stopCapture(`${fd === 1 ? 'stdout' : 'stderr'} was closed (EPIPE)`)) return;
+      process.exit(process.exitCode ?? 0);
+    }
     if (error.code === 'EIO' && terminals.includes(fd)) return;
     throw error;
   };

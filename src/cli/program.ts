@@ -50,18 +50,32 @@ export function hungUp(): boolean {
   return hangup;
 }
 
+/** Stops the running capture loop, if there is one. */
+let stopRunning: ((why: string) => void) | null = null;
+
+/**
+ * Stop the running capture loop as a signal would (the running capture finishes and the store
+ * is closed); false when no loop runs. main.ts calls it when stdout is closed under a loop.
+ */
+export function stopCapture(why: string): boolean {
+  if (stopRunning === null) return false;
+  stopRunning(why);
+  return true;
+}
+
 /**
  * SIGINT, SIGTERM and SIGHUP, while `run` works, abort its signal (the running capture finishes,
  * then the loop stops) instead of killing the process.
  */
 export async function untilStopped<T>(io: CliIo, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
-  const stop = (signal: NodeJS.Signals): void => {
+  const stop = (signal: string): void => {
     if (signal === 'SIGHUP') hangup = true;
     if (controller.signal.aborted) return;
     io.stderr(`netmon: ${signal}: finishing the current capture, then stopping\n`);
     controller.abort();
   };
+  stopRunning = stop;
   // SIGHUP too: a closed terminal or a dropped ssh session ends the capture as cleanly as Ctrl-C.
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const s of signals) process.on(s, stop);
@@ -69,6 +83,7 @@ export async function untilStopped<T>(io: CliIo, run: (signal: AbortSignal) => P
     return await run(controller.signal);
   } finally {
     for (const s of signals) process.off(s, stop);
+    stopRunning = null;
   }
 }
 

@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -102,6 +103,40 @@ describe('--interval under faults', () => {
     expect(Date.parse(gaps[0]!.to)).toBeGreaterThanOrEqual(resumedAt - 50);
     expect(Date.parse(gaps[0]!.to) - Date.parse(gaps[0]!.from)).toBeGreaterThanOrEqual(2400);
     expect(runCli(['verify-store', '--db', db]).status).toBe(0);
+  });
+
+  it('--interval piped into head: when the pipe closes, the running capture finishes and the store is closed, not left locked', async () => {
+    const db = join(dir, 'pipe.db');
+    const csv = join(dir, 'pipe.csv');
+    const err = join(dir, 'pipe.err');
+    const cmd = `"${process.execPath}" "${CLI}" --interval 0.3 --include-ephemeral --no-hash-binaries --db "${db}" --csv "${csv}" 2>"${err}" | head -c 200 >/dev/null; echo "status=\${PIPESTATUS[0]}"`;
+    const child = spawn('bash', ['-c', cmd], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const done = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    // Listeners that open and close while it runs: each tick prints change lines into the closed pipe.
+    const servers: net.Server[] = [];
+    const churn = setInterval(() => {
+      const server = net.createServer().listen(0, '127.0.0.1');
+      servers.push(server);
+      if (servers.length > 3) servers.shift()!.close();
+    }, 200);
+    try {
+      await Promise.race([done, sleep(20_000).then(() => Promise.reject(new Error(`netmon did not stop after its pipe closed: ${readFileSync(err, 'utf8')}`)))]);
+    } finally {
+      clearInterval(churn);
+      for (const server of servers) server.close();
+      child.kill('SIGKILL');
+    }
+    expect(out.trim()).toBe('status=0');
+    expect(readFileSync(err, 'utf8')).toContain('netmon: stdout was closed (EPIPE): finishing the current capture, then stopping');
+    const next = runCli(['--once', '--db', db, '--csv', csv, '--no-hash-binaries']);
+    expect(next.status, next.stderr).toBe(0);
+    expect(next.stderr).not.toMatch(/stopped without closing/);
+    const store = EvidenceStore.open(db, { readonly: true });
+    expect(store.gaps()).toEqual([]);
+    expect(store.verify().ok).toBe(true);
+    store.close();
   });
 
   it('survives SIGKILL at random moments: the store opens and verifies, the CSV never keeps a torn line, each kill is a recorded gap', async () => {
