@@ -173,6 +173,9 @@ interface SetState {
  * cannot tell a second writer object in this process from a lock left by one never closed. */
 const heldLocks = new Set<string>();
 
+/** The boot part of a process identity ("<boot id>/<start>"). */
+const bootPart = (identity: string): string => identity.slice(0, identity.lastIndexOf('/'));
+
 /** The lock holder's identity, as the writer recorded it with the lock (meta `writer_identity`). */
 interface WriterIdentity {
   session: number;
@@ -396,22 +399,18 @@ export class EvidenceStore {
   }
 
   /**
-   * Whether the live process `pid` is not the writer that took the lock of `session`: the writer
-   * recorded its identity, and `pid` now has another one (it died and its pid went to another
-   * process). False when nothing tells (no record: a netmon before this one held it; no identity).
+   * The identity the writer holding the lock of `session` as `pid` recorded with it (meta
+   * `writer_identity`), or null when it recorded none (an earlier netmon, no identity known).
    */
-  private pidReused(pid: number, session: number, identify: ((pid: number) => string | null) | undefined): boolean {
+  private writerIdentity(pid: number, session: number): string | null {
     const row = this.stmt("SELECT value FROM meta WHERE key = 'writer_identity'").get();
-    if (!row || identify === undefined) return false;
-    let recorded: WriterIdentity;
+    if (!row) return null;
     try {
-      recorded = JSON.parse(String(row.value)) as WriterIdentity;
+      const recorded = JSON.parse(String(row.value)) as WriterIdentity;
+      return recorded.session === session && recorded.pid === pid && typeof recorded.identity === 'string' ? recorded.identity : null;
     } catch {
-      return false;
+      return null;
     }
-    if (recorded.session !== session || recorded.pid !== pid || typeof recorded.identity !== 'string') return false;
-    const now = identify(pid);
-    return now !== null && now !== recorded.identity;
   }
 
   /**
@@ -532,7 +531,15 @@ export class EvidenceStore {
             const pid = Number(holder.pid);
             const ours = pid === process.pid && heldLocks.has(`${realpathSync(this.path)}#${Number(holder.session)}`);
             const since = String(holder.since);
-            if (String(holder.host) === host && (ours || (pid !== process.pid && processAlive(pid) && !this.pidReused(pid, Number(holder.session), options.identify)))) {
+            const recorded = this.writerIdentity(pid, Number(holder.session));
+            // This machine's lock: taken under its host name, or in its current boot (the host may
+            // have been renamed since; a boot id is this boot's alone).
+            const mine = options.identify?.(process.pid) ?? null;
+            const local = String(holder.host) === host || (recorded !== null && mine !== null && bootPart(recorded) === bootPart(mine));
+            // The live pid is another process than the writer that recorded itself: the writer died.
+            const current = recorded !== null && options.identify !== undefined ? options.identify(pid) : null;
+            const reused = current !== null && current !== recorded;
+            if (local && (ours || (pid !== process.pid && processAlive(pid) && !reused))) {
               throw new StoreError('E_STORE_BUSY', `the evidence store ${this.path} is in use by pid ${pid} (since ${since})`, {
                 hint: `stop that netmon first (it finishes its capture on SIGTERM: kill ${pid}), or use another --db`,
               });

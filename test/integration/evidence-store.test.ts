@@ -787,6 +787,19 @@ describe('EvidenceStore (real SQLite files)', () => {
       const busy = runCli(['--once', '--no-hash-binaries', '--db', db, '--csv', csv], { cwd: dir });
       expect(busy.status, busy.stderr).toBe(3);
       expect(busy.stderr).toContain(`in use by pid ${other.pid}`);
+      // Taken in this boot under another host name (the host was renamed since): still this
+      // machine's lock, and the store stays busy; with another boot's id it is another machine's.
+      const renamed = (identity: string): void =>
+        withRaw(db, (raw) => {
+          raw.prepare("UPDATE writer SET host = 'renamed-host' WHERE id = 1").run();
+          const session = Number(raw.prepare('SELECT session FROM writer WHERE id = 1').pluck().get());
+          raw.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_identity', ?)").run(JSON.stringify({ session, pid: other.pid, identity }));
+        });
+      renamed(`${bootId}/${startTicks}`);
+      const stillBusy = runCli(['--once', '--no-hash-binaries', '--db', db, '--csv', csv], { cwd: dir });
+      expect(stillBusy.status, stillBusy.stderr).toBe(3);
+      expect(stillBusy.stderr).toContain(`in use by pid ${other.pid}`);
+      lock(`${bootId}/${startTicks}`);
       // No record (a lock taken by an older netmon): a live pid keeps the store busy, as before.
       withRaw(db, (raw) => raw.prepare("DELETE FROM meta WHERE key = 'writer_identity'").run());
       expect(runCli(['--once', '--no-hash-binaries', '--db', db, '--csv', csv], { cwd: dir }).status).toBe(3);
