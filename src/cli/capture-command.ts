@@ -6,7 +6,7 @@ import { protoName, type ProcessRecord, type SocketRecord } from '../model/types
 import { printable } from '../outputs/sanitize.js';
 import { clockTime } from '../outputs/time.js';
 import { printSnapshot, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo } from './program.js';
-import { count } from '../model/format.js';
+import { count, gapReason } from '../model/format.js';
 
 function captureOptions(flags: CaptureFlags): CaptureOptions {
   return {
@@ -22,13 +22,7 @@ function captureOptions(flags: CaptureFlags): CaptureOptions {
 /** What stderr says about a capture's bookkeeping: a gap recorded, CSV rows repaired, completed or restarted. Shared by --once, --interval and watch. */
 export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' | 'csvRestarted' | 'gap' | 'csvForeign'>, io: CliIo, paths: { db: string; csv: string | null }): void {
   if (result.gap) {
-    const why =
-      result.gap.reason === 'unclean-stop'
-        ? 'the previous capture stopped without closing the store'
-        : result.gap.reason === 'paused'
-          ? 'the capture did not run: the system was suspended, or the process was stopped or got no CPU'
-          : 'no capture was running';
-    io.stderr(`netmon: note: recorded a gap in monitoring from ${result.gap.from} to ${result.gap.to} (${why})\n`);
+    io.stderr(`netmon: note: recorded a gap in monitoring from ${result.gap.from} to ${result.gap.to} (${gapReason(result.gap.reason)})\n`);
   }
   const done = result.csvCompleted;
   for (const aside of [done?.repaired, result.csv?.repaired]) {

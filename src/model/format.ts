@@ -7,3 +7,17 @@ export function percent(ratio: number): string {
 export function count(n: number, singular: string, plural = `${singular}s`): string {
   return `${n} ${n === 1 ? singular : plural}`;
 }
+
+/** Why a gap in monitoring was recorded, in words (gap records hold a reason code). Pure. */
+export function gapReason(reason: string): string {
+  switch (reason) {
+    case 'unclean-stop':
+      return 'the previous capture stopped without closing the store';
+    case 'not-running':
+      return 'no capture was running';
+    case 'paused':
+      return 'the capture did not run: the system was suspended, or the process was stopped or got no CPU';
+    default:
+      return reason;
+  }
+}

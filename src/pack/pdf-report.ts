@@ -3,7 +3,7 @@ import type PDFKit from 'pdfkit';
 import { formatEndpoint } from '../collect/parse/address.js';
 import { exposureIndex, type ProcessView } from '../diff/diff-snapshots.js';
 import { SEVERITIES, type Finding } from '../findings/evaluate-findings.js';
-import { count, percent } from '../model/format.js';
+import { count, gapReason, percent } from '../model/format.js';
 import type { Coverage, Snapshot } from '../model/types.js';
 import { sortFindings } from '../outputs/findings.js';
 import { cadesDetachedSignature, type CadesIdentity } from './pki.js';
@@ -175,7 +175,7 @@ export function reportBlocks(input: ReportInput): Block[] {
         ? `The evidence store records no capture gap (unclean stop or time without a running capture) between ${before.takenAt} and ${after.takenAt}.`
         : `The evidence store records ${count(input.gaps.length, 'capture gap')} inside the window; changes that came and went inside a gap are not in this evidence:`,
   });
-  if (input.gaps.length > 0) blocks.push({ kind: 'rows', rows: input.gaps.map((g) => `${g.from} to ${g.to}  ${g.reason}`) });
+  if (input.gaps.length > 0) blocks.push({ kind: 'rows', rows: input.gaps.map((g) => `${g.from} to ${g.to}  ${g.reason}: ${gapReason(g.reason)}`) });
   blocks.push({ kind: 'heading', text: 'Evidence integrity' });
   blocks.push({ kind: 'field', label: 'Evidence store', value: input.store.path });
   blocks.push({ kind: 'field', label: 'Hash chain', value: `verified at report time; head ${input.store.headHash ?? '(empty)'}` });

@@ -91,7 +91,21 @@ describe('reportBlocks', () => {
 
   it('names capture gaps inside the window', () => {
     const blocks = reportBlocks({ ...input(1), gaps: [{ from: '2026-11-23T01:05:00.000Z', to: '2026-11-23T01:10:00.000Z', reason: 'unclean-stop' }] });
-    expect(blocks).toContainEqual({ kind: 'rows', rows: ['2026-11-23T01:05:00.000Z to 2026-11-23T01:10:00.000Z  unclean-stop'] });
+    expect(blocks).toContainEqual({ kind: 'rows', rows: ['2026-11-23T01:05:00.000Z to 2026-11-23T01:10:00.000Z  unclean-stop: the previous capture stopped without closing the store'] });
+  });
+
+  it('says in words why each gap was recorded, a pause inside a running capture too', () => {
+    const gaps = [
+      { from: '2026-11-23T01:05:00.000Z', to: '2026-11-23T01:06:00.000Z', reason: 'not-running' },
+      { from: '2026-11-23T01:07:00.000Z', to: '2026-11-23T01:08:00.000Z', reason: 'paused' },
+    ];
+    expect(reportBlocks({ ...input(1), gaps })).toContainEqual({
+      kind: 'rows',
+      rows: [
+        '2026-11-23T01:05:00.000Z to 2026-11-23T01:06:00.000Z  not-running: no capture was running',
+        '2026-11-23T01:07:00.000Z to 2026-11-23T01:08:00.000Z  paused: the capture did not run: the system was suspended, or the process was stopped or got no CPU',
+      ],
+    });
   });
 
   it('says "No findings" for an unchanged window', () => {
