@@ -97,6 +97,14 @@ function metaJson<T>(text: string | null): T | null {
   }
 }
 
+/** The CSV mark (meta text) left by an earlier run whose rows were never confirmed (it stopped in between), or null. Pure. */
+function unfinishedMark(text: string | null, known: CsvCleanEnd | null): CsvMark | null {
+  const mark = metaJson<CsvMark>(text);
+  if (mark === null || !Number.isSafeInteger(mark.snapshotId) || (mark.rows !== 'inventory' && mark.rows !== 'changes')) return null;
+  const confirmed = known?.snapshotId;
+  return confirmed !== undefined && confirmed >= mark.snapshotId ? null : mark;
+}
+
 /**
  * Rows of a tick that follows another: sockets that opened, changed (the same inode on both sides:
  * new owner, state, ...) and closed (with their owner as the previous tick saw it).
@@ -127,8 +135,10 @@ export class CaptureSession {
   private readonly collector: PlatformCollector;
   /** The last snapshot this session stored. */
   private lastSnapshotId: number | null = null;
-  /** Where this session's last append left the trail. */
+  /** Where this session's last append left the trail (also in meta, where the next run finds it). */
   private trailEnd: CsvCleanEnd | null = null;
+  /** A pause recorded since the last tick, for the next tick to report. */
+  private pause: GapRecord | null = null;
 
   private constructor(store: EvidenceStore, gap: GapRecord | null, options: CaptureOptions, collector: PlatformCollector) {
     this.store = store;
@@ -165,8 +175,6 @@ export class CaptureSession {
     this.pause = this.store.recordGap(from, this.options.now?.() ?? new Date(), 'paused');
   }
 
-  private pause: GapRecord | null = null;
-
   /** Take, store and append one snapshot. `last`: no tick follows (nothing is kept for comparing the next one). */
   async tick(options: { last?: boolean } = {}): Promise<TickResult> {
     const first = this.ticks === 0;
@@ -178,12 +186,14 @@ export class CaptureSession {
     // than changes against rows it does not hold.
     const csvRestarted = !first && this.options.csvEveryTick !== true && csvPath !== null && this.trailEnd !== null ? trailRestarted(csvPath, this.trailEnd) : null;
     const inventory = first || this.options.csvEveryTick === true || csvRestarted !== null;
+    // What this store recorded of the trail before this session (read once, at the first tick).
+    const recorded = first && csvPath !== null && keys !== null ? { path: csvPath, keys, cleanEnd: this.store.getMeta(keys.cleanEnd), mark: this.store.getMeta(keys.mark) } : null;
     // Before this tick's mark replaces it: complete the rows of an earlier run that stored its
     // snapshot and stopped before writing them (if this run is killed too, the mark stays).
-    const csvCompleted = first && csvPath !== null && keys !== null ? this.completeEarlierRun(csvPath, keys) : undefined;
+    const csvCompleted = recorded !== null ? this.completeEarlierRun(recorded) : undefined;
     // A store that never wrote to this trail, appending to one with rows: ids start again at this
     // store's, so the trail's snapshot ids may repeat (a deleted store, two stores on one trail).
-    const csvForeign = first && csvPath !== null && keys !== null && this.store.getMeta(keys.cleanEnd) === null && this.store.getMeta(keys.mark) === null && trailHasRows(csvPath);
+    const csvForeign = recorded !== null && recorded.cleanEnd === null && recorded.mark === null && trailHasRows(recorded.path);
     const snap = await takeSnapshot({ ...this.options.snapshot, collector: this.collector, reuseOwners: true, hashCache: this.store.hashCache() });
     const appended = this.store.appendSnapshot(snap, {
       label: this.options.label ?? null,
@@ -198,8 +208,9 @@ export class CaptureSession {
       const processes = new Map<number, ProcessRecord>(snap.processes.map((p) => [p.pid, p]));
       const context = { snapshotId: appended.id, label: this.options.label ?? null, change: this.options.change ?? null };
       const rows = inventory ? csvRows(snap, snap.sockets, processes, 'present', context) : changeRows(snap, appended.opened, appended.closed, processes, this.previousProcesses, context);
-      // The trail's last known clean end lives in the store, so a run does not rescan the whole trail.
-      const known = metaJson<CsvCleanEnd>(this.store.getMeta(keys.cleanEnd));
+      // The trail's last known clean end, so a run does not rescan the whole trail: this session's
+      // own after its first append; before it, the store's (a completion may just have moved it).
+      const known = this.trailEnd ?? metaJson<CsvCleanEnd>(this.store.getMeta(keys.cleanEnd));
       try {
         csv = appendCsv(csvPath, rows, this.options.now, known);
       } catch (error) {
@@ -235,9 +246,10 @@ export class CaptureSession {
    * When an earlier run's mark was never confirmed: write what the trail lacks of its snapshot and
    * confirm it. Never fails the capture: what could not be done is reported in the result.
    */
-  private completeEarlierRun(path: string, keys: { cleanEnd: string; mark: string }): TickResult['csvCompleted'] {
-    const known = metaJson<CsvCleanEnd>(this.store.getMeta(keys.cleanEnd));
-    const mark = this.unfinishedMark(keys.mark, known);
+  private completeEarlierRun(recorded: { path: string; keys: { cleanEnd: string }; cleanEnd: string | null; mark: string | null }): TickResult['csvCompleted'] {
+    const { path, keys } = recorded;
+    const known = metaJson<CsvCleanEnd>(recorded.cleanEnd);
+    const mark = unfinishedMark(recorded.mark, known);
     if (mark === null) return undefined;
     let done: CsvCompletion;
     try {
@@ -271,14 +283,6 @@ export class CaptureSession {
     return new StoreError('E_STORE_DISPLACED', `the evidence store ${db} ${why} while netmon was writing to it; netmon copied everything it held (${last}) to ${copy} and stopped rather than write evidence where nobody would find it`, {
       hint: `check the copy with \`netmon verify-store --db ${copy}\`; move it to ${db} to continue its chain there, or start netmon again to begin a new store at ${db}`,
     });
-  }
-
-  /** The CSV mark left by an earlier run whose rows were never confirmed (it stopped in between), or null. */
-  private unfinishedMark(key: string, known: CsvCleanEnd | null): CsvMark | null {
-    const mark = metaJson<CsvMark>(this.store.getMeta(key));
-    if (mark === null || !Number.isSafeInteger(mark.snapshotId) || (mark.rows !== 'inventory' && mark.rows !== 'changes')) return null;
-    const confirmed = known?.snapshotId;
-    return confirmed !== undefined && confirmed >= mark.snapshotId ? null : mark;
   }
 
   /**

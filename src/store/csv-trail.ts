@@ -149,6 +149,9 @@ export function formatCsv(rows: string[][]): string {
   return out.join('');
 }
 
+/** The header line every trail starts with. */
+const HEADER = formatCsv([[...CSV_COLUMNS]]);
+
 function commas(text: string): number {
   let n = 0;
   for (let at = text.indexOf(','); at !== -1; at = text.indexOf(',', at + 1)) n++;
@@ -193,7 +196,6 @@ export interface CsvCompletion {
  * append, so it never ends in a torn line.
  */
 export function appendCsv(path: string, rows: string[][], now: () => Date = () => new Date(), known?: CsvCleanEnd | null): CsvAppendResult {
-  const header = formatCsv([[...CSV_COLUMNS]]);
   let fd: number;
   try {
     fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o644);
@@ -216,7 +218,7 @@ export function appendCsv(path: string, rows: string[][], now: () => Date = () =
         });
       }
       // A header torn by a crash is a partial line like any other.
-      const tailSize = size < header.length ? size : cleanEnds.get(path) === size || from === size ? 0 : partialTail(fd, size, from);
+      const tailSize = size < HEADER.length ? size : cleanEnds.get(path) === size || from === size ? 0 : partialTail(fd, size, from);
       if (tailSize > 0) {
         repaired = setAside(fd, path, size, tailSize, now);
         size -= tailSize;
@@ -226,7 +228,7 @@ export function appendCsv(path: string, rows: string[][], now: () => Date = () =
     // sits in memory as one text (and its bytes) at once.
     let appended = 0;
     try {
-      if (size === 0) appended += writeAll(fd, Buffer.from(header, 'utf8'));
+      if (size === 0) appended += writeAll(fd, Buffer.from(HEADER, 'utf8'));
       for (let start = 0; start < rows.length; start += WRITE_ROWS) appended += writeAll(fd, Buffer.from(formatCsv(rows.slice(start, start + WRITE_ROWS)), 'utf8'));
       // On disk before the store records this end: a power cut cannot take rows the store counts as written.
       if (appended > 0) fs.fdatasyncSync(fd);
@@ -268,7 +270,7 @@ export function trailRestarted(path: string, end: Pick<CsvCleanEnd, 'size' | 'de
 /** Whether the trail exists and holds more than its header (some bytes past it: rows, or a torn one). */
 export function trailHasRows(path: string): boolean {
   try {
-    return fs.statSync(path).size > Buffer.byteLength(formatCsv([[...CSV_COLUMNS]]), 'utf8');
+    return fs.statSync(path).size > Buffer.byteLength(HEADER, 'utf8');
   } catch {
     return false;
   }
@@ -297,7 +299,7 @@ export function checkCsvWritable(path: string): void {
 
 /** Whether a trail of `size` bytes starts with netmon's header (as much of it as the file holds: a crash can tear it). */
 function startsLikeHeader(fd: number, size: number): boolean {
-  const header = Buffer.from(formatCsv([[...CSV_COLUMNS]]), 'utf8');
+  const header = Buffer.from(HEADER, 'utf8');
   const head = Buffer.alloc(Math.min(size, header.length));
   fs.readSync(fd, head, 0, head.length, 0);
   return head.equals(header.subarray(0, head.length));
@@ -331,7 +333,7 @@ export function completeCsv(path: string, rows: string[][], known: CsvCleanEnd |
     // rows, which are checked from the header's end.
     const st = fs.statSync(path, { throwIfNoEntry: false });
     if (!st || st.size === 0) return { expected, present: 0, written: expected, cleanEnd: appendCsv(path, rows, now, null).cleanEnd };
-    const header = Buffer.byteLength(formatCsv([[...CSV_COLUMNS]]), 'utf8');
+    const header = Buffer.byteLength(HEADER, 'utf8');
     const fd = fs.openSync(path, 'r');
     let whole: boolean;
     try {

@@ -180,7 +180,7 @@ const bootPart = (identity: string): string => identity.slice(0, identity.lastIn
 interface WriterIdentity {
   session: number;
   pid: number;
-  identity: string | null;
+  identity: string;
 }
 
 function processAlive(pid: number): boolean {
@@ -413,6 +413,11 @@ export class EvidenceStore {
     }
   }
 
+  /** Append a gap record: no evidence from `from` to `to`, and why (with what tells its context). */
+  private appendGap(at: string, from: string, to: string, reason: string, context: Record<string, number>): GapRecord {
+    return { seq: this.appendRecord('gap', at, JSON.stringify({ from, to, reason, ...context })), from, to, reason };
+  }
+
   /**
    * Record a gap inside this writer's session: from `from` to `to` nothing was captured although
    * the session ran (`paused`: the system was suspended, or the process stopped). One record in
@@ -420,11 +425,9 @@ export class EvidenceStore {
    */
   recordGap(from: Date, to: Date, reason: 'paused'): GapRecord {
     if (this.session === null) throw new StoreError('E_STORE_NO_SESSION', `no capture session is open on ${this.path}`);
-    const at = this.now().toISOString();
-    const body = JSON.stringify({ from: from.toISOString(), to: to.toISOString(), reason, session: this.session });
+    const session = this.session;
     try {
-      const seq = this.db.transaction(() => this.appendRecord('gap', at, body)).immediate();
-      return { seq, from: from.toISOString(), to: to.toISOString(), reason };
+      return this.db.transaction(() => this.appendGap(this.now().toISOString(), from.toISOString(), to.toISOString(), reason, { session })).immediate();
     } catch (error) {
       throw storeError(error, this.path, 'cannot record a gap in the evidence store');
     }
@@ -522,6 +525,7 @@ export class EvidenceStore {
   }): { session: number; gap: GapRecord | null } {
     if (this.readonly) throw new StoreError('E_STORE_READONLY', `${this.path} was opened read-only`);
     const host = hostname();
+    const mine = options.identify?.(process.pid) ?? null;
     try {
       return this.db
         .transaction(() => {
@@ -534,7 +538,6 @@ export class EvidenceStore {
             const recorded = this.writerIdentity(pid, Number(holder.session));
             // This machine's lock: taken under its host name, or in its current boot (the host may
             // have been renamed since; a boot id is this boot's alone).
-            const mine = options.identify?.(process.pid) ?? null;
             const local = String(holder.host) === host || (recorded !== null && mine !== null && bootPart(recorded) === bootPart(mine));
             // The live pid is another process than the writer that recorded itself: the writer died.
             const current = recorded !== null && options.identify !== undefined ? options.identify(pid) : null;
@@ -555,17 +558,14 @@ export class EvidenceStore {
             const lastAt = String(last.taken_at);
             const late = interval !== null && Date.parse(at) - Date.parse(lastAt) > 2 * interval * 1000;
             if (unclean || late) {
-              const reason = unclean ? 'unclean-stop' : 'not-running';
-              const body = JSON.stringify({ from: lastAt, to: at, reason, previousSession: Number(last.session) });
-              gap = { seq: this.appendRecord('gap', at, body), from: lastAt, to: at, reason };
+              gap = this.appendGap(at, lastAt, at, unclean ? 'unclean-stop' : 'not-running', { previousSession: Number(last.session) });
             }
           }
           const session = this.appendRecord('session', at, JSON.stringify({ interval: options.interval, pid: process.pid, host, tool: 'netmon' }));
           this.stmt('INSERT OR REPLACE INTO writer (id, pid, host, since, session) VALUES (1, ?, ?, ?, ?)').run(process.pid, host, at, session);
           // Who holds the lock, beyond a pid that may be reused (meta: bookkeeping, outside the chain).
-          const identity = options.identify?.(process.pid) ?? null;
-          if (identity === null) this.stmt("DELETE FROM meta WHERE key = 'writer_identity'").run();
-          else this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_identity', ?)").run(JSON.stringify({ session, pid: process.pid, identity } satisfies WriterIdentity));
+          if (mine === null) this.stmt("DELETE FROM meta WHERE key = 'writer_identity'").run();
+          else this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_identity', ?)").run(JSON.stringify({ session, pid: process.pid, identity: mine } satisfies WriterIdentity));
           this.session = session;
           this.lockKey = `${realpathSync(this.path)}#${session}`;
           heldLocks.add(this.lockKey);
