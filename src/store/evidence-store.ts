@@ -176,6 +176,18 @@ const heldLocks = new Set<string>();
 /** The boot part of a process identity ("<boot id>/<start>"). */
 const bootPart = (identity: string): string => identity.slice(0, identity.lastIndexOf('/'));
 
+/** A writer's last sign of life (meta `writer_alive`): the session holding the lock, and when. */
+interface WriterAlive {
+  session: number;
+  at: string;
+}
+
+/**
+ * How long a lock taken on another host stays in force after its writer's last sign of life,
+ * beyond twice its session's interval. Ticks that run long and clocks a minute apart fit in it.
+ */
+export const REMOTE_LOCK_SLACK_MS = 120_000;
+
 /** The lock holder's identity, as the writer recorded it with the lock (meta `writer_identity`). */
 interface WriterIdentity {
   session: number;
@@ -413,6 +425,55 @@ export class EvidenceStore {
     }
   }
 
+  /**
+   * Inside a write transaction of this writer's session: check that the session still holds the
+   * lock, and note that it is alive (meta `writer_alive`, which tells a netmon on another host
+   * that this lock is in use). Another netmon takes a lock over only when it judged it stale (its
+   * pid gone, or, for a lock taken on another host, silent for too long: a suspended machine, a
+   * stopped process). Writing on after that would interleave two sessions' snapshots, so this
+   * writer stops instead.
+   */
+  private holdLock(at: string): void {
+    const holder = this.stmt('SELECT pid, host, since, session FROM writer WHERE id = 1').get();
+    if (holder && Number(holder.session) === this.session) {
+      this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_alive', ?)").run(JSON.stringify({ session: Number(holder.session), at } satisfies WriterAlive));
+      return;
+    }
+    const who = holder ? `pid ${Number(holder.pid)} on host ${String(holder.host)}, since ${String(holder.since)}` : 'it has finished since';
+    throw new StoreError('E_STORE_TAKEN_OVER', `another netmon took over the evidence store ${this.path} (${who}) while this capture was stopped or silent; this capture stops here, so that two writers never interleave (its snapshots until now are stored)`, {
+      hint: 'run one capture per store: give this one another --db, or stop the other one before starting this one again',
+    });
+  }
+
+  /**
+   * A lock taken on another host (a store on a shared file system): that host's processes cannot
+   * be checked from here, so only its writer's silence tells that it is gone. Throws "in use"
+   * while the writer's last sign of life (taking the lock, a tick, a gap) is more recent than
+   * twice its session's interval plus REMOTE_LOCK_SLACK_MS.
+   */
+  private checkRemoteLock(pid: number, host: string, since: string, session: number, now: string): void {
+    const alive = this.writerAlive(session) ?? since;
+    const record = this.stmt("SELECT body FROM records WHERE seq = ? AND kind = 'session'").get(session);
+    const interval = record ? this.parseStored<{ interval: number | null }>(String(record.body), `session record ${session}`).interval : null;
+    const staleFrom = Date.parse(alive) + 2 * (interval ?? 0) * 1000 + REMOTE_LOCK_SLACK_MS;
+    if (!(Date.parse(now) < staleFrom)) return;
+    throw new StoreError('E_STORE_BUSY', `the evidence store ${this.path} is in use by pid ${pid} on host ${host} (since ${since}; last active ${alive})`, {
+      hint: `a netmon on another host cannot be checked from here: stop it on ${host}, or use another --db; if it no longer runs, its lock counts as stale from ${new Date(staleFrom).toISOString()}`,
+    });
+  }
+
+  /** When the writer of `session` last showed it was alive (meta `writer_alive`), or null when not recorded. */
+  private writerAlive(session: number): string | null {
+    const row = this.stmt("SELECT value FROM meta WHERE key = 'writer_alive'").get();
+    if (!row) return null;
+    try {
+      const alive = JSON.parse(String(row.value)) as WriterAlive;
+      return alive.session === session && typeof alive.at === 'string' && !Number.isNaN(Date.parse(alive.at)) ? alive.at : null;
+    } catch {
+      return null;
+    }
+  }
+
   /** Append a gap record: no evidence from `from` to `to`, and why (with what tells its context). */
   private appendGap(at: string, from: string, to: string, reason: string, context: Record<string, number>): GapRecord {
     return { seq: this.appendRecord('gap', at, JSON.stringify({ from, to, reason, ...context })), from, to, reason };
@@ -427,7 +488,13 @@ export class EvidenceStore {
     if (this.session === null) throw new StoreError('E_STORE_NO_SESSION', `no capture session is open on ${this.path}`);
     const session = this.session;
     try {
-      return this.db.transaction(() => this.appendGap(this.now().toISOString(), from.toISOString(), to.toISOString(), reason, { session })).immediate();
+      return this.db
+        .transaction(() => {
+          const at = this.now().toISOString();
+          this.holdLock(at);
+          return this.appendGap(at, from.toISOString(), to.toISOString(), reason, { session });
+        })
+        .immediate();
     } catch (error) {
       throw storeError(error, this.path, 'cannot record a gap in the evidence store');
     }
@@ -485,7 +552,10 @@ export class EvidenceStore {
   close(): void {
     if (this.lockKey !== null) heldLocks.delete(this.lockKey);
     try {
-      if (this.session !== null && !this.readonly) this.stmt('DELETE FROM writer WHERE id = 1 AND pid = ?').run(process.pid);
+      // This session's lock only: another netmon may have taken it over (see holdLock).
+      if (this.session !== null && !this.readonly && this.stmt('DELETE FROM writer WHERE id = 1 AND session = ?').run(this.session).changes > 0) {
+        this.stmt("DELETE FROM meta WHERE key = 'writer_alive'").run();
+      }
     } catch {
       // closing must not hide the error that brought us here
     }
@@ -530,6 +600,7 @@ export class EvidenceStore {
       return this.db
         .transaction(() => {
           const holder = this.stmt('SELECT pid, host, since, session FROM writer WHERE id = 1').get();
+          const at = this.now().toISOString();
           let unclean = false;
           if (holder) {
             const pid = Number(holder.pid);
@@ -547,9 +618,9 @@ export class EvidenceStore {
                 hint: `stop that netmon first (it finishes its capture on SIGTERM: kill ${pid}), or use another --db`,
               });
             }
+            if (!local) this.checkRemoteLock(pid, String(holder.host), since, Number(holder.session), at);
             unclean = true;
           }
-          const at = this.now().toISOString();
           let gap: GapRecord | null = null;
           const last = this.stmt('SELECT taken_at, session FROM snapshots ORDER BY id DESC LIMIT 1').get();
           if (last) {
@@ -563,6 +634,7 @@ export class EvidenceStore {
           }
           const session = this.appendRecord('session', at, JSON.stringify({ interval: options.interval, pid: process.pid, host, tool: 'netmon' }));
           this.stmt('INSERT OR REPLACE INTO writer (id, pid, host, since, session) VALUES (1, ?, ?, ?, ?)').run(process.pid, host, at, session);
+          this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_alive', ?)").run(JSON.stringify({ session, at } satisfies WriterAlive));
           // Who holds the lock, beyond a pid that may be reused (meta: bookkeeping, outside the chain).
           if (mine === null) this.stmt("DELETE FROM meta WHERE key = 'writer_identity'").run();
           else this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_identity', ?)").run(JSON.stringify({ session, pid: process.pid, identity: mine } satisfies WriterIdentity));
@@ -805,6 +877,7 @@ export class EvidenceStore {
     try {
       const result = this.db
         .transaction(() => {
+          this.holdLock(this.now().toISOString());
           // Ids of the items that entered. The set's digest -> id map is brought up to date only once
           // the transaction has committed (below), so a failed append leaves the previous state as
           // it was, and the map of tens of thousands of entries is never copied.
