@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { uptime } from 'node:os';
 import { resolve } from 'node:path';
 import { platformCollector, type PlatformCollector } from '../collect/index.js';
 import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
@@ -54,6 +55,12 @@ export interface TickResult {
    * with one.
    */
   csvRestarted?: string;
+  /**
+   * A later tick after the system clock stepped since the previous one (set by hand, corrected
+   * by NTP, a virtual machine resynchronised): by how many milliseconds, forward (> 0) or back.
+   * Not a pause: the capture ran meanwhile. Timestamps from this tick on differ by that much.
+   */
+  clockStep?: number;
 }
 
 /**
@@ -139,6 +146,8 @@ export class CaptureSession {
   private trailEnd: CsvCleanEnd | null = null;
   /** A pause recorded since the last tick, for the next tick to report. */
   private pause: GapRecord | null = null;
+  /** A clock step noticed since the last tick, for the next tick to report. */
+  private clockStep: number | null = null;
 
   private constructor(store: EvidenceStore, gap: GapRecord | null, options: CaptureOptions, collector: PlatformCollector) {
     this.store = store;
@@ -173,6 +182,11 @@ export class CaptureSession {
    */
   recordPause(from: Date): void {
     this.pause = this.store.recordGap(from, this.options.now?.() ?? new Date(), 'paused');
+  }
+
+  /** Note that the system clock stepped by `ms` since the last tick (not a gap: the session ran). */
+  noteClockStep(ms: number): void {
+    this.clockStep = (this.clockStep ?? 0) + ms;
   }
 
   /** Take, store and append one snapshot. `last`: no tick follows (nothing is kept for comparing the next one). */
@@ -228,6 +242,8 @@ export class CaptureSession {
     }
     const pause = this.pause;
     this.pause = null;
+    const clockStep = this.clockStep;
+    this.clockStep = null;
     return {
       snapshot: snap,
       snapshotId: appended.id,
@@ -237,6 +253,7 @@ export class CaptureSession {
       ...(csvCompleted ? { csvCompleted } : {}),
       first,
       ...(first ? { gap: this.gap } : pause !== null ? { gap: pause } : {}),
+      ...(clockStep !== null ? { clockStep } : {}),
       ...(csvForeign ? { csvForeign } : {}),
       ...(csvRestarted === null ? {} : { csvRestarted }),
     };
@@ -337,9 +354,14 @@ export interface IntervalOptions {
   onError?(error: unknown): void;
   /** Clock and sleep, replaceable for tests. */
   now?: () => number;
+  /** Milliseconds since boot, counting time suspended (os.uptime), replaceable for tests. */
+  uptime?: () => number;
 }
 
-/** Waiting this much longer than two intervals between ticks is a pause, not scheduling jitter. */
+/**
+ * Waiting this much longer than two intervals between ticks is a pause, not scheduling jitter;
+ * the wall clock moving this much more or less than the time since boot is a clock step.
+ */
 const PAUSE_SLACK_MS = 1000;
 
 /**
@@ -354,19 +376,29 @@ export async function captureEvery(options: CaptureOptions, loop: IntervalOption
     const period = loop.interval * 1000;
     const start = now();
     let slot = 0;
-    // Wall-clock end of the last tick: between two ticks the loop only sleeps until the next slot,
-    // so a longer wait means the process did not run (a suspended system, a stopped process).
-    let lastEnd: Date | null = null;
+    // End of the last tick, by the wall clock and by the time since boot. Between two ticks the
+    // loop only sleeps until the next slot, so a longer wait means the process did not run (a
+    // suspended system, a stopped process). The time since boot measures the wait: it counts a
+    // suspension, and no clock setting moves it. The wall clock alone would take a clock set
+    // forward for a pause, and record a gap in monitoring that never was.
+    let lastEnd: { wall: Date; up: number } | null = null;
     const wall = options.now ?? (() => new Date());
+    const up = loop.uptime ?? (() => uptime() * 1000);
+    const mark = () => ({ wall: wall(), up: up() });
     while (!loop.signal.aborted) {
       try {
-        if (lastEnd !== null && wall().getTime() - lastEnd.getTime() > 2 * period + PAUSE_SLACK_MS) session.recordPause(lastEnd);
+        if (lastEnd !== null) {
+          const waited = up() - lastEnd.up;
+          const step = wall().getTime() - lastEnd.wall.getTime() - waited;
+          if (Math.abs(step) > PAUSE_SLACK_MS) session.noteClockStep(step);
+          if (waited > 2 * period + PAUSE_SLACK_MS) session.recordPause(lastEnd.wall);
+        }
         loop.onTick(await session.tick());
-        lastEnd = wall();
+        lastEnd = mark();
         ticks++;
       } catch (error) {
         // A failed capture is reported as such, not later as a pause.
-        lastEnd = wall();
+        lastEnd = mark();
         if (!loop.onError) throw error;
         loop.onError(error);
       }

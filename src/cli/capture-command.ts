@@ -20,9 +20,15 @@ function captureOptions(flags: CaptureFlags): CaptureOptions {
 }
 
 /** What stderr says about a capture's bookkeeping: a gap recorded, CSV rows repaired, completed or restarted. Shared by --once, --interval and watch. */
-export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' | 'csvRestarted' | 'gap' | 'csvForeign'>, io: CliIo, paths: { db: string; csv: string | null }): void {
+export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' | 'csvRestarted' | 'gap' | 'csvForeign' | 'clockStep' | 'snapshotId'>, io: CliIo, paths: { db: string; csv: string | null }): void {
   if (result.gap) {
     io.stderr(`netmon: note: recorded a gap in monitoring from ${result.gap.from} to ${result.gap.to} (${gapReason(result.gap.reason)})\n`);
+  }
+  if (result.clockStep !== undefined) {
+    const seconds = (Math.abs(result.clockStep) / 1000).toFixed(1);
+    io.stderr(
+      `netmon: note: the system clock was set ${result.clockStep > 0 ? 'forward' : 'back'} by about ${seconds} s between two captures (not a gap: netmon kept capturing); times from snapshot ${result.snapshotId} on are shifted by that much\n`,
+    );
   }
   const done = result.csvCompleted;
   for (const aside of [done?.repaired, result.csv?.repaired]) {

@@ -1,12 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CSV_COLUMNS } from '../../src/store/csv-trail.js';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
-import { CLI, runCli } from '../helpers/processes.js';
+import { CLI, runCli, skipWithReason } from '../helpers/processes.js';
 import { withRaw } from '../helpers/store-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'netmon-interval-'));
@@ -109,6 +109,52 @@ describe('--interval under faults', () => {
     expect(Date.parse(gaps[0]!.to) - Date.parse(gaps[0]!.from)).toBeGreaterThanOrEqual(3400);
     expect(runCli(['verify-store', '--db', db]).status).toBe(0);
   });
+
+  const faketime = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1', '/usr/lib/faketime/libfaketimeMT.so.1'].find((p) => existsSync(p));
+  it.skipIf(skipWithReason(faketime === undefined, 'clock steps under --interval: needs libfaketime (Debian package faketime)'))(
+    'the system clock set forward and back between ticks is not a pause: no gap, a note each time, and the snapshot times follow the clock',
+    async () => {
+      const db = join(dir, 'clock.db');
+      const csv = join(dir, 'clock.csv');
+      // libfaketime moves this process's wall clock by the offset in the file, read at every call;
+      // the time since boot (and the monotonic clock) stay real, as they do when root sets the clock.
+      const offset = join(dir, 'clock-offset');
+      writeFileSync(offset, '+0\n');
+      const env = { ...process.env, LD_PRELOAD: faketime!, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' };
+      const child = spawn(process.execPath, [CLI, '--interval', '0.3', '--db', db, '--csv', csv, '--no-hash-binaries'], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      try {
+        await waitFor(() => snapshotCount(db) >= 2);
+        writeFileSync(offset, '+600\n');
+        await waitFor(() => /clock was set forward by about 600\.\d s between two captures \(not a gap: netmon kept capturing\); times from snapshot \d+ on are shifted by that much/.test(stderr));
+        const afterForward = snapshotCount(db);
+        await waitFor(() => snapshotCount(db) >= afterForward + 2);
+        writeFileSync(offset, '+0\n');
+        await waitFor(() => /clock was set back by about 600\.\d s between two captures/.test(stderr));
+        child.kill('SIGTERM');
+        expect(await exited, stderr).toBe(0);
+      } finally {
+        child.kill('SIGKILL');
+      }
+      expect(stderr).not.toMatch(/gap in monitoring/);
+      const store = EvidenceStore.open(db, { readonly: true });
+      let times: number[];
+      try {
+        expect(store.gaps()).toEqual([]);
+        times = store.listSnapshots().map((s) => Date.parse(s.takenAt));
+      } finally {
+        store.close();
+      }
+      // The recorded times are what the clock said: one jump of about +600 s, one of about -600 s.
+      const jumps = times.slice(1).map((t, k) => t - times[k]!).filter((d) => Math.abs(d) > 60_000);
+      expect(jumps).toHaveLength(2);
+      expect(jumps[0]).toBeGreaterThan(590_000);
+      expect(jumps[1]).toBeLessThan(-590_000);
+      expect(runCli(['verify-store', '--db', db]).status).toBe(0);
+    },
+  );
 
   it('--interval piped into head: when the pipe closes, the running capture finishes and the store is closed, not left locked', async () => {
     const db = join(dir, 'pipe.db');
