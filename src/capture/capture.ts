@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { uptime } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { platformCollector, type PlatformCollector } from '../collect/index.js';
 import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 import { snapshot as takeSnapshot, type SnapshotOptions } from '../snapshot/snapshot.js';
@@ -164,9 +164,11 @@ export class CaptureSession {
       });
     }
     if (options.csv !== null) checkCsvWritable(options.csv);
-    const store = EvidenceStore.open(options.db, options.now ? { now: options.now } : {});
+    const collector = options.snapshot?.collector ?? platformCollector();
+    // On a file system that hosts share, the store keeps a rollback journal (see StoreOpenOptions).
+    const shared = collector.sharedFileSystem(dirname(resolve(options.db)));
+    const store = EvidenceStore.open(options.db, { ...(options.now ? { now: options.now } : {}), journal: shared === null ? 'wal' : 'rollback' });
     try {
-      const collector = options.snapshot?.collector ?? platformCollector();
       const { gap } = store.beginSession({ interval, identify: (pid) => collector.processIdentity(pid) });
       return new CaptureSession(store, gap, options, collector);
     } catch (error) {

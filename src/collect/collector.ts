@@ -92,6 +92,13 @@ export interface PlatformCollector {
    * process is gone or it cannot be read.
    */
   processIdentity(pid: number): string | null;
+  /**
+   * The kind of file system `path` is on when hosts may share it (a network or cluster file
+   * system, or FUSE, which many of those are), else null. The evidence store then keeps no
+   * write-ahead log: SQLite's WAL needs memory shared by every process using the store, and
+   * processes on two hosts share none (see docs/evidence-store.md).
+   */
+  sharedFileSystem(path: string): string | null;
   /** A path whose open() yields the process's executable, even if deleted or in another mount namespace. */
   executableFile(pid: number): string;
   readAccounts(): Accounts;

@@ -34,6 +34,8 @@ export interface LinuxDeps {
   readlink(path: string): string;
   /** Inode of a path (following links), or throws. */
   statInode(path: string): number;
+  /** The file system type (statfs f_type) of a path, or throws. */
+  fsType(path: string): number;
   exec(command: string, args: string[]): { status: number | null; stdout: string; stderr: string; error?: Error };
   getuid(): number;
   /** Supplementary group ids of the collector. */
@@ -51,6 +53,7 @@ export const defaultLinuxDeps: LinuxDeps = {
   readdir: (path) => fs.readdirSync(path),
   readlink: (path) => fs.readlinkSync(path),
   statInode: (path) => Number(fs.statSync(path).ino),
+  fsType: (path) => Number(fs.statfsSync(path).type),
   exec: (command, args) => {
     // child_process is loaded only here: most scans never run a command.
     const { spawnSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
@@ -65,6 +68,29 @@ export const defaultLinuxDeps: LinuxDeps = {
 };
 
 type TableName = keyof typeof PROC_NET_TABLES;
+
+/**
+ * statfs(2) f_type values of file systems that hosts can share (linux/magic.h, statfs(2)). FUSE
+ * is among them: sshfs, s3fs, rclone, GlusterFS and CephFS clients, virtiofs are FUSE mounts, and
+ * a local one (bindfs, ntfs-3g) only loses the write-ahead log.
+ */
+const SHARED_FILE_SYSTEMS = new Map<number, string>([
+  [0x6969, 'nfs'],
+  [0x517b, 'smb'],
+  [0xff534d42, 'cifs'],
+  [0xfe534d42, 'smb2'],
+  [0x65735546, 'fuse'],
+  [0x01021997, '9p'],
+  [0x00c36400, 'ceph'],
+  [0x5346414f, 'afs'],
+  [0x6b414653, 'afs'],
+  [0x73757245, 'coda'],
+  [0x564c, 'ncp'],
+  [0x7461636f, 'ocfs2'],
+  [0x01161970, 'gfs2'],
+  [0x0bd00bd0, 'lustre'],
+  [0x47504653, 'gpfs'],
+]);
 /** What to do with the text of one table: parse it (the default) or just look at it. */
 type TableReader = (text: string, name: TableName, source: string, netns?: number) => RawSocket[];
 const TABLES_BY_FAMILY: Record<Family, TableName[]> = { ipv4: ['tcp', 'udp'], ipv6: ['tcp6', 'udp6'] };
@@ -626,6 +652,14 @@ export class LinuxCollector implements PlatformCollector {
 
   runningAsRoot(): boolean {
     return this.deps.getuid() === 0;
+  }
+
+  sharedFileSystem(path: string): string | null {
+    try {
+      return SHARED_FILE_SYSTEMS.get(this.deps.fsType(path)) ?? null;
+    } catch {
+      return null; // the store's own open reports a path that cannot be reached
+    }
   }
 
   processIdentity(pid: number): string | null {

@@ -155,7 +155,16 @@ export interface StoreOpenOptions {
   /** Write a full item set every this many snapshots (default 1000). */
   checkpointEvery?: number;
   now?: () => Date;
+  /**
+   * For a writer: keep a write-ahead log (`wal`, the default for a new store) or a rollback
+   * journal (`rollback`: for a store on a file system hosts share, where SQLite's WAL is unsafe).
+   * Unset, a store that has a rollback journal keeps it, and any other store uses the WAL.
+   */
+  journal?: 'wal' | 'rollback';
 }
+
+/** How long a writer with a rollback journal waits for readers to finish before a commit fails. */
+const ROLLBACK_BUSY_TIMEOUT_MS = 30_000;
 
 interface SetState {
   /** The last snapshot written. */
@@ -323,6 +332,7 @@ export class EvidenceStore {
   private readonly now: () => Date;
   private readonly checkpointEvery: number;
   private readonly readonly: boolean;
+  private readonly journal: 'wal' | 'rollback' | undefined;
   private session: number | null = null;
   private lockKey: string | null = null;
   /** The file a writer opened (device and inode), to notice it moved, deleted or replaced under it. */
@@ -345,6 +355,7 @@ export class EvidenceStore {
     this.now = options.now ?? (() => new Date());
     this.checkpointEvery = options.checkpointEvery ?? 1000;
     this.readonly = options.readonly ?? false;
+    this.journal = options.journal;
   }
 
   /** Open a store, creating and migrating it when writable. */
@@ -387,7 +398,13 @@ export class EvidenceStore {
       }
       return;
     }
-    this.db.pragma('journal_mode = WAL');
+    // A write-ahead log lets readers run while a writer commits, but only between processes of one
+    // host (they share its index in memory). On a shared file system, a rollback journal: only
+    // file locks, which network file systems hold across hosts. A reader there holds off a commit
+    // until it is done, hence the longer wait.
+    const rollback = this.journal === 'rollback' || (this.journal === undefined && version > 0 && String(this.db.pragma('journal_mode', { simple: true })) === 'delete');
+    this.db.pragma(`journal_mode = ${rollback ? 'DELETE' : 'WAL'}`);
+    if (rollback) this.db.pragma(`busy_timeout = ${ROLLBACK_BUSY_TIMEOUT_MS}`);
     // FULL: a snapshot's commit is on disk before the capture writes its CSV rows, so not even a
     // power cut leaves rows that name a snapshot the store lost (about 0.25 ms per commit here).
     this.db.pragma('synchronous = FULL');
