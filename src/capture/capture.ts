@@ -360,6 +360,12 @@ export interface IntervalOptions {
   uptime?: () => number;
 }
 
+/** A moment by the wall clock and by the time since boot (both in milliseconds). */
+interface Mark {
+  wall: number;
+  up: number;
+}
+
 /**
  * Waiting this much longer than two intervals between ticks is a pause, not scheduling jitter;
  * the wall clock moving this much more or less than the time since boot is a clock step.
@@ -378,29 +384,30 @@ export async function captureEvery(options: CaptureOptions, loop: IntervalOption
     const period = loop.interval * 1000;
     const start = now();
     let slot = 0;
-    // End of the last tick, by the wall clock and by the time since boot. Between two ticks the
-    // loop only sleeps until the next slot, so a longer wait means the process did not run (a
-    // suspended system, a stopped process). The time since boot measures the wait: it counts a
-    // suspension, and no clock setting moves it. The wall clock alone would take a clock set
-    // forward for a pause, and record a gap in monitoring that never was.
-    let lastEnd: { wall: Date; up: number } | null = null;
+    // Start and end of the last tick, by the wall clock and by the time since boot. Between two
+    // ticks the loop only sleeps until the next slot, so a longer wait means the process did not
+    // run (a suspended system, a stopped process). The time since boot measures the wait: it
+    // counts a suspension, and no clock setting moves it. The wall clock alone would take a clock
+    // set forward for a pause, and record a gap in monitoring that never was. A clock step shows
+    // from one tick's start to the next (it may fall inside a tick).
+    let last: { begun: Mark; end: Mark } | null = null;
     const wall = options.now ?? (() => new Date());
     const up = loop.uptime ?? (() => uptime() * 1000);
-    const mark = () => ({ wall: wall(), up: up() });
+    const mark = (): Mark => ({ wall: wall().getTime(), up: up() });
     while (!loop.signal.aborted) {
+      const begun = mark();
       try {
-        if (lastEnd !== null) {
-          const waited = up() - lastEnd.up;
-          const step = wall().getTime() - lastEnd.wall.getTime() - waited;
+        if (last !== null) {
+          const step = begun.wall - last.begun.wall - (begun.up - last.begun.up);
           if (Math.abs(step) > PAUSE_SLACK_MS) session.noteClockStep(step);
-          if (waited > 2 * period + PAUSE_SLACK_MS) session.recordPause(lastEnd.wall);
+          if (begun.up - last.end.up > 2 * period + PAUSE_SLACK_MS) session.recordPause(new Date(last.end.wall));
         }
         loop.onTick(await session.tick());
-        lastEnd = mark();
+        last = { begun, end: mark() };
         ticks++;
       } catch (error) {
         // A failed capture is reported as such, not later as a pause.
-        lastEnd = mark();
+        last = { begun, end: mark() };
         if (!loop.onError) throw error;
         loop.onError(error);
       }

@@ -27,7 +27,7 @@ export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' |
   if (result.clockStep !== undefined) {
     const seconds = (Math.abs(result.clockStep) / 1000).toFixed(1);
     io.stderr(
-      `netmon: note: the system clock was set ${result.clockStep > 0 ? 'forward' : 'back'} by about ${seconds} s between two captures (not a gap: netmon kept capturing); times from snapshot ${result.snapshotId} on are shifted by that much\n`,
+      `netmon: note: the system clock was set ${result.clockStep > 0 ? 'forward' : 'back'} by about ${seconds} s between the previous capture and snapshot ${result.snapshotId} (not a gap: netmon kept capturing); times from then on are shifted by that much\n`,
     );
   }
   const done = result.csvCompleted;

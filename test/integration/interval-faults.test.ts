@@ -128,11 +128,11 @@ describe('--interval under faults', () => {
       try {
         await waitFor(() => snapshotCount(db) >= 2);
         writeFileSync(offset, '+600\n');
-        await waitFor(() => /clock was set forward by about 600\.\d s between two captures \(not a gap: netmon kept capturing\); times from snapshot \d+ on are shifted by that much/.test(stderr));
+        await waitFor(() => /clock was set forward by about 600\.\d s between the previous capture and snapshot \d+ \(not a gap: netmon kept capturing\); times from then on are shifted by that much/.test(stderr));
         const afterForward = snapshotCount(db);
         await waitFor(() => snapshotCount(db) >= afterForward + 2);
         writeFileSync(offset, '+0\n');
-        await waitFor(() => /clock was set back by about 600\.\d s between two captures/.test(stderr));
+        await waitFor(() => /clock was set back by about 600\.\d s between the previous capture and snapshot \d+/.test(stderr));
         child.kill('SIGTERM');
         expect(await exited, stderr).toBe(0);
       } finally {
