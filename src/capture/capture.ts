@@ -169,7 +169,7 @@ export class CaptureSession {
     const shared = collector.sharedFileSystem(dirname(resolve(options.db)));
     const store = EvidenceStore.open(options.db, { ...(options.now ? { now: options.now } : {}), journal: shared === null ? 'wal' : 'rollback' });
     try {
-      const { gap } = store.beginSession({ interval, identify: (pid) => collector.processIdentity(pid) });
+      const { gap } = store.beginSession({ interval, identify: (pid) => collector.processIdentity(pid), pidNamespace: collector.pidNamespace() });
       return new CaptureSession(store, gap, options, collector);
     } catch (error) {
       store.close();

@@ -93,6 +93,11 @@ export interface PlatformCollector {
    */
   processIdentity(pid: number): string | null;
   /**
+   * The PID namespace this process sees pids in (on Linux, `pid:[inode]`), or null when unknown.
+   * A pid recorded by a process of another namespace (a container) names another process here.
+   */
+  pidNamespace(): string | null;
+  /**
    * The kind of file system `path` is on when hosts may share it (a network or cluster file
    * system, or FUSE, which many of those are), else null. The evidence store then keeps no
    * write-ahead log: SQLite's WAL needs memory shared by every process using the store, and

@@ -654,6 +654,14 @@ export class LinuxCollector implements PlatformCollector {
     return this.deps.getuid() === 0;
   }
 
+  pidNamespace(): string | null {
+    try {
+      return this.deps.readlink(`${this.deps.procRoot}/self/ns/pid`);
+    } catch {
+      return null;
+    }
+  }
+
   sharedFileSystem(path: string): string | null {
     try {
       return SHARED_FILE_SYSTEMS.get(this.deps.fsType(path)) ?? null;

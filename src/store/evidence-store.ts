@@ -202,6 +202,8 @@ interface WriterIdentity {
   session: number;
   pid: number;
   identity: string;
+  /** The PID namespace its pid is in (PlatformCollector#pidNamespace); absent in records of netmon before it. */
+  pidns?: string;
 }
 
 function processAlive(pid: number): boolean {
@@ -431,12 +433,13 @@ export class EvidenceStore {
    * The identity the writer holding the lock of `session` as `pid` recorded with it (meta
    * `writer_identity`), or null when it recorded none (an earlier netmon, no identity known).
    */
-  private writerIdentity(pid: number, session: number): string | null {
+  private writerIdentity(pid: number, session: number): Pick<WriterIdentity, 'identity' | 'pidns'> | null {
     const row = this.stmt("SELECT value FROM meta WHERE key = 'writer_identity'").get();
     if (!row) return null;
     try {
       const recorded = JSON.parse(String(row.value)) as WriterIdentity;
-      return recorded.session === session && recorded.pid === pid && typeof recorded.identity === 'string' ? recorded.identity : null;
+      if (recorded.session !== session || recorded.pid !== pid || typeof recorded.identity !== 'string') return null;
+      return { identity: recorded.identity, ...(typeof recorded.pidns === 'string' ? { pidns: recorded.pidns } : {}) };
     } catch {
       return null;
     }
@@ -463,19 +466,20 @@ export class EvidenceStore {
   }
 
   /**
-   * A lock taken on another host (a store on a shared file system): that host's processes cannot
-   * be checked from here, so only its writer's silence tells that it is gone. Throws "in use"
+   * A lock taken on another host (a store on a shared file system) or in another PID namespace
+   * (a container): its pid cannot be checked from here, so only its writer's silence tells that
+   * it is gone. Throws "in use"
    * while the writer's last sign of life (taking the lock, a tick, a gap) is more recent than
    * twice its session's interval plus REMOTE_LOCK_SLACK_MS.
    */
-  private checkRemoteLock(pid: number, host: string, since: string, session: number, now: string): void {
+  private checkRemoteLock(pid: number, where: string, since: string, session: number, now: string): void {
     const alive = this.writerAlive(session) ?? since;
     const record = this.stmt("SELECT body FROM records WHERE seq = ? AND kind = 'session'").get(session);
     const interval = record ? this.parseStored<{ interval: number | null }>(String(record.body), `session record ${session}`).interval : null;
     const staleFrom = Date.parse(alive) + 2 * (interval ?? 0) * 1000 + REMOTE_LOCK_SLACK_MS;
     if (!(Date.parse(now) < staleFrom)) return;
-    throw new StoreError('E_STORE_BUSY', `the evidence store ${this.path} is in use by pid ${pid} on host ${host} (since ${since}; last active ${alive})`, {
-      hint: `a netmon on another host cannot be checked from here: stop it on ${host}, or use another --db; if it no longer runs, its lock counts as stale from ${new Date(staleFrom).toISOString()}`,
+    throw new StoreError('E_STORE_BUSY', `the evidence store ${this.path} is in use by pid ${pid} ${where}, since ${since} (last active ${alive})`, {
+      hint: `that netmon's process cannot be checked from here: stop it there, or use another --db; if it no longer runs, its lock counts as stale from ${new Date(staleFrom).toISOString()}`,
     });
   }
 
@@ -609,10 +613,16 @@ export class EvidenceStore {
      * identity is stale (the writer died and the pid was reused, as after a reboot).
      */
     identify?: (pid: number) => string | null;
+    /**
+     * The PID namespace of this process (PlatformCollector#pidNamespace). A lock taken in another
+     * one (a container, on the same host) names a pid that cannot be checked from here.
+     */
+    pidNamespace?: string | null;
   }): { session: number; gap: GapRecord | null } {
     if (this.readonly) throw new StoreError('E_STORE_READONLY', `${this.path} was opened read-only`);
     const host = hostname();
     const mine = options.identify?.(process.pid) ?? null;
+    const pidns = options.pidNamespace ?? null;
     try {
       return this.db
         .transaction(() => {
@@ -623,10 +633,14 @@ export class EvidenceStore {
             const pid = Number(holder.pid);
             const ours = pid === process.pid && heldLocks.has(`${realpathSync(this.path)}#${Number(holder.session)}`);
             const since = String(holder.since);
-            const recorded = this.writerIdentity(pid, Number(holder.session));
-            // This machine's lock: taken under its host name, or in its current boot (the host may
-            // have been renamed since; a boot id is this boot's alone).
-            const local = String(holder.host) === host || (recorded !== null && mine !== null && bootPart(recorded) === bootPart(mine));
+            const record = this.writerIdentity(pid, Number(holder.session));
+            const recorded = record?.identity ?? null;
+            // A lock whose pid can be checked here: taken under this host's name, or in its current
+            // boot (the host may have been renamed since; a boot id is this boot's alone), and in
+            // this PID namespace (in a container's, its pid names another process here).
+            const otherNamespace = record?.pidns !== undefined && pidns !== null && record.pidns !== pidns;
+            const thisMachine = String(holder.host) === host || (recorded !== null && mine !== null && bootPart(recorded) === bootPart(mine));
+            const local = !otherNamespace && thisMachine;
             // The live pid is another process than the writer that recorded itself: the writer died.
             const current = recorded !== null && options.identify !== undefined ? options.identify(pid) : null;
             const reused = current !== null && current !== recorded;
@@ -635,7 +649,10 @@ export class EvidenceStore {
                 hint: `stop that netmon first (it finishes its capture on SIGTERM: kill ${pid}), or use another --db`,
               });
             }
-            if (!local) this.checkRemoteLock(pid, String(holder.host), since, Number(holder.session), at);
+            if (!local) {
+              const named = String(holder.host) === host ? '' : `, host name ${String(holder.host)}`;
+              this.checkRemoteLock(pid, thisMachine ? `in another PID namespace on this machine (a container${named})` : `on host ${String(holder.host)}`, since, Number(holder.session), at);
+            }
             unclean = true;
           }
           let gap: GapRecord | null = null;
@@ -654,7 +671,7 @@ export class EvidenceStore {
           this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_alive', ?)").run(JSON.stringify({ session, at } satisfies WriterAlive));
           // Who holds the lock, beyond a pid that may be reused (meta: bookkeeping, outside the chain).
           if (mine === null) this.stmt("DELETE FROM meta WHERE key = 'writer_identity'").run();
-          else this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_identity', ?)").run(JSON.stringify({ session, pid: process.pid, identity: mine } satisfies WriterIdentity));
+          else this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_identity', ?)").run(JSON.stringify({ session, pid: process.pid, identity: mine, ...(pidns === null ? {} : { pidns }) } satisfies WriterIdentity));
           this.session = session;
           this.lockKey = `${realpathSync(this.path)}#${session}`;
           heldLocks.add(this.lockKey);

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -106,7 +106,7 @@ describe.skipIf(skip)('an evidence store written from two hosts (a shared file s
     try {
       const here = runCli(['--once', '--no-hash-binaries', '--db', 's.db', '--csv', 'here.csv'], { cwd: dir });
       expect(here.status, here.stderr).toBe(3);
-      expect(here.stderr).toContain(`is in use by pid ${remote.child.pid} on host ${ELSEWHERE}`);
+      expect(here.stderr).toContain(`is in use by pid ${remote.child.pid} on host ${ELSEWHERE}, since `);
       expect(here.stderr).toMatch(/if it no longer runs, its lock counts as stale from \d{4}-\d\d-\d\dT/);
       expect(existsSync(join(dir, 'here.csv'))).toBe(false);
       remote.child.kill('SIGINT');
@@ -172,3 +172,42 @@ describe.skipIf(skip)('an evidence store written from two hosts (a shared file s
     }
   });
 });
+
+/** `unshare --pid --fork --mount-proc`: a new PID namespace, as a container has. */
+const container = ['unshare', '--pid', '--fork', '--kill-child', '--mount-proc'];
+const canContain = isRoot && haveCommand('unshare') && spawnSync(container[0]!, [...container.slice(1), 'true']).status === 0;
+
+describe.skipIf(skipWithReason(!existsSync(CLI) || !canContain, 'store written from a container: needs the built CLI, root and unshare (util-linux) with PID namespaces'))(
+  'an evidence store written from another PID namespace on this machine (a container)',
+  () => {
+    it('its capture keeps the store busy although its pid means another process here; stopped there, the store is free at once', async () => {
+      const dir = mkdtempSync(join(root, 'container-'));
+      const [command, ...rest] = [...container, process.execPath, CLI, '--interval', '0.5', '--no-hash-binaries', '--db', 's.db', '--csv', 'inside.csv'];
+      const child = spawn(command!, rest, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      try {
+        const until = Date.now() + 20_000;
+        while (listHosts(dir).length < 2) {
+          if (Date.now() > until || child.exitCode !== null) throw new Error(`the contained capture stored no two snapshots: ${stderr}`);
+          await sleep(100);
+        }
+        // Inside, netmon is pid 1: here, pid 1 is this machine's init, alive and another process.
+        const here = runCli(['--once', '--no-hash-binaries', '--db', 's.db', '--csv', 'here.csv'], { cwd: dir });
+        expect(here.status, here.stderr).toBe(3);
+        expect(here.stderr).toMatch(/is in use by pid 1 in another PID namespace on this machine \(a container\), since /);
+        // Stop the contained netmon (the child of unshare) cleanly.
+        const inner = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(' ')[0]);
+        process.kill(inner, 'SIGINT');
+        expect(await Promise.race([exited, sleep(15_000).then(() => 'timeout')]), stderr).toBe(0);
+      } finally {
+        child.kill('SIGKILL');
+      }
+      const after = runCli(['--once', '--no-hash-binaries', '--db', 's.db', '--csv', 'here.csv'], { cwd: dir });
+      expect(after.status, after.stderr).toBe(0);
+      expect(after.stderr).not.toMatch(/stopped without closing/);
+      verified(dir);
+    });
+  },
+);
