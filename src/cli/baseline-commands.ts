@@ -5,7 +5,7 @@ import { ConfigError, describeErrno, ExitError, FormatError, StoreError } from '
 import { loadControlsCatalogue, type ControlsCatalogue } from '../findings/controls.js';
 import { evaluateFindings, type Finding, type Severity } from '../findings/evaluate-findings.js';
 import { loadExpectedChanges, type ExpectedChanges } from '../findings/expected-changes.js';
-import { SNAPSHOT_SCHEMA_VERSION, type Snapshot } from '../model/types.js';
+import { EVIDENCE_FILE_MODE, SNAPSHOT_SCHEMA_VERSION, type Snapshot } from '../model/types.js';
 import { renderFindingsEcs } from '../outputs/ecs-findings.js';
 import { failsAt, renderFindingsJson, renderFindingsText, sortFindings, type FindingsReport } from '../outputs/findings.js';
 import { printable } from '../outputs/sanitize.js';
@@ -35,7 +35,7 @@ export async function runInit(flags: BaselineFlags, io: CliIo): Promise<void> {
   if (flags.baseline) {
     const tmp = `${flags.baseline}.tmp-${process.pid}`;
     try {
-      writeFileSync(tmp, `${JSON.stringify(snap)}\n`, { mode: 0o644 });
+      writeFileSync(tmp, `${JSON.stringify(snap)}\n`, { mode: EVIDENCE_FILE_MODE });
       renameSync(tmp, flags.baseline);
     } catch (error) {
       throw new StoreError('E_BASELINE_WRITE', `cannot write the baseline: ${describeErrno(error, 'writing', flags.baseline)}`);

@@ -265,3 +265,13 @@ export interface FilterSpec {
   /** Tuple globs on `<proto> <local> <remote> <remote-host> <state>`. */
   match?: string[];
 }
+
+/**
+ * Mode of the files netmon creates that hold what it captured (the evidence store, the CSV trail,
+ * baselines, evidence packs): read and write for the owner, read for its group, nothing for
+ * others. They hold command lines, which can carry secrets, and keep them after the process is
+ * gone (and on a host whose /proc hides other users' processes, they would show them). Share them
+ * through the group (a setgid directory of an auditors group) or a copy. Directories: 0750.
+ */
+export const EVIDENCE_FILE_MODE = 0o640;
+export const EVIDENCE_DIR_MODE = 0o750;

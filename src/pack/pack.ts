@@ -1,6 +1,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describeErrno, StoreError } from '../errors.js';
+import { EVIDENCE_DIR_MODE, EVIDENCE_FILE_MODE } from '../model/types.js';
 import { checkPdfSignature } from './pki.js';
 import { CERT_FILE, fingerprintOf, PUBLIC_KEY_FILE, signBytes, verifyBytes, type Signer } from './signing.js';
 import { fileEntry, PACK_FORMAT, parseSha256Sums, renderManifest, renderSha256Sums, renderVerifyGuide, type Manifest } from './manifest.js';
@@ -19,11 +20,11 @@ export interface PackContent {
  */
 export function reservePackDir(base: string): string {
   try {
-    mkdirSync(dirname(base), { recursive: true, mode: 0o755 });
+    mkdirSync(dirname(base), { recursive: true, mode: EVIDENCE_DIR_MODE });
     for (let k = 1; k <= 100; k++) {
       const dir = k === 1 ? base : `${base}-${k}`;
       try {
-        mkdirSync(dir, { mode: 0o755 });
+        mkdirSync(dir, { mode: EVIDENCE_DIR_MODE });
         return dir;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -58,14 +59,14 @@ export function writePack(dir: string, content: PackContent): Manifest {
       { name: 'VERIFY.md', content: Buffer.from(renderVerifyGuide(manifestBase, content.files.some((f) => f.name === 'report.pdf'))) },
       { name: PUBLIC_KEY_FILE, content: Buffer.from(content.signer.publicKeyPem) },
     ];
-    for (const f of written) writeFileSync(join(dir, f.name), f.content, { mode: 0o644, flag: 'wx' });
+    for (const f of written) writeFileSync(join(dir, f.name), f.content, { mode: EVIDENCE_FILE_MODE, flag: 'wx' });
     const manifest: Manifest = { ...manifestBase, files: written.map((f) => fileEntry(f.name, f.content)) };
     const manifestBytes = Buffer.from(renderManifest(manifest));
     const signature = signBytes(content.signer, manifestBytes);
-    writeFileSync(join(dir, 'manifest.json'), manifestBytes, { mode: 0o644, flag: 'wx' });
-    writeFileSync(join(dir, 'manifest.sig'), signature, { mode: 0o644, flag: 'wx' });
+    writeFileSync(join(dir, 'manifest.json'), manifestBytes, { mode: EVIDENCE_FILE_MODE, flag: 'wx' });
+    writeFileSync(join(dir, 'manifest.sig'), signature, { mode: EVIDENCE_FILE_MODE, flag: 'wx' });
     const all = [...manifest.files, fileEntry('manifest.json', manifestBytes), fileEntry('manifest.sig', signature)];
-    writeFileSync(join(dir, 'SHA256SUMS'), renderSha256Sums(all), { mode: 0o644, flag: 'wx' });
+    writeFileSync(join(dir, 'SHA256SUMS'), renderSha256Sums(all), { mode: EVIDENCE_FILE_MODE, flag: 'wx' });
     return manifest;
   } catch (error) {
     if (error instanceof StoreError) throw error;

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { describeErrno, StoreError } from '../errors.js';
-import { protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
+import { EVIDENCE_FILE_MODE, protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 import { isoWithOffset } from '../outputs/time.js';
 
 /**
@@ -198,7 +198,7 @@ export interface CsvCompletion {
 export function appendCsv(path: string, rows: string[][], now: () => Date = () => new Date(), known?: CsvCleanEnd | null): CsvAppendResult {
   let fd: number;
   try {
-    fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, 0o644);
+    fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, EVIDENCE_FILE_MODE);
   } catch (error) {
     throw new StoreError('E_CSV_OPEN', `cannot open the CSV trail: ${describeErrno(error, 'opening', path)}`, { cause: error });
   }
@@ -310,7 +310,7 @@ function setAside(fd: number, path: string, size: number, tailSize: number, now:
   const tail = Buffer.alloc(tailSize);
   fs.readSync(fd, tail, 0, tailSize, size - tailSize);
   const aside = `${path}.partial-${now().toISOString().replace(/[:.]/g, '-')}`;
-  fs.writeFileSync(aside, tail, { mode: 0o644, flag: 'wx' });
+  fs.writeFileSync(aside, tail, { mode: EVIDENCE_FILE_MODE, flag: 'wx' });
   fs.ftruncateSync(fd, size - tailSize);
   return aside;
 }

@@ -5,10 +5,10 @@ import type { HashCache } from '../enrich/hash-executables.js';
 import { identityKey } from '../enrich/hash-executables.js';
 import { FormatError, StoreError, VerificationError } from '../errors.js';
 import type { ExecutableHashes, ExecutableIdentity, NamespaceRecord, ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
-import { SNAPSHOT_SCHEMA_VERSION } from '../model/types.js';
+import { EVIDENCE_FILE_MODE, SNAPSHOT_SCHEMA_VERSION } from '../model/types.js';
 import { compareSockets } from '../snapshot/create-snapshot.js';
 import { GENESIS_HASH, itemDigest, recordHash, setDigest, SortedDigests } from './chain.js';
-import { openDatabase, storeError, type Database, type Statement } from './sqlite.js';
+import { createEmpty, openDatabase, storeError, type Database, type Statement } from './sqlite.js';
 import { isArrayBody, parseSocketBody, socketBody } from './socket-body.js';
 
 /** Schema version this build writes (PRAGMA user_version). */
@@ -374,7 +374,7 @@ export class EvidenceStore {
   }
 
   private static tryOpen(path: string, options: StoreOpenOptions, readonlyConnection: boolean): EvidenceStore {
-    const db = openDatabase(path, { readonly: readonlyConnection, mustExist: options.readonly ?? false });
+    const db = openDatabase(path, { readonly: readonlyConnection, mustExist: options.readonly ?? false, createMode: EVIDENCE_FILE_MODE });
     const store = new EvidenceStore(path, db, options);
     try {
       store.prepareSchema();
@@ -552,6 +552,7 @@ export class EvidenceStore {
     let copy: string | null = null;
     for (const target of targets) {
       try {
+        createEmpty(target, EVIDENCE_FILE_MODE);
         await this.db.backup(target);
         copy = target;
         break;

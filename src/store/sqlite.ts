@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describeErrno, errnoCode, StoreError } from '../errors.js';
@@ -52,6 +52,8 @@ export interface OpenOptions {
   mustExist?: boolean;
   /** Milliseconds to wait for a lock held by another connection. */
   timeout?: number;
+  /** Mode of the file when this open creates it (SQLite gives its -wal and -shm files the same). */
+  createMode?: number;
 }
 
 /** A directory at the path, or no directory to create it in: what the file system tells, or null. */
@@ -96,9 +98,23 @@ export function storeError(error: unknown, path: string, doing: string): StoreEr
   return new StoreError(typeof code === 'string' ? `E_${code}` : 'E_STORE', `${doing}: ${explain(error, path)}`, { cause: error });
 }
 
+/**
+ * Create `path` as an empty file (which SQLite takes for a new database) with `mode`, unless it
+ * exists. SQLite itself would create it with 0644 less the umask. Any failure is left for SQLite's
+ * own open to report, in its words.
+ */
+export function createEmpty(path: string, mode: number): void {
+  try {
+    closeSync(openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode));
+  } catch {
+    // exists already, or cannot be created: SQLite's open says which
+  }
+}
+
 /** Open (or create) a database file. */
 export function openDatabase(path: string, options: OpenOptions = {}): Database {
   const Driver = loadDriver();
+  if (options.createMode !== undefined && !options.readonly) createEmpty(path, options.createMode);
   try {
     return new Driver(path, { readonly: options.readonly ?? false, fileMustExist: options.mustExist ?? options.readonly ?? false, timeout: options.timeout ?? 5000 });
   } catch (error) {

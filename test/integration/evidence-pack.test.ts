@@ -37,6 +37,9 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(readdirSync(pack).sort()).toEqual(['SHA256SUMS', 'VERIFY.md', 'evidence.json', 'findings.csv', 'inventory-post.csv', 'inventory-pre.csv', 'manifest.json', 'manifest.sig', 'report.pdf', 'signer.cert.pem', 'signer.pub.pem']);
     expect(statSync(join(dir, 'netmon-keys', 'signer.key.pem')).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, 'netmon-keys', 'signer.p12')).mode & 0o777).toBe(0o600);
+    // What it captured (command lines among it) is for the owner and the group, not every user.
+    expect(statSync(pack).mode & 0o777).toBe(0o750);
+    for (const f of readdirSync(pack)) expect([f, statSync(join(pack, f)).mode & 0o777]).toEqual([f, 0o640]);
     expect(readFileSync(join(pack, 'findings.csv'), 'utf8')).toMatch(/new listener tcp 127\.0\.0\.1:3939/);
     const manifest = JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as { packFormat: number; window: { change: string }; store: { snapshots: { id: number; recordHash: string }[] } };
     expect(manifest.packFormat).toBe(1);
