@@ -55,7 +55,7 @@ let sharedBuffer: Buffer | undefined;
 export function hashFile(
   path: string,
   cache: HashCache,
-  blake3: Blake3Implementation = loadBlake3(),
+  blake3: Blake3Implementation | (() => Blake3Implementation) = () => loadBlake3(),
   fsImpl: HashFs = fs,
 ): HashFileResult {
   const fd = fsImpl.openSync(path, 'r');
@@ -71,7 +71,7 @@ export function hashFile(
     const hit = cache.get(identity);
     if (hit) return { identity, hashes: hit, cached: true };
     const sha = createHash('sha256');
-    const b3 = blake3.create();
+    const b3 = (typeof blake3 === 'function' ? blake3() : blake3).create();
     const buffer = (sharedBuffer ??= Buffer.allocUnsafe(CHUNK));
     let total = 0;
     for (;;) {

@@ -32,7 +32,8 @@ export interface HashStats {
   /** Executables whose hashes came from the cache. */
   cached: number;
   failed: number;
-  implementation: Blake3Implementation['name'];
+  /** The BLAKE3 implementation that hashed, or null when every hash came from the cache. */
+  implementation: Blake3Implementation['name'] | null;
 }
 
 /**
@@ -43,14 +44,21 @@ export function hashExecutables(
   collector: PlatformCollector,
   processes: Iterable<ProcessRecord>,
   cache: HashCache,
-  blake3: Blake3Implementation = loadBlake3(),
+  blake3: Blake3Implementation | (() => Blake3Implementation) = () => loadBlake3(),
 ): HashStats {
-  const stats: HashStats = { hashed: 0, cached: 0, failed: 0, implementation: blake3.name };
+  const stats: HashStats = { hashed: 0, cached: 0, failed: 0, implementation: null };
+  // Loaded at the first file not in the cache (loading the native addon takes about 12 ms).
+  let loaded = typeof blake3 === 'function' ? null : blake3;
+  const implementation = (): Blake3Implementation => {
+    loaded ??= (blake3 as () => Blake3Implementation)();
+    stats.implementation = loaded.name;
+    return loaded;
+  };
   for (const proc of processes) {
     if (proc.issues.some((i) => i.field === 'executable' && i.reason === 'kernel-thread')) continue;
     const path = collector.executableFile(proc.pid);
     try {
-      const result = hashFile(path, cache, blake3);
+      const result = hashFile(path, cache, implementation);
       proc.hashes = result.hashes;
       if (result.cached) stats.cached++;
       else stats.hashed++;

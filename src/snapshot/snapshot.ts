@@ -141,7 +141,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
       for (const pid of processes.keys()) if (!kept.has(pid)) processes.delete(pid);
     }
     if (hashBinaries) {
-      const stats = hashExecutables(collector, processes.values(), options.hashCache ?? defaultHashCache, loadBlake3(options.blake3));
+      const stats = hashExecutables(collector, processes.values(), options.hashCache ?? defaultHashCache, () => loadBlake3(options.blake3));
       if (stats.failed > 0) {
         warnings.push({ code: 'W_HASH', message: `${stats.failed} of ${count(processes.size, 'executable')} could not be hashed (see each process's issues)` });
       }
