@@ -216,6 +216,36 @@ Without root some sockets cannot be attributed; netmon says how many and how to 
 Docs: docs/cli.md, docs/architecture.md`;
 
 /** Build the command tree. Actions import the library lazily so `--help` stays fast. */
+/**
+ * Values that the command line gave by mistake: an empty one (`--db ""`, `--label "$UNSET"`), or
+ * the next option taken as the value of one left without its own (`--label --no-hash-binaries`
+ * stores the label "--no-hash-binaries" and keeps hashing). Both are usage errors, before
+ * anything is captured or written.
+ */
+function checkOptionValues(root: Command, action: Command): void {
+  const flags = new Set<string>();
+  for (const cmd of [root, action]) {
+    for (const o of cmd.options) {
+      if (o.long) flags.add(o.long);
+      if (o.short) flags.add(o.short);
+    }
+  }
+  for (const o of action.options) {
+    if (!o.required && !o.optional) continue; // a flag: no value to check
+    const key = o.attributeName();
+    if (action.getOptionValueSource(key) !== 'cli') continue;
+    const value: unknown = action.getOptionValue(key);
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (typeof v !== 'string') continue;
+      const example = typeof o.defaultValue === 'string' ? ` (e.g. ${o.long} ${o.defaultValue})` : '';
+      if (v.trim() === '') action.error(`error: option '${o.flags}' argument is empty: give it a value${example}`, { exitCode: 2, code: 'netmon.emptyValue' });
+      if (flags.has(v.split('=')[0]!)) {
+        action.error(`error: option '${o.flags}' took '${v}' as its value, which is an option of this command: give ${o.long ?? o.short} its value first${example}`, { exitCode: 2, code: 'netmon.optionAsValue' });
+      }
+    }
+  }
+}
+
 export function buildProgram(io: CliIo): Command {
   const program = new Command('netmon')
     .description('Compliance evidence collector: a complete, process-attributed inventory of network sockets')
@@ -229,6 +259,7 @@ export function buildProgram(io: CliIo): Command {
   program.option('--config <file>', 'configuration file (default: $NETMON_CONFIG, else ./netmon.conf when it exists)');
   // Configuration (file, then NETMON_* environment) fills the options the command line left unset.
   program.hook('preAction', async (_root, action) => {
+    checkOptionValues(program, action);
     const { applyConfig } = await import('./apply-config.js');
     applyConfig(program.opts<{ config?: string }>().config, action, io.env);
   });

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { ConfigError, StoreError, VerificationError } from '../errors.js';
 import { count, percent } from '../model/format.js';
 import { isoWithOffset } from '../outputs/time.js';
-import { printable } from '../outputs/sanitize.js';
+import { printable, truncateEnd } from '../outputs/sanitize.js';
 import { EvidenceStore, type SnapshotQuery } from '../store/evidence-store.js';
 import { printSnapshot, progressLine, type CliIo, type OutputFormat } from './program.js';
 
@@ -61,9 +61,10 @@ export function listSnapshots(flags: SnapshotsFlags, io: CliIo): void {
     const rows = list.map((s) => [
       String(s.id),
       isoWithOffset(new Date(s.takenAt)),
-      printable(s.host),
-      printable(s.label ?? ''),
-      printable(s.change ?? ''),
+      // Long tags are cut (with an ellipsis) so one cannot widen every line; JSON keeps them whole.
+      truncateEnd(printable(s.host), TAG_WIDTH),
+      truncateEnd(printable(s.label ?? ''), TAG_WIDTH),
+      truncateEnd(printable(s.change ?? ''), TAG_WIDTH),
       String(s.sockets),
       percent(s.coverage),
     ]);
@@ -76,6 +77,9 @@ export function listSnapshots(flags: SnapshotsFlags, io: CliIo): void {
     store.close();
   }
 }
+
+/** Widest host, label or change cell of the `snapshots` table. */
+const TAG_WIDTH = 40;
 
 /** `netmon show <id>` */
 export async function showSnapshot(idText: string, flags: { db: string; output: OutputFormat }, io: CliIo): Promise<void> {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Snapshot } from '../../src/model/types.js';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, HOLDER, runCli, startJsonProcess, stop, type Started } from '../helpers/processes.js';
@@ -55,12 +55,58 @@ describe('netmon CLI (built binary)', () => {
       ['--filter', 'tcp:99999'],
       ['--include', 'tcp/[127.0.0.1/80'],
       ['--match', 'a b c d e f'],
-      ['--process', ''],
+      ['--process', '['],
     ] as const) {
       const r = runCli(['snapshot', flag, pattern]);
       expect(r.status, `${flag} ${pattern}`).toBe(2);
       expect(r.stdout).toBe('');
       expect(r.stderr).toContain(`invalid ${flag} pattern ${JSON.stringify(pattern)}`);
+    }
+  });
+
+  it('an empty value, or the next option taken for a value, is a usage error before anything is captured or written', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'netmon-values-'));
+    try {
+      for (const [args, message] of [
+        [['--once', '--db', ''], "option '--db <path>' argument is empty: give it a value (e.g. --db netmon.db)"],
+        [['--once', '--csv', ''], "option '--csv <path>' argument is empty: give it a value (e.g. --csv network_connections.csv)"],
+        [['--once', '--label', ' '], "option '--label <text>' argument is empty"],
+        [['--once', '--process', ''], "option '--process <glob>' argument is empty"],
+        [['--once', '--label', '--no-hash-binaries'], "option '--label <text>' took '--no-hash-binaries' as its value, which is an option of this command: give --label its value first"],
+        [['--once', '--change', '--csv=x.csv'], "option '--change <ticket>' took '--csv=x.csv' as its value"],
+        [['snapshots', '--db', ''], "option '--db <path>' argument is empty"],
+      ] as const) {
+        const r = runCli([...args], { cwd: dir });
+        expect(r.status, args.join(' ')).toBe(2);
+        expect(r.stderr).toContain(message);
+        expect(r.stdout).toBe('');
+      }
+      // Nothing was captured or written by any of them.
+      expect(readdirSync(dir)).toEqual([]);
+      // A value that only starts with a dash is a value.
+      const dashed = runCli(['--once', '--no-hash-binaries', '--label', '-x', '--change', '--', '--db', 'n.db', '--csv', 'n.csv'], { cwd: dir });
+      expect(dashed.status, dashed.stderr).toBe(0);
+      const listed = JSON.parse(runCli(['snapshots', '--db', 'n.db', '--output', 'json'], { cwd: dir }).stdout) as { snapshots: { label: string; change: string }[] };
+      expect(listed.snapshots.map((x) => [x.label, x.change])).toEqual([['-x', '--']]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('snapshots cuts a long label, change or host in its table (JSON keeps them whole)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'netmon-tags-'));
+    try {
+      const ticket = `CHG-${'9'.repeat(2000)}`;
+      expect(runCli(['--once', '--no-hash-binaries', '--change', ticket, '--label', 'pre', '--db', 'n.db', '--csv', 'n.csv'], { cwd: dir }).status).toBe(0);
+      expect(runCli(['--once', '--no-hash-binaries', '--label', 'post', '--db', 'n.db', '--csv', 'n.csv'], { cwd: dir }).status).toBe(0);
+      const table = runCli(['snapshots', '--db', 'n.db'], { cwd: dir });
+      expect(table.status).toBe(0);
+      for (const line of table.stdout.trimEnd().split('\n')) expect(line.length).toBeLessThan(160);
+      expect(table.stdout).toContain(`CHG-${'9'.repeat(35)}…`);
+      const json = JSON.parse(runCli(['snapshots', '--db', 'n.db', '--output', 'json'], { cwd: dir }).stdout) as { snapshots: { change: string | null }[] };
+      expect(json.snapshots[0]!.change).toBe(ticket);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
