@@ -195,7 +195,7 @@ interface WriterAlive {
  * How long a lock taken on another host stays in force after its writer's last sign of life,
  * beyond twice its session's interval. Ticks that run long and clocks a minute apart fit in it.
  */
-export const REMOTE_LOCK_SLACK_MS = 120_000;
+const REMOTE_LOCK_SLACK_MS = 120_000;
 
 /** The lock holder's identity, as the writer recorded it with the lock (meta `writer_identity`). */
 interface WriterIdentity {
@@ -468,9 +468,8 @@ export class EvidenceStore {
   /**
    * A lock taken on another host (a store on a shared file system) or in another PID namespace
    * (a container): its pid cannot be checked from here, so only its writer's silence tells that
-   * it is gone. Throws "in use"
-   * while the writer's last sign of life (taking the lock, a tick, a gap) is more recent than
-   * twice its session's interval plus REMOTE_LOCK_SLACK_MS.
+   * it is gone. Throws "in use" while the writer's last sign of life (taking the lock, a tick, a
+   * gap) is more recent than twice its session's interval plus REMOTE_LOCK_SLACK_MS.
    */
   private checkRemoteLock(pid: number, where: string, since: string, session: number, now: string): void {
     const alive = this.writerAlive(session) ?? since;
