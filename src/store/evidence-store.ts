@@ -456,7 +456,7 @@ export class EvidenceStore {
   private holdLock(at: string): void {
     const holder = this.stmt('SELECT pid, host, since, session FROM writer WHERE id = 1').get();
     if (holder && Number(holder.session) === this.session) {
-      this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_alive', ?)").run(JSON.stringify({ session: Number(holder.session), at } satisfies WriterAlive));
+      this.noteAlive(this.session, at);
       return;
     }
     const who = holder ? `pid ${Number(holder.pid)} on host ${String(holder.host)}, since ${String(holder.since)}` : 'it has finished since';
@@ -473,13 +473,23 @@ export class EvidenceStore {
    */
   private checkRemoteLock(pid: number, where: string, since: string, session: number, now: string): void {
     const alive = this.writerAlive(session) ?? since;
-    const record = this.stmt("SELECT body FROM records WHERE seq = ? AND kind = 'session'").get(session);
-    const interval = record ? this.parseStored<{ interval: number | null }>(String(record.body), `session record ${session}`).interval : null;
+    const interval = this.sessionInterval(session);
     const staleFrom = Date.parse(alive) + 2 * (interval ?? 0) * 1000 + REMOTE_LOCK_SLACK_MS;
     if (!(Date.parse(now) < staleFrom)) return;
     throw new StoreError('E_STORE_BUSY', `the evidence store ${this.path} is in use by pid ${pid} ${where}, since ${since} (last active ${alive})`, {
       hint: `that netmon's process cannot be checked from here: stop it there, or use another --db; if it no longer runs, its lock counts as stale from ${new Date(staleFrom).toISOString()}`,
     });
+  }
+
+  /** Note that the writer of `session` is alive at `at` (meta `writer_alive`). */
+  private noteAlive(session: number, at: string): void {
+    this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_alive', ?)").run(JSON.stringify({ session, at } satisfies WriterAlive));
+  }
+
+  /** The interval of the capture session that record `seq` opened (null: --once, or no such record). */
+  private sessionInterval(seq: number): number | null {
+    const record = this.stmt("SELECT body FROM records WHERE seq = ? AND kind = 'session'").get(seq);
+    return record ? this.parseStored<{ interval: number | null }>(String(record.body), `session record ${seq}`).interval : null;
   }
 
   /** When the writer of `session` last showed it was alive (meta `writer_alive`), or null when not recorded. */
@@ -658,8 +668,7 @@ export class EvidenceStore {
           let gap: GapRecord | null = null;
           const last = this.stmt('SELECT taken_at, session FROM snapshots ORDER BY id DESC LIMIT 1').get();
           if (last) {
-            const prevSession = this.stmt("SELECT body FROM records WHERE seq = ? AND kind = 'session'").get(Number(last.session));
-            const interval = prevSession ? this.parseStored<{ interval: number | null }>(String(prevSession.body), `session record ${Number(last.session)}`).interval : null;
+            const interval = this.sessionInterval(Number(last.session));
             const lastAt = String(last.taken_at);
             const late = interval !== null && Date.parse(at) - Date.parse(lastAt) > 2 * interval * 1000;
             if (unclean || late) {
@@ -668,7 +677,7 @@ export class EvidenceStore {
           }
           const session = this.appendRecord('session', at, JSON.stringify({ interval: options.interval, pid: process.pid, host, tool: 'netmon' }));
           this.stmt('INSERT OR REPLACE INTO writer (id, pid, host, since, session) VALUES (1, ?, ?, ?, ?)').run(process.pid, host, at, session);
-          this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_alive', ?)").run(JSON.stringify({ session, at } satisfies WriterAlive));
+          this.noteAlive(session, at);
           // Who holds the lock, beyond a pid that may be reused (meta: bookkeeping, outside the chain).
           if (mine === null) this.stmt("DELETE FROM meta WHERE key = 'writer_identity'").run();
           else this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_identity', ?)").run(JSON.stringify({ session, pid: process.pid, identity: mine, ...(pidns === null ? {} : { pidns }) } satisfies WriterIdentity));
