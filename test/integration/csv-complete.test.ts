@@ -132,7 +132,7 @@ describe('a capture after a run that stopped between its snapshot and its CSV ro
     const dir = freshDir();
     const a = await listen();
     const b = await listen();
-    const args = ['--once', '--db', 'n.db', '--csv', 't.csv', '--include-ephemeral', '--filter', `:${a.port}`, '--filter', `:${b.port}`, '--no-hash-binaries'];
+    const args = ['--once', '--db', 'n.db', '--csv', 't.csv', '--include-ephemeral', '--filter', `tcp4:127.0.0.1:${a.port}`, '--filter', `tcp4:127.0.0.1:${b.port}`, '--no-hash-binaries'];
     try {
       expect(runCli(args, { cwd: dir }).status).toBe(0);
       const db = join(dir, 'n.db');
@@ -190,7 +190,7 @@ describe('a capture after a run that stopped between its snapshot and its CSV ro
         const dir = freshDir();
         const db = join(dir, 'n.db');
         const trail = join(dir, 't.csv');
-        const args = ['--once', '--db', 'n.db', '--csv', 't.csv', '--include-ephemeral', '--filter', `:${a.port}`, '--filter', `:${b.port}`, '--no-hash-binaries'];
+        const args = ['--once', '--db', 'n.db', '--csv', 't.csv', '--include-ephemeral', '--filter', `tcp4:127.0.0.1:${a.port}`, '--filter', `tcp4:127.0.0.1:${b.port}`, '--no-hash-binaries'];
         const dead = runCli(args, { cwd: dir });
         expect(dead.status, dead.stderr).toBe(0);
         const full = readFileSync(trail, 'utf8');
@@ -217,7 +217,7 @@ describe('a capture after a run that stopped between its snapshot and its CSV ro
     const trail = join(dir, 't.csv');
     const a = await listen();
     const b = await listen();
-    const options = { db, csv: trail, snapshot: { includeEphemeral: true, hashBinaries: false, filters: { filter: [`:${a.port}`, `:${b.port}`] } } };
+    const options = { db, csv: trail, snapshot: { includeEphemeral: true, hashBinaries: false, filters: { filter: [`tcp4:127.0.0.1:${a.port}`, `tcp4:127.0.0.1:${b.port}`] } } };
     let session = CaptureSession.start(options, 1);
     try {
       await session.tick(); // the inventory: a's listener
@@ -248,7 +248,7 @@ describe('a capture after a run that stopped between its snapshot and its CSV ro
   it('leaves a trail alone that another capture appended to meanwhile, and warns with the snapshot to look at', async () => {
     const dir = freshDir();
     const a = await listen();
-    const args = ['--once', '--db', 'n.db', '--csv', 't.csv', '--include-ephemeral', '--filter', `:${a.port}`, '--no-hash-binaries'];
+    const args = ['--once', '--db', 'n.db', '--csv', 't.csv', '--include-ephemeral', '--filter', `tcp4:127.0.0.1:${a.port}`, '--no-hash-binaries'];
     try {
       expect(runCli(args, { cwd: dir }).status).toBe(0);
       const db = join(dir, 'n.db');
@@ -259,7 +259,7 @@ describe('a capture after a run that stopped between its snapshot and its CSV ro
       truncateSync(trail, sizeA);
       setMeta(db, CLEAN_END(dir), endA);
       // Another store's capture wrote to the same trail after the crash.
-      const other = runCli(['--once', '--db', 'other.db', '--csv', 't.csv', '--include-ephemeral', '--filter', `:${a.port}`, '--no-hash-binaries'], { cwd: dir });
+      const other = runCli(['--once', '--db', 'other.db', '--csv', 't.csv', '--include-ephemeral', '--filter', `tcp4:127.0.0.1:${a.port}`, '--no-hash-binaries'], { cwd: dir });
       expect(other.status).toBe(0);
       const before = readFileSync(trail);
       const next = runCli(args, { cwd: dir });
@@ -280,7 +280,7 @@ describe.skipIf(skipTrace)('durability order (system calls seen by strace)', () 
     const dir = freshDir();
     const trace = join(dir, 'trace.txt');
     const a = await listen();
-    const args = ['--once', '--db', 'n.db', '--csv', 't.csv', '--include-ephemeral', '--filter', `:${a.port}`, '--no-hash-binaries'];
+    const args = ['--once', '--db', 'n.db', '--csv', 't.csv', '--include-ephemeral', '--filter', `tcp4:127.0.0.1:${a.port}`, '--no-hash-binaries'];
     // A store that exists already: creating one syncs on its own, whatever the setting.
     expect(runCli(args, { cwd: dir }).status).toBe(0);
     const r = spawnSync('strace', ['-f', '-y', '-e', 'trace=fsync,fdatasync,write,pwrite64', '-o', trace, process.execPath, CLI, ...args], { cwd: dir, encoding: 'utf8' });
