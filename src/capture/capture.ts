@@ -22,6 +22,11 @@ export interface CaptureOptions {
   csvEveryTick?: boolean;
   snapshot?: SnapshotOptions;
   now?: () => Date;
+  /**
+   * Take the store over at once from a writer whose lock cannot be checked from here (another
+   * host, a container), instead of waiting until it goes stale (EvidenceStore#beginSession).
+   */
+  takeOver?: boolean;
 }
 
 /** What one capture stored. */
@@ -61,6 +66,11 @@ export interface TickResult {
    * Not a pause: the capture ran meanwhile. Timestamps from this tick on differ by that much.
    */
   clockStep?: number;
+  /**
+   * On a session's first tick, when it took the store over (`takeOver`) from a writer that could
+   * not be checked from here: which one ("pid N on host H, last active T").
+   */
+  takenOver?: string;
 }
 
 /**
@@ -134,6 +144,8 @@ function changeRows(snap: Snapshot, opened: SocketRecord[], closed: SocketRecord
 export class CaptureSession {
   readonly store: EvidenceStore;
   readonly gap: GapRecord | null;
+  /** The writer this session took the store over from (`takeOver`), or null. */
+  readonly takenOver: string | null;
   private ticks = 0;
   private readonly options: CaptureOptions;
   /** Processes of the previous tick: a closed socket's owner as it was last seen. */
@@ -149,9 +161,10 @@ export class CaptureSession {
   /** A clock step noticed since the last tick, for the next tick to report. */
   private clockStep: number | null = null;
 
-  private constructor(store: EvidenceStore, gap: GapRecord | null, options: CaptureOptions, collector: PlatformCollector) {
+  private constructor(store: EvidenceStore, begun: { gap: GapRecord | null; takenOver: string | null }, options: CaptureOptions, collector: PlatformCollector) {
     this.store = store;
-    this.gap = gap;
+    this.gap = begun.gap;
+    this.takenOver = begun.takenOver;
     this.options = options;
     this.collector = collector;
   }
@@ -169,8 +182,8 @@ export class CaptureSession {
     const shared = collector.sharedFileSystem(dirname(resolve(options.db)));
     const store = EvidenceStore.open(options.db, { ...(options.now ? { now: options.now } : {}), journal: shared === null ? 'wal' : 'rollback' });
     try {
-      const { gap } = store.beginSession({ interval, identify: (pid) => collector.processIdentity(pid), pidNamespace: collector.pidNamespace() });
-      return new CaptureSession(store, gap, options, collector);
+      const begun = store.beginSession({ interval, identify: (pid) => collector.processIdentity(pid), pidNamespace: collector.pidNamespace(), takeOver: options.takeOver === true });
+      return new CaptureSession(store, begun, options, collector);
     } catch (error) {
       store.close();
       throw error;
@@ -255,6 +268,7 @@ export class CaptureSession {
       ...(csvCompleted ? { csvCompleted } : {}),
       first,
       ...(first ? { gap: this.gap } : pause !== null ? { gap: pause } : {}),
+      ...(first && this.takenOver !== null ? { takenOver: this.takenOver } : {}),
       ...(clockStep !== null ? { clockStep } : {}),
       ...(csvForeign ? { csvForeign } : {}),
       ...(csvRestarted === null ? {} : { csvRestarted }),

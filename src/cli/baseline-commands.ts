@@ -137,6 +137,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
     label: flags.label ?? null,
     change: flags.change ?? null,
     snapshot: selection,
+    takeOver: flags.takeOver === true,
   };
   await untilStopped(io, async (signal) => {
     const { ticks } = await captureEvery(options, {

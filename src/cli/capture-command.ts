@@ -16,11 +16,17 @@ function captureOptions(flags: CaptureFlags): CaptureOptions {
     change: flags.change ?? null,
     csvEveryTick: flags.csvEveryTick ?? false,
     snapshot: toSnapshotOptions(flags),
+    takeOver: flags.takeOver === true,
   };
 }
 
 /** What stderr says about a capture's bookkeeping: a gap recorded, CSV rows repaired, completed or restarted. Shared by --once, --interval and watch. */
-export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' | 'csvRestarted' | 'gap' | 'csvForeign' | 'clockStep' | 'snapshotId'>, io: CliIo, paths: { db: string; csv: string | null }): void {
+export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' | 'csvRestarted' | 'gap' | 'csvForeign' | 'clockStep' | 'snapshotId' | 'takenOver'>, io: CliIo, paths: { db: string; csv: string | null }): void {
+  if (result.takenOver !== undefined) {
+    io.stderr(
+      `netmon: warning: took the evidence store ${paths.db} over (--take-over) from ${result.takenOver}; if that capture does still run, it stops at its next write (exit 3), so the two never interleave\n`,
+    );
+  }
   if (result.gap) {
     io.stderr(`netmon: note: recorded a gap in monitoring from ${result.gap.from} to ${result.gap.to} (${gapReason(result.gap.reason)})\n`);
   }

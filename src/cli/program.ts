@@ -96,6 +96,7 @@ export interface CaptureFlags extends CollectFlags {
   db: string;
   csv: string | false;
   csvEveryTick?: boolean;
+  takeOver?: boolean;
 }
 
 function parseSeconds(value: string): number {
@@ -273,7 +274,8 @@ export function buildProgram(io: CliIo): Command {
       .option('--db <path>', 'SQLite evidence store', 'netmon.db')
       .option('--csv <path>', 'CSV trail', 'network_connections.csv')
       .option('--no-csv', 'do not write the CSV trail')
-      .option('--csv-every-tick', 'with --interval, write every socket at every tick to the CSV (default: changes only)'),
+      .option('--csv-every-tick', 'with --interval, write every socket at every tick to the CSV (default: changes only)')
+      .option('--take-over', 'take the store over from a capture on another host or in a container that no longer runs, without waiting for its lock to go stale'),
   );
   program.addHelpText('after', `${PATTERN_HELP}\n${EXAMPLES}`);
   program.action(async (flags: CaptureFlags) => {
@@ -374,6 +376,7 @@ export function buildProgram(io: CliIo): Command {
     .option('--no-csv', 'do not write the CSV trail')
     .option('--label <text>', 'tag the snapshots')
     .option('--change <ticket>', 'tag the snapshots with a change ticket')
+    .option('--take-over', 'take the store over from a capture on another host or in a container that no longer runs, without waiting for its lock to go stale')
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
     .action(async (flags: import('./baseline-commands.js').BaselineFlags & CaptureFlags & { output: OutputFormat }) => (await import('./baseline-commands.js')).runWatch(flags, io));

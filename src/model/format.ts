@@ -13,6 +13,8 @@ export function gapReason(reason: string): string {
   switch (reason) {
     case 'unclean-stop':
       return 'the previous capture stopped without closing the store';
+    case 'taken-over':
+      return 'the store was taken over (--take-over) from a capture that could not be checked from here (another host or a container); it had not written since';
     case 'not-running':
       return 'no capture was running';
     case 'paused':

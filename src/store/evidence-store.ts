@@ -468,17 +468,15 @@ export class EvidenceStore {
   /**
    * A lock taken on another host (a store on a shared file system) or in another PID namespace
    * (a container): its pid cannot be checked from here, so only its writer's silence tells that
-   * it is gone. Throws "in use" while the writer's last sign of life (taking the lock, a tick, a
-   * gap) is more recent than twice its session's interval plus REMOTE_LOCK_SLACK_MS.
+   * it is gone. The lock is in force while the writer's last sign of life (taking the lock, a
+   * tick, a gap) is more recent than twice its session's interval plus REMOTE_LOCK_SLACK_MS:
+   * then this returns that last sign of life and when the lock goes stale; null when it is stale.
    */
-  private checkRemoteLock(pid: number, where: string, since: string, session: number, now: string): void {
+  private remoteLockInForce(session: number, since: string, now: string): { alive: string; staleFrom: string } | null {
     const alive = this.writerAlive(session) ?? since;
     const interval = this.sessionInterval(session);
     const staleFrom = Date.parse(alive) + 2 * (interval ?? 0) * 1000 + REMOTE_LOCK_SLACK_MS;
-    if (!(Date.parse(now) < staleFrom)) return;
-    throw new StoreError('E_STORE_BUSY', `the evidence store ${this.path} is in use by pid ${pid} ${where}, since ${since} (last active ${alive})`, {
-      hint: `that netmon's process cannot be checked from here: stop it there, or use another --db; if it no longer runs, its lock counts as stale from ${new Date(staleFrom).toISOString()}`,
-    });
+    return Date.parse(now) < staleFrom ? { alive, staleFrom: new Date(staleFrom).toISOString() } : null;
   }
 
   /** Note that the writer of `session` is alive at `at` (meta `writer_alive`). */
@@ -505,7 +503,7 @@ export class EvidenceStore {
   }
 
   /** Append a gap record: no evidence from `from` to `to`, and why (with what tells its context). */
-  private appendGap(at: string, from: string, to: string, reason: string, context: Record<string, number>): GapRecord {
+  private appendGap(at: string, from: string, to: string, reason: string, context: Record<string, number | string>): GapRecord {
     return { seq: this.appendRecord('gap', at, JSON.stringify({ from, to, reason, ...context })), from, to, reason };
   }
 
@@ -628,7 +626,14 @@ export class EvidenceStore {
      * one (a container, on the same host) names a pid that cannot be checked from here.
      */
     pidNamespace?: string | null;
-  }): { session: number; gap: GapRecord | null } {
+    /**
+     * Take over a lock that is in force but cannot be checked from here (another host, another
+     * PID namespace) at once, instead of waiting until its writer's silence makes it stale: an
+     * operator's decision that the writer no longer runs. Recorded as a `taken-over` gap. If
+     * that writer does still run, its next write finds the lock gone and stops (holdLock).
+     */
+    takeOver?: boolean;
+  }): { session: number; gap: GapRecord | null; takenOver: string | null } {
     if (this.readonly) throw new StoreError('E_STORE_READONLY', `${this.path} was opened read-only`);
     const host = hostname();
     const mine = options.identify?.(process.pid) ?? null;
@@ -639,6 +644,7 @@ export class EvidenceStore {
           const holder = this.stmt('SELECT pid, host, since, session FROM writer WHERE id = 1').get();
           const at = this.now().toISOString();
           let unclean = false;
+          let takenOver: string | null = null;
           if (holder) {
             const pid = Number(holder.pid);
             const ours = pid === process.pid && heldLocks.has(`${realpathSync(this.path)}#${Number(holder.session)}`);
@@ -656,12 +662,19 @@ export class EvidenceStore {
             const reused = current !== null && current !== recorded;
             if (local && (ours || (pid !== process.pid && processAlive(pid) && !reused))) {
               throw new StoreError('E_STORE_BUSY', `the evidence store ${this.path} is in use by pid ${pid} (since ${since})`, {
-                hint: `stop that netmon first (it finishes its capture on SIGTERM: kill ${pid}), or use another --db`,
+                hint: `stop that netmon first (it finishes its capture on SIGTERM: kill ${pid}), or use another --db${options.takeOver ? '; --take-over is only for a writer that cannot be checked from here (another host, a container), and this one runs here' : ''}`,
               });
             }
             if (!local) {
               const named = String(holder.host) === host ? '' : `, host name ${String(holder.host)}`;
-              this.checkRemoteLock(pid, thisMachine ? `in another PID namespace on this machine (a container${named})` : `on host ${String(holder.host)}`, since, Number(holder.session), at);
+              const where = thisMachine ? `in another PID namespace on this machine (a container${named})` : `on host ${String(holder.host)}`;
+              const inForce = this.remoteLockInForce(Number(holder.session), since, at);
+              if (inForce !== null && options.takeOver !== true) {
+                throw new StoreError('E_STORE_BUSY', `the evidence store ${this.path} is in use by pid ${pid} ${where}, since ${since} (last active ${inForce.alive})`, {
+                  hint: `that netmon's process cannot be checked from here: stop it there, or use another --db; if it no longer runs, its lock counts as stale from ${inForce.staleFrom}, or take the store over now with --take-over`,
+                });
+              }
+              if (inForce !== null) takenOver = `pid ${pid} ${where}, last active ${inForce.alive}`;
             }
             unclean = true;
           }
@@ -671,7 +684,9 @@ export class EvidenceStore {
             const interval = this.sessionInterval(Number(last.session));
             const lastAt = String(last.taken_at);
             const late = interval !== null && Date.parse(at) - Date.parse(lastAt) > 2 * interval * 1000;
-            if (unclean || late) {
+            if (takenOver !== null) {
+              gap = this.appendGap(at, lastAt, at, 'taken-over', { previousSession: Number(last.session), previousWriter: takenOver });
+            } else if (unclean || late) {
               gap = this.appendGap(at, lastAt, at, unclean ? 'unclean-stop' : 'not-running', { previousSession: Number(last.session) });
             }
           }
@@ -687,7 +702,7 @@ export class EvidenceStore {
           const st = statSync(this.path);
           this.opened = { dev: st.dev, ino: st.ino };
           this.state = this.loadLastSet();
-          return { session, gap };
+          return { session, gap, takenOver };
         })
         .immediate();
     } catch (error) {

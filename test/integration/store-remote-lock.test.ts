@@ -171,6 +171,52 @@ describe.skipIf(skip)('an evidence store written from two hosts (a shared file s
       expect(shown.status, shown.stderr).toBe(0);
     }
   });
+
+  it('--take-over takes a lock still in force at once, as an operator who knows that host is gone would; a writer here is never taken over', async () => {
+    const dir = mkdtempSync(join(root, 'take-over-'));
+    const db = join(dir, 's.db');
+    const remote = await startInterval(dir, 'remote.csv', elsewhere, 2);
+    let local: Capture | undefined;
+    try {
+      // The remote machine "crashed" a moment ago: its lock is fresh and would hold for minutes.
+      await stopBetweenTicks(remote, db);
+      const remoteSnapshots = listHosts(dir).length;
+      const refused = runCli(['--once', '--no-hash-binaries', '--db', 's.db', '--csv', 'here.csv'], { cwd: dir });
+      expect(refused.status, refused.stderr).toBe(3);
+      expect(refused.stderr).toContain('or take the store over now with --take-over');
+      const taken = runCli(['--once', '--take-over', '--no-hash-binaries', '--db', 's.db', '--csv', 'here.csv'], { cwd: dir });
+      expect(taken.status, taken.stderr).toBe(0);
+      expect(taken.stderr).toMatch(
+        new RegExp(`warning: took the evidence store s\\.db over \\(--take-over\\) from pid ${remote.child.pid} on host ${ELSEWHERE}, last active \\d{4}-\\d\\d-\\d\\dT[^;]*; if that capture does still run, it stops at its next write \\(exit 3\\)`),
+      );
+      expect(taken.stderr).toMatch(/recorded a gap in monitoring from .* \(the store was taken over \(--take-over\) from a capture that could not be checked from here/);
+      // The gap is in the hash chain, with the writer it was taken from.
+      const gap = withRaw(db, (raw) => raw.prepare("SELECT body FROM records WHERE kind = 'gap' ORDER BY seq DESC LIMIT 1").pluck().get()) as string;
+      expect(JSON.parse(gap)).toMatchObject({ reason: 'taken-over', previousWriter: expect.stringContaining(`pid ${remote.child.pid} on host ${ELSEWHERE}`) });
+
+      // It did still run: woken, it stops at its next write and writes nothing more.
+      remote.child.kill('SIGCONT');
+      expect(await exitOf(remote, 'the taken-over capture'), remote.stderr()).toBe(3);
+      expect(remote.stderr()).toContain('another netmon took over the evidence store s.db');
+      const hosts = listHosts(dir);
+      expect(hosts).toEqual([...Array(remoteSnapshots).fill(ELSEWHERE), hostname()]);
+
+      // A lock held by a live capture on this machine is never taken over: its process can be checked.
+      local = await startInterval(dir, 'here.csv', [], remoteSnapshots + 2);
+      const again = runCli(['--once', '--take-over', '--no-hash-binaries', '--db', 's.db', '--csv', 'third.csv'], { cwd: dir });
+      expect(again.status, again.stderr).toBe(3);
+      expect(again.stderr).toContain(`is in use by pid ${local.child.pid}`);
+      expect(again.stderr).toContain('--take-over is only for a writer that cannot be checked from here');
+      expect(existsSync(join(dir, 'third.csv'))).toBe(false);
+      local.child.kill('SIGINT');
+      expect(await exitOf(local, 'the local capture'), local.stderr()).toBe(0);
+    } finally {
+      remote.child.kill('SIGCONT');
+      remote.child.kill('SIGKILL');
+      local?.child.kill('SIGKILL');
+    }
+    verified(dir);
+  });
 });
 
 /** `unshare --pid --fork --mount-proc`: a new PID namespace, as a container has. */
