@@ -73,6 +73,18 @@ export interface TickResult {
   takenOver?: string;
 }
 
+/** Why captures of an `--interval` session are missing: they failed, or the store stayed locked. */
+export type MissedReason = 'capture-failed' | 'store-busy';
+
+/**
+ * The store was locked by another process (a prune, a writer on another host, a long reader of a
+ * store with a rollback journal) for longer than its busy timeout. Nothing of the write was kept.
+ */
+export function storeBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('E_SQLITE_BUSY') || code.startsWith('SQLITE_BUSY'));
+}
+
 /**
  * The mark a capture commits with its snapshot, in the store's meta table, before it writes the
  * snapshot's CSV rows: which snapshot, and whether its rows are the inventory or the changes.
@@ -156,8 +168,10 @@ export class CaptureSession {
   private lastSnapshotId: number | null = null;
   /** Where this session's last append left the trail (also in meta, where the next run finds it). */
   private trailEnd: CsvCleanEnd | null = null;
-  /** A pause recorded since the last tick, for the next tick to report. */
+  /** A gap recorded since the last tick (a pause, captures missed), for the next tick to report. */
   private pause: GapRecord | null = null;
+  /** Since when captures failed or could not be stored (`noteMissed`), and why; null when none did. */
+  private missed: { from: Date; reason: MissedReason } | null = null;
   /** A clock step noticed since the last tick, for the next tick to report. */
   private clockStep: number | null = null;
 
@@ -199,6 +213,16 @@ export class CaptureSession {
     this.pause = this.store.recordGap(from, this.options.now?.() ?? new Date(), 'paused');
   }
 
+  /**
+   * Note that a capture failed or could not be stored (`captureEvery` goes on to the next): the
+   * evidence since `from`, the end of the last capture stored, is missing. The next tick whose
+   * scan succeeds records it as a gap, up to its own start, before its snapshot. Several failures
+   * in a row make one gap, with the first one's reason.
+   */
+  noteMissed(from: Date, reason: MissedReason): void {
+    this.missed ??= { from, reason };
+  }
+
   /** Note that the system clock stepped by `ms` since the last tick (not a gap: the session ran). */
   noteClockStep(ms: number): void {
     this.clockStep = (this.clockStep ?? 0) + ms;
@@ -207,6 +231,7 @@ export class CaptureSession {
   /** Take, store and append one snapshot. `last`: no tick follows (nothing is kept for comparing the next one). */
   async tick(options: { last?: boolean } = {}): Promise<TickResult> {
     const first = this.ticks === 0;
+    const begunAt = this.options.now?.() ?? new Date();
     const displaced = this.store.displaced();
     if (displaced !== null) throw await this.storeDisplaced(displaced);
     const csvPath = this.options.csv;
@@ -224,6 +249,12 @@ export class CaptureSession {
     // store's, so the trail's snapshot ids may repeat (a deleted store, two stores on one trail).
     const csvForeign = recorded !== null && recorded.cleanEnd === null && recorded.mark === null && trailHasRows(recorded.path);
     const snap = await takeSnapshot({ ...this.options.snapshot, collector: this.collector, reuseOwners: true, hashCache: this.store.hashCache() });
+    if (this.missed !== null) {
+      // Captures missed since the last one stored: a gap up to this one (kept for the next tick
+      // if the store is still locked).
+      this.pause = this.store.recordGap(this.missed.from, begunAt, this.missed.reason);
+      this.missed = null;
+    }
     const appended = this.store.appendSnapshot(snap, {
       label: this.options.label ?? null,
       change: this.options.change ?? null,
@@ -251,7 +282,14 @@ export class CaptureSession {
         });
       }
       // Confirms the mark: this snapshot's rows (none, for a tick without change) are all in the trail.
-      this.store.setMeta(keys.cleanEnd, JSON.stringify({ ...csv.cleanEnd, snapshotId: appended.id } satisfies CsvCleanEnd));
+      // A store locked by another process now leaves it unconfirmed, and this capture stands: the
+      // next tick's mark and confirmation replace it, and a run killed before that finds the rows
+      // present when it completes this snapshot's.
+      try {
+        this.store.setMeta(keys.cleanEnd, JSON.stringify({ ...csv.cleanEnd, snapshotId: appended.id } satisfies CsvCleanEnd));
+      } catch (error) {
+        if (!storeBusy(error)) throw error;
+      }
       this.trailEnd = csv.cleanEnd;
       this.previousProcesses = processes;
     }
@@ -408,6 +446,8 @@ export async function captureEvery(options: CaptureOptions, loop: IntervalOption
     const wall = options.now ?? (() => new Date());
     const up = loop.uptime ?? (() => uptime() * 1000);
     const mark = (): Mark => ({ wall: wall().getTime(), up: up() });
+    // When the last capture stored ended (at first, when the session began).
+    let stored = wall().getTime();
     while (!loop.signal.aborted) {
       const begun = mark();
       try {
@@ -418,10 +458,13 @@ export async function captureEvery(options: CaptureOptions, loop: IntervalOption
         }
         loop.onTick(await session.tick());
         last = { begun, end: mark() };
+        stored = last.end.wall;
         ticks++;
       } catch (error) {
-        // A failed capture is reported as such, not later as a pause.
+        // A failed capture is reported as such, not later as a pause, and its missing evidence
+        // is a gap from the end of the last capture stored, recorded before the next one.
         last = { begun, end: mark() };
+        session.noteMissed(new Date(stored), storeBusy(error) ? 'store-busy' : 'capture-failed');
         if (!loop.onError) throw error;
         loop.onError(error);
       }

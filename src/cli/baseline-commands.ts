@@ -13,7 +13,7 @@ import { clockTime } from '../outputs/time.js';
 import { filterSnapshot } from '../diff/filter-snapshot.js';
 import { snapshot } from '../snapshot/snapshot.js';
 import { EvidenceStore } from '../store/evidence-store.js';
-import { captureNotices } from './capture-command.js';
+import { captureError, captureNotices } from './capture-command.js';
 import { toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo, type CollectFlags } from './program.js';
 import { count } from '../model/format.js';
 
@@ -164,6 +164,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
         for (const s of tick.snapshot.sockets) if (!s.listening) seenDestinations.add(s.remoteAddress);
         previous = tick.snapshot;
       },
+      onError: captureError(io, options.db),
     });
     io.stderr(`netmon: stopped after ${count(ticks, 'capture')}\n`);
   });

@@ -1,4 +1,4 @@
-import { captureEvery, captureOnce, type CaptureOptions, type TickResult } from '../capture/capture.js';
+import { captureEvery, captureOnce, storeBusy, type CaptureOptions, type TickResult } from '../capture/capture.js';
 import { formatEndpoint } from '../collect/parse/address.js';
 import { newExposures } from '../diff/new-exposures.js';
 import { ConfigError, StoreError } from '../errors.js';
@@ -59,6 +59,25 @@ export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' |
   }
 }
 
+/**
+ * What an `--interval` or `watch` loop does with a failed capture. The store or the trail failing
+ * is fatal (evidence could no longer be recorded), except a store that another process kept
+ * locked for longer than netmon waits: that capture is lost, the next one will try again, and the
+ * loop records the missed time as a gap. Any other failure is reported and the next one tried.
+ */
+export function captureError(io: CliIo, db: string): (error: unknown) => void {
+  return (error) => {
+    if (storeBusy(error)) {
+      io.stderr(
+        `netmon: warning: the evidence store ${db} was locked by another process for longer than netmon waits (a prune, or a long reader of a store on a shared file system); this capture was not stored, the next one will try again, and the time missed is recorded as a gap\n`,
+      );
+      return;
+    }
+    if (error instanceof StoreError) throw error;
+    io.stderr(`netmon: error in a capture (the next one will be tried; the time missed is recorded as a gap): ${(error as Error).message}\n`);
+  };
+}
+
 function changeLine(sign: '+' | '-', s: SocketRecord, processes: Map<number, ProcessRecord>, at: Date): string {
   const owner = s.owners[0];
   const proc = owner ? processes.get(owner.pid) : undefined;
@@ -113,11 +132,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
         }
         captureNotices(result, io, options);
       },
-      onError: (error) => {
-        // The store or the trail failing is fatal: evidence could no longer be recorded.
-        if (error instanceof StoreError) throw error;
-        io.stderr(`netmon: error in a capture (the next one will be tried): ${(error as Error).message}\n`);
-      },
+      onError: captureError(io, options.db),
     });
     io.stderr(`netmon: stopped after ${count(ticks, 'capture')}; last snapshot ${last} in ${options.db}\n`);
   });

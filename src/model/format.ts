@@ -17,6 +17,10 @@ export function gapReason(reason: string): string {
       return 'the store was taken over (--take-over) from a capture that could not be checked from here (another host or a container); it had not written since';
     case 'not-running':
       return 'no capture was running';
+    case 'store-busy':
+      return 'captures could not be stored: another process (a prune, or a long reader of a store on a shared file system) kept the evidence store locked for longer than netmon waits';
+    case 'capture-failed':
+      return 'captures failed (each error was printed on stderr when it happened)';
     case 'paused':
       return 'the capture did not run: the system was suspended, or the process was stopped or got no CPU';
     default:

@@ -509,10 +509,11 @@ export class EvidenceStore {
 
   /**
    * Record a gap inside this writer's session: from `from` to `to` nothing was captured although
-   * the session ran (`paused`: the system was suspended, or the process stopped). One record in
-   * the chain, like the gaps recorded when a session begins.
+   * the session ran (`paused`: the system was suspended, or the process stopped; `store-busy` and
+   * `capture-failed`: its captures could not be stored, or failed). One record in the chain, like
+   * the gaps recorded when a session begins.
    */
-  recordGap(from: Date, to: Date, reason: 'paused'): GapRecord {
+  recordGap(from: Date, to: Date, reason: 'paused' | 'store-busy' | 'capture-failed'): GapRecord {
     if (this.session === null) throw new StoreError('E_STORE_NO_SESSION', `no capture session is open on ${this.path}`);
     const session = this.session;
     try {

@@ -95,7 +95,11 @@ function explain(error: unknown, path: string): string {
 export function storeError(error: unknown, path: string, doing: string): StoreError {
   if (error instanceof StoreError) return error;
   const code = (error as { code?: unknown }).code;
-  return new StoreError(typeof code === 'string' ? `E_${code}` : 'E_STORE', `${doing}: ${explain(error, path)}`, { cause: error });
+  const busy = typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+  return new StoreError(typeof code === 'string' ? `E_${code}` : 'E_STORE', `${doing}: ${explain(error, path)}`, {
+    cause: error,
+    ...(busy ? { hint: 'another process kept it locked for longer than netmon waits (a prune, or a long reader of a store on a shared file system); try again when it is done' } : {}),
+  });
 }
 
 /**

@@ -110,6 +110,52 @@ describe('--interval under faults', () => {
     expect(runCli(['verify-store', '--db', db]).status).toBe(0);
   });
 
+  it('a store kept locked by another process (a prune, a long reader on a shared file system) costs the captures meanwhile, never the session: the time is a gap', async () => {
+    const db = join(dir, 'busy.db');
+    const csv = join(dir, 'busy.csv');
+    const child = startInterval(db, csv, '0.3');
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await waitFor(() => snapshotCount(db) >= 2);
+      // Another process holds the store's write lock for 7 s, longer than a capture waits (5 s).
+      const holder = spawn(
+        process.execPath,
+        ['-e', "const db = new (require('better-sqlite3'))(process.argv[1]); db.exec('BEGIN IMMEDIATE'); console.log('held'); setTimeout(() => { db.exec('ROLLBACK'); db.close(); }, 7000);", db],
+        { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const held = new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+      const released = new Promise<number | null>((resolve) => holder.on('exit', (code) => resolve(code)));
+      await held;
+      const heldAt = Date.now();
+      const before = snapshotCount(db);
+      await waitFor(() => /warning: the evidence store .*busy\.db was locked by another process for longer than netmon waits/.test(stderr), 12_000);
+      expect(await released).toBe(0);
+      const releasedAt = Date.now();
+      await waitFor(() => /recorded a gap in monitoring from .* \(captures could not be stored: another process .* kept the evidence store locked/.test(stderr), 10_000);
+      await waitFor(() => snapshotCount(db) >= before + 2);
+      expect(child.exitCode).toBe(null);
+      child.kill('SIGTERM');
+      expect(await exited, stderr).toBe(0);
+      const store = EvidenceStore.open(db, { readonly: true });
+      const gaps = store.gaps();
+      store.close();
+      expect(gaps.map((g) => g.reason)).toEqual(['store-busy']);
+      // From the last capture stored before the lock to the first one after it.
+      expect(Date.parse(gaps[0]!.from)).toBeLessThanOrEqual(heldAt);
+      expect(Date.parse(gaps[0]!.to)).toBeGreaterThanOrEqual(releasedAt - 6000);
+      expect(Date.parse(gaps[0]!.to) - Date.parse(gaps[0]!.from)).toBeGreaterThanOrEqual(5000);
+      expect(runCli(['verify-store', '--db', db]).status).toBe(0);
+      // The trail holds no row of a capture that was not stored.
+      const ids = new Set(parseCsv(csv).slice(1).map((r) => Number(r[CSV_COLUMNS.indexOf('snapshot_id')])));
+      const stored = new Set(JSON.parse(runCli(['snapshots', '--db', db, '--output', 'json']).stdout).snapshots.map((x: { id: number }) => x.id));
+      for (const id of ids) expect(stored.has(id)).toBe(true);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   const faketime = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1', '/usr/lib/faketime/libfaketimeMT.so.1'].find((p) => existsSync(p));
   it.skipIf(skipWithReason(faketime === undefined, 'clock steps under --interval: needs libfaketime (Debian package faketime)'))(
     'the system clock set forward and back between ticks is not a pause: no gap, a note each time, and the snapshot times follow the clock',
