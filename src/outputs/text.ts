@@ -1,6 +1,6 @@
 import { formatEndpoint } from '../collect/parse/address.js';
 import { count, percent } from '../model/format.js';
-import { protoName, type Coverage, type Snapshot, type SocketRecord, type SocketState, type UnattributedReason } from '../model/types.js';
+import { attributableRatio, protoName, type Coverage, type Snapshot, type SocketRecord, type SocketState, type UnattributedReason } from '../model/types.js';
 import { printable, truncateEnd, truncateMiddle } from './sanitize.js';
 import { clockTime, isoWithOffset } from './time.js';
 
@@ -56,7 +56,10 @@ interface Column {
 
 /** One line summarising attribution coverage. Pure. */
 export function renderCoverageLine(coverage: Coverage, listening: number): string {
-  const parts = [`${count(coverage.total, 'socket')} (${listening} listening)`, `${coverage.attributed} attributed (${percent(coverage.ratio)})`];
+  // Kernel-owned sockets (TIME_WAIT) have no owner by nature: the share is of those a process can own.
+  const kernel = coverage.byReason['kernel-owned'];
+  const share = kernel > 0 ? `${percent(attributableRatio(coverage))} of the ${coverage.total - kernel} a process can own` : percent(coverage.ratio);
+  const parts = [`${count(coverage.total, 'socket')} (${listening} listening)`, `${coverage.attributed} attributed (${share})`];
   for (const [reason, n] of Object.entries(coverage.byReason) as [UnattributedReason, number][]) {
     if (n > 0) parts.push(`${n} ${REASON_WORDS[reason]}`);
   }

@@ -78,6 +78,13 @@ export interface SnapshotSummary {
   change: string | null;
   sockets: number;
   attributed: number;
+  /** Sockets no process owns by nature (TIME_WAIT and other closing states). */
+  kernelOwned: number;
+  /**
+   * Attribution coverage of the sockets a process can own: attributed / (sockets - kernelOwned),
+   * 1 when there are none (as `attributableRatio`: a busy host's TIME_WAIT sockets say nothing
+   * about how well its capture was attributed).
+   */
   coverage: number;
   checkpoint: boolean;
 }
@@ -1038,23 +1045,29 @@ export class EvidenceStore {
     add('taken_at >= ?', query.from);
     add('taken_at <= ?', query.to);
     const sql =
-      'SELECT id, taken_at, host, label, change_ticket, sockets, attributed, checkpoint FROM snapshots' +
+      // A snapshot's id is its record's position in the chain; the record holds its full coverage.
+      `SELECT id, taken_at, host, label, change_ticket, sockets, attributed, checkpoint, (SELECT json_extract(body, '$.snapshot.coverage.byReason."kernel-owned"') FROM records WHERE seq = snapshots.id) AS kernel_owned FROM snapshots` +
       (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
       ` ORDER BY id${query.newestFirst ? ' DESC' : ''}` +
       (query.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(query.limit))}`);
     return this.stmt(sql)
       .all(...params)
-      .map((r) => ({
-        id: Number(r.id),
-        takenAt: String(r.taken_at),
-        host: String(r.host),
-        label: r.label === null ? null : String(r.label),
-        change: r.change_ticket === null ? null : String(r.change_ticket),
-        sockets: Number(r.sockets),
-        attributed: Number(r.attributed),
-        coverage: Number(r.sockets) === 0 ? 1 : Number(r.attributed) / Number(r.sockets),
-        checkpoint: Number(r.checkpoint) === 1,
-      }));
+      .map((r) => {
+        const kernelOwned = Number(r.kernel_owned ?? 0);
+        const ownable = Number(r.sockets) - kernelOwned;
+        return {
+          id: Number(r.id),
+          takenAt: String(r.taken_at),
+          host: String(r.host),
+          label: r.label === null ? null : String(r.label),
+          change: r.change_ticket === null ? null : String(r.change_ticket),
+          sockets: Number(r.sockets),
+          attributed: Number(r.attributed),
+          kernelOwned,
+          coverage: ownable <= 0 ? 1 : Number(r.attributed) / ownable,
+          checkpoint: Number(r.checkpoint) === 1,
+        };
+      });
   }
 
   /** How many snapshots the store holds. */

@@ -715,6 +715,28 @@ describe('EvidenceStore (real SQLite files)', () => {
     }
   });
 
+  it('netmon snapshots gives coverage of the sockets a process can own: kernel-owned ones (TIME_WAIT) neither lower nor raise it', () => {
+    const { db } = freshPath();
+    const store = EvidenceStore.open(db);
+    store.beginSession({ interval: null });
+    const timeWait = (port: number) => makeSocket({ localPort: port, inode: 0, owners: [], unattributed: 'kernel-owned', state: 'TIME_WAIT', listening: false });
+    // Every ownable socket attributed, among many TIME_WAIT ones; then one ownable of two denied.
+    store.appendSnapshot(makeSnapshot({ sockets: [makeSocket({ localPort: 80 }), timeWait(1), timeWait(2), timeWait(3)] }), { label: 'busy' });
+    store.appendSnapshot(makeSnapshot({ sockets: [makeSocket({ localPort: 80 }), makeSocket({ localPort: 81, inode: 81, owners: [], unattributed: 'permission-denied' }), timeWait(1)] }), { label: 'denied' });
+    store.appendSnapshot(makeSnapshot({ sockets: [timeWait(1)] }), { label: 'idle' });
+    store.close();
+    const listed = runCli(['snapshots', '--db', db, '-o', 'json']);
+    expect(listed.status, listed.stderr).toBe(0);
+    const rows = (JSON.parse(listed.stdout) as { snapshots: SnapshotSummary[] }).snapshots;
+    expect(rows.map((r) => [r.label, r.sockets, r.attributed, r.kernelOwned, r.coverage])).toEqual([
+      ['busy', 4, 1, 3, 1],
+      ['denied', 3, 1, 1, 0.5],
+      ['idle', 1, 0, 1, 1],
+    ]);
+    const text = runCli(['snapshots', '--db', db]);
+    expect(text.stdout.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/).at(-1))).toEqual(['100.0%', '50.0%', '100.0%']);
+  });
+
   it('an unknown snapshot id is refused with a hint that names the ids the store has', () => {
     const { db } = freshPath();
     const hintFor = (store: EvidenceStore): string => {

@@ -291,7 +291,7 @@ describe('coverage line', () => {
     const text = renderText(makeSnapshot({ sockets }));
     const last = text.trimEnd().split('\n').at(-1);
     expect(last).toBe(
-      'coverage: 6 sockets (4 listening), 1 attributed (16.7%), 1 kernel-owned, 2 permission denied, ' +
+      'coverage: 6 sockets (4 listening), 1 attributed (20.0% of the 5 a process can own), 1 kernel-owned, 2 permission denied, ' +
         '1 closed or exited during the scan, 1 owner in another namespace',
     );
   });
