@@ -4,7 +4,7 @@ import { formatEndpoint } from '../collect/parse/address.js';
 import { exposureIndex, type ProcessView } from '../diff/diff-snapshots.js';
 import { SEVERITIES, type Finding } from '../findings/evaluate-findings.js';
 import { count, gapReason, percent } from '../model/format.js';
-import type { Coverage, Snapshot } from '../model/types.js';
+import { attributableRatio, type Coverage, type Snapshot } from '../model/types.js';
 import { sortFindings } from '../outputs/findings.js';
 import { cadesDetachedSignature, type CadesIdentity } from './pki.js';
 
@@ -51,10 +51,14 @@ export interface ReportInput {
   inventoryLimit?: number;
 }
 
-/** "98.2% of 55 sockets (53 kernel-owned)": the snapshot's figure, with the sockets no process can own. */
+/**
+ * "100.0% of the 2 sockets a process can own (55 in all, 53 kernel-owned)": the share of the
+ * sockets a process can own, as every output gives it, with the sockets no process can own.
+ */
 function coverageText(c: Coverage): string {
   const kernel = c.byReason['kernel-owned'];
-  return `${percent(c.ratio)} of ${count(c.total, 'socket')}${kernel > 0 ? ` (${kernel} kernel-owned)` : ''}`;
+  if (kernel === 0) return `${percent(c.ratio)} of ${count(c.total, 'socket')}`;
+  return `${percent(attributableRatio(c))} of the ${count(c.total - kernel, 'socket')} a process can own (${c.total} in all, ${kernel} kernel-owned)`;
 }
 
 /**

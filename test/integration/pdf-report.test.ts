@@ -65,7 +65,7 @@ describe('reportBlocks', () => {
     const timeWait = makeSocket({ localAddress: '10.0.0.5', localPort: 443, remoteAddress: '203.0.113.9', remotePort: 40001, state: 'TIME_WAIT', listening: false, inode: 0, uid: 0, owners: [], unattributed: 'kernel-owned' });
     const post = makeSnapshot({ sockets: [...i.post.snapshot.sockets, timeWait], processes: i.post.snapshot.processes, takenAt: new Date(i.post.snapshot.takenAt) });
     const blocks = reportBlocks({ ...i, post: { ...i.post, snapshot: post } });
-    expect(blocks).toContainEqual({ kind: 'field', label: 'Attribution coverage', value: 'before 100.0% of 1 socket, after 66.7% of 3 sockets (1 kernel-owned); kernel-owned sockets (TIME_WAIT and other closing states) have no owning process' });
+    expect(blocks).toContainEqual({ kind: 'field', label: 'Attribution coverage', value: 'before 100.0% of 1 socket, after 100.0% of the 2 sockets a process can own (3 in all, 1 kernel-owned); kernel-owned sockets (TIME_WAIT and other closing states) have no owning process' });
   });
 
   it('lists control coverage per framework with the findings behind each control', () => {
