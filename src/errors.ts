@@ -101,3 +101,16 @@ export function describeErrno(error: unknown, action: string, path: string): str
   const meaning = ERRNO_MEANINGS[code];
   return `${code}${meaning ? ` (${meaning})` : ''} ${action} ${path}`;
 }
+
+/**
+ * What a path is when it is neither a regular file nor a directory ("a character device", "a
+ * pipe (FIFO)", "a socket", "a block device"), else null: for evidence files, which netmon
+ * appends to, syncs and measures, and which must therefore be regular files.
+ */
+export function specialFileKind(stats: { isCharacterDevice(): boolean; isFIFO(): boolean; isSocket(): boolean; isBlockDevice(): boolean }): string | null {
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isFIFO()) return 'a pipe (FIFO)';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isBlockDevice()) return 'a block device';
+  return null;
+}

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { describeErrno, StoreError } from '../errors.js';
+import { describeErrno, specialFileKind, StoreError } from '../errors.js';
 import { EVIDENCE_FILE_MODE, protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 import { isoWithOffset } from '../outputs/time.js';
 
@@ -289,7 +289,16 @@ export function checkCsvWritable(path: string): void {
     const isDirectory = fs.statSync(target).isDirectory();
     if (target !== path && !isDirectory) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     if (target === path && isDirectory) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    const special = target === path ? specialFileKind(fs.statSync(path)) : null;
+    if (special !== null) {
+      // /dev/stdout, a pipe: the trail is appended to, synced, measured and checked for torn
+      // lines, which only a regular file allows (a pipe took the rows and then failed the sync).
+      throw new StoreError('E_CSV_OPEN', `cannot write the CSV trail: ${path} is ${special}, not a regular file; nothing was captured`, {
+        hint: 'give the path of a file (the default is network_connections.csv), or --no-csv; for a document on standard output, use netmon snapshot --output json',
+      });
+    }
   } catch (error) {
+    if (error instanceof StoreError) throw error;
     throw new StoreError('E_CSV_OPEN', `cannot write the CSV trail: ${describeErrno(error, target === path ? 'writing' : 'creating a file in', target)}; nothing was captured`, {
       hint: 'run netmon in a directory you can write to (the trail and the store are created there by default), fix the path or its permissions, give another --csv PATH, or --no-csv',
       cause: error,

@@ -1,7 +1,7 @@
 import { closeSync, constants, existsSync, openSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { describeErrno, errnoCode, StoreError } from '../errors.js';
+import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
 
 /**
  * The one entry of better-sqlite3 into netmon. It is loaded on first use, so commands that do
@@ -118,6 +118,15 @@ export function createEmpty(path: string, mode: number): void {
 /** Open (or create) a database file. */
 export function openDatabase(path: string, options: OpenOptions = {}): Database {
   const Driver = loadDriver();
+  let special: string | null = null;
+  try {
+    special = specialFileKind(statSync(path));
+  } catch {
+    // missing (a new store) or unreadable: SQLite's open says which
+  }
+  if (special !== null) {
+    throw new StoreError('E_STORE_OPEN', `cannot open the evidence store: ${path} is ${special}, not a regular file`, { hint: 'give the path of a file for --db (the default is netmon.db)' });
+  }
   if (options.createMode !== undefined && !options.readonly) createEmpty(path, options.createMode);
   try {
     return new Driver(path, { readonly: options.readonly ?? false, fileMustExist: options.mustExist ?? options.readonly ?? false, timeout: options.timeout ?? 5000 });

@@ -99,6 +99,27 @@ describe('bad files at --db', () => {
     expect(r.stderr).toContain(`cannot create ${nowhere}: the directory ${join(dir, 'no-such-dir')} does not exist`);
   });
 
+  it('a device, a pipe: --db and --csv must be regular files; exit 3 before anything is captured, saying what the path is', () => {
+    const fifo = join(dir, 'trail.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    for (const [args, message] of [
+      [['--once', '--db', '/dev/null', '--no-csv'], 'cannot open the evidence store: /dev/null is a character device, not a regular file'],
+      [['snapshots', '--db', '/dev/zero'], 'cannot open the evidence store: /dev/zero is a character device, not a regular file'],
+      // Before, the rows went down the pipe, the sync failed, and netmon said the trail was unchanged.
+      // (the test's pipes are socket pairs)
+      [['--once', '--db', join(dir, 'piped.db'), '--csv', '/dev/stdout'], /cannot write the CSV trail: \/dev\/stdout is a (pipe \(FIFO\)|socket), not a regular file; nothing was captured/],
+      [['--once', '--db', join(dir, 'piped.db'), '--csv', fifo], `cannot write the CSV trail: ${fifo} is a pipe (FIFO), not a regular file; nothing was captured`],
+      [['watch', '--interval', '1', '--db', join(dir, 'piped.db'), '--csv', fifo], `cannot write the CSV trail: ${fifo} is a pipe (FIFO), not a regular file`],
+    ] as const) {
+      const r = runCli([...args, '--no-hash-binaries'].filter((a) => !(args[0] === 'snapshots' && a === '--no-hash-binaries')));
+      expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(3);
+      if (typeof message === 'string') expect(r.stderr).toContain(message);
+      else expect(r.stderr).toMatch(message);
+      expect(r.stdout).toBe('');
+    }
+    expect(readdirSync(dir)).not.toContain('piped.db');
+  });
+
   it('a truncated store: the reader commands fail with exit 3 and name the file', () => {
     const path = join(dir, 'cut.db');
     const store = EvidenceStore.open(path);
