@@ -1,4 +1,4 @@
-import { realpathSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { HashCache } from '../enrich/hash-executables.js';
@@ -358,6 +358,9 @@ export class EvidenceStore {
   /** The item set loadSnapshot assembled last, by set digest. */
   private lastItemSet: ItemSet | null = null;
 
+  /** The private copy a reader reads instead of a store it cannot read in place (openCopy), or null. */
+  private scratch: string | null = null;
+
   private constructor(path: string, db: Database, options: StoreOpenOptions) {
     this.path = path;
     this.db = db;
@@ -375,13 +378,48 @@ export class EvidenceStore {
       // After a crash, the WAL index may need recovery, which a read-only connection cannot do.
       // Reading then goes through a read-write connection; netmon still writes nothing through it.
       const code = String((error as { cause?: { code?: unknown } }).cause?.code ?? '');
-      if (options.readonly && code.startsWith('SQLITE_READONLY')) return EvidenceStore.tryOpen(path, options, false);
-      throw error;
+      if (!options.readonly) throw error;
+      if (code === 'SQLITE_CANTOPEN') return EvidenceStore.openCopy(path, options) ?? EvidenceStore.rethrow(error);
+      if (!code.startsWith('SQLITE_READONLY')) throw error;
+      try {
+        return EvidenceStore.tryOpen(path, options, false);
+      } catch (second) {
+        return EvidenceStore.openCopy(path, options) ?? EvidenceStore.rethrow(second);
+      }
     }
   }
 
-  private static tryOpen(path: string, options: StoreOpenOptions, readonlyConnection: boolean): EvidenceStore {
-    const db = openDatabase(path, { readonly: readonlyConnection, mustExist: options.readonly ?? false, createMode: EVIDENCE_FILE_MODE });
+  private static rethrow(error: unknown): never {
+    throw error;
+  }
+
+  /**
+   * Read a WAL store that neither this process nor SQLite may write beside: a directory this user
+   * cannot write (an archive, read-only media, another user's directory), with no `-shm` file.
+   * SQLite needs that file to read a WAL store and cannot create it. With no `-shm`, no process
+   * has the store open, so it cannot change while a private copy (0700 directory; with the
+   * `-wal` a crashed writer left, whose commits are part of the store) is made and read instead.
+   * Null when that is not the case. The copy is deleted at close().
+   */
+  private static openCopy(path: string, options: StoreOpenOptions): EvidenceStore | null {
+    if (existsSync(`${path}-shm`)) return null;
+    let scratch: string | null = null;
+    try {
+      scratch = mkdtempSync(join(tmpdir(), 'netmon-read-'));
+      const copy = join(scratch, basename(path));
+      copyFileSync(path, copy);
+      if (existsSync(`${path}-wal`)) copyFileSync(`${path}-wal`, `${copy}-wal`);
+      const store = EvidenceStore.tryOpen(path, options, false, copy);
+      store.scratch = scratch;
+      return store;
+    } catch {
+      if (scratch !== null) rmSync(scratch, { recursive: true, force: true });
+      return null;
+    }
+  }
+
+  private static tryOpen(path: string, options: StoreOpenOptions, readonlyConnection: boolean, file = path): EvidenceStore {
+    const db = openDatabase(file, { readonly: readonlyConnection, mustExist: options.readonly ?? false, createMode: EVIDENCE_FILE_MODE });
     const store = new EvidenceStore(path, db, options);
     try {
       store.prepareSchema();
@@ -597,6 +635,7 @@ export class EvidenceStore {
       // closing must not hide the error that brought us here
     }
     if (this.db.open) this.db.close();
+    if (this.scratch !== null) rmSync(this.scratch, { recursive: true, force: true });
   }
 
   private head(): { seq: number; hash: string } | null {
