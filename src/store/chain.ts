@@ -30,6 +30,19 @@ export function setDigest(digests: Iterable<string>): string {
   return sha256Hex(distinct.length === 0 ? '' : `${distinct.join('\n')}\n`);
 }
 
+/**
+ * Digest of what one snapshot changed in the set of the snapshot before it (record layout 3):
+ * sha256 over the digests of the items that entered, each as "+<digest>\n", then of those that
+ * left, each as "-<digest>\n", each group sorted. With it, verify-store checks a snapshot stored
+ * as changes at the cost of its changes, not of its whole set. Pure.
+ */
+export function changesDigest(added: Iterable<string>, removed: Iterable<string>): string {
+  let text = '';
+  for (const d of [...added].sort()) text += `+${d}\n`;
+  for (const d of [...removed].sort()) text += `-${d}\n`;
+  return sha256Hex(text);
+}
+
 /** Bytes of one digest in a SortedDigests buffer: 64 hex digits and a newline. */
 const ENTRY = 65;
 const HEX64 = /^[0-9a-f]{64}$/;

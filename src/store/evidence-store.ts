@@ -7,12 +7,12 @@ import { FormatError, StoreError, VerificationError } from '../errors.js';
 import type { ExecutableHashes, ExecutableIdentity, NamespaceRecord, ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 import { EVIDENCE_FILE_MODE, SNAPSHOT_SCHEMA_VERSION } from '../model/types.js';
 import { compareSockets } from '../snapshot/create-snapshot.js';
-import { GENESIS_HASH, itemDigest, recordHash, setDigest, SortedDigests } from './chain.js';
+import { changesDigest, GENESIS_HASH, itemDigest, recordHash, setDigest, SortedDigests } from './chain.js';
 import { createEmpty, openDatabase, storeError, type Database, type Statement } from './sqlite.js';
 import { isArrayBody, parseSocketBody, socketBody } from './socket-body.js';
 
 /** Schema version this build writes (PRAGMA user_version). */
-export const STORE_SCHEMA_VERSION = 3;
+export const STORE_SCHEMA_VERSION = 4;
 /** The oldest store schema this netmon reads without migrating it. */
 const OLDEST_READABLE_SCHEMA = 1;
 
@@ -41,6 +41,10 @@ const MIGRATIONS: string[] = [
   // 3: socket items written as arrays (socket-body.ts), not objects. No table changes; old items
   // stay as they are, and the version tells an older netmon, which cannot read arrays, to refuse.
   `-- socket items as arrays (no table changes)`,
+  // 4: snapshot records of layout 3 carry `changesDigest`, which verify-store checks instead of
+  // the set digest of every changed snapshot. No table changes; the version tells an older netmon,
+  // which would write layout 2 records after layout 3 ones, to refuse the store.
+  `-- record layout 3 (no table changes)`,
 ];
 
 type ItemKind = 'socket' | 'process' | 'namespace' | 'context';
@@ -53,11 +57,11 @@ type SnapshotContext = Pick<Snapshot, 'tool' | 'host' | 'selection' | 'warnings'
  * each namespace's process and socket counts in its namespace item, so the item changed whenever
  * a process started or stopped anywhere (kernel workers do, all the time) and every capture
  * recorded a namespace change. Layout 2 keeps the counts here, in `namespaceCounts`, and the items
- * hold what identifies a namespace (inode, name, host, whether and why not it was read). Readers
- * accept both.
+ * hold what identifies a namespace (inode, name, host, whether and why not it was read). Layout 3
+ * adds `changesDigest` to a snapshot stored as changes. Readers accept all three.
  */
 interface SnapshotBody {
-  schemaVersion: 1 | 2;
+  schemaVersion: 1 | 2 | 3;
   snapshot: Omit<Snapshot, 'sockets' | 'processes' | 'namespaces' | keyof SnapshotContext>;
   label: string | null;
   change: string | null;
@@ -65,6 +69,13 @@ interface SnapshotBody {
   /** Layout 2: [inode, processes, sockets] of every namespace, in snapshot order. */
   namespaceCounts?: [number, number, number][];
   setDigest: string;
+  /**
+   * Layout 3, a snapshot stored as changes (not a checkpoint): changesDigest() of the items that
+   * entered and left the set since the snapshot before it (none, for an unchanged one). The chain
+   * commits every snapshot's changes, so verify-store follows a set at the cost of its changes;
+   * the full set digest is checked at checkpoints and at the first snapshot kept by a prune.
+   */
+  changesDigest?: string;
   checkpoint: boolean;
   session: number;
 }
@@ -992,13 +1003,14 @@ export class EvidenceStore {
             return Number((upsert.get(item.kind, d, item.body ?? bodies?.get(d) ?? socketBody(item.socket)) as { id: number }).id);
           });
           const body: SnapshotBody = {
-            schemaVersion: 2,
+            schemaVersion: 3,
             snapshot: meta,
             label: options.label ?? null,
             change: options.change ?? null,
             counts,
             namespaceCounts: snapshot.namespaces.map((n) => [n.inode, n.processes, n.sockets]),
             setDigest: digest,
+            ...(checkpoint ? {} : { changesDigest: changesDigest(added, removed.map(([d]) => d)) }),
             checkpoint,
             session: this.session!,
           };
@@ -1265,9 +1277,16 @@ export class EvidenceStore {
     const hasBase = this.stmt('SELECT 1 FROM checkpoint_items WHERE snapshot_id = ? LIMIT 1').pluck();
     /** Item id -> digest of the items in the set; the hosts of its context items; its digests, sorted. */
     let set = new Map<number, string>();
+    /** The digests of the set's items. */
+    let inSet = new Set<string>();
     let hosts = new Map<number, string>();
     let sorted = SortedDigests.of([]);
+    // Layout 3 follows a set without its sorted digests: they are made again only if a layout 2
+    // record comes after (which no netmon writes).
+    let sortedStale = false;
     let lastDigest: string | null = null;
+    /** The set digest recorded by the snapshot before, once it was checked or committed to by its changes. */
+    let previousSetDigest: string | null = null;
     let lastPrune: { seq: number; hash: string; base: number } | null = null;
     const fail = (seq: number, kind: string, message: string): VerifyResult => ({
       ok: false,
@@ -1282,7 +1301,10 @@ export class EvidenceStore {
       if (kind === null || kind === undefined) return `item ${itemId} of this snapshot is missing`;
       const text = String(body);
       if (itemDigest(String(kind), text) !== String(digest)) return `item ${itemId} (${String(kind)}) was changed: its body no longer matches its digest`;
+      // Ids and digests are one to one (a unique index): two items with one digest were put there.
+      if (inSet.has(String(digest))) return 'two items of its set have the same digest (items were changed or added)';
       set.set(itemId, String(digest));
+      inSet.add(String(digest));
       if (kind === 'context') {
         let context: Partial<SnapshotContext> | null;
         try {
@@ -1319,44 +1341,69 @@ export class EvidenceStore {
       if (parsed !== null) {
         if (isBase) {
           set = new Map();
+          inSet = new Set();
           hosts = new Map();
           for (const [itemId, itemKind, digest, itemBody] of checkpointsOf.all(seq) as unknown as [number, unknown, unknown, unknown][]) {
             const problem = enter(itemId, itemKind, digest, itemBody);
             if (problem !== null) return fail(seq, kind, problem);
           }
           sorted = SortedDigests.of(set.values());
+          sortedStale = false;
           lastDigest = null;
         } else {
           const events = eventsOf.all(seq) as unknown as [number, number, unknown, unknown, unknown][];
-          if (events.length > 0) {
-            const removed: string[] = [];
-            const added: string[] = [];
-            for (const [itemId, op, itemKind, digest, itemBody] of events) {
-              if (op === 1 && !set.has(itemId)) {
-                const problem = enter(itemId, itemKind, digest, itemBody);
-                if (problem !== null) return fail(seq, kind, problem);
-                added.push(String(digest));
-              } else if (op === -1 && set.has(itemId)) {
-                removed.push(set.get(itemId)!);
-                set.delete(itemId);
-                hosts.delete(itemId);
-              } else {
-                return fail(seq, kind, `its event ${op} for item ${itemId} does not change the set (events were changed or added)`);
-              }
+          const removed: string[] = [];
+          const added: string[] = [];
+          for (const [itemId, op, itemKind, digest, itemBody] of events) {
+            if (op === 1 && !set.has(itemId)) {
+              const problem = enter(itemId, itemKind, digest, itemBody);
+              if (problem !== null) return fail(seq, kind, problem);
+              added.push(String(digest));
+            } else if (op === -1 && set.has(itemId)) {
+              removed.push(set.get(itemId)!);
+              inSet.delete(set.get(itemId)!);
+              set.delete(itemId);
+              hosts.delete(itemId);
+            } else {
+              return fail(seq, kind, `its event ${op} for item ${itemId} does not change the set (events were changed or added)`);
             }
-            try {
-              sorted = sorted.with(removed, added);
-            } catch {
-              // Ids and digests are one to one (a unique index): two items with one digest were put there.
-              return fail(seq, kind, 'two items of its set have the same digest (items were changed or added)');
+          }
+          if (parsed.schemaVersion >= 3) {
+            // The chain commits this snapshot's changes: checking them is checking its set, given
+            // the set before it. An unchanged snapshot records the set digest before it.
+            if (parsed.changesDigest !== changesDigest(added, removed)) return fail(seq, kind, 'its set of sockets and processes differs from what was recorded: its changes do not match (items or events were changed, added or removed)');
+            if (events.length > 0) {
+              sortedStale = true;
+              lastDigest = null;
+            } else if (parsed.setDigest !== previousSetDigest) {
+              return fail(seq, kind, 'it records no change, but a set digest other than the snapshot before it');
+            }
+          } else if (events.length > 0) {
+            if (sortedStale) {
+              sorted = SortedDigests.of(set.values());
+              sortedStale = false;
+            } else {
+              try {
+                sorted = sorted.with(removed, added);
+              } catch {
+                // Ids and digests are one to one (a unique index): two items with one digest were put there.
+                return fail(seq, kind, 'two items of its set have the same digest (items were changed or added)');
+              }
             }
             lastDigest = null;
           }
         }
         let host: string | undefined;
         for (const h of hosts.values()) host = h;
-        lastDigest ??= sorted.digest();
-        if (lastDigest !== parsed.setDigest) return fail(seq, kind, 'its set of sockets and processes differs from what was recorded (items or events were changed, added or removed)');
+        if (isBase || parsed.schemaVersion < 3) {
+          if (sortedStale) {
+            sorted = SortedDigests.of(set.values());
+            sortedStale = false;
+          }
+          lastDigest ??= sorted.digest();
+          if (lastDigest !== parsed.setDigest) return fail(seq, kind, 'its set of sockets and processes differs from what was recorded (items or events were changed, added or removed)');
+        }
+        previousSetDigest = parsed.setDigest;
         const index = indexRow.get(seq);
         if (!index) return fail(seq, kind, 'its row in the snapshots index is missing');
         if (

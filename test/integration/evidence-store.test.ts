@@ -75,7 +75,7 @@ beforeAll(() => {
 });
 
 describe('EvidenceStore (real SQLite files)', () => {
-  it('creates schema version 3 in WAL mode, and reopening does not migrate again', () => {
+  it('creates schema version 4 in WAL mode, and reopening does not migrate again', () => {
     const { db } = freshPath();
     const first = EvidenceStore.open(db, { now: () => new Date('2026-01-01T00:00:00.000Z') });
     first.appendSnapshot(changingSequence()[0]!.snapshot);
@@ -89,7 +89,7 @@ describe('EvidenceStore (real SQLite files)', () => {
         tables: raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all(),
       }));
     const created = schema();
-    expect(created.version).toBe(3);
+    expect(created.version).toBe(4);
     expect(created.journal).toBe('wal');
     expect(created.meta).toEqual([
       { key: 'created_at', value: '2026-01-01T00:00:00.000Z' },
@@ -368,12 +368,12 @@ describe('EvidenceStore (real SQLite files)', () => {
     store.close();
   });
 
-  it('refuses a store written with a newer schema (FormatError "expected 3, received 4") and leaves the file unchanged', () => {
+  it('refuses a store written with a newer schema (FormatError "expected 4, received 5") and leaves the file unchanged', () => {
     const { db } = freshPath();
     const store = EvidenceStore.open(db);
     appendAll(store, changingSequence().slice(0, 2));
     store.close();
-    withRaw(db, (raw) => raw.pragma('user_version = 4'));
+    withRaw(db, (raw) => raw.pragma('user_version = 5'));
     expect(existsSync(`${db}-wal`)).toBe(false);
     const before = sha256File(db);
 
@@ -385,14 +385,14 @@ describe('EvidenceStore (real SQLite files)', () => {
         error = e;
       }
       expect(error, JSON.stringify(options)).toBeInstanceOf(FormatError);
-      expect((error as Error).message).toContain('expected 3, received 4');
+      expect((error as Error).message).toContain('expected 4, received 5');
       expect((error as Error).message).toContain(db);
     }
     const cli = runCli(['snapshots', '--db', db]);
     expect(cli.status).toBe(3);
-    expect(cli.stderr).toContain('expected 3, received 4');
+    expect(cli.stderr).toContain('expected 4, received 5');
     expect(sha256File(db)).toBe(before);
-    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(4);
+    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(5);
   });
 
   it('namespace counts changing alone (a process started, TIME_WAIT sockets expired) store no events: each snapshot record keeps its own counts', () => {
@@ -416,7 +416,7 @@ describe('EvidenceStore (real SQLite files)', () => {
     const bodies = withRaw(db, (raw) => raw.prepare("SELECT body FROM items WHERE kind = 'namespace'").pluck().all() as unknown as string[]);
     for (const body of bodies) expect(Object.keys(JSON.parse(body) as object)).not.toContain('processes');
     const record = JSON.parse(withRaw(db, (raw) => String(raw.prepare('SELECT body FROM records WHERE seq = ?').pluck().get(ids[2])))) as { schemaVersion: number; namespaceCounts: number[][] };
-    expect(record.schemaVersion).toBe(2);
+    expect(record.schemaVersion).toBe(3);
     expect(record.namespaceCounts).toEqual(ticks[2]!.snapshot.namespaces.map((n) => [n.inode, n.processes, n.sockets]));
     ids.forEach((id, k) => expect(again.loadSnapshot(id), `snapshot ${id}`).toStrictEqual(expected(ticks[k]!)));
     expect(again.verify().ok).toBe(true);
@@ -426,7 +426,8 @@ describe('EvidenceStore (real SQLite files)', () => {
   it.each([
     [1, 'namespace counts in the items, sockets as objects'],
     [2, 'sockets as objects'],
-  ])('reads a store of schema %i (%s) as it is, and migrates it to 3 on the first write without touching its records', (schema) => {
+    [3, 'record layout 2: no changes digest'],
+  ])('reads a store of schema %i (%s) as it is, and migrates it to 4 on the first write without touching its records', (schema) => {
     // test/fixtures/store/schema-N.db: changingSequence() appended by netmon at store schema N.
     const { dir } = freshPath();
     const db = join(dir, 'old.db');
@@ -444,11 +445,12 @@ describe('EvidenceStore (real SQLite files)', () => {
     expect(shown.status, shown.stderr).toBe(0);
     expect((JSON.parse(shown.stdout) as Snapshot).namespaces).toStrictEqual(ticks[0]!.snapshot.namespaces);
 
-    // A writer migrates the store and appends in layout 2, sockets as arrays; old snapshots
-    // still load as captured.
+    // A writer migrates the store and appends in layout 3, sockets as arrays; old snapshots
+    // still load as captured. (Sockets are objects below schema 3.)
     const sockets = "SELECT COUNT(*) FROM items WHERE kind = 'socket' AND body LIKE ?";
     const objects = count(db, sockets, '{%');
-    expect(count(db, sockets, '[%')).toBe(0);
+    const arrays = count(db, sockets, '[%');
+    expect(schema < 3 ? arrays : objects).toBe(0);
     // The next capture: one socket closed, one opened, the rest as they were.
     const last = ticks[5]!.snapshot;
     const gone = last.sockets[last.sockets.length - 1]!;
@@ -459,15 +461,19 @@ describe('EvidenceStore (real SQLite files)', () => {
     const writer = EvidenceStore.open(db);
     const migratedAppend = writer.appendSnapshot(next.snapshot, { label: next.label, change: next.change });
     writer.close();
-    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(3);
+    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(4);
     // A change of stored form is no change for the caller: only the socket that really opened and
     // the one that closed (else --once would warn of every listener as new).
     expect(migratedAppend.added).toBeGreaterThan(0);
     expect([migratedAppend.opened, migratedAppend.closed]).toEqual([[born], [gone]]);
     expect(records().slice(0, before.length)).toEqual(before);
-    // Once: the sockets of the first snapshot after the migration enter again in the new form.
+    // Below schema 3, once: the sockets of the first snapshot after the migration enter again in
+    // the new form. From schema 3, only the socket that opened enters.
     expect(count(db, sockets, '{%')).toBe(objects);
-    expect(count(db, sockets, '[%')).toBe(next.snapshot.sockets.length);
+    expect(count(db, sockets, '[%')).toBe(schema < 3 ? next.snapshot.sockets.length : arrays + 1);
+    const layouts = withRaw(db, (raw) => (raw.prepare("SELECT body FROM records WHERE kind = 'snapshot' ORDER BY seq").pluck().all() as string[]).map((b) => JSON.parse(b) as { schemaVersion: number; changesDigest?: string }));
+    expect(layouts.at(-1)).toMatchObject({ schemaVersion: 3, changesDigest: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(layouts.slice(0, ticks.length).every((b) => b.changesDigest === undefined)).toBe(true);
     const writer2 = EvidenceStore.open(db);
     const unchanged = writer2.appendSnapshot(again.snapshot, { label: again.label, change: again.change });
     writer2.close();

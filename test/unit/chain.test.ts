@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { GENESIS_HASH, itemDigest, recordHash, setDigest, SortedDigests } from '../../src/store/chain.js';
+import { changesDigest, GENESIS_HASH, itemDigest, recordHash, setDigest, SortedDigests } from '../../src/store/chain.js';
 
 /** The stored formats, computed independently with a streaming Hash object. */
 const sha = (...parts: string[]): string => {
@@ -17,6 +17,20 @@ describe('chain digests (stored format: they must never change)', () => {
         expect(itemDigest(kind, body)).toBe(sha(`${kind}\n`, body));
       }),
     );
+  });
+
+  it('changes digest = sha256 over "+<digest>\\n" of the sorted digests that entered, then "-<digest>\\n" of the sorted ones that left', () => {
+    const hex = fc.string({ minLength: 64, maxLength: 64, unit: fc.constantFrom(...'0123456789abcdef') });
+    fc.assert(
+      fc.property(fc.uniqueArray(hex, { maxLength: 20 }), fc.uniqueArray(hex, { maxLength: 20 }), (added, removed) => {
+        const text = [...[...added].sort().map((d) => `+${d}\n`), ...[...removed].sort().map((d) => `-${d}\n`)].join('');
+        expect(changesDigest(added, removed)).toBe(sha(text));
+        expect(changesDigest([...added].reverse(), [...removed].reverse())).toBe(changesDigest(added, removed));
+        // Entering is not leaving: the same digests on the other side give another digest.
+        if ([...added].sort().join() !== [...removed].sort().join()) expect(changesDigest(removed, added)).not.toBe(changesDigest(added, removed));
+      }),
+    );
+    expect(changesDigest([], [])).toBe(sha(''));
   });
 
   it('set digest = sha256 over the sorted digests, each followed by a newline; order of input does not matter', () => {
