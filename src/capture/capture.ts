@@ -174,6 +174,8 @@ export class CaptureSession {
   private missed: { from: Date; reason: MissedReason } | null = null;
   /** A clock step noticed since the last tick, for the next tick to report. */
   private clockStep: number | null = null;
+  /** Of it, what the store has not recorded yet. */
+  private clockUnrecorded: number | null = null;
 
   private constructor(store: EvidenceStore, begun: { gap: GapRecord | null; takenOver: string | null }, options: CaptureOptions, collector: PlatformCollector) {
     this.store = store;
@@ -223,9 +225,13 @@ export class CaptureSession {
     this.missed ??= { from, reason };
   }
 
-  /** Note that the system clock stepped by `ms` since the last tick (not a gap: the session ran). */
+  /**
+   * Note that the system clock stepped by `ms` since the last tick (not a gap: the session ran).
+   * The next tick whose scan succeeds records it in the store before its snapshot.
+   */
   noteClockStep(ms: number): void {
     this.clockStep = (this.clockStep ?? 0) + ms;
+    this.clockUnrecorded = (this.clockUnrecorded ?? 0) + ms;
   }
 
   /** Take, store and append one snapshot. `last`: no tick follows (nothing is kept for comparing the next one). */
@@ -254,6 +260,12 @@ export class CaptureSession {
       // if the store is still locked).
       this.pause = this.store.recordGap(this.missed.from, begunAt, this.missed.reason);
       this.missed = null;
+    }
+    // A clock step since the last tick, in the chain before this snapshot, whose time it shifts
+    // (kept for the next tick if the store is locked).
+    if (this.clockUnrecorded !== null) {
+      this.store.recordClockStep(this.clockUnrecorded);
+      this.clockUnrecorded = null;
     }
     const appended = this.store.appendSnapshot(snap, {
       label: this.options.label ?? null,

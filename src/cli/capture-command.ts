@@ -6,7 +6,7 @@ import { protoName, type ProcessRecord, type SocketRecord } from '../model/types
 import { printable } from '../outputs/sanitize.js';
 import { clockTime } from '../outputs/time.js';
 import { printSnapshot, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo } from './program.js';
-import { count, gapReason } from '../model/format.js';
+import { clockStepWords, count, gapReason } from '../model/format.js';
 
 function captureOptions(flags: CaptureFlags): CaptureOptions {
   return {
@@ -31,9 +31,8 @@ export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' |
     io.stderr(`netmon: note: recorded a gap in monitoring from ${result.gap.from} to ${result.gap.to} (${gapReason(result.gap.reason)})\n`);
   }
   if (result.clockStep !== undefined) {
-    const seconds = (Math.abs(result.clockStep) / 1000).toFixed(1);
     io.stderr(
-      `netmon: note: the system clock was set ${result.clockStep > 0 ? 'forward' : 'back'} by about ${seconds} s between the previous capture and snapshot ${result.snapshotId} (not a gap: netmon kept capturing); times from then on are shifted by that much\n`,
+      `netmon: note: the system clock was ${clockStepWords(result.clockStep)} between the previous capture and snapshot ${result.snapshotId} (not a gap: netmon kept capturing; recorded in the store); times from then on are shifted by that much\n`,
     );
   }
   const done = result.csvCompleted;

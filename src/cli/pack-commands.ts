@@ -100,6 +100,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         pre: { id: pre.id, label: preLabel, change: preChange, recordHash: store.recordHashOf(pre.id)!, snapshot: before },
         post: { id: post.id, label: postLabel, change: postChange, recordHash: store.recordHashOf(post.id)!, snapshot: after },
         gaps: store.gaps().filter((g) => Date.parse(g.to) > from && Date.parse(g.from) < to),
+        clockSteps: store.clockSteps().filter((c) => Date.parse(c.at) > from && Date.parse(c.at) <= to),
       };
     });
   } catch (error) {
@@ -135,6 +136,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
           frameworks: catalogue.frameworks,
           disclaimer: catalogue.disclaimer,
           gaps: read.gaps,
+          clockSteps: read.clockSteps,
           store: { path: resolve(flags.db), headHash },
         });
         try {

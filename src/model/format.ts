@@ -27,3 +27,8 @@ export function gapReason(reason: string): string {
       return reason;
   }
 }
+
+/** A clock step in words: 600000 -> "set forward by about 600.0 s". Pure. */
+export function clockStepWords(stepMs: number): string {
+  return `set ${stepMs > 0 ? 'forward' : 'back'} by about ${(Math.abs(stepMs) / 1000).toFixed(1)} s`;
+}

@@ -3,7 +3,7 @@ import type PDFKit from 'pdfkit';
 import { formatEndpoint } from '../collect/parse/address.js';
 import { exposureIndex, type ProcessView } from '../diff/diff-snapshots.js';
 import { SEVERITIES, type Finding } from '../findings/evaluate-findings.js';
-import { count, gapReason, percent } from '../model/format.js';
+import { clockStepWords, count, gapReason, percent } from '../model/format.js';
 import { attributableRatio, type Coverage, type Snapshot } from '../model/types.js';
 import { sortFindings } from '../outputs/findings.js';
 import { cadesDetachedSignature, type CadesIdentity } from './pki.js';
@@ -45,6 +45,8 @@ export interface ReportInput {
   disclaimer: string;
   /** Capture gaps recorded by the store that overlap the window. */
   gaps: readonly { from: string; to: string; reason: string }[];
+  /** System clock steps recorded by the store inside the window (they shift the snapshot times after them). */
+  clockSteps?: readonly { at: string; stepMs: number }[];
   /** The store the snapshots came from; a report is only made from a store that verified. */
   store: { path: string; headHash: string | null };
   /** Rows per inventory list before the PDF points to the CSV (default 40). */
@@ -180,6 +182,14 @@ export function reportBlocks(input: ReportInput): Block[] {
         : `The evidence store records ${count(input.gaps.length, 'capture gap')} inside the window; changes that came and went inside a gap are not in this evidence:`,
   });
   if (input.gaps.length > 0) blocks.push({ kind: 'rows', rows: input.gaps.map((g) => `${g.from} to ${g.to}  ${g.reason}: ${gapReason(g.reason)}`) });
+  const steps = input.clockSteps ?? [];
+  if (steps.length > 0) {
+    blocks.push({
+      kind: 'text',
+      text: `The system clock was set ${count(steps.length, 'time')} while the capture ran (not gaps: capturing went on); the times of the snapshots after each step are shifted by it:`,
+    });
+    blocks.push({ kind: 'rows', rows: steps.map((c) => `${c.at}  ${clockStepWords(c.stepMs)}`) });
+  }
   blocks.push({ kind: 'heading', text: 'Evidence integrity' });
   blocks.push({ kind: 'field', label: 'Evidence store', value: input.store.path });
   blocks.push({ kind: 'field', label: 'Hash chain', value: `verified at report time; head ${input.store.headHash ?? '(empty)'}` });

@@ -168,6 +168,17 @@ export interface GapRecord {
   reason: string;
 }
 
+/**
+ * The system clock was set forward (stepMs > 0) or back during a capture session, by about
+ * stepMs, noticed at `at` (the clock's time after the step). Not a gap: the session ran; the
+ * snapshot times after it are shifted by that much.
+ */
+export interface ClockStepRecord {
+  seq: number;
+  at: string;
+  stepMs: number;
+}
+
 export interface StoreOpenOptions {
   readonly?: boolean;
   /** Write a full item set every this many snapshots (default 1000). */
@@ -1519,6 +1530,34 @@ export class EvidenceStore {
   setMeta(key: string, value: string): void {
     if (this.readonly) return;
     this.stmt('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value);
+  }
+
+  /**
+   * Record that the system clock stepped by about `stepMs` since this session's previous capture
+   * (a `clock` record in the chain), so that a report can explain a jump in the snapshot times.
+   */
+  recordClockStep(stepMs: number): ClockStepRecord {
+    if (this.session === null) throw new StoreError('E_STORE_NO_SESSION', `no capture session is open on ${this.path}`);
+    const session = this.session;
+    try {
+      return this.db
+        .transaction(() => {
+          const at = this.now().toISOString();
+          this.holdLock(at);
+          const rounded = Math.round(stepMs);
+          return { seq: this.appendRecord('clock', at, JSON.stringify({ stepMs: rounded, session })), at, stepMs: rounded };
+        })
+        .immediate();
+    } catch (error) {
+      throw storeError(error, this.path, 'cannot record a clock step in the evidence store');
+    }
+  }
+
+  /** The clock steps recorded (`recordClockStep`), oldest first. */
+  clockSteps(): ClockStepRecord[] {
+    return this.stmt("SELECT seq, at, body FROM records WHERE kind = 'clock' ORDER BY seq")
+      .all()
+      .map((r) => ({ seq: Number(r.seq), at: String(r.at), stepMs: Number(this.parseStored<{ stepMs: number }>(String(r.body), `clock record ${Number(r.seq)}`).stepMs) }));
   }
 
   /** A hash cache kept in the store, so an unchanged executable is never hashed twice. */

@@ -174,7 +174,7 @@ describe('--interval under faults', () => {
       try {
         await waitFor(() => snapshotCount(db) >= 2);
         writeFileSync(offset, '+600\n');
-        await waitFor(() => /clock was set forward by about 600\.\d s between the previous capture and snapshot \d+ \(not a gap: netmon kept capturing\); times from then on are shifted by that much/.test(stderr));
+        await waitFor(() => /clock was set forward by about 600\.\d s between the previous capture and snapshot \d+ \(not a gap: netmon kept capturing; recorded in the store\); times from then on are shifted by that much/.test(stderr));
         const afterForward = snapshotCount(db);
         await waitFor(() => snapshotCount(db) >= afterForward + 2);
         writeFileSync(offset, '+0\n');
@@ -187,11 +187,24 @@ describe('--interval under faults', () => {
       expect(stderr).not.toMatch(/gap in monitoring/);
       const store = EvidenceStore.open(db, { readonly: true });
       let times: number[];
+      let listed: { id: number; takenAt: string }[];
+      let steps: { seq: number; at: string; stepMs: number }[];
       try {
         expect(store.gaps()).toEqual([]);
-        times = store.listSnapshots().map((s) => Date.parse(s.takenAt));
+        listed = store.listSnapshots();
+        times = listed.map((s) => Date.parse(s.takenAt));
+        steps = store.clockSteps();
       } finally {
         store.close();
+      }
+      // Both steps are in the hash chain, each just before the snapshot whose time it shifts.
+      expect(steps.map((c) => Math.sign(c.stepMs))).toEqual([1, -1]);
+      for (const c of steps) {
+        expect(Math.abs(c.stepMs)).toBeGreaterThan(590_000);
+        expect(Math.abs(c.stepMs)).toBeLessThan(610_000);
+        const after = listed.find((s) => s.id > c.seq)!;
+        const before = listed.filter((s) => s.id < c.seq).at(-1)!;
+        expect(Math.sign(Date.parse(after.takenAt) - Date.parse(before.takenAt) - c.stepMs / 2)).toBe(Math.sign(c.stepMs));
       }
       // The recorded times are what the clock said: one jump of about +600 s, one of about -600 s.
       const jumps = times.slice(1).map((t, k) => t - times[k]!).filter((d) => Math.abs(d) > 60_000);

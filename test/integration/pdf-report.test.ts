@@ -94,6 +94,13 @@ describe('reportBlocks', () => {
     expect(blocks).toContainEqual({ kind: 'rows', rows: ['2026-11-23T01:05:00.000Z to 2026-11-23T01:10:00.000Z  unclean-stop: the previous capture stopped without closing the store'] });
   });
 
+  it('names the clock steps the store recorded inside the window, as shifts of the snapshot times, not as gaps', () => {
+    const blocks = reportBlocks({ ...input(1), clockSteps: [{ at: '2026-11-23T01:15:00.000Z', stepMs: 600_000 }, { at: '2026-11-23T01:06:00.000Z', stepMs: -599_800 }] });
+    expect(blocks).toContainEqual({ kind: 'text', text: 'The system clock was set 2 times while the capture ran (not gaps: capturing went on); the times of the snapshots after each step are shifted by it:' });
+    expect(blocks).toContainEqual({ kind: 'rows', rows: ['2026-11-23T01:15:00.000Z  set forward by about 600.0 s', '2026-11-23T01:06:00.000Z  set back by about 599.8 s'] });
+    expect(JSON.stringify(reportBlocks(input(1)))).not.toContain('system clock');
+  });
+
   it('says in words why each gap was recorded, a pause inside a running capture too', () => {
     const gaps = [
       { from: '2026-11-23T01:05:00.000Z', to: '2026-11-23T01:06:00.000Z', reason: 'not-running' },
