@@ -314,6 +314,18 @@ export function buildProgram(io: CliIo): Command {
     .action(async (flags: import('./store-commands.js').SnapshotsFlags) => (await import('./store-commands.js')).listSnapshots(flags, io));
 
   program
+    .command('gaps')
+    .description('list the gaps in monitoring (and clock steps) the evidence store records')
+    .option('--db <path>', 'SQLite evidence store', 'netmon.db')
+    .option('--from <time>', 'only those at or after this ISO time or age (24h, 7d)')
+    .option('--to <time>', 'only those at or before this ISO time or age')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addHelpText('after', '\nA gap is time without evidence: a capture killed or stopped, a system suspended, captures that failed\nor found the store locked. Clock steps are not gaps; they shift the snapshot times after them.\n\nExamples:\n  netmon gaps                    every gap the store records\n  netmon gaps --from 30d -o json\n')
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .action(async (flags: import('./store-commands.js').GapsFlags) => (await import('./store-commands.js')).listGaps(flags, io));
+
+  program
     .command('show')
     .description('print a stored snapshot as --once printed it')
     .argument('<snapshot>', 'snapshot id (see netmon snapshots), first, latest, a label or an ISO time')

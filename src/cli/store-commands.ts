@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, StoreError, VerificationError } from '../errors.js';
-import { count, percent } from '../model/format.js';
+import { clockStepWords, count, duration, gapReason, percent } from '../model/format.js';
 import { isoWithOffset } from '../outputs/time.js';
 import { printable, truncateEnd } from '../outputs/sanitize.js';
 import { EvidenceStore, type SnapshotQuery } from '../store/evidence-store.js';
@@ -43,6 +43,58 @@ function snapshotsQuery(flags: SnapshotsFlags, now: Date): SnapshotQuery {
     query.limit = Number(flags.last);
   }
   return query;
+}
+
+export interface GapsFlags {
+  db: string;
+  output: 'text' | 'json';
+  from?: string;
+  to?: string;
+}
+
+/**
+ * `netmon gaps`: what the store records about the continuity of monitoring, in chain order: gaps
+ * (time without evidence, and why) and clock steps (not gaps: they shift the snapshot times).
+ */
+export function listGaps(flags: GapsFlags, io: CliIo): void {
+  const now = new Date();
+  const from = flags.from === undefined ? -Infinity : timeFlag('--from', flags.from, now).getTime();
+  const to = flags.to === undefined ? Infinity : timeFlag('--to', flags.to, now).getTime();
+  const store = openForReading(flags.db);
+  try {
+    const { gaps, steps, snapshots } = store.reading(() => ({
+      gaps: store.gaps().filter((g) => Date.parse(g.to) >= from && Date.parse(g.from) <= to),
+      steps: store.clockSteps().filter((c) => Date.parse(c.at) >= from && Date.parse(c.at) <= to),
+      snapshots: store.countSnapshots(),
+    }));
+    const seconds = (g: { from: string; to: string }) => Math.max(0, (Date.parse(g.to) - Date.parse(g.from)) / 1000);
+    const missing = gaps.reduce((sum, g) => sum + seconds(g), 0);
+    if (flags.output === 'json') {
+      const doc = {
+        store: flags.db,
+        gaps: gaps.map((g) => ({ seq: g.seq, from: g.from, to: g.to, seconds: seconds(g), reason: g.reason, description: gapReason(g.reason) })),
+        clockSteps: steps.map((c) => ({ seq: c.seq, at: c.at, stepMs: c.stepMs })),
+      };
+      io.stdout(`${JSON.stringify(doc, null, 2)}\n`);
+    } else if (gaps.length + steps.length > 0) {
+      const rows = [
+        ...gaps.map((g) => ({ seq: g.seq, cells: [isoWithOffset(new Date(g.from)), isoWithOffset(new Date(g.to)), duration(seconds(g)), `${g.reason}: ${gapReason(g.reason)}`] })),
+        ...steps.map((c) => ({ seq: c.seq, cells: [isoWithOffset(new Date(c.at)), '', '', `clock ${clockStepWords(c.stepMs)} (not a gap: snapshot times after it are shifted)`] })),
+      ].sort((a, b) => a.seq - b.seq);
+      const header = ['FROM', 'TO', 'DURATION', 'WHAT'];
+      const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, r.cells[i]!.length), h.length));
+      const line = (cells: string[]) => cells.map((c, i) => (i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+      io.stdout(`${[line(header), ...rows.map((r) => line(r.cells))].join('\n')}\n`);
+    }
+    const window = flags.from !== undefined || flags.to !== undefined ? ' in the selected time' : '';
+    io.stderr(
+      gaps.length === 0
+        ? `netmon: no gap in monitoring recorded${window} in ${flags.db} (${count(snapshots, 'snapshot')})${steps.length > 0 ? `; ${count(steps.length, 'clock step')}` : ''}\n`
+        : `netmon: ${count(gaps.length, 'gap')} in monitoring recorded${window} in ${flags.db}, ${duration(missing)} without evidence in all${steps.length > 0 ? `; ${count(steps.length, 'clock step')}` : ''}\n`,
+    );
+  } finally {
+    store.close();
+  }
 }
 
 /** `netmon snapshots` */

@@ -89,7 +89,8 @@ export interface PlatformCollector {
   /**
    * What tells this process apart from any other that had or will have its pid, immune to clock
    * changes (on Linux: the boot id and the start time in clock ticks since boot); null when the
-   * process is gone or it cannot be read.
+   * process is gone or it cannot be read. A process that exited and was not reaped yet (a zombie)
+   * has another identity than it had while it ran.
    */
   processIdentity(pid: number): string | null;
   /**

@@ -673,7 +673,10 @@ export class LinuxCollector implements PlatformCollector {
   processIdentity(pid: number): string | null {
     try {
       const boot = this.deps.readFile(`${this.deps.procRoot}/sys/kernel/random/boot_id`).trim();
-      return `${boot}/${parseProcStat(this.deps.readFile(`${this.deps.procRoot}/${pid}/stat`)).startTicks}`;
+      const stat = parseProcStat(this.deps.readFile(`${this.deps.procRoot}/${pid}/stat`));
+      // A zombie (exited, not yet reaped by a parent that does not wait) is not the process it
+      // was: it holds no file and no lock any more.
+      return `${boot}/${stat.startTicks}${stat.state === 'Z' || stat.state === 'X' ? '/exited' : ''}`;
     } catch {
       return null;
     }

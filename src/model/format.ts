@@ -32,3 +32,15 @@ export function gapReason(reason: string): string {
 export function clockStepWords(stepMs: number): string {
   return `set ${stepMs > 0 ? 'forward' : 'back'} by about ${(Math.abs(stepMs) / 1000).toFixed(1)} s`;
 }
+
+/** A length of time as people read it: 0.4 -> "0.4 s", 75 -> "1m 15s", 90061 -> "1d 1h 1m". Pure. */
+export function duration(seconds: number): string {
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
+  const s = Math.round(seconds);
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d > 0) return `${d}d ${h}h ${m}m`;
+  if (h > 0) return `${h}h ${m}m`;
+  return `${m}m ${s % 60}s`;
+}

@@ -743,6 +743,40 @@ describe('EvidenceStore (real SQLite files)', () => {
     expect(text.stdout.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/).at(-1))).toEqual(['100.0%', '50.0%', '100.0%']);
   });
 
+  it('netmon gaps lists the gaps and clock steps in chain order, with durations and reasons in words; --from/--to select; JSON for scripts', () => {
+    const { db } = freshPath();
+    let clock = Date.parse('2026-11-01T00:00:00Z');
+    const store = EvidenceStore.open(db, { now: () => new Date(clock) });
+    store.beginSession({ interval: 10 });
+    store.appendSnapshot(makeSnapshot({ sockets: [makeSocket()], takenAt: new Date(clock) }));
+    clock += 10_000;
+    store.recordGap(new Date(clock), new Date(clock + 95_000), 'paused');
+    clock += 100_000;
+    store.recordClockStep(-3_600_400);
+    store.recordGap(new Date('2026-11-02T00:00:00Z'), new Date('2026-11-02T02:00:30Z'), 'store-busy');
+    store.close();
+    const text = runCli(['gaps', '--db', db]);
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout.trimEnd().split('\n')).toEqual([
+      'FROM                       TO                         DURATION  WHAT',
+      '2026-11-01T00:00:10+00:00  2026-11-01T00:01:45+00:00    1m 35s  paused: the capture did not run: the system was suspended, or the process was stopped or got no CPU',
+      '2026-11-01T00:01:50+00:00                                       clock set back by about 3600.4 s (not a gap: snapshot times after it are shifted)',
+      '2026-11-02T00:00:00+00:00  2026-11-02T02:00:30+00:00     2h 0m  store-busy: captures could not be stored: another process (a prune, or a long reader of a store on a shared file system) kept the evidence store locked for longer than netmon waits',
+    ]);
+    expect(text.stderr).toBe(`netmon: 2 gaps in monitoring recorded in ${db}, 2h 2m without evidence in all; 1 clock step\n`);
+    const json = runCli(['gaps', '--db', db, '--from', '2026-11-01T12:00:00Z', '-o', 'json']);
+    expect(json.status, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({
+      store: db,
+      gaps: [{ seq: expect.any(Number), from: '2026-11-02T00:00:00.000Z', to: '2026-11-02T02:00:30.000Z', seconds: 7230, reason: 'store-busy', description: expect.stringContaining('locked') }],
+      clockSteps: [],
+    });
+    const none = runCli(['gaps', '--db', db, '--to', '2026-11-01T00:00:05Z']);
+    expect(none.stdout).toBe('');
+    expect(none.stderr).toBe(`netmon: no gap in monitoring recorded in the selected time in ${db} (1 snapshot)\n`);
+    expect(runCli(['gaps', '--db', join(db, '..', 'missing.db')]).status).toBe(3);
+  });
+
   it('an unknown snapshot id is refused with a hint that names the ids the store has', () => {
     const { db } = freshPath();
     const hintFor = (store: EvidenceStore): string => {

@@ -110,6 +110,25 @@ describe('--interval under faults', () => {
     expect(runCli(['verify-store', '--db', db]).status).toBe(0);
   });
 
+  it('a capture killed but never reaped (a zombie: its parent does not wait) holds no lock: the next capture takes the store over with a gap', async () => {
+    const db = join(dir, 'zombie.db');
+    const csv = join(dir, 'zombie.csv');
+    // sh starts netmon, then becomes sleep, which never waits for its child.
+    const parent = spawn('sh', ['-c', `"$0" "$1" --interval 0.3 --db "$2" --csv "$3" --no-hash-binaries 2>/dev/null & echo $!; exec sleep 60`, process.execPath, CLI, db, csv], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const pid = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()))));
+      await waitFor(() => snapshotCount(db) >= 2);
+      process.kill(pid, 'SIGKILL');
+      await waitFor(() => /^\S+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')), 5000);
+      const next = runCli(['--once', '--db', db, '--csv', csv, '--no-hash-binaries']);
+      expect(next.status, next.stderr).toBe(0);
+      expect(next.stderr).toMatch(/recorded a gap in monitoring from .* \(the previous capture stopped without closing the store\)/);
+      expect(runCli(['verify-store', '--db', db]).status).toBe(0);
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+
   it('a store kept locked by another process (a prune, a long reader on a shared file system) costs the captures meanwhile, never the session: the time is a gap', async () => {
     const db = join(dir, 'busy.db');
     const csv = join(dir, 'busy.csv');
