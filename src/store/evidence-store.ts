@@ -581,6 +581,20 @@ export class EvidenceStore {
    * the gaps recorded when a session begins.
    */
   recordGap(from: Date, to: Date, reason: 'paused' | 'store-busy' | 'capture-failed'): GapRecord {
+    return this.inSession('a gap', (at, session) => this.appendGap(at, from.toISOString(), to.toISOString(), reason, { session }));
+  }
+
+  /**
+   * Record that the system clock stepped by about `stepMs` since this session's previous capture
+   * (a `clock` record in the chain), so that a report can explain a jump in the snapshot times.
+   */
+  recordClockStep(stepMs: number): ClockStepRecord {
+    const rounded = Math.round(stepMs);
+    return this.inSession('a clock step', (at, session) => ({ seq: this.appendRecord('clock', at, JSON.stringify({ stepMs: rounded, session })), at, stepMs: rounded }));
+  }
+
+  /** Append a record of this writer's session, in a transaction of its own that holds the lock. */
+  private inSession<T>(what: string, append: (at: string, session: number) => T): T {
     if (this.session === null) throw new StoreError('E_STORE_NO_SESSION', `no capture session is open on ${this.path}`);
     const session = this.session;
     try {
@@ -588,11 +602,11 @@ export class EvidenceStore {
         .transaction(() => {
           const at = this.now().toISOString();
           this.holdLock(at);
-          return this.appendGap(at, from.toISOString(), to.toISOString(), reason, { session });
+          return append(at, session);
         })
         .immediate();
     } catch (error) {
-      throw storeError(error, this.path, 'cannot record a gap in the evidence store');
+      throw storeError(error, this.path, `cannot record ${what} in the evidence store`);
     }
   }
 
@@ -1261,6 +1275,13 @@ export class EvidenceStore {
       .map((r) => ({ seq: Number(r.seq), ...this.parseStored<{ from: string; to: string; reason: string }>(String(r.body), `gap record ${Number(r.seq)}`) }));
   }
 
+  /** The clock steps recorded (`recordClockStep`), oldest first. */
+  clockSteps(): ClockStepRecord[] {
+    return this.stmt("SELECT seq, at, body FROM records WHERE kind = 'clock' ORDER BY seq")
+      .all()
+      .map((r) => ({ seq: Number(r.seq), at: String(r.at), stepMs: Number(this.parseStored<{ stepMs: number }>(String(r.body), `clock record ${Number(r.seq)}`).stepMs) }));
+  }
+
   /**
    * Recompute the chain and every snapshot's item set; name the first record that fails.
    * `onProgress` hears the records checked so far and their number, every 1,000 records.
@@ -1530,34 +1551,6 @@ export class EvidenceStore {
   setMeta(key: string, value: string): void {
     if (this.readonly) return;
     this.stmt('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value);
-  }
-
-  /**
-   * Record that the system clock stepped by about `stepMs` since this session's previous capture
-   * (a `clock` record in the chain), so that a report can explain a jump in the snapshot times.
-   */
-  recordClockStep(stepMs: number): ClockStepRecord {
-    if (this.session === null) throw new StoreError('E_STORE_NO_SESSION', `no capture session is open on ${this.path}`);
-    const session = this.session;
-    try {
-      return this.db
-        .transaction(() => {
-          const at = this.now().toISOString();
-          this.holdLock(at);
-          const rounded = Math.round(stepMs);
-          return { seq: this.appendRecord('clock', at, JSON.stringify({ stepMs: rounded, session })), at, stepMs: rounded };
-        })
-        .immediate();
-    } catch (error) {
-      throw storeError(error, this.path, 'cannot record a clock step in the evidence store');
-    }
-  }
-
-  /** The clock steps recorded (`recordClockStep`), oldest first. */
-  clockSteps(): ClockStepRecord[] {
-    return this.stmt("SELECT seq, at, body FROM records WHERE kind = 'clock' ORDER BY seq")
-      .all()
-      .map((r) => ({ seq: Number(r.seq), at: String(r.at), stepMs: Number(this.parseStored<{ stepMs: number }>(String(r.body), `clock record ${Number(r.seq)}`).stepMs) }));
   }
 
   /** A hash cache kept in the store, so an unchanged executable is never hashed twice. */
