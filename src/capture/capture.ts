@@ -244,7 +244,7 @@ export class CaptureSession {
     const keys = csvPath === null ? null : csvKeys(csvPath);
     // A trail restarted since the last tick (log rotation, say) gets the inventory again rather
     // than changes against rows it does not hold.
-    const csvRestarted = !first && this.options.csvEveryTick !== true && csvPath !== null && this.trailEnd !== null ? trailRestarted(csvPath, this.trailEnd) : null;
+    let csvRestarted = !first && this.options.csvEveryTick !== true && csvPath !== null && this.trailEnd !== null ? trailRestarted(csvPath, this.trailEnd) : null;
     const inventory = first || this.options.csvEveryTick === true || csvRestarted !== null;
     // What this store recorded of the trail before this session (read once, at the first tick).
     const recorded = first && csvPath !== null && keys !== null ? { path: csvPath, keys, cleanEnd: this.store.getMeta(keys.cleanEnd), mark: this.store.getMeta(keys.mark) } : null;
@@ -279,12 +279,17 @@ export class CaptureSession {
     if (csvPath !== null && keys !== null) {
       const processes = new Map<number, ProcessRecord>(snap.processes.map((p) => [p.pid, p]));
       const context = { snapshotId: appended.id, label: this.options.label ?? null, change: this.options.change ?? null };
-      const rows = inventory ? csvRows(snap, snap.sockets, processes, 'present', context) : changeRows(snap, appended.opened, appended.closed, processes, this.previousProcesses, context);
+      // The inventory also when the trail was restarted after the check above (log rotation
+      // during the scan): appendCsv looks again at the file it opens.
+      const inventoryRows = (): string[][] => csvRows(snap, snap.sockets, processes, 'present', context);
+      let rows = inventory ? inventoryRows() : changeRows(snap, appended.opened, appended.closed, processes, this.previousProcesses, context);
+      const rowsFor = (restartedNow: string | null): string[][] => (restartedNow !== null && !inventory ? (rows = inventoryRows()) : rows);
       // The trail's last known clean end, so a run does not rescan the whole trail: this session's
       // own after its first append; before it, the store's (a completion may just have moved it).
       const known = this.trailEnd ?? metaJson<CsvCleanEnd>(this.store.getMeta(keys.cleanEnd));
       try {
-        csv = appendCsv(csvPath, rows, this.options.now, known);
+        csv = appendCsv(csvPath, rowsFor, this.options.now, known, inventory ? null : this.trailEnd);
+        if (csv.restarted !== undefined) csvRestarted ??= csv.restarted;
       } catch (error) {
         // The store has the snapshot already (it is written first): say so, so nobody looks for it in vain.
         if (!(error instanceof StoreError)) throw error;

@@ -162,6 +162,11 @@ export interface CsvAppendResult {
   rows: number;
   /** Where a partial last line left by an earlier crash was moved, if there was one. */
   repaired?: string;
+  /**
+   * With `since`: why the file appended to is not the trail that end was in (restartReason), as
+   * found on the very file opened; absent when it is.
+   */
+  restarted?: string;
   /** Where the trail now ends on a complete record, and the file's identity: the next append,
    * in this process or a later one, needs to scan only what was written after it. */
   cleanEnd: CsvCleanEnd;
@@ -195,7 +200,13 @@ export interface CsvCompletion {
  * mid-write) is moved aside first; on failure the file is cut back to its size before the
  * append, so it never ends in a torn line.
  */
-export function appendCsv(path: string, rows: string[][], now: () => Date = () => new Date(), known?: CsvCleanEnd | null): CsvAppendResult {
+export function appendCsv(
+  path: string,
+  rows: string[][] | ((restarted: string | null) => string[][]),
+  now: () => Date = () => new Date(),
+  known?: CsvCleanEnd | null,
+  since?: Pick<CsvCleanEnd, 'size' | 'device' | 'inode'> | null,
+): CsvAppendResult {
   let fd: number;
   try {
     fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, EVIDENCE_FILE_MODE);
@@ -204,11 +215,17 @@ export function appendCsv(path: string, rows: string[][], now: () => Date = () =
   }
   let size = 0;
   let repaired: string | undefined;
+  let restarted: string | null = null;
+  let lines: string[][] = [];
   let identity = { device: 0, inode: 0 };
   try {
     const st = fs.fstatSync(fd);
     size = st.size;
     identity = { device: st.dev, inode: st.ino };
+    // Decided on the file opened, not on an earlier look at the path: log rotation may have
+    // restarted the trail since (between a capture's check and this append).
+    restarted = since ? restartReason(st, since) : null;
+    lines = typeof rows === 'function' ? rows(restarted) : rows;
     // A known clean end of this very file (not a rotated or replaced one) that it has not shrunk below.
     const from = known && known.device === st.dev && known.inode === st.ino && known.size <= size ? known.size : 0;
     if (size > 0) {
@@ -229,7 +246,7 @@ export function appendCsv(path: string, rows: string[][], now: () => Date = () =
     let appended = 0;
     try {
       if (size === 0) appended += writeAll(fd, Buffer.from(HEADER, 'utf8'));
-      for (let start = 0; start < rows.length; start += WRITE_ROWS) appended += writeAll(fd, Buffer.from(formatCsv(rows.slice(start, start + WRITE_ROWS)), 'utf8'));
+      for (let start = 0; start < lines.length; start += WRITE_ROWS) appended += writeAll(fd, Buffer.from(formatCsv(lines.slice(start, start + WRITE_ROWS)), 'utf8'));
       // On disk before the store records this end: a power cut cannot take rows the store counts as written.
       if (appended > 0) fs.fdatasyncSync(fd);
     } catch (error) {
@@ -245,7 +262,7 @@ export function appendCsv(path: string, rows: string[][], now: () => Date = () =
   } finally {
     fs.closeSync(fd);
   }
-  return { rows: rows.length, ...(repaired ? { repaired } : {}), cleanEnd: { size, ...identity } };
+  return { rows: lines.length, ...(repaired ? { repaired } : {}), ...(restarted === null ? {} : { restarted }), cleanEnd: { size, ...identity } };
 }
 
 /**
@@ -262,6 +279,11 @@ export function trailRestarted(path: string, end: Pick<CsvCleanEnd, 'size' | 'de
     // Missing, or unreadable: appendCsv says what is wrong when it cannot write either.
     return 'it is missing (moved away or deleted)';
   }
+  return restartReason(st, end);
+}
+
+/** Why a file with these stats is not the trail that ended at `end` (another file, or cut below it), or null. Pure. */
+function restartReason(st: { dev: number; ino: number; size: number }, end: Pick<CsvCleanEnd, 'size' | 'device' | 'inode'>): string | null {
   if (st.dev !== end.device || st.ino !== end.inode) return 'it is another file (replaced, or moved away and created again)';
   if (st.size < end.size) return `it was cut from ${end.size} to ${st.size} bytes (emptied or truncated)`;
   return null;

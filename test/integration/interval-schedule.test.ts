@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { captureEvery } from '../../src/capture/capture.js';
+import { CaptureSession, captureEvery } from '../../src/capture/capture.js';
+import { CSV_COLUMNS } from '../../src/store/csv-trail.js';
 import { LinuxCollector } from '../../src/collect/linux.js';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
 
@@ -97,4 +98,47 @@ describe('--interval scheduling', () => {
       store.close();
     }
   });
+
+  it('log rotation during a capture (after its check of the trail, before its rows) still starts the new trail file with the inventory', async () => {
+    const trail = join(dir, 'race.csv');
+    /** The real collector; the trail is rotated away while the second capture scans. */
+    class RotatesDuringScan extends LinuxCollector {
+      calls = 0;
+      override scanSockets(...args: Parameters<LinuxCollector['scanSockets']>) {
+        if (++this.calls === 2) renameSync(trail, `${trail}.1`);
+        return super.scanSockets(...args);
+      }
+    }
+    const session = CaptureSession.start({ db: join(dir, 'race.db'), csv: trail, snapshot: { collector: new RotatesDuringScan(), hashBinaries: false, includeEphemeral: true } }, 1);
+    try {
+      const first = await session.tick();
+      expect(first.csv!.rows).toBe(first.snapshot.sockets.length);
+      const second = await session.tick();
+      expect(existsSync(`${trail}.1`)).toBe(true);
+      expect(second.csvRestarted).toBe('it is another file (replaced, or moved away and created again)');
+      // The new file: the header, then every socket of the second snapshot as present.
+      const lines = readFileSync(trail, 'utf8').trimEnd().split('\r\n');
+      expect(lines[0]).toBe(CSV_COLUMNS.join(','));
+      expect(lines.length - 1).toBe(second.snapshot.sockets.length);
+      const event = CSV_COLUMNS.indexOf('event');
+      const id = CSV_COLUMNS.indexOf('snapshot_id');
+      for (const line of lines.slice(1)) {
+        const cells = line.split(',');
+        expect(cells[event]).toBe('present');
+        expect(cells[id]).toBe(String(second.snapshotId));
+      }
+      // And changes again after it.
+      const third = await session.tick();
+      expect(third.csvRestarted).toBeUndefined();
+      expect(readFileSync(trail, 'utf8').trimEnd().split('\r\n')).toHaveLength(lines.length + third.opened.length + third.closed.length - countChanged(third));
+    } finally {
+      session.close();
+    }
+  });
 });
+
+/** Sockets both opened and closed in a tick (the same inode, changed) are one CSV row. */
+function countChanged(tick: { opened: { inode: number }[]; closed: { inode: number }[] }): number {
+  const closed = new Set(tick.closed.filter((s) => s.inode !== 0).map((s) => s.inode));
+  return tick.opened.filter((s) => s.inode !== 0 && closed.has(s.inode)).length;
+}
