@@ -225,6 +225,11 @@ export class CaptureSession {
     this.missed ??= { from, reason };
   }
 
+  /** Whether captures were missed since the last one stored (their gap is not recorded yet). */
+  get missing(): boolean {
+    return this.missed !== null;
+  }
+
   /**
    * Note that the system clock stepped by `ms` since the last tick (not a gap: the session ran).
    * The next tick whose scan succeeds records it in the store before its snapshot.
@@ -471,7 +476,8 @@ export async function captureEvery(options: CaptureOptions, loop: IntervalOption
         if (last !== null) {
           const step = begun.wall - last.begun.wall - (begun.up - last.begun.up);
           if (Math.abs(step) > PAUSE_SLACK_MS) session.noteClockStep(step);
-          if (begun.up - last.end.up > 2 * period + PAUSE_SLACK_MS) session.recordPause(new Date(last.end.wall));
+          // (Not after a failed capture: the gap of the captures missed covers the pause too.)
+          if (begun.up - last.end.up > 2 * period + PAUSE_SLACK_MS && !session.missing) session.recordPause(new Date(last.end.wall));
         }
         loop.onTick(await session.tick());
         last = { begun, end: mark() };
