@@ -471,7 +471,7 @@ describe('EvidenceStore (real SQLite files)', () => {
     // the new form. From schema 3, only the socket that opened enters.
     expect(count(db, sockets, '{%')).toBe(objects);
     expect(count(db, sockets, '[%')).toBe(schema < 3 ? next.snapshot.sockets.length : arrays + 1);
-    const layouts = withRaw(db, (raw) => (raw.prepare("SELECT body FROM records WHERE kind = 'snapshot' ORDER BY seq").pluck().all() as string[]).map((b) => JSON.parse(b) as { schemaVersion: number; changesDigest?: string }));
+    const layouts = withRaw(db, (raw) => (raw.prepare("SELECT body FROM records WHERE kind = 'snapshot' ORDER BY seq").pluck().all() as unknown as string[]).map((b) => JSON.parse(b) as { schemaVersion: number; changesDigest?: string }));
     expect(layouts.at(-1)).toMatchObject({ schemaVersion: 3, changesDigest: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(layouts.slice(0, ticks.length).every((b) => b.changesDigest === undefined)).toBe(true);
     const writer2 = EvidenceStore.open(db);

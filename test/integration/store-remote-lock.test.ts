@@ -191,7 +191,7 @@ describe.skipIf(skip)('an evidence store written from two hosts (a shared file s
       );
       expect(taken.stderr).toMatch(/recorded a gap in monitoring from .* \(the store was taken over \(--take-over\) from a capture that could not be checked from here/);
       // The gap is in the hash chain, with the writer it was taken from.
-      const gap = withRaw(db, (raw) => raw.prepare("SELECT body FROM records WHERE kind = 'gap' ORDER BY seq DESC LIMIT 1").pluck().get()) as string;
+      const gap = withRaw(db, (raw) => raw.prepare("SELECT body FROM records WHERE kind = 'gap' ORDER BY seq DESC LIMIT 1").pluck().get()) as unknown as string;
       expect(JSON.parse(gap)).toMatchObject({ reason: 'taken-over', previousWriter: expect.stringContaining(`pid ${remote.child.pid} on host ${ELSEWHERE}`) });
 
       // It did still run: woken, it stops at its next write and writes nothing more.
