@@ -2,6 +2,7 @@
 import { closeSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { NetmonError } from '../errors.js';
+import { printableMessage } from '../outputs/sanitize.js';
 import { exitCodeFor } from './exit-code.js';
 import { buildProgram, hungUp, stopCapture, type CliIo } from './program.js';
 
@@ -53,12 +54,13 @@ async function main(argv: string[]): Promise<void> {
   } catch (error) {
     const code = exitCodeFor(error);
     if (error instanceof NetmonError) {
-      io.stderr(`netmon: error: ${error.message}\n`);
-      if (error.hint) io.stderr(`netmon: hint: ${error.hint}\n`);
+      // Messages quote paths, host names and store contents, which a hostile store can fill with escape sequences.
+      io.stderr(`netmon: error: ${printableMessage(error.message)}\n`);
+      if (error.hint) io.stderr(`netmon: hint: ${printableMessage(error.hint)}\n`);
     } else if ((error as { name?: string }).name === 'CommanderError') {
       // commander has already printed its message
     } else if (error instanceof Error && error.name !== 'ExitError') {
-      io.stderr(`netmon: internal error: ${error.message}\n`);
+      io.stderr(`netmon: internal error: ${printableMessage(error.message)}\n`);
       if (process.env.NETMON_DEBUG) io.stderr(`${error.stack}\n`);
       else io.stderr('netmon: hint: set NETMON_DEBUG=1 for a stack trace, and report it with the command you ran\n');
     }

@@ -67,7 +67,12 @@ export function listGaps(flags: GapsFlags, io: CliIo): void {
       steps: store.clockSteps().filter((c) => Date.parse(c.at) >= from && Date.parse(c.at) <= to),
       snapshots: store.countSnapshots(),
     }));
-    const seconds = (g: { from: string; to: string }) => Math.max(0, (Date.parse(g.to) - Date.parse(g.from)) / 1000);
+    const seconds = (g: { from: string; to: string }): number => {
+      const s = (Date.parse(g.to) - Date.parse(g.from)) / 1000;
+      return Number.isFinite(s) && s > 0 ? s : 0;
+    };
+    // A time as stored (a store written elsewhere may hold anything): in local time when it is one.
+    const when = (text: string): string => (Number.isNaN(Date.parse(text)) ? printable(text) : isoWithOffset(new Date(text)));
     const missing = gaps.reduce((sum, g) => sum + seconds(g), 0);
     if (flags.output === 'json') {
       const doc = {
@@ -78,8 +83,8 @@ export function listGaps(flags: GapsFlags, io: CliIo): void {
       io.stdout(`${JSON.stringify(doc, null, 2)}\n`);
     } else if (gaps.length + steps.length > 0) {
       const rows = [
-        ...gaps.map((g) => ({ seq: g.seq, cells: [isoWithOffset(new Date(g.from)), isoWithOffset(new Date(g.to)), duration(seconds(g)), `${g.reason}: ${gapReason(g.reason)}`] })),
-        ...steps.map((c) => ({ seq: c.seq, cells: [isoWithOffset(new Date(c.at)), '', '', `clock ${clockStepWords(c.stepMs)} (not a gap: snapshot times after it are shifted)`] })),
+        ...gaps.map((g) => ({ seq: g.seq, cells: [when(g.from), when(g.to), duration(seconds(g)), printable(`${g.reason}: ${gapReason(g.reason)}`)] })),
+        ...steps.map((c) => ({ seq: c.seq, cells: [when(c.at), '', '', `clock ${clockStepWords(c.stepMs)} (not a gap: snapshot times after it are shifted)`] })),
       ].sort((a, b) => a.seq - b.seq);
       const header = ['FROM', 'TO', 'DURATION', 'WHAT'];
       const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, r.cells[i]!.length), h.length));

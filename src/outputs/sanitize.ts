@@ -15,6 +15,21 @@ export function printable(text: string): string {
   });
 }
 
+// eslint-disable-next-line no-control-regex
+const UNSAFE_IN_MESSAGE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * A message of netmon's own that may quote text from outside (a host name or item kind read from
+ * a store someone else wrote, a path): made inert like printable(), but its own line breaks and
+ * backslashes (in quoted patterns and paths) are kept as they are.
+ */
+export function printableMessage(text: string): string {
+  return text.replace(UNSAFE_IN_MESSAGE, (c) => {
+    const code = c.codePointAt(0)!;
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+  });
+}
+
 /** Shorten to `width` characters, marking the cut with an ellipsis at the end. */
 export function truncateEnd(text: string, width: number): string {
   if (text.length <= width) return text;

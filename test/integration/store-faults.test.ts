@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/errors.js';
+import { recordHash } from '../../src/store/chain.js';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
 import { makeSnapshot, makeSocket } from '../helpers/make.js';
 import { isRoot, runCli, skipWithReason } from '../helpers/processes.js';
+import { withRaw } from '../helpers/store-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'netmon-store-faults-'));
 const small = join(dir, 'small');
@@ -118,6 +120,32 @@ describe('bad files at --db', () => {
       expect(r.stdout).toBe('');
     }
     expect(readdirSync(dir)).not.toContain('piped.db');
+  });
+
+  it('a store that holds escape sequences (forged, or another host\'s writer row): messages and listings show them escaped', () => {
+    const path = join(dir, 'hostile.db');
+    const store = EvidenceStore.open(path);
+    store.beginSession({ interval: null });
+    store.appendSnapshot(makeSnapshot({ sockets: [makeSocket()] }));
+    store.close();
+    const evil = 'evil\u001b[2J\u001b]0;pwned\u0007host';
+    const now = new Date().toISOString();
+    withRaw(path, (raw) => {
+      const session = Number(raw.prepare("SELECT MAX(seq) FROM records WHERE kind = 'session'").pluck().get());
+      raw.prepare('INSERT OR REPLACE INTO writer (id, pid, host, since, session) VALUES (1, 4242, ?, ?, ?)').run(evil, now, session);
+      raw.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_alive', ?)").run(JSON.stringify({ session, at: now }));
+      // A gap record with a hostile reason, chained as netmon would chain it.
+      const head = raw.prepare('SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string };
+      const body = JSON.stringify({ from: now, to: now, reason: `\u001b[31m${evil}` });
+      raw.prepare('INSERT INTO records (seq, kind, at, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)').run(head.seq + 1, 'gap', now, body, head.hash, recordHash(head.hash, head.seq + 1, 'gap', now, body));
+    });
+    const busy = runCli(['--once', '--db', path, '--no-csv', '--no-hash-binaries']);
+    expect(busy.status).toBe(3);
+    expect(busy.stderr).toContain('in use by pid 4242 on host evil\\x1b[2J\\x1b]0;pwned\\x07host');
+    const gaps = runCli(['gaps', '--db', path]);
+    expect(gaps.status, gaps.stderr).toBe(0);
+    expect(gaps.stdout).toContain('\\x1b[31mevil\\x1b[2J');
+    for (const out of [busy.stderr, gaps.stdout, gaps.stderr]) expect(out).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
   });
 
   it('a truncated store: the reader commands fail with exit 3 and name the file', () => {
