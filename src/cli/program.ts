@@ -205,6 +205,7 @@ Examples:
   netmon init; netmon check              save a baseline; compare now with it (exit 1 on findings)
   netmon watch --interval 10             capture and print each change as it happens
   netmon verify-store                    check the evidence store's hash chain
+  netmon gaps                            gaps in monitoring the store records, and why
   netmon prune --older-than 400d         drop old snapshots, keeping the chain verifiable
   netmon snapshot --output json > s.json the versioned snapshot document, for scripts
   netmon snapshot --listening-only       what listens, with process, user and hashes
