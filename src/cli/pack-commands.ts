@@ -156,7 +156,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
           {
             name: 'evidence.json',
             content: Buffer.from(
-              evidenceJson({ generatedAt: generatedAt.toISOString(), change: flags.change ?? null, before: { id: pre.id, snapshot: before, recordHash: preHash }, after: { id: post.id, snapshot: after, recordHash: postHash }, findings, disclaimer: catalogue.disclaimer }),
+              evidenceJson({ generatedAt: generatedAt.toISOString(), change: flags.change ?? null, before: { id: pre.id, snapshot: before, recordHash: preHash }, after: { id: post.id, snapshot: after, recordHash: postHash }, findings, disclaimer: catalogue.disclaimer, continuity: { gaps: read.gaps, clockSteps: read.clockSteps } }),
             ),
           },
         ],

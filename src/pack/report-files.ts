@@ -5,7 +5,7 @@ import { renderJson } from '../outputs/json.js';
 import { CSV_COLUMNS, csvRows, formatCsv, neutralizeCell } from '../store/csv-trail.js';
 
 /** Version of evidence.json. */
-export const EVIDENCE_SCHEMA_VERSION = 1 as const;
+export const EVIDENCE_SCHEMA_VERSION = 2 as const;
 
 export const FINDINGS_CSV_COLUMNS = ['id', 'severity', 'approval', 'kind', 'title', 'summary', 'reasons', 'controls', 'observed_before', 'observed_after', 'justification'] as const;
 
@@ -36,7 +36,9 @@ export function inventoryCsv(snapshot: Snapshot, id: number, label: string | nul
 }
 
 /**
- * evidence.json: the machine-readable findings, both snapshots and the window. Pure. Written
+ * evidence.json: the machine-readable findings, both snapshots, the window and its continuity
+ * (version 2: the gaps and clock steps the store records inside the window, as the PDF lists
+ * them). Pure. Written
  * like the snapshot document: one key per line, and one socket, process or finding per line, so
  * that two 28,000-socket snapshots stay greppable and diffable at about two thirds of the size of
  * an indented document, and are written as one string rather than a tree of small ones.
@@ -48,6 +50,7 @@ export function evidenceJson(input: {
   after: { id: number; snapshot: Snapshot; recordHash: string };
   findings: readonly Finding[];
   disclaimer: string;
+  continuity: { gaps: readonly { seq: number; from: string; to: string; reason: string }[]; clockSteps: readonly { seq: number; at: string; stepMs: number }[] };
 }): string {
   const q = JSON.stringify;
   const side = (s: { id: number; snapshot: Snapshot; recordHash: string }): string =>
@@ -59,6 +62,7 @@ export function evidenceJson(input: {
     ` "generatedAt": ${q(input.generatedAt)},`,
     ` "change": ${q(input.change)},`,
     ` "window": ${q({ from: input.before.snapshot.takenAt, to: input.after.snapshot.takenAt })},`,
+    ` "continuity": ${q({ gaps: input.continuity.gaps.map(({ seq, from, to, reason }) => ({ seq, from, to, reason })), clockSteps: input.continuity.clockSteps.map(({ seq, at, stepMs }) => ({ seq, at, stepMs })) })},`,
     ' "snapshots": {',
     ` "pre": ${side(input.before)},`,
     ` "post": ${side(input.after)}`,

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
@@ -57,7 +57,9 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
       snapshots: Record<'pre' | 'post', { id: number; recordHash: string; snapshot: unknown }>;
       findings: unknown[];
     };
-    expect([evidence.schemaVersion, evidence.change]).toEqual([1, 'CHG-77']);
+    expect([evidence.schemaVersion, evidence.change]).toEqual([2, 'CHG-77']);
+    // Nothing interrupted the captures of this window.
+    expect(JSON.parse(text).continuity).toEqual({ gaps: [], clockSteps: [] });
     const store = EvidenceStore.open(db, { readonly: true });
     try {
       for (const side of ['pre', 'post'] as const) {
@@ -271,6 +273,29 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     const bad = cli(['report', '--from', 'yesterday', '--db', db]);
     expect(bad.stderr).toContain('--from "yesterday" is neither an ISO 8601 time nor an age');
     expect(cli(['report', '--from', '1h', '--pre', '1', '--db', db]).stderr).toContain('not both');
+  });
+
+  it('a gap inside the window is in evidence.json (continuity) as in the PDF, with its record in the chain', () => {
+    const gapDb = join(dir, 'gap.db');
+    const capture = ['--db', gapDb, '--no-csv', '--no-hash-binaries', '--filter', ':3939', '--change', 'CHG-GAP'];
+    expect(cli(['--once', '--label', 'pre', ...capture]).status).toBe(0);
+    // The capture after it finds a lock whose process is gone: the previous one was killed.
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const raw = spawnSync('sqlite3', [gapDb, `INSERT INTO writer (id, pid, host, since, session) VALUES (1, ${Number(dead.stdout)}, '${hostname()}', '${new Date().toISOString()}', (SELECT MAX(seq) FROM records WHERE kind = 'session'))`]);
+    expect(raw.status, raw.stderr?.toString()).toBe(0);
+    const post = cli(['--once', '--label', 'post', ...capture]);
+    expect(post.stderr).toMatch(/recorded a gap in monitoring/);
+    const r = cli(['report', '--change', 'CHG-GAP', '--db', gapDb, '--out', join(dir, 'gap-packs'), '--no-pdf']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = r.stdout.trim();
+    const evidence = JSON.parse(readFileSync(join(out.startsWith('/') ? out : join(dir, out), 'evidence.json'), 'utf8')) as { continuity: { gaps: { seq: number; reason: string; from: string; to: string }[] } };
+    const gaps = EvidenceStore.open(gapDb, { readonly: true });
+    try {
+      expect(evidence.continuity.gaps).toEqual(gaps.gaps().map(({ seq, from, to, reason }) => ({ seq, from, to, reason })));
+      expect(evidence.continuity.gaps.map((g) => g.reason)).toEqual(['unclean-stop']);
+    } finally {
+      gaps.close();
+    }
   });
 
   it('shows a progress line on a terminal and clears it; none when stderr is not a terminal', async () => {
