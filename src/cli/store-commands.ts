@@ -175,6 +175,7 @@ export function verifyStore(flags: { db: string; output: 'text' | 'json' }, io: 
     }
     if (flags.output === 'text') {
       io.stdout(`evidence store ${flags.db} verified: ${count(result.records, 'record')}, ${count(result.snapshots, 'snapshot')}, ${count(result.items, 'item')}; head hash ${result.headHash ?? '(empty store)'}\n`);
+      if (result.gaps > 0) io.stderr(`netmon: note: the store records ${count(result.gaps, 'gap')} in monitoring: netmon gaps --db ${flags.db} lists them\n`);
     }
   } finally {
     progress(null);

@@ -155,6 +155,8 @@ export interface VerifyResult {
   records: number;
   snapshots: number;
   items: number;
+  /** Gap records among the records checked (`netmon gaps` lists them). */
+  gaps: number;
   /** Hash of the last record (what a report records). */
   headHash: string | null;
   /** The first problem, naming the record. */
@@ -1297,6 +1299,7 @@ export class EvidenceStore {
     let expected = (anchor?.seq ?? 0) + 1;
     let records = 0;
     let snapshots = 0;
+    let gaps = 0;
     const items = Number(this.stmt('SELECT COUNT(*) FROM items').pluck().get());
     // The set is followed from record to record, and an item is read and checked against its
     // digest when it enters the set: memory stays that of one set, and the set digest of a changed
@@ -1325,6 +1328,7 @@ export class EvidenceStore {
       records,
       snapshots,
       items,
+      gaps,
       headHash: prev,
       problem: { seq, kind, message },
     });
@@ -1453,6 +1457,7 @@ export class EvidenceStore {
         snapshotIds.delete(seq);
         snapshots++;
       }
+      if (kind === 'gap') gaps++;
       if (kind === 'prune') {
         try {
           lastPrune = (JSON.parse(body) as { anchor: { seq: number; hash: string; base: number } }).anchor;
@@ -1472,7 +1477,7 @@ export class EvidenceStore {
     if (beyond !== null && beyond !== undefined) return fail(Number(beyond), 'snapshot', 'events or checkpoint rows refer to a record that does not exist');
     const stray = [...snapshotIds][0];
     if (stray !== undefined) return fail(stray, 'snapshot', 'a row in the snapshots index has no record in the chain');
-    return { ok: true, records, snapshots, items, headHash: records > 0 || anchor ? prev : null };
+    return { ok: true, records, snapshots, items, gaps, headHash: records > 0 || anchor ? prev : null };
   }
 
   /**

@@ -341,7 +341,7 @@ describe('EvidenceStore (real SQLite files)', () => {
   it('verify() is ok on an intact store and reports counts and the 64-hex head hash', () => {
     const { db } = freshPath();
     const empty = EvidenceStore.open(db);
-    expect(empty.verify()).toEqual({ ok: true, records: 0, snapshots: 0, items: 0, headHash: null });
+    expect(empty.verify()).toEqual({ ok: true, records: 0, snapshots: 0, items: 0, gaps: 0, headHash: null });
     const ticks = changingSequence();
     appendAll(empty, ticks.slice(0, 4));
     empty.close();
@@ -775,6 +775,11 @@ describe('EvidenceStore (real SQLite files)', () => {
     expect(none.stdout).toBe('');
     expect(none.stderr).toBe(`netmon: no gap in monitoring recorded in the selected time in ${db} (1 snapshot)\n`);
     expect(runCli(['gaps', '--db', join(db, '..', 'missing.db')]).status).toBe(3);
+    // verify-store points to them.
+    const verified = runCli(['verify-store', '--db', db]);
+    expect(verified.status, verified.stderr).toBe(0);
+    expect(verified.stderr).toBe(`netmon: note: the store records 2 gaps in monitoring: netmon gaps --db ${db} lists them\n`);
+    expect(JSON.parse(runCli(['verify-store', '--db', db, '-o', 'json']).stdout)).toMatchObject({ ok: true, gaps: 2 });
   });
 
   it('an unknown snapshot id is refused with a hint that names the ids the store has', () => {
