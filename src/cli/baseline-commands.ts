@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { captureEvery, type CaptureOptions } from '../capture/capture.js';
+import { CaptureSession, captureEvery, type CaptureOptions } from '../capture/capture.js';
 import { diffSnapshots } from '../diff/diff-snapshots.js';
 import { ConfigError, describeErrno, ExitError, FormatError, StoreError } from '../errors.js';
 import { loadControlsCatalogue, type ControlsCatalogue } from '../findings/controls.js';
@@ -31,27 +31,28 @@ const BASELINE_KEY = 'baseline_snapshot';
 
 /** `netmon init`: take a snapshot and keep it as the baseline (in the store, or a file). */
 export async function runInit(flags: BaselineFlags, io: CliIo): Promise<void> {
-  const snap = await snapshot(toSnapshotOptions(flags));
-  if (flags.baseline) {
-    const tmp = `${flags.baseline}.tmp-${process.pid}`;
+  if (!flags.baseline) {
+    // A capture like --once (the store's lock, journal and hash cache, gaps), kept as the baseline.
+    const session = CaptureSession.start({ db: flags.db, csv: null, label: 'baseline', snapshot: toSnapshotOptions(flags) }, null);
     try {
-      writeFileSync(tmp, `${JSON.stringify(snap)}\n`, { mode: EVIDENCE_FILE_MODE });
-      renameSync(tmp, flags.baseline);
-    } catch (error) {
-      throw new StoreError('E_BASELINE_WRITE', `cannot write the baseline: ${describeErrno(error, 'writing', flags.baseline)}`);
+      const tick = await session.tick({ last: true });
+      session.store.setMeta(BASELINE_KEY, String(tick.snapshotId));
+      captureNotices(tick, io, { db: flags.db, csv: null });
+      io.stderr(`netmon: baseline of ${count(tick.snapshot.sockets.length, 'socket')} saved as snapshot ${tick.snapshotId} in ${flags.db}\n`);
+    } finally {
+      session.close();
     }
-    io.stderr(`netmon: baseline of ${count(snap.sockets.length, 'socket')} written to ${flags.baseline}\n`);
     return;
   }
-  const store = EvidenceStore.open(flags.db);
+  const snap = await snapshot(toSnapshotOptions(flags));
+  const tmp = `${flags.baseline}.tmp-${process.pid}`;
   try {
-    store.beginSession({ interval: null });
-    const { id } = store.appendSnapshot(snap, { label: 'baseline' });
-    store.setMeta(BASELINE_KEY, String(id));
-    io.stderr(`netmon: baseline of ${count(snap.sockets.length, 'socket')} saved as snapshot ${id} in ${flags.db}\n`);
-  } finally {
-    store.close();
+    writeFileSync(tmp, `${JSON.stringify(snap)}\n`, { mode: EVIDENCE_FILE_MODE });
+    renameSync(tmp, flags.baseline);
+  } catch (error) {
+    throw new StoreError('E_BASELINE_WRITE', `cannot write the baseline: ${describeErrno(error, 'writing', flags.baseline)}`);
   }
+  io.stderr(`netmon: baseline of ${count(snap.sockets.length, 'socket')} written to ${flags.baseline}\n`);
 }
 
 /** The baseline snapshot: a file written by `init --baseline`, or the store's. */

@@ -96,5 +96,15 @@ describe.skipIf(skipWithReason(!existsSync(CLI) || !mounted, 'store on a shared 
       expect(journalMode(join(dir, 's.db'))).toBe('delete');
       expect(runCli(['verify-store', '--db', 's.db'], { cwd: dir }).status).toBe(0);
     });
+
+    it('netmon init creates its store there with a rollback journal too, as a capture does', () => {
+      const dir = mkdtempSync(join(mnt, 'init-'));
+      const init = runCli(['init', '--no-hash-binaries', '--db', 's.db'], { cwd: dir });
+      expect(init.status, init.stderr).toBe(0);
+      expect(init.stderr).toMatch(/baseline of \d+ sockets? saved as snapshot \d+ in s\.db/);
+      expect(journalMode(join(dir, 's.db'))).toBe('delete');
+      const check = runCli(['check', '--no-hash-binaries', '--db', 's.db', '--fail-on', 'critical'], { cwd: dir });
+      expect(check.status, check.stderr).toBe(0);
+    });
   },
 );
