@@ -411,12 +411,34 @@ export class CaptureSession {
 }
 
 /** `netmon --once`: one snapshot, stored and appended to the trail. */
-export async function captureOnce(options: CaptureOptions): Promise<TickResult> {
-  const session = CaptureSession.start(options, null);
+export async function captureOnce(options: CaptureOptions, onWait?: (error: unknown) => void): Promise<TickResult> {
+  const deadline = Date.now() + ONCE_STORE_WAIT_MS;
+  const session = await untilNotBusy(() => CaptureSession.start(options, null), deadline, onWait);
   try {
-    return await session.tick({ last: true });
+    // A tick that found the store locked stored nothing: the next attempt scans again.
+    return await untilNotBusy(() => session.tick({ last: true }), deadline, onWait);
   } finally {
     session.close();
+  }
+}
+
+/**
+ * How long `--once` waits for a store that another process keeps locked (a long `prune`, a
+ * report reading a store on a shared file system), in attempts of SQLite's busy timeout each:
+ * a capture before a change window is worth a minute's wait, not a failure.
+ */
+export const ONCE_STORE_WAIT_MS = 60_000;
+
+/** Run `attempt` again while it fails on a locked store, until `deadline`; `onWait` hears the first such failure. */
+async function untilNotBusy<T>(attempt: () => T | Promise<T>, deadline: number, onWait?: (error: unknown) => void): Promise<T> {
+  for (let said = false; ; said = true) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!storeBusy(error) || Date.now() >= deadline) throw error;
+      if (!said) onWait?.(error);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
   }
 }
 

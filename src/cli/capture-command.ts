@@ -1,4 +1,4 @@
-import { captureEvery, captureOnce, storeBusy, type CaptureOptions, type TickResult } from '../capture/capture.js';
+import { captureEvery, captureOnce, ONCE_STORE_WAIT_MS, storeBusy, type CaptureOptions, type TickResult } from '../capture/capture.js';
 import { formatEndpoint } from '../collect/parse/address.js';
 import { newExposures } from '../diff/new-exposures.js';
 import { ConfigError, StoreError } from '../errors.js';
@@ -93,7 +93,9 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
   }
   const options = captureOptions(flags);
   if (flags.once) {
-    const result = await captureOnce(options);
+    const result = await captureOnce(options, () =>
+      io.stderr(`netmon: note: the evidence store ${options.db} is locked by another process (a prune, or a long reader of a store on a shared file system); waiting for it, up to ${ONCE_STORE_WAIT_MS / 1000} s\n`),
+    );
     await printSnapshot(result.snapshot, flags.output, io);
     captureNotices(result, io, options);
     // As netmon.py did: a warning for each new listener or external destination since the last capture.

@@ -47,6 +47,18 @@ function parseCsv(path: string): string[][] {
   return JSON.parse(r.stdout) as string[][];
 }
 
+/** Another process holds the store's write lock for `ms` (as a long prune would); resolves once it holds it, to its exit. */
+async function holdWriteLock(db: string, ms: number): Promise<{ released: Promise<number | null> }> {
+  const holder = spawn(
+    process.execPath,
+    ['-e', "const db = new (require('better-sqlite3'))(process.argv[1]); db.exec('BEGIN IMMEDIATE'); console.log('held'); setTimeout(() => { db.exec('ROLLBACK'); db.close(); }, Number(process.argv[2]));", db, String(ms)],
+    { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const released = new Promise<number | null>((resolve) => holder.on('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
+  return { released };
+}
+
 describe('--interval under faults', () => {
   it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)('%s finishes the running capture and exits 0, leaving a verifiable store and no stale lock', async (signal) => {
     const db = join(dir, `${signal}.db`);
@@ -110,6 +122,32 @@ describe('--interval under faults', () => {
     expect(runCli(['verify-store', '--db', db]).status).toBe(0);
   });
 
+  it('--once on a store kept locked by another process waits for it (saying so) instead of failing after 5 s', async () => {
+    const db = join(dir, 'once-busy.db');
+    const csv = join(dir, 'once-busy.csv');
+    expect(runCli(['--once', '--db', db, '--csv', csv, '--no-hash-binaries']).status).toBe(0);
+    const { released } = await holdWriteLock(db, 7000);
+    const heldAt = Date.now();
+    const once = await new Promise<{ code: number | null; stderr: string; at: number }>((resolve) => {
+      const child = spawn(process.execPath, [CLI, '--once', '--db', db, '--csv', csv, '--no-hash-binaries'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('exit', (code) => resolve({ code, stderr, at: Date.now() }));
+    });
+    expect(await released).toBe(0);
+    expect(once.code, once.stderr).toBe(0);
+    // It finished only once the lock was released (held 7 s), where it used to fail at 5 s.
+    expect(once.at - heldAt).toBeGreaterThanOrEqual(6500);
+    expect(once.stderr).toContain(`netmon: note: the evidence store ${db} is locked by another process (a prune, or a long reader of a store on a shared file system); waiting for it, up to 60 s`);
+    expect(once.stderr).toMatch(/snapshot \d+ in /);
+    expect(snapshotCount(db)).toBe(2);
+    // One session, no gap: the wait is not an interruption.
+    const store = EvidenceStore.open(db, { readonly: true });
+    expect(store.gaps()).toEqual([]);
+    store.close();
+    expect(runCli(['verify-store', '--db', db]).status).toBe(0);
+  });
+
   it('a capture killed but never reaped (a zombie: its parent does not wait) holds no lock: the next capture takes the store over with a gap', async () => {
     const db = join(dir, 'zombie.db');
     const csv = join(dir, 'zombie.csv');
@@ -139,14 +177,7 @@ describe('--interval under faults', () => {
     try {
       await waitFor(() => snapshotCount(db) >= 2);
       // Another process holds the store's write lock for 7 s, longer than a capture waits (5 s).
-      const holder = spawn(
-        process.execPath,
-        ['-e', "const db = new (require('better-sqlite3'))(process.argv[1]); db.exec('BEGIN IMMEDIATE'); console.log('held'); setTimeout(() => { db.exec('ROLLBACK'); db.close(); }, 7000);", db],
-        { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      const held = new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
-      const released = new Promise<number | null>((resolve) => holder.on('exit', (code) => resolve(code)));
-      await held;
+      const { released } = await holdWriteLock(db, 7000);
       const heldAt = Date.now();
       const before = snapshotCount(db);
       await waitFor(() => /warning: the evidence store .*busy\.db was locked by another process for longer than netmon waits/.test(stderr), 12_000);
