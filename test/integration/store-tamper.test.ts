@@ -321,6 +321,17 @@ describe('verify-store detects tampering (each case on a fresh copy of a real st
     expectVerifyFailsAt(file, 4, /two items of its set have the same digest/);
   });
 
+  it('a copy of an item under a new id, added to a checkpoint beside the original, is detected (the set digest alone counts it once)', () => {
+    const file = tampered((db) => {
+      db.exec(`CREATE TABLE items_copy (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, digest TEXT NOT NULL, body TEXT NOT NULL) STRICT;
+               INSERT INTO items_copy SELECT id, kind, digest, body FROM items; DROP TABLE items; ALTER TABLE items_copy RENAME TO items;`);
+      const original = Number(db.prepare('SELECT item_id FROM checkpoint_items WHERE snapshot_id = 2 LIMIT 1').pluck().get());
+      const copy = Number(db.prepare('INSERT INTO items (kind, digest, body) SELECT kind, digest, body FROM items WHERE id = ? RETURNING id').pluck().get(original));
+      db.prepare('INSERT INTO checkpoint_items (snapshot_id, item_id) VALUES (2, ?)').run(copy);
+    });
+    expectVerifyFailsAt(file, 2, /two items of its set have the same digest/);
+  });
+
   it('a context item replaced by text that is not JSON, with its digest recomputed, is named (not an internal error)', () => {
     const file = tampered((db) => {
       const id = db.prepare("SELECT id FROM items WHERE kind = 'context' ORDER BY id LIMIT 1").pluck().get();
