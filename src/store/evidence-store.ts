@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { HashCache } from '../enrich/hash-executables.js';
@@ -382,9 +382,6 @@ export class EvidenceStore {
   /** The item set loadSnapshot assembled last, by set digest. */
   private lastItemSet: ItemSet | null = null;
 
-  /** The private copy a reader reads instead of a store it cannot read in place (openCopy), or null. */
-  private scratch: string | null = null;
-
   private constructor(path: string, db: Database, options: StoreOpenOptions) {
     this.path = path;
     this.db = db;
@@ -423,22 +420,39 @@ export class EvidenceStore {
    * SQLite needs that file to read a WAL store and cannot create it. With no `-shm`, no process
    * has the store open, so it cannot change while a private copy (0700 directory; with the
    * `-wal` a crashed writer left, whose commits are part of the store) is made and read instead.
-   * Null when that is not the case. The copy is deleted at close().
+   * Null when that is not the case. The copy is turned into a rollback-journal database (its WAL
+   * folded in) and deleted as soon as it is open: the open connection reads it through its file
+   * descriptor, and a reader killed at any moment leaves no copy of the evidence behind.
    */
   private static openCopy(path: string, options: StoreOpenOptions): EvidenceStore | null {
     if (existsSync(`${path}-shm`)) return null;
-    let scratch: string | null = null;
+    let scratch: string;
+    let copy: string;
     try {
       scratch = mkdtempSync(join(tmpdir(), 'netmon-read-'));
-      const copy = join(scratch, basename(path));
-      copyFileSync(path, copy);
-      if (existsSync(`${path}-wal`)) copyFileSync(`${path}-wal`, `${copy}-wal`);
-      const store = EvidenceStore.tryOpen(path, options, false, copy);
-      store.scratch = scratch;
-      return store;
     } catch {
-      if (scratch !== null) rmSync(scratch, { recursive: true, force: true });
       return null;
+    }
+    try {
+      try {
+        copy = join(scratch, basename(path));
+        copyFileSync(path, copy);
+        if (existsSync(`${path}-wal`)) copyFileSync(`${path}-wal`, `${copy}-wal`);
+        // A copy keeps the original's mode, read-only on read-only media: the copy is ours to change.
+        for (const file of [copy, `${copy}-wal`]) if (existsSync(file)) chmodSync(file, 0o600);
+      } catch {
+        return null; // unreadable, or no room in $TMPDIR: the first error stands
+      }
+      const store = EvidenceStore.tryOpen(path, options, false, copy);
+      try {
+        store.db.pragma('journal_mode = DELETE');
+      } catch (error) {
+        store.close();
+        throw storeError(error, path, 'cannot read the evidence store');
+      }
+      return store;
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
     }
   }
 
@@ -673,7 +687,6 @@ export class EvidenceStore {
       // closing must not hide the error that brought us here
     }
     if (this.db.open) this.db.close();
-    if (this.scratch !== null) rmSync(this.scratch, { recursive: true, force: true });
   }
 
   private head(): { seq: number; hash: string } | null {

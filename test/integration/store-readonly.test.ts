@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +71,23 @@ describe.skipIf(skip)('a store in a directory the reader cannot write', () => {
     expect(diff.status, diff.stderr).toBe(0);
     expect(readdirSync(dir)).toEqual(['s.db']);
     expect(readdirSync(tmp).filter((f) => f.startsWith('netmon-read-'))).toEqual([]);
+  });
+
+  it('the private copy is gone from the disk while the store is open: a reader killed at any moment leaves no copy of the evidence', () => {
+    const work = mkdtempSync(join(root, 'open-'));
+    expect(runCli(['--once', '--no-hash-binaries', '--db', 's.db', '--no-csv'], { cwd: work }).status).toBe(0);
+    const dir = archive('held-open', { 's.db': join(work, 's.db') });
+    const tmp = tmpFor('tmp-open');
+    const library = join(CLI, '..', '..', 'store', 'evidence-store.js');
+    const script = `import(${JSON.stringify(library)}).then(({ EvidenceStore }) => {
+      const store = EvidenceStore.open(process.argv[1], { readonly: true });
+      const left = require('node:fs').readdirSync(process.env.TMPDIR);
+      console.log(JSON.stringify({ left, ok: store.verify().ok, snapshots: store.listSnapshots().length }));
+      store.close();
+    });`;
+    const r = spawnSync('setpriv', [...AS_NOBODY.slice(1), process.execPath, '-e', script, join(dir, 's.db')], { encoding: 'utf8', env: { ...process.env, TMPDIR: tmp } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ left: [], ok: true, snapshots: 1 });
   });
 
   it('a crashed writer\'s WAL beside it (no -shm): its commits are read too', async () => {
