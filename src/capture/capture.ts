@@ -7,6 +7,7 @@ import { snapshot as takeSnapshot, type SnapshotOptions } from '../snapshot/snap
 import { appendCsv, checkCsvWritable, completeCsv, csvRows, trailHasRows, trailRestarted, type CsvAppendResult, type CsvCleanEnd, type CsvCompletion, type CsvContext } from '../store/csv-trail.js';
 import { socketBody } from '../store/socket-body.js';
 import { EvidenceStore, type GapRecord } from '../store/evidence-store.js';
+import { storeBusy } from '../store/sqlite.js';
 import { ConfigError, StoreError } from '../errors.js';
 import { count } from '../model/format.js';
 
@@ -76,14 +77,6 @@ export interface TickResult {
 /** Why captures of an `--interval` session are missing: they failed, or the store stayed locked. */
 export type MissedReason = 'capture-failed' | 'store-busy';
 
-/**
- * The store was locked by another process (a prune, a writer on another host, a long reader of a
- * store with a rollback journal) for longer than its busy timeout. Nothing of the write was kept.
- */
-export function storeBusy(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code.startsWith('E_SQLITE_BUSY') || code.startsWith('SQLITE_BUSY'));
-}
 
 /**
  * The mark a capture commits with its snapshot, in the store's meta table, before it writes the

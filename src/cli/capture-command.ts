@@ -1,4 +1,5 @@
-import { captureEvery, captureOnce, ONCE_STORE_WAIT_MS, storeBusy, type CaptureOptions, type TickResult } from '../capture/capture.js';
+import { captureEvery, captureOnce, ONCE_STORE_WAIT_MS, type CaptureOptions, type TickResult } from '../capture/capture.js';
+import { storeBusy } from '../store/sqlite.js';
 import { formatEndpoint } from '../collect/parse/address.js';
 import { newExposures } from '../diff/new-exposures.js';
 import { ConfigError, StoreError } from '../errors.js';

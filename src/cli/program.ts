@@ -107,6 +107,8 @@ function parseSeconds(value: string): number {
   return n;
 }
 
+const TAKE_OVER_HELP = 'take the store over from a capture on another host or in a container that no longer runs, without waiting for its lock to go stale';
+
 const collectList = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 const PATTERN_HELP = `
@@ -276,7 +278,7 @@ export function buildProgram(io: CliIo): Command {
       .option('--csv <path>', 'CSV trail', 'network_connections.csv')
       .option('--no-csv', 'do not write the CSV trail')
       .option('--csv-every-tick', 'with --interval, write every socket at every tick to the CSV (default: changes only)')
-      .option('--take-over', 'take the store over from a capture on another host or in a container that no longer runs, without waiting for its lock to go stale'),
+      .option('--take-over', TAKE_OVER_HELP),
   );
   program.addHelpText('after', `${PATTERN_HELP}\n${EXAMPLES}`);
   program.action(async (flags: CaptureFlags) => {
@@ -389,7 +391,7 @@ export function buildProgram(io: CliIo): Command {
     .option('--no-csv', 'do not write the CSV trail')
     .option('--label <text>', 'tag the snapshots')
     .option('--change <ticket>', 'tag the snapshots with a change ticket')
-    .option('--take-over', 'take the store over from a capture on another host or in a container that no longer runs, without waiting for its lock to go stale')
+    .option('--take-over', TAKE_OVER_HELP)
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
     .action(async (flags: import('./baseline-commands.js').BaselineFlags & CaptureFlags & { output: OutputFormat }) => (await import('./baseline-commands.js')).runWatch(flags, io));

@@ -45,6 +45,13 @@ function snapshotsQuery(flags: SnapshotsFlags, now: Date): SnapshotQuery {
   return query;
 }
 
+/** A plain table: a header line, then one line per row, columns as wide as their widest cell, two spaces apart. */
+function columns(header: string[], rows: string[][], rightAligned: (column: number) => boolean): string {
+  const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), h.length));
+  const line = (cells: string[]) => cells.map((c, i) => (rightAligned(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+}
+
 export interface GapsFlags {
   db: string;
   output: 'text' | 'json';
@@ -86,10 +93,7 @@ export function listGaps(flags: GapsFlags, io: CliIo): void {
         ...gaps.map((g) => ({ seq: g.seq, cells: [when(g.from), when(g.to), duration(seconds(g)), printable(`${g.reason}: ${gapReason(g.reason)}`)] })),
         ...steps.map((c) => ({ seq: c.seq, cells: [when(c.at), '', '', `clock ${clockStepWords(c.stepMs)} (not a gap: snapshot times after it are shifted)`] })),
       ].sort((a, b) => a.seq - b.seq);
-      const header = ['FROM', 'TO', 'DURATION', 'WHAT'];
-      const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, r.cells[i]!.length), h.length));
-      const line = (cells: string[]) => cells.map((c, i) => (i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
-      io.stdout(`${[line(header), ...rows.map((r) => line(r.cells))].join('\n')}\n`);
+      io.stdout(columns(['FROM', 'TO', 'DURATION', 'WHAT'], rows.map((r) => r.cells), (i) => i === 2));
     }
     const window = flags.from !== undefined || flags.to !== undefined ? ' in the selected time' : '';
     io.stderr(
@@ -125,10 +129,7 @@ export function listSnapshots(flags: SnapshotsFlags, io: CliIo): void {
       String(s.sockets),
       percent(s.coverage),
     ]);
-    const header = ['ID', 'TAKEN AT', 'HOST', 'LABEL', 'CHANGE', 'SOCKETS', 'COVERAGE'];
-    const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), h.length));
-    const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i >= 5 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
-    io.stdout(`${[line(header), ...rows.map(line)].join('\n')}\n`);
+    io.stdout(columns(['ID', 'TAKEN AT', 'HOST', 'LABEL', 'CHANGE', 'SOCKETS', 'COVERAGE'], rows, (i) => i === 0 || i >= 5));
     io.stderr(filtered ? `netmon: ${list.length} of ${count(store.countSnapshots(), 'snapshot')} in ${flags.db} selected\n` : `netmon: ${count(list.length, 'snapshot')} in ${flags.db}\n`);
   } finally {
     store.close();

@@ -8,11 +8,13 @@
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\\]/g;
 
 export function printable(text: string): string {
-  return text.replace(UNSAFE, (c) => {
-    if (c === '\\') return '\\\\';
-    const code = c.codePointAt(0)!;
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
-  });
+  return text.replace(UNSAFE, (c) => (c === '\\' ? '\\\\' : escaped(c)));
+}
+
+/** One character as an escape: "\x1b", "\u{202e}". */
+function escaped(c: string): string {
+  const code = c.codePointAt(0)!;
+  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
 }
 
 // eslint-disable-next-line no-control-regex
@@ -24,10 +26,7 @@ const UNSAFE_IN_MESSAGE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\
  * backslashes (in quoted patterns and paths) are kept as they are.
  */
 export function printableMessage(text: string): string {
-  return text.replace(UNSAFE_IN_MESSAGE, (c) => {
-    const code = c.codePointAt(0)!;
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
-  });
+  return text.replace(UNSAFE_IN_MESSAGE, escaped);
 }
 
 /** Shorten to `width` characters, marking the cut with an ellipsis at the end. */

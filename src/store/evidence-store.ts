@@ -400,18 +400,20 @@ export class EvidenceStore {
       // Reading then goes through a read-write connection; netmon still writes nothing through it.
       const code = String((error as { cause?: { code?: unknown } }).cause?.code ?? '');
       if (!options.readonly) throw error;
-      if (code === 'SQLITE_CANTOPEN') return EvidenceStore.openCopy(path, options) ?? EvidenceStore.rethrow(error);
-      if (!code.startsWith('SQLITE_READONLY')) throw error;
-      try {
-        return EvidenceStore.tryOpen(path, options, false);
-      } catch (second) {
-        return EvidenceStore.openCopy(path, options) ?? EvidenceStore.rethrow(second);
+      let failure = error;
+      if (code.startsWith('SQLITE_READONLY')) {
+        try {
+          return EvidenceStore.tryOpen(path, options, false);
+        } catch (second) {
+          failure = second;
+        }
+      } else if (code !== 'SQLITE_CANTOPEN') {
+        throw error;
       }
+      const copy = EvidenceStore.openCopy(path, options);
+      if (copy === null) throw failure;
+      return copy;
     }
-  }
-
-  private static rethrow(error: unknown): never {
-    throw error;
   }
 
   /**
@@ -1328,10 +1330,9 @@ export class EvidenceStore {
     /** The digests of the set's items. */
     let inSet = new Set<string>();
     let hosts = new Map<number, string>();
-    let sorted = SortedDigests.of([]);
-    // Layout 3 follows a set without its sorted digests: they are made again only if a layout 2
-    // record comes after (which no netmon writes).
-    let sortedStale = false;
+    // Null after a layout 3 change: that layout follows a set without its sorted digests, which
+    // are made again only where a set digest is checked.
+    let sorted: SortedDigests | null = SortedDigests.of([]);
     let lastDigest: string | null = null;
     /** The set digest recorded by the snapshot before, once it was checked or committed to by its changes. */
     let previousSetDigest: string | null = null;
@@ -1397,7 +1398,6 @@ export class EvidenceStore {
             if (problem !== null) return fail(seq, kind, problem);
           }
           sorted = SortedDigests.of(set.values());
-          sortedStale = false;
           lastDigest = null;
         } else {
           const events = eventsOf.all(seq) as unknown as [number, number, unknown, unknown, unknown][];
@@ -1422,33 +1422,21 @@ export class EvidenceStore {
             // the set before it. An unchanged snapshot records the set digest before it.
             if (parsed.changesDigest !== changesDigest(added, removed)) return fail(seq, kind, 'its set of sockets and processes differs from what was recorded: its changes do not match (items or events were changed, added or removed)');
             if (events.length > 0) {
-              sortedStale = true;
+              sorted = null;
               lastDigest = null;
             } else if (parsed.setDigest !== previousSetDigest) {
               return fail(seq, kind, 'it records no change, but a set digest other than the snapshot before it');
             }
           } else if (events.length > 0) {
-            if (sortedStale) {
-              sorted = SortedDigests.of(set.values());
-              sortedStale = false;
-            } else {
-              try {
-                sorted = sorted.with(removed, added);
-              } catch {
-                // Ids and digests are one to one (a unique index): two items with one digest were put there.
-                return fail(seq, kind, 'two items of its set have the same digest (items were changed or added)');
-              }
-            }
+            // (enter() refused an item whose digest the set holds already: the merge cannot fail.)
+            sorted = sorted === null ? SortedDigests.of(set.values()) : sorted.with(removed, added);
             lastDigest = null;
           }
         }
         let host: string | undefined;
         for (const h of hosts.values()) host = h;
         if (isBase || parsed.schemaVersion < 3) {
-          if (sortedStale) {
-            sorted = SortedDigests.of(set.values());
-            sortedStale = false;
-          }
+          sorted ??= SortedDigests.of(set.values());
           lastDigest ??= sorted.digest();
           if (lastDigest !== parsed.setDigest) return fail(seq, kind, 'its set of sockets and processes differs from what was recorded (items or events were changed, added or removed)');
         }

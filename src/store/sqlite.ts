@@ -91,14 +91,23 @@ function explain(error: unknown, path: string): string {
   return `${path}: ${(error as Error).message}`;
 }
 
+/**
+ * The store was locked by another process (a prune, a writer on another host, a long reader of a
+ * store with a rollback journal) for longer than its busy timeout: SQLite's error, or the
+ * StoreError storeError() made of it. Nothing of the write was kept.
+ */
+export function storeBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('E_SQLITE_BUSY') || code.startsWith('SQLITE_BUSY'));
+}
+
 /** Wrap an SQLite failure in a StoreError that names the file and the cause. */
 export function storeError(error: unknown, path: string, doing: string): StoreError {
   if (error instanceof StoreError) return error;
   const code = (error as { code?: unknown }).code;
-  const busy = typeof code === 'string' && code.startsWith('SQLITE_BUSY');
   return new StoreError(typeof code === 'string' ? `E_${code}` : 'E_STORE', `${doing}: ${explain(error, path)}`, {
     cause: error,
-    ...(busy ? { hint: 'another process kept it locked for longer than netmon waits (a prune, or a long reader of a store on a shared file system); try again when it is done' } : {}),
+    ...(storeBusy(error) ? { hint: 'another process kept it locked for longer than netmon waits (a prune, or a long reader of a store on a shared file system); try again when it is done' } : {}),
   });
 }
 
