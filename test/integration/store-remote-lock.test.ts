@@ -94,6 +94,28 @@ async function stopBetweenTicks(capture: Capture, db: string): Promise<void> {
   throw new Error('the writer held the write lock at every attempt to stop it');
 }
 
+/** A capture on the other host that stored two snapshots and was then stopped (SIGSTOP) between two of its transactions. */
+async function stoppedRemote(prefix: string): Promise<{ dir: string; db: string; remote: Capture; remoteSnapshots: number }> {
+  const dir = mkdtempSync(join(root, prefix));
+  const db = join(dir, 's.db');
+  const remote = await startInterval(dir, 'remote.csv', elsewhere, 2);
+  try {
+    await stopBetweenTicks(remote, db);
+  } catch (error) {
+    remote.child.kill('SIGKILL');
+    throw error;
+  }
+  return { dir, db, remote, remoteSnapshots: listHosts(dir).length };
+}
+
+/** Kill captures left running by a failed test (a stopped one is woken first, so that it dies at once). */
+function killAll(...captures: (Capture | undefined)[]): void {
+  for (const c of captures) {
+    c?.child.kill('SIGCONT');
+    c?.child.kill('SIGKILL');
+  }
+}
+
 const verified = (dir: string) => {
   const verify = runCli(['verify-store', '--db', 's.db'], { cwd: dir });
   expect(verify.status, verify.stdout + verify.stderr).toBe(0);
@@ -126,13 +148,9 @@ describe.skipIf(skip)('an evidence store written from two hosts (a shared file s
   });
 
   it('a writer silent for too long (a suspended machine) is taken over with a gap; when it wakes it stops at once, without writing, and leaves the new lock alone', async () => {
-    const dir = mkdtempSync(join(root, 'taken-over-'));
-    const db = join(dir, 's.db');
-    const remote = await startInterval(dir, 'remote.csv', elsewhere, 2);
+    const { dir, db, remote, remoteSnapshots } = await stoppedRemote('taken-over-');
     let local: Capture | undefined;
     try {
-      await stopBetweenTicks(remote, db);
-      const remoteSnapshots = listHosts(dir).length;
       // Its last sign of life as if it were ten minutes old (bookkeeping outside the hash chain):
       // the lock is stale for a host that cannot check that machine's processes.
       const old = new Date(Date.now() - 600_000).toISOString();
@@ -160,9 +178,7 @@ describe.skipIf(skip)('an evidence store written from two hosts (a shared file s
       local.child.kill('SIGINT');
       expect(await exitOf(local, 'the local capture'), local.stderr()).toBe(0);
     } finally {
-      remote.child.kill('SIGCONT');
-      remote.child.kill('SIGKILL');
-      local?.child.kill('SIGKILL');
+      killAll(remote, local);
     }
     verified(dir);
     // Every snapshot, the remote writer's and the local one's, reads back as it was stored.
@@ -173,14 +189,10 @@ describe.skipIf(skip)('an evidence store written from two hosts (a shared file s
   });
 
   it('--take-over takes a lock still in force at once, as an operator who knows that host is gone would; a writer here is never taken over', async () => {
-    const dir = mkdtempSync(join(root, 'take-over-'));
-    const db = join(dir, 's.db');
-    const remote = await startInterval(dir, 'remote.csv', elsewhere, 2);
+    // The remote machine "crashed" a moment ago: its lock is fresh and would hold for minutes.
+    const { dir, db, remote, remoteSnapshots } = await stoppedRemote('take-over-');
     let local: Capture | undefined;
     try {
-      // The remote machine "crashed" a moment ago: its lock is fresh and would hold for minutes.
-      await stopBetweenTicks(remote, db);
-      const remoteSnapshots = listHosts(dir).length;
       const refused = runCli(['--once', '--no-hash-binaries', '--db', 's.db', '--csv', 'here.csv'], { cwd: dir });
       expect(refused.status, refused.stderr).toBe(3);
       expect(refused.stderr).toContain('or take the store over now with --take-over');
@@ -211,9 +223,7 @@ describe.skipIf(skip)('an evidence store written from two hosts (a shared file s
       local.child.kill('SIGINT');
       expect(await exitOf(local, 'the local capture'), local.stderr()).toBe(0);
     } finally {
-      remote.child.kill('SIGCONT');
-      remote.child.kill('SIGKILL');
-      local?.child.kill('SIGKILL');
+      killAll(remote, local);
     }
     verified(dir);
   });
