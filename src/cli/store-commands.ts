@@ -219,15 +219,18 @@ export async function pruneStore(flags: { db: string; olderThan: string; vacuum?
   }
   if (!existsSync(flags.db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'point to it with --db PATH' });
   const store = EvidenceStore.open(flags.db);
+  const progress = progressLine(io, 'prune');
   try {
-    const result = store.prune(cutoff);
+    const result = store.prune(cutoff, { onProgress: (done, total) => progress(`removed ${done} of ${count(total, 'snapshot')}`) });
+    progress(null);
     if (result.record === null) {
       io.stderr(`netmon: nothing to prune: no snapshot in ${flags.db} is older than ${cutoff.toISOString()} (the newest one is always kept)\n`);
       return;
     }
+    const recorded = result.records.length === 1 ? `record ${result.record}` : `${result.records.length} prune records, one for each step (${result.records[0]} to ${result.record})`;
     io.stderr(
       `netmon: pruned ${count(result.removedSnapshots, 'snapshot')} (${count(result.removedRecords, 'record')}) older than ${cutoff.toISOString()} from ${flags.db}; ` +
-        `recorded as record ${result.record}, the chain still verifies\n`,
+        `recorded as ${recorded}, the chain still verifies\n`,
     );
     if (flags.vacuum) {
       const { before, after } = store.compact();

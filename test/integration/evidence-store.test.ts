@@ -16,7 +16,7 @@ import { FormatError, StoreError } from '../../src/errors.js';
 import type { ExecutableIdentity, Snapshot } from '../../src/model/types.js';
 import { diffSnapshots } from '../../src/diff/diff-snapshots.js';
 import { compareSockets } from '../../src/snapshot/create-snapshot.js';
-import { EvidenceStore, type SnapshotQuery, type SnapshotSummary } from '../../src/store/evidence-store.js';
+import { EvidenceStore, STORE_SCHEMA_VERSION, type SnapshotQuery, type SnapshotSummary } from '../../src/store/evidence-store.js';
 import { parseSocketBody } from '../../src/store/socket-body.js';
 import { makeSnapshot, makeSocket } from '../helpers/make.js';
 import { CLI, runCli, startJsonProcess, stop } from '../helpers/processes.js';
@@ -75,7 +75,7 @@ beforeAll(() => {
 });
 
 describe('EvidenceStore (real SQLite files)', () => {
-  it('creates schema version 4 in WAL mode, and reopening does not migrate again', () => {
+  it('creates schema version 5 in WAL mode, and reopening does not migrate again', () => {
     const { db } = freshPath();
     const first = EvidenceStore.open(db, { now: () => new Date('2026-01-01T00:00:00.000Z') });
     first.appendSnapshot(changingSequence()[0]!.snapshot);
@@ -87,15 +87,17 @@ describe('EvidenceStore (real SQLite files)', () => {
         journal: String(raw.pragma('journal_mode', { simple: true })),
         meta: raw.prepare('SELECT key, value FROM meta ORDER BY key').all(),
         tables: raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all(),
+        indexes: raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name").pluck().all(),
       }));
     const created = schema();
-    expect(created.version).toBe(4);
+    expect(created.version).toBe(5);
     expect(created.journal).toBe('wal');
     expect(created.meta).toEqual([
       { key: 'created_at', value: '2026-01-01T00:00:00.000Z' },
       { key: 'created_by', value: 'netmon' },
     ]);
     expect(created.tables).toEqual(['checkpoint_items', 'events', 'hash_cache', 'items', 'meta', 'records', 'snapshots', 'writer']);
+    expect(created.indexes).toEqual(['checkpoint_items_by_item', 'events_by_item', 'snapshots_by_change']);
 
     // Reopen with another clock: a second migration would fail (tables exist) or rewrite meta.
     const again = EvidenceStore.open(db, { now: () => new Date('2030-06-06T00:00:00.000Z') });
@@ -368,12 +370,12 @@ describe('EvidenceStore (real SQLite files)', () => {
     store.close();
   });
 
-  it('refuses a store written with a newer schema (FormatError "expected 4, received 5") and leaves the file unchanged', () => {
+  it('refuses a store written with a newer schema (FormatError "expected 5, received 6") and leaves the file unchanged', () => {
     const { db } = freshPath();
     const store = EvidenceStore.open(db);
     appendAll(store, changingSequence().slice(0, 2));
     store.close();
-    withRaw(db, (raw) => raw.pragma('user_version = 5'));
+    withRaw(db, (raw) => raw.pragma('user_version = 6'));
     expect(existsSync(`${db}-wal`)).toBe(false);
     const before = sha256File(db);
 
@@ -385,14 +387,14 @@ describe('EvidenceStore (real SQLite files)', () => {
         error = e;
       }
       expect(error, JSON.stringify(options)).toBeInstanceOf(FormatError);
-      expect((error as Error).message).toContain('expected 4, received 5');
+      expect((error as Error).message).toContain('expected 5, received 6');
       expect((error as Error).message).toContain(db);
     }
     const cli = runCli(['snapshots', '--db', db]);
     expect(cli.status).toBe(3);
-    expect(cli.stderr).toContain('expected 4, received 5');
+    expect(cli.stderr).toContain('expected 5, received 6');
     expect(sha256File(db)).toBe(before);
-    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(5);
+    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(6);
   });
 
   it('namespace counts changing alone (a process started, TIME_WAIT sockets expired) store no events: each snapshot record keeps its own counts', () => {
@@ -427,7 +429,8 @@ describe('EvidenceStore (real SQLite files)', () => {
     [1, 'namespace counts in the items, sockets as objects'],
     [2, 'sockets as objects'],
     [3, 'record layout 2: no changes digest'],
-  ])('reads a store of schema %i (%s) as it is, and migrates it to 4 on the first write without touching its records', (schema) => {
+    [4, 'no indexes of rows by item'],
+  ])('reads a store of schema %i (%s) as it is, and migrates it to 5 on the first write without touching its records', (schema) => {
     // test/fixtures/store/schema-N.db: changingSequence() appended by netmon at store schema N.
     const { dir } = freshPath();
     const db = join(dir, 'old.db');
@@ -461,7 +464,8 @@ describe('EvidenceStore (real SQLite files)', () => {
     const writer = EvidenceStore.open(db);
     const migratedAppend = writer.appendSnapshot(next.snapshot, { label: next.label, change: next.change });
     writer.close();
-    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(4);
+    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(STORE_SCHEMA_VERSION);
+    expect(withRaw(db, (raw) => raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%_by_item' ORDER BY name").pluck().all())).toEqual(['checkpoint_items_by_item', 'events_by_item']);
     // A change of stored form is no change for the caller: only the socket that really opened and
     // the one that closed (else --once would warn of every listener as new).
     expect(migratedAppend.added).toBeGreaterThan(0);
@@ -473,7 +477,8 @@ describe('EvidenceStore (real SQLite files)', () => {
     expect(count(db, sockets, '[%')).toBe(schema < 3 ? next.snapshot.sockets.length : arrays + 1);
     const layouts = withRaw(db, (raw) => (raw.prepare("SELECT body FROM records WHERE kind = 'snapshot' ORDER BY seq").pluck().all() as unknown as string[]).map((b) => JSON.parse(b) as { schemaVersion: number; changesDigest?: string }));
     expect(layouts.at(-1)).toMatchObject({ schemaVersion: 3, changesDigest: expect.stringMatching(/^[0-9a-f]{64}$/) });
-    expect(layouts.slice(0, ticks.length).every((b) => b.changesDigest === undefined)).toBe(true);
+    // Records keep the layout they were written in (layout 3, with changes digests, from schema 4).
+    expect(layouts.slice(1, ticks.length).every((b) => (b.changesDigest === undefined) === schema < 4)).toBe(true);
     const writer2 = EvidenceStore.open(db);
     const unchanged = writer2.appendSnapshot(again.snapshot, { label: again.label, change: again.change });
     writer2.close();

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseCutoff } from '../../src/cli/store-commands.js';
+import { compareSockets } from '../../src/snapshot/create-snapshot.js';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
 import { makeSnapshot, makeSocket } from '../helpers/make.js';
 import { runCli } from '../helpers/processes.js';
@@ -18,6 +19,38 @@ function fill(path: string, days: number, options: { checkpointEvery?: number } 
   for (let i = 0; i < days; i++) {
     const sockets = Array.from({ length: i + 1 }, (_, k) => makeSocket({ localPort: 1000 + k, inode: 5000 + k }));
     store.appendSnapshot(makeSnapshot({ sockets, takenAt: new Date(Date.UTC(2026, 0, 1 + i)) }), { label: `day${i}` });
+  }
+  return store;
+}
+
+/** Items that no event or checkpoint row names (a prune leaves none). */
+const ORPHANS = 'SELECT COUNT(*) FROM items WHERE id NOT IN (SELECT item_id FROM checkpoint_items) AND id NOT IN (SELECT item_id FROM events)';
+
+function count(path: string, sql: string): number {
+  return withRaw(path, (raw) => Number(raw.prepare(sql).pluck().get()));
+}
+
+/** A prune of `churnFill` removes its first 21 snapshots. */
+const CUTOFF = new Date(Date.UTC(2026, 0, 1, 21));
+
+/**
+ * Snapshots an hour apart, a checkpoint every 4: 20 listeners that stay, five of nine connections
+ * that come and go in turn (an item leaves and enters again, across checkpoints and across the
+ * cutoff), one that flaps between checkpoints, and a connection of its own in each snapshot (an
+ * item only that snapshot uses).
+ */
+function churnFill(path: string, n: number): EvidenceStore {
+  const store = EvidenceStore.open(path, { checkpointEvery: 4 });
+  store.beginSession({ interval: 3600 });
+  const listeners = Array.from({ length: 20 }, (_, k) => makeSocket({ localPort: 2000 + k, inode: 9000 + k }));
+  const connection = (port: number, inode: number) => makeSocket({ localPort: port, remoteAddress: '192.0.2.1', remotePort: 443, state: 'ESTABLISHED', listening: false, inode });
+  for (let i = 0; i < n; i++) {
+    const turning = Array.from({ length: 5 }, (_, k) => (i + k) % 9).map((c) => connection(40000 + c, 70000 + c));
+    // One that is there every fourth snapshot only, never at a checkpoint: after the cutoff only
+    // events name its item.
+    const flapping = i % 4 === 2 ? [connection(45000, 75000)] : [];
+    const sockets = [...listeners, ...turning, ...flapping, connection(50000 + i, 80000 + i)].sort(compareSockets);
+    store.appendSnapshot(makeSnapshot({ sockets, takenAt: new Date(Date.UTC(2026, 0, 1, i)) }));
   }
   return store;
 }
@@ -147,6 +180,105 @@ describe('prune', () => {
     expect(vacuum.status, vacuum.stderr).toBe(0);
     expect(vacuum.stderr).toMatch(/compacted .*g\.db from \d+\.\d MiB to \d+\.\d MiB/);
     expect(runCli(['verify-store', '--db', fresh]).status).toBe(0);
+  });
+
+  it('goes in steps on a long prune, each its own transaction and prune record, and ends as a prune in one step does', () => {
+    const stepped = join(dir, 'steps.db');
+    churnFill(stepped, 30).close();
+    const oneStep = join(dir, 'one-step.db');
+    copyFileSync(stepped, oneStep);
+    const store = EvidenceStore.open(stepped);
+    const kept = store.listSnapshots().filter((s) => s.takenAt >= CUTOFF.toISOString());
+    const before = new Map(kept.map((s) => [s.id, store.loadSnapshot(s.id)]));
+    const itemsBefore = count(stepped, 'SELECT COUNT(*) FROM items');
+    const progress: [number, number][] = [];
+    const result = store.prune(CUTOFF, { stepRows: 60, onProgress: (done, total) => progress.push([done, total]) });
+    expect(result.removedSnapshots).toBe(21);
+    expect(result.records.length).toBeGreaterThanOrEqual(3);
+    expect(result.record).toBe(result.records.at(-1));
+    expect(progress.map(([, total]) => total)).toEqual(progress.map(() => 21));
+    expect(progress.map(([done]) => done)).toEqual([...progress.map(([done]) => done)].sort((a, b) => a - b));
+    expect(progress.at(-1)).toEqual([21, 21]);
+    // Every step is a prune record in the chain.
+    expect(count(stepped, "SELECT COUNT(*) FROM records WHERE kind = 'prune'")).toBe(result.records.length);
+    expect(store.listSnapshots().map((s) => s.id)).toEqual(kept.map((s) => s.id));
+    for (const s of kept) expect(store.loadSnapshot(s.id)).toEqual(before.get(s.id));
+    expect(store.verify().ok).toBe(true);
+    store.close();
+
+    const single = EvidenceStore.open(oneStep);
+    expect(single.prune(CUTOFF, { stepRows: 1e9 }).records).toHaveLength(1);
+    expect(single.verify().ok).toBe(true);
+    single.close();
+    // Both keep exactly the items a kept snapshot uses: none left that no row names (the
+    // connections seen only before the cutoff are gone), and verify found every one it needs.
+    const digests = (path: string) => withRaw(path, (raw) => raw.prepare('SELECT digest FROM items ORDER BY digest').pluck().all());
+    expect(digests(stepped)).toEqual(digests(oneStep));
+    for (const path of [stepped, oneStep]) expect(count(path, ORPHANS)).toBe(0);
+    expect(count(stepped, 'SELECT COUNT(*) FROM items')).toBeLessThan(itemsBefore);
+  });
+
+  it('lets a capture write between its steps', () => {
+    const path = join(dir, 'steps-capture.db');
+    churnFill(path, 30).close();
+    const pruner = EvidenceStore.open(path);
+    const writer = EvidenceStore.open(path);
+    writer.beginSession({ interval: 3600 });
+    let captured = 0;
+    const result = pruner.prune(CUTOFF, {
+      stepRows: 60,
+      onProgress: () => {
+        // The step has committed: another connection takes the write lock at once.
+        writer.appendSnapshot(makeSnapshot({ sockets: [makeSocket({ localPort: 7000 + captured, inode: 600 + captured })], takenAt: new Date(Date.UTC(2026, 0, 3, captured++)) }));
+      },
+    });
+    expect(captured).toBe(result.records.length);
+    expect(captured).toBeGreaterThanOrEqual(3);
+    expect(pruner.listSnapshots()).toHaveLength(9 + captured);
+    expect(pruner.verify().ok).toBe(true);
+    writer.close();
+    pruner.close();
+  });
+
+  it('stopped between steps, leaves a store that verifies, and goes on when run again', () => {
+    const path = join(dir, 'steps-stopped.db');
+    churnFill(path, 30).close();
+    const store = EvidenceStore.open(path);
+    let steps = 0;
+    expect(() =>
+      store.prune(CUTOFF, {
+        stepRows: 60,
+        onProgress: () => {
+          if (++steps === 2) throw new Error('interrupted');
+        },
+      }),
+    ).toThrow(/could not prune the evidence store \(its first 2 steps removed \d+ snapshots \(prune records \d+, \d+\), the rest is as it was; the chain verifies\): .*interrupted/);
+    const left = store.listSnapshots().length;
+    expect(left).toBeGreaterThan(9);
+    expect(left).toBeLessThan(30);
+    expect(store.verify().ok).toBe(true);
+    const rest = store.prune(CUTOFF, { stepRows: 60 });
+    expect(rest.removedSnapshots).toBe(left - 9);
+    expect(store.listSnapshots()).toHaveLength(9);
+    expect(store.verify().ok).toBe(true);
+    store.close();
+    expect(count(path, ORPHANS)).toBe(0);
+  });
+
+  it('netmon prune says how many steps a long prune took, and the chain verifies', () => {
+    // 24 checkpoints of 5,000 sockets: 120,000 checkpoint rows, more than one step holds.
+    const path = join(dir, 'steps-cli.db');
+    const store = EvidenceStore.open(path, { checkpointEvery: 1 });
+    store.beginSession({ interval: 3600 });
+    const sockets = Array.from({ length: 5000 }, (_, k) => makeSocket({ localPort: 1024 + k, inode: 100000 + k }));
+    for (let i = 0; i < 25; i++) store.appendSnapshot(makeSnapshot({ sockets, takenAt: new Date(Date.UTC(2026, 0, 1, i)) }));
+    store.close();
+    const cli = runCli(['prune', '--older-than', '2026-01-02T00:00:00Z', '--db', path]);
+    expect(cli.status, cli.stderr).toBe(0);
+    expect(cli.stderr).toMatch(/pruned 24 snapshots \(\d+ records\) older than 2026-01-02T00:00:00.000Z from .*; recorded as 2 prune records, one for each step \(\d+ to \d+\), the chain still verifies/);
+    const verified = runCli(['verify-store', '--db', path]);
+    expect(verified.status, verified.stderr).toBe(0);
+    expect(verified.stdout).toMatch(/1 snapshot, 5,?\d{3} items/);
   });
 
   it('parses ages and dates', () => {
