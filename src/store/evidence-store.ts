@@ -596,10 +596,17 @@ export class EvidenceStore {
     this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_alive', ?)").run(JSON.stringify({ session, at } satisfies WriterAlive));
   }
 
-  /** The interval of the capture session that record `seq` opened (null: --once, or no such record). */
+  /**
+   * The interval of the capture session that record `seq` opened (null: --once, or no such
+   * record). A prune that removes the record of a session whose snapshots it keeps carries the
+   * interval in its own record (`sessions`), where it is found when the session record is gone.
+   */
   private sessionInterval(seq: number): number | null {
     const record = this.stmt("SELECT body FROM records WHERE seq = ? AND kind = 'session'").get(seq);
-    return record ? this.parseStored<{ interval: number | null }>(String(record.body), `session record ${seq}`).interval : null;
+    if (record) return this.parseStored<{ interval: number | null }>(String(record.body), `session record ${seq}`).interval;
+    const carried = this.stmt("SELECT json_extract(body, '$.sessions.\"' || ? || '\"') FROM records WHERE kind = 'prune' AND json_valid(body) ORDER BY seq DESC").pluck();
+    for (const interval of carried.iterate(String(seq))) if (typeof interval === 'number') return interval;
+    return null;
   }
 
   /** When the writer of `session` last showed it was alive (meta `writer_alive`), or null when not recorded. */
@@ -1586,8 +1593,22 @@ export class EvidenceStore {
   /** Remove the snapshots before `firstKept` (one step of a prune, in the caller's transaction). */
   private pruneStep(at: string, firstKept: number): { removedSnapshots: number; removedRecords: number; record: number } {
     const removedSnapshots = Number(this.stmt('SELECT COUNT(*) FROM snapshots WHERE id < ?').pluck().get(firstKept));
-    const anchorRow = this.stmt('SELECT seq, hash FROM records WHERE seq < ? ORDER BY seq DESC LIMIT 1').get(firstKept)!;
+    // The chain is cut after the last removed snapshot: the records between it and the first kept
+    // one (a gap up to it, a clock step that shifts its time, its session) are about the kept
+    // snapshots, and stay.
+    const anchorRow = this.stmt('SELECT seq, hash FROM records WHERE seq = (SELECT MAX(id) FROM snapshots WHERE id < ?)').get(firstKept)!;
     const anchor = { seq: Number(anchorRow.seq), hash: String(anchorRow.hash), base: firstKept };
+    // Sessions that go on past the cut lose their session record: their intervals (which tell a
+    // late restart and a silent remote writer) go into this prune's record. Read before anything
+    // is removed, an interval an earlier prune record carried is carried on.
+    const sessions: Record<string, number> = {};
+    const going = this.stmt(
+      `SELECT session FROM snapshots WHERE id >= ? AND session <= ? UNION SELECT session FROM writer WHERE session <= ?`,
+    ).pluck();
+    for (const session of going.all(firstKept, anchor.seq, anchor.seq) as unknown as number[]) {
+      const interval = this.sessionInterval(Number(session));
+      if (interval !== null) sessions[String(session)] = interval;
+    }
     // A checkpoint is its own base already; any other first kept snapshot gets its full set written.
     const isCheckpoint = Number(this.stmt('SELECT checkpoint FROM snapshots WHERE id = ?').pluck().get(firstKept)) === 1;
     if (!isCheckpoint) {
@@ -1608,7 +1629,8 @@ export class EvidenceStore {
     this.stmt('DELETE FROM snapshots WHERE id < ?').run(firstKept);
     const removedRecords = this.stmt('DELETE FROM records WHERE seq <= ?').run(anchor.seq).changes;
     this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('prune_anchor', ?)").run(JSON.stringify(anchor));
-    const record = this.appendRecord('prune', this.now().toISOString(), JSON.stringify({ cutoff: at, removedSnapshots, removedRecords, anchor }));
+    const body = { cutoff: at, removedSnapshots, removedRecords, anchor, ...(Object.keys(sessions).length > 0 ? { sessions } : {}) };
+    const record = this.appendRecord('prune', this.now().toISOString(), JSON.stringify(body));
     return { removedSnapshots, removedRecords, record };
   }
 

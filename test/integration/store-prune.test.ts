@@ -281,6 +281,62 @@ describe('prune', () => {
     expect(verified.stdout).toMatch(/1 snapshot, 5,?\d{3} items/);
   });
 
+  it('keeps the records that lead into the first kept snapshot: the gap up to it, the clock step that shifts it, its session', () => {
+    const path = join(dir, 'lead-in.db');
+    const t0 = Date.UTC(2026, 0, 1);
+    let clock = t0;
+    const first = EvidenceStore.open(path, { now: () => new Date(clock) });
+    first.beginSession({ interval: 60 });
+    for (let i = 0; i < 3; i++) first.appendSnapshot(makeSnapshot({ sockets: [makeSocket({ localPort: 1000 + i })], takenAt: new Date((clock = t0 + i * 60_000)) }));
+    first.close();
+    // Three days later: a gap (no capture was running), and a clock step before the next snapshot.
+    clock = t0 + 3 * 86_400_000;
+    const second = EvidenceStore.open(path, { now: () => new Date(clock) });
+    const begun = second.beginSession({ interval: 60 });
+    expect(begun.gap?.reason).toBe('not-running');
+    second.recordClockStep(-5000);
+    for (let i = 0; i < 3; i++) second.appendSnapshot(makeSnapshot({ sockets: [makeSocket({ localPort: 2000 + i })], takenAt: new Date((clock += 60_000)) }));
+    const kinds = (): string[] => withRaw(path, (raw) => raw.prepare('SELECT kind FROM records ORDER BY seq').pluck().all() as unknown as string[]);
+    expect(kinds()).toEqual(['session', 'snapshot', 'snapshot', 'snapshot', 'gap', 'session', 'clock', 'snapshot', 'snapshot', 'snapshot']);
+    const result = second.prune(new Date(t0 + 86_400_000));
+    expect(result.removedSnapshots).toBe(3);
+    expect(kinds()).toEqual(['gap', 'session', 'clock', 'snapshot', 'snapshot', 'snapshot', 'prune']);
+    expect(second.gaps()).toEqual([expect.objectContaining({ reason: 'not-running', to: new Date(t0 + 3 * 86_400_000).toISOString() })]);
+    expect(second.clockSteps().map((c) => c.stepMs)).toEqual([-5000]);
+    expect(second.verify()).toMatchObject({ ok: true, snapshots: 3, gaps: 1 });
+    second.close();
+    expect(runCli(['gaps', '--db', path]).stdout).toContain('no capture was running');
+  });
+
+  it('a session that goes on past the cut keeps its interval in the prune record: a late restart still records a gap', () => {
+    const path = join(dir, 'long-session.db');
+    const t0 = Date.UTC(2026, 0, 1);
+    let clock = t0;
+    const writer = EvidenceStore.open(path, { now: () => new Date(clock) });
+    writer.beginSession({ interval: 60 });
+    const tick = (i: number) => writer.appendSnapshot(makeSnapshot({ sockets: [makeSocket({ localPort: 1000 + (i % 3) })], takenAt: new Date((clock = t0 + i * 60_000)) }));
+    for (let i = 0; i < 6; i++) tick(i);
+    const pruner = EvidenceStore.open(path, { now: () => new Date(clock) });
+    const sessionsOf = (seq: number | null) => (JSON.parse(withRaw(path, (raw) => String(raw.prepare('SELECT body FROM records WHERE seq = ?').pluck().get(seq)))) as { sessions?: Record<string, number> }).sessions;
+    // The session record goes; its interval is in the prune record.
+    const once = pruner.prune(new Date(t0 + 3 * 60_000));
+    expect(count(path, "SELECT COUNT(*) FROM records WHERE kind = 'session'")).toBe(0);
+    expect(Object.values(sessionsOf(once.record) ?? {})).toEqual([60]);
+    // The capture goes on; a second prune removes the first prune's record, and carries the interval on.
+    for (let i = 6; i < 9; i++) tick(i);
+    const twice = pruner.prune(new Date(t0 + 7 * 60_000));
+    expect(count(path, `SELECT COUNT(*) FROM records WHERE seq = ${once.record}`)).toBe(0);
+    expect(Object.values(sessionsOf(twice.record) ?? {})).toEqual([60]);
+    pruner.close();
+    writer.close();
+    // An hour after the last capture: more than twice the interval, so the time between is a gap.
+    clock += 3_600_000;
+    const next = EvidenceStore.open(path, { now: () => new Date(clock) });
+    expect(next.beginSession({ interval: 60 }).gap).toMatchObject({ reason: 'not-running', from: new Date(t0 + 8 * 60_000).toISOString() });
+    expect(next.verify().ok).toBe(true);
+    next.close();
+  });
+
   it('parses ages and dates', () => {
     const now = new Date('2026-11-23T00:00:00Z');
     expect(parseCutoff('400d', now)?.toISOString()).toBe('2025-10-19T00:00:00.000Z');
