@@ -469,8 +469,23 @@ export class EvidenceStore {
         if (existsSync(`${path}-wal`)) copyFileSync(`${path}-wal`, `${copy}-wal`);
         // A copy keeps the original's mode, read-only on read-only media: the copy is ours to change.
         for (const file of [copy, `${copy}-wal`]) if (existsSync(file)) chmodSync(file, 0o600);
-      } catch {
-        return null; // unreadable, or no room in $TMPDIR: the first error stands
+      } catch (error) {
+        // No room for it: say so, since the reason SQLite gives is not what the reader can fix.
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOSPC' || code === 'EDQUOT') {
+          let size = '';
+          try {
+            size = ` (${(statSync(path).size / 2 ** 20).toFixed(1)} MiB)`;
+          } catch {
+            // the size is only a help
+          }
+          throw new StoreError(
+            'E_STORE_NO_ROOM',
+            `cannot read the evidence store ${path}: its directory ${dirname(path)} is not writable, so SQLite cannot read the store in place (it needs a -shm file beside it), and ${tmpdir()} has no room for a private copy${size}: ${code}`,
+            { hint: 'set TMPDIR to a directory with room for a copy of the store, or copy the store (and its -wal, if there is one) to a directory you can write and read it there' },
+          );
+        }
+        return null; // unreadable: the first error stands
       }
       const store = EvidenceStore.tryOpen(path, options, false, copy);
       try {

@@ -120,4 +120,24 @@ describe.skipIf(skip)('a store in a directory the reader cannot write', () => {
       child.kill('SIGKILL');
     }
   });
+  it('no room in $TMPDIR for the private copy: a clear error that names the directories, exit 3, nothing left behind', () => {
+    const work = mkdtempSync(join(root, 'work-'));
+    const r = runCli(['--once', '--no-hash-binaries', '--db', 's.db', '--no-csv'], { cwd: work });
+    expect(r.status, r.stderr).toBe(0);
+    const dir = archive('archive-full', { 's.db': join(work, 's.db') });
+    const small = tmpFor('tmp-full');
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16k,mode=0777', 'tmpfs', small], { encoding: 'utf8' });
+    expect(mounted.status, mounted.stderr).toBe(0);
+    try {
+      const read = readAsNobody(['snapshots', '--db', join(dir, 's.db')], small);
+      expect(read.status).toBe(3);
+      expect(read.stderr).toContain(`its directory ${dir} is not writable`);
+      expect(read.stderr).toMatch(new RegExp(`${small} has no room for a private copy \\(\\d+\\.\\d MiB\\): ENOSPC`));
+      expect(read.stderr).toContain('set TMPDIR to a directory with room');
+      expect(readdirSync(small)).toEqual([]);
+      expect(readdirSync(dir)).toEqual(['s.db']);
+    } finally {
+      spawnSync('umount', [small]);
+    }
+  });
 });
