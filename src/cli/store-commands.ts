@@ -69,10 +69,11 @@ export function listGaps(flags: GapsFlags, io: CliIo): void {
   const to = flags.to === undefined ? Infinity : timeFlag('--to', flags.to, now).getTime();
   const store = openForReading(flags.db);
   try {
-    const { gaps, steps, snapshots } = store.reading(() => ({
+    const { gaps, steps, snapshots, retention } = store.reading(() => ({
       gaps: store.gaps().filter((g) => Date.parse(g.to) >= from && Date.parse(g.from) <= to),
       steps: store.clockSteps().filter((c) => Date.parse(c.at) >= from && Date.parse(c.at) <= to),
       snapshots: store.countSnapshots(),
+      retention: store.retention(),
     }));
     const seconds = (g: { from: string; to: string }): number => {
       const s = (Date.parse(g.to) - Date.parse(g.from)) / 1000;
@@ -86,6 +87,7 @@ export function listGaps(flags: GapsFlags, io: CliIo): void {
         store: flags.db,
         gaps: gaps.map((g) => ({ seq: g.seq, from: g.from, to: g.to, seconds: seconds(g), reason: g.reason, description: gapReason(g.reason) })),
         clockSteps: steps.map((c) => ({ seq: c.seq, at: c.at, stepMs: c.stepMs })),
+        retention,
       };
       io.stdout(`${JSON.stringify(doc, null, 2)}\n`);
     } else if (gaps.length + steps.length > 0) {
@@ -101,6 +103,13 @@ export function listGaps(flags: GapsFlags, io: CliIo): void {
         ? `netmon: no gap in monitoring recorded${window} in ${flags.db} (${count(snapshots, 'snapshot')})${steps.length > 0 ? `; ${count(steps.length, 'clock step')}` : ''}\n`
         : `netmon: ${count(gaps.length, 'gap')} in monitoring recorded${window} in ${flags.db}, ${duration(missing)} without evidence in all${steps.length > 0 ? `; ${count(steps.length, 'clock step')}` : ''}\n`,
     );
+    // Retention removed evidence: not a gap in monitoring, but no evidence either; say from when the store holds it.
+    if (retention !== null) {
+      const before = flags.from !== undefined && retention.evidenceFrom !== null && from < Date.parse(retention.evidenceFrom) ? ' (the selected time begins before it)' : '';
+      io.stderr(
+        `netmon: note: the store holds evidence from ${retention.evidenceFrom === null ? '(no snapshot)' : when(retention.evidenceFrom)}${before}; a prune (record ${retention.seq}, ${when(retention.at)}) removed the snapshots taken before ${when(retention.cutoff)}\n`,
+      );
+    }
   } finally {
     store.close();
   }

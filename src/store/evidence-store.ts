@@ -196,6 +196,18 @@ export interface ClockStepRecord {
   stepMs: number;
 }
 
+/** What retention removed: the last prune, and the time of the oldest snapshot the store still holds. */
+export interface RetentionRecord {
+  /** The last `prune` record. */
+  seq: number;
+  /** When it ran. */
+  at: string;
+  /** It removed the snapshots taken before this time. */
+  cutoff: string;
+  /** The oldest snapshot kept: evidence from before it is gone. */
+  evidenceFrom: string | null;
+}
+
 export interface StoreOpenOptions {
   readonly?: boolean;
   /** Write a full item set every this many snapshots (default 1000). */
@@ -1215,6 +1227,15 @@ export class EvidenceStore {
   /** How many snapshots the store holds. */
   countSnapshots(): number {
     return Number(this.stmt('SELECT COUNT(*) FROM snapshots').pluck().get());
+  }
+
+  /** The last prune and the oldest snapshot it left, or null when the store was never pruned. */
+  retention(): RetentionRecord | null {
+    const row = this.stmt("SELECT seq, at, body FROM records WHERE kind = 'prune' ORDER BY seq DESC LIMIT 1").get();
+    if (!row) return null;
+    const body = this.parseStored<{ cutoff: string }>(String(row.body), `prune record ${Number(row.seq)}`);
+    const oldest = this.stmt('SELECT MIN(taken_at) FROM snapshots').pluck().get() as unknown;
+    return { seq: Number(row.seq), at: String(row.at), cutoff: String(body.cutoff), evidenceFrom: typeof oldest === 'string' ? oldest : null };
   }
 
   /** A past snapshot, exactly as it was captured. Its records may be shared with other snapshots loaded through this store object: treat them as read-only. */

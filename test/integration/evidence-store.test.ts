@@ -775,6 +775,7 @@ describe('EvidenceStore (real SQLite files)', () => {
       store: db,
       gaps: [{ seq: expect.any(Number), from: '2026-11-02T00:00:00.000Z', to: '2026-11-02T02:00:30.000Z', seconds: 7230, reason: 'store-busy', description: expect.stringContaining('locked') }],
       clockSteps: [],
+      retention: null,
     });
     const none = runCli(['gaps', '--db', db, '--to', '2026-11-01T00:00:05Z']);
     expect(none.stdout).toBe('');

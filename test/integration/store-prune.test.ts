@@ -306,6 +306,12 @@ describe('prune', () => {
     expect(second.verify()).toMatchObject({ ok: true, snapshots: 3, gaps: 1 });
     second.close();
     expect(runCli(['gaps', '--db', path]).stdout).toContain('no capture was running');
+    // What retention removed is no gap in monitoring, but no evidence either: `gaps` says so.
+    const listed = runCli(['gaps', '--db', path, '--from', '2025-12-01', '-o', 'json'], { env: { ...process.env, TZ: 'UTC' } });
+    expect(listed.status, listed.stderr).toBe(0);
+    const evidenceFrom = new Date(t0 + 3 * 86_400_000 + 60_000).toISOString();
+    expect((JSON.parse(listed.stdout) as { retention: unknown }).retention).toEqual({ seq: result.record, at: expect.any(String), cutoff: new Date(t0 + 86_400_000).toISOString(), evidenceFrom });
+    expect(listed.stderr).toMatch(/note: the store holds evidence from 2026-01-04T00:01:00\S* \(the selected time begins before it\); a prune \(record \d+, .*\) removed the snapshots taken before 2026-01-02T00:00:00/);
   });
 
   it('a session that goes on past the cut keeps its interval in the prune record: a late restart still records a gap', () => {
