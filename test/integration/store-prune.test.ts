@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { parseCutoff } from '../../src/cli/store-commands.js';
 import { compareSockets } from '../../src/snapshot/create-snapshot.js';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
 import { makeSnapshot, makeSocket } from '../helpers/make.js';
-import { runCli } from '../helpers/processes.js';
+import { CLI, runCli } from '../helpers/processes.js';
 import { withRaw } from '../helpers/store-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'netmon-prune-'));
@@ -28,6 +29,15 @@ const ORPHANS = 'SELECT COUNT(*) FROM items WHERE id NOT IN (SELECT item_id FROM
 
 function count(path: string, sql: string): number {
   return withRaw(path, (raw) => Number(raw.prepare(sql).pluck().get()));
+}
+
+/** 25 checkpoints of 5,000 sockets an hour apart: 125,000 checkpoint rows, more than one prune step holds. */
+function checkpointStore(path: string): void {
+  const store = EvidenceStore.open(path, { checkpointEvery: 1 });
+  store.beginSession({ interval: 3600 });
+  const sockets = Array.from({ length: 5000 }, (_, k) => makeSocket({ localPort: 1024 + k, inode: 100000 + k }));
+  for (let i = 0; i < 25; i++) store.appendSnapshot(makeSnapshot({ sockets, takenAt: new Date(Date.UTC(2026, 0, 1, i)) }));
+  store.close();
 }
 
 /** A prune of `churnFill` removes its first 21 snapshots. */
@@ -266,13 +276,8 @@ describe('prune', () => {
   });
 
   it('netmon prune says how many steps a long prune took, and the chain verifies', () => {
-    // 24 checkpoints of 5,000 sockets: 120,000 checkpoint rows, more than one step holds.
     const path = join(dir, 'steps-cli.db');
-    const store = EvidenceStore.open(path, { checkpointEvery: 1 });
-    store.beginSession({ interval: 3600 });
-    const sockets = Array.from({ length: 5000 }, (_, k) => makeSocket({ localPort: 1024 + k, inode: 100000 + k }));
-    for (let i = 0; i < 25; i++) store.appendSnapshot(makeSnapshot({ sockets, takenAt: new Date(Date.UTC(2026, 0, 1, i)) }));
-    store.close();
+    checkpointStore(path);
     const cli = runCli(['prune', '--older-than', '2026-01-02T00:00:00Z', '--db', path]);
     expect(cli.status, cli.stderr).toBe(0);
     expect(cli.stderr).toMatch(/pruned 24 snapshots \(\d+ records\) older than 2026-01-02T00:00:00.000Z from .*; recorded as 2 prune records, one for each step \(\d+ to \d+\), the chain still verifies/);
@@ -341,6 +346,48 @@ describe('prune', () => {
     expect(next.beginSession({ interval: 60 }).gap).toMatchObject({ reason: 'not-running', from: new Date(t0 + 8 * 60_000).toISOString() });
     expect(next.verify().ok).toBe(true);
     next.close();
+  });
+
+  it('killed with SIGKILL at any moment, leaves a store that verifies, and the next prune completes', async () => {
+    const original = join(dir, 'kill-original.db');
+    checkpointStore(original);
+    const path = join(dir, 'kill.db');
+    const prune = ['prune', '--older-than', '2026-01-02T00:00:00Z', '--db', path];
+    // How long a whole prune takes here, to kill it before, inside and between its steps.
+    copyFileSync(original, path);
+    const started = performance.now();
+    expect(runCli(prune).status).toBe(0);
+    const whole = performance.now() - started;
+    const outcomes: number[] = [];
+    const prunes = () => count(path, "SELECT COUNT(*) FROM records WHERE kind = 'prune'");
+    // At points spread over a whole prune's time, and once just as its first step has committed.
+    for (const when of [0.15, 0.35, 0.5, 0.65, 0.8, 0.95, 'first step'] as const) {
+      for (const f of ['', '-wal', '-shm']) rmSync(`${path}${f}`, { force: true });
+      copyFileSync(original, path);
+      const child = spawn(process.execPath, [CLI, ...prune], { stdio: 'ignore' });
+      const exited = new Promise((r) => child.once('exit', r));
+      if (when === 'first step') {
+        const until = Date.now() + 30_000;
+        while (prunes() === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 2));
+      } else {
+        await new Promise((r) => setTimeout(r, whole * when));
+      }
+      child.kill('SIGKILL');
+      await exited;
+      const verified = runCli(['verify-store', '--db', path]);
+      expect(verified.status, `killed at ${when}: ${verified.stderr}`).toBe(0);
+      const left = count(path, 'SELECT COUNT(*) FROM snapshots');
+      // No step, the first (20 snapshots) or both: never part of a step.
+      expect([25, 5, 1]).toContain(left);
+      expect(prunes()).toBe([25, 5, 1].indexOf(left));
+      outcomes.push(left);
+      const again = runCli(prune);
+      expect(again.status, again.stderr).toBe(0);
+      expect(count(path, 'SELECT COUNT(*) FROM snapshots')).toBe(1);
+      expect(runCli(['verify-store', '--db', path]).status).toBe(0);
+    }
+    // The last kill came after a step had committed: a prune stopped between or inside steps.
+    expect(outcomes.at(-1)).toBeLessThan(25);
   });
 
   it('parses ages and dates', () => {
