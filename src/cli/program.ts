@@ -460,10 +460,11 @@ export function buildProgram(io: CliIo): Command {
     .requiredOption('--older-than <age>', 'an age (400d, 12h, 30m, 90s) or an ISO 8601 date')
     .option('--db <path>', 'SQLite evidence store', 'netmon.db')
     .option('--vacuum', 'then give the freed space back to the file system (rewrites the file: needs as much free disk space again)')
-    .addHelpText('after', '\nExamples:\n  netmon prune --older-than 400d          keep 400 days of evidence\n  netmon prune --older-than 2026-01-01 --vacuum\n')
+    .option('--dry-run', 'say what would be removed, and change nothing')
+    .addHelpText('after', '\nExamples:\n  netmon prune --older-than 400d --dry-run   what keeping 400 days would remove\n  netmon prune --older-than 400d             keep 400 days of evidence\n  netmon prune --older-than 2026-01-01 --vacuum\n')
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .exitOverride()
-    .action(async (flags: { db: string; olderThan: string; vacuum?: boolean }) => (await import('./store-commands.js')).pruneStore(flags, io));
+    .action(async (flags: { db: string; olderThan: string; vacuum?: boolean; dryRun?: boolean }) => (await import('./store-commands.js')).pruneStore(flags, io));
 
   return program;
 }

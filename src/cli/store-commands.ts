@@ -220,13 +220,27 @@ function mib(bytes: number): string {
 }
 
 /** `netmon prune --older-than AGE` */
-export async function pruneStore(flags: { db: string; olderThan: string; vacuum?: boolean }, io: CliIo): Promise<void> {
+export async function pruneStore(flags: { db: string; olderThan: string; vacuum?: boolean; dryRun?: boolean }, io: CliIo): Promise<void> {
   const cutoff = parseCutoff(flags.olderThan, new Date());
   if (!cutoff) {
     const { ConfigError } = await import('../errors.js');
     throw new ConfigError('E_USAGE', `--older-than ${JSON.stringify(flags.olderThan)} is neither an age (400d, 12h, 30m, 90s) nor an ISO 8601 date`);
   }
   if (!existsSync(flags.db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'point to it with --db PATH' });
+  if (flags.dryRun) {
+    const reader = openForReading(flags.db);
+    try {
+      const would = reader.pruneWouldRemove(cutoff);
+      io.stderr(
+        would.snapshots === 0
+          ? `netmon: dry run: nothing to prune: no snapshot in ${flags.db} is older than ${cutoff.toISOString()} (the newest one is always kept)\n`
+          : `netmon: dry run: would remove ${count(would.snapshots, 'snapshot')} from ${flags.db}, taken from ${printable(would.first ?? '?')} to ${printable(would.last ?? '?')}; the store would hold evidence from ${printable(would.keptFrom ?? '?')}; nothing was changed\n`,
+      );
+    } finally {
+      reader.close();
+    }
+    return;
+  }
   const store = EvidenceStore.open(flags.db);
   const progress = progressLine(io, 'prune');
   try {

@@ -1606,6 +1606,22 @@ export class EvidenceStore {
   }
 
   /**
+   * What `prune(cutoff)` would remove, without removing anything: the number of snapshots and
+   * the times of the first and last of them (null when none), and the oldest snapshot it keeps.
+   */
+  pruneWouldRemove(cutoff: Date): { snapshots: number; first: string | null; last: string | null; keptFrom: string | null } {
+    return this.reading(() => {
+      const at = cutoff.toISOString();
+      const lastId = this.stmt('SELECT MAX(id) FROM snapshots').pluck().get() as unknown as number | null;
+      if (lastId === null) return { snapshots: 0, first: null, last: null, keptFrom: null };
+      const firstKept = Number(this.stmt('SELECT COALESCE(MIN(id), ?) FROM snapshots WHERE taken_at >= ?').pluck().get(lastId, at));
+      const row = this.stmt('SELECT COUNT(*) AS n, MIN(taken_at) AS first, MAX(taken_at) AS last FROM snapshots WHERE id < ?').get(firstKept)!;
+      const keptFrom = String(this.stmt('SELECT taken_at FROM snapshots WHERE id = ?').pluck().get(firstKept));
+      return { snapshots: Number(row.n), first: row.first === null ? null : String(row.first), last: row.last === null ? null : String(row.last), keptFrom };
+    });
+  }
+
+  /**
    * The first snapshot a prune step keeps: after the oldest snapshots whose rows (events,
    * checkpoint rows, PRUNE_SNAPSHOT_ROWS each) reach `rows` (at least one snapshot), and at most
    * `firstKept`, where the whole prune stops.

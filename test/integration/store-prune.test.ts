@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -148,6 +148,13 @@ describe('prune', () => {
   it('netmon prune --older-than works from the command line and refuses a bad age', () => {
     const path = join(dir, 'e.db');
     fill(path, 5).close();
+    // A dry run says what would go and changes nothing.
+    const bytes = readFileSync(path);
+    const dry = runCli(['prune', '--older-than', '2026-01-04', '--db', path, '--dry-run']);
+    expect(dry.status, dry.stderr).toBe(0);
+    expect(dry.stderr).toBe(`netmon: dry run: would remove 3 snapshots from ${path}, taken from 2026-01-01T00:00:00.000Z to 2026-01-03T00:00:00.000Z; the store would hold evidence from 2026-01-04T00:00:00.000Z; nothing was changed\n`);
+    expect(readFileSync(path).equals(bytes)).toBe(true);
+    expect(runCli(['prune', '--older-than', '2025-01-01', '--db', path, '--dry-run']).stderr).toMatch(/dry run: nothing to prune/);
     const ok = runCli(['prune', '--older-than', '2026-01-04', '--db', path]);
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stderr).toMatch(/pruned 3 snapshots/);
