@@ -1558,8 +1558,9 @@ export class EvidenceStore {
    * rest of the chain still verifies.
    *
    * A long prune goes in steps, each its own transaction and its own `prune` record, that remove
-   * the oldest snapshots holding about `stepRows` rows (at least one snapshot a step). Between steps a capture can write, so it never waits for a whole prune, and the
-   * write-ahead log only ever holds one step. A prune stopped between steps leaves a store that
+   * the oldest snapshots holding about `stepRows` rows (at least one snapshot a step). Between
+   * steps a capture can write, so it never waits for a whole prune, and the write-ahead log only
+   * ever holds one step. A prune stopped between steps leaves a store that
    * verifies, with fewer snapshots removed; running it again goes on. `onProgress` hears the
    * snapshots removed so far and how many the prune removes in all, after each step.
    */
@@ -1578,11 +1579,9 @@ export class EvidenceStore {
       for (;;) {
         const step = this.db
           .transaction(() => {
-            const lastId = this.stmt('SELECT MAX(id) FROM snapshots').pluck().get() as unknown as number | null;
-            if (lastId === null) return null;
-            const firstKept = Number(this.stmt('SELECT COALESCE(MIN(id), ?) FROM snapshots WHERE taken_at >= ?').pluck().get(lastId, at));
-            const left = Number(this.stmt('SELECT COUNT(*) FROM snapshots WHERE id < ?').pluck().get(firstKept));
-            if (left === 0) return null;
+            const firstKept = this.firstKeptBy(at);
+            const left = firstKept === null ? 0 : Number(this.stmt('SELECT COUNT(*) FROM snapshots WHERE id < ?').pluck().get(firstKept));
+            if (firstKept === null || left === 0) return null;
             total ??= left;
             return this.pruneStep(at, this.stepEnd(firstKept, stepRows));
           })
@@ -1598,7 +1597,7 @@ export class EvidenceStore {
       const done =
         result.record === null
           ? 'nothing was removed'
-          : `its first ${count(result.records.length, 'step')} removed ${count(result.removedSnapshots, 'snapshot')} (prune records ${result.records.join(', ')}), the rest is as it was; the chain verifies`;
+          : `its first ${count(result.records.length, 'step')} removed ${count(result.removedSnapshots, 'snapshot')} (prune records ${result.records.join(', ')}), the rest is as it was; run the prune again to go on`;
       throw storeError(error, this.path, `could not prune the evidence store (${done})`);
     } finally {
       this.db.pragma(`cache_size = ${cacheSize}`);
@@ -1611,14 +1610,18 @@ export class EvidenceStore {
    */
   pruneWouldRemove(cutoff: Date): { snapshots: number; first: string | null; last: string | null; keptFrom: string | null } {
     return this.reading(() => {
-      const at = cutoff.toISOString();
-      const lastId = this.stmt('SELECT MAX(id) FROM snapshots').pluck().get() as unknown as number | null;
-      if (lastId === null) return { snapshots: 0, first: null, last: null, keptFrom: null };
-      const firstKept = Number(this.stmt('SELECT COALESCE(MIN(id), ?) FROM snapshots WHERE taken_at >= ?').pluck().get(lastId, at));
+      const firstKept = this.firstKeptBy(cutoff.toISOString());
+      if (firstKept === null) return { snapshots: 0, first: null, last: null, keptFrom: null };
       const row = this.stmt('SELECT COUNT(*) AS n, MIN(taken_at) AS first, MAX(taken_at) AS last FROM snapshots WHERE id < ?').get(firstKept)!;
       const keptFrom = String(this.stmt('SELECT taken_at FROM snapshots WHERE id = ?').pluck().get(firstKept));
       return { snapshots: Number(row.n), first: row.first === null ? null : String(row.first), last: row.last === null ? null : String(row.last), keptFrom };
     });
+  }
+
+  /** The first snapshot a prune to `at` keeps: the first taken at or after it, else the newest; null for an empty store. */
+  private firstKeptBy(at: string): number | null {
+    const lastId = this.stmt('SELECT MAX(id) FROM snapshots').pluck().get() as unknown as number | null;
+    return lastId === null ? null : Number(this.stmt('SELECT COALESCE(MIN(id), ?) FROM snapshots WHERE taken_at >= ?').pluck().get(lastId, at));
   }
 
   /**
