@@ -71,6 +71,38 @@ describe.skipIf(skipFull)('a full disk', () => {
     expect(again.loadSnapshot(ids[1]!).sockets).toStrictEqual(part.sockets);
     expect(again.verify().ok).toBe(true);
     again.close();
+    for (const name of readdirSync(small)) rmSync(join(small, name), { force: true });
+  });
+
+  it('a prune that finds no room for its log fails with the cause, changes nothing, and completes once there is room', () => {
+    expect(mounted, 'tmpfs mounted').toBe(true);
+    const path = join(small, 'prune.db');
+    // One capture at a time, as --once does: each close folds the log into the file (the log of
+    // twelve commits would not fit this file system).
+    for (let i = 0; i < 12; i++) {
+      const store = EvidenceStore.open(path);
+      const sockets = Array.from({ length: 60 }, (_, k) => makeSocket({ localPort: 2000 + k, inode: 1000 * (i + 1) + k, localAddress: `10.1.${i}.${k}` }));
+      store.appendSnapshot(makeSnapshot({ sockets, takenAt: new Date(Date.UTC(2026, 0, 1 + i)) }));
+      store.close();
+    }
+    const before = sha(path);
+    // Leave room for the shared-memory index a connection maps (32 KiB), not for the log.
+    let filler = 0;
+    try {
+      for (;;) writeFileSync(join(small, `fill-${filler++}`), Buffer.alloc(4 * 1024));
+    } catch {
+      // ENOSPC: full
+    }
+    for (let i = 0; i < 12; i++) rmSync(join(small, `fill-${--filler}`), { force: true });
+    const failed = runCli(['prune', '--older-than', '2026-01-11', '--db', path]);
+    expect(failed.status, failed.stderr).toBe(3);
+    expect(failed.stderr).toContain(`could not prune the evidence store (nothing was removed): no space left on the device holding ${path}`);
+    for (let i = 0; i < filler; i++) rmSync(join(small, `fill-${i}`), { force: true });
+    expect(sha(path)).toBe(before);
+    const pruned = runCli(['prune', '--older-than', '2026-01-11', '--db', path]);
+    expect(pruned.status, pruned.stderr).toBe(0);
+    expect(pruned.stderr).toMatch(/pruned 10 snapshots/);
+    expect(runCli(['verify-store', '--db', path]).status).toBe(0);
   });
 });
 
