@@ -81,7 +81,7 @@ describe.skipIf(skipFull)('a full disk', () => {
     // twelve commits would not fit this file system).
     for (let i = 0; i < 12; i++) {
       const store = EvidenceStore.open(path);
-      const sockets = Array.from({ length: 60 }, (_, k) => makeSocket({ localPort: 2000 + k, inode: 1000 * (i + 1) + k, localAddress: `10.1.${i}.${k}` }));
+      const sockets = Array.from({ length: 25 }, (_, k) => makeSocket({ localPort: 2000 + k, inode: 1000 * (i + 1) + k, localAddress: `10.1.${i}.${k}` }));
       store.appendSnapshot(makeSnapshot({ sockets, takenAt: new Date(Date.UTC(2026, 0, 1 + i)) }));
       store.close();
     }
