@@ -186,6 +186,12 @@ export function verifyStore(flags: { db: string; output: 'text' | 'json' }, io: 
     if (flags.output === 'text') {
       io.stdout(`evidence store ${flags.db} verified: ${count(result.records, 'record')}, ${count(result.snapshots, 'snapshot')}, ${count(result.items, 'item')}; head hash ${result.headHash ?? '(empty store)'}\n`);
       if (result.gaps > 0) io.stderr(`netmon: note: the store records ${count(result.gaps, 'gap')} in monitoring: netmon gaps --db ${flags.db} lists them\n`);
+      const retention = store.retention();
+      if (retention !== null) {
+        io.stderr(
+          `netmon: note: the chain begins at the anchor a prune left (record ${retention.seq}, ${printable(retention.at)}): snapshots taken before ${printable(retention.cutoff)} were removed, and the store holds evidence from ${printable(retention.evidenceFrom ?? '(no snapshot)')}\n`,
+        );
+      }
     }
   } finally {
     progress(null);

@@ -291,6 +291,7 @@ describe('prune', () => {
     const verified = runCli(['verify-store', '--db', path]);
     expect(verified.status, verified.stderr).toBe(0);
     expect(verified.stdout).toMatch(/1 snapshot, 5,?\d{3} items/);
+    expect(verified.stderr).toMatch(/note: the chain begins at the anchor a prune left \(record \d+, .*\): snapshots taken before 2026-01-02T00:00:00.000Z were removed, and the store holds evidence from 2026-01-02T00:00:00.000Z/);
   });
 
   it('keeps the records that lead into the first kept snapshot: the gap up to it, the clock step that shifts it, its session', () => {
