@@ -10,6 +10,7 @@ import { evidenceJson, findingsCsv, inventoryCsv } from '../pack/report-files.js
 import { reportBlocks, renderSignedPdf } from '../pack/pdf-report.js';
 import { openP12 } from '../pack/pki.js';
 import { CERT_FILE, generateSigningKeys, loadPdfIdentity, loadSigner, P12_FILE } from '../pack/signing.js';
+import { printable } from '../outputs/sanitize.js';
 import { EvidenceStore } from '../store/evidence-store.js';
 import { NETMON_VERSION } from '../version.js';
 import { checkOneHost, onHost, selectPeriod, selectSnapshot, windowNotes } from './diff-command.js';
@@ -205,7 +206,16 @@ export function runVerify(dir: string, flags: { db?: string }, io: CliIo): void 
     store = EvidenceStore.open(db, { readonly: true });
   }
   try {
-    const witness = store ? { recordHashOf: (seq: number) => store!.recordHashOf(seq), verifyOk: () => store!.verify().ok } : undefined;
+    const witness = store
+      ? {
+          recordHashOf: (seq: number) => store!.recordHashOf(seq),
+          verifyOk: () => store!.verify().ok,
+          prunedAway: (seq: number) => {
+            const r = store!.retention();
+            return r !== null && seq <= r.removedThrough ? `a prune (record ${r.seq}, ${printable(r.at)}) removed the snapshots taken before ${printable(r.cutoff)}` : null;
+          },
+        }
+      : undefined;
     // One read transaction: the record hashes and the chain are checked against one state of the store.
     const { problems, manifest } = store ? store.reading(() => verifyPack(dir, witness)) : verifyPack(dir, witness);
     if (problems.length > 0) {

@@ -83,6 +83,8 @@ export interface PackProblem {
 export interface StoreWitness {
   recordHashOf(seq: number): string | null;
   verifyOk(): boolean;
+  /** Why record `seq` is not in the store when a prune removed it (its words), else null. */
+  prunedAway?(seq: number): string | null;
 }
 
 /**
@@ -194,7 +196,13 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
     if (!store.verifyOk()) problems.push({ file: manifest.store.path, message: 'the evidence store itself fails verification (netmon verify-store names the record)' });
     for (const s of manifest.store.snapshots) {
       const hash = store.recordHashOf(s.id);
-      if (hash !== s.recordHash) problems.push({ file: manifest.store.path, message: `snapshot ${s.id} ${hash === null ? 'is no longer in the store' : 'has another record hash in the store than in the pack'}` });
+      if (hash === null) {
+        // Retention, not tampering, when a prune removed it: the store can no longer confirm it.
+        const pruned = store.prunedAway?.(s.id) ?? null;
+        problems.push({ file: manifest.store.path, message: `snapshot ${s.id} is no longer in the store${pruned === null ? '' : `: ${pruned}; the store cannot confirm it any more, while the pack's own hashes and signature still can`}` });
+      } else if (hash !== s.recordHash) {
+        problems.push({ file: manifest.store.path, message: `snapshot ${s.id} has another record hash in the store than in the pack` });
+      }
     }
   }
   return { problems, manifest };

@@ -206,6 +206,8 @@ export interface RetentionRecord {
   cutoff: string;
   /** The oldest snapshot kept: evidence from before it is gone. */
   evidenceFrom: string | null;
+  /** The records up to this seq were removed (the prune anchor). */
+  removedThrough: number;
 }
 
 export interface StoreOpenOptions {
@@ -1235,7 +1237,7 @@ export class EvidenceStore {
     if (!row) return null;
     const body = this.parseStored<{ cutoff: string }>(String(row.body), `prune record ${Number(row.seq)}`);
     const oldest = this.stmt('SELECT MIN(taken_at) FROM snapshots').pluck().get() as unknown;
-    return { seq: Number(row.seq), at: String(row.at), cutoff: String(body.cutoff), evidenceFrom: typeof oldest === 'string' ? oldest : null };
+    return { seq: Number(row.seq), at: String(row.at), cutoff: String(body.cutoff), evidenceFrom: typeof oldest === 'string' ? oldest : null, removedThrough: this.pruneAnchor()?.seq ?? 0 };
   }
 
   /** A past snapshot, exactly as it was captured. Its records may be shared with other snapshots loaded through this store object: treat them as read-only. */

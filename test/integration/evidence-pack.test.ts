@@ -325,6 +325,25 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(r.status).toBe(4);
     expect(r.stderr).toMatch(/has another record hash in the store than in the pack/);
   });
+
+  it('says when a prune removed the snapshots a pack names: retention, not a changed record', () => {
+    const copyDb = join(dir, 'pruned.db');
+    cpSync(db, copyDb);
+    const store = EvidenceStore.open(copyDb);
+    // A later capture, so that every snapshot the pack names can be pruned (the newest one stays).
+    const later = store.listSnapshots().at(-1)!;
+    const loaded = store.loadSnapshot(later.id);
+    store.appendSnapshot({ ...loaded, takenAt: new Date(Date.parse(later.takenAt) + 3_600_000).toISOString() });
+    const cutoff = new Date(Date.parse(later.takenAt) + 1_800_000);
+    expect(store.prune(cutoff).removedSnapshots).toBeGreaterThanOrEqual(2);
+    store.close();
+    const r = cli(['verify', pack, '--db', copyDb]);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toMatch(new RegExp(`snapshot \\d+ is no longer in the store: a prune \\(record \\d+, [^)]+\\) removed the snapshots taken before ${cutoff.toISOString()}; the store cannot confirm it any more, while the pack's own hashes and signature still can`));
+    expect(r.stderr).not.toMatch(/another record hash/);
+    // Without the store, the pack still verifies.
+    expect(cli(['verify', pack]).status).toBe(0);
+  });
 });
 
 describe.skipIf(skip)('a pack of a window in which a hostile-named process listened', () => {
