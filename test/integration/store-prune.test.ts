@@ -323,7 +323,7 @@ describe('prune', () => {
     const listed = runCli(['gaps', '--db', path, '--from', '2025-12-01', '-o', 'json'], { env: { ...process.env, TZ: 'UTC' } });
     expect(listed.status, listed.stderr).toBe(0);
     const evidenceFrom = new Date(t0 + 3 * 86_400_000 + 60_000).toISOString();
-    expect((JSON.parse(listed.stdout) as { retention: unknown }).retention).toEqual({ seq: result.record, at: expect.any(String), cutoff: new Date(t0 + 86_400_000).toISOString(), evidenceFrom });
+    expect((JSON.parse(listed.stdout) as { retention: unknown }).retention).toEqual({ seq: result.record, at: expect.any(String), cutoff: new Date(t0 + 86_400_000).toISOString(), evidenceFrom, removedThrough: 4 });
     expect(listed.stderr).toMatch(/note: the store holds evidence from 2026-01-04T00:01:00\S* \(the selected time begins before it\); a prune \(record \d+, .*\) removed the snapshots taken before 2026-01-02T00:00:00/);
   });
 
