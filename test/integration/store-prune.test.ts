@@ -40,6 +40,13 @@ function checkpointStore(path: string): void {
   store.close();
 }
 
+/** A store whose clock the test sets, with a capture session of one minute begun. */
+function minuteSession(path: string, clock: { now: number }): EvidenceStore {
+  const store = EvidenceStore.open(path, { now: () => new Date(clock.now) });
+  store.beginSession({ interval: 60 });
+  return store;
+}
+
 /** A prune of `churnFill` removes its first 21 snapshots. */
 const CUTOFF = new Date(Date.UTC(2026, 0, 1, 21));
 
@@ -297,18 +304,17 @@ describe('prune', () => {
   it('keeps the records that lead into the first kept snapshot: the gap up to it, the clock step that shifts it, its session', () => {
     const path = join(dir, 'lead-in.db');
     const t0 = Date.UTC(2026, 0, 1);
-    let clock = t0;
-    const first = EvidenceStore.open(path, { now: () => new Date(clock) });
-    first.beginSession({ interval: 60 });
-    for (let i = 0; i < 3; i++) first.appendSnapshot(makeSnapshot({ sockets: [makeSocket({ localPort: 1000 + i })], takenAt: new Date((clock = t0 + i * 60_000)) }));
+    const clock = { now: t0 };
+    const first = minuteSession(path, clock);
+    for (let i = 0; i < 3; i++) first.appendSnapshot(makeSnapshot({ sockets: [makeSocket({ localPort: 1000 + i })], takenAt: new Date((clock.now = t0 + i * 60_000)) }));
     first.close();
     // Three days later: a gap (no capture was running), and a clock step before the next snapshot.
-    clock = t0 + 3 * 86_400_000;
-    const second = EvidenceStore.open(path, { now: () => new Date(clock) });
+    clock.now = t0 + 3 * 86_400_000;
+    const second = EvidenceStore.open(path, { now: () => new Date(clock.now) });
     const begun = second.beginSession({ interval: 60 });
     expect(begun.gap?.reason).toBe('not-running');
     second.recordClockStep(-5000);
-    for (let i = 0; i < 3; i++) second.appendSnapshot(makeSnapshot({ sockets: [makeSocket({ localPort: 2000 + i })], takenAt: new Date((clock += 60_000)) }));
+    for (let i = 0; i < 3; i++) second.appendSnapshot(makeSnapshot({ sockets: [makeSocket({ localPort: 2000 + i })], takenAt: new Date((clock.now += 60_000)) }));
     const kinds = (): string[] => withRaw(path, (raw) => raw.prepare('SELECT kind FROM records ORDER BY seq').pluck().all() as unknown as string[]);
     expect(kinds()).toEqual(['session', 'snapshot', 'snapshot', 'snapshot', 'gap', 'session', 'clock', 'snapshot', 'snapshot', 'snapshot']);
     const result = second.prune(new Date(t0 + 86_400_000));
@@ -330,12 +336,11 @@ describe('prune', () => {
   it('a session that goes on past the cut keeps its interval in the prune record: a late restart still records a gap', () => {
     const path = join(dir, 'long-session.db');
     const t0 = Date.UTC(2026, 0, 1);
-    let clock = t0;
-    const writer = EvidenceStore.open(path, { now: () => new Date(clock) });
-    writer.beginSession({ interval: 60 });
-    const tick = (i: number) => writer.appendSnapshot(makeSnapshot({ sockets: [makeSocket({ localPort: 1000 + (i % 3) })], takenAt: new Date((clock = t0 + i * 60_000)) }));
+    const clock = { now: t0 };
+    const writer = minuteSession(path, clock);
+    const tick = (i: number) => writer.appendSnapshot(makeSnapshot({ sockets: [makeSocket({ localPort: 1000 + (i % 3) })], takenAt: new Date((clock.now = t0 + i * 60_000)) }));
     for (let i = 0; i < 6; i++) tick(i);
-    const pruner = EvidenceStore.open(path, { now: () => new Date(clock) });
+    const pruner = EvidenceStore.open(path, { now: () => new Date(clock.now) });
     const sessionsOf = (seq: number | null) => (JSON.parse(withRaw(path, (raw) => String(raw.prepare('SELECT body FROM records WHERE seq = ?').pluck().get(seq)))) as { sessions?: Record<string, number> }).sessions;
     // The session record goes; its interval is in the prune record.
     const once = pruner.prune(new Date(t0 + 3 * 60_000));
@@ -349,8 +354,8 @@ describe('prune', () => {
     pruner.close();
     writer.close();
     // An hour after the last capture: more than twice the interval, so the time between is a gap.
-    clock += 3_600_000;
-    const next = EvidenceStore.open(path, { now: () => new Date(clock) });
+    clock.now += 3_600_000;
+    const next = EvidenceStore.open(path, { now: () => new Date(clock.now) });
     expect(next.beginSession({ interval: 60 }).gap).toMatchObject({ reason: 'not-running', from: new Date(t0 + 8 * 60_000).toISOString() });
     expect(next.verify().ok).toBe(true);
     next.close();
