@@ -107,7 +107,7 @@ export function listGaps(flags: GapsFlags, io: CliIo): void {
     if (retention !== null) {
       const before = flags.from !== undefined && retention.evidenceFrom !== null && from < Date.parse(retention.evidenceFrom) ? ' (the selected time begins before it)' : '';
       io.stderr(
-        `netmon: note: the store holds evidence from ${retention.evidenceFrom === null ? '(no snapshot)' : when(retention.evidenceFrom)}${before}; a prune (record ${retention.seq}, ${when(retention.at)}) removed the snapshots taken before ${when(retention.cutoff)}\n`,
+        `netmon: note: the store holds evidence from ${retention.evidenceFrom === null ? '(no snapshot)' : when(retention.evidenceFrom)}${before}; a prune (record ${retention.seq}, ${when(retention.at)}) removed the snapshots taken before ${when(retention.cutoff)}${keptNewest(retention)}\n`,
       );
     }
   } finally {
@@ -189,7 +189,7 @@ export function verifyStore(flags: { db: string; output: 'text' | 'json' }, io: 
       const retention = store.retention();
       if (retention !== null) {
         io.stderr(
-          `netmon: note: the chain begins at the anchor a prune left (record ${retention.seq}, ${printable(retention.at)}): snapshots taken before ${printable(retention.cutoff)} were removed, and the store holds evidence from ${printable(retention.evidenceFrom ?? '(no snapshot)')}\n`,
+          `netmon: note: the chain begins at the anchor a prune left (record ${retention.seq}, ${printable(retention.at)}): snapshots taken before ${printable(retention.cutoff)} were removed${keptNewest(retention)}, and the store holds evidence from ${printable(retention.evidenceFrom ?? '(no snapshot)')}\n`,
         );
       }
     }
@@ -197,6 +197,11 @@ export function verifyStore(flags: { db: string; output: 'text' | 'json' }, io: 
     progress(null);
     store.close();
   }
+}
+
+/** When the oldest snapshot left is older than the prune's cutoff: it is the newest, which a prune keeps. Pure. */
+function keptNewest(retention: { cutoff: string; evidenceFrom: string | null }): string {
+  return retention.evidenceFrom !== null && Date.parse(retention.evidenceFrom) < Date.parse(retention.cutoff) ? ' (but the newest one, which a prune always keeps)' : '';
 }
 
 /** "400d", "12h", "30m", "90s" before now, or an ISO 8601 date. Pure. */

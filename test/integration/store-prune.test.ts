@@ -108,6 +108,8 @@ describe('prune', () => {
     expect(store.listSnapshots().map((s) => s.label)).toEqual(['day2']);
     expect(store.verify().ok).toBe(true);
     store.close();
+    // What is left is older than the cutoff: the notes say why it is there.
+    for (const command of ['gaps', 'verify-store']) expect(runCli([command, '--db', path]).stderr).toMatch(/taken before 2030-01-01\S* (were removed )?\(but the newest one, which a prune always keeps\)/);
   });
 
   it('a reader inside reading() keeps the store it began with while another connection prunes (what report, diff and verify --db use)', () => {
