@@ -258,6 +258,7 @@ export function buildProgram(io: CliIo): Command {
     .showSuggestionAfterError(true)
     .showHelpAfterError('(add --help for usage and examples)')
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    // Subcommands made with .command() inherit these two (commander's copyInheritedSettings).
     .exitOverride();
 
   program.option('--config <file>', 'configuration file (default: $NETMON_CONFIG, else ./netmon.conf when it exists)');
@@ -293,9 +294,7 @@ export function buildProgram(io: CliIo): Command {
 
   const snap = program
     .command('snapshot')
-    .description('print the current socket inventory; writes no file (for pipes and scripts)')
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .exitOverride();
+    .description('print the current socket inventory; writes no file (for pipes and scripts)');
   addCollectOptions(snap);
   snap.addHelpText('after', `${PATTERN_HELP}\n${EXAMPLES}`);
   snap.action(async (flags: CollectFlags) => runSnapshot(flags, io));
@@ -312,8 +311,6 @@ export function buildProgram(io: CliIo): Command {
     .option('--last <n>', 'only the last N of those (an --interval store holds 8,640 snapshots a day at 10 s)')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText('after', '\nExamples:\n  netmon snapshots --change CHG-1234        the pre and post captures of a change\n  netmon snapshots --last 20                the newest 20\n  netmon snapshots --from 24h --label pre   pre captures of the last day\n  netmon snapshots --from 2026-11-01 --to 2026-11-02 -o json\n')
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .exitOverride()
     .action(async (flags: import('./store-commands.js').SnapshotsFlags) => (await import('./store-commands.js')).listSnapshots(flags, io));
 
   program
@@ -324,8 +321,6 @@ export function buildProgram(io: CliIo): Command {
     .option('--to <time>', 'only those at or before this ISO time or age')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText('after', '\nA gap is time without evidence: a capture killed or stopped, a system suspended, captures that failed\nor found the store locked. Clock steps are not gaps; they shift the snapshot times after them.\n\nExamples:\n  netmon gaps                    every gap the store records\n  netmon gaps --from 30d -o json\n')
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .exitOverride()
     .action(async (flags: import('./store-commands.js').GapsFlags) => (await import('./store-commands.js')).listGaps(flags, io));
 
   program
@@ -334,8 +329,6 @@ export function buildProgram(io: CliIo): Command {
     .argument('<snapshot>', 'snapshot id (see netmon snapshots), first, latest, a label or an ISO time')
     .option('--db <path>', 'SQLite evidence store', 'netmon.db')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'ecs']).default('text'))
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .exitOverride()
     .addHelpText('after', '\nExamples:\n  netmon show 57\n  netmon show latest -o json\n  netmon show post          (the last snapshot labelled post)\n  netmon show 2026-11-23T02:00Z   (the last snapshot taken at or before that time)\n')
     .action(async (id: string, flags: { db: string; output: OutputFormat }) => (await import('./store-commands.js')).showSnapshot(id, flags, io));
 
@@ -344,8 +337,6 @@ export function buildProgram(io: CliIo): Command {
     .description('recompute the evidence store hash chain; names the first bad record (exit 4)')
     .option('--db <path>', 'SQLite evidence store', 'netmon.db')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .exitOverride()
     .action(async (flags: { db: string; output: 'text' | 'json' }) => (await import('./store-commands.js')).verifyStore(flags, io));
 
   program
@@ -361,8 +352,6 @@ export function buildProgram(io: CliIo): Command {
     .option('--expect <file>', 'expected changes (YAML): findings they cover are approved, what did not happen is missing')
     .addOption(new Option('--fail-on <severity>', 'exit 1 when a finding is at or above this severity').choices(['info', 'low', 'medium', 'high', 'critical']).default('medium'))
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'ecs']).default('text'))
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .exitOverride()
     .action(async (flags: import('./diff-command.js').DiffFlags) => (await import('./diff-command.js')).runDiff(flags, io));
 
   const baselineOptions = (cmd: Command): Command =>
@@ -376,13 +365,9 @@ export function buildProgram(io: CliIo): Command {
       .addOption(new Option('--fail-on <severity>', 'exit 1 when a finding that is not approved is at or above this severity').choices(['info', 'low', 'medium', 'high', 'critical']).default('medium'));
 
   baselineOptions(program.command('init').description('save the current inventory as the baseline for check and watch'))
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .exitOverride()
     .action(async (flags: import('./baseline-commands.js').BaselineFlags) => (await import('./baseline-commands.js')).runInit(flags, io));
 
   findingOptions(baselineOptions(program.command('check').description('compare the current inventory with the baseline; exit 1 at --fail-on (for cron and CI)')))
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .exitOverride()
     .action(async (flags: import('./baseline-commands.js').BaselineFlags & { output: OutputFormat }) => (await import('./baseline-commands.js')).runCheck(flags, io));
 
   findingOptions(baselineOptions(program.command('watch').description('capture every N seconds like --interval and print each change once, as it happens')))
@@ -392,8 +377,6 @@ export function buildProgram(io: CliIo): Command {
     .option('--label <text>', 'tag the snapshots')
     .option('--change <ticket>', 'tag the snapshots with a change ticket')
     .option('--take-over', TAKE_OVER_HELP)
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .exitOverride()
     .action(async (flags: import('./baseline-commands.js').BaselineFlags & CaptureFlags & { output: OutputFormat }) => (await import('./baseline-commands.js')).runWatch(flags, io));
 
   program
@@ -401,16 +384,12 @@ export function buildProgram(io: CliIo): Command {
     .description('write a commented default configuration file')
     .option('--path <file>', 'where to write it', 'netmon.conf')
     .option('--force', 'overwrite an existing file')
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .exitOverride()
     .action(async (flags: { path: string; force?: boolean }) => (await import('./apply-config.js')).initConfig(flags, io));
 
   program
     .command('keygen')
     .description('create the Ed25519 key pair that signs evidence packs (private key written 0600)')
     .option('--keys <dir>', 'directory for signer.key.pem/signer.pub.pem (Ed25519, the manifest) and signer.p12/signer.cert.pem (the PDF signature)', 'netmon-keys')
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .exitOverride()
     .action(async (flags: { keys: string }) => (await import('./pack-commands.js')).runKeygen(flags, io));
 
   program
@@ -433,8 +412,6 @@ export function buildProgram(io: CliIo): Command {
     .option('--sign-p12-passphrase-file <file>', 'read the passphrase of --sign-p12 from the first line of this file')
     .option('--no-pdf', 'leave report.pdf out (CSV and JSON only)')
     .addHelpText('after', '\nExamples:\n  netmon keygen\n  netmon report --change CHG-1234\n  netmon report --pre 12 --post latest --expect expected.yaml --out /srv/evidence\n  netmon report --from 7d                      (the last week, first and last snapshot)\n  netmon report --from 2026-11-01T00:00Z --to 2026-11-02T00:00Z\n  pdfsig reports/<pack>/report.pdf; netmon verify reports/<pack>\n')
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .exitOverride()
     .action(async (flags: import('./pack-commands.js').ReportFlags) => {
       const { ConfigError } = await import('../errors.js');
       if (flags.from !== undefined && (flags.pre !== undefined || flags.post !== undefined)) throw new ConfigError('E_USAGE', 'give --from/--to or --pre/--post, not both');
@@ -450,8 +427,6 @@ export function buildProgram(io: CliIo): Command {
     .description('check an evidence pack: file hashes, manifest signature, and with --db the store records (exit 4 on failure)')
     .argument('<pack>', 'pack directory')
     .option('--db <path>', 'also check the snapshot records against this evidence store')
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .exitOverride()
     .action(async (pack: string, flags: { db?: string }) => (await import('./pack-commands.js')).runVerify(pack, flags, io));
 
   program
@@ -462,8 +437,6 @@ export function buildProgram(io: CliIo): Command {
     .option('--vacuum', 'then give the freed space back to the file system (rewrites the file: needs as much free disk space again)')
     .option('--dry-run', 'say what would be removed, and change nothing')
     .addHelpText('after', '\nExamples:\n  netmon prune --older-than 400d --dry-run   what keeping 400 days would remove\n  netmon prune --older-than 400d             keep 400 days of evidence\n  netmon prune --older-than 2026-01-01 --vacuum\n')
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .exitOverride()
     .action(async (flags: { db: string; olderThan: string; vacuum?: boolean; dryRun?: boolean }) => (await import('./store-commands.js')).pruneStore(flags, io));
 
   return program;

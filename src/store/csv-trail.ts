@@ -308,10 +308,11 @@ export function checkCsvWritable(path: string): void {
   try {
     if (!fs.existsSync(path)) target = dirname(resolve(path));
     fs.accessSync(target, fs.constants.W_OK);
-    const isDirectory = fs.statSync(target).isDirectory();
+    const st = fs.statSync(target);
+    const isDirectory = st.isDirectory();
     if (target !== path && !isDirectory) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     if (target === path && isDirectory) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    const special = target === path ? specialFileKind(fs.statSync(path)) : null;
+    const special = target === path ? specialFileKind(st) : null;
     if (special !== null) {
       // /dev/stdout, a pipe: the trail is appended to, synced, measured and checked for torn
       // lines, which only a regular file allows (a pipe took the rows and then failed the sync).

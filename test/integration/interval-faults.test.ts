@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -36,6 +36,13 @@ async function waitFor(cond: () => boolean, ms = 15_000): Promise<void> {
   }
 }
 
+/** What a child has written to stderr so far. */
+function collectStderr(child: ChildProcess): () => string {
+  let text = '';
+  child.stderr!.on('data', (d: Buffer) => (text += d.toString()));
+  return () => text;
+}
+
 function startInterval(db: string, csv: string, seconds = '0.2') {
   return spawn(process.execPath, [CLI, '--interval', seconds, '--db', db, '--csv', csv, '--no-hash-binaries'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
 }
@@ -64,14 +71,13 @@ describe('--interval under faults', () => {
     const db = join(dir, `${signal}.db`);
     const csv = join(dir, `${signal}.csv`);
     const child = startInterval(db, csv, '0.3');
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const stderr = collectStderr(child);
     await waitFor(() => snapshotCount(db) >= 2);
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     child.kill(signal);
-    expect(await exited, stderr).toBe(0);
-    expect(stderr).toContain(`${signal}: finishing the current capture`);
-    expect(stderr).toMatch(/stopped after \d+ captures?/);
+    expect(await exited, stderr()).toBe(0);
+    expect(stderr()).toContain(`${signal}: finishing the current capture`);
+    expect(stderr()).toMatch(/stopped after \d+ captures?/);
     expect(runCli(['verify-store', '--db', db]).status).toBe(0);
     const next = runCli(['--once', '--db', db, '--csv', csv, '--no-hash-binaries']);
     expect(next.status, next.stderr).toBe(0);
@@ -88,8 +94,7 @@ describe('--interval under faults', () => {
     // Ticks every second; the stop lands between two of them (a pause during a tick shows as a
     // long tick, not as a gap: see docs/evidence-store.md).
     const child = startInterval(db, csv, '1');
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const stderr = collectStderr(child);
     await waitFor(() => snapshotCount(db) >= 2);
     const gapsOf = () => {
       const store = EvidenceStore.open(db, { readonly: true });
@@ -108,10 +113,10 @@ describe('--interval under faults', () => {
     await sleep(3500);
     child.kill('SIGCONT');
     const resumedAt = Date.now();
-    await waitFor(() => /recorded a gap in monitoring from .* \(the capture did not run: the system was suspended, or the process was stopped or got no CPU\)/.test(stderr));
+    await waitFor(() => /recorded a gap in monitoring from .* \(the capture did not run: the system was suspended, or the process was stopped or got no CPU\)/.test(stderr()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
-    expect(await exited, stderr).toBe(0);
+    expect(await exited, stderr()).toBe(0);
     const gaps = gapsOf();
     expect(gaps).toHaveLength(1);
     expect(gaps[0]!.reason).toBe('paused');
@@ -171,8 +176,7 @@ describe('--interval under faults', () => {
     const db = join(dir, 'busy.db');
     const csv = join(dir, 'busy.csv');
     const child = startInterval(db, csv, '0.3');
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const stderr = collectStderr(child);
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
       await waitFor(() => snapshotCount(db) >= 2);
@@ -180,14 +184,14 @@ describe('--interval under faults', () => {
       const { released } = await holdWriteLock(db, 7000);
       const heldAt = Date.now();
       const before = snapshotCount(db);
-      await waitFor(() => /warning: the evidence store .*busy\.db was locked by another process for longer than netmon waits/.test(stderr), 12_000);
+      await waitFor(() => /warning: the evidence store .*busy\.db was locked by another process for longer than netmon waits/.test(stderr()), 12_000);
       expect(await released).toBe(0);
       const releasedAt = Date.now();
-      await waitFor(() => /recorded a gap in monitoring from .* \(captures could not be stored: another process .* kept the evidence store locked/.test(stderr), 10_000);
+      await waitFor(() => /recorded a gap in monitoring from .* \(captures could not be stored: another process .* kept the evidence store locked/.test(stderr()), 10_000);
       await waitFor(() => snapshotCount(db) >= before + 2);
       expect(child.exitCode).toBe(null);
       child.kill('SIGTERM');
-      expect(await exited, stderr).toBe(0);
+      expect(await exited, stderr()).toBe(0);
       const store = EvidenceStore.open(db, { readonly: true });
       const gaps = store.gaps();
       store.close();
@@ -218,23 +222,22 @@ describe('--interval under faults', () => {
       writeFileSync(offset, '+0\n');
       const env = { ...process.env, LD_PRELOAD: faketime!, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' };
       const child = spawn(process.execPath, [CLI, '--interval', '0.3', '--db', db, '--csv', csv, '--no-hash-binaries'], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
-      let stderr = '';
-      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const stderr = collectStderr(child);
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
       try {
         await waitFor(() => snapshotCount(db) >= 2);
         writeFileSync(offset, '+600\n');
-        await waitFor(() => /clock was set forward by about 600\.\d s between the previous capture and snapshot \d+ \(not a gap: netmon kept capturing; recorded in the store\); times from then on are shifted by that much/.test(stderr));
+        await waitFor(() => /clock was set forward by about 600\.\d s between the previous capture and snapshot \d+ \(not a gap: netmon kept capturing; recorded in the store\); times from then on are shifted by that much/.test(stderr()));
         const afterForward = snapshotCount(db);
         await waitFor(() => snapshotCount(db) >= afterForward + 2);
         writeFileSync(offset, '+0\n');
-        await waitFor(() => /clock was set back by about 600\.\d s between the previous capture and snapshot \d+/.test(stderr));
+        await waitFor(() => /clock was set back by about 600\.\d s between the previous capture and snapshot \d+/.test(stderr()));
         child.kill('SIGTERM');
-        expect(await exited, stderr).toBe(0);
+        expect(await exited, stderr()).toBe(0);
       } finally {
         child.kill('SIGKILL');
       }
-      expect(stderr).not.toMatch(/gap in monitoring/);
+      expect(stderr()).not.toMatch(/gap in monitoring/);
       const store = EvidenceStore.open(db, { readonly: true });
       let times: number[];
       let listed: { id: number; takenAt: string }[];
