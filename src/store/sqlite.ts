@@ -143,3 +143,52 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
     throw storeError(error, path, 'cannot open the evidence store');
   }
 }
+
+/** What `RowsBySeq#take` returns for a seq without rows (read only). */
+const NONE: readonly unknown[][] = [];
+
+/**
+ * The rows of a query ordered by their first column (a record's seq), read in step with the
+ * chain: a merge join in place of a lookup per record. Holds the one row read ahead; `close()`
+ * ends the query (a statement cannot run again while it is being iterated).
+ */
+export class RowsBySeq {
+  private readonly rows: IterableIterator<unknown[]>;
+  private ahead: unknown[] | undefined;
+
+  constructor(statement: Statement, ...params: unknown[]) {
+    this.rows = statement.raw().iterate(...params) as unknown as IterableIterator<unknown[]>;
+    this.ahead = this.rows.next().value as unknown[] | undefined;
+  }
+
+  /** The seq of the next row not taken yet; Infinity when none is left. */
+  get nextSeq(): number {
+    return this.ahead === undefined ? Infinity : Number(this.ahead[0]);
+  }
+
+  /** Pass over the rows below `seq`: the seq of the first of them, or null when there was none. */
+  skipBelow(seq: number): number | null {
+    let first: number | null = null;
+    while (this.ahead !== undefined && Number(this.ahead[0]) < seq) {
+      first ??= Number(this.ahead[0]);
+      this.ahead = this.rows.next().value as unknown[] | undefined;
+    }
+    return first;
+  }
+
+  /** The rows of `seq` (after the rows below it), without their seq column. */
+  take(seq: number): readonly unknown[][] {
+    this.skipBelow(seq);
+    if (this.ahead === undefined || Number(this.ahead[0]) !== seq) return NONE;
+    const taken: unknown[][] = [];
+    while (this.ahead !== undefined && Number(this.ahead[0]) === seq) {
+      taken.push(this.ahead.slice(1));
+      this.ahead = this.rows.next().value as unknown[] | undefined;
+    }
+    return taken;
+  }
+
+  close(): void {
+    this.rows.return?.();
+  }
+}

@@ -358,10 +358,95 @@ describe('verify-store detects tampering (each case on a fresh copy of a real st
     expect(r.stderr).toMatch(/was changed: its body no longer matches its digest/);
   });
 
+  // verify-store reads the snapshots index, and which records have events or checkpoint rows,
+  // in step with the chain (a merge join): rows it does not claim on the way are named too.
+  it('a snapshots index row deleted is named at its record', () => {
+    const file = tampered((db) => {
+      expect(db.prepare('DELETE FROM snapshots WHERE id = 5').run().changes).toBe(1);
+    });
+    expectVerifyFailsAt(file, 5, /its row in the snapshots index is missing/);
+  });
+
+  it('a snapshots index row added for a session record, or past the chain, is named', () => {
+    const copyOfRow = (db: Database, id: number): void => {
+      db.prepare('INSERT INTO snapshots (id, taken_at, host, label, change_ticket, sockets, attributed, checkpoint, session) SELECT ?, taken_at, host, label, change_ticket, sockets, attributed, checkpoint, session FROM snapshots WHERE id = 7').run(id);
+    };
+    expectVerifyFailsAt(tampered((db) => copyOfRow(db, 6)), 6, /a row in the snapshots index has no record in the chain/);
+    expectVerifyFailsAt(tampered((db) => copyOfRow(db, 9)), 9, /a row in the snapshots index has no record in the chain/);
+    // Both: the first is named.
+    expectVerifyFailsAt(
+      tampered((db) => {
+        copyOfRow(db, 9);
+        copyOfRow(db, 6);
+      }),
+      6,
+    );
+  });
+
+  it('events rows past the last record are named', () => {
+    const file = tampered((db) => {
+      db.prepare('INSERT INTO events (snapshot_id, item_id, op) VALUES (12, ?, 1)').run(item.timeWait);
+    });
+    expectVerifyFailsAt(file, 12, /events or checkpoint rows refer to a record that does not exist/);
+  });
+
   it('snapshots.host of one row changed is detected', () => {
     const file = tampered((db) => {
       expect(db.prepare("UPDATE snapshots SET host = 'forged-host' WHERE id = 4").run().changes).toBe(1);
     });
     expectVerifyFailsAt(file, 4, /snapshots index does not match/);
+  });
+});
+
+describe('a store with several checkpoints', () => {
+  // A checkpoint hashes only the items that are new to it: those of the set before it were
+  // checked when they entered (one read sees each item row once). An item that first enters the
+  // set at a checkpoint is still checked there.
+  let several: string;
+  beforeAll(() => {
+    several = join(dir, 'several.db');
+    const store = EvidenceStore.open(several, { checkpointEvery: 2 });
+    store.beginSession({ interval: null });
+    for (const t of changingSequence()) store.appendSnapshot(t.snapshot, { label: t.label, change: t.change });
+    store.close();
+  });
+
+  /** Checkpoint seqs, and for each item the seq of the first record whose set it enters. */
+  function entries(file: string): { checkpoints: number[]; firstIn: Map<number, number> } {
+    let result = { checkpoints: [] as number[], firstIn: new Map<number, number>() };
+    withRaw(file, (db) => {
+      const checkpoints = db.prepare('SELECT DISTINCT snapshot_id FROM checkpoint_items ORDER BY snapshot_id').pluck().all().map(Number);
+      const rows = db.prepare('SELECT snapshot_id AS seq, item_id AS id FROM checkpoint_items UNION ALL SELECT snapshot_id, item_id FROM events WHERE op = 1 ORDER BY seq').all() as { seq: number; id: number }[];
+      const firstIn = new Map<number, number>();
+      for (const r of rows) if (!firstIn.has(r.id)) firstIn.set(r.id, r.seq);
+      result = { checkpoints, firstIn };
+    });
+    return result;
+  }
+
+  it('verifies intact, with every host of its checkpoints matched', () => {
+    const { checkpoints } = entries(several);
+    expect(checkpoints.length).toBeGreaterThanOrEqual(3);
+    const r = runCli(['verify-store', '--db', several], { cwd: dir });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('verified');
+  });
+
+  it('an item body changed is named at the record where the item first entered, checkpoint or not', () => {
+    const { checkpoints, firstIn } = entries(several);
+    // One item that first enters at a later checkpoint, one that enters before and stays in it.
+    const atCheckpoint = [...firstIn].find(([, seq]) => seq !== checkpoints[0] && checkpoints.includes(seq));
+    expect(atCheckpoint, 'an item that first enters the set at a later checkpoint').toBeDefined();
+    const carried = [...firstIn].find(([, seq]) => seq === checkpoints[0]);
+    expect(carried).toBeDefined();
+    for (const [id, seq] of [atCheckpoint!, carried!]) {
+      const file = join(dir, `several-${id}.db`);
+      copyFileSync(several, file);
+      withRaw(file, (db) => {
+        const body = String(db.prepare('SELECT body FROM items WHERE id = ?').pluck().get(id));
+        expect(db.prepare('UPDATE items SET body = ? WHERE id = ?').run(`${body} `, id).changes).toBe(1);
+      });
+      expectVerifyFailsAt(file, seq, /was changed: its body no longer matches its digest/);
+    }
   });
 });
