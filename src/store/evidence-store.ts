@@ -13,7 +13,7 @@ import { createEmpty, openDatabase, RowsBySeq, storeError, type Database, type S
 import { isArrayBody, parseSocketBody, socketBody } from './socket-body.js';
 
 /** Schema version this build writes (PRAGMA user_version). */
-export const STORE_SCHEMA_VERSION = 5;
+export const STORE_SCHEMA_VERSION = 6;
 /** The oldest store schema this netmon reads without migrating it. */
 const OLDEST_READABLE_SCHEMA = 1;
 
@@ -51,7 +51,15 @@ const MIGRATIONS: string[] = [
   // every row of the store (which held the write lock for as long as the store is large).
   `CREATE INDEX events_by_item ON events (item_id);
    CREATE INDEX checkpoint_items_by_item ON checkpoint_items (item_id);`,
+  // 6: the records that are not snapshots (sessions, gaps, clock steps, prunes: a few among
+  // millions of ticks) indexed by kind, so that \`gaps\`, the retention note and a session's
+  // interval read those, not the whole chain. Queries repeat the index's condition
+  // (RARE_RECORDS), which is how SQLite knows it may use a partial index.
+  `CREATE INDEX records_by_kind ON records (kind) WHERE kind <> 'snapshot';`,
 ];
+
+/** The condition of the records_by_kind index (schema 6), for queries of records other than snapshots. */
+const RARE_RECORDS = "kind <> 'snapshot'";
 
 type ItemKind = 'socket' | 'process' | 'namespace' | 'context';
 
@@ -640,7 +648,7 @@ export class EvidenceStore {
   private sessionInterval(seq: number): number | null {
     const record = this.stmt("SELECT body FROM records WHERE seq = ? AND kind = 'session'").get(seq);
     if (record) return this.parseStored<{ interval: number | null }>(String(record.body), `session record ${seq}`).interval;
-    const carried = this.stmt("SELECT json_extract(body, '$.sessions.\"' || ? || '\"') FROM records WHERE kind = 'prune' AND json_valid(body) ORDER BY seq DESC").pluck();
+    const carried = this.stmt(`SELECT json_extract(body, '$.sessions."' || ? || '"') FROM records WHERE kind = 'prune' AND ${RARE_RECORDS} AND json_valid(body) ORDER BY seq DESC`).pluck();
     for (const interval of carried.iterate(String(seq))) if (typeof interval === 'number') return interval;
     return null;
   }
@@ -1241,10 +1249,10 @@ export class EvidenceStore {
   /** The last prune and the oldest snapshot it left, or null when the store was never pruned. */
   retention(): RetentionRecord | null {
     // A prune sets the anchor, and its record follows it: without an anchor there is none to
-    // look for (records are not indexed by kind: the lookup reads the chain back to it).
+    // look for (and before schema 6, which indexes records by kind, looking read the whole chain).
     const anchor = this.pruneAnchor();
     if (anchor === null) return null;
-    const row = this.stmt("SELECT seq, at, body FROM records WHERE kind = 'prune' AND seq > ? ORDER BY seq DESC LIMIT 1").get(anchor.seq);
+    const row = this.stmt(`SELECT seq, at, body FROM records WHERE kind = 'prune' AND ${RARE_RECORDS} AND seq > ? ORDER BY seq DESC LIMIT 1`).get(anchor.seq);
     if (!row) return null;
     const body = this.parseStored<{ cutoff: string }>(String(row.body), `prune record ${Number(row.seq)}`);
     const oldest = this.stmt('SELECT MIN(taken_at) FROM snapshots').pluck().get() as unknown;
@@ -1370,14 +1378,14 @@ export class EvidenceStore {
 
   /** Gap records, oldest first. */
   gaps(): GapRecord[] {
-    return this.stmt("SELECT seq, body FROM records WHERE kind = 'gap' ORDER BY seq")
+    return this.stmt(`SELECT seq, body FROM records WHERE kind = 'gap' AND ${RARE_RECORDS} ORDER BY seq`)
       .all()
       .map((r) => ({ seq: Number(r.seq), ...this.parseStored<{ from: string; to: string; reason: string }>(String(r.body), `gap record ${Number(r.seq)}`) }));
   }
 
   /** The clock steps recorded (`recordClockStep`), oldest first. */
   clockSteps(): ClockStepRecord[] {
-    return this.stmt("SELECT seq, at, body FROM records WHERE kind = 'clock' ORDER BY seq")
+    return this.stmt(`SELECT seq, at, body FROM records WHERE kind = 'clock' AND ${RARE_RECORDS} ORDER BY seq`)
       .all()
       .map((r) => ({ seq: Number(r.seq), at: String(r.at), stepMs: Number(this.parseStored<{ stepMs: number }>(String(r.body), `clock record ${Number(r.seq)}`).stepMs) }));
   }
@@ -1412,7 +1420,8 @@ export class EvidenceStore {
 
   private verifyChain(rows: ChainRows, onProgress?: (records: number, total: number) => void): VerifyResult {
     const anchor = this.pruneAnchor();
-    const total = onProgress ? Number(this.stmt('SELECT COUNT(*) FROM records').pluck().get()) : 0;
+    // A chain's records are numbered without holes (verification names any): the count without reading them all.
+    const total = onProgress ? Number(this.stmt('SELECT COALESCE(MAX(seq) - MIN(seq) + 1, 0) FROM records').pluck().get()) : 0;
     let prev = anchor?.hash ?? GENESIS_HASH;
     let expected = (anchor?.seq ?? 0) + 1;
     let records = 0;

@@ -75,7 +75,7 @@ beforeAll(() => {
 });
 
 describe('EvidenceStore (real SQLite files)', () => {
-  it('creates schema version 5 in WAL mode, and reopening does not migrate again', () => {
+  it('creates schema version 6 in WAL mode, and reopening does not migrate again', () => {
     const { db } = freshPath();
     const first = EvidenceStore.open(db, { now: () => new Date('2026-01-01T00:00:00.000Z') });
     first.appendSnapshot(changingSequence()[0]!.snapshot);
@@ -90,14 +90,15 @@ describe('EvidenceStore (real SQLite files)', () => {
         indexes: raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name").pluck().all(),
       }));
     const created = schema();
-    expect(created.version).toBe(5);
+    expect(created.version).toBe(STORE_SCHEMA_VERSION);
+    expect(STORE_SCHEMA_VERSION).toBe(6);
     expect(created.journal).toBe('wal');
     expect(created.meta).toEqual([
       { key: 'created_at', value: '2026-01-01T00:00:00.000Z' },
       { key: 'created_by', value: 'netmon' },
     ]);
     expect(created.tables).toEqual(['checkpoint_items', 'events', 'hash_cache', 'items', 'meta', 'records', 'snapshots', 'writer']);
-    expect(created.indexes).toEqual(['checkpoint_items_by_item', 'events_by_item', 'snapshots_by_change']);
+    expect(created.indexes).toEqual(['checkpoint_items_by_item', 'events_by_item', 'records_by_kind', 'snapshots_by_change']);
 
     // Reopen with another clock: a second migration would fail (tables exist) or rewrite meta.
     const again = EvidenceStore.open(db, { now: () => new Date('2030-06-06T00:00:00.000Z') });
@@ -370,12 +371,14 @@ describe('EvidenceStore (real SQLite files)', () => {
     store.close();
   });
 
-  it('refuses a store written with a newer schema (FormatError "expected 5, received 6") and leaves the file unchanged', () => {
+  it('refuses a store written with a newer schema (FormatError "expected N, received N + 1") and leaves the file unchanged', () => {
+    const newer = STORE_SCHEMA_VERSION + 1;
+    const refusal = `expected ${STORE_SCHEMA_VERSION}, received ${newer}`;
     const { db } = freshPath();
     const store = EvidenceStore.open(db);
     appendAll(store, changingSequence().slice(0, 2));
     store.close();
-    withRaw(db, (raw) => raw.pragma('user_version = 6'));
+    withRaw(db, (raw) => raw.pragma(`user_version = ${newer}`));
     expect(existsSync(`${db}-wal`)).toBe(false);
     const before = sha256File(db);
 
@@ -387,14 +390,14 @@ describe('EvidenceStore (real SQLite files)', () => {
         error = e;
       }
       expect(error, JSON.stringify(options)).toBeInstanceOf(FormatError);
-      expect((error as Error).message).toContain('expected 5, received 6');
+      expect((error as Error).message).toContain(refusal);
       expect((error as Error).message).toContain(db);
     }
     const cli = runCli(['snapshots', '--db', db]);
     expect(cli.status).toBe(3);
-    expect(cli.stderr).toContain('expected 5, received 6');
+    expect(cli.stderr).toContain(refusal);
     expect(sha256File(db)).toBe(before);
-    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(6);
+    expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(newer);
   });
 
   it('namespace counts changing alone (a process started, TIME_WAIT sockets expired) store no events: each snapshot record keeps its own counts', () => {
@@ -430,7 +433,8 @@ describe('EvidenceStore (real SQLite files)', () => {
     [2, 'sockets as objects'],
     [3, 'record layout 2: no changes digest'],
     [4, 'no indexes of rows by item'],
-  ])('reads a store of schema %i (%s) as it is, and migrates it to 5 on the first write without touching its records', (schema) => {
+    [5, 'no index of records by kind'],
+  ])('reads a store of schema %i (%s) as it is, and migrates it to 6 on the first write without touching its records', (schema) => {
     // test/fixtures/store/schema-N.db: changingSequence() appended by netmon at store schema N.
     const { dir } = freshPath();
     const db = join(dir, 'old.db');
@@ -465,7 +469,7 @@ describe('EvidenceStore (real SQLite files)', () => {
     const migratedAppend = writer.appendSnapshot(next.snapshot, { label: next.label, change: next.change });
     writer.close();
     expect(withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })))).toBe(STORE_SCHEMA_VERSION);
-    expect(withRaw(db, (raw) => raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%_by_item' ORDER BY name").pluck().all())).toEqual(['checkpoint_items_by_item', 'events_by_item']);
+    expect(withRaw(db, (raw) => raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%_by_%' ORDER BY name").pluck().all())).toEqual(['checkpoint_items_by_item', 'events_by_item', 'records_by_kind', 'snapshots_by_change']);
     // A change of stored form is no change for the caller: only the socket that really opened and
     // the one that closed (else --once would warn of every listener as new).
     expect(migratedAppend.added).toBeGreaterThan(0);
