@@ -264,7 +264,7 @@ export async function pruneStore(flags: { db: string; olderThan: string; vacuum?
     const recorded = result.records.length === 1 ? `record ${result.record}` : `${result.records.length} prune records, one for each step (${result.records[0]} to ${result.record})`;
     io.stderr(
       `netmon: pruned ${count(result.removedSnapshots, 'snapshot')} (${count(result.removedRecords, 'record')}) older than ${cutoff.toISOString()} from ${flags.db}; ` +
-        `recorded as ${recorded}, the chain still verifies\n`,
+        `recorded as ${recorded}; netmon verify-store checks the chain that remains\n`,
     );
     if (flags.vacuum) {
       const { before, after } = store.compact();
