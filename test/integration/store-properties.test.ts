@@ -119,8 +119,8 @@ describe('evidence store over random histories', () => {
     'a checkpoint row removed': (db, pick) => changeOne(db, 'SELECT rowid FROM (SELECT ROW_NUMBER() OVER () AS rowid FROM checkpoint_items)', pick, 'DELETE FROM checkpoint_items WHERE (snapshot_id, item_id) = (SELECT snapshot_id, item_id FROM checkpoint_items ORDER BY snapshot_id, item_id LIMIT 1 OFFSET ? - 1)'),
     'an events row added to a snapshot': (db, pick) => {
       // An item of the store entering a snapshot whose set does not hold it, or leaving one that does.
-      const snapshots = db.prepare('SELECT id FROM snapshots ORDER BY id').pluck().all() as number[];
-      const items = db.prepare('SELECT id FROM items ORDER BY id').pluck().all() as number[];
+      const snapshots = db.prepare('SELECT id FROM snapshots ORDER BY id').pluck().all() as unknown as number[];
+      const items = db.prepare('SELECT id FROM items ORDER BY id').pluck().all() as unknown as number[];
       if (snapshots.length === 0 || items.length === 0) return false;
       const snapshot = snapshots[pick % snapshots.length]!;
       const item = items[Math.floor(pick / snapshots.length) % items.length]!;
@@ -132,7 +132,7 @@ describe('evidence store over random histories', () => {
 
   /** Apply `sql` to the `pick`-th row (mod their number) that `rows` lists; false when there is none to change. */
   function changeOne(db: Database, rows: string, pick: number, sql: string): boolean {
-    const keys = db.prepare(rows).pluck().all() as number[];
+    const keys = db.prepare(rows).pluck().all() as unknown as number[];
     if (keys.length === 0) return false;
     return db.prepare(sql).run(keys[pick % keys.length]!).changes === 1;
   }
