@@ -536,7 +536,7 @@ export class EvidenceStore {
       store.prepareSchema();
     } catch (error) {
       db.close();
-      throw error instanceof StoreError || error instanceof FormatError ? error : storeError(error, path, 'cannot read the evidence store');
+      throw error instanceof StoreError || error instanceof FormatError ? error : storeError(error, path, options.readonly ? 'cannot read the evidence store' : 'cannot open the evidence store for writing');
     }
     return store;
   }

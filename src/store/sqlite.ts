@@ -1,4 +1,4 @@
-import { closeSync, constants, existsSync, openSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, statfsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
@@ -82,13 +82,34 @@ function explain(error: unknown, path: string): string {
   }
   if (code === 'SQLITE_NOTADB') return `${path} is not an SQLite database (or is encrypted or corrupt)`;
   if (code === 'SQLITE_CORRUPT') return `${path} is corrupt`;
-  if (code === 'SQLITE_FULL') return `no space left on the device holding ${path}`;
+  if (code === 'SQLITE_FULL') return `${NO_SPACE} ${path}`;
   if (code === 'SQLITE_READONLY') return `${path} is read-only`;
   if (code === 'SQLITE_CANTOPEN') return cantOpen(path);
   if (code === 'SQLITE_BUSY') return `${path} is locked by another process`;
-  if (code === 'SQLITE_IOERR' || (typeof code === 'string' && code.startsWith('SQLITE_IOERR'))) return `input/output error on ${path}`;
+  if (code === 'SQLITE_IOERR' || (typeof code === 'string' && code.startsWith('SQLITE_IOERR'))) {
+    // SQLite reports a file system too full to extend its shared-memory index (32 KiB) as an
+    // input/output error (SQLITE_IOERR_SHMSIZE), not as SQLITE_FULL: look at the free space.
+    const free = freeBytes(dirname(path));
+    if (free !== null && free < NEARLY_FULL_BYTES) return `${NO_SPACE} ${path} (${free} bytes free; SQLite reported ${code})`;
+    return `input/output error on ${path} (${code})`;
+  }
   if (errnoCode(error)) return describeErrno(error, 'opening', path);
   return `${path}: ${(error as Error).message}`;
+}
+
+const NO_SPACE = 'no space left on the device holding';
+
+/** Free space below which an input/output error of SQLite is taken for a full file system (its shared-memory index needs 32 KiB). */
+const NEARLY_FULL_BYTES = 64 * 1024;
+
+/** Bytes an unprivileged process may still write on the file system holding `dir`, or null when unknown. */
+function freeBytes(dir: string): number | null {
+  try {
+    const fsInfo = statfsSync(dir);
+    return Number(fsInfo.bavail) * Number(fsInfo.bsize);
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -105,10 +126,13 @@ export function storeBusy(error: unknown): boolean {
 export function storeError(error: unknown, path: string, doing: string): StoreError {
   if (error instanceof StoreError) return error;
   const code = (error as { code?: unknown }).code;
-  return new StoreError(typeof code === 'string' ? `E_${code}` : 'E_STORE', `${doing}: ${explain(error, path)}`, {
-    cause: error,
-    ...(storeBusy(error) ? { hint: 'another process kept it locked for longer than netmon waits (a prune, or a long reader of a store on a shared file system); try again when it is done' } : {}),
-  });
+  const why = explain(error, path);
+  const hint = storeBusy(error)
+    ? 'another process kept it locked for longer than netmon waits (a prune, or a long reader of a store on a shared file system); try again when it is done'
+    : why.startsWith(NO_SPACE)
+      ? `free some space on the file system holding ${dirname(path)}, then run again (readers need room too: SQLite maps a 32 KiB index beside the store)`
+      : undefined;
+  return new StoreError(typeof code === 'string' ? `E_${code}` : 'E_STORE', `${doing}: ${why}`, { cause: error, ...(hint === undefined ? {} : { hint }) });
 }
 
 /**

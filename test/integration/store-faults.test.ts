@@ -74,6 +74,44 @@ describe.skipIf(skipFull)('a full disk', () => {
     for (const name of readdirSync(small)) rmSync(join(small, name), { force: true });
   });
 
+  it('a file system too full for the shared-memory index of SQLite: writers and readers say the device is full (not an I/O error), exit 3, the store unchanged', () => {
+    expect(mounted, 'tmpfs mounted').toBe(true);
+    const path = join(small, 'brim.db');
+    const store = EvidenceStore.open(path);
+    store.appendSnapshot(makeSnapshot({ sockets: [makeSocket()] }));
+    store.close();
+    const before = sha(path);
+    // Fill every byte: SQLite then fails to extend its index file (SQLITE_IOERR_SHMSIZE), which
+    // it reports as an input/output error.
+    let filler = 0;
+    for (const size of [16 * 1024, 1024, 64]) {
+      try {
+        for (;;) writeFileSync(join(small, `brim-${filler++}`), Buffer.alloc(size));
+      } catch {
+        // ENOSPC: full at this size
+      }
+    }
+    let error: unknown;
+    try {
+      EvidenceStore.open(path).close();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as Error).message).toContain(`cannot open the evidence store for writing: no space left on the device holding ${path}`);
+    expect((error as StoreError).hint).toContain(`free some space on the file system holding ${small}`);
+    for (const args of [['snapshots'], ['verify-store']]) {
+      const r = runCli([...args, '--db', path]);
+      expect(r.status, r.stderr).toBe(3);
+      expect(r.stderr).toContain(`cannot read the evidence store: no space left on the device holding ${path}`);
+      expect(r.stderr).not.toContain('input/output error');
+    }
+    expect(sha(path)).toBe(before);
+    for (const name of readdirSync(small)) if (name.startsWith('brim-')) rmSync(join(small, name), { force: true });
+    expect(runCli(['verify-store', '--db', path]).status).toBe(0);
+    for (const name of readdirSync(small)) rmSync(join(small, name), { force: true });
+  });
+
   it('a prune that finds no room for its log fails with the cause, changes nothing, and completes once there is room', () => {
     expect(mounted, 'tmpfs mounted').toBe(true);
     const path = join(small, 'prune.db');
