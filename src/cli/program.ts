@@ -407,7 +407,7 @@ export function buildProgram(io: CliIo): Command {
     .option('--keys <dir>', 'signing keys from netmon keygen', 'netmon-keys')
     .option('--expect <file>', 'expected changes: findings they cover are approved')
     .option('--controls <file>', 'controls catalogue (default: templates/controls.yaml)')
-    .option('--sign-p12 <file>', 'sign report.pdf with this PKCS#12 identity (for example CA-issued) instead of the keygen one')
+    .option('--sign-p12 <file>', 'sign report.pdf with this PKCS#12 identity, RSA or EC (for example CA-issued), instead of the keygen one')
     .option('--sign-p12-passphrase <text>', 'passphrase of --sign-p12 (default: none; visible in the process list, prefer the file)')
     .option('--sign-p12-passphrase-file <file>', 'read the passphrase of --sign-p12 from the first line of this file')
     .option('--no-pdf', 'leave report.pdf out (CSV and JSON only)')

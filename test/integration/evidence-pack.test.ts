@@ -214,12 +214,31 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     const ecP12 = join(dir, 'ec.p12');
     expect(spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', ecKey, '-out', ecCrt, '-days', '1', '-subj', '/CN=ec'], { encoding: 'utf8' }).status).toBe(0);
     expect(spawnSync('openssl', ['pkcs12', '-export', '-inkey', ecKey, '-in', ecCrt, '-out', ecP12, '-passout', 'pass:x'], { encoding: 'utf8' }).status).toBe(0);
-    const ec = cli(['report', '--change', 'CHG-77', '--db', db, '--out', join(dir, 'own-ec'), '--sign-p12', ecP12, '--sign-p12-passphrase', 'x']);
-    expect(ec.status).toBe(2);
-    expect(ec.stderr).toContain('holds a certificate that is not RSA');
     const v = cli(['verify', out.startsWith('/') ? out : join(dir, out)]);
     expect(v.status, v.stderr).toBe(0);
     expect(v.stdout).toContain('report.pdf signature valid');
+    // An EC (ECDSA P-256) identity, as many CAs issue now: signed with ecdsa-with-SHA256, which
+    // pdfsig and netmon verify accept.
+    const ec = cli(['report', '--change', 'CHG-77', '--db', db, '--out', join(dir, 'own-ec'), '--sign-p12', ecP12, '--sign-p12-passphrase', 'x']);
+    expect(ec.status, ec.stderr).toBe(0);
+    const ecPack = ec.stdout.trim();
+    const ecSig = spawnSync('pdfsig', [join(ecPack, 'report.pdf')], { encoding: 'utf8' });
+    expect(ecSig.stdout).toContain('Signer Certificate Common Name: ec');
+    expect(ecSig.stdout).toContain('Signature is Valid.');
+    expect(readFileSync(join(ecPack, 'signer.cert.pem'), 'utf8').replace(/\s+/g, '')).toBe(readFileSync(ecCrt, 'utf8').replace(/\s+/g, ''));
+    const ecVerified = cli(['verify', ecPack]);
+    expect(ecVerified.status, ecVerified.stderr).toBe(0);
+    expect(ecVerified.stdout).toContain('report.pdf signature valid');
+    // A key type the PDF signature does not support is refused before anything is written.
+    const edKey = join(dir, 'ed.key');
+    const edCrt = join(dir, 'ed.crt');
+    const edP12 = join(dir, 'ed.p12');
+    expect(spawnSync('openssl', ['req', '-x509', '-newkey', 'ed25519', '-nodes', '-keyout', edKey, '-out', edCrt, '-days', '1', '-subj', '/CN=ed'], { encoding: 'utf8' }).status).toBe(0);
+    expect(spawnSync('openssl', ['pkcs12', '-export', '-inkey', edKey, '-in', edCrt, '-out', edP12, '-passout', 'pass:x'], { encoding: 'utf8' }).status).toBe(0);
+    const ed = cli(['report', '--change', 'CHG-77', '--db', db, '--out', join(dir, 'own-ed'), '--sign-p12', edP12, '--sign-p12-passphrase', 'x']);
+    expect(ed.status).toBe(2);
+    expect(ed.stderr).toContain('holds a ed25519 key; the PDF signature supports RSA and EC (ECDSA) keys');
+    expect(() => readdirSync(join(dir, 'own-ed'))).toThrow();
   });
 
   it('a second pack of the same window in the same second goes to <name>-2: never over another, never refused', () => {

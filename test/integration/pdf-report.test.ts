@@ -7,7 +7,7 @@ import { diffSnapshots } from '../../src/diff/diff-snapshots.js';
 import { loadControlsCatalogue } from '../../src/findings/controls.js';
 import { evaluateFindings } from '../../src/findings/evaluate-findings.js';
 import { pdfSafeText, renderSignedPdf, reportBlocks, type ReportInput } from '../../src/pack/pdf-report.js';
-import { createPdfIdentity, openP12 } from '../../src/pack/pki.js';
+import { checkPdfSignature, createPdfIdentity, openP12 } from '../../src/pack/pki.js';
 import { makeProcess, makeSnapshot, makeSocket } from '../helpers/make.js';
 import { haveCommand, skipWithReason } from '../helpers/processes.js';
 
@@ -164,10 +164,24 @@ describe.skipIf(skip)('renderSignedPdf', () => {
     expect(words).toBeGreaterThan(500);
   });
 
-  it('signs as PAdES baseline: ETSI.CAdES.detached, a CMS that openssl verifies, signing-certificate-v2, no signing-time', async ({ skip }) => {
+  /** An identity of `kind`: the keygen one (RSA, made by node-forge), or an EC P-256 one made by openssl. Its PKCS#12 and certificate PEM. */
+  function identityOf(kind: 'rsa' | 'ec'): { p12: Buffer; passphrase: string; certPem: string } {
+    if (kind === 'rsa') return { ...createPdfIdentity('PAdES test signer'), passphrase: '' };
+    const key = join(dir, 'ec.key');
+    const crt = join(dir, 'ec.crt');
+    const p12 = join(dir, 'ec.p12');
+    expect(spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt, '-days', '1', '-subj', '/CN=PAdES EC signer'], { encoding: 'utf8' }).status).toBe(0);
+    expect(spawnSync('openssl', ['pkcs12', '-export', '-inkey', key, '-in', crt, '-out', p12, '-passout', 'pass:ec'], { encoding: 'utf8' }).status).toBe(0);
+    return { p12: readFileSync(p12), passphrase: 'ec', certPem: readFileSync(crt, 'utf8') };
+  }
+
+  it.for([
+    ['rsa', 'rsaEncryption'],
+    ['ec', 'ecdsa-with-SHA256'],
+  ] as const)('signs as PAdES baseline with an %s key: ETSI.CAdES.detached, a CMS that openssl verifies (%s), signing-certificate-v2, no signing-time; netmon reads it back', async ([kind, algorithm], { skip }) => {
     if (!haveCommand('openssl')) return skip('openssl not installed');
-    const identity = createPdfIdentity('PAdES test signer');
-    const pdf = await renderSignedPdf(reportBlocks(input(2)), { title: 't', header: 'h', signingTime: new Date() }, openP12(identity.p12, ''));
+    const identity = identityOf(kind);
+    const pdf = await renderSignedPdf(reportBlocks(input(2)), { title: 't', header: 'h', signingTime: new Date() }, openP12(identity.p12, identity.passphrase));
     const text = pdf.toString('latin1');
     expect(text).toContain('/SubFilter /ETSI.CAdES.detached');
     const m = /\/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/.exec(text.slice(text.lastIndexOf('/ByteRange')))!;
@@ -183,7 +197,15 @@ describe.skipIf(skip)('renderSignedPdf', () => {
     expect(verify.stderr).toContain('Verification successful');
     const printed = spawnSync('openssl', ['cms', '-cmsout', '-print', '-inform', 'DER', '-in', join(dir, 'cms.der')], { encoding: 'utf8' }).stdout;
     expect(printed).toContain('1.2.840.113549.1.9.16.2.47');
+    expect(printed).toContain(algorithm);
     expect(printed).not.toContain('signingTime');
+    // netmon's own check (netmon verify) reads the same signature, and names a changed byte.
+    const checked = checkPdfSignature(pdf);
+    expect(checked.problem).toBeNull();
+    expect(checked.certificatePem?.replace(/\s+/g, '')).toBe(identity.certPem.replace(/\s+/g, ''));
+    const changed = Buffer.from(pdf);
+    changed[len1 - 10] = changed[len1 - 10]! ^ 1;
+    expect(checkPdfSignature(changed).problem).toMatch(/no longer matches the digest|cannot be read/);
   });
 
   it('page 1 renders with visible content (pdftoppm)', async ({ skip }) => {
