@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
 import { HOLDER, haveCommand, runCli, skipWithReason, startJsonProcess, stop } from '../helpers/processes.js';
+import { opensslIdentity } from '../helpers/identities.js';
 
 const skip = skipWithReason(!haveCommand('openssl') || !haveCommand('sha256sum'), 'evidence pack tests: need openssl and sha256sum');
 const dir = mkdtempSync(join(tmpdir(), 'netmon-pack-'));
@@ -193,11 +194,7 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
 
   it('signs the PDF with a PKCS#12 identity of the user (--sign-p12), and refuses a wrong passphrase', ({ skip }) => {
     if (!haveCommand('pdfsig')) return skip('pdfsig (poppler-utils) not installed');
-    const key = join(dir, 'own.key');
-    const crt = join(dir, 'own.crt');
-    const p12 = join(dir, 'own.p12');
-    expect(spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt, '-days', '30', '-subj', '/CN=Change Board Signer'], { encoding: 'utf8' }).status).toBe(0);
-    expect(spawnSync('openssl', ['pkcs12', '-export', '-inkey', key, '-in', crt, '-out', p12, '-passout', 'pass:s3cret'], { encoding: 'utf8' }).status).toBe(0);
+    const { p12 } = opensslIdentity(dir, 'own', ['rsa:2048'], 'Change Board Signer', 's3cret');
     const wrong = cli(['report', '--change', 'CHG-77', '--db', db, '--out', join(dir, 'own-wrong'), '--sign-p12', p12, '--sign-p12-passphrase', 'nope']);
     expect(wrong.status).not.toBe(0);
     expect(wrong.stderr).toMatch(/cannot open the PKCS#12 identity .*own\.p12/);
@@ -209,11 +206,7 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     const sig = spawnSync('pdfsig', [join(out.startsWith('/') ? out : join(dir, out), 'report.pdf')], { encoding: 'utf8' });
     expect(sig.stdout).toContain('Signer Certificate Common Name: Change Board Signer');
     expect(sig.stdout).toContain('Signature is Valid.');
-    const ecKey = join(dir, 'ec.key');
-    const ecCrt = join(dir, 'ec.crt');
-    const ecP12 = join(dir, 'ec.p12');
-    expect(spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', ecKey, '-out', ecCrt, '-days', '1', '-subj', '/CN=ec'], { encoding: 'utf8' }).status).toBe(0);
-    expect(spawnSync('openssl', ['pkcs12', '-export', '-inkey', ecKey, '-in', ecCrt, '-out', ecP12, '-passout', 'pass:x'], { encoding: 'utf8' }).status).toBe(0);
+    const { crt: ecCrt, p12: ecP12 } = opensslIdentity(dir, 'ec', ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], 'ec', 'x');
     const v = cli(['verify', out.startsWith('/') ? out : join(dir, out)]);
     expect(v.status, v.stderr).toBe(0);
     expect(v.stdout).toContain('report.pdf signature valid');
@@ -230,11 +223,7 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(ecVerified.status, ecVerified.stderr).toBe(0);
     expect(ecVerified.stdout).toContain('report.pdf signature valid');
     // A key type the PDF signature does not support is refused before anything is written.
-    const edKey = join(dir, 'ed.key');
-    const edCrt = join(dir, 'ed.crt');
-    const edP12 = join(dir, 'ed.p12');
-    expect(spawnSync('openssl', ['req', '-x509', '-newkey', 'ed25519', '-nodes', '-keyout', edKey, '-out', edCrt, '-days', '1', '-subj', '/CN=ed'], { encoding: 'utf8' }).status).toBe(0);
-    expect(spawnSync('openssl', ['pkcs12', '-export', '-inkey', edKey, '-in', edCrt, '-out', edP12, '-passout', 'pass:x'], { encoding: 'utf8' }).status).toBe(0);
+    const { p12: edP12 } = opensslIdentity(dir, 'ed', ['ed25519'], 'ed', 'x');
     const ed = cli(['report', '--change', 'CHG-77', '--db', db, '--out', join(dir, 'own-ed'), '--sign-p12', edP12, '--sign-p12-passphrase', 'x']);
     expect(ed.status).toBe(2);
     expect(ed.stderr).toContain('holds a ed25519 key; the PDF signature supports RSA and EC (ECDSA) keys');

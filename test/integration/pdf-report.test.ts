@@ -10,6 +10,7 @@ import { pdfSafeText, renderSignedPdf, reportBlocks, type ReportInput } from '..
 import { checkPdfSignature, createPdfIdentity, openP12 } from '../../src/pack/pki.js';
 import { makeProcess, makeSnapshot, makeSocket } from '../helpers/make.js';
 import { haveCommand, skipWithReason } from '../helpers/processes.js';
+import { opensslIdentity } from '../helpers/identities.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'netmon-pdf-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -167,11 +168,7 @@ describe.skipIf(skip)('renderSignedPdf', () => {
   /** An identity of `kind`: the keygen one (RSA, made by node-forge), or an EC P-256 one made by openssl. Its PKCS#12 and certificate PEM. */
   function identityOf(kind: 'rsa' | 'ec'): { p12: Buffer; passphrase: string; certPem: string } {
     if (kind === 'rsa') return { ...createPdfIdentity('PAdES test signer'), passphrase: '' };
-    const key = join(dir, 'ec.key');
-    const crt = join(dir, 'ec.crt');
-    const p12 = join(dir, 'ec.p12');
-    expect(spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', crt, '-days', '1', '-subj', '/CN=PAdES EC signer'], { encoding: 'utf8' }).status).toBe(0);
-    expect(spawnSync('openssl', ['pkcs12', '-export', '-inkey', key, '-in', crt, '-out', p12, '-passout', 'pass:ec'], { encoding: 'utf8' }).status).toBe(0);
+    const { crt, p12 } = opensslIdentity(dir, 'ec', ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], 'PAdES EC signer', 'ec');
     return { p12: readFileSync(p12), passphrase: 'ec', certPem: readFileSync(crt, 'utf8') };
   }
 
