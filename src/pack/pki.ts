@@ -107,7 +107,8 @@ export function cadesDetachedSignature(content: Buffer, identity: CadesIdentity)
   const algorithm = (id: string, nullParameters = true) => asn1.create(U, T.SEQUENCE, true, nullParameters ? [oid(id), asn1.create(U, T.NULL, false, '')] : [oid(id)]);
   const attribute = (id: string, value: Forge.asn1.Asn1) => asn1.create(U, T.SEQUENCE, true, [oid(id), asn1.create(U, T.SET, true, [value])]);
 
-  const certificateAsn1 = asn1.fromDer(forge.util.createBuffer(bin(identity.certificateDer)));
+  // Read as it is (BIT STRINGs not decoded), so that it is written back byte for byte.
+  const certificateAsn1 = (asn1.fromDer as unknown as (b: Forge.util.ByteStringBuffer, o: { decodeBitStrings: boolean }) => Forge.asn1.Asn1)(forge.util.createBuffer(bin(identity.certificateDer)), { decodeBitStrings: false });
   const certHash = createHash('sha256').update(identity.certificateDer).digest();
   // IssuerAndSerialNumber, as the certificate states them: tbsCertificate is [version], serial,
   // signature algorithm, issuer, ...
