@@ -28,6 +28,8 @@ export interface CaptureOptions {
    * host, a container), instead of waiting until it goes stale (EvidenceStore#beginSession).
    */
   takeOver?: boolean;
+  /** Hears what a capture is doing (the scan's phases, storing, the CSV), for a progress line. */
+  onProgress?: (text: string) => void;
 }
 
 /** What one capture stored. */
@@ -252,7 +254,9 @@ export class CaptureSession {
     // A store that never wrote to this trail, appending to one with rows: ids start again at this
     // store's, so the trail's snapshot ids may repeat (a deleted store, two stores on one trail).
     const csvForeign = recorded !== null && recorded.cleanEnd === null && recorded.mark === null && trailHasRows(recorded.path);
-    const snap = await takeSnapshot({ ...this.options.snapshot, collector: this.collector, reuseOwners: true, hashCache: this.store.hashCache() });
+    const progress = this.options.onProgress;
+    const snap = await takeSnapshot({ ...this.options.snapshot, collector: this.collector, reuseOwners: true, hashCache: this.store.hashCache(), ...(progress ? { onProgress: progress } : {}) });
+    progress?.(`storing ${count(snap.sockets.length, 'socket')} in ${this.options.db}`);
     if (this.missed !== null) {
       // Captures missed since the last one stored: a gap up to this one (kept for the next tick
       // if the store is still locked).
@@ -285,6 +289,7 @@ export class CaptureSession {
       // The trail's last known clean end, so a run does not rescan the whole trail: this session's
       // own after its first append; before it, the store's (a completion may just have moved it).
       const known = this.trailEnd ?? metaJson<CsvCleanEnd>(this.store.getMeta(keys.cleanEnd));
+      progress?.(`appending to ${csvPath}`);
       try {
         csv = appendCsv(csvPath, rowsFor, this.options.now, known, inventory ? null : this.trailEnd);
         if (csv.restarted !== undefined) csvRestarted ??= csv.restarted;

@@ -6,7 +6,7 @@ import { ConfigError, StoreError } from '../errors.js';
 import { protoName, type ProcessRecord, type SocketRecord } from '../model/types.js';
 import { printable } from '../outputs/sanitize.js';
 import { clockTime } from '../outputs/time.js';
-import { printSnapshot, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo } from './program.js';
+import { printSnapshot, progressLine, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo } from './program.js';
 import { clockStepWords, count, gapReason } from '../model/format.js';
 
 function captureOptions(flags: CaptureFlags): CaptureOptions {
@@ -94,9 +94,17 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
   }
   const options = captureOptions(flags);
   if (flags.once) {
-    const result = await captureOnce(options, () =>
-      io.stderr(`netmon: note: the evidence store ${options.db} is locked by another process (a prune, or a long reader of a store on a shared file system); waiting for it, up to ${ONCE_STORE_WAIT_MS / 1000} s\n`),
-    );
+    // On a terminal, what the capture is doing (a first capture hashes every executable).
+    const progress = progressLine(io, 'once');
+    let result: TickResult;
+    try {
+      result = await captureOnce({ ...options, onProgress: progress }, () => {
+        progress(null);
+        io.stderr(`netmon: note: the evidence store ${options.db} is locked by another process (a prune, or a long reader of a store on a shared file system); waiting for it, up to ${ONCE_STORE_WAIT_MS / 1000} s\n`);
+      });
+    } finally {
+      progress(null);
+    }
     await printSnapshot(result.snapshot, flags.output, io);
     captureNotices(result, io, options);
     // As netmon.py did: a warning for each new listener or external destination since the last capture.

@@ -194,7 +194,14 @@ async function checkFlags(flags: CollectFlags): Promise<void> {
 async function runSnapshot(flags: CollectFlags, io: CliIo): Promise<void> {
   await checkFlags(flags);
   const { snapshot } = await import('../snapshot/snapshot.js');
-  await printSnapshot(await snapshot(toSnapshotOptions(flags)), flags.output, io);
+  const progress = progressLine(io, 'snapshot');
+  let taken: Snapshot;
+  try {
+    taken = await snapshot({ ...toSnapshotOptions(flags), onProgress: progress });
+  } finally {
+    progress(null);
+  }
+  await printSnapshot(taken, flags.output, io);
 }
 
 const EXAMPLES = `

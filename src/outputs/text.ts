@@ -134,9 +134,30 @@ export function renderText(snapshot: Snapshot, options: TextOptions = {}): strin
     `netmon snapshot of ${printable(snapshot.host.hostname)} at ${isoWithOffset(takenAt)}`,
     format(columns.map((c) => c.header)),
     ...rows.map(format),
-    renderCoverageLine(snapshot.coverage, snapshot.sockets.filter((s) => s.listening).length),
+    fitLine(renderCoverageLine(snapshot.coverage, snapshot.sockets.filter((s) => s.listening).length), width),
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * A line of comma-separated parts broken after commas so that each piece fits `width` (the
+ * coverage line names every reason, which a narrow terminal would wrap mid-word); continuation
+ * lines are indented by two spaces. A part longer than the width stays whole. Pure.
+ */
+export function fitLine(text: string, width: number): string {
+  if (text.length <= width) return text;
+  const lines: string[] = [];
+  let line = '';
+  for (const part of text.split(/(?<=,) /)) {
+    if (line !== '' && line.length + 1 + part.length > width) {
+      lines.push(line);
+      line = `  ${part}`;
+    } else {
+      line = line === '' ? part : `${line} ${part}`;
+    }
+  }
+  lines.push(line);
+  return lines.join('\n');
 }
 
 function row(s: SocketRecord, time: string, processes: Map<number, [name: string, user: string]>, nsNames?: Map<number, string>): string[] {

@@ -37,6 +37,12 @@ export interface SnapshotOptions {
   reuseOwners?: boolean;
   /** Clock; default `() => new Date()`. */
   now?: () => Date;
+  /**
+   * Hears what the scan is doing, for a progress line: each phase as it starts, and the
+   * executables hashed so far (at most every 100 ms). A first capture of a busy host hashes
+   * hundreds of megabytes of executables and can take seconds.
+   */
+  onProgress?: (text: string) => void;
 }
 
 const defaultHashCache = new MemoryHashCache();
@@ -78,6 +84,8 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
 
   const takenAt = now();
   const started = performance.now();
+  const progress = options.onProgress;
+  progress?.(processInfo ? "reading the socket tables and every process's descriptors" : 'reading the socket tables');
   const scan = collector.scanSockets({ families, owners: processInfo, reuseOwners: options.reuseOwners ?? false });
   const range = collector.ephemeralPortRange();
   const skipRange = includeEphemeral ? null : range;
@@ -133,6 +141,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   if (processInfo) {
     const pids = new Set<number>();
     for (const s of sockets) for (const o of s.owners) pids.add(o.pid);
+    progress?.(`reading ${count(pids.size, 'process', 'processes')}`);
     processes = readProcesses(collector, [...pids].sort((a, b) => a - b), scan.pidNetns);
     if (filters.needsProcess) {
       sockets = sockets.filter((s) => s.owners.some((o) => filters.process(processes.get(o.pid))));
@@ -141,7 +150,16 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
       for (const pid of processes.keys()) if (!kept.has(pid)) processes.delete(pid);
     }
     if (hashBinaries) {
-      const stats = hashExecutables(collector, processes.values(), options.hashCache ?? defaultHashCache, () => loadBlake3(options.blake3));
+      let said = 0;
+      const onFile =
+        progress === undefined
+          ? undefined
+          : (done: number, total: number): void => {
+              if (performance.now() - said < 100) return;
+              said = performance.now();
+              progress(`hashing executables: ${done} of ${total}`);
+            };
+      const stats = hashExecutables(collector, processes.values(), options.hashCache ?? defaultHashCache, () => loadBlake3(options.blake3), onFile);
       if (stats.failed > 0) {
         warnings.push({ code: 'W_HASH', message: `${stats.failed} of ${count(processes.size, 'executable')} could not be hashed (see each process's issues)` });
       }

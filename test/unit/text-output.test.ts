@@ -10,8 +10,9 @@ const LONG_V6_B = 'fd12:3456:789a:bcde:f012:3456:789a:bcde';
 /** The table part of the output: the column header and one line per socket. */
 function tableLines(text: string, snapshot: Snapshot): string[] {
   const lines = text.split('\n');
-  // title, header, rows..., coverage, '' (after the final newline)
-  expect(lines).toHaveLength(snapshot.sockets.length + 4);
+  // title, header, rows..., coverage (one line or more, fitted to the width), '' (after the final newline)
+  expect(lines[2 + snapshot.sockets.length]).toMatch(/^coverage: /);
+  expect(lines.slice(3 + snapshot.sockets.length, -1).every((l) => l.startsWith('  '))).toBe(true);
   expect(lines.at(-1)).toBe('');
   return lines.slice(1, 2 + snapshot.sockets.length);
 }
@@ -288,12 +289,26 @@ describe('coverage line', () => {
       makeSocket({ localPort: 4, inode: 4, owners: [], unattributed: 'other-namespace' }),
       makeSocket({ localPort: 5, inode: 5, owners: [], unattributed: 'permission-denied' }),
     ];
-    const text = renderText(makeSnapshot({ sockets }));
-    const last = text.trimEnd().split('\n').at(-1);
-    expect(last).toBe(
+    const snapshot = makeSnapshot({ sockets });
+    const full =
       'coverage: 6 sockets (4 listening), 1 attributed (20.0% of the 5 a process can own), 1 kernel-owned, 2 permission denied, ' +
-        '1 closed or exited during the scan, 1 owner in another namespace',
-    );
+      '1 closed or exited during the scan, 1 owner in another namespace';
+    expect(renderCoverageLine(snapshot.coverage, 4)).toBe(full);
+    // In the live view it is broken after commas to fit the terminal, continuation lines indented.
+    const lines = renderText(snapshot).trimEnd().split('\n');
+    const from = lines.findIndex((l) => l.startsWith('coverage: '));
+    expect(lines.slice(from)).toEqual([
+      'coverage: 6 sockets (4 listening),',
+      '  1 attributed (20.0% of the 5 a process can own), 1 kernel-owned,',
+      '  2 permission denied, 1 closed or exited during the scan,',
+      '  1 owner in another namespace',
+    ]);
+    for (const width of [60, 100, 200]) {
+      const wrapped = renderText(snapshot, { width }).trimEnd().split('\n');
+      const part = wrapped.slice(wrapped.findIndex((l) => l.startsWith('coverage: ')));
+      for (const l of part) expect(l.length).toBeLessThanOrEqual(width);
+      expect(part.map((l, k) => (k === 0 ? l : l.slice(2))).join(' ')).toBe(full);
+    }
   });
 
   it('says 100% for an empty snapshot', () => {
