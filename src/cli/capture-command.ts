@@ -98,7 +98,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
     const progress = progressLine(io, 'once');
     let result: TickResult;
     try {
-      result = await captureOnce({ ...options, onProgress: progress }, () => {
+      result = await captureOnce({ ...options, ...(io.stderrIsTTY ? { onProgress: progress } : {}) }, () => {
         progress(null);
         io.stderr(`netmon: note: the evidence store ${options.db} is locked by another process (a prune, or a long reader of a store on a shared file system); waiting for it, up to ${ONCE_STORE_WAIT_MS / 1000} s\n`);
       });

@@ -197,7 +197,7 @@ async function runSnapshot(flags: CollectFlags, io: CliIo): Promise<void> {
   const progress = progressLine(io, 'snapshot');
   let taken: Snapshot;
   try {
-    taken = await snapshot({ ...toSnapshotOptions(flags), onProgress: progress });
+    taken = await snapshot({ ...toSnapshotOptions(flags), ...(io.stderrIsTTY ? { onProgress: progress } : {}) });
   } finally {
     progress(null);
   }
