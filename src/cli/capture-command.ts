@@ -118,11 +118,22 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
 
   const outputs = await import('../outputs/index.js');
   let last = 0;
+  // On a terminal, the first capture (the long one: a new store hashes every executable) shows
+  // what it is doing; the line is cleared before anything is printed, and later ticks show none.
+  const line = progressLine(io, 'interval');
+  let showing = io.stderrIsTTY === true;
+  const quiet = (): void => {
+    if (showing) line(null);
+    showing = false;
+  };
+  const onError = captureError(io, options.db);
   await untilStopped(io, async (signal) => {
-    const { ticks } = await captureEvery(options, {
+    signal.addEventListener('abort', quiet);
+    const { ticks } = await captureEvery(showing ? { ...options, onProgress: (text) => showing && line(text) } : options, {
       interval: flags.interval!,
       signal,
       onTick: (result) => {
+        quiet();
         last = result.snapshotId;
         const snap = result.snapshot;
         if (result.first) {
@@ -142,8 +153,12 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
         }
         captureNotices(result, io, options);
       },
-      onError: captureError(io, options.db),
+      onError: (error) => {
+        quiet();
+        onError(error);
+      },
     });
+    quiet();
     io.stderr(`netmon: stopped after ${count(ticks, 'capture')}; last snapshot ${last} in ${options.db}\n`);
   });
 }

@@ -72,7 +72,8 @@ export async function untilStopped<T>(io: CliIo, run: (signal: AbortSignal) => P
   const stop = (signal: string): void => {
     if (signal === 'SIGHUP') hangup = true;
     if (controller.signal.aborted) return;
-    io.stderr(`netmon: ${signal}: finishing the current capture, then stopping\n`);
+    // Over a progress line, if one is shown (the first capture of --interval on a terminal).
+    io.stderr(`${io.stderrIsTTY ? '\r\x1b[2K' : ''}netmon: ${signal}: finishing the current capture, then stopping\n`);
     controller.abort();
   };
   stopRunning = stop;

@@ -138,7 +138,7 @@ describe('netmon CLI (built binary)', () => {
     for (const line of lines) expect(line.length).toBeLessThanOrEqual(80);
   });
 
-  it('on a terminal, --once and snapshot say on one progress line what they are doing, and clear it; not when stderr is a file or pipe', ({ skip }) => {
+  it('on a terminal, --once, snapshot and the first capture of --interval say on one progress line what they are doing, and clear it; not when stderr is a file or pipe', ({ skip }) => {
     if (!haveCommand('script')) return skip('script (util-linux) not installed: it gives the command a terminal');
     const dir = mkdtempSync(join(tmpdir(), 'netmon-progress-'));
     try {
@@ -168,6 +168,12 @@ describe('netmon CLI (built binary)', () => {
       const last = snap.lastIndexOf('netmon: snapshot: ');
       expect(snap.slice(last)).toMatch(/^netmon: snapshot: [^\r\n]*\r\x1b\[2K/);
       expect((JSON.parse(readFileSync(join(dir, 'snapshot.json'), 'utf8')) as Snapshot).sockets.length).toBeGreaterThan(0);
+      // --interval: the first capture only; Ctrl-C (SIGINT, from timeout) is reported on a line of its own.
+      const interval = spawnSync('script', ['-qec', `timeout --preserve-status -s INT 4 ${[process.execPath, CLI, '--interval', '1', '--filter', ':2525', '--db', 'interval.db', '--csv', 'interval.csv'].map(quote).join(' ')} > interval.txt`, '/dev/null'], { cwd: dir, encoding: 'utf8' });
+      expect(interval.status, interval.stdout).toBe(0);
+      expect(interval.stdout.split("netmon: interval: reading the socket tables and every process's descriptors")).toHaveLength(2);
+      expect(interval.stdout).toContain('\r\x1b[2Knetmon: SIGINT: finishing the current capture, then stopping');
+      expect(interval.stdout).toMatch(/netmon: stopped after \d+ captures/);
       const plain = runCli(['--once', '--filter', ':2525', '--db', join(dir, 'plain.db'), '--csv', join(dir, 'plain.csv')]);
       expect(plain.status, plain.stderr).toBe(0);
       expect(plain.stderr).not.toContain('\r');
