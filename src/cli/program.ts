@@ -11,6 +11,7 @@ type Command = CommandType;
 import type { FilterSpec, Snapshot } from '../model/types.js';
 import type { SnapshotOptions } from '../snapshot/snapshot.js';
 import { NETMON_VERSION } from '../version.js';
+import { printable } from '../outputs/sanitize.js';
 
 /** Where the CLI writes; main.ts passes the process's streams, tests may pass others. */
 export interface CliIo {
@@ -28,7 +29,8 @@ export type OutputFormat = 'text' | 'json' | 'ecs';
 /** One progress line of `command` on a terminal's stderr, rewritten in place; null clears it. Nothing elsewhere. */
 export function progressLine(io: CliIo, command: string): (text: string | null) => void {
   return (text) => {
-    if (io.stderrIsTTY) io.stderr(text === null ? '\r\x1b[2K' : `\r\x1b[2Knetmon: ${command}: ${text}`);
+    // The text may name paths the user gave: escaped, so that it stays one line on the terminal.
+    if (io.stderrIsTTY) io.stderr(text === null ? '\r\x1b[2K' : `\r\x1b[2Knetmon: ${command}: ${printable(text)}`);
   };
 }
 
