@@ -13,7 +13,7 @@ import { clockTime } from '../outputs/time.js';
 import { filterSnapshot } from '../diff/filter-snapshot.js';
 import { snapshot } from '../snapshot/snapshot.js';
 import { EvidenceStore } from '../store/evidence-store.js';
-import { captureError, captureNotices } from './capture-command.js';
+import { captureError, captureNotices, firstCaptureProgress } from './capture-command.js';
 import { toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo, type CollectFlags } from './program.js';
 import { count } from '../model/format.js';
 
@@ -140,11 +140,15 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
     snapshot: selection,
     takeOver: flags.takeOver === true,
   };
+  const first = firstCaptureProgress(io, 'watch', options);
+  const onError = captureError(io, options.db);
   await untilStopped(io, async (signal) => {
-    const { ticks } = await captureEvery(options, {
+    signal.addEventListener('abort', first.quiet);
+    const { ticks } = await captureEvery(first.options, {
       interval,
       signal,
       onTick: (tick) => {
+        first.quiet();
         if (previous) {
           const before = previous === baseline ? filterSnapshot(previous, tick.snapshot.selection) : previous;
           // "New" external destinations are new to the whole watch, not only to the last capture.
@@ -165,8 +169,12 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
         for (const s of tick.snapshot.sockets) if (!s.listening) seenDestinations.add(s.remoteAddress);
         previous = tick.snapshot;
       },
-      onError: captureError(io, options.db),
+      onError: (error) => {
+        first.quiet();
+        onError(error);
+      },
     });
+    first.quiet();
     io.stderr(`netmon: stopped after ${count(ticks, 'capture')}\n`);
   });
   if (worst) throw new ExitError(1);

@@ -87,6 +87,21 @@ function changeLine(sign: '+' | '-', s: SocketRecord, processes: Map<number, Pro
   return `${clockTime(at)} ${sign} ${proto} ${formatEndpoint(s.localAddress, s.localPort)}${remote} ${s.state}${who}`;
 }
 
+/**
+ * On a terminal, a progress line for the first capture of a loop (`--interval`, `watch`): the long
+ * one, as a new store hashes every executable. `options` carries it; `quiet()` clears it for good,
+ * before anything else is printed. Later captures show none; nothing when stderr is not a terminal.
+ */
+export function firstCaptureProgress(io: CliIo, command: string, options: CaptureOptions): { options: CaptureOptions; quiet: () => void } {
+  const line = progressLine(io, command);
+  let showing = io.stderrIsTTY === true;
+  const quiet = (): void => {
+    if (showing) line(null);
+    showing = false;
+  };
+  return { options: showing ? { ...options, onProgress: (text) => showing && line(text) } : options, quiet };
+}
+
 /** `netmon --once` and `netmon --interval N`. */
 export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> {
   if (flags.once && flags.interval !== undefined) {
@@ -118,22 +133,15 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
 
   const outputs = await import('../outputs/index.js');
   let last = 0;
-  // On a terminal, the first capture (the long one: a new store hashes every executable) shows
-  // what it is doing; the line is cleared before anything is printed, and later ticks show none.
-  const line = progressLine(io, 'interval');
-  let showing = io.stderrIsTTY === true;
-  const quiet = (): void => {
-    if (showing) line(null);
-    showing = false;
-  };
+  const first = firstCaptureProgress(io, 'interval', options);
   const onError = captureError(io, options.db);
   await untilStopped(io, async (signal) => {
-    signal.addEventListener('abort', quiet);
-    const { ticks } = await captureEvery(showing ? { ...options, onProgress: (text) => showing && line(text) } : options, {
+    signal.addEventListener('abort', first.quiet);
+    const { ticks } = await captureEvery(first.options, {
       interval: flags.interval!,
       signal,
       onTick: (result) => {
-        quiet();
+        first.quiet();
         last = result.snapshotId;
         const snap = result.snapshot;
         if (result.first) {
@@ -154,11 +162,11 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
         captureNotices(result, io, options);
       },
       onError: (error) => {
-        quiet();
+        first.quiet();
         onError(error);
       },
     });
-    quiet();
+    first.quiet();
     io.stderr(`netmon: stopped after ${count(ticks, 'capture')}; last snapshot ${last} in ${options.db}\n`);
   });
 }

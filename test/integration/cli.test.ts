@@ -138,7 +138,7 @@ describe('netmon CLI (built binary)', () => {
     for (const line of lines) expect(line.length).toBeLessThanOrEqual(80);
   });
 
-  it('on a terminal, --once, snapshot and the first capture of --interval say on one progress line what they are doing, and clear it; not when stderr is a file or pipe', ({ skip }) => {
+  it('on a terminal, --once, snapshot and the first capture of --interval and watch say on one progress line what they are doing, and clear it; not when stderr is a file or pipe', ({ skip }) => {
     if (!haveCommand('script')) return skip('script (util-linux) not installed: it gives the command a terminal');
     const dir = mkdtempSync(join(tmpdir(), 'netmon-progress-'));
     try {
@@ -174,6 +174,11 @@ describe('netmon CLI (built binary)', () => {
       expect(interval.stdout.split("netmon: interval: reading the socket tables and every process's descriptors")).toHaveLength(2);
       expect(interval.stdout).toContain('\r\x1b[2Knetmon: SIGINT: finishing the current capture, then stopping');
       expect(interval.stdout).toMatch(/netmon: stopped after \d+ captures/);
+      // watch runs the same loop: its first capture too, cleared before "watching ...".
+      const watch = spawnSync('script', ['-qec', `timeout --preserve-status -s INT 3 ${[process.execPath, CLI, 'watch', '--interval', '1', '--filter', ':2525', '--db', 'watch.db'].map(quote).join(' ')} > watch.txt`, '/dev/null'], { cwd: dir, encoding: 'utf8' });
+      expect(watch.status, watch.stdout).toBe(0);
+      expect(watch.stdout.split("netmon: watch: reading the socket tables and every process's descriptors")).toHaveLength(2);
+      expect(watch.stdout).toMatch(/\r\x1b\[2Knetmon: watching \d+ sockets?/);
       const plain = runCli(['--once', '--filter', ':2525', '--db', join(dir, 'plain.db'), '--csv', join(dir, 'plain.csv')]);
       expect(plain.status, plain.stderr).toBe(0);
       expect(plain.stderr).not.toContain('\r');
