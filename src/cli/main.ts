@@ -2,6 +2,7 @@
 import { closeSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { NetmonError } from '../errors.js';
+import { printableMessage } from '../outputs/sanitize.js';
 import { exitCodeFor } from './exit-code.js';
 import { buildProgram, hungUp, stopCapture, type CliIo } from './program.js';
 
@@ -52,8 +53,6 @@ async function main(argv: string[]): Promise<void> {
     await buildProgram(io).parseAsync(argv);
   } catch (error) {
     const code = exitCodeFor(error);
-    // Loaded here, on the way out: no start-up cost for the runs that succeed.
-    const { printableMessage } = await import('../outputs/sanitize.js');
     if (error instanceof NetmonError) {
       // Messages quote paths, host names and store contents, which a hostile store can fill with escape sequences.
       io.stderr(`netmon: error: ${printableMessage(error.message)}\n`);

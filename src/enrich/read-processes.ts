@@ -45,8 +45,8 @@ export function hashExecutables(
   processes: Iterable<ProcessRecord>,
   cache: HashCache,
   blake3: Blake3Implementation | (() => Blake3Implementation) = () => loadBlake3(),
-  /** Hears, before each executable, how many were done of how many (for a progress line). */
-  onFile?: (done: number, total: number) => void,
+  /** Hears, before each executable, how many were done (for a progress line). */
+  onFile?: (done: number) => void,
 ): HashStats {
   const stats: HashStats = { hashed: 0, cached: 0, failed: 0, implementation: null };
   // Loaded at the first file not in the cache (loading the native addon takes about 12 ms).
@@ -56,10 +56,9 @@ export function hashExecutables(
     stats.implementation = loaded.name;
     return loaded;
   };
-  const all = [...processes];
   let done = 0;
-  for (const proc of all) {
-    onFile?.(done++, all.length);
+  for (const proc of processes) {
+    onFile?.(done++);
     if (proc.issues.some((i) => i.field === 'executable' && i.reason === 'kernel-thread')) continue;
     const path = collector.executableFile(proc.pid);
     try {

@@ -154,10 +154,10 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
       const onFile =
         progress === undefined
           ? undefined
-          : (done: number, total: number): void => {
+          : (done: number): void => {
               if (performance.now() - said < 100) return;
               said = performance.now();
-              progress(`hashing executables: ${done} of ${total}`);
+              progress(`hashing executables: ${done} of ${processes.size}`);
             };
       const stats = hashExecutables(collector, processes.values(), options.hashCache ?? defaultHashCache, () => loadBlake3(options.blake3), onFile);
       if (stats.failed > 0) {
