@@ -143,7 +143,6 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
   const first = firstCaptureProgress(io, 'watch', options);
   const onError = captureError(io, options.db);
   await untilStopped(io, async (signal) => {
-    signal.addEventListener('abort', first.quiet);
     const { ticks } = await captureEvery(first.options, {
       interval,
       signal,
@@ -174,7 +173,6 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
         onError(error);
       },
     });
-    first.quiet();
     io.stderr(`netmon: stopped after ${count(ticks, 'capture')}\n`);
   });
   if (worst) throw new ExitError(1);

@@ -89,17 +89,18 @@ function changeLine(sign: '+' | '-', s: SocketRecord, processes: Map<number, Pro
 
 /**
  * On a terminal, a progress line for the first capture of a loop (`--interval`, `watch`): the long
- * one, as a new store hashes every executable. `options` carries it; `quiet()` clears it for good,
- * before anything else is printed. Later captures show none; nothing when stderr is not a terminal.
+ * one, as a new store hashes every executable. `options` carries it; `quiet()` ends it (the
+ * capture's first output clears the line). Later captures show none; nothing without a terminal.
  */
 export function firstCaptureProgress(io: CliIo, command: string, options: CaptureOptions): { options: CaptureOptions; quiet: () => void } {
+  if (!io.progress) return { options, quiet: () => {} };
   const line = progressLine(io, command);
-  let showing = io.stderrIsTTY === true;
+  let showing = true;
   const quiet = (): void => {
     if (showing) line(null);
     showing = false;
   };
-  return { options: showing ? { ...options, onProgress: (text) => showing && line(text) } : options, quiet };
+  return { options: { ...options, onProgress: (text) => showing && line(text) }, quiet };
 }
 
 /** `netmon --once` and `netmon --interval N`. */
@@ -111,15 +112,9 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
   if (flags.once) {
     // On a terminal, what the capture is doing (a first capture hashes every executable).
     const progress = progressLine(io, 'once');
-    let result: TickResult;
-    try {
-      result = await captureOnce({ ...options, ...(io.stderrIsTTY ? { onProgress: progress } : {}) }, () => {
-        progress(null);
-        io.stderr(`netmon: note: the evidence store ${options.db} is locked by another process (a prune, or a long reader of a store on a shared file system); waiting for it, up to ${ONCE_STORE_WAIT_MS / 1000} s\n`);
-      });
-    } finally {
-      progress(null);
-    }
+    const result = await captureOnce({ ...options, ...(io.progress ? { onProgress: progress } : {}) }, () => {
+      io.stderr(`netmon: note: the evidence store ${options.db} is locked by another process (a prune, or a long reader of a store on a shared file system); waiting for it, up to ${ONCE_STORE_WAIT_MS / 1000} s\n`);
+    });
     await printSnapshot(result.snapshot, flags.output, io);
     captureNotices(result, io, options);
     // As netmon.py did: a warning for each new listener or external destination since the last capture.
@@ -136,7 +131,6 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
   const first = firstCaptureProgress(io, 'interval', options);
   const onError = captureError(io, options.db);
   await untilStopped(io, async (signal) => {
-    signal.addEventListener('abort', first.quiet);
     const { ticks } = await captureEvery(first.options, {
       interval: flags.interval!,
       signal,
@@ -166,7 +160,6 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
         onError(error);
       },
     });
-    first.quiet();
     io.stderr(`netmon: stopped after ${count(ticks, 'capture')}; last snapshot ${last} in ${options.db}\n`);
   });
 }

@@ -4,7 +4,7 @@ import { isatty } from 'node:tty';
 import { NetmonError } from '../errors.js';
 import { printableMessage } from '../outputs/sanitize.js';
 import { exitCodeFor } from './exit-code.js';
-import { buildProgram, hungUp, stopCapture, type CliIo } from './program.js';
+import { buildProgram, hungUp, stopCapture, withProgressLine } from './program.js';
 
 /** Descriptors that were terminals at start. */
 const terminals = [0, 1, 2].filter((fd) => isatty(fd));
@@ -39,13 +39,14 @@ function terminalColumns(): { columns?: number } {
   return process.stdout.isTTY ? { columns: process.stdout.columns } : {};
 }
 
-const io: CliIo = {
+// On a terminal, a progress line that any other output clears first.
+const io = withProgressLine({
   stdout: (text) => void process.stdout.write(text),
   stderr: (text) => void process.stderr.write(text),
   ...terminalColumns(),
   stderrIsTTY: process.stderr.isTTY === true,
   env: process.env,
-};
+});
 
 /** The one place errors become messages and exit codes. */
 async function main(argv: string[]): Promise<void> {
@@ -65,6 +66,9 @@ async function main(argv: string[]): Promise<void> {
       else io.stderr('netmon: hint: set NETMON_DEBUG=1 for a stack trace, and report it with the command you ran\n');
     }
     process.exitCode = code;
+  } finally {
+    // A command that ends without a last message leaves no progress text behind.
+    io.progress?.(null);
   }
 }
 

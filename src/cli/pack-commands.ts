@@ -64,7 +64,7 @@ function stamp(date: Date): string {
 
 /** `netmon report`: a signed evidence pack of a maintenance window. */
 export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
-  // One progress line on a terminal, rewritten in place and cleared at the end.
+  // One progress line on a terminal, rewritten in place; the next message clears it.
   const progress = progressLine(io, 'report');
   const signer = loadSigner(flags.keys);
   const wantPdf = flags.pdf !== false;
@@ -87,10 +87,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
       const find = onHost((query) => store.listSnapshots(query), flags.host);
       const { pre, post } = flags.from !== undefined ? selectPeriod(find, timeFlag('--from', flags.from), timeFlag('--to', flags.to ?? new Date().toISOString()), flags.host) : { pre: selectSnapshot(find, flags.pre ?? 'pre', flags.change, 'pre', flags.host), post: selectSnapshot(find, flags.post ?? 'post', flags.change, 'post', flags.host) };
       checkOneHost(pre, post, flags.allowHostChange);
-      for (const note of windowNotes(pre, post)) {
-        progress(null);
-        io.stderr(`netmon: note: ${note}\n`);
-      }
+      for (const note of windowNotes(pre, post)) io.stderr(`netmon: note: ${note}\n`);
       progress(`loading snapshots ${pre.id} and ${post.id}`);
       const { label: preLabel, change: preChange, ...before } = store.loadSnapshot(pre.id);
       const { label: postLabel, change: postChange, ...after } = store.loadSnapshot(post.id);
@@ -104,88 +101,80 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         clockSteps: store.clockSteps().filter((c) => Date.parse(c.at) > from && Date.parse(c.at) <= to),
       };
     });
-  } catch (error) {
-    progress(null);
-    throw error;
   } finally {
     store.close();
   }
   const { pre, post, headHash } = read;
   const { snapshot: before, label: preLabel, change: preChange, recordHash: preHash } = pre;
   const { snapshot: after, label: postLabel, change: postChange, recordHash: postHash } = post;
+  progress(`comparing ${before.sockets.length} and ${count(after.sockets.length, 'socket')}`);
+  const findings = evaluateFindings(diffSnapshots(before, after), catalogue, { expected, now: new Date() });
+  const generatedAt = new Date();
+  const host = after.host.hostname.replace(/[^A-Za-z0-9._-]/g, '_');
+  // Reserved now: the signed PDF names its pack directory.
+  const dir = reservePackDir(join(flags.out, `${host}-${(flags.change ?? (flags.from !== undefined ? 'period' : 'window')).replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp(generatedAt)}`));
+  let written = false;
   try {
-    progress(`comparing ${before.sockets.length} and ${count(after.sockets.length, 'socket')}`);
-    const findings = evaluateFindings(diffSnapshots(before, after), catalogue, { expected, now: new Date() });
-    const generatedAt = new Date();
-    const host = after.host.hostname.replace(/[^A-Za-z0-9._-]/g, '_');
-    // Reserved now: the signed PDF names its pack directory.
-    const dir = reservePackDir(join(flags.out, `${host}-${(flags.change ?? (flags.from !== undefined ? 'period' : 'window')).replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp(generatedAt)}`));
-    let written = false;
-    try {
-      const files: { name: string; content: Buffer }[] = [];
-      if (pdfIdentity) {
-        progress(`rendering and signing report.pdf (${count(findings.length, 'finding')})`);
-        const blocks = reportBlocks({
-          packId: basename(dir),
-          change: flags.change ?? null,
-          generatedAt: generatedAt.toISOString(),
-          netmonVersion: NETMON_VERSION,
-          pre: { id: pre.id, label: preLabel, recordHash: preHash, snapshot: before },
-          post: { id: post.id, label: postLabel, recordHash: postHash, snapshot: after },
-          findings,
-          signerFingerprint: signer.fingerprint,
-          frameworks: catalogue.frameworks,
-          disclaimer: catalogue.disclaimer,
-          gaps: read.gaps,
-          clockSteps: read.clockSteps,
-          store: { path: resolve(flags.db), headHash },
-        });
-        try {
-          files.push({ name: CERT_FILE, content: Buffer.from(pdfIdentity.certificatePem) });
-          files.push({ name: 'report.pdf', content: await renderSignedPdf(blocks, { title: `netmon evidence ${after.host.hostname} ${flags.change ?? ''}`.trim(), header: `netmon evidence pack ${basename(dir)}`, signingTime: generatedAt }, pdfIdentity) });
-        } catch (error) {
-          throw new ConfigError('E_PDF_SIGN', `cannot sign report.pdf: ${error instanceof Error ? error.message : String(error)}`, { hint: flags.signP12 ? 'check --sign-p12 and its passphrase' : 'recreate the keys with `netmon keygen --keys NEWDIR`' });
-        }
-      }
-      progress('writing the evidence files and the signed manifest');
-      const manifest = writePack(dir, {
-        files: [
-          ...files,
-          { name: 'findings.csv', content: Buffer.from(findingsCsv(findings)) },
-          { name: 'inventory-pre.csv', content: Buffer.from(inventoryCsv(before, pre.id, preLabel, preChange)) },
-          { name: 'inventory-post.csv', content: Buffer.from(inventoryCsv(after, post.id, postLabel, postChange)) },
-          {
-            name: 'evidence.json',
-            content: Buffer.from(
-              evidenceJson({ generatedAt: generatedAt.toISOString(), change: flags.change ?? null, before: { id: pre.id, snapshot: before, recordHash: preHash }, after: { id: post.id, snapshot: after, recordHash: postHash }, findings, disclaimer: catalogue.disclaimer, continuity: { gaps: read.gaps, clockSteps: read.clockSteps } }),
-            ),
-          },
-        ],
-        manifest: {
-          netmonVersion: NETMON_VERSION,
-          generatedAt: generatedAt.toISOString(),
-          host: { hostname: after.host.hostname, os: after.host.platform, kernel: after.host.kernel },
-          window: { from: before.takenAt, to: after.takenAt, change: flags.change ?? null },
-          store: {
-            path: resolve(flags.db),
-            snapshots: [
-              { id: pre.id, takenAt: before.takenAt, recordHash: preHash },
-              { id: post.id, takenAt: after.takenAt, recordHash: postHash },
-            ],
-            headHash,
-          },
-        },
-        signer,
+    const files: { name: string; content: Buffer }[] = [];
+    if (pdfIdentity) {
+      progress(`rendering and signing report.pdf (${count(findings.length, 'finding')})`);
+      const blocks = reportBlocks({
+        packId: basename(dir),
+        change: flags.change ?? null,
+        generatedAt: generatedAt.toISOString(),
+        netmonVersion: NETMON_VERSION,
+        pre: { id: pre.id, label: preLabel, recordHash: preHash, snapshot: before },
+        post: { id: post.id, label: postLabel, recordHash: postHash, snapshot: after },
+        findings,
+        signerFingerprint: signer.fingerprint,
+        frameworks: catalogue.frameworks,
+        disclaimer: catalogue.disclaimer,
+        gaps: read.gaps,
+        clockSteps: read.clockSteps,
+        store: { path: resolve(flags.db), headHash },
       });
-      written = true;
-      progress(null);
-      io.stdout(`${dir}\n`);
-      io.stderr(`netmon: evidence pack with ${count(findings.length, 'finding')} and ${count(manifest.files.length + 3, 'file')} written to ${dir}; signed by ${signer.fingerprint.slice(0, 16)}…\n`);
-    } finally {
-      if (!written) releasePackDir(dir);
+      try {
+        files.push({ name: CERT_FILE, content: Buffer.from(pdfIdentity.certificatePem) });
+        files.push({ name: 'report.pdf', content: await renderSignedPdf(blocks, { title: `netmon evidence ${after.host.hostname} ${flags.change ?? ''}`.trim(), header: `netmon evidence pack ${basename(dir)}`, signingTime: generatedAt }, pdfIdentity) });
+      } catch (error) {
+        throw new ConfigError('E_PDF_SIGN', `cannot sign report.pdf: ${error instanceof Error ? error.message : String(error)}`, { hint: flags.signP12 ? 'check --sign-p12 and its passphrase' : 'recreate the keys with `netmon keygen --keys NEWDIR`' });
+      }
     }
+    progress('writing the evidence files and the signed manifest');
+    const manifest = writePack(dir, {
+      files: [
+        ...files,
+        { name: 'findings.csv', content: Buffer.from(findingsCsv(findings)) },
+        { name: 'inventory-pre.csv', content: Buffer.from(inventoryCsv(before, pre.id, preLabel, preChange)) },
+        { name: 'inventory-post.csv', content: Buffer.from(inventoryCsv(after, post.id, postLabel, postChange)) },
+        {
+          name: 'evidence.json',
+          content: Buffer.from(
+            evidenceJson({ generatedAt: generatedAt.toISOString(), change: flags.change ?? null, before: { id: pre.id, snapshot: before, recordHash: preHash }, after: { id: post.id, snapshot: after, recordHash: postHash }, findings, disclaimer: catalogue.disclaimer, continuity: { gaps: read.gaps, clockSteps: read.clockSteps } }),
+          ),
+        },
+      ],
+      manifest: {
+        netmonVersion: NETMON_VERSION,
+        generatedAt: generatedAt.toISOString(),
+        host: { hostname: after.host.hostname, os: after.host.platform, kernel: after.host.kernel },
+        window: { from: before.takenAt, to: after.takenAt, change: flags.change ?? null },
+        store: {
+          path: resolve(flags.db),
+          snapshots: [
+            { id: pre.id, takenAt: before.takenAt, recordHash: preHash },
+            { id: post.id, takenAt: after.takenAt, recordHash: postHash },
+          ],
+          headHash,
+        },
+      },
+      signer,
+    });
+    written = true;
+    io.stdout(`${dir}\n`);
+    io.stderr(`netmon: evidence pack with ${count(findings.length, 'finding')} and ${count(manifest.files.length + 3, 'file')} written to ${dir}; signed by ${signer.fingerprint.slice(0, 16)}…\n`);
   } finally {
-    progress(null);
+    if (!written) releasePackDir(dir);
   }
 }
 

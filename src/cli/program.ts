@@ -22,16 +22,50 @@ export interface CliIo {
   /** stderr is a terminal: long commands show a progress line there. */
   stderrIsTTY?: boolean;
   env: NodeJS.ProcessEnv;
+  /**
+   * Shows `text` on the progress line, or clears it (null). Present only on a terminal's stderr:
+   * `withProgressLine` adds it. Commands pass progress callbacks to the library only when it is.
+   */
+  progress?: (text: string | null) => void;
 }
 
 export type OutputFormat = 'text' | 'json' | 'ecs';
 
-/** One progress line of `command` on a terminal's stderr, rewritten in place; null clears it. Nothing elsewhere. */
-export function progressLine(io: CliIo, command: string): (text: string | null) => void {
-  return (text) => {
-    // The text may name paths the user gave: escaped, so that it stays one line on the terminal.
-    if (io.stderrIsTTY) io.stderr(text === null ? '\r\x1b[2K' : `\r\x1b[2Knetmon: ${command}: ${printable(text)}`);
+/**
+ * `io` with one progress line on a terminal's stderr: `progress` shows it, rewritten in place, and
+ * any other write to stdout or stderr clears it first, so a message or the live view never lands
+ * on the end of it and no command has to remember to clear it. Not a terminal: `io` unchanged.
+ */
+export function withProgressLine(io: CliIo): CliIo {
+  if (!io.stderrIsTTY) return io;
+  let shown = false;
+  const clear = (): void => {
+    if (!shown) return;
+    shown = false;
+    io.stderr('\r\x1b[2K');
   };
+  return {
+    ...io,
+    stdout: (text) => {
+      clear();
+      io.stdout(text);
+    },
+    stderr: (text) => {
+      clear();
+      io.stderr(text);
+    },
+    progress: (text) => {
+      if (text === null) return clear();
+      io.stderr(`\r\x1b[2K${text}`);
+      shown = true;
+    },
+  };
+}
+
+/** The progress line of `command`: what it is doing now, on a terminal's stderr; null clears it. */
+export function progressLine(io: CliIo, command: string): (text: string | null) => void {
+  // The text may name paths the user gave: escaped, so that it stays one line on the terminal.
+  return (text) => io.progress?.(text === null ? null : `netmon: ${command}: ${printable(text)}`);
 }
 
 /** The collection flags: the filter flags carry the names of FilterSpec's fields. */
@@ -74,8 +108,7 @@ export async function untilStopped<T>(io: CliIo, run: (signal: AbortSignal) => P
   const stop = (signal: string): void => {
     if (signal === 'SIGHUP') hangup = true;
     if (controller.signal.aborted) return;
-    // Over a progress line, if one is shown (the first capture of --interval on a terminal).
-    io.stderr(`${io.stderrIsTTY ? '\r\x1b[2K' : ''}netmon: ${signal}: finishing the current capture, then stopping\n`);
+    io.stderr(`netmon: ${signal}: finishing the current capture, then stopping\n`);
     controller.abort();
   };
   stopRunning = stop;
@@ -198,12 +231,7 @@ async function runSnapshot(flags: CollectFlags, io: CliIo): Promise<void> {
   await checkFlags(flags);
   const { snapshot } = await import('../snapshot/snapshot.js');
   const progress = progressLine(io, 'snapshot');
-  let taken: Snapshot;
-  try {
-    taken = await snapshot({ ...toSnapshotOptions(flags), ...(io.stderrIsTTY ? { onProgress: progress } : {}) });
-  } finally {
-    progress(null);
-  }
+  const taken = await snapshot({ ...toSnapshotOptions(flags), ...(io.progress ? { onProgress: progress } : {}) });
   await printSnapshot(taken, flags.output, io);
 }
 

@@ -175,7 +175,6 @@ export function verifyStore(flags: { db: string; output: 'text' | 'json' }, io: 
   const progress = progressLine(io, 'verify-store');
   try {
     const result = store.verify({ onProgress: (done, total) => progress(`record ${done} of ${total}`) });
-    progress(null);
     if (flags.output === 'json') io.stdout(`${JSON.stringify({ store: flags.db, ...result }, null, 2)}\n`);
     if (!result.ok) {
       const p = result.problem!;
@@ -194,7 +193,6 @@ export function verifyStore(flags: { db: string; output: 'text' | 'json' }, io: 
       }
     }
   } finally {
-    progress(null);
     store.close();
   }
 }
@@ -256,7 +254,6 @@ export async function pruneStore(flags: { db: string; olderThan: string; vacuum?
   const progress = progressLine(io, 'prune');
   try {
     const result = store.prune(cutoff, { onProgress: (done, total) => progress(`removed ${done} of ${count(total, 'snapshot')}`) });
-    progress(null);
     if (result.record === null) {
       io.stderr(`netmon: nothing to prune: no snapshot in ${flags.db} is older than ${cutoff.toISOString()} (the newest one is always kept)\n`);
       return;

@@ -172,7 +172,7 @@ describe('netmon CLI (built binary)', () => {
       const interval = spawnSync('script', ['-qec', `timeout --preserve-status -s INT 4 ${[process.execPath, CLI, '--interval', '1', '--filter', ':2525', '--db', 'interval.db', '--csv', 'interval.csv'].map(quote).join(' ')} > interval.txt`, '/dev/null'], { cwd: dir, encoding: 'utf8' });
       expect(interval.status, interval.stdout).toBe(0);
       expect(interval.stdout.split("netmon: interval: reading the socket tables and every process's descriptors")).toHaveLength(2);
-      expect(interval.stdout).toContain('\r\x1b[2Knetmon: SIGINT: finishing the current capture, then stopping');
+      expect(interval.stdout).toMatch(/(^|\n|\r\x1b\[2K)netmon: SIGINT: finishing the current capture, then stopping\r?\n/);
       expect(interval.stdout).toMatch(/netmon: stopped after \d+ captures/);
       // watch runs the same loop: its first capture too, cleared before "watching ...".
       const watch = spawnSync('script', ['-qec', `timeout --preserve-status -s INT 3 ${[process.execPath, CLI, 'watch', '--interval', '1', '--filter', ':2525', '--db', 'watch.db'].map(quote).join(' ')} > watch.txt`, '/dev/null'], { cwd: dir, encoding: 'utf8' });

@@ -308,10 +308,11 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
 
   it('shows a progress line on a terminal and clears it; none when stderr is not a terminal', async () => {
     const { runReport } = await import('../../src/cli/pack-commands.js');
+    const { withProgressLine } = await import('../../src/cli/program.js');
     const run = async (tty: boolean, out: string) => {
       const err: string[] = [];
       const stdout: string[] = [];
-      await runReport({ change: 'CHG-77', db, out: join(dir, out), keys: join(dir, 'netmon-keys') }, { stdout: (t) => void stdout.push(t), stderr: (t) => void err.push(t), env: {}, stderrIsTTY: tty });
+      await runReport({ change: 'CHG-77', db, out: join(dir, out), keys: join(dir, 'netmon-keys') }, withProgressLine({ stdout: (t) => void stdout.push(t), stderr: (t) => void err.push(t), env: {}, stderrIsTTY: tty }));
       return { err: err.join(''), stdout: stdout.join('') };
     };
     const tty = await run(true, 'progress-tty');
