@@ -14,7 +14,7 @@ import { printable } from '../outputs/sanitize.js';
 import { EvidenceStore } from '../store/evidence-store.js';
 import { NETMON_VERSION } from '../version.js';
 import { checkOneHost, onHost, selectPeriod, selectSnapshot, windowNotes } from './diff-command.js';
-import { timeFlag } from './store-commands.js';
+import { prunedWords, timeFlag } from './store-commands.js';
 import { progressLine, type CliIo } from './program.js';
 import { count } from '../model/format.js';
 
@@ -201,7 +201,7 @@ export function runVerify(dir: string, flags: { db?: string }, io: CliIo): void 
           verifyOk: () => store!.verify().ok,
           prunedAway: (seq: number) => {
             const r = store!.retention();
-            return r !== null && seq <= r.removedThrough ? `a prune (record ${r.seq}, ${printable(r.at)}) removed the snapshots taken before ${printable(r.cutoff)}` : null;
+            return r !== null && seq <= r.removedThrough ? prunedWords(r) : null;
           },
         }
       : undefined;

@@ -3,7 +3,7 @@ import { ConfigError, StoreError, VerificationError } from '../errors.js';
 import { clockStepWords, count, duration, gapReason, percent } from '../model/format.js';
 import { isoWithOffset } from '../outputs/time.js';
 import { printable, truncateEnd } from '../outputs/sanitize.js';
-import { EvidenceStore, type SnapshotQuery } from '../store/evidence-store.js';
+import { EvidenceStore, type RetentionRecord, type SnapshotQuery } from '../store/evidence-store.js';
 import { printSnapshot, progressLine, type CliIo, type OutputFormat } from './program.js';
 
 function openForReading(db: string): EvidenceStore {
@@ -79,8 +79,6 @@ export function listGaps(flags: GapsFlags, io: CliIo): void {
       const s = (Date.parse(g.to) - Date.parse(g.from)) / 1000;
       return Number.isFinite(s) && s > 0 ? s : 0;
     };
-    // A time as stored (a store written elsewhere may hold anything): in local time when it is one.
-    const when = (text: string): string => (Number.isNaN(Date.parse(text)) ? printable(text) : isoWithOffset(new Date(text)));
     const missing = gaps.reduce((sum, g) => sum + seconds(g), 0);
     if (flags.output === 'json') {
       const doc = {
@@ -106,9 +104,7 @@ export function listGaps(flags: GapsFlags, io: CliIo): void {
     // Retention removed evidence: not a gap in monitoring, but no evidence either; say from when the store holds it.
     if (retention !== null) {
       const before = flags.from !== undefined && retention.evidenceFrom !== null && from < Date.parse(retention.evidenceFrom) ? ' (the selected time begins before it)' : '';
-      io.stderr(
-        `netmon: note: the store holds evidence from ${retention.evidenceFrom === null ? '(no snapshot)' : when(retention.evidenceFrom)}${before}; a prune (record ${retention.seq}, ${when(retention.at)}) removed the snapshots taken before ${when(retention.cutoff)}${keptNewest(retention)}\n`,
-      );
+      io.stderr(`netmon: note: ${heldFrom(retention)}${before}; ${prunedWords(retention)}\n`);
     }
   } finally {
     store.close();
@@ -187,9 +183,7 @@ export function verifyStore(flags: { db: string; output: 'text' | 'json' }, io: 
       if (result.gaps > 0) io.stderr(`netmon: note: the store records ${count(result.gaps, 'gap')} in monitoring: netmon gaps --db ${flags.db} lists them\n`);
       const retention = store.retention();
       if (retention !== null) {
-        io.stderr(
-          `netmon: note: the chain begins at the anchor a prune left (record ${retention.seq}, ${printable(retention.at)}): snapshots taken before ${printable(retention.cutoff)} were removed${keptNewest(retention)}, and the store holds evidence from ${printable(retention.evidenceFrom ?? '(no snapshot)')}\n`,
-        );
+        io.stderr(`netmon: note: ${heldFrom(retention)}; ${prunedWords(retention)}, and the chain begins at the anchor it left\n`);
       }
     }
   } finally {
@@ -198,8 +192,20 @@ export function verifyStore(flags: { db: string; output: 'text' | 'json' }, io: 
 }
 
 /** When the oldest snapshot left is older than the prune's cutoff: it is the newest, which a prune keeps. Pure. */
-function keptNewest(retention: { cutoff: string; evidenceFrom: string | null }): string {
-  return retention.evidenceFrom !== null && Date.parse(retention.evidenceFrom) < Date.parse(retention.cutoff) ? ' (but the newest one, which a prune always keeps)' : '';
+/** A time as stored (a store written elsewhere may hold anything): in local time when it is one. */
+function when(text: string): string {
+  return Number.isNaN(Date.parse(text)) ? printable(text) : isoWithOffset(new Date(text));
+}
+
+/** What the last prune removed: the words `gaps`, `verify-store` and `verify` share. */
+export function prunedWords(retention: RetentionRecord): string {
+  const keptNewest = retention.evidenceFrom !== null && Date.parse(retention.evidenceFrom) < Date.parse(retention.cutoff) ? ' (but the newest one, which a prune always keeps)' : '';
+  return `a prune (record ${retention.seq}, ${when(retention.at)}) removed the snapshots taken before ${when(retention.cutoff)}${keptNewest}`;
+}
+
+/** From when a pruned store holds evidence. */
+function heldFrom(retention: RetentionRecord): string {
+  return `the store holds evidence from ${retention.evidenceFrom === null ? '(no snapshot)' : when(retention.evidenceFrom)}`;
 }
 
 /** "400d", "12h", "30m", "90s" before now, or an ISO 8601 date. Pure. */

@@ -4,6 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
+import { isoWithOffset } from '../../src/outputs/time.js';
 import { HOLDER, haveCommand, runCli, skipWithReason, startJsonProcess, stop } from '../helpers/processes.js';
 import { opensslIdentity } from '../helpers/identities.js';
 
@@ -348,7 +349,7 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     store.close();
     const r = cli(['verify', pack, '--db', copyDb]);
     expect(r.status).toBe(4);
-    expect(r.stderr).toMatch(new RegExp(`snapshot \\d+ is no longer in the store: a prune \\(record \\d+, [^)]+\\) removed the snapshots taken before ${cutoff.toISOString()}; the store cannot confirm it any more, while the pack's own hashes and signature still can`));
+    expect(r.stderr).toMatch(new RegExp(`snapshot \\d+ is no longer in the store: a prune \\(record \\d+, [^)]+\\) removed the snapshots taken before ${isoWithOffset(cutoff).replace('+', '\\+')}; the store cannot confirm it any more, while the pack's own hashes and signature still can`));
     expect(r.stderr).not.toMatch(/another record hash/);
     // Without the store, the pack still verifies.
     expect(cli(['verify', pack]).status).toBe(0);
