@@ -375,6 +375,7 @@ export function buildProgram(io: CliIo): Command {
     .description('recompute the evidence store hash chain; names the first bad record (exit 4)')
     .option('--db <path>', 'SQLite evidence store', 'netmon.db')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addHelpText('after', '\nExamples:\n  netmon verify-store                       the store in this directory; exit 4 names the first bad record\n  netmon verify-store --db /var/lib/netmon/netmon.db -o json\n')
     .action(async (flags: { db: string; output: 'text' | 'json' }) => (await import('./store-commands.js')).verifyStore(flags, io));
 
   program
@@ -390,6 +391,7 @@ export function buildProgram(io: CliIo): Command {
     .option('--expect <file>', 'expected changes (YAML): findings they cover are approved, what did not happen is missing')
     .addOption(new Option('--fail-on <severity>', 'exit 1 when a finding is at or above this severity').choices(['info', 'low', 'medium', 'high', 'critical']).default('medium'))
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'ecs']).default('text'))
+    .addHelpText('after', '\nExamples:\n  netmon diff --change CHG-1234             the snapshots labelled pre and post for the ticket\n  netmon diff --pre 12 --post latest --expect expected.yaml\n  netmon diff --pre first --post latest --fail-on high -o json\n')
     .action(async (flags: import('./diff-command.js').DiffFlags) => (await import('./diff-command.js')).runDiff(flags, io));
 
   const baselineOptions = (cmd: Command): Command =>
@@ -403,9 +405,11 @@ export function buildProgram(io: CliIo): Command {
       .addOption(new Option('--fail-on <severity>', 'exit 1 when a finding that is not approved is at or above this severity').choices(['info', 'low', 'medium', 'high', 'critical']).default('medium'));
 
   baselineOptions(program.command('init').description('save the current inventory as the baseline for check and watch'))
+    .addHelpText('after', '\nExamples:\n  netmon init --listening-only              what listens now becomes the baseline (kept in netmon.db)\n  netmon init --baseline baseline.json      keep it in a JSON file instead\n')
     .action(async (flags: import('./baseline-commands.js').BaselineFlags) => (await import('./baseline-commands.js')).runInit(flags, io));
 
   findingOptions(baselineOptions(program.command('check').description('compare the current inventory with the baseline; exit 1 at --fail-on (for cron and CI)')))
+    .addHelpText('after', '\nExamples:\n  netmon check                              exit 1 on a finding not approved, at or above medium\n  netmon check --allow allow.yaml --fail-on high -o json\n')
     .action(async (flags: import('./baseline-commands.js').BaselineFlags & { output: OutputFormat }) => (await import('./baseline-commands.js')).runCheck(flags, io));
 
   findingOptions(baselineOptions(program.command('watch').description('capture every N seconds like --interval and print each change once, as it happens')))
@@ -415,6 +419,7 @@ export function buildProgram(io: CliIo): Command {
     .option('--label <text>', 'tag the snapshots')
     .option('--change <ticket>', 'tag the snapshots with a change ticket')
     .option('--take-over', TAKE_OVER_HELP)
+    .addHelpText('after', '\nExamples:\n  netmon watch --interval 10                each change against the baseline, until Ctrl-C\n  netmon watch --interval 30 --allow allow.yaml -o ecs >> findings.ndjson\n')
     .action(async (flags: import('./baseline-commands.js').BaselineFlags & CaptureFlags & { output: OutputFormat }) => (await import('./baseline-commands.js')).runWatch(flags, io));
 
   program
@@ -422,12 +427,14 @@ export function buildProgram(io: CliIo): Command {
     .description('write a commented default configuration file')
     .option('--path <file>', 'where to write it', 'netmon.conf')
     .option('--force', 'overwrite an existing file')
+    .addHelpText('after', '\nExamples:\n  netmon init-config                        netmon.conf here, which netmon then reads by itself\n  netmon init-config --path /etc/netmon.conf; NETMON_CONFIG=/etc/netmon.conf netmon --once\n')
     .action(async (flags: { path: string; force?: boolean }) => (await import('./apply-config.js')).initConfig(flags, io));
 
   program
     .command('keygen')
     .description('create the Ed25519 key pair that signs evidence packs (private key written 0600)')
     .option('--keys <dir>', 'directory for signer.key.pem/signer.pub.pem (Ed25519, the manifest) and signer.p12/signer.cert.pem (the PDF signature)', 'netmon-keys')
+    .addHelpText('after', '\nExamples:\n  netmon keygen                             netmon-keys/ here, where netmon report looks\n  netmon keygen --keys /etc/netmon/keys; netmon report --keys /etc/netmon/keys --change CHG-1234\n')
     .action(async (flags: { keys: string }) => (await import('./pack-commands.js')).runKeygen(flags, io));
 
   program
@@ -465,6 +472,7 @@ export function buildProgram(io: CliIo): Command {
     .description('check an evidence pack: file hashes, manifest signature, and with --db the store records (exit 4 on failure)')
     .argument('<pack>', 'pack directory')
     .option('--db <path>', 'also check the snapshot records against this evidence store')
+    .addHelpText('after', '\nExamples:\n  netmon verify reports/<pack>              the files, their hashes and the manifest signature\n  netmon verify reports/<pack> --db netmon.db   and the snapshot records against the store\n  pdfsig reports/<pack>/report.pdf          the PDF signature, with poppler\n')
     .action(async (pack: string, flags: { db?: string }) => (await import('./pack-commands.js')).runVerify(pack, flags, io));
 
   program

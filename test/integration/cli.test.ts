@@ -24,6 +24,23 @@ describe('netmon CLI (built binary)', () => {
     expect(r.stderr).toBe('');
   });
 
+  it('every command\'s --help ends with examples that use only options the command has', () => {
+    const commands = [...runCli(['--help']).stdout.split('Commands:')[1]!.split('\n\n')[0]!.matchAll(/^  ([a-z-]+) /gm)].map((m) => m[1]!);
+    expect(commands).toEqual(expect.arrayContaining(['snapshot', 'verify-store', 'diff', 'init', 'check', 'watch', 'report', 'verify', 'prune', 'keygen']));
+    for (const command of commands) {
+      const r = runCli([command, '--help']);
+      expect(r.status, command).toBe(0);
+      const [usage, examples] = r.stdout.split('\nExamples:\n');
+      expect(examples, `${command} --help has no examples`).toBeDefined();
+      const lines = examples!.split('\n').filter((l) => l.startsWith(`  netmon ${command}`));
+      expect(lines.length, command).toBeGreaterThan(0);
+      for (const line of lines) {
+        // Each example's own options (up to a ';' or a redirection), as the command's usage lists them.
+        for (const flag of line.split(/;|>>?|\|/)[0]!.match(/(?<=\s)--?[a-z][a-z0-9-]*/g) ?? []) expect(usage, `${command}: ${line}`).toMatch(new RegExp(`(^|[ ,])${flag}[ ,\\n]`, 'm'));
+      }
+    }
+  });
+
   it('snapshot --help documents the pattern syntax', () => {
     const r = runCli(['snapshot', '--help']);
     expect(r.status).toBe(0);
