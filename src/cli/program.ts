@@ -295,7 +295,8 @@ export function buildProgram(io: CliIo): Command {
     .enablePositionalOptions()
     .showSuggestionAfterError(true)
     .showHelpAfterError('(add --help for usage and examples)')
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    // commander's usage errors begin with "error:"; netmon's own messages with "netmon: error:".
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: (text, write) => write(`netmon: ${text}`) })
     // Subcommands made with .command() inherit these two (commander's copyInheritedSettings).
     .exitOverride();
 

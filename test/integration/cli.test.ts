@@ -58,13 +58,14 @@ describe('netmon CLI (built binary)', () => {
     const r = runCli(['--onse']);
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/unknown option '--onse'/);
+    // Prefixed as netmon's own errors are, so that a log shows which program complained.
+    expect(r.stderr).toMatch(/^netmon: error: unknown option '--onse'/);
     expect(r.stderr).toMatch(/--once/); // the suggestion
     expect(r.stderr).toContain('add --help for usage and examples');
     // the same for a subcommand's usage error
     const show = runCli(['show']);
     expect(show.status).toBe(2);
-    expect(show.stderr).toMatch(/missing required argument 'snapshot'[\s\S]*add --help/);
+    expect(show.stderr).toMatch(/^netmon: error: missing required argument 'snapshot'[\s\S]*add --help/);
   });
 
   it('a bad filter pattern is exit 2 and names the pattern', () => {
