@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -169,6 +169,8 @@ describe('bad files at --db', () => {
     const r = runCli(['--once', '--db', nowhere, '--no-csv', '--no-hash-binaries']);
     expect(r.status).toBe(3);
     expect(r.stderr).toContain(`cannot create ${nowhere}: the directory ${join(dir, 'no-such-dir')} does not exist`);
+    expect(r.stderr).toContain(`netmon: hint: create it first (mkdir -p ${join(dir, 'no-such-dir')}), or give --db a path in a directory that exists`);
+    expect(existsSync(join(dir, 'no-such-dir'))).toBe(false);
   });
 
   it('a device, a pipe: --db and --csv must be regular files; exit 3 before anything is captured, saying what the path is', () => {
