@@ -4,7 +4,7 @@
  * process's descriptor links. It returns raw columns and triples; decoding addresses and states,
  * attribution and every decision stay in TypeScript.
  *
- * readTables(paths: string[], sockDiag?: boolean) -> ({ nums, addrs, hex, badLine, via } | number)[]
+ * readTables(paths: string[], sockDiag?: boolean, states?: number[]) -> ({ nums, addrs, hex, badLine, via } | number)[]
  *   split socket tables, rows presorted by (listening, local port, remote port) as a hint for the
  *   caller's sort. With sockDiag, the tables /proc/self/net/{tcp,tcp6,udp,udp6} (the caller's
  *   own network namespace) and /proc/<pid>/net/{...} (the namespace of process <pid>, entered
@@ -12,7 +12,9 @@
  *   instead, in the same columns (the kernel formats no text, about twice as fast); any
  *   failure (no privilege, no diag module, an interrupted dump) falls back to reading the file.
  *   "<namespace file>:/proc/net/<table>" (e.g. an `ip netns` binding) names the table of that
- *   namespace, which is only dumped: on failure its result is the errno.
+ *   namespace, which is only dumped: on failure its result is the errno. states[i], a mask of
+ *   (1 << kernel state number), limits the dump of paths[i] to sockets in those states (a file
+ *   read still gives every row); by default every state.
  * readLinks(procRoot: string, pids: Int32Array) ->
  *   { triples: Float64Array (inode, pid, fd)*, denied: Int32Array, exited: Int32Array }
  *
@@ -166,6 +168,7 @@ typedef struct {
   size_t nhex;
   size_t bad_line; /* 0 when every row parsed */
   int sock_diag; /* may dump through sock_diag (the caller asked for it) */
+  uint32_t states; /* sock_diag: only sockets in these states, a mask of (1 << state) */
   int via_diag; /* the rows came from sock_diag */
 } table_task_t;
 
@@ -486,7 +489,7 @@ static int diag_table(table_task_t *t, int family, int protocol, const char *nsp
   req.header.nlmsg_seq = 1;
   req.request.sdiag_family = (uint8_t)family;
   req.request.sdiag_protocol = (uint8_t)protocol;
-  req.request.idiag_states = ~0u;
+  req.request.idiag_states = t->states;
   struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
   size_t bufsize = 1 << 16, cap = 0;
   char *buf = malloc(bufsize);
@@ -599,11 +602,13 @@ static void table_task(void *ctx, size_t i) {
 }
 
 static napi_value read_tables(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   bool sock_diag = false;
   if (argc >= 2) napi_get_value_bool(env, argv[1], &sock_diag);
+  bool has_states = false;
+  if (argc >= 3) napi_is_array(env, argv[2], &has_states);
   uint32_t count = 0;
   if (argc < 1 || napi_get_array_length(env, argv[0], &count) != napi_ok) {
     napi_throw_type_error(env, "E_NATIVE", "readTables expects an array of paths");
@@ -623,6 +628,11 @@ static napi_value read_tables(napi_env env, napi_callback_info info) {
       goto done;
     }
     tasks[i].sock_diag = sock_diag;
+    tasks[i].states = ~0u;
+    if (has_states) {
+      napi_value mask;
+      if (napi_get_element(env, argv[2], i, &mask) == napi_ok) napi_get_value_uint32(env, mask, &tasks[i].states);
+    }
     tasks[i].file.path = malloc(len + 1);
     if (!tasks[i].file.path) goto done;
     napi_get_value_string_utf8(env, item, tasks[i].file.path, len + 1, &len);

@@ -83,8 +83,12 @@ export interface Accounts {
 export interface PlatformCollector {
   readonly platform: string;
   scanSockets(options: ScanOptions): SocketScan;
-  /** Of the given sockets of a namespace, the inodes still present in its tables now (re-reads only the tables they came from). */
-  presentInodes(netns: number, sockets: ReadonlyArray<Pick<RawSocket, 'inode' | 'transport' | 'family'>>): Set<number>;
+  /**
+   * Of the given sockets of a namespace, the inodes still present in its tables now (re-reads
+   * only the tables they came from); null when the tables cannot be read again, so that nothing
+   * is taken for closed that was not seen gone.
+   */
+  presentInodes(netns: number, sockets: ReadonlyArray<Pick<RawSocket, 'inode' | 'transport' | 'family' | 'state'>>): Set<number> | null;
   readProcess(pid: number): RawProcess;
   /**
    * What tells this process apart from any other that had or will have its pid, immune to clock

@@ -19,7 +19,7 @@ import {
   hidesProcesses,
   parseProcMount,
 } from './parse/proc-process.js';
-import { forEachProcNetInode, parseProcNet, PROC_NET_TABLES, socketsFromColumns } from './parse/proc-net.js';
+import { forEachProcNetInode, parseProcNet, PROC_NET_TABLES, socketsFromColumns, statesStillListed } from './parse/proc-net.js';
 import { NativeWork, ProcHelper, type ProcWork, type TableResult } from './linux-helper.js';
 import { loadNativeProcScan, sockDiagEnabled, type NativeProcScan } from './native-procscan.js';
 
@@ -556,12 +556,33 @@ export class LinuxCollector implements PlatformCollector {
     return { read: true, sockets };
   }
 
-  presentInodes(netns: number, sockets: ReadonlyArray<Pick<RawSocket, 'inode' | 'transport' | 'family'>>): Set<number> {
+  presentInodes(netns: number, sockets: ReadonlyArray<Pick<RawSocket, 'inode' | 'transport' | 'family' | 'state'>>): Set<number> | null {
     const present = new Set<number>();
+    if (sockets.length === 0) return present;
     const reader = this.netnsReaders.get(netns);
-    if (!reader || sockets.length === 0) return present;
+    if (!reader) return null;
     const wanted = new Set(sockets.map((s) => s.inode));
     const tables = new Set<TableName>(sockets.map((s) => protoName(s) as TableName));
+    // The collector's own namespace through the native scanner (sock_diag): the text tables of
+    // a busy host take tens of milliseconds, and one unreadable process (a protected init, say)
+    // is enough to need this re-read on every capture.
+    const native = reader.self ? this.native() : null;
+    if (native) {
+      // Only the states the wanted sockets can be listed in (for listeners: LISTEN).
+      const states = [...tables].map((t) => statesStillListed(PROC_NET_TABLES[t].transport, sockets.filter((s) => protoName(s) === t).map((s) => s.state)));
+      const results = native.readTables(
+        [...tables].map((t) => `${this.deps.procRoot}/self/net/${t}`),
+        sockDiagEnabled(),
+        states,
+      );
+      if (results.every((r) => typeof r !== 'number' && r.badLine === 0)) {
+        for (const r of results) {
+          const { nums } = r as Exclude<typeof r, number>;
+          for (let i = 4; i < nums.length; i += 5) if (wanted.has(nums[i]!)) present.add(nums[i]!);
+        }
+        return present;
+      }
+    }
     // Only the inode column matters here: no need to decode whole tables a second time.
     const lookup: TableReader = (text) => {
       forEachProcNetInode(text, (inode) => {
@@ -569,8 +590,7 @@ export class LinuxCollector implements PlatformCollector {
       });
       return [];
     };
-    this.readNamespace(netns, reader.pids, reader.self, reader.bound, [...tables], lookup);
-    return present;
+    return this.readNamespace(netns, reader.pids, reader.self, reader.bound, [...tables], lookup).read ? present : null;
   }
 
   readProcess(pid: number): RawProcess {

@@ -17,9 +17,11 @@ export interface NativeProcScan {
    * CAP_SYS_ADMIN) is dumped through sock_diag netlink into the same columns
    * (`via: 'sock_diag'`), and read as a file if that fails. A path
    * "<namespace file>:/proc/net/<table>" (an `ip netns` binding, say) is that namespace's table,
-   * only dumped: when that fails, its result is the errno.
+   * only dumped: when that fails, its result is the errno. `states[i]`, a mask of (1 << kernel
+   * state number), limits the dump of `paths[i]` to sockets in those states; a file read still
+   * gives every row.
    */
-  readTables(paths: string[], sockDiag?: boolean): ({ nums: Float64Array; addrs: Uint32Array; hex: string[]; badLine: number; via: 'sock_diag' | 'file' } | number)[];
+  readTables(paths: string[], sockDiag?: boolean, states?: number[]): ({ nums: Float64Array; addrs: Uint32Array; hex: string[]; badLine: number; via: 'sock_diag' | 'file' } | number)[];
   /** Socket links of every descriptor of the given processes. */
   readLinks(procRoot: string, pids: Int32Array): { triples: Float64Array; denied: Int32Array; exited: Int32Array };
 }

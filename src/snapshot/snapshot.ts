@@ -120,12 +120,13 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     }
   }
 
-  // Sockets no descriptor refers to and no unreadable process explains: those gone from the
-  // tables by now were closed (or their owner exited) while the scan ran. A closed socket that
-  // lingers (FIN_WAIT, TIME_WAIT) shows inode 0, so a re-read by inode is conclusive.
+  // Sockets no readable descriptor refers to: those gone from the tables by now were closed (or
+  // their owner exited) while the scan ran, whatever process might otherwise have held them. A
+  // closed socket that lingers (FIN_WAIT, TIME_WAIT) shows inode 0, so a re-read by inode is
+  // conclusive.
   const unfound = new Map<number, SocketRecord[]>();
   for (const s of sockets) {
-    if (s.unattributed === 'other-namespace') {
+    if (s.unattributed === 'other-namespace' || s.unattributed === 'permission-denied') {
       let list = unfound.get(s.netns);
       if (!list) unfound.set(s.netns, (list = []));
       list.push(s);
@@ -133,7 +134,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   }
   for (const [netns, list] of unfound) {
     const present = collector.presentInodes(netns, list);
-    for (const s of list) if (!present.has(s.inode)) s.unattributed = 'process-exited';
+    if (present !== null) for (const s of list) if (!present.has(s.inode)) s.unattributed = 'process-exited';
   }
 
   const warnings: SnapshotWarning[] = [];

@@ -100,6 +100,43 @@ describe.skipIf(skip)('native scanner', () => {
     expect(viaDiag[3]!.mine.some((s) => s.includes(`"localPort":${holder.info.udp6}`))).toBe(true);
   });
 
+  it('dumps only the states asked for: listeners alone with the LISTEN mask', () => {
+    const [all, listening] = [undefined, [1 << 10]].map((states) => {
+      const [result] = native!.readTables(['/proc/self/net/tcp'], true, states);
+      if (typeof result === 'number') throw new Error(`errno ${result}`);
+      expect(result!.via).toBe('sock_diag');
+      return socketsFromColumns(result!, PROC_NET_TABLES.tcp, { source: 'tcp', littleEndian: true });
+    });
+    const holderListener = (rows: typeof all) => rows!.some((s) => s.localPort === holder.info.tcp4 && s.state === 'LISTEN');
+    expect(holderListener(all)).toBe(true);
+    expect(holderListener(listening)).toBe(true);
+    expect(listening!.every((s) => s.state === 'LISTEN')).toBe(true);
+    // The holder's connected pair is in the full dump only.
+    expect(all!.some((s) => s.localPort === holder.info.client4 || s.remotePort === holder.info.client4)).toBe(true);
+    expect(listening!.some((s) => s.localPort === holder.info.client4 || s.remotePort === holder.info.client4)).toBe(false);
+  });
+
+  it('tells which sockets of its own namespace are still listed, listeners and connections alike', async () => {
+    const server = net.createServer((c) => c.on('error', () => {}));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const client = net.connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    const collector = new LinuxCollector({}, 'native');
+    const scan = collector.scanSockets({ families: ['ipv4'], owners: true });
+    const self = scan.namespaces.find((n) => n.sockets.some((s) => s.localPort === port && s.state === 'LISTEN'))!;
+    const listener = self.sockets.find((s) => s.localPort === port && s.state === 'LISTEN')!;
+    const connection = self.sockets.find((s) => s.localPort === client.localPort && s.remotePort === port)!;
+    expect(collector.presentInodes(self.inode, [listener])).toEqual(new Set([listener.inode]));
+    expect(collector.presentInodes(self.inode, [listener, connection])).toEqual(new Set([listener.inode, connection.inode]));
+    await new Promise<void>((resolve) => client.end(resolve));
+    await new Promise<void>((resolve) => client.once('close', () => resolve()));
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // Closed: the listener left the table, the connection lingers (if at all) with inode 0.
+    expect(collector.presentInodes(self.inode, [listener])).toEqual(new Set());
+    expect(collector.presentInodes(self.inode, [listener, connection])).toEqual(new Set());
+  });
+
   it('gives a TIME_WAIT socket the same row both ways (kernel-owned: inode 0, uid 0)', async () => {
     // This process closes its end first, so that end stays in TIME_WAIT for a minute.
     const server = net.createServer((c) => c.on('error', () => {}));

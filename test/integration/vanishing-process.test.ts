@@ -11,7 +11,12 @@ interface HolderInfo {
 }
 
 let holder: Started<HolderInfo> | undefined;
-afterEach(async () => stop(holder?.child));
+let shield: Started<HolderInfo> | undefined;
+afterEach(async () => {
+  await stop(holder?.child);
+  await stop(shield?.child);
+  shield = undefined;
+});
 
 describe('a process that exits in the middle of a scan', () => {
   it('does not abort the scan; its sockets are kept with reason process-exited', async () => {
@@ -45,6 +50,59 @@ describe('a process that exits in the middle of a scan', () => {
     expect(listener!.unattributed).toBe('process-exited');
     expect(snap.coverage.byReason['process-exited']).toBeGreaterThanOrEqual(1);
     expect(snap.processes.find((p) => p.pid === victim)).toBeUndefined();
+  });
+
+  /**
+   * Two holders of one user; the descriptors of the first cannot be read (EACCES, as for another
+   * user's process without root), and the second exits before its descriptors are listed. With
+   * `rereadFails`, the socket tables cannot be read again once the descriptor walk has begun.
+   */
+  async function scanWithUnreadableNeighbour(rereadFails: boolean) {
+    const start = (): Promise<Started<HolderInfo>> =>
+      isRoot ? startJsonProcess<HolderInfo>('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, HOLDER]) : startJsonProcess<HolderInfo>(process.execPath, [HOLDER]);
+    shield = await start();
+    holder = await start();
+    const victim = holder.info.pid;
+    const denied = `/proc/${shield.info.pid}/fd`;
+    let killed = false;
+    let walking = false;
+    const collector = new LinuxCollector({
+      readdir: (path) => {
+        if (path.endsWith('/fd')) walking = true;
+        if (path === denied) throw Object.assign(new Error(`EACCES: permission denied, scandir '${path}'`), { code: 'EACCES' });
+        if (!killed && path === `/proc/${victim}/fd`) {
+          killed = true;
+          process.kill(victim, 'SIGKILL');
+          const port = `:${holder!.info.tcp4.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A`;
+          const deadline = Date.now() + 5000;
+          while (Date.now() < deadline && readFileSync('/proc/net/tcp', 'utf8').includes(port));
+        }
+        return readdirSync(path);
+      },
+      readFile: (path) => {
+        if (rereadFails && walking && /\/net\/(tcp|udp)6?$/.test(path)) throw Object.assign(new Error(`EACCES: permission denied, open '${path}'`), { code: 'EACCES' });
+        return readFileSync(path, 'utf8');
+      },
+    });
+    const snap = await snapshot({ collector, includeEphemeral: true, hashBinaries: false });
+    expect(killed).toBe(true);
+    const listenerOf = (info: HolderInfo) => snap.sockets.find((s) => s.state === 'LISTEN' && s.localPort === info.tcp4)!;
+    return { shielded: listenerOf(shield.info), closed: listenerOf(holder.info) };
+  }
+
+  it('a socket gone from the tables is process-exited even when an unreadable process of its user could have held it', async () => {
+    const { shielded, closed } = await scanWithUnreadableNeighbour(false);
+    // Still open: the unreadable process may hold it, and netmon says it could not look.
+    expect(shielded.unattributed).toBe('permission-denied');
+    // Closed during the scan: not blamed on missing privilege.
+    expect(closed.owners).toEqual([]);
+    expect(closed.unattributed).toBe('process-exited');
+  });
+
+  it('takes no socket for closed when the tables cannot be read a second time', async () => {
+    const { shielded, closed } = await scanWithUnreadableNeighbour(true);
+    expect(shielded.unattributed).toBe('permission-denied');
+    expect(closed.unattributed).toBe('permission-denied');
   });
 
   it('records a process that exits before its details are read, with the reason', async () => {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import ipaddr from 'ipaddr.js';
 import { describe, expect, it } from 'vitest';
-import { PROC_NET_TABLES, parseProcNet } from '../../src/collect/parse/proc-net.js';
+import { ALL_STATES, PROC_NET_TABLES, parseProcNet, statesStillListed } from '../../src/collect/parse/proc-net.js';
 import { ParseError } from '../../src/errors.js';
 import { isListeningState, type RawSocket, type SocketRow, type SocketState } from '../../src/model/types.js';
 
@@ -371,4 +371,14 @@ describe('parseProcNet properties', () => {
       );
     });
   }
+});
+
+describe('statesStillListed', () => {
+  it('narrows a re-read to LISTEN (kernel state 10) only when every socket looked for is a TCP listener', () => {
+    expect(statesStillListed('tcp', ['LISTEN', 'LISTEN'])).toBe(1 << 10);
+    expect(statesStillListed('tcp', ['LISTEN', 'ESTABLISHED'])).toBe(ALL_STATES);
+    expect(statesStillListed('tcp', ['CLOSE_WAIT'])).toBe(ALL_STATES);
+    // UDP's states change with connect(): every state.
+    expect(statesStillListed('udp', ['UNCONN'])).toBe(ALL_STATES);
+  });
 });

@@ -18,6 +18,21 @@ const TCP_STATES: Record<number, SocketState> = {
   12: 'NEW_SYN_RECV',
 };
 
+/** Every kernel state: a sock_diag state mask (1 << state number) that filters nothing. */
+export const ALL_STATES = 0xffffffff;
+
+/**
+ * The states, as a sock_diag mask (1 << state number), in which sockets of one table seen in
+ * `states` can still be in the table. A TCP listener stays LISTEN while it is listed (shut down
+ * or closed, it leaves the table: a CLOSE socket is in no table); any other socket may have moved
+ * to any state. With LISTEN alone the kernel walks only its listening hash. Pure.
+ */
+export function statesStillListed(transport: Transport, states: Iterable<SocketState>): number {
+  if (transport !== 'tcp') return ALL_STATES;
+  for (const state of states) if (state !== 'LISTEN') return ALL_STATES;
+  return 1 << 10;
+}
+
 export interface ProcNetTable {
   transport: Transport;
   family: Family;
