@@ -6,7 +6,7 @@ import { ConfigError, StoreError } from '../errors.js';
 import { protoName, type ProcessRecord, type SocketRecord } from '../model/types.js';
 import { printable } from '../outputs/sanitize.js';
 import { clockTime } from '../outputs/time.js';
-import { printSnapshot, progressLine, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo } from './program.js';
+import { printSnapshot, printWarnings, progressLine, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo } from './program.js';
 import { clockStepWords, count, gapReason } from '../model/format.js';
 
 function captureOptions(flags: CaptureFlags): CaptureOptions {
@@ -142,7 +142,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
           if (flags.output === 'json') io.stdout(`${JSON.stringify(snap)}\n`);
           else if (flags.output === 'ecs') io.stdout(outputs.renderEcs(snap));
           else io.stdout(outputs.renderText(snap, { width: io.columns ?? 80 }));
-          for (const warning of snap.warnings) io.stderr(`netmon: warning: ${warning.message}\n`);
+          printWarnings(snap, io);
         } else if (flags.output === 'json') {
           io.stdout(`${JSON.stringify({ snapshotId: result.snapshotId, takenAt: snap.takenAt, sockets: snap.sockets.length, opened: result.opened, closed: result.closed })}\n`);
         } else if (flags.output === 'ecs') {

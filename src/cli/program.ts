@@ -11,7 +11,7 @@ type Command = CommandType;
 import type { FilterSpec, Snapshot } from '../model/types.js';
 import type { SnapshotOptions } from '../snapshot/snapshot.js';
 import { NETMON_VERSION } from '../version.js';
-import { printable } from '../outputs/sanitize.js';
+import { printable, printableMessage } from '../outputs/sanitize.js';
 
 /** Where the CLI writes; main.ts passes the process's streams, tests may pass others. */
 export interface CliIo {
@@ -216,7 +216,12 @@ export async function printSnapshot(snap: Snapshot, format: OutputFormat, io: Cl
       io.stdout((await import('../outputs/text.js')).renderText(snap, { width: io.columns ?? 80 }));
   }
   // Notices after the data, so they are the last thing a reader of the terminal sees.
-  for (const warning of snap.warnings) io.stderr(`netmon: warning: ${warning.message}\n`);
+  printWarnings(snap, io);
+}
+
+/** A snapshot's warnings on stderr. Those of a stored snapshot come from the store: made inert. */
+export function printWarnings(snap: Pick<Snapshot, 'warnings'>, io: CliIo): void {
+  for (const warning of snap.warnings) io.stderr(`netmon: warning: ${printableMessage(warning.message)}\n`);
 }
 
 async function checkFlags(flags: CollectFlags): Promise<void> {

@@ -20,13 +20,18 @@ function escaped(c: string): string {
 // eslint-disable-next-line no-control-regex
 const UNSAFE_IN_MESSAGE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
+/** A line break that does not begin an indented line: netmon's own messages never make one. */
+const FOREIGN_LINE_BREAK = /\n(?! {2})/g;
+
 /**
  * A message of netmon's own that may quote text from outside (a host name or item kind read from
- * a store someone else wrote, a path): made inert like printable(), but its own line breaks and
- * backslashes (in quoted patterns and paths) are kept as they are.
+ * a store someone else wrote, a path): made inert like printable(), but backslashes (in quoted
+ * patterns and paths) are kept as they are, and so are its own line breaks, which begin an
+ * indented line (the problems of a file, one per line). Any other line break came with quoted
+ * text and is escaped, so that it cannot start a line that reads as netmon's.
  */
 export function printableMessage(text: string): string {
-  return text.replace(UNSAFE_IN_MESSAGE, escaped);
+  return text.replace(UNSAFE_IN_MESSAGE, escaped).replace(FOREIGN_LINE_BREAK, '\\x0a');
 }
 
 /** Shorten to `width` characters, marking the cut with an ellipsis at the end. */

@@ -68,6 +68,13 @@ describe('netmon CLI (built binary)', () => {
     expect(show.stderr).toMatch(/^netmon: error: missing required argument 'snapshot'[\s\S]*add --help/);
   });
 
+  it('a line break in a path the message quotes is escaped: every line on stderr is one of netmon\'s own', () => {
+    const r = runCli(['snapshots', '--db', '/nonexistent/a\nnetmon: note: verified\n.db']);
+    expect(r.status).toBe(3);
+    expect(r.stderr).toContain('there is no evidence store at /nonexistent/a\\x0anetmon: note: verified\\x0a.db');
+    expect(r.stderr.trimEnd().split('\n').map((line) => line.slice(0, 14))).toEqual(['netmon: error:', 'netmon: hint: ']);
+  });
+
   it('a bad filter pattern is exit 2 and names the pattern', () => {
     for (const [flag, pattern] of [
       ['--filter', 'tcp:99999'],

@@ -75,6 +75,18 @@ beforeAll(() => {
 });
 
 describe('EvidenceStore (real SQLite files)', () => {
+  it('show prints the warnings a stored snapshot carries inert: a store someone else wrote cannot forge lines or send escapes', () => {
+    const { db, dir } = freshPath();
+    const store = EvidenceStore.open(db);
+    const snap = makeSnapshot({ sockets: [makeSocket({ localPort: 22 })] });
+    store.appendSnapshot({ ...snap, warnings: [{ code: 'W_PRIVILEGE', message: 'planted\nnetmon: evidence store verified \x1b[2J' }] });
+    store.close();
+    const shown = runCli(['show', 'latest', '--db', db], { cwd: dir });
+    expect(shown.status, shown.stderr).toBe(0);
+    expect(shown.stderr.split('\n')[0]).toBe('netmon: warning: planted\\x0anetmon: evidence store verified \\x1b[2J');
+    expect(shown.stderr).not.toContain('\x1b');
+  });
+
   it('creates schema version 6 in WAL mode, and reopening does not migrate again', () => {
     const { db } = freshPath();
     const first = EvidenceStore.open(db, { now: () => new Date('2026-01-01T00:00:00.000Z') });

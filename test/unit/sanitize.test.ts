@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { printable, printableMessage } from '../../src/outputs/sanitize.js';
+
+describe('printableMessage', () => {
+  it('keeps the indented lines of a message of netmon\'s own, and its backslashes', () => {
+    const message = 'the configuration is not valid:\n  netmon.conf:1: expected "key = value"\n  netmon.conf:4: bad glob "a\\*"';
+    expect(printableMessage(message)).toBe(message);
+  });
+
+  it('escapes a line break that quoted text brought, so that it cannot start a line of its own', () => {
+    expect(printableMessage('there is no evidence store at /tmp/x\nnetmon: note: verified.db')).toBe('there is no evidence store at /tmp/x\\x0anetmon: note: verified.db');
+    expect(printableMessage('host a\n b')).toBe('host a\\x0a b');
+    expect(printableMessage('ends with a break\n')).toBe('ends with a break\\x0a');
+  });
+
+  it('escapes terminal controls and direction overrides as printable() does', () => {
+    expect(printableMessage('red \x1b[31mtext\r \u202eabc')).toBe('red \\x1b[31mtext\\x0d \\u{202e}abc');
+    expect(printable('a\nb\\c')).toBe('a\\x0ab\\\\c');
+  });
+});
