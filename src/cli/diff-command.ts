@@ -39,6 +39,11 @@ function timeSelector(selector: string): string | null {
  * before it), or a label (the last snapshot with it, within the change ticket when one is given).
  * Each is one query: a store of months of `--interval` ticks is not read whole.
  */
+/** A word as a shell reads it: quoted when it holds anything but letters, digits and ._:/@%+=-. */
+function shellWord(text: string): string {
+  return /^[\w.:/@%+=-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
 export function selectSnapshot(find: SnapshotFinder, selector: string, change: string | undefined, role: 'pre' | 'post' | 'show', host?: string): SnapshotSummary {
   const at = timeSelector(selector);
   const [found] = /^\d+$/.test(selector)
@@ -53,9 +58,13 @@ export function selectSnapshot(find: SnapshotFinder, selector: string, change: s
   if (!found) {
     const scope = `${change === undefined ? '' : ` for change ${change}`}${host === undefined ? '' : ` on host ${JSON.stringify(host)}`}`;
     const what = role === 'show' ? '' : `--${role} `;
-    throw new ConfigError('E_USAGE', `no snapshot matches ${what}${JSON.stringify(selector)}${scope}`, {
-      hint: `list them with \`netmon snapshots\`; ${role === 'show' ? 'a snapshot is given as' : '--pre/--post take'} an id, a label, an ISO time, first or latest`,
-    });
+    const byLabel = !/^\d+$/.test(selector) && selector !== 'latest' && selector !== 'first' && at === null;
+    // A ticket's capture that was never taken: say how to take it.
+    const hint =
+      byLabel && change !== undefined && role !== 'show'
+        ? `capture it with \`netmon --once --label ${shellWord(selector)} --change ${shellWord(change)}\`; \`netmon snapshots --change ${shellWord(change)}\` lists what this ticket has`
+        : `list them with \`netmon snapshots\`; ${role === 'show' ? 'a snapshot is given as' : '--pre/--post take'} an id, a label, an ISO time, first or latest`;
+    throw new ConfigError('E_USAGE', `no snapshot matches ${what}${JSON.stringify(selector)}${scope}`, { hint });
   }
   return found;
 }

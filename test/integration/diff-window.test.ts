@@ -116,6 +116,12 @@ describe('netmon diff over a maintenance window (real processes)', () => {
     const none = runCli(['diff', '--change', 'NOPE', '--db', db]);
     expect(none.status).toBe(2);
     expect(none.stderr).toMatch(/no snapshot matches --pre "pre" for change NOPE/);
+    // A capture the ticket never got: the hint says how to take it.
+    expect(none.stderr).toContain('netmon: hint: capture it with `netmon --once --label pre --change NOPE`; `netmon snapshots --change NOPE` lists what this ticket has');
+    const spaced = runCli(['diff', '--change', "it's 1", '--post', 'after', '--pre', 'first', '--db', db]);
+    expect(spaced.stderr).toContain("capture it with `netmon --once --label after --change 'it'\\''s 1'`");
+    // An id that is not there: no capture to take, the usual hint.
+    expect(runCli(['diff', '--pre', '999', '--post', 'latest', '--db', db]).stderr).toContain('netmon: hint: list them with `netmon snapshots`');
     expect(runCli(['diff', '--db', db]).status).toBe(2);
     expect(runCli(['diff', '--change', 'CHG-42', '--db', db, '--fail-on', 'sometimes']).status).toBe(2);
   });
