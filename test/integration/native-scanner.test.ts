@@ -20,6 +20,16 @@ const skip = skipWithReason(native === null, 'native scanner tests: build/Releas
 const dir = mkdtempSync(join(tmpdir(), 'netmon-native-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** A listener on 127.0.0.1 of this process and a connection to it. */
+async function loopbackPair(): Promise<{ server: net.Server; port: number; client: net.Socket }> {
+  const server = net.createServer((c) => c.on('error', () => {}));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  const client = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  return { server, port, client };
+}
+
 describe.skipIf(skip)('native scanner', () => {
   let holder: Started<{ pid: number; tcp4: number; tcp6: number; client4: number; udp6: number }>;
   beforeAll(async () => {
@@ -117,11 +127,7 @@ describe.skipIf(skip)('native scanner', () => {
   });
 
   it('tells which sockets of its own namespace are still listed, listeners and connections alike', async () => {
-    const server = net.createServer((c) => c.on('error', () => {}));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as net.AddressInfo).port;
-    const client = net.connect(port, '127.0.0.1');
-    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    const { server, port, client } = await loopbackPair();
     const collector = new LinuxCollector({}, 'native');
     const scan = collector.scanSockets({ families: ['ipv4'], owners: true });
     const self = scan.namespaces.find((n) => n.sockets.some((s) => s.localPort === port && s.state === 'LISTEN'))!;
@@ -139,11 +145,7 @@ describe.skipIf(skip)('native scanner', () => {
 
   it('gives a TIME_WAIT socket the same row both ways (kernel-owned: inode 0, uid 0)', async () => {
     // This process closes its end first, so that end stays in TIME_WAIT for a minute.
-    const server = net.createServer((c) => c.on('error', () => {}));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as net.AddressInfo).port;
-    const client = net.connect(port, '127.0.0.1');
-    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    const { server, port, client } = await loopbackPair();
     const clientPort = client.localPort!;
     await new Promise<void>((resolve) => client.end(resolve));
     await new Promise<void>((resolve) => client.once('close', () => resolve()));

@@ -18,13 +18,27 @@ afterEach(async () => {
   shield = undefined;
 });
 
+/** A holder run as nobody when the tests run as root (as another user's process would be), else as this user. */
+function startHolder(): Promise<Started<HolderInfo>> {
+  return isRoot
+    ? startJsonProcess<HolderInfo>('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, HOLDER])
+    : startJsonProcess<HolderInfo>(process.execPath, [HOLDER]);
+}
+
+/**
+ * Kill a holder and wait (synchronously, as the scan does not yield) until the kernel has
+ * released its IPv4 listener: the socket closes a moment after the process turns zombie.
+ */
+function killAndAwaitClose(victim: Started<HolderInfo>): void {
+  process.kill(victim.info.pid, 'SIGKILL');
+  const port = `:${victim.info.tcp4.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A`;
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline && readFileSync('/proc/net/tcp', 'utf8').includes(port));
+}
+
 describe('a process that exits in the middle of a scan', () => {
   it('does not abort the scan; its sockets are kept with reason process-exited', async () => {
-    // As root, run the victim as nobody: a process even root cannot read (a sandbox's init) could
-    // otherwise explain an unfound root-owned socket, and netmon would rightly say permission-denied.
-    holder = isRoot
-      ? await startJsonProcess<HolderInfo>('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, HOLDER])
-      : await startJsonProcess<HolderInfo>(process.execPath, [HOLDER]);
+    holder = await startHolder();
     const victim = holder.info.pid;
     let killed = false;
     // Real /proc; the only change is that the holder is killed just before its descriptors are listed.
@@ -32,12 +46,7 @@ describe('a process that exits in the middle of a scan', () => {
       readdir: (path) => {
         if (!killed && path === `/proc/${victim}/fd`) {
           killed = true;
-          process.kill(victim, 'SIGKILL');
-          // Wait (synchronously, as the scan does not yield) until the kernel has released its
-          // listener: the socket closes a moment after the process turns zombie.
-          const port = `:${holder!.info.tcp4.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A`;
-          const deadline = Date.now() + 5000;
-          while (Date.now() < deadline && readFileSync('/proc/net/tcp', 'utf8').includes(port));
+          killAndAwaitClose(holder!);
         }
         return readdirSync(path);
       },
@@ -58,10 +67,8 @@ describe('a process that exits in the middle of a scan', () => {
    * `rereadFails`, the socket tables cannot be read again once the descriptor walk has begun.
    */
   async function scanWithUnreadableNeighbour(rereadFails: boolean) {
-    const start = (): Promise<Started<HolderInfo>> =>
-      isRoot ? startJsonProcess<HolderInfo>('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, HOLDER]) : startJsonProcess<HolderInfo>(process.execPath, [HOLDER]);
-    shield = await start();
-    holder = await start();
+    shield = await startHolder();
+    holder = await startHolder();
     const victim = holder.info.pid;
     const denied = `/proc/${shield.info.pid}/fd`;
     let killed = false;
@@ -72,10 +79,7 @@ describe('a process that exits in the middle of a scan', () => {
         if (path === denied) throw Object.assign(new Error(`EACCES: permission denied, scandir '${path}'`), { code: 'EACCES' });
         if (!killed && path === `/proc/${victim}/fd`) {
           killed = true;
-          process.kill(victim, 'SIGKILL');
-          const port = `:${holder!.info.tcp4.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A`;
-          const deadline = Date.now() + 5000;
-          while (Date.now() < deadline && readFileSync('/proc/net/tcp', 'utf8').includes(port));
+          killAndAwaitClose(holder!);
         }
         return readdirSync(path);
       },
