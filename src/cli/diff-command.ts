@@ -34,16 +34,16 @@ function timeSelector(selector: string): string | null {
   return Number.isNaN(at) ? null : new Date(at).toISOString();
 }
 
-/**
- * A snapshot from a selector: an id, `first`, `latest`, an ISO 8601 time (the last snapshot taken at or
- * before it), or a label (the last snapshot with it, within the change ticket when one is given).
- * Each is one query: a store of months of `--interval` ticks is not read whole.
- */
 /** A word as a shell reads it: quoted when it holds anything but letters, digits and ._:/@%+=-. */
 function shellWord(text: string): string {
   return /^[\w.:/@%+=-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * A snapshot from a selector: an id, `first`, `latest`, an ISO 8601 time (the last snapshot taken at or
+ * before it), or a label (the last snapshot with it, within the change ticket when one is given).
+ * Each is one query: a store of months of `--interval` ticks is not read whole.
+ */
 export function selectSnapshot(find: SnapshotFinder, selector: string, change: string | undefined, role: 'pre' | 'post' | 'show', host?: string): SnapshotSummary {
   const at = timeSelector(selector);
   const [found] = /^\d+$/.test(selector)

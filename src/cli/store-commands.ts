@@ -191,7 +191,6 @@ export function verifyStore(flags: { db: string; output: 'text' | 'json' }, io: 
   }
 }
 
-/** When the oldest snapshot left is older than the prune's cutoff: it is the newest, which a prune keeps. Pure. */
 /** A time as stored (a store written elsewhere may hold anything): in local time when it is one. */
 function when(text: string): string {
   return Number.isNaN(Date.parse(text)) ? printable(text) : isoWithOffset(new Date(text));
@@ -199,6 +198,7 @@ function when(text: string): string {
 
 /** What the last prune removed: the words `gaps`, `verify-store` and `verify` share. */
 export function prunedWords(retention: RetentionRecord): string {
+  // The oldest snapshot left older than the cutoff: it is the newest, which a prune keeps.
   const keptNewest = retention.evidenceFrom !== null && Date.parse(retention.evidenceFrom) < Date.parse(retention.cutoff) ? ' (but the newest one, which a prune always keeps)' : '';
   return `a prune (record ${retention.seq}, ${when(retention.at)}) removed the snapshots taken before ${when(retention.cutoff)}${keptNewest}`;
 }
