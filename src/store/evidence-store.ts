@@ -457,16 +457,20 @@ export class EvidenceStore {
       const code = String((error as { cause?: { code?: unknown } }).cause?.code ?? '');
       if (!options.readonly) throw error;
       let failure = error;
+      let why: 'unwritable' | 'full' = 'unwritable';
       if (code.startsWith('SQLITE_READONLY')) {
         try {
           return EvidenceStore.tryOpen(path, options, false);
         } catch (second) {
           failure = second;
         }
+      } else if (code === 'SQLITE_IOERR_SHMSIZE') {
+        // The index beside the store could not grow (a full file system, a quota): read a copy.
+        why = 'full';
       } else if (code !== 'SQLITE_CANTOPEN') {
         throw error;
       }
-      const copy = EvidenceStore.openCopy(path, options);
+      const copy = EvidenceStore.openCopy(path, options, why);
       if (copy === null) throw failure;
       return copy;
     }
@@ -482,8 +486,11 @@ export class EvidenceStore {
    * folded in) and deleted as soon as it is open: the open connection reads it through its file
    * descriptor, and a reader killed at any moment leaves no copy of the evidence behind.
    */
-  private static openCopy(path: string, options: StoreOpenOptions): EvidenceStore | null {
-    if (existsSync(`${path}-shm`)) return null;
+  private static openCopy(path: string, options: StoreOpenOptions, why: 'unwritable' | 'full'): EvidenceStore | null {
+    // A full file system: SQLite could not extend the index to its first 32 KiB, which every
+    // connection reading or writing the store maps, so no connection has it open (and the stub
+    // that failed attempt left does not tell otherwise). Else a -shm file may be in use.
+    if (why === 'unwritable' && existsSync(`${path}-shm`)) return null;
     let scratch: string;
     let copy: string;
     try {
@@ -508,11 +515,13 @@ export class EvidenceStore {
           } catch {
             // the size is only a help
           }
-          throw new StoreError(
-            'E_STORE_NO_ROOM',
-            `cannot read the evidence store ${path}: its directory ${dirname(path)} is not writable, so SQLite cannot read the store in place (it needs a -shm file beside it), and ${tmpdir()} has no room for a private copy${size}: ${code}`,
-            { hint: 'set TMPDIR to a directory with room for a copy of the store, or copy the store (and its -wal, if there is one) to a directory you can write and read it there' },
-          );
+          const place =
+            why === 'full'
+              ? `the file system holding it is full, so SQLite cannot make the index it reads the store through (a -shm file beside it)`
+              : `its directory ${dirname(path)} is not writable, so SQLite cannot read the store in place (it needs a -shm file beside it)`;
+          throw new StoreError('E_STORE_NO_ROOM', `cannot read the evidence store ${path}: ${place}, and ${tmpdir()} has no room for a private copy${size}: ${code}`, {
+            hint: `${why === 'full' ? `free some space on the file system holding ${dirname(path)}, or ` : ''}set TMPDIR to a directory with room for a copy of the store, or copy the store (and its -wal, if there is one) to a directory you can write and read it there`,
+          });
         }
         return null; // unreadable: the first error stands
       }

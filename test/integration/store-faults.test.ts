@@ -74,42 +74,60 @@ describe.skipIf(skipFull)('a full disk', () => {
     for (const name of readdirSync(small)) rmSync(join(small, name), { force: true });
   });
 
-  it('a file system too full for the shared-memory index of SQLite: writers and readers say the device is full (not an I/O error), exit 3, the store unchanged', () => {
+  it('a file system too full for the shared-memory index of SQLite: writers say the device is full (not an I/O error), exit 3; readers read a private copy; the store unchanged', () => {
     expect(mounted, 'tmpfs mounted').toBe(true);
     const path = join(small, 'brim.db');
     const store = EvidenceStore.open(path);
     store.appendSnapshot(makeSnapshot({ sockets: [makeSocket()] }));
     store.close();
     const before = sha(path);
-    // Fill every byte: SQLite then fails to extend its index file (SQLITE_IOERR_SHMSIZE), which
-    // it reports as an input/output error.
-    let filler = 0;
-    for (const size of [16 * 1024, 1024, 64]) {
-      try {
-        for (;;) writeFileSync(join(small, `brim-${filler++}`), Buffer.alloc(size));
-      } catch {
-        // ENOSPC: full at this size
-      }
-    }
-    let error: unknown;
+    // A TMPDIR on the same file system, for readers that find no room for a copy either.
+    const tmp = join(small, 'tmp');
+    mkdirSync(tmp);
     try {
-      EvidenceStore.open(path).close();
-    } catch (e) {
-      error = e;
+      // Fill every byte: SQLite then fails to extend its index file (SQLITE_IOERR_SHMSIZE), which
+      // it reports as an input/output error.
+      let filler = 0;
+      for (const size of [16 * 1024, 1024, 64]) {
+        try {
+          for (;;) writeFileSync(join(small, `brim-${filler++}`), Buffer.alloc(size));
+        } catch {
+          // ENOSPC: full at this size
+        }
+      }
+      let error: unknown;
+      try {
+        EvidenceStore.open(path).close();
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(StoreError);
+      expect((error as Error).message).toContain(`cannot open the evidence store for writing: no space left on the device holding ${path}`);
+      expect((error as StoreError).hint).toContain(`free some space on the file system holding ${small}`);
+      const capture = runCli(['--once', '--db', path, '--no-csv', '--no-hash-binaries', '--listening-only']);
+      expect(capture.status).toBe(3);
+      expect(capture.stderr).toContain(`no space left on the device holding ${path}`);
+      expect(capture.stderr).not.toContain('input/output error');
+      // Readers cannot make SQLite's index beside the store; they read a private copy in TMPDIR.
+      const listed = runCli(['snapshots', '--db', path, '-o', 'json']);
+      expect(listed.status, listed.stderr).toBe(0);
+      expect((JSON.parse(listed.stdout) as { snapshots: unknown[] }).snapshots).toHaveLength(1);
+      const verified = runCli(['verify-store', '--db', path]);
+      expect(verified.status, verified.stderr).toBe(0);
+      expect(verified.stdout).toMatch(/verified: \d+ records?, 1 snapshot,/);
+      // No room for the copy either: the message says both.
+      for (const args of [['snapshots'], ['verify-store']]) {
+        const r = runCli([...args, '--db', path], { env: { ...process.env, TMPDIR: tmp } });
+        expect(r.status, r.stderr).toBe(3);
+        expect(r.stderr).toContain(`cannot read the evidence store ${path}: the file system holding it is full`);
+        expect(r.stderr).toContain('netmon: hint: free some space on the file system holding');
+      }
+      expect(sha(path)).toBe(before);
+      for (const name of readdirSync(small)) if (name.startsWith('brim-')) rmSync(join(small, name), { force: true });
+      expect(runCli(['verify-store', '--db', path]).status).toBe(0);
+    } finally {
+      for (const name of readdirSync(small)) rmSync(join(small, name), { recursive: true, force: true });
     }
-    expect(error).toBeInstanceOf(StoreError);
-    expect((error as Error).message).toContain(`cannot open the evidence store for writing: no space left on the device holding ${path}`);
-    expect((error as StoreError).hint).toContain(`free some space on the file system holding ${small}`);
-    for (const args of [['snapshots'], ['verify-store']]) {
-      const r = runCli([...args, '--db', path]);
-      expect(r.status, r.stderr).toBe(3);
-      expect(r.stderr).toContain(`cannot read the evidence store: no space left on the device holding ${path}`);
-      expect(r.stderr).not.toContain('input/output error');
-    }
-    expect(sha(path)).toBe(before);
-    for (const name of readdirSync(small)) if (name.startsWith('brim-')) rmSync(join(small, name), { force: true });
-    expect(runCli(['verify-store', '--db', path]).status).toBe(0);
-    for (const name of readdirSync(small)) rmSync(join(small, name), { force: true });
   });
 
   it('a prune that finds no room for its log fails with the cause, changes nothing, and completes once there is room', () => {
