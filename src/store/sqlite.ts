@@ -130,7 +130,7 @@ export function storeError(error: unknown, path: string, doing: string): StoreEr
   const hint = storeBusy(error)
     ? 'another process kept it locked for longer than netmon waits (a prune, or a long reader of a store on a shared file system); try again when it is done'
     : why.startsWith(NO_SPACE)
-      ? `free some space on the file system holding ${dirname(path)}, then run again; readers (snapshots, verify-store, report) read a private copy in TMPDIR meanwhile`
+      ? `free some space on the file system holding ${dirname(path)}, then run again; meanwhile readers (snapshots, verify-store, report) still work, from a private copy in TMPDIR when SQLite has no room for its index`
       : why.endsWith(`the directory ${dirname(path)} does not exist`)
         ? `create it first (mkdir -p ${dirname(path)}), or give --db a path in a directory that exists`
         : undefined;
