@@ -61,6 +61,14 @@ function toRecord(raw: RawSocket, netns: number, listening: boolean, owners: Soc
   return record;
 }
 
+/** Executables hashed between two turns of the event loop. */
+const HASH_SLICE = 16;
+
+/** One turn of the event loop: pending signal handlers and I/O callbacks run. */
+function breathe(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /**
  * Take a process-attributed inventory of the host's TCP and UDP sockets across every
  * network namespace the collector can read. Never fails for lack of privilege: what could
@@ -142,6 +150,8 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   if (processInfo) {
     const pids = new Set<number>();
     for (const s of sockets) for (const o of s.owners) pids.add(o.pid);
+    // The scan ran without yielding: let a signal handler or a closed pipe be heard now.
+    await breathe();
     progress?.(`reading ${count(pids.size, 'process', 'processes')}`);
     processes = readProcesses(collector, [...pids].sort((a, b) => a - b), scan.pidNetns);
     if (filters.needsProcess) {
@@ -160,7 +170,18 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
               said = performance.now();
               progress(`hashing executables: ${done} of ${processes.size}`);
             };
-      const stats = hashExecutables(collector, processes.values(), options.hashCache ?? defaultHashCache, () => loadBlake3(options.blake3), onFile);
+      // In slices, with the event loop let in between: a first capture into a new store hashes
+      // every executable, which takes seconds on a busy host, and a Ctrl-C should be answered
+      // (the capture still finishes) rather than wait for the end.
+      const all = [...processes.values()];
+      let implementation: ReturnType<typeof loadBlake3> | undefined;
+      const blake3 = (): ReturnType<typeof loadBlake3> => (implementation ??= loadBlake3(options.blake3));
+      const stats = { failed: 0 };
+      for (let first = 0; first < all.length; first += HASH_SLICE) {
+        if (first > 0) await breathe();
+        const slice = hashExecutables(collector, all.slice(first, first + HASH_SLICE), options.hashCache ?? defaultHashCache, blake3, onFile && ((done) => onFile(first + done)));
+        stats.failed += slice.failed;
+      }
       if (stats.failed > 0) {
         warnings.push({ code: 'W_HASH', message: `${stats.failed} of ${count(processes.size, 'executable')} could not be hashed (see each process's issues)` });
       }

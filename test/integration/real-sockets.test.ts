@@ -138,6 +138,31 @@ describe('snapshot() on real sockets opened by the test', () => {
     expect(byProcess.sockets).toHaveLength(0);
   });
 
+  it('lets the event loop run while it reads processes and hashes executables (a Ctrl-C is heard during a long first capture)', async () => {
+    // Twenty more socket owners: with the holders and this process, more than one slice of
+    // executables to hash, so the event loop must get a turn between slices too.
+    const owners = await Promise.all(Array.from({ length: 20 }, () => startJsonProcess<HolderInfo>(process.execPath, [HOLDER])));
+    try {
+      let turns = 0;
+      let done = false;
+      const spin = (): void => {
+        if (done) return;
+        turns++;
+        setImmediate(spin);
+      };
+      setImmediate(spin);
+      const taken = await snapshot({ includeEphemeral: true, hashBinaries: true });
+      done = true;
+      const owning = new Set(taken.sockets.flatMap((s) => s.owners.map((o) => o.pid)));
+      expect(owning.size).toBeGreaterThan(16);
+      // One turn after the scan, and at least one between two slices of sixteen executables.
+      expect(turns).toBeGreaterThanOrEqual(2);
+      for (const o of owners) expect(taken.processes.find((p) => p.pid === o.info.pid)?.hashes?.blake3).toMatch(/^[0-9a-f]{64}$/);
+    } finally {
+      await Promise.all(owners.map((o) => stop(o.child)));
+    }
+  });
+
   it('runs without process info: sockets unattributed with reason not-requested, no processes', async () => {
     const bare = await snapshot({ includeEphemeral: true, processInfo: false });
     expect(bare.processes).toHaveLength(0);
