@@ -488,8 +488,8 @@ export class EvidenceStore {
    */
   private static openCopy(path: string, options: StoreOpenOptions, why: 'unwritable' | 'full'): EvidenceStore | null {
     // A full file system: SQLite could not extend the index to its first 32 KiB, which every
-    // connection reading or writing the store maps, so no connection has it open (and the stub
-    // that failed attempt left does not tell otherwise). Else a -shm file may be in use.
+    // connection reading or writing the store maps, so no connection has it open (the few bytes
+    // of -shm that failed attempt left say nothing else). Else a -shm file may be in use.
     if (why === 'unwritable' && existsSync(`${path}-shm`)) return null;
     let scratch: string;
     let copy: string;

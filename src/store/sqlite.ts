@@ -56,48 +56,57 @@ export interface OpenOptions {
   createMode?: number;
 }
 
+/** Why an open or a statement failed, in the user's words, and what to do about it when netmon knows. */
+interface Explained {
+  why: string;
+  hint?: string;
+}
+
 /** A directory at the path, or no directory to create it in: what the file system tells, or null. */
-function directoryProblem(path: string): string | null {
+function directoryProblem(path: string): Explained | null {
   try {
-    if (statSync(path).isDirectory()) return `${path} is a directory; give the path of a file (e.g. ${join(path, 'netmon.db')})`;
+    if (statSync(path).isDirectory()) return { why: `${path} is a directory; give the path of a file (e.g. ${join(path, 'netmon.db')})` };
   } catch (error) {
     const dir = dirname(path);
-    if (errnoCode(error) === 'ENOENT' && !existsSync(dir)) return `cannot create ${path}: the directory ${dir} does not exist`;
+    if (errnoCode(error) === 'ENOENT' && !existsSync(dir)) {
+      return { why: `cannot create ${path}: the directory ${dir} does not exist`, hint: `create it first (mkdir -p ${dir}), or give --db a path in a directory that exists` };
+    }
   }
   return null;
 }
 
-/** Why SQLite could not open a path. */
-function cantOpen(path: string): string {
-  return directoryProblem(path) ?? `cannot open ${path} (no permission to read or write it, or to create files in ${dirname(path)})`;
+/** A full file system holding `path`; `detail` says how netmon knows. */
+function noSpace(path: string, detail = ''): Explained {
+  return {
+    why: `no space left on the device holding ${path}${detail}`,
+    hint: `free some space on the file system holding ${dirname(path)}, then run again; meanwhile readers (snapshots, verify-store, report) still work, from a private copy in TMPDIR when SQLite has no room for its index`,
+  };
 }
 
 /** SQLite result codes with what they mean for the user. */
-function explain(error: unknown, path: string): string {
+function explain(error: unknown, path: string): Explained {
   const code = (error as { code?: unknown }).code;
   if (typeof code !== 'string' || code === 'SQLITE_CANTOPEN' || code.startsWith('SQLITE_IOERR')) {
     // Opening a directory or a path in a missing directory fails with codes that say neither.
     const missing = directoryProblem(path);
     if (missing) return missing;
   }
-  if (code === 'SQLITE_NOTADB') return `${path} is not an SQLite database (or is encrypted or corrupt)`;
-  if (code === 'SQLITE_CORRUPT') return `${path} is corrupt`;
-  if (code === 'SQLITE_FULL') return `${NO_SPACE} ${path}`;
-  if (code === 'SQLITE_READONLY') return `${path} is read-only`;
-  if (code === 'SQLITE_CANTOPEN') return cantOpen(path);
-  if (code === 'SQLITE_BUSY') return `${path} is locked by another process`;
+  if (code === 'SQLITE_NOTADB') return { why: `${path} is not an SQLite database (or is encrypted or corrupt)` };
+  if (code === 'SQLITE_CORRUPT') return { why: `${path} is corrupt` };
+  if (code === 'SQLITE_FULL') return noSpace(path);
+  if (code === 'SQLITE_READONLY') return { why: `${path} is read-only` };
+  if (code === 'SQLITE_CANTOPEN') return { why: `cannot open ${path} (no permission to read or write it, or to create files in ${dirname(path)})` };
+  if (code === 'SQLITE_BUSY') return { why: `${path} is locked by another process` };
   if (code === 'SQLITE_IOERR' || (typeof code === 'string' && code.startsWith('SQLITE_IOERR'))) {
     // SQLite reports a file system too full to extend its shared-memory index (32 KiB) as an
     // input/output error (SQLITE_IOERR_SHMSIZE), not as SQLITE_FULL: look at the free space.
     const free = freeBytes(dirname(path));
-    if (free !== null && free < NEARLY_FULL_BYTES) return `${NO_SPACE} ${path} (${free} bytes free; SQLite reported ${code})`;
-    return `input/output error on ${path} (${code})`;
+    if (free !== null && free < NEARLY_FULL_BYTES) return noSpace(path, ` (${free} bytes free; SQLite reported ${code})`);
+    return { why: `input/output error on ${path} (${code})` };
   }
-  if (errnoCode(error)) return describeErrno(error, 'opening', path);
-  return `${path}: ${(error as Error).message}`;
+  if (errnoCode(error)) return { why: describeErrno(error, 'opening', path) };
+  return { why: `${path}: ${(error as Error).message}` };
 }
-
-const NO_SPACE = 'no space left on the device holding';
 
 /** Free space below which an input/output error of SQLite is taken for a full file system (its shared-memory index needs 32 KiB). */
 const NEARLY_FULL_BYTES = 64 * 1024;
@@ -126,14 +135,10 @@ export function storeBusy(error: unknown): boolean {
 export function storeError(error: unknown, path: string, doing: string): StoreError {
   if (error instanceof StoreError) return error;
   const code = (error as { code?: unknown }).code;
-  const why = explain(error, path);
+  const { why, hint: explainedHint } = explain(error, path);
   const hint = storeBusy(error)
     ? 'another process kept it locked for longer than netmon waits (a prune, or a long reader of a store on a shared file system); try again when it is done'
-    : why.startsWith(NO_SPACE)
-      ? `free some space on the file system holding ${dirname(path)}, then run again; meanwhile readers (snapshots, verify-store, report) still work, from a private copy in TMPDIR when SQLite has no room for its index`
-      : why.endsWith(`the directory ${dirname(path)} does not exist`)
-        ? `create it first (mkdir -p ${dirname(path)}), or give --db a path in a directory that exists`
-        : undefined;
+    : explainedHint;
   return new StoreError(typeof code === 'string' ? `E_${code}` : 'E_STORE', `${doing}: ${why}`, { cause: error, ...(hint === undefined ? {} : { hint }) });
 }
 
