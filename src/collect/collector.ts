@@ -112,8 +112,11 @@ export interface PlatformCollector {
   /** A path whose open() yields the process's executable, even if deleted or in another mount namespace. */
   executableFile(pid: number): string;
   readAccounts(): Accounts;
-  /** The collector runs with full privilege (root). */
-  runningAsRoot(): boolean;
+  /**
+   * How the collector holds the privilege to read every process: as root, through the
+   * capabilities CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, or not at all (null).
+   */
+  fullPrivilege(): 'root' | 'capabilities' | null;
   /** Address -> host name from the local hosts file (no DNS). */
   readHostNames(): Map<string, string>;
   hostInfo(): HostInfo;

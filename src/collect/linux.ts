@@ -99,6 +99,10 @@ const TABLES_BY_FAMILY: Record<Family, TableName[]> = { ipv4: ['tcp', 'udp'], ip
  * netmon supports (time(7): "the number of clock ticks per second ... USER_HZ"). */
 const CLOCK_TICKS = 100;
 
+/** Capability bits (linux/capability.h) a collector that is not root needs to read every process. */
+const CAP_DAC_READ_SEARCH = 2;
+const CAP_SYS_PTRACE = 19;
+
 function isGone(error: unknown): boolean {
   const code = errnoCode(error);
   return code === 'ENOENT' || code === 'ESRCH';
@@ -670,8 +674,17 @@ export class LinuxCollector implements PlatformCollector {
     return proc;
   }
 
-  runningAsRoot(): boolean {
-    return this.deps.getuid() === 0;
+  fullPrivilege(): 'root' | 'capabilities' | null {
+    if (this.deps.getuid() === 0) return 'root';
+    // Listing another user's /proc/<pid>/fd takes CAP_DAC_READ_SEARCH; reading its links and its
+    // network namespace takes CAP_SYS_PTRACE (ptrace read access). A service granted both (the
+    // remedy netmon names) reads every process a root run would.
+    try {
+      const status = this.deps.readFile(`${this.deps.procRoot}/self/status`);
+      return hasEffectiveCapability(status, CAP_SYS_PTRACE) && hasEffectiveCapability(status, CAP_DAC_READ_SEARCH) ? 'capabilities' : null;
+    } catch {
+      return null;
+    }
   }
 
   pidNamespace(): string | null {
@@ -720,7 +733,6 @@ export class LinuxCollector implements PlatformCollector {
         const mount = parseProcMount(this.deps.readFile(`${procRoot}/self/mountinfo`), fs.realpathSync(procRoot));
         if (mount && hidesProcesses(mount.hidepid)) {
           const exempt = mount.gid !== null && this.deps.getgroups().includes(mount.gid);
-          const CAP_SYS_PTRACE = 19;
           if (!exempt && !hasEffectiveCapability(this.deps.readFile(`${procRoot}/self/status`), CAP_SYS_PTRACE)) {
             hidden = {
               reason: `${procRoot} is mounted with hidepid=${mount.hidepid}`,

@@ -19,6 +19,6 @@ export function filterSnapshot(snapshot: Snapshot, selection: { filters?: Filter
   );
   const pids = new Set(sockets.flatMap((s) => s.owners.map((o) => o.pid)));
   const c = snapshot.coverage;
-  const coverage = computeCoverage(sockets, { ...c, runningAsRoot: true });
+  const coverage = computeCoverage(sockets, { ...c, fullPrivilege: 'root' });
   return { ...snapshot, sockets, processes: snapshot.processes.filter((p) => pids.has(p.pid)), coverage: { ...coverage, privileged: c.privileged } };
 }

@@ -26,7 +26,8 @@ export interface SnapshotParts {
     processesDenied: number;
     processesExited: number;
     namespacesUnknown: number;
-    runningAsRoot: boolean;
+    /** netmon could read every process: as root, or holding CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH. */
+    fullPrivilege: 'root' | 'capabilities' | null;
     /** Other users' processes are hidden (hidepid): why. */
     processesHidden?: { reason: string; remedy: string };
   };
@@ -76,7 +77,7 @@ export const PRIVILEGE_HINT =
   'run netmon as root, or grant the node binary CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH ' +
   '(sudo setcap cap_sys_ptrace,cap_dac_read_search+ep "$(readlink -f "$(command -v node)")")';
 
-function coverageWarnings(coverage: Coverage, namespaces: readonly NamespaceRecord[], runningAsRoot: boolean, hidden: { reason: string; remedy: string } | undefined): SnapshotWarning[] {
+function coverageWarnings(coverage: Coverage, namespaces: readonly NamespaceRecord[], fullPrivilege: 'root' | 'capabilities' | null, hidden: { reason: string; remedy: string } | undefined): SnapshotWarning[] {
   const warnings: SnapshotWarning[] = [];
   const denied = coverage.byReason['permission-denied'];
   if (coverage.processesDenied > 0 || coverage.namespacesUnknown > 0 || hidden !== undefined) {
@@ -87,8 +88,11 @@ function coverageWarnings(coverage: Coverage, namespaces: readonly NamespaceReco
     if (coverage.processesDenied > 0) parts.push(`the descriptors of ${processes(coverage.processesDenied)} were not readable`);
     if (coverage.namespacesUnknown > 0) parts.push(`the network namespace of ${processes(coverage.namespacesUnknown)} was not readable, so sockets of other namespaces may be missing`);
     warnings.push(
-      runningAsRoot
-        ? { code: 'W_PROTECTED', message: `${parts.join('; ')}, although netmon runs as root: those processes are protected (a sandbox's init, or a Linux security module such as Yama, SELinux or AppArmor)` }
+      fullPrivilege !== null
+        ? {
+            code: 'W_PROTECTED',
+            message: `${parts.join('; ')}, although netmon ${fullPrivilege === 'root' ? 'runs as root' : 'holds CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH'}: those processes are protected (a sandbox's init, or a Linux security module such as Yama, SELinux or AppArmor)`,
+          }
         : { code: 'W_PRIVILEGE', message: `insufficient privilege: ${parts.join('; ')}; to fix, ${PRIVILEGE_HINT}${hidden === undefined ? '' : `, or ${hidden.remedy}`}` },
     );
   }
@@ -116,6 +120,6 @@ export function createSnapshot(parts: SnapshotParts): Snapshot {
     sockets,
     processes,
     coverage,
-    warnings: [...coverageWarnings(coverage, parts.namespaces, parts.scan.runningAsRoot, parts.scan.processesHidden), ...(parts.warnings ?? [])],
+    warnings: [...coverageWarnings(coverage, parts.namespaces, parts.scan.fullPrivilege, parts.scan.processesHidden), ...(parts.warnings ?? [])],
   };
 }

@@ -207,7 +207,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     namespaces,
     sockets,
     processes: [...processes.values()],
-    scan: { ...scan, runningAsRoot: collector.runningAsRoot() },
+    scan: { ...scan, fullPrivilege: collector.fullPrivilege() },
     warnings,
   });
 }

@@ -66,6 +66,6 @@ export function makeSnapshot(parts: { sockets?: SocketRecord[]; processes?: Proc
     namespaces: [{ inode: 4026531840, name: 'host', host: true, processes: 10, sockets: parts.sockets?.length ?? 0, read: true }],
     sockets: parts.sockets ?? [makeSocket()],
     processes: parts.processes ?? [makeProcess()],
-    scan: { processesScanned: 10, processesDenied: 0, processesExited: 0, namespacesUnknown: 0, runningAsRoot: true },
+    scan: { processesScanned: 10, processesDenied: 0, processesExited: 0, namespacesUnknown: 0, fullPrivilege: 'root' },
   });
 }

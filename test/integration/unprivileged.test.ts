@@ -40,6 +40,47 @@ describe.skipIf(skip)('without root', () => {
   });
 });
 
+// The remedy netmon names: a user that is not root, holding CAP_SYS_PTRACE (to read another
+// user's descriptor links and namespace) and CAP_DAC_READ_SEARCH (to list its descriptors), as a
+// service unit grants them (AmbientCapabilities=). setpriv passes them on as ambient capabilities.
+const withCaps = (caps: string) => ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', `--inh-caps=-all,${caps}`, `--ambient-caps=-all,${caps}`];
+const BOTH = '+sys_ptrace,+dac_read_search';
+const canAmbient = isRoot && haveCommand('setpriv') && spawnSync(withCaps(BOTH)[0]!, [...withCaps(BOTH).slice(1), 'true']).status === 0;
+const skipCaps = skipWithReason(!canAmbient, 'capability run: needs root, and setpriv (util-linux) with --ambient-caps on a kernel with ambient capabilities (4.3 or later)');
+
+describe.skipIf(skipCaps)('without root, holding CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH', () => {
+  let holder: Started<{ pid: number; tcp4: number }>;
+  beforeAll(async () => {
+    holder = await startJsonProcess(process.execPath, [HOLDER, '--listen-port', '2427']);
+  });
+  afterAll(async () => stop(holder?.child));
+
+  it("attributes a root process's socket, and never advises granting what netmon holds", () => {
+    const r = runCli(['snapshot', '--output', 'json', '--no-hash-binaries'], { prefix: withCaps(BOTH) });
+    expect(r.status, r.stderr).toBe(0);
+    const snap = JSON.parse(r.stdout) as Snapshot;
+    const listener = snap.sockets.find((s) => s.state === 'LISTEN' && s.localPort === 2427);
+    expect(listener?.owners.map((o) => o.pid)).toEqual([holder.info.pid]);
+    expect(listener?.unattributed).toBeUndefined();
+    const proc = snap.processes.find((p) => p.pid === holder.info.pid);
+    expect(proc?.uid).toBe(0);
+    expect(proc?.commandLine.join(' ')).toContain('--listen-port 2427');
+    // Whatever stays unreadable (a sandbox's init, say) is protected, not a privilege netmon lacks.
+    expect(snap.warnings.map((w) => w.code)).not.toContain('W_PRIVILEGE');
+    for (const w of snap.warnings.filter((x) => x.code === 'W_PROTECTED')) expect(w.message).toContain('although netmon holds CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH');
+    expect(r.stderr).not.toContain('setcap');
+  });
+
+  it.for([['+sys_ptrace', 'listing its descriptors'], ['+dac_read_search', 'reading its descriptor links']])('with %s alone, the socket is permission-denied (%s needs the other one) and the remedy names both', ([caps]) => {
+    const r = runCli(['snapshot', '--output', 'json', '--no-hash-binaries', '--filter', ':2427'], { prefix: withCaps(caps!) });
+    expect(r.status, r.stderr).toBe(0);
+    const snap = JSON.parse(r.stdout) as Snapshot;
+    expect(snap.sockets.find((s) => s.localPort === 2427)?.unattributed).toBe('permission-denied');
+    expect(snap.warnings.map((w) => w.code)).toContain('W_PRIVILEGE');
+    expect(r.stderr).toContain('CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH');
+  });
+});
+
 // /proc mounted with hidepid=invisible, as hardening guides (CIS) recommend: other users'
 // processes are not listed at all, so nothing reports them as unreadable. A private mount
 // namespace gets its own proc instance with that option; the host's /proc is not touched.

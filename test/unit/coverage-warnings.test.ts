@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { createSnapshot, PRIVILEGE_HINT } from '../../src/snapshot/create-snapshot.js';
+import { makeProcess, makeSocket } from '../helpers/make.js';
+
+/** A snapshot of one socket its owner's descriptors did not let netmon attribute. */
+function denied(fullPrivilege: 'root' | 'capabilities' | null) {
+  return createSnapshot({
+    version: '0.0.0-test',
+    host: { hostname: 'testhost', platform: 'linux', kernel: '6.1.0', bootTime: '2026-11-22T00:00:00.000Z' },
+    takenAt: new Date('2026-11-23T01:02:03.000Z'),
+    durationMs: 1,
+    selection: { listeningOnly: false, includeEphemeral: false, families: ['ipv4', 'ipv6'], processInfo: true, hashBinaries: true, ephemeralPortRange: [32768, 60999], filters: {} },
+    namespaces: [{ inode: 4026531840, name: 'host', host: true, processes: 2, sockets: 1, read: true }],
+    sockets: [makeSocket({ owners: [], unattributed: 'permission-denied' })],
+    processes: [makeProcess()],
+    scan: { processesScanned: 2, processesDenied: 1, processesExited: 0, namespacesUnknown: 0, fullPrivilege },
+  });
+}
+
+describe('the privilege warning of a snapshot with an unreadable process', () => {
+  it('without root or the two capabilities: W_PRIVILEGE, naming the remedy', () => {
+    const [w] = denied(null).warnings;
+    expect(w?.code).toBe('W_PRIVILEGE');
+    expect(w?.message).toContain('1 of 1 socket could not be attributed');
+    expect(w?.message).toContain(PRIVILEGE_HINT);
+  });
+
+  it('as root: W_PROTECTED, and no remedy netmon already has', () => {
+    const [w] = denied('root').warnings;
+    expect(w?.code).toBe('W_PROTECTED');
+    expect(w?.message).toContain('although netmon runs as root: those processes are protected');
+    expect(w?.message).not.toContain('setcap');
+  });
+
+  it('holding CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: W_PROTECTED, not the advice to grant them', () => {
+    const snap = denied('capabilities');
+    expect(snap.warnings.map((w) => w.code)).toEqual(['W_PROTECTED']);
+    expect(snap.warnings[0]!.message).toContain('although netmon holds CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: those processes are protected');
+    expect(snap.warnings[0]!.message).not.toContain('setcap');
+    // Coverage still says that a process was unreadable.
+    expect(snap.coverage.privileged).toBe(false);
+  });
+});
