@@ -9,11 +9,29 @@ import { count } from '../model/format.js';
 import { EVIDENCE_FILE_MODE, SNAPSHOT_SCHEMA_VERSION } from '../model/types.js';
 import { compareSockets } from '../snapshot/create-snapshot.js';
 import { changesDigest, GENESIS_HASH, itemDigest, recordHash, setDigest, SortedDigests } from './chain.js';
-import { createEmpty, openDatabase, RowsBySeq, storeError, type Database, type Statement } from './sqlite.js';
+import { createEmpty, openDatabase, openMemory, RowsBySeq, storeError, tableColumns, type Database, type Statement } from './sqlite.js';
 import { isArrayBody, parseSocketBody, socketBody } from './socket-body.js';
 
 /** Schema version this build writes (PRAGMA user_version). */
 export const STORE_SCHEMA_VERSION = 6;
+/** Tables and columns of a store of each schema, made once per schema from its migrations. */
+const SHAPES = new Map<number, Map<string, Set<string>>>();
+
+function expectedShape(version: number): Map<string, Set<string>> {
+  let shape = SHAPES.get(version);
+  if (shape === undefined) {
+    const db = openMemory();
+    try {
+      for (let v = 0; v < version; v++) db.exec(MIGRATIONS[v]!);
+      shape = tableColumns(db);
+    } finally {
+      db.close();
+    }
+    SHAPES.set(version, shape);
+  }
+  return shape;
+}
+
 /** The oldest store schema this netmon reads without migrating it. */
 const OLDEST_READABLE_SCHEMA = 1;
 
@@ -545,7 +563,7 @@ export class EvidenceStore {
       store.prepareSchema();
     } catch (error) {
       db.close();
-      throw error instanceof StoreError || error instanceof FormatError ? error : storeError(error, path, options.readonly ? 'cannot read the evidence store' : 'cannot open the evidence store for writing');
+      throw error instanceof StoreError || error instanceof FormatError || error instanceof VerificationError ? error : storeError(error, path, options.readonly ? 'cannot read the evidence store' : 'cannot open the evidence store for writing');
     }
     return store;
   }
@@ -553,18 +571,16 @@ export class EvidenceStore {
   private prepareSchema(): void {
     // Reading the version touches the file header: a non-SQLite file fails here, unmodified.
     const version = Number(this.db.pragma('user_version', { simple: true }));
-    if (version > STORE_SCHEMA_VERSION) {
-      throw new FormatError('E_STORE_VERSION', `${this.path} was written by a newer netmon (store schema expected ${STORE_SCHEMA_VERSION}, received ${version}); it was not modified`, {
-        hint: 'use the netmon version that wrote it, or a newer one',
-      });
-    }
+    if (version > STORE_SCHEMA_VERSION) throw this.newerSchema(version);
     if (this.readonly) {
       // Older schemas that differ only in record layout are read as they are.
       if (version < OLDEST_READABLE_SCHEMA) {
         throw new FormatError('E_STORE_VERSION', `${this.path} has store schema ${version}, expected ${STORE_SCHEMA_VERSION}: open it once for writing (netmon --once) to migrate it`);
       }
+      this.checkShape(version);
       return;
     }
+    if (version > 0) this.checkShape(version);
     // A write-ahead log lets readers run while a writer commits, but only between processes of one
     // host (they share its index in memory). On a shared file system, a rollback journal: only
     // file locks, which network file systems hold across hosts. A reader there holds off a commit
@@ -577,15 +593,44 @@ export class EvidenceStore {
     this.db.pragma('synchronous = FULL');
     if (version < STORE_SCHEMA_VERSION) {
       this.db.transaction(() => {
-        for (let v = version; v < STORE_SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]!);
-        if (version === 0) {
+        // Read again under the write lock: another netmon that opened the store at the same time
+        // (two captures started together on a new store) may have created or migrated it since.
+        const current = Number(this.db.pragma('user_version', { simple: true }));
+        if (current > STORE_SCHEMA_VERSION) throw this.newerSchema(current);
+        for (let v = current; v < STORE_SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]!);
+        if (current === 0) {
           const insert = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
           insert.run('created_at', this.now().toISOString());
           insert.run('created_by', 'netmon');
         }
-        this.db.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
+        if (current < STORE_SCHEMA_VERSION) this.db.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
       }).immediate();
     }
+  }
+
+  /**
+   * Check that the store has every table and column its schema's migrations make. A table or
+   * column dropped outside netmon would otherwise surface as an SQL error in the middle of a
+   * command ("no such table"), which reads like a bug in netmon rather than a damaged store.
+   */
+  private checkShape(version: number): void {
+    const actual = tableColumns(this.db);
+    for (const [table, columns] of expectedShape(version)) {
+      const have = actual.get(table);
+      const lost = have === undefined ? `table ${table} is missing` : [...columns].filter((c) => !have.has(c)).map((c) => `column ${c} of table ${table} is missing`)[0];
+      if (lost !== undefined) {
+        throw new VerificationError('E_STORE_DAMAGED', `the evidence store ${this.path} is damaged: ${lost} (store schema ${version}); it was changed outside netmon, or is not the whole file netmon wrote, and was not modified`, {
+          hint: 'restore the store from a backup or copy; netmon itself never drops or alters a table of its store',
+        });
+      }
+    }
+  }
+
+  /** The error for a store of a schema newer than this netmon's, which it leaves as it is. */
+  private newerSchema(version: number): FormatError {
+    return new FormatError('E_STORE_VERSION', `${this.path} was written by a newer netmon (store schema expected ${STORE_SCHEMA_VERSION}, received ${version}); it was not modified`, {
+      hint: 'use the netmon version that wrote it, or a newer one',
+    });
   }
 
   private stmt(sql: string): Statement {

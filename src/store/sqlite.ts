@@ -46,6 +46,24 @@ function loadDriver(): DatabaseConstructor {
   return driver;
 }
 
+/** A private database in memory (to compare a store's shape with the one its migrations make). */
+export function openMemory(): Database {
+  const Driver = loadDriver();
+  return new Driver(':memory:');
+}
+
+/** Every table of a database with the names of its columns. */
+export function tableColumns(db: Database): Map<string, Set<string>> {
+  const tables = new Map<string, Set<string>>();
+  const rows = db.prepare("SELECT m.name AS t, p.name AS c FROM sqlite_master AS m, pragma_table_info(m.name) AS p WHERE m.type = 'table'").all() as { t: string; c: string }[];
+  for (const { t, c } of rows) {
+    let columns = tables.get(t);
+    if (!columns) tables.set(t, (columns = new Set()));
+    columns.add(c);
+  }
+  return tables;
+}
+
 export interface OpenOptions {
   readonly?: boolean;
   /** Fail when the file does not exist (default: only for read-only connections). */
@@ -104,6 +122,9 @@ function explain(error: unknown, path: string): Explained {
     if (free !== null && free < NEARLY_FULL_BYTES) return noSpace(path, ` (${free} bytes free; SQLite reported ${code})`);
     return { why: `input/output error on ${path} (${code})` };
   }
+  // Any other SQLite code: its message says what went wrong (the code alone, such as
+  // SQLITE_ERROR, says nothing).
+  if (typeof code === 'string' && code.startsWith('SQLITE_')) return { why: `${path}: ${(error as Error).message} (${code})` };
   if (errnoCode(error)) return { why: describeErrno(error, 'opening', path) };
   return { why: `${path}: ${(error as Error).message}` };
 }

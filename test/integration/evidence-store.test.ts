@@ -20,7 +20,7 @@ import { EvidenceStore, STORE_SCHEMA_VERSION, type SnapshotQuery, type SnapshotS
 import { parseSocketBody } from '../../src/store/socket-body.js';
 import { makeSnapshot, makeSocket } from '../helpers/make.js';
 import { CLI, runCli, startJsonProcess, stop } from '../helpers/processes.js';
-import { at, changingSequence, manyProcesses, manySockets, scratchDirs, sha256File, snapshotOf, withRaw, type Tick } from '../helpers/store-fixtures.js';
+import { at, changingSequence, manyProcesses, manySockets, openRaw, scratchDirs, sha256File, snapshotOf, withRaw, type Tick } from '../helpers/store-fixtures.js';
 
 const dirs = scratchDirs('netmon-store-');
 const STORE_WRITER = fileURLToPath(new URL('../fixtures/store-writer.mjs', import.meta.url));
@@ -896,6 +896,42 @@ describe('EvidenceStore (real SQLite files)', () => {
     } finally {
       other.kill('SIGKILL');
     }
+  });
+
+  it('captures started together on a new store: one creates it, the others find it made and none fails on its schema', async () => {
+    const { dir, db } = freshPath();
+    // A netmon in the middle of creating the store: a WAL store still at schema 0 for everyone
+    // else, whose write lock it holds. Captures that start now read schema 0 and wait for the lock.
+    const reference = join(dir, 'reference.db');
+    EvidenceStore.open(reference).close();
+    const schema = withRaw(reference, (raw) => raw.prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY rowid").pluck().all() as unknown as string[]);
+    writeFileSync(db, '', { mode: 0o640 });
+    const creator = openRaw(db);
+    creator.pragma('journal_mode = WAL');
+    creator.exec('BEGIN IMMEDIATE');
+    const runs = [1, 2, 3].map(() => {
+      const child = spawn(process.execPath, [CLI, '--once', '--db', db, '--no-csv', '--no-hash-binaries', '--filter', ':1'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      return new Promise<{ code: number | null; stderr: string }>((resolve) => child.once('exit', (code) => resolve({ code, stderr })));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // The creator finishes: the schema netmon makes, then its version, committed.
+    for (const sql of schema) creator.exec(sql);
+    creator.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
+    creator.exec('COMMIT');
+    creator.close();
+    const results = await Promise.all(runs);
+    // Each one either captured, or found another capture holding the store (exit 3, "in use").
+    for (const r of results) {
+      if (r.code === 0) continue;
+      expect(r.code, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/is in use by pid \d+/);
+    }
+    expect(results.some((r) => r.code === 0)).toBe(true);
+    expect(withRaw(db, (raw) => raw.pragma('user_version', { simple: true }))).toBe(STORE_SCHEMA_VERSION);
+    const verified = runCli(['verify-store', '--db', db], { cwd: dir });
+    expect(verified.status, verified.stderr).toBe(0);
   });
 
   it('a second writer process is refused with "in use by pid <ours>" (exit 3) while readers keep working', () => {

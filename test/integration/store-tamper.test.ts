@@ -12,7 +12,7 @@ import { itemDigest } from '../../src/store/chain.js';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
 import type { Database } from '../../src/store/sqlite.js';
 import { CLI, haveCommand, runCli, skipWithReason } from '../helpers/processes.js';
-import { changingSequence, scratchDirs, withRaw } from '../helpers/store-fixtures.js';
+import { changingSequence, scratchDirs, sha256File, withRaw } from '../helpers/store-fixtures.js';
 
 const dirs = scratchDirs('netmon-tamper-');
 afterAll(() => dirs.cleanup());
@@ -157,6 +157,32 @@ describe('reading a store with stored text netmon did not write', () => {
     expect(r.status, r.stderr).toBe(4);
     expect(r.stderr).toContain(`the record of snapshot 3 in ${file} is not valid JSON`);
     expect(r.stderr).not.toContain('internal error');
+  });
+});
+
+describe('a store with a table or column dropped', () => {
+  it.for([
+    ['DROP TABLE items', 'table items is missing'],
+    ['DROP TABLE events', 'table events is missing'],
+    ['ALTER TABLE records DROP COLUMN at', 'column at of table records is missing'],
+  ])('%s: every command names what is missing (exit 4) and leaves the file as it is', ([sql, missing]) => {
+    const file = tampered((db) => db.exec(sql!));
+    const before = sha256File(file);
+    const commands = [
+      ['verify-store', '--db', file],
+      ['snapshots', '--db', file],
+      ['show', 'latest', '--db', file],
+      ['--once', '--db', file, '--no-csv', '--filter', ':1'],
+    ];
+    for (const args of commands) {
+      const r = runCli(args, { cwd: dir });
+      expect(r.status, `${args[0]}: ${r.stderr}`).toBe(4);
+      expect(r.stderr).toContain(`the evidence store ${file} is damaged: ${missing!}`);
+      expect(r.stderr).not.toContain('internal error');
+    }
+    // The library refuses it the same way, for reading and for writing.
+    for (const readonly of [true, false]) expect(() => EvidenceStore.open(file, { readonly })).toThrow(missing!);
+    expect(sha256File(file)).toBe(before);
   });
 });
 
