@@ -6,6 +6,7 @@ import { evaluateFindings, type Severity } from '../findings/evaluate-findings.j
 import { loadExpectedChanges } from '../findings/expected-changes.js';
 import { renderFindingsEcs } from '../outputs/ecs-findings.js';
 import { failsAt, renderFindingsJson, renderFindingsText, type FindingsReport } from '../outputs/findings.js';
+import { looksLikeIsoTime, parseIsoTime } from '../model/iso-time.js';
 import { EvidenceStore, type SnapshotQuery, type SnapshotSummary } from '../store/evidence-store.js';
 import type { CliIo } from './program.js';
 
@@ -27,11 +28,16 @@ export interface DiffFlags {
 /** Finds stored snapshots (EvidenceStore#listSnapshots). */
 export type SnapshotFinder = (query: SnapshotQuery) => SnapshotSummary[];
 
-/** The text of an ISO 8601 time selector (a date, or a date and time), or null for another selector. */
-function timeSelector(selector: string): string | null {
-  if (!/^\d{4}-\d{2}-\d{2}/.test(selector)) return null;
-  const at = Date.parse(selector);
-  return Number.isNaN(at) ? null : new Date(at).toISOString();
+/** The time a selector names as ISO 8601 (local time without an offset), or null for another kind of selector. */
+function timeSelector(selector: string, role: 'pre' | 'post' | 'show'): string | null {
+  const at = parseIsoTime(selector);
+  if (at !== null) return at.toISOString();
+  if (looksLikeIsoTime(selector)) {
+    throw new ConfigError('E_USAGE', `${role === 'show' ? 'snapshot' : `--${role}`} ${JSON.stringify(selector)} has the form of a time but names no such moment`, {
+      hint: 'give a time as 2026-11-23T22:00 (local time) or with an offset (2026-11-23T22:00+01:00, ...Z)',
+    });
+  }
+  return null;
 }
 
 /** A word as a shell reads it: quoted when it holds anything but letters, digits and ._:/@%+=-. */
@@ -45,7 +51,7 @@ function shellWord(text: string): string {
  * Each is one query: a store of months of `--interval` ticks is not read whole.
  */
 export function selectSnapshot(find: SnapshotFinder, selector: string, change: string | undefined, role: 'pre' | 'post' | 'show', host?: string): SnapshotSummary {
-  const at = timeSelector(selector);
+  const at = timeSelector(selector, role);
   const [found] = /^\d+$/.test(selector)
     ? find({ id: Number(selector) })
     : selector === 'latest'

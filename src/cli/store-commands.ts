@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { ConfigError, StoreError, VerificationError } from '../errors.js';
 import { clockStepWords, count, duration, gapReason, percent } from '../model/format.js';
 import { isoWithOffset } from '../outputs/time.js';
+import { parseIsoTime } from '../model/iso-time.js';
 import { printable, truncateEnd } from '../outputs/sanitize.js';
 import { EvidenceStore, type RetentionRecord, type SnapshotQuery } from '../store/evidence-store.js';
 import { printSnapshot, progressLine, type CliIo, type OutputFormat } from './program.js';
@@ -215,11 +216,7 @@ export function parseCutoff(text: string, now: Date): Date | null {
     const unit = { d: 86400, h: 3600, m: 60, s: 1 }[age[2] as 'd' | 'h' | 'm' | 's'];
     return new Date(now.getTime() - Number(age[1]) * unit * 1000);
   }
-  if (/^\d{4}-\d{2}-\d{2}/.test(text.trim())) {
-    const date = new Date(text.trim());
-    return Number.isNaN(date.getTime()) ? null : date;
-  }
-  return null;
+  return parseIsoTime(text);
 }
 
 /** The time a `--from`/`--to` flag gives (an ISO 8601 time or an age before `now`); anything else is a usage error. */

@@ -3,6 +3,7 @@ import { ConfigError, describeErrno, FilterError } from '../errors.js';
 import { endpointMatches, parseEndpointFilter, type EndpointFilter } from '../filter/endpoint-filter.js';
 import { compileGlob } from '../filter/glob.js';
 import { locatedProblems, parseYaml } from '../formats/yaml.js';
+import { parseIsoTime } from '../model/iso-time.js';
 import type { ListenerView, OutboundView } from '../diff/diff-snapshots.js';
 import type { Finding } from './evaluate-findings.js';
 
@@ -89,8 +90,11 @@ export function parseExpectedChanges(text: string, source: string): ExpectedChan
     }
     let expires: Date | null = null;
     if (entry.expires !== undefined) {
-      const value = entry.expires instanceof Date ? entry.expires : new Date(String(entry.expires));
-      if (Number.isNaN(value.getTime())) return at(['expected', index, 'expires'], `expires: ${JSON.stringify(entry.expires)} is not a date`);
+      // A date alone holds through that day, in local time; a time is that moment.
+      const value = entry.expires instanceof Date ? entry.expires : parseIsoTime(String(entry.expires), { dateAlone: 'end' });
+      if (value === null || Number.isNaN(value.getTime())) {
+        return at(['expected', index, 'expires'], `expires: ${JSON.stringify(entry.expires)} is not a date (give 2026-12-31, or a time such as 2026-12-31T18:00 or 2026-12-31T18:00:00Z)`);
+      }
       expires = value;
     }
     const extra = Object.keys(entry).filter((k) => ![action, 'path', 'expires', 'justification'].includes(k));

@@ -18,3 +18,4 @@ export function isoWithOffset(date: Date): string {
 export function clockTime(date: Date): string {
   return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
 }
+

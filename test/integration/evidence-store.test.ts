@@ -972,6 +972,17 @@ describe('EvidenceStore (real SQLite files)', () => {
       expect((JSON.parse(byRef('latest').stdout) as Snapshot).sockets).toStrictEqual(ticks[2]!.snapshot.sockets);
       expect((JSON.parse(byRef('pre').stdout) as Snapshot).sockets).toStrictEqual(ticks[0]!.snapshot.sockets);
       expect((JSON.parse(byRef(ticks[1]!.snapshot.takenAt).stdout) as Snapshot).takenAt).toBe(ticks[1]!.snapshot.takenAt);
+      // A time without an offset is local time: the wall time of a snapshot in UTC, and the same
+      // moment's wall time in Kathmandu (5:45 ahead), each in its own zone, select it.
+      const shownAt = (ref: string, tz: string) => (JSON.parse(runCli(['show', ref, '--db', db, '--output', 'json'], { cwd: dir, env: { ...process.env, TZ: tz } }).stdout) as Snapshot).takenAt;
+      const t1 = new Date(ticks[1]!.snapshot.takenAt);
+      const wall = (offsetMinutes: number) => new Date(t1.getTime() + offsetMinutes * 60_000).toISOString().slice(0, 23); // no offset
+      expect(shownAt(wall(0), 'UTC')).toBe(ticks[1]!.snapshot.takenAt);
+      expect(shownAt(wall(345), 'Asia/Kathmandu')).toBe(ticks[1]!.snapshot.takenAt);
+      expect(runCli(['show', wall(0), '--db', db], { cwd: dir, env: { ...process.env, TZ: 'Asia/Kathmandu' } }).status).not.toBe(0);
+      const badTime = byRef('2026-02-30T10:00');
+      expect(badTime.status).toBe(2);
+      expect(badTime.stderr).toContain('snapshot "2026-02-30T10:00" has the form of a time but names no such moment');
       const unknown = byRef('no-such-label');
       expect(unknown.status).toBe(2);
       expect(unknown.stderr).toContain('no snapshot matches "no-such-label"');

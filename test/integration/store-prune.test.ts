@@ -409,7 +409,10 @@ describe('prune', () => {
     const now = new Date('2026-11-23T00:00:00Z');
     expect(parseCutoff('400d', now)?.toISOString()).toBe('2025-10-19T00:00:00.000Z');
     expect(parseCutoff('12h', now)?.toISOString()).toBe('2026-11-22T12:00:00.000Z');
-    expect(parseCutoff('2026-01-01', now)?.toISOString()).toBe('2026-01-01T00:00:00.000Z');
+    // A date alone is local midnight, as a time without an offset is local time.
+    expect(parseCutoff('2026-01-01', now)?.getTime()).toBe(new Date(2026, 0, 1).getTime());
+    expect(parseCutoff('2026-01-01T00:00:00Z', now)?.toISOString()).toBe('2026-01-01T00:00:00.000Z');
+    expect(parseCutoff('2026-02-30', now)).toBeNull();
     expect(parseCutoff('soon', now)).toBeNull();
   });
 });

@@ -52,6 +52,17 @@ describe('expected changes', () => {
     expect(findings.some((f) => f.kind === 'expected-missing')).toBe(false);
   });
 
+  it('an expiry date alone holds through that day (local time); a time is that moment', () => {
+    const opened = (yaml: string, now: Date) => classify(yaml, now).find((f) => f.kind === 'listener-opened')?.approval;
+    const dateOnly = 'schema_version: 1\nexpected:\n  - open: "tcp:8443"\n    expires: 2026-11-23\n';
+    expect(opened(dateOnly, new Date(2026, 10, 23, 23, 59))).toBe('approved');
+    expect(opened(dateOnly, new Date(2026, 10, 24, 0, 0, 1))).toBe('unexpected');
+    const moment = 'schema_version: 1\nexpected:\n  - open: "tcp:8443"\n    expires: 2026-11-23T12:00:00Z\n';
+    expect(opened(moment, new Date('2026-11-23T11:59:59Z'))).toBe('approved');
+    expect(opened(moment, new Date('2026-11-23T12:00:01Z'))).toBe('unexpected');
+    expect(() => parseExpectedChanges('schema_version: 1\nexpected:\n  - open: ":1"\n    expires: 2026-02-30\n', 'bad.yaml')).toThrow(/bad\.yaml:4: expires: "2026-02-30" is not a date/);
+  });
+
   it('fails only on findings that are not approved', () => {
     const all = classify('schema_version: 1\nexpected:\n  - open: "tcp:8443"\n  - close: ":8080"\n  - allow: "93.184.216.34:443"\n');
     expect(failsAt(all, 'info')).toBe(false);
