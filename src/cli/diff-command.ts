@@ -7,6 +7,7 @@ import { loadExpectedChanges } from '../findings/expected-changes.js';
 import { renderFindingsEcs } from '../outputs/ecs-findings.js';
 import { failsAt, renderFindingsJson, renderFindingsText, type FindingsReport } from '../outputs/findings.js';
 import { looksLikeIsoTime, parseIsoTime } from '../model/iso-time.js';
+import { isoWithOffset } from '../outputs/time.js';
 import { EvidenceStore, type SnapshotQuery, type SnapshotSummary } from '../store/evidence-store.js';
 import type { CliIo } from './program.js';
 
@@ -80,12 +81,12 @@ export function selectSnapshot(find: SnapshotFinder, selector: string, change: s
  * `from` and the last taken at or before `to`.
  */
 export function selectPeriod(find: SnapshotFinder, from: Date, to: Date, host?: string): { pre: SnapshotSummary; post: SnapshotSummary } {
-  if (from.getTime() >= to.getTime()) throw new ConfigError('E_USAGE', `--from ${from.toISOString()} is not before --to ${to.toISOString()}`);
+  if (from.getTime() >= to.getTime()) throw new ConfigError('E_USAGE', `--from ${isoWithOffset(from)} is not before --to ${isoWithOffset(to)}`);
   const period = { from: from.toISOString(), to: to.toISOString() };
   const [pre] = find({ ...period, limit: 1 });
   const [post] = find({ ...period, newestFirst: true, limit: 1 });
   if (!pre || !post || pre.id === post.id) {
-    throw new ConfigError('E_USAGE', `${!pre ? 'no snapshot was' : 'only one snapshot was'} taken between ${from.toISOString()} and ${to.toISOString()}${host === undefined ? '' : ` on host ${JSON.stringify(host)}`}; a period needs two`, {
+    throw new ConfigError('E_USAGE', `${!pre ? 'no snapshot was' : 'only one snapshot was'} taken between ${isoWithOffset(from)} and ${isoWithOffset(to)}${host === undefined ? '' : ` on host ${JSON.stringify(host)}`}; a period needs two`, {
       hint: 'list them with `netmon snapshots`; capture with `netmon --interval N` during the period',
     });
   }

@@ -245,8 +245,8 @@ export async function pruneStore(flags: { db: string; olderThan: string; vacuum?
       const would = reader.pruneWouldRemove(cutoff);
       io.stderr(
         would.snapshots === 0
-          ? `netmon: dry run: nothing to prune: no snapshot in ${flags.db} is older than ${cutoff.toISOString()} (the newest one is always kept)\n`
-          : `netmon: dry run: would remove ${count(would.snapshots, 'snapshot')} from ${flags.db}, taken from ${printable(would.first ?? '?')} to ${printable(would.last ?? '?')}; the store would hold evidence from ${printable(would.keptFrom ?? '?')}; nothing was changed\n`,
+          ? `netmon: dry run: nothing to prune: no snapshot in ${flags.db} is older than ${isoWithOffset(cutoff)} (the newest one is always kept)\n`
+          : `netmon: dry run: would remove ${count(would.snapshots, 'snapshot')} from ${flags.db}, taken from ${when(would.first ?? '?')} to ${when(would.last ?? '?')}; the store would hold evidence from ${when(would.keptFrom ?? '?')}; nothing was changed\n`,
       );
     } finally {
       reader.close();
@@ -258,12 +258,12 @@ export async function pruneStore(flags: { db: string; olderThan: string; vacuum?
   try {
     const result = store.prune(cutoff, { onProgress: (done, total) => progress(`removed ${done} of ${count(total, 'snapshot')}`) });
     if (result.record === null) {
-      io.stderr(`netmon: nothing to prune: no snapshot in ${flags.db} is older than ${cutoff.toISOString()} (the newest one is always kept)\n`);
+      io.stderr(`netmon: nothing to prune: no snapshot in ${flags.db} is older than ${isoWithOffset(cutoff)} (the newest one is always kept)\n`);
       return;
     }
     const recorded = result.records.length === 1 ? `record ${result.record}` : `${result.records.length} prune records, one for each step (${result.records[0]} to ${result.record})`;
     io.stderr(
-      `netmon: pruned ${count(result.removedSnapshots, 'snapshot')} (${count(result.removedRecords, 'record')}) older than ${cutoff.toISOString()} from ${flags.db}; ` +
+      `netmon: pruned ${count(result.removedSnapshots, 'snapshot')} (${count(result.removedRecords, 'record')}) older than ${isoWithOffset(cutoff)} from ${flags.db}; ` +
         `recorded as ${recorded}; netmon verify-store checks the chain that remains\n`,
     );
     if (flags.vacuum) {

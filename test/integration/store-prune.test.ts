@@ -159,9 +159,11 @@ describe('prune', () => {
     fill(path, 5).close();
     // A dry run says what would go and changes nothing.
     const bytes = readFileSync(path);
-    const dry = runCli(['prune', '--older-than', '2026-01-04', '--db', path, '--dry-run']);
+    // Times in local time with their offset, as everywhere else (here in a zone 5:45 ahead of UTC).
+    const dry = runCli(['prune', '--older-than', '2026-01-04', '--db', path, '--dry-run'], { env: { ...process.env, TZ: 'Asia/Kathmandu' } });
     expect(dry.status, dry.stderr).toBe(0);
-    expect(dry.stderr).toBe(`netmon: dry run: would remove 3 snapshots from ${path}, taken from 2026-01-01T00:00:00.000Z to 2026-01-03T00:00:00.000Z; the store would hold evidence from 2026-01-04T00:00:00.000Z; nothing was changed\n`);
+    expect(dry.stderr).toBe(`netmon: dry run: would remove 3 snapshots from ${path}, taken from 2026-01-01T05:45:00+05:45 to 2026-01-03T05:45:00+05:45; the store would hold evidence from 2026-01-04T05:45:00+05:45; nothing was changed\n`);
+    expect(runCli(['prune', '--older-than', '2026-01-01T00:00Z', '--db', path, '--dry-run'], { env: { ...process.env, TZ: 'Asia/Kathmandu' } }).stderr).toContain('is older than 2026-01-01T05:45:00+05:45 (the newest one is always kept)');
     expect(readFileSync(path).equals(bytes)).toBe(true);
     expect(runCli(['prune', '--older-than', '2025-01-01', '--db', path, '--dry-run']).stderr).toMatch(/dry run: nothing to prune/);
     const ok = runCli(['prune', '--older-than', '2026-01-04', '--db', path]);
@@ -294,9 +296,9 @@ describe('prune', () => {
   it('netmon prune says how many steps a long prune took, and the chain verifies', () => {
     const path = join(dir, 'steps-cli.db');
     checkpointStore(path);
-    const cli = runCli(['prune', '--older-than', '2026-01-02T00:00:00Z', '--db', path]);
+    const cli = runCli(['prune', '--older-than', '2026-01-02T00:00:00Z', '--db', path], { env: { ...process.env, TZ: 'UTC' } });
     expect(cli.status, cli.stderr).toBe(0);
-    expect(cli.stderr).toMatch(/pruned 24 snapshots \(\d+ records\) older than 2026-01-02T00:00:00.000Z from .*; recorded as 2 prune records, one for each step \(\d+ to \d+\); netmon verify-store checks the chain that remains/);
+    expect(cli.stderr).toMatch(/pruned 24 snapshots \(\d+ records\) older than 2026-01-02T00:00:00\+00:00 from .*; recorded as 2 prune records, one for each step \(\d+ to \d+\); netmon verify-store checks the chain that remains/);
     const verified = runCli(['verify-store', '--db', path], { env: { ...process.env, TZ: 'UTC' } });
     expect(verified.status, verified.stderr).toBe(0);
     expect(verified.stdout).toMatch(/1 snapshot, 5,?\d{3} items/);
