@@ -18,4 +18,3 @@ export function isoWithOffset(date: Date): string {
 export function clockTime(date: Date): string {
   return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
 }
-

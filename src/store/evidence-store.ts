@@ -14,24 +14,6 @@ import { isArrayBody, parseSocketBody, socketBody } from './socket-body.js';
 
 /** Schema version this build writes (PRAGMA user_version). */
 export const STORE_SCHEMA_VERSION = 6;
-/** Tables and columns of a store of each schema, made once per schema from its migrations. */
-const SHAPES = new Map<number, Map<string, Set<string>>>();
-
-function expectedShape(version: number): Map<string, Set<string>> {
-  let shape = SHAPES.get(version);
-  if (shape === undefined) {
-    const db = openMemory();
-    try {
-      for (let v = 0; v < version; v++) db.exec(MIGRATIONS[v]!);
-      shape = tableColumns(db);
-    } finally {
-      db.close();
-    }
-    SHAPES.set(version, shape);
-  }
-  return shape;
-}
-
 /** The oldest store schema this netmon reads without migrating it. */
 const OLDEST_READABLE_SCHEMA = 1;
 
@@ -75,6 +57,24 @@ const MIGRATIONS: string[] = [
   // (RARE_RECORDS), which is how SQLite knows it may use a partial index.
   `CREATE INDEX records_by_kind ON records (kind) WHERE kind <> 'snapshot';`,
 ];
+
+/** Tables and columns of a store of each schema, made once per schema from its migrations. */
+const SHAPES = new Map<number, Map<string, Set<string>>>();
+
+function expectedShape(version: number): Map<string, Set<string>> {
+  let shape = SHAPES.get(version);
+  if (shape === undefined) {
+    const db = openMemory();
+    try {
+      for (let v = 0; v < version; v++) db.exec(MIGRATIONS[v]!);
+      shape = tableColumns(db);
+    } finally {
+      db.close();
+    }
+    SHAPES.set(version, shape);
+  }
+  return shape;
+}
 
 /** The condition of the records_by_kind index (schema 6), for queries of records other than snapshots. */
 const RARE_RECORDS = "kind <> 'snapshot'";
