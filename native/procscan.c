@@ -20,7 +20,9 @@
  *
  * Both spread the work over up to four threads (one per online CPU) that take tasks from an
  * atomic counter. Descriptors are read with readlinkat() relative to an open /proc/<pid>/fd
- * directory, which spares the kernel a path walk per descriptor.
+ * directory, which spares the kernel a path walk per descriptor; those directories stay open
+ * until their links are read, so readLinks takes the processes in batches of half the open-file
+ * limit. It throws (code EMFILE) only when not one process of a batch could be opened.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -38,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -680,7 +683,10 @@ done:
 
 /* ---- readLinks ---------------------------------------------------------------------- */
 
-enum { PID_OK = 0, PID_DENIED = 1, PID_EXITED = 2 };
+/* PID_RETRY: the process's descriptor directory could not be opened because this process had no
+ * descriptor to spare (EMFILE, ENFILE): it is read again in a later batch, never reported as
+ * unreadable. */
+enum { PID_OK = 0, PID_DENIED = 1, PID_EXITED = 2, PID_RETRY = 3 };
 
 typedef struct {
   int32_t pid;
@@ -698,7 +704,8 @@ typedef struct {
 typedef struct {
   const char *root;
   proc_t *procs;
-  size_t nprocs;
+  /* the processes of the current batch (indexes into procs) */
+  const size_t *sel;
   /* chunks of (proc index, first fd index, end fd index) */
   size_t (*chunks)[3];
   size_t nchunks;
@@ -707,22 +714,30 @@ typedef struct {
   pthread_key_t key;
 } links_t;
 
+static int out_of_descriptors(int error) { return error == EMFILE || error == ENFILE || error == ENOMEM; }
+
+static int failed_status(int error) {
+  if (error == ENOENT || error == ESRCH) return PID_EXITED;
+  if (out_of_descriptors(error)) return PID_RETRY;
+  return PID_DENIED;
+}
 
 static void list_task(void *ctx, size_t i) {
   links_t *job = ctx;
-  proc_t *p = &job->procs[i];
+  proc_t *p = &job->procs[job->sel[i]];
   char path[4096];
   snprintf(path, sizeof path, "%s/%d/fd", job->root, p->pid);
   p->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (p->dirfd < 0) {
-    p->status = (errno == ENOENT || errno == ESRCH) ? PID_EXITED : PID_DENIED;
+    p->status = failed_status(errno);
     return;
   }
   int dup_fd = dup(p->dirfd);
   DIR *dir = dup_fd < 0 ? NULL : fdopendir(dup_fd);
   if (!dir) {
+    int error = errno;
     if (dup_fd >= 0) close(dup_fd);
-    p->status = (errno == ENOENT || errno == ESRCH) ? PID_EXITED : PID_DENIED;
+    p->status = failed_status(error);
     return;
   }
   size_t cap = 64;
@@ -789,6 +804,90 @@ static void link_task(void *ctx, size_t i) {
   }
 }
 
+/*
+ * How many processes one batch lists at once. Each keeps its /proc/<pid>/fd open until its links
+ * are read, so a host with more processes than the open-file limit allows (a soft limit of 1024,
+ * the usual default, and a few thousand processes) is read in batches of half the limit. Before,
+ * the processes past the limit were reported as unreadable.
+ */
+static size_t links_batch(size_t npids) {
+  struct rlimit limit;
+  size_t batch = npids ? npids : 1;
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    size_t half = (size_t)(limit.rlim_cur / 2);
+    if (half < 8) half = 8;
+    if (batch > half) batch = half;
+  }
+  return batch;
+}
+
+/* List and read the links of the `n` processes in `sel`, appending their triples to `acc`. */
+static int links_of(links_t *job, const size_t *sel, size_t n, out_t *acc) {
+  job->sel = sel;
+  /* Pass A: list each process's descriptors (in parallel, by process). */
+  run_pool(n, list_task, job);
+  /* Pass B: read the links in chunks of 256, so one process with many sockets is shared too.
+   * Chunks are dealt round-robin over the processes (first chunk of each, then second, ...):
+   * threads taking consecutive chunks then mostly read different processes, and do not
+   * contend for the same process's locks in the kernel. */
+  size_t nchunks = 0, rounds = 0;
+  for (size_t j = 0; j < n; j++) {
+    size_t c = (job->procs[sel[j]].nfds + 255) / 256;
+    nchunks += c;
+    if (c > rounds) rounds = c;
+  }
+  job->chunks = malloc((nchunks ? nchunks : 1) * sizeof *job->chunks);
+  if (!job->chunks) return -1;
+  size_t c = 0;
+  for (size_t r = 0; r < rounds; r++) {
+    for (size_t j = 0; j < n; j++) {
+      proc_t *p = &job->procs[sel[j]];
+      size_t k = r * 256;
+      if (k >= p->nfds) continue;
+      job->chunks[c][0] = sel[j];
+      job->chunks[c][1] = k;
+      job->chunks[c][2] = k + 256 < p->nfds ? k + 256 : p->nfds;
+      c++;
+    }
+  }
+  job->nchunks = c;
+  /* Thread-local output slots: the calling thread and the pool threads each get one. A key of
+   * this batch's own: the calling thread's slot from an earlier batch must not carry over. */
+  memset(job->outs, 0, sizeof job->outs);
+  atomic_store(&job->next_out, 0);
+  pthread_key_create(&job->key, NULL);
+  run_pool(job->nchunks, link_task, job);
+  pthread_key_delete(job->key);
+  free(job->chunks);
+  job->chunks = NULL;
+  int ok = 0;
+  for (int t = 0; t < MAX_THREADS; t++) {
+    out_t *o = &job->outs[t];
+    if (o->count && acc->count + o->count > acc->cap) {
+      size_t cap = acc->cap ? acc->cap : 3 * 4096;
+      while (cap < acc->count + o->count) cap *= 2;
+      double *grown = realloc(acc->triples, cap * sizeof(double));
+      if (!grown) ok = -1;
+      else {
+        acc->triples = grown;
+        acc->cap = cap;
+      }
+    }
+    if (o->count && ok == 0) {
+      memcpy(acc->triples + acc->count, o->triples, o->count * sizeof(double));
+      acc->count += o->count;
+    }
+    free(o->triples);
+  }
+  /* This batch's directories are done with: their descriptors go back for the next batch. */
+  for (size_t j = 0; j < n; j++) {
+    proc_t *p = &job->procs[sel[j]];
+    if (p->dirfd >= 0) close(p->dirfd);
+    p->dirfd = -1;
+  }
+  return ok;
+}
+
 static napi_value read_links(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -806,71 +905,73 @@ static napi_value read_links(napi_env env, napi_callback_info info) {
   links_t job;
   memset(&job, 0, sizeof job);
   job.root = root;
-  job.nprocs = npids;
   job.procs = calloc(npids ? npids : 1, sizeof(proc_t));
-  atomic_init(&job.next_out, 0);
-  pthread_key_create(&job.key, NULL);
-  for (size_t i = 0; i < npids; i++) {
+  size_t *todo = malloc((npids ? npids : 1) * sizeof(size_t));
+  size_t *again = malloc((npids ? npids : 1) * sizeof(size_t));
+  out_t acc = {0};
+  int failed = !job.procs || !todo || !again;
+  for (size_t i = 0; !failed && i < npids; i++) {
     job.procs[i].pid = ((int32_t *)pid_data)[i];
     job.procs[i].dirfd = -1;
+    todo[i] = i;
   }
-  /* Pass A: list each process's descriptors (in parallel, by process). */
-  run_pool(npids, list_task, &job);
-  /* Pass B: read the links in chunks of 256, so one process with many sockets is shared too.
-   * Chunks are dealt round-robin over the processes (first chunk of each, then second, ...):
-   * threads taking consecutive chunks then mostly read different processes, and do not
-   * contend for the same process's locks in the kernel. */
-  size_t nchunks = 0, rounds = 0;
-  for (size_t i = 0; i < npids; i++) {
-    size_t n = (job.procs[i].nfds + 255) / 256;
-    nchunks += n;
-    if (n > rounds) rounds = n;
-  }
-  job.chunks = malloc((nchunks ? nchunks : 1) * sizeof *job.chunks);
-  size_t c = 0;
-  for (size_t r = 0; r < rounds; r++) {
-    for (size_t i = 0; i < npids; i++) {
-      size_t k = r * 256;
-      if (k >= job.procs[i].nfds) continue;
-      job.chunks[c][0] = i;
-      job.chunks[c][1] = k;
-      job.chunks[c][2] = k + 256 < job.procs[i].nfds ? k + 256 : job.procs[i].nfds;
-      c++;
+  /* Batches of processes; those that found no descriptor to spare go round again, in smaller
+   * batches, until a round reads none of them: then this process is out of descriptors. */
+  size_t ntodo = failed ? 0 : npids, batch = links_batch(npids);
+  int starved = 0;
+  while (!failed && ntodo > 0) {
+    size_t nagain = 0;
+    for (size_t start = 0; start < ntodo && !failed; start += batch) {
+      size_t n = ntodo - start < batch ? ntodo - start : batch;
+      if (links_of(&job, todo + start, n, &acc) != 0) failed = 1;
+      for (size_t j = start; j < start + n; j++) {
+        proc_t *p = &job.procs[todo[j]];
+        if (p->status != PID_RETRY) continue;
+        free(p->fds);
+        p->fds = NULL;
+        p->nfds = 0;
+        p->status = PID_OK;
+        again[nagain++] = todo[j];
+      }
     }
+    if (nagain == ntodo) {
+      starved = 1;
+      break;
+    }
+    size_t *swap = todo;
+    todo = again;
+    again = swap;
+    ntodo = nagain;
+    batch = batch / 4 ? batch / 4 : 1;
   }
-  job.nchunks = c;
-  /* Thread-local output slots: the calling thread and the pool threads each get one. */
-  run_pool(job.nchunks, link_task, &job);
-  pthread_key_delete(job.key);
-
-  size_t total = 0;
-  for (int t = 0; t < MAX_THREADS; t++) total += job.outs[t].count;
-  double *all = malloc((total ? total : 1) * sizeof(double));
-  size_t at = 0;
-  for (int t = 0; t < MAX_THREADS; t++) {
-    if (job.outs[t].count) memcpy(all + at, job.outs[t].triples, job.outs[t].count * sizeof(double));
-    at += job.outs[t].count;
-    free(job.outs[t].triples);
+  napi_value result = NULL;
+  if (failed || starved) {
+    napi_throw_error(env, failed ? "ENOMEM" : "EMFILE",
+                     failed ? "netmon native scanner: out of memory reading descriptor links"
+                            : "netmon native scanner: no file descriptor to spare for reading /proc/<pid>/fd (EMFILE: too many open files)");
+  } else {
+    int32_t *denied = malloc((npids ? npids : 1) * sizeof(int32_t));
+    int32_t *exited = malloc((npids ? npids : 1) * sizeof(int32_t));
+    size_t nd = 0, ne = 0;
+    for (size_t i = 0; i < npids && denied && exited; i++) {
+      if (job.procs[i].status == PID_DENIED) denied[nd++] = job.procs[i].pid;
+      else if (job.procs[i].status == PID_EXITED) exited[ne++] = job.procs[i].pid;
+    }
+    if (denied && exited && napi_create_object(env, &result) == napi_ok) {
+      napi_set_named_property(env, result, "triples", typed_array(env, napi_float64_array, acc.triples, acc.count, sizeof(double)));
+      napi_set_named_property(env, result, "denied", typed_array(env, napi_int32_array, denied, nd, sizeof(int32_t)));
+      napi_set_named_property(env, result, "exited", typed_array(env, napi_int32_array, exited, ne, sizeof(int32_t)));
+    }
+    free(denied);
+    free(exited);
   }
-  int32_t *denied = malloc((npids ? npids : 1) * sizeof(int32_t));
-  int32_t *exited = malloc((npids ? npids : 1) * sizeof(int32_t));
-  size_t nd = 0, ne = 0;
-  for (size_t i = 0; i < npids; i++) {
-    if (job.procs[i].status == PID_DENIED) denied[nd++] = job.procs[i].pid;
-    else if (job.procs[i].status == PID_EXITED) exited[ne++] = job.procs[i].pid;
+  for (size_t i = 0; job.procs && i < npids; i++) {
     if (job.procs[i].dirfd >= 0) close(job.procs[i].dirfd);
     free(job.procs[i].fds);
   }
-  napi_value result = NULL;
-  if (napi_create_object(env, &result) == napi_ok) {
-    napi_set_named_property(env, result, "triples", typed_array(env, napi_float64_array, all, total, sizeof(double)));
-    napi_set_named_property(env, result, "denied", typed_array(env, napi_int32_array, denied, nd, sizeof(int32_t)));
-    napi_set_named_property(env, result, "exited", typed_array(env, napi_int32_array, exited, ne, sizeof(int32_t)));
-  }
-  free(all);
-  free(denied);
-  free(exited);
-  free(job.chunks);
+  free(acc.triples);
+  free(todo);
+  free(again);
   free(job.procs);
   return result;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { closeSync } from 'node:fs';
 import { isatty } from 'node:tty';
-import { NetmonError } from '../errors.js';
+import { errnoCode, NetmonError } from '../errors.js';
 import { printableMessage } from '../outputs/sanitize.js';
 import { exitCodeFor } from './exit-code.js';
 import { buildProgram, hungUp, stopCapture, withProgressLine } from './program.js';
@@ -48,6 +48,16 @@ const io = withProgressLine({
   env: process.env,
 });
 
+/** Too many open files, in this process (EMFILE) or the system (ENFILE): a limit, not a bug. */
+function outOfDescriptors(error: unknown): boolean {
+  const code = errnoCode(error);
+  return code === 'EMFILE' || code === 'ENFILE';
+}
+
+const DESCRIPTOR_HINT =
+  'raise the open-file limit: `ulimit -n 4096` in the shell that starts netmon, or LimitNOFILE=65536 in its systemd unit ' +
+  '(netmon reads the descriptors of up to half the limit of processes at once, and needs some 30 for itself)';
+
 /** The one place errors become messages and exit codes. */
 async function main(argv: string[]): Promise<void> {
   try {
@@ -60,6 +70,9 @@ async function main(argv: string[]): Promise<void> {
       if (error.hint) io.stderr(`netmon: hint: ${printableMessage(error.hint)}\n`);
     } else if ((error as { name?: string }).name === 'CommanderError') {
       // commander has already printed its message
+    } else if (outOfDescriptors(error)) {
+      io.stderr(`netmon: error: netmon ran out of file descriptors: ${printableMessage((error as Error).message)}\n`);
+      io.stderr(`netmon: hint: ${DESCRIPTOR_HINT}\n`);
     } else if (error instanceof Error && error.name !== 'ExitError') {
       io.stderr(`netmon: internal error: ${printableMessage(error.message)}\n`);
       if (process.env.NETMON_DEBUG) io.stderr(`${error.stack}\n`);
