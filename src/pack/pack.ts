@@ -1,5 +1,5 @@
-import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { describeErrno, StoreError } from '../errors.js';
 import { EVIDENCE_DIR_MODE, EVIDENCE_FILE_MODE } from '../model/types.js';
 import { checkPdfSignature } from './pki.js';
@@ -51,26 +51,64 @@ export function releasePackDir(dir: string): void {
  * (Ed25519 over manifest.json) and SHA256SUMS (every file, for `sha256sum -c`). No file is ever
  * written over another.
  */
-export function writePack(dir: string, content: PackContent): Manifest {
+/** Write a new file and flush it to disk before returning. */
+function writeDurable(path: string, bytes: Buffer): void {
+  const fd = openSync(path, 'wx', EVIDENCE_FILE_MODE);
   try {
+    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Flush a directory's entries (new files, a rename) to disk. */
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Write a pack into `dir`, the empty directory reservePackDir() made, and sign its manifest. The
+ * files are written and flushed in a hidden staging directory beside it, which then takes the
+ * reserved name in one rename: a report that fails (a full disk) or is killed never leaves a
+ * directory under the pack's name that holds part of a pack. What a killed report leaves is that
+ * staging directory (`.NAME.partial`) and the empty reserved one.
+ */
+export function writePack(dir: string, content: PackContent): Manifest {
+  const staging = join(dirname(dir), `.${basename(dir)}.partial`);
+  let made = false;
+  try {
+    mkdirSync(staging, { mode: EVIDENCE_DIR_MODE });
+    made = true;
     const manifestBase = { packFormat: PACK_FORMAT, ...content.manifest, signer: { algorithm: 'Ed25519' as const, publicKey: PUBLIC_KEY_FILE, fingerprint: content.signer.fingerprint } };
     const written: { name: string; content: Buffer }[] = [
       ...content.files,
       { name: 'VERIFY.md', content: Buffer.from(renderVerifyGuide(manifestBase, content.files.some((f) => f.name === 'report.pdf'))) },
       { name: PUBLIC_KEY_FILE, content: Buffer.from(content.signer.publicKeyPem) },
     ];
-    for (const f of written) writeFileSync(join(dir, f.name), f.content, { mode: EVIDENCE_FILE_MODE, flag: 'wx' });
+    for (const f of written) writeDurable(join(staging, f.name), f.content);
     const manifest: Manifest = { ...manifestBase, files: written.map((f) => fileEntry(f.name, f.content)) };
     const manifestBytes = Buffer.from(renderManifest(manifest));
     const signature = signBytes(content.signer, manifestBytes);
-    writeFileSync(join(dir, 'manifest.json'), manifestBytes, { mode: EVIDENCE_FILE_MODE, flag: 'wx' });
-    writeFileSync(join(dir, 'manifest.sig'), signature, { mode: EVIDENCE_FILE_MODE, flag: 'wx' });
+    writeDurable(join(staging, 'manifest.json'), manifestBytes);
+    writeDurable(join(staging, 'manifest.sig'), signature);
     const all = [...manifest.files, fileEntry('manifest.json', manifestBytes), fileEntry('manifest.sig', signature)];
-    writeFileSync(join(dir, 'SHA256SUMS'), renderSha256Sums(all), { mode: EVIDENCE_FILE_MODE, flag: 'wx' });
+    writeDurable(join(staging, 'SHA256SUMS'), Buffer.from(renderSha256Sums(all)));
+    syncDirectory(staging);
+    // The reserved directory is empty, and rename(2) replaces an empty directory in one step.
+    renameSync(staging, dir);
+    made = false;
+    syncDirectory(dirname(dir));
     return manifest;
   } catch (error) {
+    if (made) rmSync(staging, { recursive: true, force: true });
     if (error instanceof StoreError) throw error;
-    throw new StoreError('E_PACK_WRITE', `cannot write the evidence pack: ${describeErrno(error, 'writing', dir)}`);
+    throw new StoreError('E_PACK_WRITE', `cannot write the evidence pack: ${describeErrno(error, 'writing', dir)}; nothing of it was left under that name`);
   }
 }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
 import { isoWithOffset } from '../../src/outputs/time.js';
-import { HOLDER, haveCommand, runCli, skipWithReason, startJsonProcess, stop } from '../helpers/processes.js';
+import { HOLDER, haveCommand, isRoot, runCli, skipWithReason, startJsonProcess, stop } from '../helpers/processes.js';
 import { opensslIdentity } from '../helpers/identities.js';
 
 const skip = skipWithReason(!haveCommand('openssl') || !haveCommand('sha256sum'), 'evidence pack tests: need openssl and sha256sum');
@@ -247,6 +247,25 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(p).toMatch(/-2$/);
     expect(cli(['verify', p]).status).toBe(0);
     for (const t of taken) expect(readdirSync(t)).toEqual([]);
+  });
+
+  it('a report that runs out of room leaves nothing under the pack name, and the store as it was (exit 3)', ({ skip }) => {
+    if (!isRoot) skip('needs root to mount a small tmpfs');
+    const small = join(dir, 'small-out');
+    mkdirSync(small);
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=48k', 'tmpfs', small]).status).toBe(0);
+    try {
+      const before = readFileSync(db);
+      const r = cli(['report', '--change', 'CHG-77', '--db', db, '--out', join(small, 'reports')]);
+      expect(r.status, r.stderr).toBe(3);
+      expect(r.stderr).toMatch(/cannot write the evidence pack: ENOSPC \(no space left on device\) writing .*; nothing of it was left under that name/);
+      expect(r.stdout).toBe('');
+      // No directory that looks like a pack, complete or not, and no staging directory either.
+      expect(readdirSync(join(small, 'reports'))).toEqual([]);
+      expect(readFileSync(db).equals(before)).toBe(true);
+    } finally {
+      spawnSync('umount', [small]);
+    }
   });
 
   it('--no-pdf leaves report.pdf and the certificate out; the pack still verifies', () => {
