@@ -162,7 +162,7 @@ function readable(deps: LinuxDeps, path: string): boolean {
 /**
  * readlink every given descriptor of a process and report the socket ones. Returns false when
  * the descriptors cannot be read for lack of privilege: some processes let root list their
- * descriptors but not read them (a sandbox's init, Yama or another LSM). A descriptor closed
+ * descriptors but not read them (a process of an enclosing user namespace, or a security module's policy). A descriptor closed
  * between listing and reading is skipped.
  */
 export function readSocketLinks(deps: LinuxDeps, pid: number, fds: ArrayLike<number | string>, visit: (inode: number, fd: number) => void): boolean {

@@ -91,7 +91,7 @@ function coverageWarnings(coverage: Coverage, namespaces: readonly NamespaceReco
       fullPrivilege !== null
         ? {
             code: 'W_PROTECTED',
-            message: `${parts.join('; ')}, although netmon ${fullPrivilege === 'root' ? 'runs as root' : 'holds CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH'}: those processes are protected (a sandbox's init, or a Linux security module such as Yama, SELinux or AppArmor)`,
+            message: `${parts.join('; ')}, although netmon ${fullPrivilege === 'root' ? 'runs as root' : 'holds CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH'}: those processes are protected (a process of an enclosing user namespace, such as the init of the sandbox or container netmon runs in, or a security module's policy such as SELinux or AppArmor)`,
           }
         : { code: 'W_PRIVILEGE', message: `insufficient privilege: ${parts.join('; ')}; to fix, ${PRIVILEGE_HINT}${hidden === undefined ? '' : `, or ${hidden.remedy}`}` },
     );
