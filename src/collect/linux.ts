@@ -18,6 +18,7 @@ import {
   hasEffectiveCapability,
   hidesProcesses,
   parseProcMount,
+  decodeExact,
 } from './parse/proc-process.js';
 import { forEachProcNetInode, parseProcNet, PROC_NET_TABLES, socketsFromColumns, statesStillListed } from './parse/proc-net.js';
 import { NativeWork, ProcHelper, type ProcWork, type TableResult } from './linux-helper.js';
@@ -30,8 +31,12 @@ export interface LinuxDeps {
   netnsDirs: string[];
   etcRoot: string;
   readFile(path: string): string;
+  /** A file's text with every byte kept (decodeExact): process names and command lines. */
+  readExact(path: string): string;
   readdir(path: string): string[];
   readlink(path: string): string;
+  /** A link's target with every byte kept (decodeExact): executable paths. */
+  readlinkExact(path: string): string;
   /** Inode of a path (following links), or throws. */
   statInode(path: string): number;
   /** The file system type (statfs f_type) of a path, or throws. */
@@ -50,8 +55,10 @@ export const defaultLinuxDeps: LinuxDeps = {
   netnsDirs: ['/run/netns', '/var/run/netns'],
   etcRoot: '/etc',
   readFile: (path) => fs.readFileSync(path, 'utf8'),
+  readExact: (path) => decodeExact(fs.readFileSync(path)),
   readdir: (path) => fs.readdirSync(path),
   readlink: (path) => fs.readlinkSync(path),
+  readlinkExact: (path) => decodeExact(fs.readlinkSync(path, { encoding: 'buffer' })),
   statInode: (path) => Number(fs.statSync(path).ino),
   fsType: (path) => Number(fs.statfsSync(path).type),
   exec: (command, args) => {
@@ -619,7 +626,8 @@ export class LinuxCollector implements PlatformCollector {
       isGone(error) ? 'process-exited' : isDenied(error) ? 'permission-denied' : 'io-error';
 
     try {
-      const stat = parseProcStat(this.deps.readFile(`${base}/stat`), `${base}/stat`);
+      // Names, command lines and executable paths are bytes whoever starts the process chose: read exactly.
+      const stat = parseProcStat(this.deps.readExact(`${base}/stat`), `${base}/stat`);
       proc.name = stat.name;
       proc.ppid = stat.ppid;
       const boot = this.bootTime();
@@ -635,7 +643,7 @@ export class LinuxCollector implements PlatformCollector {
       }
     }
     try {
-      const status = parseProcStatus(this.deps.readFile(`${base}/status`), `${base}/status`);
+      const status = parseProcStatus(this.deps.readExact(`${base}/status`), `${base}/status`);
       proc.uid = status.uid;
       proc.euid = status.euid;
       proc.gid = status.gid;
@@ -644,12 +652,12 @@ export class LinuxCollector implements PlatformCollector {
       issues.push({ field: 'status', reason: error instanceof ParseError ? 'io-error' : reason(error), detail: error instanceof ParseError ? error.message : describeErrno(error, 'reading', `${base}/status`) });
     }
     try {
-      proc.commandLine = parseCmdline(this.deps.readFile(`${base}/cmdline`));
+      proc.commandLine = parseCmdline(this.deps.readExact(`${base}/cmdline`));
     } catch (error) {
       issues.push({ field: 'commandLine', reason: reason(error), detail: describeErrno(error, 'reading', `${base}/cmdline`) });
     }
     try {
-      const target = this.deps.readlink(`${base}/exe`);
+      const target = this.deps.readlinkExact(`${base}/exe`);
       // proc(5): a deleted executable's link target ends in " (deleted)".
       if (target.endsWith(' (deleted)')) {
         proc.executable = target.slice(0, -' (deleted)'.length);

@@ -1,4 +1,4 @@
-import { copyFileSync, mkdtempSync, realpathSync, rmSync, unlinkSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, realpathSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -37,6 +37,45 @@ describe('a process with a hostile name', () => {
     const rows = text.stdout.split('\n').filter((l) => l.includes(':2626') && !l.includes('(kernel)'));
     expect(rows.length).toBeGreaterThanOrEqual(1);
     for (const row of rows) expect(row).toContain(String(holder.info.pid));
+  });
+});
+
+describe('a process whose name, command line and executable path are not valid UTF-8', () => {
+  it('keeps every byte in JSON and in the store, shows the bytes as \\xNN, and writes valid UTF-8 to the CSV', async () => {
+    // A link to node whose name holds the bytes ff fe (never valid UTF-8), started through it with
+    // an argument holding c3 28 (a lead byte without its continuation).
+    const bytes = Buffer.from([0x6e, 0x6f, 0xff, 0xfe, 0x64, 0x65]); // "no", ff, fe, "de"
+    const link = Buffer.concat([Buffer.from(`${dir}/`), bytes]);
+    symlinkSync(realpathSync(process.execPath), link);
+    const holder = await startJsonProcess<{ pid: number; tcp4: number }>('sh', ['-c', `exec "$(printf '${dir}/no\\377\\376de')" "$0" --listen-port 2828 "$(printf 'x\\303(y')"`, HOLDER]);
+    started.push(holder);
+    const name = 'no\udcff\udcfede';
+    const db = join(dir, 'bytes.db');
+    const csv = join(dir, 'bytes.csv');
+
+    const json = runCli(['snapshot', '-o', 'json', '--filter', ':2828', '--no-hash-binaries']);
+    expect(json.status, json.stderr).toBe(0);
+    // Each byte is its own escape in the JSON text; nothing was replaced by U+FFFD.
+    expect(json.stdout).toContain('no\\udcff\\udcfede');
+    expect(json.stdout).not.toContain('\ufffd');
+    const proc = (JSON.parse(json.stdout) as Snapshot).processes.find((p) => p.pid === holder.info.pid)!;
+    expect(proc.name).toBe(name);
+    expect(proc.commandLine[0]).toBe(`${dir}/${name}`);
+    expect(proc.commandLine.at(-1)).toBe('x\udcc3(y');
+    // The bytes come back exactly: a lone surrogate U+DC80..U+DCFF is the byte it stands for.
+    const toBytes = (text: string) => Buffer.concat([...text].map((c) => (c.charCodeAt(0) >= 0xdc80 && c.charCodeAt(0) <= 0xdcff ? Buffer.from([c.charCodeAt(0) - 0xdc00]) : Buffer.from(c))));
+    expect(toBytes(proc.name).equals(bytes)).toBe(true);
+
+    const once = runCli(['--once', '--filter', ':2828', '--no-hash-binaries', '--db', db, '--csv', csv], { env: { ...process.env, COLUMNS: '200' } });
+    expect(once.status, once.stderr).toBe(0);
+    expect(once.stdout).toContain('no\\xff\\xfede');
+    expect(once.stdout).not.toContain('\ufffd');
+    const shown = runCli(['show', 'latest', '--db', db, '-o', 'json']);
+    expect(shown.status, shown.stderr).toBe(0);
+    expect((JSON.parse(shown.stdout) as Snapshot).processes.find((p) => p.pid === holder.info.pid)).toEqual(proc);
+    // The CSV is text for spreadsheets: valid UTF-8, each such byte a replacement character.
+    const trail = readFileSync(csv);
+    expect(new TextDecoder('utf-8', { fatal: true }).decode(trail)).toContain('no\ufffd\ufffdde');
   });
 });
 

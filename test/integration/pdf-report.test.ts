@@ -46,6 +46,10 @@ describe('pdfSafeText', () => {
     expect(pdfSafeText('plain ASCII, Zürich café ±')).toBe('plain ASCII, Zürich café ±');
     expect(pdfSafeText(HOSTILE)).toBe('evil\\u{202e}gnp.exe\\u{a}FAKE: approved\\u{7} \\u{1f600} \\u{3a9}');
   });
+
+  it('writes a byte that was not valid UTF-8 as \\xNN', () => {
+    expect(pdfSafeText('no\udcff\udcfede')).toBe('no\\xff\\xfede');
+  });
 });
 
 describe('reportBlocks', () => {

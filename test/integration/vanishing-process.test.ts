@@ -113,7 +113,7 @@ describe('a process that exits in the middle of a scan', () => {
     holder = await startJsonProcess<HolderInfo>(process.execPath, [HOLDER]);
     const victim = holder.info.pid;
     const collector = new LinuxCollector({
-      readFile: (path) => {
+      readExact: (path) => {
         if (path === `/proc/${victim}/stat`) {
           const error = Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' });
           throw error;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  decodeExact,
   hasEffectiveCapability,
   hidesProcesses,
   parseProcMount,
@@ -302,5 +303,36 @@ describe('parseProcMount, hidesProcesses, hasEffectiveCapability', () => {
     expect(hasEffectiveCapability(status('0000000000000000'), 19)).toBe(false);
     expect(hasEffectiveCapability(status('0000000000040000'), 19)).toBe(false);
     expect(hasEffectiveCapability('Name:\tx\n', 19)).toBe(false);
+  });
+});
+
+describe('decodeExact', () => {
+  /** The bytes a decodeExact() string stands for. */
+  const bytesOf = (text: string): Buffer =>
+    Buffer.concat([...text].map((c) => {
+      const code = c.codePointAt(0)!;
+      return code >= 0xdc80 && code <= 0xdcff ? Buffer.from([code - 0xdc00]) : Buffer.from(c, 'utf8');
+    }));
+
+  it('reads valid UTF-8 as its characters', () => {
+    expect(decodeExact(Buffer.from('nginx: worker ✓ 😀'))).toBe('nginx: worker ✓ 😀');
+    expect(decodeExact(Buffer.from('a\ufffdb'))).toBe('a\ufffdb'); // a real replacement character stays one
+  });
+
+  it('keeps each byte of an invalid sequence as its own escape', () => {
+    expect(decodeExact(Buffer.from([0x61, 0xff, 0xfe, 0x62]))).toBe('a\udcff\udcfeb');
+    expect(decodeExact(Buffer.from([0xc3, 0x28]))).toBe('\udcc3('); // lead byte without its continuation
+    expect(decodeExact(Buffer.from([0xc0, 0x80]))).toBe('\udcc0\udc80'); // overlong NUL
+    expect(decodeExact(Buffer.from([0xed, 0xa0, 0x80]))).toBe('\udced\udca0\udc80'); // an encoded surrogate
+    expect(decodeExact(Buffer.from([0xe2, 0x9c]))).toBe('\udce2\udc9c'); // cut short at the end
+  });
+
+  it('gives back exactly the bytes it read, whatever they are', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (raw) => {
+        expect(bytesOf(decodeExact(raw)).equals(Buffer.from(raw))).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -18,3 +18,19 @@ describe('printableMessage', () => {
     expect(printable('a\nb\\c')).toBe('a\\x0ab\\\\c');
   });
 });
+
+describe('printable', () => {
+  it('shows a byte that was not UTF-8 as \\xNN, a C1 control as \\u{NN}: never alike', () => {
+    expect(printable('no\udcff\udcfede')).toBe('no\\xff\\xfede');
+    expect(printable('\u009b\u0085')).toBe('\\u{9b}\\u{85}');
+    expect(printable('\udc9b')).toBe('\\x9b');
+    expect(printable('\u001b[2J\u007f')).toBe('\\x1b[2J\\x7f');
+  });
+
+  it('leaves characters outside the BMP whole, and escapes a lone surrogate of any kind', () => {
+    expect(printable('ok 😀 ✓')).toBe('ok 😀 ✓');
+    expect(printable('a\ud800b')).toBe('a\\u{d800}b');
+    // Nothing printable() returns encodes as anything but the text itself.
+    expect(Buffer.from(printable('\udcff\ud800😀'), 'utf8').toString('utf8')).toBe(printable('\udcff\ud800😀'));
+  });
+});

@@ -179,7 +179,7 @@ describe('renderText: hostile text', () => {
 
   it('shows the hostile name escaped', () => {
     const text = renderText(hostileSnapshot(), { width: 200 });
-    expect(text).toContain('ev\\x1b[2J\\x0ail\\x0d\\x09\\u{202e}exe\\x07\\x9b');
+    expect(text).toContain('ev\\x1b[2J\\x0ail\\x0d\\x09\\u{202e}exe\\x07\\u{9b}');
     expect(text).toContain('mallory\\x1b]0;owned\\x07');
     expect(text).toContain('netmon snapshot of host\\x1b[31m\\x0a at ');
   });

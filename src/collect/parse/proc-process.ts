@@ -156,3 +156,39 @@ export function hasEffectiveCapability(status: string, bit: number): boolean {
   const match = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
   return match !== null && (BigInt(`0x${match[1]!}`) & (1n << BigInt(bit))) !== 0n;
 }
+
+const exactUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Text the kernel hands over as bytes (a process name, its command line, an executable path),
+ * decoded so that no byte is lost: valid UTF-8 as the characters it encodes, and each byte that
+ * is not part of valid UTF-8 as the lone surrogate U+DC00 + byte (as Python's surrogateescape
+ * does). Two names that differ only in such bytes stay different; JSON writes these as
+ * "\udcff", from which the bytes can be restored; printable() shows them as \xff. Pure.
+ */
+export function decodeExact(bytes: Uint8Array): string {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  if (!text.includes('\ufffd')) return text; // valid UTF-8 (nearly always)
+  let out = '';
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i]!;
+    const len = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+    if (len === 1) {
+      out += String.fromCharCode(b);
+      i++;
+      continue;
+    }
+    if (len > 0 && i + len <= bytes.length) {
+      try {
+        out += exactUtf8.decode(bytes.subarray(i, i + len));
+        i += len;
+        continue;
+      } catch {
+        // not a whole valid sequence: the lead byte is escaped, the rest read again
+      }
+    }
+    out += String.fromCharCode(0xdc00 + b);
+    i++;
+  }
+  return out;
+}
