@@ -21,9 +21,20 @@ function listenerKey(netns: number, transport: string, address: string, port: nu
   return `${netns}|${transport}|${address}|${port}`;
 }
 
+/** Lone surrogates only (the u flag keeps a valid pair whole). */
+const LONE_SURROGATE = /[\ud800-\udfff]/gu;
+
+function wellFormed(text: string): string {
+  return text.replace(LONE_SURROGATE, '\ufffd');
+}
+
 /** Set a dotted path on a nested object; null and undefined are left out. */
 export function putField(doc: EcsDocument, path: string, value: unknown): void {
   if (value === undefined || value === null) return;
+  // A byte that was not valid UTF-8 (a lone surrogate, see decodeExact) as U+FFFD: ECS documents
+  // go to tools that may refuse a lone surrogate; the exact bytes are in the snapshot JSON.
+  if (typeof value === 'string') value = wellFormed(value);
+  else if (Array.isArray(value)) value = value.map((v: unknown) => (typeof v === 'string' ? wellFormed(v) : v));
   const parts = path.split('.');
   let node = doc;
   for (const key of parts.slice(0, -1)) node = (node[key] ??= {}) as EcsDocument;

@@ -73,6 +73,12 @@ describe('a process whose name, command line and executable path are not valid U
     const shown = runCli(['show', 'latest', '--db', db, '-o', 'json']);
     expect(shown.status, shown.stderr).toBe(0);
     expect((JSON.parse(shown.stdout) as Snapshot).processes.find((p) => p.pid === holder.info.pid)).toEqual(proc);
+    // ECS documents go to other tools: well-formed text, each such byte a replacement character.
+    const ecs = runCli(['snapshot', '-o', 'ecs', '--filter', ':2828', '--no-hash-binaries']);
+    expect(ecs.status, ecs.stderr).toBe(0);
+    expect(ecs.stdout).not.toMatch(/\\ud[89a-f][0-9a-f]{2}/i);
+    const doc = ecs.stdout.trim().split('\n').map((l) => JSON.parse(l) as { process?: { name?: string } }).find((d) => d.process?.name?.startsWith('no'));
+    expect(doc?.process?.name).toBe('no\ufffd\ufffdde');
     // The CSV is text for spreadsheets: valid UTF-8, each such byte a replacement character.
     const trail = readFileSync(csv);
     expect(new TextDecoder('utf-8', { fatal: true }).decode(trail)).toContain('no\ufffd\ufffdde');
