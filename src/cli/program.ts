@@ -258,9 +258,10 @@ Examples:
   netmon snapshot --exclude 'tcp*/127.0.0.1/*' --output ecs
   netmon snapshot --match 'tcp * * * ESTABLISHED' --process 'python*'
 
-Exit codes: 0 success, 2 usage or configuration error, 3 runtime failure, 4 evidence failed verification.
+Exit codes: 0 success, 1 findings at --fail-on (diff, check, watch), 2 usage or configuration
+error, 3 runtime failure, 4 evidence failed verification.
 Without root some sockets cannot be attributed; netmon says how many and how to fix it.
-Docs: docs/cli.md, docs/architecture.md`;
+Docs: docs/cli.md, docs/deployment.md (privilege, running as a service), docs/architecture.md`;
 
 /** Build the command tree. Actions import the library lazily so `--help` stays fast. */
 /**

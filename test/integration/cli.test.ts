@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Snapshot } from '../../src/model/types.js';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, haveCommand, HOLDER, runCli, startJsonProcess, stop, type Started } from '../helpers/processes.js';
+import { EXIT } from '../../src/cli/exit-code.js';
+import { CLI, haveCommand, HOLDER, ROOT, runCli, startJsonProcess, stop, type Started } from '../helpers/processes.js';
 
 let holder: Started<{ pid: number; tcp4: number }>;
 beforeAll(async () => {
@@ -22,6 +23,12 @@ describe('netmon CLI (built binary)', () => {
     expect(r.stdout).toContain('Examples:');
     expect(r.stdout).toContain("'tcp * * * ESTABLISHED'");
     expect(r.stderr).toBe('');
+    // Every exit code there is, and documents that exist.
+    const codes = /Exit codes: ([^]*?)\.\n/.exec(r.stdout)?.[1] ?? '';
+    for (const code of Object.values(EXIT)) expect(codes, `exit ${code}`).toMatch(new RegExp(`\\b${code} [a-z]`));
+    const docs = r.stdout.match(/docs\/[\w-]+\.md/g) ?? [];
+    expect(docs).toContain('docs/deployment.md');
+    for (const doc of docs) expect(existsSync(join(ROOT, doc)), doc).toBe(true);
   });
 
   it('every command\'s --help ends with examples that use only options the command has', () => {
