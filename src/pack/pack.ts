@@ -1,6 +1,6 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { describeErrno, StoreError } from '../errors.js';
+import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
 import { EVIDENCE_DIR_MODE, EVIDENCE_FILE_MODE } from '../model/types.js';
 import { checkPdfSignature } from './pki.js';
 import { CERT_FILE, fingerprintOf, PUBLIC_KEY_FILE, signBytes, verifyBytes, type Signer } from './signing.js';
@@ -132,12 +132,25 @@ export interface StoreWitness {
  */
 export function verifyPack(dir: string, store?: StoreWitness): { problems: PackProblem[]; manifest: Manifest | null } {
   const problems: PackProblem[] = [];
+  // A pack may come from anyone: a name in it that is a symbolic link, a FIFO or a device is
+  // reported, never followed or read (a FIFO would block, /dev/zero would never end).
   const read = (name: string): Buffer | null => {
+    const path = join(dir, name);
+    let fd: number | null = null;
     try {
-      return readFileSync(join(dir, name));
+      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      const st = fstatSync(fd);
+      if (!st.isFile()) {
+        problems.push({ file: name, message: `it is ${st.isDirectory() ? 'a directory' : specialFileKind(st) ?? 'not a regular file'}, not a file of a pack; it was not read` });
+        return null;
+      }
+      return readFileSync(fd);
     } catch (error) {
-      problems.push({ file: name, message: describeErrno(error, 'reading', join(dir, name)) });
+      const link = errnoCode(error) === 'ELOOP';
+      problems.push({ file: name, message: link ? 'it is a symbolic link, not a file of a pack; it was not followed' : describeErrno(error, 'reading', path) });
       return null;
+    } finally {
+      if (fd !== null) closeSync(fd);
     }
   };
   let present: string[] = [];
@@ -188,6 +201,7 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
     }
     for (const f of manifest.files ?? []) {
       const hash = actual.get(f.name);
+      if (hash === undefined && present.includes(f.name)) continue; // there, but not readable as a file: said above
       if (hash === undefined) problems.push({ file: f.name, message: 'it is listed in manifest.json but missing' });
       else if (hash !== f.sha256 || contents.get(f.name)!.length !== f.size) problems.push({ file: f.name, message: 'its size or SHA-256 does not match manifest.json (the file was changed)' });
     }

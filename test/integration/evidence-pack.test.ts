@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
 import { isoWithOffset } from '../../src/outputs/time.js';
-import { HOLDER, haveCommand, isRoot, runCli, skipWithReason, startJsonProcess, stop } from '../helpers/processes.js';
+import { CLI, HOLDER, haveCommand, isRoot, runCli, skipWithReason, startJsonProcess, stop } from '../helpers/processes.js';
 import { opensslIdentity } from '../helpers/identities.js';
 
 const skip = skipWithReason(!haveCommand('openssl') || !haveCommand('sha256sum'), 'evidence pack tests: need openssl and sha256sum');
@@ -126,6 +126,26 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     const r = cli(['verify', added]);
     expect(r.status).toBe(4);
     expect(r.stderr).toContain('FAILED extra.txt: it is not listed in SHA256SUMS');
+  });
+
+  it('a pack file replaced by a symbolic link, a FIFO or a directory is named, not followed or read (no hang on a FIFO or /dev/zero)', () => {
+    const cases: [string, (path: string) => void, RegExp][] = [
+      ['link to /dev/zero', (path) => symlinkSync('/dev/zero', path), /FAILED findings\.csv: it is a symbolic link, not a file of a pack; it was not followed/],
+      ['link to the real file', (path) => { const real = `${path}.real`; cpSync(join(pack, 'findings.csv'), real); symlinkSync(real, path); }, /FAILED findings\.csv: it is a symbolic link/],
+      ['FIFO', (path) => expect(spawnSync('mkfifo', [path]).status).toBe(0), /FAILED findings\.csv: it is a pipe \(FIFO\), not a file of a pack; it was not read/],
+      ['directory', (path) => mkdirSync(path), /FAILED findings\.csv: it is a directory, not a file of a pack/],
+    ];
+    for (const [what, plant, expected] of cases) {
+      const copy = join(dir, `special-${what.replace(/\W+/g, '-')}`);
+      cpSync(pack, copy, { recursive: true });
+      rmSync(join(copy, 'findings.csv'));
+      plant(join(copy, 'findings.csv'));
+      // A verify that blocked on the FIFO or read /dev/zero forever would be stopped here.
+      const r = spawnSync(process.execPath, [CLI, 'verify', copy], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+      expect(r.signal, what).toBeNull();
+      expect(r.status, `${what}: ${r.stderr}`).toBe(4);
+      expect(r.stderr, what).toMatch(expected);
+    }
   });
 
   it('report.pdf carries a valid embedded signature over the whole document (pdfsig)', ({ skip }) => {
