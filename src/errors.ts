@@ -79,6 +79,7 @@ const ERRNO_MEANINGS: Record<string, string> = {
   ENOSPC: 'no space left on device',
   EROFS: 'read-only file system',
   EMFILE: 'too many open files',
+  ELOOP: 'a symbolic link where netmon follows none, or a loop of links',
   EIO: 'input/output error',
   EINVAL: 'invalid argument',
 };

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { configFromEnvironment, defaultConfigText, optionsFromConfig, parseConfigFile } from '../config/config.js';
 import { ConfigError, describeErrno } from '../errors.js';
@@ -32,7 +32,14 @@ export function initConfig(flags: { path: string; force?: boolean }, io: CliIo):
     throw new ConfigError('E_CONFIG_EXISTS', `${flags.path} already exists; it was not changed`, { hint: 'give another --path, or --force to overwrite it' });
   }
   try {
-    writeFileSync(flags.path, defaultConfigText(), { mode: 0o644 });
+    // Not through a symbolic link (a dangling one is not "existing" above): a link planted in a
+    // shared directory would have netmon, perhaps as root, write a file of the planter's choosing.
+    const fd = openSync(flags.path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+    try {
+      writeFileSync(fd, defaultConfigText());
+    } finally {
+      closeSync(fd);
+    }
   } catch (error) {
     throw new ConfigError('E_CONFIG_WRITE', `cannot write the configuration: ${describeErrno(error, 'writing', flags.path)}`);
   }

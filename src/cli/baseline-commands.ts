@@ -47,7 +47,9 @@ export async function runInit(flags: BaselineFlags, io: CliIo): Promise<void> {
   const snap = await snapshot(toSnapshotOptions(flags));
   const tmp = `${flags.baseline}.tmp-${process.pid}`;
   try {
-    writeFileSync(tmp, `${JSON.stringify(snap)}\n`, { mode: EVIDENCE_FILE_MODE });
+    // wx: a new file only, never through a link someone planted under that name; the rename
+    // then replaces whatever the baseline's name holds (a link too), not the file it points at.
+    writeFileSync(tmp, `${JSON.stringify(snap)}\n`, { mode: EVIDENCE_FILE_MODE, flag: 'wx' });
     renameSync(tmp, flags.baseline);
   } catch (error) {
     throw new StoreError('E_BASELINE_WRITE', `cannot write the baseline: ${describeErrno(error, 'writing', flags.baseline)}`);

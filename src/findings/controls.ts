@@ -184,7 +184,8 @@ export function loadControlsCatalogue(path: string = DEFAULT_CONTROLS_PATH): Con
       controls: [...catalogue.controls],
       findings: [...catalogue.findings],
     };
-    writeFileSync(`${cacheFile}.${process.pid}`, JSON.stringify(cache), { mode: 0o600 });
+    // wx: a new file only, never one someone placed (or linked) under that name in a shared directory.
+    writeFileSync(`${cacheFile}.${process.pid}`, JSON.stringify(cache), { mode: 0o600, flag: 'wx' });
     renameSync(`${cacheFile}.${process.pid}`, cacheFile);
   } catch {
     // a read-only temporary directory only costs the next run a parse

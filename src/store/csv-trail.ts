@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { describeErrno, specialFileKind, StoreError } from '../errors.js';
+import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
 import { EVIDENCE_FILE_MODE, protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 import { isoWithOffset } from '../outputs/time.js';
 
@@ -196,6 +196,25 @@ export interface CsvCompletion {
 }
 
 /**
+ * Open the trail for appending, never through a symbolic link: netmon often runs as root in a
+ * directory others can write to, and a link planted there would have it create or append to a
+ * file of the planter's choosing.
+ */
+function openTrail(path: string, create: number): number {
+  return fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW | create, EVIDENCE_FILE_MODE);
+}
+
+function trailOpenError(error: unknown, path: string, outcome = 'nothing was written'): StoreError {
+  if (errnoCode(error) === 'ELOOP') {
+    return new StoreError('E_CSV_SYMLINK', `cannot open the CSV trail: ${path} is a symbolic link; netmon does not write evidence through a link, which anyone who can write to its directory could point at another file; ${outcome}`, {
+      hint: 'give --csv the file the link points to (readlink -f shows it), or remove the link',
+      cause: error,
+    });
+  }
+  return new StoreError('E_CSV_OPEN', `cannot open the CSV trail: ${describeErrno(error, 'opening', path)}`, { cause: error });
+}
+
+/**
  * Append rows to the trail: header first for a new or empty file; a partial last line (a crash
  * mid-write) is moved aside first; on failure the file is cut back to its size before the
  * append, so it never ends in a torn line.
@@ -209,9 +228,9 @@ export function appendCsv(
 ): CsvAppendResult {
   let fd: number;
   try {
-    fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_APPEND, EVIDENCE_FILE_MODE);
+    fd = openTrail(path, fs.constants.O_CREAT);
   } catch (error) {
-    throw new StoreError('E_CSV_OPEN', `cannot open the CSV trail: ${describeErrno(error, 'opening', path)}`, { cause: error });
+    throw trailOpenError(error, path);
   }
   let size = 0;
   let repaired: string | undefined;
@@ -305,6 +324,13 @@ export function trailHasRows(path: string): boolean {
  */
 export function checkCsvWritable(path: string): void {
   let target = path;
+  let link = false;
+  try {
+    link = fs.lstatSync(path).isSymbolicLink();
+  } catch {
+    // missing: created by the append
+  }
+  if (link) throw trailOpenError(Object.assign(new Error('a symbolic link'), { code: 'ELOOP' }), path, 'nothing was captured');
   try {
     if (!fs.existsSync(path)) target = dirname(resolve(path));
     fs.accessSync(target, fs.constants.W_OK);
@@ -380,10 +406,10 @@ export function completeCsv(path: string, rows: string[][], known: CsvCleanEnd |
   }
   let fd: number;
   try {
-    fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_APPEND);
+    fd = openTrail(path, 0);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { expected, present: 0, written: 0, untouched: `${path} is gone`, cleanEnd: known };
-    throw new StoreError('E_CSV_OPEN', `cannot open the CSV trail: ${describeErrno(error, 'opening', path)}`, { cause: error });
+    throw trailOpenError(error, path);
   }
   try {
     const st = fs.fstatSync(fd);

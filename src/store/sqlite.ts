@@ -1,4 +1,4 @@
-import { closeSync, constants, existsSync, openSync, statfsSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, lstatSync, openSync, statfsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
@@ -176,6 +176,28 @@ export function createEmpty(path: string, mode: number): void {
   }
 }
 
+/**
+ * A writer does not open its store, or the files SQLite makes beside it, through a symbolic link.
+ * netmon often runs as root in a directory others can write to; a link planted there as
+ * netmon.db-wal, or as netmon.db pointing at an empty file, would have root create or overwrite
+ * a file of the planter's choosing. Readers may follow a link: they write nothing.
+ */
+export function refuseLinks(path: string): void {
+  for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {
+    let link = false;
+    try {
+      link = lstatSync(file).isSymbolicLink();
+    } catch {
+      continue; // missing: SQLite creates it (without following anything)
+    }
+    if (link) {
+      throw new StoreError('E_STORE_SYMLINK', `cannot open the evidence store for writing: ${file} is a symbolic link; netmon does not write evidence through a link, which anyone who can write to ${dirname(file)} could point at another file`, {
+        hint: file === path ? 'give --db the file the link points to (readlink -f shows it), or remove the link' : `remove the link ${file}; SQLite makes that file itself`,
+      });
+    }
+  }
+}
+
 /** Open (or create) a database file. */
 export function openDatabase(path: string, options: OpenOptions = {}): Database {
   const Driver = loadDriver();
@@ -188,6 +210,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   if (special !== null) {
     throw new StoreError('E_STORE_OPEN', `cannot open the evidence store: ${path} is ${special}, not a regular file`, { hint: 'give the path of a file for --db (the default is netmon.db)' });
   }
+  if (!options.readonly) refuseLinks(path);
   if (options.createMode !== undefined && !options.readonly) createEmpty(path, options.createMode);
   try {
     return new Driver(path, { readonly: options.readonly ?? false, fileMustExist: options.mustExist ?? options.readonly ?? false, timeout: options.timeout ?? 5000 });

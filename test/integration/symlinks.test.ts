@@ -1,0 +1,94 @@
+/**
+ * netmon often runs as root in a directory others may write to. A symbolic link planted there
+ * under the name of a file netmon writes (the CSV trail, the store or the files SQLite makes
+ * beside it, a configuration it writes) must not make it create or append to another file.
+ * Readers may follow links: they write nothing.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/processes.js';
+
+const root = mkdtempSync(join(tmpdir(), 'netmon-links-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let cases = 0;
+/** A fresh directory standing for one others can write to, and a victim path outside it. */
+function place(): { dir: string; victim: string } {
+  const dir = join(root, `case-${++cases}`);
+  mkdirSync(dir);
+  return { dir, victim: join(root, `victim-${cases}`) };
+}
+const capture = (dir: string, ...args: string[]) => runCli(['--once', '--no-hash-binaries', '--filter', ':1', ...args], { cwd: dir });
+
+describe('a symbolic link planted where netmon writes', () => {
+  it('as the CSV trail, pointing nowhere: nothing is captured, and the file it names is not created', () => {
+    const { dir, victim } = place();
+    symlinkSync(victim, join(dir, 'network_connections.csv'));
+    const r = capture(dir);
+    expect(r.status, r.stderr).toBe(3);
+    expect(r.stderr).toContain('network_connections.csv is a symbolic link; netmon does not write evidence through a link');
+    expect(r.stderr).toContain('nothing was captured');
+    expect(existsSync(victim)).toBe(false);
+    expect(existsSync(join(dir, 'netmon.db'))).toBe(false);
+  });
+
+  it('as the CSV trail, pointing at an empty file: the file stays empty', () => {
+    const { dir, victim } = place();
+    writeFileSync(victim, '');
+    symlinkSync(victim, join(dir, 'network_connections.csv'));
+    expect(capture(dir).status).toBe(3);
+    expect(readFileSync(victim, 'utf8')).toBe('');
+  });
+
+  it('as the store, pointing at an empty file or nowhere: refused, nothing written there', () => {
+    for (const existing of [true, false]) {
+      const { dir, victim } = place();
+      if (existing) writeFileSync(victim, '');
+      symlinkSync(victim, join(dir, 'netmon.db'));
+      const r = capture(dir, '--no-csv');
+      expect(r.status, r.stderr).toBe(3);
+      expect(r.stderr).toContain('netmon.db is a symbolic link; netmon does not write evidence through a link');
+      expect(r.stderr).toContain('readlink -f');
+      if (existing) expect(readFileSync(victim).length).toBe(0);
+      else expect(existsSync(victim)).toBe(false);
+    }
+  });
+
+  it.for(['-wal', '-shm', '-journal'])('as the store\'s %s file: refused before SQLite could create it through the link', (suffix) => {
+    const { dir, victim } = place();
+    symlinkSync(victim, join(dir, `netmon.db${suffix}`));
+    const r = capture(dir, '--no-csv');
+    expect(r.status, r.stderr).toBe(3);
+    expect(r.stderr).toContain(`netmon.db${suffix} is a symbolic link`);
+    expect(existsSync(victim)).toBe(false);
+  });
+
+  it('a reader follows a link to a real store: it writes nothing', () => {
+    const { dir } = place();
+    expect(capture(dir, '--no-csv').status).toBe(0);
+    symlinkSync(join(dir, 'netmon.db'), join(dir, 'alias.db'));
+    const r = runCli(['snapshots', '--db', 'alias.db'], { cwd: dir });
+    expect(r.status, r.stderr).toBe(0);
+    expect(runCli(['verify-store', '--db', 'alias.db'], { cwd: dir }).status).toBe(0);
+  });
+
+  it('as the configuration init-config writes: refused (exit 2), the file it names not created', () => {
+    const { dir, victim } = place();
+    symlinkSync(victim, join(dir, 'netmon.conf'));
+    const r = runCli(['init-config'], { cwd: dir });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toContain('ELOOP');
+    expect(existsSync(victim)).toBe(false);
+  });
+
+  it('as the baseline init writes: the link itself is replaced, the file it pointed at untouched', () => {
+    const { dir, victim } = place();
+    writeFileSync(victim, 'victim\n');
+    symlinkSync(victim, join(dir, 'baseline.json'));
+    const r = runCli(['init', '--baseline', 'baseline.json', '--no-hash-binaries'], { cwd: dir });
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(victim, 'utf8')).toBe('victim\n');
+    expect(JSON.parse(readFileSync(join(dir, 'baseline.json'), 'utf8'))).toHaveProperty('schemaVersion', 1);
+  });
+});
