@@ -1,5 +1,5 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, describeErrno, StoreError } from '../errors.js';
 import { createPdfIdentity } from './pki.js';
@@ -35,6 +35,9 @@ export function generateSigningKeys(dir: string): { privateKeyPath: string; publ
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const pdfIdentity = createPdfIdentity();
   const publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  // An existing directory must already be private: keys written into one that others can write
+  // to could be swapped before the first report.
+  checkKeyPlace(dir, []);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileSync(privateKeyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
@@ -47,8 +50,52 @@ export function generateSigningKeys(dir: string): { privateKeyPath: string; publ
   return { privateKeyPath, publicKeyPath, p12Path: join(dir, P12_FILE), certPath: join(dir, CERT_FILE), fingerprint: fingerprintOf(publicKeyPem) };
 }
 
+/** Whether a file or directory owner is one this process can trust with its keys: itself or root. */
+function trustedOwner(uid: number): boolean {
+  const me = typeof process.geteuid === 'function' ? process.geteuid() : -1;
+  return uid === me || uid === 0;
+}
+
+const octal = (mode: number): string => `0${(mode & 0o777).toString(8)}`;
+
+/**
+ * A key directory is safe to sign from when no one else can read its private keys or put their
+ * own in their place (as OpenSSH's StrictModes asks of ~/.ssh): the directory (after links)
+ * owned by this user or root and not writable by group or others; each private key a regular
+ * file, not a link, of the same owners, readable by its owner only. Else whoever can read a key
+ * signs packs as you, and whoever can replace it has you sign with a key they hold. Throws a
+ * ConfigError that names the problem and the command that fixes it.
+ */
+export function checkKeyPlace(dir: string, privateFiles: string[]): void {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch {
+    return; // missing: the read that follows says so
+  }
+  const fix = (what: string, hint: string): never => {
+    throw new ConfigError('E_KEYS_UNSAFE', `the signing keys in ${dir} are not private: ${what}; netmon does not sign with them`, { hint });
+  };
+  if (!trustedOwner(st.uid)) fix(`the directory belongs to uid ${st.uid}`, `keep the keys in a directory of your own (netmon keygen --keys DIR makes one, mode 0700)`);
+  if ((st.mode & 0o022) !== 0) fix(`the directory is writable by ${(st.mode & 0o002) !== 0 ? 'everyone' : 'its group'} (mode ${octal(st.mode)}), so another key could be put in place of yours`, `chmod go-w ${dir}`);
+  for (const name of privateFiles) {
+    const path = join(dir, name);
+    let f;
+    try {
+      f = lstatSync(path);
+    } catch {
+      continue; // missing: the read that follows says so
+    }
+    if (f.isSymbolicLink()) fix(`${name} is a symbolic link`, `put the key file itself in ${dir}`);
+    if (!f.isFile()) fix(`${name} is not a regular file`, `put the key file itself in ${dir}`);
+    if (!trustedOwner(f.uid)) fix(`${name} belongs to uid ${f.uid}`, `keep the keys in a directory of your own (netmon keygen --keys DIR)`);
+    if ((f.mode & 0o077) !== 0) fix(`${name} can be read or written by others than its owner (mode ${octal(f.mode)})`, `chmod 600 ${path}`);
+  }
+}
+
 /** The signer in a key directory written by `netmon keygen`. */
 export function loadSigner(dir: string): Signer {
+  checkKeyPlace(dir, [PRIVATE_KEY_FILE]);
   let privatePem: string;
   let publicKeyPem: string;
   try {
@@ -78,6 +125,7 @@ export function verifyBytes(publicKeyPem: string, bytes: Uint8Array, signature: 
 /** The PDF signing identity of a key directory (or a user's own PKCS#12 file). */
 export function loadPdfIdentity(dirOrFile: string, isFile = false): Buffer {
   const path = isFile ? dirOrFile : join(dirOrFile, P12_FILE);
+  if (!isFile) checkKeyPlace(dirOrFile, [P12_FILE]);
   try {
     return readFileSync(path);
   } catch (error) {

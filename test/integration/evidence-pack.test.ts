@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -146,6 +146,44 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
       expect(r.status, `${what}: ${r.stderr}`).toBe(4);
       expect(r.stderr, what).toMatch(expected);
     }
+  });
+
+  it('refuses to sign with keys others could read or replace (exit 2), and to make keys in a directory others can write to', () => {
+    const keys = join(dir, 'exposed-keys');
+    expect(cli(['keygen', '--keys', keys]).status).toBe(0);
+    const report = () => cli(['report', '--change', 'CHG-77', '--db', db, '--keys', keys, '--out', join(dir, 'exposed-out'), '--no-pdf']);
+    const key = join(keys, 'signer.key.pem');
+    chmodSync(key, 0o644);
+    let r = report();
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toContain('signer.key.pem can be read or written by others than its owner (mode 0644)');
+    expect(r.stderr).toContain(`hint: chmod 600 ${key}`);
+    chmodSync(key, 0o600);
+    chmodSync(keys, 0o777);
+    r = report();
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toContain('the directory is writable by everyone (mode 0777)');
+    chmodSync(keys, 0o700);
+    // A key file that is a link to a key elsewhere: refused too.
+    const elsewhere = join(dir, 'elsewhere.key.pem');
+    cpSync(key, elsewhere);
+    rmSync(key);
+    symlinkSync(elsewhere, key);
+    r = report();
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toContain('signer.key.pem is a symbolic link');
+    rmSync(key);
+    cpSync(elsewhere, key);
+    chmodSync(key, 0o600);
+    expect(report().status).toBe(0);
+    expect(existsSync(join(dir, 'exposed-out'))).toBe(true);
+    // keygen into a directory everyone can write to.
+    const shared = join(dir, 'shared-keys');
+    mkdirSync(shared, { mode: 0o777 });
+    chmodSync(shared, 0o777);
+    const k = cli(['keygen', '--keys', shared]);
+    expect(k.status, k.stderr).toBe(2);
+    expect(readdirSync(shared)).toEqual([]);
   });
 
   it('report.pdf carries a valid embedded signature over the whole document (pdfsig)', ({ skip }) => {
