@@ -1,5 +1,6 @@
-import { closeSync, constants, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, lstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { untrustedLink } from '../store/links.js';
 import { configFromEnvironment, defaultConfigText, optionsFromConfig, parseConfigFile } from '../config/config.js';
 import { ConfigError, describeErrno } from '../errors.js';
 import type { CliIo } from './program.js';
@@ -32,9 +33,11 @@ export function initConfig(flags: { path: string; force?: boolean }, io: CliIo):
     throw new ConfigError('E_CONFIG_EXISTS', `${flags.path} already exists; it was not changed`, { hint: 'give another --path, or --force to overwrite it' });
   }
   try {
-    // Not through a symbolic link (a dangling one is not "existing" above): a link planted in a
-    // shared directory would have netmon, perhaps as root, write a file of the planter's choosing.
-    const fd = openSync(flags.path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+    // Not through a symbolic link someone else could have planted (a dangling one is not
+    // "existing" above): in a shared directory it would have netmon, perhaps as root, write a
+    // file of the planter's choosing. A link in the owner's own directory is followed.
+    const follow = lstatSync(flags.path, { throwIfNoEntry: false })?.isSymbolicLink() === true && !untrustedLink(flags.path);
+    const fd = openSync(flags.path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (follow ? 0 : constants.O_NOFOLLOW), 0o644);
     try {
       writeFileSync(fd, defaultConfigText());
     } finally {

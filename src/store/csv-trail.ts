@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
+import { untrustedLink } from './links.js';
 import { EVIDENCE_FILE_MODE, protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 import { isoWithOffset } from '../outputs/time.js';
 
@@ -196,17 +197,20 @@ export interface CsvCompletion {
 }
 
 /**
- * Open the trail for appending, never through a symbolic link: netmon often runs as root in a
- * directory others can write to, and a link planted there would have it create or append to a
- * file of the planter's choosing.
+ * Open the trail for appending, never through a symbolic link that someone else could have
+ * planted (untrustedLink): netmon often runs as root in a directory others can write to, and a
+ * link there would have it create or append to a file of the planter's choosing. O_NOFOLLOW also
+ * catches a link planted after the check. A link in a directory only the owner and root control
+ * is followed: the owner's own choice.
  */
 function openTrail(path: string, create: number): number {
-  return fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_NOFOLLOW | create, EVIDENCE_FILE_MODE);
+  const follow = fs.lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true && !untrustedLink(path);
+  return fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_APPEND | (follow ? 0 : fs.constants.O_NOFOLLOW) | create, EVIDENCE_FILE_MODE);
 }
 
 function trailOpenError(error: unknown, path: string, outcome = 'nothing was written'): StoreError {
   if (errnoCode(error) === 'ELOOP') {
-    return new StoreError('E_CSV_SYMLINK', `cannot open the CSV trail: ${path} is a symbolic link; netmon does not write evidence through a link, which anyone who can write to its directory could point at another file; ${outcome}`, {
+    return new StoreError('E_CSV_SYMLINK', `cannot open the CSV trail: ${path} is a symbolic link in a directory others can write to (or of another user); netmon does not write evidence through such a link, which could point at any file; ${outcome}`, {
       hint: 'give --csv the file the link points to (readlink -f shows it), or remove the link',
       cause: error,
     });
@@ -324,13 +328,7 @@ export function trailHasRows(path: string): boolean {
  */
 export function checkCsvWritable(path: string): void {
   let target = path;
-  let link = false;
-  try {
-    link = fs.lstatSync(path).isSymbolicLink();
-  } catch {
-    // missing: created by the append
-  }
-  if (link) throw trailOpenError(Object.assign(new Error('a symbolic link'), { code: 'ELOOP' }), path, 'nothing was captured');
+  if (untrustedLink(path)) throw trailOpenError(Object.assign(new Error('a symbolic link'), { code: 'ELOOP' }), path, 'nothing was captured');
   try {
     if (!fs.existsSync(path)) target = dirname(resolve(path));
     fs.accessSync(target, fs.constants.W_OK);

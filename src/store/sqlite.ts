@@ -1,7 +1,8 @@
-import { closeSync, constants, existsSync, lstatSync, openSync, statfsSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, statfsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
+import { untrustedLink } from './links.js';
 
 /**
  * The one entry of better-sqlite3 into netmon. It is loaded on first use, so commands that do
@@ -177,24 +178,18 @@ export function createEmpty(path: string, mode: number): void {
 }
 
 /**
- * A writer does not open its store, or the files SQLite makes beside it, through a symbolic link.
- * netmon often runs as root in a directory others can write to; a link planted there as
- * netmon.db-wal, or as netmon.db pointing at an empty file, would have root create or overwrite
- * a file of the planter's choosing. Readers may follow a link: they write nothing.
+ * A writer does not open its store, or the files SQLite makes beside it, through a symbolic link
+ * that someone else could have planted (untrustedLink): netmon often runs as root in a directory
+ * others can write to, and a link there as netmon.db-wal, or as netmon.db pointing at an empty
+ * file, would have root create or overwrite a file of the planter's choosing. Readers may follow
+ * a link: they write nothing.
  */
 export function refuseLinks(path: string): void {
   for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {
-    let link = false;
-    try {
-      link = lstatSync(file).isSymbolicLink();
-    } catch {
-      continue; // missing: SQLite creates it (without following anything)
-    }
-    if (link) {
-      throw new StoreError('E_STORE_SYMLINK', `cannot open the evidence store for writing: ${file} is a symbolic link; netmon does not write evidence through a link, which anyone who can write to ${dirname(file)} could point at another file`, {
-        hint: file === path ? 'give --db the file the link points to (readlink -f shows it), or remove the link' : `remove the link ${file}; SQLite makes that file itself`,
-      });
-    }
+    if (!untrustedLink(file)) continue;
+    throw new StoreError('E_STORE_SYMLINK', `cannot open the evidence store for writing: ${file} is a symbolic link in a directory others can write to (or of another user); netmon does not write evidence through such a link, which could point at any file`, {
+      hint: file === path ? 'give --db the file the link points to (readlink -f shows it), or remove the link' : `remove the link ${file}; SQLite makes that file itself`,
+    });
   }
 }
 

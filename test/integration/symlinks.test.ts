@@ -4,7 +4,7 @@
  * beside it, a configuration it writes) must not make it create or append to another file.
  * Readers may follow links: they write nothing.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,10 +13,11 @@ import { runCli } from '../helpers/processes.js';
 const root = mkdtempSync(join(tmpdir(), 'netmon-links-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 let cases = 0;
-/** A fresh directory standing for one others can write to, and a victim path outside it. */
-function place(): { dir: string; victim: string } {
+/** A fresh directory others can write to (mode 1777, as /tmp), and a victim path outside it. */
+function place(mode = 0o1777): { dir: string; victim: string } {
   const dir = join(root, `case-${++cases}`);
   mkdirSync(dir);
+  chmodSync(dir, mode);
   return { dir, victim: join(root, `victim-${cases}`) };
 }
 const capture = (dir: string, ...args: string[]) => runCli(['--once', '--no-hash-binaries', '--filter', ':1', ...args], { cwd: dir });
@@ -27,7 +28,7 @@ describe('a symbolic link planted where netmon writes', () => {
     symlinkSync(victim, join(dir, 'network_connections.csv'));
     const r = capture(dir);
     expect(r.status, r.stderr).toBe(3);
-    expect(r.stderr).toContain('network_connections.csv is a symbolic link; netmon does not write evidence through a link');
+    expect(r.stderr).toContain('network_connections.csv is a symbolic link in a directory others can write to');
     expect(r.stderr).toContain('nothing was captured');
     expect(existsSync(victim)).toBe(false);
     expect(existsSync(join(dir, 'netmon.db'))).toBe(false);
@@ -48,7 +49,7 @@ describe('a symbolic link planted where netmon writes', () => {
       symlinkSync(victim, join(dir, 'netmon.db'));
       const r = capture(dir, '--no-csv');
       expect(r.status, r.stderr).toBe(3);
-      expect(r.stderr).toContain('netmon.db is a symbolic link; netmon does not write evidence through a link');
+      expect(r.stderr).toContain('netmon.db is a symbolic link in a directory others can write to');
       expect(r.stderr).toContain('readlink -f');
       if (existing) expect(readFileSync(victim).length).toBe(0);
       else expect(existsSync(victim)).toBe(false);
@@ -62,6 +63,19 @@ describe('a symbolic link planted where netmon writes', () => {
     expect(r.status, r.stderr).toBe(3);
     expect(r.stderr).toContain(`netmon.db${suffix} is a symbolic link`);
     expect(existsSync(victim)).toBe(false);
+  });
+
+  it('a link in a directory only its owner can write to is the owner\'s choice: followed for the trail and the store', () => {
+    const { dir } = place(0o700);
+    const real = join(root, `real-${cases}`);
+    mkdirSync(real, { mode: 0o700 });
+    symlinkSync(join(real, 'trail.csv'), join(dir, 'network_connections.csv'));
+    writeFileSync(join(real, 'store.db'), '', { mode: 0o640 });
+    symlinkSync(join(real, 'store.db'), join(dir, 'netmon.db'));
+    const r = capture(dir);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(join(real, 'trail.csv'), 'utf8')).toMatch(/^timestamp,host,snapshot_id/);
+    expect(runCli(['verify-store', '--db', join(real, 'store.db')]).status).toBe(0);
   });
 
   it('a reader follows a link to a real store: it writes nothing', () => {

@@ -1,0 +1,29 @@
+import { lstatSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+/**
+ * Whether `path` is a symbolic link that someone other than this user (or root) could have
+ * planted or pointed elsewhere: the link itself, or the directory holding it, belongs to another
+ * user, or that directory is writable by its group or by everyone (a shared directory, /tmp).
+ * netmon often runs as root, and writing evidence through such a link would let its planter have
+ * root create or append to a file of their choosing. A link in a directory only this user and
+ * root control (/dev/stdout, a trail the owner linked on purpose) is the owner's own choice.
+ * False for a path that is not a link, or cannot be looked at (the open that follows says why).
+ */
+export function untrustedLink(path: string): boolean {
+  let link;
+  try {
+    link = lstatSync(path);
+  } catch {
+    return false;
+  }
+  if (!link.isSymbolicLink()) return false;
+  const me = typeof process.geteuid === 'function' ? process.geteuid() : -1;
+  const ours = (uid: number): boolean => uid === me || uid === 0;
+  try {
+    const dir = statSync(dirname(resolve(path)));
+    return !ours(link.uid) || !ours(dir.uid) || (dir.mode & 0o022) !== 0;
+  } catch {
+    return true;
+  }
+}
