@@ -1,4 +1,5 @@
-import { closeSync, constants, existsSync, lstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, lstatSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { untrustedLink } from '../store/links.js';
 import { configFromEnvironment, defaultConfigText, optionsFromConfig, parseConfigFile } from '../config/config.js';
@@ -7,7 +8,9 @@ import type { CliIo } from './program.js';
 
 /** Fill the options a command's command line left unset from the configuration file and NETMON_* variables. */
 export function applyConfig(flagPath: string | undefined, command: Command, env: NodeJS.ProcessEnv): void {
-  const path = flagPath ?? env.NETMON_CONFIG ?? (existsSync('netmon.conf') ? 'netmon.conf' : undefined);
+  const found = flagPath === undefined && env.NETMON_CONFIG === undefined && existsSync('netmon.conf');
+  const path = flagPath ?? env.NETMON_CONFIG ?? (found ? 'netmon.conf' : undefined);
+  if (found) checkFoundConfig('netmon.conf');
   let file = new Map() as ReturnType<typeof parseConfigFile>;
   if (path !== undefined) {
     let text: string;
@@ -24,6 +27,38 @@ export function applyConfig(flagPath: string | undefined, command: Command, env:
   for (const { option, value } of optionsFromConfig(file, fromEnv, name, (o) => attributes.has(o))) {
     if (command.getOptionValueSource(option) === 'cli') continue;
     command.setOptionValueWithSource(option, value, 'config');
+  }
+}
+
+/**
+ * A netmon.conf that netmon found in the current directory by itself (not one given with
+ * --config or NETMON_CONFIG) is read only when no one else could have written it: the file and
+ * the directory belong to this user or root, and neither is writable by group or others (a
+ * sticky directory such as /tmp may be: others cannot replace a file of ours there). netmon
+ * often runs as root; a netmon.conf planted in a shared directory (/tmp) could point the trail
+ * or the store at any file and have root write rows there. Refused as git refuses a repository
+ * of dubious ownership: with what is wrong and how to proceed.
+ */
+function checkFoundConfig(path: string): void {
+  const me = typeof process.geteuid === 'function' ? process.geteuid() : -1;
+  const ours = (uid: number): boolean => uid === me || uid === 0;
+  let problem: string | null = null;
+  try {
+    const file = lstatSync(path);
+    const dir = statSync(dirname(resolve(path)));
+    if (file.isSymbolicLink()) problem = 'it is a symbolic link';
+    else if (!ours(file.uid)) problem = `it belongs to uid ${file.uid}`;
+    else if ((file.mode & 0o022) !== 0) problem = `others can write to it (mode 0${(file.mode & 0o777).toString(8)})`;
+    else if (!ours(dir.uid)) problem = `its directory belongs to uid ${dir.uid}`;
+    // In a sticky directory (/tmp) others may add files but not replace or remove this one.
+    else if ((dir.mode & 0o022) !== 0 && (dir.mode & 0o1000) === 0) problem = `its directory can be written by others (mode 0${(dir.mode & 0o7777).toString(8)}), so anyone could have put it there`;
+  } catch {
+    return; // the read that follows says what is wrong
+  }
+  if (problem !== null) {
+    throw new ConfigError('E_CONFIG_UNSAFE', `netmon found ${resolve(path)} by itself and does not read it: ${problem}; settings there could point the evidence store or the CSV trail at any file`, {
+      hint: 'give it explicitly with --config FILE (or NETMON_CONFIG) if you trust it, or run netmon from a directory of your own',
+    });
   }
 }
 

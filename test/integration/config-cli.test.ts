@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/processes.js';
+import { isRoot, runCli } from '../helpers/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'netmon-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,6 +20,49 @@ describe('configuration precedence on the command line', () => {
 
     const fromFlag = runCli(['snapshot', '-o', 'text'], { cwd: dir, env: { ...process.env, NETMON_OUTPUT_FORMAT: 'ecs' } });
     expect(fromFlag.stdout).toMatch(/^netmon snapshot of /);
+  });
+
+  it('a netmon.conf found in the current directory is read only if no one else could have written it', () => {
+    const place = (name: string, dirMode: number, fileMode: number): string => {
+      const d = join(dir, name);
+      mkdirSync(d);
+      chmodSync(d, dirMode);
+      writeFileSync(join(d, 'netmon.conf'), 'output_format = json\nhash_binaries = false\n');
+      chmodSync(join(d, 'netmon.conf'), fileMode);
+      return d;
+    };
+    const refused = (d: string, why: string) => {
+      const r = runCli(['snapshot', '--filter', ':1'], { cwd: d });
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(`netmon found ${join(d, 'netmon.conf')} by itself and does not read it: ${why}`);
+      expect(r.stderr).toContain('hint: give it explicitly with --config FILE');
+      // Named explicitly, it is the user's choice, and read.
+      const explicit = runCli(['--config', join(d, 'netmon.conf'), 'snapshot', '--filter', ':1'], { cwd: d });
+      expect(explicit.status, explicit.stderr).toBe(0);
+      expect(explicit.stdout.startsWith('{')).toBe(true);
+    };
+    refused(place('writable-file', 0o755, 0o666), 'others can write to it (mode 0666)');
+    refused(place('group-dir', 0o775, 0o644), 'its directory can be written by others (mode 0775)');
+    // A private directory, or a sticky one (as /tmp) holding a file of ours: read.
+    for (const d of [place('private', 0o755, 0o644), place('sticky', 0o1777, 0o644)]) {
+      const r = runCli(['snapshot', '--filter', ':1'], { cwd: d });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.startsWith('{')).toBe(true);
+    }
+  });
+
+  it('a netmon.conf of another user in a shared directory is refused', ({ skip }) => {
+    if (!isRoot) skip('needs root to give the file to another user');
+    const d = join(dir, 'planted');
+    mkdirSync(d);
+    chmodSync(d, 0o1777);
+    writeFileSync(join(d, 'netmon.conf'), 'csv_path = /tmp/elsewhere.csv\n');
+    chownSync(join(d, 'netmon.conf'), 65534, 65534);
+    const r = runCli(['--once', '--filter', ':1', '--no-hash-binaries'], { cwd: d });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toContain('it belongs to uid 65534');
+    expect(existsSync(join(d, 'netmon.db'))).toBe(false);
   });
 
   it('--config names another file; a bad one stops with exit 2 and the line', () => {
