@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
-import { untrustedLink } from './links.js';
+import { foreignFileInSharedDir, untrustedLink } from './links.js';
 import { EVIDENCE_FILE_MODE, protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 import { isoWithOffset } from '../outputs/time.js';
 
@@ -329,6 +329,12 @@ export function trailHasRows(path: string): boolean {
 export function checkCsvWritable(path: string): void {
   let target = path;
   if (untrustedLink(path)) throw trailOpenError(Object.assign(new Error('a symbolic link'), { code: 'ELOOP' }), path, 'nothing was captured');
+  const owner = foreignFileInSharedDir(path);
+  if (owner !== null) {
+    throw new StoreError('E_CSV_FOREIGN', `cannot write the CSV trail: ${path} belongs to uid ${owner} and lies in a directory others can write to; its owner could read and change the rows netmon would append; nothing was captured`, {
+      hint: 'give --csv a path in a directory of your own, or move that file aside',
+    });
+  }
   try {
     if (!fs.existsSync(path)) target = dirname(resolve(path));
     fs.accessSync(target, fs.constants.W_OK);

@@ -27,3 +27,27 @@ export function untrustedLink(path: string): boolean {
     return true;
   }
 }
+
+/**
+ * Whether `path` is an existing file of another user (not this one, not root) in a directory
+ * that its group or everyone may write to. Such a file in /tmp or a shared directory may have
+ * been put there for netmon to write into: its owner could then read the command lines netmon
+ * records and change the evidence at will. A file of another user in a directory no one else
+ * may write to (a service user's store that root captures into) is not suspect.
+ */
+export function foreignFileInSharedDir(path: string): number | null {
+  let file;
+  try {
+    file = lstatSync(path);
+  } catch {
+    return null;
+  }
+  const me = typeof process.geteuid === 'function' ? process.geteuid() : -1;
+  if (file.uid === me || file.uid === 0) return null;
+  try {
+    const dir = statSync(dirname(resolve(path)));
+    return (dir.mode & 0o022) !== 0 ? file.uid : null;
+  } catch {
+    return null;
+  }
+}

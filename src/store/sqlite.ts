@@ -2,7 +2,7 @@ import { closeSync, constants, existsSync, openSync, statfsSync, statSync } from
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
-import { untrustedLink } from './links.js';
+import { foreignFileInSharedDir, untrustedLink } from './links.js';
 
 /**
  * The one entry of better-sqlite3 into netmon. It is loaded on first use, so commands that do
@@ -185,6 +185,12 @@ export function createEmpty(path: string, mode: number): void {
  * a link: they write nothing.
  */
 export function refuseLinks(path: string): void {
+  const owner = foreignFileInSharedDir(path);
+  if (owner !== null) {
+    throw new StoreError('E_STORE_FOREIGN', `cannot open the evidence store for writing: ${path} belongs to uid ${owner} and lies in a directory others can write to; its owner could read and change what netmon would record there`, {
+      hint: 'give --db a path in a directory of your own, or move that file aside',
+    });
+  }
   for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {
     if (!untrustedLink(file)) continue;
     throw new StoreError('E_STORE_SYMLINK', `cannot open the evidence store for writing: ${file} is a symbolic link in a directory others can write to (or of another user); netmon does not write evidence through such a link, which could point at any file`, {

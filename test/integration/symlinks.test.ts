@@ -4,11 +4,11 @@
  * beside it, a configuration it writes) must not make it create or append to another file.
  * Readers may follow links: they write nothing.
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/processes.js';
+import { isRoot, runCli } from '../helpers/processes.js';
 
 const root = mkdtempSync(join(tmpdir(), 'netmon-links-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -76,6 +76,29 @@ describe('a symbolic link planted where netmon writes', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(readFileSync(join(real, 'trail.csv'), 'utf8')).toMatch(/^timestamp,host,snapshot_id/);
     expect(runCli(['verify-store', '--db', join(real, 'store.db')]).status).toBe(0);
+  });
+
+  it('a trail or store of another user, put in a directory others can write to, is refused', ({ skip }) => {
+    if (!isRoot) skip('needs root to give the files to another user');
+    const { dir } = place();
+    writeFileSync(join(dir, 'network_connections.csv'), '');
+    chownSync(join(dir, 'network_connections.csv'), 65534, 65534);
+    const trail = capture(dir);
+    expect(trail.status, trail.stderr).toBe(3);
+    expect(trail.stderr).toContain('network_connections.csv belongs to uid 65534 and lies in a directory others can write to');
+    expect(trail.stderr).toContain('nothing was captured');
+    expect(readFileSync(join(dir, 'network_connections.csv'), 'utf8')).toBe('');
+    const other = place();
+    expect(capture(other.dir, '--no-csv').status).toBe(0);
+    chownSync(join(other.dir, 'netmon.db'), 65534, 65534);
+    const store = capture(other.dir, '--no-csv');
+    expect(store.status, store.stderr).toBe(3);
+    expect(store.stderr).toContain('netmon.db belongs to uid 65534 and lies in a directory others can write to');
+    // In a directory only its owner may write to (a service user's store), another user's store is written.
+    const own = place(0o755);
+    expect(capture(own.dir, '--no-csv').status).toBe(0);
+    chownSync(join(own.dir, 'netmon.db'), 65534, 65534);
+    expect(capture(own.dir, '--no-csv').status).toBe(0);
   });
 
   it('a reader follows a link to a real store: it writes nothing', () => {
