@@ -44,9 +44,10 @@ function checkFoundConfig(path: string): void {
   const ours = (uid: number): boolean => uid === me || uid === 0;
   let problem: string | null = null;
   try {
-    const file = lstatSync(path);
+    // A link is judged as the trail's are (untrustedLink), then the file it names.
+    const file = statSync(path);
     const dir = statSync(dirname(resolve(path)));
-    if (file.isSymbolicLink()) problem = 'it is a symbolic link';
+    if (untrustedLink(path)) problem = 'it is a symbolic link someone else could have placed';
     else if (!ours(file.uid)) problem = `it belongs to uid ${file.uid}`;
     else if ((file.mode & 0o022) !== 0) problem = `others can write to it (mode 0${(file.mode & 0o777).toString(8)})`;
     else if (!ours(dir.uid)) problem = `its directory belongs to uid ${dir.uid}`;

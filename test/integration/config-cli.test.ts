@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -44,8 +44,12 @@ describe('configuration precedence on the command line', () => {
     };
     refused(place('writable-file', 0o755, 0o666), 'others can write to it (mode 0666)');
     refused(place('group-dir', 0o775, 0o644), 'its directory can be written by others (mode 0775)');
-    // A private directory, or a sticky one (as /tmp) holding a file of ours: read.
-    for (const d of [place('private', 0o755, 0o644), place('sticky', 0o1777, 0o644)]) {
+    // A private directory, or a sticky one (as /tmp) holding a file of ours, or a link of ours
+    // in a private directory: read.
+    const linked = place('linked', 0o755, 0o644);
+    renameSync(join(linked, 'netmon.conf'), join(dir, 'linked-target.conf'));
+    symlinkSync(join(dir, 'linked-target.conf'), join(linked, 'netmon.conf'));
+    for (const d of [place('private', 0o755, 0o644), place('sticky', 0o1777, 0o644), linked]) {
       const r = runCli(['snapshot', '--filter', ':1'], { cwd: d });
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout.startsWith('{')).toBe(true);
