@@ -1,7 +1,7 @@
-import { closeSync, constants, existsSync, lstatSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { untrustedLink } from '../store/links.js';
+import { followableLink, othersMayWrite, ownedByUsOrRoot, untrustedLink } from '../store/links.js';
 import { configFromEnvironment, defaultConfigText, optionsFromConfig, parseConfigFile } from '../config/config.js';
 import { ConfigError, describeErrno } from '../errors.js';
 import type { CliIo } from './program.js';
@@ -40,19 +40,17 @@ export function applyConfig(flagPath: string | undefined, command: Command, env:
  * of dubious ownership: with what is wrong and how to proceed.
  */
 function checkFoundConfig(path: string): void {
-  const me = typeof process.geteuid === 'function' ? process.geteuid() : -1;
-  const ours = (uid: number): boolean => uid === me || uid === 0;
   let problem: string | null = null;
   try {
     // A link is judged as the trail's are (untrustedLink), then the file it names.
     const file = statSync(path);
     const dir = statSync(dirname(resolve(path)));
     if (untrustedLink(path)) problem = 'it is a symbolic link someone else could have placed';
-    else if (!ours(file.uid)) problem = `it belongs to uid ${file.uid}`;
-    else if ((file.mode & 0o022) !== 0) problem = `others can write to it (mode 0${(file.mode & 0o777).toString(8)})`;
-    else if (!ours(dir.uid)) problem = `its directory belongs to uid ${dir.uid}`;
+    else if (!ownedByUsOrRoot(file.uid)) problem = `it belongs to uid ${file.uid}`;
+    else if (othersMayWrite(file.mode)) problem = `others can write to it (mode 0${(file.mode & 0o777).toString(8)})`;
+    else if (!ownedByUsOrRoot(dir.uid)) problem = `its directory belongs to uid ${dir.uid}`;
     // In a sticky directory (/tmp) others may add files but not replace or remove this one.
-    else if ((dir.mode & 0o022) !== 0 && (dir.mode & 0o1000) === 0) problem = `its directory can be written by others (mode 0${(dir.mode & 0o7777).toString(8)}), so anyone could have put it there`;
+    else if (othersMayWrite(dir.mode) && (dir.mode & 0o1000) === 0) problem = `its directory can be written by others (mode 0${(dir.mode & 0o7777).toString(8)}), so anyone could have put it there`;
   } catch {
     return; // the read that follows says what is wrong
   }
@@ -72,8 +70,7 @@ export function initConfig(flags: { path: string; force?: boolean }, io: CliIo):
     // Not through a symbolic link someone else could have planted (a dangling one is not
     // "existing" above): in a shared directory it would have netmon, perhaps as root, write a
     // file of the planter's choosing. A link in the owner's own directory is followed.
-    const follow = lstatSync(flags.path, { throwIfNoEntry: false })?.isSymbolicLink() === true && !untrustedLink(flags.path);
-    const fd = openSync(flags.path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (follow ? 0 : constants.O_NOFOLLOW), 0o644);
+    const fd = openSync(flags.path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (followableLink(flags.path) ? 0 : constants.O_NOFOLLOW), 0o644);
     try {
       writeFileSync(fd, defaultConfigText());
     } finally {

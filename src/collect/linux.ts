@@ -682,17 +682,22 @@ export class LinuxCollector implements PlatformCollector {
     return proc;
   }
 
+  private privilege: 'root' | 'capabilities' | null | undefined;
+
+  /** Read once per collector, as processesHidden(): a process's privilege does not grow. */
   fullPrivilege(): 'root' | 'capabilities' | null {
-    if (this.deps.getuid() === 0) return 'root';
+    if (this.privilege !== undefined) return this.privilege;
+    if (this.deps.getuid() === 0) return (this.privilege = 'root');
     // Listing another user's /proc/<pid>/fd takes CAP_DAC_READ_SEARCH; reading its links and its
     // network namespace takes CAP_SYS_PTRACE (ptrace read access). A service granted both (the
     // remedy netmon names) reads every process a root run would.
     try {
       const status = this.deps.readFile(`${this.deps.procRoot}/self/status`);
-      return hasEffectiveCapability(status, CAP_SYS_PTRACE) && hasEffectiveCapability(status, CAP_DAC_READ_SEARCH) ? 'capabilities' : null;
+      this.privilege = hasEffectiveCapability(status, CAP_SYS_PTRACE) && hasEffectiveCapability(status, CAP_DAC_READ_SEARCH) ? 'capabilities' : null;
     } catch {
-      return null;
+      this.privilege = null;
     }
+    return this.privilege;
   }
 
   pidNamespace(): string | null {

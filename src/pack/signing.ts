@@ -2,6 +2,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, describeErrno, StoreError } from '../errors.js';
+import { othersMayWrite, ownedByUsOrRoot } from '../store/links.js';
 import { createPdfIdentity } from './pki.js';
 
 /** File names in a key directory. */
@@ -50,12 +51,6 @@ export function generateSigningKeys(dir: string): { privateKeyPath: string; publ
   return { privateKeyPath, publicKeyPath, p12Path: join(dir, P12_FILE), certPath: join(dir, CERT_FILE), fingerprint: fingerprintOf(publicKeyPem) };
 }
 
-/** Whether a file or directory owner is one this process can trust with its keys: itself or root. */
-function trustedOwner(uid: number): boolean {
-  const me = typeof process.geteuid === 'function' ? process.geteuid() : -1;
-  return uid === me || uid === 0;
-}
-
 const octal = (mode: number): string => `0${(mode & 0o777).toString(8)}`;
 
 /**
@@ -76,8 +71,8 @@ export function checkKeyPlace(dir: string, privateFiles: string[]): void {
   const fix = (what: string, hint: string): never => {
     throw new ConfigError('E_KEYS_UNSAFE', `the signing keys in ${dir} are not private: ${what}; netmon does not sign with them`, { hint });
   };
-  if (!trustedOwner(st.uid)) fix(`the directory belongs to uid ${st.uid}`, `keep the keys in a directory of your own (netmon keygen --keys DIR makes one, mode 0700)`);
-  if ((st.mode & 0o022) !== 0) fix(`the directory is writable by ${(st.mode & 0o002) !== 0 ? 'everyone' : 'its group'} (mode ${octal(st.mode)}), so another key could be put in place of yours`, `chmod go-w ${dir}`);
+  if (!ownedByUsOrRoot(st.uid)) fix(`the directory belongs to uid ${st.uid}`, `keep the keys in a directory of your own (netmon keygen --keys DIR makes one, mode 0700)`);
+  if (othersMayWrite(st.mode)) fix(`the directory is writable by ${(st.mode & 0o002) !== 0 ? 'everyone' : 'its group'} (mode ${octal(st.mode)}), so another key could be put in place of yours`, `chmod go-w ${dir}`);
   for (const name of privateFiles) {
     const path = join(dir, name);
     let f;
@@ -88,7 +83,7 @@ export function checkKeyPlace(dir: string, privateFiles: string[]): void {
     }
     if (f.isSymbolicLink()) fix(`${name} is a symbolic link`, `put the key file itself in ${dir}`);
     if (!f.isFile()) fix(`${name} is not a regular file`, `put the key file itself in ${dir}`);
-    if (!trustedOwner(f.uid)) fix(`${name} belongs to uid ${f.uid}`, `keep the keys in a directory of your own (netmon keygen --keys DIR)`);
+    if (!ownedByUsOrRoot(f.uid)) fix(`${name} belongs to uid ${f.uid}`, `keep the keys in a directory of your own (netmon keygen --keys DIR)`);
     if ((f.mode & 0o077) !== 0) fix(`${name} can be read or written by others than its owner (mode ${octal(f.mode)})`, `chmod 600 ${path}`);
   }
 }

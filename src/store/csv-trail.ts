@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
-import { foreignFileInSharedDir, untrustedLink } from './links.js';
+import { followableLink, foreignFileInSharedDir, untrustedLink } from './links.js';
 import { EVIDENCE_FILE_MODE, protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 import { isoWithOffset } from '../outputs/time.js';
 
@@ -204,8 +204,7 @@ export interface CsvCompletion {
  * is followed: the owner's own choice.
  */
 function openTrail(path: string, create: number): number {
-  const follow = fs.lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true && !untrustedLink(path);
-  return fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_APPEND | (follow ? 0 : fs.constants.O_NOFOLLOW) | create, EVIDENCE_FILE_MODE);
+  return fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_APPEND | (followableLink(path) ? 0 : fs.constants.O_NOFOLLOW) | create, EVIDENCE_FILE_MODE);
 }
 
 function trailOpenError(error: unknown, path: string, outcome = 'nothing was written'): StoreError {

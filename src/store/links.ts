@@ -1,6 +1,16 @@
 import { lstatSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 
+/** Whether a file or directory belongs to this process's user or to root: owners it can trust. */
+export function ownedByUsOrRoot(uid: number): boolean {
+  return uid === (typeof process.geteuid === 'function' ? process.geteuid() : -1) || uid === 0;
+}
+
+/** Whether a mode lets the group or everyone write. */
+export function othersMayWrite(mode: number): boolean {
+  return (mode & 0o022) !== 0;
+}
+
 /**
  * Whether `path` is a symbolic link that someone other than this user (or root) could have
  * planted or pointed elsewhere: the link itself, or the directory holding it, belongs to another
@@ -18,11 +28,9 @@ export function untrustedLink(path: string): boolean {
     return false;
   }
   if (!link.isSymbolicLink()) return false;
-  const me = typeof process.geteuid === 'function' ? process.geteuid() : -1;
-  const ours = (uid: number): boolean => uid === me || uid === 0;
   try {
     const dir = statSync(dirname(resolve(path)));
-    return !ours(link.uid) || !ours(dir.uid) || (dir.mode & 0o022) !== 0;
+    return !ownedByUsOrRoot(link.uid) || !ownedByUsOrRoot(dir.uid) || othersMayWrite(dir.mode);
   } catch {
     return true;
   }
@@ -42,12 +50,18 @@ export function foreignFileInSharedDir(path: string): number | null {
   } catch {
     return null;
   }
-  const me = typeof process.geteuid === 'function' ? process.geteuid() : -1;
-  if (file.uid === me || file.uid === 0) return null;
+  if (ownedByUsOrRoot(file.uid)) return null;
   try {
-    const dir = statSync(dirname(resolve(path)));
-    return (dir.mode & 0o022) !== 0 ? file.uid : null;
+    return othersMayWrite(statSync(dirname(resolve(path))).mode) ? file.uid : null;
   } catch {
     return null;
   }
+}
+
+/**
+ * Whether `path` is a symbolic link that a writer may follow (one untrustedLink() accepts): the
+ * writer then opens without O_NOFOLLOW, which otherwise refuses a link planted after the checks.
+ */
+export function followableLink(path: string): boolean {
+  return lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true && !untrustedLink(path);
 }

@@ -178,13 +178,14 @@ export function createEmpty(path: string, mode: number): void {
 }
 
 /**
- * A writer does not open its store, or the files SQLite makes beside it, through a symbolic link
- * that someone else could have planted (untrustedLink): netmon often runs as root in a directory
- * others can write to, and a link there as netmon.db-wal, or as netmon.db pointing at an empty
- * file, would have root create or overwrite a file of the planter's choosing. Readers may follow
- * a link: they write nothing.
+ * A writer does not open a store that someone else could have planted: another user's file in a
+ * directory others can write to (foreignFileInSharedDir), or a symbolic link, as the store or as
+ * one of the files SQLite makes beside it, that someone else could have placed (untrustedLink).
+ * netmon often runs as root in such directories; a link there as netmon.db-wal, or as netmon.db
+ * pointing at an empty file, would have root create or overwrite a file of the planter's choosing.
+ * Readers may follow a link: they write nothing.
  */
-export function refuseLinks(path: string): void {
+export function refusePlantedFiles(path: string): void {
   const owner = foreignFileInSharedDir(path);
   if (owner !== null) {
     throw new StoreError('E_STORE_FOREIGN', `cannot open the evidence store for writing: ${path} belongs to uid ${owner} and lies in a directory others can write to; its owner could read and change what netmon would record there`, {
@@ -211,7 +212,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   if (special !== null) {
     throw new StoreError('E_STORE_OPEN', `cannot open the evidence store: ${path} is ${special}, not a regular file`, { hint: 'give the path of a file for --db (the default is netmon.db)' });
   }
-  if (!options.readonly) refuseLinks(path);
+  if (!options.readonly) refusePlantedFiles(path);
   if (options.createMode !== undefined && !options.readonly) createEmpty(path, options.createMode);
   try {
     return new Driver(path, { readonly: options.readonly ?? false, fileMustExist: options.mustExist ?? options.readonly ?? false, timeout: options.timeout ?? 5000 });
