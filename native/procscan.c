@@ -23,6 +23,8 @@
  * directory, which spares the kernel a path walk per descriptor; those directories stay open
  * until their links are read, so readLinks takes the processes in batches of half the open-file
  * limit. It throws (code EMFILE) only when not one process of a batch could be opened.
+ *
+ * The addon also exports the file calls with a deadline of native/deadline-io.c.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -34,6 +36,8 @@
 #include <netinet/in.h>
 #include <node_api.h>
 #include <pthread.h>
+
+#include "deadline-io.h"
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -982,6 +986,7 @@ static napi_value init(napi_env env, napi_value exports) {
     napi_set_named_property(env, exports, "readTables", fn);
   if (napi_create_function(env, "readLinks", NAPI_AUTO_LENGTH, read_links, NULL, &fn) == napi_ok)
     napi_set_named_property(env, exports, "readLinks", fn);
+  deadline_io_init(env, exports);
   return exports;
 }
 

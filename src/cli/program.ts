@@ -76,6 +76,8 @@ export interface CollectFlags extends FilterSpec {
   onlyIpv6?: boolean;
   processInfo: boolean;
   hashBinaries: boolean;
+  /** Seconds one call reading an executable may take. */
+  hashTimeout?: number;
   output: OutputFormat;
 }
 
@@ -135,13 +137,18 @@ export interface CaptureFlags extends CollectFlags {
   takeOver?: boolean;
 }
 
-function parseSeconds(value: string): number {
-  const n = Number(value);
-  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !Number.isFinite(n) || n < 0.1 || n > 86400) {
-    throw new InvalidArgumentError('give the interval in seconds, from 0.1 to 86400 (e.g. --interval 10)');
-  }
-  return n;
+/** A parser of seconds from 0.1 to 86400 for the option `example` shows ("--interval 10"). */
+function secondsParser(what: string, example: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+(\.\d+)?$/.test(value.trim()) || !Number.isFinite(n) || n < 0.1 || n > 86400) {
+      throw new InvalidArgumentError(`give the ${what} in seconds, from 0.1 to 86400 (e.g. ${example})`);
+    }
+    return n;
+  };
 }
+
+const parseSeconds = secondsParser('interval', '--interval 10');
 
 const TAKE_OVER_HELP = 'take the store over from a capture on another host or in a container that no longer runs, without waiting for its lock to go stale';
 
@@ -175,6 +182,7 @@ function addCollectOptions(cmd: Command): Command {
     .option('--only-ipv6', 'only IPv6 sockets')
     .option('--no-process-info', 'do not attribute sockets to processes (faster; no pid, user or hashes)')
     .option('--no-hash-binaries', 'do not hash executables (BLAKE3 and SHA-256)')
+    .option('--hash-timeout <seconds>', 'leave an executable unhashed when its file system does not answer one read within this time (default 10)', secondsParser('deadline', '--hash-timeout 30'))
     .option('--filter <pattern>', 'keep sockets whose local or remote end matches (repeatable)', collectList)
     .option('--include <glob>', 'keep sockets whose <proto>/<ip>/<port> key matches (repeatable)', collectList)
     .option('--exclude <glob>', 'drop sockets whose <proto>/<ip>/<port> key matches (repeatable)', collectList)
@@ -198,6 +206,7 @@ export function toSnapshotOptions(flags: CollectFlags): SnapshotOptions {
     onlyIpv6: flags.onlyIpv6 ?? false,
     processInfo: flags.processInfo,
     hashBinaries: flags.hashBinaries,
+    ...(flags.hashTimeout === undefined ? {} : { hashTimeoutMs: flags.hashTimeout * 1000 }),
     filters,
   };
 }

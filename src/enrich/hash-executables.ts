@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { errnoName, loadNativeProcScan, type NativeProcScan } from '../collect/native-procscan.js';
 import type { ExecutableHashes, ExecutableIdentity } from '../model/types.js';
 import { loadBlake3, type Blake3Implementation } from './blake3.js';
 
@@ -29,12 +30,108 @@ export class MemoryHashCache implements HashCache {
   }
 }
 
-/** File operations used for hashing; tests may swap them. */
+/** What hashing needs of a file's status (node:fs's BigIntStats has it). */
+export interface FileIdentityStats {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+/** File operations used for hashing; tests may swap them. Errors carry an errno `code`. */
 export interface HashFs {
   openSync(path: string, flags: 'r'): number;
-  fstatSync(fd: number, options: { bigint: true }): fs.BigIntStats;
+  fstatSync(fd: number, options: { bigint: true }): FileIdentityStats;
   readSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: null): number;
   closeSync(fd: number): void;
+  /** The status of the file `path` names: when present, a cached file costs one call. */
+  statSync?(path: string, options: { bigint: true }): FileIdentityStats;
+  /** Paths whose calls missed their deadline and have not returned yet (see deadlineHashFs). */
+  pending?(): string[];
+}
+
+/**
+ * The file system with a deadline on every call (the native addon's deadline I/O), or null when
+ * the addon is not built. An executable on a file system that no longer answers (a hard NFS
+ * mount whose server is gone, a stopped FUSE daemon) then fails with ETIMEDOUT after
+ * `timeoutMs` instead of stopping the capture, and the process can still exit: the call that
+ * hangs runs on a thread nobody waits for.
+ */
+export function deadlineHashFs(timeoutMs: number): HashFs | null {
+  const native = loadNativeProcScan(true);
+  if (native === null || typeof native.deadlineStat !== 'function') return null;
+  return new DeadlineHashFs(native, timeoutMs);
+}
+
+class DeadlineHashFs implements HashFs {
+  /** Paths of open descriptors, for errors and labels. */
+  private readonly paths = new Map<number, string>();
+  /** Descriptors whose fstat or read missed the deadline: the abandoned call closes them. */
+  private readonly abandoned = new Set<number>();
+
+  constructor(
+    private readonly native: NativeProcScan,
+    private readonly timeoutMs: number,
+  ) {}
+
+  openSync(path: string): number {
+    const fd = this.check(this.native.deadlineOpen(path, this.timeoutMs, path), 'open', path);
+    this.abandoned.delete(fd);
+    this.paths.set(fd, path);
+    return fd;
+  }
+
+  statSync(path: string): FileIdentityStats {
+    return stats(this.check(this.native.deadlineStat(path, this.timeoutMs, path), 'stat', path));
+  }
+
+  fstatSync(fd: number): FileIdentityStats {
+    const path = this.paths.get(fd) ?? `descriptor ${fd}`;
+    return stats(this.check(this.native.deadlineFstat(fd, this.timeoutMs, path), 'fstat', path, fd));
+  }
+
+  readSync(fd: number, buffer: Uint8Array, offset: number, length: number): number {
+    const path = this.paths.get(fd) ?? `descriptor ${fd}`;
+    return this.check(this.native.deadlineRead(fd, buffer.subarray(offset, offset + length), this.timeoutMs, path), 'read', path, fd);
+  }
+
+  closeSync(fd: number): void {
+    const path = this.paths.get(fd) ?? `descriptor ${fd}`;
+    this.paths.delete(fd);
+    if (this.abandoned.delete(fd)) return;
+    this.check(this.native.deadlineClose(fd, this.timeoutMs, path), 'close', path);
+  }
+
+  pending(): string[] {
+    return this.native.deadlinePending();
+  }
+
+  private check<T>(result: T | number, syscall: string, path: string, fd?: number): T {
+    if (typeof result !== 'number' || result >= 0) return result as T;
+    const code = errnoName(-result);
+    if (code === 'ETIMEDOUT' && fd !== undefined) this.abandoned.add(fd);
+    const message =
+      code === 'ETIMEDOUT'
+        ? `${syscall} ${path}: the file system did not answer within ${seconds(this.timeoutMs)}`
+        : code === 'EAGAIN'
+          ? `${syscall} ${path}: not tried, as 16 earlier calls to file systems that do not answer have not returned`
+          : `${code}: ${syscall} ${path}`;
+    throw Object.assign(new Error(message), { code, errno: result, syscall, path });
+  }
+}
+
+function stats(values: BigInt64Array): FileIdentityStats {
+  return { dev: values[0]!, ino: values[1]!, size: values[2]!, mtimeNs: values[3]!, ctimeNs: values[4]! };
+}
+
+/** "10 s", "0.5 s". */
+export function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}
+
+function identityOf(st: FileIdentityStats): ExecutableIdentity {
+  return { device: st.dev, inode: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
 }
 
 export interface HashFileResult {
@@ -50,7 +147,8 @@ let sharedBuffer: Buffer | undefined;
 /**
  * BLAKE3 and SHA-256 of a file in one read, unless the cache already holds its identity.
  * Opening `/proc/<pid>/exe` reaches the running binary even if it was deleted or lives in
- * another mount namespace. Throws the file system error (with its errno code) on failure.
+ * another mount namespace. Throws the file system error (with its errno code) on failure;
+ * ETIMEDOUT when `fsImpl` has a deadline and the file system did not answer.
  */
 export function hashFile(
   path: string,
@@ -58,16 +156,15 @@ export function hashFile(
   blake3: Blake3Implementation | (() => Blake3Implementation) = () => loadBlake3(),
   fsImpl: HashFs = fs,
 ): HashFileResult {
+  if (fsImpl.statSync) {
+    // A file hashed before costs one call. (What is read below is judged by its own descriptor.)
+    const identity = identityOf(fsImpl.statSync(path, { bigint: true }));
+    const hit = cache.get(identity);
+    if (hit) return { identity, hashes: hit, cached: true };
+  }
   const fd = fsImpl.openSync(path, 'r');
   try {
-    const st = fsImpl.fstatSync(fd, { bigint: true });
-    const identity: ExecutableIdentity = {
-      device: st.dev,
-      inode: st.ino,
-      size: st.size,
-      mtimeNs: st.mtimeNs,
-      ctimeNs: st.ctimeNs,
-    };
+    const identity = identityOf(fsImpl.fstatSync(fd, { bigint: true }));
     const hit = cache.get(identity);
     if (hit) return { identity, hashes: hit, cached: true };
     const sha = createHash('sha256');

@@ -2,7 +2,7 @@ import type { Accounts, PlatformCollector } from '../collect/collector.js';
 import { describeErrno, errnoCode } from '../errors.js';
 import type { ProcessRecord } from '../model/types.js';
 import { loadBlake3, type Blake3Implementation } from './blake3.js';
-import { hashFile, type HashCache } from './hash-executables.js';
+import { hashFile, type HashCache, type HashFs } from './hash-executables.js';
 
 /** Read each process once and resolve its user and group names. */
 export function readProcesses(
@@ -32,6 +32,11 @@ export interface HashStats {
   /** Executables whose hashes came from the cache. */
   cached: number;
   failed: number;
+  /**
+   * Of those failures, executables whose file system did not answer before the deadline, or
+   * had not answered a call of an earlier capture yet (so were not tried again).
+   */
+  unanswered: { pid: number; executable: string | null }[];
   /** The BLAKE3 implementation that hashed, or null when every hash came from the cache. */
   implementation: Blake3Implementation['name'] | null;
 }
@@ -47,8 +52,12 @@ export function hashExecutables(
   blake3: Blake3Implementation | (() => Blake3Implementation) = () => loadBlake3(),
   /** Hears, before each executable, how many were done (for a progress line). */
   onFile?: (done: number) => void,
+  /** How files are read: by default node:fs, without a deadline (see deadlineHashFs). */
+  fsImpl?: HashFs,
 ): HashStats {
-  const stats: HashStats = { hashed: 0, cached: 0, failed: 0, implementation: null };
+  const stats: HashStats = { hashed: 0, cached: 0, failed: 0, unanswered: [], implementation: null };
+  // Files a call of an earlier capture still waits on: trying again would only strand another thread.
+  const pending = new Set(fsImpl?.pending?.() ?? []);
   // Loaded at the first file not in the cache (loading the native addon takes about 12 ms).
   let loaded = typeof blake3 === 'function' ? null : blake3;
   const implementation = (): Blake3Implementation => {
@@ -61,18 +70,26 @@ export function hashExecutables(
     onFile?.(done++);
     if (proc.issues.some((i) => i.field === 'executable' && i.reason === 'kernel-thread')) continue;
     const path = collector.executableFile(proc.pid);
+    if (pending.has(path)) {
+      stats.failed++;
+      stats.unanswered.push({ pid: proc.pid, executable: proc.executable });
+      proc.issues.push({ field: 'hash', reason: 'io-error', detail: `not hashed: an earlier read of ${path} has not returned yet (its file system does not answer)` });
+      continue;
+    }
     try {
-      const result = hashFile(path, cache, implementation);
+      const result = fsImpl ? hashFile(path, cache, implementation, fsImpl) : hashFile(path, cache, implementation);
       proc.hashes = result.hashes;
       if (result.cached) stats.cached++;
       else stats.hashed++;
     } catch (error) {
       stats.failed++;
       const code = errnoCode(error);
+      const unanswered = code === 'ETIMEDOUT' || code === 'EAGAIN';
+      if (unanswered) stats.unanswered.push({ pid: proc.pid, executable: proc.executable });
       proc.issues.push({
         field: 'hash',
         reason: code === 'ENOENT' || code === 'ESRCH' ? 'process-exited' : code === 'EACCES' || code === 'EPERM' ? 'permission-denied' : 'io-error',
-        detail: describeErrno(error, 'hashing', path),
+        detail: unanswered ? `not hashed: ${(error as Error).message}` : describeErrno(error, 'hashing', path),
       });
     }
   }

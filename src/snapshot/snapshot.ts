@@ -2,8 +2,8 @@ import { platformCollector } from '../collect/index.js';
 import type { PlatformCollector } from '../collect/collector.js';
 import { attributeSocket } from '../enrich/attribute.js';
 import { loadBlake3 } from '../enrich/blake3.js';
-import { MemoryHashCache, type HashCache } from '../enrich/hash-executables.js';
-import { hashExecutables, readProcesses } from '../enrich/read-processes.js';
+import { deadlineHashFs, MemoryHashCache, seconds, type HashCache, type HashFs } from '../enrich/hash-executables.js';
+import { hashExecutables, readProcesses, type HashStats } from '../enrich/read-processes.js';
 import { ConfigError } from '../errors.js';
 import { compileFilters } from '../filter/compile-filters.js';
 import { isListeningState, type Family, type FilterSpec, type NamespaceRecord, type RawSocket, type Snapshot, type SnapshotWarning, type SocketOwner, type SocketRecord } from '../model/types.js';
@@ -28,6 +28,12 @@ export interface SnapshotOptions {
   hashCache?: HashCache;
   /** Force a BLAKE3 implementation (default: native, else WebAssembly). */
   blake3?: 'native' | 'wasm';
+  /**
+   * How long one call reading an executable may take before netmon gives up on that file (it is
+   * then not hashed, and the snapshot warns W_HASH_TIMEOUT), in milliseconds. Default 10,000.
+   * Needs the native addon; without it, a file system that does not answer stops the capture.
+   */
+  hashTimeoutMs?: number;
   /** Platform collector; default: the one for this OS. */
   collector?: PlatformCollector;
   /**
@@ -59,6 +65,16 @@ function toRecord(raw: RawSocket, netns: number, listening: boolean, owners: Soc
   record.listening = listening;
   record.owners = owners;
   return record;
+}
+
+/** The default deadline of one call reading an executable (see SnapshotOptions.hashTimeoutMs). */
+export const DEFAULT_HASH_TIMEOUT_MS = 10_000;
+
+/** One deadline file system per deadline: it remembers which of its calls never returned. */
+const deadlineFileSystems = new Map<number, HashFs | null>();
+function deadlineFs(timeoutMs: number): HashFs | undefined {
+  if (!deadlineFileSystems.has(timeoutMs)) deadlineFileSystems.set(timeoutMs, deadlineHashFs(timeoutMs));
+  return deadlineFileSystems.get(timeoutMs) ?? undefined;
 }
 
 /** Executables hashed between two turns of the event loop. */
@@ -176,14 +192,27 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
       const all = [...processes.values()];
       let implementation: ReturnType<typeof loadBlake3> | undefined;
       const blake3 = (): ReturnType<typeof loadBlake3> => (implementation ??= loadBlake3(options.blake3));
-      const stats = { failed: 0 };
+      const stats = { failed: 0, unanswered: [] as HashStats['unanswered'] };
+      const timeoutMs = options.hashTimeoutMs ?? DEFAULT_HASH_TIMEOUT_MS;
+      const fsImpl = deadlineFs(timeoutMs);
       for (let first = 0; first < all.length; first += HASH_SLICE) {
         if (first > 0) await breathe();
-        const slice = hashExecutables(collector, all.slice(first, first + HASH_SLICE), options.hashCache ?? defaultHashCache, blake3, onFile && ((done) => onFile(first + done)));
+        const slice = hashExecutables(collector, all.slice(first, first + HASH_SLICE), options.hashCache ?? defaultHashCache, blake3, onFile && ((done) => onFile(first + done)), fsImpl);
         stats.failed += slice.failed;
+        stats.unanswered.push(...slice.unanswered);
       }
       if (stats.failed > 0) {
         warnings.push({ code: 'W_HASH', message: `${stats.failed} of ${count(processes.size, 'executable')} could not be hashed (see each process's issues)` });
+      }
+      if (stats.unanswered.length > 0) {
+        const shown = stats.unanswered.slice(0, 5).map((u) => `pid ${u.pid}${u.executable === null ? '' : ` ${u.executable}`}`);
+        const more = stats.unanswered.length > shown.length ? ` and ${stats.unanswered.length - shown.length} more` : '';
+        warnings.push({
+          code: 'W_HASH_TIMEOUT',
+          message:
+            `the file system holding ${count(stats.unanswered.length, 'executable')} did not answer within ${seconds(timeoutMs)}, so ${stats.unanswered.length === 1 ? 'it was' : 'they were'} not hashed ` +
+            `(${shown.join(', ')}${more}): a hung network or FUSE mount? The capture went on; a later one hashes ${stats.unanswered.length === 1 ? 'it' : 'them'} once the file system answers`,
+        });
       }
     }
   } else if (filters.needsProcess) {

@@ -43,9 +43,16 @@ export async function stop(child: ChildProcess | undefined): Promise<void> {
 }
 
 /** Run the built CLI and capture everything. */
-export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; prefix?: string[]; cwd?: string } = {}) {
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; prefix?: string[]; cwd?: string; killAfterMs?: number } = {}) {
   const [command, ...pre] = options.prefix ?? [];
-  const spawnOptions = { encoding: 'utf8' as const, env: options.env ?? process.env, maxBuffer: 512 * 1024 * 1024, cwd: options.cwd ?? scratchDir() };
+  const spawnOptions = {
+    encoding: 'utf8' as const,
+    env: options.env ?? process.env,
+    maxBuffer: 512 * 1024 * 1024,
+    cwd: options.cwd ?? scratchDir(),
+    // For a run that might never end: killed (status null) rather than hold the test run up.
+    ...(options.killAfterMs === undefined ? {} : { timeout: options.killAfterMs, killSignal: 'SIGKILL' as const }),
+  };
   const result = command
     ? spawnSync(command, [...pre, process.execPath, CLI, ...args], spawnOptions)
     : spawnSync(process.execPath, [CLI, ...args], spawnOptions);

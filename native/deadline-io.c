@@ -1,0 +1,408 @@
+/*
+ * File reads with a deadline, for hashing executables (Linux). Part of the optional native addon.
+ *
+ * A process's executable may live on a file system that no longer answers (a hard NFS mount whose
+ * server is gone, a FUSE daemon that is stopped). open(), fstat() or read() of such a file blocks
+ * in the kernel until the file system answers, maybe forever; done on Node.js's main thread that
+ * stops the whole capture, and done on a libuv or worker thread it stops process exit, which
+ * joins those threads. Here each call runs on a detached thread of our own while the caller waits
+ * for at most `timeoutMs`. A call that misses its deadline is abandoned: the caller gets
+ * -ETIMEDOUT, its thread is retired (a new one serves later calls), and when the call returns
+ * after all, the retired thread closes what it opened and ends. Nobody joins those threads, so
+ * exit() is never held up by one; the kernel ends them with the process.
+ *
+ * deadlineOpen(path: string, timeoutMs: number, label?: string) -> fd | -errno
+ * deadlineStat(path: string, timeoutMs: number, label?: string) -> BigInt64Array [dev, ino, size, mtimeNs, ctimeNs] | -errno
+ * deadlineFstat(fd: number, timeoutMs: number, label?: string) -> the same for an open file
+ * deadlineRead(fd: number, buffer: Uint8Array, timeoutMs: number, label?: string) -> bytes read | -errno
+ * deadlineClose(fd: number, timeoutMs: number, label?: string) -> 0 | -errno
+ * deadlinePending() -> string[]   labels of abandoned calls that have not returned yet
+ *
+ * After a fstat or read of `fd` missed its deadline, the abandoned call owns `fd` and closes it
+ * when it returns: the caller must not close it. Reads go through a buffer of this file, copied
+ * out on success, so a late read never writes into memory the caller has reused. At most
+ * DEADLINE_MAX_PENDING calls may be pending; further calls fail at once with -EAGAIN.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "deadline-io.h"
+
+#define DEADLINE_MAX_PENDING 16
+#define READ_MAX (1 << 20)
+
+enum { OP_OPEN, OP_STAT, OP_FSTAT, OP_READ, OP_CLOSE };
+enum { JOB_RUNNING, JOB_DONE, JOB_ABANDONED };
+
+typedef struct job {
+  int op;
+  int state;
+  char *path;  /* OP_OPEN, OP_STAT */
+  char *label; /* what the caller called it, for deadlinePending() */
+  int fd;
+  size_t len;
+  char *buf;
+  long result; /* fd, bytes, 0, or -errno */
+  struct stat st;
+  struct job *next; /* in the list of abandoned jobs */
+} job_t;
+
+typedef struct worker {
+  pthread_cond_t wake;
+  job_t *job;
+} worker_t;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t done_cv;
+static int cv_ready = 0;
+static worker_t *current = NULL; /* the idle worker that takes the next call, if any */
+static job_t *abandoned = NULL;
+static int npending = 0;
+
+static void free_job(job_t *j) {
+  free(j->path);
+  free(j->label);
+  free(j->buf);
+  free(j);
+}
+
+static void run(job_t *j) {
+  long r;
+  switch (j->op) {
+    case OP_OPEN:
+      r = open(j->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+      break;
+    case OP_STAT:
+      r = stat(j->path, &j->st);
+      break;
+    case OP_FSTAT:
+      r = fstat(j->fd, &j->st);
+      break;
+    case OP_READ:
+      do r = read(j->fd, j->buf, j->len);
+      while (r < 0 && errno == EINTR);
+      break;
+    default:
+      r = close(j->fd);
+      break;
+  }
+  j->result = r < 0 ? -errno : r;
+}
+
+/* Called with mu held: a call that returned after its caller gave up on it. */
+static void bury(job_t *j) {
+  for (job_t **p = &abandoned; *p; p = &(*p)->next) {
+    if (*p == j) {
+      *p = j->next;
+      break;
+    }
+  }
+  npending--;
+  if (j->op == OP_OPEN && j->result >= 0) close((int)j->result);
+  if ((j->op == OP_FSTAT || j->op == OP_READ) && j->fd >= 0) close(j->fd);
+  free_job(j);
+}
+
+static void *serve(void *arg) {
+  worker_t *self = arg;
+  pthread_mutex_lock(&mu);
+  for (;;) {
+    while (self->job == NULL) pthread_cond_wait(&self->wake, &mu);
+    job_t *j = self->job;
+    pthread_mutex_unlock(&mu);
+    run(j);
+    pthread_mutex_lock(&mu);
+    self->job = NULL;
+    if (j->state == JOB_ABANDONED) {
+      /* Retired: another worker serves calls now. */
+      bury(j);
+      break;
+    }
+    j->state = JOB_DONE;
+    pthread_cond_broadcast(&done_cv);
+  }
+  pthread_mutex_unlock(&mu);
+  pthread_cond_destroy(&self->wake);
+  free(self);
+  return NULL;
+}
+
+static void init_once(void) {
+  if (cv_ready) return;
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&done_cv, &attr);
+  pthread_condattr_destroy(&attr);
+  cv_ready = 1;
+}
+
+/* A new idle worker, or NULL (errno set). Called with mu held. */
+static worker_t *spawn_worker(void) {
+  worker_t *w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  pthread_cond_init(&w->wake, NULL);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_t t;
+  int rc = pthread_create(&t, &attr, serve, w);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    pthread_cond_destroy(&w->wake);
+    free(w);
+    errno = rc;
+    return NULL;
+  }
+  return w;
+}
+
+/*
+ * Runs `j` on the current worker and waits until it returns or `timeout_ms` passes. Returns the
+ * call's result, or -ETIMEDOUT (the job is then abandoned and must not be touched), or another
+ * -errno when no call could be made. On success the caller frees `j`.
+ */
+static long call(job_t *j, double timeout_ms) {
+  pthread_mutex_lock(&mu);
+  init_once();
+  if (npending >= DEADLINE_MAX_PENDING) {
+    pthread_mutex_unlock(&mu);
+    return -EAGAIN;
+  }
+  if (current == NULL && (current = spawn_worker()) == NULL) {
+    long e = -errno;
+    pthread_mutex_unlock(&mu);
+    return e;
+  }
+  worker_t *w = current;
+  j->state = JOB_RUNNING;
+  w->job = j;
+  pthread_cond_signal(&w->wake);
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  if (!(timeout_ms >= 0)) timeout_ms = 0;
+  if (timeout_ms > 86400000.0) timeout_ms = 86400000.0;
+  long long ns = (long long)(timeout_ms * 1e6);
+  until.tv_sec += ns / 1000000000LL;
+  until.tv_nsec += ns % 1000000000LL;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  while (j->state != JOB_DONE) {
+    if (pthread_cond_timedwait(&done_cv, &mu, &until) == ETIMEDOUT && j->state != JOB_DONE) {
+      j->state = JOB_ABANDONED;
+      j->next = abandoned;
+      abandoned = j;
+      npending++;
+      current = NULL; /* that worker retires when its call returns */
+      pthread_mutex_unlock(&mu);
+      return -ETIMEDOUT;
+    }
+  }
+  pthread_mutex_unlock(&mu);
+  return j->result;
+}
+
+static job_t *new_job(napi_env env, int op, napi_value label) {
+  job_t *j = calloc(1, sizeof *j);
+  if (!j) return NULL;
+  j->op = op;
+  j->fd = -1;
+  size_t len = 0;
+  if (label && napi_get_value_string_utf8(env, label, NULL, 0, &len) == napi_ok) {
+    j->label = malloc(len + 1);
+    if (j->label) napi_get_value_string_utf8(env, label, j->label, len + 1, &len);
+  }
+  return j;
+}
+
+static napi_value number(napi_env env, double v) {
+  napi_value out;
+  napi_create_double(env, v, &out);
+  return out;
+}
+
+/* The call's arguments, missing ones NULL; the last (the label) only when it is a string. */
+static int args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return 0;
+  for (size_t i = argc; i < want; i++) argv[i] = NULL;
+  napi_valuetype t;
+  if (argv[want - 1] && (napi_typeof(env, argv[want - 1], &t) != napi_ok || t != napi_string)) argv[want - 1] = NULL;
+  return 1;
+}
+
+/* A job for `path` (the first argument); the label defaults to the path. NULL: thrown or no memory. */
+static job_t *path_job(napi_env env, napi_callback_info info, int op, double *timeout, int *thrown, const char *usage) {
+  napi_value argv[3];
+  size_t len = 0;
+  *thrown = 0;
+  if (!args(env, info, 3, argv) || !argv[0] || napi_get_value_string_utf8(env, argv[0], NULL, 0, &len) != napi_ok ||
+      !argv[1] || napi_get_value_double(env, argv[1], timeout) != napi_ok) {
+    napi_throw_type_error(env, "E_NATIVE", usage);
+    *thrown = 1;
+    return NULL;
+  }
+  job_t *j = new_job(env, op, argv[2] ? argv[2] : argv[0]);
+  if (j) j->path = malloc(len + 1);
+  if (!j || !j->path) {
+    if (j) free_job(j);
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, argv[0], j->path, len + 1, &len);
+  return j;
+}
+
+/* [dev, ino, size, mtimeNs, ctimeNs] of a finished stat job, which it frees. */
+static napi_value stat_result(napi_env env, job_t *j) {
+  int64_t values[5] = {
+      (int64_t)j->st.st_dev,
+      (int64_t)j->st.st_ino,
+      (int64_t)j->st.st_size,
+      (int64_t)j->st.st_mtim.tv_sec * 1000000000LL + j->st.st_mtim.tv_nsec,
+      (int64_t)j->st.st_ctim.tv_sec * 1000000000LL + j->st.st_ctim.tv_nsec,
+  };
+  free_job(j);
+  void *data = NULL;
+  napi_value ab, out;
+  if (napi_create_arraybuffer(env, sizeof values, &data, &ab) != napi_ok) return NULL;
+  memcpy(data, values, sizeof values);
+  if (napi_create_typedarray(env, napi_bigint64_array, 5, ab, 0, &out) != napi_ok) return NULL;
+  return out;
+}
+
+static napi_value deadline_open(napi_env env, napi_callback_info info) {
+  double timeout = 0;
+  int thrown;
+  job_t *j = path_job(env, info, OP_OPEN, &timeout, &thrown, "deadlineOpen expects (path: string, timeoutMs: number, label?: string)");
+  if (!j) return thrown ? NULL : number(env, -ENOMEM);
+  long r = call(j, timeout);
+  if (r != -ETIMEDOUT) free_job(j);
+  return number(env, (double)r);
+}
+
+static napi_value deadline_stat(napi_env env, napi_callback_info info) {
+  double timeout = 0;
+  int thrown;
+  job_t *j = path_job(env, info, OP_STAT, &timeout, &thrown, "deadlineStat expects (path: string, timeoutMs: number, label?: string)");
+  if (!j) return thrown ? NULL : number(env, -ENOMEM);
+  long r = call(j, timeout);
+  if (r == -ETIMEDOUT) return number(env, (double)r);
+  if (r < 0) {
+    free_job(j);
+    return number(env, (double)r);
+  }
+  return stat_result(env, j);
+}
+
+static int fd_and_timeout(napi_env env, napi_value fdv, napi_value tv, int *fd, double *timeout) {
+  return fdv && tv && napi_get_value_int32(env, fdv, fd) == napi_ok && napi_get_value_double(env, tv, timeout) == napi_ok;
+}
+
+static napi_value deadline_fstat(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int fd = -1;
+  double timeout = 0;
+  if (!args(env, info, 3, argv) || !fd_and_timeout(env, argv[0], argv[1], &fd, &timeout)) {
+    napi_throw_type_error(env, "E_NATIVE", "deadlineFstat expects (fd: number, timeoutMs: number, label?: string)");
+    return NULL;
+  }
+  job_t *j = new_job(env, OP_FSTAT, argv[2]);
+  if (!j) return number(env, -ENOMEM);
+  j->fd = fd;
+  long r = call(j, timeout);
+  if (r == -ETIMEDOUT) return number(env, (double)r);
+  if (r < 0) {
+    free_job(j);
+    return number(env, (double)r);
+  }
+  return stat_result(env, j);
+}
+
+static napi_value deadline_read(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  int fd = -1;
+  double timeout = 0;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = NULL;
+  if (!args(env, info, 4, argv) || !argv[1] || !fd_and_timeout(env, argv[0], argv[2], &fd, &timeout) ||
+      napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, "E_NATIVE", "deadlineRead expects (fd: number, buffer: Uint8Array, timeoutMs: number, label?: string)");
+    return NULL;
+  }
+  job_t *j = new_job(env, OP_READ, argv[3]);
+  if (!j) return number(env, -ENOMEM);
+  j->fd = fd;
+  j->len = length < READ_MAX ? length : READ_MAX;
+  j->buf = malloc(j->len ? j->len : 1);
+  if (!j->buf) {
+    free_job(j);
+    return number(env, -ENOMEM);
+  }
+  long r = call(j, timeout);
+  if (r == -ETIMEDOUT) return number(env, (double)r);
+  if (r > 0) memcpy(data, j->buf, (size_t)r);
+  free_job(j);
+  return number(env, (double)r);
+}
+
+static napi_value deadline_close(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int fd = -1;
+  double timeout = 0;
+  if (!args(env, info, 3, argv) || !fd_and_timeout(env, argv[0], argv[1], &fd, &timeout)) {
+    napi_throw_type_error(env, "E_NATIVE", "deadlineClose expects (fd: number, timeoutMs: number, label?: string)");
+    return NULL;
+  }
+  job_t *j = new_job(env, OP_CLOSE, argv[2]);
+  if (!j) return number(env, -ENOMEM);
+  j->fd = fd;
+  long r = call(j, timeout);
+  /* An abandoned close keeps no descriptor: bury() closes only after fstat and read. */
+  if (r != -ETIMEDOUT) free_job(j);
+  return number(env, (double)r);
+}
+
+static napi_value deadline_pending(napi_env env, napi_callback_info info) {
+  napi_value out;
+  if (napi_create_array(env, &out) != napi_ok) return NULL;
+  pthread_mutex_lock(&mu);
+  uint32_t i = 0;
+  for (job_t *j = abandoned; j; j = j->next) {
+    napi_value s;
+    if (napi_create_string_utf8(env, j->label ? j->label : "", NAPI_AUTO_LENGTH, &s) == napi_ok) napi_set_element(env, out, i++, s);
+  }
+  pthread_mutex_unlock(&mu);
+  return out;
+}
+
+void deadline_io_init(napi_env env, napi_value exports) {
+  static const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {
+      {"deadlineOpen", deadline_open},
+      {"deadlineStat", deadline_stat},
+      {"deadlineFstat", deadline_fstat},
+      {"deadlineRead", deadline_read},
+      {"deadlineClose", deadline_close},
+      {"deadlinePending", deadline_pending},
+  };
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+    napi_value fn;
+    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn) == napi_ok)
+      napi_set_named_property(env, exports, fns[i].name, fn);
+  }
+}
