@@ -1,4 +1,4 @@
-export { renderText, renderCoverageLine, type TextOptions } from './text.js';
+export { renderText, renderCoverageLine, renderLeftOutLine, type TextOptions } from './text.js';
 export { renderJson, renderJsonChunks } from './json.js';
 export { renderEcs, ECS_VERSION, ECS_EXTENSION_FIELDS } from './ecs.js';
 export { printable } from './sanitize.js';

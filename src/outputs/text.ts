@@ -67,6 +67,29 @@ export function renderCoverageLine(coverage: Coverage, listening: number): strin
 }
 
 /**
+ * The line saying how many sockets read from the tables the selection left out, or null when it
+ * kept them all: by default the listeners on ephemeral ports, which a reader would otherwise never
+ * learn were there. Pure.
+ */
+export function renderLeftOutLine(snapshot: Snapshot): string | null {
+  let read = 0;
+  for (const ns of snapshot.namespaces) read += ns.sockets;
+  const left = read - snapshot.sockets.length;
+  if (left <= 0) return null;
+  const { includeEphemeral, listeningOnly, filters, ephemeralPortRange: range } = snapshot.selection;
+  const filtered = Object.values(filters).some((patterns) => Array.isArray(patterns) && patterns.length > 0);
+  if (!includeEphemeral && !listeningOnly && !filtered) {
+    return `left out: ${count(left, 'listener')} on ephemeral ports${range ? ` ${range[0]}-${range[1]}` : ''} (--include-ephemeral keeps them)`;
+  }
+  const why = [
+    ...(includeEphemeral ? [] : ['listeners on ephemeral ports']),
+    ...(listeningOnly ? ['--listening-only'] : []),
+    ...(filtered ? ['the filters'] : []),
+  ];
+  return `left out by the selection: ${count(left, 'socket')} of ${read} read${why.length ? ` (${why.join(', ')})` : ''}`;
+}
+
+/**
  * The live view: a table like netmon.py's (time, protocol, local and remote address, state,
  * pid, process, user), fitted to the terminal width, then a coverage line. Pure.
  */
@@ -136,6 +159,8 @@ export function renderText(snapshot: Snapshot, options: TextOptions = {}): strin
     ...rows.map(format),
     fitLine(renderCoverageLine(snapshot.coverage, snapshot.sockets.filter((s) => s.listening).length), width),
   ];
+  const leftOut = renderLeftOutLine(snapshot);
+  if (leftOut !== null) lines.push(fitLine(leftOut, width));
   return `${lines.join('\n')}\n`;
 }
 

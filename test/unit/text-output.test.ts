@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { NamespaceRecord, ProcessRecord, Snapshot, SocketRecord, SocketState, UnattributedReason } from '../../src/model/types.js';
-import { renderCoverageLine, renderText } from '../../src/outputs/text.js';
+import { renderCoverageLine, renderLeftOutLine, renderText } from '../../src/outputs/text.js';
 import { makeProcess, makeSnapshot, makeSocket } from '../helpers/make.js';
 
 const LONG_V6_A = '2001:db8:1234:5678:9abc:def0:1234:5678';
@@ -319,5 +319,27 @@ describe('coverage line', () => {
   it('renderCoverageLine names attribution switched off', () => {
     const snapshot = makeSnapshot({ sockets: [makeSocket({ owners: [], unattributed: 'not-requested' })], processes: [] as ProcessRecord[] });
     expect(renderCoverageLine(snapshot.coverage, 1)).toBe('coverage: 1 socket (1 listening), 0 attributed (0.0%), 1 attribution off');
+  });
+});
+
+describe('the left-out line', () => {
+  const read = (snapshot: Snapshot, sockets: number): Snapshot => withNamespaces(snapshot, [{ ...HOST_NS, sockets }]);
+
+  it('names the listeners on ephemeral ports the default selection left out, after the coverage line', () => {
+    const snapshot = read(makeSnapshot({ sockets: [makeSocket()] }), 4);
+    expect(renderLeftOutLine(snapshot)).toBe('left out: 3 listeners on ephemeral ports 32768-60999 (--include-ephemeral keeps them)');
+    const lines = renderText(snapshot).split('\n');
+    expect(lines.at(-3)).toMatch(/^coverage: /);
+    expect(lines.at(-2)).toBe('left out: 3 listeners on ephemeral ports 32768-60999 (--include-ephemeral keeps them)');
+  });
+
+  it('says what else of the selection left sockets out, and nothing when it kept them all', () => {
+    const base = makeSnapshot({ sockets: [makeSocket()] });
+    const filtered = read({ ...base, selection: { ...base.selection, filters: { filter: [':22'] } } }, 10);
+    expect(renderLeftOutLine(filtered)).toBe('left out by the selection: 9 sockets of 10 read (listeners on ephemeral ports, the filters)');
+    const kept = read({ ...base, selection: { ...base.selection, includeEphemeral: true, filters: { process: ['sshd'] } } }, 2);
+    expect(renderLeftOutLine(kept)).toBe('left out by the selection: 1 socket of 2 read (the filters)');
+    expect(renderLeftOutLine(read(base, 1))).toBeNull();
+    expect(renderText(read(base, 1))).not.toContain('left out');
   });
 });
