@@ -13,6 +13,7 @@
  *
  * deadlineOpen(path: string, timeoutMs: number, label?: string) -> fd | -errno
  * deadlineStat(path: string, timeoutMs: number, label?: string) -> BigInt64Array [dev, ino, size, mtimeNs, ctimeNs] | -errno
+ * deadlineStatMany(paths: string[], timeoutMs: number) -> (that or -errno)[], one hand-over for all
  * deadlineFstat(fd: number, timeoutMs: number, label?: string) -> the same for an open file
  * deadlineRead(fd: number, buffer: Uint8Array, timeoutMs: number, label?: string) -> bytes read | -errno
  * deadlineClose(fd: number, timeoutMs: number, label?: string) -> 0 | -errno
@@ -40,7 +41,7 @@
 #define DEADLINE_MAX_PENDING 16
 #define READ_MAX (1 << 20)
 
-enum { OP_OPEN, OP_STAT, OP_FSTAT, OP_READ, OP_CLOSE };
+enum { OP_OPEN, OP_STAT, OP_FSTAT, OP_READ, OP_CLOSE, OP_STAT_MANY };
 enum { JOB_RUNNING, JOB_DONE, JOB_ABANDONED };
 
 typedef struct job {
@@ -53,6 +54,12 @@ typedef struct job {
   char *buf;
   long result; /* fd, bytes, 0, or -errno */
   struct stat st;
+  /* OP_STAT_MANY: n paths, each one's status and result; `progress` (under mu) counts those done */
+  char **paths;
+  size_t n;
+  size_t progress;
+  struct stat *sts;
+  long *results;
   struct job *next; /* in the list of abandoned jobs */
 } job_t;
 
@@ -69,6 +76,10 @@ static job_t *abandoned = NULL;
 static int npending = 0;
 
 static void free_job(job_t *j) {
+  for (size_t i = 0; j->paths && i < j->n; i++) free(j->paths[i]);
+  free(j->paths);
+  free(j->sts);
+  free(j->results);
   free(j->path);
   free(j->label);
   free(j->buf);
@@ -90,6 +101,27 @@ static void run(job_t *j) {
     case OP_READ:
       do r = read(j->fd, j->buf, j->len);
       while (r < 0 && errno == EINTR);
+      break;
+    case OP_STAT_MANY:
+      /* One hand-over for many files; the caller's deadline applies to each one. */
+      for (;;) {
+        pthread_mutex_lock(&mu);
+        size_t i = j->progress;
+        int stop = j->state == JOB_ABANDONED || i >= j->n;
+        pthread_mutex_unlock(&mu);
+        if (stop) break;
+        struct stat st;
+        long one = stat(j->paths[i], &st) < 0 ? -errno : 0;
+        pthread_mutex_lock(&mu);
+        /* Abandoned meanwhile: the caller took the arrays and wants nothing more. */
+        if (j->state != JOB_ABANDONED) {
+          j->results[i] = one;
+          if (one == 0) j->sts[i] = st;
+          j->progress = i + 1;
+        }
+        pthread_mutex_unlock(&mu);
+      }
+      r = 0;
       break;
     default:
       r = close(j->fd);
@@ -167,12 +199,20 @@ static worker_t *spawn_worker(void) {
   return w;
 }
 
+/* What an abandoned OP_STAT_MANY job hands back: the files done before the deadline. */
+typedef struct {
+  size_t done;
+  long *results;
+  struct stat *sts;
+} many_out_t;
+
 /*
  * Runs `j` on the current worker and waits until it returns or `timeout_ms` passes. Returns the
- * call's result, or -ETIMEDOUT (the job is then abandoned and must not be touched), or another
- * -errno when no call could be made. On success the caller frees `j`.
+ * call's result, or -ETIMEDOUT (the job is then abandoned and must not be touched; an
+ * OP_STAT_MANY job first hands its arrays over to `out`), or another -errno when no call could
+ * be made. Otherwise the caller frees `j`.
  */
-static long call(job_t *j, double timeout_ms) {
+static long call(job_t *j, double timeout_ms, many_out_t *out) {
   pthread_mutex_lock(&mu);
   init_once();
   if (npending >= DEADLINE_MAX_PENDING) {
@@ -199,8 +239,36 @@ static long call(job_t *j, double timeout_ms) {
     until.tv_sec++;
     until.tv_nsec -= 1000000000L;
   }
+  size_t seen = 0;
   while (j->state != JOB_DONE) {
     if (pthread_cond_timedwait(&done_cv, &mu, &until) == ETIMEDOUT && j->state != JOB_DONE) {
+      if (j->op == OP_STAT_MANY && j->progress > seen) {
+        /* The deadline is each file's: one returned since, so the next one gets its own. */
+        seen = j->progress;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += ns / 1000000000LL;
+        until.tv_nsec += ns % 1000000000LL;
+        if (until.tv_nsec >= 1000000000L) {
+          until.tv_sec++;
+          until.tv_nsec -= 1000000000L;
+        }
+        continue;
+      }
+      if (j->op == OP_STAT_MANY && j->progress < j->n) {
+        /* Named after the file it waits on. */
+        char *stuck = strdup(j->paths[j->progress]);
+        if (stuck) {
+          free(j->label);
+          j->label = stuck;
+        }
+      }
+      if (out) {
+        out->done = j->progress;
+        out->results = j->results;
+        out->sts = j->sts;
+        j->results = NULL;
+        j->sts = NULL;
+      }
       j->state = JOB_ABANDONED;
       j->next = abandoned;
       abandoned = j;
@@ -264,16 +332,15 @@ static job_t *path_job(napi_env env, napi_callback_info info, int op, double *ti
   return j;
 }
 
-/* [dev, ino, size, mtimeNs, ctimeNs] of a finished stat job, which it frees. */
-static napi_value stat_result(napi_env env, job_t *j) {
+/* [dev, ino, size, mtimeNs, ctimeNs] as a BigInt64Array. */
+static napi_value stat_values(napi_env env, const struct stat *st) {
   int64_t values[5] = {
-      (int64_t)j->st.st_dev,
-      (int64_t)j->st.st_ino,
-      (int64_t)j->st.st_size,
-      (int64_t)j->st.st_mtim.tv_sec * 1000000000LL + j->st.st_mtim.tv_nsec,
-      (int64_t)j->st.st_ctim.tv_sec * 1000000000LL + j->st.st_ctim.tv_nsec,
+      (int64_t)st->st_dev,
+      (int64_t)st->st_ino,
+      (int64_t)st->st_size,
+      (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec,
+      (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec,
   };
-  free_job(j);
   void *data = NULL;
   napi_value ab, out;
   if (napi_create_arraybuffer(env, sizeof values, &data, &ab) != napi_ok) return NULL;
@@ -282,12 +349,19 @@ static napi_value stat_result(napi_env env, job_t *j) {
   return out;
 }
 
+/* The status of a finished stat job, which it frees. */
+static napi_value stat_result(napi_env env, job_t *j) {
+  napi_value out = stat_values(env, &j->st);
+  free_job(j);
+  return out;
+}
+
 static napi_value deadline_open(napi_env env, napi_callback_info info) {
   double timeout = 0;
   int thrown;
   job_t *j = path_job(env, info, OP_OPEN, &timeout, &thrown, "deadlineOpen expects (path: string, timeoutMs: number, label?: string)");
   if (!j) return thrown ? NULL : number(env, -ENOMEM);
-  long r = call(j, timeout);
+  long r = call(j, timeout, NULL);
   if (r != -ETIMEDOUT) free_job(j);
   return number(env, (double)r);
 }
@@ -297,7 +371,7 @@ static napi_value deadline_stat(napi_env env, napi_callback_info info) {
   int thrown;
   job_t *j = path_job(env, info, OP_STAT, &timeout, &thrown, "deadlineStat expects (path: string, timeoutMs: number, label?: string)");
   if (!j) return thrown ? NULL : number(env, -ENOMEM);
-  long r = call(j, timeout);
+  long r = call(j, timeout, NULL);
   if (r == -ETIMEDOUT) return number(env, (double)r);
   if (r < 0) {
     free_job(j);
@@ -321,7 +395,7 @@ static napi_value deadline_fstat(napi_env env, napi_callback_info info) {
   job_t *j = new_job(env, OP_FSTAT, argv[2]);
   if (!j) return number(env, -ENOMEM);
   j->fd = fd;
-  long r = call(j, timeout);
+  long r = call(j, timeout, NULL);
   if (r == -ETIMEDOUT) return number(env, (double)r);
   if (r < 0) {
     free_job(j);
@@ -351,7 +425,7 @@ static napi_value deadline_read(napi_env env, napi_callback_info info) {
     free_job(j);
     return number(env, -ENOMEM);
   }
-  long r = call(j, timeout);
+  long r = call(j, timeout, NULL);
   if (r == -ETIMEDOUT) return number(env, (double)r);
   if (r > 0) memcpy(data, j->buf, (size_t)r);
   free_job(j);
@@ -369,10 +443,80 @@ static napi_value deadline_close(napi_env env, napi_callback_info info) {
   job_t *j = new_job(env, OP_CLOSE, argv[2]);
   if (!j) return number(env, -ENOMEM);
   j->fd = fd;
-  long r = call(j, timeout);
+  long r = call(j, timeout, NULL);
   /* An abandoned close keeps no descriptor: bury() closes only after fstat and read. */
   if (r != -ETIMEDOUT) free_job(j);
   return number(env, (double)r);
+}
+
+/*
+ * deadlineStatMany(paths: string[], timeoutMs: number) -> (BigInt64Array | number)[]: stat() of
+ * each path on one thread, in order, with the deadline applying to each. When one misses it, its
+ * entry is -ETIMEDOUT and those after it -EAGAIN (not tried).
+ */
+static napi_value deadline_stat_many(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  size_t argc = 2;
+  uint32_t n = 0;
+  double timeout = 0;
+  bool is_array = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[0], &n) != napi_ok || napi_get_value_double(env, argv[1], &timeout) != napi_ok) {
+    napi_throw_type_error(env, "E_NATIVE", "deadlineStatMany expects (paths: string[], timeoutMs: number)");
+    return NULL;
+  }
+  job_t *j = calloc(1, sizeof *j);
+  int ok = j != NULL;
+  if (ok) {
+    j->op = OP_STAT_MANY;
+    j->fd = -1;
+    j->n = n;
+    j->paths = calloc(n ? n : 1, sizeof(char *));
+    j->sts = calloc(n ? n : 1, sizeof(struct stat));
+    j->results = calloc(n ? n : 1, sizeof(long));
+    ok = j->paths && j->sts && j->results;
+  }
+  for (uint32_t i = 0; ok && i < n; i++) {
+    napi_value v;
+    size_t len = 0;
+    if (napi_get_element(env, argv[0], i, &v) != napi_ok || napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+      if (j) free_job(j);
+      napi_throw_type_error(env, "E_NATIVE", "deadlineStatMany expects (paths: string[], timeoutMs: number)");
+      return NULL;
+    }
+    j->paths[i] = malloc(len + 1);
+    ok = j->paths[i] != NULL;
+    if (ok) napi_get_value_string_utf8(env, v, j->paths[i], len + 1, &len);
+  }
+  napi_value out;
+  if (napi_create_array_with_length(env, n, &out) != napi_ok) {
+    if (j) free_job(j);
+    return NULL;
+  }
+  if (!ok) {
+    if (j) free_job(j);
+    for (uint32_t i = 0; i < n; i++) napi_set_element(env, out, i, number(env, -ENOMEM));
+    return out;
+  }
+  many_out_t taken = {0, NULL, NULL};
+  long r = n == 0 ? 0 : call(j, timeout, &taken);
+  long *results = r == -ETIMEDOUT ? taken.results : j->results;
+  struct stat *sts = r == -ETIMEDOUT ? taken.sts : j->sts;
+  size_t done = r == -ETIMEDOUT ? taken.done : (r < 0 ? 0 : n);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    if (i < done) v = results[i] < 0 ? number(env, (double)results[i]) : stat_values(env, &sts[i]);
+    else if (r == -ETIMEDOUT) v = number(env, i == done ? -ETIMEDOUT : -EAGAIN);
+    else v = number(env, (double)(r < 0 ? r : -EAGAIN));
+    napi_set_element(env, out, i, v);
+  }
+  if (r == -ETIMEDOUT) {
+    free(taken.results);
+    free(taken.sts);
+  } else {
+    free_job(j);
+  }
+  return out;
 }
 
 static napi_value deadline_pending(napi_env env, napi_callback_info info) {
@@ -395,6 +539,7 @@ void deadline_io_init(napi_env env, napi_value exports) {
   } fns[] = {
       {"deadlineOpen", deadline_open},
       {"deadlineStat", deadline_stat},
+      {"deadlineStatMany", deadline_stat_many},
       {"deadlineFstat", deadline_fstat},
       {"deadlineRead", deadline_read},
       {"deadlineClose", deadline_close},

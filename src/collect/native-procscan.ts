@@ -24,7 +24,7 @@ export interface NativeProcScan {
   readTables(paths: string[], sockDiag?: boolean, states?: number[]): ({ nums: Float64Array; addrs: Uint32Array; hex: string[]; badLine: number; via: 'sock_diag' | 'file' } | number)[];
   /** Socket links of every descriptor of the given processes. */
   readLinks(procRoot: string, pids: Int32Array): { triples: Float64Array; denied: Int32Array; exited: Int32Array };
-  /*
+  /**
    * File calls with a deadline (native/deadline-io.c), for files on a file system that may not
    * answer: each runs on a thread of the addon while the caller waits at most `timeoutMs`; a
    * negative result is -errno, -ETIMEDOUT when the call missed its deadline (it is then
@@ -36,6 +36,11 @@ export interface NativeProcScan {
   /** [dev, ino, size, mtimeNs, ctimeNs] of the file `path` names (links followed), or -errno. */
   deadlineStat(path: string, timeoutMs: number, label?: string): BigInt64Array | number;
   deadlineFstat(fd: number, timeoutMs: number, label?: string): BigInt64Array | number;
+  /**
+   * deadlineStat of each path, in order, in one hand-over to the addon's thread (the deadline
+   * applies to each file). When one misses it, its entry is -ETIMEDOUT and those after it -EAGAIN.
+   */
+  deadlineStatMany(paths: string[], timeoutMs: number): (BigInt64Array | number)[];
   /** Bytes read into `buffer` (at most 1 MiB), 0 at the end of the file, or -errno. */
   deadlineRead(fd: number, buffer: Uint8Array, timeoutMs: number, label?: string): number;
   deadlineClose(fd: number, timeoutMs: number, label?: string): number;

@@ -47,6 +47,8 @@ export interface HashFs {
   closeSync(fd: number): void;
   /** The status of the file `path` names: when present, a cached file costs one call. */
   statSync?(path: string, options: { bigint: true }): FileIdentityStats;
+  /** statSync of each path, each failure as its error: one call for many files. */
+  statMany?(paths: string[]): (FileIdentityStats | Error)[];
   /** Paths whose calls missed their deadline and have not returned yet (see deadlineHashFs). */
   pending?(): string[];
 }
@@ -60,7 +62,7 @@ export interface HashFs {
  */
 export function deadlineHashFs(timeoutMs: number): HashFs | null {
   const native = loadNativeProcScan(true);
-  if (native === null || typeof native.deadlineStat !== 'function') return null;
+  if (native === null || typeof native.deadlineStatMany !== 'function') return null;
   return new DeadlineHashFs(native, timeoutMs);
 }
 
@@ -84,6 +86,16 @@ class DeadlineHashFs implements HashFs {
 
   statSync(path: string): FileIdentityStats {
     return stats(this.check(this.native.deadlineStat(path, this.timeoutMs, path), 'stat', path));
+  }
+
+  statMany(paths: string[]): (FileIdentityStats | Error)[] {
+    return this.native.deadlineStatMany(paths, this.timeoutMs).map((result, i) => {
+      try {
+        return stats(this.check(result, 'stat', paths[i]!));
+      } catch (error) {
+        return error as Error;
+      }
+    });
   }
 
   fstatSync(fd: number): FileIdentityStats {
@@ -130,7 +142,7 @@ export function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))} s`;
 }
 
-function identityOf(st: FileIdentityStats): ExecutableIdentity {
+export function identityOf(st: FileIdentityStats): ExecutableIdentity {
   return { device: st.dev, inode: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
 }
 

@@ -2,7 +2,7 @@ import type { Accounts, PlatformCollector } from '../collect/collector.js';
 import { describeErrno, errnoCode } from '../errors.js';
 import type { ProcessRecord } from '../model/types.js';
 import { loadBlake3, type Blake3Implementation } from './blake3.js';
-import { hashFile, type HashCache, type HashFs } from './hash-executables.js';
+import { hashFile, identityOf, type HashCache, type HashFs } from './hash-executables.js';
 
 /** Read each process once and resolve its user and group names. */
 export function readProcesses(
@@ -65,16 +65,49 @@ export function hashExecutables(
     stats.implementation = loaded.name;
     return loaded;
   };
-  let done = 0;
+  const todo: { proc: ProcessRecord; path: string }[] = [];
   for (const proc of processes) {
-    onFile?.(done++);
     if (proc.issues.some((i) => i.field === 'executable' && i.reason === 'kernel-thread')) continue;
-    const path = collector.executableFile(proc.pid);
+    todo.push({ proc, path: collector.executableFile(proc.pid) });
+  }
+  const fail = (proc: ProcessRecord, path: string, error: unknown): void => {
+    stats.failed++;
+    const code = errnoCode(error);
+    const unanswered = code === 'ETIMEDOUT' || code === 'EAGAIN';
+    if (unanswered) stats.unanswered.push({ pid: proc.pid, executable: proc.executable });
+    proc.issues.push({
+      field: 'hash',
+      reason: code === 'ENOENT' || code === 'ESRCH' ? 'process-exited' : code === 'EACCES' || code === 'EPERM' ? 'permission-denied' : 'io-error',
+      detail: unanswered ? `not hashed: ${(error as Error).message}` : describeErrno(error, 'hashing', path),
+    });
+  };
+  // Every file's identity in one call where the file system offers it: most are in the cache.
+  const asked = todo.filter((t) => !pending.has(t.path));
+  const identities = fsImpl?.statMany ? fsImpl.statMany(asked.map((t) => t.path)) : [];
+  const known = new Map(asked.map((t, i) => [t.path, identities[i]]));
+  let done = 0;
+  for (const { proc, path } of todo) {
+    onFile?.(done++);
     if (pending.has(path)) {
       stats.failed++;
       stats.unanswered.push({ pid: proc.pid, executable: proc.executable });
       proc.issues.push({ field: 'hash', reason: 'io-error', detail: `not hashed: an earlier read of ${path} has not returned yet (its file system does not answer)` });
       continue;
+    }
+    const identity = known.get(path);
+    if (identity instanceof Error) {
+      // Missed the deadline: not asked again in this capture (EAGAIN: not tried, so it is).
+      if (errnoCode(identity) === 'ETIMEDOUT') {
+        fail(proc, path, identity);
+        continue;
+      }
+    } else if (identity !== undefined) {
+      const hit = cache.get(identityOf(identity));
+      if (hit) {
+        proc.hashes = hit;
+        stats.cached++;
+        continue;
+      }
     }
     try {
       const result = fsImpl ? hashFile(path, cache, implementation, fsImpl) : hashFile(path, cache, implementation);
@@ -82,15 +115,7 @@ export function hashExecutables(
       if (result.cached) stats.cached++;
       else stats.hashed++;
     } catch (error) {
-      stats.failed++;
-      const code = errnoCode(error);
-      const unanswered = code === 'ETIMEDOUT' || code === 'EAGAIN';
-      if (unanswered) stats.unanswered.push({ pid: proc.pid, executable: proc.executable });
-      proc.issues.push({
-        field: 'hash',
-        reason: code === 'ENOENT' || code === 'ESRCH' ? 'process-exited' : code === 'EACCES' || code === 'EPERM' ? 'permission-denied' : 'io-error',
-        detail: unanswered ? `not hashed: ${(error as Error).message}` : describeErrno(error, 'hashing', path),
-      });
+      fail(proc, path, error);
     }
   }
   return stats;
