@@ -14,6 +14,7 @@
  * deadlineOpen(path: string, timeoutMs: number, label?: string) -> fd | -errno
  * deadlineStat(path: string, timeoutMs: number, label?: string) -> BigInt64Array [dev, ino, size, mtimeNs, ctimeNs] | -errno
  * deadlineStatMany(paths: string[], timeoutMs: number) -> (that or -errno)[], one hand-over for all
+ * deadlineStatEach(paths: string[], timeoutMs: number) -> the same, every file on a thread of its own
  * deadlineFstat(fd: number, timeoutMs: number, label?: string) -> the same for an open file
  * deadlineRead(fd: number, buffer: Uint8Array, timeoutMs: number, label?: string) -> bytes read | -errno
  * deadlineClose(fd: number, timeoutMs: number, label?: string) -> 0 | -errno
@@ -66,6 +67,7 @@ typedef struct job {
 typedef struct worker {
   pthread_cond_t wake;
   job_t *job;
+  int once; /* ends after its first job (deadlineStatEach) */
 } worker_t;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -161,6 +163,7 @@ static void *serve(void *arg) {
     }
     j->state = JOB_DONE;
     pthread_cond_broadcast(&done_cv);
+    if (self->once) break;
   }
   pthread_mutex_unlock(&mu);
   pthread_cond_destroy(&self->wake);
@@ -519,6 +522,101 @@ static napi_value deadline_stat_many(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * deadlineStatEach(paths: string[], timeoutMs: number) -> (BigInt64Array | number)[]: stat() of
+ * every path at once, each on a thread of its own, all within one deadline; an entry that missed
+ * it is -ETIMEDOUT, one that could not be started -EAGAIN. For when a file system is known not to
+ * answer: files on it then cost one deadline together rather than one each.
+ */
+static napi_value deadline_stat_each(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  size_t argc = 2;
+  uint32_t n = 0;
+  double timeout = 0;
+  bool is_array = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[0], &n) != napi_ok || napi_get_value_double(env, argv[1], &timeout) != napi_ok) {
+    napi_throw_type_error(env, "E_NATIVE", "deadlineStatEach expects (paths: string[], timeoutMs: number)");
+    return NULL;
+  }
+  job_t **jobs = calloc(n ? n : 1, sizeof(job_t *));
+  napi_value out;
+  if (napi_create_array_with_length(env, n, &out) != napi_ok) {
+    free(jobs);
+    return NULL;
+  }
+  for (uint32_t i = 0; jobs && i < n; i++) {
+    napi_value v;
+    size_t len = 0;
+    if (napi_get_element(env, argv[0], i, &v) != napi_ok || napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) continue;
+    job_t *j = new_job(env, OP_STAT, v);
+    if (j) j->path = malloc(len + 1);
+    if (!j || !j->path) {
+      if (j) free_job(j);
+      continue;
+    }
+    napi_get_value_string_utf8(env, v, j->path, len + 1, &len);
+    jobs[i] = j;
+  }
+  pthread_mutex_lock(&mu);
+  init_once();
+  /* Start them all: each on a worker of its own that ends after it. */
+  int started = 0;
+  for (uint32_t i = 0; jobs && i < n; i++) {
+    job_t *j = jobs[i];
+    if (!j) continue;
+    worker_t *w = npending + started < DEADLINE_MAX_PENDING ? spawn_worker() : NULL;
+    if (!w) {
+      j->result = -EAGAIN;
+      j->state = JOB_DONE;
+      continue;
+    }
+    w->once = 1;
+    started++;
+    j->state = JOB_RUNNING;
+    w->job = j;
+    pthread_cond_signal(&w->wake);
+  }
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  if (!(timeout >= 0)) timeout = 0;
+  if (timeout > 86400000.0) timeout = 86400000.0;
+  long long ns = (long long)(timeout * 1e6);
+  until.tv_sec += ns / 1000000000LL;
+  until.tv_nsec += ns % 1000000000LL;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  for (;;) {
+    int running = 0;
+    for (uint32_t i = 0; jobs && i < n; i++) running += jobs[i] && jobs[i]->state == JOB_RUNNING;
+    if (!running) break;
+    if (pthread_cond_timedwait(&done_cv, &mu, &until) == ETIMEDOUT) break;
+  }
+  /* Read what returned, abandon what did not (its worker buries it when the call returns). */
+  for (uint32_t i = 0; i < n; i++) {
+    job_t *j = jobs ? jobs[i] : NULL;
+    napi_value v;
+    if (!j) {
+      v = number(env, -ENOMEM);
+    } else if (j->state == JOB_RUNNING) {
+      j->state = JOB_ABANDONED;
+      j->next = abandoned;
+      abandoned = j;
+      npending++;
+      v = number(env, -ETIMEDOUT);
+    } else {
+      v = j->result < 0 ? number(env, (double)j->result) : stat_values(env, &j->st);
+      free_job(j);
+    }
+    napi_set_element(env, out, i, v);
+  }
+  pthread_mutex_unlock(&mu);
+  free(jobs);
+  return out;
+}
+
 static napi_value deadline_pending(napi_env env, napi_callback_info info) {
   napi_value out;
   if (napi_create_array(env, &out) != napi_ok) return NULL;
@@ -540,6 +638,7 @@ void deadline_io_init(napi_env env, napi_value exports) {
       {"deadlineOpen", deadline_open},
       {"deadlineStat", deadline_stat},
       {"deadlineStatMany", deadline_stat_many},
+      {"deadlineStatEach", deadline_stat_each},
       {"deadlineFstat", deadline_fstat},
       {"deadlineRead", deadline_read},
       {"deadlineClose", deadline_close},

@@ -41,6 +41,12 @@ export interface NativeProcScan {
    * applies to each file). When one misses it, its entry is -ETIMEDOUT and those after it -EAGAIN.
    */
   deadlineStatMany(paths: string[], timeoutMs: number): (BigInt64Array | number)[];
+  /**
+   * deadlineStat of every path at once, each on a thread of its own, within one deadline: files
+   * on a file system that does not answer cost one deadline together. -EAGAIN: not started (the
+   * limit of waiting calls).
+   */
+  deadlineStatEach(paths: string[], timeoutMs: number): (BigInt64Array | number)[];
   /** Bytes read into `buffer` (at most 1 MiB), 0 at the end of the file, or -errno. */
   deadlineRead(fd: number, buffer: Uint8Array, timeoutMs: number, label?: string): number;
   deadlineClose(fd: number, timeoutMs: number, label?: string): number;

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { constants } from 'node:os';
 import { errnoName, loadNativeProcScan, type NativeProcScan } from '../collect/native-procscan.js';
 import type { ExecutableHashes, ExecutableIdentity } from '../model/types.js';
 import { loadBlake3, type Blake3Implementation } from './blake3.js';
@@ -62,7 +63,7 @@ export interface HashFs {
  */
 export function deadlineHashFs(timeoutMs: number): HashFs | null {
   const native = loadNativeProcScan(true);
-  if (native === null || typeof native.deadlineStatMany !== 'function') return null;
+  if (native === null || typeof native.deadlineStatEach !== 'function') return null;
   return new DeadlineHashFs(native, timeoutMs);
 }
 
@@ -88,8 +89,21 @@ class DeadlineHashFs implements HashFs {
     return stats(this.check(this.native.deadlineStat(path, this.timeoutMs, path), 'stat', path));
   }
 
+  /**
+   * One hand-over for all files while every file system answers. Once one does not (a call
+   * missed its deadline, here or in an earlier capture, and has not returned), the files not
+   * done yet are asked all at once, so that those on that file system cost one deadline together
+   * rather than one each.
+   */
   statMany(paths: string[]): (FileIdentityStats | Error)[] {
-    return this.native.deadlineStatMany(paths, this.timeoutMs).map((result, i) => {
+    const results = this.native.deadlinePending().length > 0 ? this.native.deadlineStatEach(paths, this.timeoutMs) : this.native.deadlineStatMany(paths, this.timeoutMs);
+    const EAGAIN = -constants.errno.EAGAIN;
+    const rest = results.flatMap((r, i) => (r === EAGAIN ? [i] : []));
+    if (rest.length > 0 && results.includes(-constants.errno.ETIMEDOUT)) {
+      const again = this.native.deadlineStatEach(rest.map((i) => paths[i]!), this.timeoutMs);
+      rest.forEach((i, k) => (results[i] = again[k]!));
+    }
+    return results.map((result, i) => {
       try {
         return stats(this.check(result, 'stat', paths[i]!));
       } catch (error) {

@@ -96,11 +96,9 @@ export function hashExecutables(
     }
     const identity = known.get(path);
     if (identity instanceof Error) {
-      // Missed the deadline: not asked again in this capture (EAGAIN: not tried, so it is).
-      if (errnoCode(identity) === 'ETIMEDOUT') {
-        fail(proc, path, identity);
-        continue;
-      }
+      // Not asked again in this capture: a file that missed the deadline would only wait again.
+      fail(proc, path, identity);
+      continue;
     } else if (identity !== undefined) {
       const hit = cache.get(identityOf(identity));
       if (hit) {

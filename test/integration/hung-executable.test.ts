@@ -125,11 +125,17 @@ describe.skipIf(skip)('an executable on a file system that does not answer', () 
       expect(many[0]).toBeInstanceOf(BigInt64Array);
       expect(many.slice(1)).toEqual([-ETIMEDOUT, -EAGAIN]);
       expect(native!.deadlinePending()).toContain(join(mnt, 'absent'));
+      // All at once: each file on a thread of its own, within one deadline.
+      const each = native!.deadlineStatEach([join(mnt, 'absent-a'), join(ROOT, 'package.json'), join(mnt, 'absent-b')], 200);
+      expect(each[0]).toBe(-ETIMEDOUT);
+      expect(each[1]).toBeInstanceOf(BigInt64Array);
+      expect(each[2]).toBe(-ETIMEDOUT);
+      expect(native!.deadlinePending()).toEqual(expect.arrayContaining([join(mnt, 'absent-a'), join(mnt, 'absent-b')]));
       const results: number[] = [];
       for (let i = 0; i < 20; i++) results.push(native!.deadlineStat(join(mnt, `absent-${i}`), 50, `stuck stat ${i}`) as number);
       const waiting = native!.deadlinePending().length;
       expect(waiting).toBe(16);
-      expect(results.filter((r) => r === -ETIMEDOUT).length).toBe(16 - 2);
+      expect(results.filter((r) => r === -ETIMEDOUT).length).toBe(16 - 4);
       expect(results.slice(-4)).toEqual([-EAGAIN, -EAGAIN, -EAGAIN, -EAGAIN]);
       // Once the file system answers, the waiting calls return and calls can be made again.
       daemon!.kill('SIGCONT');
