@@ -56,6 +56,16 @@ export class FormatError extends NetmonError {}
 /** The evidence store cannot be opened, read or written (exit 3); the message names the path. */
 export class StoreError extends NetmonError {}
 
+/** Another netmon that runs holds the evidence store's writer lock (exit 3). */
+export class StoreBusyError extends StoreError {
+  /** The holder is a one-shot capture (`--once`), which lets go by itself within seconds. */
+  readonly oneShot: boolean;
+  constructor(message: string, options: NetmonErrorOptions & { oneShot: boolean }) {
+    super('E_STORE_BUSY', message, options);
+    this.oneShot = options.oneShot;
+  }
+}
+
 /** Evidence failed verification: tampered, truncated or inconsistent (exit 4). */
 export class VerificationError extends NetmonError {}
 

@@ -8,7 +8,7 @@ import { appendCsv, checkCsvWritable, completeCsv, csvRows, trailHasRows, trailR
 import { socketBody } from '../store/socket-body.js';
 import { EvidenceStore, type GapRecord } from '../store/evidence-store.js';
 import { storeBusy } from '../store/sqlite.js';
-import { ConfigError, StoreError } from '../errors.js';
+import { ConfigError, StoreBusyError, StoreError } from '../errors.js';
 import { count } from '../model/format.js';
 
 /** Where and how captures are recorded. */
@@ -28,6 +28,12 @@ export interface CaptureOptions {
    * host, a container), instead of waiting until it goes stale (EvidenceStore#beginSession).
    */
   takeOver?: boolean;
+  /**
+   * How long to wait for a store that is locked for a moment: by SQLite (a prune, a long reader
+   * on a shared file system) or by another one-shot capture. Default ONCE_STORE_WAIT_MS; 0 fails
+   * at once. A capture loop's own lock is never waited for.
+   */
+  lockWaitMs?: number;
   /** Hears what a capture is doing (the scan's phases, storing, the CSV), for a progress line. */
   onProgress?: (text: string) => void;
 }
@@ -410,11 +416,11 @@ export class CaptureSession {
 
 /** `netmon --once`: one snapshot, stored and appended to the trail. */
 export async function captureOnce(options: CaptureOptions, onWait?: (error: unknown) => void): Promise<TickResult> {
-  const deadline = Date.now() + ONCE_STORE_WAIT_MS;
-  const session = await untilNotBusy(() => CaptureSession.start(options, null), deadline, onWait);
+  const deadline = Date.now() + (options.lockWaitMs ?? ONCE_STORE_WAIT_MS);
+  const session = (await untilNotBusy(() => CaptureSession.start(options, null), deadline, onWait))!;
   try {
     // A tick that found the store locked stored nothing: the next attempt scans again.
-    return await untilNotBusy(() => session.tick({ last: true }), deadline, onWait);
+    return (await untilNotBusy(() => session.tick({ last: true }), deadline, onWait, storeBusy))!;
   } finally {
     session.close();
   }
@@ -422,20 +428,36 @@ export async function captureOnce(options: CaptureOptions, onWait?: (error: unkn
 
 /**
  * How long `--once` waits for a store that another process keeps locked (a long `prune`, a
- * report reading a store on a shared file system), in attempts of SQLite's busy timeout each:
- * a capture before a change window is worth a minute's wait, not a failure.
+ * report reading a store on a shared file system, another `--once`), in attempts of SQLite's
+ * busy timeout each: a capture before a change window is worth a minute's wait, not a failure.
+ * A capture loop (`--interval`, `watch`) waits as long for another `--once` to finish.
  */
 export const ONCE_STORE_WAIT_MS = 60_000;
 
-/** Run `attempt` again while it fails on a locked store, until `deadline`; `onWait` hears the first such failure. */
-async function untilNotBusy<T>(attempt: () => T | Promise<T>, deadline: number, onWait?: (error: unknown) => void): Promise<T> {
+/** Whether a failure is a lock that lets go by itself: SQLite's busy lock, or another one-shot capture's writer lock. */
+export function passingLock(error: unknown): boolean {
+  return storeBusy(error) || (error instanceof StoreBusyError && error.oneShot);
+}
+
+/**
+ * Run `attempt` again while it fails on a lock `waitFor` accepts, until `deadline` or until
+ * `signal` aborts (then null); `onWait` hears the first such failure.
+ */
+async function untilNotBusy<T>(
+  attempt: () => T | Promise<T>,
+  deadline: number,
+  onWait?: (error: unknown) => void,
+  waitFor: (error: unknown) => boolean = passingLock,
+  signal?: AbortSignal,
+): Promise<T | null> {
   for (let said = false; ; said = true) {
     try {
       return await attempt();
     } catch (error) {
-      if (!storeBusy(error) || Date.now() >= deadline) throw error;
+      if (!waitFor(error) || Date.now() >= deadline) throw error;
       if (!said) onWait?.(error);
       await new Promise((resolve) => setTimeout(resolve, 500));
+      if (signal?.aborted) return null;
     }
   }
 }
@@ -448,6 +470,8 @@ export interface IntervalOptions {
   onTick(result: TickResult): void;
   /** A tick that failed; the loop goes on unless this throws. */
   onError?(error: unknown): void;
+  /** The store is held by another netmon --once: the loop waits for it (up to ONCE_STORE_WAIT_MS). */
+  onWait?(error: unknown): void;
   /** Clock and sleep, replaceable for tests. */
   now?: () => number;
   /** Milliseconds since boot, counting time suspended (os.uptime), replaceable for tests. */
@@ -472,7 +496,9 @@ const PAUSE_SLACK_MS = 1000;
  */
 export async function captureEvery(options: CaptureOptions, loop: IntervalOptions): Promise<{ ticks: number }> {
   const now = loop.now ?? (() => performance.now());
-  const session = CaptureSession.start(options, loop.interval);
+  // Another netmon --once lets go of the store within seconds: worth waiting for, not failing.
+  const session = await untilNotBusy(() => CaptureSession.start(options, loop.interval), Date.now() + (options.lockWaitMs ?? ONCE_STORE_WAIT_MS), loop.onWait, (e) => e instanceof StoreBusyError && e.oneShot, loop.signal);
+  if (session === null) return { ticks: 0 };
   let ticks = 0;
   try {
     const period = loop.interval * 1000;

@@ -13,7 +13,7 @@ import { clockTime } from '../outputs/time.js';
 import { filterSnapshot } from '../diff/filter-snapshot.js';
 import { snapshot } from '../snapshot/snapshot.js';
 import { EvidenceStore } from '../store/evidence-store.js';
-import { captureError, captureNotices, firstCaptureProgress } from './capture-command.js';
+import { captureError, captureNotices, firstCaptureProgress, storeWaitNotice } from './capture-command.js';
 import { toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo, type CollectFlags } from './program.js';
 import { count } from '../model/format.js';
 
@@ -141,6 +141,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
     change: flags.change ?? null,
     snapshot: selection,
     takeOver: flags.takeOver === true,
+    ...(flags.lockWait === undefined ? {} : { lockWaitMs: flags.lockWait * 1000 }),
   };
   const first = firstCaptureProgress(io, 'watch', options);
   const onError = captureError(io, options.db);
@@ -148,6 +149,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
     const { ticks } = await captureEvery(first.options, {
       interval,
       signal,
+      onWait: storeWaitNotice(io, options.db, options.lockWaitMs),
       onTick: (tick) => {
         first.quiet();
         if (previous) {

@@ -2,7 +2,7 @@ import { captureEvery, captureOnce, ONCE_STORE_WAIT_MS, type CaptureOptions, typ
 import { storeBusy } from '../store/sqlite.js';
 import { formatEndpoint } from '../collect/parse/address.js';
 import { newExposures } from '../diff/new-exposures.js';
-import { ConfigError, StoreError } from '../errors.js';
+import { ConfigError, StoreBusyError, StoreError } from '../errors.js';
 import { protoName, type ProcessRecord, type SocketRecord } from '../model/types.js';
 import { printable } from '../outputs/sanitize.js';
 import { clockTime } from '../outputs/time.js';
@@ -18,6 +18,7 @@ function captureOptions(flags: CaptureFlags): CaptureOptions {
     csvEveryTick: flags.csvEveryTick ?? false,
     snapshot: toSnapshotOptions(flags),
     takeOver: flags.takeOver === true,
+    ...(flags.lockWait === undefined ? {} : { lockWaitMs: flags.lockWait * 1000 }),
   };
 }
 
@@ -57,6 +58,17 @@ export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' |
   if (result.csvRestarted !== undefined && result.csv) {
     io.stderr(`netmon: note: the CSV trail ${paths.csv} restarted since the last capture (${result.csvRestarted}); wrote the full inventory to it (${count(result.csv.rows, 'row')}), then changes again\n`);
   }
+}
+
+/** What stderr says when a capture waits for a store that another process holds for a moment. */
+export function storeWaitNotice(io: CliIo, db: string, waitMs = ONCE_STORE_WAIT_MS): (error: unknown) => void {
+  return (error) => {
+    io.stderr(
+      error instanceof StoreBusyError
+        ? `netmon: note: ${printable(error.message)}; waiting for it to finish, up to ${waitMs / 1000} s\n`
+        : `netmon: note: the evidence store ${db} is locked by another process (a prune, or a long reader of a store on a shared file system); waiting for it, up to ${waitMs / 1000} s\n`,
+    );
+  };
 }
 
 /**
@@ -112,9 +124,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
   if (flags.once) {
     // On a terminal, what the capture is doing (a first capture hashes every executable).
     const progress = progressLine(io, 'once');
-    const result = await captureOnce({ ...options, ...(io.progress ? { onProgress: progress } : {}) }, () => {
-      io.stderr(`netmon: note: the evidence store ${options.db} is locked by another process (a prune, or a long reader of a store on a shared file system); waiting for it, up to ${ONCE_STORE_WAIT_MS / 1000} s\n`);
-    });
+    const result = await captureOnce({ ...options, ...(io.progress ? { onProgress: progress } : {}) }, storeWaitNotice(io, options.db, options.lockWaitMs));
     await printSnapshot(result.snapshot, flags.output, io);
     captureNotices(result, io, options);
     // As netmon.py did: a warning for each new listener or external destination since the last capture.
@@ -134,6 +144,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
     const { ticks } = await captureEvery(first.options, {
       interval: flags.interval!,
       signal,
+      onWait: storeWaitNotice(io, options.db, options.lockWaitMs),
       onTick: (result) => {
         first.quiet();
         last = result.snapshotId;

@@ -135,6 +135,8 @@ export interface CaptureFlags extends CollectFlags {
   csv: string | false;
   csvEveryTick?: boolean;
   takeOver?: boolean;
+  /** Seconds to wait for a store locked for a moment. */
+  lockWait?: number;
 }
 
 /** A parser of seconds from 0.1 to 86400 for the option `example` shows ("--interval 10"). */
@@ -149,6 +151,17 @@ function secondsParser(what: string, example: string): (value: string) => number
 }
 
 const parseSeconds = secondsParser('interval', '--interval 10');
+
+/** Seconds from 0 (do not wait) to 86400. */
+function parseWait(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !Number.isFinite(n) || n > 86400) {
+    throw new InvalidArgumentError('give the wait in seconds, from 0 (fail at once) to 86400 (e.g. --lock-wait 120)');
+  }
+  return n;
+}
+
+const LOCK_WAIT_HELP = 'seconds to wait for a store another netmon --once or a prune holds (default 60; 0: fail at once)';
 
 const TAKE_OVER_HELP = 'take the store over from a capture on another host or in a container that no longer runs, without waiting for its lock to go stale';
 
@@ -333,6 +346,7 @@ export function buildProgram(io: CliIo): Command {
       .option('--csv <path>', 'CSV trail', 'network_connections.csv')
       .option('--no-csv', 'do not write the CSV trail')
       .option('--csv-every-tick', 'with --interval, write every socket at every tick to the CSV (default: changes only)')
+      .option('--lock-wait <seconds>', LOCK_WAIT_HELP, parseWait)
       .option('--take-over', TAKE_OVER_HELP),
   );
   program.addHelpText('after', `${PATTERN_HELP}\n${EXAMPLES}`);
@@ -434,6 +448,7 @@ export function buildProgram(io: CliIo): Command {
     .option('--no-csv', 'do not write the CSV trail')
     .option('--label <text>', 'tag the snapshots')
     .option('--change <ticket>', 'tag the snapshots with a change ticket')
+    .option('--lock-wait <seconds>', LOCK_WAIT_HELP, parseWait)
     .option('--take-over', TAKE_OVER_HELP)
     .addHelpText('after', '\nExamples:\n  netmon watch --interval 10                each change against the baseline, until Ctrl-C\n  netmon watch --interval 30 --allow allow.yaml -o ecs >> findings.ndjson\n')
     .action(async (flags: import('./baseline-commands.js').BaselineFlags & CaptureFlags & { output: OutputFormat }) => (await import('./baseline-commands.js')).runWatch(flags, io));

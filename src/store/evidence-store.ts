@@ -3,7 +3,7 @@ import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { HashCache } from '../enrich/hash-executables.js';
 import { identityKey } from '../enrich/hash-executables.js';
-import { FormatError, StoreError, VerificationError } from '../errors.js';
+import { FormatError, StoreBusyError, StoreError, VerificationError } from '../errors.js';
 import type { ExecutableHashes, ExecutableIdentity, NamespaceRecord, ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 import { count } from '../model/format.js';
 import { EVIDENCE_FILE_MODE, SNAPSHOT_SCHEMA_VERSION } from '../model/types.js';
@@ -894,7 +894,9 @@ export class EvidenceStore {
             const current = recorded !== null && options.identify !== undefined ? options.identify(pid) : null;
             const reused = current !== null && current !== recorded;
             if (local && (ours || (pid !== process.pid && processAlive(pid) && !reused))) {
-              throw new StoreError('E_STORE_BUSY', `the evidence store ${this.path} is in use by pid ${pid} (since ${since})`, {
+              const oneShot = this.sessionInterval(Number(holder.session)) === null;
+              throw new StoreBusyError(`the evidence store ${this.path} is in use by pid ${pid} (since ${since})${oneShot ? ', a one-shot capture' : ''}`, {
+                oneShot,
                 hint: `stop that netmon first (it finishes its capture on SIGTERM: kill ${pid}), or use another --db${options.takeOver ? '; --take-over is only for a writer that cannot be checked from here (another host, a container), and this one runs here' : ''}`,
               });
             }

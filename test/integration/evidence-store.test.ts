@@ -873,7 +873,8 @@ describe('EvidenceStore (real SQLite files)', () => {
       expect(next.stderr).toMatch(/recorded a gap in monitoring from .* \(the previous capture stopped without closing the store\)/);
       // The identity of the live process itself: it is the writer, and the store stays busy.
       lock(`${bootId}/${startTicks}`);
-      const busy = runCli(['--once', '--no-hash-binaries', '--db', db, '--csv', csv], { cwd: dir });
+      // (--lock-wait 0: that writer recorded a one-shot capture, which --once would wait a minute for.)
+      const busy = runCli(['--once', '--no-hash-binaries', '--lock-wait', '0', '--db', db, '--csv', csv], { cwd: dir });
       expect(busy.status, busy.stderr).toBe(3);
       expect(busy.stderr).toContain(`in use by pid ${other.pid}`);
       // Taken in this boot under another host name (the host was renamed since): still this
@@ -885,13 +886,13 @@ describe('EvidenceStore (real SQLite files)', () => {
           raw.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_identity', ?)").run(JSON.stringify({ session, pid: other.pid, identity }));
         });
       renamed(`${bootId}/${startTicks}`);
-      const stillBusy = runCli(['--once', '--no-hash-binaries', '--db', db, '--csv', csv], { cwd: dir });
+      const stillBusy = runCli(['--once', '--no-hash-binaries', '--lock-wait', '0', '--db', db, '--csv', csv], { cwd: dir });
       expect(stillBusy.status, stillBusy.stderr).toBe(3);
       expect(stillBusy.stderr).toContain(`in use by pid ${other.pid}`);
       lock(`${bootId}/${startTicks}`);
       // No record (a lock taken by an older netmon): a live pid keeps the store busy, as before.
       withRaw(db, (raw) => raw.prepare("DELETE FROM meta WHERE key = 'writer_identity'").run());
-      expect(runCli(['--once', '--no-hash-binaries', '--db', db, '--csv', csv], { cwd: dir }).status).toBe(3);
+      expect(runCli(['--once', '--no-hash-binaries', '--lock-wait', '0', '--db', db, '--csv', csv], { cwd: dir }).status).toBe(3);
       expect(runCli(['verify-store', '--db', db], { cwd: dir }).status).toBe(0);
     } finally {
       other.kill('SIGKILL');
@@ -934,6 +935,48 @@ describe('EvidenceStore (real SQLite files)', () => {
     expect(verified.status, verified.stderr).toBe(0);
   });
 
+  it('another one-shot capture holding the store is waited for: --once and --interval capture once it lets go; --lock-wait 0 fails at once', async () => {
+    const { dir, db, csv } = freshPath();
+    const holder = EvidenceStore.open(db);
+    holder.beginSession({ interval: null });
+    holder.appendSnapshot(changingSequence()[0]!.snapshot);
+    const start = (args: string[]) => {
+      const child = spawn(process.execPath, [CLI, ...args, '--no-hash-binaries', '--filter', ':1', '--db', db, '--csv', csv], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const waiting = new Promise<void>((resolve) => child.stderr!.on('data', () => stderr.includes('waiting for it to finish') && resolve()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      return { child, waiting, exited, stderr: () => stderr };
+    };
+    let released = false;
+    try {
+      const impatient = runCli(['--once', '--lock-wait', '0', '--no-hash-binaries', '--db', db, '--csv', csv], { cwd: dir });
+      expect(impatient.status, impatient.stderr).toBe(3);
+      expect(impatient.stderr).toContain(`in use by pid ${process.pid}`);
+      expect(impatient.stderr).toContain('a one-shot capture');
+      expect(impatient.stderr).not.toContain('waiting');
+
+      const once = start(['--once']);
+      const loop = start(['--interval', '0.2']);
+      await Promise.all([once.waiting, loop.waiting]);
+      expect(once.stderr()).toContain(`netmon: note: the evidence store ${db} is in use by pid ${process.pid} (since `);
+      expect(once.stderr()).toContain('a one-shot capture; waiting for it to finish, up to 60 s');
+      holder.close();
+      released = true;
+      expect(await once.exited, once.stderr()).toBe(0);
+      expect(once.stderr()).toMatch(/snapshot \d+ in /);
+      // The loop got the store after the --once (or before it) and captures; SIGTERM ends it.
+      const until = Date.now() + 20_000;
+      while (!/stopped|snapshot \d+/.test(loop.stderr()) && runCli(['snapshots', '--db', db, '--output', 'json'], { cwd: dir }).stdout.split('"id"').length < 4 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      loop.child.kill('SIGTERM');
+      expect(await loop.exited, loop.stderr()).toBe(0);
+      expect(loop.stderr()).toMatch(/stopped after [1-9]\d* captures?/);
+    } finally {
+      if (!released) holder.close();
+    }
+    expect(runCli(['verify-store', '--db', db], { cwd: dir }).status).toBe(0);
+  });
+
   it('a second writer process is refused with "in use by pid <ours>" (exit 3) while readers keep working', () => {
     const { dir, db, csv } = freshPath();
     const ticks = changingSequence();
@@ -943,7 +986,8 @@ describe('EvidenceStore (real SQLite files)', () => {
       appendAll(writer, ticks.slice(0, 3));
       const recordsBefore = count(db, 'SELECT COUNT(*) FROM records');
 
-      const second = runCli(['--once', '--db', db, '--csv', csv], { cwd: dir });
+      // (--lock-wait 0: a one-shot writer like this one would be waited for, up to a minute.)
+      const second = runCli(['--once', '--lock-wait', '0', '--db', db, '--csv', csv], { cwd: dir });
       expect(second.status, second.stderr).toBe(3);
       expect(second.stderr).toContain(`in use by pid ${process.pid}`);
       expect(second.stderr).toContain(db);
