@@ -202,6 +202,22 @@ static worker_t *spawn_worker(void) {
   return w;
 }
 
+/* The moment `timeout_ms` from now on the monotonic clock (at most a day; NaN or less than 0: now). */
+static struct timespec deadline_in(double timeout_ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  if (!(timeout_ms >= 0)) timeout_ms = 0;
+  if (timeout_ms > 86400000.0) timeout_ms = 86400000.0;
+  long long ns = (long long)(timeout_ms * 1e6);
+  until.tv_sec += ns / 1000000000LL;
+  until.tv_nsec += ns % 1000000000LL;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  return until;
+}
+
 /* What an abandoned OP_STAT_MANY job hands back: the files done before the deadline. */
 typedef struct {
   size_t done;
@@ -231,30 +247,14 @@ static long call(job_t *j, double timeout_ms, many_out_t *out) {
   j->state = JOB_RUNNING;
   w->job = j;
   pthread_cond_signal(&w->wake);
-  struct timespec until;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  if (!(timeout_ms >= 0)) timeout_ms = 0;
-  if (timeout_ms > 86400000.0) timeout_ms = 86400000.0;
-  long long ns = (long long)(timeout_ms * 1e6);
-  until.tv_sec += ns / 1000000000LL;
-  until.tv_nsec += ns % 1000000000LL;
-  if (until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
+  struct timespec until = deadline_in(timeout_ms);
   size_t seen = 0;
   while (j->state != JOB_DONE) {
     if (pthread_cond_timedwait(&done_cv, &mu, &until) == ETIMEDOUT && j->state != JOB_DONE) {
       if (j->op == OP_STAT_MANY && j->progress > seen) {
         /* The deadline is each file's: one returned since, so the next one gets its own. */
         seen = j->progress;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += ns / 1000000000LL;
-        until.tv_nsec += ns % 1000000000LL;
-        if (until.tv_nsec >= 1000000000L) {
-          until.tv_sec++;
-          until.tv_nsec -= 1000000000L;
-        }
+        until = deadline_in(timeout_ms);
         continue;
       }
       if (j->op == OP_STAT_MANY && j->progress < j->n) {
@@ -359,14 +359,29 @@ static napi_value stat_result(napi_env env, job_t *j) {
   return out;
 }
 
+/* Runs a job whose result is a number (a descriptor, 0): that, or -errno. */
+static napi_value number_call(napi_env env, job_t *j, double timeout) {
+  long r = call(j, timeout, NULL);
+  if (r != -ETIMEDOUT) free_job(j); /* an abandoned job is its worker's to free */
+  return number(env, (double)r);
+}
+
+/* Runs a stat or fstat job: the file's status, or -errno. */
+static napi_value stat_call(napi_env env, job_t *j, double timeout) {
+  long r = call(j, timeout, NULL);
+  if (r == -ETIMEDOUT) return number(env, (double)r);
+  if (r < 0) {
+    free_job(j);
+    return number(env, (double)r);
+  }
+  return stat_result(env, j);
+}
+
 static napi_value deadline_open(napi_env env, napi_callback_info info) {
   double timeout = 0;
   int thrown;
   job_t *j = path_job(env, info, OP_OPEN, &timeout, &thrown, "deadlineOpen expects (path: string, timeoutMs: number, label?: string)");
-  if (!j) return thrown ? NULL : number(env, -ENOMEM);
-  long r = call(j, timeout, NULL);
-  if (r != -ETIMEDOUT) free_job(j);
-  return number(env, (double)r);
+  return j ? number_call(env, j, timeout) : thrown ? NULL : number(env, -ENOMEM);
 }
 
 static napi_value deadline_stat(napi_env env, napi_callback_info info) {
@@ -374,37 +389,34 @@ static napi_value deadline_stat(napi_env env, napi_callback_info info) {
   int thrown;
   job_t *j = path_job(env, info, OP_STAT, &timeout, &thrown, "deadlineStat expects (path: string, timeoutMs: number, label?: string)");
   if (!j) return thrown ? NULL : number(env, -ENOMEM);
-  long r = call(j, timeout, NULL);
-  if (r == -ETIMEDOUT) return number(env, (double)r);
-  if (r < 0) {
-    free_job(j);
-    return number(env, (double)r);
-  }
-  return stat_result(env, j);
+  return stat_call(env, j, timeout);
 }
 
 static int fd_and_timeout(napi_env env, napi_value fdv, napi_value tv, int *fd, double *timeout) {
   return fdv && tv && napi_get_value_int32(env, fdv, fd) == napi_ok && napi_get_value_double(env, tv, timeout) == napi_ok;
 }
 
-static napi_value deadline_fstat(napi_env env, napi_callback_info info) {
+/* A job on the descriptor of (fd, timeoutMs, label?). NULL: thrown (`*thrown`) or no memory. */
+static job_t *fd_job(napi_env env, napi_callback_info info, int op, double *timeout, int *thrown, const char *usage) {
   napi_value argv[3];
   int fd = -1;
-  double timeout = 0;
-  if (!args(env, info, 3, argv) || !fd_and_timeout(env, argv[0], argv[1], &fd, &timeout)) {
-    napi_throw_type_error(env, "E_NATIVE", "deadlineFstat expects (fd: number, timeoutMs: number, label?: string)");
+  *thrown = 0;
+  if (!args(env, info, 3, argv) || !fd_and_timeout(env, argv[0], argv[1], &fd, timeout)) {
+    napi_throw_type_error(env, "E_NATIVE", usage);
+    *thrown = 1;
     return NULL;
   }
-  job_t *j = new_job(env, OP_FSTAT, argv[2]);
-  if (!j) return number(env, -ENOMEM);
-  j->fd = fd;
-  long r = call(j, timeout, NULL);
-  if (r == -ETIMEDOUT) return number(env, (double)r);
-  if (r < 0) {
-    free_job(j);
-    return number(env, (double)r);
-  }
-  return stat_result(env, j);
+  job_t *j = new_job(env, op, argv[2]);
+  if (j) j->fd = fd;
+  return j;
+}
+
+static napi_value deadline_fstat(napi_env env, napi_callback_info info) {
+  double timeout = 0;
+  int thrown;
+  job_t *j = fd_job(env, info, OP_FSTAT, &timeout, &thrown, "deadlineFstat expects (fd: number, timeoutMs: number, label?: string)");
+  if (!j) return thrown ? NULL : number(env, -ENOMEM);
+  return stat_call(env, j, timeout);
 }
 
 static napi_value deadline_read(napi_env env, napi_callback_info info) {
@@ -436,20 +448,23 @@ static napi_value deadline_read(napi_env env, napi_callback_info info) {
 }
 
 static napi_value deadline_close(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  int fd = -1;
   double timeout = 0;
-  if (!args(env, info, 3, argv) || !fd_and_timeout(env, argv[0], argv[1], &fd, &timeout)) {
-    napi_throw_type_error(env, "E_NATIVE", "deadlineClose expects (fd: number, timeoutMs: number, label?: string)");
-    return NULL;
-  }
-  job_t *j = new_job(env, OP_CLOSE, argv[2]);
-  if (!j) return number(env, -ENOMEM);
-  j->fd = fd;
-  long r = call(j, timeout, NULL);
+  int thrown;
+  job_t *j = fd_job(env, info, OP_CLOSE, &timeout, &thrown, "deadlineClose expects (fd: number, timeoutMs: number, label?: string)");
   /* An abandoned close keeps no descriptor: bury() closes only after fstat and read. */
-  if (r != -ETIMEDOUT) free_job(j);
-  return number(env, (double)r);
+  return j ? number_call(env, j, timeout) : thrown ? NULL : number(env, -ENOMEM);
+}
+
+/* The arguments (paths: string[], timeoutMs: number) and the number of paths; 0: thrown. */
+static int paths_args(napi_env env, napi_callback_info info, napi_value *argv, uint32_t *n, double *timeout, const char *usage) {
+  size_t argc = 2;
+  bool is_array = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[0], n) != napi_ok || napi_get_value_double(env, argv[1], timeout) != napi_ok) {
+    napi_throw_type_error(env, "E_NATIVE", usage);
+    return 0;
+  }
+  return 1;
 }
 
 /*
@@ -459,15 +474,9 @@ static napi_value deadline_close(napi_env env, napi_callback_info info) {
  */
 static napi_value deadline_stat_many(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  size_t argc = 2;
   uint32_t n = 0;
   double timeout = 0;
-  bool is_array = false;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
-      napi_get_array_length(env, argv[0], &n) != napi_ok || napi_get_value_double(env, argv[1], &timeout) != napi_ok) {
-    napi_throw_type_error(env, "E_NATIVE", "deadlineStatMany expects (paths: string[], timeoutMs: number)");
-    return NULL;
-  }
+  if (!paths_args(env, info, argv, &n, &timeout, "deadlineStatMany expects (paths: string[], timeoutMs: number)")) return NULL;
   job_t *j = calloc(1, sizeof *j);
   int ok = j != NULL;
   if (ok) {
@@ -530,15 +539,9 @@ static napi_value deadline_stat_many(napi_env env, napi_callback_info info) {
  */
 static napi_value deadline_stat_each(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  size_t argc = 2;
   uint32_t n = 0;
   double timeout = 0;
-  bool is_array = false;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
-      napi_get_array_length(env, argv[0], &n) != napi_ok || napi_get_value_double(env, argv[1], &timeout) != napi_ok) {
-    napi_throw_type_error(env, "E_NATIVE", "deadlineStatEach expects (paths: string[], timeoutMs: number)");
-    return NULL;
-  }
+  if (!paths_args(env, info, argv, &n, &timeout, "deadlineStatEach expects (paths: string[], timeoutMs: number)")) return NULL;
   job_t **jobs = calloc(n ? n : 1, sizeof(job_t *));
   napi_value out;
   if (napi_create_array_with_length(env, n, &out) != napi_ok) {
@@ -577,17 +580,7 @@ static napi_value deadline_stat_each(napi_env env, napi_callback_info info) {
     w->job = j;
     pthread_cond_signal(&w->wake);
   }
-  struct timespec until;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  if (!(timeout >= 0)) timeout = 0;
-  if (timeout > 86400000.0) timeout = 86400000.0;
-  long long ns = (long long)(timeout * 1e6);
-  until.tv_sec += ns / 1000000000LL;
-  until.tv_nsec += ns % 1000000000LL;
-  if (until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
+  struct timespec until = deadline_in(timeout);
   for (;;) {
     int running = 0;
     for (uint32_t i = 0; jobs && i < n; i++) running += jobs[i] && jobs[i]->state == JOB_RUNNING;
