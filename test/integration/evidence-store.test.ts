@@ -937,9 +937,6 @@ describe('EvidenceStore (real SQLite files)', () => {
 
   it('another one-shot capture holding the store is waited for: --once and --interval capture once it lets go; --lock-wait 0 fails at once', async () => {
     const { dir, db, csv } = freshPath();
-    const holder = EvidenceStore.open(db);
-    holder.beginSession({ interval: null });
-    holder.appendSnapshot(changingSequence()[0]!.snapshot);
     const start = (args: string[]) => {
       const child = spawn(process.execPath, [CLI, ...args, '--no-hash-binaries', '--filter', ':1', '--db', db, '--csv', csv], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
@@ -948,32 +945,47 @@ describe('EvidenceStore (real SQLite files)', () => {
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       return { child, waiting, exited, stderr: () => stderr };
     };
-    let released = false;
-    try {
+    /** A one-shot writer of this process holds the store while `during` runs. */
+    const holding = async (during: () => Promise<void>): Promise<void> => {
+      const holder = EvidenceStore.open(db);
+      try {
+        holder.beginSession({ interval: null });
+        holder.appendSnapshot(changingSequence()[0]!.snapshot);
+        await during();
+      } finally {
+        holder.close();
+      }
+    };
+    await holding(async () => {
       const impatient = runCli(['--once', '--lock-wait', '0', '--no-hash-binaries', '--db', db, '--csv', csv], { cwd: dir });
       expect(impatient.status, impatient.stderr).toBe(3);
       expect(impatient.stderr).toContain(`in use by pid ${process.pid}`);
       expect(impatient.stderr).toContain('a one-shot capture');
       expect(impatient.stderr).not.toContain('waiting');
-
-      const once = start(['--once']);
-      const loop = start(['--interval', '0.2']);
-      await Promise.all([once.waiting, loop.waiting]);
+    });
+    // --once: waits, and captures once the holder lets go.
+    let once: ReturnType<typeof start> | undefined;
+    await holding(async () => {
+      once = start(['--once']);
+      await once.waiting;
       expect(once.stderr()).toContain(`netmon: note: the evidence store ${db} is in use by pid ${process.pid} (since `);
       expect(once.stderr()).toContain('a one-shot capture; waiting for it to finish, up to 60 s');
-      holder.close();
-      released = true;
-      expect(await once.exited, once.stderr()).toBe(0);
-      expect(once.stderr()).toMatch(/snapshot \d+ in /);
-      // The loop got the store after the --once (or before it) and captures; SIGTERM ends it.
-      const until = Date.now() + 20_000;
-      while (!/stopped|snapshot \d+/.test(loop.stderr()) && runCli(['snapshots', '--db', db, '--output', 'json'], { cwd: dir }).stdout.split('"id"').length < 4 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-      loop.child.kill('SIGTERM');
-      expect(await loop.exited, loop.stderr()).toBe(0);
-      expect(loop.stderr()).toMatch(/stopped after [1-9]\d* captures?/);
-    } finally {
-      if (!released) holder.close();
-    }
+    });
+    expect(await once!.exited, once!.stderr()).toBe(0);
+    expect(once!.stderr()).toMatch(/snapshot \d+ in /);
+    // --interval: the same, then captures until SIGTERM.
+    let loop: ReturnType<typeof start> | undefined;
+    await holding(async () => {
+      loop = start(['--interval', '0.2']);
+      await loop.waiting;
+    });
+    const count = () => (JSON.parse(runCli(['snapshots', '--db', db, '--output', 'json'], { cwd: dir }).stdout) as { snapshots: unknown[] }).snapshots.length;
+    const stored = count();
+    const until = Date.now() + 20_000;
+    while (count() <= stored && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    loop!.child.kill('SIGTERM');
+    expect(await loop!.exited, loop!.stderr()).toBe(0);
+    expect(loop!.stderr()).toMatch(/stopped after [1-9]\d* captures?/);
     expect(runCli(['verify-store', '--db', db], { cwd: dir }).status).toBe(0);
   });
 
