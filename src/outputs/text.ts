@@ -81,12 +81,9 @@ export function renderLeftOutLine(snapshot: Snapshot): string | null {
   if (!includeEphemeral && !listeningOnly && !filtered) {
     return `left out: ${count(left, 'listener')} on ephemeral ports${range ? ` ${range[0]}-${range[1]}` : ''} (--include-ephemeral keeps them)`;
   }
-  const why = [
-    ...(includeEphemeral ? [] : ['listeners on ephemeral ports']),
-    ...(listeningOnly ? ['--listening-only'] : []),
-    ...(filtered ? ['the filters'] : []),
-  ];
-  return `left out by the selection: ${count(left, 'socket')} of ${read} read${why.length ? ` (${why.join(', ')})` : ''}`;
+  // Which rule dropped which socket is not recorded: the line names the rules that were in force.
+  const rules = [...(filtered ? ['the filters'] : []), ...(listeningOnly ? ['--listening-only'] : []), ...(includeEphemeral ? [] : ['the ephemeral-port rule'])];
+  return `left out: ${count(left, 'socket')} of ${read} read, by ${rules.length > 0 ? rules.join(' or ') : 'the selection'}`;
 }
 
 /**

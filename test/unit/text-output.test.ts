@@ -336,9 +336,9 @@ describe('the left-out line', () => {
   it('says what else of the selection left sockets out, and nothing when it kept them all', () => {
     const base = makeSnapshot({ sockets: [makeSocket()] });
     const filtered = read({ ...base, selection: { ...base.selection, filters: { filter: [':22'] } } }, 10);
-    expect(renderLeftOutLine(filtered)).toBe('left out by the selection: 9 sockets of 10 read (listeners on ephemeral ports, the filters)');
+    expect(renderLeftOutLine(filtered)).toBe('left out: 9 sockets of 10 read, by the filters or the ephemeral-port rule');
     const kept = read({ ...base, selection: { ...base.selection, includeEphemeral: true, filters: { process: ['sshd'] } } }, 2);
-    expect(renderLeftOutLine(kept)).toBe('left out by the selection: 1 socket of 2 read (the filters)');
+    expect(renderLeftOutLine(kept)).toBe('left out: 1 socket of 2 read, by the filters');
     expect(renderLeftOutLine(read(base, 1))).toBeNull();
     expect(renderText(read(base, 1))).not.toContain('left out');
   });
