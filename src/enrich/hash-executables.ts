@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { constants } from 'node:os';
 import { errnoName, loadNativeProcScan, type NativeProcScan } from '../collect/native-procscan.js';
+import { seconds } from '../model/format.js';
 import type { ExecutableHashes, ExecutableIdentity } from '../model/types.js';
 import { loadBlake3, type Blake3Implementation } from './blake3.js';
 
@@ -149,11 +150,6 @@ class DeadlineHashFs implements HashFs {
 
 function stats(values: BigInt64Array): FileIdentityStats {
   return { dev: values[0]!, ino: values[1]!, size: values[2]!, mtimeNs: values[3]!, ctimeNs: values[4]! };
-}
-
-/** "10 s", "0.5 s". */
-export function seconds(ms: number): string {
-  return `${Number((ms / 1000).toFixed(3))} s`;
 }
 
 export function identityOf(st: FileIdentityStats): ExecutableIdentity {

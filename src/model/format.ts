@@ -44,3 +44,8 @@ export function duration(seconds: number): string {
   if (h > 0) return `${h}h ${m}m`;
   return `${m}m ${s % 60}s`;
 }
+
+/** Milliseconds as exact seconds: 10000 -> "10 s", 250 -> "0.25 s". Pure. */
+export function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))} s`;
+}

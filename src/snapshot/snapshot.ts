@@ -2,14 +2,14 @@ import { platformCollector } from '../collect/index.js';
 import type { PlatformCollector } from '../collect/collector.js';
 import { attributeSocket } from '../enrich/attribute.js';
 import { loadBlake3 } from '../enrich/blake3.js';
-import { deadlineHashFs, MemoryHashCache, seconds, type HashCache, type HashFs } from '../enrich/hash-executables.js';
+import { deadlineHashFs, MemoryHashCache, type HashCache, type HashFs } from '../enrich/hash-executables.js';
 import { hashExecutables, readProcesses, type HashStats } from '../enrich/read-processes.js';
 import { ConfigError } from '../errors.js';
 import { compileFilters } from '../filter/compile-filters.js';
 import { isListeningState, type Family, type FilterSpec, type NamespaceRecord, type RawSocket, type Snapshot, type SnapshotWarning, type SocketOwner, type SocketRecord } from '../model/types.js';
 import { NETMON_VERSION } from '../version.js';
 import { createSnapshot } from './create-snapshot.js';
-import { count } from '../model/format.js';
+import { count, seconds } from '../model/format.js';
 
 /** Options of `snapshot()`. Every field is optional; the defaults take a full inventory. */
 export interface SnapshotOptions {
