@@ -13,9 +13,9 @@
  *
  * deadlineOpen(path: string, timeoutMs: number, label?: string) -> fd | -errno
  * deadlineStat(path: string, timeoutMs: number, label?: string) -> BigInt64Array [dev, ino, size, mtimeNs, ctimeNs] | -errno
- * deadlineStatMany(paths: string[], timeoutMs: number) -> (that or -errno)[], one hand-over for all
- * deadlineStatEach(paths: string[], timeoutMs: number) -> the same, every file on a thread of its own
  * deadlineFstat(fd: number, timeoutMs: number, label?: string) -> the same for an open file
+ * deadlineStatMany(paths: string[], timeoutMs: number) -> (BigInt64Array | -errno)[], one hand-over for all
+ * deadlineStatEach(paths: string[], timeoutMs: number) -> the same, every file on a thread of its own
  * deadlineRead(fd: number, buffer: Uint8Array, timeoutMs: number, label?: string) -> bytes read | -errno
  * deadlineClose(fd: number, timeoutMs: number, label?: string) -> 0 | -errno
  * deadlinePending() -> string[]   labels of abandoned calls that have not returned yet
