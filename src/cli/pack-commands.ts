@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { diffSnapshots } from '../diff/diff-snapshots.js';
 import { ConfigError, describeErrno, ExitError, StoreError, VerificationError } from '../errors.js';
@@ -114,9 +115,26 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   // Reserved now: the signed PDF names its pack directory.
   const dir = reservePackDir(join(flags.out, `${host}-${(flags.change ?? (flags.from !== undefined ? 'period' : 'window')).replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp(generatedAt)}`));
   let written = false;
+  // Ctrl-C (or SIGTERM, SIGHUP) while the pack is made stops the report before it writes the
+  // pack, and leaves no empty pack directory behind (the default action would kill the process
+  // and leave it). Heard between steps: a signal during writePack(), which is synchronous, comes
+  // after the pack is complete, and the pack stays.
+  let stopping: NodeJS.Signals | null = null;
+  const interrupted = (signal: NodeJS.Signals): void => {
+    stopping ??= signal;
+  };
+  const stopIfAsked = async (): Promise<void> => {
+    await new Promise((resolve) => setImmediate(resolve));
+    if (stopping === null) return;
+    io.stderr(`netmon: report: ${stopping}: stopped before writing the pack; nothing was written\n`);
+    throw new ExitError(128 + (osConstants.signals[stopping] ?? 0));
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, interrupted);
   try {
     const files: { name: string; content: Buffer }[] = [];
     if (pdfIdentity) {
+      await stopIfAsked();
       progress(`rendering and signing report.pdf (${count(findings.length, 'finding')})`);
       const blocks = reportBlocks({
         packId: basename(dir),
@@ -140,6 +158,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         throw new ConfigError('E_PDF_SIGN', `cannot sign report.pdf: ${error instanceof Error ? error.message : String(error)}`, { hint: flags.signP12 ? 'check --sign-p12 and its passphrase' : 'recreate the keys with `netmon keygen --keys NEWDIR`' });
       }
     }
+    await stopIfAsked();
     progress('writing the evidence files and the signed manifest');
     const manifest = writePack(dir, {
       files: [
@@ -174,6 +193,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
     io.stdout(`${dir}\n`);
     io.stderr(`netmon: evidence pack with ${count(findings.length, 'finding')} and ${count(manifest.files.length + 3, 'file')} written to ${dir}; signed by ${signer.fingerprint.slice(0, 16)}…\n`);
   } finally {
+    for (const s of signals) process.off(s, interrupted);
     if (!written) releasePackDir(dir);
   }
 }

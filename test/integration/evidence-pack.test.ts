@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { EvidenceStore } from '../../src/store/evidence-store.js';
 import { isoWithOffset } from '../../src/outputs/time.js';
 import { CLI, HOLDER, haveCommand, isRoot, runCli, skipWithReason, startJsonProcess, stop } from '../helpers/processes.js';
 import { opensslIdentity } from '../helpers/identities.js';
+import { manyProcesses, manySockets, snapshotOf } from '../helpers/store-fixtures.js';
 
 const skip = skipWithReason(!haveCommand('openssl') || !haveCommand('sha256sum'), 'evidence pack tests: need openssl and sha256sum');
 const dir = mkdtempSync(join(tmpdir(), 'netmon-pack-'));
@@ -324,6 +325,29 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     } finally {
       spawnSync('umount', [small]);
     }
+  });
+
+  it('Ctrl-C while the pack is made stops the report (exit 130) and leaves no pack directory behind', async () => {
+    // A window of 8,000 sockets: rendering the PDF takes long enough to be interrupted.
+    const big = join(dir, 'big.db');
+    const store = EvidenceStore.open(big);
+    store.beginSession({ interval: null });
+    const processes = manyProcesses(20);
+    store.appendSnapshot(snapshotOf({ sockets: manySockets(8000, 20), processes, takenAt: new Date(Date.now() - 60_000) }));
+    store.appendSnapshot(snapshotOf({ sockets: manySockets(8001, 20), processes, takenAt: new Date() }));
+    store.close();
+    const out = join(dir, 'interrupted');
+    mkdirSync(out);
+    const child = spawn(process.execPath, [CLI, 'report', '--db', big, '--pre', 'first', '--post', 'latest', '--out', out], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // Interrupted as soon as the pack's directory is reserved.
+    while (readdirSync(out).length === 0 && child.exitCode === null) await new Promise((resolve) => setTimeout(resolve, 2));
+    child.kill('SIGINT');
+    expect(await exited, stderr).toBe(130);
+    expect(stderr).toContain('netmon: report: SIGINT: stopped before writing the pack; nothing was written');
+    expect(readdirSync(out)).toEqual([]);
   });
 
   it('--no-pdf leaves report.pdf and the certificate out; the pack still verifies', () => {
