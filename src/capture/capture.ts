@@ -435,7 +435,7 @@ export async function captureOnce(options: CaptureOptions, onWait?: (error: unkn
 export const ONCE_STORE_WAIT_MS = 60_000;
 
 /** Whether a failure is a lock that lets go by itself: SQLite's busy lock, or another one-shot capture's writer lock. */
-export function passingLock(error: unknown): boolean {
+function passingLock(error: unknown): boolean {
   return storeBusy(error) || (error instanceof StoreBusyError && error.oneShot);
 }
 
@@ -470,7 +470,7 @@ export interface IntervalOptions {
   onTick(result: TickResult): void;
   /** A tick that failed; the loop goes on unless this throws. */
   onError?(error: unknown): void;
-  /** The store is held by another netmon --once: the loop waits for it (up to ONCE_STORE_WAIT_MS). */
+  /** The store is held by another netmon --once: the loop waits for it (up to CaptureOptions.lockWaitMs). */
   onWait?(error: unknown): void;
   /** Clock and sleep, replaceable for tests. */
   now?: () => number;
