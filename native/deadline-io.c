@@ -12,9 +12,8 @@
  * exit() is never held up by one; the kernel ends them with the process.
  *
  * deadlineOpen(path: string, timeoutMs: number, label?: string) -> fd | -errno
- * deadlineStat(path: string, timeoutMs: number, label?: string) -> BigInt64Array [dev, ino, size, mtimeNs, ctimeNs] | -errno
- * deadlineFstat(fd: number, timeoutMs: number, label?: string) -> the same for an open file
- * deadlineStatMany(paths: string[], timeoutMs: number) -> (BigInt64Array | -errno)[], one hand-over for all
+ * deadlineFstat(fd: number, timeoutMs: number, label?: string) -> BigInt64Array [dev, ino, size, mtimeNs, ctimeNs] | -errno
+ * deadlineStatMany(paths: string[], timeoutMs: number) -> (that of stat() | -errno)[], one hand-over for all
  * deadlineStatEach(paths: string[], timeoutMs: number) -> the same, every file on a thread of its own
  * deadlineRead(fd: number, buffer: Uint8Array, timeoutMs: number, label?: string) -> bytes read | -errno
  * deadlineClose(fd: number, timeoutMs: number, label?: string) -> 0 | -errno
@@ -48,7 +47,7 @@ enum { JOB_RUNNING, JOB_DONE, JOB_ABANDONED };
 typedef struct job {
   int op;
   int state;
-  char *path;  /* OP_OPEN, OP_STAT */
+  char *path;  /* OP_OPEN, OP_STAT (deadlineStatEach) */
   char *label; /* what the caller called it, for deadlinePending() */
   int fd;
   size_t len;
@@ -352,13 +351,6 @@ static napi_value stat_values(napi_env env, const struct stat *st) {
   return out;
 }
 
-/* The status of a finished stat job, which it frees. */
-static napi_value stat_result(napi_env env, job_t *j) {
-  napi_value out = stat_values(env, &j->st);
-  free_job(j);
-  return out;
-}
-
 /* Runs a job whose result is a number (a descriptor, 0): that, or -errno. */
 static napi_value number_call(napi_env env, job_t *j, double timeout) {
   long r = call(j, timeout, NULL);
@@ -366,30 +358,11 @@ static napi_value number_call(napi_env env, job_t *j, double timeout) {
   return number(env, (double)r);
 }
 
-/* Runs a stat or fstat job: the file's status, or -errno. */
-static napi_value stat_call(napi_env env, job_t *j, double timeout) {
-  long r = call(j, timeout, NULL);
-  if (r == -ETIMEDOUT) return number(env, (double)r);
-  if (r < 0) {
-    free_job(j);
-    return number(env, (double)r);
-  }
-  return stat_result(env, j);
-}
-
 static napi_value deadline_open(napi_env env, napi_callback_info info) {
   double timeout = 0;
   int thrown;
   job_t *j = path_job(env, info, OP_OPEN, &timeout, &thrown, "deadlineOpen expects (path: string, timeoutMs: number, label?: string)");
   return j ? number_call(env, j, timeout) : thrown ? NULL : number(env, -ENOMEM);
-}
-
-static napi_value deadline_stat(napi_env env, napi_callback_info info) {
-  double timeout = 0;
-  int thrown;
-  job_t *j = path_job(env, info, OP_STAT, &timeout, &thrown, "deadlineStat expects (path: string, timeoutMs: number, label?: string)");
-  if (!j) return thrown ? NULL : number(env, -ENOMEM);
-  return stat_call(env, j, timeout);
 }
 
 static int fd_and_timeout(napi_env env, napi_value fdv, napi_value tv, int *fd, double *timeout) {
@@ -416,7 +389,11 @@ static napi_value deadline_fstat(napi_env env, napi_callback_info info) {
   int thrown;
   job_t *j = fd_job(env, info, OP_FSTAT, &timeout, &thrown, "deadlineFstat expects (fd: number, timeoutMs: number, label?: string)");
   if (!j) return thrown ? NULL : number(env, -ENOMEM);
-  return stat_call(env, j, timeout);
+  long r = call(j, timeout, NULL);
+  if (r == -ETIMEDOUT) return number(env, (double)r); /* an abandoned job is its worker's to free */
+  napi_value out = r < 0 ? number(env, (double)r) : stat_values(env, &j->st);
+  free_job(j);
+  return out;
 }
 
 static napi_value deadline_read(napi_env env, napi_callback_info info) {
@@ -629,7 +606,6 @@ void deadline_io_init(napi_env env, napi_value exports) {
     napi_callback fn;
   } fns[] = {
       {"deadlineOpen", deadline_open},
-      {"deadlineStat", deadline_stat},
       {"deadlineStatMany", deadline_stat_many},
       {"deadlineStatEach", deadline_stat_each},
       {"deadlineFstat", deadline_fstat},

@@ -139,27 +139,19 @@ export interface CaptureFlags extends CollectFlags {
   lockWait?: number;
 }
 
-/** A parser of seconds from 0.1 to 86400 for the option `example` shows ("--interval 10"). */
-function secondsParser(what: string, example: string): (value: string) => number {
+/** A parser of seconds from `min` (0.1, or 0: do not wait) to 86400 for the option `example` shows ("--interval 10"). */
+function secondsParser(what: string, example: string, min = 0.1): (value: string) => number {
   return (value) => {
     const n = Number(value);
-    if (!/^\d+(\.\d+)?$/.test(value.trim()) || !Number.isFinite(n) || n < 0.1 || n > 86400) {
-      throw new InvalidArgumentError(`give the ${what} in seconds, from 0.1 to 86400 (e.g. ${example})`);
+    if (!/^\d+(\.\d+)?$/.test(value.trim()) || !Number.isFinite(n) || n < min || n > 86400) {
+      throw new InvalidArgumentError(`give the ${what} in seconds, from ${min === 0 ? '0 (fail at once)' : min} to 86400 (e.g. ${example})`);
     }
     return n;
   };
 }
 
 const parseSeconds = secondsParser('interval', '--interval 10');
-
-/** Seconds from 0 (do not wait) to 86400. */
-function parseWait(value: string): number {
-  const n = Number(value);
-  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !Number.isFinite(n) || n > 86400) {
-    throw new InvalidArgumentError('give the wait in seconds, from 0 (fail at once) to 86400 (e.g. --lock-wait 120)');
-  }
-  return n;
-}
+const parseWait = secondsParser('wait', '--lock-wait 120', 0);
 
 const LOCK_WAIT_HELP = 'seconds to wait for a store another netmon --once or a prune holds (default 60; 0: fail at once)';
 

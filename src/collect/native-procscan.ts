@@ -33,16 +33,17 @@ export interface NativeProcScan {
    * deadlinePending() (default: the path).
    */
   deadlineOpen(path: string, timeoutMs: number, label?: string): number;
-  /** [dev, ino, size, mtimeNs, ctimeNs] of the file `path` names (links followed), or -errno. */
-  deadlineStat(path: string, timeoutMs: number, label?: string): BigInt64Array | number;
+  /** [dev, ino, size, mtimeNs, ctimeNs] of an open file, or -errno. */
   deadlineFstat(fd: number, timeoutMs: number, label?: string): BigInt64Array | number;
   /**
-   * deadlineStat of each path, in order, in one hand-over to the addon's thread (the deadline
-   * applies to each file). When one misses it, its entry is -ETIMEDOUT and those after it -EAGAIN.
+   * The status of each file the paths name (links followed; as deadlineFstat gives it, or
+   * -errno), in order, in one hand-over to the addon's thread (the deadline applies to each
+   * file). When one misses it, its entry is -ETIMEDOUT and those after it -EAGAIN. A call that
+   * misses its deadline is named by its path in deadlinePending().
    */
   deadlineStatMany(paths: string[], timeoutMs: number): (BigInt64Array | number)[];
   /**
-   * deadlineStat of every path at once, each on a thread of its own, within one deadline: files
+   * The same as deadlineStatMany, but every path at once, each on a thread of its own, within one deadline: files
    * on a file system that does not answer cost one deadline together. -EAGAIN: not started (the
    * limit of waiting calls).
    */

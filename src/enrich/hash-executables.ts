@@ -47,9 +47,7 @@ export interface HashFs {
   fstatSync(fd: number, options: { bigint: true }): FileIdentityStats;
   readSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: null): number;
   closeSync(fd: number): void;
-  /** The status of the file `path` names: when present, a cached file costs one call. */
-  statSync?(path: string, options: { bigint: true }): FileIdentityStats;
-  /** statSync of each path, each failure as its error: one call for many files. */
+  /** The status of each file the paths name (links followed), each failure as its error: one call for many files. */
   statMany?(paths: string[]): (FileIdentityStats | Error)[];
   /** Paths whose calls missed their deadline and have not returned yet (see deadlineHashFs). */
   pending?(): string[];
@@ -84,10 +82,6 @@ class DeadlineHashFs implements HashFs {
     this.abandoned.delete(fd);
     this.paths.set(fd, path);
     return fd;
-  }
-
-  statSync(path: string): FileIdentityStats {
-    return stats(this.check(this.native.deadlineStat(path, this.timeoutMs, path), 'stat', path));
   }
 
   /**
@@ -178,12 +172,6 @@ export function hashFile(
   blake3: Blake3Implementation | (() => Blake3Implementation) = () => loadBlake3(),
   fsImpl: HashFs = fs,
 ): HashFileResult {
-  if (fsImpl.statSync) {
-    // A file hashed before costs one call. (What is read below is judged by its own descriptor.)
-    const identity = identityOf(fsImpl.statSync(path, { bigint: true }));
-    const hit = cache.get(identity);
-    if (hit) return { identity, hashes: hit, cached: true };
-  }
   const fd = fsImpl.openSync(path, 'r');
   try {
     const identity = identityOf(fsImpl.fstatSync(fd, { bigint: true }));

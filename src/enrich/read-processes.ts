@@ -89,9 +89,7 @@ export function hashExecutables(
   for (const { proc, path } of todo) {
     onFile?.(done++);
     if (pending.has(path)) {
-      stats.failed++;
-      stats.unanswered.push({ pid: proc.pid, executable: proc.executable });
-      proc.issues.push({ field: 'hash', reason: 'io-error', detail: `not hashed: an earlier read of ${path} has not returned yet (its file system does not answer)` });
+      fail(proc, path, Object.assign(new Error(`an earlier read of ${path} has not returned yet (its file system does not answer)`), { code: 'ETIMEDOUT' }));
       continue;
     }
     const identity = known.get(path);

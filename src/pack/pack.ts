@@ -45,12 +45,6 @@ export function releasePackDir(dir: string): void {
   }
 }
 
-/**
- * Write a pack into the empty directory reservePackDir() made: the data files, VERIFY.md and the
- * signer's public key, then manifest.json (every one of them with size and SHA-256), manifest.sig
- * (Ed25519 over manifest.json) and SHA256SUMS (every file, for `sha256sum -c`). No file is ever
- * written over another.
- */
 /** Write a new file and flush it to disk before returning. */
 function writeDurable(path: string, bytes: Buffer): void {
   const fd = openSync(path, 'wx', EVIDENCE_FILE_MODE);
@@ -73,11 +67,14 @@ function syncDirectory(dir: string): void {
 }
 
 /**
- * Write a pack into `dir`, the empty directory reservePackDir() made, and sign its manifest. The
- * files are written and flushed in a hidden staging directory beside it, which then takes the
- * reserved name in one rename: a report that fails (a full disk) or is killed never leaves a
- * directory under the pack's name that holds part of a pack. What a killed report leaves is that
- * staging directory (`.NAME.partial`) and the empty reserved one.
+ * Write a pack into `dir`, the empty directory reservePackDir() made, and sign its manifest: the
+ * data files, VERIFY.md and the signer's public key, then manifest.json (every one of them with
+ * size and SHA-256), manifest.sig (Ed25519 over manifest.json) and SHA256SUMS (every file, for
+ * `sha256sum -c`); no file is ever written over another. They are written and flushed in a
+ * hidden staging directory beside `dir`, which then takes the reserved name in one rename: a
+ * report that fails (a full disk) or is killed never leaves a directory under the pack's name
+ * that holds part of a pack. What a killed report leaves is that staging directory
+ * (`.NAME.partial`) and the empty reserved one.
  */
 export function writePack(dir: string, content: PackContent): Manifest {
   const staging = join(dirname(dir), `.${basename(dir)}.partial`);

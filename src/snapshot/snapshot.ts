@@ -2,7 +2,7 @@ import { platformCollector } from '../collect/index.js';
 import type { PlatformCollector } from '../collect/collector.js';
 import { attributeSocket } from '../enrich/attribute.js';
 import { loadBlake3 } from '../enrich/blake3.js';
-import { deadlineHashFs, MemoryHashCache, type HashCache, type HashFs } from '../enrich/hash-executables.js';
+import { deadlineHashFs, MemoryHashCache, type HashCache } from '../enrich/hash-executables.js';
 import { hashExecutables, readProcesses, type HashStats } from '../enrich/read-processes.js';
 import { ConfigError } from '../errors.js';
 import { compileFilters } from '../filter/compile-filters.js';
@@ -69,13 +69,6 @@ function toRecord(raw: RawSocket, netns: number, listening: boolean, owners: Soc
 
 /** The default deadline of one call reading an executable (see SnapshotOptions.hashTimeoutMs). */
 export const DEFAULT_HASH_TIMEOUT_MS = 10_000;
-
-/** One deadline file system per deadline: it remembers which of its calls never returned. */
-const deadlineFileSystems = new Map<number, HashFs | null>();
-function deadlineFs(timeoutMs: number): HashFs | undefined {
-  if (!deadlineFileSystems.has(timeoutMs)) deadlineFileSystems.set(timeoutMs, deadlineHashFs(timeoutMs));
-  return deadlineFileSystems.get(timeoutMs) ?? undefined;
-}
 
 /** Executables hashed between two turns of the event loop. */
 const HASH_SLICE = 16;
@@ -194,7 +187,8 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
       const blake3 = (): ReturnType<typeof loadBlake3> => (implementation ??= loadBlake3(options.blake3));
       const stats = { failed: 0, unanswered: [] as HashStats['unanswered'] };
       const timeoutMs = options.hashTimeoutMs ?? DEFAULT_HASH_TIMEOUT_MS;
-      const fsImpl = deadlineFs(timeoutMs);
+      // The calls that never returned are the addon's to remember, across captures.
+      const fsImpl = deadlineHashFs(timeoutMs) ?? undefined;
       for (let first = 0; first < all.length; first += HASH_SLICE) {
         if (first > 0) await breathe();
         const slice = hashExecutables(collector, all.slice(first, first + HASH_SLICE), options.hashCache ?? defaultHashCache, blake3, onFile && ((done) => onFile(first + done)), fsImpl);

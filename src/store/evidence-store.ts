@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, constants, copyFileSync, existsSync, mkdtempSync, openSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { HashCache } from '../enrich/hash-executables.js';
@@ -9,7 +9,7 @@ import { count } from '../model/format.js';
 import { EVIDENCE_FILE_MODE, SNAPSHOT_SCHEMA_VERSION } from '../model/types.js';
 import { compareSockets } from '../snapshot/create-snapshot.js';
 import { changesDigest, GENESIS_HASH, itemDigest, recordHash, setDigest, SortedDigests } from './chain.js';
-import { openDatabase, openMemory, RowsBySeq, storeError, tableColumns, type Database, type Statement } from './sqlite.js';
+import { createNew, openDatabase, openMemory, RowsBySeq, storeError, tableColumns, type Database, type Statement } from './sqlite.js';
 import { isArrayBody, parseSocketBody, socketBody } from './socket-body.js';
 
 /** Schema version this build writes (PRAGMA user_version). */
@@ -791,8 +791,8 @@ export class EvidenceStore {
     let copy: string | null = null;
     for (const target of targets) {
       try {
-        // A new file only (O_EXCL follows no link): never one someone placed under that name.
-        closeSync(openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, EVIDENCE_FILE_MODE));
+        // A new file only: never one someone placed under that name.
+        createNew(target, EVIDENCE_FILE_MODE);
         await this.db.backup(target);
         copy = target;
         break;

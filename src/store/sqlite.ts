@@ -171,10 +171,15 @@ export function storeError(error: unknown, path: string, doing: string): StoreEr
  */
 export function createEmpty(path: string, mode: number): void {
   try {
-    closeSync(openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode));
+    createNew(path, mode);
   } catch {
     // exists already, or cannot be created: SQLite's open says which
   }
+}
+
+/** Create an empty file, only a new one: O_EXCL follows no link and fails on any existing name. Throws the errno error. */
+export function createNew(path: string, mode: number): void {
+  closeSync(openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode));
 }
 
 /**

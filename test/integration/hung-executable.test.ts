@@ -132,7 +132,7 @@ describe.skipIf(skip)('an executable on a file system that does not answer', () 
       expect(each[2]).toBe(-ETIMEDOUT);
       expect(native!.deadlinePending()).toEqual(expect.arrayContaining([join(mnt, 'absent-a'), join(mnt, 'absent-b')]));
       const results: number[] = [];
-      for (let i = 0; i < 20; i++) results.push(native!.deadlineStat(join(mnt, `absent-${i}`), 50, `stuck stat ${i}`) as number);
+      for (let i = 0; i < 20; i++) results.push(native!.deadlineStatMany([join(mnt, `absent-${i}`)], 50)[0] as number);
       const waiting = native!.deadlinePending().length;
       expect(waiting).toBe(16);
       expect(results.filter((r) => r === -ETIMEDOUT).length).toBe(16 - 4);
