@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { once } from 'node:events';
 import { closeSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { errnoCode, NetmonError } from '../errors.js';
@@ -42,6 +43,9 @@ function terminalColumns(): { columns?: number } {
 // On a terminal, a progress line that any other output clears first.
 const io = withProgressLine({
   stdout: (text) => void process.stdout.write(text),
+  drain: async () => {
+    if (process.stdout.writableNeedDrain) await once(process.stdout, 'drain');
+  },
   stderr: (text) => void process.stderr.write(text),
   ...terminalColumns(),
   stderrIsTTY: process.stderr.isTTY === true,

@@ -27,6 +27,12 @@ export interface CliIo {
    * `withProgressLine` adds it. Commands pass progress callbacks to the library only when it is.
    */
   progress?: (text: string | null) => void;
+  /**
+   * Resolves when stdout can take more without netmon holding it in memory (a pipe's reader, such
+   * as a pager, has caught up); rejects when stdout failed. Long listings await it between pages.
+   * Absent: nothing waits.
+   */
+  drain?: () => Promise<void>;
 }
 
 export type OutputFormat = 'text' | 'json' | 'ecs';

@@ -4,7 +4,7 @@ import { clockStepWords, count, duration, gapReason, percent } from '../model/fo
 import { isoWithOffset } from '../outputs/time.js';
 import { parseIsoTime } from '../model/iso-time.js';
 import { printable, truncateEnd } from '../outputs/sanitize.js';
-import { EvidenceStore, type RetentionRecord, type SnapshotQuery } from '../store/evidence-store.js';
+import { EvidenceStore, type RetentionRecord, type SnapshotQuery, type SnapshotSummary } from '../store/evidence-store.js';
 import { printSnapshot, progressLine, type CliIo, type OutputFormat } from './program.js';
 
 function openForReading(db: string): EvidenceStore {
@@ -46,10 +46,17 @@ function snapshotsQuery(flags: SnapshotsFlags, now: Date): SnapshotQuery {
   return query;
 }
 
+/** One line of a plain table: cells padded to their column's width, two spaces apart. */
+function tableLine(widths: number[], rightAligned: (column: number) => boolean): (cells: string[]) => string {
+  return (cells) => cells.map((c, i) => (rightAligned(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+}
+
 /** A plain table: a header line, then one line per row, columns as wide as their widest cell, two spaces apart. */
 function columns(header: string[], rows: string[][], rightAligned: (column: number) => boolean): string {
-  const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), h.length));
-  const line = (cells: string[]) => cells.map((c, i) => (rightAligned(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = tableLine(
+    header.map((h, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), h.length)),
+    rightAligned,
+  );
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
 }
 
@@ -112,31 +119,77 @@ export function listGaps(flags: GapsFlags, io: CliIo): void {
   }
 }
 
-/** `netmon snapshots` */
-export function listSnapshots(flags: SnapshotsFlags, io: CliIo): void {
+/** Snapshots per page of `netmon snapshots`: one query and one write each. */
+const SNAPSHOTS_PAGE = 2000;
+
+/**
+ * `netmon snapshots`. A store of 10-second captures holds 3 million snapshots a year, so the list
+ * is never held whole: the extent of the selection (count, ids, distinct tags) sizes the table's
+ * columns, then the snapshots are read and written a page at a time, waiting between pages while
+ * a slow reader (a pager) has not taken the last one. Snapshots captured meanwhile are left out;
+ * any a prune removes meanwhile are not listed.
+ */
+export async function listSnapshots(flags: SnapshotsFlags, io: CliIo): Promise<void> {
   const query = snapshotsQuery(flags, new Date());
   const store = openForReading(flags.db);
   try {
-    const selected = store.listSnapshots(query);
-    // --last picks the newest; they are listed oldest first like the rest.
-    const list = query.newestFirst ? selected.reverse() : selected;
-    const filtered = Object.keys(query).length > 0;
+    const extent = store.snapshotsExtent(query);
+    // --last picks the newest N; they are listed oldest first like the rest, from the first of them.
+    const { newestFirst: _newest, limit: _limit, ...selection } = query;
+    const eachPage = async (write: (page: SnapshotSummary[]) => void): Promise<void> => {
+      if (extent.firstId === null || extent.lastId === null) return;
+      for (let from = extent.firstId; from <= extent.lastId; ) {
+        const page = store.listSnapshots({ ...selection, idFrom: from, idTo: extent.lastId, limit: SNAPSHOTS_PAGE });
+        if (page.length === 0) return;
+        write(page);
+        await io.drain?.();
+        from = page[page.length - 1]!.id + 1;
+      }
+    };
     if (flags.output === 'json') {
-      io.stdout(`${JSON.stringify({ store: flags.db, snapshots: list }, null, 2)}\n`);
+      // The text JSON.stringify({ store, snapshots }, null, 2) would make, one page at a time.
+      io.stdout(`{\n  "store": ${JSON.stringify(flags.db)},\n  "snapshots": [`);
+      let any = false;
+      await eachPage((page) => {
+        io.stdout(page.map((s) => `${any || s !== page[0] ? ',' : ''}\n    ${JSON.stringify(s, null, 2).replaceAll('\n', '\n    ')}`).join(''));
+        any = true;
+      });
+      io.stdout(`${any ? '\n  ' : ''}]\n}\n`);
       return;
     }
-    const rows = list.map((s) => [
-      String(s.id),
-      isoWithOffset(new Date(s.takenAt)),
-      // Long tags are cut (with an ellipsis) so one cannot widen every line; JSON keeps them whole.
-      truncateEnd(printable(s.host), TAG_WIDTH),
-      truncateEnd(printable(s.label ?? ''), TAG_WIDTH),
-      truncateEnd(printable(s.change ?? ''), TAG_WIDTH),
-      String(s.sockets),
-      percent(s.coverage),
-    ]);
-    io.stdout(columns(['ID', 'TAKEN AT', 'HOST', 'LABEL', 'CHANGE', 'SOCKETS', 'COVERAGE'], rows, (i) => i === 0 || i >= 5));
-    io.stderr(filtered ? `netmon: ${list.length} of ${count(store.countSnapshots(), 'snapshot')} in ${flags.db} selected\n` : `netmon: ${count(list.length, 'snapshot')} in ${flags.db}\n`);
+    // Long tags are cut (with an ellipsis) so one cannot widen every line; JSON keeps them whole.
+    const tag = (value: string | null): string => truncateEnd(printable(value ?? ''), TAG_WIDTH);
+    const header = ['ID', 'TAKEN AT', 'HOST', 'LABEL', 'CHANGE', 'SOCKETS', 'COVERAGE'];
+    const some = extent.count > 0;
+    const widest = (column: number, cells: string[]): number => cells.reduce((w, c) => Math.max(w, c.length), header[column]!.length);
+    const line = tableLine(
+      [
+        widest(0, [String(extent.lastId ?? '')]),
+        // An ISO time with its offset is always as long; 100.0% is the widest coverage.
+        widest(1, some ? [isoWithOffset(new Date(0))] : []),
+        widest(2, extent.hosts.map(tag)),
+        widest(3, extent.labels.map(tag)),
+        widest(4, extent.changes.map(tag)),
+        widest(5, [String(extent.maxSockets)]),
+        widest(6, some ? [percent(1)] : []),
+      ],
+      (i) => i === 0 || i >= 5,
+    );
+    io.stdout(`${line(header)}\n`);
+    await eachPage((page) => {
+      const cells = (s: SnapshotSummary): string[] => [
+        String(s.id),
+        isoWithOffset(new Date(s.takenAt)),
+        tag(s.host),
+        tag(s.label),
+        tag(s.change),
+        String(s.sockets),
+        percent(s.coverage),
+      ];
+      io.stdout(`${page.map((s) => line(cells(s))).join('\n')}\n`);
+    });
+    const filtered = Object.keys(query).length > 0;
+    io.stderr(filtered ? `netmon: ${extent.count} of ${count(store.countSnapshots(), 'snapshot')} in ${flags.db} selected\n` : `netmon: ${count(extent.count, 'snapshot')} in ${flags.db}\n`);
   } finally {
     store.close();
   }

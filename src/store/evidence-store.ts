@@ -155,10 +155,60 @@ export interface SnapshotQuery {
   from?: string;
   /** Taken at or before this time (same form). */
   to?: string;
+  /** Only snapshots with this id or a greater one. */
+  idFrom?: number;
+  /** Only snapshots with this id or a smaller one. */
+  idTo?: number;
   /** Newest first (by id); oldest first without it. */
   newestFirst?: boolean;
   /** At most this many. */
   limit?: number;
+}
+
+/**
+ * What a listing of a query's snapshots needs to know before it reads them a page at a time: how
+ * many there are, the first and last id, the most sockets one holds, and each distinct host,
+ * label and change ticket (to size the columns of a table without holding its rows).
+ */
+export interface SnapshotsExtent {
+  count: number;
+  /** Smallest and largest id; null for none. */
+  firstId: number | null;
+  lastId: number | null;
+  maxSockets: number;
+  hosts: string[];
+  labels: (string | null)[];
+  changes: (string | null)[];
+}
+
+/**
+ * The SQL that picks a query's snapshots (every column of the snapshots table), in the query's
+ * order, with its parameters: the one place a SnapshotQuery becomes SQL.
+ */
+function snapshotSelection(query: SnapshotQuery): { sql: string; params: (string | number)[] } {
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  const add = (clause: string, value: string | number | undefined): void => {
+    if (value === undefined) return;
+    where.push(clause);
+    params.push(value);
+  };
+  add('id = ?', query.id);
+  add('id < ?', query.idBelow);
+  add('id >= ?', query.idFrom);
+  add('id <= ?', query.idTo);
+  add('label = ?', query.label);
+  add('change_ticket = ?', query.change);
+  add('host = ?', query.host);
+  // taken_at is Date#toISOString() text, whose order is the order of time.
+  add('taken_at >= ?', query.from);
+  add('taken_at <= ?', query.to);
+  const sql =
+    'SELECT * FROM snapshots' +
+    (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
+    ` ORDER BY id${query.newestFirst ? ' DESC' : ''}` +
+    (query.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(query.limit))}`);
+  return { sql, params };
 }
 
 export interface AppendOptions {
@@ -1257,45 +1307,52 @@ export class EvidenceStore {
 
   /** Snapshots, oldest first (or newest first), all or those a query names. */
   listSnapshots(query: SnapshotQuery = {}): SnapshotSummary[] {
-    const where: string[] = [];
-    const params: (string | number)[] = [];
-    const add = (clause: string, value: string | number | undefined): void => {
-      if (value === undefined) return;
-      where.push(clause);
-      params.push(value);
-    };
-    add('id = ?', query.id);
-    add('id < ?', query.idBelow);
-    add('label = ?', query.label);
-    add('change_ticket = ?', query.change);
-    add('host = ?', query.host);
-    // taken_at is Date#toISOString() text, whose order is the order of time.
-    add('taken_at >= ?', query.from);
-    add('taken_at <= ?', query.to);
-    const sql =
+    const { sql, params } = snapshotSelection(query);
+    // Rows as arrays (raw): a long listing reads them about twice as fast as keyed objects.
+    const rows = this.stmt(
       // A snapshot's id is its record's position in the chain; the record holds its full coverage.
-      `SELECT id, taken_at, host, label, change_ticket, sockets, attributed, checkpoint, (SELECT json_extract(body, '$.snapshot.coverage.byReason."kernel-owned"') FROM records WHERE seq = snapshots.id) AS kernel_owned FROM snapshots` +
-      (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
-      ` ORDER BY id${query.newestFirst ? ' DESC' : ''}` +
-      (query.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(query.limit))}`);
-    return this.stmt(sql)
-      .all(...params)
-      .map((r) => {
-        const kernelOwned = Number(r.kernel_owned ?? 0);
-        const ownable = Number(r.sockets) - kernelOwned;
-        return {
-          id: Number(r.id),
-          takenAt: String(r.taken_at),
-          host: String(r.host),
-          label: r.label === null ? null : String(r.label),
-          change: r.change_ticket === null ? null : String(r.change_ticket),
-          sockets: Number(r.sockets),
-          attributed: Number(r.attributed),
-          kernelOwned,
-          coverage: ownable <= 0 ? 1 : Number(r.attributed) / ownable,
-          checkpoint: Number(r.checkpoint) === 1,
-        };
-      });
+      `SELECT id, taken_at, host, label, change_ticket, sockets, attributed, checkpoint, (SELECT json_extract(body, '$.snapshot.coverage.byReason."kernel-owned"') FROM records WHERE seq = sel.id) FROM (${sql}) AS sel ORDER BY id${query.newestFirst ? ' DESC' : ''}`,
+    )
+      .raw(true)
+      .all(...params) as unknown as unknown[][];
+    return rows.map(([id, takenAt, host, label, change, sockets, attributed, checkpoint, kernelOwnedValue]) => {
+      const kernelOwned = Number(kernelOwnedValue ?? 0);
+      const ownable = Number(sockets) - kernelOwned;
+      return {
+        id: Number(id),
+        takenAt: String(takenAt),
+        host: String(host),
+        label: label === null ? null : String(label),
+        change: change === null ? null : String(change),
+        sockets: Number(sockets),
+        attributed: Number(attributed),
+        kernelOwned,
+        coverage: ownable <= 0 ? 1 : Number(attributed) / ownable,
+        checkpoint: Number(checkpoint) === 1,
+      };
+    });
+  }
+
+  /**
+   * The extent of a query's snapshots (see SnapshotsExtent), in one read: aggregates and distinct
+   * tags in SQL, so a year of 10-second captures is never held in memory to list it.
+   */
+  snapshotsExtent(query: SnapshotQuery = {}): SnapshotsExtent {
+    const { sql, params } = snapshotSelection(query);
+    const nullable = (v: unknown): string | null => (v === null ? null : String(v));
+    return this.reading(() => {
+      const totals = this.stmt(`SELECT count(*) AS n, min(id) AS first, max(id) AS last, max(sockets) AS sockets FROM (${sql})`).get(...params)!;
+      const distinct = (column: string): unknown[] => this.stmt(`SELECT DISTINCT ${column} FROM (${sql})`).pluck().all(...params) as unknown[];
+      return {
+        count: Number(totals.n),
+        firstId: totals.first === null ? null : Number(totals.first),
+        lastId: totals.last === null ? null : Number(totals.last),
+        maxSockets: Number(totals.sockets ?? 0),
+        hosts: distinct('host').map(String),
+        labels: distinct('label').map(nullable),
+        changes: distinct('change_ticket').map(nullable),
+      };
+    });
   }
 
   /** How many snapshots the store holds. */

@@ -5,6 +5,7 @@
  * an unclean stop, and the executable hash cache.
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
@@ -18,6 +19,8 @@ import { diffSnapshots } from '../../src/diff/diff-snapshots.js';
 import { compareSockets } from '../../src/snapshot/create-snapshot.js';
 import { EvidenceStore, STORE_SCHEMA_VERSION, type SnapshotQuery, type SnapshotSummary } from '../../src/store/evidence-store.js';
 import { parseSocketBody } from '../../src/store/socket-body.js';
+import { isoWithOffset } from '../../src/outputs/time.js';
+import { printable } from '../../src/outputs/sanitize.js';
 import { makeSnapshot, makeSocket } from '../helpers/make.js';
 import { CLI, runCli, startJsonProcess, stop } from '../helpers/processes.js';
 import { at, changingSequence, manyProcesses, manySockets, openRaw, scratchDirs, sha256File, snapshotOf, withRaw, type Tick } from '../helpers/store-fixtures.js';
@@ -646,7 +649,7 @@ describe('EvidenceStore (real SQLite files)', () => {
     ]);
   });
 
-  it('listSnapshots(query) picks in SQL exactly what filtering the whole list picks (fast-check against a plain filter)', () => {
+  it('listSnapshots(query) and snapshotsExtent(query) pick in SQL exactly what filtering the whole list picks (fast-check against a plain filter)', () => {
     const { db } = freshPath();
     let store = EvidenceStore.open(db);
     try {
@@ -696,7 +699,21 @@ describe('EvidenceStore (real SQLite files)', () => {
       );
       fc.assert(
         fc.property(query, (q) => {
-          expect(store.listSnapshots(q)).toEqual(reference(q));
+          const picked = reference(q);
+          expect(store.listSnapshots(q)).toEqual(picked);
+          // The extent a listing sizes its table by: the same selection, summed up.
+          const extent = store.snapshotsExtent(q);
+          const ids = picked.map((s) => s.id);
+          const sorted = <T>(values: T[]): T[] => [...new Set(values)].sort();
+          expect({ ...extent, hosts: sorted(extent.hosts), labels: sorted(extent.labels), changes: sorted(extent.changes) }).toEqual({
+            count: picked.length,
+            firstId: ids.length === 0 ? null : Math.min(...ids),
+            lastId: ids.length === 0 ? null : Math.max(...ids),
+            maxSockets: Math.max(0, ...picked.map((s) => s.sockets)),
+            hosts: sorted(picked.map((s) => s.host)),
+            labels: sorted(picked.map((s) => s.label)),
+            changes: sorted(picked.map((s) => s.change)),
+          });
         }),
         { numRuns: 300 },
       );
@@ -740,6 +757,62 @@ describe('EvidenceStore (real SQLite files)', () => {
       expect(bad.status).toBe(2);
       expect(bad.stderr).toContain(message);
     }
+  });
+
+  it('netmon snapshots lists a long store a page at a time, exactly as the whole table and document, and stops when its reader goes away', async () => {
+    const { db } = freshPath();
+    const store = EvidenceStore.open(db);
+    store.beginSession({ interval: 10 });
+    // More than two pages (2,000 each), with tags that change the widths late in the list: a host
+    // name that appears only at the end, a label with a control character, a ticket longer than
+    // the table shows, and a socket count with more digits.
+    const t0 = Date.UTC(2026, 10, 1);
+    for (let i = 0; i < 4_500; i++) {
+      const snap = makeSnapshot({ sockets: i === 4_321 ? manySockets(1_234, 1) : [makeSocket()], takenAt: new Date(t0 + i * 10_000) });
+      const tags = i === 4_400 ? { label: 'post\x1b[31m', change: `CHG-${'9'.repeat(60)}` } : i === 7 ? { label: 'pre', change: 'CHG-1' } : {};
+      store.appendSnapshot(i > 4_450 ? { ...snap, host: { ...snap.host, hostname: 'renamed-host-after-a-migration' } } : snap, tags);
+    }
+    const whole = store.listSnapshots();
+    store.close();
+    expect(whole).toHaveLength(4_500);
+
+    const json = runCli(['snapshots', '--db', db, '-o', 'json']);
+    expect(json.status, json.stderr).toBe(0);
+    expect(json.stdout).toBe(`${JSON.stringify({ store: db, snapshots: whole }, null, 2)}\n`);
+
+    // The table as one piece would make it: every column as wide as its widest cell.
+    const table = (rows: SnapshotSummary[]): string => {
+      const cut = (text: string): string => (text.length > 40 ? `${text.slice(0, 39)}…` : text);
+      const cells = rows.map((s) => [String(s.id), isoWithOffset(new Date(s.takenAt)), cut(printable(s.host)), cut(printable(s.label ?? '')), cut(printable(s.change ?? '')), String(s.sockets), `${(s.coverage * 100).toFixed(1)}%`]);
+      const header = ['ID', 'TAKEN AT', 'HOST', 'LABEL', 'CHANGE', 'SOCKETS', 'COVERAGE'];
+      const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+      return `${[header, ...cells].map((c) => c.map((cell, i) => (i === 0 || i >= 5 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n')}\n`;
+    };
+    const text = runCli(['snapshots', '--db', db]);
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toBe(table(whole));
+    expect(text.stdout).toContain('post\\x1b[31m');
+    expect(text.stderr).toBe(`netmon: 4500 snapshots in ${db}\n`);
+    // --last across a page boundary, and a selection with nothing in it.
+    const last = runCli(['snapshots', '--db', db, '--last', '2100']);
+    expect(last.stdout).toBe(table(whole.slice(-2100)));
+    expect(last.stderr).toBe(`netmon: 2100 of 4500 snapshots in ${db} selected\n`);
+    expect(runCli(['snapshots', '--db', db, '--last', '2100', '-o', 'json']).stdout).toBe(`${JSON.stringify({ store: db, snapshots: whole.slice(-2100) }, null, 2)}\n`);
+    const none = runCli(['snapshots', '--db', db, '--label', 'nothing']);
+    expect(none.stdout).toBe(table([]));
+    expect(runCli(['snapshots', '--db', db, '--label', 'nothing', '-o', 'json']).stdout).toBe(`${JSON.stringify({ store: db, snapshots: [] }, null, 2)}\n`);
+
+    // A reader that takes the first line and goes (`netmon snapshots | head -1`): netmon ends
+    // quietly with 0, without formatting the rest into a closed pipe.
+    const child = spawn(process.execPath, [CLI, 'snapshots', '--db', db], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const first = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString())));
+    child.stdout.destroy();
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(first).toMatch(/^\s*ID\s+TAKEN AT/);
+    expect(code).toBe(0);
+    expect(stderr).toBe('');
   });
 
   it('netmon snapshots gives coverage of the sockets a process can own: kernel-owned ones (TIME_WAIT) neither lower nor raise it', () => {
