@@ -7,6 +7,8 @@
 //   NETMON_BENCH_OUT=/path/results.json                   where the JSON results go
 //                                                         (default: <os.tmpdir()>/netmon-bench-latest.json)
 //   NETMON_BENCH_PER_HELPER=10000                         most sockets one helper process holds
+//   NETMON_BENCH_PROCESSES=2000                           processes of the many-processes line
+//                                                         (information; 0 leaves it out)
 //   NETMON_BENCH_KEEP_SCRATCH=1                           keep the scratch directory (the --once
 //                                                         store, CSV trail, report packs) to inspect
 //
@@ -20,6 +22,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { aptInstall, chooseMemoryMethod, cleanupMeasure, measure } from './measure.mjs';
+import { startManyProcesses } from './many-processes.mjs';
 import { planPopulation, softFdLimit, startPopulation } from './population.mjs';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -45,6 +48,8 @@ function envInt(name, fallback, min) {
 
 // ---- teardown on every path --------------------------------------------------------------
 let population = null;
+/** The many-processes population, while it runs. */
+let manyProcesses = null;
 let scratch = null;
 /** Remove the scratch directory, or say where it is with NETMON_BENCH_KEEP_SCRATCH=1. */
 function removeScratch() {
@@ -55,6 +60,7 @@ function removeScratch() {
 let interrupted = false;
 process.on('exit', () => {
   population?.killNow();
+  manyProcesses?.killNow();
   removeScratch();
   cleanupMeasure();
 });
@@ -322,6 +328,9 @@ async function main() {
     population = null;
     removeScratch();
   }
+  // A host of many small processes (information, no target): per-process work instead of per-socket.
+  const manyCount = envInt('NETMON_BENCH_PROCESSES', 2000, 0);
+  const many = manyCount > 0 && !interrupted ? await manyProcessesRun(manyCount, memory, Math.min(runs, 3), peer.ok, runEnv) : null;
 
   // ---- figures -----------------------------------------------------------------------------
   const results = {};
@@ -410,6 +419,13 @@ async function main() {
         `${fmtS(c.onceS)} s${c.peerS === null ? '' : ` = ${fmtX(c.onceS / c.peerS)} the psutil peer run beside it (${fmtS(c.peerS)} s)`}, peak ${fmtMiB(c.peakKiB)} MiB`,
     );
   }
+  if (many) {
+    log(
+      `many processes (information): ${many.processes} sleep processes with a listener each (${many.netmonSockets} sockets, ${many.netmonAttributed} attributed): ` +
+        `netmon snapshot ${fmtS(many.netmonS)} s = ${fmtX(many.peerS ? many.netmonS / many.peerS : null)} the psutil peer (${fmtS(many.peerS)} s), ${fmtX(many.netmonS / many.ssS)} ss -tunap (${fmtS(many.ssS)} s); ` +
+        `unchanged interval tick CPU ${many.tickCpuMs.toFixed(0)} ms = ${fmtX(many.ssCpuS ? many.tickCpuMs / 1000 / many.ssCpuS : null)} ss -tunap CPU (${many.ssCpuS === null ? 'n/a' : (many.ssCpuS * 1000).toFixed(0)} ms)`,
+    );
+  }
   const diffVsOnce = ratio('netmonDiff', 'netmonOnce');
   log(`change detection: netmon diff ${fmtS(wall('netmonDiff'))} s = ${fmtX(diffVsOnce)} netmon --once`);
   const reportVsOnce = ratio('netmonReport', 'netmonOnce');
@@ -466,6 +482,7 @@ async function main() {
     netmonHashPeakKiB: hashPeak,
     intervalTick,
     onceAfterChange,
+    manyProcesses: many,
     targets,
   };
   writeFileSync(outPath, `${JSON.stringify(document, null, 2)}\n`);
@@ -535,6 +552,61 @@ async function onceWithChurn(memory, churn, runs, withPeer, env) {
   } finally {
     for (const c of clients) c.resetAndDestroy();
     server.close();
+  }
+}
+
+/**
+ * The many-processes population: `count` sleep processes with a listener each. Times netmon's
+ * snapshot, ss and the peer (`runs` rounds, order rotated, after one warm-up each), and the CPU
+ * time of unchanged interval ticks. Returns medians.
+ */
+async function manyProcessesRun(count, memory, runs, withPeer, env) {
+  log(`  many processes: starting ${count} sleep processes, each holding one TCP listener on 127.0.0.1 ...`);
+  const started = Date.now();
+  manyProcesses = await startManyProcesses(count, { isInterrupted: () => interrupted });
+  log(`  many processes ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  scratch = mkdtempSync(join(os.tmpdir(), 'netmon-bench-many-'));
+  try {
+    const commands = [
+      { key: 'netmon', cmd: process.execPath, args: [CLI, 'snapshot', '--no-hash-binaries', '--output', 'json'] },
+      { key: 'ss', cmd: 'ss', args: ['-tunap'] },
+      ...(withPeer ? [{ key: 'peer', cmd: SYSTEM_PYTHON, args: [PEER, join(scratch, 'many-peer.csv')] }] : []),
+    ];
+    const samples = Object.fromEntries(commands.map((c) => [c.key, []]));
+    const snapFile = join(scratch, 'many.json');
+    for (const c of commands) {
+      const res = await measure(memory, c.cmd, c.args, { env, ...(c.key === 'netmon' ? { stdoutPath: snapFile } : {}) });
+      if (res.exitCode !== 0) throw new Error(`${c.cmd} (many processes) exited with status ${res.exitCode}: ${res.stderr.trim().slice(-2000)}`);
+    }
+    const doc = JSON.parse(readFileSync(snapFile, 'utf8'));
+    for (let round = 0; round < runs; round++) {
+      for (const c of commands.map((_, i) => commands[(i + round) % commands.length])) {
+        if (interrupted) throw new Error('interrupted');
+        const res = await measure(memory, c.cmd, c.args, { env });
+        if (res.exitCode !== 0) throw new Error(`${c.cmd} (many processes) exited with status ${res.exitCode}: ${res.stderr.trim().slice(-2000)}`);
+        samples[c.key].push(res);
+      }
+    }
+    log(`  many processes: ${runs} runs each; interval ticks ...`);
+    const tick = spawnSync(process.execPath, [join(BENCH_DIR, 'interval-tick.mjs'), scratch, '5', '0'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env });
+    if (tick.status !== 0) throw new Error(`bench/interval-tick.mjs (many processes) failed: ${tick.stderr.trim().slice(-2000)}`);
+    const wall = (key) => (samples[key]?.length ? median(samples[key].map((r) => r.wallS)) : null);
+    const ssCpu = samples.ss.map((r) => r.cpuS).filter((x) => x !== null);
+    return {
+      processes: count,
+      runs,
+      netmonSockets: doc.coverage?.total ?? null,
+      netmonAttributed: doc.coverage?.attributed ?? null,
+      netmonS: wall('netmon'),
+      ssS: wall('ss'),
+      peerS: wall('peer'),
+      ssCpuS: ssCpu.length ? median(ssCpu) : null,
+      tickCpuMs: JSON.parse(tick.stdout.trim().split('\n').pop()).tickCpuMs,
+    };
+  } finally {
+    await manyProcesses.stop();
+    manyProcesses = null;
+    removeScratch();
   }
 }
 

@@ -181,6 +181,9 @@ export interface SnapshotsExtent {
   changes: (string | null)[];
 }
 
+/** Most executables' hashes one store object remembers (see hashMemo). */
+const HASH_MEMO_LIMIT = 10_000;
+
 /**
  * The SQL that picks a query's snapshots (every column of the snapshots table), in the query's
  * order, with its parameters: the one place a SnapshotQuery becomes SQL.
@@ -1899,18 +1902,38 @@ export class EvidenceStore {
     this.stmt('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value);
   }
 
+  /**
+   * Hashes this store object has read or written, by identity key: a host's processes share a
+   * few executables (3,000 workers, one binary), and a capture loop meets the same ones at every
+   * tick, so each is looked up in SQLite once. An identity names one file content, so an entry
+   * never goes stale; the map is emptied when it grows past HASH_MEMO_LIMIT.
+   */
+  private readonly hashMemo = new Map<string, ExecutableHashes>();
+
   /** A hash cache kept in the store, so an unchanged executable is never hashed twice. */
   hashCache(): HashCache {
     const get = this.stmt('SELECT blake3, sha256, size FROM hash_cache WHERE identity = ?');
     const put = this.stmt('INSERT OR REPLACE INTO hash_cache (identity, blake3, sha256, size, seen) VALUES (?, ?, ?, ?, ?)');
+    const remember = (key: string, hashes: ExecutableHashes): void => {
+      if (this.hashMemo.size >= HASH_MEMO_LIMIT) this.hashMemo.clear();
+      this.hashMemo.set(key, hashes);
+    };
     return {
       get: (identity: ExecutableIdentity): ExecutableHashes | undefined => {
-        const row = get.get(identityKey(identity));
-        return row ? { blake3: String(row.blake3), sha256: String(row.sha256), size: Number(row.size) } : undefined;
+        const key = identityKey(identity);
+        const known = this.hashMemo.get(key);
+        if (known !== undefined) return known;
+        const row = get.get(key);
+        if (!row) return undefined;
+        const hashes = { blake3: String(row.blake3), sha256: String(row.sha256), size: Number(row.size) };
+        remember(key, hashes);
+        return hashes;
       },
       set: (identity: ExecutableIdentity, hashes: ExecutableHashes): void => {
         if (this.readonly) return;
-        put.run(identityKey(identity), hashes.blake3, hashes.sha256, hashes.size, this.now().toISOString());
+        const key = identityKey(identity);
+        put.run(key, hashes.blake3, hashes.sha256, hashes.size, this.now().toISOString());
+        remember(key, hashes);
       },
     };
   }

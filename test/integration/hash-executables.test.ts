@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadBlake3 } from '../../src/enrich/blake3.js';
 import { hashFile, MemoryHashCache, type HashFs } from '../../src/enrich/hash-executables.js';
+import { EvidenceStore } from '../../src/store/evidence-store.js';
 
 /** Official BLAKE3 test vectors (input: bytes i % 251), default 32-byte output. */
 const VECTORS: [number, string][] = [
@@ -85,6 +86,35 @@ describe('hashFile', () => {
     expect(third.cached).toBe(false);
     expect(third.hashes.sha256).not.toBe(first.hashes.sha256);
     expect(third.hashes.sha256).toBe(createHash('sha256').update('version 2, replaced').digest('hex'));
+  });
+
+  it("through the evidence store's cache: unchanged across ticks without a read, hashed again when replaced", () => {
+    const path = join(dir, 'stored-binary');
+    writeFileSync(path, 'build 1');
+    const store = EvidenceStore.open(join(dir, 'cache.db'));
+    try {
+      const fsCount = countingFs();
+      // Each tick asks the store for its cache afresh, as a capture loop does.
+      const first = hashFile(path, store.hashCache(), loadBlake3(), fsCount);
+      const read = fsCount.bytesRead;
+      const second = hashFile(path, store.hashCache(), loadBlake3(), fsCount);
+      expect([first.cached, second.cached]).toEqual([false, true]);
+      expect(second.hashes).toEqual(first.hashes);
+      expect(fsCount.bytesRead).toBe(read);
+      writeFileSync(path, 'build 2, replaced');
+      const third = hashFile(path, store.hashCache(), loadBlake3(), fsCount);
+      expect(third.cached).toBe(false);
+      expect(third.hashes.sha256).toBe(createHash('sha256').update('build 2, replaced').digest('hex'));
+      // Another store object (another process) reads what this one wrote.
+      const other = EvidenceStore.open(join(dir, 'cache.db'), { readonly: true });
+      try {
+        expect(hashFile(path, other.hashCache(), loadBlake3(), fsCount)).toEqual({ ...third, cached: true });
+      } finally {
+        other.close();
+      }
+    } finally {
+      store.close();
+    }
   });
 
   it('reaches a running process executable through /proc/<pid>/exe', () => {

@@ -40,6 +40,21 @@ describe('a process with a hostile name', () => {
   });
 });
 
+describe('a process with a command line of more than a megabyte', () => {
+  it('keeps all of it, byte for byte (the reader of /proc files grows its buffer)', async () => {
+    // Twelve arguments near the kernel's limit for one (128 KiB), with two-byte characters and a
+    // distinct head each, so that a part lost or repeated at a buffer boundary would show.
+    const args = Array.from({ length: 12 }, (_, k) => `${k}:${'é-abc'.repeat(20_000)}`);
+    const holder = await startJsonProcess<{ pid: number; tcp4: number }>(process.execPath, [HOLDER, '--listen-port', '2929', ...args]);
+    started.push(holder);
+    const json = runCli(['snapshot', '-o', 'json', '--filter', ':2929', '--no-hash-binaries']);
+    expect(json.status, json.stderr).toBe(0);
+    const proc = (JSON.parse(json.stdout) as Snapshot).processes.find((p) => p.pid === holder.info.pid);
+    expect(Buffer.byteLength(proc!.commandLine.join('\0'))).toBeGreaterThan(1024 * 1024);
+    expect(proc!.commandLine).toEqual([process.execPath, HOLDER, '--listen-port', '2929', ...args]);
+  });
+});
+
 describe('a process whose name, command line and executable path are not valid UTF-8', () => {
   it('keeps every byte in JSON and in the store, shows the bytes as \\xNN, and writes valid UTF-8 to the CSV', async () => {
     // A link to node whose name holds the bytes ff fe (never valid UTF-8), started through it with
