@@ -90,6 +90,8 @@ export interface PlatformCollector {
    */
   presentInodes(netns: number, sockets: ReadonlyArray<Pick<RawSocket, 'inode' | 'transport' | 'family' | 'state'>>): Set<number> | null;
   readProcess(pid: number): RawProcess;
+  /** readProcess of each pid, in order; a collector may read them together (faster). */
+  readProcessList?(pids: readonly number[]): RawProcess[];
   /**
    * What tells this process apart from any other that had or will have its pid, immune to clock
    * changes (on Linux: the boot id and the start time in clock ticks since boot); null when the

@@ -25,6 +25,12 @@ export interface NativeProcScan {
   /** Socket links of every descriptor of the given processes. */
   readLinks(procRoot: string, pids: Int32Array): { triples: Float64Array; denied: Int32Array; exited: Int32Array };
   /**
+   * Whole files, or with `links[i]` 1 the target of link `paths[i]`, read on the scanner's
+   * threads: file i is bytes[offsets[i], offsets[i + 1]) when errors[i] is 0, else errors[i] is
+   * its errno number.
+   */
+  readFiles(paths: string[], links?: Uint8Array): { bytes: Uint8Array; offsets: Float64Array; errors: Int32Array };
+  /**
    * File calls with a deadline (native/deadline-io.c), for files on a file system that may not
    * answer: each runs on a thread of the addon while the caller waits at most `timeoutMs`; a
    * negative result is -errno, -ETIMEDOUT when the call missed its deadline (it is then

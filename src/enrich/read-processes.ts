@@ -12,8 +12,10 @@ export function readProcesses(
 ): Map<number, ProcessRecord> {
   let accounts: Accounts | undefined;
   const out = new Map<number, ProcessRecord>();
-  for (const pid of pids) {
-    const raw = collector.readProcess(pid);
+  const list = [...pids];
+  const raws = collector.readProcessList ? collector.readProcessList(list) : list.map((pid) => collector.readProcess(pid));
+  for (const raw of raws) {
+    const pid = raw.pid;
     accounts ??= collector.readAccounts();
     const { gone: _gone, ...fields } = raw;
     out.set(pid, {

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -223,6 +223,63 @@ describe.skipIf(skip)('native scanner', () => {
       await Promise.all(holders.map((h) => stop(h.child)));
     }
   }, 60_000);
+
+  it('reads many files and links in one call: whole contents of any size, link targets, and the errno of each that fails', () => {
+    const small = join(dir, 'small.txt');
+    const middle = join(dir, 'middle.bin');
+    const large = join(dir, 'large.bin');
+    const link = join(dir, 'a-link');
+    writeFileSync(small, 'one line\n');
+    // Across the 16 KiB the scanner first reads into, and the 64 KiB steps of its larger reads.
+    const bytes = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + (i >> 9)) % 256));
+    writeFileSync(middle, bytes(16_384));
+    writeFileSync(large, bytes(200_003));
+    const target = `${dir}/${'t'.repeat(200)}/${'u'.repeat(3_000)}`;
+    symlinkSync(target, link);
+    const paths = [small, '/proc/self/exe', join(dir, 'absent'), middle, link, large, link, small, '/proc/self/stat'];
+    const links = new Uint8Array([0, 1, 0, 0, 1, 0, 0, 1, 0]);
+    const { bytes: all, offsets, errors } = native!.readFiles(paths, links);
+    const at = (i: number) => Buffer.from(all.buffer, all.byteOffset + offsets[i]!, offsets[i + 1]! - offsets[i]!);
+    // ENOENT for the absent file and for the link read as a file (its target does not exist); EINVAL
+    // for a regular file read as a link.
+    expect([...errors]).toEqual([0, 0, 2, 0, 0, 0, 2, 22, 0]);
+    expect(at(0).toString()).toBe('one line\n');
+    expect(at(1).toString()).toBe(realpathSync(process.execPath));
+    expect(at(3).equals(bytes(16_384))).toBe(true);
+    expect(at(4).toString()).toBe(target);
+    expect(at(5).equals(bytes(200_003))).toBe(true);
+    expect(at(8).toString()).toMatch(new RegExp(`^${process.pid} \\(`));
+    expect(native!.readFiles([])).toEqual({ bytes: new Uint8Array(0), offsets: new Float64Array([0]), errors: new Int32Array(0) });
+    expect(() => native!.readFiles([small], new Uint8Array(2))).toThrow(/as long as paths/);
+  });
+
+  it('reads a list of processes in one batch exactly as it reads each alone (exited, protected, hostile, deleted and long ones among them)', async () => {
+    const long = Array.from({ length: 6 }, (_, k) => `${k}:${'é-x'.repeat(15_000)}`);
+    const hostile = await startJsonProcess<{ pid: number }>(process.execPath, [HOLDER, '--title', 'bad\u001b[2J\nname']);
+    const big = await startJsonProcess<{ pid: number }>(process.execPath, [HOLDER, ...long]);
+    const copy = join(dir, 'node-copy');
+    copyFileSync(process.execPath, copy);
+    chmodSync(copy, 0o755);
+    const deleted = await startJsonProcess<{ pid: number }>(copy, [HOLDER]);
+    unlinkSync(copy);
+    const exited = spawnSync(process.execPath, ['-e', '0']).pid!;
+    try {
+      const pids = [1, process.pid, holder.info.pid, hostile.info.pid, big.info.pid, deleted.info.pid, exited, 2];
+      const collector = new LinuxCollector({}, 'native');
+      const batch = collector.readProcessList(pids);
+      const single = pids.map((pid) => collector.readProcess(pid));
+      expect(batch).toEqual(single);
+      expect(batch.map((p) => p.pid)).toEqual(pids);
+      expect(batch[4]!.commandLine).toEqual([process.execPath, HOLDER, ...long]);
+      expect(batch[5]!.executableDeleted).toBe(true);
+      expect(batch[6]!.gone).toBe(true);
+      // A collector whose files are not the default ones (a replay) reads one process at a time.
+      const replay = new LinuxCollector({ readExact: (path) => (path.endsWith('/stat') ? '1 (replayed) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 0 0' : '') }, 'native');
+      expect(replay.readProcessList([process.pid, holder.info.pid]).map((p) => p.name)).toEqual(['replayed', 'replayed']);
+    } finally {
+      await Promise.all([stop(hostile.child), stop(big.child), stop(deleted.child)]);
+    }
+  });
 
   it('returns the errno of a table it cannot read', () => {
     expect(native!.readTables([join(dir, 'absent')])).toEqual([2]);
