@@ -343,15 +343,17 @@ export class LinuxCollector implements PlatformCollector {
     }
 
     const tables = options.families.flatMap((f) => TABLES_BY_FAMILY[f]);
-    // Pass 1: the network namespace of every process (one readlink each).
-    for (const pid of pids) {
-      let ns: number | null = null;
-      try {
-        ns = parseNamespaceLink(this.deps.readlink(`${procRoot}/${pid}/ns/net`));
-      } catch (error) {
-        if (!isGone(error)) nsUnknown++;
+    // Pass 1: the network namespace of every process (one readlink each, all in one call to the
+    // native scanner when it reads them).
+    const nsLinks = this.readLinkList(pids.map((pid) => `${procRoot}/${pid}/ns/net`));
+    for (let k = 0; k < pids.length; k++) {
+      const pid = pids[k]!;
+      const link = nsLinks[k]!;
+      if (typeof link !== 'string') {
+        if (!isGone(link)) nsUnknown++;
         continue;
       }
+      const ns = parseNamespaceLink(link);
       if (ns === null) continue;
       pidNetns.set(pid, ns);
       let list = nsPids.get(ns);
@@ -688,6 +690,26 @@ export class LinuxCollector implements PlatformCollector {
         readlinkExact: (path) => decodeExact(file(path)),
       });
     });
+  }
+
+  /**
+   * The targets of links (or the error of each), as deps.readlink gives them: through the native
+   * scanner in one call when this collector reads links as the default dependencies do.
+   */
+  private readLinkList(paths: readonly string[]): (string | Error)[] {
+    const native = paths.length > 1 && this.deps.readlink === defaultLinuxDeps.readlink ? this.native() : null;
+    if (!native) {
+      return paths.map((path) => {
+        try {
+          return this.deps.readlink(path);
+        } catch (error) {
+          return error instanceof Error ? error : new Error(String(error));
+        }
+      });
+    }
+    const { bytes, offsets, errors } = native.readFiles([...paths], new Uint8Array(paths.length).fill(1));
+    const all = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return paths.map((path, i) => (errors[i] !== 0 ? errnoError(errors[i]!, path) : all.toString('utf8', offsets[i], offsets[i + 1])));
   }
 
   /** Whether this collector reads /proc files as the default dependencies do (not a replay). */
