@@ -209,6 +209,7 @@ export function runVerify(dir: string, flags: { db?: string }, io: CliIo): void 
     throw new ConfigError('E_USAGE', `${dir} is a file; an evidence pack is a directory`, { hint: 'give the directory that holds manifest.json' });
   }
   const db = flags.db ?? null;
+  const progress = progressLine(io, 'verify');
   let store: EvidenceStore | null = null;
   if (db !== null) {
     if (!existsSync(db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${db}`);
@@ -218,15 +219,18 @@ export function runVerify(dir: string, flags: { db?: string }, io: CliIo): void 
     const witness = store
       ? {
           recordHashOf: (seq: number) => store!.recordHashOf(seq),
-          verifyOk: () => store!.verify().ok,
+          // A year of 10-second captures is millions of records: say how far the check is.
+          verifyOk: () => store!.verify({ onProgress: (done, total) => progress(`verifying the evidence store ${db}: record ${done} of ${total}`) }).ok,
           prunedAway: (seq: number) => {
             const r = store!.retention();
             return r !== null && seq <= r.removedThrough ? prunedWords(r) : null;
           },
         }
       : undefined;
+    progress(`checking the evidence pack ${dir}`);
     // One read transaction: the record hashes and the chain are checked against one state of the store.
     const { problems, manifest } = store ? store.reading(() => verifyPack(dir, witness)) : verifyPack(dir, witness);
+    progress(null);
     if (problems.length > 0) {
       for (const p of problems) io.stderr(`netmon: FAILED ${p.file}: ${p.message}\n`);
       io.stderr(`netmon: the evidence pack ${dir} failed verification (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'})\n`);

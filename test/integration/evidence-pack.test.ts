@@ -8,6 +8,7 @@ import { isoWithOffset } from '../../src/outputs/time.js';
 import { CLI, HOLDER, haveCommand, isRoot, runCli, skipWithReason, startJsonProcess, stop } from '../helpers/processes.js';
 import { opensslIdentity } from '../helpers/identities.js';
 import { manyProcesses, manySockets, snapshotOf } from '../helpers/store-fixtures.js';
+import { makeSnapshot, makeSocket } from '../helpers/make.js';
 
 const skip = skipWithReason(!haveCommand('openssl') || !haveCommand('sha256sum'), 'evidence pack tests: need openssl and sha256sum');
 const dir = mkdtempSync(join(tmpdir(), 'netmon-pack-'));
@@ -423,6 +424,34 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     const plain = await run(false, 'progress-plain');
     expect(plain.err).not.toContain('\r');
     expect(plain.err).toMatch(/^netmon: evidence pack with \d+ findings?/);
+  });
+
+  it('verify --db says on a terminal how far its check of a long chain is, and clears the line', async () => {
+    const { runReport, runVerify } = await import('../../src/cli/pack-commands.js');
+    const { withProgressLine } = await import('../../src/cli/program.js');
+    const longDb = join(dir, 'long.db');
+    const store = EvidenceStore.open(longDb);
+    store.beginSession({ interval: 10 });
+    const t0 = Date.UTC(2026, 10, 1);
+    for (let i = 0; i < 2_100; i++) store.appendSnapshot(makeSnapshot({ sockets: [makeSocket()], takenAt: new Date(t0 + i * 10_000) }));
+    store.close();
+    const io = (terminal: boolean, err: string[], out: string[]) => withProgressLine({ stdout: (t) => void out.push(t), stderr: (t) => void err.push(t), env: {}, stderrIsTTY: terminal });
+    await runReport({ pre: 'first', post: 'latest', db: longDb, out: join(dir, 'long-packs'), keys: join(dir, 'netmon-keys'), pdf: false }, io(false, [], []));
+    const pack = join(dir, 'long-packs', readdirSync(join(dir, 'long-packs'))[0]!);
+    for (const terminal of [true, false]) {
+      const err: string[] = [];
+      const out: string[] = [];
+      runVerify(pack, { db: longDb }, io(terminal, err, out));
+      expect(out.join('')).toMatch(/^evidence pack .* verified: /);
+      const shown = err.join('');
+      if (terminal) {
+        expect(shown.startsWith(`\r\x1b[2Knetmon: verify: checking the evidence pack ${pack}`)).toBe(true);
+        expect(shown).toContain(`\r\x1b[2Knetmon: verify: verifying the evidence store ${longDb}: record 2000 of 2101`);
+        expect(shown.endsWith('\r\x1b[2K')).toBe(true);
+      } else {
+        expect(shown).toBe('');
+      }
+    }
   });
 
   it('catches a store rewritten after the pack was made', () => {
