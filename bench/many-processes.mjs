@@ -28,14 +28,15 @@ async function listenBelow(server, below, floor) {
       if (error.code !== 'EADDRINUSE') throw error;
     }
   }
-  throw new Error(`no free port between ${floor} and ${below - 1} on 127.0.0.1`);
+  throw new Error(`not enough free ports between ${floor} and ${below - 1} on 127.0.0.1; set NETMON_BENCH_PROCESSES lower`);
 }
 
 /**
- * Start `n` sleep processes, each with a listener of its own. Returns { count, stop, killNow }.
+ * Start `n` sleep processes, each with a listener of its own. Returns { count, stop, killNow };
+ * `onStarting` gets { killNow } before the first one starts.
  * Only one listener is open in this process at a time, so the open-file limit does not bound n.
  */
-export async function startManyProcesses(n, { isInterrupted = () => false } = {}) {
+export async function startManyProcesses(n, { isInterrupted = () => false, onStarting = () => {} } = {}) {
   const children = [];
   const killNow = () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -45,7 +46,12 @@ export async function startManyProcesses(n, { isInterrupted = () => false } = {}
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(exits);
   };
+  // The caller can kill what has started so far if it must exit before this returns (a signal).
+  onStarting({ killNow });
   let below = ephemeralStart();
+  if (n > below - 1024) {
+    throw new Error(`${n} listeners do not fit below the ephemeral range (ports 1024 to ${below - 1}); set NETMON_BENCH_PROCESSES lower`);
+  }
   const floor = Math.max(1024, below - n - 4096);
   try {
     for (let i = 0; i < n; i++) {

@@ -330,7 +330,16 @@ async function main() {
   }
   // A host of many small processes (information, no target): per-process work instead of per-socket.
   const manyCount = envInt('NETMON_BENCH_PROCESSES', 2000, 0);
-  const many = manyCount > 0 && !interrupted ? await manyProcessesRun(manyCount, memory, Math.min(runs, 3), peer.ok, runEnv) : null;
+  let many = null;
+  if (manyCount > 0 && !interrupted) {
+    try {
+      many = await manyProcessesRun(manyCount, memory, Math.min(runs, 3), peer.ok, runEnv);
+    } catch (error) {
+      // An information line: its failure (no free ports, no `sleep`) does not lose the figures above.
+      if (interrupted) throw error;
+      log(`  many processes: skipped (${error instanceof Error ? error.message : String(error)})`);
+    }
+  }
 
   // ---- figures -----------------------------------------------------------------------------
   const results = {};
@@ -563,7 +572,7 @@ async function onceWithChurn(memory, churn, runs, withPeer, env) {
 async function manyProcessesRun(count, memory, runs, withPeer, env) {
   log(`  many processes: starting ${count} sleep processes, each holding one TCP listener on 127.0.0.1 ...`);
   const started = Date.now();
-  manyProcesses = await startManyProcesses(count, { isInterrupted: () => interrupted });
+  manyProcesses = await startManyProcesses(count, { isInterrupted: () => interrupted, onStarting: (handle) => (manyProcesses = handle) });
   log(`  many processes ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   scratch = mkdtempSync(join(os.tmpdir(), 'netmon-bench-many-'));
   try {
