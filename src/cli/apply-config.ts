@@ -19,7 +19,8 @@ export function applyConfig(flagPath: string | undefined, command: Command, env:
     } catch (error) {
       throw new ConfigError('E_CONFIG', `cannot read the configuration: ${describeErrno(error, 'reading', path)}`, { hint: 'create one with `netmon init-config`' });
     }
-    file = parseConfigFile(text, path);
+    // Relative paths in the file are the file's own directory's, not the current one's.
+    file = parseConfigFile(text, path, dirname(resolve(path)));
   }
   const fromEnv = configFromEnvironment(env);
   const attributes = new Set(command.options.map((o) => o.attributeName()));

@@ -1,3 +1,4 @@
+import { isAbsolute, resolve } from 'node:path';
 import { ConfigError, FilterError } from '../errors.js';
 import { parseEndpointFilter } from '../filter/endpoint-filter.js';
 
@@ -6,7 +7,7 @@ import { parseEndpointFilter } from '../filter/endpoint-filter.js';
  * netmon's own. Precedence: defaults < config file < NETMON_* environment < command-line flags.
  */
 
-type Kind = 'boolean' | 'number' | 'string' | 'list' | 'choice';
+type Kind = 'boolean' | 'number' | 'string' | 'path' | 'list' | 'choice';
 
 interface KeySpec {
   kind: Kind;
@@ -22,7 +23,7 @@ interface KeySpec {
 
 /** Every key the file and the environment accept. */
 export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
-  baseline_path: { kind: 'string', option: 'baseline', help: 'baseline JSON file for init, check and watch (default: in the store)' },
+  baseline_path: { kind: 'path', option: 'baseline', help: 'baseline JSON file for init, check and watch (default: in the store)' },
   watch_interval: { kind: 'number', option: 'interval', commands: ['watch'], help: 'seconds between captures of netmon watch' },
   output_format: { kind: 'choice', option: 'output', choices: ['text', 'json', 'ecs'], help: 'text, json or ecs' },
   include_established: { kind: 'boolean', option: 'listeningOnly', map: (v) => !v, help: 'report connections too, not only listeners (default true)' },
@@ -33,11 +34,11 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   only_ipv4: { kind: 'boolean', option: 'onlyIpv4', help: 'only IPv4 sockets' },
   only_ipv6: { kind: 'boolean', option: 'onlyIpv6', help: 'only IPv6 sockets' },
   port_filter: { kind: 'list', option: 'filter', help: 'an endpoint filter (repeatable): ":22", "tcp:8080", "[::1]:22"' },
-  db_path: { kind: 'string', option: 'db', help: 'SQLite evidence store (default netmon.db)' },
-  csv_path: { kind: 'string', option: 'csv', help: 'CSV trail (default network_connections.csv)' },
+  db_path: { kind: 'path', option: 'db', help: 'SQLite evidence store (default netmon.db)' },
+  csv_path: { kind: 'path', option: 'csv', help: 'CSV trail (default network_connections.csv)' },
   fail_on: { kind: 'choice', option: 'failOn', choices: ['info', 'low', 'medium', 'high', 'critical'], help: 'severity from which check, watch and diff exit 1' },
-  controls_path: { kind: 'string', option: 'controls', help: 'controls catalogue (default templates/controls.yaml)' },
-  allow_path: { kind: 'string', option: 'allow', help: 'standing allow-list for check and watch' },
+  controls_path: { kind: 'path', option: 'controls', help: 'controls catalogue (default templates/controls.yaml)' },
+  allow_path: { kind: 'path', option: 'allow', help: 'standing allow-list for check and watch' },
 };
 
 /** Keys of a later release: a file that sets them is refused, not silently half-applied. */
@@ -111,7 +112,12 @@ function checkKey(key: string, origin: string, problems: string[]): KeySpec | un
  * Parse a configuration file. Every problem is collected with file and line; any problem stops
  * with one ConfigError. A repeated key is an error, except `port_filter`, which accumulates. Pure.
  */
-export function parseConfigFile(text: string, source: string): WrittenConfig {
+/**
+ * Parse a configuration file. A relative path (the `*_path` keys) is taken from `relativeTo`,
+ * the file's own directory, when given: `db_path = netmon.db` in /etc/netmon/netmon.conf is
+ * /etc/netmon/netmon.db whatever directory netmon runs in (as a service, often /). Pure.
+ */
+export function parseConfigFile(text: string, source: string, relativeTo?: string): WrittenConfig {
   const config: WrittenConfig = new Map();
   const problems: string[] = [];
   text.split(/\r?\n/).forEach((raw, i) => {
@@ -125,8 +131,9 @@ export function parseConfigFile(text: string, source: string): WrittenConfig {
     if (/^(["']).*\1$/.test(value) && value.length >= 2) value = value.slice(1, -1);
     const spec = checkKey(key, origin, problems);
     if (!spec) return;
-    const converted = convert(key, spec, value, origin, problems);
+    let converted = convert(key, spec, value, origin, problems);
     if (converted === undefined) return;
+    if (spec.kind === 'path' && relativeTo !== undefined && converted !== '' && !isAbsolute(String(converted))) converted = resolve(relativeTo, String(converted));
     const known = config.get(key);
     if (known && spec.kind !== 'list') return problems.push(`${origin}: ${key} is set again (first at ${known.origin})`);
     config.set(key, known ? { ...known, value: [...(known.value as string[]), ...(converted as string[])] } : { key, value: converted, origin });
@@ -178,6 +185,7 @@ export function defaultConfigText(): string {
     '# netmon configuration: key = value, one per line; # starts a comment.',
     '# Precedence: built-in defaults < this file < NETMON_<KEY> environment variables < command-line flags.',
     '# Every key is optional; the values shown are the defaults.',
+    "# A relative path (the *_path keys) is taken from this file's directory.",
     '',
   ];
   const defaults: Record<string, string> = {

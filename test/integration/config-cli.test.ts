@@ -76,6 +76,29 @@ describe('configuration precedence on the command line', () => {
     expect(r.stderr).toContain(`${join(dir, 'bad.conf')}:2: port_filter: invalid --filter pattern "nonsense:1"`);
   });
 
+  it("relative paths in a configuration file are taken from the file's directory; in NETMON_* variables and flags, from the current one", () => {
+    const confDir = join(dir, 'etc-netmon');
+    const elsewhere = join(dir, 'runs-here');
+    mkdirSync(confDir);
+    mkdirSync(elsewhere);
+    const conf = join(confDir, 'netmon.conf');
+    writeFileSync(conf, `db_path = stores/evidence.db\ncsv_path = "trail.csv"\nbaseline_path = ${join(dir, 'absolute-baseline.json')}\n`);
+    mkdirSync(join(confDir, 'stores'));
+    const once = runCli(['--config', conf, '--once', '--filter', ':1', '--no-hash-binaries'], { cwd: elsewhere });
+    expect(once.status, once.stderr).toBe(0);
+    expect(existsSync(join(confDir, 'stores', 'evidence.db'))).toBe(true);
+    expect(existsSync(join(confDir, 'trail.csv'))).toBe(true);
+    expect(existsSync(join(elsewhere, 'stores'))).toBe(false);
+    // An absolute path stays as it is.
+    expect(runCli(['--config', conf, 'init', '--filter', ':1', '--no-hash-binaries'], { cwd: elsewhere }).status).toBe(0);
+    expect(existsSync(join(dir, 'absolute-baseline.json'))).toBe(true);
+    // The environment and the command line keep the current directory.
+    const env = runCli(['--config', conf, '--once', '--filter', ':1', '--no-hash-binaries', '--csv', 'here.csv'], { cwd: elsewhere, env: { ...process.env, NETMON_DB_PATH: 'env.db' } });
+    expect(env.status, env.stderr).toBe(0);
+    expect(existsSync(join(elsewhere, 'env.db'))).toBe(true);
+    expect(existsSync(join(elsewhere, 'here.csv'))).toBe(true);
+  });
+
   it('init-config writes the commented default once', () => {
     const path = join(dir, 'new.conf');
     expect(runCli(['init-config', '--path', path]).status).toBe(0);

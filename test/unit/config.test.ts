@@ -22,6 +22,15 @@ describe('configuration file', () => {
     expect(c.get('port_filter')?.value).toEqual([':22', 'udp:53']);
   });
 
+  it("takes a relative path from the file's directory when told it, and leaves absolute paths and other keys alone", () => {
+    const c = parseConfigFile('db_path = stores/n.db\ncsv_path = ../trail.csv\nallow_path = /srv/allow.yaml\noutput_format = json\n', 'n.conf', '/etc/netmon');
+    expect(c.get('db_path')?.value).toBe('/etc/netmon/stores/n.db');
+    expect(c.get('csv_path')?.value).toBe('/etc/trail.csv');
+    expect(c.get('allow_path')?.value).toBe('/srv/allow.yaml');
+    expect(c.get('output_format')?.value).toBe('json');
+    expect(parseConfigFile('db_path = stores/n.db\n', 'n.conf').get('db_path')?.value).toBe('stores/n.db');
+  });
+
   it('names file and line of every problem at once', () => {
     const message = problems('output_format = yaml\nfoo = 1\nonly_ipv4 = maybe\nport_filter = tcp:70000\nwebhook_url = https://example.invalid/hook\nwatch_interval = 0\nno equals sign\nfail_on = high\nfail_on = low\n');
     expect(message).toContain('n.conf:1: output_format: "yaml" is not one of text, json, ecs');
