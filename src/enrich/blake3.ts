@@ -27,7 +27,13 @@ interface WasmModule {
  * that fits): the umbrella package lists platforms this registry does not serve, which makes
  * `npm ci` refuse the lockfile.
  */
-const NATIVE_PACKAGES = ['@napi-rs/blake-hash-linux-x64-gnu', '@napi-rs/blake-hash-linux-x64-musl'];
+const NATIVE_PACKAGES = [
+  '@napi-rs/blake-hash-linux-x64-gnu',
+  '@napi-rs/blake-hash-linux-x64-musl',
+  // 1.3.4: the newest arm64 builds the registry serves (the x64 ones are 1.3.6, the same API).
+  '@napi-rs/blake-hash-linux-arm64-gnu',
+  '@napi-rs/blake-hash-linux-arm64-musl',
+];
 
 function loadNative(): Blake3Implementation {
   let mod: NativeModule | undefined;
