@@ -108,29 +108,34 @@ typedef struct {
   int error;
 } file_task_t;
 
+/*
+ * A whole file. It is read into a buffer on the stack first and kept at its size when it ends
+ * there: the files of /proc/<pid> are mostly under a page, and a 64 KiB heap buffer each would
+ * leave tens of megabytes resident when readFiles holds thousands at once. A larger file (a
+ * socket table) goes on into a heap buffer that grows as it is read, from the same descriptor.
+ */
 static void read_file_task(void *ctx, size_t i) {
   file_task_t *task = &((file_task_t *)ctx)[i];
+  char stack[16384];
   int fd = open(task->path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     task->error = errno;
     return;
   }
-  size_t cap = 1 << 16, size = 0;
-  char *buf = malloc(cap);
+  char *buf = stack;
+  size_t cap = sizeof stack, size = 0;
   for (;;) {
-    if (!buf) {
-      task->error = ENOMEM;
-      break;
-    }
-    if (cap - size < 65536) {
-      char *grown = realloc(buf, cap * 2);
+    if (size == cap) {
+      /* Full: move to (or grow) the heap buffer, with room for at least 64 KiB more. */
+      size_t larger = cap < (1 << 16) ? (1 << 17) : cap * 2;
+      char *grown = buf == stack ? malloc(larger) : realloc(buf, larger);
       if (!grown) {
-        free(buf);
-        buf = NULL;
-        continue;
+        task->error = ENOMEM;
+        break;
       }
+      if (buf == stack) memcpy(grown, stack, size);
       buf = grown;
-      cap *= 2;
+      cap = larger;
     }
     ssize_t n = read(fd, buf + size, cap - size);
     if (n < 0) {
@@ -142,8 +147,13 @@ static void read_file_task(void *ctx, size_t i) {
     size += (size_t)n;
   }
   close(fd);
+  if (!task->error && buf == stack) {
+    buf = malloc(size ? size : 1);
+    if (buf) memcpy(buf, stack, size);
+    else task->error = ENOMEM;
+  }
   if (task->error) {
-    free(buf);
+    if (buf != stack) free(buf);
     return;
   }
   task->data = buf;
@@ -1019,50 +1029,11 @@ static void link_file_task(file_task_t *task) {
   }
 }
 
-/*
- * A small file, read into a buffer on the stack and kept at its size: the files of /proc/<pid>
- * are mostly under a page, and a 64 KiB heap buffer each (read_file_task's) would leave tens of
- * megabytes resident when thousands are held at once. A larger file goes on to the heap reader.
- */
-static void small_file_task(file_task_t *task, file_task_t *tasks, size_t i) {
-  char stack[16384];
-  int fd = open(task->path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    task->error = errno;
-    return;
-  }
-  size_t size = 0;
-  for (;;) {
-    ssize_t n = read(fd, stack + size, sizeof stack - size);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      task->error = errno;
-      close(fd);
-      return;
-    }
-    if (n == 0) break;
-    size += (size_t)n;
-    if (size == sizeof stack) {
-      close(fd);
-      read_file_task(tasks, i); /* larger than the stack buffer: read it again whole */
-      return;
-    }
-  }
-  close(fd);
-  task->data = malloc(size ? size : 1);
-  if (!task->data) {
-    task->error = ENOMEM;
-    return;
-  }
-  memcpy(task->data, stack, size);
-  task->size = size;
-}
-
 static void files_task(void *ctx, size_t i) {
   files_job_t *job = ctx;
   if (job->tasks[i].error) return;
   if (job->links && job->links[i]) link_file_task(&job->tasks[i]);
-  else small_file_task(&job->tasks[i], job->tasks, i);
+  else read_file_task(job->tasks, i);
 }
 
 /*

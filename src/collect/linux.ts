@@ -22,7 +22,7 @@ import {
 } from './parse/proc-process.js';
 import { forEachProcNetInode, parseProcNet, PROC_NET_TABLES, socketsFromColumns, statesStillListed } from './parse/proc-net.js';
 import { NativeWork, ProcHelper, type ProcWork, type TableResult } from './linux-helper.js';
-import { errnoName, loadNativeProcScan, sockDiagEnabled, type NativeProcScan } from './native-procscan.js';
+import { errnoError, loadNativeProcScan, sockDiagEnabled, type NativeProcScan } from './native-procscan.js';
 
 /** The side effects the Linux collector uses; tests and replay swap them. */
 export interface LinuxDeps {
@@ -140,10 +140,11 @@ const PROCESS_FILES = ['stat', 'status', 'cmdline', 'cgroup', 'exe'] as const;
 /** The one of them that is a link. */
 const EXE_INDEX = PROCESS_FILES.indexOf('exe');
 
-/** An error as node:fs throws it, from an errno number of the native scanner. */
-function errnoError(errno: number, path: string): Error {
-  const code = errnoName(errno);
-  return Object.assign(new Error(`${code}: reading ${path}`), { code, errno: -errno, path });
+/** Each file (or link target, where `links[i]` is 1) through the native scanner's readFiles: its bytes, or its error as node:fs throws it. */
+function readNativeFiles(native: NativeProcScan, paths: readonly string[], links: Uint8Array): (Buffer | Error)[] {
+  const { bytes, offsets, errors } = native.readFiles([...paths], links);
+  const all = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return paths.map((path, i) => (errors[i] !== 0 ? errnoError(errors[i]!, links[i] ? 'readlink' : 'open', path) : all.subarray(offsets[i], offsets[i + 1])));
 }
 
 /** USER_HZ: clock ticks per second in /proc/<pid>/stat. It is 100 on every Linux architecture
@@ -672,17 +673,15 @@ export class LinuxCollector implements PlatformCollector {
       for (const name of PROCESS_FILES) paths.push(`${procRoot}/${pid}/${name}`);
       links[k * PROCESS_FILES.length + EXE_INDEX] = 1;
     });
-    const { bytes, offsets, errors } = native.readFiles(paths, links);
-    const all = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const files = readNativeFiles(native, paths, links);
     return pids.map((pid, k) => {
       const base = `${procRoot}/${pid}/`;
       const file = (path: string): Buffer => {
         const j = path.startsWith(base) ? PROCESS_FILES.indexOf(path.slice(base.length) as (typeof PROCESS_FILES)[number]) : -1;
-        // A file not read in the batch (none today) is read on its own.
-        if (j < 0) return fs.readFileSync(path);
-        const i = k * PROCESS_FILES.length + j;
-        if (errors[i] !== 0) throw errnoError(errors[i]!, path);
-        return all.subarray(offsets[i], offsets[i + 1]);
+        if (j < 0) throw new Error(`${path} is not among the files readProcessList reads`);
+        const result = files[k * PROCESS_FILES.length + j]!;
+        if (result instanceof Error) throw result;
+        return result;
       };
       return this.readProcessFrom(pid, {
         readExact: (path) => decodeExact(file(path)),
@@ -707,9 +706,7 @@ export class LinuxCollector implements PlatformCollector {
         }
       });
     }
-    const { bytes, offsets, errors } = native.readFiles([...paths], new Uint8Array(paths.length).fill(1));
-    const all = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    return paths.map((path, i) => (errors[i] !== 0 ? errnoError(errors[i]!, path) : all.toString('utf8', offsets[i], offsets[i + 1])));
+    return readNativeFiles(native, paths, new Uint8Array(paths.length).fill(1)).map((r) => (r instanceof Error ? r : r.toString('utf8')));
   }
 
   /** Whether this collector reads /proc files as the default dependencies do (not a replay). */

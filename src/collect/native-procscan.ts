@@ -92,3 +92,9 @@ const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(
 export function errnoName(n: number): string {
   return ERRNO_NAMES.get(n) ?? `E${n}`;
 }
+
+/** An error as node:fs throws it (code, negative errno, syscall, path), for errno `n` of the addon. */
+export function errnoError(n: number, syscall: string, path: string, message?: string): Error & { code: string } {
+  const code = errnoName(n);
+  return Object.assign(new Error(message ?? `${code}: ${syscall} ${path}`), { code, errno: -n, syscall, path });
+}

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { constants } from 'node:os';
-import { errnoName, loadNativeProcScan, type NativeProcScan } from '../collect/native-procscan.js';
+import { errnoError, errnoName, loadNativeProcScan, type NativeProcScan } from '../collect/native-procscan.js';
 import { seconds } from '../model/format.js';
 import type { ExecutableHashes, ExecutableIdentity } from '../model/types.js';
 import { loadBlake3, type Blake3Implementation } from './blake3.js';
@@ -138,7 +138,7 @@ class DeadlineHashFs implements HashFs {
         : code === 'EAGAIN'
           ? `${syscall} ${path}: not tried, as 16 earlier calls to file systems that do not answer have not returned`
           : `${code}: ${syscall} ${path}`;
-    throw Object.assign(new Error(message), { code, errno: result, syscall, path });
+    throw errnoError(-result, syscall, path, message);
   }
 }
 
