@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -15,8 +16,15 @@ export interface Started<T> {
 }
 
 const running = new Set<ChildProcess>();
-process.on('exit', () => {
+let scratch: string | undefined;
+
+// Cleanup at the end of each test file that imports this module (vitest evaluates it once per
+// file). A vitest worker is ended without Node's 'exit' event, so an exit handler would leave the
+// scratch directory in the system's temporary directory and a holder process running.
+afterAll(() => {
   for (const c of running) c.kill('SIGKILL');
+  if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+  scratch = undefined;
 });
 
 /** Start a process that prints one JSON line when ready; resolve with that line parsed. */
@@ -59,14 +67,11 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; prefi
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-let scratch: string | undefined;
-/** A directory every user can write to, removed at exit: captures in tests never touch the repository. */
+/** A directory every user can write to, removed after the test file: captures in tests never touch the repository. */
 export function scratchDir(): string {
   if (!scratch) {
     scratch = mkdtempSync(join(tmpdir(), 'netmon-cli-'));
     chmodSync(scratch, 0o1777);
-    const dir = scratch;
-    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   }
   return scratch;
 }
