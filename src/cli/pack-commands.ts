@@ -6,7 +6,7 @@ import { ConfigError, describeErrno, ExitError, StoreError, VerificationError } 
 import { loadControlsCatalogue } from '../findings/controls.js';
 import { evaluateFindings } from '../findings/evaluate-findings.js';
 import { loadExpectedChanges } from '../findings/expected-changes.js';
-import { releasePackDir, reservePackDir, verifyPack, writePack } from '../pack/pack.js';
+import { clearUnfinishedPacks, releasePackDir, reservePackDir, verifyPack, writePack } from '../pack/pack.js';
 import { evidenceJson, findingsCsv, inventoryCsv } from '../pack/report-files.js';
 import { reportBlocks, renderSignedPdf } from '../pack/pdf-report.js';
 import { openP12 } from '../pack/pki.js';
@@ -112,6 +112,9 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   const findings = evaluateFindings(diffSnapshots(before, after), catalogue, { expected, now: new Date() });
   const generatedAt = new Date();
   const host = after.host.hostname.replace(/[^A-Za-z0-9._-]/g, '_');
+  for (const left of clearUnfinishedPacks(flags.out)) {
+    io.stderr(`netmon: report: removed the unfinished pack ${printable(left.name)} in ${flags.out}, left by a report (pid ${left.pid}) that was killed before it finished\n`);
+  }
   // Reserved now: the signed PDF names its pack directory.
   const dir = reservePackDir(join(flags.out, `${host}-${(flags.change ?? (flags.from !== undefined ? 'period' : 'window')).replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp(generatedAt)}`));
   let written = false;

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
 import { EVIDENCE_DIR_MODE, EVIDENCE_FILE_MODE } from '../model/types.js';
@@ -45,6 +45,66 @@ export function releasePackDir(dir: string): void {
   }
 }
 
+/** The hidden directory a pack is written in before it takes its name; it names the writing process. */
+function stagingDir(dir: string, pid: number): string {
+  return join(dirname(dir), `.${basename(dir)}.${pid}.partial`);
+}
+
+const STAGING_NAME = /^\.(.+)\.([1-9][0-9]{0,9})\.partial$/;
+
+/** Whether a process of that id runs (in this pid namespace); when in doubt, yes. */
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errnoCode(error) !== 'ESRCH';
+  }
+}
+
+/** What a report that did not finish left in an output directory, and was removed. */
+export interface UnfinishedPack {
+  /** The pack's reserved name (the directory removed when it was empty). */
+  name: string;
+  /** The report's process, which no longer runs. */
+  pid: number;
+}
+
+/**
+ * Remove what reports that were killed outright (SIGKILL, power loss) left in `outDir`: each
+ * staging directory (`.NAME.PID.partial`) whose process no longer runs and that belongs to the
+ * user netmon runs as, and then the pack directory it had reserved when that is still empty.
+ * A staging directory never holds a complete pack (that is renamed to its name first), so
+ * nothing a verifier could check is removed; a report still running is left alone. A name that
+ * is not such a directory (a symbolic link, a file) is left alone too. Returns what was removed.
+ */
+export function clearUnfinishedPacks(outDir: string): UnfinishedPack[] {
+  let names: string[];
+  try {
+    names = readdirSync(outDir);
+  } catch {
+    return []; // no directory yet, or not readable: reservePackDir() says why if it matters
+  }
+  const uid = typeof process.geteuid === 'function' ? process.geteuid() : -1;
+  const removed: UnfinishedPack[] = [];
+  for (const entry of names) {
+    const m = STAGING_NAME.exec(entry);
+    if (!m) continue;
+    const pid = Number(m[2]);
+    const path = join(outDir, entry);
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st?.isDirectory() || st.uid !== uid || pid === process.pid || processRuns(pid)) continue;
+    try {
+      rmSync(path, { recursive: true });
+    } catch {
+      continue; // another netmon removed it first, or it cannot be: leave it as it is
+    }
+    releasePackDir(join(outDir, m[1]!));
+    removed.push({ name: m[1]!, pid });
+  }
+  return removed;
+}
+
 /** Write a new file and flush it to disk before returning. */
 function writeDurable(path: string, bytes: Buffer): void {
   const fd = openSync(path, 'wx', EVIDENCE_FILE_MODE);
@@ -73,11 +133,11 @@ function syncDirectory(dir: string): void {
  * `sha256sum -c`); no file is ever written over another. They are written and flushed in a
  * hidden staging directory beside `dir`, which then takes the reserved name in one rename: a
  * report that fails (a full disk) or is killed never leaves a directory under the pack's name
- * that holds part of a pack. What a killed report leaves is that staging directory
- * (`.NAME.partial`) and the empty reserved one.
+ * that holds part of a pack. What a report killed outright leaves is that staging directory
+ * (`.NAME.PID.partial`) and the empty reserved one, which clearUnfinishedPacks() removes later.
  */
 export function writePack(dir: string, content: PackContent): Manifest {
-  const staging = join(dirname(dir), `.${basename(dir)}.partial`);
+  const staging = stagingDir(dir, process.pid);
   let made = false;
   try {
     mkdirSync(staging, { mode: EVIDENCE_DIR_MODE });

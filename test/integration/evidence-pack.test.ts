@@ -351,6 +351,49 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(readdirSync(out)).toEqual([]);
   });
 
+  it('a report killed outright while it writes the pack leaves no pack; the next report removes what it left, not what a running report holds', async () => {
+    const big = join(dir, 'killed.db');
+    const store = EvidenceStore.open(big);
+    store.beginSession({ interval: null });
+    const processes = manyProcesses(20);
+    store.appendSnapshot(snapshotOf({ sockets: manySockets(8000, 20), processes, takenAt: new Date(Date.now() - 60_000) }));
+    store.appendSnapshot(snapshotOf({ sockets: manySockets(8001, 20), processes, takenAt: new Date() }));
+    store.close();
+    const out = join(dir, 'killed');
+    mkdirSync(out);
+    // SIGKILL as soon as the staging directory appears, while the files are written and flushed;
+    // a report that finished first is tried again.
+    let left: string[] = [];
+    for (let attempt = 0; attempt < 8 && left.length === 0; attempt++) {
+      for (const f of readdirSync(out)) rmSync(join(out, f), { recursive: true });
+      const child = spawn(process.execPath, [CLI, 'report', '--db', big, '--pre', 'first', '--post', 'latest', '--out', out], { cwd: dir, stdio: 'ignore' });
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      while (child.exitCode === null && !readdirSync(out).some((f) => f.endsWith('.partial'))) await new Promise((resolve) => setTimeout(resolve, 1));
+      child.kill('SIGKILL');
+      await exited;
+      if (child.signalCode === 'SIGKILL') left = readdirSync(out).sort();
+    }
+    expect(left.length, 'a report killed while it wrote its pack').toBe(2);
+    const [staging, reserved] = left as [string, string];
+    expect(staging).toMatch(/^\.(.+)\.\d+\.partial$/);
+    expect(staging.startsWith(`.${reserved}.`)).toBe(true);
+    expect(readdirSync(join(out, reserved))).toEqual([]);
+    // What a report still running holds (this test's own process stands for it) stays.
+    const running = `.${reserved}-other.${process.pid}.partial`;
+    mkdirSync(join(out, running));
+    writeFileSync(join(out, running, 'findings.csv'), 'x');
+    mkdirSync(join(out, `${reserved}-other`));
+
+    const next = cli(['report', '--db', big, '--pre', 'first', '--post', 'latest', '--out', out, '--no-pdf']);
+    expect(next.status, next.stderr).toBe(0);
+    const pid = /\.(\d+)\.partial$/.exec(staging)![1];
+    expect(next.stderr).toContain(`netmon: report: removed the unfinished pack ${reserved} in ${out}, left by a report (pid ${pid}) that was killed before it finished\n`);
+    const made = next.stdout.trim();
+    expect(readdirSync(out).sort()).toEqual([running, `${reserved}-other`, made.split('/').pop()!].sort());
+    expect(cli(['verify', made]).status).toBe(0);
+    expect(readdirSync(join(out, running))).toEqual(['findings.csv']);
+  });
+
   it('--no-pdf leaves report.pdf and the certificate out; the pack still verifies', () => {
     const r = cli(['report', '--change', 'CHG-77', '--db', db, '--out', join(dir, 'nopdf'), '--no-pdf']);
     expect(r.status, r.stderr).toBe(0);
