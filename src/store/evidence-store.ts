@@ -505,7 +505,7 @@ export class EvidenceStore {
   private sockets = new Map<number | string, StoredSocket>();
   private statements = new Map<string, Statement>();
   /** Items parsed by loadSnapshot, by id (read-only views share them: callers must not mutate). */
-  private readonly parsedItems = new Map<number, { kind: string; value: unknown }>();
+  private readonly parsedItems = new Map<number, { kind: string; value: unknown; digest: string }>();
   /** The item set loadSnapshot assembled last, by set digest. */
   private lastItemSet: ItemSet | null = null;
 
@@ -1009,23 +1009,23 @@ export class EvidenceStore {
 
   /**
    * Replay a snapshot's item set in two queries: its base set, then the events since, in order
-   * (op > 0 adds, op < 0 removes). Up to two `columns` of `items` come with each item added or
+   * (op > 0 adds, op < 0 removes). Up to three `columns` of `items` come with each item added or
    * removed, from a LEFT JOIN (null when the item row is missing); with no columns, items is not
    * read at all.
    */
-  private replaySet(id: number, columns: string, add: (itemId: number, a: unknown, b: unknown) => void, remove: (itemId: number, a: unknown) => void): void {
+  private replaySet(id: number, columns: string, add: (itemId: number, a: unknown, b: unknown, c: unknown) => void, remove: (itemId: number, a: unknown) => void): void {
     const base = this.baseOf(id);
     const select = columns ? `, ${columns}` : '';
     const from = (table: string, alias: string): string => (columns ? `${table} ${alias} LEFT JOIN items i ON i.id = ${alias}.item_id` : `${table} ${alias}`);
     const baseSet = this.stmt(`SELECT c.item_id${select} FROM ${from('checkpoint_items', 'c')} WHERE c.snapshot_id = ?`);
     if (columns) {
-      for (const row of baseSet.raw().all(base) as unknown as unknown[][]) add(row[0] as number, row[1], row[2]);
+      for (const row of baseSet.raw().all(base) as unknown as unknown[][]) add(row[0] as number, row[1], row[2], row[3]);
     } else {
-      for (const itemId of baseSet.pluck().all(base) as unknown as number[]) add(itemId, null, null);
+      for (const itemId of baseSet.pluck().all(base) as unknown as number[]) add(itemId, null, null, null);
     }
     const events = this.stmt(`SELECT e.item_id, e.op${select} FROM ${from('events', 'e')} WHERE e.snapshot_id > ? AND e.snapshot_id <= ? ORDER BY e.snapshot_id`).raw().all(base, id) as unknown as unknown[][];
     for (const row of events) {
-      if ((row[1] as number) > 0) add(row[0] as number, row[2], row[3]);
+      if ((row[1] as number) > 0) add(row[0] as number, row[2], row[3], row[4]);
       else remove(row[0] as number, row[2]);
     }
   }
@@ -1088,8 +1088,14 @@ export class EvidenceStore {
     });
   }
 
-  private snapshotBody(id: number): SnapshotBody {
-    const row = this.stmt("SELECT body FROM records WHERE seq = ? AND kind = 'snapshot'").get(id);
+  /**
+   * The body of snapshot `id`'s record. With `checked`, the record is checked where it stands
+   * first: its hash against its content and its neighbours' links to it (what `verify-store`
+   * checks of every record), so that `show`, `diff` and `report` never present a snapshot whose
+   * record was edited; a chain rewritten from there on needs `verify-store` and a known head.
+   */
+  private snapshotBody(id: number, checked = false): SnapshotBody {
+    const row = this.stmt("SELECT body, at, prev_hash, hash FROM records WHERE seq = ? AND kind = 'snapshot'").get(id);
     if (!row) {
       // Snapshot ids are the snapshots' positions in the record chain, so they are not 1, 2, 3...
       const range = this.stmt('SELECT MIN(id) AS first, MAX(id) AS latest, COUNT(*) AS n FROM snapshots').get();
@@ -1102,7 +1108,18 @@ export class EvidenceStore {
             : `its ${n} snapshots have ids from ${Number(range!.first)} to ${Number(range!.latest)} (not consecutive: ids are positions in the record chain); `;
       throw new StoreError('E_STORE_NO_SNAPSHOT', `no snapshot ${id} in ${this.path}`, { hint: `${known}list them with \`netmon snapshots\`, or use first, latest, a label or a time` });
     }
+    if (checked) this.checkRecordInPlace(id, 'snapshot', String(row.at), String(row.body), String(row.prev_hash), String(row.hash));
     return this.parseStored<SnapshotBody>(String(row.body), `the record of snapshot ${id}`);
+  }
+
+  /** A record's hash against its content, and the hashes of the records either side against its links. */
+  private checkRecordInPlace(seq: number, kind: string, at: string, body: string, prevHash: string, hash: string): void {
+    const what = `record ${seq} (${kind})`;
+    if (recordHash(prevHash, seq, kind, at, body) !== hash) throw this.changedOutside('E_STORE_RECORD_CHANGED', `${what} in ${this.path} no longer matches its hash`);
+    const before = this.stmt('SELECT hash FROM records WHERE seq < ? ORDER BY seq DESC LIMIT 1').pluck().get(seq) as string | undefined;
+    if (before !== undefined && before !== prevHash) throw this.changedOutside('E_STORE_RECORD_CHANGED', `${what} in ${this.path} does not follow the record before it (its previous-hash differs)`);
+    const after = this.stmt('SELECT prev_hash FROM records WHERE seq > ? ORDER BY seq LIMIT 1').pluck().get(seq) as string | undefined;
+    if (after !== undefined && after !== hash) throw this.changedOutside('E_STORE_RECORD_CHANGED', `the record after ${what} in ${this.path} does not follow it (its previous-hash differs)`);
   }
 
   private digestOf(kind: ItemKind, body: string): string {
@@ -1394,7 +1411,7 @@ export class EvidenceStore {
   }
 
   private loadSnapshotNow(id: number): Snapshot & { label: string | null; change: string | null } {
-    const body = this.snapshotBody(id);
+    const body = this.snapshotBody(id, true);
     if (body.snapshot.schemaVersion !== SNAPSHOT_SCHEMA_VERSION) {
       throw new FormatError('E_SNAPSHOT_VERSION', `snapshot ${id} has schema ${String(body.snapshot.schemaVersion)}, expected ${SNAPSHOT_SCHEMA_VERSION}`);
     }
@@ -1432,9 +1449,20 @@ export class EvidenceStore {
     let ids: Set<number>;
     const parse = (itemId: number, kind: string, text: string): void => {
       if (this.parsedItems.has(itemId)) return;
-      // Named only when it fails: not a message made for each of tens of thousands of items.
-      const value = this.parseItem(kind, text, () => `item ${itemId} (${kind}), read while loading snapshot ${id},`);
-      this.parsedItems.set(itemId, { kind, value });
+      // The digest of every item loaded, from its body as stored: the set digest below commits to them.
+      const digest = itemDigest(kind, text);
+      let value: unknown;
+      try {
+        // Named only when it fails: not a message made for each of tens of thousands of items.
+        value = this.parseItem(kind, text, () => `item ${itemId} (${kind}), read while loading snapshot ${id},`);
+      } catch (error) {
+        // Text netmon did not write: an edit of the body, when it no longer matches its digest.
+        if ((this.stmt('SELECT digest FROM items WHERE id = ?').pluck().get(itemId) as string | undefined) !== digest) {
+          throw this.changedOutside('E_STORE_ITEM_CHANGED', `item ${itemId} (${kind}) of snapshot ${id} in ${this.path} no longer matches its digest`);
+        }
+        throw error;
+      }
+      this.parsedItems.set(itemId, { kind, value, digest });
     };
     if (this.parsedItems.size === 0) {
       // The first snapshot this store object loads: ids and bodies together, in two joined
@@ -1473,12 +1501,14 @@ export class EvidenceStore {
       }
     }
     const wanted = new Set<number>();
+    const digests: string[] = [];
     for (const itemId of ids) {
       const value = this.parsedItems.get(itemId);
       if (value === undefined) {
         wanted.add(itemId);
         continue;
       }
+      digests.push(value.digest);
       if (value.kind === 'socket') sockets.push(value.value as SocketRecord);
       else if (value.kind === 'process') processes.push(value.value as ProcessRecord);
       else if (value.kind === 'context') context = value.value as SnapshotContext;
@@ -1486,6 +1516,9 @@ export class EvidenceStore {
     }
     const lost = [...wanted][0];
     if (lost !== undefined) throw new VerificationError('E_STORE_MISSING_ITEM', `snapshot ${id} refers to item ${lost}, which is missing from ${this.path}`);
+    // The set as replayed from the checkpoint and the events is the set the record committed to:
+    // rows of events or checkpoint_items added, removed or pointed at other items are caught here.
+    if (setDigest(digests) !== digest) throw this.setChanged(id, ids);
     sockets.sort(compareSockets);
     processes.sort((a, b) => a.pid - b.pid);
     namespaces.sort((a, b) => Number(b.host) - Number(a.host) || a.inode - b.inode);
@@ -1493,18 +1526,35 @@ export class EvidenceStore {
     return { digest, sockets, processes, namespaces, context };
   }
 
+  /** Why the loaded items of snapshot `id` are not the set its record holds: an item's body edited, else rows of the set tables. */
+  private setChanged(id: number, ids: Set<number>): VerificationError {
+    const stored = this.stmt('SELECT id, digest FROM items WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id').raw().all(JSON.stringify([...ids])) as unknown as [number, string][];
+    for (const [itemId, digest] of stored) {
+      const item = this.parsedItems.get(itemId);
+      if (item !== undefined && item.digest !== digest) return this.changedOutside('E_STORE_ITEM_CHANGED', `item ${itemId} (${item.kind}) of snapshot ${id} in ${this.path} no longer matches its digest`);
+    }
+    return this.changedOutside('E_STORE_SET_CHANGED', `the items of snapshot ${id} in ${this.path} are not the set its record holds (rows of the events or checkpoint tables were changed)`);
+  }
+
   /** Gap records, oldest first. */
   gaps(): GapRecord[] {
-    return this.stmt(`SELECT seq, body FROM records WHERE kind = 'gap' AND ${RARE_RECORDS} ORDER BY seq`)
-      .all()
-      .map((r) => ({ seq: Number(r.seq), ...this.parseStored<{ from: string; to: string; reason: string }>(String(r.body), `gap record ${Number(r.seq)}`) }));
+    return this.checkedRare('gap').map((r) => ({ seq: r.seq, ...this.parseStored<{ from: string; to: string; reason: string }>(r.body, `gap record ${r.seq}`) }));
   }
 
   /** The clock steps recorded (`recordClockStep`), oldest first. */
   clockSteps(): ClockStepRecord[] {
-    return this.stmt(`SELECT seq, at, body FROM records WHERE kind = 'clock' AND ${RARE_RECORDS} ORDER BY seq`)
-      .all()
-      .map((r) => ({ seq: Number(r.seq), at: String(r.at), stepMs: Number(this.parseStored<{ stepMs: number }>(String(r.body), `clock record ${Number(r.seq)}`).stepMs) }));
+    return this.checkedRare('clock').map((r) => ({ seq: r.seq, at: r.at, stepMs: Number(this.parseStored<{ stepMs: number }>(r.body, `clock record ${r.seq}`).stepMs) }));
+  }
+
+  /** The records of a kind that is not 'snapshot', oldest first, each checked where it stands (checkRecordInPlace). */
+  private checkedRare(kind: string): { seq: number; at: string; body: string }[] {
+    return this.stmt(`SELECT seq, at, body, prev_hash, hash FROM records WHERE kind = ? AND ${RARE_RECORDS} ORDER BY seq`)
+      .all(kind)
+      .map((r) => {
+        const row = { seq: Number(r.seq), at: String(r.at), body: String(r.body) };
+        this.checkRecordInPlace(row.seq, kind, row.at, row.body, String(r.prev_hash), String(r.hash));
+        return row;
+      });
   }
 
   /**

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { itemDigest } from '../../src/store/chain.js';
+import { itemDigest, recordHash } from '../../src/store/chain.js';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
 import type { Database } from '../../src/store/sqlite.js';
 import { CLI, haveCommand, runCli, skipWithReason } from '../helpers/processes.js';
@@ -144,19 +144,101 @@ describe('reading a store with stored text netmon did not write', () => {
     const file = tampered((db) => db.prepare('UPDATE items SET body = substr(body, 1, 20) WHERE id = ?').run(item.outbound));
     const refused = readersRefuse(file);
     for (const [id, stderr] of refused.show) {
-      expect(stderr).toContain(`item ${item.outbound} (socket), read while loading snapshot ${id}, in ${file} is not a socket record netmon wrote`);
+      expect(stderr).toContain(`item ${item.outbound} (socket) of snapshot ${id} in ${file} no longer matches its digest`);
       expect(stderr).toContain(`netmon verify-store --db ${file}`);
       expect(stderr).not.toContain('internal error');
     }
-    expect(refused.diff).toContain(`item ${item.outbound} (socket), read while loading snapshot`);
+    expect(refused.diff).toContain(`item ${item.outbound} (socket) of snapshot`);
+  });
+
+  it('a socket item cut short with its digest made again: named as text netmon did not write', () => {
+    const file = tampered((db) => {
+      const body = String(db.prepare('SELECT substr(body, 1, 20) FROM items WHERE id = ?').pluck().get(item.outbound));
+      db.prepare('UPDATE items SET body = ?, digest = ? WHERE id = ?').run(body, itemDigest('socket', body), item.outbound);
+    });
+    const refused = readersRefuse(file);
+    for (const [id, stderr] of refused.show) {
+      expect(stderr).toContain(`item ${item.outbound} (socket), read while loading snapshot ${id}, in ${file} is not a socket record netmon wrote`);
+      expect(stderr).not.toContain('internal error');
+    }
   });
 
   it('a snapshot record whose body is not JSON is named the same way', () => {
     const file = tampered((db) => db.prepare('UPDATE records SET body = substr(body, 1, 20) WHERE seq = 3').run());
     const r = runCli(['show', '3', '--db', file], { cwd: dir });
     expect(r.status, r.stderr).toBe(4);
-    expect(r.stderr).toContain(`the record of snapshot 3 in ${file} is not valid JSON`);
+    expect(r.stderr).toContain(`record 3 (snapshot) in ${file} no longer matches its hash: the store was changed outside netmon`);
     expect(r.stderr).not.toContain('internal error');
+  });
+});
+
+describe('readers check what they load against the chain (show, diff, gaps, report)', () => {
+  /** `show` of snapshot `id` refuses with exit 4, naming the problem, and prints nothing. */
+  function showRefuses(file: string, id: number, problem: string): void {
+    const r = runCli(['show', String(id), '--db', file], { cwd: dir });
+    expect(r.status, r.stderr).toBe(4);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain(problem);
+    expect(r.stderr).toContain(`netmon verify-store --db ${file}`);
+  }
+
+  it('an item edited into another valid socket (its digest left): show and diff name the item', () => {
+    const file = tampered((db) => db.prepare("UPDATE items SET body = replace(body, ',5001,', ',5009,') WHERE id = ?").run(item.outbound));
+    const refused = readersRefuse(file);
+    for (const [id, stderr] of refused.show) expect(stderr).toContain(`item ${item.outbound} (socket) of snapshot ${id} in ${file} no longer matches its digest`);
+    expect(refused.diff).toContain(`item ${item.outbound} (socket) of snapshot`);
+  });
+
+  it('an item edited with a digest that fits it still leaves the set its record holds', () => {
+    const file = tampered((db) => {
+      const body = String(db.prepare('SELECT body FROM items WHERE id = ?').pluck().get(item.outbound)).replace(',5001,', ',5009,');
+      db.prepare('UPDATE items SET body = ?, digest = ? WHERE id = ?').run(body, itemDigest('socket', body), item.outbound);
+    });
+    showRefuses(file, 2, `the items of snapshot 2 in ${file} are not the set its record holds`);
+    const diff = runCli(['diff', '--pre', '2', '--post', '8', '--db', file], { cwd: dir });
+    expect(diff.status, diff.stderr).toBe(4);
+    expect(diff.stdout).toBe('');
+  });
+
+  it('events deleted (a connection erased from the history): the snapshots that had it are refused, not shown without it', () => {
+    const file = tampered((db) => db.prepare('DELETE FROM events WHERE snapshot_id = 8').run());
+    showRefuses(file, 8, `the items of snapshot 8 in ${file} are not the set its record holds (rows of the events or checkpoint tables were changed)`);
+    // Snapshots before the edit still show.
+    expect(runCli(['show', '5', '--db', file], { cwd: dir }).status).toBe(0);
+  });
+
+  it('a checkpoint row pointed at another item is refused', () => {
+    const file = tampered((db) => expect(db.prepare('UPDATE checkpoint_items SET item_id = ? WHERE snapshot_id = 2 AND item_id = ?').run(item.web6, item.outbound).changes).toBe(1));
+    showRefuses(file, 2, `the items of snapshot 2 in ${file} are not the set its record holds`);
+  });
+
+  it('a snapshot record edited (its label), and edited with its hash made again: refused either way', () => {
+    const edit = (db: Database): void => {
+      db.prepare("UPDATE records SET body = replace(body, '\"label\":null', '\"label\":\"pre\"') WHERE seq = 3").run();
+      expect(db.prepare('SELECT changes()').pluck().get()).toBe(1);
+    };
+    const edited = tampered(edit);
+    showRefuses(edited, 3, `record 3 (snapshot) in ${edited} no longer matches its hash`);
+    const rehashed = tampered((db) => {
+      edit(db);
+      const r = db.prepare('SELECT kind, at, body, prev_hash FROM records WHERE seq = 3').get() as { kind: string; at: string; body: string; prev_hash: string };
+      db.prepare('UPDATE records SET hash = ? WHERE seq = 3').run(recordHash(r.prev_hash, 3, r.kind, r.at, r.body));
+    });
+    showRefuses(rehashed, 3, `the record after record 3 (snapshot) in ${rehashed} does not follow it`);
+  });
+
+  it('a gap record shortened: netmon gaps refuses it (exit 4) rather than print the shorter gap', () => {
+    const file = copyOfBase();
+    const store = EvidenceStore.open(file);
+    store.beginSession({ interval: null });
+    store.recordGap(new Date('2026-11-01T00:00:00Z'), new Date('2026-11-01T01:00:00Z'), 'paused');
+    store.close();
+    expect(runCli(['gaps', '--db', file], { cwd: dir }).status).toBe(0);
+    withRaw(file, (db) => db.prepare("UPDATE records SET body = replace(body, 'T01:00:00', 'T00:00:10') WHERE kind = 'gap'").run());
+    const r = runCli(['gaps', '--db', file], { cwd: dir });
+    expect(r.status, r.stderr).toBe(4);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/record \d+ \(gap\) in .* no longer matches its hash/);
   });
 });
 

@@ -45,6 +45,23 @@ describe('chain digests (stored format: they must never change)', () => {
     // a set: a digest given twice counts once
     const [x, y] = ['a'.repeat(64), 'b'.repeat(64)];
     expect(setDigest([y, x, y, x, x])).toBe(setDigest([x, y]));
+    expect(setDigest([y, x, y, x, x])).toBe(sha(`${x}\n${y}\n`));
+    // Text that is not a digest (verify-store hashes what a store holds, whatever it is) by the same definition.
+    expect(setDigest(['b', 'a', 'b', x])).toBe(sha(`a\n${x}\nb\n`));
+  });
+
+  it('set digest of digests that share long prefixes, or repeat: sorted by the whole digest, each once', () => {
+    // Two hex digits only: most digests share their first 8 digits with another, and repeats are common.
+    const digest = fc.string({ minLength: 64, maxLength: 64, unit: fc.constantFrom('0', 'f') }).map((d) => `0000abcd${d.slice(8)}`);
+    fc.assert(
+      fc.property(fc.array(fc.oneof(digest, fc.string({ minLength: 64, maxLength: 64, unit: fc.constantFrom(...'0123456789abcdef') })), { maxLength: 80 }), (digests) => {
+        const distinct = [...new Set(digests)].sort();
+        const expected = sha(...distinct.flatMap((d) => [d, '\n']));
+        expect(setDigest(digests)).toBe(expected);
+        expect(SortedDigests.of(digests).digest()).toBe(expected);
+        expect(SortedDigests.of(digests).size).toBe(distinct.length);
+      }),
+    );
   });
 
   it('record hash commits to previous hash, position, kind, time and body', () => {
