@@ -3,7 +3,7 @@ import { diffSnapshots } from '../diff/diff-snapshots.js';
 import { ConfigError, ExitError, StoreError } from '../errors.js';
 import { loadControlsCatalogue } from '../findings/controls.js';
 import { evaluateFindings, type Severity } from '../findings/evaluate-findings.js';
-import { loadExpectedChanges } from '../findings/expected-changes.js';
+import { checkExpectedFor, loadExpectedChanges } from '../findings/expected-changes.js';
 import { renderFindingsEcs } from '../outputs/ecs-findings.js';
 import { failsAt, renderFindingsJson, renderFindingsText, type FindingsReport } from '../outputs/findings.js';
 import { looksLikeIsoTime, parseIsoTime } from '../model/iso-time.js';
@@ -141,6 +141,7 @@ export function runDiff(flags: DiffFlags, io: CliIo): void {
       checkOneHost(pre, post, flags.allowHostChange);
       return { pre, post, before: store.loadSnapshot(pre.id), after: store.loadSnapshot(post.id) };
     });
+    if (expected) checkExpectedFor(expected, flags.change ?? post.change ?? pre.change);
     for (const note of windowNotes(pre, post)) io.stderr(`netmon: note: ${note}\n`);
     const findings = evaluateFindings(diffSnapshots(before, after), catalogue, { expected, now: new Date() });
     const report: FindingsReport = {

@@ -5,7 +5,7 @@ import { diffSnapshots } from '../diff/diff-snapshots.js';
 import { ConfigError, describeErrno, ExitError, StoreError, VerificationError } from '../errors.js';
 import { loadControlsCatalogue } from '../findings/controls.js';
 import { evaluateFindings } from '../findings/evaluate-findings.js';
-import { loadExpectedChanges } from '../findings/expected-changes.js';
+import { checkExpectedFor, loadExpectedChanges } from '../findings/expected-changes.js';
 import { clearUnfinishedPacks, releasePackDir, reservePackDir, verifyPack, writePack } from '../pack/pack.js';
 import { evidenceJson, findingsCsv, inventoryCsv } from '../pack/report-files.js';
 import { reportBlocks, renderSignedPdf } from '../pack/pdf-report.js';
@@ -88,6 +88,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
       const find = onHost((query) => store.listSnapshots(query), flags.host);
       const { pre, post } = flags.from !== undefined ? selectPeriod(find, timeFlag('--from', flags.from), timeFlag('--to', flags.to ?? new Date().toISOString()), flags.host) : { pre: selectSnapshot(find, flags.pre ?? 'pre', flags.change, 'pre', flags.host), post: selectSnapshot(find, flags.post ?? 'post', flags.change, 'post', flags.host) };
       checkOneHost(pre, post, flags.allowHostChange);
+      if (expected) checkExpectedFor(expected, flags.change ?? post.change ?? pre.change);
       for (const note of windowNotes(pre, post)) io.stderr(`netmon: note: ${note}\n`);
       progress(`loading snapshots ${pre.id} and ${post.id}`);
       const { label: preLabel, change: preChange, ...before } = store.loadSnapshot(pre.id);

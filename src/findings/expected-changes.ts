@@ -62,6 +62,9 @@ export function parseExpectedChanges(text: string, source: string): ExpectedChan
   const { problems, at } = locatedProblems(doc, source);
   const root = (doc.value ?? {}) as Record<string, unknown>;
   if (problems.length === 0 && root.schema_version !== 1) at(['schema_version'], `schema_version: expected 1, received ${JSON.stringify(root.schema_version)}`);
+  if (problems.length === 0 && root.change !== undefined && root.change !== null && typeof root.change !== 'string' && typeof root.change !== 'number') {
+    at(['change'], `change: the change ticket these approvals belong to, such as CHG-1234 (received ${JSON.stringify(root.change)})`);
+  }
   const list = Array.isArray(root.expected) ? root.expected : [];
   if (problems.length === 0 && !Array.isArray(root.expected)) at(['expected'], 'expected: a list of changes (open, close, replace or allow)');
   const entries: ExpectedChange[] = [];
@@ -112,7 +115,22 @@ export function parseExpectedChanges(text: string, source: string): ExpectedChan
     });
   });
   if (problems.length > 0) throw new ConfigError('E_EXPECT', `the expected changes are not valid:\n  ${problems.join('\n  ')}`);
-  return { source, change: typeof root.change === 'string' ? root.change : null, entries };
+  const change = typeof root.change === 'string' || typeof root.change === 'number' ? String(root.change) : null;
+  return { source, change, entries };
+}
+
+/**
+ * Refuse expected changes written for another change than the window compared: their approvals
+ * would go into the findings and a signed pack of a change they were never given for. `window` is
+ * the window's ticket (the --change given, else the snapshots' own), null when it has none. A file
+ * without `change:` approves in any window. Pure; throws ConfigError.
+ */
+export function checkExpectedFor(expected: ExpectedChanges, window: string | null): void {
+  if (expected.change === null || expected.change === window) return;
+  const compared = window === null ? 'the snapshots compared carry no change ticket' : `the window compared is change ${window}`;
+  throw new ConfigError('E_EXPECT', `the expected changes in ${expected.source} are for change ${expected.change}, but ${compared}: their approvals do not apply to it`, {
+    hint: window === null ? `compare the snapshots of ${expected.change} (--change ${expected.change}), or remove the change: line from ${expected.source} if its approvals hold for any window` : `give the expected changes of ${window}, or remove the change: line from ${expected.source} if its approvals hold for any window`,
+  });
 }
 
 export function loadExpectedChanges(path: string): ExpectedChanges {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,6 +106,22 @@ describe('netmon diff over a maintenance window (real processes)', () => {
     expect(missing?.controls.map((c) => c.key)).toContain('csf2:ID.RA-07');
     expect(classed.findings.find((f) => f.change?.kind === 'process-changed')?.approval).toBe('unexpected');
     expect(text.stdout).toMatch(/does not by itself satisfy them/);
+
+    // Approvals written for another change are refused, by diff and by report, before anything is written.
+    const other = join(dir, 'chg-99.yaml');
+    expect(runCli(['keygen', '--keys', join(dir, 'keys')]).status).toBe(0);
+    writeFileSync(other, 'schema_version: 1\nchange: CHG-99\nexpected:\n  - open: "tcp:3333"\n');
+    for (const args of [
+      ['diff', '--change', 'CHG-42'],
+      ['diff', '--pre', 'pre', '--post', 'post'],
+      ['report', '--change', 'CHG-42', '--no-pdf', '--keys', join(dir, 'keys'), '--out', join(dir, 'packs')],
+    ]) {
+      const refused = runCli([...args, '--db', db, '--expect', other]);
+      expect(refused.status, refused.stderr).toBe(2);
+      expect(refused.stdout).toBe('');
+      expect(refused.stderr).toContain(`the expected changes in ${other} are for change CHG-99, but the window compared is change CHG-42: their approvals do not apply to it`);
+    }
+    expect(existsSync(join(dir, 'packs'))).toBe(false);
 
     // With a threshold above every finding, the same diff exits 0.
     expect(runCli(['diff', '--change', 'CHG-42', '--db', db, '--fail-on', 'critical']).status).toBe(0);

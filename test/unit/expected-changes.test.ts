@@ -3,7 +3,7 @@ import { diffSnapshots } from '../../src/diff/diff-snapshots.js';
 import { ConfigError } from '../../src/errors.js';
 import { loadControlsCatalogue } from '../../src/findings/controls.js';
 import { evaluateFindings } from '../../src/findings/evaluate-findings.js';
-import { parseExpectedChanges } from '../../src/findings/expected-changes.js';
+import { checkExpectedFor, parseExpectedChanges } from '../../src/findings/expected-changes.js';
 import { failsAt } from '../../src/outputs/findings.js';
 import { makeProcess, makeSnapshot, makeSocket } from '../helpers/make.js';
 
@@ -67,6 +67,28 @@ describe('expected changes', () => {
     const all = classify('schema_version: 1\nexpected:\n  - open: "tcp:8443"\n  - close: ":8080"\n  - allow: "93.184.216.34:443"\n');
     expect(failsAt(all, 'info')).toBe(false);
     expect(failsAt(classify('schema_version: 1\nexpected: []\n'), 'medium')).toBe(true);
+  });
+
+  it('belong to their change: a file for another ticket, or for a ticket when the window has none, is refused; one without change: applies anywhere', () => {
+    const forChange = parseExpectedChanges('schema_version: 1\nchange: CHG-9999\nexpected:\n  - open: ":8443"\n', 'chg.yaml');
+    expect(() => checkExpectedFor(forChange, 'CHG-9999')).not.toThrow();
+    let error: unknown;
+    try {
+      checkExpectedFor(forChange, 'CHG-1234');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toBe('the expected changes in chg.yaml are for change CHG-9999, but the window compared is change CHG-1234: their approvals do not apply to it');
+    expect(() => checkExpectedFor(forChange, null)).toThrow('but the snapshots compared carry no change ticket');
+    // A ticket written as a number is still a ticket.
+    const numeric = parseExpectedChanges('schema_version: 1\nchange: 4711\nexpected: []\n', 'n.yaml');
+    expect(numeric.change).toBe('4711');
+    expect(() => checkExpectedFor(numeric, 'CHG-1')).toThrow('are for change 4711');
+    const anyWindow = parseExpectedChanges('schema_version: 1\nexpected:\n  - open: ":8443"\n', 'any.yaml');
+    expect(() => checkExpectedFor(anyWindow, 'CHG-1234')).not.toThrow();
+    expect(() => checkExpectedFor(anyWindow, null)).not.toThrow();
+    expect(() => parseExpectedChanges('schema_version: 1\nchange: [a, b]\nexpected: []\n', 'l.yaml')).toThrow('l.yaml:2');
   });
 
   it('names the line of every bad entry', () => {
