@@ -9,7 +9,7 @@ import { count } from '../model/format.js';
 import { EVIDENCE_FILE_MODE, SNAPSHOT_SCHEMA_VERSION } from '../model/types.js';
 import { compareSockets } from '../snapshot/create-snapshot.js';
 import { changesDigest, GENESIS_HASH, itemDigest, recordHash, setDigest, SortedDigests } from './chain.js';
-import { createNew, openDatabase, openMemory, RowsBySeq, storeError, tableColumns, type Database, type Statement } from './sqlite.js';
+import { createNew, hasSchema, indexNames, openDatabase, openMemory, RowsBySeq, storeError, tableColumns, type Database, type Statement } from './sqlite.js';
 import { isArrayBody, parseSocketBody, socketBody } from './socket-body.js';
 
 /** Schema version this build writes (PRAGMA user_version). */
@@ -59,15 +59,15 @@ const MIGRATIONS: string[] = [
 ];
 
 /** Tables and columns of a store of each schema, made once per schema from its migrations. */
-const SHAPES = new Map<number, Map<string, Set<string>>>();
+const SHAPES = new Map<number, { tables: Map<string, Set<string>>; indexes: Set<string> }>();
 
-function expectedShape(version: number): Map<string, Set<string>> {
+function expectedShape(version: number): { tables: Map<string, Set<string>>; indexes: Set<string> } {
   let shape = SHAPES.get(version);
   if (shape === undefined) {
     const db = openMemory();
     try {
       for (let v = 0; v < version; v++) db.exec(MIGRATIONS[v]!);
-      shape = tableColumns(db);
+      shape = { tables: tableColumns(db), indexes: indexNames(db) };
     } finally {
       db.close();
     }
@@ -625,6 +625,7 @@ export class EvidenceStore {
     // Reading the version touches the file header: a non-SQLite file fails here, unmodified.
     const version = Number(this.db.pragma('user_version', { simple: true }));
     if (version > STORE_SCHEMA_VERSION) throw this.newerSchema(version);
+    if (version === 0 && hasSchema(this.db)) throw this.notAStore();
     if (this.readonly) {
       // Older schemas that differ only in record layout are read as they are.
       if (version < OLDEST_READABLE_SCHEMA) {
@@ -650,6 +651,7 @@ export class EvidenceStore {
         // (two captures started together on a new store) may have created or migrated it since.
         const current = Number(this.db.pragma('user_version', { simple: true }));
         if (current > STORE_SCHEMA_VERSION) throw this.newerSchema(current);
+        if (current === 0 && hasSchema(this.db)) throw this.notAStore();
         for (let v = current; v < STORE_SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]!);
         if (current === 0) {
           const insert = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
@@ -668,7 +670,9 @@ export class EvidenceStore {
    */
   private checkShape(version: number): void {
     const actual = tableColumns(this.db);
-    for (const [table, columns] of expectedShape(version)) {
+    const expected = expectedShape(version);
+    const indexes = indexNames(this.db);
+    for (const [table, columns] of expected.tables) {
       const have = actual.get(table);
       const lost = have === undefined ? `table ${table} is missing` : [...columns].filter((c) => !have.has(c)).map((c) => `column ${c} of table ${table} is missing`)[0];
       if (lost !== undefined) {
@@ -677,6 +681,31 @@ export class EvidenceStore {
         });
       }
     }
+    // Indexes tell the schema apart where tables do not: one a later schema makes, in a store
+    // whose version says earlier, means the version was set back (and a migration would fail
+    // on it); one missing was dropped.
+    const later = [...indexes].find((name) => !expected.indexes.has(name) && expectedShape(STORE_SCHEMA_VERSION).indexes.has(name));
+    const dropped = [...expected.indexes].find((name) => !indexes.has(name));
+    if (later !== undefined || dropped !== undefined) {
+      const what = later !== undefined ? `it holds index ${later}, which a later schema makes, but its version says schema ${version}` : `index ${dropped!} is missing (store schema ${version})`;
+      throw new VerificationError('E_STORE_DAMAGED', `the evidence store ${this.path} is damaged: ${what}; it was changed outside netmon and was not modified`, {
+        hint: 'restore the store from a backup or copy; netmon never sets a store back to an earlier schema or drops an index',
+      });
+    }
+  }
+
+  /** The error for a file at the store's path that is an SQLite database, but not a netmon store. */
+  private notAStore(): FormatError | VerificationError {
+    const tables = [...tableColumns(this.db).keys()];
+    if (tables.includes('records') && tables.includes('meta')) {
+      return new VerificationError('E_STORE_DAMAGED', `the evidence store ${this.path} is damaged: it holds netmon's tables, but its schema version reads 0; it was changed outside netmon and was not modified`, {
+        hint: 'restore the store from a backup or copy',
+      });
+    }
+    const shown = tables.slice(0, 5).join(', ') + (tables.length > 5 ? `, and ${tables.length - 5} more` : '');
+    return new FormatError('E_STORE_FOREIGN', `${this.path} is an SQLite database, but not a netmon evidence store${tables.length > 0 ? ` (it holds ${tables.length === 1 ? 'table' : 'tables'} ${shown})` : ''}; netmon makes a store only in a new or empty file, and left this one as it was`, {
+      hint: 'give --db the path of a netmon store, or of a file that does not exist yet',
+    });
   }
 
   /** The error for a store of a schema newer than this netmon's, which it leaves as it is. */

@@ -65,6 +65,16 @@ export function tableColumns(db: Database): Map<string, Set<string>> {
   return tables;
 }
 
+/** Names of the indexes made with CREATE INDEX (not those SQLite makes for keys and UNIQUE). */
+export function indexNames(db: Database): Set<string> {
+  return new Set(db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").pluck().all() as unknown as string[]);
+}
+
+/** Whether the database holds any table, index, view or trigger: a file of no schema is empty. */
+export function hasSchema(db: Database): boolean {
+  return db.prepare('SELECT 1 FROM sqlite_master LIMIT 1').get() !== undefined;
+}
+
 export interface OpenOptions {
   readonly?: boolean;
   /** Fail when the file does not exist (default: only for read-only connections). */

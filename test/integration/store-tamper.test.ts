@@ -5,7 +5,7 @@
  * and name the first record that does not verify.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { itemDigest, recordHash } from '../../src/store/chain.js';
@@ -239,6 +239,45 @@ describe('readers check what they load against the chain (show, diff, gaps, repo
     expect(r.status, r.stderr).toBe(4);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/record \d+ \(gap\) in .* no longer matches its hash/);
+  });
+});
+
+describe('a file that is not a netmon store, or a store whose schema version was set back', () => {
+  const commands = (file: string): string[][] => [
+    ['verify-store', '--db', file],
+    ['snapshots', '--db', file],
+    ['show', 'latest', '--db', file],
+    ['--once', '--db', file, '--no-csv', '--filter', ':1'],
+  ];
+
+  it('another application\'s SQLite database is refused by every command (exit 3) and left as it was', () => {
+    const file = join(dir, 'foreign.db');
+    writeFileSync(file, '');
+    withRaw(file, (db) => db.exec('CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO accounts (name) VALUES (\'x\');'));
+    const before = sha256File(file);
+    for (const args of commands(file)) {
+      const r = runCli(args, { cwd: dir });
+      expect(r.status, `${args[0]}: ${r.stderr}`).toBe(3);
+      expect(r.stderr).toContain(`${file} is an SQLite database, but not a netmon evidence store (it holds table accounts); netmon makes a store only in a new or empty file, and left this one as it was`);
+    }
+    expect(sha256File(file)).toBe(before);
+  });
+
+  it.for([
+    ['PRAGMA user_version = 4', 'it holds index events_by_item, which a later schema makes, but its version says schema 4'],
+    ['PRAGMA user_version = 1', 'it holds index events_by_item, which a later schema makes, but its version says schema 1'],
+    ['PRAGMA user_version = 0', "it holds netmon's tables, but its schema version reads 0"],
+    ['DROP INDEX records_by_kind', 'index records_by_kind is missing (store schema 6)'],
+  ])('%s: every command names it (exit 4), no migration runs over it, and the file is left as it is', ([sql, problem]) => {
+    const file = tampered((db) => db.exec(sql!));
+    const before = sha256File(file);
+    for (const args of commands(file)) {
+      const r = runCli(args, { cwd: dir });
+      expect(r.status, `${args[0]}: ${r.stderr}`).toBe(4);
+      expect(r.stderr).toContain(`the evidence store ${file} is damaged: ${problem!}`);
+      expect(r.stderr).not.toContain('SQLITE_ERROR');
+    }
+    expect(sha256File(file)).toBe(before);
   });
 });
 
