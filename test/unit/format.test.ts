@@ -18,4 +18,12 @@ describe('percent', () => {
     expect(percent(1)).toBe('100.0%');
     expect(percent(0)).toBe('0.0%');
   });
+
+  it('reads 100.0% only for a whole and 0.0% only for nothing', () => {
+    expect(percent(28000 / 28001)).toBe('99.9%');
+    expect(percent(0.99949)).toBe('99.9%');
+    expect(percent(1 / 28001)).toBe('0.1%');
+    expect(percent(0.98765)).toBe('98.8%'); // otherwise the nearest tenth
+    expect(percent(0.5)).toBe('50.0%');
+  });
 });
