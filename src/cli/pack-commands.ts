@@ -6,12 +6,13 @@ import { ConfigError, describeErrno, ExitError, StoreError, VerificationError } 
 import { loadControlsCatalogue } from '../findings/controls.js';
 import { evaluateFindings } from '../findings/evaluate-findings.js';
 import { checkExpectedFor, loadExpectedChanges } from '../findings/expected-changes.js';
-import { clearUnfinishedPacks, releasePackDir, reservePackDir, verifyPack, writePack } from '../pack/pack.js';
+import { clearUnfinishedPacks, releasePackDir, reservePackDir, verifyPack, writePack, type StoreWitness } from '../pack/pack.js';
 import { evidenceJson, findingsCsv, inventoryCsv } from '../pack/report-files.js';
 import { reportBlocks, renderSignedPdf } from '../pack/pdf-report.js';
 import { openP12 } from '../pack/pki.js';
 import { CERT_FILE, generateSigningKeys, loadPdfIdentity, loadSigner, P12_FILE } from '../pack/signing.js';
 import { printable } from '../outputs/sanitize.js';
+import { renderJson } from '../outputs/json.js';
 import { EvidenceStore } from '../store/evidence-store.js';
 import { NETMON_VERSION } from '../version.js';
 import { checkOneHost, onHost, selectPeriod, selectSnapshot, windowNotes } from './diff-command.js';
@@ -203,7 +204,11 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
 }
 
 /** `netmon verify PACK_DIR` */
-export function runVerify(dir: string, flags: { db?: string }, io: CliIo): void {
+export function runVerify(dir: string, flags: { db?: string; signer?: string }, io: CliIo): void {
+  const signer = flags.signer === undefined ? null : flags.signer.toLowerCase().replace(/[:\s]/g, '');
+  if (signer !== null && !/^[0-9a-f]{16,64}$/.test(signer)) {
+    throw new ConfigError('E_USAGE', `--signer ${JSON.stringify(flags.signer)} is not a key fingerprint`, { hint: 'give the SHA-256 fingerprint `netmon keygen` printed (64 hex digits), or at least its first 16' });
+  }
   // A path that is not there is a mistake in the command, not a pack that failed verification.
   const stat = statSync(dir, { throwIfNoEntry: false });
   if (!stat) {
@@ -220,9 +225,27 @@ export function runVerify(dir: string, flags: { db?: string }, io: CliIo): void 
     store = EvidenceStore.open(db, { readonly: true });
   }
   try {
-    const witness = store
+    const catalogue = store ? loadControlsCatalogue() : null;
+    const witness: StoreWitness | undefined = store
       ? {
+          path: db!,
           recordHashOf: (seq: number) => store!.recordHashOf(seq),
+          hasRecordHash: (hash: string) => store!.hasRecordHash(hash),
+          prunedBefore: () => store!.retention()?.cutoff ?? null,
+          content: (preId: number, postId: number) => {
+            progress(`reading snapshots ${preId} and ${postId} back from ${db}`);
+            const { label: preLabel, change: preChange, ...before } = store!.loadSnapshot(preId);
+            const { label: postLabel, change: postChange, ...after } = store!.loadSnapshot(postId);
+            const findings = evaluateFindings(diffSnapshots(before, after), catalogue!, { expected: null, now: new Date() });
+            return {
+              files: new Map([
+                ['inventory-pre.csv', Buffer.from(inventoryCsv(before, preId, preLabel, preChange))],
+                ['inventory-post.csv', Buffer.from(inventoryCsv(after, postId, postLabel, postChange))],
+              ]),
+              snapshots: { pre: JSON.parse(renderJson(before)) as unknown, post: JSON.parse(renderJson(after)) as unknown },
+              findings: findings.map((f) => ({ id: f.id, kind: f.kind, severity: f.severity })),
+            };
+          },
           // A year of 10-second captures is millions of records: say how far the check is.
           verifyOk: () => store!.verify({ onProgress: (done, total) => progress(`verifying the evidence store ${db}: record ${done} of ${total}`) }).ok,
           prunedAway: (seq: number) => {
@@ -235,12 +258,19 @@ export function runVerify(dir: string, flags: { db?: string }, io: CliIo): void 
     // One read transaction: the record hashes and the chain are checked against one state of the store.
     const { problems, manifest } = store ? store.reading(() => verifyPack(dir, witness)) : verifyPack(dir, witness);
     progress(null);
+    if (signer !== null && manifest && !String(manifest.signer?.fingerprint ?? '').startsWith(signer)) {
+      problems.push({ file: 'manifest.json', message: `it is signed by key ${String(manifest.signer?.fingerprint ?? '(none)')}, not by the key --signer names (${signer})` });
+    }
     if (problems.length > 0) {
       for (const p of problems) io.stderr(`netmon: FAILED ${p.file}: ${p.message}\n`);
       io.stderr(`netmon: the evidence pack ${dir} failed verification (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'})\n`);
       throw new ExitError(4);
     }
-    io.stdout(`evidence pack ${dir} verified: ${manifest!.files.length + 3} files, manifest signed by ${manifest!.signer.fingerprint}${manifest!.files.some((f) => f.name === 'report.pdf') ? ', report.pdf signature valid' : ''}${store ? `, snapshots ${manifest!.store.snapshots.map((s) => s.id).join(' and ')} match ${db}` : ''}\n`);
+    io.stdout(
+      `evidence pack ${dir} verified: ${manifest!.files.length + 3} files, manifest signed by ${manifest!.signer.fingerprint}${signer !== null ? ' (the key --signer names)' : ''}${manifest!.files.some((f) => f.name === 'report.pdf') ? ', report.pdf signature valid' : ''}${store ? `, snapshots ${manifest!.store.snapshots.map((s) => s.id).join(' and ')}, their inventories and findings match ${db}` : ''}\n`,
+    );
+    // A valid signature says the pack is whole, not whose it is: anyone can sign with a key of their own.
+    if (signer === null) io.stderr('netmon: note: any key makes a valid signature; compare the fingerprint above with the one your organisation published, or give --signer FINGERPRINT\n');
   } finally {
     store?.close();
   }

@@ -500,9 +500,13 @@ export function buildProgram(io: CliIo): Command {
     .command('verify')
     .description('check an evidence pack: file hashes, manifest signature, and with --db the store records (exit 4 on failure)')
     .argument('<pack>', 'pack directory')
-    .option('--db <path>', 'also check the snapshot records against this evidence store')
-    .addHelpText('after', '\nExamples:\n  netmon verify reports/<pack>              the files, their hashes and the manifest signature\n  netmon verify reports/<pack> --db netmon.db   and the snapshot records against the store\n  pdfsig reports/<pack>/report.pdf          the PDF signature, with poppler\n')
-    .action(async (pack: string, flags: { db?: string }) => (await import('./pack-commands.js')).runVerify(pack, flags, io));
+    .option('--db <path>', 'also check the pack against this evidence store: its records, its head, and the snapshots and findings it holds')
+    .option('--signer <fingerprint>', 'require the manifest to be signed by this key (its SHA-256 fingerprint, or at least its first 16 hex digits, as `netmon keygen` printed it)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  netmon verify reports/<pack>              the files, their hashes and the manifest signature\n  netmon verify reports/<pack> --db netmon.db   and the pack against the store it was made from\n  netmon verify reports/<pack> --signer 3f9a0c1d2e4b5a6f   and that your organisation\'s key signed it\n  pdfsig reports/<pack>/report.pdf          the PDF signature, with poppler\n',
+    )
+    .action(async (pack: string, flags: { db?: string; signer?: string }) => (await import('./pack-commands.js')).runVerify(pack, flags, io));
 
   program
     .command('prune')

@@ -174,12 +174,30 @@ export interface PackProblem {
   message: string;
 }
 
-/** What a store can confirm about a pack: the chain hash of each snapshot record it names. */
+/** What a pack made from a store's two snapshots says about them, made again from the store. */
+export interface WitnessedContent {
+  /** The inventory files, byte for byte as `report` writes them. */
+  files: Map<string, Buffer>;
+  /** Each snapshot as evidence.json holds it, parsed. */
+  snapshots: { pre: unknown; post: unknown };
+  /** The findings of the window, without approvals (which come from an expected-changes file). */
+  findings: { id: string; kind: string; severity: string }[];
+}
+
+/** What a store can confirm about a pack: the records it names, and what it says of them. */
 export interface StoreWitness {
+  /** The store's path, as the user gave it: problems with the store name it. */
+  path: string;
   recordHashOf(seq: number): string | null;
+  /** Whether a record of this hash is in the store. */
+  hasRecordHash(hash: string): boolean;
   verifyOk(): boolean;
   /** Why record `seq` is not in the store when a prune removed it (its words), else null. */
   prunedAway?(seq: number): string | null;
+  /** The cutoff of the last prune (ISO time), if there was one. */
+  prunedBefore?(): string | null;
+  /** What a pack of these two snapshots holds, made again from the store. */
+  content?(pre: number, post: number): WitnessedContent;
 }
 
 /**
@@ -301,18 +319,97 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
     if (check.certificatePem && packCert !== null && bare(packCert) !== bare(check.certificatePem)) problems.push({ file: 'report.pdf', message: `it was signed by another certificate than ${CERT_FILE}` });
   }
 
+  // evidence.json names the same two records as the signed manifest.
+  let evidence: EvidenceSides | null = null;
+  const evidenceBytes = manifest?.files.some((f) => f.name === 'evidence.json') ? (contents.get('evidence.json') ?? null) : null;
+  if (manifest && evidenceBytes) {
+    evidence = evidenceSides(evidenceBytes);
+    const listed = manifest.store?.snapshots ?? [];
+    const sides = evidence === null ? [] : [evidence.pre, evidence.post];
+    if (evidence === null || listed.length !== 2 || sides.some((side, k) => side.id !== listed[k]!.id || side.recordHash !== listed[k]!.recordHash)) {
+      problems.push({ file: 'evidence.json', message: 'its snapshots are not the two records manifest.json names (their ids or record hashes differ)' });
+      evidence = null;
+    }
+  }
+
   if (manifest && store) {
-    if (!store.verifyOk()) problems.push({ file: manifest.store.path, message: 'the evidence store itself fails verification (netmon verify-store names the record)' });
+    if (!store.verifyOk()) problems.push({ file: store.path, message: 'the evidence store itself fails verification (netmon verify-store names the record)' });
+    let confirmed = 0;
+    const cutoff = store.prunedBefore?.() ?? null;
     for (const s of manifest.store.snapshots) {
       const hash = store.recordHashOf(s.id);
       if (hash === null) {
         // Retention, not tampering, when a prune removed it: the store can no longer confirm it.
+        // A prune removes snapshots taken before its cutoff; one taken after it was removed otherwise.
         const pruned = store.prunedAway?.(s.id) ?? null;
-        problems.push({ file: manifest.store.path, message: `snapshot ${s.id} is no longer in the store${pruned === null ? '' : `: ${pruned}; the store cannot confirm it any more, while the pack's own hashes and signature still can`}` });
+        if (pruned !== null && cutoff !== null && Date.parse(s.takenAt) >= Date.parse(cutoff)) {
+          problems.push({ file: store.path, message: `snapshot ${s.id} is no longer in the store, although it was taken at ${s.takenAt}, after the cutoff of the last prune (${cutoff}): records were removed or rewritten outside netmon` });
+        } else {
+          problems.push({ file: store.path, message: `snapshot ${s.id} is no longer in the store${pruned === null ? '' : `: ${pruned}; the store cannot confirm it any more, while the pack's own hashes and signature still can`}` });
+        }
       } else if (hash !== s.recordHash) {
-        problems.push({ file: manifest.store.path, message: `snapshot ${s.id} has another record hash in the store than in the pack` });
+        problems.push({ file: store.path, message: `snapshot ${s.id} has another record hash in the store than in the pack` });
+      } else {
+        confirmed++;
+      }
+    }
+    // The store's head when the pack was made must still be a record of the store: records after
+    // it may follow, but none up to it may have been removed or rewritten since.
+    if (confirmed === 2 && typeof manifest.store.headHash === 'string' && !store.hasRecordHash(manifest.store.headHash)) {
+      problems.push({ file: store.path, message: `the record that was the store's head when the pack was made (hash ${manifest.store.headHash.slice(0, 16)}…) is no longer in the store: records after snapshot ${manifest.store.snapshots[1]!.id} were removed or rewritten` });
+    }
+    // What the pack says of the two snapshots, against the same snapshots read from the store.
+    if (confirmed === 2 && store.content) {
+      const [pre, post] = manifest.store.snapshots as unknown as [{ id: number }, { id: number }];
+      let witnessed: WitnessedContent | null = null;
+      try {
+        witnessed = store.content(pre.id, post.id);
+      } catch (error) {
+        problems.push({ file: store.path, message: `the snapshots cannot be read back from the store: ${error instanceof Error ? error.message : String(error)}` });
+      }
+      if (witnessed) {
+        for (const [name, bytes] of witnessed.files) {
+          const packed = contents.get(name);
+          if (packed !== undefined && manifest.files.some((f) => f.name === name) && !packed.equals(bytes)) {
+            problems.push({ file: name, message: `it differs from the snapshot the store holds (snapshot ${name.includes('pre') ? pre.id : post.id}): the pack was made from other data than the records it names` });
+          }
+        }
+        if (evidence) {
+          for (const side of ['pre', 'post'] as const) {
+            if (JSON.stringify(evidence[side].snapshot) !== JSON.stringify(witnessed.snapshots[side])) {
+              problems.push({ file: 'evidence.json', message: `its ${side} snapshot differs from snapshot ${side === 'pre' ? pre.id : post.id} in the store: the pack was made from other data than the records it names` });
+            }
+          }
+          const key = (f: { id: string; kind: string; severity: string }): string => `${f.id} ${f.kind} ${f.severity}`;
+          const expected = witnessed.findings.map(key).sort().join('\n');
+          const packed = evidence.findings.filter((f) => f.kind !== 'expected-missing').map(key).sort().join('\n');
+          if (expected !== packed) problems.push({ file: 'evidence.json', message: 'its findings are not those of the two snapshots in the store (findings were added, removed or changed)' });
+        }
       }
     }
   }
   return { problems, manifest };
+}
+
+interface EvidenceSide {
+  id: number;
+  recordHash: string;
+  snapshot: unknown;
+}
+interface EvidenceSides {
+  pre: EvidenceSide;
+  post: EvidenceSide;
+  findings: { id: string; kind: string; severity: string }[];
+}
+
+/** The two snapshots and the findings of an evidence.json, or null when it is not one. */
+function evidenceSides(bytes: Buffer): EvidenceSides | null {
+  try {
+    const doc = JSON.parse(bytes.toString('utf8')) as { snapshots?: { pre?: EvidenceSide; post?: EvidenceSide }; findings?: { id: string; kind: string; severity: string }[] };
+    const { pre, post } = doc.snapshots ?? {};
+    if (!pre || !post || !Array.isArray(doc.findings)) return null;
+    return { pre, post, findings: doc.findings.map((f) => ({ id: String(f.id), kind: String(f.kind), severity: String(f.severity) })) };
+  } catch {
+    return null;
+  }
 }

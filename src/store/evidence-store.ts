@@ -1970,6 +1970,11 @@ export class EvidenceStore {
     return row ? String(row.hash) : null;
   }
 
+  /** Whether a record of this hash is in the store (a pack's head, for one). */
+  hasRecordHash(hash: string): boolean {
+    return this.stmt('SELECT 1 FROM records WHERE hash = ? LIMIT 1').get(hash) !== undefined;
+  }
+
   /** A value kept in the store's meta table (not part of the evidence chain). */
   getMeta(key: string): string | null {
     const row = this.stmt('SELECT value FROM meta WHERE key = ?').get(key);

@@ -10,6 +10,7 @@ import { opensslIdentity } from '../helpers/identities.js';
 import { manyProcesses, manySockets, snapshotOf } from '../helpers/store-fixtures.js';
 import { makeSnapshot, makeSocket } from '../helpers/make.js';
 
+const SIGNER_NOTE = 'netmon: note: any key makes a valid signature; compare the fingerprint above with the one your organisation published, or give --signer FINGERPRINT\n';
 const skip = skipWithReason(!haveCommand('openssl') || !haveCommand('sha256sum'), 'evidence pack tests: need openssl and sha256sum');
 const dir = mkdtempSync(join(tmpdir(), 'netmon-pack-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -97,7 +98,8 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
   it('netmon verify passes on the pack, and with the store', () => {
     const r = cli(['verify', pack, '--db', db]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/verified: 11 files, manifest signed by [0-9a-f]{64}, report.pdf signature valid, snapshots \d+ and \d+ match/);
+    expect(r.stdout).toMatch(/verified: 11 files, manifest signed by [0-9a-f]{64}, report.pdf signature valid, snapshots \d+ and \d+, their inventories and findings match /);
+    expect(r.stderr).toBe('netmon: note: any key makes a valid signature; compare the fingerprint above with the one your organisation published, or give --signer FINGERPRINT\n');
   });
 
   it('a path that is no pack is a usage error (exit 2), not a failed verification', () => {
@@ -490,9 +492,10 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
       if (terminal) {
         expect(shown.startsWith(`\r\x1b[2Knetmon: verify: checking the evidence pack ${pack}`)).toBe(true);
         expect(shown).toContain(`\r\x1b[2Knetmon: verify: verifying the evidence store ${longDb}: record 2000 of 2101`);
-        expect(shown.endsWith('\r\x1b[2K')).toBe(true);
+        // The progress line is cleared before the note that follows the result.
+        expect(shown.endsWith(`\r\x1b[2K${SIGNER_NOTE}`)).toBe(true);
       } else {
-        expect(shown).toBe('');
+        expect(shown).toBe(SIGNER_NOTE);
       }
     }
   });

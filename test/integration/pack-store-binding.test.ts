@@ -1,0 +1,150 @@
+/**
+ * `netmon verify PACK --db STORE` binds a pack to the store it was made from: not only the two
+ * record hashes the manifest names, but the store's head at the time, and what the pack says of
+ * the two snapshots (inventories, the snapshots in evidence.json, the findings), made again from
+ * the store. The attacks are those of a tamper probe: a pack doctored and signed again with a key
+ * of the attacker's own, and a store whose tail was cut off after the pack was made.
+ */
+import { copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writePack } from '../../src/pack/pack.js';
+import { recordHash } from '../../src/store/chain.js';
+import type { Manifest } from '../../src/pack/manifest.js';
+import { loadSigner } from '../../src/pack/signing.js';
+import { EvidenceStore } from '../../src/store/evidence-store.js';
+import { makeProcess, makeSocket } from '../helpers/make.js';
+import { haveCommand, runCli, skipWithReason } from '../helpers/processes.js';
+import { scratchDirs, snapshotOf, withRaw } from '../helpers/store-fixtures.js';
+
+const skip = skipWithReason(!haveCommand('openssl'), 'pack and store binding tests: need openssl');
+const dirs = scratchDirs('netmon-binding-');
+afterAll(() => dirs.cleanup());
+
+let dir: string;
+let db: string;
+let pack: string;
+let fingerprint: string;
+const cli = (args: string[]) => runCli(args, { cwd: dir });
+
+/** Files of a pack, to be doctored and signed again. */
+function packFiles(from: string): { name: string; content: Buffer }[] {
+  const own = new Set(['manifest.json', 'manifest.sig', 'SHA256SUMS', 'VERIFY.md', 'signer.pub.pem']);
+  return readdirSync(from)
+    .filter((f) => !own.has(f))
+    .map((name) => ({ name, content: readFileSync(join(from, name)) }));
+}
+
+/** A copy of `from` with `edit` applied to its files, manifest and all signed again with the attacker's key. */
+function resigned(from: string, name: string, edit: (files: Map<string, string>) => void): string {
+  const files = new Map(packFiles(from).map((f) => [f.name, f.content.toString('utf8')]));
+  edit(files);
+  const { files: _files, signer: _signer, packFormat: _format, ...manifest } = JSON.parse(readFileSync(join(from, 'manifest.json'), 'utf8')) as Manifest;
+  const out = join(dir, name);
+  mkdirSync(out);
+  writePack(out, { files: [...files].map(([n, text]) => ({ name: n, content: Buffer.from(text) })), manifest, signer: loadSigner(join(dir, 'attacker-keys')) });
+  return out;
+}
+
+describe.skipIf(skip)('verify --db binds a pack to its store', () => {
+  beforeAll(() => {
+    dir = dirs.make();
+    db = join(dir, 'n.db');
+    const web = makeProcess({ pid: 10, name: 'nginx', executable: '/usr/sbin/nginx' });
+    const intruder = makeProcess({ pid: 20, name: 'nc', executable: '/usr/bin/nc.openbsd' });
+    const store = EvidenceStore.open(db);
+    store.beginSession({ interval: null });
+    const t0 = Date.now() - 600_000;
+    const before = [makeSocket({ localPort: 443, inode: 1, owners: [{ pid: 10, fd: 3 }] })];
+    const after = [...before, makeSocket({ localAddress: '0.0.0.0', localPort: 4444, inode: 2, owners: [{ pid: 20, fd: 3 }] })];
+    store.appendSnapshot(snapshotOf({ sockets: before, processes: [web], takenAt: new Date(t0) }), { label: 'pre', change: 'CHG-5' });
+    store.appendSnapshot(snapshotOf({ sockets: after, processes: [web, intruder], takenAt: new Date(t0 + 60_000) }), { label: 'post', change: 'CHG-5' });
+    // A later capture: the store's head when the pack is made is after the window.
+    store.appendSnapshot(snapshotOf({ sockets: after, processes: [web, intruder], takenAt: new Date(t0 + 120_000) }));
+    store.close();
+    const keygen = cli(['keygen', '--keys', join(dir, 'keys')]);
+    expect(keygen.status, keygen.stderr).toBe(0);
+    expect(cli(['keygen', '--keys', join(dir, 'attacker-keys')]).status).toBe(0);
+    const r = cli(['report', '--change', 'CHG-5', '--db', db, '--keys', join(dir, 'keys'), '--out', join(dir, 'reports'), '--no-pdf']);
+    expect(r.status, r.stderr).toBe(0);
+    pack = r.stdout.trim();
+    fingerprint = (JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as Manifest).signer.fingerprint;
+    expect(readFileSync(join(pack, 'inventory-post.csv'), 'utf8')).toContain(',4444,');
+  });
+
+  it('the pack as made verifies against its store, and against the key that made it', () => {
+    const r = cli(['verify', pack, '--db', db, '--signer', fingerprint.slice(0, 16)]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`manifest signed by ${fingerprint} (the key --signer names)`);
+    expect(r.stdout).toContain(`their inventories and findings match ${db}`);
+    expect(r.stderr).toBe('');
+  });
+
+  it('a pack doctored and signed again with another key: its own checks pass, the store and --signer do not', () => {
+    const doctored = resigned(pack, 'doctored', (files) => {
+      // The intruder's listener taken out of the inventory, and its finding out of evidence.json.
+      files.set('inventory-post.csv', files.get('inventory-post.csv')!.split('\r\n').filter((line) => !line.includes(',4444,')).join('\r\n'));
+      const evidence = files.get('evidence.json')!;
+      files.set('evidence.json', evidence.split('\n').filter((line) => !line.includes('"listener-opened"')).join('\n').replace(/,\n \],/, '\n ],'));
+      JSON.parse(files.get('evidence.json')!);
+    });
+    const alone = cli(['verify', doctored]);
+    expect(alone.status, alone.stderr).toBe(0); // a signature by any key is a valid signature
+    expect(alone.stderr).toContain('give --signer FINGERPRINT');
+
+    const pinned = cli(['verify', doctored, '--signer', fingerprint]);
+    expect(pinned.status).toBe(4);
+    expect(pinned.stderr).toContain(`FAILED manifest.json: it is signed by key `);
+    expect(pinned.stderr).toContain(`not by the key --signer names (${fingerprint})`);
+
+    const bound = cli(['verify', doctored, '--db', db]);
+    expect(bound.status).toBe(4);
+    expect(bound.stderr).toContain('FAILED inventory-post.csv: it differs from the snapshot the store holds');
+    expect(bound.stderr).toContain('FAILED evidence.json: its findings are not those of the two snapshots in the store');
+  });
+
+  it("evidence.json's snapshot edited (the intruder's executable renamed): the store says it differs", () => {
+    const doctored = resigned(pack, 'renamed', (files) => files.set('evidence.json', files.get('evidence.json')!.replaceAll('/usr/bin/nc.openbsd', '/usr/sbin/sshd')));
+    const r = cli(['verify', doctored, '--db', db]);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toMatch(/FAILED evidence\.json: its post snapshot differs from snapshot \d+ in the store/);
+  });
+
+  it("evidence.json naming other records than the manifest is caught without the store", () => {
+    const doctored = resigned(pack, 'other-records', (files) => files.set('evidence.json', files.get('evidence.json')!.replace(/"recordHash": "[0-9a-f]{64}"/, `"recordHash": "${'0'.repeat(64)}"`)));
+    const r = cli(['verify', doctored]);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toContain('FAILED evidence.json: its snapshots are not the two records manifest.json names');
+  });
+
+  it("the store's tail cut off after the pack was made: verify-store cannot tell, verify --db can, and names the store it was given", () => {
+    const cut = join(dir, 'cut.db');
+    copyFileSync(db, cut);
+    withRaw(cut, (raw) => {
+      const head = Number(raw.prepare('SELECT MAX(seq) FROM records').pluck().get());
+      raw.prepare('DELETE FROM records WHERE seq = ?').run(head);
+      raw.prepare('DELETE FROM snapshots WHERE id = ?').run(head);
+    });
+    expect(cli(['verify-store', '--db', cut]).status).toBe(0);
+    const r = cli(['verify', pack, '--db', cut]);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toMatch(new RegExp(`FAILED ${cut.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: the record that was the store's head when the pack was made \\(hash [0-9a-f]{16}…\\) is no longer in the store: records after snapshot \\d+ were removed or rewritten`));
+  });
+
+  it('a snapshot gone although taken after the last prune cutoff is named as removed outside netmon, not as retention', () => {
+    const pruned = join(dir, 'pruned.db');
+    copyFileSync(db, pruned);
+    // A real prune of everything but the newest snapshot, then its cutoff moved back a year.
+    expect(cli(['prune', '--older-than', new Date(Date.now() + 60_000).toISOString(), '--db', pruned]).status).toBe(0);
+    withRaw(pruned, (raw) => {
+      const prune = raw.prepare("SELECT seq, kind, at, body, prev_hash FROM records WHERE kind = 'prune'").get() as { seq: number; kind: string; at: string; body: string; prev_hash: string };
+      const body = prune.body.replace(/"cutoff":"[^"]+"/, '"cutoff":"2025-01-01T00:00:00.000Z"');
+      expect(body).not.toBe(prune.body);
+      // Its hash made again, as an attacker can: it is the head, so nothing links to it.
+      raw.prepare('UPDATE records SET body = ?, hash = ? WHERE seq = ?').run(body, recordHash(prune.prev_hash, prune.seq, prune.kind, prune.at, body), prune.seq);
+    });
+    const r = cli(['verify', pack, '--db', pruned]);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toMatch(/is no longer in the store, although it was taken at .*, after the cutoff of the last prune \(2025-01-01T00:00:00.000Z\): records were removed or rewritten outside netmon/);
+  });
+});
