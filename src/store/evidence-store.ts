@@ -13,7 +13,7 @@ import { createNew, hasSchema, indexNames, openDatabase, openMemory, RowsBySeq, 
 import { isArrayBody, parseSocketBody, socketBody } from './socket-body.js';
 
 /** Schema version this build writes (PRAGMA user_version). */
-export const STORE_SCHEMA_VERSION = 6;
+export const STORE_SCHEMA_VERSION = 7;
 /** The oldest store schema this netmon reads without migrating it. */
 const OLDEST_READABLE_SCHEMA = 1;
 
@@ -56,6 +56,12 @@ const MIGRATIONS: string[] = [
   // interval read those, not the whole chain. Queries repeat the index's condition
   // (RARE_RECORDS), which is how SQLite knows it may use a partial index.
   `CREATE INDEX records_by_kind ON records (kind) WHERE kind <> 'snapshot';`,
+  // 7: each executable hash the cache keeps names the snapshot record that committed it (its
+  // body lists the hashes taken during that capture, \`hashed\`), and is used only when that record
+  // still holds it and verifies where it stands. A row written outside netmon (a trojan given a
+  // trusted binary's hashes) is then not believed: the executable is hashed again. Rows of older
+  // stores name no record and are hashed again once.
+  `ALTER TABLE hash_cache ADD COLUMN seq INTEGER;`,
 ];
 
 /** Tables and columns of a store of each schema, made once per schema from its migrations. */
@@ -117,6 +123,12 @@ interface SnapshotBody {
   changesDigest?: string;
   checkpoint: boolean;
   session: number;
+  /**
+   * Store schema 7: the executables hashed during this capture, [identity, blake3, sha256, size]
+   * each (identityKey() of the file), which the hash cache may use later because this record
+   * commits them. Absent when none was.
+   */
+  hashed?: [string, string, string, number][];
 }
 
 /** One line of `netmon snapshots`. */
@@ -508,6 +520,10 @@ export class EvidenceStore {
   private readonly parsedItems = new Map<number, { kind: string; value: unknown; digest: string }>();
   /** The item set loadSnapshot assembled last, by set digest. */
   private lastItemSet: ItemSet | null = null;
+  /** Executable hashes taken since the last append, which the next snapshot record commits (schema 7). */
+  private readonly pendingHashes = new Map<string, ExecutableHashes>();
+  /** Snapshot records checked for the hashes they commit: seq -> "identity blake3 sha256 size" entries, null when the record does not verify. */
+  private readonly vouchingRecords = new Map<number, Set<string> | null>();
 
   private constructor(path: string, db: Database, options: StoreOpenOptions) {
     this.path = path;
@@ -1278,6 +1294,7 @@ export class EvidenceStore {
             const item = entered.get(d)!;
             return Number((upsert.get(item.kind, d, item.body ?? bodies?.get(d) ?? socketBody(item.socket)) as { id: number }).id);
           });
+          const hashed = [...this.pendingHashes].map(([key, h]): [string, string, string, number] => [key, h.blake3, h.sha256, h.size]);
           const body: SnapshotBody = {
             schemaVersion: 3,
             snapshot: meta,
@@ -1289,8 +1306,11 @@ export class EvidenceStore {
             ...(checkpoint ? {} : { changesDigest: changesDigest(added, removed.map(([d]) => d)) }),
             checkpoint,
             session: this.session!,
+            ...(hashed.length > 0 ? { hashed } : {}),
           };
           const id = this.appendRecord('snapshot', snapshot.takenAt, JSON.stringify(body));
+          const cache = this.stmt('INSERT OR REPLACE INTO hash_cache (identity, blake3, sha256, size, seen, seq) VALUES (?, ?, ?, ?, ?, ?)');
+          for (const [key, blake3, sha256, size] of hashed) cache.run(key, blake3, sha256, size, snapshot.takenAt, id);
           this.stmt('INSERT INTO snapshots (id, taken_at, host, label, change_ticket, sockets, attributed, checkpoint, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
             id,
             snapshot.takenAt,
@@ -1326,6 +1346,7 @@ export class EvidenceStore {
         for (let k = 0; k < added.length; k++) ids.set(added[k]!, result.addedIds[k]!);
       }
       this.state = { snapshotId: result.id, ids, digest, sorted, sinceCheckpoint: checkpoint ? 0 : (previous?.sinceCheckpoint ?? 0) + 1 };
+      this.pendingHashes.clear();
       // Keep digests of the current items only: a long session must not grow without bound.
       this.digests.clear();
       for (const [d, item] of others) this.digests.set(item.body, d);
@@ -1996,8 +2017,7 @@ export class EvidenceStore {
 
   /** A hash cache kept in the store, so an unchanged executable is never hashed twice. */
   hashCache(): HashCache {
-    const get = this.stmt('SELECT blake3, sha256, size FROM hash_cache WHERE identity = ?');
-    const put = this.stmt('INSERT OR REPLACE INTO hash_cache (identity, blake3, sha256, size, seen) VALUES (?, ?, ?, ?, ?)');
+    const get = this.stmt('SELECT blake3, sha256, size, seq FROM hash_cache WHERE identity = ?');
     const remember = (key: string, hashes: ExecutableHashes): void => {
       if (this.hashMemo.size >= HASH_MEMO_LIMIT) this.hashMemo.clear();
       this.hashMemo.set(key, hashes);
@@ -2008,17 +2028,48 @@ export class EvidenceStore {
         const known = this.hashMemo.get(key);
         if (known !== undefined) return known;
         const row = get.get(key);
-        if (!row) return undefined;
+        if (!row || row.seq === null) return undefined;
         const hashes = { blake3: String(row.blake3), sha256: String(row.sha256), size: Number(row.size) };
+        if (!this.vouched(Number(row.seq), key, hashes)) return undefined;
         remember(key, hashes);
         return hashes;
       },
       set: (identity: ExecutableIdentity, hashes: ExecutableHashes): void => {
         if (this.readonly) return;
         const key = identityKey(identity);
-        put.run(key, hashes.blake3, hashes.sha256, hashes.size, this.now().toISOString());
+        // Kept until the next snapshot is appended: its record commits them, then the cache row is written.
+        this.pendingHashes.set(key, hashes);
         remember(key, hashes);
       },
     };
   }
+
+  /**
+   * Whether snapshot record `seq` commits these hashes of the file `key`: the record lists them in
+   * `hashed`, and it verifies where it stands (checkRecordInPlace). A cache row that fails is not
+   * believed (the executable is hashed again); `verify-store` names what was changed.
+   */
+  private vouched(seq: number, key: string, hashes: ExecutableHashes): boolean {
+    // One record commits the hashes of every executable first seen in its capture: it is checked
+    // and parsed once, not once per executable.
+    let listed = this.vouchingRecords.get(seq);
+    if (listed === undefined) {
+      listed = null;
+      const row = this.stmt("SELECT at, body, prev_hash, hash FROM records WHERE seq = ? AND kind = 'snapshot'").get(seq);
+      if (row) {
+        try {
+          this.checkRecordInPlace(seq, 'snapshot', String(row.at), String(row.body), String(row.prev_hash), String(row.hash));
+          const body = JSON.parse(String(row.body)) as SnapshotBody;
+          listed = new Set(Array.isArray(body.hashed) ? body.hashed.map((e) => e.join(' ')) : []);
+        } catch {
+          listed = null; // changed outside netmon: it vouches for nothing
+        }
+      }
+      if (this.vouchingRecords.size >= HASH_MEMO_LIMIT) this.vouchingRecords.clear();
+      this.vouchingRecords.set(seq, listed);
+    }
+    return listed !== null && listed.has([key, hashes.blake3, hashes.sha256, hashes.size].join(' '));
+  }
+
+
 }

@@ -106,7 +106,7 @@ describe('EvidenceStore (real SQLite files)', () => {
       }));
     const created = schema();
     expect(created.version).toBe(STORE_SCHEMA_VERSION);
-    expect(STORE_SCHEMA_VERSION).toBe(6);
+    expect(STORE_SCHEMA_VERSION).toBe(7);
     expect(created.journal).toBe('wal');
     expect(created.meta).toEqual([
       { key: 'created_at', value: '2026-01-01T00:00:00.000Z' },
@@ -449,7 +449,8 @@ describe('EvidenceStore (real SQLite files)', () => {
     [3, 'record layout 2: no changes digest'],
     [4, 'no indexes of rows by item'],
     [5, 'no index of records by kind'],
-  ])('reads a store of schema %i (%s) as it is, and migrates it to 6 on the first write without touching its records', (schema) => {
+    [6, 'executable hashes in the cache name no record'],
+  ])('reads a store of schema %i (%s) as it is, and migrates it to 7 on the first write without touching its records', (schema) => {
     // test/fixtures/store/schema-N.db: changingSequence() appended by netmon at store schema N.
     const { dir } = freshPath();
     const db = join(dir, 'old.db');
@@ -1182,7 +1183,7 @@ describe('EvidenceStore (real SQLite files)', () => {
     expect(count(db, 'SELECT COUNT(*) FROM writer')).toBe(0);
   });
 
-  it('hashCache(): set then get returns the hashes, another identity misses, and entries survive close and reopen', () => {
+  it('hashCache(): set then get returns the hashes, another identity misses, and entries kept by the next snapshot survive close and reopen', () => {
     const { db } = freshPath();
     const identity: ExecutableIdentity = { device: 2049n, inode: 1234567n, size: 4096n, mtimeNs: 1_700_000_000_123_456_789n, ctimeNs: 1_700_000_000_123_456_790n };
     const hashes = { blake3: 'c'.repeat(64), sha256: 'd'.repeat(64), size: 4096 };
@@ -1200,7 +1201,12 @@ describe('EvidenceStore (real SQLite files)', () => {
     ]) {
       expect(cache.get(other)).toBeUndefined();
     }
+    // Kept by the snapshot record appended next, which lists them.
+    store.beginSession({ interval: null });
+    const { id } = store.appendSnapshot(makeSnapshot({ sockets: [makeSocket()] }));
     store.close();
+    const body = JSON.parse(withRaw(db, (raw) => String(raw.prepare('SELECT body FROM records WHERE seq = ?').pluck().get(id)))) as { hashed: unknown };
+    expect(body.hashed).toEqual([['2049:1234567:4096:1700000000123456789:1700000000123456790', 'c'.repeat(64), 'd'.repeat(64), 4096]]);
 
     const reopened = EvidenceStore.open(db, { readonly: true });
     expect(reopened.hashCache().get(identity)).toEqual(hashes);
@@ -1208,4 +1214,44 @@ describe('EvidenceStore (real SQLite files)', () => {
     reopened.close();
     expect(readFileSync(db).length).toBeGreaterThan(0);
   });
+
+  it('hashCache(): a cache row its snapshot record does not commit is not believed (a trojan given a trusted binary\'s hashes is hashed again)', () => {
+    const { dir, db } = freshPath();
+    const trusted: ExecutableIdentity = { device: 2049n, inode: 100n, size: 4096n, mtimeNs: 1n, ctimeNs: 2n };
+    const trojan: ExecutableIdentity = { device: 2049n, inode: 200n, size: 4096n, mtimeNs: 3n, ctimeNs: 4n };
+    const real = { blake3: 'a'.repeat(64), sha256: 'b'.repeat(64), size: 4096 };
+    const store = EvidenceStore.open(db);
+    store.hashCache().set(trusted, real);
+    store.beginSession({ interval: null });
+    const { id } = store.appendSnapshot(makeSnapshot({ sockets: [makeSocket()] }));
+    store.close();
+    const believed = (file: string, identity: ExecutableIdentity) => {
+      const reader = EvidenceStore.open(file, { readonly: true });
+      try {
+        return reader.hashCache().get(identity);
+      } finally {
+        reader.close();
+      }
+    };
+    const variant = (name: string, sql: string, ...params: unknown[]): string => {
+      const file = join(dir, `${name}.db`);
+      copyFileSync(db, file);
+      withRaw(file, (raw) => raw.prepare(sql).run(...params));
+      return file;
+    };
+    const trojanKey = '2049:200:4096:3:4';
+    // The trojan's identity with the trusted binary's hashes, naming the record that holds the real ones.
+    expect(believed(variant('planted', 'INSERT INTO hash_cache (identity, blake3, sha256, size, seen, seq) VALUES (?, ?, ?, ?, ?, ?)', trojanKey, real.blake3, real.sha256, 4096, 'x', id), trojan)).toBeUndefined();
+    // A row that names no record (as rows of stores before schema 7 do).
+    expect(believed(variant('unnamed', 'INSERT INTO hash_cache (identity, blake3, sha256, size, seen, seq) VALUES (?, ?, ?, ?, ?, NULL)', trojanKey, real.blake3, real.sha256, 4096, 'x'), trojan)).toBeUndefined();
+    // The trusted row's hashes changed.
+    expect(believed(variant('changed', 'UPDATE hash_cache SET sha256 = ?', 'e'.repeat(64)), trusted)).toBeUndefined();
+    // The record's list edited to hold the trojan too: the record no longer matches its hash.
+    const edited = variant('edited', "UPDATE records SET body = replace(body, '\"hashed\":[', ?) WHERE seq = ?", `"hashed":[["${trojanKey}","${real.blake3}","${real.sha256}",4096],`, id);
+    withRaw(edited, (raw) => raw.prepare('INSERT INTO hash_cache (identity, blake3, sha256, size, seen, seq) VALUES (?, ?, ?, ?, ?, ?)').run(trojanKey, real.blake3, real.sha256, 4096, 'x', id));
+    expect(believed(edited, trojan)).toBeUndefined();
+    // The untouched store still vouches for the trusted binary.
+    expect(believed(db, trusted)).toEqual(real);
+  });
+
 });

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadBlake3 } from '../../src/enrich/blake3.js';
 import { hashFile, MemoryHashCache, type HashFs } from '../../src/enrich/hash-executables.js';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
+import { makeSnapshot, makeSocket } from '../helpers/make.js';
 
 /** Official BLAKE3 test vectors (input: bytes i % 251), default 32-byte output. */
 const VECTORS: [number, string][] = [
@@ -105,7 +106,9 @@ describe('hashFile', () => {
       const third = hashFile(path, store.hashCache(), loadBlake3(), fsCount);
       expect(third.cached).toBe(false);
       expect(third.hashes.sha256).toBe(createHash('sha256').update('build 2, replaced').digest('hex'));
-      // Another store object (another process) reads what this one wrote.
+      // Another store object (another process) reads what this one's next snapshot kept.
+      store.beginSession({ interval: null });
+      store.appendSnapshot(makeSnapshot({ sockets: [makeSocket()] }));
       const other = EvidenceStore.open(join(dir, 'cache.db'), { readonly: true });
       try {
         expect(hashFile(path, other.hashCache(), loadBlake3(), fsCount)).toEqual({ ...third, cached: true });

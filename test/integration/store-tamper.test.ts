@@ -267,7 +267,7 @@ describe('a file that is not a netmon store, or a store whose schema version was
     ['PRAGMA user_version = 4', 'it holds index events_by_item, which a later schema makes, but its version says schema 4'],
     ['PRAGMA user_version = 1', 'it holds index events_by_item, which a later schema makes, but its version says schema 1'],
     ['PRAGMA user_version = 0', "it holds netmon's tables, but its schema version reads 0"],
-    ['DROP INDEX records_by_kind', 'index records_by_kind is missing (store schema 6)'],
+    ['DROP INDEX records_by_kind', 'index records_by_kind is missing (store schema 7)'],
   ])('%s: every command names it (exit 4), no migration runs over it, and the file is left as it is', ([sql, problem]) => {
     const file = tampered((db) => db.exec(sql!));
     const before = sha256File(file);
