@@ -33,11 +33,14 @@ function outputError(fd: number): (error: NodeJS.ErrnoException) => void {
 process.stdout.on('error', outputError(1));
 process.stderr.on('error', outputError(2));
 
-/** Width for the live view: $COLUMNS when set (as ls honours it), else the terminal's, else 80. */
+/**
+ * Width for the live view: $COLUMNS when set (as ls honours it), else the terminal's; into a pipe
+ * or a file, no limit: an address shortened to fit 80 columns ("127.0.…1") is one `grep` misses.
+ */
 function terminalColumns(): { columns?: number } {
   const fromEnv = Number(process.env.COLUMNS);
   if (Number.isInteger(fromEnv) && fromEnv > 0) return { columns: fromEnv };
-  return process.stdout.isTTY ? { columns: process.stdout.columns } : {};
+  return process.stdout.isTTY ? { columns: process.stdout.columns } : { columns: Number.POSITIVE_INFINITY };
 }
 
 // On a terminal, a progress line that any other output clears first.

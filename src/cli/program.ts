@@ -17,7 +17,7 @@ import { printable, printableMessage } from '../outputs/sanitize.js';
 export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
-  /** Terminal width when stdout is a terminal. */
+  /** Width of the live view: the terminal's, or Infinity into a pipe or a file (absent: 80). */
   columns?: number;
   /** stderr is a terminal: long commands show a progress line there. */
   stderrIsTTY?: boolean;

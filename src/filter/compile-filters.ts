@@ -1,6 +1,6 @@
 import { formatEndpoint } from '../collect/parse/address.js';
 import { FilterError } from '../errors.js';
-import { protoName, type FilterSpec, type ProcessRecord, type SocketRecord } from '../model/types.js';
+import { protoName, STATE_LABELS, type FilterSpec, type ProcessRecord, type SocketRecord, type SocketState } from '../model/types.js';
 import { endpointMatches, parseEndpointFilter, type EndpointFilter } from './endpoint-filter.js';
 import { compileGlob } from './glob.js';
 
@@ -56,8 +56,20 @@ function compileTuple(pattern: string): TuplePattern {
     throw new FilterError(pattern, option, `expected at most 5 space-separated globs (${TUPLE_FIELDS.join(' ')}), found ${parts.length}`);
   }
   const glob = (i: number, flags = ''): RegExp => compileGlob(parts[i] ?? '*', option, flags);
-  return { proto: glob(0, 'i'), local: glob(1), remote: glob(2), remoteHost: glob(3, 'i'), state: glob(4, 'i') };
+  const tuple = { proto: glob(0, 'i'), local: glob(1), remote: glob(2), remoteHost: glob(3, 'i'), state: glob(4, 'i') };
+  // A protocol or state glob that no socket could ever match is a typo ("ESTABLISHD", "tcpp"), not a filter: said, not an empty table.
+  if (!PROTOCOL_NAMES.some((p) => tuple.proto.test(p))) {
+    throw new FilterError(pattern, option, `no protocol is called ${JSON.stringify(parts[0])}: the first field is one of ${PROTOCOL_NAMES.join(', ')} (globs allowed, e.g. tcp*)`);
+  }
+  if (!STATE_NAMES.some((name) => tuple.state.test(name) || tuple.state.test(STATE_LABELS[name]))) {
+    throw new FilterError(pattern, option, `no socket state is called ${JSON.stringify(parts[4])}: the fifth field is one of ${STATE_NAMES.filter((n) => n !== 'UNKNOWN').map((n) => (STATE_LABELS[n] === n ? n : `${n} (${STATE_LABELS[n]})`)).join(', ')}`);
+  }
+  return tuple;
 }
+
+/** What the protocol field of --match can match: the transport, with or without the IP version. */
+const PROTOCOL_NAMES = ['tcp', 'udp', 'tcp4', 'tcp6', 'udp4', 'udp6'] as const;
+const STATE_NAMES = Object.keys(STATE_LABELS) as SocketState[];
 
 function tupleMatches(t: TuplePattern, socket: FilterableSocket, remoteHost?: (address: string) => string | undefined): boolean {
   const family = socket.family === 'ipv6' ? '6' : '4';
@@ -67,7 +79,8 @@ function tupleMatches(t: TuplePattern, socket: FilterableSocket, remoteHost?: (a
   if (!t.remote.test(remote)) return false;
   const host = socket.listening ? '*' : (remoteHost?.(socket.remoteAddress) ?? socket.remoteAddress);
   if (!t.remoteHost.test(host)) return false;
-  return t.state.test(socket.state);
+  // The kernel's name (TIME_WAIT) or the live view's (TIME-WAIT, ESTAB).
+  return t.state.test(socket.state) || t.state.test(STATE_LABELS[socket.state]);
 }
 
 function endpointFilterMatches(f: EndpointFilter, socket: FilterableSocket): boolean {

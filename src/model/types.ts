@@ -32,6 +32,24 @@ export type SocketState =
   | 'UNCONN'
   | 'UNKNOWN';
 
+/** Short state names, as `ss` prints them (the live view shows these), by kernel name. */
+export const STATE_LABELS: Readonly<Record<SocketState, string>> = {
+  ESTABLISHED: 'ESTAB',
+  SYN_SENT: 'SYN-SENT',
+  SYN_RECV: 'SYN-RECV',
+  FIN_WAIT1: 'FIN-WAIT-1',
+  FIN_WAIT2: 'FIN-WAIT-2',
+  TIME_WAIT: 'TIME-WAIT',
+  CLOSE: 'CLOSE',
+  CLOSE_WAIT: 'CLOSE-WAIT',
+  LAST_ACK: 'LAST-ACK',
+  LISTEN: 'LISTEN',
+  CLOSING: 'CLOSING',
+  NEW_SYN_RECV: 'NEW-SYN-RECV',
+  UNCONN: 'UNCONN',
+  UNKNOWN: '?',
+};
+
 /** One row of a kernel socket table, as parsed from text; no process information yet. */
 export interface RawSocket {
   transport: Transport;

@@ -1,26 +1,9 @@
 import { formatEndpoint } from '../collect/parse/address.js';
 import { count, percent } from '../model/format.js';
-import { attributableRatio, protoName, type Coverage, type Snapshot, type SocketRecord, type SocketState, type UnattributedReason } from '../model/types.js';
+import { attributableRatio, protoName, STATE_LABELS, type Coverage, type Snapshot, type SocketRecord, type UnattributedReason } from '../model/types.js';
 import { printable, truncateEnd, truncateMiddle } from './sanitize.js';
 import { clockTime, isoWithOffset } from './time.js';
 
-/** Short state names, as `ss` prints them, so the table fits 80 columns. */
-const STATE_LABELS: Record<SocketState, string> = {
-  ESTABLISHED: 'ESTAB',
-  SYN_SENT: 'SYN-SENT',
-  SYN_RECV: 'SYN-RECV',
-  FIN_WAIT1: 'FIN-WAIT-1',
-  FIN_WAIT2: 'FIN-WAIT-2',
-  TIME_WAIT: 'TIME-WAIT',
-  CLOSE: 'CLOSE',
-  CLOSE_WAIT: 'CLOSE-WAIT',
-  LAST_ACK: 'LAST-ACK',
-  LISTEN: 'LISTEN',
-  CLOSING: 'CLOSING',
-  NEW_SYN_RECV: 'NEW-SYN-RECV',
-  UNCONN: 'UNCONN',
-  UNKNOWN: '?',
-};
 
 /** What the PROCESS column shows for a socket without an owner. */
 const REASON_LABELS: Record<UnattributedReason, string> = {

@@ -64,6 +64,17 @@ export class SortedDigests {
     return new SortedDigests(Buffer.from(sorted.length === 0 ? '' : `${sorted.join('\n')}\n`, 'latin1'), sorted.length);
   }
 
+  /**
+   * The digests itemDigest() made in this process of the items of one set, sorted and joined as
+   * setDigest() does, without of()'s Set and pattern test. A digest given twice is kept twice: a
+   * set netmon stored never holds two items of one body, so one that does (a row copied behind
+   * netmon's back) must not digest like the set without the copy.
+   */
+  static ofItemDigests(digests: readonly string[]): SortedDigests {
+    const sorted = [...digests].sort();
+    return new SortedDigests(Buffer.from(sorted.length === 0 ? '' : `${sorted.join('\n')}\n`, 'latin1'), sorted.length);
+  }
+
   get size(): number {
     return this.n;
   }

@@ -388,6 +388,8 @@ function processAlive(pid: number): boolean {
 /** A snapshot's items, parsed and sorted as the snapshot has them; shared, read-only. */
 interface ItemSet {
   digest: string;
+  /** Its items were checked against the digest (loadSnapshot's checkItems). */
+  checked: boolean;
   sockets: SocketRecord[];
   processes: ProcessRecord[];
   namespaces: NamespaceRecord[];
@@ -520,6 +522,8 @@ export class EvidenceStore {
   private readonly parsedItems = new Map<number, { kind: string; value: unknown; digest: string }>();
   /** The item set loadSnapshot assembled last, by set digest. */
   private lastItemSet: ItemSet | null = null;
+  /** The item ids and sorted digests of the set loadItemSet checked last: the next is checked from its changes. */
+  private lastChecked: { ids: Set<number>; sorted: SortedDigests } | null = null;
   /** Executable hashes taken since the last append, which the next snapshot record commits (schema 7). */
   private readonly pendingHashes = new Map<string, ExecutableHashes>();
   /** Snapshot records checked for the hashes they commit: seq -> "identity blake3 sha256 size" entries, null when the record does not verify. */
@@ -1443,9 +1447,14 @@ export class EvidenceStore {
     return { seq: Number(row.seq), at: String(row.at), cutoff: String(body.cutoff), evidenceFrom: typeof oldest === 'string' ? oldest : null, removedThrough: anchor.seq };
   }
 
-  /** A past snapshot, exactly as it was captured. Its records may be shared with other snapshots loaded through this store object: treat them as read-only. */
-  loadSnapshot(id: number): Snapshot & { label: string | null; change: string | null } {
-    return this.reading(() => this.loadSnapshotNow(id));
+  /**
+   * A past snapshot, exactly as it was captured. Its records may be shared with other snapshots
+   * loaded through this store object: treat them as read-only. Its record is checked where it
+   * stands, and its items against the set digest the record holds, unless `checkItems` is false:
+   * for a caller that has checked them otherwise (verify() in the same read transaction).
+   */
+  loadSnapshot(id: number, options: { checkItems?: boolean } = {}): Snapshot & { label: string | null; change: string | null } {
+    return this.reading(() => this.loadSnapshotNow(id, options.checkItems !== false));
   }
 
   /**
@@ -1460,7 +1469,7 @@ export class EvidenceStore {
     return this.db.inTransaction ? read() : this.db.transaction(read)();
   }
 
-  private loadSnapshotNow(id: number): Snapshot & { label: string | null; change: string | null } {
+  private loadSnapshotNow(id: number, checkItems: boolean): Snapshot & { label: string | null; change: string | null } {
     const body = this.snapshotBody(id, true);
     if (body.snapshot.schemaVersion !== SNAPSHOT_SCHEMA_VERSION) {
       throw new FormatError('E_SNAPSHOT_VERSION', `snapshot ${id} has schema ${String(body.snapshot.schemaVersion)}, expected ${SNAPSHOT_SCHEMA_VERSION}`);
@@ -1469,7 +1478,7 @@ export class EvidenceStore {
     // digest, and an item's digest is its identity in the store): an unchanged inventory, which
     // is what most ticks of a quiet host are, is assembled once and shared.
     const last = this.lastItemSet;
-    const set = last !== null && last.digest === body.setDigest ? last : (this.lastItemSet = this.loadItemSet(id, body.setDigest));
+    const set = last !== null && last.digest === body.setDigest && (last.checked || !checkItems) ? last : (this.lastItemSet = this.loadItemSet(id, body.setDigest, checkItems));
     const { sockets, processes, context } = set;
     const namespaces = body.schemaVersion === 1 ? set.namespaces : this.countedNamespaces(id, set.namespaces, body.namespaceCounts);
     const { schemaVersion, takenAt, durationMs, coverage } = body.snapshot;
@@ -1491,7 +1500,7 @@ export class EvidenceStore {
   }
 
   /** The items of snapshot `id`, parsed and in snapshot order. */
-  private loadItemSet(id: number, digest: string): ItemSet {
+  private loadItemSet(id: number, digest: string, checkItems: boolean): ItemSet {
     const sockets: SocketRecord[] = [];
     const processes: ProcessRecord[] = [];
     const namespaces: NamespaceRecord[] = [];
@@ -1500,14 +1509,14 @@ export class EvidenceStore {
     const parse = (itemId: number, kind: string, text: string): void => {
       if (this.parsedItems.has(itemId)) return;
       // The digest of every item loaded, from its body as stored: the set digest below commits to them.
-      const digest = itemDigest(kind, text);
+      const digest = checkItems ? itemDigest(kind, text) : '';
       let value: unknown;
       try {
         // Named only when it fails: not a message made for each of tens of thousands of items.
         value = this.parseItem(kind, text, () => `item ${itemId} (${kind}), read while loading snapshot ${id},`);
       } catch (error) {
         // Text netmon did not write: an edit of the body, when it no longer matches its digest.
-        if ((this.stmt('SELECT digest FROM items WHERE id = ?').pluck().get(itemId) as string | undefined) !== digest) {
+        if ((this.stmt('SELECT digest FROM items WHERE id = ?').pluck().get(itemId) as string | undefined) !== itemDigest(kind, text)) {
           throw this.changedOutside('E_STORE_ITEM_CHANGED', `item ${itemId} (${kind}) of snapshot ${id} in ${this.path} no longer matches its digest`);
         }
         throw error;
@@ -1558,6 +1567,11 @@ export class EvidenceStore {
         wanted.add(itemId);
         continue;
       }
+      if (checkItems && value.digest === '') {
+        // Parsed unchecked for an earlier load of this store object: hashed from its stored body now.
+        const row = this.stmt('SELECT kind, body FROM items WHERE id = ?').get(itemId);
+        value.digest = row ? itemDigest(String(row.kind), String(row.body)) : '';
+      }
       digests.push(value.digest);
       if (value.kind === 'socket') sockets.push(value.value as SocketRecord);
       else if (value.kind === 'process') processes.push(value.value as ProcessRecord);
@@ -1568,20 +1582,47 @@ export class EvidenceStore {
     if (lost !== undefined) throw new VerificationError('E_STORE_MISSING_ITEM', `snapshot ${id} refers to item ${lost}, which is missing from ${this.path}`);
     // The set as replayed from the checkpoint and the events is the set the record committed to:
     // rows of events or checkpoint_items added, removed or pointed at other items are caught here.
-    if (setDigest(digests) !== digest) throw this.setChanged(id, ids);
+    if (checkItems) {
+      const sorted = this.sortedDigestsOf(ids, digests);
+      if (sorted.digest() !== digest) throw this.setChanged(id, ids, (itemId) => this.parsedItems.get(itemId)?.digest);
+      this.lastChecked = { ids, sorted };
+    }
     sockets.sort(compareSockets);
     processes.sort((a, b) => a.pid - b.pid);
     namespaces.sort((a, b) => Number(b.host) - Number(a.host) || a.inode - b.inode);
     if (!context) throw new VerificationError('E_STORE_MISSING_ITEM', `snapshot ${id} has no context item (host, selection) in ${this.path}`);
-    return { digest, sockets, processes, namespaces, context };
+    return { digest, checked: checkItems, sockets, processes, namespaces, context };
   }
 
-  /** Why the loaded items of snapshot `id` are not the set its record holds: an item's body edited, else rows of the set tables. */
-  private setChanged(id: number, ids: Set<number>): VerificationError {
-    const stored = this.stmt('SELECT id, digest FROM items WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id').raw().all(JSON.stringify([...ids])) as unknown as [number, string][];
-    for (const [itemId, digest] of stored) {
-      const item = this.parsedItems.get(itemId);
-      if (item !== undefined && item.digest !== digest) return this.changedOutside('E_STORE_ITEM_CHANGED', `item ${itemId} (${item.kind}) of snapshot ${id} in ${this.path} no longer matches its digest`);
+  /**
+   * The sorted digests of a loaded set: merged from the set checked last with the items that
+   * entered and left it, when they are few (the second snapshot of a diff shares most of its
+   * items with the first: no second sort of tens of thousands of digests), else sorted afresh.
+   */
+  private sortedDigestsOf(ids: Set<number>, digests: string[]): SortedDigests {
+    const last = this.lastChecked;
+    if (last !== null) {
+      const removed: string[] = [];
+      const added: string[] = [];
+      for (const itemId of last.ids) if (!ids.has(itemId)) removed.push(this.parsedItems.get(itemId)!.digest);
+      for (const itemId of ids) if (!last.ids.has(itemId)) added.push(this.parsedItems.get(itemId)!.digest);
+      if (removed.length + added.length < ids.size / 4) {
+        try {
+          return last.sorted.with(removed, added);
+        } catch {
+          // two items of one digest, which a store netmon wrote never holds: sorted afresh below
+        }
+      }
+    }
+    return SortedDigests.ofItemDigests(digests);
+  }
+
+  /** Why the items of snapshot `id` are not the set its record holds: an item's body edited, else rows of the set tables. */
+  private setChanged(id: number, ids: Set<number>, computed: (itemId: number) => string | undefined): VerificationError {
+    const stored = this.stmt('SELECT id, kind, digest FROM items WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id').raw().all(JSON.stringify([...ids])) as unknown as [number, string, string][];
+    for (const [itemId, kind, digest] of stored) {
+      const mine = computed(itemId);
+      if (mine !== undefined && mine !== digest) return this.changedOutside('E_STORE_ITEM_CHANGED', `item ${itemId} (${kind}) of snapshot ${id} in ${this.path} no longer matches its digest`);
     }
     return this.changedOutside('E_STORE_SET_CHANGED', `the items of snapshot ${id} in ${this.path} are not the set its record holds (rows of the events or checkpoint tables were changed)`);
   }

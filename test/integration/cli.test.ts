@@ -155,7 +155,8 @@ describe('netmon CLI (built binary)', () => {
   });
 
   it('--once prints the live table with the test listener and a coverage line', () => {
-    const r = runCli(['--once', '--filter', ':2525']);
+    // 80 columns as on a terminal of that width (into a pipe, nothing would be fitted).
+    const r = runCli(['--once', '--filter', ':2525'], { env: { ...process.env, COLUMNS: '80' } });
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^netmon snapshot of .+ at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$/);

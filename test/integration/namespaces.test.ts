@@ -46,6 +46,34 @@ describe.skipIf(skip)('network namespaces (ip netns add)', () => {
     spawnSync('ip', ['netns', 'del', EMPTY_NS]);
   });
 
+  it('the live view into a pipe keeps a long namespace name whole (grep finds it); COLUMNS fits it to a width', async () => {
+    const LONG = `netmon-a-namespace-with-a-rather-long-name-${process.pid}`;
+    ip('netns', 'add', LONG);
+    let holder: Started<{ pid: number }> | undefined;
+    try {
+      ip('-n', LONG, 'link', 'set', 'lo', 'up');
+      holder = await startJsonProcess('ip', ['netns', 'exec', LONG, process.execPath, HOLDER, '--listen-port', '2424']);
+      const args = ['snapshot', '--no-hash-binaries', '--filter', ':2424'];
+      const piped = runCli(args, { env: { ...process.env, COLUMNS: '' } });
+      expect(piped.status, piped.stderr).toBe(0);
+      const rows = piped.stdout.split('\n').filter((line) => line.includes(':2424'));
+      expect(rows.length).toBeGreaterThan(0);
+      for (const row of rows) expect(row).toContain(` ${LONG} `);
+      expect(piped.stdout).not.toContain('…');
+      const fitted = runCli(args, { env: { ...process.env, COLUMNS: '70' } });
+      expect(fitted.status, fitted.stderr).toBe(0);
+      const narrow = fitted.stdout.split('\n').filter((line) => line.includes(':2424'));
+      expect(narrow.length).toBe(rows.length);
+      for (const row of narrow) {
+        expect(row.length).toBeLessThanOrEqual(70);
+        expect(row).toContain('…');
+      }
+    } finally {
+      await stop(holder?.child);
+      spawnSync('ip', ['netns', 'del', LONG]);
+    }
+  });
+
   it('reports the socket under its own namespace, named, and not as the host', async () => {
     const snap = await snapshot({ hashBinaries: false });
     const host = snap.namespaces.find((n) => n.host)!;

@@ -207,6 +207,14 @@ describe('readers check what they load against the chain (show, diff, gaps, repo
     expect(runCli(['show', '5', '--db', file], { cwd: dir }).status).toBe(0);
   });
 
+  it('an item copied into a second row and added to a set (the socket shown twice) is refused', () => {
+    const file = tampered((db) => {
+      const copy = db.prepare("INSERT INTO items (kind, digest, body) SELECT kind, ?, body FROM items WHERE id = ? RETURNING id").get('f'.repeat(64), item.outbound) as { id: number };
+      db.prepare('INSERT INTO checkpoint_items (snapshot_id, item_id) VALUES (2, ?)').run(copy.id);
+    });
+    showRefuses(file, 2, `snapshot 2 in ${file}`);
+  });
+
   it('a checkpoint row pointed at another item is refused', () => {
     const file = tampered((db) => expect(db.prepare('UPDATE checkpoint_items SET item_id = ? WHERE snapshot_id = 2 AND item_id = ?').run(item.web6, item.outbound).changes).toBe(1));
     showRefuses(file, 2, `the items of snapshot 2 in ${file} are not the set its record holds`);

@@ -225,6 +225,30 @@ describe('compileFilters: tuple globs (--match)', () => {
     expect(seen).toEqual(ALL.filter((s) => !s.listening).map((s) => s.remoteAddress));
   });
 
+  it('the state field takes the live view\'s names too (ESTAB, TIME-WAIT)', () => {
+    expect(kept({ match: ['tcp * * * ESTAB'] })).toEqual(kept({ match: ['tcp * * * ESTABLISHED'] }));
+    const timeWait = makeSocket({ localPort: 40000, remotePort: 80, remoteAddress: '10.0.0.1', listening: false, state: 'TIME_WAIT' });
+    for (const state of ['TIME_WAIT', 'TIME-WAIT', 'time-wait']) expect(compileFilters({ match: [`tcp * * * ${state}`] }).socket(timeWait)).toBe(true);
+  });
+
+  it('a protocol or state no socket can have is a FilterError that lists the names, not a filter that matches nothing', () => {
+    const error = (pattern: string): FilterError => {
+      try {
+        compileFilters({ match: [pattern] });
+      } catch (e) {
+        return e as FilterError;
+      }
+      throw new Error(`${pattern} compiled`);
+    };
+    const state = error('tcp * * * ESTABLISHD');
+    expect(state).toBeInstanceOf(FilterError);
+    expect(state.message).toContain('no socket state is called "ESTABLISHD": the fifth field is one of ESTABLISHED (ESTAB), SYN_SENT (SYN-SENT)');
+    expect(state.message).toContain('TIME_WAIT (TIME-WAIT)');
+    expect(error('tcpp').message).toContain('no protocol is called "tcpp": the first field is one of tcp, udp, tcp4, tcp6, udp4, udp6');
+    // Globs that can match something are fine.
+    expect(() => compileFilters({ match: ['t?p * * * *WAIT*'] })).not.toThrow();
+  });
+
   it('several tuples are OR-ed', () => {
     expect(kept({ match: ['udp * * * UNCONN', '* *:22'] })).toEqual([tcp4Listen22, udp4Dns, udp6Unconn]);
   });
