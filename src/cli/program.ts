@@ -11,6 +11,7 @@ type Command = CommandType;
 import type { FilterSpec, Snapshot } from '../model/types.js';
 import type { SnapshotOptions } from '../snapshot/snapshot.js';
 import { NETMON_VERSION } from '../version.js';
+import { ConfigError } from '../errors.js';
 import { printable, printableMessage } from '../outputs/sanitize.js';
 
 /** Where the CLI writes; main.ts passes the process's streams, tests may pass others. */
@@ -349,6 +350,17 @@ export function buildProgram(io: CliIo): Command {
   );
   program.addHelpText('after', `${PATTERN_HELP}\n${EXAMPLES}`);
   program.action(async (flags: CaptureFlags) => {
+    // Words on the command line that are no command: a misspelt one, or `netmon help`.
+    const [word] = program.args;
+    if (word !== undefined) {
+      if (word === 'help') {
+        program.outputHelp();
+        return;
+      }
+      const names = program.commands.map((c) => c.name());
+      const near = closestName(word, names);
+      throw new ConfigError('E_USAGE', `unknown command '${word}'${near === null ? '' : ` (Did you mean ${near}?)`}`, { hint: `the commands are ${names.join(', ')}; netmon --help says what each does` });
+    }
     if (!flags.once && flags.interval === undefined) {
       program.outputHelp();
       return;
@@ -518,5 +530,32 @@ export function buildProgram(io: CliIo): Command {
     .addHelpText('after', '\nExamples:\n  netmon prune --older-than 400d --dry-run   what keeping 400 days would remove\n  netmon prune --older-than 400d             keep 400 days of evidence\n  netmon prune --older-than 2026-01-01 --vacuum\n')
     .action(async (flags: { db: string; olderThan: string; vacuum?: boolean; dryRun?: boolean }) => (await import('./store-commands.js')).pruneStore(flags, io));
 
+  // Only the program itself takes words it does not know (subcommands were made above and keep
+  // commander's own check): its action names a misspelt command instead of "too many arguments".
+  program.allowExcessArguments(true);
   return program;
+}
+
+/** The name closest to `word` by edit distance, when it is near enough to be a slip (at most a third of its letters). Pure. */
+export function closestName(word: string, names: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const name of names) {
+    const d = editDistance(word.toLowerCase(), name);
+    if (d < bestDistance) [best, bestDistance] = [name, d];
+  }
+  return best !== null && bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : null;
+}
+
+/** Levenshtein distance with adjacent transpositions counted as one edit. Pure. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
 }

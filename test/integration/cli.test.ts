@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXIT } from '../../src/cli/exit-code.js';
-import { CLI, haveCommand, HOLDER, ROOT, runCli, startJsonProcess, stop, type Started } from '../helpers/processes.js';
+import { CLI, haveCommand, HOLDER, ROOT, runCli, scratchDir, startJsonProcess, stop, type Started } from '../helpers/processes.js';
 
 let holder: Started<{ pid: number; tcp4: number }>;
 beforeAll(async () => {
@@ -73,6 +73,32 @@ describe('netmon CLI (built binary)', () => {
     const show = runCli(['show']);
     expect(show.status).toBe(2);
     expect(show.stderr).toMatch(/^netmon: error: missing required argument 'snapshot'[\s\S]*add --help/);
+  });
+
+  it('a misspelt command is named as unknown, with the command it is likely to be (exit 2); netmon help shows the help', () => {
+    for (const [word, near] of [
+      ['snapshotz', 'snapshot'],
+      ['verfy-store', 'verify-store'],
+      ['reprot', 'report'],
+    ] as const) {
+      const r = runCli([word]);
+      expect(r.status).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(`netmon: error: unknown command '${word}' (Did you mean ${near}?)`);
+      expect(r.stderr).toContain('the commands are snapshot, snapshots,');
+    }
+    const far = runCli(['xyzzy']);
+    expect(far.stderr).toContain("netmon: error: unknown command 'xyzzy'\n");
+    // Nothing is captured when a stray word follows --once.
+    const stray = runCli(['--once', '--no-csv', '--db', 'stray.db', 'extra']);
+    expect(stray.status).toBe(2);
+    expect(stray.stderr).toContain("unknown command 'extra'");
+    expect(existsSync(join(scratchDir(), 'stray.db'))).toBe(false);
+    const help = runCli(['help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('Usage: netmon [options] [command]');
+    // A command's own arguments are checked by the command, as before.
+    expect(runCli(['snapshots', 'extra']).stderr).toContain("too many arguments for 'snapshots'");
   });
 
   it('a line break in a path the message quotes is escaped: every line on stderr is one of netmon\'s own', () => {
