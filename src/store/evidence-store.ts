@@ -758,6 +758,23 @@ export class EvidenceStore {
   }
 
   /**
+   * Whether the writer lock of `session` has no session record that took it: the record is there
+   * (a prune may have removed an old one: then it cannot tell) and verifies where it stands, and
+   * it names the lock's pid and host. Such a lock was not written by netmon.
+   */
+  private lockWithoutSession(pid: number, host: string, session: number): boolean {
+    const row = this.stmt('SELECT kind, at, body, prev_hash, hash FROM records WHERE seq = ?').get(session);
+    if (!row) return (this.pruneAnchor()?.seq ?? 0) < session;
+    try {
+      this.checkRecordInPlace(session, String(row.kind), String(row.at), String(row.body), String(row.prev_hash), String(row.hash));
+      const body = JSON.parse(String(row.body)) as { pid?: unknown; host?: unknown };
+      return String(row.kind) !== 'session' || body.pid !== pid || body.host !== host;
+    } catch {
+      return true;
+    }
+  }
+
+  /**
    * Inside a write transaction of this writer's session: check that the session still holds the
    * lock, and note that it is alive (meta `writer_alive`, which tells a netmon on another host
    * that this lock is in use). Another netmon takes a lock over only when it judged it stale (its
@@ -995,7 +1012,10 @@ export class EvidenceStore {
             // The live pid is another process than the writer that recorded itself: the writer died.
             const current = recorded !== null && options.identify !== undefined ? options.identify(pid) : null;
             const reused = current !== null && current !== recorded;
-            if (local && (ours || (pid !== process.pid && processAlive(pid) && !reused))) {
+            // A lock is taken with the record of its session, which names the same pid and host:
+            // a writer row without one (written outside netmon, say for pid 1) holds nothing.
+            const forged = this.lockWithoutSession(pid, String(holder.host), Number(holder.session));
+            if (local && (ours || (pid !== process.pid && processAlive(pid) && !reused && !forged))) {
               const oneShot = this.sessionInterval(Number(holder.session)) === null;
               throw new StoreBusyError(`the evidence store ${this.path} is in use by pid ${pid} (since ${since})${oneShot ? ', a one-shot capture' : ''}`, {
                 oneShot,

@@ -6,6 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { itemDigest, recordHash } from '../../src/store/chain.js';
@@ -286,6 +287,23 @@ describe('a file that is not a netmon store, or a store whose schema version was
       expect(r.stderr).not.toContain('SQLITE_ERROR');
     }
     expect(sha256File(file)).toBe(before);
+  });
+});
+
+describe('a writer lock written outside netmon', () => {
+  it.for([
+    ['a session that does not exist', 999],
+    ['the session of another pid', 1],
+  ])('held by pid 1 and naming %s: a capture is not blocked by it, and records the unclean stop', ([, session]) => {
+    const file = tampered((db) => {
+      db.prepare("DELETE FROM meta WHERE key LIKE 'writer%'").run();
+      db.prepare('INSERT OR REPLACE INTO writer (id, pid, host, since, session) VALUES (1, 1, ?, ?, ?)').run(hostname(), '2026-11-01T00:00:00.000Z', session);
+    });
+    const r = runCli(['--once', '--db', file, '--no-csv', '--filter', ':1', '--lock-wait', '0'], { cwd: dir });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain('in use by pid 1');
+    const gaps = runCli(['gaps', '--db', file, '-o', 'json'], { cwd: dir });
+    expect((JSON.parse(gaps.stdout) as { gaps: { reason: string }[] }).gaps.map((g) => g.reason)).toContain('unclean-stop');
   });
 });
 
