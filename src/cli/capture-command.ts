@@ -23,6 +23,9 @@ function captureOptions(flags: CaptureFlags): CaptureOptions {
 }
 
 /** What stderr says about a capture's bookkeeping: a gap recorded, CSV rows repaired, completed or restarted. Shared by --once, --interval and watch. */
+/** New listeners and destinations `--once` names one by one; more are counted. */
+export const EXPOSURE_WARNINGS = 20;
+
 export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' | 'csvRestarted' | 'gap' | 'csvForeign' | 'clockStep' | 'snapshotId' | 'takenOver'>, io: CliIo, paths: { db: string; csv: string | null }): void {
   if (result.takenOver !== undefined) {
     io.stderr(
@@ -127,9 +130,13 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
     const result = await captureOnce({ ...options, ...(io.progress ? { onProgress: progress } : {}) }, storeWaitNotice(io, options.db, options.lockWaitMs));
     await printSnapshot(result.snapshot, flags.output, io);
     captureNotices(result, io, options);
-    // As netmon.py did: a warning for each new listener or external destination since the last capture.
-    for (const e of newExposures(result.snapshot.sockets, result.opened, result.closed, result.snapshot.processes)) {
-      io.stderr(`netmon: warning: ${printable(e.text)} since the previous capture\n`);
+    // As netmon.py did: a warning for each new listener or external destination since the last
+    // capture, up to EXPOSURE_WARNINGS; past that, how many more (a first capture after a big
+    // change would otherwise fill a terminal or a cron mail with hundreds of lines).
+    const exposures = newExposures(result.snapshot.sockets, result.opened, result.closed, result.snapshot.processes);
+    for (const e of exposures.slice(0, EXPOSURE_WARNINGS)) io.stderr(`netmon: warning: ${printable(e.text)} since the previous capture\n`);
+    if (exposures.length > EXPOSURE_WARNINGS) {
+      io.stderr(`netmon: warning: and ${exposures.length - EXPOSURE_WARNINGS} more new listeners or destinations since the previous capture; \`netmon diff --pre <previous id> --post ${result.snapshotId}\` lists them all (\`netmon snapshots --last 2\` gives the ids)\n`);
     }
     const rows = result.csv ? `appended ${result.csv.rows} ${result.csv.rows === 1 ? 'row' : 'rows'} to ${options.csv}, ` : '';
     io.stderr(`netmon: ${rows}snapshot ${result.snapshotId} in ${options.db}\n`);

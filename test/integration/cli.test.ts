@@ -3,6 +3,7 @@ import type { Snapshot } from '../../src/model/types.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import { join } from 'node:path';
 import { EXIT } from '../../src/cli/exit-code.js';
 import { CLI, haveCommand, HOLDER, ROOT, runCli, scratchDir, startJsonProcess, stop, type Started } from '../helpers/processes.js';
@@ -288,6 +289,28 @@ describe('netmon CLI (built binary)', () => {
     const r = spawnSync('bash', ['-c', `"${process.execPath}" "${CLI}" snapshot -o json --include-ephemeral | head -c 20 >/dev/null; echo "status=\${PIPESTATUS[0]}"`], { encoding: 'utf8' });
     expect(r.stdout.trim()).toBe('status=0');
     expect(r.stderr).not.toMatch(/EPIPE|Error/);
+  });
+
+  it('--once names at most 20 new listeners one by one, and counts the rest', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'netmon-warn-'));
+    const servers: net.Server[] = [];
+    try {
+      const args = ['--once', '--db', join(dir, 'w.db'), '--no-csv', '--no-hash-binaries', '--filter', ':27100-27124'];
+      expect(runCli(args).status).toBe(0);
+      for (let port = 27100; port < 27125; port++) {
+        const server = net.createServer();
+        await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+        servers.push(server);
+      }
+      const r = runCli(args);
+      expect(r.status, r.stderr).toBe(0);
+      const named = r.stderr.split('\n').filter((line) => line.startsWith('netmon: warning: new listener tcp 127.0.0.1:271'));
+      expect(named).toHaveLength(20);
+      expect(r.stderr).toMatch(/netmon: warning: and 5 more new listeners or destinations since the previous capture; `netmon diff --pre <previous id> --post \d+` lists them all/);
+    } finally {
+      for (const server of servers) server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('--once warns about a listener that is new since the previous capture', async () => {
