@@ -186,6 +186,8 @@ Patterns:
   Globs: * any text (including / and :), ? one character, [abc] [a-z] [!abc] one
   character of (not of) a set, \\x a literal x.`;
 
+const CONFIG_HELP = 'configuration file (default: $NETMON_CONFIG, else ./netmon.conf when it exists)';
+
 function addCollectOptions(cmd: Command): Command {
   return cmd
     .option('--listening-only', 'only listening sockets (TCP LISTEN and unconnected UDP)')
@@ -327,12 +329,13 @@ export function buildProgram(io: CliIo): Command {
     // Subcommands made with .command() inherit these two (commander's copyInheritedSettings).
     .exitOverride();
 
-  program.option('--config <file>', 'configuration file (default: $NETMON_CONFIG, else ./netmon.conf when it exists)');
+  program.option('--config <file>', CONFIG_HELP);
   // Configuration (file, then NETMON_* environment) fills the options the command line left unset.
+  // --config may come before the command or after it (every command takes it too, below).
   program.hook('preAction', async (_root, action) => {
     checkOptionValues(program, action);
     const { applyConfig } = await import('./apply-config.js');
-    applyConfig(program.opts<{ config?: string }>().config, action, io.env);
+    applyConfig(action.opts<{ config?: string }>().config ?? program.opts<{ config?: string }>().config, action, io.env);
   });
 
   addCollectOptions(
@@ -530,6 +533,7 @@ export function buildProgram(io: CliIo): Command {
     .addHelpText('after', '\nExamples:\n  netmon prune --older-than 400d --dry-run   what keeping 400 days would remove\n  netmon prune --older-than 400d             keep 400 days of evidence\n  netmon prune --older-than 2026-01-01 --vacuum\n')
     .action(async (flags: { db: string; olderThan: string; vacuum?: boolean; dryRun?: boolean }) => (await import('./store-commands.js')).pruneStore(flags, io));
 
+  for (const command of program.commands) command.option('--config <file>', CONFIG_HELP);
   // Only the program itself takes words it does not know (subcommands were made above and keep
   // commander's own check): its action names a misspelt command instead of "too many arguments".
   program.allowExcessArguments(true);

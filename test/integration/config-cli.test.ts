@@ -41,6 +41,10 @@ describe('configuration precedence on the command line', () => {
       const explicit = runCli(['--config', join(d, 'netmon.conf'), 'snapshot', '--filter', ':1'], { cwd: d });
       expect(explicit.status, explicit.stderr).toBe(0);
       expect(explicit.stdout.startsWith('{')).toBe(true);
+      // After the command too.
+      const after = runCli(['snapshot', '--filter', ':1', '--config', join(d, 'netmon.conf')], { cwd: d });
+      expect(after.status, after.stderr).toBe(0);
+      expect(after.stdout.startsWith('{')).toBe(true);
     };
     refused(place('writable-file', 0o755, 0o666), 'others can write to it (mode 0666)');
     refused(place('group-dir', 0o775, 0o644), 'its directory can be written by others (mode 0775)');
