@@ -3,7 +3,7 @@ import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { HashCache } from '../enrich/hash-executables.js';
 import { identityKey } from '../enrich/hash-executables.js';
-import { FormatError, StoreBusyError, StoreError, VerificationError } from '../errors.js';
+import { ConfigError, FormatError, StoreBusyError, StoreError, VerificationError } from '../errors.js';
 import type { ExecutableHashes, ExecutableIdentity, NamespaceRecord, ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 import { count } from '../model/format.js';
 import { EVIDENCE_FILE_MODE, SNAPSHOT_SCHEMA_VERSION } from '../model/types.js';
@@ -1175,7 +1175,7 @@ export class EvidenceStore {
           : n === 1
             ? `its only snapshot has id ${Number(range!.first)} (ids are positions in the record chain); `
             : `its ${n} snapshots have ids from ${Number(range!.first)} to ${Number(range!.latest)} (not consecutive: ids are positions in the record chain); `;
-      throw new StoreError('E_STORE_NO_SNAPSHOT', `no snapshot ${id} in ${this.path}`, { hint: `${known}list them with \`netmon snapshots\`, or use first, latest, a label or a time` });
+      throw new ConfigError('E_STORE_NO_SNAPSHOT', `no snapshot ${id} in ${this.path}`, { hint: `${known}list them with \`netmon snapshots\`, or use first, latest, a label or a time` });
     }
     if (checked) this.checkRecordInPlace(id, 'snapshot', String(row.at), String(row.body), String(row.prev_hash), String(row.hash));
     return this.parseStored<SnapshotBody>(String(row.body), `the record of snapshot ${id}`);

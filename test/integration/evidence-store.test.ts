@@ -13,10 +13,11 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FormatError, StoreError } from '../../src/errors.js';
+import { ConfigError, FormatError, StoreError } from '../../src/errors.js';
 import type { ExecutableIdentity, Snapshot } from '../../src/model/types.js';
 import { diffSnapshots } from '../../src/diff/diff-snapshots.js';
 import { compareSockets } from '../../src/snapshot/create-snapshot.js';
+import { recordHash } from '../../src/store/chain.js';
 import { EvidenceStore, STORE_SCHEMA_VERSION, type SnapshotQuery, type SnapshotSummary } from '../../src/store/evidence-store.js';
 import { parseSocketBody } from '../../src/store/socket-body.js';
 import { isoWithOffset } from '../../src/outputs/time.js';
@@ -884,9 +885,9 @@ describe('EvidenceStore (real SQLite files)', () => {
       try {
         store.loadSnapshot(999);
       } catch (e) {
-        expect(e).toBeInstanceOf(StoreError);
+        expect(e).toBeInstanceOf(ConfigError);
         expect((e as Error).message).toBe(`no snapshot 999 in ${db}`);
-        return (e as StoreError).hint ?? '';
+        return (e as ConfigError).hint ?? '';
       }
       throw new Error('loadSnapshot(999) did not throw');
     };
@@ -934,10 +935,16 @@ describe('EvidenceStore (real SQLite files)', () => {
     try {
       await new Promise((resolve) => other.once('spawn', resolve));
       const startTicks = readFileSync(`/proc/${other.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19];
-      const lock = (identity: string): void =>
+      // A lock as a writer of that pid takes it: a session record naming its pid and host at the
+      // head of the chain, the writer row, and the identity it recorded.
+      const lock = (identity: string, host = hostname()): void =>
         withRaw(db, (raw) => {
-          const session = Number(raw.prepare("SELECT MAX(seq) FROM records WHERE kind = 'session'").pluck().get());
-          raw.prepare('INSERT OR REPLACE INTO writer (id, pid, host, since, session) VALUES (1, ?, ?, ?, ?)').run(other.pid, hostname(), new Date().toISOString(), session);
+          const head = raw.prepare('SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string };
+          const session = head.seq + 1;
+          const at = new Date().toISOString();
+          const body = JSON.stringify({ interval: null, pid: other.pid, host, tool: 'netmon' });
+          raw.prepare('INSERT INTO records (seq, kind, at, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)').run(session, 'session', at, body, head.hash, recordHash(head.hash, session, 'session', at, body));
+          raw.prepare('INSERT OR REPLACE INTO writer (id, pid, host, since, session) VALUES (1, ?, ?, ?, ?)').run(other.pid, host, at, session);
           raw.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_identity', ?)").run(JSON.stringify({ session, pid: other.pid, identity }));
         });
       // The writer recorded another identity (an earlier boot): that pid is not the writer.
@@ -953,12 +960,7 @@ describe('EvidenceStore (real SQLite files)', () => {
       expect(busy.stderr).toContain(`in use by pid ${other.pid}`);
       // Taken in this boot under another host name (the host was renamed since): still this
       // machine's lock, and the store stays busy; with another boot's id it is another machine's.
-      const renamed = (identity: string): void =>
-        withRaw(db, (raw) => {
-          raw.prepare("UPDATE writer SET host = 'renamed-host' WHERE id = 1").run();
-          const session = Number(raw.prepare('SELECT session FROM writer WHERE id = 1').pluck().get());
-          raw.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_identity', ?)").run(JSON.stringify({ session, pid: other.pid, identity }));
-        });
+      const renamed = (identity: string): void => lock(identity, 'renamed-host');
       renamed(`${bootId}/${startTicks}`);
       const stillBusy = runCli(['--once', '--no-hash-binaries', '--lock-wait', '0', '--db', db, '--csv', csv], { cwd: dir });
       expect(stillBusy.status, stillBusy.stderr).toBe(3);
@@ -1117,7 +1119,7 @@ describe('EvidenceStore (real SQLite files)', () => {
       expect(unknown.status).toBe(2);
       expect(unknown.stderr).toContain('no snapshot matches "no-such-label"');
       const missing = runCli(['show', '1', '--db', db], { cwd: dir });
-      expect(missing.status).toBe(3);
+      expect(missing.status).toBe(2); // an id the store does not have is a usage error, as a label it does not have
       expect(missing.stderr).toContain(`ids from ${list[0]!.id} to ${list[2]!.id}`);
 
       // The writer goes on after the readers
