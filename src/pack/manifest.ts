@@ -87,7 +87,8 @@ ${
        pdfsig report.pdf
 
    It must say "Signature is Valid." and "Total document signed". With the keygen identity,
-   "Certificate issuer is unknown" is expected: the certificate is self-signed. Its fingerprint is
+   "Certificate issuer is unknown" is expected: the certificate is self-signed. Print its
+   fingerprint, to compare with the one the system owner registered, with
 
        openssl x509 -in signer.cert.pem -noout -fingerprint -sha256
 
@@ -96,6 +97,8 @@ ${
 `
       : ''
   }${hasPdf ? '5' : '4'}. Optionally, with the evidence store at hand, \`netmon verify PACK_DIR --db netmon.db\` also
-   checks that the store still holds the snapshot records named in manifest.json.
+   checks the pack against the store it was made from: the snapshot records named in
+   manifest.json, the store's head at the time, and the inventories, snapshots and findings of
+   the pack; \`--signer FINGERPRINT\` makes it require the key above.
 `;
 }
