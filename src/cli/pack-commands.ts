@@ -118,13 +118,11 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   for (const left of clearUnfinishedPacks(flags.out)) {
     io.stderr(`netmon: report: removed the unfinished pack ${printable(left.name)} in ${flags.out}, left by a report (pid ${left.pid}) that was killed before it finished\n`);
   }
-  // Reserved now: the signed PDF names its pack directory.
-  const dir = reservePackDir(join(flags.out, `${host}-${(flags.change ?? (flags.from !== undefined ? 'period' : 'window')).replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp(generatedAt)}`));
-  let written = false;
   // Ctrl-C (or SIGTERM, SIGHUP) while the pack is made stops the report before it writes the
   // pack, and leaves no empty pack directory behind (the default action would kill the process
-  // and leave it). Heard between steps: a signal during writePack(), which is synchronous, comes
-  // after the pack is complete, and the pack stays.
+  // and leave it). Listened for before the directory is reserved, so that no moment is left in
+  // which a signal kills the report with the directory made. Heard between steps: a signal during
+  // writePack(), which is synchronous, comes after the pack is complete, and the pack stays.
   let stopping: NodeJS.Signals | null = null;
   const interrupted = (signal: NodeJS.Signals): void => {
     stopping ??= signal;
@@ -137,6 +135,15 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const s of signals) process.on(s, interrupted);
+  // Reserved now: the signed PDF names its pack directory.
+  let dir: string;
+  try {
+    dir = reservePackDir(join(flags.out, `${host}-${(flags.change ?? (flags.from !== undefined ? 'period' : 'window')).replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp(generatedAt)}`));
+  } catch (error) {
+    for (const s of signals) process.off(s, interrupted);
+    throw error;
+  }
+  let written = false;
   try {
     const files: { name: string; content: Buffer }[] = [];
     if (pdfIdentity) {
