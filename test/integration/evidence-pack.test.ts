@@ -10,6 +10,17 @@ import { opensslIdentity } from '../helpers/identities.js';
 import { manyProcesses, manySockets, snapshotOf } from '../helpers/store-fixtures.js';
 import { makeSnapshot, makeSocket } from '../helpers/make.js';
 
+/** A store whose window is 8,000 sockets: a report of it takes long enough to be interrupted. */
+function largeWindowStore(path: string): string {
+  const store = EvidenceStore.open(path);
+  store.beginSession({ interval: null });
+  const processes = manyProcesses(20);
+  store.appendSnapshot(snapshotOf({ sockets: manySockets(8000, 20), processes, takenAt: new Date(Date.now() - 60_000) }));
+  store.appendSnapshot(snapshotOf({ sockets: manySockets(8001, 20), processes, takenAt: new Date() }));
+  store.close();
+  return path;
+}
+
 const SIGNER_NOTE = 'netmon: note: any key makes a valid signature; compare the fingerprint above with the one your organisation published, or give --signer FINGERPRINT\n';
 const skip = skipWithReason(!haveCommand('openssl') || !haveCommand('sha256sum'), 'evidence pack tests: need openssl and sha256sum');
 const dir = mkdtempSync(join(tmpdir(), 'netmon-pack-'));
@@ -331,14 +342,7 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
   });
 
   it('Ctrl-C while the pack is made stops the report (exit 130) and leaves no pack directory behind', async () => {
-    // A window of 8,000 sockets: rendering the PDF takes long enough to be interrupted.
-    const big = join(dir, 'big.db');
-    const store = EvidenceStore.open(big);
-    store.beginSession({ interval: null });
-    const processes = manyProcesses(20);
-    store.appendSnapshot(snapshotOf({ sockets: manySockets(8000, 20), processes, takenAt: new Date(Date.now() - 60_000) }));
-    store.appendSnapshot(snapshotOf({ sockets: manySockets(8001, 20), processes, takenAt: new Date() }));
-    store.close();
+    const big = largeWindowStore(join(dir, 'big.db'));
     const out = join(dir, 'interrupted');
     mkdirSync(out);
     const child = spawn(process.execPath, [CLI, 'report', '--db', big, '--pre', 'first', '--post', 'latest', '--out', out], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -354,13 +358,7 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
   });
 
   it('a report killed outright while it writes the pack leaves no pack; the next report removes what it left, not what a running report holds', async () => {
-    const big = join(dir, 'killed.db');
-    const store = EvidenceStore.open(big);
-    store.beginSession({ interval: null });
-    const processes = manyProcesses(20);
-    store.appendSnapshot(snapshotOf({ sockets: manySockets(8000, 20), processes, takenAt: new Date(Date.now() - 60_000) }));
-    store.appendSnapshot(snapshotOf({ sockets: manySockets(8001, 20), processes, takenAt: new Date() }));
-    store.close();
+    const big = largeWindowStore(join(dir, 'killed.db'));
     const out = join(dir, 'killed');
     mkdirSync(out);
     // SIGKILL as soon as the staging directory appears, while the files are written and flushed;

@@ -251,40 +251,16 @@ describe('readers check what they load against the chain (show, diff, gaps, repo
   });
 });
 
-describe('a file that is not a netmon store, or a store whose schema version was set back', () => {
-  const commands = (file: string): string[][] => [
-    ['verify-store', '--db', file],
-    ['snapshots', '--db', file],
-    ['show', 'latest', '--db', file],
-    ['--once', '--db', file, '--no-csv', '--filter', ':1'],
-  ];
-
+describe('a file that is not a netmon store', () => {
   it('another application\'s SQLite database is refused by every command (exit 3) and left as it was', () => {
     const file = join(dir, 'foreign.db');
     writeFileSync(file, '');
     withRaw(file, (db) => db.exec('CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO accounts (name) VALUES (\'x\');'));
     const before = sha256File(file);
-    for (const args of commands(file)) {
+    for (const args of [['verify-store', '--db', file], ['snapshots', '--db', file], ['show', 'latest', '--db', file], ['--once', '--db', file, '--no-csv', '--filter', ':1']]) {
       const r = runCli(args, { cwd: dir });
       expect(r.status, `${args[0]}: ${r.stderr}`).toBe(3);
       expect(r.stderr).toContain(`${file} is an SQLite database, but not a netmon evidence store (it holds table accounts); netmon makes a store only in a new or empty file, and left this one as it was`);
-    }
-    expect(sha256File(file)).toBe(before);
-  });
-
-  it.for([
-    ['PRAGMA user_version = 4', 'it holds index events_by_item, which a later schema makes, but its version says schema 4'],
-    ['PRAGMA user_version = 1', 'it holds index events_by_item, which a later schema makes, but its version says schema 1'],
-    ['PRAGMA user_version = 0', "it holds netmon's tables, but its schema version reads 0"],
-    ['DROP INDEX records_by_kind', 'index records_by_kind is missing (store schema 7)'],
-  ])('%s: every command names it (exit 4), no migration runs over it, and the file is left as it is', ([sql, problem]) => {
-    const file = tampered((db) => db.exec(sql!));
-    const before = sha256File(file);
-    for (const args of commands(file)) {
-      const r = runCli(args, { cwd: dir });
-      expect(r.status, `${args[0]}: ${r.stderr}`).toBe(4);
-      expect(r.stderr).toContain(`the evidence store ${file} is damaged: ${problem!}`);
-      expect(r.stderr).not.toContain('SQLITE_ERROR');
     }
     expect(sha256File(file)).toBe(before);
   });
@@ -307,12 +283,17 @@ describe('a writer lock written outside netmon', () => {
   });
 });
 
-describe('a store with a table or column dropped', () => {
+describe('a store with a table, column or index dropped, or its schema version set back', () => {
   it.for([
     ['DROP TABLE items', 'table items is missing'],
     ['DROP TABLE events', 'table events is missing'],
     ['ALTER TABLE records DROP COLUMN at', 'column at of table records is missing'],
-  ])('%s: every command names what is missing (exit 4) and leaves the file as it is', ([sql, missing]) => {
+    ['DROP INDEX records_by_kind', 'index records_by_kind is missing (store schema 7)'],
+    // A migration would run over what is there and fail with an SQL error.
+    ['PRAGMA user_version = 4', 'it holds index events_by_item, which a later schema makes, but its version says schema 4'],
+    ['PRAGMA user_version = 1', 'it holds index events_by_item, which a later schema makes, but its version says schema 1'],
+    ['PRAGMA user_version = 0', "it holds netmon's tables, but its schema version reads 0"],
+  ])('%s: every command names what is wrong (exit 4) and leaves the file as it is', ([sql, missing]) => {
     const file = tampered((db) => db.exec(sql!));
     const before = sha256File(file);
     const commands = [
@@ -326,6 +307,7 @@ describe('a store with a table or column dropped', () => {
       expect(r.status, `${args[0]}: ${r.stderr}`).toBe(4);
       expect(r.stderr).toContain(`the evidence store ${file} is damaged: ${missing!}`);
       expect(r.stderr).not.toContain('internal error');
+      expect(r.stderr).not.toContain('SQLITE_ERROR');
     }
     // The library refuses it the same way, for reading and for writing.
     for (const readonly of [true, false]) expect(() => EvidenceStore.open(file, { readonly })).toThrow(missing!);
