@@ -1078,23 +1078,23 @@ export class EvidenceStore {
 
   /**
    * Replay a snapshot's item set in two queries: its base set, then the events since, in order
-   * (op > 0 adds, op < 0 removes). Up to three `columns` of `items` come with each item added or
+   * (op > 0 adds, op < 0 removes). Up to two `columns` of `items` come with each item added or
    * removed, from a LEFT JOIN (null when the item row is missing); with no columns, items is not
    * read at all.
    */
-  private replaySet(id: number, columns: string, add: (itemId: number, a: unknown, b: unknown, c: unknown) => void, remove: (itemId: number, a: unknown) => void): void {
+  private replaySet(id: number, columns: string, add: (itemId: number, a: unknown, b: unknown) => void, remove: (itemId: number, a: unknown) => void): void {
     const base = this.baseOf(id);
     const select = columns ? `, ${columns}` : '';
     const from = (table: string, alias: string): string => (columns ? `${table} ${alias} LEFT JOIN items i ON i.id = ${alias}.item_id` : `${table} ${alias}`);
     const baseSet = this.stmt(`SELECT c.item_id${select} FROM ${from('checkpoint_items', 'c')} WHERE c.snapshot_id = ?`);
     if (columns) {
-      for (const row of baseSet.raw().all(base) as unknown as unknown[][]) add(row[0] as number, row[1], row[2], row[3]);
+      for (const row of baseSet.raw().all(base) as unknown as unknown[][]) add(row[0] as number, row[1], row[2]);
     } else {
-      for (const itemId of baseSet.pluck().all(base) as unknown as number[]) add(itemId, null, null, null);
+      for (const itemId of baseSet.pluck().all(base) as unknown as number[]) add(itemId, null, null);
     }
     const events = this.stmt(`SELECT e.item_id, e.op${select} FROM ${from('events', 'e')} WHERE e.snapshot_id > ? AND e.snapshot_id <= ? ORDER BY e.snapshot_id`).raw().all(base, id) as unknown as unknown[][];
     for (const row of events) {
-      if ((row[1] as number) > 0) add(row[0] as number, row[2], row[3], row[4]);
+      if ((row[1] as number) > 0) add(row[0] as number, row[2], row[3]);
       else remove(row[0] as number, row[2]);
     }
   }
