@@ -8,7 +8,7 @@ import { evaluateFindings } from '../findings/evaluate-findings.js';
 import { checkExpectedFor, loadExpectedChanges } from '../findings/expected-changes.js';
 import { clearUnfinishedPacks, releasePackDir, reservePackDir, verifyPack, writePack, type StoreWitness } from '../pack/pack.js';
 import { evidenceJson, findingsCsv, inventoryCsv } from '../pack/report-files.js';
-import { reportBlocks, renderSignedPdf } from '../pack/pdf-report.js';
+import { periodUncovered, reportBlocks, renderSignedPdf } from '../pack/pdf-report.js';
 import { openP12 } from '../pack/pki.js';
 import { CERT_FILE, generateSigningKeys, loadPdfIdentity, loadSigner, P12_FILE } from '../pack/signing.js';
 import { printable } from '../outputs/sanitize.js';
@@ -87,7 +87,8 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
       const verified = store.verify({ onProgress: (done, total) => progress(`verifying the evidence store ${flags.db}: record ${done} of ${total}`) });
       if (!verified.ok) throw new VerificationError('E_VERIFY', `the evidence store ${flags.db} fails verification at record ${verified.problem!.seq}: ${verified.problem!.message}; no report is made from it`);
       const find = onHost((query) => store.listSnapshots(query), flags.host);
-      const { pre, post } = flags.from !== undefined ? selectPeriod(find, timeFlag('--from', flags.from), timeFlag('--to', flags.to ?? new Date().toISOString()), flags.host) : { pre: selectSnapshot(find, flags.pre ?? 'pre', flags.change, 'pre', flags.host), post: selectSnapshot(find, flags.post ?? 'post', flags.change, 'post', flags.host) };
+      const period = flags.from !== undefined ? { from: timeFlag('--from', flags.from), to: timeFlag('--to', flags.to ?? new Date().toISOString()) } : null;
+      const { pre, post } = period !== null ? selectPeriod(find, period.from, period.to, flags.host) : { pre: selectSnapshot(find, flags.pre ?? 'pre', flags.change, 'pre', flags.host), post: selectSnapshot(find, flags.post ?? 'post', flags.change, 'post', flags.host) };
       checkOneHost(pre, post, flags.allowHostChange);
       if (expected) checkExpectedFor(expected, flags.change ?? post.change ?? pre.change);
       for (const note of windowNotes(pre, post)) io.stderr(`netmon: note: ${note}\n`);
@@ -103,12 +104,16 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         post: { id: post.id, label: postLabel, change: postChange, recordHash: store.recordHashOf(post.id)!, snapshot: after },
         gaps: store.gaps().filter((g) => Date.parse(g.to) > from && Date.parse(g.from) < to),
         clockSteps: store.clockSteps().filter((c) => Date.parse(c.at) > from && Date.parse(c.at) <= to),
+        requestedPeriod: period === null ? null : { from: period.from.toISOString(), to: period.to.toISOString() },
       };
     });
   } finally {
     store.close();
   }
   const { pre, post, headHash } = read;
+  // A period's snapshots may cover only part of it: said here, and in the PDF.
+  const uncovered = read.requestedPeriod === null ? null : periodUncovered(read.requestedPeriod, pre.snapshot.takenAt, post.snapshot.takenAt);
+  if (uncovered !== null) io.stderr(`netmon: note: ${uncovered}\n`);
   const { snapshot: before, label: preLabel, change: preChange, recordHash: preHash } = pre;
   const { snapshot: after, label: postLabel, change: postChange, recordHash: postHash } = post;
   progress(`comparing ${before.sockets.length} and ${count(after.sockets.length, 'socket')}`);
@@ -163,6 +168,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         gaps: read.gaps,
         clockSteps: read.clockSteps,
         store: { path: resolve(flags.db), headHash },
+        ...(read.requestedPeriod === null ? {} : { requestedPeriod: read.requestedPeriod }),
       });
       try {
         files.push({ name: CERT_FILE, content: Buffer.from(pdfIdentity.certificatePem) });

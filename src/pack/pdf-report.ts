@@ -3,7 +3,7 @@ import type PDFKit from 'pdfkit';
 import { formatEndpoint } from '../collect/parse/address.js';
 import { exposureIndex, type ProcessView } from '../diff/diff-snapshots.js';
 import { SEVERITIES, type Finding } from '../findings/evaluate-findings.js';
-import { clockStepWords, count, gapReason, percent } from '../model/format.js';
+import { clockStepWords, count, duration, gapReason, percent } from '../model/format.js';
 import { attributableRatio, type Coverage, type Snapshot } from '../model/types.js';
 import { sortFindings } from '../outputs/findings.js';
 import { cadesDetachedSignature, type CadesIdentity } from './pki.js';
@@ -49,6 +49,8 @@ export interface ReportInput {
   clockSteps?: readonly { at: string; stepMs: number }[];
   /** The store the snapshots came from; a report is only made from a store that verified. */
   store: { path: string; headHash: string | null };
+  /** A monitoring period's --from and --to (ISO times), when the report is of one: the window is its first and last snapshot. */
+  requestedPeriod?: { from: string; to: string };
   /** Rows per inventory list before the PDF points to the CSV (default 40). */
   inventoryLimit?: number;
 }
@@ -91,6 +93,21 @@ function limited(rows: string[], limit: number, csv: string): string[] {
 }
 
 /** What the report says, in order. Pure. */
+/**
+ * What a monitoring period's window leaves out of the period asked for: the time before its first
+ * snapshot and after its last, which no evidence covers. Null when they meet. Pure.
+ */
+export function periodUncovered(period: { from: string; to: string }, first: string, last: string): string | null {
+  const before = Date.parse(first) - Date.parse(period.from);
+  const after = Date.parse(period.to) - Date.parse(last);
+  const parts = [
+    ...(before > 1000 ? [`from ${period.from} to the first snapshot (${duration(before / 1000)})`] : []),
+    ...(after > 1000 ? [`from the last snapshot to ${period.to} (${duration(after / 1000)})`] : []),
+  ];
+  if (parts.length === 0) return null;
+  return `The period asked for runs from ${period.from} to ${period.to}; its first snapshot was taken at ${first} and its last at ${last}. No evidence in this pack covers the time ${parts.join(', nor ')}.`;
+}
+
 export function reportBlocks(input: ReportInput): Block[] {
   const findings = sortFindings(input.findings);
   const before = input.pre.snapshot;
@@ -176,6 +193,8 @@ export function reportBlocks(input: ReportInput): Block[] {
 
   // Monitoring continuity and evidence integrity.
   blocks.push({ kind: 'heading', text: 'Monitoring continuity' });
+  const uncovered = input.requestedPeriod ? periodUncovered(input.requestedPeriod, before.takenAt, after.takenAt) : null;
+  if (uncovered !== null) blocks.push({ kind: 'text', text: uncovered });
   blocks.push({
     kind: 'text',
     text:

@@ -407,6 +407,16 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
   it('--from/--to makes a pack of a monitoring period without a ticket: first and last snapshot inside', () => {
     const r = cli(['report', '--from', '1h', '--db', db, '--out', join(dir, 'period'), '--no-pdf']);
     expect(r.status, r.stderr).toBe(0);
+    // The captures are minutes old at most: the hour asked for is mostly without evidence, and the report says so.
+    expect(r.stderr).toMatch(/netmon: note: The period asked for runs from \S+ to \S+; its first snapshot was taken at \S+ and its last at \S+\. No evidence in this pack covers the time from \S+ to the first snapshot \((5\dm|1h)/);
+    if (haveCommand('pdftotext')) {
+      const withPdf = cli(['report', '--from', '1h', '--db', db, '--out', join(dir, 'period-pdf')]);
+      expect(withPdf.status, withPdf.stderr).toBe(0);
+      const made = withPdf.stdout.trim();
+      const text = spawnSync('pdftotext', ['-layout', join(made.startsWith('/') ? made : join(dir, made), 'report.pdf'), '-'], { encoding: 'utf8' }).stdout.replace(/\s+/g, ' ');
+      expect(text).toMatch(/The period asked for runs from \S+ to \S+; its first snapshot was taken at/);
+      expect(text).toContain('No evidence in this pack covers the time from');
+    }
     const out = r.stdout.trim();
     const p = out.startsWith('/') ? out : join(dir, out);
     expect(p).toMatch(/-period-\d{8}T\d{6}Z$/);
