@@ -73,6 +73,14 @@ export function selectSnapshot(find: SnapshotFinder, selector: string, change: s
         : `list them with \`netmon snapshots\`; ${role === 'show' ? 'a snapshot is given as' : '--pre/--post take'} an id, a label, an ISO time, first or latest`;
     throw new ConfigError('E_USAGE', `no snapshot matches ${what}${JSON.stringify(selector)}${scope}`, { hint });
   }
+  // A window of a ticket compares that ticket's captures: an id, first, latest or a time that
+  // selects another's would put its findings under this ticket's name.
+  if (change !== undefined && role !== 'show' && found.change !== change) {
+    const tagged = found.change === null ? 'carries no change ticket' : `is tagged with change ${JSON.stringify(found.change)}`;
+    throw new ConfigError('E_USAGE', `--${role} ${JSON.stringify(selector)} selects snapshot ${found.id}, which ${tagged}, not ${change}: the window of a change compares its own captures`, {
+      hint: `give the labels of its captures (--${role} ${role}), or leave out --change to compare any two snapshots`,
+    });
+  }
   return found;
 }
 

@@ -66,6 +66,9 @@ function stamp(date: Date): string {
 
 /** `netmon report`: a signed evidence pack of a maintenance window. */
 export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
+  if (flags.change !== undefined && flags.from !== undefined) {
+    throw new ConfigError('E_USAGE', 'give --change (the maintenance window of a ticket) or --from/--to (a monitoring period), not both');
+  }
   // One progress line on a terminal, rewritten in place; the next message clears it.
   const progress = progressLine(io, 'report');
   const signer = loadSigner(flags.keys);

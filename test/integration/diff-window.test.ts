@@ -134,8 +134,15 @@ describe('netmon diff over a maintenance window (real processes)', () => {
     expect(none.stderr).toMatch(/no snapshot matches --pre "pre" for change NOPE/);
     // A capture the ticket never got: the hint says how to take it.
     expect(none.stderr).toContain('netmon: hint: capture it with `netmon --once --label pre --change NOPE`; `netmon snapshots --change NOPE` lists what this ticket has');
-    const spaced = runCli(['diff', '--change', "it's 1", '--post', 'after', '--pre', 'first', '--db', db]);
+    const spaced = runCli(['diff', '--change', "it's 1", '--pre', 'after', '--post', 'latest', '--db', db]);
     expect(spaced.stderr).toContain("capture it with `netmon --once --label after --change 'it'\\''s 1'`");
+    // An id, first, latest or a time that selects another ticket's capture: not this ticket's window.
+    const other = runCli(['diff', '--change', 'CHG-43', '--pre', 'first', '--post', 'latest', '--db', db]);
+    expect(other.status).toBe(2);
+    expect(other.stderr).toMatch(/--pre "first" selects snapshot \d+, which is tagged with change "CHG-42", not CHG-43: the window of a change compares its own captures/);
+    const refusedReport = runCli(['report', '--change', 'CHG-42', '--from', '1h', '--db', db, '--no-pdf']);
+    expect(refusedReport.status).toBe(2);
+    expect(refusedReport.stderr).toContain('give --change (the maintenance window of a ticket) or --from/--to (a monitoring period), not both');
     // An id that is not there: no capture to take, the usual hint.
     expect(runCli(['diff', '--pre', '999', '--post', 'latest', '--db', db]).stderr).toContain('netmon: hint: list them with `netmon snapshots`');
     expect(runCli(['diff', '--db', db]).status).toBe(2);
