@@ -1760,6 +1760,20 @@ export class EvidenceStore {
       }
       return null;
     };
+    // Records removed from the head of the chain are a prune's only when its record, later in the
+    // chain, names the anchor that stands for them: checked first, so that an anchor written
+    // outside netmon is named as such rather than by what it leaves odd in the first record kept.
+    if (anchor) {
+      const last = this.stmt(`SELECT body FROM records WHERE kind = 'prune' AND ${RARE_RECORDS} AND seq > ? ORDER BY seq DESC LIMIT 1`).pluck().get(anchor.seq) as string | undefined;
+      let named: { seq?: unknown; hash?: unknown; base?: unknown } | null = null;
+      try {
+        named = last === undefined ? null : ((JSON.parse(last) as { anchor?: { seq?: unknown; hash?: unknown; base?: unknown } }).anchor ?? null);
+      } catch {
+        named = null;
+      }
+      if (named === null) return fail(anchor.seq + 1, 'prune', `records 1 to ${anchor.seq} are missing: the store's prune anchor stands for them, but no prune record in the chain removed them (the anchor was written outside netmon)`);
+      if (named.seq !== anchor.seq || named.hash !== anchor.hash || named.base !== anchor.base) return fail(anchor.seq + 1, 'prune', "the store's prune anchor does not match the last prune record in the chain");
+    }
     const checkpointsOf = this.stmt('SELECT c.item_id, i.kind, i.digest, i.body FROM checkpoint_items c LEFT JOIN items i ON i.id = c.item_id WHERE c.snapshot_id = ?').raw();
     const eventsOf = this.stmt('SELECT e.item_id, e.op, i.kind, i.digest, i.body FROM events e LEFT JOIN items i ON i.id = e.item_id AND e.op = 1 WHERE e.snapshot_id = ?').raw();
     /** The first row of the snapshots index that no snapshot record claimed. */

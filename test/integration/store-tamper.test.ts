@@ -324,6 +324,17 @@ describe('verify-store detects tampering (each case on a fresh copy of a real st
     expect(r.stdout).toMatch(/head hash [0-9a-f]{64}\n$/);
   });
 
+  it('the head of the chain removed behind a prune anchor that no prune record made: named as such', () => {
+    const file = tampered((db) => {
+      const hash = String(db.prepare('SELECT hash FROM records WHERE seq = 3').pluck().get());
+      db.prepare('DELETE FROM records WHERE seq <= 3').run();
+      db.prepare('DELETE FROM snapshots WHERE id <= 3').run();
+      db.prepare('DELETE FROM checkpoint_items WHERE snapshot_id <= 3').run();
+      db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('prune_anchor', ?)").run(JSON.stringify({ seq: 3, hash, base: 4 }));
+    });
+    expectVerifyFailsAt(file, 4, /records 1 to 3 are missing: the store's prune anchor stands for them, but no prune record in the chain removed them/);
+  });
+
   it('(a) one byte of one records.body changed', () => {
     const file = tampered((db) => {
       const body = String(db.prepare('SELECT body FROM records WHERE seq = 4').pluck().get());
