@@ -2,7 +2,7 @@ import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openS
 import { basename, dirname, join } from 'node:path';
 import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
 import { EVIDENCE_DIR_MODE, EVIDENCE_FILE_MODE } from '../model/types.js';
-import { checkPdfSignature } from './pki.js';
+import { certificateFingerprint, checkPdfSignature } from './pki.js';
 import { CERT_FILE, fingerprintOf, PUBLIC_KEY_FILE, signBytes, verifyBytes, type Signer } from './signing.js';
 import { fileEntry, PACK_FORMAT, parseSha256Sums, renderManifest, renderSha256Sums, renderVerifyGuide, type Manifest } from './manifest.js';
 
@@ -145,7 +145,16 @@ export function writePack(dir: string, content: PackContent): Manifest {
     const manifestBase = { packFormat: PACK_FORMAT, ...content.manifest, signer: { algorithm: 'Ed25519' as const, publicKey: PUBLIC_KEY_FILE, fingerprint: content.signer.fingerprint } };
     const written: { name: string; content: Buffer }[] = [
       ...content.files,
-      { name: 'VERIFY.md', content: Buffer.from(renderVerifyGuide(manifestBase, content.files.some((f) => f.name === 'report.pdf'))) },
+      {
+        name: 'VERIFY.md',
+        content: Buffer.from(
+          renderVerifyGuide(
+            manifestBase,
+            content.files.some((f) => f.name === 'report.pdf'),
+            certificateFingerprint(content.files.find((f) => f.name === CERT_FILE)?.content.toString('utf8') ?? ''),
+          ),
+        ),
+      },
       { name: PUBLIC_KEY_FILE, content: Buffer.from(content.signer.publicKeyPem) },
     ];
     for (const f of written) writeDurable(join(staging, f.name), f.content);

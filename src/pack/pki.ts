@@ -242,3 +242,12 @@ export function checkPdfSignature(pdf: Buffer): PdfSignatureCheck {
     return fail(`its signature cannot be read: ${error instanceof Error ? error.message : String(error)}`, certificatePem);
   }
 }
+
+/** A certificate's SHA-256 fingerprint as `openssl x509 -noout -fingerprint -sha256` prints it (AB:CD:...); null when the text is not a certificate. */
+export function certificateFingerprint(pem: string): string | null {
+  try {
+    return new X509Certificate(pem).fingerprint256;
+  } catch {
+    return null;
+  }
+}

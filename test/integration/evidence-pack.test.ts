@@ -211,6 +211,10 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     // The certificate in the pack is the one in the key directory.
     expect(fp(join(pack, 'signer.cert.pem'), ['x509', '-noout', '-fingerprint', '-sha256', '-in'])).toBe(fp(join(dir, 'netmon-keys', 'signer.cert.pem'), ['x509', '-noout', '-fingerprint', '-sha256', '-in']));
     expect(readFileSync(join(pack, 'VERIFY.md'), 'utf8')).toContain('pdfsig report.pdf');
+    // VERIFY.md prints the certificate's fingerprint exactly as openssl does, to compare.
+    const printed = fp(join(pack, 'signer.cert.pem'), ['x509', '-noout', '-fingerprint', '-sha256', '-in']).replace(/^sha256 Fingerprint=/i, '');
+    expect(printed).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    expect(readFileSync(join(pack, 'VERIFY.md'), 'utf8')).toContain(`Its SHA-256\n   fingerprint is\n\n       ${printed}\n`);
   });
 
   it('report.pdf says what the pack says: findings, window, snapshots, page N of M', ({ skip }) => {
