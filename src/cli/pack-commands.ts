@@ -13,7 +13,7 @@ import { openP12 } from '../pack/pki.js';
 import { CERT_FILE, generateSigningKeys, loadPdfIdentity, loadSigner, P12_FILE } from '../pack/signing.js';
 import { printable } from '../outputs/sanitize.js';
 import { renderJson } from '../outputs/json.js';
-import { EvidenceStore } from '../store/evidence-store.js';
+import { EvidenceStore, processAlive } from '../store/evidence-store.js';
 import { NETMON_VERSION } from '../version.js';
 import { checkOneHost, onHost, selectPeriod, selectSnapshot, windowNotes } from './diff-command.js';
 import { prunedWords, timeFlag } from './store-commands.js';
@@ -123,7 +123,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   const findings = evaluateFindings(diffSnapshots(before, after), catalogue, { expected, now: new Date() });
   const generatedAt = new Date();
   const host = after.host.hostname.replace(/[^A-Za-z0-9._-]/g, '_');
-  for (const left of clearUnfinishedPacks(flags.out)) {
+  for (const left of clearUnfinishedPacks(flags.out, processAlive)) {
     io.stderr(`netmon: report: removed the unfinished pack ${printable(left.name)} in ${flags.out}, left by a report (pid ${left.pid}) that was killed before it finished\n`);
   }
   // Ctrl-C (or SIGTERM, SIGHUP) while the pack is made stops the report before it writes the
@@ -243,16 +243,19 @@ export function runVerify(dir: string, flags: { db?: string; signer?: string }, 
   }
   try {
     const catalogue = store ? loadControlsCatalogue() : null;
+    let chainVerified = false;
     const witness: StoreWitness | undefined = store
       ? {
           path: db!,
           recordHashOf: (seq: number) => store!.recordHashOf(seq),
-          hasRecordHash: (hash: string) => store!.hasRecordHash(hash),
+          hasRecordHash: (hash: string, fromSeq: number) => store!.hasRecordHash(hash, fromSeq),
           prunedBefore: () => store!.retention()?.cutoff ?? null,
           content: (preId: number, postId: number) => {
             progress(`reading snapshots ${preId} and ${postId} back from ${db}`);
-            const { label: preLabel, change: preChange, ...before } = store!.loadSnapshot(preId);
-            const { label: postLabel, change: postChange, ...after } = store!.loadSnapshot(postId);
+            // When the chain verified (verifyPack asks first, in this read transaction), its items were checked with it.
+            const checkItems = !chainVerified;
+            const { label: preLabel, change: preChange, ...before } = store!.loadSnapshot(preId, { checkItems });
+            const { label: postLabel, change: postChange, ...after } = store!.loadSnapshot(postId, { checkItems });
             const findings = evaluateFindings(diffSnapshots(before, after), catalogue!, { expected: null, now: new Date() });
             return {
               files: new Map([
@@ -264,7 +267,7 @@ export function runVerify(dir: string, flags: { db?: string; signer?: string }, 
             };
           },
           // A year of 10-second captures is millions of records: say how far the check is.
-          verifyOk: () => store!.verify({ onProgress: (done, total) => progress(`verifying the evidence store ${db}: record ${done} of ${total}`) }).ok,
+          verifyOk: () => (chainVerified = store!.verify({ onProgress: (done, total) => progress(`verifying the evidence store ${db}: record ${done} of ${total}`) }).ok),
           prunedAway: (seq: number) => {
             const r = store!.retention();
             return r !== null && seq <= r.removedThrough ? prunedWords(r) : null;

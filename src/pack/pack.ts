@@ -52,16 +52,6 @@ function stagingDir(dir: string, pid: number): string {
 
 const STAGING_NAME = /^\.(.+)\.([1-9][0-9]{0,9})\.partial$/;
 
-/** Whether a process of that id runs (in this pid namespace); when in doubt, yes. */
-function processRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return errnoCode(error) !== 'ESRCH';
-  }
-}
-
 /** What a report that did not finish left in an output directory, and was removed. */
 export interface UnfinishedPack {
   /** The pack's reserved name (the directory removed when it was empty). */
@@ -73,12 +63,13 @@ export interface UnfinishedPack {
 /**
  * Remove what reports that were killed outright (SIGKILL, power loss) left in `outDir`: each
  * staging directory (`.NAME.PID.partial`) whose process no longer runs and that belongs to the
- * user netmon runs as, and then the pack directory it had reserved when that is still empty.
+ * user netmon runs as (`processRuns` says which run), and then the pack directory it had reserved
+ * when that is still empty.
  * A staging directory never holds a complete pack (that is renamed to its name first), so
  * nothing a verifier could check is removed; a report still running is left alone. A name that
  * is not such a directory (a symbolic link, a file) is left alone too. Returns what was removed.
  */
-export function clearUnfinishedPacks(outDir: string): UnfinishedPack[] {
+export function clearUnfinishedPacks(outDir: string, processRuns: (pid: number) => boolean): UnfinishedPack[] {
   let names: string[];
   try {
     names = readdirSync(outDir);
@@ -198,8 +189,8 @@ export interface StoreWitness {
   /** The store's path, as the user gave it: problems with the store name it. */
   path: string;
   recordHashOf(seq: number): string | null;
-  /** Whether a record of this hash is in the store. */
-  hasRecordHash(hash: string): boolean;
+  /** Whether a record of this hash is in the store at `fromSeq` or later. */
+  hasRecordHash(hash: string, fromSeq: number): boolean;
   verifyOk(): boolean;
   /** Why record `seq` is not in the store when a prune removed it (its words), else null. */
   prunedAway?(seq: number): string | null;
@@ -364,7 +355,7 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
     }
     // The store's head when the pack was made must still be a record of the store: records after
     // it may follow, but none up to it may have been removed or rewritten since.
-    if (confirmed === 2 && typeof manifest.store.headHash === 'string' && !store.hasRecordHash(manifest.store.headHash)) {
+    if (confirmed === 2 && typeof manifest.store.headHash === 'string' && !store.hasRecordHash(manifest.store.headHash, manifest.store.snapshots[1]!.id)) {
       problems.push({ file: store.path, message: `the record that was the store's head when the pack was made (hash ${manifest.store.headHash.slice(0, 16)}…) is no longer in the store: records after snapshot ${manifest.store.snapshots[1]!.id} were removed or rewritten` });
     }
     // What the pack says of the two snapshots, against the same snapshots read from the store.

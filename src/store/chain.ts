@@ -31,6 +31,15 @@ export function setDigest(digests: Iterable<string>): string {
 }
 
 /**
+ * setDigest() of the items of one loaded set, from the digests of their bodies. A digest given
+ * twice is kept twice: a set netmon stored never holds two items of one body, so one that does (a
+ * row copied behind netmon's back) must not digest like the set without the copy. Pure.
+ */
+export function itemSetDigest(digests: readonly string[]): string {
+  return sha256Hex(digests.length === 0 ? '' : `${[...digests].sort().join('\n')}\n`);
+}
+
+/**
  * Digest of what one snapshot changed in the set of the snapshot before it (record layout 3):
  * sha256 over the digests of the items that entered, each as "+<digest>\n", then of those that
  * left, each as "-<digest>\n", each group sorted. With it, verify-store checks a snapshot stored
@@ -61,17 +70,6 @@ export class SortedDigests {
   static of(digests: Iterable<string>): SortedDigests {
     const sorted = [...new Set(digests)].sort();
     for (const d of sorted) checkDigest(d);
-    return new SortedDigests(Buffer.from(sorted.length === 0 ? '' : `${sorted.join('\n')}\n`, 'latin1'), sorted.length);
-  }
-
-  /**
-   * The digests itemDigest() made in this process of the items of one set, sorted and joined as
-   * setDigest() does, without of()'s Set and pattern test. A digest given twice is kept twice: a
-   * set netmon stored never holds two items of one body, so one that does (a row copied behind
-   * netmon's back) must not digest like the set without the copy.
-   */
-  static ofItemDigests(digests: readonly string[]): SortedDigests {
-    const sorted = [...digests].sort();
     return new SortedDigests(Buffer.from(sorted.length === 0 ? '' : `${sorted.join('\n')}\n`, 'latin1'), sorted.length);
   }
 

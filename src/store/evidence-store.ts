@@ -8,7 +8,7 @@ import type { ExecutableHashes, ExecutableIdentity, NamespaceRecord, ProcessReco
 import { count } from '../model/format.js';
 import { EVIDENCE_FILE_MODE, SNAPSHOT_SCHEMA_VERSION } from '../model/types.js';
 import { compareSockets } from '../snapshot/create-snapshot.js';
-import { changesDigest, GENESIS_HASH, itemDigest, recordHash, setDigest, SortedDigests } from './chain.js';
+import { changesDigest, GENESIS_HASH, itemDigest, itemSetDigest, recordHash, setDigest, SortedDigests } from './chain.js';
 import { createNew, hasSchema, indexNames, openDatabase, openMemory, RowsBySeq, storeError, tableColumns, type Database, type Statement } from './sqlite.js';
 import { isArrayBody, parseSocketBody, socketBody } from './socket-body.js';
 
@@ -376,7 +376,8 @@ interface WriterIdentity {
   pidns?: string;
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process of that id runs in this PID namespace (one we may not signal runs too). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -522,8 +523,6 @@ export class EvidenceStore {
   private readonly parsedItems = new Map<number, { kind: string; value: unknown; digest: string }>();
   /** The item set loadSnapshot assembled last, by set digest. */
   private lastItemSet: ItemSet | null = null;
-  /** The item ids and sorted digests of the set loadItemSet checked last: the next is checked from its changes. */
-  private lastChecked: { ids: Set<number>; sorted: SortedDigests } | null = null;
   /** Executable hashes taken since the last append, which the next snapshot record commits (schema 7). */
   private readonly pendingHashes = new Map<string, ExecutableHashes>();
   /** Snapshot records checked for the hashes they commit: seq -> "identity blake3 sha256 size" entries, null when the record does not verify. */
@@ -763,12 +762,11 @@ export class EvidenceStore {
    * it names the lock's pid and host. Such a lock was not written by netmon.
    */
   private lockWithoutSession(pid: number, host: string, session: number): boolean {
-    const row = this.stmt('SELECT kind, at, body, prev_hash, hash FROM records WHERE seq = ?').get(session);
-    if (!row) return (this.pruneAnchor()?.seq ?? 0) < session;
     try {
-      this.checkRecordInPlace(session, String(row.kind), String(row.at), String(row.body), String(row.prev_hash), String(row.hash));
-      const body = JSON.parse(String(row.body)) as { pid?: unknown; host?: unknown };
-      return String(row.kind) !== 'session' || body.pid !== pid || body.host !== host;
+      const record = this.recordInPlace(session, 'session');
+      if (record === null) return (this.pruneAnchor()?.seq ?? 0) < session;
+      const body = JSON.parse(record.body) as { pid?: unknown; host?: unknown };
+      return body.pid !== pid || body.host !== host;
     } catch {
       return true;
     }
@@ -1164,7 +1162,7 @@ export class EvidenceStore {
    * record was edited; a chain rewritten from there on needs `verify-store` and a known head.
    */
   private snapshotBody(id: number, checked = false): SnapshotBody {
-    const row = this.stmt("SELECT body, at, prev_hash, hash FROM records WHERE seq = ? AND kind = 'snapshot'").get(id);
+    const row = checked ? this.recordInPlace(id, 'snapshot') : this.stmt("SELECT body FROM records WHERE seq = ? AND kind = 'snapshot'").get(id);
     if (!row) {
       // Snapshot ids are the snapshots' positions in the record chain, so they are not 1, 2, 3...
       const range = this.stmt('SELECT MIN(id) AS first, MAX(id) AS latest, COUNT(*) AS n FROM snapshots').get();
@@ -1177,8 +1175,15 @@ export class EvidenceStore {
             : `its ${n} snapshots have ids from ${Number(range!.first)} to ${Number(range!.latest)} (not consecutive: ids are positions in the record chain); `;
       throw new ConfigError('E_STORE_NO_SNAPSHOT', `no snapshot ${id} in ${this.path}`, { hint: `${known}list them with \`netmon snapshots\`, or use first, latest, a label or a time` });
     }
-    if (checked) this.checkRecordInPlace(id, 'snapshot', String(row.at), String(row.body), String(row.prev_hash), String(row.hash));
     return this.parseStored<SnapshotBody>(String(row.body), `the record of snapshot ${id}`);
+  }
+
+  /** Record `seq` if it is of `kind`, checked where it stands (checkRecordInPlace throws when it is not); null when there is none. */
+  private recordInPlace(seq: number, kind: string): { at: string; body: string } | null {
+    const row = this.stmt('SELECT at, body, prev_hash, hash FROM records WHERE seq = ? AND kind = ?').get(seq, kind);
+    if (!row) return null;
+    this.checkRecordInPlace(seq, kind, String(row.at), String(row.body), String(row.prev_hash), String(row.hash));
+    return { at: String(row.at), body: String(row.body) };
   }
 
   /** A record's hash against its content, and the hashes of the records either side against its links. */
@@ -1602,39 +1607,12 @@ export class EvidenceStore {
     if (lost !== undefined) throw new VerificationError('E_STORE_MISSING_ITEM', `snapshot ${id} refers to item ${lost}, which is missing from ${this.path}`);
     // The set as replayed from the checkpoint and the events is the set the record committed to:
     // rows of events or checkpoint_items added, removed or pointed at other items are caught here.
-    if (checkItems) {
-      const sorted = this.sortedDigestsOf(ids, digests);
-      if (sorted.digest() !== digest) throw this.setChanged(id, ids, (itemId) => this.parsedItems.get(itemId)?.digest);
-      this.lastChecked = { ids, sorted };
-    }
+    if (checkItems && itemSetDigest(digests) !== digest) throw this.setChanged(id, ids, (itemId) => this.parsedItems.get(itemId)?.digest);
     sockets.sort(compareSockets);
     processes.sort((a, b) => a.pid - b.pid);
     namespaces.sort((a, b) => Number(b.host) - Number(a.host) || a.inode - b.inode);
     if (!context) throw new VerificationError('E_STORE_MISSING_ITEM', `snapshot ${id} has no context item (host, selection) in ${this.path}`);
     return { digest, checked: checkItems, sockets, processes, namespaces, context };
-  }
-
-  /**
-   * The sorted digests of a loaded set: merged from the set checked last with the items that
-   * entered and left it, when they are few (the second snapshot of a diff shares most of its
-   * items with the first: no second sort of tens of thousands of digests), else sorted afresh.
-   */
-  private sortedDigestsOf(ids: Set<number>, digests: string[]): SortedDigests {
-    const last = this.lastChecked;
-    if (last !== null) {
-      const removed: string[] = [];
-      const added: string[] = [];
-      for (const itemId of last.ids) if (!ids.has(itemId)) removed.push(this.parsedItems.get(itemId)!.digest);
-      for (const itemId of ids) if (!last.ids.has(itemId)) added.push(this.parsedItems.get(itemId)!.digest);
-      if (removed.length + added.length < ids.size / 4) {
-        try {
-          return last.sorted.with(removed, added);
-        } catch {
-          // two items of one digest, which a store netmon wrote never holds: sorted afresh below
-        }
-      }
-    }
-    return SortedDigests.ofItemDigests(digests);
   }
 
   /** Why the items of snapshot `id` are not the set its record holds: an item's body edited, else rows of the set tables. */
@@ -2066,9 +2044,12 @@ export class EvidenceStore {
     return row ? String(row.hash) : null;
   }
 
-  /** Whether a record of this hash is in the store (a pack's head, for one). */
-  hasRecordHash(hash: string): boolean {
-    return this.stmt('SELECT 1 FROM records WHERE hash = ? LIMIT 1').get(hash) !== undefined;
+  /**
+   * Whether a record of this hash is in the store at `fromSeq` or later (a pack's head, which is
+   * its post snapshot or a record after it: only the records from there are read, not the chain).
+   */
+  hasRecordHash(hash: string, fromSeq: number): boolean {
+    return this.stmt('SELECT 1 FROM records WHERE seq >= ? AND hash = ? LIMIT 1').get(fromSeq, hash) !== undefined;
   }
 
   /** A value kept in the store's meta table (not part of the evidence chain). */
@@ -2130,21 +2111,16 @@ export class EvidenceStore {
     let listed = this.vouchingRecords.get(seq);
     if (listed === undefined) {
       listed = null;
-      const row = this.stmt("SELECT at, body, prev_hash, hash FROM records WHERE seq = ? AND kind = 'snapshot'").get(seq);
-      if (row) {
-        try {
-          this.checkRecordInPlace(seq, 'snapshot', String(row.at), String(row.body), String(row.prev_hash), String(row.hash));
-          const body = JSON.parse(String(row.body)) as SnapshotBody;
-          listed = new Set(Array.isArray(body.hashed) ? body.hashed.map((e) => e.join(' ')) : []);
-        } catch {
-          listed = null; // changed outside netmon: it vouches for nothing
-        }
+      try {
+        const record = this.recordInPlace(seq, 'snapshot');
+        const body = record === null ? null : (JSON.parse(record.body) as SnapshotBody);
+        if (body !== null) listed = new Set(Array.isArray(body.hashed) ? body.hashed.map((e) => e.join(' ')) : []);
+      } catch {
+        listed = null; // changed outside netmon: it vouches for nothing
       }
       if (this.vouchingRecords.size >= HASH_MEMO_LIMIT) this.vouchingRecords.clear();
       this.vouchingRecords.set(seq, listed);
     }
     return listed !== null && listed.has([key, hashes.blake3, hashes.sha256, hashes.size].join(' '));
   }
-
-
 }
