@@ -5,7 +5,7 @@ import { platformCollector, type PlatformCollector } from '../collect/index.js';
 import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 import { snapshot as takeSnapshot, type SnapshotOptions } from '../snapshot/snapshot.js';
 import { appendCsv, checkCsvWritable, completeCsv, csvRows, trailHasRows, trailRestarted, type CsvAppendResult, type CsvCleanEnd, type CsvCompletion, type CsvContext } from '../store/csv-trail.js';
-import { socketBody } from '../store/socket-body.js';
+import { changeRows, csvKeys, metaJson, storedSnapshotRows, unfinishedMark, type CsvMark } from './trail-rows.js';
 import { EvidenceStore, type GapRecord } from '../store/evidence-store.js';
 import { storeBusy } from '../store/sqlite.js';
 import { ConfigError, StoreBusyError, StoreError } from '../errors.js';
@@ -86,21 +86,6 @@ export interface TickResult {
 export type MissedReason = 'capture-failed' | 'store-busy';
 
 
-/**
- * The mark a capture commits with its snapshot, in the store's meta table, before it writes the
- * snapshot's CSV rows: which snapshot, and whether its rows are the inventory or the changes.
- */
-interface CsvMark {
-  snapshotId: number;
-  rows: 'inventory' | 'changes';
-}
-
-/** The store's meta keys for a CSV trail: where netmon last left it complete, and the last mark. */
-function csvKeys(csv: string): { cleanEnd: string; mark: string } {
-  const path = resolve(csv);
-  return { cleanEnd: `csv_clean_end:${path}`, mark: `csv_mark:${path}` };
-}
-
 /** Whether two paths name one file: the same path, or (when both exist) the same device and inode, as through a link. */
 function sameFile(a: string, b: string): boolean {
   if (resolve(a) === resolve(b)) return true;
@@ -111,43 +96,6 @@ function sameFile(a: string, b: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * A JSON value netmon keeps in the store's meta table, or null when there is none or it is not
- * JSON: meta is bookkeeping outside the evidence chain, and a damaged entry only costs the
- * shortcut it stood for (a rescan of the trail, a completion not tried).
- */
-function metaJson<T>(text: string | null): T | null {
-  if (text === null) return null;
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return null;
-  }
-}
-
-/** The CSV mark (meta text) left by an earlier run whose rows were never confirmed (it stopped in between), or null. Pure. */
-function unfinishedMark(text: string | null, known: CsvCleanEnd | null): CsvMark | null {
-  const mark = metaJson<CsvMark>(text);
-  if (mark === null || !Number.isSafeInteger(mark.snapshotId) || (mark.rows !== 'inventory' && mark.rows !== 'changes')) return null;
-  const confirmed = known?.snapshotId;
-  return confirmed !== undefined && confirmed >= mark.snapshotId ? null : mark;
-}
-
-/**
- * Rows of a tick that follows another: sockets that opened, changed (the same inode on both sides:
- * new owner, state, ...) and closed (with their owner as the previous tick saw it).
- */
-function changeRows(snap: Snapshot, opened: SocketRecord[], closed: SocketRecord[], processes: ReadonlyMap<number, ProcessRecord>, previousProcesses: ReadonlyMap<number, ProcessRecord>, context: CsvContext): string[][] {
-  const closedInodes = new Set(closed.filter((s) => s.inode !== 0).map((s) => s.inode));
-  const changed = opened.filter((s) => s.inode !== 0 && closedInodes.has(s.inode));
-  const changedInodes = new Set(changed.map((s) => s.inode));
-  return [
-    ...csvRows(snap, opened.filter((s) => !changedInodes.has(s.inode)), processes, 'opened', context),
-    ...csvRows(snap, changed, processes, 'changed', context),
-    ...csvRows(snap, closed.filter((s) => !changedInodes.has(s.inode)), previousProcesses, 'closed', context),
-  ];
 }
 
 /**
@@ -388,24 +336,8 @@ export class CaptureSession {
    * against the snapshot before it).
    */
   private completeUnfinished(path: string, mark: CsvMark, known: CsvCleanEnd | null): CsvCompletion {
-    const { label, change, ...snap } = this.store.loadSnapshot(mark.snapshotId);
-    const context = { snapshotId: mark.snapshotId, label, change };
-    const processes = new Map<number, ProcessRecord>(snap.processes.map((p) => [p.pid, p]));
-    let rows: string[][];
-    const [before] = mark.rows === 'changes' ? this.store.listSnapshots({ idBelow: mark.snapshotId, newestFirst: true, limit: 1 }) : [];
-    if (before === undefined) {
-      rows = csvRows(snap, snap.sockets, processes, 'present', context);
-    } else {
-      // The same comparison as the store's: a socket is its stored body.
-      const previous = this.store.loadSnapshot(before.id);
-      const hadBodies = previous.sockets.map(socketBody);
-      const hasBodies = snap.sockets.map(socketBody);
-      const had = new Set(hadBodies);
-      const has = new Set(hasBodies);
-      const opened = snap.sockets.filter((_, k) => !had.has(hasBodies[k]!));
-      const closed = previous.sockets.filter((_, k) => !has.has(hadBodies[k]!));
-      rows = changeRows(snap, opened, closed, processes, new Map(previous.processes.map((p) => [p.pid, p])), context);
-    }
+    // Changes against a snapshot the store no longer holds cannot be made again: the inventory then.
+    const rows = storedSnapshotRows(this.store, mark.snapshotId, mark.rows) ?? storedSnapshotRows(this.store, mark.snapshotId, 'inventory')!;
     return completeCsv(path, rows, known, this.options.now);
   }
 

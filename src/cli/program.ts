@@ -273,6 +273,7 @@ Examples:
   netmon init; netmon check              save a baseline; compare now with it (exit 1 on findings)
   netmon watch --interval 10             capture and print each change as it happens
   netmon verify-store                    check the evidence store's hash chain
+  netmon verify-trail                    check the CSV trail against the store
   netmon gaps                            gaps in monitoring the store records, and why
   netmon prune --older-than 400d         drop old snapshots, keeping the chain verifiable
   netmon snapshot --output json > s.json the versioned snapshot document, for scripts
@@ -420,6 +421,18 @@ export function buildProgram(io: CliIo): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText('after', '\nExamples:\n  netmon verify-store                       the store in this directory; exit 4 names the first bad record\n  netmon verify-store --db /var/lib/netmon/netmon.db -o json\n')
     .action(async (flags: { db: string; output: 'text' | 'json' }) => (await import('./store-commands.js')).verifyStore(flags, io));
+
+  program
+    .command('verify-trail')
+    .description('check the CSV trail row by row against the evidence store; names each row that differs (exit 4)')
+    .option('--csv <path>', 'CSV trail', 'network_connections.csv')
+    .option('--db <path>', 'SQLite evidence store', 'netmon.db')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addHelpText(
+      'after',
+      '\nEach snapshot\'s rows are made again from the store, as the capture made them, and must be in the\ntrail: a row edited, added or removed is named with its line. Rows of snapshots a prune removed\nfrom the store are counted, not checked.\n\nExamples:\n  netmon verify-trail                       network_connections.csv against netmon.db, here\n  netmon verify-trail --csv /var/log/netmon/connections.csv --db /var/lib/netmon/netmon.db -o json\n',
+    )
+    .action(async (flags: { db: string; csv: string; output: 'text' | 'json' }) => (await import('./store-commands.js')).verifyTrailCommand(flags, io));
 
   program
     .command('diff')

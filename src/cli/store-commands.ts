@@ -245,6 +245,37 @@ export function verifyStore(flags: { db: string; output: 'text' | 'json' }, io: 
   }
 }
 
+/** `netmon verify-trail` */
+export async function verifyTrailCommand(flags: { db: string; csv: string; output: 'text' | 'json' }, io: CliIo): Promise<void> {
+  const store = openForReading(flags.db);
+  const progress = progressLine(io, 'verify-trail');
+  try {
+    const { verifyTrail } = await import('../capture/verify-trail.js');
+    const result = await verifyTrail({ csv: flags.csv, store, onProgress: (rows, snapshots) => progress(`${count(rows, 'row')} of ${count(snapshots, 'snapshot')} checked`) });
+    progress(null);
+    if (flags.output === 'json') io.stdout(`${JSON.stringify({ trail: flags.csv, store: flags.db, ...result }, null, 2)}\n`);
+    for (const note of result.notes) io.stderr(`netmon: note: ${printable(note)}\n`);
+    const pruned =
+      result.pruned.snapshots > 0
+        ? `; ${count(result.pruned.snapshots, 'snapshot')} (${count(result.pruned.rows, 'row')}) were not checked: the store no longer holds them (a prune removed them)`
+        : '';
+    if (!result.ok) {
+      if (flags.output === 'text') {
+        for (const p of result.problems) io.stdout(`${printable(p.message)}\n`);
+        if (result.problemCount > result.problems.length) io.stdout(`... and ${result.problemCount - result.problems.length} more\n`);
+      }
+      throw new VerificationError('E_TRAIL_MISMATCH', `the CSV trail ${flags.csv} does not match the evidence store ${flags.db}: ${count(result.problemCount, 'problem')} (${count(result.rows, 'row')} of ${count(result.snapshots, 'snapshot')} read${pruned})`, {
+        hint: `the store is the evidence: \`netmon verify-store --db ${flags.db}\` checks it, and \`netmon show ID\` prints a snapshot as captured; keep the trail as it is for investigation`,
+      });
+    }
+    if (flags.output === 'text') {
+      io.stdout(`CSV trail ${flags.csv} verified against ${flags.db}: ${count(result.rows, 'row')} of ${count(result.snapshots, 'snapshot')}, ${result.checked === result.snapshots ? 'every one' : `${result.checked} of them`} as the store holds it${pruned}\n`);
+    }
+  } finally {
+    store.close();
+  }
+}
+
 /** A time as stored (a store written elsewhere may hold anything): in local time when it is one. */
 function when(text: string): string {
   return Number.isNaN(Date.parse(text)) ? printable(text) : isoWithOffset(new Date(text));

@@ -8,7 +8,8 @@ import { isoWithOffset } from '../outputs/time.js';
 
 /**
  * The CSV trail: RFC 4180, UTF-8, one header, one row per socket per snapshot (or per change).
- * csv-stringify enters netmon here and nowhere else.
+ * csv-stringify (writing) and csv-parse (reading back, for verify-trail) enter netmon here and
+ * nowhere else.
  */
 export const CSV_COLUMNS = [
   'timestamp',
@@ -148,6 +149,106 @@ export function formatCsv(rows: string[][]): string {
   }
   flush();
   return out.join('');
+}
+
+/** One record of a trail as read back: its cells, and the line of the file it starts on (1 is the header). */
+export interface TrailRecord {
+  cells: string[];
+  line: number;
+}
+
+/** How reading a trail back ended. */
+export interface TrailRead {
+  /** Bytes read: the file's size when the reading began (a writer may append meanwhile). */
+  size: number;
+  /** The file's device and inode, to tell it from a trail that replaced it. */
+  device: number;
+  inode: number;
+  /**
+   * The last record had no line end (a capture writing now, or one killed while it wrote): it
+   * was not given to onRecord. Its first line and byte offset.
+   */
+  torn: { line: number; offset: number } | null;
+  /** A record that is not RFC 4180 (an unclosed quote, say): reading stopped there. */
+  malformed: { line: number; message: string } | null;
+}
+
+/**
+ * Reads a trail back in order, record by record (RFC 4180, through csv-parse), as far as the file
+ * went when the reading began. Records of any length are given as they are (the caller checks
+ * them against the header). Throws StoreError when the file cannot be read.
+ */
+export async function readTrail(path: string, onRecord: (record: TrailRecord) => void): Promise<TrailRead> {
+  let size: number;
+  let device = 0;
+  let inode = 0;
+  let lastByte = -1;
+  try {
+    const fd = fs.openSync(path, fs.constants.O_RDONLY);
+    try {
+      const st = fs.fstatSync(fd);
+      size = st.size;
+      device = st.dev;
+      inode = st.ino;
+      if (size > 0) {
+        const b = Buffer.alloc(1);
+        fs.readSync(fd, b, 0, 1, size - 1);
+        lastByte = b[0]!;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (error) {
+    throw new StoreError(errnoCode(error) ?? 'E_CSV_READ', `cannot read the CSV trail: ${describeErrno(error, 'opening', path)}`, {
+      hint: errnoCode(error) === 'ENOENT' ? 'name the trail with --csv PATH (the default is network_connections.csv in this directory)' : 'check the path and its permissions',
+    });
+  }
+  const result: TrailRead = { size, device, inode, torn: null, malformed: null };
+  if (size === 0) return result;
+  const { parse } = createRequire(import.meta.url)('csv-parse') as typeof import('csv-parse');
+  const parser = fs.createReadStream(path, { start: 0, end: size - 1 }).pipe(parse({ relax_column_count: true, info: true, skip_empty_lines: false, bom: false }));
+  let ended = 0; // lines of the records read so far
+  let endedAt = 0; // and their bytes
+  let held: TrailRecord | null = null; // the last record read, given on when another follows
+  let heldAt = 0; // where it starts
+  let thrown: { error: unknown } | null = null; // by onRecord: passed on as it is
+  const give = (record: TrailRecord): void => {
+    try {
+      onRecord(record);
+    } catch (error) {
+      thrown = { error };
+      throw error;
+    }
+  };
+  try {
+    for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number; bytes: number } }>) {
+      if (held !== null) give(held);
+      held = { cells: item.record, line: ended + 1 };
+      heldAt = endedAt;
+      ended = item.info.lines;
+      endedAt = item.info.bytes;
+    }
+  } catch (error) {
+    if (thrown !== null) throw (thrown as { error: unknown }).error;
+    const e = error as { code?: string; lines?: number; message?: string };
+    if (held !== null) give(held);
+    held = null;
+    if (e.code === 'CSV_QUOTE_NOT_CLOSED' && lastByte !== 0x0a) {
+      // A quoted cell the file ends inside: the last record was cut off while it was written.
+      result.torn = { line: ended + 1, offset: endedAt };
+      return result;
+    }
+    if (typeof e.code === 'string' && e.code.startsWith('CSV_')) {
+      result.malformed = { line: typeof e.lines === 'number' ? e.lines : ended + 1, message: e.message ?? e.code };
+      return result;
+    }
+    throw new StoreError(errnoCode(error) ?? 'E_CSV_READ', `cannot read the CSV trail: ${describeErrno(error, 'reading', path)}`);
+  }
+  if (held !== null) {
+    if (lastByte === 0x0a) give(held);
+    else result.torn = { line: held.line, offset: heldAt };
+  }
+  return result;
 }
 
 /** The header line every trail starts with. */

@@ -1,0 +1,88 @@
+import { resolve } from 'node:path';
+import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
+import { csvRows, type CsvCleanEnd, type CsvContext } from '../store/csv-trail.js';
+import type { EvidenceStore } from '../store/evidence-store.js';
+import { socketBody } from '../store/socket-body.js';
+
+/**
+ * The CSV rows of a snapshot, made from the store the way the capture that stored it made them:
+ * shared by the completion of an unfinished trail and by `verify-trail`.
+ */
+
+/** Which rows a capture wrote for its snapshot: the whole inventory, or its changes against the snapshot before it. */
+export type TrailRows = 'inventory' | 'changes';
+
+/**
+ * The mark a capture commits with its snapshot, in the store's meta table, before it writes the
+ * snapshot's CSV rows: which snapshot, and whether its rows are the inventory or the changes.
+ */
+export interface CsvMark {
+  snapshotId: number;
+  rows: TrailRows;
+}
+
+/** The store's meta keys for a CSV trail: where netmon last left it complete, and the last mark. */
+export function csvKeys(csv: string): { cleanEnd: string; mark: string } {
+  const path = resolve(csv);
+  return { cleanEnd: `csv_clean_end:${path}`, mark: `csv_mark:${path}` };
+}
+
+/**
+ * A JSON value netmon keeps in the store's meta table, or null when there is none or it is not
+ * JSON: meta is bookkeeping outside the evidence chain, and a damaged entry only costs the
+ * shortcut it stood for (a rescan of the trail, a completion not tried).
+ */
+export function metaJson<T>(text: string | null): T | null {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return null;
+  }
+}
+
+/** The CSV mark (meta text) left by an earlier run whose rows were never confirmed (it stopped in between), or null. Pure. */
+export function unfinishedMark(text: string | null, known: CsvCleanEnd | null): CsvMark | null {
+  const mark = metaJson<CsvMark>(text);
+  if (mark === null || !Number.isSafeInteger(mark.snapshotId) || (mark.rows !== 'inventory' && mark.rows !== 'changes')) return null;
+  const confirmed = known?.snapshotId;
+  return confirmed !== undefined && confirmed >= mark.snapshotId ? null : mark;
+}
+
+/**
+ * Rows of a tick that follows another: sockets that opened, changed (the same inode on both sides:
+ * new owner, state, ...) and closed (with their owner as the previous tick saw it). Pure.
+ */
+export function changeRows(snap: Snapshot, opened: SocketRecord[], closed: SocketRecord[], processes: ReadonlyMap<number, ProcessRecord>, previousProcesses: ReadonlyMap<number, ProcessRecord>, context: CsvContext): string[][] {
+  const closedInodes = new Set(closed.filter((s) => s.inode !== 0).map((s) => s.inode));
+  const changed = opened.filter((s) => s.inode !== 0 && closedInodes.has(s.inode));
+  const changedInodes = new Set(changed.map((s) => s.inode));
+  return [
+    ...csvRows(snap, opened.filter((s) => !changedInodes.has(s.inode)), processes, 'opened', context),
+    ...csvRows(snap, changed, processes, 'changed', context),
+    ...csvRows(snap, closed.filter((s) => !changedInodes.has(s.inode)), previousProcesses, 'closed', context),
+  ];
+}
+
+/**
+ * The rows a capture wrote for stored snapshot `id`: its inventory, or its changes against the
+ * snapshot the store holds before it. Null for changes when the store no longer holds that one
+ * (a prune removed it). Loads are checked as every reader's are (a changed store throws).
+ */
+export function storedSnapshotRows(store: EvidenceStore, id: number, rows: TrailRows): string[][] | null {
+  const { label, change, ...snap } = store.loadSnapshot(id);
+  const context = { snapshotId: id, label, change };
+  const processes = new Map<number, ProcessRecord>(snap.processes.map((p) => [p.pid, p]));
+  if (rows === 'inventory') return csvRows(snap, snap.sockets, processes, 'present', context);
+  const [before] = store.listSnapshots({ idBelow: id, newestFirst: true, limit: 1 });
+  if (before === undefined) return null;
+  // The same comparison as the store's: a socket is its stored body.
+  const previous = store.loadSnapshot(before.id);
+  const hadBodies = previous.sockets.map(socketBody);
+  const hasBodies = snap.sockets.map(socketBody);
+  const had = new Set(hadBodies);
+  const has = new Set(hasBodies);
+  const opened = snap.sockets.filter((_, k) => !had.has(hasBodies[k]!));
+  const closed = previous.sockets.filter((_, k) => !has.has(hadBodies[k]!));
+  return changeRows(snap, opened, closed, processes, new Map(previous.processes.map((p) => [p.pid, p])), context);
+}
