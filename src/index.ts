@@ -19,3 +19,4 @@ export { NETMON_VERSION } from './version.js';
 export { diffSnapshots, DIFF_SCHEMA_VERSION, type Diff, type DiffOptions, type Change, type ChangeKind, type ListenerView, type OutboundView, type ProcessView } from './diff/diff-snapshots.js';
 export { EvidenceStore, STORE_SCHEMA_VERSION, type SnapshotSummary, type VerifyResult, type GapRecord } from './store/evidence-store.js';
 export { CaptureSession, captureOnce, captureEvery, type CaptureOptions, type TickResult } from './capture/capture.js';
+export { verifyTrail, type TrailVerification, type TrailProblem, type VerifyTrailOptions } from './capture/verify-trail.js';
