@@ -418,9 +418,13 @@ export function buildProgram(io: CliIo): Command {
     .command('verify-store')
     .description('recompute the evidence store hash chain; names the first bad record (exit 4)')
     .option('--db <path>', 'SQLite evidence store', 'netmon.db')
+    .option('--expect-head <hash>', 'a head hash recorded earlier (repeatable): it must still be a record of the chain', (value: string, previous: string[] = []) => [...previous, value])
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
-    .addHelpText('after', '\nExamples:\n  netmon verify-store                       the store in this directory; exit 4 names the first bad record\n  netmon verify-store --db /var/lib/netmon/netmon.db -o json\n')
-    .action(async (flags: { db: string; output: 'text' | 'json' }) => (await import('./store-commands.js')).verifyStore(flags, io));
+    .addHelpText(
+      'after',
+      '\nA store whose tail was cut off or rewritten from some record on still verifies on its own: its\nchain is consistent. Record the head hash it prints somewhere its writers cannot change (a log\nhost, a ticket), and give it back with --expect-head: a store that lost or rewrote that record fails.\n\nExamples:\n  netmon verify-store                       the store in this directory; exit 4 names the first bad record\n  netmon verify-store --db /var/lib/netmon/netmon.db -o json\n  netmon verify-store --expect-head 3f9c...e1   (the 64 hex digits printed by an earlier run)\n',
+    )
+    .action(async (flags: { db: string; output: 'text' | 'json'; expectHead?: string[] }) => (await import('./store-commands.js')).verifyStore(flags, io));
 
   program
     .command('verify-trail')

@@ -220,20 +220,33 @@ export async function showSnapshot(idText: string, flags: { db: string; output: 
 }
 
 /** `netmon verify-store` */
-export function verifyStore(flags: { db: string; output: 'text' | 'json' }, io: CliIo): void {
+export function verifyStore(flags: { db: string; output: 'text' | 'json'; expectHead?: string[] }, io: CliIo): void {
+  const heads = (flags.expectHead ?? []).map((h) => h.trim().toLowerCase());
+  const bad = heads.find((h) => !/^[0-9a-f]{64}$/.test(h));
+  if (bad !== undefined) {
+    throw new ConfigError('E_USAGE', `--expect-head ${JSON.stringify(bad)} is not a record hash (64 hex digits)`, {
+      hint: '`netmon verify-store` prints the head hash as "head hash ..."; record it somewhere the store\'s writers cannot change',
+    });
+  }
   const store = openForReading(flags.db);
   const progress = progressLine(io, 'verify-store');
   try {
-    const result = store.verify({ onProgress: (done, total) => progress(`record ${done} of ${total}`) });
-    if (flags.output === 'json') io.stdout(`${JSON.stringify({ store: flags.db, ...result }, null, 2)}\n`);
+    const result = store.verify({ onProgress: (done, total) => progress(`record ${done} of ${total}`), expectHeads: heads });
+    if (flags.output === 'json') io.stdout(`${JSON.stringify({ store: flags.db, ...result, ...(heads.length > 0 ? { expectedHeads: heads } : {}) }, null, 2)}\n`);
     if (!result.ok) {
       const p = result.problem!;
+      if (p.kind === 'head') {
+        throw new VerificationError('E_VERIFY_HEAD', `the evidence store ${flags.db} verifies on its own, but ${p.message}`, {
+          hint: 'keep this file as it is for investigation; the packs made from it (`netmon verify PACK --db`) name what they held',
+        });
+      }
       throw new VerificationError('E_VERIFY', `the evidence store ${flags.db} failed verification at record ${p.seq} (${p.kind}): ${p.message}`, {
         hint: 'records before it verified; keep this file as it is for investigation',
       });
     }
     if (flags.output === 'text') {
       io.stdout(`evidence store ${flags.db} verified: ${count(result.records, 'record')}, ${count(result.snapshots, 'snapshot')}, ${count(result.items, 'item')}; head hash ${result.headHash ?? '(empty store)'}\n`);
+      if (heads.length > 0) io.stdout(`${heads.length === 1 ? 'the head recorded earlier is' : `the ${heads.length} heads recorded earlier are`} still in its chain\n`);
       if (result.gaps > 0) io.stderr(`netmon: note: the store records ${count(result.gaps, 'gap')} in monitoring: netmon gaps --db ${flags.db} lists them\n`);
       const retention = store.retention();
       if (retention !== null) {

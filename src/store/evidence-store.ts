@@ -1650,8 +1650,28 @@ export class EvidenceStore {
    * Recompute the chain and every snapshot's item set; name the first record that fails.
    * `onProgress` hears the records checked so far and their number, every 1,000 records.
    */
-  verify(options: { onProgress?: (records: number, total: number) => void } = {}): VerifyResult {
-    return this.reading(() => this.verifyNow(options.onProgress));
+  verify(options: { onProgress?: (records: number, total: number) => void; expectHeads?: readonly string[] } = {}): VerifyResult {
+    return this.reading(() => {
+      const result = this.verifyNow(options.onProgress);
+      if (!result.ok) return result;
+      // Heads recorded earlier, outside the store (--expect-head): each must still be a record of
+      // the chain just verified. A chain rewritten from some record on, or cut short, verifies on
+      // its own; it cannot keep a record whose hash was published before.
+      for (const head of options.expectHeads ?? []) {
+        if (this.hasRecordHash(head, 0)) continue;
+        const anchor = this.pruneAnchor();
+        if (anchor !== null && anchor.hash === head) continue; // the last record a prune removed: its hash stands in the chain
+        const retention = this.retention();
+        const pruned = retention === null ? '' : `; a prune (record ${retention.seq}) removed records 1 to ${retention.removedThrough}, so a head recorded before it may be gone with them: check a head recorded after that prune`;
+        const seq = (Number(this.stmt('SELECT MAX(seq) FROM records').pluck().get()) || 0) + 1;
+        return {
+          ...result,
+          ok: false,
+          problem: { seq, kind: 'head', message: `the head recorded earlier, ${head}, is not a record of this store: records at or before it were rewritten or removed after it was recorded${pruned}` },
+        };
+      }
+      return result;
+    });
   }
 
   private verifyNow(onProgress?: (records: number, total: number) => void): VerifyResult {
