@@ -74,8 +74,9 @@ export function computeCoverage(sockets: readonly SocketRecord[], scan: Snapshot
 
 /** The remedy for missing privilege, in one sentence. */
 export const PRIVILEGE_HINT =
-  'run netmon as root, or grant the node binary CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH ' +
-  '(sudo setcap cap_sys_ptrace,cap_dac_read_search+ep "$(readlink -f "$(command -v node)")")';
+  'run netmon as root (sudo), or give it CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH: as a service through its unit ' +
+  '(templates/netmon.service), which grants them to netmon alone; a setcap on the node binary grants them to every ' +
+  'script that node runs (docs/deployment.md)';
 
 function coverageWarnings(coverage: Coverage, namespaces: readonly NamespaceRecord[], fullPrivilege: 'root' | 'capabilities' | null, hidden: { reason: string; remedy: string } | undefined): SnapshotWarning[] {
   const warnings: SnapshotWarning[] = [];
