@@ -5,7 +5,7 @@ import { newExposures } from '../diff/new-exposures.js';
 import { ConfigError, StoreBusyError, StoreError } from '../errors.js';
 import { protoName, type ProcessRecord, type SocketRecord } from '../model/types.js';
 import { printable } from '../outputs/sanitize.js';
-import { clockTime } from '../outputs/time.js';
+import { clockTime, isoWithOffset } from '../outputs/time.js';
 import { printSnapshot, printWarnings, progressLine, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo } from './program.js';
 import { clockStepWords, count, gapReason } from '../model/format.js';
 
@@ -33,7 +33,7 @@ export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' |
     );
   }
   if (result.gap) {
-    io.stderr(`netmon: note: recorded a gap in monitoring from ${result.gap.from} to ${result.gap.to} (${gapReason(result.gap.reason)})\n`);
+    io.stderr(`netmon: note: recorded a gap in monitoring from ${isoWithOffset(new Date(result.gap.from))} to ${isoWithOffset(new Date(result.gap.to))} (${gapReason(result.gap.reason)})\n`);
   }
   if (result.clockStep !== undefined) {
     io.stderr(

@@ -121,10 +121,10 @@ export function checkOneHost(pre: SnapshotSummary, post: SnapshotSummary, allowH
 /** What a user should hear about the window they chose: the same snapshot twice, or pre after post. */
 export function windowNotes(pre: SnapshotSummary, post: SnapshotSummary): string[] {
   if (pre.id === post.id) {
-    return [`--pre and --post select the same snapshot (${pre.id}, ${pre.takenAt}): there is nothing to compare; take the post capture first (netmon --once --label post ...)`];
+    return [`--pre and --post select the same snapshot (${pre.id}, ${isoWithOffset(new Date(pre.takenAt))}): there is nothing to compare; take the post capture first (netmon --once --label post ...)`];
   }
   if (pre.takenAt > post.takenAt) {
-    return [`the pre snapshot ${pre.id} (${pre.takenAt}) was taken after the post snapshot ${post.id} (${post.takenAt}): findings read from the later capture back to the earlier one`];
+    return [`the pre snapshot ${pre.id} (${isoWithOffset(new Date(pre.takenAt))}) was taken after the post snapshot ${post.id} (${isoWithOffset(new Date(post.takenAt))}): findings read from the later capture back to the earlier one`];
   }
   return [];
 }

@@ -1168,7 +1168,7 @@ describe('EvidenceStore (real SQLite files)', () => {
 
     const once = runCli(['--once', '--db', db, '--csv', csv], { cwd: dir });
     expect(once.status, once.stderr).toBe(0);
-    expect(once.stderr).toContain(`recorded a gap in monitoring from ${last.takenAt}`);
+    expect(once.stderr).toContain(`recorded a gap in monitoring from ${isoWithOffset(new Date(last.takenAt))}`);
     expect(once.stderr).toContain('stopped without closing the store');
 
     const store = EvidenceStore.open(db, { readonly: true });
