@@ -180,15 +180,21 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
 
 class HeaderMismatch extends Error {}
 
+/** Rows grouped by a key, each group in the rows' order. */
+function groupBy(rows: readonly string[][], key: (row: readonly string[]) => string): Map<string, string[][]> {
+  const groups = new Map<string, string[][]>();
+  for (const row of rows) {
+    const k = key(row);
+    const list = groups.get(k);
+    if (list) list.push(row);
+    else groups.set(k, [row]);
+  }
+  return groups;
+}
+
 /** The rows of one snapshot's block against the rows the store makes of it. */
 function compareBlock(id: number, records: TrailRecord[], expected: string[][], beingWritten: boolean, problem: (p: TrailProblem) => void, notes: string[]): void {
-  const wanted = new Map<string, string[][]>();
-  for (const row of expected) {
-    const key = rowKey(row);
-    const list = wanted.get(key);
-    if (list) list.push(row);
-    else wanted.set(key, [row]);
-  }
+  const wanted = groupBy(expected, rowKey);
   const extra: TrailRecord[] = [];
   for (const record of records) {
     const list = wanted.get(rowKey(record.cells));
@@ -198,13 +204,7 @@ function compareBlock(id: number, records: TrailRecord[], expected: string[][], 
   const missing: string[][] = [];
   for (const list of wanted.values()) missing.push(...list);
   // A row of the trail and a row of the store that name the same socket: one was edited into the other.
-  const byIdentity = new Map<string, string[][]>();
-  for (const row of missing) {
-    const key = identityKey(row);
-    const list = byIdentity.get(key);
-    if (list) list.push(row);
-    else byIdentity.set(key, [row]);
-  }
+  const byIdentity = groupBy(missing, identityKey);
   const unmatched = new Set(missing);
   for (const record of extra) {
     const twin = byIdentity.get(identityKey(record.cells))?.find((row) => unmatched.has(row));

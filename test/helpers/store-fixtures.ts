@@ -3,11 +3,12 @@
  * with or inspect a real store file, file hashes, and snapshot sequences built in memory.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NamespaceRecord, ProcessRecord, Snapshot, SnapshotWarning, SocketRecord } from '../../src/model/types.js';
+import { EvidenceStore } from '../../src/store/evidence-store.js';
 import type { Database } from '../../src/store/sqlite.js';
 import { makeProcess, makeSnapshot, makeSocket } from './make.js';
 
@@ -141,4 +142,31 @@ export function manySockets(n: number, processes: number): SocketRecord[] {
 
 export function manyProcesses(n: number): ProcessRecord[] {
   return Array.from({ length: n }, (_, k) => makeProcess({ pid: 100 + k, name: `worker-${k}`, commandLine: ['worker', String(k)] }));
+}
+
+/** Snapshots in the store at `db` (0 while there is none, or while its writer is still creating it). */
+export function snapshotCount(db: string): number {
+  if (!existsSync(db)) return 0;
+  try {
+    const store = EvidenceStore.open(db, { readonly: true });
+    try {
+      return store.listSnapshots().length;
+    } finally {
+      store.close();
+    }
+  } catch {
+    return 0; // the writer may still be creating the schema
+  }
+}
+
+/** A copy of the store at `db`, pruned of every snapshot but the newest (a prune always keeps it). */
+export function prunedCopy(db: string, copy: string): string {
+  copyFileSync(db, copy);
+  const store = EvidenceStore.open(copy);
+  try {
+    store.prune(new Date(Date.now() + 3_600_000));
+  } finally {
+    store.close();
+  }
+  return copy;
 }

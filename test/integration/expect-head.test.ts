@@ -2,8 +2,8 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EvidenceStore } from '../../src/store/evidence-store.js';
 import { runCli } from '../helpers/processes.js';
+import { prunedCopy } from '../helpers/store-fixtures.js';
 
 // A store cut back to an earlier copy of itself still verifies: its chain is consistent. A head
 // hash recorded outside the store (--expect-head) is what tells.
@@ -48,14 +48,7 @@ describe('verify-store --expect-head', () => {
   });
 
   it('says when a prune may have removed the head, and accepts a head recorded after the prune', () => {
-    const pruned = join(dir, 'pruned.db');
-    copyFileSync(db, pruned);
-    const store = EvidenceStore.open(pruned);
-    try {
-      store.prune(new Date(Date.now() + 3_600_000)); // all but the newest snapshot
-    } finally {
-      store.close();
-    }
+    const pruned = prunedCopy(db, join(dir, 'pruned.db'));
     let r = runCli(['verify-store', '--db', pruned, '--expect-head', first], { cwd: dir });
     expect(r.status).toBe(4);
     expect(r.stderr).toMatch(/; a prune \(record \d+\) removed records 1 to \d+, so a head recorded before it may be gone with them: check a head recorded after that prune/);

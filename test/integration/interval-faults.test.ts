@@ -7,26 +7,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CSV_COLUMNS } from '../../src/store/csv-trail.js';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
 import { CLI, runCli, skipWithReason } from '../helpers/processes.js';
-import { withRaw } from '../helpers/store-fixtures.js';
+import { snapshotCount, withRaw } from '../helpers/store-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'netmon-interval-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function snapshotCount(db: string): number {
-  if (!existsSync(db)) return 0;
-  try {
-    const store = EvidenceStore.open(db, { readonly: true });
-    try {
-      return store.listSnapshots().length;
-    } finally {
-      store.close();
-    }
-  } catch {
-    return 0; // the writer may still be creating the schema
-  }
-}
 
 async function waitFor(cond: () => boolean, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;

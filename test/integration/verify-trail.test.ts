@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CSV_COLUMNS } from '../../src/store/csv-trail.js';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
 import { CLI, HOLDER, runCli, startJsonProcess, stop } from '../helpers/processes.js';
+import { prunedCopy, snapshotCount } from '../helpers/store-fixtures.js';
 
 // Real captures (--once and an --interval session) of real sockets, one of them held by a process
 // with a hostile name, then the trail checked back against the store, as it is and as tampered.
@@ -21,23 +22,10 @@ const HOSTILE = '=evil,"name"\nline2';
 /** The name the kernel keeps of it (15 bytes), neutralised and quoted as the trail holds it. */
 const HOSTILE_CELL = `"'=evil,""name""\nli"`;
 
-function snapshotCount(): number {
-  if (!existsSync(db)) return 0;
-  try {
-    const store = EvidenceStore.open(db, { readonly: true });
-    try {
-      return store.listSnapshots().length;
-    } finally {
-      store.close();
-    }
-  } catch {
-    return 0;
-  }
-}
 
 async function untilSnapshots(n: number): Promise<void> {
-  for (let i = 0; i < 200 && snapshotCount() < n; i++) await sleep(50);
-  expect(snapshotCount()).toBeGreaterThanOrEqual(n);
+  for (let i = 0; i < 200 && snapshotCount(db) < n; i++) await sleep(50);
+  expect(snapshotCount(db)).toBeGreaterThanOrEqual(n);
 }
 
 const verify = (...extra: string[]) => runCli(['verify-trail', '--db', db, '--csv', csv, ...extra], { cwd: dir });
@@ -61,9 +49,9 @@ beforeAll(async () => {
     try {
       await untilSnapshots(2);
       const second = await startJsonProcess<{ pid: number }>(process.execPath, [HOLDER, '--connect', '127.0.0.1:2641']);
-      await untilSnapshots(snapshotCount() + 2);
+      await untilSnapshots(snapshotCount(db) + 2);
       await stop(second.child);
-      await untilSnapshots(snapshotCount() + 2);
+      await untilSnapshots(snapshotCount(db) + 2);
     } finally {
       capture.kill('SIGINT');
       await new Promise((r) => capture.once('exit', r));
@@ -226,14 +214,7 @@ describe('netmon verify-trail', () => {
   });
 
   it('counts rows of snapshots a prune removed instead of checking them', () => {
-    const copy = join(dir, 'pruned.db');
-    copyFileSync(db, copy);
-    const store = EvidenceStore.open(copy);
-    try {
-      store.prune(new Date(Date.now() + 3_600_000)); // everything but the newest snapshot
-    } finally {
-      store.close();
-    }
+    const copy = prunedCopy(db, join(dir, 'pruned.db'));
     const r = runCli(['verify-trail', '--db', copy, '--csv', csv], { cwd: dir });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
