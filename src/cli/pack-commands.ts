@@ -5,8 +5,8 @@ import { diffSnapshots } from '../diff/diff-snapshots.js';
 import { ConfigError, describeErrno, ExitError, StoreError, VerificationError } from '../errors.js';
 import { loadControlsCatalogue } from '../findings/controls.js';
 import { evaluateFindings } from '../findings/evaluate-findings.js';
-import { checkExpectedFor, loadExpectedChanges } from '../findings/expected-changes.js';
-import { clearUnfinishedPacks, releasePackDir, reservePackDir, verifyPack, writePack, type StoreWitness } from '../pack/pack.js';
+import { checkExpectedFor, loadExpectedChanges, parseExpectedChanges } from '../findings/expected-changes.js';
+import { clearUnfinishedPacks, EXPECTED_FILE, releasePackDir, reservePackDir, verifyPack, writePack, type StoreWitness } from '../pack/pack.js';
 import { evidenceJson, findingsCsv, inventoryCsv } from '../pack/report-files.js';
 import { periodUncovered, reportBlocks, renderSignedPdf } from '../pack/pdf-report.js';
 import { openP12 } from '../pack/pki.js';
@@ -188,6 +188,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         { name: 'findings.csv', content: Buffer.from(findingsCsv(findings)) },
         { name: 'inventory-pre.csv', content: Buffer.from(inventoryCsv(before, pre.id, preLabel, preChange)) },
         { name: 'inventory-post.csv', content: Buffer.from(inventoryCsv(after, post.id, postLabel, postChange)) },
+        ...(expected === null ? [] : [{ name: EXPECTED_FILE, content: Buffer.from(expected.text) }]),
         {
           name: 'evidence.json',
           content: Buffer.from(
@@ -208,6 +209,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
           ],
           headHash,
         },
+        expectedChanges: expected === null ? null : EXPECTED_FILE,
       },
       signer,
     });
@@ -250,20 +252,22 @@ export function runVerify(dir: string, flags: { db?: string; signer?: string }, 
           recordHashOf: (seq: number) => store!.recordHashOf(seq),
           hasRecordHash: (hash: string, fromSeq: number) => store!.hasRecordHash(hash, fromSeq),
           prunedBefore: () => store!.retention()?.cutoff ?? null,
-          content: (preId: number, postId: number) => {
+          content: (preId: number, postId: number, approvals: { text: string; at: string } | null) => {
             progress(`reading snapshots ${preId} and ${postId} back from ${db}`);
             // When the chain verified (verifyPack asks first, in this read transaction), its items were checked with it.
             const checkItems = !chainVerified;
             const { label: preLabel, change: preChange, ...before } = store!.loadSnapshot(preId, { checkItems });
             const { label: postLabel, change: postChange, ...after } = store!.loadSnapshot(postId, { checkItems });
-            const findings = evaluateFindings(diffSnapshots(before, after), catalogue!, { expected: null, now: new Date() });
+            // The approvals as the pack's own expected-changes file makes them, at the time the pack was made.
+            const expected = approvals === null ? null : parseExpectedChanges(approvals.text, `${EXPECTED_FILE} in the pack`);
+            const findings = evaluateFindings(diffSnapshots(before, after), catalogue!, { expected, now: approvals === null ? new Date() : new Date(approvals.at) });
             return {
               files: new Map([
                 ['inventory-pre.csv', Buffer.from(inventoryCsv(before, preId, preLabel, preChange))],
                 ['inventory-post.csv', Buffer.from(inventoryCsv(after, postId, postLabel, postChange))],
               ]),
               snapshots: { pre: JSON.parse(renderJson(before)) as unknown, post: JSON.parse(renderJson(after)) as unknown },
-              findings: findings.map((f) => ({ id: f.id, kind: f.kind, severity: f.severity })),
+              findings: findings.map((f) => ({ id: f.id, kind: f.kind, severity: f.severity, approval: f.approval })),
             };
           },
           // A year of 10-second captures is millions of records: say how far the check is.

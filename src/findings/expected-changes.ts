@@ -29,6 +29,8 @@ export interface ExpectedChanges {
   source: string;
   change: string | null;
   entries: ExpectedChange[];
+  /** The text they were parsed from, as read: an evidence pack keeps it beside the findings it approved. */
+  text: string;
 }
 
 /** Which finding kinds each action approves. */
@@ -116,7 +118,7 @@ export function parseExpectedChanges(text: string, source: string): ExpectedChan
   });
   if (problems.length > 0) throw new ConfigError('E_EXPECT', `the expected changes are not valid:\n  ${problems.join('\n  ')}`);
   const change = typeof root.change === 'string' || typeof root.change === 'number' ? String(root.change) : null;
-  return { source, change, entries };
+  return { source, change, entries, text };
 }
 
 /**

@@ -18,6 +18,12 @@ export interface Manifest {
   files: PackFile[];
   /** The evidence store records of the snapshots used: a later rewrite of the store shows against these. */
   store: { path: string; snapshots: { id: number; takenAt: string; recordHash: string }[]; headHash: string | null };
+  /**
+   * The file of the pack holding the expected changes the findings' approvals came from, or null
+   * when none were given (every finding is then unexpected). Absent in packs made before netmon
+   * kept the file: their approvals cannot be checked against the store.
+   */
+  expectedChanges?: string | null;
   signer: { algorithm: 'Ed25519'; publicKey: string; fingerprint: string };
 }
 

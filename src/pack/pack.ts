@@ -180,9 +180,12 @@ export interface WitnessedContent {
   files: Map<string, Buffer>;
   /** Each snapshot as evidence.json holds it, parsed. */
   snapshots: { pre: unknown; post: unknown };
-  /** The findings of the window, without approvals (which come from an expected-changes file). */
-  findings: { id: string; kind: string; severity: string }[];
+  /** The findings of the window, with the approvals the pack's expected-changes file makes (none without it). */
+  findings: { id: string; kind: string; severity: string; approval: string }[];
 }
+
+/** The pack's copy of the expected changes given to `report --expect`, whose approvals its findings carry. */
+export const EXPECTED_FILE = 'expected-changes.yaml';
 
 /** What a store can confirm about a pack: the records it names, and what it says of them. */
 export interface StoreWitness {
@@ -196,8 +199,11 @@ export interface StoreWitness {
   prunedAway?(seq: number): string | null;
   /** The cutoff of the last prune (ISO time), if there was one. */
   prunedBefore?(): string | null;
-  /** What a pack of these two snapshots holds, made again from the store. */
-  content?(pre: number, post: number): WitnessedContent;
+  /**
+   * What a pack of these two snapshots holds, made again from the store; with `approvals`, the
+   * findings approved by that expected-changes text as of `at` (the time the pack was made).
+   */
+  content?(pre: number, post: number, approvals: { text: string; at: string } | null): WitnessedContent;
 }
 
 /**
@@ -361,9 +367,16 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
     // What the pack says of the two snapshots, against the same snapshots read from the store.
     if (confirmed === 2 && store.content) {
       const [pre, post] = manifest.store.snapshots as unknown as [{ id: number }, { id: number }];
+      // Packs that say where their approvals came from (expectedChanges) are checked with them;
+      // older packs only for their findings, not for what was approved.
+      const approvalsKept = manifest.expectedChanges !== undefined;
+      const expectedText = typeof manifest.expectedChanges === 'string' ? contents.get(manifest.expectedChanges) : undefined;
+      if (typeof manifest.expectedChanges === 'string' && (expectedText === undefined || !manifest.files.some((f) => f.name === manifest.expectedChanges))) {
+        problems.push({ file: manifest.expectedChanges, message: 'manifest.json names it as the expected changes the findings were approved by, but the pack does not hold it' });
+      }
       let witnessed: WitnessedContent | null = null;
       try {
-        witnessed = store.content(pre.id, post.id);
+        witnessed = store.content(pre.id, post.id, expectedText === undefined ? null : { text: expectedText.toString('utf8'), at: manifest.generatedAt });
       } catch (error) {
         problems.push({ file: store.path, message: `the snapshots cannot be read back from the store: ${error instanceof Error ? error.message : String(error)}` });
       }
@@ -380,10 +393,25 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
               problems.push({ file: 'evidence.json', message: `its ${side} snapshot differs from snapshot ${side === 'pre' ? pre.id : post.id} in the store: the pack was made from other data than the records it names` });
             }
           }
-          const key = (f: { id: string; kind: string; severity: string }): string => `${f.id} ${f.kind} ${f.severity}`;
-          const expected = witnessed.findings.map(key).sort().join('\n');
-          const packed = evidence.findings.filter((f) => f.kind !== 'expected-missing').map(key).sort().join('\n');
-          if (expected !== packed) problems.push({ file: 'evidence.json', message: 'its findings are not those of the two snapshots in the store (findings were added, removed or changed)' });
+          const key = (f: { id: string; kind: string; severity: string; approval?: string }): string => `${f.id} ${f.kind} ${f.severity}${approvalsKept ? ` ${f.approval}` : ''}`;
+          const expected = witnessed.findings.filter((f) => approvalsKept || f.kind !== 'expected-missing').map(key).sort().join('\n');
+          const packed = evidence.findings.filter((f) => approvalsKept || f.kind !== 'expected-missing').map(key).sort().join('\n');
+          if (expected !== packed) {
+            // The same changes found, approved otherwise (an expected change that did not happen is an approval's finding too).
+            const changes = (list: readonly { id: string; kind: string; severity: string }[]): string =>
+              list
+                .filter((f) => f.kind !== 'expected-missing')
+                .map((f) => `${f.id} ${f.kind} ${f.severity}`)
+                .sort()
+                .join('\n');
+            const approvalsOnly = approvalsKept && changes(witnessed.findings) === changes(evidence.findings);
+            problems.push({
+              file: 'evidence.json',
+              message: approvalsOnly
+                ? `its findings are approved otherwise than ${typeof manifest.expectedChanges === 'string' ? `the pack's ${manifest.expectedChanges} approves them` : 'without expected changes (every finding unexpected)'} (approvals were added, removed or changed)`
+                : 'its findings are not those of the two snapshots in the store (findings were added, removed or changed)',
+            });
+          }
         }
       }
     }
@@ -399,16 +427,16 @@ interface EvidenceSide {
 interface EvidenceSides {
   pre: EvidenceSide;
   post: EvidenceSide;
-  findings: { id: string; kind: string; severity: string }[];
+  findings: { id: string; kind: string; severity: string; approval: string }[];
 }
 
 /** The two snapshots and the findings of an evidence.json, or null when it is not one. */
 function evidenceSides(bytes: Buffer): EvidenceSides | null {
   try {
-    const doc = JSON.parse(bytes.toString('utf8')) as { snapshots?: { pre?: EvidenceSide; post?: EvidenceSide }; findings?: { id: string; kind: string; severity: string }[] };
+    const doc = JSON.parse(bytes.toString('utf8')) as { snapshots?: { pre?: EvidenceSide; post?: EvidenceSide }; findings?: { id: string; kind: string; severity: string; approval?: string }[] };
     const { pre, post } = doc.snapshots ?? {};
     if (!pre || !post || !Array.isArray(doc.findings)) return null;
-    return { pre, post, findings: doc.findings.map((f) => ({ id: String(f.id), kind: String(f.kind), severity: String(f.severity) })) };
+    return { pre, post, findings: doc.findings.map((f) => ({ id: String(f.id), kind: String(f.kind), severity: String(f.severity), approval: String(f.approval) })) };
   } catch {
     return null;
   }

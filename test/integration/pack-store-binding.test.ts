@@ -5,7 +5,7 @@
  * the store. The attacks are those of a tamper probe: a pack doctored and signed again with a key
  * of the attacker's own, and a store whose tail was cut off after the pack was made.
  */
-import { copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writePack } from '../../src/pack/pack.js';
@@ -101,6 +101,47 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
     expect(bound.status).toBe(4);
     expect(bound.stderr).toContain('FAILED inventory-post.csv: it differs from the snapshot the store holds');
     expect(bound.stderr).toContain('FAILED evidence.json: its findings are not those of the two snapshots in the store');
+  });
+
+  describe('approvals', () => {
+    let approvedPack: string;
+    beforeAll(() => {
+      writeFileSync(join(dir, 'chg5.yaml'), 'schema_version: 1\nchange: CHG-5\nexpected:\n  - open: "tcp:4444"\n    justification: "debug port for the vendor"\n  - close: ":8080"\n');
+      const r = cli(['report', '--change', 'CHG-5', '--db', db, '--keys', join(dir, 'keys'), '--out', join(dir, 'approved'), '--no-pdf', '--expect', join(dir, 'chg5.yaml')]);
+      expect(r.status, r.stderr).toBe(0);
+      approvedPack = r.stdout.trim();
+    });
+
+    it('the pack keeps the expected-changes file its approvals came from, and verify --db makes the approvals again from it', () => {
+      expect(readFileSync(join(approvedPack, 'expected-changes.yaml'), 'utf8')).toBe(readFileSync(join(dir, 'chg5.yaml'), 'utf8'));
+      const manifest = JSON.parse(readFileSync(join(approvedPack, 'manifest.json'), 'utf8')) as Manifest;
+      expect(manifest.expectedChanges).toBe('expected-changes.yaml');
+      expect(manifest.files.map((f) => f.name)).toContain('expected-changes.yaml');
+      const evidence = JSON.parse(readFileSync(join(approvedPack, 'evidence.json'), 'utf8')) as { findings: { kind: string; approval: string }[] };
+      expect(evidence.findings.find((f) => f.kind === 'listener-opened')?.approval).toBe('approved');
+      expect(evidence.findings.find((f) => f.kind === 'expected-missing')?.approval).toBe('missing');
+      const r = cli(['verify', approvedPack, '--db', db, '--signer', fingerprint]);
+      expect(r.status, r.stderr).toBe(0);
+      // A pack made without --expect says so: its findings must all be unexpected.
+      expect((JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as Manifest).expectedChanges).toBeNull();
+    });
+
+    it('an unexpected finding marked approved, re-signed by another key: verify --db names the approvals', () => {
+      // The pack without --expect, its intruder listener claimed approved.
+      const doctored = resigned(pack, 'claimed-approved', (files) => files.set('evidence.json', files.get('evidence.json')!.replace(/("kind":"listener-opened".*?"approval":)"unexpected"/, '$1"approved"')));
+      expect(readFileSync(join(doctored, 'evidence.json'), 'utf8')).toMatch(/"kind":"listener-opened".*"approval":"approved"/);
+      const r = cli(['verify', doctored, '--db', db]);
+      expect(r.status).toBe(4);
+      expect(r.stderr).toContain('FAILED evidence.json: its findings are approved otherwise than without expected changes (every finding unexpected) (approvals were added, removed or changed)');
+    });
+
+    it("the pack's expected-changes file edited, re-signed: the approvals it makes are not the findings'", () => {
+      // The file swapped after the report for one that never approved the intruder's port; the findings left as they were.
+      const doctored = resigned(approvedPack, 'swapped', (files) => files.set('expected-changes.yaml', files.get('expected-changes.yaml')!.replace('tcp:4444', 'tcp:5555')));
+      const r = cli(['verify', doctored, '--db', db]);
+      expect(r.status).toBe(4);
+      expect(r.stderr).toContain("FAILED evidence.json: its findings are approved otherwise than the pack's expected-changes.yaml approves them");
+    });
   });
 
   it("evidence.json's snapshot edited (the intruder's executable renamed): the store says it differs", () => {
