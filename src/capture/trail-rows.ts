@@ -21,10 +21,14 @@ export interface CsvMark {
   rows: TrailRows;
 }
 
+/** The prefixes of the store's meta keys for a trail, each followed by the trail's absolute path. */
+export const CLEAN_END_KEY = 'csv_clean_end:';
+export const MARK_KEY = 'csv_mark:';
+
 /** The store's meta keys for a CSV trail: where netmon last left it complete, and the last mark. */
 export function csvKeys(csv: string): { cleanEnd: string; mark: string } {
   const path = resolve(csv);
-  return { cleanEnd: `csv_clean_end:${path}`, mark: `csv_mark:${path}` };
+  return { cleanEnd: `${CLEAN_END_KEY}${path}`, mark: `${MARK_KEY}${path}` };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { CSV_COLUMNS, readTrail, type CsvCleanEnd, type TrailRecord } from '../store/csv-trail.js';
 import type { EvidenceStore } from '../store/evidence-store.js';
-import { csvKeys, metaJson, storedSnapshotRows, unfinishedMark, type TrailRows } from './trail-rows.js';
+import { CLEAN_END_KEY, csvKeys, MARK_KEY, metaJson, storedSnapshotRows, unfinishedMark, type CsvMark, type TrailRows } from './trail-rows.js';
 
 /**
  * `netmon verify-trail`: the CSV trail read back and checked row by row against the evidence
@@ -9,14 +9,15 @@ import { csvKeys, metaJson, storedSnapshotRows, unfinishedMark, type TrailRows }
  * (the inventory, or the changes against the snapshot before), and must be in the trail as one
  * block: a row edited, added, removed or copied in is named with its line.
  *
- * Timestamps are compared as instants: a trail written in another time zone holds the same times
- * with another offset. Rows of snapshots a prune removed from the store cannot be checked and are
- * counted apart.
+ * Timestamps in netmon's form are compared as instants: a trail written in another time zone
+ * holds the same times with another offset. Rows of snapshots a prune removed from the store cannot
+ * be checked and are counted apart. The end of the file is checked against where netmon recorded
+ * it left this very file (device and inode).
  */
 
-/** What is wrong with a trail, at a line of it (null: the snapshot as a whole). */
+/** What is wrong with a trail, at a line of it (null: the file as a whole). */
 export interface TrailProblem {
-  kind: 'header' | 'malformed' | 'bad-row' | 'not-in-store' | 'repeated' | 'row-changed' | 'row-added' | 'rows-missing' | 'truncated';
+  kind: 'header' | 'malformed' | 'bad-row' | 'not-in-store' | 'repeated' | 'out-of-order' | 'row-changed' | 'row-added' | 'rows-missing' | 'shortened' | 'torn';
   line: number | null;
   snapshotId: number | null;
   message: string;
@@ -31,13 +32,17 @@ export interface TrailVerification {
   checked: number;
   /** Blocks of snapshots the store no longer holds (a prune removed them), and their rows. */
   pruned: { snapshots: number; rows: number };
+  /** Blocks of change rows whose snapshot before was pruned (so they cannot be made again), and their rows. */
+  afterPruned: { snapshots: number; rows: number };
   /** The first problems found (at most PROBLEMS_KEPT), and how many there are in all. */
   problems: TrailProblem[];
   problemCount: number;
-  /** Notes that are not problems: a torn last line, a second header, rows still being written. */
+  /** Notes that are not problems: a torn last line a capture is writing, a second header, rows still being written, what could not be checked. */
   notes: string[];
   /** The bytes of the file that were read (it may have grown since). */
   size: number;
+  /** Where netmon recorded it left this file (matched by device and inode), or null when the store has no record of this file. */
+  cleanEnd: { size: number; snapshotId: number | null } | null;
 }
 
 /** The most problems a verification lists one by one. */
@@ -48,12 +53,14 @@ const SNAPSHOT = CSV_COLUMNS.indexOf('snapshot_id');
 const EVENT = CSV_COLUMNS.indexOf('event');
 /** The cells that name a socket in a row: when a row of the trail and one of the store agree on these, one was edited into the other. */
 const IDENTITY = (['event', 'proto', 'local_address', 'local_port', 'remote_address', 'remote_port'] as const).map((c) => CSV_COLUMNS.indexOf(c));
+/** A timestamp as netmon writes one (isoWithOffset): seconds, and the offset of the writer's time zone. */
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$/;
 
-/** A row as compared: the timestamp as an instant (ms since the epoch), every other cell as it is. */
+/** A row as compared: a timestamp in netmon's form as its instant (ms since the epoch), every other cell (and any other timestamp) as it is. */
 function rowKey(cells: readonly string[]): string {
-  const at = Date.parse(cells[TIME]!);
   const parts = cells.slice();
-  parts[TIME] = Number.isNaN(at) ? cells[TIME]! : String(at);
+  const time = cells[TIME]!;
+  if (TIMESTAMP.test(time)) parts[TIME] = String(Date.parse(time));
   return parts.join('\u0000');
 }
 
@@ -69,29 +76,60 @@ function describeRow(cells: readonly string[]): string {
 }
 
 export interface VerifyTrailOptions {
-  /** The trail's path, as captures were given it (--csv): the store keeps its marks under it. */
+  /** The trail's path. */
   csv: string;
   store: EvidenceStore;
-  /** Called after each snapshot block with the rows read so far. */
+  /** Called at each snapshot block with the rows and blocks read so far. */
   onProgress?: (rows: number, snapshots: number) => void;
+}
+
+/** What the store recorded of a trail file: where netmon left it, its last mark, and whether it is this very file. */
+interface RecordedTrail {
+  /** The clean end recorded for this file (matched by device and inode), or for the path when `replaced`. */
+  end: CsvCleanEnd;
+  /** The last mark under the same path: which snapshot's rows, in which form, a capture last began to write. */
+  mark: CsvMark | null;
+  /** The record is of another file at the same path (the trail was replaced since netmon wrote it). */
+  replaced: boolean;
+}
+
+/**
+ * Where netmon recorded it left this very file (device and inode), under whatever path a capture
+ * named it, with that path's last mark; else the record of the path given, for a file that
+ * replaced the one netmon wrote; else null.
+ */
+function recordedTrail(store: EvidenceStore, csv: string, device: number, inode: number): RecordedTrail | null {
+  const markOf = (path: string): CsvMark | null => {
+    const mark = metaJson<CsvMark>(store.getMeta(`${MARK_KEY}${path}`));
+    return mark !== null && Number.isSafeInteger(mark.snapshotId) && (mark.rows === 'inventory' || mark.rows === 'changes') ? mark : null;
+  };
+  for (const { key, value } of store.metaEntries(CLEAN_END_KEY)) {
+    const end = metaJson<CsvCleanEnd>(value);
+    if (end === null || end.device !== device || end.inode !== inode) continue;
+    return { end, mark: markOf(key.slice(CLEAN_END_KEY.length)), replaced: false };
+  }
+  const key = csvKeys(csv).cleanEnd;
+  const end = metaJson<CsvCleanEnd>(store.getMeta(key));
+  return end === null ? null : { end, mark: markOf(key.slice(CLEAN_END_KEY.length)), replaced: true };
 }
 
 /** Reads the trail and checks every block of rows against the store. Throws StoreError when the trail cannot be read. */
 export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVerification> {
   const { store } = options;
-  const result: TrailVerification = { ok: true, rows: 0, snapshots: 0, checked: 0, pruned: { snapshots: 0, rows: 0 }, problems: [], problemCount: 0, notes: [], size: 0 };
+  const result: TrailVerification = { ok: true, rows: 0, snapshots: 0, checked: 0, pruned: { snapshots: 0, rows: 0 }, afterPruned: { snapshots: 0, rows: 0 }, problems: [], problemCount: 0, notes: [], size: 0, cleanEnd: null };
   const problem = (p: TrailProblem): void => {
     result.problemCount++;
     if (result.problems.length < PROBLEMS_KEPT) result.problems.push(p);
   };
   const retention = store.retention();
-  const keys = csvKeys(options.csv);
-  const confirmed = metaJson<CsvCleanEnd>(store.getMeta(keys.cleanEnd));
-  // A snapshot whose rows a capture is writing now, or that a killed capture left unfinished (the
-  // next capture completes it): missing rows of it are not a problem yet.
-  const unfinished = unfinishedMark(store.getMeta(keys.mark), confirmed);
+  // Filled in once the file is open (its device and inode name it): what the store recorded of
+  // it, and the snapshot whose rows a capture marked and has not confirmed yet (writing now, or
+  // killed while it wrote).
+  let recorded: RecordedTrail | null = null;
+  let unfinished: CsvMark | null = null;
   const seen = new Map<number, number>(); // snapshot id -> first line of its block
   let header = false;
+  let lastId = 0;
   let block: { id: number; line: number; records: TrailRecord[] } | null = null;
 
   const finish = (): void => {
@@ -105,13 +143,17 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
       return;
     }
     seen.set(id, line);
+    if (id < lastId) {
+      problem({ kind: 'out-of-order', line, snapshotId: id, message: `line ${line}: rows of snapshot ${id} after those of snapshot ${lastId}; netmon writes snapshots in the order it takes them` });
+    }
+    lastId = Math.max(lastId, id);
     const [summary] = store.listSnapshots({ id });
     if (summary === undefined) {
       if (retention !== null && id <= retention.removedThrough) {
         result.pruned.snapshots++;
         result.pruned.rows += records.length;
       } else {
-        problem({ kind: 'not-in-store', line, snapshotId: id, message: `line ${line}: snapshot ${id} is not in the evidence store (${records.length} rows); the rows are not evidence of this store` });
+        problem({ kind: 'not-in-store', line, snapshotId: id, message: `line ${line}: snapshot ${id} is not in the evidence store (${records.length} ${records.length === 1 ? 'row' : 'rows'}); the rows are not evidence of this store` });
       }
       return;
     }
@@ -120,8 +162,8 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
     const expected = storedSnapshotRows(store, id, form);
     if (expected === null) {
       // Changes against a snapshot a prune removed: they cannot be made again.
-      result.pruned.snapshots++;
-      result.pruned.rows += records.length;
+      result.afterPruned.snapshots++;
+      result.afterPruned.rows += records.length;
       return;
     }
     result.checked++;
@@ -132,7 +174,8 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
     if (!header) {
       header = true;
       if (record.cells.length !== CSV_COLUMNS.length || record.cells.some((c, i) => c !== CSV_COLUMNS[i])) {
-        problem({ kind: 'header', line: record.line, snapshotId: null, message: `line ${record.line} is not netmon's CSV header (${CSV_COLUMNS.length} columns: ${CSV_COLUMNS.join(',')})` });
+        const bom = record.cells[0]?.startsWith('\ufeff') ? ': it begins with a UTF-8 byte order mark, which netmon never writes (the file was saved by another program)' : ` (${CSV_COLUMNS.length} columns: ${CSV_COLUMNS.join(',')})`;
+        problem({ kind: 'header', line: record.line, snapshotId: null, message: `line ${record.line} is not netmon's CSV header${bom}` });
         throw new HeaderMismatch();
       }
       return;
@@ -143,7 +186,7 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
       return;
     }
     if (cells.length !== CSV_COLUMNS.length) {
-      problem({ kind: 'bad-row', line: record.line, snapshotId: null, message: `line ${record.line} has ${cells.length} cells, not ${CSV_COLUMNS.length}` });
+      problem({ kind: 'bad-row', line: record.line, snapshotId: null, message: `line ${record.line} has ${cells.length} ${cells.length === 1 ? 'cell' : 'cells'}, not ${CSV_COLUMNS.length}` });
       return;
     }
     const id = /^[1-9][0-9]{0,15}$/.test(cells[SNAPSHOT]!) ? Number(cells[SNAPSHOT]) : null;
@@ -157,8 +200,20 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
       return;
     }
     finish();
-    options.onProgress?.(result.rows, result.snapshots);
     block = { id, line: record.line, records: [record] };
+    options.onProgress?.(result.rows, result.snapshots + 1);
+  }, (file) => {
+    recorded = recordedTrail(store, options.csv, file.device, file.inode);
+    if (recorded !== null && !recorded.replaced) {
+      result.cleanEnd = { size: recorded.end.size, snapshotId: recorded.end.snapshotId ?? null };
+      unfinished = unfinishedMark(recorded.mark === null ? null : JSON.stringify(recorded.mark), recorded.end);
+    } else if (file.size > 0) {
+      result.notes.push(
+        recorded !== null
+          ? `this file is not the one netmon last wrote at ${options.csv} (another device and inode): it was replaced since (saved by an editor or another program, or rotated), so its size cannot be checked against what netmon wrote`
+          : `the store has no record of where netmon left this file (a copy, a file rotated away since, or a trail of another store), so its end cannot be checked against what netmon wrote`,
+      );
+    }
   }).catch((error: unknown) => {
     if (error instanceof HeaderMismatch) return null;
     throw error;
@@ -166,13 +221,45 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
   finish();
   if (read !== null) {
     result.size = read.size;
-    // Where the last capture that wrote this file left it: the file is never shorter than that.
-    if (confirmed !== null && confirmed.device === read.device && confirmed.inode === read.inode && read.size < confirmed.size) {
-      const after = confirmed.snapshotId === undefined ? '' : ` after the rows of snapshot ${confirmed.snapshotId}`;
-      problem({ kind: 'truncated', line: null, snapshotId: confirmed.snapshotId ?? null, message: `the trail is ${read.size} bytes, but netmon left it ${confirmed.size} bytes long${after}: its end was cut off` });
+    if (read.size === 0) result.notes.push('the trail is empty: no header and no rows');
+    for (const bad of read.malformed) problem({ kind: 'malformed', line: bad.line, snapshotId: null, message: `line ${bad.line} is not RFC 4180 CSV (${bad.message}); it was skipped, and reading went on after it` });
+    const end = result.cleanEnd;
+    // Where netmon left this file: it is never shorter than that (but empty just after log
+    // rotation by copytruncate, until the next capture), and only a capture writing after that end
+    // (or killed while it wrote there) leaves a line without its line end.
+    if (end !== null && read.size < end.size && read.size > 0) {
+      const after = end.snapshotId === null ? '' : `, after the rows of snapshot ${end.snapshotId}`;
+      problem({ kind: 'shortened', line: null, snapshotId: end.snapshotId, message: `the trail is ${read.size} bytes, shorter than the ${end.size} bytes netmon had written to it${after}: bytes were removed, at its end or elsewhere` });
     }
-    if (read.torn !== null) result.notes.push(`line ${read.torn.line} (byte ${read.torn.offset}) is cut off: a capture is writing the trail now, or one was killed while it wrote; the next capture sets it aside`);
-    if (read.malformed !== null) problem({ kind: 'malformed', line: read.malformed.line, snapshotId: null, message: `line ${read.malformed.line} is not RFC 4180 CSV (${read.malformed.message}); the rest of the trail was not read` });
+    if (read.torn !== null) {
+      const where = `line ${read.torn.line} (byte ${read.torn.offset}) has no line end`;
+      if (end !== null && read.torn.offset >= end.size && unfinished !== null) {
+        result.notes.push(`${where}: a capture is writing the rows of snapshot ${(unfinished as CsvMark).snapshotId} now, or was killed while it wrote them; the next capture sets the line aside and completes them`);
+      } else {
+        problem({
+          kind: 'torn',
+          line: read.torn.line,
+          snapshotId: null,
+          message:
+            end === null
+              ? `${where}, and the store has no record of where netmon left this file to tell a capture writing it from an edit`
+              : read.torn.offset < end.size
+                ? `${where}, inside what netmon had finished writing (${end.size} bytes): the trail was changed there`
+                : `${where}, after the ${end.size} bytes netmon had finished writing, while no capture is writing to it: netmon did not write it`,
+        });
+      }
+    }
+    // The rows of the last snapshot netmon confirmed writing to this path must be in the file
+    // (unless they were none: a tick without change). This also holds for a file saved again
+    // under the path (a new inode), whose size says nothing.
+    const last = recorded as RecordedTrail | null;
+    const lastId = last?.end.snapshotId;
+    if (last !== null && lastId !== undefined && read.size > 0 && !seen.has(lastId) && last.mark?.snapshotId === lastId && store.listSnapshots({ id: lastId }).length === 1) {
+      const rows = storedSnapshotRows(store, lastId, last.mark.rows);
+      if (rows !== null && rows.length > 0) {
+        problem({ kind: 'rows-missing', line: null, snapshotId: lastId, message: `the ${rows.length} ${rows.length === 1 ? 'row' : 'rows'} of snapshot ${lastId}, the last netmon wrote to this trail, are not in it: rows were removed from its end` });
+      }
+    }
   }
   result.ok = result.problemCount === 0;
   return result;

@@ -434,7 +434,7 @@ export function buildProgram(io: CliIo): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
     .addHelpText(
       'after',
-      '\nEach snapshot\'s rows are made again from the store, as the capture made them, and must be in the\ntrail: a row edited, added or removed is named with its line. Rows of snapshots a prune removed\nfrom the store are counted, not checked.\n\nExamples:\n  netmon verify-trail                       network_connections.csv against netmon.db, here\n  netmon verify-trail --csv /var/log/netmon/connections.csv --db /var/lib/netmon/netmon.db -o json\n',
+      '\nEach snapshot\'s rows are made again from the store, as the capture made them, and must be in the\ntrail: a row edited, added or removed is named with its line. Rows of snapshots a prune removed\nfrom the store are counted, not checked. The end of the file is checked against where netmon\nrecorded it left that very file; a copy or a file saved again by another program is read, but\nits end cannot be checked (a note says so).\n\nExit codes: 0 the trail matches the store, 4 it does not (each problem on stdout), 3 a file\ncannot be read, 2 usage.\n\nExamples:\n  netmon verify-trail                       network_connections.csv against netmon.db, here\n  netmon verify-trail --csv /var/log/netmon/connections.csv --db /var/lib/netmon/netmon.db -o json\n',
     )
     .action(async (flags: { db: string; csv: string; output: 'text' | 'json' }) => (await import('./store-commands.js')).verifyTrailCommand(flags, io));
 

@@ -264,14 +264,15 @@ export async function verifyTrailCommand(flags: { db: string; csv: string; outpu
   const progress = progressLine(io, 'verify-trail');
   try {
     const { verifyTrail } = await import('../capture/verify-trail.js');
-    const result = await verifyTrail({ csv: flags.csv, store, onProgress: (rows, snapshots) => progress(`${count(rows, 'row')} of ${count(snapshots, 'snapshot')} checked`) });
+    const result = await verifyTrail({ csv: flags.csv, store, onProgress: (rows, snapshots) => progress(`${count(rows, 'row')} read, snapshot block ${snapshots}`) });
     progress(null);
     if (flags.output === 'json') io.stdout(`${JSON.stringify({ trail: flags.csv, store: flags.db, ...result }, null, 2)}\n`);
     for (const note of result.notes) io.stderr(`netmon: note: ${printable(note)}\n`);
     const pruned =
-      result.pruned.snapshots > 0
-        ? `; ${count(result.pruned.snapshots, 'snapshot')} (${count(result.pruned.rows, 'row')}) were not checked: the store no longer holds them (a prune removed them)`
-        : '';
+      (result.pruned.snapshots > 0 ? `; ${count(result.pruned.snapshots, 'snapshot')} (${count(result.pruned.rows, 'row')}) not checked: the store no longer holds them (a prune removed them)` : '') +
+      (result.afterPruned.snapshots > 0
+        ? `; the change rows of ${count(result.afterPruned.snapshots, 'snapshot')} (${count(result.afterPruned.rows, 'row')}) not checked: a prune removed the snapshot before each`
+        : '');
     if (!result.ok) {
       if (flags.output === 'text') {
         for (const p of result.problems) io.stdout(`${printable(p.message)}\n`);
@@ -282,7 +283,8 @@ export async function verifyTrailCommand(flags: { db: string; csv: string; outpu
       });
     }
     if (flags.output === 'text') {
-      io.stdout(`CSV trail ${flags.csv} verified against ${flags.db}: ${count(result.rows, 'row')} of ${count(result.snapshots, 'snapshot')}, ${result.checked === result.snapshots ? 'every one' : `${result.checked} of them`} as the store holds it${pruned}\n`);
+      const checked = result.checked === result.snapshots ? (result.snapshots === 1 ? 'as the store holds it' : 'every one as the store holds it') : `${result.checked} of them as the store holds them`;
+      io.stdout(`CSV trail ${flags.csv} verified against ${flags.db}: ${count(result.rows, 'row')} of ${count(result.snapshots, 'snapshot')}, ${checked}${pruned}\n`);
     }
   } finally {
     store.close();

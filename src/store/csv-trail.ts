@@ -151,10 +151,11 @@ export function formatCsv(rows: string[][]): string {
   return out.join('');
 }
 
-/** One record of a trail as read back: its cells, and the line of the file it starts on (1 is the header). */
+/** One record of a trail as read back: its cells, where it starts (a line as an editor counts them, 1 for the header; a byte offset). */
 export interface TrailRecord {
   cells: string[];
   line: number;
+  offset: number;
 }
 
 /** How reading a trail back ended. */
@@ -165,88 +166,126 @@ export interface TrailRead {
   device: number;
   inode: number;
   /**
-   * The last record had no line end (a capture writing now, or one killed while it wrote): it
-   * was not given to onRecord. Its first line and byte offset.
+   * The last record had no line end (a capture writing now, or one killed while it wrote, or an
+   * edit): it was not given to onRecord. Where it starts.
    */
   torn: { line: number; offset: number } | null;
-  /** A record that is not RFC 4180 (an unclosed quote, say): reading stopped there. */
-  malformed: { line: number; message: string } | null;
+  /** Records that are not RFC 4180 (a stray or unclosed quote, say): skipped, and reading went on after them. */
+  malformed: { line: number; offset: number; message: string }[];
 }
 
 /**
  * Reads a trail back in order, record by record (RFC 4180, through csv-parse), as far as the file
  * went when the reading began. Records of any length are given as they are (the caller checks
- * them against the header). Throws StoreError when the file cannot be read.
+ * them against the header); a record csv-parse cannot read is skipped and listed, and reading goes
+ * on. Lines are counted as editors and grep count them: at each LF, also inside a quoted cell
+ * (csv-parse also counts a lone CR). Throws StoreError when the file cannot be read.
  */
-export async function readTrail(path: string, onRecord: (record: TrailRecord) => void): Promise<TrailRead> {
+export async function readTrail(path: string, onRecord: (record: TrailRecord) => void, onOpen?: (file: { device: number; inode: number; size: number }) => void): Promise<TrailRead> {
+  let fd: number;
   let size: number;
   let device = 0;
   let inode = 0;
-  let lastByte = -1;
   try {
-    const fd = fs.openSync(path, fs.constants.O_RDONLY);
-    try {
-      const st = fs.fstatSync(fd);
-      size = st.size;
-      device = st.dev;
-      inode = st.ino;
-      if (size > 0) {
-        const b = Buffer.alloc(1);
-        fs.readSync(fd, b, 0, 1, size - 1);
-        lastByte = b[0]!;
-      }
-    } finally {
+    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
       fs.closeSync(fd);
+      throw Object.assign(new Error(st.isDirectory() ? 'it is a directory' : 'it is not a regular file'), { code: st.isDirectory() ? 'EISDIR' : 'EINVAL' });
     }
+    size = st.size;
+    device = st.dev;
+    inode = st.ino;
   } catch (error) {
     throw new StoreError(errnoCode(error) ?? 'E_CSV_READ', `cannot read the CSV trail: ${describeErrno(error, 'opening', path)}`, {
-      hint: errnoCode(error) === 'ENOENT' ? 'name the trail with --csv PATH (the default is network_connections.csv in this directory)' : 'check the path and its permissions',
+      hint: errnoCode(error) === 'ENOENT' ? 'name the trail with --csv PATH (the default is network_connections.csv in this directory)' : 'give the CSV file a capture wrote (--csv PATH)',
     });
   }
-  const result: TrailRead = { size, device, inode, torn: null, malformed: null };
-  if (size === 0) return result;
-  const { parse } = createRequire(import.meta.url)('csv-parse') as typeof import('csv-parse');
-  const parser = fs.createReadStream(path, { start: 0, end: size - 1 }).pipe(parse({ relax_column_count: true, info: true, skip_empty_lines: false, bom: false }));
-  let ended = 0; // lines of the records read so far
-  let endedAt = 0; // and their bytes
-  let held: TrailRecord | null = null; // the last record read, given on when another follows
-  let heldAt = 0; // where it starts
+  const result: TrailRead = { size, device, inode, torn: null, malformed: [] };
+  try {
+    onOpen?.({ device, inode, size });
+  } catch (error) {
+    fs.closeSync(fd);
+    throw error;
+  }
+  const { parse, CsvError } = createRequire(import.meta.url)('csv-parse') as typeof import('csv-parse');
+  // Line ends seen so far (byte offsets of each LF), and how many lie before a record's start.
+  const lineEnds: number[] = [];
+  let passed = 0;
+  const lineAt = (offset: number): number => {
+    while (passed < lineEnds.length && lineEnds[passed]! < offset) passed++;
+    return passed + 1;
+  };
+  let ended = 0; // bytes of the records read so far
+  let held: TrailRecord | null = null; // the last record read, given on when another follows (the last may be torn)
+  let heldBad: { line: number; offset: number; message: string } | null = null;
   let thrown: { error: unknown } | null = null; // by onRecord: passed on as it is
-  const give = (record: TrailRecord): void => {
-    try {
-      onRecord(record);
-    } catch (error) {
-      thrown = { error };
-      throw error;
+  const release = (): void => {
+    if (held !== null) {
+      const record = held;
+      held = null;
+      try {
+        onRecord(record);
+      } catch (error) {
+        thrown ??= { error };
+      }
+    }
+    if (heldBad !== null) {
+      result.malformed.push(heldBad);
+      heldBad = null;
     }
   };
+  const parser = parse({
+    relax_column_count: true,
+    skip_empty_lines: false,
+    bom: false,
+    skip_records_with_error: true,
+    on_record: (record: string[], context: { bytes: number }) => {
+      release();
+      // The line it ends on, less the line ends inside its cells: where it starts (also after a
+      // skipped record, whose end csv-parse does not tell).
+      let inside = 0;
+      for (const cell of record) for (let at = cell.indexOf('\n'); at !== -1; at = cell.indexOf('\n', at + 1)) inside++;
+      held = { cells: record, line: lineAt(context.bytes - 1) - inside, offset: ended };
+      ended = context.bytes;
+      return null;
+    },
+    on_skip: (error: { message?: string; bytes?: number } | undefined) => {
+      release();
+      heldBad = { line: lineAt(ended), offset: ended, message: error?.message ?? 'unreadable' };
+      if (typeof error?.bytes === 'number') ended = Math.max(ended, error.bytes);
+      return undefined;
+    },
+  });
+  parser.resume();
+  const chunk = Buffer.alloc(1 << 20);
+  let lastByte = -1;
   try {
-    for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number; bytes: number } }>) {
-      if (held !== null) give(held);
-      held = { cells: item.record, line: ended + 1 };
-      heldAt = endedAt;
-      ended = item.info.lines;
-      endedAt = item.info.bytes;
+    for (let pos = 0; pos < size && thrown === null; ) {
+      const n = fs.readSync(fd, chunk, 0, Math.min(chunk.length, size - pos), pos);
+      if (n === 0) break;
+      for (let at = chunk.indexOf(0x0a, 0); at !== -1 && at < n; at = chunk.indexOf(0x0a, at + 1)) lineEnds.push(pos + at);
+      lastByte = chunk[n - 1]!;
+      const piece = Buffer.from(chunk.subarray(0, n));
+      await new Promise<void>((resolve, reject) => parser.write(piece, (error) => (error ? reject(error) : resolve())));
+      pos += n;
     }
+    if (thrown === null) await new Promise<void>((resolve, reject) => parser.end((error?: Error | null) => (error ? reject(error) : resolve())));
   } catch (error) {
-    if (thrown !== null) throw (thrown as { error: unknown }).error;
-    const e = error as { code?: string; lines?: number; message?: string };
-    if (held !== null) give(held);
-    held = null;
-    if (e.code === 'CSV_QUOTE_NOT_CLOSED' && lastByte !== 0x0a) {
-      // A quoted cell the file ends inside: the last record was cut off while it was written.
-      result.torn = { line: ended + 1, offset: endedAt };
-      return result;
+    if (thrown === null && !(error instanceof CsvError)) {
+      throw new StoreError(errnoCode(error) ?? 'E_CSV_READ', `cannot read the CSV trail: ${describeErrno(error, 'reading', path)}`);
     }
-    if (typeof e.code === 'string' && e.code.startsWith('CSV_')) {
-      result.malformed = { line: typeof e.lines === 'number' ? e.lines : ended + 1, message: e.message ?? e.code };
-      return result;
-    }
-    throw new StoreError(errnoCode(error) ?? 'E_CSV_READ', `cannot read the CSV trail: ${describeErrno(error, 'reading', path)}`);
+  } finally {
+    fs.closeSync(fd);
   }
-  if (held !== null) {
-    if (lastByte === 0x0a) give(held);
-    else result.torn = { line: held.line, offset: heldAt };
+  if (thrown !== null) throw (thrown as { error: unknown }).error;
+  // The last record: complete only when the file ends with a line end.
+  if (lastByte === 0x0a || (held === null && heldBad === null)) release();
+  else {
+    const last = held ?? heldBad!;
+    result.torn = { line: last.line, offset: last.offset };
+    held = null;
+    heldBad = null;
   }
   return result;
 }

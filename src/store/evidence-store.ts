@@ -2078,6 +2078,11 @@ export class EvidenceStore {
     return row ? String(row.value) : null;
   }
 
+  /** The meta entries whose key starts with `prefix`, in key order. */
+  metaEntries(prefix: string): { key: string; value: string }[] {
+    return (this.stmt('SELECT key, value FROM meta WHERE substr(key, 1, ?) = ? ORDER BY key').all(prefix.length, prefix) as { key: unknown; value: unknown }[]).map((r) => ({ key: String(r.key), value: String(r.value) }));
+  }
+
   setMeta(key: string, value: string): void {
     if (this.readonly) return;
     this.stmt('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -133,7 +133,7 @@ describe('netmon verify-trail', () => {
     writeFileSync(csv, `${original.toString('utf8')}${cells.join(',')}\r\n`);
     r = verify();
     expect(r.status).toBe(4);
-    expect(r.stdout).toMatch(/snapshot 999999 is not in the evidence store \(1 rows\)/);
+    expect(r.stdout).toMatch(/snapshot 999999 is not in the evidence store \(1 row\)/);
 
     // A row copied within its own snapshot's block.
     const dup = lines();
@@ -144,19 +144,88 @@ describe('netmon verify-trail', () => {
     expect(r.stdout).toMatch(new RegExp(`^line ${present + 2}: a row of snapshot \\d+ that the store does not hold \\(present tcp`));
   });
 
-  it('names a cut-off end, but only notes a torn last line a capture is still writing', () => {
-    // netmon recorded where it left the file: shorter than that is rows removed from the end.
+  it('names a shortened file and a line end removed inside what netmon wrote, but only notes a torn line a capture is still writing', () => {
+    // netmon recorded where it left the file: shorter than that is bytes removed.
     writeFileSync(csv, original.subarray(0, original.length - 200));
     let r = verify();
     expect(r.status).toBe(4);
-    expect(r.stdout).toMatch(new RegExp(`the trail is ${original.length - 200} bytes, but netmon left it ${original.length} bytes long after the rows of snapshot \\d+: its end was cut off`));
-
-    // Bytes after the end netmon recorded, without a line end: a capture writing now.
-    writeFileSync(csv, Buffer.concat([original, Buffer.from('2026-11-24T00:00:00+00:00,host,7,pres')]));
+    expect(r.stdout).toMatch(new RegExp(`the trail is ${original.length - 200} bytes, shorter than the ${original.length} bytes netmon had written to it, after the rows of snapshot \\d+: bytes were removed, at its end or elsewhere`));
+    // The last line's end removed and bytes made up to the old size: a torn line inside what netmon finished.
+    writeFileSync(csv, Buffer.concat([original.subarray(0, original.length - 2), Buffer.from('xx')]));
     r = verify();
+    expect(r.status).toBe(4);
+    expect(r.stdout).toMatch(new RegExp(`^line \\d+ \\(byte \\d+\\) has no line end, inside what netmon had finished writing \\(${original.length} bytes\\): the trail was changed there$`, 'm'));
+
+    // Bytes after the end netmon recorded, without a line end, while no capture writes: not netmon's.
+    const torn = Buffer.concat([original, Buffer.from('2026-11-24T00:00:00+00:00,host,7,pres')]);
+    writeFileSync(csv, torn);
+    r = verify();
+    expect(r.status).toBe(4);
+    expect(r.stdout).toMatch(new RegExp(`^line \\d+ \\(byte ${original.length}\\) has no line end, after the ${original.length} bytes netmon had finished writing, while no capture is writing to it: netmon did not write it$`, 'm'));
+    // The same while a capture has marked its snapshot and writes its rows: a note.
+    const writing = join(dir, 'writing.db');
+    copyFileSync(db, writing);
+    const store = EvidenceStore.open(writing);
+    try {
+      const [newest] = store.listSnapshots({ newestFirst: true, limit: 1 });
+      store.setMeta(`csv_mark:${csv}`, JSON.stringify({ snapshotId: newest!.id + 1, rows: 'changes' }));
+    } finally {
+      store.close();
+    }
+    r = runCli(['verify-trail', '--db', writing, '--csv', csv], { cwd: dir });
     expect(r.status).toBe(0);
-    expect(r.stderr).toMatch(/netmon: note: line \d+ \(byte \d+\) is cut off: a capture is writing the trail now, or one was killed while it wrote/);
-    expect(statSync(csv).size).toBe(original.length + 37); // read, never repaired
+    expect(r.stderr).toMatch(/netmon: note: line \d+ \(byte \d+\) has no line end: a capture is writing the rows of snapshot \d+ now, or was killed while it wrote them/);
+    expect(statSync(csv).size).toBe(torn.length); // read, never repaired
+  });
+
+  it('checks a copy row by row, and says that its end cannot be checked against what netmon wrote', () => {
+    const copy = join(dir, 'handed-round.csv');
+    copyFileSync(csv, copy);
+    const r = runCli(['verify-trail', '--db', db, '--csv', copy], { cwd: dir });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('netmon: note: the store has no record of where netmon left this file (a copy, a file rotated away since, or a trail of another store), so its end cannot be checked');
+    // A file saved again under the trail's path by another program (a new inode): named as replaced.
+    // (The one netmon wrote is kept aside and put back, so that the other tests find its inode.)
+    renameSync(csv, `${csv}.kept`);
+    writeFileSync(csv, original);
+    try {
+      const again = verify();
+      expect(again.status).toBe(0);
+      expect(again.stderr).toContain(`netmon: note: this file is not the one netmon last wrote at ${csv} (another device and inode): it was replaced since`);
+      // Saved again without the rows of the last snapshot netmon wrote there: its size says nothing, its rows do.
+      const all = lines();
+      const idOf = (line: string): string => line.split(',')[CSV_COLUMNS.indexOf('snapshot_id')]!;
+      const lastId = idOf(all[all.length - 2]!);
+      writeFileSync(csv, `${all.filter((l, k) => k === 0 || !l.includes(',') || idOf(l) !== lastId).join('\r\n')}`);
+      const cut = verify();
+      expect(cut.status).toBe(4);
+      expect(cut.stdout).toMatch(new RegExp(`^the \\d+ rows of snapshot ${lastId}, the last netmon wrote to this trail, are not in it: rows were removed from its end$`, 'm'));
+    } finally {
+      renameSync(`${csv}.kept`, csv);
+    }
+  });
+
+  it('names a timestamp that is not in netmon\'s form, and blocks out of order', () => {
+    const all = lines();
+    const time = CSV_COLUMNS.indexOf('timestamp');
+    const cells = all[1]!.split(',');
+    cells[time] = `${cells[time]!.replace(/\+00:00$/, 'Z')}`;
+    all[1] = cells.join(',');
+    writeFileSync(csv, all.join('\r\n'));
+    let r = verify();
+    expect(r.status).toBe(4);
+    expect(r.stdout).toMatch(/^line 2: a row of snapshot \d+ was changed: timestamp "[^"]+Z" \(the store: "[^"]+"\)$/m);
+
+    // The first snapshot's block moved to the end of the trail.
+    const rows = lines();
+    const idOf = (line: string): string => line.split(',')[CSV_COLUMNS.indexOf('snapshot_id')]!;
+    const firstId = idOf(rows[1]!);
+    const firstBlock = rows.filter((l, k) => k > 0 && l.includes(',') && idOf(l) === firstId);
+    const rest = rows.filter((l, k) => k === 0 || !firstBlock.includes(l));
+    writeFileSync(csv, `${[rest[0], ...rest.slice(1, -1), ...firstBlock].join('\r\n')}\r\n`);
+    r = verify();
+    expect(r.status).toBe(4);
+    expect(r.stdout).toMatch(new RegExp(`: rows of snapshot ${firstId} after those of snapshot \\d+; netmon writes snapshots in the order it takes them`));
   });
 
   it('only notes missing rows of the snapshot a capture marked and has not confirmed yet (a capture writing, or killed while it wrote)', () => {
@@ -188,25 +257,38 @@ describe('netmon verify-trail', () => {
     expect(r.stdout).toMatch(new RegExp(`^2 rows of snapshot ${lastId} \\(rows from line \\d+\\) are missing`));
   });
 
-  it('refuses a file that is not a netmon trail, and names a malformed record', () => {
+  it('refuses a file that is not a netmon trail, and names a malformed record and goes on reading after it', () => {
     writeFileSync(csv, `a,b,c\r\n1,2,3\r\n`);
     let r = verify();
     expect(r.status).toBe(4);
     expect(r.stdout).toMatch(/^line 1 is not netmon's CSV header \(19 columns: timestamp,host,/);
-
-    writeFileSync(csv, original);
-    const all = lines();
-    all[2] = `${all[2]},"unclosed`;
-    writeFileSync(csv, `${all.join('\r\n')}`);
+    writeFileSync(csv, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), original]));
     r = verify();
     expect(r.status).toBe(4);
-    expect(r.stdout).toMatch(/is not RFC 4180 CSV .*; the rest of the trail was not read|has 20 cells, not 19/);
+    expect(r.stdout).toContain("line 1 is not netmon's CSV header: it begins with a UTF-8 byte order mark, which netmon never writes");
+
+    // A stray quote in an unquoted cell at line 3, and a cell edited further on: both named.
+    writeFileSync(csv, original);
+    const all = lines();
+    all[2] = all[2]!.replace(',vm,', ',v"m,');
+    const user = CSV_COLUMNS.indexOf('user');
+    let k = all.length - 1;
+    while (k > 0 && !(all[k]!.includes(',root,') && !all[k]!.includes('"'))) k--;
+    expect(k).toBeGreaterThan(10);
+    const cells = all[k]!.split(',');
+    cells[user] = 'mallory';
+    all[k] = cells.join(',');
+    writeFileSync(csv, all.join('\r\n'));
+    r = verify();
+    expect(r.status).toBe(4);
+    expect(r.stdout).toMatch(/^line 3 is not RFC 4180 CSV \(.*\); it was skipped, and reading went on after it$/m);
+    expect(r.stdout).toMatch(new RegExp(`^line ${lineOf(all, k)}: a row of snapshot \\d+ was changed: user "mallory"`, 'm'));
 
     writeFileSync(csv, original);
     const bad = lines();
-    const cells = bad[1]!.split(',');
-    cells[CSV_COLUMNS.indexOf('snapshot_id')] = 'x1';
-    bad[1] = cells.join(',');
+    const row = bad[1]!.split(',');
+    row[CSV_COLUMNS.indexOf('snapshot_id')] = 'x1';
+    bad[1] = row.join(',');
     writeFileSync(csv, bad.join('\r\n'));
     r = verify();
     expect(r.status).toBe(4);
@@ -218,7 +300,7 @@ describe('netmon verify-trail', () => {
     const r = runCli(['verify-trail', '--db', copy, '--csv', csv], { cwd: dir });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/rows of \d+ snapshots, 1 of them as the store holds it; \d+ snapshots \(\d+ rows\) were not checked: the store no longer holds them \(a prune removed them\)/);
+    expect(r.stdout).toMatch(/rows of \d+ snapshots, 1 of them as the store holds them; \d+ snapshots \(\d+ rows\) not checked: the store no longer holds them \(a prune removed them\)/);
   });
 
   it('says what is missing: no trail, no store', () => {
