@@ -41,7 +41,10 @@ describe('netmon diff over a maintenance window (real processes)', () => {
     const csv = join(dir, 'w.csv');
     const closing = await holder('--listen-port', '3131');
     const replaced = await holder('--listen-port', '3232');
-    const pre = runCli(['--once', '--label', 'pre', '--change', 'CHG-42', '--db', db, '--csv', csv, '--no-hash-binaries']);
+    // Only this test's ports: other test files run at the same time, and their sockets (some held
+    // by executables in /tmp, a critical finding) would come and go inside this window.
+    const ours = ['--filter', ':3131', '--filter', ':3232', '--filter', ':3333'];
+    const pre = runCli(['--once', '--label', 'pre', '--change', 'CHG-42', '--db', db, '--csv', csv, '--no-hash-binaries', ...ours]);
     expect(pre.status, pre.stderr).toBe(0);
 
     await stop(closing.child);
@@ -51,7 +54,7 @@ describe('netmon diff over a maintenance window (real processes)', () => {
     await listening(3232);
     const opened = await holder('--listen-port', '3333');
     const client = await holder('--connect', '127.0.0.1:3333');
-    const post = runCli(['--once', '--label', 'post', '--change', 'CHG-42', '--db', db, '--csv', csv, '--no-hash-binaries']);
+    const post = runCli(['--once', '--label', 'post', '--change', 'CHG-42', '--db', db, '--csv', csv, '--no-hash-binaries', ...ours]);
     expect(post.status, post.stderr).toBe(0);
 
     const json = runCli(['diff', '--change', 'CHG-42', '--db', db, '-o', 'json']);

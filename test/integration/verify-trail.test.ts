@@ -35,6 +35,14 @@ function lines(): string[] {
   return readFileSync(csv, 'utf8').split('\r\n');
 }
 
+/** A record of the trail that has no quoted cell, with one cell set to `value` as it is (no quoting). */
+function withCell(line: string, column: (typeof CSV_COLUMNS)[number], value: string): string {
+  expect(line).not.toContain('"');
+  const cells = line.split(',');
+  cells[CSV_COLUMNS.indexOf(column)] = value;
+  return cells.join(',');
+}
+
 /** The line of the file record k starts on, as an editor counts lines (a LF inside a cell starts one too). */
 function lineOf(records: string[], k: number): number {
   return records.slice(0, k).join('\r\n').split('\n').length + (k > 0 ? 1 : 0);
@@ -102,10 +110,7 @@ describe('netmon verify-trail', () => {
 
     writeFileSync(csv, original);
     const again = lines();
-    const user = CSV_COLUMNS.indexOf('user');
-    const cells = again[k]!.split(',');
-    cells[user] = 'nobody';
-    again[k] = cells.join(',');
+    again[k] = withCell(again[k]!, 'user', 'nobody');
     writeFileSync(csv, again.join('\r\n'));
     r = verify();
     expect(r.status).toBe(4);
@@ -209,7 +214,7 @@ describe('netmon verify-trail', () => {
     const all = lines();
     const time = CSV_COLUMNS.indexOf('timestamp');
     const cells = all[1]!.split(',');
-    cells[time] = `${cells[time]!.replace(/\+00:00$/, 'Z')}`;
+    cells[time] = cells[time]!.replace(/[+-]\d{2}:\d{2}$/, 'Z'); // not netmon's form (whatever the instant)
     all[1] = cells.join(',');
     writeFileSync(csv, all.join('\r\n'));
     let r = verify();
@@ -270,25 +275,23 @@ describe('netmon verify-trail', () => {
     // A stray quote in an unquoted cell at line 3, and a cell edited further on: both named.
     writeFileSync(csv, original);
     const all = lines();
-    all[2] = all[2]!.replace(',vm,', ',v"m,');
-    const user = CSV_COLUMNS.indexOf('user');
+    const plain = (k: number): boolean => all[k]!.includes(',') && !all[k]!.includes('"');
+    let first = 1;
+    while (!plain(first)) first++;
+    all[first] = withCell(all[first]!, 'host', 'h"x');
     let k = all.length - 1;
-    while (k > 0 && !(all[k]!.includes(',root,') && !all[k]!.includes('"'))) k--;
-    expect(k).toBeGreaterThan(10);
-    const cells = all[k]!.split(',');
-    cells[user] = 'mallory';
-    all[k] = cells.join(',');
+    while (k > first + 10 && !(plain(k) && all[k]!.includes(',root,'))) k--;
+    expect(k).toBeGreaterThan(first + 10);
+    all[k] = withCell(all[k]!, 'user', 'mallory');
     writeFileSync(csv, all.join('\r\n'));
     r = verify();
     expect(r.status).toBe(4);
-    expect(r.stdout).toMatch(/^line 3 is not RFC 4180 CSV \(.*\); it was skipped, and reading went on after it$/m);
+    expect(r.stdout).toMatch(new RegExp(`^line ${lineOf(all, first)} is not RFC 4180 CSV \\(.*\\); it was skipped, and reading went on after it$`, 'm'));
     expect(r.stdout).toMatch(new RegExp(`^line ${lineOf(all, k)}: a row of snapshot \\d+ was changed: user "mallory"`, 'm'));
 
     writeFileSync(csv, original);
     const bad = lines();
-    const row = bad[1]!.split(',');
-    row[CSV_COLUMNS.indexOf('snapshot_id')] = 'x1';
-    bad[1] = row.join(',');
+    bad[1] = withCell(bad[1]!, 'snapshot_id', 'x1');
     writeFileSync(csv, bad.join('\r\n'));
     r = verify();
     expect(r.status).toBe(4);
