@@ -5,7 +5,7 @@ import { diffSnapshots } from '../diff/diff-snapshots.js';
 import { ConfigError, describeErrno, ExitError, StoreError, VerificationError } from '../errors.js';
 import { loadControlsCatalogue } from '../findings/controls.js';
 import { evaluateFindings } from '../findings/evaluate-findings.js';
-import { checkExpectedFor, loadExpectedChanges, parseExpectedChanges } from '../findings/expected-changes.js';
+import { checkExpectedFor, expectedChangesText, loadExpectedChanges, parseExpectedChanges } from '../findings/expected-changes.js';
 import { clearUnfinishedPacks, EXPECTED_FILE, releasePackDir, reservePackDir, verifyPack, writePack, type StoreWitness } from '../pack/pack.js';
 import { evidenceJson, findingsCsv, inventoryCsv } from '../pack/report-files.js';
 import { periodUncovered, reportBlocks, renderSignedPdf } from '../pack/pdf-report.js';
@@ -210,6 +210,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
           headHash,
         },
         expectedChanges: expected === null ? null : EXPECTED_FILE,
+        timeZone: reportTimeZone(),
       },
       signer,
     });
@@ -252,23 +253,30 @@ export function runVerify(dir: string, flags: { db?: string; signer?: string }, 
           recordHashOf: (seq: number) => store!.recordHashOf(seq),
           hasRecordHash: (hash: string, fromSeq: number) => store!.hasRecordHash(hash, fromSeq),
           prunedBefore: () => store!.retention()?.cutoff ?? null,
-          content: (preId: number, postId: number, approvals: { text: string; at: string } | null) => {
+          content: (preId: number, postId: number, options: { timeZone: string | null; approvals: { bytes: Buffer; at: string; change: string | null } | null }) => {
             progress(`reading snapshots ${preId} and ${postId} back from ${db}`);
             // When the chain verified (verifyPack asks first, in this read transaction), its items were checked with it.
             const checkItems = !chainVerified;
             const { label: preLabel, change: preChange, ...before } = store!.loadSnapshot(preId, { checkItems });
             const { label: postLabel, change: postChange, ...after } = store!.loadSnapshot(postId, { checkItems });
-            // The approvals as the pack's own expected-changes file makes them, at the time the pack was made.
-            const expected = approvals === null ? null : parseExpectedChanges(approvals.text, `${EXPECTED_FILE} in the pack`);
-            const findings = evaluateFindings(diffSnapshots(before, after), catalogue!, { expected, now: approvals === null ? new Date() : new Date(approvals.at) });
-            return {
-              files: new Map([
-                ['inventory-pre.csv', Buffer.from(inventoryCsv(before, preId, preLabel, preChange))],
-                ['inventory-post.csv', Buffer.from(inventoryCsv(after, postId, postLabel, postChange))],
-              ]),
-              snapshots: { pre: JSON.parse(renderJson(before)) as unknown, post: JSON.parse(renderJson(after)) as unknown },
-              findings: findings.map((f) => ({ id: f.id, kind: f.kind, severity: f.severity, approval: f.approval })),
-            };
+            const { approvals } = options;
+            // In the pack's time zone: its inventories' times carry its offset, and a date-only
+            // expiry of an approval ends at its midnight.
+            return inTimeZone(options.timeZone, () => {
+              // The approvals as the pack's own expected-changes file makes them, at the time the pack was made.
+              const source = `${EXPECTED_FILE} in the pack`;
+              const expected = approvals === null ? null : parseExpectedChanges(expectedChangesText(approvals.bytes, source), source);
+              if (expected !== null) checkExpectedFor(expected, approvals!.change);
+              const findings = evaluateFindings(diffSnapshots(before, after), catalogue!, { expected, now: approvals === null ? new Date() : new Date(approvals.at) });
+              return {
+                files: new Map([
+                  ['inventory-pre.csv', Buffer.from(inventoryCsv(before, preId, preLabel, preChange))],
+                  ['inventory-post.csv', Buffer.from(inventoryCsv(after, postId, postLabel, postChange))],
+                ]),
+                snapshots: { pre: JSON.parse(renderJson(before)) as unknown, post: JSON.parse(renderJson(after)) as unknown },
+                findings: findings.map((f) => ({ id: f.id, kind: f.kind, severity: f.severity, approval: f.approval, justification: f.expected?.justification ?? '' })),
+              };
+            });
           },
           // A year of 10-second captures is millions of records: say how far the check is.
           verifyOk: () => (chainVerified = store!.verify({ onProgress: (done, total) => progress(`verifying the evidence store ${db}: record ${done} of ${total}`) }).ok),
@@ -280,8 +288,9 @@ export function runVerify(dir: string, flags: { db?: string; signer?: string }, 
       : undefined;
     progress(`checking the evidence pack ${dir}`);
     // One read transaction: the record hashes and the chain are checked against one state of the store.
-    const { problems, manifest } = store ? store.reading(() => verifyPack(dir, witness)) : verifyPack(dir, witness);
+    const { problems, manifest, notes } = store ? store.reading(() => verifyPack(dir, witness)) : verifyPack(dir, witness);
     progress(null);
+    for (const note of notes) io.stderr(`netmon: note: ${note}\n`);
     if (signer !== null && manifest && !String(manifest.signer?.fingerprint ?? '').startsWith(signer)) {
       problems.push({ file: 'manifest.json', message: `it is signed by key ${String(manifest.signer?.fingerprint ?? '(none)')}, not by the key --signer names (${signer})` });
     }
@@ -297,5 +306,23 @@ export function runVerify(dir: string, flags: { db?: string; signer?: string }, 
     if (signer === null) io.stderr('netmon: note: any key makes a valid signature; compare the fingerprint above with the one your organisation published, or give --signer FINGERPRINT\n');
   } finally {
     store?.close();
+  }
+}
+
+/** The time zone this process runs in, as a pack records it: TZ when set, else the system's. */
+function reportTimeZone(): string {
+  return process.env.TZ || Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
+
+/** `make()` run with this process in time zone `zone` (null: as it is), which is then put back. */
+function inTimeZone<T>(zone: string | null, make: () => T): T {
+  if (zone === null || zone === reportTimeZone()) return make();
+  const before = process.env.TZ;
+  process.env.TZ = zone;
+  try {
+    return make();
+  } finally {
+    if (before === undefined) delete process.env.TZ;
+    else process.env.TZ = before;
   }
 }

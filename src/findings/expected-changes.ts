@@ -135,14 +135,32 @@ export function checkExpectedFor(expected: ExpectedChanges, window: string | nul
   });
 }
 
+/** The largest expected-changes file netmon reads: a ticket's approvals are a few lines, and a pack carries the file. */
+export const EXPECTED_CHANGES_MAX_BYTES = 1 << 20;
+
 export function loadExpectedChanges(path: string): ExpectedChanges {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (error) {
     throw new ConfigError('E_EXPECT', `cannot read the expected changes: ${describeErrno(error, 'reading', path)}`);
   }
-  return parseExpectedChanges(text, path);
+  return parseExpectedChanges(expectedChangesText(bytes, path), path);
+}
+
+/**
+ * The text of an expected-changes file: at most 1 MiB of UTF-8, kept exactly (an evidence pack
+ * carries it byte for byte). Throws ConfigError naming `source` otherwise.
+ */
+export function expectedChangesText(bytes: Uint8Array, source: string): string {
+  if (bytes.length > EXPECTED_CHANGES_MAX_BYTES) {
+    throw new ConfigError('E_EXPECT', `the expected changes in ${source} are ${bytes.length} bytes, more than the ${EXPECTED_CHANGES_MAX_BYTES} netmon reads: a ticket's approvals are a few lines`);
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new ConfigError('E_EXPECT', `the expected changes in ${source} are not UTF-8 text`, { hint: 'save the file as UTF-8' });
+  }
 }
 
 function listenerMatches(e: ExpectedChange, l: ListenerView): boolean {

@@ -29,7 +29,16 @@ export function parseYaml(text: string): ParsedYaml {
     line: e.linePos?.[0]?.line ?? null,
     message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),
   }));
-  const value = doc.errors.length === 0 ? doc.toJS() : null;
+  let value: unknown = null;
+  if (doc.errors.length === 0) {
+    try {
+      // Aliases expand: a file of a few lines can stand for gigabytes (an alias bomb). yaml refuses
+      // past its alias limit by throwing, which is a problem of the file, not of netmon.
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (error) {
+      problems.push({ line: null, message: error instanceof Error ? error.message : String(error) });
+    }
+  }
   return {
     value,
     problems,

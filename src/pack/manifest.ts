@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
 
-/** Version of the pack layout and manifest. */
-export const PACK_FORMAT = 1 as const;
+/**
+ * Version of the pack layout and manifest. 2 adds `expectedChanges` and `timeZone`, with which
+ * `verify --db` checks the findings' approvals; packs of format 1 are still read.
+ */
+export const PACK_FORMAT = 2 as const;
+/** Every format `verify` reads. */
+export const PACK_FORMATS: readonly number[] = [1, 2];
 
 export interface PackFile {
   name: string;
@@ -10,7 +15,7 @@ export interface PackFile {
 }
 
 export interface Manifest {
-  packFormat: typeof PACK_FORMAT;
+  packFormat: typeof PACK_FORMAT | 1;
   netmonVersion: string;
   generatedAt: string;
   host: { hostname: string; os: string; kernel: string };
@@ -20,10 +25,15 @@ export interface Manifest {
   store: { path: string; snapshots: { id: number; takenAt: string; recordHash: string }[]; headHash: string | null };
   /**
    * The file of the pack holding the expected changes the findings' approvals came from, or null
-   * when none were given (every finding is then unexpected). Absent in packs made before netmon
-   * kept the file: their approvals cannot be checked against the store.
+   * when none were given (every finding is then unexpected). Format 2; absent in format 1, whose
+   * approvals cannot be checked against the store.
    */
   expectedChanges?: string | null;
+  /**
+   * The time zone the report ran in (TZ, else the system's): the inventories' times carry its
+   * offset, and a date-only `expires:` of an expected change ends at its midnight. Format 2.
+   */
+  timeZone?: string;
   signer: { algorithm: 'Ed25519'; publicKey: string; fingerprint: string };
 }
 

@@ -1,10 +1,12 @@
 import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
+import { ConfigError, describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
 import { EVIDENCE_DIR_MODE, EVIDENCE_FILE_MODE } from '../model/types.js';
+import { parseCsvText } from '../store/csv-trail.js';
+import { FINDINGS_CSV_COLUMNS } from './report-files.js';
 import { certificateFingerprint, checkPdfSignature } from './pki.js';
 import { CERT_FILE, fingerprintOf, PUBLIC_KEY_FILE, signBytes, verifyBytes, type Signer } from './signing.js';
-import { fileEntry, PACK_FORMAT, parseSha256Sums, renderManifest, renderSha256Sums, renderVerifyGuide, type Manifest } from './manifest.js';
+import { fileEntry, PACK_FORMAT, PACK_FORMATS, parseSha256Sums, renderManifest, renderSha256Sums, renderVerifyGuide, type Manifest } from './manifest.js';
 
 export interface PackContent {
   /** Data files (CSV, evidence.json, later report.pdf), written first and listed in the manifest. */
@@ -181,7 +183,7 @@ export interface WitnessedContent {
   /** Each snapshot as evidence.json holds it, parsed. */
   snapshots: { pre: unknown; post: unknown };
   /** The findings of the window, with the approvals the pack's expected-changes file makes (none without it). */
-  findings: { id: string; kind: string; severity: string; approval: string }[];
+  findings: PackedFinding[];
 }
 
 /** The pack's copy of the expected changes given to `report --expect`, whose approvals its findings carry. */
@@ -200,10 +202,12 @@ export interface StoreWitness {
   /** The cutoff of the last prune (ISO time), if there was one. */
   prunedBefore?(): string | null;
   /**
-   * What a pack of these two snapshots holds, made again from the store; with `approvals`, the
-   * findings approved by that expected-changes text as of `at` (the time the pack was made).
+   * What a pack of these two snapshots holds, made again from the store, in the time zone the
+   * pack was made in (null: this process's); with `approvals`, the findings approved by that
+   * expected-changes file as of `at` (the time the pack was made). Throws ConfigError (code
+   * E_EXPECT) when the file is not expected changes of the window's change `change`.
    */
-  content?(pre: number, post: number, approvals: { text: string; at: string } | null): WitnessedContent;
+  content?(pre: number, post: number, options: { timeZone: string | null; approvals: { bytes: Buffer; at: string; change: string | null } | null }): WitnessedContent;
 }
 
 /**
@@ -211,8 +215,9 @@ export interface StoreWitness {
  * signature, the signer fingerprint, and (with the store) the snapshot records the manifest names.
  * Returns every problem, each naming its file; none means the pack holds.
  */
-export function verifyPack(dir: string, store?: StoreWitness): { problems: PackProblem[]; manifest: Manifest | null } {
+export function verifyPack(dir: string, store?: StoreWitness): { problems: PackProblem[]; manifest: Manifest | null; notes: string[] } {
   const problems: PackProblem[] = [];
+  const notes: string[] = [];
   // A pack may come from anyone: a name in it that is a symbolic link, a FIFO or a device is
   // reported, never followed or read (a FIFO would block, /dev/zero would never end).
   const read = (name: string): Buffer | null => {
@@ -264,7 +269,7 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
   }
   let signed = false;
   if (manifest && manifestBytes) {
-    if (manifest.packFormat !== PACK_FORMAT) problems.push({ file: 'manifest.json', message: `pack format expected ${PACK_FORMAT}, received ${JSON.stringify(manifest.packFormat)}` });
+    if (!PACK_FORMATS.includes(manifest.packFormat)) problems.push({ file: 'manifest.json', message: `pack format expected one of ${PACK_FORMATS.join(', ')}, received ${JSON.stringify(manifest.packFormat)}` });
     const pub = contents.get(PUBLIC_KEY_FILE)?.toString('utf8') ?? null;
     const sig = contents.get('manifest.sig') ?? null;
     if (!pub) problems.push({ file: PUBLIC_KEY_FILE, message: 'it is missing' });
@@ -338,6 +343,17 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
     }
   }
 
+  // When the pack was made: a time after its window, the same in evidence.json (the expiry of an
+  // approval is judged at it).
+  if (manifest) {
+    const made = typeof manifest.generatedAt === 'string' ? Date.parse(manifest.generatedAt) : Number.NaN;
+    const windowEnd = typeof manifest.window?.to === 'string' ? Date.parse(manifest.window.to) : Number.NaN;
+    if (Number.isNaN(made)) problems.push({ file: 'manifest.json', message: `its generatedAt ${JSON.stringify(manifest.generatedAt)} is not a time` });
+    // A report runs after its post capture, on the same clock; a few minutes allow for a clock step between them.
+    else if (!Number.isNaN(windowEnd) && made < windowEnd - 5 * 60_000) problems.push({ file: 'manifest.json', message: `its generatedAt (${manifest.generatedAt}) is before the end of its window (${manifest.window.to}): a pack is made after its post capture` });
+    if (evidence !== null && evidence.generatedAt !== manifest.generatedAt) problems.push({ file: 'evidence.json', message: `its generatedAt ${JSON.stringify(evidence.generatedAt)} is not the manifest's (${JSON.stringify(manifest.generatedAt)})` });
+  }
+
   if (manifest && store) {
     if (!store.verifyOk()) problems.push({ file: store.path, message: 'the evidence store itself fails verification (netmon verify-store names the record)' });
     let confirmed = 0;
@@ -367,23 +383,36 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
     // What the pack says of the two snapshots, against the same snapshots read from the store.
     if (confirmed === 2 && store.content) {
       const [pre, post] = manifest.store.snapshots as unknown as [{ id: number }, { id: number }];
-      // Packs that say where their approvals came from (expectedChanges) are checked with them;
-      // older packs only for their findings, not for what was approved.
-      const approvalsKept = manifest.expectedChanges !== undefined;
-      const expectedText = typeof manifest.expectedChanges === 'string' ? contents.get(manifest.expectedChanges) : undefined;
-      if (typeof manifest.expectedChanges === 'string' && (expectedText === undefined || !manifest.files.some((f) => f.name === manifest.expectedChanges))) {
-        problems.push({ file: manifest.expectedChanges, message: 'manifest.json names it as the expected changes the findings were approved by, but the pack does not hold it' });
+      // Format 2 says where its approvals came from (expectedChanges, null for none) and in which
+      // time zone it was made; format 1 is checked for its findings, not for what was approved.
+      const approvalsKept = manifest.packFormat !== 1;
+      let expectedBytes: Buffer | undefined;
+      if (approvalsKept) {
+        if (manifest.expectedChanges !== null && manifest.expectedChanges !== EXPECTED_FILE) {
+          problems.push({ file: 'manifest.json', message: `its expectedChanges must be ${JSON.stringify(EXPECTED_FILE)} or null, not ${JSON.stringify(manifest.expectedChanges)}` });
+        } else if (manifest.expectedChanges === EXPECTED_FILE) {
+          expectedBytes = manifest.files.some((f) => f.name === EXPECTED_FILE) ? contents.get(EXPECTED_FILE) : undefined;
+          if (expectedBytes === undefined) problems.push({ file: EXPECTED_FILE, message: 'manifest.json names it as the expected changes the findings were approved by, but the pack does not hold it' });
+        }
+        if (typeof manifest.timeZone !== 'string') problems.push({ file: 'manifest.json', message: 'it has no timeZone, which a pack of format 2 records' });
+      } else {
+        notes.push('a pack of format 1: the approvals of its findings cannot be checked against the store, only the findings themselves');
       }
       let witnessed: WitnessedContent | null = null;
       try {
-        witnessed = store.content(pre.id, post.id, expectedText === undefined ? null : { text: expectedText.toString('utf8'), at: manifest.generatedAt });
+        witnessed = store.content(pre.id, post.id, {
+          timeZone: typeof manifest.timeZone === 'string' ? manifest.timeZone : null,
+          approvals: expectedBytes === undefined ? null : { bytes: expectedBytes, at: manifest.generatedAt, change: manifest.window.change },
+        });
       } catch (error) {
-        problems.push({ file: store.path, message: `the snapshots cannot be read back from the store: ${error instanceof Error ? error.message : String(error)}` });
+        if (error instanceof ConfigError && error.code === 'E_EXPECT') problems.push({ file: EXPECTED_FILE, message: error.message });
+        else problems.push({ file: store.path, message: `the snapshots cannot be read back from the store: ${error instanceof Error ? error.message : String(error)}` });
       }
       if (witnessed) {
         for (const [name, bytes] of witnessed.files) {
           const packed = contents.get(name);
-          if (packed !== undefined && manifest.files.some((f) => f.name === name) && !packed.equals(bytes)) {
+          // A pack of format 1 does not say its time zone: its times are compared as instants.
+          if (packed !== undefined && manifest.files.some((f) => f.name === name) && !packed.equals(bytes) && !(manifest.packFormat === 1 && sameRowsAsInstants(packed, bytes))) {
             problems.push({ file: name, message: `it differs from the snapshot the store holds (snapshot ${name.includes('pre') ? pre.id : post.id}): the pack was made from other data than the records it names` });
           }
         }
@@ -393,30 +422,60 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
               problems.push({ file: 'evidence.json', message: `its ${side} snapshot differs from snapshot ${side === 'pre' ? pre.id : post.id} in the store: the pack was made from other data than the records it names` });
             }
           }
-          const key = (f: { id: string; kind: string; severity: string; approval?: string }): string => `${f.id} ${f.kind} ${f.severity}${approvalsKept ? ` ${f.approval}` : ''}`;
-          const expected = witnessed.findings.filter((f) => approvalsKept || f.kind !== 'expected-missing').map(key).sort().join('\n');
-          const packed = evidence.findings.filter((f) => approvalsKept || f.kind !== 'expected-missing').map(key).sort().join('\n');
-          if (expected !== packed) {
-            // The same changes found, approved otherwise (an expected change that did not happen is an approval's finding too).
-            const changes = (list: readonly { id: string; kind: string; severity: string }[]): string =>
-              list
-                .filter((f) => f.kind !== 'expected-missing')
-                .map((f) => `${f.id} ${f.kind} ${f.severity}`)
-                .sort()
-                .join('\n');
-            const approvalsOnly = approvalsKept && changes(witnessed.findings) === changes(evidence.findings);
-            problems.push({
-              file: 'evidence.json',
-              message: approvalsOnly
-                ? `its findings are approved otherwise than ${typeof manifest.expectedChanges === 'string' ? `the pack's ${manifest.expectedChanges} approves them` : 'without expected changes (every finding unexpected)'} (approvals were added, removed or changed)`
-                : 'its findings are not those of the two snapshots in the store (findings were added, removed or changed)',
-            });
-          }
+          const problem = findingsDiffer(evidence.findings, witnessed.findings, approvalsKept, manifest.expectedChanges);
+          if (problem !== null) problems.push({ file: 'evidence.json', message: problem });
+        }
+        const csvBytes = manifest.files.some((f) => f.name === 'findings.csv') ? contents.get('findings.csv') : undefined;
+        if (csvBytes !== undefined) {
+          const listed = findingsOfCsv(csvBytes);
+          const problem = listed === null ? 'it is not a findings table netmon wrote' : findingsDiffer(listed, witnessed.findings, approvalsKept, manifest.expectedChanges);
+          if (problem !== null) problems.push({ file: 'findings.csv', message: problem });
         }
       }
     }
   }
-  return { problems, manifest };
+  return { problems, manifest, notes };
+}
+
+/**
+ * Why a pack's findings are not those the store makes (null when they are): compared by id, kind
+ * and severity, and (format 2) by approval and justification, which come from the pack's
+ * expected-changes file.
+ */
+function findingsDiffer(packed: readonly PackedFinding[], witnessed: readonly PackedFinding[], approvalsKept: boolean, expectedChanges: string | null | undefined): string | null {
+  // Without approvals checked, an expected change that did not happen is not compared either.
+  const changes = (list: readonly PackedFinding[]): string =>
+    list
+      .filter((f) => f.kind !== 'expected-missing')
+      .map((f) => `${f.id} ${f.kind} ${f.severity}`)
+      .sort()
+      .join('\n');
+  const all = (list: readonly PackedFinding[]): string =>
+    list
+      .map((f) => JSON.stringify([f.id, f.kind, f.severity, f.approval, f.justification]))
+      .sort()
+      .join('\n');
+  if (changes(packed) !== changes(witnessed)) return 'its findings are not those of the two snapshots in the store (findings were added, removed or changed)';
+  if (approvalsKept && all(packed) !== all(witnessed)) {
+    const by = typeof expectedChanges === 'string' ? `the pack's ${expectedChanges} approves them` : 'without expected changes (every finding unexpected)';
+    return `its findings are approved otherwise than ${by} (approvals or their justifications were added, removed or changed)`;
+  }
+  return null;
+}
+
+/** Whether two CSV texts hold the same rows when timestamps in netmon's form count as the instants they name (an inventory made in another time zone). */
+function sameRowsAsInstants(a: Buffer, b: Buffer): boolean {
+  const time = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$/;
+  const norm = (bytes: Buffer): string => {
+    try {
+      return parseCsvText(bytes.toString('utf8'))
+        .map((row) => row.map((cell) => (time.test(cell) ? String(Date.parse(cell)) : cell)).join('\u0000'))
+        .join('\n');
+    } catch {
+      return `unreadable ${bytes.length}`;
+    }
+  };
+  return norm(a) === norm(b);
 }
 
 interface EvidenceSide {
@@ -427,16 +486,47 @@ interface EvidenceSide {
 interface EvidenceSides {
   pre: EvidenceSide;
   post: EvidenceSide;
-  findings: { id: string; kind: string; severity: string; approval: string }[];
+  generatedAt: unknown;
+  findings: PackedFinding[];
+}
+
+/** What a pack's findings are compared by: not their controls, which follow the catalogue of the netmon that made the pack. */
+export interface PackedFinding {
+  id: string;
+  kind: string;
+  severity: string;
+  approval: string;
+  justification: string;
+}
+
+/** The findings of a findings.csv (its id, severity, approval, kind and justification columns), or null when it is not one. */
+function findingsOfCsv(bytes: Buffer): PackedFinding[] | null {
+  try {
+    const [header, ...rows] = parseCsvText(bytes.toString('utf8'));
+    const at = (name: (typeof FINDINGS_CSV_COLUMNS)[number]): number => header!.indexOf(name);
+    if (!header || FINDINGS_CSV_COLUMNS.some((c) => at(c) === -1)) return null;
+    return rows.map((r) => ({ id: r[at('id')] ?? '', kind: r[at('kind')] ?? '', severity: r[at('severity')] ?? '', approval: r[at('approval')] ?? '', justification: r[at('justification')] ?? '' }));
+  } catch {
+    return null;
+  }
 }
 
 /** The two snapshots and the findings of an evidence.json, or null when it is not one. */
 function evidenceSides(bytes: Buffer): EvidenceSides | null {
   try {
-    const doc = JSON.parse(bytes.toString('utf8')) as { snapshots?: { pre?: EvidenceSide; post?: EvidenceSide }; findings?: { id: string; kind: string; severity: string; approval?: string }[] };
+    const doc = JSON.parse(bytes.toString('utf8')) as {
+      generatedAt?: unknown;
+      snapshots?: { pre?: EvidenceSide; post?: EvidenceSide };
+      findings?: { id: string; kind: string; severity: string; approval?: string; expected?: { justification?: string | null } }[];
+    };
     const { pre, post } = doc.snapshots ?? {};
     if (!pre || !post || !Array.isArray(doc.findings)) return null;
-    return { pre, post, findings: doc.findings.map((f) => ({ id: String(f.id), kind: String(f.kind), severity: String(f.severity), approval: String(f.approval) })) };
+    return {
+      pre,
+      post,
+      generatedAt: doc.generatedAt,
+      findings: doc.findings.map((f) => ({ id: String(f.id), kind: String(f.kind), severity: String(f.severity), approval: String(f.approval), justification: String(f.expected?.justification ?? '') })),
+    };
   } catch {
     return null;
   }

@@ -290,6 +290,12 @@ export async function readTrail(path: string, onRecord: (record: TrailRecord) =>
   return result;
 }
 
+/** The records of a whole CSV text (RFC 4180, through csv-parse), for small files (a pack's tables). Throws on text that is not CSV. */
+export function parseCsvText(text: string): string[][] {
+  const { parse } = createRequire(import.meta.url)('csv-parse/sync') as typeof import('csv-parse/sync');
+  return parse(text, { relax_column_count: true, skip_empty_lines: true, bom: false }) as string[][];
+}
+
 /** The header line every trail starts with. */
 const HEADER = formatCsv([[...CSV_COLUMNS]]);
 

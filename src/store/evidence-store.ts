@@ -1657,17 +1657,18 @@ export class EvidenceStore {
       // Heads recorded earlier, outside the store (--expect-head): each must still be a record of
       // the chain just verified. A chain rewritten from some record on, or cut short, verifies on
       // its own; it cannot keep a record whose hash was published before.
-      for (const head of options.expectHeads ?? []) {
-        if (this.hasRecordHash(head, 0)) continue;
-        const anchor = this.pruneAnchor();
-        if (anchor !== null && anchor.hash === head) continue; // the last record a prune removed: its hash stands in the chain
+      const anchor = this.pruneAnchor();
+      // The last record a prune removed: its hash stands in the chain as the anchor it continues from.
+      const missing = (options.expectHeads ?? []).filter((head) => !this.hasRecordHash(head, 0) && anchor?.hash !== head);
+      if (missing.length > 0) {
         const retention = this.retention();
-        const pruned = retention === null ? '' : `; a prune (record ${retention.seq}) removed records 1 to ${retention.removedThrough}, so a head recorded before it may be gone with them: check a head recorded after that prune`;
-        const seq = (Number(this.stmt('SELECT MAX(seq) FROM records').pluck().get()) || 0) + 1;
+        const pruned = retention === null ? '' : `; a prune (record ${retention.seq}, at ${retention.at}) removed records 1 to ${retention.removedThrough}, so a head recorded before it may be gone with them: check a head recorded after that prune`;
+        const heads = missing.length === 1 ? `the head recorded earlier, ${missing[0]}, is` : `the heads recorded earlier ${missing.join(', ')} are`;
+        const last = Number(this.stmt('SELECT MAX(seq) FROM records').pluck().get()) || 0;
         return {
           ...result,
           ok: false,
-          problem: { seq, kind: 'head', message: `the head recorded earlier, ${head}, is not a record of this store: records at or before it were rewritten or removed after it was recorded${pruned}` },
+          problem: { seq: last, kind: 'head', message: `${heads} not a record of this store: records at or before ${missing.length === 1 ? 'it' : 'them'} were rewritten or removed after ${missing.length === 1 ? 'it was' : 'they were'} recorded, or ${missing.length === 1 ? 'it was never a record' : 'they were never records'} of this store${pruned}` },
         };
       }
       return result;

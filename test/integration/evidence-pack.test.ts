@@ -57,8 +57,10 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(statSync(pack).mode & 0o777).toBe(0o750);
     for (const f of readdirSync(pack)) expect([f, statSync(join(pack, f)).mode & 0o777]).toEqual([f, 0o640]);
     expect(readFileSync(join(pack, 'findings.csv'), 'utf8')).toMatch(/new listener tcp 127\.0\.0\.1:3939/);
-    const manifest = JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as { packFormat: number; window: { change: string }; store: { snapshots: { id: number; recordHash: string }[] } };
-    expect(manifest.packFormat).toBe(1);
+    const manifest = JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as { packFormat: number; timeZone: string; expectedChanges: string | null; window: { change: string }; store: { snapshots: { id: number; recordHash: string }[] } };
+    expect(manifest.packFormat).toBe(2);
+    expect(typeof manifest.timeZone).toBe('string');
+    expect(manifest.expectedChanges).toBeNull();
     expect(manifest.window.change).toBe('CHG-77');
     const store = EvidenceStore.open(db, { readonly: true });
     for (const s of manifest.store.snapshots) expect(store.recordHashOf(s.id)).toBe(s.recordHash);

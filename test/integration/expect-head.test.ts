@@ -45,13 +45,18 @@ describe('verify-store --expect-head', () => {
     expect(json.ok).toBe(false);
     expect(json.problem.kind).toBe('head');
     expect(json.expectedHeads).toEqual([later]);
+    // Every head that is missing is named, and the problem's seq is the store's last record.
+    const two = runCli(['verify-store', '--db', earlier, '--expect-head', later, '--expect-head', '0'.repeat(64), '--expect-head', first], { cwd: dir });
+    expect(two.status).toBe(4);
+    expect(two.stderr).toContain(`the heads recorded earlier ${later}, ${'0'.repeat(64)} are not a record of this store`);
+    expect(two.stderr).toContain('or they were never records of this store');
   });
 
   it('says when a prune may have removed the head, and accepts a head recorded after the prune', () => {
     const pruned = prunedCopy(db, join(dir, 'pruned.db'));
     let r = runCli(['verify-store', '--db', pruned, '--expect-head', first], { cwd: dir });
     expect(r.status).toBe(4);
-    expect(r.stderr).toMatch(/; a prune \(record \d+\) removed records 1 to \d+, so a head recorded before it may be gone with them: check a head recorded after that prune/);
+    expect(r.stderr).toMatch(/; a prune \(record \d+, at \S+\) removed records 1 to \d+, so a head recorded before it may be gone with them: check a head recorded after that prune/);
     r = runCli(['verify-store', '--db', pruned, '--expect-head', head(pruned)], { cwd: dir });
     expect(r.status).toBe(0);
   });

@@ -36,10 +36,11 @@ function packFiles(from: string): { name: string; content: Buffer }[] {
 }
 
 /** A copy of `from` with `edit` applied to its files, manifest and all signed again with the attacker's key. */
-function resigned(from: string, name: string, edit: (files: Map<string, string>) => void): string {
+function resigned(from: string, name: string, edit: (files: Map<string, string>) => void, editManifest?: (manifest: Partial<Manifest>) => void): string {
   const files = new Map(packFiles(from).map((f) => [f.name, f.content.toString('utf8')]));
   edit(files);
   const { files: _files, signer: _signer, packFormat: _format, ...manifest } = JSON.parse(readFileSync(join(from, 'manifest.json'), 'utf8')) as Manifest;
+  editManifest?.(manifest);
   const out = join(dir, name);
   mkdirSync(out);
   writePack(out, { files: [...files].map(([n, text]) => ({ name: n, content: Buffer.from(text) })), manifest, signer: loadSigner(join(dir, 'attacker-keys')) });
@@ -132,7 +133,7 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
       expect(readFileSync(join(doctored, 'evidence.json'), 'utf8')).toMatch(/"kind":"listener-opened".*"approval":"approved"/);
       const r = cli(['verify', doctored, '--db', db]);
       expect(r.status).toBe(4);
-      expect(r.stderr).toContain('FAILED evidence.json: its findings are approved otherwise than without expected changes (every finding unexpected) (approvals were added, removed or changed)');
+      expect(r.stderr).toContain('FAILED evidence.json: its findings are approved otherwise than without expected changes (every finding unexpected) (approvals or their justifications were added, removed or changed)');
     });
 
     it("the pack's expected-changes file edited, re-signed: the approvals it makes are not the findings'", () => {
@@ -141,6 +142,62 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
       const r = cli(['verify', doctored, '--db', db]);
       expect(r.status).toBe(4);
       expect(r.stderr).toContain("FAILED evidence.json: its findings are approved otherwise than the pack's expected-changes.yaml approves them");
+    });
+
+    it('an untouched pack verifies in any time zone: its inventories and expiries are made again in the zone it was made in', () => {
+      for (const tz of ['Asia/Tokyo', 'America/Los_Angeles', 'Etc/GMT+12']) {
+        const r = runCli(['verify', approvedPack, '--db', db, '--signer', fingerprint], { cwd: dir, env: { ...process.env, TZ: tz } });
+        expect(r.status, `${tz}: ${r.stderr}`).toBe(0);
+      }
+    });
+
+    it('findings.csv and justifications are checked too; the file of another change, a manifest without expectedChanges, a time that is not one are named', () => {
+      // findings.csv claims the intruder's listener approved (evidence.json left alone).
+      let doctored = resigned(pack, 'csv-approved', (files) => files.set('findings.csv', files.get('findings.csv')!.replace(/^([^,\r\n]+,[^,]+,)unexpected(,listener-opened,)/m, '$1approved$2')));
+      expect(readFileSync(join(doctored, 'findings.csv'), 'utf8')).toMatch(/,approved,listener-opened,/);
+      let r = cli(['verify', doctored, '--db', db]);
+      expect(r.status).toBe(4);
+      expect(r.stderr).toContain('FAILED findings.csv: its findings are approved otherwise than without expected changes');
+      // A justification rewritten in evidence.json.
+      doctored = resigned(approvedPack, 'justified', (files) => files.set('evidence.json', files.get('evidence.json')!.replace('debug port for the vendor', 'approved by the CISO')));
+      r = cli(['verify', doctored, '--db', db]);
+      expect(r.status).toBe(4);
+      expect(r.stderr).toContain('FAILED evidence.json: its findings are approved otherwise than');
+      // The packed file swapped for one of another change.
+      doctored = resigned(approvedPack, 'other-change', (files) => files.set('expected-changes.yaml', files.get('expected-changes.yaml')!.replace('change: CHG-5', 'change: CHG-999')));
+      r = cli(['verify', doctored, '--db', db]);
+      expect(r.status).toBe(4);
+      expect(r.stderr).toContain('FAILED expected-changes.yaml: the expected changes in expected-changes.yaml in the pack are for change CHG-999, but the window compared is change CHG-5');
+      // expectedChanges removed from a format 2 manifest, posing as a pack that never had approvals checked.
+      doctored = resigned(approvedPack, 'no-key', (files) => files.set('evidence.json', files.get('evidence.json')!), (manifest) => delete manifest.expectedChanges);
+      r = cli(['verify', doctored, '--db', db]);
+      expect(r.status).toBe(4);
+      expect(r.stderr).toContain(`FAILED manifest.json: its expectedChanges must be "expected-changes.yaml" or null, not undefined`);
+      // generatedAt that is not a time (nothing would ever expire).
+      doctored = resigned(approvedPack, 'no-time', () => undefined, (manifest) => (manifest.generatedAt = 'not a time'));
+      r = cli(['verify', doctored, '--db', db]);
+      expect(r.status).toBe(4);
+      expect(r.stderr).toContain('FAILED manifest.json: its generatedAt "not a time" is not a time');
+      expect(r.stderr).toContain("FAILED evidence.json: its generatedAt");
+    });
+
+    it('an expected-changes file that is an alias bomb, not UTF-8 or over 1 MiB is a usage error of report, naming the file', () => {
+      const bomb = join(dir, 'bomb.yaml');
+      writeFileSync(bomb, ['schema_version: 1', 'a: &a ["x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)},*${String.fromCharCode(97 + i)}]`), 'expected: []', ''].join('\n'));
+      const latin1 = join(dir, 'latin1.yaml');
+      writeFileSync(latin1, Buffer.concat([Buffer.from('schema_version: 1\nexpected:\n  - open: ":443"\n    justification: "caf'), Buffer.from([0xe9]), Buffer.from('"\n')]));
+      const huge = join(dir, 'huge.yaml');
+      writeFileSync(huge, `schema_version: 1\nexpected:\n${'  - open: ":443"\n'.repeat(70_000)}`);
+      for (const [file, words] of [
+        [bomb, 'Excessive alias count'],
+        [latin1, 'are not UTF-8 text'],
+        [huge, 'more than the 1048576 netmon reads'],
+      ] as const) {
+        const r = cli(['report', '--change', 'CHG-5', '--db', db, '--keys', join(dir, 'keys'), '--out', join(dir, 'refused'), '--no-pdf', '--expect', file]);
+        expect(r.status, r.stderr).toBe(2);
+        expect(r.stderr).toContain(words);
+        expect(r.stderr).toContain(file);
+      }
     });
   });
 
