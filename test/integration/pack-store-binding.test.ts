@@ -77,7 +77,7 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
     const r = cli(['verify', pack, '--db', db, '--signer', fingerprint.slice(0, 16)]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain(`manifest signed by ${fingerprint} (the key --signer names)`);
-    expect(r.stdout).toContain(`their inventories and findings match ${db}`);
+    expect(r.stdout).toContain(`their inventories and findings (none approved) match ${db}`);
     expect(r.stderr).toBe('');
   });
 
@@ -123,6 +123,7 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
       expect(evidence.findings.find((f) => f.kind === 'expected-missing')?.approval).toBe('missing');
       const r = cli(['verify', approvedPack, '--db', db, '--signer', fingerprint]);
       expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`their inventories and findings and the approvals of expected-changes.yaml match ${db}`);
       // A pack made without --expect says so: its findings must all be unexpected.
       expect((JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as Manifest).expectedChanges).toBeNull();
     });
