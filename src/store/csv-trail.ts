@@ -209,12 +209,19 @@ export async function readTrail(path: string, onRecord: (record: TrailRecord) =>
     throw error;
   }
   const { parse, CsvError } = createRequire(import.meta.url)('csv-parse') as typeof import('csv-parse');
-  // Line ends seen so far (byte offsets of each LF), and how many lie before a record's start.
-  const lineEnds: number[] = [];
+  // Line ends seen and not yet passed (byte offsets of each LF), and how many were passed: records
+  // come in order, so those before the last record's start are dropped as reading goes on.
+  let lineEnds: number[] = [];
   let passed = 0;
+  let dropped = 0;
   const lineAt = (offset: number): number => {
     while (passed < lineEnds.length && lineEnds[passed]! < offset) passed++;
-    return passed + 1;
+    if (passed > 1 << 16) {
+      lineEnds = lineEnds.slice(passed);
+      dropped += passed;
+      passed = 0;
+    }
+    return dropped + passed + 1;
   };
   let ended = 0; // bytes of the records read so far
   let held: TrailRecord | null = null; // the last record read, given on when another follows (the last may be torn)
