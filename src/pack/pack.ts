@@ -2,7 +2,7 @@ import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openS
 import { basename, dirname, join } from 'node:path';
 import { ConfigError, describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
 import { EVIDENCE_DIR_MODE, EVIDENCE_FILE_MODE } from '../model/types.js';
-import { parseCsvText } from '../store/csv-trail.js';
+import { neutralizeCell, parseCsvText } from '../store/csv-trail.js';
 import { FINDINGS_CSV_COLUMNS } from './report-files.js';
 import { certificateFingerprint, checkPdfSignature } from './pki.js';
 import { CERT_FILE, fingerprintOf, PUBLIC_KEY_FILE, signBytes, verifyBytes, type Signer } from './signing.js';
@@ -428,7 +428,9 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
         const csvBytes = manifest.files.some((f) => f.name === 'findings.csv') ? contents.get('findings.csv') : undefined;
         if (csvBytes !== undefined) {
           const listed = findingsOfCsv(csvBytes);
-          const problem = listed === null ? 'it is not a findings table netmon wrote' : findingsDiffer(listed, witnessed.findings, approvalsKept, manifest.expectedChanges);
+          // Its cells are neutralised as the CSV trail's (a justification may start with "=").
+          const asCells = witnessed.findings.map((f) => ({ ...f, justification: neutralizeCell(f.justification) }));
+          const problem = listed === null ? 'it is not a findings table netmon wrote' : findingsDiffer(listed, asCells, approvalsKept, manifest.expectedChanges);
           if (problem !== null) problems.push({ file: 'findings.csv', message: problem });
         }
       }

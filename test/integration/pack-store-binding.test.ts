@@ -107,7 +107,8 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
   describe('approvals', () => {
     let approvedPack: string;
     beforeAll(() => {
-      writeFileSync(join(dir, 'chg5.yaml'), 'schema_version: 1\nchange: CHG-5\nexpected:\n  - open: "tcp:4444"\n    justification: "debug port for the vendor"\n  - close: ":8080"\n');
+      // A justification a spreadsheet would evaluate: findings.csv neutralises it, evidence.json keeps it.
+      writeFileSync(join(dir, 'chg5.yaml'), 'schema_version: 1\nchange: CHG-5\nexpected:\n  - open: "tcp:4444"\n    justification: "debug port for the vendor"\n  - close: ":8080"\n    justification: "=HYPERLINK(\\"x\\")"\n');
       const r = cli(['report', '--change', 'CHG-5', '--db', db, '--keys', join(dir, 'keys'), '--out', join(dir, 'approved'), '--no-pdf', '--expect', join(dir, 'chg5.yaml')]);
       expect(r.status, r.stderr).toBe(0);
       approvedPack = r.stdout.trim();
@@ -121,6 +122,7 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
       const evidence = JSON.parse(readFileSync(join(approvedPack, 'evidence.json'), 'utf8')) as { findings: { kind: string; approval: string }[] };
       expect(evidence.findings.find((f) => f.kind === 'listener-opened')?.approval).toBe('approved');
       expect(evidence.findings.find((f) => f.kind === 'expected-missing')?.approval).toBe('missing');
+      expect(readFileSync(join(approvedPack, 'findings.csv'), 'utf8')).toContain(`'=HYPERLINK`);
       const r = cli(['verify', approvedPack, '--db', db, '--signer', fingerprint]);
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toContain(`their inventories and findings and the approvals of expected-changes.yaml match ${db}`);
