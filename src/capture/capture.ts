@@ -42,6 +42,11 @@ export interface CaptureOptions {
 export interface TickResult {
   snapshot: Snapshot;
   snapshotId: number;
+  /**
+   * The hash of the snapshot's record, the store's head after this tick: kept outside the store
+   * (a log, a ticket), it is what `verify-store --expect-head` checks the store against later.
+   */
+  recordHash: string;
   /** Sockets that appeared or changed, and that disappeared or changed, since the previous snapshot. */
   opened: SocketRecord[];
   closed: SocketRecord[];
@@ -274,6 +279,7 @@ export class CaptureSession {
     return {
       snapshot: snap,
       snapshotId: appended.id,
+      recordHash: this.store.recordHashOf(appended.id) ?? '',
       opened: appended.opened,
       closed: appended.closed,
       csv,

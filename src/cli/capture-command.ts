@@ -139,12 +139,13 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
       io.stderr(`netmon: warning: and ${exposures.length - EXPOSURE_WARNINGS} more new listeners or destinations since the previous capture; \`netmon diff --pre <previous id> --post ${result.snapshotId}\` lists them all (\`netmon snapshots --last 2\` gives the ids)\n`);
     }
     const rows = result.csv ? `appended ${result.csv.rows} ${result.csv.rows === 1 ? 'row' : 'rows'} to ${options.csv}, ` : '';
-    io.stderr(`netmon: ${rows}snapshot ${result.snapshotId} in ${options.db}\n`);
+    io.stderr(`netmon: ${rows}snapshot ${result.snapshotId} in ${options.db} (record hash ${result.recordHash})\n`);
     return;
   }
 
   const outputs = await import('../outputs/index.js');
   let last = 0;
+  let lastHash = '';
   const first = firstCaptureProgress(io, 'interval', options);
   const onError = captureError(io, options.db);
   await untilStopped(io, async (signal) => {
@@ -155,6 +156,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
       onTick: (result) => {
         first.quiet();
         last = result.snapshotId;
+        lastHash = result.recordHash;
         const snap = result.snapshot;
         if (result.first) {
           if (flags.output === 'json') io.stdout(`${JSON.stringify(snap)}\n`);
@@ -178,6 +180,6 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
         onError(error);
       },
     });
-    io.stderr(`netmon: stopped after ${count(ticks, 'capture')}; last snapshot ${last} in ${options.db}\n`);
+    io.stderr(`netmon: stopped after ${count(ticks, 'capture')}; last snapshot ${last} in ${options.db}${lastHash ? ` (record hash ${lastHash})` : ''}\n`);
   });
 }

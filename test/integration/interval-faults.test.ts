@@ -65,7 +65,10 @@ describe('--interval under faults', () => {
     expect(await exited, stderr()).toBe(0);
     expect(stderr()).toContain(`${signal}: finishing the current capture`);
     expect(stderr()).toMatch(/stopped after \d+ captures?/);
-    expect(runCli(['verify-store', '--db', db]).status).toBe(0);
+    // The last snapshot's record hash, for verify-store --expect-head.
+    const hash = /stopped after \d+ captures?; last snapshot \d+ in \S+ \(record hash ([0-9a-f]{64})\)/.exec(stderr())?.[1];
+    expect(hash).toBeDefined();
+    expect(runCli(['verify-store', '--db', db, '--expect-head', hash!]).status).toBe(0);
     const next = runCli(['--once', '--db', db, '--csv', csv, '--no-hash-binaries']);
     expect(next.status, next.stderr).toBe(0);
     expect(next.stderr).not.toMatch(/stopped without closing/);
