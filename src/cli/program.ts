@@ -334,6 +334,9 @@ export function buildProgram(io: CliIo): Command {
   // Configuration (file, then NETMON_* environment) fills the options the command line left unset.
   // --config may come before the command or after it (every command takes it too, below).
   program.hook('preAction', async (_root, action) => {
+    // A misspelt command (or `netmon help`) is said before any configuration is read: a broken
+    // netmon.conf must not hide it.
+    if (action === program && program.args.length > 0) return;
     checkOptionValues(program, action);
     const { applyConfig } = await import('./apply-config.js');
     applyConfig(action.opts<{ config?: string }>().config ?? program.opts<{ config?: string }>().config, action, io.env);

@@ -103,6 +103,19 @@ describe('configuration precedence on the command line', () => {
     expect(existsSync(join(elsewhere, 'here.csv'))).toBe(true);
   });
 
+  it('a misspelt command is named before a broken netmon.conf in the directory', () => {
+    const here = join(dir, 'broken-conf');
+    mkdirSync(here, { recursive: true });
+    writeFileSync(join(here, 'netmon.conf'), 'no_such_key = 1\n');
+    const r = runCli(['snapshotz'], { cwd: here });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("netmon: error: unknown command 'snapshotz' (Did you mean snapshot?)");
+    // The configuration is still read, and named, for a command that exists.
+    const real = runCli(['snapshots'], { cwd: here });
+    expect(real.status).toBe(2);
+    expect(real.stderr).toContain('netmon.conf');
+  });
+
   it('init-config writes the commented default once', () => {
     const path = join(dir, 'new.conf');
     expect(runCli(['init-config', '--path', path]).status).toBe(0);
