@@ -198,7 +198,12 @@ export async function readTrail(path: string, onRecord: (record: TrailRecord) =>
     inode = st.ino;
   } catch (error) {
     throw new StoreError(errnoCode(error) ?? 'E_CSV_READ', `cannot read the CSV trail: ${describeErrno(error, 'opening', path)}`, {
-      hint: errnoCode(error) === 'ENOENT' ? 'name the trail with --csv PATH (the default is network_connections.csv in this directory)' : 'give the CSV file a capture wrote (--csv PATH)',
+      hint:
+        errnoCode(error) === 'ENOENT'
+          ? 'name the trail with --csv PATH (the default is network_connections.csv in this directory)'
+          : errnoCode(error) === 'EACCES' || errnoCode(error) === 'EPERM'
+            ? "netmon writes trails readable by their owner and group only (0640): run as the trail's owner, a member of its group, or root"
+            : 'give the CSV file a capture wrote (--csv PATH)',
     });
   }
   const result: TrailRead = { size, device, inode, torn: null, malformed: [] };

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -304,6 +304,25 @@ describe('netmon verify-trail', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/rows of \d+ snapshots, 1 of them as the store holds them; \d+ snapshots \(\d+ rows\) not checked: the store no longer holds them \(a prune removed them\)/);
+  });
+
+  it('says what to do when the trail cannot be read: a directory, or a user without permission', () => {
+    let r = runCli(['verify-trail', '--db', db, '--csv', dir], { cwd: dir });
+    expect(r.status).toBe(3);
+    expect(r.stderr).toContain(`cannot read the CSV trail: EISDIR (is a directory) opening ${dir}`);
+    if (process.getuid?.() !== 0) return; // the unprivileged half needs root to switch users
+    const copy = join(dir, 'readable.db');
+    copyFileSync(db, copy);
+    chmodSync(copy, 0o644);
+    chmodSync(dir, 0o711); // nobody may reach the files, and read the store, not the trail (0640)
+    try {
+      r = runCli(['verify-trail', '--db', copy, '--csv', csv], { cwd: '/', prefix: ['runuser', '-u', 'nobody', '--'] });
+    } finally {
+      chmodSync(dir, 0o700);
+    }
+    expect(r.status, r.stderr).toBe(3);
+    expect(r.stderr).toContain(`cannot read the CSV trail: EACCES (permission denied) opening ${csv}`);
+    expect(r.stderr).toContain("run as the trail's owner, a member of its group, or root");
   });
 
   it('says what is missing: no trail, no store', () => {
