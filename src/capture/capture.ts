@@ -279,7 +279,7 @@ export class CaptureSession {
     return {
       snapshot: snap,
       snapshotId: appended.id,
-      recordHash: this.store.recordHashOf(appended.id) ?? '',
+      recordHash: appended.recordHash,
       opened: appended.opened,
       closed: appended.closed,
       csv,

@@ -45,12 +45,21 @@ export function metaJson<T>(text: string | null): T | null {
   }
 }
 
+/** A CSV mark as kept in meta, or null when the text is none. Pure. */
+export function parseMark(text: string | null): CsvMark | null {
+  const mark = metaJson<CsvMark>(text);
+  return mark !== null && Number.isSafeInteger(mark.snapshotId) && (mark.rows === 'inventory' || mark.rows === 'changes') ? mark : null;
+}
+
+/** The mark when the clean end `known` has not confirmed it (its run stopped, or is writing, in between), else null. Pure. */
+export function unconfirmedMark(mark: CsvMark | null, known: CsvCleanEnd | null): CsvMark | null {
+  const confirmed = known?.snapshotId;
+  return mark === null || (confirmed !== undefined && confirmed >= mark.snapshotId) ? null : mark;
+}
+
 /** The CSV mark (meta text) left by an earlier run whose rows were never confirmed (it stopped in between), or null. Pure. */
 export function unfinishedMark(text: string | null, known: CsvCleanEnd | null): CsvMark | null {
-  const mark = metaJson<CsvMark>(text);
-  if (mark === null || !Number.isSafeInteger(mark.snapshotId) || (mark.rows !== 'inventory' && mark.rows !== 'changes')) return null;
-  const confirmed = known?.snapshotId;
-  return confirmed !== undefined && confirmed >= mark.snapshotId ? null : mark;
+  return unconfirmedMark(parseMark(text), known);
 }
 
 /**

@@ -1,6 +1,6 @@
-import { CSV_COLUMNS, readTrail, type CsvCleanEnd, type TrailRecord } from '../store/csv-trail.js';
+import { cellAsInstant, CSV_COLUMNS, readTrail, type CsvCleanEnd, type TrailRecord } from '../store/csv-trail.js';
 import type { EvidenceStore } from '../store/evidence-store.js';
-import { CLEAN_END_KEY, csvKeys, MARK_KEY, metaJson, storedSnapshotRows, unfinishedMark, type CsvMark, type TrailRows } from './trail-rows.js';
+import { CLEAN_END_KEY, csvKeys, MARK_KEY, metaJson, parseMark, storedSnapshotRows, unconfirmedMark, type CsvMark, type TrailRows } from './trail-rows.js';
 
 /**
  * `netmon verify-trail`: the CSV trail read back and checked row by row against the evidence
@@ -53,14 +53,10 @@ const SNAPSHOT = CSV_COLUMNS.indexOf('snapshot_id');
 const EVENT = CSV_COLUMNS.indexOf('event');
 /** The cells that name a socket in a row: when a row of the trail and one of the store agree on these, one was edited into the other. */
 const IDENTITY = (['event', 'proto', 'local_address', 'local_port', 'remote_address', 'remote_port'] as const).map((c) => CSV_COLUMNS.indexOf(c));
-/** A timestamp as netmon writes one (isoWithOffset): seconds, and the offset of the writer's time zone. */
-const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$/;
-
-/** A row as compared: a timestamp in netmon's form as its instant (ms since the epoch), every other cell (and any other timestamp) as it is. */
+/** A row as compared: its timestamp as the instant it names (cellAsInstant), every other cell as it is. */
 function rowKey(cells: readonly string[]): string {
   const parts = cells.slice();
-  const time = cells[TIME]!;
-  if (TIMESTAMP.test(time)) parts[TIME] = String(Date.parse(time));
+  parts[TIME] = cellAsInstant(cells[TIME]!);
   return parts.join('\u0000');
 }
 
@@ -99,10 +95,7 @@ interface RecordedTrail {
  * replaced the one netmon wrote; else null.
  */
 function recordedTrail(store: EvidenceStore, csv: string, device: number, inode: number): RecordedTrail | null {
-  const markOf = (path: string): CsvMark | null => {
-    const mark = metaJson<CsvMark>(store.getMeta(`${MARK_KEY}${path}`));
-    return mark !== null && Number.isSafeInteger(mark.snapshotId) && (mark.rows === 'inventory' || mark.rows === 'changes') ? mark : null;
-  };
+  const markOf = (path: string): CsvMark | null => parseMark(store.getMeta(`${MARK_KEY}${path}`));
   for (const { key, value } of store.metaEntries(CLEAN_END_KEY)) {
     const end = metaJson<CsvCleanEnd>(value);
     if (end === null || end.device !== device || end.inode !== inode) continue;
@@ -206,7 +199,7 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
     recorded = recordedTrail(store, options.csv, file.device, file.inode);
     if (recorded !== null && !recorded.replaced) {
       result.cleanEnd = { size: recorded.end.size, snapshotId: recorded.end.snapshotId ?? null };
-      unfinished = unfinishedMark(recorded.mark === null ? null : JSON.stringify(recorded.mark), recorded.end);
+      unfinished = unconfirmedMark(recorded.mark, recorded.end);
     } else if (file.size > 0) {
       result.notes.push(
         recorded !== null

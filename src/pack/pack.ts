@@ -2,7 +2,7 @@ import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openS
 import { basename, dirname, join } from 'node:path';
 import { ConfigError, describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
 import { EVIDENCE_DIR_MODE, EVIDENCE_FILE_MODE } from '../model/types.js';
-import { neutralizeCell, parseCsvText } from '../store/csv-trail.js';
+import { cellAsInstant, neutralizeCell, parseCsvText } from '../store/csv-trail.js';
 import { FINDINGS_CSV_COLUMNS } from './report-files.js';
 import { certificateFingerprint, checkPdfSignature } from './pki.js';
 import { CERT_FILE, fingerprintOf, PUBLIC_KEY_FILE, signBytes, verifyBytes, type Signer } from './signing.js';
@@ -467,11 +467,10 @@ function findingsDiffer(packed: readonly PackedFinding[], witnessed: readonly Pa
 
 /** Whether two CSV texts hold the same rows when timestamps in netmon's form count as the instants they name (an inventory made in another time zone). */
 function sameRowsAsInstants(a: Buffer, b: Buffer): boolean {
-  const time = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$/;
   const norm = (bytes: Buffer): string => {
     try {
       return parseCsvText(bytes.toString('utf8'))
-        .map((row) => row.map((cell) => (time.test(cell) ? String(Date.parse(cell)) : cell)).join('\u0000'))
+        .map((row) => row.map(cellAsInstant).join('\u0000'))
         .join('\n');
     } catch {
       return `unreadable ${bytes.length}`;

@@ -270,15 +270,16 @@ export async function readTrail(path: string, onRecord: (record: TrailRecord) =>
     },
   });
   parser.resume();
-  const chunk = Buffer.alloc(1 << 20);
   let lastByte = -1;
   try {
     for (let pos = 0; pos < size && thrown === null; ) {
-      const n = fs.readSync(fd, chunk, 0, Math.min(chunk.length, size - pos), pos);
+      // A buffer of its own for each piece: the parser may hold on to the last one's tail.
+      const chunk = Buffer.allocUnsafe(Math.min(1 << 20, size - pos));
+      const n = fs.readSync(fd, chunk, 0, chunk.length, pos);
       if (n === 0) break;
-      for (let at = chunk.indexOf(0x0a, 0); at !== -1 && at < n; at = chunk.indexOf(0x0a, at + 1)) lineEnds.push(pos + at);
-      lastByte = chunk[n - 1]!;
-      const piece = Buffer.from(chunk.subarray(0, n));
+      const piece = chunk.subarray(0, n);
+      for (let at = piece.indexOf(0x0a); at !== -1; at = piece.indexOf(0x0a, at + 1)) lineEnds.push(pos + at);
+      lastByte = piece[n - 1]!;
       await new Promise<void>((resolve, reject) => parser.write(piece, (error) => (error ? reject(error) : resolve())));
       pos += n;
     }
@@ -300,6 +301,18 @@ export async function readTrail(path: string, onRecord: (record: TrailRecord) =>
     heldBad = null;
   }
   return result;
+}
+
+/** A timestamp as netmon writes one (isoWithOffset): seconds, and the offset of the writer's time zone. */
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$/;
+
+/**
+ * A cell as rows read back are compared: a timestamp in netmon's form as the instant it names (ms
+ * since the epoch; the same rows written in another time zone compare equal), any other text as
+ * it is. Pure.
+ */
+export function cellAsInstant(cell: string): string {
+  return TIMESTAMP.test(cell) ? String(Date.parse(cell)) : cell;
 }
 
 /** The records of a whole CSV text (RFC 4180, through csv-parse), for small files (a pack's tables). Throws on text that is not CSV. */

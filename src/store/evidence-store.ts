@@ -245,6 +245,8 @@ export interface AppendOptions {
 
 export interface AppendResult {
   id: number;
+  /** The hash of the snapshot's record: the store's head after the append. */
+  recordHash: string;
   /** Items that entered and left the set compared with the previous snapshot. */
   added: number;
   removed: number;
@@ -838,7 +840,7 @@ export class EvidenceStore {
 
   /** Append a gap record: no evidence from `from` to `to`, and why (with what tells its context). */
   private appendGap(at: string, from: string, to: string, reason: string, context: Record<string, number | string>): GapRecord {
-    return { seq: this.appendRecord('gap', at, JSON.stringify({ from, to, reason, ...context })), from, to, reason };
+    return { seq: this.appendRecord('gap', at, JSON.stringify({ from, to, reason, ...context })).seq, from, to, reason };
   }
 
   /**
@@ -857,7 +859,7 @@ export class EvidenceStore {
    */
   recordClockStep(stepMs: number): ClockStepRecord {
     const rounded = Math.round(stepMs);
-    return this.inSession('a clock step', (at, session) => ({ seq: this.appendRecord('clock', at, JSON.stringify({ stepMs: rounded, session })), at, stepMs: rounded }));
+    return this.inSession('a clock step', (at, session) => ({ seq: this.appendRecord('clock', at, JSON.stringify({ stepMs: rounded, session })).seq, at, stepMs: rounded }));
   }
 
   /** Append a record of this writer's session, in a transaction of its own that holds the lock. */
@@ -946,12 +948,14 @@ export class EvidenceStore {
     return row ? { seq: Number(row.seq), hash: String(row.hash) } : null;
   }
 
-  private appendRecord(kind: string, at: string, body: string): number {
+  /** Append a record to the chain: its seq, and its hash (the store's new head). */
+  private appendRecord(kind: string, at: string, body: string): { seq: number; hash: string } {
     const head = this.head();
     const seq = (head?.seq ?? this.pruneAnchor()?.seq ?? 0) + 1;
     const prev = head?.hash ?? this.pruneAnchor()?.hash ?? GENESIS_HASH;
-    this.stmt('INSERT INTO records (seq, kind, at, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)').run(seq, kind, at, body, prev, recordHash(prev, seq, kind, at, body));
-    return seq;
+    const hash = recordHash(prev, seq, kind, at, body);
+    this.stmt('INSERT INTO records (seq, kind, at, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)').run(seq, kind, at, body, prev, hash);
+    return { seq, hash };
   }
 
   private pruneAnchor(): { seq: number; hash: string; base: number } | null {
@@ -1045,7 +1049,7 @@ export class EvidenceStore {
               gap = this.appendGap(at, lastAt, at, unclean ? 'unclean-stop' : 'not-running', { previousSession: Number(last.session) });
             }
           }
-          const session = this.appendRecord('session', at, JSON.stringify({ interval: options.interval, pid: process.pid, host, tool: 'netmon' }));
+          const session = this.appendRecord('session', at, JSON.stringify({ interval: options.interval, pid: process.pid, host, tool: 'netmon' })).seq;
           this.stmt('INSERT OR REPLACE INTO writer (id, pid, host, since, session) VALUES (1, ?, ?, ?, ?)').run(process.pid, host, at, session);
           this.noteAlive(session, at);
           // Who holds the lock, beyond a pid that may be reused (meta: bookkeeping, outside the chain).
@@ -1337,7 +1341,7 @@ export class EvidenceStore {
             session: this.session!,
             ...(hashed.length > 0 ? { hashed } : {}),
           };
-          const id = this.appendRecord('snapshot', snapshot.takenAt, JSON.stringify(body));
+          const { seq: id, hash: recordHashOfId } = this.appendRecord('snapshot', snapshot.takenAt, JSON.stringify(body));
           const cache = this.stmt('INSERT OR REPLACE INTO hash_cache (identity, blake3, sha256, size, seen, seq) VALUES (?, ?, ?, ?, ?, ?)');
           for (const [key, blake3, sha256, size] of hashed) cache.run(key, blake3, sha256, size, snapshot.takenAt, id);
           this.stmt('INSERT INTO snapshots (id, taken_at, host, label, change_ticket, sockets, attributed, checkpoint, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
@@ -1363,7 +1367,7 @@ export class EvidenceStore {
             for (const itemId of addedIds) insert.run(id, itemId, 1);
             for (const [, itemId] of removed) insert.run(id, itemId, -1);
           }
-          return { id, addedIds };
+          return { id, addedIds, recordHash: recordHashOfId };
         })
         .immediate();
       // The new set's ids: an unchanged set keeps the previous map (still unloaded if nothing needed
@@ -1390,7 +1394,7 @@ export class EvidenceStore {
           if (row && row.kind === 'socket') closed.push(this.parseItem('socket', String(row.body), `item ${itemId} (socket)`) as SocketRecord);
         }
       }
-      return { id: result.id, added: previous ? added.length : 0, removed: removed.length, checkpoint, ...sameAsStoredBefore(opened, closed) };
+      return { id: result.id, recordHash: result.recordHash, added: previous ? added.length : 0, removed: removed.length, checkpoint, ...sameAsStoredBefore(opened, closed) };
     } catch (error) {
       throw storeError(error, this.path, 'could not append the snapshot to the evidence store (nothing of it was stored)');
     }
@@ -2032,7 +2036,7 @@ export class EvidenceStore {
     const removedRecords = this.stmt('DELETE FROM records WHERE seq <= ?').run(anchor.seq).changes;
     this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('prune_anchor', ?)").run(JSON.stringify(anchor));
     const body = { cutoff: at, removedSnapshots, removedRecords, anchor, ...(Object.keys(sessions).length > 0 ? { sessions } : {}) };
-    const record = this.appendRecord('prune', this.now().toISOString(), JSON.stringify(body));
+    const record = this.appendRecord('prune', this.now().toISOString(), JSON.stringify(body)).seq;
     return { removedSnapshots, removedRecords, record };
   }
 
