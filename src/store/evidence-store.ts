@@ -1,4 +1,5 @@
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { accessSync, chmodSync, constants as fsConstants, copyFileSync, existsSync, lstatSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { HashCache } from '../enrich/hash-executables.js';
@@ -9,7 +10,7 @@ import { count } from '../model/format.js';
 import { EVIDENCE_FILE_MODE, SNAPSHOT_SCHEMA_VERSION } from '../model/types.js';
 import { compareSockets } from '../snapshot/create-snapshot.js';
 import { changesDigest, GENESIS_HASH, itemDigest, itemSetDigest, recordHash, setDigest, SortedDigests } from './chain.js';
-import { createNew, hasSchema, indexNames, openDatabase, openMemory, RowsBySeq, storeError, tableColumns, type Database, type Statement } from './sqlite.js';
+import { createNew, hasSchema, indexNames, openDatabase, openMemory, publishNew, RowsBySeq, sideFileOfAnotherUser, sleepSync, storeError, tableColumns, type Database, type Statement } from './sqlite.js';
 import { isArrayBody, parseSocketBody, socketBody } from './socket-body.js';
 
 /** Schema version this build writes (PRAGMA user_version). */
@@ -323,6 +324,27 @@ export interface StoreOpenOptions {
   journal?: 'wal' | 'rollback';
 }
 
+/** Waits (ms) between tries to open a store while another user's SQLite sets up its -shm or -wal file: about 0.6 s in all. */
+const SIDE_FILE_WAITS_MS = [5, 10, 20, 40, 80, 160, 320];
+
+/**
+ * Whether this process may open the store at `path` the way it asks (a writer: write the file and
+ * its directory; a reader: read the file). When it may not, a failed open is not worth trying again.
+ */
+function mayOpen(path: string, readonly: boolean): boolean {
+  try {
+    if (readonly) {
+      accessSync(path, fsConstants.R_OK);
+    } else {
+      accessSync(path, fsConstants.W_OK);
+      accessSync(dirname(path), fsConstants.W_OK);
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** How long a writer with a rollback journal waits for readers to finish before a commit fails. */
 const ROLLBACK_BUSY_TIMEOUT_MS = 30_000;
 
@@ -539,8 +561,64 @@ export class EvidenceStore {
     this.journal = options.journal;
   }
 
-  /** Open a store, creating and migrating it when writable. */
+  /**
+   * Open a store, creating and migrating it when writable. A new store appears whole: it is made
+   * under a temporary name beside `path` and linked into place, so no reader ever sees it half made.
+   * An open that fails while another user's SQLite sets up the store's -shm or -wal file (see
+   * sideFileOfAnotherUser) is tried again for a moment before the failure counts.
+   */
   static open(path: string, options: StoreOpenOptions = {}): EvidenceStore {
+    if (!options.readonly) EvidenceStore.createWhole(path, options);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return EvidenceStore.openOnce(path, options);
+      } catch (error) {
+        const code = String((error as { cause?: { code?: unknown } }).cause?.code ?? '');
+        if ((code !== 'SQLITE_CANTOPEN' && !code.startsWith('SQLITE_READONLY')) || !mayOpen(path, options.readonly ?? false)) throw error;
+        const wait = SIDE_FILE_WAITS_MS[attempt];
+        if (wait === undefined) {
+          const side = sideFileOfAnotherUser(path);
+          if (side === null) throw error;
+          throw new StoreError('E_STORE_SIDE_FILE', `${options.readonly ? 'cannot read the evidence store' : 'cannot open the evidence store for writing'}: ${side.file} belongs to uid ${side.uid}, not to the owner of ${path}, and SQLite cannot open it as this user`, {
+            hint: `SQLite running as uid ${side.uid} makes such a file and hands it to the store's owner at once; one that stays was left behind: give it to the store's owner (chown --reference=${path} ${side.file})`,
+            cause: (error as { cause?: unknown }).cause,
+          });
+        }
+        sleepSync(wait);
+      }
+    }
+  }
+
+  /**
+   * Make a new store at `path` when there is none: created and migrated under a temporary name in
+   * the same directory, closed (which folds its write-ahead log into the file), then linked to
+   * `path` unless another netmon made one there first. Any failure leaves `path` to the open that
+   * follows, which creates the store in place and reports what goes wrong against `path`.
+   */
+  private static createWhole(path: string, options: StoreOpenOptions): void {
+    try {
+      lstatSync(path);
+      return; // a store (or something else, which the open reports) is there
+    } catch {
+      // none yet
+    }
+    const temp = join(dirname(path), `.${basename(path)}.new-${randomBytes(6).toString('hex')}`);
+    try {
+      createNew(temp, EVIDENCE_FILE_MODE);
+    } catch {
+      return;
+    }
+    try {
+      EvidenceStore.tryOpen(temp, { ...options, readonly: false }, false).close();
+      publishNew(temp, path);
+    } catch {
+      // a full disk, a file system without hard links: the open in place says what it is
+    } finally {
+      for (const file of [temp, `${temp}-wal`, `${temp}-shm`, `${temp}-journal`]) rmSync(file, { force: true });
+    }
+  }
+
+  private static openOnce(path: string, options: StoreOpenOptions): EvidenceStore {
     try {
       return EvidenceStore.tryOpen(path, options, options.readonly ?? false);
     } catch (error) {
@@ -643,19 +721,21 @@ export class EvidenceStore {
   }
 
   private prepareSchema(): void {
-    // Reading the version touches the file header: a non-SQLite file fails here, unmodified.
-    const version = Number(this.db.pragma('user_version', { simple: true }));
-    if (version > STORE_SCHEMA_VERSION) throw this.newerSchema(version);
-    if (version === 0 && hasSchema(this.db)) throw this.notAStore();
-    if (this.readonly) {
+    // Reading the version touches the file header: a non-SQLite file fails here, unmodified. The
+    // version and the tables are read in one transaction: another netmon migrating the store
+    // meanwhile must not make them disagree (which would read as a damaged store).
+    const version = this.db.transaction(() => {
+      const found = Number(this.db.pragma('user_version', { simple: true }));
+      if (found > STORE_SCHEMA_VERSION) throw this.newerSchema(found);
+      if (found === 0 && hasSchema(this.db)) throw this.notAStore();
       // Older schemas that differ only in record layout are read as they are.
-      if (version < OLDEST_READABLE_SCHEMA) {
-        throw new FormatError('E_STORE_VERSION', `${this.path} has store schema ${version}, expected ${STORE_SCHEMA_VERSION}: open it once for writing (netmon --once) to migrate it`);
+      if (this.readonly && found < OLDEST_READABLE_SCHEMA) {
+        throw new FormatError('E_STORE_VERSION', `${this.path} has store schema ${found}, expected ${STORE_SCHEMA_VERSION}: open it once for writing (netmon --once) to migrate it`);
       }
-      this.checkShape(version);
-      return;
-    }
-    if (version > 0) this.checkShape(version);
+      if (found > 0) this.checkShape(found);
+      return found;
+    })();
+    if (this.readonly) return;
     // A write-ahead log lets readers run while a writer commits, but only between processes of one
     // host (they share its index in memory). On a shared file system, a rollback journal: only
     // file locks, which network file systems hold across hosts. A reader there holds off a commit

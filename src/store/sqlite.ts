@@ -1,4 +1,4 @@
-import { closeSync, constants, existsSync, openSync, statfsSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, fsyncSync, linkSync, lstatSync, openSync, statfsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
@@ -213,6 +213,60 @@ export function refusePlantedFiles(path: string): void {
       hint: file === path ? 'give --db the file the link points to (readlink -f shows it), or remove the link' : `remove the link ${file}; SQLite makes that file itself`,
     });
   }
+}
+
+/**
+ * Give the finished database file `temp` its name `path`, only when no file has that name: a hard
+ * link, which fails on an existing name, then the directory made durable. False when another
+ * file took the name first; throws the errno error when the file system cannot link.
+ */
+export function publishNew(temp: string, path: string): boolean {
+  try {
+    linkSync(temp, path);
+  } catch (error) {
+    if (errnoCode(error) === 'EEXIST') return false;
+    throw error;
+  }
+  let dir: number | undefined;
+  try {
+    dir = openSync(dirname(path), constants.O_RDONLY);
+    fsyncSync(dir);
+  } catch {
+    // a directory that cannot be synced (some network file systems): the link stands as it is
+  } finally {
+    if (dir !== undefined) closeSync(dir);
+  }
+  return true;
+}
+
+/**
+ * A file SQLite keeps beside the database (`-shm`, `-wal`) that belongs to another user than the
+ * database: its name and owner, or null. SQLite running as root creates such a file and then hands
+ * it to the database's owner; until then, that owner's connections cannot open it (SQLITE_CANTOPEN
+ * or SQLITE_READONLY), which is how a root reader can, for an instant, fail a capture run by the
+ * store's owner.
+ */
+export function sideFileOfAnotherUser(path: string): { file: string; uid: number } | null {
+  let owner: number;
+  try {
+    owner = lstatSync(path).uid;
+  } catch {
+    return null;
+  }
+  for (const file of [`${path}-shm`, `${path}-wal`]) {
+    try {
+      const uid = lstatSync(file).uid;
+      if (uid !== owner) return { file, uid };
+    } catch {
+      // not there
+    }
+  }
+  return null;
+}
+
+/** Block this thread for `ms` milliseconds (a short wait between two tries to open a file). */
+export function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** Open (or create) a database file. */
