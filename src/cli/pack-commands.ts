@@ -224,13 +224,25 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
 }
 
 /** `netmon verify PACK_DIR` */
+/** The error for a pack this user may not read: it cannot be checked here, which is not a failed check (exit 3, not 4). */
+function unreadablePack(dir: string, why: string[]): StoreError {
+  return new StoreError('E_PACK_UNREADABLE', `cannot check the evidence pack ${dir}: ${why.join('; ')}`, {
+    hint: "netmon writes packs readable by their owner and group only (files 0640 in a 0750 directory): run as the pack's owner, a member of its group, or root, or have a copy made for you; nothing was checked",
+  });
+}
+
 export function runVerify(dir: string, flags: { db?: string; signer?: string }, io: CliIo): void {
   const signer = flags.signer === undefined ? null : flags.signer.toLowerCase().replace(/[:\s]/g, '');
   if (signer !== null && !/^[0-9a-f]{16,64}$/.test(signer)) {
     throw new ConfigError('E_USAGE', `--signer ${JSON.stringify(flags.signer)} is not a key fingerprint`, { hint: 'give the SHA-256 fingerprint `netmon keygen` printed (64 hex digits), or at least its first 16' });
   }
   // A path that is not there is a mistake in the command, not a pack that failed verification.
-  const stat = statSync(dir, { throwIfNoEntry: false });
+  let stat: ReturnType<typeof statSync>;
+  try {
+    stat = statSync(dir, { throwIfNoEntry: false });
+  } catch (error) {
+    throw unreadablePack(dir, [describeErrno(error, 'opening', dir)]);
+  }
   if (!stat) {
     throw new ConfigError('E_USAGE', `there is no evidence pack at ${dir}`, { hint: 'give the pack directory that `netmon report` printed (reports/<host>-<ticket>-<time>)' });
   }
@@ -288,8 +300,9 @@ export function runVerify(dir: string, flags: { db?: string; signer?: string }, 
       : undefined;
     progress(`checking the evidence pack ${dir}`);
     // One read transaction: the record hashes and the chain are checked against one state of the store.
-    const { problems, manifest, notes } = store ? store.reading(() => verifyPack(dir, witness)) : verifyPack(dir, witness);
+    const { problems, manifest, notes, unreadable } = store ? store.reading(() => verifyPack(dir, witness)) : verifyPack(dir, witness);
     progress(null);
+    if (unreadable.length > 0) throw unreadablePack(dir, unreadable.map((p) => p.message));
     for (const note of notes) io.stderr(`netmon: note: ${note}\n`);
     if (signer !== null && manifest && !String(manifest.signer?.fingerprint ?? '').startsWith(signer)) {
       problems.push({ file: 'manifest.json', message: `it is signed by key ${String(manifest.signer?.fingerprint ?? '(none)')}, not by the key --signer names (${signer})` });

@@ -215,9 +215,13 @@ export interface StoreWitness {
  * signature, the signer fingerprint, and (with the store) the snapshot records the manifest names.
  * Returns every problem, each naming its file; none means the pack holds.
  */
-export function verifyPack(dir: string, store?: StoreWitness): { problems: PackProblem[]; manifest: Manifest | null; notes: string[] } {
+export function verifyPack(dir: string, store?: StoreWitness): { problems: PackProblem[]; manifest: Manifest | null; notes: string[]; unreadable: PackProblem[] } {
   const problems: PackProblem[] = [];
   const notes: string[] = [];
+  // Files this user may not read (packs are 0640 in a 0750 directory): the pack cannot be checked
+  // here, which says nothing of whether it was changed. Reported apart from the problems.
+  const unreadable: PackProblem[] = [];
+  const denied = (error: unknown): boolean => errnoCode(error) === 'EACCES' || errnoCode(error) === 'EPERM';
   // A pack may come from anyone: a name in it that is a symbolic link, a FIFO or a device is
   // reported, never followed or read (a FIFO would block, /dev/zero would never end).
   const read = (name: string): Buffer | null => {
@@ -233,7 +237,7 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
       return readFileSync(fd);
     } catch (error) {
       const link = errnoCode(error) === 'ELOOP';
-      problems.push({ file: name, message: link ? 'it is a symbolic link, not a file of a pack; it was not followed' : describeErrno(error, 'reading', path) });
+      (denied(error) ? unreadable : problems).push({ file: name, message: link ? 'it is a symbolic link, not a file of a pack; it was not followed' : describeErrno(error, 'reading', path) });
       return null;
     } finally {
       if (fd !== null) closeSync(fd);
@@ -243,8 +247,9 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
   try {
     present = readdirSync(dir);
   } catch (error) {
-    problems.push({ file: dir, message: describeErrno(error, 'listing', dir) });
+    (denied(error) ? unreadable : problems).push({ file: dir, message: describeErrno(error, 'listing', dir) });
   }
+  if (unreadable.length > 0) return { problems: [], manifest: null, notes, unreadable };
   // Each file is read once; the checks below use these bytes and hashes.
   const contents = new Map<string, Buffer>();
   const actual = new Map<string, string>();
@@ -436,7 +441,7 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
       }
     }
   }
-  return { problems, manifest, notes };
+  return { problems, manifest, notes, unreadable };
 }
 
 /**

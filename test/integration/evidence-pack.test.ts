@@ -125,6 +125,35 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(file.stderr).toContain('is a file; an evidence pack is a directory');
   });
 
+  it.skipIf(!isRoot || !haveCommand('setpriv'))('a pack this user may not read cannot be checked (exit 3, what to do), never a failed verification', () => {
+    // As nobody, outside the pack's group: the pack directory, one file, or the directory above it unreadable.
+    const above = mkdtempSync(join(tmpdir(), 'netmon-pack-unreadable-'));
+    const copy = join(above, 'pack');
+    chmodSync(above, 0o755);
+    cpSync(pack, copy, { recursive: true });
+    const asNobody = (target: string) => runCli(['verify', target], { cwd: dir, prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] });
+    const expectUnreadable = (r: ReturnType<typeof asNobody>, what: string) => {
+      expect(r.status, r.stderr).toBe(3);
+      expect(r.stderr).toContain(`netmon: error: cannot check the evidence pack ${copy}: `);
+      expect(r.stderr).toContain(what);
+      expect(r.stderr).toContain("run as the pack's owner, a member of its group, or root");
+      expect(r.stderr).not.toContain('FAILED');
+      expect(r.stderr).not.toContain('internal error');
+    };
+    chmodSync(copy, 0o755);
+    for (const f of readdirSync(copy)) chmodSync(join(copy, f), 0o644);
+    const readable = asNobody(copy);
+    expect(readable.status, readable.stderr).toBe(0);
+    chmodSync(join(copy, 'evidence.json'), 0o600);
+    expectUnreadable(asNobody(copy), `permission denied) reading ${join(copy, 'evidence.json')}`);
+    chmodSync(copy, 0o700);
+    expectUnreadable(asNobody(copy), `permission denied) listing ${copy}`);
+    chmodSync(copy, 0o755);
+    chmodSync(above, 0o700);
+    expectUnreadable(asNobody(copy), `permission denied) opening ${copy}`);
+    rmSync(above, { recursive: true, force: true });
+  });
+
   it('names every file changed by one byte, and an added file, with exit 4', () => {
     for (const name of readdirSync(pack)) {
       const copy = join(dir, `tamper-${name}`);
