@@ -254,6 +254,24 @@ async function checkFlags(flags: CollectFlags): Promise<void> {
   }
 }
 
+/**
+ * The program's own options (the capture's) given on the command line, as the user wrote them
+ * (--no-csv, not --csv), except --config, which every command takes wherever it stands.
+ */
+function captureOptionsGiven(program: CommandType): string[] {
+  const given: string[] = [];
+  const seen = new Set<string>();
+  for (const option of program.options) {
+    const key = option.attributeName();
+    if (key === 'config' || seen.has(key) || program.getOptionValueSource(key) !== 'cli') continue;
+    seen.add(key);
+    const value: unknown = program.getOptionValue(key);
+    const written = program.options.find((o) => o.attributeName() === key && (o.negate ? value === false : value !== false)) ?? option;
+    given.push(written.long ?? written.flags);
+  }
+  return given;
+}
+
 /** `netmon snapshot`: take a snapshot and print it; no file is written. */
 async function runSnapshot(flags: CollectFlags, io: CliIo): Promise<void> {
   await checkFlags(flags);
@@ -337,6 +355,14 @@ export function buildProgram(io: CliIo): Command {
     // A misspelt command (or `netmon help`) is said before any configuration is read: a broken
     // netmon.conf must not hide it.
     if (action === program && program.args.length > 0) return;
+    // Options before a command are the capture's (positional options): the command never sees
+    // them, so `netmon --label pre snapshot` would run without its label and store nothing.
+    const early = captureOptionsGiven(program);
+    if (action !== program && early.length > 0) {
+      throw new ConfigError('E_USAGE', `${early.join(', ')} came before the command '${action.name()}', where ${early.length === 1 ? 'it is an option' : 'they are options'} of the capture (netmon --once or --interval) and ${action.name()} does not see ${early.length === 1 ? 'it' : 'them'}`, {
+        hint: `give a command's options after its name (netmon ${action.name()} --help lists them)`,
+      });
+    }
     checkOptionValues(program, action);
     const { applyConfig } = await import('./apply-config.js');
     applyConfig(action.opts<{ config?: string }>().config ?? program.opts<{ config?: string }>().config, action, io.env);
@@ -361,7 +387,15 @@ export function buildProgram(io: CliIo): Command {
     const [word] = program.args;
     if (word !== undefined) {
       if (word === 'help') {
-        program.outputHelp();
+        // `netmon help report`: that command's help, as `netmon report --help` prints it.
+        const topic = program.args[1];
+        const command = topic === undefined ? undefined : program.commands.find((c) => c.name() === topic);
+        if (topic !== undefined && command === undefined) {
+          const names = program.commands.map((c) => c.name());
+          const near = closestName(topic, names);
+          throw new ConfigError('E_USAGE', `no help for '${topic}': it is not a command${near === null ? '' : ` (Did you mean ${near}?)`}`, { hint: `the commands are ${names.join(', ')}` });
+        }
+        (command ?? program).outputHelp();
         return;
       }
       const names = program.commands.map((c) => c.name());
@@ -369,8 +403,19 @@ export function buildProgram(io: CliIo): Command {
       throw new ConfigError('E_USAGE', `unknown command '${word}'${near === null ? '' : ` (Did you mean ${near}?)`}`, { hint: `the commands are ${names.join(', ')}; netmon --help says what each does` });
     }
     if (!flags.once && flags.interval === undefined) {
+      const given = captureOptionsGiven(program);
+      if (given.length > 0) {
+        throw new ConfigError('E_USAGE', `${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} to a capture: add --once (one snapshot) or --interval SECONDS`, {
+          hint: 'for example: netmon --once --label pre --change CHG-1234; to print the inventory without writing any file: netmon snapshot',
+        });
+      }
       program.outputHelp();
       return;
+    }
+    if (flags.csvEveryTick && (flags.once || flags.csv === false)) {
+      throw new ConfigError('E_USAGE', flags.csv === false ? '--csv-every-tick and --no-csv exclude each other: give at most one' : '--csv-every-tick applies to --interval: a --once capture writes every socket to the CSV trail anyway', {
+        hint: 'netmon --interval 10 --csv-every-tick writes every socket at every tick, as netmon.py did',
+      });
     }
     await checkFlags(flags);
     const { runCapture } = await import('./capture-command.js');

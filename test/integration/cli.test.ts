@@ -102,6 +102,39 @@ describe('netmon CLI (built binary)', () => {
     expect(runCli(['snapshots', 'extra']).stderr).toContain("too many arguments for 'snapshots'");
   });
 
+  it('netmon help COMMAND prints that command\'s help; an unknown topic is named (exit 2)', () => {
+    const report = runCli(['help', 'report']);
+    expect(report.status).toBe(0);
+    expect(report.stdout).toBe(runCli(['report', '--help']).stdout);
+    expect(report.stdout).toContain('Usage: netmon report [options]');
+    const wrong = runCli(['help', 'reprt']);
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toContain("netmon: error: no help for 'reprt': it is not a command (Did you mean report?)");
+  });
+
+  it('capture options without --once or --interval, or before another command, are an error (exit 2), never silently dropped', () => {
+    // Before: `netmon --label pre` printed the help with exit 0, and `netmon --label pre snapshot` ran without its label.
+    const alone = runCli(['--label', 'pre', '--change', 'CHG-1']);
+    expect(alone.status).toBe(2);
+    expect(alone.stderr).toContain('netmon: error: --label, --change apply to a capture: add --once (one snapshot) or --interval SECONDS');
+    const before = runCli(['--no-csv', '--label', 'pre', 'snapshots', '--db', 'none.db']);
+    expect(before.status).toBe(2);
+    expect(before.stderr).toContain("netmon: error: --label, --no-csv came before the command 'snapshots', where they are options of the capture");
+    expect(before.stderr).toContain('netmon snapshots --help lists them');
+    // --config is every command's, wherever it stands; no options at all is the help.
+    expect(runCli(['--config', '/dev/null', 'snapshots', '--db', 'none.db']).stderr).toContain('there is no evidence store at none.db');
+    expect(runCli([]).status).toBe(0);
+    for (const [args, message] of [
+      [['--once', '--csv-every-tick', '--no-csv'], '--csv-every-tick and --no-csv exclude each other'],
+      [['--once', '--csv-every-tick'], '--csv-every-tick applies to --interval'],
+    ] as const) {
+      const r = runCli([...args, '--db', 'every-tick.db', '--no-hash-binaries', '--filter', ':1']);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(message);
+    }
+    expect(existsSync(join(scratchDir(), 'every-tick.db'))).toBe(false);
+  });
+
   it('a line break in a path the message quotes is escaped: every line on stderr is one of netmon\'s own', () => {
     const r = runCli(['snapshots', '--db', '/nonexistent/a\nnetmon: note: verified\n.db']);
     expect(r.status).toBe(3);
