@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { followableLink, othersMayWrite, ownedByUsOrRoot, untrustedLink } from '../store/links.js';
 import { configFromEnvironment, defaultConfigText, optionsFromConfig, parseConfigFile } from '../config/config.js';
-import { ConfigError, describeErrno } from '../errors.js';
+import { ConfigError, describeErrno, errnoCode } from '../errors.js';
 import type { CliIo } from './program.js';
 
 /** Fill the options a command's command line left unset from the configuration file and NETMON_* variables. */
@@ -17,7 +17,16 @@ export function applyConfig(flagPath: string | undefined, command: Command, env:
     try {
       text = readFileSync(path, 'utf8');
     } catch (error) {
-      throw new ConfigError('E_CONFIG', `cannot read the configuration: ${describeErrno(error, 'reading', path)}`, { hint: 'create one with `netmon init-config`' });
+      const code = errnoCode(error);
+      const hint =
+        code === 'ENOENT'
+          ? `create one with \`netmon init-config --path ${path}\`, or give --config the file you meant`
+          : code === 'EACCES' || code === 'EPERM'
+            ? `make it readable by the user netmon runs as (for a group: chmod g+r ${path}), or run as its owner`
+            : code === 'EISDIR'
+              ? 'give --config a file, not a directory'
+              : undefined;
+      throw new ConfigError('E_CONFIG', `cannot read the configuration: ${describeErrno(error, 'reading', path)}`, hint === undefined ? {} : { hint });
     }
     // Relative paths in the file are the file's own directory's, not the current one's.
     file = parseConfigFile(text, path, dirname(resolve(path)));

@@ -123,10 +123,13 @@ export async function runCheck(flags: BaselineFlags & { output: 'text' | 'json' 
   if (failsAt(findings, flags.failOn)) throw new ExitError(1);
 }
 
+/** Seconds between captures of `netmon watch` when neither --interval nor watch_interval says. */
+export const WATCH_DEFAULT_INTERVAL_S = 60;
+
 /** `netmon watch --interval N`: capture like --interval and print each change once, as it happens. */
 export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: 'text' | 'json' | 'ecs' }, io: CliIo): Promise<void> {
-  const interval = flags.interval;
-  if (interval === undefined) throw new ConfigError('E_USAGE', 'watch needs --interval SECONDS (or watch_interval in the configuration)');
+  // Unset on the command line and in the configuration: the default netmon.conf documents.
+  const interval = flags.interval ?? WATCH_DEFAULT_INTERVAL_S;
   const catalogue = loadControlsCatalogue(flags.controls);
   const allow = standing(flags);
   const selection = toSnapshotOptions(flags);
@@ -165,7 +168,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
             } else io.stdout(`${at} ${f.severity.toUpperCase().padEnd(8)} ${f.approval.padEnd(10)} ${printable(f.summary)}  [${f.id}]\n`);
           }
         } else {
-          io.stderr(`netmon: watching ${count(tick.snapshot.sockets.length, 'socket')} (no baseline: changes are reported from the next capture on)\n`);
+          io.stderr(`netmon: watching ${count(tick.snapshot.sockets.length, 'socket')} every ${interval} s (no baseline: changes are reported from the next capture on)\n`);
         }
         if (previous === baseline && baseline !== null) hostNote(baseline, tick.snapshot, io);
         captureNotices(tick, io, options);

@@ -521,7 +521,7 @@ export function buildProgram(io: CliIo): Command {
     .action(async (flags: import('./baseline-commands.js').BaselineFlags & { output: OutputFormat }) => (await import('./baseline-commands.js')).runCheck(flags, io));
 
   findingOptions(baselineOptions(program.command('watch').description('capture every N seconds like --interval and print each change once, as it happens')))
-    .option('--interval <seconds>', 'seconds between captures', parseSeconds)
+    .option('--interval <seconds>', 'seconds between captures (default 60)', parseSeconds)
     .option('--csv <path>', 'CSV trail', 'network_connections.csv')
     .option('--no-csv', 'do not write the CSV trail')
     .option('--label <text>', 'tag the snapshots')

@@ -73,6 +73,10 @@ export function parseEndpointFilter(pattern: string): EndpointFilter {
     const canonical = canonicalAddress(addressText);
     if (canonical === null) {
       const known = Object.keys(PROTOS).join(', ');
+      // A bare number is most likely a port written without its colon.
+      if (portText === undefined && /^\d+(-\d+)?$/.test(addressText)) {
+        throw new FilterError(pattern, OPTION, `${JSON.stringify(addressText)} is a number, not an address: a port is written after a colon, ":${addressText}"`);
+      }
       throw new FilterError(pattern, OPTION, `${JSON.stringify(addressText)} is neither an IPv4/IPv6 address nor a protocol (${known})`);
     }
     filter.address = canonical;
@@ -85,7 +89,7 @@ export function parseEndpointFilter(pattern: string): EndpointFilter {
 }
 
 function setPorts(filter: EndpointFilter, text: string, pattern: string): void {
-  const match = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(text);
+  const match = /^(\d+)(?:-(\d+))?$/.exec(text);
   if (!match) throw new FilterError(pattern, OPTION, `port ${JSON.stringify(text)} is not a number or LOW-HIGH range`);
   const low = Number(match[1]);
   const high = match[2] === undefined ? low : Number(match[2]);

@@ -68,7 +68,7 @@ const GROUPS: { title: string; kinds: Finding['kind'][] }[] = [
 export function renderFindingsText(report: FindingsReport): string {
   const findings = sortFindings(report.findings);
   const lines = [
-    `Port changes detected (${findings.length} total) on ${printable(report.host)}${report.change ? ` for change ${printable(report.change)}` : ''}: ${side(report.before)} -> ${side(report.after)}`,
+    `${findings.length === 0 ? 'No port changes' : `Port changes detected (${findings.length} total)`} on ${printable(report.host)}${report.change ? ` for change ${printable(report.change)}` : ''}: ${side(report.before)} -> ${side(report.after)}`,
   ];
   if (findings.length > 0) {
     const bySeverity = SEVERITIES.slice()
@@ -96,7 +96,6 @@ export function renderFindingsText(report: FindingsReport): string {
       if (primary) lines.push(`      supports: ${primary}`);
     }
   }
-  if (findings.length === 0) lines.push('', 'No changes found.');
   lines.push('', `Controls listed are those this evidence supports; it does not by itself satisfy them. ${report.disclaimer}`.trim());
   return `${lines.join('\n')}\n`;
 }

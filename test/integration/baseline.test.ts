@@ -58,6 +58,19 @@ describe('init, check and watch', () => {
     expect(future.stderr).toMatch(/expected 1, received 9/);
   });
 
+  it('watch without --interval captures every 60 s, the default netmon.conf documents (watch_interval), and stops cleanly', async () => {
+    const db = join(dir, 'w-default.db');
+    const child = spawn(process.execPath, [CLI, 'watch', '--db', db, '--no-csv', ...filter], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    while (!err.includes('netmon: watching') && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    expect(err).toMatch(/netmon: watching \d+ sockets? every 60 s \(no baseline/);
+    child.kill('SIGTERM');
+    expect(await exited, err).toBe(0);
+    expect(err).toContain('stopped after 1 capture');
+  });
+
   it('watch prints each change once, with its time, and keeps capturing evidence', async () => {
     const db = join(dir, 'w.db');
     const child = spawn(process.execPath, [CLI, 'watch', '--interval', '0.5', '--db', db, '--no-csv', '--fail-on', 'critical', ...filter], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });

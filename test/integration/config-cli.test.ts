@@ -80,6 +80,25 @@ describe('configuration precedence on the command line', () => {
     expect(r.stderr).toContain(`${join(dir, 'bad.conf')}:2: port_filter: invalid --filter pattern "nonsense:1"`);
   });
 
+  it('a --config file that is missing, unreadable or a directory: exit 2 with the fix for that case', () => {
+    const missing = runCli(['snapshot', '--config', join(dir, 'nope.conf')]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain(`hint: create one with \`netmon init-config --path ${join(dir, 'nope.conf')}\``);
+    const folder = runCli(['snapshot', '--config', dir]);
+    expect(folder.status).toBe(2);
+    expect(folder.stderr).toContain('hint: give --config a file, not a directory');
+    if (isRoot) {
+      const secret = join(dir, 'secret.conf');
+      writeFileSync(secret, 'output_format = json\n', { mode: 0o600 });
+      chmodSync(dir, 0o755);
+      const denied = runCli(['snapshot', '--config', secret], { prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] });
+      expect(denied.status).toBe(2);
+      expect(denied.stderr).toContain('permission denied');
+      expect(denied.stderr).toContain('make it readable by the user netmon runs as');
+      expect(denied.stderr).not.toContain('init-config');
+    }
+  });
+
   it("relative paths in a configuration file are taken from the file's directory; in NETMON_* variables and flags, from the current one", () => {
     const confDir = join(dir, 'etc-netmon');
     const elsewhere = join(dir, 'runs-here');

@@ -157,7 +157,8 @@ describe('netmon diff over a maintenance window (real processes)', () => {
     const same = runCli(['diff', '--pre', 'pre', '--post', 'pre', '--change', 'CHG-42', '--db', db]);
     expect(same.status, same.stderr).toBe(0);
     expect(same.stderr).toMatch(/note: --pre and --post select the same snapshot \(\d+, [^)]+\): there is nothing to compare/);
-    expect(same.stdout).toContain('No changes found.');
+    expect(same.stdout).toMatch(/^No port changes on .+ for change CHG-42: snapshot \d+ \(.+, pre\) -> snapshot \d+ \(.+, pre\)\n/);
+    expect(same.stdout).not.toContain('Port changes detected');
     const reversed = runCli(['diff', '--pre', 'post', '--post', 'pre', '--change', 'CHG-42', '--db', db, '--fail-on', 'critical']);
     expect(reversed.stderr).toMatch(/note: the pre snapshot \d+ \([^)]+\) was taken after the post snapshot \d+/);
     const inOrder = runCli(['diff', '--change', 'CHG-42', '--db', db, '--fail-on', 'critical']);
