@@ -700,7 +700,7 @@ export class EvidenceStore {
         store.db.pragma('journal_mode = DELETE');
       } catch (error) {
         store.close();
-        throw storeError(error, path, 'cannot read the evidence store');
+        throw storeError(error, path, 'cannot read the evidence store', true);
       }
       return store;
     } finally {
@@ -715,7 +715,7 @@ export class EvidenceStore {
       store.prepareSchema();
     } catch (error) {
       db.close();
-      throw error instanceof StoreError || error instanceof FormatError || error instanceof VerificationError ? error : storeError(error, path, options.readonly ? 'cannot read the evidence store' : 'cannot open the evidence store for writing');
+      throw error instanceof StoreError || error instanceof FormatError || error instanceof VerificationError ? error : storeError(error, path, options.readonly ? 'cannot read the evidence store' : 'cannot open the evidence store for writing', options.readonly ?? false);
     }
     return store;
   }

@@ -1,6 +1,6 @@
-import { closeSync, constants, existsSync, fsyncSync, linkSync, lstatSync, openSync, statfsSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, lstatSync, openSync, statfsSync, statSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
 import { foreignFileInSharedDir, untrustedLink } from './links.js';
 
@@ -112,8 +112,43 @@ function noSpace(path: string, detail = ''): Explained {
   };
 }
 
-/** SQLite result codes with what they mean for the user. */
-function explain(error: unknown, path: string): Explained {
+/**
+ * Which permission an open of the store at `path` lacks, found by asking the file system as this
+ * user: reading the store (a reader), writing it, or creating SQLite's -wal and -shm files beside
+ * it (a writer). Null when none is missing (the cause is elsewhere).
+ */
+function accessProblem(path: string, reading: boolean): Explained | null {
+  let st: Stats;
+  try {
+    st = statSync(path);
+  } catch {
+    return null;
+  }
+  const owner = `owner uid ${st.uid}, group ${st.gid}, mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}`;
+  const denied = (mode: number, file: string): boolean => {
+    try {
+      accessSync(file, mode);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  if (denied(constants.R_OK, path)) {
+    return { why: `permission denied reading ${path} (${owner})`, hint: "netmon makes stores readable by their owner and group only (0640): run as the store's owner, a member of its group, or root" };
+  }
+  if (reading) return null;
+  if (denied(constants.W_OK, path)) {
+    return { why: `permission denied writing ${path} (${owner})`, hint: "captures write the store as its owner: run them as that user (or root), or give --db a store of your own" };
+  }
+  const dir = dirname(resolve(path));
+  if (denied(constants.W_OK | constants.X_OK, dir)) {
+    return { why: `cannot create files in ${dir}, where SQLite keeps the store's -wal and -shm files`, hint: `run as a user who may write ${dir}, or give --db a path in a directory of your own` };
+  }
+  return null;
+}
+
+/** SQLite result codes with what they mean for the user (`reading`: the open or statement only reads). */
+function explain(error: unknown, path: string, reading: boolean): Explained {
   const code = (error as { code?: unknown }).code;
   if (typeof code !== 'string' || code === 'SQLITE_CANTOPEN' || code.startsWith('SQLITE_IOERR')) {
     // Opening a directory or a path in a missing directory fails with codes that say neither.
@@ -123,8 +158,12 @@ function explain(error: unknown, path: string): Explained {
   if (code === 'SQLITE_NOTADB') return { why: `${path} is not an SQLite database (or is encrypted or corrupt)` };
   if (code === 'SQLITE_CORRUPT') return { why: `${path} is corrupt` };
   if (code === 'SQLITE_FULL') return noSpace(path);
-  if (code === 'SQLITE_READONLY') return { why: `${path} is read-only` };
-  if (code === 'SQLITE_CANTOPEN') return { why: `cannot open ${path} (no permission to read or write it, or to create files in ${dirname(path)})` };
+  if (typeof code === 'string' && code.startsWith('SQLITE_READONLY')) {
+    const denied = accessProblem(path, reading);
+    if (denied) return denied;
+    if (code === 'SQLITE_READONLY') return { why: `${path} is read-only` };
+  }
+  if (code === 'SQLITE_CANTOPEN') return accessProblem(path, reading) ?? { why: `cannot open ${path} (no permission to read or write it, or to create files in ${dirname(resolve(path))})` };
   if (code === 'SQLITE_BUSY') return { why: `${path} is locked by another process` };
   if (code === 'SQLITE_IOERR' || (typeof code === 'string' && code.startsWith('SQLITE_IOERR'))) {
     // SQLite reports a file system too full to extend its shared-memory index (32 KiB) as an
@@ -164,10 +203,10 @@ export function storeBusy(error: unknown): boolean {
 }
 
 /** Wrap an SQLite failure in a StoreError that names the file and the cause. */
-export function storeError(error: unknown, path: string, doing: string): StoreError {
+export function storeError(error: unknown, path: string, doing: string, reading = false): StoreError {
   if (error instanceof StoreError) return error;
   const code = (error as { code?: unknown }).code;
-  const { why, hint: explainedHint } = explain(error, path);
+  const { why, hint: explainedHint } = explain(error, path, reading);
   const hint = storeBusy(error)
     ? 'another process kept it locked for longer than netmon waits (a prune, or a long reader of a store on a shared file system); try again when it is done'
     : explainedHint;
@@ -286,7 +325,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   try {
     return new Driver(path, { readonly: options.readonly ?? false, fileMustExist: options.mustExist ?? options.readonly ?? false, timeout: options.timeout ?? 5000 });
   } catch (error) {
-    throw storeError(error, path, 'cannot open the evidence store');
+    throw storeError(error, path, options.readonly ? 'cannot read the evidence store' : 'cannot open the evidence store', options.readonly ?? false);
   }
 }
 

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -269,5 +269,36 @@ describe('bad files at --db', () => {
     expect(r.status).toBe(3);
     expect(r.stderr).toContain(join(ro, 'n.db'));
     expect(r.stderr).toMatch(/cannot open|permission|read-only/i);
+  });
+
+  it.skipIf(skipRo)('a store this user may not read, or write, or beside which SQLite may not create its files: the permission that is missing, and who may (exit 3, store untouched)', () => {
+    const place = mkdtempSync(join(tmpdir(), 'netmon-store-perm-'));
+    try {
+      chmodSync(place, 0o755);
+      const db = join(place, 'root.db');
+      expect(runCli(['--once', '--db', db, '--no-csv', '--no-hash-binaries', '--filter', ':1']).status).toBe(0);
+      const before = sha(db);
+      const asNobody = (args: string[]) => runCli(args, { prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] });
+      const capture = ['--once', '--db', db, '--no-csv', '--no-hash-binaries', '--filter', ':1'];
+      chmodSync(db, 0o600);
+      for (const args of [['snapshots', '--db', db], ['verify-store', '--db', db], capture]) {
+        const r = asNobody(args);
+        expect(r.status, r.stderr).toBe(3);
+        expect(r.stderr).toContain(`permission denied reading ${db} (owner uid 0, group 0, mode 0600)`);
+        expect(r.stderr).toContain("run as the store's owner, a member of its group, or root");
+      }
+      chmodSync(db, 0o644);
+      expect(asNobody(['snapshots', '--db', db]).status).toBe(0);
+      const write = asNobody(capture);
+      expect(write.status).toBe(3);
+      expect(write.stderr).toContain(`cannot open the evidence store for writing: permission denied writing ${db} (owner uid 0, group 0, mode 0644)`);
+      chmodSync(db, 0o666);
+      const beside = asNobody(capture);
+      expect(beside.status).toBe(3);
+      expect(beside.stderr).toContain(`cannot create files in ${place}, where SQLite keeps the store's -wal and -shm files`);
+      expect(sha(db)).toBe(before);
+    } finally {
+      rmSync(place, { recursive: true, force: true });
+    }
   });
 });
