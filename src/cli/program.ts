@@ -294,6 +294,9 @@ Examples:
   netmon verify-trail                    check the CSV trail against the store
   netmon gaps                            gaps in monitoring the store records, and why
   netmon prune --older-than 400d         drop old snapshots, keeping the chain verifiable
+  netmon keygen                          the key pair that signs evidence packs (once)
+  netmon report --change CHG-1234        the signed evidence pack of a window (PDF, CSV, JSON)
+  netmon verify reports/<pack> --db netmon.db   check a pack, and against the store
   netmon snapshot --output json > s.json the versioned snapshot document, for scripts
   netmon snapshot --listening-only       what listens, with process, user and hashes
   netmon snapshot --filter :22 --filter udp:53
@@ -495,7 +498,7 @@ export function buildProgram(io: CliIo): Command {
     .option('--host <name>', 'select only snapshots taken on this host')
     .option('--allow-host-change', 'compare snapshots of two hosts (a host renamed in the window); refused otherwise')
     .option('--db <path>', 'SQLite evidence store', 'netmon.db')
-    .option('--controls <file>', 'controls catalogue (default: templates/controls.yaml)')
+    .option('--controls <file>', 'controls catalogue (default: the one netmon ships, templates/controls.yaml in its package)')
     .option('--expect <file>', 'expected changes (YAML): findings they cover are approved, what did not happen is missing')
     .addOption(new Option('--fail-on <severity>', 'exit 1 when a finding is at or above this severity').choices(['info', 'low', 'medium', 'high', 'critical']).default('medium'))
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'ecs']).default('text'))
@@ -509,7 +512,7 @@ export function buildProgram(io: CliIo): Command {
   const findingOptions = (cmd: Command): Command =>
     cmd
       .option('--allow <file>', 'standing allow-list (the --expect format): findings it covers are approved')
-      .option('--controls <file>', 'controls catalogue (default: templates/controls.yaml)')
+      .option('--controls <file>', 'controls catalogue (default: the one netmon ships, templates/controls.yaml in its package)')
       .addOption(new Option('--fail-on <severity>', 'exit 1 when a finding that is not approved is at or above this severity').choices(['info', 'low', 'medium', 'high', 'critical']).default('medium'));
 
   baselineOptions(program.command('init').description('save the current inventory as the baseline for check and watch'))
@@ -560,7 +563,7 @@ export function buildProgram(io: CliIo): Command {
     .option('--out <dir>', 'where pack directories are written', 'reports')
     .option('--keys <dir>', 'signing keys from netmon keygen', 'netmon-keys')
     .option('--expect <file>', 'expected changes: findings they cover are approved')
-    .option('--controls <file>', 'controls catalogue (default: templates/controls.yaml)')
+    .option('--controls <file>', 'controls catalogue (default: the one netmon ships, templates/controls.yaml in its package)')
     .option('--sign-p12 <file>', 'sign report.pdf with this PKCS#12 identity, RSA or EC (for example CA-issued), instead of the keygen one')
     .option('--sign-p12-passphrase <text>', 'passphrase of --sign-p12 (default: none; visible in the process list, prefer the file)')
     .option('--sign-p12-passphrase-file <file>', 'read the passphrase of --sign-p12 from the first line of this file')

@@ -47,6 +47,16 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     const r = cli(['report', '--change', 'CHG-77', '--db', db]);
     expect(r.status, r.stderr).toBe(0);
     pack = join(dir, r.stdout.trim());
+    reportStderr = r.stderr;
+  });
+  let reportStderr = '';
+
+  it('the key report says it signed with is what verify --signer takes, pasted as printed', () => {
+    const printed = /signed by key ([0-9a-f]{64})\n/.exec(reportStderr)?.[1];
+    expect(printed, reportStderr).toBeDefined();
+    const r = cli(['verify', pack, '--signer', printed!]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`manifest signed by ${printed} (the key --signer names)`);
   });
 
   it('writes the pack files; the private key stays out of it and is mode 0600', () => {
