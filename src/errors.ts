@@ -28,11 +28,14 @@ export class ConfigError extends NetmonError {}
 /** A filter or glob pattern that cannot be compiled (exit 2). */
 export class FilterError extends ConfigError {
   readonly pattern: string;
+  /** What is wrong with the pattern, without the option it was given to. */
+  readonly problem: string;
   constructor(pattern: string, option: string, problem: string) {
     super('E_FILTER', `invalid ${option} pattern ${JSON.stringify(pattern)}: ${problem}`, {
       hint: 'see `netmon snapshot --help` for the pattern syntax and examples',
     });
     this.pattern = pattern;
+    this.problem = problem;
   }
 }
 

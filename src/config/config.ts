@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError, FilterError } from '../errors.js';
 import { parseEndpointFilter } from '../filter/endpoint-filter.js';
+import { closestName } from '../model/names.js';
 
 /**
  * The configuration file: `key = value` lines, `#` comments, the keys PortWatchZ uses plus
@@ -104,7 +105,10 @@ function checkKey(key: string, origin: string, problems: string[]): KeySpec | un
     return undefined;
   }
   const spec = CONFIG_KEYS[key];
-  if (!spec) problems.push(`${origin}: unknown key ${JSON.stringify(key)} (known: ${Object.keys(CONFIG_KEYS).join(', ')})`);
+  if (!spec) {
+    const near = closestName(key, Object.keys(CONFIG_KEYS));
+    problems.push(`${origin}: unknown key ${JSON.stringify(key)}${near === null ? '' : ` (did you mean ${near}?)`} (known: ${Object.keys(CONFIG_KEYS).join(', ')})`);
+  }
   return spec;
 }
 

@@ -239,7 +239,11 @@ export function evaluateFindings(diff: Diff, catalogue: ControlsCatalogue, optio
     if (e) {
       f.approval = 'approved';
       f.expected = expectedRef(e, expected.source);
+      continue;
     }
+    // Unexpected, though an entry matches it: say so, or the reviewer looks for a typo in the pattern.
+    const late = classes.expiredMatch.get(f.id);
+    if (late) f.reasons = [...f.reasons, `${late.line === null ? expected.source : `${expected.source}:${late.line}`} approved it until ${late.expires!.toISOString().replace(/\.\d{3}Z$/, 'Z')}, which has passed`];
   }
   for (const e of classes.missing) {
     const where = e.line === null ? expected.source : `${expected.source}:${e.line}`;

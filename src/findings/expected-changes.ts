@@ -6,6 +6,7 @@ import { locatedProblems, parseYaml } from '../formats/yaml.js';
 import { parseIsoTime } from '../model/iso-time.js';
 import type { ListenerView, OutboundView } from '../diff/diff-snapshots.js';
 import type { Finding } from './evaluate-findings.js';
+import { closestName } from '../model/names.js';
 
 /** What a change ticket approved. */
 export type ExpectedAction = 'open' | 'close' | 'replace' | 'allow';
@@ -74,6 +75,12 @@ export function parseExpectedChanges(text: string, source: string): ExpectedChan
     if (typeof raw !== 'object' || raw === null) return at(['expected', index], 'an expected change is a mapping such as `open: "tcp:8443"`');
     const entry = raw as Record<string, unknown>;
     const actions = ACTIONS.filter((a) => a in entry);
+    if (actions.length === 0) {
+      // A misspelt action ("opne:") is the likely cause: name it, and what it may have meant.
+      const unknown = Object.keys(entry).filter((k) => !['path', 'expires', 'justification'].includes(k));
+      const slip = unknown.map((k) => [k, closestName(k, ACTIONS)] as const).find(([, near]) => near !== null);
+      if (slip) return at(['expected', index, slip[0]], `unknown key ${slip[0]} (did you mean ${slip[1]}?): an expected change gives one of ${ACTIONS.join(', ')}`);
+    }
     if (actions.length !== 1) return at(['expected', index], `give exactly one of ${ACTIONS.join(', ')}`);
     const action = actions[0]!;
     const pattern = entry[action];
@@ -82,7 +89,8 @@ export function parseExpectedChanges(text: string, source: string): ExpectedChan
     try {
       filter = parseEndpointFilter(pattern);
     } catch (error) {
-      return at(['expected', index, action], error instanceof FilterError ? error.message : String(error));
+      // Its problem, in this file's words: the user gave no --filter here.
+      return at(['expected', index, action], error instanceof FilterError ? `${action}: ${JSON.stringify(pattern)} is not an endpoint pattern (the --filter syntax): ${error.problem}` : String(error));
     }
     let path: RegExp | null = null;
     if (entry.path !== undefined) {
@@ -209,6 +217,8 @@ export interface Classification {
   /** Expected changes that did not happen (or whose expiry has passed: those approve nothing). */
   missing: ExpectedChange[];
   expired: ExpectedChange[];
+  /** Finding id -> the expired expected change that would have approved it (findings no live entry covers). */
+  expiredMatch: Map<string, ExpectedChange>;
 }
 
 /** Class every finding approved (an unexpired expected change covers it) or unexpected. Pure. */
@@ -218,13 +228,17 @@ export function classifyFindings(findings: readonly Finding[], expected: Expecte
   const entries = expected?.entries ?? [];
   const expired = entries.filter((e) => e.expires !== null && e.expires.getTime() < now.getTime());
   const live = entries.filter((e) => !expired.includes(e));
+  const expiredMatch = new Map<string, ExpectedChange>();
   for (const f of findings) {
     const e = live.find((x) => covers(x, f));
     if (e) {
       approved.set(f.id, e);
       used.add(e.index);
+      continue;
     }
+    const late = expired.find((x) => covers(x, f));
+    if (late) expiredMatch.set(f.id, late);
   }
   const missing = live.filter((e) => !used.has(e.index));
-  return { approved, missing, expired };
+  return { approved, missing, expired, expiredMatch };
 }

@@ -35,6 +35,8 @@ describe('configuration file', () => {
     const message = problems('output_format = yaml\nfoo = 1\nonly_ipv4 = maybe\nport_filter = tcp:70000\nwebhook_url = https://example.invalid/hook\nwatch_interval = 0\nno equals sign\nfail_on = high\nfail_on = low\n');
     expect(message).toContain('n.conf:1: output_format: "yaml" is not one of text, json, ecs');
     expect(message).toMatch(/n\.conf:2: unknown key "foo"/);
+    expect(message).not.toMatch(/"foo" \(did you mean/);
+    expect(problems('db_pth = x.db\n')).toContain('n.conf:1: unknown key "db_pth" (did you mean db_path?) (known: ');
     expect(message).toContain('n.conf:3: only_ipv4: "maybe" is not true or false');
     expect(message).toMatch(/n\.conf:4: port_filter: invalid --filter pattern "tcp:70000"/);
     expect(message).toContain('n.conf:5: webhook_url: webhook delivery is not part of this netmon release');

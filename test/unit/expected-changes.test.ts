@@ -50,6 +50,9 @@ describe('expected changes', () => {
     const findings = classify('schema_version: 1\nexpected:\n  - open: "tcp:8443"\n    expires: 2026-01-31\n');
     expect(findings.find((f) => f.kind === 'listener-opened')?.approval).toBe('unexpected');
     expect(findings.some((f) => f.kind === 'expected-missing')).toBe(false);
+    // Said on the finding: the reviewer sees why an entry that matches did not approve it.
+    expect(findings.find((f) => f.kind === 'listener-opened')?.reasons.at(-1)).toMatch(/^chg\.yaml:3 approved it until 2026-0[12]-\d\dT\d\d:\d\d:\d\dZ, which has passed$/);
+    expect(findings.filter((f) => f.reasons.some((r) => r.includes('which has passed')))).toHaveLength(1);
   });
 
   it('an expiry date alone holds through that day (local time); a time is that moment', () => {
@@ -99,8 +102,14 @@ describe('expected changes', () => {
       expect(error).toBeInstanceOf(ConfigError);
       message = (error as Error).message;
     }
-    expect(message).toMatch(/bad\.yaml:3: invalid --filter pattern "tcp:99999"/);
+    expect(message).toMatch(/bad\.yaml:3: open: "tcp:99999" is not an endpoint pattern \(the --filter syntax\): port "99999" is above 65535/);
     expect(message).toMatch(/bad\.yaml:4: give exactly one of open, close, replace, allow/);
     expect(message).toMatch(/bad\.yaml:6: expires: "someday" is not a date/);
+  });
+
+  it('names a misspelt action and what it may have meant', () => {
+    expect(() => parseExpectedChanges('schema_version: 1\nexpected:\n  - opne: "tcp:8443"\n    justification: TLS\n', 'typo.yaml')).toThrow(
+      /typo\.yaml:3: unknown key opne \(did you mean open\?\): an expected change gives one of open, close, replace, allow/,
+    );
   });
 });
