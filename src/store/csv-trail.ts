@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
 import { followableLink, foreignFileInSharedDir, untrustedLink } from './links.js';
 import { EVIDENCE_FILE_MODE, protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
@@ -522,10 +522,15 @@ export function checkCsvWritable(path: string): void {
     }
   } catch (error) {
     if (error instanceof StoreError) throw error;
-    throw new StoreError('E_CSV_OPEN', `cannot write the CSV trail: ${describeErrno(error, target === path ? 'writing' : 'creating a file in', target)}; nothing was captured`, {
-      hint: 'run netmon in a directory you can write to (the trail and the store are created there by default), fix the path or its permissions, give another --csv PATH, or --no-csv',
-      cause: error,
-    });
+    const code = errnoCode(error);
+    // The two mistakes in the path itself get their own fix, as --db's do.
+    const hint =
+      code === 'EISDIR'
+        ? `${path} is a directory: give the path of a file (e.g. ${join(path, 'network_connections.csv')})`
+        : code === 'ENOENT' && target !== path
+          ? `the directory ${target} does not exist: create it first (mkdir -p ${target}), or give --csv a path in a directory that exists`
+          : 'run netmon in a directory you can write to (the trail and the store are created there by default), fix the path or its permissions, give another --csv PATH, or --no-csv';
+    throw new StoreError('E_CSV_OPEN', `cannot write the CSV trail: ${describeErrno(error, target === path ? 'writing' : 'creating a file in', target)}; nothing was captured`, { hint, cause: error });
   }
 }
 

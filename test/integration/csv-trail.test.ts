@@ -581,16 +581,17 @@ describe.skipIf(skipWithReason(!haveCli || !havePython, `CSV trail through the C
     const dir = freshDir(0o777);
     mkdirSync(join(dir, 'adir'));
     writeFileSync(join(dir, 'afile'), '');
-    const cases: [string, string][] = [
-      [join(dir, 'missing', 't.csv'), `ENOENT (no such file or directory) creating a file in ${join(dir, 'missing')}`],
-      [join(dir, 'adir'), `EISDIR`],
-      [join(dir, 'afile', 't.csv'), `ENOTDIR`],
+    const cases: [string, string, string][] = [
+      [join(dir, 'missing', 't.csv'), `ENOENT (no such file or directory) creating a file in ${join(dir, 'missing')}`, `hint: the directory ${join(dir, 'missing')} does not exist: create it first (mkdir -p ${join(dir, 'missing')})`],
+      [join(dir, 'adir'), `EISDIR`, `hint: ${join(dir, 'adir')} is a directory: give the path of a file (e.g. ${join(dir, 'adir', 'network_connections.csv')})`],
+      [join(dir, 'afile', 't.csv'), `ENOTDIR`, 'hint: run netmon in a directory you can write to'],
     ];
-    for (const [csv, cause] of cases) {
+    for (const [csv, cause, hint] of cases) {
       const r = runCli(['--once', '--db', 'n.db', '--csv', csv], { cwd: dir });
       expect(r.status, r.stderr).toBe(3);
       expect(r.stderr).toContain('netmon: error: cannot write the CSV trail: ');
       expect(r.stderr).toContain(cause);
+      expect(r.stderr).toContain(hint);
       expect(r.stderr).toContain('nothing was captured');
     }
     expect(readdirSync(dir).sort()).toEqual(['adir', 'afile']);
