@@ -71,7 +71,9 @@ export function selectSnapshot(find: SnapshotFinder, selector: string, change: s
       byLabel && change !== undefined && role !== 'show'
         ? `capture it with \`netmon --once --label ${shellWord(selector)} --change ${shellWord(change)}\`; \`netmon snapshots --change ${shellWord(change)}\` lists what this ticket has`
         : `list them with \`netmon snapshots\`; ${role === 'show' ? 'a snapshot is given as' : '--pre/--post take'} an id, a label, an ISO time, first or latest`;
-    throw new ConfigError('E_USAGE', `no snapshot matches ${what}${JSON.stringify(selector)}${scope}`, { hint });
+    // By label, say so: with --change alone, --pre and --post are the labels pre and post, which the user did not type.
+    const problem = byLabel ? `no snapshot labelled ${JSON.stringify(selector)}${scope}${role === 'show' ? '' : ` (the ${role} snapshot, --${role})`}` : `no snapshot matches ${what}${JSON.stringify(selector)}${scope}`;
+    throw new ConfigError('E_USAGE', problem, { hint });
   }
   // A window of a ticket compares that ticket's captures: an id, first, latest or a time that
   // selects another's would put its findings under this ticket's name.

@@ -66,7 +66,7 @@ describe('a store with two hosts', () => {
     expect(b.findings).toEqual([]);
     const none = cli('diff', '--change', 'CHG-7', '--host', 'gamma');
     expect(none.status).toBe(2);
-    expect(none.stderr).toContain('no snapshot matches --pre "pre" for change CHG-7 on host "gamma"');
+    expect(none.stderr).toContain('no snapshot labelled "pre" for change CHG-7 on host "gamma" (the pre snapshot, --pre)');
   });
 
   it('--allow-host-change compares across hosts when asked', () => {

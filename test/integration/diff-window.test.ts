@@ -134,7 +134,7 @@ describe('netmon diff over a maintenance window (real processes)', () => {
     const db = join(dir, 'w.db');
     const none = runCli(['diff', '--change', 'NOPE', '--db', db]);
     expect(none.status).toBe(2);
-    expect(none.stderr).toMatch(/no snapshot matches --pre "pre" for change NOPE/);
+    expect(none.stderr).toMatch(/no snapshot labelled "pre" for change NOPE \(the pre snapshot, --pre\)/);
     // A capture the ticket never got: the hint says how to take it.
     expect(none.stderr).toContain('netmon: hint: capture it with `netmon --once --label pre --change NOPE`; `netmon snapshots --change NOPE` lists what this ticket has');
     const spaced = runCli(['diff', '--change', "it's 1", '--pre', 'after', '--post', 'latest', '--db', db]);

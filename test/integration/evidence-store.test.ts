@@ -1117,7 +1117,7 @@ describe('EvidenceStore (real SQLite files)', () => {
       expect(badTime.stderr).toContain('snapshot "2026-02-30T10:00" has the form of a time but names no such moment');
       const unknown = byRef('no-such-label');
       expect(unknown.status).toBe(2);
-      expect(unknown.stderr).toContain('no snapshot matches "no-such-label"');
+      expect(unknown.stderr).toContain('no snapshot labelled "no-such-label"');
       const missing = runCli(['show', '1', '--db', db], { cwd: dir });
       expect(missing.status).toBe(2); // an id the store does not have is a usage error, as a label it does not have
       expect(missing.stderr).toContain(`ids from ${list[0]!.id} to ${list[2]!.id}`);
