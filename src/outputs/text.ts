@@ -96,9 +96,15 @@ export function renderText(snapshot: Snapshot, options: TextOptions = {}): strin
   ];
   // A process's name and user, made printable once per process rather than once per socket.
   const shown = new Map<number, [string, string]>();
-  for (const p of snapshot.processes) shown.set(p.pid, [printable(p.name), printable(p.user ?? (p.uid === null ? '?' : String(p.uid)))]);
+  // User names by uid, as the processes of this snapshot carry them: a socket no process could be
+  // found for shows its table uid by name too when some process of that user was seen.
+  const userNames = new Map<number, string>();
+  for (const p of snapshot.processes) {
+    shown.set(p.pid, [printable(p.name), printable(p.user ?? (p.uid === null ? '?' : String(p.uid)))]);
+    if (p.uid !== null && p.user !== null && !userNames.has(p.uid)) userNames.set(p.uid, printable(p.user));
+  }
   const rows: string[][] = new Array(snapshot.sockets.length);
-  for (let i = 0; i < rows.length; i++) rows[i] = row(snapshot.sockets[i]!, time, shown, showNs ? nsNames : undefined);
+  for (let i = 0; i < rows.length; i++) rows[i] = row(snapshot.sockets[i]!, time, shown, userNames, showNs ? nsNames : undefined);
   const widths = columns.map((c) => c.header.length);
   for (const r of rows) {
     for (let i = 0; i < r.length; i++) if (r[i]!.length > widths[i]!) widths[i] = r[i]!.length;
@@ -165,7 +171,7 @@ export function fitLine(text: string, width: number): string {
   return lines.join('\n');
 }
 
-function row(s: SocketRecord, time: string, processes: Map<number, [name: string, user: string]>, nsNames?: Map<number, string>): string[] {
+function row(s: SocketRecord, time: string, processes: Map<number, [name: string, user: string]>, userNames: Map<number, string>, nsNames?: Map<number, string>): string[] {
   const owner = s.owners[0];
   const proc = owner ? processes.get(owner.pid) : undefined;
   const proto = protoName(s);
@@ -173,7 +179,7 @@ function row(s: SocketRecord, time: string, processes: Map<number, [name: string
   const pid = owner ? `${owner.pid}${s.owners.length > 1 ? `+${s.owners.length - 1}` : ''}` : '-';
   const name = proc ? proc[0] : owner ? '?' : REASON_LABELS[s.unattributed ?? 'not-requested'];
   // Without a process, the socket table's uid still says who created the socket (not for kernel-owned ones).
-  const user = proc ? proc[1] : s.unattributed === 'kernel-owned' ? '-' : String(s.uid);
+  const user = proc ? proc[1] : s.unattributed === 'kernel-owned' ? '-' : (userNames.get(s.uid) ?? String(s.uid));
   const local = formatEndpoint(s.localAddress, s.localPort);
   const state = STATE_LABELS[s.state];
   return nsNames ? [time, proto, nsNames.get(s.netns) ?? String(s.netns), local, remote, state, pid, name, user] : [time, proto, local, remote, state, pid, name, user];

@@ -218,6 +218,19 @@ describe('renderText: rows', () => {
     });
   });
 
+  it('names the table uid of an unattributed socket as a process of that user is named, when the snapshot has one', () => {
+    const sockets = [
+      makeSocket({ localPort: 2000, inode: 1, uid: 0, owners: [], unattributed: 'permission-denied' }),
+      makeSocket({ localPort: 2001, inode: 2, uid: 4242, owners: [], unattributed: 'permission-denied' }),
+      makeSocket({ localPort: 2002, inode: 3, uid: 1000, owners: [{ pid: 100, fd: 3 }] }),
+    ];
+    const snapshot = makeSnapshot({ sockets, processes: [makeProcess({ pid: 100, uid: 1000, user: 'alice' }), makeProcess({ pid: 1, uid: 0, user: 'root', name: 'init' })] });
+    const rows = tableLines(renderText(snapshot), snapshot).slice(1);
+    expect(rows.find((r) => r.includes('127.0.0.1:2000 '))).toMatch(/ \(no access\) +root$/);
+    // No process of uid 4242 was seen: its number.
+    expect(rows.find((r) => r.includes('127.0.0.1:2001 '))).toMatch(/ \(no access\) +4242$/);
+  });
+
   it('leaves the PROCESS column empty when attribution was not requested', () => {
     const snapshot = makeSnapshot({ sockets: [makeSocket({ owners: [], unattributed: 'not-requested', uid: 33 })], processes: [] });
     const row = tableLines(renderText(snapshot), snapshot)[1]!;
