@@ -148,6 +148,9 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
   };
   const first = firstCaptureProgress(io, 'watch', options);
   const onError = captureError(io, options.db);
+  // The last snapshot stored, named with its record hash at the stop, as --interval does: an anchor for verify-store --expect-head.
+  let last = 0;
+  let lastHash = '';
   await untilStopped(io, async (signal) => {
     const { ticks } = await captureEvery(first.options, {
       interval,
@@ -155,6 +158,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
       onWait: storeWaitNotice(io, options.db, options.lockWaitMs),
       onTick: (tick) => {
         first.quiet();
+        [last, lastHash] = [tick.snapshotId, tick.recordHash];
         if (previous) {
           const before = previous === baseline ? filterSnapshot(previous, tick.snapshot.selection) : previous;
           // "New" external destinations are new to the whole watch, not only to the last capture.
@@ -180,7 +184,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
         onError(error);
       },
     });
-    io.stderr(`netmon: stopped after ${count(ticks, 'capture')}\n`);
+    io.stderr(`netmon: stopped after ${count(ticks, 'capture')}${last > 0 ? `; last snapshot ${last} in ${options.db} (record hash ${lastHash})` : ''}\n`);
   });
   if (worst) throw new ExitError(1);
 }

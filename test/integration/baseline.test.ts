@@ -68,7 +68,11 @@ describe('init, check and watch', () => {
     expect(err).toMatch(/netmon: watching \d+ sockets? every 60 s \(no baseline/);
     child.kill('SIGTERM');
     expect(await exited, err).toBe(0);
-    expect(err).toContain('stopped after 1 capture');
+    // The last snapshot and its record hash, as --interval says at its stop: the store's head.
+    const hash = /stopped after 1 capture; last snapshot \d+ in \S+ \(record hash ([0-9a-f]{64})\)/.exec(err)?.[1];
+    expect(hash, err).toBeDefined();
+    const verified = runCli(['verify-store', '--db', db, '--expect-head', hash!]);
+    expect(verified.status, verified.stderr).toBe(0);
   });
 
   it('watch prints each change once, with its time, and keeps capturing evidence', async () => {
