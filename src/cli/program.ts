@@ -152,7 +152,7 @@ function secondsParser(what: string, example: string, min = 0.1): (value: string
   return (value) => {
     const n = Number(value);
     if (!/^\d+(\.\d+)?$/.test(value.trim()) || !Number.isFinite(n) || n < min || n > 86400) {
-      throw new InvalidArgumentError(`give the ${what} in seconds, from ${min === 0 ? '0 (fail at once)' : min} to 86400 (e.g. ${example})`);
+      throw new InvalidArgumentError(`Give the ${what} in seconds, from ${min === 0 ? '0 (fail at once)' : min} to 86400 (e.g. ${example})`);
     }
     return n;
   };
