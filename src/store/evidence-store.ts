@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { accessSync, chmodSync, constants as fsConstants, copyFileSync, existsSync, lstatSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, constants as fsConstants, copyFileSync, existsSync, lstatSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, type Stats } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { HashCache } from '../enrich/hash-executables.js';
 import { identityKey } from '../enrich/hash-executables.js';
 import { ConfigError, FormatError, StoreBusyError, StoreError, VerificationError } from '../errors.js';
@@ -327,6 +327,41 @@ export interface StoreOpenOptions {
 /** Waits (ms) between tries to open a store while another user's SQLite sets up its -shm or -wal file: about 0.6 s in all. */
 const SIDE_FILE_WAITS_MS = [5, 10, 20, 40, 80, 160, 320];
 
+/** The name a store is created under before it is linked to `path`, less its random end: `.netmon.db.new-`. */
+const CREATION_PREFIX = (path: string): string => `.${basename(path)}.new-`;
+
+/** A temporary store older than this was left by a creation that was killed (one takes milliseconds). */
+const CREATION_LEFTOVER_AGE_MS = 10 * 60_000;
+
+/**
+ * Remove what killed creations of the store at `path` left beside it: temporary stores (and their
+ * SQLite side files) older than a creation takes, and a temporary name that is a second link to
+ * the store itself (a creation killed between linking and removing it), which SQLite must never
+ * open under that name. Best effort: what cannot be removed stays.
+ */
+function clearCreationLeftovers(path: string, store: Stats | null): void {
+  const dir = dirname(path);
+  const prefix = CREATION_PREFIX(path);
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((name) => name.startsWith(prefix));
+  } catch {
+    return;
+  }
+  const now = Date.now();
+  for (const name of names) {
+    const file = join(dir, name);
+    try {
+      const st = lstatSync(file);
+      if (!st.isFile()) continue;
+      const linked = store !== null && st.dev === store.dev && st.ino === store.ino;
+      if (linked || now - st.mtimeMs > CREATION_LEFTOVER_AGE_MS) rmSync(file, { force: true });
+    } catch {
+      // gone meanwhile, or not ours to remove
+    }
+  }
+}
+
 /**
  * Whether this process may open the store at `path` the way it asks (a writer: write the file and
  * its directory; a reader: read the file). When it may not, a failed open is not worth trying again.
@@ -591,28 +626,60 @@ export class EvidenceStore {
 
   /**
    * Make a new store at `path` when there is none: created and migrated under a temporary name in
-   * the same directory, closed (which folds its write-ahead log into the file), then linked to
-   * `path` unless another netmon made one there first. Any failure leaves `path` to the open that
-   * follows, which creates the store in place and reports what goes wrong against `path`.
+   * the same directory, its write-ahead log folded into the file and the file closed, then linked
+   * to `path` unless another netmon made one there first. A full disk is reported against `path`
+   * and leaves nothing behind; any other failure (a file system without hard links, a directory
+   * this user cannot write) leaves `path` to the open that follows, which creates the store in
+   * place and reports what goes wrong against `path`. A link at `path` to a file that does not
+   * exist yet makes the store where it points. Leftovers of creations that were killed are removed.
    */
-  private static createWhole(path: string, options: StoreOpenOptions): void {
+  private static createWhole(path: string, options: StoreOpenOptions, links = 0): void {
+    let existing: Stats | null = null;
     try {
-      lstatSync(path);
-      return; // a store (or something else, which the open reports) is there
+      existing = lstatSync(path);
     } catch {
       // none yet
     }
-    const temp = join(dirname(path), `.${basename(path)}.new-${randomBytes(6).toString('hex')}`);
+    if (existing !== null) {
+      if (existing.isSymbolicLink() && links < 8 && !existsSync(path)) {
+        let target: string | null = null;
+        try {
+          target = resolve(dirname(path), readlinkSync(path));
+        } catch {
+          // unreadable: the open in place says what it is
+        }
+        if (target !== null) EvidenceStore.createWhole(target, options, links + 1);
+        return;
+      }
+      if (existing.isFile()) clearCreationLeftovers(path, existing);
+      return;
+    }
+    clearCreationLeftovers(path, null);
+    const temp = join(dirname(path), `${CREATION_PREFIX(path)}${randomBytes(6).toString('hex')}`);
     try {
       createNew(temp, EVIDENCE_FILE_MODE);
     } catch {
       return;
     }
     try {
-      EvidenceStore.tryOpen(temp, { ...options, readonly: false }, false).close();
+      const store = EvidenceStore.tryOpen(temp, { ...options, readonly: false }, false);
+      try {
+        // Fold the write-ahead log into the file here, where a failure (a full disk) is seen: a
+        // close that cannot do it keeps the commits in the -wal, which is not published.
+        const [result] = store.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+        if (result !== undefined && result.busy !== 0) throw new Error('the new store could not be checkpointed');
+      } finally {
+        store.close();
+      }
+      if ((statSync(`${temp}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) throw new Error('the new store kept commits in its write-ahead log');
       publishNew(temp, path);
-    } catch {
-      // a full disk, a file system without hard links: the open in place says what it is
+    } catch (error) {
+      const cause = error instanceof StoreError && error.cause !== undefined ? error.cause : error;
+      const code = String((cause as { code?: unknown }).code ?? '');
+      if (code === 'SQLITE_FULL' || code.startsWith('SQLITE_IOERR') || code === 'ENOSPC' || code === 'EDQUOT') {
+        throw storeError(cause, path, 'cannot create the evidence store (nothing was written)');
+      }
+      // a file system without hard links, and the like: the open in place says what it is
     } finally {
       for (const file of [temp, `${temp}-wal`, `${temp}-shm`, `${temp}-journal`]) rmSync(file, { force: true });
     }

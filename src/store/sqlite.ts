@@ -108,7 +108,7 @@ function directoryProblem(path: string): Explained | null {
 function noSpace(path: string, detail = ''): Explained {
   return {
     why: `no space left on the device holding ${path}${detail}`,
-    hint: `free some space on the file system holding ${dirname(path)}, then run again; meanwhile readers (snapshots, verify-store, report) still work, from a private copy in TMPDIR when SQLite has no room for its index`,
+    hint: `free some space on the file system holding ${dirname(resolve(path))}, then run again; meanwhile readers (snapshots, verify-store, report) still work, from a private copy in TMPDIR when SQLite has no room for its index`,
   };
 }
 

@@ -74,6 +74,33 @@ describe.skipIf(skipFull)('a full disk', () => {
     for (const name of readdirSync(small)) rmSync(join(small, name), { force: true });
   });
 
+  it('the first capture on a nearly full disk: the device is full (exit 3) and no store is left, whatever the room; with room again the next capture makes a whole one', () => {
+    expect(mounted, 'tmpfs mounted').toBe(true);
+    const place = join(small, 'first');
+    // Free space from 16 KiB to 192 KiB: before, 120-160 KiB left a store whose commits stayed in
+    // a deleted -wal (corrupt for good), and less left an empty schema-0 file.
+    for (const freeKiB of [16, 64, 128, 160, 192]) {
+      mkdirSync(place);
+      const avail = Number(spawnSync('df', ['-k', '--output=avail', small], { encoding: 'utf8' }).stdout.trim().split('\n').pop());
+      writeFileSync(join(small, 'filler'), Buffer.alloc(Math.max(0, avail - freeKiB) * 1024));
+      const db = join(place, 'netmon.db');
+      const capture = ['--once', '--db', db, '--no-csv', '--no-hash-binaries', '--filter', ':1'];
+      const full = runCli(capture);
+      if (full.status !== 0) {
+        expect(full.status, full.stderr).toBe(3);
+        expect(full.stderr).toContain(`cannot create the evidence store (nothing was written): no space left on the device holding ${db}`);
+        expect(readdirSync(place), `${freeKiB} KiB free`).toEqual([]);
+      }
+      rmSync(join(small, 'filler'));
+      const again = runCli(capture);
+      expect(again.status, again.stderr).toBe(0);
+      const verified = runCli(['verify-store', '--db', db]);
+      expect(verified.status, `${freeKiB} KiB free: ${verified.stderr}`).toBe(0);
+      expect(readdirSync(place).filter((f) => f.startsWith('.'))).toEqual([]);
+      rmSync(place, { recursive: true, force: true });
+    }
+  });
+
   it('a file system too full for the shared-memory index of SQLite: writers say the device is full (not an I/O error), exit 3; readers read a private copy; the store unchanged', () => {
     expect(mounted, 'tmpfs mounted').toBe(true);
     const path = join(small, 'brim.db');

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -115,7 +115,39 @@ describe.skipIf(skip)('a reader polling a store while a writer migrates it', () 
   });
 });
 
-/** A child that opens the store at `db` (as nobody) once its driver is loaded, and prints "opening" just before. */
+describe.skipIf(skip)('what a killed creation leaves, and a link to a store not made yet', () => {
+  it('a temporary name that is a second link to the store, and temporary stores older than ten minutes, are removed by the next capture; a recent one stays', () => {
+    const dir = mkdtempSync(join(root, 'leftovers-'));
+    const db = join(dir, 'netmon.db');
+    const capture = ['--once', '--db', db, '--no-csv', '--no-hash-binaries', '--filter', ':1'];
+    expect(runCli(capture).status).toBe(0);
+    // Killed between linking the new store into place and removing its temporary name.
+    linkSync(db, join(dir, '.netmon.db.new-0123456789ab'));
+    // Killed while creating, an hour ago (with its journal) and a moment ago (maybe still running).
+    for (const name of ['.netmon.db.new-aaaaaaaaaaaa', '.netmon.db.new-aaaaaaaaaaaa-journal', '.netmon.db.new-bbbbbbbbbbbb']) writeFileSync(join(dir, name), '');
+    const hourAgo = new Date(Date.now() - 3600_000);
+    for (const name of ['.netmon.db.new-aaaaaaaaaaaa', '.netmon.db.new-aaaaaaaaaaaa-journal']) utimesSync(join(dir, name), hourAgo, hourAgo);
+    const r = runCli(capture);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readdirSync(dir).filter((f) => f.startsWith('.')).sort()).toEqual(['.netmon.db.new-bbbbbbbbbbbb']);
+    expect(statSync(db).nlink).toBe(1);
+    expect(runCli(['verify-store', '--db', db]).status).toBe(0);
+  });
+
+  it('--db a symbolic link to a file not made yet: the store is made where it points, whole and 0640', () => {
+    const dir = mkdtempSync(join(root, 'dangling-'));
+    mkdirSync(join(dir, 'real'));
+    symlinkSync('real/target.db', join(dir, 'netmon.db'));
+    const r = runCli(['--once', '--db', join(dir, 'netmon.db'), '--no-csv', '--no-hash-binaries', '--filter', ':1']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(statSync(join(dir, 'real', 'target.db')).mode & 0o777).toBe(0o640);
+    expect(readdirSync(join(dir, 'real')).filter((f) => f.startsWith('.'))).toEqual([]);
+    expect(lstatSync(join(dir, 'netmon.db')).isSymbolicLink()).toBe(true);
+    expect(runCli(['verify-store', '--db', join(dir, 'netmon.db')]).status).toBe(0);
+  });
+});
+
+/** A child that opens/** A child that opens the store at `db` (as nobody) once its driver is loaded, and prints "opening" just before. */
 function opener(db: string, readonly: boolean) {
   const script = `
     const { openMemory } = await import(${JSON.stringify(join(ROOT, 'dist/store/sqlite.js'))});
