@@ -114,7 +114,11 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
     result.problemCount++;
     if (result.problems.length < PROBLEMS_KEPT) result.problems.push(p);
   };
-  const retention = store.retention();
+  // Read once the file is open (its size fixed): from then on one read transaction, so that a
+  // prune or a capture committing during a long check is not taken for rows the store lacks.
+  // Rows within that size were written after their snapshot's commit, so it is in the view.
+  let retention: ReturnType<typeof store.retention> = null;
+  let release: (() => void) | null = null;
   // Filled in once the file is open (its device and inode name it): what the store recorded of
   // it, and the snapshot whose rows a capture marked and has not confirmed yet (writing now, or
   // killed while it wrote).
@@ -196,6 +200,8 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
     block = { id, line: record.line, records: [record] };
     options.onProgress?.(result.rows, result.snapshots + 1);
   }, (file) => {
+    release = store.holdRead();
+    retention = store.retention();
     recorded = recordedTrail(store, options.csv, file.device, file.inode);
     if (recorded !== null && !recorded.replaced) {
       result.cleanEnd = { size: recorded.end.size, snapshotId: recorded.end.snapshotId ?? null };
@@ -207,55 +213,66 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
           : `the store has no record of where netmon left this file (a copy, a file rotated away since, or a trail of another store), so its end cannot be checked against what netmon wrote`,
       );
     }
-  }).catch((error: unknown) => {
-    if (error instanceof HeaderMismatch) return null;
-    throw error;
-  });
-  finish();
-  if (read !== null) {
-    result.size = read.size;
-    if (read.size === 0) result.notes.push('the trail is empty: no header and no rows');
-    for (const bad of read.malformed) problem({ kind: 'malformed', line: bad.line, snapshotId: null, message: `line ${bad.line} is not RFC 4180 CSV (${bad.message}); it was skipped, and reading went on after it` });
-    const end = result.cleanEnd;
-    // Where netmon left this file: it is never shorter than that (but empty just after log
-    // rotation by copytruncate, until the next capture), and only a capture writing after that end
-    // (or killed while it wrote there) leaves a line without its line end.
-    if (end !== null && read.size < end.size && read.size > 0) {
-      const after = end.snapshotId === null ? '' : `, after the rows of snapshot ${end.snapshotId}`;
-      problem({ kind: 'shortened', line: null, snapshotId: end.snapshotId, message: `the trail is ${read.size} bytes, shorter than the ${end.size} bytes netmon had written to it${after}: bytes were removed, at its end or elsewhere` });
-    }
-    if (read.torn !== null) {
-      const where = `line ${read.torn.line} (byte ${read.torn.offset}) has no line end`;
-      if (end !== null && read.torn.offset >= end.size && unfinished !== null) {
-        result.notes.push(`${where}: a capture is writing the rows of snapshot ${(unfinished as CsvMark).snapshotId} now, or was killed while it wrote them; the next capture sets the line aside and completes them`);
-      } else {
-        problem({
-          kind: 'torn',
-          line: read.torn.line,
-          snapshotId: null,
-          message:
-            end === null
-              ? `${where}, and the store has no record of where netmon left this file to tell a capture writing it from an edit`
-              : read.torn.offset < end.size
-                ? `${where}, inside what netmon had finished writing (${end.size} bytes): the trail was changed there`
-                : `${where}, after the ${end.size} bytes netmon had finished writing, while no capture is writing to it: netmon did not write it`,
-        });
-      }
-    }
-    // The rows of the last snapshot netmon confirmed writing to this path must be in the file
-    // (unless they were none: a tick without change). This also holds for a file saved again
-    // under the path (a new inode), whose size says nothing.
-    const last = recorded as RecordedTrail | null;
-    const lastId = last?.end.snapshotId;
-    if (last !== null && lastId !== undefined && read.size > 0 && !seen.has(lastId) && last.mark?.snapshotId === lastId && store.listSnapshots({ id: lastId }).length === 1) {
-      const rows = storedSnapshotRows(store, lastId, last.mark.rows);
-      if (rows !== null && rows.length > 0) {
-        problem({ kind: 'rows-missing', line: null, snapshotId: lastId, message: `the ${rows.length} ${rows.length === 1 ? 'row' : 'rows'} of snapshot ${lastId}, the last netmon wrote to this trail, are not in it: rows were removed from its end` });
-      }
-    }
+  })
+    .catch((error: unknown) => {
+      (release as (() => void) | null)?.();
+      if (error instanceof HeaderMismatch) return null;
+      throw error;
+    });
+  try {
+    return finishTrail(read);
+  } finally {
+    (release as (() => void) | null)?.();
   }
-  result.ok = result.problemCount === 0;
-  return result;
+
+  // The checks after the reading, in the same view of the store.
+  function finishTrail(read: Awaited<ReturnType<typeof readTrail>> | null): TrailVerification {
+    finish();
+    if (read !== null) {
+      result.size = read.size;
+      if (read.size === 0) result.notes.push('the trail is empty: no header and no rows');
+      for (const bad of read.malformed) problem({ kind: 'malformed', line: bad.line, snapshotId: null, message: `line ${bad.line} is not RFC 4180 CSV (${bad.message}); it was skipped, and reading went on after it` });
+      const end = result.cleanEnd;
+      // Where netmon left this file: it is never shorter than that (but empty just after log
+      // rotation by copytruncate, until the next capture), and only a capture writing after that end
+      // (or killed while it wrote there) leaves a line without its line end.
+      if (end !== null && read.size < end.size && read.size > 0) {
+        const after = end.snapshotId === null ? '' : `, after the rows of snapshot ${end.snapshotId}`;
+        problem({ kind: 'shortened', line: null, snapshotId: end.snapshotId, message: `the trail is ${read.size} bytes, shorter than the ${end.size} bytes netmon had written to it${after}: bytes were removed, at its end or elsewhere` });
+      }
+      if (read.torn !== null) {
+        const where = `line ${read.torn.line} (byte ${read.torn.offset}) has no line end`;
+        if (end !== null && read.torn.offset >= end.size && unfinished !== null) {
+          result.notes.push(`${where}: a capture is writing the rows of snapshot ${(unfinished as CsvMark).snapshotId} now, or was killed while it wrote them; the next capture sets the line aside and completes them`);
+        } else {
+          problem({
+            kind: 'torn',
+            line: read.torn.line,
+            snapshotId: null,
+            message:
+              end === null
+                ? `${where}, and the store has no record of where netmon left this file to tell a capture writing it from an edit`
+                : read.torn.offset < end.size
+                  ? `${where}, inside what netmon had finished writing (${end.size} bytes): the trail was changed there`
+                  : `${where}, after the ${end.size} bytes netmon had finished writing, while no capture is writing to it: netmon did not write it`,
+          });
+        }
+      }
+      // The rows of the last snapshot netmon confirmed writing to this path must be in the file
+      // (unless they were none: a tick without change). This also holds for a file saved again
+      // under the path (a new inode), whose size says nothing.
+      const last = recorded as RecordedTrail | null;
+      const lastId = last?.end.snapshotId;
+      if (last !== null && lastId !== undefined && read.size > 0 && !seen.has(lastId) && last.mark?.snapshotId === lastId && store.listSnapshots({ id: lastId }).length === 1) {
+        const rows = storedSnapshotRows(store, lastId, last.mark.rows);
+        if (rows !== null && rows.length > 0) {
+          problem({ kind: 'rows-missing', line: null, snapshotId: lastId, message: `the ${rows.length} ${rows.length === 1 ? 'row' : 'rows'} of snapshot ${lastId}, the last netmon wrote to this trail, are not in it: rows were removed from its end` });
+        }
+      }
+    }
+    result.ok = result.problemCount === 0;
+    return result;
+  }
 }
 
 class HeaderMismatch extends Error {}

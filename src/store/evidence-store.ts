@@ -1645,6 +1645,21 @@ export class EvidenceStore {
     return this.db.inTransaction ? read() : this.db.transaction(read)();
   }
 
+  /**
+   * reading() for work that waits in between (a reader going through a large file): a read
+   * transaction begins here, and every query of this store object until the returned function is
+   * called sees the store as it was now, whatever a capture or a prune commits meanwhile.
+   */
+  holdRead(): () => void {
+    if (this.db.inTransaction) return () => {};
+    this.db.exec('BEGIN');
+    // A WAL reader's view begins with its first read, not with BEGIN.
+    this.stmt('SELECT COUNT(*) FROM meta').get();
+    return () => {
+      if (this.db.inTransaction) this.db.exec('COMMIT');
+    };
+  }
+
   private loadSnapshotNow(id: number, checkItems: boolean): Snapshot & { label: string | null; change: string | null } {
     const body = this.snapshotBody(id, true);
     if (body.snapshot.schemaVersion !== SNAPSHOT_SCHEMA_VERSION) {

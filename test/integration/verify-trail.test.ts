@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CSV_COLUMNS } from '../../src/store/csv-trail.js';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
+import { verifyTrail } from '../../src/capture/verify-trail.js';
 import { CLI, HOLDER, runCli, startJsonProcess, stop } from '../helpers/processes.js';
 import { prunedCopy, snapshotCount } from '../helpers/store-fixtures.js';
 
@@ -304,6 +305,39 @@ describe('netmon verify-trail', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/rows of \d+ snapshots, 1 of them as the store holds them; \d+ snapshots \(\d+ rows\) not checked: the store no longer holds them \(a prune removed them\)/);
+  });
+
+  it('a prune that commits while the trail is being checked does not make its snapshots "not in the store": the check sees the store as it was when it began', async () => {
+    const live = join(dir, 'live.db');
+    copyFileSync(db, live);
+    const reader = EvidenceStore.open(live, { readonly: true });
+    let pruned = 0;
+    try {
+      const result = await verifyTrail({
+        csv,
+        store: reader,
+        onProgress: () => {
+          if (pruned > 0) return;
+          // Another netmon prunes every snapshot but the last, committed now, in the middle of the check.
+          const writer = EvidenceStore.open(live);
+          try {
+            pruned = writer.prune(new Date(Date.now() + 3_600_000)).removedSnapshots;
+          } finally {
+            writer.close();
+          }
+        },
+      });
+      expect(pruned).toBeGreaterThan(1);
+      expect(result.problems).toEqual([]);
+      expect(result.ok).toBe(true);
+      expect(result.checked).toBe(result.snapshots);
+    } finally {
+      reader.close();
+    }
+    // Checked again after the prune: the snapshots it removed are counted, not checked.
+    const after = runCli(['verify-trail', '--db', live, '--csv', csv], { cwd: dir });
+    expect(after.status, after.stderr).toBe(0);
+    expect(after.stdout).toMatch(/not checked: the store no longer holds them \(a prune removed them\)/);
   });
 
   it('says what to do when the trail cannot be read: a directory, or a user without permission', () => {
