@@ -7,7 +7,7 @@ import { snapshot as takeSnapshot, type SnapshotOptions } from '../snapshot/snap
 import { appendCsv, checkCsvWritable, completeCsv, csvRows, trailHasRows, trailRestarted, type CsvAppendResult, type CsvCleanEnd, type CsvCompletion } from '../store/csv-trail.js';
 import { changeRows, csvKeys, metaJson, storedSnapshotRows, unfinishedMark, type CsvMark } from './trail-rows.js';
 import { EvidenceStore, type GapRecord } from '../store/evidence-store.js';
-import { storeBusy } from '../store/sqlite.js';
+import { storeBusy, storeError } from '../store/sqlite.js';
 import { ConfigError, StoreBusyError, StoreError } from '../errors.js';
 import { count } from '../model/format.js';
 
@@ -267,7 +267,10 @@ export class CaptureSession {
       try {
         this.store.setMeta(keys.cleanEnd, JSON.stringify({ ...csv.cleanEnd, snapshotId: appended.id } satisfies CsvCleanEnd));
       } catch (error) {
-        if (!storeBusy(error)) throw error;
+        // A full disk now: the evidence is in place, only its confirmation is not; say that, not an internal error.
+        if (!storeBusy(error)) {
+          throw storeError(error, this.options.db, `snapshot ${appended.id} and its ${count(rows.length, 'row')} in ${this.options.csv} were written, but the store could not record that the trail is complete (the next capture checks the trail's end)`);
+        }
       }
       this.trailEnd = csv.cleanEnd;
       this.previousProcesses = processes;

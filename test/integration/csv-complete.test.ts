@@ -245,6 +245,29 @@ describe('a capture after a run that stopped between its snapshot and its CSV ro
     }
   });
 
+  it('the store failing to record that the rows are all written (a full disk then): exit 3 saying the snapshot and its rows are in place, not an internal error; the next capture finds the trail whole', async () => {
+    const dir = freshDir();
+    const a = await listen();
+    const args = ['--once', '--db', 'n.db', '--csv', 't.csv', '--include-ephemeral', '--filter', `tcp4:127.0.0.1:${a.port}`, '--no-hash-binaries'];
+    try {
+      expect(runCli(args, { cwd: dir }).status).toBe(0);
+      const db = join(dir, 'n.db');
+      // The confirmation of the trail's end is the one write that fails, as on a disk that just filled up.
+      withRaw(db, (raw) => raw.exec("CREATE TRIGGER full_disk BEFORE INSERT ON meta WHEN NEW.key LIKE 'csv_clean_end:%' BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;"));
+      const failed = runCli(args, { cwd: dir });
+      withRaw(db, (raw) => raw.exec('DROP TRIGGER full_disk'));
+      expect(failed.status, failed.stderr).toBe(3);
+      expect(failed.stderr).toMatch(/netmon: error: snapshot \d+ and its 1 row in t\.csv were written, but the store could not record that the trail is complete \(the next capture checks the trail's end\): /);
+      expect(failed.stderr).not.toContain('internal error');
+      const next = runCli(args, { cwd: dir });
+      expect(next.status, next.stderr).toBe(0);
+      const verified = runCli(['verify-trail', '--db', 'n.db', '--csv', 't.csv'], { cwd: dir });
+      expect(verified.status, verified.stdout + verified.stderr).toBe(0);
+    } finally {
+      await close(a.server);
+    }
+  });
+
   it('leaves a trail alone that another capture appended to meanwhile, and warns with the snapshot to look at', async () => {
     const dir = freshDir();
     const a = await listen();
