@@ -491,6 +491,16 @@ export function trailHasRows(path: string): boolean {
   }
 }
 
+/** "uid N (mode 0640)" of a file, for messages; "another user" when it cannot be read. */
+function ownerOf(path: string): string {
+  try {
+    const st = fs.statSync(path);
+    return `uid ${st.uid} (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`;
+  } catch {
+    return 'another user';
+  }
+}
+
 /**
  * Throw the error appendCsv() would give if the trail cannot be written at all (a missing
  * directory, no permission, a read-only file system), before a capture stores anything: a
@@ -529,7 +539,9 @@ export function checkCsvWritable(path: string): void {
         ? `${path} is a directory: give the path of a file (e.g. ${join(path, 'network_connections.csv')})`
         : code === 'ENOENT' && target !== path
           ? `the directory ${target} does not exist: create it first (mkdir -p ${target}), or give --csv a path in a directory that exists`
-          : 'run netmon in a directory you can write to (the trail and the store are created there by default), fix the path or its permissions, give another --csv PATH, or --no-csv';
+          : (code === 'EACCES' || code === 'EPERM') && target === path
+            ? `the trail belongs to ${ownerOf(path)}: captures append to it as its owner, so run them as that user (or root), or give --csv a trail of your own`
+            : 'run netmon in a directory you can write to (the trail and the store are created there by default), fix the path or its permissions, give another --csv PATH, or --no-csv';
     throw new StoreError('E_CSV_OPEN', `cannot write the CSV trail: ${describeErrno(error, target === path ? 'writing' : 'creating a file in', target)}; nothing was captured`, { hint, cause: error });
   }
 }

@@ -156,7 +156,12 @@ function explain(error: unknown, path: string, reading: boolean): Explained {
     if (missing) return missing;
   }
   if (code === 'SQLITE_NOTADB') return { why: `${path} is not an SQLite database (or is encrypted or corrupt)` };
-  if (code === 'SQLITE_CORRUPT') return { why: `${path} is corrupt` };
+  if (code === 'SQLITE_CORRUPT' || (typeof code === 'string' && code.startsWith('SQLITE_CORRUPT_'))) {
+    return {
+      why: `${path} is corrupt: SQLite cannot read it as a database (a disk error, a copy made while it was written, or an edit of its bytes)`,
+      hint: `\`sqlite3 ${path} 'PRAGMA integrity_check'\` says where; restore the store from a backup or copy (netmon did not change it)`,
+    };
+  }
   if (code === 'SQLITE_FULL') return noSpace(path);
   if (typeof code === 'string' && code.startsWith('SQLITE_READONLY')) {
     const denied = accessProblem(path, reading);

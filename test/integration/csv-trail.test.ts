@@ -444,6 +444,8 @@ describe.skipIf(
     expect(r.status, r.stderr).toBe(3);
     expect(r.stderr).toContain(csv);
     expect(r.stderr).toContain('EACCES (permission denied)');
+    // In a directory nobody may write: the file's owner is the cause, not the directory.
+    expect(r.stderr).toContain('hint: the trail belongs to uid 0 (mode 0640): captures append to it as its owner, so run them as that user (or root), or give --csv a trail of your own');
     expect(readFileSync(csv).equals(before)).toBe(true);
     expect(readdirSync(open).filter((n) => n.includes('.partial-'))).toEqual([]);
   });

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, truncateSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -198,6 +198,20 @@ describe('bad files at --db', () => {
     expect(r.status).toBe(3);
     expect(r.stderr).toContain(path);
     expect(r.stderr).toMatch(/not an SQLite database/);
+    expect(sha(path)).toBe(before);
+  });
+
+  it('a store cut short (a copy made while it was written, a disk error): corrupt, with how to find out where and what to do, exit 3, untouched', () => {
+    const path = join(dir, 'cut-short.db');
+    for (let i = 0; i < 3; i++) expect(runCli(['--once', '--db', path, '--no-csv', '--no-hash-binaries', '--filter', ':1']).status).toBe(0);
+    truncateSync(path, 20480);
+    const before = sha(path);
+    for (const args of [['verify-store', '--db', path], ['snapshots', '--db', path], ['--once', '--db', path, '--no-csv', '--no-hash-binaries', '--filter', ':1']]) {
+      const r = runCli(args);
+      expect(r.status, r.stderr).toBe(3);
+      expect(r.stderr).toContain(`${path} is corrupt: SQLite cannot read it as a database`);
+      expect(r.stderr).toContain(`hint: \`sqlite3 ${path} 'PRAGMA integrity_check'\` says where; restore the store from a backup or copy (netmon did not change it)`);
+    }
     expect(sha(path)).toBe(before);
   });
 
