@@ -1,4 +1,5 @@
 import { cellAsInstant, CSV_COLUMNS, readTrail, type CsvCleanEnd, type TrailRecord } from '../store/csv-trail.js';
+import { count } from '../model/format.js';
 import type { EvidenceStore } from '../store/evidence-store.js';
 import { CLEAN_END_KEY, csvKeys, MARK_KEY, metaJson, parseMark, storedSnapshotRows, unconfirmedMark, type CsvMark, type TrailRows } from './trail-rows.js';
 
@@ -256,6 +257,15 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
                   ? `${where}, inside what netmon had finished writing (${end.size} bytes): the trail was changed there`
                   : `${where}, after the ${end.size} bytes netmon had finished writing, while no capture is writing to it: netmon did not write it`,
           });
+        }
+      }
+      // A snapshot stored, whose rows a capture has not written yet (writing now, or stopped
+      // before it wrote any): not a problem, but the trail lacks it until the next capture.
+      const pending = unfinished as CsvMark | null;
+      if (pending !== null && !seen.has(pending.snapshotId) && store.listSnapshots({ id: pending.snapshotId }).length === 1) {
+        const rows = storedSnapshotRows(store, pending.snapshotId, pending.rows);
+        if (rows !== null && rows.length > 0 && read.torn === null) {
+          result.notes.push(`snapshot ${pending.snapshotId} is in the store, but none of its ${count(rows.length, 'row')} is in the trail yet: a capture is writing them now, or was stopped before it wrote them; the next capture writes them`);
         }
       }
       // The rows of the last snapshot netmon confirmed writing to this path must be in the file
