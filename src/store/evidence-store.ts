@@ -12,6 +12,7 @@ import { compareSockets } from '../snapshot/create-snapshot.js';
 import { changesDigest, GENESIS_HASH, itemDigest, itemSetDigest, recordHash, setDigest, SortedDigests } from './chain.js';
 import { createNew, hasSchema, indexNames, openDatabase, openMemory, publishNew, RowsBySeq, sideFileOfAnotherUser, sleepSync, storeError, tableColumns, type Database, type Statement } from './sqlite.js';
 import { isArrayBody, parseSocketBody, socketBody } from './socket-body.js';
+import { untrustedLink } from './links.js';
 
 /** Schema version this build writes (PRAGMA user_version). */
 export const STORE_SCHEMA_VERSION = 7;
@@ -641,7 +642,8 @@ export class EvidenceStore {
       // none yet
     }
     if (existing !== null) {
-      if (existing.isSymbolicLink() && links < 8 && !existsSync(path)) {
+      // Only a link its directory's owner could have placed: a planted one is refused by the open that follows.
+      if (existing.isSymbolicLink() && links < 8 && !existsSync(path) && !untrustedLink(path)) {
         let target: string | null = null;
         try {
           target = resolve(dirname(path), readlinkSync(path));

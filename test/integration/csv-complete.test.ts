@@ -125,6 +125,13 @@ async function listen(): Promise<{ server: net.Server; port: number }> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, port: (server.address() as net.AddressInfo).port };
 }
+/** A fresh directory, a listener, and the --once arguments that capture only it (store n.db, trail t.csv there). */
+async function oneListener() {
+  const dir = freshDir();
+  const a = await listen();
+  const args = ['--once', '--db', 'n.db', '--csv', 't.csv', '--include-ephemeral', '--filter', `tcp4:127.0.0.1:${a.port}`, '--no-hash-binaries'];
+  return { dir, a, args, db: join(dir, 'n.db') };
+}
 const close = (server: net.Server) => new Promise<void>((resolve) => server.close(() => resolve()));
 
 describe('a capture after a run that stopped between its snapshot and its CSV rows', () => {
@@ -246,12 +253,9 @@ describe('a capture after a run that stopped between its snapshot and its CSV ro
   });
 
   it('the store failing to record that the rows are all written (a full disk then): exit 3 saying the snapshot and its rows are in place, not an internal error; the next capture finds the trail whole', async () => {
-    const dir = freshDir();
-    const a = await listen();
-    const args = ['--once', '--db', 'n.db', '--csv', 't.csv', '--include-ephemeral', '--filter', `tcp4:127.0.0.1:${a.port}`, '--no-hash-binaries'];
+    const { dir, a, args, db } = await oneListener();
     try {
       expect(runCli(args, { cwd: dir }).status).toBe(0);
-      const db = join(dir, 'n.db');
       // The confirmation of the trail's end is the one write that fails, as on a disk that just filled up.
       withRaw(db, (raw) => raw.exec("CREATE TRIGGER full_disk BEFORE INSERT ON meta WHEN NEW.key LIKE 'csv_clean_end:%' BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;"));
       const failed = runCli(args, { cwd: dir });
@@ -269,12 +273,9 @@ describe('a capture after a run that stopped between its snapshot and its CSV ro
   });
 
   it('leaves a trail alone that another capture appended to meanwhile, and warns with the snapshot to look at', async () => {
-    const dir = freshDir();
-    const a = await listen();
-    const args = ['--once', '--db', 'n.db', '--csv', 't.csv', '--include-ephemeral', '--filter', `tcp4:127.0.0.1:${a.port}`, '--no-hash-binaries'];
+    const { dir, a, args, db } = await oneListener();
     try {
       expect(runCli(args, { cwd: dir }).status).toBe(0);
-      const db = join(dir, 'n.db');
       const trail = join(dir, 't.csv');
       const endA = readMeta(db, CLEAN_END(dir))!;
       const sizeA = statSync(trail).size;

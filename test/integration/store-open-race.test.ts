@@ -49,6 +49,25 @@ function started(command: string, args: string[], onLine?: (line: string) => voi
   return { child, done };
 }
 
+/** Open the store at `db` read-only again and again (once it exists) until `run` exits, counting each outcome in `seen`: 'ok', or the error. */
+async function readUntilExit(run: ReturnType<typeof started>, db: string, seen: Map<string, number>) {
+  let exited = false;
+  void run.done.then(() => (exited = true));
+  while (!exited) {
+    if (existsSync(db)) {
+      let outcome = 'ok';
+      try {
+        EvidenceStore.open(db, { readonly: true }).close();
+      } catch (error) {
+        outcome = `${(error as { code?: string }).code}: ${(error as Error).message}`;
+      }
+      seen.set(outcome, (seen.get(outcome) ?? 0) + 1);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return run.done;
+}
+
 describe.skipIf(skip)('a reader polling a store while a capture creates it', () => {
   it('sees no store or the whole store, never a half-made one, and the capture succeeds', async () => {
     for (let round = 0; round < 6; round++) {
@@ -58,21 +77,7 @@ describe.skipIf(skip)('a reader polling a store while a capture creates it', () 
       // As nobody, with the umask of a service: the CI case (a root reader, a capture as a service user).
       const capture = asNobody ? started(AS_NOBODY[0]!, [...AS_NOBODY.slice(1), 'sh', '-c', 'umask 0027 && exec "$@"', 'sh', process.execPath, ...argv]) : started(process.execPath, argv);
       const seen = new Map<string, number>();
-      let exited = false;
-      void capture.done.then(() => (exited = true));
-      while (!exited) {
-        if (existsSync(db)) {
-          let outcome = 'ok';
-          try {
-            EvidenceStore.open(db, { readonly: true }).close();
-          } catch (error) {
-            outcome = `${(error as { code?: string }).code}: ${(error as Error).message}`;
-          }
-          seen.set(outcome, (seen.get(outcome) ?? 0) + 1);
-        }
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-      const { code, stderr } = await capture.done;
+      const { code, stderr } = await readUntilExit(capture, db, seen);
       expect(code, stderr).toBe(0);
       // Every open the reader made found a whole store (schema, tables and all).
       expect([...seen.keys()], `round ${round}`).toEqual(seen.size === 0 ? [] : ['ok']);
@@ -94,20 +99,7 @@ describe.skipIf(skip)('a reader polling a store while a writer migrates it', () 
       const script = `const { EvidenceStore } = await import(${JSON.stringify(join(ROOT, 'dist/store/evidence-store.js'))});
         await new Promise((resolve) => setTimeout(resolve, 30));
         EvidenceStore.open(${JSON.stringify(db)}).close();`;
-      const writer = started(process.execPath, ['--input-type=module', '-e', script]);
-      let exited = false;
-      void writer.done.then(() => (exited = true));
-      while (!exited) {
-        let outcome = 'ok';
-        try {
-          EvidenceStore.open(db, { readonly: true }).close();
-        } catch (error) {
-          outcome = `${(error as { code?: string }).code}: ${(error as Error).message}`;
-        }
-        seen.set(outcome, (seen.get(outcome) ?? 0) + 1);
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-      const { code, stderr } = await writer.done;
+      const { code, stderr } = await readUntilExit(started(process.execPath, ['--input-type=module', '-e', script]), db, seen);
       expect(code, stderr).toBe(0);
       expect(runCli(['verify-store', '--db', db]).status).toBe(0);
     }
