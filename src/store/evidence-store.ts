@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { accessSync, chmodSync, constants as fsConstants, copyFileSync, existsSync, lstatSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, type Stats } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdtempSync, readlinkSync, realpathSync, rmSync, statSync, type Stats } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { HashCache } from '../enrich/hash-executables.js';
@@ -10,7 +9,7 @@ import { count } from '../model/format.js';
 import { EVIDENCE_FILE_MODE, SNAPSHOT_SCHEMA_VERSION } from '../model/types.js';
 import { compareSockets } from '../snapshot/create-snapshot.js';
 import { changesDigest, GENESIS_HASH, itemDigest, itemSetDigest, recordHash, setDigest, SortedDigests } from './chain.js';
-import { createNew, hasSchema, indexNames, openDatabase, openMemory, publishNew, RowsBySeq, sideFileOfAnotherUser, sleepSync, storeError, tableColumns, type Database, type Statement } from './sqlite.js';
+import { clearCreationLeftovers, createNew, creationName, hasSchema, indexNames, mayOpen, openDatabase, openMemory, publishNew, RowsBySeq, sideFileOfAnotherUser, sleepSync, storeError, tableColumns, type Database, type Statement } from './sqlite.js';
 import { isArrayBody, parseSocketBody, socketBody } from './socket-body.js';
 import { untrustedLink } from './links.js';
 
@@ -327,59 +326,8 @@ export interface StoreOpenOptions {
 
 /** Waits (ms) between tries to open a store while another user's SQLite sets up its -shm or -wal file: about 0.6 s in all. */
 const SIDE_FILE_WAITS_MS = [5, 10, 20, 40, 80, 160, 320];
-
-/** The name a store is created under before it is linked to `path`, less its random end: `.netmon.db.new-`. */
-const CREATION_PREFIX = (path: string): string => `.${basename(path)}.new-`;
-
-/** A temporary store older than this was left by a creation that was killed (one takes milliseconds). */
-const CREATION_LEFTOVER_AGE_MS = 10 * 60_000;
-
-/**
- * Remove what killed creations of the store at `path` left beside it: temporary stores (and their
- * SQLite side files) older than a creation takes, and a temporary name that is a second link to
- * the store itself (a creation killed between linking and removing it), which SQLite must never
- * open under that name. Best effort: what cannot be removed stays.
- */
-function clearCreationLeftovers(path: string, store: Stats | null): void {
-  const dir = dirname(path);
-  const prefix = CREATION_PREFIX(path);
-  let names: string[];
-  try {
-    names = readdirSync(dir).filter((name) => name.startsWith(prefix));
-  } catch {
-    return;
-  }
-  const now = Date.now();
-  for (const name of names) {
-    const file = join(dir, name);
-    try {
-      const st = lstatSync(file);
-      if (!st.isFile()) continue;
-      const linked = store !== null && st.dev === store.dev && st.ino === store.ino;
-      if (linked || now - st.mtimeMs > CREATION_LEFTOVER_AGE_MS) rmSync(file, { force: true });
-    } catch {
-      // gone meanwhile, or not ours to remove
-    }
-  }
-}
-
-/**
- * Whether this process may open the store at `path` the way it asks (a writer: write the file and
- * its directory; a reader: read the file). When it may not, a failed open is not worth trying again.
- */
-function mayOpen(path: string, readonly: boolean): boolean {
-  try {
-    if (readonly) {
-      accessSync(path, fsConstants.R_OK);
-    } else {
-      accessSync(path, fsConstants.W_OK);
-      accessSync(dirname(path), fsConstants.W_OK);
-    }
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** How many of those waits an open takes whoever owns the side files now. */
+const SIDE_FILE_FIRST_WAITS = 3;
 
 /** How long a writer with a rollback journal waits for readers to finish before a commit fails. */
 const ROLLBACK_BUSY_TIMEOUT_MS = 30_000;
@@ -611,9 +559,12 @@ export class EvidenceStore {
       } catch (error) {
         const code = String((error as { cause?: { code?: unknown } }).cause?.code ?? '');
         if ((code !== 'SQLITE_CANTOPEN' && !code.startsWith('SQLITE_READONLY')) || !mayOpen(path, options.readonly ?? false)) throw error;
+        // The first waits always (SQLite hands the file over within microseconds, so it may
+        // already be the owner's when looked at); the longer ones only while the file is another's.
+        const side = sideFileOfAnotherUser(path);
+        if (attempt >= SIDE_FILE_FIRST_WAITS && side === null) throw error;
         const wait = SIDE_FILE_WAITS_MS[attempt];
         if (wait === undefined) {
-          const side = sideFileOfAnotherUser(path);
           if (side === null) throw error;
           throw new StoreError('E_STORE_SIDE_FILE', `${options.readonly ? 'cannot read the evidence store' : 'cannot open the evidence store for writing'}: ${side.file} belongs to uid ${side.uid}, not to the owner of ${path}, and SQLite cannot open it as this user`, {
             hint: `SQLite running as uid ${side.uid} makes such a file and hands it to the store's owner at once; one that stays was left behind: give it to the store's owner (chown --reference=${path} ${side.file})`,
@@ -657,7 +608,7 @@ export class EvidenceStore {
       return;
     }
     clearCreationLeftovers(path, null);
-    const temp = join(dirname(path), `${CREATION_PREFIX(path)}${randomBytes(6).toString('hex')}`);
+    const temp = creationName(path);
     try {
       createNew(temp, EVIDENCE_FILE_MODE);
     } catch {

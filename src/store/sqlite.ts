@@ -1,6 +1,7 @@
-import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, lstatSync, openSync, statfsSync, statSync, type Stats } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, rmSync, statfsSync, statSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
 import { foreignFileInSharedDir, untrustedLink } from './links.js';
 
@@ -311,6 +312,64 @@ export function sideFileOfAnotherUser(path: string): { file: string; uid: number
 /** Block this thread for `ms` milliseconds (a short wait between two tries to open a file). */
 export function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** The names a store is created under before it is linked to `path` begin so: `.netmon.db.new-`. */
+const creationPrefix = (path: string): string => `.${basename(path)}.new-`;
+
+/** A new name to create the store at `path` under, in its directory, before it is linked into place. */
+export function creationName(path: string): string {
+  return join(dirname(path), `${creationPrefix(path)}${randomBytes(6).toString('hex')}`);
+}
+
+/** A temporary store older than this was left by a creation that was killed (one takes milliseconds). */
+const CREATION_LEFTOVER_AGE_MS = 10 * 60_000;
+
+/**
+ * Remove what killed creations of the store at `path` left beside it: temporary stores (and their
+ * SQLite side files) older than a creation takes, and a temporary name that is a second link to
+ * the store itself (a creation killed between linking and removing it), which SQLite must never
+ * open under that name. Best effort: what cannot be removed stays.
+ */
+export function clearCreationLeftovers(path: string, store: Stats | null): void {
+  const dir = dirname(path);
+  const prefix = creationPrefix(path);
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((name) => name.startsWith(prefix));
+  } catch {
+    return;
+  }
+  const now = Date.now();
+  for (const name of names) {
+    const file = join(dir, name);
+    try {
+      const st = lstatSync(file);
+      if (!st.isFile()) continue;
+      const linked = store !== null && st.dev === store.dev && st.ino === store.ino;
+      if (linked || now - st.mtimeMs > CREATION_LEFTOVER_AGE_MS) rmSync(file, { force: true });
+    } catch {
+      // gone meanwhile, or not ours to remove
+    }
+  }
+}
+
+/**
+ * Whether this process may open the store at `path` the way it asks (a writer: write the file and
+ * its directory; a reader: read the file). When it may not, a failed open is not worth trying again.
+ */
+export function mayOpen(path: string, readonly: boolean): boolean {
+  try {
+    if (readonly) {
+      accessSync(path, constants.R_OK);
+    } else {
+      accessSync(path, constants.W_OK);
+      accessSync(dirname(path), constants.W_OK);
+    }
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Open (or create) a database file. */
