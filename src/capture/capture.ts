@@ -47,6 +47,8 @@ export interface TickResult {
    * (a log, a ticket), it is what `verify-store --expect-head` checks the store against later.
    */
   recordHash: string;
+  /** --once: why the store's writer lock could not be released after this tick (see EvidenceStore.close). */
+  lockKept?: string;
   /** Sockets that appeared or changed, and that disappeared or changed, since the previous snapshot. */
   opened: SocketRecord[];
   closed: SocketRecord[];
@@ -350,8 +352,9 @@ export class CaptureSession {
     return completeCsv(path, rows, known, this.options.now);
   }
 
-  close(): void {
-    this.store.close();
+  /** Close the store: why its writer lock stayed (see EvidenceStore.close), else null. */
+  close(): string | null {
+    return this.store.close();
   }
 }
 
@@ -359,12 +362,15 @@ export class CaptureSession {
 export async function captureOnce(options: CaptureOptions, onWait?: (error: unknown) => void): Promise<TickResult> {
   const deadline = Date.now() + (options.lockWaitMs ?? ONCE_STORE_WAIT_MS);
   const session = (await untilNotBusy(() => CaptureSession.start(options, null), deadline, onWait))!;
+  let result: TickResult | undefined;
   try {
     // A tick that found the store locked stored nothing: the next attempt scans again.
-    return (await untilNotBusy(() => session.tick({ last: true }), deadline, onWait, storeBusy))!;
+    result = (await untilNotBusy(() => session.tick({ last: true }), deadline, onWait, storeBusy))!;
   } finally {
-    session.close();
+    const kept = session.close();
+    if (result !== undefined && kept !== null) result.lockKept = kept;
   }
+  return result;
 }
 
 /**
@@ -435,12 +441,13 @@ const PAUSE_SLACK_MS = 1000;
  * `netmon --interval N`: tick on a fixed schedule (start + k x interval) until the signal aborts.
  * A tick that runs long never piles up: missed slots are skipped, never run late back to back.
  */
-export async function captureEvery(options: CaptureOptions, loop: IntervalOptions): Promise<{ ticks: number }> {
+export async function captureEvery(options: CaptureOptions, loop: IntervalOptions): Promise<{ ticks: number; lockKept?: string }> {
   const now = loop.now ?? (() => performance.now());
   // Another netmon --once lets go of the store within seconds: worth waiting for, not failing.
   const session = await untilNotBusy(() => CaptureSession.start(options, loop.interval), Date.now() + (options.lockWaitMs ?? ONCE_STORE_WAIT_MS), loop.onWait, (e) => e instanceof StoreBusyError && e.oneShot, loop.signal);
   if (session === null) return { ticks: 0 };
   let ticks = 0;
+  let lockKept: string | null = null;
   try {
     const period = loop.interval * 1000;
     const start = now();
@@ -483,9 +490,9 @@ export async function captureEvery(options: CaptureOptions, loop: IntervalOption
       await sleep(start + slot * period - now(), loop.signal);
     }
   } finally {
-    session.close();
+    lockKept = session.close();
   }
-  return { ticks };
+  return lockKept === null ? { ticks } : { ticks, lockKept };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -13,7 +13,7 @@ import { clockTime } from '../outputs/time.js';
 import { filterSnapshot } from '../diff/filter-snapshot.js';
 import { snapshot } from '../snapshot/snapshot.js';
 import { EvidenceStore } from '../store/evidence-store.js';
-import { captureError, captureNotices, firstCaptureProgress, storeWaitNotice } from './capture-command.js';
+import { captureError, captureNotices, firstCaptureProgress, lockKeptWarning, storeWaitNotice } from './capture-command.js';
 import { toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo, type CollectFlags } from './program.js';
 import { count } from '../model/format.js';
 
@@ -152,7 +152,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
   let last = 0;
   let lastHash = '';
   await untilStopped(io, async (signal) => {
-    const { ticks } = await captureEvery(first.options, {
+    const { ticks, lockKept } = await captureEvery(first.options, {
       interval,
       signal,
       onWait: storeWaitNotice(io, options.db, options.lockWaitMs),
@@ -185,6 +185,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
       },
     });
     io.stderr(`netmon: stopped after ${count(ticks, 'capture')}${last > 0 ? `; last snapshot ${last} in ${options.db} (record hash ${lastHash})` : ''}\n`);
+    if (lockKept !== undefined) lockKeptWarning(io, lockKept);
   });
   if (worst) throw new ExitError(1);
 }

@@ -26,6 +26,15 @@ function captureOptions(flags: CaptureFlags): CaptureOptions {
 /** New listeners and destinations `--once` names one by one; more are counted. */
 export const EXPOSURE_WARNINGS = 20;
 
+/**
+ * The store kept this capture's writer lock (it could not be released: a disk that filled up).
+ * The evidence stands; the next capture will take the lock over and record a gap from here, which
+ * this warning explains in advance.
+ */
+export function lockKeptWarning(io: CliIo, why: string): void {
+  io.stderr(`netmon: warning: ${printable(why)}; the capture itself is stored, but the next capture will find the lock of a process that is gone and record a gap in monitoring from now until it starts\n`);
+}
+
 export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' | 'csvRestarted' | 'gap' | 'csvForeign' | 'clockStep' | 'snapshotId' | 'takenOver'>, io: CliIo, paths: { db: string; csv: string | null }): void {
   if (result.takenOver !== undefined) {
     io.stderr(
@@ -140,6 +149,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
     }
     const rows = result.csv ? `appended ${result.csv.rows} ${result.csv.rows === 1 ? 'row' : 'rows'} to ${options.csv}, ` : '';
     io.stderr(`netmon: ${rows}snapshot ${result.snapshotId} in ${options.db} (record hash ${result.recordHash})\n`);
+    if (result.lockKept !== undefined) lockKeptWarning(io, result.lockKept);
     return;
   }
 
@@ -149,7 +159,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
   const first = firstCaptureProgress(io, 'interval', options);
   const onError = captureError(io, options.db);
   await untilStopped(io, async (signal) => {
-    const { ticks } = await captureEvery(first.options, {
+    const { ticks, lockKept } = await captureEvery(first.options, {
       interval: flags.interval!,
       signal,
       onWait: storeWaitNotice(io, options.db, options.lockWaitMs),
@@ -181,5 +191,6 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
       },
     });
     io.stderr(`netmon: stopped after ${count(ticks, 'capture')}; last snapshot ${last} in ${options.db}${lastHash ? ` (record hash ${lastHash})` : ''}\n`);
+    if (lockKept !== undefined) lockKeptWarning(io, lockKept);
   });
 }

@@ -1030,17 +1030,25 @@ export class EvidenceStore {
     throw new StoreError('E_STORE_RESCUE', `could not copy the open evidence store anywhere (${failures.join('; ')})`);
   }
 
-  close(): void {
+  /**
+   * Close the store, releasing this session's writer lock. Returns why the lock could not be
+   * released (a disk that filled up), else null: the next capture then finds the lock of a process
+   * that is gone and records the time since as a gap. It never throws, so that closing cannot
+   * hide the error that brought a caller here.
+   */
+  close(): string | null {
     if (this.lockKey !== null) heldLocks.delete(this.lockKey);
+    let kept: string | null = null;
     try {
       // This session's lock only: another netmon may have taken it over (see holdLock).
-      if (this.session !== null && !this.readonly && this.stmt('DELETE FROM writer WHERE id = 1 AND session = ?').run(this.session).changes > 0) {
+      if (this.session !== null && !this.readonly && this.db.open && this.stmt('DELETE FROM writer WHERE id = 1 AND session = ?').run(this.session).changes > 0) {
         this.stmt("DELETE FROM meta WHERE key = 'writer_alive'").run();
       }
-    } catch {
-      // closing must not hide the error that brought us here
+    } catch (error) {
+      kept = storeError(error, this.path, 'could not release the writer lock').message;
     }
     if (this.db.open) this.db.close();
+    return kept;
   }
 
   private head(): { seq: number; hash: string } | null {

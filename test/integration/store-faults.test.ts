@@ -189,6 +189,26 @@ describe.skipIf(skipFull)('a full disk', () => {
   });
 });
 
+describe('a writer lock that cannot be released at the end of a capture (a disk that just filled up)', () => {
+  it('the capture stands (exit 0) and warns that the next capture will record a gap; the next one does, and the chain verifies', () => {
+    const path = join(dir, 'kept-lock.db');
+    const capture = ['--once', '--db', path, '--no-csv', '--no-hash-binaries', '--filter', ':1'];
+    expect(runCli(capture).status).toBe(0);
+    // Releasing the lock is the one write that fails.
+    withRaw(path, (raw) => raw.exec("CREATE TRIGGER full_disk BEFORE DELETE ON writer BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END;"));
+    const kept = runCli(capture);
+    withRaw(path, (raw) => raw.exec('DROP TRIGGER full_disk'));
+    expect(kept.status, kept.stderr).toBe(0);
+    expect(kept.stderr).toMatch(/snapshot \d+ in \S+ \(record hash [0-9a-f]{64}\)\n/);
+    expect(kept.stderr).toContain(`netmon: warning: could not release the writer lock: ${path}: database or disk is full`);
+    expect(kept.stderr).toContain('the capture itself is stored, but the next capture will find the lock of a process that is gone and record a gap in monitoring from now until it starts');
+    const next = runCli(capture);
+    expect(next.status, next.stderr).toBe(0);
+    expect(next.stderr).toMatch(/recorded a gap in monitoring from .* \(the previous capture stopped without closing the store\)/);
+    expect(runCli(['verify-store', '--db', path]).status).toBe(0);
+  });
+});
+
 describe('bad files at --db', () => {
   it('a text file: exit 3, the path and cause named, the file untouched', () => {
     const path = join(dir, 'notes.db');
