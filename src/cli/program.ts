@@ -309,6 +309,17 @@ error, 3 runtime failure, 4 evidence failed verification.
 Without root some sockets cannot be attributed; netmon says how many and how to fix it.
 Docs: docs/cli.md, docs/deployment.md (privilege, running as a service), docs/architecture.md`;
 
+/** `netmon snapshot --help`: this command's own examples (the program's are about captures and the store). */
+const SNAPSHOT_EXAMPLES = `
+Examples:
+  netmon snapshot                        the inventory now, as a table; nothing is written
+  netmon snapshot --output json > s.json the versioned snapshot document, for scripts
+  netmon snapshot --listening-only       what listens, with process, user and hashes
+  netmon snapshot --filter :22 --filter udp:53
+  netmon snapshot --exclude 'tcp*/127.0.0.1/*' --output ecs
+  netmon snapshot --match 'tcp * * * ESTABLISHED' --process 'python*'
+  netmon snapshot --no-process-info      the sockets only, fastest (no pid, user or hashes)`;
+
 /** Build the command tree. Actions import the library lazily so `--help` stays fast. */
 /**
  * Values that the command line gave by mistake: an empty one (`--db ""`, `--label "$UNSET"`), or
@@ -430,7 +441,7 @@ export function buildProgram(io: CliIo): Command {
     .command('snapshot')
     .description('print the current socket inventory; writes no file (for pipes and scripts)');
   addCollectOptions(snap);
-  snap.addHelpText('after', `${PATTERN_HELP}\n${EXAMPLES}`);
+  snap.addHelpText('after', `${PATTERN_HELP}\n${SNAPSHOT_EXAMPLES}`);
   snap.action(async (flags: CollectFlags) => runSnapshot(flags, io));
 
   program
@@ -517,10 +528,12 @@ export function buildProgram(io: CliIo): Command {
       .addOption(new Option('--fail-on <severity>', 'exit 1 when a finding that is not approved is at or above this severity').choices(['info', 'low', 'medium', 'high', 'critical']).default('medium'));
 
   baselineOptions(program.command('init').description('save the current inventory as the baseline for check and watch'))
+    .addHelpText('after', PATTERN_HELP)
     .addHelpText('after', '\nExamples:\n  netmon init --listening-only              what listens now becomes the baseline (kept in netmon.db)\n  netmon init --baseline baseline.json      keep it in a JSON file instead\n')
     .action(async (flags: import('./baseline-commands.js').BaselineFlags) => (await import('./baseline-commands.js')).runInit(flags, io));
 
   findingOptions(baselineOptions(program.command('check').description('compare the current inventory with the baseline; exit 1 at --fail-on (for cron and CI)')))
+    .addHelpText('after', PATTERN_HELP)
     .addHelpText('after', '\nExamples:\n  netmon check                              exit 1 on a finding not approved, at or above medium\n  netmon check --allow allow.yaml --fail-on high -o json\n')
     .action(async (flags: import('./baseline-commands.js').BaselineFlags & { output: OutputFormat }) => (await import('./baseline-commands.js')).runCheck(flags, io));
 
@@ -532,6 +545,7 @@ export function buildProgram(io: CliIo): Command {
     .option('--change <ticket>', 'tag the snapshots with a change ticket')
     .option('--lock-wait <seconds>', LOCK_WAIT_HELP, parseWait)
     .option('--take-over', TAKE_OVER_HELP)
+    .addHelpText('after', PATTERN_HELP)
     .addHelpText('after', '\nExamples:\n  netmon watch --interval 10                each change against the baseline, until Ctrl-C\n  netmon watch --interval 30 --allow allow.yaml -o ecs >> findings.ndjson\n')
     .action(async (flags: import('./baseline-commands.js').BaselineFlags & CaptureFlags & { output: OutputFormat }) => (await import('./baseline-commands.js')).runWatch(flags, io));
 

@@ -49,11 +49,15 @@ describe('netmon CLI (built binary)', () => {
     }
   });
 
-  it('snapshot --help documents the pattern syntax', () => {
-    const r = runCli(['snapshot', '--help']);
-    expect(r.status).toBe(0);
-    expect(r.stdout).toContain('Usage: netmon snapshot');
-    expect(r.stdout).toContain("'*/72.14.207.9?/80'");
+  it('snapshot, init, check and watch --help document the pattern syntax their filter options take', () => {
+    for (const command of ['snapshot', 'init', 'check', 'watch']) {
+      const r = runCli([command, '--help']);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toContain(`Usage: netmon ${command}`);
+      expect(r.stdout, command).toContain("'*/72.14.207.9?/80'");
+    }
+    // snapshot's examples are its own, not the program's captures.
+    expect(runCli(['snapshot', '--help']).stdout).not.toContain('netmon --once');
   });
 
   it('--version prints the package version', () => {
