@@ -161,7 +161,7 @@ function secondsParser(what: string, example: string, min = 0.1): (value: string
 const parseSeconds = secondsParser('interval', '--interval 10');
 const parseWait = secondsParser('wait', '--lock-wait 120', 0);
 
-const LOCK_WAIT_HELP = 'seconds to wait for a store another netmon --once or a prune holds (default 60; 0: fail at once)';
+const LOCK_WAIT_HELP = 'seconds to wait for a store another netmon --once or a prune holds (0: fail at once) (default: 60)';
 
 const TAKE_OVER_HELP = 'take the store over from a capture on another host or in a container that no longer runs, without waiting for its lock to go stale';
 
@@ -197,7 +197,7 @@ function addCollectOptions(cmd: Command): Command {
     .option('--only-ipv6', 'only IPv6 sockets')
     .option('--no-process-info', 'do not attribute sockets to processes (faster; no pid, user or hashes)')
     .option('--no-hash-binaries', 'do not hash executables (BLAKE3 and SHA-256)')
-    .option('--hash-timeout <seconds>', 'leave an executable unhashed when its file system does not answer one read within this time (default 10)', secondsParser('deadline', '--hash-timeout 30'))
+    .option('--hash-timeout <seconds>', 'leave an executable unhashed when its file system does not answer one read within this time (default: 10)', secondsParser('deadline', '--hash-timeout 30'))
     .option('--filter <pattern>', 'keep sockets whose local or remote end matches (repeatable)', collectList)
     .option('--include <glob>', 'keep sockets whose <proto>/<ip>/<port> key matches (repeatable)', collectList)
     .option('--exclude <glob>', 'drop sockets whose <proto>/<ip>/<port> key matches (repeatable)', collectList)
@@ -538,7 +538,7 @@ export function buildProgram(io: CliIo): Command {
     .action(async (flags: import('./baseline-commands.js').BaselineFlags & { output: OutputFormat }) => (await import('./baseline-commands.js')).runCheck(flags, io));
 
   findingOptions(baselineOptions(program.command('watch').description('capture every N seconds like --interval and print each change once, as it happens')))
-    .option('--interval <seconds>', 'seconds between captures (default 60)', parseSeconds)
+    .option('--interval <seconds>', 'seconds between captures (default: 60)', parseSeconds)
     .option('--csv <path>', 'CSV trail', 'network_connections.csv')
     .option('--no-csv', 'do not write the CSV trail')
     .option('--label <text>', 'tag the snapshots')
