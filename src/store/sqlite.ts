@@ -169,6 +169,9 @@ function explain(error: unknown, path: string, reading: boolean): Explained {
     if (denied) return denied;
     if (code === 'SQLITE_READONLY') return { why: `${path} is read-only` };
   }
+  if (code === 'SQLITE_CANTOPEN' && reading && !existsSync(path)) {
+    return { why: `there is no file ${path} (or it was removed or renamed while netmon opened it)`, hint: 'give --db the store a capture wrote (the default is netmon.db in the current directory)' };
+  }
   if (code === 'SQLITE_CANTOPEN') return accessProblem(path, reading) ?? { why: `cannot open ${path} (no permission to read or write it, or to create files in ${dirname(resolve(path))})` };
   if (code === 'SQLITE_BUSY') return { why: `${path} is locked by another process` };
   if (code === 'SQLITE_IOERR' || (typeof code === 'string' && code.startsWith('SQLITE_IOERR'))) {

@@ -312,6 +312,19 @@ describe('bad files at --db', () => {
     expect(r.stderr).toContain(path);
   });
 
+  it('a store opened read-only through the library that is not there (or was removed meanwhile): a StoreError that says so, not a permission problem', () => {
+    const gone = join(dir, 'gone.db');
+    let error: unknown;
+    try {
+      EvidenceStore.open(gone, { readonly: true });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as Error).message).toBe(`cannot read the evidence store: there is no file ${gone} (or it was removed or renamed while netmon opened it)`);
+    expect(existsSync(gone)).toBe(false);
+  });
+
   it('a missing store: readers say there is none and how to make one', () => {
     const r = runCli(['snapshots', '--db', join(dir, 'nothing-here.db')]);
     expect(r.status).toBe(3);
