@@ -168,66 +168,58 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
     compareBlock(id, records, expected, unfinished?.snapshotId === id, problem, result.notes);
   };
 
-  const read = await readTrail(options.csv, (record) => {
-    if (!header) {
-      header = true;
-      if (record.cells.length !== CSV_COLUMNS.length || record.cells.some((c, i) => c !== CSV_COLUMNS[i])) {
-        const bom = record.cells[0]?.startsWith('\ufeff') ? ': it begins with a UTF-8 byte order mark, which netmon never writes (the file was saved by another program)' : ` (${CSV_COLUMNS.length} columns: ${CSV_COLUMNS.join(',')})`;
-        problem({ kind: 'header', line: record.line, snapshotId: null, message: `line ${record.line} is not netmon's CSV header${bom}` });
-        throw new HeaderMismatch();
-      }
-      return;
-    }
-    const cells = record.cells;
-    if (cells.length === CSV_COLUMNS.length && cells.every((c, i) => c === CSV_COLUMNS[i])) {
-      result.notes.push(`line ${record.line} is a second header: trails were joined here (netmon writes one header per file)`);
-      return;
-    }
-    if (cells.length !== CSV_COLUMNS.length) {
-      problem({ kind: 'bad-row', line: record.line, snapshotId: null, message: `line ${record.line} has ${cells.length} ${cells.length === 1 ? 'cell' : 'cells'}, not ${CSV_COLUMNS.length}` });
-      return;
-    }
-    const id = /^[1-9][0-9]{0,15}$/.test(cells[SNAPSHOT]!) ? Number(cells[SNAPSHOT]) : null;
-    if (id === null) {
-      problem({ kind: 'bad-row', line: record.line, snapshotId: null, message: `line ${record.line}: snapshot_id ${JSON.stringify(cells[SNAPSHOT])} is not a snapshot id` });
-      return;
-    }
-    result.rows++;
-    if (block !== null && block.id === id) {
-      block.records.push(record);
-      return;
-    }
-    finish();
-    block = { id, line: record.line, records: [record] };
-    options.onProgress?.(result.rows, result.snapshots + 1);
-  }, (file) => {
-    release = store.holdRead();
-    retention = store.retention();
-    recorded = recordedTrail(store, options.csv, file.device, file.inode);
-    if (recorded !== null && !recorded.replaced) {
-      result.cleanEnd = { size: recorded.end.size, snapshotId: recorded.end.snapshotId ?? null };
-      unfinished = unconfirmedMark(recorded.mark, recorded.end);
-    } else if (file.size > 0) {
-      result.notes.push(
-        recorded !== null
-          ? `this file is not the one netmon last wrote at ${options.csv} (another device and inode): it was replaced since (saved by an editor or another program, or rotated), so its size cannot be checked against what netmon wrote`
-          : `the store has no record of where netmon left this file (a copy, a file rotated away since, or a trail of another store), so its end cannot be checked against what netmon wrote`,
-      );
-    }
-  })
-    .catch((error: unknown) => {
-      (release as (() => void) | null)?.();
-      if (error instanceof HeaderMismatch) return null;
-      throw error;
-    });
   try {
-    return finishTrail(read);
-  } finally {
-    (release as (() => void) | null)?.();
-  }
-
-  // The checks after the reading, in the same view of the store.
-  function finishTrail(read: Awaited<ReturnType<typeof readTrail>> | null): TrailVerification {
+    const read = await readTrail(options.csv, (record) => {
+      if (!header) {
+        header = true;
+        if (record.cells.length !== CSV_COLUMNS.length || record.cells.some((c, i) => c !== CSV_COLUMNS[i])) {
+          const bom = record.cells[0]?.startsWith('\ufeff') ? ': it begins with a UTF-8 byte order mark, which netmon never writes (the file was saved by another program)' : ` (${CSV_COLUMNS.length} columns: ${CSV_COLUMNS.join(',')})`;
+          problem({ kind: 'header', line: record.line, snapshotId: null, message: `line ${record.line} is not netmon's CSV header${bom}` });
+          throw new HeaderMismatch();
+        }
+        return;
+      }
+      const cells = record.cells;
+      if (cells.length === CSV_COLUMNS.length && cells.every((c, i) => c === CSV_COLUMNS[i])) {
+        result.notes.push(`line ${record.line} is a second header: trails were joined here (netmon writes one header per file)`);
+        return;
+      }
+      if (cells.length !== CSV_COLUMNS.length) {
+        problem({ kind: 'bad-row', line: record.line, snapshotId: null, message: `line ${record.line} has ${cells.length} ${cells.length === 1 ? 'cell' : 'cells'}, not ${CSV_COLUMNS.length}` });
+        return;
+      }
+      const id = /^[1-9][0-9]{0,15}$/.test(cells[SNAPSHOT]!) ? Number(cells[SNAPSHOT]) : null;
+      if (id === null) {
+        problem({ kind: 'bad-row', line: record.line, snapshotId: null, message: `line ${record.line}: snapshot_id ${JSON.stringify(cells[SNAPSHOT])} is not a snapshot id` });
+        return;
+      }
+      result.rows++;
+      if (block !== null && block.id === id) {
+        block.records.push(record);
+        return;
+      }
+      finish();
+      block = { id, line: record.line, records: [record] };
+      options.onProgress?.(result.rows, result.snapshots + 1);
+    }, (file) => {
+      release = store.holdRead();
+      retention = store.retention();
+      recorded = recordedTrail(store, options.csv, file.device, file.inode);
+      if (recorded !== null && !recorded.replaced) {
+        result.cleanEnd = { size: recorded.end.size, snapshotId: recorded.end.snapshotId ?? null };
+        unfinished = unconfirmedMark(recorded.mark, recorded.end);
+      } else if (file.size > 0) {
+        result.notes.push(
+          recorded !== null
+            ? `this file is not the one netmon last wrote at ${options.csv} (another device and inode): it was replaced since (saved by an editor or another program, or rotated), so its size cannot be checked against what netmon wrote`
+            : `the store has no record of where netmon left this file (a copy, a file rotated away since, or a trail of another store), so its end cannot be checked against what netmon wrote`,
+        );
+      }
+    })
+      .catch((error: unknown) => {
+        if (error instanceof HeaderMismatch) return null;
+        throw error;
+      });
     finish();
     if (read !== null) {
       result.size = read.size;
@@ -282,6 +274,8 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
     }
     result.ok = result.problemCount === 0;
     return result;
+  } finally {
+    (release as (() => void) | null)?.();
   }
 }
 

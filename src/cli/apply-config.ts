@@ -5,6 +5,7 @@ import { followableLink, othersMayWrite, ownedByUsOrRoot, untrustedLink } from '
 import { configFromEnvironment, defaultConfigText, optionsFromConfig, parseConfigFile } from '../config/config.js';
 import { ConfigError, describeErrno, errnoCode } from '../errors.js';
 import type { CliIo } from './program.js';
+import { octalMode } from '../model/format.js';
 
 /** Fill the options a command's command line left unset from the configuration file and NETMON_* variables. */
 export function applyConfig(flagPath: string | undefined, command: Command, env: NodeJS.ProcessEnv): void {
@@ -57,10 +58,10 @@ function checkFoundConfig(path: string): void {
     const dir = statSync(dirname(resolve(path)));
     if (untrustedLink(path)) problem = 'it is a symbolic link someone else could have placed';
     else if (!ownedByUsOrRoot(file.uid)) problem = `it belongs to uid ${file.uid}`;
-    else if (othersMayWrite(file.mode)) problem = `others can write to it (mode 0${(file.mode & 0o777).toString(8)})`;
+    else if (othersMayWrite(file.mode)) problem = `others can write to it (mode ${octalMode(file.mode)})`;
     else if (!ownedByUsOrRoot(dir.uid)) problem = `its directory belongs to uid ${dir.uid}`;
     // In a sticky directory (/tmp) others may add files but not replace or remove this one.
-    else if (othersMayWrite(dir.mode) && (dir.mode & 0o1000) === 0) problem = `its directory can be written by others (mode 0${(dir.mode & 0o7777).toString(8)}), so anyone could have put it there`;
+    else if (othersMayWrite(dir.mode) && (dir.mode & 0o1000) === 0) problem = `its directory can be written by others (mode ${octalMode(dir.mode, 0o7777)}), so anyone could have put it there`;
   } catch {
     return; // the read that follows says what is wrong
   }

@@ -223,7 +223,6 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   }
 }
 
-/** `netmon verify PACK_DIR` */
 /** The error for a pack this user may not read: it cannot be checked here, which is not a failed check (exit 3, not 4). */
 function unreadablePack(dir: string, why: string[]): StoreError {
   return new StoreError('E_PACK_UNREADABLE', `cannot check the evidence pack ${dir}: ${why.join('; ')}`, {
@@ -231,6 +230,7 @@ function unreadablePack(dir: string, why: string[]): StoreError {
   });
 }
 
+/** `netmon verify PACK_DIR` */
 export function runVerify(dir: string, flags: { db?: string; signer?: string }, io: CliIo): void {
   const signer = flags.signer === undefined ? null : flags.signer.toLowerCase().replace(/[:\s]/g, '');
   if (signer !== null && !/^[0-9a-f]{16,64}$/.test(signer)) {

@@ -56,3 +56,8 @@ export function duration(seconds: number): string {
 export function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))} s`;
 }
+
+/** A file mode as chmod takes it, "0640" (`mask`: which bits; 0o7777 keeps the sticky bit: "01777"). Pure. */
+export function octalMode(mode: number, mask = 0o777): string {
+  return `0${(mode & mask).toString(8).padStart(3, '0')}`;
+}

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ConfigError, describeErrno, StoreError } from '../errors.js';
 import { othersMayWrite, ownedByUsOrRoot } from '../store/links.js';
 import { createPdfIdentity } from './pki.js';
+import { octalMode } from '../model/format.js';
 
 /** File names in a key directory. */
 export const PRIVATE_KEY_FILE = 'signer.key.pem';
@@ -51,8 +52,6 @@ export function generateSigningKeys(dir: string): { privateKeyPath: string; publ
   return { privateKeyPath, publicKeyPath, p12Path: join(dir, P12_FILE), certPath: join(dir, CERT_FILE), fingerprint: fingerprintOf(publicKeyPem) };
 }
 
-const octal = (mode: number): string => `0${(mode & 0o777).toString(8)}`;
-
 /**
  * A key directory is safe to sign from when no one else can read its private keys or put their
  * own in their place (as OpenSSH's StrictModes asks of ~/.ssh): the directory (after links)
@@ -72,7 +71,7 @@ export function checkKeyPlace(dir: string, privateFiles: string[]): void {
     throw new ConfigError('E_KEYS_UNSAFE', `the signing keys in ${dir} are not private: ${what}; netmon does not sign with them`, { hint });
   };
   if (!ownedByUsOrRoot(st.uid)) fix(`the directory belongs to uid ${st.uid}`, `keep the keys in a directory of your own (netmon keygen --keys DIR makes one, mode 0700)`);
-  if (othersMayWrite(st.mode)) fix(`the directory is writable by ${(st.mode & 0o002) !== 0 ? 'everyone' : 'its group'} (mode ${octal(st.mode)}), so another key could be put in place of yours`, `chmod go-w ${dir}`);
+  if (othersMayWrite(st.mode)) fix(`the directory is writable by ${(st.mode & 0o002) !== 0 ? 'everyone' : 'its group'} (mode ${octalMode(st.mode)}), so another key could be put in place of yours`, `chmod go-w ${dir}`);
   for (const name of privateFiles) {
     const path = join(dir, name);
     let f;
@@ -84,7 +83,7 @@ export function checkKeyPlace(dir: string, privateFiles: string[]): void {
     if (f.isSymbolicLink()) fix(`${name} is a symbolic link`, `put the key file itself in ${dir}`);
     if (!f.isFile()) fix(`${name} is not a regular file`, `put the key file itself in ${dir}`);
     if (!ownedByUsOrRoot(f.uid)) fix(`${name} belongs to uid ${f.uid}`, `keep the keys in a directory of your own (netmon keygen --keys DIR)`);
-    if ((f.mode & 0o077) !== 0) fix(`${name} can be read or written by others than its owner (mode ${octal(f.mode)})`, `chmod 600 ${path}`);
+    if ((f.mode & 0o077) !== 0) fix(`${name} can be read or written by others than its owner (mode ${octalMode(f.mode)})`, `chmod 600 ${path}`);
   }
 }
 

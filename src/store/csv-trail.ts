@@ -5,6 +5,7 @@ import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors
 import { followableLink, foreignFileInSharedDir, untrustedLink } from './links.js';
 import { EVIDENCE_FILE_MODE, protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 import { isoWithOffset } from '../outputs/time.js';
+import { octalMode } from '../model/format.js';
 
 /**
  * The CSV trail: RFC 4180, UTF-8, one header, one row per socket per snapshot (or per change).
@@ -495,7 +496,7 @@ export function trailHasRows(path: string): boolean {
 function ownerOf(path: string): string {
   try {
     const st = fs.statSync(path);
-    return `uid ${st.uid} (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`;
+    return `uid ${st.uid} (mode ${octalMode(st.mode)})`;
   } catch {
     return 'another user';
   }

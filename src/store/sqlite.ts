@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
 import { foreignFileInSharedDir, untrustedLink } from './links.js';
+import { octalMode } from '../model/format.js';
 
 /**
  * The one entry of better-sqlite3 into netmon. It is loaded on first use, so commands that do
@@ -125,7 +126,7 @@ function accessProblem(path: string, reading: boolean): Explained | null {
   } catch {
     return null;
   }
-  const owner = `owner uid ${st.uid}, group ${st.gid}, mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}`;
+  const owner = `owner uid ${st.uid}, group ${st.gid}, mode ${octalMode(st.mode)}`;
   const denied = (mode: number, file: string): boolean => {
     try {
       accessSync(file, mode);
