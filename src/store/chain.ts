@@ -20,6 +20,11 @@ export function itemDigest(kind: string, body: string): string {
   return sha256Hex(`${kind}\n${body}`);
 }
 
+/** itemDigest() of an item given as the text it is taken over, `${kind}\n${body}`. Pure. */
+export function joinedItemDigest(kindAndBody: string): string {
+  return sha256Hex(kindAndBody);
+}
+
 /**
  * Digest of a set of items: sha256 over their distinct digests in sorted order, each followed by a
  * newline. Pure.

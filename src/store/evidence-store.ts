@@ -8,7 +8,7 @@ import type { ExecutableHashes, ExecutableIdentity, NamespaceRecord, ProcessReco
 import { count } from '../model/format.js';
 import { EVIDENCE_FILE_MODE, SNAPSHOT_SCHEMA_VERSION } from '../model/types.js';
 import { compareSockets } from '../snapshot/create-snapshot.js';
-import { changesDigest, GENESIS_HASH, itemDigest, itemSetDigest, recordHash, setDigest, SortedDigests } from './chain.js';
+import { changesDigest, GENESIS_HASH, itemDigest, itemSetDigest, joinedItemDigest, recordHash, setDigest, SortedDigests } from './chain.js';
 import { clearCreationLeftovers, createNew, creationName, hasSchema, indexNames, mayOpen, openDatabase, openMemory, publishNew, RowsBySeq, sideFileOfAnotherUser, sleepSync, storeError, tableColumns, type Database, type Statement } from './sqlite.js';
 import { isArrayBody, parseSocketBody, socketBody } from './socket-body.js';
 import { untrustedLink } from './links.js';
@@ -1209,6 +1209,63 @@ export class EvidenceStore {
     }
   }
 
+  /**
+   * replaySet() for the first load of a store object: the ids, kinds and bodies of the set's
+   * items, each query's rows as one text (group_concat), split here. One string crosses from
+   * SQLite instead of a row of three values per item, about 20 ms less at 28,000 items. `add`
+   * gets `kind\nbody`, the text an item's digest is taken over, and where its kind ends. False,
+   * before `add` is called, when a text would not split into exactly its rows: an item holding
+   * the separator (a control character that netmon's JSON never holds raw; SQLite says so with
+   * the text), or an item row missing (its piece is NULL and left out, so the pieces are fewer
+   * than the rows). The caller then reads the rows one by one, which names what is wrong.
+   */
+  private replaySetText(id: number, add: (itemId: number, kindAndBody: string, kindEnd: number) => void, remove: (itemId: number) => void): boolean {
+    const base = this.baseOf(id);
+    // With each text, whether any of its items holds the separator: then the pieces are not the rows.
+    const [baseCount, baseSeparators, baseText] = this.stmt(
+      `SELECT COUNT(*), MAX(instr(i.body, char(30)) + instr(i.kind, char(30))), group_concat(c.item_id || char(9) || i.kind || char(10) || i.body, char(30))
+         FROM checkpoint_items c LEFT JOIN items i ON i.id = c.item_id WHERE c.snapshot_id = ?`,
+    )
+      .raw()
+      .get(base) as unknown as [number, number | null, string | null];
+    // A removal is its item id with a minus sign; an addition, as a base item.
+    const [eventCount, eventSeparators, eventText] = this.stmt(
+      `SELECT COUNT(*), MAX(instr(i.body, char(30)) + instr(i.kind, char(30))),
+              group_concat(CASE WHEN e.op > 0 THEN e.item_id || char(9) || i.kind || char(10) || i.body ELSE '-' || e.item_id END, char(30) ORDER BY e.snapshot_id)
+         FROM events e LEFT JOIN items i ON i.id = e.item_id AND e.op > 0 WHERE e.snapshot_id > ? AND e.snapshot_id <= ?`,
+    )
+      .raw()
+      .get(base, id) as unknown as [number, number | null, string | null];
+    if ((baseSeparators ?? 0) > 0 || (eventSeparators ?? 0) > 0) return false;
+    const basePieces = baseText === null ? [] : baseText.split('\x1e');
+    const eventPieces = eventText === null ? [] : eventText.split('\x1e');
+    if (basePieces.length !== baseCount || eventPieces.length !== eventCount) return false;
+    const tabs: number[] = [];
+    const ids: number[] = [];
+    for (const list of [basePieces, eventPieces]) {
+      for (const text of list) {
+        const tab = text.indexOf('\t');
+        const itemId = Number(tab < 0 ? text : text.slice(0, tab));
+        if (!Number.isSafeInteger(itemId) || (tab < 0 && itemId >= 0) || (tab >= 0 && (itemId <= 0 || text.indexOf('\n', tab) < 0))) return false;
+        tabs.push(tab);
+        ids.push(itemId);
+      }
+    }
+    let k = 0;
+    for (const list of [basePieces, eventPieces]) {
+      for (const text of list) {
+        const tab = tabs[k]!;
+        const itemId = ids[k++]!;
+        if (tab < 0) remove(-itemId);
+        else {
+          const kindAndBody = text.slice(tab + 1);
+          add(itemId, kindAndBody, kindAndBody.indexOf('\n'));
+        }
+      }
+    }
+    return true;
+  }
+
   /** digest -> item id of every item of a snapshot (items whose row is missing are left out). */
   private itemDigestsOf(id: number): Map<string, number> {
     // One map: digests are unique in items, so an item's digest stands for its id in the set.
@@ -1652,16 +1709,16 @@ export class EvidenceStore {
   }
 
   /** The items of snapshot `id`, parsed and in snapshot order. */
-  private loadItemSet(id: number, digest: string, checkItems: boolean): ItemSet {
+  private loadItemSet(id: number, digest: string, checkItems: boolean, fast = true): ItemSet {
     const sockets: SocketRecord[] = [];
     const processes: ProcessRecord[] = [];
     const namespaces: NamespaceRecord[] = [];
     let context: SnapshotContext | undefined;
     let ids: Set<number>;
-    const parse = (itemId: number, kind: string, text: string): void => {
+    const parse = (itemId: number, kind: string, text: string, kindAndText?: string): void => {
       if (this.parsedItems.has(itemId)) return;
       // The digest of every item loaded, from its body as stored: the set digest below commits to them.
-      const digest = checkItems ? itemDigest(kind, text) : '';
+      const digest = checkItems ? (kindAndText === undefined ? itemDigest(kind, text) : joinedItemDigest(kindAndText)) : '';
       let value: unknown;
       try {
         // Named only when it fails: not a message made for each of tens of thousands of items.
@@ -1675,9 +1732,31 @@ export class EvidenceStore {
       }
       this.parsedItems.set(itemId, { kind, value, digest });
     };
-    if (this.parsedItems.size === 0) {
-      // The first snapshot this store object loads: ids and bodies together, in two joined
-      // queries (a LEFT JOIN, so that an item row missing from the store is noticed below).
+    let textRead = false;
+    if (this.parsedItems.size === 0 && fast) {
+      // The first snapshot this store object loads: ids and bodies together, each query's rows
+      // as one text (replaySetText).
+      ids = new Set<number>();
+      const seen = ids;
+      try {
+        textRead = this.replaySetText(
+          id,
+          (itemId, text, kindEnd) => {
+            seen.add(itemId);
+            parse(itemId, text.slice(0, kindEnd), text.slice(kindEnd + 1), text);
+          },
+          (itemId) => seen.delete(itemId),
+        );
+      } catch {
+        // Read again row by row below, which names what is wrong.
+      }
+      if (!textRead) {
+        this.parsedItems.clear();
+        return this.loadItemSet(id, digest, checkItems, false);
+      }
+    } else if (this.parsedItems.size === 0) {
+      // Row by row, in two joined queries (a LEFT JOIN, so that an item row missing from the
+      // store is noticed below).
       ids = new Set<number>();
       const seen = ids;
       this.replaySet(
@@ -1734,7 +1813,14 @@ export class EvidenceStore {
     if (lost !== undefined) throw new VerificationError('E_STORE_MISSING_ITEM', `snapshot ${id} refers to item ${lost}, which is missing from ${this.path}`);
     // The set as replayed from the checkpoint and the events is the set the record committed to:
     // rows of events or checkpoint_items added, removed or pointed at other items are caught here.
-    if (checkItems && itemSetDigest(digests) !== digest) throw this.setChanged(id, ids, (itemId) => this.parsedItems.get(itemId)?.digest);
+    if (checkItems && itemSetDigest(digests) !== digest) {
+      if (textRead) {
+        // Found again row by row, so that the message names the item or the rows.
+        this.parsedItems.clear();
+        return this.loadItemSet(id, digest, checkItems, false);
+      }
+      throw this.setChanged(id, ids, (itemId) => this.parsedItems.get(itemId)?.digest);
+    }
     sockets.sort(compareSockets);
     processes.sort((a, b) => a.pid - b.pid);
     namespaces.sort((a, b) => Number(b.host) - Number(a.host) || a.inode - b.inode);

@@ -164,6 +164,29 @@ describe('reading a store with stored text netmon did not write', () => {
     }
   });
 
+  // The first load reads a set as one text per query with a control character between items
+  // (EvidenceStore#replaySetText); netmon's JSON never holds it raw, an edit can.
+  it('a socket item holding the separator of the first load: named as the item it is, not as its pieces', () => {
+    const file = tampered((db) => expect(db.prepare("UPDATE items SET body = replace(body, ',5001,', ',5001' || char(30) || '7,') WHERE id = ?").run(item.outbound).changes).toBe(1));
+    const refused = readersRefuse(file);
+    for (const [id, stderr] of refused.show) {
+      expect(stderr).toContain(`item ${item.outbound} (socket) of snapshot ${id} in ${file} no longer matches its digest`);
+      expect(stderr).not.toContain('internal error');
+    }
+    expect(refused.diff).toContain(`item ${item.outbound} (socket) of snapshot`);
+  });
+
+  it('a separator and a forged piece that stands in for an item row deleted: named as the row-by-row read names it', () => {
+    const file = tampered((db) => {
+      const web6 = String(db.prepare('SELECT body FROM items WHERE id = ?').pluck().get(item.web6));
+      db.prepare('DELETE FROM items WHERE id = ?').run(item.web6);
+      db.prepare('UPDATE items SET body = body || ? WHERE id = ?').run(`\x1e${item.web6}\tsocket\n${web6}`, item.outbound);
+    });
+    const refused = readersRefuse(file);
+    // The item edited, not the set the pieces made: that set has every item, and its digest.
+    for (const [id, stderr] of refused.show) expect(stderr).toContain(`item ${item.outbound} (socket) of snapshot ${id} in ${file} no longer matches its digest`);
+  });
+
   it('a snapshot record whose body is not JSON is named the same way', () => {
     const file = tampered((db) => db.prepare('UPDATE records SET body = substr(body, 1, 20) WHERE seq = 3').run());
     const r = runCli(['show', '3', '--db', file], { cwd: dir });
