@@ -16,6 +16,7 @@ import { EvidenceStore } from '../store/evidence-store.js';
 import { captureError, captureNotices, firstCaptureProgress, lockKeptWarning, storeWaitNotice } from './capture-command.js';
 import { toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo, type CollectFlags } from './program.js';
 import { count } from '../model/format.js';
+import { WATCH_DEFAULT_INTERVAL_S } from '../config/config.js';
 
 export interface BaselineFlags extends CollectFlags {
   db: string;
@@ -123,8 +124,6 @@ export async function runCheck(flags: BaselineFlags & { output: 'text' | 'json' 
   if (failsAt(findings, flags.failOn)) throw new ExitError(1);
 }
 
-/** Seconds between captures of `netmon watch` when neither --interval nor watch_interval says. */
-export const WATCH_DEFAULT_INTERVAL_S = 60;
 
 /** `netmon watch --interval N`: capture like --interval and print each change once, as it happens. */
 export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: 'text' | 'json' | 'ecs' }, io: CliIo): Promise<void> {

@@ -183,6 +183,9 @@ export function optionsFromConfig(file: WrittenConfig, env: WrittenConfig, comma
   return out;
 }
 
+/** Seconds between captures of `netmon watch` when neither --interval nor watch_interval says. */
+export const WATCH_DEFAULT_INTERVAL_S = 60;
+
 /** The commented default configuration `netmon init-config` writes. */
 export function defaultConfigText(): string {
   const lines = [
@@ -194,7 +197,7 @@ export function defaultConfigText(): string {
   ];
   const defaults: Record<string, string> = {
     baseline_path: '',
-    watch_interval: '60',
+    watch_interval: String(WATCH_DEFAULT_INTERVAL_S),
     output_format: 'text',
     include_established: 'true',
     include_ephemeral: 'false',
