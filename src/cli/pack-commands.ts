@@ -1,6 +1,6 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { diffSnapshots } from '../diff/diff-snapshots.js';
 import { ConfigError, describeErrno, ExitError, StoreError, VerificationError } from '../errors.js';
 import { loadControlsCatalogue } from '../findings/controls.js';
@@ -11,14 +11,15 @@ import { evidenceJson, findingsCsv, inventoryCsv } from '../pack/report-files.js
 import { periodUncovered, reportBlocks, renderSignedPdf } from '../pack/pdf-report.js';
 import { openP12 } from '../pack/pki.js';
 import { CERT_FILE, generateSigningKeys, loadPdfIdentity, loadSigner, P12_FILE } from '../pack/signing.js';
-import { printable } from '../outputs/sanitize.js';
+import { printable, printableMessage } from '../outputs/sanitize.js';
 import { renderJson } from '../outputs/json.js';
-import { EvidenceStore, processAlive } from '../store/evidence-store.js';
+import { EvidenceStore, processAlive, type SnapshotSummary } from '../store/evidence-store.js';
 import { NETMON_VERSION } from '../version.js';
-import { checkOneHost, onHost, selectPeriod, selectSnapshot, windowNotes } from './diff-command.js';
+import { checkOneHost, onHost, selectPeriod, selectSnapshot } from './diff-command.js';
 import { prunedWords, timeFlag } from './store-commands.js';
 import { progressLine, type CliIo } from './program.js';
 import { count } from '../model/format.js';
+import { isoWithOffset } from '../outputs/time.js';
 
 /** `netmon keygen` */
 export function runKeygen(flags: { keys: string }, io: CliIo): void {
@@ -64,11 +65,48 @@ function stamp(date: Date): string {
   return date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 }
 
+/**
+ * `--out` is the directory packs are written into: a file there, or a pack itself (a new pack
+ * written into an old one would make the old one fail verification), is refused before anything
+ * is read or written.
+ */
+function checkOutDir(out: string): void {
+  const link = lstatSync(out, { throwIfNoEntry: false });
+  if (link === undefined) return; // made with the first pack
+  const st = statSync(out, { throwIfNoEntry: false });
+  if (st === undefined) throw new ConfigError('E_USAGE', `--out ${out} is a symbolic link to ${readlinkSync(out)}, which does not exist`, { hint: 'make the directory it points to, or give another --out directory' });
+  if (!st.isDirectory()) throw new ConfigError('E_USAGE', `--out ${out} is not a directory`, { hint: 'give the directory the packs are written into (default: reports); each pack is a new directory inside it' });
+  if (existsSync(join(out, 'manifest.json')) || existsSync(join(out, 'manifest.sig'))) {
+    throw new ConfigError('E_USAGE', `--out ${out} is an evidence pack (it holds manifest.json): a pack is never written into another, which would then fail verification`, {
+      hint: `give the directory that holds the packs, e.g. --out ${dirname(resolve(out))}`,
+    });
+  }
+}
+
+/**
+ * A pack compares a window's first capture with its last: the same snapshot twice compares
+ * nothing, and a window read backwards reports what it added as removed, both under a signature.
+ * `diff` notes either (windowNotes); a pack refuses them.
+ */
+function checkWindowOrder(pre: SnapshotSummary, post: SnapshotSummary): void {
+  if (pre.id === post.id) {
+    throw new ConfigError('E_USAGE', `the pre and the post snapshot are the same snapshot (${pre.id}, ${isoWithOffset(new Date(pre.takenAt))}): a pack of it would compare nothing`, {
+      hint: 'take the post capture first (netmon --once --label post --change TICKET), or give --pre and --post two snapshots (netmon snapshots lists them)',
+    });
+  }
+  if (pre.takenAt > post.takenAt) {
+    throw new ConfigError('E_USAGE', `the pre snapshot ${pre.id} (${isoWithOffset(new Date(pre.takenAt))}) was taken after the post snapshot ${post.id} (${isoWithOffset(new Date(post.takenAt))}): a pack of it would report what the window added as removed`, {
+      hint: `swap them: --pre ${post.id} --post ${pre.id}`,
+    });
+  }
+}
+
 /** `netmon report`: a signed evidence pack of a maintenance window. */
 export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   if (flags.change !== undefined && flags.from !== undefined) {
     throw new ConfigError('E_USAGE', 'give --change (the maintenance window of a ticket) or --from/--to (a monitoring period), not both');
   }
+  checkOutDir(flags.out);
   // One progress line on a terminal, rewritten in place; the next message clears it.
   const progress = progressLine(io, 'report');
   const signer = loadSigner(flags.keys);
@@ -94,7 +132,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
       const { pre, post } = period !== null ? selectPeriod(find, period.from, period.to, flags.host) : { pre: selectSnapshot(find, flags.pre ?? 'pre', flags.change, 'pre', flags.host), post: selectSnapshot(find, flags.post ?? 'post', flags.change, 'post', flags.host) };
       checkOneHost(pre, post, flags.allowHostChange);
       if (expected) checkExpectedFor(expected, flags.change ?? post.change ?? pre.change);
-      for (const note of windowNotes(pre, post)) io.stderr(`netmon: note: ${note}\n`);
+      checkWindowOrder(pre, post);
       progress(`loading snapshots ${pre.id} and ${post.id}`);
       // verify() checked every item of the chain in this read transaction: no second check.
       const { label: preLabel, change: preChange, ...before } = store.loadSnapshot(pre.id, { checkItems: false });
@@ -303,17 +341,19 @@ export function runVerify(dir: string, flags: { db?: string; signer?: string }, 
     const { problems, manifest, notes, unreadable } = store ? store.reading(() => verifyPack(dir, witness)) : verifyPack(dir, witness);
     progress(null);
     if (unreadable.length > 0) throw unreadablePack(dir, unreadable.map((p) => p.message));
-    for (const note of notes) io.stderr(`netmon: note: ${note}\n`);
+    for (const note of notes) io.stderr(`netmon: note: ${printableMessage(note)}\n`);
     if (signer !== null && manifest && !String(manifest.signer?.fingerprint ?? '').startsWith(signer)) {
       problems.push({ file: 'manifest.json', message: `it is signed by key ${String(manifest.signer?.fingerprint ?? '(none)')}, not by the key --signer names (${signer})` });
     }
     if (problems.length > 0) {
-      for (const p of problems) io.stderr(`netmon: FAILED ${p.file}: ${p.message}\n`);
-      io.stderr(`netmon: the evidence pack ${dir} failed verification (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'})\n`);
+      // Names come from the pack, which may be hostile: escaped, so that no control character
+      // can rewrite the terminal's lines (a FAILED line overwritten to read as verified).
+      for (const p of problems) io.stderr(`netmon: FAILED ${printable(p.file)}: ${printableMessage(p.message)}\n`);
+      io.stderr(`netmon: the evidence pack ${printable(dir)} failed verification (${problems.length} ${problems.length === 1 ? 'problem' : 'problems'})\n`);
       throw new ExitError(4);
     }
     io.stdout(
-      `evidence pack ${dir} verified: ${manifest!.files.length + 3} files, manifest signed by ${manifest!.signer.fingerprint}${signer !== null ? ' (the key --signer names)' : ''}${manifest!.files.some((f) => f.name === 'report.pdf') ? ', report.pdf signature valid' : ''}${store ? `, snapshots ${manifest!.store.snapshots.map((s) => s.id).join(' and ')}, their inventories and findings${manifest!.packFormat === 1 ? '' : manifest!.expectedChanges === null ? ' (none approved)' : ` and the approvals of ${EXPECTED_FILE}`} match ${db}` : ''}\n`,
+      `evidence pack ${printable(dir)} verified: ${manifest!.files.length + 3} files, manifest signed by ${manifest!.signer.fingerprint}${signer !== null ? ' (the key --signer names)' : ''}${manifest!.files.some((f) => f.name === 'report.pdf') ? ', report.pdf signature valid' : ''}${store ? `, snapshots ${manifest!.store.snapshots.map((s) => s.id).join(' and ')}, their inventories and findings${manifest!.packFormat === 1 ? '' : manifest!.expectedChanges === null ? ' (none approved)' : ` and the approvals of ${EXPECTED_FILE}`} match ${db}` : ''}\n`,
     );
     // A valid signature says the pack is whole, not whose it is: anyone can sign with a key of their own.
     if (signer === null) io.stderr('netmon: note: any key makes a valid signature; compare the fingerprint above with the one your organisation published, or give --signer FINGERPRINT\n');

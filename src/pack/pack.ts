@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ConfigError, describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
 import { EVIDENCE_DIR_MODE, EVIDENCE_FILE_MODE } from '../model/types.js';
@@ -27,6 +27,15 @@ export function reservePackDir(base: string): string {
       const dir = k === 1 ? base : `${base}-${k}`;
       try {
         mkdirSync(dir, { mode: EVIDENCE_DIR_MODE });
+        // Its staging directory at once: a report killed outright from here on (while it renders
+        // the PDF, say) leaves one, which names the reserved directory for the next report to
+        // remove (clearUnfinishedPacks); an empty reserved directory alone would stay for good.
+        try {
+          mkdirSync(stagingDir(dir, process.pid), { mode: EVIDENCE_DIR_MODE });
+        } catch (error) {
+          removeIfEmpty(dir);
+          throw error;
+        }
         return dir;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -38,8 +47,13 @@ export function reservePackDir(base: string): string {
   throw new StoreError('E_PACK_EXISTS', `${base} and 99 more packs of that name exist already; a pack is never written over another`, { hint: 'give another --out directory' });
 }
 
-/** Remove a reserved pack directory that nothing was written to (the report failed first). */
+/** Remove a reserved pack directory that nothing was written to (the report failed first), and its staging directory. */
 export function releasePackDir(dir: string): void {
+  rmSync(stagingDir(dir, process.pid), { recursive: true, force: true });
+  removeIfEmpty(dir);
+}
+
+function removeIfEmpty(dir: string): void {
   try {
     rmdirSync(dir);
   } catch {
@@ -92,7 +106,7 @@ export function clearUnfinishedPacks(outDir: string, processRuns: (pid: number) 
     } catch {
       continue; // another netmon removed it first, or it cannot be: leave it as it is
     }
-    releasePackDir(join(outDir, m[1]!));
+    removeIfEmpty(join(outDir, m[1]!));
     removed.push({ name: m[1]!, pid });
   }
   return removed;
@@ -133,7 +147,8 @@ export function writePack(dir: string, content: PackContent): Manifest {
   const staging = stagingDir(dir, process.pid);
   let made = false;
   try {
-    mkdirSync(staging, { mode: EVIDENCE_DIR_MODE });
+    // Made when the directory was reserved; made here for a caller that did not reserve it.
+    if (!existsSync(staging)) mkdirSync(staging, { mode: EVIDENCE_DIR_MODE });
     made = true;
     const manifestBase = { packFormat: PACK_FORMAT, ...content.manifest, signer: { algorithm: 'Ed25519' as const, publicKey: PUBLIC_KEY_FILE, fingerprint: content.signer.fingerprint } };
     const written: { name: string; content: Buffer }[] = [
@@ -297,12 +312,27 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
       else if (hash !== f.sha256 || contents.get(f.name)!.length !== f.size) problems.push({ file: f.name, message: 'its size or SHA-256 does not match manifest.json (the file was changed)' });
     }
   }
-  const inManifest = new Set([...(manifest?.files ?? []).map((f) => f.name), 'manifest.json', 'manifest.sig', 'SHA256SUMS']);
-  for (const name of present) if (!inManifest.has(name)) problems.push({ file: name, message: 'it is not listed in SHA256SUMS or manifest.json (a file was added)' });
-
   const sums = contents.get('SHA256SUMS')?.toString('utf8') ?? null;
+  // Without a manifest to read (missing, not JSON, no list of files), the files are checked
+  // against SHA256SUMS, which says at least which of them changed: else every file of the pack
+  // would be named as added, and every line of SHA256SUMS as naming no file of the pack.
+  const listed = manifest !== null && Array.isArray(manifest.files);
+  const bySums = !listed && sums !== null ? parseSha256Sums(sums) : null;
+  const inManifest = new Set([...(listed ? manifest!.files.map((f) => f.name) : (bySums?.entries ?? []).map((e) => e.name)), 'manifest.json', 'manifest.sig', 'SHA256SUMS']);
+  for (const name of present) if (!inManifest.has(name)) problems.push({ file: name, message: `it is not listed in ${listed ? 'SHA256SUMS or manifest.json' : 'SHA256SUMS'} (a file was added)` });
+  if (bySums !== null) {
+    notes.push('without a readable manifest.json, the other files were checked against SHA256SUMS only, which is not signed');
+    for (const e of bySums.entries) {
+      const hash = actual.get(e.name);
+      if (hash === undefined && present.includes(e.name)) continue; // there, but not readable as a file: said above
+      if (hash === undefined) problems.push({ file: e.name, message: 'it is listed in SHA256SUMS but missing' });
+      else if (hash !== e.sha256) problems.push({ file: e.name, message: 'it does not match its SHA256SUMS line (the file was changed)' });
+    }
+    for (const message of bySums.problems) problems.push({ file: 'SHA256SUMS', message });
+  }
+
   if (sums === null) problems.push({ file: 'SHA256SUMS', message: 'it is missing' });
-  else {
+  else if (listed) {
     const parsed = parseSha256Sums(sums);
     const sumsProblems = [...parsed.problems];
     const named = new Set(parsed.entries.map((e) => e.name));

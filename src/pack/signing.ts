@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, describeErrno, StoreError } from '../errors.js';
+import { ConfigError, describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
 import { othersMayWrite, ownedByUsOrRoot } from '../store/links.js';
 import { createPdfIdentity } from './pki.js';
 import { octalMode } from '../model/format.js';
@@ -40,14 +40,43 @@ export function generateSigningKeys(dir: string): { privateKeyPath: string; publ
   // An existing directory must already be private: keys written into one that others can write
   // to could be swapped before the first report.
   checkKeyPlace(dir, []);
+  // A key set is written whole or not at all: a half-written one (a full disk) would be refused
+  // by the next keygen ("already exist") and fail every report.
+  const written: string[] = [];
+  let made: string | undefined;
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(privateKeyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
-    writeFileSync(publicKeyPath, publicKeyPem, { mode: 0o644, flag: 'wx' });
-    writeFileSync(join(dir, P12_FILE), pdfIdentity.p12, { mode: 0o600, flag: 'wx' });
-    writeFileSync(join(dir, CERT_FILE), pdfIdentity.certPem, { mode: 0o644, flag: 'wx' });
+    made = mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const write = (path: string, content: string | Buffer, mode: number): void => {
+      try {
+        writeFileSync(path, content, { mode, flag: 'wx', flush: true });
+      } catch (error) {
+        // Made and then not written whole: ours to remove. Already there: someone else's.
+        if (errnoCode(error) !== 'EEXIST') written.push(path);
+        throw error;
+      }
+      written.push(path);
+    };
+    write(privateKeyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }), 0o600);
+    write(publicKeyPath, publicKeyPem, 0o644);
+    write(join(dir, P12_FILE), pdfIdentity.p12, 0o600);
+    write(join(dir, CERT_FILE), pdfIdentity.certPem, 0o644);
   } catch (error) {
-    throw new StoreError('E_KEYS_WRITE', `cannot write the signing keys: ${describeErrno(error, 'writing', dir)}`);
+    for (const path of written) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // not made (the 'wx' open failed), or gone: nothing of ours to remove
+      }
+    }
+    if (made === dir) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // not empty: it holds what someone else put there
+      }
+    }
+    const failed = (error as NodeJS.ErrnoException).path ?? dir;
+    throw new StoreError('E_KEYS_WRITE', `cannot write the signing keys: ${describeErrno(error, 'writing', failed)}; nothing of them was left in ${dir}`);
   }
   return { privateKeyPath, publicKeyPath, p12Path: join(dir, P12_FILE), certPath: join(dir, CERT_FILE), fingerprint: fingerprintOf(publicKeyPem) };
 }
@@ -87,19 +116,72 @@ export function checkKeyPlace(dir: string, privateFiles: string[]): void {
   }
 }
 
+/** A key file is a few hundred bytes; anything far larger is not one (a link to /dev/zero, say). */
+const KEY_FILE_MAX_BYTES = 64 * 1024;
+
+/**
+ * The text of one key file of a key directory: a regular file of at most KEY_FILE_MAX_BYTES,
+ * read through one descriptor (what is checked is what is read). Errors name the file, and say
+ * what to do about what actually went wrong.
+ */
+function readKeyFile(dir: string, name: string): string {
+  const path = join(dir, name);
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  } catch (error) {
+    const code = errnoCode(error);
+    const others = [PRIVATE_KEY_FILE, PUBLIC_KEY_FILE].filter((f) => f !== name && existsSync(join(dir, f)));
+    const hint =
+      code === 'EACCES'
+        ? `run netmon as the user the keys belong to (ls -l ${dir}), or point --keys at your own key directory`
+        : code === 'ENOENT' && others.length === 0
+          ? `create them with \`netmon keygen --keys ${dir}\` (once; keep the directory private), or point --keys at the directory that holds them`
+          : code === 'ENOENT'
+            ? `${dir} holds ${others.join(' and ')} but not ${name}: restore ${name} from your backup of this key set, or make a new key set with \`netmon keygen --keys NEWDIR\` and publish its fingerprint`
+            : `check ${path}`;
+    throw new ConfigError('E_KEYS', `cannot read the signing key ${path}: ${describeErrno(error, 'opening', path)}`, { hint });
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new ConfigError('E_KEYS', `${path} is not a regular file (${specialFileKind(st) ?? 'a directory'}), so it is no key netmon wrote`, { hint: `put the key file itself in ${dir}` });
+    if (st.size > KEY_FILE_MAX_BYTES) throw new ConfigError('E_KEYS', `${path} holds ${st.size} bytes, far more than a key file, so it is no key netmon wrote`, { hint: `restore the key files of ${dir} from your backup, or make a new key set with \`netmon keygen --keys NEWDIR\`` });
+    return readFileSync(fd, 'utf8');
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError('E_KEYS', `cannot read the signing key ${path}: ${describeErrno(error, 'reading', path)}`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The signer in a key directory written by `netmon keygen`. */
 export function loadSigner(dir: string): Signer {
   checkKeyPlace(dir, [PRIVATE_KEY_FILE]);
-  let privatePem: string;
-  let publicKeyPem: string;
+  const privatePath = join(dir, PRIVATE_KEY_FILE);
+  const publicPath = join(dir, PUBLIC_KEY_FILE);
+  const privatePem = readKeyFile(dir, PRIVATE_KEY_FILE);
+  const publicKeyPem = readKeyFile(dir, PUBLIC_KEY_FILE);
+  const damaged = `restore the key files of ${dir} from your backup, or make a new key set with \`netmon keygen --keys NEWDIR\` and publish its fingerprint`;
+  let privateKey: KeyObject;
+  let publicKey: KeyObject;
   try {
-    privatePem = readFileSync(join(dir, PRIVATE_KEY_FILE), 'utf8');
-    publicKeyPem = readFileSync(join(dir, PUBLIC_KEY_FILE), 'utf8');
-  } catch (error) {
-    throw new ConfigError('E_KEYS', `cannot read the signing keys: ${describeErrno(error, 'reading', dir)}`, { hint: `create them with \`netmon keygen --keys ${dir}\` (once; keep the directory private), or point --keys at the directory that holds them` });
+    privateKey = createPrivateKey(privatePem);
+  } catch {
+    throw new ConfigError('E_KEYS', `${privatePath} is not a private key in PEM form (empty, cut short or another kind of file)`, { hint: damaged });
   }
-  const privateKey = createPrivateKey(privatePem);
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new ConfigError('E_KEYS', `${join(dir, PRIVATE_KEY_FILE)} is not an Ed25519 key`);
+  try {
+    publicKey = createPublicKey(publicKeyPem);
+  } catch {
+    throw new ConfigError('E_KEYS', `${publicPath} is not a public key in PEM form (empty, cut short or another kind of file)`, { hint: damaged });
+  }
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw new ConfigError('E_KEYS', `${privatePath} is not an Ed25519 key`, { hint: damaged });
+  // The public key goes into every pack and is what verify checks the signature with: one that
+  // is not this private key's would make every pack fail, and print a fingerprint that signed nothing.
+  const derived = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
+  if (publicKey.asymmetricKeyType !== 'ed25519' || !derived.equals(publicKey.export({ type: 'spki', format: 'der' }))) {
+    throw new ConfigError('E_KEYS_MISMATCH', `${publicPath} is not the public key of ${privatePath}: packs signed with them would fail verification, so netmon does not sign with them`, { hint: damaged });
+  }
   return { privateKey, publicKeyPem, fingerprint: fingerprintOf(publicKeyPem) };
 }
 

@@ -9,7 +9,7 @@ import { count } from '../model/format.js';
 import { EVIDENCE_FILE_MODE, SNAPSHOT_SCHEMA_VERSION } from '../model/types.js';
 import { compareSockets } from '../snapshot/create-snapshot.js';
 import { changesDigest, GENESIS_HASH, itemDigest, itemSetDigest, joinedItemDigest, recordHash, setDigest, SortedDigests } from './chain.js';
-import { clearCreationLeftovers, createNew, creationName, hasSchema, indexNames, mayOpen, openDatabase, openMemory, publishNew, RowsBySeq, sideFileOfAnotherUser, sleepSync, storeError, tableColumns, type Database, type Statement } from './sqlite.js';
+import { clearCreationLeftovers, createNew, creationName, hasSchema, indexNames, isCorruption, isSqliteError, mayOpen, openDatabase, openMemory, publishNew, RowsBySeq, sideFileOfAnotherUser, sleepSync, storeError, tableColumns, type Database, type Statement } from './sqlite.js';
 import { isArrayBody, parseSocketBody, socketBody } from './socket-body.js';
 import { untrustedLink } from './links.js';
 
@@ -1660,7 +1660,14 @@ export class EvidenceStore {
    * read-only store cannot).
    */
   reading<T>(read: () => T): T {
-    return this.db.inTransaction ? read() : this.db.transaction(read)();
+    if (this.db.inTransaction) return read();
+    try {
+      return this.db.transaction(read)();
+    } catch (error) {
+      // SQLite's own errors while reading (a page it cannot read, an I/O error) with the store's
+      // path and what they mean; netmon's errors as they are.
+      throw isSqliteError(error) ? storeError(error, this.path, 'cannot read the evidence store', true) : error;
+    }
   }
 
   /**
@@ -1864,6 +1871,18 @@ export class EvidenceStore {
    * `onProgress` hears the records checked so far and their number, every 1,000 records.
    */
   verify(options: { onProgress?: (records: number, total: number) => void; expectHeads?: readonly string[] } = {}): VerifyResult {
+    try {
+      return this.verifyReading(options);
+    } catch (caught) {
+      // Inside a caller's read transaction, SQLite's error comes as it is.
+      const error = isSqliteError(caught) ? storeError(caught, this.path, 'cannot read the evidence store', true) : caught;
+      // A store SQLite cannot read whole fails verification: its evidence is no longer all there.
+      if (isCorruption(error)) throw new VerificationError('E_STORE_CORRUPT', `the evidence store ${(error as StoreError).message.replace(/^cannot read the evidence store: /, '')}`, { hint: (error as StoreError).hint ?? 'restore the store from a backup or copy' });
+      throw error;
+    }
+  }
+
+  private verifyReading(options: { onProgress?: (records: number, total: number) => void; expectHeads?: readonly string[] }): VerifyResult {
     return this.reading(() => {
       const result = this.verifyNow(options.onProgress);
       if (!result.ok) return result;

@@ -149,6 +149,17 @@ function accessProblem(path: string, reading: boolean): Explained | null {
   return null;
 }
 
+/** An error SQLite raised (better-sqlite3's SqliteError), not one of netmon's. */
+export function isSqliteError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof Error && error.name === 'SqliteError' && typeof code === 'string' && code.startsWith('SQLITE_');
+}
+
+/** A storeError() for a store SQLite found corrupt (pages it cannot read as a database). */
+export function isCorruption(error: unknown): boolean {
+  return error instanceof StoreError && (error.code === 'E_SQLITE_CORRUPT' || error.code.startsWith('E_SQLITE_CORRUPT_'));
+}
+
 /** SQLite result codes with what they mean for the user (`reading`: the open or statement only reads). */
 function explain(error: unknown, path: string, reading: boolean): Explained {
   const code = (error as { code?: unknown }).code;

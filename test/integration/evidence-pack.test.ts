@@ -242,6 +242,139 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(readdirSync(shared)).toEqual([]);
   });
 
+  it('refuses a key directory whose keys are not a pair, are not PEM keys, are not files, or are half there (exit 2, the file named)', () => {
+    const keys = join(dir, 'odd-keys');
+    const other = join(dir, 'other-keys');
+    expect(cli(['keygen', '--keys', keys]).status).toBe(0);
+    expect(cli(['keygen', '--keys', other]).status).toBe(0);
+    const out = join(dir, 'odd-out');
+    const report = () => cli(['report', '--change', 'CHG-77', '--db', db, '--keys', keys, '--out', out, '--no-pdf']);
+    const pub = join(keys, 'signer.pub.pem');
+    const key = join(keys, 'signer.key.pem');
+    const original = readFileSync(pub);
+    const expectRefused = (text: string) => {
+      const r = report();
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toContain(text);
+      expect(r.stderr).not.toContain('internal error');
+      expect(existsSync(out)).toBe(false);
+    };
+    // The public key of another pair: every pack would fail verification, under a fingerprint that signed nothing.
+    cpSync(join(other, 'signer.pub.pem'), pub);
+    expectRefused(`${pub} is not the public key of ${key}: packs signed with them would fail verification`);
+    writeFileSync(pub, '');
+    expectRefused(`${pub} is not a public key in PEM form`);
+    // A link to a device that never ends is not read.
+    rmSync(pub);
+    symlinkSync('/dev/zero', pub);
+    expectRefused(`${pub} is not a regular file (a character device)`);
+    rmSync(pub);
+    const missing = report();
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain(`cannot read the signing key ${pub}: ENOENT`);
+    expect(missing.stderr).toContain(`${keys} holds signer.key.pem but not signer.pub.pem: restore signer.pub.pem from your backup`);
+    writeFileSync(pub, original);
+    const privateKey = readFileSync(key);
+    writeFileSync(key, 'not a key\n');
+    expectRefused(`${key} is not a private key in PEM form`);
+    writeFileSync(key, privateKey);
+    expect(report().status).toBe(0);
+  });
+
+  it.skipIf(!isRoot)('keygen on a full disk leaves no half key set behind (exit 3), so keygen can be run again', () => {
+    const small = join(dir, 'small-keys');
+    mkdirSync(small);
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4k', 'tmpfs', small]).status).toBe(0);
+    try {
+      const r = cli(['keygen', '--keys', join(small, 'k')]);
+      expect(r.status, r.stderr).toBe(3);
+      expect(r.stderr).toContain('ENOSPC (no space left on device)');
+      expect(r.stderr).toContain(`nothing of them was left in ${join(small, 'k')}`);
+      expect(readdirSync(small)).toEqual([]);
+    } finally {
+      spawnSync('umount', [small]);
+    }
+  });
+
+  it('refuses an --out that is a pack (which a pack written into would break) or not a directory (exit 2)', () => {
+    const before = readdirSync(pack).sort();
+    const into = cli(['report', '--change', 'CHG-77', '--db', db, '--out', pack, '--no-pdf']);
+    expect(into.status, into.stderr).toBe(2);
+    expect(into.stderr).toContain(`--out ${pack} is an evidence pack (it holds manifest.json): a pack is never written into another`);
+    expect(readdirSync(pack).sort()).toEqual(before);
+    expect(cli(['verify', pack]).status).toBe(0);
+    const file = join(dir, 'out-file');
+    writeFileSync(file, '');
+    const r = cli(['report', '--change', 'CHG-77', '--db', db, '--out', file, '--no-pdf']);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`--out ${file} is not a directory`);
+  });
+
+  it('refuses a window read backwards or made of one snapshot (exit 2): a signed pack would report additions as removals, or nothing', () => {
+    const out = join(dir, 'backwards');
+    const store = EvidenceStore.open(db, { readonly: true });
+    const [pre, post] = [store.listSnapshots({ label: 'pre', change: 'CHG-77' })[0]!.id, store.listSnapshots({ label: 'post', change: 'CHG-77' })[0]!.id];
+    store.close();
+    const reversed = cli(['report', '--db', db, '--pre', String(post), '--post', String(pre), '--out', out]);
+    expect(reversed.status, reversed.stderr).toBe(2);
+    expect(reversed.stderr).toMatch(new RegExp(`the pre snapshot ${post} \\([^)]+\\) was taken after the post snapshot ${pre} \\([^)]+\\): a pack of it would report what the window added as removed`));
+    expect(reversed.stderr).toContain(`hint: swap them: --pre ${pre} --post ${post}`);
+    const same = cli(['report', '--db', db, '--pre', String(pre), '--post', String(pre), '--out', out]);
+    expect(same.status, same.stderr).toBe(2);
+    expect(same.stderr).toContain(`the pre and the post snapshot are the same snapshot (${pre}, `);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('prints names from a pack escaped: a file name cannot rewrite the terminal line that says FAILED', () => {
+    const copy = join(dir, 'hostile-names');
+    cpSync(pack, copy, { recursive: true });
+    writeFileSync(join(copy, '\r\x1b[2Kevidence pack verified\x1b[8m'), '');
+    const r = cli(['verify', copy]);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toContain('netmon: FAILED \\x0d\\x1b[2Kevidence pack verified\\x1b[8m: it is not listed in SHA256SUMS or manifest.json (a file was added)');
+    expect(r.stderr).not.toMatch(/[\r\x1b]/);
+  });
+
+  it('a damaged manifest.json is named, and the other files are checked against SHA256SUMS rather than all named as added', () => {
+    const copy = join(dir, 'bad-manifest');
+    cpSync(pack, copy, { recursive: true });
+    const manifest = join(copy, 'manifest.json');
+    writeFileSync(manifest, `x${readFileSync(manifest, 'utf8').slice(1)}`);
+    const r = cli(['verify', copy]);
+    expect(r.status).toBe(4);
+    expect(r.stderr.match(/FAILED/g)).toHaveLength(2);
+    expect(r.stderr).toContain('netmon: FAILED manifest.json: it is not valid JSON');
+    expect(r.stderr).toContain('netmon: FAILED manifest.json: it does not match its SHA256SUMS line (the file was changed)');
+    expect(r.stderr).toContain('without a readable manifest.json, the other files were checked against SHA256SUMS only, which is not signed');
+    // A file changed too is still named.
+    writeFileSync(join(copy, 'findings.csv'), 'changed\n');
+    const both = cli(['verify', copy]);
+    expect(both.stderr).toContain('netmon: FAILED findings.csv: it does not match its SHA256SUMS line (the file was changed)');
+    expect(both.stderr.match(/FAILED/g)).toHaveLength(3);
+  });
+
+  it('a store SQLite cannot read whole fails verification (exit 4, "corrupt"), for verify-store, report and verify --db alike', () => {
+    const copy = join(dir, 'corrupt.db');
+    cpSync(db, copy);
+    // A page of the items table overwritten: the file still opens, its evidence is no longer all there.
+    const raw = EvidenceStore.open(copy, { readonly: true });
+    raw.close();
+    const root = Number(spawnSync('sqlite3', [copy, "SELECT rootpage FROM sqlite_master WHERE name = 'items'"], { encoding: 'utf8' }).stdout.trim());
+    expect(root).toBeGreaterThan(1);
+    const bytes = readFileSync(copy);
+    const pageSize = bytes.readUInt16BE(16);
+    bytes.fill(0xff, (root - 1) * pageSize, (root - 1) * pageSize + 64);
+    writeFileSync(copy, bytes);
+    for (const args of [['verify-store', '--db', copy], ['report', '--change', 'CHG-77', '--db', copy, '--out', join(dir, 'corrupt-out')], ['verify', pack, '--db', copy]]) {
+      const r = cli(args);
+      expect(r.status, `${args[0]}: ${r.stderr}`).toBe(4);
+      expect(r.stderr).toContain(`${copy} is corrupt: SQLite cannot read it as a database`);
+      expect(r.stderr).toContain(`sqlite3 ${copy} 'PRAGMA integrity_check'`);
+      expect(r.stderr).not.toContain('internal error');
+    }
+    expect(existsSync(join(dir, 'corrupt-out'))).toBe(false);
+  });
+
   it('report.pdf carries a valid embedded signature over the whole document (pdfsig)', ({ skip }) => {
     if (!haveCommand('pdfsig') || !haveCommand('pdftotext')) return skip('pdfsig/pdftotext (poppler-utils) not installed');
     const sig = spawnSync('pdfsig', [join(pack, 'report.pdf')], { encoding: 'utf8' });
@@ -406,8 +539,9 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     const big = largeWindowStore(join(dir, 'killed.db'));
     const out = join(dir, 'killed');
     mkdirSync(out);
-    // SIGKILL as soon as the staging directory appears, while the files are written and flushed;
-    // a report that finished first is tried again.
+    // SIGKILL as soon as the staging directory appears: it is made with the reserved directory,
+    // before the PDF is rendered, so the kill lands while the report renders or writes; a report
+    // that finished first is tried again.
     let left: string[] = [];
     for (let attempt = 0; attempt < 8 && left.length === 0; attempt++) {
       for (const f of readdirSync(out)) rmSync(join(out, f), { recursive: true });
