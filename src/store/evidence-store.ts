@@ -749,6 +749,12 @@ export class EvidenceStore {
       if (found > STORE_SCHEMA_VERSION) throw this.newerSchema(found);
       if (found === 0 && hasSchema(this.db)) throw this.notAStore();
       // Older schemas that differ only in record layout are read as they are.
+      if (this.readonly && found === 0) {
+        // An empty file (or an empty database): migrating it would make a store of any file.
+        throw new FormatError('E_STORE_EMPTY', `${this.path} holds no evidence store: it is empty, and no capture has written to it`, {
+          hint: 'give --db the store your captures write (netmon --once makes one where --db points; the default is netmon.db in the current directory)',
+        });
+      }
       if (this.readonly && found < OLDEST_READABLE_SCHEMA) {
         throw new FormatError('E_STORE_VERSION', `${this.path} has store schema ${found}, expected ${STORE_SCHEMA_VERSION}: open it once for writing (netmon --once) to migrate it`);
       }

@@ -5,7 +5,7 @@
  * and name the first record that does not verify.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -275,6 +275,18 @@ describe('readers check what they load against the chain (show, diff, gaps, repo
 });
 
 describe('a file that is not a netmon store', () => {
+  it('an empty file is no store to readers (exit 3), who leave it empty rather than advise migrating it', () => {
+    const file = join(dir, 'empty.db');
+    writeFileSync(file, '');
+    for (const args of [['verify-store', '--db', file], ['snapshots', '--db', file], ['show', 'latest', '--db', file]]) {
+      const r = runCli(args, { cwd: dir });
+      expect(r.status, `${args[0]}: ${r.stderr}`).toBe(3);
+      expect(r.stderr).toContain(`${file} holds no evidence store: it is empty, and no capture has written to it`);
+      expect(r.stderr).not.toContain('migrate');
+    }
+    expect(readFileSync(file).length).toBe(0);
+  });
+
   it('another application\'s SQLite database is refused by every command (exit 3) and left as it was', () => {
     const file = join(dir, 'foreign.db');
     writeFileSync(file, '');
