@@ -116,6 +116,8 @@ export function reportBlocks(input: ReportInput): Block[] {
   const blocks: Block[] = [
     { kind: 'title', text: `Network change evidence: ${after.host.hostname}` },
     { kind: 'field', label: 'Host', value: `${after.host.hostname} (${after.host.platform}, kernel ${after.host.kernel})` },
+    // A window compared across a rename (--allow-host-change): both names, as evidence.json has them.
+    ...(before.host.hostname === after.host.hostname ? [] : [{ kind: 'field' as const, label: 'Host before', value: `${before.host.hostname} (the pre snapshot was taken under this name)` }]),
     { kind: 'field', label: 'Change', value: input.change ?? '(no ticket: a monitoring period)' },
     { kind: 'field', label: 'Window', value: `${before.takenAt} to ${after.takenAt}` },
     { kind: 'field', label: 'Generated', value: `${input.generatedAt} by netmon ${input.netmonVersion}` },

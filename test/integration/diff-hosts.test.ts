@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import type { Finding } from '../../src/findings/evaluate-findings.js';
 import type { Snapshot } from '../../src/model/types.js';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
 import { makeSnapshot, makeSocket } from '../helpers/make.js';
-import { runCli } from '../helpers/processes.js';
+import { haveCommand, runCli } from '../helpers/processes.js';
 
 /**
  * One store holding two hosts' captures (a store on a shared file system, `netmon --once` run from
@@ -97,5 +98,16 @@ describe('a store with two hosts', () => {
     expect([0, 1]).toContain(alpha.status);
     expect(alpha.stderr).not.toContain('error');
     expect(existsSync(out)).toBe(true);
+  });
+
+  it.skipIf(!haveCommand('pdftotext'))('a pack across a rename (--allow-host-change) names both hosts in its PDF, as in evidence.json', () => {
+    const keys = join(dir, 'keys-rename');
+    expect(runCli(['keygen', '--keys', keys], { cwd: dir }).status).toBe(0);
+    const r = cli('report', '--change', 'CHG-7', '--allow-host-change', '--keys', keys, '--out', join(dir, 'renamed'));
+    expect([0, 1], r.stderr).toContain(r.status);
+    const pack = r.stdout.trim();
+    const text = spawnSync('pdftotext', ['-layout', join(pack, 'report.pdf'), '-'], { encoding: 'utf8' }).stdout;
+    expect(text).toMatch(/Host:\s+alpha \(/);
+    expect(text).toMatch(/Host before:\s+beta \(the pre snapshot was taken under this name\)/);
   });
 });
