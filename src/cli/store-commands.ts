@@ -207,7 +207,7 @@ export async function showSnapshot(idText: string, flags: { db: string; output: 
     const selectSnapshot = numeric ? null : (await import('./diff-command.js')).selectSnapshot;
     // Selected and loaded in one read transaction: a prune in between cannot remove it.
     const { id, loaded } = store.reading(() => {
-      const id = selectSnapshot === null ? Number(idText) : selectSnapshot((query) => store.listSnapshots(query), idText, undefined, 'show').id;
+      const id = selectSnapshot === null ? Number(idText) : selectSnapshot((query) => store.listSnapshots(query), idText, undefined, 'show', undefined, store.retention()).id;
       return { id, loaded: store.loadSnapshot(id) };
     });
     const { label, change, ...snap } = loaded;

@@ -170,6 +170,10 @@ describe('prune', () => {
     expect(ok.status, ok.stderr).toBe(0);
     expect(ok.stderr).toMatch(/pruned 3 snapshots/);
     expect(runCli(['verify-store', '--db', path]).status).toBe(0);
+    // A snapshot looked for by a label the prune removed: the prune is named with the miss.
+    const gone = runCli(['diff', '--pre', 'day1', '--post', 'latest', '--db', path], { env: { ...process.env, TZ: 'UTC' } });
+    expect(gone.status, gone.stderr).toBe(2);
+    expect(gone.stderr).toMatch(/no snapshot labelled "day1" \(the pre snapshot, --pre\); a prune \(record \d+, [^)]+\) removed the snapshots taken before 2026-01-04T00:00:00\+00:00, and it may have been one of them/);
     const bad = runCli(['prune', '--older-than', 'yesterday', '--db', path]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/neither an age/);
