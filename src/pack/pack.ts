@@ -226,6 +226,13 @@ export interface StoreWitness {
 }
 
 /**
+ * The largest file verifyPack() reads: far above any file of a pack netmon writes, and below the
+ * 2 GiB a Node.js Buffer holds (a larger file failed with ERR_FS_FILE_TOO_LARGE, then was called
+ * missing).
+ */
+const PACK_FILE_MAX_BYTES = 1024 * 1024 * 1024;
+
+/**
  * Check a pack: every file against SHA256SUMS and the manifest, nothing added, the manifest
  * signature, the signer fingerprint, and (with the store) the snapshot records the manifest names.
  * Returns every problem, each naming its file; none means the pack holds.
@@ -247,6 +254,10 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
       const st = fstatSync(fd);
       if (!st.isFile()) {
         problems.push({ file: name, message: `it is ${st.isDirectory() ? 'a directory' : specialFileKind(st) ?? 'not a regular file'}, not a file of a pack; it was not read` });
+        return null;
+      }
+      if (st.size > PACK_FILE_MAX_BYTES) {
+        problems.push({ file: name, message: `it holds ${st.size} bytes, more than any file netmon writes into a pack (${PACK_FILE_MAX_BYTES}); it was not read` });
         return null;
       }
       return readFileSync(fd);
@@ -278,7 +289,9 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
 
   // The signed manifest is the authority; SHA256SUMS is a convenience for sha256sum -c.
   const manifestBytes = contents.get('manifest.json') ?? null;
-  if (!manifestBytes) problems.push({ file: 'manifest.json', message: 'it is missing' });
+  // A name that is there but could not be read was named above: not "missing" as well.
+  const missing = (name: string): boolean => !present.includes(name);
+  if (!manifestBytes && missing('manifest.json')) problems.push({ file: 'manifest.json', message: 'it is missing' });
   let manifest: Manifest | null = null;
   if (manifestBytes) {
     try {
@@ -292,8 +305,8 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
     if (!PACK_FORMATS.includes(manifest.packFormat)) problems.push({ file: 'manifest.json', message: `pack format expected one of ${PACK_FORMATS.join(', ')}, received ${JSON.stringify(manifest.packFormat)}` });
     const pub = contents.get(PUBLIC_KEY_FILE)?.toString('utf8') ?? null;
     const sig = contents.get('manifest.sig') ?? null;
-    if (!pub) problems.push({ file: PUBLIC_KEY_FILE, message: 'it is missing' });
-    if (!sig) problems.push({ file: 'manifest.sig', message: 'it is missing' });
+    if (!pub && missing(PUBLIC_KEY_FILE)) problems.push({ file: PUBLIC_KEY_FILE, message: 'it is missing' });
+    if (!sig && missing('manifest.sig')) problems.push({ file: 'manifest.sig', message: 'it is missing' });
     if (pub && sig) {
       signed = verifyBytes(pub, manifestBytes, sig);
       if (!signed) problems.push({ file: 'manifest.sig', message: 'the signature over manifest.json does not verify with signer.pub.pem (manifest.json, manifest.sig or the key was changed)' });
@@ -331,8 +344,8 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
     for (const message of bySums.problems) problems.push({ file: 'SHA256SUMS', message });
   }
 
-  if (sums === null) problems.push({ file: 'SHA256SUMS', message: 'it is missing' });
-  else if (listed) {
+  if (sums === null && missing('SHA256SUMS')) problems.push({ file: 'SHA256SUMS', message: 'it is missing' });
+  else if (listed && sums !== null) {
     const parsed = parseSha256Sums(sums);
     const sumsProblems = [...parsed.problems];
     const named = new Set(parsed.entries.map((e) => e.name));

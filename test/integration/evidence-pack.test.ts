@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -351,6 +351,19 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     const both = cli(['verify', copy]);
     expect(both.stderr).toContain('netmon: FAILED findings.csv: it does not match its SHA256SUMS line (the file was changed)');
     expect(both.stderr.match(/FAILED/g)).toHaveLength(3);
+  });
+
+  it('a pack file grown past any size netmon writes is named as such and not read, not also called missing', () => {
+    const copy = join(dir, 'huge-file');
+    cpSync(pack, copy, { recursive: true });
+    // Sparse: 3 GiB of length, no blocks.
+    truncateSync(join(copy, 'SHA256SUMS'), 3 * 1024 ** 3);
+    const r = cli(['verify', copy]);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toContain('netmon: FAILED SHA256SUMS: it holds 3221225472 bytes, more than any file netmon writes into a pack');
+    expect(r.stderr).not.toContain('missing');
+    expect(r.stderr).not.toContain('ERR_FS_FILE_TOO_LARGE');
+    rmSync(copy, { recursive: true });
   });
 
   it('a store SQLite cannot read whole fails verification (exit 4, "corrupt"), for verify-store, report and verify --db alike', () => {
