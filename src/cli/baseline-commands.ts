@@ -1,11 +1,12 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { CaptureSession, captureEvery, type CaptureOptions } from '../capture/capture.js';
 import { diffSnapshots } from '../diff/diff-snapshots.js';
-import { ConfigError, describeErrno, ExitError, FormatError, StoreError } from '../errors.js';
+import { ConfigError, describeErrno, ExitError, specialFileKind, StoreError, VerificationError } from '../errors.js';
 import { loadControlsCatalogue, type ControlsCatalogue } from '../findings/controls.js';
 import { evaluateFindings, type Finding, type Severity } from '../findings/evaluate-findings.js';
 import { loadExpectedChanges, type ExpectedChanges } from '../findings/expected-changes.js';
-import { EVIDENCE_FILE_MODE, SNAPSHOT_SCHEMA_VERSION, type Snapshot } from '../model/types.js';
+import { EVIDENCE_FILE_MODE, type Snapshot } from '../model/types.js';
+import { asSnapshot, snapshotDocumentProblem } from '../model/snapshot-document.js';
 import { renderFindingsEcs } from '../outputs/ecs-findings.js';
 import { failsAt, renderFindingsJson, renderFindingsText, sortFindings, type FindingsReport } from '../outputs/findings.js';
 import { printable } from '../outputs/sanitize.js';
@@ -14,7 +15,7 @@ import { filterSnapshot } from '../diff/filter-snapshot.js';
 import { snapshot } from '../snapshot/snapshot.js';
 import { EvidenceStore } from '../store/evidence-store.js';
 import { captureError, captureNotices, firstCaptureProgress, lockKeptWarning, storeWaitNotice } from './capture-command.js';
-import { toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo, type CollectFlags } from './program.js';
+import { printWarnings, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo, type CollectFlags } from './program.js';
 import { count } from '../model/format.js';
 import { WATCH_DEFAULT_INTERVAL_S } from '../config/config.js';
 
@@ -29,6 +30,8 @@ export interface BaselineFlags extends CollectFlags {
 }
 
 const BASELINE_KEY = 'baseline_snapshot';
+/** The store holds no baseline yet (watch then starts from its first capture). */
+const NO_BASELINE = 'E_NO_BASELINE';
 
 /** `netmon init`: take a snapshot and keep it as the baseline (in the store, or a file). */
 export async function runInit(flags: BaselineFlags, io: CliIo): Promise<void> {
@@ -38,12 +41,21 @@ export async function runInit(flags: BaselineFlags, io: CliIo): Promise<void> {
     try {
       const tick = await session.tick({ last: true });
       session.store.setMeta(BASELINE_KEY, String(tick.snapshotId));
+      printWarnings(tick.snapshot, io);
       captureNotices(tick, io, { db: flags.db, csv: null });
       io.stderr(`netmon: baseline of ${count(tick.snapshot.sockets.length, 'socket')} saved as snapshot ${tick.snapshotId} in ${flags.db}\n`);
     } finally {
       session.close();
     }
     return;
+  }
+  // A baseline replaces a regular file (or a link, which the rename replaces, not its target):
+  // never a device or a FIFO, whose name the rename would take over (/dev/null as root).
+  const existing = lstatSync(flags.baseline, { throwIfNoEntry: false });
+  if (existing !== undefined && !existing.isFile() && !existing.isSymbolicLink()) {
+    throw new StoreError('E_BASELINE_WRITE', `cannot write the baseline: ${flags.baseline} is ${existing.isDirectory() ? 'a directory' : (specialFileKind(existing) ?? 'not a regular file')}, not a baseline file; it was left as it is`, {
+      hint: 'give --baseline the path of a file (netmon init --baseline baseline.json)',
+    });
   }
   const snap = await snapshot(toSnapshotOptions(flags));
   const tmp = `${flags.baseline}.tmp-${process.pid}`;
@@ -55,31 +67,53 @@ export async function runInit(flags: BaselineFlags, io: CliIo): Promise<void> {
   } catch (error) {
     throw new StoreError('E_BASELINE_WRITE', `cannot write the baseline: ${describeErrno(error, 'writing', flags.baseline)}`);
   }
-  io.stderr(`netmon: baseline of ${count(snap.sockets.length, 'socket')} written to ${flags.baseline}\n`);
+  printWarnings(snap, io);
+  io.stderr(`netmon: baseline of ${count(snap.sockets.length, 'socket')} written to ${flags.baseline}${existing !== undefined ? ' (it replaced the baseline that was there)' : ''}\n`);
 }
 
 /** The baseline snapshot: a file written by `init --baseline`, or the store's. */
 export function loadBaseline(flags: Pick<BaselineFlags, 'baseline' | 'db'>): { snapshot: Snapshot; id: number | null } {
   if (flags.baseline) {
-    let doc: { schemaVersion?: unknown };
+    let doc: unknown;
     try {
-      doc = JSON.parse(readFileSync(flags.baseline, 'utf8')) as { schemaVersion?: unknown };
+      doc = JSON.parse(readFileSync(flags.baseline, 'utf8'));
     } catch (error) {
       throw new ConfigError('E_BASELINE', `cannot read the baseline ${flags.baseline}: ${error instanceof SyntaxError ? 'not valid JSON' : describeErrno(error, 'reading', flags.baseline)}`, {
         hint: 'create it with `netmon init --baseline PATH`',
       });
     }
-    if (doc.schemaVersion !== SNAPSHOT_SCHEMA_VERSION) {
-      throw new FormatError('E_BASELINE_VERSION', `the baseline ${flags.baseline} has snapshot schema expected ${SNAPSHOT_SCHEMA_VERSION}, received ${JSON.stringify(doc.schemaVersion)}`);
+    const problem = snapshotDocumentProblem(doc);
+    if (problem !== null) {
+      throw new ConfigError('E_BASELINE', `the baseline ${flags.baseline} is not a snapshot netmon wrote: ${problem}`, {
+        hint: `take it again with \`netmon init --baseline ${flags.baseline}\` (a baseline file is only as trustworthy as who may write it; \`netmon init\` keeps one in the evidence store instead)`,
+      });
     }
-    return { snapshot: doc as Snapshot, id: null };
+    return { snapshot: asSnapshot(doc), id: null };
   }
   if (!existsSync(flags.db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'save a baseline first with `netmon init`' });
   const store = EvidenceStore.open(flags.db, { readonly: true });
   try {
-    const id = Number(store.getMeta(BASELINE_KEY));
-    if (!id) throw new ConfigError('E_BASELINE', `the evidence store ${flags.db} has no baseline`, { hint: 'save one with `netmon init`' });
-    const { label: _label, change: _change, ...snap } = store.loadSnapshot(id);
+    const pointer = store.getMeta(BASELINE_KEY);
+    const id = Number(pointer);
+    if (!pointer) throw new ConfigError(NO_BASELINE, `the evidence store ${flags.db} has no baseline`, { hint: 'save one with `netmon init`' });
+    // The pointer sits outside the hash chain: the snapshot it names must be one init took.
+    const outside = (what: string): VerificationError =>
+      new VerificationError('E_BASELINE_POINTER', `the evidence store's baseline pointer (meta ${BASELINE_KEY} in ${flags.db}) names ${what}: it was changed outside netmon`, {
+        hint: '`netmon snapshots` lists the snapshots labelled baseline; `netmon init` takes a new one and points at it',
+      });
+    if (!Number.isSafeInteger(id) || id <= 0) throw outside(JSON.stringify(pointer));
+    if (store.listSnapshots({ id }).length === 0) {
+      // Removed by a prune (which keeps only the newest snapshot for sure): retention, not an edit.
+      const pruned = store.retention();
+      if (pruned !== null && id <= pruned.removedThrough) {
+        throw new ConfigError(NO_BASELINE, `the baseline of ${flags.db} (snapshot ${id}) was removed by a prune (record ${pruned.seq}, at ${pruned.at}) with the snapshots taken before ${pruned.cutoff}`, {
+          hint: 'take a new baseline with `netmon init`',
+        });
+      }
+      throw outside(`snapshot ${id}, which is not in the store`);
+    }
+    const { label, change: _change, ...snap } = store.loadSnapshot(id);
+    if (label !== 'baseline') throw outside(`snapshot ${id}, which netmon init did not take (it is labelled ${label === null ? 'nothing' : JSON.stringify(label)}, not baseline)`);
     return { snapshot: snap, id };
   } finally {
     store.close();
@@ -91,6 +125,38 @@ function hostNote(baseline: Snapshot, now: Snapshot, io: CliIo): void {
   if (baseline.host.hostname !== now.host.hostname) {
     io.stderr(`netmon: note: the baseline was taken on ${JSON.stringify(baseline.host.hostname)}, this is ${JSON.stringify(now.host.hostname)}: findings are differences between the two hosts\n`);
   }
+}
+
+/**
+ * The baseline and a capture made comparable: the baseline narrowed to what the capture selects
+ * and, when the baseline's own selection was narrower (taken with --listening-only, a filter, one
+ * family), the capture narrowed to it too, so that what the baseline never looked at does not
+ * come out as new. With what the comparison cannot see, said once: sockets outside the
+ * baseline's selection, processes this capture may not read, binaries the baseline did not hash.
+ */
+function comparable(base: Snapshot, now: Snapshot): { before: Snapshot; after: Snapshot; notes: string[] } {
+  const notes: string[] = [];
+  const b = base.selection;
+  const n = now.selection;
+  const narrower: string[] = [];
+  if (b.listeningOnly && !n.listeningOnly) narrower.push('--listening-only');
+  if (b.families.length < n.families.length) narrower.push(`only ${b.families.join(', ')}`);
+  if (JSON.stringify(b.filters) !== JSON.stringify(n.filters) && Object.keys(b.filters).length > 0) narrower.push(`the filters ${JSON.stringify(b.filters)}`);
+  const before = filterSnapshot(base, n);
+  let after = now;
+  if (narrower.length > 0) {
+    after = filterSnapshot(now, b);
+    notes.push(`the baseline was taken with ${narrower.join(' and ')}: only the sockets it selects are compared; take the baseline again with this capture's options (netmon init ...) to compare the rest`);
+  }
+  const deniedNow = now.coverage.processesDenied ?? 0;
+  const deniedThen = base.coverage.processesDenied ?? 0;
+  if (!now.coverage.privileged && deniedNow > deniedThen) {
+    notes.push(`this capture could not read ${count(deniedNow, 'process', 'processes')}, the baseline's ${deniedThen}: a replaced binary or a changed user of a process it cannot read is not seen; run it with the privileges the baseline had (as root)`);
+  }
+  if ((!b.hashBinaries || !b.processInfo) && n.hashBinaries && n.processInfo) {
+    notes.push(`the baseline was taken ${b.processInfo ? 'without executable hashes (--no-hash-binaries)' : 'without process information (--no-process-info)'}: a replaced binary${b.processInfo ? '' : ' or a changed owner'} cannot be found against it; take it again without that option`);
+  }
+  return { before, after, notes };
 }
 
 function standing(flags: Pick<BaselineFlags, 'allow'>): ExpectedChanges | null {
@@ -111,8 +177,10 @@ export async function runCheck(flags: BaselineFlags & { output: 'text' | 'json' 
   const base = loadBaseline(flags);
   const now = await snapshot(toSnapshotOptions(flags));
   hostNote(base.snapshot, now, io);
-  // Compare like with like: the baseline narrowed to the selection the current inventory used.
-  const findings = findingsBetween(filterSnapshot(base.snapshot, now.selection), now, catalogue, allow);
+  // Compare like with like (comparable()).
+  const { before, after, notes } = comparable(base.snapshot, now);
+  for (const note of notes) io.stderr(`netmon: note: ${note}\n`);
+  const findings = findingsBetween(before, after, catalogue, allow);
   const report: FindingsReport = {
     before: { id: base.id, takenAt: base.snapshot.takenAt, label: 'baseline' },
     after: { id: null, takenAt: now.takenAt, label: 'now' },
@@ -121,6 +189,7 @@ export async function runCheck(flags: BaselineFlags & { output: 'text' | 'json' 
     disclaimer: catalogue.disclaimer,
   };
   io.stdout(flags.output === 'json' ? renderFindingsJson(report) : flags.output === 'ecs' ? renderFindingsEcs(report) : renderFindingsText(report));
+  printWarnings(now, io);
   if (failsAt(findings, flags.failOn)) throw new ExitError(1);
 }
 
@@ -159,9 +228,10 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
         first.quiet();
         [last, lastHash] = [tick.snapshotId, tick.recordHash];
         if (previous) {
-          const before = previous === baseline ? filterSnapshot(previous, tick.snapshot.selection) : previous;
+          const pair = previous === baseline ? comparable(previous, tick.snapshot) : { before: previous, after: tick.snapshot, notes: [] };
+          for (const note of pair.notes) io.stderr(`netmon: note: ${note}\n`);
           // "New" external destinations are new to the whole watch, not only to the last capture.
-          const findings = sortFindings(findingsBetween(before, tick.snapshot, catalogue, allow, seenDestinations));
+          const findings = sortFindings(findingsBetween(pair.before, pair.after, catalogue, allow, seenDestinations));
           if (failsAt(findings, flags.failOn)) worst = true;
           const at = clockTime(new Date(tick.snapshot.takenAt));
           for (const f of findings) {
@@ -174,6 +244,8 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
           io.stderr(`netmon: watching ${count(tick.snapshot.sockets.length, 'socket')} every ${interval} s (no baseline: changes are reported from the next capture on)\n`);
         }
         if (previous === baseline && baseline !== null) hostNote(baseline, tick.snapshot, io);
+        // The first capture's warnings (privileges, protected processes), as --interval prints them.
+        if (tick.first) printWarnings(tick.snapshot, io);
         captureNotices(tick, io, options);
         for (const s of tick.snapshot.sockets) if (!s.listening) seenDestinations.add(s.remoteAddress);
         previous = tick.snapshot;
@@ -189,11 +261,12 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
   if (worst) throw new ExitError(1);
 }
 
+/** The baseline, or null when the store has none yet; a baseline that cannot be loaded stops watch, as it stops check. */
 function tryBaseline(flags: Pick<BaselineFlags, 'baseline' | 'db'>): Snapshot | null {
   try {
     return loadBaseline(flags).snapshot;
   } catch (error) {
-    if (flags.baseline) throw error;
-    return null;
+    if (!flags.baseline && error instanceof ConfigError && error.code === NO_BASELINE) return null;
+    throw error;
   }
 }

@@ -1,9 +1,10 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI, HOLDER, runCli, startJsonProcess, stop } from '../helpers/processes.js';
+import { CLI, haveCommand, HOLDER, runCli, startJsonProcess, stop } from '../helpers/processes.js';
+import { withRaw } from '../helpers/store-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'netmon-baseline-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -54,8 +55,92 @@ describe('init, check and watch', () => {
     expect(missing.stderr).toMatch(/cannot read the baseline/);
     writeFileSync(join(dir, 'v9.json'), '{"schemaVersion": 9}');
     const future = runCli(['check', '--baseline', join(dir, 'v9.json'), ...filter]);
-    expect(future.status).toBe(3);
-    expect(future.stderr).toMatch(/expected 1, received 9/);
+    expect(future.status).toBe(2);
+    expect(future.stderr).toContain(`the baseline ${join(dir, 'v9.json')} is not a snapshot netmon wrote: it has snapshot schema 9, and this netmon reads schema 1`);
+  });
+
+  it('refuses a baseline file edited into something netmon did not write (exit 2, what is wrong), never an internal error', () => {
+    const file = join(dir, 'edited-base.json');
+    expect(runCli(['init', '--baseline', file, ...filter]).status).toBe(0);
+    const good = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const socket = { transport: 'tcp', family: 'ipv4', localAddress: '127.0.0.1', localPort: 3636, remoteAddress: '0.0.0.0', remotePort: 0, state: 'LISTEN', uid: 0, inode: 1, netns: 4026531840, listening: true, owners: [] };
+    const cases: [string, unknown, string][] = [
+      ['null', null, 'it holds null, not a snapshot object'],
+      ['an array', [good], 'it holds a JSON array, not a snapshot object'],
+      ['sockets not a list', { ...good, sockets: 'x' }, 'its sockets are not a list'],
+      ['a socket without its port', { ...good, sockets: [{ ...socket, localPort: undefined }] }, 'sockets[0] lacks a port (0 to 65535)'],
+      ['an owner not among the processes', { ...good, sockets: [{ ...socket, owners: [{ pid: 999999, fd: 3 }] }] }, 'sockets[0] is owned by pid 999999, which is not among its processes'],
+      ['a time that is none', { ...good, takenAt: 'not a date' }, 'its takenAt is not a time'],
+    ];
+    for (const [what, doc, problem] of cases) {
+      writeFileSync(file, JSON.stringify(doc));
+      const r = runCli(['check', '--baseline', file, ...filter]);
+      expect(r.status, `${what}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(`the baseline ${file} is not a snapshot netmon wrote: ${problem}`);
+      expect(r.stderr).not.toContain('internal error');
+    }
+  });
+
+  it.skipIf(!haveCommand('mkfifo'))('init --baseline never replaces what is not a regular file (a FIFO, a device such as /dev/null): exit 3, left as it was', () => {
+    const fifo = join(dir, 'base.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const r = runCli(['init', '--baseline', fifo, ...filter]);
+    expect(r.status, r.stderr).toBe(3);
+    expect(r.stderr).toContain(`cannot write the baseline: ${fifo} is a pipe (FIFO), not a baseline file; it was left as it is`);
+    expect(lstatSync(fifo).isFIFO()).toBe(true);
+    expect(readdirSync(dir).filter((f) => f.startsWith('base.fifo.tmp'))).toEqual([]);
+  });
+
+  it('a store baseline that does not load stops watch as it stops check (exit 4), instead of watching without it', () => {
+    const db = join(dir, 'tampered-base.db');
+    expect(runCli(['init', '--db', db, ...filter]).status).toBe(0);
+    withRaw(db, (raw) => raw.prepare("UPDATE items SET body = replace(body, 'true', 'false') WHERE kind = 'namespace'").run());
+    for (const args of [['check'], ['watch', '--interval', '1', '--no-csv']]) {
+      const r = runCli([...args, '--db', db, ...filter], { killAfterMs: 20_000 });
+      expect(r.status, `${args[0]}: ${r.stderr}`).toBe(4);
+      expect(r.stderr).toMatch(/item \d+ \(namespace\) of snapshot \d+ in .* no longer matches its digest/);
+      expect(r.stderr).not.toContain('no baseline');
+    }
+  });
+
+  it("the store's baseline pointer names only a snapshot init took: edited, it is refused (exit 4); pruned away, it is said", () => {
+    const db = join(dir, 'pointer.db');
+    expect(runCli(['--once', '--db', db, '--no-csv', ...filter]).status).toBe(0);
+    expect(runCli(['init', '--db', db, ...filter]).status).toBe(0);
+    const snaps = (JSON.parse(runCli(['snapshots', '--db', db, '-o', 'json']).stdout) as { snapshots: { id: number; label: string | null }[] }).snapshots;
+    const other = snaps.find((s) => s.label !== 'baseline')!.id;
+    withRaw(db, (raw) => raw.prepare("UPDATE meta SET value = ? WHERE key = 'baseline_snapshot'").run(String(other)));
+    const edited = runCli(['check', '--db', db, ...filter]);
+    expect(edited.status, edited.stderr).toBe(4);
+    expect(edited.stderr).toContain(`the evidence store's baseline pointer (meta baseline_snapshot in ${db}) names snapshot ${other}, which netmon init did not take (it is labelled nothing, not baseline): it was changed outside netmon`);
+    withRaw(db, (raw) => raw.prepare("UPDATE meta SET value = '999' WHERE key = 'baseline_snapshot'").run());
+    expect(runCli(['check', '--db', db, ...filter]).stderr).toContain('names snapshot 999, which is not in the store');
+    // The baseline removed by a prune (a later capture keeps the store's newest): retention, said as such.
+    withRaw(db, (raw) => raw.prepare("UPDATE meta SET value = ? WHERE key = 'baseline_snapshot'").run(String(snaps.find((s) => s.label === 'baseline')!.id)));
+    expect(runCli(['--once', '--db', db, '--no-csv', ...filter]).status).toBe(0);
+    expect(runCli(['prune', '--older-than', new Date(Date.now() + 60_000).toISOString(), '--db', db]).status).toBe(0);
+    const pruned = runCli(['check', '--db', db, ...filter]);
+    expect(pruned.status, pruned.stderr).toBe(2);
+    expect(pruned.stderr).toMatch(/the baseline of .* \(snapshot \d+\) was removed by a prune \(record \d+/);
+  });
+
+  it('a baseline of a narrower selection is compared on that selection only, and one without hashes says what it cannot show', async () => {
+    const file = join(dir, 'narrow.json');
+    const listener = await startJsonProcess<{ pid: number }>(process.execPath, [HOLDER, '--listen-port', '3636']);
+    const client = await startJsonProcess<{ pid: number }>(process.execPath, [HOLDER, '--connect', '127.0.0.1:3636']);
+    try {
+      expect(runCli(['init', '--baseline', file, '--listening-only', ...filter]).status).toBe(0);
+      // Checked without --listening-only (and with hashes): the connection the baseline never
+      // looked at is not "new", and what the baseline cannot show is said.
+      const r = runCli(['check', '--baseline', file, '--filter', ':3636-3637']);
+      expect(r.status, r.stdout).toBe(0);
+      expect(r.stderr).toContain('netmon: note: the baseline was taken with --listening-only: only the sockets it selects are compared');
+      expect(r.stderr).toContain('netmon: note: the baseline was taken without executable hashes (--no-hash-binaries): a replaced binary cannot be found against it');
+      expect(r.stdout).not.toContain('outbound');
+    } finally {
+      await stop(client.child);
+      await stop(listener.child);
+    }
   });
 
   it('watch without --interval captures every 60 s, the default netmon.conf documents (watch_interval), and stops cleanly', async () => {
