@@ -60,6 +60,9 @@ const ACTIONS = Object.keys(APPROVES) as ExpectedAction[];
  *
  * Every problem is reported with its line; any problem stops the load (ConfigError). Pure.
  */
+/** The keys of an expected-changes file. */
+const TOP_KEYS = ['schema_version', 'change', 'expected'];
+
 export function parseExpectedChanges(text: string, source: string): ExpectedChanges {
   const doc = parseYaml(text);
   const { problems, at } = locatedProblems(doc, source);
@@ -67,6 +70,15 @@ export function parseExpectedChanges(text: string, source: string): ExpectedChan
   if (problems.length === 0 && root.schema_version !== 1) at(['schema_version'], `schema_version: expected 1, received ${JSON.stringify(root.schema_version)}`);
   if (problems.length === 0 && root.change !== undefined && root.change !== null && typeof root.change !== 'string' && typeof root.change !== 'number') {
     at(['change'], `change: the change ticket these approvals belong to, such as CHG-1234 (received ${JSON.stringify(root.change)})`);
+  }
+  // A key of its own is a slip, never ignored: `chnage:` left out would turn the approvals of one
+  // ticket into a standing list that approves in every window.
+  if (problems.length === 0 && typeof root === 'object' && !Array.isArray(root)) {
+    const stray = Object.keys(root).find((k) => !TOP_KEYS.includes(k));
+    if (stray !== undefined) {
+      const near = closestName(stray, TOP_KEYS);
+      at([stray], `unknown key ${stray}${near === null ? '' : ` (did you mean ${near}?)`}: the file holds ${TOP_KEYS.join(', ')}`);
+    }
   }
   const list = Array.isArray(root.expected) ? root.expected : [];
   if (problems.length === 0 && !Array.isArray(root.expected)) at(['expected'], 'expected: a list of changes (open, close, replace or allow)');

@@ -107,6 +107,13 @@ describe('expected changes', () => {
     expect(message).toMatch(/bad\.yaml:6: expires: "someday" is not a date/);
   });
 
+  it('refuses a key of its own at the top, so a misspelt change: never turns a ticket\'s list into a standing one', () => {
+    expect(() => parseExpectedChanges('schema_version: 1\nchnage: CHG-1234\nexpected:\n  - open: "tcp:8443"\n    justification: TLS\n', 'slip.yaml')).toThrow(
+      /slip\.yaml:2: unknown key chnage \(did you mean change\?\): the file holds schema_version, change, expected/,
+    );
+    expect(() => parseExpectedChanges('schema_version: 1\nexpected: []\nbogus: 1\n', 'bogus.yaml')).toThrow(/bogus\.yaml:3: unknown key bogus: the file holds/);
+  });
+
   it('names a misspelt action and what it may have meant', () => {
     expect(() => parseExpectedChanges('schema_version: 1\nexpected:\n  - opne: "tcp:8443"\n    justification: TLS\n', 'typo.yaml')).toThrow(
       /typo\.yaml:3: unknown key opne \(did you mean open\?\): an expected change gives one of open, close, replace, allow/,
