@@ -65,8 +65,15 @@ export function parseEndpointFilter(pattern: string): EndpointFilter {
       addressText = rest.slice(0, i);
       portText = rest.slice(i + 1);
     } else {
-      // Several colons without brackets: a bare IPv6 address, no port.
+      // Several colons without brackets: a bare IPv6 address, no port. One written with its port
+      // ("::1:8830") would select nothing without a word: a port needs brackets around the address.
       addressText = rest;
+      const i = rest.lastIndexOf(':');
+      const [head, tail] = [rest.slice(0, i), rest.slice(i + 1)];
+      if (/^\d{2,5}(-\d{1,5})?$/.test(tail) && canonicalAddress(head) !== null) {
+        const both = canonicalAddress(rest) !== null ? `${JSON.stringify(rest)} reads as the IPv6 address ${rest}, and may be meant as ${head} port ${tail}: write [${rest}] for the address, or` : 'an IPv6 address with a port takes brackets: write';
+        throw new FilterError(pattern, OPTION, `${both} [${head}]:${tail} for the address and port`);
+      }
     }
   }
   if (addressText !== undefined && addressText !== '' && addressText !== '*') {

@@ -21,6 +21,8 @@ describe('parseEndpointFilter', () => {
     ['::1', { address: '::1' }],
     ['2001:db8::1', { address: '2001:db8::1' }],
     ['fe80::1', { address: 'fe80::1' }],
+    ['2001:db8::100', { address: '2001:db8::100' }],
+    ['[::1:8830]', { address: '::1:8830' }],
     ['tcp', { transport: 'tcp' }],
     ['tcp:', { transport: 'tcp' }],
     ['TCP4', { transport: 'tcp', family: 'ipv4' }],
@@ -61,6 +63,10 @@ describe('parseEndpointFilter', () => {
     ['localhost:22', 'neither'],
     ['sctp:22', 'neither'],
     ['tcp:foo', 'neither'],
+    // An IPv6 address written with its port but without brackets would select nothing, silently.
+    ['::1:8830', '"::1:8830" reads as the IPv6 address ::1:8830, and may be meant as ::1 port 8830: write [::1:8830] for the address, or [::1]:8830 for the address and port'],
+    ['0:0:0:0:0:0:0:1:8830', 'an IPv6 address with a port takes brackets: write [0:0:0:0:0:0:0:1]:8830 for the address and port'],
+    ['tcp6:fe80::1:8000-8100', 'an IPv6 address with a port takes brackets: write [fe80::1]:8000-8100 for the address and port'],
   ])('%j is a FilterError (%s)', (pattern, problem) => {
     let error: unknown;
     try {
