@@ -9,8 +9,10 @@ import { octalMode } from '../model/format.js';
 
 /** Fill the options a command's command line left unset from the configuration file and NETMON_* variables. */
 export function applyConfig(flagPath: string | undefined, command: Command, env: NodeJS.ProcessEnv): void {
-  const found = flagPath === undefined && env.NETMON_CONFIG === undefined && existsSync('netmon.conf');
-  const path = flagPath ?? env.NETMON_CONFIG ?? (found ? 'netmon.conf' : undefined);
+  // NETMON_CONFIG set to nothing (`NETMON_CONFIG= netmon ...`) names no file: as if unset.
+  const fromVariable = env.NETMON_CONFIG === '' ? undefined : env.NETMON_CONFIG;
+  const found = flagPath === undefined && fromVariable === undefined && existsSync('netmon.conf');
+  const path = flagPath ?? fromVariable ?? (found ? 'netmon.conf' : undefined);
   if (found) checkFoundConfig('netmon.conf');
   let file = new Map() as ReturnType<typeof parseConfigFile>;
   if (path !== undefined) {

@@ -251,7 +251,9 @@ export function printWarnings(snap: Pick<Snapshot, 'warnings'>, io: CliIo): void
 async function checkFlags(flags: CollectFlags): Promise<void> {
   if (flags.onlyIpv4 && flags.onlyIpv6) {
     const { ConfigError } = await import('../errors.js');
-    throw new ConfigError('E_USAGE', '--only-ipv4 and --only-ipv6 exclude each other: give at most one');
+    throw new ConfigError('E_USAGE', '--only-ipv4 and --only-ipv6 exclude each other: give at most one', {
+      hint: 'either may come from the configuration (only_ipv4, only_ipv6 in the file --config or ./netmon.conf names, or NETMON_ONLY_IPV4, NETMON_ONLY_IPV6): set the other to false there, or give neither',
+    });
   }
 }
 

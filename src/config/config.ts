@@ -57,6 +57,17 @@ export interface ConfigValue {
 export type WrittenConfig = Map<string, ConfigValue>;
 
 const TRUE = new Set(['true', 'yes', 'on', '1']);
+
+/** Every problem of a configuration, one per line, none longer than a few lines of a terminal (a pattern of megabytes is cut). */
+function invalidConfig(problems: string[]): ConfigError {
+  const lines = problems.map((p) => (p.length <= 400 ? p : `${p.slice(0, 300)}... (${p.length} characters)`));
+  return new ConfigError('E_CONFIG', `the configuration is not valid:\n  ${lines.join('\n  ')}`);
+}
+
+/** Text from a file or variable, quoted for a message: a long one cut, so that an error never echoes megabytes. */
+function quoted(text: string): string {
+  return text.length <= 120 ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, 100))}... (${text.length} characters)`;
+}
 const FALSE = new Set(['false', 'no', 'off', '0']);
 
 function convert(key: string, spec: KeySpec, text: string, origin: string, problems: string[]): unknown {
@@ -65,20 +76,20 @@ function convert(key: string, spec: KeySpec, text: string, origin: string, probl
       const v = text.toLowerCase();
       if (TRUE.has(v)) return true;
       if (FALSE.has(v)) return false;
-      problems.push(`${origin}: ${key}: ${JSON.stringify(text)} is not true or false`);
+      problems.push(`${origin}: ${key}: ${quoted(text)} is not true or false`);
       return undefined;
     }
     case 'number': {
       const n = Number(text);
       if (!/^\d+(\.\d+)?$/.test(text) || !(n >= 0.1 && n <= 86400)) {
-        problems.push(`${origin}: ${key}: ${JSON.stringify(text)} is not a number of seconds from 0.1 to 86400`);
+        problems.push(`${origin}: ${key}: ${quoted(text)} is not a number of seconds from 0.1 to 86400`);
         return undefined;
       }
       return n;
     }
     case 'choice':
       if (!spec.choices!.includes(text)) {
-        problems.push(`${origin}: ${key}: ${JSON.stringify(text)} is not one of ${spec.choices!.join(', ')}`);
+        problems.push(`${origin}: ${key}: ${quoted(text)} is not one of ${spec.choices!.join(', ')}`);
         return undefined;
       }
       return text;
@@ -107,7 +118,7 @@ function checkKey(key: string, origin: string, problems: string[]): KeySpec | un
   const spec = CONFIG_KEYS[key];
   if (!spec) {
     const near = closestName(key, Object.keys(CONFIG_KEYS));
-    problems.push(`${origin}: unknown key ${JSON.stringify(key)}${near === null ? '' : ` (did you mean ${near}?)`} (known: ${Object.keys(CONFIG_KEYS).join(', ')})`);
+    problems.push(`${origin}: unknown key ${quoted(key)}${near === null ? '' : ` (did you mean ${near}?)`} (known: ${Object.keys(CONFIG_KEYS).join(', ')})`);
   }
   return spec;
 }
@@ -129,7 +140,7 @@ export function parseConfigFile(text: string, source: string, relativeTo?: strin
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
     const eq = line.indexOf('=');
-    if (eq <= 0) return problems.push(`${origin}: expected "key = value", got ${JSON.stringify(line)}`);
+    if (eq <= 0) return problems.push(`${origin}: expected "key = value", got ${quoted(line)}`);
     const key = line.slice(0, eq).trim().toLowerCase();
     let value = line.slice(eq + 1).trim();
     if (/^(["']).*\1$/.test(value) && value.length >= 2) value = value.slice(1, -1);
@@ -140,9 +151,11 @@ export function parseConfigFile(text: string, source: string, relativeTo?: strin
     if (spec.kind === 'path' && relativeTo !== undefined && converted !== '' && !isAbsolute(String(converted))) converted = resolve(relativeTo, String(converted));
     const known = config.get(key);
     if (known && spec.kind !== 'list') return problems.push(`${origin}: ${key} is set again (first at ${known.origin})`);
-    config.set(key, known ? { ...known, value: [...(known.value as string[]), ...(converted as string[])] } : { key, value: converted, origin });
+    // A list grows in place: copying it at each line made a file of many filters take quadratic time.
+    if (known) (known.value as string[]).push(...(converted as string[]));
+    else config.set(key, { key, value: converted, origin });
   });
-  if (problems.length > 0) throw new ConfigError('E_CONFIG', `the configuration is not valid:\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0) throw invalidConfig(problems);
   return config;
 }
 
@@ -163,7 +176,7 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv): WrittenConfig {
     if (values.some((v) => v === undefined)) continue;
     config.set(key, { key, value: spec.kind === 'list' ? values.flat() : values[0], origin });
   }
-  if (problems.length > 0) throw new ConfigError('E_CONFIG', `the configuration is not valid:\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0) throw invalidConfig(problems);
   return config;
 }
 

@@ -20,6 +20,15 @@ describe('configuration precedence on the command line', () => {
 
     const fromFlag = runCli(['snapshot', '-o', 'text'], { cwd: dir, env: { ...process.env, NETMON_OUTPUT_FORMAT: 'ecs' } });
     expect(fromFlag.stdout).toMatch(/^netmon snapshot of /);
+    // NETMON_CONFIG set to nothing names no file: ./netmon.conf is read as without it.
+    const emptyVariable = runCli(['snapshot'], { cwd: dir, env: { ...process.env, NETMON_CONFIG: '' } });
+    expect(emptyVariable.status, emptyVariable.stderr).toBe(0);
+    expect((JSON.parse(emptyVariable.stdout) as { selection: { hashBinaries: boolean } }).selection.hashBinaries).toBe(false);
+    // Both families excluded, one of them by the configuration: the hint says where to look.
+    const both = runCli(['snapshot', '--only-ipv6'], { cwd: dir, env: { ...process.env, NETMON_ONLY_IPV4: 'true' } });
+    expect(both.status).toBe(2);
+    expect(both.stderr).toContain('--only-ipv4 and --only-ipv6 exclude each other');
+    expect(both.stderr).toContain('NETMON_ONLY_IPV4');
   });
 
   it('a netmon.conf found in the current directory is read only if no one else could have written it', () => {

@@ -31,6 +31,21 @@ describe('configuration file', () => {
     expect(parseConfigFile('db_path = stores/n.db\n', 'n.conf').get('db_path')?.value).toBe('stores/n.db');
   });
 
+  it('adds up many port_filter lines, and cuts a huge value in its message instead of echoing it', () => {
+    const many = Array.from({ length: 20_000 }, (_, i) => `port_filter = :${1 + (i % 60000)}`).join('\n');
+    expect(parseConfigFile(many, 'many.conf').get('port_filter')?.value).toHaveLength(20_000);
+    const huge = `output_format = ${'x'.repeat(5_000_000)}`;
+    let message = '';
+    try {
+      parseConfigFile(huge, 'huge.conf');
+    } catch (error) {
+      message = (error as ConfigError).message;
+    }
+    expect(message).toContain('huge.conf:1: output_format: "xxxx');
+    expect(message).toContain('... (5000000 characters)');
+    expect(message.length).toBeLessThan(1000);
+  });
+
   it('names file and line of every problem at once', () => {
     const message = problems('output_format = yaml\nfoo = 1\nonly_ipv4 = maybe\nport_filter = tcp:70000\nwebhook_url = https://example.invalid/hook\nwatch_interval = 0\nno equals sign\nfail_on = high\nfail_on = low\n');
     expect(message).toContain('n.conf:1: output_format: "yaml" is not one of text, json, ecs');
