@@ -69,13 +69,16 @@ function coverageText(c: Coverage): string {
  * Text for the standard PDF fonts, which cover Windows-1252 only: other characters (and control
  * characters, which a hostile process name may carry) are written as \u{hex}, and a byte that was
  * not valid UTF-8 (see decodeExact) as \xNN, so nothing is silently dropped and nothing can move
- * the text around. Pure.
+ * the text around; a backslash is doubled, so that an escape and the same characters typed in a
+ * name stay apart. Pure.
  */
 export function pdfSafeText(text: string): string {
   let out = '';
   for (const ch of text) {
     const cp = ch.codePointAt(0)!;
-    if ((cp >= 0x20 && cp < 0x7f) || (cp >= 0xa0 && cp <= 0xff)) out += ch;
+    // A backslash doubled: else a name that holds the text \u{a} would print as one holding a line break.
+    if (ch === '\\') out += '\\\\';
+    else if ((cp >= 0x20 && cp < 0x7f) || (cp >= 0xa0 && cp <= 0xff)) out += ch;
     else if (cp >= 0xdc80 && cp <= 0xdcff) out += `\\x${(cp - 0xdc00).toString(16)}`;
     else out += `\\u{${cp.toString(16)}}`;
   }

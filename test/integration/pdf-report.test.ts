@@ -49,6 +49,9 @@ describe('pdfSafeText', () => {
 
   it('writes a byte that was not valid UTF-8 as \\xNN', () => {
     expect(pdfSafeText('no\udcff\udcfede')).toBe('no\\xff\\xfede');
+    // A name that holds the text of an escape stays apart from one that holds the character.
+    expect(pdfSafeText('nl\\u{a}X')).toBe('nl\\\\u{a}X');
+    expect(pdfSafeText('nl\nX')).toBe('nl\\u{a}X');
   });
 });
 
