@@ -276,6 +276,12 @@ async function main() {
         }
         throw new Error(`${c.label} exited with status ${res.exitCode}: ${res.stderr.trim().slice(-2000)}`);
       }
+      // A second untimed capture: diff and report compare the store's first snapshot with its
+      // latest, and a report refuses a window of one snapshot.
+      if (c.key === 'netmonOnce') {
+        const again = await measure(memory, c.cmd, c.args, { env: c.env ?? runEnv });
+        if (again.exitCode !== 0) throw new Error(`${c.label} (second warm-up) exited with status ${again.exitCode}: ${again.stderr.trim().slice(-2000)}`);
+      }
       if (c.key === 'netmon') {
         const ssSaw = ssCount();
         const doc = JSON.parse(readFileSync(snapFile, 'utf8'));
