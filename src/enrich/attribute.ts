@@ -29,8 +29,9 @@ export interface Attribution {
  * by then into `process-exited` (closed, or owner exited, during the scan).
  */
 export function attributeSocket(inode: number, uid: number, ctx: AttributionContext): Attribution {
-  if (ctx.owners === undefined) return { owners: [], unattributed: 'not-requested' };
+  // No descriptor holds an inode-0 socket (TIME_WAIT), whether or not owners were looked for.
   if (inode === 0) return { owners: [], unattributed: 'kernel-owned' };
+  if (ctx.owners === undefined) return { owners: [], unattributed: 'not-requested' };
   const owners = ctx.owners.get(inode);
   if (owners !== undefined) return { owners };
   if (ctx.processesDenied > 0 && (ctx.deniedUids === null || ctx.deniedUids.has(uid))) {

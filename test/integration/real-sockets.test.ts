@@ -163,11 +163,11 @@ describe('snapshot() on real sockets opened by the test', () => {
     }
   });
 
-  it('runs without process info: sockets unattributed with reason not-requested, no processes', async () => {
+  it('runs without process info: sockets unattributed with reason not-requested (kernel-owned for inode 0), no processes', async () => {
     const bare = await snapshot({ includeEphemeral: true, processInfo: false });
     expect(bare.processes).toHaveLength(0);
     expect(bare.sockets.length).toBeGreaterThan(0);
-    expect(bare.sockets.every((s) => s.owners.length === 0 && s.unattributed === 'not-requested')).toBe(true);
+    expect(bare.sockets.every((s) => s.owners.length === 0 && s.unattributed === (s.inode === 0 ? 'kernel-owned' : 'not-requested'))).toBe(true);
   });
 });
 

@@ -12,12 +12,11 @@ const ctx = (over: Partial<AttributionContext> = {}): AttributionContext => ({
 });
 
 describe('attributeSocket', () => {
-  it('not-requested when attribution was switched off, whatever the inode and counters', () => {
+  it('not-requested when attribution was switched off, whatever the counters; an inode-0 socket is still kernel-owned', () => {
     expect(attributeSocket(7122, 0, ctx({ owners: undefined }))).toEqual({ owners: [], unattributed: 'not-requested' });
-    expect(attributeSocket(0, 0, ctx({ owners: undefined, processesDenied: 3, deniedUids: null }))).toEqual({
-      owners: [],
-      unattributed: 'not-requested',
-    });
+    expect(attributeSocket(7122, 0, ctx({ owners: undefined, processesDenied: 3, deniedUids: null }))).toEqual({ owners: [], unattributed: 'not-requested' });
+    // No descriptor holds it whether or not one was looked for (TIME_WAIT).
+    expect(attributeSocket(0, 0, ctx({ owners: undefined, processesDenied: 3, deniedUids: null }))).toEqual({ owners: [], unattributed: 'kernel-owned' });
   });
 
   it('kernel-owned for inode 0 (TIME_WAIT and orphans), even when processes were denied', () => {
