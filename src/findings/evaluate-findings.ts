@@ -122,7 +122,7 @@ function summarize(change: Change): string {
     case 'process-changed':
       return `listener ${listenerText(change.after)} now belongs to ${who(change.after.process)} (was ${who(change.before.process)}; changed: ${change.fields.join(', ')})`;
     case 'exposure-widened':
-      return `port ${change.after[0]!.port} was bound to loopback only, now to ${change.after.map((l) => l.address).join(', ')} (${who(change.after[0]!.process)})`;
+      return `port ${change.after[0]!.port}${change.after[0]!.namespace === 'host' ? '' : ` in namespace ${change.after[0]!.namespace}`} was bound to loopback only, now to ${change.after.map((l) => l.address).join(', ')} (${who(change.after[0]!.process)})`;
     case 'listener-count-changed':
       return `listener ${listenerText(change.after)} has ${count(change.after.sockets, 'socket')} (was ${change.before.sockets})`;
     case 'outbound-opened':

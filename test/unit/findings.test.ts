@@ -55,6 +55,20 @@ describe('evaluateFindings', () => {
     expect(findings([listenOn(8081, 10)], [web])[0]!.id).not.toBe(a);
   });
 
+  it('names the namespace of a widened exposure outside the host namespace, so two namespaces read apart', () => {
+    const blue = { inode: 4026532999, name: 'blue', host: false, processes: 1, sockets: 1, read: true };
+    const inBlue = (address: string) => ({ ...listenOn(8080, 10, address), netns: blue.inode });
+    const snap = (sockets: SocketRecord[]) => {
+      const s = makeSnapshot({ sockets, processes: [web] });
+      return { ...s, namespaces: [...s.namespaces, blue] };
+    };
+    const [f] = evaluateFindings(diffSnapshots(snap([inBlue('127.0.0.1')]), snap([inBlue('0.0.0.0')])), catalogue);
+    expect(f?.kind).toBe('exposure-widened');
+    expect(f?.summary).toMatch(/^port 8080 in namespace blue was bound to loopback only, now to 0\.0\.0\.0/);
+    const [host] = findings([listenOn(8080, 10)], [web], [listenOn(8080, 10, '127.0.0.1')]);
+    expect(host?.summary).toMatch(/^port 8080 was bound to loopback only/);
+  });
+
   it('has no heuristic reasons for closings', () => {
     const [f] = findings([], [web], [listenOn(31337, 10)]);
     expect(f!.kind).toBe('listener-closed');
