@@ -2,6 +2,7 @@ import { closeSync, constants, existsSync, fstatSync, fsyncSync, lstatSync, mkdi
 import { basename, dirname, join } from 'node:path';
 import { ConfigError, describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
 import { EVIDENCE_DIR_MODE, EVIDENCE_FILE_MODE } from '../model/types.js';
+import { printable } from '../outputs/sanitize.js';
 import { cellAsInstant, neutralizeCell, parseCsvText } from '../store/csv-trail.js';
 import { FINDINGS_CSV_COLUMNS } from './report-files.js';
 import { certificateFingerprint, checkPdfSignature } from './pki.js';
@@ -350,7 +351,7 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
     const sumsProblems = [...parsed.problems];
     const named = new Set(parsed.entries.map((e) => e.name));
     for (const e of parsed.entries) {
-      if (!inManifest.has(e.name) || e.name === 'SHA256SUMS') sumsProblems.push(`it names ${JSON.stringify(e.name)}, which is not part of the pack`);
+      if (!inManifest.has(e.name) || e.name === 'SHA256SUMS') sumsProblems.push(`it names "${printable(e.name)}", which is not part of the pack`);
       else if (actual.get(e.name) !== undefined && actual.get(e.name) !== e.sha256) {
         // The file matches the signed manifest: the sum is what changed. Otherwise the file was reported above.
         const authentic = signed && (e.name === 'manifest.json' || e.name === 'manifest.sig' || manifest?.files.some((f) => f.name === e.name && f.sha256 === actual.get(e.name)));
