@@ -358,14 +358,18 @@ export class CaptureSession {
   }
 }
 
-/** `netmon --once`: one snapshot, stored and appended to the trail. */
-export async function captureOnce(options: CaptureOptions, onWait?: (error: unknown) => void): Promise<TickResult> {
+/**
+ * `netmon --once`: one snapshot, stored and appended to the trail. `stored` runs while the
+ * store is still held (`netmon init` points the store's baseline at the snapshot).
+ */
+export async function captureOnce(options: CaptureOptions, onWait?: (error: unknown) => void, stored?: (session: CaptureSession, result: TickResult) => void): Promise<TickResult> {
   const deadline = Date.now() + (options.lockWaitMs ?? ONCE_STORE_WAIT_MS);
   const session = (await untilNotBusy(() => CaptureSession.start(options, null), deadline, onWait))!;
   let result: TickResult | undefined;
   try {
     // A tick that found the store locked stored nothing: the next attempt scans again.
     result = (await untilNotBusy(() => session.tick({ last: true }), deadline, onWait, storeBusy))!;
+    stored?.(session, result);
   } finally {
     const kept = session.close();
     if (result !== undefined && kept !== null) result.lockKept = kept;

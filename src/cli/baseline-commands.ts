@@ -1,5 +1,5 @@
 import { existsSync, lstatSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { CaptureSession, captureEvery, type CaptureOptions } from '../capture/capture.js';
+import { captureEvery, captureOnce, type CaptureOptions } from '../capture/capture.js';
 import { diffSnapshots } from '../diff/diff-snapshots.js';
 import { ConfigError, describeErrno, ExitError, specialFileKind, StoreError, VerificationError } from '../errors.js';
 import { loadControlsCatalogue, type ControlsCatalogue } from '../findings/controls.js';
@@ -34,19 +34,16 @@ const BASELINE_KEY = 'baseline_snapshot';
 const NO_BASELINE = 'E_NO_BASELINE';
 
 /** `netmon init`: take a snapshot and keep it as the baseline (in the store, or a file). */
-export async function runInit(flags: BaselineFlags, io: CliIo): Promise<void> {
+export async function runInit(flags: BaselineFlags & { lockWait?: number }, io: CliIo): Promise<void> {
   if (!flags.baseline) {
     // A capture like --once (the store's lock, journal and hash cache, gaps), kept as the baseline.
-    const session = CaptureSession.start({ db: flags.db, csv: null, label: 'baseline', snapshot: toSnapshotOptions(flags) }, null);
-    try {
-      const tick = await session.tick({ last: true });
-      session.store.setMeta(BASELINE_KEY, String(tick.snapshotId));
-      printWarnings(tick.snapshot, io);
-      captureNotices(tick, io, { db: flags.db, csv: null });
-      io.stderr(`netmon: baseline of ${count(tick.snapshot.sockets.length, 'socket')} saved as snapshot ${tick.snapshotId} in ${flags.db}\n`);
-    } finally {
-      session.close();
-    }
+    const options: CaptureOptions = { db: flags.db, csv: null, label: 'baseline', snapshot: toSnapshotOptions(flags), ...(flags.lockWait === undefined ? {} : { lockWaitMs: flags.lockWait * 1000 }) };
+    // Waits for a store another --once or a prune holds, as --once does (--lock-wait).
+    const tick = await captureOnce(options, storeWaitNotice(io, flags.db, options.lockWaitMs), (session, result) => session.store.setMeta(BASELINE_KEY, String(result.snapshotId)));
+    printWarnings(tick.snapshot, io);
+    captureNotices(tick, io, { db: flags.db, csv: null });
+    io.stderr(`netmon: baseline of ${count(tick.snapshot.sockets.length, 'socket')} saved as snapshot ${tick.snapshotId} in ${flags.db}\n`);
+    if (tick.lockKept !== undefined) lockKeptWarning(io, tick.lockKept);
     return;
   }
   // A baseline replaces a regular file (or a link, which the rename replaces, not its target):

@@ -530,9 +530,10 @@ export function buildProgram(io: CliIo): Command {
       .addOption(new Option('--fail-on <severity>', 'exit 1 when a finding that is not approved is at or above this severity').choices(['info', 'low', 'medium', 'high', 'critical']).default('medium'));
 
   baselineOptions(program.command('init').description('save the current inventory as the baseline for check and watch'))
+    .option('--lock-wait <seconds>', LOCK_WAIT_HELP, parseWait)
     .addHelpText('after', PATTERN_HELP)
     .addHelpText('after', '\nExamples:\n  netmon init --listening-only              what listens now becomes the baseline (kept in netmon.db)\n  netmon init --baseline baseline.json      keep it in a JSON file instead\n')
-    .action(async (flags: import('./baseline-commands.js').BaselineFlags) => (await import('./baseline-commands.js')).runInit(flags, io));
+    .action(async (flags: import('./baseline-commands.js').BaselineFlags & { lockWait?: number }) => (await import('./baseline-commands.js')).runInit(flags, io));
 
   findingOptions(baselineOptions(program.command('check').description('compare the current inventory with the baseline; exit 1 at --fail-on (for cron and CI)')))
     .addHelpText('after', PATTERN_HELP)

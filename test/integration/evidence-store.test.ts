@@ -1014,7 +1014,7 @@ describe('EvidenceStore (real SQLite files)', () => {
   it('another one-shot capture holding the store is waited for: --once and --interval capture once it lets go; --lock-wait 0 fails at once', async () => {
     const { dir, db, csv } = freshPath();
     const start = (args: string[]) => {
-      const child = spawn(process.execPath, [CLI, ...args, '--no-hash-binaries', '--filter', ':1', '--db', db, '--csv', csv], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, [CLI, ...args, '--no-hash-binaries', '--filter', ':1', '--db', db, ...(args[0] === 'init' ? [] : ['--csv', csv])], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       const waiting = new Promise<void>((resolve) => child.stderr!.on('data', () => stderr.includes('waiting for it to finish') && resolve()));
@@ -1049,6 +1049,19 @@ describe('EvidenceStore (real SQLite files)', () => {
     });
     expect(await once!.exited, once!.stderr()).toBe(0);
     expect(once!.stderr()).toMatch(/snapshot \d+ in /);
+    // init: a capture too, so it waits as --once does (and --lock-wait 0 does not).
+    await holding(async () => {
+      const impatient = runCli(['init', '--lock-wait', '0', '--no-hash-binaries', '--filter', ':1', '--db', db], { cwd: dir });
+      expect(impatient.status, impatient.stderr).toBe(3);
+      expect(impatient.stderr).toContain(`in use by pid ${process.pid}`);
+    });
+    let init: ReturnType<typeof start> | undefined;
+    await holding(async () => {
+      init = start(['init']);
+      await init.waiting;
+    });
+    expect(await init!.exited, init!.stderr()).toBe(0);
+    expect(init!.stderr()).toMatch(/baseline of \d+ sockets? saved as snapshot \d+ in /);
     // --interval: the same, then captures until SIGTERM.
     let loop: ReturnType<typeof start> | undefined;
     await holding(async () => {
