@@ -6,7 +6,7 @@ import { evaluateFindings, type Severity } from '../findings/evaluate-findings.j
 import { checkExpectedFor, loadExpectedChanges } from '../findings/expected-changes.js';
 import { renderFindingsEcs } from '../outputs/ecs-findings.js';
 import { failsAt, renderFindingsJson, renderFindingsText, type FindingsReport } from '../outputs/findings.js';
-import { looksLikeIsoTime, parseIsoTime } from '../model/iso-time.js';
+import { looksLikeIsoTime, NO_SUCH_MOMENT, parseIsoTime } from '../model/iso-time.js';
 import { isoWithOffset } from '../outputs/time.js';
 import { EvidenceStore, type RetentionRecord, type SnapshotQuery, type SnapshotSummary } from '../store/evidence-store.js';
 import type { CliIo } from './program.js';
@@ -31,10 +31,11 @@ export type SnapshotFinder = (query: SnapshotQuery) => SnapshotSummary[];
 
 /** The time a selector names as ISO 8601 (local time without an offset), or null for another kind of selector. */
 function timeSelector(selector: string, role: 'pre' | 'post' | 'show'): string | null {
-  const at = parseIsoTime(selector);
+  // The last snapshot taken at or before it: a time to the second includes that whole second.
+  const at = parseIsoTime(selector, { secondEnd: true });
   if (at !== null) return at.toISOString();
   if (looksLikeIsoTime(selector)) {
-    throw new ConfigError('E_USAGE', `${role === 'show' ? 'snapshot' : `--${role}`} ${JSON.stringify(selector)} has the form of a time but names no such moment`, {
+    throw new ConfigError('E_USAGE', `${role === 'show' ? 'snapshot' : `--${role}`} ${JSON.stringify(selector)} has the form of a time but ${NO_SUCH_MOMENT}`, {
       hint: 'give a time as 2026-11-23T22:00 (local time) or with an offset (2026-11-23T22:00+01:00, ...Z)',
     });
   }
@@ -60,7 +61,7 @@ export function selectSnapshot(find: SnapshotFinder, selector: string, change: s
       : selector === 'first'
         ? find({ limit: 1 })
         : at !== null
-          ? find({ to: at, newestFirst: true, limit: 1 })
+          ? find({ to: at, newestFirst: true, byTime: true, limit: 1 })
           : find({ label: selector, ...(change === undefined ? {} : { change }), newestFirst: true, limit: 1 });
   if (!found) {
     const scope = `${change === undefined ? '' : ` for change ${change}`}${host === undefined ? '' : ` on host ${JSON.stringify(host)}`}`;
@@ -127,10 +128,24 @@ export function windowNotes(pre: SnapshotSummary, post: SnapshotSummary): string
   if (pre.id === post.id) {
     return [`--pre and --post select the same snapshot (${pre.id}, ${isoWithOffset(new Date(pre.takenAt))}): there is nothing to compare; take the post capture first (netmon --once --label post ...)`];
   }
-  if (pre.takenAt > post.takenAt) {
-    return [`the pre snapshot ${pre.id} (${isoWithOffset(new Date(pre.takenAt))}) was taken after the post snapshot ${post.id} (${isoWithOffset(new Date(post.takenAt))}): findings read from the later capture back to the earlier one`];
+  // Snapshot ids are positions in the chain: the order of capture, whatever the clock said.
+  if (pre.id > post.id) {
+    return [`the pre snapshot ${pre.id} (${isoWithOffset(new Date(pre.takenAt))}) was captured after the post snapshot ${post.id} (${isoWithOffset(new Date(post.takenAt))}): findings read from the later capture back to the earlier one`];
   }
-  return [];
+  const stepped = clockSetBack(pre, post);
+  return stepped === null ? [] : [stepped];
+}
+
+/**
+ * When the later capture of a window carries the earlier time: the clock was set back between
+ * them. The chain's order is the order of capture, so the window stands; said, since its times
+ * read backwards. Null otherwise.
+ */
+export function clockSetBack(pre: SnapshotSummary, post: SnapshotSummary): string | null {
+  if (pre.id < post.id && pre.takenAt > post.takenAt) {
+    return `the post snapshot ${post.id} was captured after the pre snapshot ${pre.id} (it comes later in the store's chain), but its time (${isoWithOffset(new Date(post.takenAt))}) reads earlier than the pre snapshot's (${isoWithOffset(new Date(pre.takenAt))}): the clock was set back between the two captures (netmon gaps lists the clock steps the store recorded)`;
+  }
+  return null;
 }
 
 /** `netmon diff`: findings between two stored snapshots, mapped to controls; exit 1 at --fail-on. */

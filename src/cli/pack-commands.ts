@@ -6,7 +6,7 @@ import { ConfigError, describeErrno, ExitError, StoreError, VerificationError } 
 import { loadControlsCatalogue } from '../findings/controls.js';
 import { evaluateFindings } from '../findings/evaluate-findings.js';
 import { checkExpectedFor, expectedChangesText, loadExpectedChanges, parseExpectedChanges } from '../findings/expected-changes.js';
-import { clearUnfinishedPacks, EXPECTED_FILE, releasePackDir, reservePackDir, verifyPack, writePack, type StoreWitness } from '../pack/pack.js';
+import { clearUnfinishedPacks, EXPECTED_FILE, PACK_CLOCK_TOLERANCE_MS, releasePackDir, reservePackDir, verifyPack, writePack, type StoreWitness } from '../pack/pack.js';
 import { evidenceJson, findingsCsv, inventoryCsv } from '../pack/report-files.js';
 import { periodUncovered, reportBlocks, renderSignedPdf } from '../pack/pdf-report.js';
 import { openP12 } from '../pack/pki.js';
@@ -15,7 +15,7 @@ import { printable, printableMessage } from '../outputs/sanitize.js';
 import { renderJson } from '../outputs/json.js';
 import { EvidenceStore, processAlive, type SnapshotSummary } from '../store/evidence-store.js';
 import { NETMON_VERSION } from '../version.js';
-import { checkOneHost, onHost, selectPeriod, selectSnapshot } from './diff-command.js';
+import { checkOneHost, clockSetBack, onHost, selectPeriod, selectSnapshot } from './diff-command.js';
 import { prunedWords, timeFlag } from './store-commands.js';
 import { progressLine, type CliIo } from './program.js';
 import { count } from '../model/format.js';
@@ -94,8 +94,9 @@ function checkWindowOrder(pre: SnapshotSummary, post: SnapshotSummary): void {
       hint: 'take the post capture first (netmon --once --label post --change TICKET), or give --pre and --post two snapshots (netmon snapshots lists them)',
     });
   }
-  if (pre.takenAt > post.takenAt) {
-    throw new ConfigError('E_USAGE', `the pre snapshot ${pre.id} (${isoWithOffset(new Date(pre.takenAt))}) was taken after the post snapshot ${post.id} (${isoWithOffset(new Date(post.takenAt))}): a pack of it would report what the window added as removed`, {
+  // Snapshot ids are positions in the chain: the order of capture, whatever the clock said.
+  if (pre.id > post.id) {
+    throw new ConfigError('E_USAGE', `the pre snapshot ${pre.id} (${isoWithOffset(new Date(pre.takenAt))}) was captured after the post snapshot ${post.id} (${isoWithOffset(new Date(post.takenAt))}): a pack of it would report what the window added as removed`, {
       hint: `swap them: --pre ${post.id} --post ${pre.id}`,
     });
   }
@@ -133,6 +134,8 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
       checkOneHost(pre, post, flags.allowHostChange);
       if (expected) checkExpectedFor(expected, flags.change ?? post.change ?? pre.change);
       checkWindowOrder(pre, post);
+      const stepped = clockSetBack(pre, post);
+      if (stepped !== null) io.stderr(`netmon: note: ${stepped}\n`);
       progress(`loading snapshots ${pre.id} and ${post.id}`);
       // verify() checked every item of the chain in this read transaction: no second check.
       const { label: preLabel, change: preChange, ...before } = store.loadSnapshot(pre.id, { checkItems: false });
@@ -160,6 +163,13 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   progress(`comparing ${before.sockets.length} and ${count(after.sockets.length, 'socket')}`);
   const findings = evaluateFindings(diffSnapshots(before, after), catalogue, { expected, now: new Date() });
   const generatedAt = new Date();
+  // A pack is made after its post capture: one dated before it (this host's clock behind the
+  // capture's) would judge approvals at a time before the window ended, and verify refuses it.
+  if (generatedAt.getTime() < Date.parse(after.takenAt) - PACK_CLOCK_TOLERANCE_MS) {
+    throw new ConfigError('E_CLOCK', `the clock reads ${isoWithOffset(generatedAt)}, before the post snapshot ${post.id} was taken (${isoWithOffset(new Date(after.takenAt))}): a pack made now would say it was made before its window ended, and \`netmon verify\` refuses such a pack`, {
+      hint: 'set the clock right (timedatectl, NTP), then make the report',
+    });
+  }
   const host = after.host.hostname.replace(/[^A-Za-z0-9._-]/g, '_');
   for (const left of clearUnfinishedPacks(flags.out, processAlive)) {
     io.stderr(`netmon: report: removed the unfinished pack ${printable(left.name)} in ${flags.out}, left by a report (pid ${left.pid}) that was killed before it finished\n`);

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { ConfigError, StoreError, VerificationError } from '../errors.js';
 import { clockStepWords, count, duration, gapReason, percent } from '../model/format.js';
 import { isoWithOffset } from '../outputs/time.js';
-import { parseIsoTime } from '../model/iso-time.js';
+import { looksLikeIsoTime, NO_SUCH_MOMENT, parseIsoTime } from '../model/iso-time.js';
 import { printable, truncateEnd } from '../outputs/sanitize.js';
 import { EvidenceStore, type RetentionRecord, type SnapshotQuery, type SnapshotSummary } from '../store/evidence-store.js';
 import { printSnapshot, progressLine, type CliIo, type OutputFormat } from './program.js';
@@ -36,6 +36,7 @@ function snapshotsQuery(flags: SnapshotsFlags, now: Date): SnapshotQuery {
   if (flags.host !== undefined) query.host = flags.host;
   const from = time('--from', flags.from);
   const to = time('--to', flags.to);
+  if (from !== undefined && to !== undefined) checkTimeRange(Date.parse(from), Date.parse(to), flags);
   if (from !== undefined) query.from = from;
   if (to !== undefined) query.to = to;
   if (flags.last !== undefined) {
@@ -75,6 +76,7 @@ export function listGaps(flags: GapsFlags, io: CliIo): void {
   const now = new Date();
   const from = flags.from === undefined ? -Infinity : timeFlag('--from', flags.from, now).getTime();
   const to = flags.to === undefined ? Infinity : timeFlag('--to', flags.to, now).getTime();
+  checkTimeRange(from, to, flags);
   const store = openForReading(flags.db);
   try {
     const { gaps, steps, snapshots, retention } = store.reading(() => ({
@@ -309,20 +311,31 @@ function heldFrom(retention: RetentionRecord): string {
 }
 
 /** "400d", "12h", "30m", "90s" before now, or an ISO 8601 date. Pure. */
-export function parseCutoff(text: string, now: Date): Date | null {
+export function parseCutoff(text: string, now: Date, options: { secondEnd?: boolean } = {}): Date | null {
   const age = /^(\d+)([dhms])$/.exec(text.trim());
   if (age) {
     const unit = { d: 86400, h: 3600, m: 60, s: 1 }[age[2] as 'd' | 'h' | 'm' | 's'];
     return new Date(now.getTime() - Number(age[1]) * unit * 1000);
   }
-  return parseIsoTime(text);
+  return parseIsoTime(text, options);
 }
 
-/** The time a `--from`/`--to` flag gives (an ISO 8601 time or an age before `now`); anything else is a usage error. */
+/**
+ * The time a `--from`/`--to` flag gives (an ISO 8601 time or an age before `now`); anything else
+ * is a usage error. `--to` is an upper bound: a time to the second includes that whole second,
+ * so that a time netmon printed, pasted back, keeps the snapshot it was printed for.
+ */
 export function timeFlag(flag: string, text: string, now: Date = new Date()): Date {
-  const at = parseCutoff(text, now);
-  if (!at) throw new ConfigError('E_USAGE', `${flag} ${JSON.stringify(text)} is neither an ISO 8601 time nor an age (24h, 7d, 30m)`);
+  const at = parseCutoff(text, now, { secondEnd: flag === '--to' });
+  if (!at) {
+    throw new ConfigError('E_USAGE', looksLikeIsoTime(text) ? `${flag} ${JSON.stringify(text)} has the form of a time but ${NO_SUCH_MOMENT}` : `${flag} ${JSON.stringify(text)} is neither an ISO 8601 time nor an age (24h, 7d, 30m)`);
+  }
   return at;
+}
+
+/** --from after --to selects nothing: said, not answered with an empty list. */
+export function checkTimeRange(from: number, to: number, texts: { from?: string; to?: string }): void {
+  if (from > to) throw new ConfigError('E_USAGE', `--from ${JSON.stringify(texts.from)} is after --to ${JSON.stringify(texts.to)}: that range holds nothing`, { hint: 'give the earlier time to --from' });
 }
 
 /** Bytes as MiB with one decimal, as people read file sizes. */
@@ -335,7 +348,7 @@ export async function pruneStore(flags: { db: string; olderThan: string; vacuum?
   const cutoff = parseCutoff(flags.olderThan, new Date());
   if (!cutoff) {
     const { ConfigError } = await import('../errors.js');
-    throw new ConfigError('E_USAGE', `--older-than ${JSON.stringify(flags.olderThan)} is neither an age (400d, 12h, 30m, 90s) nor an ISO 8601 date`);
+    throw new ConfigError('E_USAGE', looksLikeIsoTime(flags.olderThan) ? `--older-than ${JSON.stringify(flags.olderThan)} has the form of a time but ${NO_SUCH_MOMENT}` : `--older-than ${JSON.stringify(flags.olderThan)} is neither an age (400d, 12h, 30m, 90s) nor an ISO 8601 date`);
   }
   if (!existsSync(flags.db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'point to it with --db PATH' });
   if (flags.dryRun) {

@@ -13,10 +13,12 @@ export function looksLikeIsoTime(text: string): boolean {
  * `2026-11-23T22:00`, `2026-11-23 22:00:30`, `2026-11-23T22:00:00.5Z` or with an offset such as
  * `+01:00`, `+0100` or `+01`. Without an offset it is local time (the TZ netmon runs in), a date
  * alone included: its midnight there, as netmon prints times in local time. Null when the text
- * is not of that form or names no such moment (month 13, 24:01, February 30). With
- * `dateAlone: 'end'`, a date alone is the end of that day (the next local midnight). Pure.
+ * is not of that form or names no such moment (month 13, 24:01, February 30, a local time a
+ * change of daylight saving time skipped or passed twice). With `dateAlone: 'end'`, a date alone
+ * is the end of that day (the next local midnight); with `secondEnd`, a time to the whole second
+ * is the last millisecond of it (an upper bound). Pure.
  */
-export function parseIsoTime(text: string, options: { dateAlone?: 'start' | 'end' } = {}): Date | null {
+export function parseIsoTime(text: string, options: { dateAlone?: 'start' | 'end'; secondEnd?: boolean } = {}): Date | null {
   const m = ISO_TIME.exec(text.trim());
   if (!m) return null;
   const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '', zone] = m;
@@ -35,7 +37,16 @@ export function parseIsoTime(text: string, options: { dateAlone?: 'start' | 'end
   if (day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return null;
   let at: number;
   if (zone === undefined) {
-    at = new Date(year, month - 1, end ? day + 1 : day, hour, minute, second, ms).getTime();
+    const local = new Date(year, month - 1, end ? day + 1 : day, hour, minute, second, ms);
+    at = local.getTime();
+    // A local time with its hour given must name one moment: in a change of daylight saving time
+    // one may not exist (the clock skipped it; Date moves it an hour on) or exist twice (the clock
+    // went back; Date takes the first). Either is refused: the user gives the offset instead.
+    if (m[4] !== undefined && hour < 24) {
+      const sameWallTime = (d: Date): boolean => d.getFullYear() === year && d.getMonth() === month - 1 && d.getDate() === day && d.getHours() === hour && d.getMinutes() === minute;
+      if (!sameWallTime(local)) return null;
+      if (sameWallTime(new Date(at - 3_600_000)) || sameWallTime(new Date(at + 3_600_000))) return null;
+    }
   } else {
     let offset = 0;
     if (zone.toUpperCase() !== 'Z') {
@@ -47,5 +58,13 @@ export function parseIsoTime(text: string, options: { dateAlone?: 'start' | 'end
     }
     at = Date.UTC(year, month - 1, day, hour, minute, second, ms) - offset * 60_000;
   }
+  // Netmon prints times to the second and stores them to the millisecond: a time to the second,
+  // as an upper bound, is the whole of that second, so that a printed time pasted back finds the
+  // snapshot it was printed for.
+  if (options.secondEnd === true && m[6] !== undefined && frac === '') at += 999;
   return Number.isNaN(at) ? null : new Date(at);
 }
+
+/** The words that explain a text with the form of a time but no moment it names. */
+export const NO_SUCH_MOMENT =
+  'names no such moment (a month, day or hour that does not exist, or, at a change of daylight saving time, a local time the clock skipped or passed twice: give it with its offset, such as +01:00)';

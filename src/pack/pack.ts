@@ -226,6 +226,9 @@ export interface StoreWitness {
   content?(pre: number, post: number, options: { timeZone: string | null; approvals: { bytes: Buffer; at: string; change: string | null } | null }): WitnessedContent;
 }
 
+/** How far before the end of its window a pack's generatedAt may read (clocks of two hosts, or one set right meanwhile). */
+export const PACK_CLOCK_TOLERANCE_MS = 5 * 60_000;
+
 /**
  * The largest file verifyPack() reads: far above any file of a pack netmon writes, and below the
  * 2 GiB a Node.js Buffer holds (a larger file failed with ERR_FS_FILE_TOO_LARGE, then was called
@@ -399,7 +402,7 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
     const windowEnd = typeof manifest.window?.to === 'string' ? Date.parse(manifest.window.to) : Number.NaN;
     if (Number.isNaN(made)) problems.push({ file: 'manifest.json', message: `its generatedAt ${JSON.stringify(manifest.generatedAt)} is not a time` });
     // A report runs after its post capture, on the same clock; a few minutes allow for a clock step between them.
-    else if (!Number.isNaN(windowEnd) && made < windowEnd - 5 * 60_000) problems.push({ file: 'manifest.json', message: `its generatedAt (${manifest.generatedAt}) is before the end of its window (${manifest.window.to}): a pack is made after its post capture` });
+    else if (!Number.isNaN(windowEnd) && made < windowEnd - PACK_CLOCK_TOLERANCE_MS) problems.push({ file: 'manifest.json', message: `its generatedAt (${manifest.generatedAt}) is before the end of its window (${manifest.window.to}): a pack is made after its post capture` });
     if (evidence !== null && evidence.generatedAt !== manifest.generatedAt) problems.push({ file: 'evidence.json', message: `its generatedAt ${JSON.stringify(evidence.generatedAt)} is not the manifest's (${JSON.stringify(manifest.generatedAt)})` });
   }
 

@@ -174,6 +174,11 @@ export interface SnapshotQuery {
   idTo?: number;
   /** Newest first (by id); oldest first without it. */
   newestFirst?: boolean;
+  /**
+   * Ordered by the time each was taken, then by id: what a time selector means ("the last
+   * snapshot taken at or before"), which differs from the chain's order after a clock set back.
+   */
+  byTime?: boolean;
   /** At most this many. */
   limit?: number;
 }
@@ -222,7 +227,7 @@ function snapshotSelection(query: SnapshotQuery): { sql: string; params: (string
   const sql =
     'SELECT * FROM snapshots' +
     (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
-    ` ORDER BY id${query.newestFirst ? ' DESC' : ''}` +
+    ` ORDER BY ${query.byTime === true ? `taken_at${query.newestFirst ? ' DESC' : ''}, ` : ''}id${query.newestFirst ? ' DESC' : ''}` +
     (query.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(query.limit))}`);
   return { sql, params };
 }
@@ -1585,7 +1590,7 @@ export class EvidenceStore {
     // Rows as arrays (raw): a long listing reads them about twice as fast as keyed objects.
     const rows = this.stmt(
       // A snapshot's id is its record's position in the chain; the record holds its full coverage.
-      `SELECT id, taken_at, host, label, change_ticket, sockets, attributed, checkpoint, (SELECT json_extract(body, '$.snapshot.coverage.byReason."kernel-owned"') FROM records WHERE seq = sel.id) FROM (${sql}) AS sel ORDER BY id${query.newestFirst ? ' DESC' : ''}`,
+      `SELECT id, taken_at, host, label, change_ticket, sockets, attributed, checkpoint, (SELECT json_extract(body, '$.snapshot.coverage.byReason."kernel-owned"') FROM records WHERE seq = sel.id) FROM (${sql}) AS sel ORDER BY ${query.byTime === true ? `taken_at${query.newestFirst ? ' DESC' : ''}, ` : ''}id${query.newestFirst ? ' DESC' : ''}`,
     )
       .raw(true)
       .all(...params) as unknown as unknown[][];

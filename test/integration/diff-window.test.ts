@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Finding } from '../../src/findings/evaluate-findings.js';
+import { EvidenceStore } from '../../src/store/evidence-store.js';
+import { makeSnapshot, makeSocket } from '../helpers/make.js';
 import { HOLDER, runCli, startJsonProcess, stop } from '../helpers/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'netmon-diff-'));
@@ -160,8 +162,82 @@ describe('netmon diff over a maintenance window (real processes)', () => {
     expect(same.stdout).toMatch(/^No port changes on .+ for change CHG-42: snapshot \d+ \(.+, pre\) -> snapshot \d+ \(.+, pre\)\n/);
     expect(same.stdout).not.toContain('Port changes detected');
     const reversed = runCli(['diff', '--pre', 'post', '--post', 'pre', '--change', 'CHG-42', '--db', db, '--fail-on', 'critical']);
-    expect(reversed.stderr).toMatch(/note: the pre snapshot \d+ \([^)]+\) was taken after the post snapshot \d+/);
+    expect(reversed.stderr).toMatch(/note: the pre snapshot \d+ \([^)]+\) was captured after the post snapshot \d+/);
     const inOrder = runCli(['diff', '--change', 'CHG-42', '--db', db, '--fail-on', 'critical']);
     expect(inOrder.stderr).not.toContain('note:');
+  });
+});
+
+describe('windows and times as the store holds them (milliseconds; a clock set back)', () => {
+  // Captures stamped to the millisecond; the third taken after the clock was set back, with a
+  // listener that was not there before.
+  const db = join(dir, 'times.db');
+  const ids: number[] = [];
+  {
+    const store = EvidenceStore.open(db);
+    store.beginSession({ interval: null });
+    const web = makeSocket({ localPort: 443, inode: 1 });
+    const added = makeSocket({ localPort: 9090, inode: 2, localAddress: '0.0.0.0' });
+    for (const [at, sockets] of [
+      ['2026-11-24T10:00:00.716Z', [web]],
+      ['2026-11-24T11:00:00.500Z', [web]],
+      ['2026-11-24T09:30:00.200Z', [web, added]],
+    ] as const) {
+      ids.push(store.appendSnapshot(makeSnapshot({ sockets: [...sockets], takenAt: new Date(at) })).id);
+    }
+    store.close();
+  }
+  const utc = { env: { ...process.env, TZ: 'UTC' } };
+
+  it('a time as netmon prints it (whole seconds), pasted back, selects the snapshot it was printed for', () => {
+    const listed = runCli(['snapshots', '--db', db], utc).stdout;
+    expect(listed).toContain('2026-11-24T10:00:00+00:00');
+    const shown = runCli(['show', '2026-11-24T10:00:00+00:00', '--db', db, '-o', 'json'], utc);
+    expect(shown.status, shown.stderr).toBe(0);
+    expect((JSON.parse(shown.stdout) as { takenAt: string }).takenAt).toBe('2026-11-24T10:00:00.716Z');
+    const until = runCli(['snapshots', '--db', db, '--to', '2026-11-24T11:00:00+00:00', '-o', 'json'], utc);
+    // Every snapshot stamped up to the end of that second: the one printed with it too (and the
+    // one captured last, whose clock was set back).
+    expect((JSON.parse(until.stdout) as { snapshots: { id: number }[] }).snapshots.map((s) => s.id)).toEqual(ids);
+    const before = runCli(['snapshots', '--db', db, '--to', '2026-11-24T10:59:59+00:00', '-o', 'json'], utc);
+    expect((JSON.parse(before.stdout) as { snapshots: { id: number }[] }).snapshots.map((s) => s.id)).toEqual([ids[0], ids[2]]);
+  });
+
+  it('orders a window by the chain: after a clock set back, the later capture is still the post one (a note says why its time reads earlier)', () => {
+    const forward = runCli(['diff', '--pre', String(ids[1]), '--post', String(ids[2]), '--db', db, '-o', 'json', '--fail-on', 'critical'], utc);
+    expect(forward.status, forward.stderr).toBe(0);
+    expect(forward.stderr).toContain(`the post snapshot ${ids[2]} was captured after the pre snapshot ${ids[1]} (it comes later in the store's chain), but its time`);
+    expect((JSON.parse(forward.stdout) as { findings: Finding[] }).findings.map((f) => f.kind)).toEqual(['listener-opened']);
+    const keys = join(dir, 'times-keys');
+    expect(runCli(['keygen', '--keys', keys]).status).toBe(0);
+    const backwards = runCli(['report', '--pre', String(ids[2]), '--post', String(ids[1]), '--db', db, '--keys', keys, '--out', join(dir, 'times-out'), '--no-pdf'], utc);
+    expect(backwards.status, backwards.stderr).toBe(2);
+    expect(backwards.stderr).toContain(`the pre snapshot ${ids[2]} (2026-11-24T09:30:00+00:00) was captured after the post snapshot ${ids[1]}`);
+    const pack = runCli(['report', '--pre', String(ids[1]), '--post', String(ids[2]), '--db', db, '--keys', keys, '--out', join(dir, 'times-out'), '--no-pdf'], utc);
+    expect([0, 1], pack.stderr).toContain(pack.status);
+    expect(pack.stderr).toContain('the clock was set back between the two captures');
+  });
+
+  it('report refuses to make a pack while its clock reads before the post capture (verify would refuse the pack)', () => {
+    const future = join(dir, 'future.db');
+    const store = EvidenceStore.open(future);
+    store.beginSession({ interval: null });
+    store.appendSnapshot(makeSnapshot({ sockets: [makeSocket()], takenAt: new Date(Date.now() - 60_000) }));
+    store.appendSnapshot(makeSnapshot({ sockets: [makeSocket()], takenAt: new Date(Date.now() + 3_600_000) }));
+    store.close();
+    const keys = join(dir, 'future-keys');
+    expect(runCli(['keygen', '--keys', keys]).status).toBe(0);
+    const r = runCli(['report', '--pre', 'first', '--post', 'latest', '--db', future, '--keys', keys, '--out', join(dir, 'future-out'), '--no-pdf']);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/the clock reads .*, before the post snapshot \d+ was taken/);
+    expect(existsSync(join(dir, 'future-out'))).toBe(false);
+  });
+
+  it('snapshots and gaps refuse --from after --to (exit 2) instead of listing nothing', () => {
+    for (const command of ['snapshots', 'gaps']) {
+      const r = runCli([command, '--db', db, '--from', '2026-11-24T12:00Z', '--to', '2026-11-24T08:00Z']);
+      expect(r.status, `${command}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain('--from "2026-11-24T12:00Z" is after --to "2026-11-24T08:00Z"');
+    }
   });
 });

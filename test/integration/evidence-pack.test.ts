@@ -317,7 +317,7 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     store.close();
     const reversed = cli(['report', '--db', db, '--pre', String(post), '--post', String(pre), '--out', out]);
     expect(reversed.status, reversed.stderr).toBe(2);
-    expect(reversed.stderr).toMatch(new RegExp(`the pre snapshot ${post} \\([^)]+\\) was taken after the post snapshot ${pre} \\([^)]+\\): a pack of it would report what the window added as removed`));
+    expect(reversed.stderr).toMatch(new RegExp(`the pre snapshot ${post} \\([^)]+\\) was captured after the post snapshot ${pre} \\([^)]+\\): a pack of it would report what the window added as removed`));
     expect(reversed.stderr).toContain(`hint: swap them: --pre ${pre} --post ${post}`);
     const same = cli(['report', '--db', db, '--pre', String(pre), '--post', String(pre), '--out', out]);
     expect(same.status, same.stderr).toBe(2);

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { looksLikeIsoTime, parseIsoTime } from '../../src/model/iso-time.js';
 import { isoWithOffset } from '../../src/outputs/time.js';
 
@@ -48,5 +48,33 @@ describe('parseIsoTime', () => {
         expect(parseIsoTime(isoWithOffset(date))?.getTime()).toBe(date.getTime());
       }),
     );
+  });
+
+  describe('at a change of daylight saving time (Europe/Berlin)', () => {
+    const savedTz = process.env.TZ;
+    afterEach(() => {
+      if (savedTz === undefined) delete process.env.TZ;
+      else process.env.TZ = savedTz;
+    });
+
+    it('refuses a local time the clock skipped or passed twice; takes either with its offset', () => {
+      process.env.TZ = 'Europe/Berlin';
+      // 2026-03-29 02:00 -> 03:00: 02:30 never happened.
+      expect(parseIsoTime('2026-03-29T02:30')).toBeNull();
+      expect(parseIsoTime('2026-03-29T03:30')?.toISOString()).toBe('2026-03-29T01:30:00.000Z');
+      // 2026-10-25 03:00 -> 02:00: 02:20 happened twice.
+      expect(parseIsoTime('2026-10-25T02:20')).toBeNull();
+      expect(parseIsoTime('2026-10-25T02:20+02:00')?.toISOString()).toBe('2026-10-25T00:20:00.000Z');
+      expect(parseIsoTime('2026-10-25T02:20+01:00')?.toISOString()).toBe('2026-10-25T01:20:00.000Z');
+      // A date alone is its midnight, which exists here.
+      expect(parseIsoTime('2026-03-29')?.toISOString()).toBe('2026-03-28T23:00:00.000Z');
+    });
+  });
+
+  it('as an upper bound (secondEnd), a time to the whole second is the last millisecond of it', () => {
+    expect(parseIsoTime('2026-11-24T09:00:00Z', { secondEnd: true })?.toISOString()).toBe('2026-11-24T09:00:00.999Z');
+    expect(parseIsoTime('2026-11-24T09:00:00.5Z', { secondEnd: true })?.toISOString()).toBe('2026-11-24T09:00:00.500Z');
+    expect(parseIsoTime('2026-11-24T09:00Z', { secondEnd: true })?.toISOString()).toBe('2026-11-24T09:00:00.000Z');
+    expect(parseIsoTime('2026-11-24T09:00:00Z')?.toISOString()).toBe('2026-11-24T09:00:00.000Z');
   });
 });
