@@ -24,7 +24,10 @@ let yaml: typeof Yaml | undefined;
 export function parseYaml(text: string): ParsedYaml {
   yaml ??= createRequire(import.meta.url)('yaml') as typeof Yaml;
   const lines = new yaml.LineCounter();
-  const doc = yaml.parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: true });
+  // The YAML 1.2 core schema whatever a %YAML directive says: under 1.1, `expires: 2026-12-31`
+  // would be a timestamp (midnight UTC) instead of the date netmon reads as the end of that local
+  // day, and `yes` a boolean; one file must mean one thing.
+  const doc = yaml.parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: true, schema: 'core' });
   const problems: YamlProblem[] = [...doc.errors, ...doc.warnings].map((e) => ({
     line: e.linePos?.[0]?.line ?? null,
     message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''),

@@ -114,6 +114,14 @@ describe('expected changes', () => {
     expect(() => parseExpectedChanges('schema_version: 1\nexpected: []\nbogus: 1\n', 'bogus.yaml')).toThrow(/bogus\.yaml:3: unknown key bogus: the file holds/);
   });
 
+  it('reads a date-only expires: the same way under a %YAML 1.1 header (the end of that local day, not midnight UTC)', () => {
+    const body = 'schema_version: 1\nexpected:\n  - open: "tcp:8443"\n    expires: 2026-11-24\n    justification: TLS\n';
+    const plain = parseExpectedChanges(body, 'plain.yaml');
+    const old = parseExpectedChanges(`%YAML 1.1\n---\n${body}`, 'old.yaml');
+    expect(old.entries[0]!.expires?.getTime()).toBe(plain.entries[0]!.expires?.getTime());
+    expect(plain.entries[0]!.expires?.getTime()).toBe(new Date(2026, 10, 25).getTime());
+  });
+
   it('names a misspelt action and what it may have meant', () => {
     expect(() => parseExpectedChanges('schema_version: 1\nexpected:\n  - opne: "tcp:8443"\n    justification: TLS\n', 'typo.yaml')).toThrow(
       /typo\.yaml:3: unknown key opne \(did you mean open\?\): an expected change gives one of open, close, replace, allow/,
