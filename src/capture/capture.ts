@@ -133,12 +133,15 @@ export class CaptureSession {
   /** Of it, what the store has not recorded yet. */
   private clockUnrecorded: number | null = null;
 
-  private constructor(store: EvidenceStore, begun: { gap: GapRecord | null; takenOver: string | null }, options: CaptureOptions, collector: PlatformCollector) {
+  private constructor(store: EvidenceStore, begun: { gap: GapRecord | null; takenOver: string | null; behindMs: number }, options: CaptureOptions, collector: PlatformCollector) {
     this.store = store;
     this.gap = begun.gap;
     this.takenOver = begun.takenOver;
     this.options = options;
     this.collector = collector;
+    // The clock reads before the store's last snapshot: set back since. Recorded with the first
+    // snapshot, as a step within a session is, so that times going backwards are explained.
+    if (begun.behindMs > 0) this.noteClockStep(-begun.behindMs);
   }
 
   /** Open the store, take the writer lock and record the session (and a gap, when there was one). */

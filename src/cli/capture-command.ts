@@ -7,7 +7,7 @@ import { protoName, type ProcessRecord, type SocketRecord } from '../model/types
 import { printable } from '../outputs/sanitize.js';
 import { clockTime, isoWithOffset } from '../outputs/time.js';
 import { printSnapshot, printWarnings, progressLine, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo } from './program.js';
-import { clockStepWords, count, gapReason } from '../model/format.js';
+import { clockStepWords, count, duration, gapReason } from '../model/format.js';
 
 function captureOptions(flags: CaptureFlags): CaptureOptions {
   return {
@@ -35,7 +35,7 @@ export function lockKeptWarning(io: CliIo, why: string): void {
   io.stderr(`netmon: warning: ${printable(why)}; the capture itself is stored, but the next capture will find the lock of a process that is gone and record a gap in monitoring from now until it starts\n`);
 }
 
-export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' | 'csvRestarted' | 'gap' | 'csvForeign' | 'clockStep' | 'snapshotId' | 'takenOver'>, io: CliIo, paths: { db: string; csv: string | null }): void {
+export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' | 'csvRestarted' | 'gap' | 'csvForeign' | 'clockStep' | 'snapshotId' | 'takenOver' | 'first'>, io: CliIo, paths: { db: string; csv: string | null }): void {
   if (result.takenOver !== undefined) {
     io.stderr(
       `netmon: warning: took the evidence store ${paths.db} over (--take-over) from ${result.takenOver}; if that capture does still run, it stops at its next write (exit 3), so the two never interleave\n`,
@@ -44,7 +44,12 @@ export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' |
   if (result.gap) {
     io.stderr(`netmon: note: recorded a gap in monitoring from ${isoWithOffset(new Date(result.gap.from))} to ${isoWithOffset(new Date(result.gap.to))} (${gapReason(result.gap.reason)})\n`);
   }
-  if (result.clockStep !== undefined) {
+  if (result.clockStep !== undefined && result.first) {
+    // Found when the session began: the clock reads before the store's last snapshot.
+    io.stderr(
+      `netmon: warning: the system clock reads about ${duration(Math.abs(result.clockStep) / 1000)} earlier than the time of the store's last snapshot: it was set back since (recorded in the store before snapshot ${result.snapshotId}); this snapshot's time reads earlier than the one before it, and \`netmon gaps\` lists the step\n`,
+    );
+  } else if (result.clockStep !== undefined) {
     io.stderr(
       `netmon: note: the system clock was ${clockStepWords(result.clockStep)} between the previous capture and snapshot ${result.snapshotId} (not a gap: netmon kept capturing; recorded in the store); times from then on are shifted by that much\n`,
     );

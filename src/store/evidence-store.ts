@@ -156,6 +156,9 @@ export interface SnapshotSummary {
  * Which snapshots `listSnapshots()` returns; every field narrows. The store picks them in SQL, so a
  * long `--interval` store (8,640 snapshots a day at 10 s) is not read whole to find two of them.
  */
+/** The clock reading this much before the store's last snapshot, at a session's start, is taken for a clock set back (less: two hosts' clocks, or rounding). */
+const CLOCK_BEHIND_MIN_MS = 1000;
+
 export interface SnapshotQuery {
   id?: number;
   /** Only snapshots with a smaller id. */
@@ -1106,7 +1109,7 @@ export class EvidenceStore {
      * that writer does still run, its next write finds the lock gone and stops (holdLock).
      */
     takeOver?: boolean;
-  }): { session: number; gap: GapRecord | null; takenOver: string | null } {
+  }): { session: number; gap: GapRecord | null; takenOver: string | null; behindMs: number } {
     if (this.readonly) throw new StoreError('E_STORE_READONLY', `${this.path} was opened read-only`);
     const host = hostname();
     const mine = options.identify?.(process.pid) ?? null;
@@ -1157,15 +1160,22 @@ export class EvidenceStore {
             unclean = true;
           }
           let gap: GapRecord | null = null;
+          // How far the clock reads before the store's last snapshot: it was set back since.
+          let behindMs = 0;
           const last = this.stmt('SELECT taken_at, session FROM snapshots ORDER BY id DESC LIMIT 1').get();
           if (last) {
             const interval = this.sessionInterval(Number(last.session));
             const lastAt = String(last.taken_at);
+            behindMs = Math.max(0, Date.parse(lastAt) - Date.parse(at));
+            if (behindMs < CLOCK_BEHIND_MIN_MS) behindMs = 0;
             const late = interval !== null && Date.parse(at) - Date.parse(lastAt) > 2 * interval * 1000;
+            // A gap never runs backwards: with the clock set back, how long capture stopped is
+            // unknown, and the gap is the moment it is noticed (the clock step says the rest).
+            const from = behindMs > 0 ? at : lastAt;
             if (takenOver !== null) {
-              gap = this.appendGap(at, lastAt, at, 'taken-over', { previousSession: Number(last.session), previousWriter: takenOver });
+              gap = this.appendGap(at, from, at, 'taken-over', { previousSession: Number(last.session), previousWriter: takenOver });
             } else if (unclean || late) {
-              gap = this.appendGap(at, lastAt, at, unclean ? 'unclean-stop' : 'not-running', { previousSession: Number(last.session) });
+              gap = this.appendGap(at, from, at, unclean ? 'unclean-stop' : 'not-running', { previousSession: Number(last.session) });
             }
           }
           const session = this.appendRecord('session', at, JSON.stringify({ interval: options.interval, pid: process.pid, host, tool: 'netmon' })).seq;
@@ -1180,7 +1190,7 @@ export class EvidenceStore {
           const st = statSync(this.path);
           this.opened = { dev: st.dev, ino: st.ino };
           this.state = this.loadLastSet();
-          return { session, gap, takenOver };
+          return { session, gap, takenOver, behindMs };
         })
         .immediate();
     } catch (error) {

@@ -346,4 +346,33 @@ describe('--interval under faults', () => {
     }
     expect(readFileSync(csv, 'utf8').endsWith('\r\n')).toBe(true);
   });
+
+  it.skipIf(skipWithReason(faketime === undefined, 'a clock set back between captures: needs libfaketime (Debian package faketime)'))(
+    'a capture whose clock reads before the store\'s last snapshot says so and records the step; a gap after an unclean stop never runs backwards',
+    async () => {
+      const db = join(dir, 'setback.db');
+      const offset = join(dir, 'setback-offset');
+      writeFileSync(offset, '-3600\n');
+      const behind = { ...process.env, LD_PRELOAD: faketime!, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' };
+      const once = ['--once', '--db', db, '--no-csv', '--no-hash-binaries', '--filter', ':1'];
+      expect(runCli(once, { cwd: dir }).status).toBe(0);
+      const r = runCli(once, { cwd: dir, env: behind });
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/warning: the system clock reads about (59m \d+s|1h 0m) earlier than the time of the store's last snapshot: it was set back since \(recorded in the store before snapshot \d+\)/);
+      // An --interval session killed outright, then a capture whose clock is an hour behind it.
+      const child = spawn(process.execPath, [CLI, '--interval', '0.3', '--db', db, '--no-csv', '--no-hash-binaries', '--filter', ':1'], { cwd: dir, stdio: 'ignore' });
+      const count = snapshotCount(db);
+      await waitFor(() => snapshotCount(db) > count);
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+      const after = runCli(once, { cwd: dir, env: behind });
+      expect(after.status, after.stderr).toBe(0);
+      const gaps = JSON.parse(runCli(['gaps', '--db', db, '-o', 'json']).stdout) as { gaps: { from: string; to: string; reason: string }[]; clockSteps: { stepMs: number }[] };
+      const unclean = gaps.gaps.find((g) => g.reason === 'unclean-stop');
+      expect(unclean, JSON.stringify(gaps)).toBeDefined();
+      expect(Date.parse(unclean!.to)).toBeGreaterThanOrEqual(Date.parse(unclean!.from));
+      expect(gaps.clockSteps.filter((c) => c.stepMs < -3_000_000)).toHaveLength(2);
+      expect(runCli(['verify-store', '--db', db]).status).toBe(0);
+    },
+  );
 });
