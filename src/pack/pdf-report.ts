@@ -6,6 +6,7 @@ import { SEVERITIES, type Finding } from '../findings/evaluate-findings.js';
 import { clockStepWords, count, duration, gapReason, percent } from '../model/format.js';
 import { attributableRatio, type Coverage, type Snapshot } from '../model/types.js';
 import { sortFindings } from '../outputs/findings.js';
+import { isoWithOffset } from '../outputs/time.js';
 import { cadesDetachedSignature, type CadesIdentity } from './pki.js';
 
 /**
@@ -104,11 +105,21 @@ export function periodUncovered(period: { from: string; to: string }, first: str
   const before = Date.parse(first) - Date.parse(period.from);
   const after = Date.parse(period.to) - Date.parse(last);
   const parts = [
-    ...(before > 1000 ? [`from ${period.from} to the first snapshot (${duration(before / 1000)})`] : []),
-    ...(after > 1000 ? [`from the last snapshot to ${period.to} (${duration(after / 1000)})`] : []),
+    ...(before > 1000 ? [`from ${when(period.from)} to the first snapshot (${duration(before / 1000)})`] : []),
+    ...(after > 1000 ? [`from the last snapshot to ${when(period.to)} (${duration(after / 1000)})`] : []),
   ];
   if (parts.length === 0) return null;
-  return `The period asked for runs from ${period.from} to ${period.to}; its first snapshot was taken at ${first} and its last at ${last}. No evidence in this pack covers the time ${parts.join(', nor ')}.`;
+  return `The period asked for runs from ${when(period.from)} to ${when(period.to)}; its first snapshot was taken at ${when(first)} and its last at ${when(last)}. No evidence in this pack covers the time ${parts.join(', nor ')}.`;
+}
+
+/**
+ * A stored time (ISO 8601 UTC with milliseconds) as the report prints it: local time with its
+ * offset, to the second, as the command line prints times; the manifest names the zone (timeZone),
+ * and evidence.json keeps every time exactly as stored.
+ */
+function when(iso: string): string {
+  const at = Date.parse(iso);
+  return Number.isNaN(at) ? iso : isoWithOffset(new Date(at));
 }
 
 export function reportBlocks(input: ReportInput): Block[] {
@@ -122,8 +133,8 @@ export function reportBlocks(input: ReportInput): Block[] {
     // A window compared across a rename (--allow-host-change): both names, as evidence.json has them.
     ...(before.host.hostname === after.host.hostname ? [] : [{ kind: 'field' as const, label: 'Host before', value: `${before.host.hostname} (the pre snapshot was taken under this name)` }]),
     { kind: 'field', label: 'Change', value: input.change ?? '(no ticket: a monitoring period)' },
-    { kind: 'field', label: 'Window', value: `${before.takenAt} to ${after.takenAt}` },
-    { kind: 'field', label: 'Generated', value: `${input.generatedAt} by netmon ${input.netmonVersion}` },
+    { kind: 'field', label: 'Window', value: `${when(before.takenAt)} to ${when(after.takenAt)}` },
+    { kind: 'field', label: 'Generated', value: `${when(input.generatedAt)} by netmon ${input.netmonVersion}` },
     { kind: 'field', label: 'Pack', value: input.packId },
     { kind: 'field', label: 'Signer', value: `Ed25519 key ${input.signerFingerprint} signs manifest.json; this PDF carries its own embedded signature` },
   ];
@@ -159,7 +170,7 @@ export function reportBlocks(input: ReportInput): Block[] {
     lines.push(`Kind: ${f.kind}. Approval: ${f.approval}${f.expected?.justification ? ` (${f.expected.justification})` : ''}`);
     const primary = f.controls.filter((c) => c.role === 'primary' && !c.legacy);
     if (primary.length > 0) lines.push(`Controls: ${primary.map((c) => `${c.framework} ${c.id}`).join('; ')}`);
-    lines.push(`Observed: before ${f.observed.before}, after ${f.observed.after}`);
+    lines.push(`Observed: before ${when(f.observed.before)}, after ${when(f.observed.after)}`);
     blocks.push({ kind: 'finding', head: `${f.id}  [${f.severity.toUpperCase()}]  ${f.title}`, lines });
   }
 
@@ -204,23 +215,23 @@ export function reportBlocks(input: ReportInput): Block[] {
     kind: 'text',
     text:
       input.gaps.length === 0
-        ? `The evidence store records no capture gap (unclean stop or time without a running capture) between ${before.takenAt} and ${after.takenAt}.`
+        ? `The evidence store records no capture gap (unclean stop or time without a running capture) between ${when(before.takenAt)} and ${when(after.takenAt)}.`
         : `The evidence store records ${count(input.gaps.length, 'capture gap')} inside the window; changes that came and went inside a gap are not in this evidence:`,
   });
-  if (input.gaps.length > 0) blocks.push({ kind: 'rows', rows: input.gaps.map((g) => `${g.from} to ${g.to}  ${g.reason}: ${gapReason(g.reason)}`) });
+  if (input.gaps.length > 0) blocks.push({ kind: 'rows', rows: input.gaps.map((g) => `${when(g.from)} to ${when(g.to)}  ${g.reason}: ${gapReason(g.reason)}`) });
   const steps = input.clockSteps ?? [];
   if (steps.length > 0) {
     blocks.push({
       kind: 'text',
       text: `The system clock was set ${count(steps.length, 'time')} while the capture ran (not gaps: capturing went on); the times of the snapshots after each step are shifted by it:`,
     });
-    blocks.push({ kind: 'rows', rows: steps.map((c) => `${c.at}  ${clockStepWords(c.stepMs)}`) });
+    blocks.push({ kind: 'rows', rows: steps.map((c) => `${when(c.at)}  ${clockStepWords(c.stepMs)}`) });
   }
   blocks.push({ kind: 'heading', text: 'Evidence integrity' });
   blocks.push({ kind: 'field', label: 'Evidence store', value: input.store.path });
   blocks.push({ kind: 'field', label: 'Hash chain', value: `verified at report time; head ${input.store.headHash ?? '(empty)'}` });
   for (const [name, side] of [['Before', input.pre], ['After', input.post]] as const) {
-    blocks.push({ kind: 'field', label: name, value: `snapshot ${side.id}${side.label ? ` (${side.label})` : ''} at ${side.snapshot.takenAt}: ${count(side.snapshot.sockets.length, 'socket')}, ${count(side.snapshot.processes.length, 'process', 'processes')}; record hash ${side.recordHash}` });
+    blocks.push({ kind: 'field', label: name, value: `snapshot ${side.id}${side.label ? ` (${side.label})` : ''} at ${when(side.snapshot.takenAt)}: ${count(side.snapshot.sockets.length, 'socket')}, ${count(side.snapshot.processes.length, 'process', 'processes')}; record hash ${side.recordHash}` });
   }
 
   // Methodology and limitations.

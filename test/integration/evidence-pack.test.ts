@@ -419,7 +419,8 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(text).toContain(outbound.id);
     expect(text).toMatch(/Controls: .*iso27001 A\.8\.16/);
     expect(text).toMatch(/Outbound destinations after: [1-9]\d* destination/);
-    expect(text).toContain(`${evidence.window.from} to ${evidence.window.to}`);
+    // The PDF prints times as the command line does: local time with its offset, to the second.
+    expect(text).toContain(`${isoWithOffset(new Date(evidence.window.from))} to ${isoWithOffset(new Date(evidence.window.to))}`);
     expect(text).toContain('Change: CHG-77');
     expect(text).toMatch(/Page 1 of \d+/);
   });

@@ -10,6 +10,9 @@ import { pdfSafeText, renderSignedPdf, reportBlocks, type ReportInput } from '..
 import { checkPdfSignature, createPdfIdentity, openP12 } from '../../src/pack/pki.js';
 import { makeProcess, makeSnapshot, makeSocket } from '../helpers/make.js';
 import { haveCommand, skipWithReason } from '../helpers/processes.js';
+
+// The report prints local time with its offset: here UTC, +00:00.
+process.env.TZ = 'UTC';
 import { opensslIdentity } from '../helpers/identities.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'netmon-pdf-'));
@@ -62,7 +65,7 @@ describe('reportBlocks', () => {
     const findings = blocks.filter((b) => b.kind === 'finding');
     expect(findings).toHaveLength(i.findings.length);
     for (const f of i.findings) expect(findings.some((b) => b.kind === 'finding' && b.head.startsWith(f.id))).toBe(true);
-    expect(blocks).toContainEqual({ kind: 'field', label: 'Window', value: '2026-11-23T01:00:00.000Z to 2026-11-23T01:30:00.000Z' });
+    expect(blocks).toContainEqual({ kind: 'field', label: 'Window', value: '2026-11-23T01:00:00+00:00 to 2026-11-23T01:30:00+00:00' });
     expect(blocks).toContainEqual({ kind: 'field', label: 'Findings by approval', value: `0 approved, ${i.findings.length} unexpected, 0 missing` });
     const headings = blocks.filter((b) => b.kind === 'heading').map((b) => (b as { text: string }).text);
     expect(headings).toEqual(['Executive summary', 'Findings', 'Control coverage', 'Inventory', 'Monitoring continuity', 'Evidence integrity', 'Methodology and limitations', 'How to verify']);
@@ -99,13 +102,13 @@ describe('reportBlocks', () => {
 
   it('names capture gaps inside the window', () => {
     const blocks = reportBlocks({ ...input(1), gaps: [{ from: '2026-11-23T01:05:00.000Z', to: '2026-11-23T01:10:00.000Z', reason: 'unclean-stop' }] });
-    expect(blocks).toContainEqual({ kind: 'rows', rows: ['2026-11-23T01:05:00.000Z to 2026-11-23T01:10:00.000Z  unclean-stop: the previous capture stopped without closing the store'] });
+    expect(blocks).toContainEqual({ kind: 'rows', rows: ['2026-11-23T01:05:00+00:00 to 2026-11-23T01:10:00+00:00  unclean-stop: the previous capture stopped without closing the store'] });
   });
 
   it('names the clock steps the store recorded inside the window, as shifts of the snapshot times, not as gaps', () => {
     const blocks = reportBlocks({ ...input(1), clockSteps: [{ at: '2026-11-23T01:15:00.000Z', stepMs: 600_000 }, { at: '2026-11-23T01:06:00.000Z', stepMs: -599_800 }] });
     expect(blocks).toContainEqual({ kind: 'text', text: 'The system clock was set 2 times while the capture ran (not gaps: capturing went on); the times of the snapshots after each step are shifted by it:' });
-    expect(blocks).toContainEqual({ kind: 'rows', rows: ['2026-11-23T01:15:00.000Z  set forward by about 600.0 s', '2026-11-23T01:06:00.000Z  set back by about 599.8 s'] });
+    expect(blocks).toContainEqual({ kind: 'rows', rows: ['2026-11-23T01:15:00+00:00  set forward by about 600.0 s', '2026-11-23T01:06:00+00:00  set back by about 599.8 s'] });
     expect(JSON.stringify(reportBlocks(input(1)))).not.toContain('system clock');
   });
 
@@ -117,8 +120,8 @@ describe('reportBlocks', () => {
     expect(reportBlocks({ ...input(1), gaps })).toContainEqual({
       kind: 'rows',
       rows: [
-        '2026-11-23T01:05:00.000Z to 2026-11-23T01:06:00.000Z  not-running: no capture was running',
-        '2026-11-23T01:07:00.000Z to 2026-11-23T01:08:00.000Z  paused: the capture did not run: the system was suspended, or the process was stopped or got no CPU',
+        '2026-11-23T01:05:00+00:00 to 2026-11-23T01:06:00+00:00  not-running: no capture was running',
+        '2026-11-23T01:07:00+00:00 to 2026-11-23T01:08:00+00:00  paused: the capture did not run: the system was suspended, or the process was stopped or got no CPU',
       ],
     });
   });

@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+
+// The report prints local time with its offset: here UTC, +00:00.
+process.env.TZ = 'UTC';
 import { periodUncovered } from '../../src/pack/pdf-report.js';
 
 describe('periodUncovered: what a monitoring period report says its snapshots leave out', () => {
@@ -6,7 +9,7 @@ describe('periodUncovered: what a monitoring period report says its snapshots le
 
   it('names the time before the first snapshot and after the last, with their lengths', () => {
     expect(periodUncovered(period, '2026-11-07T23:59:00.000Z', '2026-11-07T23:59:06.000Z')).toBe(
-      'The period asked for runs from 2026-11-01T00:00:00.000Z to 2026-11-08T00:00:00.000Z; its first snapshot was taken at 2026-11-07T23:59:00.000Z and its last at 2026-11-07T23:59:06.000Z. No evidence in this pack covers the time from 2026-11-01T00:00:00.000Z to the first snapshot (6d 23h 59m), nor from the last snapshot to 2026-11-08T00:00:00.000Z (54 s).',
+      'The period asked for runs from 2026-11-01T00:00:00+00:00 to 2026-11-08T00:00:00+00:00; its first snapshot was taken at 2026-11-07T23:59:00+00:00 and its last at 2026-11-07T23:59:06+00:00. No evidence in this pack covers the time from 2026-11-01T00:00:00+00:00 to the first snapshot (6d 23h 59m), nor from the last snapshot to 2026-11-08T00:00:00+00:00 (54 s).',
     );
   });
 
@@ -15,6 +18,6 @@ describe('periodUncovered: what a monitoring period report says its snapshots le
   });
 
   it('names only the side that is not covered', () => {
-    expect(periodUncovered(period, '2026-11-01T00:00:00.000Z', '2026-11-07T00:00:00.000Z')).toMatch(/covers the time from the last snapshot to 2026-11-08T00:00:00.000Z \(1d 0h 0m\)\.$/);
+    expect(periodUncovered(period, '2026-11-01T00:00:00.000Z', '2026-11-07T00:00:00.000Z')).toMatch(/covers the time from the last snapshot to 2026-11-08T00:00:00\+00:00 \(1d 0h 0m\)\.$/);
   });
 });
