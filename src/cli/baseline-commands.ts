@@ -6,7 +6,7 @@ import { loadControlsCatalogue, type ControlsCatalogue } from '../findings/contr
 import { evaluateFindings, type Finding, type Severity } from '../findings/evaluate-findings.js';
 import { loadExpectedChanges, type ExpectedChanges } from '../findings/expected-changes.js';
 import { EVIDENCE_FILE_MODE, type Snapshot } from '../model/types.js';
-import { asSnapshot, snapshotDocumentProblem } from '../model/snapshot-document.js';
+import { snapshotDocumentProblem } from '../model/snapshot-document.js';
 import { renderFindingsEcs } from '../outputs/ecs-findings.js';
 import { failsAt, renderFindingsJson, renderFindingsText, sortFindings, type FindingsReport } from '../outputs/findings.js';
 import { printable } from '../outputs/sanitize.js';
@@ -85,7 +85,8 @@ export function loadBaseline(flags: Pick<BaselineFlags, 'baseline' | 'db'>): { s
         hint: `take it again with \`netmon init --baseline ${flags.baseline}\` (a baseline file is only as trustworthy as who may write it; \`netmon init\` keeps one in the evidence store instead)`,
       });
     }
-    return { snapshot: asSnapshot(doc), id: null };
+    // Every part the comparison reads is there, with its type (snapshotDocumentProblem).
+    return { snapshot: doc as Snapshot, id: null };
   }
   if (!existsSync(flags.db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'save a baseline first with `netmon init`' });
   const store = EvidenceStore.open(flags.db, { readonly: true });

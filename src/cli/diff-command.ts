@@ -52,7 +52,7 @@ function shellWord(text: string): string {
  * before it), or a label (the last snapshot with it, within the change ticket when one is given).
  * Each is one query: a store of months of `--interval` ticks is not read whole.
  */
-export function selectSnapshot(find: SnapshotFinder, selector: string, change: string | undefined, role: 'pre' | 'post' | 'show', host?: string, pruned: RetentionRecord | null = null): SnapshotSummary {
+export function selectSnapshot(find: SnapshotFinder, selector: string, change: string | undefined, role: 'pre' | 'post' | 'show', host?: string, retention?: () => RetentionRecord | null): SnapshotSummary {
   const at = timeSelector(selector, role);
   const [found] = /^\d+$/.test(selector)
     ? find({ id: Number(selector) })
@@ -74,7 +74,9 @@ export function selectSnapshot(find: SnapshotFinder, selector: string, change: s
         : `list them with \`netmon snapshots\`; ${role === 'show' ? 'a snapshot is given as' : '--pre/--post take'} an id, a label, an ISO time, first or latest`;
     // By label, say so: with --change alone, --pre and --post are the labels pre and post, which the user did not type.
     const problem = byLabel ? `no snapshot labelled ${JSON.stringify(selector)}${scope}${role === 'show' ? '' : ` (the ${role} snapshot, --${role})`}` : `no snapshot matches ${what}${JSON.stringify(selector)}${scope}`;
-    // A store a prune cut: the snapshot looked for may have been among those it removed.
+    // A store a prune cut: the snapshot looked for may have been among those it removed (read
+    // only here, when nothing was found).
+    const pruned = retention?.() ?? null;
     const cut = pruned === null ? '' : `; a prune (record ${pruned.seq}, ${isoWithOffset(new Date(pruned.at))}) removed the snapshots taken before ${isoWithOffset(new Date(pruned.cutoff))}, and it may have been one of them`;
     throw new ConfigError('E_USAGE', `${problem}${cut}`, { hint });
   }
@@ -163,7 +165,7 @@ export function runDiff(flags: DiffFlags, io: CliIo): void {
     // One read transaction: a prune that commits meanwhile cannot remove a snapshot between its listing and its loading.
     const { pre, post, before, after } = store.reading(() => {
       const find = onHost((query) => store.listSnapshots(query), flags.host);
-      const pruned = store.retention();
+      const pruned = () => store.retention();
       const pre = selectSnapshot(find, flags.pre ?? 'pre', flags.change, 'pre', flags.host, pruned);
       const post = selectSnapshot(find, flags.post ?? 'post', flags.change, 'post', flags.host, pruned);
       checkOneHost(pre, post, flags.allowHostChange);

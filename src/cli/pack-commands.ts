@@ -130,7 +130,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
       if (!verified.ok) throw new VerificationError('E_VERIFY', `the evidence store ${flags.db} fails verification at record ${verified.problem!.seq}: ${verified.problem!.message}; no report is made from it`);
       const find = onHost((query) => store.listSnapshots(query), flags.host);
       const period = flags.from !== undefined ? { from: timeFlag('--from', flags.from), to: timeFlag('--to', flags.to ?? new Date().toISOString()) } : null;
-      const pruned = store.retention();
+      const pruned = () => store.retention();
       const { pre, post } = period !== null ? selectPeriod(find, period.from, period.to, flags.host) : { pre: selectSnapshot(find, flags.pre ?? 'pre', flags.change, 'pre', flags.host, pruned), post: selectSnapshot(find, flags.post ?? 'post', flags.change, 'post', flags.host, pruned) };
       checkOneHost(pre, post, flags.allowHostChange);
       if (expected) checkExpectedFor(expected, flags.change ?? post.change ?? pre.change);

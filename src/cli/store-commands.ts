@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, StoreError, VerificationError } from '../errors.js';
 import { clockStepWords, count, duration, gapReason, percent } from '../model/format.js';
-import { isoWithOffset } from '../outputs/time.js';
+import { isoWithOffset, storedTime } from '../outputs/time.js';
 import { looksLikeIsoTime, NO_SUCH_MOMENT, parseIsoTime } from '../model/iso-time.js';
 import { printable, truncateEnd } from '../outputs/sanitize.js';
 import { EvidenceStore, type RetentionRecord, type SnapshotQuery, type SnapshotSummary } from '../store/evidence-store.js';
@@ -209,7 +209,7 @@ export async function showSnapshot(idText: string, flags: { db: string; output: 
     const selectSnapshot = numeric ? null : (await import('./diff-command.js')).selectSnapshot;
     // Selected and loaded in one read transaction: a prune in between cannot remove it.
     const { id, loaded } = store.reading(() => {
-      const id = selectSnapshot === null ? Number(idText) : selectSnapshot((query) => store.listSnapshots(query), idText, undefined, 'show', undefined, store.retention()).id;
+      const id = selectSnapshot === null ? Number(idText) : selectSnapshot((query) => store.listSnapshots(query), idText, undefined, 'show', undefined, () => store.retention()).id;
       return { id, loaded: store.loadSnapshot(id) };
     });
     const { label, change, ...snap } = loaded;
@@ -295,7 +295,7 @@ export async function verifyTrailCommand(flags: { db: string; csv: string; outpu
 
 /** A time as stored (a store written elsewhere may hold anything): in local time when it is one. */
 function when(text: string): string {
-  return Number.isNaN(Date.parse(text)) ? printable(text) : isoWithOffset(new Date(text));
+  return storedTime(text, printable);
 }
 
 /** What the last prune removed: the words `gaps`, `verify-store` and `verify` share. */

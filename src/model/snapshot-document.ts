@@ -1,4 +1,4 @@
-import { SNAPSHOT_SCHEMA_VERSION, type Snapshot } from './types.js';
+import { SNAPSHOT_SCHEMA_VERSION } from './types.js';
 
 /**
  * What is wrong with a snapshot document read from a file (a baseline written by `netmon init
@@ -36,11 +36,6 @@ export function snapshotDocumentProblem(doc: unknown): string | null {
     if (lost) return `sockets[${i}] is owned by pid ${lost.pid}, which is not among its processes`;
   }
   return null;
-}
-
-/** The document as a Snapshot, once snapshotDocumentProblem() found nothing wrong with it. */
-export function asSnapshot(doc: unknown): Snapshot {
-  return doc as Snapshot;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

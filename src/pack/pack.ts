@@ -295,6 +295,14 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
   const manifestBytes = contents.get('manifest.json') ?? null;
   // A name that is there but could not be read was named above: not "missing" as well.
   const missing = (name: string): boolean => !present.includes(name);
+  /** A file a list (the manifest, else SHA256SUMS) names: there, with its hash (and size). */
+  const checkListed = (name: string, sha256: string, size: number | null, list: 'manifest.json' | 'SHA256SUMS'): void => {
+    const hash = actual.get(name);
+    if (hash === undefined && !missing(name)) return; // there, but not readable as a file: said above
+    if (hash === undefined) problems.push({ file: name, message: `it is listed in ${list} but missing` });
+    else if (list === 'manifest.json' && (hash !== sha256 || contents.get(name)!.length !== size)) problems.push({ file: name, message: 'its size or SHA-256 does not match manifest.json (the file was changed)' });
+    else if (list === 'SHA256SUMS' && hash !== sha256) problems.push({ file: name, message: 'it does not match its SHA256SUMS line (the file was changed)' });
+  };
   if (!manifestBytes && missing('manifest.json')) problems.push({ file: 'manifest.json', message: 'it is missing' });
   let manifest: Manifest | null = null;
   if (manifestBytes) {
@@ -322,12 +330,7 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
       }
       if (fingerprint && fingerprint !== manifest.signer?.fingerprint) problems.push({ file: PUBLIC_KEY_FILE, message: 'its fingerprint differs from the one in manifest.json' });
     }
-    for (const f of manifest.files ?? []) {
-      const hash = actual.get(f.name);
-      if (hash === undefined && present.includes(f.name)) continue; // there, but not readable as a file: said above
-      if (hash === undefined) problems.push({ file: f.name, message: 'it is listed in manifest.json but missing' });
-      else if (hash !== f.sha256 || contents.get(f.name)!.length !== f.size) problems.push({ file: f.name, message: 'its size or SHA-256 does not match manifest.json (the file was changed)' });
-    }
+    for (const f of manifest.files ?? []) checkListed(f.name, f.sha256, f.size, 'manifest.json');
   }
   const sums = contents.get('SHA256SUMS')?.toString('utf8') ?? null;
   // Without a manifest to read (missing, not JSON, no list of files), the files are checked
@@ -339,12 +342,7 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
   for (const name of present) if (!inManifest.has(name)) problems.push({ file: name, message: `it is not listed in ${listed ? 'SHA256SUMS or manifest.json' : 'SHA256SUMS'} (a file was added)` });
   if (bySums !== null) {
     notes.push('without a readable manifest.json, the other files were checked against SHA256SUMS only, which is not signed');
-    for (const e of bySums.entries) {
-      const hash = actual.get(e.name);
-      if (hash === undefined && present.includes(e.name)) continue; // there, but not readable as a file: said above
-      if (hash === undefined) problems.push({ file: e.name, message: 'it is listed in SHA256SUMS but missing' });
-      else if (hash !== e.sha256) problems.push({ file: e.name, message: 'it does not match its SHA256SUMS line (the file was changed)' });
-    }
+    for (const e of bySums.entries) checkListed(e.name, e.sha256, null, 'SHA256SUMS');
     for (const message of bySums.problems) problems.push({ file: 'SHA256SUMS', message });
   }
 

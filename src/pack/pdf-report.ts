@@ -6,7 +6,7 @@ import { SEVERITIES, type Finding } from '../findings/evaluate-findings.js';
 import { clockStepWords, count, duration, gapReason, percent } from '../model/format.js';
 import { attributableRatio, type Coverage, type Snapshot } from '../model/types.js';
 import { sortFindings } from '../outputs/findings.js';
-import { isoWithOffset } from '../outputs/time.js';
+import { storedTime } from '../outputs/time.js';
 import { cadesDetachedSignature, type CadesIdentity } from './pki.js';
 
 /**
@@ -113,14 +113,10 @@ export function periodUncovered(period: { from: string; to: string }, first: str
 }
 
 /**
- * A stored time (ISO 8601 UTC with milliseconds) as the report prints it: local time with its
- * offset, to the second, as the command line prints times; the manifest names the zone (timeZone),
- * and evidence.json keeps every time exactly as stored.
+ * A stored time as the report prints it: as the command line does (storedTime); the manifest
+ * names the zone (timeZone), and evidence.json keeps every time exactly as stored.
  */
-function when(iso: string): string {
-  const at = Date.parse(iso);
-  return Number.isNaN(at) ? iso : isoWithOffset(new Date(at));
-}
+const when = (iso: string): string => storedTime(iso);
 
 export function reportBlocks(input: ReportInput): Block[] {
   const findings = sortFindings(input.findings);

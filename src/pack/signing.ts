@@ -21,7 +21,12 @@ export interface Signer {
 }
 
 export function fingerprintOf(publicKeyPem: string): string {
-  return createHash('sha256').update(createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' })).digest('hex');
+  return derFingerprint(createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' }));
+}
+
+/** The fingerprint of a public key's SubjectPublicKeyInfo DER. */
+function derFingerprint(spki: Buffer): string {
+  return createHash('sha256').update(spki).digest('hex');
 }
 
 /**
@@ -116,6 +121,11 @@ export function checkKeyPlace(dir: string, privateFiles: string[]): void {
   }
 }
 
+/** What to do about a key set that is not what keygen wrote. */
+function damagedKeysHint(dir: string): string {
+  return `restore the key files of ${dir} from your backup, or make a new key set with \`netmon keygen --keys NEWDIR\` and publish its fingerprint`;
+}
+
 /** A key file is a few hundred bytes; anything far larger is not one (a link to /dev/zero, say). */
 const KEY_FILE_MAX_BYTES = 64 * 1024;
 
@@ -145,7 +155,7 @@ function readKeyFile(dir: string, name: string): string {
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new ConfigError('E_KEYS', `${path} is not a regular file (${specialFileKind(st) ?? 'a directory'}), so it is no key netmon wrote`, { hint: `put the key file itself in ${dir}` });
-    if (st.size > KEY_FILE_MAX_BYTES) throw new ConfigError('E_KEYS', `${path} holds ${st.size} bytes, far more than a key file, so it is no key netmon wrote`, { hint: `restore the key files of ${dir} from your backup, or make a new key set with \`netmon keygen --keys NEWDIR\`` });
+    if (st.size > KEY_FILE_MAX_BYTES) throw new ConfigError('E_KEYS', `${path} holds ${st.size} bytes, far more than a key file, so it is no key netmon wrote`, { hint: damagedKeysHint(dir) });
     return readFileSync(fd, 'utf8');
   } catch (error) {
     if (error instanceof ConfigError) throw error;
@@ -162,7 +172,7 @@ export function loadSigner(dir: string): Signer {
   const publicPath = join(dir, PUBLIC_KEY_FILE);
   const privatePem = readKeyFile(dir, PRIVATE_KEY_FILE);
   const publicKeyPem = readKeyFile(dir, PUBLIC_KEY_FILE);
-  const damaged = `restore the key files of ${dir} from your backup, or make a new key set with \`netmon keygen --keys NEWDIR\` and publish its fingerprint`;
+  const damaged = damagedKeysHint(dir);
   let privateKey: KeyObject;
   let publicKey: KeyObject;
   try {
@@ -179,10 +189,11 @@ export function loadSigner(dir: string): Signer {
   // The public key goes into every pack and is what verify checks the signature with: one that
   // is not this private key's would make every pack fail, and print a fingerprint that signed nothing.
   const derived = createPublicKey(privateKey).export({ type: 'spki', format: 'der' });
-  if (publicKey.asymmetricKeyType !== 'ed25519' || !derived.equals(publicKey.export({ type: 'spki', format: 'der' }))) {
+  const stored = publicKey.export({ type: 'spki', format: 'der' });
+  if (publicKey.asymmetricKeyType !== 'ed25519' || !derived.equals(stored)) {
     throw new ConfigError('E_KEYS_MISMATCH', `${publicPath} is not the public key of ${privatePath}: packs signed with them would fail verification, so netmon does not sign with them`, { hint: damaged });
   }
-  return { privateKey, publicKeyPem, fingerprint: fingerprintOf(publicKeyPem) };
+  return { privateKey, publicKeyPem, fingerprint: derFingerprint(stored) };
 }
 
 /** Ed25519 signature of the exact bytes (what `openssl pkeyutl -verify -rawin` checks). */
