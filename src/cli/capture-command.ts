@@ -92,7 +92,8 @@ export function storeWaitNotice(io: CliIo, db: string, waitMs = ONCE_STORE_WAIT_
  * What an `--interval` or `watch` loop does with a failed capture. The store or the trail failing
  * is fatal (evidence could no longer be recorded), except a store that another process kept
  * locked for longer than netmon waits: that capture is lost, the next one will try again, and the
- * loop records the missed time as a gap. Any other failure is reported and the next one tried.
+ * loop records the missed time as a gap. A configuration error stops the loop too (it would fail
+ * every capture). Any other failure is reported and the next one tried.
  */
 export function captureError(io: CliIo, db: string): (error: unknown) => void {
   return (error) => {
@@ -102,7 +103,8 @@ export function captureError(io: CliIo, db: string): (error: unknown) => void {
       );
       return;
     }
-    if (error instanceof StoreError) throw error;
+    // A configuration error fails every capture alike: the loop stops (exit 2).
+    if (error instanceof StoreError || error instanceof ConfigError) throw error;
     io.stderr(`netmon: error in a capture (the next one will be tried; the time missed is recorded as a gap): ${(error as Error).message}\n`);
   };
 }

@@ -248,11 +248,29 @@ export function printWarnings(snap: Pick<Snapshot, 'warnings'>, io: CliIo): void
   for (const warning of snap.warnings) io.stderr(`netmon: warning: ${printableMessage(warning.message)}\n`);
 }
 
-async function checkFlags(flags: CollectFlags): Promise<void> {
+/**
+ * Flags that contradict each other, and filter patterns, refused before anything runs: a loop
+ * (`--interval`, `watch`) would otherwise fail the same way at every tick.
+ */
+export async function checkFlags(flags: CollectFlags): Promise<void> {
+  const fromConfig = 'it may come from the configuration (the file --config or ./netmon.conf names, or a NETMON_* variable)';
   if (flags.onlyIpv4 && flags.onlyIpv6) {
-    const { ConfigError } = await import('../errors.js');
     throw new ConfigError('E_USAGE', '--only-ipv4 and --only-ipv6 exclude each other: give at most one', {
       hint: 'either may come from the configuration (only_ipv4, only_ipv6 in the file --config or ./netmon.conf names, or NETMON_ONLY_IPV4, NETMON_ONLY_IPV6): set the other to false there, or give neither',
+    });
+  }
+  const { compileFilters, tuplesWithoutListeners } = await import('../filter/compile-filters.js');
+  // Throws a FilterError naming the first bad pattern.
+  const filters = compileFilters(flags);
+  if (filters.needsProcess && !flags.processInfo) {
+    throw new ConfigError('E_USAGE', '--process, --path and --user filters need process information, which --no-process-info leaves out: give one or the other', {
+      hint: `${fromConfig}; process_info: false in the file turns it off`,
+    });
+  }
+  const dead = flags.listeningOnly ? tuplesWithoutListeners(flags.match ?? []) : [];
+  if (dead.length > 0) {
+    throw new ConfigError('E_USAGE', `--match ${dead.map((p) => `'${printable(p)}'`).join(', ')} selects no listener, and --listening-only keeps listeners only (state LISTEN or UNCONN, remote end *:*): drop one of them`, {
+      hint: `${fromConfig}; include_established: false in the file means --listening-only`,
     });
   }
 }
@@ -533,12 +551,18 @@ export function buildProgram(io: CliIo): Command {
     .option('--lock-wait <seconds>', LOCK_WAIT_HELP, parseWait)
     .addHelpText('after', PATTERN_HELP)
     .addHelpText('after', '\nExamples:\n  netmon init --listening-only              what listens now becomes the baseline (kept in netmon.db)\n  netmon init --baseline baseline.json      keep it in a JSON file instead\n')
-    .action(async (flags: import('./baseline-commands.js').BaselineFlags & { lockWait?: number }) => (await import('./baseline-commands.js')).runInit(flags, io));
+    .action(async (flags: import('./baseline-commands.js').BaselineFlags & { lockWait?: number }) => {
+      await checkFlags(flags);
+      return (await import('./baseline-commands.js')).runInit(flags, io);
+    });
 
   findingOptions(baselineOptions(program.command('check').description('compare the current inventory with the baseline; exit 1 at --fail-on (for cron and CI)')))
     .addHelpText('after', PATTERN_HELP)
     .addHelpText('after', '\nExamples:\n  netmon check                              exit 1 on a finding not approved, at or above medium\n  netmon check --allow allow.yaml --fail-on high -o json\n')
-    .action(async (flags: import('./baseline-commands.js').BaselineFlags & { output: OutputFormat }) => (await import('./baseline-commands.js')).runCheck(flags, io));
+    .action(async (flags: import('./baseline-commands.js').BaselineFlags & { output: OutputFormat }) => {
+      await checkFlags(flags);
+      return (await import('./baseline-commands.js')).runCheck(flags, io);
+    });
 
   findingOptions(baselineOptions(program.command('watch').description('capture every N seconds like --interval and print each change once, as it happens')))
     .option('--interval <seconds>', 'seconds between captures (default: 60)', parseSeconds)
@@ -550,7 +574,10 @@ export function buildProgram(io: CliIo): Command {
     .option('--take-over', TAKE_OVER_HELP)
     .addHelpText('after', PATTERN_HELP)
     .addHelpText('after', '\nExamples:\n  netmon watch --interval 10                each change against the baseline, until Ctrl-C\n  netmon watch --interval 30 --allow allow.yaml -o ecs >> findings.ndjson\n')
-    .action(async (flags: import('./baseline-commands.js').BaselineFlags & CaptureFlags & { output: OutputFormat }) => (await import('./baseline-commands.js')).runWatch(flags, io));
+    .action(async (flags: import('./baseline-commands.js').BaselineFlags & CaptureFlags & { output: OutputFormat }) => {
+      await checkFlags(flags);
+      return (await import('./baseline-commands.js')).runWatch(flags, io);
+    });
 
   program
     .command('init-config')

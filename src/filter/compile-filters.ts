@@ -67,6 +67,19 @@ function compileTuple(pattern: string): TuplePattern {
   return tuple;
 }
 
+/**
+ * The `--match` patterns that no listener can match: a listener's state is LISTEN (TCP) or UNCONN
+ * (UDP), its remote end `*:*` and its remote host `*`. With `--listening-only` such a pattern
+ * selects nothing. Pure.
+ */
+export function tuplesWithoutListeners(patterns: readonly string[]): string[] {
+  return patterns.filter((pattern) => {
+    const t = compileTuple(pattern);
+    const state = (['LISTEN', 'UNCONN'] as const).some((s) => t.state.test(s) || t.state.test(STATE_LABELS[s]));
+    return !(state && t.remote.test('*:*') && t.remoteHost.test('*'));
+  });
+}
+
 /** What the protocol field of --match can match: the transport, with or without the IP version. */
 const PROTOCOL_NAMES = ['tcp', 'udp', 'tcp4', 'tcp6', 'udp4', 'udp6'] as const;
 const STATE_NAMES = Object.keys(STATE_LABELS) as SocketState[];

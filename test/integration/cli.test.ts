@@ -212,6 +212,44 @@ describe('netmon CLI (built binary)', () => {
     expect(r.stderr).toMatch(/exclude each other/);
   });
 
+  it('contradicting flags and bad patterns stop every collecting command before it captures, loops included', () => {
+    // Before: init named the internal options, and watch and --interval reported the same error at
+    // every tick, recording a gap each time, without ever stopping.
+    const dir = mkdtempSync(join(tmpdir(), 'netmon-flags-'));
+    try {
+      const commands: string[][] = [
+        ['snapshot'],
+        ['--once', '--csv', join(dir, 'c.csv')],
+        ['--interval', '1', '--csv', join(dir, 'c.csv')],
+        ['init'],
+        ['check'],
+        ['watch', '--interval', '1', '--csv', join(dir, 'c.csv')],
+      ];
+      const cases: [string[], string][] = [
+        [['--only-ipv4', '--only-ipv6'], '--only-ipv4 and --only-ipv6 exclude each other'],
+        [['--match', 'tcpp'], 'invalid --match pattern "tcpp": no protocol is called "tcpp"'],
+        [['--process', 'sshd', '--no-process-info'], '--process, --path and --user filters need process information, which --no-process-info leaves out'],
+        [['--listening-only', '--match', 'tcp * * * ESTABLISHED'], "--match 'tcp * * * ESTABLISHED' selects no listener, and --listening-only keeps listeners only"],
+        [['--listening-only', '--match', 'tcp * 10.0.0.1:*', '--match', 'udp'], "--match 'tcp * 10.0.0.1:*' selects no listener"],
+      ];
+      for (const command of commands) {
+        const db = command[0] === 'snapshot' ? [] : ['--db', join(dir, 'n.db')];
+        for (const [flags, message] of cases) {
+          const r = runCli([...command, ...db, ...flags], { killAfterMs: 20_000 });
+          expect(r.status, `${command.join(' ')} ${flags.join(' ')}: ${r.stderr}`).toBe(2);
+          expect(r.stderr).toContain(`netmon: error: ${message}`);
+          expect(r.stderr).not.toContain('error in a capture');
+        }
+      }
+      // Nothing was captured: no store, no trail.
+      expect(readdirSync(dir)).toEqual([]);
+      // A listener pattern with --listening-only is fine.
+      expect(runCli(['snapshot', '--listening-only', '--no-hash-binaries', '--match', 'tcp * * * LISTEN', '--match', 'udp']).status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('an unknown output format is a usage error listing the choices', () => {
     const r = runCli(['snapshot', '--output', 'yaml']);
     expect(r.status).toBe(2);

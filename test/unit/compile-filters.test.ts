@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FilterError } from '../../src/errors.js';
-import { compileFilters, socketKeys } from '../../src/filter/compile-filters.js';
+import { compileFilters, socketKeys, tuplesWithoutListeners } from '../../src/filter/compile-filters.js';
 import { protoName } from '../../src/model/types.js';
 import type { FilterSpec, SocketRecord } from '../../src/model/types.js';
 import { makeProcess, makeSocket } from '../helpers/make.js';
@@ -360,3 +360,11 @@ describe('compileFilters properties', () => {
     );
   });
 });
+
+describe('tuplesWithoutListeners', () => {
+  it('names the --match patterns no listener can match (state, remote end or remote host)', () => {
+    const patterns = ['tcp', 'udp * * * UNCONN', 'tcp * * * LIST*', '* * *:* * *', 'tcp * * * ESTABLISHED', 'tcp * * * ESTAB', 'tcp * 10.0.0.1:*', 'tcp * * db.example', 'udp * * * CLOSE'];
+    expect(tuplesWithoutListeners(patterns)).toEqual(['tcp * * * ESTABLISHED', 'tcp * * * ESTAB', 'tcp * 10.0.0.1:*', 'tcp * * db.example', 'udp * * * CLOSE']);
+  });
+});
+
