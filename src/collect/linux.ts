@@ -39,6 +39,12 @@ export interface LinuxDeps {
   readlinkExact(path: string): string;
   /** Inode of a path (following links), or throws. */
   statInode(path: string): number;
+  /**
+   * What a stat of /proc/<pid>/fd tells of a process's descriptor table: its inode (new for a
+   * new process, even one given the same pid) and its size (the number of open descriptors,
+   * Linux 6.2 and later); '' when it cannot be read.
+   */
+  fdTableKey(path: string): string;
   /** The file system type (statfs f_type) of a path, or throws. */
   fsType(path: string): number;
   exec(command: string, args: string[]): { status: number | null; stdout: string; stderr: string; error?: Error };
@@ -93,6 +99,14 @@ export const defaultLinuxDeps: LinuxDeps = {
   readlink: (path) => fs.readlinkSync(path),
   readlinkExact: (path) => decodeExact(fs.readlinkSync(path, { encoding: 'buffer' })),
   statInode: (path) => Number(fs.statSync(path).ino),
+  fdTableKey: (path) => {
+    try {
+      const st = fs.statSync(path, { throwIfNoEntry: false });
+      return st === undefined ? '' : `${st.ino}:${st.size}`;
+    } catch {
+      return '';
+    }
+  },
   fsType: (path) => Number(fs.statfsSync(path).type),
   exec: (command, args) => {
     // child_process is loaded only here: most scans never run a command.
@@ -373,18 +387,25 @@ export class LinuxCollector implements PlatformCollector {
     const native = this.native();
     const work: ProcWork = native ? new NativeWork(native) : ProcHelper.start(this.threaded);
     let namespaces: NamespaceScan[];
+    let fdTables: Map<number, string> | null = null;
     try {
       namespaces = this.readAllNamespaces(work, nsPids, hostNs, selfNs, tables);
 
       // Pass 3: one walk of every process's descriptor table, mapping socket inodes to holders,
-      // unless a repeated scan can prove the previous walk still holds (reuseOwners).
-      const reused = options.owners && options.reuseOwners ? this.reusableWalk(namespaces, pids, options.fullWalkEvery ?? 30) : null;
+      // unless a repeated scan can prove the previous walk still holds (reuseOwners). Processes
+      // are listed again: one started while the tables were read may hold their sockets (a
+      // service that has just forked its workers, and closed its own copies).
+      const walkPids = options.owners ? this.pids() : pids;
+      if (walkPids !== pids) this.addNamespaces(walkPids, pidNetns);
+      const reused = options.owners && options.reuseOwners ? this.reusableWalk(namespaces, walkPids, options.fullWalkEvery ?? 30) : null;
       if (reused) {
         this.walkMemory!.reuses++;
         return { namespaces, owners: reused, pidNetns, ...this.walkMemory!.stats, ownersReused: true };
       }
+      // Taken before the walk: a table that changes during it differs at the next scan, which then walks again.
+      fdTables = options.owners && options.reuseOwners ? this.fdTableKeys(walkPids) : null;
       const walked = options.owners
-        ? work.walk(procRoot, pids, this.deps.readdir, (pid, fds, result) => {
+        ? work.walk(procRoot, walkPids, this.deps.readdir, (pid, fds, result) => {
             const ok = readSocketLinks(this.deps, pid, fds, (inode, fd) => result.triples.push(inode, pid, fd));
             if (!ok) result.denied.add(pid);
           })
@@ -403,7 +424,7 @@ export class LinuxCollector implements PlatformCollector {
       }
       for (const pid of walked.denied) noteDenied(pid);
       exited = walked.exited.size;
-      scanned = options.owners ? pids.length - walked.denied.size - walked.exited.size : pids.length;
+      scanned = options.owners ? walkPids.length - walked.denied.size - walked.exited.size : pids.length;
     } finally {
       work.close();
     }
@@ -422,7 +443,7 @@ export class LinuxCollector implements PlatformCollector {
     if (options.owners && options.reuseOwners) {
       const unfound = new Set<number>();
       for (const ns of namespaces) for (const s of ns.sockets) if (s.inode !== 0 && !owners.has(s.inode)) unfound.add(s.inode);
-      this.walkMemory = { owners, unfound, stats, reuses: 0 };
+      this.walkMemory = { owners, unfound, stats, reuses: 0, fdTables: fdTables! };
     }
     return { namespaces, owners, pidNetns, ...stats };
   }
@@ -433,13 +454,39 @@ export class LinuxCollector implements PlatformCollector {
     unfound: Set<number>;
     stats: Pick<SocketScan, 'processesScanned' | 'processesDenied' | 'deniedUids' | 'processesExited' | 'namespacesUnknown' | 'processesHidden'>;
     reuses: number;
+    /** pid -> fdTableKey of /proc/<pid>/fd when the walk began (and for processes seen since). */
+    fdTables: Map<number, string>;
   } | null = null;
+
+  /** fdTableKey of every process's /proc/<pid>/fd. */
+  private fdTableKeys(pids: number[]): Map<number, string> {
+    const keys = new Map<number, string>();
+    for (const pid of pids) keys.set(pid, this.deps.fdTableKey(`${this.deps.procRoot}/${pid}/fd`));
+    return keys;
+  }
+
+  /** The network namespaces of processes listed after pass 1 (their tables were not read). */
+  private addNamespaces(pids: number[], pidNetns: Map<number, number>): void {
+    const later = pids.filter((pid) => !pidNetns.has(pid));
+    const links = this.readLinkList(later.map((pid) => `${this.deps.procRoot}/${pid}/ns/net`));
+    for (let k = 0; k < later.length; k++) {
+      const link = links[k];
+      const ns = typeof link === 'string' ? parseNamespaceLink(link) : null;
+      if (ns !== null) pidNetns.set(later[k]!, ns);
+    }
+  }
 
   /**
    * The previous walk's owners when they still describe the tables: every socket inode was either
-   * attributed or unfound last time (so no socket is new), and every owner still runs. The map is
-   * returned as it is: entries of sockets closed since are never looked up (socket inodes are not
-   * reused), so it need not be copied at every tick.
+   * attributed or unfound last time (so no socket is new), every owner still runs, no process's
+   * descriptor table changed its size or identity (a socket handed to another process and closed
+   * by its sender; a pid taken by a new process), and no process started since holds one of the
+   * sockets (a fork). The map is returned as it is: entries of sockets closed since are never
+   * looked up (socket inodes are not reused), so it need not be copied at every tick.
+   *
+   * Before Linux 6.2 the size of /proc/<pid>/fd is 0, so a socket passed between two processes
+   * that both ran at the last walk goes unnoticed until the next full walk (every `fullWalkEvery`
+   * scans).
    */
   private reusableWalk(namespaces: NamespaceScan[], pids: number[], fullWalkEvery: number): Map<number, SocketOwner[]> | null {
     const memory = this.walkMemory;
@@ -455,6 +502,32 @@ export class LinuxCollector implements PlatformCollector {
         for (let k = 0; k < known.length; k++) if (!running.has(known[k]!.pid)) return null;
       }
     }
+    const tables = new Map<number, string>();
+    const started: number[] = [];
+    for (const pid of pids) {
+      const key = this.deps.fdTableKey(`${this.deps.procRoot}/${pid}/fd`);
+      const before = memory.fdTables.get(pid);
+      if (before === undefined) started.push(pid);
+      else if (before !== key) return null;
+      tables.set(pid, key);
+    }
+    // A process started since the walk: read its descriptors (usually a short-lived command
+    // holding no socket of the tables). One that holds any is a fork of an owner, or got a socket
+    // handed over: the walk is out of date.
+    for (const pid of started) {
+      let fds: string[];
+      try {
+        fds = this.deps.readdir(`${this.deps.procRoot}/${pid}/fd`);
+      } catch {
+        continue; // exited, or unreadable: a walk would read no more of it
+      }
+      let holds = false;
+      readSocketLinks(this.deps, pid, fds, (inode) => {
+        if (memory.owners.has(inode) || memory.unfound.has(inode)) holds = true;
+      });
+      if (holds) return null;
+    }
+    memory.fdTables = tables;
     return memory.owners;
   }
 
