@@ -39,6 +39,8 @@ export interface LinuxDeps {
   readlinkExact(path: string): string;
   /** Inode of a path (following links), or throws. */
   statInode(path: string): number;
+  /** Hard link count of a path (following links), or throws: 0 for a running executable's deleted file. */
+  linkCount(path: string): number;
   /**
    * What a stat of /proc/<pid>/fd tells of a process's descriptor table: its inode (new for a
    * new process, even one given the same pid) and its size (the number of open descriptors,
@@ -99,6 +101,7 @@ export const defaultLinuxDeps: LinuxDeps = {
   readlink: (path) => fs.readlinkSync(path),
   readlinkExact: (path) => decodeExact(fs.readlinkSync(path, { encoding: 'buffer' })),
   statInode: (path) => Number(fs.statSync(path).ino),
+  linkCount: (path) => Number(fs.statSync(path).nlink),
   fdTableKey: (path) => {
     try {
       const st = fs.statSync(path, { throwIfNoEntry: false });
@@ -842,12 +845,21 @@ export class LinuxCollector implements PlatformCollector {
     }
     try {
       const target = files.readlinkExact(`${base}/exe`);
-      // proc(5): a deleted executable's link target ends in " (deleted)".
+      // proc(5): a deleted executable's link target ends in " (deleted)". A file may be named
+      // so too ("sshd (deleted)", to pass for a deleted binary): the running image's link count
+      // decides (the link leads to it even when deleted), and only the kernel's suffix is cut.
+      proc.executable = target;
       if (target.endsWith(' (deleted)')) {
-        proc.executable = target.slice(0, -' (deleted)'.length);
-        proc.executableDeleted = true;
-      } else {
-        proc.executable = target;
+        let deleted = true;
+        try {
+          deleted = this.deps.linkCount(`${base}/exe`) === 0;
+        } catch {
+          // Unreadable or gone meanwhile: the kernel's word stands.
+        }
+        if (deleted) {
+          proc.executable = target.slice(0, -' (deleted)'.length);
+          proc.executableDeleted = true;
+        }
       }
     } catch (error) {
       // Kernel threads have no executable: readlink fails with ENOENT while the process exists.

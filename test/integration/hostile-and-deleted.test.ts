@@ -119,3 +119,26 @@ describe('a process whose executable was deleted after it started', () => {
     expect(proc.hashes?.sha256).toBe(expected);
   });
 });
+
+describe('an executable whose file name ends in " (deleted)"', () => {
+  // The kernel marks a deleted executable by that suffix on /proc/<pid>/exe; a file can be named
+  // so too. Before, such a binary was reported deleted, under a path that does not exist.
+  it('is reported under its whole name and not deleted while its file exists; once deleted, only the kernel\'s suffix is cut', async () => {
+    const copy = join(dir, 'sshd (deleted)');
+    copyFileSync(realpathSync('/usr/bin/python3'), copy);
+    const { chmodSync } = await import('node:fs');
+    chmodSync(copy, 0o755);
+    const code = 'import socket,sys,json,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen()\nimport os\nprint(json.dumps({"pid":os.getpid(),"tcp4":s.getsockname()[1]}),flush=True)\ntime.sleep(3600)';
+    const holder = await startJsonProcess<{ pid: number; tcp4: number }>(copy, ['-c', code]);
+    started.push(holder);
+    const read = () => {
+      const r = runCli(['snapshot', '-o', 'json', '--include-ephemeral', '--filter', `:${holder.info.tcp4}`, '--no-hash-binaries']);
+      expect(r.status, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as Snapshot).processes.find((p) => p.pid === holder.info.pid)!;
+    };
+    expect(read()).toMatchObject({ executable: copy, executableDeleted: false });
+    unlinkSync(copy);
+    expect(read()).toMatchObject({ executable: copy, executableDeleted: true });
+  });
+});
+
