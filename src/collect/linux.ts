@@ -364,9 +364,11 @@ export class LinuxCollector implements PlatformCollector {
     // Pass 1: the network namespace of every process (one readlink each, all in one call to the
     // native scanner when it reads them).
     const nsLinks = this.readLinkList(pids.map((pid) => `${procRoot}/${pid}/ns/net`));
+    this.leaderGone.clear();
     for (let k = 0; k < pids.length; k++) {
       const pid = pids[k]!;
-      const link = nsLinks[k]!;
+      const first = nsLinks[k]!;
+      const link = typeof first === 'string' ? first : this.namespaceThroughThread(pid, first);
       if (typeof link !== 'string') {
         if (!isGone(link)) nsUnknown++;
         continue;
@@ -376,7 +378,8 @@ export class LinuxCollector implements PlatformCollector {
       pidNetns.set(pid, ns);
       let list = nsPids.get(ns);
       if (!list) nsPids.set(ns, (list = []));
-      list.push(pid);
+      // Members read the namespace's tables: through a live thread when the main one has exited.
+      list.push(this.leaderGone.get(pid) ?? pid);
       if (pid === 1) hostNs = ns;
     }
 
@@ -407,16 +410,26 @@ export class LinuxCollector implements PlatformCollector {
       }
       // Taken before the walk: a table that changes during it differs at the next scan, which then walks again.
       fdTables = options.owners && options.reuseOwners ? this.fdTableKeys(walkPids) : null;
+      // A process whose main thread has exited is walked through a live thread's /proc/<tid>.
+      const byThread = new Map<number, number>();
+      for (const [pid, tid] of this.leaderGone) byThread.set(tid, pid);
+      const walkDirs = byThread.size === 0 ? walkPids : walkPids.map((pid) => this.leaderGone.get(pid) ?? pid);
       const walked = options.owners
-        ? work.walk(procRoot, walkPids, this.deps.readdir, (pid, fds, result) => {
+        ? work.walk(procRoot, walkDirs, this.deps.readdir, (pid, fds, result) => {
             const ok = readSocketLinks(this.deps, pid, fds, (inode, fd) => result.triples.push(inode, pid, fd));
             if (!ok) result.denied.add(pid);
           })
         : { triples: [], denied: new Set<number>(), exited: new Set<number>() };
+      if (byThread.size > 0) {
+        const back = (id: number): number => byThread.get(id) ?? id;
+        walked.denied = new Set([...walked.denied].map(back));
+        walked.exited = new Set([...walked.exited].map(back));
+      }
       const t = walked.triples;
       for (let i = 0; i < t.length; i += 3) {
         const inode = t[i]!;
-        const entry = { pid: t[i + 1]!, fd: t[i + 2]! };
+        const holder = t[i + 1]!;
+        const entry = { pid: byThread.get(holder) ?? holder, fd: t[i + 2]! };
         const list = owners.get(inode);
         if (list) list.push(entry);
         else owners.set(inode, [entry]);
@@ -451,6 +464,44 @@ export class LinuxCollector implements PlatformCollector {
     return { namespaces, owners, pidNetns, ...stats };
   }
 
+  /**
+   * Processes whose main thread has exited while other threads run (the leader is a zombie):
+   * their /proc/<pid> links and descriptor list are empty, and /proc/<tid> of a live thread
+   * shows the same process. pid -> tid, found at each scan.
+   */
+  private leaderGone = new Map<number, number>();
+
+  /** The /proc directory that shows process `pid`: its own, or a live thread's (see leaderGone). */
+  private procDir(pid: number): string {
+    return `${this.deps.procRoot}/${this.leaderGone.get(pid) ?? pid}`;
+  }
+
+  /**
+   * A process's network namespace link, read through a live thread when the main thread has
+   * exited (then noted in leaderGone); the error of the first read when neither works.
+   */
+  private namespaceThroughThread(pid: number, error: Error): string | Error {
+    if (!isGone(error)) return error;
+    let tids: string[];
+    try {
+      tids = this.deps.readdir(`${this.deps.procRoot}/${pid}/task`);
+    } catch {
+      return error; // the process is gone
+    }
+    for (const entry of tids) {
+      const tid = Number(entry);
+      if (tid === pid || !Number.isInteger(tid)) continue;
+      try {
+        const link = this.deps.readlink(`${this.deps.procRoot}/${tid}/ns/net`);
+        this.leaderGone.set(pid, tid);
+        return link;
+      } catch {
+        // that thread ended too: try the next
+      }
+    }
+    return error;
+  }
+
   /** What the last descriptor walk found, for `reuseOwners`. */
   private walkMemory: {
     owners: Map<number, SocketOwner[]>;
@@ -464,7 +515,7 @@ export class LinuxCollector implements PlatformCollector {
   /** fdTableKey of every process's /proc/<pid>/fd. */
   private fdTableKeys(pids: number[]): Map<number, string> {
     const keys = new Map<number, string>();
-    for (const pid of pids) keys.set(pid, this.deps.fdTableKey(`${this.deps.procRoot}/${pid}/fd`));
+    for (const pid of pids) keys.set(pid, this.deps.fdTableKey(`${this.procDir(pid)}/fd`));
     return keys;
   }
 
@@ -473,7 +524,8 @@ export class LinuxCollector implements PlatformCollector {
     const later = pids.filter((pid) => !pidNetns.has(pid));
     const links = this.readLinkList(later.map((pid) => `${this.deps.procRoot}/${pid}/ns/net`));
     for (let k = 0; k < later.length; k++) {
-      const link = links[k];
+      const first = links[k]!;
+      const link = typeof first === 'string' ? first : this.namespaceThroughThread(later[k]!, first);
       const ns = typeof link === 'string' ? parseNamespaceLink(link) : null;
       if (ns !== null) pidNetns.set(later[k]!, ns);
     }
@@ -508,7 +560,7 @@ export class LinuxCollector implements PlatformCollector {
     const tables = new Map<number, string>();
     const started: number[] = [];
     for (const pid of pids) {
-      const key = this.deps.fdTableKey(`${this.deps.procRoot}/${pid}/fd`);
+      const key = this.deps.fdTableKey(`${this.procDir(pid)}/fd`);
       const before = memory.fdTables.get(pid);
       if (before === undefined) started.push(pid);
       else if (before !== key) return null;
@@ -520,12 +572,12 @@ export class LinuxCollector implements PlatformCollector {
     for (const pid of started) {
       let fds: string[];
       try {
-        fds = this.deps.readdir(`${this.deps.procRoot}/${pid}/fd`);
+        fds = this.deps.readdir(`${this.procDir(pid)}/fd`);
       } catch {
         continue; // exited, or unreadable: a walk would read no more of it
       }
       let holds = false;
-      readSocketLinks(this.deps, pid, fds, (inode) => {
+      readSocketLinks(this.deps, this.leaderGone.get(pid) ?? pid, fds, (inode) => {
         if (memory.owners.has(inode) || memory.unfound.has(inode)) holds = true;
       });
       if (holds) return null;
@@ -742,20 +794,20 @@ export class LinuxCollector implements PlatformCollector {
   readProcessList(pids: readonly number[]): RawProcess[] {
     const native = pids.length > 1 && this.readsProcFiles() ? this.native() : null;
     if (!native) return pids.map((pid) => this.readProcess(pid));
-    const { procRoot } = this.deps;
     const paths: string[] = [];
     const links = new Uint8Array(pids.length * PROCESS_FILES.length);
     pids.forEach((pid, k) => {
-      for (const name of PROCESS_FILES) paths.push(`${procRoot}/${pid}/${name}`);
+      for (const name of PROCESS_FILES) paths.push(this.processFile(pid, name));
       links[k * PROCESS_FILES.length + EXE_INDEX] = 1;
     });
     const files = readNativeFiles(native, paths, links);
     return pids.map((pid, k) => {
-      const base = `${procRoot}/${pid}/`;
+      const start = k * PROCESS_FILES.length;
       const file = (path: string): Buffer => {
-        const j = path.startsWith(base) ? PROCESS_FILES.indexOf(path.slice(base.length) as (typeof PROCESS_FILES)[number]) : -1;
-        if (j < 0) throw new Error(`${path} is not among the files readProcessList reads`);
-        const result = files[k * PROCESS_FILES.length + j]!;
+        let j = 0;
+        while (j < PROCESS_FILES.length && paths[start + j] !== path) j++;
+        if (j === PROCESS_FILES.length) throw new Error(`${path} is not among the files readProcessList reads`);
+        const result = files[start + j]!;
         if (result instanceof Error) throw result;
         return result;
       };
@@ -791,8 +843,18 @@ export class LinuxCollector implements PlatformCollector {
     return d.readExact === defaultLinuxDeps.readExact && d.readFile === defaultLinuxDeps.readFile && d.readlinkExact === defaultLinuxDeps.readlinkExact;
   }
 
+  /**
+   * The path of one of a process's files. stat and status are the process's own (its start time
+   * and ids); the command line, the executable and the cgroup are read through a live thread
+   * when the main thread has exited (see leaderGone), whose own are then empty.
+   */
+  private processFile(pid: number, name: (typeof PROCESS_FILES)[number]): string {
+    return name === 'stat' || name === 'status' ? `${this.deps.procRoot}/${pid}/${name}` : `${this.procDir(pid)}/${name}`;
+  }
+
   private readProcessFrom(pid: number, files: Pick<LinuxDeps, 'readExact' | 'readFile' | 'readlinkExact'>): RawProcess {
     const base = `${this.deps.procRoot}/${pid}`;
+    const own = this.procDir(pid);
     const issues: ProcessReadIssue[] = [];
     const proc: RawProcess = {
       pid,
@@ -839,12 +901,12 @@ export class LinuxCollector implements PlatformCollector {
       issues.push({ field: 'status', reason: error instanceof ParseError ? 'io-error' : reason(error), detail: error instanceof ParseError ? error.message : describeErrno(error, 'reading', `${base}/status`) });
     }
     try {
-      proc.commandLine = parseCmdline(files.readExact(`${base}/cmdline`));
+      proc.commandLine = parseCmdline(files.readExact(`${own}/cmdline`));
     } catch (error) {
-      issues.push({ field: 'commandLine', reason: reason(error), detail: describeErrno(error, 'reading', `${base}/cmdline`) });
+      issues.push({ field: 'commandLine', reason: reason(error), detail: describeErrno(error, 'reading', `${own}/cmdline`) });
     }
     try {
-      const target = files.readlinkExact(`${base}/exe`);
+      const target = files.readlinkExact(`${own}/exe`);
       // proc(5): a deleted executable's link target ends in " (deleted)". A file may be named
       // so too ("sshd (deleted)", to pass for a deleted binary): the running image's link count
       // decides (the link leads to it even when deleted), and only the kernel's suffix is cut.
@@ -852,7 +914,7 @@ export class LinuxCollector implements PlatformCollector {
       if (target.endsWith(' (deleted)')) {
         let deleted = true;
         try {
-          deleted = this.deps.linkCount(`${base}/exe`) === 0;
+          deleted = this.deps.linkCount(`${own}/exe`) === 0;
         } catch {
           // Unreadable or gone meanwhile: the kernel's word stands.
         }
@@ -867,13 +929,13 @@ export class LinuxCollector implements PlatformCollector {
       if (code === 'ENOENT' && proc.commandLine.length === 0 && !proc.gone) {
         issues.push({ field: 'executable', reason: 'kernel-thread' });
       } else {
-        issues.push({ field: 'executable', reason: reason(error), detail: describeErrno(error, 'reading link', `${base}/exe`) });
+        issues.push({ field: 'executable', reason: reason(error), detail: describeErrno(error, 'reading link', `${own}/exe`) });
       }
     }
     try {
-      proc.containerId = parseContainerId(files.readFile(`${base}/cgroup`));
+      proc.containerId = parseContainerId(files.readFile(`${own}/cgroup`));
     } catch (error) {
-      issues.push({ field: 'cgroup', reason: reason(error), detail: describeErrno(error, 'reading', `${base}/cgroup`) });
+      issues.push({ field: 'cgroup', reason: reason(error), detail: describeErrno(error, 'reading', `${own}/cgroup`) });
     }
     return proc;
   }
@@ -958,7 +1020,7 @@ export class LinuxCollector implements PlatformCollector {
   }
 
   executableFile(pid: number): string {
-    return `${this.deps.procRoot}/${pid}/exe`;
+    return `${this.procDir(pid)}/exe`;
   }
 
   private bootTime(): number | null {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Snapshot } from '../../src/model/types.js';
-import { HOLDER, runCli, startJsonProcess, stop, type Started } from '../helpers/processes.js';
+import { haveCommand, HOLDER, isRoot, runCli, skipWithReason, startJsonProcess, stop, type Started } from '../helpers/processes.js';
 
 const started: Started<{ pid: number; tcp4: number }>[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'netmon-deleted-'));
@@ -140,5 +140,50 @@ describe('an executable whose file name ends in " (deleted)"', () => {
     unlinkSync(copy);
     expect(read()).toMatchObject({ executable: copy, executableDeleted: true });
   });
+});
+
+describe('a process whose main thread has exited while another thread runs', () => {
+  // Its /proc/<pid> shows no descriptors, executable or namespace; a live thread's /proc/<tid>
+  // does. Before, its sockets were left unattributed, and a namespace only it lived in was missing
+  // from the inventory with every socket in it.
+  const LEADER_EXITS = join(import.meta.dirname, '..', 'fixtures', 'leader-exits.py');
+  const check = (snap: Snapshot, holder: { pid: number; tcp4: number }) => {
+    const socket = snap.sockets.find((s) => s.localPort === holder.tcp4 && s.state === 'LISTEN');
+    expect(socket?.owners).toEqual([{ pid: holder.pid, fd: expect.any(Number) }]);
+    const proc = snap.processes.find((p) => p.pid === holder.pid)!;
+    expect(proc.executable).toBe(realpathSync('/usr/bin/python3'));
+    expect(proc.commandLine.slice(1)).toEqual([LEADER_EXITS]);
+    expect(proc.hashes?.sha256).toBe(createHash('sha256').update(readFileSync(realpathSync('/usr/bin/python3'))).digest('hex'));
+    return socket!;
+  };
+  const zombieLeader = (pid: number) => /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+
+  it('is attributed and described through the live thread, with both scanners', async () => {
+    const holder = await startJsonProcess<{ pid: number; tcp4: number }>('/usr/bin/python3', [LEADER_EXITS]);
+    started.push(holder);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(zombieLeader(holder.info.pid)).toBe(true);
+    for (const env of [process.env, { ...process.env, NETMON_NATIVE: '0' }]) {
+      const r = runCli(['snapshot', '-o', 'json', '--include-ephemeral', '--filter', `:${holder.info.tcp4}`], { env });
+      expect(r.status, r.stderr).toBe(0);
+      check(JSON.parse(r.stdout) as Snapshot, holder.info);
+    }
+  });
+
+  it.skipIf(skipWithReason(!isRoot || !haveCommand('unshare'), 'a namespace of its own: needs root and unshare (util-linux)'))(
+    'keeps a network namespace that only such a process lives in',
+    async () => {
+      const holder = await startJsonProcess<{ pid: number; tcp4: number }>('unshare', ['-n', '/usr/bin/python3', LEADER_EXITS]);
+      started.push(holder);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(zombieLeader(holder.info.pid)).toBe(true);
+      const r = runCli(['snapshot', '-o', 'json', '--include-ephemeral', '--filter', `:${holder.info.tcp4}`]);
+      expect(r.status, r.stderr).toBe(0);
+      const snap = JSON.parse(r.stdout) as Snapshot;
+      const socket = check(snap, holder.info);
+      const ns = snap.namespaces.find((n) => n.inode === socket.netns);
+      expect(ns).toMatchObject({ host: false, read: true, processes: 1 });
+    },
+  );
 });
 
