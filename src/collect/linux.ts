@@ -182,7 +182,8 @@ function isDenied(error: unknown): boolean {
   return code === 'EACCES' || code === 'EPERM';
 }
 
-type TableTexts = { ok: true; texts: { name: string; path: string; text: string }[] } | { ok: false; reason: string };
+/** `ended`: every candidate had exited or left the namespace (none was merely unreadable). */
+type TableTexts = { ok: true; texts: { name: string; path: string; text: string }[] } | { ok: false; reason: string; ended: boolean };
 
 /**
  * Texts of a namespace's tables, read through the first candidate process still in it
@@ -192,6 +193,7 @@ type TableTexts = { ok: true; texts: { name: string; path: string; text: string 
  */
 export function readTableTexts(deps: LinuxDeps, inode: number, candidates: (number | 'self')[], tables: string[]): TableTexts {
   let lastError = '';
+  let ended = true;
   for (const who of candidates) {
     const base = `${deps.procRoot}/${who}`;
     try {
@@ -214,9 +216,21 @@ export function readTableTexts(deps: LinuxDeps, inode: number, candidates: (numb
       // Only a file system error means "try the next process"; anything else is a bug to report.
       if (errnoCode(error) === undefined) throw error;
       lastError = describeErrno(error, 'reading', `${base}/net`);
+      // A member that could not be read (rather than one that is gone) may still hold the namespace.
+      if (who === 'self' || !isGone(error) || stillThere(deps, base)) ended = false;
     }
   }
-  return { ok: false, reason: lastError || 'no process of this namespace could be read' };
+  return { ok: false, reason: lastError || 'no process of this namespace could be read', ended: ended && candidates.length > 0 };
+}
+
+/** Whether the process of /proc/<pid> `base` still exists (its namespace link reads). */
+function stillThere(deps: LinuxDeps, base: string): boolean {
+  try {
+    deps.readlink(`${base}/ns/net`);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function readable(deps: LinuxDeps, path: string): boolean {
@@ -648,6 +662,9 @@ export class LinuxCollector implements PlatformCollector {
         if (complete && (job.reader === 'self' || this.stillIn(job.reader, job.inode))) scan = { read: true, sockets };
       }
       scan ??= this.readNamespace(job.inode, job.members, job.inode === selfNs, job.binding?.path, tables);
+      // A namespace that ended during the scan is not one netmon failed to read: left out, as if
+      // the scan had begun a moment later (its sockets closed with it).
+      if ('ended' in scan) continue;
       namespaces.push({
         inode: job.inode,
         name: job.inode === hostNs ? 'host' : (job.binding?.name ?? null),
@@ -682,10 +699,12 @@ export class LinuxCollector implements PlatformCollector {
     boundPath: string | undefined,
     tables: TableName[],
     readTable: TableReader = this.parseTable,
-  ): { read: boolean; reason?: string; sockets: RawSocket[] } {
+  ): { read: boolean; reason?: string; sockets: RawSocket[]; ended?: true } {
     const result = readTableTexts(this.deps, inode, isSelf ? ['self', ...members] : members, tables);
     if (result.ok) return { read: true, sockets: this.parseTexts(result.texts, readTable) };
     if (boundPath !== undefined) return this.readBoundNamespace(boundPath, tables, readTable);
+    // Every process in it exited (or left it) and nothing binds it: the namespace ended.
+    if (result.ended) return { read: false, reason: result.reason, sockets: [], ended: true };
     return { read: false, reason: result.reason, sockets: [] };
   }
 
@@ -708,7 +727,8 @@ export class LinuxCollector implements PlatformCollector {
    */
   private readBoundNamespace(path: string, tables: TableName[], readTable: TableReader): { read: boolean; reason?: string; sockets: RawSocket[] } {
     if (this.deps.getuid() !== 0) {
-      return { read: false, reason: `no process lives in it; entering ${path} needs root`, sockets: [] };
+      // Without root, "no process" means none this user can see the namespace of.
+      return { read: false, reason: `no process in it is readable by this user, and entering ${path} needs root`, sockets: [] };
     }
     // The native dump gives columns; a caller with a reader of its own (presentInodes) reads text.
     const native = readTable === this.parseTable && sockDiagEnabled() ? this.native() : null;
@@ -776,7 +796,10 @@ export class LinuxCollector implements PlatformCollector {
       });
       return [];
     };
-    return this.readNamespace(netns, reader.pids, reader.self, reader.bound, [...tables], lookup).read ? present : null;
+    const again = this.readNamespace(netns, reader.pids, reader.self, reader.bound, [...tables], lookup);
+    // A namespace whose every process has exited since: its sockets closed with them.
+    if ('ended' in again) return present;
+    return again.read ? present : null;
   }
 
   readProcess(pid: number): RawProcess {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LinuxCollector } from '../../src/collect/linux.js';
 import { loadNativeProcScan } from '../../src/collect/native-procscan.js';
 import { PROC_NET_TABLES, socketsFromColumns } from '../../src/collect/parse/proc-net.js';
-import type { NamespaceRecord } from '../../src/model/types.js';
+import type { NamespaceRecord, Snapshot } from '../../src/model/types.js';
 import { snapshot } from '../../src/snapshot/snapshot.js';
 import { HOLDER, haveCommand, isRoot, runCli, skipWithReason, startJsonProcess, stop, type Started } from '../helpers/processes.js';
 
@@ -100,6 +100,17 @@ describe.skipIf(skip)('network namespaces (ip netns add)', () => {
       if (empty?.processes === 0) break;
     }
     expect(empty).toMatchObject({ read: true, processes: 0, host: false, sockets: 0 });
+  });
+
+  it.skipIf(skipWithReason(!haveCommand('setpriv'), 'the run without root: needs setpriv (util-linux)'))('without root, says a namespace with a process in it was not read because none of its processes is readable (not that none lives in it)', () => {
+    const r = runCli(['snapshot', '--output', 'json', '--no-hash-binaries', '--filter', ':2323'], {
+      prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'],
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const ns = (JSON.parse(r.stdout) as Snapshot).namespaces.find((n) => n.name === NS);
+    expect(ns).toMatchObject({ read: false });
+    expect(ns!.reason).toBe(`no process in it is readable by this user, and entering /run/netns/${NS} needs root`);
+    expect(r.stderr).toContain(`network namespace ${NS} was not read: no process in it is readable by this user`);
   });
 
   it('reads each namespace once, not once per process', async () => {

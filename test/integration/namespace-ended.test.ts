@@ -1,0 +1,76 @@
+import * as fs from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LinuxCollector } from '../../src/collect/linux.js';
+
+/**
+ * A namespace whose every process exits during the scan ended with them: it is not one netmon
+ * failed to read. Before, it was reported unread ("sockets may be missing"), and its sockets, left
+ * without a holder, were labelled as if an unreadable process held them. A small /proc tree on
+ * disk (real files and links) makes the exit happen at an exact moment.
+ */
+const root = mkdtempSync(join(tmpdir(), 'netmon-nsend-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const HOST = 4026531840;
+const OTHER = 4026532999;
+const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+const row = (port: number, inode: number) =>
+  `   0: 0100007F:${port.toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 ${inode} 1 0000000000000000 100 0 0 10 0\n`;
+
+function addProcess(pid: number, ns: number, tcp: string, fds: Record<number, number> = {}): void {
+  for (const d of ['fd', 'ns', 'net']) fs.mkdirSync(join(root, String(pid), d), { recursive: true });
+  fs.symlinkSync(`net:[${ns}]`, join(root, String(pid), 'ns', 'net'));
+  fs.writeFileSync(join(root, String(pid), 'net', 'tcp'), tcp);
+  fs.writeFileSync(join(root, String(pid), 'net', 'udp'), HEADER);
+  for (const [fd, inode] of Object.entries(fds)) fs.symlinkSync(`socket:[${inode}]`, join(root, String(pid), 'fd', fd));
+}
+
+describe('a network namespace whose processes all exit during the scan', () => {
+  addProcess(1, HOST, HEADER + row(80, 100), { 3: 100 });
+  fs.symlinkSync('1', join(root, 'self'));
+
+  it('is left out, without a warning that it was not read, when it ends while its tables are read', () => {
+    addProcess(5, OTHER, HEADER + row(81, 300));
+    const collector = new LinuxCollector({
+      procRoot: root,
+      netnsDirs: [],
+      readFile: (path) => {
+        const text = fs.readFileSync(path, 'utf8');
+        // Its only process exits right after the read: the read cannot be trusted, and no other member is left.
+        if (path === join(root, '5', 'net', 'tcp')) fs.rmSync(join(root, '5'), { recursive: true });
+        return text;
+      },
+    });
+    const scan = collector.scanSockets({ families: ['ipv4'], owners: true });
+    expect(scan.namespaces.map((n) => n.inode)).toEqual([HOST]);
+    expect(scan.namespaces.every((n) => n.read)).toBe(true);
+  });
+
+  it('is still reported unread when a process in it lives but cannot be read', () => {
+    addProcess(6, OTHER, HEADER + row(81, 300));
+    const collector = new LinuxCollector({
+      procRoot: root,
+      netnsDirs: [],
+      readFile: (path) => {
+        if (path === join(root, '6', 'net', 'tcp')) throw Object.assign(new Error(`EACCES: permission denied, open '${path}'`), { code: 'EACCES' });
+        return fs.readFileSync(path, 'utf8');
+      },
+    });
+    const scan = collector.scanSockets({ families: ['ipv4'], owners: true });
+    expect(scan.namespaces.find((n) => n.inode === OTHER)).toMatchObject({ read: false, reason: expect.stringContaining('EACCES') });
+    fs.rmSync(join(root, '6'), { recursive: true });
+  });
+
+  it('has its unheld sockets found closed (none present) once its last process has exited, not left unknown', () => {
+    addProcess(7, OTHER, HEADER + row(82, 301));
+    const collector = new LinuxCollector({ procRoot: root, netnsDirs: [] });
+    const scan = collector.scanSockets({ families: ['ipv4'], owners: true });
+    const socket = scan.namespaces.find((n) => n.inode === OTHER)!.sockets.find((s) => s.inode === 301)!;
+    expect(scan.owners.has(301)).toBe(false);
+    fs.rmSync(join(root, '7'), { recursive: true });
+    expect(collector.presentInodes(OTHER, [socket])).toEqual(new Set());
+  });
+});
