@@ -300,9 +300,17 @@ function when(text: string): string {
 
 /** What the last prune removed: the words `gaps`, `verify-store` and `verify` share. */
 export function prunedWords(retention: RetentionRecord): string {
-  // The oldest snapshot left older than the cutoff: it is the newest, which a prune keeps.
-  const keptNewest = retention.evidenceFrom !== null && Date.parse(retention.evidenceFrom) < Date.parse(retention.cutoff) ? ' (but the newest one, which a prune always keeps)' : '';
-  return `a prune (record ${retention.seq}, ${when(retention.at)}) removed the snapshots taken before ${when(retention.cutoff)}${keptNewest}`;
+  // Snapshots left that are stamped before the cutoff: the newest, which a prune always keeps, and
+  // any captured after the clock was set back (a prune removes in capture order).
+  const { snapshots: n, newest } = retention.keptEarlier;
+  const stepped = n - (newest ? 1 : 0);
+  const kept =
+    n === 0
+      ? ''
+      : stepped === 0
+        ? ' (but the newest one, which a prune always keeps)'
+        : ` (but it kept ${count(n, 'snapshot')} stamped earlier: ${newest ? 'the newest, which a prune always keeps, and ' : ''}${stepped === 1 ? 'one' : String(stepped)} captured after the clock was set back, since a prune removes snapshots in the order they were captured)`;
+  return `a prune (record ${retention.seq}, ${when(retention.at)}) removed the snapshots taken before ${when(retention.cutoff)}${kept}`;
 }
 
 /** From when a pruned store holds evidence. */

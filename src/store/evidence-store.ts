@@ -315,6 +315,12 @@ export interface RetentionRecord {
   cutoff: string;
   /** The oldest snapshot kept: evidence from before it is gone. */
   evidenceFrom: string | null;
+  /**
+   * Snapshots kept although stamped before the cutoff: the newest (a prune always keeps it), and
+   * any captured after a clock was set back (a prune removes in capture order). `newest`: the
+   * newest is one of them.
+   */
+  keptEarlier: { snapshots: number; newest: boolean };
   /** The records up to this seq were removed (the prune anchor). */
   removedThrough: number;
 }
@@ -1648,7 +1654,15 @@ export class EvidenceStore {
     if (!row) return null;
     const body = this.parseStored<{ cutoff: string }>(String(row.body), `prune record ${Number(row.seq)}`);
     const oldest = this.stmt('SELECT MIN(taken_at) FROM snapshots').pluck().get() as unknown;
-    return { seq: Number(row.seq), at: String(row.at), cutoff: String(body.cutoff), evidenceFrom: typeof oldest === 'string' ? oldest : null, removedThrough: anchor.seq };
+    const earlier = this.stmt('SELECT COUNT(*) AS n, COALESCE(MAX(id) = (SELECT MAX(id) FROM snapshots), 0) AS newest FROM snapshots WHERE taken_at < ?').get(String(body.cutoff))!;
+    return {
+      seq: Number(row.seq),
+      at: String(row.at),
+      cutoff: String(body.cutoff),
+      evidenceFrom: typeof oldest === 'string' ? oldest : null,
+      keptEarlier: { snapshots: Number(earlier.n), newest: Number(earlier.newest) === 1 },
+      removedThrough: anchor.seq,
+    };
   }
 
   /**

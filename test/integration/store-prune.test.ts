@@ -112,6 +112,23 @@ describe('prune', () => {
     for (const command of ['gaps', 'verify-store']) expect(runCli([command, '--db', path]).stderr).toMatch(/taken before 2030-01-01\S* \(but the newest one, which a prune always keeps\)/);
   });
 
+  it('says which snapshots it kept although stamped before the cutoff: after a clock set back, those captured later', () => {
+    const path = join(dir, 'stepped.db');
+    const store = fill(path, 3);
+    // The clock was set back by a year after day2, then two more captures.
+    for (const [k, day] of [4, 5].entries()) {
+      store.appendSnapshot(makeSnapshot({ sockets: [makeSocket({ localPort: 7000 + k, inode: 7000 + k })], takenAt: new Date(Date.UTC(2025, 0, day)) }), { label: `back${k}` });
+    }
+    store.prune(new Date(Date.UTC(2026, 0, 2)));
+    expect(store.listSnapshots().map((s) => s.label)).toEqual(['day1', 'day2', 'back0', 'back1']);
+    store.close();
+    for (const command of ['gaps', 'verify-store']) {
+      const r = runCli([command, '--db', path]);
+      expect(r.stderr).toMatch(/taken before 2026-01-02\S* \(but it kept 2 snapshots stamped earlier: the newest, which a prune always keeps, and one captured after the clock was set back, since a prune removes snapshots in the order they were captured\)/);
+      expect(r.stderr).not.toContain('(but the newest one, which a prune always keeps)');
+    }
+  });
+
   it('a reader inside reading() keeps the store it began with while another connection prunes (what report, diff and verify --db use)', () => {
     const path = join(dir, 'r.db');
     fill(path, 8).close();
@@ -337,7 +354,7 @@ describe('prune', () => {
     const listed = runCli(['gaps', '--db', path, '--from', '2025-12-01', '-o', 'json'], { env: { ...process.env, TZ: 'UTC' } });
     expect(listed.status, listed.stderr).toBe(0);
     const evidenceFrom = new Date(t0 + 3 * 86_400_000 + 60_000).toISOString();
-    expect((JSON.parse(listed.stdout) as { retention: unknown }).retention).toEqual({ seq: result.record, at: expect.any(String), cutoff: new Date(t0 + 86_400_000).toISOString(), evidenceFrom, removedThrough: 4 });
+    expect((JSON.parse(listed.stdout) as { retention: unknown }).retention).toEqual({ seq: result.record, at: expect.any(String), cutoff: new Date(t0 + 86_400_000).toISOString(), evidenceFrom, keptEarlier: { snapshots: 0, newest: false }, removedThrough: 4 });
     expect(listed.stderr).toMatch(/note: the store holds evidence from 2026-01-04T00:01:00\S* \(the selected time begins before it\); a prune \(record \d+, .*\) removed the snapshots taken before 2026-01-02T00:00:00/);
   });
 
