@@ -141,14 +141,15 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
       // verify() checked every item of the chain in this read transaction: no second check.
       const { label: preLabel, change: preChange, ...before } = store.loadSnapshot(pre.id, { checkItems: false });
       const { label: postLabel, change: postChange, ...after } = store.loadSnapshot(post.id, { checkItems: false });
-      const from = Date.parse(before.takenAt);
-      const to = Date.parse(after.takenAt);
       return {
         headHash: verified.headHash,
         pre: { id: pre.id, label: preLabel, change: preChange, recordHash: store.recordHashOf(pre.id)!, snapshot: before },
         post: { id: post.id, label: postLabel, change: postChange, recordHash: store.recordHashOf(post.id)!, snapshot: after },
-        gaps: store.gaps().filter((g) => Date.parse(g.to) > from && Date.parse(g.from) < to),
-        clockSteps: store.clockSteps().filter((c) => Date.parse(c.at) > from && Date.parse(c.at) <= to),
+        // The window's continuity by position in the chain, not by the times written in the
+        // records: a gap or step between the two captures is recorded between their records, and
+        // after a clock set back the times no longer say which those are.
+        gaps: store.gaps().filter((g) => g.seq > pre.id && g.seq < post.id),
+        clockSteps: store.clockSteps().filter((c) => c.seq > pre.id && c.seq < post.id),
         requestedPeriod: period === null ? null : { from: period.from.toISOString(), to: period.to.toISOString() },
       };
     });

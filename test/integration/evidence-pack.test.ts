@@ -655,6 +655,30 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     }
   });
 
+  it('a window across a clock set back keeps its gaps and clock steps: chosen by their place in the chain, not by their times', () => {
+    // Before, the pack chose them by time between the two captures' times, which then run
+    // backwards: a gap and a step inside the window were left out of evidence.json and the PDF.
+    const backDb = join(dir, 'back.db');
+    const t0 = Date.now() - 3_600_000;
+    let now = t0;
+    const store = EvidenceStore.open(backDb, { now: () => new Date(now) });
+    store.beginSession({ interval: 10 });
+    store.appendSnapshot(makeSnapshot({ sockets: [makeSocket({ localPort: 3000, inode: 3000 })], takenAt: new Date(now) }), { label: 'pre', change: 'CHG-BACK' });
+    // The clock is set back three hours, then the capture is stopped for a while.
+    now = t0 - 3 * 3_600_000 + 10_000;
+    const step = store.recordClockStep(-3 * 3_600_000);
+    const gap = store.recordGap(new Date(now), new Date(now + 60_000), 'paused');
+    now += 60_000;
+    store.appendSnapshot(makeSnapshot({ sockets: [makeSocket({ localPort: 3000, inode: 3000 })], takenAt: new Date(now) }), { label: 'post', change: 'CHG-BACK' });
+    store.close();
+    const r = cli(['report', '--change', 'CHG-BACK', '--db', backDb, '--out', join(dir, 'back-packs'), '--no-pdf']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = r.stdout.trim();
+    const evidence = JSON.parse(readFileSync(join(out.startsWith('/') ? out : join(dir, out), 'evidence.json'), 'utf8')) as { continuity: { gaps: { seq: number }[]; clockSteps: { seq: number; stepMs: number }[] } };
+    expect(evidence.continuity.gaps.map((g) => g.seq)).toEqual([gap.seq]);
+    expect(evidence.continuity.clockSteps).toEqual([{ seq: step.seq, at: step.at, stepMs: -3 * 3_600_000 }]);
+  });
+
   it('shows a progress line on a terminal and clears it; none when stderr is not a terminal', async () => {
     const { runReport } = await import('../../src/cli/pack-commands.js');
     const { withProgressLine } = await import('../../src/cli/program.js');
