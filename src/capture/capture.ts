@@ -126,8 +126,11 @@ export class CaptureSession {
   private trailEnd: CsvCleanEnd | null = null;
   /** A gap recorded since the last tick (a pause, captures missed), for the next tick to report. */
   private pause: GapRecord | null = null;
-  /** Since when captures failed or could not be stored (`noteMissed`), and why; null when none did. */
-  private missed: { from: Date; reason: MissedReason } | null = null;
+  /**
+   * Since when captures failed or could not be stored (`noteMissed`), and why, and until when
+   * when the loop measured it (`missedUntil`); null when none did.
+   */
+  private missed: { from: Date; reason: MissedReason; to?: Date } | null = null;
   /** A clock step noticed since the last tick, for the next tick to report. */
   private clockStep: number | null = null;
   /** Of it, what the store has not recorded yet. */
@@ -167,11 +170,14 @@ export class CaptureSession {
 
 
   /**
-   * Record that nothing was captured from `from` to now although the session ran: the system
-   * was suspended, or the process stopped (SIGSTOP, a debugger). The next tick carries it.
+   * Record that nothing was captured from `from` to `to` (default: now) although the session ran:
+   * the system was suspended, or the process stopped (SIGSTOP, a debugger). The next tick carries
+   * it. A caller that measured the pause by the time since boot gives `to` as `from` plus that
+   * time: a clock set during the pause then does not lengthen, shorten or reverse the gap (the
+   * step is recorded on its own, after it).
    */
-  recordPause(from: Date): void {
-    this.pause = this.store.recordGap(from, this.options.now?.() ?? new Date(), 'paused');
+  recordPause(from: Date, to?: Date): void {
+    this.pause = this.store.recordGap(from, to ?? this.options.now?.() ?? new Date(), 'paused');
   }
 
   /**
@@ -182,6 +188,14 @@ export class CaptureSession {
    */
   noteMissed(from: Date, reason: MissedReason): void {
     this.missed ??= { from, reason };
+  }
+
+  /**
+   * The end of the captures missed, as `from` plus the time since boot that passed, in the same
+   * clock frame as `from` (see recordPause); without it, the next tick's start ends the gap.
+   */
+  missedUntil(to: Date): void {
+    if (this.missed !== null) this.missed.to = to;
   }
 
   /** Whether captures were missed since the last one stored (their gap is not recorded yet). */
@@ -224,7 +238,7 @@ export class CaptureSession {
     if (this.missed !== null) {
       // Captures missed since the last one stored: a gap up to this one (kept for the next tick
       // if the store is still locked).
-      this.pause = this.store.recordGap(this.missed.from, begunAt, this.missed.reason);
+      this.pause = this.store.recordGap(this.missed.from, this.missed.to ?? begunAt, this.missed.reason);
       this.missed = null;
     }
     // A clock step since the last tick, in the chain before this snapshot, whose time it shifts
@@ -470,7 +484,7 @@ export async function captureEvery(options: CaptureOptions, loop: IntervalOption
     const up = loop.uptime ?? (() => uptime() * 1000);
     const mark = (): Mark => ({ wall: wall().getTime(), up: up() });
     // When the last capture stored ended (at first, when the session began).
-    let stored = wall().getTime();
+    let stored = mark();
     while (!loop.signal.aborted) {
       const begun = mark();
       try {
@@ -478,17 +492,19 @@ export async function captureEvery(options: CaptureOptions, loop: IntervalOption
           const step = begun.wall - last.begun.wall - (begun.up - last.begun.up);
           if (Math.abs(step) > PAUSE_SLACK_MS) session.noteClockStep(step);
           // (Not after a failed capture: the gap of the captures missed covers the pause too.)
-          if (begun.up - last.end.up > 2 * period + PAUSE_SLACK_MS && !session.missing) session.recordPause(new Date(last.end.wall));
+          // Both gaps are measured by the time since boot, from the wall time they begin at.
+          if (begun.up - last.end.up > 2 * period + PAUSE_SLACK_MS && !session.missing) session.recordPause(new Date(last.end.wall), new Date(last.end.wall + (begun.up - last.end.up)));
+          if (session.missing) session.missedUntil(new Date(stored.wall + (begun.up - stored.up)));
         }
         loop.onTick(await session.tick());
         last = { begun, end: mark() };
-        stored = last.end.wall;
+        stored = last.end;
         ticks++;
       } catch (error) {
         // A failed capture is reported as such, not later as a pause, and its missing evidence
         // is a gap from the end of the last capture stored, recorded before the next one.
         last = { begun, end: mark() };
-        session.noteMissed(new Date(stored), storeBusy(error) ? 'store-busy' : 'capture-failed');
+        session.noteMissed(new Date(stored.wall), storeBusy(error) ? 'store-busy' : 'capture-failed');
         if (!loop.onError) throw error;
         loop.onError(error);
       }

@@ -266,6 +266,58 @@ describe('--interval under faults', () => {
     },
   );
 
+  it.skipIf(skipWithReason(faketime === undefined, 'a clock set during a pause: needs libfaketime (Debian package faketime)'))(
+    'a pause during which the clock was set (forward, then back) is a gap as long as the pause, never an hour long nor running backwards; the step is recorded after it',
+    async () => {
+      // Before, the gap ran from the last capture to the clock's time after the pause: set forward
+      // an hour, a 3-second pause became an hour without evidence; set back, a gap ending before
+      // it began.
+      const db = join(dir, 'pause-step.db');
+      const offset = join(dir, 'pause-step-offset');
+      writeFileSync(offset, '+0\n');
+      const env = { ...process.env, LD_PRELOAD: faketime!, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' };
+      const child = spawn(process.execPath, [CLI, '--interval', '0.5', '--db', db, '--no-csv', '--no-hash-binaries', '--filter', ':1'], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      const stderr = collectStderr(child);
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const gapsOf = () => {
+        const store = EvidenceStore.open(db, { readonly: true });
+        try {
+          return { gaps: store.gaps(), steps: store.clockSteps() };
+        } finally {
+          store.close();
+        }
+      };
+      try {
+        for (const to of ['+3600', '+0']) {
+          const count = snapshotCount(db);
+          await waitFor(() => snapshotCount(db) >= count + 2);
+          await sleep(150);
+          child.kill('SIGSTOP');
+          writeFileSync(offset, `${to}\n`);
+          await sleep(2500);
+          child.kill('SIGCONT');
+          const gaps = gapsOf().gaps.length;
+          await waitFor(() => gapsOf().gaps.length > gaps && snapshotCount(db) > count + 2);
+        }
+        child.kill('SIGTERM');
+        expect(await exited, stderr()).toBe(0);
+      } finally {
+        child.kill('SIGKILL');
+      }
+      const { gaps, steps } = gapsOf();
+      expect(gaps.map((g) => g.reason)).toEqual(['paused', 'paused']);
+      for (const g of gaps) {
+        const ms = Date.parse(g.to) - Date.parse(g.from);
+        expect(ms, JSON.stringify(g)).toBeGreaterThan(2000);
+        expect(ms, JSON.stringify(g)).toBeLessThan(20_000);
+      }
+      // The steps, each recorded after its pause's gap and before the snapshot it shifts.
+      expect(steps.map((c) => Math.round(c.stepMs / 60_000))).toEqual([60, -60]);
+      for (const [k, c] of steps.entries()) expect(c.seq).toBeGreaterThan(gaps[k]!.seq);
+      expect(runCli(['verify-store', '--db', db]).status).toBe(0);
+    },
+  );
+
   it('--interval piped into head: when the pipe closes, the running capture finishes and the store is closed, not left locked', async () => {
     const db = join(dir, 'pipe.db');
     const csv = join(dir, 'pipe.csv');
