@@ -265,7 +265,13 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
       // under the path (a new inode), whose size says nothing.
       const last = recorded as RecordedTrail | null;
       const lastId = last?.end.snapshotId;
-      if (last !== null && lastId !== undefined && read.size > 0 && !seen.has(lastId) && last.mark?.snapshotId === lastId && store.listSnapshots({ id: lastId }).length === 1) {
+      // A new file at the path that holds only the header (a rotation that wrote netmon's header
+      // into the new file) is as an empty one: the next capture writes the inventory to it.
+      const headerOnly = last !== null && last.replaced && read.size > 0 && result.rows === 0;
+      if (headerOnly) {
+        result.notes.push(`the trail holds its header and no rows: it is a new file since netmon last wrote to ${options.csv} (rotated, say); the next capture writes the full inventory to it`);
+      }
+      if (!headerOnly && last !== null && lastId !== undefined && read.size > 0 && !seen.has(lastId) && last.mark?.snapshotId === lastId && store.listSnapshots({ id: lastId }).length === 1) {
         const rows = storedSnapshotRows(store, lastId, last.mark.rows);
         if (rows !== null && rows.length > 0) {
           problem({ kind: 'rows-missing', line: null, snapshotId: lastId, message: `the ${rows.length} ${rows.length === 1 ? 'row' : 'rows'} of snapshot ${lastId}, the last netmon wrote to this trail, are not in it: rows were removed from its end` });

@@ -206,6 +206,12 @@ describe('netmon verify-trail', () => {
       const cut = verify();
       expect(cut.status).toBe(4);
       expect(cut.stdout).toMatch(new RegExp(`^the \\d+ rows of snapshot ${lastId}, the last netmon wrote to this trail, are not in it: rows were removed from its end$`, 'm'));
+      // Rotated, with netmon's header written into the new file (create mode): as an empty file,
+      // a note, not tampering (before: exit 4 until the next capture wrote its inventory there).
+      writeFileSync(csv, `${all[0]}\r\n`);
+      const rotated = verify();
+      expect(rotated.status, rotated.stdout).toBe(0);
+      expect(rotated.stderr).toContain(`netmon: note: the trail holds its header and no rows: it is a new file since netmon last wrote to ${csv} (rotated, say); the next capture writes the full inventory to it`);
     } finally {
       renameSync(`${csv}.kept`, csv);
     }
