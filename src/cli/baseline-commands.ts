@@ -1,4 +1,5 @@
 import { existsSync, lstatSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { captureEvery, captureOnce, type CaptureOptions } from '../capture/capture.js';
 import { diffSnapshots } from '../diff/diff-snapshots.js';
 import { ConfigError, describeErrno, ExitError, specialFileKind, StoreError, VerificationError } from '../errors.js';
@@ -10,7 +11,7 @@ import { snapshotDocumentProblem } from '../model/snapshot-document.js';
 import { renderFindingsEcs } from '../outputs/ecs-findings.js';
 import { failsAt, renderFindingsJson, renderFindingsText, sortFindings, type FindingsReport } from '../outputs/findings.js';
 import { printable } from '../outputs/sanitize.js';
-import { clockTime } from '../outputs/time.js';
+import { clockTime, isoWithOffset } from '../outputs/time.js';
 import { filterSnapshot } from '../diff/filter-snapshot.js';
 import { snapshot } from '../snapshot/snapshot.js';
 import { EvidenceStore } from '../store/evidence-store.js';
@@ -132,7 +133,10 @@ function hostNote(baseline: Snapshot, now: Snapshot, io: CliIo): void {
  * come out as new. With what the comparison cannot see, said once: sockets outside the
  * baseline's selection, processes this capture may not read, binaries the baseline did not hash.
  */
-function comparable(base: Snapshot, now: Snapshot): { before: Snapshot; after: Snapshot; notes: string[] } {
+function comparable(base: Snapshot, now: Snapshot, resumedFrom: number | null = null): { before: Snapshot; after: Snapshot; notes: string[] } {
+  // A watch without a baseline compares its first capture with the store's last snapshot.
+  const theBase = resumedFrom === null ? 'the baseline' : `snapshot ${resumedFrom}`;
+  const again = resumedFrom === null ? "take the baseline again with this capture's options (netmon init ...) to compare the rest" : 'the captures after this one are compared with each other whole';
   const notes: string[] = [];
   const b = base.selection;
   const n = now.selection;
@@ -144,15 +148,15 @@ function comparable(base: Snapshot, now: Snapshot): { before: Snapshot; after: S
   let after = now;
   if (narrower.length > 0) {
     after = filterSnapshot(now, b);
-    notes.push(`the baseline was taken with ${narrower.join(' and ')}: only the sockets it selects are compared; take the baseline again with this capture's options (netmon init ...) to compare the rest`);
+    notes.push(`${theBase} was taken with ${narrower.join(' and ')}: only the sockets it selects are compared; ${again}`);
   }
   const deniedNow = now.coverage.processesDenied ?? 0;
   const deniedThen = base.coverage.processesDenied ?? 0;
   if (!now.coverage.privileged && deniedNow > deniedThen) {
-    notes.push(`this capture could not read ${count(deniedNow, 'process', 'processes')}, the baseline's ${deniedThen}: a replaced binary or a changed user of a process it cannot read is not seen; run it with the privileges the baseline had (as root)`);
+    notes.push(`this capture could not read ${count(deniedNow, 'process', 'processes')}, ${theBase}'s ${deniedThen}: a replaced binary or a changed user of a process it cannot read is not seen; run it with the privileges ${theBase} had (as root)`);
   }
   if ((!b.hashBinaries || !b.processInfo) && n.hashBinaries && n.processInfo) {
-    notes.push(`the baseline was taken ${b.processInfo ? 'without executable hashes (--no-hash-binaries)' : 'without process information (--no-process-info)'}: a replaced binary${b.processInfo ? '' : ' or a changed owner'} cannot be found against it; take it again without that option`);
+    notes.push(`${theBase} was taken ${b.processInfo ? 'without executable hashes (--no-hash-binaries)' : 'without process information (--no-process-info)'}: a replaced binary${b.processInfo ? '' : ' or a changed owner'} cannot be found against it${resumedFrom === null ? '; take it again without that option' : ''}`);
   }
   return { before, after, notes };
 }
@@ -200,8 +204,12 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
   const allow = standing(flags);
   const selection = toSnapshotOptions(flags);
   const baseline = flags.baseline || existsSync(flags.db) ? tryBaseline(flags) : null;
-  let previous: Snapshot | null = baseline;
-  const seenDestinations = new Set<string>(baseline ? baseline.sockets.filter((s) => !s.listening).map((s) => s.remoteAddress) : []);
+  // Without a baseline, the first capture is compared with the store's last snapshot of this
+  // host: what changed while netmon was not watching (a restart of the service) is reported too.
+  const resumed = baseline === null && existsSync(flags.db) ? lastStored(flags.db) : null;
+  const reference = baseline ?? resumed?.snapshot ?? null;
+  let previous: Snapshot | null = reference;
+  const seenDestinations = new Set<string>(reference ? reference.sockets.filter((s) => !s.listening).map((s) => s.remoteAddress) : []);
   let worst = false;
   const options: CaptureOptions = {
     db: flags.db,
@@ -226,7 +234,10 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
         first.quiet();
         [last, lastHash] = [tick.snapshotId, tick.recordHash];
         if (previous) {
-          const pair = previous === baseline ? comparable(previous, tick.snapshot) : { before: previous, after: tick.snapshot, notes: [] };
+          if (resumed !== null && previous === resumed.snapshot) {
+            io.stderr(`netmon: watching ${count(tick.snapshot.sockets.length, 'socket')} every ${interval} s (no baseline: this first capture is compared with snapshot ${resumed.id}, the store's last, taken ${isoWithOffset(new Date(resumed.snapshot.takenAt))}, then each capture with the one before)\n`);
+          }
+          const pair = previous === reference ? comparable(previous, tick.snapshot, resumed?.id ?? null) : { before: previous, after: tick.snapshot, notes: [] };
           for (const note of pair.notes) io.stderr(`netmon: note: ${note}\n`);
           // "New" external destinations are new to the whole watch, not only to the last capture.
           const findings = sortFindings(findingsBetween(pair.before, pair.after, catalogue, allow, seenDestinations));
@@ -260,6 +271,19 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
 }
 
 /** The baseline, or null when the store has none yet; a baseline that cannot be loaded stops watch, as it stops check. */
+/** The store's last snapshot of this host (by capture order), or null when it holds none. */
+function lastStored(db: string): { snapshot: Snapshot; id: number } | null {
+  const store = EvidenceStore.open(db, { readonly: true });
+  try {
+    const [last] = store.listSnapshots({ host: hostname(), newestFirst: true, limit: 1 });
+    if (last === undefined) return null;
+    const { label: _label, change: _change, ...snapshot } = store.loadSnapshot(last.id);
+    return { snapshot, id: last.id };
+  } finally {
+    store.close();
+  }
+}
+
 function tryBaseline(flags: Pick<BaselineFlags, 'baseline' | 'db'>): Snapshot | null {
   try {
     return loadBaseline(flags).snapshot;

@@ -160,6 +160,34 @@ describe('init, check and watch', () => {
     expect(verified.status, verified.stderr).toBe(0);
   });
 
+  it('watch started again without a baseline reports what changed while it was stopped: its first capture is compared with the store\'s last snapshot', async () => {
+    // Before, a service restarted by systemd compared nothing at its first capture: a listener
+    // opened while it was down was never reported.
+    const db = join(dir, 'w-resume.db');
+    const watchUntil = async (pattern: RegExp): Promise<{ out: string; err: string }> => {
+      const child = spawn(process.execPath, [CLI, 'watch', '--interval', '0.5', '--db', db, '--no-csv', '--fail-on', 'critical', '--filter', ':3638', '--no-hash-binaries'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      for (let i = 0; i < 200 && !pattern.test(err) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
+      child.kill('SIGTERM');
+      expect(await exited, err).toBe(0);
+      return { out, err };
+    };
+    const first = await watchUntil(/stopped after|netmon: watching/);
+    expect(first.err).toContain('(no baseline: changes are reported from the next capture on)');
+    const listener = await startJsonProcess<{ pid: number }>(process.execPath, [HOLDER, '--listen-port', '3638']);
+    try {
+      const again = await watchUntil(/compared with snapshot/);
+      expect(again.err).toMatch(/netmon: watching \d+ sockets? every 0\.5 s \(no baseline: this first capture is compared with snapshot \d+, the store's last, taken \S+, then each capture with the one before\)/);
+      expect(again.out.split('\n').filter((l) => l.includes('new listener tcp 127.0.0.1:3638'))).toHaveLength(1);
+    } finally {
+      await stop(listener.child);
+    }
+  });
+
   it('watch prints each change once, with its time, and keeps capturing evidence', async () => {
     const db = join(dir, 'w.db');
     const child = spawn(process.execPath, [CLI, 'watch', '--interval', '0.5', '--db', db, '--no-csv', '--fail-on', 'critical', ...filter], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
