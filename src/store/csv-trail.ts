@@ -423,11 +423,7 @@ export function appendCsv(
     // A known clean end of this very file (not a rotated or replaced one) that it has not shrunk below.
     const from = known && known.device === st.dev && known.inode === st.ino && known.size <= size ? known.size : 0;
     if (size > 0) {
-      if (!startsLikeHeader(fd, size)) {
-        throw new StoreError('E_CSV_HEADER', `${path} does not start with netmon's CSV header (${CSV_COLUMNS.join(',')}); it was not modified`, {
-          hint: 'give another file with --csv, or move this one aside',
-        });
-      }
+      if (!startsLikeHeader(fd, size)) throw headerError(fd, size, path, 'it was not modified');
       // A header torn by a crash is a partial line like any other.
       const tailSize = size < HEADER.length ? size : cleanEnds.get(path) === size || from === size ? 0 : partialTail(fd, size, from);
       if (tailSize > 0) {
@@ -524,6 +520,15 @@ export function checkCsvWritable(path: string): void {
     if (target !== path && !isDirectory) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     if (target === path && isDirectory) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     const special = target === path ? specialFileKind(st) : null;
+    // A file that is not a netmon trail is refused before anything is captured and stored.
+    if (special === null && target === path && st.size > 0) {
+      const fd = fs.openSync(path, 'r');
+      try {
+        if (!startsLikeHeader(fd, st.size)) throw headerError(fd, st.size, path, 'nothing was captured');
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
     if (special !== null) {
       // /dev/stdout, a pipe: the trail is appended to, synced, measured and checked for torn
       // lines, which only a regular file allows (a pipe took the rows and then failed the sync).
@@ -545,6 +550,19 @@ export function checkCsvWritable(path: string): void {
             : 'run netmon in a directory you can write to (the trail and the store are created there by default), fix the path or its permissions, give another --csv PATH, or --no-csv';
     throw new StoreError('E_CSV_OPEN', `cannot write the CSV trail: ${describeErrno(error, target === path ? 'writing' : 'creating a file in', target)}; nothing was captured`, { hint, cause: error });
   }
+}
+
+/** A trail that does not start with netmon's header: what is wrong with its first line, where, and what to do. */
+function headerError(fd: number, size: number, path: string, outcome: string): StoreError {
+  const head = Buffer.alloc(Math.min(size, HEADER.length + 1));
+  fs.readSync(fd, head, 0, head.length, 0);
+  const lfOnly = head.toString('utf8').startsWith(`${HEADER.slice(0, -2)}\n`);
+  const what = lfOnly
+    ? `${path} starts with netmon's CSV header, but its line ends in LF alone, where netmon writes CRLF (RFC 4180): a rotation script or an editor wrote it`
+    : `${path} does not start with netmon's CSV header (${CSV_COLUMNS.join(',')})`;
+  return new StoreError('E_CSV_HEADER', `${what}; ${outcome}`, {
+    hint: lfOnly ? 'let netmon write the header: leave the new trail empty (or absent) after rotation' : 'give another file with --csv, or move this one aside',
+  });
 }
 
 /** Whether a trail of `size` bytes starts with netmon's header (as much of it as the file holds: a crash can tear it). */

@@ -180,6 +180,25 @@ describe.skipIf(skipWithReason(!havePython, `CSV round trip: ${PYTHON} (Python's
       expect(readFileSync(file).equals(before)).toBe(true);
       expect(readdirSync(dir)).toEqual(['foreign.csv']); // nothing set aside either
     });
+
+    it('a trail whose header line ends in LF alone is refused before anything is captured, and the message says so', () => {
+      // Before: "does not start with netmon's CSV header (...)", quoting the very text the file
+      // held, and only after the snapshot was stored (which ended an --interval session).
+      const dir = freshDir();
+      const file = join(dir, 'rotated.csv');
+      writeFileSync(file, `${HEADER.slice(0, -2)}\n`);
+      const r = runCli(['--once', '--db', join(dir, 'n.db'), '--csv', file, '--no-hash-binaries', '--filter', ':1'], { cwd: dir });
+      expect(r.status).toBe(3);
+      expect(r.stderr).toContain(`netmon: error: ${file} starts with netmon's CSV header, but its line ends in LF alone, where netmon writes CRLF (RFC 4180): a rotation script or an editor wrote it; nothing was captured`);
+      expect(r.stderr).toContain('netmon: hint: let netmon write the header: leave the new trail empty (or absent) after rotation');
+      expect(readdirSync(dir)).toEqual(['rotated.csv']);
+      const foreign = join(dir, 'foreign.csv');
+      writeFileSync(foreign, 'Name,Value\r\nfoo,bar\r\n');
+      const other = runCli(['--once', '--db', join(dir, 'n.db'), '--csv', foreign, '--no-hash-binaries', '--filter', ':1'], { cwd: dir });
+      expect(other.status).toBe(3);
+      expect(other.stderr).toContain(`${foreign} does not start with netmon's CSV header (${CSV_COLUMNS.join(',')}); nothing was captured`);
+      expect(existsSync(join(dir, 'n.db'))).toBe(false);
+    });
   });
 
   describe('partial last line', () => {
