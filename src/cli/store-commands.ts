@@ -352,6 +352,11 @@ function mib(bytes: number): string {
 }
 
 /** `netmon prune --older-than AGE` */
+/** Why a prune to `cutoff` removes nothing (it removes in capture order, up to the first snapshot taken at or after the cutoff). */
+function nothingToPrune(db: string, cutoff: Date): string {
+  return `nothing to prune: the first snapshot in ${db} was taken at or after ${isoWithOffset(cutoff)}, or is the newest one, which is always kept (a prune removes snapshots in the order they were captured, up to the first one taken at or after its time)`;
+}
+
 export async function pruneStore(flags: { db: string; olderThan: string; vacuum?: boolean; dryRun?: boolean }, io: CliIo): Promise<void> {
   const cutoff = parseCutoff(flags.olderThan, new Date());
   if (!cutoff) {
@@ -365,7 +370,7 @@ export async function pruneStore(flags: { db: string; olderThan: string; vacuum?
       const would = reader.pruneWouldRemove(cutoff);
       io.stderr(
         would.snapshots === 0
-          ? `netmon: dry run: nothing to prune: no snapshot in ${flags.db} is older than ${isoWithOffset(cutoff)} (the newest one is always kept)\n`
+          ? `netmon: dry run: ${nothingToPrune(flags.db, cutoff)}\n`
           : `netmon: dry run: would remove ${count(would.snapshots, 'snapshot')} from ${flags.db}, taken from ${when(would.first ?? '?')} to ${when(would.last ?? '?')}; the store would hold evidence from ${when(would.keptFrom ?? '?')}; nothing was changed\n`,
       );
     } finally {
@@ -378,7 +383,7 @@ export async function pruneStore(flags: { db: string; olderThan: string; vacuum?
   try {
     const result = store.prune(cutoff, { onProgress: (done, total) => progress(`removed ${done} of ${count(total, 'snapshot')}`) });
     if (result.record === null) {
-      io.stderr(`netmon: nothing to prune: no snapshot in ${flags.db} is older than ${isoWithOffset(cutoff)} (the newest one is always kept)\n`);
+      io.stderr(`netmon: ${nothingToPrune(flags.db, cutoff)}\n`);
       return;
     }
     const recorded = result.records.length === 1 ? `record ${result.record}` : `${result.records.length} prune records, one for each step (${result.records[0]} to ${result.record})`;
