@@ -459,6 +459,17 @@ interface Mark {
 const PAUSE_SLACK_MS = 1000;
 
 /**
+ * The end of a gap from `from` to `now`, in the clock frame of its start: `now`'s wall time, unless
+ * the clock was set meanwhile (the wall clock moved more or less than the time since boot); then
+ * the start plus the time since boot, so that the step (recorded on its own) neither lengthens,
+ * shortens nor reverses the gap. (The time since boot has a 10 ms grain: used only then.)
+ */
+function gapEnd(from: Mark, now: Mark): Date {
+  const up = now.up - from.up;
+  return new Date(Math.abs(now.wall - from.wall - up) > PAUSE_SLACK_MS ? from.wall + up : now.wall);
+}
+
+/**
  * `netmon --interval N`: tick on a fixed schedule (start + k x interval) until the signal aborts.
  * A tick that runs long never piles up: missed slots are skipped, never run late back to back.
  */
@@ -492,9 +503,8 @@ export async function captureEvery(options: CaptureOptions, loop: IntervalOption
           const step = begun.wall - last.begun.wall - (begun.up - last.begun.up);
           if (Math.abs(step) > PAUSE_SLACK_MS) session.noteClockStep(step);
           // (Not after a failed capture: the gap of the captures missed covers the pause too.)
-          // Both gaps are measured by the time since boot, from the wall time they begin at.
-          if (begun.up - last.end.up > 2 * period + PAUSE_SLACK_MS && !session.missing) session.recordPause(new Date(last.end.wall), new Date(last.end.wall + (begun.up - last.end.up)));
-          if (session.missing) session.missedUntil(new Date(stored.wall + (begun.up - stored.up)));
+          if (begun.up - last.end.up > 2 * period + PAUSE_SLACK_MS && !session.missing) session.recordPause(new Date(last.end.wall), gapEnd(last.end, begun));
+          if (session.missing) session.missedUntil(gapEnd(stored, begun));
         }
         loop.onTick(await session.tick());
         last = { begun, end: mark() };
