@@ -49,8 +49,16 @@ function csv(): StringifySync {
  * process; the exact text stays in SQLite and JSON.
  */
 export function neutralizeCell(text: string): string {
-  return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+  // A lone surrogate (a byte of a process name that is not UTF-8, kept as \udcXX) cannot be
+  // written as UTF-8: it is U+FFFD in the trail, and so in the cell, so that verify-trail rebuilds
+  // the very text the trail holds.
+  const cell = LONE_SURROGATE.test(text) ? text.replace(LONE_SURROGATE_ALL, '\uFFFD') : text;
+  return /^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell;
 }
+
+const LONE_SURROGATE_SOURCE = '[\\uD800-\\uDBFF](?![\\uDC00-\\uDFFF])|(?<![\\uD800-\\uDBFF])[\\uDC00-\\uDFFF]';
+const LONE_SURROGATE = new RegExp(LONE_SURROGATE_SOURCE);
+const LONE_SURROGATE_ALL = new RegExp(LONE_SURROGATE_SOURCE, 'g');
 
 export interface CsvContext {
   snapshotId: number;

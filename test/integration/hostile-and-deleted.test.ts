@@ -97,6 +97,10 @@ describe('a process whose name, command line and executable path are not valid U
     // The CSV is text for spreadsheets: valid UTF-8, each such byte a replacement character.
     const trail = readFileSync(csv);
     expect(new TextDecoder('utf-8', { fatal: true }).decode(trail)).toContain('no\ufffd\ufffdde');
+    // And verify-trail rebuilds those cells as the trail holds them (before: every such row was
+    // "changed", exit 4, on a trail nobody had touched).
+    const verified = runCli(['verify-trail', '--db', db, '--csv', csv]);
+    expect(verified.status, verified.stdout + verified.stderr).toBe(0);
   });
 });
 
