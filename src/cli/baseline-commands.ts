@@ -9,6 +9,7 @@ import { loadExpectedChanges, type ExpectedChanges } from '../findings/expected-
 import { EVIDENCE_FILE_MODE, type Snapshot } from '../model/types.js';
 import { snapshotDocumentProblem } from '../model/snapshot-document.js';
 import { renderFindingsEcs } from '../outputs/ecs-findings.js';
+import { ndjsonLine } from '../outputs/ecs.js';
 import { failsAt, renderFindingsJson, renderFindingsText, sortFindings, type FindingsReport } from '../outputs/findings.js';
 import { printable } from '../outputs/sanitize.js';
 import { clockTime, isoWithOffset } from '../outputs/time.js';
@@ -244,9 +245,9 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
           if (failsAt(findings, flags.failOn)) worst = true;
           const at = clockTime(new Date(tick.snapshot.takenAt));
           for (const f of findings) {
-            if (flags.output === 'json') io.stdout(`${JSON.stringify({ at: tick.snapshot.takenAt, snapshotId: tick.snapshotId, ...f })}\n`);
+            if (flags.output === 'json') io.stdout(`${ndjsonLine({ at: tick.snapshot.takenAt, snapshotId: tick.snapshotId, ...f })}\n`);
             else if (flags.output === 'ecs') {
-              io.stdout(renderFindingsEcs({ before: { id: null, takenAt: previous.takenAt }, after: { id: tick.snapshotId, takenAt: tick.snapshot.takenAt }, host: tick.snapshot.host.hostname, findings: [f], disclaimer: '' }));
+              io.stdout(renderFindingsEcs({ before: { id: null, takenAt: previous.takenAt }, after: { id: tick.snapshotId, takenAt: tick.snapshot.takenAt }, host: tick.snapshot.host.hostname, findings: [f], disclaimer: '', ...(flags.change ? { change: flags.change } : {}) }));
             } else io.stdout(`${at} ${f.severity.toUpperCase().padEnd(8)} ${f.approval.padEnd(10)} ${printable(f.summary)}  [${f.id}]\n`);
           }
         } else {

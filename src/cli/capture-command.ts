@@ -3,7 +3,7 @@ import { storeBusy } from '../store/sqlite.js';
 import { formatEndpoint } from '../collect/parse/address.js';
 import { newExposures } from '../diff/new-exposures.js';
 import { ConfigError, StoreBusyError, StoreError } from '../errors.js';
-import { protoName, type ProcessRecord, type SocketRecord } from '../model/types.js';
+import { protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 import { printable } from '../outputs/sanitize.js';
 import { clockTime, isoWithOffset } from '../outputs/time.js';
 import { printSnapshot, printWarnings, progressLine, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo } from './program.js';
@@ -109,13 +109,16 @@ export function captureError(io: CliIo, db: string): (error: unknown) => void {
   };
 }
 
-function changeLine(sign: '+' | '-', s: SocketRecord, processes: Map<number, ProcessRecord>, at: Date): string {
+function changeLine(sign: '+' | '-', s: SocketRecord, processes: Map<number, ProcessRecord>, at: Date, namespaces: Map<number, Snapshot['namespaces'][number]>): string {
   const owner = s.owners[0];
   const proc = owner ? processes.get(owner.pid) : undefined;
   const proto = protoName(s);
   const remote = s.listening ? '' : ` ${formatEndpoint(s.remoteAddress, s.remotePort)}`;
   const who = owner ? ` pid ${owner.pid} ${printable(proc?.name ?? '?')}` : '';
-  return `${clockTime(at)} ${sign} ${proto} ${formatEndpoint(s.localAddress, s.localPort)}${remote} ${s.state}${who}`;
+  // A socket of another network namespace never passes for one of the host.
+  const ns = namespaces.get(s.netns);
+  const where = ns?.host === true ? '' : ` netns ${ns?.name ? printable(ns.name) : String(s.netns)}`;
+  return `${clockTime(at)} ${sign} ${proto} ${formatEndpoint(s.localAddress, s.localPort)}${remote} ${s.state}${who}${where}`;
 }
 
 /**
@@ -176,19 +179,23 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
         lastHash = result.recordHash;
         const snap = result.snapshot;
         if (result.first) {
-          if (flags.output === 'json') io.stdout(`${JSON.stringify(snap)}\n`);
+          if (flags.output === 'json') io.stdout(`${outputs.ndjsonLine(snap)}\n`);
           else if (flags.output === 'ecs') io.stdout(outputs.renderEcs(snap));
           else io.stdout(outputs.renderText(snap, { width: io.columns ?? 80 }));
           printWarnings(snap, io);
         } else if (flags.output === 'json') {
-          io.stdout(`${JSON.stringify({ snapshotId: result.snapshotId, takenAt: snap.takenAt, sockets: snap.sockets.length, opened: result.opened, closed: result.closed })}\n`);
+          io.stdout(`${outputs.ndjsonLine({ snapshotId: result.snapshotId, takenAt: snap.takenAt, sockets: snap.sockets.length, opened: result.opened, closed: result.closed })}\n`);
         } else if (flags.output === 'ecs') {
-          if (result.opened.length > 0) io.stdout(outputs.renderEcs({ ...snap, sockets: result.opened }));
+          // What closed, then what opened, as the text lines; directions from this capture's listeners
+          // (and, for what closed, the last capture's too: a listener may have closed with it).
+          if (result.closed.length > 0) io.stdout(outputs.renderEcs({ ...snap, sockets: result.closed }, { change: 'closed', inventory: [...snap.sockets, ...result.closed] }));
+          if (result.opened.length > 0) io.stdout(outputs.renderEcs({ ...snap, sockets: result.opened }, { change: 'opened', inventory: snap.sockets }));
         } else {
           const processes = new Map(snap.processes.map((p) => [p.pid, p]));
           const at = new Date(snap.takenAt);
-          for (const s of result.closed) io.stdout(`${changeLine('-', s, processes, at)}\n`);
-          for (const s of result.opened) io.stdout(`${changeLine('+', s, processes, at)}\n`);
+          const namespaces = new Map(snap.namespaces.map((n) => [n.inode, n]));
+          for (const s of result.closed) io.stdout(`${changeLine('-', s, processes, at, namespaces)}\n`);
+          for (const s of result.opened) io.stdout(`${changeLine('+', s, processes, at, namespaces)}\n`);
         }
         captureNotices(result, io, options);
       },

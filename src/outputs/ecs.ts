@@ -56,7 +56,7 @@ export function newNetworkEvent(timestamp: string, kind: 'state' | 'event' | 'al
 }
 
 /** One NDJSON line; U+2028/U+2029 are valid in JSON but split lines for some readers: escaped. */
-export function ndjsonLine(doc: EcsDocument): string {
+export function ndjsonLine(doc: unknown): string {
   return JSON.stringify(doc).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
 }
 
@@ -82,8 +82,9 @@ function processFields(doc: EcsDocument, proc: ProcessRecord): void {
     put(doc, 'process.real_user.id', String(proc.uid));
     put(doc, 'process.real_user.name', proc.user);
   }
-  if (proc.gid !== null) put(doc, 'process.group.id', String(proc.gid));
-  put(doc, 'process.group.name', proc.group);
+  // The gid /proc/<pid>/status gives first is the real one (ECS process.group is the effective).
+  if (proc.gid !== null) put(doc, 'process.real_group.id', String(proc.gid));
+  put(doc, 'process.real_group.name', proc.group);
   if (proc.hashes) {
     put(doc, 'process.hash.sha256', proc.hashes.sha256);
     put(doc, 'process.hash.blake3', proc.hashes.blake3);
@@ -91,15 +92,24 @@ function processFields(doc: EcsDocument, proc: ProcessRecord): void {
   put(doc, 'container.id', proc.containerId);
 }
 
+/** Sockets that opened or closed since the last capture of a session, rather than its inventory. */
+export interface EcsChange {
+  change: 'opened' | 'closed';
+  /** The capture's whole inventory: its listeners tell an inbound connection from an outbound one. */
+  inventory: readonly SocketRecord[];
+}
+
 /**
  * NDJSON: one ECS document per socket, as inventory state (`event.kind: state`). A listener is
  * the `server`; a connection to one of the host's listeners is inbound (`source` the remote
- * peer), any other connection outbound (`source` the local end). Pure.
+ * peer), any other connection outbound (`source` the local end). With `change`, the sockets are
+ * those that opened or closed since the last capture (`event.kind: event`, `event.type` with
+ * `start` or `end`). Pure.
  */
-export function renderEcs(snapshot: Snapshot): string {
+export function renderEcs(snapshot: Snapshot, change?: EcsChange): string {
   const processes = new Map(snapshot.processes.map((p) => [p.pid, p]));
   const listeners = new Set<string>();
-  for (const s of snapshot.sockets) {
+  for (const s of change?.inventory ?? snapshot.sockets) {
     if (s.listening) listeners.add(listenerKey(s.netns, s.transport, s.localAddress, s.localPort));
   }
   const isInbound = (s: SocketRecord): boolean =>
@@ -109,7 +119,9 @@ export function renderEcs(snapshot: Snapshot): string {
 
   const lines: string[] = [];
   for (const s of snapshot.sockets) {
-    const doc = newNetworkEvent(snapshot.takenAt, 'state', s.listening ? ['info'] : ['connection', 'info']);
+    const phase = change === undefined ? 'info' : change.change === 'opened' ? 'start' : 'end';
+    const doc = newNetworkEvent(snapshot.takenAt, change === undefined ? 'state' : 'event', s.listening ? [phase] : ['connection', phase]);
+    if (change !== undefined) put(doc, 'event.action', change.change === 'opened' ? 'socket-opened' : 'socket-closed');
     put(doc, 'event.module', 'netmon');
     put(doc, 'event.dataset', 'netmon.socket');
     put(doc, 'observer.product', 'netmon');

@@ -1,14 +1,15 @@
 /**
  * Process names and command lines are chosen by whoever starts the process. Before such text
  * reaches a terminal it is made inert: C0/C1 control characters (escape sequences, newlines,
- * carriage returns), DEL and Unicode direction overrides are shown as escapes, so a process
+ * carriage returns), DEL, the Unicode line and paragraph separators and direction overrides are
+ * shown as escapes, so a process
  * cannot clear the screen, forge rows or reorder what a reviewer reads. A byte that was not
  * valid UTF-8 (read as a lone surrogate, see decodeExact) is shown as the byte, "\xff"; C0
  * controls and DEL as "\x1b", any other character as "\u{9b}", so the two never look alike.
  * (With the u flag a class matches lone surrogates only, never half of a valid pair.)
  */
 // eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff\\]/gu;
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff\\]/gu;
 
 export function printable(text: string): string {
   return text.replace(UNSAFE, (c) => (c === '\\' ? '\\\\' : escaped(c)));
@@ -23,7 +24,7 @@ function escaped(c: string): string {
 }
 
 // eslint-disable-next-line no-control-regex
-const UNSAFE_IN_MESSAGE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]/gu;
+const UNSAFE_IN_MESSAGE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]/gu;
 
 /** A line break that does not begin an indented line: netmon's own messages never make one. */
 const FOREIGN_LINE_BREAK = /\n(?! {2})/g;

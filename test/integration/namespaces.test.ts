@@ -1,12 +1,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LinuxCollector } from '../../src/collect/linux.js';
 import { loadNativeProcScan } from '../../src/collect/native-procscan.js';
 import { PROC_NET_TABLES, socketsFromColumns } from '../../src/collect/parse/proc-net.js';
 import type { NamespaceRecord, Snapshot } from '../../src/model/types.js';
 import { snapshot } from '../../src/snapshot/snapshot.js';
-import { HOLDER, haveCommand, isRoot, runCli, skipWithReason, startJsonProcess, stop, type Started } from '../helpers/processes.js';
+import { CLI, HOLDER, haveCommand, isRoot, runCli, scratchDir, skipWithReason, startJsonProcess, stop, type Started } from '../helpers/processes.js';
 
 const skip = skipWithReason(
   !isRoot || !haveCommand('ip') || !haveCommand('nsenter'),
@@ -88,6 +89,46 @@ describe.skipIf(skip)('network namespaces (ip netns add)', () => {
     expect(listener[0]!.netns).not.toBe(host.inode);
     expect(listener[0]!.owners.map((o) => o.pid)).toEqual([inner.info.pid]);
     expect(snap.processes.find((p) => p.pid === inner.info.pid)?.netns).toBe(named!.inode);
+  });
+
+  it('--interval change output: a text line names the namespace, and -o ecs makes an accepted connection ingress (from the capture\'s listeners) and what closed an end event', async () => {
+    // Before: the text line read like a host socket; ECS rendered only what opened, as an
+    // inventory of its own (an accepted connection came out as egress from the service port),
+    // and nothing for what closed.
+    for (const output of ['text', 'ecs'] as const) {
+      const db = join(scratchDir(), `interval-${output}-${process.pid}.db`);
+      const child = spawn(process.execPath, [CLI, '--interval', '0.5', '--db', db, '--no-csv', '--no-hash-binaries', '--include-ephemeral', '--filter', ':2323', '-o', output], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      const until = async (cond: () => boolean) => {
+        for (let i = 0; i < 300 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+      };
+      let client: Started<{ pid: number }> | undefined;
+      try {
+        await until(() => out.length > 0);
+        client = await startJsonProcess('ip', ['netns', 'exec', NS, process.execPath, HOLDER, '--connect', '127.0.0.1:2323']);
+        await until(() => (output === 'text' ? /\+ tcp 127\.0\.0\.1:2323 127\.0\.0\.1:\d+ ESTABLISHED/.test(out) : out.includes('socket-opened')));
+        await stop(client.child);
+        client = undefined;
+        await until(() => (output === 'text' ? /- tcp 127\.0\.0\.1:2323 /.test(out) : out.includes('socket-closed')));
+      } finally {
+        await stop(client?.child);
+        child.kill('SIGTERM');
+      }
+      expect(await exited).toBe(0);
+      if (output === 'text') {
+        expect(out).toMatch(new RegExp(`\\+ tcp 127\\.0\\.0\\.1:2323 127\\.0\\.0\\.1:\\d+ ESTABLISHED pid \\d+ \\S+ netns ${NS}`));
+        expect(out).toMatch(new RegExp(`- tcp 127\\.0\\.0\\.1:2323 127\\.0\\.0\\.1:\\d+ \\S+ pid \\d+ \\S+ netns ${NS}`));
+      } else {
+        const docs = out.trim().split('\n').map((l) => JSON.parse(l) as { event: { kind: string; type: string[]; action?: string }; network: { direction?: string }; destination?: { port: number } });
+        const accepted = docs.find((d) => d.event.action === 'socket-opened' && d.destination?.port === 2323);
+        expect(accepted, out).toMatchObject({ event: { kind: 'event', type: ['connection', 'start'] }, network: { direction: 'ingress' } });
+        const ended = docs.filter((d) => d.event.action === 'socket-closed');
+        expect(ended.length).toBeGreaterThanOrEqual(1);
+        for (const d of ended) expect(d.event.type).toEqual(['connection', 'end']);
+      }
+    }
   });
 
   it('reads a namespace no process lives in through its ip netns binding', async () => {

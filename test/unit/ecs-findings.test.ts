@@ -54,3 +54,23 @@ describe('renderFindingsEcs', () => {
     }
   });
 });
+
+describe('renderFindingsEcs: network namespaces', () => {
+  it('names the namespace of a listener finding (labels.netmon_namespace): the same address and port in two namespaces are two findings that do not read alike', () => {
+    const ns = { inode: 4026532999, name: 'blue', host: false, processes: 1, sockets: 1, read: true };
+    const host = { inode: 4026531840, name: 'host', host: true, processes: 1, sockets: 1, read: true };
+    const two = makeSnapshot({
+      sockets: [makeSocket({ localAddress: '127.0.0.1', localPort: 4995, inode: 7, netns: host.inode, owners: [{ pid: 10, fd: 3 }] }), makeSocket({ localAddress: '127.0.0.1', localPort: 4995, inode: 8, netns: ns.inode, owners: [{ pid: 10, fd: 4 }] })],
+      processes: [nginx],
+    });
+    const none = makeSnapshot({ sockets: [], processes: [] });
+    const findings = evaluateFindings(diffSnapshots({ ...none, namespaces: [host, ns] }, { ...two, namespaces: [host, ns] }), loadControlsCatalogue(), { expected: null });
+    const docs = renderFindingsEcs({ before: { id: 1, takenAt: none.takenAt }, after: { id: 2, takenAt: two.takenAt }, host: 'testhost', findings, disclaimer: '' })
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, any>);
+    expect(docs.map((d) => d.labels.netmon_namespace).sort()).toEqual(['blue', 'host']);
+    for (const doc of docs) expect(validateEcsDocument(doc, { extensions: ECS_EXTENSION_FIELDS })).toEqual([]);
+  });
+});
+

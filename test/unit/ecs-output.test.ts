@@ -227,7 +227,7 @@ describe('renderEcs: process attribution', () => {
       parent: { pid: 1 },
       user: { id: '0', name: 'root' },
       real_user: { id: '0', name: 'root' },
-      group: { id: '0', name: 'root' },
+      real_group: { id: '0', name: 'root' },
     });
     expect(doc.related.user).toEqual(['root']);
   });
@@ -271,5 +271,48 @@ describe('renderEcs: process attribution', () => {
     const line = lines.find((l) => l.includes('"netmon_socket_inode":"20"'))!;
     expect(line).toContain(String.raw`ev\"il\n{\"x\":1}\r\u001b[2J'é😀`);
     expect(line).not.toContain('\u001b');
+  });
+});
+
+describe('renderEcs: what opened and closed between two captures of a session (--interval -o ecs)', () => {
+  // Before, a tick rendered only its opened sockets, as an inventory of their own: a connection
+  // accepted on a listener that was already open came out as egress from the service port, and
+  // what closed produced no document at all.
+  const accepted = S.inbound4;
+  const inventory = Object.values(S);
+  const render = (sockets: SocketRecord[], change: 'opened' | 'closed') =>
+    renderEcs(makeSnapshot({ sockets, processes, takenAt: TAKEN_AT }), { change, inventory })
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Doc);
+
+  it('an opened connection to a listener of the capture is ingress, its event a connection start; a listener opened is a start', () => {
+    const docs = render([accepted, S.listen4], 'opened');
+    const byInode = (s: SocketRecord) => docs.find((d) => d.labels.netmon_socket_inode === String(s.inode));
+    const [conn, listener] = [byInode(accepted), byInode(S.listen4)];
+    expect(conn).toMatchObject({ event: { kind: 'event', type: ['connection', 'start'], action: 'socket-opened' }, network: { direction: 'ingress' }, source: { ip: '203.0.113.9', port: 50123 }, destination: { port: 22 } });
+    expect(listener).toMatchObject({ event: { kind: 'event', type: ['start'], action: 'socket-opened' }, server: { port: 22 } });
+  });
+
+  it('a closed socket is an end event, with the same direction rules', () => {
+    const docs = render([accepted, S.outbound], 'closed');
+    const byInode = (s: SocketRecord) => docs.find((d) => d.labels.netmon_socket_inode === String(s.inode));
+    const [conn, out] = [byInode(accepted), byInode(S.outbound)];
+    expect(conn).toMatchObject({ event: { kind: 'event', type: ['connection', 'end'], action: 'socket-closed' }, network: { direction: 'ingress' } });
+    expect(out).toMatchObject({ event: { type: ['connection', 'end'] }, network: { direction: 'egress' }, destination: { ip: '198.51.100.7', port: 443 } });
+  });
+
+  it('emits only valid ECS documents', () => {
+    for (const doc of [...render(inventory, 'opened'), ...render(inventory, 'closed')]) {
+      expect(validateEcsDocument(doc, { extensions: ECS_EXTENSION_FIELDS }), JSON.stringify(doc)).toEqual([]);
+    }
+  });
+});
+
+describe('renderEcs: process identities', () => {
+  it('puts the real gid under process.real_group (ECS process.group is the effective group, which netmon does not read)', () => {
+    const doc = docOf(S.listen4);
+    expect(doc.process.real_group).toEqual({ id: '0', name: 'root' });
+    expect(doc.process.group).toBeUndefined();
   });
 });

@@ -34,3 +34,10 @@ describe('printable', () => {
     expect(Buffer.from(printable('\udcff\ud800😀'), 'utf8').toString('utf8')).toBe(printable('\udcff\ud800😀'));
   });
 });
+
+describe('line and paragraph separators', () => {
+  it('shows U+2028 and U+2029 as escapes in table cells and in messages: some terminals and readers break lines there', () => {
+    expect(printable('a\u2028b\u2029c')).toBe('a\\u{2028}b\\u{2029}c');
+    expect(printableMessage('name a\u2028b')).toBe('name a\\u{2028}b');
+  });
+});
