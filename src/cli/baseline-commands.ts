@@ -145,7 +145,18 @@ function comparable(base: Snapshot, now: Snapshot, resumedFrom: number | null = 
   if (b.listeningOnly && !n.listeningOnly) narrower.push('--listening-only');
   if (b.families.length < n.families.length) narrower.push(`only ${b.families.join(', ')}`);
   if (JSON.stringify(b.filters) !== JSON.stringify(n.filters) && Object.keys(b.filters).length > 0) narrower.push(`the filters ${JSON.stringify(b.filters)}`);
-  const before = filterSnapshot(base, n);
+  let before = filterSnapshot(base, n);
+  // A namespace this capture could not read (without root, say) holds sockets it cannot see:
+  // the baseline's sockets there are left out, not reported closed.
+  const unread = new Map(now.namespaces.filter((ns) => !ns.read).map((ns) => [ns.inode, ns]));
+  const unseen = before.sockets.filter((s) => unread.has(s.netns));
+  if (unseen.length > 0) {
+    const keep = before.sockets.filter((s) => !unread.has(s.netns));
+    const pids = new Set(keep.flatMap((s) => s.owners.map((o) => o.pid)));
+    before = { ...before, sockets: keep, processes: before.processes.filter((p) => pids.has(p.pid)) };
+    const names = [...new Set(unseen.map((s) => unread.get(s.netns)!))].map((ns) => (ns.name ?? String(ns.inode)));
+    notes.push(`this capture could not read the network ${names.length === 1 ? 'namespace' : 'namespaces'} ${names.join(', ')}: the ${count(unseen.length, 'socket')} ${theBase} holds there ${unseen.length === 1 ? 'is' : 'are'} not compared (run it as root to compare them)`);
+  }
   let after = now;
   if (narrower.length > 0) {
     after = filterSnapshot(now, b);
