@@ -416,7 +416,7 @@ export class LinuxCollector implements PlatformCollector {
       // are listed again: one started while the tables were read may hold their sockets (a
       // service that has just forked its workers, and closed its own copies).
       const walkPids = options.owners ? this.pids() : pids;
-      if (walkPids !== pids) this.addNamespaces(walkPids, pidNetns);
+      if (walkPids !== pids) this.addNamespaces(walkPids, pids, pidNetns);
       const reused = options.owners && options.reuseOwners ? this.reusableWalk(namespaces, walkPids, options.fullWalkEvery ?? 30) : null;
       if (reused) {
         this.walkMemory!.reuses++;
@@ -534,8 +534,10 @@ export class LinuxCollector implements PlatformCollector {
   }
 
   /** The network namespaces of processes listed after pass 1 (their tables were not read). */
-  private addNamespaces(pids: number[], pidNetns: Map<number, number>): void {
-    const later = pids.filter((pid) => !pidNetns.has(pid));
+  private addNamespaces(pids: number[], before: number[], pidNetns: Map<number, number>): void {
+    const listed = new Set(before);
+    const later = pids.filter((pid) => !listed.has(pid));
+    if (later.length === 0) return;
     const links = this.readLinkList(later.map((pid) => `${this.deps.procRoot}/${pid}/ns/net`));
     for (let k = 0; k < later.length; k++) {
       const first = links[k]!;
