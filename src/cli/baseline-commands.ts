@@ -6,7 +6,7 @@ import { ConfigError, describeErrno, ExitError, specialFileKind, StoreError, Ver
 import { loadControlsCatalogue, type ControlsCatalogue } from '../findings/controls.js';
 import { evaluateFindings, type Finding, type Severity } from '../findings/evaluate-findings.js';
 import { loadExpectedChanges, type ExpectedChanges } from '../findings/expected-changes.js';
-import { EVIDENCE_FILE_MODE, type Snapshot } from '../model/types.js';
+import { EVIDENCE_FILE_MODE, type Snapshot, type SocketRecord } from '../model/types.js';
 import { snapshotDocumentProblem } from '../model/snapshot-document.js';
 import { renderFindingsEcs } from '../outputs/ecs-findings.js';
 import { ndjsonLine } from '../outputs/ecs.js';
@@ -151,9 +151,7 @@ function comparable(base: Snapshot, now: Snapshot, resumedFrom: number | null = 
   const unread = new Map(now.namespaces.filter((ns) => !ns.read).map((ns) => [ns.inode, ns]));
   const unseen = before.sockets.filter((s) => unread.has(s.netns));
   if (unseen.length > 0) {
-    const keep = before.sockets.filter((s) => !unread.has(s.netns));
-    const pids = new Set(keep.flatMap((s) => s.owners.map((o) => o.pid)));
-    before = { ...before, sockets: keep, processes: before.processes.filter((p) => pids.has(p.pid)) };
+    before = withoutSockets(before, (s) => unread.has(s.netns));
     const names = [...new Set(unseen.map((s) => unread.get(s.netns)!))].map((ns) => (ns.name ?? String(ns.inode)));
     notes.push(`this capture could not read the network ${names.length === 1 ? 'namespace' : 'namespaces'} ${names.join(', ')}: the ${count(unseen.length, 'socket')} ${theBase} holds there ${unseen.length === 1 ? 'is' : 'are'} not compared (run it as root to compare them)`);
   }
@@ -164,6 +162,17 @@ function comparable(base: Snapshot, now: Snapshot, resumedFrom: number | null = 
   }
   const deniedNow = now.coverage.processesDenied ?? 0;
   const deniedThen = base.coverage.processesDenied ?? 0;
+  // A connection still there whose holder this capture cannot read (a check without root) is
+  // not one that ended and another that began: the pair is left out of the comparison.
+  const unreadable = new Set(after.sockets.filter((s) => !s.listening && s.unattributed === 'permission-denied').map(connectionKey));
+  if (unreadable.size > 0) {
+    const held = new Set(before.sockets.filter((s) => !s.listening && s.owners.length > 0 && unreadable.has(connectionKey(s))).map(connectionKey));
+    if (held.size > 0) {
+      before = withoutSockets(before, (s) => !s.listening && held.has(connectionKey(s)));
+      after = withoutSockets(after, (s) => !s.listening && held.has(connectionKey(s)));
+      notes.push(`${count(held.size, 'connection')} ${theBase} attributed ${held.size === 1 ? 'is' : 'are'} still open, held by a process this capture cannot read: not compared (run it as root to compare ${held.size === 1 ? 'it' : 'them'})`);
+    }
+  }
   if (!now.coverage.privileged && deniedNow > deniedThen) {
     notes.push(`this capture could not read ${count(deniedNow, 'process', 'processes')}, ${theBase}'s ${deniedThen}: a replaced binary or a changed user of a process it cannot read is not seen; run it with the privileges ${theBase} had (as root)`);
   }
@@ -171,6 +180,18 @@ function comparable(base: Snapshot, now: Snapshot, resumedFrom: number | null = 
     notes.push(`${theBase} was taken ${b.processInfo ? 'without executable hashes (--no-hash-binaries)' : 'without process information (--no-process-info)'}: a replaced binary${b.processInfo ? '' : ' or a changed owner'} cannot be found against it${resumedFrom === null ? '; take it again without that option' : ''}`);
   }
   return { before, after, notes };
+}
+
+/** A connection's identity across two captures: namespace, protocol and both ends. */
+function connectionKey(s: SocketRecord): string {
+  return `${s.netns}|${s.transport}|${s.localAddress}|${s.localPort}|${s.remoteAddress}|${s.remotePort}`;
+}
+
+/** A snapshot without the sockets `drop` names (and without processes left holding none). */
+function withoutSockets(snap: Snapshot, drop: (s: SocketRecord) => boolean): Snapshot {
+  const sockets = snap.sockets.filter((s) => !drop(s));
+  const pids = new Set(sockets.flatMap((s) => s.owners.map((o) => o.pid)));
+  return { ...snap, sockets, processes: snap.processes.filter((p) => pids.has(p.pid)) };
 }
 
 function standing(flags: Pick<BaselineFlags, 'allow'>): ExpectedChanges | null {
