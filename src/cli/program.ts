@@ -551,8 +551,14 @@ export function buildProgram(io: CliIo): Command {
     .option('--lock-wait <seconds>', LOCK_WAIT_HELP, parseWait)
     .addHelpText('after', PATTERN_HELP)
     .addHelpText('after', '\nExamples:\n  netmon init --listening-only              what listens now becomes the baseline (kept in netmon.db)\n  netmon init --baseline baseline.json      keep it in a JSON file instead\n')
-    .action(async (flags: import('./baseline-commands.js').BaselineFlags & { lockWait?: number }) => {
+    .action(async (flags: import('./baseline-commands.js').BaselineFlags & { lockWait?: number }, cmd: CommandType) => {
       await checkFlags(flags);
+      // (output_format in the configuration is for the commands that print: not refused here.)
+      if (flags.output !== 'text' && cmd.getOptionValueSource('output') === 'cli') {
+        throw new ConfigError('E_USAGE', `init prints no inventory: --output ${flags.output} applies to snapshot, check and watch`, {
+          hint: 'netmon init saves the baseline; netmon snapshot --output json prints the same inventory as a document',
+        });
+      }
       return (await import('./baseline-commands.js')).runInit(flags, io);
     });
 

@@ -241,6 +241,10 @@ describe('netmon CLI (built binary)', () => {
           expect(r.stderr).not.toContain('error in a capture');
         }
       }
+      // init prints no inventory: an output format given to it is a mistake, said as such.
+      const init = runCli(['init', '--db', join(dir, 'n.db'), '-o', 'json']);
+      expect(init.status).toBe(2);
+      expect(init.stderr).toContain('netmon: error: init prints no inventory: --output json applies to snapshot, check and watch');
       // Nothing was captured: no store, no trail.
       expect(readdirSync(dir)).toEqual([]);
       // A listener pattern with --listening-only is fine.
