@@ -102,6 +102,11 @@ function limited(rows: string[], limit: number, csv: string): string[] {
  * snapshot and after its last, which no evidence covers. Null when they meet. Pure.
  */
 export function periodUncovered(period: { from: string; to: string }, first: string, last: string): string | null {
+  // The first snapshot stamped after the last: the clock was set back between them (the pack's
+  // clock steps say by how much), and the stamps no longer tell how much of the period is covered.
+  if (Date.parse(last) < Date.parse(first)) {
+    return `The period asked for runs from ${when(period.from)} to ${when(period.to)}; its first snapshot was stamped ${when(first)} and its last ${when(last)}, earlier: the clock was set back between them (see the clock steps under monitoring continuity), so these times cannot tell how much of the period the evidence covers.`;
+  }
   const before = Date.parse(first) - Date.parse(period.from);
   const after = Date.parse(period.to) - Date.parse(last);
   const parts = [

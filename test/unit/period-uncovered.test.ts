@@ -20,4 +20,11 @@ describe('periodUncovered: what a monitoring period report says its snapshots le
   it('names only the side that is not covered', () => {
     expect(periodUncovered(period, '2026-11-01T00:00:00.000Z', '2026-11-07T00:00:00.000Z')).toMatch(/covers the time from the last snapshot to 2026-11-08T00:00:00\+00:00 \(1d 0h 0m\)\.$/);
   });
+
+  it('after a clock set back between the first and the last snapshot, says the times cannot tell coverage (instead of durations longer than the period)', () => {
+    const text = periodUncovered(period, '2026-11-05T12:00:00.000Z', '2026-11-05T09:00:10.000Z');
+    expect(text).toBe(
+      'The period asked for runs from 2026-11-01T00:00:00+00:00 to 2026-11-08T00:00:00+00:00; its first snapshot was stamped 2026-11-05T12:00:00+00:00 and its last 2026-11-05T09:00:10+00:00, earlier: the clock was set back between them (see the clock steps under monitoring continuity), so these times cannot tell how much of the period the evidence covers.',
+    );
+  });
 });
