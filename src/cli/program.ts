@@ -579,7 +579,7 @@ export function buildProgram(io: CliIo): Command {
     .option('--lock-wait <seconds>', LOCK_WAIT_HELP, parseWait)
     .option('--take-over', TAKE_OVER_HELP)
     .addHelpText('after', PATTERN_HELP)
-    .addHelpText('after', '\nExamples:\n  netmon watch --interval 10                each change against the baseline, until Ctrl-C\n  netmon watch --interval 30 --allow allow.yaml -o ecs >> findings.ndjson\n')
+    .addHelpText('after', '\nThe first capture is compared with the baseline (netmon init), or, without one, with the store\'s\nlast snapshot of this host (what changed while netmon was not watching); each later capture\nwith the one before.\n\nExamples:\n  netmon watch --interval 10                each change against the baseline, until Ctrl-C\n  netmon watch --interval 30 --allow allow.yaml -o ecs >> findings.ndjson\n')
     .action(async (flags: import('./baseline-commands.js').BaselineFlags & CaptureFlags & { output: OutputFormat }) => {
       await checkFlags(flags);
       return (await import('./baseline-commands.js')).runWatch(flags, io);
