@@ -2,6 +2,7 @@ import { formatEndpoint } from '../collect/parse/address.js';
 import { count, percent } from '../model/format.js';
 import { attributableRatio, protoName, STATE_LABELS, type Coverage, type Snapshot, type SocketRecord, type UnattributedReason } from '../model/types.js';
 import { printable, truncateEnd, truncateMiddle } from './sanitize.js';
+import { cellWidth, fitEnd, fitMiddle, padCells } from './width.js';
 import { clockTime, isoWithOffset } from './time.js';
 
 
@@ -35,6 +36,8 @@ interface Column {
   floor?: number;
   align?: 'right';
   truncate?: 'end' | 'middle';
+  /** Names (processes, users, namespaces): may hold wide characters, measured in terminal cells. */
+  names?: boolean;
 }
 
 /** One line summarising attribution coverage. Pure. */
@@ -85,14 +88,14 @@ export function renderText(snapshot: Snapshot, options: TextOptions = {}): strin
   const columns: Column[] = [
     { header: 'TIME' },
     { header: 'PROTO' },
-    ...(showNs ? [{ header: 'NETNS', min: 6, floor: 4, truncate: 'end' as const }] : []),
+    ...(showNs ? [{ header: 'NETNS', min: 6, floor: 4, truncate: 'end' as const, names: true }] : []),
     // 12 columns still show ":65535" at the end of a middle-truncated endpoint.
     { header: 'LOCAL', min: 16, floor: 12, truncate: 'middle' },
     { header: 'REMOTE', min: 16, floor: 12, truncate: 'middle' },
     { header: 'STATE' },
     { header: 'PID', align: 'right' },
-    { header: 'PROCESS', min: 8, floor: 4, truncate: 'end' },
-    { header: 'USER', min: 6, floor: 4, truncate: 'end' },
+    { header: 'PROCESS', min: 8, floor: 4, truncate: 'end', names: true },
+    { header: 'USER', min: 6, floor: 4, truncate: 'end', names: true },
   ];
   // A process's name and user, made printable once per process rather than once per socket.
   const shown = new Map<number, [string, string]>();
@@ -105,9 +108,21 @@ export function renderText(snapshot: Snapshot, options: TextOptions = {}): strin
   }
   const rows: string[][] = new Array(snapshot.sockets.length);
   for (let i = 0; i < rows.length; i++) rows[i] = row(snapshot.sockets[i]!, time, shown, userNames, showNs ? nsNames : undefined);
+  // Names may hold wide characters (CJK, emoji): measured in terminal cells, once per distinct
+  // name. Every other cell is ASCII that netmon made, measured by its length.
+  const named = new Map<string, number>();
+  const cells = (i: number, text: string): number => {
+    if (columns[i]!.names !== true) return text.length;
+    let w = named.get(text);
+    if (w === undefined) named.set(text, (w = cellWidth(text)));
+    return w;
+  };
   const widths = columns.map((c) => c.header.length);
   for (const r of rows) {
-    for (let i = 0; i < r.length; i++) if (r[i]!.length > widths[i]!) widths[i] = r[i]!.length;
+    for (let i = 0; i < r.length; i++) {
+      const w = cells(i, r[i]!);
+      if (w > widths[i]!) widths[i] = w;
+    }
   }
   // Shrink the widest flexible column until the row fits: to the comfortable minimums first,
   // then, when fixed columns are wide (NETNS, CLOSE-WAIT, a "4194304+1" PID), to the floors.
@@ -126,14 +141,20 @@ export function renderText(snapshot: Snapshot, options: TextOptions = {}): strin
   shrink((c) => c.min);
   shrink((c) => c.floor);
   const last = columns.length - 1;
-  const format = (cells: string[]): string => {
+  const format = (values: string[]): string => {
     let line = '';
     for (let i = 0; i <= last; i++) {
       const col = columns[i]!;
       const w = widths[i]!;
-      const cell = cells[i]!;
-      const text = cell.length <= w ? cell : col.truncate === 'middle' ? truncateMiddle(cell, w) : truncateEnd(cell, w);
+      const cell = values[i]!;
       if (i > 0) line += ' ';
+      if (col.names === true) {
+        // Cut and padded by cells, never splitting a character.
+        const text = cells(i, cell) <= w ? cell : col.truncate === 'middle' ? fitMiddle(cell, w) : fitEnd(cell, w);
+        line += padCells(text, w, col.align === 'right');
+        continue;
+      }
+      const text = cell.length <= w ? cell : col.truncate === 'middle' ? truncateMiddle(cell, w) : truncateEnd(cell, w);
       line += col.align === 'right' ? text.padStart(w) : text.padEnd(w);
     }
     return line.trimEnd();

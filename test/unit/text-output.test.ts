@@ -356,3 +356,48 @@ describe('the left-out line', () => {
     expect(renderText(read(base, 1))).not.toContain('left out');
   });
 });
+
+describe('renderText: names with wide characters (CJK, emoji) and combining marks', () => {
+  // Before, widths counted UTF-16 units: a CJK or emoji name pushed the next columns right and
+  // past the terminal's width, and a cut could split an emoji in two.
+  const ns: NamespaceRecord = { inode: 4026532777, name: '网络命名空间🚀', host: false, processes: 1, sockets: 1, read: true };
+  const snapshot = withNamespaces(
+    makeSnapshot({
+      sockets: [
+        makeSocket({ localAddress: '127.0.0.1', localPort: 8080, netns: ns.inode, owners: [{ pid: 7, fd: 3 }] }),
+        makeSocket({ localAddress: '127.0.0.1', localPort: 9090, netns: HOST_NS.inode, owners: [{ pid: 8, fd: 3 }] }),
+      ],
+      processes: [makeProcess({ pid: 7, name: '服务器进程名字🚀🚀', user: 'café\u0301' }), makeProcess({ pid: 8, name: 'sshd', user: 'root' })],
+    }),
+    [HOST_NS, ns],
+  );
+  const stringWidth = (text: string): number => {
+    let w = 0;
+    for (const ch of text) {
+      const cp = ch.codePointAt(0)!;
+      if (/\p{Mn}/u.test(ch)) continue;
+      w += (cp >= 0x4e00 && cp <= 0x9fff) || cp >= 0x1f300 ? 2 : 1;
+    }
+    return w;
+  };
+  const body = (text: string) => text.split('\n').slice(1, 4);
+
+  it('aligns columns by terminal cells: the PID column (right-aligned) ends at the same cell on every row', () => {
+    const lines = body(renderText(snapshot, { width: 200 }));
+    const pidEnd = (line: string) => {
+      const m = / (PID|\d+) /.exec(line)!;
+      return stringWidth(line.slice(0, m.index + m[0].length));
+    };
+    expect(new Set(lines.map(pidEnd)).size, lines.join('\n')).toBe(1);
+  });
+
+  it('keeps every line within the width, and cuts names between characters, never inside an emoji', () => {
+    for (const width of [60, 64, 70]) {
+      const text = renderText(snapshot, { width });
+      for (const line of body(text)) {
+        expect(stringWidth(line), line).toBeLessThanOrEqual(width);
+        expect(line).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/);
+      }
+    }
+  });
+});
