@@ -88,3 +88,24 @@ export function skipWithReason(skip: boolean, reason: string): boolean {
   if (skip) process.stderr.write(`netmon tests: SKIPPED ${reason}\n`);
   return skip;
 }
+
+/** setpriv's arguments that run a command as nobody, without groups or capabilities. */
+export const AS_NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
+
+/**
+ * A baseline file taken as root with `selection`, then `netmon check` with the same selection run
+ * as nobody against it (with `checkArgs` too), in a scratch directory nobody can read; removed after.
+ */
+export function checkAsNobody(selection: string[], checkArgs: string[] = []): ReturnType<typeof runCli> {
+  const dir = mkdtempSync(join(tmpdir(), 'netmon-check-nobody-'));
+  try {
+    chmodSync(dir, 0o755);
+    const baseline = join(dir, 'baseline.json');
+    const init = runCli(['init', '--baseline', baseline, ...selection]);
+    if (init.status !== 0) throw new Error(`netmon init failed: ${init.stderr}`);
+    chmodSync(baseline, 0o644);
+    return runCli(['check', '--baseline', baseline, ...selection, ...checkArgs], { cwd: dir, prefix: AS_NOBODY });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

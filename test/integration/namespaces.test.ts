@@ -1,6 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LinuxCollector } from '../../src/collect/linux.js';
@@ -8,7 +7,7 @@ import { loadNativeProcScan } from '../../src/collect/native-procscan.js';
 import { PROC_NET_TABLES, socketsFromColumns } from '../../src/collect/parse/proc-net.js';
 import type { NamespaceRecord, Snapshot } from '../../src/model/types.js';
 import { snapshot } from '../../src/snapshot/snapshot.js';
-import { CLI, HOLDER, haveCommand, isRoot, runCli, scratchDir, skipWithReason, startJsonProcess, stop, type Started } from '../helpers/processes.js';
+import { AS_NOBODY, checkAsNobody, CLI, HOLDER, haveCommand, isRoot, runCli, scratchDir, skipWithReason, startJsonProcess, stop, type Started } from '../helpers/processes.js';
 
 const skip = skipWithReason(
   !isRoot || !haveCommand('ip') || !haveCommand('nsenter'),
@@ -146,7 +145,7 @@ describe.skipIf(skip)('network namespaces (ip netns add)', () => {
 
   it.skipIf(skipWithReason(!haveCommand('setpriv'), 'the run without root: needs setpriv (util-linux)'))('without root, says a namespace with a process in it was not read because none of its processes is readable (not that none lives in it)', () => {
     const r = runCli(['snapshot', '--output', 'json', '--no-hash-binaries', '--filter', ':2323'], {
-      prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'],
+      prefix: AS_NOBODY,
     });
     expect(r.status, r.stderr).toBe(0);
     const ns = (JSON.parse(r.stdout) as Snapshot).namespaces.find((n) => n.name === NS);
@@ -156,23 +155,10 @@ describe.skipIf(skip)('network namespaces (ip netns add)', () => {
   });
 
   it.skipIf(skipWithReason(!haveCommand('setpriv'), 'the run without root: needs setpriv (util-linux)'))('check without root does not report the listeners of a namespace it cannot read as closed: it leaves them out, with a note', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'netmon-ns-check-'));
-    try {
-      chmodSync(dir, 0o755);
-      const baseline = join(dir, 'baseline.json');
-      const init = runCli(['init', '--baseline', baseline, '--filter', ':2323', '--no-hash-binaries']);
-      expect(init.status, init.stderr).toBe(0);
-      chmodSync(baseline, 0o644);
-      const r = runCli(['check', '--baseline', baseline, '--filter', ':2323', '--no-hash-binaries', '--fail-on', 'info'], {
-        cwd: dir,
-        prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'],
-      });
-      expect(r.status, r.stdout + r.stderr).toBe(0);
-      expect(r.stdout).not.toMatch(/closed/);
-      expect(r.stderr).toMatch(new RegExp(`note: this capture could not read the network namespace ${NS}: the \\d+ sockets? the baseline holds there (is|are) not compared`));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const r = checkAsNobody(['--filter', ':2323', '--no-hash-binaries'], ['--fail-on', 'info']);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(/closed/);
+    expect(r.stderr).toMatch(new RegExp(`note: this capture could not read the network namespace ${NS}: the \\d+ sockets? the baseline holds there (is|are) not compared`));
   });
 
   it('reads each namespace once, not once per process', async () => {

@@ -1,15 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Snapshot } from '../../src/model/types.js';
-import { HOLDER, haveCommand, isRoot, runCli, skipWithReason, startJsonProcess, stop, type Started } from '../helpers/processes.js';
+import { AS_NOBODY, checkAsNobody, HOLDER, haveCommand, isRoot, runCli, skipWithReason, startJsonProcess, stop, type Started } from '../helpers/processes.js';
 
 const skip = skipWithReason(!isRoot || !haveCommand('setpriv'), 'unprivileged run: needs root (to drop to nobody) and setpriv (util-linux)');
 
 // Run the CLI as nobody, with no capabilities, while a root-owned process holds sockets.
-const AS_NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'];
 
 describe.skipIf(skip)('without root', () => {
   let holder: Started<{ pid: number; tcp4: number }>;
@@ -46,20 +42,13 @@ describe.skipIf(skip)('without root', () => {
     // Before: a baseline taken as root, then a check as nobody with nothing changed reported the
     // root process's connection as ended (its holder is unreadable now, so it looked another).
     const client = await startJsonProcess<{ pid: number }>(process.execPath, [HOLDER, '--connect', '127.0.0.1:2424']);
-    const dir = mkdtempSync(join(tmpdir(), 'netmon-unpriv-check-'));
     try {
-      chmodSync(dir, 0o755);
-      const baseline = join(dir, 'baseline.json');
-      const init = runCli(['init', '--baseline', baseline, '--filter', ':2424', '--no-hash-binaries']);
-      expect(init.status, init.stderr).toBe(0);
-      chmodSync(baseline, 0o644);
-      const r = runCli(['check', '--baseline', baseline, '--filter', ':2424', '--no-hash-binaries', '--fail-on', 'info', '-o', 'json'], { cwd: dir, prefix: AS_NOBODY });
+      const r = checkAsNobody(['--filter', ':2424', '--no-hash-binaries'], ['--fail-on', 'info', '-o', 'json']);
       expect(r.status, r.stdout + r.stderr).toBe(0);
       expect((JSON.parse(r.stdout) as { findings: unknown[] }).findings).toEqual([]);
       expect(r.stderr).toMatch(/note: \d+ connections? the baseline attributed (is|are) still open, held by a process this capture cannot read: not compared/);
     } finally {
       await stop(client.child);
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
