@@ -3,7 +3,8 @@ import { ConfigError, StoreError, VerificationError } from '../errors.js';
 import { clockStepWords, count, duration, gapReason, percent } from '../model/format.js';
 import { isoWithOffset, storedTime } from '../outputs/time.js';
 import { looksLikeIsoTime, NO_SUCH_MOMENT, parseIsoTime } from '../model/iso-time.js';
-import { printable, truncateEnd } from '../outputs/sanitize.js';
+import { printable } from '../outputs/sanitize.js';
+import { cellWidth, fitEnd, padCells } from '../outputs/width.js';
 import { EvidenceStore, type RetentionRecord, type SnapshotQuery, type SnapshotSummary } from '../store/evidence-store.js';
 import { printSnapshot, progressLine, type CliIo, type OutputFormat } from './program.js';
 
@@ -49,13 +50,14 @@ function snapshotsQuery(flags: SnapshotsFlags, now: Date): SnapshotQuery {
 
 /** One line of a plain table: cells padded to their column's width, two spaces apart. */
 function tableLine(widths: number[], rightAligned: (column: number) => boolean): (cells: string[]) => string {
-  return (cells) => cells.map((c, i) => (rightAligned(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  // Padded by terminal cells: a host, label or ticket may hold wide characters (CJK, emoji).
+  return (cells) => cells.map((c, i) => padCells(c, widths[i]!, rightAligned(i))).join('  ').trimEnd();
 }
 
 /** A plain table: a header line, then one line per row, columns as wide as their widest cell, two spaces apart. */
 function columns(header: string[], rows: string[][], rightAligned: (column: number) => boolean): string {
   const line = tableLine(
-    header.map((h, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), h.length)),
+    header.map((h, i) => rows.reduce((w, r) => Math.max(w, cellWidth(r[i]!)), h.length)),
     rightAligned,
   );
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
@@ -160,10 +162,10 @@ export async function listSnapshots(flags: SnapshotsFlags, io: CliIo): Promise<v
       return;
     }
     // Long tags are cut (with an ellipsis) so one cannot widen every line; JSON keeps them whole.
-    const tag = (value: string | null): string => truncateEnd(printable(value ?? ''), TAG_WIDTH);
+    const tag = (value: string | null): string => fitEnd(printable(value ?? ''), TAG_WIDTH);
     const header = ['ID', 'TAKEN AT', 'HOST', 'LABEL', 'CHANGE', 'SOCKETS', 'COVERAGE'];
     const some = extent.count > 0;
-    const widest = (column: number, cells: string[]): number => cells.reduce((w, c) => Math.max(w, c.length), header[column]!.length);
+    const widest = (column: number, cells: string[]): number => cells.reduce((w, c) => Math.max(w, cellWidth(c)), header[column]!.length);
     const line = tableLine(
       [
         widest(0, [String(extent.lastId ?? '')]),

@@ -201,6 +201,14 @@ describe('netmon CLI (built binary)', () => {
       expect(table.stdout).toContain(`CHG-${'9'.repeat(35)}…`);
       const json = JSON.parse(runCli(['snapshots', '--db', 'n.db', '--output', 'json'], { cwd: dir }).stdout) as { snapshots: { change: string | null }[] };
       expect(json.snapshots[0]!.change).toBe(ticket);
+      // A label of wide characters is measured in terminal cells: the SOCKETS column (right-aligned)
+      // ends at the same cell on every line, and a cut never splits a character.
+      expect(runCli(['--once', '--no-hash-binaries', '--label', `变更前${'🚀'.repeat(30)}`, '--db', 'n.db', '--csv', 'n.csv'], { cwd: dir }).status).toBe(0);
+      const wide = runCli(['snapshots', '--db', 'n.db'], { cwd: dir }).stdout.trimEnd().split('\n');
+      const cells = (text: string): number => [...text].reduce((w, ch) => w + (/[\u4e00-\u9fff]|\p{Extended_Pictographic}/u.test(ch) ? 2 : 1), 0);
+      const socketsEnd = (line: string): number => cells(line.slice(0, line.search(/ +\S+$/)));
+      expect(new Set(wide.map(socketsEnd)).size, wide.join('\n')).toBe(1);
+      expect(wide.join('\n')).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
