@@ -170,14 +170,13 @@ export class CaptureSession {
 
 
   /**
-   * Record that nothing was captured from `from` to `to` (default: now) although the session ran:
-   * the system was suspended, or the process stopped (SIGSTOP, a debugger). The next tick carries
-   * it. A caller that measured the pause by the time since boot gives `to` as `from` plus that
-   * time: a clock set during the pause then does not lengthen, shorten or reverse the gap (the
-   * step is recorded on its own, after it).
+   * Record that nothing was captured from `from` to `to` although the session ran: the system was
+   * suspended, or the process stopped (SIGSTOP, a debugger). The next tick carries it. `to` is in
+   * the clock frame of `from` (gapEnd): a clock set during the pause neither lengthens, shortens
+   * nor reverses the gap (the step is recorded on its own, after it).
    */
-  recordPause(from: Date, to?: Date): void {
-    this.pause = this.store.recordGap(from, to ?? this.options.now?.() ?? new Date(), 'paused');
+  recordPause(from: Date, to: Date): void {
+    this.pause = this.store.recordGap(from, to, 'paused');
   }
 
   /**

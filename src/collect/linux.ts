@@ -393,7 +393,7 @@ export class LinuxCollector implements PlatformCollector {
       let list = nsPids.get(ns);
       if (!list) nsPids.set(ns, (list = []));
       // Members read the namespace's tables: through a live thread when the main one has exited.
-      list.push(this.leaderGone.get(pid) ?? pid);
+      list.push(this.viaThread(pid));
       if (pid === 1) hostNs = ns;
     }
 
@@ -416,7 +416,7 @@ export class LinuxCollector implements PlatformCollector {
       // are listed again: one started while the tables were read may hold their sockets (a
       // service that has just forked its workers, and closed its own copies).
       const walkPids = options.owners ? this.pids() : pids;
-      if (walkPids !== pids) this.addNamespaces(walkPids, pids, pidNetns);
+      if (options.owners) this.addNamespaces(walkPids, pids, pidNetns);
       const reused = options.owners && options.reuseOwners ? this.reusableWalk(namespaces, walkPids, options.fullWalkEvery ?? 30) : null;
       if (reused) {
         this.walkMemory!.reuses++;
@@ -427,7 +427,7 @@ export class LinuxCollector implements PlatformCollector {
       // A process whose main thread has exited is walked through a live thread's /proc/<tid>.
       const byThread = new Map<number, number>();
       for (const [pid, tid] of this.leaderGone) byThread.set(tid, pid);
-      const walkDirs = byThread.size === 0 ? walkPids : walkPids.map((pid) => this.leaderGone.get(pid) ?? pid);
+      const walkDirs = byThread.size === 0 ? walkPids : walkPids.map((pid) => this.viaThread(pid));
       const walked = options.owners
         ? work.walk(procRoot, walkDirs, this.deps.readdir, (pid, fds, result) => {
             const ok = readSocketLinks(this.deps, pid, fds, (inode, fd) => result.triples.push(inode, pid, fd));
@@ -485,9 +485,14 @@ export class LinuxCollector implements PlatformCollector {
    */
   private leaderGone = new Map<number, number>();
 
-  /** The /proc directory that shows process `pid`: its own, or a live thread's (see leaderGone). */
+  /** The id whose /proc directory shows process `pid`: its own, or a live thread's (see leaderGone). */
+  private viaThread(pid: number): number {
+    return this.leaderGone.get(pid) ?? pid;
+  }
+
+  /** The /proc directory that shows process `pid` (see viaThread). */
   private procDir(pid: number): string {
-    return `${this.deps.procRoot}/${this.leaderGone.get(pid) ?? pid}`;
+    return `${this.deps.procRoot}/${this.viaThread(pid)}`;
   }
 
   /**
@@ -593,7 +598,7 @@ export class LinuxCollector implements PlatformCollector {
         continue; // exited, or unreadable: a walk would read no more of it
       }
       let holds = false;
-      readSocketLinks(this.deps, this.leaderGone.get(pid) ?? pid, fds, (inode) => {
+      readSocketLinks(this.deps, this.viaThread(pid), fds, (inode) => {
         if (memory.owners.has(inode) || memory.unfound.has(inode)) holds = true;
       });
       if (holds) return null;
@@ -878,8 +883,7 @@ export class LinuxCollector implements PlatformCollector {
   }
 
   private readProcessFrom(pid: number, files: Pick<LinuxDeps, 'readExact' | 'readFile' | 'readlinkExact'>): RawProcess {
-    const base = `${this.deps.procRoot}/${pid}`;
-    const own = this.procDir(pid);
+    const path = (name: (typeof PROCESS_FILES)[number]): string => this.processFile(pid, name);
     const issues: ProcessReadIssue[] = [];
     const proc: RawProcess = {
       pid,
@@ -901,7 +905,7 @@ export class LinuxCollector implements PlatformCollector {
 
     try {
       // Names, command lines and executable paths are bytes whoever starts the process chose: read exactly.
-      const stat = parseProcStat(files.readExact(`${base}/stat`), `${base}/stat`);
+      const stat = parseProcStat(files.readExact(path('stat')), path('stat'));
       proc.name = stat.name;
       proc.ppid = stat.ppid;
       const boot = this.bootTime();
@@ -909,7 +913,7 @@ export class LinuxCollector implements PlatformCollector {
     } catch (error) {
       if (error instanceof ParseError) issues.push({ field: 'status', reason: 'io-error', detail: error.message });
       else {
-        issues.push({ field: 'status', reason: reason(error), detail: describeErrno(error, 'reading', `${base}/stat`) });
+        issues.push({ field: 'status', reason: reason(error), detail: describeErrno(error, 'reading', path('stat')) });
         if (isGone(error)) {
           proc.gone = true;
           return proc;
@@ -917,21 +921,21 @@ export class LinuxCollector implements PlatformCollector {
       }
     }
     try {
-      const status = parseProcStatus(files.readExact(`${base}/status`), `${base}/status`);
+      const status = parseProcStatus(files.readExact(path('status')), path('status'));
       proc.uid = status.uid;
       proc.euid = status.euid;
       proc.gid = status.gid;
       if (!proc.name && status.name) proc.name = status.name;
     } catch (error) {
-      issues.push({ field: 'status', reason: error instanceof ParseError ? 'io-error' : reason(error), detail: error instanceof ParseError ? error.message : describeErrno(error, 'reading', `${base}/status`) });
+      issues.push({ field: 'status', reason: error instanceof ParseError ? 'io-error' : reason(error), detail: error instanceof ParseError ? error.message : describeErrno(error, 'reading', path('status')) });
     }
     try {
-      proc.commandLine = parseCmdline(files.readExact(`${own}/cmdline`));
+      proc.commandLine = parseCmdline(files.readExact(path('cmdline')));
     } catch (error) {
-      issues.push({ field: 'commandLine', reason: reason(error), detail: describeErrno(error, 'reading', `${own}/cmdline`) });
+      issues.push({ field: 'commandLine', reason: reason(error), detail: describeErrno(error, 'reading', path('cmdline')) });
     }
     try {
-      const target = files.readlinkExact(`${own}/exe`);
+      const target = files.readlinkExact(path('exe'));
       // proc(5): a deleted executable's link target ends in " (deleted)". A file may be named
       // so too ("sshd (deleted)", to pass for a deleted binary): the running image's link count
       // decides (the link leads to it even when deleted), and only the kernel's suffix is cut.
@@ -939,7 +943,7 @@ export class LinuxCollector implements PlatformCollector {
       if (target.endsWith(' (deleted)')) {
         let deleted = true;
         try {
-          deleted = this.deps.linkCount(`${own}/exe`) === 0;
+          deleted = this.deps.linkCount(path('exe')) === 0;
         } catch {
           // Unreadable or gone meanwhile: the kernel's word stands.
         }
@@ -954,13 +958,13 @@ export class LinuxCollector implements PlatformCollector {
       if (code === 'ENOENT' && proc.commandLine.length === 0 && !proc.gone) {
         issues.push({ field: 'executable', reason: 'kernel-thread' });
       } else {
-        issues.push({ field: 'executable', reason: reason(error), detail: describeErrno(error, 'reading link', `${own}/exe`) });
+        issues.push({ field: 'executable', reason: reason(error), detail: describeErrno(error, 'reading link', path('exe')) });
       }
     }
     try {
-      proc.containerId = parseContainerId(files.readFile(`${own}/cgroup`));
+      proc.containerId = parseContainerId(files.readFile(path('cgroup')));
     } catch (error) {
-      issues.push({ field: 'cgroup', reason: reason(error), detail: describeErrno(error, 'reading', `${own}/cgroup`) });
+      issues.push({ field: 'cgroup', reason: reason(error), detail: describeErrno(error, 'reading', path('cgroup')) });
     }
     return proc;
   }

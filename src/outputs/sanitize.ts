@@ -39,19 +39,3 @@ const FOREIGN_LINE_BREAK = /\n(?! {2})/g;
 export function printableMessage(text: string): string {
   return text.replace(UNSAFE_IN_MESSAGE, escaped).replace(FOREIGN_LINE_BREAK, '\\x0a');
 }
-
-/** Shorten to `width` characters, marking the cut with an ellipsis at the end. */
-export function truncateEnd(text: string, width: number): string {
-  if (text.length <= width) return text;
-  if (width <= 1) return text.slice(0, width);
-  return `${text.slice(0, width - 1)}…`;
-}
-
-/** Shorten keeping both ends (addresses: the port at the end matters most). */
-export function truncateMiddle(text: string, width: number): string {
-  if (text.length <= width) return text;
-  if (width <= 1) return text.slice(0, width);
-  const tail = Math.ceil((width - 1) / 2);
-  const head = width - 1 - tail;
-  return `${text.slice(0, head)}…${text.slice(text.length - tail)}`;
-}

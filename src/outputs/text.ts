@@ -1,7 +1,7 @@
 import { formatEndpoint } from '../collect/parse/address.js';
 import { count, percent } from '../model/format.js';
 import { attributableRatio, protoName, STATE_LABELS, type Coverage, type Snapshot, type SocketRecord, type UnattributedReason } from '../model/types.js';
-import { printable, truncateEnd, truncateMiddle } from './sanitize.js';
+import { printable } from './sanitize.js';
 import { cellWidth, fitEnd, fitMiddle, padCells } from './width.js';
 import { clockTime, isoWithOffset } from './time.js';
 
@@ -148,14 +148,10 @@ export function renderText(snapshot: Snapshot, options: TextOptions = {}): strin
       const w = widths[i]!;
       const cell = values[i]!;
       if (i > 0) line += ' ';
-      if (col.names === true) {
-        // Cut and padded by cells, never splitting a character.
-        const text = cells(i, cell) <= w ? cell : col.truncate === 'middle' ? fitMiddle(cell, w) : fitEnd(cell, w);
-        line += padCells(text, w, col.align === 'right');
-        continue;
-      }
-      const text = cell.length <= w ? cell : col.truncate === 'middle' ? truncateMiddle(cell, w) : truncateEnd(cell, w);
-      line += col.align === 'right' ? text.padStart(w) : text.padEnd(w);
+      const text = cells(i, cell) <= w ? cell : col.truncate === 'middle' ? fitMiddle(cell, w) : fitEnd(cell, w);
+      // Names are padded by terminal cells; the other cells are ASCII netmon made.
+      if (col.names === true) line += padCells(text, w, col.align === 'right');
+      else line += col.align === 'right' ? text.padStart(w) : text.padEnd(w);
     }
     return line.trimEnd();
   };

@@ -17,6 +17,7 @@ let segmenter: Intl.Segmenter | undefined;
 
 /** The user-perceived characters of `text` (an emoji with its modifiers is one), with their widths. */
 function graphemes(text: string): { text: string; width: number }[] {
+  if (ASCII.test(text)) return Array.from(text, (c) => ({ text: c, width: 1 }));
   segmenter ??= new Intl.Segmenter();
   return [...segmenter.segment(text)].map((s) => ({ text: s.segment, width: stringWidth(s.segment) }));
 }
