@@ -52,6 +52,7 @@ const io = withProgressLine({
   stderr: (text) => void process.stderr.write(text),
   ...terminalColumns(),
   stderrIsTTY: process.stderr.isTTY === true,
+  ...(process.stderr.isTTY ? { stderrColumns: process.stderr.columns } : {}),
   env: process.env,
 });
 

@@ -14,6 +14,7 @@ import { NETMON_VERSION } from '../version.js';
 import { ConfigError } from '../errors.js';
 import { closestName } from '../model/names.js';
 import { printable, printableMessage } from '../outputs/sanitize.js';
+import { fitEnd, wrapCells } from '../outputs/width.js';
 
 /** Where the CLI writes; main.ts passes the process's streams, tests may pass others. */
 export interface CliIo {
@@ -23,6 +24,8 @@ export interface CliIo {
   columns?: number;
   /** stderr is a terminal: long commands show a progress line there. */
   stderrIsTTY?: boolean;
+  /** That terminal's width: messages are wrapped at spaces to it, the progress line cut to it. */
+  stderrColumns?: number;
   env: NodeJS.ProcessEnv;
   /**
    * Shows `text` on the progress line, or clears it (null). Present only on a terminal's stderr:
@@ -42,10 +45,14 @@ export type OutputFormat = 'text' | 'json' | 'ecs';
 /**
  * `io` with one progress line on a terminal's stderr: `progress` shows it, rewritten in place, and
  * any other write to stdout or stderr clears it first, so a message or the live view never lands
- * on the end of it and no command has to remember to clear it. Not a terminal: `io` unchanged.
+ * on the end of it and no command has to remember to clear it. Messages are wrapped at spaces to
+ * the terminal's width (`stderrColumns`), and the progress line is cut to it, since a line the
+ * terminal wraps could not be rewritten in place. Not a terminal: `io` unchanged (a log keeps one
+ * line per message).
  */
 export function withProgressLine(io: CliIo): CliIo {
   if (!io.stderrIsTTY) return io;
+  const width = io.stderrColumns !== undefined && io.stderrColumns > 0 ? io.stderrColumns : Number.POSITIVE_INFINITY;
   let shown = false;
   const clear = (): void => {
     if (!shown) return;
@@ -60,11 +67,11 @@ export function withProgressLine(io: CliIo): CliIo {
     },
     stderr: (text) => {
       clear();
-      io.stderr(text);
+      io.stderr(wrapCells(text, width));
     },
     progress: (text) => {
       if (text === null) return clear();
-      io.stderr(`\r\x1b[2K${text}`);
+      io.stderr(`\r\x1b[2K${Number.isFinite(width) ? fitEnd(text, width - 1) : text}`);
       shown = true;
     },
   };

@@ -1,4 +1,4 @@
-import type { Family, HostInfo, RawSocket, SocketOwner } from '../model/types.js';
+import type { Family, HostInfo, ProtectedProcesses, RawSocket, SocketOwner } from '../model/types.js';
 
 /** Sockets read from one network namespace. */
 export interface NamespaceScan {
@@ -29,6 +29,12 @@ export interface SocketScan {
   processesExited: number;
   /** Processes whose network namespace could not be read. */
   namespacesUnknown: number;
+  /**
+   * With full privilege (root, or both capabilities), how many processes' descriptors or namespace
+   * still could not be read, and the first few of them by pid, with their names when readable: the
+   * warning names them.
+   */
+  protectedProcesses?: ProtectedProcesses;
   /** The descriptor walk was skipped and the previous walk's owners were used (`reuseOwners`). */
   ownersReused?: boolean;
   /**

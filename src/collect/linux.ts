@@ -168,6 +168,9 @@ function readNativeFiles(native: NativeProcScan, paths: readonly string[], links
  * netmon supports (time(7): "the number of clock ticks per second ... USER_HZ"). */
 const CLOCK_TICKS = 100;
 
+/** How many protected processes a scan names (the warning gives the count of the rest). */
+const PROTECTED_NAMED = 5;
+
 /** Capability bits (linux/capability.h) a collector that is not root needs to read every process. */
 const CAP_DAC_READ_SEARCH = 2;
 const CAP_SYS_PTRACE = 19;
@@ -350,8 +353,11 @@ export class LinuxCollector implements PlatformCollector {
     const nsPids = new Map<number, number[]>();
     let denied = 0;
     let deniedUids: Set<number> | null = new Set<number>();
+    /** Pids whose descriptors or namespace could not be read. */
+    const unreadable = new Set<number>();
     const noteDenied = (pid: number): void => {
       denied++;
+      unreadable.add(pid);
       if (deniedUids === null) return;
       try {
         // status stays readable when fd/ is not; take every uid the process has.
@@ -384,7 +390,10 @@ export class LinuxCollector implements PlatformCollector {
       const first = nsLinks[k]!;
       const link = typeof first === 'string' ? first : this.namespaceThroughThread(pid, first);
       if (typeof link !== 'string') {
-        if (!isGone(link)) nsUnknown++;
+        if (!isGone(link)) {
+          nsUnknown++;
+          unreadable.add(pid);
+        }
         continue;
       }
       const ns = parseNamespaceLink(link);
@@ -467,6 +476,7 @@ export class LinuxCollector implements PlatformCollector {
       processesExited: exited,
       namespacesUnknown: nsUnknown,
       ...(hidden === null ? {} : { processesHidden: hidden }),
+      ...(unreadable.size > 0 && this.fullPrivilege() !== null ? { protectedProcesses: { count: unreadable.size, named: this.processNames([...unreadable].sort((a, b) => a - b).slice(0, PROTECTED_NAMED)) } } : {}),
     };
     // Remember the walk for the next scan only when that scan may reuse it (a capture session).
     this.walkMemory = null;
@@ -521,11 +531,22 @@ export class LinuxCollector implements PlatformCollector {
     return error;
   }
 
+  /** Pids with the name in their /proc/<pid>/comm (null when that is unreadable too). */
+  private processNames(pids: number[]): { pid: number; name: string | null }[] {
+    return pids.map((pid) => {
+      try {
+        return { pid, name: this.deps.readFile(`${this.procDir(pid)}/comm`).replace(/\n$/, '') };
+      } catch {
+        return { pid, name: null };
+      }
+    });
+  }
+
   /** What the last descriptor walk found, for `reuseOwners`. */
   private walkMemory: {
     owners: Map<number, SocketOwner[]>;
     unfound: Set<number>;
-    stats: Pick<SocketScan, 'processesScanned' | 'processesDenied' | 'deniedUids' | 'processesExited' | 'namespacesUnknown' | 'processesHidden'>;
+    stats: Pick<SocketScan, 'processesScanned' | 'processesDenied' | 'deniedUids' | 'processesExited' | 'namespacesUnknown' | 'processesHidden' | 'protectedProcesses'>;
     reuses: number;
     /** pid -> fdTableKey of /proc/<pid>/fd when the walk began (and for processes seen since). */
     fdTables: Map<number, string>;

@@ -192,6 +192,12 @@ export interface NamespaceRecord {
 }
 
 /** How complete attribution was. */
+/** Processes that refused a netmon holding full privilege: how many, and the first few by pid. */
+export interface ProtectedProcesses {
+  count: number;
+  named: { pid: number; name: string | null }[];
+}
+
 export interface Coverage {
   /** Sockets in the snapshot. */
   total: number;

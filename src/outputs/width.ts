@@ -58,3 +58,55 @@ export function padCells(text: string, width: number, alignRight = false): strin
   if (fill <= 0) return text;
   return alignRight ? ' '.repeat(fill) + text : text + ' '.repeat(fill);
 }
+
+/**
+ * `text` broken into lines of at most `width` cells at spaces, each line after the first starting
+ * with `indent`: a message on a terminal, so that the terminal's own wrap never splits a word. A
+ * word wider than a line is cut where the line ends. Each line of `text` is wrapped on its own.
+ */
+export function wrapCells(text: string, width: number, indent = '  '): string {
+  const indentWidth = cellWidth(indent);
+  if (!Number.isFinite(width) || width - indentWidth < 10) return text;
+  return text
+    .split('\n')
+    .map((line) => (cellWidth(line) <= width ? line : wrapLine(line, width, indent, indentWidth)))
+    .join('\n');
+}
+
+function wrapLine(line: string, width: number, indent: string, indentWidth: number): string {
+  const lines: string[] = [];
+  let current = '';
+  /** Cells of the current line, and those its indent takes. */
+  let used = 0;
+  let start = 0;
+  const next = (): void => {
+    lines.push(current);
+    current = indent;
+    used = start = indentWidth;
+  };
+  for (const word of line.split(' ')) {
+    const w = cellWidth(word);
+    const space = used > start ? 1 : 0;
+    if (used + space + w <= width) {
+      current += space === 1 ? ` ${word}` : word;
+      used += space + w;
+      continue;
+    }
+    if (used > start) next();
+    let rest = word;
+    let restWidth = w;
+    // A word wider than a whole line (a long path): cut into pieces that fill lines. The room is
+    // at least 10 cells here, so every piece holds a character.
+    while (restWidth > width - used) {
+      const piece = take(graphemes(rest), width - used);
+      current += piece.text;
+      rest = rest.slice(piece.text.length);
+      restWidth -= piece.width;
+      next();
+    }
+    current += rest;
+    used += restWidth;
+  }
+  lines.push(current);
+  return lines.join('\n');
+}

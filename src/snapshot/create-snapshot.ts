@@ -3,6 +3,7 @@ import type {
   HostInfo,
   NamespaceRecord,
   ProcessRecord,
+  ProtectedProcesses,
   Snapshot,
   SnapshotSelection,
   SnapshotWarning,
@@ -30,6 +31,8 @@ export interface SnapshotParts {
     fullPrivilege: 'root' | 'capabilities' | null;
     /** Other users' processes are hidden (hidepid): why. */
     processesHidden?: { reason: string; remedy: string };
+    /** With full privilege, the processes that still refused (named in W_PROTECTED). */
+    protectedProcesses?: ProtectedProcesses;
   };
   warnings?: SnapshotWarning[];
 }
@@ -78,7 +81,21 @@ export const PRIVILEGE_HINT =
   '(templates/netmon.service), which grants them to netmon alone; a setcap on the node binary grants them to every ' +
   'script that node runs (docs/deployment.md)';
 
-function coverageWarnings(coverage: Coverage, namespaces: readonly NamespaceRecord[], fullPrivilege: 'root' | 'capabilities' | null, hidden: { reason: string; remedy: string } | undefined): SnapshotWarning[] {
+/** "pid 1 (init) is protected", "pids 1 (init), 7 (name unreadable) and 3 more are protected". */
+function protectedList(protectedProcesses: ProtectedProcesses | undefined): string {
+  if (protectedProcesses === undefined || protectedProcesses.named.length === 0) return 'those processes are protected';
+  const { count: total, named } = protectedProcesses;
+  const list = named.map((p) => `${p.pid} (${p.name ?? 'name unreadable'})`).join(', ');
+  const more = total > named.length ? ` and ${total - named.length} more` : '';
+  return total === 1 ? `pid ${list} is protected` : `pids ${list}${more} are protected`;
+}
+
+function coverageWarnings(
+  coverage: Coverage,
+  namespaces: readonly NamespaceRecord[],
+  scan: Pick<SnapshotParts['scan'], 'fullPrivilege' | 'processesHidden' | 'protectedProcesses'>,
+): SnapshotWarning[] {
+  const { fullPrivilege, processesHidden: hidden } = scan;
   const warnings: SnapshotWarning[] = [];
   const denied = coverage.byReason['permission-denied'];
   if (coverage.processesDenied > 0 || coverage.namespacesUnknown > 0 || hidden !== undefined) {
@@ -92,7 +109,7 @@ function coverageWarnings(coverage: Coverage, namespaces: readonly NamespaceReco
       fullPrivilege !== null
         ? {
             code: 'W_PROTECTED',
-            message: `${parts.join('; ')}, although netmon ${fullPrivilege === 'root' ? 'runs as root' : 'holds CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH'}: those processes are protected (a process of an enclosing user namespace, such as the init of the sandbox or container netmon runs in, or a security module's policy such as SELinux or AppArmor)`,
+            message: `${parts.join('; ')}, although netmon ${fullPrivilege === 'root' ? 'runs as root' : 'holds CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH'}: ${protectedList(scan.protectedProcesses)}; such a process belongs to an enclosing user namespace (the init of the sandbox or container netmon runs in, say), or a security module such as SELinux or AppArmor guards it`,
           }
         : { code: 'W_PRIVILEGE', message: `insufficient privilege: ${parts.join('; ')}; to fix, ${PRIVILEGE_HINT}${hidden === undefined ? '' : `, or ${hidden.remedy}`}` },
     );
@@ -121,6 +138,6 @@ export function createSnapshot(parts: SnapshotParts): Snapshot {
     sockets,
     processes,
     coverage,
-    warnings: [...coverageWarnings(coverage, parts.namespaces, parts.scan.fullPrivilege, parts.scan.processesHidden), ...(parts.warnings ?? [])],
+    warnings: [...coverageWarnings(coverage, parts.namespaces, parts.scan), ...(parts.warnings ?? [])],
   };
 }

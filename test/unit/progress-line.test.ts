@@ -2,9 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { progressLine, withProgressLine, type CliIo } from '../../src/cli/program.js';
 
 /** What a command writes, in order, with the stream it went to. */
-function recorder(stderrIsTTY: boolean): { io: CliIo; writes: string[] } {
+function recorder(stderrIsTTY: boolean, stderrColumns?: number): { io: CliIo; writes: string[] } {
   const writes: string[] = [];
-  return { writes, io: { stdout: (t) => void writes.push(`out:${t}`), stderr: (t) => void writes.push(`err:${t}`), env: {}, stderrIsTTY } };
+  return {
+    writes,
+    io: { stdout: (t) => void writes.push(`out:${t}`), stderr: (t) => void writes.push(`err:${t}`), env: {}, stderrIsTTY, ...(stderrColumns === undefined ? {} : { stderrColumns }) },
+  };
 }
 
 describe('the progress line', () => {
@@ -47,5 +50,26 @@ describe('the progress line', () => {
     progressLine(plain, 'once')('reading 3 processes');
     plain.stdout('live view\n');
     expect(writes).toEqual(['out:live view\n']);
+  });
+
+  it('on a terminal of 40 columns: messages wrap at spaces with an indent, the progress line is cut to fit', () => {
+    const { io, writes } = recorder(true, 40);
+    const tty = withProgressLine(io);
+    tty.stderr('netmon: warning: 1 of 28001 sockets could not be attributed; pid 1 (init) is protected\n');
+    progressLine(tty, 'once')('reading the socket tables and every process\'s descriptors');
+    const lines = writes[0]!.slice('err:'.length).split('\n');
+    expect(lines).toEqual(['netmon: warning: 1 of 28001 sockets', '  could not be attributed; pid 1 (init)', '  is protected', '']);
+    // Every character is still there, in order: only spaces became line breaks.
+    expect(lines.join(' ').replace(/ +/g, ' ').trim()).toBe('netmon: warning: 1 of 28001 sockets could not be attributed; pid 1 (init) is protected');
+    const progress = writes[1]!.slice('err:\r\x1b[2K'.length);
+    expect(progress).toBe('netmon: once: reading the socket table…');
+    expect(progress.length).toBe(39);
+  });
+
+  it('not on a terminal: a message stays one line, whatever its length (one log line each)', () => {
+    const { io, writes } = recorder(false, 40);
+    const long = `netmon: warning: ${'word '.repeat(30)}\n`;
+    withProgressLine(io).stderr(long);
+    expect(writes).toEqual([`err:${long}`]);
   });
 });
