@@ -147,8 +147,14 @@ function comparable(base: Snapshot, now: Snapshot, resumedFrom: number | null = 
   if (JSON.stringify(b.filters) !== JSON.stringify(n.filters) && Object.keys(b.filters).length > 0) narrower.push(`the filters ${JSON.stringify(b.filters)}`);
   let before = filterSnapshot(base, n);
   // A namespace this capture could not read (without root, say) holds sockets it cannot see:
-  // the baseline's sockets there are left out, not reported closed.
+  // the baseline's sockets there are left out, not reported closed. So does one it did not find
+  // at all while it could not read the namespace of more processes than the baseline's capture:
+  // without root, another user's namespaces cannot even be listed, and their absence says nothing.
   const unread = new Map(now.namespaces.filter((ns) => !ns.read).map((ns) => [ns.inode, ns]));
+  if ((now.coverage.namespacesUnknown ?? 0) > (base.coverage.namespacesUnknown ?? 0)) {
+    const found = new Set(now.namespaces.map((ns) => ns.inode));
+    for (const ns of base.namespaces) if (!found.has(ns.inode)) unread.set(ns.inode, ns);
+  }
   const unseen = before.sockets.filter((s) => unread.has(s.netns));
   if (unseen.length > 0) {
     before = withoutSockets(before, (s) => unread.has(s.netns));

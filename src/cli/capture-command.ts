@@ -152,7 +152,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
     // As netmon.py did: a warning for each new listener or external destination since the last
     // capture, up to EXPOSURE_WARNINGS; past that, how many more (a first capture after a big
     // change would otherwise fill a terminal or a cron mail with hundreds of lines).
-    const exposures = newExposures(result.snapshot.sockets, result.opened, result.closed, result.snapshot.processes);
+    const exposures = newExposures(result.snapshot, result.opened, result.closed);
     for (const e of exposures.slice(0, EXPOSURE_WARNINGS)) io.stderr(`netmon: warning: ${printable(e.text)} since the previous capture\n`);
     if (exposures.length > EXPOSURE_WARNINGS) {
       io.stderr(`netmon: warning: and ${exposures.length - EXPOSURE_WARNINGS} more new listeners or destinations since the previous capture; \`netmon diff --pre <previous id> --post ${result.snapshotId}\` lists them all (\`netmon snapshots --last 2\` gives the ids)\n`);

@@ -1,5 +1,6 @@
 import { isExternalAddress, isWildcardAddress } from '../collect/parse/address.js';
 import { attributableRatio, protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
+import { inboundTest } from '../model/direction.js';
 
 /** Version of the diff document. */
 export const DIFF_SCHEMA_VERSION = 1 as const;
@@ -99,8 +100,9 @@ export interface Indexed {
 const indexes = new WeakMap<readonly SocketRecord[], { processes: readonly ProcessRecord[]; namespaces: Snapshot['namespaces']; index: Indexed }>();
 
 /**
- * Listeners by identity and outbound connections by aggregate. A connection whose local port is
- * one of the host's listening ports (same namespace and transport) is inbound and not counted.
+ * Listeners by identity and outbound connections by aggregate. A connection on one of the
+ * capture's listening ports (same namespace and transport, model/direction.ts) is inbound and not
+ * counted, also when the selection left that listener out.
  * Namespaces are named `host`, by their `ip netns` name, or else by inode. The result is shared
  * by every caller that indexes the same inventory: read-only.
  */
@@ -116,14 +118,11 @@ function buildIndex(snapshot: Snapshot): Indexed {
   const processes = new Map(snapshot.processes.map((p) => [p.pid, p]));
   const nsName = new Map(snapshot.namespaces.map((n) => [n.inode, n.host ? 'host' : (n.name ?? `netns:${n.inode}`)]));
   const listeners = new Map<string, ListenerView>();
-  // Ports with a listener, per namespace and transport, as one number each (netns inode x 2^17 + ...).
-  const portKey = (s: SocketRecord): number => s.netns * 131072 + (s.transport === 'udp' ? 65536 : 0) + s.localPort;
-  const listeningPorts = new Set<number>();
+  const inbound = inboundTest(snapshot);
   for (const s of snapshot.sockets) {
     if (!s.listening) continue;
     const namespace = nsName.get(s.netns) ?? `netns:${s.netns}`;
     const key = `${namespace}|${protoName(s)}|${s.localAddress}|${s.localPort}`;
-    listeningPorts.add(portKey(s));
     const known = listeners.get(key);
     if (known) {
       known.sockets++;
@@ -140,7 +139,7 @@ function buildIndex(snapshot: Snapshot): Indexed {
   for (let i = 0; i < sockets.length; i++) {
     const s = sockets[i]!;
     if (s.listening || s.owners.length === 0) continue; // kernel-owned leftovers (TIME_WAIT) have no process to aggregate by
-    if (listeningPorts.has(portKey(s))) continue;
+    if (inbound(s)) continue;
     const pid = s.owners[0]!.pid;
     const proc = processes.get(pid);
     const executable = proc?.executable ?? null;

@@ -1,24 +1,48 @@
-import type { FilterSpec, Snapshot } from '../model/types.js';
+import { listeningPortsLeftOut } from '../model/direction.js';
+import type { FilterSpec, Snapshot, SocketRecord } from '../model/types.js';
 import { compileFilters } from '../filter/compile-filters.js';
 import { computeCoverage } from '../snapshot/create-snapshot.js';
 
+/** What filterSnapshot narrows a snapshot by. */
+export interface Narrowing {
+  filters?: FilterSpec;
+  listeningOnly?: boolean;
+  families?: ('ipv4' | 'ipv6')[];
+  /** Leave out listeners on ports of this range (the ephemeral-port rule of another capture). */
+  leaveOutListeners?: [number, number];
+}
+
 /**
- * A snapshot narrowed to the sockets a selection keeps (filters, listening-only, families), with
- * only their processes: so that a stored baseline and a filtered current inventory compare like
- * with like. Pure.
+ * A snapshot narrowed to the sockets a selection keeps (filters, listening-only, families,
+ * ephemeral listeners), with only their processes: so that two captures of different selections
+ * compare like with like. Pure.
  */
-export function filterSnapshot(snapshot: Snapshot, selection: { filters?: FilterSpec; listeningOnly?: boolean; families?: ('ipv4' | 'ipv6')[] }): Snapshot {
+export function filterSnapshot(snapshot: Snapshot, selection: Narrowing): Snapshot {
+  const range = selection.leaveOutListeners;
   const filters = compileFilters(selection.filters);
   const processes = new Map(snapshot.processes.map((p) => [p.pid, p]));
-  const sockets = snapshot.sockets.filter(
-    (s) =>
+  const dropped: SocketRecord[] = [];
+  const sockets = snapshot.sockets.filter((s) => {
+    const keep =
       (!selection.listeningOnly || s.listening) &&
       (!selection.families || selection.families.includes(s.family)) &&
+      !(range !== undefined && s.listening && s.localPort >= range[0] && s.localPort <= range[1]) &&
       filters.socket(s) &&
-      (!filters.needsProcess || s.owners.some((o) => filters.process(processes.get(o.pid)))),
-  );
+      (!filters.needsProcess || s.owners.some((o) => filters.process(processes.get(o.pid))));
+    if (!keep && s.listening) dropped.push(s);
+    return keep;
+  });
+  // The listeners dropped here still tell an accepted connection from an outbound one.
+  const leftOut = listeningPortsLeftOut([...(snapshot.listeningPortsLeftOut ?? []).map((p) => ({ netns: p.netns, transport: p.transport, localPort: p.port })), ...dropped], sockets);
   const pids = new Set(sockets.flatMap((s) => s.owners.map((o) => o.pid)));
   const c = snapshot.coverage;
   const coverage = computeCoverage(sockets, { ...c, fullPrivilege: 'root' });
-  return { ...snapshot, sockets, processes: snapshot.processes.filter((p) => pids.has(p.pid)), coverage: { ...coverage, privileged: c.privileged } };
+  const { listeningPortsLeftOut: _before, ...rest } = snapshot;
+  return {
+    ...rest,
+    sockets,
+    processes: snapshot.processes.filter((p) => pids.has(p.pid)),
+    coverage: { ...coverage, privileged: c.privileged },
+    ...(leftOut.length > 0 ? { listeningPortsLeftOut: leftOut } : {}),
+  };
 }

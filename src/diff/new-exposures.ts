@@ -1,5 +1,6 @@
 import { formatEndpoint, isExternalAddress } from '../collect/parse/address.js';
-import { protoName, type ProcessRecord, type SocketRecord } from '../model/types.js';
+import { inboundTest } from '../model/direction.js';
+import { protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 
 /** A new listener or a new external destination, found between two consecutive captures. */
 export interface Exposure {
@@ -11,10 +12,14 @@ export interface Exposure {
 
 /**
  * What `netmon --once` warns about: listeners that were not there before (not the same listener
- * with a new owner) and connections to external addresses no socket of the previous capture or of
- * this one's unchanged sockets used. `opened`/`closed` are the store's change sets. Pure.
+ * with a new owner) and outbound connections to external addresses no socket of the previous
+ * capture or of this one's unchanged sockets used. A connection accepted on one of the capture's
+ * listening ports is a client coming in, not a destination (model/direction.ts). `opened`/`closed`
+ * are the store's change sets. Pure.
  */
-export function newExposures(sockets: readonly SocketRecord[], opened: readonly SocketRecord[], closed: readonly SocketRecord[], processes: readonly ProcessRecord[]): Exposure[] {
+export function newExposures(snapshot: Pick<Snapshot, 'sockets' | 'processes' | 'listeningPortsLeftOut'>, opened: readonly SocketRecord[], closed: readonly SocketRecord[]): Exposure[] {
+  const { sockets, processes } = snapshot;
+  const inbound = inboundTest(snapshot);
   const byPid = new Map(processes.map((p) => [p.pid, p]));
   const listenerKey = (s: SocketRecord) => `${s.netns}|${s.transport}|${s.family}|${s.localAddress}|${s.localPort}`;
   const wasListening = new Set(closed.filter((s) => s.listening).map(listenerKey));
@@ -31,7 +36,7 @@ export function newExposures(sockets: readonly SocketRecord[], opened: readonly 
     const proto = protoName(s);
     if (s.listening && !wasListening.has(listenerKey(s))) {
       out.push({ kind: 'new-listener', socket: s, process: proc, text: `new listener ${proto} ${formatEndpoint(s.localAddress, s.localPort)} (${who})` });
-    } else if (!s.listening && !knownRemote.has(s.remoteAddress) && !reported.has(s.remoteAddress) && isExternalAddress(s.remoteAddress)) {
+    } else if (!s.listening && !inbound(s) && !knownRemote.has(s.remoteAddress) && !reported.has(s.remoteAddress) && isExternalAddress(s.remoteAddress)) {
       reported.add(s.remoteAddress);
       out.push({ kind: 'new-external-destination', socket: s, process: proc, text: `new external destination ${formatEndpoint(s.remoteAddress, s.remotePort)} (${who})` });
     }

@@ -29,6 +29,11 @@ export function snapshotDocumentProblem(doc: unknown): string | null {
       if (problem !== null) return `${list}[${i}] ${problem}`;
     }
   }
+  if (doc.listeningPortsLeftOut !== undefined) {
+    if (!Array.isArray(doc.listeningPortsLeftOut)) return 'its listeningPortsLeftOut are not a list';
+    const bad = doc.listeningPortsLeftOut.findIndex((p) => !isObject(p) || !isCount(p.netns) || (p.transport !== 'tcp' && p.transport !== 'udp') || !isPort(p.port));
+    if (bad >= 0) return `listeningPortsLeftOut[${bad}] is not a { netns, transport, port } of a listening port`;
+  }
   const pids = new Set((doc.processes as { pid: number }[]).map((p) => p.pid));
   const sockets = doc.sockets as { owners: { pid: number }[] }[];
   for (let i = 0; i < sockets.length; i++) {

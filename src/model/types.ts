@@ -270,6 +270,20 @@ export interface Snapshot {
   processes: ProcessRecord[];
   coverage: Coverage;
   warnings: SnapshotWarning[];
+  /**
+   * Listening ports of the capture that its selection left out (the ephemeral-port rule, filters)
+   * and that a connection of the inventory is on: that connection was accepted there (inbound),
+   * not made by the host (see model/direction.ts). Absent when there are none, and in snapshots
+   * of netmon releases that did not record them.
+   */
+  listeningPortsLeftOut?: ListeningPort[];
+}
+
+/** A port something listens on, in one network namespace, for one transport (TCP or UDP). */
+export interface ListeningPort {
+  netns: number;
+  transport: Transport;
+  port: number;
 }
 
 /** Filter patterns, each list OR-ed within itself and AND-ed with the others. */

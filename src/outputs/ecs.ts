@@ -1,3 +1,4 @@
+import { inboundTest } from '../model/direction.js';
 import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 
 /** ECS release the documents follow. */
@@ -15,11 +16,6 @@ export const ECS_EXTENSION_FIELDS: Readonly<Record<string, 'keyword'>> = {
 export type EcsDocument = Record<string, unknown>;
 
 const IANA_NUMBERS = { tcp: '6', udp: '17' } as const;
-
-/** Key of a listener for deciding whether a connection came in to it. */
-function listenerKey(netns: number, transport: string, address: string, port: number): string {
-  return `${netns}|${transport}|${address}|${port}`;
-}
 
 /** Lone surrogates only (the u flag keeps a valid pair whole). */
 const LONE_SURROGATE = /[\ud800-\udfff]/gu;
@@ -95,27 +91,20 @@ function processFields(doc: EcsDocument, proc: ProcessRecord): void {
 /** Sockets that opened or closed since the last capture of a session, rather than its inventory. */
 export interface EcsChange {
   change: 'opened' | 'closed';
-  /** The capture's whole inventory: its listeners tell an inbound connection from an outbound one. */
+  /** The capture's whole inventory: its listeners tell an inbound connection from an outbound one (model/direction.ts). */
   inventory: readonly SocketRecord[];
 }
 
 /**
  * NDJSON: one ECS document per socket, as inventory state (`event.kind: state`). A listener is
- * the `server`; a connection to one of the host's listeners is inbound (`source` the remote
- * peer), any other connection outbound (`source` the local end). With `change`, the sockets are
+ * the `server`; a connection on a listening port of the capture is inbound (`source` the remote
+ * peer), any other connection outbound (`source` the local end): see model/direction.ts. With `change`, the sockets are
  * those that opened or closed since the last capture (`event.kind: event`, `event.type` with
  * `start` or `end`). Pure.
  */
 export function renderEcs(snapshot: Snapshot, change?: EcsChange): string {
   const processes = new Map(snapshot.processes.map((p) => [p.pid, p]));
-  const listeners = new Set<string>();
-  for (const s of change?.inventory ?? snapshot.sockets) {
-    if (s.listening) listeners.add(listenerKey(s.netns, s.transport, s.localAddress, s.localPort));
-  }
-  const isInbound = (s: SocketRecord): boolean =>
-    listeners.has(listenerKey(s.netns, s.transport, s.localAddress, s.localPort)) ||
-    listeners.has(listenerKey(s.netns, s.transport, s.family === 'ipv6' ? '::' : '0.0.0.0', s.localPort)) ||
-    listeners.has(listenerKey(s.netns, s.transport, '::', s.localPort));
+  const isInbound = inboundTest(snapshot, change?.inventory ?? snapshot.sockets);
 
   const lines: string[] = [];
   for (const s of snapshot.sockets) {

@@ -1,6 +1,7 @@
 import type {
   Coverage,
   HostInfo,
+  ListeningPort,
   NamespaceRecord,
   ProcessRecord,
   ProtectedProcesses,
@@ -35,6 +36,8 @@ export interface SnapshotParts {
     protectedProcesses?: ProtectedProcesses;
   };
   warnings?: SnapshotWarning[];
+  /** Listening ports the selection left out (see Snapshot.listeningPortsLeftOut); kept only when there are some. */
+  listeningPortsLeftOut?: ListeningPort[];
 }
 
 /** Listeners first, then by transport, family, local port and address, remote endpoint, inode. */
@@ -139,5 +142,6 @@ export function createSnapshot(parts: SnapshotParts): Snapshot {
     processes,
     coverage,
     warnings: [...coverageWarnings(coverage, parts.namespaces, parts.scan), ...(parts.warnings ?? [])],
+    ...(parts.listeningPortsLeftOut !== undefined && parts.listeningPortsLeftOut.length > 0 ? { listeningPortsLeftOut: parts.listeningPortsLeftOut } : {}),
   };
 }

@@ -7,6 +7,7 @@ import { hashExecutables, readProcesses, type HashStats } from '../enrich/read-p
 import { ConfigError } from '../errors.js';
 import { compileFilters } from '../filter/compile-filters.js';
 import { isListeningState, type Family, type FilterSpec, type NamespaceRecord, type RawSocket, type Snapshot, type SnapshotWarning, type SocketOwner, type SocketRecord } from '../model/types.js';
+import { listeningPortsLeftOut } from '../model/direction.js';
 import { NETMON_VERSION } from '../version.js';
 import { createSnapshot } from './create-snapshot.js';
 import { count, seconds } from '../model/format.js';
@@ -118,16 +119,24 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   let sockets: SocketRecord[] = [];
   const filtering = !filters.empty;
   const namespaces: NamespaceRecord[] = [];
+  /** Listeners the selection leaves out: their ports still make accepted connections inbound. */
+  const listenersLeft: Pick<SocketRecord, 'netns' | 'transport' | 'localPort'>[] = [];
   for (const ns of scan.namespaces) {
     const { sockets: raws, ...meta } = ns;
     namespaces.push({ ...meta, sockets: raws.length });
     for (const raw of raws) {
       const listening = isListeningState(raw.state);
       if (listeningOnly && !listening) continue;
-      if (skipRange && listening && raw.localPort >= skipRange[0] && raw.localPort <= skipRange[1]) continue;
+      if (skipRange && listening && raw.localPort >= skipRange[0] && raw.localPort <= skipRange[1]) {
+        listenersLeft.push({ netns: ns.inode, transport: raw.transport, localPort: raw.localPort });
+        continue;
+      }
       const found = raw.inode === 0 ? undefined : ctx.owners?.get(raw.inode);
       const record = toRecord(raw, ns.inode, listening, found ?? NO_OWNERS);
-      if (filtering && !filters.socket(record, remoteHost)) continue;
+      if (filtering && !filters.socket(record, remoteHost)) {
+        if (listening) listenersLeft.push(record);
+        continue;
+      }
       if (found === undefined) {
         const attribution = attributeSocket(raw.inode, raw.uid, ctx);
         record.owners = attribution.owners;
@@ -164,7 +173,11 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     progress?.(`reading ${count(pids.size, 'process', 'processes')}`);
     processes = readProcesses(collector, [...pids].sort((a, b) => a - b), scan.pidNetns);
     if (filters.needsProcess) {
-      sockets = sockets.filter((s) => s.owners.some((o) => filters.process(processes.get(o.pid))));
+      sockets = sockets.filter((s) => {
+        const keep = s.owners.some((o) => filters.process(processes.get(o.pid)));
+        if (!keep && s.listening) listenersLeft.push(s);
+        return keep;
+      });
       const kept = new Set<number>();
       for (const s of sockets) for (const o of s.owners) kept.add(o.pid);
       for (const pid of processes.keys()) if (!kept.has(pid)) processes.delete(pid);
@@ -232,5 +245,6 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     processes: [...processes.values()],
     scan: { ...scan, fullPrivilege: collector.fullPrivilege() },
     warnings,
+    listeningPortsLeftOut: listeningPortsLeftOut(listenersLeft, sockets),
   });
 }

@@ -96,7 +96,7 @@ interface ChainRows {
 }
 
 /** The parts of a snapshot that rarely change between ticks, stored once as a 'context' item. */
-type SnapshotContext = Pick<Snapshot, 'tool' | 'host' | 'selection' | 'warnings'>;
+type SnapshotContext = Pick<Snapshot, 'tool' | 'host' | 'selection' | 'warnings' | 'listeningPortsLeftOut'>;
 
 /**
  * What a snapshot record's body holds (the chain commits to it). Layout 1 (store schema 1) kept
@@ -1400,7 +1400,16 @@ export class EvidenceStore {
       const body = JSON.stringify(value);
       others.push([this.digestOf(kind, body), { kind, body }]);
     };
-    add('context', { tool: snapshot.tool, host: snapshot.host, selection: snapshot.selection, warnings: snapshot.warnings } satisfies SnapshotContext);
+    // Listening ports left out by the selection belong to the context, whose item recurs unchanged
+    // from capture to capture, rather than to each snapshot's record.
+    const leftOut = snapshot.listeningPortsLeftOut;
+    add('context', {
+      tool: snapshot.tool,
+      host: snapshot.host,
+      selection: snapshot.selection,
+      warnings: snapshot.warnings,
+      ...(leftOut !== undefined && leftOut.length > 0 ? { listeningPortsLeftOut: leftOut } : {}),
+    } satisfies SnapshotContext);
     for (const n of snapshot.namespaces) add('namespace', namespaceIdentity(n));
     for (const p of snapshot.processes) add('process', p);
 
@@ -1582,7 +1591,7 @@ export class EvidenceStore {
   }
 
   private describe(snapshot: Snapshot): Pick<SnapshotBody, 'snapshot' | 'counts'> {
-    const { sockets, processes, namespaces, tool: _tool, host: _host, selection: _selection, warnings: _warnings, ...meta } = snapshot;
+    const { sockets, processes, namespaces, tool: _tool, host: _host, selection: _selection, warnings: _warnings, listeningPortsLeftOut: _leftOut, ...meta } = snapshot;
     return {
       snapshot: meta,
       counts: { sockets: sockets.length, processes: processes.length, namespaces: namespaces.length, attributed: snapshot.coverage.attributed },
@@ -1722,8 +1731,23 @@ export class EvidenceStore {
     const { sockets, processes, context } = set;
     const namespaces = body.schemaVersion === 1 ? set.namespaces : this.countedNamespaces(id, set.namespaces, body.namespaceCounts);
     const { schemaVersion, takenAt, durationMs, coverage } = body.snapshot;
-    const { tool, host, selection, warnings } = context;
-    return { schemaVersion, tool, host, takenAt, durationMs, selection, namespaces, sockets, processes, coverage, warnings, label: body.label, change: body.change };
+    const { tool, host, selection, warnings, listeningPortsLeftOut } = context;
+    return {
+      schemaVersion,
+      tool,
+      host,
+      takenAt,
+      durationMs,
+      selection,
+      namespaces,
+      sockets,
+      processes,
+      coverage,
+      warnings,
+      ...(listeningPortsLeftOut === undefined ? {} : { listeningPortsLeftOut }),
+      label: body.label,
+      change: body.change,
+    };
   }
 
   /** Layout 2: a snapshot's namespace items with its own counts (new records: items are shared between snapshots). */

@@ -10,7 +10,7 @@ describe('newExposures', () => {
     const fresh = makeSocket({ localPort: 31337, inode: 1, owners: [{ pid: 7, fd: 3 }] });
     const moved = makeSocket({ localPort: 80, inode: 2, owners: [{ pid: 7, fd: 4 }] });
     const before = makeSocket({ localPort: 80, inode: 2, owners: [{ pid: 1, fd: 4 }] });
-    const out = newExposures([fresh, moved], [fresh, moved], [before], [p]);
+    const out = newExposures({ sockets: [fresh, moved], processes: [p] }, [fresh, moved], [before]);
     expect(out.map((e) => e.text)).toEqual(['new listener tcp 127.0.0.1:31337 (curl, pid 7, user alice)']);
   });
 
@@ -20,7 +20,18 @@ describe('newExposures', () => {
     const lan = conn('192.168.1.20', 12);
     const known = conn('8.8.8.8', 13);
     const again = conn('8.8.8.8', 14);
-    const out = newExposures([a, b, lan, known, again], [a, b, lan, again], [], [p]);
+    const out = newExposures({ sockets: [a, b, lan, known, again], processes: [p] }, [a, b, lan, again], []);
     expect(out.map((e) => e.text)).toEqual(['new external destination 185.220.101.5:443 (curl, pid 7, user alice)']);
+  });
+
+  it('takes a client coming in on a listening port for no destination, also when the selection left the listener out', () => {
+    const sshd = makeSocket({ localAddress: '0.0.0.0', localPort: 22, inode: 20, owners: [{ pid: 7, fd: 3 }] });
+    const accepted = makeSocket({ listening: false, state: 'ESTABLISHED', localAddress: '10.0.0.5', localPort: 22, remoteAddress: '185.220.101.5', remotePort: 51000, inode: 21, owners: [{ pid: 7, fd: 4 }] });
+    expect(newExposures({ sockets: [sshd, accepted], processes: [p] }, [accepted], [])).toEqual([]);
+    // The listener is not in the inventory (an ephemeral port, a --match of ESTABLISHED), but the capture recorded its port.
+    const alone = { sockets: [accepted], processes: [p], listeningPortsLeftOut: [{ netns: accepted.netns, transport: 'tcp' as const, port: 22 }] };
+    expect(newExposures(alone, [accepted], [])).toEqual([]);
+    // Without that record (a snapshot of an older netmon), it reads as outbound, as before.
+    expect(newExposures({ sockets: [accepted], processes: [p] }, [accepted], []).map((e) => e.kind)).toEqual(['new-external-destination']);
   });
 });
