@@ -1,12 +1,13 @@
 import { existsSync } from 'node:fs';
-import { diffSnapshots } from '../diff/diff-snapshots.js';
 import { ConfigError, ExitError, StoreError } from '../errors.js';
 import { loadControlsCatalogue } from '../findings/controls.js';
-import { evaluateFindings, type Severity } from '../findings/evaluate-findings.js';
+import type { Severity } from '../findings/evaluate-findings.js';
 import { checkExpectedFor, loadExpectedChanges } from '../findings/expected-changes.js';
+import { windowFindings } from '../findings/window-findings.js';
 import { renderFindingsEcs } from '../outputs/ecs-findings.js';
 import { failsAt, renderFindingsJson, renderFindingsText, type FindingsReport } from '../outputs/findings.js';
 import { looksLikeIsoTime, NO_SUCH_MOMENT, parseIsoTime } from '../model/iso-time.js';
+import { printableMessage } from '../outputs/sanitize.js';
 import { isoWithOffset } from '../outputs/time.js';
 import { EvidenceStore, type RetentionRecord, type SnapshotQuery, type SnapshotSummary } from '../store/evidence-store.js';
 import type { CliIo } from './program.js';
@@ -173,7 +174,8 @@ export function runDiff(flags: DiffFlags, io: CliIo): void {
     });
     if (expected) checkExpectedFor(expected, flags.change ?? post.change ?? pre.change);
     for (const note of windowNotes(pre, post)) io.stderr(`netmon: note: ${note}\n`);
-    const findings = evaluateFindings(diffSnapshots(before, after), catalogue, { expected, now: new Date() });
+    const { findings, notes } = windowFindings(before, after, catalogue, { expected, now: new Date() });
+    for (const note of notes) io.stderr(`netmon: note: ${printableMessage(note)}\n`);
     const report: FindingsReport = {
       before: { id: pre.id, takenAt: pre.takenAt, label: pre.label },
       after: { id: post.id, takenAt: post.takenAt, label: post.label },

@@ -1,11 +1,11 @@
 import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { diffSnapshots } from '../diff/diff-snapshots.js';
 import { ConfigError, describeErrno, ExitError, StoreError, VerificationError } from '../errors.js';
 import { loadControlsCatalogue } from '../findings/controls.js';
-import { evaluateFindings } from '../findings/evaluate-findings.js';
 import { checkExpectedFor, expectedChangesText, loadExpectedChanges, parseExpectedChanges } from '../findings/expected-changes.js';
+import { FINDING_RULES } from '../findings/rules.js';
+import { windowFindings } from '../findings/window-findings.js';
 import { clearUnfinishedPacks, EXPECTED_FILE, PACK_CLOCK_TOLERANCE_MS, releasePackDir, reservePackDir, verifyPack, writePack, type StoreWitness } from '../pack/pack.js';
 import { evidenceJson, findingsCsv, inventoryCsv } from '../pack/report-files.js';
 import { periodUncovered, reportBlocks, renderSignedPdf } from '../pack/pdf-report.js';
@@ -163,7 +163,8 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   const { snapshot: before, label: preLabel, change: preChange, recordHash: preHash } = pre;
   const { snapshot: after, label: postLabel, change: postChange, recordHash: postHash } = post;
   progress(`comparing ${before.sockets.length} and ${count(after.sockets.length, 'socket')}`);
-  const findings = evaluateFindings(diffSnapshots(before, after), catalogue, { expected, now: new Date() });
+  const { findings, notes: selectionNotes } = windowFindings(before, after, catalogue, { expected, now: new Date(), rules: FINDING_RULES });
+  for (const note of selectionNotes) io.stderr(`netmon: note: ${printableMessage(note)}\n`);
   const generatedAt = new Date();
   // A pack is made after its post capture: one dated before it (this host's clock behind the
   // capture's) would judge approvals at a time before the window ended, and verify refuses it.
@@ -222,6 +223,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         clockSteps: read.clockSteps,
         store: { path: resolve(flags.db), headHash },
         ...(read.requestedPeriod === null ? {} : { requestedPeriod: read.requestedPeriod }),
+        selectionNotes,
       });
       try {
         files.push({ name: CERT_FILE, content: Buffer.from(pdfIdentity.certificatePem) });
@@ -261,6 +263,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         },
         expectedChanges: expected === null ? null : EXPECTED_FILE,
         timeZone: reportTimeZone(),
+        findingRules: FINDING_RULES,
       },
       signer,
     });
@@ -315,7 +318,7 @@ export function runVerify(dir: string, flags: { db?: string; signer?: string }, 
           recordHashOf: (seq: number) => store!.recordHashOf(seq),
           hasRecordHash: (hash: string, fromSeq: number) => store!.hasRecordHash(hash, fromSeq),
           prunedBefore: () => store!.retention()?.cutoff ?? null,
-          content: (preId: number, postId: number, options: { timeZone: string | null; approvals: { bytes: Buffer; at: string; change: string | null } | null }) => {
+          content: (preId: number, postId: number, options: { timeZone: string | null; approvals: { bytes: Buffer; at: string; change: string | null } | null; rules: number }) => {
             progress(`reading snapshots ${preId} and ${postId} back from ${db}`);
             // When the chain verified (verifyPack asks first, in this read transaction), its items were checked with it.
             const checkItems = !chainVerified;
@@ -329,7 +332,8 @@ export function runVerify(dir: string, flags: { db?: string; signer?: string }, 
               const source = `${EXPECTED_FILE} in the pack`;
               const expected = approvals === null ? null : parseExpectedChanges(expectedChangesText(approvals.bytes, source), source);
               if (expected !== null) checkExpectedFor(expected, approvals!.change);
-              const findings = evaluateFindings(diffSnapshots(before, after), catalogue!, { expected, now: approvals === null ? new Date() : new Date(approvals.at) });
+              // By the rules the pack was made with (a pack made before a rule changed still verifies).
+              const { findings } = windowFindings(before, after, catalogue!, { expected, now: approvals === null ? new Date() : new Date(approvals.at), rules: options.rules });
               return {
                 files: new Map([
                   ['inventory-pre.csv', Buffer.from(inventoryCsv(before, preId, preLabel, preChange))],

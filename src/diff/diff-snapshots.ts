@@ -1,6 +1,7 @@
 import { isExternalAddress, isWildcardAddress } from '../collect/parse/address.js';
 import { attributableRatio, protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 import { inboundTest } from '../model/direction.js';
+import { FINDING_RULES } from '../findings/rules.js';
 
 /** Version of the diff document. */
 export const DIFF_SCHEMA_VERSION = 1 as const;
@@ -14,6 +15,8 @@ export interface ProcessView {
   executableDeleted: boolean;
   user: string | null;
   uid: number | null;
+  /** Effective uid (null when not recorded). */
+  euid: number | null;
   commandLine: string[];
   sha256: string | null;
   blake3: string | null;
@@ -70,6 +73,8 @@ export interface DiffOptions {
   coverageTolerance?: number;
   /** Compare attribution coverage (default true; a filtered view of the host says little about it). */
   compareCoverage?: boolean;
+  /** The version of the finding rules to apply (findings/rules.ts; default the current one). */
+  rules?: number;
 }
 
 function processView(p: ProcessRecord | undefined): ProcessView | null {
@@ -81,6 +86,7 @@ function processView(p: ProcessRecord | undefined): ProcessView | null {
     executableDeleted: p.executableDeleted,
     user: p.user,
     uid: p.uid,
+    euid: p.euid ?? null,
     commandLine: p.commandLine,
     sha256: p.hashes?.sha256 ?? null,
     blake3: p.hashes?.blake3 ?? null,
@@ -171,6 +177,7 @@ function isLoopback(address: string): boolean {
  * as `exposure-widened`, not also as the listeners that closed and opened.
  */
 export function diffSnapshots(before: Snapshot, after: Snapshot, options: DiffOptions = {}): Diff {
+  const rules = options.rules ?? FINDING_RULES;
   const a = exposureIndex(before);
   const b = exposureIndex(after);
   const changes: Change[] = [];
@@ -206,12 +213,19 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: DiffOp
     }
     if (was.sockets !== now.sockets) changes.push({ kind: 'listener-count-changed', before: was, after: now });
     if (was.process && now.process) {
+      const [p, q] = [was.process, now.process];
       const fields: ('executable' | 'user' | 'commandLine')[] = [];
-      if (was.process.executable !== now.process.executable) fields.push('executable');
-      if (was.process.user !== now.process.user || was.process.uid !== now.process.uid) fields.push('user');
-      if (was.process.commandLine.join('\0') !== now.process.commandLine.join('\0')) fields.push('commandLine');
+      if (p.executable !== q.executable) fields.push('executable');
+      // Rules 2: a process that became root by its effective uid (setuid) changed user too.
+      if (p.user !== q.user || p.uid !== q.uid || (rules >= 2 && (p.euid ?? p.uid) !== (q.euid ?? q.uid))) fields.push('user');
+      if (p.commandLine.join('\0') !== q.commandLine.join('\0')) fields.push('commandLine');
       if (fields.length > 0) changes.push({ kind: 'process-changed', before: was, after: now, fields });
-      else if (was.process.sha256 !== null && now.process.sha256 !== null && was.process.sha256 !== now.process.sha256) {
+      const rehashed = p.sha256 !== null && q.sha256 !== null && p.sha256 !== q.sha256;
+      // Rules 2: the file replaced or deleted on disk while the same process runs on (its image,
+      // and so its hash, unchanged); and a replaced binary is found beside a changed user or
+      // command line, not hidden by them (a changed path is a new file, said by process-changed).
+      const replacedOnDisk = rules >= 2 && p.pid === q.pid && !p.executableDeleted && q.executableDeleted;
+      if ((fields.length === 0 || (rules >= 2 && !fields.includes('executable'))) && (rehashed || replacedOnDisk)) {
         changes.push({ kind: 'binary-changed', before: was, after: now });
       }
     }

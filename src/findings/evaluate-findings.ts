@@ -4,6 +4,7 @@ import { count, percent } from '../model/format.js';
 import { attributableRatio } from '../model/types.js';
 import type { Change, ChangeKind, Diff, ListenerView, OutboundView, ProcessView } from '../diff/diff-snapshots.js';
 import type { ControlsCatalogue } from './controls.js';
+import { FINDING_RULES } from './rules.js';
 import { classifyFindings, type ExpectedAction, type ExpectedChange, type ExpectedChanges } from './expected-changes.js';
 
 export type Severity = 'info' | 'low' | 'medium' | 'high' | 'critical';
@@ -117,12 +118,17 @@ function summarize(change: Change): string {
       return `new listener ${listenerText(change.after)} (${who(change.after.process)})`;
     case 'listener-closed':
       return `listener ${listenerText(change.before)} closed (was ${who(change.before.process)})`;
-    case 'binary-changed':
-      return `the executable of listener ${listenerText(change.after)} changed: ${change.after.process?.executable ?? '?'} sha256 ${change.before.process?.sha256?.slice(0, 12)}… -> ${change.after.process?.sha256?.slice(0, 12)}…`;
+    case 'binary-changed': {
+      const [p, q] = [change.before.process, change.after.process];
+      if (p?.sha256 === q?.sha256 && q?.executableDeleted) {
+        return `the executable file of listener ${listenerText(change.after)}, ${q.executable ?? '?'}, was replaced or deleted on disk while ${who(q)} runs on (the running image is still sha256 ${q.sha256?.slice(0, 12) ?? 'unknown'}...)`;
+      }
+      return `the executable of listener ${listenerText(change.after)} changed: ${q?.executable ?? '?'} sha256 ${p?.sha256?.slice(0, 12)}... -> ${q?.sha256?.slice(0, 12)}...`;
+    }
     case 'process-changed':
       return `listener ${listenerText(change.after)} now belongs to ${who(change.after.process)} (was ${who(change.before.process)}; changed: ${change.fields.join(', ')})`;
     case 'exposure-widened':
-      return `port ${change.after[0]!.port}${change.after[0]!.namespace === 'host' ? '' : ` in namespace ${change.after[0]!.namespace}`} was bound to loopback only, now to ${change.after.map((l) => l.address).join(', ')} (${who(change.after[0]!.process)})`;
+      return `${transportOf(change.after[0]!).toUpperCase()} port ${change.after[0]!.port}${change.after[0]!.namespace === 'host' ? '' : ` in namespace ${change.after[0]!.namespace}`} was bound to loopback only, now to ${change.after.map((l) => l.address).join(', ')} (${who(change.after[0]!.process)})`;
     case 'listener-count-changed':
       return `listener ${listenerText(change.after)} has ${count(change.after.sockets, 'socket')} (was ${change.before.sockets})`;
     case 'outbound-opened':
@@ -136,10 +142,13 @@ function summarize(change: Change): string {
   }
 }
 
-function identity(change: Change): string {
+function identity(change: Change, rules: number): string {
   switch (change.kind) {
-    case 'exposure-widened':
-      return `${change.after[0]!.namespace}|${change.after[0]!.port}|${change.after.map((l) => l.address).join(',')}`;
+    case 'exposure-widened': {
+      const l = change.after[0]!;
+      // Rules 2: TCP and UDP on one port are two exposures (one approved must not approve the other).
+      return `${l.namespace}|${rules >= 2 ? `${transportOf(l)}|` : ''}${l.port}|${change.after.map((v) => v.address).join(',')}`;
+    }
     case 'coverage-changed':
       return `${attributableRatio(change.before)}|${attributableRatio(change.after)}|${change.before.privileged}|${change.after.privileged}`;
     default: {
@@ -151,7 +160,12 @@ function identity(change: Change): string {
 }
 
 /** The severity heuristics for one side of a change: reasons a reviewer would look harder. */
-function assess(change: Change): { severity: Severity; reasons: string[] } {
+/** tcp or udp: the transport of a listener's protocol (tcp, tcp6, udp, udp6). */
+function transportOf(l: ListenerView): string {
+  return l.proto.replace('6', '');
+}
+
+function assess(change: Change, rules: number): { severity: Severity; reasons: string[] } {
   let severity: Severity = FINDING_KINDS[change.kind].severity;
   const reasons: string[] = [];
   // What appeared or changed: the side a reviewer has to judge. Closings and coverage carry no such risk.
@@ -180,9 +194,11 @@ function assess(change: Change): { severity: Severity; reasons: string[] } {
       reasons.push(`port ${port} is ${cleartext}, a cleartext service`);
     }
     const p = view.process;
-    if ('port' in view && view.port < 1024 && p && p.uid !== null && p.uid !== 0) {
+    // Rules 2: the effective uid is what the process acts as (a setuid root binary is root).
+    const uid = p === null ? null : rules >= 2 ? (p.euid ?? p.uid) : p.uid;
+    if ('port' in view && view.port < 1024 && uid !== null && uid !== 0) {
       severity = raise(severity, 'high');
-      reasons.push(`privileged port ${view.port} held by a non-root process (uid ${p.uid})`);
+      reasons.push(`privileged port ${view.port} held by a non-root process (uid ${uid})`);
     }
     if (p?.executableDeleted) {
       severity = raise(severity, 'critical');
@@ -214,6 +230,8 @@ function expectedRef(e: ExpectedChange, source: string): NonNullable<Finding['ex
 export interface EvaluateOptions {
   /** What the change ticket (or the standing allow-list) approved. */
   expected?: ExpectedChanges | null;
+  /** The version of the finding rules to apply (rules.ts; default the current one). */
+  rules?: number;
   /** Expiry dates are compared with this; default now. */
   now?: Date;
 }
@@ -226,9 +244,10 @@ export interface EvaluateOptions {
  */
 export function evaluateFindings(diff: Diff, catalogue: ControlsCatalogue, options: EvaluateOptions = {}): Finding[] {
   const observed = { before: diff.before.takenAt, after: diff.after.takenAt };
+  const rules = options.rules ?? FINDING_RULES;
   const findings: Finding[] = diff.changes.map((change) => {
-    const { severity, reasons } = assess(change);
-    const id = `NM-${createHash('sha256').update(`${change.kind}\n${identity(change)}`).digest('hex').slice(0, 12)}`;
+    const { severity, reasons } = assess(change, rules);
+    const id = `NM-${createHash('sha256').update(`${change.kind}\n${identity(change, rules)}`).digest('hex').slice(0, 12)}`;
     return { id, kind: change.kind, severity, title: FINDING_KINDS[change.kind].title, summary: summarize(change), reasons, change, observed, approval: 'unexpected', controls: controlsOf(change.kind, catalogue) };
   });
   const expected = options.expected ?? null;

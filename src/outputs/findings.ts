@@ -30,7 +30,7 @@ const FRAMEWORK_NAMES: Record<string, string> = {
 };
 
 /** "NIST CSF 2.0 DE.CM-01, DE.CM-09; ISO/IEC 27001:2022 A.8.16" for one role. */
-function controlsLine(controls: ControlRef[], role: 'primary' | 'supporting'): string {
+export function controlsLine(controls: readonly ControlRef[], role: 'primary' | 'supporting'): string {
   const byFramework = new Map<string, string[]>();
   for (const c of controls) {
     if (c.role !== role) continue;

@@ -34,6 +34,11 @@ export interface Manifest {
    * offset, and a date-only `expires:` of an expected change ends at its midnight. Format 2.
    */
   timeZone?: string;
+  /**
+   * The version of the finding rules the findings were made by (findings/rules.ts), with which
+   * `verify --db` makes them again. Absent in packs made before it was recorded: version 1.
+   */
+  findingRules?: number;
   signer: { algorithm: 'Ed25519'; publicKey: string; fingerprint: string };
 }
 

@@ -7,6 +7,7 @@ import { cellAsInstant, neutralizeCell, parseCsvText } from '../store/csv-trail.
 import { FINDINGS_CSV_COLUMNS } from './report-files.js';
 import { certificateFingerprint, checkPdfSignature } from './pki.js';
 import { CERT_FILE, fingerprintOf, PUBLIC_KEY_FILE, signBytes, verifyBytes, type Signer } from './signing.js';
+import { FINDING_RULES_KNOWN } from '../findings/rules.js';
 import { fileEntry, PACK_FORMAT, PACK_FORMATS, parseSha256Sums, renderManifest, renderSha256Sums, renderVerifyGuide, type Manifest } from './manifest.js';
 
 export interface PackContent {
@@ -223,7 +224,7 @@ export interface StoreWitness {
    * expected-changes file as of `at` (the time the pack was made). Throws ConfigError (code
    * E_EXPECT) when the file is not expected changes of the window's change `change`.
    */
-  content?(pre: number, post: number, options: { timeZone: string | null; approvals: { bytes: Buffer; at: string; change: string | null } | null }): WitnessedContent;
+  content?(pre: number, post: number, options: { timeZone: string | null; approvals: { bytes: Buffer; at: string; change: string | null } | null; rules: number }): WitnessedContent;
 }
 
 /** How far before the end of its window a pack's generatedAt may read (clocks of two hosts, or one set right meanwhile). */
@@ -449,11 +450,18 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
         notes.push('a pack of format 1: the approvals of its findings cannot be checked against the store, only the findings themselves');
       }
       let witnessed: WitnessedContent | null = null;
+      // The findings are made again by the rules the pack was made with (1 before packs said).
+      const rules = manifest.findingRules ?? 1;
       try {
-        witnessed = store.content(pre.id, post.id, {
-          timeZone: typeof manifest.timeZone === 'string' ? manifest.timeZone : null,
-          approvals: expectedBytes === undefined ? null : { bytes: expectedBytes, at: manifest.generatedAt, change: manifest.window.change },
-        });
+        if (!FINDING_RULES_KNOWN.includes(rules)) {
+          problems.push({ file: 'manifest.json', message: `its findings were made by finding rules ${JSON.stringify(rules)}, which this netmon does not know (it applies ${FINDING_RULES_KNOWN.join(' and ')}): verify the pack with the netmon that made it (${String(manifest.netmonVersion)}) or a later one` });
+        } else {
+          witnessed = store.content(pre.id, post.id, {
+            timeZone: typeof manifest.timeZone === 'string' ? manifest.timeZone : null,
+            approvals: expectedBytes === undefined ? null : { bytes: expectedBytes, at: manifest.generatedAt, change: manifest.window.change },
+            rules,
+          });
+        }
       } catch (error) {
         if (error instanceof ConfigError && error.code === 'E_EXPECT') problems.push({ file: EXPECTED_FILE, message: error.message });
         else problems.push({ file: store.path, message: `the snapshots cannot be read back from the store: ${error instanceof Error ? error.message : String(error)}` });

@@ -1,11 +1,12 @@
 import { createRequire } from 'node:module';
 import type PDFKit from 'pdfkit';
 import { formatEndpoint } from '../collect/parse/address.js';
+import { filterFlags } from '../diff/common-selection.js';
 import { exposureIndex, type ProcessView } from '../diff/diff-snapshots.js';
 import { SEVERITIES, type Finding } from '../findings/evaluate-findings.js';
 import { clockStepWords, count, duration, gapReason, percent } from '../model/format.js';
 import { attributableRatio, type Coverage, type Snapshot } from '../model/types.js';
-import { sortFindings } from '../outputs/findings.js';
+import { controlsLine, sortFindings } from '../outputs/findings.js';
 import { storedTime } from '../outputs/time.js';
 import { cadesDetachedSignature, type CadesIdentity } from './pki.js';
 
@@ -54,6 +55,8 @@ export interface ReportInput {
   requestedPeriod?: { from: string; to: string };
   /** Rows per inventory list before the PDF points to the CSV (default 40). */
   inventoryLimit?: number;
+  /** What the comparison left out because the two snapshots' selections differ (commonSelection). */
+  selectionNotes?: readonly string[];
 }
 
 /**
@@ -170,29 +173,35 @@ export function reportBlocks(input: ReportInput): Block[] {
     if (f.reasons.length > 0) lines.push(`Why: ${f.reasons.join('; ')}`);
     lines.push(`Kind: ${f.kind}. Approval: ${f.approval}${f.expected?.justification ? ` (${f.expected.justification})` : ''}`);
     const primary = f.controls.filter((c) => c.role === 'primary' && !c.legacy);
-    if (primary.length > 0) lines.push(`Controls: ${primary.map((c) => `${c.framework} ${c.id}`).join('; ')}`);
+    if (primary.length > 0) lines.push(`Controls: ${controlsLine(primary, 'primary')}`);
     lines.push(`Observed: before ${when(f.observed.before)}, after ${when(f.observed.after)}`);
     blocks.push({ kind: 'finding', head: `${f.id}  [${f.severity.toUpperCase()}]  ${f.title}`, lines });
   }
 
   // Control coverage: per framework, the controls this pack is evidence for and the findings behind each.
   blocks.push({ kind: 'heading', text: 'Control coverage' });
-  const coverage = new Map<string, Map<string, { title: string; findings: string[] }>>();
+  // A control is primary when some finding cites it as primary; else it only supports (labelled so).
+  const coverage = new Map<string, Map<string, { title: string; findings: string[]; primary: boolean }>>();
   for (const f of findings) {
     for (const c of f.controls) {
       if (c.legacy) continue;
-      const framework = coverage.get(c.framework) ?? new Map<string, { title: string; findings: string[] }>();
+      const framework = coverage.get(c.framework) ?? new Map<string, { title: string; findings: string[]; primary: boolean }>();
       coverage.set(c.framework, framework);
-      const control = framework.get(c.id) ?? { title: c.title, findings: [] };
+      const control = framework.get(c.id) ?? { title: c.title, findings: [], primary: false };
       framework.set(c.id, control);
+      if (c.role === 'primary') control.primary = true;
       if (!control.findings.includes(f.id)) control.findings.push(f.id);
     }
   }
   if (coverage.size === 0) blocks.push({ kind: 'text', text: 'No findings, so no control is evidenced by a change; the inventories below still document the state before and after.' });
   for (const [id, controls] of [...coverage].sort(([a], [b]) => a.localeCompare(b))) {
     const fw = input.frameworks.get(id);
-    blocks.push({ kind: 'field', label: fw?.name ?? id, value: count(controls.size, 'control') });
-    blocks.push({ kind: 'rows', rows: [...controls].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true })).map(([cid, c]) => `${cid}  ${c.title}: ${c.findings.join(', ')}`) });
+    const primary = [...controls.values()].filter((c) => c.primary).length;
+    blocks.push({ kind: 'field', label: fw ? `${fw.name}, version ${fw.version}` : id, value: `${count(primary, 'primary control')}${controls.size > primary ? `, ${controls.size - primary} supporting` : ''}` });
+    blocks.push({
+      kind: 'rows',
+      rows: [...controls].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true })).map(([cid, c]) => `${cid}  ${c.title}${c.primary ? '' : ' (supporting)'}: ${c.findings.join(', ')}`),
+    });
   }
   blocks.push({ kind: 'text', text: input.disclaimer });
 
@@ -248,10 +257,14 @@ export function reportBlocks(input: ReportInput): Block[] {
       reasons.length > 0 ? `unattributed sockets: ${reasons.join(', ')}` : 'every socket attributed',
       side.selection.hashBinaries ? 'executables hashed' : 'executables NOT hashed',
       side.selection.listeningOnly ? 'listeners only' : 'listeners and connections',
+      side.selection.families.length === 1 ? `${side.selection.families[0]} only` : 'IPv4 and IPv6',
+      side.selection.includeEphemeral ? 'listeners on ephemeral ports included' : `listeners on ephemeral ports${side.selection.ephemeralPortRange ? ` (${side.selection.ephemeralPortRange.join('-')})` : ''} left out`,
+      Object.values(side.selection.filters).some((v) => Array.isArray(v) && v.length > 0) ? `selected by ${filterFlags(side.selection.filters)}` : 'no filter',
       ...side.warnings.map((w) => `warning ${w.code}: ${w.message}`),
     ];
     blocks.push({ kind: 'field', label: name, value: notes.join('; ') });
   }
+  for (const note of input.selectionNotes ?? []) blocks.push({ kind: 'text', text: `Compared in what both snapshots selected: ${note}.` });
 
   blocks.push({ kind: 'heading', text: 'How to verify' });
   blocks.push({

@@ -20,7 +20,7 @@ export function makeSocket(overrides: Partial<SocketRecord> = {}): SocketRecord 
   return { ...base, ...overrides };
 }
 
-/** A process record with sensible defaults (pid 100, python3 run by alice). */
+/** A process record with sensible defaults (pid 100, python3 run by alice; the effective uid is the real one unless given). */
 export function makeProcess(overrides: Partial<ProcessRecord> = {}): ProcessRecord {
   return {
     pid: 100,
@@ -31,7 +31,7 @@ export function makeProcess(overrides: Partial<ProcessRecord> = {}): ProcessReco
     commandLine: ['python3', '-m', 'http.server', '8080'],
     uid: 1000,
     user: 'alice',
-    euid: 1000,
+    euid: overrides.uid ?? 1000,
     gid: 1000,
     group: 'alice',
     startTime: '2026-11-23T00:00:00.000Z',

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -239,5 +239,34 @@ describe('windows and times as the store holds them (milliseconds; a clock set b
       expect(r.status, `${command}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toContain('--from "2026-11-24T12:00Z" is after --to "2026-11-24T08:00Z"');
     }
+  });
+});
+
+describe('a window whose two captures selected differently (finding rules 2)', () => {
+  it('compares only what both selected: a listener one filter left out is not "closed", and the note says why; a pack verifies', async () => {
+    await holder('--listen-port', '3971');
+    await holder('--listen-port', '3972');
+    await listening(3971);
+    await listening(3972);
+    const db = join(dir, 'selections.db');
+    const keys = join(dir, 'selection-keys');
+    const capture = (label: string, ...filters: string[]) => {
+      const r = runCli(['--once', '--db', db, '--no-csv', '--no-hash-binaries', '--label', label, '--change', 'CHG-SEL', ...filters]);
+      expect(r.status, r.stderr).toBe(0);
+    };
+    capture('pre', '--filter', ':3971', '--filter', ':3972');
+    capture('post', '--filter', ':3971');
+    const diff = runCli(['diff', '--db', db, '--change', 'CHG-SEL', '-o', 'json']);
+    expect(diff.status, diff.stderr).toBe(0);
+    expect((JSON.parse(diff.stdout) as { findings: Finding[] }).findings).toEqual([]);
+    expect(diff.stderr).toContain('note: the post snapshot was taken with --filter :3971: the pre snapshot is compared only in the sockets that selection keeps');
+    expect(runCli(['keygen', '--keys', keys]).status).toBe(0);
+    const report = runCli(['report', '--db', db, '--change', 'CHG-SEL', '--keys', keys, '--out', join(dir, 'selection-packs'), '--no-pdf']);
+    expect(report.status, report.stderr).toBe(0);
+    const pack = report.stdout.trim();
+    const manifest = JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as { findingRules?: number };
+    expect(manifest.findingRules).toBe(2);
+    const verify = runCli(['verify', pack, '--db', db]);
+    expect(verify.status, verify.stdout + verify.stderr).toBe(0);
   });
 });

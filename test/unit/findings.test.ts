@@ -64,9 +64,9 @@ describe('evaluateFindings', () => {
     };
     const [f] = evaluateFindings(diffSnapshots(snap([inBlue('127.0.0.1')]), snap([inBlue('0.0.0.0')])), catalogue);
     expect(f?.kind).toBe('exposure-widened');
-    expect(f?.summary).toMatch(/^port 8080 in namespace blue was bound to loopback only, now to 0\.0\.0\.0/);
+    expect(f?.summary).toMatch(/^TCP port 8080 in namespace blue was bound to loopback only, now to 0\.0\.0\.0/);
     const [host] = findings([listenOn(8080, 10)], [web], [listenOn(8080, 10, '127.0.0.1')]);
-    expect(host?.summary).toMatch(/^port 8080 was bound to loopback only/);
+    expect(host?.summary).toMatch(/^TCP port 8080 was bound to loopback only/);
   });
 
   it('has no heuristic reasons for closings', () => {
@@ -84,5 +84,54 @@ describe('the coverage finding', () => {
     const report = findings([listenOn(80, 10), denied, timeWait], [web], [listenOn(80, 10), timeWait]);
     const coverage = report.find((f) => f.kind === 'coverage-changed');
     expect(coverage?.summary).toBe('attribution coverage 100.0% -> 50.0% of the sockets a process can own (kernel-owned ones, such as TIME_WAIT, left out)');
+  });
+});
+
+describe('finding rules 2 (packs record the rules; verify --db makes findings again by the same ones)', () => {
+  const both = (before: SocketRecord[], beforeProcs: ProcessRecord[], after: SocketRecord[], afterProcs: ProcessRecord[], rules?: number) =>
+    evaluateFindings(diffSnapshots(makeSnapshot({ sockets: before, processes: beforeProcs }), makeSnapshot({ sockets: after, processes: afterProcs }), { rules }), catalogue, { rules });
+  const on = (port: number, pid: number, address: string, transport: 'tcp' | 'udp' = 'tcp') =>
+    makeSocket({ localAddress: address, localPort: port, transport, state: transport === 'udp' ? 'UNCONN' : 'LISTEN', inode: port * 10 + (transport === 'udp' ? 1 : 0) + (address === '127.0.0.1' ? 0 : 5), owners: [{ pid, fd: 3 }] });
+
+  it('gives an exposure widened on TCP and on UDP of one port two ids, and names the protocol (rules 1 gave both one id)', () => {
+    const before = [on(18140, 10, '127.0.0.1'), on(18140, 10, '127.0.0.1', 'udp')];
+    const after = [on(18140, 10, '0.0.0.0'), on(18140, 10, '0.0.0.0', 'udp')];
+    const now = both(before, [web], after, [web]);
+    expect(now.map((f) => f.kind)).toEqual(['exposure-widened', 'exposure-widened']);
+    expect(new Set(now.map((f) => f.id)).size).toBe(2);
+    expect(now.map((f) => f.summary.split(' ')[0]).sort()).toEqual(['TCP', 'UDP']);
+    const old = both(before, [web], after, [web], 1);
+    expect(new Set(old.map((f) => f.id)).size).toBe(1);
+  });
+
+  it('finds a replaced binary beside a changed user, which rules 1 hid', () => {
+    const was = makeProcess({ pid: 10, executable: '/usr/sbin/nginx', uid: 0, user: 'root', commandLine: ['nginx'], hashes: { blake3: 'a'.repeat(64), sha256: '1'.repeat(64), size: 1 } });
+    const now = makeProcess({ pid: 11, executable: '/usr/sbin/nginx', uid: 1, user: 'daemon', commandLine: ['nginx'], hashes: { blake3: 'c'.repeat(64), sha256: '2'.repeat(64), size: 1 } });
+    const kinds = (rules?: number) => both([on(8443, 10, '0.0.0.0')], [was], [on(8443, 11, '0.0.0.0')], [now], rules).map((f) => f.kind).sort();
+    expect(kinds()).toEqual(['binary-changed', 'process-changed']);
+    expect(kinds(1)).toEqual(['process-changed']);
+  });
+
+  it('finds an executable replaced on disk under the same running process, its image unchanged', () => {
+    const was = makeProcess({ pid: 10, executable: '/usr/sbin/nginx', uid: 0, user: 'root', commandLine: ['nginx'] });
+    const now = { ...was, executableDeleted: true };
+    const [f, ...rest] = both([on(8443, 10, '0.0.0.0')], [was], [on(8443, 10, '0.0.0.0')], [now]);
+    expect(rest).toEqual([]);
+    expect(f?.kind).toBe('binary-changed');
+    expect(f?.severity).toBe('critical');
+    expect(f?.summary).toMatch(/^the executable file of listener tcp 0\.0\.0\.0:8443, \/usr\/sbin\/nginx, was replaced or deleted on disk while python3, pid 10, user root runs on/);
+    expect(both([on(8443, 10, '0.0.0.0')], [was], [on(8443, 10, '0.0.0.0')], [now], 1)).toEqual([]);
+  });
+
+  it('takes a changed effective uid for a changed user, and reads it for the privileged-port rule', () => {
+    const was = makeProcess({ pid: 10, executable: '/usr/bin/srv', uid: 65534, euid: 65534, user: 'nobody', commandLine: ['srv'] });
+    const now = { ...was, euid: 0 };
+    const [f] = both([on(8080, 10, '0.0.0.0')], [was], [on(8080, 10, '0.0.0.0')], [now]);
+    expect(f).toMatchObject({ kind: 'process-changed', change: { fields: ['user'] } });
+    expect(both([on(8080, 10, '0.0.0.0')], [was], [on(8080, 10, '0.0.0.0')], [now], 1)).toEqual([]);
+    // A setuid-root server on port 80 is root: no "non-root" reason; rules 1 read the real uid.
+    const setuid = makeProcess({ pid: 20, executable: '/usr/bin/srv', uid: 1000, euid: 0, user: 'alice' });
+    expect(both([], [web], [on(80, 20, '0.0.0.0')], [setuid])[0]!.reasons.join()).not.toMatch(/non-root/);
+    expect(both([], [web], [on(80, 20, '0.0.0.0')], [setuid], 1)[0]!.reasons.join()).toMatch(/non-root process \(uid 1000\)/);
   });
 });

@@ -1,0 +1,16 @@
+/**
+ * Version of the rules that make findings from two snapshots. A pack records the version it was
+ * made with (manifest `findingRules`), and `verify --db` makes the findings again by the same
+ * rules, so a pack made before a rule changed still verifies.
+ *
+ * 1: the first rules (packs without `findingRules`).
+ * 2: the two snapshots are compared in what both selected (diff/common-selection.ts); an
+ *    exposure widened on TCP and on UDP are two findings (the protocol is in the id); a replaced
+ *    binary is found beside a changed user or command line, and when its file was replaced on
+ *    disk under the running process; a changed effective uid is a changed user, and the
+ *    privileged-port heuristic reads the effective uid.
+ */
+export const FINDING_RULES = 2;
+
+/** Every version of the rules this netmon can apply. */
+export const FINDING_RULES_KNOWN: readonly number[] = [1, 2];

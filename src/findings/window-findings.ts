@@ -1,0 +1,24 @@
+import { commonSelection } from '../diff/common-selection.js';
+import { diffSnapshots } from '../diff/diff-snapshots.js';
+import type { Snapshot } from '../model/types.js';
+import type { ControlsCatalogue } from './controls.js';
+import { evaluateFindings, type EvaluateOptions, type Finding } from './evaluate-findings.js';
+import { FINDING_RULES } from './rules.js';
+
+/** The findings of a window, and what the comparison had to leave out, in words. */
+export interface WindowFindings {
+  findings: Finding[];
+  notes: string[];
+}
+
+/**
+ * The findings between a window's pre and post snapshots, as `diff`, `report` and `verify --db`
+ * make them, by the rules of version `rules` (rules.ts): from version 2 on, the two are first
+ * narrowed to what both selected, and each narrowing is a note. Pure.
+ */
+export function windowFindings(before: Snapshot, after: Snapshot, catalogue: ControlsCatalogue, options: EvaluateOptions = {}): WindowFindings {
+  const rules = options.rules ?? FINDING_RULES;
+  const common = rules >= 2 ? commonSelection(before, after) : { before, after, notes: [] };
+  const diff = diffSnapshots(common.before, common.after, { rules });
+  return { findings: evaluateFindings(diff, catalogue, { ...options, rules }), notes: common.notes };
+}

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { commonSelection, filterFlags } from '../../src/diff/common-selection.js';
+import { loadControlsCatalogue } from '../../src/findings/controls.js';
+import { windowFindings } from '../../src/findings/window-findings.js';
+import type { Snapshot, SnapshotSelection, SocketRecord } from '../../src/model/types.js';
+import { makeProcess, makeSnapshot, makeSocket } from '../helpers/make.js';
+
+const p = makeProcess({ pid: 10 });
+const listener = (port: number, extra: Partial<SocketRecord> = {}) => makeSocket({ localAddress: '0.0.0.0', localPort: port, inode: port, owners: [{ pid: 10, fd: 3 }], ...extra });
+const conn = (port: number) => makeSocket({ listening: false, state: 'ESTABLISHED', localAddress: '10.0.0.5', localPort: 40000 + port, remoteAddress: '10.0.0.9', remotePort: port, inode: 90000 + port, owners: [{ pid: 10, fd: 4 }] });
+const taken = (sockets: SocketRecord[], selection: Partial<SnapshotSelection> = {}): Snapshot => {
+  const s = makeSnapshot({ sockets, processes: [p] });
+  return { ...s, selection: { ...s.selection, ...selection } };
+};
+const catalogue = loadControlsCatalogue();
+
+describe('commonSelection: a window compared in what both snapshots selected', () => {
+  const host = [listener(22), listener(443), listener(45000), conn(5432), listener(8080, { family: 'ipv6', localAddress: '::' })];
+
+  it('narrows the wider side by the other\'s filters, and says so; unchanged selections give no note', () => {
+    const pre = taken(host);
+    const post = taken([listener(22)], { filters: { filter: [':22'] } });
+    const common = commonSelection(pre, post);
+    expect(common.before.sockets.map((s) => s.localPort)).toEqual([22]);
+    expect(common.after.sockets).toBe(post.sockets);
+    expect(common.notes).toEqual(['the post snapshot was taken with --filter :22: the pre snapshot is compared only in the sockets that selection keeps']);
+    expect(commonSelection(pre, taken(host)).notes).toEqual([]);
+  });
+
+  it('narrows by listening-only, a family and the ephemeral-port rule, in both directions', () => {
+    const pre = taken(host, { listeningOnly: true, families: ['ipv4'] });
+    const post = taken(host, { includeEphemeral: true });
+    const common = commonSelection(pre, post);
+    expect(common.after.sockets.map((s) => s.localPort)).toEqual([22, 443]);
+    expect(common.notes).toHaveLength(1);
+    expect(common.notes[0]).toMatch(/^the pre snapshot was taken with --listening-only and --only-ipv4 and listeners on ephemeral ports \(32768-60999\) left out: the post snapshot/);
+  });
+
+  it('cannot narrow by a process filter a snapshot without process information, and says that', () => {
+    const pre = taken(host, { processInfo: false });
+    const post = taken([listener(22)], { filters: { process: ['sshd'], filter: [':22'] } });
+    const { notes, before } = commonSelection(pre, post);
+    expect(before.sockets.map((s) => s.localPort)).toEqual([22]);
+    expect(notes.join('\n')).toMatch(/taken with --process, and the pre snapshot without process information/);
+  });
+
+  it('writes filters as the flags that give them', () => {
+    expect(filterFlags({ filter: [':22'], process: ['py thon*'], match: ['tcp * * * LISTEN'] })).toBe('--filter :22 --process "py thon*" --match "tcp * * * LISTEN"');
+  });
+});
+
+describe('windowFindings', () => {
+  it('rules 2: nothing of what only one side selected comes out as opened or closed; rules 1 reported it', () => {
+    const pre = taken([listener(22), listener(443)]);
+    const post = taken([listener(22)], { filters: { filter: [':22'] } });
+    const now = windowFindings(pre, post, catalogue);
+    expect(now.findings).toEqual([]);
+    expect(now.notes).toHaveLength(1);
+    const old = windowFindings(pre, post, catalogue, { rules: 1 });
+    expect(old.findings.map((f) => f.kind)).toEqual(['listener-closed']);
+    expect(old.notes).toEqual([]);
+  });
+});
