@@ -329,6 +329,12 @@ export interface StoreOpenOptions {
   readonly?: boolean;
   /** Write a full item set every this many snapshots (default 1000). */
   checkpointEvery?: number;
+  /**
+   * Write a full item set, too, once the events since the last one outnumber the set this many
+   * times (default 4): a reader replays every event since the checkpoint, so on a host of heavy
+   * churn a count of snapshots alone let a read cost grow with the churn, not with the set.
+   */
+  checkpointChurn?: number;
   now?: () => Date;
   /**
    * For a writer: keep a write-ahead log (`wal`, the default for a new store) or a rollback
@@ -368,7 +374,12 @@ interface SetState {
   /** Its digests sorted, once a changed tick of this session needed them: the next changed tick merges its changes in. */
   sorted: SortedDigests | null;
   sinceCheckpoint: number;
+  /** Event rows written since the last checkpoint (what a reader of the next snapshot replays). */
+  eventsSinceCheckpoint: number;
 }
+
+/** Events since a checkpoint below which churn never forces one (a small set's churn is cheap to replay). */
+const CHURN_CHECKPOINT_MIN_EVENTS = 20_000;
 
 /** Writer locks held by store objects of this process ("<real path>#<session>"): the pid alone
  * cannot tell a second writer object in this process from a lock left by one never closed. */
@@ -528,6 +539,7 @@ export class EvidenceStore {
   private readonly db: Database;
   private readonly now: () => Date;
   private readonly checkpointEvery: number;
+  private readonly checkpointChurn: number;
   private readonly readonly: boolean;
   private readonly journal: 'wal' | 'rollback' | undefined;
   private session: number | null = null;
@@ -555,6 +567,7 @@ export class EvidenceStore {
     this.db = db;
     this.now = options.now ?? (() => new Date());
     this.checkpointEvery = options.checkpointEvery ?? 1000;
+    this.checkpointChurn = options.checkpointChurn ?? 4;
     this.readonly = options.readonly ?? false;
     this.journal = options.journal;
   }
@@ -1209,8 +1222,10 @@ export class EvidenceStore {
     const last = this.stmt('SELECT id FROM snapshots ORDER BY id DESC LIMIT 1').get();
     if (!last) return null;
     const body = this.snapshotBody(Number(last.id));
-    const sinceCheckpoint = Number(this.stmt('SELECT COUNT(*) FROM snapshots WHERE id > (SELECT COALESCE(MAX(id), 0) FROM snapshots WHERE checkpoint = 1)').pluck().get());
-    return { snapshotId: Number(last.id), ids: null, digest: body.setDigest, sorted: null, sinceCheckpoint };
+    const lastCheckpoint = Number(this.stmt('SELECT COALESCE(MAX(id), 0) FROM snapshots WHERE checkpoint = 1').pluck().get());
+    const sinceCheckpoint = Number(this.stmt('SELECT COUNT(*) FROM snapshots WHERE id > ?').pluck().get(lastCheckpoint));
+    const eventsSinceCheckpoint = Number(this.stmt('SELECT COUNT(*) FROM events WHERE snapshot_id > ?').pluck().get(lastCheckpoint));
+    return { snapshotId: Number(last.id), ids: null, digest: body.setDigest, sorted: null, sinceCheckpoint, eventsSinceCheckpoint };
   }
 
   /**
@@ -1439,7 +1454,10 @@ export class EvidenceStore {
       fresh.push(entry);
     }
 
-    const checkpoint = previous === null || previous.sinceCheckpoint + 1 >= this.checkpointEvery;
+    const checkpoint =
+      previous === null ||
+      previous.sinceCheckpoint + 1 >= this.checkpointEvery ||
+      previous.eventsSinceCheckpoint >= Math.max(CHURN_CHECKPOINT_MIN_EVENTS, this.checkpointChurn * (snapshot.sockets.length + others.length));
     /** The previous snapshot's items, loaded the first time they are needed. */
     const previousIds = (): Map<string, number> => (previous!.ids ??= this.itemDigestsOf(previous!.snapshotId));
     // Fast path, the usual tick: no socket is new or changed, none left, the other items are known.
@@ -1568,7 +1586,14 @@ export class EvidenceStore {
         for (const [d] of removed) ids.delete(d);
         for (let k = 0; k < added.length; k++) ids.set(added[k]!, result.addedIds[k]!);
       }
-      this.state = { snapshotId: result.id, ids, digest, sorted, sinceCheckpoint: checkpoint ? 0 : (previous?.sinceCheckpoint ?? 0) + 1 };
+      this.state = {
+        snapshotId: result.id,
+        ids,
+        digest,
+        sorted,
+        sinceCheckpoint: checkpoint ? 0 : (previous?.sinceCheckpoint ?? 0) + 1,
+        eventsSinceCheckpoint: checkpoint ? 0 : (previous?.eventsSinceCheckpoint ?? 0) + added.length + removed.length,
+      };
       this.pendingHashes.clear();
       // Keep digests of the current items only: a long session must not grow without bound.
       this.digests.clear();

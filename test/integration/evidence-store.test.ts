@@ -273,6 +273,39 @@ describe('EvidenceStore (real SQLite files)', () => {
     store.close();
   });
 
+  it('heavy churn forces a checkpoint once the events since the last one outnumber the set 4 times: a read replays a bounded number of events, whatever the churn', () => {
+    // From a scale probe: with a checkpoint only every 1,000 snapshots, a busy host's store made
+    // a reader replay millions of events (one `show` ran out of memory). 5,000 sockets, every one
+    // replaced at each append: 10,000 events each. The set has 5,006 items (sockets, processes,
+    // namespace, context), so 20,024 events are allowed: passed after the fourth append, and the
+    // fifth is a checkpoint.
+    const { db } = freshPath();
+    const processes = manyProcesses(4);
+    const ticks: Tick[] = [];
+    for (let k = 0; k < 7; k++) {
+      const sockets = manySockets(5000, 4).map((s) => ({ ...s, inode: s.inode + k * 10_000, remotePort: s.listening ? 0 : 20000 + k }));
+      ticks.push({ snapshot: snapshotOf({ sockets, processes, takenAt: at(k * 10) }), label: null, change: null });
+    }
+    const store = EvidenceStore.open(db, { checkpointEvery: 1000 });
+    const results = ticks.map((t) => store.appendSnapshot(t.snapshot));
+    expect(results.map((r) => r.checkpoint)).toEqual([true, false, false, false, true, false, false]);
+    const events = (id: number) => count(db, 'SELECT COUNT(*) FROM events WHERE snapshot_id > (SELECT MAX(id) FROM snapshots WHERE checkpoint = 1 AND id <= ?) AND snapshot_id <= ?', id, id);
+    // At most the allowance and one append's events: what a reader of any snapshot replays.
+    for (const r of results) expect(events(r.id)).toBeLessThanOrEqual(4 * 5006 + 10_000);
+    expectExactReconstruction(store, ticks);
+    expect(store.verify().ok).toBe(true);
+    store.close();
+    // A new writer counts the events since the last checkpoint from the store: the rule holds across sessions.
+    const again = EvidenceStore.open(db);
+    again.beginSession({ interval: null });
+    const next = manySockets(5000, 4).map((s) => ({ ...s, inode: s.inode + 90_000, remotePort: s.listening ? 0 : 29999 }));
+    expect(again.appendSnapshot(snapshotOf({ sockets: next, processes, takenAt: at(100) })).checkpoint).toBe(false);
+    const last = manySockets(5000, 4).map((s) => ({ ...s, inode: s.inode + 95_000, remotePort: s.listening ? 0 : 29998 }));
+    expect(again.appendSnapshot(snapshotOf({ sockets: last, processes, takenAt: at(110) })).checkpoint).toBe(true);
+    expect(again.verify().ok).toBe(true);
+    again.close();
+  });
+
   it('a second session continues the set as changes (not a forced checkpoint) and reconstruction stays exact', () => {
     const { db } = freshPath();
     const ticks = changingSequence();
