@@ -18,6 +18,8 @@ const terminals = [0, 1, 2].filter((fd) => isatty(fd));
  * mid-tick.
  */
 let pipeClosed = false;
+/** Output that failed otherwise (a full disk under a redirection, /dev/full): said once. */
+let outputFailed = false;
 function outputError(fd: number): (error: NodeJS.ErrnoException) => void {
   return (error) => {
     if (error.code === 'EPIPE') {
@@ -27,7 +29,15 @@ function outputError(fd: number): (error: NodeJS.ErrnoException) => void {
       process.exit(process.exitCode ?? 0);
     }
     if (error.code === 'EIO' && terminals.includes(fd)) return;
-    throw error;
+    // Any other write error: the output is dropped from here on, but the command finishes, so
+    // that what it captured is stored and the store closed (not left locked for the next run to
+    // record as an unclean stop); a capture loop stops as on SIGTERM. Exit 3: the output failed.
+    if (outputFailed) return;
+    outputFailed = true;
+    process.exitCode = 3;
+    const what = fd === 1 ? 'standard output' : 'standard error';
+    const message = `netmon: error: cannot write to ${what}: ${printableMessage(error.message)}; the rest of the output is dropped${stopCapture(`${what} failed (${error.code ?? 'write error'})`) ? ', and the capture stops after the running one' : ''}\n`;
+    if (fd === 1) process.stderr.write(message);
   };
 }
 process.stdout.on('error', outputError(1));

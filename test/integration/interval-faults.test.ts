@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -347,6 +347,27 @@ describe('--interval under faults', () => {
     const next = runCli(['--once', '--db', db, '--csv', csv, '--no-hash-binaries']);
     expect(next.status, next.stderr).toBe(0);
     expect(next.stderr).not.toMatch(/stopped without closing/);
+    const store = EvidenceStore.open(db, { readonly: true });
+    expect(store.gaps()).toEqual([]);
+    expect(store.verify().ok).toBe(true);
+    store.close();
+  });
+
+  it('--interval into a full device (stdout on /dev/full): the output error is said once, the running capture finishes, the store is closed, exit 3', async () => {
+    // From a scale probe: ENOSPC on stdout was an uncaught exception, with the writer lock left behind.
+    const db = join(dir, 'full-stdout.db');
+    const full = openSync('/dev/full', 'w');
+    const child = spawn(process.execPath, [CLI, '--interval', '0.3', '--include-ephemeral', '--no-hash-binaries', '--db', db, '--no-csv'], { stdio: ['ignore', full, 'pipe'] });
+    closeSync(full);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await Promise.race([new Promise<number | null>((resolve) => child.on('exit', resolve)), sleep(20_000).then(() => 'timeout' as const)]);
+    child.kill('SIGKILL');
+    expect(code, stderr).toBe(3);
+    expect(stderr.match(/netmon: error: cannot write to standard output: ENOSPC/g), stderr).toHaveLength(1);
+    expect(stderr).not.toMatch(/at .*\.js:\d+/); // no stack trace
+    const next = runCli(['--once', '--db', db, '--no-csv', '--no-hash-binaries']);
+    expect(next.status, next.stderr).toBe(0);
     const store = EvidenceStore.open(db, { readonly: true });
     expect(store.gaps()).toEqual([]);
     expect(store.verify().ok).toBe(true);
