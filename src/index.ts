@@ -11,7 +11,7 @@ export type { PlatformCollector, SocketScan, NamespaceScan, RawProcess, Accounts
 export { parseProcNet, PROC_NET_TABLES } from './collect/parse/proc-net.js';
 export { compileFilters, socketKeys, type CompiledFilters } from './filter/compile-filters.js';
 export { parseEndpointFilter, type EndpointFilter } from './filter/endpoint-filter.js';
-export { compileGlob } from './filter/glob.js';
+export { compileGlob, type Glob } from './filter/glob.js';
 export { hashFile, MemoryHashCache, identityKey, type HashCache } from './enrich/hash-executables.js';
 export { loadBlake3, type Blake3Implementation } from './enrich/blake3.js';
 export { renderText, renderCoverageLine, renderJson, renderJsonChunks, renderEcs, ECS_VERSION, ECS_EXTENSION_FIELDS, printable, isoWithOffset } from './outputs/index.js';

@@ -2,7 +2,7 @@ import { formatEndpoint } from '../collect/parse/address.js';
 import { FilterError } from '../errors.js';
 import { protoName, STATE_LABELS, type FilterSpec, type ProcessRecord, type SocketRecord, type SocketState } from '../model/types.js';
 import { endpointMatches, parseEndpointFilter, type EndpointFilter } from './endpoint-filter.js';
-import { compileGlob } from './glob.js';
+import { compileGlob, type Glob } from './glob.js';
 
 /** The socket fields filters look at; `SocketRecord` satisfies it. */
 export type FilterableSocket = Pick<
@@ -32,18 +32,18 @@ export function socketKeys(socket: FilterableSocket): string[] {
   return keys;
 }
 
-function compileKeyGlob(pattern: string, option: string): RegExp {
+function compileKeyGlob(pattern: string, option: string): Glob {
   if (/\s/.test(pattern)) throw new FilterError(pattern, option, 'keys have no spaces: use <proto>/<ip>/<port>, e.g. "tcp*/*/80"');
   if ((pattern.match(/\//g) ?? []).length > 2) throw new FilterError(pattern, option, 'a key has three parts, <proto>/<ip>/<port>');
   return compileGlob(pattern, option);
 }
 
 interface TuplePattern {
-  proto: RegExp;
-  local: RegExp;
-  remote: RegExp;
-  remoteHost: RegExp;
-  state: RegExp;
+  proto: Glob;
+  local: Glob;
+  remote: Glob;
+  remoteHost: Glob;
+  state: Glob;
 }
 
 const TUPLE_FIELDS = ['proto', 'local', 'remote', 'remote-host', 'state'] as const;
@@ -55,7 +55,7 @@ function compileTuple(pattern: string): TuplePattern {
   if (parts.length > TUPLE_FIELDS.length) {
     throw new FilterError(pattern, option, `expected at most 5 space-separated globs (${TUPLE_FIELDS.join(' ')}), found ${parts.length}`);
   }
-  const glob = (i: number, flags = ''): RegExp => compileGlob(parts[i] ?? '*', option, flags);
+  const glob = (i: number, flags = ''): Glob => compileGlob(parts[i] ?? '*', option, flags);
   const tuple = { proto: glob(0, 'i'), local: glob(1), remote: glob(2), remoteHost: glob(3, 'i'), state: glob(4, 'i') };
   // A protocol or state glob that no socket could ever match is a typo ("ESTABLISHD", "tcpp"), not a filter: said, not an empty table.
   if (!PROTOCOL_NAMES.some((p) => tuple.proto.test(p))) {

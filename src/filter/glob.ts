@@ -1,37 +1,51 @@
 import { FilterError } from '../errors.js';
 
+/** A compiled glob: whether a whole text matches it. */
+export interface Glob {
+  test(text: string): boolean;
+}
+
+/** One element of a glob: a character, any one character, a set of characters, or any run. */
+type Token = { kind: 'char'; c: string } | { kind: 'one' } | { kind: 'set'; negate: boolean; members: (string | [string, string])[] } | { kind: 'star' };
+
 /**
  * Shell-style globs with fnmatch semantics, the dialect of the tools netmon replaces:
  * `*` any run of characters (including "/" and ":"), `?` one character, `[abc]`, `[a-z]`,
- * `[!abc]` (or `[^abc]`) one character of (not of) a set, and `\x` a literal x.
- * The whole text must match.
+ * `[!abc]` (or `[^abc]`) one character of (not of) a set, and `\x` a literal x, inside a set
+ * too. The whole text must match. `flags` "i" matches regardless of case.
+ *
+ * Matching takes time proportional to the text's length times the pattern's at worst, whatever
+ * the pattern: a process name or an executable path is chosen by whoever runs the process, and a
+ * regular expression's backtracking on `*a*a*a*b` made a capture take minutes.
  */
-export function compileGlob(pattern: string, option: string, flags = ''): RegExp {
+export function compileGlob(pattern: string, option: string, flags = ''): Glob {
   if (pattern.length === 0) throw new FilterError(pattern, option, 'the pattern is empty');
-  // Walk by code point and compile with "u": "?" and a set take one character, not one UTF-16 unit.
+  const ignoreCase = flags.includes('i');
+  const fold = (c: string): string => (ignoreCase ? c.toLowerCase() : c);
+  // By code point: "?" and a set take one character, not one UTF-16 unit.
   const chars = [...pattern];
-  let source = '^';
+  const tokens: Token[] = [];
   for (let i = 0; i < chars.length; i++) {
     const c = chars[i]!;
     if (c === '*') {
-      source += '.*';
+      if (tokens.at(-1)?.kind !== 'star') tokens.push({ kind: 'star' });
     } else if (c === '?') {
-      source += '.';
+      tokens.push({ kind: 'one' });
     } else if (c === '\\') {
       const next = chars[i + 1];
       if (next === undefined) throw new FilterError(pattern, option, 'a trailing "\\" escapes nothing');
-      source += escapeRegExp(next);
+      tokens.push({ kind: 'char', c: fold(next) });
       i++;
     } else if (c === '[') {
       const end = classEnd(chars, i);
       if (end < 0) throw new FilterError(pattern, option, `"[" at position ${i + 1} is never closed by "]" (write \\[ for a literal bracket)`);
-      source += classSource(chars.slice(i + 1, end), pattern, option);
+      tokens.push(classToken(chars.slice(i + 1, end), pattern, option, fold));
       i = end;
     } else {
-      source += escapeRegExp(c);
+      tokens.push({ kind: 'char', c: fold(c) });
     }
   }
-  return new RegExp(`${source}$`, `su${flags}`);
+  return { test: (text) => matches(tokens, [...text], ignoreCase) };
 }
 
 /** True when the text has glob characters; plain text matches only itself. */
@@ -39,41 +53,105 @@ export function hasGlobSyntax(text: string): boolean {
   return /[*?[\\]/.test(text);
 }
 
+/** The index of the "]" that closes the set opened at `open`, or -1; a "\" escapes the next character. */
 function classEnd(chars: readonly string[], open: number): number {
   let i = open + 1;
   if (chars[i] === '!' || chars[i] === '^') i++;
   if (chars[i] === ']') i++; // a leading "]" is a member, as in fnmatch
-  for (; i < chars.length; i++) if (chars[i] === ']') return i;
+  for (; i < chars.length; i++) {
+    if (chars[i] === '\\') i++;
+    else if (chars[i] === ']') return i;
+  }
   return -1;
 }
 
-function classSource(body: readonly string[], pattern: string, option: string): string {
+function classToken(body: readonly string[], pattern: string, option: string, fold: (c: string) => string): Token {
   let negate = false;
   let i = 0;
   if (body[0] === '!' || body[0] === '^') {
     negate = true;
     i = 1;
   }
-  let members = '';
+  // Members with escapes resolved: [character, escaped].
+  const items: [string, boolean][] = [];
   for (; i < body.length; i++) {
-    const c = body[i]!;
-    if (body[i + 1] === '-' && i + 2 < body.length) {
-      const to = body[i + 2]!;
-      if (to.codePointAt(0)! < c.codePointAt(0)!) throw new FilterError(pattern, option, `range "${c}-${to}" is reversed`);
-      members += `${escapeClass(c)}-${escapeClass(to)}`;
-      i += 2;
+    if (body[i] === '\\' && i + 1 < body.length) {
+      items.push([body[i + 1]!, true]);
+      i++;
     } else {
-      members += escapeClass(c);
+      items.push([body[i]!, false]);
     }
   }
-  if (members === '') throw new FilterError(pattern, option, '"[]" is an empty set');
-  return `[${negate ? '^' : ''}${members}]`;
+  const members: (string | [string, string])[] = [];
+  for (let k = 0; k < items.length; k++) {
+    const [c] = items[k]!;
+    const dash = items[k + 1];
+    if (dash !== undefined && dash[0] === '-' && !dash[1] && k + 2 < items.length) {
+      const to = items[k + 2]![0];
+      if (to.codePointAt(0)! < c.codePointAt(0)!) throw new FilterError(pattern, option, `range "${c}-${to}" is reversed`);
+      members.push([c, to]);
+      k += 2;
+    } else {
+      members.push(fold(c));
+    }
+  }
+  if (members.length === 0) throw new FilterError(pattern, option, '"[]" is an empty set');
+  return { kind: 'set', negate, members };
 }
 
-function escapeRegExp(c: string): string {
-  return /[.*+?^${}()|[\]\\/]/.test(c) ? `\\${c}` : c;
+function inSet(token: Extract<Token, { kind: 'set' }>, c: string, ignoreCase: boolean): boolean {
+  const candidates = ignoreCase ? [c.toLowerCase(), c.toUpperCase()] : [c];
+  let found = false;
+  for (const x of candidates) {
+    const code = x.codePointAt(0)!;
+    for (const m of token.members) {
+      if (typeof m === 'string' ? m === x : code >= m[0].codePointAt(0)! && code <= m[1].codePointAt(0)!) {
+        found = true;
+        break;
+      }
+    }
+    if (found) break;
+  }
+  return found !== token.negate;
 }
 
-function escapeClass(c: string): string {
-  return /[\]\\^-]/.test(c) ? `\\${c}` : c;
+/**
+ * Whether `text` (code points) matches `tokens`: left to right, each star first matching nothing,
+ * and on a mismatch the last star takes one more character. Only the last star is ever resumed:
+ * the earlier ones' matches can be kept, as anything a later part needs the last star can take.
+ */
+function matches(tokens: readonly Token[], text: readonly string[], ignoreCase: boolean): boolean {
+  let t = 0;
+  let p = 0;
+  let starP = -1;
+  let starT = 0;
+  while (t < text.length) {
+    const token = tokens[p];
+    if (token !== undefined && token.kind === 'star') {
+      starP = p++;
+      starT = t;
+      continue;
+    }
+    if (token !== undefined && one(token, text[t]!, ignoreCase)) {
+      p++;
+      t++;
+      continue;
+    }
+    if (starP < 0) return false;
+    p = starP + 1;
+    t = ++starT;
+  }
+  while (p < tokens.length && tokens[p]!.kind === 'star') p++;
+  return p === tokens.length;
+}
+
+function one(token: Exclude<Token, { kind: 'star' }>, c: string, ignoreCase: boolean): boolean {
+  switch (token.kind) {
+    case 'one':
+      return true;
+    case 'char':
+      return token.c === (ignoreCase ? c.toLowerCase() : c);
+    case 'set':
+      return inSet(token, c, ignoreCase);
+  }
 }

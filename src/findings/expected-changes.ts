@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, describeErrno, FilterError } from '../errors.js';
 import { endpointMatches, parseEndpointFilter, type EndpointFilter } from '../filter/endpoint-filter.js';
-import { compileGlob } from '../filter/glob.js';
+import { compileGlob, type Glob } from '../filter/glob.js';
 import { locatedProblems, parseYaml } from '../formats/yaml.js';
 import { parseIsoTime } from '../model/iso-time.js';
 import type { ListenerView, OutboundView } from '../diff/diff-snapshots.js';
@@ -20,7 +20,7 @@ export interface ExpectedChange {
   pattern: string;
   filter: EndpointFilter;
   /** Optional glob on the executable path (for `replace`, the new executable). */
-  path: RegExp | null;
+  path: Glob | null;
   pathPattern: string | null;
   expires: Date | null;
   justification: string | null;
@@ -104,7 +104,7 @@ export function parseExpectedChanges(text: string, source: string): ExpectedChan
       // Its problem, in this file's words: the user gave no --filter here.
       return at(['expected', index, action], error instanceof FilterError ? `${action}: ${JSON.stringify(pattern)} is not an endpoint pattern (the --filter syntax): ${error.problem}` : String(error));
     }
-    let path: RegExp | null = null;
+    let path: Glob | null = null;
     if (entry.path !== undefined) {
       if (typeof entry.path !== 'string') return at(['expected', index, 'path'], 'path: a glob on the executable path');
       try {
