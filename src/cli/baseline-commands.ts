@@ -13,7 +13,8 @@ import { ndjsonLine } from '../outputs/ecs.js';
 import { failsAt, renderFindingsJson, renderFindingsText, sortFindings, type FindingsReport } from '../outputs/findings.js';
 import { printable } from '../outputs/sanitize.js';
 import { clockTime, isoWithOffset } from '../outputs/time.js';
-import { filterSnapshot } from '../diff/filter-snapshot.js';
+import { commonSelection } from '../diff/common-selection.js';
+import { platformCollector } from '../collect/index.js';
 import { snapshot } from '../snapshot/snapshot.js';
 import { EvidenceStore } from '../store/evidence-store.js';
 import { captureError, captureNotices, firstCaptureProgress, lockKeptWarning, storeWaitNotice } from './capture-command.js';
@@ -134,18 +135,16 @@ function hostNote(baseline: Snapshot, now: Snapshot, io: CliIo): void {
  * come out as new. With what the comparison cannot see, said once: sockets outside the
  * baseline's selection, processes this capture may not read, binaries the baseline did not hash.
  */
-function comparable(base: Snapshot, now: Snapshot, resumedFrom: number | null = null): { before: Snapshot; after: Snapshot; notes: string[] } {
+function comparable(base: Snapshot, now: Snapshot, resumedFrom: number | null = null, remoteHost?: (address: string) => string | undefined): { before: Snapshot; after: Snapshot; notes: string[] } {
   // A watch without a baseline compares its first capture with the store's last snapshot.
   const theBase = resumedFrom === null ? 'the baseline' : `snapshot ${resumedFrom}`;
   const again = resumedFrom === null ? "take the baseline again with this capture's options (netmon init ...) to compare the rest" : 'the captures after this one are compared with each other whole';
   const notes: string[] = [];
-  const b = base.selection;
-  const n = now.selection;
-  const narrower: string[] = [];
-  if (b.listeningOnly && !n.listeningOnly) narrower.push('--listening-only');
-  if (b.families.length < n.families.length) narrower.push(`only ${b.families.join(', ')}`);
-  if (JSON.stringify(b.filters) !== JSON.stringify(n.filters) && Object.keys(b.filters).length > 0) narrower.push(`the filters ${JSON.stringify(b.filters)}`);
-  let before = filterSnapshot(base, n);
+  // Each side narrowed to what the other selected (filters, listeners only, families, the
+  // ephemeral-port rule), so that what one of them never looked at does not come out as new or closed.
+  const common = commonSelection(base, now, { before: theBase, after: 'this capture' }, remoteHost);
+  for (const note of common.notes) notes.push(note.startsWith(theBase) ? `${note}; ${again}` : note);
+  let before = common.before;
   // A namespace this capture could not read (without root, say) holds sockets it cannot see:
   // the baseline's sockets there are left out, not reported closed. So does one it did not find
   // at all while it could not read the namespace of more processes than the baseline's capture:
@@ -161,11 +160,7 @@ function comparable(base: Snapshot, now: Snapshot, resumedFrom: number | null = 
     const names = [...new Set(unseen.map((s) => unread.get(s.netns)!))].map((ns) => (ns.name ?? String(ns.inode)));
     notes.push(`this capture could not read the network ${names.length === 1 ? 'namespace' : 'namespaces'} ${names.join(', ')}: the ${count(unseen.length, 'socket')} ${theBase} holds there ${unseen.length === 1 ? 'is' : 'are'} not compared (run it as root to compare them)`);
   }
-  let after = now;
-  if (narrower.length > 0) {
-    after = filterSnapshot(now, b);
-    notes.push(`${theBase} was taken with ${narrower.join(' and ')}: only the sockets it selects are compared; ${again}`);
-  }
+  let after = common.after;
   const deniedNow = now.coverage.processesDenied ?? 0;
   const deniedThen = base.coverage.processesDenied ?? 0;
   // A connection still there whose holder this capture cannot read (a check without root) is
@@ -182,10 +177,20 @@ function comparable(base: Snapshot, now: Snapshot, resumedFrom: number | null = 
   if (!now.coverage.privileged && deniedNow > deniedThen) {
     notes.push(`this capture could not read ${count(deniedNow, 'process', 'processes')}, ${theBase}'s ${deniedThen}: a replaced binary or a changed user of a process it cannot read is not seen; run it with the privileges ${theBase} had (as root)`);
   }
+  const [b, n] = [base.selection, now.selection];
   if ((!b.hashBinaries || !b.processInfo) && n.hashBinaries && n.processInfo) {
     notes.push(`${theBase} was taken ${b.processInfo ? 'without executable hashes (--no-hash-binaries)' : 'without process information (--no-process-info)'}: a replaced binary${b.processInfo ? '' : ' or a changed owner'} cannot be found against it${resumedFrom === null ? '; take it again without that option' : ''}`);
   }
   return { before, after, notes };
+}
+
+/**
+ * Names of remote addresses as a capture reads them (/etc/hosts), for a --match REMOTE-HOST
+ * narrowing a baseline: read the first time one is asked for.
+ */
+function hostNames(): (address: string) => string | undefined {
+  let names: Map<string, string> | undefined;
+  return (address) => (names ??= platformCollector().readHostNames()).get(address);
 }
 
 /** A connection's identity across two captures: namespace, protocol and both ends. */
@@ -219,7 +224,7 @@ export async function runCheck(flags: BaselineFlags & { output: 'text' | 'json' 
   const now = await snapshot(toSnapshotOptions(flags));
   hostNote(base.snapshot, now, io);
   // Compare like with like (comparable()).
-  const { before, after, notes } = comparable(base.snapshot, now);
+  const { before, after, notes } = comparable(base.snapshot, now, null, hostNames());
   for (const note of notes) io.stderr(`netmon: note: ${note}\n`);
   const findings = findingsBetween(before, after, catalogue, allow);
   const report: FindingsReport = {
@@ -276,7 +281,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
           if (resumed !== null && previous === resumed.snapshot) {
             io.stderr(`netmon: watching ${count(tick.snapshot.sockets.length, 'socket')} every ${interval} s (no baseline: this first capture is compared with snapshot ${resumed.id}, the store's last, taken ${isoWithOffset(new Date(resumed.snapshot.takenAt))}, then each capture with the one before)\n`);
           }
-          const pair = previous === reference ? comparable(previous, tick.snapshot, resumed?.id ?? null) : { before: previous, after: tick.snapshot, notes: [] };
+          const pair = previous === reference ? comparable(previous, tick.snapshot, resumed?.id ?? null, hostNames()) : { before: previous, after: tick.snapshot, notes: [] };
           for (const note of pair.notes) io.stderr(`netmon: note: ${note}\n`);
           // "New" external destinations are new to the whole watch, not only to the last capture.
           const findings = sortFindings(findingsBetween(pair.before, pair.after, catalogue, allow, seenDestinations));

@@ -63,19 +63,24 @@ function narrowing(selection: SnapshotSelection, other: SnapshotSelection): { sp
  * out, filters; each side was already narrowed by its own). Every narrowing is said in a note.
  * Pure.
  */
-export function commonSelection(before: Snapshot, after: Snapshot, names: { before: string; after: string } = { before: 'the pre snapshot', after: 'the post snapshot' }): CommonSelection {
+export function commonSelection(
+  before: Snapshot,
+  after: Snapshot,
+  names: { before: string; after: string } = { before: 'the pre snapshot', after: 'the post snapshot' },
+  remoteHost?: (address: string) => string | undefined,
+): CommonSelection {
   const notes: string[] = [];
   let b = before;
   let a = after;
   const byAfter = narrowing(after.selection, before.selection);
   if (byAfter !== null) {
-    b = filterSnapshot(before, byAfter.spec);
+    b = filterSnapshot(before, { ...byAfter.spec, ...(remoteHost ? { remoteHost } : {}) });
     if (byAfter.words.length > 0) notes.push(`${names.after} was taken with ${byAfter.words.join(' and ')}: ${names.before} is compared only in the sockets that selection keeps`);
     if (byAfter.dropped.length > 0) notes.push(`${names.after} was taken with ${byAfter.dropped.join(' and ')}, and ${names.before} without process information: those filters could not narrow it, and its other processes' sockets are compared too`);
   }
   const byBefore = narrowing(before.selection, after.selection);
   if (byBefore !== null) {
-    a = filterSnapshot(after, byBefore.spec);
+    a = filterSnapshot(after, { ...byBefore.spec, ...(remoteHost ? { remoteHost } : {}) });
     if (byBefore.words.length > 0) notes.push(`${names.before} was taken with ${byBefore.words.join(' and ')}: ${names.after} is compared only in the sockets that selection keeps`);
     if (byBefore.dropped.length > 0) notes.push(`${names.before} was taken with ${byBefore.dropped.join(' and ')}, and ${names.after} without process information: those filters could not narrow it, and its other processes' sockets are compared too`);
   }

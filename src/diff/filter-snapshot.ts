@@ -10,6 +10,8 @@ export interface Narrowing {
   families?: ('ipv4' | 'ipv6')[];
   /** Leave out listeners on ports of this range (the ephemeral-port rule of another capture). */
   leaveOutListeners?: [number, number];
+  /** Host names of remote addresses, for --match's REMOTE-HOST (as the capture read them). */
+  remoteHost?: (address: string) => string | undefined;
 }
 
 /**
@@ -27,7 +29,7 @@ export function filterSnapshot(snapshot: Snapshot, selection: Narrowing): Snapsh
       (!selection.listeningOnly || s.listening) &&
       (!selection.families || selection.families.includes(s.family)) &&
       !(range !== undefined && s.listening && s.localPort >= range[0] && s.localPort <= range[1]) &&
-      filters.socket(s) &&
+      filters.socket(s, selection.remoteHost) &&
       (!filters.needsProcess || s.owners.some((o) => filters.process(processes.get(o.pid))));
     if (!keep && s.listening) dropped.push(s);
     return keep;

@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, haveCommand, HOLDER, runCli, startJsonProcess, stop } from '../helpers/processes.js';
 import { withRaw } from '../helpers/store-fixtures.js';
@@ -124,6 +125,49 @@ describe('init, check and watch', () => {
     expect(pruned.stderr).toMatch(/the baseline of .* \(snapshot \d+\) was removed by a prune \(record \d+/);
   });
 
+  it('a baseline and a check of other selections compare what both selected: the ephemeral-port rule, disjoint families and --match on a host name (from a selection probe)', async () => {
+    const ephemeral = join(dir, 'ephemeral.json');
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port; // port 0: one of the ephemeral range
+    try {
+      // Taken with the listener on an ephemeral port, checked with the default rule: not "closed".
+      expect(runCli(['init', '--baseline', ephemeral, '--include-ephemeral', '--no-hash-binaries', '--filter', `:${port}`]).status).toBe(0);
+      const r = runCli(['check', '--baseline', ephemeral, '--no-hash-binaries', '--filter', `:${port}`, '--fail-on', 'info']);
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).not.toMatch(/closed/);
+      expect(r.stderr).toMatch(/note: this capture was taken with listeners on ephemeral ports \(\d+-\d+\) left out: the baseline is compared only in the sockets that selection keeps/);
+      // The other way round: a listener the baseline left out is not "new".
+      const plain = join(dir, 'plain.json');
+      expect(runCli(['init', '--baseline', plain, '--no-hash-binaries', '--filter', `:${port}`]).status).toBe(0);
+      const back = runCli(['check', '--baseline', plain, '--include-ephemeral', '--no-hash-binaries', '--filter', `:${port}`, '--fail-on', 'info']);
+      expect(back.status, back.stdout + back.stderr).toBe(0);
+      expect(back.stdout).not.toMatch(/new listener/);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    // IPv4 only against IPv6 only: nothing in common, nothing reported, and said so.
+    const v4 = join(dir, 'v4.json');
+    expect(runCli(['init', '--baseline', v4, '--only-ipv4', '--no-hash-binaries']).status).toBe(0);
+    const v6 = runCli(['check', '--baseline', v4, '--only-ipv6', '--no-hash-binaries', '--fail-on', 'info']);
+    expect(v6.status, v6.stdout + v6.stderr).toBe(0);
+    expect(v6.stderr).toContain('the baseline was taken with --only-ipv4');
+    // --match on REMOTE-HOST narrows the baseline by host name as the capture does: an unchanged host has no "new" connection.
+    const listener = await startJsonProcess<{ pid: number }>(process.execPath, [HOLDER, '--listen-port', '3638']);
+    const client = await startJsonProcess<{ pid: number }>(process.execPath, [HOLDER, '--connect', '127.0.0.1:3638']);
+    try {
+      const named = join(dir, 'named.json');
+      const match = ['--match', 'tcp * *:3638 localhost', '--no-hash-binaries'];
+      expect(runCli(['init', '--baseline', named, ...match]).status).toBe(0);
+      const same = runCli(['check', '--baseline', named, ...match, '--fail-on', 'info']);
+      expect(same.status, same.stdout + same.stderr).toBe(0);
+      expect(same.stdout).not.toMatch(/outbound/);
+    } finally {
+      await stop(client.child);
+      await stop(listener.child);
+    }
+  });
+
   it('a baseline of a narrower selection is compared on that selection only, and one without hashes says what it cannot show', async () => {
     const file = join(dir, 'narrow.json');
     const listener = await startJsonProcess<{ pid: number }>(process.execPath, [HOLDER, '--listen-port', '3636']);
@@ -134,7 +178,7 @@ describe('init, check and watch', () => {
       // looked at is not "new", and what the baseline cannot show is said.
       const r = runCli(['check', '--baseline', file, '--filter', ':3636-3637']);
       expect(r.status, r.stdout).toBe(0);
-      expect(r.stderr).toContain('netmon: note: the baseline was taken with --listening-only: only the sockets it selects are compared');
+      expect(r.stderr).toContain('netmon: note: the baseline was taken with --listening-only: this capture is compared only in the sockets that selection keeps');
       expect(r.stderr).toContain('netmon: note: the baseline was taken without executable hashes (--no-hash-binaries): a replaced binary cannot be found against it');
       expect(r.stdout).not.toContain('outbound');
     } finally {
