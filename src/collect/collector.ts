@@ -30,6 +30,12 @@ export interface SocketScan {
   /** Processes whose network namespace could not be read. */
   namespacesUnknown: number;
   /**
+   * The network namespace netmon itself runs in, whose ephemeral port range and reserved ports
+   * it reads (null when unreadable). Absent from collectors that do not say (the range then holds
+   * for every namespace).
+   */
+  selfNetns?: number | null;
+  /**
    * With full privilege (root, or both capabilities), how many processes' descriptors or namespace
    * still could not be read, and the first few of them by pid, with their names when readable: the
    * warning names them.
@@ -130,4 +136,6 @@ export interface PlatformCollector {
   hostInfo(): HostInfo;
   /** Ephemeral port range, or null when it cannot be read. */
   ephemeralPortRange(): [number, number] | null;
+  /** Ports reserved from the ephemeral range (ip_local_reserved_ports of netmon's namespace); [] when none or unreadable. */
+  reservedPorts?(): number[];
 }

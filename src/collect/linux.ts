@@ -12,6 +12,7 @@ import {
   parseContainerId,
   parseNamespaceLink,
   parsePortRange,
+  parseReservedPorts,
   parseProcStat,
   parseProcStatus,
   parseSocketLink,
@@ -429,7 +430,7 @@ export class LinuxCollector implements PlatformCollector {
       const reused = options.owners && options.reuseOwners ? this.reusableWalk(namespaces, walkPids, options.fullWalkEvery ?? 30) : null;
       if (reused) {
         this.walkMemory!.reuses++;
-        return { namespaces, owners: reused, pidNetns, ...this.walkMemory!.stats, ownersReused: true };
+        return { namespaces, owners: reused, pidNetns, ...this.walkMemory!.stats, ownersReused: true, selfNetns: selfNs };
       }
       // Taken before the walk: a table that changes during it differs at the next scan, which then walks again.
       fdTables = options.owners && options.reuseOwners ? this.fdTableKeys(walkPids) : null;
@@ -485,7 +486,7 @@ export class LinuxCollector implements PlatformCollector {
       for (const ns of namespaces) for (const s of ns.sockets) if (s.inode !== 0 && !owners.has(s.inode)) unfound.add(s.inode);
       this.walkMemory = { owners, unfound, stats, reuses: 0, fdTables: fdTables! };
     }
-    return { namespaces, owners, pidNetns, ...stats };
+    return { namespaces, owners, pidNetns, ...stats, selfNetns: selfNs };
   }
 
   /**
@@ -1119,6 +1120,15 @@ export class LinuxCollector implements PlatformCollector {
       return parsePortRange(this.deps.readFile(path), path);
     } catch {
       return null;
+    }
+  }
+
+  reservedPorts(): number[] {
+    const path = `${this.deps.procRoot}/sys/net/ipv4/ip_local_reserved_ports`;
+    try {
+      return parseReservedPorts(this.deps.readFile(path), path);
+    } catch {
+      return [];
     }
   }
 }

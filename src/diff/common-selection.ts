@@ -34,7 +34,11 @@ function narrowing(selection: SnapshotSelection, other: SnapshotSelection): { sp
     words.push(selection.families.length === 1 ? `--only-${selection.families[0]}` : `the families ${selection.families.join(', ')}`);
   }
   if (!selection.includeEphemeral && other.includeEphemeral && selection.ephemeralPortRange !== null) {
-    spec.leaveOutListeners = selection.ephemeralPortRange;
+    spec.leaveOutListeners = {
+      range: selection.ephemeralPortRange,
+      ...(selection.ephemeralRangeNetns === undefined ? {} : { netns: selection.ephemeralRangeNetns }),
+      ...(selection.ephemeralPortsReserved ? { reserved: selection.ephemeralPortsReserved } : {}),
+    };
     words.push(`listeners on ephemeral ports (${selection.ephemeralPortRange.join('-')}) left out`);
   }
   const filters = Object.fromEntries(Object.entries(selection.filters).filter(([, v]) => Array.isArray(v) && v.length > 0)) as FilterSpec;

@@ -8,8 +8,8 @@ export interface Narrowing {
   filters?: FilterSpec;
   listeningOnly?: boolean;
   families?: ('ipv4' | 'ipv6')[];
-  /** Leave out listeners on ports of this range (the ephemeral-port rule of another capture). */
-  leaveOutListeners?: [number, number];
+  /** Leave out listeners on ports of this range (the ephemeral-port rule of another capture): in `netns` only when given, and not those on `reserved` ports. */
+  leaveOutListeners?: { range: [number, number]; netns?: number | null; reserved?: readonly number[] };
   /** Host names of remote addresses, for --match's REMOTE-HOST (as the capture read them). */
   remoteHost?: (address: string) => string | undefined;
 }
@@ -20,7 +20,15 @@ export interface Narrowing {
  * compare like with like. Pure.
  */
 export function filterSnapshot(snapshot: Snapshot, selection: Narrowing): Snapshot {
-  const range = selection.leaveOutListeners;
+  const rule = selection.leaveOutListeners;
+  const reserved = new Set(rule?.reserved ?? []);
+  const ruled = (s: SocketRecord): boolean =>
+    rule !== undefined &&
+    s.listening &&
+    s.localPort >= rule.range[0] &&
+    s.localPort <= rule.range[1] &&
+    (rule.netns === undefined || s.netns === rule.netns) &&
+    !reserved.has(s.localPort);
   const filters = compileFilters(selection.filters);
   const processes = new Map(snapshot.processes.map((p) => [p.pid, p]));
   const dropped: SocketRecord[] = [];
@@ -28,7 +36,7 @@ export function filterSnapshot(snapshot: Snapshot, selection: Narrowing): Snapsh
     const keep =
       (!selection.listeningOnly || s.listening) &&
       (!selection.families || selection.families.includes(s.family)) &&
-      !(range !== undefined && s.listening && s.localPort >= range[0] && s.localPort <= range[1]) &&
+      !ruled(s) &&
       filters.socket(s, selection.remoteHost) &&
       (!filters.needsProcess || s.owners.some((o) => filters.process(processes.get(o.pid))));
     if (!keep && s.listening) dropped.push(s);

@@ -191,13 +191,13 @@ export interface NamespaceRecord {
   reason?: string;
 }
 
-/** How complete attribution was. */
 /** Processes that refused a netmon holding full privilege: how many, and the first few by pid. */
 export interface ProtectedProcesses {
   count: number;
   named: { pid: number; name: string | null }[];
 }
 
+/** How complete attribution was. */
 export interface Coverage {
   /** Sockets in the snapshot. */
   total: number;
@@ -243,6 +243,15 @@ export interface SnapshotSelection {
   processInfo: boolean;
   hashBinaries: boolean;
   ephemeralPortRange: [number, number] | null;
+  /**
+   * The network namespace the ephemeral-port rule was applied in: netmon's own, whose range it
+   * read (ranges are set per namespace, and a container's listener on a port in the host's range
+   * is a service of its own). Absent in snapshots of earlier releases, which applied it in every
+   * namespace; null when netmon could not read its own namespace (then applied in none).
+   */
+  ephemeralRangeNetns?: number | null;
+  /** Ports of that range reserved from it (ip_local_reserved_ports): listeners on them were kept. Absent when none. */
+  ephemeralPortsReserved?: number[];
   filters: FilterSpec;
 }
 

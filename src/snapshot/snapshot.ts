@@ -107,6 +107,10 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   const scan = collector.scanSockets({ families, owners: processInfo, reuseOwners: options.reuseOwners ?? false });
   const range = collector.ephemeralPortRange();
   const skipRange = includeEphemeral ? null : range;
+  // The rule holds in netmon's own namespace, whose range it read, and not for reserved ports
+  // (the kernel never hands those out: a listener there was put there on purpose).
+  const reserved = skipRange === null ? [] : (collector.reservedPorts?.() ?? []);
+  const keepReserved = new Set(reserved);
   const hostNames = filters.needsHostNames ? collector.readHostNames() : undefined;
   const remoteHost = hostNames ? (address: string) => hostNames.get(address) : undefined;
   const ctx = {
@@ -127,7 +131,14 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     for (const raw of raws) {
       const listening = isListeningState(raw.state);
       if (listeningOnly && !listening) continue;
-      if (skipRange && listening && raw.localPort >= skipRange[0] && raw.localPort <= skipRange[1]) {
+      if (
+        skipRange &&
+        listening &&
+        raw.localPort >= skipRange[0] &&
+        raw.localPort <= skipRange[1] &&
+        (scan.selfNetns === undefined || ns.inode === scan.selfNetns) &&
+        !keepReserved.has(raw.localPort)
+      ) {
         listenersLeft.push({ netns: ns.inode, transport: raw.transport, localPort: raw.localPort });
         continue;
       }
@@ -238,6 +249,8 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
       processInfo,
       hashBinaries,
       ephemeralPortRange: range,
+      ...(scan.selfNetns === undefined ? {} : { ephemeralRangeNetns: scan.selfNetns }),
+      ...(reserved.length > 0 ? { ephemeralPortsReserved: reserved } : {}),
       filters: options.filters ?? {},
     },
     namespaces,

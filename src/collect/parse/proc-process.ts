@@ -114,6 +114,24 @@ export function parsePortRange(text: string, source = 'ip_local_port_range'): [n
   return [low, high];
 }
 
+/**
+ * /proc/sys/net/ipv4/ip_local_reserved_ports: "8080,9148-9150" (empty when none), the ports the
+ * kernel never hands out as ephemeral ones, in order, each once.
+ */
+export function parseReservedPorts(text: string, source = 'ip_local_reserved_ports'): number[] {
+  const ports = new Set<number>();
+  const trimmed = text.trim();
+  if (trimmed === '') return [];
+  for (const part of trimmed.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    const low = m ? Number(m[1]) : NaN;
+    const high = m ? Number(m[2] ?? m[1]) : NaN;
+    if (!(low <= high) || high > 65535) throw new ParseError(source, 1, `expected ports and ranges such as "8080,9148-9150", got ${JSON.stringify(trimmed)}`);
+    for (let p = low; p <= high; p++) ports.add(p);
+  }
+  return [...ports].sort((a, b) => a - b);
+}
+
 /** How a proc file system is mounted, as far as process visibility goes. */
 export interface ProcMount {
   /** The hidepid option as written (0, 1, 2, 4, off, noaccess, invisible, ptraceable); "0" without one. */
