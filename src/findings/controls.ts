@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, describeErrno } from '../errors.js';
 import { locatedProblems, parseYaml } from '../formats/yaml.js';
 import { NETMON_VERSION } from '../version.js';
+import { FINDING_KINDS } from './evaluate-findings.js';
 
 /** A compliance framework of the catalogue. */
 export interface Framework {
@@ -115,6 +116,13 @@ export function parseControlsCatalogue(text: string, source: string): ControlsCa
     findings.set(f.id, { id: f.id, label: f.label, primary: keys('primary'), supporting: keys('supporting'), notes: typeof f.notes === 'string' ? f.notes : null });
   });
 
+  // Every kind of finding netmon makes needs its mapping: a catalogue without one would leave
+  // those findings without controls, silently (a catalogue of an older or newer netmon, say).
+  if (problems.length === 0) {
+    for (const [kind, meta] of Object.entries(FINDING_KINDS)) {
+      if (!findings.has(meta.mapping)) at(['findings'], `no finding mapping with id ${JSON.stringify(meta.mapping)}, which netmon's ${kind} findings are mapped by`);
+    }
+  }
   if (problems.length > 0) {
     throw new ConfigError('E_CONTROLS', `the controls catalogue is not valid:\n  ${problems.join('\n  ')}`, {
       hint: 'fix the file, or leave out --controls to use the shipped templates/controls.yaml',

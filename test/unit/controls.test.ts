@@ -31,6 +31,13 @@ describe('the controls catalogue', () => {
     expect(shipped.frameworks.get('ffiec-cat')?.legacy).toBe(true);
   });
 
+  it('refuses a catalogue that leaves a kind of finding without its mapping, naming each (from a findings probe: its findings came out without controls, silently)', () => {
+    const message = errorOf(`${HEAD}controls:\n  - key: "a:1"\n    framework: a\n    id: "1"\n    title: t\nfindings:\n  - id: new_listening_port\n    label: L\n    primary: ["a:1"]\n`);
+    expect(message).toContain('no finding mapping with id "listening_port_closed", which netmon\'s listener-closed findings are mapped by');
+    expect(message).toContain('"expected_change_missing"');
+    expect(message).not.toContain('"new_listening_port"');
+  });
+
   it('names the line of a duplicate key', () => {
     const message = errorOf(`${HEAD}controls:\n  - key: "a:1"\n    framework: a\n    id: "1"\n    title: t\n    title: again\nfindings: []\n`);
     expect(message).toMatch(/c\.yaml:13: Map keys must be unique/);
