@@ -17,8 +17,14 @@ export interface Exposure {
  * listening ports is a client coming in, not a destination (model/direction.ts). `opened`/`closed`
  * are the store's change sets. Pure.
  */
-export function newExposures(snapshot: Pick<Snapshot, 'sockets' | 'processes' | 'listeningPortsLeftOut'>, opened: readonly SocketRecord[], closed: readonly SocketRecord[]): Exposure[] {
+export function newExposures(snapshot: Pick<Snapshot, 'sockets' | 'processes' | 'listeningPortsLeftOut'> & Partial<Pick<Snapshot, 'namespaces'>>, opened: readonly SocketRecord[], closed: readonly SocketRecord[]): Exposure[] {
   const { sockets, processes } = snapshot;
+  // A socket of another namespace is named with it, as diff names it: never read as one of the host.
+  const namespaces = new Map((snapshot.namespaces ?? []).map((n) => [n.inode, n]));
+  const where = (s: SocketRecord): string => {
+    const n = namespaces.get(s.netns);
+    return n === undefined || n.host ? '' : ` in namespace ${n.name ?? `netns:${n.inode}`}`;
+  };
   const inbound = inboundTest(snapshot);
   const byPid = new Map(processes.map((p) => [p.pid, p]));
   const listenerKey = (s: SocketRecord) => `${s.netns}|${s.transport}|${s.family}|${s.localAddress}|${s.localPort}`;
@@ -35,10 +41,10 @@ export function newExposures(snapshot: Pick<Snapshot, 'sockets' | 'processes' | 
     const who = proc ? `${proc.name}, pid ${proc.pid}, user ${proc.user ?? proc.uid ?? '?'}` : 'no process visible';
     const proto = protoName(s);
     if (s.listening && !wasListening.has(listenerKey(s))) {
-      out.push({ kind: 'new-listener', socket: s, process: proc, text: `new listener ${proto} ${formatEndpoint(s.localAddress, s.localPort)} (${who})` });
+      out.push({ kind: 'new-listener', socket: s, process: proc, text: `new listener ${proto} ${formatEndpoint(s.localAddress, s.localPort)}${where(s)} (${who})` });
     } else if (!s.listening && !inbound(s) && !knownRemote.has(s.remoteAddress) && !reported.has(s.remoteAddress) && isExternalAddress(s.remoteAddress)) {
       reported.add(s.remoteAddress);
-      out.push({ kind: 'new-external-destination', socket: s, process: proc, text: `new external destination ${formatEndpoint(s.remoteAddress, s.remotePort)} (${who})` });
+      out.push({ kind: 'new-external-destination', socket: s, process: proc, text: `new external destination ${formatEndpoint(s.remoteAddress, s.remotePort)}${where(s)} (${who})` });
     }
   }
   return out;

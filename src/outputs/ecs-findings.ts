@@ -2,7 +2,7 @@ import type { ListenerView, OutboundView, ProcessView } from '../diff/diff-snaps
 import type { Finding, FindingKind } from '../findings/evaluate-findings.js';
 import { SEVERITIES } from '../findings/evaluate-findings.js';
 import { ndjsonLine, newNetworkEvent, putField, type EcsDocument } from './ecs.js';
-import type { FindingsReport } from './findings.js';
+import { sortFindings, type FindingsReport } from './findings.js';
 
 /** ECS event.type and event.action of each kind; every finding is in the network category (types allowed for it in ECS 9). */
 const ECS_KIND: Record<FindingKind, { type: string[]; action: string }> = {
@@ -58,7 +58,8 @@ function subject(f: Finding): ListenerView | OutboundView | null {
  * alerts (`event.kind: alert`), the rest events; the controls a finding supports are its tags. Pure.
  */
 export function renderFindingsEcs(report: FindingsReport): string {
-  const lines = report.findings.map((f) => {
+  // Worst first, as the JSON and text outputs give them.
+  const lines = sortFindings(report.findings).map((f) => {
     const ecs = ECS_KIND[f.kind];
     const alert = f.approval !== 'approved' && SEVERITIES.indexOf(f.severity) >= SEVERITIES.indexOf('medium');
     const doc = newNetworkEvent(report.after.takenAt, alert ? 'alert' : 'event', ecs.type);

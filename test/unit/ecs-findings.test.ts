@@ -36,6 +36,12 @@ describe('renderFindingsEcs', () => {
     for (const doc of docs) expect(validateEcsDocument(doc, { extensions: ECS_EXTENSION_FIELDS })).toEqual([]);
   });
 
+  it('writes the findings worst first, as the JSON and text outputs do', () => {
+    const severities = docs.map((d) => d.event.severity as number);
+    expect(severities).toEqual([...severities].sort((a, b) => b - a));
+    expect(new Set(severities).size).toBeGreaterThan(1);
+  });
+
   it('makes unapproved findings of medium severity or above alerts, with actions, rule and control tags', () => {
     const byAction = Object.fromEntries(docs.map((d) => [d.event.action, d]));
     expect(byAction.port_opened.event.kind).toBe('alert');

@@ -34,4 +34,13 @@ describe('newExposures', () => {
     // Without that record (a snapshot of an older netmon), it reads as outbound, as before.
     expect(newExposures({ sockets: [accepted], processes: [p] }, [accepted], []).map((e) => e.kind)).toEqual(['new-external-destination']);
   });
+
+  it('names the namespace of a socket outside the host namespace, as diff does', () => {
+    const inner = makeSocket({ localPort: 18113, inode: 30, netns: 4026532177, owners: [{ pid: 7, fd: 3 }] });
+    const namespaces = [
+      { inode: 4026531840, name: 'host', host: true, processes: 1, sockets: 0, read: true },
+      { inode: 4026532177, name: null, host: false, processes: 1, sockets: 1, read: true },
+    ];
+    expect(newExposures({ sockets: [inner], processes: [p], namespaces }, [inner], []).map((e) => e.text)).toEqual(['new listener tcp 127.0.0.1:18113 in namespace netns:4026532177 (curl, pid 7, user alice)']);
+  });
 });
