@@ -39,9 +39,19 @@ export function applyConfig(flagPath: string | undefined, command: Command, env:
   const name = command.parent ? command.name() : 'netmon';
   for (const { option, value } of optionsFromConfig(file, fromEnv, name, (o) => attributes.has(o))) {
     if (command.getOptionValueSource(option) === 'cli') continue;
+    // A flag overrides the file, also through the option it excludes: only_ipv4 in the file and
+    // --only-ipv6 on the command line mean --only-ipv6, not "they exclude each other".
+    const partner = EXCLUSIVE.get(option);
+    if (partner !== undefined && command.getOptionValueSource(partner) === 'cli') continue;
     command.setOptionValueWithSource(option, value, 'config');
   }
 }
+
+/** Options that exclude each other: a value from the configuration yields to the other one given as a flag. */
+const EXCLUSIVE = new Map([
+  ['onlyIpv4', 'onlyIpv6'],
+  ['onlyIpv6', 'onlyIpv4'],
+]);
 
 /**
  * A netmon.conf that netmon found in the current directory by itself (not one given with

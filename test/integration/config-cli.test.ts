@@ -24,8 +24,13 @@ describe('configuration precedence on the command line', () => {
     const emptyVariable = runCli(['snapshot'], { cwd: dir, env: { ...process.env, NETMON_CONFIG: '' } });
     expect(emptyVariable.status, emptyVariable.stderr).toBe(0);
     expect((JSON.parse(emptyVariable.stdout) as { selection: { hashBinaries: boolean } }).selection.hashBinaries).toBe(false);
-    // Both families excluded, one of them by the configuration: the hint says where to look.
-    const both = runCli(['snapshot', '--only-ipv6'], { cwd: dir, env: { ...process.env, NETMON_ONLY_IPV4: 'true' } });
+    // One family from the configuration, the other as a flag: the flag wins, as flags do (from a
+    // selection probe: this was refused as "they exclude each other").
+    const flagWins = runCli(['snapshot', '--only-ipv6'], { cwd: dir, env: { ...process.env, NETMON_ONLY_IPV4: 'true' } });
+    expect(flagWins.status, flagWins.stderr).toBe(0);
+    expect((JSON.parse(flagWins.stdout) as { selection: { families: string[] } }).selection.families).toEqual(['ipv6']);
+    // Both from the configuration: refused, and the hint says where to look.
+    const both = runCli(['snapshot'], { cwd: dir, env: { ...process.env, NETMON_ONLY_IPV4: 'true', NETMON_ONLY_IPV6: 'true' } });
     expect(both.status).toBe(2);
     expect(both.stderr).toContain('--only-ipv4 and --only-ipv6 exclude each other');
     expect(both.stderr).toContain('NETMON_ONLY_IPV4');
