@@ -26,12 +26,17 @@ export class NetmonError extends Error {
 export class ConfigError extends NetmonError {}
 
 /** A filter or glob pattern that cannot be compiled (exit 2). */
+/** Characters of a pattern an error message quotes in full. */
+const QUOTED_PATTERN_MAX = 200;
+
 export class FilterError extends ConfigError {
   readonly pattern: string;
   /** What is wrong with the pattern, without the option it was given to. */
   readonly problem: string;
   constructor(pattern: string, option: string, problem: string) {
-    super('E_FILTER', `invalid ${option} pattern ${JSON.stringify(pattern)}: ${problem}`, {
+    // A pattern of 100,000 characters is quoted by its ends, not echoed whole.
+    const quoted = pattern.length <= QUOTED_PATTERN_MAX ? JSON.stringify(pattern) : `${JSON.stringify(pattern.slice(0, QUOTED_PATTERN_MAX / 2))}…${JSON.stringify(pattern.slice(-QUOTED_PATTERN_MAX / 4))} (${pattern.length} characters)`;
+    super('E_FILTER', `invalid ${option} pattern ${quoted}: ${problem}`, {
       hint: 'see `netmon snapshot --help` for the pattern syntax and examples',
     });
     this.pattern = pattern;

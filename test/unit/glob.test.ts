@@ -129,6 +129,14 @@ describe('compileGlob', () => {
     expect(e.message).toContain('empty');
   });
 
+  it('quotes a very long bad pattern by its ends, with its length, not whole (a pattern of 100,000 characters made 100 KB of stderr)', () => {
+    const long = `${'a'.repeat(100_000)}[`;
+    const e = filterError(() => compileGlob(long, '--process'));
+    expect(e.message.length).toBeLessThan(600);
+    expect(e.message).toContain('(100001 characters)');
+    expect(e.pattern).toBe(long);
+  });
+
   it('refuses a reversed range', () => {
     const e = filterError(() => glob('[z-a]'));
     expect(e.message).toContain('"[z-a]"');
