@@ -76,6 +76,10 @@ export function parseEndpointFilter(pattern: string): EndpointFilter {
       }
     }
   }
+  if (addressText !== undefined && addressText.includes('%')) {
+    // ipaddr.js would drop the zone and select the address on every interface.
+    throw new FilterError(pattern, OPTION, `${JSON.stringify(addressText)} has a zone (the part after "%"): sockets carry no zone, so it could not narrow the selection; write the address without it (it then matches that address on every interface)`);
+  }
   if (addressText !== undefined && addressText !== '' && addressText !== '*') {
     const canonical = canonicalAddress(addressText);
     if (canonical === null) {

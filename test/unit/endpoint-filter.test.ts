@@ -67,6 +67,9 @@ describe('parseEndpointFilter', () => {
     ['::1:8830', '"::1:8830" reads as the IPv6 address ::1:8830, and may be meant as ::1 port 8830: write [::1:8830] for the address, or [::1]:8830 for the address and port'],
     ['0:0:0:0:0:0:0:1:8830', 'an IPv6 address with a port takes brackets: write [0:0:0:0:0:0:0:1]:8830 for the address and port'],
     ['tcp6:fe80::1:8000-8100', 'an IPv6 address with a port takes brackets: write [fe80::1]:8000-8100 for the address and port'],
+    // A zone was dropped, and the filter then matched the address on every interface.
+    ['[fe80::1%eth1]:7000', 'has a zone (the part after "%"): sockets carry no zone'],
+    ['fe80::1%nosuchif', 'has a zone'],
   ])('%j is a FilterError (%s)', (pattern, problem) => {
     let error: unknown;
     try {
