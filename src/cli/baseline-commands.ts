@@ -233,6 +233,7 @@ export async function runCheck(flags: BaselineFlags & { output: 'text' | 'json' 
     host: now.host.hostname,
     findings,
     disclaimer: catalogue.disclaimer,
+    ...(notes.length > 0 ? { notes } : {}),
   };
   io.stdout(flags.output === 'json' ? renderFindingsJson(report) : flags.output === 'ecs' ? renderFindingsEcs(report) : renderFindingsText(report));
   printWarnings(now, io);

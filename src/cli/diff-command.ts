@@ -173,8 +173,8 @@ export function runDiff(flags: DiffFlags, io: CliIo): void {
       return { pre, post, before: store.loadSnapshot(pre.id), after: store.loadSnapshot(post.id) };
     });
     if (expected) checkExpectedFor(expected, flags.change ?? post.change ?? pre.change);
-    for (const note of windowNotes(pre, post)) io.stderr(`netmon: note: ${note}\n`);
-    const { findings, notes } = windowFindings(before, after, catalogue, { expected, now: new Date() });
+    const { findings, notes: selectionNotes } = windowFindings(before, after, catalogue, { expected, now: new Date() });
+    const notes = [...windowNotes(pre, post), ...selectionNotes];
     for (const note of notes) io.stderr(`netmon: note: ${printableMessage(note)}\n`);
     const report: FindingsReport = {
       before: { id: pre.id, takenAt: pre.takenAt, label: pre.label },
@@ -183,6 +183,7 @@ export function runDiff(flags: DiffFlags, io: CliIo): void {
       change: flags.change ?? null,
       findings,
       disclaimer: catalogue.disclaimer,
+      ...(notes.length > 0 ? { notes } : {}),
     };
     io.stdout(flags.output === 'json' ? renderFindingsJson(report) : flags.output === 'ecs' ? renderFindingsEcs(report) : renderFindingsText(report));
     if (failsAt(findings, flags.failOn)) {

@@ -13,6 +13,11 @@ export interface FindingsReport {
   change?: string | null;
   findings: Finding[];
   disclaimer: string;
+  /**
+   * What the comparison could not compare or had to narrow, in words (the notes stderr gives):
+   * in the JSON document too, so a CI job reading it learns of them. Absent when there are none.
+   */
+  notes?: string[];
 }
 
 const FRAMEWORK_NAMES: Record<string, string> = {

@@ -137,6 +137,9 @@ describe('init, check and watch', () => {
       expect(r.status, r.stdout + r.stderr).toBe(0);
       expect(r.stdout).not.toMatch(/closed/);
       expect(r.stderr).toMatch(/note: this capture was taken with listeners on ephemeral ports \(\d+-\d+\) left out: the baseline is compared only in the sockets that selection keeps/);
+      // The JSON document carries the notes too (a CI job reading it learns of them).
+      const json = runCli(['check', '--baseline', ephemeral, '--no-hash-binaries', '--filter', `:${port}`, '-o', 'json']);
+      expect((JSON.parse(json.stdout) as { notes?: string[] }).notes?.join('\n')).toMatch(/this capture was taken with listeners on ephemeral ports/);
       // The other way round: a listener the baseline left out is not "new".
       const plain = join(dir, 'plain.json');
       expect(runCli(['init', '--baseline', plain, '--no-hash-binaries', '--filter', `:${port}`]).status).toBe(0);
