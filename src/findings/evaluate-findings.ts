@@ -173,8 +173,18 @@ function assess(change: Change, rules: number): { severity: Severity; reasons: s
   switch (change.kind) {
     case 'listener-closed':
     case 'outbound-closed':
-    case 'coverage-changed':
       return { severity, reasons };
+    case 'coverage-changed': {
+      if (rules < 2) return { severity, reasons };
+      // Rules 2: attribution that collapsed is a capture that lost sight of the host (a run
+      // without root, a hardened /proc), not a detail: 10 points down is medium, 50 high.
+      const drop = attributableRatio(change.before) - attributableRatio(change.after);
+      if (drop >= 0.5) severity = raise(severity, 'high');
+      else if (drop >= 0.1) severity = raise(severity, 'medium');
+      else if (drop < 0) severity = 'info';
+      if (drop >= 0.1) reasons.push(`attribution fell by ${(drop * 100).toFixed(1)} percentage points: the capture could not see which processes hold ${drop >= 0.5 ? 'most' : 'many'} sockets (compare the privileges the two captures ran with)`);
+      return { severity, reasons };
+    }
     case 'exposure-widened':
       views = change.after;
       break;

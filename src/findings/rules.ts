@@ -8,7 +8,8 @@
  *    exposure widened on TCP and on UDP are two findings (the protocol is in the id); a replaced
  *    binary is found beside a changed user or command line, and when its file was replaced on
  *    disk under the running process; a changed effective uid is a changed user, and the
- *    privileged-port heuristic reads the effective uid.
+ *    privileged-port heuristic reads the effective uid; a fall of attribution coverage is rated
+ *    by how far it fell (medium from 10 points, high from 50), a rise is info.
  */
 export const FINDING_RULES = 2;
 

@@ -134,4 +134,17 @@ describe('finding rules 2 (packs record the rules; verify --db makes findings ag
     expect(both([], [web], [on(80, 20, '0.0.0.0')], [setuid])[0]!.reasons.join()).not.toMatch(/non-root/);
     expect(both([], [web], [on(80, 20, '0.0.0.0')], [setuid], 1)[0]!.reasons.join()).toMatch(/non-root process \(uid 1000\)/);
   });
+
+  it('rates a collapse of attribution by how far it fell (a check that lost sight of the host is not a low), and a rise as info', () => {
+    const sockets = Array.from({ length: 10 }, (_, k) => makeSocket({ listening: false, state: 'ESTABLISHED', localPort: 40000 + k, remoteAddress: '10.0.0.9', remotePort: 443, inode: 500 + k, owners: [{ pid: 10, fd: 3 + k }] }));
+    const seen = (n: number) => sockets.map((s, k) => (k < n ? s : { ...s, owners: [], unattributed: 'permission-denied' as const }));
+    const rate = (from: number, to: number, rules?: number) => {
+      const f = both(seen(from), [web], seen(to), [web], rules).find((x) => x.kind === 'coverage-changed')!;
+      return [f.severity, f.reasons.length];
+    };
+    expect(rate(10, 0)).toEqual(['high', 1]);
+    expect(rate(10, 8)).toEqual(['medium', 1]);
+    expect(rate(8, 10)).toEqual(['info', 0]);
+    expect(rate(10, 0, 1)).toEqual(['low', 0]);
+  });
 });
