@@ -1,4 +1,5 @@
 import { listeningPortsLeftOut } from '../model/direction.js';
+import { SUSPICIOUS_PORTS } from '../model/ports.js';
 import type { FilterSpec, Snapshot, SocketRecord } from '../model/types.js';
 import { compileFilters } from '../filter/compile-filters.js';
 import { computeCoverage } from '../snapshot/create-snapshot.js';
@@ -28,7 +29,8 @@ export function filterSnapshot(snapshot: Snapshot, selection: Narrowing): Snapsh
     s.localPort >= rule.range[0] &&
     s.localPort <= rule.range[1] &&
     (rule.netns === undefined || s.netns === rule.netns) &&
-    !reserved.has(s.localPort);
+    !reserved.has(s.localPort) &&
+    !SUSPICIOUS_PORTS.has(s.localPort);
   const filters = compileFilters(selection.filters);
   const processes = new Map(snapshot.processes.map((p) => [p.pid, p]));
   const dropped: SocketRecord[] = [];

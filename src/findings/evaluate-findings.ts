@@ -4,6 +4,7 @@ import { count, percent } from '../model/format.js';
 import { attributableRatio } from '../model/types.js';
 import type { Change, ChangeKind, Diff, ListenerView, OutboundView, ProcessView } from '../diff/diff-snapshots.js';
 import type { ControlsCatalogue } from './controls.js';
+import { SUSPICIOUS_PORTS } from '../model/ports.js';
 import { FINDING_RULES } from './rules.js';
 import { classifyFindings, type ExpectedAction, type ExpectedChange, type ExpectedChanges } from './expected-changes.js';
 
@@ -66,19 +67,7 @@ export interface Finding {
   controls: ControlRef[];
 }
 
-/** Ports that attack tools and back doors favour. */
-export const SUSPICIOUS_PORTS: ReadonlyMap<number, string> = new Map([
-  [4444, 'the Metasploit default port'],
-  [31337, 'a classic back-door port'],
-  [1337, 'a classic back-door port'],
-  [6667, 'IRC, used for botnet command and control'],
-  [6666, 'IRC, used for botnet command and control'],
-  [6697, 'IRC over TLS, used for botnet command and control'],
-  [12345, 'the NetBus back-door port'],
-  [54321, 'a common back-door port'],
-  [9001, 'the Tor relay port'],
-  [9050, 'the Tor SOCKS port'],
-]);
+export { SUSPICIOUS_PORTS } from '../model/ports.js';
 
 /** Services that send credentials or data in cleartext. */
 export const CLEARTEXT_SERVICES: ReadonlyMap<number, string> = new Map([

@@ -8,6 +8,7 @@ import { ConfigError } from '../errors.js';
 import { compileFilters } from '../filter/compile-filters.js';
 import { isListeningState, type Family, type FilterSpec, type NamespaceRecord, type RawSocket, type Snapshot, type SnapshotWarning, type SocketOwner, type SocketRecord } from '../model/types.js';
 import { listeningPortsLeftOut } from '../model/direction.js';
+import { SUSPICIOUS_PORTS } from '../model/ports.js';
 import { NETMON_VERSION } from '../version.js';
 import { createSnapshot } from './create-snapshot.js';
 import { count, seconds } from '../model/format.js';
@@ -108,7 +109,8 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   const range = collector.ephemeralPortRange();
   const skipRange = includeEphemeral ? null : range;
   // The rule holds in netmon's own namespace, whose range it read, and not for reserved ports
-  // (the kernel never hands those out: a listener there was put there on purpose).
+  // (the kernel never hands those out: a listener there was put there on purpose) nor for
+  // back-door ports (a back door on 54321 is no client's socket).
   const reserved = skipRange === null ? [] : (collector.reservedPorts?.() ?? []);
   const keepReserved = new Set(reserved);
   const hostNames = filters.needsHostNames ? collector.readHostNames() : undefined;
@@ -137,7 +139,8 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
         raw.localPort >= skipRange[0] &&
         raw.localPort <= skipRange[1] &&
         (scan.selfNetns === undefined || ns.inode === scan.selfNetns) &&
-        !keepReserved.has(raw.localPort)
+        !keepReserved.has(raw.localPort) &&
+        !SUSPICIOUS_PORTS.has(raw.localPort)
       ) {
         listenersLeft.push({ netns: ns.inode, transport: raw.transport, localPort: raw.localPort });
         continue;

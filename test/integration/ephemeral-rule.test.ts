@@ -68,14 +68,17 @@ describe.skipIf(skip)('the ephemeral-port rule', () => {
     expect(doc.sockets.some((s) => s.netns === inOwn.inode && s.localPort === 8081)).toBe(false);
   });
 
-  it('keeps a listener on a reserved port, and records the reserved ports', async () => {
+  it('keeps a listener on a reserved port or a back-door port, and records the reserved ports', async () => {
     const ns = namespace('reserved', ['net.ipv4.ip_local_reserved_ports=40000,40010-40011']);
     await listen(ns, 40000);
     await listen(ns, 40001);
+    // 54321, a back-door port inside the default range: never left out (from a findings probe).
+    await listen(ns, 54321);
     const doc = snapshotIn(ns);
     const inode = inodeOf(ns);
     const ports = doc.sockets.filter((s) => s.netns === inode).map((s) => s.localPort);
     expect(ports).toContain(40000);
+    expect(ports).toContain(54321);
     expect(ports).not.toContain(40001);
     expect(doc.selection.ephemeralPortsReserved).toEqual([40000, 40010, 40011]);
   });
