@@ -20,6 +20,11 @@ export function filterFlags(filters: FilterSpec): string {
   return words.join(' ');
 }
 
+/** The filters of a spec that hold a pattern (an empty list selects as no list does). */
+function givenFilters(spec: FilterSpec): FilterSpec {
+  return Object.fromEntries(Object.entries(spec).filter(([, v]) => Array.isArray(v) && v.length > 0)) as FilterSpec;
+}
+
 /** What `selection` leaves out that `other` keeps, as a narrowing of `other`'s snapshot, with its words. */
 function narrowing(selection: SnapshotSelection, other: SnapshotSelection): { spec: Narrowing; words: string[]; dropped: string[] } | null {
   const spec: Narrowing = {};
@@ -41,8 +46,8 @@ function narrowing(selection: SnapshotSelection, other: SnapshotSelection): { sp
     };
     words.push(`listeners on ephemeral ports (${selection.ephemeralPortRange.join('-')}) left out`);
   }
-  const filters = Object.fromEntries(Object.entries(selection.filters).filter(([, v]) => Array.isArray(v) && v.length > 0)) as FilterSpec;
-  if (Object.keys(filters).length > 0 && JSON.stringify(filters) !== JSON.stringify(Object.fromEntries(Object.entries(other.filters).filter(([, v]) => Array.isArray(v) && v.length > 0)))) {
+  const filters = givenFilters(selection.filters);
+  if (Object.keys(filters).length > 0 && JSON.stringify(filters) !== JSON.stringify(givenFilters(other.filters))) {
     // Process filters cannot be applied to a snapshot without process information.
     if (!other.processInfo) {
       for (const key of PROCESS_FILTERS) {

@@ -26,7 +26,8 @@ function portKey(netns: number, transport: ListeningPort['transport'], port: num
  * what the kept connections' direction needs, and nothing more (a filter for one port on a host
  * of thousands of listeners records one port, not thousands). Pure.
  */
-export function listeningPortsLeftOut(left: Iterable<Pick<SocketRecord, 'netns' | 'transport' | 'localPort'>>, kept: readonly SocketRecord[]): ListeningPort[] {
+export function listeningPortsLeftOut(left: readonly Pick<SocketRecord, 'netns' | 'transport' | 'localPort'>[], kept: readonly SocketRecord[]): ListeningPort[] {
+  if (left.length === 0) return []; // the usual capture: nothing to look up in its tens of thousands of sockets
   const have = new Set<number>();
   const used = new Set<number>();
   for (const s of kept) (s.listening ? have : used).add(portKey(s.netns, s.transport, s.localPort));
