@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { formatEndpoint } from '../collect/parse/address.js';
+import { formatEndpoint, isWildcardAddress } from '../collect/parse/address.js';
 import { count, percent } from '../model/format.js';
 import { attributableRatio } from '../model/types.js';
 import type { Change, ChangeKind, Diff, ListenerView, OutboundView, ProcessView } from '../diff/diff-snapshots.js';
@@ -210,13 +210,28 @@ function assess(change: Change, rules: number): { severity: Severity; reasons: s
   return { severity, reasons: [...new Set(reasons)] };
 }
 
-function controlsOf(kind: FindingKind, catalogue: ControlsCatalogue): ControlRef[] {
-  const mapping = catalogue.findings.get(FINDING_KINDS[kind].mapping);
+/**
+ * The catalogue entries a change is evidence for: its kind's, and for a new listener on every
+ * interface (0.0.0.0, ::) also the all-interfaces entry, which a listener widened to the same
+ * exposure cites: the new one is no less exposed.
+ */
+function mappingsOf(change: Change): string[] {
+  const own = FINDING_KINDS[change.kind].mapping;
+  return change.kind === 'listener-opened' && isWildcardAddress(change.after.address) ? [own, FINDING_KINDS['exposure-widened'].mapping] : [own];
+}
+
+function controlsOf(mappings: readonly string[], catalogue: ControlsCatalogue): ControlRef[] {
   const controls: ControlRef[] = [];
+  const seen = new Set<string>();
+  // Primary of every entry first, then supporting: a control primary for one entry is primary.
   for (const role of ['primary', 'supporting'] as const) {
-    for (const key of mapping?.[role] ?? []) {
-      const control = catalogue.controls.get(key)!;
-      controls.push({ key, framework: control.framework, id: control.id, title: control.title, role, legacy: catalogue.frameworks.get(control.framework)?.legacy ?? false });
+    for (const name of mappings) {
+      for (const key of catalogue.findings.get(name)?.[role] ?? []) {
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const control = catalogue.controls.get(key)!;
+        controls.push({ key, framework: control.framework, id: control.id, title: control.title, role, legacy: catalogue.frameworks.get(control.framework)?.legacy ?? false });
+      }
     }
   }
   return controls;
@@ -247,7 +262,7 @@ export function evaluateFindings(diff: Diff, catalogue: ControlsCatalogue, optio
   const findings: Finding[] = diff.changes.map((change) => {
     const { severity, reasons } = assess(change, rules);
     const id = `NM-${createHash('sha256').update(`${change.kind}\n${identity(change, rules)}`).digest('hex').slice(0, 12)}`;
-    return { id, kind: change.kind, severity, title: FINDING_KINDS[change.kind].title, summary: summarize(change), reasons, change, observed, approval: 'unexpected', controls: controlsOf(change.kind, catalogue) };
+    return { id, kind: change.kind, severity, title: FINDING_KINDS[change.kind].title, summary: summarize(change), reasons, change, observed, approval: 'unexpected', controls: controlsOf(mappingsOf(change), catalogue) };
   });
   const expected = options.expected ?? null;
   if (!expected) return findings;
@@ -275,7 +290,7 @@ export function evaluateFindings(diff: Diff, catalogue: ControlsCatalogue, optio
       observed,
       approval: 'missing',
       expected: expectedRef(e, expected.source),
-      controls: controlsOf('expected-missing', catalogue),
+      controls: controlsOf([FINDING_KINDS['expected-missing'].mapping], catalogue),
     });
   }
   return findings;

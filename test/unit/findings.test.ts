@@ -147,4 +147,15 @@ describe('finding rules 2 (packs record the rules; verify --db makes findings ag
     expect(rate(8, 10)).toEqual(['info', 0]);
     expect(rate(10, 0, 1)).toEqual(['low', 0]);
   });
+
+  it('gives a new listener on every interface the all-interfaces controls too, as a widened one has (from a findings probe)', () => {
+    const wildcard = both([], [web], [on(8090, 10, '0.0.0.0')], [web])[0]!;
+    const loopback = both([], [web], [on(8090, 10, '127.0.0.1')], [web])[0]!;
+    const primary = (f: typeof wildcard) => f.controls.filter((c) => c.role === 'primary').map((c) => c.key);
+    const allInterfaces = catalogue.findings.get('listening_all_interfaces')!.primary;
+    for (const key of allInterfaces) expect(primary(wildcard)).toContain(key);
+    expect(allInterfaces.some((key) => !primary(loopback).includes(key))).toBe(true);
+    // Each control once.
+    expect(new Set(wildcard.controls.map((c) => c.key)).size).toBe(wildcard.controls.length);
+  });
 });
