@@ -580,6 +580,8 @@ export class EvidenceStore {
    */
   static open(path: string, options: StoreOpenOptions = {}): EvidenceStore {
     if (!options.readonly) EvidenceStore.createWhole(path, options);
+    /** Whether the last look found the side file another user's: one handed over since gets another try. */
+    let sawSideFile = false;
     for (let attempt = 0; ; attempt++) {
       try {
         return EvidenceStore.openOnce(path, options);
@@ -587,9 +589,12 @@ export class EvidenceStore {
         const code = String((error as { cause?: { code?: unknown } }).cause?.code ?? '');
         if ((code !== 'SQLITE_CANTOPEN' && !code.startsWith('SQLITE_READONLY')) || !mayOpen(path, options.readonly ?? false)) throw error;
         // The first waits always (SQLite hands the file over within microseconds, so it may
-        // already be the owner's when looked at); the longer ones only while the file is another's.
+        // already be the owner's when looked at); the longer ones only while the file is another's,
+        // or was at the last look (handed over between the failed open and this look).
         const side = sideFileOfAnotherUser(path);
-        if (attempt >= SIDE_FILE_FIRST_WAITS && side === null) throw error;
+        const handedOver = sawSideFile && side === null;
+        sawSideFile = side !== null;
+        if (attempt >= SIDE_FILE_FIRST_WAITS && side === null && !handedOver) throw error;
         const wait = SIDE_FILE_WAITS_MS[attempt];
         if (wait === undefined) {
           if (side === null) throw error;
