@@ -53,7 +53,9 @@ function terminalColumns(): { columns?: number } {
   return process.stdout.isTTY ? { columns: process.stdout.columns } : { columns: Number.POSITIVE_INFINITY };
 }
 
-// On a terminal, a progress line that any other output clears first.
+// On a terminal, a progress line that any other output clears first, and messages wrapped to its
+// width (measured in cells: loaded only for a terminal, as it costs every start some 20 ms).
+const cells = process.stderr.isTTY ? await import('../outputs/width.js') : undefined;
 const io = withProgressLine({
   stdout: (text) => void process.stdout.write(text),
   drain: async () => {
@@ -64,7 +66,7 @@ const io = withProgressLine({
   stderrIsTTY: process.stderr.isTTY === true,
   ...(process.stderr.isTTY ? { stderrColumns: process.stderr.columns } : {}),
   env: process.env,
-});
+}, cells);
 
 /** Too many open files, in this process (EMFILE) or the system (ENFILE): a limit, not a bug. */
 function outOfDescriptors(error: unknown): boolean {

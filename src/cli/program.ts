@@ -14,7 +14,6 @@ import { NETMON_VERSION } from '../version.js';
 import { ConfigError } from '../errors.js';
 import { closestName } from '../model/names.js';
 import { printable, printableMessage } from '../outputs/sanitize.js';
-import { fitEnd, wrapCells } from '../outputs/width.js';
 
 /** Where the CLI writes; main.ts passes the process's streams, tests may pass others. */
 export interface CliIo {
@@ -43,6 +42,15 @@ export interface CliIo {
 export type OutputFormat = 'text' | 'json' | 'ecs';
 
 /**
+ * How text is measured in terminal cells (outputs/width.ts). Passed in rather than imported: its
+ * string-width dependency costs every start about 20 ms, and only a terminal needs it.
+ */
+export interface TerminalCells {
+  wrapCells(text: string, width: number): string;
+  fitEnd(text: string, width: number): string;
+}
+
+/**
  * `io` with one progress line on a terminal's stderr: `progress` shows it, rewritten in place, and
  * any other write to stdout or stderr clears it first, so a message or the live view never lands
  * on the end of it and no command has to remember to clear it. Messages are wrapped at spaces to
@@ -50,9 +58,11 @@ export type OutputFormat = 'text' | 'json' | 'ecs';
  * terminal wraps could not be rewritten in place. Not a terminal: `io` unchanged (a log keeps one
  * line per message).
  */
-export function withProgressLine(io: CliIo): CliIo {
+export function withProgressLine(io: CliIo, cells?: TerminalCells): CliIo {
   if (!io.stderrIsTTY) return io;
-  const width = io.stderrColumns !== undefined && io.stderrColumns > 0 ? io.stderrColumns : Number.POSITIVE_INFINITY;
+  const width = cells !== undefined && io.stderrColumns !== undefined && io.stderrColumns > 0 ? io.stderrColumns : Number.POSITIVE_INFINITY;
+  const wrapCells = cells?.wrapCells ?? ((text: string) => text);
+  const fitEnd = cells?.fitEnd ?? ((text: string) => text);
   let shown = false;
   const clear = (): void => {
     if (!shown) return;

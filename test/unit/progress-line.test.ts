@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { progressLine, withProgressLine, type CliIo } from '../../src/cli/program.js';
+import * as cells from '../../src/outputs/width.js';
 
 /** What a command writes, in order, with the stream it went to. */
 function recorder(stderrIsTTY: boolean, stderrColumns?: number): { io: CliIo; writes: string[] } {
@@ -54,7 +55,7 @@ describe('the progress line', () => {
 
   it('on a terminal of 40 columns: messages wrap at spaces with an indent, the progress line is cut to fit', () => {
     const { io, writes } = recorder(true, 40);
-    const tty = withProgressLine(io);
+    const tty = withProgressLine(io, cells);
     tty.stderr('netmon: warning: 1 of 28001 sockets could not be attributed; pid 1 (init) is protected\n');
     progressLine(tty, 'once')('reading the socket tables and every process\'s descriptors');
     const lines = writes[0]!.slice('err:'.length).split('\n');
@@ -69,7 +70,7 @@ describe('the progress line', () => {
   it('not on a terminal: a message stays one line, whatever its length (one log line each)', () => {
     const { io, writes } = recorder(false, 40);
     const long = `netmon: warning: ${'word '.repeat(30)}\n`;
-    withProgressLine(io).stderr(long);
+    withProgressLine(io, cells).stderr(long);
     expect(writes).toEqual([`err:${long}`]);
   });
 });
