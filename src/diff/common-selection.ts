@@ -42,7 +42,7 @@ function narrowing(selection: SnapshotSelection, other: SnapshotSelection): { sp
     spec.leaveOutListeners = {
       range: selection.ephemeralPortRange,
       ...(selection.ephemeralRangeNetns === undefined ? {} : { netns: selection.ephemeralRangeNetns }),
-      ...(selection.ephemeralPortsReserved ? { reserved: selection.ephemeralPortsReserved } : {}),
+      ...(selection.ephemeralPortsReserved ? { reserved: new Set(selection.ephemeralPortsReserved) } : {}),
     };
     words.push(`listeners on ephemeral ports (${selection.ephemeralPortRange.join('-')}) left out`);
   }

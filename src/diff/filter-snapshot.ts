@@ -1,5 +1,5 @@
 import { listeningPortsLeftOut } from '../model/direction.js';
-import { SUSPICIOUS_PORTS } from '../model/ports.js';
+import { leftOutAsEphemeral, type EphemeralRule } from '../model/ports.js';
 import type { FilterSpec, Snapshot, SocketRecord } from '../model/types.js';
 import { compileFilters } from '../filter/compile-filters.js';
 import { computeCoverage } from '../snapshot/create-snapshot.js';
@@ -9,8 +9,8 @@ export interface Narrowing {
   filters?: FilterSpec;
   listeningOnly?: boolean;
   families?: ('ipv4' | 'ipv6')[];
-  /** Leave out listeners on ports of this range (the ephemeral-port rule of another capture): in `netns` only when given, and not those on `reserved` ports. */
-  leaveOutListeners?: { range: [number, number]; netns?: number | null; reserved?: readonly number[] };
+  /** Leave out the listeners another capture's ephemeral-port rule left out. */
+  leaveOutListeners?: EphemeralRule;
   /** Host names of remote addresses, for --match's REMOTE-HOST (as the capture read them). */
   remoteHost?: (address: string) => string | undefined;
 }
@@ -22,15 +22,7 @@ export interface Narrowing {
  */
 export function filterSnapshot(snapshot: Snapshot, selection: Narrowing): Snapshot {
   const rule = selection.leaveOutListeners;
-  const reserved = new Set(rule?.reserved ?? []);
-  const ruled = (s: SocketRecord): boolean =>
-    rule !== undefined &&
-    s.listening &&
-    s.localPort >= rule.range[0] &&
-    s.localPort <= rule.range[1] &&
-    (rule.netns === undefined || s.netns === rule.netns) &&
-    !reserved.has(s.localPort) &&
-    !SUSPICIOUS_PORTS.has(s.localPort);
+  const ruled = (s: SocketRecord): boolean => rule !== undefined && s.listening && leftOutAsEphemeral(rule, s.localPort, s.netns);
   const filters = compileFilters(selection.filters);
   const processes = new Map(snapshot.processes.map((p) => [p.pid, p]));
   const dropped: SocketRecord[] = [];

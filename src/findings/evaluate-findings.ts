@@ -67,8 +67,6 @@ export interface Finding {
   controls: ControlRef[];
 }
 
-export { SUSPICIOUS_PORTS } from '../model/ports.js';
-
 /** Services that send credentials or data in cleartext. */
 export const CLEARTEXT_SERVICES: ReadonlyMap<number, string> = new Map([
   [21, 'FTP'],

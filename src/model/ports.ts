@@ -14,3 +14,20 @@ export const SUSPICIOUS_PORTS: ReadonlyMap<number, string> = new Map([
   [9001, 'the Tor relay port'],
   [9050, 'the Tor SOCKS port'],
 ]);
+
+/**
+ * The ephemeral-port rule, as a capture applies it and as a comparison narrows by it: listeners
+ * on ports of `range` are left out, in namespace `netns` only (netmon's own, whose range it read;
+ * null: none; absent: every namespace, as snapshots before the rule was per namespace), and never
+ * those on `reserved` ports (the kernel does not hand them out) or on back-door ports.
+ */
+export interface EphemeralRule {
+  range: [number, number];
+  netns?: number | null;
+  reserved?: ReadonlySet<number>;
+}
+
+/** Whether the rule leaves out a listener on `port` in namespace `netns`. Pure. */
+export function leftOutAsEphemeral(rule: EphemeralRule, port: number, netns: number): boolean {
+  return port >= rule.range[0] && port <= rule.range[1] && (rule.netns === undefined || netns === rule.netns) && !(rule.reserved?.has(port) ?? false) && !SUSPICIOUS_PORTS.has(port);
+}

@@ -8,7 +8,7 @@ import { ConfigError } from '../errors.js';
 import { compileFilters } from '../filter/compile-filters.js';
 import { isListeningState, type Family, type FilterSpec, type NamespaceRecord, type RawSocket, type Snapshot, type SnapshotWarning, type SocketOwner, type SocketRecord } from '../model/types.js';
 import { listeningPortsLeftOut } from '../model/direction.js';
-import { SUSPICIOUS_PORTS } from '../model/ports.js';
+import { leftOutAsEphemeral, type EphemeralRule } from '../model/ports.js';
 import { NETMON_VERSION } from '../version.js';
 import { createSnapshot } from './create-snapshot.js';
 import { count, seconds } from '../model/format.js';
@@ -112,7 +112,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   // (the kernel never hands those out: a listener there was put there on purpose) nor for
   // back-door ports (a back door on 54321 is no client's socket).
   const reserved = skipRange === null ? [] : (collector.reservedPorts?.() ?? []);
-  const keepReserved = new Set(reserved);
+  const rule: EphemeralRule | null = skipRange === null ? null : { range: skipRange, ...(scan.selfNetns === undefined ? {} : { netns: scan.selfNetns }), reserved: new Set(reserved) };
   const hostNames = filters.needsHostNames ? collector.readHostNames() : undefined;
   const remoteHost = hostNames ? (address: string) => hostNames.get(address) : undefined;
   const ctx = {
@@ -133,15 +133,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     for (const raw of raws) {
       const listening = isListeningState(raw.state);
       if (listeningOnly && !listening) continue;
-      if (
-        skipRange &&
-        listening &&
-        raw.localPort >= skipRange[0] &&
-        raw.localPort <= skipRange[1] &&
-        (scan.selfNetns === undefined || ns.inode === scan.selfNetns) &&
-        !keepReserved.has(raw.localPort) &&
-        !SUSPICIOUS_PORTS.has(raw.localPort)
-      ) {
+      if (rule !== null && listening && leftOutAsEphemeral(rule, raw.localPort, ns.inode)) {
         listenersLeft.push({ netns: ns.inode, transport: raw.transport, localPort: raw.localPort });
         continue;
       }

@@ -209,16 +209,22 @@ describe('--interval under faults', () => {
   });
 
   const faketime = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1', '/usr/lib/faketime/libfaketimeMT.so.1'].find((p) => existsSync(p));
+  /**
+   * An environment whose wall clock libfaketime moves by the offset in a file (`start`, then
+   * whatever the test writes there; read at every call). The time since boot and the monotonic
+   * clock stay real, as they do when root sets the clock.
+   */
+  const fakeClock = (name: string, start: string): { offset: string; env: NodeJS.ProcessEnv } => {
+    const offset = join(dir, `${name}-offset`);
+    writeFileSync(offset, `${start}\n`);
+    return { offset, env: { ...process.env, LD_PRELOAD: faketime!, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' } };
+  };
   it.skipIf(skipWithReason(faketime === undefined, 'clock steps under --interval: needs libfaketime (Debian package faketime)'))(
     'the system clock set forward and back between ticks is not a pause: no gap, a note each time, and the snapshot times follow the clock',
     async () => {
       const db = join(dir, 'clock.db');
       const csv = join(dir, 'clock.csv');
-      // libfaketime moves this process's wall clock by the offset in the file, read at every call;
-      // the time since boot (and the monotonic clock) stay real, as they do when root sets the clock.
-      const offset = join(dir, 'clock-offset');
-      writeFileSync(offset, '+0\n');
-      const env = { ...process.env, LD_PRELOAD: faketime!, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' };
+      const { offset, env } = fakeClock('clock', '+0');
       const child = spawn(process.execPath, [CLI, '--interval', '0.3', '--db', db, '--csv', csv, '--no-hash-binaries'], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
       const stderr = collectStderr(child);
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -273,9 +279,7 @@ describe('--interval under faults', () => {
       // an hour, a 3-second pause became an hour without evidence; set back, a gap ending before
       // it began.
       const db = join(dir, 'pause-step.db');
-      const offset = join(dir, 'pause-step-offset');
-      writeFileSync(offset, '+0\n');
-      const env = { ...process.env, LD_PRELOAD: faketime!, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' };
+      const { offset, env } = fakeClock('pause-step', '+0');
       const child = spawn(process.execPath, [CLI, '--interval', '1', '--db', db, '--no-csv', '--no-hash-binaries', '--filter', ':1'], { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
       const stderr = collectStderr(child);
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -425,9 +429,7 @@ describe('--interval under faults', () => {
     'a capture whose clock reads before the store\'s last snapshot says so and records the step; a gap after an unclean stop never runs backwards',
     async () => {
       const db = join(dir, 'setback.db');
-      const offset = join(dir, 'setback-offset');
-      writeFileSync(offset, '-3600\n');
-      const behind = { ...process.env, LD_PRELOAD: faketime!, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' };
+      const { env: behind } = fakeClock('setback', '-3600');
       const once = ['--once', '--db', db, '--no-csv', '--no-hash-binaries', '--filter', ':1'];
       expect(runCli(once, { cwd: dir }).status).toBe(0);
       const r = runCli(once, { cwd: dir, env: behind });

@@ -28,21 +28,20 @@ function addProcess(pid: number, ns: number, tcp: string, fds: Record<number, nu
   for (const [fd, inode] of Object.entries(fds)) fs.symlinkSync(`socket:[${inode}]`, join(root, String(pid), 'fd', fd));
 }
 
+/** A collector of this /proc tree whose file reads go through `read`, to act at an exact moment. */
+const collectorReading = (read: (path: string) => string): LinuxCollector => new LinuxCollector({ procRoot: root, netnsDirs: [], readFile: read });
+
 describe('a network namespace whose processes all exit during the scan', () => {
   addProcess(1, HOST, HEADER + row(80, 100), { 3: 100 });
   fs.symlinkSync('1', join(root, 'self'));
 
   it('is left out, without a warning that it was not read, when it ends while its tables are read', () => {
     addProcess(5, OTHER, HEADER + row(81, 300));
-    const collector = new LinuxCollector({
-      procRoot: root,
-      netnsDirs: [],
-      readFile: (path) => {
-        const text = fs.readFileSync(path, 'utf8');
-        // Its only process exits right after the read: the read cannot be trusted, and no other member is left.
-        if (path === join(root, '5', 'net', 'tcp')) fs.rmSync(join(root, '5'), { recursive: true });
-        return text;
-      },
+    const collector = collectorReading((path) => {
+      const text = fs.readFileSync(path, 'utf8');
+      // Its only process exits right after the read: the read cannot be trusted, and no other member is left.
+      if (path === join(root, '5', 'net', 'tcp')) fs.rmSync(join(root, '5'), { recursive: true });
+      return text;
     });
     const scan = collector.scanSockets({ families: ['ipv4'], owners: true });
     expect(scan.namespaces.map((n) => n.inode)).toEqual([HOST]);
@@ -51,13 +50,9 @@ describe('a network namespace whose processes all exit during the scan', () => {
 
   it('is still reported unread when a process in it lives but cannot be read', () => {
     addProcess(6, OTHER, HEADER + row(81, 300));
-    const collector = new LinuxCollector({
-      procRoot: root,
-      netnsDirs: [],
-      readFile: (path) => {
-        if (path === join(root, '6', 'net', 'tcp')) throw Object.assign(new Error(`EACCES: permission denied, open '${path}'`), { code: 'EACCES' });
-        return fs.readFileSync(path, 'utf8');
-      },
+    const collector = collectorReading((path) => {
+      if (path === join(root, '6', 'net', 'tcp')) throw Object.assign(new Error(`EACCES: permission denied, open '${path}'`), { code: 'EACCES' });
+      return fs.readFileSync(path, 'utf8');
     });
     const scan = collector.scanSockets({ families: ['ipv4'], owners: true });
     expect(scan.namespaces.find((n) => n.inode === OTHER)).toMatchObject({ read: false, reason: expect.stringContaining('EACCES') });
