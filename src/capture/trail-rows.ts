@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 import { csvRows, type CsvCleanEnd, type CsvContext } from '../store/csv-trail.js';
 import type { EvidenceStore } from '../store/evidence-store.js';
+import type { SnapshotWalk } from '../store/snapshot-walk.js';
 import { socketBody } from '../store/socket-body.js';
 
 /**
@@ -66,7 +67,7 @@ export function unfinishedMark(text: string | null, known: CsvCleanEnd | null): 
  * Rows of a tick that follows another: sockets that opened, changed (the same inode on both sides:
  * new owner, state, ...) and closed (with their owner as the previous tick saw it). Pure.
  */
-export function changeRows(snap: Snapshot, opened: SocketRecord[], closed: SocketRecord[], processes: ReadonlyMap<number, ProcessRecord>, previousProcesses: ReadonlyMap<number, ProcessRecord>, context: CsvContext): string[][] {
+export function changeRows(snap: Pick<Snapshot, 'takenAt' | 'host'>, opened: SocketRecord[], closed: SocketRecord[], processes: ReadonlyMap<number, ProcessRecord>, previousProcesses: ReadonlyMap<number, ProcessRecord>, context: CsvContext): string[][] {
   const closedInodes = new Set(closed.filter((s) => s.inode !== 0).map((s) => s.inode));
   const changed = opened.filter((s) => s.inode !== 0 && closedInodes.has(s.inode));
   const changedInodes = new Set(changed.map((s) => s.inode));
@@ -98,4 +99,20 @@ export function storedSnapshotRows(store: EvidenceStore, id: number, rows: Trail
   const opened = snap.sockets.filter((_, k) => !had.has(hasBodies[k]!));
   const closed = previous.sockets.filter((_, k) => !has.has(hadBodies[k]!));
   return changeRows(snap, opened, closed, processes, new Map(previous.processes.map((p) => [p.pid, p])), context);
+}
+
+/**
+ * storedSnapshotRows() through a walk of the store (EvidenceStore.walk()): the same rows, at the
+ * cost of the changes since the snapshot the walk reached last rather than of the whole set, twice.
+ * For a reader that goes through many snapshots in order (verify-trail).
+ */
+export function walkedSnapshotRows(store: EvidenceStore, walk: SnapshotWalk, id: number, rows: TrailRows): string[][] | null {
+  if (rows === 'inventory') {
+    const snap = walk.snapshot(id);
+    return csvRows(snap, snap.sockets(), snap.processes, 'present', { snapshotId: id, label: snap.label, change: snap.change });
+  }
+  const [before] = store.listSnapshots({ idBelow: id, newestFirst: true, limit: 1 });
+  if (before === undefined) return null;
+  const { snapshot: snap, opened, closed, previousProcesses } = walk.changes(before.id, id);
+  return changeRows(snap, opened, closed, snap.processes, previousProcesses, { snapshotId: id, label: snap.label, change: snap.change });
 }

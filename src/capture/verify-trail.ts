@@ -1,7 +1,8 @@
 import { cellAsInstant, CSV_COLUMNS, readTrail, type CsvCleanEnd, type TrailRecord } from '../store/csv-trail.js';
 import { count } from '../model/format.js';
 import type { EvidenceStore } from '../store/evidence-store.js';
-import { CLEAN_END_KEY, csvKeys, MARK_KEY, metaJson, parseMark, storedSnapshotRows, unconfirmedMark, type CsvMark, type TrailRows } from './trail-rows.js';
+import type { SnapshotWalk } from '../store/snapshot-walk.js';
+import { CLEAN_END_KEY, csvKeys, MARK_KEY, metaJson, parseMark, unconfirmedMark, walkedSnapshotRows, type CsvMark, type TrailRows } from './trail-rows.js';
 
 /**
  * `netmon verify-trail`: the CSV trail read back and checked row by row against the evidence
@@ -120,6 +121,10 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
   // Rows within that size were written after their snapshot's commit, so it is in the view.
   let retention: ReturnType<typeof store.retention> = null;
   let release: (() => void) | null = null;
+  // Blocks come in the order of their snapshots: each one's rows are made by following the set
+  // from the one before (at the cost of the changes in between), not by loading it whole again.
+  let walk: SnapshotWalk | null = null;
+  const rowsOf = (id: number, form: TrailRows): string[][] | null => walkedSnapshotRows(store, (walk ??= store.walk()), id, form);
   // Filled in once the file is open (its device and inode name it): what the store recorded of
   // it, and the snapshot whose rows a capture marked and has not confirmed yet (writing now, or
   // killed while it wrote).
@@ -157,7 +162,7 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
     }
     const events = new Set(records.map((r) => r.cells[EVENT]));
     const form: TrailRows = events.size === 1 && events.has('present') ? 'inventory' : 'changes';
-    const expected = storedSnapshotRows(store, id, form);
+    const expected = rowsOf(id, form);
     if (expected === null) {
       // Changes against a snapshot a prune removed: they cannot be made again.
       result.afterPruned.snapshots++;
@@ -255,7 +260,7 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
       // before it wrote any): not a problem, but the trail lacks it until the next capture.
       const pending = unfinished as CsvMark | null;
       if (pending !== null && !seen.has(pending.snapshotId) && store.listSnapshots({ id: pending.snapshotId }).length === 1) {
-        const rows = storedSnapshotRows(store, pending.snapshotId, pending.rows);
+        const rows = rowsOf(pending.snapshotId, pending.rows);
         if (rows !== null && rows.length > 0 && read.torn === null) {
           result.notes.push(`snapshot ${pending.snapshotId} is in the store, but none of its ${count(rows.length, 'row')} is in the trail yet: a capture is writing them now, or was stopped before it wrote them; the next capture writes them`);
         }
@@ -272,7 +277,7 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
         result.notes.push(`the trail holds its header and no rows: it is a new file since netmon last wrote to ${options.csv} (rotated, say); the next capture writes the full inventory to it`);
       }
       if (!headerOnly && last !== null && lastId !== undefined && read.size > 0 && !seen.has(lastId) && last.mark?.snapshotId === lastId && store.listSnapshots({ id: lastId }).length === 1) {
-        const rows = storedSnapshotRows(store, lastId, last.mark.rows);
+        const rows = rowsOf(lastId, last.mark.rows);
         if (rows !== null && rows.length > 0) {
           problem({ kind: 'rows-missing', line: null, snapshotId: lastId, message: `the ${rows.length} ${rows.length === 1 ? 'row' : 'rows'} of snapshot ${lastId}, the last netmon wrote to this trail, are not in it: rows were removed from its end` });
         }

@@ -11,6 +11,7 @@ import { compareSockets } from '../snapshot/create-snapshot.js';
 import { changesDigest, GENESIS_HASH, itemDigest, itemSetDigest, joinedItemDigest, recordHash, setDigest, SortedDigests } from './chain.js';
 import { clearCreationLeftovers, createNew, creationName, hasSchema, indexNames, isCorruption, isSqliteError, mayOpen, openDatabase, openMemory, publishNew, RowsBySeq, sideFileOfAnotherUser, sleepSync, storeError, tableColumns, type Database, type Statement } from './sqlite.js';
 import { isArrayBody, parseSocketBody, socketBody } from './socket-body.js';
+import { SnapshotWalk } from './snapshot-walk.js';
 import { untrustedLink } from './links.js';
 
 /** Schema version this build writes (PRAGMA user_version). */
@@ -1712,6 +1713,32 @@ export class EvidenceStore {
    */
   loadSnapshot(id: number, options: { checkItems?: boolean } = {}): Snapshot & { label: string | null; change: string | null } {
     return this.reading(() => this.loadSnapshotNow(id, options.checkItems !== false));
+  }
+
+  /**
+   * Snapshots read in order of their ids at the cost of their changes (SnapshotWalk), checked as
+   * loadSnapshot() checks them. Use it inside reading() or holdRead(), so that every step sees one
+   * store.
+   */
+  walk(): SnapshotWalk {
+    return new SnapshotWalk({
+      record: (id) => {
+        const body = this.snapshotBody(id, true);
+        if (body.snapshot.schemaVersion !== SNAPSHOT_SCHEMA_VERSION) {
+          throw new FormatError('E_SNAPSHOT_VERSION', `snapshot ${id} has schema ${String(body.snapshot.schemaVersion)}, expected ${SNAPSHOT_SCHEMA_VERSION}`);
+        }
+        return { setDigest: body.setDigest, takenAt: body.snapshot.takenAt, label: body.label, change: body.change };
+      },
+      baseOf: (id) => this.baseOf(id),
+      baseItems: (base) => this.stmt('SELECT c.item_id, i.kind, i.digest, i.body FROM checkpoint_items c LEFT JOIN items i ON i.id = c.item_id WHERE c.snapshot_id = ?').raw().all(base) as unknown as Iterable<[number, string | null, string | null, string | null]>,
+      events: (from, to) =>
+        this.stmt('SELECT e.item_id, e.op, i.kind, i.digest, i.body FROM events e LEFT JOIN items i ON i.id = e.item_id AND e.op > 0 WHERE e.snapshot_id > ? AND e.snapshot_id <= ? ORDER BY e.snapshot_id')
+          .raw()
+          .all(from, to) as unknown as Iterable<[number, number, string | null, string | null, string | null]>,
+      parse: (kind, body, what) => this.parseItem(kind, body, what),
+      changed: (code, problem) => this.changedOutside(code, `${problem} in ${this.path}`),
+      missing: (problem) => new VerificationError('E_STORE_MISSING_ITEM', `${problem} in ${this.path}`),
+    });
   }
 
   /**
