@@ -2,7 +2,7 @@ import { formatEndpoint } from '../collect/parse/address.js';
 import { FilterError } from '../errors.js';
 import { protoName, STATE_LABELS, type FilterSpec, type ProcessRecord, type SocketRecord, type SocketState } from '../model/types.js';
 import { endpointMatches, parseEndpointFilter, type EndpointFilter } from './endpoint-filter.js';
-import { compileGlob, type Glob } from './glob.js';
+import { compileGlob, globMeets, type Glob, type TextLanguage } from './glob.js';
 
 /** The socket fields filters look at; `SocketRecord` satisfies it. */
 export type FilterableSocket = Pick<
@@ -36,6 +36,53 @@ function compileKeyGlob(pattern: string, option: string): Glob {
   if (/\s/.test(pattern)) throw new FilterError(pattern, option, 'keys have no spaces: use <proto>/<ip>/<port>, e.g. "tcp*/*/80"');
   if ((pattern.match(/\//g) ?? []).length > 2) throw new FilterError(pattern, option, 'a key has three parts, <proto>/<ip>/<port>');
   return compileGlob(pattern, option);
+}
+
+/**
+ * Every text a socket key can be, and some more: tcp, udp, tcp6 or udp6, "/", an address of
+ * lowercase hexadecimal digits, dots and colons, "/", a port of one to five digits. Enough to
+ * tell a key pattern that no socket can ever match ("*:80", "tpc/*\/80", "tcp6/FE80::*\/*").
+ */
+const KEY_LANGUAGE: TextLanguage = (() => {
+  const DIGITS = '0123456789';
+  const ADDRESS = `${DIGITS}abcdef.:`;
+  // States: 0 start; 1 t; 2 tc; 3 u; 4 ud; 5 tcp or udp; 6 with 6; 7 "/" read; 8 in the address; 9 second "/"; 10 to 14 port digits.
+  const edges = new Map<string, number>([
+    ['0t', 1], ['1c', 2], ['2p', 5], ['0u', 3], ['3d', 4], ['4p', 5], ['56', 6], ['5/', 7], ['6/', 7], ['8/', 9],
+  ]);
+  const alphabet = [...new Set(`tcpud6/${ADDRESS}`)];
+  return {
+    alphabet,
+    start: 0,
+    accepting: new Set([10, 11, 12, 13, 14]),
+    next(state, c) {
+      const edge = edges.get(`${state}${c}`);
+      if (edge !== undefined) return [edge];
+      if ((state === 7 || state === 8) && ADDRESS.includes(c)) return [8];
+      if (state >= 9 && state < 14 && DIGITS.includes(c)) return [state + 1];
+      return [];
+    },
+  };
+})();
+
+/**
+ * The first `--include` or `--exclude` pattern that no socket key can match, as the error that
+ * names it, or null. A typo there would otherwise select nothing (an include) or leave out
+ * nothing (an exclude), silently, at every capture. Pure.
+ */
+export function keyPatternMatchingNothing(spec: Pick<FilterSpec, 'include' | 'exclude'>): FilterError | null {
+  for (const [option, patterns] of [['--include', spec.include ?? []], ['--exclude', spec.exclude ?? []]] as const) {
+    for (const pattern of patterns) {
+      if (globMeets(compileKeyGlob(pattern, option), KEY_LANGUAGE)) continue;
+      const hints: string[] = [];
+      if (/(^[^/]*|\.[0-9]+):[0-9*?]+$/.test(pattern)) hints.push('a port follows a "/", not a ":"');
+      if (/[A-F]/.test(pattern)) hints.push('addresses are in lowercase');
+      const proto = pattern.split('/')[0] ?? '';
+      if (pattern.includes('/') && !/[*?[\\]/.test(proto) && !['tcp', 'udp', 'tcp6', 'udp6'].includes(proto)) hints.push(`the protocol is tcp, udp, tcp6 or udp6, not ${JSON.stringify(proto)}`);
+      return new FilterError(pattern, option, `no socket key can match it${hints.length > 0 ? ` (${hints.join('; ')})` : ''}: keys are <proto>/<ip>/<port>, e.g. tcp/127.0.0.1/22, udp6/::1/53; patterns such as "tcp*/*/80", "*/10.0.*/*"`);
+    }
+  }
+  return null;
 }
 
 interface TuplePattern {

@@ -45,7 +45,55 @@ export function compileGlob(pattern: string, option: string, flags = ''): Glob {
       tokens.push({ kind: 'char', c: fold(c) });
     }
   }
-  return { test: (text) => matches(tokens, [...text], ignoreCase) };
+  const glob: Glob = { test: (text) => matches(tokens, [...text], ignoreCase) };
+  compiled.set(glob, { tokens, ignoreCase });
+  return glob;
+}
+
+const compiled = new WeakMap<Glob, { tokens: readonly Token[]; ignoreCase: boolean }>();
+
+/**
+ * A language of texts given as an automaton over a small alphabet: from a state, the states each
+ * character leads to. A superset of the texts a glob is meant for is enough to tell a glob that
+ * can match none of them (a typo) from one that can.
+ */
+export interface TextLanguage {
+  alphabet: readonly string[];
+  start: number;
+  accepting: ReadonlySet<number>;
+  next(state: number, c: string): readonly number[];
+}
+
+/**
+ * Whether some text of `language` matches `glob`: a search of the glob's positions paired with
+ * the language's states, so it takes time proportional to the pattern's length times the
+ * language's size. Pure.
+ */
+export function globMeets(glob: Glob, language: TextLanguage): boolean {
+  const entry = compiled.get(glob);
+  if (entry === undefined) throw new Error('globMeets: not a glob compileGlob made');
+  const { tokens, ignoreCase } = entry;
+  const seen = new Set<string>();
+  const queue: [number, number][] = [[0, language.start]];
+  while (queue.length > 0) {
+    const [p, q] = queue.pop()!;
+    const key = `${p},${q}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (p === tokens.length) {
+      if (language.accepting.has(q)) return true;
+      continue;
+    }
+    const token = tokens[p]!;
+    if (token.kind === 'star') queue.push([p + 1, q]);
+    for (const c of language.alphabet) {
+      const targets = language.next(q, c);
+      if (targets.length === 0) continue;
+      const step = token.kind === 'star' ? p : one(token, c, ignoreCase) ? p + 1 : -1;
+      if (step >= 0) for (const r of targets) queue.push([step, r]);
+    }
+  }
+  return false;
 }
 
 /** True when the text has glob characters; plain text matches only itself. */

@@ -236,6 +236,8 @@ describe('netmon CLI (built binary)', () => {
       const cases: [string[], string][] = [
         [['--only-ipv4', '--only-ipv6'], '--only-ipv4 and --only-ipv6 exclude each other'],
         [['--match', 'tcpp'], 'invalid --match pattern "tcpp": no protocol is called "tcpp"'],
+        [['--include', 'tpc/*/80'], 'invalid --include pattern "tpc/*/80": no socket key can match it (the protocol is tcp, udp, tcp6 or udp6, not "tpc")'],
+        [['--exclude', '*:22'], 'invalid --exclude pattern "*:22": no socket key can match it (a port follows a "/", not a ":")'],
         [['--process', 'sshd', '--no-process-info'], '--process, --path and --user filters need process information, which --no-process-info leaves out'],
         [['--listening-only', '--match', 'tcp * * * ESTABLISHED'], "--match 'tcp * * * ESTABLISHED' selects no listener, and --listening-only keeps listeners only"],
         [['--listening-only', '--match', 'tcp * 10.0.0.1:*', '--match', 'udp'], "--match 'tcp * 10.0.0.1:*' selects no listener"],

@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FilterError } from '../../src/errors.js';
-import { compileFilters, socketKeys, tuplesWithoutListeners } from '../../src/filter/compile-filters.js';
+import { formatIpv6 } from '../../src/collect/parse/address.js';
+import { compileFilters, keyPatternMatchingNothing, socketKeys, tuplesWithoutListeners } from '../../src/filter/compile-filters.js';
+import { compileGlob } from '../../src/filter/glob.js';
 import { protoName } from '../../src/model/types.js';
 import type { FilterSpec, SocketRecord } from '../../src/model/types.js';
 import { makeProcess, makeSocket } from '../helpers/make.js';
@@ -368,3 +370,63 @@ describe('tuplesWithoutListeners', () => {
   });
 });
 
+
+describe('keyPatternMatchingNothing', () => {
+  /** Socket keys as captures make them: a protocol, an address as the collector formats it, a port. */
+  const key = fc.tuple(
+    fc.constantFrom('tcp', 'udp', 'tcp6', 'udp6'),
+    fc.oneof(fc.ipV4(), fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 16, maxLength: 16 }).map(formatIpv6)),
+    fc.integer({ min: 0, max: 65535 }),
+  ).map(([proto, address, port]) => `${proto}/${address}/${port}`);
+  const refused = (pattern: string, option: 'include' | 'exclude' = 'include') => keyPatternMatchingNothing({ [option]: [pattern] });
+
+  it('refuses patterns that no key can match, saying why', () => {
+    expect(refused('tpc/*/80')?.message).toContain('(the protocol is tcp, udp, tcp6 or udp6, not "tpc")');
+    expect(refused('*:80')?.message).toContain('(a port follows a "/", not a ":")');
+    expect(refused('tcp/127.0.0.1:22', 'exclude')?.message).toMatch(/^invalid --exclude pattern "tcp\/127.0.0.1:22": no socket key can match it \(a port follows/);
+    expect(refused('tcp6/FE80::*/*')?.message).toContain('(addresses are in lowercase)');
+    for (const p of ['tcp/*/http', 'tcp6/::1', 'tcp/*/123456', 'udp/1.2.3.4/', 'tcp//80']) expect(refused(p), p).toBeInstanceOf(FilterError);
+    // The first bad one is named.
+    expect(keyPatternMatchingNothing({ include: ['*/80'], exclude: ['*/22', 'x/*/*'] })?.pattern).toBe('x/*/*');
+  });
+
+  it('accepts the documented patterns', () => {
+    for (const p of ['*', '*/80', 'tcp*/*/80', '*/72.14.207.9?/80', 'udp6/::1/*', '*/10.0.*/*', '[tu]*/*/[0-9]*', 'tcp/[!1]*/*', 'tcp6/::ffff:127.0.0.1/*', '*/*/6553?']) {
+      expect(refused(p), p).toBeNull();
+    }
+  });
+
+  it('never refuses a pattern that a real key matches (patterns made from keys)', () => {
+    // Characters of a key replaced by "?", runs by "*", others kept, escaped or put in a set.
+    const edit = fc.array(fc.constantFrom('keep', 'one', 'star', 'set', 'escape'), { minLength: 40, maxLength: 60 });
+    fc.assert(
+      fc.property(key, edit, (k, edits) => {
+        let pattern = '';
+        [...k].forEach((c, i) => {
+          const e = edits[i % edits.length];
+          pattern += e === 'one' ? '?' : e === 'star' ? (pattern.endsWith('*') ? '' : '*') : e === 'set' ? `[${c}x]` : e === 'escape' ? `\\${c}` : c;
+        });
+        expect(compileGlob(pattern, '--include').test(k)).toBe(true);
+        expect(refused(pattern), `${pattern} (made from ${k})`).toBeNull();
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('only refuses what no key matches (random patterns against random keys)', () => {
+    const char = fc.constantFrom('*', '?', '[', ']', '!', '-', '/', ':', '.', 't', 'c', 'p', 'u', 'd', '6', '0', '1', '8', 'f', 'F', 'x');
+    fc.assert(
+      fc.property(fc.array(char, { minLength: 1, maxLength: 14 }).map((cs) => cs.join('')), fc.array(key, { minLength: 50, maxLength: 50 }), (pattern, keys) => {
+        let glob;
+        try {
+          glob = compileGlob(pattern, '--include');
+        } catch {
+          return; // not a glob at all: compileFilters says so
+        }
+        if (/\s/.test(pattern) || (pattern.match(/\//g) ?? []).length > 2) return;
+        if (refused(pattern) !== null) for (const k of keys) expect(glob.test(k), `${pattern} refused, but matches ${k}`).toBe(false);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
