@@ -276,10 +276,10 @@ export async function checkFlags(flags: CollectFlags): Promise<void> {
       hint: 'either may come from the configuration (only_ipv4, only_ipv6 in the file --config or ./netmon.conf names, or NETMON_ONLY_IPV4, NETMON_ONLY_IPV6): set the other to false there, or give neither',
     });
   }
-  const { compileFilters, keyPatternMatchingNothing, tuplesWithoutListeners } = await import('../filter/compile-filters.js');
+  const { compileFilters, patternMatchingNothing, tuplesWithoutListeners } = await import('../filter/compile-filters.js');
   // Throws a FilterError naming the first bad pattern.
   const filters = compileFilters(flags);
-  const unmatchable = keyPatternMatchingNothing(flags);
+  const unmatchable = patternMatchingNothing(flags);
   if (unmatchable !== null) throw unmatchable;
   if (filters.needsProcess && !flags.processInfo) {
     throw new ConfigError('E_USAGE', '--process, --path and --user filters need process information, which --no-process-info leaves out: give one or the other', {

@@ -66,11 +66,52 @@ const KEY_LANGUAGE: TextLanguage = (() => {
 })();
 
 /**
- * The first `--include` or `--exclude` pattern that no socket key can match, as the error that
- * names it, or null. A typo there would otherwise select nothing (an include) or leave out
- * nothing (an exclude), silently, at every capture. Pure.
+ * Every text the LOCAL and REMOTE fields of `--match` are matched against, and some more: an IPv4
+ * address of digits and dots or an IPv6 one of lowercase hexadecimal digits, colons and dots in
+ * brackets, then ":" and a port of one to five digits; or "*:*", the remote end of a listener.
  */
-export function keyPatternMatchingNothing(spec: Pick<FilterSpec, 'include' | 'exclude'>): FilterError | null {
+const ENDPOINT_LANGUAGE: TextLanguage = (() => {
+  const DIGITS = '0123456789';
+  const V6 = `${DIGITS}abcdef:.`;
+  // States: 0 start; 2 "[" read; 3 in an IPv6 address; 4 "]" read; 5 ":" before the port; 6 to 10
+  // port digits; 11 "*"; 12 "*:"; 13 "*:*"; IPv4: 100 + 3 * group + digits - 1 in a group of one to
+  // three digits, 200 + group after the dot that begins it.
+  const group = (state: number): number => Math.floor((state - 100) / 3);
+  return {
+    alphabet: [...new Set(`${V6}[]*`)],
+    start: 0,
+    accepting: new Set([6, 7, 8, 9, 10, 13]),
+    next(state, c) {
+      const digit = DIGITS.includes(c);
+      if (state === 0 && digit) return [100];
+      if (state >= 200 && digit) return [100 + 3 * (state - 200)];
+      if (state >= 100 && state < 112) {
+        if (digit && (state - 100) % 3 < 2) return [state + 1];
+        if (c === '.' && group(state) < 3) return [200 + group(state) + 1];
+        if (c === ':' && group(state) === 3) return [5];
+        return [];
+      }
+      if (state === 0 && c === '[') return [2];
+      if ((state === 2 || state === 3) && V6.includes(c)) return [3];
+      if (state === 3 && c === ']') return [4];
+      if (state === 4 && c === ':') return [5];
+      if (state >= 5 && state < 10 && DIGITS.includes(c)) return [state + 1];
+      if (state === 0 && c === '*') return [11];
+      if (state === 11 && c === ':') return [12];
+      if (state === 12 && c === '*') return [13];
+      return [];
+    },
+  };
+})();
+
+/**
+ * The first `--include` or `--exclude` pattern that no socket key can match, or `--match` pattern
+ * whose LOCAL or REMOTE field no end can match, as the error that names it, or null. A typo there
+ * would otherwise select nothing (an include, a match) or leave out nothing (an exclude),
+ * silently, at every capture. Given patterns only: those stored with earlier captures are read as
+ * they are. Pure.
+ */
+export function patternMatchingNothing(spec: Pick<FilterSpec, 'include' | 'exclude' | 'match'>): FilterError | null {
   for (const [option, patterns] of [['--include', spec.include ?? []], ['--exclude', spec.exclude ?? []]] as const) {
     for (const pattern of patterns) {
       if (globMeets(compileKeyGlob(pattern, option), KEY_LANGUAGE)) continue;
@@ -80,6 +121,20 @@ export function keyPatternMatchingNothing(spec: Pick<FilterSpec, 'include' | 'ex
       const proto = pattern.split('/')[0] ?? '';
       if (pattern.includes('/') && !/[*?[\\]/.test(proto) && !['tcp', 'udp', 'tcp6', 'udp6'].includes(proto)) hints.push(`the protocol is tcp, udp, tcp6 or udp6, not ${JSON.stringify(proto)}`);
       return new FilterError(pattern, option, `no socket key can match it${hints.length > 0 ? ` (${hints.join('; ')})` : ''}: keys are <proto>/<ip>/<port>, e.g. tcp/127.0.0.1/22, udp6/::1/53; patterns such as "tcp*/*/80", "*/10.0.*/*"`);
+    }
+  }
+  // The LOCAL and REMOTE fields of --match (compileTuple has checked the protocol and the state).
+  for (const pattern of spec.match ?? []) {
+    const parts = pattern.trim().split(/\s+/);
+    for (const [k, field] of [[1, 'LOCAL'], [2, 'REMOTE']] as const) {
+      const part = parts[k];
+      if (part === undefined || globMeets(compileGlob(part, '--match'), ENDPOINT_LANGUAGE)) continue;
+      const hints: string[] = [];
+      if (/^[^[]*[0-9a-f]*:[0-9a-f]*:/.test(part) && !part.includes('[')) hints.push('an IPv6 address is written in brackets, [::1]:22, which a glob writes \\[::1\\]:22');
+      if (part.startsWith('[')) hints.push('in a glob "[" begins a set of characters: write \\[::1\\]:22 for [::1]:22');
+      if (/\//.test(part)) hints.push('a port follows a ":", not a "/"');
+      if (/[A-F]/.test(part)) hints.push('addresses are in lowercase');
+      return new FilterError(pattern, '--match', `no socket's ${field} end can match ${JSON.stringify(part)}${hints.length > 0 ? ` (${hints.join('; ')})` : ''}: it is address:port, e.g. 127.0.0.1:22, [::1]:22, *:443 (the REMOTE of a listener is *:*)`);
     }
   }
   return null;

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FilterError } from '../../src/errors.js';
-import { formatIpv6 } from '../../src/collect/parse/address.js';
-import { compileFilters, keyPatternMatchingNothing, socketKeys, tuplesWithoutListeners } from '../../src/filter/compile-filters.js';
+import { formatEndpoint, formatIpv6 } from '../../src/collect/parse/address.js';
+import { compileFilters, patternMatchingNothing, socketKeys, tuplesWithoutListeners } from '../../src/filter/compile-filters.js';
 import { compileGlob } from '../../src/filter/glob.js';
 import { protoName } from '../../src/model/types.js';
 import type { FilterSpec, SocketRecord } from '../../src/model/types.js';
@@ -371,14 +371,14 @@ describe('tuplesWithoutListeners', () => {
 });
 
 
-describe('keyPatternMatchingNothing', () => {
+describe('patternMatchingNothing', () => {
   /** Socket keys as captures make them: a protocol, an address as the collector formats it, a port. */
   const key = fc.tuple(
     fc.constantFrom('tcp', 'udp', 'tcp6', 'udp6'),
     fc.oneof(fc.ipV4(), fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 16, maxLength: 16 }).map(formatIpv6)),
     fc.integer({ min: 0, max: 65535 }),
   ).map(([proto, address, port]) => `${proto}/${address}/${port}`);
-  const refused = (pattern: string, option: 'include' | 'exclude' = 'include') => keyPatternMatchingNothing({ [option]: [pattern] });
+  const refused = (pattern: string, option: 'include' | 'exclude' = 'include') => patternMatchingNothing({ [option]: [pattern] });
 
   it('refuses patterns that no key can match, saying why', () => {
     expect(refused('tpc/*/80')?.message).toContain('(the protocol is tcp, udp, tcp6 or udp6, not "tpc")');
@@ -387,7 +387,58 @@ describe('keyPatternMatchingNothing', () => {
     expect(refused('tcp6/FE80::*/*')?.message).toContain('(addresses are in lowercase)');
     for (const p of ['tcp/*/http', 'tcp6/::1', 'tcp/*/123456', 'udp/1.2.3.4/', 'tcp//80']) expect(refused(p), p).toBeInstanceOf(FilterError);
     // The first bad one is named.
-    expect(keyPatternMatchingNothing({ include: ['*/80'], exclude: ['*/22', 'x/*/*'] })?.pattern).toBe('x/*/*');
+    expect(patternMatchingNothing({ include: ['*/80'], exclude: ['*/22', 'x/*/*'] })?.pattern).toBe('x/*/*');
+  });
+
+  /** The LOCAL and REMOTE texts of --match: address:port, IPv6 in brackets, or a listener's *:*. */
+  const endpoint = fc.oneof(
+    fc.tuple(fc.oneof(fc.ipV4(), fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 16, maxLength: 16 }).map(formatIpv6)), fc.integer({ min: 0, max: 65535 })).map(([a, p]) => formatEndpoint(a, p)),
+    fc.constant('*:*'),
+  );
+  const refusedMatch = (pattern: string) => patternMatchingNothing({ match: [pattern] });
+
+  it('refuses a --match LOCAL or REMOTE field that no end can match, saying why', () => {
+    expect(refusedMatch('tcp [::1]:22')?.message).toContain('in a glob "[" begins a set of characters: write \\[::1\\]:22');
+    expect(refusedMatch('tcp ::1:22')?.message).toContain('an IPv6 address is written in brackets');
+    expect(refusedMatch('tcp * 127.0.0.1/22')?.message).toMatch(/no socket's REMOTE end can match "127.0.0.1\/22" \(a port follows a ":", not a "\/"\)/);
+    expect(refusedMatch('udp localhost:53')?.message).toContain("no socket's LOCAL end can match \"localhost:53\"");
+    for (const p of ['tcp 1.2.3:4', 'tcp 1000.1.1.1:2', 'tcp \\[FE80::1\\]:*', 'tcp *:http']) expect(refusedMatch(p), p).toBeInstanceOf(FilterError);
+    for (const p of ['tcp', 'tcp \\[::1\\]:22', 'tcp *:22', 'tcp * 10.0.0.1:*', 'tcp * * * LISTEN', 'udp ?.?.?.?:?', 'tcp 127.0.0.1:22 *:*', 'tcp6 \\[fe80::*']) {
+      expect(refusedMatch(p), p).toBeNull();
+    }
+  });
+
+  it('never refuses a --match field that a real end matches, and refuses only what none matches', () => {
+    const edit = fc.array(fc.constantFrom('keep', 'one', 'star', 'escape'), { minLength: 50, maxLength: 50 });
+    fc.assert(
+      fc.property(endpoint, edit, (e, edits) => {
+        let field = '';
+        let star = false;
+        [...e].forEach((c, i) => {
+          const x = edits[i]!;
+          // "[" and "]" are kept escaped: unescaped they begin a set.
+          field += x === 'one' ? '?' : x === 'star' ? (star ? '' : '*') : x === 'escape' || c === '[' || c === ']' || c === '*' ? `\\${c}` : c;
+          star = x === 'star';
+        });
+        expect(compileGlob(field, '--match').test(e)).toBe(true);
+        expect(refusedMatch(`tcp ${field}`), `${field} (made from ${e})`).toBeNull();
+        expect(refusedMatch(`tcp * ${field}`), `${field} (made from ${e})`).toBeNull();
+      }),
+      { numRuns: 500 },
+    );
+    const char = fc.constantFrom('*', '?', '[', ']', '\\', ':', '.', '/', '1', '2', '5', 'f', 'F', 'x');
+    fc.assert(
+      fc.property(fc.array(char, { minLength: 1, maxLength: 12 }).map((cs) => cs.join('')), fc.array(endpoint, { minLength: 50, maxLength: 50 }), (field, ends) => {
+        let glob;
+        try {
+          glob = compileGlob(field, '--match');
+        } catch {
+          return;
+        }
+        if (refusedMatch(`tcp ${field}`) !== null) for (const e of ends) expect(glob.test(e), `${field} refused, but matches ${e}`).toBe(false);
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   it('accepts the documented patterns', () => {
@@ -402,9 +453,11 @@ describe('keyPatternMatchingNothing', () => {
     fc.assert(
       fc.property(key, edit, (k, edits) => {
         let pattern = '';
+        let star = false;
         [...k].forEach((c, i) => {
           const e = edits[i % edits.length];
-          pattern += e === 'one' ? '?' : e === 'star' ? (pattern.endsWith('*') ? '' : '*') : e === 'set' ? `[${c}x]` : e === 'escape' ? `\\${c}` : c;
+          pattern += e === 'one' ? '?' : e === 'star' ? (star ? '' : '*') : e === 'set' ? `[${c}x]` : e === 'escape' ? `\\${c}` : c;
+          star = e === 'star';
         });
         expect(compileGlob(pattern, '--include').test(k)).toBe(true);
         expect(refused(pattern), `${pattern} (made from ${k})`).toBeNull();
