@@ -14,7 +14,7 @@
  *   "<namespace file>:/proc/net/<table>" (e.g. an `ip netns` binding) names the table of that
  *   namespace, which is only dumped: on failure its result is the errno. states[i], a mask of
  *   (1 << kernel state number), limits the dump of paths[i] to sockets in those states (a file
- *   read still gives every row); by default every state.
+ *   read still gives every row); by default every state a file lists (not bound-inactive).
  * readLinks(procRoot: string, pids: Int32Array) ->
  *   { triples: Float64Array (inode, pid, fd)*, denied: Int32Array, exited: Int32Array }
  * readFiles(paths: string[], links?: Uint8Array) -> { bytes, offsets, errors }
@@ -647,7 +647,10 @@ static napi_value read_tables(napi_env env, napi_callback_info info) {
       goto done;
     }
     tasks[i].sock_diag = sock_diag;
-    tasks[i].states = ~0u;
+    /* Every state but TCP_BOUND_INACTIVE (13, Linux 6.6+): a socket bound and neither listening
+     * nor connected is no endpoint of the network; /proc/net/tcp never lists it (nor `ss`
+     * without -B), and both ways of reading a table must give the same rows. */
+    tasks[i].states = ~0u & ~(1u << 13);
     if (has_states) {
       napi_value mask;
       if (napi_get_element(env, argv[2], i, &mask) == napi_ok) napi_get_value_uint32(env, mask, &tasks[i].states);

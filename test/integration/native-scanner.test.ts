@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
-import { chmodSync, copyFileSync, mkdtempSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,6 +124,31 @@ describe.skipIf(skip)('native scanner', () => {
     // The holder's connected pair is in the full dump only.
     expect(all!.some((s) => s.localPort === holder.info.client4 || s.remotePort === holder.info.client4)).toBe(true);
     expect(listening!.some((s) => s.localPort === holder.info.client4 || s.remotePort === holder.info.client4)).toBe(false);
+  });
+
+  it('leaves out a TCP socket that is only bound, as /proc/net/tcp does (sock_diag dumps it since Linux 6.6)', async () => {
+    // A socket bound to a port, neither listening nor connected: no endpoint of the network.
+    const bound = await startJsonProcess<{ port: number }>('python3', [
+      '-c',
+      'import json, socket, sys, time\ns = socket.socket()\ns.bind(("127.0.0.1", 0))\nprint(json.dumps({"port": s.getsockname()[1]}), flush=True)\ntime.sleep(120)',
+    ]);
+    try {
+      const port = bound.info.port;
+      const [dumped] = native!.readTables(['/proc/self/net/tcp'], true);
+      if (typeof dumped === 'number') throw new Error(`errno ${dumped}`);
+      expect(dumped!.via).toBe('sock_diag');
+      const rows = socketsFromColumns(dumped!, PROC_NET_TABLES.tcp, { source: 'tcp', littleEndian: true });
+      expect(rows.filter((s) => s.localPort === port)).toEqual([]);
+      const file = parseProcNet(readFileSync('/proc/self/net/tcp', 'utf8'), PROC_NET_TABLES.tcp, { source: 'tcp', littleEndian: true });
+      expect(file.filter((s) => s.localPort === port)).toEqual([]);
+      // And so neither scanner reports it, while both see its process's other sockets as usual.
+      for (const engine of ['native', 'javascript'] as const) {
+        const scan = new LinuxCollector({}, engine).scanSockets({ families: ['ipv4'], owners: true });
+        expect(scan.namespaces.flatMap((n) => n.sockets).filter((s) => s.localPort === port), engine).toEqual([]);
+      }
+    } finally {
+      await stop(bound.child);
+    }
   });
 
   it('tells which sockets of its own namespace are still listed, listeners and connections alike', async () => {
