@@ -82,6 +82,7 @@ export function renderFindingsEcs(report: FindingsReport): string {
       put(doc, 'network.type', view.address.includes(':') ? 'ipv6' : 'ipv4');
       put(doc, 'server.ip', view.address);
       put(doc, 'server.port', view.port);
+      put(doc, 'related.ip', [view.address]);
     } else if (view) {
       put(doc, 'network.transport', view.proto.replace('6', ''));
       put(doc, 'network.type', view.remoteAddress.includes(':') ? 'ipv6' : 'ipv4');

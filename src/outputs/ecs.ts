@@ -29,12 +29,19 @@ export function putField(doc: EcsDocument, path: string, value: unknown): void {
   if (value === undefined || value === null) return;
   // A byte that was not valid UTF-8 (a lone surrogate, see decodeExact) as U+FFFD: ECS documents
   // go to tools that may refuse a lone surrogate; the exact bytes are in the snapshot JSON.
-  if (typeof value === 'string') value = wellFormed(value);
-  else if (Array.isArray(value)) value = value.map((v: unknown) => (typeof v === 'string' ? wellFormed(v) : v));
+  value = wellFormedValue(value);
   const parts = path.split('.');
   let node = doc;
   for (const key of parts.slice(0, -1)) node = (node[key] ??= {}) as EcsDocument;
   node[parts[parts.length - 1]!] = value;
+}
+
+/** A value with every string in it (in arrays and objects too, such as `labels`) made well-formed. */
+function wellFormedValue(value: unknown): unknown {
+  if (typeof value === 'string') return wellFormed(value);
+  if (Array.isArray(value)) return value.map(wellFormedValue);
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [wellFormed(k), wellFormedValue(v)]));
+  return value;
 }
 
 /**

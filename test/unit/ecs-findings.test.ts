@@ -80,3 +80,33 @@ describe('renderFindingsEcs: network namespaces', () => {
   });
 });
 
+
+describe('renderFindingsEcs: pivots and hostile text', () => {
+  it('puts the server address of a listener finding in related.ip, as the destination of an outbound one', () => {
+    const findings = evaluateFindings(diffSnapshots(before, after), loadControlsCatalogue(), { expected: null });
+    const docs = renderFindingsEcs({ before: { id: 1, takenAt: before.takenAt }, after: { id: 2, takenAt: after.takenAt }, host: 'testhost', findings, disclaimer: '' })
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, any>);
+    for (const doc of docs) {
+      if (doc.server?.ip !== undefined) expect(doc.related?.ip, doc.message).toEqual([doc.server.ip]);
+      if (doc.destination?.ip !== undefined) expect(doc.related?.ip, doc.message).toEqual([doc.destination.ip]);
+    }
+    expect(docs.some((d) => d.server?.ip === '0.0.0.0')).toBe(true);
+  });
+
+  it('writes a byte of a process path that is not UTF-8 as U+FFFD in labels too (the reasons quote the path)', () => {
+    // A deleted executable whose name holds bytes 0xff 0xfe, kept as lone surrogates (decodeExact).
+    const path = '/tmp/=ev"il\nexe \udcff\udcfe';
+    const hostile = makeProcess({ pid: 77, name: 'x\udcff', executable: path, executableDeleted: true, uid: 1000, user: 'alice' });
+    const opened = makeSnapshot({ sockets: [makeSocket({ localAddress: '127.0.0.1', localPort: 23421, inode: 9, owners: [{ pid: 77, fd: 3 }] })], processes: [hostile] });
+    const none = makeSnapshot({ sockets: [], processes: [] });
+    const findings = evaluateFindings(diffSnapshots(none, opened), loadControlsCatalogue(), { expected: null });
+    const text = renderFindingsEcs({ before: { id: 1, takenAt: none.takenAt }, after: { id: 2, takenAt: opened.takenAt }, host: 'testhost', findings, disclaimer: '' });
+    const [doc] = text.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+    expect(doc!.labels.netmon_reasons).toContain('exe \ufffd\ufffd');
+    // No lone surrogate anywhere: the text encodes to UTF-8 and back unchanged.
+    expect(text).not.toMatch(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/);
+    expect(Buffer.from(text, 'utf8').toString('utf8')).toBe(text);
+  });
+});
