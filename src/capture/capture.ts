@@ -52,6 +52,8 @@ export interface TickResult {
   /** Sockets that appeared or changed, and that disappeared or changed, since the previous snapshot. */
   opened: SocketRecord[];
   closed: SocketRecord[];
+  /** The processes of this session's tick before (none on its first): the owners of what closed, as they were last seen. */
+  previousProcesses: ReadonlyMap<number, ProcessRecord>;
   csv: CsvAppendResult | null;
   /**
    * On a session's first tick: an earlier run stored snapshot `snapshotId` and stopped before its
@@ -255,13 +257,16 @@ export class CaptureSession {
     this.ticks++;
     this.lastSnapshotId = appended.id;
     let csv: CsvAppendResult | null = null;
+    // The owners of what closed are as the snapshot before saw them: this one's are the next tick's.
+    const processes = new Map<number, ProcessRecord>(snap.processes.map((p) => [p.pid, p]));
+    const previousProcesses = this.previousProcesses;
+    this.previousProcesses = processes;
     if (csvPath !== null && keys !== null) {
-      const processes = new Map<number, ProcessRecord>(snap.processes.map((p) => [p.pid, p]));
       const context = { snapshotId: appended.id, label: this.options.label ?? null, change: this.options.change ?? null };
       // The inventory also when the trail was restarted after the check above (log rotation
       // during the scan): appendCsv looks again at the file it opens.
       const inventoryRows = (): string[][] => csvRows(snap, snap.sockets, processes, 'present', context);
-      let rows = inventory ? inventoryRows() : changeRows(snap, appended.opened, appended.closed, processes, this.previousProcesses, context);
+      let rows = inventory ? inventoryRows() : changeRows(snap, appended.opened, appended.closed, processes, previousProcesses, context);
       const rowsFor = (restartedNow: string | null): string[][] => (restartedNow !== null && !inventory ? (rows = inventoryRows()) : rows);
       // The trail's last known clean end, so a run does not rescan the whole trail: this session's
       // own after its first append; before it, the store's (a completion may just have moved it).
@@ -291,7 +296,6 @@ export class CaptureSession {
         }
       }
       this.trailEnd = csv.cleanEnd;
-      this.previousProcesses = processes;
     }
     const pause = this.pause;
     this.pause = null;
@@ -303,6 +307,7 @@ export class CaptureSession {
       recordHash: appended.recordHash,
       opened: appended.opened,
       closed: appended.closed,
+      previousProcesses,
       csv,
       ...(csvCompleted ? { csvCompleted } : {}),
       first,

@@ -109,7 +109,7 @@ export function captureError(io: CliIo, db: string): (error: unknown) => void {
   };
 }
 
-function changeLine(sign: '+' | '-', s: SocketRecord, processes: Map<number, ProcessRecord>, at: Date, namespaces: Map<number, Snapshot['namespaces'][number]>): string {
+function changeLine(sign: '+' | '-', s: SocketRecord, processes: ReadonlyMap<number, ProcessRecord>, at: Date, namespaces: Map<number, Snapshot['namespaces'][number]>): string {
   const owner = s.owners[0];
   const proc = owner ? processes.get(owner.pid) : undefined;
   const proto = protoName(s);
@@ -188,13 +188,14 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
         } else if (flags.output === 'ecs') {
           // What closed, then what opened, as the text lines; directions from this capture's listeners
           // (and, for what closed, the last capture's too: a listener may have closed with it).
-          if (result.closed.length > 0) io.stdout(outputs.renderEcs({ ...snap, sockets: result.closed }, { change: 'closed', inventory: [...snap.sockets, ...result.closed] }));
+          // Their owners as the capture before saw them: a process that closed its sockets has often exited.
+          if (result.closed.length > 0) io.stdout(outputs.renderEcs({ ...snap, sockets: result.closed, processes: [...result.previousProcesses.values()] }, { change: 'closed', inventory: [...snap.sockets, ...result.closed] }));
           if (result.opened.length > 0) io.stdout(outputs.renderEcs({ ...snap, sockets: result.opened }, { change: 'opened', inventory: snap.sockets }));
         } else {
           const processes = new Map(snap.processes.map((p) => [p.pid, p]));
           const at = new Date(snap.takenAt);
           const namespaces = new Map(snap.namespaces.map((n) => [n.inode, n]));
-          for (const s of result.closed) io.stdout(`${changeLine('-', s, processes, at, namespaces)}\n`);
+          for (const s of result.closed) io.stdout(`${changeLine('-', s, result.previousProcesses, at, namespaces)}\n`);
           for (const s of result.opened) io.stdout(`${changeLine('+', s, processes, at, namespaces)}\n`);
         }
         captureNotices(result, io, options);

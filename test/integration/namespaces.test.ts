@@ -120,13 +120,19 @@ describe.skipIf(skip)('network namespaces (ip netns add)', () => {
       if (output === 'text') {
         expect(out).toMatch(new RegExp(`\\+ tcp 127\\.0\\.0\\.1:2323 127\\.0\\.0\\.1:\\d+ ESTABLISHED pid \\d+ \\S+ netns ${NS}`));
         expect(out).toMatch(new RegExp(`- tcp 127\\.0\\.0\\.1:2323 127\\.0\\.0\\.1:\\d+ \\S+ pid \\d+ \\S+ netns ${NS}`));
+        // The client's end closed with its process: its owner is named as the capture before saw it.
+        expect(out).toMatch(new RegExp(`- tcp 127\\.0\\.0\\.1:\\d+ 127\\.0\\.0\\.1:2323 \\S+ pid \\d+ node netns ${NS}`));
+        expect(out).not.toMatch(/^- .* pid \d+ \? /m);
       } else {
-        const docs = out.trim().split('\n').map((l) => JSON.parse(l) as { event: { kind: string; type: string[]; action?: string }; network: { direction?: string }; destination?: { port: number } });
+        const docs = out.trim().split('\n').map((l) => JSON.parse(l) as { event: { kind: string; type: string[]; action?: string }; network: { direction?: string }; destination?: { port: number }; process?: { pid: number; name?: string } });
         const accepted = docs.find((d) => d.event.action === 'socket-opened' && d.destination?.port === 2323);
         expect(accepted, out).toMatchObject({ event: { kind: 'event', type: ['connection', 'start'] }, network: { direction: 'ingress' } });
         const ended = docs.filter((d) => d.event.action === 'socket-closed');
         expect(ended.length).toBeGreaterThanOrEqual(1);
         for (const d of ended) expect(d.event.type).toEqual(['connection', 'end']);
+        // Both ends keep their owner, the client's too, whose process has exited since.
+        expect(ended.length).toBe(2);
+        for (const d of ended) expect(d.process?.name, JSON.stringify(d)).toBe('node');
       }
     }
   });
