@@ -27,12 +27,32 @@ export interface Control {
   why: string | null;
 }
 
+/**
+ * Facts of one finding that a catalogue may make a control depend on, each one netmon can judge
+ * from the captures: the listener's port is a cleartext service (Telnet, FTP, ...); the owner's
+ * executable changed (its path or its hash); the processes concerned were hashed.
+ */
+export const CONTROL_CONDITIONS = ['cleartext_service', 'executable_changed', 'executables_hashed'] as const;
+export type ControlCondition = (typeof CONTROL_CONDITIONS)[number];
+
+/**
+ * A control of a mapping that applies only when `when` holds; otherwise it is left out (`omit`),
+ * or cited as supporting instead of primary (`supporting`).
+ */
+export interface ConditionalControl {
+  control: string;
+  when: ControlCondition;
+  otherwise: 'omit' | 'supporting';
+}
+
 /** The controls a kind of finding is evidence for. */
 export interface FindingMapping {
   id: string;
   label: string;
   primary: string[];
   supporting: string[];
+  /** Controls of `primary` or `supporting` that apply only under a condition. */
+  conditions: ConditionalControl[];
   notes: string | null;
 }
 
@@ -113,7 +133,23 @@ export function parseControlsCatalogue(text: string, source: string): ControlsCa
       });
       return out;
     };
-    findings.set(f.id, { id: f.id, label: f.label, primary: keys('primary'), supporting: keys('supporting'), notes: typeof f.notes === 'string' ? f.notes : null });
+    const primary = keys('primary');
+    const supporting = keys('supporting');
+    const conditions: ConditionalControl[] = [];
+    if (f.conditions !== undefined && !Array.isArray(f.conditions)) at(['findings', i, 'conditions'], `finding ${f.id}: conditions must be a list of {control, when, otherwise}`);
+    (Array.isArray(f.conditions) ? f.conditions : []).forEach((c, j) => {
+      const where = ['findings', i, 'conditions', j];
+      if (!isObject(c) || typeof c.control !== 'string' || typeof c.when !== 'string') return at(where, `finding ${f.id}: a condition needs a control and a when`);
+      const role = primary.includes(c.control) ? 'primary' : supporting.includes(c.control) ? 'supporting' : null;
+      if (role === null) return at([...where, 'control'], `finding ${f.id}: condition on ${JSON.stringify(c.control)}, which is not one of its primary or supporting controls`);
+      if (!(CONTROL_CONDITIONS as readonly string[]).includes(c.when)) return at([...where, 'when'], `finding ${f.id}: unknown condition ${JSON.stringify(c.when)} (netmon judges ${CONTROL_CONDITIONS.join(', ')})`);
+      const otherwise = c.otherwise ?? 'omit';
+      if (otherwise !== 'omit' && otherwise !== 'supporting') return at([...where, 'otherwise'], `finding ${f.id}: otherwise must be omit or supporting, not ${JSON.stringify(otherwise)}`);
+      if (otherwise === 'supporting' && role !== 'primary') return at([...where, 'otherwise'], `finding ${f.id}: ${c.control} is supporting already; otherwise: supporting applies to a primary control`);
+      if (conditions.some((k) => k.control === c.control)) return at([...where, 'control'], `finding ${f.id}: ${c.control} has two conditions`);
+      conditions.push({ control: c.control, when: c.when as ControlCondition, otherwise });
+    });
+    findings.set(f.id, { id: f.id, label: f.label, primary, supporting, conditions, notes: typeof f.notes === 'string' ? f.notes : null });
   });
 
   // Every kind of finding netmon makes needs its mapping: a catalogue without one would leave
@@ -138,8 +174,15 @@ export function parseControlsCatalogue(text: string, source: string): ControlsCa
   };
 }
 
+/**
+ * The layout of the JSON cache: part of its key, so that a cache written by a build of the same
+ * version with another layout (2: mappings carry their conditions) is never read.
+ */
+const CACHE_LAYOUT = 2;
+
 /** Maps as [key, value] lists, for the JSON cache. */
 interface CachedCatalogue {
+  layout: number;
   version: string;
   source: string;
   disclaimer: string;
@@ -162,14 +205,14 @@ export function loadControlsCatalogue(path: string = DEFAULT_CONTROLS_PATH): Con
   } catch (error) {
     throw new ConfigError('E_CONTROLS', `cannot read the controls catalogue: ${describeErrno(error, 'reading', path)}`);
   }
-  const key = createHash('sha256').update(NETMON_VERSION).update('\n').update(text).digest('hex').slice(0, 32);
+  const key = createHash('sha256').update(`${NETMON_VERSION}\n${CACHE_LAYOUT}\n`).update(text).digest('hex').slice(0, 32);
   const cacheFile = join(tmpdir(), `netmon-controls-${key}.json`);
   try {
     // Only a cache this user wrote and nobody else can change: the temporary directory is shared.
     const st = statSync(cacheFile);
     if ((typeof process.getuid === 'function' && st.uid !== process.getuid()) || (st.mode & 0o022) !== 0) throw new Error('foreign cache');
     const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as CachedCatalogue;
-    if (cached.version === NETMON_VERSION && cached.source === path) {
+    if (cached.layout === CACHE_LAYOUT && cached.version === NETMON_VERSION && cached.source === path) {
       return {
         source: path,
         schemaVersion: 1,
@@ -185,6 +228,7 @@ export function loadControlsCatalogue(path: string = DEFAULT_CONTROLS_PATH): Con
   const catalogue = parseControlsCatalogue(text, path);
   try {
     const cache: CachedCatalogue = {
+      layout: CACHE_LAYOUT,
       version: NETMON_VERSION,
       source: path,
       disclaimer: catalogue.disclaimer,

@@ -3,7 +3,7 @@ import { formatEndpoint, isWildcardAddress } from '../collect/parse/address.js';
 import { count, percent } from '../model/format.js';
 import { attributableRatio } from '../model/types.js';
 import type { Change, ChangeKind, Diff, ListenerView, OutboundView, ProcessView } from '../diff/diff-snapshots.js';
-import type { ControlsCatalogue } from './controls.js';
+import type { ControlCondition, ControlsCatalogue } from './controls.js';
 import { SUSPICIOUS_PORTS } from '../model/ports.js';
 import { FINDING_RULES } from './rules.js';
 import { classifyFindings, type ExpectedAction, type ExpectedChange, type ExpectedChanges } from './expected-changes.js';
@@ -218,17 +218,42 @@ function mappingsOf(change: Change): string[] {
   return change.kind === 'listener-opened' && isWildcardAddress(change.after.address) ? [own, FINDING_KINDS['exposure-widened'].mapping] : [own];
 }
 
-function controlsOf(mappings: readonly string[], catalogue: ControlsCatalogue): ControlRef[] {
+/** The facts of a change that a catalogue's conditions name (controls.ts CONTROL_CONDITIONS). Pure. */
+function conditionsOf(change: Change | null): Record<ControlCondition, boolean> {
+  if (change === null) return { cleartext_service: false, executable_changed: false, executables_hashed: false };
+  const sides: (ListenerView | OutboundView)[] =
+    change.kind === 'coverage-changed' ? [] : change.kind === 'exposure-widened' ? [...change.before, ...change.after] : [...('before' in change ? [change.before] : []), ...('after' in change ? [change.after] : [])];
+  const processes = sides.map((v) => v.process);
+  const [first, last] = [processes[0], processes.at(-1)];
+  return {
+    cleartext_service: sides.some((v) => 'port' in v && CLEARTEXT_SERVICES.has(v.port)),
+    executable_changed:
+      change.kind === 'binary-changed' || (change.kind === 'process-changed' && (change.fields.includes('executable') || (first?.sha256 ?? null) !== (last?.sha256 ?? null))),
+    executables_hashed: processes.length > 0 && processes.every((p) => p !== null && p.sha256 !== null),
+  };
+}
+
+function controlsOf(mappings: readonly string[], catalogue: ControlsCatalogue, change: Change | null): ControlRef[] {
   const controls: ControlRef[] = [];
   const seen = new Set<string>();
+  const facts = conditionsOf(change);
+  /** A control's role for this finding under its mapping's conditions: its own, supporting, or none. */
+  const roleOf = (name: string, key: string, role: 'primary' | 'supporting'): 'primary' | 'supporting' | null => {
+    const condition = catalogue.findings.get(name)?.conditions.find((c) => c.control === key);
+    if (condition === undefined || facts[condition.when]) return role;
+    return condition.otherwise === 'supporting' ? 'supporting' : null;
+  };
   // Primary of every entry first, then supporting: a control primary for one entry is primary.
-  for (const role of ['primary', 'supporting'] as const) {
+  for (const pass of ['primary', 'supporting'] as const) {
     for (const name of mappings) {
-      for (const key of catalogue.findings.get(name)?.[role] ?? []) {
-        if (seen.has(key)) continue;
-        seen.add(key);
-        const control = catalogue.controls.get(key)!;
-        controls.push({ key, framework: control.framework, id: control.id, title: control.title, role, legacy: catalogue.frameworks.get(control.framework)?.legacy ?? false });
+      const mapping = catalogue.findings.get(name);
+      for (const listed of ['primary', 'supporting'] as const) {
+        for (const key of mapping?.[listed] ?? []) {
+          if (seen.has(key) || roleOf(name, key, listed) !== pass) continue;
+          seen.add(key);
+          const control = catalogue.controls.get(key)!;
+          controls.push({ key, framework: control.framework, id: control.id, title: control.title, role: pass, legacy: catalogue.frameworks.get(control.framework)?.legacy ?? false });
+        }
       }
     }
   }
@@ -260,7 +285,7 @@ export function evaluateFindings(diff: Diff, catalogue: ControlsCatalogue, optio
   const findings: Finding[] = diff.changes.map((change) => {
     const { severity, reasons } = assess(change, rules);
     const id = `NM-${createHash('sha256').update(`${change.kind}\n${identity(change, rules)}`).digest('hex').slice(0, 12)}`;
-    return { id, kind: change.kind, severity, title: FINDING_KINDS[change.kind].title, summary: summarize(change), reasons, change, observed, approval: 'unexpected', controls: controlsOf(mappingsOf(change), catalogue) };
+    return { id, kind: change.kind, severity, title: FINDING_KINDS[change.kind].title, summary: summarize(change), reasons, change, observed, approval: 'unexpected', controls: controlsOf(mappingsOf(change), catalogue, change) };
   });
   const expected = options.expected ?? null;
   if (!expected) return findings;
@@ -288,7 +313,7 @@ export function evaluateFindings(diff: Diff, catalogue: ControlsCatalogue, optio
       observed,
       approval: 'missing',
       expected: expectedRef(e, expected.source),
-      controls: controlsOf([FINDING_KINDS['expected-missing'].mapping], catalogue),
+      controls: controlsOf([FINDING_KINDS['expected-missing'].mapping], catalogue, null),
     });
   }
   return findings;

@@ -51,6 +51,29 @@ describe('the controls catalogue', () => {
     expect(message).toMatch(/c\.yaml:22: finding f: unknown control "b:2"/);
   });
 
+  it('refuses conditions that are malformed, on a control the mapping does not cite, or of a kind netmon cannot judge, naming the line', () => {
+    const controls = 'controls:\n  - key: "a:1"\n    framework: a\n    id: "1"\n    title: t\n  - key: "a:2"\n    framework: a\n    id: "2"\n    title: t\n';
+    const mapping = (conditions: string) => `${HEAD}${controls}findings:\n  - id: f\n    label: F\n    primary: ["a:1"]\n    supporting: ["a:2"]\n    conditions:\n${conditions}`;
+    expect(errorOf(mapping('      - control: "a:9"\n        when: cleartext_service\n'))).toMatch(/c\.yaml:23: finding f: condition on "a:9", which is not one of its primary or supporting controls/);
+    expect(errorOf(mapping('      - control: "a:1"\n        when: on_cde_host\n'))).toMatch(/c\.yaml:24: finding f: unknown condition "on_cde_host" \(netmon judges cleartext_service, executable_changed, executables_hashed\)/);
+    expect(errorOf(mapping('      - control: "a:2"\n        when: cleartext_service\n        otherwise: supporting\n'))).toMatch(/finding f: a:2 is supporting already; otherwise: supporting applies to a primary control/);
+    expect(errorOf(mapping('      - control: "a:1"\n        when: cleartext_service\n        otherwise: never\n'))).toMatch(/finding f: otherwise must be omit or supporting, not "never"/);
+    expect(errorOf(mapping('      - control: "a:1"\n        when: cleartext_service\n      - control: "a:1"\n        when: executables_hashed\n'))).toMatch(/finding f: a:1 has two conditions/);
+    expect(errorOf(mapping('      - "a:1"\n'))).toMatch(/finding f: a condition needs a control and a when/);
+  });
+
+  it('ships the conditions its mapping notes state, as facts netmon judges', () => {
+    expect(shipped.findings.get('new_listening_port')!.conditions).toEqual([{ control: 'pcidss:1.2.6', when: 'cleartext_service', otherwise: 'omit' }]);
+    expect(shipped.findings.get('port_owner_changed')!.conditions.map((c) => [c.control, c.when])).toEqual([
+      ['pcidss:11.5.2', 'executable_changed'],
+      ['sp80053:SI-7', 'executable_changed'],
+    ]);
+    expect(shipped.findings.get('monitoring_evidence_collected')!.conditions).toEqual([{ control: 'pcidss:11.5.2', when: 'executables_hashed', otherwise: 'omit' }]);
+    // Primary only for a port of a security control, which is the reviewer's judgment: supporting.
+    expect(shipped.findings.get('listening_port_closed')!.supporting).toContain('pcidss:10.7.2');
+    expect(shipped.findings.get('listening_port_closed')!.primary).not.toContain('pcidss:10.7.2');
+  });
+
   it('refuses a control defined twice and a wrong schema version', () => {
     expect(errorOf(`${HEAD}controls:\n  - key: "a:1"\n    framework: a\n    id: "1"\n    title: t\n  - key: "a:1"\n    framework: a\n    id: "1"\n    title: t\nfindings: []\n`)).toMatch(/control a:1 is defined twice/);
     expect(errorOf('schema_version: 2\nframeworks: []\ncontrols: []\nfindings: []\n')).toMatch(/schema_version: expected 1, received 2/);

@@ -29,6 +29,33 @@ describe('evaluateFindings', () => {
     expect(f!.approval).toBe('unexpected');
   });
 
+  it('cites a control under its mapping\'s condition only when the captures show it holds', () => {
+    const keys = (f: { controls: { key: string; role: string }[] } | undefined) => new Map(f!.controls.map((c) => [c.key, c.role]));
+    // PCI DSS 1.2.6 (insecure services) for a new Telnet listener, not for a web server.
+    const inetd = makeProcess({ pid: 30, name: 'inetd', executable: '/usr/sbin/inetd', user: 'root', uid: 0, commandLine: ['inetd'] });
+    expect(keys(findings([listenOn(23, 30)], [inetd])[0]).get('pcidss:1.2.6')).toBe('supporting');
+    expect(keys(findings([listenOn(8080, 10, '127.0.0.1')], [web])[0]).has('pcidss:1.2.6')).toBe(false);
+    // File integrity (PCI DSS 11.5.2, SP 800-53 SI-7) for a port taken over by another executable, not for a new user of the same one.
+    const sameBinary = makeProcess({ ...web, pid: 11, user: 'www-data', uid: 33, euid: 33 });
+    const otherBinary = makeProcess({ pid: 12, name: 'httpd', executable: '/opt/x/httpd', user: 'root', uid: 0, commandLine: ['httpd'], hashes: { blake3: 'c'.repeat(64), sha256: 'd'.repeat(64), size: 9 } });
+    const [user] = findings([listenOn(8080, 11)], [sameBinary], [listenOn(8080, 10)]);
+    expect(user!.kind).toBe('process-changed');
+    expect(keys(user).has('pcidss:11.5.2')).toBe(false);
+    expect(keys(user).has('sp80053:SI-7')).toBe(false);
+    const [takeover] = findings([listenOn(8080, 12)], [otherBinary], [listenOn(8080, 10)]);
+    expect(takeover!.kind).toBe('process-changed');
+    expect(keys(takeover).get('pcidss:11.5.2')).toBe('supporting');
+    expect(keys(takeover).get('sp80053:SI-7')).toBe('supporting');
+    // PCI DSS 10.7.2 (failures of security controls) is supporting for a closed port: which ports belong to one is the reviewer's call.
+    expect(keys(findings([], [web], [listenOn(8080, 10)])[0]).get('pcidss:10.7.2')).toBe('supporting');
+    // PCI DSS 11.5.2 for monitoring evidence only when the processes concerned were hashed.
+    const out = makeSocket({ listening: false, state: 'ESTABLISHED', localAddress: '127.0.0.1', localPort: 40000, remoteAddress: '127.0.0.1', remotePort: 5432, inode: 99, owners: [{ pid: 10, fd: 9 }] });
+    const hashed = findings([out], [web]).find((f) => f.kind === 'outbound-opened');
+    const unhashed = findings([out], [{ ...web, hashes: undefined }]).find((f) => f.kind === 'outbound-opened');
+    expect(keys(hashed).has('pcidss:11.5.2')).toBe(true);
+    expect(keys(unhashed).has('pcidss:11.5.2')).toBe(false);
+  });
+
   it('raises the severity for a back-door port held by a non-root process in /tmp, and says why', () => {
     const shell = makeProcess({ pid: 7821, name: 'python3', executable: '/tmp/.x/python3', user: 'alice', uid: 1000, commandLine: ['python3', 'x.py'] });
     const [f] = findings([listenOn(31337, 7821)], [shell]);
