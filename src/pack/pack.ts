@@ -1,4 +1,5 @@
 import { closeSync, constants, existsSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { makeDirectories } from './make-dirs.js';
 import { basename, dirname, join } from 'node:path';
 import { ConfigError, describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
 import { EVIDENCE_DIR_MODE, EVIDENCE_FILE_MODE } from '../model/types.js';
@@ -24,7 +25,7 @@ export interface PackContent {
  */
 export function reservePackDir(base: string): string {
   try {
-    mkdirSync(dirname(base), { recursive: true, mode: EVIDENCE_DIR_MODE });
+    makeDirectories(dirname(base), EVIDENCE_DIR_MODE);
     for (let k = 1; k <= 100; k++) {
       const dir = k === 1 ? base : `${base}-${k}`;
       try {

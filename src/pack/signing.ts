@@ -1,5 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, openSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { makeDirectories } from './make-dirs.js';
 import { join } from 'node:path';
 import { ConfigError, describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
 import { othersMayWrite, ownedByUsOrRoot } from '../store/links.js';
@@ -50,7 +51,7 @@ export function generateSigningKeys(dir: string): { privateKeyPath: string; publ
   const written: string[] = [];
   let made: string | undefined;
   try {
-    made = mkdirSync(dir, { recursive: true, mode: 0o700 });
+    made = makeDirectories(dir, 0o700);
     const write = (path: string, content: string | Buffer, mode: number): void => {
       try {
         writeFileSync(path, content, { mode, flag: 'wx', flush: true });
