@@ -39,7 +39,7 @@ export interface WalkedSnapshot {
   host: Snapshot['host'];
   label: string | null;
   change: string | null;
-  /** Its sockets, in snapshot order. */
+  /** Its sockets, in snapshot order: sorted when asked for, from the set the walk holds, so ask before the walk moves on. */
   sockets(): SocketRecord[];
   /** Its processes by pid. */
   processes: ReadonlyMap<number, ProcessRecord>;
