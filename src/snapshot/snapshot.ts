@@ -5,7 +5,7 @@ import { loadBlake3 } from '../enrich/blake3.js';
 import { deadlineHashFs, MemoryHashCache, type HashCache } from '../enrich/hash-executables.js';
 import { hashExecutables, readProcesses, type HashStats } from '../enrich/read-processes.js';
 import { ConfigError } from '../errors.js';
-import { compileFilters } from '../filter/compile-filters.js';
+import { compileFilters, patternMatchingNothing } from '../filter/compile-filters.js';
 import { isListeningState, type Family, type FilterSpec, type NamespaceRecord, type RawSocket, type Snapshot, type SnapshotWarning, type SocketOwner, type SocketRecord } from '../model/types.js';
 import { listeningPortsLeftOut } from '../model/direction.js';
 import { leftOutAsEphemeral, type EphemeralRule } from '../model/ports.js';
@@ -93,6 +93,9 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     throw new ConfigError('E_USAGE', 'onlyIpv4 and onlyIpv6 exclude each other: give at most one');
   }
   const filters = compileFilters(options.filters);
+  // A pattern no socket can match would make an empty capture, silently, whoever calls.
+  const unmatchable = patternMatchingNothing(options.filters ?? {});
+  if (unmatchable !== null) throw unmatchable;
   const collector = options.collector ?? platformCollector();
   const now = options.now ?? (() => new Date());
   const listeningOnly = options.listeningOnly ?? false;

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FilterError } from '../../src/errors.js';
 import type { Snapshot, SocketRecord } from '../../src/model/types.js';
 import { snapshot } from '../../src/snapshot/snapshot.js';
 import { HOLDER, haveCommand, skipWithReason, startJsonProcess, stop, type Started } from '../helpers/processes.js';
@@ -136,6 +137,9 @@ describe('snapshot() on real sockets opened by the test', () => {
     expect(filtered.sockets.every((s) => s.transport === 'tcp' && (s.localPort === holder.info.tcp4 || s.remotePort === holder.info.tcp4))).toBe(true);
     const byProcess = await snapshot({ includeEphemeral: true, hashBinaries: false, filters: { process: ['no-such-process-*'] } });
     expect(byProcess.sockets).toHaveLength(0);
+    // The library refuses a pattern no socket can match, as the CLI does, before it reads anything.
+    await expect(snapshot({ hashBinaries: false, filters: { include: ['*:80'] } })).rejects.toThrow(FilterError);
+    await expect(snapshot({ hashBinaries: false, filters: { match: ['tcp [::1]:22'] } })).rejects.toThrow(/no socket's LOCAL end can match "\[::1\]:22"/);
   });
 
   it('lets the event loop run while it reads processes and hashes executables (a Ctrl-C is heard during a long first capture)', async () => {
