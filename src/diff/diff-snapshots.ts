@@ -33,8 +33,10 @@ export interface ListenerView {
   process: ProcessView | null;
 }
 
-/** Outbound connections aggregated by executable, protocol, remote address and remote port. */
+/** Outbound connections aggregated by network namespace, executable, protocol, remote address and remote port. */
 export interface OutboundView {
+  /** `host`, the `ip netns` name, or `netns:<inode>`; absent in the aggregates of rules 1 and 2, which did not tell namespaces apart. */
+  namespace?: string;
   executable: string | null;
   proto: string;
   remoteAddress: string;
@@ -149,7 +151,8 @@ function buildIndex(snapshot: Snapshot): Indexed {
     const pid = s.owners[0]!.pid;
     const proc = processes.get(pid);
     const executable = proc?.executable ?? null;
-    const owner = executable ?? `pid:${pid}`;
+    const namespace = nsName.get(s.netns) ?? `netns:${s.netns}`;
+    const owner = `${executable ?? `pid:${pid}`}|${namespace}`;
     let ports = byOwner.get(owner);
     if (!ports) byOwner.set(owner, (ports = new Map()));
     const portProto = s.remotePort * 4 + (s.transport === 'udp' ? 2 : 0) + (s.family === 'ipv6' ? 1 : 0);
@@ -160,11 +163,37 @@ function buildIndex(snapshot: Snapshot): Indexed {
       known.connections++;
       continue;
     }
-    const view: OutboundView = { executable, proto: protoName(s), remoteAddress: s.remoteAddress, remotePort: s.remotePort, connections: 1, process: processView(proc) };
+    const view: OutboundView = { namespace, executable, proto: protoName(s), remoteAddress: s.remoteAddress, remotePort: s.remotePort, connections: 1, process: processView(proc) };
     remotes.set(s.remoteAddress, view);
-    outbound.set(`${owner}|${view.proto}|${s.remoteAddress}|${s.remotePort}`, view);
+    // The namespace last: the key of rules 1 and 2 is this one without it (outboundAcrossNamespaces).
+    outbound.set(`${executable ?? `pid:${pid}`}|${view.proto}|${s.remoteAddress}|${s.remotePort}|${namespace}`, view);
   }
   return { listeners, outbound };
+}
+
+const merged = new WeakMap<Indexed, ReadonlyMap<string, OutboundView>>();
+
+/**
+ * The outbound aggregates of rules 1 and 2, which did not tell namespaces apart: those of one
+ * executable to one remote endpoint in several namespaces as one, holding the view of the first
+ * connection (the aggregates are in the order of their first connection) and the sum of their
+ * connections. Pure; shared like the index.
+ */
+function outboundAcrossNamespaces(index: Indexed): ReadonlyMap<string, OutboundView> {
+  const known = merged.get(index);
+  if (known) return known;
+  const out = new Map<string, OutboundView>();
+  for (const [key, view] of index.outbound) {
+    const across = key.slice(0, key.length - view.namespace!.length - 1);
+    const first = out.get(across);
+    if (first) first.connections += view.connections;
+    else {
+      const { namespace: _namespace, ...rest } = view;
+      out.set(across, { ...rest });
+    }
+  }
+  merged.set(index, out);
+  return out;
 }
 
 function isLoopback(address: string): boolean {
@@ -234,18 +263,20 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: DiffOp
     if (!b.listeners.has(key) && !folded.has(was)) changes.push({ kind: 'listener-closed', before: was });
   }
 
+  // Rules 3: outbound aggregates per namespace; before, across namespaces.
+  const [outA, outB] = rules >= 3 ? [a.outbound, b.outbound] : [outboundAcrossNamespaces(a), outboundAcrossNamespaces(b)];
   const known = new Set(options.knownDestinations ?? []);
-  for (const o of a.outbound.values()) known.add(o.remoteAddress);
+  for (const o of outA.values()) known.add(o.remoteAddress);
   const reported = new Set<string>();
-  for (const [key, now] of b.outbound) {
-    if (a.outbound.has(key)) continue;
+  for (const [key, now] of outB) {
+    if (outA.has(key)) continue;
     changes.push({ kind: 'outbound-opened', after: now });
     if (!known.has(now.remoteAddress) && !reported.has(now.remoteAddress) && isExternalAddress(now.remoteAddress)) {
       reported.add(now.remoteAddress);
       changes.push({ kind: 'new-external-destination', after: now });
     }
   }
-  for (const [key, was] of a.outbound) if (!b.outbound.has(key)) changes.push({ kind: 'outbound-closed', before: was });
+  for (const [key, was] of outA) if (!outB.has(key)) changes.push({ kind: 'outbound-closed', before: was });
 
   // Of the sockets a process can own: TIME_WAIT sockets coming and going is no change in the quality of attribution.
   const tolerance = options.coverageTolerance ?? 0.01;

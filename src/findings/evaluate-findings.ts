@@ -95,8 +95,13 @@ function listenerText(l: ListenerView): string {
   return `${l.proto} ${formatEndpoint(l.address, l.port)}${l.namespace === 'host' ? '' : ` in namespace ${l.namespace}`}`;
 }
 
+/** " in namespace X" for a namespace other than the host's (rules 3 name it; earlier rules did not). */
+function namespaceText(namespace: string | undefined): string {
+  return namespace === undefined || namespace === 'host' ? '' : ` in namespace ${namespace}`;
+}
+
 function outboundText(o: OutboundView): string {
-  return `${o.proto} to ${formatEndpoint(o.remoteAddress, o.remotePort)}`;
+  return `${o.proto} to ${formatEndpoint(o.remoteAddress, o.remotePort)}${namespaceText(o.namespace)}`;
 }
 
 function summarize(change: Change): string {
@@ -123,7 +128,7 @@ function summarize(change: Change): string {
     case 'outbound-closed':
       return `outbound connection ${outboundText(change.before)} ended (was ${who(change.before.process)})`;
     case 'new-external-destination':
-      return `new external destination ${formatEndpoint(change.after.remoteAddress, change.after.remotePort)} (${who(change.after.process)})`;
+      return `new external destination ${formatEndpoint(change.after.remoteAddress, change.after.remotePort)}${namespaceText(change.after.namespace)} (${who(change.after.process)})`;
     case 'coverage-changed':
       return `attribution coverage ${percent(attributableRatio(change.before))} -> ${percent(attributableRatio(change.after))} of the sockets a process can own (kernel-owned ones, such as TIME_WAIT, left out)${change.before.privileged !== change.after.privileged ? `; every process readable: ${change.before.privileged ? 'yes' : 'no'} -> ${change.after.privileged ? 'yes' : 'no'}` : ''}`;
   }

@@ -10,8 +10,11 @@
  *    disk under the running process; a changed effective uid is a changed user, and the
  *    privileged-port heuristic reads the effective uid; a fall of attribution coverage is rated
  *    by how far it fell (medium from 10 points, high from 50), a rise is info.
+ * 3: outbound connections are aggregated per network namespace, and the namespace is part of
+ *    their findings (id and summary): a container's new connection no longer reads as the host's,
+ *    nor hides in an aggregate of the host's connections to the same destination.
  */
-export const FINDING_RULES = 2;
+export const FINDING_RULES = 3;
 
 /** Every version of the rules this netmon can apply. */
-export const FINDING_RULES_KNOWN: readonly number[] = [1, 2];
+export const FINDING_RULES_KNOWN: readonly number[] = [1, 2, 3];

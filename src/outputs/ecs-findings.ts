@@ -93,9 +93,9 @@ export function renderFindingsEcs(report: FindingsReport): string {
     }
     processFields(doc, view?.process ?? null);
     const labels: Record<string, string> = { netmon_approval: f.approval, netmon_severity: f.severity };
-    // The listener's network namespace (host, its ip netns name, or netns:<inode>): two listeners
-    // on one address and port in two namespaces are two findings that must not read alike.
-    if (view && 'port' in view) labels.netmon_namespace = view.namespace;
+    // The network namespace of the listener or of the connections (host, its ip netns name, or
+    // netns:<inode>): the same endpoint in two namespaces is two findings that must not read alike.
+    if (view && ('port' in view || view.namespace !== undefined)) labels.netmon_namespace = view.namespace!;
     if (report.change) labels.netmon_change = report.change;
     if (f.reasons.length > 0) labels.netmon_reasons = f.reasons.join('; ');
     put(doc, 'labels', labels);

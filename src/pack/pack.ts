@@ -455,7 +455,7 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
       const rules = manifest.findingRules ?? 1;
       try {
         if (!FINDING_RULES_KNOWN.includes(rules)) {
-          problems.push({ file: 'manifest.json', message: `its findings were made by finding rules ${JSON.stringify(rules)}, which this netmon does not know (it applies ${FINDING_RULES_KNOWN.join(' and ')}): verify the pack with the netmon that made it (${String(manifest.netmonVersion)}) or a later one` });
+          problems.push({ file: 'manifest.json', message: `its findings were made by finding rules ${JSON.stringify(rules)}, which this netmon does not know (it applies ${FINDING_RULES_KNOWN.slice(0, -1).join(', ')} and ${FINDING_RULES_KNOWN.at(-1)}): verify the pack with the netmon that made it (${String(manifest.netmonVersion)}) or a later one` });
         } else {
           witnessed = store.content(pre.id, post.id, {
             timeZone: typeof manifest.timeZone === 'string' ? manifest.timeZone : null,

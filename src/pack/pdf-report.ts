@@ -214,8 +214,8 @@ export function reportBlocks(input: ReportInput): Block[] {
     if (listeners.length > 0) blocks.push({ kind: 'rows', rows: limited(listeners.map((l) => `${l.proto.padEnd(5)} ${formatEndpoint(l.address, l.port).padEnd(28)} ${who(l.process)}${l.namespace === 'host' ? '' : ` [${l.namespace}]`}`), limit, csv) });
   }
   const outbound = [...indexes.post.outbound.values()].sort((a, b) => b.connections - a.connections || a.remoteAddress.localeCompare(b.remoteAddress));
-  blocks.push({ kind: 'field', label: 'Outbound destinations after', value: `${count(outbound.length, 'destination')} (connections aggregated by executable and remote endpoint)` });
-  if (outbound.length > 0) blocks.push({ kind: 'rows', rows: limited(outbound.map((o) => `${o.proto.padEnd(5)} ${formatEndpoint(o.remoteAddress, o.remotePort).padEnd(28)} x${String(o.connections).padEnd(4)} ${o.executable ?? who(o.process)}`), limit, 'inventory-post.csv') });
+  blocks.push({ kind: 'field', label: 'Outbound destinations after', value: `${count(outbound.length, 'destination')} (connections aggregated by network namespace, executable and remote endpoint)` });
+  if (outbound.length > 0) blocks.push({ kind: 'rows', rows: limited(outbound.map((o) => `${o.proto.padEnd(5)} ${formatEndpoint(o.remoteAddress, o.remotePort).padEnd(28)} x${String(o.connections).padEnd(4)} ${o.executable ?? who(o.process)}${o.namespace === undefined || o.namespace === 'host' ? '' : ` [${o.namespace}]`}`), limit, 'inventory-post.csv') });
 
   // Monitoring continuity and evidence integrity.
   blocks.push({ kind: 'heading', text: 'Monitoring continuity' });

@@ -265,7 +265,7 @@ describe('a window whose two captures selected differently (finding rules 2)', (
     expect(report.status, report.stderr).toBe(0);
     const pack = report.stdout.trim();
     const manifest = JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as { findingRules?: number };
-    expect(manifest.findingRules).toBe(2);
+    expect(manifest.findingRules).toBe(3);
     const verify = runCli(['verify', pack, '--db', db]);
     expect(verify.status, verify.stdout + verify.stderr).toBe(0);
   });

@@ -82,18 +82,23 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
   });
 
   it('makes the findings again by the rules the pack records: a pack without the field (made before rules 2) by rules 1; unknown rules are named', () => {
-    expect((JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as Manifest).findingRules).toBe(2);
+    expect((JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as Manifest).findingRules).toBe(3);
     const older = resigned(pack, 'rules-1', () => {}, (manifest) => {
       delete manifest.findingRules;
     });
     const r = cli(['verify', older, '--db', db]);
     expect(r.status, r.stderr).toBe(0);
+    const second = resigned(pack, 'rules-2', () => {}, (manifest) => {
+      manifest.findingRules = 2;
+    });
+    const r2 = cli(['verify', second, '--db', db]);
+    expect(r2.status, r2.stderr).toBe(0);
     const newer = resigned(pack, 'rules-99', () => {}, (manifest) => {
       manifest.findingRules = 99;
     });
     const unknown = cli(['verify', newer, '--db', db]);
     expect(unknown.status).toBe(4);
-    expect(unknown.stderr).toContain('FAILED manifest.json: its findings were made by finding rules 99, which this netmon does not know (it applies 1 and 2)');
+    expect(unknown.stderr).toContain('FAILED manifest.json: its findings were made by finding rules 99, which this netmon does not know (it applies 1, 2 and 3)');
   });
 
   it('a pack doctored and signed again with another key: its own checks pass, the store and --signer do not', () => {

@@ -186,3 +186,34 @@ describe('finding rules 2 (packs record the rules; verify --db makes findings ag
     expect(new Set(wildcard.controls.map((c) => c.key)).size).toBe(wildcard.controls.length);
   });
 });
+
+describe('finding rules 3: outbound connections per network namespace', () => {
+  const host = { inode: 4026531840, name: 'host', host: true, processes: 1, sockets: 1, read: true };
+  const blue = { inode: 4026532999, name: 'blue', host: false, processes: 1, sockets: 1, read: true };
+  const curl = makeProcess({ pid: 20, name: 'curl', executable: '/usr/bin/curl', user: 'root', uid: 0, commandLine: ['curl'] });
+  const to = (netns: number, port: number) =>
+    makeSocket({ listening: false, state: 'ESTABLISHED', localAddress: '10.0.0.5', localPort: port, remoteAddress: '203.0.113.9', remotePort: 443, inode: port, netns, owners: [{ pid: 20, fd: port }] });
+  const snap = (sockets: SocketRecord[]) => ({ ...makeSnapshot({ sockets, processes: [curl] }), namespaces: [host, blue] });
+  const outbound = (before: SocketRecord[], after: SocketRecord[], rules?: number) =>
+    evaluateFindings(diffSnapshots(snap(before), snap(after), { rules }), catalogue, { rules }).filter((f) => f.kind.startsWith('outbound') || f.kind === 'new-external-destination');
+
+  it('makes a finding per namespace, naming it, where rules 2 made one for the host and a container together', () => {
+    const now = outbound([], [to(host.inode, 40001), to(blue.inode, 40002)]);
+    expect(now.filter((f) => f.kind === 'outbound-opened').map((f) => f.summary).sort()).toEqual([
+      'new outbound connection tcp to 203.0.113.9:443 (curl, pid 20, user root)',
+      'new outbound connection tcp to 203.0.113.9:443 in namespace blue (curl, pid 20, user root)',
+    ]);
+    expect(new Set(now.map((f) => f.id)).size).toBe(now.length);
+    const before = outbound([], [to(host.inode, 40001), to(blue.inode, 40002)], 2);
+    expect(before.filter((f) => f.kind === 'outbound-opened').map((f) => f.summary)).toEqual(['new outbound connection tcp to 203.0.113.9:443 (curl, pid 20, user root)']);
+    expect(before.find((f) => f.kind === 'outbound-opened')!.change).toMatchObject({ after: { connections: 2 } });
+    expect((before.find((f) => f.kind === 'outbound-opened')!.change as { after: object }).after).not.toHaveProperty('namespace');
+  });
+
+  it('sees a container start talking to a destination the host already talked to', () => {
+    const now = outbound([to(host.inode, 40001)], [to(host.inode, 40001), to(blue.inode, 40002)]);
+    expect(now.map((f) => [f.kind, f.summary])).toEqual([['outbound-opened', 'new outbound connection tcp to 203.0.113.9:443 in namespace blue (curl, pid 20, user root)']]);
+    // Rules 2: the container's connection joined the host's aggregate, and no finding said so.
+    expect(outbound([to(host.inode, 40001)], [to(host.inode, 40001), to(blue.inode, 40002)], 2)).toEqual([]);
+  });
+});
