@@ -160,7 +160,9 @@ export class CaptureSession {
     const collector = options.snapshot?.collector ?? platformCollector();
     // On a file system that hosts share, the store keeps a rollback journal (see StoreOpenOptions).
     const shared = collector.sharedFileSystem(dirname(resolve(options.db)));
-    const store = EvidenceStore.open(options.db, { ...(options.now ? { now: options.now } : {}), journal: shared === null ? 'wal' : 'rollback' });
+    // One SQLite busy wait at most as long as the whole wait asked for (--lock-wait 0: none).
+    const busyTimeoutMs = Math.min(SQLITE_BUSY_WAIT_MS, options.lockWaitMs ?? ONCE_STORE_WAIT_MS);
+    const store = EvidenceStore.open(options.db, { ...(options.now ? { now: options.now } : {}), journal: shared === null ? 'wal' : 'rollback', busyTimeoutMs });
     try {
       const begun = store.beginSession({ interval, identify: (pid) => collector.processIdentity(pid), pidNamespace: collector.pidNamespace(), takeOver: options.takeOver === true });
       return new CaptureSession(store, begun, options, collector);
@@ -405,6 +407,9 @@ export async function captureOnce(options: CaptureOptions, onWait?: (error: unkn
  * A capture loop (`--interval`, `watch`) waits as long for another `--once` to finish.
  */
 export const ONCE_STORE_WAIT_MS = 60_000;
+
+/** SQLite's busy wait of one attempt, as the store's default. */
+const SQLITE_BUSY_WAIT_MS = 5_000;
 
 /** Whether a failure is a lock that lets go by itself: SQLite's busy lock, or another one-shot capture's writer lock. */
 function passingLock(error: unknown): boolean {

@@ -343,6 +343,12 @@ export interface StoreOpenOptions {
    * Unset, a store that has a rollback journal keeps it, and any other store uses the WAL.
    */
   journal?: 'wal' | 'rollback';
+  /**
+   * How long one statement waits for a lock another connection holds before it fails as busy
+   * (SQLite's busy timeout; default 5 s). A caller that retries until its own deadline passes
+   * less when that deadline is shorter (`--lock-wait 0` fails at once).
+   */
+  busyTimeoutMs?: number;
 }
 
 /** Waits (ms) between tries to open a store while another user's SQLite sets up its -shm or -wal file: about 0.6 s in all. */
@@ -762,7 +768,7 @@ export class EvidenceStore {
   }
 
   private static tryOpen(path: string, options: StoreOpenOptions, readonlyConnection: boolean, file = path): EvidenceStore {
-    const db = openDatabase(file, { readonly: readonlyConnection, mustExist: options.readonly ?? false, createMode: EVIDENCE_FILE_MODE });
+    const db = openDatabase(file, { readonly: readonlyConnection, mustExist: options.readonly ?? false, createMode: EVIDENCE_FILE_MODE, ...(options.busyTimeoutMs === undefined ? {} : { timeout: options.busyTimeoutMs }) });
     const store = new EvidenceStore(path, db, options);
     try {
       store.prepareSchema();

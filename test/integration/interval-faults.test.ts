@@ -151,6 +151,27 @@ describe('--interval under faults', () => {
     expect(runCli(['verify-store', '--db', db]).status).toBe(0);
   });
 
+  it('--lock-wait 0 fails at once on a store another process keeps locked, and --lock-wait 1 after about a second (SQLite\'s own wait of 5 s is no longer added)', async () => {
+    const db = join(dir, 'impatient.db');
+    const csv = join(dir, 'impatient.csv');
+    expect(runCli(['--once', '--db', db, '--csv', csv, '--no-hash-binaries']).status).toBe(0);
+    const { released } = await holdWriteLock(db, 8000);
+    try {
+      for (const wait of ['0', '1']) {
+        const started = Date.now();
+        const r = runCli(['--once', '--lock-wait', wait, '--db', db, '--csv', csv, '--no-hash-binaries']);
+        // Before, SQLite's own busy wait came first: 5 s or more, whatever --lock-wait said. The
+        // bound leaves room for a loaded machine (the capture itself takes well under a second).
+        expect(Date.now() - started, `--lock-wait ${wait}`).toBeLessThan(4500);
+        expect(r.status, r.stderr).toBe(3);
+        expect(r.stderr).toContain('another process kept it locked for longer than netmon waits');
+      }
+    } finally {
+      await released;
+    }
+    expect(snapshotCount(db)).toBe(1);
+  });
+
   it('a capture killed but never reaped (a zombie: its parent does not wait) holds no lock: the next capture takes the store over with a gap', async () => {
     const db = join(dir, 'zombie.db');
     const csv = join(dir, 'zombie.csv');
