@@ -67,7 +67,7 @@ export interface RawSocket {
 
 /** Why a socket has no owning process in the snapshot. */
 export type UnattributedReason =
-  /** Inode 0: owned by the kernel (TIME_WAIT, orphaned FIN_WAIT, ...); no process holds it. */
+  /** Inode 0: owned by the kernel (TIME_WAIT, orphaned FIN_WAIT, ..., and a connection still in a listener's accept queue); no process holds it. */
   | 'kernel-owned'
   /** Some processes' descriptor tables could not be read for lack of privilege. */
   | 'permission-denied'
