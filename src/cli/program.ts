@@ -390,6 +390,16 @@ function checkOptionValues(root: Command, action: Command): void {
   }
 }
 
+/** `--csv PATH` and `--no-csv` on one command line: refused, rather than the last one silently winning. */
+function refuseCsvWithNoCsv(cmd: Command): Command {
+  const given = new Set<string>();
+  cmd.on('option:csv', () => given.add('--csv'));
+  cmd.on('option:no-csv', () => given.add('--no-csv'));
+  return cmd.hook('preAction', () => {
+    if (given.size === 2) throw new ConfigError('E_USAGE', '--csv and --no-csv exclude each other: give --csv PATH to write the trail there, or --no-csv to write none');
+  });
+}
+
 export function buildProgram(io: CliIo): Command {
   const program = new Command('netmon')
     .description('Compliance evidence collector: a complete, process-attributed inventory of network sockets')
@@ -418,6 +428,13 @@ export function buildProgram(io: CliIo): Command {
       });
     }
     checkOptionValues(program, action);
+    if (action !== program && action.args.length > action.registeredArguments.length) {
+      const expected = action.registeredArguments.length;
+      action.error(`error: too many arguments for '${action.name()}'. Expected ${expected} argument${expected === 1 ? '' : 's'} but got ${action.args.length}: ${action.args.map((a) => `'${printable(a)}'`).join(' ')}.`, {
+        exitCode: 2,
+        code: 'commander.excessArguments',
+      });
+    }
     const { applyConfig } = await import('./apply-config.js');
     applyConfig(action.opts<{ config?: string }>().config ?? program.opts<{ config?: string }>().config, action, io.env);
   });
@@ -435,6 +452,7 @@ export function buildProgram(io: CliIo): Command {
       .option('--lock-wait <seconds>', LOCK_WAIT_HELP, parseWait)
       .option('--take-over', TAKE_OVER_HELP),
   );
+  refuseCsvWithNoCsv(program);
   program.addHelpText('after', `${PATTERN_HELP}\n${EXAMPLES}`);
   program.action(async (flags: CaptureFlags) => {
     // Words on the command line that are no command: a misspelt one, or `netmon help`.
@@ -551,7 +569,7 @@ export function buildProgram(io: CliIo): Command {
     .option('--db <path>', 'SQLite evidence store', 'netmon.db')
     .option('--controls <file>', 'controls catalogue (default: the one netmon ships, templates/controls.yaml in its package)')
     .option('--expect <file>', 'expected changes (YAML): findings they cover are approved, what did not happen is missing')
-    .addOption(new Option('--fail-on <severity>', 'exit 1 when a finding is at or above this severity').choices(['info', 'low', 'medium', 'high', 'critical']).default('medium'))
+    .addOption(new Option('--fail-on <severity>', 'exit 1 when a finding that --expect does not approve is at or above this severity').choices(['info', 'low', 'medium', 'high', 'critical']).default('medium'))
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'ecs']).default('text'))
     .addHelpText('after', '\nExamples:\n  netmon diff --change CHG-1234             the snapshots labelled pre and post for the ticket\n  netmon diff --pre 12 --post latest --expect expected.yaml\n  netmon diff --pre first --post latest --fail-on high -o json\n')
     .action(async (flags: import('./diff-command.js').DiffFlags) => (await import('./diff-command.js')).runDiff(flags, io));
@@ -566,7 +584,10 @@ export function buildProgram(io: CliIo): Command {
       .option('--controls <file>', 'controls catalogue (default: the one netmon ships, templates/controls.yaml in its package)')
       .addOption(new Option('--fail-on <severity>', 'exit 1 when a finding that is not approved is at or above this severity').choices(['info', 'low', 'medium', 'high', 'critical']).default('medium'));
 
-  baselineOptions(program.command('init').description('save the current inventory as the baseline for check and watch'))
+  const init = baselineOptions(program.command('init').description('save the current inventory as the baseline for check and watch'));
+  // init prints no inventory: its --output (shared with the other collecting commands) is refused below, and not offered.
+  init.options.find((o) => o.long === '--output')?.hideHelp();
+  init
     .option('--lock-wait <seconds>', LOCK_WAIT_HELP, parseWait)
     .addHelpText('after', PATTERN_HELP)
     .addHelpText('after', '\nExamples:\n  netmon init --listening-only              what listens now becomes the baseline (kept in netmon.db)\n  netmon init --baseline baseline.json      keep it in a JSON file instead\n')
@@ -671,10 +692,14 @@ export function buildProgram(io: CliIo): Command {
     .addHelpText('after', '\nExamples:\n  netmon prune --older-than 400d --dry-run   what keeping 400 days would remove\n  netmon prune --older-than 400d             keep 400 days of evidence\n  netmon prune --older-than 2026-01-01 --vacuum\n')
     .action(async (flags: { db: string; olderThan: string; vacuum?: boolean; dryRun?: boolean }) => (await import('./store-commands.js')).pruneStore(flags, io));
 
+  refuseCsvWithNoCsv(program.commands.find((c) => c.name() === 'watch')!);
   for (const command of program.commands) command.option('--config <file>', CONFIG_HELP);
-  // Only the program itself takes words it does not know (subcommands were made above and keep
-  // commander's own check): its action names a misspelt command instead of "too many arguments".
+  // The program takes words it does not know: its action names a misspelt command instead of
+  // "too many arguments". Subcommands count their words in the preAction hook, after
+  // checkOptionValues: a word left over is most often the value of an option whose own value was
+  // forgotten (`diff --change --expect e.yaml`), which that check names.
   program.allowExcessArguments(true);
+  for (const command of program.commands) command.allowExcessArguments(true);
   return program;
 }
 

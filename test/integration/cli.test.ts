@@ -104,6 +104,13 @@ describe('netmon CLI (built binary)', () => {
     expect(help.stdout).toContain('Usage: netmon [options] [command]');
     // A command's own arguments are checked by the command, as before.
     expect(runCli(['snapshots', 'extra']).stderr).toContain("too many arguments for 'snapshots'");
+    // A forgotten option value leaves a word over: the option that took the next option is named, not the word.
+    for (const args of [['diff', '--change', '--expect', 'chg.yaml'], ['diff', '--pre', '--post', '3'], ['report', '--change', '--out', 'x']]) {
+      const forgot = runCli(args);
+      expect(forgot.status, args.join(' ')).toBe(2);
+      expect(forgot.stderr, args.join(' ')).toMatch(new RegExp(`netmon: error: option '${args[1]} <\\w+>' took '${args[2]}' as its value, which is an option of this command: give ${args[1]} its value first`));
+      expect(forgot.stderr).not.toContain('too many arguments');
+    }
   });
 
   it('netmon help COMMAND prints that command\'s help; an unknown topic is named (exit 2)', () => {
@@ -251,10 +258,19 @@ describe('netmon CLI (built binary)', () => {
           expect(r.stderr).not.toContain('error in a capture');
         }
       }
-      // init prints no inventory: an output format given to it is a mistake, said as such.
+      // --csv PATH and --no-csv together: refused, not the last one winning.
+      for (const command of [['--once'], ['watch', '--interval', '1']]) {
+        for (const flags of [['--no-csv', '--csv', join(dir, 'c.csv')], ['--csv', join(dir, 'c.csv'), '--no-csv']]) {
+          const both = runCli([...command, '--db', join(dir, 'n.db'), ...flags], { killAfterMs: 20_000 });
+          expect(both.status, both.stderr).toBe(2);
+          expect(both.stderr).toContain('netmon: error: --csv and --no-csv exclude each other: give --csv PATH to write the trail there, or --no-csv to write none');
+        }
+      }
+      // init prints no inventory: an output format given to it is a mistake, said as such (and its help does not offer one).
       const init = runCli(['init', '--db', join(dir, 'n.db'), '-o', 'json']);
       expect(init.status).toBe(2);
       expect(init.stderr).toContain('netmon: error: init prints no inventory: --output json applies to snapshot, check and watch');
+      expect(runCli(['init', '--help']).stdout).not.toContain('--output');
       // Nothing was captured: no store, no trail.
       expect(readdirSync(dir)).toEqual([]);
       // A listener pattern with --listening-only is fine.
