@@ -24,7 +24,10 @@ const REASON_WORDS: Record<UnattributedReason, string> = {
 };
 
 export interface TextOptions {
-  /** Terminal width in columns; default 80. */
+  /**
+   * Width in columns to fit the table and its lines to (a terminal's; at least 60). Default: no
+   * limit, nothing shortened or broken, as the CLI writes into a pipe or a file.
+   */
   width?: number;
 }
 
@@ -77,7 +80,7 @@ export function renderLeftOutLine(snapshot: Snapshot): string | null {
  * pid, process, user), fitted to the terminal width, then a coverage line. Pure.
  */
 export function renderText(snapshot: Snapshot, options: TextOptions = {}): string {
-  const width = Math.max(60, options.width ?? 80);
+  const width = Math.max(60, options.width ?? Number.POSITIVE_INFINITY);
   const takenAt = new Date(snapshot.takenAt);
   const time = clockTime(takenAt);
   const nsNames = new Map(snapshot.namespaces.map((n) => [n.inode, n.host ? 'host' : printable(n.name ?? String(n.inode))]));

@@ -51,9 +51,9 @@ function wideSnapshot(): Snapshot {
 }
 
 describe('renderText: width', () => {
-  it('keeps every table line within 80 columns by default, with long IPv6 addresses and names', () => {
+  it('keeps every table line within the width given (a terminal\'s), with long IPv6 addresses and names', () => {
     const snapshot = wideSnapshot();
-    const text = renderText(snapshot);
+    const text = renderText(snapshot, { width: 80 });
     const lines = tableLines(text, snapshot);
     for (const line of lines) expect(columns(line), line).toBeLessThanOrEqual(80);
     // Something was shortened to get there.
@@ -61,9 +61,16 @@ describe('renderText: width', () => {
     expect(text).not.toContain(LONG_V6_A);
   });
 
-  it('keeps the ports visible when an address is shortened', () => {
+  it('shortens and breaks nothing without a width (a library caller, a pipe or a file): an address cut short is one grep misses', () => {
     const snapshot = wideSnapshot();
     const text = renderText(snapshot);
+    expect(text).toContain(LONG_V6_A);
+    expect(text).not.toContain('…');
+  });
+
+  it('keeps the ports visible when an address is shortened', () => {
+    const snapshot = wideSnapshot();
+    const text = renderText(snapshot, { width: 80 });
     const row = tableLines(text, snapshot).find((l) => l.includes('ESTAB'))!;
     expect(row).toMatch(/…[0-9a-f]*\]:65001 /);
     expect(row).toMatch(/…[0-9a-f]*\]:54321 /);
@@ -117,7 +124,7 @@ describe('renderText: width', () => {
         );
         const processes = rows.map((r) => makeProcess({ pid: r.pid, name: r.name, user: r.user }));
         const snapshot = makeSnapshot({ sockets, processes });
-        for (const line of tableLines(renderText(snapshot), snapshot)) expect(columns(line), line).toBeLessThanOrEqual(80);
+        for (const line of tableLines(renderText(snapshot, { width: 80 }), snapshot)) expect(columns(line), line).toBeLessThanOrEqual(80);
       }),
       { numRuns: 300 },
     );
@@ -148,7 +155,7 @@ describe('renderText: width', () => {
       ]),
     ];
     for (const snapshot of cases) {
-      for (const line of tableLines(renderText(snapshot), snapshot)) expect(columns(line), line).toBeLessThanOrEqual(80);
+      for (const line of tableLines(renderText(snapshot, { width: 80 }), snapshot)) expect(columns(line), line).toBeLessThanOrEqual(80);
     }
   });
 });
@@ -210,7 +217,7 @@ describe('renderText: rows', () => {
       makeSocket({ localPort: 1000 + i, inode: i + 1, uid: 4000 + i, owners: [], unattributed: reason }),
     );
     const snapshot = makeSnapshot({ sockets, processes: [] });
-    const rows = tableLines(renderText(snapshot), snapshot).slice(1);
+    const rows = tableLines(renderText(snapshot, { width: 80 }), snapshot).slice(1);
     reasons.forEach(([, label], i) => {
       const row = rows.find((r) => r.includes(`127.0.0.1:${1000 + i} `))!;
       const user = reasons[i]![0] === 'kernel-owned' ? '-' : String(4000 + i);
@@ -225,7 +232,7 @@ describe('renderText: rows', () => {
       makeSocket({ localPort: 2002, inode: 3, uid: 1000, owners: [{ pid: 100, fd: 3 }] }),
     ];
     const snapshot = makeSnapshot({ sockets, processes: [makeProcess({ pid: 100, uid: 1000, user: 'alice' }), makeProcess({ pid: 1, uid: 0, user: 'root', name: 'init' })] });
-    const rows = tableLines(renderText(snapshot), snapshot).slice(1);
+    const rows = tableLines(renderText(snapshot, { width: 80 }), snapshot).slice(1);
     expect(rows.find((r) => r.includes('127.0.0.1:2000 '))).toMatch(/ \(no access\) +root$/);
     // No process of uid 4242 was seen: its number.
     expect(rows.find((r) => r.includes('127.0.0.1:2001 '))).toMatch(/ \(no access\) +4242$/);
@@ -233,7 +240,7 @@ describe('renderText: rows', () => {
 
   it('leaves the PROCESS column empty when attribution was not requested', () => {
     const snapshot = makeSnapshot({ sockets: [makeSocket({ owners: [], unattributed: 'not-requested', uid: 33 })], processes: [] });
-    const row = tableLines(renderText(snapshot), snapshot)[1]!;
+    const row = tableLines(renderText(snapshot, { width: 80 }), snapshot)[1]!;
     expect(row).toMatch(/ - +33$/);
   });
 
@@ -243,7 +250,7 @@ describe('renderText: rows', () => {
       makeSocket({ localPort: 9999, inode: 2, uid: 77, owners: [{ pid: 555, fd: 3 }] }),
     ];
     const snapshot = makeSnapshot({ sockets });
-    const rows = tableLines(renderText(snapshot), snapshot).slice(1);
+    const rows = tableLines(renderText(snapshot, { width: 80 }), snapshot).slice(1);
     expect(rows.find((r) => r.includes(':8080 '))).toMatch(/ 100\+2 python3 +alice$/);
     expect(rows.find((r) => r.includes(':9999 '))).toMatch(/ 555 \? +77$/);
   });
@@ -256,7 +263,7 @@ describe('renderText: rows', () => {
       makeSocket({ localPort: 5000, remoteAddress: '10.0.0.1', remotePort: 80, state: 'TIME_WAIT', listening: false, owners: [], unattributed: 'kernel-owned', inode: 0 }),
     ];
     const snapshot = makeSnapshot({ sockets });
-    const text = renderText(snapshot);
+    const text = renderText(snapshot, { width: 80 });
     expect(text).toMatch(/ tcp6 +\[::1\]:22 +\*:\* +LISTEN /);
     expect(text).toMatch(/ udp +127\.0\.0\.1:53 +\*:\* +UNCONN /);
     expect(text).toMatch(/ tcp6 +127\.0\.0\.1:41003 +127\.0\.0\.1:47402 +ESTAB /);
@@ -308,7 +315,7 @@ describe('coverage line', () => {
       '1 closed or exited during the scan, 1 owner in another namespace';
     expect(renderCoverageLine(snapshot.coverage, 4)).toBe(full);
     // In the live view it is broken after commas to fit the terminal, continuation lines indented.
-    const lines = renderText(snapshot).trimEnd().split('\n');
+    const lines = renderText(snapshot, { width: 80 }).trimEnd().split('\n');
     const from = lines.findIndex((l) => l.startsWith('coverage: '));
     expect(lines.slice(from)).toEqual([
       'coverage: 6 sockets (4 listening),',
@@ -326,7 +333,7 @@ describe('coverage line', () => {
 
   it('says 100% for an empty snapshot', () => {
     const snapshot = makeSnapshot({ sockets: [], processes: [] });
-    expect(renderText(snapshot).trimEnd().split('\n').at(-1)).toBe('coverage: 0 sockets (0 listening), 0 attributed (100.0%)');
+    expect(renderText(snapshot, { width: 80 }).trimEnd().split('\n').at(-1)).toBe('coverage: 0 sockets (0 listening), 0 attributed (100.0%)');
   });
 
   it('renderCoverageLine names attribution switched off', () => {
@@ -341,7 +348,7 @@ describe('the left-out line', () => {
   it('names the listeners on ephemeral ports the default selection left out, after the coverage line', () => {
     const snapshot = read(makeSnapshot({ sockets: [makeSocket()] }), 4);
     expect(renderLeftOutLine(snapshot)).toBe('left out: 3 listeners on ephemeral ports 32768-60999 (--include-ephemeral keeps them)');
-    const lines = renderText(snapshot).split('\n');
+    const lines = renderText(snapshot, { width: 80 }).split('\n');
     expect(lines.at(-3)).toMatch(/^coverage: /);
     expect(lines.at(-2)).toBe('left out: 3 listeners on ephemeral ports 32768-60999 (--include-ephemeral keeps them)');
   });
