@@ -91,7 +91,8 @@ export function loadBaseline(flags: Pick<BaselineFlags, 'baseline' | 'db'>): { s
     // Every part the comparison reads is there, with its type (snapshotDocumentProblem).
     return { snapshot: doc as Snapshot, id: null };
   }
-  if (!existsSync(flags.db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'save a baseline first with `netmon init`' });
+  // No store is no baseline: the same exit (2) as a store without one, for a cron job to tell apart from a failure.
+  if (!existsSync(flags.db)) throw new ConfigError(NO_BASELINE, `there is no evidence store at ${flags.db}, so no baseline to compare with`, { hint: 'save a baseline first with `netmon init` (or give --db PATH, or --baseline FILE)' });
   const store = EvidenceStore.open(flags.db, { readonly: true });
   try {
     const pointer = store.getMeta(BASELINE_KEY);

@@ -54,6 +54,11 @@ describe('init, check and watch', () => {
     const missing = runCli(['check', '--baseline', join(dir, 'nope.json'), ...filter]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/cannot read the baseline/);
+    // No store at all is no baseline either: the same exit 2 as a store without one (it was 3).
+    const noStore = runCli(['check', '--db', join(dir, 'no-such-store.db'), ...filter]);
+    expect(noStore.status, noStore.stderr).toBe(2);
+    expect(noStore.stderr).toContain(`netmon: error: there is no evidence store at ${join(dir, 'no-such-store.db')}, so no baseline to compare with`);
+    expect(noStore.stderr).toContain('save a baseline first with `netmon init`');
     writeFileSync(join(dir, 'v9.json'), '{"schemaVersion": 9}');
     const future = runCli(['check', '--baseline', join(dir, 'v9.json'), ...filter]);
     expect(future.status).toBe(2);
