@@ -72,8 +72,11 @@ const GROUPS: { title: string; kinds: Finding['kind'][] }[] = [
  */
 export function renderFindingsText(report: FindingsReport): string {
   const findings = sortFindings(report.findings);
+  // Approved changes that did not happen are findings, not port changes: counted apart.
+  const changes = findings.filter((f) => f.kind !== 'expected-missing').length;
+  const missing = findings.length - changes;
   const lines = [
-    `${findings.length === 0 ? 'No port changes' : `Port changes detected (${findings.length} total)`} on ${printable(report.host)}${report.change ? ` for change ${printable(report.change)}` : ''}: ${side(report.before)} -> ${side(report.after)}`,
+    `${changes === 0 ? 'No port changes' : `Port changes detected (${changes} total)`} on ${printable(report.host)}${report.change ? ` for change ${printable(report.change)}` : ''}: ${side(report.before)} -> ${side(report.after)}${missing === 0 ? '' : `; ${missing} approved ${missing === 1 ? 'change' : 'changes'} not observed`}`,
   ];
   if (findings.length > 0) {
     const bySeverity = SEVERITIES.slice()

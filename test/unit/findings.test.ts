@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { diffSnapshots } from '../../src/diff/diff-snapshots.js';
 import { loadControlsCatalogue } from '../../src/findings/controls.js';
 import { evaluateFindings } from '../../src/findings/evaluate-findings.js';
+import { parseExpectedChanges } from '../../src/findings/expected-changes.js';
+import { renderFindingsText } from '../../src/outputs/findings.js';
 import type { ProcessRecord, SocketRecord } from '../../src/model/types.js';
 import { makeProcess, makeSnapshot, makeSocket } from '../helpers/make.js';
 
@@ -215,5 +217,23 @@ describe('finding rules 3: outbound connections per network namespace', () => {
     expect(now.map((f) => [f.kind, f.summary])).toEqual([['outbound-opened', 'new outbound connection tcp to 203.0.113.9:443 in namespace blue (curl, pid 20, user root)']]);
     // Rules 2: the container's connection joined the host's aggregate, and no finding said so.
     expect(outbound([to(host.inode, 40001)], [to(host.inode, 40001), to(blue.inode, 40002)], 2)).toEqual([]);
+  });
+});
+
+describe('renderFindingsText: the header counts port changes, and approved changes not observed apart', () => {
+  const expected = parseExpectedChanges('schema_version: 1\nexpected:\n  - open: ":8080"\n  - open: ":9999"\n', 'e.yaml');
+  const render = (after: SocketRecord[]) => {
+    const before = makeSnapshot({ sockets: [], processes: [web] });
+    const now = makeSnapshot({ sockets: after, processes: [web] });
+    const found = evaluateFindings(diffSnapshots(before, now), catalogue, { expected });
+    return renderFindingsText({ before: { id: 1, takenAt: before.takenAt }, after: { id: 2, takenAt: now.takenAt }, host: 'testhost', change: 'CHG-1', findings: found, disclaimer: '' }).split('\n')[0]!;
+  };
+
+  it('says no port changed when only approvals went unobserved', () => {
+    expect(render([])).toMatch(/^No port changes on testhost for change CHG-1: .* -> .*; 2 approved changes not observed$/);
+  });
+
+  it('counts the changes without the approvals that did not happen', () => {
+    expect(render([listenOn(8080, 10, '127.0.0.1')])).toMatch(/^Port changes detected \(1 total\) on testhost for change CHG-1: .*; 1 approved change not observed$/);
   });
 });
