@@ -33,7 +33,7 @@ export type SnapshotFinder = (query: SnapshotQuery) => SnapshotSummary[];
 /** The time a selector names as ISO 8601 (local time without an offset), or null for another kind of selector. */
 function timeSelector(selector: string, role: 'pre' | 'post' | 'show'): string | null {
   // The last snapshot taken at or before it: a time to the second includes that whole second.
-  const at = parseIsoTime(selector, { secondEnd: true });
+  const at = parseIsoTime(selector, { upperBound: true });
   if (at !== null) return at.toISOString();
   if (looksLikeIsoTime(selector)) {
     throw new ConfigError('E_USAGE', `${role === 'show' ? 'snapshot' : `--${role}`} ${JSON.stringify(selector)} has the form of a time but ${NO_SUCH_MOMENT}`, {

@@ -321,7 +321,7 @@ function heldFrom(retention: RetentionRecord): string {
 }
 
 /** "400d", "12h", "30m", "90s" before now, or an ISO 8601 date. Pure. */
-export function parseCutoff(text: string, now: Date, options: { secondEnd?: boolean } = {}): Date | null {
+export function parseCutoff(text: string, now: Date, options: { upperBound?: boolean } = {}): Date | null {
   const age = /^(\d+)([dhms])$/.exec(text.trim());
   if (age) {
     const unit = { d: 86400, h: 3600, m: 60, s: 1 }[age[2] as 'd' | 'h' | 'm' | 's'];
@@ -336,7 +336,7 @@ export function parseCutoff(text: string, now: Date, options: { secondEnd?: bool
  * so that a time netmon printed, pasted back, keeps the snapshot it was printed for.
  */
 export function timeFlag(flag: string, text: string, now: Date = new Date()): Date {
-  const at = parseCutoff(text, now, { secondEnd: flag === '--to' });
+  const at = parseCutoff(text, now, { upperBound: flag === '--to' });
   if (!at) {
     throw new ConfigError('E_USAGE', looksLikeIsoTime(text) ? `${flag} ${JSON.stringify(text)} has the form of a time but ${NO_SUCH_MOMENT}` : `${flag} ${JSON.stringify(text)} is neither an ISO 8601 time nor an age (24h, 7d, 30m)`);
   }

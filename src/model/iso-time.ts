@@ -15,15 +15,16 @@ export function looksLikeIsoTime(text: string): boolean {
  * alone included: its midnight there, as netmon prints times in local time. Null when the text
  * is not of that form or names no such moment (month 13, 24:01, February 30, a local time a
  * change of daylight saving time skipped or passed twice). With `dateAlone: 'end'`, a date alone
- * is the end of that day (the next local midnight); with `secondEnd`, a time to the whole second
- * is the last millisecond of it (an upper bound). Pure.
+ * is the end of that day (the next local midnight); with `upperBound`, a time stands for all of
+ * what it names, to the precision it is given in: its last millisecond (of the second, the minute,
+ * or the day of a date alone). Pure.
  */
-export function parseIsoTime(text: string, options: { dateAlone?: 'start' | 'end'; secondEnd?: boolean } = {}): Date | null {
+export function parseIsoTime(text: string, options: { dateAlone?: 'start' | 'end'; upperBound?: boolean } = {}): Date | null {
   const m = ISO_TIME.exec(text.trim());
   if (!m) return null;
   const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '', zone] = m;
   // A date alone is its start, or (for a deadline: "expires: 2026-12-31") the end of that day.
-  const end = m[4] === undefined && options.dateAlone === 'end';
+  const end = m[4] === undefined && (options.dateAlone === 'end' || options.upperBound === true);
   const year = Number(y);
   const month = Number(mo);
   const day = Number(d);
@@ -60,8 +61,13 @@ export function parseIsoTime(text: string, options: { dateAlone?: 'start' | 'end
   }
   // Netmon prints times to the second and stores them to the millisecond: a time to the second,
   // as an upper bound, is the whole of that second, so that a printed time pasted back finds the
-  // snapshot it was printed for.
-  if (options.secondEnd === true && m[6] !== undefined && frac === '') at += 999;
+  // snapshot it was printed for; a time to the minute, the whole minute; a date alone, the day
+  // (its end, the next midnight, less a millisecond).
+  if (options.upperBound === true) {
+    if (m[4] === undefined) at -= 1;
+    else if (m[6] === undefined && hour < 24) at += 59_999;
+    else if (m[6] !== undefined && frac === '') at += 999;
+  }
   return Number.isNaN(at) ? null : new Date(at);
 }
 

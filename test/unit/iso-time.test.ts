@@ -71,10 +71,17 @@ describe('parseIsoTime', () => {
     });
   });
 
-  it('as an upper bound (secondEnd), a time to the whole second is the last millisecond of it', () => {
-    expect(parseIsoTime('2026-11-24T09:00:00Z', { secondEnd: true })?.toISOString()).toBe('2026-11-24T09:00:00.999Z');
-    expect(parseIsoTime('2026-11-24T09:00:00.5Z', { secondEnd: true })?.toISOString()).toBe('2026-11-24T09:00:00.500Z');
-    expect(parseIsoTime('2026-11-24T09:00Z', { secondEnd: true })?.toISOString()).toBe('2026-11-24T09:00:00.000Z');
+  it('as an upper bound, a time stands for all it names, to its precision: the last millisecond of its second, minute or day', () => {
+    expect(parseIsoTime('2026-11-24T09:00:00Z', { upperBound: true })?.toISOString()).toBe('2026-11-24T09:00:00.999Z');
+    expect(parseIsoTime('2026-11-24T09:00:00.5Z', { upperBound: true })?.toISOString()).toBe('2026-11-24T09:00:00.500Z');
+    // To the minute: the whole minute, so that 21:06 and 21:06:59 agree about a snapshot at 21:06:30 (a new-user probe found 21:06 and 21:06:00 disagreeing).
+    expect(parseIsoTime('2026-11-24T09:00Z', { upperBound: true })?.toISOString()).toBe('2026-11-24T09:00:59.999Z');
+    expect(parseIsoTime('2026-11-24T09:00+01:00', { upperBound: true })?.toISOString()).toBe('2026-11-24T08:00:59.999Z');
+    // A date alone: the whole (local) day; 24:00 is already the end of one.
+    expect(parseIsoTime('2026-11-24', { upperBound: true })?.getTime()).toBe(new Date(2026, 10, 25).getTime() - 1);
+    expect(parseIsoTime('2026-11-24T24:00', { upperBound: true })?.getTime()).toBe(new Date(2026, 10, 25).getTime());
+    // As a lower bound, the start.
     expect(parseIsoTime('2026-11-24T09:00:00Z')?.toISOString()).toBe('2026-11-24T09:00:00.000Z');
+    expect(parseIsoTime('2026-11-24T09:00Z')?.toISOString()).toBe('2026-11-24T09:00:00.000Z');
   });
 });
