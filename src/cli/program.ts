@@ -12,6 +12,7 @@ import type { FilterSpec, Snapshot } from '../model/types.js';
 import type { SnapshotOptions } from '../snapshot/snapshot.js';
 import { NETMON_VERSION } from '../version.js';
 import { ConfigError } from '../errors.js';
+import { looksLikeIsoTime } from '../model/iso-time.js';
 import { closestName } from '../model/names.js';
 import { printable, printableMessage } from '../outputs/sanitize.js';
 
@@ -295,6 +296,21 @@ export async function checkFlags(flags: CollectFlags): Promise<void> {
 }
 
 /**
+ * A `--label` that reads as another kind of snapshot selector (an id, `first`, `latest`, a time)
+ * could never select its snapshot: `show 3` is snapshot id 3, not the one labelled "3". Refused
+ * at capture, before anything is stored.
+ */
+export function checkLabel(label: string | undefined): void {
+  if (label === undefined) return;
+  const text = label.trim();
+  const reads = /^\d+$/.test(text) ? `snapshot id ${text}` : text === 'first' || text === 'latest' ? `the ${text} snapshot` : looksLikeIsoTime(text) ? 'a time (the last snapshot taken at or before it)' : null;
+  if (reads === null) return;
+  throw new ConfigError('E_USAGE', `--label ${JSON.stringify(label)} would read as ${reads} wherever a snapshot is selected (show, diff --pre/--post), so the snapshot could not be found by its label`, {
+    hint: 'give a label that is not a number, first, latest or a time, such as pre, post or pre-3',
+  });
+}
+
+/**
  * The program's own options (the capture's) given on the command line, as the user wrote them
  * (--no-csv, not --csv), except --config, which every command takes wherever it stands.
  */
@@ -490,6 +506,7 @@ export function buildProgram(io: CliIo): Command {
       });
     }
     await checkFlags(flags);
+    checkLabel(flags.label);
     const { runCapture } = await import('./capture-command.js');
     await runCapture(flags, io);
   });
@@ -622,6 +639,7 @@ export function buildProgram(io: CliIo): Command {
     .addHelpText('after', '\nThe first capture is compared with the baseline (netmon init), or, without one, with the store\'s\nlast snapshot of this host (what changed while netmon was not watching); each later capture\nwith the one before.\n\nExamples:\n  netmon watch --interval 10                each change against the baseline, until Ctrl-C\n  netmon watch --interval 30 --allow allow.yaml -o ecs >> findings.ndjson\n')
     .action(async (flags: import('./baseline-commands.js').BaselineFlags & CaptureFlags & { output: OutputFormat }) => {
       await checkFlags(flags);
+      checkLabel(flags.label);
       return (await import('./baseline-commands.js')).runWatch(flags, io);
     });
 

@@ -258,6 +258,14 @@ describe('netmon CLI (built binary)', () => {
           expect(r.stderr).not.toContain('error in a capture');
         }
       }
+      // A label that reads as an id, first, latest or a time could never select its snapshot: refused before anything is captured.
+      for (const [label, reads] of [['3', 'snapshot id 3'], ['latest', 'the latest snapshot'], ['2026-11-24', 'a time']] as const) {
+        for (const command of [['--once'], ['watch', '--interval', '1']]) {
+          const r = runCli([...command, '--db', join(dir, 'n.db'), '--csv', join(dir, 'c.csv'), '--label', label], { killAfterMs: 20_000 });
+          expect(r.status, r.stderr).toBe(2);
+          expect(r.stderr).toContain(`netmon: error: --label ${JSON.stringify(label)} would read as ${reads}`);
+        }
+      }
       // --csv PATH and --no-csv together: refused, not the last one winning.
       for (const command of [['--once'], ['watch', '--interval', '1']]) {
         for (const flags of [['--no-csv', '--csv', join(dir, 'c.csv')], ['--csv', join(dir, 'c.csv'), '--no-csv']]) {
