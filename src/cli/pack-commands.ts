@@ -369,7 +369,7 @@ export function runVerify(dir: string, flags: { db?: string; signer?: string }, 
       throw new ExitError(4);
     }
     io.stdout(
-      `evidence pack ${printable(dir)} verified: ${manifest!.files.length + 3} files, manifest signed by ${manifest!.signer.fingerprint}${signer !== null ? ' (the key --signer names)' : ''}${manifest!.files.some((f) => f.name === 'report.pdf') ? ', report.pdf signature valid' : ''}${store ? `, snapshots ${manifest!.store.snapshots.map((s) => s.id).join(' and ')}, their inventories and findings${manifest!.packFormat === 1 ? '' : manifest!.expectedChanges === null ? ' (none approved)' : ` and the approvals of ${EXPECTED_FILE}`} match ${db}` : ''}\n`,
+      `evidence pack ${printable(dir)} verified: ${manifest!.files.length + (manifest!.packFormat >= 3 ? 4 : 3)} files, manifest signed by ${manifest!.signer.fingerprint}${signer !== null ? ' (the key --signer names)' : ''}${manifest!.files.some((f) => f.name === 'report.pdf') ? ', report.pdf signature valid' : ''}${store ? `, snapshots ${manifest!.store.snapshots.map((s) => s.id).join(' and ')}, their inventories and findings${manifest!.packFormat === 1 ? '' : manifest!.expectedChanges === null ? ' (none approved)' : ` and the approvals of ${EXPECTED_FILE}`} match ${db}` : ''}\n`,
     );
     // A valid signature says the pack is whole, not whose it is: anyone can sign with a key of their own.
     if (signer === null) io.stderr('netmon: note: any key makes a valid signature; compare the fingerprint above with the one your organisation published, or give --signer FINGERPRINT\n');

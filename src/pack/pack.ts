@@ -9,7 +9,7 @@ import { FINDINGS_CSV_COLUMNS } from './report-files.js';
 import { certificateFingerprint, checkPdfSignature } from './pki.js';
 import { CERT_FILE, fingerprintOf, PUBLIC_KEY_FILE, signBytes, verifyBytes, type Signer } from './signing.js';
 import { FINDING_RULES_KNOWN } from '../findings/rules.js';
-import { fileEntry, PACK_FORMAT, PACK_FORMATS, parseSha256Sums, renderManifest, renderSha256Sums, renderVerifyGuide, type Manifest } from './manifest.js';
+import { fileEntry, PACK_FORMAT, PACK_FORMATS, parseSha256Sums, renderManifest, renderSha256Sums, renderVerifyGuide, SUMS_SIGNATURE_FILE, type Manifest } from './manifest.js';
 
 export interface PackContent {
   /** Data files (CSV, evidence.json, later report.pdf), written first and listed in the manifest. */
@@ -139,8 +139,8 @@ function syncDirectory(dir: string): void {
 /**
  * Write a pack into `dir`, the empty directory reservePackDir() made, and sign its manifest: the
  * data files, VERIFY.md and the signer's public key, then manifest.json (every one of them with
- * size and SHA-256), manifest.sig (Ed25519 over manifest.json) and SHA256SUMS (every file, for
- * `sha256sum -c`); no file is ever written over another. They are written and flushed in a
+ * size and SHA-256), manifest.sig (Ed25519 over manifest.json), SHA256SUMS (every file, for
+ * `sha256sum -c`) and SHA256SUMS.sig (Ed25519 over SHA256SUMS); no file is ever written over another. They are written and flushed in a
  * hidden staging directory beside `dir`, which then takes the reserved name in one rename: a
  * report that fails (a full disk) or is killed never leaves a directory under the pack's name
  * that holds part of a pack. What a report killed outright leaves is that staging directory
@@ -175,7 +175,10 @@ export function writePack(dir: string, content: PackContent): Manifest {
     writeDurable(join(staging, 'manifest.json'), manifestBytes);
     writeDurable(join(staging, 'manifest.sig'), signature);
     const all = [...manifest.files, fileEntry('manifest.json', manifestBytes), fileEntry('manifest.sig', signature)];
-    writeDurable(join(staging, 'SHA256SUMS'), Buffer.from(renderSha256Sums(all)));
+    const sums = Buffer.from(renderSha256Sums(all));
+    writeDurable(join(staging, 'SHA256SUMS'), sums);
+    // The list sha256sum -c reads, signed too: VERIFY.md checks it with openssl before the files.
+    writeDurable(join(staging, SUMS_SIGNATURE_FILE), signBytes(content.signer, sums));
     syncDirectory(staging);
     // The reserved directory is empty, and rename(2) replaces an empty directory in one step.
     renameSync(staging, dir);
@@ -340,28 +343,39 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
   // would be named as added, and every line of SHA256SUMS as naming no file of the pack.
   const listed = manifest !== null && Array.isArray(manifest.files);
   const bySums = !listed && sums !== null ? parseSha256Sums(sums) : null;
-  const inManifest = new Set([...(listed ? manifest!.files.map((f) => f.name) : (bySums?.entries ?? []).map((e) => e.name)), 'manifest.json', 'manifest.sig', 'SHA256SUMS']);
+  // Format 3 on: SHA256SUMS is signed too (not listed anywhere: it is made after SHA256SUMS).
+  // Without a readable manifest the format is unknown: a signature there is checked all the same.
+  const sumsSigned = manifest !== null ? typeof manifest.packFormat === 'number' && manifest.packFormat >= 3 : present.includes(SUMS_SIGNATURE_FILE);
+  const inManifest = new Set([...(listed ? manifest!.files.map((f) => f.name) : (bySums?.entries ?? []).map((e) => e.name)), 'manifest.json', 'manifest.sig', 'SHA256SUMS', ...(sumsSigned ? [SUMS_SIGNATURE_FILE] : [])]);
   for (const name of present) if (!inManifest.has(name)) problems.push({ file: name, message: `it is not listed in ${listed ? 'SHA256SUMS or manifest.json' : 'SHA256SUMS'} (a file was added)` });
   if (bySums !== null) {
-    notes.push('without a readable manifest.json, the other files were checked against SHA256SUMS only, which is not signed');
+    notes.push(`without a readable manifest.json, the other files were checked against SHA256SUMS only${sumsSigned ? ', whose own signature (SHA256SUMS.sig) is checked below' : ', which is not signed'}`);
     for (const e of bySums.entries) checkListed(e.name, e.sha256, null, 'SHA256SUMS');
     for (const message of bySums.problems) problems.push({ file: 'SHA256SUMS', message });
   }
 
+  if (sumsSigned && sums !== null) {
+    const pub = contents.get(PUBLIC_KEY_FILE)?.toString('utf8') ?? null;
+    const sig = contents.get(SUMS_SIGNATURE_FILE) ?? null;
+    if (!sig && missing(SUMS_SIGNATURE_FILE)) problems.push({ file: SUMS_SIGNATURE_FILE, message: 'it is missing (a pack of format 3 signs its SHA256SUMS)' });
+    else if (pub && sig && !verifyBytes(pub, contents.get('SHA256SUMS')!, sig)) {
+      problems.push({ file: SUMS_SIGNATURE_FILE, message: 'the signature over SHA256SUMS does not verify with signer.pub.pem (SHA256SUMS, SHA256SUMS.sig or the key was changed)' });
+    }
+  }
   if (sums === null && missing('SHA256SUMS')) problems.push({ file: 'SHA256SUMS', message: 'it is missing' });
   else if (listed && sums !== null) {
     const parsed = parseSha256Sums(sums);
     const sumsProblems = [...parsed.problems];
     const named = new Set(parsed.entries.map((e) => e.name));
     for (const e of parsed.entries) {
-      if (!inManifest.has(e.name) || e.name === 'SHA256SUMS') sumsProblems.push(`it names "${printable(e.name)}", which is not part of the pack`);
+      if (!inManifest.has(e.name) || e.name === 'SHA256SUMS' || e.name === SUMS_SIGNATURE_FILE) sumsProblems.push(`it names "${printable(e.name)}", which is not part of the pack`);
       else if (actual.get(e.name) !== undefined && actual.get(e.name) !== e.sha256) {
         // The file matches the signed manifest: the sum is what changed. Otherwise the file was reported above.
         const authentic = signed && (e.name === 'manifest.json' || e.name === 'manifest.sig' || manifest?.files.some((f) => f.name === e.name && f.sha256 === actual.get(e.name)));
         if (authentic) sumsProblems.push(`its line for ${e.name} does not match the file, which matches the signed manifest`);
       }
     }
-    for (const name of inManifest) if (name !== 'SHA256SUMS' && !named.has(name)) sumsProblems.push(`it has no line for ${name}`);
+    for (const name of inManifest) if (name !== 'SHA256SUMS' && name !== SUMS_SIGNATURE_FILE && !named.has(name)) sumsProblems.push(`it has no line for ${name}`);
     // Without a valid signature, the sums say which of the signature's inputs was changed.
     if (!signed) {
       for (const e of parsed.entries) {

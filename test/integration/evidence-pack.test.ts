@@ -60,7 +60,7 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
   });
 
   it('writes the pack files; the private key stays out of it and is mode 0600', () => {
-    expect(readdirSync(pack).sort()).toEqual(['SHA256SUMS', 'VERIFY.md', 'evidence.json', 'findings.csv', 'inventory-post.csv', 'inventory-pre.csv', 'manifest.json', 'manifest.sig', 'report.pdf', 'signer.cert.pem', 'signer.pub.pem']);
+    expect(readdirSync(pack).sort()).toEqual(['SHA256SUMS', 'SHA256SUMS.sig', 'VERIFY.md', 'evidence.json', 'findings.csv', 'inventory-post.csv', 'inventory-pre.csv', 'manifest.json', 'manifest.sig', 'report.pdf', 'signer.cert.pem', 'signer.pub.pem']);
     expect(statSync(join(dir, 'netmon-keys', 'signer.key.pem')).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, 'netmon-keys', 'signer.p12')).mode & 0o777).toBe(0o600);
     // What it captured (command lines among it) is for the owner and the group, not every user.
@@ -68,7 +68,7 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     for (const f of readdirSync(pack)) expect([f, statSync(join(pack, f)).mode & 0o777]).toEqual([f, 0o640]);
     expect(readFileSync(join(pack, 'findings.csv'), 'utf8')).toMatch(/new listener tcp 127\.0\.0\.1:3939/);
     const manifest = JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as { packFormat: number; timeZone: string; expectedChanges: string | null; window: { change: string }; store: { snapshots: { id: number; recordHash: string }[] } };
-    expect(manifest.packFormat).toBe(2);
+    expect(manifest.packFormat).toBe(3);
     expect(typeof manifest.timeZone).toBe('string');
     expect(manifest.expectedChanges).toBeNull();
     expect(manifest.window.change).toBe('CHG-77');
@@ -116,12 +116,38 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(sig.status, sig.stderr).toBe(0);
     expect(sig.stdout).toMatch(/Signature Verified Successfully/);
     expect(readFileSync(join(pack, 'VERIFY.md'), 'utf8')).toContain('openssl pkeyutl -verify -pubin -inkey signer.pub.pem -rawin -in manifest.json -sigfile manifest.sig');
+    const sumsSig = spawnSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', 'signer.pub.pem', '-rawin', '-in', 'SHA256SUMS', '-sigfile', 'SHA256SUMS.sig'], { cwd: pack, encoding: 'utf8' });
+    expect(sumsSig.status, sumsSig.stderr).toBe(0);
+    expect(sumsSig.stdout).toMatch(/Signature Verified Successfully/);
+    expect(readFileSync(join(pack, 'VERIFY.md'), 'utf8')).toContain('openssl pkeyutl -verify -pubin -inkey signer.pub.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig');
+  });
+
+  it('a file changed together with its SHA256SUMS line fails the steps of VERIFY.md (an auditor probe: sha256sum -c passed, and nothing compared the files with the signed manifest)', () => {
+    const copy = join(dir, 'resummed');
+    cpSync(pack, copy, { recursive: true });
+    const evidence = join(copy, 'evidence.json');
+    writeFileSync(evidence, readFileSync(evidence, 'utf8').replace('"severity":', '"severity" :'));
+    const sum = spawnSync('sha256sum', ['evidence.json'], { cwd: copy, encoding: 'utf8' }).stdout.split(' ')[0]!;
+    const sumsFile = join(copy, 'SHA256SUMS');
+    writeFileSync(sumsFile, readFileSync(sumsFile, 'utf8').replace(/^[0-9a-f]{64}(?=  evidence\.json$)/m, sum));
+    expect(spawnSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: copy, encoding: 'utf8' }).status).toBe(0);
+    // Step 1 of VERIFY.md catches it with openssl alone.
+    const step1 = spawnSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', 'signer.pub.pem', '-rawin', '-in', 'SHA256SUMS', '-sigfile', 'SHA256SUMS.sig'], { cwd: copy, encoding: 'utf8' });
+    expect(step1.status).not.toBe(0);
+    expect(step1.stdout + step1.stderr).not.toMatch(/Signature Verified Successfully/);
+    const r = cli(['verify', copy]);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toContain('netmon: FAILED SHA256SUMS.sig: the signature over SHA256SUMS does not verify with signer.pub.pem (SHA256SUMS, SHA256SUMS.sig or the key was changed)');
+    expect(r.stderr).toContain('netmon: FAILED evidence.json: its size or SHA-256 does not match manifest.json (the file was changed)');
+    // A pack of format 3 without its SHA256SUMS.sig is incomplete.
+    rmSync(join(copy, 'SHA256SUMS.sig'));
+    expect(cli(['verify', copy]).stderr).toContain('netmon: FAILED SHA256SUMS.sig: it is missing (a pack of format 3 signs its SHA256SUMS)');
   });
 
   it('netmon verify passes on the pack, and with the store', () => {
     const r = cli(['verify', pack, '--db', db]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/verified: 11 files, manifest signed by [0-9a-f]{64}, report.pdf signature valid, snapshots \d+ and \d+, their inventories and findings \(none approved\) match /);
+    expect(r.stdout).toMatch(/verified: 12 files, manifest signed by [0-9a-f]{64}, report.pdf signature valid, snapshots \d+ and \d+, their inventories and findings \(none approved\) match /);
     expect(r.stderr).toBe('netmon: note: any key makes a valid signature; compare the fingerprint above with the one your organisation published, or give --signer FINGERPRINT\n');
   });
 
@@ -345,7 +371,7 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(r.stderr.match(/FAILED/g)).toHaveLength(2);
     expect(r.stderr).toContain('netmon: FAILED manifest.json: it is not valid JSON');
     expect(r.stderr).toContain('netmon: FAILED manifest.json: it does not match its SHA256SUMS line (the file was changed)');
-    expect(r.stderr).toContain('without a readable manifest.json, the other files were checked against SHA256SUMS only, which is not signed');
+    expect(r.stderr).toContain('without a readable manifest.json, the other files were checked against SHA256SUMS only, whose own signature (SHA256SUMS.sig) is checked below');
     // A file changed too is still named.
     writeFileSync(join(copy, 'findings.csv'), 'changed\n');
     const both = cli(['verify', copy]);

@@ -29,7 +29,7 @@ const cli = (args: string[]) => runCli(args, { cwd: dir });
 
 /** Files of a pack, to be doctored and signed again. */
 function packFiles(from: string): { name: string; content: Buffer }[] {
-  const own = new Set(['manifest.json', 'manifest.sig', 'SHA256SUMS', 'VERIFY.md', 'signer.pub.pem']);
+  const own = new Set(['manifest.json', 'manifest.sig', 'SHA256SUMS', 'SHA256SUMS.sig', 'VERIFY.md', 'signer.pub.pem']);
   return readdirSync(from)
     .filter((f) => !own.has(f))
     .map((name) => ({ name, content: readFileSync(join(from, name)) }));
