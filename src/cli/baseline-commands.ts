@@ -13,7 +13,7 @@ import { ndjsonLine } from '../outputs/ecs.js';
 import { failsAt, renderFindingsJson, renderFindingsText, sortFindings, type FindingsReport } from '../outputs/findings.js';
 import { printable } from '../outputs/sanitize.js';
 import { clockTime, isoWithOffset } from '../outputs/time.js';
-import { commonSelection } from '../diff/common-selection.js';
+import { attributionComparison, commonSelection } from '../diff/common-selection.js';
 import { platformCollector } from '../collect/index.js';
 import { snapshot } from '../snapshot/snapshot.js';
 import { EvidenceStore } from '../store/evidence-store.js';
@@ -178,9 +178,10 @@ function comparable(base: Snapshot, now: Snapshot, resumedFrom: number | null = 
   if (!now.coverage.privileged && deniedNow > deniedThen) {
     notes.push(`this capture could not read ${count(deniedNow, 'process', 'processes')}, ${theBase}'s ${deniedThen}: a replaced binary or a changed user of a process it cannot read is not seen; run it with the privileges ${theBase} had (as root)`);
   }
-  const [b, n] = [base.selection, now.selection];
-  if ((!b.hashBinaries || !b.processInfo) && n.hashBinaries && n.processInfo) {
-    notes.push(`${theBase} was taken ${b.processInfo ? 'without executable hashes (--no-hash-binaries)' : 'without process information (--no-process-info)'}: a replaced binary${b.processInfo ? '' : ' or a changed owner'} cannot be found against it${resumedFrom === null ? '; take it again without that option' : ''}`);
+  // What one side's attribution cannot show (no process information, no hashes) is not compared
+  // (findingsBetween), and said.
+  for (const note of attributionComparison(base, now, { before: theBase, after: 'this capture' }).notes) {
+    notes.push(note.startsWith(theBase) && resumedFrom === null ? `${note}; take it again without that option` : note);
   }
   return { before, after, notes };
 }
@@ -213,7 +214,8 @@ function standing(flags: Pick<BaselineFlags, 'allow'>): ExpectedChanges | null {
 /** A standing allow-list approves; what it lists but did not happen is not a finding. */
 function findingsBetween(before: Snapshot, after: Snapshot, catalogue: ControlsCatalogue, allow: ExpectedChanges | null, known?: ReadonlySet<string>): Finding[] {
   const filtered = Object.keys(after.selection.filters).length > 0;
-  const diff = diffSnapshots(before, after, { compareCoverage: !filtered, ...(known ? { knownDestinations: known } : {}) });
+  const attribution = attributionComparison(before, after);
+  const diff = diffSnapshots(before, after, { compareCoverage: !filtered && attribution.coverage, compareOutbound: attribution.outbound, ...(known ? { knownDestinations: known } : {}) });
   return evaluateFindings(diff, catalogue, { expected: allow, now: new Date() }).filter((f) => f.approval !== 'missing');
 }
 

@@ -95,3 +95,33 @@ export function commonSelection(
   }
   return { before: b, after: a, notes };
 }
+
+/** What two snapshots' attribution lets a comparison say, and what it cannot, in words. */
+export interface AttributionComparison {
+  /** Outbound connections are compared (they are told apart by the process that holds them). */
+  outbound: boolean;
+  /** Attribution coverage is compared. */
+  coverage: boolean;
+  notes: string[];
+}
+
+/**
+ * Whether both snapshots attributed sockets to processes and hashed executables, and what the
+ * comparison leaves out when one did not. A side taken with `--no-process-info` holds no owner:
+ * against it every outbound connection of the other side would read as opened or ended, the
+ * coverage as collapsed, while a replaced binary or a changed owner cannot be seen at all. A side
+ * taken with `--no-hash-binaries` cannot show a replaced binary. Pure.
+ */
+export function attributionComparison(before: Snapshot, after: Snapshot, names: { before: string; after: string } = { before: 'the pre snapshot', after: 'the post snapshot' }): AttributionComparison {
+  const [b, a] = [before.selection, after.selection];
+  const notes: string[] = [];
+  if (b.processInfo !== a.processInfo) {
+    const without = b.processInfo ? names.after : names.before;
+    notes.push(`${without} was taken without process information (--no-process-info): outbound connections (told apart by the process that holds them), a replaced binary, a changed owner and the attribution coverage are not compared`);
+    return { outbound: false, coverage: false, notes };
+  }
+  if (b.processInfo && b.hashBinaries !== a.hashBinaries) {
+    notes.push(`${b.hashBinaries ? names.after : names.before} was taken without executable hashes (--no-hash-binaries): a replaced binary cannot be found`);
+  }
+  return { outbound: true, coverage: true, notes };
+}

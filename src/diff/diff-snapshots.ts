@@ -75,6 +75,8 @@ export interface DiffOptions {
   coverageTolerance?: number;
   /** Compare attribution coverage (default true; a filtered view of the host says little about it). */
   compareCoverage?: boolean;
+  /** Compare outbound connections (default true; not against a snapshot without process information, where none is told apart). */
+  compareOutbound?: boolean;
   /** The version of the finding rules to apply (findings/rules.ts; default the current one). */
   rules?: number;
 }
@@ -264,7 +266,8 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: DiffOp
   }
 
   // Rules 3: outbound aggregates per namespace; before, across namespaces.
-  const [outA, outB] = rules >= 3 ? [a.outbound, b.outbound] : [outboundAcrossNamespaces(a), outboundAcrossNamespaces(b)];
+  const none = new Map<string, OutboundView>();
+  const [outA, outB] = options.compareOutbound === false ? [none, none] : rules >= 3 ? [a.outbound, b.outbound] : [outboundAcrossNamespaces(a), outboundAcrossNamespaces(b)];
   const known = new Set(options.knownDestinations ?? []);
   for (const o of outA.values()) known.add(o.remoteAddress);
   const reported = new Set<string>();

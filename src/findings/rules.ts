@@ -12,7 +12,10 @@
  *    by how far it fell (medium from 10 points, high from 50), a rise is info.
  * 3: outbound connections are aggregated per network namespace, and the namespace is part of
  *    their findings (id and summary): a container's new connection no longer reads as the host's,
- *    nor hides in an aggregate of the host's connections to the same destination.
+ *    nor hides in an aggregate of the host's connections to the same destination. Against a
+ *    snapshot taken without process information, outbound connections and the attribution
+ *    coverage are not compared (every connection read as opened or ended, the coverage as
+ *    collapsed), with a note, as is a snapshot without executable hashes.
  */
 export const FINDING_RULES = 3;
 

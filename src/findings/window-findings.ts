@@ -1,4 +1,4 @@
-import { commonSelection } from '../diff/common-selection.js';
+import { attributionComparison, commonSelection } from '../diff/common-selection.js';
 import { diffSnapshots } from '../diff/diff-snapshots.js';
 import type { Snapshot } from '../model/types.js';
 import type { ControlsCatalogue } from './controls.js';
@@ -14,11 +14,13 @@ export interface WindowFindings {
 /**
  * The findings between a window's pre and post snapshots, as `diff`, `report` and `verify --db`
  * make them, by the rules of version `rules` (rules.ts): from version 2 on, the two are first
- * narrowed to what both selected, and each narrowing is a note. Pure.
+ * narrowed to what both selected, and each narrowing is a note; from version 3 on, what one side's
+ * attribution cannot show (no process information, no hashes) is not compared, and said. Pure.
  */
 export function windowFindings(before: Snapshot, after: Snapshot, catalogue: ControlsCatalogue, options: EvaluateOptions = {}): WindowFindings {
   const rules = options.rules ?? FINDING_RULES;
   const common = rules >= 2 ? commonSelection(before, after) : { before, after, notes: [] };
-  const diff = diffSnapshots(common.before, common.after, { rules });
-  return { findings: evaluateFindings(diff, catalogue, { ...options, rules }), notes: common.notes };
+  const attribution = rules >= 3 ? attributionComparison(before, after) : { outbound: true, coverage: true, notes: [] };
+  const diff = diffSnapshots(common.before, common.after, { rules, compareOutbound: attribution.outbound, compareCoverage: attribution.coverage });
+  return { findings: evaluateFindings(diff, catalogue, { ...options, rules }), notes: [...common.notes, ...attribution.notes] };
 }

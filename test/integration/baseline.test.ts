@@ -187,7 +187,7 @@ describe('init, check and watch', () => {
       const r = runCli(['check', '--baseline', file, '--filter', ':3636-3637']);
       expect(r.status, r.stdout).toBe(0);
       expect(r.stderr).toContain('netmon: note: the baseline was taken with --listening-only: this capture is compared only in the sockets that selection keeps');
-      expect(r.stderr).toContain('netmon: note: the baseline was taken without executable hashes (--no-hash-binaries): a replaced binary cannot be found against it');
+      expect(r.stderr).toContain('netmon: note: the baseline was taken without executable hashes (--no-hash-binaries): a replaced binary cannot be found; take it again without that option');
       expect(r.stdout).not.toContain('outbound');
     } finally {
       await stop(client.child);

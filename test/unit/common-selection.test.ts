@@ -60,4 +60,32 @@ describe('windowFindings', () => {
     expect(old.findings.map((f) => f.kind)).toEqual(['listener-closed']);
     expect(old.notes).toEqual([]);
   });
+
+  /** The same sockets as a capture without process information reads them: no owner, no process. */
+  const withoutProcesses = (sockets: SocketRecord[]): Snapshot => {
+    const s = makeSnapshot({ sockets: sockets.map((k) => ({ ...k, owners: [], unattributed: 'not-requested' as const })), processes: [] });
+    return { ...s, selection: { ...s.selection, processInfo: false, hashBinaries: false }, coverage: { ...s.coverage, attributed: 0, ratio: 0 } };
+  };
+
+  it('rules 3: against a side without process information, connections still open are no change and coverage is not compared, with a note (an auditor probe found a signed pack reporting them ended)', () => {
+    const sockets = [listener(22), conn(5432), conn(6379)];
+    for (const [pre, post, side] of [
+      [taken(sockets), withoutProcesses(sockets), 'the post snapshot'],
+      [withoutProcesses(sockets), taken(sockets), 'the pre snapshot'],
+    ] as const) {
+      const now = windowFindings(pre, post, catalogue);
+      expect(now.findings.map((f) => f.kind)).toEqual([]);
+      expect(now.notes).toEqual([
+        `${side} was taken without process information (--no-process-info): outbound connections (told apart by the process that holds them), a replaced binary, a changed owner and the attribution coverage are not compared`,
+      ]);
+      // Rules 2 read every connection as opened or ended.
+      expect(windowFindings(pre, post, catalogue, { rules: 2 }).findings.some((f) => f.kind === 'outbound-opened' || f.kind === 'outbound-closed')).toBe(true);
+    }
+  });
+
+  it('rules 3: says that a side without executable hashes cannot show a replaced binary', () => {
+    const pre = taken([listener(22)]);
+    const post = taken([listener(22)], { hashBinaries: false });
+    expect(windowFindings(pre, post, catalogue).notes).toEqual(['the post snapshot was taken without executable hashes (--no-hash-binaries): a replaced binary cannot be found']);
+  });
 });
