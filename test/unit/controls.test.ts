@@ -64,6 +64,7 @@ describe('the controls catalogue', () => {
 
   it('ships the conditions its mapping notes state, as facts netmon judges', () => {
     expect(shipped.findings.get('new_listening_port')!.conditions).toEqual([{ control: 'pcidss:1.2.6', when: 'cleartext_service', otherwise: 'omit' }]);
+    expect(shipped.findings.get('listening_all_interfaces')!.conditions).toEqual([{ control: 'pcidss:1.2.6', when: 'cleartext_service', otherwise: 'omit' }]);
     expect(shipped.findings.get('port_owner_changed')!.conditions.map((c) => [c.control, c.when])).toEqual([
       ['pcidss:11.5.2', 'executable_changed'],
       ['sp80053:SI-7', 'executable_changed'],

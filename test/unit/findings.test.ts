@@ -37,6 +37,9 @@ describe('evaluateFindings', () => {
     const inetd = makeProcess({ pid: 30, name: 'inetd', executable: '/usr/sbin/inetd', user: 'root', uid: 0, commandLine: ['inetd'] });
     expect(keys(findings([listenOn(23, 30)], [inetd])[0]).get('pcidss:1.2.6')).toBe('supporting');
     expect(keys(findings([listenOn(8080, 10, '127.0.0.1')], [web])[0]).has('pcidss:1.2.6')).toBe(false);
+    // Nor for one on every interface, which also cites the all-interfaces mapping (an auditor probe found 1.2.6 there).
+    expect(keys(findings([listenOn(8443, 10, '0.0.0.0')], [web])[0]).has('pcidss:1.2.6')).toBe(false);
+    expect(keys(findings([listenOn(23, 30, '0.0.0.0')], [inetd])[0]).get('pcidss:1.2.6')).toBe('supporting');
     // File integrity (PCI DSS 11.5.2, SP 800-53 SI-7) for a port taken over by another executable, not for a new user of the same one.
     const sameBinary = makeProcess({ ...web, pid: 11, user: 'www-data', uid: 33, euid: 33 });
     const otherBinary = makeProcess({ pid: 12, name: 'httpd', executable: '/opt/x/httpd', user: 'root', uid: 0, commandLine: ['httpd'], hashes: { blake3: 'c'.repeat(64), sha256: 'd'.repeat(64), size: 9 } });
