@@ -180,27 +180,32 @@ export function reportBlocks(input: ReportInput): Block[] {
 
   // Control coverage: per framework, the controls this pack is evidence for and the findings behind each.
   blocks.push({ kind: 'heading', text: 'Control coverage' });
-  // A control is primary when some finding cites it as primary; else it only supports (labelled so).
-  const coverage = new Map<string, Map<string, { title: string; findings: string[]; primary: boolean }>>();
+  // A control is primary when some finding cites it as primary; else it only supports (labelled
+  // so). Each finding is listed in the role it cites the control in: one that only supports a
+  // control another finding evidences is marked so.
+  type Covered = { title: string; primary: string[]; supporting: string[] };
+  const coverage = new Map<string, Map<string, Covered>>();
   for (const f of findings) {
     for (const c of f.controls) {
       if (c.legacy) continue;
-      const framework = coverage.get(c.framework) ?? new Map<string, { title: string; findings: string[]; primary: boolean }>();
+      const framework = coverage.get(c.framework) ?? new Map<string, Covered>();
       coverage.set(c.framework, framework);
-      const control = framework.get(c.id) ?? { title: c.title, findings: [], primary: false };
+      const control = framework.get(c.id) ?? { title: c.title, primary: [], supporting: [] };
       framework.set(c.id, control);
-      if (c.role === 'primary') control.primary = true;
-      if (!control.findings.includes(f.id)) control.findings.push(f.id);
+      const list = c.role === 'primary' ? control.primary : control.supporting;
+      if (!list.includes(f.id)) list.push(f.id);
     }
   }
+  const coverageRow = (cid: string, c: Covered): string =>
+    c.primary.length === 0 ? `${cid}  ${c.title} (supporting): ${c.supporting.join(', ')}` : `${cid}  ${c.title}: ${c.primary.join(', ')}${c.supporting.length > 0 ? `; supporting: ${c.supporting.join(', ')}` : ''}`;
   if (coverage.size === 0) blocks.push({ kind: 'text', text: 'No findings, so no control is evidenced by a change; the inventories below still document the state before and after.' });
   for (const [id, controls] of [...coverage].sort(([a], [b]) => a.localeCompare(b))) {
     const fw = input.frameworks.get(id);
-    const primary = [...controls.values()].filter((c) => c.primary).length;
+    const primary = [...controls.values()].filter((c) => c.primary.length > 0).length;
     blocks.push({ kind: 'field', label: fw ? `${fw.name}, version ${fw.version}` : id, value: `${count(primary, 'primary control')}${controls.size > primary ? `, ${controls.size - primary} supporting` : ''}` });
     blocks.push({
       kind: 'rows',
-      rows: [...controls].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true })).map(([cid, c]) => `${cid}  ${c.title}${c.primary ? '' : ' (supporting)'}: ${c.findings.join(', ')}`),
+      rows: [...controls].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true })).map(([cid, c]) => coverageRow(cid, c)),
     });
   }
   blocks.push({ kind: 'text', text: input.disclaimer });

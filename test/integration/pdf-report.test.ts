@@ -91,6 +91,22 @@ describe('reportBlocks', () => {
     expect(rows.rows.some((r) => r.startsWith(`${primary.id}  `) && r.includes(listener.id))).toBe(true);
   });
 
+  it('marks the findings that only support a control another finding evidences (an auditor probe: they were listed as primary)', () => {
+    const i = input(1);
+    const listener = i.findings.find((f) => f.kind === 'listener-opened')!;
+    const primary = listener.controls.find((c) => c.role === 'primary' && !c.legacy)!;
+    const supporting = { ...listener, id: 'NM-00000000000b', controls: listener.controls.map((c) => (c.key === primary.key ? { ...c, role: 'supporting' as const } : c)) };
+    const blocks = reportBlocks({ ...i, findings: [listener, supporting] });
+    const fw = i.frameworks.get(primary.framework)!;
+    const at = blocks.findIndex((b) => b.kind === 'field' && b.label.startsWith(fw.name));
+    const rows = (blocks[at + 1] as { kind: 'rows'; rows: string[] }).rows;
+    expect(rows.find((r) => r.startsWith(`${primary.id}  `))).toBe(`${primary.id}  ${primary.title}: ${listener.id}; supporting: NM-00000000000b`);
+    // Only supporting findings: the control is labelled supporting.
+    const alone = reportBlocks({ ...i, findings: [supporting] });
+    const rowsAlone = (alone[alone.findIndex((b) => b.kind === 'field' && b.label.startsWith(fw.name)) + 1] as { kind: 'rows'; rows: string[] }).rows;
+    expect(rowsAlone.find((r) => r.startsWith(`${primary.id}  `))).toBe(`${primary.id}  ${primary.title} (supporting): NM-00000000000b`);
+  });
+
   it('shows at most inventoryLimit rows per list and points to the CSV for the rest', () => {
     const blocks = reportBlocks({ ...input(30), inventoryLimit: 10 });
     const after = blocks.findIndex((b) => b.kind === 'field' && b.label === 'Listeners after');
