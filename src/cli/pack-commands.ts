@@ -224,6 +224,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         store: { path: resolve(flags.db), headHash },
         ...(read.requestedPeriod === null ? {} : { requestedPeriod: read.requestedPeriod }),
         selectionNotes,
+        expectedChanges: expected !== null,
       });
       try {
         files.push({ name: CERT_FILE, content: Buffer.from(pdfIdentity.certificatePem) });
@@ -244,7 +245,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         {
           name: 'evidence.json',
           content: Buffer.from(
-            evidenceJson({ generatedAt: generatedAt.toISOString(), change: flags.change ?? null, before: { id: pre.id, snapshot: before, recordHash: preHash }, after: { id: post.id, snapshot: after, recordHash: postHash }, findings, disclaimer: catalogue.disclaimer, continuity: { gaps: read.gaps, clockSteps: read.clockSteps } }),
+            evidenceJson({ generatedAt: generatedAt.toISOString(), change: flags.change ?? null, before: { id: pre.id, snapshot: before, recordHash: preHash }, after: { id: post.id, snapshot: after, recordHash: postHash }, findings, notes: selectionNotes, disclaimer: catalogue.disclaimer, continuity: { gaps: read.gaps, clockSteps: read.clockSteps } }),
           ),
         },
       ],

@@ -55,8 +55,10 @@ export interface ReportInput {
   requestedPeriod?: { from: string; to: string };
   /** Rows per inventory list before the PDF points to the CSV (default 40). */
   inventoryLimit?: number;
-  /** What the comparison left out because the two snapshots' selections differ (commonSelection). */
+  /** What the comparison left out because the two snapshots' selections or attribution differ (commonSelection, attributionComparison). */
   selectionNotes?: readonly string[];
+  /** Whether an expected-changes file (--expect) approved changes; it is in the pack as expected-changes.yaml. */
+  expectedChanges?: boolean;
 }
 
 /**
@@ -150,13 +152,26 @@ export function reportBlocks(input: ReportInput): Block[] {
   const unexpected = byApproval('unexpected');
   const missing = byApproval('missing');
   const worst = findings.find((f) => f.approval !== 'approved');
+  // A comparison narrowed to what both snapshots selected, or that left out what one side's
+  // attribution cannot show, says so where its verdict is read, not only in the methodology.
+  const narrowed = (input.selectionNotes ?? []).length > 0;
   const verdict =
     findings.length === 0
-      ? 'No findings: the network exposure after the window matches the exposure before it.'
+      ? narrowed
+        ? 'No findings in what the two snapshots both let netmon compare: they were taken with different selections or attribution, and the comparison left out what one of them did not capture (Methodology and limitations says what).'
+        : 'No findings: the network exposure after the window matches the exposure before it.'
       : unexpected + missing === 0
         ? `Every change in the window was approved by an expected-change entry (${count(findings.length, 'finding')}).`
-        : `${count(unexpected, 'unexpected change')} and ${count(missing, 'approved change')} that did not happen need review; the most severe is ${worst!.severity}: ${worst!.summary}.`;
+        : `${count(unexpected, 'unexpected change')} and ${count(missing, 'approved change')} that did not happen need review; the most severe of them is ${worst!.severity}: ${worst!.summary}.`;
   blocks.push({ kind: 'text', text: verdict });
+  if (narrowed && findings.length > 0) blocks.push({ kind: 'text', text: 'The two snapshots were taken with different selections or attribution: the comparison left out what one of them did not capture (Methodology and limitations says what).' });
+  if (input.expectedChanges !== undefined) {
+    blocks.push({
+      kind: 'field',
+      label: 'Approvals',
+      value: input.expectedChanges ? 'from the expected-changes file given to the report (--expect), in this pack as expected-changes.yaml' : 'none: no expected-changes file was given (--expect), so every change is unexpected',
+    });
+  }
   blocks.push({ kind: 'field', label: 'Findings by severity', value: bySeverity.length === 0 ? 'none' : bySeverity.map(([sev, n]) => `${n} ${sev}`).join(', ') });
   blocks.push({ kind: 'field', label: 'Findings by approval', value: `${byApproval('approved')} approved, ${unexpected} unexpected, ${missing} missing` });
   blocks.push({

@@ -4,8 +4,8 @@ import { sortFindings } from '../outputs/findings.js';
 import { renderJson } from '../outputs/json.js';
 import { CSV_COLUMNS, csvRows, formatCsv, neutralizeCell } from '../store/csv-trail.js';
 
-/** Version of evidence.json. */
-export const EVIDENCE_SCHEMA_VERSION = 2 as const;
+/** Version of evidence.json (3: `notes`, what the comparison of the two snapshots left out). */
+export const EVIDENCE_SCHEMA_VERSION = 3 as const;
 
 export const FINDINGS_CSV_COLUMNS = ['id', 'severity', 'approval', 'kind', 'title', 'summary', 'reasons', 'controls', 'observed_before', 'observed_after', 'justification'] as const;
 
@@ -38,7 +38,7 @@ export function inventoryCsv(snapshot: Snapshot, id: number, label: string | nul
 /**
  * evidence.json: the machine-readable findings, both snapshots, the window and its continuity
  * (version 2: the gaps and clock steps the store records inside the window, as the PDF lists
- * them). Pure. Written
+ * them; version 3: the notes of the comparison). Pure. Written
  * like the snapshot document: one key per line, and one socket, process or finding per line, so
  * that two 28,000-socket snapshots stay greppable and diffable at about two thirds of the size of
  * an indented document, and are written as one string rather than a tree of small ones.
@@ -49,6 +49,8 @@ export function evidenceJson(input: {
   before: { id: number; snapshot: Snapshot; recordHash: string };
   after: { id: number; snapshot: Snapshot; recordHash: string };
   findings: readonly Finding[];
+  /** What the comparison left out or could not show (selections, attribution), as `diff` and the PDF say it. */
+  notes: readonly string[];
   disclaimer: string;
   continuity: { gaps: readonly { seq: number; from: string; to: string; reason: string }[]; clockSteps: readonly { seq: number; at: string; stepMs: number }[] };
 }): string {
@@ -67,6 +69,7 @@ export function evidenceJson(input: {
     ` "pre": ${side(input.before)},`,
     ` "post": ${side(input.after)}`,
     ' },',
+    ` "notes": ${q(input.notes)},`,
     findings.length === 0 ? ' "findings": [],' : ` "findings": [\n${findings.map((f) => `  ${q(f)}`).join(',\n')}\n ],`,
     ` "disclaimer": ${q(input.disclaimer)}`,
     '}',

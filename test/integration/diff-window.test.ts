@@ -266,6 +266,10 @@ describe('a window whose two captures selected differently (finding rules 2)', (
     const pack = report.stdout.trim();
     const manifest = JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as { findingRules?: number };
     expect(manifest.findingRules).toBe(3);
+    // The pack's data says what the comparison left out, as diff and the PDF do (an auditor probe found evidence.json silent).
+    const evidence = JSON.parse(readFileSync(join(pack, 'evidence.json'), 'utf8')) as { notes: string[] };
+    expect(evidence.notes).toContain('the post snapshot was taken with --filter :3971: the pre snapshot is compared only in the sockets that selection keeps');
+    expect(evidence.notes).toEqual((JSON.parse(diff.stdout) as { notes: string[] }).notes);
     const verify = runCli(['verify', pack, '--db', db]);
     expect(verify.status, verify.stdout + verify.stderr).toBe(0);
   });

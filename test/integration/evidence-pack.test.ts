@@ -85,7 +85,8 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
       snapshots: Record<'pre' | 'post', { id: number; recordHash: string; snapshot: unknown }>;
       findings: unknown[];
     };
-    expect([evidence.schemaVersion, evidence.change]).toEqual([2, 'CHG-77']);
+    expect([evidence.schemaVersion, evidence.change]).toEqual([3, 'CHG-77']);
+    expect((evidence as unknown as { notes: string[] }).notes).toEqual([]);
     // Nothing interrupted the captures of this window.
     expect(JSON.parse(text).continuity).toEqual({ gaps: [], clockSteps: [] });
     const store = EvidenceStore.open(db, { readonly: true });

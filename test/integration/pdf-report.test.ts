@@ -144,7 +144,19 @@ describe('reportBlocks', () => {
 
   it('says "No findings" for an unchanged window', () => {
     const blocks = reportBlocks({ ...input(0), findings: [] });
-    expect(blocks.some((b) => b.kind === 'text' && b.text.startsWith('No findings'))).toBe(true);
+    expect(blocks.some((b) => b.kind === 'text' && b.text === 'No findings: the network exposure after the window matches the exposure before it.')).toBe(true);
+  });
+
+  it('says in its verdict that a comparison was narrowed, not that the exposure matches (an auditor probe), and where approvals came from', () => {
+    const notes = ['the post snapshot was taken with --filter :8001: the pre snapshot is compared only in the sockets that selection keeps'];
+    const none = reportBlocks({ ...input(0), findings: [], selectionNotes: notes, expectedChanges: false });
+    const texts = none.filter((b) => b.kind === 'text').map((b) => (b as { text: string }).text);
+    expect(texts.some((t) => t.startsWith('No findings in what the two snapshots both let netmon compare'))).toBe(true);
+    expect(texts.some((t) => t.includes('matches the exposure before it'))).toBe(false);
+    expect(none).toContainEqual({ kind: 'field', label: 'Approvals', value: 'none: no expected-changes file was given (--expect), so every change is unexpected' });
+    const some = reportBlocks({ ...input(1), selectionNotes: notes, expectedChanges: true });
+    expect(some.some((b) => b.kind === 'text' && b.text.startsWith('The two snapshots were taken with different selections or attribution'))).toBe(true);
+    expect(some).toContainEqual({ kind: 'field', label: 'Approvals', value: 'from the expected-changes file given to the report (--expect), in this pack as expected-changes.yaml' });
   });
 });
 
