@@ -204,7 +204,9 @@ function assess(change: Change, rules: number): { severity: Severity; reasons: s
     }
     if (p?.executableDeleted) {
       severity = raise(severity, 'critical');
-      reasons.push(`the executable ${p.executable ?? ''} was deleted after the process started`);
+      // The kernel marks the running image "(deleted)" when its file was removed or replaced (a new
+      // file renamed over the path): which of the two, the path alone cannot say.
+      reasons.push(`the executable ${p.executable ?? ''} was deleted or replaced on disk after the process started (it runs an image no longer at that path)`);
     } else if (p?.executable && RISKY_PLACES.some((re) => re.test(p.executable!))) {
       severity = raise(severity, 'critical');
       reasons.push(`the executable runs from ${p.executable}, a temporary or home directory`);

@@ -78,6 +78,8 @@ describe('evaluateFindings', () => {
   it('treats a deleted executable as critical', () => {
     const gone = makeProcess({ pid: 40, name: 'sshd', executable: '/usr/sbin/sshd', executableDeleted: true, uid: 0, user: 'root' });
     expect(findings([listenOn(2222, 40)], [gone])[0]!.severity).toBe('critical');
+    // Deleted or replaced: the kernel's "(deleted)" says the image is no longer at the path, not which (an auditor probe read "deleted" for a file renamed over it).
+    expect(findings([listenOn(2222, 40)], [gone])[0]!.reasons).toContain('the executable /usr/sbin/sshd was deleted or replaced on disk after the process started (it runs an image no longer at that path)');
   });
 
   it('gives the same id to the same change in another run, and another id to another change', () => {
