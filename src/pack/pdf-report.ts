@@ -71,6 +71,18 @@ function coverageText(c: Coverage): string {
   return `${percent(attributableRatio(c))} of the ${count(c.total - kernel, 'socket')} a process can own (${c.total} in all, ${kernel} kernel-owned)`;
 }
 
+/** How much of the host a capture could read: why it was not all, when it was not. */
+function privilegeText(side: Snapshot): string {
+  if (!side.selection.processInfo) return 'processes not read (--no-process-info): no socket attributed to a process';
+  if (side.coverage.privileged) return 'captured with full privilege';
+  const unread = side.namespaces.filter((n) => !n.read).length + (side.coverage.namespacesUnknown ?? 0);
+  const what = [
+    ...(side.coverage.processesDenied > 0 ? [`${count(side.coverage.processesDenied, 'process', 'processes')} unreadable`] : []),
+    ...(unread > 0 ? [`${count(unread, 'network namespace')} not read`] : []),
+  ];
+  return `captured WITHOUT full privilege${what.length > 0 ? ` (${what.join(', ')})` : ''}`;
+}
+
 /**
  * Text for the standard PDF fonts, which cover Windows-1252 only: other characters (and control
  * characters, which a hostile process name may carry) are written as \u{hex}, and a byte that was
@@ -273,7 +285,7 @@ export function reportBlocks(input: ReportInput): Block[] {
   for (const [name, side] of [['Before', before], ['After', after]] as const) {
     const reasons = Object.entries(side.coverage.byReason).filter(([, n]) => n > 0).map(([r, n]) => `${n} ${r}`);
     const notes = [
-      side.coverage.privileged ? 'captured with full privilege' : `captured WITHOUT full privilege (${count(side.coverage.processesDenied, 'process', 'processes')} unreadable)`,
+      privilegeText(side),
       reasons.length > 0 ? `unattributed sockets: ${reasons.join(', ')}` : 'every socket attributed',
       side.selection.hashBinaries ? 'executables hashed' : 'executables NOT hashed',
       side.selection.listeningOnly ? 'listeners only' : 'listeners and connections',
@@ -284,12 +296,12 @@ export function reportBlocks(input: ReportInput): Block[] {
     ];
     blocks.push({ kind: 'field', label: name, value: notes.join('; ') });
   }
-  for (const note of input.selectionNotes ?? []) blocks.push({ kind: 'text', text: `Compared in what both snapshots selected: ${note}.` });
+  for (const note of input.selectionNotes ?? []) blocks.push({ kind: 'text', text: `Left out of the comparison: ${note}.` });
 
   blocks.push({ kind: 'heading', text: 'How to verify' });
   blocks.push({
     kind: 'text',
-    text: 'Check this PDF\'s embedded signature with `pdfsig report.pdf` or a PDF reader. The pack lists every file with its SHA-256 in manifest.json, signed with Ed25519; VERIFY.md in the pack gives the sha256sum and openssl commands. The complete data is in evidence.json and the CSV files of the pack.',
+    text: 'Check this PDF\'s embedded signature with `pdfsig report.pdf` or a PDF reader. The pack lists every file with its SHA-256 in manifest.json, signed with Ed25519; SHA256SUMS is signed too (SHA256SUMS.sig), and VERIFY.md in the pack gives the openssl and sha256sum commands. The complete data is in evidence.json and the CSV files of the pack.',
   });
   return blocks;
 }

@@ -147,6 +147,17 @@ describe('reportBlocks', () => {
     expect(blocks.some((b) => b.kind === 'text' && b.text === 'No findings: the network exposure after the window matches the exposure before it.')).toBe(true);
   });
 
+  it('says why a side was not captured with full privilege: attribution not requested, or what could not be read (an auditor probe read "0 processes unreadable")', () => {
+    const i = input(1);
+    const post = { ...i.post.snapshot, selection: { ...i.post.snapshot.selection, processInfo: false }, coverage: { ...i.post.snapshot.coverage, privileged: false, processesDenied: 0 } };
+    const blocks = reportBlocks({ ...i, post: { ...i.post, snapshot: post } });
+    const after = [...blocks].reverse().find((b) => b.kind === 'field' && b.label === 'After') as { value: string };
+    expect(after.value).toMatch(/^processes not read \(--no-process-info\): no socket attributed to a process;/);
+    const unread = { ...i.pre.snapshot, coverage: { ...i.pre.snapshot.coverage, privileged: false, processesDenied: 3 }, namespaces: [...i.pre.snapshot.namespaces, { inode: 4026532001, name: null, host: false, processes: 1, sockets: 0, read: false }] };
+    const before = [...reportBlocks({ ...i, pre: { ...i.pre, snapshot: unread } })].reverse().find((b) => b.kind === 'field' && b.label === 'Before') as { value: string };
+    expect(before.value).toMatch(/^captured WITHOUT full privilege \(3 processes unreadable, 1 network namespace not read\);/);
+  });
+
   it('says in its verdict that a comparison was narrowed, not that the exposure matches (an auditor probe), and where approvals came from', () => {
     const notes = ['the post snapshot was taken with --filter :8001: the pre snapshot is compared only in the sockets that selection keeps'];
     const none = reportBlocks({ ...input(0), findings: [], selectionNotes: notes, expectedChanges: false });
