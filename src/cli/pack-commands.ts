@@ -163,7 +163,10 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   const { snapshot: before, label: preLabel, change: preChange, recordHash: preHash } = pre;
   const { snapshot: after, label: postLabel, change: postChange, recordHash: postHash } = post;
   progress(`comparing ${before.sockets.length} and ${count(after.sockets.length, 'socket')}`);
-  const { findings, notes: selectionNotes } = windowFindings(before, after, catalogue, { expected, now: new Date(), rules: FINDING_RULES });
+  // The findings name the approvals by the file the pack holds (expected-changes.yaml), not by the
+  // path given to --expect, which the pack's reader does not have.
+  const packed = expected === null ? null : { ...expected, source: EXPECTED_FILE };
+  const { findings, notes: selectionNotes } = windowFindings(before, after, catalogue, { expected: packed, now: new Date(), rules: FINDING_RULES });
   for (const note of selectionNotes) io.stderr(`netmon: note: ${printableMessage(note)}\n`);
   const generatedAt = new Date();
   // A pack is made after its post capture: one dated before it (this host's clock behind the

@@ -142,6 +142,11 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
       const evidence = JSON.parse(readFileSync(join(approvedPack, 'evidence.json'), 'utf8')) as { findings: { kind: string; approval: string }[] };
       expect(evidence.findings.find((f) => f.kind === 'listener-opened')?.approval).toBe('approved');
       expect(evidence.findings.find((f) => f.kind === 'expected-missing')?.approval).toBe('missing');
+      // The finding names the approval by the file the pack holds, not by the path given to --expect (an auditor probe).
+      const missing = evidence.findings.find((f) => f.kind === 'expected-missing') as unknown as { summary: string; expected: { source: string } };
+      expect(missing.summary).toMatch(/\(expected-changes\.yaml:\d+\)$/);
+      expect(missing.expected.source).toBe('expected-changes.yaml');
+      expect(JSON.stringify(evidence)).not.toContain('chg5.yaml');
       expect(readFileSync(join(approvedPack, 'findings.csv'), 'utf8')).toContain(`'=HYPERLINK`);
       const r = cli(['verify', approvedPack, '--db', db, '--signer', fingerprint]);
       expect(r.status, r.stderr).toBe(0);
