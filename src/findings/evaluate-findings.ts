@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { formatEndpoint, isWildcardAddress } from '../collect/parse/address.js';
 import { count, percent } from '../model/format.js';
+import { isoWithOffset } from '../model/iso-time.js';
 import { attributableRatio } from '../model/types.js';
 import type { Change, ChangeKind, Diff, ListenerView, OutboundView, ProcessView } from '../diff/diff-snapshots.js';
 import type { ControlCondition, ControlsCatalogue } from './controls.js';
@@ -306,7 +307,7 @@ export function evaluateFindings(diff: Diff, catalogue: ControlsCatalogue, optio
     }
     // Unexpected, though an entry matches it: say so, or the reviewer looks for a typo in the pattern.
     const late = classes.expiredMatch.get(f.id);
-    if (late) f.reasons = [...f.reasons, `${late.line === null ? expected.source : `${expected.source}:${late.line}`} approved it until ${late.expires!.toISOString().replace(/\.\d{3}Z$/, 'Z')}, which has passed`];
+    if (late) f.reasons = [...f.reasons, `${late.line === null ? expected.source : `${expected.source}:${late.line}`} approved it until ${isoWithOffset(late.expires!)}, which has passed`];
   }
   for (const e of classes.missing) {
     const where = e.line === null ? expected.source : `${expected.source}:${e.line}`;

@@ -74,3 +74,19 @@ export function parseIsoTime(text: string, options: { dateAlone?: 'start' | 'end
 /** The words that explain a text with the form of a time but no moment it names. */
 export const NO_SUCH_MOMENT =
   'names no such moment (a month, day or hour that does not exist, or, at a change of daylight saving time, a local time the clock skipped or passed twice: give it with its offset, such as +01:00)';
+
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, '0');
+}
+
+/** ISO 8601 in the local time zone with its offset, e.g. "2026-11-23T01:02:03+01:00". */
+export function isoWithOffset(date: Date): string {
+  const offset = -date.getTimezoneOffset();
+  const sign = offset >= 0 ? '+' : '-';
+  const abs = Math.abs(offset);
+  return (
+    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
+    `T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}` +
+    `${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`
+  );
+}
