@@ -2,13 +2,18 @@ import { closeSync, constants, existsSync, openSync, readFileSync, statSync, wri
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { followableLink, othersMayWrite, ownedByUsOrRoot, untrustedLink } from '../store/links.js';
-import { configFromEnvironment, defaultConfigText, optionsFromConfig, parseConfigFile } from '../config/config.js';
-import { ConfigError, describeErrno, errnoCode } from '../errors.js';
+import { configAppliesTo, configFromEnvironment, defaultConfigText, optionsFromConfig, parseConfigFile } from '../config/config.js';
+import { ConfigError, describeErrno, errnoCode, specialFileKind } from '../errors.js';
 import type { CliIo } from './program.js';
 import { octalMode } from '../model/format.js';
 
 /** Fill the options a command's command line left unset from the configuration file and NETMON_* variables. */
 export function applyConfig(flagPath: string | undefined, command: Command, env: NodeJS.ProcessEnv): void {
+  const attributes = new Set(command.options.map((o) => o.attributeName()));
+  const name = command.parent ? command.name() : 'netmon';
+  // A command that takes no key (init-config, keygen) does not read the configuration: a broken
+  // ./netmon.conf must not stop `netmon init-config --force` from writing a good one.
+  if (!configAppliesTo(name, (o) => attributes.has(o))) return;
   // NETMON_CONFIG set to nothing (`NETMON_CONFIG= netmon ...`) names no file: as if unset.
   const fromVariable = env.NETMON_CONFIG === '' ? undefined : env.NETMON_CONFIG;
   const found = flagPath === undefined && fromVariable === undefined && existsSync('netmon.conf');
@@ -17,6 +22,18 @@ export function applyConfig(flagPath: string | undefined, command: Command, env:
   let file = new Map() as ReturnType<typeof parseConfigFile>;
   if (path !== undefined) {
     let text: string;
+    // A pipe would block every command; a huge file (a binary given by mistake) would be read whole.
+    let special: string | null = null;
+    let size = 0;
+    try {
+      const st = statSync(path);
+      special = specialFileKind(st);
+      size = st.isFile() ? st.size : 0;
+    } catch {
+      // missing or unreadable: the read below says which
+    }
+    if (special !== null) throw new ConfigError('E_CONFIG', `cannot read the configuration: ${path} is ${special}, not a file`, { hint: 'a netmon configuration is a text file (netmon init-config writes one)' });
+    if (size > CONFIG_MAX_BYTES) throw new ConfigError('E_CONFIG', `cannot read the configuration: ${path} is ${size} bytes; a netmon configuration is a few kilobytes of "key = value" lines`, { hint: 'give --config the netmon.conf you meant (netmon init-config writes one)' });
     try {
       text = readFileSync(path, 'utf8');
     } catch (error) {
@@ -27,7 +44,9 @@ export function applyConfig(flagPath: string | undefined, command: Command, env:
           : code === 'EACCES' || code === 'EPERM'
             ? `make it readable by the user netmon runs as (for a group: chmod g+r ${path}), or run as its owner`
             : code === 'EISDIR'
-              ? 'give --config a file, not a directory'
+              ? found
+                ? 'netmon reads ./netmon.conf when there is one: a directory of that name cannot be one; rename it, or give --config a file'
+                : 'give --config a file, not a directory'
               : undefined;
       throw new ConfigError('E_CONFIG', `cannot read the configuration: ${describeErrno(error, 'reading', path)}`, hint === undefined ? {} : { hint });
     }
@@ -35,10 +54,12 @@ export function applyConfig(flagPath: string | undefined, command: Command, env:
     file = parseConfigFile(text, path, dirname(resolve(path)));
   }
   const fromEnv = configFromEnvironment(env);
-  const attributes = new Set(command.options.map((o) => o.attributeName()));
-  const name = command.parent ? command.name() : 'netmon';
   for (const { option, value } of optionsFromConfig(file, fromEnv, name, (o) => attributes.has(o))) {
     if (command.getOptionValueSource(option) === 'cli') continue;
+    // A value this command does not offer (output_format = ecs for verify-store, which prints text
+    // or json) is for the commands that do: this one keeps its default.
+    const choices = command.options.find((o) => o.attributeName() === option)?.argChoices;
+    if (choices !== undefined && !choices.includes(String(value))) continue;
     // A flag overrides the file, also through the option it excludes: only_ipv4 in the file and
     // --only-ipv6 on the command line mean --only-ipv6, not "they exclude each other".
     const partner = EXCLUSIVE.get(option);
@@ -46,6 +67,9 @@ export function applyConfig(flagPath: string | undefined, command: Command, env:
     command.setOptionValueWithSource(option, value, 'config');
   }
 }
+
+/** The largest configuration file read (the template is about 2 KB). */
+const CONFIG_MAX_BYTES = 1024 * 1024;
 
 /** Options that exclude each other: a value from the configuration yields to the other one given as a flag. */
 const EXCLUSIVE = new Map([

@@ -16,6 +16,8 @@ interface KeySpec {
   option: string;
   /** Commands it applies to; absent: every command that has the option. */
   commands?: string[];
+  /** Commands it never applies to, although they have the option. */
+  except?: string[];
   choices?: readonly string[];
   /** Turn the value into the option's value (e.g. include_established -> !listeningOnly). */
   map?: (value: unknown) => unknown;
@@ -35,7 +37,8 @@ export const CONFIG_KEYS: Readonly<Record<string, KeySpec>> = {
   only_ipv4: { kind: 'boolean', option: 'onlyIpv4', help: 'only IPv4 sockets' },
   only_ipv6: { kind: 'boolean', option: 'onlyIpv6', help: 'only IPv6 sockets' },
   port_filter: { kind: 'list', option: 'filter', help: 'an endpoint filter (repeatable): ":22", "tcp:8080", "[::1]:22"' },
-  db_path: { kind: 'path', option: 'db', help: 'SQLite evidence store (default netmon.db)' },
+  // Not for verify, whose --db means "check the pack against this store too", which only the command line asks for.
+  db_path: { kind: 'path', option: 'db', except: ['verify'], help: 'SQLite evidence store (default netmon.db)' },
   csv_path: { kind: 'path', option: 'csv', help: 'CSV trail (default network_connections.csv)' },
   fail_on: { kind: 'choice', option: 'failOn', choices: ['info', 'low', 'medium', 'high', 'critical'], help: 'severity from which check, watch and diff exit 1' },
   controls_path: { kind: 'path', option: 'controls', help: 'controls catalogue (default templates/controls.yaml)' },
@@ -59,8 +62,12 @@ export type WrittenConfig = Map<string, ConfigValue>;
 const TRUE = new Set(['true', 'yes', 'on', '1']);
 
 /** Every problem of a configuration, one per line, none longer than a few lines of a terminal (a pattern of megabytes is cut). */
+/** The most problems a configuration error lists one by one (a binary given as the file makes hundreds of thousands). */
+const PROBLEMS_LISTED = 20;
+
 function invalidConfig(problems: string[]): ConfigError {
-  const lines = problems.map((p) => (p.length <= 400 ? p : `${p.slice(0, 300)}... (${p.length} characters)`));
+  const lines = problems.slice(0, PROBLEMS_LISTED).map((p) => (p.length <= 400 ? p : `${p.slice(0, 300)}... (${p.length} characters)`));
+  if (problems.length > PROBLEMS_LISTED) lines.push(`and ${problems.length - PROBLEMS_LISTED} more problems (is it a netmon configuration file at all?)`);
   return new ConfigError('E_CONFIG', `the configuration is not valid:\n  ${lines.join('\n  ')}`);
 }
 
@@ -143,7 +150,18 @@ export function parseConfigFile(text: string, source: string, relativeTo?: strin
     if (eq <= 0) return problems.push(`${origin}: expected "key = value", got ${quoted(line)}`);
     const key = line.slice(0, eq).trim().toLowerCase();
     let value = line.slice(eq + 1).trim();
-    if (/^(["']).*\1$/.test(value) && value.length >= 2) value = value.slice(1, -1);
+    // A quoted value ends at its closing quote; after it, and after a space in a value that is not
+    // quoted, "#" begins a comment (`db_path = /var/lib/netmon/netmon.db  # the evidence`).
+    const quote = value[0] === '"' || value[0] === "'" ? value[0] : null;
+    const close = quote === null ? -1 : value.indexOf(quote, 1);
+    if (quote !== null && close > 0) {
+      const rest = value.slice(close + 1).trim();
+      if (rest !== '' && !rest.startsWith('#')) return problems.push(`${origin}: ${quoted(rest)} after the closing quote of ${key}'s value (a comment begins with #)`);
+      value = value.slice(1, close);
+    } else {
+      const comment = /\s#/.exec(value);
+      if (comment) value = value.slice(0, comment.index).trim();
+    }
     const spec = checkKey(key, origin, problems);
     if (!spec) return;
     let converted = convert(key, spec, value, origin, problems);
@@ -187,13 +205,27 @@ export function configFromEnvironment(env: NodeJS.ProcessEnv): WrittenConfig {
 export function optionsFromConfig(file: WrittenConfig, env: WrittenConfig, command: string, has: (option: string) => boolean): { option: string; value: unknown; origin: string }[] {
   const out: { option: string; value: unknown; origin: string }[] = [];
   for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
-    if (spec.commands && !spec.commands.includes(command)) continue;
-    if (!has(spec.option)) continue;
+    if (!appliesTo(spec, command, has)) continue;
     const chosen = env.get(key) ?? file.get(key);
     if (!chosen) continue;
+    // Of two keys that exclude each other, one set in the environment outranks one set in the file.
+    const partner = EXCLUSIVE_KEYS[key];
+    if (partner !== undefined && !env.has(key) && env.get(partner)?.value === true && chosen.value === true) continue;
     out.push({ option: spec.option, value: spec.map ? spec.map(chosen.value) : chosen.value, origin: chosen.origin });
   }
   return out;
+}
+
+/** Keys that exclude each other when both are true. */
+const EXCLUSIVE_KEYS: Readonly<Record<string, string>> = { only_ipv4: 'only_ipv6', only_ipv6: 'only_ipv4' };
+
+function appliesTo(spec: KeySpec, command: string, has: (option: string) => boolean): boolean {
+  return (spec.commands === undefined || spec.commands.includes(command)) && !(spec.except ?? []).includes(command) && has(spec.option);
+}
+
+/** Whether any key of the configuration applies to a command: one that takes none need not read it (init-config rewriting a broken one). Pure. */
+export function configAppliesTo(command: string, has: (option: string) => boolean): boolean {
+  return Object.values(CONFIG_KEYS).some((spec) => appliesTo(spec, command, has));
 }
 
 /** Seconds between captures of `netmon watch` when neither --interval nor watch_interval says. */
@@ -202,9 +234,11 @@ export const WATCH_DEFAULT_INTERVAL_S = 60;
 /** The commented default configuration `netmon init-config` writes. */
 export function defaultConfigText(): string {
   const lines = [
-    '# netmon configuration: key = value, one per line; # starts a comment.',
+    '# netmon configuration: key = value, one per line; # starts a comment, also after a value',
+    '# (after a space, or after a quoted value: path = "/srv/a b.db"  # the store).',
     '# Precedence: built-in defaults < this file < NETMON_<KEY> environment variables < command-line flags.',
-    '# Every key is optional; the values shown are the defaults.',
+    '# Every key is optional; the values shown are the defaults, but for port_filter, which has',
+    '# none (every port) and shows an example.',
     "# A relative path (the *_path keys) is taken from this file's directory.",
     '',
   ];
@@ -228,7 +262,7 @@ export function defaultConfigText(): string {
   };
   for (const [key, spec] of Object.entries(CONFIG_KEYS)) {
     lines.push(`# ${spec.help}`);
-    lines.push(key === 'port_filter' ? `# ${key} = ${defaults[key]}` : `# ${key} = ${defaults[key] ?? ''}`.trimEnd());
+    lines.push(key === 'port_filter' ? `# ${key} = ${defaults[key]}    # an example: no filter by default` : `# ${key} = ${defaults[key] ?? ''}`.trimEnd());
     lines.push('');
   }
   return `${lines.join('\n').trimEnd()}\n`;

@@ -1,4 +1,5 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -147,6 +148,56 @@ describe('configuration precedence on the command line', () => {
     const real = runCli(['snapshots'], { cwd: here });
     expect(real.status).toBe(2);
     expect(real.stderr).toContain('netmon.conf');
+  });
+
+  it('each command takes only the configuration that is its own (an operator probe): db_path never makes verify check a store, a format it does not offer is not forced on it, and the environment outranks the file across only_ipv4/only_ipv6', () => {
+    const work = join(dir, 'own');
+    mkdirSync(work, { mode: 0o755 });
+    // A store, then verify-store with output_format = ecs, which it does not offer: its text line, not nothing.
+    expect(runCli(['--once', '--listening-only', '--no-hash-binaries', '--no-csv', '--db', join(work, 'n.db')], { cwd: work }).status).toBe(0);
+    const verified = runCli(['verify-store', '--db', join(work, 'n.db')], { cwd: work, env: { ...process.env, NETMON_OUTPUT_FORMAT: 'ecs' } });
+    expect(verified.status, verified.stderr).toBe(0);
+    expect(verified.stdout).toMatch(/^evidence store .* verified: /);
+    // db_path set: verify checks the pack alone, as without it (--db is a question only the command line asks).
+    expect(runCli(['--once', '--listening-only', '--no-hash-binaries', '--no-csv', '--db', join(work, 'n.db')], { cwd: work }).status).toBe(0);
+    expect(runCli(['keygen', '--keys', join(work, 'keys')], { cwd: work }).status).toBe(0);
+    const report = runCli(['report', '--db', join(work, 'n.db'), '--pre', 'first', '--post', 'latest', '--keys', join(work, 'keys'), '--out', join(work, 'packs'), '--no-pdf'], { cwd: work });
+    expect(report.status, report.stderr).toBe(0);
+    const verify = runCli(['verify', report.stdout.trim()], { cwd: work, env: { ...process.env, NETMON_DB_PATH: join(work, 'no-such-store.db') } });
+    expect(verify.status, verify.stderr).toBe(0);
+    expect(verify.stdout).not.toContain('no-such-store.db');
+    // only_ipv6 in the file, NETMON_ONLY_IPV4 in the environment: the environment wins, as it does over the file.
+    writeFileSync(join(work, 'netmon.conf'), 'only_ipv6 = true\n');
+    const families = runCli(['snapshot', '-o', 'json', '--listening-only', '--no-hash-binaries'], { cwd: work, env: { ...process.env, NETMON_ONLY_IPV4: 'true' } });
+    expect(families.status, families.stderr).toBe(0);
+    expect((JSON.parse(families.stdout) as { selection: { families: string[] } }).selection.families).toEqual(['ipv4']);
+  });
+
+  it('a broken, huge or special ./netmon.conf does not stop init-config from writing a good one, and is said as what it is', () => {
+    const work = join(dir, 'broken');
+    mkdirSync(work, { mode: 0o755 });
+    writeFileSync(join(work, 'netmon.conf'), 'output_format: json\n');
+    expect(runCli(['snapshot'], { cwd: work }).status).toBe(2);
+    const rewrite = runCli(['init-config', '--force'], { cwd: work });
+    expect(rewrite.status, rewrite.stderr).toBe(0);
+    expect(readFileSync(join(work, 'netmon.conf'), 'utf8')).toMatch(/^# netmon configuration/);
+    expect(runCli(['keygen', '--keys', join(work, 'keys')], { cwd: work }).status).toBe(0);
+    writeFileSync(join(work, 'big.conf'), 'x'.repeat(2 * 1024 * 1024));
+    const big = runCli(['snapshot', '--config', join(work, 'big.conf')], { cwd: work });
+    expect(big.status).toBe(2);
+    expect(big.stderr).toContain(`netmon: error: cannot read the configuration: ${join(work, 'big.conf')} is 2097152 bytes; a netmon configuration is a few kilobytes`);
+    // Many bad lines: the first 20, then how many more.
+    writeFileSync(join(work, 'many.conf'), Array.from({ length: 500 }, (_, i) => `line ${i}`).join('\n'));
+    const many = runCli(['snapshot', '--config', join(work, 'many.conf')], { cwd: work });
+    expect(many.status).toBe(2);
+    expect(many.stderr).toContain('and 480 more problems (is it a netmon configuration file at all?)');
+    expect(many.stderr.split('\n').length).toBeLessThan(30);
+    const fifo = join(work, 'fifo.conf');
+    if (spawnSync('mkfifo', [fifo]).status === 0) {
+      const piped = runCli(['snapshot', '--config', fifo], { cwd: work, killAfterMs: 20_000 });
+      expect(piped.status).toBe(2);
+      expect(piped.stderr).toContain(`netmon: error: cannot read the configuration: ${fifo} is a pipe (FIFO), not a file`);
+    }
   });
 
   it('init-config writes the commented default once', () => {

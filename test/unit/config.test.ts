@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { configFromEnvironment, CONFIG_KEYS, defaultConfigText, optionsFromConfig, parseConfigFile } from '../../src/config/config.js';
 import { ConfigError } from '../../src/errors.js';
@@ -93,9 +94,23 @@ describe('configuration file', () => {
     expect(optionsFromConfig(file, env, 'watch', has).find((o) => o.option === 'interval')?.value).toBe(5);
   });
 
-  it('writes a default file that documents every key and parses back to nothing set', () => {
+  it('writes a default file that documents every key and parses back to nothing set; the shipped template is that file', () => {
     const text = defaultConfigText();
     for (const key of Object.keys(CONFIG_KEYS)) expect(text).toContain(`# ${key} =`);
     expect(parseConfigFile(text, 'default.conf').size).toBe(0);
+    expect(readFileSync(new URL('../../templates/netmon.conf', import.meta.url), 'utf8')).toBe(text);
+    // Uncommented, every line gives its default, and port_filter its example (an operator probe).
+    const uncommented = parseConfigFile(text.replace(/^# ([a-z_]+ = .*)$/gm, '$1'), 'default.conf');
+    expect(uncommented.get('db_path')?.value).toBe('netmon.db');
+    expect(uncommented.get('port_filter')?.value).toEqual([':22']);
+  });
+
+  it('takes "#" after a space, or after a quoted value, as a comment (an operator probe found it in the path)', () => {
+    const file = parseConfigFile('db_path = "store.db" # evidence\ncsv_path = trail.csv   # rotated\nbaseline_path = a#b.json\ncontrols_path = "c # d.yaml"\n', 'n.conf');
+    expect(file.get('db_path')?.value).toBe('store.db');
+    expect(file.get('csv_path')?.value).toBe('trail.csv');
+    expect(file.get('baseline_path')?.value).toBe('a#b.json');
+    expect(file.get('controls_path')?.value).toBe('c # d.yaml');
+    expect(() => parseConfigFile('db_path = "store.db" extra\n', 'n.conf')).toThrow(/n\.conf:1: "extra" after the closing quote of db_path's value \(a comment begins with #\)/);
   });
 });
