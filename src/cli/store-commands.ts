@@ -287,8 +287,13 @@ export async function verifyTrailCommand(flags: { db: string; csv: string; outpu
       });
     }
     if (flags.output === 'text') {
-      const checked = result.checked === result.snapshots ? (result.snapshots === 1 ? 'as the store holds it' : 'every one as the store holds it') : `${result.checked} of them as the store holds them`;
-      io.stdout(`CSV trail ${flags.csv} verified against ${flags.db}: ${count(result.rows, 'row')} of ${count(result.snapshots, 'snapshot')}, ${checked}${pruned}\n`);
+      // Rows the store can no longer make (all pruned) were not verified: said so, not "verified".
+      if (result.checked === 0 && result.rows > 0) {
+        io.stdout(`CSV trail ${flags.csv} NOT checked against ${flags.db}: none of its ${count(result.rows, 'row')} of ${count(result.snapshots, 'snapshot')} could be made again from the store${pruned}\n`);
+      } else {
+        const checked = result.checked === result.snapshots ? (result.snapshots === 1 ? 'as the store holds it' : 'every one as the store holds it') : `${result.checked} of them as the store holds them`;
+        io.stdout(`CSV trail ${flags.csv} verified against ${flags.db}: ${count(result.rows, 'row')} of ${count(result.snapshots, 'snapshot')}, ${checked}${pruned}\n`);
+      }
     }
   } finally {
     store.close();

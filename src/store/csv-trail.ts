@@ -205,7 +205,17 @@ export async function readTrail(path: string, onRecord: (record: TrailRecord) =>
     size = st.size;
     device = st.dev;
     inode = st.ino;
+    // A trail rotated with compression (logrotate's compress) is read as what it is, not as
+    // rows that all fail to be CSV.
+    const magic = Buffer.alloc(2);
+    if (size >= 2 && fs.readSync(fd, magic, 0, 2, 0) === 2 && magic[0] === 0x1f && magic[1] === 0x8b) {
+      fs.closeSync(fd);
+      throw new StoreError('E_CSV_COMPRESSED', `cannot read the CSV trail: ${path} is gzip-compressed (a rotated trail?), not CSV`, {
+        hint: `decompress it first: zcat ${path} > trail.csv, then netmon verify-trail --csv trail.csv`,
+      });
+    }
   } catch (error) {
+    if (error instanceof StoreError) throw error;
     throw new StoreError(errnoCode(error) ?? 'E_CSV_READ', `cannot read the CSV trail: ${describeErrno(error, 'opening', path)}`, {
       hint:
         errnoCode(error) === 'ENOENT'

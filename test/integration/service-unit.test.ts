@@ -65,10 +65,11 @@ describe('templates/netmon.service', () => {
     expect(words('RestrictAddressFamilies')).toContain('AF_NETLINK');
   });
 
-  it('stops with SIGTERM, writes stdout nowhere, and does not restart after a configuration error', () => {
+  it('stops with SIGTERM, writes stdout nowhere, restarts after any other stop, but not after a configuration error', () => {
     expect(one('KillSignal')).toBe('SIGTERM');
     expect(one('StandardOutput')).toBe('null');
-    expect(one('Restart')).toBe('on-failure');
+    // always: a capture stopped by a SIGHUP (exit 0) must start again (an operator probe found monitoring ended for good).
+    expect(one('Restart')).toBe('always');
     expect(words('RestartPreventExitStatus')).toEqual([String(EXIT.usage)]);
     expect(unit.get('Install')?.get('WantedBy')).toEqual(['multi-user.target']);
   });

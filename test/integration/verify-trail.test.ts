@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { gzipSync } from 'node:zlib';
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -316,6 +317,14 @@ describe('netmon verify-trail', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/rows of \d+ snapshots, 1 of them as the store holds them; \d+ snapshots \(\d+ rows\) not checked: the store no longer holds them \(a prune removed them\)/);
+    // A trail of pruned snapshots only: nothing could be checked, and it says so rather than "verified" (an operator probe).
+    const records = lines();
+    const first = records[1]!.split(',')[CSV_COLUMNS.indexOf('snapshot_id')]!;
+    const older = join(dir, 'older.csv');
+    writeFileSync(older, `${records.filter((l, k) => k === 0 || (l.includes(',') && l.split(',')[CSV_COLUMNS.indexOf('snapshot_id')] === first)).join('\r\n')}\r\n`);
+    const none = runCli(['verify-trail', '--db', copy, '--csv', older], { cwd: dir });
+    expect(none.status, none.stderr).toBe(0);
+    expect(none.stdout).toMatch(/^CSV trail .*older\.csv NOT checked against .*pruned\.db: none of its \d+ rows of 1 snapshot could be made again from the store; 1 snapshot \(\d+ rows\) not checked/);
   });
 
   it('a prune that commits while the trail is being checked does not make its snapshots "not in the store": the check sees the store as it was when it began', async () => {
@@ -355,6 +364,13 @@ describe('netmon verify-trail', () => {
     let r = runCli(['verify-trail', '--db', db, '--csv', dir], { cwd: dir });
     expect(r.status).toBe(3);
     expect(r.stderr).toContain(`cannot read the CSV trail: EISDIR (is a directory) opening ${dir}`);
+    // A trail rotated with compression: said as such, not as rows that are not CSV (an operator probe got "7 problems", exit 4).
+    const gz = join(dir, 'trail.csv.1.gz');
+    writeFileSync(gz, gzipSync(original));
+    r = runCli(['verify-trail', '--db', db, '--csv', gz], { cwd: dir });
+    expect(r.status).toBe(3);
+    expect(r.stderr).toContain(`netmon: error: cannot read the CSV trail: ${gz} is gzip-compressed (a rotated trail?), not CSV`);
+    expect(r.stderr).toContain(`zcat ${gz} > trail.csv`);
     if (process.getuid?.() !== 0) return; // the unprivileged half needs root to switch users
     const copy = join(dir, 'readable.db');
     copyFileSync(db, copy);
