@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -237,8 +237,14 @@ export function loadControlsCatalogue(path: string = DEFAULT_CONTROLS_PATH): Con
       findings: [...catalogue.findings],
     };
     // wx: a new file only, never one someone placed (or linked) under that name in a shared directory.
-    writeFileSync(`${cacheFile}.${process.pid}`, JSON.stringify(cache), { mode: 0o600, flag: 'wx' });
-    renameSync(`${cacheFile}.${process.pid}`, cacheFile);
+    const temporary = `${cacheFile}.${process.pid}`;
+    writeFileSync(temporary, JSON.stringify(cache), { mode: 0o600, flag: 'wx' });
+    try {
+      renameSync(temporary, cacheFile);
+    } catch {
+      // Another user's cache holds the name in the sticky /tmp: ours is not left behind.
+      unlinkSync(temporary);
+    }
   } catch {
     // a read-only temporary directory only costs the next run a parse
   }

@@ -99,4 +99,29 @@ describe('the catalogue cache', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('leaves no temporary file behind when the cache cannot take its name (another user\'s cache in a sticky /tmp: an operator probe found them piling up)', async () => {
+    const { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'netmon-cat-'));
+    const saved = process.env.TMPDIR;
+    try {
+      process.env.TMPDIR = dir;
+      const path = join(dir, 'c.yaml');
+      writeFileSync(path, readFileSync(new URL('../../templates/controls.yaml', import.meta.url)));
+      loadControlsCatalogue(path);
+      const [cache] = readdirSync(dir).filter((f) => f.startsWith('netmon-controls-'));
+      expect(cache).toMatch(/^netmon-controls-[0-9a-f]{32}\.json$/);
+      // The name taken by something this process cannot replace: a directory that is not empty.
+      rmSync(join(dir, cache!));
+      mkdirSync(join(dir, cache!, 'x'), { recursive: true });
+      expect(loadControlsCatalogue(path).findings.size).toBeGreaterThan(5);
+      expect(readdirSync(dir).filter((f) => f.startsWith('netmon-controls-')).sort()).toEqual([cache]);
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
