@@ -151,6 +151,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         gaps: store.gaps().filter((g) => g.seq > pre.id && g.seq < post.id),
         clockSteps: store.clockSteps().filter((c) => c.seq > pre.id && c.seq < post.id),
         requestedPeriod: period === null ? null : { from: period.from.toISOString(), to: period.to.toISOString() },
+        retention: pruned(),
       };
     });
   } finally {
@@ -158,7 +159,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   }
   const { pre, post, headHash } = read;
   // A period's snapshots may cover only part of it: said here, and in the PDF.
-  const uncovered = read.requestedPeriod === null ? null : periodUncovered(read.requestedPeriod, pre.snapshot.takenAt, post.snapshot.takenAt);
+  const uncovered = read.requestedPeriod === null ? null : periodUncovered(read.requestedPeriod, pre.snapshot.takenAt, post.snapshot.takenAt, read.retention);
   if (uncovered !== null) io.stderr(`netmon: note: ${uncovered}\n`);
   const { snapshot: before, label: preLabel, change: preChange, recordHash: preHash } = pre;
   const { snapshot: after, label: postLabel, change: postChange, recordHash: postHash } = post;
@@ -225,7 +226,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         gaps: read.gaps,
         clockSteps: read.clockSteps,
         store: { path: resolve(flags.db), headHash },
-        ...(read.requestedPeriod === null ? {} : { requestedPeriod: read.requestedPeriod }),
+        ...(read.requestedPeriod === null ? {} : { requestedPeriod: read.requestedPeriod, retention: read.retention }),
         selectionNotes,
         expectedChanges: expected !== null,
       });

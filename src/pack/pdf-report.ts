@@ -53,6 +53,8 @@ export interface ReportInput {
   store: { path: string; headHash: string | null };
   /** A monitoring period's --from and --to (ISO times), when the report is of one: the window is its first and last snapshot. */
   requestedPeriod?: { from: string; to: string };
+  /** The store's last prune, when there was one: a period that starts before its cutoff says so. */
+  retention?: { seq: number; at: string; cutoff: string } | null;
   /** Rows per inventory list before the PDF points to the CSV (default 40). */
   inventoryLimit?: number;
   /** What the comparison left out because the two snapshots' selections or attribution differ (commonSelection, attributionComparison). */
@@ -118,7 +120,7 @@ function limited(rows: string[], limit: number, csv: string): string[] {
  * What a monitoring period's window leaves out of the period asked for: the time before its first
  * snapshot and after its last, which no evidence covers. Null when they meet. Pure.
  */
-export function periodUncovered(period: { from: string; to: string }, first: string, last: string): string | null {
+export function periodUncovered(period: { from: string; to: string }, first: string, last: string, pruned: { seq: number; at: string; cutoff: string } | null = null): string | null {
   // The first snapshot stamped after the last: the clock was set back between them (the pack's
   // clock steps say by how much), and the stamps no longer tell how much of the period is covered.
   if (Date.parse(last) < Date.parse(first)) {
@@ -131,7 +133,12 @@ export function periodUncovered(period: { from: string; to: string }, first: str
     ...(after > 1000 ? [`from the last snapshot to ${when(period.to)} (${duration(after / 1000)})`] : []),
   ];
   if (parts.length === 0) return null;
-  return `The period asked for runs from ${when(period.from)} to ${when(period.to)}; its first snapshot was taken at ${when(first)} and its last at ${when(last)}. No evidence in this pack covers the time ${parts.join(', nor ')}.`;
+  // The start of the period before a prune's cutoff: retention removed that evidence, by a record of the chain.
+  const retention =
+    before > 1000 && pruned !== null && Date.parse(period.from) < Date.parse(pruned.cutoff)
+      ? ` A prune (record ${pruned.seq}, run ${when(pruned.at)}) removed the snapshots taken before ${when(pruned.cutoff)}: that part of the period was given up to retention, as the store's chain records.`
+      : '';
+  return `The period asked for runs from ${when(period.from)} to ${when(period.to)}; its first snapshot was taken at ${when(first)} and its last at ${when(last)}. No evidence in this pack covers the time ${parts.join(', nor ')}.${retention}`;
 }
 
 /**
@@ -251,7 +258,7 @@ export function reportBlocks(input: ReportInput): Block[] {
 
   // Monitoring continuity and evidence integrity.
   blocks.push({ kind: 'heading', text: 'Monitoring continuity' });
-  const uncovered = input.requestedPeriod ? periodUncovered(input.requestedPeriod, before.takenAt, after.takenAt) : null;
+  const uncovered = input.requestedPeriod ? periodUncovered(input.requestedPeriod, before.takenAt, after.takenAt, input.retention ?? null) : null;
   if (uncovered !== null) blocks.push({ kind: 'text', text: uncovered });
   blocks.push({
     kind: 'text',

@@ -13,6 +13,15 @@ describe('periodUncovered: what a monitoring period report says its snapshots le
     );
   });
 
+  it('names the prune whose cutoff the period starts before: retention, not missing evidence (an operator probe)', () => {
+    const prune = { seq: 900, at: '2026-11-07T12:00:00.000Z', cutoff: '2026-11-03T00:00:00.000Z' };
+    expect(periodUncovered(period, '2026-11-03T00:00:10.000Z', '2026-11-07T23:59:59.500Z', prune)).toBe(
+      'The period asked for runs from 2026-11-01T00:00:00+00:00 to 2026-11-08T00:00:00+00:00; its first snapshot was taken at 2026-11-03T00:00:10+00:00 and its last at 2026-11-07T23:59:59+00:00. No evidence in this pack covers the time from 2026-11-01T00:00:00+00:00 to the first snapshot (2d 0h 0m). A prune (record 900, run 2026-11-07T12:00:00+00:00) removed the snapshots taken before 2026-11-03T00:00:00+00:00: that part of the period was given up to retention, as the store\'s chain records.',
+    );
+    // A prune whose cutoff is before the period says nothing about it.
+    expect(periodUncovered(period, '2026-11-03T00:00:10.000Z', '2026-11-07T23:59:59.500Z', { ...prune, cutoff: '2026-10-01T00:00:00.000Z' })).not.toContain('prune');
+  });
+
   it('says nothing when the snapshots span the period (to within a second)', () => {
     expect(periodUncovered(period, '2026-11-01T00:00:00.500Z', '2026-11-08T00:00:00.000Z')).toBeNull();
   });
