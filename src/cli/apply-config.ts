@@ -1,4 +1,4 @@
-import { closeSync, constants, existsSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { followableLink, othersMayWrite, ownedByUsOrRoot, untrustedLink } from '../store/links.js';
@@ -27,7 +27,8 @@ export function applyConfig(flagPath: string | undefined, command: Command, env:
     let size = 0;
     try {
       const st = statSync(path);
-      special = specialFileKind(st);
+      // /dev/null is the usual way to say "no configuration" (--config /dev/null): read as empty.
+      special = st.isCharacterDevice() && realpathSync(path) === '/dev/null' ? null : specialFileKind(st);
       size = st.isFile() ? st.size : 0;
     } catch {
       // missing or unreadable: the read below says which
