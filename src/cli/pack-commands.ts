@@ -274,7 +274,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
     });
     written = true;
     io.stdout(`${dir}\n`);
-    io.stderr(`netmon: evidence pack with ${count(findings.length, 'finding')} and ${count(manifest.files.length + 3, 'file')} written to ${dir}; signed by key ${signer.fingerprint}\n`);
+    io.stderr(`netmon: evidence pack with ${count(findings.length, 'finding')} and ${count(manifest.files.length + 4, 'file') /* and manifest.json, manifest.sig, SHA256SUMS, SHA256SUMS.sig */} written to ${dir}; signed by key ${signer.fingerprint}\n`);
   } finally {
     for (const s of signals) process.off(s, interrupted);
     if (!written) releasePackDir(dir);

@@ -61,6 +61,8 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
 
   it('writes the pack files; the private key stays out of it and is mode 0600', () => {
     expect(readdirSync(pack).sort()).toEqual(['SHA256SUMS', 'SHA256SUMS.sig', 'VERIFY.md', 'evidence.json', 'findings.csv', 'inventory-post.csv', 'inventory-pre.csv', 'manifest.json', 'manifest.sig', 'report.pdf', 'signer.cert.pem', 'signer.pub.pem']);
+    // The count report prints is the files written.
+    expect(reportStderr).toContain(`and ${readdirSync(pack).length} files written to `);
     expect(statSync(join(dir, 'netmon-keys', 'signer.key.pem')).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, 'netmon-keys', 'signer.p12')).mode & 0o777).toBe(0o600);
     // What it captured (command lines among it) is for the owner and the group, not every user.
