@@ -161,7 +161,7 @@ export function reportBlocks(input: ReportInput): Block[] {
     { kind: 'field', label: 'Window', value: `${when(before.takenAt)} to ${when(after.takenAt)}` },
     { kind: 'field', label: 'Generated', value: `${when(input.generatedAt)} by netmon ${input.netmonVersion}` },
     { kind: 'field', label: 'Pack', value: input.packId },
-    { kind: 'field', label: 'Signer', value: `Ed25519 key ${input.signerFingerprint} signs manifest.json; this PDF carries its own embedded signature` },
+    { kind: 'field', label: 'Signer', value: `Ed25519 key ${input.signerFingerprint} signs manifest.json and SHA256SUMS; this PDF carries its own embedded signature` },
   ];
 
   // Executive summary.
