@@ -64,7 +64,7 @@ export function applyConfig(flagPath: string | undefined, command: Command, env:
     // A flag overrides the file, also through the option it excludes: only_ipv4 in the file and
     // --only-ipv6 on the command line mean --only-ipv6, not "they exclude each other".
     const partner = EXCLUSIVE.get(option);
-    if (partner !== undefined && command.getOptionValueSource(partner) === 'cli') continue;
+    if (partner !== undefined && command.getOptionValueSource(partner) === 'cli' && command.getOptionValue(partner) === true) continue;
     command.setOptionValueWithSource(option, value, 'config');
   }
 }

@@ -189,7 +189,9 @@ const PATTERN_HELP = `
 Selection (every state of TCP and UDP, IPv4 and IPv6, in every network namespace, by default):
   Listeners on ports in /proc/sys/net/ipv4/ip_local_port_range are left out unless
   --include-ephemeral is given. Repeat a filter option to allow several patterns; a socket
-  is kept when it matches one pattern of each kind given.
+  is kept when it matches one pattern of each kind given. Against a configuration that sets
+  a switch: --no-listening-only, --no-include-ephemeral, --no-only-ipv4, --no-only-ipv6,
+  --process-info, --hash-binaries.
 
 Patterns:
   --filter   [PROTO:]ENDPOINT, the local or remote end:  :22  127.0.0.1:  tcp:8080  udp:53
@@ -215,6 +217,14 @@ function addCollectOptions(cmd: Command): Command {
     .option('--only-ipv6', 'only IPv6 sockets')
     .option('--no-process-info', 'do not attribute sockets to processes (faster; no pid, user or hashes)')
     .option('--no-hash-binaries', 'do not hash executables (BLAKE3 and SHA-256)')
+    // The opposites, for a configuration that sets a switch (a flag wins over it); named in the
+    // help's selection text rather than listed one by one.
+    .addOption(new Option('--no-listening-only').hideHelp())
+    .addOption(new Option('--no-include-ephemeral').hideHelp())
+    .addOption(new Option('--no-only-ipv4').hideHelp())
+    .addOption(new Option('--no-only-ipv6').hideHelp())
+    .addOption(new Option('--process-info').hideHelp())
+    .addOption(new Option('--hash-binaries').hideHelp())
     .option('--hash-timeout <seconds>', 'leave an executable unhashed when its file system does not answer one read within this time (default: 10)', secondsParser('deadline', '--hash-timeout 30'))
     .option('--filter <pattern>', 'keep sockets whose local or remote end matches (repeatable)', collectList)
     .option('--include <glob>', 'keep sockets whose <proto>/<ip>/<port> key matches (repeatable)', collectList)

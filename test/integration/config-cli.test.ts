@@ -173,6 +173,29 @@ describe('configuration precedence on the command line', () => {
     expect((JSON.parse(families.stdout) as { selection: { families: string[] } }).selection.families).toEqual(['ipv4']);
   });
 
+  it('every switch the configuration can set, a flag can undo (an operator probe found no way back but the environment)', () => {
+    const work = join(dir, 'undo');
+    mkdirSync(work, { mode: 0o755 });
+    writeFileSync(join(work, 'netmon.conf'), 'process_info = false\nhash_binaries = false\ninclude_established = false\ninclude_ephemeral = true\nonly_ipv4 = true\n');
+    type Selection = { listeningOnly: boolean; includeEphemeral: boolean; families: string[]; processInfo: boolean; hashBinaries: boolean };
+    const selection = (...flags: string[]): Selection => {
+      const r = runCli(['snapshot', '-o', 'json', ...flags], { cwd: work });
+      expect(r.status, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { selection: Selection }).selection;
+    };
+    expect(selection()).toMatchObject({ listeningOnly: true, includeEphemeral: true, families: ['ipv4'], processInfo: false, hashBinaries: false });
+    expect(selection('--no-listening-only', '--no-include-ephemeral', '--no-only-ipv4', '--process-info', '--hash-binaries')).toMatchObject({
+      listeningOnly: false,
+      includeEphemeral: false,
+      families: ['ipv4', 'ipv6'],
+      processInfo: true,
+      hashBinaries: true,
+    });
+    // Undoing one family does not cancel the other set in the file.
+    writeFileSync(join(work, 'netmon.conf'), 'only_ipv4 = true\n');
+    expect(selection('--no-only-ipv6').families).toEqual(['ipv4']);
+  });
+
   it('a broken, huge or special ./netmon.conf does not stop init-config from writing a good one, and is said as what it is', () => {
     const work = join(dir, 'broken');
     mkdirSync(work, { mode: 0o755 });
