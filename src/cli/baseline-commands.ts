@@ -12,7 +12,7 @@ import { renderFindingsEcs } from '../outputs/ecs-findings.js';
 import { ndjsonLine } from '../outputs/ecs.js';
 import { failsAt, renderFindingsJson, renderFindingsText, sortFindings, type FindingsReport } from '../outputs/findings.js';
 import { printable } from '../outputs/sanitize.js';
-import { clockTime, isoWithOffset } from '../outputs/time.js';
+import { clockTime, isoWithOffset } from '../model/iso-time.js';
 import { attributionComparison, commonSelection } from '../diff/common-selection.js';
 import { platformCollector } from '../collect/index.js';
 import { snapshot } from '../snapshot/snapshot.js';

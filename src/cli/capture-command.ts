@@ -5,7 +5,7 @@ import { newExposures } from '../diff/new-exposures.js';
 import { ConfigError, StoreBusyError, StoreError } from '../errors.js';
 import { protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 import { printable } from '../outputs/sanitize.js';
-import { clockTime, isoWithOffset } from '../outputs/time.js';
+import { clockTime, isoWithOffset } from '../model/iso-time.js';
 import { printSnapshot, printWarnings, progressLine, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo } from './program.js';
 import { clockStepWords, count, duration, gapReason } from '../model/format.js';
 

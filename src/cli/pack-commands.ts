@@ -19,7 +19,7 @@ import { checkOneHost, clockSetBack, onHost, selectPeriod, selectSnapshot } from
 import { prunedWords, timeFlag } from './store-commands.js';
 import { progressLine, type CliIo } from './program.js';
 import { count } from '../model/format.js';
-import { isoWithOffset } from '../outputs/time.js';
+import { isoWithOffset } from '../model/iso-time.js';
 
 /** `netmon keygen` */
 export function runKeygen(flags: { keys: string }, io: CliIo): void {

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, StoreError, VerificationError } from '../errors.js';
 import { clockStepWords, count, duration, gapReason, percent } from '../model/format.js';
-import { isoWithOffset, storedTime } from '../outputs/time.js';
+import { isoWithOffset } from '../model/iso-time.js';
+import { storedTime } from '../outputs/time.js';
 import { looksLikeIsoTime, NO_SUCH_MOMENT, parseIsoTime } from '../model/iso-time.js';
 import { printable } from '../outputs/sanitize.js';
 import { cellWidth, fitEnd, padCells } from '../outputs/width.js';

@@ -1,7 +1,7 @@
 import type { ControlRef, Finding, Severity } from '../findings/evaluate-findings.js';
 import { SEVERITIES } from '../findings/evaluate-findings.js';
 import { printable } from './sanitize.js';
-import { isoWithOffset } from './time.js';
+import { isoWithOffset } from '../model/iso-time.js';
 
 /** Version of the findings document. */
 export const FINDINGS_SCHEMA_VERSION = 1 as const;

@@ -2,4 +2,4 @@ export { renderText, renderCoverageLine, renderLeftOutLine, type TextOptions } f
 export { renderJson, renderJsonChunks } from './json.js';
 export { renderEcs, ndjsonLine, ECS_VERSION, ECS_EXTENSION_FIELDS } from './ecs.js';
 export { printable } from './sanitize.js';
-export { isoWithOffset } from './time.js';
+export { isoWithOffset } from '../model/iso-time.js';

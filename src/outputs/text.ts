@@ -3,7 +3,7 @@ import { count, percent } from '../model/format.js';
 import { attributableRatio, protoName, STATE_LABELS, type Coverage, type Snapshot, type SocketRecord, type UnattributedReason } from '../model/types.js';
 import { printable } from './sanitize.js';
 import { cellWidth, fitEnd, fitMiddle, padCells } from './width.js';
-import { clockTime, isoWithOffset } from './time.js';
+import { clockTime, isoWithOffset } from '../model/iso-time.js';
 
 
 /** What the PROCESS column shows for a socket without an owner. */

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
 import { followableLink, foreignFileInSharedDir, untrustedLink } from './links.js';
 import { EVIDENCE_FILE_MODE, protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
-import { isoWithOffset } from '../outputs/time.js';
+import { isoWithOffset } from '../model/iso-time.js';
 import { octalMode } from '../model/format.js';
 
 /**

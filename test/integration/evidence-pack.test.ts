@@ -4,7 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvidenceStore } from '../../src/store/evidence-store.js';
-import { isoWithOffset } from '../../src/outputs/time.js';
+import { isoWithOffset } from '../../src/model/iso-time.js';
 import { CLI, HOLDER, haveCommand, isRoot, runCli, skipWithReason, startJsonProcess, stop } from '../helpers/processes.js';
 import { opensslIdentity } from '../helpers/identities.js';
 import { manyProcesses, manySockets, snapshotOf } from '../helpers/store-fixtures.js';

@@ -20,7 +20,7 @@ import { compareSockets } from '../../src/snapshot/create-snapshot.js';
 import { recordHash } from '../../src/store/chain.js';
 import { EvidenceStore, STORE_SCHEMA_VERSION, type SnapshotQuery, type SnapshotSummary } from '../../src/store/evidence-store.js';
 import { parseSocketBody } from '../../src/store/socket-body.js';
-import { isoWithOffset } from '../../src/outputs/time.js';
+import { isoWithOffset } from '../../src/model/iso-time.js';
 import { printable } from '../../src/outputs/sanitize.js';
 import { makeSnapshot, makeSocket } from '../helpers/make.js';
 import { CLI, runCli, startJsonProcess, stop } from '../helpers/processes.js';

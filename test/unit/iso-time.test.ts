@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { looksLikeIsoTime, parseIsoTime } from '../../src/model/iso-time.js';
-import { isoWithOffset } from '../../src/outputs/time.js';
+import { isoWithOffset, looksLikeIsoTime, parseIsoTime } from '../../src/model/iso-time.js';
 
 describe('parseIsoTime', () => {
   it('reads a time without an offset, a date alone included, as local time', () => {
