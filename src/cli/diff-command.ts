@@ -9,6 +9,7 @@ import { failsAt, renderFindingsJson, renderFindingsText, type FindingsReport } 
 import { looksLikeIsoTime, NO_SUCH_MOMENT, parseIsoTime } from '../model/iso-time.js';
 import { printableMessage } from '../outputs/sanitize.js';
 import { isoWithOffset } from '../model/iso-time.js';
+import { selectorKind } from './selectors.js';
 import { EvidenceStore, type RetentionRecord, type SnapshotQuery, type SnapshotSummary } from '../store/evidence-store.js';
 import type { CliIo } from './program.js';
 
@@ -55,19 +56,22 @@ function shellWord(text: string): string {
  */
 export function selectSnapshot(find: SnapshotFinder, selector: string, change: string | undefined, role: 'pre' | 'post' | 'show', host?: string, retention?: () => RetentionRecord | null): SnapshotSummary {
   const at = timeSelector(selector, role);
-  const [found] = /^\d+$/.test(selector)
-    ? find({ id: Number(selector) })
-    : selector === 'latest'
-      ? find({ newestFirst: true, limit: 1 })
-      : selector === 'first'
-        ? find({ limit: 1 })
-        : at !== null
-          ? find({ to: at, newestFirst: true, byTime: true, limit: 1 })
-          : find({ label: selector, ...(change === undefined ? {} : { change }), newestFirst: true, limit: 1 });
+  const kind = selectorKind(selector);
+  const [found] =
+    kind === 'id'
+      ? find({ id: Number(selector) })
+      : kind === 'latest'
+        ? find({ newestFirst: true, limit: 1 })
+        : kind === 'first'
+          ? find({ limit: 1 })
+          : at !== null
+            ? find({ to: at, newestFirst: true, byTime: true, limit: 1 })
+            : find({ label: selector, ...(change === undefined ? {} : { change }), newestFirst: true, limit: 1 });
   if (!found) {
     const scope = `${change === undefined ? '' : ` for change ${change}`}${host === undefined ? '' : ` on host ${JSON.stringify(host)}`}`;
     const what = role === 'show' ? '' : `--${role} `;
-    const byLabel = !/^\d+$/.test(selector) && selector !== 'latest' && selector !== 'first' && at === null;
+    // (A text of a time's form that names no moment was refused by timeSelector.)
+    const byLabel = kind === null;
     // A ticket's capture that was never taken: say how to take it.
     const hint =
       byLabel && change !== undefined && role !== 'show'

@@ -12,7 +12,7 @@ import type { FilterSpec, Snapshot } from '../model/types.js';
 import type { SnapshotOptions } from '../snapshot/snapshot.js';
 import { NETMON_VERSION } from '../version.js';
 import { ConfigError } from '../errors.js';
-import { looksLikeIsoTime } from '../model/iso-time.js';
+import { selectorKind } from './selectors.js';
 import { closestName } from '../model/names.js';
 import { printable, printableMessage } from '../outputs/sanitize.js';
 
@@ -313,8 +313,9 @@ export async function checkFlags(flags: CollectFlags): Promise<void> {
 export function checkLabel(label: string | undefined): void {
   if (label === undefined) return;
   const text = label.trim();
-  const reads = /^\d+$/.test(text) ? `snapshot id ${text}` : text === 'first' || text === 'latest' ? `the ${text} snapshot` : looksLikeIsoTime(text) ? 'a time (the last snapshot taken at or before it)' : null;
-  if (reads === null) return;
+  const kind = selectorKind(text);
+  if (kind === null) return;
+  const reads = kind === 'id' ? `snapshot id ${text}` : kind === 'time' ? 'a time (the last snapshot taken at or before it)' : `the ${kind} snapshot`;
   throw new ConfigError('E_USAGE', `--label ${JSON.stringify(label)} would read as ${reads} wherever a snapshot is selected (show, diff --pre/--post), so the snapshot could not be found by its label`, {
     hint: 'give a label that is not a number, first, latest or a time, such as pre, post or pre-3',
   });
