@@ -11,6 +11,9 @@ export interface CommonSelection {
   notes: string[];
 }
 
+/** How notes name the two sides of a window (check and watch name theirs). */
+const WINDOW_SIDES = { before: 'the pre snapshot', after: 'the post snapshot' } as const;
+
 /** `--filter :22 --process 'py*'`: a selection's filters as the flags that give them. */
 export function filterFlags(filters: FilterSpec): string {
   const words: string[] = [];
@@ -75,7 +78,7 @@ function narrowing(selection: SnapshotSelection, other: SnapshotSelection): { sp
 export function commonSelection(
   before: Snapshot,
   after: Snapshot,
-  names: { before: string; after: string } = { before: 'the pre snapshot', after: 'the post snapshot' },
+  names: { before: string; after: string } = WINDOW_SIDES,
   remoteHost?: (address: string) => string | undefined,
 ): CommonSelection {
   const notes: string[] = [];
@@ -112,7 +115,7 @@ export interface AttributionComparison {
  * coverage as collapsed, while a replaced binary or a changed owner cannot be seen at all. A side
  * taken with `--no-hash-binaries` cannot show a replaced binary. Pure.
  */
-export function attributionComparison(before: Snapshot, after: Snapshot, names: { before: string; after: string } = { before: 'the pre snapshot', after: 'the post snapshot' }): AttributionComparison {
+export function attributionComparison(before: Snapshot, after: Snapshot, names: { before: string; after: string } = WINDOW_SIDES): AttributionComparison {
   const [b, a] = [before.selection, after.selection];
   const notes: string[] = [];
   if (b.processInfo !== a.processInfo) {

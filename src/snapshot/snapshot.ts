@@ -88,14 +88,21 @@ function breathe(): Promise<void> {
  * @throws FilterError when a filter pattern is invalid (before any I/O)
  * @throws CollectorError when the platform is unsupported
  */
+/** Filter specs already found to hold no pattern that can match nothing (patternMatchingNothing). */
+const reachableSpecs = new WeakSet<FilterSpec>();
+
 export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot> {
   if (options.onlyIpv4 && options.onlyIpv6) {
     throw new ConfigError('E_USAGE', 'onlyIpv4 and onlyIpv6 exclude each other: give at most one');
   }
   const filters = compileFilters(options.filters);
-  // A pattern no socket can match would make an empty capture, silently, whoever calls.
-  const unmatchable = patternMatchingNothing(options.filters ?? {});
-  if (unmatchable !== null) throw unmatchable;
+  // A pattern no socket can match would make an empty capture, silently, whoever calls. Checked
+  // once per filter spec: a capture loop passes the same one at every tick.
+  if (options.filters !== undefined && !reachableSpecs.has(options.filters)) {
+    const unmatchable = patternMatchingNothing(options.filters);
+    if (unmatchable !== null) throw unmatchable;
+    reachableSpecs.add(options.filters);
+  }
   const collector = options.collector ?? platformCollector();
   const now = options.now ?? (() => new Date());
   const listeningOnly = options.listeningOnly ?? false;
