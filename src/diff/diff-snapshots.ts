@@ -144,7 +144,8 @@ function buildIndex(snapshot: Snapshot): Indexed {
   const outbound = new Map<string, OutboundView>();
   // Aggregates found through nested maps (owner, protocol and port, remote address), so that the
   // string key is built once per aggregate rather than once per connection.
-  const byOwner = new Map<string, Map<number, Map<string, OutboundView>>>();
+  // Keyed by namespace inode first: no string is made per connection, only per aggregate.
+  const byOwner = new Map<number, Map<string, Map<number, Map<string, OutboundView>>>>();
   const sockets = snapshot.sockets;
   for (let i = 0; i < sockets.length; i++) {
     const s = sockets[i]!;
@@ -153,10 +154,11 @@ function buildIndex(snapshot: Snapshot): Indexed {
     const pid = s.owners[0]!.pid;
     const proc = processes.get(pid);
     const executable = proc?.executable ?? null;
-    const namespace = nsName.get(s.netns) ?? `netns:${s.netns}`;
-    const owner = `${executable ?? `pid:${pid}`}|${namespace}`;
-    let ports = byOwner.get(owner);
-    if (!ports) byOwner.set(owner, (ports = new Map()));
+    const owner = executable ?? `pid:${pid}`;
+    let owners = byOwner.get(s.netns);
+    if (!owners) byOwner.set(s.netns, (owners = new Map()));
+    let ports = owners.get(owner);
+    if (!ports) owners.set(owner, (ports = new Map()));
     const portProto = s.remotePort * 4 + (s.transport === 'udp' ? 2 : 0) + (s.family === 'ipv6' ? 1 : 0);
     let remotes = ports.get(portProto);
     if (!remotes) ports.set(portProto, (remotes = new Map()));
@@ -165,10 +167,11 @@ function buildIndex(snapshot: Snapshot): Indexed {
       known.connections++;
       continue;
     }
+    const namespace = nsName.get(s.netns) ?? `netns:${s.netns}`;
     const view: OutboundView = { namespace, executable, proto: protoName(s), remoteAddress: s.remoteAddress, remotePort: s.remotePort, connections: 1, process: processView(proc) };
     remotes.set(s.remoteAddress, view);
     // The namespace last: the key of rules 1 and 2 is this one without it (outboundAcrossNamespaces).
-    outbound.set(`${executable ?? `pid:${pid}`}|${view.proto}|${s.remoteAddress}|${s.remotePort}|${namespace}`, view);
+    outbound.set(`${owner}|${view.proto}|${s.remoteAddress}|${s.remotePort}|${namespace}`, view);
   }
   return { listeners, outbound };
 }
