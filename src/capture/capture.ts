@@ -8,7 +8,7 @@ import { appendCsv, checkCsvWritable, completeCsv, csvRows, trailHasRows, trailR
 import { changeRows, csvKeys, metaJson, storedSnapshotRows, unfinishedMark, type CsvMark } from './trail-rows.js';
 import { EvidenceStore, type GapRecord } from '../store/evidence-store.js';
 import { storeBusy, storeError } from '../store/sqlite.js';
-import { ConfigError, StoreBusyError, StoreError } from '../errors.js';
+import { ConfigError, errnoCode, StoreBusyError, StoreError } from '../errors.js';
 import { count } from '../model/format.js';
 
 /** Where and how captures are recorded. */
@@ -36,7 +36,32 @@ export interface CaptureOptions {
   lockWaitMs?: number;
   /** Hears what a capture is doing (the scan's phases, storing, the CSV), for a progress line. */
   onProgress?: (text: string) => void;
+  /**
+   * What a trail that cannot be written does to the capture. 'stop' (captureOnce's default): a
+   * trail found unwritable before anything is stored fails the capture, and one that fails after
+   * the snapshot was stored fails the tick, saying so. 'continue' (captureEvery's default): the
+   * snapshot is stored all the same and the tick reports `csvDown`; the first tick that can write
+   * the trail again writes its full inventory and reports `csvResumed`. A trail's owner or free
+   * space (a rotation that created it for the wrong user, a full file system) must not cost a
+   * capture loop the evidence in the store. Mistakes in the path itself (a missing directory, a
+   * directory, a pipe, a link, a file that is not a netmon trail) still stop a session before its
+   * first capture.
+   */
+  trailDown?: 'stop' | 'continue';
 }
+
+/** A trail that could not be written ('continue'): since which snapshot, and the latest error. */
+export interface TrailDown {
+  /** The first snapshot whose rows did not reach the trail. */
+  since: number;
+  /** Why this tick's rows did not reach it. */
+  error: StoreError;
+  /** This tick is the first of the outage, or its cause differs from the previous tick's. */
+  news: boolean;
+}
+
+/** Errors of a trail's permissions or space, rather than of its path: a capture loop goes on without the trail. */
+const TRAIL_DOWN_CODES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT']);
 
 /** What one capture stored. */
 export interface TickResult {
@@ -62,6 +87,17 @@ export interface TickResult {
   csvCompleted?: CsvCompletion & { snapshotId: number };
   /** The first tick of a session (its CSV rows are the full inventory). */
   first: boolean;
+  /**
+   * (`trailDown: 'continue'`) This tick's snapshot is stored, but its rows did not reach the
+   * trail: since when the trail has none, and why. The tick that writes it again reports `csvResumed`.
+   */
+  csvDown?: TrailDown;
+  /**
+   * (`trailDown: 'continue'`) The trail could be written again at this tick, after it could not
+   * for snapshots `from` to `to` (which are in the store only): this tick's rows are the full
+   * inventory. `reason`: why the first of them could not be written.
+   */
+  csvResumed?: { from: number; to: number; reason: string };
   /**
    * The gap in monitoring recorded before this tick, if any: on a session's first tick, the one
    * recorded when the session began; on a later one, a pause (`captureEvery`).
@@ -135,6 +171,8 @@ export class CaptureSession {
   private missed: { from: Date; reason: MissedReason; to?: Date } | null = null;
   /** A clock step noticed since the last tick, for the next tick to report. */
   private clockStep: number | null = null;
+  /** (`trailDown: 'continue'`) Since when the trail could not be written, and the last cause; null while it can. */
+  private trailDown: { since: number; reason: string; last: string } | null = null;
   /** Of it, what the store has not recorded yet. */
   private clockUnrecorded: number | null = null;
 
@@ -156,7 +194,16 @@ export class CaptureSession {
         hint: 'e.g. --db netmon.db --csv network_connections.csv (the defaults)',
       });
     }
-    if (options.csv !== null) checkCsvWritable(options.csv);
+    if (options.csv !== null) {
+      try {
+        checkCsvWritable(options.csv);
+      } catch (error) {
+        // A loop goes on without a trail it lacks the permission or the space to write: its first
+        // tick reports why (csvDown), and the trail gets the inventory once it can be written.
+        const code = error instanceof StoreError && error.code === 'E_CSV_OPEN' ? errnoCode(error.cause) : undefined;
+        if (options.trailDown !== 'continue' || code === undefined || !TRAIL_DOWN_CODES.has(code)) throw error;
+      }
+    }
     const collector = options.snapshot?.collector ?? platformCollector();
     // On a file system that hosts share, the store keeps a rollback journal (see StoreOpenOptions).
     const shared = collector.sharedFileSystem(dirname(resolve(options.db)));
@@ -226,7 +273,9 @@ export class CaptureSession {
     // A trail restarted since the last tick (log rotation, say) gets the inventory again rather
     // than changes against rows it does not hold.
     let csvRestarted = !first && this.options.csvEveryTick !== true && csvPath !== null && this.trailEnd !== null ? trailRestarted(csvPath, this.trailEnd) : null;
-    const inventory = first || this.options.csvEveryTick === true || csvRestarted !== null;
+    // After ticks whose rows could not be written, the trail gets the whole inventory again, not
+    // changes against rows it lacks.
+    const inventory = first || this.options.csvEveryTick === true || csvRestarted !== null || this.trailDown !== null;
     // What this store recorded of the trail before this session (read once, at the first tick).
     const recorded = first && csvPath !== null && keys !== null ? { path: csvPath, keys, cleanEnd: this.store.getMeta(keys.cleanEnd), mark: this.store.getMeta(keys.mark) } : null;
     // Before this tick's mark replaces it: complete the rows of an earlier run that stored its
@@ -259,6 +308,8 @@ export class CaptureSession {
     this.ticks++;
     this.lastSnapshotId = appended.id;
     let csv: CsvAppendResult | null = null;
+    let csvDown: TrailDown | undefined;
+    let csvResumed: TickResult['csvResumed'];
     // The owners of what closed are as the snapshot before saw them: this one's are the next tick's.
     const processes = new Map<number, ProcessRecord>(snap.processes.map((p) => [p.pid, p]));
     const previousProcesses = this.previousProcesses;
@@ -280,24 +331,35 @@ export class CaptureSession {
       } catch (error) {
         // The store has the snapshot already (it is written first): say so, so nobody looks for it in vain.
         if (!(error instanceof StoreError)) throw error;
-        throw new StoreError(error.code, `snapshot ${appended.id} is in the evidence store ${this.options.db}, but the CSV trail was not updated (${count(rows.length, 'row')} not written): ${error.message}`, {
+        const failed = new StoreError(error.code, `snapshot ${appended.id} is in the evidence store ${this.options.db}, but the CSV trail was not updated (${count(rows.length, 'row')} not written): ${error.message}`, {
           ...(error.hint === undefined ? {} : { hint: error.hint }),
           cause: error,
         });
+        if (this.options.trailDown !== 'continue') throw failed;
+        // A loop goes on: the snapshot is stored, the trail waits for a tick that can write it.
+        const before = this.trailDown;
+        this.trailDown = { since: before?.since ?? appended.id, reason: before?.reason ?? error.message, last: error.message };
+        csvDown = { since: this.trailDown.since, error: failed, news: before === null || before.last !== error.message };
       }
-      // Confirms the mark: this snapshot's rows (none, for a tick without change) are all in the trail.
-      // A store locked by another process now leaves it unconfirmed, and this capture stands: the
-      // next tick's mark and confirmation replace it, and a run killed before that finds the rows
-      // present when it completes this snapshot's.
-      try {
-        this.store.setMeta(keys.cleanEnd, JSON.stringify({ ...csv.cleanEnd, snapshotId: appended.id } satisfies CsvCleanEnd));
-      } catch (error) {
-        // A full disk now: the evidence is in place, only its confirmation is not; say that, not an internal error.
-        if (!storeBusy(error)) {
-          throw storeError(error, this.options.db, `snapshot ${appended.id} and its ${count(rows.length, 'row')} in ${this.options.csv} were written, but the store could not record that the trail is complete (the next capture checks the trail's end)`);
+      if (csv !== null) {
+        if (this.trailDown !== null) {
+          csvResumed = { from: this.trailDown.since, to: appended.id - 1, reason: this.trailDown.reason };
+          this.trailDown = null;
         }
+        // Confirms the mark: this snapshot's rows (none, for a tick without change) are all in the trail.
+        // A store locked by another process now leaves it unconfirmed, and this capture stands: the
+        // next tick's mark and confirmation replace it, and a run killed before that finds the rows
+        // present when it completes this snapshot's.
+        try {
+          this.store.setMeta(keys.cleanEnd, JSON.stringify({ ...csv.cleanEnd, snapshotId: appended.id } satisfies CsvCleanEnd));
+        } catch (error) {
+          // A full disk now: the evidence is in place, only its confirmation is not; say that, not an internal error.
+          if (!storeBusy(error)) {
+            throw storeError(error, this.options.db, `snapshot ${appended.id} and its ${count(csv.rows, 'row')} in ${this.options.csv} were written, but the store could not record that the trail is complete (the next capture checks the trail's end)`);
+          }
+        }
+        this.trailEnd = csv.cleanEnd;
       }
-      this.trailEnd = csv.cleanEnd;
     }
     const pause = this.pause;
     this.pause = null;
@@ -313,6 +375,8 @@ export class CaptureSession {
       csv,
       ...(csvCompleted ? { csvCompleted } : {}),
       first,
+      ...(csvDown ? { csvDown } : {}),
+      ...(csvResumed ? { csvResumed } : {}),
       ...(first ? { gap: this.gap } : pause !== null ? { gap: pause } : {}),
       ...(first && this.takenOver !== null ? { takenOver: this.takenOver } : {}),
       ...(clockStep !== null ? { clockStep } : {}),
@@ -485,7 +549,9 @@ function gapEnd(from: Mark, now: Mark): Date {
 export async function captureEvery(options: CaptureOptions, loop: IntervalOptions): Promise<{ ticks: number; lockKept?: string }> {
   const now = loop.now ?? (() => performance.now());
   // Another netmon --once lets go of the store within seconds: worth waiting for, not failing.
-  const session = await untilNotBusy(() => CaptureSession.start(options, loop.interval), Date.now() + (options.lockWaitMs ?? ONCE_STORE_WAIT_MS), loop.onWait, (e) => e instanceof StoreBusyError && e.oneShot, loop.signal);
+  // A loop goes on without a trail it cannot write for the moment (see CaptureOptions.trailDown).
+  const looping: CaptureOptions = { trailDown: 'continue', ...options };
+  const session = await untilNotBusy(() => CaptureSession.start(looping, loop.interval), Date.now() + (options.lockWaitMs ?? ONCE_STORE_WAIT_MS), loop.onWait, (e) => e instanceof StoreBusyError && e.oneShot, loop.signal);
   if (session === null) return { ticks: 0 };
   let ticks = 0;
   let lockKept: string | null = null;

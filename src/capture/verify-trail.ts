@@ -262,7 +262,7 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
       if (pending !== null && !seen.has(pending.snapshotId) && store.listSnapshots({ id: pending.snapshotId }).length === 1) {
         const rows = rowsOf(pending.snapshotId, pending.rows);
         if (rows !== null && rows.length > 0 && read.torn === null) {
-          result.notes.push(`snapshot ${pending.snapshotId} is in the store, but none of its ${count(rows.length, 'row')} is in the trail yet: a capture is writing them now, or was stopped before it wrote them; the next capture writes them`);
+          result.notes.push(`snapshot ${pending.snapshotId} is in the store, but none of its ${count(rows.length, 'row')} is in the trail yet: a capture is writing them now, was stopped before it wrote them, or could not write the trail (a capture loop then goes on into the store, and writes the full inventory once it can); the next capture writes them`);
         }
       }
       // The rows of the last snapshot netmon confirmed writing to this path must be in the file

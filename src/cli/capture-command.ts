@@ -35,7 +35,11 @@ export function lockKeptWarning(io: CliIo, why: string): void {
   io.stderr(`netmon: warning: ${printable(why)}; the capture itself is stored, but the next capture will find the lock of a process that is gone and record a gap in monitoring from now until it starts\n`);
 }
 
-export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' | 'csvRestarted' | 'gap' | 'csvForeign' | 'clockStep' | 'snapshotId' | 'takenOver' | 'first'>, io: CliIo, paths: { db: string; csv: string | null }): void {
+export function captureNotices(
+  result: Pick<TickResult, 'csv' | 'csvCompleted' | 'csvRestarted' | 'gap' | 'csvForeign' | 'clockStep' | 'snapshotId' | 'takenOver' | 'first' | 'csvDown' | 'csvResumed'>,
+  io: CliIo,
+  paths: { db: string; csv: string | null },
+): void {
   if (result.takenOver !== undefined) {
     io.stderr(
       `netmon: warning: took the evidence store ${paths.db} over (--take-over) from ${result.takenOver}; if that capture does still run, it stops at its next write (exit 3), so the two never interleave\n`,
@@ -72,8 +76,25 @@ export function captureNotices(result: Pick<TickResult, 'csv' | 'csvCompleted' |
       `netmon: warning: the CSV trail ${paths.csv} already held rows that the evidence store ${paths.db} did not write (another store's, or one since deleted or replaced); their snapshot ids may repeat this store's, and only the timestamps tell them apart: give each store a trail of its own (--csv FILE)\n`,
     );
   }
-  if (result.csvRestarted !== undefined && result.csv) {
+  // (A trail written again after it could not be says so below, restarted or not.)
+  if (result.csvRestarted !== undefined && result.csv && result.csvResumed === undefined) {
     io.stderr(`netmon: note: the CSV trail ${paths.csv} restarted since the last capture (${result.csvRestarted}); wrote the full inventory to it (${count(result.csv.rows, 'row')}), then changes again\n`);
+  }  // A loop that cannot write its trail goes on into the store: said when it begins or its cause
+  // changes (not at every tick of an --interval 1 service), and when the trail is written again.
+  const down = result.csvDown;
+  if (down !== undefined && down.news) {
+    const cause = down.error.cause instanceof StoreError ? down.error.cause : down.error;
+    const since = down.since === result.snapshotId ? `snapshot ${result.snapshotId} is in the evidence store ${paths.db}, but its rows` : `snapshots ${down.since} to ${result.snapshotId} are in the evidence store ${paths.db}, but their rows`;
+    io.stderr(
+      `netmon: warning: ${since} did not reach the CSV trail: ${printable(cause.message)}; capturing goes on into the store, and the first capture that can write the trail writes the full inventory to it${cause.hint === undefined ? '' : ` (hint: ${printable(cause.hint)})`}\n`,
+    );
+  }
+  const resumed = result.csvResumed;
+  if (resumed !== undefined && result.csv) {
+    const gone = resumed.from === resumed.to ? `snapshot ${resumed.from} is` : `snapshots ${resumed.from} to ${resumed.to} are`;
+    io.stderr(
+      `netmon: note: the CSV trail ${paths.csv} could be written again: wrote the full inventory of snapshot ${result.snapshotId} to it (${count(result.csv.rows, 'row')}), then changes again; ${gone} in the evidence store only (it could not be written: ${printable(resumed.reason)})\n`,
+    );
   }
 }
 
@@ -89,8 +110,9 @@ export function storeWaitNotice(io: CliIo, db: string, waitMs = ONCE_STORE_WAIT_
 }
 
 /**
- * What an `--interval` or `watch` loop does with a failed capture. The store or the trail failing
- * is fatal (evidence could no longer be recorded), except a store that another process kept
+ * What an `--interval` or `watch` loop does with a failed capture. The store failing is fatal
+ * (evidence could no longer be recorded; a trail that cannot be written does not get here: the
+ * loop goes on into the store, see CaptureOptions.trailDown), except a store that another process kept
  * locked for longer than netmon waits: that capture is lost, the next one will try again, and the
  * loop records the missed time as a gap. A configuration error stops the loop too (it would fail
  * every capture). Any other failure is reported and the next one tried.
@@ -166,6 +188,8 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
   const outputs = await import('../outputs/index.js');
   let last = 0;
   let lastHash = '';
+  /** The first snapshot whose rows have not reached the trail (it cannot be written), or null. */
+  let trailBehind: number | null = null;
   const first = firstCaptureProgress(io, 'interval', options);
   const onError = captureError(io, options.db);
   await untilStopped(io, async (signal) => {
@@ -177,6 +201,8 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
         first.quiet();
         last = result.snapshotId;
         lastHash = result.recordHash;
+        if (result.csvDown !== undefined) trailBehind = result.csvDown.since;
+        else if (result.csv !== null) trailBehind = null;
         const snap = result.snapshot;
         if (result.first) {
           if (flags.output === 'json') io.stdout(`${outputs.ndjsonLine(snap)}\n`);
@@ -206,6 +232,11 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
       },
     });
     io.stderr(`netmon: stopped after ${count(ticks, 'capture')}; last snapshot ${last} in ${options.db}${lastHash ? ` (record hash ${lastHash})` : ''}\n`);
+    if (trailBehind !== null) {
+      io.stderr(
+        `netmon: warning: the CSV trail ${options.csv} could not be written since snapshot ${trailBehind}: ${trailBehind === last ? 'that snapshot is' : `snapshots ${trailBehind} to ${last} are`} in the evidence store only; the next capture that can write the trail writes the rows of snapshot ${last} (netmon show prints any of them)\n`,
+      );
+    }
     if (lockKept !== undefined) lockKeptWarning(io, lockKept);
   });
 }
