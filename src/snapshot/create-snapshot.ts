@@ -93,6 +93,9 @@ function protectedList(protectedProcesses: ProtectedProcesses | undefined): stri
   return total === 1 ? `pid ${list} is protected` : `pids ${list}${more} are protected`;
 }
 
+/** Namespaces not read that the warnings name one by one; the rest are counted in one more warning. */
+const UNREAD_NAMESPACES_NAMED = 5;
+
 function coverageWarnings(
   coverage: Coverage,
   namespaces: readonly NamespaceRecord[],
@@ -117,10 +120,19 @@ function coverageWarnings(
         : { code: 'W_PRIVILEGE', message: `insufficient privilege: ${parts.join('; ')}; to fix, ${PRIVILEGE_HINT}${hidden === undefined ? '' : `, or ${hidden.remedy}`}` },
     );
   }
-  for (const ns of namespaces) {
-    if (!ns.read) {
-      warnings.push({ code: 'W_NAMESPACE_UNREAD', message: `network namespace ${ns.name ?? ns.inode} was not read: ${ns.reason ?? 'unknown reason'}` });
-    }
+  // Each namespace not read, up to a few: a container host read without root has hundreds, and the
+  // snapshot's namespaces list names each of them with why all the same.
+  const unread = namespaces.filter((ns) => !ns.read);
+  const named = unread.length > UNREAD_NAMESPACES_NAMED + 1 ? unread.slice(0, UNREAD_NAMESPACES_NAMED) : unread;
+  for (const ns of named) {
+    warnings.push({ code: 'W_NAMESPACE_UNREAD', message: `network namespace ${ns.name ?? ns.inode} was not read: ${ns.reason ?? 'unknown reason'}` });
+  }
+  if (named.length < unread.length) {
+    const rest = unread.length - named.length;
+    warnings.push({
+      code: 'W_NAMESPACE_UNREAD',
+      message: `${count(rest, 'more network namespace')} ${rest === 1 ? 'was' : 'were'} not read (the snapshot's namespaces list names each, with why: netmon snapshot -o json)`,
+    });
   }
   return warnings;
 }

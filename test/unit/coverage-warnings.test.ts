@@ -41,3 +41,40 @@ describe('the privilege warning of a snapshot with an unreadable process', () =>
     expect(snap.coverage.privileged).toBe(false);
   });
 });
+
+/** A snapshot of a host with `unread` network namespaces netmon could not enter (a container host read without root). */
+function withUnread(unread: number) {
+  const namespaces = [
+    { inode: 4026531840, name: 'host', host: true, processes: 2, sockets: 0, read: true },
+    ...Array.from({ length: unread }, (_, k) => ({ inode: 4026532000 + k, name: `ct-${k}`, host: false, processes: 1, sockets: 0, read: false, reason: `entering /run/netns/ct-${k} needs root` })),
+  ];
+  return createSnapshot({
+    version: '0.0.0-test',
+    host: { hostname: 'testhost', platform: 'linux', kernel: '6.1.0', bootTime: '2026-11-22T00:00:00.000Z' },
+    takenAt: new Date('2026-11-23T01:02:03.000Z'),
+    durationMs: 1,
+    selection: { listeningOnly: false, includeEphemeral: false, families: ['ipv4', 'ipv6'], processInfo: true, hashBinaries: true, ephemeralPortRange: [32768, 60999], filters: {} },
+    namespaces,
+    sockets: [],
+    processes: [makeProcess()],
+    scan: { processesScanned: 2, processesDenied: 0, processesExited: 0, namespacesUnknown: 0, fullPrivilege: 'root' },
+  });
+}
+
+describe('warnings for network namespaces not read', () => {
+  it('up to six: one warning each, naming the namespace and why', () => {
+    const messages = withUnread(6).warnings.map((w) => `${w.code} ${w.message}`);
+    expect(messages).toEqual(Array.from({ length: 6 }, (_, k) => `W_NAMESPACE_UNREAD network namespace ct-${k} was not read: entering /run/netns/ct-${k} needs root`));
+  });
+
+  it('150 of them (from a probe: 150 lines of warnings): the first five named, the rest counted in one warning; the namespaces list still names each', () => {
+    const snap = withUnread(150);
+    const messages = snap.warnings.map((w) => `${w.code} ${w.message}`);
+    expect(messages).toEqual([
+      ...Array.from({ length: 5 }, (_, k) => `W_NAMESPACE_UNREAD network namespace ct-${k} was not read: entering /run/netns/ct-${k} needs root`),
+      "W_NAMESPACE_UNREAD 145 more network namespaces were not read (the snapshot's namespaces list names each, with why: netmon snapshot -o json)",
+    ]);
+    expect(snap.namespaces.filter((n) => !n.read)).toHaveLength(150);
+    expect(snap.namespaces.at(-1)).toMatchObject({ name: 'ct-149', read: false, reason: 'entering /run/netns/ct-149 needs root' });
+  });
+});
