@@ -14,6 +14,7 @@ import {
   parsePortRange,
   parseReservedPorts,
   parseProcStat,
+  PF_KTHREAD,
   parseProcStatus,
   parseSocketLink,
   hasEffectiveCapability,
@@ -925,9 +926,12 @@ export class LinuxCollector implements PlatformCollector {
     const reason = (error: unknown): ProcessReadIssue['reason'] =>
       isGone(error) ? 'process-exited' : isDenied(error) ? 'permission-denied' : 'io-error';
 
+    /** From stat's flags: a kernel thread (true), a process (false), or not known (null). */
+    let kernelThread: boolean | null = null;
     try {
       // Names, command lines and executable paths are bytes whoever starts the process chose: read exactly.
       const stat = parseProcStat(files.readExact(path('stat')), path('stat'));
+      if (stat.flags !== undefined) kernelThread = (stat.flags & PF_KTHREAD) !== 0;
       proc.name = stat.name;
       proc.ppid = stat.ppid;
       const boot = this.bootTime();
@@ -976,9 +980,13 @@ export class LinuxCollector implements PlatformCollector {
       }
     } catch (error) {
       // Kernel threads have no executable: readlink fails with ENOENT while the process exists.
+      // So does a process that is exiting (its memory released, a zombie), whose command line
+      // reads empty too: the kernel's flag tells them apart, where stat could be read.
       const code = errnoCode(error);
-      if (code === 'ENOENT' && proc.commandLine.length === 0 && !proc.gone) {
+      if (code === 'ENOENT' && proc.commandLine.length === 0 && !proc.gone && kernelThread !== false) {
         issues.push({ field: 'executable', reason: 'kernel-thread' });
+      } else if (code === 'ENOENT' && kernelThread === false && proc.commandLine.length === 0) {
+        issues.push({ field: 'executable', reason: 'process-exited', detail: `${describeErrno(error, 'reading link', path('exe'))}: the process is exiting` });
       } else {
         issues.push({ field: 'executable', reason: reason(error), detail: describeErrno(error, 'reading link', path('exe')) });
       }

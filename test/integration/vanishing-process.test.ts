@@ -129,3 +129,37 @@ describe('a process that exits in the middle of a scan', () => {
     expect(listener!.owners.map((o) => o.pid)).toEqual([victim]);
   });
 });
+
+describe('a process that is exiting (a zombie) is not taken for a kernel thread', () => {
+  it('its executable reads as process-exited, while a kernel thread (kthreadd) still reads as kernel-thread', async () => {
+    // sh starts a short sleep, then becomes a long one that never waits for it: a zombie.
+    const { spawn } = await import('node:child_process');
+    const parent = spawn('sh', ['-c', 'sleep 0.05 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const pid = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()))));
+      const deadline = Date.now() + 5000;
+      while (!/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) {
+        if (Date.now() > deadline) throw new Error(`process ${pid} did not become a zombie`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const collector = new LinuxCollector();
+      const zombie = collector.readProcess(pid);
+      expect(zombie.issues).toContainEqual(expect.objectContaining({ field: 'executable', reason: 'process-exited' }));
+      expect(zombie.issues.some((i) => i.reason === 'kernel-thread')).toBe(false);
+      // The same through the list reader (the native scanner's path, when it is built).
+      const [listed] = collector.readProcessList([pid]);
+      expect(listed!.issues).toContainEqual(expect.objectContaining({ field: 'executable', reason: 'process-exited' }));
+      let kthreadd: string | null = null;
+      try {
+        kthreadd = readFileSync('/proc/2/stat', 'utf8');
+      } catch {
+        // no kernel thread visible here (a container with its own pid namespace)
+      }
+      if (kthreadd !== null && kthreadd.startsWith('2 (kthreadd)')) {
+        expect(collector.readProcess(2).issues).toContainEqual({ field: 'executable', reason: 'kernel-thread' });
+      }
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+});

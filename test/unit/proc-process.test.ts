@@ -14,6 +14,7 @@ import {
   parseProcStat,
   parseProcStatus,
   parseSocketLink,
+  PF_KTHREAD,
 } from '../../src/collect/parse/proc-process.js';
 import { ParseError } from '../../src/errors.js';
 
@@ -26,7 +27,7 @@ const ID = 'a'.repeat(8) + '0123456789abcdef'.repeat(3) + 'deadbeef';
 
 describe('parseProcStat', () => {
   it('reads the captured stat of a node process', () => {
-    expect(parseProcStat(fixture('stat.txt'))).toEqual({ pid: 4123, name: 'node', state: 'S', ppid: 1, startTicks: 66753 });
+    expect(parseProcStat(fixture('stat.txt'))).toEqual({ pid: 4123, name: 'node', state: 'S', ppid: 1, startTicks: 66753, flags: 4194304 });
   });
 
   it.each([
@@ -37,7 +38,13 @@ describe('parseProcStat', () => {
     ['a name with a newline and a tab', 'a\nb\tc', 'a\nb\tc'],
     ['a name with spaces only', '   ', '   '],
   ])('takes the name up to the last ")" for %s', (_what, comm, name) => {
-    expect(parseProcStat(`77 (${comm})${STAT_TAIL}`)).toEqual({ pid: 77, name, state: 'S', ppid: 4321, startTicks: 987654 });
+    expect(parseProcStat(`77 (${comm})${STAT_TAIL}`)).toEqual({ pid: 77, name, state: 'S', ppid: 4321, startTicks: 987654, flags: 4194304 });
+  });
+
+  it('reads the flags of field 9, where a kernel thread has PF_KTHREAD', () => {
+    const kthread = `2 (kthreadd) S 0 0 0 0 -1 ${0x208040} 0 0 0 0 0 0 0 0 20 0 1 0 9 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n`;
+    expect(parseProcStat(kthread).flags! & PF_KTHREAD).toBe(PF_KTHREAD);
+    expect(parseProcStat(fixture('stat.txt')).flags! & PF_KTHREAD).toBe(0);
   });
 
   it('refuses text without "(comm)"', () => {

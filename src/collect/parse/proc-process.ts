@@ -14,7 +14,12 @@ export interface ProcStat {
   ppid: number;
   /** Field 22: start time in clock ticks since boot. */
   startTicks: number;
+  /** Field 9: the kernel's flags of the process (PF_KTHREAD and others); absent from a truncated line. */
+  flags?: number;
 }
+
+/** The flag of a kernel thread in field 9 of /proc/<pid>/stat (include/linux/sched.h). */
+export const PF_KTHREAD = 0x00200000;
 
 /**
  * Parse /proc/<pid>/stat. The command name sits in parentheses and may itself contain
@@ -33,7 +38,9 @@ export function parseProcStat(text: string, source = 'stat'): ProcStat {
   if (!Number.isInteger(pid) || state === undefined || !Number.isInteger(ppid) || !Number.isFinite(startTicks)) {
     throw new ParseError(source, 1, 'fields pid, state, ppid or starttime are missing or not numbers');
   }
-  return { pid, name: text.slice(open + 1, close), state, ppid, startTicks };
+  // Field 9, the kernel's per-process flags (PF_*); absent only from a truncated line.
+  const flags = decimal(rest[6]);
+  return { pid, name: text.slice(open + 1, close), state, ppid, startTicks, ...(Number.isSafeInteger(flags) ? { flags } : {}) };
 }
 
 /** Real and effective ids from /proc/<pid>/status ("Uid:\treal\teffective\tsaved\tfs"). */
