@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { uptime } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { platformCollector, type PlatformCollector } from '../collect/index.js';
-import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
+import type { NamespaceRecord, ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 import { snapshot as takeSnapshot, type SnapshotOptions } from '../snapshot/snapshot.js';
 import { appendCsv, checkCsvWritable, completeCsv, csvRows, trailHasRows, trailRestarted, type CsvAppendResult, type CsvCleanEnd, type CsvCompletion } from '../store/csv-trail.js';
 import { changeRows, csvKeys, metaJson, storedSnapshotRows, unfinishedMark, type CsvMark } from './trail-rows.js';
@@ -79,6 +79,12 @@ export interface TickResult {
   closed: SocketRecord[];
   /** The processes of this session's tick before (none on its first): the owners of what closed, as they were last seen. */
   previousProcesses: ReadonlyMap<number, ProcessRecord>;
+  /**
+   * The network namespaces of this session's tick before (none on its first): where what closed
+   * was. A namespace deleted since is in none of this tick's, and the kernel may have given its
+   * inode to a new one.
+   */
+  previousNamespaces: readonly NamespaceRecord[];
   csv: CsvAppendResult | null;
   /**
    * On a session's first tick: an earlier run stored snapshot `snapshotId` and stopped before its
@@ -156,6 +162,8 @@ export class CaptureSession {
   private readonly options: CaptureOptions;
   /** Processes of the previous tick: a closed socket's owner as it was last seen. */
   private previousProcesses = new Map<number, ProcessRecord>();
+  /** Network namespaces of the previous tick: where a closed socket was. */
+  private previousNamespaces: readonly NamespaceRecord[] = [];
   /** One collector for the whole session, so a tick can reuse the previous descriptor walk. */
   private readonly collector: PlatformCollector;
   /** The last snapshot this session stored. */
@@ -314,6 +322,8 @@ export class CaptureSession {
     const processes = new Map<number, ProcessRecord>(snap.processes.map((p) => [p.pid, p]));
     const previousProcesses = this.previousProcesses;
     this.previousProcesses = processes;
+    const previousNamespaces = this.previousNamespaces;
+    this.previousNamespaces = snap.namespaces;
     if (csvPath !== null && keys !== null) {
       const context = { snapshotId: appended.id, label: this.options.label ?? null, change: this.options.change ?? null };
       // The inventory also when the trail was restarted after the check above (log rotation
@@ -372,6 +382,7 @@ export class CaptureSession {
       opened: appended.opened,
       closed: appended.closed,
       previousProcesses,
+      previousNamespaces,
       csv,
       ...(csvCompleted ? { csvCompleted } : {}),
       first,

@@ -18,7 +18,7 @@ import { platformCollector } from '../collect/index.js';
 import { snapshot } from '../snapshot/snapshot.js';
 import { EvidenceStore } from '../store/evidence-store.js';
 import { captureError, captureNotices, firstCaptureProgress, lockKeptWarning, storeWaitNotice } from './capture-command.js';
-import { printWarnings, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo, type CollectFlags } from './program.js';
+import { loopWarnings, printWarnings, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo, type CollectFlags } from './program.js';
 import { count } from '../model/format.js';
 import { WATCH_DEFAULT_INTERVAL_S } from '../config/config.js';
 
@@ -269,6 +269,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
     ...(flags.lockWait === undefined ? {} : { lockWaitMs: flags.lockWait * 1000 }),
   };
   const first = firstCaptureProgress(io, 'watch', options);
+  const warnings = loopWarnings(io);
   const onError = captureError(io, options.db);
   // The last snapshot stored, named with its record hash at the stop, as --interval does: an anchor for verify-store --expect-head.
   let last = 0;
@@ -301,8 +302,8 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
           io.stderr(`netmon: watching ${count(tick.snapshot.sockets.length, 'socket')} every ${interval} s (no baseline: changes are reported from the next capture on)\n`);
         }
         if (previous === baseline && baseline !== null) hostNote(baseline, tick.snapshot, io);
-        // The first capture's warnings (privileges, protected processes), as --interval prints them.
-        if (tick.first) printWarnings(tick.snapshot, io);
+        // The first capture's warnings (privileges, protected processes), and later ones that are new, as --interval prints them.
+        warnings(tick.snapshot);
         captureNotices(tick, io, options);
         for (const s of tick.snapshot.sockets) if (!s.listening) seenDestinations.add(s.remoteAddress);
         previous = tick.snapshot;

@@ -5,8 +5,10 @@ import { newExposures } from '../diff/new-exposures.js';
 import { ConfigError, StoreBusyError, StoreError } from '../errors.js';
 import { protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 import { printable } from '../outputs/sanitize.js';
+import { REASON_LABELS } from '../outputs/text.js';
+import { namespaceShown } from '../model/namespace-label.js';
 import { clockTime, isoWithOffset } from '../model/iso-time.js';
-import { printSnapshot, printWarnings, progressLine, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo } from './program.js';
+import { loopWarnings, printSnapshot, progressLine, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo } from './program.js';
 import { clockStepWords, count, duration, gapReason } from '../model/format.js';
 
 function captureOptions(flags: CaptureFlags): CaptureOptions {
@@ -136,10 +138,13 @@ function changeLine(sign: '+' | '-', s: SocketRecord, processes: ReadonlyMap<num
   const proc = owner ? processes.get(owner.pid) : undefined;
   const proto = protoName(s);
   const remote = s.listening ? '' : ` ${formatEndpoint(s.remoteAddress, s.remotePort)}`;
-  const who = owner ? ` pid ${owner.pid} ${printable(proc?.name ?? '?')}` : '';
+  // Without an owner, why (as the live view's PROCESS column says it): a socket whose owner became
+  // unreadable shows as closed with its pid and opened "(no access)", not as a new ownerless one.
+  const reason = s.unattributed === undefined || s.unattributed === 'not-requested' ? '' : ` ${REASON_LABELS[s.unattributed]}`;
+  const who = owner ? ` pid ${owner.pid} ${printable(proc?.name ?? '?')}` : reason;
   // A socket of another network namespace never passes for one of the host.
   const ns = namespaces.get(s.netns);
-  const where = ns?.host === true ? '' : ` netns ${ns?.name ? printable(ns.name) : String(s.netns)}`;
+  const where = ns?.host === true ? '' : ` netns ${printable(ns ? namespaceShown(ns) : String(s.netns))}`;
   return `${clockTime(at)} ${sign} ${proto} ${formatEndpoint(s.localAddress, s.localPort)}${remote} ${s.state}${who}${where}`;
 }
 
@@ -191,6 +196,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
   /** The first snapshot whose rows have not reached the trail (it cannot be written), or null. */
   let trailBehind: number | null = null;
   const first = firstCaptureProgress(io, 'interval', options);
+  const warnings = loopWarnings(io);
   const onError = captureError(io, options.db);
   await untilStopped(io, async (signal) => {
     const { ticks, lockKept } = await captureEvery(first.options, {
@@ -208,22 +214,26 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
           if (flags.output === 'json') io.stdout(`${outputs.ndjsonLine(snap)}\n`);
           else if (flags.output === 'ecs') io.stdout(outputs.renderEcs(snap));
           else io.stdout(outputs.renderText(snap, { width: io.columns ?? 80 }));
-          printWarnings(snap, io);
         } else if (flags.output === 'json') {
           io.stdout(`${outputs.ndjsonLine({ snapshotId: result.snapshotId, takenAt: snap.takenAt, sockets: snap.sockets.length, opened: result.opened, closed: result.closed })}\n`);
         } else if (flags.output === 'ecs') {
           // What closed, then what opened, as the text lines; directions from this capture's listeners
           // (and, for what closed, the last capture's too: a listener may have closed with it).
           // Their owners as the capture before saw them: a process that closed its sockets has often exited.
-          if (result.closed.length > 0) io.stdout(outputs.renderEcs({ ...snap, sockets: result.closed, processes: [...result.previousProcesses.values()] }, { change: 'closed', inventory: [...snap.sockets, ...result.closed] }));
+          // And their namespaces as the capture before saw them: one deleted since may have left its inode to a new one.
+          if (result.closed.length > 0) io.stdout(outputs.renderEcs({ ...snap, sockets: result.closed, processes: [...result.previousProcesses.values()], namespaces: [...result.previousNamespaces] }, { change: 'closed', inventory: [...snap.sockets, ...result.closed] }));
           if (result.opened.length > 0) io.stdout(outputs.renderEcs({ ...snap, sockets: result.opened }, { change: 'opened', inventory: snap.sockets }));
         } else {
           const processes = new Map(snap.processes.map((p) => [p.pid, p]));
           const at = new Date(snap.takenAt);
           const namespaces = new Map(snap.namespaces.map((n) => [n.inode, n]));
-          for (const s of result.closed) io.stdout(`${changeLine('-', s, result.previousProcesses, at, namespaces)}\n`);
+          // What closed, in its namespace as the capture before saw it (deleted since, its inode
+          // may now be a new namespace's).
+          const before = new Map(result.previousNamespaces.map((n) => [n.inode, n]));
+          for (const s of result.closed) io.stdout(`${changeLine('-', s, result.previousProcesses, at, before)}\n`);
           for (const s of result.opened) io.stdout(`${changeLine('+', s, processes, at, namespaces)}\n`);
         }
+        warnings(snap);
         captureNotices(result, io, options);
       },
       onError: (error) => {

@@ -277,6 +277,26 @@ export function printWarnings(snap: Pick<Snapshot, 'warnings'>, io: CliIo): void
 }
 
 /**
+ * The warnings of a loop's captures (`--interval`, `watch`) on stderr: every one at the first
+ * capture, then those that were not there at the capture before (a namespace that could not be
+ * read, executables that could not be hashed), rather than the same ones at every tick or none
+ * after the first. A warning whose counts change from tick to tick is the same warning.
+ */
+export function loopWarnings(io: CliIo): (snap: Pick<Snapshot, 'warnings'>) => void {
+  let previous: Set<string> | null = null;
+  return (snap) => {
+    const keys = new Set<string>();
+    for (const warning of snap.warnings) {
+      // One namespace's warning names it; the others carry counts that move.
+      const key = warning.code === 'W_NAMESPACE_UNREAD' && warning.message.startsWith('network namespace ') ? warning.message : warning.code;
+      if (previous === null || !previous.has(key)) io.stderr(`netmon: warning: ${printableMessage(warning.message)}\n`);
+      keys.add(key);
+    }
+    previous = keys;
+  };
+}
+
+/**
  * Flags that contradict each other, and filter patterns, refused before anything runs: a loop
  * (`--interval`, `watch`) would otherwise fail the same way at every tick.
  */

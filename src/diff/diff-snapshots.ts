@@ -2,6 +2,7 @@ import { isExternalAddress, isWildcardAddress } from '../collect/parse/address.j
 import { attributableRatio, protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 import { inboundTest } from '../model/direction.js';
 import { FINDING_RULES } from '../findings/rules.js';
+import { legacyNamespaceLabel, namespaceLabel } from '../model/namespace-label.js';
 
 /** Version of the diff document. */
 export const DIFF_SCHEMA_VERSION = 1 as const;
@@ -108,6 +109,8 @@ export interface Indexed {
  * PDF's inventory section) and a diff of two equal inventories index each inventory once.
  */
 const indexes = new WeakMap<readonly SocketRecord[], { processes: readonly ProcessRecord[]; namespaces: Snapshot['namespaces']; index: Indexed }>();
+/** The same, with the namespace labels of rules 1 to 3 (only for a capture where they differ). */
+const legacyIndexes = new WeakMap<readonly SocketRecord[], { processes: readonly ProcessRecord[]; namespaces: Snapshot['namespaces']; index: Indexed }>();
 
 /**
  * Listeners by identity and outbound connections by aggregate. A connection on one of the
@@ -116,17 +119,20 @@ const indexes = new WeakMap<readonly SocketRecord[], { processes: readonly Proce
  * Namespaces are named `host`, by their `ip netns` name, or else by inode. The result is shared
  * by every caller that indexes the same inventory: read-only.
  */
-export function exposureIndex(snapshot: Snapshot): Indexed {
-  const known = indexes.get(snapshot.sockets);
+export function exposureIndex(snapshot: Snapshot, legacyLabels = false): Indexed {
+  // The labels of rules 1 to 3 differ only for a namespace whose name reads as one netmon makes.
+  const legacy = legacyLabels && snapshot.namespaces.some((n) => namespaceLabel(n) !== legacyNamespaceLabel(n));
+  const cache = legacy ? legacyIndexes : indexes;
+  const known = cache.get(snapshot.sockets);
   if (known && known.processes === snapshot.processes && known.namespaces === snapshot.namespaces) return known.index;
-  const index = buildIndex(snapshot);
-  indexes.set(snapshot.sockets, { processes: snapshot.processes, namespaces: snapshot.namespaces, index });
+  const index = buildIndex(snapshot, legacy ? legacyNamespaceLabel : namespaceLabel);
+  cache.set(snapshot.sockets, { processes: snapshot.processes, namespaces: snapshot.namespaces, index });
   return index;
 }
 
-function buildIndex(snapshot: Snapshot): Indexed {
+function buildIndex(snapshot: Snapshot, label: (n: Snapshot['namespaces'][number]) => string): Indexed {
   const processes = new Map(snapshot.processes.map((p) => [p.pid, p]));
-  const nsName = new Map(snapshot.namespaces.map((n) => [n.inode, n.host ? 'host' : (n.name ?? `netns:${n.inode}`)]));
+  const nsName = new Map(snapshot.namespaces.map((n) => [n.inode, label(n)]));
   const listeners = new Map<string, ListenerView>();
   const inbound = inboundTest(snapshot);
   for (const s of snapshot.sockets) {
@@ -201,6 +207,65 @@ function outboundAcrossNamespaces(index: Indexed): ReadonlyMap<string, OutboundV
   return out;
 }
 
+/**
+ * Rules 4: within one boot of one host, a network namespace is one namespace by its inode, whatever
+ * it is named: one whose `ip netns` name was removed (`ip netns del` while its processes run on)
+ * or given (`ip netns attach`) between the two captures keeps one label on both sides, the name it
+ * had, so that its listeners are not read as closed in one namespace and opened in another. Across
+ * boots (a baseline from last month) inodes say nothing, and names alone identify namespaces.
+ * Returns the two indexes, relabelled where needed. Pure.
+ */
+function sameNamespaceLabels(before: Snapshot, after: Snapshot, a: Indexed, b: Indexed): [Indexed, Indexed] {
+  if (before.host.bootTime === null || before.host.bootTime !== after.host.bootTime || before.host.hostname !== after.host.hostname) return [a, b];
+  const earlier = new Map(before.namespaces.map((n) => [n.inode, n]));
+  const renamed: [inode: number, was: string, now: string][] = [];
+  for (const n of after.namespaces) {
+    const was = earlier.get(n.inode);
+    if (was === undefined || was.host !== n.host) continue;
+    const [la, lb] = [namespaceLabel(was), namespaceLabel(n)];
+    if (la !== lb) renamed.push([n.inode, la, lb]);
+  }
+  if (renamed.length === 0) return [a, b];
+  // The name it had (before, else after); but not a label that another namespace of either
+  // capture holds (a name moved between namespaces): then its inode, on both sides.
+  const holders = new Map<string, Set<number>>();
+  for (const n of [...before.namespaces, ...after.namespaces]) {
+    const label = namespaceLabel(n);
+    const set = holders.get(label) ?? new Set<number>();
+    holders.set(label, set.add(n.inode));
+  }
+  const fromA = new Map<string, string>();
+  const fromB = new Map<string, string>();
+  const chosen = new Set<string>();
+  for (const [inode, la, lb] of renamed) {
+    const unnamed = `netns:${inode}`;
+    let label = la !== unnamed ? la : lb;
+    if ([...(holders.get(label) ?? [])].some((other) => other !== inode) || chosen.has(label)) label = unnamed;
+    chosen.add(label);
+    if (la !== label) fromA.set(la, label);
+    if (lb !== label) fromB.set(lb, label);
+  }
+  return [relabel(a, fromA), relabel(b, fromB)];
+}
+
+/** An index with the namespaces of `labels` (old label -> new) relabelled. Pure: a new index when any changes. */
+function relabel(index: Indexed, labels: ReadonlyMap<string, string>): Indexed {
+  if (labels.size === 0) return index;
+  const listeners = new Map<string, ListenerView>();
+  for (const [key, view] of index.listeners) {
+    const to = labels.get(view.namespace);
+    if (to === undefined) listeners.set(key, view);
+    else listeners.set(`${to}${key.slice(view.namespace.length)}`, { ...view, namespace: to });
+  }
+  const outbound = new Map<string, OutboundView>();
+  for (const [key, view] of index.outbound) {
+    const to = view.namespace === undefined ? undefined : labels.get(view.namespace);
+    if (to === undefined) outbound.set(key, view);
+    else outbound.set(`${key.slice(0, key.length - view.namespace!.length)}${to}`, { ...view, namespace: to });
+  }
+  return { listeners, outbound };
+}
+
 function isLoopback(address: string): boolean {
   return address === '::1' || address.startsWith('127.');
 }
@@ -212,8 +277,13 @@ function isLoopback(address: string): boolean {
  */
 export function diffSnapshots(before: Snapshot, after: Snapshot, options: DiffOptions = {}): Diff {
   const rules = options.rules ?? FINDING_RULES;
-  const a = exposureIndex(before);
-  const b = exposureIndex(after);
+  let a = exposureIndex(before, rules < 4);
+  let b = exposureIndex(after, rules < 4);
+  if (rules >= 4) [a, b] = sameNamespaceLabels(before, after, a, b);
+  // Rules 4: the process of a listener read while it exited has no executable, user or command
+  // line to compare (the kernel had released them): nothing says they changed.
+  const exiting = (snap: Snapshot): Set<number> => new Set(rules >= 4 ? snap.processes.filter((p) => p.issues.some((i) => i.reason === 'process-exited')).map((p) => p.pid) : []);
+  const [exitingBefore, exitingAfter] = [exiting(before), exiting(after)];
   const changes: Change[] = [];
 
   // Exposure: group listeners by (namespace, transport, port).
@@ -246,7 +316,7 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: DiffOp
       continue;
     }
     if (was.sockets !== now.sockets) changes.push({ kind: 'listener-count-changed', before: was, after: now });
-    if (was.process && now.process) {
+    if (was.process && now.process && !exitingBefore.has(was.process.pid) && !exitingAfter.has(now.process.pid)) {
       const [p, q] = [was.process, now.process];
       const fields: ('executable' | 'user' | 'commandLine')[] = [];
       if (p.executable !== q.executable) fields.push('executable');

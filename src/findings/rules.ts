@@ -16,8 +16,15 @@
  *    snapshot taken without process information, outbound connections and the attribution
  *    coverage are not compared (every connection read as opened or ended, the coverage as
  *    collapsed), with a note, as is a snapshot without executable hashes.
+ * 4: a network namespace whose `ip netns` name reads as a name netmon makes (`host`, digits,
+ *    `netns:...`) is labelled `netns-name:<name>` (model/namespace-label.ts), so that a container
+ *    named `host` no longer passes for the host; between two captures of one boot, a namespace
+ *    that lost or gained its name keeps one label (its inode identifies it), so that its
+ *    listeners are not read as closed and opened again; and the process of a listener read while
+ *    it exited (its executable, user and command line no longer readable) is not compared, where
+ *    it read as a changed process.
  */
-export const FINDING_RULES = 3;
+export const FINDING_RULES = 4;
 
 /** Every version of the rules this netmon can apply. */
-export const FINDING_RULES_KNOWN: readonly number[] = [1, 2, 3];
+export const FINDING_RULES_KNOWN: readonly number[] = [1, 2, 3, 4];

@@ -1,4 +1,5 @@
 import { inboundTest } from '../model/direction.js';
+import { namespaceLabel } from '../model/namespace-label.js';
 import type { ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 
 /** ECS release the documents follow. */
@@ -111,6 +112,8 @@ export interface EcsChange {
  */
 export function renderEcs(snapshot: Snapshot, change?: EcsChange): string {
   const processes = new Map(snapshot.processes.map((p) => [p.pid, p]));
+  // The namespace as findings name it: host, its ip netns name, or netns:<inode>.
+  const namespaces = new Map(snapshot.namespaces.map((n) => [n.inode, namespaceLabel(n)]));
   const isInbound = inboundTest(snapshot, change?.inventory ?? snapshot.sockets);
 
   const lines: string[] = [];
@@ -161,6 +164,7 @@ export function renderEcs(snapshot: Snapshot, change?: EcsChange): string {
     const labels: Record<string, string> = {
       netmon_socket_state: s.state,
       netmon_netns: String(s.netns),
+      netmon_namespace: namespaces.get(s.netns) ?? `netns:${s.netns}`,
       netmon_socket_inode: String(s.inode),
       netmon_socket_uid: String(s.uid),
     };

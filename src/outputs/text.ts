@@ -4,10 +4,11 @@ import { attributableRatio, protoName, STATE_LABELS, type Coverage, type Snapsho
 import { printable } from './sanitize.js';
 import { cellWidth, fitEnd, fitMiddle, padCells } from './width.js';
 import { clockTime, isoWithOffset } from '../model/iso-time.js';
+import { namespaceShown } from '../model/namespace-label.js';
 
 
 /** What the PROCESS column shows for a socket without an owner. */
-const REASON_LABELS: Record<UnattributedReason, string> = {
+export const REASON_LABELS: Record<UnattributedReason, string> = {
   'kernel-owned': '(kernel)',
   'permission-denied': '(no access)',
   'process-exited': '(exited)',
@@ -83,7 +84,8 @@ export function renderText(snapshot: Snapshot, options: TextOptions = {}): strin
   const width = Math.max(60, options.width ?? Number.POSITIVE_INFINITY);
   const takenAt = new Date(snapshot.takenAt);
   const time = clockTime(takenAt);
-  const nsNames = new Map(snapshot.namespaces.map((n) => [n.inode, n.host ? 'host' : printable(n.name ?? String(n.inode))]));
+  // A container named `host` shows as netns-name:host, never as the host (model/namespace-label.ts).
+  const nsNames = new Map(snapshot.namespaces.map((n) => [n.inode, printable(namespaceShown(n))]));
   // Mark namespaces as soon as one socket is not the host's: it must never pass for a host socket.
   const hostNs = snapshot.namespaces.find((n) => n.host)?.inode;
   const showNs = snapshot.sockets.some((s) => s.netns !== hostNs);

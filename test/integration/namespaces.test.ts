@@ -290,3 +290,67 @@ describe.skipIf(skip)('network namespaces (ip netns add)', () => {
     expect(r.stdout).toContain(NS.slice(0, 6));
   });
 });
+
+describe.skipIf(skip)('the --interval live view across namespaces that come and go (from a container-host probe)', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!cond()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await sleep(25);
+    }
+  }
+  function loop(args: string[], prefix: string[] = []): { child: ChildProcess; out: () => string; err: () => string } {
+    const [command, ...pre] = prefix.length > 0 ? prefix : [process.execPath];
+    const child = spawn(command!, [...pre, ...(prefix.length > 0 ? [process.execPath] : []), CLI, '--interval', '0.3', '--no-hash-binaries', '--no-csv', ...args], { cwd: scratchDir(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    return { child, out: () => out, err: () => err };
+  }
+
+  it('a socket that closed with its namespace is shown in that namespace, by the name it had', async () => {
+    const gone = `netmon-gone-${process.pid}`;
+    ip('netns', 'add', gone);
+    ip('-n', gone, 'link', 'set', 'lo', 'up');
+    let holder: Started<{ pid: number }> | undefined = await startJsonProcess('ip', ['netns', 'exec', gone, process.execPath, HOLDER, '--listen-port', '2481']);
+    const db = join(scratchDir(), `gone-${process.pid}.db`);
+    const capture = loop(['--db', db, '--filter', ':2481', '--listening-only']);
+    try {
+      await until('the first capture', () => capture.out().includes(':2481'));
+      await stop(holder.child);
+      holder = undefined;
+      ip('netns', 'del', gone);
+      await until('the closed line', () => /^\S+ - tcp 127\.0\.0\.1:2481 .*$/m.test(capture.out()));
+    } finally {
+      await stop(holder?.child);
+      spawnSync('ip', ['netns', 'del', gone]);
+      await stop(capture.child);
+    }
+    const line = /^\S+ - tcp 127\.0\.0\.1:2481 .*$/m.exec(capture.out())![0];
+    // Before: the namespace was looked up in the new capture, where it no longer is (a bare inode,
+    // or the name of a new namespace that got its inode).
+    expect(line).toMatch(new RegExp(` netns ${gone}$`));
+  });
+
+  it('as nobody, a namespace it cannot read that appears later is warned about when it appears, not only at the first capture', async () => {
+    const late = `netmon-late-${process.pid}`;
+    const dir = scratchDir();
+    const capture = loop(['--db', join(dir, `late-${process.pid}.db`), '--filter', ':1'], AS_NOBODY);
+    try {
+      await until('two captures', () => (capture.err().match(/^netmon: /gm) ?? []).length > 0 && capture.out().includes('coverage'));
+      await sleep(700);
+      const before = capture.err();
+      expect(before).not.toContain(late);
+      ip('netns', 'add', late);
+      await until('the warning', () => capture.err().includes(`network namespace ${late} was not read`));
+      await sleep(1000);
+      // Said when it appeared, not again at every tick.
+      expect(capture.err().split(`network namespace ${late} was not read`).length - 1).toBe(1);
+    } finally {
+      spawnSync('ip', ['netns', 'del', late]);
+      await stop(capture.child);
+    }
+  });
+});

@@ -82,7 +82,7 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
   });
 
   it('makes the findings again by the rules the pack records: a pack without the field (made before rules 2) by rules 1; unknown rules are named', () => {
-    expect((JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as Manifest).findingRules).toBe(3);
+    expect((JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as Manifest).findingRules).toBe(4);
     const older = resigned(pack, 'rules-1', () => {}, (manifest) => {
       delete manifest.findingRules;
     });
@@ -98,7 +98,7 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
     });
     const unknown = cli(['verify', newer, '--db', db]);
     expect(unknown.status).toBe(4);
-    expect(unknown.stderr).toContain('FAILED manifest.json: its findings were made by finding rules 99, which this netmon does not know (it applies 1, 2 and 3)');
+    expect(unknown.stderr).toContain('FAILED manifest.json: its findings were made by finding rules 99, which this netmon does not know (it applies 1, 2, 3 and 4)');
   });
 
   it('a pack doctored and signed again with another key: its own checks pass, the store and --signer do not', () => {

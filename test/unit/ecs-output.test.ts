@@ -248,6 +248,7 @@ describe('renderEcs: process attribution', () => {
     expect(doc.labels).toEqual({
       netmon_socket_state: 'TIME_WAIT',
       netmon_netns: '4026531840',
+      netmon_namespace: 'host',
       netmon_socket_inode: '0',
       netmon_socket_uid: '0',
       netmon_unattributed: 'kernel-owned',

@@ -225,6 +225,60 @@ describe('finding rules 3: outbound connections per network namespace', () => {
   });
 });
 
+describe('finding rules 4: namespaces named like the host, renamed namespaces, processes read as they exited', () => {
+  const host = { inode: 4026531840, name: 'host', host: true, processes: 1, sockets: 1, read: true };
+  const ns = (inode: number, name: string | null) => ({ inode, name, host: false, processes: 1, sockets: 1, read: true });
+  const listen = (netns: number, port: number, pid = 10) => makeSocket({ localAddress: '0.0.0.0', localPort: port, inode: netns + port, netns, owners: [{ pid, fd: 3 }] });
+  const snap = (sockets: SocketRecord[], namespaces: object[], processes: ProcessRecord[] = [web], bootTime = '2026-11-22T00:00:00.000Z') => {
+    const s = makeSnapshot({ sockets, processes });
+    return { ...s, host: { ...s.host, bootTime }, namespaces: namespaces as typeof s.namespaces };
+  };
+  const found = (before: ReturnType<typeof snap>, after: ReturnType<typeof snap>, rules?: number) =>
+    evaluateFindings(diffSnapshots(before, after, { rules }), catalogue, { rules }).map((f) => `${f.severity} ${f.kind} ${f.summary}`);
+
+  it('a container named "host" is not the host: its new listener on a port the host listens on is a new listener, where rules 3 read a count change', () => {
+    const impostor = ns(4026532100, 'host');
+    const before = snap([listen(host.inode, 2024)], [host, impostor]);
+    const after = snap([listen(host.inode, 2024), listen(impostor.inode, 2024)], [host, impostor]);
+    const now = found(before, after);
+    expect(now).toHaveLength(1);
+    expect(now[0]).toMatch(/^(medium|high|critical) listener-opened .*2024.* in namespace netns-name:host/);
+    expect(found(before, after, 3)).toEqual([expect.stringMatching(/^info listener-count-changed /)]);
+  });
+
+  it('a namespace whose name was removed between two captures of one boot keeps it: no closed and critical opened listener', () => {
+    const named = ns(4026532200, 'pn-60');
+    const unnamed = ns(4026532200, null);
+    const before = snap([listen(named.inode, 8080)], [host, named]);
+    const after = snap([listen(named.inode, 8080)], [host, unnamed]);
+    expect(found(before, after)).toEqual([]);
+    // By rules 3: closed in pn-60, opened in netns:<inode>.
+    expect(found(before, after, 3).map((f) => f.split(' ')[1]).sort()).toEqual(['listener-closed', 'listener-opened']);
+    // Given a name (ip netns attach): the same.
+    expect(found(after, before)).toEqual([]);
+    // Across boots the inode says nothing: names alone identify namespaces.
+    const rebooted = snap([listen(named.inode, 8080)], [host, unnamed], [web], '2026-11-24T00:00:00.000Z');
+    expect(found(before, rebooted).map((f) => f.split(' ')[1]).sort()).toEqual(['listener-closed', 'listener-opened']);
+  });
+
+  it('a name that moved from one namespace to another is not merged into either', () => {
+    const [a, b] = [ns(4026532301, 'blue'), ns(4026532302, null)];
+    const before = snap([listen(a.inode, 80), listen(b.inode, 81)], [host, a, b]);
+    // blue's name now on the other namespace; the first one unnamed.
+    const after = snap([listen(a.inode, 80), listen(b.inode, 81)], [host, ns(a.inode, null), ns(b.inode, 'blue')]);
+    expect(found(before, after)).toEqual([]);
+  });
+
+  it('a listener whose process was read as it exited is no changed process (rules 3: high process-changed to an empty name)', () => {
+    const gone = makeProcess({ pid: 10, name: '', executable: null, user: null, uid: null, commandLine: [] });
+    gone.issues = [{ field: 'status', reason: 'process-exited', detail: 'ENOENT' }];
+    const before = snap([listen(host.inode, 7600)], [host]);
+    const after = snap([listen(host.inode, 7600)], [host], [gone]);
+    expect(found(before, after)).toEqual([]);
+    expect(found(before, after, 3)).toEqual([expect.stringMatching(/^high process-changed /)]);
+  });
+});
+
 describe('renderFindingsText: the header counts port changes, and approved changes not observed apart', () => {
   const expected = parseExpectedChanges('schema_version: 1\nexpected:\n  - open: ":8080"\n  - open: ":9999"\n', 'e.yaml');
   const render = (after: SocketRecord[]) => {

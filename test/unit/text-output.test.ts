@@ -294,6 +294,19 @@ describe('renderText: rows', () => {
     expect(rows.find((r) => r.includes(':82 '))).toMatch(/ tcp +4026532300 +127\.0\.0\.1:82 /);
   });
 
+  it('never shows a container named "host" (or by digits) as the host (or as an unnamed namespace): netns-name:<name> (from a probe)', () => {
+    const sockets = [makeSocket(), makeSocket({ netns: 4026532200, localPort: 81, inode: 2 }), makeSocket({ netns: 4026532300, localPort: 82, inode: 3 })];
+    const snapshot = withNamespaces(makeSnapshot({ sockets }), [
+      HOST_NS,
+      { inode: 4026532200, name: 'host', host: false, processes: 1, sockets: 1, read: true },
+      { inode: 4026532300, name: '4026531840', host: false, processes: 1, sockets: 1, read: true },
+    ]);
+    const [, ...rows] = tableLines(renderText(snapshot, { width: 120 }), snapshot);
+    expect(rows.find((r) => r.includes(':8080 '))).toMatch(/ tcp +host +127\.0\.0\.1:8080 /);
+    expect(rows.find((r) => r.includes(':81 '))).toMatch(/ tcp +netns-name:host +127\.0\.0\.1:81 /);
+    expect(rows.find((r) => r.includes(':82 '))).toMatch(/ tcp +netns-name:4026531840 +127\.0\.0\.1:82 /);
+  });
+
   it('starts with a title naming the host', () => {
     expect(renderText(makeSnapshot()).split('\n')[0]).toMatch(/^netmon snapshot of testhost at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$/);
   });
