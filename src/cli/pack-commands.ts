@@ -337,15 +337,24 @@ export function runVerify(dir: string, flags: { db?: string; signer?: string }, 
               const source = `${EXPECTED_FILE} in the pack`;
               const expected = approvals === null ? null : parseExpectedChanges(expectedChangesText(approvals.bytes, source), source);
               if (expected !== null) checkExpectedFor(expected, approvals!.change);
-              // By the rules the pack was made with (a pack made before a rule changed still verifies).
-              const { findings } = windowFindings(before, after, catalogue!, { expected, now: approvals === null ? new Date() : new Date(approvals.at), rules: options.rules });
+              // By the rules the pack was made with (a pack made before a rule changed still verifies),
+              // and, asked, by an earlier form of them.
+              const packed = (form?: string) =>
+                windowFindings(before, after, catalogue!, { expected, now: approvals === null ? new Date() : new Date(approvals.at), rules: options.rules, ...(form === undefined ? {} : { form }) }).findings.map((f) => ({
+                  id: f.id,
+                  kind: f.kind,
+                  severity: f.severity,
+                  approval: f.approval,
+                  justification: f.expected?.justification ?? '',
+                }));
               return {
                 files: new Map([
                   ['inventory-pre.csv', Buffer.from(inventoryCsv(before, preId, preLabel, preChange))],
                   ['inventory-post.csv', Buffer.from(inventoryCsv(after, postId, postLabel, postChange))],
                 ]),
                 snapshots: { pre: JSON.parse(renderJson(before)) as unknown, post: JSON.parse(renderJson(after)) as unknown },
-                findings: findings.map((f) => ({ id: f.id, kind: f.kind, severity: f.severity, approval: f.approval, justification: f.expected?.justification ?? '' })),
+                findings: packed(),
+                findingsByForm: (form: string) => inTimeZone(options.timeZone, () => packed(form)),
               };
             });
           },

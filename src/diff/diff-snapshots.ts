@@ -80,6 +80,8 @@ export interface DiffOptions {
   compareOutbound?: boolean;
   /** The version of the finding rules to apply (findings/rules.ts; default the current one). */
   rules?: number;
+  /** An earlier form of that version (findings/rules.ts EARLIER_FORMS). */
+  form?: string;
 }
 
 function processView(p: ProcessRecord | undefined): ProcessView | null {
@@ -356,7 +358,9 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: DiffOp
 
   // Of the sockets a process can own: TIME_WAIT sockets coming and going is no change in the quality of attribution.
   const tolerance = options.coverageTolerance ?? 0.01;
-  if ((options.compareCoverage ?? true) && (Math.abs(attributableRatio(before.coverage) - attributableRatio(after.coverage)) > tolerance || before.coverage.privileged !== after.coverage.privileged)) {
+  // (Rules 1 in its first form: over every socket.)
+  const ratio = options.form === 'raw-coverage' ? (c: Snapshot['coverage']) => c.ratio : attributableRatio;
+  if ((options.compareCoverage ?? true) && (Math.abs(ratio(before.coverage) - ratio(after.coverage)) > tolerance || before.coverage.privileged !== after.coverage.privileged)) {
     changes.push({ kind: 'coverage-changed', before: before.coverage, after: after.coverage });
   }
 

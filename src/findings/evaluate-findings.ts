@@ -135,7 +135,7 @@ function summarize(change: Change): string {
   }
 }
 
-function identity(change: Change, rules: number): string {
+function identity(change: Change, rules: number, form?: string): string {
   switch (change.kind) {
     case 'exposure-widened': {
       const l = change.after[0]!;
@@ -143,6 +143,8 @@ function identity(change: Change, rules: number): string {
       return `${l.namespace}|${rules >= 2 ? `${transportOf(l)}|` : ''}${l.port}|${change.after.map((v) => v.address).join(',')}`;
     }
     case 'coverage-changed':
+      // Rules 1 in its first form: the ratios over every socket.
+      if (form === 'raw-coverage') return `${change.before.ratio}|${change.after.ratio}`;
       return `${attributableRatio(change.before)}|${attributableRatio(change.after)}|${change.before.privileged}|${change.after.privileged}`;
     default: {
       const side = 'after' in change ? change.after : change.before;
@@ -158,7 +160,7 @@ function transportOf(l: ListenerView): string {
   return l.proto.replace('6', '');
 }
 
-function assess(change: Change, rules: number): { severity: Severity; reasons: string[] } {
+function assess(change: Change, rules: number, form?: string): { severity: Severity; reasons: string[] } {
   let severity: Severity = FINDING_KINDS[change.kind].severity;
   const reasons: string[] = [];
   // What appeared or changed: the side a reviewer has to judge. Closings and coverage carry no such risk.
@@ -168,7 +170,7 @@ function assess(change: Change, rules: number): { severity: Severity; reasons: s
     case 'outbound-closed':
       return { severity, reasons };
     case 'coverage-changed': {
-      if (rules < 2) return { severity, reasons };
+      if (rules < 2 || form === 'flat-coverage') return { severity, reasons };
       // Rules 2: attribution that collapsed is a capture that lost sight of the host (a run
       // without root, a hardened /proc), not a detail: 10 points down is medium, 50 high.
       const drop = attributableRatio(change.before) - attributableRatio(change.after);
@@ -277,6 +279,8 @@ export interface EvaluateOptions {
   expected?: ExpectedChanges | null;
   /** The version of the finding rules to apply (rules.ts; default the current one). */
   rules?: number;
+  /** An earlier form of that version (rules.ts EARLIER_FORMS), for verifying a pack made by it. */
+  form?: string;
   /** Expiry dates are compared with this; default now. */
   now?: Date;
 }
@@ -290,9 +294,10 @@ export interface EvaluateOptions {
 export function evaluateFindings(diff: Diff, catalogue: ControlsCatalogue, options: EvaluateOptions = {}): Finding[] {
   const observed = { before: diff.before.takenAt, after: diff.after.takenAt };
   const rules = options.rules ?? FINDING_RULES;
+  const form = options.form;
   const findings: Finding[] = diff.changes.map((change) => {
-    const { severity, reasons } = assess(change, rules);
-    const id = `NM-${createHash('sha256').update(`${change.kind}\n${identity(change, rules)}`).digest('hex').slice(0, 12)}`;
+    const { severity, reasons } = assess(change, rules, form);
+    const id = `NM-${createHash('sha256').update(`${change.kind}\n${identity(change, rules, form)}`).digest('hex').slice(0, 12)}`;
     return { id, kind: change.kind, severity, title: FINDING_KINDS[change.kind].title, summary: summarize(change), reasons, change, observed, approval: 'unexpected', controls: controlsOf(mappingsOf(change), catalogue, change) };
   });
   const expected = options.expected ?? null;

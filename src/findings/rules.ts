@@ -28,3 +28,27 @@ export const FINDING_RULES = 4;
 
 /** Every version of the rules this netmon can apply. */
 export const FINDING_RULES_KNOWN: readonly number[] = [1, 2, 3, 4];
+
+/**
+ * An earlier form of a rules version: how netmon applied that version before a change that should
+ * have made a new one and did not. Packs made then record the same version; `verify --db` tries
+ * the earlier forms of a pack's version when the current form does not make its findings again,
+ * and says which one did. (Found by an upgrade probe: such packs failed as if changed.)
+ */
+export interface RulesForm {
+  rules: number;
+  id: string;
+  /** What it did otherwise, in words (verify's note). */
+  differs: string;
+}
+
+export const EARLIER_FORMS: readonly RulesForm[] = [
+  { rules: 1, id: 'raw-coverage', differs: 'attribution coverage was compared over every socket, kernel-owned ones (TIME_WAIT) included' },
+  { rules: 2, id: 'flat-coverage', differs: 'a change of attribution coverage was always low' },
+  { rules: 3, id: 'compare-unattributed', differs: 'outbound connections and attribution coverage were compared against a snapshot without process information too' },
+];
+
+/** The earlier forms of rules version `rules`, oldest last. */
+export function earlierForms(rules: number): RulesForm[] {
+  return EARLIER_FORMS.filter((f) => f.rules === rules);
+}

@@ -20,7 +20,7 @@ export interface WindowFindings {
 export function windowFindings(before: Snapshot, after: Snapshot, catalogue: ControlsCatalogue, options: EvaluateOptions = {}): WindowFindings {
   const rules = options.rules ?? FINDING_RULES;
   const common = rules >= 2 ? commonSelection(before, after) : { before, after, notes: [] };
-  const attribution = rules >= 3 ? attributionComparison(before, after) : { outbound: true, coverage: true, notes: [] };
-  const diff = diffSnapshots(common.before, common.after, { rules, compareOutbound: attribution.outbound, compareCoverage: attribution.coverage });
+  const attribution = rules >= 3 && options.form !== 'compare-unattributed' ? attributionComparison(before, after) : { outbound: true, coverage: true, notes: [] };
+  const diff = diffSnapshots(common.before, common.after, { rules, compareOutbound: attribution.outbound, compareCoverage: attribution.coverage, ...(options.form === undefined ? {} : { form: options.form }) });
   return { findings: evaluateFindings(diff, catalogue, { ...options, rules }), notes: [...common.notes, ...attribution.notes] };
 }

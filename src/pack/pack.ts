@@ -8,7 +8,7 @@ import { cellAsInstant, neutralizeCell, parseCsvText } from '../store/csv-trail.
 import { FINDINGS_CSV_COLUMNS } from './report-files.js';
 import { certificateFingerprint, checkPdfSignature } from './pki.js';
 import { CERT_FILE, fingerprintOf, PUBLIC_KEY_FILE, signBytes, verifyBytes, type Signer } from './signing.js';
-import { FINDING_RULES_KNOWN } from '../findings/rules.js';
+import { earlierForms, FINDING_RULES_KNOWN } from '../findings/rules.js';
 import { fileEntry, PACK_FORMAT, PACK_FORMATS, parseSha256Sums, renderManifest, renderSha256Sums, renderVerifyGuide, SUMS_SIGNATURE_FILE, type Manifest } from './manifest.js';
 
 export interface PackContent {
@@ -205,6 +205,8 @@ export interface WitnessedContent {
   snapshots: { pre: unknown; post: unknown };
   /** The findings of the window, with the approvals the pack's expected-changes file makes (none without it). */
   findings: PackedFinding[];
+  /** The same, by an earlier form of the rules (findings/rules.ts EARLIER_FORMS). */
+  findingsByForm(form: string): PackedFinding[];
 }
 
 /** The pack's copy of the expected changes given to `report --expect`, whose approvals its findings carry. */
@@ -482,6 +484,8 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
         else problems.push({ file: store.path, message: `the snapshots cannot be read back from the store: ${error instanceof Error ? error.message : String(error)}` });
       }
       if (witnessed) {
+        /** The findings the store makes, by the form of the rules that made the pack's (below). */
+        let made = witnessed.findings;
         for (const [name, bytes] of witnessed.files) {
           const packed = contents.get(name);
           // A pack of format 1 does not say its time zone: its times are compared as instants.
@@ -495,14 +499,26 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
               problems.push({ file: 'evidence.json', message: `its ${side} snapshot differs from snapshot ${side === 'pre' ? pre.id : post.id} in the store: the pack was made from other data than the records it names` });
             }
           }
-          const problem = findingsDiffer(evidence.findings, witnessed.findings, approvalsKept, manifest.expectedChanges);
+          // By the current form of the pack's rules, else by an earlier form of them (a pack made
+          // before a change that kept the rules' number), which is then named.
+          let problem = findingsDiffer(evidence.findings, made, approvalsKept, manifest.expectedChanges);
+          if (problem !== null) {
+            for (const form of earlierForms(rules)) {
+              const earlier = witnessed.findingsByForm(form.id);
+              if (findingsDiffer(evidence.findings, earlier, approvalsKept, manifest.expectedChanges) !== null) continue;
+              made = earlier;
+              problem = null;
+              notes.push(`its findings were made by an earlier form of finding rules ${rules}, in which ${form.differs}; this netmon makes them again by that form (docs/findings.md)`);
+              break;
+            }
+          }
           if (problem !== null) problems.push({ file: 'evidence.json', message: problem });
         }
         const csvBytes = manifest.files.some((f) => f.name === 'findings.csv') ? contents.get('findings.csv') : undefined;
         if (csvBytes !== undefined) {
           const listed = findingsOfCsv(csvBytes);
           // Its cells are neutralised as the CSV trail's (a justification may start with "=").
-          const asCells = witnessed.findings.map((f) => ({ ...f, justification: neutralizeCell(f.justification) }));
+          const asCells = made.map((f) => ({ ...f, justification: neutralizeCell(f.justification) }));
           const problem = listed === null ? 'it is not a findings table netmon wrote' : findingsDiffer(listed, asCells, approvalsKept, manifest.expectedChanges);
           if (problem !== null) problems.push({ file: 'findings.csv', message: problem });
         }
@@ -517,20 +533,30 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
  * and severity, and (format 2) by approval and justification, which come from the pack's
  * expected-changes file.
  */
+/** Findings a verification problem names, on each side; the rest are counted. */
+const FINDINGS_NAMED = 5;
+
 function findingsDiffer(packed: readonly PackedFinding[], witnessed: readonly PackedFinding[], approvalsKept: boolean, expectedChanges: string | null | undefined): string | null {
   // Without approvals checked, an expected change that did not happen is not compared either.
-  const changes = (list: readonly PackedFinding[]): string =>
+  const changes = (list: readonly PackedFinding[]): string[] =>
     list
       .filter((f) => f.kind !== 'expected-missing')
       .map((f) => `${f.id} ${f.kind} ${f.severity}`)
-      .sort()
-      .join('\n');
+      .sort();
   const all = (list: readonly PackedFinding[]): string =>
     list
       .map((f) => JSON.stringify([f.id, f.kind, f.severity, f.approval, f.justification]))
       .sort()
       .join('\n');
-  if (changes(packed) !== changes(witnessed)) return 'its findings are not those of the two snapshots in the store (findings were added, removed or changed)';
+  const [inPack, made] = [changes(packed), changes(witnessed)];
+  if (inPack.join('\n') !== made.join('\n')) {
+    // Which ones (id, kind, severity), so that a reader can tell a changed severity from a finding taken out.
+    const listed = (items: string[]): string => `${items.slice(0, FINDINGS_NAMED).join(', ')}${items.length > FINDINGS_NAMED ? ` and ${items.length - FINDINGS_NAMED} more` : ''}`;
+    const only = (a: string[], b: string[]): string[] => a.filter((x) => !b.includes(x));
+    const [extra, lacking] = [only(inPack, made), only(made, inPack)];
+    const parts = [...(extra.length > 0 ? [`in the pack, not made from the store: ${listed(extra)}`] : []), ...(lacking.length > 0 ? [`made from the store, not in the pack: ${listed(lacking)}`] : [])];
+    return `its findings are not those of the two snapshots in the store (findings were added, removed or changed): ${parts.join('; ')}`;
+  }
   if (approvalsKept && all(packed) !== all(witnessed)) {
     const by = typeof expectedChanges === 'string' ? `the pack's ${expectedChanges} approves them` : 'without expected changes (every finding unexpected)';
     return `its findings are approved otherwise than ${by} (approvals or their justifications were added, removed or changed)`;

@@ -9,6 +9,9 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } fro
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writePack } from '../../src/pack/pack.js';
+import { findingsCsv } from '../../src/pack/report-files.js';
+import { loadControlsCatalogue } from '../../src/findings/controls.js';
+import { windowFindings } from '../../src/findings/window-findings.js';
 import { recordHash } from '../../src/store/chain.js';
 import type { Manifest } from '../../src/pack/manifest.js';
 import { loadSigner } from '../../src/pack/signing.js';
@@ -122,6 +125,8 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
     expect(bound.status).toBe(4);
     expect(bound.stderr).toContain('FAILED inventory-post.csv: it differs from the snapshot the store holds');
     expect(bound.stderr).toContain('FAILED evidence.json: its findings are not those of the two snapshots in the store');
+    // Which one: the intruder's listener, made from the store and taken out of the pack.
+    expect(bound.stderr).toMatch(/FAILED evidence\.json: its findings are not those of the two snapshots in the store \(findings were added, removed or changed\): made from the store, not in the pack: NM-[0-9a-f]{12} listener-opened (high|critical)/);
   });
 
   describe('approvals', () => {
@@ -272,5 +277,57 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
     const r = cli(['verify', pack, '--db', pruned]);
     expect(r.status).toBe(4);
     expect(r.stderr).toMatch(/is no longer in the store, although it was taken at .*, after the cutoff of the last prune \(2025-01-01T00:00:00.000Z\): records were removed or rewritten outside netmon/);
+  });
+});
+
+describe.skipIf(skip)('a pack made by an earlier form of its finding rules (from an upgrade probe: such packs failed as if changed)', () => {
+  let earlyDb: string;
+  let early: string;
+  beforeAll(() => {
+    // Between pre and post, only TIME_WAIT sockets came (kernel-owned): over every socket the
+    // coverage fell, over those a process can own it did not. Rules 1 in its first form found a
+    // coverage change; rules 1 as netmon applies it since does not.
+    const web = makeProcess({ pid: 10, name: 'nginx', executable: '/usr/sbin/nginx' });
+    const served = [makeSocket({ localPort: 443, inode: 1, owners: [{ pid: 10, fd: 3 }] })];
+    const waits = Array.from({ length: 4 }, (_, k) => makeSocket({ listening: false, state: 'TIME_WAIT', localPort: 443, remoteAddress: '198.51.100.7', remotePort: 50000 + k, inode: 0, owners: [], unattributed: 'kernel-owned' }));
+    earlyDb = join(dir, 'early.db');
+    const store = EvidenceStore.open(earlyDb);
+    store.beginSession({ interval: null });
+    const t0 = Date.now() - 600_000;
+    store.appendSnapshot(snapshotOf({ sockets: served, processes: [web], takenAt: new Date(t0) }), { label: 'pre', change: 'CHG-7' });
+    store.appendSnapshot(snapshotOf({ sockets: [...served, ...waits], processes: [web], takenAt: new Date(t0 + 60_000) }), { label: 'post', change: 'CHG-7' });
+    const [pre, post] = [store.loadSnapshot(2), store.loadSnapshot(3)]; // (record 1 is the session)
+    store.close();
+    const r = runCli(['report', '--change', 'CHG-7', '--db', earlyDb, '--keys', join(dir, 'keys'), '--out', join(dir, 'early-reports'), '--no-pdf'], { cwd: dir });
+    expect(r.status, r.stderr).toBe(0);
+    const made = join(dir, 'early-reports', readdirSync(join(dir, 'early-reports'))[0]!);
+    // The pack as that netmon made it: no findingRules, and the findings of the first form.
+    const { findings } = windowFindings(pre, post, loadControlsCatalogue(), { rules: 1, form: 'raw-coverage' });
+    expect(findings.map((f) => f.kind)).toEqual(['coverage-changed']);
+    early = resigned(made, 'early', (files) => {
+      const evidence = JSON.parse(files.get('evidence.json')!) as { findings: unknown[] };
+      expect(evidence.findings).toEqual([]);
+      evidence.findings = JSON.parse(JSON.stringify(findings)) as unknown[];
+      files.set('evidence.json', JSON.stringify(evidence, null, 1));
+      files.set('findings.csv', findingsCsv(findings));
+    }, (manifest) => {
+      delete manifest.findingRules;
+    });
+  });
+
+  it('verifies against its store, saying which earlier form of the rules made its findings', () => {
+    const r = cli(['verify', early, '--db', earlyDb]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toContain('its findings were made by an earlier form of finding rules 1, in which attribution coverage was compared over every socket, kernel-owned ones (TIME_WAIT) included');
+  });
+
+  it('a pack that claims rules no earlier form of which makes its findings still fails, naming the finding', () => {
+    const claimed = resigned(early, 'early-as-2', () => {}, (manifest) => {
+      manifest.findingRules = 2;
+    });
+    const r = cli(['verify', claimed, '--db', earlyDb]);
+    expect(r.status).toBe(4);
+    expect(r.stderr).toMatch(/FAILED evidence\.json: its findings are not those of the two snapshots in the store \(findings were added, removed or changed\): in the pack, not made from the store: NM-[0-9a-f]{12} coverage-changed low/);
+    expect(r.stderr).toMatch(/FAILED findings\.csv: its findings are not those/);
   });
 });

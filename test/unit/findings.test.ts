@@ -180,6 +180,9 @@ describe('finding rules 2 (packs record the rules; verify --db makes findings ag
     expect(rate(10, 8)).toEqual(['medium', 1]);
     expect(rate(8, 10)).toEqual(['info', 0]);
     expect(rate(10, 0, 1)).toEqual(['low', 0]);
+    // The earlier form of rules 2, which packs made before this rating record as rules 2.
+    const f = evaluateFindings(diffSnapshots(makeSnapshot({ sockets: seen(10), processes: [web] }), makeSnapshot({ sockets: seen(0), processes: [web] }), { rules: 2 }), catalogue, { rules: 2, form: 'flat-coverage' }).find((x) => x.kind === 'coverage-changed')!;
+    expect(f.severity).toBe('low');
   });
 
   it('gives a new listener on every interface the all-interfaces controls too, as a widened one has (from a findings probe)', () => {
