@@ -1,5 +1,5 @@
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdtempSync, readlinkSync, realpathSync, rmSync, statSync, type Stats } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { hostname, tmpdir, uptime } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { HashCache } from '../enrich/hash-executables.js';
 import { identityKey } from '../enrich/hash-executables.js';
@@ -818,6 +818,7 @@ export class EvidenceStore {
         const current = Number(this.db.pragma('user_version', { simple: true }));
         if (current > STORE_SCHEMA_VERSION) throw this.newerSchema(current);
         if (current === 0 && hasSchema(this.db)) throw this.notAStore();
+        if (current > 0) this.refuseMigratingUnderWriter(current);
         for (let v = current; v < STORE_SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]!);
         if (current === 0) {
           const insert = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
@@ -827,6 +828,31 @@ export class EvidenceStore {
         if (current < STORE_SCHEMA_VERSION) this.db.pragma(`user_version = ${STORE_SCHEMA_VERSION}`);
       }).immediate();
     }
+  }
+
+  /**
+   * A store of an older schema that an older netmon is writing now (its lock is held by a live
+   * process of this host, taken since this boot) is not migrated: that netmon could no longer open
+   * it at its next start, nor would the newer one write to it meanwhile (the lock is in force). A
+   * lock of another host or of an earlier boot is left to beginSession, which tells a stale one.
+   */
+  private refuseMigratingUnderWriter(schema: number): void {
+    const holder = this.db.prepare('SELECT pid, host, since, session FROM writer WHERE id = 1').get() as { pid: number; host: string; since: string; session: number } | undefined;
+    if (!holder || holder.host !== hostname() || holder.pid === process.pid || !processAlive(Number(holder.pid))) return;
+    // A lock without the session record that took it was not written by netmon: it holds nothing.
+    if (this.lockWithoutSession(Number(holder.pid), holder.host, Number(holder.session))) return;
+    const bootedAt = Date.now() - uptime() * 1000;
+    if (!(Date.parse(holder.since) >= bootedAt)) return;
+    let oneShot = false;
+    try {
+      oneShot = this.sessionInterval(Number(holder.session)) === null;
+    } catch {
+      // a record that cannot be read: beginSession would say so
+    }
+    throw new StoreBusyError(`the evidence store ${this.path} is in use by pid ${holder.pid} (since ${holder.since})${oneShot ? ', a one-shot capture' : ''}, a netmon that writes store schema ${schema}; it was not migrated to schema ${STORE_SCHEMA_VERSION}, so that netmon can still open it`, {
+      oneShot,
+      hint: `stop that netmon first (it finishes its capture on SIGTERM: kill ${holder.pid}), then run this one: it migrates the store, after which netmon versions older than this one refuse it`,
+    });
   }
 
   /**

@@ -1303,3 +1303,39 @@ describe('EvidenceStore (real SQLite files)', () => {
   });
 
 });
+
+describe('an older store that an older netmon is writing now (from an upgrade probe)', () => {
+  /** Take the writer lock of `db` as a netmon of its schema would: a session record in the chain, naming this process. */
+  function holdAsOlderWriter(db: string): number {
+    return withRaw(db, (raw) => {
+      const last = raw.prepare('SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string };
+      const seq = last.seq + 1;
+      const when = new Date().toISOString();
+      const body = JSON.stringify({ interval: 10, pid: process.pid, host: hostname() });
+      raw.prepare('INSERT INTO records (seq, kind, at, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)').run(seq, 'session', when, body, last.hash, recordHash(last.hash, seq, 'session', when, body));
+      raw.prepare('INSERT INTO writer (id, pid, host, since, session) VALUES (1, ?, ?, ?, ?)').run(process.pid, hostname(), when, seq);
+      return seq;
+    });
+  }
+
+  it('is not migrated by a newer writer that is refused (the older one could no longer open it at its next start); once that one stopped, it is', () => {
+    const { dir } = freshPath();
+    const db = join(dir, 'old.db');
+    copyFileSync(FIXTURE(6), db);
+    holdAsOlderWriter(db);
+    const schema = () => withRaw(db, (raw) => Number(raw.pragma('user_version', { simple: true })));
+    for (const args of [['--once', '--no-csv', '--no-hash-binaries', '--filter', ':1', '--lock-wait', '0'], ['prune', '--older-than', '400d']]) {
+      const refused = runCli([...args, '--db', db], { cwd: dir });
+      expect(refused.status, refused.stderr).toBe(3);
+      expect(refused.stderr).toContain(`the evidence store ${db} is in use by pid ${process.pid}`);
+      expect(refused.stderr).toContain(`a netmon that writes store schema 6; it was not migrated to schema ${STORE_SCHEMA_VERSION}, so that netmon can still open it`);
+      expect(schema()).toBe(6);
+    }
+    // That netmon stopped (its lock released): the next capture migrates the store.
+    withRaw(db, (raw) => raw.prepare('DELETE FROM writer WHERE id = 1').run());
+    const next = runCli(['--once', '--no-csv', '--no-hash-binaries', '--filter', ':1', '--db', db], { cwd: dir });
+    expect(next.status, next.stderr).toBe(0);
+    expect(schema()).toBe(STORE_SCHEMA_VERSION);
+    expect(runCli(['verify-store', '--db', db], { cwd: dir }).status).toBe(0);
+  });
+});
