@@ -133,6 +133,9 @@ type TableName = keyof typeof PROC_NET_TABLES;
  * is among them: sshfs, s3fs, rclone, GlusterFS and CephFS clients, virtiofs are FUSE mounts, and
  * a local one (bindfs, ntfs-3g) only loses the write-ahead log.
  */
+/** statfs type of the namespace file system (nsfs): what an `ip netns` binding is a mount of. */
+const NSFS_MAGIC = 0x6e736673;
+
 const SHARED_FILE_SYSTEMS = new Map<number, string>([
   [0x6969, 'nfs'],
   [0x517b, 'smb'],
@@ -336,6 +339,13 @@ export class LinuxCollector implements PlatformCollector {
       }
       for (const name of names) {
         const path = `${dir}/${name}`;
+        try {
+          // A file left there that binds no namespace (a stale file, not an nsfs mount) is none:
+          // taken for one, it was "not read" at every capture.
+          if (this.deps.fsType(path) !== NSFS_MAGIC) continue;
+        } catch {
+          // statfs refused: the stat below decides
+        }
         try {
           const inode = this.deps.statInode(path);
           if (!bound.has(inode)) bound.set(inode, { name, path });
@@ -708,9 +718,20 @@ export class LinuxCollector implements PlatformCollector {
       if (nsPids.has(inode)) continue;
       this.netnsReaders.set(inode, { pids: [], self: false, bound: binding.path });
       const scan = this.readBoundNamespace(binding.path, tables, this.parseTable);
+      // Deleted since it was listed: it ended, as one whose processes all exited.
+      if (!scan.read && !this.stillBound(binding.path, inode)) continue;
       namespaces.push({ inode, name: binding.name, host: false, processes: 0, ...scan });
     }
     return namespaces;
+  }
+
+  /** Whether `path` still binds namespace `inode` (an `ip netns del` removes the binding). */
+  private stillBound(path: string, inode: number): boolean {
+    try {
+      return this.deps.statInode(path) === inode;
+    } catch {
+      return false;
+    }
   }
 
   private stillIn(pid: number, inode: number): boolean {
@@ -732,7 +753,14 @@ export class LinuxCollector implements PlatformCollector {
   ): { read: boolean; reason?: string; sockets: RawSocket[]; ended?: true } {
     const result = readTableTexts(this.deps, inode, isSelf ? ['self', ...members] : members, tables);
     if (result.ok) return { read: true, sockets: this.parseTexts(result.texts, readTable) };
-    if (boundPath !== undefined) return this.readBoundNamespace(boundPath, tables, readTable);
+    if (boundPath !== undefined) {
+      // Its processes gone and its binding removed meanwhile (`ip netns del`): it ended too, not
+      // a namespace netmon failed to read (nor its sockets ones it could not attribute).
+      if (result.ended && !this.stillBound(boundPath, inode)) return { read: false, reason: result.reason, sockets: [], ended: true };
+      const bound = this.readBoundNamespace(boundPath, tables, readTable);
+      if (!bound.read && result.ended && !this.stillBound(boundPath, inode)) return { read: false, reason: result.reason, sockets: [], ended: true };
+      return bound;
+    }
     // Every process in it exited (or left it) and nothing binds it: the namespace ended.
     if (result.ended) return { read: false, reason: result.reason, sockets: [], ended: true };
     return { read: false, reason: result.reason, sockets: [] };

@@ -59,6 +59,41 @@ describe('a network namespace whose processes all exit during the scan', () => {
     fs.rmSync(join(root, '6'), { recursive: true });
   });
 
+  it('is left out when its ip netns binding is removed too (ip netns del as its last process exits), not reported unread (from a container-host probe)', () => {
+    addProcess(8, OTHER, HEADER + row(83, 302));
+    const bindings = mkdtempSync(join(tmpdir(), 'netmon-nsbind-'));
+    const binding = join(bindings, 'blue');
+    fs.writeFileSync(binding, '');
+    try {
+      const collector = new LinuxCollector({
+        procRoot: root,
+        netnsDirs: [bindings],
+        getuid: () => 0,
+        // The binding as /run/netns holds it: a mount of the namespace file system, naming OTHER.
+        fsType: () => 0x6e736673,
+        statInode: (path) => {
+          if (path !== binding) return Number(fs.statSync(path).ino);
+          if (!fs.existsSync(binding)) throw Object.assign(new Error(`ENOENT: no such file or directory, stat '${path}'`), { code: 'ENOENT' });
+          return OTHER;
+        },
+        readFile: (path) => {
+          const text = fs.readFileSync(path, 'utf8');
+          // Its only process exits right after the read, and the binding goes with the namespace.
+          if (path === join(root, '8', 'net', 'tcp')) {
+            fs.rmSync(join(root, '8'), { recursive: true });
+            fs.rmSync(binding);
+          }
+          return text;
+        },
+      });
+      const scan = collector.scanSockets({ families: ['ipv4'], owners: true });
+      expect(scan.namespaces.map((n) => n.inode)).toEqual([HOST]);
+      expect(scan.namespaces.every((n) => n.read)).toBe(true);
+    } finally {
+      rmSync(bindings, { recursive: true, force: true });
+    }
+  });
+
   it('has its unheld sockets found closed (none present) once its last process has exited, not left unknown', () => {
     addProcess(7, OTHER, HEADER + row(82, 301));
     const collector = new LinuxCollector({ procRoot: root, netnsDirs: [] });

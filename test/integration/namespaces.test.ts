@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LinuxCollector } from '../../src/collect/linux.js';
@@ -73,6 +73,20 @@ describe.skipIf(skip)('network namespaces (ip netns add)', () => {
     } finally {
       await stop(holder?.child);
       spawnSync('ip', ['netns', 'del', LONG]);
+    }
+  });
+
+  it('takes a file left in /run/netns that binds no namespace for none (it was a namespace "not read" at every capture)', async () => {
+    const stale = `/run/netns/netmon-stale-${process.pid}`;
+    writeFileSync(stale, '');
+    try {
+      const snap = await snapshot({ hashBinaries: false });
+      expect(snap.namespaces.some((n) => n.name === `netmon-stale-${process.pid}`)).toBe(false);
+      expect(snap.warnings.some((w) => w.message.includes(`netmon-stale-${process.pid}`))).toBe(false);
+      // A real binding beside it is still read.
+      expect(snap.namespaces.find((n) => n.name === NS)).toMatchObject({ read: true });
+    } finally {
+      rmSync(stale, { force: true });
     }
   });
 
