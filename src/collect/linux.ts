@@ -418,6 +418,9 @@ export class LinuxCollector implements PlatformCollector {
       if (pid === 1) hostNs = ns;
     }
 
+    // Pass 1b: threads in a network namespace of their own (setns, unshare in one thread).
+    this.addThreadNamespaces(pids, pidNetns, nsPids);
+
     if (hostNs === null) hostNs = selfNs;
     // Without privilege the namespace links of other users' processes are unreadable; the
     // collector's own namespace is always readable through /proc/self.
@@ -569,6 +572,50 @@ export class LinuxCollector implements PlatformCollector {
     const keys = new Map<number, string>();
     for (const pid of pids) keys.set(pid, this.deps.fdTableKey(`${this.procDir(pid)}/fd`));
     return keys;
+  }
+
+  /**
+   * Namespaces that only a thread has entered: a thread can move to another network namespace
+   * (setns, unshare) while its process stays, and /proc/<pid>/ns/net shows the main thread's. The
+   * sockets it makes there are held in the process's descriptors (shared by its threads) but
+   * listed only in that namespace's tables, which no process leads to when nothing binds it (an
+   * unnamed namespace). Such a thread is added as a reader of its namespace (/proc/<tid> shows
+   * the thread's view), once per process and namespace. One task listing per process, and a
+   * link per thread of the processes that have several.
+   */
+  private addThreadNamespaces(pids: readonly number[], pidNetns: ReadonlyMap<number, number>, nsPids: Map<number, number[]>): void {
+    const { procRoot } = this.deps;
+    const tids: number[] = [];
+    const of: number[] = [];
+    for (const pid of pids) {
+      if (!pidNetns.has(pid)) continue;
+      let entries: string[];
+      try {
+        entries = this.deps.readdir(`${procRoot}/${pid}/task`);
+      } catch {
+        continue; // exited, or not readable: its main thread's namespace is all that can be known
+      }
+      if (entries.length < 2) continue;
+      for (const entry of entries) {
+        const tid = Number(entry);
+        if (tid !== pid && Number.isInteger(tid)) {
+          tids.push(tid);
+          of.push(pid);
+        }
+      }
+    }
+    if (tids.length === 0) return;
+    const links = this.readLinkList(tids.map((tid) => `${procRoot}/${tid}/ns/net`));
+    const seen = new Set<string>();
+    for (let k = 0; k < tids.length; k++) {
+      const link = links[k]!;
+      const ns = typeof link === 'string' ? parseNamespaceLink(link) : null;
+      if (ns === null || ns === pidNetns.get(of[k]!) || seen.has(`${of[k]}:${ns}`)) continue;
+      seen.add(`${of[k]}:${ns}`);
+      let list = nsPids.get(ns);
+      if (!list) nsPids.set(ns, (list = []));
+      list.push(tids[k]!);
+    }
   }
 
   /** The network namespaces of processes listed after pass 1 (their tables were not read). */

@@ -7,7 +7,8 @@ import { loadNativeProcScan } from '../../src/collect/native-procscan.js';
 import { PROC_NET_TABLES, socketsFromColumns } from '../../src/collect/parse/proc-net.js';
 import type { NamespaceRecord, Snapshot } from '../../src/model/types.js';
 import { snapshot } from '../../src/snapshot/snapshot.js';
-import { AS_NOBODY, checkAsNobody, CLI, HOLDER, haveCommand, isRoot, runCli, scratchDir, skipWithReason, startJsonProcess, stop, type Started } from '../helpers/processes.js';
+import { AS_NOBODY, checkAsNobody, CLI, HOLDER, haveCommand, isRoot, ROOT, runCli, scratchDir, skipWithReason, startJsonProcess, stop, type Started } from '../helpers/processes.js';
+import { parseNamespaceLink } from '../../src/collect/parse/proc-process.js';
 
 const skip = skipWithReason(
   !isRoot || !haveCommand('ip') || !haveCommand('nsenter'),
@@ -87,6 +88,23 @@ describe.skipIf(skip)('network namespaces (ip netns add)', () => {
       expect(snap.namespaces.find((n) => n.name === NS)).toMatchObject({ read: true });
     } finally {
       rmSync(stale, { force: true });
+    }
+  });
+
+  it('finds a listener in an unnamed namespace that only one thread of a process entered, attributed to that process (from a container-host probe: it was missing)', async () => {
+    const script = join(ROOT, 'test/fixtures/thread-netns.py');
+    const threaded = await startJsonProcess<{ pid: number; tid: number; port: number; error?: string }>('/usr/bin/python3', [script, '2491']);
+    try {
+      expect(threaded.info.error).toBeUndefined();
+      const ns = parseNamespaceLink(readlinkSync(`/proc/${threaded.info.tid}/ns/net`))!;
+      expect(ns).not.toBe(parseNamespaceLink(readlinkSync(`/proc/${threaded.info.pid}/ns/net`)));
+      const snap = await snapshot({ hashBinaries: false, filters: { filter: [':2491'] } });
+      const listener = snap.sockets.find((s) => s.listening && s.localPort === 2491 && s.netns === ns);
+      expect(listener, JSON.stringify(snap.sockets)).toBeDefined();
+      expect(listener!.owners.map((o) => o.pid)).toEqual([threaded.info.pid]);
+      expect(snap.namespaces.find((n) => n.inode === ns)).toMatchObject({ read: true, host: false, name: null });
+    } finally {
+      await stop(threaded.child);
     }
   });
 
