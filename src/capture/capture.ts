@@ -5,7 +5,7 @@ import { platformCollector, type PlatformCollector } from '../collect/index.js';
 import type { NamespaceRecord, ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 import { snapshot as takeSnapshot, type SnapshotOptions } from '../snapshot/snapshot.js';
 import { appendCsv, checkCsvWritable, completeCsv, csvRows, trailHasRows, trailRestarted, type CsvAppendResult, type CsvCleanEnd, type CsvCompletion } from '../store/csv-trail.js';
-import { changeRows, csvKeys, metaJson, storedSnapshotRows, unfinishedMark, type CsvMark } from './trail-rows.js';
+import { changeRows, CLEAN_END_KEY, csvKeys, metaJson, storedSnapshotRows, unfinishedMark, type CsvMark } from './trail-rows.js';
 import { EvidenceStore, type GapRecord } from '../store/evidence-store.js';
 import { storeBusy, storeError } from '../store/sqlite.js';
 import { ConfigError, errnoCode, StoreBusyError, StoreError } from '../errors.js';
@@ -291,7 +291,8 @@ export class CaptureSession {
     const csvCompleted = recorded !== null ? this.completeEarlierRun(recorded) : undefined;
     // A store that never wrote to this trail, appending to one with rows: ids start again at this
     // store's, so the trail's snapshot ids may repeat (a deleted store, two stores on one trail).
-    const csvForeign = recorded !== null && recorded.cleanEnd === null && recorded.mark === null && trailHasRows(recorded.path);
+    // (Not a trail this store wrote under another path: the store and its trail moved together.)
+    const csvForeign = recorded !== null && recorded.cleanEnd === null && recorded.mark === null && trailHasRows(recorded.path) && !this.wroteTrailElsewhere(recorded.path);
     const progress = this.options.onProgress;
     const snap = await takeSnapshot({ ...this.options.snapshot, collector: this.collector, reuseOwners: true, hashCache: this.store.hashCache(), ...(progress ? { onProgress: progress } : {}) });
     progress?.(`storing ${count(snap.sockets.length, 'socket')} in ${this.options.db}`);
@@ -394,6 +395,24 @@ export class CaptureSession {
       ...(csvForeign ? { csvForeign } : {}),
       ...(csvRestarted === null ? {} : { csvRestarted }),
     };
+  }
+
+  /**
+   * Whether this store recorded writing the very file at `path` (its device and inode) under
+   * another path: a store and its trail moved to another directory together (`mv`), whose rows
+   * are this store's own.
+   */
+  private wroteTrailElsewhere(path: string): boolean {
+    let st;
+    try {
+      st = statSync(path);
+    } catch {
+      return false;
+    }
+    return this.store.metaEntries(CLEAN_END_KEY).some(({ value }) => {
+      const end = metaJson<CsvCleanEnd>(value);
+      return end !== null && end.device === st.dev && end.inode === st.ino;
+    });
   }
 
   /**

@@ -640,6 +640,20 @@ describe.skipIf(skipWithReason(!haveCli || !havePython, `CSV trail through the C
     expect(again.stderr).not.toContain(warning);
   });
 
+  it('a store and its trail moved to another directory together are no foreign trail (from an upgrade probe)', () => {
+    const dir = freshDir(0o777);
+    mkdirSync(join(dir, 'old'));
+    // Every socket of the host (rows in the trail), not a selection that may hold none.
+    const first = runCli(['--once', '--db', 'n.db', '--csv', 't.csv', '--no-hash-binaries'], { cwd: join(dir, 'old') });
+    expect(first.status, first.stderr).toBe(0);
+    renameSync(join(dir, 'old'), join(dir, 'new'));
+    const moved = runCli(['--once', '--db', 'n.db', '--csv', 't.csv', '--no-hash-binaries'], { cwd: join(dir, 'new') });
+    expect(moved.status, moved.stderr).toBe(0);
+    expect(moved.stderr).not.toContain('already held rows that the evidence store');
+    const verified = runCli(['verify-trail', '--db', 'n.db', '--csv', 't.csv'], { cwd: join(dir, 'new') });
+    expect(verified.status, verified.stdout + verified.stderr).toBe(0);
+  });
+
   it('a trail left with a partial last line is repaired by --once, which says so on stderr', () => {
     const dir = freshDir(0o777);
     const file = join(dir, 't.csv');
