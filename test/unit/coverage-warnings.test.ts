@@ -2,17 +2,24 @@ import { describe, expect, it } from 'vitest';
 import { createSnapshot, PRIVILEGE_HINT } from '../../src/snapshot/create-snapshot.js';
 import { makeProcess, makeSocket } from '../helpers/make.js';
 
-/** A snapshot of one socket its owner's descriptors did not let netmon attribute. */
-function denied(fullPrivilege: 'root' | 'capabilities' | null) {
+/** A snapshot of test parts: its namespaces, sockets and what the scan could not read. */
+function snapshotOf(parts: Pick<Parameters<typeof createSnapshot>[0], 'namespaces' | 'sockets' | 'scan'>) {
   return createSnapshot({
     version: '0.0.0-test',
     host: { hostname: 'testhost', platform: 'linux', kernel: '6.1.0', bootTime: '2026-11-22T00:00:00.000Z' },
     takenAt: new Date('2026-11-23T01:02:03.000Z'),
     durationMs: 1,
     selection: { listeningOnly: false, includeEphemeral: false, families: ['ipv4', 'ipv6'], processInfo: true, hashBinaries: true, ephemeralPortRange: [32768, 60999], filters: {} },
+    processes: [makeProcess()],
+    ...parts,
+  });
+}
+
+/** A snapshot of one socket its owner's descriptors did not let netmon attribute. */
+function denied(fullPrivilege: 'root' | 'capabilities' | null) {
+  return snapshotOf({
     namespaces: [{ inode: 4026531840, name: 'host', host: true, processes: 2, sockets: 1, read: true }],
     sockets: [makeSocket({ owners: [], unattributed: 'permission-denied' })],
-    processes: [makeProcess()],
     scan: { processesScanned: 2, processesDenied: 1, processesExited: 0, namespacesUnknown: 0, fullPrivilege },
   });
 }
@@ -48,17 +55,7 @@ function withUnread(unread: number) {
     { inode: 4026531840, name: 'host', host: true, processes: 2, sockets: 0, read: true },
     ...Array.from({ length: unread }, (_, k) => ({ inode: 4026532000 + k, name: `ct-${k}`, host: false, processes: 1, sockets: 0, read: false, reason: `entering /run/netns/ct-${k} needs root` })),
   ];
-  return createSnapshot({
-    version: '0.0.0-test',
-    host: { hostname: 'testhost', platform: 'linux', kernel: '6.1.0', bootTime: '2026-11-22T00:00:00.000Z' },
-    takenAt: new Date('2026-11-23T01:02:03.000Z'),
-    durationMs: 1,
-    selection: { listeningOnly: false, includeEphemeral: false, families: ['ipv4', 'ipv6'], processInfo: true, hashBinaries: true, ephemeralPortRange: [32768, 60999], filters: {} },
-    namespaces,
-    sockets: [],
-    processes: [makeProcess()],
-    scan: { processesScanned: 2, processesDenied: 0, processesExited: 0, namespacesUnknown: 0, fullPrivilege: 'root' },
-  });
+  return snapshotOf({ namespaces, sockets: [], scan: { processesScanned: 2, processesDenied: 0, processesExited: 0, namespacesUnknown: 0, fullPrivilege: 'root' } });
 }
 
 describe('warnings for network namespaces not read', () => {
