@@ -179,10 +179,10 @@ export class CaptureSession {
   private missed: { from: Date; reason: MissedReason; to?: Date } | null = null;
   /** A clock step noticed since the last tick, for the next tick to report. */
   private clockStep: number | null = null;
-  /** (`trailDown: 'continue'`) Since when the trail could not be written, and the last cause; null while it can. */
-  private trailDown: { since: number; reason: string; last: string } | null = null;
   /** Of it, what the store has not recorded yet. */
   private clockUnrecorded: number | null = null;
+  /** (`trailDown: 'continue'`) Since when the trail could not be written, and the last cause; null while it can. */
+  private trailDown: { since: number; reason: string; last: string } | null = null;
 
   private constructor(store: EvidenceStore, begun: { gap: GapRecord | null; takenOver: string | null; behindMs: number }, options: CaptureOptions, collector: PlatformCollector) {
     this.store = store;

@@ -81,7 +81,8 @@ export function captureNotices(
   // (A trail written again after it could not be says so below, restarted or not.)
   if (result.csvRestarted !== undefined && result.csv && result.csvResumed === undefined) {
     io.stderr(`netmon: note: the CSV trail ${paths.csv} restarted since the last capture (${result.csvRestarted}); wrote the full inventory to it (${count(result.csv.rows, 'row')}), then changes again\n`);
-  }  // A loop that cannot write its trail goes on into the store: said when it begins or its cause
+  }
+  // A loop that cannot write its trail goes on into the store: said when it begins or its cause
   // changes (not at every tick of an --interval 1 service), and when the trail is written again.
   const down = result.csvDown;
   if (down !== undefined && down.news) {
