@@ -400,8 +400,10 @@ export async function pruneStore(flags: { db: string; olderThan: string; vacuum?
         `recorded as ${recorded}; netmon verify-store checks the chain that remains\n`,
     );
     if (flags.vacuum) {
-      const { before, after } = store.compact();
-      io.stderr(`netmon: compacted ${flags.db} from ${mib(before)} to ${mib(after)}\n`);
+      const { before, after, walLeft } = store.compact();
+      // On disk, the file and its write-ahead log together: what the file system got back.
+      const left = walLeft > 0 ? `; ${mib(walLeft)} of it is the write-ahead log, which a capture running beside this one folds in and cuts back at its next checkpoint` : '';
+      io.stderr(`netmon: compacted ${flags.db} from ${mib(before)} to ${mib(after)} on disk (the file and its write-ahead log)${left}\n`);
     } else {
       const { free } = store.fileSpace();
       if (free > 0) io.stderr(`netmon: ${mib(free)} of ${flags.db} is now free space that new captures reuse; --vacuum gives it back to the file system\n`);

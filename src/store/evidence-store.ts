@@ -16,6 +16,9 @@ import { untrustedLink } from './links.js';
 
 /** Schema version this build writes (PRAGMA user_version). */
 export const STORE_SCHEMA_VERSION = 7;
+/** Bytes a writer's write-ahead log keeps after a checkpoint that empties it (SQLite's journal_size_limit). */
+const JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024;
+
 /** The oldest store schema this netmon reads without migrating it. */
 const OLDEST_READABLE_SCHEMA = 1;
 
@@ -807,6 +810,9 @@ export class EvidenceStore {
     // until it is done, hence the longer wait.
     const rollback = this.journal === 'rollback' || (this.journal === undefined && version > 0 && String(this.db.pragma('journal_mode', { simple: true })) === 'delete');
     this.db.pragma(`journal_mode = ${rollback ? 'DELETE' : 'WAL'}`);
+    // The write-ahead log is cut back to this at each checkpoint that empties it, rather than kept
+    // at the largest size it ever reached (a capture's first inventory, a prune --vacuum).
+    this.db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
     if (rollback) this.db.pragma(`busy_timeout = ${ROLLBACK_BUSY_TIMEOUT_MS}`);
     // FULL: a snapshot's commit is on disk before the capture writes its CSV rows, so not even a
     // power cut leaves rows that name a snapshot the store lost (about 0.25 ms per commit here).
@@ -2417,15 +2423,37 @@ export class EvidenceStore {
    * Content, item ids and record hashes stay exactly as they are. Returns the file's bytes
    * before and after.
    */
-  compact(): { before: number; after: number } {
+  compact(): { before: number; after: number; walLeft: number } {
     if (this.readonly) throw new StoreError('E_STORE_READONLY', `${this.path} was opened read-only`);
-    const before = this.fileSpace().total;
+    const before = this.bytesOnDisk();
     try {
       this.db.exec('VACUUM');
     } catch (error) {
       throw storeError(error, this.path, 'could not compact the evidence store (it is unchanged)');
     }
-    return { before, after: this.fileSpace().total };
+    // In WAL mode the rewritten file first goes to the log, as large as the store: folded back
+    // and the log cut to nothing, unless a capture or reader beside it holds an older view (then
+    // its next checkpoint does it, journal_size_limit bounding what the log keeps).
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch {
+      // busy: as above
+    }
+    const after = this.bytesOnDisk();
+    return { before: before.total, after: after.total, walLeft: after.wal };
+  }
+
+  /** The bytes the store takes on disk: its file and its write-ahead log. */
+  private bytesOnDisk(): { total: number; wal: number } {
+    const size = (file: string): number => {
+      try {
+        return statSync(file).size;
+      } catch {
+        return 0;
+      }
+    };
+    const wal = size(`${this.path}-wal`);
+    return { total: size(this.path) + wal, wal };
   }
 
   /** The chain hash of a record, or null when the store has no such record. */
