@@ -164,6 +164,8 @@ export class CaptureSession {
   private previousProcesses = new Map<number, ProcessRecord>();
   /** Network namespaces of the previous tick: where a closed socket was. */
   private previousNamespaces: readonly NamespaceRecord[] = [];
+  /** Socket inodes the previous tick attributed (SnapshotOptions.ownedBefore). */
+  private ownedBefore: ReadonlySet<number> = new Set();
   /** One collector for the whole session, so a tick can reuse the previous descriptor walk. */
   private readonly collector: PlatformCollector;
   /** The last snapshot this session stored. */
@@ -294,7 +296,14 @@ export class CaptureSession {
     // (Not a trail this store wrote under another path: the store and its trail moved together.)
     const csvForeign = recorded !== null && recorded.cleanEnd === null && recorded.mark === null && trailHasRows(recorded.path) && !this.wroteTrailElsewhere(recorded.path);
     const progress = this.options.onProgress;
-    const snap = await takeSnapshot({ ...this.options.snapshot, collector: this.collector, reuseOwners: true, hashCache: this.store.hashCache(), ...(progress ? { onProgress: progress } : {}) });
+    const snap = await takeSnapshot({
+      ...this.options.snapshot,
+      collector: this.collector,
+      reuseOwners: true,
+      ownedBefore: this.ownedBefore,
+      hashCache: this.store.hashCache(),
+      ...(progress ? { onProgress: progress } : {}),
+    });
     progress?.(`storing ${count(snap.sockets.length, 'socket')} in ${this.options.db}`);
     if (this.missed !== null) {
       // Captures missed since the last one stored: a gap up to this one (kept for the next tick
@@ -325,6 +334,11 @@ export class CaptureSession {
     this.previousProcesses = processes;
     const previousNamespaces = this.previousNamespaces;
     this.previousNamespaces = snap.namespaces;
+    if (!options.last) {
+      const owned = new Set<number>();
+      for (const s of snap.sockets) if (s.owners.length > 0) owned.add(s.inode);
+      this.ownedBefore = owned;
+    }
     if (csvPath !== null && keys !== null) {
       const context = { snapshotId: appended.id, label: this.options.label ?? null, change: this.options.change ?? null };
       // The inventory also when the trail was restarted after the check above (log rotation

@@ -43,6 +43,15 @@ export interface SnapshotOptions {
    * walk when it provably still holds (see ScanOptions.reuseOwners).
    */
   reuseOwners?: boolean;
+  /**
+   * A capture loop's previous capture: the socket inodes it attributed to a process. One of them
+   * that the scan finds in the tables without a holder, and that is gone from them when they are
+   * read again, closed since: it is left out, as if the scan had begun a moment later (the
+   * previous capture holds its owner, and the store and the trail record it closed with it),
+   * rather than kept as a socket whose process exited. A socket no capture attributed before keeps
+   * that reason.
+   */
+  ownedBefore?: ReadonlySet<number>;
   /** Clock; default `() => new Date()`. */
   now?: () => Date;
   /**
@@ -177,6 +186,18 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   for (const [netns, list] of unfound) {
     const present = collector.presentInodes(netns, list);
     if (present !== null) for (const s of list) if (!present.has(s.inode)) s.unattributed = 'process-exited';
+  }
+  const ownedBefore = options.ownedBefore;
+  if (ownedBefore !== undefined && ownedBefore.size > 0 && unfound.size > 0) {
+    const closed = new Set(sockets.filter((s) => s.unattributed === 'process-exited' && ownedBefore.has(s.inode)));
+    if (closed.size > 0) {
+      sockets = sockets.filter((s) => !closed.has(s));
+      // Not read, as the namespaces' counts go: the left-out line must not put them down to the selection.
+      for (const s of closed) {
+        const ns = namespaces.find((n) => n.inode === s.netns);
+        if (ns) ns.sockets--;
+      }
+    }
   }
 
   const warnings: SnapshotWarning[] = [];

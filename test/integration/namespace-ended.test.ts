@@ -2,8 +2,10 @@ import * as fs from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { LinuxCollector } from '../../src/collect/linux.js';
+import { renderLeftOutLine } from '../../src/outputs/text.js';
+import { snapshot } from '../../src/snapshot/snapshot.js';
 
 /**
  * A namespace whose every process exits during the scan ended with them: it is not one netmon
@@ -102,5 +104,51 @@ describe('a network namespace whose processes all exit during the scan', () => {
     expect(scan.owners.has(301)).toBe(false);
     fs.rmSync(join(root, '7'), { recursive: true });
     expect(collector.presentInodes(OTHER, [socket])).toEqual(new Set());
+  });
+});
+
+describe('a socket that closes between the table read and the descriptor walk (from an endurance probe)', () => {
+  const SHORT = 4026533111;
+  /** Process 12 in its own namespace holds socket 400; on the next read of its table it closes it. */
+  function setUp(): { closeOnRead: { armed: boolean } } {
+    addProcess(12, SHORT, HEADER + row(84, 400), { 4: 400 });
+    const closeOnRead = { armed: false };
+    return { closeOnRead };
+  }
+  const readingWith = (closeOnRead: { armed: boolean }) =>
+    collectorReading((path) => {
+      const text = fs.readFileSync(path, 'utf8');
+      if (closeOnRead.armed && path === join(root, '12', 'net', 'tcp')) {
+        // Closed right after the table was read: the walk finds no holder, and a re-read no socket.
+        closeOnRead.armed = false;
+        fs.rmSync(join(root, '12', 'fd', '4'));
+        fs.writeFileSync(path, HEADER);
+      }
+      return text;
+    });
+
+  it('in a capture loop, one the previous capture attributed is left out (the store records it closed, with its owner), not kept without one', async () => {
+    const { closeOnRead } = setUp();
+    onTestFinished(() => fs.rmSync(join(root, '12'), { recursive: true, force: true }));
+    const collector = readingWith(closeOnRead);
+    // (No walk reuse: the size of a directory on disk, unlike /proc/<pid>/fd, does not count its links.)
+    const first = await snapshot({ collector, hashBinaries: false });
+    expect(first.sockets.find((s) => s.inode === 400)?.owners.map((o) => o.pid)).toEqual([12]);
+    closeOnRead.armed = true;
+    const ownedBefore = new Set(first.sockets.filter((s) => s.owners.length > 0).map((s) => s.inode));
+    const second = await snapshot({ collector, hashBinaries: false, ownedBefore });
+    expect(closeOnRead.armed).toBe(false);
+    expect(second.sockets.some((s) => s.inode === 400)).toBe(false);
+    // Not counted as read and left out by the selection either.
+    expect(second.namespaces.find((n) => n.inode === SHORT)?.sockets).toBe(0);
+    expect(renderLeftOutLine(second)).toBeNull();
+  });
+
+  it('without a previous capture (netmon --once, snapshot), it is kept with its reason, process-exited', async () => {
+    const { closeOnRead } = setUp();
+    onTestFinished(() => fs.rmSync(join(root, '12'), { recursive: true, force: true }));
+    closeOnRead.armed = true;
+    const snap = await snapshot({ collector: readingWith(closeOnRead), hashBinaries: false });
+    expect(snap.sockets.find((s) => s.inode === 400)).toMatchObject({ owners: [], unattributed: 'process-exited' });
   });
 });
