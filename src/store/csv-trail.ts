@@ -394,10 +394,28 @@ export interface CsvCompletion {
  * is followed: the owner's own choice.
  */
 function openTrail(path: string, create: number): number {
-  return fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_APPEND | (followableLink(path) ? 0 : fs.constants.O_NOFOLLOW) | create, EVIDENCE_FILE_MODE);
+  // Not blocking: a pipe put at the path (after the capture began) must not hold the capture up.
+  const fd = fs.openSync(path, fs.constants.O_RDWR | fs.constants.O_APPEND | fs.constants.O_NONBLOCK | (followableLink(path) ? 0 : fs.constants.O_NOFOLLOW) | create, EVIDENCE_FILE_MODE);
+  // Only a regular file can be appended to, synced, measured and cut back: a FIFO swapped in
+  // mid-run blocked the capture's write for good, with no reader, and SIGTERM unheard.
+  let special: string | null;
+  try {
+    special = specialFileKind(fs.fstatSync(fd));
+  } catch (error) {
+    fs.closeSync(fd);
+    throw error;
+  }
+  if (special !== null) {
+    fs.closeSync(fd);
+    throw new StoreError('E_CSV_OPEN', `cannot write the CSV trail: ${path} is ${special}, not a regular file`, {
+      hint: 'give --csv the path of a regular file (the default is network_connections.csv), or move what is at that path aside',
+    });
+  }
+  return fd;
 }
 
 function trailOpenError(error: unknown, path: string, outcome = 'nothing was written'): StoreError {
+  if (error instanceof StoreError) return error;
   if (errnoCode(error) === 'ELOOP') {
     return new StoreError('E_CSV_SYMLINK', `cannot open the CSV trail: ${path} is a symbolic link in a directory others can write to (or of another user); netmon does not write evidence through such a link, which could point at any file; ${outcome}`, {
       hint: 'give --csv the file the link points to (readlink -f shows it), or remove the link',
@@ -458,7 +476,12 @@ export function appendCsv(
       // On disk before the store records this end: a power cut cannot take rows the store counts as written.
       if (appended > 0) fs.fdatasyncSync(fd);
     } catch (error) {
-      fs.ftruncateSync(fd, size);
+      // Cut back to where it was; if even that fails, the write's error is the one to tell.
+      try {
+        fs.ftruncateSync(fd, size);
+      } catch {
+        // the next append finds the partial line and sets it aside
+      }
       cleanEnds.delete(path);
       throw error;
     }

@@ -173,6 +173,42 @@ describe.skipIf(skipWithReason(!isRoot || !haveCommand('setpriv'), 'trail-down t
   });
 });
 
+describe.skipIf(skipWithReason(!haveCommand('mkfifo'), 'trail replaced by a pipe: needs mkfifo (coreutils)'))('a capture loop whose trail is replaced by a pipe (from a probe: the loop hung for good)', () => {
+  it('is not written to (no reader would ever take the rows): snapshots go on into the store, SIGTERM is heard, and a file there again gets the inventory', async () => {
+    const cwd = join(dir, 'piped');
+    mkdirSync(cwd);
+    const db = join(cwd, 'n.db');
+    const csv = join(cwd, 't.csv');
+    const ticker = setInterval(churn, 100);
+    const child = spawn(process.execPath, [CLI, '--interval', '0.3', ...selection(), '--db', db, '--csv', csv], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await waitFor('two snapshots', () => snapshotCount(db) >= 2);
+      renameSync(csv, `${csv}.1`);
+      expect(spawnSync('mkfifo', [csv]).status).toBe(0);
+      await waitFor('the warning', () => stderr.includes('did not reach the CSV trail'));
+      expect(stderr).toContain(`cannot write the CSV trail: ${csv} is a pipe (FIFO), not a regular file`);
+      const during = snapshotCount(db);
+      await waitFor('more snapshots', () => snapshotCount(db) >= during + 2);
+      rmSync(csv);
+      await waitFor('the trail written again', () => stderr.includes('could be written again'));
+      const stopping = Date.now();
+      child.kill('SIGTERM');
+      expect(await exited, stderr).toBe(0);
+      expect(Date.now() - stopping).toBeLessThan(10_000);
+    } finally {
+      clearInterval(ticker);
+      child.kill('SIGKILL');
+    }
+    for (const file of [csv, `${csv}.1`]) {
+      const verified = runCli(['verify-trail', '--db', db, '--csv', file]);
+      expect(verified.status, `${file}: ${verified.stdout}${verified.stderr}`).toBe(0);
+    }
+  });
+});
+
 const full = ((): { dir?: string; reason: string } => {
   if (!isRoot) return { reason: 'needs root to mount a small tmpfs' };
   const path = join(dir, 'small');
