@@ -210,26 +210,37 @@ function outboundAcrossNamespaces(index: Indexed): ReadonlyMap<string, OutboundV
 }
 
 /**
- * Rules 4: within one boot of one host, a network namespace is one namespace by its inode, whatever
- * it is named: one whose `ip netns` name was removed (`ip netns del` while its processes run on)
- * or given (`ip netns attach`) between the two captures keeps one label on both sides, the name it
- * had, so that its listeners are not read as closed in one namespace and opened in another. Across
- * boots (a baseline from last month) inodes say nothing, and names alone identify namespaces.
- * Returns the two indexes, relabelled where needed. Pure.
+ * Rules 4: a network namespace that lost its `ip netns` name (`ip netns del` while its processes
+ * run on), got one (`ip netns attach`), or changed it between the two captures is one namespace,
+ * with one label on both sides, so that its listeners are not read as closed in one namespace and
+ * opened in another. Its inode alone does not prove that (the kernel gives a deleted namespace's
+ * inode to the next one made): within one boot of one host, it is the same namespace when it has
+ * the same inode and holds a socket on both sides (a socket never changes namespace, and a socket
+ * inode is not reused within a boot). The label is its name now, else the name it had. Across
+ * boots (a baseline from last month) names alone identify namespaces. Returns the two indexes,
+ * relabelled where needed. Pure.
  */
 function sameNamespaceLabels(before: Snapshot, after: Snapshot, a: Indexed, b: Indexed): [Indexed, Indexed] {
   if (before.host.bootTime === null || before.host.bootTime !== after.host.bootTime || before.host.hostname !== after.host.hostname) return [a, b];
   const earlier = new Map(before.namespaces.map((n) => [n.inode, n]));
-  const renamed: [inode: number, was: string, now: string][] = [];
+  const candidates = new Map<number, [was: string, now: string]>();
   for (const n of after.namespaces) {
     const was = earlier.get(n.inode);
     if (was === undefined || was.host !== n.host) continue;
     const [la, lb] = [namespaceLabel(was), namespaceLabel(n)];
-    if (la !== lb) renamed.push([n.inode, la, lb]);
+    if (la !== lb) candidates.set(n.inode, [la, lb]);
   }
+  if (candidates.size === 0) return [a, b];
+  // A socket inode on both sides in the namespace of that inode: the namespace lived on.
+  const held = new Set<number>();
+  for (const s of before.sockets) if (s.inode !== 0 && candidates.has(s.netns)) held.add(s.inode);
+  const lived = new Set<number>();
+  for (const s of after.sockets) if (s.inode !== 0 && candidates.has(s.netns) && held.has(s.inode)) lived.add(s.netns);
+  const renamed: [inode: number, was: string, now: string][] = [];
+  for (const [inode, [la, lb]] of candidates) if (lived.has(inode)) renamed.push([inode, la, lb]);
   if (renamed.length === 0) return [a, b];
-  // The name it had (before, else after); but not a label that another namespace of either
-  // capture holds (a name moved between namespaces): then its inode, on both sides.
+  // Its name now, else the name it had; but not a label that another namespace of either capture
+  // holds (a name moved between namespaces): then its inode, on both sides.
   const holders = new Map<string, Set<number>>();
   for (const n of [...before.namespaces, ...after.namespaces]) {
     const label = namespaceLabel(n);
@@ -241,7 +252,7 @@ function sameNamespaceLabels(before: Snapshot, after: Snapshot, a: Indexed, b: I
   const chosen = new Set<string>();
   for (const [inode, la, lb] of renamed) {
     const unnamed = `netns:${inode}`;
-    let label = la !== unnamed ? la : lb;
+    let label = lb !== unnamed ? lb : la;
     if ([...(holders.get(label) ?? [])].some((other) => other !== inode) || chosen.has(label)) label = unnamed;
     chosen.add(label);
     if (la !== label) fromA.set(la, label);

@@ -19,8 +19,9 @@
  * 4: a network namespace whose `ip netns` name reads as a name netmon makes (`host`, digits,
  *    `netns:...`) is labelled `netns-name:<name>` (model/namespace-label.ts), so that a container
  *    named `host` no longer passes for the host; between two captures of one boot, a namespace
- *    that lost or gained its name keeps one label (its inode identifies it), so that its
- *    listeners are not read as closed and opened again; and the process of a listener read while
+ *    that lost, gained or changed its name and held a socket on both sides has one label, its
+ *    name now (else the one it had), so that its listeners are not read as closed and opened
+ *    again; and the process of a listener read while
  *    it exited (its executable, user and command line no longer readable) is not compared, where
  *    it read as a changed process.
  */

@@ -264,6 +264,30 @@ describe('finding rules 4: namespaces named like the host, renamed namespaces, p
     expect(found(before, rebooted).map((f) => f.split(' ')[1]).sort()).toEqual(['listener-closed', 'listener-opened']);
   });
 
+  it('a new namespace that got the inode of a deleted one (the kernel reuses them) is another namespace: nothing of the old one carries over (from a probe)', () => {
+    const gone = ns(4026532400, 'pr-e');
+    const reborn = ns(4026532400, 'pr-f');
+    const before = snap([listen(gone.inode, 47203)], [host, gone]);
+    // New sockets (other inodes): not one socket lived on.
+    const after = snap([{ ...listen(reborn.inode, 47203), inode: 9001 }, { ...listen(reborn.inode, 47204), inode: 9002 }], [host, reborn]);
+    const now = found(before, after);
+    expect(now.filter((f) => f.includes('listener-opened')).map((f) => /in namespace (\S+)/.exec(f)?.[1])).toEqual(['pr-f', 'pr-f']);
+    expect(now.filter((f) => f.includes('listener-closed'))).toEqual([expect.stringContaining('pr-e')]);
+  });
+
+  it('a renamed namespace is named by its name now, so that a finding has one id whichever window holds the rename', () => {
+    const [was, now] = [ns(4026532500, 'pr-a'), ns(4026532500, 'pr-c')];
+    const kept = listen(was.inode, 8080);
+    const added = listen(was.inode, 47205);
+    const before = snap([kept], [host, was]);
+    const between = snap([kept], [host, now]);
+    const after = snap([kept, added], [host, now]);
+    const across = evaluateFindings(diffSnapshots(before, after), catalogue);
+    const since = evaluateFindings(diffSnapshots(between, after), catalogue);
+    expect(across.map((f) => f.summary)).toEqual([expect.stringContaining('in namespace pr-c')]);
+    expect(across.map((f) => f.id)).toEqual(since.map((f) => f.id));
+  });
+
   it('a name that moved from one namespace to another is not merged into either', () => {
     const [a, b] = [ns(4026532301, 'blue'), ns(4026532302, null)];
     const before = snap([listen(a.inode, 80), listen(b.inode, 81)], [host, a, b]);
