@@ -339,8 +339,8 @@ export function runVerify(dir: string, flags: { db?: string; signer?: string }, 
               if (expected !== null) checkExpectedFor(expected, approvals!.change);
               // By the rules the pack was made with (a pack made before a rule changed still verifies),
               // and, asked, by an earlier form of them.
-              const packed = (form?: string) =>
-                windowFindings(before, after, catalogue!, { expected, now: approvals === null ? new Date() : new Date(approvals.at), rules: options.rules, ...(form === undefined ? {} : { form }) }).findings.map((f) => ({
+              const packed = (rules: number, form?: string) =>
+                windowFindings(before, after, catalogue!, { expected, now: approvals === null ? new Date() : new Date(approvals.at), rules, ...(form === undefined ? {} : { form }) }).findings.map((f) => ({
                   id: f.id,
                   kind: f.kind,
                   severity: f.severity,
@@ -353,8 +353,8 @@ export function runVerify(dir: string, flags: { db?: string; signer?: string }, 
                   ['inventory-post.csv', Buffer.from(inventoryCsv(after, postId, postLabel, postChange))],
                 ]),
                 snapshots: { pre: JSON.parse(renderJson(before)) as unknown, post: JSON.parse(renderJson(after)) as unknown },
-                findings: packed(),
-                findingsByForm: (form: string) => inTimeZone(options.timeZone, () => packed(form)),
+                findings: packed(options.rules),
+                findingsBy: (rules: number, form?: string) => inTimeZone(options.timeZone, () => packed(rules, form)),
               };
             });
           },

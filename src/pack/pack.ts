@@ -8,7 +8,7 @@ import { cellAsInstant, neutralizeCell, parseCsvText } from '../store/csv-trail.
 import { FINDINGS_CSV_COLUMNS } from './report-files.js';
 import { certificateFingerprint, checkPdfSignature } from './pki.js';
 import { CERT_FILE, fingerprintOf, PUBLIC_KEY_FILE, signBytes, verifyBytes, type Signer } from './signing.js';
-import { earlierForms, FINDING_RULES_KNOWN } from '../findings/rules.js';
+import { earlierForms, FINDING_RULES, FINDING_RULES_KNOWN } from '../findings/rules.js';
 import { fileEntry, PACK_FORMAT, PACK_FORMATS, parseSha256Sums, renderManifest, renderSha256Sums, renderVerifyGuide, SUMS_SIGNATURE_FILE, type Manifest } from './manifest.js';
 
 export interface PackContent {
@@ -205,8 +205,8 @@ export interface WitnessedContent {
   snapshots: { pre: unknown; post: unknown };
   /** The findings of the window, with the approvals the pack's expected-changes file makes (none without it). */
   findings: PackedFinding[];
-  /** The same, by an earlier form of the rules (findings/rules.ts EARLIER_FORMS). */
-  findingsByForm(form: string): PackedFinding[];
+  /** The same, by other rules or an earlier form of them (findings/rules.ts EARLIER_FORMS). */
+  findingsBy(rules: number, form?: string): PackedFinding[];
 }
 
 /** The pack's copy of the expected changes given to `report --expect`, whose approvals its findings carry. */
@@ -502,17 +502,31 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
           // By the current form of the pack's rules, else by an earlier form of them (a pack made
           // before a change that kept the rules' number), which is then named.
           let problem = findingsDiffer(evidence.findings, made, approvalsKept, manifest.expectedChanges);
+          let usedForm: string | null = null;
           if (problem !== null) {
             for (const form of earlierForms(rules)) {
-              const earlier = witnessed.findingsByForm(form.id);
+              const earlier = witnessed.findingsBy(rules, form.id);
               if (findingsDiffer(evidence.findings, earlier, approvalsKept, manifest.expectedChanges) !== null) continue;
               made = earlier;
               problem = null;
+              usedForm = form.id;
               notes.push(`its findings were made by an earlier form of finding rules ${rules}, in which ${form.differs}; this netmon makes them again by that form (docs/findings.md)`);
               break;
             }
           }
           if (problem !== null) problems.push({ file: 'evidence.json', message: problem });
+          // Older rules are what the pack says it was made by, which its signer chose: what this
+          // netmon's rules make of the same window is said beside it, so that a reader sees what a
+          // pack made now would hold (a pack claiming older rules cannot hide a finding unseen).
+          else if (rules !== FINDING_RULES || usedForm !== null) {
+            const otherwise = findingsApart(evidence.findings, witnessed.findingsBy(FINDING_RULES), `made by rules ${FINDING_RULES}`);
+            const checked = `its findings were checked by finding rules ${rules}${usedForm === null ? '' : ` (form ${usedForm})`}, as the pack says it was made`;
+            notes.push(
+              otherwise === null
+                ? `${checked}; this netmon's rules (${FINDING_RULES}) make the same ones of this window`
+                : `${checked}; by this netmon's rules (${FINDING_RULES}) the window's findings differ (${otherwise}): a pack made now would hold those`,
+            );
+          }
         }
         const csvBytes = manifest.files.some((f) => f.name === 'findings.csv') ? contents.get('findings.csv') : undefined;
         if (csvBytes !== undefined) {
@@ -533,30 +547,36 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
  * and severity, and (format 2) by approval and justification, which come from the pack's
  * expected-changes file.
  */
-/** Findings a verification problem names, on each side; the rest are counted. */
-const FINDINGS_NAMED = 5;
-
-function findingsDiffer(packed: readonly PackedFinding[], witnessed: readonly PackedFinding[], approvalsKept: boolean, expectedChanges: string | null | undefined): string | null {
+/**
+ * The findings (id, kind, severity) on one side only, in words, so that a reader can tell a changed
+ * severity from a finding taken out; null when both hold the same. `made` names the other side.
+ */
+function findingsApart(packed: readonly PackedFinding[], other: readonly PackedFinding[], made: string): string | null {
   // Without approvals checked, an expected change that did not happen is not compared either.
   const changes = (list: readonly PackedFinding[]): string[] =>
     list
       .filter((f) => f.kind !== 'expected-missing')
       .map((f) => `${f.id} ${f.kind} ${f.severity}`)
       .sort();
+  const [inPack, theirs] = [changes(packed), changes(other)];
+  if (inPack.join('\n') === theirs.join('\n')) return null;
+  const listed = (items: string[]): string => `${items.slice(0, FINDINGS_NAMED).join(', ')}${items.length > FINDINGS_NAMED ? ` and ${items.length - FINDINGS_NAMED} more` : ''}`;
+  const only = (a: string[], b: string[]): string[] => a.filter((x) => !b.includes(x));
+  const [extra, lacking] = [only(inPack, theirs), only(theirs, inPack)];
+  return [...(extra.length > 0 ? [`in the pack, not ${made}: ${listed(extra)}`] : []), ...(lacking.length > 0 ? [`${made}, not in the pack: ${listed(lacking)}`] : [])].join('; ');
+}
+
+/** Findings a verification problem names, on each side; the rest are counted. */
+const FINDINGS_NAMED = 5;
+
+function findingsDiffer(packed: readonly PackedFinding[], witnessed: readonly PackedFinding[], approvalsKept: boolean, expectedChanges: string | null | undefined): string | null {
   const all = (list: readonly PackedFinding[]): string =>
     list
       .map((f) => JSON.stringify([f.id, f.kind, f.severity, f.approval, f.justification]))
       .sort()
       .join('\n');
-  const [inPack, made] = [changes(packed), changes(witnessed)];
-  if (inPack.join('\n') !== made.join('\n')) {
-    // Which ones (id, kind, severity), so that a reader can tell a changed severity from a finding taken out.
-    const listed = (items: string[]): string => `${items.slice(0, FINDINGS_NAMED).join(', ')}${items.length > FINDINGS_NAMED ? ` and ${items.length - FINDINGS_NAMED} more` : ''}`;
-    const only = (a: string[], b: string[]): string[] => a.filter((x) => !b.includes(x));
-    const [extra, lacking] = [only(inPack, made), only(made, inPack)];
-    const parts = [...(extra.length > 0 ? [`in the pack, not made from the store: ${listed(extra)}`] : []), ...(lacking.length > 0 ? [`made from the store, not in the pack: ${listed(lacking)}`] : [])];
-    return `its findings are not those of the two snapshots in the store (findings were added, removed or changed): ${parts.join('; ')}`;
-  }
+  const differing = findingsApart(packed, witnessed, 'made from the store');
+  if (differing !== null) return `its findings are not those of the two snapshots in the store (findings were added, removed or changed): ${differing}`;
   if (approvalsKept && all(packed) !== all(witnessed)) {
     const by = typeof expectedChanges === 'string' ? `the pack's ${expectedChanges} approves them` : 'without expected changes (every finding unexpected)';
     return `its findings are approved otherwise than ${by} (approvals or their justifications were added, removed or changed)`;

@@ -91,6 +91,7 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
     });
     const r = cli(['verify', older, '--db', db]);
     expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toContain("its findings were checked by finding rules 1, as the pack says it was made; this netmon's rules (4) make the same ones of this window");
     const second = resigned(pack, 'rules-2', () => {}, (manifest) => {
       manifest.findingRules = 2;
     });
@@ -319,6 +320,8 @@ describe.skipIf(skip)('a pack made by an earlier form of its finding rules (from
     const r = cli(['verify', early, '--db', earlyDb]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout + r.stderr).toContain('its findings were made by an earlier form of finding rules 1, in which attribution coverage was compared over every socket, kernel-owned ones (TIME_WAIT) included');
+    // And what this netmon's rules make of the window: a claim of older rules hides nothing unseen.
+    expect(r.stdout + r.stderr).toMatch(/its findings were checked by finding rules 1 \(form raw-coverage\), as the pack says it was made; by this netmon's rules \(4\) the window's findings differ \(in the pack, not made by rules 4: NM-[0-9a-f]{12} coverage-changed low\): a pack made now would hold those/);
   });
 
   it('a pack that claims rules no earlier form of which makes its findings still fails, naming the finding', () => {
