@@ -17,7 +17,7 @@ import { attributionComparison, commonSelection } from '../diff/common-selection
 import { platformCollector } from '../collect/index.js';
 import { snapshot } from '../snapshot/snapshot.js';
 import { EvidenceStore } from '../store/evidence-store.js';
-import { captureError, captureNotices, firstCaptureProgress, lockKeptWarning, storeWaitNotice } from './capture-command.js';
+import { captureError, captureNotices, firstCaptureProgress, lockKeptWarning, storeWaitNotice, trailOutage } from './capture-command.js';
 import { loopWarnings, printWarnings, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo, type CollectFlags } from './program.js';
 import { count } from '../model/format.js';
 import { WATCH_DEFAULT_INTERVAL_S } from '../config/config.js';
@@ -270,6 +270,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
   };
   const first = firstCaptureProgress(io, 'watch', options);
   const warnings = loopWarnings(io);
+  const outage = trailOutage(io, options.csv);
   const onError = captureError(io, options.db);
   // The last snapshot stored, named with its record hash at the stop, as --interval does: an anchor for verify-store --expect-head.
   let last = 0;
@@ -305,6 +306,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
         // The first capture's warnings (privileges, protected processes), and later ones that are new, as --interval prints them.
         warnings(tick.snapshot);
         captureNotices(tick, io, options);
+        outage.seen(tick);
         for (const s of tick.snapshot.sockets) if (!s.listening) seenDestinations.add(s.remoteAddress);
         previous = tick.snapshot;
       },
@@ -314,6 +316,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
       },
     });
     io.stderr(`netmon: stopped after ${count(ticks, 'capture')}${last > 0 ? `; last snapshot ${last} in ${options.db} (record hash ${lastHash})` : ''}\n`);
+    outage.stopped(last);
     if (lockKept !== undefined) lockKeptWarning(io, lockKept);
   });
   if (worst) throw new ExitError(1);

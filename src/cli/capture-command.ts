@@ -101,6 +101,27 @@ export function captureNotices(
   }
 }
 
+/**
+ * A loop's trail that could not be written when the loop stops: which snapshots are in the store
+ * only, said last (`--interval`, `watch`). `seen` hears every tick, `stopped` the last snapshot.
+ */
+export function trailOutage(io: CliIo, csv: string | null): { seen(result: Pick<TickResult, 'csvDown' | 'csv'>): void; stopped(last: number): void } {
+  /** The first snapshot whose rows have not reached the trail, or null. */
+  let behind: number | null = null;
+  return {
+    seen(result) {
+      if (result.csvDown !== undefined) behind = result.csvDown.since;
+      else if (result.csv !== null) behind = null;
+    },
+    stopped(last) {
+      if (behind === null) return;
+      io.stderr(
+        `netmon: warning: the CSV trail ${csv} could not be written since snapshot ${behind}: ${behind === last ? 'that snapshot is' : `snapshots ${behind} to ${last} are`} in the evidence store only; the next capture that can write the trail writes the rows of snapshot ${last} (netmon show prints any of them)\n`,
+      );
+    },
+  };
+}
+
 /** What stderr says when a capture waits for a store that another process holds for a moment. */
 export function storeWaitNotice(io: CliIo, db: string, waitMs = ONCE_STORE_WAIT_MS): (error: unknown) => void {
   return (error) => {
@@ -194,8 +215,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
   const outputs = await import('../outputs/index.js');
   let last = 0;
   let lastHash = '';
-  /** The first snapshot whose rows have not reached the trail (it cannot be written), or null. */
-  let trailBehind: number | null = null;
+  const outage = trailOutage(io, options.csv);
   const first = firstCaptureProgress(io, 'interval', options);
   const warnings = loopWarnings(io);
   const onError = captureError(io, options.db);
@@ -208,8 +228,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
         first.quiet();
         last = result.snapshotId;
         lastHash = result.recordHash;
-        if (result.csvDown !== undefined) trailBehind = result.csvDown.since;
-        else if (result.csv !== null) trailBehind = null;
+        outage.seen(result);
         const snap = result.snapshot;
         if (result.first) {
           if (flags.output === 'json') io.stdout(`${outputs.ndjsonLine(snap)}\n`);
@@ -243,11 +262,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
       },
     });
     io.stderr(`netmon: stopped after ${count(ticks, 'capture')}; last snapshot ${last} in ${options.db}${lastHash ? ` (record hash ${lastHash})` : ''}\n`);
-    if (trailBehind !== null) {
-      io.stderr(
-        `netmon: warning: the CSV trail ${options.csv} could not be written since snapshot ${trailBehind}: ${trailBehind === last ? 'that snapshot is' : `snapshots ${trailBehind} to ${last} are`} in the evidence store only; the next capture that can write the trail writes the rows of snapshot ${last} (netmon show prints any of them)\n`,
-      );
-    }
+    outage.stopped(last);
     if (lockKept !== undefined) lockKeptWarning(io, lockKept);
   });
 }

@@ -209,6 +209,30 @@ describe.skipIf(skipWithReason(!haveCommand('mkfifo'), 'trail replaced by a pipe
   });
 });
 
+describe('watch, stopped while its trail cannot be written (from a probe)', () => {
+  it('says last which snapshots the trail lacks, as --interval does', async () => {
+    const cwd = join(dir, 'watched');
+    mkdirSync(cwd);
+    const csv = join(cwd, 't.csv');
+    const child = spawn(process.execPath, [CLI, 'watch', '--interval', '0.3', ...selection(), '--db', join(cwd, 'n.db'), '--csv', csv], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await waitFor('the trail', () => existsSync(csv));
+      await sleep(500);
+      renameSync(csv, `${csv}.1`);
+      mkdirSync(csv);
+      await waitFor('the warning', () => stderr.includes('did not reach the CSV trail'));
+      child.kill('SIGTERM');
+      expect(await exited, stderr).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    expect(stderr).toMatch(new RegExp(`netmon: warning: the CSV trail ${csv.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} could not be written since snapshot \\d+: (that snapshot is|snapshots \\d+ to \\d+ are) in the evidence store only`));
+  });
+});
+
 const full = ((): { dir?: string; reason: string } => {
   if (!isRoot) return { reason: 'needs root to mount a small tmpfs' };
   const path = join(dir, 'small');
