@@ -5,7 +5,7 @@ import { platformCollector, type PlatformCollector } from '../collect/index.js';
 import type { NamespaceRecord, ProcessRecord, Snapshot, SocketRecord } from '../model/types.js';
 import { snapshot as takeSnapshot, type SnapshotOptions } from '../snapshot/snapshot.js';
 import { appendCsv, checkCsvWritable, completeCsv, csvRows, trailHasRows, trailRestarted, type CsvAppendResult, type CsvCleanEnd, type CsvCompletion } from '../store/csv-trail.js';
-import { changeRows, CLEAN_END_KEY, csvKeys, metaJson, storedSnapshotRows, unfinishedMark, type CsvMark } from './trail-rows.js';
+import { changeRows, CLEAN_END_KEY, csvKeys, metaJson, OUTAGES_KEPT, storedSnapshotRows, unfinishedMark, type CsvMark, type TrailOutage } from './trail-rows.js';
 import { EvidenceStore, type GapRecord } from '../store/evidence-store.js';
 import { storeBusy, storeError } from '../store/sqlite.js';
 import { ConfigError, errnoCode, StoreBusyError, StoreError } from '../errors.js';
@@ -288,9 +288,14 @@ export class CaptureSession {
     const inventory = first || this.options.csvEveryTick === true || csvRestarted !== null || this.trailDown !== null;
     // What this store recorded of the trail before this session (read once, at the first tick).
     const recorded = first && csvPath !== null && keys !== null ? { path: csvPath, keys, cleanEnd: this.store.getMeta(keys.cleanEnd), mark: this.store.getMeta(keys.mark) } : null;
+    // An earlier loop that stopped while it could not write the trail: the outage goes on from
+    // where it began (this session writes the inventory once it can, and says since when).
+    const outage = recorded !== null ? metaJson<TrailOutage>(this.store.getMeta(recorded.keys.down)) : null;
+    if (outage !== null && Number.isSafeInteger(outage.from) && typeof outage.reason === 'string') this.trailDown ??= { since: outage.from, reason: outage.reason, last: outage.reason };
     // Before this tick's mark replaces it: complete the rows of an earlier run that stored its
-    // snapshot and stopped before writing them (if this run is killed too, the mark stays).
-    const csvCompleted = recorded !== null ? this.completeEarlierRun(recorded) : undefined;
+    // snapshot and stopped before writing them (if this run is killed too, the mark stays); not
+    // inside an outage, whose snapshots the inventory written at its end stands for.
+    const csvCompleted = recorded !== null && this.trailDown === null ? this.completeEarlierRun(recorded) : undefined;
     // A store that never wrote to this trail, appending to one with rows: ids start again at this
     // store's, so the trail's snapshot ids may repeat (a deleted store, two stores on one trail).
     // (Not a trail this store wrote under another path: the store and its trail moved together.)
@@ -365,11 +370,20 @@ export class CaptureSession {
         const before = this.trailDown;
         this.trailDown = { since: before?.since ?? appended.id, reason: before?.reason ?? error.message, last: error.message };
         csvDown = { since: this.trailDown.since, error: failed, news: before === null || before.last !== error.message };
+        // Kept in the store, for a loop started after this one stops, and for verify-trail.
+        if (before === null) this.keepMeta(() => this.store.setMeta(keys.down, JSON.stringify({ from: appended.id, reason: error.message } satisfies TrailOutage)));
       }
       if (csv !== null) {
         if (this.trailDown !== null) {
-          csvResumed = { from: this.trailDown.since, to: appended.id - 1, reason: this.trailDown.reason };
+          // To the snapshot before this one (records of sessions, gaps and clock steps lie between).
+          csvResumed = { from: this.trailDown.since, to: this.store.snapshotBefore(appended.id) ?? this.trailDown.since, reason: this.trailDown.reason };
           this.trailDown = null;
+          const ended = { from: csvResumed.from, to: csvResumed.to, reason: csvResumed.reason } satisfies TrailOutage;
+          this.keepMeta(() => {
+            const kept = metaJson<TrailOutage[]>(this.store.getMeta(keys.outages));
+            this.store.setMeta(keys.outages, JSON.stringify([...(Array.isArray(kept) ? kept : []), ended].slice(-OUTAGES_KEPT)));
+            this.store.deleteMeta(keys.down);
+          });
         }
         // Confirms the mark: this snapshot's rows (none, for a tick without change) are all in the trail.
         // A store locked by another process now leaves it unconfirmed, and this capture stands: the
@@ -409,6 +423,15 @@ export class CaptureSession {
       ...(csvForeign ? { csvForeign } : {}),
       ...(csvRestarted === null ? {} : { csvRestarted }),
     };
+  }
+
+  /** Bookkeeping in the store's meta table that a busy or full store may refuse: the capture stands without it. */
+  private keepMeta(write: () => void): void {
+    try {
+      write();
+    } catch {
+      // what it stood for is said on stderr all the same
+    }
   }
 
   /**

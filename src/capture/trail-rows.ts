@@ -25,12 +25,30 @@ export interface CsvMark {
 /** The prefixes of the store's meta keys for a trail, each followed by the trail's absolute path. */
 export const CLEAN_END_KEY = 'csv_clean_end:';
 export const MARK_KEY = 'csv_mark:';
+/** A capture loop could not write the trail since a snapshot (TrailOutage), until one writes it again. */
+export const DOWN_KEY = 'csv_down:';
+/** The outages of the trail that ended (TrailOutage[], the last OUTAGES_KEPT). */
+export const OUTAGES_KEY = 'csv_outages:';
 
-/** The store's meta keys for a CSV trail: where netmon last left it complete, and the last mark. */
-export function csvKeys(csv: string): { cleanEnd: string; mark: string } {
+/** The store's meta keys for a CSV trail: where netmon last left it complete, the last mark, and its outages. */
+export function csvKeys(csv: string): { cleanEnd: string; mark: string; down: string; outages: string } {
   const path = resolve(csv);
-  return { cleanEnd: `${CLEAN_END_KEY}${path}`, mark: `${MARK_KEY}${path}` };
+  return { cleanEnd: `${CLEAN_END_KEY}${path}`, mark: `${MARK_KEY}${path}`, down: `${DOWN_KEY}${path}`, outages: `${OUTAGES_KEY}${path}` };
 }
+
+/**
+ * Snapshots whose rows a capture loop could not write to the trail (no permission, no space): from
+ * `from` (to `to`, once it could again, when it wrote the full inventory), and why. They are in the
+ * store only; the store keeps the record so that a restarted loop and verify-trail can say so.
+ */
+export interface TrailOutage {
+  from: number;
+  to?: number;
+  reason: string;
+}
+
+/** The ended outages a store keeps per trail. */
+export const OUTAGES_KEPT = 200;
 
 /**
  * A JSON value netmon keeps in the store's meta table, or null when there is none or it is not

@@ -2,7 +2,7 @@ import { cellAsInstant, CSV_COLUMNS, readTrail, type CsvCleanEnd, type TrailReco
 import { count } from '../model/format.js';
 import type { EvidenceStore } from '../store/evidence-store.js';
 import type { SnapshotWalk } from '../store/snapshot-walk.js';
-import { CLEAN_END_KEY, csvKeys, MARK_KEY, metaJson, parseMark, unconfirmedMark, walkedSnapshotRows, type CsvMark, type TrailRows } from './trail-rows.js';
+import { CLEAN_END_KEY, csvKeys, DOWN_KEY, MARK_KEY, metaJson, OUTAGES_KEY, parseMark, unconfirmedMark, walkedSnapshotRows, type CsvMark, type TrailOutage, type TrailRows } from './trail-rows.js';
 
 /**
  * `netmon verify-trail`: the CSV trail read back and checked row by row against the evidence
@@ -89,6 +89,8 @@ interface RecordedTrail {
   mark: CsvMark | null;
   /** The record is of another file at the same path (the trail was replaced since netmon wrote it). */
   replaced: boolean;
+  /** The path the record is kept under (the trail's absolute path when a capture wrote it). */
+  path: string;
 }
 
 /**
@@ -101,11 +103,13 @@ function recordedTrail(store: EvidenceStore, csv: string, device: number, inode:
   for (const { key, value } of store.metaEntries(CLEAN_END_KEY)) {
     const end = metaJson<CsvCleanEnd>(value);
     if (end === null || end.device !== device || end.inode !== inode) continue;
-    return { end, mark: markOf(key.slice(CLEAN_END_KEY.length)), replaced: false };
+    const path = key.slice(CLEAN_END_KEY.length);
+    return { end, mark: markOf(path), replaced: false, path };
   }
   const key = csvKeys(csv).cleanEnd;
   const end = metaJson<CsvCleanEnd>(store.getMeta(key));
-  return end === null ? null : { end, mark: markOf(key.slice(CLEAN_END_KEY.length)), replaced: true };
+  const path = key.slice(CLEAN_END_KEY.length);
+  return end === null ? null : { end, mark: markOf(path), replaced: true, path };
 }
 
 /** Reads the trail and checks every block of rows against the store. Throws StoreError when the trail cannot be read. */
@@ -263,6 +267,22 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
         const rows = rowsOf(pending.snapshotId, pending.rows);
         if (rows !== null && rows.length > 0 && read.torn === null) {
           result.notes.push(`snapshot ${pending.snapshotId} is in the store, but none of its ${count(rows.length, 'row')} is in the trail yet: a capture is writing them now, was stopped before it wrote them, or could not write the trail (a capture loop then goes on into the store, and writes the full inventory once it can); the next capture writes them`);
+        }
+      }
+      // Snapshots a capture loop could not write to this trail (no permission, no space): in the
+      // store only, as the store recorded, not rows that went missing from the file.
+      const outagesOf = recorded as RecordedTrail | null;
+      if (outagesOf !== null && seen.size > 0) {
+        const ids = [...seen.keys()];
+        const [firstId, lastId] = [Math.min(...ids), Math.max(...ids)];
+        const ended = metaJson<TrailOutage[]>(store.getMeta(`${OUTAGES_KEY}${outagesOf.path}`));
+        for (const o of Array.isArray(ended) ? ended : []) {
+          if (typeof o?.from !== 'number' || typeof o.to !== 'number' || o.to < firstId || o.from > lastId) continue;
+          result.notes.push(`${o.from === o.to ? `snapshot ${o.from} is` : `snapshots ${o.from} to ${o.to} are`} not in this trail: a capture loop could not write it then (${o.reason}), and wrote the full inventory once it could; ${o.from === o.to ? 'it is' : 'they are'} in the store (netmon show)`);
+        }
+        const down = metaJson<TrailOutage>(store.getMeta(`${DOWN_KEY}${outagesOf.path}`));
+        if (down !== null && typeof down.from === 'number') {
+          result.notes.push(`since snapshot ${down.from} a capture loop could not write this trail (${down.reason}): later snapshots are in the store only, until a capture can write it (it then writes the full inventory)`);
         }
       }
       // The rows of the last snapshot netmon confirmed writing to this path must be in the file

@@ -116,7 +116,7 @@ export function trailOutage(io: CliIo, csv: string | null): { seen(result: Pick<
     stopped(last) {
       if (behind === null) return;
       io.stderr(
-        `netmon: warning: the CSV trail ${csv} could not be written since snapshot ${behind}: ${behind === last ? 'that snapshot is' : `snapshots ${behind} to ${last} are`} in the evidence store only; the next capture that can write the trail writes the rows of snapshot ${last} (netmon show prints any of them)\n`,
+        `netmon: warning: the CSV trail ${csv} could not be written since snapshot ${behind}: ${behind === last ? 'that snapshot is' : `snapshots ${behind} to ${last} are`} in the evidence store only (netmon show prints any of them); the next capture that can write the trail writes the full inventory to it, and says since when it lacked rows\n`,
       );
     },
   };

@@ -2486,6 +2486,18 @@ export class EvidenceStore {
     this.stmt('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value);
   }
 
+  /** The id of the snapshot before snapshot `id` (null when it is the first the store holds). */
+  snapshotBefore(id: number): number | null {
+    const row = this.stmt('SELECT MAX(id) AS id FROM snapshots WHERE id < ?').get(id) as { id: number | null } | undefined;
+    return row?.id ?? null;
+  }
+
+  /** Remove a value from the store's meta table (nothing when there is none). */
+  deleteMeta(key: string): void {
+    if (this.readonly) return;
+    this.stmt('DELETE FROM meta WHERE key = ?').run(key);
+  }
+
   /**
    * Hashes this store object has read or written, by identity key: a host's processes share a
    * few executables (3,000 workers, one binary), and a capture loop meets the same ones at every

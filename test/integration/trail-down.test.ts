@@ -160,13 +160,15 @@ describe.skipIf(skipWithReason(!isRoot || !haveCommand('setpriv'), 'trail-down t
     expect(count(stderr, 'did not reach the CSV trail'), stderr).toBe(1);
     const last = Number(/last snapshot (\d+) in /.exec(stderr)![1]);
     const since = Number(/snapshot (\d+) is in the evidence store \S+, but its rows did not reach/.exec(stderr)![1]);
-    expect(stderr).toContain(`netmon: warning: the CSV trail ${csv} could not be written since snapshot ${since}: snapshots ${since} to ${last} are in the evidence store only; the next capture that can write the trail writes the rows of snapshot ${last}`);
+    expect(stderr).toContain(`netmon: warning: the CSV trail ${csv} could not be written since snapshot ${since}: snapshots ${since} to ${last} are in the evidence store only (netmon show prints any of them); the next capture that can write the trail writes the full inventory to it, and says since when it lacked rows`);
     expect(readFileSync(csv).equals(trail)).toBe(true);
-    // Once it can be written, the next capture completes the last snapshot's rows, then adds its own.
+    // Once it can be written, the next capture writes the full inventory, and says since when the
+    // trail lacked rows: the store kept the outage for it.
     chownSync(csv, NOBODY, NOBODY);
     const next = runCli(['--once', '--db', db, '--csv', csv, ...selection()], { cwd, prefix: AS_NOBODY });
     expect(next.status, next.stderr).toBe(0);
-    expect(next.stderr).toContain(`an earlier capture stored snapshot ${last} and stopped before writing all its CSV rows`);
+    expect(next.stderr).toMatch(new RegExp(`could be written again: wrote the full inventory of snapshot \\d+ to it \\(\\d+ rows?\\), then changes again; snapshots ${since} to ${last} are in the evidence store only`));
+    expect(next.stderr).not.toContain('an earlier capture stored snapshot');
     const verified = runCli(['verify-trail', '--db', db, '--csv', csv]);
     expect(verified.status, verified.stdout + verified.stderr).toBe(0);
     expect(runCli(['verify-store', '--db', db]).status).toBe(0);
@@ -287,6 +289,9 @@ describe.skipIf(skipWithReason(full.dir === undefined, `trail on a full file sys
     expect(existsSync(csv)).toBe(true);
     const verified = runCli(['verify-trail', '--db', db, '--csv', csv]);
     expect(verified.status, verified.stdout + verified.stderr).toBe(0);
+    // The hole in the file is explained, from the store's record of the outage.
+    const [, from, to] = /snapshots? (\d+)(?: to (\d+))? (?:is|are) in the evidence store only \(it could not be written/.exec(stderr)!;
+    expect(verified.stdout + verified.stderr).toContain(`${to === undefined ? `snapshot ${from} is` : `snapshots ${from} to ${to} are`} not in this trail: a capture loop could not write it then (`);
     expect(runCli(['verify-store', '--db', db]).status).toBe(0);
   });
 });
