@@ -543,11 +543,6 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
 }
 
 /**
- * Why a pack's findings are not those the store makes (null when they are): compared by id, kind
- * and severity, and (format 2) by approval and justification, which come from the pack's
- * expected-changes file.
- */
-/**
  * The findings (id, kind, severity) on one side only, in words, so that a reader can tell a changed
  * severity from a finding taken out; null when both hold the same. `made` names the other side.
  */
@@ -569,6 +564,11 @@ function findingsApart(packed: readonly PackedFinding[], other: readonly PackedF
 /** Findings a verification problem names, on each side; the rest are counted. */
 const FINDINGS_NAMED = 5;
 
+/**
+ * Why a pack's findings are not those the store makes (null when they are): compared by id, kind
+ * and severity, and (format 2) by approval and justification, which come from the pack's
+ * expected-changes file.
+ */
 function findingsDiffer(packed: readonly PackedFinding[], witnessed: readonly PackedFinding[], approvalsKept: boolean, expectedChanges: string | null | undefined): string | null {
   const all = (list: readonly PackedFinding[]): string =>
     list
