@@ -1,5 +1,6 @@
 import { formatEndpoint, isExternalAddress } from '../collect/parse/address.js';
 import { inboundTest } from '../model/direction.js';
+import { namespaceLabel } from '../model/namespace-label.js';
 import { protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 
 /** A new listener or a new external destination, found between two consecutive captures. */
@@ -19,11 +20,12 @@ export interface Exposure {
  */
 export function newExposures(snapshot: Pick<Snapshot, 'sockets' | 'processes' | 'listeningPortsLeftOut'> & Partial<Pick<Snapshot, 'namespaces'>>, opened: readonly SocketRecord[], closed: readonly SocketRecord[]): Exposure[] {
   const { sockets, processes } = snapshot;
-  // A socket of another namespace is named with it, as diff names it: never read as one of the host.
+  // A socket of another namespace is named with it, as findings name it: never read as one of the
+  // host (a container named "host" is netns-name:host).
   const namespaces = new Map((snapshot.namespaces ?? []).map((n) => [n.inode, n]));
   const where = (s: SocketRecord): string => {
     const n = namespaces.get(s.netns);
-    return n === undefined || n.host ? '' : ` in namespace ${n.name ?? `netns:${n.inode}`}`;
+    return n === undefined || n.host ? '' : ` in namespace ${namespaceLabel(n)}`;
   };
   const inbound = inboundTest(snapshot);
   const byPid = new Map(processes.map((p) => [p.pid, p]));

@@ -43,4 +43,13 @@ describe('newExposures', () => {
     ];
     expect(newExposures({ sockets: [inner], processes: [p], namespaces }, [inner], []).map((e) => e.text)).toEqual(['new listener tcp 127.0.0.1:18113 in namespace netns:4026532177 (curl, pid 7, user alice)']);
   });
+
+  it('never names a container called "host" as the host namespace (finding rules 4 labels)', () => {
+    const inner = makeSocket({ localPort: 18114, inode: 31, netns: 4026532178, owners: [{ pid: 7, fd: 3 }] });
+    const namespaces = [
+      { inode: 4026531840, name: 'host', host: true, processes: 1, sockets: 0, read: true },
+      { inode: 4026532178, name: 'host', host: false, processes: 1, sockets: 1, read: true },
+    ];
+    expect(newExposures({ sockets: [inner], processes: [p], namespaces }, [inner], []).map((e) => e.text)).toEqual(['new listener tcp 127.0.0.1:18114 in namespace netns-name:host (curl, pid 7, user alice)']);
+  });
 });
