@@ -2,6 +2,7 @@ import { existsSync, lstatSync, readFileSync, renameSync, writeFileSync } from '
 import { hostname } from 'node:os';
 import { captureEvery, captureOnce, type CaptureOptions } from '../capture/capture.js';
 import { diffSnapshots } from '../diff/diff-snapshots.js';
+import { namespaceShown } from '../model/namespace-label.js';
 import { ConfigError, describeErrno, ExitError, specialFileKind, StoreError, VerificationError } from '../errors.js';
 import { loadControlsCatalogue, type ControlsCatalogue } from '../findings/controls.js';
 import { evaluateFindings, type Finding, type Severity } from '../findings/evaluate-findings.js';
@@ -158,7 +159,7 @@ function comparable(base: Snapshot, now: Snapshot, resumedFrom: number | null = 
   const unseen = before.sockets.filter((s) => unread.has(s.netns));
   if (unseen.length > 0) {
     before = withoutSockets(before, (s) => unread.has(s.netns));
-    const names = [...new Set(unseen.map((s) => unread.get(s.netns)!))].map((ns) => (ns.name ?? String(ns.inode)));
+    const names = [...new Set(unseen.map((s) => unread.get(s.netns)!))].map((ns) => namespaceShown(ns));
     notes.push(`this capture could not read the network ${names.length === 1 ? 'namespace' : 'namespaces'} ${names.join(', ')}: the ${count(unseen.length, 'socket')} ${theBase} holds there ${unseen.length === 1 ? 'is' : 'are'} not compared (run it as root to compare them)`);
   }
   let after = common.after;
