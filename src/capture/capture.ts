@@ -164,8 +164,6 @@ export class CaptureSession {
   private previousProcesses = new Map<number, ProcessRecord>();
   /** Network namespaces of the previous tick: where a closed socket was. */
   private previousNamespaces: readonly NamespaceRecord[] = [];
-  /** Socket inodes the previous tick attributed (SnapshotOptions.ownedBefore). */
-  private ownedBefore: ReadonlySet<number> = new Set();
   /** One collector for the whole session, so a tick can reuse the previous descriptor walk. */
   private readonly collector: PlatformCollector;
   /** The last snapshot this session stored. */
@@ -183,8 +181,8 @@ export class CaptureSession {
   private clockStep: number | null = null;
   /** Of it, what the store has not recorded yet. */
   private clockUnrecorded: number | null = null;
-  /** (`trailDown: 'continue'`) Since when the trail could not be written, and the last cause; null while it can. */
-  private trailDown: { since: number; reason: string; last: string } | null = null;
+  /** The trail's outage (as the store keeps it), and its last cause; null while the trail can be written. */
+  private trailDown: (TrailOutage & { last: string }) | null = null;
 
   private constructor(store: EvidenceStore, begun: { gap: GapRecord | null; takenOver: string | null; behindMs: number }, options: CaptureOptions, collector: PlatformCollector) {
     this.store = store;
@@ -291,7 +289,7 @@ export class CaptureSession {
     // An earlier loop that stopped while it could not write the trail: the outage goes on from
     // where it began (this session writes the inventory once it can, and says since when).
     const outage = recorded !== null ? metaJson<TrailOutage>(this.store.getMeta(recorded.keys.down)) : null;
-    if (outage !== null && Number.isSafeInteger(outage.from) && typeof outage.reason === 'string') this.trailDown ??= { since: outage.from, reason: outage.reason, last: outage.reason };
+    if (outage !== null && Number.isSafeInteger(outage.from) && typeof outage.reason === 'string') this.trailDown ??= { from: outage.from, reason: outage.reason, last: outage.reason };
     // Before this tick's mark replaces it: complete the rows of an earlier run that stored its
     // snapshot and stopped before writing them (if this run is killed too, the mark stays); not
     // inside an outage, whose snapshots the inventory written at its end stands for.
@@ -305,7 +303,8 @@ export class CaptureSession {
       ...this.options.snapshot,
       collector: this.collector,
       reuseOwners: true,
-      ownedBefore: this.ownedBefore,
+      // The sockets the previous tick attributed, as the store keeps them for this append.
+      ownedBefore: { has: (inode) => this.store.attributedAtLastAppend(inode) },
       hashCache: this.store.hashCache(),
       ...(progress ? { onProgress: progress } : {}),
     });
@@ -339,11 +338,6 @@ export class CaptureSession {
     this.previousProcesses = processes;
     const previousNamespaces = this.previousNamespaces;
     this.previousNamespaces = snap.namespaces;
-    if (!options.last) {
-      const owned = new Set<number>();
-      for (const s of snap.sockets) if (s.owners.length > 0) owned.add(s.inode);
-      this.ownedBefore = owned;
-    }
     if (csvPath !== null && keys !== null) {
       const context = { snapshotId: appended.id, label: this.options.label ?? null, change: this.options.change ?? null };
       // The inventory also when the trail was restarted after the check above (log rotation
@@ -368,17 +362,18 @@ export class CaptureSession {
         if (this.options.trailDown !== 'continue') throw failed;
         // A loop goes on: the snapshot is stored, the trail waits for a tick that can write it.
         const before = this.trailDown;
-        this.trailDown = { since: before?.since ?? appended.id, reason: before?.reason ?? error.message, last: error.message };
-        csvDown = { since: this.trailDown.since, error: failed, news: before === null || before.last !== error.message };
+        this.trailDown = { from: before?.from ?? appended.id, reason: before?.reason ?? error.message, last: error.message };
+        csvDown = { since: this.trailDown.from, error: failed, news: before === null || before.last !== error.message };
         // Kept in the store, for a loop started after this one stops, and for verify-trail.
         if (before === null) this.keepMeta(() => this.store.setMeta(keys.down, JSON.stringify({ from: appended.id, reason: error.message } satisfies TrailOutage)));
       }
       if (csv !== null) {
         if (this.trailDown !== null) {
           // To the snapshot before this one (records of sessions, gaps and clock steps lie between).
-          csvResumed = { from: this.trailDown.since, to: this.store.snapshotBefore(appended.id) ?? this.trailDown.since, reason: this.trailDown.reason };
+          const { from, reason } = this.trailDown;
+          const ended = { from, to: this.store.snapshotBefore(appended.id) ?? from, reason } satisfies TrailOutage;
+          csvResumed = ended;
           this.trailDown = null;
-          const ended = { from: csvResumed.from, to: csvResumed.to, reason: csvResumed.reason } satisfies TrailOutage;
           this.keepMeta(() => {
             const kept = metaJson<TrailOutage[]>(this.store.getMeta(keys.outages));
             this.store.setMeta(keys.outages, JSON.stringify([...(Array.isArray(kept) ? kept : []), ended].slice(-OUTAGES_KEPT)));
@@ -423,6 +418,11 @@ export class CaptureSession {
       ...(csvForeign ? { csvForeign } : {}),
       ...(csvRestarted === null ? {} : { csvRestarted }),
     };
+  }
+
+  /** The first snapshot whose rows have not reached the trail, while it cannot be written; else null. */
+  get trailDownSince(): number | null {
+    return this.trailDown?.from ?? null;
   }
 
   /** Bookkeeping in the store's meta table that a busy or full store may refuse: the capture stands without it. */
@@ -613,7 +613,7 @@ function gapEnd(from: Mark, now: Mark): Date {
  * `netmon --interval N`: tick on a fixed schedule (start + k x interval) until the signal aborts.
  * A tick that runs long never piles up: missed slots are skipped, never run late back to back.
  */
-export async function captureEvery(options: CaptureOptions, loop: IntervalOptions): Promise<{ ticks: number; lockKept?: string }> {
+export async function captureEvery(options: CaptureOptions, loop: IntervalOptions): Promise<{ ticks: number; lockKept?: string; trailDownSince?: number }> {
   const now = loop.now ?? (() => performance.now());
   // Another netmon --once lets go of the store within seconds: worth waiting for, not failing.
   // A loop goes on without a trail it cannot write for the moment (see CaptureOptions.trailDown).
@@ -667,7 +667,9 @@ export async function captureEvery(options: CaptureOptions, loop: IntervalOption
   } finally {
     lockKept = session.close();
   }
-  return lockKept === null ? { ticks } : { ticks, lockKept };
+  // The trail could not be written when the loop stopped: since which snapshot.
+  const down = session.trailDownSince;
+  return { ticks, ...(lockKept === null ? {} : { lockKept }), ...(down === null ? {} : { trailDownSince: down }) };
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

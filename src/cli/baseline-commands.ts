@@ -18,7 +18,7 @@ import { attributionComparison, commonSelection } from '../diff/common-selection
 import { platformCollector } from '../collect/index.js';
 import { snapshot } from '../snapshot/snapshot.js';
 import { EvidenceStore } from '../store/evidence-store.js';
-import { captureError, captureNotices, firstCaptureProgress, lockKeptWarning, storeWaitNotice, trailOutage } from './capture-command.js';
+import { captureError, captureNotices, firstCaptureProgress, lockKeptWarning, storeWaitNotice, trailDownWarning } from './capture-command.js';
 import { loopWarnings, printWarnings, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo, type CollectFlags } from './program.js';
 import { count } from '../model/format.js';
 import { WATCH_DEFAULT_INTERVAL_S } from '../config/config.js';
@@ -271,13 +271,12 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
   };
   const first = firstCaptureProgress(io, 'watch', options);
   const warnings = loopWarnings(io);
-  const outage = trailOutage(io, options.csv);
   const onError = captureError(io, options.db);
   // The last snapshot stored, named with its record hash at the stop, as --interval does: an anchor for verify-store --expect-head.
   let last = 0;
   let lastHash = '';
   await untilStopped(io, async (signal) => {
-    const { ticks, lockKept } = await captureEvery(first.options, {
+    const { ticks, lockKept, trailDownSince } = await captureEvery(first.options, {
       interval,
       signal,
       onWait: storeWaitNotice(io, options.db, options.lockWaitMs),
@@ -307,7 +306,6 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
         // The first capture's warnings (privileges, protected processes), and later ones that are new, as --interval prints them.
         warnings(tick.snapshot);
         captureNotices(tick, io, options);
-        outage.seen(tick);
         for (const s of tick.snapshot.sockets) if (!s.listening) seenDestinations.add(s.remoteAddress);
         previous = tick.snapshot;
       },
@@ -317,7 +315,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
       },
     });
     io.stderr(`netmon: stopped after ${count(ticks, 'capture')}${last > 0 ? `; last snapshot ${last} in ${options.db} (record hash ${lastHash})` : ''}\n`);
-    outage.stopped(last);
+    trailDownWarning(io, options.csv, trailDownSince, last);
     if (lockKept !== undefined) lockKeptWarning(io, lockKept);
   });
   if (worst) throw new ExitError(1);

@@ -102,24 +102,14 @@ export function captureNotices(
 }
 
 /**
- * A loop's trail that could not be written when the loop stops: which snapshots are in the store
- * only, said last (`--interval`, `watch`). `seen` hears every tick, `stopped` the last snapshot.
+ * A loop stopped while its trail could not be written (`--interval`, `watch`): which snapshots are
+ * in the store only, said last. `since`: captureEvery's trailDownSince.
  */
-export function trailOutage(io: CliIo, csv: string | null): { seen(result: Pick<TickResult, 'csvDown' | 'csv'>): void; stopped(last: number): void } {
-  /** The first snapshot whose rows have not reached the trail, or null. */
-  let behind: number | null = null;
-  return {
-    seen(result) {
-      if (result.csvDown !== undefined) behind = result.csvDown.since;
-      else if (result.csv !== null) behind = null;
-    },
-    stopped(last) {
-      if (behind === null) return;
-      io.stderr(
-        `netmon: warning: the CSV trail ${csv} could not be written since snapshot ${behind}: ${behind === last ? 'that snapshot is' : `snapshots ${behind} to ${last} are`} in the evidence store only (netmon show prints any of them); the next capture that can write the trail writes the full inventory to it, and says since when it lacked rows\n`,
-      );
-    },
-  };
+export function trailDownWarning(io: CliIo, csv: string | null, since: number | undefined, last: number): void {
+  if (since === undefined) return;
+  io.stderr(
+    `netmon: warning: the CSV trail ${csv} could not be written since snapshot ${since}: ${since === last ? 'that snapshot is' : `snapshots ${since} to ${last} are`} in the evidence store only (netmon show prints any of them); the next capture that can write the trail writes the full inventory to it, and says since when it lacked rows\n`,
+  );
 }
 
 /** What stderr says when a capture waits for a store that another process holds for a moment. */
@@ -215,12 +205,11 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
   const outputs = await import('../outputs/index.js');
   let last = 0;
   let lastHash = '';
-  const outage = trailOutage(io, options.csv);
   const first = firstCaptureProgress(io, 'interval', options);
   const warnings = loopWarnings(io);
   const onError = captureError(io, options.db);
   await untilStopped(io, async (signal) => {
-    const { ticks, lockKept } = await captureEvery(first.options, {
+    const { ticks, lockKept, trailDownSince } = await captureEvery(first.options, {
       interval: flags.interval!,
       signal,
       onWait: storeWaitNotice(io, options.db, options.lockWaitMs),
@@ -228,7 +217,6 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
         first.quiet();
         last = result.snapshotId;
         lastHash = result.recordHash;
-        outage.seen(result);
         const snap = result.snapshot;
         if (result.first) {
           if (flags.output === 'json') io.stdout(`${outputs.ndjsonLine(snap)}\n`);
@@ -262,7 +250,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
       },
     });
     io.stderr(`netmon: stopped after ${count(ticks, 'capture')}; last snapshot ${last} in ${options.db}${lastHash ? ` (record hash ${lastHash})` : ''}\n`);
-    outage.stopped(last);
+    trailDownWarning(io, options.csv, trailDownSince, last);
     if (lockKept !== undefined) lockKeptWarning(io, lockKept);
   });
 }

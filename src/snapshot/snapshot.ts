@@ -51,7 +51,7 @@ export interface SnapshotOptions {
    * rather than kept as a socket whose process exited. A socket no capture attributed before keeps
    * that reason.
    */
-  ownedBefore?: ReadonlySet<number>;
+  ownedBefore?: { has(inode: number): boolean };
   /** Clock; default `() => new Date()`. */
   now?: () => Date;
   /**
@@ -188,7 +188,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     if (present !== null) for (const s of list) if (!present.has(s.inode)) s.unattributed = 'process-exited';
   }
   const ownedBefore = options.ownedBefore;
-  if (ownedBefore !== undefined && ownedBefore.size > 0 && unfound.size > 0) {
+  if (ownedBefore !== undefined && unfound.size > 0) {
     const closed = new Set(sockets.filter((s) => s.unattributed === 'process-exited' && ownedBefore.has(s.inode)));
     if (closed.size > 0) {
       sockets = sockets.filter((s) => !closed.has(s));

@@ -2486,6 +2486,14 @@ export class EvidenceStore {
     this.stmt('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value);
   }
 
+  /**
+   * Whether this store object's last append (of a capture session, which keeps its sockets for the
+   * next) had the socket of `inode` attributed to a process.
+   */
+  attributedAtLastAppend(inode: number): boolean {
+    return inode !== 0 && (this.sockets.get(inode)?.socket.owners.length ?? 0) > 0;
+  }
+
   /** The id of the snapshot before snapshot `id` (null when it is the first the store holds). */
   snapshotBefore(id: number): number | null {
     const row = this.stmt('SELECT MAX(id) AS id FROM snapshots WHERE id < ?').get(id) as { id: number | null } | undefined;
