@@ -318,11 +318,13 @@ describe('--interval under faults', () => {
           await waitFor(() => snapshotCount(db) >= count + 2);
           // Between two ticks (a stop during a tick is a long tick), for longer than two intervals.
           await sleep(300);
+          // Counted before the stop: once resumed, the capture may record the gap before a count
+          // taken after SIGCONT would be read, and the wait would be for a gap that never comes.
+          const gaps = gapsOf().gaps.length;
           child.kill('SIGSTOP');
           writeFileSync(offset, `${to}\n`);
           await sleep(4500);
           child.kill('SIGCONT');
-          const gaps = gapsOf().gaps.length;
           await waitFor(() => gapsOf().gaps.length > gaps && snapshotCount(db) > count + 2);
         }
         child.kill('SIGTERM');
