@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,7 +61,7 @@ describe('templates/netmon.service', () => {
   });
 
   it('keeps what netmon must see: no setting that hides processes, /proc entries or the host network', () => {
-    for (const key of ['ProtectProc', 'ProcSubset', 'PrivateNetwork', 'NetworkNamespacePath', 'PrivateUsers']) expect(service.has(key), key).toBe(false);
+    for (const key of ['ProtectProc', 'ProcSubset', 'PrivateNetwork', 'NetworkNamespacePath', 'PrivateUsers', 'MemoryDenyWriteExecute', 'ProtectHostname']) expect(service.has(key), key).toBe(false);
     expect(words('RestrictAddressFamilies')).toContain('AF_NETLINK');
   });
 
@@ -72,6 +72,47 @@ describe('templates/netmon.service', () => {
     expect(one('Restart')).toBe('always');
     expect(words('RestartPreventExitStatus')).toEqual([String(EXIT.usage)]);
     expect(unit.get('Install')?.get('WantedBy')).toEqual(['multi-user.target']);
+  });
+});
+
+const skipAnalyze = skipWithReason(!haveCommand('systemd-analyze'), 'systemd-analyze verify of the unit: needs systemd-analyze (Debian package systemd)');
+
+describe.skipIf(skipAnalyze)('the unit as systemd reads it', () => {
+  it('passes systemd-analyze verify: every setting known, every value valid', () => {
+    // ExecStart must name an executable that exists here: this checkout's CLI under this node.
+    const dir = mkdtempSync(join(tmpdir(), 'netmon-unit-'));
+    try {
+      const text = readFileSync(UNIT_PATH, 'utf8').replace(/^ExecStart=\S+/m, `ExecStart=${process.execPath} ${CLI}`);
+      expect(text).toContain(`ExecStart=${process.execPath} ${CLI} --interval`);
+      const path = join(dir, 'netmon.service');
+      writeFileSync(path, text);
+      const r = spawnSync('systemd-analyze', ['verify', path], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+// Why the unit has no MemoryDenyWriteExecute: the kernel's own form of that rule (PR_SET_MDWE,
+// Linux 6.3 and later; systemd enforces the same with a seccomp filter) stops node at its first
+// compiled function.
+const PYTHON = '/usr/bin/python3';
+const MDWE = `import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(65, 1, 0, 0, 0) != 0:
+    print('no-mdwe', flush=True)
+    sys.exit(0)
+os.execv(sys.argv[1], [sys.argv[1], '-e', 'console.log("ran")'])
+`;
+const mdweProbe = existsSync(PYTHON) ? spawnSync(PYTHON, ['-c', MDWE, process.execPath], { encoding: 'utf8' }) : null;
+const skipMdwe = skipWithReason(mdweProbe === null || mdweProbe.stdout.includes('no-mdwe'), 'node under PR_SET_MDWE: needs /usr/bin/python3 and Linux 6.3 or later');
+
+describe.skipIf(skipMdwe)('MemoryDenyWriteExecute', () => {
+  it('is a rule node cannot run under', () => {
+    expect(mdweProbe!.stdout).not.toContain('ran');
+    expect(mdweProbe!.status === 0 && mdweProbe!.signal === null).toBe(false);
   });
 });
 
