@@ -7,6 +7,7 @@ import { checkExpectedFor, expectedChangesText, loadExpectedChanges, parseExpect
 import { FINDING_RULES } from '../findings/rules.js';
 import { windowFindings } from '../findings/window-findings.js';
 import { clearUnfinishedPacks, EXPECTED_FILE, PACK_CLOCK_TOLERANCE_MS, releasePackDir, reservePackDir, verifyPack, writePack, type StoreWitness } from '../pack/pack.js';
+import type { Manifest } from '../pack/manifest.js';
 import { evidenceJson, findingsCsv, inventoryCsv } from '../pack/report-files.js';
 import { periodUncovered, reportBlocks, renderSignedPdf } from '../pack/pdf-report.js';
 import { openP12 } from '../pack/pki.js';
@@ -383,13 +384,19 @@ export function runVerify(dir: string, flags: { db?: string; signer?: string }, 
       throw new ExitError(4);
     }
     io.stdout(
-      `evidence pack ${printable(dir)} verified: ${manifest!.files.length + (manifest!.packFormat >= 3 ? 4 : 3)} files, manifest signed by ${manifest!.signer.fingerprint}${signer !== null ? ' (the key --signer names)' : ''}${manifest!.files.some((f) => f.name === 'report.pdf') ? ', report.pdf signature valid' : ''}${store ? `, snapshots ${manifest!.store.snapshots.map((s) => s.id).join(' and ')}, their inventories and findings${manifest!.packFormat === 1 ? '' : manifest!.expectedChanges === null ? ' (none approved)' : ` and the approvals of ${EXPECTED_FILE}`} match ${db}` : ''}\n`,
+      `evidence pack ${printable(dir)} verified: ${packSubject(manifest!)}; ${manifest!.files.length + (manifest!.packFormat >= 3 ? 4 : 3)} files, manifest signed by ${manifest!.signer.fingerprint}${signer !== null ? ' (the key --signer names)' : ''}${manifest!.files.some((f) => f.name === 'report.pdf') ? ', report.pdf signature valid' : ''}${store ? `, snapshots ${manifest!.store.snapshots.map((s) => s.id).join(' and ')}, their inventories and findings${manifest!.packFormat === 1 ? '' : manifest!.expectedChanges === null ? ' (none approved)' : ` and the approvals of ${EXPECTED_FILE}`} match ${db}` : ''}\n`,
     );
     // A valid signature says the pack is whole, not whose it is: anyone can sign with a key of their own.
     if (signer === null) io.stderr('netmon: note: any key makes a valid signature; compare the fingerprint above with the one your organisation published, or give --signer FINGERPRINT\n');
   } finally {
     store?.close();
   }
+}
+
+/** What a pack is the evidence of, as `verify` names it: host, change and window, from the signed manifest. */
+function packSubject(manifest: Manifest): string {
+  const { host, window: w } = manifest;
+  return `host ${printable(String(host?.hostname))}, ${w?.change === null || w?.change === undefined ? 'no change ticket' : `change ${printable(String(w.change))}`}, window ${printable(String(w?.from))} to ${printable(String(w?.to))}`;
 }
 
 /** The time zone this process runs in, as a pack records it: TZ when set, else the system's. */

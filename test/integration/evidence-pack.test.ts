@@ -125,6 +125,33 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(readFileSync(join(pack, 'VERIFY.md'), 'utf8')).toContain('openssl pkeyutl -verify -pubin -inkey signer.pub.pem -rawin -in SHA256SUMS -sigfile SHA256SUMS.sig');
   });
 
+  it('VERIFY.md, run as written, finds a file added to the pack and shows the signed host, ticket and window (an auditor probe: an added ERRATA.txt passed every step)', () => {
+    const guide = readFileSync(join(pack, 'VERIFY.md'), 'utf8');
+    const command = (step: number): string => {
+      const m = new RegExp(`^${step}\\. [\\s\\S]*?\\n\\n {7}(\\S[^\\n]*)\\n`, 'm').exec(guide);
+      expect(m, `step ${step} of VERIFY.md`).not.toBeNull();
+      return m![1]!;
+    };
+    const added = command(3);
+    expect(added).toContain('uniq -u');
+    const copy = join(dir, 'added');
+    cpSync(pack, copy, { recursive: true });
+    const clean = spawnSync('sh', ['-c', added], { cwd: copy, encoding: 'utf8' });
+    expect(clean.status, clean.stderr).toBe(0);
+    expect(clean.stdout).toBe('');
+    writeFileSync(join(copy, 'ERRATA.txt'), 'corrected findings: all approved\n');
+    expect(spawnSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: copy, encoding: 'utf8' }).status).toBe(0);
+    expect(spawnSync('sh', ['-c', added], { cwd: copy, encoding: 'utf8' }).stdout).toBe('ERRATA.txt\n');
+    expect(cli(['verify', copy]).status).toBe(4);
+
+    const manifest = JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as { host: { hostname: string }; window: { from: string; to: string } };
+    const shown = spawnSync('sh', ['-c', command(4)], { cwd: pack, encoding: 'utf8' });
+    expect(shown.status, shown.stderr).toBe(0);
+    for (const value of [manifest.host.hostname, manifest.window.from, manifest.window.to]) expect(shown.stdout).toContain(JSON.stringify(value));
+    expect(shown.stdout).toContain('"change":');
+    expect(guide).toContain(`window ${manifest.window.from} to ${manifest.window.to}.`);
+  });
+
   it('a file changed together with its SHA256SUMS line fails the steps of VERIFY.md (an auditor probe: sha256sum -c passed, and nothing compared the files with the signed manifest)', () => {
     const copy = join(dir, 'resummed');
     cpSync(pack, copy, { recursive: true });
@@ -150,7 +177,11 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
   it('netmon verify passes on the pack, and with the store', () => {
     const r = cli(['verify', pack, '--db', db]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/verified: 12 files, manifest signed by [0-9a-f]{64}, report.pdf signature valid, snapshots \d+ and \d+, their inventories and findings \(none approved\) match /);
+    const manifest = JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as { host: { hostname: string }; window: { from: string; to: string; change: string | null } };
+    const change = manifest.window.change === null ? 'no change ticket' : `change ${manifest.window.change}`;
+    // It names what the pack is the evidence of (an auditor probe: another window's pack, copied under this one's name, passed with no word of its ticket).
+    expect(r.stdout).toContain(`verified: host ${manifest.host.hostname}, ${change}, window ${manifest.window.from} to ${manifest.window.to}; 12 files`);
+    expect(r.stdout).toMatch(/; 12 files, manifest signed by [0-9a-f]{64}, report.pdf signature valid, snapshots \d+ and \d+, their inventories and findings \(none approved\) match /);
     expect(r.stderr).toBe('netmon: note: any key makes a valid signature; compare the fingerprint above with the one your organisation published, or give --signer FINGERPRINT\n');
   });
 
