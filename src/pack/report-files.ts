@@ -2,6 +2,7 @@ import type { Finding } from '../findings/evaluate-findings.js';
 import type { Snapshot } from '../model/types.js';
 import { sortFindings } from '../outputs/findings.js';
 import { renderJson } from '../outputs/json.js';
+import { printable } from '../outputs/sanitize.js';
 import { CSV_COLUMNS, csvRows, formatCsv, neutralizeCell } from '../store/csv-trail.js';
 
 /** Version of evidence.json (3: `notes`, what the comparison of the two snapshots left out). */
@@ -9,7 +10,13 @@ export const EVIDENCE_SCHEMA_VERSION = 3 as const;
 
 export const FINDINGS_CSV_COLUMNS = ['id', 'severity', 'approval', 'kind', 'title', 'summary', 'reasons', 'controls', 'observed_before', 'observed_after', 'justification'] as const;
 
-/** findings.csv: one row per finding, worst first; text cells neutralised as in the CSV trail. Pure. */
+/**
+ * findings.csv: one row per finding, worst first; text cells neutralised as in the CSV trail. The
+ * title, summary and reasons, which quote process names and paths, are escaped as the PDF prints
+ * them (control and direction characters as `\x1b`, `\u{202e}`): a table a reviewer opens or
+ * `cat`s must not let a process name recolour, rewrite or reorder its lines (an auditor probe).
+ * evidence.json keeps the exact text. Pure.
+ */
 export function findingsCsv(findings: readonly Finding[]): string {
   const rows = sortFindings(findings).map((f) =>
     [
@@ -17,9 +24,9 @@ export function findingsCsv(findings: readonly Finding[]): string {
       f.severity,
       f.approval,
       f.kind,
-      f.title,
-      f.summary,
-      f.reasons.join('; '),
+      printable(f.title),
+      printable(f.summary),
+      printable(f.reasons.join('; ')),
       f.controls.filter((c) => c.role === 'primary').map((c) => c.key).join(' '),
       f.observed.before,
       f.observed.after,

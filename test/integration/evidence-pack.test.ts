@@ -851,6 +851,11 @@ describe.skipIf(skip)('a pack of a window in which a hostile-named process liste
       expect(new Set(rows.map((row) => row.length)).size, name).toBe(1);
       for (const row of rows) for (const cell of row) expect(cell, name).not.toMatch(/^[=+\-@]/);
       expect(rows.some((row) => row.some((cell) => cell.includes('cmd|x'))), name).toBe(true);
+      // findings.csv's text is escaped as the PDF's: cat of it cannot clear the screen or forge a line (an auditor probe).
+      if (name === 'findings.csv') {
+        for (const row of rows) for (const cell of row) expect(cell, name).not.toMatch(/[\u0000-\u001f\u202e]/);
+        expect(rows.some((row) => row.some((cell) => cell.includes('=cmd|x\\x1b[2J\\x0aFAKE'))), name).toBe(true);
+      }
     }
     if (haveCommand('pdftotext')) {
       const text = spawnSync('pdftotext', ['-layout', join(pack, 'report.pdf'), '-'], { encoding: 'utf8' }).stdout;
