@@ -88,7 +88,8 @@ export function renderFindingsText(report: FindingsReport): string {
       .map((a) => [a, findings.filter((f) => f.approval === a).length] as const)
       .filter(([, n]) => n > 0)
       .map(([a, n]) => `${n} ${a}`);
-    lines.push(`  ${bySeverity.join(', ')}; ${byApproval.join(', ')}`);
+    // Counts every finding, approved changes not observed too (an auditor probe read "5 total" above "1 critical, 2 medium, 2 low, 1 info").
+    lines.push(`  ${findings.length} ${findings.length === 1 ? 'finding' : 'findings'}: ${bySeverity.join(', ')}; ${byApproval.join(', ')}`);
   }
   for (const group of GROUPS) {
     const members = findings.filter((f) => group.kinds.includes(f.kind));
