@@ -1,4 +1,5 @@
-import { existsSync, lstatSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { nothingAt } from '../store/links.js';
+import { lstatSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { captureEvery, captureOnce, type CaptureOptions } from '../capture/capture.js';
 import { diffSnapshots } from '../diff/diff-snapshots.js';
@@ -93,7 +94,7 @@ export function loadBaseline(flags: Pick<BaselineFlags, 'baseline' | 'db'>): { s
     return { snapshot: doc as Snapshot, id: null };
   }
   // No store is no baseline: the same exit (2) as a store without one, for a cron job to tell apart from a failure.
-  if (!existsSync(flags.db)) throw new ConfigError(NO_BASELINE, `there is no evidence store at ${flags.db}, so no baseline to compare with`, { hint: 'save a baseline first with `netmon init` (or give --db PATH, or --baseline FILE)' });
+  if (nothingAt(flags.db)) throw new ConfigError(NO_BASELINE, `there is no evidence store at ${flags.db}, so no baseline to compare with`, { hint: 'save a baseline first with `netmon init` (or give --db PATH, or --baseline FILE)' });
   const store = EvidenceStore.open(flags.db, { readonly: true });
   try {
     const pointer = store.getMeta(BASELINE_KEY);
@@ -252,10 +253,10 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
   const catalogue = loadControlsCatalogue(flags.controls);
   const allow = standing(flags);
   const selection = toSnapshotOptions(flags);
-  const baseline = flags.baseline || existsSync(flags.db) ? tryBaseline(flags) : null;
+  const baseline = flags.baseline || !nothingAt(flags.db) ? tryBaseline(flags) : null;
   // Without a baseline, the first capture is compared with the store's last snapshot of this
   // host: what changed while netmon was not watching (a restart of the service) is reported too.
-  const resumed = baseline === null && existsSync(flags.db) ? lastStored(flags.db) : null;
+  const resumed = baseline === null && !nothingAt(flags.db) ? lastStored(flags.db) : null;
   const reference = baseline ?? resumed?.snapshot ?? null;
   let previous: Snapshot | null = reference;
   const seenDestinations = new Set<string>(reference ? reference.sockets.filter((s) => !s.listening).map((s) => s.remoteAddress) : []);

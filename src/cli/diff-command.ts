@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { nothingAt } from '../store/links.js';
 import { ConfigError, ExitError, StoreError } from '../errors.js';
 import { loadControlsCatalogue } from '../findings/controls.js';
 import type { Severity } from '../findings/evaluate-findings.js';
@@ -162,7 +162,7 @@ export function runDiff(flags: DiffFlags, io: CliIo): void {
   }
   const catalogue = loadControlsCatalogue(flags.controls);
   const expected = flags.expect === undefined ? null : loadExpectedChanges(flags.expect);
-  if (!existsSync(flags.db)) {
+  if (nothingAt(flags.db)) {
     throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'capture with `netmon --once --label pre --change TICKET` first, or give --db PATH' });
   }
   const store = EvidenceStore.open(flags.db, { readonly: true });

@@ -1,3 +1,4 @@
+import { nothingAt } from '../store/links.js';
 import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -72,9 +73,19 @@ function stamp(date: Date): string {
  * is read or written.
  */
 function checkOutDir(out: string): void {
-  const link = lstatSync(out, { throwIfNoEntry: false });
+  // A path this user may not look at (a directory of root's above it) cannot be written either.
+  const look = <T>(read: () => T): T => {
+    try {
+      return read();
+    } catch (error) {
+      throw new StoreError('E_PACK_WRITE', `cannot write evidence packs into --out ${out}: ${describeErrno(error, 'looking up', out)}`, {
+        hint: 'give an --out directory this user may write to (default: reports in the current directory), or run as a user who may',
+      });
+    }
+  };
+  const link = look(() => lstatSync(out, { throwIfNoEntry: false }));
   if (link === undefined) return; // made with the first pack
-  const st = statSync(out, { throwIfNoEntry: false });
+  const st = look(() => statSync(out, { throwIfNoEntry: false }));
   if (st === undefined) throw new ConfigError('E_USAGE', `--out ${out} is a symbolic link to ${readlinkSync(out)}, which does not exist`, { hint: 'make the directory it points to, or give another --out directory' });
   if (!st.isDirectory()) throw new ConfigError('E_USAGE', `--out ${out} is not a directory`, { hint: 'give the directory the packs are written into (default: reports); each pack is a new directory inside it' });
   if (existsSync(join(out, 'manifest.json')) || existsSync(join(out, 'manifest.sig'))) {
@@ -118,7 +129,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   const pdfIdentity = wantPdf ? openP12(flags.signP12 ? loadPdfIdentity(flags.signP12, true) : loadPdfIdentity(flags.keys), passphrase, flags.signP12 ?? join(flags.keys, P12_FILE)) : null;
   const catalogue = loadControlsCatalogue(flags.controls);
   const expected = flags.expect === undefined ? null : loadExpectedChanges(flags.expect);
-  if (!existsSync(flags.db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'capture with `netmon --once --label pre --change TICKET` first' });
+  if (nothingAt(flags.db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'capture with `netmon --once --label pre --change TICKET` first' });
   const store = EvidenceStore.open(flags.db, { readonly: true });
   // Everything the pack says about the store is read in one read transaction: a capture or a
   // prune that commits meanwhile cannot pair a verified chain with a snapshot or a record hash
@@ -312,7 +323,7 @@ export function runVerify(dir: string, flags: { db?: string; signer?: string }, 
   const progress = progressLine(io, 'verify');
   let store: EvidenceStore | null = null;
   if (db !== null) {
-    if (!existsSync(db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${db}`);
+    if (nothingAt(db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${db}`);
     store = EvidenceStore.open(db, { readonly: true });
   }
   try {

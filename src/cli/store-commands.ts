@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { nothingAt } from '../store/links.js';
 import { ConfigError, StoreError, VerificationError } from '../errors.js';
 import { clockStepWords, count, duration, gapReason, percent } from '../model/format.js';
 import { isoWithOffset } from '../model/iso-time.js';
@@ -10,7 +10,7 @@ import { EvidenceStore, type RetentionRecord, type SnapshotQuery, type SnapshotS
 import { printSnapshot, progressLine, type CliIo, type OutputFormat } from './program.js';
 
 function openForReading(db: string): EvidenceStore {
-  if (!existsSync(db)) {
+  if (nothingAt(db)) {
     throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${db}`, {
       hint: 'capture one with `netmon --once` in this directory, or point to it with --db PATH',
     });
@@ -371,7 +371,7 @@ export async function pruneStore(flags: { db: string; olderThan: string; vacuum?
     const { ConfigError } = await import('../errors.js');
     throw new ConfigError('E_USAGE', looksLikeIsoTime(flags.olderThan) ? `--older-than ${JSON.stringify(flags.olderThan)} has the form of a time but ${NO_SUCH_MOMENT}` : `--older-than ${JSON.stringify(flags.olderThan)} is neither an age (400d, 12h, 30m, 90s) nor an ISO 8601 date`);
   }
-  if (!existsSync(flags.db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'point to it with --db PATH' });
+  if (nothingAt(flags.db)) throw new StoreError('E_STORE_MISSING', `there is no evidence store at ${flags.db}`, { hint: 'point to it with --db PATH' });
   if (flags.dryRun) {
     const reader = openForReading(flags.db);
     try {

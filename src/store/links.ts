@@ -65,3 +65,19 @@ export function foreignFileInSharedDir(path: string): number | null {
 export function followableLink(path: string): boolean {
   return lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() === true && !untrustedLink(path);
 }
+
+/**
+ * Whether nothing is at `path` (it, or a directory on the way, does not exist). Unlike existsSync,
+ * a path this user may not look at (a directory of root's, mode 0750, above it) is not "nothing":
+ * the open that follows says it is a permission the user lacks, rather than a store or baseline
+ * that was never made (a new-user probe was told to capture one first).
+ */
+export function nothingAt(path: string): boolean {
+  try {
+    statSync(path);
+    return false;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    return code === 'ENOENT' || code === 'ENOTDIR';
+  }
+}

@@ -3,7 +3,7 @@ import { accessSync, closeSync, constants, existsSync, fsyncSync, linkSync, lsta
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { describeErrno, errnoCode, specialFileKind, StoreError } from '../errors.js';
-import { foreignFileInSharedDir, untrustedLink } from './links.js';
+import { foreignFileInSharedDir, nothingAt, untrustedLink } from './links.js';
 import { octalMode } from '../model/format.js';
 
 /**
@@ -123,8 +123,8 @@ function accessProblem(path: string, reading: boolean): Explained | null {
   let st: Stats;
   try {
     st = statSync(path);
-  } catch {
-    return null;
+  } catch (error) {
+    return errnoCode(error) === 'EACCES' ? unsearchable(path) : null;
   }
   const owner = `owner uid ${st.uid}, group ${st.gid}, mode ${octalMode(st.mode)}`;
   const denied = (mode: number, file: string): boolean => {
@@ -147,6 +147,33 @@ function accessProblem(path: string, reading: boolean): Explained | null {
     return { why: `cannot create files in ${dir}, where SQLite keeps the store's -wal and -shm files`, hint: `run as a user who may write ${dir}, or give --db a path in a directory of your own` };
   }
   return null;
+}
+
+/**
+ * A path under a directory this user may not search (a state directory of root's, mode 0750): the
+ * first such directory on the way, with its owner and mode. Not "no file there": the store may
+ * well be there (a new-user probe was told to capture one first).
+ */
+function unsearchable(path: string): Explained {
+  const full = resolve(path);
+  let dir = '/';
+  for (const part of full.split('/').slice(1, -1)) {
+    const next = join(dir, part);
+    try {
+      accessSync(next, constants.X_OK);
+    } catch {
+      let owner = '';
+      try {
+        const st = statSync(next);
+        owner = ` (owner uid ${st.uid}, group ${st.gid}, mode ${octalMode(st.mode)})`;
+      } catch {
+        // its owner cannot be read either: the directory is named alone
+      }
+      return { why: `permission denied: this user may not look into ${next}${owner}, which holds ${full}`, hint: "run as the store's owner, a member of the directory's group, or root" };
+    }
+    dir = next;
+  }
+  return { why: `permission denied looking up ${full}`, hint: "run as the store's owner, a member of its directory's group, or root" };
 }
 
 /** An error SQLite raised (better-sqlite3's SqliteError), not one of netmon's. */
@@ -181,7 +208,7 @@ function explain(error: unknown, path: string, reading: boolean): Explained {
     if (denied) return denied;
     if (code === 'SQLITE_READONLY') return { why: `${path} is read-only` };
   }
-  if (code === 'SQLITE_CANTOPEN' && reading && !existsSync(path)) {
+  if (code === 'SQLITE_CANTOPEN' && reading && nothingAt(path)) {
     return { why: `there is no file ${path} (or it was removed or renamed while netmon opened it)`, hint: 'give --db the store a capture wrote (the default is netmon.db in the current directory)' };
   }
   if (code === 'SQLITE_CANTOPEN') return accessProblem(path, reading) ?? { why: `cannot open ${path} (no permission to read or write it, or to create files in ${dirname(resolve(path))})` };

@@ -375,4 +375,40 @@ describe('bad files at --db', () => {
       rmSync(place, { recursive: true, force: true });
     }
   });
+
+  it.skipIf(skipRo)('a store inside a directory this user may not look into (the service unit\'s 0750 state directory): that directory named, never "no store there"', () => {
+    const place = mkdtempSync(join(tmpdir(), 'netmon-store-dir-'));
+    try {
+      const state = join(place, 'state');
+      mkdirSync(state, { mode: 0o750 });
+      chmodSync(place, 0o755);
+      const db = join(state, 'netmon.db');
+      expect(runCli(['--once', '--db', db, '--no-csv', '--no-hash-binaries', '--filter', ':1']).status).toBe(0);
+      const before = sha(db);
+      const asNobody = (args: string[]) => runCli(args, { prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'], cwd: place });
+      const commands = [
+        ['snapshots'],
+        ['show', 'latest'],
+        ['verify-store'],
+        ['diff', '--pre', 'first', '--post', 'latest'],
+        ['check'],
+        ['prune', '--older-than', '400d'],
+        ['--once', '--no-csv', '--no-hash-binaries', '--filter', ':1'],
+      ];
+      for (const args of commands) {
+        const r = asNobody([...args, '--db', db]);
+        expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(3);
+        expect(r.stderr, args.join(' ')).toContain(`permission denied: this user may not look into ${state} (owner uid 0, group 0, mode 0750), which holds ${db}`);
+        expect(r.stderr, args.join(' ')).not.toMatch(/there is no (evidence store|file)/);
+      }
+      expect(sha(db)).toBe(before);
+      // And --out where this user may not look: the cause, not an internal error.
+      const out = asNobody(['report', '--db', db, '--pre', 'first', '--post', 'latest', '--out', join(state, 'reports')]);
+      expect(out.stderr).not.toContain('internal error');
+      expect(out.status).toBe(3);
+      expect(out.stderr).toContain(`cannot write evidence packs into --out ${join(state, 'reports')}: EACCES (permission denied) looking up ${join(state, 'reports')}`);
+    } finally {
+      rmSync(place, { recursive: true, force: true });
+    }
+  });
 });
