@@ -100,14 +100,23 @@ function convert(key: string, spec: KeySpec, text: string, origin: string, probl
         return undefined;
       }
       return text;
-    case 'list':
-      try {
-        parseEndpointFilter(text);
-      } catch (error) {
-        problems.push(`${origin}: ${key}: ${error instanceof FilterError ? error.message : String(error)}`);
+    case 'list': {
+      // Commas separate patterns here as in NETMON_PORT_FILTER (`port_filter = :22, udp:53`); no pattern holds one.
+      const patterns = text.split(',').map((p) => p.trim()).filter((p) => p !== '');
+      if (patterns.length === 0) {
+        problems.push(`${origin}: ${key}: no pattern given`);
         return undefined;
       }
-      return [text];
+      for (const pattern of patterns) {
+        try {
+          parseEndpointFilter(pattern);
+        } catch (error) {
+          problems.push(`${origin}: ${key}: ${error instanceof FilterError ? error.message : String(error)}`);
+          return undefined;
+        }
+      }
+      return patterns;
+    }
     default:
       if (text === '') {
         problems.push(`${origin}: ${key}: the value is empty`);
@@ -154,6 +163,8 @@ export function parseConfigFile(text: string, source: string, relativeTo?: strin
     // quoted, "#" begins a comment (`db_path = /var/lib/netmon/netmon.db  # the evidence`).
     const quote = value[0] === '"' || value[0] === "'" ? value[0] : null;
     const close = quote === null ? -1 : value.indexOf(quote, 1);
+    // An opening quote that never closes is a typo, not part of the value (a new-user probe got a store named `"unterminated`).
+    if (quote !== null && close < 0) return problems.push(`${origin}: ${key}'s value begins with ${quote} but has no closing ${quote}`);
     if (quote !== null && close > 0) {
       const rest = value.slice(close + 1).trim();
       if (rest !== '' && !rest.startsWith('#')) return problems.push(`${origin}: ${quoted(rest)} after the closing quote of ${key}'s value (a comment begins with #)`);

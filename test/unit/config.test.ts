@@ -23,6 +23,14 @@ describe('configuration file', () => {
     expect(c.get('port_filter')?.value).toEqual([':22', 'udp:53']);
   });
 
+  it('takes commas between port_filter patterns as NETMON_PORT_FILTER does, and refuses a quote that never closes (a new-user probe)', () => {
+    expect(parseConfigFile('port_filter = :22, udp:53\nport_filter = tcp:8080\n', 'n.conf').get('port_filter')?.value).toEqual([':22', 'udp:53', 'tcp:8080']);
+    expect(() => parseConfigFile('port_filter = :22, nonsense\n', 'n.conf')).toThrow(/n\.conf:1: port_filter: /);
+    expect(() => parseConfigFile('port_filter = ,\n', 'n.conf')).toThrow('n.conf:1: port_filter: no pattern given');
+    expect(() => parseConfigFile('db_path = "unterminated\n', 'n.conf')).toThrow('n.conf:1: db_path\'s value begins with " but has no closing "');
+    expect(() => parseConfigFile("csv_path = 'half\n", 'n.conf')).toThrow("n.conf:1: csv_path's value begins with ' but has no closing '");
+  });
+
   it("takes a relative path from the file's directory when told it, and leaves absolute paths and other keys alone", () => {
     const c = parseConfigFile('db_path = stores/n.db\ncsv_path = ../trail.csv\nallow_path = /srv/allow.yaml\noutput_format = json\n', 'n.conf', '/etc/netmon');
     expect(c.get('db_path')?.value).toBe('/etc/netmon/stores/n.db');
