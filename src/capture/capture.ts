@@ -514,15 +514,19 @@ export class CaptureSession {
 
 /**
  * `netmon --once`: one snapshot, stored and appended to the trail. `stored` runs while the
- * store is still held (`netmon init` points the store's baseline at the snapshot).
+ * store is still held (`netmon init` points the store's baseline at the snapshot). `signal`
+ * ends a wait for a locked store (then null, nothing captured); a capture under way finishes.
  */
-export async function captureOnce(options: CaptureOptions, onWait?: (error: unknown) => void, stored?: (session: CaptureSession, result: TickResult) => void): Promise<TickResult> {
+export async function captureOnce(options: CaptureOptions, onWait?: (error: unknown) => void, stored?: (session: CaptureSession, result: TickResult) => void, signal?: AbortSignal): Promise<TickResult | null> {
   const deadline = Date.now() + (options.lockWaitMs ?? ONCE_STORE_WAIT_MS);
-  const session = (await untilNotBusy(() => CaptureSession.start(options, null), deadline, onWait))!;
+  const session = await untilNotBusy(() => CaptureSession.start(options, null), deadline, onWait, passingLock, signal);
+  if (session === null) return null;
   let result: TickResult | undefined;
   try {
     // A tick that found the store locked stored nothing: the next attempt scans again.
-    result = (await untilNotBusy(() => session.tick({ last: true }), deadline, onWait, storeBusy))!;
+    const ticked = await untilNotBusy(() => session.tick({ last: true }), deadline, onWait, storeBusy, signal);
+    if (ticked === null) return null;
+    result = ticked;
     stored?.(session, result);
   } finally {
     const kept = session.close();

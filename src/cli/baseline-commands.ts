@@ -44,7 +44,7 @@ export async function runInit(flags: BaselineFlags & { lockWait?: number }, io: 
     // A capture like --once (the store's lock, journal and hash cache, gaps), kept as the baseline.
     const options: CaptureOptions = { db: flags.db, csv: null, label: 'baseline', snapshot: toSnapshotOptions(flags), ...(flags.lockWait === undefined ? {} : { lockWaitMs: flags.lockWait * 1000 }) };
     // Waits for a store another --once or a prune holds, as --once does (--lock-wait).
-    const tick = await captureOnce(options, storeWaitNotice(io, flags.db, options.lockWaitMs), (session, result) => session.store.setMeta(BASELINE_KEY, String(result.snapshotId)));
+    const tick = (await captureOnce(options, storeWaitNotice(io, flags.db, options.lockWaitMs), (session, result) => session.store.setMeta(BASELINE_KEY, String(result.snapshotId))))!;
     printWarnings(tick.snapshot, io);
     captureNotices(tick, io, { db: flags.db, csv: null });
     io.stderr(`netmon: baseline of ${count(tick.snapshot.sockets.length, 'socket')} saved as snapshot ${tick.snapshotId} in ${flags.db}\n`);

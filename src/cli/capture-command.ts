@@ -2,7 +2,7 @@ import { captureEvery, captureOnce, ONCE_STORE_WAIT_MS, type CaptureOptions, typ
 import { storeBusy } from '../store/sqlite.js';
 import { formatEndpoint } from '../collect/parse/address.js';
 import { newExposures } from '../diff/new-exposures.js';
-import { ConfigError, StoreBusyError, StoreError } from '../errors.js';
+import { ConfigError, ExitError, StoreBusyError, StoreError } from '../errors.js';
 import { protoName, type ProcessRecord, type Snapshot, type SocketRecord } from '../model/types.js';
 import { printable } from '../outputs/sanitize.js';
 import { REASON_LABELS } from '../outputs/text.js';
@@ -176,6 +176,11 @@ export function firstCaptureProgress(io: CliIo, command: string, options: Captur
   return { options: { ...options, onProgress: (text) => showing && line(text) }, quiet };
 }
 
+/** One turn of the event loop: pending signal handlers run. */
+function turn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** `netmon --once` and `netmon --interval N`. */
 export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> {
   if (flags.once && flags.interval !== undefined) {
@@ -185,20 +190,34 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
   if (flags.once) {
     // On a terminal, what the capture is doing (a first capture hashes every executable).
     const progress = progressLine(io, 'once');
-    const result = await captureOnce({ ...options, ...(io.progress ? { onProgress: progress } : {}) }, storeWaitNotice(io, options.db, options.lockWaitMs));
-    await printSnapshot(result.snapshot, flags.output, io);
-    captureNotices(result, io, options);
-    // As netmon.py did: a warning for each new listener or external destination since the last
-    // capture, up to EXPOSURE_WARNINGS; past that, how many more (a first capture after a big
-    // change would otherwise fill a terminal or a cron mail with hundreds of lines).
-    const exposures = newExposures(result.snapshot, result.opened, result.closed);
-    for (const e of exposures.slice(0, EXPOSURE_WARNINGS)) io.stderr(`netmon: warning: ${printable(e.text)} since the previous capture\n`);
-    if (exposures.length > EXPOSURE_WARNINGS) {
-      io.stderr(`netmon: warning: and ${exposures.length - EXPOSURE_WARNINGS} more new listeners or destinations since the previous capture; \`netmon diff --pre <previous id> --post ${result.snapshotId}\` lists them all (\`netmon snapshots --last 2\` gives the ids)\n`);
-    }
-    const rows = result.csv ? `appended ${result.csv.rows} ${result.csv.rows === 1 ? 'row' : 'rows'} to ${options.csv}, ` : '';
-    io.stderr(`netmon: ${rows}snapshot ${result.snapshotId} in ${options.db} (record hash ${result.recordHash})\n`);
-    if (result.lockKept !== undefined) lockKeptWarning(io, result.lockKept);
+    // SIGINT, SIGTERM and SIGHUP as under --interval: the capture under way finishes, is stored
+    // and reported to its record hash, then netmon stops (a new-user probe's Ctrl-C ended a
+    // --once silently with 130 after its snapshot was stored, the record hash never shown). A
+    // wait for a locked store ends at once, with nothing captured.
+    await untilStopped(io, async (signal) => {
+      const result = await captureOnce({ ...options, ...(io.progress ? { onProgress: progress } : {}) }, storeWaitNotice(io, options.db, options.lockWaitMs), undefined, signal);
+      if (result === null) {
+        io.stderr('netmon: stopped while waiting for the store: nothing was captured\n');
+        throw new ExitError(130);
+      }
+      // A turn of the event loop: a signal that came while the capture ran without yielding (a
+      // long synchronous hash) is answered now, while its handler is still in place.
+      await turn();
+      await printSnapshot(result.snapshot, flags.output, io);
+      captureNotices(result, io, options);
+      // As netmon.py did: a warning for each new listener or external destination since the last
+      // capture, up to EXPOSURE_WARNINGS; past that, how many more (a first capture after a big
+      // change would otherwise fill a terminal or a cron mail with hundreds of lines).
+      const exposures = newExposures(result.snapshot, result.opened, result.closed);
+      for (const e of exposures.slice(0, EXPOSURE_WARNINGS)) io.stderr(`netmon: warning: ${printable(e.text)} since the previous capture\n`);
+      if (exposures.length > EXPOSURE_WARNINGS) {
+        io.stderr(`netmon: warning: and ${exposures.length - EXPOSURE_WARNINGS} more new listeners or destinations since the previous capture; \`netmon diff --pre <previous id> --post ${result.snapshotId}\` lists them all (\`netmon snapshots --last 2\` gives the ids)\n`);
+      }
+      const rows = result.csv ? `appended ${result.csv.rows} ${result.csv.rows === 1 ? 'row' : 'rows'} to ${options.csv}, ` : '';
+      io.stderr(`netmon: ${rows}snapshot ${result.snapshotId} in ${options.db} (record hash ${result.recordHash})\n`);
+      if (result.lockKept !== undefined) lockKeptWarning(io, result.lockKept);
+      await turn();
+    });
     return;
   }
 

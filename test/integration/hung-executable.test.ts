@@ -106,6 +106,36 @@ describe.skipIf(skip)('an executable on a file system that does not answer', () 
     }
   });
 
+  it('a Ctrl-C while --once waits for such an executable: the capture finishes, is stored and reported with its record hash, exit 0', async () => {
+    if (!readFileSync('/proc/self/mounts', 'utf8').includes(` ${mnt} `)) await mountFuse();
+    const exe = join(mnt, 'node-copy-2');
+    copyFileSync(realpathSync(process.execPath), join(backing, 'node-copy-2'));
+    const holder = await startJsonProcess<{ pid: number; tcp4: number }>(exe, [HOLDER]);
+    try {
+      daemon!.kill('SIGSTOP');
+      const dir = mkdtempSync(join(root, 'sigint-'));
+      const child = spawn(process.execPath, [CLI, '--once', '--hash-timeout', '4', '--include-ephemeral', '--filter', `127.0.0.1:${holder.info.tcp4}`, '--db', 'e.db', '--csv', 'e.csv'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+      // Well inside the 4 s the hash may take: the capture is under way.
+      await sleep(1500);
+      expect(child.exitCode, stderr).toBeNull();
+      child.kill('SIGINT');
+      const { code, signal } = await exited;
+      // (Before, Node's default for SIGINT ended it here, its snapshot stored or not, no record hash shown: a new-user probe.)
+      expect(signal, stderr).toBeNull();
+      expect(code, stderr).toBe(0);
+      expect(stderr).toContain('netmon: SIGINT: finishing the current capture, then stopping\n');
+      expect(stderr).toMatch(/netmon: appended \d+ rows? to e\.csv, snapshot \d+ in e\.db \(record hash [0-9a-f]{64}\)\n/);
+      expect(runCli(['verify-store', '--db', 'e.db'], { cwd: dir }).status).toBe(0);
+      expect(runCli(['verify-trail', '--db', 'e.db', '--csv', 'e.csv'], { cwd: dir }).status).toBe(0);
+    } finally {
+      daemon!.kill('SIGCONT');
+      await stop(holder.child);
+    }
+  });
+
   it('native deadline calls: a read that misses its deadline owns its descriptor and closes it when it returns; at most 16 calls wait', async () => {
     if (!readFileSync('/proc/self/mounts', 'utf8').includes(` ${mnt} `)) await mountFuse();
     const file = join(mnt, 'data');
