@@ -1673,11 +1673,25 @@ export class EvidenceStore {
     // Rows as arrays (raw): a long listing reads them about twice as fast as keyed objects.
     const rows = this.stmt(
       // A snapshot's id is its record's position in the chain; the record holds its full coverage.
-      `SELECT id, taken_at, host, label, change_ticket, sockets, attributed, checkpoint, (SELECT json_extract(body, '$.snapshot.coverage.byReason."kernel-owned"') FROM records WHERE seq = sel.id) FROM (${sql}) AS sel ORDER BY ${query.byTime === true ? `taken_at${query.newestFirst ? ' DESC' : ''}, ` : ''}id${query.newestFirst ? ' DESC' : ''}`,
+      // Its time, label and change too: an index row edited in place is named, not listed (a
+      // new-user probe's `snapshots` listed a label set with sqlite3 as if captured so).
+      `SELECT id, taken_at, host, label, change_ticket, sockets, attributed, checkpoint, json_extract(r.body, '$.snapshot.coverage.byReason."kernel-owned"'), json_extract(r.body, '$.snapshot.takenAt'), json_extract(r.body, '$.label'), json_extract(r.body, '$.change'), r.seq FROM (${sql}) AS sel LEFT JOIN records r ON r.seq = sel.id AND r.kind = 'snapshot' ORDER BY ${query.byTime === true ? `taken_at${query.newestFirst ? ' DESC' : ''}, ` : ''}id${query.newestFirst ? ' DESC' : ''}`,
     )
       .raw(true)
       .all(...params) as unknown as unknown[][];
-    return rows.map(([id, takenAt, host, label, change, sockets, attributed, checkpoint, kernelOwnedValue]) => {
+    return rows.map(([id, takenAt, host, label, change, sockets, attributed, checkpoint, kernelOwnedValue, recordedAt, recordedLabel, recordedChange, seq]) => {
+      if (seq === null) throw this.changedOutside('E_STORE_INDEX_CHANGED', `the snapshots index of ${this.path} lists snapshot ${String(id)}, which has no record in the chain`);
+      const differs = (
+        [
+          ['time', takenAt, recordedAt],
+          ['label', label, recordedLabel],
+          ['change', change, recordedChange],
+        ] as const
+      ).find(([, indexed, recorded]) => (indexed ?? null) !== (recorded ?? null));
+      if (differs) {
+        const [what, indexed, recorded] = differs;
+        throw this.changedOutside('E_STORE_INDEX_CHANGED', `the snapshots index of ${this.path} gives snapshot ${String(id)} the ${what} ${JSON.stringify(indexed ?? null)}, its record ${JSON.stringify(recorded ?? null)}`);
+      }
       const kernelOwned = Number(kernelOwnedValue ?? 0);
       const ownable = Number(sockets) - kernelOwned;
       return {
@@ -1827,6 +1841,23 @@ export class EvidenceStore {
     const namespaces = body.schemaVersion === 1 ? set.namespaces : this.countedNamespaces(id, set.namespaces, body.namespaceCounts);
     const { schemaVersion, takenAt, durationMs, coverage } = body.snapshot;
     const { tool, host, selection, warnings, listeningPortsLeftOut } = context;
+    // The index row that `snapshots` lists and labels and times select by must say what the record
+    // says: a row edited in place (a label changed to pass one capture for another) is named here,
+    // not only by verify-store (a new-user probe's `show hacked` printed the record's "pre").
+    const row = this.stmt('SELECT taken_at, host, label, change_ticket FROM snapshots WHERE id = ?').get(id);
+    if (!row) throw this.changedOutside('E_STORE_INDEX_CHANGED', `snapshot ${id} has no row in the snapshots index of ${this.path}`);
+    const differs = (
+      [
+        ['time', row.taken_at, takenAt],
+        ['host', row.host, host.hostname],
+        ['label', row.label ?? null, body.label],
+        ['change', row.change_ticket ?? null, body.change],
+      ] as const
+    ).find(([, indexed, recorded]) => indexed !== recorded);
+    if (differs) {
+      const [what, indexed, recorded] = differs;
+      throw this.changedOutside('E_STORE_INDEX_CHANGED', `the snapshots index of ${this.path} gives snapshot ${id} the ${what} ${JSON.stringify(indexed)}, its record ${JSON.stringify(recorded)}`);
+    }
     return {
       schemaVersion,
       tool,

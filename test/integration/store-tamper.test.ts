@@ -259,6 +259,23 @@ describe('readers check what they load against the chain (show, diff, gaps, repo
     showRefuses(rehashed, 3, `the record after record 3 (snapshot) in ${rehashed} does not follow it`);
   });
 
+  it('a snapshots index row relabelled in place (the record left): snapshots, show and diff name the row, never list or select by the label (a new-user probe)', () => {
+    const file = tampered((db) => expect(db.prepare("UPDATE snapshots SET label = 'hacked' WHERE id = 5").run().changes).toBe(1));
+    const problem = `the snapshots index of ${file} gives snapshot 5 the label "hacked", its record null: the store was changed outside netmon`;
+    for (const args of [['snapshots'], ['snapshots', '--output', 'json'], ['show', 'hacked'], ['show', '5'], ['diff', '--pre', 'hacked', '--post', '8'], ['diff', '--pre', '5', '--post', '8']]) {
+      const r = runCli([...args, '--db', file], { cwd: dir });
+      expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(4);
+      expect(r.stderr, args.join(' ')).toContain(problem);
+      expect(r.stdout, args.join(' ')).not.toContain('hacked');
+    }
+    // Snapshots whose rows were left alone still show.
+    expect(runCli(['show', '8', '--db', file], { cwd: dir }).status).toBe(0);
+    const retimed = tampered((db) => expect(db.prepare("UPDATE snapshots SET taken_at = '2020-01-01T00:00:00.000Z' WHERE id = 8").run().changes).toBe(1));
+    const shown = runCli(['show', '8', '--db', retimed], { cwd: dir });
+    expect(shown.status).toBe(4);
+    expect(shown.stderr).toContain(`the snapshots index of ${retimed} gives snapshot 8 the time "2020-01-01T00:00:00.000Z", its record "`);
+  });
+
   it('a gap record shortened: netmon gaps refuses it (exit 4) rather than print the shorter gap', () => {
     const file = copyOfBase();
     const store = EvidenceStore.open(file);
