@@ -283,6 +283,8 @@ export interface EvaluateOptions {
   form?: string;
   /** Expiry dates are compared with this; default now. */
   now?: Date;
+  /** `now` is the time the post snapshot was taken (finding rules 5): the reasons say so. */
+  judgedAtCapture?: boolean;
 }
 
 /**
@@ -312,7 +314,10 @@ export function evaluateFindings(diff: Diff, catalogue: ControlsCatalogue, optio
     }
     // Unexpected, though an entry matches it: say so, or the reviewer looks for a typo in the pattern.
     const late = classes.expiredMatch.get(f.id);
-    if (late) f.reasons = [...f.reasons, `${late.line === null ? expected.source : `${expected.source}:${late.line}`} approved it until ${isoWithOffset(late.expires!)}, which has passed`];
+    if (late) {
+      const passed = options.judgedAtCapture === true ? `which had passed when the post snapshot was taken (${isoWithOffset(options.now!)})` : 'which has passed';
+      f.reasons = [...f.reasons, `${late.line === null ? expected.source : `${expected.source}:${late.line}`} approved it until ${isoWithOffset(late.expires!)}, ${passed}`];
+    }
   }
   for (const e of classes.missing) {
     const where = e.line === null ? expected.source : `${expected.source}:${e.line}`;

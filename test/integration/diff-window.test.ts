@@ -265,7 +265,7 @@ describe('a window whose two captures selected differently (finding rules 2)', (
     expect(report.status, report.stderr).toBe(0);
     const pack = report.stdout.trim();
     const manifest = JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as { findingRules?: number };
-    expect(manifest.findingRules).toBe(4);
+    expect(manifest.findingRules).toBe(5);
     // The pack's data says what the comparison left out, as diff and the PDF do (an auditor probe found evidence.json silent).
     const evidence = JSON.parse(readFileSync(join(pack, 'evidence.json'), 'utf8')) as { notes: string[] };
     expect(evidence.notes).toContain('the post snapshot was taken with --filter :3971: the pre snapshot is compared only in the sockets that selection keeps');

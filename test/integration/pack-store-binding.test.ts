@@ -85,13 +85,13 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
   });
 
   it('makes the findings again by the rules the pack records: a pack without the field (made before rules 2) by rules 1; unknown rules are named', () => {
-    expect((JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as Manifest).findingRules).toBe(4);
+    expect((JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as Manifest).findingRules).toBe(5);
     const older = resigned(pack, 'rules-1', () => {}, (manifest) => {
       delete manifest.findingRules;
     });
     const r = cli(['verify', older, '--db', db]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout + r.stderr).toContain("its findings were checked by finding rules 1, as the pack says it was made; this netmon's rules (4) make the same ones of this window");
+    expect(r.stdout + r.stderr).toContain("its findings were checked by finding rules 1, as the pack says it was made; this netmon's rules (5) make the same ones of this window");
     const second = resigned(pack, 'rules-2', () => {}, (manifest) => {
       manifest.findingRules = 2;
     });
@@ -102,7 +102,7 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
     });
     const unknown = cli(['verify', newer, '--db', db]);
     expect(unknown.status).toBe(4);
-    expect(unknown.stderr).toContain('FAILED manifest.json: its findings were made by finding rules 99, which this netmon does not know (it applies 1, 2, 3 and 4)');
+    expect(unknown.stderr).toContain('FAILED manifest.json: its findings were made by finding rules 99, which this netmon does not know (it applies 1, 2, 3, 4 and 5)');
   });
 
   it('a pack doctored and signed again with another key: its own checks pass, the store and --signer do not', () => {
@@ -321,7 +321,7 @@ describe.skipIf(skip)('a pack made by an earlier form of its finding rules (from
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout + r.stderr).toContain('its findings were made by an earlier form of finding rules 1, in which attribution coverage was compared over every socket, kernel-owned ones (TIME_WAIT) included');
     // And what this netmon's rules make of the window: a claim of older rules hides nothing unseen.
-    expect(r.stdout + r.stderr).toMatch(/its findings were checked by finding rules 1 \(form raw-coverage\), as the pack says it was made; by this netmon's rules \(4\) the window's findings differ \(in the pack, not made by rules 4: NM-[0-9a-f]{12} coverage-changed low\): a pack made now would hold those/);
+    expect(r.stdout + r.stderr).toMatch(/its findings were checked by finding rules 1 \(form raw-coverage\), as the pack says it was made; by this netmon's rules \(5\) the window's findings differ \(in the pack, not made by rules 5: NM-[0-9a-f]{12} coverage-changed low\): a pack made now would hold those/);
   });
 
   it('a pack that claims rules no earlier form of which makes its findings still fails, naming the finding', () => {

@@ -4,6 +4,7 @@ import { ConfigError } from '../../src/errors.js';
 import { isoWithOffset } from '../../src/model/iso-time.js';
 import { loadControlsCatalogue } from '../../src/findings/controls.js';
 import { evaluateFindings } from '../../src/findings/evaluate-findings.js';
+import { windowFindings } from '../../src/findings/window-findings.js';
 import { checkExpectedFor, parseExpectedChanges } from '../../src/findings/expected-changes.js';
 import { failsAt } from '../../src/outputs/findings.js';
 import { makeProcess, makeSnapshot, makeSocket } from '../helpers/make.js';
@@ -55,6 +56,23 @@ describe('expected changes', () => {
     // In local time with its offset, as every time netmon prints (a pack's is its time zone): a date alone ends at its midnight.
     expect(findings.find((f) => f.kind === 'listener-opened')?.reasons.at(-1)).toBe(`chg.yaml:3 approved it until ${isoWithOffset(new Date(2026, 1, 1))}, which has passed`);
     expect(findings.filter((f) => f.reasons.some((r) => r.includes('which has passed')))).toHaveLength(1);
+  });
+
+  it('judges expiry at the time the post snapshot was taken (finding rules 5), not when the diff or pack is made (an auditor probe)', () => {
+    const yaml = 'schema_version: 1\nexpected:\n  - open: "tcp:8443"\n    expires: 2026-11-23T12:00:00Z\n';
+    const expected = parseExpectedChanges(yaml, 'chg.yaml');
+    const opened = (takenAt: string, now: Date, rules?: number) =>
+      windowFindings(before, { ...after, takenAt }, catalogue, { expected, now, ...(rules === undefined ? {} : { rules }) }).findings.find((f) => f.kind === 'listener-opened')!;
+    const monthLater = new Date('2026-12-23T00:00:00Z');
+    // Seen before the expiry, reported a month after: still approved.
+    expect(opened('2026-11-23T11:00:00.000Z', monthLater).approval).toBe('approved');
+    // Seen after it: unexpected, and the reason names the capture's time, not the report's.
+    const late = opened('2026-11-23T13:00:00.000Z', new Date('2026-11-23T11:00:00Z'));
+    expect(late.approval).toBe('unexpected');
+    expect(late.reasons.at(-1)).toBe(`chg.yaml:3 approved it until ${isoWithOffset(new Date('2026-11-23T12:00:00Z'))}, which had passed when the post snapshot was taken (${isoWithOffset(new Date('2026-11-23T13:00:00Z'))})`);
+    // Rules 4, as packs made before say: the time the findings were made.
+    expect(opened('2026-11-23T11:00:00.000Z', monthLater, 4).approval).toBe('unexpected');
+    expect(opened('2026-11-23T11:00:00.000Z', monthLater, 4).reasons.at(-1)).toMatch(/, which has passed$/);
   });
 
   it('an expiry date alone holds through that day (local time); a time is that moment', () => {
