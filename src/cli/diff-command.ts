@@ -177,8 +177,8 @@ export function runDiff(flags: DiffFlags, io: CliIo): void {
       return { pre, post, before: store.loadSnapshot(pre.id), after: store.loadSnapshot(post.id) };
     });
     if (expected) checkExpectedFor(expected, flags.change ?? post.change ?? pre.change);
-    const { findings, notes: selectionNotes } = windowFindings(before, after, catalogue, { expected, now: new Date() });
-    const notes = [...windowNotes(pre, post), ...selectionNotes];
+    const { findings, notes: selectionNotes, outside } = windowFindings(before, after, catalogue, { expected, now: new Date() });
+    const notes = [...windowNotes(pre, post), ...selectionNotes, ...outside];
     for (const note of notes) io.stderr(`netmon: note: ${printableMessage(note)}\n`);
     const report: FindingsReport = {
       before: { id: pre.id, takenAt: pre.takenAt, label: pre.label },

@@ -179,8 +179,8 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   // The findings name the approvals by the file the pack holds (expected-changes.yaml), not by the
   // path given to --expect, which the pack's reader does not have.
   const packed = expected === null ? null : { ...expected, source: EXPECTED_FILE };
-  const { findings, notes: selectionNotes } = windowFindings(before, after, catalogue, { expected: packed, now: new Date(), rules: FINDING_RULES });
-  for (const note of selectionNotes) io.stderr(`netmon: note: ${printableMessage(note)}\n`);
+  const { findings, notes: selectionNotes, outside } = windowFindings(before, after, catalogue, { expected: packed, now: new Date(), rules: FINDING_RULES });
+  for (const note of [...selectionNotes, ...outside]) io.stderr(`netmon: note: ${printableMessage(note)}\n`);
   const generatedAt = new Date();
   // A pack is made after its post capture: one dated before it (this host's clock behind the
   // capture's) would judge approvals at a time before the window ended, and verify refuses it.
@@ -240,6 +240,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         store: { path: resolve(flags.db), headHash },
         ...(read.requestedPeriod === null ? {} : { requestedPeriod: read.requestedPeriod, retention: read.retention }),
         selectionNotes,
+        outsideNotes: outside,
         expectedChanges: expected !== null,
       });
       try {
@@ -261,7 +262,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         {
           name: 'evidence.json',
           content: Buffer.from(
-            evidenceJson({ generatedAt: generatedAt.toISOString(), change: flags.change ?? null, before: { id: pre.id, snapshot: before, recordHash: preHash }, after: { id: post.id, snapshot: after, recordHash: postHash }, findings, notes: selectionNotes, disclaimer: catalogue.disclaimer, continuity: { gaps: read.gaps, clockSteps: read.clockSteps } }),
+            evidenceJson({ generatedAt: generatedAt.toISOString(), change: flags.change ?? null, before: { id: pre.id, snapshot: before, recordHash: preHash }, after: { id: post.id, snapshot: after, recordHash: postHash }, findings, notes: [...selectionNotes, ...outside], disclaimer: catalogue.disclaimer, continuity: { gaps: read.gaps, clockSteps: read.clockSteps } }),
           ),
         },
       ],

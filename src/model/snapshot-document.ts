@@ -34,6 +34,11 @@ export function snapshotDocumentProblem(doc: unknown): string | null {
     const bad = doc.listeningPortsLeftOut.findIndex((p) => !isObject(p) || !isCount(p.netns) || (p.transport !== 'tcp' && p.transport !== 'udp') || !isPort(p.port));
     if (bad >= 0) return `listeningPortsLeftOut[${bad}] is not a { netns, transport, port } of a listening port`;
   }
+  if (doc.ephemeralTcpListeners !== undefined) {
+    if (!Array.isArray(doc.ephemeralTcpListeners)) return 'its ephemeralTcpListeners are not a list';
+    const bad = doc.ephemeralTcpListeners.findIndex((l) => !isObject(l) || !isCount(l.netns) || (l.family !== 'ipv4' && l.family !== 'ipv6') || typeof l.address !== 'string' || !isPort(l.port));
+    if (bad >= 0) return `ephemeralTcpListeners[${bad}] is not a { netns, family, address, port } of a listener`;
+  }
   const pids = new Set((doc.processes as { pid: number }[]).map((p) => p.pid));
   const sockets = doc.sockets as { owners: { pid: number }[] }[];
   for (let i = 0; i < sockets.length; i++) {

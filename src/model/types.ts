@@ -286,6 +286,23 @@ export interface Snapshot {
    * of netmon releases that did not record them.
    */
   listeningPortsLeftOut?: ListeningPort[];
+  /**
+   * The TCP listeners the ephemeral-port rule left out (a listening TCP socket is never a client's:
+   * one on a port of the range is a service, maybe an unexpected one), in order of namespace,
+   * address and port: the inventory leaves them out, the evidence says they were there, and a
+   * comparison of two captures says which appeared or went. Present, possibly empty, whenever the
+   * rule was applied, from the twenty-fourth stop on; absent when it was not (`--include-ephemeral`,
+   * no range read) and in snapshots of earlier releases.
+   */
+  ephemeralTcpListeners?: EphemeralListener[];
+}
+
+/** A TCP listener the ephemeral-port rule left out: where it listened. */
+export interface EphemeralListener {
+  netns: number;
+  family: Family;
+  address: string;
+  port: number;
 }
 
 /** A port something listens on, in one network namespace, for one transport (TCP or UDP). */

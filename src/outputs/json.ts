@@ -14,7 +14,7 @@ function quoter(): (text: string) => string {
 }
 
 /** Top-level arrays written one element per line. */
-const LISTS = new Set(['namespaces', 'sockets', 'processes', 'warnings', 'listeningPortsLeftOut']);
+const LISTS = new Set(['namespaces', 'sockets', 'processes', 'warnings', 'listeningPortsLeftOut', 'ephemeralTcpListeners']);
 
 /**
  * The versioned snapshot document (schemaVersion 1) as text chunks: one key per line at the top

@@ -68,8 +68,12 @@ export function renderLeftOutLine(snapshot: Snapshot): string | null {
   if (left <= 0) return null;
   const { includeEphemeral, listeningOnly, filters, ephemeralPortRange: range } = snapshot.selection;
   const filtered = Object.values(filters).some((patterns) => Array.isArray(patterns) && patterns.length > 0);
+  // The TCP ones by address and port: a TCP listener is never a client's socket (an auditor probe).
+  const tcp = snapshot.ephemeralTcpListeners ?? [];
+  const named = tcp.slice(0, 5).map((l) => formatEndpoint(l.address, l.port));
+  const tcpText = tcp.length === 0 ? '' : `, ${tcp.length === left ? (tcp.length === 1 ? 'it' : `all ${tcp.length}`) : `${tcp.length} of them`} TCP (${named.join(', ')}${tcp.length > named.length ? `, ${tcp.length - named.length} more` : ''})`;
   if (!includeEphemeral && !listeningOnly && !filtered) {
-    return `left out: ${count(left, 'listener')} on ephemeral ports${range ? ` ${range[0]}-${range[1]}` : ''} (--include-ephemeral keeps them)`;
+    return `left out: ${count(left, 'listener')} on ephemeral ports${range ? ` ${range[0]}-${range[1]}` : ''}${tcpText} (--include-ephemeral keeps them)`;
   }
   // Which rule dropped which socket is not recorded: the line names the rules that were in force.
   const rules = [...(filtered ? ['the filters'] : []), ...(listeningOnly ? ['--listening-only'] : []), ...(includeEphemeral ? [] : ['the ephemeral-port rule'])];

@@ -59,6 +59,8 @@ export interface ReportInput {
   inventoryLimit?: number;
   /** What the comparison left out because the two snapshots' selections or attribution differ (commonSelection, attributionComparison). */
   selectionNotes?: readonly string[];
+  /** What changed outside both inventories (windowFindings' `outside`): shown with the verdict. */
+  outsideNotes?: readonly string[];
   /** Whether an expected-changes file (--expect) approved changes; it is in the pack as expected-changes.yaml. */
   expectedChanges?: boolean;
 }
@@ -178,11 +180,15 @@ export function reportBlocks(input: ReportInput): Block[] {
     findings.length === 0
       ? narrowed
         ? 'No findings in what the two snapshots both let netmon compare: they were taken with different selections or attribution, and the comparison left out what one of them did not capture (Methodology and limitations says what).'
-        : 'No findings: the network exposure after the window matches the exposure before it.'
+        : (input.outsideNotes ?? []).length > 0
+          ? 'No findings in the two inventories; outside them, what the note below says changed.'
+          : 'No findings: the network exposure after the window matches the exposure before it.'
       : unexpected + missing === 0
         ? `Every change in the window was approved by an expected-change entry (${count(findings.length, 'finding')}).`
         : `${count(unexpected, 'unexpected change')} and ${count(missing, 'approved change')} that did not happen need review; the most severe of them is ${worst!.severity}: ${worst!.summary}.`;
   blocks.push({ kind: 'text', text: verdict });
+  // Listeners neither inventory holds (the ephemeral-port rule) that appeared or went: beside the verdict, not in the methodology.
+  for (const note of input.outsideNotes ?? []) blocks.push({ kind: 'text', text: `Outside the inventories: ${note}.` });
   if (narrowed && findings.length > 0) blocks.push({ kind: 'text', text: 'The two snapshots were taken with different selections or attribution: the comparison left out what one of them did not capture (Methodology and limitations says what).' });
   if (input.expectedChanges !== undefined) {
     blocks.push({

@@ -1,6 +1,7 @@
 import type {
   Coverage,
   HostInfo,
+  EphemeralListener,
   ListeningPort,
   NamespaceRecord,
   ProcessRecord,
@@ -38,6 +39,8 @@ export interface SnapshotParts {
   warnings?: SnapshotWarning[];
   /** Listening ports the selection left out (see Snapshot.listeningPortsLeftOut); kept only when there are some. */
   listeningPortsLeftOut?: ListeningPort[];
+  /** TCP listeners the ephemeral-port rule left out (see Snapshot.ephemeralTcpListeners); undefined when it was not applied. */
+  ephemeralTcpListeners?: EphemeralListener[];
 }
 
 /** Listeners first, then by transport, family, local port and address, remote endpoint, inode. */
@@ -155,5 +158,19 @@ export function createSnapshot(parts: SnapshotParts): Snapshot {
     coverage,
     warnings: [...coverageWarnings(coverage, parts.namespaces, parts.scan), ...(parts.warnings ?? [])],
     ...(parts.listeningPortsLeftOut !== undefined && parts.listeningPortsLeftOut.length > 0 ? { listeningPortsLeftOut: parts.listeningPortsLeftOut } : {}),
+    ...(parts.ephemeralTcpListeners === undefined ? {} : { ephemeralTcpListeners: sortedListeners(parts.ephemeralTcpListeners) }),
   };
+}
+
+/** Listeners in order of namespace, family, address and port, each once. Pure. */
+function sortedListeners(list: readonly EphemeralListener[]): EphemeralListener[] {
+  const seen = new Set<string>();
+  const out: EphemeralListener[] = [];
+  for (const l of list) {
+    const key = `${l.netns}|${l.family}|${l.address}|${l.port}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ netns: l.netns, family: l.family, address: l.address, port: l.port });
+  }
+  return out.sort((a, b) => a.netns - b.netns || (a.family < b.family ? -1 : a.family > b.family ? 1 : 0) || (a.address < b.address ? -1 : a.address > b.address ? 1 : 0) || a.port - b.port);
 }

@@ -6,7 +6,7 @@ import { deadlineHashFs, MemoryHashCache, type HashCache } from '../enrich/hash-
 import { hashExecutables, readProcesses, type HashStats } from '../enrich/read-processes.js';
 import { ConfigError } from '../errors.js';
 import { compileFilters, patternMatchingNothing } from '../filter/compile-filters.js';
-import { isListeningState, type Family, type FilterSpec, type NamespaceRecord, type RawSocket, type Snapshot, type SnapshotWarning, type SocketOwner, type SocketRecord } from '../model/types.js';
+import { isListeningState, type EphemeralListener, type Family, type FilterSpec, type NamespaceRecord, type RawSocket, type Snapshot, type SnapshotWarning, type SocketOwner, type SocketRecord } from '../model/types.js';
 import { listeningPortsLeftOut } from '../model/direction.js';
 import { leftOutAsEphemeral, type EphemeralRule } from '../model/ports.js';
 import { NETMON_VERSION } from '../version.js';
@@ -146,6 +146,8 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   const namespaces: NamespaceRecord[] = [];
   /** Listeners the selection leaves out: their ports still make accepted connections inbound. */
   const listenersLeft: Pick<SocketRecord, 'netns' | 'transport' | 'localPort'>[] = [];
+  /** TCP listeners the ephemeral-port rule left out: the evidence says they were there. */
+  const tcpLeft: EphemeralListener[] | undefined = rule === null ? undefined : [];
   for (const ns of scan.namespaces) {
     const { sockets: raws, ...meta } = ns;
     namespaces.push({ ...meta, sockets: raws.length });
@@ -154,6 +156,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
       if (listeningOnly && !listening) continue;
       if (rule !== null && listening && leftOutAsEphemeral(rule, raw.localPort, ns.inode)) {
         listenersLeft.push({ netns: ns.inode, transport: raw.transport, localPort: raw.localPort });
+        if (raw.transport === 'tcp') tcpLeft!.push({ netns: ns.inode, family: raw.family, address: raw.localAddress, port: raw.localPort });
         continue;
       }
       const found = raw.inode === 0 ? undefined : ctx.owners?.get(raw.inode);
@@ -285,5 +288,6 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     scan: { ...scan, fullPrivilege: collector.fullPrivilege() },
     warnings,
     listeningPortsLeftOut: listeningPortsLeftOut(listenersLeft, sockets),
+    ...(tcpLeft === undefined ? {} : { ephemeralTcpListeners: tcpLeft }),
   });
 }

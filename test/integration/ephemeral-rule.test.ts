@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Snapshot } from '../../src/model/types.js';
 import { CLI, haveCommand, HOLDER, isRoot, skipWithReason, startJsonProcess, stop, type Started } from '../helpers/processes.js';
@@ -81,5 +84,51 @@ describe.skipIf(skip)('the ephemeral-port rule', () => {
     expect(ports).toContain(54321);
     expect(ports).not.toContain(40001);
     expect(doc.selection.ephemeralPortsReserved).toEqual([40000, 40010, 40011]);
+  });
+
+  it('says which TCP listeners it left out, and a window in which one appeared says so in diff, evidence.json and the PDF (an auditor probe: a back door on port 45678 was in no file of the signed pack)', async () => {
+    const ns = namespace('seen', ['net.ipv4.ip_local_port_range=40000 50000']);
+    const inode = inodeOf(ns);
+    const dir = mkdtempSync(join(tmpdir(), 'netmon-eph-window-'));
+    try {
+      const run = (args: string[]) => spawnSync('ip', ['netns', 'exec', ns, process.execPath, CLI, ...args], { cwd: dir, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+      const capture = (label: string) => {
+        const r = run(['--once', '--label', label, '--change', 'EPH-1', '--no-csv', '--no-hash-binaries']);
+        expect(r.status, r.stderr).toBe(0);
+        return r.stdout;
+      };
+      capture('pre');
+      await listen(ns, 45678);
+      const live = capture('post');
+      expect(live).toMatch(/^left out: \d+ listeners on ephemeral ports 40000-50000, .*TCP \(.*127\.0\.0\.1:45678/m);
+
+      const shown = run(['show', 'post', '-o', 'json']);
+      expect(shown.status, shown.stderr).toBe(0);
+      const post = JSON.parse(shown.stdout) as Snapshot;
+      expect(post.ephemeralTcpListeners).toContainEqual({ netns: inode, family: 'ipv4', address: '127.0.0.1', port: 45678 });
+      expect(post.sockets.some((s) => s.listening && s.localPort === 45678)).toBe(false);
+      const pre = JSON.parse(run(['show', 'pre', '-o', 'json']).stdout) as Snapshot;
+      expect(pre.ephemeralTcpListeners).toEqual([]);
+
+      const note = 'TCP listeners on ephemeral ports (40000-50000), which the ephemeral-port rule leaves out of both inventories, appeared: 127.0.0.1:45678';
+      const diff = run(['diff', '--change', 'EPH-1']);
+      expect(diff.status, diff.stderr).toBe(0);
+      expect(diff.stderr).toContain(`netmon: note: ${note}`);
+
+      expect(run(['keygen']).status).toBe(0);
+      const report = run(['report', '--change', 'EPH-1']);
+      expect(report.status, report.stderr).toBe(0);
+      const pack = join(dir, report.stdout.trim());
+      const evidence = JSON.parse(readFileSync(join(pack, 'evidence.json'), 'utf8')) as { notes?: string[] };
+      expect(evidence.notes?.some((n) => n.startsWith(note))).toBe(true);
+      if (haveCommand('pdftotext')) {
+        const text = spawnSync('pdftotext', [join(pack, 'report.pdf'), '-'], { encoding: 'utf8' }).stdout.replace(/\s+/g, ' ');
+        expect(text).toContain('Outside the inventories: TCP listeners on ephemeral ports (40000-50000)');
+        expect(text).toContain('127.0.0.1:45678');
+      }
+      expect(run(['verify', pack, '--db', 'netmon.db']).status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

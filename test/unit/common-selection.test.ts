@@ -91,3 +91,31 @@ describe('windowFindings', () => {
     expect(windowFindings(pre, post, catalogue).notes).toEqual(['the post snapshot was taken without executable hashes (--no-hash-binaries): a replaced binary cannot be found']);
   });
 });
+
+describe('windowFindings: TCP listeners the ephemeral-port rule left out of both inventories (rules 5)', () => {
+  const netns = makeSnapshot({ sockets: [] }).namespaces[0]?.inode ?? 4026531833;
+  const at = (port: number, address = '127.0.0.1') => ({ netns, family: 'ipv4' as const, address, port });
+  const side = (listeners: ReturnType<typeof at>[] | undefined): Snapshot => ({ ...taken([listener(22)], { ephemeralPortRange: [32768, 60999] }), ...(listeners === undefined ? {} : { ephemeralTcpListeners: listeners }) });
+
+  it('names those that appeared and went, apart from the findings and from the notes of a narrowed comparison', () => {
+    const w = windowFindings(side([at(41000), at(45000)]), side([at(41000), at(45678)]), catalogue);
+    expect(w.findings).toEqual([]);
+    expect(w.notes).toEqual([]);
+    expect(w.outside).toEqual([
+      'TCP listeners on ephemeral ports (32768-60999), which the ephemeral-port rule leaves out of both inventories, appeared: 127.0.0.1:45678; went: 127.0.0.1:45000; capture with --include-ephemeral to compare them as listeners, with their processes',
+    ]);
+  });
+
+  it('says nothing when they are the same, when a side did not record them (an earlier release, --include-ephemeral), or by rules 4', () => {
+    expect(windowFindings(side([at(41000)]), side([at(41000)]), catalogue).outside).toEqual([]);
+    expect(windowFindings(side(undefined), side([at(41000)]), catalogue).outside).toEqual([]);
+    expect(windowFindings(side([]), side([at(41000)]), catalogue, { rules: 4 }).outside).toEqual([]);
+  });
+
+  it('names ten, then counts the rest', () => {
+    const many = Array.from({ length: 13 }, (_, i) => at(41000 + i));
+    const [note] = windowFindings(side([]), side(many), catalogue).outside;
+    expect(note).toContain('appeared: 127.0.0.1:41000, 127.0.0.1:41001');
+    expect(note).toContain('127.0.0.1:41009 and 3 more;');
+  });
+});
