@@ -161,6 +161,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         // records: a gap or step between the two captures is recorded between their records, and
         // after a clock set back the times no longer say which those are.
         gaps: store.gaps().filter((g) => g.seq > pre.id && g.seq < post.id),
+        capture: store.windowCapture(pre.id, post.id),
         clockSteps: store.clockSteps().filter((c) => c.seq > pre.id && c.seq < post.id),
         requestedPeriod: period === null ? null : { from: period.from.toISOString(), to: period.to.toISOString() },
         retention: pruned(),
@@ -237,6 +238,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         disclaimer: catalogue.disclaimer,
         gaps: read.gaps,
         clockSteps: read.clockSteps,
+        capture: read.capture,
         store: { path: resolve(flags.db), headHash },
         ...(read.requestedPeriod === null ? {} : { requestedPeriod: read.requestedPeriod, retention: read.retention }),
         selectionNotes,

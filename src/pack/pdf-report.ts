@@ -59,6 +59,8 @@ export interface ReportInput {
   inventoryLimit?: number;
   /** What the comparison left out because the two snapshots' selections or attribution differ (commonSelection, attributionComparison). */
   selectionNotes?: readonly string[];
+  /** How the window was captured (EvidenceStore.windowCapture); absent: not said. */
+  capture?: { between: number; oneShotEdges: boolean };
   /** What changed outside both inventories (windowFindings' `outside`): shown with the verdict. */
   outsideNotes?: readonly string[];
   /** Whether an expected-changes file (--expect) approved changes; it is in the pack as expected-changes.yaml. */
@@ -270,7 +272,9 @@ export function reportBlocks(input: ReportInput): Block[] {
     kind: 'text',
     text:
       input.gaps.length === 0
-        ? `The evidence store records no capture gap (unclean stop or time without a running capture) between ${when(before.takenAt)} and ${when(after.takenAt)}.`
+        ? input.capture !== undefined && input.capture.between === 0 && input.capture.oneShotEdges
+          ? `The window is two point-in-time captures (netmon --once) at ${when(before.takenAt)} and ${when(after.takenAt)}, with no capture between them: nothing ran to record a gap, and what opened and closed again between the two is not in this evidence.`
+          : `The evidence store records no capture gap (unclean stop or time without a running capture) between ${when(before.takenAt)} and ${when(after.takenAt)}${input.capture !== undefined && input.capture.between > 0 ? ` (${count(input.capture.between, 'snapshot')} stored between the two compared here)` : ''}.`
         : `The evidence store records ${count(input.gaps.length, 'capture gap')} inside the window; changes that came and went inside a gap are not in this evidence:`,
   });
   if (input.gaps.length > 0) blocks.push({ kind: 'rows', rows: input.gaps.map((g) => `${when(g.from)} to ${when(g.to)}  ${g.reason}: ${gapReason(g.reason)}`) });

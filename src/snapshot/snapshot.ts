@@ -146,8 +146,12 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
   const namespaces: NamespaceRecord[] = [];
   /** Listeners the selection leaves out: their ports still make accepted connections inbound. */
   const listenersLeft: Pick<SocketRecord, 'netns' | 'transport' | 'localPort'>[] = [];
-  /** TCP listeners the ephemeral-port rule left out: the evidence says they were there. */
-  const tcpLeft: EphemeralListener[] | undefined = rule === null ? undefined : [];
+  /**
+   * TCP listeners the ephemeral-port rule left out: the evidence says they were there. Those the
+   * endpoint filters would have kept, since the selection asked for no other; not recorded under
+   * process filters, which cannot be applied without reading their processes.
+   */
+  const tcpLeft: EphemeralListener[] | undefined = rule === null || filters.needsProcess ? undefined : [];
   for (const ns of scan.namespaces) {
     const { sockets: raws, ...meta } = ns;
     namespaces.push({ ...meta, sockets: raws.length });
@@ -156,7 +160,9 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
       if (listeningOnly && !listening) continue;
       if (rule !== null && listening && leftOutAsEphemeral(rule, raw.localPort, ns.inode)) {
         listenersLeft.push({ netns: ns.inode, transport: raw.transport, localPort: raw.localPort });
-        if (raw.transport === 'tcp') tcpLeft!.push({ netns: ns.inode, family: raw.family, address: raw.localAddress, port: raw.localPort });
+        if (tcpLeft !== undefined && raw.transport === 'tcp' && (!filtering || filters.socket({ ...raw, listening: true }, remoteHost))) {
+          tcpLeft.push({ netns: ns.inode, family: raw.family, address: raw.localAddress, port: raw.localPort });
+        }
         continue;
       }
       const found = raw.inode === 0 ? undefined : ctx.owners?.get(raw.inode);

@@ -991,6 +991,25 @@ export class EvidenceStore {
   }
 
   /**
+   * How the window between snapshots `pre` and `post` was captured: the snapshots stored between
+   * them, and whether both edges are one-shot captures (`--once`, no interval). A report says of
+   * two one-shot captures with nothing between them that nothing ran to record a gap, rather than
+   * that the store records none (an auditor probe read that as a watched window).
+   */
+  windowCapture(pre: number, post: number): { between: number; oneShotEdges: boolean } {
+    const between = Number(this.stmt('SELECT COUNT(*) FROM snapshots WHERE id > ? AND id < ?').pluck().get(pre, post));
+    const sessionOf = (id: number): number | null => {
+      const session = this.stmt('SELECT session FROM snapshots WHERE id = ?').pluck().get(id) as number | bigint | undefined;
+      return session === undefined ? null : Number(session);
+    };
+    const oneShot = (id: number): boolean => {
+      const session = sessionOf(id);
+      return session !== null && this.sessionInterval(session) === null;
+    };
+    return { between, oneShotEdges: oneShot(pre) && oneShot(post) };
+  }
+
+  /**
    * The interval of the capture session that record `seq` opened (null: --once, or no such
    * record). A prune that removes the record of a session whose snapshots it keeps carries the
    * interval in its own record (`sessions`), where it is found when the session record is gone.

@@ -109,6 +109,11 @@ describe.skipIf(skip)('the ephemeral-port rule', () => {
       expect(post.sockets.some((s) => s.listening && s.localPort === 45678)).toBe(false);
       const pre = JSON.parse(run(['show', 'pre', '-o', 'json']).stdout) as Snapshot;
       expect(pre.ephemeralTcpListeners).toEqual([]);
+      // Only those the endpoint filters would have kept; none recorded under a process filter, which cannot be applied to them.
+      const filtered = JSON.parse(run(['snapshot', '--no-hash-binaries', '--filter', 'tcp:45678', '-o', 'json']).stdout) as Snapshot;
+      expect(filtered.ephemeralTcpListeners).toEqual([{ netns: inode, family: 'ipv4', address: '127.0.0.1', port: 45678 }]);
+      const byProcess = JSON.parse(run(['snapshot', '--no-hash-binaries', '--process', 'node', '-o', 'json']).stdout) as Snapshot;
+      expect(byProcess.ephemeralTcpListeners).toBeUndefined();
 
       const note = 'TCP listeners on ephemeral ports (40000-50000), which the ephemeral-port rule leaves out of both inventories, appeared: 127.0.0.1:45678';
       const diff = run(['diff', '--change', 'EPH-1']);

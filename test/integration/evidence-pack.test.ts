@@ -486,6 +486,9 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     expect(text).toContain(`${isoWithOffset(new Date(evidence.window.from))} to ${isoWithOffset(new Date(evidence.window.to))}`);
     expect(text).toContain('Change: CHG-77');
     expect(text).toMatch(/Page 1 of \d+/);
+    // Two --once captures: no claim that a watched window had no gap (an auditor probe).
+    expect(text.replace(/\s+/g, ' ')).toContain('The window is two point-in-time captures (netmon --once) at ');
+    expect(text).not.toContain('records no capture gap');
   });
 
   it('netmon verify checks the PDF signature itself: appended bytes and a swapped certificate are named', () => {
