@@ -92,6 +92,12 @@ function who(p: ProcessView | null): string {
   return `${p.name}, pid ${p.pid}, user ${user}`;
 }
 
+/** A value quoted, and cut to 80 characters with an ellipsis: a command line may be kilobytes. */
+function shortQuoted(text: string): string {
+  const chars = [...text];
+  return JSON.stringify(chars.length > 80 ? `${chars.slice(0, 79).join('')}\u2026` : text);
+}
+
 function listenerText(l: ListenerView): string {
   return `${l.proto} ${formatEndpoint(l.address, l.port)}${l.namespace === 'host' ? '' : ` in namespace ${l.namespace}`}`;
 }
@@ -118,8 +124,17 @@ function summarize(change: Change): string {
       }
       return `the executable of listener ${listenerText(change.after)} changed: ${q?.executable ?? '?'} sha256 ${p?.sha256?.slice(0, 12)}... -> ${q?.sha256?.slice(0, 12)}...`;
     }
-    case 'process-changed':
-      return `listener ${listenerText(change.after)} now belongs to ${who(change.after.process)} (was ${who(change.before.process)}; changed: ${change.fields.join(', ')})`;
+    case 'process-changed': {
+      // Each changed field with its value before and after (an auditor probe read "changed: commandLine" and had to open evidence.json to learn how).
+      const [p, q] = [change.before.process, change.after.process];
+      const values: Record<(typeof change.fields)[number], (v: ProcessView | null) => string> = {
+        executable: (v) => v?.executable ?? '?',
+        user: (v) => v?.user ?? (v?.uid === null || v?.uid === undefined ? '?' : `uid ${v.uid}`),
+        commandLine: (v) => v?.commandLine.join(' ') ?? '',
+      };
+      const changed = change.fields.map((f) => `${f} ${shortQuoted(values[f](p))} -> ${shortQuoted(values[f](q))}`);
+      return `listener ${listenerText(change.after)} now belongs to ${who(q)} (was ${who(p)}; changed: ${changed.join('; ')})`;
+    }
     case 'exposure-widened':
       return `${transportOf(change.after[0]!).toUpperCase()} port ${change.after[0]!.port}${change.after[0]!.namespace === 'host' ? '' : ` in namespace ${change.after[0]!.namespace}`} was bound to loopback only, now to ${change.after.map((l) => l.address).join(', ')} (${who(change.after[0]!.process)})`;
     case 'listener-count-changed':
@@ -300,7 +315,9 @@ export function evaluateFindings(diff: Diff, catalogue: ControlsCatalogue, optio
   const findings: Finding[] = diff.changes.map((change) => {
     const { severity, reasons } = assess(change, rules, form);
     const id = `NM-${createHash('sha256').update(`${change.kind}\n${identity(change, rules, form)}`).digest('hex').slice(0, 12)}`;
-    return { id, kind: change.kind, severity, title: FINDING_KINDS[change.kind].title, summary: summarize(change), reasons, change, observed, approval: 'unexpected', controls: controlsOf(mappingsOf(change), catalogue, change) };
+    // A listener whose executable stayed, its user or command line changed, was not taken over by another process.
+    const title = change.kind === 'process-changed' && !change.fields.includes('executable') ? 'Listener process changed (same executable)' : FINDING_KINDS[change.kind].title;
+    return { id, kind: change.kind, severity, title, summary: summarize(change), reasons, change, observed, approval: 'unexpected', controls: controlsOf(mappingsOf(change), catalogue, change) };
   });
   const expected = options.expected ?? null;
   if (!expected) return findings;

@@ -17,6 +17,18 @@ function findings(after: SocketRecord[], processes: ProcessRecord[], before: Soc
 const listenOn = (port: number, pid: number, address = '0.0.0.0') => makeSocket({ localAddress: address, localPort: port, inode: port, owners: [{ pid, fd: 3 }] });
 
 describe('evaluateFindings', () => {
+  it('says what changed of a listener\'s process, before and after, and titles a change without a new executable as such (an auditor probe)', () => {
+    const relaunched = makeProcess({ ...web, pid: 11, commandLine: ['nginx', '-g', 'daemon off;', '-c', `/etc/${'x'.repeat(100)}.conf`] });
+    const [f] = findings([listenOn(8080, 11)], [relaunched], [listenOn(8080, 10)]);
+    expect(f!.kind).toBe('process-changed');
+    expect(f!.title).toBe('Listener process changed (same executable)');
+    expect(f!.summary).toBe(`listener tcp 0.0.0.0:8080 now belongs to nginx, pid 11, user root (was nginx, pid 10, user root; changed: commandLine "nginx" -> "nginx -g daemon off; -c /etc/${'x'.repeat(50)}\u2026")`);
+    const other = makeProcess({ pid: 12, name: 'httpd', executable: '/opt/x/httpd', user: 'www', uid: 33, commandLine: ['httpd'] });
+    const [taken] = findings([listenOn(8080, 12)], [other], [listenOn(8080, 10)]);
+    expect(taken!.title).toBe('Port taken over by another process');
+    expect(taken!.summary).toContain('changed: executable "/usr/sbin/nginx" -> "/opt/x/httpd"; user "root" -> "www"; commandLine "nginx" -> "httpd"');
+  });
+
   it('maps a finding to its controls, primary before supporting, and says which are legacy', () => {
     const [f] = findings([listenOn(8080, 10)], [web]);
     expect(f!.kind).toBe('listener-opened');
