@@ -34,6 +34,10 @@ export function snapshotDocumentProblem(doc: unknown): string | null {
     const bad = doc.listeningPortsLeftOut.findIndex((p) => !isObject(p) || !isCount(p.netns) || (p.transport !== 'tcp' && p.transport !== 'udp') || !isPort(p.port));
     if (bad >= 0) return `listeningPortsLeftOut[${bad}] is not a { netns, transport, port } of a listening port`;
   }
+  if (doc.capturedBy !== undefined) {
+    const by = doc.capturedBy;
+    if (!isObject(by) || !isCount(by.uid) || (by.user !== null && typeof by.user !== 'string') || !(by.privilege === null || by.privilege === 'root' || by.privilege === 'capabilities')) return 'its capturedBy is not a { uid, user, privilege } netmon writes';
+  }
   if (doc.ephemeralTcpListeners !== undefined) {
     if (!Array.isArray(doc.ephemeralTcpListeners)) return 'its ephemeralTcpListeners are not a list';
     const bad = doc.ephemeralTcpListeners.findIndex((l) => !isObject(l) || !isCount(l.netns) || (l.family !== 'ipv4' && l.family !== 'ipv6') || typeof l.address !== 'string' || !isPort(l.port));

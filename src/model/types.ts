@@ -295,6 +295,19 @@ export interface Snapshot {
    * no range read) and in snapshots of earlier releases.
    */
   ephemeralTcpListeners?: EphemeralListener[];
+  /**
+   * Who took the capture: the effective uid and its user name, and the privilege that let it read
+   * every process (`root`, the two `capabilities`, or null: neither). Absent in snapshots of
+   * earlier releases (an auditor probe found no word of who ran a capture).
+   */
+  capturedBy?: CapturedBy;
+}
+
+/** The account a capture ran as, and its privilege. */
+export interface CapturedBy {
+  uid: number;
+  user: string | null;
+  privilege: 'root' | 'capabilities' | null;
 }
 
 /** A TCP listener the ephemeral-port rule left out: where it listened. */

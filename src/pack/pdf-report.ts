@@ -79,6 +79,13 @@ function coverageText(c: Coverage): string {
 
 /** How much of the host a capture could read: why it was not all, when it was not. */
 function privilegeText(side: Snapshot): string {
+  const by = side.capturedBy;
+  // Who ran it, and with what (an auditor probe found neither): "captured by root (uid 0)", "by netmon (uid 998) holding CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH".
+  const account = by === undefined ? '' : `by ${by.user ?? 'a user without a name'} (uid ${by.uid})${by.privilege === 'capabilities' ? ' holding CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH' : by.privilege === null ? ' without privilege' : ''}, `;
+  return `${account === '' ? '' : `captured ${account.slice(0, -2)}; `}${readText(side)}`;
+}
+
+function readText(side: Snapshot): string {
   if (!side.selection.processInfo) return 'processes not read (--no-process-info): no socket attributed to a process';
   if (side.coverage.privileged) return 'captured with full privilege';
   const unread = side.namespaces.filter((n) => !n.read).length + (side.coverage.namespacesUnknown ?? 0);

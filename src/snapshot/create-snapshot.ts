@@ -1,6 +1,7 @@
 import type {
   Coverage,
   HostInfo,
+  CapturedBy,
   EphemeralListener,
   ListeningPort,
   NamespaceRecord,
@@ -41,6 +42,8 @@ export interface SnapshotParts {
   listeningPortsLeftOut?: ListeningPort[];
   /** TCP listeners the ephemeral-port rule left out (see Snapshot.ephemeralTcpListeners); undefined when it was not applied. */
   ephemeralTcpListeners?: EphemeralListener[];
+  /** Who took the capture (see Snapshot.capturedBy). */
+  capturedBy?: CapturedBy;
 }
 
 /** Listeners first, then by transport, family, local port and address, remote endpoint, inode. */
@@ -159,6 +162,7 @@ export function createSnapshot(parts: SnapshotParts): Snapshot {
     warnings: [...coverageWarnings(coverage, parts.namespaces, parts.scan), ...(parts.warnings ?? [])],
     ...(parts.listeningPortsLeftOut !== undefined && parts.listeningPortsLeftOut.length > 0 ? { listeningPortsLeftOut: parts.listeningPortsLeftOut } : {}),
     ...(parts.ephemeralTcpListeners === undefined ? {} : { ephemeralTcpListeners: sortedListeners(parts.ephemeralTcpListeners) }),
+    ...(parts.capturedBy === undefined ? {} : { capturedBy: parts.capturedBy }),
   };
 }
 

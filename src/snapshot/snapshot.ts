@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import { platformCollector } from '../collect/index.js';
 import type { PlatformCollector } from '../collect/collector.js';
 import { attributeSocket } from '../enrich/attribute.js';
@@ -6,7 +7,7 @@ import { deadlineHashFs, MemoryHashCache, type HashCache } from '../enrich/hash-
 import { hashExecutables, readProcesses, type HashStats } from '../enrich/read-processes.js';
 import { ConfigError } from '../errors.js';
 import { compileFilters, patternMatchingNothing } from '../filter/compile-filters.js';
-import { isListeningState, type EphemeralListener, type Family, type FilterSpec, type NamespaceRecord, type RawSocket, type Snapshot, type SnapshotWarning, type SocketOwner, type SocketRecord } from '../model/types.js';
+import { isListeningState, type CapturedBy, type EphemeralListener, type Family, type FilterSpec, type NamespaceRecord, type RawSocket, type Snapshot, type SnapshotWarning, type SocketOwner, type SocketRecord } from '../model/types.js';
 import { listeningPortsLeftOut } from '../model/direction.js';
 import { leftOutAsEphemeral, type EphemeralRule } from '../model/ports.js';
 import { NETMON_VERSION } from '../version.js';
@@ -83,6 +84,19 @@ export const DEFAULT_HASH_TIMEOUT_MS = 10_000;
 
 /** Executables hashed between two turns of the event loop. */
 const HASH_SLICE = 16;
+
+/** Who this process captures as: its effective uid, that user's name, and its privilege; nothing where there are no uids. */
+function capturedBy(privilege: 'root' | 'capabilities' | null): { capturedBy?: CapturedBy } {
+  if (typeof process.geteuid !== 'function') return {};
+  const uid = process.geteuid();
+  let user: string | null = null;
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry for this uid (a container's arbitrary uid): the number alone
+  }
+  return { capturedBy: { uid, user, privilege } };
+}
 
 /** One turn of the event loop: pending signal handlers and I/O callbacks run. */
 function breathe(): Promise<void> {
@@ -295,5 +309,6 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     warnings,
     listeningPortsLeftOut: listeningPortsLeftOut(listenersLeft, sockets),
     ...(tcpLeft === undefined ? {} : { ephemeralTcpListeners: tcpLeft }),
+    ...capturedBy(collector.fullPrivilege()),
   });
 }

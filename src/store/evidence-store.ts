@@ -100,7 +100,7 @@ interface ChainRows {
 }
 
 /** The parts of a snapshot that rarely change between ticks, stored once as a 'context' item. */
-type SnapshotContext = Pick<Snapshot, 'tool' | 'host' | 'selection' | 'warnings' | 'listeningPortsLeftOut' | 'ephemeralTcpListeners'>;
+type SnapshotContext = Pick<Snapshot, 'tool' | 'host' | 'selection' | 'warnings' | 'listeningPortsLeftOut' | 'ephemeralTcpListeners' | 'capturedBy'>;
 
 /**
  * What a snapshot record's body holds (the chain commits to it). Layout 1 (store schema 1) kept
@@ -1488,6 +1488,7 @@ export class EvidenceStore {
       warnings: snapshot.warnings,
       ...(leftOut !== undefined && leftOut.length > 0 ? { listeningPortsLeftOut: leftOut } : {}),
       ...(snapshot.ephemeralTcpListeners === undefined ? {} : { ephemeralTcpListeners: snapshot.ephemeralTcpListeners }),
+      ...(snapshot.capturedBy === undefined ? {} : { capturedBy: snapshot.capturedBy }),
     } satisfies SnapshotContext);
     for (const n of snapshot.namespaces) add('namespace', namespaceIdentity(n));
     for (const p of snapshot.processes) add('process', p);
@@ -1680,7 +1681,7 @@ export class EvidenceStore {
   }
 
   private describe(snapshot: Snapshot): Pick<SnapshotBody, 'snapshot' | 'counts'> {
-    const { sockets, processes, namespaces, tool: _tool, host: _host, selection: _selection, warnings: _warnings, listeningPortsLeftOut: _leftOut, ephemeralTcpListeners: _tcpLeft, ...meta } = snapshot;
+    const { sockets, processes, namespaces, tool: _tool, host: _host, selection: _selection, warnings: _warnings, listeningPortsLeftOut: _leftOut, ephemeralTcpListeners: _tcpLeft, capturedBy: _by, ...meta } = snapshot;
     return {
       snapshot: meta,
       counts: { sockets: sockets.length, processes: processes.length, namespaces: namespaces.length, attributed: snapshot.coverage.attributed },
@@ -1860,7 +1861,7 @@ export class EvidenceStore {
     const { sockets, processes, context } = set;
     const namespaces = body.schemaVersion === 1 ? set.namespaces : this.countedNamespaces(id, set.namespaces, body.namespaceCounts);
     const { schemaVersion, takenAt, durationMs, coverage } = body.snapshot;
-    const { tool, host, selection, warnings, listeningPortsLeftOut, ephemeralTcpListeners } = context;
+    const { tool, host, selection, warnings, listeningPortsLeftOut, ephemeralTcpListeners, capturedBy } = context;
     // The index row that `snapshots` lists and labels and times select by must say what the record
     // says: a row edited in place (a label changed to pass one capture for another) is named here,
     // not only by verify-store (a new-user probe's `show hacked` printed the record's "pre").
@@ -1892,6 +1893,7 @@ export class EvidenceStore {
       warnings,
       ...(listeningPortsLeftOut === undefined ? {} : { listeningPortsLeftOut }),
       ...(ephemeralTcpListeners === undefined ? {} : { ephemeralTcpListeners }),
+      ...(capturedBy === undefined ? {} : { capturedBy }),
       label: body.label,
       change: body.change,
     };

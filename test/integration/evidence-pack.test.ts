@@ -489,6 +489,8 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     // Two --once captures: no claim that a watched window had no gap (an auditor probe).
     expect(text.replace(/\s+/g, ' ')).toContain('The window is two point-in-time captures (netmon --once) at ');
     expect(text).not.toContain('records no capture gap');
+    // Who took each capture (an auditor probe found no word of it).
+    if (isRoot) expect(text.replace(/\s+/g, ' ')).toMatch(/Before: captured by root \(uid 0\); captured (with|WITHOUT) full privilege/);
   });
 
   it('netmon verify checks the PDF signature itself: appended bytes and a swapped certificate are named', () => {

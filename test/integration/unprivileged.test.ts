@@ -29,6 +29,8 @@ describe.skipIf(skip)('without root', () => {
     expect(r.stderr).toMatch(/CAP_SYS_PTRACE/);
     expect(r.stderr).toMatch(/CAP_DAC_READ_SEARCH/);
     expect(snap.warnings.map((w) => w.code)).toContain('W_PRIVILEGE');
+    // Who ran it (an auditor probe found no word of it): nobody, without privilege.
+    expect(snap.capturedBy).toEqual({ uid: 65534, user: 'nobody', privilege: null });
   });
 
   it('keeps the table readable and counts the unattributed sockets on the coverage line', () => {
@@ -82,6 +84,7 @@ describe.skipIf(skipCaps)('without root, holding CAP_SYS_PTRACE and CAP_DAC_READ
     expect(snap.warnings.map((w) => w.code)).not.toContain('W_PRIVILEGE');
     for (const w of snap.warnings.filter((x) => x.code === 'W_PROTECTED')) expect(w.message).toContain('although netmon holds CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH');
     expect(r.stderr).not.toContain('setcap');
+    expect(snap.capturedBy?.privilege).toBe('capabilities');
   });
 
   it.for([['+sys_ptrace', 'listing its descriptors'], ['+dac_read_search', 'reading its descriptor links']])('with %s alone, the socket is permission-denied (%s needs the other one) and the remedy names both', ([caps]) => {
