@@ -11,7 +11,7 @@ import { clearUnfinishedPacks, EXPECTED_FILE, PACK_CLOCK_TOLERANCE_MS, releasePa
 import type { Manifest } from '../pack/manifest.js';
 import { evidenceJson, findingsCsv, inventoryCsv } from '../pack/report-files.js';
 import { periodUncovered, reportBlocks, renderSignedPdf } from '../pack/pdf-report.js';
-import { openP12 } from '../pack/pki.js';
+import { certificateFingerprint, openP12 } from '../pack/pki.js';
 import { CERT_FILE, generateSigningKeys, loadPdfIdentity, loadSigner, P12_FILE } from '../pack/signing.js';
 import { printable, printableMessage } from '../outputs/sanitize.js';
 import { renderJson } from '../outputs/json.js';
@@ -28,6 +28,10 @@ export function runKeygen(flags: { keys: string }, io: CliIo): void {
   const keys = generateSigningKeys(flags.keys);
   io.stdout(`fingerprint ${keys.fingerprint}\n`);
   io.stderr(`netmon: wrote ${keys.privateKeyPath} and ${keys.p12Path} (private, mode 0600, never copied into a pack), ${keys.publicKeyPath} and ${keys.certPath}\n`);
+  // The certificate that signs report.pdf has a fingerprint of its own, which VERIFY.md has auditors
+  // compare with the registered one: printed here, where it is registered (an auditor probe).
+  const certificate = certificateFingerprint(readFileSync(keys.certPath, 'utf8'));
+  if (certificate !== null) io.stderr(`netmon: register both fingerprints for this host: the key's (above) and the PDF signing certificate's, SHA-256 ${certificate}\n`);
 }
 
 export interface ReportFlags {

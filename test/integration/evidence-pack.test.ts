@@ -28,11 +28,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.skipIf(skip)('netmon keygen, report and verify', () => {
   let pack = '';
+  let keygenStderr = '';
   const db = join(dir, 'n.db');
   const cli = (args: string[]) => runCli(args, { cwd: dir });
 
   beforeAll(async () => {
-    expect(cli(['keygen']).status).toBe(0);
+    const keygen = cli(['keygen']);
+    expect(keygen.status).toBe(0);
+    keygenStderr = keygen.stderr;
     const capture = ['--db', db, '--csv', join(dir, 'n.csv'), '--no-hash-binaries', '--filter', ':3939'];
     expect(cli(['--once', '--label', 'pre', '--change', 'CHG-77', ...capture]).status).toBe(0);
     // During the window an unexpected listener appears, and a process connects out to it.
@@ -461,6 +464,8 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     // VERIFY.md prints the certificate's fingerprint exactly as openssl does, to compare.
     const printed = fp(join(pack, 'signer.cert.pem'), ['x509', '-noout', '-fingerprint', '-sha256', '-in']).replace(/^sha256 Fingerprint=/i, '');
     expect(printed).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    // And keygen printed it, where the owner registers it (an auditor probe: only the key's was printed).
+    expect(keygenStderr).toContain(`the PDF signing certificate's, SHA-256 ${printed}\n`);
     expect(readFileSync(join(pack, 'VERIFY.md'), 'utf8')).toContain(`Its SHA-256\n   fingerprint is\n\n       ${printed}\n`);
   });
 
