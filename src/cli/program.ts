@@ -186,26 +186,31 @@ const TAKE_OVER_HELP = 'take the store over from a capture on another host or in
 const collectList = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 const PATTERN_HELP = `
-Selection (every state of TCP and UDP, IPv4 and IPv6, in every network namespace, by default):
-  Listeners on ports in /proc/sys/net/ipv4/ip_local_port_range are left out unless
-  --include-ephemeral is given. Repeat a filter option to allow several patterns; a socket
-  is kept when it matches one pattern of each kind given. Against a configuration that sets
-  a switch: --no-listening-only, --no-include-ephemeral, --no-only-ipv4, --no-only-ipv6,
+Selection (by default every state of TCP and UDP, IPv4 and IPv6, in every
+network namespace):
+  Listeners on ports in /proc/sys/net/ipv4/ip_local_port_range are left out
+  unless --include-ephemeral is given (the TCP ones are still named). Repeat a
+  filter option to allow several patterns; a socket is kept when it matches one
+  pattern of each kind given. Against a configuration that sets a switch:
+  --no-listening-only, --no-include-ephemeral, --no-only-ipv4, --no-only-ipv6,
   --process-info, --hash-binaries.
 
 Patterns:
-  --filter   [PROTO:]ENDPOINT, the local or remote end:  :22  127.0.0.1:  tcp:8080  udp:53
-             [::1]:22  tcp6:[::]:443  :8000-8100   (PROTO: tcp udp tcp4 tcp6 udp4 udp6)
-  --include/--exclude  globs on the key <proto>/<ip>/<port> of the local and the remote end,
-             proto tcp or udp for IPv4 and tcp6 or udp6 for IPv6:  '*/80'  'tcp*/*/80'
-             '*/72.14.207.9?/80'  'udp6/::1/*'
-  --process/--path/--user  globs on the process name (or executable file name), the
-             executable path, the user name or uid:  --process 'python*'  --path '/tmp/*'
-  --match    a tuple of globs '<proto> <local> <remote> <remote-host> <state>' (missing
-             trailing fields match anything; remote-host comes from /etc/hosts, never DNS):
+  --filter   [PROTO:]ENDPOINT, the local or remote end:  :22  127.0.0.1:
+             tcp:8080  udp:53  [::1]:22  tcp6:[::]:443  :8000-8100
+             (PROTO: tcp udp tcp4 tcp6 udp4 udp6)
+  --include/--exclude  globs on the key <proto>/<ip>/<port> of the local and
+             the remote end, proto tcp or udp for IPv4, tcp6 or udp6 for IPv6:
+             '*/80'  'tcp*/*/80'  '*/72.14.207.9?/80'  'udp6/::1/*'
+  --process/--path/--user  globs on the process name (or executable file
+             name), the executable path, the user name or uid:
+             --process 'python*'  --path '/tmp/*'
+  --match    a tuple of globs '<proto> <local> <remote> <remote-host> <state>'
+             (missing trailing fields match anything; remote-host comes from
+             /etc/hosts, never DNS):
              'tcp * * * ESTABLISHED'  'tcp6 *:443'  'udp * * * UNCONN'
-  Globs: * any text (including / and :), ? one character, [abc] [a-z] [!abc] one
-  character of (not of) a set, \\x a literal x.`;
+  Globs: * any text (including / and :), ? one character, [abc] [a-z] [!abc]
+  one character of (not of) a set, \\x a literal x.`;
 
 const CONFIG_HELP = 'configuration file (default: $NETMON_CONFIG, else ./netmon.conf when it exists)';
 
@@ -370,30 +375,33 @@ async function runSnapshot(flags: CollectFlags, io: CliIo): Promise<void> {
 
 const EXAMPLES = `
 Examples:
-  netmon --once                          capture now: live view, CSV trail and evidence store
+  netmon --once                        capture now: live view, CSV, evidence store
   netmon --once --label pre --change CHG-1234
-  netmon --interval 10                   capture every 10 s until Ctrl-C
-  netmon snapshots                       list stored snapshots; netmon show 57 prints one
-  netmon diff --change CHG-1234          findings of a maintenance window, mapped to controls
-  netmon init; netmon check              save a baseline; compare now with it (exit 1 on findings)
-  netmon watch --interval 10             capture and print each change as it happens
-  netmon verify-store                    check the evidence store's hash chain
-  netmon verify-trail                    check the CSV trail against the store
-  netmon gaps                            gaps in monitoring the store records, and why
-  netmon prune --older-than 400d         drop old snapshots, keeping the chain verifiable
-  netmon keygen                          the key pair that signs evidence packs (once)
-  netmon report --change CHG-1234        the signed evidence pack of a window (PDF, CSV, JSON)
-  netmon verify reports/<pack> --db netmon.db   check a pack, and against the store
-  netmon snapshot --output json > s.json the versioned snapshot document, for scripts
-  netmon snapshot --listening-only       what listens, with process, user and hashes
+  netmon --interval 10                 capture every 10 s until Ctrl-C
+  netmon snapshots                     list stored snapshots (netmon show 57: one)
+  netmon diff --change CHG-1234        findings of a maintenance window
+  netmon init; netmon check            save a baseline; compare now with it
+  netmon watch --interval 10           capture, print each change as it happens
+  netmon verify-store                  check the evidence store's hash chain
+  netmon verify-trail                  check the CSV trail against the store
+  netmon gaps                          gaps in monitoring the store records
+  netmon prune --older-than 400d       drop old snapshots, chain kept verifiable
+  netmon keygen                        the keys that sign evidence packs (once)
+  netmon report --change CHG-1234      the signed evidence pack of a window
+  netmon verify reports/<pack> --db netmon.db
+  netmon snapshot --output json > s.json
+  netmon snapshot --listening-only     what listens, with process, user, hashes
   netmon snapshot --filter :22 --filter udp:53
   netmon snapshot --exclude 'tcp*/127.0.0.1/*' --output ecs
   netmon snapshot --match 'tcp * * * ESTABLISHED' --process 'python*'
 
-Exit codes: 0 success, 1 findings at --fail-on (diff, check, watch), 2 usage or configuration
-error, 3 runtime failure, 4 evidence failed verification.
-Without root some sockets cannot be attributed; netmon says how many and how to fix it.
-Docs: docs/cli.md, docs/deployment.md (privilege, running as a service), docs/architecture.md`;
+Exit codes: 0 success, 1 findings at --fail-on (diff, check, watch), 2 usage or
+configuration error, 3 runtime failure, 4 evidence failed verification, 130
+stopped by Ctrl-C before anything was done.
+Without root some sockets cannot be attributed; netmon says how many and how to
+fix it.
+Docs: docs/cli.md, docs/deployment.md (privilege, running as a service),
+docs/architecture.md`;
 
 /** `netmon snapshot --help`: this command's own examples (the program's are about captures and the store). */
 const SNAPSHOT_EXAMPLES = `
@@ -447,6 +455,66 @@ function refuseCsvWithNoCsv(cmd: Command): Command {
   });
 }
 
+/** The width help is fitted to: the terminal's, else 80. */
+function helpWidth(io: CliIo): number {
+  const columns = io.columns;
+  return columns !== undefined && Number.isFinite(columns) && columns >= 40 ? columns : 80;
+}
+
+/**
+ * Help text fitted to `width` columns, broken at spaces. Prose (unindented lines, joined into
+ * paragraphs first) wraps as a paragraph; an example that ends its command with two spaces or more
+ * wraps its description under the description's column; another indented line (a long command)
+ * goes on four columns further in. Lines that fit are left alone, and a word longer than the width
+ * stays whole. Help is netmon's own ASCII text, so a character is a column (measuring with
+ * string-width would cost every start of netmon its import). Pure.
+ */
+export function fitHelp(text: string, width: number): string {
+  const lines = text.split('\n');
+  const out: string[] = [];
+  const wrap = (prefix: string, rest: string, indent: number): void => {
+    let current = prefix;
+    let empty = true;
+    for (const word of rest.split(/ +/).filter((w) => w !== '')) {
+      const candidate = empty ? current + word : `${current} ${word}`;
+      if (!empty && candidate.length > width) {
+        out.push(current);
+        current = ' '.repeat(indent) + word;
+      } else current = candidate;
+      empty = false;
+    }
+    out.push(current);
+  };
+  const prose = (line: string | undefined): boolean => line !== undefined && /^\S/.test(line) && !/\S {2,}\S/.test(line) && !line.endsWith(':');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (prose(line) && paragraphWide(lines, i, prose, width)) {
+      // A paragraph: this line and the prose lines after it, as one text.
+      let j = i;
+      const words: string[] = [];
+      while (prose(lines[j])) words.push(lines[j++]!);
+      wrap('', words.join(' '), 0);
+      i = j - 1;
+      continue;
+    }
+    if (line.length <= width) {
+      out.push(line);
+      continue;
+    }
+    const lead = /^ */.exec(line)![0].length;
+    const column = /^( *\S.*?\S {2,})\S/.exec(line);
+    if (column !== null && column[1]!.length <= Math.floor(width * 0.65)) wrap(column[1]!, line.slice(column[1]!.length), column[1]!.length);
+    else wrap(' '.repeat(lead), line.slice(lead), lead + 4);
+  }
+  return out.join('\n');
+}
+
+/** Whether a prose paragraph starting at line `i` has a line wider than `width` (only such paragraphs are joined and wrapped again). */
+function paragraphWide(lines: readonly string[], i: number, prose: (line: string | undefined) => boolean, width: number): boolean {
+  for (let j = i; prose(lines[j]); j++) if (lines[j]!.length > width) return true;
+  return false;
+}
+
 export function buildProgram(io: CliIo): Command {
   const program = new Command('netmon')
     .description('Compliance evidence collector: a complete, process-attributed inventory of network sockets')
@@ -455,7 +523,8 @@ export function buildProgram(io: CliIo): Command {
     .showSuggestionAfterError(true)
     .showHelpAfterError('(add --help for usage and examples)')
     // commander's usage errors begin with "error:"; netmon's own messages with "netmon: error:".
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: (text, write) => write(`netmon: ${text}`) })
+    // Help fits the terminal, or 80 columns into a pipe (a new-user probe found lines of up to 106).
+    .configureOutput({ writeOut: (text) => io.stdout(fitHelp(text, helpWidth(io))), writeErr: io.stderr, outputError: (text, write) => write(`netmon: ${text}`) })
     // Subcommands made with .command() inherit these two (commander's copyInheritedSettings).
     .exitOverride();
 

@@ -16,6 +16,7 @@ afterAll(async () => stop(holder?.child));
 
 describe('netmon CLI (built binary)', () => {
   it('--help explains the options and gives examples, exit 0', () => {
+    for (const line of runCli(['--help']).stdout.split('\n')) expect(line.length, line).toBeLessThanOrEqual(80);
     const r = runCli(['--help']);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('Usage: netmon');
@@ -40,7 +41,14 @@ describe('netmon CLI (built binary)', () => {
       expect(r.status, command).toBe(0);
       const [usage, examples] = r.stdout.split('\nExamples:\n');
       expect(examples, `${command} --help has no examples`).toBeDefined();
-      const lines = examples!.split('\n').filter((l) => l.startsWith(`  netmon ${command}`));
+      // Into a pipe, help fits 80 columns (a new-user probe found lines of up to 106); a wrapped example goes on, further in, on the lines after it.
+      for (const line of r.stdout.split('\n')) expect(line.length, `${command}: ${line}`).toBeLessThanOrEqual(80);
+      const logical: string[] = [];
+      for (const l of examples!.split('\n')) {
+        if (/^ {3,}\S/.test(l) && logical.length > 0) logical[logical.length - 1] += ` ${l.trim()}`;
+        else logical.push(l);
+      }
+      const lines = logical.filter((l) => l.startsWith(`  netmon ${command}`));
       expect(lines.length, command).toBeGreaterThan(0);
       for (const line of lines) {
         // Each example's own options (up to a ';' or a redirection), as the command's usage lists them.
