@@ -285,6 +285,10 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
         first.quiet();
         [last, lastHash] = [tick.snapshotId, tick.recordHash];
         if (previous) {
+          if (baseline !== null && previous === baseline) {
+            // Said at the start, or watch reads as hung until something changes (a new-user probe).
+            io.stderr(`netmon: watching ${count(tick.snapshot.sockets.length, 'socket')} every ${interval} s against the baseline of ${isoWithOffset(new Date(baseline.takenAt))}${flags.baseline ? ` (${flags.baseline})` : ''}; each change is printed as it is seen, Ctrl-C stops\n`);
+          }
           if (resumed !== null && previous === resumed.snapshot) {
             io.stderr(`netmon: watching ${count(tick.snapshot.sockets.length, 'socket')} every ${interval} s (no baseline: this first capture is compared with snapshot ${resumed.id}, the store's last, taken ${isoWithOffset(new Date(resumed.snapshot.takenAt))}, then each capture with the one before)\n`);
           }

@@ -212,6 +212,19 @@ describe('init, check and watch', () => {
     expect(verified.status, verified.stderr).toBe(0);
   });
 
+  it('watch against a baseline says so when it starts, so that a quiet host does not look hung (a new-user probe)', async () => {
+    const db = join(dir, 'w-baseline.db');
+    expect(runCli(['init', '--db', db, ...filter]).status).toBe(0);
+    const child = spawn(process.execPath, [CLI, 'watch', '--interval', '0.5', '--db', db, '--no-csv', ...filter], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    while (!err.includes('netmon: watching') && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    expect(err).toMatch(/netmon: watching \d+ sockets? every 0\.5 s against the baseline of \S+; each change is printed as it is seen, Ctrl-C stops\n/);
+    child.kill('SIGTERM');
+    expect(await exited, err).toBe(0);
+  });
+
   it('watch started again without a baseline reports what changed while it was stopped: its first capture is compared with the store\'s last snapshot', async () => {
     // Before, a service restarted by systemd compared nothing at its first capture: a listener
     // opened while it was down was never reported.
