@@ -811,7 +811,12 @@ export function buildProgram(io: CliIo): Command {
     .action(async (flags: { db: string; olderThan: string; vacuum?: boolean; dryRun?: boolean }) => (await import('./store-commands.js')).pruneStore(flags, io));
 
   refuseCsvWithNoCsv(program.commands.find((c) => c.name() === 'watch')!);
-  for (const command of program.commands) command.option('--config <file>', CONFIG_HELP);
+  // keygen and init-config read no configuration: they take --config (a script may pass it to
+  // every command) without offering it in their help (a new-user probe took it for one they read).
+  for (const command of program.commands) {
+    if (['keygen', 'init-config'].includes(command.name())) command.addOption(new Option('--config <file>', CONFIG_HELP).hideHelp());
+    else command.option('--config <file>', CONFIG_HELP);
+  }
   // The program takes words it does not know: its action names a misspelt command instead of
   // "too many arguments". Subcommands count their words in the preAction hook, after
   // checkOptionValues: a word left over is most often the value of an option whose own value was

@@ -205,6 +205,10 @@ describe('configuration precedence on the command line', () => {
     expect(rewrite.status, rewrite.stderr).toBe(0);
     expect(readFileSync(join(work, 'netmon.conf'), 'utf8')).toMatch(/^# netmon configuration/);
     expect(runCli(['keygen', '--keys', join(work, 'keys')], { cwd: work }).status).toBe(0);
+    // They read none: --config is taken (a script may give it to every command), and not offered in their help (a new-user probe).
+    expect(runCli(['keygen', '--keys', join(work, 'keys2'), '--config', join(work, 'netmon.conf')], { cwd: work }).status).toBe(0);
+    for (const command of ['keygen', 'init-config']) expect(runCli([command, '--help']).stdout).not.toContain('--config');
+    expect(runCli(['snapshot', '--help']).stdout).toContain('--config <file>');
     writeFileSync(join(work, 'big.conf'), 'x'.repeat(2 * 1024 * 1024));
     const big = runCli(['snapshot', '--config', join(work, 'big.conf')], { cwd: work });
     expect(big.status).toBe(2);
