@@ -177,7 +177,8 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
   const { pre, post, headHash } = read;
   // A period's snapshots may cover only part of it: said here, and in the PDF.
   const uncovered = read.requestedPeriod === null ? null : periodUncovered(read.requestedPeriod, pre.snapshot.takenAt, post.snapshot.takenAt, read.retention);
-  if (uncovered !== null) io.stderr(`netmon: note: ${uncovered}\n`);
+  // The PDF's sentence, begun in lower case after "note:" as every other note is.
+  if (uncovered !== null) io.stderr(`netmon: note: ${uncovered.charAt(0).toLowerCase()}${uncovered.slice(1)}\n`);
   const { snapshot: before, label: preLabel, change: preChange, recordHash: preHash } = pre;
   const { snapshot: after, label: postLabel, change: postChange, recordHash: postHash } = post;
   progress(`comparing ${before.sockets.length} and ${count(after.sockets.length, 'socket')}`);

@@ -674,7 +674,7 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     const r = cli(['report', '--from', '1h', '--db', db, '--out', join(dir, 'period'), '--no-pdf']);
     expect(r.status, r.stderr).toBe(0);
     // The captures are minutes old at most: the hour asked for is mostly without evidence, and the report says so.
-    expect(r.stderr).toMatch(/netmon: note: The period asked for runs from \S+ to \S+; its first snapshot was taken at \S+ and its last at \S+\. No evidence in this pack covers the time from \S+ to the first snapshot \((5\dm|1h)/);
+    expect(r.stderr).toMatch(/netmon: note: the period asked for runs from \S+ to \S+; its first snapshot was taken at \S+ and its last at \S+\. No evidence in this pack covers the time from \S+ to the first snapshot \((5\dm|1h)/);
     if (haveCommand('pdftotext')) {
       const withPdf = cli(['report', '--from', '1h', '--db', db, '--out', join(dir, 'period-pdf')]);
       expect(withPdf.status, withPdf.stderr).toBe(0);
