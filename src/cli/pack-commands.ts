@@ -7,6 +7,7 @@ import { loadControlsCatalogue } from '../findings/controls.js';
 import { checkExpectedFor, expectedChangesText, loadExpectedChanges, parseExpectedChanges } from '../findings/expected-changes.js';
 import { FINDING_RULES } from '../findings/rules.js';
 import { windowFindings } from '../findings/window-findings.js';
+import { packIntegrityControls } from '../findings/evaluate-findings.js';
 import { clearUnfinishedPacks, EXPECTED_FILE, PACK_CLOCK_TOLERANCE_MS, releasePackDir, reservePackDir, verifyPack, writePack, type StoreWitness } from '../pack/pack.js';
 import type { Manifest } from '../pack/manifest.js';
 import { evidenceJson, findingsCsv, inventoryCsv } from '../pack/report-files.js';
@@ -245,6 +246,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
         clockSteps: read.clockSteps,
         capture: read.capture,
         store: { path: resolve(flags.db), headHash },
+        integrityControls: packIntegrityControls(catalogue),
         ...(read.requestedPeriod === null ? {} : { requestedPeriod: read.requestedPeriod, retention: read.retention }),
         selectionNotes,
         outsideNotes: outside,

@@ -308,6 +308,15 @@ export interface EvaluateOptions {
  * the expected changes, each of which that did not happen being its own `expected-missing`
  * finding. Pure.
  */
+/**
+ * The controls an evidence pack as a whole is evidence for: a store whose hash chain verified, and
+ * files signed and listed with their hashes (the catalogue's `evidence_integrity_verified`, which no
+ * finding cites: an auditor probe found the pack's own integrity mapped to nothing). Pure.
+ */
+export function packIntegrityControls(catalogue: ControlsCatalogue): ControlRef[] {
+  return catalogue.findings.has('evidence_integrity_verified') ? controlsOf(['evidence_integrity_verified'], catalogue, null) : [];
+}
+
 export function evaluateFindings(diff: Diff, catalogue: ControlsCatalogue, options: EvaluateOptions = {}): Finding[] {
   const observed = { before: diff.before.takenAt, after: diff.after.takenAt };
   const rules = options.rules ?? FINDING_RULES;

@@ -3,7 +3,7 @@ import type PDFKit from 'pdfkit';
 import { formatEndpoint } from '../collect/parse/address.js';
 import { filterFlags } from '../diff/common-selection.js';
 import { exposureIndex, type ProcessView } from '../diff/diff-snapshots.js';
-import { SEVERITIES, type Finding } from '../findings/evaluate-findings.js';
+import { SEVERITIES, type ControlRef, type Finding } from '../findings/evaluate-findings.js';
 import { clockStepWords, count, duration, gapReason, percent } from '../model/format.js';
 import { attributableRatio, type Coverage, type Snapshot } from '../model/types.js';
 import { controlsLine, sortFindings } from '../outputs/findings.js';
@@ -49,6 +49,8 @@ export interface ReportInput {
   gaps: readonly { from: string; to: string; reason: string }[];
   /** System clock steps recorded by the store inside the window (they shift the snapshot times after them). */
   clockSteps?: readonly { at: string; stepMs: number }[];
+  /** The controls the pack as a whole is evidence for (packIntegrityControls). */
+  integrityControls?: readonly ControlRef[];
   /** The store the snapshots came from; a report is only made from a store that verified. */
   store: { path: string; headHash: string | null };
   /** A monitoring period's --from and --to (ISO times), when the report is of one: the window is its first and last snapshot. */
@@ -247,7 +249,7 @@ export function reportBlocks(input: ReportInput): Block[] {
   }
   const coverageRow = (cid: string, c: Covered): string =>
     c.primary.length === 0 ? `${cid}  ${c.title} (supporting): ${c.supporting.join(', ')}` : `${cid}  ${c.title}: ${c.primary.join(', ')}${c.supporting.length > 0 ? `; supporting: ${c.supporting.join(', ')}` : ''}`;
-  if (coverage.size === 0) blocks.push({ kind: 'text', text: 'No findings, so no control is evidenced by a change; the inventories below still document the state before and after.' });
+  if (coverage.size === 0) blocks.push({ kind: 'text', text: `No findings, so no control is evidenced by a change; the inventories below still document the state before and after${(input.integrityControls ?? []).length > 0 ? ', and the pack itself is evidence for the controls under Evidence integrity' : ''}.` });
   for (const [id, controls] of [...coverage].sort(([a], [b]) => a.localeCompare(b))) {
     const fw = input.frameworks.get(id);
     const primary = [...controls.values()].filter((c) => c.primary.length > 0).length;
@@ -296,6 +298,8 @@ export function reportBlocks(input: ReportInput): Block[] {
   blocks.push({ kind: 'heading', text: 'Evidence integrity' });
   blocks.push({ kind: 'field', label: 'Evidence store', value: input.store.path });
   blocks.push({ kind: 'field', label: 'Hash chain', value: `verified at report time; head ${input.store.headHash ?? '(empty)'}` });
+  const integrity = (input.integrityControls ?? []).filter((c) => c.role === 'primary' && !c.legacy);
+  if (integrity.length > 0) blocks.push({ kind: 'field', label: 'Controls', value: `this pack, a verified hash chain and signed files, is evidence for ${controlsLine(integrity, 'primary')}` });
   for (const [name, side] of [['Before', input.pre], ['After', input.post]] as const) {
     blocks.push({ kind: 'field', label: name, value: `snapshot ${side.id}${side.label ? ` (${side.label})` : ''} at ${when(side.snapshot.takenAt)}: ${count(side.snapshot.sockets.length, 'socket')}, ${count(side.snapshot.processes.length, 'process', 'processes')}; record hash ${side.recordHash}` });
   }

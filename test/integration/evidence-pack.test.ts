@@ -494,6 +494,8 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     // Two --once captures: no claim that a watched window had no gap (an auditor probe).
     expect(text.replace(/\s+/g, ' ')).toContain('The window is two point-in-time captures (netmon --once) at ');
     expect(text).not.toContain('records no capture gap');
+    // The pack's own integrity is evidence for the catalogue's evidence_integrity_verified controls (an auditor probe found them cited nowhere).
+    expect(text.replace(/\s+/g, ' ')).toMatch(/Controls: this pack, a verified hash chain and signed files, is evidence for .*AU-9/);
     // Who took each capture (an auditor probe found no word of it).
     if (isRoot) expect(text.replace(/\s+/g, ' ')).toMatch(/Before: captured by root \(uid 0\); captured (with|WITHOUT) full privilege/);
   });
