@@ -163,7 +163,11 @@ export function loadExpectedChanges(path: string): ExpectedChanges {
   try {
     bytes = readFileSync(path);
   } catch (error) {
-    throw new ConfigError('E_EXPECT', `cannot read the expected changes: ${describeErrno(error, 'reading', path)}`);
+    const missing = (error as { code?: unknown }).code === 'ENOENT';
+    throw new ConfigError('E_EXPECT', `cannot read the expected changes: ${describeErrno(error, 'reading', path)}`, {
+      // What such a file looks like, for one not written yet (a new-user probe).
+      ...(missing ? { hint: 'write the approved changes of the ticket there first: templates/expected-changes.example.yaml in netmon shows the format (docs/findings.md, "Expected changes")' } : {}),
+    });
   }
   return parseExpectedChanges(expectedChangesText(bytes, path), path);
 }

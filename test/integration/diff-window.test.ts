@@ -152,6 +152,10 @@ describe('netmon diff over a maintenance window (real processes)', () => {
     expect(runCli(['diff', '--pre', '999', '--post', 'latest', '--db', db]).stderr).toContain('netmon: hint: list them with `netmon snapshots`');
     expect(runCli(['diff', '--db', db]).status).toBe(2);
     expect(runCli(['diff', '--change', 'CHG-42', '--db', db, '--fail-on', 'sometimes']).status).toBe(2);
+    // An --expect file not written yet: where its format is shown (a new-user probe).
+    const noExpect = runCli(['diff', '--change', 'CHG-42', '--db', db, '--expect', join(dir, 'not-written.yaml')]);
+    expect(noExpect.status).toBe(2);
+    expect(noExpect.stderr).toContain('netmon: hint: write the approved changes of the ticket there first: templates/expected-changes.example.yaml');
   });
 
   it('says when --pre and --post select the same snapshot, or pre was taken after post', () => {
