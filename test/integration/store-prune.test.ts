@@ -159,6 +159,27 @@ describe('prune', () => {
     writer.close();
   });
 
+  it('names the change tickets whose captures it removes (would remove), since their packs no longer verify against the store (a new-user probe)', () => {
+    const path = join(dir, 'tickets.db');
+    const store = EvidenceStore.open(path);
+    store.beginSession({ interval: null });
+    const at = (day: number) => makeSnapshot({ sockets: [makeSocket({ localPort: 1000 + day, inode: 7000 + day })], takenAt: new Date(Date.UTC(2026, 0, day)) });
+    store.appendSnapshot(at(1), { label: 'pre', change: 'CHG-1' });
+    store.appendSnapshot(at(2), { label: 'post', change: 'CHG-1' });
+    store.appendSnapshot(at(3));
+    store.appendSnapshot(at(5), { label: 'pre', change: 'CHG-2' });
+    store.close();
+    const words = 'among them the captures of 1 change ticket (CHG-1): their evidence packs';
+    const dry = runCli(['prune', '--older-than', '2026-01-04', '--db', path, '--dry-run']);
+    expect(dry.stderr).toContain(`; ${words} would still verify on their own, but no longer against this store;`);
+    const done = runCli(['prune', '--older-than', '2026-01-04', '--db', path]);
+    expect(done.status, done.stderr).toBe(0);
+    expect(done.stderr).toContain(`; ${words} will still verify on their own, but no longer against this store\n`);
+    expect(done.stderr).not.toContain('CHG-2');
+    // Nothing tagged among what a prune removes: no word of tickets.
+    expect(runCli(['prune', '--older-than', '2026-01-05', '--db', path]).stderr).not.toContain('change ticket');
+  });
+
   it('is caught when the anchor left by a prune is edited', () => {
     const path = join(dir, 'd.db');
     const store = fill(path, 4);
