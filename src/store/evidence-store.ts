@@ -1298,6 +1298,14 @@ export class EvidenceStore {
    * read at all.
    */
   private replaySet(id: number, columns: string, add: (itemId: number, a: unknown, b: unknown) => void, remove: (itemId: number, a: unknown) => void): void {
+    // In one read transaction: a prune that commits between the base query and the events query
+    // rebases the set on another checkpoint, and a set read half before it and half after is wrong
+    // (a multi-day probe found a capture's append then wrote events that no longer change the set,
+    // and the store failed verify-store for good).
+    this.reading(() => this.replaySetNow(id, columns, add, remove));
+  }
+
+  private replaySetNow(id: number, columns: string, add: (itemId: number, a: unknown, b: unknown) => void, remove: (itemId: number, a: unknown) => void): void {
     const base = this.baseOf(id);
     const select = columns ? `, ${columns}` : '';
     const from = (table: string, alias: string): string => (columns ? `${table} ${alias} LEFT JOIN items i ON i.id = ${alias}.item_id` : `${table} ${alias}`);
@@ -1325,6 +1333,11 @@ export class EvidenceStore {
    * than the rows). The caller then reads the rows one by one, which names what is wrong.
    */
   private replaySetText(id: number, add: (itemId: number, kindAndBody: string, kindEnd: number) => void, remove: (itemId: number) => void): boolean {
+    // In one read transaction, as replaySet.
+    return this.reading(() => this.replaySetTextNow(id, add, remove));
+  }
+
+  private replaySetTextNow(id: number, add: (itemId: number, kindAndBody: string, kindEnd: number) => void, remove: (itemId: number) => void): boolean {
     const base = this.baseOf(id);
     // With each text, whether any of its items holds the separator: then the pieces are not the rows.
     const [baseCount, baseSeparators, baseText] = this.stmt(

@@ -180,6 +180,37 @@ describe('prune', () => {
     expect(runCli(['prune', '--older-than', '2026-01-05', '--db', path]).stderr).not.toContain('change ticket');
   });
 
+  it('a prune that commits while a capture reads the previous set (a new process appending a changed set) leaves a store that verifies (a multi-day probe)', () => {
+    // The capture's connection reads the previous snapshot's set as its checkpoint and its events;
+    // another connection's prune commits right when the first of those queries is prepared.
+    const path = join(dir, 'race.db');
+    fill(path, 6).close();
+    const writer = EvidenceStore.open(path);
+    writer.beginSession({ interval: null });
+    const internals = writer as unknown as { stmt: (sql: string) => unknown };
+    const stmt = internals.stmt.bind(writer);
+    let pruned = 0;
+    internals.stmt = (sql: string) => {
+      const prepared = stmt(sql);
+      if (pruned === 0 && /FROM checkpoint_items c/.test(sql)) {
+        pruned = 1;
+        const pruner = EvidenceStore.open(path);
+        pruned += pruner.prune(new Date(Date.UTC(2026, 0, 6))).removedSnapshots;
+        pruner.close();
+      }
+      return prepared;
+    };
+    const sockets = Array.from({ length: 3 }, (_, k) => makeSocket({ localPort: 2000 + k, inode: 9000 + k }));
+    writer.appendSnapshot(makeSnapshot({ sockets, takenAt: new Date(Date.UTC(2026, 0, 10)) }));
+    writer.close();
+    expect(pruned, 'the prune ran inside the append').toBeGreaterThan(1);
+    const r = runCli(['verify-store', '--db', path]);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    const shown = runCli(['show', 'latest', '--db', path, '-o', 'json']);
+    expect(shown.status, shown.stderr).toBe(0);
+    expect((JSON.parse(shown.stdout) as { sockets: { localPort: number }[] }).sockets.map((x) => x.localPort).sort()).toEqual([2000, 2001, 2002]);
+  });
+
   it('is caught when the anchor left by a prune is edited', () => {
     const path = join(dir, 'd.db');
     const store = fill(path, 4);
