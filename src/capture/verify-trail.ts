@@ -273,8 +273,14 @@ export async function verifyTrail(options: VerifyTrailOptions): Promise<TrailVer
       // store only, as the store recorded, not rows that went missing from the file.
       const outagesOf = recorded as RecordedTrail | null;
       if (outagesOf !== null && seen.size > 0) {
-        const ids = [...seen.keys()];
-        const [firstId, lastId] = [Math.min(...ids), Math.max(...ids)];
+        // A loop, not Math.min(...ids): a trail of weeks holds more snapshots than a call takes
+        // arguments (a multi-day probe: "Maximum call stack size exceeded" at 125,000).
+        let firstId = Infinity;
+        let lastId = -Infinity;
+        for (const id of seen.keys()) {
+          if (id < firstId) firstId = id;
+          if (id > lastId) lastId = id;
+        }
         const ended = metaJson<TrailOutage[]>(store.getMeta(`${OUTAGES_KEY}${outagesOf.path}`));
         for (const o of Array.isArray(ended) ? ended : []) {
           if (typeof o?.from !== 'number' || typeof o.to !== 'number' || o.to < firstId || o.from > lastId) continue;

@@ -76,6 +76,25 @@ beforeAll(async () => {
 afterEach(() => writeFileSync(csv, original)); // the same file (inode) again, as netmon left it
 
 describe('netmon verify-trail', () => {
+  it('checks a live trail of more snapshots than a call takes arguments (a multi-day probe: "Maximum call stack size exceeded" at about 125,000)', () => {
+    const own = mkdtempSync(join(tmpdir(), 'netmon-verify-trail-long-'));
+    try {
+      const [longDb, longCsv] = [join(own, 'l.db'), join(own, 'l.csv')];
+      expect(runCli(['--once', '--db', longDb, '--csv', longCsv, '--no-hash-binaries', '--filter', ':1'], { cwd: own }).status).toBe(0);
+      // 130,000 blocks of one row each, appended to the very file the store wrote (rows it never made).
+      const row = (id: number) => ['2026-11-25T00:00:00+00:00', 'h', String(id), 'present', 'tcp', '127.0.0.1', '1', '', '', 'LISTEN', '', '', '', '', '', '', '', '', ''].join(',');
+      expect(row(1).split(',')).toHaveLength(CSV_COLUMNS.length);
+      const lines: string[] = [];
+      for (let id = 1_000_000; id < 1_130_000; id++) lines.push(row(id));
+      writeFileSync(longCsv, `${lines.join('\r\n')}\r\n`, { flag: 'a' });
+      const r = runCli(['verify-trail', '--db', longDb, '--csv', longCsv], { cwd: own });
+      expect(r.stderr).not.toContain('internal error');
+      expect(r.status, r.stderr).toBe(4);
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
   it('passes a trail of inventories and changes, hostile cells included, whatever the reader\'s time zone', () => {
     const text = original.toString('utf8');
     // The trail holds what the checks below rely on: inventories, change rows and the hostile name, neutralised.
