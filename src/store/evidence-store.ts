@@ -1780,7 +1780,10 @@ export class EvidenceStore {
     if (!row) return null;
     const body = this.parseStored<{ cutoff: string }>(String(row.body), `prune record ${Number(row.seq)}`);
     const oldest = this.stmt('SELECT MIN(taken_at) FROM snapshots').pluck().get() as unknown;
-    const earlier = this.stmt('SELECT COUNT(*) AS n, COALESCE(MAX(id) = (SELECT MAX(id) FROM snapshots), 0) AS newest FROM snapshots WHERE taken_at < ?').get(String(body.cutoff))!;
+    // Whether one of them is the snapshot that was the newest when the prune ran (it always keeps
+    // that one), not the newest now: after later captures it read as one captured after the clock
+    // was set back (a multi-day probe).
+    const earlier = this.stmt('SELECT COUNT(*) AS n, COALESCE(SUM(id = (SELECT MAX(id) FROM snapshots WHERE id < ?)), 0) AS newest FROM snapshots WHERE taken_at < ?').get(Number(row.seq), String(body.cutoff))!;
     return {
       seq: Number(row.seq),
       at: String(row.at),

@@ -110,6 +110,16 @@ describe('prune', () => {
     store.close();
     // What is left is older than the cutoff: the notes say why it is there.
     for (const command of ['gaps', 'verify-store']) expect(runCli([command, '--db', path]).stderr).toMatch(/taken before 2030-01-01\S* \(but the newest one, which a prune always keeps\)/);
+    // Still so after a later capture: the newest when the prune ran, not one captured after a clock set back (a multi-day probe).
+    const later = EvidenceStore.open(path);
+    later.beginSession({ interval: null });
+    later.appendSnapshot(makeSnapshot({ sockets: [makeSocket({ localPort: 7100, inode: 7100 })], takenAt: new Date(Date.UTC(2030, 0, 2)) }));
+    later.close();
+    for (const command of ['gaps', 'verify-store']) {
+      const r = runCli([command, '--db', path]);
+      expect(r.stderr).toMatch(/taken before 2030-01-01\S* \(but the newest one, which a prune always keeps\)/);
+      expect(r.stderr).not.toContain('set back');
+    }
   });
 
   it('says which snapshots it kept although stamped before the cutoff: after a clock set back, those captured later', () => {
