@@ -700,6 +700,9 @@ export class LinuxCollector implements PlatformCollector {
     tables: TableName[],
   ): NamespaceScan[] {
     const { procRoot } = this.deps;
+    // This scan's readers only: a namespace that ended is forgotten (a multi-day probe found the
+    // map holding 79 ended namespaces of a host that had 2, each with its pid list).
+    this.netnsReaders.clear();
     const bound = this.boundNamespaces();
     const ordered = [...nsPids.keys()].sort((a, b) => (a === hostNs ? -1 : b === hostNs ? 1 : a - b));
     const jobs = ordered.map((inode) => {

@@ -152,3 +152,32 @@ describe('a socket that closes between the table read and the descriptor walk (f
     expect(snap.sockets.find((s) => s.inode === 400)).toMatchObject({ owners: [], unattributed: 'process-exited' });
   });
 });
+
+describe('a collector scanning again and again while namespaces come and go', () => {
+  it('forgets the readers of namespaces that ended (a multi-day probe found 79 kept on a host of 2)', async () => {
+    const own = mkdtempSync(join(tmpdir(), 'netmon-nsreaders-'));
+    try {
+      const add = (pid: number, ns: number): void => {
+        for (const d of ['fd', 'ns', 'net']) fs.mkdirSync(join(own, String(pid), d), { recursive: true });
+        fs.symlinkSync(`net:[${ns}]`, join(own, String(pid), 'ns', 'net'));
+        fs.writeFileSync(join(own, String(pid), 'net', 'tcp'), HEADER + row(80 + pid, 100 + pid));
+        fs.writeFileSync(join(own, String(pid), 'net', 'udp'), HEADER);
+      };
+      add(1, HOST);
+      fs.symlinkSync('1', join(own, 'self'));
+      const collector = new LinuxCollector({ procRoot: own, netnsDirs: [], readFile: (path) => fs.readFileSync(path, 'utf8') });
+      const readers = (): number[] => [...(collector as unknown as { netnsReaders: Map<number, unknown> }).netnsReaders.keys()].sort();
+      for (let k = 0; k < 5; k++) {
+        // A container's namespace, for one scan each.
+        add(100 + k, OTHER + k);
+        const snap = await snapshot({ collector, hashBinaries: false, includeEphemeral: true });
+        expect(snap.namespaces.map((n) => n.inode).sort()).toEqual([HOST, OTHER + k].sort());
+        fs.rmSync(join(own, String(100 + k)), { recursive: true });
+      }
+      await snapshot({ collector, hashBinaries: false, includeEphemeral: true });
+      expect(readers()).toEqual([HOST]);
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+});
