@@ -35,9 +35,13 @@ export function gapReason(reason: string): string {
   }
 }
 
-/** A clock step in words: 600000 -> "set forward by about 600.0 s". Pure. */
+/**
+ * A clock step in words: 2500 -> "set forward by about 2.5 s", 43197200 -> "set back by about 11h
+ * 59m" (a multi-day probe read "43197.2 s" beside "11h 59m" for the same step elsewhere). Pure.
+ */
 export function clockStepWords(stepMs: number): string {
-  return `set ${stepMs > 0 ? 'forward' : 'back'} by about ${(Math.abs(stepMs) / 1000).toFixed(1)} s`;
+  const seconds = Math.abs(stepMs) / 1000;
+  return `set ${stepMs > 0 ? 'forward' : 'back'} by about ${seconds < 60 ? `${seconds.toFixed(1)} s` : duration(seconds)}`;
 }
 
 /** A length of time as people read it: 0.4 -> "0.4 s", 75 -> "1m 15s", 90061 -> "1d 1h 1m". Pure. */

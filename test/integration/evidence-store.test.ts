@@ -889,7 +889,7 @@ describe('EvidenceStore (real SQLite files)', () => {
     expect(text.stdout.trimEnd().split('\n')).toEqual([
       'FROM                       TO                         DURATION  WHAT',
       '2026-11-01T00:00:10+00:00  2026-11-01T00:01:45+00:00    1m 35s  paused: the capture did not run: the system was suspended, or the process was stopped or got no CPU',
-      '2026-11-01T00:01:50+00:00                                       clock set back by about 3600.4 s (not a gap: snapshot times after it are shifted)',
+      '2026-11-01T00:01:50+00:00                                       clock set back by about 1h 0m (not a gap: snapshot times after it are shifted)',
       '2026-11-02T00:00:00+00:00  2026-11-02T02:00:30+00:00     2h 0m  store-busy: captures could not be stored: another process (a prune, or a long reader of a store on a shared file system) kept the evidence store locked for longer than netmon waits',
     ]);
     expect(text.stderr).toBe(`netmon: 2 gaps in monitoring recorded in ${db}, 2h 2m without evidence in all; 1 clock step\n`);

@@ -252,11 +252,11 @@ describe('--interval under faults', () => {
       try {
         await waitFor(() => snapshotCount(db) >= 2);
         writeFileSync(offset, '+600\n');
-        await waitFor(() => /clock was set forward by about 600\.\d s between the previous capture and snapshot \d+ \(not a gap: netmon kept capturing; recorded in the store\); times from then on are shifted by that much/.test(stderr()));
+        await waitFor(() => /clock was set forward by about (9m 5\d|10m \d)s between the previous capture and snapshot \d+ \(not a gap: netmon kept capturing; recorded in the store\); times from then on are shifted by that much/.test(stderr()));
         const afterForward = snapshotCount(db);
         await waitFor(() => snapshotCount(db) >= afterForward + 2);
         writeFileSync(offset, '+0\n');
-        await waitFor(() => /clock was set back by about 600\.\d s between the previous capture and snapshot \d+/.test(stderr()));
+        await waitFor(() => /clock was set back by about (9m 5\d|10m \d)s between the previous capture and snapshot \d+/.test(stderr()));
         child.kill('SIGTERM');
         expect(await exited, stderr()).toBe(0);
       } finally {

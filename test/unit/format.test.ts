@@ -1,6 +1,6 @@
 /** The model's wording helpers (src/model/format.ts), used by every output. */
 import { describe, expect, it } from 'vitest';
-import { count, percent } from '../../src/model/format.js';
+import { clockStepWords, count, percent } from '../../src/model/format.js';
 
 describe('count', () => {
   it('uses the singular for one and the plural otherwise, zero included', () => {
@@ -25,5 +25,14 @@ describe('percent', () => {
     expect(percent(1 / 28001)).toBe('0.1%');
     expect(percent(0.98765)).toBe('98.8%'); // otherwise the nearest tenth
     expect(percent(0.5)).toBe('50.0%');
+  });
+});
+
+describe('clockStepWords', () => {
+  it('gives a step under a minute in seconds, a longer one as the other durations are written (a multi-day probe read 43197.2 s beside 11h 59m)', () => {
+    expect(clockStepWords(2_500)).toBe('set forward by about 2.5 s');
+    expect(clockStepWords(-59_940)).toBe('set back by about 59.9 s');
+    expect(clockStepWords(-43_197_200)).toBe('set back by about 11h 59m');
+    expect(clockStepWords(90_061_000)).toBe('set forward by about 1d 1h 1m');
   });
 });
