@@ -211,14 +211,21 @@ export async function showSnapshot(idText: string, flags: { db: string; output: 
     const numeric = /^\d+$/.test(idText) && Number.isSafeInteger(Number(idText));
     const selectSnapshot = numeric ? null : (await import('./diff-command.js')).selectSnapshot;
     // Selected and loaded in one read transaction: a prune in between cannot remove it.
-    const { id, loaded } = store.reading(() => {
+    const { id, loaded, gap } = store.reading(() => {
       const id = selectSnapshot === null ? Number(idText) : selectSnapshot((query) => store.listSnapshots(query), idText, undefined, 'show', undefined, () => store.retention()).id;
-      return { id, loaded: store.loadSnapshot(id) };
+      // A time asked for that falls in a gap in monitoring: the snapshot shown is the last before
+      // it, not what ran then (a multi-day probe got it without a word).
+      const at = numeric ? null : parseIsoTime(idText);
+      const gap = at === null ? undefined : store.gaps().find((g) => Date.parse(g.from) <= at.getTime() && at.getTime() <= Date.parse(g.to));
+      return { id, loaded: store.loadSnapshot(id), gap };
     });
     const { label, change, ...snap } = loaded;
     await printSnapshot(snap, flags.output, io);
     const tags = [label ? `label ${label}` : '', change ? `change ${change}` : ''].filter(Boolean).join(', ');
     io.stderr(`netmon: snapshot ${id}${tags ? ` (${printable(tags)})` : ''} from ${flags.db}\n`);
+    if (gap !== undefined) {
+      io.stderr(`netmon: note: ${printable(idText)} falls in a gap in monitoring, from ${when(gap.from)} to ${when(gap.to)} (${printable(gap.reason)}: ${gapReason(gap.reason)}): no capture ran then, and snapshot ${id} is the last one before it\n`);
+    }
   } finally {
     store.close();
   }

@@ -728,6 +728,13 @@ describe.skipIf(skip)('netmon keygen, report and verify', () => {
     try {
       expect(evidence.continuity.gaps).toEqual(gaps.gaps().map(({ seq, from, to, reason }) => ({ seq, from, to, reason })));
       expect(evidence.continuity.gaps.map((g) => g.reason)).toEqual(['unclean-stop']);
+      // show of a time inside the gap says the snapshot is the last before it (a multi-day probe).
+      const [gap] = gaps.gaps();
+      const inside = new Date((Date.parse(gap!.from) + Date.parse(gap!.to)) / 2).toISOString();
+      const shown = cli(['show', inside, '--db', gapDb]);
+      expect(shown.status, shown.stderr).toBe(0);
+      expect(shown.stderr).toContain(`netmon: note: ${inside} falls in a gap in monitoring, from `);
+      expect(shown.stderr).toMatch(/\(unclean-stop: [^)]*\): no capture ran then, and snapshot \d+ is the last one before it\n/);
     } finally {
       gaps.close();
     }
