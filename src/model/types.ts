@@ -291,8 +291,8 @@ export interface Snapshot {
    * one on a port of the range is a service, maybe an unexpected one), in order of namespace,
    * address and port: the inventory leaves them out, the evidence says they were there, and a
    * comparison of two captures says which appeared or went. Present, possibly empty, whenever the
-   * rule was applied, from the twenty-fourth stop on; absent when it was not (`--include-ephemeral`,
-   * no range read) and in snapshots of earlier releases.
+   * rule was applied; absent when it was not (`--include-ephemeral`, no range read, a process
+   * filter) and in snapshots of earlier releases.
    */
   ephemeralTcpListeners?: EphemeralListener[];
   /**
