@@ -515,16 +515,31 @@ function paragraphWide(lines: readonly string[], i: number, prose: (line: string
   return false;
 }
 
+/**
+ * commander's usage error as netmon's lines: "netmon: error: ..." and, for its suggestion on a line
+ * of its own, "netmon: hint: did you mean ...?" (a new-user probe found unprefixed lines in a pipe
+ * of netmon's messages). A capture option given to a command gets the hint of where it belongs. Pure.
+ */
+export function commanderError(text: string): string {
+  const lines = text.replace(/\n$/, '').split('\n').map((line) => {
+    const suggestion = /^\(Did you mean (.*)\?\)$/.exec(line);
+    return suggestion ? `netmon: hint: did you mean ${suggestion[1]}?` : `netmon: ${line}`;
+  });
+  const capture = /^error: unknown option '(--once|--interval)'/.exec(text);
+  if (capture) lines.push(`netmon: hint: ${capture[1]} is netmon's own option, not a command's: \`netmon ${capture[1] === '--once' ? '--once' : '--interval 10'}\` captures into the store and the CSV trail; \`netmon snapshot\` prints the inventory and writes nothing`);
+  return `${lines.join('\n')}\n`;
+}
+
 export function buildProgram(io: CliIo): Command {
   const program = new Command('netmon')
     .description('Compliance evidence collector: a complete, process-attributed inventory of network sockets')
     .version(NETMON_VERSION, '-V, --version')
     .enablePositionalOptions()
     .showSuggestionAfterError(true)
-    .showHelpAfterError('(add --help for usage and examples)')
+    .showHelpAfterError('netmon: hint: add --help for usage and examples')
     // commander's usage errors begin with "error:"; netmon's own messages with "netmon: error:".
     // Help fits the terminal, or 80 columns into a pipe (a new-user probe found lines of up to 106).
-    .configureOutput({ writeOut: (text) => io.stdout(fitHelp(text, helpWidth(io))), writeErr: io.stderr, outputError: (text, write) => write(`netmon: ${text}`) })
+    .configureOutput({ writeOut: (text) => io.stdout(fitHelp(text, helpWidth(io))), writeErr: io.stderr, outputError: (text, write) => write(commanderError(text)) })
     // Subcommands made with .command() inherit these two (commander's copyInheritedSettings).
     .exitOverride();
 

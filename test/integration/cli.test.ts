@@ -86,6 +86,13 @@ describe('netmon CLI (built binary)', () => {
     const show = runCli(['show']);
     expect(show.status).toBe(2);
     expect(show.stderr).toMatch(/^netmon: error: missing required argument 'snapshot'[\s\S]*add --help/);
+    // Every line is one of netmon's, the suggestion a hint (a new-user probe found unprefixed lines).
+    expect(r.stderr).toBe("netmon: error: unknown option '--onse'\nnetmon: hint: did you mean --once?\nnetmon: hint: add --help for usage and examples\n");
+    // A capture option given to snapshot: where it belongs.
+    const once = runCli(['snapshot', '--once']);
+    expect(once.status).toBe(2);
+    expect(once.stderr).toContain("netmon: hint: --once is netmon's own option, not a command's: `netmon --once` captures into the store and the CSV trail; `netmon snapshot` prints the inventory and writes nothing\n");
+    for (const line of once.stderr.trimEnd().split('\n')) expect(line).toMatch(/^netmon: (error|hint): /);
   });
 
   it('a misspelt command is named as unknown, with the command it is likely to be (exit 2); netmon help shows the help', () => {
