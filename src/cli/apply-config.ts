@@ -39,9 +39,11 @@ export function applyConfig(flagPath: string | undefined, command: Command, env:
       text = readFileSync(path, 'utf8');
     } catch (error) {
       const code = errnoCode(error);
+      // Where the path came from: a variable set long ago reads otherwise than a flag just typed (a new-user probe).
+      const named = flagPath !== undefined ? '--config' : fromVariable !== undefined ? 'NETMON_CONFIG' : '--config';
       const hint =
         code === 'ENOENT'
-          ? `create one with \`netmon init-config --path ${path}\`, or give --config the file you meant`
+          ? `create one with \`netmon init-config --path ${path}\`, or give ${named} the file you meant${named === 'NETMON_CONFIG' ? ' (or unset it: `unset NETMON_CONFIG`)' : ''}`
           : code === 'EACCES' || code === 'EPERM'
             ? `make it readable by the user netmon runs as (for a group: chmod g+r ${path}), or run as its owner`
             : code === 'EISDIR'
@@ -49,7 +51,7 @@ export function applyConfig(flagPath: string | undefined, command: Command, env:
                 ? 'netmon reads ./netmon.conf when there is one: a directory of that name cannot be one; rename it, or give --config a file'
                 : 'give --config a file, not a directory'
               : undefined;
-      throw new ConfigError('E_CONFIG', `cannot read the configuration: ${describeErrno(error, 'reading', path)}`, hint === undefined ? {} : { hint });
+      throw new ConfigError('E_CONFIG', `cannot read the configuration${named === 'NETMON_CONFIG' ? ' NETMON_CONFIG names' : ''}: ${describeErrno(error, 'reading', path)}`, hint === undefined ? {} : { hint });
     }
     // Relative paths in the file are the file's own directory's, not the current one's.
     file = parseConfigFile(text, path, dirname(resolve(path)));

@@ -99,6 +99,11 @@ describe('configuration precedence on the command line', () => {
     const missing = runCli(['snapshot', '--config', join(dir, 'nope.conf')]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toContain(`hint: create one with \`netmon init-config --path ${join(dir, 'nope.conf')}\``);
+    // Named by NETMON_CONFIG: the variable is named, not --config (a new-user probe).
+    const fromVariable = runCli(['snapshot'], { env: { ...process.env, NETMON_CONFIG: join(dir, 'nope.conf') } });
+    expect(fromVariable.status).toBe(2);
+    expect(fromVariable.stderr).toContain('cannot read the configuration NETMON_CONFIG names: ENOENT');
+    expect(fromVariable.stderr).toContain('give NETMON_CONFIG the file you meant (or unset it: `unset NETMON_CONFIG`)');
     const folder = runCli(['snapshot', '--config', dir]);
     expect(folder.status).toBe(2);
     expect(folder.stderr).toContain('hint: give --config a file, not a directory');
