@@ -420,6 +420,24 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
     // A report runs after its post capture, on the same clock; a few minutes allow for a clock step between them.
     else if (!Number.isNaN(windowEnd) && made < windowEnd - PACK_CLOCK_TOLERANCE_MS) problems.push({ file: 'manifest.json', message: `its generatedAt (${manifest.generatedAt}) is before the end of its window (${manifest.window.to}): a pack is made after its post capture` });
     if (evidence !== null && evidence.generatedAt !== manifest.generatedAt) problems.push({ file: 'evidence.json', message: `its generatedAt ${JSON.stringify(evidence.generatedAt)} is not the manifest's (${JSON.stringify(manifest.generatedAt)})` });
+    // The pack against itself, without a store: findings.csv lists the findings of evidence.json,
+    // with the same severity, approval and justification (an auditor probe re-signed a pack whose
+    // findings.csv said approved where evidence.json and the PDF said unexpected, and verify without
+    // --db passed it).
+    // (Format 1 packs did not keep approvals: not compared.)
+    const csvBytes = evidence !== null && manifest.packFormat !== 1 && manifest.files?.some((f) => f.name === 'findings.csv') ? contents.get('findings.csv') : undefined;
+    if (evidence !== null && csvBytes !== undefined) {
+      const listed = findingsOfCsv(csvBytes);
+      const asCells = evidence.findings.map((f) => ({ ...f, justification: neutralizeCell(f.justification) }));
+      const row = (f: PackedFinding): string => JSON.stringify([f.id, f.kind, f.severity, f.approval, f.justification]);
+      const rows = (list: readonly PackedFinding[]): string => list.map(row).sort().join('\n');
+      if (listed === null) problems.push({ file: 'findings.csv', message: 'it is not a findings table netmon wrote' });
+      else if (rows(listed) !== rows(asCells)) {
+        const theirs = new Set(asCells.map(row));
+        const apart = listed.filter((f) => !theirs.has(row(f))).slice(0, FINDINGS_NAMED).map((f) => `${f.id} ${f.kind} ${f.severity} ${f.approval}`);
+        problems.push({ file: 'findings.csv', message: `its findings are not those of evidence.json (their id, kind, severity, approval or justification differ${apart.length > 0 ? `: ${apart.join(', ')}` : ''})` });
+      }
+    }
   }
 
   if (manifest && store) {

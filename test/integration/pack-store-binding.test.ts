@@ -112,10 +112,19 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
       const evidence = files.get('evidence.json')!;
       files.set('evidence.json', evidence.split('\n').filter((line) => !line.includes('"listener-opened"')).join('\n').replace(/,\n \],/, '\n ],'));
       JSON.parse(files.get('evidence.json')!);
+      // And its row out of findings.csv: the pack agrees with itself.
+      files.set('findings.csv', files.get('findings.csv')!.split('\r\n').filter((line) => !line.includes(',listener-opened,')).join('\r\n'));
     });
     const alone = cli(['verify', doctored]);
     expect(alone.status, alone.stderr).toBe(0); // a signature by any key is a valid signature
     expect(alone.stderr).toContain('give --signer FINGERPRINT');
+    // Doctored in evidence.json alone, it disagrees with its own findings.csv: found without the store (an auditor probe).
+    const careless = resigned(pack, 'careless', (files) => {
+      files.set('evidence.json', files.get('evidence.json')!.split('\n').filter((line) => !line.includes('"listener-opened"')).join('\n').replace(/,\n \],/, '\n ],'));
+    });
+    const found = cli(['verify', careless]);
+    expect(found.status).toBe(4);
+    expect(found.stderr).toMatch(/FAILED findings\.csv: its findings are not those of evidence\.json \(their id, kind, severity, approval or justification differ: NM-[0-9a-f]{12} listener-opened/);
 
     const pinned = cli(['verify', doctored, '--signer', fingerprint]);
     expect(pinned.status).toBe(4);
