@@ -6,9 +6,8 @@ import { checkExpectedFor, loadExpectedChanges } from '../findings/expected-chan
 import { windowFindings } from '../findings/window-findings.js';
 import { renderFindingsEcs } from '../outputs/ecs-findings.js';
 import { failsAt, renderFindingsJson, renderFindingsText, type FindingsReport } from '../outputs/findings.js';
-import { looksLikeIsoTime, NO_SUCH_MOMENT, parseIsoTime } from '../model/iso-time.js';
+import { isoWithOffset, looksLikeIsoTime, NO_SUCH_MOMENT, parseIsoTime } from '../model/iso-time.js';
 import { printableMessage } from '../outputs/sanitize.js';
-import { isoWithOffset } from '../model/iso-time.js';
 import { selectorKind } from './selectors.js';
 import { EvidenceStore, type RetentionRecord, type SnapshotQuery, type SnapshotSummary } from '../store/evidence-store.js';
 import type { CliIo } from './program.js';

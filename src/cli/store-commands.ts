@@ -1,9 +1,8 @@
 import { nothingAt } from '../store/links.js';
 import { ConfigError, StoreError, VerificationError } from '../errors.js';
 import { clockStepWords, count, duration, gapReason, percent } from '../model/format.js';
-import { isoWithOffset } from '../model/iso-time.js';
+import { isoWithOffset, looksLikeIsoTime, NO_SUCH_MOMENT, parseIsoTime } from '../model/iso-time.js';
 import { storedTime } from '../outputs/time.js';
-import { looksLikeIsoTime, NO_SUCH_MOMENT, parseIsoTime } from '../model/iso-time.js';
 import { printable } from '../outputs/sanitize.js';
 import { cellWidth, fitEnd, padCells } from '../outputs/width.js';
 import { EvidenceStore, type RetentionRecord, type SnapshotQuery, type SnapshotSummary } from '../store/evidence-store.js';
@@ -372,19 +371,13 @@ function nothingToPrune(db: string, cutoff: Date): string {
   return `nothing to prune: the first snapshot in ${db} was taken at or after ${isoWithOffset(cutoff)}, or is the newest one, which is always kept (a prune removes snapshots in the order they were captured, up to the first one taken at or after its time)`;
 }
 
-/** Those of `candidates` no longer in the store. */
-function gone(store: EvidenceStore, candidates: readonly SnapshotSummary[]): SnapshotSummary[] {
-  if (candidates.length === 0) return [];
-  const kept = new Set(store.listSnapshots({ idTo: candidates.at(-1)!.id }).map((s) => s.id));
-  return candidates.filter((s) => !kept.has(s.id));
-}
-
 /**
- * The change tickets among `removed` snapshots, as a sentence for prune (a new-user probe's
- * prune took a ticket's pre and post captures without a word), or '' when none had one.
+ * The change tickets among `removed` snapshots (EvidenceStore.taggedSnapshots), as a sentence for
+ * prune (a new-user probe's prune took a ticket's pre and post captures without a word), or ''
+ * when none had one.
  */
-function ticketsWords(removed: readonly SnapshotSummary[], would: boolean): string {
-  const tickets = [...new Set(removed.map((s) => s.change).filter((c): c is string => c !== null))];
+function ticketsWords(removed: readonly { change: string }[], would: boolean): string {
+  const tickets = [...new Set(removed.map((s) => s.change))];
   if (tickets.length === 0) return '';
   const named = tickets.slice(0, 10).map((t) => printable(t)).join(', ');
   return `; among them the captures of ${count(tickets.length, 'change ticket')} (${named}${tickets.length > 10 ? `, ${tickets.length - 10} more` : ''}): their evidence packs ${would ? 'would' : 'will'} still verify on their own, but no longer against this store`;
@@ -404,7 +397,7 @@ export async function pruneStore(flags: { db: string; olderThan: string; vacuum?
       io.stderr(
         would.snapshots === 0
           ? `netmon: dry run: ${nothingToPrune(flags.db, cutoff)}\n`
-          : `netmon: dry run: would remove ${count(would.snapshots, 'snapshot')} from ${flags.db}, taken from ${when(would.first ?? '?')} to ${when(would.last ?? '?')}${ticketsWords(would.last === null ? [] : reader.listSnapshots({ to: would.last }), true)}; the store would hold evidence from ${when(would.keptFrom ?? '?')}; nothing was changed\n`,
+          : `netmon: dry run: would remove ${count(would.snapshots, 'snapshot')} from ${flags.db}, taken from ${when(would.first ?? '?')} to ${when(would.last ?? '?')}${ticketsWords(would.last === null ? [] : reader.taggedSnapshots(would.last), true)}; the store would hold evidence from ${when(would.keptFrom ?? '?')}; nothing was changed\n`,
       );
     } finally {
       reader.close();
@@ -415,7 +408,7 @@ export async function pruneStore(flags: { db: string; olderThan: string; vacuum?
   const progress = progressLine(io, 'prune');
   try {
     // The snapshots a prune may take, to name the tickets among those it took.
-    const candidates = store.listSnapshots({ to: cutoff.toISOString() });
+    const candidates = store.taggedSnapshots(cutoff.toISOString());
     const result = store.prune(cutoff, { onProgress: (done, total) => progress(`removed ${done} of ${count(total, 'snapshot')}`) });
     if (result.record === null) {
       io.stderr(`netmon: ${nothingToPrune(flags.db, cutoff)}\n`);
@@ -424,7 +417,7 @@ export async function pruneStore(flags: { db: string; olderThan: string; vacuum?
     const recorded = result.records.length === 1 ? `record ${result.record}` : `${result.records.length} prune records, one for each step (${result.records[0]} to ${result.record})`;
     io.stderr(
       `netmon: pruned ${count(result.removedSnapshots, 'snapshot')} (${count(result.removedRecords, 'record')}) older than ${isoWithOffset(cutoff)} from ${flags.db}; ` +
-        `recorded as ${recorded}; netmon verify-store checks the chain that remains${ticketsWords(gone(store, candidates), false)}\n`,
+        `recorded as ${recorded}; netmon verify-store checks the chain that remains${ticketsWords(candidates.filter((c) => store.recordHashOf(c.id) === null), false)}\n`,
     );
     if (flags.vacuum) {
       const { before, after, walLeft } = store.compact();

@@ -428,13 +428,11 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
     const csvBytes = evidence !== null && manifest.packFormat !== 1 && manifest.files?.some((f) => f.name === 'findings.csv') ? contents.get('findings.csv') : undefined;
     if (evidence !== null && csvBytes !== undefined) {
       const listed = findingsOfCsv(csvBytes);
-      const asCells = evidence.findings.map((f) => ({ ...f, justification: neutralizeCell(f.justification) }));
-      const row = (f: PackedFinding): string => JSON.stringify([f.id, f.kind, f.severity, f.approval, f.justification]);
-      const rows = (list: readonly PackedFinding[]): string => list.map(row).sort().join('\n');
+      const asCells = asCsvCells(evidence.findings);
       if (listed === null) problems.push({ file: 'findings.csv', message: 'it is not a findings table netmon wrote' });
-      else if (rows(listed) !== rows(asCells)) {
-        const theirs = new Set(asCells.map(row));
-        const apart = listed.filter((f) => !theirs.has(row(f))).slice(0, FINDINGS_NAMED).map((f) => `${f.id} ${f.kind} ${f.severity} ${f.approval}`);
+      else if (findingRows(listed) !== findingRows(asCells)) {
+        const theirs = new Set(asCells.map(findingRow));
+        const apart = listed.filter((f) => !theirs.has(findingRow(f))).slice(0, FINDINGS_NAMED).map((f) => `${f.id} ${f.kind} ${f.severity} ${f.approval}`);
         problems.push({ file: 'findings.csv', message: `its findings are not those of evidence.json (their id, kind, severity, approval or justification differ${apart.length > 0 ? `: ${apart.join(', ')}` : ''})` });
       }
     }
@@ -549,8 +547,7 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
         const csvBytes = manifest.files.some((f) => f.name === 'findings.csv') ? contents.get('findings.csv') : undefined;
         if (csvBytes !== undefined) {
           const listed = findingsOfCsv(csvBytes);
-          // Its cells are neutralised as the CSV trail's (a justification may start with "=").
-          const asCells = made.map((f) => ({ ...f, justification: neutralizeCell(f.justification) }));
+          const asCells = asCsvCells(made);
           const problem = listed === null ? 'it is not a findings table netmon wrote' : findingsDiffer(listed, asCells, approvalsKept, manifest.expectedChanges);
           if (problem !== null) problems.push({ file: 'findings.csv', message: problem });
         }
@@ -588,18 +585,28 @@ const FINDINGS_NAMED = 5;
  * expected-changes file.
  */
 function findingsDiffer(packed: readonly PackedFinding[], witnessed: readonly PackedFinding[], approvalsKept: boolean, expectedChanges: string | null | undefined): string | null {
-  const all = (list: readonly PackedFinding[]): string =>
-    list
-      .map((f) => JSON.stringify([f.id, f.kind, f.severity, f.approval, f.justification]))
-      .sort()
-      .join('\n');
   const differing = findingsApart(packed, witnessed, 'made from the store');
   if (differing !== null) return `its findings are not those of the two snapshots in the store (findings were added, removed or changed): ${differing}`;
-  if (approvalsKept && all(packed) !== all(witnessed)) {
+  if (approvalsKept && findingRows(packed) !== findingRows(witnessed)) {
     const by = typeof expectedChanges === 'string' ? `the pack's ${expectedChanges} approves them` : 'without expected changes (every finding unexpected)';
     return `its findings are approved otherwise than ${by} (approvals or their justifications were added, removed or changed)`;
   }
   return null;
+}
+
+/** One finding as compared: id, kind, severity, approval, justification. */
+function findingRow(f: PackedFinding): string {
+  return JSON.stringify([f.id, f.kind, f.severity, f.approval, f.justification]);
+}
+
+/** A list of findings as compared, in a stable order. */
+function findingRows(list: readonly PackedFinding[]): string {
+  return list.map(findingRow).sort().join('\n');
+}
+
+/** Findings as findings.csv holds them: the justification neutralised as the CSV trail's cells (it may start with "="). */
+function asCsvCells(list: readonly PackedFinding[]): PackedFinding[] {
+  return list.map((f) => ({ ...f, justification: neutralizeCell(f.justification) }));
 }
 
 /** Whether two CSV texts hold the same rows when timestamps in netmon's form count as the instants they name (an inventory made in another time zone). */

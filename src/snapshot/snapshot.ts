@@ -286,6 +286,7 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     throw new ConfigError('E_USAGE', '--process, --path and --user filters need process information: drop --no-process-info');
   }
 
+  const privilege = collector.fullPrivilege();
   return createSnapshot({
     version: NETMON_VERSION,
     host: collector.hostInfo(),
@@ -305,10 +306,10 @@ export async function snapshot(options: SnapshotOptions = {}): Promise<Snapshot>
     namespaces,
     sockets,
     processes: [...processes.values()],
-    scan: { ...scan, fullPrivilege: collector.fullPrivilege() },
+    scan: { ...scan, fullPrivilege: privilege },
     warnings,
     listeningPortsLeftOut: listeningPortsLeftOut(listenersLeft, sockets),
     ...(tcpLeft === undefined ? {} : { ephemeralTcpListeners: tcpLeft }),
-    ...capturedBy(collector.fullPrivilege()),
+    ...capturedBy(privilege),
   });
 }

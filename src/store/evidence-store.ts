@@ -1297,6 +1297,17 @@ export class EvidenceStore {
    * removed, from a LEFT JOIN (null when the item row is missing); with no columns, items is not
    * read at all.
    */
+  /**
+   * Throws when snapshot `id`'s row in the snapshots index says another time, host, label or change
+   * than its record (each pair: what, the index's value, the record's; absent and null are alike).
+   */
+  private checkIndexRow(id: number, pairs: readonly (readonly [string, unknown, unknown])[]): void {
+    const differs = pairs.find(([, indexed, recorded]) => (indexed ?? null) !== (recorded ?? null));
+    if (!differs) return;
+    const [what, indexed, recorded] = differs;
+    throw this.changedOutside('E_STORE_INDEX_CHANGED', `the snapshots index of ${this.path} gives snapshot ${id} the ${what} ${JSON.stringify(indexed ?? null)}, its record ${JSON.stringify(recorded ?? null)}`);
+  }
+
   private replaySet(id: number, columns: string, add: (itemId: number, a: unknown, b: unknown) => void, remove: (itemId: number, a: unknown) => void): void {
     // In one read transaction: a prune that commits between the base query and the events query
     // rebases the set on another checkpoint, and a set read half before it and half after is wrong
@@ -1715,17 +1726,11 @@ export class EvidenceStore {
       .all(...params) as unknown as unknown[][];
     return rows.map(([id, takenAt, host, label, change, sockets, attributed, checkpoint, kernelOwnedValue, recordedAt, recordedLabel, recordedChange, seq]) => {
       if (seq === null) throw this.changedOutside('E_STORE_INDEX_CHANGED', `the snapshots index of ${this.path} lists snapshot ${String(id)}, which has no record in the chain`);
-      const differs = (
-        [
-          ['time', takenAt, recordedAt],
-          ['label', label, recordedLabel],
-          ['change', change, recordedChange],
-        ] as const
-      ).find(([, indexed, recorded]) => (indexed ?? null) !== (recorded ?? null));
-      if (differs) {
-        const [what, indexed, recorded] = differs;
-        throw this.changedOutside('E_STORE_INDEX_CHANGED', `the snapshots index of ${this.path} gives snapshot ${String(id)} the ${what} ${JSON.stringify(indexed ?? null)}, its record ${JSON.stringify(recorded ?? null)}`);
-      }
+      this.checkIndexRow(Number(id), [
+        ['time', takenAt, recordedAt],
+        ['label', label, recordedLabel],
+        ['change', change, recordedChange],
+      ]);
       const kernelOwned = Number(kernelOwnedValue ?? 0);
       const ownable = Number(sockets) - kernelOwned;
       return {
@@ -1883,18 +1888,12 @@ export class EvidenceStore {
     // not only by verify-store (a new-user probe's `show hacked` printed the record's "pre").
     const row = this.stmt('SELECT taken_at, host, label, change_ticket FROM snapshots WHERE id = ?').get(id);
     if (!row) throw this.changedOutside('E_STORE_INDEX_CHANGED', `snapshot ${id} has no row in the snapshots index of ${this.path}`);
-    const differs = (
-      [
-        ['time', row.taken_at, takenAt],
-        ['host', row.host, host.hostname],
-        ['label', row.label ?? null, body.label],
-        ['change', row.change_ticket ?? null, body.change],
-      ] as const
-    ).find(([, indexed, recorded]) => indexed !== recorded);
-    if (differs) {
-      const [what, indexed, recorded] = differs;
-      throw this.changedOutside('E_STORE_INDEX_CHANGED', `the snapshots index of ${this.path} gives snapshot ${id} the ${what} ${JSON.stringify(indexed)}, its record ${JSON.stringify(recorded)}`);
-    }
+    this.checkIndexRow(id, [
+      ['time', row.taken_at, takenAt],
+      ['host', row.host, host.hostname],
+      ['label', row.label, body.label],
+      ['change', row.change_ticket, body.change],
+    ]);
     return {
       schemaVersion,
       tool,
@@ -2527,6 +2526,15 @@ export class EvidenceStore {
   }
 
   /** The chain hash of a record, or null when the store has no such record. */
+  /**
+   * The snapshots taken at or before `upTo` (an ISO time) that carry a change ticket: what a prune
+   * up to there takes of the tickets' windows. Read from the index alone, so that it stays small
+   * on a store of millions of untagged ticks.
+   */
+  taggedSnapshots(upTo: string): { id: number; change: string }[] {
+    return (this.stmt('SELECT id, change_ticket FROM snapshots WHERE change_ticket IS NOT NULL AND taken_at <= ? ORDER BY id').raw().all(upTo) as unknown as [number, string][]).map(([id, change]) => ({ id: Number(id), change: String(change) }));
+  }
+
   recordHashOf(seq: number): string | null {
     const row = this.stmt('SELECT hash FROM records WHERE seq = ?').get(seq);
     return row ? String(row.hash) : null;
