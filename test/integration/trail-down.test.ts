@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -81,6 +81,19 @@ function loopAsNobody(cwd: string, args: string[]): { child: ChildProcess; stder
 
 const count = (text: string, needle: string): number => text.split(needle).length - 1;
 
+/**
+ * Moves the running loop's trail to `<csv>.1` and puts `make`'s file in its place with no moment
+ * in which the path is free: the loop appends every 0.3 s, and a rename followed by a create lost
+ * that race in CI (the loop made a new trail first, and mkfifo failed). The old trail is kept by
+ * a hard link, the replacement is made beside it and renamed over the path in one step.
+ */
+function swapTrail(csv: string, make: (path: string) => void): void {
+  const fresh = `${csv}.swap`;
+  make(fresh);
+  linkSync(csv, `${csv}.1`);
+  renameSync(fresh, csv);
+}
+
 describe.skipIf(skipWithReason(!isRoot || !haveCommand('setpriv'), 'trail-down tests: need root (to hand files to another user) and setpriv (util-linux)'))('a capture loop whose trail cannot be written', () => {
   it('a rotation that creates the new trail for the wrong user: snapshots go on into the store, one warning, and the inventory once the owner is fixed', async () => {
     const cwd = nobodysDir('rotated');
@@ -90,9 +103,10 @@ describe.skipIf(skipWithReason(!isRoot || !haveCommand('setpriv'), 'trail-down t
     try {
       await waitFor('two snapshots', () => snapshotCount(db) >= 2);
       // logrotate with `create 0640 root root`: the trail moved away, a new one nobody cannot write.
-      renameSync(csv, `${csv}.1`);
-      writeFileSync(csv, '', { mode: 0o640 });
-      chmodSync(csv, 0o640);
+      swapTrail(csv, (path) => {
+        writeFileSync(path, '', { mode: 0o640 });
+        chmodSync(path, 0o640);
+      });
       const before = snapshotCount(db);
       await waitFor('the warning', () => loop.stderr().includes('did not reach the CSV trail'));
       await waitFor('four more snapshots', () => snapshotCount(db) >= before + 4);
@@ -188,8 +202,7 @@ describe.skipIf(skipWithReason(!haveCommand('mkfifo'), 'trail replaced by a pipe
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
       await waitFor('two snapshots', () => snapshotCount(db) >= 2);
-      renameSync(csv, `${csv}.1`);
-      expect(spawnSync('mkfifo', [csv]).status).toBe(0);
+      swapTrail(csv, (path) => expect(spawnSync('mkfifo', [path]).status).toBe(0));
       await waitFor('the warning', () => stderr.includes('did not reach the CSV trail'));
       expect(stderr).toContain(`cannot write the CSV trail: ${csv} is a pipe (FIFO), not a regular file`);
       const during = snapshotCount(db);
@@ -223,8 +236,18 @@ describe('watch, stopped while its trail cannot be written (from a probe)', () =
     try {
       await waitFor('the trail', () => existsSync(csv));
       await sleep(500);
-      renameSync(csv, `${csv}.1`);
-      mkdirSync(csv);
+      // A directory cannot be renamed over a file: move the trail and retry should the loop
+      // make a new one before the directory is there (this test reads no trail afterwards).
+      linkSync(csv, `${csv}.1`);
+      for (;;) {
+        rmSync(csv, { force: true });
+        try {
+          mkdirSync(csv);
+          break;
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        }
+      }
       await waitFor('the warning', () => stderr.includes('did not reach the CSV trail'));
       child.kill('SIGTERM');
       expect(await exited, stderr).toBe(0);
