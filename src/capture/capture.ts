@@ -6,7 +6,7 @@ import type { NamespaceRecord, ProcessRecord, Snapshot, SocketRecord } from '../
 import { snapshot as takeSnapshot, type SnapshotOptions } from '../snapshot/snapshot.js';
 import { appendCsv, checkCsvWritable, completeCsv, csvRows, trailHasRows, trailRestarted, type CsvAppendResult, type CsvCleanEnd, type CsvCompletion } from '../store/csv-trail.js';
 import { changeRows, CLEAN_END_KEY, csvKeys, metaJson, OUTAGES_KEPT, storedSnapshotRows, unfinishedMark, type CsvMark, type TrailOutage } from './trail-rows.js';
-import { EvidenceStore, type GapRecord } from '../store/evidence-store.js';
+import { EvidenceStore, type GapRecord, type SessionClockStep } from '../store/evidence-store.js';
 import { storeBusy, storeError } from '../store/sqlite.js';
 import { ConfigError, errnoCode, StoreBusyError, StoreError } from '../errors.js';
 import { count } from '../model/format.js';
@@ -127,6 +127,11 @@ export interface TickResult {
    */
   clockStep?: number;
   /**
+   * On a session's first tick, when the clock was set since the store's previous capture (found
+   * as the session began): how, and whether the time since boot measured it (see clockStep).
+   */
+  sessionClockStep?: SessionClockStep;
+  /**
    * On a session's first tick, when it took the store over (`takeOver`) from a writer that could
    * not be checked from here: which one ("pid N on host H, last active T").
    */
@@ -181,18 +186,21 @@ export class CaptureSession {
   private clockStep: number | null = null;
   /** Of it, what the store has not recorded yet. */
   private clockUnrecorded: number | null = null;
+  /** The clock set since the store's previous capture, as the session began (for the first tick's result). */
+  private readonly sessionClockStep: SessionClockStep | null;
   /** The trail's outage (as the store keeps it), and its last cause; null while the trail can be written. */
   private trailDown: (TrailOutage & { last: string }) | null = null;
 
-  private constructor(store: EvidenceStore, begun: { gap: GapRecord | null; takenOver: string | null; behindMs: number }, options: CaptureOptions, collector: PlatformCollector) {
+  private constructor(store: EvidenceStore, begun: { gap: GapRecord | null; takenOver: string | null; clockStep: SessionClockStep | null }, options: CaptureOptions, collector: PlatformCollector) {
     this.store = store;
     this.gap = begun.gap;
     this.takenOver = begun.takenOver;
     this.options = options;
     this.collector = collector;
-    // The clock reads before the store's last snapshot: set back since. Recorded with the first
-    // snapshot, as a step within a session is, so that times going backwards are explained.
-    if (begun.behindMs > 0) this.noteClockStep(-begun.behindMs);
+    this.sessionClockStep = begun.clockStep;
+    // The clock was set since the store's previous capture. Recorded with the first snapshot, as
+    // a step within a session is, so that times that jump (or go backwards) are explained.
+    if (begun.clockStep !== null) this.noteClockStep(begun.clockStep.stepMs);
   }
 
   /** Open the store, take the writer lock and record the session (and a gap, when there was one). */
@@ -415,6 +423,7 @@ export class CaptureSession {
       ...(first ? { gap: this.gap } : pause !== null ? { gap: pause } : {}),
       ...(first && this.takenOver !== null ? { takenOver: this.takenOver } : {}),
       ...(clockStep !== null ? { clockStep } : {}),
+      ...(first && this.sessionClockStep !== null ? { sessionClockStep: this.sessionClockStep } : {}),
       ...(csvForeign ? { csvForeign } : {}),
       ...(csvRestarted === null ? {} : { csvRestarted }),
     };

@@ -38,7 +38,7 @@ export function lockKeptWarning(io: CliIo, why: string): void {
 }
 
 export function captureNotices(
-  result: Pick<TickResult, 'csv' | 'csvCompleted' | 'csvRestarted' | 'gap' | 'csvForeign' | 'clockStep' | 'snapshotId' | 'takenOver' | 'first' | 'csvDown' | 'csvResumed'>,
+  result: Pick<TickResult, 'csv' | 'csvCompleted' | 'csvRestarted' | 'gap' | 'csvForeign' | 'clockStep' | 'sessionClockStep' | 'snapshotId' | 'takenOver' | 'first' | 'csvDown' | 'csvResumed'>,
   io: CliIo,
   paths: { db: string; csv: string | null },
 ): void {
@@ -50,10 +50,19 @@ export function captureNotices(
   if (result.gap) {
     io.stderr(`netmon: note: recorded a gap in monitoring from ${isoWithOffset(new Date(result.gap.from))} to ${isoWithOffset(new Date(result.gap.to))} (${gapReason(result.gap.reason)})\n`);
   }
-  if (result.clockStep !== undefined && result.first) {
+  const atStart = result.first ? result.sessionClockStep : undefined;
+  if (atStart !== undefined && atStart.behind && !atStart.measured) {
     // Found when the session began: the clock reads before the store's last snapshot.
     io.stderr(
-      `netmon: warning: the system clock reads about ${duration(Math.abs(result.clockStep) / 1000)} earlier than the time of the store's last snapshot: it was set back since (recorded in the store before snapshot ${result.snapshotId}); this snapshot's time reads earlier than the one before it, and \`netmon gaps\` lists the step\n`,
+      `netmon: warning: the system clock reads about ${duration(Math.abs(atStart.stepMs) / 1000)} earlier than the time of the store's last snapshot: it was set back since (recorded in the store before snapshot ${result.snapshotId}); this snapshot's time reads earlier than the one before it, and \`netmon gaps\` lists the step\n`,
+    );
+  } else if (atStart !== undefined) {
+    // Measured when the session began: the wall clock moved more or less than the time since boot
+    // since the store's last write in this boot.
+    const then = atStart.behind ? "; this snapshot's time reads earlier than the one before it" : '';
+    const forward = atStart.stepMs > 0 ? ' (or the machine was frozen meanwhile, as a paused virtual machine is, which the time since boot does not count)' : '';
+    io.stderr(
+      `netmon: ${atStart.behind ? 'warning' : 'note'}: the system clock was ${clockStepWords(atStart.stepMs)} since this store's previous capture, by the time since boot${forward} (recorded in the store before snapshot ${result.snapshotId})${then}; \`netmon gaps\` lists the step\n`,
     );
   } else if (result.clockStep !== undefined) {
     io.stderr(

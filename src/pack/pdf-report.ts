@@ -291,7 +291,7 @@ export function reportBlocks(input: ReportInput): Block[] {
   if (steps.length > 0) {
     blocks.push({
       kind: 'text',
-      text: `The system clock was set ${count(steps.length, 'time')} while the capture ran (not gaps: capturing went on); the times of the snapshots after each step are shifted by it:`,
+      text: `The system clock was set ${count(steps.length, 'time')} in the window, by the time since boot (a step is not a gap in itself; gaps are listed above); the times of the snapshots after each step are shifted by it:`,
     });
     blocks.push({ kind: 'rows', rows: steps.map((c) => `${when(c.at)}  ${clockStepWords(c.stepMs)}`) });
   }

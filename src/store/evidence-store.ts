@@ -157,11 +157,16 @@ export interface SnapshotSummary {
 }
 
 /**
+ * At a session's start: the clock reading this much before the store's last snapshot is taken for
+ * a clock set back, and a clock that moved this much more or less than the time since boot since
+ * the store's last write in this boot, for a clock set (less: two hosts' clocks, or rounding).
+ */
+const CLOCK_BEHIND_MIN_MS = 1000;
+
+/**
  * Which snapshots `listSnapshots()` returns; every field narrows. The store picks them in SQL, so a
  * long `--interval` store (8,640 snapshots a day at 10 s) is not read whole to find two of them.
  */
-/** The clock reading this much before the store's last snapshot, at a session's start, is taken for a clock set back (less: two hosts' clocks, or rounding). */
-const CLOCK_BEHIND_MIN_MS = 1000;
 
 export interface SnapshotQuery {
   id?: number;
@@ -341,6 +346,13 @@ export interface StoreOpenOptions {
   checkpointChurn?: number;
   now?: () => Date;
   /**
+   * Milliseconds since boot, counting time suspended (os.uptime by default). A writer keeps it
+   * beside the wall clock at each write (meta `clock_mark`), so that the next session in the same
+   * boot can tell a clock set meanwhile from time that passed. Not read when `now` is given
+   * without it: a test's clock and the real time since boot would disagree.
+   */
+  uptime?: () => number;
+  /**
    * For a writer: keep a write-ahead log (`wal`, the default for a new store) or a rollback
    * journal (`rollback`: for a store on a file system hosts share, where SQLite's WAL is unsafe).
    * Unset, a store that has a rollback journal keeps it, and any other store uses the WAL.
@@ -398,10 +410,32 @@ const heldLocks = new Set<string>();
 /** The boot part of a process identity ("<boot id>/<start>"). */
 const bootPart = (identity: string): string => identity.slice(0, identity.lastIndexOf('/'));
 
+/**
+ * The system clock set since the store's previous capture, found when a session begins: by how
+ * much (> 0: forward), whether the time since boot measured it (same boot) or only a clock that
+ * reads before the last snapshot told it, and whether it reads before the last snapshot.
+ */
+export interface SessionClockStep {
+  stepMs: number;
+  measured: boolean;
+  behind: boolean;
+}
+
 /** A writer's last sign of life (meta `writer_alive`): the session holding the lock, and when. */
 interface WriterAlive {
   session: number;
   at: string;
+}
+
+/**
+ * The wall clock and the time since boot at a writer's last write, in its boot (meta
+ * `clock_mark`, kept after the session ends): the next session measures a clock set meanwhile.
+ */
+interface ClockMark {
+  boot: string;
+  at: string;
+  /** Milliseconds since boot. */
+  up: number;
 }
 
 /**
@@ -548,6 +582,10 @@ export class EvidenceStore {
   readonly path: string;
   private readonly db: Database;
   private readonly now: () => Date;
+  /** The time since boot in milliseconds (see StoreOpenOptions.uptime), or null when not comparable with `now`. */
+  private readonly uptime: (() => number) | null;
+  /** This writer's boot (the boot id of its process identity), for `clock_mark`; null when unknown. */
+  private boot: string | null = null;
   private readonly checkpointEvery: number;
   private readonly checkpointChurn: number;
   private readonly readonly: boolean;
@@ -576,6 +614,7 @@ export class EvidenceStore {
     this.path = path;
     this.db = db;
     this.now = options.now ?? (() => new Date());
+    this.uptime = options.uptime ?? (options.now === undefined ? () => uptime() * 1000 : null);
     this.checkpointEvery = options.checkpointEvery ?? 1000;
     this.checkpointChurn = options.checkpointChurn ?? 4;
     this.readonly = options.readonly ?? false;
@@ -988,6 +1027,33 @@ export class EvidenceStore {
   /** Note that the writer of `session` is alive at `at` (meta `writer_alive`). */
   private noteAlive(session: number, at: string): void {
     this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_alive', ?)").run(JSON.stringify({ session, at } satisfies WriterAlive));
+    if (this.boot !== null && this.uptime !== null) {
+      this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('clock_mark', ?)").run(JSON.stringify({ boot: this.boot, at, up: Math.round(this.uptime()) } satisfies ClockMark));
+    }
+  }
+
+  /**
+   * How far the system clock was set since the last write of this store in the same boot (meta
+   * `clock_mark`): the wall clock's move minus the time since boot's, in milliseconds (> 0:
+   * forward), with when that write was and how much time since boot passed; null when it cannot
+   * be told (another boot, no mark, a time since boot that ran backwards as a container's
+   * restarted one may) or the clock moved within CLOCK_BEHIND_MIN_MS of it.
+   */
+  private clockSinceMark(boot: string | null, at: string): { stepMs: number; markAt: string; elapsedMs: number } | null {
+    if (boot === null || this.uptime === null) return null;
+    const row = this.stmt("SELECT value FROM meta WHERE key = 'clock_mark'").get();
+    if (!row) return null;
+    let mark: ClockMark;
+    try {
+      mark = JSON.parse(String(row.value)) as ClockMark;
+    } catch {
+      return null;
+    }
+    if (mark.boot !== boot || typeof mark.up !== 'number' || typeof mark.at !== 'string' || Number.isNaN(Date.parse(mark.at))) return null;
+    const elapsedMs = this.uptime() - mark.up;
+    if (!(elapsedMs >= 0)) return null;
+    const stepMs = Math.round(Date.parse(at) - Date.parse(mark.at) - elapsedMs);
+    return Math.abs(stepMs) < CLOCK_BEHIND_MIN_MS ? null : { stepMs, markAt: mark.at, elapsedMs };
   }
 
   /**
@@ -1191,7 +1257,7 @@ export class EvidenceStore {
      * that writer does still run, its next write finds the lock gone and stops (holdLock).
      */
     takeOver?: boolean;
-  }): { session: number; gap: GapRecord | null; takenOver: string | null; behindMs: number } {
+  }): { session: number; gap: GapRecord | null; takenOver: string | null; clockStep: SessionClockStep | null } {
     if (this.readonly) throw new StoreError('E_STORE_READONLY', `${this.path} was opened read-only`);
     const host = hostname();
     const mine = options.identify?.(process.pid) ?? null;
@@ -1242,22 +1308,34 @@ export class EvidenceStore {
             unclean = true;
           }
           let gap: GapRecord | null = null;
-          // How far the clock reads before the store's last snapshot: it was set back since.
-          let behindMs = 0;
+          let clockStep: SessionClockStep | null = null;
+          this.boot = mine === null ? null : bootPart(mine);
           const last = this.stmt('SELECT taken_at, session FROM snapshots ORDER BY id DESC LIMIT 1').get();
           if (last) {
             const interval = this.sessionInterval(Number(last.session));
             const lastAt = String(last.taken_at);
-            behindMs = Math.max(0, Date.parse(lastAt) - Date.parse(at));
-            if (behindMs < CLOCK_BEHIND_MIN_MS) behindMs = 0;
-            const late = interval !== null && Date.parse(at) - Date.parse(lastAt) > 2 * interval * 1000;
-            // A gap never runs backwards: with the clock set back, how long capture stopped is
-            // unknown, and the gap is the moment it is noticed (the clock step says the rest).
-            const from = behindMs > 0 ? at : lastAt;
+            // The clock set since the store's last write in this boot, measured by the time since
+            // boot; else (another boot) only a clock that reads before the last snapshot tells.
+            const measured = this.clockSinceMark(this.boot, at);
+            const behindMs = Date.parse(lastAt) - Date.parse(at);
+            if (measured !== null) clockStep = { stepMs: measured.stepMs, measured: true, behind: behindMs >= CLOCK_BEHIND_MIN_MS };
+            else if (behindMs >= CLOCK_BEHIND_MIN_MS) clockStep = { stepMs: -behindMs, measured: false, behind: true };
+            // Where the gap ends, in the clock of its start (as a pause's does within a session):
+            // set back, the time since boot says how long capture stopped; unmeasured, that is
+            // unknown, and the gap is the moment it is noticed; set forward, the gap runs to now,
+            // for the time since boot does not count a frozen virtual machine, and a gap is never
+            // claimed shorter than the clock says (the step is recorded beside it).
+            let from = lastAt;
+            let to = at;
+            if (clockStep !== null && clockStep.stepMs < 0) {
+              if (measured !== null) to = new Date(Math.max(Date.parse(lastAt), Date.parse(measured.markAt) + measured.elapsedMs)).toISOString();
+              else from = at;
+            }
+            const late = interval !== null && Date.parse(to) - Date.parse(from) > 2 * interval * 1000;
             if (takenOver !== null) {
-              gap = this.appendGap(at, from, at, 'taken-over', { previousSession: Number(last.session), previousWriter: takenOver });
+              gap = this.appendGap(at, from, to, 'taken-over', { previousSession: Number(last.session), previousWriter: takenOver });
             } else if (unclean || late) {
-              gap = this.appendGap(at, from, at, unclean ? 'unclean-stop' : 'not-running', { previousSession: Number(last.session) });
+              gap = this.appendGap(at, from, to, unclean ? 'unclean-stop' : 'not-running', { previousSession: Number(last.session) });
             }
           }
           const session = this.appendRecord('session', at, JSON.stringify({ interval: options.interval, pid: process.pid, host, tool: 'netmon' })).seq;
@@ -1272,7 +1350,7 @@ export class EvidenceStore {
           const st = statSync(this.path);
           this.opened = { dev: st.dev, ino: st.ino };
           this.state = this.loadLastSet();
-          return { session, gap, takenOver, behindMs };
+          return { session, gap, takenOver, clockStep };
         })
         .immediate();
     } catch (error) {

@@ -123,7 +123,7 @@ describe('reportBlocks', () => {
 
   it('names the clock steps the store recorded inside the window, as shifts of the snapshot times, not as gaps', () => {
     const blocks = reportBlocks({ ...input(1), clockSteps: [{ at: '2026-11-23T01:15:00.000Z', stepMs: 600_000 }, { at: '2026-11-23T01:06:00.000Z', stepMs: -599_800 }] });
-    expect(blocks).toContainEqual({ kind: 'text', text: 'The system clock was set 2 times while the capture ran (not gaps: capturing went on); the times of the snapshots after each step are shifted by it:' });
+    expect(blocks).toContainEqual({ kind: 'text', text: 'The system clock was set 2 times in the window, by the time since boot (a step is not a gap in itself; gaps are listed above); the times of the snapshots after each step are shifted by it:' });
     expect(blocks).toContainEqual({ kind: 'rows', rows: ['2026-11-23T01:15:00+00:00  set forward by about 10m 0s', '2026-11-23T01:06:00+00:00  set back by about 10m 0s'] });
     expect(JSON.stringify(reportBlocks(input(1)))).not.toContain('system clock');
   });
