@@ -59,10 +59,10 @@ export function captureNotices(
   } else if (atStart !== undefined) {
     // Measured when the session began: the wall clock moved more or less than the time since boot
     // since the store's last write in this boot.
+    const measure = atStart.stepMs > 0 ? 'it moved that much more than the time since boot (which also stands still while a virtual machine is paused)' : 'it moved that much less than the time since boot';
     const then = atStart.behind ? "; this snapshot's time reads earlier than the one before it" : '';
-    const forward = atStart.stepMs > 0 ? ' (or the machine was frozen meanwhile, as a paused virtual machine is, which the time since boot does not count)' : '';
     io.stderr(
-      `netmon: ${atStart.behind ? 'warning' : 'note'}: the system clock was ${clockStepWords(atStart.stepMs)} since this store's previous capture, by the time since boot${forward} (recorded in the store before snapshot ${result.snapshotId})${then}; \`netmon gaps\` lists the step\n`,
+      `netmon: ${atStart.behind ? 'warning' : 'note'}: the system clock was ${clockStepWords(atStart.stepMs)} since this store's previous capture: ${measure}; recorded in the store before snapshot ${result.snapshotId}${then}; \`netmon gaps\` lists the step\n`,
     );
   } else if (result.clockStep !== undefined) {
     io.stderr(

@@ -458,7 +458,7 @@ describe('--interval under faults', () => {
       const r = runCli(once, { cwd: dir, env: behind });
       expect(r.status, r.stderr).toBe(0);
       // In the same boot, the time since boot measures the step.
-      expect(r.stderr).toMatch(/warning: the system clock was set back by about (59m \d+s|1h 0m) since this store's previous capture, by the time since boot \(recorded in the store before snapshot \d+\); this snapshot's time reads earlier than the one before it; `netmon gaps` lists the step/);
+      expect(r.stderr).toMatch(/warning: the system clock was set back by about (59m \d+s|1h 0m) since this store's previous capture: it moved that much less than the time since boot; recorded in the store before snapshot \d+; this snapshot's time reads earlier than the one before it; `netmon gaps` lists the step/);
       // From another boot (its mark names another), only the clock reading before the last snapshot tells.
       expect(runCli(once, { cwd: dir }).status).toBe(0);
       withRaw(db, (raw) => raw.prepare("UPDATE meta SET value = json_set(value, '$.boot', 'an-earlier-boot') WHERE key = 'clock_mark'").run());
