@@ -264,7 +264,7 @@ export async function runReport(flags: ReportFlags, io: CliIo): Promise<void> {
     const manifest = writePack(dir, {
       files: [
         ...files,
-        { name: 'findings.csv', content: Buffer.from(findingsCsv(findings)) },
+        { name: 'findings.csv', content: Buffer.from(findingsCsv(findings, { host: after.host.hostname, change: flags.change ?? null })) },
         { name: 'inventory-pre.csv', content: Buffer.from(inventoryCsv(before, pre.id, preLabel, preChange)) },
         { name: 'inventory-post.csv', content: Buffer.from(inventoryCsv(after, post.id, postLabel, postChange)) },
         ...(expected === null ? [] : [{ name: EXPECTED_FILE, content: Buffer.from(expected.text) }]),

@@ -5,7 +5,7 @@ import { ConfigError, describeErrno, errnoCode, specialFileKind, StoreError } fr
 import { EVIDENCE_DIR_MODE, EVIDENCE_FILE_MODE } from '../model/types.js';
 import { printable } from '../outputs/sanitize.js';
 import { cellAsInstant, neutralizeCell, parseCsvText } from '../store/csv-trail.js';
-import { FINDINGS_CSV_COLUMNS } from './report-files.js';
+import { FINDINGS_CSV_COLUMNS, FINDINGS_CSV_CONTEXT_COLUMNS } from './report-files.js';
 import { certificateFingerprint, checkPdfSignature } from './pki.js';
 import { CERT_FILE, fingerprintOf, PUBLIC_KEY_FILE, signBytes, verifyBytes, type Signer } from './signing.js';
 import { earlierForms, FINDING_RULES, FINDING_RULES_KNOWN } from '../findings/rules.js';
@@ -435,6 +435,14 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
         const apart = listed.filter((f) => !theirs.has(findingRow(f))).slice(0, FINDINGS_NAMED).map((f) => `${f.id} ${f.kind} ${f.severity} ${f.approval}`);
         problems.push({ file: 'findings.csv', message: `its findings are not those of evidence.json (their id, kind, severity, approval or justification differ${apart.length > 0 ? `: ${apart.join(', ')}` : ''})` });
       }
+      // The host and ticket on each row (packs of 2026-11-25 on) are the signed manifest's.
+      const context = contextOfCsv(csvBytes);
+      const host = neutralizeCell(printable(String(manifest.host?.hostname ?? '')));
+      const change = typeof manifest.window?.change === 'string' ? neutralizeCell(printable(manifest.window.change)) : '';
+      const stray = context?.find((c) => c.host !== host || c.change !== change);
+      if (stray !== undefined) {
+        problems.push({ file: 'findings.csv', message: `a row names host ${JSON.stringify(stray.host)} and change ${JSON.stringify(stray.change)}, where the signed manifest names host ${JSON.stringify(host)} and change ${JSON.stringify(change)}` });
+      }
     }
   }
 
@@ -651,6 +659,18 @@ function findingsOfCsv(bytes: Buffer): PackedFinding[] | null {
     const at = (name: (typeof FINDINGS_CSV_COLUMNS)[number]): number => header!.indexOf(name);
     if (!header || FINDINGS_CSV_COLUMNS.some((c) => at(c) === -1)) return null;
     return rows.map((r) => ({ id: r[at('id')] ?? '', kind: r[at('kind')] ?? '', severity: r[at('severity')] ?? '', approval: r[at('approval')] ?? '', justification: r[at('justification')] ?? '' }));
+  } catch {
+    return null;
+  }
+}
+
+/** The host and change cells of each row of a findings.csv, or null when it has no such columns (packs made before them) or cannot be read. */
+function contextOfCsv(bytes: Buffer): { host: string; change: string }[] | null {
+  try {
+    const [header, ...rows] = parseCsvText(bytes.toString('utf8'));
+    const [hostAt, changeAt] = FINDINGS_CSV_CONTEXT_COLUMNS.map((c) => header?.indexOf(c) ?? -1) as [number, number];
+    if (hostAt === -1 && changeAt === -1) return null;
+    return rows.map((r) => ({ host: hostAt === -1 ? '' : (r[hostAt] ?? ''), change: changeAt === -1 ? '' : (r[changeAt] ?? '') }));
   } catch {
     return null;
   }

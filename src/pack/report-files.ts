@@ -11,13 +11,20 @@ export const EVIDENCE_SCHEMA_VERSION = 3 as const;
 export const FINDINGS_CSV_COLUMNS = ['id', 'severity', 'approval', 'kind', 'title', 'summary', 'reasons', 'controls', 'observed_before', 'observed_after', 'justification'] as const;
 
 /**
+ * Columns after FINDINGS_CSV_COLUMNS since netmon 0.1 of 2026-11-25: the host and change ticket of
+ * the pack on every row, so that the findings of many packs pasted into one table still say
+ * where they come from (packs made before lack them, and verify as they are).
+ */
+export const FINDINGS_CSV_CONTEXT_COLUMNS = ['host', 'change'] as const;
+
+/**
  * findings.csv: one row per finding, worst first; text cells neutralised as in the CSV trail. The
  * title, summary and reasons, which quote process names and paths, are escaped as the PDF prints
  * them (control and direction characters as `\x1b`, `\u{202e}`): a table a reviewer opens or
  * `cat`s must not let a process name recolour, rewrite or reorder its lines (an auditor probe).
  * evidence.json keeps the exact text. Pure.
  */
-export function findingsCsv(findings: readonly Finding[]): string {
+export function findingsCsv(findings: readonly Finding[], context: { host: string; change: string | null }): string {
   const rows = sortFindings(findings).map((f) =>
     [
       f.id,
@@ -31,9 +38,11 @@ export function findingsCsv(findings: readonly Finding[]): string {
       f.observed.before,
       f.observed.after,
       f.expected?.justification ?? '',
+      printable(context.host),
+      context.change === null ? '' : printable(context.change),
     ].map(neutralizeCell),
   );
-  return formatCsv([[...FINDINGS_CSV_COLUMNS], ...rows]);
+  return formatCsv([[...FINDINGS_CSV_COLUMNS, ...FINDINGS_CSV_CONTEXT_COLUMNS], ...rows]);
 }
 
 /** inventory-pre.csv / inventory-post.csv: the CSV trail's columns, every socket of a snapshot. Pure. */

@@ -126,6 +126,19 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
     expect(found.status).toBe(4);
     expect(found.stderr).toMatch(/FAILED findings\.csv: its findings are not those of evidence\.json \(their id, kind, severity, approval or justification differ: NM-[0-9a-f]{12} listener-opened/);
 
+    // Each row of findings.csv names the pack's host and ticket, so that the rows of many packs in
+    // one table still say where they come from; a row moved to another host is caught.
+    const [header, first] = readFileSync(join(pack, 'findings.csv'), 'utf8').split('\r\n');
+    expect(header!.split(',').slice(-2)).toEqual(['host', 'change']);
+    const manifest = JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8')) as { host: { hostname: string }; window: { change: string | null } };
+    expect(first!.split(',').slice(-2)).toEqual([manifest.host.hostname, manifest.window.change ?? '']);
+    const moved = resigned(pack, 'moved', (all) => {
+      all.set('findings.csv', all.get('findings.csv')!.replaceAll(`,${manifest.host.hostname},`, ',db-prod-7,'));
+    });
+    const elsewhere = cli(['verify', moved]);
+    expect(elsewhere.status).toBe(4);
+    expect(elsewhere.stderr).toContain(`FAILED findings.csv: a row names host "db-prod-7" and change "${manifest.window.change ?? ''}", where the signed manifest names host "${manifest.host.hostname}"`);
+
     const pinned = cli(['verify', doctored, '--signer', fingerprint]);
     expect(pinned.status).toBe(4);
     expect(pinned.stderr).toContain(`FAILED manifest.json: it is signed by key `);
@@ -319,7 +332,7 @@ describe.skipIf(skip)('a pack made by an earlier form of its finding rules (from
       expect(evidence.findings).toEqual([]);
       evidence.findings = JSON.parse(JSON.stringify(findings)) as unknown[];
       files.set('evidence.json', JSON.stringify(evidence, null, 1));
-      files.set('findings.csv', findingsCsv(findings));
+      files.set('findings.csv', findingsCsv(findings, { host: post.host.hostname, change: 'CHG-7' }));
     }, (manifest) => {
       delete manifest.findingRules;
     });
