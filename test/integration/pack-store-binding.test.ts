@@ -139,6 +139,12 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
     expect(elsewhere.status).toBe(4);
     expect(elsewhere.stderr).toContain(`FAILED findings.csv: a row names host "db-prod-7" and change "${manifest.window.change ?? ''}", where the signed manifest names host "${manifest.host.hostname}"`);
 
+    // A findings.csv that is no findings table is said so once, with the store too.
+    const table = resigned(pack, 'not-a-table', (all) => all.set('findings.csv', 'a,b\r\n1,2\r\n'));
+    const odd = cli(['verify', table, '--db', db]);
+    expect(odd.status).toBe(4);
+    expect(odd.stderr.split('FAILED findings.csv: it is not a findings table netmon wrote')).toHaveLength(2);
+
     const pinned = cli(['verify', doctored, '--signer', fingerprint]);
     expect(pinned.status).toBe(4);
     expect(pinned.stderr).toContain(`FAILED manifest.json: it is signed by key `);
