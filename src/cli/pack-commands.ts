@@ -368,6 +368,7 @@ export function runVerify(dir: string, flags: { db?: string; signer?: string }, 
                   severity: f.severity,
                   approval: f.approval,
                   justification: f.expected?.justification ?? '',
+                  approvedBy: f.expected?.approvedBy ?? '',
                 }));
               return {
                 files: new Map([

@@ -64,7 +64,7 @@ export interface Finding {
   observed: { before: string; after: string };
   approval: Approval;
   /** The expected change that approves this finding, or that is missing. */
-  expected?: { action: ExpectedAction; pattern: string; path: string | null; justification: string | null; line: number | null; source: string };
+  expected?: { action: ExpectedAction; pattern: string; path: string | null; justification: string | null; approvedBy: string | null; line: number | null; source: string };
   controls: ControlRef[];
 }
 
@@ -286,7 +286,7 @@ function controlsOf(mappings: readonly string[], catalogue: ControlsCatalogue, c
 }
 
 function expectedRef(e: ExpectedChange, source: string): NonNullable<Finding['expected']> {
-  return { action: e.action, pattern: e.pattern, path: e.pathPattern, justification: e.justification, line: e.line, source };
+  return { action: e.action, pattern: e.pattern, path: e.pathPattern, justification: e.justification, approvedBy: e.approvedBy, line: e.line, source };
 }
 
 export interface EvaluateOptions {

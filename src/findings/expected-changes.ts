@@ -24,6 +24,8 @@ export interface ExpectedChange {
   pathPattern: string | null;
   expires: Date | null;
   justification: string | null;
+  /** Who approved it (`approved_by`: the entry's, else the file's), as the ticket records it; null when not given. */
+  approvedBy: string | null;
 }
 
 export interface ExpectedChanges {
@@ -44,11 +46,15 @@ const APPROVES: Record<ExpectedAction, readonly NonNullable<Finding['change']>['
 
 const ACTIONS = Object.keys(APPROVES) as ExpectedAction[];
 
+/** The keys an expected change may give beside its action. */
+const ENTRY_KEYS = ['path', 'expires', 'justification', 'approved_by'];
+
 /**
  * Parse an expected-changes file:
  *
  *   schema_version: 1
  *   change: CHG-1234
+ *   approved_by: "J. Doe, CAB of 2026-11-20"   # optional; an entry may give its own
  *   expected:
  *     - open: "tcp:8443"                 # the --filter syntax
  *       justification: "new TLS endpoint"
@@ -61,7 +67,17 @@ const ACTIONS = Object.keys(APPROVES) as ExpectedAction[];
  * Every problem is reported with its line; any problem stops the load (ConfigError). Pure.
  */
 /** The keys of an expected-changes file. */
-const TOP_KEYS = ['schema_version', 'change', 'expected'];
+const TOP_KEYS = ['schema_version', 'change', 'approved_by', 'expected'];
+
+/** The longest approved_by netmon takes: a name and where the approval is recorded, not a document. */
+const APPROVED_BY_MAX = 200;
+
+/** What an `approved_by` must be, or null when `value` is one (a name or role, and where it was recorded). */
+function approverProblem(value: unknown): string | null {
+  if (typeof value !== 'string' || value.trim() === '') return `approved_by: who approved the change, as the ticket records it, such as "J. Doe, CAB of 2026-11-20" (received ${JSON.stringify(value)})`;
+  if (value.length > APPROVED_BY_MAX) return `approved_by: at most ${APPROVED_BY_MAX} characters (a name or role and where the approval is recorded; the ticket holds the rest)`;
+  return null;
+}
 
 export function parseExpectedChanges(text: string, source: string): ExpectedChanges {
   const doc = parseYaml(text);
@@ -80,6 +96,8 @@ export function parseExpectedChanges(text: string, source: string): ExpectedChan
       at([stray], `unknown key ${stray}${near === null ? '' : ` (did you mean ${near}?)`}: the file holds ${TOP_KEYS.join(', ')}`);
     }
   }
+  const fileApprover = root.approved_by === undefined ? null : approverProblem(root.approved_by) === null ? String(root.approved_by) : null;
+  if (problems.length === 0 && root.approved_by !== undefined && approverProblem(root.approved_by) !== null) at(['approved_by'], approverProblem(root.approved_by)!);
   const list = Array.isArray(root.expected) ? root.expected : [];
   if (problems.length === 0 && !Array.isArray(root.expected)) at(['expected'], 'expected: a list of changes (open, close, replace or allow)');
   const entries: ExpectedChange[] = [];
@@ -89,7 +107,7 @@ export function parseExpectedChanges(text: string, source: string): ExpectedChan
     const actions = ACTIONS.filter((a) => a in entry);
     if (actions.length === 0) {
       // A misspelt action ("opne:") is the likely cause: name it, and what it may have meant.
-      const unknown = Object.keys(entry).filter((k) => !['path', 'expires', 'justification'].includes(k));
+      const unknown = Object.keys(entry).filter((k) => !ENTRY_KEYS.includes(k));
       const slip = unknown.map((k) => [k, closestName(k, ACTIONS)] as const).find(([, near]) => near !== null);
       if (slip) return at(['expected', index, slip[0]], `unknown key ${slip[0]} (did you mean ${slip[1]}?): an expected change gives one of ${ACTIONS.join(', ')}`);
     }
@@ -122,8 +140,12 @@ export function parseExpectedChanges(text: string, source: string): ExpectedChan
       }
       expires = value;
     }
-    const extra = Object.keys(entry).filter((k) => ![action, 'path', 'expires', 'justification'].includes(k));
-    if (extra.length > 0) return at(['expected', index, extra[0]!], `unknown key ${extra[0]} (expected ${action}, path, expires, justification)`);
+    const extra = Object.keys(entry).filter((k) => k !== action && !ENTRY_KEYS.includes(k));
+    if (extra.length > 0) {
+      const near = closestName(extra[0]!, ENTRY_KEYS);
+      return at(['expected', index, extra[0]!], `unknown key ${extra[0]}${near === null ? '' : ` (did you mean ${near}?)`} (expected ${action}, ${ENTRY_KEYS.join(', ')})`);
+    }
+    if (entry.approved_by !== undefined && approverProblem(entry.approved_by) !== null) return at(['expected', index, 'approved_by'], approverProblem(entry.approved_by)!);
     entries.push({
       index,
       line: doc.lineOf(['expected', index]),
@@ -134,6 +156,7 @@ export function parseExpectedChanges(text: string, source: string): ExpectedChan
       pathPattern: typeof entry.path === 'string' ? entry.path : null,
       expires,
       justification: typeof entry.justification === 'string' ? entry.justification : null,
+      approvedBy: typeof entry.approved_by === 'string' ? entry.approved_by : fileApprover,
     });
   });
   if (problems.length > 0) throw new ConfigError('E_EXPECT', `the expected changes are not valid:\n  ${problems.join('\n  ')}`);

@@ -98,6 +98,7 @@ export function renderFindingsEcs(report: FindingsReport): string {
     if (view && ('port' in view || view.namespace !== undefined)) labels.netmon_namespace = view.namespace!;
     if (report.change) labels.netmon_change = report.change;
     if (f.reasons.length > 0) labels.netmon_reasons = f.reasons.join('; ');
+    if (f.expected?.approvedBy) labels.netmon_approved_by = f.expected.approvedBy;
     put(doc, 'labels', labels);
     return ndjsonLine(doc);
   });

@@ -99,7 +99,7 @@ export function renderFindingsText(report: FindingsReport): string {
       lines.push(`  ${f.severity.toUpperCase().padEnd(8)} ${f.approval.padEnd(10)} ${printable(f.summary)}  [${f.id}]`);
       if (f.reasons.length > 0) lines.push(`      why: ${printable(f.reasons.join('; '))}`);
       if (f.approval === 'approved' && f.expected) {
-        lines.push(`      approved by: ${f.expected.action} ${printable(f.expected.pattern)}${f.expected.justification ? ` (${printable(f.expected.justification)})` : ''}`);
+        lines.push(`      approved by: ${f.expected.action} ${printable(f.expected.pattern)}${f.expected.justification ? ` (${printable(f.expected.justification)})` : ''}${f.expected.approvedBy ? `; approver: ${printable(f.expected.approvedBy)}` : ''}`);
       }
       const primary = controlsLine(f.controls, 'primary');
       if (primary) lines.push(`      supports: ${primary}`);

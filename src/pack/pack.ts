@@ -5,7 +5,7 @@ import { ConfigError, describeErrno, errnoCode, specialFileKind, StoreError } fr
 import { EVIDENCE_DIR_MODE, EVIDENCE_FILE_MODE } from '../model/types.js';
 import { printable } from '../outputs/sanitize.js';
 import { cellAsInstant, neutralizeCell, parseCsvText } from '../store/csv-trail.js';
-import { FINDINGS_CSV_COLUMNS, FINDINGS_CSV_CONTEXT_COLUMNS } from './report-files.js';
+import { FINDINGS_CSV_APPROVER_COLUMN, FINDINGS_CSV_COLUMNS, FINDINGS_CSV_CONTEXT_COLUMNS } from './report-files.js';
 import { certificateFingerprint, checkPdfSignature } from './pki.js';
 import { CERT_FILE, fingerprintOf, PUBLIC_KEY_FILE, signBytes, verifyBytes, type Signer } from './signing.js';
 import { earlierForms, FINDING_RULES, FINDING_RULES_KNOWN } from '../findings/rules.js';
@@ -433,7 +433,7 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
       else if (findingRows(listed) !== findingRows(asCells)) {
         const theirs = new Set(asCells.map(findingRow));
         const apart = listed.filter((f) => !theirs.has(findingRow(f))).slice(0, FINDINGS_NAMED).map((f) => `${f.id} ${f.kind} ${f.severity} ${f.approval}`);
-        problems.push({ file: 'findings.csv', message: `its findings are not those of evidence.json (their id, kind, severity, approval or justification differ${apart.length > 0 ? `: ${apart.join(', ')}` : ''})` });
+        problems.push({ file: 'findings.csv', message: `its findings are not those of evidence.json (their id, kind, severity, approval, justification or approver differ${apart.length > 0 ? `: ${apart.join(', ')}` : ''})` });
       }
       // The host and ticket on each row (packs of 2026-11-25 on) are the signed manifest's.
       const context = contextOfCsv(csvBytes);
@@ -598,14 +598,14 @@ function findingsDiffer(packed: readonly PackedFinding[], witnessed: readonly Pa
   if (differing !== null) return `its findings are not those of the two snapshots in the store (findings were added, removed or changed): ${differing}`;
   if (approvalsKept && findingRows(packed) !== findingRows(witnessed)) {
     const by = typeof expectedChanges === 'string' ? `the pack's ${expectedChanges} approves them` : 'without expected changes (every finding unexpected)';
-    return `its findings are approved otherwise than ${by} (approvals or their justifications were added, removed or changed)`;
+    return `its findings are approved otherwise than ${by} (approvals, their justifications or approvers were added, removed or changed)`;
   }
   return null;
 }
 
-/** One finding as compared: id, kind, severity, approval, justification. */
+/** One finding as compared: id, kind, severity, approval, justification, approver. */
 function findingRow(f: PackedFinding): string {
-  return JSON.stringify([f.id, f.kind, f.severity, f.approval, f.justification]);
+  return JSON.stringify([f.id, f.kind, f.severity, f.approval, f.justification, f.approvedBy]);
 }
 
 /** A list of findings as compared, in a stable order. */
@@ -615,7 +615,7 @@ function findingRows(list: readonly PackedFinding[]): string {
 
 /** Findings as findings.csv holds them: the justification neutralised as the CSV trail's cells (it may start with "="). */
 function asCsvCells(list: readonly PackedFinding[]): PackedFinding[] {
-  return list.map((f) => ({ ...f, justification: neutralizeCell(f.justification) }));
+  return list.map((f) => ({ ...f, justification: neutralizeCell(f.justification), approvedBy: neutralizeCell(f.approvedBy) }));
 }
 
 /** Whether two CSV texts hold the same rows when timestamps in netmon's form count as the instants they name (an inventory made in another time zone). */
@@ -651,15 +651,18 @@ export interface PackedFinding {
   severity: string;
   approval: string;
   justification: string;
+  /** Who approved it ('' when no one is named, as in packs made before approved_by). */
+  approvedBy: string;
 }
 
-/** The findings of a findings.csv (its id, severity, approval, kind and justification columns), or null when it is not one. */
+/** The findings of a findings.csv (its id, severity, approval, kind, justification and, when there, approved_by columns), or null when it is not one. */
 function findingsOfCsv(bytes: Buffer): PackedFinding[] | null {
   try {
     const [header, ...rows] = parseCsvText(bytes.toString('utf8'));
     const at = (name: (typeof FINDINGS_CSV_COLUMNS)[number]): number => header!.indexOf(name);
     if (!header || FINDINGS_CSV_COLUMNS.some((c) => at(c) === -1)) return null;
-    return rows.map((r) => ({ id: r[at('id')] ?? '', kind: r[at('kind')] ?? '', severity: r[at('severity')] ?? '', approval: r[at('approval')] ?? '', justification: r[at('justification')] ?? '' }));
+    const approverAt = header.indexOf(FINDINGS_CSV_APPROVER_COLUMN);
+    return rows.map((r) => ({ id: r[at('id')] ?? '', kind: r[at('kind')] ?? '', severity: r[at('severity')] ?? '', approval: r[at('approval')] ?? '', justification: r[at('justification')] ?? '', approvedBy: approverAt === -1 ? '' : (r[approverAt] ?? '') }));
   } catch {
     return null;
   }
@@ -683,7 +686,7 @@ function evidenceSides(bytes: Buffer): EvidenceSides | null {
     const doc = JSON.parse(bytes.toString('utf8')) as {
       generatedAt?: unknown;
       snapshots?: { pre?: EvidenceSide; post?: EvidenceSide };
-      findings?: { id: string; kind: string; severity: string; approval?: string; expected?: { justification?: string | null } }[];
+      findings?: { id: string; kind: string; severity: string; approval?: string; expected?: { justification?: string | null; approvedBy?: string | null } }[];
     };
     const { pre, post } = doc.snapshots ?? {};
     if (!pre || !post || !Array.isArray(doc.findings)) return null;
@@ -691,7 +694,7 @@ function evidenceSides(bytes: Buffer): EvidenceSides | null {
       pre,
       post,
       generatedAt: doc.generatedAt,
-      findings: doc.findings.map((f) => ({ id: String(f.id), kind: String(f.kind), severity: String(f.severity), approval: String(f.approval), justification: String(f.expected?.justification ?? '') })),
+      findings: doc.findings.map((f) => ({ id: String(f.id), kind: String(f.kind), severity: String(f.severity), approval: String(f.approval), justification: String(f.expected?.justification ?? ''), approvedBy: String(f.expected?.approvedBy ?? '') })),
     };
   } catch {
     return null;

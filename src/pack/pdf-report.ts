@@ -222,7 +222,8 @@ export function reportBlocks(input: ReportInput): Block[] {
   for (const f of findings) {
     const lines = [f.summary];
     if (f.reasons.length > 0) lines.push(`Why: ${f.reasons.join('; ')}`);
-    lines.push(`Kind: ${f.kind}. Approval: ${f.approval}${f.expected?.justification ? ` (${f.expected.justification})` : ''}`);
+    const approval = [f.expected?.justification, f.expected?.approvedBy ? `approver: ${f.expected.approvedBy}` : null].filter((part): part is string => typeof part === 'string' && part !== '');
+    lines.push(`Kind: ${f.kind}. Approval: ${f.approval}${approval.length > 0 ? ` (${approval.join('; ')})` : ''}`);
     const primary = f.controls.filter((c) => c.role === 'primary' && !c.legacy);
     if (primary.length > 0) lines.push(`Controls: ${controlsLine(primary, 'primary')}`);
     lines.push(`Observed: before ${when(f.observed.before)}, after ${when(f.observed.after)}`);

@@ -11,11 +11,14 @@ export const EVIDENCE_SCHEMA_VERSION = 3 as const;
 export const FINDINGS_CSV_COLUMNS = ['id', 'severity', 'approval', 'kind', 'title', 'summary', 'reasons', 'controls', 'observed_before', 'observed_after', 'justification'] as const;
 
 /**
- * Columns after FINDINGS_CSV_COLUMNS since netmon 0.1 of 2026-11-25: the host and change ticket of
+ * Columns after FINDINGS_CSV_COLUMNS (and the approver) since 2026-11-25: the host and change ticket of
  * the pack on every row, so that the findings of many packs pasted into one table still say
  * where they come from (packs made before lack them, and verify as they are).
  */
 export const FINDINGS_CSV_CONTEXT_COLUMNS = ['host', 'change'] as const;
+
+/** The column after justification since the same day: who approved the change (the expected change's `approved_by`). */
+export const FINDINGS_CSV_APPROVER_COLUMN = 'approved_by';
 
 /**
  * findings.csv: one row per finding, worst first; text cells neutralised as in the CSV trail. The
@@ -38,11 +41,12 @@ export function findingsCsv(findings: readonly Finding[], context: { host: strin
       f.observed.before,
       f.observed.after,
       f.expected?.justification ?? '',
+      f.expected?.approvedBy ?? '',
       printable(context.host),
       context.change === null ? '' : printable(context.change),
     ].map(neutralizeCell),
   );
-  return formatCsv([[...FINDINGS_CSV_COLUMNS, ...FINDINGS_CSV_CONTEXT_COLUMNS], ...rows]);
+  return formatCsv([[...FINDINGS_CSV_COLUMNS, FINDINGS_CSV_APPROVER_COLUMN, ...FINDINGS_CSV_CONTEXT_COLUMNS], ...rows]);
 }
 
 /** inventory-pre.csv / inventory-post.csv: the CSV trail's columns, every socket of a snapshot. Pure. */

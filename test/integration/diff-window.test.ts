@@ -99,13 +99,17 @@ describe('netmon diff over a maintenance window (real processes)', () => {
 
     // The change ticket approved the new listener and a closure that did not happen.
     const expectFile = join(dir, 'chg-42.yaml');
-    writeFileSync(expectFile, 'schema_version: 1\nchange: CHG-42\nexpected:\n  - open: "tcp:3333"\n    justification: "new service for CHG-42"\n  - close: ":9999"\n');
+    writeFileSync(expectFile, 'schema_version: 1\nchange: CHG-42\napproved_by: "R. Owner, CAB of 2026-11-20"\nexpected:\n  - open: "tcp:3333"\n    justification: "new service for CHG-42"\n  - close: ":9999"\n');
     const approved = runCli(['diff', '--change', 'CHG-42', '--db', db, '-o', 'json', '--expect', expectFile]);
     expect(approved.status).toBe(1);
     const classed = JSON.parse(approved.stdout) as { findings: Finding[] };
     const listener3333 = classed.findings.find((f) => f.change?.kind === 'listener-opened' && f.change.after.port === 3333);
     expect(listener3333?.approval).toBe('approved');
     expect(listener3333?.expected?.justification).toBe('new service for CHG-42');
+    expect(listener3333?.expected?.approvedBy).toBe('R. Owner, CAB of 2026-11-20');
+    // The text names the entry that approved it, its justification and who approved it.
+    const approvedText = runCli(['diff', '--change', 'CHG-42', '--db', db, '--expect', expectFile]);
+    expect(approvedText.stdout).toContain('      approved by: open tcp:3333 (new service for CHG-42); approver: R. Owner, CAB of 2026-11-20\n');
     const missing = classed.findings.find((f) => f.kind === 'expected-missing');
     expect(missing).toMatchObject({ approval: 'missing', expected: { action: 'close', pattern: ':9999' } });
     expect(missing?.controls.map((c) => c.key)).toContain('csf2:ID.RA-07');

@@ -9,6 +9,7 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } fro
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writePack } from '../../src/pack/pack.js';
+import { parseCsvText } from '../../src/store/csv-trail.js';
 import { findingsCsv } from '../../src/pack/report-files.js';
 import { loadControlsCatalogue } from '../../src/findings/controls.js';
 import { windowFindings } from '../../src/findings/window-findings.js';
@@ -124,7 +125,7 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
     });
     const found = cli(['verify', careless]);
     expect(found.status).toBe(4);
-    expect(found.stderr).toMatch(/FAILED findings\.csv: its findings are not those of evidence\.json \(their id, kind, severity, approval or justification differ: NM-[0-9a-f]{12} listener-opened/);
+    expect(found.stderr).toMatch(/FAILED findings\.csv: its findings are not those of evidence\.json \(their id, kind, severity, approval, justification or approver differ: NM-[0-9a-f]{12} listener-opened/);
 
     // Each row of findings.csv names the pack's host and ticket, so that the rows of many packs in
     // one table still say where they come from; a row moved to another host is caught.
@@ -162,7 +163,7 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
     let approvedPack: string;
     beforeAll(() => {
       // A justification a spreadsheet would evaluate: findings.csv neutralises it, evidence.json keeps it.
-      writeFileSync(join(dir, 'chg5.yaml'), 'schema_version: 1\nchange: CHG-5\nexpected:\n  - open: "tcp:4444"\n    justification: "debug port for the vendor"\n  - close: ":8080"\n    justification: "=HYPERLINK(\\"x\\")"\n');
+      writeFileSync(join(dir, 'chg5.yaml'), 'schema_version: 1\nchange: CHG-5\napproved_by: "A. Auditee, CAB of 2026-11-20"\nexpected:\n  - open: "tcp:4444"\n    justification: "debug port for the vendor"\n    approved_by: "B. Owner (vendor access)"\n  - close: ":8080"\n    justification: "=HYPERLINK(\\"x\\")"\n');
       const r = cli(['report', '--change', 'CHG-5', '--db', db, '--keys', join(dir, 'keys'), '--out', join(dir, 'approved'), '--no-pdf', '--expect', join(dir, 'chg5.yaml')]);
       expect(r.status, r.stderr).toBe(0);
       approvedPack = r.stdout.trim();
@@ -182,6 +183,14 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
       expect(missing.expected.source).toBe('expected-changes.yaml');
       expect(JSON.stringify(evidence)).not.toContain('chg5.yaml');
       expect(readFileSync(join(approvedPack, 'findings.csv'), 'utf8')).toContain(`'=HYPERLINK`);
+      // Who approved each change: the entry's approved_by, else the file's, in evidence.json and findings.csv.
+      const approvers = evidence.findings.map((f) => [f.kind, (f as unknown as { expected?: { approvedBy: string | null } }).expected?.approvedBy]);
+      expect(approvers).toContainEqual(['listener-opened', 'B. Owner (vendor access)']);
+      expect(approvers).toContainEqual(['expected-missing', 'A. Auditee, CAB of 2026-11-20']);
+      const [header, ...rows] = parseCsvText(readFileSync(join(approvedPack, 'findings.csv'), 'utf8'));
+      const approverAt = header!.indexOf('approved_by');
+      expect(approverAt).toBe(header!.indexOf('justification') + 1);
+      expect(rows.map((r) => [r[header!.indexOf('kind')], r[approverAt]])).toContainEqual(['listener-opened', 'B. Owner (vendor access)']);
       const r = cli(['verify', approvedPack, '--db', db, '--signer', fingerprint]);
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toContain(`their inventories and findings and the approvals of expected-changes.yaml match ${db}`);
@@ -195,7 +204,7 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
       expect(readFileSync(join(doctored, 'evidence.json'), 'utf8')).toMatch(/"kind":"listener-opened".*"approval":"approved"/);
       const r = cli(['verify', doctored, '--db', db]);
       expect(r.status).toBe(4);
-      expect(r.stderr).toContain('FAILED evidence.json: its findings are approved otherwise than without expected changes (every finding unexpected) (approvals or their justifications were added, removed or changed)');
+      expect(r.stderr).toContain('FAILED evidence.json: its findings are approved otherwise than without expected changes (every finding unexpected) (approvals, their justifications or approvers were added, removed or changed)');
     });
 
     it("the pack's expected-changes file edited, re-signed: the approvals it makes are not the findings'", () => {
@@ -204,6 +213,22 @@ describe.skipIf(skip)('verify --db binds a pack to its store', () => {
       const r = cli(['verify', doctored, '--db', db]);
       expect(r.status).toBe(4);
       expect(r.stderr).toContain("FAILED evidence.json: its findings are approved otherwise than the pack's expected-changes.yaml approves them");
+    });
+
+    it('an approver changed in evidence.json and findings.csv, re-signed: verify --db makes the approvals again from the pack\'s file and names them', () => {
+      const doctored = resigned(approvedPack, 'other-approver', (files) => {
+        for (const name of ['evidence.json', 'findings.csv']) files.set(name, files.get(name)!.replaceAll('B. Owner (vendor access)', 'C. Chief (CISO)'));
+      });
+      const alone = cli(['verify', doctored]);
+      expect(alone.status, alone.stderr).toBe(0);
+      const r = cli(['verify', doctored, '--db', db]);
+      expect(r.status).toBe(4);
+      expect(r.stderr).toContain("FAILED evidence.json: its findings are approved otherwise than the pack's expected-changes.yaml approves them (approvals, their justifications or approvers were added, removed or changed)");
+      // Changed in findings.csv alone, the pack disagrees with itself.
+      const careless = resigned(approvedPack, 'csv-approver', (files) => files.set('findings.csv', files.get('findings.csv')!.replaceAll('B. Owner (vendor access)', 'C. Chief (CISO)')));
+      const found = cli(['verify', careless]);
+      expect(found.status).toBe(4);
+      expect(found.stderr).toContain('FAILED findings.csv: its findings are not those of evidence.json (their id, kind, severity, approval, justification or approver differ');
     });
 
     it('an untouched pack verifies in any time zone: its inventories and expiries are made again in the zone it was made in', () => {

@@ -158,6 +158,15 @@ describe('reportBlocks', () => {
     expect(before.value).toMatch(/^captured WITHOUT full privilege \(3 processes unreadable, 1 network namespace not read\);/);
   });
 
+  it('names who approved an approved finding beside its justification', () => {
+    const base = input(1);
+    const [first, ...rest] = base.findings;
+    const approved = { ...first!, approval: 'approved' as const, expected: { action: 'open' as const, pattern: 'tcp:20000', path: null, justification: 'agent port', approvedBy: 'J. Doe, CAB of 2026-11-20', line: 4, source: 'expected-changes.yaml' } };
+    const blocks = reportBlocks({ ...base, findings: [approved, ...rest] });
+    const block = blocks.find((b) => b.kind === 'finding' && b.head.startsWith(approved.id)) as { lines: string[] } | undefined;
+    expect(block?.lines).toContain(`Kind: ${approved.kind}. Approval: approved (agent port; approver: J. Doe, CAB of 2026-11-20)`);
+  });
+
   it('says in its verdict that a comparison was narrowed, not that the exposure matches (an auditor probe), and where approvals came from', () => {
     const notes = ['the post snapshot was taken with --filter :8001: the pre snapshot is compared only in the sockets that selection keeps'];
     const none = reportBlocks({ ...input(0), findings: [], selectionNotes: notes, expectedChanges: false });

@@ -25,7 +25,7 @@ const after = makeSnapshot({
 
 describe('renderFindingsEcs', () => {
   const findings = evaluateFindings(diffSnapshots(before, after), loadControlsCatalogue(), {
-    expected: parseExpectedChanges('schema_version: 1\nexpected:\n  - open: ":8080"\n  - open: ":9999"\n', 'e.yaml'),
+    expected: parseExpectedChanges('schema_version: 1\nexpected:\n  - open: ":8080"\n    approved_by: "J. Doe"\n  - open: ":9999"\n', 'e.yaml'),
   });
   const text = renderFindingsEcs({ before: { id: 1, takenAt: before.takenAt }, after: { id: 2, takenAt: after.takenAt }, host: 'testhost', change: 'CHG-7', findings, disclaimer: '' });
   const docs = text.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
@@ -51,6 +51,8 @@ describe('renderFindingsEcs', () => {
     expect(byAction.port_opened.tags).toContain('csf2:DE.CM-01');
     expect(byAction.exposure_widened.event.kind).toBe('event'); // approved by the expected change
     expect(byAction.exposure_widened.labels.netmon_approval).toBe('approved');
+    expect(byAction.exposure_widened.labels.netmon_approved_by).toBe('J. Doe');
+    expect(byAction.port_opened.labels.netmon_approved_by).toBeUndefined();
     expect(byAction.new_external_destination.destination).toEqual({ ip: '185.220.101.5', port: 4444 });
     expect(byAction.expected_change_missing.labels.netmon_approval).toBe('missing');
     expect(byAction.port_closed.event.type).toEqual(['end']);

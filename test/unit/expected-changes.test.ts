@@ -127,9 +127,22 @@ describe('expected changes', () => {
     expect(message).toMatch(/bad\.yaml:6: expires: "someday" is not a date/);
   });
 
+  it('names who approved: an entry\'s approved_by, else the file\'s; a value that is no name, or a misspelt key, is refused with its line', () => {
+    const parsed = parseExpectedChanges('schema_version: 1\nchange: CHG-9\napproved_by: "CAB of 2026-11-20"\nexpected:\n  - open: "tcp:8443"\n    approved_by: "J. Doe"\n  - close: ":8080"\n', 'who.yaml');
+    expect(parsed.entries.map((e) => e.approvedBy)).toEqual(['J. Doe', 'CAB of 2026-11-20']);
+    expect(parseExpectedChanges('schema_version: 1\nexpected:\n  - close: ":8080"\n', 'none.yaml').entries[0]!.approvedBy).toBeNull();
+    expect(() => parseExpectedChanges('schema_version: 1\napproved_by: 7\nexpected: []\n', 'n.yaml')).toThrow(/n\.yaml:2: approved_by: who approved the change, as the ticket records it, such as "J\. Doe, CAB of 2026-11-20" \(received 7\)/);
+    expect(() => parseExpectedChanges('schema_version: 1\nexpected:\n  - open: "tcp:1"\n    approved_by: ""\n', 'e.yaml')).toThrow(/e\.yaml:4: approved_by: who approved/);
+    expect(() => parseExpectedChanges(`schema_version: 1\nexpected:\n  - open: "tcp:1"\n    approved_by: "${'x'.repeat(201)}"\n`, 'long.yaml')).toThrow(/long\.yaml:4: approved_by: at most 200 characters/);
+    expect(() => parseExpectedChanges('schema_version: 1\nexpected:\n  - open: "tcp:1"\n    aproved_by: "J. Doe"\n', 'slip.yaml')).toThrow(/slip\.yaml:4: unknown key aproved_by \(did you mean approved_by\?\)/);
+    // Shown where the approval is: the text of diff names the approver after the justification.
+    const findings = classify('schema_version: 1\napproved_by: "J. Doe"\nexpected:\n  - open: "tcp:8443"\n    justification: TLS\n');
+    expect(findings.find((f) => f.kind === 'listener-opened')?.expected).toMatchObject({ justification: 'TLS', approvedBy: 'J. Doe' });
+  });
+
   it('refuses a key of its own at the top, so a misspelt change: never turns a ticket\'s list into a standing one', () => {
     expect(() => parseExpectedChanges('schema_version: 1\nchnage: CHG-1234\nexpected:\n  - open: "tcp:8443"\n    justification: TLS\n', 'slip.yaml')).toThrow(
-      /slip\.yaml:2: unknown key chnage \(did you mean change\?\): the file holds schema_version, change, expected/,
+      /slip\.yaml:2: unknown key chnage \(did you mean change\?\): the file holds schema_version, change, approved_by, expected/,
     );
     expect(() => parseExpectedChanges('schema_version: 1\nexpected: []\nbogus: 1\n', 'bogus.yaml')).toThrow(/bogus\.yaml:3: unknown key bogus: the file holds/);
   });
