@@ -159,8 +159,9 @@ describe.skipIf(skipWithReason(faketime === undefined, 'a clock set between capt
     expect(r.stderr).toMatch(/note: the system clock was set forward by about 19h 59m|note: the system clock was set forward by about 20h 0m/);
     expect(r.stderr).toMatch(/since this store's previous capture: it moved that much more than the time since boot \(which also stands still while a virtual machine is paused\); recorded in the store before snapshot \d+; `netmon gaps` lists the step\n/);
     const gaps = JSON.parse(runCli(['gaps', '--db', db, '-o', 'json']).stdout) as { gaps: { from: string; to: string; reason: string }[]; clockSteps: { stepMs: number }[] };
-    expect(gaps.gaps.map((g) => g.reason)).toEqual(['unclean-stop']);
-    expect(Date.parse(gaps.gaps[0]!.to) - Date.parse(gaps.gaps[0]!.from)).toBeGreaterThan(72_000_000);
+    const unclean = gaps.gaps.filter((g) => g.reason === 'unclean-stop');
+    expect(unclean, JSON.stringify(gaps)).toHaveLength(1);
+    expect(Date.parse(unclean[0]!.to) - Date.parse(unclean[0]!.from)).toBeGreaterThan(72_000_000);
     expect(gaps.clockSteps).toHaveLength(1);
     expect(gaps.clockSteps[0]!.stepMs).toBeGreaterThan(71_900_000);
     expect(gaps.clockSteps[0]!.stepMs).toBeLessThan(72_100_000);
