@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, haveCommand, HOLDER, runCli, startJsonProcess, stop } from '../helpers/processes.js';
-import { withRaw } from '../helpers/store-fixtures.js';
+import { snapshotCount, withRaw } from '../helpers/store-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'netmon-baseline-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -257,14 +257,32 @@ describe('init, check and watch', () => {
     const db = join(dir, 'w.db');
     const child = spawn(process.execPath, [CLI, 'watch', '--interval', '0.5', '--db', db, '--no-csv', '--fail-on', 'critical', ...filter], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
+    let err = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await new Promise((r) => setTimeout(r, 1500));
-    const listener = await startJsonProcess<{ pid: number }>(process.execPath, [HOLDER, '--listen-port', '3637']);
-    await new Promise((r) => setTimeout(r, 2000));
-    await stop(listener.child);
-    await new Promise((r) => setTimeout(r, 1500));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    child.kill('SIGTERM');
+    // Polled with a deadline: a loaded machine starts and scans more slowly.
+    const until = async (what: string, cond: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 30_000;
+      while (!cond()) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`watch: no ${what}: ${err}\n${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    try {
+      // Printed after the first capture: the listener opened after it is a change of a later one.
+      await until('start line', () => err.includes('netmon: watching'));
+      const listener = await startJsonProcess<{ pid: number }>(process.execPath, [HOLDER, '--listen-port', '3637']);
+      try {
+        await until('new listener line', () => out.includes('new listener tcp 127.0.0.1:3637'));
+      } finally {
+        await stop(listener.child);
+      }
+      await until('closed line', () => out.includes('listener tcp 127.0.0.1:3637 closed'));
+      await until('fourth snapshot', () => snapshotCount(db) >= 4);
+    } finally {
+      child.kill('SIGTERM');
+    }
     expect(await exited).toBe(0);
     const opened = out.split('\n').filter((l) => l.includes('new listener tcp 127.0.0.1:3637'));
     expect(opened).toHaveLength(1);

@@ -301,7 +301,7 @@ describe('netmon CLI (built binary)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 180_000); // about 55 runs of the CLI one after another: they may outlast the 60 s default on a loaded machine
 
   it('an unknown output format is a usage error listing the choices', () => {
     const r = runCli(['snapshot', '--output', 'yaml']);

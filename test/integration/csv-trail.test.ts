@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statfsSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -9,6 +9,7 @@ import type { Snapshot, SocketRecord } from '../../src/model/types.js';
 import { appendCsv, CSV_COLUMNS, csvRows, formatCsv, type CsvEvent } from '../../src/store/csv-trail.js';
 import { makeProcess, makeSnapshot, makeSocket } from '../helpers/make.js';
 import { CLI, haveCommand, isRoot, runCli, skipWithReason } from '../helpers/processes.js';
+import { snapshotCount } from '../helpers/store-fixtures.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -475,6 +476,7 @@ describe.skipIf(
 
 interface Listed {
   id: number;
+  takenAt: string;
   sockets: number;
 }
 function listSnapshots(dir: string): Listed[] {
@@ -751,6 +753,8 @@ describe.skipIf(skipWithReason(!haveCli || !havePython, `CSV trail through the C
     let listed: Listed[];
     let steady: { server: net.Server; port: number };
     let added: { server: net.Server; port: number };
+    /** When `added` was listening (a snapshot taken later must hold it). */
+    let addedAt: number;
     beforeAll(async () => {
       steady = await listen();
       try {
@@ -759,6 +763,15 @@ describe.skipIf(skipWithReason(!haveCli || !havePython, `CSV trail through the C
           ['--interval', '1', '--csv-every-tick'],
           async () => {
             added = await listen();
+            addedAt = Date.now();
+            // Two more snapshots: the second one's tick began after the listener was there (the
+            // first may have begun before, on a loaded machine).
+            const count = snapshotCount(join(dir, 'n.db'));
+            const deadline = Date.now() + 30_000;
+            while (snapshotCount(join(dir, 'n.db')) < count + 2) {
+              if (Date.now() > deadline) throw new Error('no two ticks within 30 s');
+              await sleep(50);
+            }
           },
           2300,
         );
@@ -768,7 +781,7 @@ describe.skipIf(skipWithReason(!haveCli || !havePython, `CSV trail through the C
       }
       rows = pythonRows(join(dir, 't.csv'));
       listed = listSnapshots(dir);
-    }, 30_000);
+    }, 60_000);
 
     it('exits 0 on SIGTERM; every tick writes every socket as present', () => {
       expect(run.code, run.stderr).toBe(0);
@@ -783,8 +796,11 @@ describe.skipIf(skipWithReason(!haveCli || !havePython, `CSV trail through the C
         expect(mine.map(rowKey).sort(), `snapshot ${s.id}`).toEqual(showSnapshot(dir, s.id).sockets.map(socketKey).sort());
         expect(mine.map(rowKey)).toContain(listenerKey(steady.port));
       }
-      const [first, ...later] = listed;
+      const [first] = listed;
       expect(data.filter((r) => r[COL.snapshot_id] === String(first!.id)).map(rowKey)).not.toContain(listenerKey(added.port));
+      // Every snapshot taken once the listener was there (a snapshot's time is when its scan began).
+      const later = listed.filter((s) => Date.parse(s.takenAt) > addedAt);
+      expect(later.length).toBeGreaterThanOrEqual(1);
       for (const s of later) expect(data.filter((r) => r[COL.snapshot_id] === String(s.id)).map(rowKey)).toContain(listenerKey(added.port));
     });
   });
@@ -799,6 +815,14 @@ describe.skipIf(skipWithReason(!haveCli || !havePython, `CSV trail through the C
     const rotated: Record<'moved' | 'recreated' | 'truncated', string[][]> = { moved: [], recreated: [], truncated: [] };
     let before: { server: net.Server; port: number };
     let after: { server: net.Server; port: number } | undefined;
+    /** Whether the trail at `path` holds an opened row for the listener on `port` (false while a row is half written). */
+    const hasOpened = (path: string, port: number): boolean => {
+      try {
+        return pythonRows(path).some((r) => r[COL.event] === 'opened' && rowKey(r) === listenerKey(port));
+      } catch {
+        return false;
+      }
+    };
     /** Wait until the trail holds more than its header (the next tick wrote to it). */
     const nextRows = async (): Promise<void> => {
       const until = Date.now() + 10_000;
@@ -817,9 +841,18 @@ describe.skipIf(skipWithReason(!haveCli || !havePython, `CSV trail through the C
             renameSync(file, `${file}.1`);
             await nextRows();
             after = await listen();
-            await sleep(1200);
-            renameSync(file, `${file}.2`);
-            writeFileSync(file, '');
+            // A tick has written the opened row of `after` to this trail.
+            const opened = Date.now() + 15_000;
+            while (!hasOpened(file, after.port)) {
+              if (Date.now() > opened) throw new Error(`no opened row for port ${after.port} in ${file} within 15 s`);
+              await sleep(50);
+            }
+            // Moved away and created again, with no moment the path is free (a tick in between
+            // would find the trail missing, a restart of its own): kept by a hard link, the new
+            // file made aside, then renamed over the path in one step.
+            writeFileSync(`${file}.swap`, '');
+            linkSync(file, `${file}.2`);
+            renameSync(`${file}.swap`, file);
             await nextRows();
             await sleep(600);
             copyFileSync(file, `${file}.3`);

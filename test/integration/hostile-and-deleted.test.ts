@@ -161,12 +161,17 @@ describe('a process whose main thread has exited while another thread runs', () 
     return socket!;
   };
   const zombieLeader = (pid: number) => /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  /** Whether the leader has exited (its thread lives on), polled for up to 5 s: the fixture's main thread exits 0.2 s after it prints. */
+  const leaderExited = async (pid: number): Promise<boolean> => {
+    const until = Date.now() + 5000;
+    while (!zombieLeader(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 25));
+    return zombieLeader(pid);
+  };
 
   it('is attributed and described through the live thread, with both scanners', async () => {
     const holder = await startJsonProcess<{ pid: number; tcp4: number }>('/usr/bin/python3', [LEADER_EXITS]);
     started.push(holder);
-    await new Promise((r) => setTimeout(r, 400));
-    expect(zombieLeader(holder.info.pid)).toBe(true);
+    expect(await leaderExited(holder.info.pid)).toBe(true);
     for (const env of [process.env, { ...process.env, NETMON_NATIVE: '0' }]) {
       const r = runCli(['snapshot', '-o', 'json', '--include-ephemeral', '--filter', `:${holder.info.tcp4}`], { env });
       expect(r.status, r.stderr).toBe(0);
@@ -179,8 +184,7 @@ describe('a process whose main thread has exited while another thread runs', () 
     async () => {
       const holder = await startJsonProcess<{ pid: number; tcp4: number }>('unshare', ['-n', '/usr/bin/python3', LEADER_EXITS]);
       started.push(holder);
-      await new Promise((r) => setTimeout(r, 400));
-      expect(zombieLeader(holder.info.pid)).toBe(true);
+      expect(await leaderExited(holder.info.pid)).toBe(true);
       const r = runCli(['snapshot', '-o', 'json', '--include-ephemeral', '--filter', `:${holder.info.tcp4}`]);
       expect(r.status, r.stderr).toBe(0);
       const snap = JSON.parse(r.stdout) as Snapshot;

@@ -118,8 +118,14 @@ describe.skipIf(skip)('an executable on a file system that does not answer', () 
       let stderr = '';
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-      // Well inside the 4 s the hash may take: the capture is under way.
-      await sleep(1500);
+      // The capture is under way once its store exists (netmon answers signals from before it
+      // opens the store): well inside the 4 s the hash may take. Polled: a loaded machine starts
+      // netmon more slowly.
+      const started = Date.now() + 20_000;
+      while (!existsSync(join(dir, 'e.db'))) {
+        if (Date.now() > started || child.exitCode !== null) throw new Error(`netmon --once did not open its store: ${stderr}`);
+        await sleep(20);
+      }
       expect(child.exitCode, stderr).toBeNull();
       child.kill('SIGINT');
       const { code, signal } = await exited;

@@ -50,16 +50,26 @@ describe('--interval scheduling', () => {
       },
     );
     expect(result.ticks).toBe(7);
-    const first = starts[0]!;
     const gaps = starts.slice(1).map((t, i) => t - starts[i]!);
-    // No two ticks back to back: even after the slow one, the next waits for its slot.
-    for (const g of gaps) expect(g).toBeGreaterThan(250);
-    // No drift: every tick starts near a multiple of 400 ms after the first (a loaded machine
-    // may start a tick late, but lateness does not accumulate).
-    for (const t of starts) {
-      const offset = (t - first) % 400;
-      expect(Math.min(offset, 400 - offset)).toBeLessThan(150);
-    }
+    // A loaded machine may start one tick late (a GC pause, a moment without CPU): that tick is off
+    // the grid and the gap after it is shorter. One such tick is allowed for, no more.
+    // No two ticks back to back: even after the slow one, the next waits for its slot (a tick run
+    // back to back would follow the one before at once).
+    const shortest = [...gaps].sort((a, b) => a - b);
+    expect(shortest[0], JSON.stringify(gaps)).toBeGreaterThan(150);
+    expect(shortest[1], JSON.stringify(gaps)).toBeGreaterThan(250);
+    // No drift: every tick but at most one starts near a multiple of 400 ms after the others
+    // (lateness does not accumulate). The grid is taken from the tick it fits best, in case the
+    // late one is the first.
+    const offGrid = (origin: number) =>
+      starts
+        .map((t) => {
+          const offset = (((t - origin) % 400) + 400) % 400;
+          return Math.min(offset, 400 - offset);
+        })
+        .sort((a, b) => a - b);
+    const allButWorst = Math.min(...starts.map((origin) => offGrid(origin).at(-2)!));
+    expect(allButWorst, JSON.stringify(starts)).toBeLessThan(150);
     // The slow tick (the third) made the schedule skip at least one slot.
     expect(starts[3]! - starts[2]!).toBeGreaterThanOrEqual(800);
   });

@@ -133,17 +133,25 @@ describe.skipIf(skip)('network namespaces (ip netns add)', () => {
       let out = '';
       child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
       const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-      const until = async (cond: () => boolean) => {
-        for (let i = 0; i < 300 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+      const until = async (what: string, cond: () => boolean) => {
+        const deadline = Date.now() + 20_000;
+        while (!cond()) {
+          if (Date.now() > deadline) throw new Error(`-o ${output}: no ${what}: ${out}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
       };
       let client: Started<{ pid: number }> | undefined;
       try {
-        await until(() => out.length > 0);
+        await until('first output', () => out.length > 0);
         client = await startJsonProcess('ip', ['netns', 'exec', NS, process.execPath, HOLDER, '--connect', '127.0.0.1:2323']);
-        await until(() => (output === 'text' ? /\+ tcp 127\.0\.0\.1:2323 127\.0\.0\.1:\d+ ESTABLISHED/.test(out) : out.includes('socket-opened')));
+        await until('opened connection', () => (output === 'text' ? /\+ tcp 127\.0\.0\.1:2323 127\.0\.0\.1:\d+ ESTABLISHED/.test(out) : out.includes('socket-opened')));
         await stop(client.child);
         client = undefined;
-        await until(() => (output === 'text' ? /- tcp 127\.0\.0\.1:2323 /.test(out) : out.includes('socket-closed')));
+        // Both ends: the client's closes with its process, the server's only once the holder has
+        // read the end of the stream, which a capture may fall between.
+        await until('closed ends', () =>
+          output === 'text' ? /- tcp 127\.0\.0\.1:2323 /.test(out) && /- tcp 127\.0\.0\.1:\d+ 127\.0\.0\.1:2323 /.test(out) : (out.match(/socket-closed/g) ?? []).length >= 2,
+        );
       } finally {
         await stop(client?.child);
         child.kill('SIGTERM');

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,9 +93,14 @@ describe.skipIf(skipWithReason(!existsSync(CLI), `store displaced under --interv
   it('moved away and replaced: the file put in its place is not touched; the moved store is whole and verifies', async () => {
     const dir = mkdtempSync(join(root, 'replaced-'));
     const placeholder = 'not an evidence store\n';
+    // Moved away and replaced with no moment the path is free (a tick in between would find the
+    // store deleted): the store kept at archive.db by a hard link, the placeholder made aside and
+    // renamed over s.db in one step. The end is the same as a move: the store's file (its inode)
+    // is at archive.db only, another file at s.db.
+    writeFileSync(join(dir, 'placeholder.tmp'), placeholder);
     const run = await displaceDuring(dir, () => {
-      renameSync(join(dir, 's.db'), join(dir, 'archive.db'));
-      writeFileSync(join(dir, 's.db'), placeholder);
+      linkSync(join(dir, 's.db'), join(dir, 'archive.db'));
+      renameSync(join(dir, 'placeholder.tmp'), join(dir, 's.db'));
     });
     expect(run.code, run.stderr).toBe(3);
     expect(run.stderr).toContain('the evidence store s.db was replaced by another file');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, haveCommand, isRoot, runCli, skipWithReason } from '../helpers/processes.js';
-import { withRaw } from '../helpers/store-fixtures.js';
+import { snapshotCount, withRaw } from '../helpers/store-fixtures.js';
 
 /**
  * An evidence store on a file system that hosts can share. SQLite's write-ahead log keeps its
@@ -48,9 +48,13 @@ describe.skipIf(skipWithReason(!existsSync(CLI) || !mounted, 'store on a shared 
           if (Date.now() > first || child.exitCode !== null) throw new Error(`no first snapshot: ${stderr}`);
           await sleep(100);
         }
-        // Readers, one after another, while the writer commits a tick every 0.3 s.
-        const until = Date.now() + 4000;
-        while (Date.now() < until) {
+        // Readers, one after another, while the writer commits a tick every 0.3 s: for at least
+        // 4 s and at least 11 reads (a loaded machine takes longer per read; bounded at 60 s).
+        const minimum = Date.now() + 4000;
+        const deadline = Date.now() + 60_000;
+        while (reads <= 10 || Date.now() < minimum) {
+          if (Date.now() > deadline) throw new Error(`only ${reads} reads in 60 s: ${stderr}`);
+          if (child.exitCode !== null) throw new Error(`the writer exited while readers ran: ${stderr}`);
           for (const args of [['snapshots', '--output', 'json'], ['verify-store'], ['show', 'latest', '--output', 'json']]) {
             const r = runCli([...args, '--db', 's.db'], { cwd: dir });
             expect(r.status, `${args[0]} while the writer runs: ${r.stderr}`).toBe(0);
@@ -78,13 +82,21 @@ describe.skipIf(skipWithReason(!existsSync(CLI) || !mounted, 'store on a shared 
       expect(once.status, once.stderr).toBe(0);
       expect(journalMode(join(local, 's.db'))).toBe('wal');
       expect(runCli(['verify-store', '--db', 's.db'], { cwd: local }).status).toBe(0);
-    });
+    }, 120_000); // the readers' deadline (60 s) is the limit, not the 60 s default
 
     it('a writer killed mid-run leaves a store that readers and the next capture open cleanly', async () => {
       const dir = mkdtempSync(join(mnt, 'killed-'));
       for (let round = 0; round < 4; round++) {
+        const before = snapshotCount(join(dir, 's.db'));
         const child = spawn(process.execPath, [CLI, '--interval', '0.1', '--no-hash-binaries', '--include-ephemeral', '--db', 's.db', '--csv', 's.csv'], { cwd: dir, stdio: 'ignore' });
-        await sleep(700 + round * 137);
+        // Killed mid-run: once this writer has committed a snapshot (the store exists, with its
+        // schema), then at a different moment of a tick in each round.
+        const committed = Date.now() + 30_000;
+        while (snapshotCount(join(dir, 's.db')) <= before) {
+          if (Date.now() > committed || child.exitCode !== null) throw new Error(`round ${round}: no snapshot committed by the writer`);
+          await sleep(50);
+        }
+        await sleep(round * 137);
         child.kill('SIGKILL');
         await new Promise((resolve) => child.once('exit', resolve));
         const verify = runCli(['verify-store', '--db', 's.db'], { cwd: dir });
@@ -95,7 +107,7 @@ describe.skipIf(skipWithReason(!existsSync(CLI) || !mounted, 'store on a shared 
       expect(next.stderr).toMatch(/stopped without closing the store/);
       expect(journalMode(join(dir, 's.db'))).toBe('delete');
       expect(runCli(['verify-store', '--db', 's.db'], { cwd: dir }).status).toBe(0);
-    });
+    }, 180_000); // each round waits up to 30 s for its writer's first commit
 
     it('netmon init creates its store there with a rollback journal too, as a capture does', () => {
       const dir = mkdtempSync(join(mnt, 'init-'));

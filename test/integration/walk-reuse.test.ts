@@ -166,14 +166,21 @@ describe.skipIf(skipWithReason(!canIsolate, 'hand-over in private namespaces: ne
           const go = join(dir, 'go');
           const script = [
             'ip link set lo up',
+            // Waits while netmon runs start no process (a new one would make it walk again, and
+            // hide what is tested): bash builtins only, a read with a timeout on a FIFO as the pause.
+            `mkfifo "${dir}/pause"; exec 9<>"${dir}/pause"`,
+            'has() { [ -e "$1" ] || return 1; local line; while IFS= read -r line; do [[ $line == *"$2"* ]] && return 0; done < "$1"; return 1; }',
+            'waitFor() { local i; for ((i = 0; i < 400; i++)); do has "$1" "$2" && return 0; read -t 0.05 -u 9; done; return 1; }',
             `python3 "$HAND_OVER" ${mode} "${go}" 18950 > "${dir}/pids" &`,
             `until grep -q '^A ' "${dir}/pids"; do sleep 0.05; done`,
             `"$NODE" "$CLI" --interval 0.4 --db "${db}" --csv "${csv}" --no-hash-binaries --listening-only > /dev/null 2> "${dir}/err" & N=$!`,
-            // Ticks with an unchanged walk to reuse, then the hand-over, then ticks after it.
-            'sleep 2.5',
+            // The first tick (the listener, held by A, in the trail), ticks with an unchanged walk
+            // to reuse, then the hand-over, then ticks after it, until one wrote the change.
+            `waitFor "${csv}" ',18950,'`,
+            'sleep 1.2',
             `touch "${go}"`,
-            `until grep -q '^holder ' "${dir}/pids"; do sleep 0.05; done`,
-            'sleep 2',
+            `waitFor "${dir}/pids" 'holder '`,
+            `waitFor "${csv}" ',changed,'`,
             'kill -INT $N; wait $N; echo "netmon exit $?"',
             'kill %1',
           ].join('\n');
