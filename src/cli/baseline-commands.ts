@@ -14,7 +14,7 @@ import { renderFindingsEcs } from '../outputs/ecs-findings.js';
 import { ndjsonLine } from '../outputs/ecs.js';
 import { failsAt, renderFindingsJson, renderFindingsText, sortFindings, type FindingsReport } from '../outputs/findings.js';
 import { printable } from '../outputs/sanitize.js';
-import { clockTime, isoWithOffset } from '../model/iso-time.js';
+import { clockTime, dayChangeLine, isoWithOffset, localDay } from '../model/iso-time.js';
 import { attributionComparison, commonSelection } from '../diff/common-selection.js';
 import { platformCollector } from '../collect/index.js';
 import { snapshot } from '../snapshot/snapshot.js';
@@ -276,6 +276,8 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
   // The last snapshot stored, named with its record hash at the stop, as --interval does: an anchor for verify-store --expect-head.
   let last = 0;
   let lastHash = '';
+  // The day the times of day printed so far are of (none yet: the first finding's day is named).
+  let shownDay = '';
   await untilStopped(io, async (signal) => {
     const { ticks, lockKept, trailDownSince } = await captureEvery(first.options, {
       interval,
@@ -298,6 +300,12 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
           const findings = sortFindings(findingsBetween(pair.before, pair.after, catalogue, allow, seenDestinations));
           if (failsAt(findings, flags.failOn)) worst = true;
           const at = clockTime(new Date(tick.snapshot.takenAt));
+          // As under --interval: a line naming the day before the first line of another day.
+          const dayLine = flags.output !== 'json' && flags.output !== 'ecs' && findings.length > 0 ? dayChangeLine(shownDay, new Date(tick.snapshot.takenAt)) : null;
+          if (dayLine !== null) {
+            io.stdout(`${dayLine}\n`);
+            shownDay = localDay(new Date(tick.snapshot.takenAt));
+          }
           for (const f of findings) {
             if (flags.output === 'json') io.stdout(`${ndjsonLine({ at: tick.snapshot.takenAt, snapshotId: tick.snapshotId, ...f })}\n`);
             else if (flags.output === 'ecs') {

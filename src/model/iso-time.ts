@@ -95,3 +95,22 @@ export function isoWithOffset(date: Date): string {
 export function clockTime(date: Date): string {
   return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
 }
+
+/**
+ * The local day of `date` and its UTC offset, e.g. "2026-11-26 +01:00": what a time of day
+ * (clockTime) leaves out. Pure.
+ */
+export function localDay(date: Date): string {
+  return isoWithOffset(date).replace(/T\d{2}:\d{2}:\d{2}/, ' ');
+}
+
+/**
+ * For a log of times of day (the change lines of `--interval` and `watch`): the line that goes
+ * before one at `at` when the local day or the UTC offset is not that of `shown`, the day the
+ * lines before it were of, else null. Across midnight, and in the hour a change of daylight
+ * saving time repeats, a time of day alone is ambiguous. Pure.
+ */
+export function dayChangeLine(shown: string, at: Date): string | null {
+  const day = localDay(at);
+  return day === shown ? null : `--- ${day} ---`;
+}

@@ -288,6 +288,8 @@ describe('init, check and watch', () => {
     expect(opened).toHaveLength(1);
     expect(opened[0]).toMatch(/^\d\d:\d\d:\d\d MEDIUM\s+unexpected new listener/);
     expect(out.split('\n').filter((l) => l.includes('listener tcp 127.0.0.1:3637 closed'))).toHaveLength(1);
+    // The lines carry the time of day: the first is preceded by the day it is of, with its offset.
+    expect(out).toMatch(/^--- \d{4}-\d{2}-\d{2} [+-]\d{2}:\d{2} ---\n\d\d:\d\d:\d\d /);
     const snaps = runCli(['snapshots', '--db', db, '-o', 'json']);
     expect((JSON.parse(snaps.stdout) as { snapshots: unknown[] }).snapshots.length).toBeGreaterThanOrEqual(4);
   });
