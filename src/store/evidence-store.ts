@@ -433,6 +433,8 @@ interface WriterAlive {
  */
 interface ClockMark {
   boot: string;
+  /** The writer's PID namespace (a container's /proc/uptime may count from its own start), when known. */
+  pidns?: string;
   at: string;
   /** Milliseconds since boot. */
   up: number;
@@ -584,8 +586,8 @@ export class EvidenceStore {
   private readonly now: () => Date;
   /** The time since boot in milliseconds (see StoreOpenOptions.uptime), or null when not comparable with `now`. */
   private readonly uptime: (() => number) | null;
-  /** This writer's boot (the boot id of its process identity), for `clock_mark`; null when unknown. */
-  private boot: string | null = null;
+  /** This writer's boot (the boot id of its process identity) and PID namespace, for `clock_mark`; null when the boot is unknown. */
+  private boot: { id: string; pidns: string | null } | null = null;
   private readonly checkpointEvery: number;
   private readonly checkpointChurn: number;
   private readonly readonly: boolean;
@@ -1028,18 +1030,20 @@ export class EvidenceStore {
   private noteAlive(session: number, at: string): void {
     this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('writer_alive', ?)").run(JSON.stringify({ session, at } satisfies WriterAlive));
     if (this.boot !== null && this.uptime !== null) {
-      this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('clock_mark', ?)").run(JSON.stringify({ boot: this.boot, at, up: Math.round(this.uptime()) } satisfies ClockMark));
+      const mark: ClockMark = { boot: this.boot.id, ...(this.boot.pidns === null ? {} : { pidns: this.boot.pidns }), at, up: Math.round(this.uptime()) };
+      this.stmt("INSERT OR REPLACE INTO meta (key, value) VALUES ('clock_mark', ?)").run(JSON.stringify(mark));
     }
   }
 
   /**
-   * How far the system clock was set since the last write of this store in the same boot (meta
-   * `clock_mark`): the wall clock's move minus the time since boot's, in milliseconds (> 0:
-   * forward), with when that write was and how much time since boot passed; null when it cannot
-   * be told (another boot, no mark, a time since boot that ran backwards as a container's
-   * restarted one may) or the clock moved within CLOCK_BEHIND_MIN_MS of it.
+   * How far the system clock was set since the last write of this store in the same boot and PID
+   * namespace (meta `clock_mark`): the wall clock's move minus the time since boot's, in
+   * milliseconds (> 0: forward), with when that write was and how much time since boot passed;
+   * null when it cannot be told (another boot or namespace, whose time since boot may count from
+   * elsewhere, no mark, a time since boot that ran backwards as a restarted container's may) or
+   * the clock moved within CLOCK_BEHIND_MIN_MS of it.
    */
-  private clockSinceMark(boot: string | null, at: string): { stepMs: number; markAt: string; elapsedMs: number } | null {
+  private clockSinceMark(boot: { id: string; pidns: string | null } | null, at: string): { stepMs: number; markAt: string; elapsedMs: number } | null {
     if (boot === null || this.uptime === null) return null;
     const row = this.stmt("SELECT value FROM meta WHERE key = 'clock_mark'").get();
     if (!row) return null;
@@ -1049,7 +1053,7 @@ export class EvidenceStore {
     } catch {
       return null;
     }
-    if (mark.boot !== boot || typeof mark.up !== 'number' || typeof mark.at !== 'string' || Number.isNaN(Date.parse(mark.at))) return null;
+    if (mark.boot !== boot.id || (mark.pidns ?? null) !== boot.pidns || typeof mark.up !== 'number' || typeof mark.at !== 'string' || Number.isNaN(Date.parse(mark.at))) return null;
     const elapsedMs = this.uptime() - mark.up;
     if (!(elapsedMs >= 0)) return null;
     const stepMs = Math.round(Date.parse(at) - Date.parse(mark.at) - elapsedMs);
@@ -1309,7 +1313,7 @@ export class EvidenceStore {
           }
           let gap: GapRecord | null = null;
           let clockStep: SessionClockStep | null = null;
-          this.boot = mine === null ? null : bootPart(mine);
+          this.boot = mine === null ? null : { id: bootPart(mine), pidns };
           const last = this.stmt('SELECT taken_at, session FROM snapshots ORDER BY id DESC LIMIT 1').get();
           if (last) {
             const interval = this.sessionInterval(Number(last.session));

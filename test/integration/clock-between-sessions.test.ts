@@ -22,16 +22,16 @@ const HOUR = 3_600_000;
 function clocked(db: string, wall: { ms: number }, up: { ms: number }): EvidenceStore {
   return EvidenceStore.open(db, { now: () => new Date(wall.ms), uptime: () => up.ms });
 }
-const inBoot = (boot: string) => ({ identify: () => `${boot}/12345` });
+const inBoot = (boot: string, pidns = 'pid:[4026531836]') => ({ identify: () => `${boot}/12345`, pidNamespace: pidns });
 
 /**
  * One session: begin (with `boot`), append one snapshot at the wall clock's time, and close (or
  * leave the lock behind). The step the session began with is recorded by its capture session at
  * its first tick (the CLI test below shows it in the chain).
  */
-function session(db: string, wall: { ms: number }, up: { ms: number }, options: { boot?: string; interval?: number | null; unclean?: boolean } = {}) {
+function session(db: string, wall: { ms: number }, up: { ms: number }, options: { boot?: string; pidns?: string; interval?: number | null; unclean?: boolean } = {}) {
   const store = clocked(db, wall, up);
-  const begun = store.beginSession({ interval: options.interval ?? null, ...inBoot(options.boot ?? 'boot-a') });
+  const begun = store.beginSession({ interval: options.interval ?? null, ...inBoot(options.boot ?? 'boot-a', options.pidns) });
   store.appendSnapshot(makeSnapshot({ sockets: [makeSocket()], takenAt: new Date(wall.ms) }));
   store.close();
   // A writer killed outright leaves its lock; a pid that runs no process stands for it.
@@ -100,7 +100,7 @@ describe('a clock set between capture sessions, in one boot', () => {
     expect(second.begun.gap).toMatchObject({ reason: 'not-running', from: new Date(T0).toISOString(), to: new Date(T0 + 10 * 60_000).toISOString() });
   });
 
-  it('another boot, or a time since boot that ran backwards (a container\'s, restarted): nothing is measured, and a clock reading before the last snapshot is still told', () => {
+  it('another boot or PID namespace, or a time since boot that ran backwards (a restarted container\'s): nothing is measured, and a clock reading before the last snapshot is still told', () => {
     const db = join(dirs.make(), 'n.db');
     const wall = { ms: T0 };
     const up = { ms: 50_000 };
@@ -111,9 +111,13 @@ describe('a clock set between capture sessions, in one boot', () => {
     wall.ms += 20 * HOUR;
     up.ms += 60_000;
     expect(session(db, wall, up, { boot: 'boot-b' }).begun.clockStep).toBeNull();
+    // The same boot from a container (another PID namespace), whose /proc/uptime may count from its own start.
+    wall.ms += 20 * HOUR;
+    up.ms += 60_000;
+    expect(session(db, wall, up, { boot: 'boot-b', pidns: 'pid:[4026532999]' }).begun.clockStep).toBeNull();
     wall.ms -= 50 * HOUR;
     up.ms += 60_000;
-    // The last snapshot was taken at T0 + 40 h; the clock now reads T0 - 10 h.
+    // The last snapshot was taken at T0 + 60 h; the clock now reads T0 + 10 h.
     expect(session(db, wall, up, { boot: 'boot-c' }).begun.clockStep).toEqual({ stepMs: -(50 * HOUR), measured: false, behind: true });
   });
 
@@ -130,7 +134,7 @@ describe('a clock set between capture sessions, in one boot', () => {
     store.beginSession({ interval: null, ...inBoot('boot-a') });
     store.close();
     expect(withRaw(other, (raw) => raw.prepare("SELECT COUNT(*) FROM meta WHERE key = 'clock_mark'").pluck().get())).toBe(0);
-    expect(withRaw(db, (raw) => JSON.parse(String(raw.prepare("SELECT value FROM meta WHERE key = 'clock_mark'").pluck().get())))).toEqual({ boot: 'boot-a', at: new Date(wall.ms).toISOString(), up: up.ms });
+    expect(withRaw(db, (raw) => JSON.parse(String(raw.prepare("SELECT value FROM meta WHERE key = 'clock_mark'").pluck().get())))).toEqual({ boot: 'boot-a', pidns: 'pid:[4026531836]', at: new Date(wall.ms).toISOString(), up: up.ms });
   });
 });
 
