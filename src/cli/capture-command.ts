@@ -249,8 +249,8 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
         const snap = result.snapshot;
         // The day the times of day printed so far are of; a change line of another day (or, when
         // daylight saving time ends, of the repeated hour) comes after a line naming its day.
-        if (result.first) shownDay = localDay(new Date(snap.takenAt));
         if (result.first) {
+          shownDay = localDay(new Date(snap.takenAt));
           if (flags.output === 'json') io.stdout(`${outputs.ndjsonLine(snap)}\n`);
           else if (flags.output === 'ecs') io.stdout(outputs.renderEcs(snap));
           else io.stdout(outputs.renderText(snap, { width: io.columns ?? 80 }));

@@ -11,8 +11,8 @@ export const EVIDENCE_SCHEMA_VERSION = 3 as const;
 export const FINDINGS_CSV_COLUMNS = ['id', 'severity', 'approval', 'kind', 'title', 'summary', 'reasons', 'controls', 'observed_before', 'observed_after', 'justification'] as const;
 
 /**
- * Columns after FINDINGS_CSV_COLUMNS (and the approver) since 2026-11-25: the host and change ticket of
- * the pack on every row, so that the findings of many packs pasted into one table still say
+ * Columns after FINDINGS_CSV_COLUMNS and the approver since 2026-11-25: the host and change ticket
+ * of the pack on every row, so that the findings of many packs pasted into one table still say
  * where they come from (packs made before lack them, and verify as they are).
  */
 export const FINDINGS_CSV_CONTEXT_COLUMNS = ['host', 'change'] as const;
