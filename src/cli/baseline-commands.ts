@@ -3,6 +3,8 @@ import { lstatSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { captureEvery, captureOnce, type CaptureOptions } from '../capture/capture.js';
 import { diffSnapshots } from '../diff/diff-snapshots.js';
+import { RecentSet } from '../diff/recent-set.js';
+import { isExternalAddress } from '../collect/parse/address.js';
 import { namespaceShown } from '../model/namespace-label.js';
 import { ConfigError, describeErrno, ExitError, specialFileKind, StoreError, VerificationError } from '../errors.js';
 import { loadControlsCatalogue, type ControlsCatalogue } from '../findings/controls.js';
@@ -209,12 +211,15 @@ function withoutSockets(snap: Snapshot, drop: (s: SocketRecord) => boolean): Sna
   return { ...snap, sockets, processes: snap.processes.filter((p) => pids.has(p.pid)) };
 }
 
+/** How many external destinations `watch` remembers, to tell a new one (about 10 MB of addresses). */
+export const WATCH_DESTINATIONS_KEPT = 100_000;
+
 function standing(flags: Pick<BaselineFlags, 'allow'>): ExpectedChanges | null {
   return flags.allow === undefined ? null : loadExpectedChanges(flags.allow);
 }
 
 /** A standing allow-list approves; what it lists but did not happen is not a finding. */
-function findingsBetween(before: Snapshot, after: Snapshot, catalogue: ControlsCatalogue, allow: ExpectedChanges | null, known?: ReadonlySet<string>): Finding[] {
+function findingsBetween(before: Snapshot, after: Snapshot, catalogue: ControlsCatalogue, allow: ExpectedChanges | null, known?: { has(address: string): boolean }): Finding[] {
   const filtered = Object.keys(after.selection.filters).length > 0;
   const attribution = attributionComparison(before, after);
   const diff = diffSnapshots(before, after, { compareCoverage: !filtered && attribution.coverage, compareOutbound: attribution.outbound, ...(known ? { knownDestinations: known } : {}) });
@@ -259,7 +264,13 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
   const resumed = baseline === null && !nothingAt(flags.db) ? lastStored(flags.db) : null;
   const reference = baseline ?? resumed?.snapshot ?? null;
   let previous: Snapshot | null = reference;
-  const seenDestinations = new Set<string>(reference ? reference.sockets.filter((s) => !s.listening).map((s) => s.remoteAddress) : []);
+  // The external destinations seen since the watch began, the most recent WATCH_DESTINATIONS_KEPT
+  // of them (an internet-facing host may see millions; one not seen for that long is new again).
+  const seenDestinations = new RecentSet(WATCH_DESTINATIONS_KEPT);
+  const remember = (sockets: readonly SocketRecord[]): void => {
+    for (const s of sockets) if (!s.listening && isExternalAddress(s.remoteAddress)) seenDestinations.add(s.remoteAddress);
+  };
+  if (reference) remember(reference.sockets);
   let worst = false;
   const options: CaptureOptions = {
     db: flags.db,
@@ -319,7 +330,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
         // The first capture's warnings (privileges, protected processes), and later ones that are new, as --interval prints them.
         warnings(tick.snapshot);
         captureNotices(tick, io, options);
-        for (const s of tick.snapshot.sockets) if (!s.listening) seenDestinations.add(s.remoteAddress);
+        remember(tick.snapshot.sockets);
         previous = tick.snapshot;
       },
       onError: (error) => {

@@ -70,8 +70,8 @@ export interface Diff {
 }
 
 export interface DiffOptions {
-  /** Remote addresses already known (from earlier snapshots or an allow-list): not "new". */
-  knownDestinations?: ReadonlySet<string>;
+  /** Remote addresses already known (from earlier snapshots or an allow-list): not "new". Only asked, never copied. */
+  knownDestinations?: { has(address: string): boolean };
   /** Coverage ratios closer than this are not a change (default 0.01). */
   coverageTolerance?: number;
   /** Compare attribution coverage (default true; a filtered view of the host says little about it). */
@@ -354,13 +354,16 @@ export function diffSnapshots(before: Snapshot, after: Snapshot, options: DiffOp
   // Rules 3: outbound aggregates per namespace; before, across namespaces.
   const none = new Map<string, OutboundView>();
   const [outA, outB] = options.compareOutbound === false ? [none, none] : rules >= 3 ? [a.outbound, b.outbound] : [outboundAcrossNamespaces(a), outboundAcrossNamespaces(b)];
-  const known = new Set(options.knownDestinations ?? []);
-  for (const o of outA.values()) known.add(o.remoteAddress);
+  // Known: a destination of the capture before, or one the caller knows (not copied: a long
+  // watch may know a great many).
+  const earlier = new Set<string>();
+  for (const o of outA.values()) earlier.add(o.remoteAddress);
+  const known = (address: string): boolean => earlier.has(address) || options.knownDestinations?.has(address) === true;
   const reported = new Set<string>();
   for (const [key, now] of outB) {
     if (outA.has(key)) continue;
     changes.push({ kind: 'outbound-opened', after: now });
-    if (!known.has(now.remoteAddress) && !reported.has(now.remoteAddress) && isExternalAddress(now.remoteAddress)) {
+    if (!known(now.remoteAddress) && !reported.has(now.remoteAddress) && isExternalAddress(now.remoteAddress)) {
       reported.add(now.remoteAddress);
       changes.push({ kind: 'new-external-destination', after: now });
     }

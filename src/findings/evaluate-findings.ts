@@ -89,7 +89,9 @@ function raise(current: Severity, to: Severity): Severity {
 function who(p: ProcessView | null): string {
   if (!p) return 'no process visible';
   const user = p.user ?? (p.uid === null ? '?' : `uid ${p.uid}`);
-  return `${p.name}, pid ${p.pid}, user ${user}`;
+  // A process that ended while the capture read it may have left a record without its name (a
+  // probe saw "was , pid 11170").
+  return `${p.name === '' ? '(name not read)' : p.name}, pid ${p.pid}, user ${user}`;
 }
 
 /** A value quoted, and cut to 80 characters with an ellipsis: a command line may be kilobytes. */

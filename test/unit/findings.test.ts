@@ -29,6 +29,12 @@ describe('evaluateFindings', () => {
     expect(taken!.summary).toContain('changed: executable "/usr/sbin/nginx" -> "/opt/x/httpd"; user "root" -> "www"; commandLine "nginx" -> "httpd"');
   });
 
+  it('names a process whose record has no name (it ended while the capture read it) as such, not with a blank (a probe)', () => {
+    const gone = makeProcess({ pid: 11170, name: '', executable: null, user: null, uid: null, commandLine: [] });
+    const closed = evaluateFindings(diffSnapshots(makeSnapshot({ sockets: [listenOn(8080, 11170)], processes: [gone] }), makeSnapshot({ sockets: [] })), catalogue);
+    expect(closed.find((f) => f.kind === 'listener-closed')!.summary).toBe('listener tcp 0.0.0.0:8080 closed (was (name not read), pid 11170, user ?)');
+  });
+
   it('maps a finding to its controls, primary before supporting, and says which are legacy', () => {
     const [f] = findings([listenOn(8080, 10)], [web]);
     expect(f!.kind).toBe('listener-opened');
