@@ -170,3 +170,30 @@ export function prunedCopy(db: string, copy: string): string {
   }
   return copy;
 }
+
+/**
+ * SIGSTOP a writer process between two of its transactions, never while it holds SQLite's write
+ * lock (a stop mid-commit leaves WAL frames the index does not list yet): stopped, the store is
+ * tried for the write lock; held, the writer is woken and stopped again, up to 50 times.
+ */
+export async function stopBetweenTransactions(child: { kill(signal: NodeJS.Signals): boolean }, db: string): Promise<void> {
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  for (let attempt = 0; attempt < 50; attempt++) {
+    child.kill('SIGSTOP');
+    await pause(50);
+    const free = withRaw(db, (raw) => {
+      raw.pragma('busy_timeout = 0');
+      try {
+        raw.exec('BEGIN IMMEDIATE');
+        raw.exec('ROLLBACK');
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (free) return;
+    child.kill('SIGCONT');
+    await pause(30);
+  }
+  throw new Error('the writer held the write lock at every attempt to stop it');
+}

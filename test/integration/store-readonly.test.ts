@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, haveCommand, isRoot, runCli, skipWithReason } from '../helpers/processes.js';
-import { withRaw } from '../helpers/store-fixtures.js';
+import { stopBetweenTransactions, withRaw } from '../helpers/store-fixtures.js';
 
 /**
  * An auditor reads a store where nobody may write: an archive directory, read-only media, another
@@ -107,25 +107,8 @@ describe.skipIf(skip)('a store in a directory the reader cannot write', () => {
       // A crash image: the store and its WAL as they are at one moment between two commits.
       // Stopped while it holds the write lock (mid-commit), its WAL may hold frames that the
       // index in -shm does not list yet, and the image more snapshots than a count now says: it
-      // is woken and stopped again (as stopBetweenTicks in store-remote-lock.test.ts).
-      for (let attempt = 0; ; attempt++) {
-        child.kill('SIGSTOP');
-        await sleep(100);
-        const free = withRaw(db, (raw) => {
-          raw.pragma('busy_timeout = 0');
-          try {
-            raw.exec('BEGIN IMMEDIATE');
-            raw.exec('ROLLBACK');
-            return true;
-          } catch {
-            return false;
-          }
-        });
-        if (free) break;
-        if (attempt === 50) throw new Error('the writer held the write lock at every attempt to stop it');
-        child.kill('SIGCONT');
-        await sleep(30);
-      }
+      // is woken and stopped again.
+      await stopBetweenTransactions(child, db);
       const stored = count();
       const dir = archive('crashed', { 's.db': db, 's.db-wal': `${db}-wal` });
       child.kill('SIGKILL');

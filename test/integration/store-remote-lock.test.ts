@@ -5,7 +5,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, haveCommand, isRoot, runCli, skipWithReason } from '../helpers/processes.js';
-import { withRaw } from '../helpers/store-fixtures.js';
+import { stopBetweenTransactions, withRaw } from '../helpers/store-fixtures.js';
 
 /**
  * One evidence store written from two hosts (a store on a shared file system). The other host is
@@ -72,27 +72,6 @@ async function exitOf(capture: Capture, what: string): Promise<number | null> {
   return await Promise.race([capture.exited, sleep(15_000).then(() => Promise.reject(new Error(`${what} did not exit within 15 s: ${capture.stderr()}`)))]);
 }
 
-/** SIGSTOP a writer between two of its transactions (never while it holds SQLite's write lock). */
-async function stopBetweenTicks(capture: Capture, db: string): Promise<void> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    capture.child.kill('SIGSTOP');
-    await sleep(50);
-    const free = withRaw(db, (raw) => {
-      raw.pragma('busy_timeout = 0');
-      try {
-        raw.exec('BEGIN IMMEDIATE');
-        raw.exec('ROLLBACK');
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    if (free) return;
-    capture.child.kill('SIGCONT');
-    await sleep(30);
-  }
-  throw new Error('the writer held the write lock at every attempt to stop it');
-}
 
 /** A capture on the other host that stored two snapshots and was then stopped (SIGSTOP) between two of its transactions. */
 async function stoppedRemote(prefix: string): Promise<{ dir: string; db: string; remote: Capture; remoteSnapshots: number }> {
@@ -100,7 +79,7 @@ async function stoppedRemote(prefix: string): Promise<{ dir: string; db: string;
   const db = join(dir, 's.db');
   const remote = await startInterval(dir, 'remote.csv', elsewhere, 2);
   try {
-    await stopBetweenTicks(remote, db);
+    await stopBetweenTransactions(remote.child, db);
   } catch (error) {
     remote.child.kill('SIGKILL');
     throw error;
