@@ -34,6 +34,8 @@ export interface HashStats {
   /** Executables whose hashes came from the cache. */
   cached: number;
   failed: number;
+  /** Of those failures, processes that ended before their executable was read (ENOENT, ESRCH). */
+  exited: number;
   /**
    * Of those failures, executables whose file system did not answer before the deadline, or
    * had not answered a call of an earlier capture yet (so were not tried again).
@@ -57,7 +59,7 @@ export function hashExecutables(
   /** How files are read: by default node:fs, without a deadline (see deadlineHashFs). */
   fsImpl?: HashFs,
 ): HashStats {
-  const stats: HashStats = { hashed: 0, cached: 0, failed: 0, unanswered: [], implementation: null };
+  const stats: HashStats = { hashed: 0, cached: 0, failed: 0, exited: 0, unanswered: [], implementation: null };
   // Files a call of an earlier capture still waits on: trying again would only strand another thread.
   const pending = new Set(fsImpl?.pending?.() ?? []);
   // Loaded at the first file not in the cache (loading the native addon takes about 12 ms).
@@ -75,6 +77,7 @@ export function hashExecutables(
   const fail = (proc: ProcessRecord, path: string, error: unknown): void => {
     stats.failed++;
     const code = errnoCode(error);
+    if (code === 'ENOENT' || code === 'ESRCH') stats.exited++;
     const unanswered = code === 'ETIMEDOUT' || code === 'EAGAIN';
     if (unanswered) stats.unanswered.push({ pid: proc.pid, executable: proc.executable });
     proc.issues.push({

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LinuxCollector } from '../../src/collect/linux.js';
 import { snapshot } from '../../src/snapshot/snapshot.js';
+import { MemoryHashCache } from '../../src/enrich/hash-executables.js';
 import { HOLDER, isRoot, startJsonProcess, stop, type Started } from '../helpers/processes.js';
 
 interface HolderInfo {
@@ -127,6 +128,43 @@ describe('a process that exits in the middle of a scan', () => {
     expect(proc!.issues).toContainEqual(expect.objectContaining({ field: 'status', reason: 'process-exited' }));
     const listener = snap.sockets.find((s) => s.state === 'LISTEN' && s.localPort === holder!.info.tcp4);
     expect(listener!.owners.map((o) => o.pid)).toEqual([victim]);
+  });
+});
+
+describe('a process that ends before its executable is hashed', () => {
+  it('is recorded as process-exited in its issues, and is no "could not be hashed" warning (a probe: a loop under process churn said so every few ticks)', async () => {
+    holder = await startHolder();
+    const victim = holder.info.pid;
+    let killed = false;
+    // Real /proc; the holder is killed when its executable is about to be hashed (its sockets and
+    // record already read).
+    class EndsAtHash extends LinuxCollector {
+      override executableFile(pid: number): string {
+        if (pid === victim && !killed) {
+          killed = true;
+          process.kill(pid, 'SIGKILL');
+          const deadline = Date.now() + 5000;
+          while (Date.now() < deadline) {
+            try {
+              if (/^\d+ \(.*\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) break;
+            } catch {
+              break; // reaped already
+            }
+          }
+        }
+        return super.executableFile(pid);
+      }
+    }
+    const snap = await snapshot({ collector: new EndsAtHash(), includeEphemeral: true, hashBinaries: true, hashCache: new MemoryHashCache() });
+    expect(killed).toBe(true);
+    const record = snap.processes.find((p) => p.pid === victim);
+    expect(record?.issues).toContainEqual(expect.objectContaining({ field: 'hash', reason: 'process-exited' }));
+    // Other processes' executables may fail to hash here (a protected pid 1 in a sandbox): those,
+    // and only those, are counted in the warning.
+    const others = snap.processes.filter((p) => p.issues.some((i) => i.field === 'hash' && i.reason !== 'process-exited')).length;
+    const warning = snap.warnings.find((w) => w.code === 'W_HASH');
+    if (others === 0) expect(warning, JSON.stringify(snap.warnings)).toBeUndefined();
+    else expect(warning?.message).toMatch(new RegExp(`^${others} of \\d+ executables? could not be hashed`));
   });
 });
 
