@@ -101,6 +101,8 @@ export function renderFindingsText(report: FindingsReport): string {
       if (f.approval === 'approved' && f.expected) {
         lines.push(`      approved by: ${f.expected.action} ${printable(f.expected.pattern)}${f.expected.justification ? ` (${printable(f.expected.justification)})` : ''}${f.expected.approvedBy ? `; approver: ${printable(f.expected.approvedBy)}` : ''}`);
       }
+      // An approved change that did not happen: who approved it, too.
+      if (f.approval === 'missing' && f.expected?.approvedBy) lines.push(`      approver: ${printable(f.expected.approvedBy)}`);
       const primary = controlsLine(f.controls, 'primary');
       if (primary) lines.push(`      supports: ${primary}`);
     }

@@ -110,6 +110,7 @@ describe('netmon diff over a maintenance window (real processes)', () => {
     // The text names the entry that approved it, its justification and who approved it.
     const approvedText = runCli(['diff', '--change', 'CHG-42', '--db', db, '--expect', expectFile]);
     expect(approvedText.stdout).toContain('      approved by: open tcp:3333 (new service for CHG-42); approver: R. Owner, CAB of 2026-11-20\n');
+    expect(approvedText.stdout).toMatch(/missing\s+expected close :9999 did not happen .*\n      approver: R\. Owner, CAB of 2026-11-20\n/);
     const missing = classed.findings.find((f) => f.kind === 'expected-missing');
     expect(missing).toMatchObject({ approval: 'missing', expected: { action: 'close', pattern: ':9999' } });
     expect(missing?.controls.map((c) => c.key)).toContain('csf2:ID.RA-07');
