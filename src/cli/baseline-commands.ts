@@ -16,7 +16,7 @@ import { renderFindingsEcs } from '../outputs/ecs-findings.js';
 import { ndjsonLine } from '../outputs/ecs.js';
 import { failsAt, renderFindingsJson, renderFindingsText, sortFindings, type FindingsReport } from '../outputs/findings.js';
 import { printable } from '../outputs/sanitize.js';
-import { clockTime, dayChangeLine, isoWithOffset, localDay } from '../model/iso-time.js';
+import { clockTime, DayLines, isoWithOffset } from '../model/iso-time.js';
 import { attributionComparison, commonSelection } from '../diff/common-selection.js';
 import { platformCollector } from '../collect/index.js';
 import { snapshot } from '../snapshot/snapshot.js';
@@ -288,7 +288,7 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
   let last = 0;
   let lastHash = '';
   // The day the times of day printed so far are of (none yet: the first finding's day is named).
-  let shownDay = '';
+  const days = new DayLines();
   await untilStopped(io, async (signal) => {
     const { ticks, lockKept, trailDownSince } = await captureEvery(first.options, {
       interval,
@@ -310,13 +310,11 @@ export async function runWatch(flags: BaselineFlags & CaptureFlags & { output: '
           // "New" external destinations are new to the whole watch, not only to the last capture.
           const findings = sortFindings(findingsBetween(pair.before, pair.after, catalogue, allow, seenDestinations));
           if (failsAt(findings, flags.failOn)) worst = true;
-          const at = clockTime(new Date(tick.snapshot.takenAt));
+          const takenAt = new Date(tick.snapshot.takenAt);
+          const at = clockTime(takenAt);
           // As under --interval: a line naming the day before the first line of another day.
-          const dayLine = flags.output !== 'json' && flags.output !== 'ecs' && findings.length > 0 ? dayChangeLine(shownDay, new Date(tick.snapshot.takenAt)) : null;
-          if (dayLine !== null) {
-            io.stdout(`${dayLine}\n`);
-            shownDay = localDay(new Date(tick.snapshot.takenAt));
-          }
+          const dayLine = flags.output !== 'json' && flags.output !== 'ecs' && findings.length > 0 ? days.before(takenAt) : null;
+          if (dayLine !== null) io.stdout(`${dayLine}\n`);
           for (const f of findings) {
             if (flags.output === 'json') io.stdout(`${ndjsonLine({ at: tick.snapshot.takenAt, snapshotId: tick.snapshotId, ...f })}\n`);
             else if (flags.output === 'ecs') {

@@ -7,7 +7,7 @@ import { protoName, type ProcessRecord, type Snapshot, type SocketRecord } from 
 import { printable } from '../outputs/sanitize.js';
 import { REASON_LABELS } from '../outputs/text.js';
 import { namespaceShown } from '../model/namespace-label.js';
-import { clockTime, dayChangeLine, isoWithOffset, localDay } from '../model/iso-time.js';
+import { clockTime, DayLines, isoWithOffset } from '../model/iso-time.js';
 import { loopWarnings, printSnapshot, progressLine, toSnapshotOptions, untilStopped, type CaptureFlags, type CliIo } from './program.js';
 import { clockStepWords, count, duration, gapReason } from '../model/format.js';
 
@@ -237,7 +237,7 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
   const warnings = loopWarnings(io);
   const onError = captureError(io, options.db);
   await untilStopped(io, async (signal) => {
-    let shownDay = '';
+    let days = new DayLines();
     const { ticks, lockKept, trailDownSince } = await captureEvery(first.options, {
       interval: flags.interval!,
       signal,
@@ -247,10 +247,10 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
         last = result.snapshotId;
         lastHash = result.recordHash;
         const snap = result.snapshot;
-        // The day the times of day printed so far are of; a change line of another day (or, when
+        // The live view names the first capture's day; a change line of another day (or, when
         // daylight saving time ends, of the repeated hour) comes after a line naming its day.
         if (result.first) {
-          shownDay = localDay(new Date(snap.takenAt));
+          days = new DayLines(new Date(snap.takenAt));
           if (flags.output === 'json') io.stdout(`${outputs.ndjsonLine(snap)}\n`);
           else if (flags.output === 'ecs') io.stdout(outputs.renderEcs(snap));
           else io.stdout(outputs.renderText(snap, { width: io.columns ?? 80 }));
@@ -270,11 +270,8 @@ export async function runCapture(flags: CaptureFlags, io: CliIo): Promise<void> 
           // What closed, in its namespace as the capture before saw it (deleted since, its inode
           // may now be a new namespace's).
           const before = new Map(result.previousNamespaces.map((n) => [n.inode, n]));
-          const dayLine = result.closed.length + result.opened.length > 0 ? dayChangeLine(shownDay, at) : null;
-          if (dayLine !== null) {
-            io.stdout(`${dayLine}\n`);
-            shownDay = localDay(at);
-          }
+          const dayLine = result.closed.length + result.opened.length > 0 ? days.before(at) : null;
+          if (dayLine !== null) io.stdout(`${dayLine}\n`);
           for (const s of result.closed) io.stdout(`${changeLine('-', s, result.previousProcesses, at, before)}\n`);
           for (const s of result.opened) io.stdout(`${changeLine('+', s, processes, at, namespaces)}\n`);
         }

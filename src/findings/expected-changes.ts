@@ -96,8 +96,9 @@ export function parseExpectedChanges(text: string, source: string): ExpectedChan
       at([stray], `unknown key ${stray}${near === null ? '' : ` (did you mean ${near}?)`}: the file holds ${TOP_KEYS.join(', ')}`);
     }
   }
-  const fileApprover = root.approved_by === undefined ? null : approverProblem(root.approved_by) === null ? String(root.approved_by) : null;
-  if (problems.length === 0 && root.approved_by !== undefined && approverProblem(root.approved_by) !== null) at(['approved_by'], approverProblem(root.approved_by)!);
+  const fileApproverProblem = root.approved_by === undefined ? null : approverProblem(root.approved_by);
+  if (problems.length === 0 && fileApproverProblem !== null) at(['approved_by'], fileApproverProblem);
+  const fileApprover = typeof root.approved_by === 'string' && fileApproverProblem === null ? root.approved_by : null;
   const list = Array.isArray(root.expected) ? root.expected : [];
   if (problems.length === 0 && !Array.isArray(root.expected)) at(['expected'], 'expected: a list of changes (open, close, replace or allow)');
   const entries: ExpectedChange[] = [];
@@ -145,7 +146,8 @@ export function parseExpectedChanges(text: string, source: string): ExpectedChan
       const near = closestName(extra[0]!, ENTRY_KEYS);
       return at(['expected', index, extra[0]!], `unknown key ${extra[0]}${near === null ? '' : ` (did you mean ${near}?)`} (expected ${action}, ${ENTRY_KEYS.join(', ')})`);
     }
-    if (entry.approved_by !== undefined && approverProblem(entry.approved_by) !== null) return at(['expected', index, 'approved_by'], approverProblem(entry.approved_by)!);
+    const entryApproverProblem = entry.approved_by === undefined ? null : approverProblem(entry.approved_by);
+    if (entryApproverProblem !== null) return at(['expected', index, 'approved_by'], entryApproverProblem);
     entries.push({
       index,
       line: doc.lineOf(['expected', index]),

@@ -114,3 +114,22 @@ export function dayChangeLine(shown: string, at: Date): string | null {
   const day = localDay(at);
   return day === shown ? null : `--- ${day} ---`;
 }
+
+/**
+ * The day lines of one log (dayChangeLine), remembering the day its lines are of: `shown` starts
+ * it (a live view of that day printed already), else the first line's day is named. Pure.
+ */
+export class DayLines {
+  private shown: string;
+
+  constructor(shown?: Date) {
+    this.shown = shown === undefined ? '' : localDay(shown);
+  }
+
+  /** The line to print before a line of `at`, or null; then `at`'s day is the one shown. */
+  before(at: Date): string | null {
+    const line = dayChangeLine(this.shown, at);
+    if (line !== null) this.shown = localDay(at);
+    return line;
+  }
+}

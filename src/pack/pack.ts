@@ -289,6 +289,9 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
   if (unreadable.length > 0) return { problems: [], manifest: null, notes, unreadable };
   // Each file is read once; the checks below use these bytes and hashes.
   const contents = new Map<string, Buffer>();
+  // findings.csv read once, for the check of the pack against itself and the one against the store.
+  let table: FindingsTable | null | undefined;
+  const tableOf = (bytes: Buffer): FindingsTable | null => (table === undefined ? (table = findingsTable(bytes)) : table);
   const actual = new Map<string, string>();
   for (const name of present) {
     const bytes = read(name);
@@ -427,7 +430,7 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
     // (Format 1 packs did not keep approvals: not compared.)
     const csvBytes = evidence !== null && manifest.packFormat !== 1 && manifest.files?.some((f) => f.name === 'findings.csv') ? contents.get('findings.csv') : undefined;
     if (evidence !== null && csvBytes !== undefined) {
-      const listed = findingsOfCsv(csvBytes);
+      const listed = tableOf(csvBytes)?.findings ?? null;
       const asCells = asCsvCells(evidence.findings);
       if (listed === null) problems.push({ file: 'findings.csv', message: 'it is not a findings table netmon wrote' });
       else if (findingRows(listed) !== findingRows(asCells)) {
@@ -436,7 +439,7 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
         problems.push({ file: 'findings.csv', message: `its findings are not those of evidence.json (their id, kind, severity, approval, justification or approver differ${apart.length > 0 ? `: ${apart.join(', ')}` : ''})` });
       }
       // The host and ticket on each row (packs of 2026-11-25 on) are the signed manifest's.
-      const context = contextOfCsv(csvBytes);
+      const context = tableOf(csvBytes)?.context ?? null;
       const host = neutralizeCell(printable(String(manifest.host?.hostname ?? '')));
       const change = typeof manifest.window?.change === 'string' ? neutralizeCell(printable(manifest.window.change)) : '';
       const stray = context?.find((c) => c.host !== host || c.change !== change);
@@ -554,7 +557,7 @@ export function verifyPack(dir: string, store?: StoreWitness): { problems: PackP
         }
         const csvBytes = manifest.files.some((f) => f.name === 'findings.csv') ? contents.get('findings.csv') : undefined;
         if (csvBytes !== undefined) {
-          const listed = findingsOfCsv(csvBytes);
+          const listed = tableOf(csvBytes)?.findings ?? null;
           const asCells = asCsvCells(made);
           const problem = listed === null ? 'it is not a findings table netmon wrote' : findingsDiffer(listed, asCells, approvalsKept, manifest.expectedChanges);
           // (Not again what the check of the pack against itself said already.)
@@ -655,26 +658,27 @@ export interface PackedFinding {
   approvedBy: string;
 }
 
-/** The findings of a findings.csv (its id, severity, approval, kind, justification and, when there, approved_by columns), or null when it is not one. */
-function findingsOfCsv(bytes: Buffer): PackedFinding[] | null {
-  try {
-    const [header, ...rows] = parseCsvText(bytes.toString('utf8'));
-    const at = (name: (typeof FINDINGS_CSV_COLUMNS)[number]): number => header!.indexOf(name);
-    if (!header || FINDINGS_CSV_COLUMNS.some((c) => at(c) === -1)) return null;
-    const approverAt = header.indexOf(FINDINGS_CSV_APPROVER_COLUMN);
-    return rows.map((r) => ({ id: r[at('id')] ?? '', kind: r[at('kind')] ?? '', severity: r[at('severity')] ?? '', approval: r[at('approval')] ?? '', justification: r[at('justification')] ?? '', approvedBy: approverAt === -1 ? '' : (r[approverAt] ?? '') }));
-  } catch {
-    return null;
-  }
+/**
+ * A findings.csv as verify compares it: its findings (the id, severity, approval, kind,
+ * justification and, when there, approved_by columns), and the host and change cells of each row
+ * (null when it has neither column, as packs made before them); null when it is not such a table.
+ */
+interface FindingsTable {
+  findings: PackedFinding[];
+  context: { host: string; change: string }[] | null;
 }
 
-/** The host and change cells of each row of a findings.csv, or null when it has no such columns (packs made before them) or cannot be read. */
-function contextOfCsv(bytes: Buffer): { host: string; change: string }[] | null {
+function findingsTable(bytes: Buffer): FindingsTable | null {
   try {
     const [header, ...rows] = parseCsvText(bytes.toString('utf8'));
-    const [hostAt, changeAt] = FINDINGS_CSV_CONTEXT_COLUMNS.map((c) => header?.indexOf(c) ?? -1) as [number, number];
-    if (hostAt === -1 && changeAt === -1) return null;
-    return rows.map((r) => ({ host: hostAt === -1 ? '' : (r[hostAt] ?? ''), change: changeAt === -1 ? '' : (r[changeAt] ?? '') }));
+    if (!header || FINDINGS_CSV_COLUMNS.some((c) => !header.includes(c))) return null;
+    const cell = (r: string[], name: string): string => {
+      const at = header.indexOf(name);
+      return at === -1 ? '' : (r[at] ?? '');
+    };
+    const findings = rows.map((r) => ({ id: cell(r, 'id'), kind: cell(r, 'kind'), severity: cell(r, 'severity'), approval: cell(r, 'approval'), justification: cell(r, 'justification'), approvedBy: cell(r, FINDINGS_CSV_APPROVER_COLUMN) }));
+    const hasContext = FINDINGS_CSV_CONTEXT_COLUMNS.some((c) => header.includes(c));
+    return { findings, context: hasContext ? rows.map((r) => ({ host: cell(r, 'host'), change: cell(r, 'change') })) : null };
   } catch {
     return null;
   }
